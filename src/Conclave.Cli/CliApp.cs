@@ -1,0 +1,76 @@
+using System.CommandLine;
+using Conclave.Cli.Commands;
+using Conclave.Crypto;
+using Conclave.Crypto.Interop;
+using Conclave.Crypto.Randomness;
+
+namespace Conclave.Cli;
+
+/// <summary>
+/// The <c>conclave</c> command line. Each command lives in Commands/ and adds itself here.
+/// Every failure ends as one readable line on standard error and a non-zero exit code; secrets never appear in it.
+/// </summary>
+internal static class CliApp
+{
+    /// <summary>Exit code for bad input (arguments, files, keys).</summary>
+    public const int ExitUsage = 2;
+
+    /// <summary>Exit code for an environment problem (missing native library, unhealthy entropy).</summary>
+    public const int ExitEnvironment = 3;
+
+    public static RootCommand BuildRoot()
+    {
+        var root = new RootCommand("Conclave: key management for on-chain derivatives venues (threshold signing, HSMs, deterministic wallets).");
+        root.Subcommands.Add(SelfCheckCommand.Create());
+        return root;
+    }
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        try
+        {
+            RootCommand root = BuildRoot();
+            ParseResult parse = root.Parse(args);
+            return await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false }).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            return Fail(e);
+        }
+    }
+
+    /// <summary>Maps an exception to one line on stderr and an exit code. Only typed, secret-free messages are printed.</summary>
+    public static int Fail(Exception e)
+    {
+        (string message, int code) = e switch
+        {
+            NativeLibraryMissingException m => (m.Message, ExitEnvironment),
+            EntropyHealthException h => (h.Message, ExitEnvironment),
+            CryptoFormatException f => (f.Message, ExitUsage),
+            CliUsageException u => (u.Message, ExitUsage),
+            FileNotFoundException f => ($"file not found: {f.FileName}", ExitUsage),
+            DirectoryNotFoundException => ("directory not found", ExitUsage),
+            UnauthorizedAccessException => ("permission denied", ExitUsage),
+            OperationCanceledException => ("cancelled", 130),
+            _ => ($"unexpected {e.GetType().Name}; rerun with CONCLAVE_DEBUG=1 for details", 1),
+        };
+        Console.Error.WriteLine($"conclave: error: {message}");
+        if (Environment.GetEnvironmentVariable("CONCLAVE_DEBUG") == "1" && code == 1)
+        {
+            Console.Error.WriteLine(e.GetType().FullName);
+            Console.Error.WriteLine(e.StackTrace);
+        }
+
+        return code;
+    }
+}
+
+/// <summary>A bad argument or input file; the message is shown to the user as is.</summary>
+internal sealed class CliUsageException : Exception
+{
+    public CliUsageException() { }
+
+    public CliUsageException(string message) : base(message) { }
+
+    public CliUsageException(string message, Exception innerException) : base(message, innerException) { }
+}

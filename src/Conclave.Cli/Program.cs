@@ -1,0 +1,3 @@
+using Conclave.Cli;
+
+return await CliApp.RunAsync(args).ConfigureAwait(false);

@@ -1,0 +1,128 @@
+using System.Security.Cryptography;
+using Conclave.Crypto.Interop;
+using Conclave.Crypto.Randomness;
+using Conclave.Crypto.Signing;
+
+namespace Conclave.Crypto.Ed25519;
+
+/// <summary>
+/// <c>ed25519</c>: RFC 8032 Ed25519 (pure) through libsodium. Private key: the 32-byte seed. Public key: 32 bytes.
+/// Verification is strict: it refuses a non-canonical S (≥ L), non-canonical or small-order A and R,
+/// in addition to libsodium's own checks (RFC 8032 section 5.1.7 with the cofactorless equation).
+/// </summary>
+public sealed class Ed25519Signature : SoftwareSignatureScheme
+{
+    public const string SchemeName = "ed25519";
+
+    private Ed25519Signature() { }
+
+    public static Ed25519Signature Instance { get; } = new();
+
+    public override string Name => SchemeName;
+
+    public override SignInputKind InputKind => SignInputKind.Message;
+
+    public override int PublicKeySizeInBytes => 32;
+
+    public override int SignatureSizeInBytes => 64;
+
+    public override int PrivateKeySizeInBytes => 32;
+
+    protected override bool IsValidPrivateKeyCore(ReadOnlySpan<byte> privateKey) => privateKey.Length == 32;
+
+    protected internal override unsafe byte[] DerivePublicKeyCore(ReadOnlySpan<byte> privateKey)
+    {
+        Sodium.EnsureInitialized();
+        byte[] pk = new byte[32];
+        Span<byte> sk = stackalloc byte[64];
+        try
+        {
+            fixed (byte* seed = privateKey)
+            fixed (byte* p = pk)
+            fixed (byte* s = sk)
+            {
+                _ = Sodium.crypto_sign_ed25519_seed_keypair(p, s, seed);
+            }
+
+            return pk;
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(sk);
+        }
+    }
+
+    protected internal override SignatureResult SignCore(ReadOnlySpan<byte> privateKey, ReadOnlySpan<byte> input, IRandomSource random)
+    {
+        byte[] sig = new byte[64];
+        Sign(privateKey, input, sig);
+        return new SignatureResult(sig);
+    }
+
+    /// <summary>RFC 8032 section 5.1.6 signing from a 32-byte seed.</summary>
+    public static unsafe void Sign(ReadOnlySpan<byte> seed32, ReadOnlySpan<byte> message, Span<byte> signature64)
+    {
+        if (seed32.Length != 32)
+        {
+            throw CryptoErrors.InvalidLength("privateKey", seed32.Length, 32);
+        }
+
+        if (signature64.Length != 64)
+        {
+            throw new ArgumentException("destination must be exactly 64 bytes", nameof(signature64));
+        }
+
+        Sodium.EnsureInitialized();
+        Span<byte> sk = stackalloc byte[64];
+        Span<byte> pk = stackalloc byte[32];
+        try
+        {
+            fixed (byte* seed = seed32)
+            fixed (byte* p = pk)
+            fixed (byte* s = sk)
+            fixed (byte* m = message)
+            fixed (byte* o = signature64)
+            {
+                _ = Sodium.crypto_sign_ed25519_seed_keypair(p, s, seed);
+                byte dummy = 0;
+                byte* mp = message.Length == 0 ? &dummy : m;
+                ulong len = 0;
+                if (Sodium.crypto_sign_ed25519_detached(o, &len, mp, (ulong)message.Length, s) != 0)
+                {
+                    throw new CryptoOperationException("Ed25519 signing failed");
+                }
+            }
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(sk);
+        }
+    }
+
+    public override unsafe bool Verify(ReadOnlySpan<byte> publicKey, ReadOnlySpan<byte> input, ReadOnlySpan<byte> signature)
+    {
+        if (publicKey.Length != 32 || signature.Length != 64)
+        {
+            return false;
+        }
+
+        // Strictness beyond libsodium: canonical S, and A and R canonical, on the curve, not of small order.
+        if (!Ed25519Scalar.IsCanonical(signature[32..]) || !IsStrictPoint(publicKey) || !IsStrictPoint(signature[..32]))
+        {
+            return false;
+        }
+
+        Sodium.EnsureInitialized();
+        fixed (byte* s = signature)
+        fixed (byte* m = input)
+        fixed (byte* p = publicKey)
+        {
+            byte dummy = 0;
+            byte* mp = input.Length == 0 ? &dummy : m;
+            return Sodium.crypto_sign_ed25519_verify_detached(s, mp, (ulong)input.Length, p) == 0;
+        }
+    }
+
+    /// <summary>A canonical encoding of a point of the prime-order subgroup, not of small order.</summary>
+    private static bool IsStrictPoint(ReadOnlySpan<byte> enc) => Ed25519Point.TryParse(enc, out _);
+}

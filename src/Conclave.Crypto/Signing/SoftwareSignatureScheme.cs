@@ -1,0 +1,124 @@
+using System.Security.Cryptography;
+using Conclave.Crypto.Memory;
+using Conclave.Crypto.Randomness;
+
+namespace Conclave.Crypto.Signing;
+
+/// <summary>Whether a key's secret may leave its object.</summary>
+public enum KeyExportPolicy
+{
+    /// <summary>The private key can never be exported (the default).</summary>
+    None,
+
+    /// <summary>The private key may be exported once, for example to seal it into the key store.</summary>
+    AllowExport,
+}
+
+/// <summary>
+/// A scheme whose secret is a private key held in process memory (the encrypted key store's schemes).
+/// Subclasses implement the <c>…Core</c> methods; this class validates lengths and owns the key lifecycle.
+/// </summary>
+public abstract class SoftwareSignatureScheme : SignatureScheme
+{
+    /// <summary>The size of the private key as stored (a scalar or a seed).</summary>
+    public abstract int PrivateKeySizeInBytes { get; }
+
+    /// <summary>Generates a key from the health-checked OS generator (or an injected source).</summary>
+    public SoftwareSigningKey GenerateKey(KeyExportPolicy exportPolicy = KeyExportPolicy.None, IRandomSource? random = null)
+    {
+        var secret = SecretBuffer.Allocate(PrivateKeySizeInBytes, SecretMemoryKind.Guarded);
+        try
+        {
+            GeneratePrivateKeyCore(secret.Span, random ?? HealthCheckedRandomSource.System);
+            return new SoftwareSigningKey(this, secret, exportPolicy);
+        }
+        catch
+        {
+            secret.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Imports a private key (copied into guarded memory; the caller zeroes its own copy).</summary>
+    public SoftwareSigningKey ImportPrivateKey(ReadOnlySpan<byte> privateKey, KeyExportPolicy exportPolicy = KeyExportPolicy.None)
+    {
+        if (privateKey.Length != PrivateKeySizeInBytes)
+        {
+            throw CryptoErrors.InvalidLength("privateKey", privateKey.Length, PrivateKeySizeInBytes);
+        }
+
+        if (!IsValidPrivateKeyCore(privateKey))
+        {
+            throw CryptoErrors.InvalidPrivateKey("privateKey");
+        }
+
+        var secret = SecretBuffer.CopyFrom(privateKey, SecretMemoryKind.Guarded);
+        return new SoftwareSigningKey(this, secret, exportPolicy);
+    }
+
+    /// <summary>Draws a private key; the default draws random bytes until <see cref="IsValidPrivateKeyCore"/> accepts them.</summary>
+    protected virtual void GeneratePrivateKeyCore(Span<byte> privateKey, IRandomSource random)
+    {
+        ArgumentNullException.ThrowIfNull(random);
+        do
+        {
+            random.Fill(privateKey);
+        }
+        while (!IsValidPrivateKeyCore(privateKey));
+    }
+
+    protected abstract bool IsValidPrivateKeyCore(ReadOnlySpan<byte> privateKey);
+
+    protected internal abstract byte[] DerivePublicKeyCore(ReadOnlySpan<byte> privateKey);
+
+    protected internal abstract SignatureResult SignCore(ReadOnlySpan<byte> privateKey, ReadOnlySpan<byte> input, IRandomSource random);
+}
+
+/// <summary>A software private key in guarded memory, bound to its scheme. Disposing zeroes it.</summary>
+public sealed class SoftwareSigningKey : ISigningKey
+{
+    private readonly SecretBuffer _secret;
+    private readonly SoftwareSignatureScheme _scheme;
+    private readonly KeyExportPolicy _exportPolicy;
+    private readonly byte[] _publicKey;
+
+    internal SoftwareSigningKey(SoftwareSignatureScheme scheme, SecretBuffer secret, KeyExportPolicy exportPolicy)
+    {
+        _scheme = scheme;
+        _secret = secret;
+        _exportPolicy = exportPolicy;
+        _publicKey = scheme.DerivePublicKeyCore(secret.ReadOnlySpan);
+    }
+
+    public SignatureScheme Scheme => _scheme;
+
+    public ReadOnlyMemory<byte> PublicKey => _publicKey;
+
+    public KeyExportPolicy ExportPolicy => _exportPolicy;
+
+    public SignatureResult Sign(ReadOnlySpan<byte> input) => Sign(input, SystemRandomSource.Instance);
+
+    /// <summary>Signs with an injected randomness source (auxiliary randomness for hedged schemes).</summary>
+    public SignatureResult Sign(ReadOnlySpan<byte> input, IRandomSource random)
+    {
+        ObjectDisposedException.ThrowIf(_secret.IsDisposed, this);
+        _scheme.ValidateInput(input);
+        return _scheme.SignCore(_secret.ReadOnlySpan, input, random);
+    }
+
+    /// <summary>Exports the private key into a new secret buffer, if the export policy allows it.</summary>
+    public SecretBuffer ExportPrivateKey()
+    {
+        ObjectDisposedException.ThrowIf(_secret.IsDisposed, this);
+        if (_exportPolicy != KeyExportPolicy.AllowExport)
+        {
+            throw new CryptographicException("the export policy of this key does not allow exporting the private key");
+        }
+
+        return SecretBuffer.CopyFrom(_secret.ReadOnlySpan);
+    }
+
+    public void Dispose() => _secret.Dispose();
+
+    public override string ToString() => $"SoftwareSigningKey({_scheme.Name}, {Convert.ToHexStringLower(_publicKey)})";
+}

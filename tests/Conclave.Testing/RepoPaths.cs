@@ -1,0 +1,30 @@
+namespace Conclave.Testing;
+
+/// <summary>Locates the repository's own folders from a test's output directory. Tests never read ../shared.</summary>
+public static class RepoPaths
+{
+    private static readonly Lazy<string> s_root = new(FindRoot);
+
+    public static string Root => s_root.Value;
+
+    /// <summary>tests/vectors/&lt;relative&gt;.</summary>
+    public static string Vector(string relative) => Path.Combine(Root, "tests", "vectors", relative);
+
+    public static string Interop => Path.Combine(Root, "tests", "interop");
+
+    private static string FindRoot()
+    {
+        string? dir = AppContext.BaseDirectory;
+        while (dir is not null)
+        {
+            if (File.Exists(Path.Combine(dir, "Conclave.slnx")))
+            {
+                return dir;
+            }
+
+            dir = Path.GetDirectoryName(dir);
+        }
+
+        throw new InvalidOperationException("repository root (Conclave.slnx) not found above " + AppContext.BaseDirectory);
+    }
+}
