@@ -22,6 +22,9 @@ internal static class CliApp
     {
         var root = new RootCommand("Conclave: key management for on-chain derivatives venues (threshold signing, HSMs, deterministic wallets).");
         root.Subcommands.Add(SelfCheckCommand.Create());
+        root.Subcommands.Add(NodeCommand.Create());
+        root.Subcommands.Add(ServerCommand.Create());
+        root.Subcommands.Add(UpCommand.Create());
         return root;
     }
 
@@ -48,6 +51,10 @@ internal static class CliApp
             EntropyHealthException h => (h.Message, ExitEnvironment),
             CryptoFormatException f => (f.Message, ExitUsage),
             CliUsageException u => (u.Message, ExitUsage),
+            Conclave.Node.Config.ConfigException c => (c.Message, ExitUsage),
+            Conclave.Crypto.Aead.EnvelopeException x => ($"a sealed file could not be opened: {x.Message}", ExitUsage),
+            System.Net.Sockets.SocketException s => ($"network: {s.Message}", ExitEnvironment),
+            IOException io when io.InnerException is System.Net.Sockets.SocketException s2 => ($"network: {s2.Message}", ExitEnvironment),
             FileNotFoundException f => ($"file not found: {f.FileName}", ExitUsage),
             DirectoryNotFoundException => ("directory not found", ExitUsage),
             UnauthorizedAccessException => ("permission denied", ExitUsage),

@@ -7,8 +7,8 @@ namespace Conclave.Crypto.Ed25519;
 
 /// <summary>
 /// <c>ed25519</c>: RFC 8032 Ed25519 (pure) through libsodium. Private key: the 32-byte seed. Public key: 32 bytes.
-/// Verification is strict: it refuses a non-canonical S (≥ L), non-canonical or small-order A and R,
-/// in addition to libsodium's own checks (RFC 8032 section 5.1.7 with the cofactorless equation).
+/// Verification is strict (RFC 8032 section 5.1.7, cofactorless equation): it refuses a non-canonical S (≥ L)
+/// and non-canonical or small-order A and R.
 /// </summary>
 public sealed class Ed25519Signature : SoftwareSignatureScheme
 {
@@ -106,8 +106,9 @@ public sealed class Ed25519Signature : SoftwareSignatureScheme
             return false;
         }
 
-        // Strictness beyond libsodium: canonical S, and A and R canonical, on the curve, not of small order.
-        if (!Ed25519Scalar.IsCanonical(signature[32..]) || !IsStrictPoint(publicKey) || !IsStrictPoint(signature[..32]))
+        // libsodium (1.0.18+, built without ED25519_COMPAT) refuses non-canonical A and R, small-order A and R,
+        // and S >= L; the S check is repeated here so the rule does not depend on how libsodium was built.
+        if (!Ed25519Scalar.IsCanonical(signature[32..]))
         {
             return false;
         }
@@ -122,7 +123,4 @@ public sealed class Ed25519Signature : SoftwareSignatureScheme
             return Sodium.crypto_sign_ed25519_verify_detached(s, mp, (ulong)input.Length, p) == 0;
         }
     }
-
-    /// <summary>A canonical encoding of a point of the prime-order subgroup, not of small order.</summary>
-    private static bool IsStrictPoint(ReadOnlySpan<byte> enc) => Ed25519Point.TryParse(enc, out _);
 }

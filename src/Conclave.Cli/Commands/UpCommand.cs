@@ -1,0 +1,190 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using Conclave.Server.Config;
+using Conclave.Server.Coordinator;
+using Conclave.Server.Hosting;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Conclave.Cli.Commands;
+
+/// <summary>
+/// <c>conclave up</c>: the embedded default. Starts N signer-node processes and the server on loopback,
+/// creating a development CA, certificates, keys and configs in the data folder on first start, and stops
+/// everything cleanly on Ctrl-C or SIGTERM.
+/// </summary>
+internal static partial class UpCommand
+{
+    public static Command Create()
+    {
+        var nodes = new Option<int>("--nodes") { Description = "Number of signer nodes.", DefaultValueFactory = _ => 3 };
+        var threshold = new Option<int>("--threshold") { Description = "Signing threshold t (t of n nodes must cooperate).", DefaultValueFactory = _ => 2 };
+        var data = new Option<string>("--data") { Description = "Data folder (created on first start).", DefaultValueFactory = _ => ".data" };
+        var port = new Option<int>("--port") { Description = "API port; nodes listen on the ports after 7100.", DefaultValueFactory = _ => 8080 };
+        var nodePort = new Option<int>("--node-port") { Description = "First node port.", DefaultValueFactory = _ => 7101 };
+        var verbose = new Option<bool>("--verbose") { Description = "Log informational messages." };
+        var command = new Command("up", "Start a local cluster: N signer nodes and the server on loopback (SQLite stores, development CA).");
+        command.Options.Add(nodes);
+        command.Options.Add(threshold);
+        command.Options.Add(data);
+        command.Options.Add(port);
+        command.Options.Add(nodePort);
+        command.Options.Add(verbose);
+        command.SetAction((parse, ct) => RunAsync(parse.GetValue(nodes), parse.GetValue(threshold), parse.GetValue(data)!, parse.GetValue(port),
+            parse.GetValue(nodePort), parse.GetValue(verbose), ct));
+        return command;
+    }
+
+    private static async Task<int> RunAsync(int nodes, int threshold, string data, int port, int nodePort, bool verbose, CancellationToken ct)
+    {
+        if (port is < 1 or > 65535 || nodePort < 1 || nodePort + nodes - 1 > 65535)
+        {
+            throw new CliUsageException("--port and --node-port must leave room for valid TCP ports");
+        }
+
+        var layout = new LocalClusterLayout(data);
+        bool created = !layout.Exists;
+        layout.EnsureCreated(nodes, threshold, port, nodePort);
+        Console.WriteLine(created ? $"created a {threshold}-of-{nodes} development cluster in {layout.DataDir}" : $"using the cluster in {layout.DataDir}");
+
+        ServerConfig serverConfig = ServerConfig.Load(layout.ServerConfigPath);
+        var children = new List<Process>();
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        using PosixSignalRegistration sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c =>
+        {
+            c.Cancel = true;
+            stop.Cancel();
+        });
+        using PosixSignalRegistration sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c =>
+        {
+            c.Cancel = true;
+            stop.Cancel();
+        });
+
+        try
+        {
+            Directory.CreateDirectory(layout.LogDir);
+            for (uint id = 1; id <= nodes; id++)
+            {
+                children.Add(StartNode(layout, id, verbose));
+            }
+
+            WebApplication server = ServerHost.Build(serverConfig, verbose ? LogLevel.Information : LogLevel.Warning);
+            await server.StartAsync(stop.Token).ConfigureAwait(false);
+            Cluster cluster = server.Services.GetRequiredService<Cluster>();
+            ServerPaths paths = server.Services.GetRequiredService<ServerPaths>();
+
+            // Wait for every node to prove its identity over mutual TLS.
+            var deadline = Stopwatch.StartNew();
+            IReadOnlyList<uint> up = [];
+            while (deadline.Elapsed < TimeSpan.FromSeconds(60) && !stop.IsCancellationRequested)
+            {
+                up = await cluster.AttestAsync(stop.Token).ConfigureAwait(false);
+                if (up.Count == nodes)
+                {
+                    break;
+                }
+
+                foreach (Process p in children.Where(p => p.HasExited))
+                {
+                    throw new CliUsageException($"a signer node exited at start (exit {p.ExitCode}); see {layout.LogDir}");
+                }
+
+                await Task.Delay(200, stop.Token).ConfigureAwait(false);
+            }
+
+            if (up.Count < nodes)
+            {
+                throw new CliUsageException($"only nodes [{string.Join(", ", up)}] of {nodes} answered within 60 s; see {layout.LogDir}");
+            }
+
+            Console.WriteLine($"{nodes} signer nodes up (threshold {serverConfig.Threshold}), mutual TLS verified");
+            Console.WriteLine($"API: http://{serverConfig.Listen}");
+            Console.WriteLine($"admin token file: {paths.AdminTokenFile}");
+            Console.WriteLine("press Ctrl-C to stop");
+            try
+            {
+                await Task.Delay(Timeout.Infinite, stop.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+
+            Console.WriteLine("stopping");
+            await server.StopAsync(CancellationToken.None).ConfigureAwait(false);
+            await server.DisposeAsync().ConfigureAwait(false);
+            return 0;
+        }
+        finally
+        {
+            StopChildren(children);
+        }
+    }
+
+    private static Process StartNode(LocalClusterLayout layout, uint id, bool verbose)
+    {
+        (string file, string prefix) = SelfInvocation();
+        var psi = new ProcessStartInfo(file)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        if (prefix.Length > 0)
+        {
+            psi.ArgumentList.Add(prefix);
+        }
+
+        foreach (string a in new[] { "node", "run", "--config", layout.NodeConfigPath(id), "--parent-pid", Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture) })
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        if (verbose)
+        {
+            psi.ArgumentList.Add("--verbose");
+        }
+
+        Process p = Process.Start(psi) ?? throw new CliUsageException($"could not start signer node {id}");
+        string log = Path.Combine(layout.LogDir, $"node-{id}.log");
+        var writer = new StreamWriter(log, append: true) { AutoFlush = true };
+        p.OutputDataReceived += (_, e) => { if (e.Data is not null) { lock (writer) { writer.WriteLine(e.Data); } } };
+        p.ErrorDataReceived += (_, e) => { if (e.Data is not null) { lock (writer) { writer.WriteLine(e.Data); } } };
+        p.EnableRaisingEvents = true;
+        p.Exited += (_, _) => { lock (writer) { writer.Dispose(); } };
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
+        return p;
+    }
+
+    /// <summary>How to start this same program again: the apphost, or `dotnet conclave.dll`.</summary>
+    internal static (string File, string Prefix) SelfInvocation()
+    {
+        string process = Environment.ProcessPath ?? "dotnet";
+        string entry = typeof(UpCommand).Assembly.Location;
+        return Path.GetFileNameWithoutExtension(process).Equals("dotnet", StringComparison.OrdinalIgnoreCase) ? (process, entry) : (process, "");
+    }
+
+    private static void StopChildren(List<Process> children)
+    {
+        foreach (Process p in children.Where(p => !p.HasExited))
+        {
+            _ = Kill(p.Id, 15); // SIGTERM: let the node finish in-flight work
+        }
+
+        foreach (Process p in children)
+        {
+            if (!p.WaitForExit(TimeSpan.FromSeconds(5)))
+            {
+                p.Kill(entireProcessTree: true);
+            }
+
+            p.Dispose();
+        }
+    }
+
+    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static partial int Kill(int pid, int signal);
+}

@@ -1,0 +1,148 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Conclave.Node.Config;
+
+/// <summary>
+/// A signer node's configuration file (JSON). Relative paths are resolved against the file's folder.
+/// <code>
+/// {
+///   "nodeId": 1,
+///   "listen": "127.0.0.1:7101",
+///   "dataDir": "node-1",
+///   "tls": { "certificate": "node-1.crt", "key": "node-1.key", "ca": "ca.crt" },
+///   "kekFile": "node-1.kek",
+///   "cluster": "cluster.json"
+/// }
+/// </code>
+/// </summary>
+public sealed class NodeConfig
+{
+    public uint NodeId { get; set; }
+
+    public string Listen { get; set; } = "127.0.0.1:7101";
+
+    public string DataDir { get; set; } = "";
+
+    public TlsFiles Tls { get; set; } = new();
+
+    /// <summary>A 32-byte key-encryption key file (owner-only permissions) that seals the node's secrets.</summary>
+    public string KekFile { get; set; } = "";
+
+    /// <summary>The cluster manifest: the coordinator's and every node's public identity (see <see cref="ClusterManifest"/>).</summary>
+    public string Cluster { get; set; } = "";
+
+    /// <summary>How far a message's timestamp may lie from the node's clock.</summary>
+    public int MessageValiditySeconds { get; set; } = 120;
+
+    [JsonIgnore]
+    public string BaseDirectory { get; private set; } = "";
+
+    public string Resolve(string path) => Path.IsPathRooted(path) ? path : Path.GetFullPath(Path.Combine(BaseDirectory, path));
+
+    public static NodeConfig Load(string path)
+    {
+        if (!File.Exists(path))
+        {
+            throw new ConfigException($"node config file not found: {path}");
+        }
+
+        NodeConfig? config;
+        try
+        {
+            config = JsonSerializer.Deserialize(File.ReadAllText(path), ConfigJsonContext.Default.NodeConfig);
+        }
+        catch (JsonException e)
+        {
+            throw new ConfigException($"node config {path} is not valid JSON: {e.Message}");
+        }
+
+        if (config is null)
+        {
+            throw new ConfigException($"node config {path} is empty");
+        }
+
+        config.BaseDirectory = Path.GetDirectoryName(Path.GetFullPath(path)) ?? ".";
+        config.Validate();
+        return config;
+    }
+
+    public void Save(string path) => File.WriteAllText(path, JsonSerializer.Serialize(this, ConfigJsonContext.Default.NodeConfig));
+
+    public void Validate()
+    {
+        if (NodeId == 0 || NodeId > 255)
+        {
+            throw new ConfigException("nodeId must be between 1 and 255");
+        }
+
+        if (string.IsNullOrWhiteSpace(DataDir))
+        {
+            throw new ConfigException("dataDir is required");
+        }
+
+        if (string.IsNullOrWhiteSpace(KekFile))
+        {
+            throw new ConfigException("kekFile is required");
+        }
+
+        if (string.IsNullOrWhiteSpace(Cluster))
+        {
+            throw new ConfigException("cluster (the path of the cluster manifest) is required");
+        }
+
+        Tls.Validate();
+        _ = ListenEndpoint.Parse(Listen);
+    }
+
+    internal static bool IsHex(string s) => s.All(Uri.IsHexDigit);
+}
+
+public sealed class TlsFiles
+{
+    public string Certificate { get; set; } = "";
+
+    public string Key { get; set; } = "";
+
+    public string Ca { get; set; } = "";
+
+    public void Validate()
+    {
+        if (string.IsNullOrWhiteSpace(Certificate) || string.IsNullOrWhiteSpace(Key) || string.IsNullOrWhiteSpace(Ca))
+        {
+            throw new ConfigException("tls.certificate, tls.key and tls.ca are required");
+        }
+    }
+}
+
+/// <summary>host:port, IPv4 or bracketed IPv6.</summary>
+public readonly record struct ListenEndpoint(string Host, int Port)
+{
+    public static ListenEndpoint Parse(string value)
+    {
+        int colon = value.LastIndexOf(':');
+        if (colon <= 0 || !int.TryParse(value.AsSpan(colon + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int port) || port is < 1 or > 65535)
+        {
+            throw new ConfigException($"listen address '{value}' must be host:port");
+        }
+
+        return new ListenEndpoint(value[..colon].Trim('[', ']'), port);
+    }
+
+    public override string ToString() => Host.Contains(':', StringComparison.Ordinal) ? $"[{Host}]:{Port}" : $"{Host}:{Port}";
+}
+
+/// <summary>A configuration file is missing, malformed or inconsistent. The message names the field.</summary>
+public sealed class ConfigException : Exception
+{
+    public ConfigException() { }
+
+    public ConfigException(string message) : base(message) { }
+
+    public ConfigException(string message, Exception innerException) : base(message, innerException) { }
+}
+
+[JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, ReadCommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true)]
+[JsonSerializable(typeof(NodeConfig))]
+[JsonSerializable(typeof(ClusterManifest))]
+internal sealed partial class ConfigJsonContext : JsonSerializerContext;

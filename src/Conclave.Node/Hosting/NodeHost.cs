@@ -1,0 +1,154 @@
+using System.Net;
+using System.Security.Cryptography.X509Certificates;
+using Conclave.Crypto.Memory;
+using Conclave.Node.Config;
+using Conclave.Node.Pki;
+using Conclave.Node.Protocol;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Conclave.Node.Hosting;
+
+/// <summary>
+/// Runs a signer node: loads its key-encryption key and identity, then serves the gRPC protocol over HTTP/2 with
+/// mutual TLS. Only the coordinator's client certificate (issued by the cluster CA, CN=conclave-coordinator) is accepted.
+/// </summary>
+public static class NodeHost
+{
+    public const string CoordinatorCommonName = "conclave-coordinator";
+
+    public static WebApplication Build(NodeConfig config, IEnumerable<IProtocolHandler>? extraHandlers = null, LogLevel minimumLevel = LogLevel.Warning)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ClusterManifest cluster = ClusterManifest.Load(config.Resolve(config.Cluster));
+        string dataDir = config.Resolve(config.DataDir);
+        Directory.CreateDirectory(dataDir);
+        NodeIdentity identity = LoadIdentity(config, dataDir);
+        ClusterNode self = cluster.Node(config.NodeId);
+        if (!Convert.FromHexString(self.IdentityKey).AsSpan().SequenceEqual(identity.IdentityPublicKey.Span))
+        {
+            identity.Dispose();
+            throw new ConfigException($"node {config.NodeId}: the identity in {dataDir} does not match the cluster manifest");
+        }
+
+        X509Certificate2 ca = PemFiles.LoadCertificate(config.Resolve(config.Tls.Ca));
+        X509Certificate2 cert = PemFiles.LoadWithKey(config.Resolve(config.Tls.Certificate), config.Resolve(config.Tls.Key));
+        var trust = new ClusterTrust(ca);
+        ListenEndpoint listen = ListenEndpoint.Parse(config.Listen);
+
+        WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
+        builder.Logging.SetMinimumLevel(minimumLevel);
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.AddServerHeader = false;
+            k.Listen(IPAddress.Parse(listen.Host == "localhost" ? "127.0.0.1" : listen.Host), listen.Port, l =>
+            {
+                l.Protocols = HttpProtocols.Http2;
+                l.UseHttps(new HttpsConnectionAdapterOptions
+                {
+                    ServerCertificate = cert,
+                    ClientCertificateMode = ClientCertificateMode.RequireCertificate,
+                    ClientCertificateValidation = (c, _, _) =>
+                        trust.Validate(c, ClusterTrust.ClientAuthEku) && c.GetNameInfo(X509NameType.SimpleName, false) == CoordinatorCommonName,
+                    CheckCertificateRevocation = false,
+                });
+            });
+        });
+        builder.Services.AddGrpc(o =>
+        {
+            o.EnableDetailedErrors = false;
+            o.MaxReceiveMessageSize = 16 * 1024 * 1024;
+        });
+        builder.Services.AddSingleton(identity);
+        builder.Services.AddSingleton(cluster);
+        builder.Services.AddSingleton(config);
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton(new ReplayGuard(TimeSpan.FromSeconds(config.MessageValiditySeconds)));
+        builder.Services.AddSingleton<IProtocolHandler, AttestHandler>();
+        foreach (IProtocolHandler h in extraHandlers ?? [])
+        {
+            builder.Services.AddSingleton(h);
+        }
+
+        WebApplication app = builder.Build();
+        app.MapGrpcService<SignerNodeService>();
+        app.Lifetime.ApplicationStopped.Register(identity.Dispose);
+        return app;
+    }
+
+    /// <summary>Reads the 32-byte KEK file and opens (or on first start creates) the sealed identity.</summary>
+    internal static NodeIdentity LoadIdentity(NodeConfig config, string dataDir)
+    {
+        using SecretBuffer kek = KekFile.Read(config.Resolve(config.KekFile));
+        string path = Path.Combine(dataDir, "identity.sealed");
+        if (!File.Exists(path))
+        {
+            throw new ConfigException($"node {config.NodeId} has no identity at {path}; run 'conclave node init' first");
+        }
+
+        return NodeIdentity.Unseal(config.NodeId, kek.ReadOnlySpan, File.ReadAllBytes(path));
+    }
+
+    /// <summary>Creates a node's identity and KEK file if absent; returns the identity (caller disposes).</summary>
+    public static NodeIdentity InitializeIdentity(uint nodeId, string dataDir, string kekPath)
+    {
+        Directory.CreateDirectory(dataDir);
+        if (!File.Exists(kekPath))
+        {
+            KekFile.Create(kekPath);
+        }
+
+        using SecretBuffer kek = KekFile.Read(kekPath);
+        string path = Path.Combine(dataDir, "identity.sealed");
+        if (File.Exists(path))
+        {
+            return NodeIdentity.Unseal(nodeId, kek.ReadOnlySpan, File.ReadAllBytes(path));
+        }
+
+        NodeIdentity identity = NodeIdentity.Generate(nodeId);
+        File.WriteAllBytes(path, identity.Seal(kek.ReadOnlySpan));
+        return identity;
+    }
+}
+
+/// <summary>A 32-byte key file with owner-only permissions.</summary>
+public static class KekFile
+{
+    public static void Create(string path)
+    {
+        byte[] key = new byte[32];
+        try
+        {
+            Conclave.Crypto.Randomness.HealthCheckedRandomSource.System.Fill(key);
+            PemFiles.WriteSecretFile(path, Convert.ToBase64String(key));
+        }
+        finally
+        {
+            System.Security.Cryptography.CryptographicOperations.ZeroMemory(key);
+        }
+    }
+
+    public static SecretBuffer Read(string path)
+    {
+        if (!File.Exists(path))
+        {
+            throw new ConfigException($"key file not found: {path}");
+        }
+
+        string text = File.ReadAllText(path).Trim();
+        var buffer = SecretBuffer.Allocate(32, SecretMemoryKind.Guarded);
+        if (!Convert.TryFromBase64String(text, buffer.Span, out int written) || written != 32)
+        {
+            buffer.Dispose();
+            throw new ConfigException($"key file {path} must hold 32 bytes in base64");
+        }
+
+        return buffer;
+    }
+}

@@ -1,0 +1,163 @@
+using Conclave.Node.Config;
+using Conclave.Node.Protocol;
+using Conclave.Node.Rpc;
+using Google.Protobuf;
+using Grpc.Core;
+using Microsoft.Extensions.Logging;
+
+namespace Conclave.Node.Hosting;
+
+/// <summary>
+/// The gRPC face of a signer node. Every request must be signed by the coordinator identity pinned in the cluster
+/// manifest; every relayed message by the node it claims to come from, for the same session, addressed to this node.
+/// Anything unsigned, replayed, stale, misaddressed or of an unknown kind is refused with a typed status.
+/// </summary>
+internal sealed partial class SignerNodeService : SignerNode.SignerNodeBase
+{
+    private readonly NodeIdentity _identity;
+    private readonly ClusterManifest _cluster;
+    private readonly ReplayGuard _replay;
+    private readonly Dictionary<string, IProtocolHandler> _handlers;
+    private readonly byte[] _coordinatorKey;
+    private readonly Dictionary<uint, byte[]> _peerKeys;
+    private readonly ILogger<SignerNodeService> _log;
+    private readonly TimeProvider _clock;
+
+    public SignerNodeService(NodeIdentity identity, ClusterManifest cluster, ReplayGuard replay, IEnumerable<IProtocolHandler> handlers,
+        ILogger<SignerNodeService> log, TimeProvider clock)
+    {
+        _identity = identity;
+        _cluster = cluster;
+        _replay = replay;
+        _log = log;
+        _clock = clock;
+        _coordinatorKey = Convert.FromHexString(cluster.CoordinatorIdentityKey);
+        _peerKeys = cluster.Nodes.ToDictionary(n => n.Id, n => Convert.FromHexString(n.IdentityKey));
+        _handlers = [];
+        foreach (IProtocolHandler h in handlers)
+        {
+            foreach (string kind in h.Kinds)
+            {
+                _handlers.Add(kind, h);
+            }
+        }
+    }
+
+    public override Task<NodeInfo> GetInfo(InfoRequest request, ServerCallContext context) => Task.FromResult(new NodeInfo
+    {
+        NodeId = _identity.NodeId,
+        IdentityPublicKey = ByteString.CopyFrom(_identity.IdentityPublicKey.Span),
+        AgreementPublicKey = ByteString.CopyFrom(_identity.AgreementPublicKey),
+        AgreementKeySignature = ByteString.CopyFrom(_identity.AgreementKeySignature),
+        Version = typeof(SignerNodeService).Assembly.GetName().Version?.ToString() ?? "0",
+    });
+
+    public override async Task<StepReply> Step(StepRequest request, ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(context);
+        Envelope req = request.Request ?? throw Refuse(StatusCode.InvalidArgument, "request envelope is missing");
+        if (req.Sender != 0)
+        {
+            throw Refuse(StatusCode.PermissionDenied, "requests must come from the coordinator (sender 0)");
+        }
+
+        CheckEnvelope(req, _coordinatorKey);
+        if (req.Recipients.Count > 0 && !req.Recipients.Contains(_identity.NodeId))
+        {
+            throw Refuse(StatusCode.InvalidArgument, $"request is not addressed to node {_identity.NodeId}");
+        }
+
+        var relayed = new List<Envelope>(request.Relayed.Count);
+        foreach (Envelope e in request.Relayed)
+        {
+            if (!_peerKeys.TryGetValue(e.Sender, out byte[]? key) || e.Sender == _identity.NodeId)
+            {
+                throw Refuse(StatusCode.InvalidArgument, $"relayed message claims unknown sender {e.Sender}");
+            }
+
+            if (!e.SessionId.Equals(req.SessionId))
+            {
+                throw Refuse(StatusCode.InvalidArgument, $"relayed message from node {e.Sender} belongs to another session");
+            }
+
+            if (e.Recipients.Count > 0 && !e.Recipients.Contains(_identity.NodeId))
+            {
+                throw Refuse(StatusCode.InvalidArgument, $"relayed message from node {e.Sender} is not addressed to this node");
+            }
+
+            CheckEnvelope(e, key);
+            relayed.Add(e);
+        }
+
+        if (!_handlers.TryGetValue(req.Kind, out IProtocolHandler? handler))
+        {
+            throw Refuse(StatusCode.Unimplemented, $"unknown message kind '{req.Kind}'");
+        }
+
+        IReadOnlyList<OutgoingMessage> outgoing;
+        try
+        {
+            outgoing = await handler.HandleAsync(new StepContext { Request = req, Relayed = relayed, Identity = _identity }, context.CancellationToken).ConfigureAwait(false);
+        }
+        catch (ProtocolException e)
+        {
+            LogRefused(_log, req.Kind, e.Message);
+            var status = new Status(StatusCode.FailedPrecondition, e.Message);
+            var trailers = new Metadata();
+            if (e.Culprit is uint culprit)
+            {
+                trailers.Add("conclave-culprit", culprit.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            }
+
+            throw new RpcException(status, trailers);
+        }
+
+        var reply = new StepReply();
+        long now = _clock.GetUtcNow().ToUnixTimeMilliseconds();
+        foreach (OutgoingMessage m in outgoing)
+        {
+            var env = new Envelope
+            {
+                SessionId = req.SessionId,
+                Kind = m.Kind,
+                Round = m.Round,
+                Sender = _identity.NodeId,
+                Payload = ByteString.CopyFrom(m.Payload),
+                IssuedAtUnixMs = now,
+            };
+            env.Recipients.AddRange(m.Recipients);
+            reply.Messages.Add(EnvelopeSigner.Sign(env, _identity));
+        }
+
+        return reply;
+    }
+
+    private void CheckEnvelope(Envelope e, byte[] senderKey)
+    {
+        if (!EnvelopeSigner.Verify(e, senderKey))
+        {
+            throw Refuse(StatusCode.Unauthenticated, $"message '{e.Kind}' from {e.Sender} has no valid signature");
+        }
+
+        switch (_replay.Check(EnvelopeSigner.Transcript(e), e.IssuedAtUnixMs))
+        {
+            case ReplayGuard.Verdict.Replayed:
+                throw Refuse(StatusCode.AlreadyExists, $"message '{e.Kind}' from {e.Sender} was replayed");
+            case ReplayGuard.Verdict.Expired:
+            case ReplayGuard.Verdict.FromTheFuture:
+                throw Refuse(StatusCode.InvalidArgument, $"message '{e.Kind}' from {e.Sender} is outside the validity window");
+            default:
+                break;
+        }
+    }
+
+    private RpcException Refuse(StatusCode code, string message)
+    {
+        LogRefused(_log, code.ToString(), message);
+        return new RpcException(new Status(code, message));
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "refused {What}: {Reason}")]
+    private static partial void LogRefused(ILogger logger, string what, string reason);
+}

@@ -1,0 +1,141 @@
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
+using Conclave.Node.Config;
+using Conclave.Node.Pki;
+using Conclave.Node.Protocol;
+using Conclave.Node.Rpc;
+using Google.Protobuf;
+using Grpc.Core;
+using Grpc.Net.Client;
+
+namespace Conclave.Server.Coordinator;
+
+/// <summary>
+/// The coordinator's connection to one signer node: gRPC over HTTP/2 with mutual TLS (the coordinator's client
+/// certificate; the node's certificate must chain to the cluster CA). Every reply message is verified against the
+/// node's identity key from the cluster manifest before anyone uses it.
+/// </summary>
+public sealed class NodeClient : IDisposable
+{
+    private readonly GrpcChannel _channel;
+    private readonly SignerNode.SignerNodeClient _client;
+    private readonly byte[] _identityKey;
+
+    public NodeClient(ClusterNode node, X509Certificate2 clientCertificate, ClusterTrust trust)
+    {
+        ArgumentNullException.ThrowIfNull(node);
+        ArgumentNullException.ThrowIfNull(trust);
+        Id = node.Id;
+        Address = node.Address;
+        _identityKey = Convert.FromHexString(node.IdentityKey);
+        var handler = new SocketsHttpHandler
+        {
+            EnableMultipleHttp2Connections = true,
+            PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
+            KeepAlivePingDelay = TimeSpan.FromSeconds(30),
+            KeepAlivePingTimeout = TimeSpan.FromSeconds(10),
+            ConnectTimeout = TimeSpan.FromSeconds(3),
+            SslOptions = new SslClientAuthenticationOptions
+            {
+                ClientCertificates = [clientCertificate],
+                RemoteCertificateValidationCallback = trust.ValidateServer,
+            },
+        };
+        _channel = GrpcChannel.ForAddress($"https://{ListenEndpoint.Parse(node.Address)}", new GrpcChannelOptions
+        {
+            HttpHandler = handler,
+            DisposeHttpClient = true,
+            MaxReceiveMessageSize = 16 * 1024 * 1024,
+        });
+        _client = new SignerNode.SignerNodeClient(_channel);
+    }
+
+    public uint Id { get; }
+
+    public string Address { get; }
+
+    public async Task<NodeInfo> GetInfoAsync(TimeSpan timeout, CancellationToken cancellationToken)
+        => await _client.GetInfoAsync(new InfoRequest(), deadline: DateTime.UtcNow.Add(timeout), cancellationToken: cancellationToken).ConfigureAwait(false);
+
+    /// <summary>Sends one step; returns the node's messages, each verified as signed by this node for this session.</summary>
+    public async Task<IReadOnlyList<Envelope>> StepAsync(Envelope request, IEnumerable<Envelope> relayed, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var step = new StepRequest { Request = request };
+        step.Relayed.AddRange(relayed);
+        StepReply reply;
+        try
+        {
+            reply = await _client.StepAsync(step, deadline: DateTime.UtcNow.Add(timeout), cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (RpcException e)
+        {
+            uint? culprit = null;
+            string? c = e.Trailers.GetValue("conclave-culprit");
+            if (c is not null && uint.TryParse(c, System.Globalization.CultureInfo.InvariantCulture, out uint v))
+            {
+                culprit = v;
+            }
+
+            throw new NodeCallException(Id, e.StatusCode, e.Status.Detail, culprit, e);
+        }
+
+        foreach (Envelope m in reply.Messages)
+        {
+            if (m.Sender != Id || !m.SessionId.Equals(request.SessionId) || !EnvelopeSigner.Verify(m, _identityKey))
+            {
+                throw new NodeCallException(Id, StatusCode.DataLoss, $"node {Id} returned a message that is not validly signed by it for this session", Id, null);
+            }
+        }
+
+        return reply.Messages;
+    }
+
+    public void Dispose() => _channel.Dispose();
+}
+
+/// <summary>A call to a node failed: unreachable, timed out, refused, or answered with something invalid.</summary>
+public sealed class NodeCallException : Exception
+{
+    public NodeCallException() { }
+
+    public NodeCallException(string message) : base(message) { }
+
+    public NodeCallException(string message, Exception innerException) : base(message, innerException) { }
+
+    public NodeCallException(uint nodeId, StatusCode status, string detail, uint? culprit, Exception? inner)
+        : base($"node {nodeId}: {status}: {detail}", inner)
+    {
+        NodeId = nodeId;
+        Status = status;
+        Culprit = culprit;
+    }
+
+    public uint NodeId { get; }
+
+    public StatusCode Status { get; }
+
+    /// <summary>The node at fault, when the failure is attributable (a bad share, a bad signature).</summary>
+    public uint? Culprit { get; }
+
+    /// <summary>True when another quorum may succeed (the node is down, slow or overloaded).</summary>
+    public bool IsTransient => Status is StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.ResourceExhausted or StatusCode.Cancelled;
+}
+
+internal static class EnvelopeFactory
+{
+    public static Envelope Create(NodeIdentity coordinator, ReadOnlySpan<byte> sessionId, string kind, uint round, IEnumerable<uint> recipients, ReadOnlySpan<byte> payload, TimeProvider clock)
+    {
+        var e = new Envelope
+        {
+            SessionId = ByteString.CopyFrom(sessionId),
+            Kind = kind,
+            Round = round,
+            Sender = 0,
+            Payload = ByteString.CopyFrom(payload),
+            IssuedAtUnixMs = clock.GetUtcNow().ToUnixTimeMilliseconds(),
+        };
+        e.Recipients.AddRange(recipients);
+        return EnvelopeSigner.Sign(e, coordinator);
+    }
+}

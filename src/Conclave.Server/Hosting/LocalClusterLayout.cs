@@ -1,0 +1,119 @@
+using System.Net;
+using System.Security.Cryptography.X509Certificates;
+using Conclave.Node.Config;
+using Conclave.Node.Hosting;
+using Conclave.Node.Pki;
+using Conclave.Node.Protocol;
+using Conclave.Server.Config;
+
+namespace Conclave.Server.Hosting;
+
+/// <summary>
+/// The files of a local cluster in one data folder, as `conclave up` creates them on first start:
+/// <code>
+/// DIR/pki/ca.crt, ca.key, coordinator.crt, coordinator.key, node-N.crt, node-N.key
+/// DIR/cluster.json                 public identities of the coordinator and every node
+/// DIR/node-N/node.json, node.kek   node config and key-encryption key; DIR/node-N/data/ its store
+/// DIR/server/server.json, server.kek, data/
+/// </code>
+/// Private keys and KEKs are owner-only files. The CA key stays in DIR/pki: this is a development setup.
+/// </summary>
+public sealed class LocalClusterLayout
+{
+    public LocalClusterLayout(string dataDir) => DataDir = Path.GetFullPath(dataDir);
+
+    public string DataDir { get; }
+
+    public string PkiDir => Path.Combine(DataDir, "pki");
+
+    public string ManifestPath => Path.Combine(DataDir, "cluster.json");
+
+    public string ServerConfigPath => Path.Combine(DataDir, "server", "server.json");
+
+    public string NodeConfigPath(uint id) => Path.Combine(DataDir, $"node-{id}", "node.json");
+
+    public string LogDir => Path.Combine(DataDir, "logs");
+
+    public bool Exists => File.Exists(ManifestPath) && File.Exists(ServerConfigPath);
+
+    /// <summary>Creates CA, certificates, KEKs, identities, configs and the manifest, if the folder has none yet.</summary>
+    public void EnsureCreated(int nodes, int threshold, int apiPort, int firstNodePort)
+    {
+        if (nodes is < 1 or > 255)
+        {
+            throw new ConfigException("--nodes must be between 1 and 255");
+        }
+
+        if (threshold < 1 || threshold > nodes)
+        {
+            throw new ConfigException($"--threshold must be between 1 and the number of nodes ({nodes})");
+        }
+
+        if (Exists)
+        {
+            ClusterManifest existing = ClusterManifest.Load(ManifestPath);
+            if (existing.Nodes.Count != nodes)
+            {
+                throw new ConfigException($"{DataDir} holds a cluster of {existing.Nodes.Count} nodes; use another --data folder for {nodes}");
+            }
+
+            return;
+        }
+
+        Directory.CreateDirectory(PkiDir);
+        Directory.CreateDirectory(LogDir);
+        using DevelopmentCertificateAuthority ca = DevelopmentCertificateAuthority.Create();
+        ca.Save(Path.Combine(PkiDir, "ca.crt"), Path.Combine(PkiDir, "ca.key"));
+        using (X509Certificate2 coord = ca.Issue(NodeHost.CoordinatorCommonName, serverAuth: false, clientAuth: true))
+        {
+            PemFiles.Write(coord, Path.Combine(PkiDir, "coordinator.crt"), Path.Combine(PkiDir, "coordinator.key"));
+        }
+
+        var manifest = new ClusterManifest();
+        string serverDir = Path.Combine(DataDir, "server");
+        using (NodeIdentity coordinator = NodeHost.InitializeIdentity(0, Path.Combine(serverDir, "data"), Path.Combine(serverDir, "server.kek")))
+        {
+            manifest.CoordinatorIdentityKey = Convert.ToHexStringLower(coordinator.IdentityPublicKey.Span);
+        }
+
+        for (uint id = 1; id <= nodes; id++)
+        {
+            string nodeDir = Path.Combine(DataDir, $"node-{id}");
+            using (X509Certificate2 cert = ca.Issue($"conclave-node-{id}", serverAuth: true, clientAuth: true, ["localhost"], [IPAddress.Loopback]))
+            {
+                PemFiles.Write(cert, Path.Combine(PkiDir, $"node-{id}.crt"), Path.Combine(PkiDir, $"node-{id}.key"));
+            }
+
+            using NodeIdentity identity = NodeHost.InitializeIdentity(id, Path.Combine(nodeDir, "data"), Path.Combine(nodeDir, "node.kek"));
+            string address = $"127.0.0.1:{firstNodePort + (int)id - 1}";
+            manifest.Nodes.Add(new ClusterNode
+            {
+                Id = id,
+                Address = address,
+                IdentityKey = Convert.ToHexStringLower(identity.IdentityPublicKey.Span),
+                AgreementKey = Convert.ToHexStringLower(identity.AgreementPublicKey),
+                AgreementKeySignature = Convert.ToHexStringLower(identity.AgreementKeySignature),
+            });
+            new NodeConfig
+            {
+                NodeId = id,
+                Listen = address,
+                DataDir = "data",
+                KekFile = "node.kek",
+                Cluster = "../cluster.json",
+                Tls = new TlsFiles { Certificate = $"../pki/node-{id}.crt", Key = $"../pki/node-{id}.key", Ca = "../pki/ca.crt" },
+            }.Save(NodeConfigPath(id));
+        }
+
+        manifest.Save(ManifestPath);
+        new ServerConfig
+        {
+            Listen = $"127.0.0.1:{apiPort}",
+            DataDir = "data",
+            Cluster = "../cluster.json",
+            KekFile = "server.kek",
+            Threshold = threshold,
+            Tls = new TlsFiles { Certificate = "../pki/coordinator.crt", Key = "../pki/coordinator.key", Ca = "../pki/ca.crt" },
+        }.Save(ServerConfigPath);
+    }
+}
