@@ -13,7 +13,7 @@ dotnet build src/Conclave.Cli/Conclave.Cli.csproj -c Release -v quiet --nologo -
   || die "build failed"
 
 if [ $# -eq 0 ]; then
-  # The main job. Until the cluster (`conclave up`) exists, a self-check of the native libraries and every scheme.
-  set -- selfcheck
+  # The main job: a local cluster (signer nodes + server) on loopback, data in ./.data. Ctrl-C stops it.
+  set -- up
 fi
 exec dotnet artifacts/cli/conclave.dll "$@"

@@ -12,6 +12,20 @@ public static class RepoPaths
 
     public static string Interop => Path.Combine(Root, "tests", "interop");
 
+    /// <summary>The build configuration the tests run under (Debug or Release), read off the test output path.</summary>
+    public static string Configuration =>
+        AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}", StringComparison.Ordinal) ? "Release" : "Debug";
+
+    /// <summary>conclave.dll built by the solution in the same configuration (tests start real node processes from it).</summary>
+    public static string CliDll
+    {
+        get
+        {
+            string path = Path.Combine(Root, "src", "Conclave.Cli", "bin", Configuration, "net10.0", "conclave.dll");
+            return File.Exists(path) ? path : throw new FileNotFoundException("build the solution first: conclave.dll not found", path);
+        }
+    }
+
     private static string FindRoot()
     {
         string? dir = AppContext.BaseDirectory;

@@ -1,0 +1,157 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+using Conclave.Node.Config;
+using Conclave.Node.Protocol;
+using Conclave.Server.Config;
+using Conclave.Server.Coordinator;
+using Conclave.Server.Hosting;
+using Conclave.Crypto.Memory;
+using Conclave.Node.Hosting;
+using Conclave.Node.Pki;
+
+namespace Conclave.Node.Tests;
+
+/// <summary>
+/// A real local cluster for tests: the files `conclave up` makes, n signer-node processes started from conclave.dll
+/// on free loopback ports, and a coordinator (<see cref="Cluster"/>) in the test process.
+/// </summary>
+public sealed class LocalClusterProcesses : IDisposable
+{
+    private readonly List<Process?> _nodes = [];
+
+    public LocalClusterProcesses(int nodes, int threshold)
+    {
+        DataDir = Path.Combine(Path.GetTempPath(), "conclave-test-" + Guid.NewGuid().ToString("N")[..12]);
+        Layout = new LocalClusterLayout(DataDir);
+        int firstPort = FreePortRange(nodes);
+        Layout.EnsureCreated(nodes, threshold, FreePortRange(1), firstPort);
+        Manifest = ClusterManifest.Load(Layout.ManifestPath);
+        ServerConfig = ServerConfig.Load(Layout.ServerConfigPath);
+        for (uint id = 1; id <= nodes; id++)
+        {
+            StartNode(id);
+        }
+
+        Coordinator = CreateCoordinator(ServerConfig, Manifest);
+        WaitForAll(TimeSpan.FromSeconds(60));
+    }
+
+    public string DataDir { get; }
+
+    public LocalClusterLayout Layout { get; }
+
+    public ClusterManifest Manifest { get; }
+
+    public ServerConfig ServerConfig { get; }
+
+    public Cluster Coordinator { get; }
+
+    public static Cluster CreateCoordinator(ServerConfig config, ClusterManifest manifest, string? certificate = null, string? key = null, string? ca = null, TimeProvider? clock = null)
+    {
+        using SecretBuffer kek = KekFile.Read(config.Resolve(config.KekFile));
+        NodeIdentity identity = NodeIdentity.Unseal(0, kek.ReadOnlySpan, File.ReadAllBytes(Path.Combine(config.Resolve(config.DataDir), "identity.sealed")));
+        return new Cluster(manifest, identity,
+            PemFiles.LoadWithKey(certificate ?? config.Resolve(config.Tls.Certificate), key ?? config.Resolve(config.Tls.Key)),
+            PemFiles.LoadCertificate(ca ?? config.Resolve(config.Tls.Ca)),
+            TimeSpan.FromSeconds(5), clock);
+    }
+
+    public Process StartNode(uint id)
+    {
+        var psi = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string a in new[] { RepoPaths.CliDll, "node", "run", "--config", Layout.NodeConfigPath(id), "--parent-pid", Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture) })
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        Process p = Process.Start(psi)!;
+        p.OutputDataReceived += (_, _) => { };
+        p.ErrorDataReceived += (_, _) => { };
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
+        while (_nodes.Count < id)
+        {
+            _nodes.Add(null);
+        }
+
+        _nodes[(int)id - 1] = p;
+        return p;
+    }
+
+    public void KillNode(uint id)
+    {
+        Process? p = _nodes[(int)id - 1];
+        if (p is { HasExited: false })
+        {
+            p.Kill(entireProcessTree: true);
+            p.WaitForExit();
+        }
+    }
+
+    public void WaitForAll(TimeSpan timeout)
+    {
+        var sw = Stopwatch.StartNew();
+        while (sw.Elapsed < timeout)
+        {
+            if (Coordinator.AttestAsync(CancellationToken.None).GetAwaiter().GetResult().Count == Manifest.Nodes.Count)
+            {
+                return;
+            }
+
+            Thread.Sleep(200);
+        }
+
+        throw new TimeoutException("signer nodes did not come up");
+    }
+
+    private static int FreePortRange(int count)
+    {
+        for (int attempt = 0; attempt < 50; attempt++)
+        {
+            int start = Random.Shared.Next(20000, 60000);
+            bool free = true;
+            for (int i = 0; i < count && free; i++)
+            {
+                try
+                {
+                    using var l = new TcpListener(System.Net.IPAddress.Loopback, start + i);
+                    l.Start();
+                }
+                catch (SocketException)
+                {
+                    free = false;
+                }
+            }
+
+            if (free)
+            {
+                return start;
+            }
+        }
+
+        throw new InvalidOperationException("no free port range");
+    }
+
+    public void Dispose()
+    {
+        Coordinator.Dispose();
+        foreach (Process? p in _nodes)
+        {
+            if (p is { HasExited: false })
+            {
+                p.Kill(entireProcessTree: true);
+                p.WaitForExit();
+            }
+
+            p?.Dispose();
+        }
+
+        try
+        {
+            Directory.Delete(DataDir, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}

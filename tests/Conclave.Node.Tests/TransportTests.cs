@@ -1,0 +1,136 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Conclave.Node.Pki;
+using Conclave.Node.Protocol;
+using Conclave.Node.Rpc;
+using Conclave.Server.Coordinator;
+using Google.Protobuf;
+using Grpc.Core;
+
+namespace Conclave.Node.Tests;
+
+/// <summary>One 3-node cluster of real processes shared by the transport tests.</summary>
+public sealed class ThreeNodeCluster : IDisposable
+{
+    public LocalClusterProcesses Cluster { get; } = new(3, 2);
+
+    public void Dispose() => Cluster.Dispose();
+}
+
+public sealed class TransportTests(ThreeNodeCluster fixture) : IClassFixture<ThreeNodeCluster>
+{
+    private readonly LocalClusterProcesses _c = fixture.Cluster;
+
+    [Fact]
+    public async Task AllNodesAttestOverMutualTls()
+    {
+        IReadOnlyList<uint> up = await _c.Coordinator.AttestAsync(CancellationToken.None);
+        Assert.Equal([1u, 2u, 3u], up);
+        NodeInfo info = await _c.Coordinator.Node(2).GetInfoAsync(TimeSpan.FromSeconds(5), CancellationToken.None);
+        Assert.Equal(2u, info.NodeId);
+        Assert.True(NodeIdentity.VerifyAgreementKey(2, info.IdentityPublicKey.Span, info.AgreementPublicKey.Span, info.AgreementKeySignature.Span));
+    }
+
+    [Fact]
+    public async Task ReplayedRequestIsRefused()
+    {
+        NodeClient node = _c.Coordinator.Node(1);
+        Envelope req = _c.Coordinator.Request(Cluster.NewSessionId(), AttestHandler.RequestKind, 0, [1], RandomNumberGenerator.GetBytes(32));
+        _ = await node.StepAsync(req, [], TimeSpan.FromSeconds(5), CancellationToken.None);
+        NodeCallException e = await Assert.ThrowsAsync<NodeCallException>(() => node.StepAsync(req, [], TimeSpan.FromSeconds(5), CancellationToken.None));
+        Assert.Equal(StatusCode.AlreadyExists, e.Status);
+    }
+
+    [Fact]
+    public async Task TamperedRequestIsRefused()
+    {
+        NodeClient node = _c.Coordinator.Node(1);
+        Envelope req = _c.Coordinator.Request(Cluster.NewSessionId(), AttestHandler.RequestKind, 0, [1], RandomNumberGenerator.GetBytes(32));
+        req.Round = 7; // altered in flight after signing
+        NodeCallException e = await Assert.ThrowsAsync<NodeCallException>(() => node.StepAsync(req, [], TimeSpan.FromSeconds(5), CancellationToken.None));
+        Assert.Equal(StatusCode.Unauthenticated, e.Status);
+    }
+
+    [Fact]
+    public async Task TamperedRelayedMessageIsRefused()
+    {
+        byte[] session = Cluster.NewSessionId();
+        NodeClient node2 = _c.Coordinator.Node(2);
+        // Node 2 produces a signed message; the coordinator alters it before relaying it to node 1.
+        IReadOnlyList<Envelope> from2 = await node2.StepAsync(_c.Coordinator.Request(session, AttestHandler.RequestKind, 0, [2], RandomNumberGenerator.GetBytes(32)), [], TimeSpan.FromSeconds(5), CancellationToken.None);
+        Envelope relayed = from2[0].Clone();
+        relayed.Recipients.Clear();
+        relayed.Payload = ByteString.CopyFrom(RandomNumberGenerator.GetBytes(32));
+        Envelope req = _c.Coordinator.Request(session, AttestHandler.RequestKind, 0, [1], RandomNumberGenerator.GetBytes(32));
+        NodeCallException e = await Assert.ThrowsAsync<NodeCallException>(() => _c.Coordinator.Node(1).StepAsync(req, [relayed], TimeSpan.FromSeconds(5), CancellationToken.None));
+        Assert.Equal(StatusCode.Unauthenticated, e.Status);
+    }
+
+    [Fact]
+    public async Task RequestSignedByAnotherKeyIsRefused()
+    {
+        using NodeIdentity impostor = NodeIdentity.Generate(0);
+        var req = new Envelope
+        {
+            SessionId = ByteString.CopyFrom(Cluster.NewSessionId()),
+            Kind = AttestHandler.RequestKind,
+            Sender = 0,
+            Payload = ByteString.CopyFrom(RandomNumberGenerator.GetBytes(32)),
+            IssuedAtUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
+        };
+        EnvelopeSigner.Sign(req, impostor);
+        NodeCallException e = await Assert.ThrowsAsync<NodeCallException>(() => _c.Coordinator.Node(3).StepAsync(req, [], TimeSpan.FromSeconds(5), CancellationToken.None));
+        Assert.Equal(StatusCode.Unauthenticated, e.Status);
+    }
+
+    [Fact]
+    public async Task StaleRequestIsRefused()
+    {
+        // Correctly signed, but issued ten minutes ago: outside the nodes' validity window.
+        using Cluster late = LocalClusterProcesses.CreateCoordinator(_c.ServerConfig, _c.Manifest, clock: new ShiftedClock(TimeSpan.FromMinutes(-10)));
+        Envelope req = late.Request(Cluster.NewSessionId(), AttestHandler.RequestKind, 0, [1], RandomNumberGenerator.GetBytes(32));
+        NodeCallException e = await Assert.ThrowsAsync<NodeCallException>(() => _c.Coordinator.Node(1).StepAsync(req, [], TimeSpan.FromSeconds(5), CancellationToken.None));
+        Assert.Equal(StatusCode.InvalidArgument, e.Status);
+    }
+
+    private sealed class ShiftedClock(TimeSpan shift) : TimeProvider
+    {
+        public override DateTimeOffset GetUtcNow() => DateTimeOffset.UtcNow.Add(shift);
+    }
+
+    [Fact]
+    public async Task UnknownKindIsRefused()
+    {
+        Envelope req = _c.Coordinator.Request(Cluster.NewSessionId(), "no.such.kind", 0, [], [1, 2, 3]);
+        NodeCallException e = await Assert.ThrowsAsync<NodeCallException>(() => _c.Coordinator.Node(1).StepAsync(req, [], TimeSpan.FromSeconds(5), CancellationToken.None));
+        Assert.Equal(StatusCode.Unimplemented, e.Status);
+    }
+
+    [Fact]
+    public async Task CoordinatorWithCertificateFromAnotherCaIsRefused()
+    {
+        string dir = Path.Combine(_c.DataDir, "rogue");
+        Directory.CreateDirectory(dir);
+        using DevelopmentCertificateAuthority rogueCa = DevelopmentCertificateAuthority.Create("rogue CA");
+        using (X509Certificate2 cert = rogueCa.Issue("conclave-coordinator", serverAuth: false, clientAuth: true))
+        {
+            PemFiles.Write(cert, Path.Combine(dir, "c.crt"), Path.Combine(dir, "c.key"));
+        }
+
+        // The rogue coordinator trusts the real CA for the nodes' certificates, but presents its own client certificate.
+        using Cluster rogue = LocalClusterProcesses.CreateCoordinator(_c.ServerConfig, _c.Manifest, Path.Combine(dir, "c.crt"), Path.Combine(dir, "c.key"));
+        Assert.Empty(await rogue.AttestAsync(CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task NodeWithCertificateFromAnotherCaIsRefused()
+    {
+        // The coordinator trusts only a different CA: no node certificate validates, so nothing answers.
+        string dir = Path.Combine(_c.DataDir, "other-ca");
+        Directory.CreateDirectory(dir);
+        using DevelopmentCertificateAuthority otherCa = DevelopmentCertificateAuthority.Create("other CA");
+        otherCa.Save(Path.Combine(dir, "ca.crt"), Path.Combine(dir, "ca.key"));
+        using Cluster c = LocalClusterProcesses.CreateCoordinator(_c.ServerConfig, _c.Manifest, ca: Path.Combine(dir, "ca.crt"));
+        Assert.Empty(await c.AttestAsync(CancellationToken.None));
+    }
+}
