@@ -1,0 +1,25 @@
+namespace Conclave.Storage.Audit;
+
+/// <summary>
+/// The append-only, SHA-256 hash-chained audit log with signed checkpoints. Appends from all callers are batched
+/// into one transaction (group commit); an append completes only after its batch is durably committed, and a failed
+/// write fails the append (DESIGN.md safety rule 6).
+/// </summary>
+public interface IAuditLog
+{
+    /// <summary>Appends an entry; returns it (with seq and hashes) once durable.</summary>
+    Task<AuditEntry> AppendAsync(AuditEntryInput entry, CancellationToken cancellationToken = default);
+
+    /// <summary>Entries with seq ≥ <paramref name="fromSeq"/>, in order, at most <paramref name="limit"/>.</summary>
+    Task<IReadOnlyList<AuditEntry>> ReadAsync(long fromSeq, int limit, CancellationToken cancellationToken = default);
+
+    Task<AuditHead> GetHeadAsync(CancellationToken cancellationToken = default);
+
+    Task<IReadOnlyList<AuditCheckpoint>> GetCheckpointsAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>Signs a checkpoint at the current head now (requires a checkpoint signer); null for an empty log.</summary>
+    Task<AuditCheckpoint?> CheckpointAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>Recomputes the whole chain, checks the head and every checkpoint, and names the first bad seq.</summary>
+    Task<AuditVerificationResult> VerifyAsync(AuditVerifyOptions? options = null, CancellationToken cancellationToken = default);
+}

@@ -1,0 +1,73 @@
+using Conclave.Storage.Internal;
+
+namespace Conclave.Storage;
+
+/// <summary>Opens stores: SQLite from a data folder (the default), PostgreSQL from a connection string.</summary>
+public static class ConclaveStore
+{
+    /// <summary>The database file inside a data folder.</summary>
+    public const string SqliteFileName = SqliteEngine.FileName;
+
+    /// <summary>
+    /// Opens (creating if needed, with mode 0700) the SQLite store in <paramref name="dataDirectory"/>, runs migrations
+    /// and, when a KEK source is given, unlocks the secrets.
+    /// </summary>
+    public static async Task<IConclaveStore> OpenSqliteAsync(string dataDirectory, StoreOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(dataDirectory);
+        options ??= new StoreOptions();
+        string path = Path.Combine(Path.GetFullPath(dataDirectory), SqliteFileName);
+        if (options.ReadOnly)
+        {
+            if (!File.Exists(path))
+            {
+                throw StorageErrors.NotFound("store", path);
+            }
+        }
+        else if (!Directory.Exists(dataDirectory))
+        {
+            if (OperatingSystem.IsWindows())
+            {
+                Directory.CreateDirectory(dataDirectory);
+            }
+            else
+            {
+                Directory.CreateDirectory(dataDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            }
+        }
+
+        if (File.Exists(path) && !options.ReadOnly)
+        {
+            // Refuse a newer store before touching it: even switching to WAL writes the file header.
+            var probe = new SqliteEngine(path, readOnly: true);
+            await using (probe.ConfigureAwait(false))
+            {
+                await CheckVersionAsync(probe, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        var engine = new SqliteEngine(path, options.ReadOnly);
+        return await SqlStore.OpenAsync(engine, options, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Opens the PostgreSQL store at <paramref name="connectionString"/> (the database must exist), runs migrations and unlocks.</summary>
+    public static async Task<IConclaveStore> OpenPostgresAsync(string connectionString, StoreOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(connectionString);
+        var engine = new PostgresEngine(connectionString);
+        return await SqlStore.OpenAsync(engine, options ?? new StoreOptions(), cancellationToken).ConfigureAwait(false);
+    }
+
+    private static async Task CheckVersionAsync(SqlEngine engine, CancellationToken ct)
+    {
+        var c = await engine.OpenAsync(ct).ConfigureAwait(false);
+        await using (c.ConfigureAwait(false))
+        {
+            long found = await Migrations.ReadVersionAsync(engine, c, ct).ConfigureAwait(false);
+            if (found > Migrations.Latest)
+            {
+                throw StorageErrors.SchemaTooNew(found, Migrations.Latest);
+            }
+        }
+    }
+}

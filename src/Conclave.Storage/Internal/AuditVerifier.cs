@@ -1,0 +1,188 @@
+using System.Data;
+using System.Data.Common;
+using System.Security.Cryptography;
+using Conclave.Crypto.Signing;
+using Conclave.Storage.Audit;
+
+namespace Conclave.Storage.Internal;
+
+/// <summary>
+/// Recomputes the chain in one read snapshot and names the first bad seq. It detects any change to an entry
+/// (its hash no longer matches), a deleted or inserted entry (seq gap, a renumbered entry whose hash matches another
+/// seq, a broken prev-hash link, or a head/checkpoint that disagrees with the rows) and reordering (an entry whose
+/// prev-hash is the hash of a later entry). A rewrite of the whole tail with recomputed hashes is caught by the next
+/// signed checkpoint or the head; see docs/STORAGE.md for what a database-level attacker can and cannot hide.
+/// </summary>
+internal static class AuditVerifier
+{
+    private const int MaxShift = 256;
+
+    private sealed record Row(long Seq, long TimeMs, string Actor, string Action, string? KeyId, byte[]? RequestHash,
+        string Decision, string Result, byte[] PrevHash, byte[] Hash)
+    {
+        public byte[] Recompute(long seq) => AuditHashing.Hash(seq, TimeMs, Actor, Action, KeyId, RequestHash, Decision, Result, PrevHash);
+    }
+
+    private sealed record Failure(long Seq, AuditTamperKind Kind, string Detail);
+
+    public static async Task<AuditVerificationResult> VerifyAsync(SqlEngine engine, DbConnection c, AuditVerifyOptions options, CancellationToken ct)
+    {
+        DbTransaction tx = engine.Kind == StoreEngine.Postgres
+            ? await c.BeginTransactionAsync(IsolationLevel.RepeatableRead, ct).ConfigureAwait(false)
+            : await c.BeginTransactionAsync(ct).ConfigureAwait(false);
+        await using (tx.ConfigureAwait(false))
+        {
+            AuditHead head;
+            using (DbCommand cmd = SqlEngine.Command(c, tx, "SELECT seq, hash FROM audit_head WHERE id=1"))
+            using (DbDataReader r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false))
+            {
+                head = await r.ReadAsync(ct).ConfigureAwait(false) ? new AuditHead(r.GetInt64(0), (byte[])r.GetValue(1)) : new AuditHead(0, new byte[32]);
+            }
+
+            IReadOnlyList<AuditCheckpoint> checkpoints = await SqlAuditLog.ReadCheckpointsAsync(c, tx, ct).ConfigureAwait(false);
+            var bySeq = checkpoints.ToDictionary(k => k.Seq);
+            long checkedEntries = 0, checkedCheckpoints = 0;
+            byte[] prev = new byte[32];
+            long expected = 1;
+            Row? bad = null;
+            Failure? failure = null;
+
+            using (DbCommand cmd = SqlEngine.Command(c, tx,
+                "SELECT seq, time, actor, action, key_id, request_hash, decision, result, prev_hash, hash FROM audit_entries ORDER BY seq"))
+            using (DbDataReader r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false))
+            {
+                while (await r.ReadAsync(ct).ConfigureAwait(false))
+                {
+                    var row = new Row(r.GetInt64(0), r.GetInt64(1), r.GetString(2), r.GetString(3), r.GetStringOrNull(4), r.GetBytesOrNull(5),
+                        r.GetString(6), r.GetString(7), (byte[])r.GetValue(8), (byte[])r.GetValue(9));
+                    if (row.Seq != expected)
+                    {
+                        failure = new Failure(expected, AuditTamperKind.Deleted, $"entries {expected}..{row.Seq - 1} are missing");
+                        break;
+                    }
+
+                    if (!CryptographicOperations.FixedTimeEquals(row.Recompute(row.Seq), row.Hash) || !row.PrevHash.AsSpan().SequenceEqual(prev))
+                    {
+                        bad = row;
+                        break;
+                    }
+
+                    if (bySeq.TryGetValue(row.Seq, out AuditCheckpoint? cp))
+                    {
+                        failure = CheckCheckpoint(cp, row.Hash, options);
+                        if (failure is not null)
+                        {
+                            break;
+                        }
+
+                        checkedCheckpoints++;
+                    }
+
+                    prev = row.Hash;
+                    checkedEntries++;
+                    expected++;
+                }
+            }
+
+            long last = expected - 1;
+            if (bad is not null)
+            {
+                failure = await ClassifyAsync(c, tx, bad, prev, ct).ConfigureAwait(false);
+            }
+
+            if (failure is null)
+            {
+                AuditCheckpoint? beyond = checkpoints.FirstOrDefault(k => k.Seq > last);
+                if (beyond is not null)
+                {
+                    failure = new Failure(last + 1, AuditTamperKind.Deleted, $"a signed checkpoint covers seq {beyond.Seq} but the log ends at {last}");
+                }
+                else if (head.Seq > last)
+                {
+                    failure = new Failure(last + 1, AuditTamperKind.Deleted, $"the head records seq {head.Seq} but the log ends at {last}");
+                }
+                else if (head.Seq < last)
+                {
+                    failure = new Failure(head.Seq + 1, AuditTamperKind.Inserted, $"entries after the head (seq {head.Seq})");
+                }
+                else if (!head.Hash.AsSpan().SequenceEqual(prev))
+                {
+                    failure = new Failure(last, AuditTamperKind.Changed, "the last entry's hash differs from the head");
+                }
+            }
+
+            return failure is null
+                ? new AuditVerificationResult(true, checkedEntries, checkedCheckpoints, head, null, AuditTamperKind.None, "")
+                : new AuditVerificationResult(false, checkedEntries, checkedCheckpoints, head, failure.Seq, failure.Kind, failure.Detail);
+        }
+    }
+
+    private static Failure? CheckCheckpoint(AuditCheckpoint cp, byte[] rowHash, AuditVerifyOptions options)
+    {
+        if (!cp.Hash.AsSpan().SequenceEqual(rowHash))
+        {
+            return new Failure(cp.Seq, AuditTamperKind.Changed, "the chain up to this entry differs from the signed checkpoint");
+        }
+
+        if (!SignatureSchemes.TryGet(cp.Scheme, out SoftwareSignatureScheme? scheme) || scheme is null)
+        {
+            return new Failure(cp.Seq, AuditTamperKind.BadCheckpoint, $"checkpoint signed with unknown scheme '{cp.Scheme}'");
+        }
+
+        if (options.TrustedCheckpointKey is { } trusted && !trusted.AsSpan().SequenceEqual(cp.PublicKey))
+        {
+            return new Failure(cp.Seq, AuditTamperKind.BadCheckpoint, "checkpoint signed by a key other than the trusted node key");
+        }
+
+        byte[] input = AuditHashing.CheckpointSigningInput(scheme, cp.Seq, cp.Hash);
+        return scheme.Verify(cp.PublicKey, input, cp.Signature)
+            ? null
+            : new Failure(cp.Seq, AuditTamperKind.BadCheckpoint, "checkpoint signature does not verify");
+    }
+
+    private static async Task<Failure> ClassifyAsync(DbConnection c, DbTransaction tx, Row row, byte[] expectedPrev, CancellationToken ct)
+    {
+        long k = row.Seq;
+        long? owner = await FindSeqByHashAsync(c, tx, row.PrevHash, ct).ConfigureAwait(false);
+        if (owner > k)
+        {
+            return new Failure(k, AuditTamperKind.Reordered, $"entry {k} follows entry {owner} in the chain");
+        }
+
+        bool selfOk = CryptographicOperations.FixedTimeEquals(row.Recompute(k), row.Hash);
+        if (!selfOk)
+        {
+            for (int d = 1; d <= MaxShift; d++)
+            {
+                if (k + d > 0 && row.Recompute(k + d).AsSpan().SequenceEqual(row.Hash))
+                {
+                    return new Failure(k, AuditTamperKind.Deleted, $"the entry stored at {k} was written as seq {k + d}: {d} entr{(d == 1 ? "y" : "ies")} removed and the rest renumbered");
+                }
+
+                if (k - d > 0 && row.Recompute(k - d).AsSpan().SequenceEqual(row.Hash))
+                {
+                    return new Failure(k - d, AuditTamperKind.Inserted, $"the entry stored at {k} was written as seq {k - d}: {d} entr{(d == 1 ? "y" : "ies")} inserted before it");
+                }
+            }
+
+            return new Failure(k, AuditTamperKind.Changed, "the entry's content does not match its hash");
+        }
+
+        // The entry is self-consistent but does not link to its predecessor.
+        if (owner is long j && j < k - 1)
+        {
+            return new Failure(j + 1, AuditTamperKind.Inserted, $"entry {k} links to entry {j}: entries {j + 1}..{k - 1} were inserted");
+        }
+
+        _ = expectedPrev;
+        return new Failure(Math.Max(1, k - 1), AuditTamperKind.Changed, $"entry {k} does not link to entry {k - 1} (entry {k - 1} was rewritten, or entries between them were removed)");
+    }
+
+    private static async Task<long?> FindSeqByHashAsync(DbConnection c, DbTransaction tx, byte[] hash, CancellationToken ct)
+    {
+        using DbCommand cmd = SqlEngine.Command(c, tx, "SELECT seq FROM audit_entries WHERE hash=@h ORDER BY seq LIMIT 1");
+        cmd.Add("@h", hash);
+        object? v = await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false);
+        return v is null or DBNull ? null : Convert.ToInt64(v, System.Globalization.CultureInfo.InvariantCulture);
+    }
+}

@@ -1,0 +1,133 @@
+using System.Data.Common;
+using System.Globalization;
+
+namespace Conclave.Storage.Internal;
+
+/// <summary>
+/// The versioned schema, shared by both engines (<c>{blob}</c> becomes BLOB or BYTEA). Migrations run at start in one
+/// transaction each; a store whose recorded version is newer than <see cref="Latest"/> is refused before anything
+/// is written to it.
+/// </summary>
+internal static class Migrations
+{
+    private sealed record Migration(int Version, string Name, string[] Statements);
+
+    private static readonly Migration[] s_all =
+    [
+        new(1, "initial schema",
+        [
+            "CREATE TABLE store_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+            "CREATE TABLE keks (id TEXT PRIMARY KEY, kind TEXT NOT NULL, descriptor {blob} NOT NULL, check_envelope {blob} NOT NULL, state TEXT NOT NULL, created_at BIGINT NOT NULL)",
+            "CREATE TABLE keys (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, scheme TEXT NOT NULL, public_key {blob} NOT NULL, threshold INTEGER NOT NULL, participants INTEGER NOT NULL, version INTEGER NOT NULL, state TEXT NOT NULL, labels TEXT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)",
+            "CREATE TABLE key_versions (key_id TEXT NOT NULL REFERENCES keys(id), version INTEGER NOT NULL, public_key {blob} NOT NULL, created_at BIGINT NOT NULL, PRIMARY KEY (key_id, version))",
+            "CREATE TABLE key_secrets (key_id TEXT NOT NULL, version INTEGER NOT NULL, kek_id TEXT NOT NULL REFERENCES keks(id), wrapped_key {blob} NOT NULL, ciphertext {blob} NOT NULL, created_at BIGINT NOT NULL, PRIMARY KEY (key_id, version), FOREIGN KEY (key_id, version) REFERENCES key_versions(key_id, version))",
+            "CREATE TABLE nonces (id {blob} PRIMARY KEY, key_id TEXT NOT NULL, kind TEXT NOT NULL, issued_at BIGINT NOT NULL, consumed_at BIGINT, kek_id TEXT, wrapped_key {blob}, ciphertext {blob})",
+            "CREATE INDEX nonces_available ON nonces (key_id, kind, consumed_at)",
+            "CREATE TABLE requests (id TEXT PRIMARY KEY, key_id TEXT, operation TEXT NOT NULL, requester TEXT NOT NULL, request_hash {blob} NOT NULL, payload {blob} NOT NULL, state TEXT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, expires_at BIGINT)",
+            "CREATE INDEX requests_state ON requests (state, created_at)",
+            "CREATE TABLE approvals (request_id TEXT NOT NULL REFERENCES requests(id), approver TEXT NOT NULL, decision TEXT NOT NULL, signature {blob}, created_at BIGINT NOT NULL, PRIMARY KEY (request_id, approver))",
+            "CREATE TABLE audit_entries (seq BIGINT PRIMARY KEY, time BIGINT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, key_id TEXT, request_hash {blob}, decision TEXT NOT NULL, result TEXT NOT NULL, prev_hash {blob} NOT NULL, hash {blob} NOT NULL)",
+            "CREATE TABLE audit_head (id INTEGER PRIMARY KEY, seq BIGINT NOT NULL, hash {blob} NOT NULL)",
+            "CREATE TABLE audit_checkpoints (seq BIGINT PRIMARY KEY, hash {blob} NOT NULL, scheme TEXT NOT NULL, public_key {blob} NOT NULL, signature {blob} NOT NULL, time BIGINT NOT NULL)",
+        ]),
+    ];
+
+    /// <summary>The newest schema version this build knows.</summary>
+    public static int Latest => s_all[^1].Version;
+
+    /// <summary>Reads the recorded version without writing (0 for a new store).</summary>
+    public static async Task<long> ReadVersionAsync(SqlEngine engine, DbConnection c, CancellationToken ct)
+    {
+        if (!await engine.TableExistsAsync(c, "schema_migrations", ct).ConfigureAwait(false))
+        {
+            return 0;
+        }
+
+        using DbCommand cmd = SqlEngine.Command(c, null, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+        return Convert.ToInt64(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false), CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>Refuses a too-new store, then applies the missing migrations. Returns the resulting version.</summary>
+    public static async Task<int> RunAsync(SqlEngine engine, TimeProvider time, CancellationToken ct)
+    {
+        DbConnection c = await engine.OpenAsync(ct).ConfigureAwait(false);
+        await using (c.ConfigureAwait(false))
+        {
+            long found = await ReadVersionAsync(engine, c, ct).ConfigureAwait(false);
+            if (found > Latest)
+            {
+                throw StorageErrors.SchemaTooNew(found, Latest);
+            }
+
+            await engine.PrepareAsync(c, ct).ConfigureAwait(false);
+            if (found == Latest)
+            {
+                return Latest;
+            }
+
+            DbTransaction tx = await engine.BeginWriteAsync(c, ct).ConfigureAwait(false);
+            await using (tx.ConfigureAwait(false))
+            {
+                await engine.LockForMigrationAsync(c, tx, ct).ConfigureAwait(false);
+                await ExecAsync(c, tx, "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)", ct).ConfigureAwait(false);
+                using (DbCommand cmd = SqlEngine.Command(c, tx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations"))
+                {
+                    found = Convert.ToInt64(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false), CultureInfo.InvariantCulture);
+                }
+
+                if (found > Latest)
+                {
+                    throw StorageErrors.SchemaTooNew(found, Latest);
+                }
+
+                foreach (Migration m in s_all)
+                {
+                    if (m.Version <= found)
+                    {
+                        continue;
+                    }
+
+                    foreach (string statement in m.Statements)
+                    {
+                        await ExecAsync(c, tx, engine.Ddl(statement), ct).ConfigureAwait(false);
+                    }
+
+                    if (m.Version == 1)
+                    {
+                        await SeedAsync(c, tx, time, ct).ConfigureAwait(false);
+                    }
+
+                    using DbCommand record = SqlEngine.Command(c, tx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (@v, @n, @t)");
+                    record.Add("@v", m.Version);
+                    record.Add("@n", m.Name);
+                    record.Add("@t", time.GetUtcNow().ToUnixTimeMilliseconds());
+                    await record.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                }
+
+                await tx.CommitAsync(ct).ConfigureAwait(false);
+            }
+        }
+
+        return Latest;
+    }
+
+    private static async Task SeedAsync(DbConnection c, DbTransaction tx, TimeProvider time, CancellationToken ct)
+    {
+        using (DbCommand cmd = SqlEngine.Command(c, tx, "INSERT INTO store_meta (name, value) VALUES ('store_id', @id), ('created_at', @t)"))
+        {
+            cmd.Add("@id", Guid.NewGuid().ToString("N"));
+            cmd.Add("@t", time.GetUtcNow().ToString("O", CultureInfo.InvariantCulture));
+            await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+
+        using DbCommand head = SqlEngine.Command(c, tx, "INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, @h)");
+        head.Add("@h", new byte[32]);
+        await head.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+    }
+
+    private static async Task ExecAsync(DbConnection c, DbTransaction tx, string sql, CancellationToken ct)
+    {
+        using DbCommand cmd = SqlEngine.Command(c, tx, sql);
+        await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+    }
+}

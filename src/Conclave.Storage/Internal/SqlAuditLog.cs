@@ -1,0 +1,268 @@
+using System.Data.Common;
+using System.Text;
+using System.Threading.Channels;
+using Conclave.Crypto.Signing;
+using Conclave.Storage.Audit;
+
+namespace Conclave.Storage.Internal;
+
+/// <summary>
+/// The audit log. Appends go through a channel to one background writer that commits everything queued so far in a
+/// single transaction (group commit): one fsync per batch instead of per entry. Each batch reads and locks the head
+/// row, so several processes (PostgreSQL replicas) can share one chain. An append's task completes only after its
+/// batch committed; if the batch fails, every append in it fails (DESIGN.md safety rule 6).
+/// </summary>
+internal sealed class SqlAuditLog(SqlStore store) : IAuditLog
+{
+    private const int RowsPerStatement = 64;
+    private const string EntryColumns = "seq, time, actor, action, key_id, request_hash, decision, result, prev_hash, hash";
+
+    private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Dictionary<int, string> _insertSql = [];
+    private Task? _writer;
+
+    private sealed record Pending(AuditEntryInput Input, TaskCompletionSource<AuditEntry> Done);
+
+    public void Start() => _writer = Task.Run(WriterLoopAsync);
+
+    public async Task StopAsync()
+    {
+        _queue.Writer.TryComplete();
+        if (_writer is not null)
+        {
+            await _writer.ConfigureAwait(false);
+        }
+    }
+
+    public Task<AuditEntry> AppendAsync(AuditEntryInput entry, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        Validate.Text(entry.Actor, "entry.Actor");
+        Validate.Text(entry.Action, "entry.Action");
+        Validate.OptionalText(entry.KeyId, "entry.KeyId");
+        Validate.Text(entry.Decision, "entry.Decision");
+        Validate.Text(entry.Result, "entry.Result");
+        if (entry.RequestHash is not null)
+        {
+            Validate.Hash32(entry.RequestHash, "entry.RequestHash");
+        }
+
+        if (_writer is null)
+        {
+            throw StorageErrors.Invalid("store", "opened read-only");
+        }
+
+        var pending = new Pending(entry with { RequestHash = entry.RequestHash?.ToArray() },
+            new TaskCompletionSource<AuditEntry>(TaskCreationOptions.RunContinuationsAsynchronously));
+        if (!_queue.Writer.TryWrite(pending))
+        {
+            throw new ObjectDisposedException(nameof(IConclaveStore));
+        }
+
+        // Cancellation only stops the caller waiting; a queued entry is still written.
+        return pending.Done.Task.WaitAsync(cancellationToken);
+    }
+
+    private async Task WriterLoopAsync()
+    {
+        int max = Math.Max(1, store.Options.MaxAuditBatch);
+        var batch = new List<Pending>(max);
+        while (await _queue.Reader.WaitToReadAsync().ConfigureAwait(false))
+        {
+            batch.Clear();
+            while (batch.Count < max && _queue.Reader.TryRead(out Pending? p))
+            {
+                batch.Add(p);
+            }
+
+            try
+            {
+                IReadOnlyList<AuditEntry> written = await CommitBatchAsync(batch).ConfigureAwait(false);
+                for (int i = 0; i < batch.Count; i++)
+                {
+                    batch[i].Done.TrySetResult(written[i]);
+                }
+            }
+            catch (Exception e)
+            {
+                var failure = e as StorageException ?? StorageErrors.Io("audit append", e);
+                foreach (Pending p in batch)
+                {
+                    p.Done.TrySetException(failure);
+                }
+            }
+        }
+    }
+
+    private Task<IReadOnlyList<AuditEntry>> CommitBatchAsync(List<Pending> batch) =>
+        store.WriteAsync<IReadOnlyList<AuditEntry>>(async (c, tx) =>
+        {
+            AuditHead head = await ReadHeadAsync(c, tx, lockRow: true, CancellationToken.None).ConfigureAwait(false);
+            long time = store.NowMs();
+            var entries = new List<AuditEntry>(batch.Count);
+            byte[] prev = head.Hash;
+            long seq = head.Seq;
+            foreach (Pending p in batch)
+            {
+                seq++;
+                AuditEntryInput i = p.Input;
+                byte[] hash = AuditHashing.Hash(seq, time, i.Actor, i.Action, i.KeyId, i.RequestHash, i.Decision, i.Result, prev);
+                entries.Add(new AuditEntry(seq, SqlStore.FromMs(time), i.Actor, i.Action, i.KeyId, i.RequestHash, i.Decision, i.Result, prev, hash));
+                prev = hash;
+            }
+
+            for (int start = 0; start < entries.Count; start += RowsPerStatement)
+            {
+                int count = Math.Min(RowsPerStatement, entries.Count - start);
+                using DbCommand cmd = SqlEngine.Command(c, tx, InsertSql(count));
+                for (int k = 0; k < count; k++)
+                {
+                    AuditEntry e = entries[start + k];
+                    string s = k.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                    cmd.Add("@s" + s, e.Seq);
+                    cmd.Add("@t" + s, time);
+                    cmd.Add("@a" + s, e.Actor);
+                    cmd.Add("@c" + s, e.Action);
+                    cmd.Add("@k" + s, e.KeyId);
+                    cmd.Add("@r" + s, e.RequestHash);
+                    cmd.Add("@d" + s, e.Decision);
+                    cmd.Add("@o" + s, e.Result);
+                    cmd.Add("@p" + s, e.PrevHash);
+                    cmd.Add("@h" + s, e.Hash);
+                }
+
+                await cmd.ExecuteNonQueryAsync().ConfigureAwait(false);
+            }
+
+            using (DbCommand upd = SqlEngine.Command(c, tx, "UPDATE audit_head SET seq=@s, hash=@h WHERE id=1"))
+            {
+                upd.Add("@s", seq);
+                upd.Add("@h", prev);
+                await upd.ExecuteNonQueryAsync().ConfigureAwait(false);
+            }
+
+            int interval = store.Options.CheckpointInterval;
+            if (store.Options.CheckpointSigner is not null && interval > 0 && head.Seq / interval != seq / interval)
+            {
+                await InsertCheckpointAsync(c, tx, seq, prev, CancellationToken.None).ConfigureAwait(false);
+            }
+
+            return entries;
+        }, CancellationToken.None);
+
+    private string InsertSql(int rows)
+    {
+        lock (_insertSql)
+        {
+            if (_insertSql.TryGetValue(rows, out string? sql))
+            {
+                return sql;
+            }
+
+            var sb = new StringBuilder($"INSERT INTO audit_entries ({EntryColumns}) VALUES ");
+            for (int k = 0; k < rows; k++)
+            {
+                string s = k.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                sb.Append(k == 0 ? "" : ", ").Append($"(@s{s}, @t{s}, @a{s}, @c{s}, @k{s}, @r{s}, @d{s}, @o{s}, @p{s}, @h{s})");
+            }
+
+            sql = sb.ToString();
+            _insertSql[rows] = sql;
+            return sql;
+        }
+    }
+
+    private async Task<AuditCheckpoint> InsertCheckpointAsync(DbConnection c, DbTransaction tx, long seq, byte[] hash, CancellationToken ct)
+    {
+        ISigningKey signer = store.Options.CheckpointSigner!;
+        byte[] input = AuditHashing.CheckpointSigningInput(signer.Scheme, seq, hash);
+        byte[] signature = signer.Sign(input).Signature;
+        long time = store.NowMs();
+        using DbCommand cmd = SqlEngine.Command(c, tx,
+            "INSERT INTO audit_checkpoints (seq, hash, scheme, public_key, signature, time) VALUES (@s, @h, @scheme, @pk, @sig, @t) ON CONFLICT DO NOTHING");
+        cmd.Add("@s", seq);
+        cmd.Add("@h", hash);
+        cmd.Add("@scheme", signer.Scheme.Name);
+        cmd.Add("@pk", signer.PublicKey.ToArray());
+        cmd.Add("@sig", signature);
+        cmd.Add("@t", time);
+        await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        return new AuditCheckpoint(seq, hash, signer.Scheme.Name, signer.PublicKey.ToArray(), signature, SqlStore.FromMs(time));
+    }
+
+    internal async Task<AuditHead> ReadHeadAsync(DbConnection c, DbTransaction? tx, bool lockRow, CancellationToken ct)
+    {
+        using DbCommand cmd = SqlEngine.Command(c, tx, "SELECT seq, hash FROM audit_head WHERE id=1" + (lockRow ? store.Engine.ForUpdate : ""));
+        using DbDataReader r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        return await r.ReadAsync(ct).ConfigureAwait(false)
+            ? new AuditHead(r.GetInt64(0), (byte[])r.GetValue(1))
+            : new AuditHead(0, new byte[AuditHashing.HashSize]);
+    }
+
+    public Task<AuditCheckpoint?> CheckpointAsync(CancellationToken cancellationToken = default)
+    {
+        if (store.Options.CheckpointSigner is null)
+        {
+            throw StorageErrors.Invalid("CheckpointSigner", "the store was opened without a checkpoint signer");
+        }
+
+        return store.WriteAsync<AuditCheckpoint?>(async (c, tx) =>
+        {
+            AuditHead head = await ReadHeadAsync(c, tx, lockRow: true, cancellationToken).ConfigureAwait(false);
+            return head.Seq == 0 ? null : await InsertCheckpointAsync(c, tx, head.Seq, head.Hash, cancellationToken).ConfigureAwait(false);
+        }, cancellationToken);
+    }
+
+    public Task<AuditHead> GetHeadAsync(CancellationToken cancellationToken = default) =>
+        store.ReadAsync(c => ReadHeadAsync(c, null, lockRow: false, cancellationToken), cancellationToken);
+
+    public Task<IReadOnlyList<AuditEntry>> ReadAsync(long fromSeq, int limit, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limit);
+        return store.ReadAsync<IReadOnlyList<AuditEntry>>(async c =>
+        {
+            using DbCommand cmd = SqlEngine.Command(c, null, $"SELECT {EntryColumns} FROM audit_entries WHERE seq >= @from ORDER BY seq LIMIT @limit");
+            cmd.Add("@from", fromSeq);
+            cmd.Add("@limit", limit);
+            using DbDataReader r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            var list = new List<AuditEntry>();
+            while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                list.Add(ReadEntry(r));
+            }
+
+            return list;
+        }, cancellationToken);
+    }
+
+    public Task<IReadOnlyList<AuditCheckpoint>> GetCheckpointsAsync(CancellationToken cancellationToken = default) =>
+        store.ReadAsync(c => ReadCheckpointsAsync(c, null, cancellationToken), cancellationToken);
+
+    internal static async Task<IReadOnlyList<AuditCheckpoint>> ReadCheckpointsAsync(DbConnection c, DbTransaction? tx, CancellationToken ct)
+    {
+        using DbCommand cmd = SqlEngine.Command(c, tx, "SELECT seq, hash, scheme, public_key, signature, time FROM audit_checkpoints ORDER BY seq");
+        using DbDataReader r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        var list = new List<AuditCheckpoint>();
+        while (await r.ReadAsync(ct).ConfigureAwait(false))
+        {
+            list.Add(new AuditCheckpoint(r.GetInt64(0), (byte[])r.GetValue(1), r.GetString(2), (byte[])r.GetValue(3), (byte[])r.GetValue(4), SqlStore.FromMs(r.GetInt64(5))));
+        }
+
+        return list;
+    }
+
+    internal static AuditEntry ReadEntry(DbDataReader r) => new(
+        r.GetInt64(0),
+        SqlStore.FromMs(r.GetInt64(1)),
+        r.GetString(2),
+        r.GetString(3),
+        r.GetStringOrNull(4),
+        r.GetBytesOrNull(5),
+        r.GetString(6),
+        r.GetString(7),
+        (byte[])r.GetValue(8),
+        (byte[])r.GetValue(9));
+
+    public Task<AuditVerificationResult> VerifyAsync(AuditVerifyOptions? options = null, CancellationToken cancellationToken = default) =>
+        store.ReadAsync(c => AuditVerifier.VerifyAsync(store.Engine, c, options ?? new AuditVerifyOptions(), cancellationToken), cancellationToken);
+}

@@ -1,0 +1,80 @@
+using System.Data;
+using System.Data.Common;
+
+namespace Conclave.Storage.Internal;
+
+/// <summary>
+/// The only place where SQLite and PostgreSQL differ: connections, DDL types, write transactions, locking and
+/// error codes. All queries elsewhere are written once in the common subset (named <c>@parameters</c>,
+/// <c>ON CONFLICT</c>, <c>RETURNING</c>, <c>LIMIT</c>).
+/// </summary>
+internal abstract class SqlEngine : IAsyncDisposable
+{
+    public abstract StoreEngine Kind { get; }
+
+    /// <summary>A short, secret-free description (file path or host/database).</summary>
+    public abstract string Description { get; }
+
+    /// <summary>Type for binary columns.</summary>
+    public abstract string BlobType { get; }
+
+    /// <summary>Suffix that locks the selected row for the rest of the transaction (PostgreSQL: FOR UPDATE).</summary>
+    public abstract string ForUpdate { get; }
+
+    /// <summary>Whether this engine serialises in-process writers itself (SQLite has one writer per file).</summary>
+    public SemaphoreSlim? WriteGate { get; protected init; }
+
+    public abstract Task<DbConnection> OpenAsync(CancellationToken ct);
+
+    /// <summary>Begins a transaction that will write: SQLite takes the write lock at once (BEGIN IMMEDIATE).</summary>
+    public abstract Task<DbTransaction> BeginWriteAsync(DbConnection connection, CancellationToken ct);
+
+    public abstract Task<bool> TableExistsAsync(DbConnection connection, string table, CancellationToken ct);
+
+    /// <summary>Serialises concurrent migrators (PostgreSQL replicas starting together). Inside a write transaction.</summary>
+    public abstract Task LockForMigrationAsync(DbConnection connection, DbTransaction tx, CancellationToken ct);
+
+    /// <summary>One-time preparation before migrations (SQLite: WAL mode).</summary>
+    public abstract Task PrepareAsync(DbConnection connection, CancellationToken ct);
+
+    public abstract bool IsUniqueViolation(Exception e);
+
+    public string Ddl(string template) => template.Replace("{blob}", BlobType, StringComparison.Ordinal);
+
+    public virtual ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    public static DbCommand Command(DbConnection connection, DbTransaction? tx, string sql)
+    {
+        DbCommand cmd = connection.CreateCommand();
+        cmd.CommandText = sql;
+        cmd.Transaction = tx;
+        return cmd;
+    }
+}
+
+internal static class DbExtensions
+{
+    public static DbParameter Add(this DbCommand cmd, string name, object? value)
+    {
+        DbParameter p = cmd.CreateParameter();
+        p.ParameterName = name;
+        p.Value = value ?? DBNull.Value;
+        cmd.Parameters.Add(p);
+        return p;
+    }
+
+    public static DbParameter AddTyped(this DbCommand cmd, string name, DbType type)
+    {
+        DbParameter p = cmd.CreateParameter();
+        p.ParameterName = name;
+        p.DbType = type;
+        cmd.Parameters.Add(p);
+        return p;
+    }
+
+    public static byte[]? GetBytesOrNull(this DbDataReader r, int i) => r.IsDBNull(i) ? null : (byte[])r.GetValue(i);
+
+    public static string? GetStringOrNull(this DbDataReader r, int i) => r.IsDBNull(i) ? null : r.GetString(i);
+
+    public static long? GetInt64OrNull(this DbDataReader r, int i) => r.IsDBNull(i) ? null : r.GetInt64(i);
+}

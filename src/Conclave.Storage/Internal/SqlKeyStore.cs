@@ -1,0 +1,252 @@
+using System.Data.Common;
+using System.Text.Json;
+using Conclave.Crypto.Memory;
+using Conclave.Storage.Keys;
+
+namespace Conclave.Storage.Internal;
+
+internal sealed class SqlKeyStore(SqlStore store) : IKeyStore
+{
+    private const string KeyColumns = "id, name, scheme, public_key, threshold, participants, version, state, labels, created_at, updated_at";
+
+    public async Task<KeyRecord> CreateAsync(NewKey key, SecretBuffer? material = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        Validate.Identifier(key.Id, "key.Id");
+        Validate.Text(key.Name, "key.Name");
+        Validate.Identifier(key.Scheme, "key.Scheme");
+        Validate.PublicKey(key.PublicKey, "key.PublicKey");
+        if (key.Threshold < 1 || key.Participants < key.Threshold || key.Participants > 1000)
+        {
+            throw StorageErrors.Invalid("key.Threshold", "need 1 <= threshold <= participants <= 1000");
+        }
+
+        string labels = Validate.Labels(key.Labels);
+        (byte[] Wrapped, byte[] Cipher)? sealedMaterial = material is null
+            ? null
+            : SecretSealer.Seal(store.Kek, material.ReadOnlySpan, SecretSealer.KeyMaterialContext(key.Id, 1));
+        long now = store.NowMs();
+        await store.WriteAsync(async (c, tx) =>
+        {
+            using (DbCommand cmd = SqlEngine.Command(c, tx,
+                $"INSERT INTO keys ({KeyColumns}) VALUES (@id, @name, @scheme, @pk, @t, @n, 1, @state, @labels, @now, @now)"))
+            {
+                cmd.Add("@id", key.Id);
+                cmd.Add("@name", key.Name);
+                cmd.Add("@scheme", key.Scheme);
+                cmd.Add("@pk", key.PublicKey);
+                cmd.Add("@t", key.Threshold);
+                cmd.Add("@n", key.Participants);
+                cmd.Add("@state", nameof(KeyState.Active));
+                cmd.Add("@labels", labels);
+                cmd.Add("@now", now);
+                try
+                {
+                    await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                }
+                catch (DbException e) when (store.Engine.IsUniqueViolation(e))
+                {
+                    throw StorageErrors.Duplicate("key (id or name)", key.Id);
+                }
+            }
+
+            await InsertVersionAsync(c, tx, key.Id, 1, key.PublicKey, sealedMaterial, now, cancellationToken).ConfigureAwait(false);
+            return true;
+        }, cancellationToken).ConfigureAwait(false);
+        return (await GetAsync(key.Id, cancellationToken).ConfigureAwait(false))!;
+    }
+
+    private async Task InsertVersionAsync(DbConnection c, DbTransaction tx, string keyId, int version, byte[] publicKey,
+        (byte[] Wrapped, byte[] Cipher)? material, long now, CancellationToken ct)
+    {
+        using (DbCommand cmd = SqlEngine.Command(c, tx, "INSERT INTO key_versions (key_id, version, public_key, created_at) VALUES (@id, @v, @pk, @now)"))
+        {
+            cmd.Add("@id", keyId);
+            cmd.Add("@v", version);
+            cmd.Add("@pk", publicKey);
+            cmd.Add("@now", now);
+            await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+
+        if (material is { } m)
+        {
+            using DbCommand cmd = SqlEngine.Command(c, tx,
+                "INSERT INTO key_secrets (key_id, version, kek_id, wrapped_key, ciphertext, created_at) VALUES (@id, @v, @kek, @w, @ct, @now)");
+            cmd.Add("@id", keyId);
+            cmd.Add("@v", version);
+            cmd.Add("@kek", store.Kek.Id);
+            cmd.Add("@w", m.Wrapped);
+            cmd.Add("@ct", m.Cipher);
+            cmd.Add("@now", now);
+            await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+    }
+
+    public Task<KeyRecord?> GetAsync(string id, CancellationToken cancellationToken = default) =>
+        GetOneAsync("id", id, cancellationToken);
+
+    public Task<KeyRecord?> GetByNameAsync(string name, CancellationToken cancellationToken = default) =>
+        GetOneAsync("name", name, cancellationToken);
+
+    private Task<KeyRecord?> GetOneAsync(string column, string value, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        return store.ReadAsync(async c =>
+        {
+            using DbCommand cmd = SqlEngine.Command(c, null, $"SELECT {KeyColumns} FROM keys WHERE {column}=@v");
+            cmd.Add("@v", value);
+            using DbDataReader r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            return await r.ReadAsync(ct).ConfigureAwait(false) ? ReadKey(r) : null;
+        }, ct);
+    }
+
+    public Task<IReadOnlyList<KeyRecord>> ListAsync(CancellationToken cancellationToken = default) =>
+        store.ReadAsync<IReadOnlyList<KeyRecord>>(async c =>
+        {
+            using DbCommand cmd = SqlEngine.Command(c, null, $"SELECT {KeyColumns} FROM keys ORDER BY name");
+            using DbDataReader r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            var list = new List<KeyRecord>();
+            while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                list.Add(ReadKey(r));
+            }
+
+            return list;
+        }, cancellationToken);
+
+    public Task<IReadOnlyList<KeyVersionRecord>> GetVersionsAsync(string id, CancellationToken cancellationToken = default) =>
+        store.ReadAsync<IReadOnlyList<KeyVersionRecord>>(async c =>
+        {
+            using DbCommand cmd = SqlEngine.Command(c, null,
+                "SELECT v.key_id, v.version, v.public_key, v.created_at, s.key_id FROM key_versions v " +
+                "LEFT JOIN key_secrets s ON s.key_id = v.key_id AND s.version = v.version WHERE v.key_id=@id ORDER BY v.version");
+            cmd.Add("@id", id);
+            using DbDataReader r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            var list = new List<KeyVersionRecord>();
+            while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                list.Add(new KeyVersionRecord(r.GetString(0), r.GetInt32(1), (byte[])r.GetValue(2), SqlStore.FromMs(r.GetInt64(3)), !r.IsDBNull(4)));
+            }
+
+            return list;
+        }, cancellationToken);
+
+    public async Task<KeyRecord> RotateAsync(string id, int expectedVersion, byte[] newPublicKey, SecretBuffer? material = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(id);
+        Validate.PublicKey(newPublicKey, nameof(newPublicKey));
+        int next = checked(expectedVersion + 1);
+        (byte[] Wrapped, byte[] Cipher)? sealedMaterial = material is null
+            ? null
+            : SecretSealer.Seal(store.Kek, material.ReadOnlySpan, SecretSealer.KeyMaterialContext(id, next));
+        long now = store.NowMs();
+        await store.WriteAsync(async (c, tx) =>
+        {
+            using (DbCommand cmd = SqlEngine.Command(c, tx,
+                "UPDATE keys SET version=@next, public_key=@pk, updated_at=@now WHERE id=@id AND version=@expected"))
+            {
+                cmd.Add("@next", next);
+                cmd.Add("@pk", newPublicKey);
+                cmd.Add("@now", now);
+                cmd.Add("@id", id);
+                cmd.Add("@expected", expectedVersion);
+                if (await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) != 1)
+                {
+                    throw await ExistsAsync(c, tx, id, cancellationToken).ConfigureAwait(false)
+                        ? StorageErrors.Conflict("key", id, $"is not at version {expectedVersion}")
+                        : StorageErrors.NotFound("key", id);
+                }
+            }
+
+            await InsertVersionAsync(c, tx, id, next, newPublicKey, sealedMaterial, now, cancellationToken).ConfigureAwait(false);
+            return true;
+        }, cancellationToken).ConfigureAwait(false);
+        return (await GetAsync(id, cancellationToken).ConfigureAwait(false))!;
+    }
+
+    public Task<KeyRecord> SetStateAsync(string id, KeyState state, CancellationToken cancellationToken = default)
+    {
+        if (!Enum.IsDefined(state))
+        {
+            throw StorageErrors.Invalid(nameof(state), "unknown key state");
+        }
+
+        return UpdateAsync(id, "state=@v", state.ToString(), cancellationToken);
+    }
+
+    public Task<KeyRecord> SetLabelsAsync(string id, IReadOnlyDictionary<string, string> labels, CancellationToken cancellationToken = default) =>
+        UpdateAsync(id, "labels=@v", Validate.Labels(labels), cancellationToken);
+
+    private async Task<KeyRecord> UpdateAsync(string id, string set, object value, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(id);
+        await store.WriteAsync(async (c, tx) =>
+        {
+            using DbCommand cmd = SqlEngine.Command(c, tx, $"UPDATE keys SET {set}, updated_at=@now WHERE id=@id");
+            cmd.Add("@v", value);
+            cmd.Add("@now", store.NowMs());
+            cmd.Add("@id", id);
+            if (await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false) != 1)
+            {
+                throw StorageErrors.NotFound("key", id);
+            }
+
+            return true;
+        }, ct).ConfigureAwait(false);
+        return (await GetAsync(id, ct).ConfigureAwait(false))!;
+    }
+
+    public async Task<SecretBuffer> OpenMaterialAsync(string id, int? version = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(id);
+        var kek = store.Kek;
+        var row = await store.ReadAsync(async c =>
+        {
+            using DbCommand cmd = SqlEngine.Command(c, null, version is null
+                ? "SELECT s.version, s.kek_id, s.wrapped_key, s.ciphertext FROM key_secrets s JOIN keys k ON k.id = s.key_id AND k.version = s.version WHERE s.key_id=@id"
+                : "SELECT s.version, s.kek_id, s.wrapped_key, s.ciphertext FROM key_secrets s WHERE s.key_id=@id AND s.version=@v");
+            cmd.Add("@id", id);
+            if (version is not null)
+            {
+                cmd.Add("@v", version.Value);
+            }
+
+            using DbDataReader r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            return await r.ReadAsync(cancellationToken).ConfigureAwait(false)
+                ? new { Version = r.GetInt32(0), KekId = r.GetString(1), Wrapped = (byte[])r.GetValue(2), Cipher = (byte[])r.GetValue(3) }
+                : null;
+        }, cancellationToken).ConfigureAwait(false);
+        if (row is null)
+        {
+            throw StorageErrors.NotFound("key material", id);
+        }
+
+        if (row.KekId != kek.Id)
+        {
+            throw StorageErrors.UnknownKek(row.KekId);
+        }
+
+        // Associated data names (key id, version): a row copied from another key or version does not open.
+        return SecretSealer.Open(kek, row.Wrapped, row.Cipher, SecretSealer.KeyMaterialContext(id, row.Version), $"key material '{id}' v{row.Version}");
+    }
+
+    private static async Task<bool> ExistsAsync(DbConnection c, DbTransaction tx, string id, CancellationToken ct)
+    {
+        using DbCommand cmd = SqlEngine.Command(c, tx, "SELECT COUNT(*) FROM keys WHERE id=@id");
+        cmd.Add("@id", id);
+        return Convert.ToInt64(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture) > 0;
+    }
+
+    private static KeyRecord ReadKey(DbDataReader r) => new(
+        r.GetString(0),
+        r.GetString(1),
+        r.GetString(2),
+        (byte[])r.GetValue(3),
+        r.GetInt32(4),
+        r.GetInt32(5),
+        r.GetInt32(6),
+        Enum.Parse<KeyState>(r.GetString(7)),
+        JsonSerializer.Deserialize<Dictionary<string, string>>(r.GetString(8)) ?? [],
+        SqlStore.FromMs(r.GetInt64(9)),
+        SqlStore.FromMs(r.GetInt64(10)));
+}

@@ -1,0 +1,36 @@
+using Conclave.Crypto.Memory;
+
+namespace Conclave.Storage.Keys;
+
+/// <summary>
+/// Keys, their versions and their encrypted material (a private key, a threshold share, an HSM handle…).
+/// Material is sealed per version with its own data key, bound by associated data to (key id, version), and the
+/// data key is wrapped under the store's KEK.
+/// </summary>
+public interface IKeyStore
+{
+    /// <summary>Creates a key at version 1, with its material if given (requires an unlocked store). Duplicate id or name fails.</summary>
+    Task<KeyRecord> CreateAsync(NewKey key, SecretBuffer? material = null, CancellationToken cancellationToken = default);
+
+    Task<KeyRecord?> GetAsync(string id, CancellationToken cancellationToken = default);
+
+    Task<KeyRecord?> GetByNameAsync(string name, CancellationToken cancellationToken = default);
+
+    Task<IReadOnlyList<KeyRecord>> ListAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>Every version, oldest first, each with its public key.</summary>
+    Task<IReadOnlyList<KeyVersionRecord>> GetVersionsAsync(string id, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Adds version <paramref name="expectedVersion"/> + 1 with a new public key (and material); the old versions stay.
+    /// Fails with <see cref="StorageErrorKind.Conflict"/> if the key is not at <paramref name="expectedVersion"/>.
+    /// </summary>
+    Task<KeyRecord> RotateAsync(string id, int expectedVersion, byte[] newPublicKey, SecretBuffer? material = null, CancellationToken cancellationToken = default);
+
+    Task<KeyRecord> SetStateAsync(string id, KeyState state, CancellationToken cancellationToken = default);
+
+    Task<KeyRecord> SetLabelsAsync(string id, IReadOnlyDictionary<string, string> labels, CancellationToken cancellationToken = default);
+
+    /// <summary>Decrypts the material of a version (current if null) into a new secret buffer the caller disposes.</summary>
+    Task<SecretBuffer> OpenMaterialAsync(string id, int? version = null, CancellationToken cancellationToken = default);
+}

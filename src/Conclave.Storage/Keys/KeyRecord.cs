@@ -1,0 +1,44 @@
+namespace Conclave.Storage.Keys;
+
+/// <summary>The lifecycle state of a key.</summary>
+public enum KeyState
+{
+    /// <summary>Usable for signing.</summary>
+    Active,
+
+    /// <summary>Temporarily not usable (for example by policy or an operator).</summary>
+    Disabled,
+
+    /// <summary>Rotated out or decommissioned: verify only.</summary>
+    Retired,
+
+    /// <summary>Material destroyed; only public keys remain.</summary>
+    Destroyed,
+}
+
+/// <summary>What a caller supplies to create a key. <paramref name="PublicKey"/> is the scheme's canonical encoding.</summary>
+public sealed record NewKey(
+    string Id,
+    string Name,
+    string Scheme,
+    byte[] PublicKey,
+    int Threshold = 1,
+    int Participants = 1,
+    IReadOnlyDictionary<string, string>? Labels = null);
+
+/// <summary>A stored key: metadata and the public key of its current version. Never holds secret material.</summary>
+public sealed record KeyRecord(
+    string Id,
+    string Name,
+    string Scheme,
+    byte[] PublicKey,
+    int Threshold,
+    int Participants,
+    int Version,
+    KeyState State,
+    IReadOnlyDictionary<string, string> Labels,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset UpdatedAt);
+
+/// <summary>One version of a key; rotation appends versions and keeps every public key.</summary>
+public sealed record KeyVersionRecord(string KeyId, int Version, byte[] PublicKey, DateTimeOffset CreatedAt, bool HasMaterial);
