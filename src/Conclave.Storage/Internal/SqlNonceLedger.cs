@@ -14,7 +14,21 @@ internal sealed class SqlNonceLedger(SqlStore store) : INonceLedger
 {
     public const int MaxIdLength = 64;
 
-    public async Task IssueAsync(IReadOnlyList<NonceIssue> nonces, CancellationToken cancellationToken = default)
+    public Task IssueAsync(IReadOnlyList<NonceIssue> nonces, CancellationToken cancellationToken = default)
+        => IssueCoreAsync(nonces, consumedAtIssue: false, cancellationToken);
+
+    public Task IssueConsumedAsync(IReadOnlyList<NonceIssue> nonces, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(nonces);
+        if (nonces.Any(n => n?.Material is not null))
+        {
+            throw new ArgumentException("a nonce consumed at issue keeps its secret in memory only; store no material", nameof(nonces));
+        }
+
+        return IssueCoreAsync(nonces, consumedAtIssue: true, cancellationToken);
+    }
+
+    private async Task IssueCoreAsync(IReadOnlyList<NonceIssue> nonces, bool consumedAtIssue, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(nonces);
         if (nonces.Count == 0)
@@ -46,9 +60,10 @@ internal sealed class SqlNonceLedger(SqlStore store) : INonceLedger
         await store.WriteAsync(async (c, tx) =>
         {
             using DbCommand cmd = SqlEngine.Command(c, tx,
-                "INSERT INTO nonces (id, key_id, kind, issued_at, consumed_at, kek_id, wrapped_key, ciphertext) VALUES (@id, @key, @kind, @now, NULL, @kek, @w, @ct)");
+                "INSERT INTO nonces (id, key_id, kind, issued_at, consumed_at, kek_id, wrapped_key, ciphertext) VALUES (@id, @key, @kind, @now, @consumed, @kek, @w, @ct)");
             DbParameter pid = cmd.Add("@id", null), pkey = cmd.Add("@key", null), pkind = cmd.Add("@kind", null);
             cmd.Add("@now", now);
+            cmd.Add("@consumed", consumedAtIssue ? now : DBNull.Value);
             DbParameter pkek = cmd.Add("@kek", null), pw = cmd.Add("@w", null), pct = cmd.Add("@ct", null);
             foreach (var row in rows)
             {

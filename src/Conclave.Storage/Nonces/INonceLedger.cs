@@ -37,6 +37,14 @@ public interface INonceLedger
     Task IssueAsync(IReadOnlyList<NonceIssue> nonces, CancellationToken cancellationToken = default);
 
     /// <summary>
+    /// Records nonces as issued and consumed in one durable transaction, for pools whose secrets live only in the
+    /// signer's memory: the public commitments derived from them leave the node right after this call, so the
+    /// consumption mark must be durable before that (safety rule 1). A restarted node has lost the secrets; the
+    /// ledger still shows every id as used, so none can ever be used again. Material is not allowed here.
+    /// </summary>
+    Task IssueConsumedAsync(IReadOnlyList<NonceIssue> nonces, CancellationToken cancellationToken = default);
+
+    /// <summary>
     /// Marks the nonce consumed and returns true once the commit is durable; false if it was already consumed
     /// or never issued. Only a true result entitles the caller to use the nonce.
     /// </summary>
