@@ -50,7 +50,7 @@ internal static class NodeCommand
         run.SetAction(async (parse, ct) =>
         {
             NodeConfig cfg = NodeConfig.Load(parse.GetValue(config)!);
-            WebApplication app = NodeHost.Build(cfg, minimumLevel: parse.GetValue(verbose) ? LogLevel.Information : LogLevel.Warning);
+            WebApplication app = await NodeHost.BuildAsync(cfg, parse.GetValue(verbose) ? LogLevel.Information : LogLevel.Warning, ct).ConfigureAwait(false);
             ParentWatch.ExitWithParent(parse.GetValue(parentPid), app.Lifetime);
             await app.StartAsync(ct).ConfigureAwait(false);
             Console.WriteLine($"node {cfg.NodeId} listening on {cfg.Listen}");

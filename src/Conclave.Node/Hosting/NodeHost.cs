@@ -2,6 +2,9 @@ using System.Net;
 using System.Security.Cryptography.X509Certificates;
 using Conclave.Crypto.Memory;
 using Conclave.Node.Config;
+using Conclave.Node.Frost;
+using Conclave.Storage;
+using Conclave.Storage.Encryption;
 using Conclave.Node.Pki;
 using Conclave.Node.Protocol;
 using Microsoft.AspNetCore.Builder;
@@ -21,7 +24,7 @@ public static class NodeHost
 {
     public const string CoordinatorCommonName = "conclave-coordinator";
 
-    public static WebApplication Build(NodeConfig config, IEnumerable<IProtocolHandler>? extraHandlers = null, LogLevel minimumLevel = LogLevel.Warning)
+    public static async Task<WebApplication> BuildAsync(NodeConfig config, LogLevel minimumLevel = LogLevel.Warning, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(config);
         ClusterManifest cluster = ClusterManifest.Load(config.Resolve(config.Cluster));
@@ -34,6 +37,14 @@ public static class NodeHost
             identity.Dispose();
             throw new ConfigException($"node {config.NodeId}: the identity in {dataDir} does not match the cluster manifest");
         }
+
+        // The node's own store (SQLite in its data folder), sealed under the same key file as its identity.
+        IConclaveStore store = await ConclaveStore.OpenSqliteAsync(dataDir, new StoreOptions
+        {
+            Kek = KeyFileKek.Source(config.Resolve(config.KekFile)),
+            CheckpointSigner = identity.SigningKey,
+        }, cancellationToken).ConfigureAwait(false);
+        var frost = new FrostNodeState(store, config.NodeId);
 
         X509Certificate2 ca = PemFiles.LoadCertificate(config.Resolve(config.Tls.Ca));
         X509Certificate2 cert = PemFiles.LoadWithKey(config.Resolve(config.Tls.Certificate), config.Resolve(config.Tls.Key));
@@ -70,15 +81,19 @@ public static class NodeHost
         builder.Services.AddSingleton(config);
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton(new ReplayGuard(TimeSpan.FromSeconds(config.MessageValiditySeconds)));
+        builder.Services.AddSingleton(store);
+        builder.Services.AddSingleton(frost);
         builder.Services.AddSingleton<IProtocolHandler, AttestHandler>();
-        foreach (IProtocolHandler h in extraHandlers ?? [])
-        {
-            builder.Services.AddSingleton(h);
-        }
+        builder.Services.AddSingleton<IProtocolHandler>(new FrostHandlers(frost));
 
         WebApplication app = builder.Build();
         app.MapGrpcService<SignerNodeService>();
-        app.Lifetime.ApplicationStopped.Register(identity.Dispose);
+        app.Lifetime.ApplicationStopped.Register(() =>
+        {
+            frost.Dispose();
+            store.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            identity.Dispose();
+        });
         return app;
     }
 
@@ -117,21 +132,15 @@ public static class NodeHost
     }
 }
 
-/// <summary>A 32-byte key file with owner-only permissions.</summary>
+/// <summary>
+/// A 32-byte key file with owner-only permissions: the raw key bytes, the same format as
+/// <c>Conclave.Storage.Encryption.KeyFileKek</c>, so one file seals both the node's identity and its store.
+/// </summary>
 public static class KekFile
 {
     public static void Create(string path)
     {
-        byte[] key = new byte[32];
-        try
-        {
-            Conclave.Crypto.Randomness.HealthCheckedRandomSource.System.Fill(key);
-            PemFiles.WriteSecretFile(path, Convert.ToBase64String(key));
-        }
-        finally
-        {
-            System.Security.Cryptography.CryptographicOperations.ZeroMemory(key);
-        }
+        using Conclave.Storage.Encryption.KeyFileKek k = Conclave.Storage.Encryption.KeyFileKek.CreateFile(path);
     }
 
     public static SecretBuffer Read(string path)
@@ -141,14 +150,22 @@ public static class KekFile
             throw new ConfigException($"key file not found: {path}");
         }
 
-        string text = File.ReadAllText(path).Trim();
-        var buffer = SecretBuffer.Allocate(32, SecretMemoryKind.Guarded);
-        if (!Convert.TryFromBase64String(text, buffer.Span, out int written) || written != 32)
+        using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        if (fs.Length != 32)
         {
-            buffer.Dispose();
-            throw new ConfigException($"key file {path} must hold 32 bytes in base64");
+            throw new ConfigException($"key file {path} must hold exactly 32 bytes");
         }
 
-        return buffer;
+        var buffer = SecretBuffer.Allocate(32, SecretMemoryKind.Guarded);
+        try
+        {
+            fs.ReadExactly(buffer.Span);
+            return buffer;
+        }
+        catch
+        {
+            buffer.Dispose();
+            throw;
+        }
     }
 }

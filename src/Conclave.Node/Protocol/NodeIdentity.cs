@@ -47,6 +47,9 @@ public sealed class NodeIdentity : IDisposable
 
     public byte[] Sign(ReadOnlySpan<byte> message) => _signing.Sign(message).Signature;
 
+    /// <summary>The identity key as a signer, for audit checkpoints.</summary>
+    public ISigningKey SigningKey => _signing;
+
     /// <summary>Derives a symmetric key shared with a peer's agreement key (X25519 + HKDF-SHA256 with the given context).</summary>
     public SecretBuffer DeriveSharedKey(ReadOnlySpan<byte> peerAgreementPublicKey, ReadOnlySpan<byte> context)
         => X25519.DeriveKey(_agreementSecret.ReadOnlySpan, peerAgreementPublicKey, context);

@@ -1,0 +1,176 @@
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+using Conclave.Crypto;
+using Conclave.Crypto.Aead;
+using Conclave.Crypto.Memory;
+using Conclave.Node.Protocol;
+using Conclave.Storage;
+using Conclave.Storage.Audit;
+using Conclave.Storage.Keys;
+using Conclave.Storage.Nonces;
+using Conclave.Threshold;
+using Conclave.Threshold.Frost;
+using Conclave.Threshold.Frost.Ciphersuites;
+
+namespace Conclave.Node.Frost;
+
+/// <summary>
+/// FROST key import, nonce pools and signing on a node (RFC 9591 sections 5.1 and 5.2).
+/// Payloads (see <see cref="PayloadWriter"/>):
+/// <list type="bullet">
+/// <item>frost.import: keyId, scheme, ephemeral X25519 public key, sealed key package → frost.imported: public key package.</item>
+/// <item>frost.commit: keyId, count → frost.commitments: count, then per nonce: 16-byte id, commitments.</item>
+/// <item>frost.sign: keyId, 16-byte nonce id, signing package → frost.share: signature share.</item>
+/// </list>
+/// </summary>
+public sealed class FrostHandlers(FrostNodeState state) : IProtocolHandler
+{
+    public IReadOnlyCollection<string> Kinds { get; } = [FrostMessages.Import, FrostMessages.Commit, FrostMessages.Sign];
+
+    public async ValueTask<IReadOnlyList<OutgoingMessage>> HandleAsync(StepContext context, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        try
+        {
+            return context.Request.Kind switch
+            {
+                FrostMessages.Import => await ImportAsync(context, cancellationToken).ConfigureAwait(false),
+                FrostMessages.Commit => await CommitAsync(context, cancellationToken).ConfigureAwait(false),
+                FrostMessages.Sign => await SignAsync(context, cancellationToken).ConfigureAwait(false),
+                _ => throw new ProtocolException($"unknown kind {context.Request.Kind}"),
+            };
+        }
+        catch (CryptoFormatException e)
+        {
+            throw new ProtocolException(e.Message);
+        }
+        catch (ThresholdProtocolException e)
+        {
+            throw new ProtocolException(e.Message);
+        }
+        catch (ArgumentException e)
+        {
+            throw new ProtocolException(e.Message);
+        }
+        catch (StorageException e)
+        {
+            throw new ProtocolException($"node store: {e.Message}");
+        }
+    }
+
+    private async Task<IReadOnlyList<OutgoingMessage>> ImportAsync(StepContext ctx, CancellationToken ct)
+    {
+        var r = new PayloadReader(ctx.Request.Payload.Span);
+        string keyId = r.String("keyId");
+        string scheme = r.String("scheme");
+        byte[] ephemeral = r.Bytes("ephemeralKey", 32).ToArray();
+        byte[] sealedPackage = r.Bytes("sealedKeyPackage").ToArray();
+        r.End();
+        if (!FrostCiphersuite.TryGet(scheme, out FrostCiphersuite? suite))
+        {
+            throw new ProtocolException($"unknown FROST scheme {scheme}");
+        }
+
+        byte[] context = FrostMessages.ImportContext(ctx.SessionId, state.NodeId, keyId);
+        using SecretBuffer wrappingKey = ctx.Identity.DeriveSharedKey(ephemeral, context);
+        SecretBuffer plain;
+        try
+        {
+            plain = Envelope.Open(wrappingKey.ReadOnlySpan, sealedPackage, context);
+        }
+        catch (EnvelopeException)
+        {
+            throw new ProtocolException("the sealed key package does not open with this node's agreement key");
+        }
+
+        using (plain)
+        {
+            using KeyPackage package = KeyPackage.Import(suite, plain.ReadOnlySpan);
+            if (!package.Identifier.Equals(Identifier.FromInt(suite, (int)state.NodeId)))
+            {
+                throw new ProtocolException($"the key package is for participant {package.Identifier}, not node {state.NodeId}");
+            }
+
+            PublicKeyPackage pub = package.PublicKeyPackage;
+            await state.Store.Keys.CreateAsync(
+                new NewKey(keyId, keyId, scheme, pub.VerificationKey, pub.Threshold, pub.ParticipantCount),
+                plain, ct).ConfigureAwait(false);
+            await state.Store.Audit.AppendAsync(new AuditEntryInput("coordinator", "frost.import", keyId,
+                SHA256.HashData(ctx.Request.Payload.Span), "allow", "ok"), ct).ConfigureAwait(false);
+            return [new OutgoingMessage(FrostMessages.Imported, ctx.Request.Round, [0], pub.ToBytes())];
+        }
+    }
+
+    private async Task<IReadOnlyList<OutgoingMessage>> CommitAsync(StepContext ctx, CancellationToken ct)
+    {
+        var r = new PayloadReader(ctx.Request.Payload.Span);
+        string keyId = r.String("keyId");
+        uint count = r.U32("count");
+        r.End();
+        if (count is 0 or > FrostMessages.MaxBatch)
+        {
+            throw new ProtocolException($"count must be 1..{FrostMessages.MaxBatch}");
+        }
+
+        if (state.PoolSize(keyId) + count > state.MaxPoolPerKey)
+        {
+            throw new ProtocolException($"the nonce pool of key {keyId} is full");
+        }
+
+        KeyPackage key = await state.GetKeyAsync(keyId, ct).ConfigureAwait(false);
+        IReadOnlyList<SigningNonces> batch = FrostSigner.CommitBatch(key, (int)count);
+        var items = new List<(UInt128, SigningNonces)>(batch.Count);
+        var issues = new List<NonceIssue>(batch.Count);
+        var w = new PayloadWriter().U32(count);
+        try
+        {
+            foreach (SigningNonces n in batch)
+            {
+                byte[] id = RandomNumberGenerator.GetBytes(FrostMessages.NonceIdSizeInBytes);
+                items.Add((ToKey(id), n));
+                issues.Add(new NonceIssue(LedgerId(keyId, id), keyId, NonceKind.Nonce));
+                w.Bytes(id).Bytes(n.Commitments.ToBytes());
+            }
+
+            // Durable before any commitment leaves the node.
+            await state.Store.Nonces.IssueConsumedAsync(issues, ct).ConfigureAwait(false);
+        }
+        catch
+        {
+            foreach (SigningNonces n in batch)
+            {
+                n.Dispose();
+            }
+
+            throw;
+        }
+
+        state.AddToPool(keyId, items);
+        return [new OutgoingMessage(FrostMessages.Commitments, ctx.Request.Round, [0], w.ToArray())];
+    }
+
+    private async Task<IReadOnlyList<OutgoingMessage>> SignAsync(StepContext ctx, CancellationToken ct)
+    {
+        var r = new PayloadReader(ctx.Request.Payload.Span);
+        string keyId = r.String("keyId");
+        byte[] nonceId = r.Bytes("nonceId", FrostMessages.NonceIdSizeInBytes).ToArray();
+        byte[] packageBytes = r.Bytes("signingPackage").ToArray();
+        r.End();
+        if (nonceId.Length != FrostMessages.NonceIdSizeInBytes)
+        {
+            throw new ProtocolException("nonce id must be 16 bytes");
+        }
+
+        KeyPackage key = await state.GetKeyAsync(keyId, ct).ConfigureAwait(false);
+        using SigningNonces nonces = state.TakeFromPool(keyId, ToKey(nonceId))
+            ?? throw new ProtocolException($"nonce {Convert.ToHexStringLower(nonceId)} is unknown or already used on node {state.NodeId}");
+        SigningPackage package = SigningPackage.FromBytes(key.Suite, packageBytes);
+        SignatureShare share = FrostSigner.Sign(package, nonces, key);
+        return [new OutgoingMessage(FrostMessages.Share, ctx.Request.Round, [0], share.ToBytes())];
+    }
+
+    private static UInt128 ToKey(ReadOnlySpan<byte> id16) => BinaryPrimitives.ReadUInt128BigEndian(id16);
+
+    private static byte[] LedgerId(string keyId, ReadOnlySpan<byte> nonceId)
+        => SHA256.HashData([.. System.Text.Encoding.UTF8.GetBytes(keyId), 0, .. nonceId]);
+}

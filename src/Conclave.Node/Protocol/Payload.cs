@@ -1,0 +1,90 @@
+using System.Buffers.Binary;
+using System.Text;
+
+namespace Conclave.Node.Protocol;
+
+/// <summary>
+/// The binary encoding of request and reply payloads: big-endian integers and u32-length-prefixed byte strings,
+/// read back strictly (every field present, nothing left over). Malformed input is a <see cref="ProtocolException"/>.
+/// </summary>
+public sealed class PayloadWriter
+{
+    private readonly MemoryStream _buffer = new();
+
+    public PayloadWriter U32(uint value)
+    {
+        Span<byte> b = stackalloc byte[4];
+        BinaryPrimitives.WriteUInt32BigEndian(b, value);
+        _buffer.Write(b);
+        return this;
+    }
+
+    public PayloadWriter Bytes(ReadOnlySpan<byte> value)
+    {
+        U32((uint)value.Length);
+        _buffer.Write(value);
+        return this;
+    }
+
+    public PayloadWriter String(string value) => Bytes(Encoding.UTF8.GetBytes(value));
+
+    public byte[] ToArray() => _buffer.ToArray();
+}
+
+public ref struct PayloadReader
+{
+    private readonly ReadOnlySpan<byte> _data;
+    private int _pos;
+
+    public PayloadReader(ReadOnlySpan<byte> data)
+    {
+        _data = data;
+        _pos = 0;
+    }
+
+    public uint U32(string field)
+    {
+        if (_data.Length - _pos < 4)
+        {
+            throw new ProtocolException($"payload is truncated at {field}");
+        }
+
+        uint v = BinaryPrimitives.ReadUInt32BigEndian(_data[_pos..]);
+        _pos += 4;
+        return v;
+    }
+
+    public ReadOnlySpan<byte> Bytes(string field, int maxLength = 1 << 24)
+    {
+        uint len = U32(field);
+        if (len > maxLength || len > _data.Length - _pos)
+        {
+            throw new ProtocolException($"payload field {field} has a bad length");
+        }
+
+        ReadOnlySpan<byte> v = _data.Slice(_pos, (int)len);
+        _pos += (int)len;
+        return v;
+    }
+
+    public string String(string field, int maxLength = 256)
+    {
+        ReadOnlySpan<byte> b = Bytes(field, maxLength);
+        try
+        {
+            return new UTF8Encoding(false, true).GetString(b);
+        }
+        catch (DecoderFallbackException)
+        {
+            throw new ProtocolException($"payload field {field} is not UTF-8");
+        }
+    }
+
+    public readonly void End()
+    {
+        if (_pos != _data.Length)
+        {
+            throw new ProtocolException("payload has trailing bytes");
+        }
+    }
+}

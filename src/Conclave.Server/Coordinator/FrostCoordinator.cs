@@ -1,0 +1,344 @@
+using System.Collections.Concurrent;
+using Conclave.Crypto;
+using Conclave.Crypto.Kdf;
+using Conclave.Crypto.Memory;
+using Conclave.Node.Frost;
+using Conclave.Node.Protocol;
+using Conclave.Node.Rpc;
+using Conclave.Threshold;
+using Conclave.Threshold.Frost;
+using Conclave.Threshold.Frost.Ciphersuites;
+
+namespace Conclave.Server.Coordinator;
+
+/// <summary>A FROST key as the coordinator knows it: public data only.</summary>
+public sealed record FrostKeyInfo(string KeyId, FrostCiphersuite Suite, PublicKeyPackage PublicKeyPackage)
+{
+    /// <summary>The node ids holding shares (node id n holds the share of identifier n).</summary>
+    public IReadOnlyList<uint> Nodes { get; } = [.. PublicKeyPackage.Participants.Select(p => uint.Parse(p.ToString(), System.Globalization.CultureInfo.InvariantCulture))];
+}
+
+/// <summary>A signing attempt failed because of a node that misbehaved (a bad share): the culprit is named.</summary>
+public sealed class CulpritException : Exception
+{
+    public CulpritException() { }
+
+    public CulpritException(string message) : base(message) { }
+
+    public CulpritException(string message, Exception innerException) : base(message, innerException) { }
+
+    public CulpritException(IReadOnlyList<uint> culprits, string message) : base(message) => Culprits = culprits;
+
+    public IReadOnlyList<uint> Culprits { get; } = [];
+}
+
+/// <summary>No quorum of healthy nodes could complete the operation.</summary>
+public sealed class QuorumUnavailableException : Exception
+{
+    public QuorumUnavailableException() { }
+
+    public QuorumUnavailableException(string message) : base(message) { }
+
+    public QuorumUnavailableException(string message, Exception innerException) : base(message, innerException) { }
+}
+
+/// <summary>
+/// Drives FROST across the signer nodes (RFC 9591 section 5, the coordinator's role): keeps per-node pools of
+/// round-1 commitments so an online signature is one round trip to t nodes, builds the signing package, collects
+/// the shares, and aggregates (every share verified, culprits named, the final signature verified). It is not
+/// trusted with secrets: it never sees a share or a nonce, and every message it relays is signed by its sender.
+/// A node that is down or slow is skipped for a while and the signature is retried with another quorum.
+/// </summary>
+public sealed class FrostCoordinator
+{
+    private readonly Cluster _cluster;
+    private readonly ConcurrentDictionary<string, FrostKeyInfo> _keys = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<(string Key, uint Node), NoncePool> _pools = new();
+    private readonly ConcurrentDictionary<uint, long> _downUntil = new();
+    private readonly TimeProvider _clock;
+
+    public FrostCoordinator(Cluster cluster, TimeProvider? clock = null)
+    {
+        _cluster = cluster;
+        _clock = clock ?? TimeProvider.System;
+    }
+
+    /// <summary>Commitments fetched per pool refill.</summary>
+    public int PoolBatch { get; init; } = 128;
+
+    /// <summary>A refill starts when a node's pool for a key falls below this.</summary>
+    public int PoolLowWater { get; init; } = 32;
+
+    /// <summary>How long a node that failed with a transient error is left out of quorums.</summary>
+    public TimeSpan DownTime { get; init; } = TimeSpan.FromSeconds(5);
+
+    public int MaxAttempts { get; init; } = 3;
+
+    public void Register(FrostKeyInfo key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        _keys[key.KeyId] = key;
+    }
+
+    public FrostKeyInfo? Find(string keyId) => _keys.TryGetValue(keyId, out FrostKeyInfo? k) ? k : null;
+
+    public int PoolDepth(string keyId, uint node) => _pools.TryGetValue((keyId, node), out NoncePool? p) ? p.Count : 0;
+
+    /// <summary>
+    /// Key import: splits are made by a trusted dealer (an offline ceremony or a test) and each key package is
+    /// sealed to its node's X25519 agreement key (pinned in the cluster manifest); the coordinator relays only
+    /// ciphertexts. Every node must store the key and report the same public key package.
+    /// </summary>
+    public async Task<FrostKeyInfo> ImportAsync(string keyId, DealerOutput dealt, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(dealt);
+        FrostCiphersuite suite = dealt.PublicKeyPackage.Suite;
+        byte[] session = Cluster.NewSessionId();
+        var tasks = new List<Task<IReadOnlyList<Envelope>>>();
+        foreach (KeyPackage kp in dealt.KeyPackages)
+        {
+            uint nodeId = uint.Parse(kp.Identifier.ToString(), System.Globalization.CultureInfo.InvariantCulture);
+            Node.Config.ClusterNode node = _cluster.Manifest.Node(nodeId);
+            byte[] context = FrostMessages.ImportContext(session, nodeId, keyId);
+            (SecretBuffer ephSecret, byte[] ephPublic) = X25519.GenerateKeyPair();
+            byte[] sealedPackage;
+            using (ephSecret)
+            using (SecretBuffer wrap = X25519.DeriveKey(ephSecret.ReadOnlySpan, Convert.FromHexString(node.AgreementKey), context))
+            using (SecretBuffer plain = kp.Export())
+            {
+                sealedPackage = Conclave.Crypto.Aead.Envelope.Seal(wrap.ReadOnlySpan, plain.ReadOnlySpan, context);
+            }
+
+            byte[] payload = new PayloadWriter().String(keyId).String(suite.SchemeName).Bytes(ephPublic).Bytes(sealedPackage).ToArray();
+            Envelope req = _cluster.Request(session, FrostMessages.Import, 0, [nodeId], payload);
+            tasks.Add(_cluster.Node(nodeId).StepAsync(req, [], _cluster.RoundTimeout * 5, ct));
+        }
+
+        IReadOnlyList<Envelope>[] replies = await Task.WhenAll(tasks).ConfigureAwait(false);
+        foreach (IReadOnlyList<Envelope> reply in replies)
+        {
+            if (reply.Count != 1 || reply[0].Kind != FrostMessages.Imported
+                || !PublicKeyPackage.FromBytes(suite, reply[0].Payload.Span).PublicEquals(dealt.PublicKeyPackage))
+            {
+                throw new CulpritException([reply.Count > 0 ? reply[0].Sender : 0], "a node reported a different public key package after import");
+            }
+        }
+
+        var info = new FrostKeyInfo(keyId, suite, dealt.PublicKeyPackage);
+        Register(info);
+        return info;
+    }
+
+    /// <summary>Signs a message with a FROST key: one round trip to t nodes when their pools have commitments.</summary>
+    public async Task<byte[]> SignAsync(string keyId, ReadOnlyMemory<byte> message, CancellationToken ct)
+    {
+        FrostKeyInfo key = Find(keyId) ?? throw new ArgumentException($"unknown FROST key {keyId}", nameof(keyId));
+        var failures = new List<string>();
+        var excluded = new HashSet<uint>();
+        for (int attempt = 0; attempt < MaxAttempts; attempt++)
+        {
+            List<uint> quorum = ChooseQuorum(key, excluded);
+            if (quorum.Count < key.PublicKeyPackage.Threshold)
+            {
+                break;
+            }
+
+            var picked = new List<(uint Node, PooledCommitment C)>(quorum.Count);
+            try
+            {
+                foreach (uint n in quorum)
+                {
+                    picked.Add((n, await TakeCommitmentAsync(key, n, ct).ConfigureAwait(false)));
+                }
+            }
+            catch (NodeCallException e)
+            {
+                MarkDown(e.NodeId);
+                excluded.Add(e.NodeId);
+                failures.Add(e.Message);
+                continue;
+            }
+
+            var package = new SigningPackage(message.Span, picked.Select(p => p.C.Commitments));
+            byte[] packageBytes = package.ToBytes();
+            byte[] session = Cluster.NewSessionId();
+            var calls = picked.Select(p =>
+            {
+                byte[] payload = new PayloadWriter().String(keyId).Bytes(p.C.NonceId).Bytes(packageBytes).ToArray();
+                Envelope req = _cluster.Request(session, FrostMessages.Sign, 1, [p.Node], payload);
+                return (p.Node, Task: _cluster.Node(p.Node).StepAsync(req, [], _cluster.RoundTimeout, ct));
+            }).ToList();
+
+            var shares = new List<SignatureShare>(calls.Count);
+            bool retry = false;
+            foreach ((uint node, Task<IReadOnlyList<Envelope>> task) in calls)
+            {
+                try
+                {
+                    IReadOnlyList<Envelope> reply = await task.ConfigureAwait(false);
+                    if (reply.Count != 1 || reply[0].Kind != FrostMessages.Share)
+                    {
+                        throw new CulpritException([node], $"node {node} answered the signing request with something other than one share");
+                    }
+
+                    shares.Add(SignatureShare.FromBytes(key.Suite, reply[0].Payload.Span));
+                }
+                catch (NodeCallException e)
+                {
+                    retry = true;
+                    failures.Add(e.Message);
+                    if (e.IsTransient)
+                    {
+                        MarkDown(node);
+                    }
+                    else
+                    {
+                        // The node refused (for example, it restarted and lost its nonces): its pooled commitments are stale.
+                        DropPool(keyId, node);
+                    }
+
+                    excluded.Add(node);
+                }
+                catch (CryptoFormatException e)
+                {
+                    throw new CulpritException([node], $"node {node} sent a malformed signature share: {e.Message}");
+                }
+            }
+
+            if (retry)
+            {
+                continue;
+            }
+
+            try
+            {
+                return FrostAggregator.Aggregate(package, shares, key.PublicKeyPackage);
+            }
+            catch (ThresholdProtocolException e)
+            {
+                uint[] culprits = [.. e.Culprits.Select(c => uint.Parse(c.ToString(), System.Globalization.CultureInfo.InvariantCulture))];
+                throw new CulpritException(culprits, $"signature aggregation failed: {e.Message}");
+            }
+        }
+
+        throw new QuorumUnavailableException($"no quorum of {key.PublicKeyPackage.Threshold} nodes could sign with key {keyId}" +
+            (failures.Count > 0 ? ": " + string.Join("; ", failures.Distinct().Take(4)) : ""));
+    }
+
+    private List<uint> ChooseQuorum(FrostKeyInfo key, HashSet<uint> excluded)
+    {
+        long now = _clock.GetUtcNow().ToUnixTimeMilliseconds();
+        return key.Nodes
+            .Where(n => !excluded.Contains(n) && (!_downUntil.TryGetValue(n, out long until) || until <= now))
+            .OrderByDescending(n => PoolDepth(key.KeyId, n))
+            .ThenBy(_ => Random.Shared.Next())
+            .Take(key.PublicKeyPackage.Threshold)
+            .ToList();
+    }
+
+    private void MarkDown(uint node) => _downUntil[node] = _clock.GetUtcNow().Add(DownTime).ToUnixTimeMilliseconds();
+
+    private void DropPool(string keyId, uint node) => _pools.TryRemove((keyId, node), out _);
+
+    private async Task<PooledCommitment> TakeCommitmentAsync(FrostKeyInfo key, uint node, CancellationToken ct)
+    {
+        NoncePool pool = _pools.GetOrAdd((key.KeyId, node), _ => new NoncePool());
+        if (pool.TryTake(out PooledCommitment? c))
+        {
+            if (pool.Count < PoolLowWater)
+            {
+                _ = RefillInBackground(key, node, pool);
+            }
+
+            return c!;
+        }
+
+        await RefillAsync(key, node, pool, ct).ConfigureAwait(false);
+        return pool.TryTake(out c) ? c! : throw new NodeCallException(node, Grpc.Core.StatusCode.ResourceExhausted, "returned no commitments", null, null);
+    }
+
+    private async Task RefillInBackground(FrostKeyInfo key, uint node, NoncePool pool)
+    {
+        try
+        {
+            await RefillAsync(key, node, pool, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (NodeCallException)
+        {
+            MarkDown(node);
+        }
+        catch (QuorumUnavailableException)
+        {
+        }
+    }
+
+    /// <summary>Fetches a batch of commitments from a node into its pool (one refill in flight per pool).</summary>
+    public async Task RefillAsync(FrostKeyInfo key, uint node, CancellationToken ct)
+        => await RefillAsync(key, node, _pools.GetOrAdd((key.KeyId, node), _ => new NoncePool()), ct).ConfigureAwait(false);
+
+    private async Task RefillAsync(FrostKeyInfo key, uint node, NoncePool pool, CancellationToken ct)
+    {
+        if (!await pool.RefillGate.WaitAsync(0, ct).ConfigureAwait(false))
+        {
+            // Another refill is in flight: wait for it.
+            await pool.RefillGate.WaitAsync(ct).ConfigureAwait(false);
+            pool.RefillGate.Release();
+            return;
+        }
+
+        try
+        {
+            byte[] payload = new PayloadWriter().String(key.KeyId).U32((uint)PoolBatch).ToArray();
+            Envelope req = _cluster.Request(Cluster.NewSessionId(), FrostMessages.Commit, 0, [node], payload);
+            IReadOnlyList<Envelope> reply = await _cluster.Node(node).StepAsync(req, [], _cluster.RoundTimeout * 5, ct).ConfigureAwait(false);
+            if (reply.Count != 1 || reply[0].Kind != FrostMessages.Commitments)
+            {
+                throw new QuorumUnavailableException($"node {node} answered a commit request with something else");
+            }
+
+            var r = new PayloadReader(reply[0].Payload.Span);
+            uint count = r.U32("count");
+            Identifier expected = Identifier.FromInt(key.Suite, (int)node);
+            var items = new List<PooledCommitment>((int)Math.Min(count, FrostMessages.MaxBatch));
+            for (uint i = 0; i < count; i++)
+            {
+                byte[] id = r.Bytes("nonceId", FrostMessages.NonceIdSizeInBytes).ToArray();
+                SigningCommitments c = SigningCommitments.FromBytes(key.Suite, r.Bytes("commitments"));
+                if (!c.Identifier.Equals(expected))
+                {
+                    throw new CulpritException([node], $"node {node} sent commitments for participant {c.Identifier}");
+                }
+
+                items.Add(new PooledCommitment(id, c));
+            }
+
+            r.End();
+            pool.AddRange(items);
+        }
+        finally
+        {
+            pool.RefillGate.Release();
+        }
+    }
+
+    private sealed record PooledCommitment(byte[] NonceId, SigningCommitments Commitments);
+
+    private sealed class NoncePool
+    {
+        private readonly ConcurrentQueue<PooledCommitment> _queue = new();
+
+        public SemaphoreSlim RefillGate { get; } = new(1, 1);
+
+        public int Count => _queue.Count;
+
+        public bool TryTake(out PooledCommitment? c) => _queue.TryDequeue(out c);
+
+        public void AddRange(IEnumerable<PooledCommitment> items)
+        {
+            foreach (PooledCommitment i in items)
+            {
+                _queue.Enqueue(i);
+            }
+        }
+    }
+}

@@ -1,0 +1,69 @@
+using System.Security.Cryptography;
+using System.Text.Json.Nodes;
+using Conclave.Server.Coordinator;
+using Conclave.Threshold.Frost;
+using Conclave.Threshold.Frost.Ciphersuites;
+
+namespace Conclave.Node.Tests;
+
+/// <summary>FROST through real signer-node processes over mutual TLS: import, pools, signing, failures.</summary>
+public sealed class FrostClusterTests(ThreeNodeCluster fixture) : IClassFixture<ThreeNodeCluster>
+{
+    private readonly LocalClusterProcesses _c = fixture.Cluster;
+
+    private static int Signatures => Environment.GetEnvironmentVariable("CONCLAVE_LONG_TESTS") == "1" ? 10_000 : 1_000;
+
+    [Theory]
+    [InlineData("frost-ed25519")]
+    [InlineData("frost-secp256k1")]
+    [InlineData("frost-taproot")]
+    public async Task ImportedKey_SignsManyMessages_AllVerifyIndependently(string scheme)
+    {
+        Assert.True(FrostCiphersuite.TryGet(scheme, out FrostCiphersuite? suite));
+        var coordinator = new FrostCoordinator(_c.Coordinator) { PoolBatch = 256 };
+        using DealerOutput dealt = TrustedDealer.Generate(suite, 2, 3);
+        string keyId = $"k-{scheme}-{Guid.NewGuid():N}";
+        FrostKeyInfo key = await coordinator.ImportAsync(keyId, dealt, CancellationToken.None);
+        byte[] pub = key.PublicKeyPackage.VerificationKey;
+
+        var cases = new List<object>();
+        const int parallel = 8;
+        int n = Signatures;
+        var signatures = new byte[n][];
+        var messages = new byte[n][];
+        await Parallel.ForAsync(0, n, new ParallelOptions { MaxDegreeOfParallelism = parallel }, async (i, ct) =>
+        {
+            messages[i] = RandomNumberGenerator.GetBytes(1 + (i % 64));
+            signatures[i] = await coordinator.SignAsync(keyId, messages[i], ct);
+        });
+
+        for (int i = 0; i < n; i++)
+        {
+            Assert.True(suite.Verify(pub, messages[i], signatures[i]), $"signature {i} does not verify");
+            if (scheme != "frost-secp256k1")
+            {
+                cases.Add(new { scheme = scheme == "frost-ed25519" ? "ed25519" : "schnorr-bip340", publicKey = Hex.Encode(pub), input = Hex.Encode(messages[i]), signature = Hex.Encode(signatures[i]) });
+            }
+        }
+
+        if (cases.Count > 0)
+        {
+            JsonArray results = NodeInterop.Run("signatures", cases);
+            Assert.All(results, r => Assert.True(r!["ok"]!.GetValue<bool>()));
+        }
+    }
+
+    [Fact]
+    public async Task TamperedSigningRequestIsRefused_AndNoSignatureIsProduced()
+    {
+        var coordinator = new FrostCoordinator(_c.Coordinator);
+        using DealerOutput dealt = TrustedDealer.Generate(FrostCiphersuite.Ed25519Sha512, 2, 3);
+        string keyId = "k-tamper-" + Guid.NewGuid().ToString("N");
+        await coordinator.ImportAsync(keyId, dealt, CancellationToken.None);
+        // A sign request for a nonce id the node never issued is refused.
+        byte[] payload = new Conclave.Node.Protocol.PayloadWriter().String(keyId).Bytes(new byte[16]).Bytes([1, 2, 3]).ToArray();
+        var req = _c.Coordinator.Request(Cluster.NewSessionId(), Conclave.Node.Frost.FrostMessages.Sign, 1, [1], payload);
+        NodeCallException e = await Assert.ThrowsAsync<NodeCallException>(() => _c.Coordinator.Node(1).StepAsync(req, [], TimeSpan.FromSeconds(5), CancellationToken.None));
+        Assert.Equal(Grpc.Core.StatusCode.FailedPrecondition, e.Status);
+    }
+}
