@@ -103,6 +103,23 @@ public sealed class PublicKeyPackage
     internal static byte[] DefaultChainCode(FrostCiphersuite suite, Element groupKey)
         => SHA256.HashData([.. Encoding.ASCII.GetBytes("Conclave/FROST/chain-code/v1"), suite.WireId, .. groupKey.ToBytes()]);
 
+    /// <summary>
+    /// The package of the key (±Y) + t·G: every verifying share gets the same public tweak, which is what adding
+    /// the constant t to the sharing polynomial does (used by HD derivation and the BIP-341 taproot tweak).
+    /// </summary>
+    internal PublicKeyPackage WithTweak(bool negate, Scalar tweak, ReadOnlySpan<byte> chainCode)
+    {
+        Element tg = Suite.BaseMul(tweak);
+        Element Apply(Element y) => Suite.Sum([negate ? -y : y, tg]);
+        Element key = Apply(GroupKey);
+        if (key.IsIdentity)
+        {
+            throw ThresholdErrors.Format("tweak", "the tweaked key is the identity");
+        }
+
+        return new PublicKeyPackage(Suite, Threshold, key, _shares.Select(kv => new KeyValuePair<Identifier, Element>(kv.Key, Apply(kv.Value))), chainCode, checkInterpolation: false);
+    }
+
     public byte[] ToBytes()
     {
         var w = new WireWriter(WireKind.PublicKeyPackage, Suite);
