@@ -198,6 +198,11 @@ public sealed class DkgPendingKey : IDisposable
     public KeyPackage Complete(IReadOnlyCollection<DkgConfirmation> confirmations)
     {
         ArgumentNullException.ThrowIfNull(confirmations);
+        if (Volatile.Read(ref _consumed) != 0)
+        {
+            throw ThresholdErrors.Consumed("pending DKG key");
+        }
+
         ObjectDisposedException.ThrowIf(_share.IsDisposed, this);
         Dkg.CheckConfirmations(Session, PublicKeyPackage, _digest, confirmations, Self);
         if (Interlocked.Exchange(ref _consumed, 1) != 0)
