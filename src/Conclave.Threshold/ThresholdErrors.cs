@@ -47,11 +47,15 @@ public sealed class ThresholdProtocolException : Exception
 
     public ThresholdProtocolException(string message, Exception innerException) : base(message, innerException) { Culprits = []; }
 
-    internal ThresholdProtocolException(ThresholdFailure failure, IReadOnlyList<Identifier> culprits, string message) : base(message)
+    internal ThresholdProtocolException(ThresholdFailure failure, IReadOnlyList<Identifier> culprits, string message, IReadOnlyList<DkgComplaint>? complaints = null) : base(message)
     {
         Failure = failure;
         Culprits = culprits;
+        Complaints = complaints ?? [];
     }
+
+    /// <summary>Verifiable complaints to broadcast (DKG, refresh and reshare share failures); empty otherwise.</summary>
+    public IReadOnlyList<DkgComplaint> Complaints { get; } = [];
 
     public ThresholdFailure Failure { get; }
 
@@ -85,9 +89,9 @@ internal static class ThresholdErrors
 
     internal static InvalidOperationException Consumed(string what) => new($"{what} was already consumed; one-time secrets are never reused");
 
-    internal static ThresholdProtocolException Protocol(ThresholdFailure failure, IReadOnlyList<Identifier> culprits, string what)
+    internal static ThresholdProtocolException Protocol(ThresholdFailure failure, IReadOnlyList<Identifier> culprits, string what, IReadOnlyList<DkgComplaint>? complaints = null)
     {
         string who = culprits.Count == 0 ? "" : " (culprits: " + string.Join(", ", culprits.Select(c => c.ToString())) + ")";
-        return new ThresholdProtocolException(failure, culprits, $"{what}{who}");
+        return new ThresholdProtocolException(failure, culprits, $"{what}{who}", complaints);
     }
 }

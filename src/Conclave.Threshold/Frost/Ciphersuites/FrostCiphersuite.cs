@@ -1,7 +1,9 @@
 using System.Security.Cryptography;
 using Conclave.Crypto.Randomness;
 
-namespace Conclave.Threshold.Frost.Ciphersuites;
+using Conclave.Threshold.Frost.Ciphersuites;
+
+namespace Conclave.Threshold.Frost;
 
 /// <summary>
 /// A FROST ciphersuite (RFC 9591 section 6): a prime-order group, its encodings and the hash functions H1..H5,

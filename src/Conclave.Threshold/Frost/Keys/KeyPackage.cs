@@ -49,6 +49,13 @@ public sealed class KeyPackage : IDisposable
         }
     }
 
+    /// <summary>The key package of the tweaked key: s_i' = ±s_i + t, matching <see cref="PublicKeyPackage.WithTweak"/>.</summary>
+    internal KeyPackage WithTweak(bool negate, Scalar tweak, PublicKeyPackage tweakedKey)
+    {
+        Scalar s = Share;
+        return new KeyPackage(Identifier, (negate ? -s : s) + tweak, tweakedKey);
+    }
+
     /// <summary>The versioned secret encoding: header ‖ identifier ‖ share ‖ public key package. Seal it before storing.</summary>
     public SecretBuffer Export()
     {

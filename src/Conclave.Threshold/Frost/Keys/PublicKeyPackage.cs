@@ -57,12 +57,17 @@ public sealed class PublicKeyPackage
         _chainCode = chainCode.ToArray();
         if (checkInterpolation)
         {
-            // The first t verifying shares must interpolate to the group key (RFC 9591 section 5: PK = Σ λ_i·PK_i).
+            // All verifying shares must lie on one polynomial of degree t−1 whose value at 0 is the group key:
+            // the first t interpolate to PK (RFC 9591 section 5: PK = Σ λ_i·PK_i) and to every other PK_j.
             Identifier[] first = [.. _shares.Keys.Take(threshold)];
-            var terms = first.Select(id => _shares[id] * Polynomials.Lagrange(suite, first, id)).ToList();
-            if (!suite.Sum(terms).ValueEquals(groupKey))
+            foreach ((Identifier target, Element expected) in _shares.Skip(threshold).Select(kv => (kv.Key, kv.Value)).Prepend((null!, groupKey)))
             {
-                throw ThresholdErrors.Format("verifyingShares", "verifying shares do not interpolate to the group public key");
+                Scalar x = target is null ? suite.ScalarZero : target.Value;
+                var terms = first.Select(id => _shares[id] * Polynomials.LagrangeAt(suite, first, id, x)).ToList();
+                if (!suite.Sum(terms).ValueEquals(expected))
+                {
+                    throw ThresholdErrors.Format("verifyingShares", "verifying shares do not lie on one polynomial of degree t-1 through the group public key");
+                }
             }
         }
     }
@@ -102,6 +107,23 @@ public sealed class PublicKeyPackage
     /// <summary>The default chain code of a new key: SHA-256("Conclave/FROST/chain-code/v1" ‖ suite ‖ group key).</summary>
     internal static byte[] DefaultChainCode(FrostCiphersuite suite, Element groupKey)
         => SHA256.HashData([.. Encoding.ASCII.GetBytes("Conclave/FROST/chain-code/v1"), suite.WireId, .. groupKey.ToBytes()]);
+
+    /// <summary>
+    /// The package of the key (±Y) + t·G: every verifying share gets the same public tweak, which is what adding
+    /// the constant t to the sharing polynomial does (used by HD derivation and the BIP-341 taproot tweak).
+    /// </summary>
+    internal PublicKeyPackage WithTweak(bool negate, Scalar tweak, ReadOnlySpan<byte> chainCode)
+    {
+        Element tg = Suite.BaseMul(tweak);
+        Element Apply(Element y) => Suite.Sum([negate ? -y : y, tg]);
+        Element key = Apply(GroupKey);
+        if (key.IsIdentity)
+        {
+            throw ThresholdErrors.Format("tweak", "the tweaked key is the identity");
+        }
+
+        return new PublicKeyPackage(Suite, Threshold, key, _shares.Select(kv => new KeyValuePair<Identifier, Element>(kv.Key, Apply(kv.Value))), chainCode, checkInterpolation: false);
+    }
 
     public byte[] ToBytes()
     {
