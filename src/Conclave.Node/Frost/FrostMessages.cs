@@ -24,7 +24,50 @@ public static class FrostMessages
     /// <summary>Node → coordinator: a signature share.</summary>
     public const string Share = "frost.share";
 
+    /// <summary>Coordinator → node: start a DKG, refresh or reshare run (round one).</summary>
+    public const string DkgStart = "frost.dkg.start";
+
+    /// <summary>Node → every participant (broadcast): the round-one package (commitments and proof of knowledge).</summary>
+    public const string DkgRound1 = "frost.dkg.round1";
+
+    /// <summary>Coordinator → node, relaying every round-one package: compute round two.</summary>
+    public const string DkgRound2 = "frost.dkg.round2";
+
+    /// <summary>Node → one receiver: a round-two share, sealed to the receiver's agreement key.</summary>
+    public const string DkgShare = "frost.dkg.share";
+
+    /// <summary>Coordinator → receiver, relaying the shares addressed to it: verify and compute the new key.</summary>
+    public const string DkgFinish = "frost.dkg.finish";
+
+    /// <summary>Receiver → everyone: the confirmation (and the public key package it computed).</summary>
+    public const string DkgConfirm = "frost.dkg.confirm";
+
+    /// <summary>Coordinator → receiver, relaying every confirmation: store the new key (first phase).</summary>
+    public const string DkgComplete = "frost.dkg.complete";
+
+    /// <summary>Node → coordinator: the new key is stored (at the returned version).</summary>
+    public const string DkgDone = "frost.dkg.done";
+
+    /// <summary>Coordinator → node, after every node stored the new key: erase the old share (second phase).</summary>
+    public const string DkgRetire = "frost.dkg.retire";
+
+    /// <summary>Node → coordinator: the old share is erased.</summary>
+    public const string DkgRetired = "frost.dkg.retired";
+
     public const int NonceIdSizeInBytes = 16;
+
+    /// <summary>HKDF info and AEAD context of a sealed DKG share: session, sender and recipient.</summary>
+    public static byte[] DkgShareContext(ReadOnlySpan<byte> sessionId, uint sender, uint recipient)
+    {
+        byte[] label = "conclave/dkg-share/v1"u8.ToArray();
+        byte[] r = new byte[label.Length + 4 + sessionId.Length + 8];
+        label.CopyTo(r, 0);
+        BinaryPrimitives.WriteUInt32BigEndian(r.AsSpan(label.Length), (uint)sessionId.Length);
+        sessionId.CopyTo(r.AsSpan(label.Length + 4));
+        BinaryPrimitives.WriteUInt32BigEndian(r.AsSpan(label.Length + 4 + sessionId.Length), sender);
+        BinaryPrimitives.WriteUInt32BigEndian(r.AsSpan(label.Length + 8 + sessionId.Length), recipient);
+        return r;
+    }
 
     /// <summary>Most commitments one request may ask for.</summary>
     public const int MaxBatch = 1024;

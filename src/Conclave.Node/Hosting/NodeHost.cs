@@ -85,6 +85,7 @@ public static class NodeHost
         builder.Services.AddSingleton(frost);
         builder.Services.AddSingleton<IProtocolHandler, AttestHandler>();
         builder.Services.AddSingleton<IProtocolHandler>(new FrostHandlers(frost));
+        builder.Services.AddSingleton<IProtocolHandler>(new FrostDkgHandlers(frost, cluster));
 
         WebApplication app = builder.Build();
         app.MapGrpcService<SignerNodeService>();

@@ -12,7 +12,7 @@ using Conclave.Threshold.Frost.Ciphersuites;
 namespace Conclave.Server.Coordinator;
 
 /// <summary>A FROST key as the coordinator knows it: public data only.</summary>
-public sealed record FrostKeyInfo(string KeyId, FrostCiphersuite Suite, PublicKeyPackage PublicKeyPackage)
+public sealed record FrostKeyInfo(string KeyId, FrostCiphersuite Suite, PublicKeyPackage PublicKeyPackage, int Version = 1)
 {
     /// <summary>The node ids holding shares (node id n holds the share of identifier n).</summary>
     public IReadOnlyList<uint> Nodes { get; } = [.. PublicKeyPackage.Participants.Select(p => uint.Parse(p.ToString(), System.Globalization.CultureInfo.InvariantCulture))];
@@ -49,7 +49,7 @@ public sealed class QuorumUnavailableException : Exception
 /// trusted with secrets: it never sees a share or a nonce, and every message it relays is signed by its sender.
 /// A node that is down or slow is skipped for a while and the signature is retried with another quorum.
 /// </summary>
-public sealed class FrostCoordinator
+public sealed partial class FrostCoordinator
 {
     private readonly Cluster _cluster;
     private readonly ConcurrentDictionary<string, FrostKeyInfo> _keys = new(StringComparer.Ordinal);
@@ -288,7 +288,7 @@ public sealed class FrostCoordinator
 
         try
         {
-            byte[] payload = new PayloadWriter().String(key.KeyId).U32((uint)PoolBatch).ToArray();
+            byte[] payload = new PayloadWriter().String(key.KeyId).U32((uint)PoolBatch).U32((uint)key.Version).ToArray();
             Envelope req = _cluster.Request(Cluster.NewSessionId(), FrostMessages.Commit, 0, [node], payload);
             IReadOnlyList<Envelope> reply = await _cluster.Node(node).StepAsync(req, [], _cluster.RoundTimeout * 5, ct).ConfigureAwait(false);
             if (reply.Count != 1 || reply[0].Kind != FrostMessages.Commitments)

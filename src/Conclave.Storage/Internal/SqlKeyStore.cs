@@ -164,6 +164,18 @@ internal sealed class SqlKeyStore(SqlStore store) : IKeyStore
         return (await GetAsync(id, cancellationToken).ConfigureAwait(false))!;
     }
 
+    public async Task<bool> DestroyMaterialAsync(string id, int version, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(id);
+        return await store.WriteAsync(async (c, tx) =>
+        {
+            using DbCommand cmd = SqlEngine.Command(c, tx, "DELETE FROM key_secrets WHERE key_id=@id AND version=@v");
+            cmd.Add("@id", id);
+            cmd.Add("@v", version);
+            return await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
     public Task<KeyRecord> SetStateAsync(string id, KeyState state, CancellationToken cancellationToken = default)
     {
         if (!Enum.IsDefined(state))

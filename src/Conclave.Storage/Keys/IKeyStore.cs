@@ -27,6 +27,12 @@ public interface IKeyStore
     /// </summary>
     Task<KeyRecord> RotateAsync(string id, int expectedVersion, byte[] newPublicKey, SecretBuffer? material = null, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Erases the sealed material of one version (its public key and history stay). Used by the second phase of
+    /// refresh and reshare once every party confirmed the new shares (DESIGN.md safety rule 2). True if it existed.
+    /// </summary>
+    Task<bool> DestroyMaterialAsync(string id, int version, CancellationToken cancellationToken = default);
+
     Task<KeyRecord> SetStateAsync(string id, KeyState state, CancellationToken cancellationToken = default);
 
     Task<KeyRecord> SetLabelsAsync(string id, IReadOnlyDictionary<string, string> labels, CancellationToken cancellationToken = default);
