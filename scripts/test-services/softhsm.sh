@@ -56,6 +56,10 @@ elif [ ! -s "$PIN_FILE" ]; then
 fi
 chmod 600 "$PIN_FILE"
 
+# Tests create throw-away tokens labelled conclave-tmp-*; remove any a previous run left behind.
+softhsm2-util --show-slots 2>/dev/null | sed -n 's/^[[:space:]]*Label:[[:space:]]*\(conclave-tmp-[^[:space:]]*\)[[:space:]]*$/\1/p' | sort -u |
+  while read -r tmp; do softhsm2-util --delete-token --token "$tmp" >/dev/null 2>&1 || true; done
+
 printf 'export SOFTHSM2_CONF=%q\n' "$CONF"
 printf 'export CONCLAVE_TEST_HSM_MODULE=%q\n' "$MODULE"
 printf 'export CONCLAVE_TEST_HSM_TOKEN=%q\n' "$LABEL"

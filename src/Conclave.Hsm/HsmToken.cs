@@ -399,6 +399,26 @@ public sealed class HsmToken : IDisposable
         }
     }
 
+    /// <summary>
+    /// Destroys a key-encryption key. Every data key wrapped under it becomes unrecoverable: rewrap them under a new
+    /// KEK first. Returns false if there was none.
+    /// </summary>
+    public bool DeleteKeyEncryptionKey(string kekId)
+    {
+        KeyIds.Validate(kekId, nameof(kekId));
+        ThrowIfDisposed();
+        return Run("deleting a key-encryption key", session =>
+        {
+            List<IObjectHandle> objects = FindByLabel(session, CKO.CKO_SECRET_KEY, kekId);
+            foreach (IObjectHandle h in objects)
+            {
+                session.DestroyObject(h);
+            }
+
+            return objects.Count > 0;
+        });
+    }
+
     private HsmKeyEncryptionKey? OpenKek(ISession session, string kekId)
     {
         IObjectHandle? handle = FindSingle(session, CKO.CKO_SECRET_KEY, kekId);
