@@ -22,6 +22,7 @@ internal static class CliApp
     {
         var root = new RootCommand("Conclave: key management for on-chain derivatives venues (threshold signing, HSMs, deterministic wallets).");
         root.Subcommands.Add(SelfCheckCommand.Create());
+        root.Subcommands.Add(HsmCommand.Create());
         return root;
     }
 
@@ -47,6 +48,7 @@ internal static class CliApp
             NativeLibraryMissingException m => (m.Message, ExitEnvironment),
             EntropyHealthException h => (h.Message, ExitEnvironment),
             CryptoFormatException f => (f.Message, ExitUsage),
+            Hsm.HsmException h => (h.Message, HsmExitCode(h.Kind)),
             CliUsageException u => (u.Message, ExitUsage),
             FileNotFoundException f => ($"file not found: {f.FileName}", ExitUsage),
             DirectoryNotFoundException => ("directory not found", ExitUsage),
@@ -63,6 +65,14 @@ internal static class CliApp
 
         return code;
     }
+
+    /// <summary>HSM failures: the environment's (module, token, mechanism, device) exit 3, the caller's (config, PIN, key id) exit 2.</summary>
+    private static int HsmExitCode(Hsm.HsmErrorKind kind) => kind switch
+    {
+        Hsm.HsmErrorKind.ModuleNotFound or Hsm.HsmErrorKind.ModuleLoadFailed or Hsm.HsmErrorKind.TokenNotFound
+            or Hsm.HsmErrorKind.UnsupportedMechanism or Hsm.HsmErrorKind.SessionPoolExhausted or Hsm.HsmErrorKind.DeviceError => ExitEnvironment,
+        _ => ExitUsage,
+    };
 }
 
 /// <summary>A bad argument or input file; the message is shown to the user as is.</summary>

@@ -149,6 +149,25 @@ public sealed class HsmToken : IDisposable
         }
     }
 
+    /// <summary>Whether <paramref name="keyId"/> is a valid key id: 1 to 64 characters from [A-Za-z0-9._:/-], starting with a letter or digit.</summary>
+    public static bool IsValidKeyId(string? keyId)
+    {
+        if (keyId is null)
+        {
+            return false;
+        }
+
+        try
+        {
+            KeyIds.Validate(keyId, nameof(keyId));
+            return true;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Whether the token offers every mechanism <paramref name="scheme"/> needs.</summary>
     public bool Supports(HsmSignatureScheme scheme)
     {
