@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Security.Cryptography;
 using System.Text;
 using Conclave.Crypto.Memory;
@@ -13,12 +12,20 @@ namespace Conclave.Hsm;
 /// The key store's key-encryption key (KEK) held in a PKCS#11 token: an AES-256 key that never leaves it wraps and
 /// unwraps the store's data keys with CKM_AES_GCM inside the token (NIST SP 800-38D; PKCS#11 v3.0 Current Mechanisms
 /// section 2.12.3). A wrapped key is
-/// <c>version (1) ‖ algorithm (1) ‖ IV (12) ‖ ciphertext ‖ tag (16)</c>, with the header and the KEK id as
-/// associated data, so a blob altered in any byte, or presented to another KEK, fails to unwrap.
+/// <c>version (1) ‖ algorithm (1) ‖ IV (12) ‖ ciphertext ‖ tag (16)</c>; the GCM associated data is
+/// <c>"conclave/hsm-kek/v1" ‖ u8 len ‖ KEK id ‖ version ‖ algorithm ‖ caller's associated data</c>, so a blob altered
+/// in any byte, presented to another KEK, or moved to another record fails to unwrap.
 /// IVs are 96 random bits per wrap (SP 800-38D section 8.2.2); stay well below 2^32 wraps per KEK (rotate it).
+/// Its members match Conclave.Storage's <c>IKeyEncryptionKey</c> (Id, Kind, Descriptor, Wrap, Unwrap, Dispose),
+/// so the store's HSM backend is a one-line adapter.
 /// </summary>
-public sealed class HsmKeyEncryptionKey
+public sealed class HsmKeyEncryptionKey : IDisposable
 {
+    /// <summary>The KEK kind recorded by the key store.</summary>
+    public const string KindName = "hsm";
+
+    private static ReadOnlySpan<byte> DescriptorMagic => "HKEK"u8;
+
     internal const int KeySizeInBytes = 32;
     internal const byte FormatVersion = 1;
     internal const byte AlgorithmAesGcm = 1;
@@ -42,10 +49,53 @@ public sealed class HsmKeyEncryptionKey
         Id = id;
         byte[] idBytes = Encoding.ASCII.GetBytes(id);
         _associatedPrefix = [.. Domain, (byte)idBytes.Length, .. idBytes];
+        byte[] label = Encoding.UTF8.GetBytes(token.TokenLabel);
+        Descriptor = (byte[])[.. DescriptorMagic, (byte)idBytes.Length, .. idBytes, (byte)label.Length, .. label];
     }
 
     /// <summary>The KEK id (CKA_LABEL on the token).</summary>
     public string Id { get; }
+
+    /// <summary>The KEK kind for the key store: <c>hsm</c>.</summary>
+    public string Kind => KindName;
+
+    /// <summary>
+    /// Public, non-secret parameters to find the KEK again: <c>"HKEK" ‖ u8 len ‖ KEK id ‖ u8 len ‖ token label</c>.
+    /// The module path and the PIN come from the configuration, never from the store.
+    /// </summary>
+    public ReadOnlyMemory<byte> Descriptor { get; }
+
+    /// <summary>Reads the KEK id (and the token label it was created on) from a <see cref="Descriptor"/>.</summary>
+    public static bool TryParseDescriptor(ReadOnlySpan<byte> descriptor, out string kekId, out string tokenLabel)
+    {
+        kekId = tokenLabel = string.Empty;
+        if (descriptor.Length < 6 || !descriptor[..4].SequenceEqual(DescriptorMagic))
+        {
+            return false;
+        }
+
+        int idLength = descriptor[4];
+        if (descriptor.Length < 5 + idLength + 1)
+        {
+            return false;
+        }
+
+        int labelLength = descriptor[5 + idLength];
+        if (descriptor.Length != 6 + idLength + labelLength)
+        {
+            return false;
+        }
+
+        string id = Encoding.ASCII.GetString(descriptor.Slice(5, idLength));
+        if (!HsmToken.IsValidKeyId(id))
+        {
+            return false;
+        }
+
+        kekId = id;
+        tokenLabel = Encoding.UTF8.GetString(descriptor.Slice(6 + idLength, labelLength));
+        return true;
+    }
 
     /// <summary>The wrapping algorithm, for the store's metadata and for operators.</summary>
     public static string Algorithm => "AES-256-GCM in the HSM (CKM_AES_GCM)";
@@ -54,7 +104,13 @@ public sealed class HsmKeyEncryptionKey
     public static int WrappedSize(int dataKeyLength) => HeaderSize + IvSize + dataKeyLength + TagSize;
 
     /// <summary>Encrypts a data key under the KEK inside the token.</summary>
-    public byte[] Wrap(ReadOnlySpan<byte> dataKey)
+    public byte[] Wrap(ReadOnlySpan<byte> dataKey) => Wrap(dataKey, []);
+
+    /// <summary>Decrypts a wrapped data key (wrapped without associated data); see <see cref="Unwrap(ReadOnlySpan{byte}, ReadOnlySpan{byte})"/>.</summary>
+    public SecretBuffer Unwrap(ReadOnlySpan<byte> wrapped) => Unwrap(wrapped, []);
+
+    /// <summary>Encrypts a data key under the KEK inside the token, bound to <paramref name="associatedData"/> (for example the record id).</summary>
+    public byte[] Wrap(ReadOnlySpan<byte> dataKey, ReadOnlySpan<byte> associatedData)
     {
         if (dataKey.Length is 0 or > MaxDataKeySizeInBytes)
         {
@@ -62,6 +118,7 @@ public sealed class HsmKeyEncryptionKey
         }
 
         byte[] header = [FormatVersion, AlgorithmAesGcm];
+        byte[] aad = AssociatedData(header, associatedData);
         byte[] iv = new byte[IvSize];
         _token.Random.Fill(iv);
         byte[] plaintext = GC.AllocateArray<byte>(dataKey.Length, pinned: true);
@@ -70,7 +127,7 @@ public sealed class HsmKeyEncryptionKey
             dataKey.CopyTo(plaintext);
             byte[] sealedBytes = _token.Run("wrapping a data key (C_Encrypt with CKM_AES_GCM)", session =>
             {
-                using IMechanismParams gcm = _token.Factories.MechanismParamsFactory.CreateCkGcmParams(iv, IvSize * 8, AssociatedData(header), TagSize * 8);
+                using IMechanismParams gcm = _token.Factories.MechanismParamsFactory.CreateCkGcmParams(iv, IvSize * 8, aad, TagSize * 8);
                 using IMechanism mechanism = _token.Factories.MechanismFactory.Create(CKM.CKM_AES_GCM, gcm);
                 return session.Encrypt(mechanism, _handle, plaintext);
             });
@@ -89,9 +146,10 @@ public sealed class HsmKeyEncryptionKey
 
     /// <summary>
     /// Decrypts a wrapped data key inside the token into a guarded <see cref="SecretBuffer"/> (the caller disposes it).
-    /// Throws <see cref="HsmException"/> with <see cref="HsmErrorKind.WrappedKeyInvalid"/> if it fails authentication.
+    /// Throws <see cref="HsmException"/> with <see cref="HsmErrorKind.WrappedKeyInvalid"/> if it fails authentication
+    /// (altered, wrapped under another KEK, or with other associated data).
     /// </summary>
-    public SecretBuffer Unwrap(ReadOnlySpan<byte> wrapped)
+    public SecretBuffer Unwrap(ReadOnlySpan<byte> wrapped, ReadOnlySpan<byte> associatedData)
     {
         if (wrapped.Length < HeaderSize + IvSize + 1 + TagSize)
         {
@@ -111,11 +169,12 @@ public sealed class HsmKeyEncryptionKey
         byte[] header = wrapped[..HeaderSize].ToArray();
         byte[] iv = wrapped.Slice(HeaderSize, IvSize).ToArray();
         byte[] ciphertext = wrapped[(HeaderSize + IvSize)..].ToArray();
+        byte[] aad = AssociatedData(header, associatedData);
         byte[] plaintext = _token.Run(
             "unwrapping a data key (C_Decrypt with CKM_AES_GCM)",
             session =>
             {
-                using IMechanismParams gcm = _token.Factories.MechanismParamsFactory.CreateCkGcmParams(iv, IvSize * 8, AssociatedData(header), TagSize * 8);
+                using IMechanismParams gcm = _token.Factories.MechanismParamsFactory.CreateCkGcmParams(iv, IvSize * 8, aad, TagSize * 8);
                 using IMechanism mechanism = _token.Factories.MechanismFactory.Create(CKM.CKM_AES_GCM, gcm);
                 return session.Decrypt(mechanism, _handle, ciphertext);
             },
@@ -138,7 +197,12 @@ public sealed class HsmKeyEncryptionKey
         }
     }
 
-    private byte[] AssociatedData(byte[] header) => [.. _associatedPrefix, .. header];
+    private byte[] AssociatedData(byte[] header, ReadOnlySpan<byte> associatedData) => [.. _associatedPrefix, .. header, .. associatedData];
+
+    /// <summary>Nothing to release: the key stays in the token, and the token owns the sessions.</summary>
+    public void Dispose()
+    {
+    }
 
     public override string ToString() => $"HsmKeyEncryptionKey({Id}, {Algorithm})";
 }

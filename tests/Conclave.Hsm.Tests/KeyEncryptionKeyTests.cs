@@ -89,4 +89,32 @@ public sealed class KeyEncryptionKeyTests(SharedTokenFixture fixture) : IClassFi
         using SecretBuffer back = kek.Unwrap(kek.Wrap(small));
         Assert.True(back.FixedTimeEquals(small));
     }
+
+    [Fact]
+    public void AssociatedDataIsBound()
+    {
+        HsmKeyEncryptionKey kek = NewKek();
+        byte[] dataKey = RandomNumberGenerator.GetBytes(32);
+        byte[] wrapped = kek.Wrap(dataKey, "key/settlement-1"u8);
+        using (SecretBuffer back = kek.Unwrap(wrapped, "key/settlement-1"u8))
+        {
+            Assert.True(back.FixedTimeEquals(dataKey));
+        }
+
+        Assert.Equal(HsmErrorKind.WrappedKeyInvalid, Assert.Throws<HsmException>(() => kek.Unwrap(wrapped, "key/settlement-2"u8)).Kind);
+        Assert.Equal(HsmErrorKind.WrappedKeyInvalid, Assert.Throws<HsmException>(() => kek.Unwrap(wrapped)).Kind);
+    }
+
+    [Fact]
+    public void DescriptorNamesTheKekAndToken()
+    {
+        HsmKeyEncryptionKey kek = NewKek();
+        Assert.Equal("hsm", kek.Kind);
+        Assert.True(HsmKeyEncryptionKey.TryParseDescriptor(kek.Descriptor.Span, out string id, out string token));
+        Assert.Equal(kek.Id, id);
+        Assert.Equal(Token.TokenLabel, token);
+        Assert.False(HsmKeyEncryptionKey.TryParseDescriptor(kek.Descriptor.Span[..^1], out _, out _));
+        Assert.False(HsmKeyEncryptionKey.TryParseDescriptor("XXXX"u8, out _, out _));
+        kek.Dispose();
+    }
 }
