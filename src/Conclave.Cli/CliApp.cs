@@ -25,6 +25,7 @@ internal static class CliApp
         root.Subcommands.Add(NodeCommand.Create());
         root.Subcommands.Add(ServerCommand.Create());
         root.Subcommands.Add(UpCommand.Create());
+        root.Subcommands.Add(HsmCommand.Create());
         return root;
     }
 
@@ -50,6 +51,7 @@ internal static class CliApp
             NativeLibraryMissingException m => (m.Message, ExitEnvironment),
             EntropyHealthException h => (h.Message, ExitEnvironment),
             CryptoFormatException f => (f.Message, ExitUsage),
+            Hsm.HsmException h => (h.Message, HsmExitCode(h.Kind)),
             CliUsageException u => (u.Message, ExitUsage),
             Conclave.Node.Config.ConfigException c => (c.Message, ExitUsage),
             Conclave.Crypto.Aead.EnvelopeException x => ($"a sealed file could not be opened: {x.Message}", ExitUsage),
@@ -70,6 +72,14 @@ internal static class CliApp
 
         return code;
     }
+
+    /// <summary>HSM failures: the environment's (module, token, mechanism, device) exit 3, the caller's (config, PIN, key id) exit 2.</summary>
+    private static int HsmExitCode(Hsm.HsmErrorKind kind) => kind switch
+    {
+        Hsm.HsmErrorKind.ModuleNotFound or Hsm.HsmErrorKind.ModuleLoadFailed or Hsm.HsmErrorKind.TokenNotFound
+            or Hsm.HsmErrorKind.UnsupportedMechanism or Hsm.HsmErrorKind.SessionPoolExhausted or Hsm.HsmErrorKind.DeviceError => ExitEnvironment,
+        _ => ExitUsage,
+    };
 }
 
 /// <summary>A bad argument or input file; the message is shown to the user as is.</summary>
