@@ -19,7 +19,7 @@ namespace Conclave.Hsm;
 /// Its members match Conclave.Storage's <c>IKeyEncryptionKey</c> (Id, Kind, Descriptor, Wrap, Unwrap, Dispose),
 /// so the store's HSM backend is a one-line adapter.
 /// </summary>
-public sealed class HsmKeyEncryptionKey : IDisposable
+public sealed class HsmKeyEncryptionKey : Conclave.Storage.Encryption.IKeyEncryptionKey
 {
     /// <summary>The KEK kind recorded by the key store.</summary>
     public const string KindName = "hsm";
