@@ -38,17 +38,6 @@ public sealed class SlhDsaSchemeTests
     }
 
     [Fact]
-    public void Sha2_128s_OneSignature()
-    {
-        SlhDsaSignatureScheme scheme = PostQuantumSchemes.SlhDsaSha2_128s;
-        using SoftwareSigningKey key = scheme.GenerateKey(random: new DeterministicRandomSource(7));
-        byte[] sig = key.Sign("exercise"u8).Signature;
-        Assert.Equal(7856, sig.Length);
-        Assert.True(scheme.Verify(key.PublicKey.Span, "exercise"u8, sig));
-        Assert.False(scheme.Verify(key.PublicKey.Span, "exercisE"u8, sig));
-    }
-
-    [Fact]
     public void Registry_HasEveryNameOnce()
     {
         string[] expected =
