@@ -283,7 +283,9 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
             else if (await state.Store.Keys.GetAsync(run.KeyId, ct).ConfigureAwait(false) is null)
             {
                 // A new member of a reshared committee: it gets the key at the committee's new version.
-                stored = await state.Store.Keys.CreateAsync(new NewKey(run.KeyId, run.KeyId, suite.SchemeName, pub.VerificationKey, pub.Threshold, pub.ParticipantCount), material, ct).ConfigureAwait(false);
+                stored = await state.Store.Keys.CreateAsync(
+                    new NewKey(run.KeyId, run.KeyId, suite.SchemeName, pub.VerificationKey, pub.Threshold, pub.ParticipantCount) { InitialVersion = run.Version + 1 },
+                    material, ct).ConfigureAwait(false);
             }
             else
             {

@@ -16,6 +16,11 @@ internal sealed class SqlKeyStore(SqlStore store) : IKeyStore
         Validate.Text(key.Name, "key.Name");
         Validate.Identifier(key.Scheme, "key.Scheme");
         Validate.PublicKey(key.PublicKey, "key.PublicKey");
+        if (key.InitialVersion < 1)
+        {
+            throw StorageErrors.Invalid("key.InitialVersion", "versions start at 1");
+        }
+
         if (key.Threshold < 1 || key.Participants < key.Threshold || key.Participants > 1000)
         {
             throw StorageErrors.Invalid("key.Threshold", "need 1 <= threshold <= participants <= 1000");
@@ -24,12 +29,12 @@ internal sealed class SqlKeyStore(SqlStore store) : IKeyStore
         string labels = Validate.Labels(key.Labels);
         (byte[] Wrapped, byte[] Cipher)? sealedMaterial = material is null
             ? null
-            : SecretSealer.Seal(store.Kek, material.ReadOnlySpan, SecretSealer.KeyMaterialContext(key.Id, 1));
+            : SecretSealer.Seal(store.Kek, material.ReadOnlySpan, SecretSealer.KeyMaterialContext(key.Id, key.InitialVersion));
         long now = store.NowMs();
         await store.WriteAsync(async (c, tx) =>
         {
             using (DbCommand cmd = SqlEngine.Command(c, tx,
-                $"INSERT INTO keys ({KeyColumns}) VALUES (@id, @name, @scheme, @pk, @t, @n, 1, @state, @labels, @now, @now)"))
+                $"INSERT INTO keys ({KeyColumns}) VALUES (@id, @name, @scheme, @pk, @t, @n, @version, @state, @labels, @now, @now)"))
             {
                 cmd.Add("@id", key.Id);
                 cmd.Add("@name", key.Name);
@@ -39,6 +44,7 @@ internal sealed class SqlKeyStore(SqlStore store) : IKeyStore
                 cmd.Add("@n", key.Participants);
                 cmd.Add("@state", nameof(KeyState.Active));
                 cmd.Add("@labels", labels);
+                cmd.Add("@version", key.InitialVersion);
                 cmd.Add("@now", now);
                 try
                 {
@@ -50,7 +56,7 @@ internal sealed class SqlKeyStore(SqlStore store) : IKeyStore
                 }
             }
 
-            await InsertVersionAsync(c, tx, key.Id, 1, key.PublicKey, sealedMaterial, now, cancellationToken).ConfigureAwait(false);
+            await InsertVersionAsync(c, tx, key.Id, key.InitialVersion, key.PublicKey, sealedMaterial, now, cancellationToken).ConfigureAwait(false);
             return true;
         }, cancellationToken).ConfigureAwait(false);
         return (await GetAsync(key.Id, cancellationToken).ConfigureAwait(false))!;

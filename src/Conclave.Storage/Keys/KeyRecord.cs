@@ -24,7 +24,14 @@ public sealed record NewKey(
     byte[] PublicKey,
     int Threshold = 1,
     int Participants = 1,
-    IReadOnlyDictionary<string, string>? Labels = null);
+    IReadOnlyDictionary<string, string>? Labels = null)
+{
+    /// <summary>
+    /// The version the key starts at (1 for a new key). A signer that joins an existing threshold key through a
+    /// reshare starts at the committee's current version so every holder agrees on it.
+    /// </summary>
+    public int InitialVersion { get; init; } = 1;
+}
 
 /// <summary>A stored key: metadata and the public key of its current version. Never holds secret material.</summary>
 public sealed record KeyRecord(
