@@ -13,13 +13,13 @@ internal static class WalletErrors
     internal static CryptoFormatException WordCount(int actual)
         => new("mnemonic", $"mnemonic must have 12, 15, 18, 21 or 24 words, got {actual}");
 
-    internal static CryptoFormatException UnknownWord(int position, string wordlist, bool normalizationUnavailable)
-        => new("mnemonic", normalizationUnavailable
-            ? $"mnemonic word {position} is not in the {wordlist} wordlist (Unicode NFKD normalization is unavailable in this process because it runs with InvariantGlobalization; enter the words in NFKD form or run with ICU)"
-            : $"mnemonic word {position} is not in the {wordlist} wordlist");
+    private const string NoNormalizationHint = " (Unicode NFKD normalization is unavailable in this process because it runs with InvariantGlobalization; enter the words in NFKD form or run with ICU)";
 
-    internal static CryptoFormatException NoWordlist(int position)
-        => new("mnemonic", $"mnemonic word {position} is not in any BIP-39 wordlist");
+    internal static CryptoFormatException UnknownWord(int position, string wordlist, bool normalizationUnavailable)
+        => new("mnemonic", $"mnemonic word {position} is not in the {wordlist} wordlist" + (normalizationUnavailable ? NoNormalizationHint : string.Empty));
+
+    internal static CryptoFormatException NoWordlist(int position, bool normalizationUnavailable)
+        => new("mnemonic", $"mnemonic word {position} is not in any BIP-39 wordlist" + (normalizationUnavailable ? NoNormalizationHint : string.Empty));
 
     internal static CryptoFormatException Checksum()
         => new("mnemonic", "mnemonic checksum does not match (a word is wrong or the words are out of order)");
@@ -43,13 +43,13 @@ internal static class WalletErrors
         => new("path", $"invalid key path: {reason}");
 
     internal static CryptoFormatException HardenedOnly(string curve, int depth)
-        => new("path", $"{curve} (SLIP-10) derives hardened children only; the index at depth {depth} is not hardened");
+        => Path($"{curve} (SLIP-10) derives hardened children only; the index at depth {depth} is not hardened");
 
     internal static CryptoFormatException HardenedFromPublic(int depth)
-        => new("path", $"a hardened child cannot be derived from a public key (index at depth {depth} is hardened); use the private key");
+        => Path($"a hardened child cannot be derived from a public key (index at depth {depth} is hardened); use the private key");
 
     internal static CryptoFormatException DepthOverflow()
-        => new("path", "derivation deeper than 255 levels cannot be serialized (BIP-32 depth is one byte)");
+        => Path("derivation deeper than 255 levels cannot be serialized (BIP-32 depth is one byte)");
 
     internal static CryptoFormatException ExtendedKey(string reason)
         => new("extendedKey", $"invalid extended key: {reason}");

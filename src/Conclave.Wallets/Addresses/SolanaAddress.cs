@@ -1,4 +1,4 @@
-using Conclave.Wallets.Encoding;
+using Conclave.Wallets.Codecs;
 
 namespace Conclave.Wallets.Addresses;
 

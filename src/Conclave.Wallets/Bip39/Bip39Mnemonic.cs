@@ -259,7 +259,7 @@ public static class Bip39Mnemonic
 
         if (bestMissing == 0 || best is null)
         {
-            throw WalletErrors.NoWordlist(1);
+            throw WalletErrors.NoWordlist(1, unnormalized[0]);
         }
 
         throw WalletErrors.UnknownWord(bestMissing + 1, best.Name, unnormalized[bestMissing]);

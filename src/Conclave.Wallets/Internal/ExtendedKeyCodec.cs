@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
 using System.Security.Cryptography;
-using Conclave.Wallets.Encoding;
+using Conclave.Wallets.Codecs;
 using Conclave.Wallets.Hd;
 
 namespace Conclave.Wallets.Internal;

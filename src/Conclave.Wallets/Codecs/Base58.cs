@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
 
-namespace Conclave.Wallets.Encoding;
+namespace Conclave.Wallets.Codecs;
 
 /// <summary>
 /// Base58 with the Bitcoin alphabet (BIP-32 "Serialization format", Solana addresses). Leading zero bytes map to
@@ -112,13 +112,13 @@ public static class Base58
                 for (int j = 0; j < used; j++)
                 {
                     carry += bytes[j] * 58;
-                    bytes[j] = (byte)carry;
+                    bytes[j] = (byte)(carry & 0xFF);
                     carry >>= 8;
                 }
 
                 while (carry > 0)
                 {
-                    bytes[used++] = (byte)carry;
+                    bytes[used++] = (byte)(carry & 0xFF);
                     carry >>= 8;
                 }
             }
