@@ -96,7 +96,9 @@ public sealed class ExtendedPrivateKey : IDisposable
     }
 
     /// <summary>The child with the given index (hardened when index ≥ 2^31). See the class remarks for the retry rule.</summary>
-    public ExtendedPrivateKey DeriveChild(uint index)
+    public ExtendedPrivateKey DeriveChild(uint index) => DeriveChild(index, SecretMemoryKind.Guarded);
+
+    private ExtendedPrivateKey DeriveChild(uint index, SecretMemoryKind memory)
     {
         ReadOnlySpan<byte> secret = Secret;
         if (!KeyPath.IsHardened(index) && !Curve.SupportsNonHardenedDerivation)
@@ -111,7 +113,7 @@ public sealed class ExtendedPrivateKey : IDisposable
 
         ReadOnlySpan<byte> key = secret[..KeySize];
         ReadOnlySpan<byte> chainCode = secret[KeySize..];
-        SecretBuffer child = SecretBuffer.Allocate(KeySize + ChainCodeSize, SecretMemoryKind.Guarded);
+        SecretBuffer child = SecretBuffer.Allocate(KeySize + ChainCodeSize, memory);
         Span<byte> data = stackalloc byte[37];
         Span<byte> i = stackalloc byte[64];
         try
@@ -159,7 +161,8 @@ public sealed class ExtendedPrivateKey : IDisposable
 
     /// <summary>
     /// The descendant along <paramref name="path"/>, taken relative to this key (for a master key, <c>m/44'/60'/0'/0/0</c>
-    /// is the usual absolute path). Intermediate keys are disposed. The path is checked before any derivation.
+    /// is the usual absolute path). Intermediate keys live in pinned memory and are disposed (zeroed) at once; the
+    /// result is in guarded memory. The path is checked before any derivation.
     /// </summary>
     public ExtendedPrivateKey Derive(KeyPath path)
     {
@@ -184,9 +187,10 @@ public sealed class ExtendedPrivateKey : IDisposable
         ExtendedPrivateKey current = this;
         try
         {
-            foreach (uint index in path.Indices)
+            ReadOnlySpan<uint> steps = path.Indices;
+            for (int s = 0; s < steps.Length; s++)
             {
-                ExtendedPrivateKey next = current.DeriveChild(index);
+                ExtendedPrivateKey next = current.DeriveChild(steps[s], s == steps.Length - 1 ? SecretMemoryKind.Guarded : SecretMemoryKind.Pinned);
                 if (!ReferenceEquals(current, this))
                 {
                     current.Dispose();

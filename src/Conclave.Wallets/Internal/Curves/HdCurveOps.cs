@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
+using Conclave.Crypto.Ed25519;
 using Conclave.Crypto.Kdf;
 using Conclave.Crypto.Secp256k1;
-using Conclave.Crypto.Signing;
 
 namespace Conclave.Wallets.Internal.Curves;
 
@@ -83,7 +83,7 @@ internal sealed class Nist256p1HdOps : HdCurveOps
     }
 }
 
-/// <summary>Ed25519 (SLIP-10): the private key is the RFC 8032 seed; public key by libsodium.</summary>
+/// <summary>Ed25519 (SLIP-10): the private key is the RFC 8032 seed; public key per RFC 8032 section 5.1.5.</summary>
 internal sealed class Ed25519HdOps : HdCurveOps
 {
     internal override bool AddsTweak => false;
@@ -93,11 +93,27 @@ internal sealed class Ed25519HdOps : HdCurveOps
     internal override bool TryAddTweak(ReadOnlySpan<byte> il32, ReadOnlySpan<byte> parent32, Span<byte> child32)
         => throw new InvalidOperationException("ed25519 child keys are IL itself");
 
+    /// <summary>
+    /// RFC 8032 section 5.1.5: h = SHA-512(seed); s = clamp(h[0..32]) read little-endian; A = s·B. Since B has prime
+    /// order L, s·B = (s mod L)·B, so the reduced scalar gives the same point without a guarded signing-key allocation.
+    /// </summary>
     internal override void WriteSerializedPublicKey(ReadOnlySpan<byte> key32, Span<byte> destination33)
     {
-        using SoftwareSigningKey key = SignatureSchemes.Ed25519.ImportPrivateKey(key32);
-        destination33[0] = 0;
-        key.PublicKey.Span.CopyTo(destination33[1..]);
+        Span<byte> h = stackalloc byte[64];
+        try
+        {
+            SHA512.HashData(key32, h);
+            h[0] &= 248;
+            h[31] &= 127;
+            h[31] |= 64;
+            Ed25519Scalar s = Ed25519Scalar.FromBytesReduced(h[..32]);
+            destination33[0] = 0;
+            Ed25519Point.MultiplyGenerator(s).WriteTo(destination33[1..]);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(h);
+        }
     }
 }
 
