@@ -28,6 +28,14 @@ apt_install() {
 ensure_runtime() {
   # Native libraries Conclave loads at run time. libsodium ships inside its NuGet package.
   apt_install libsecp256k1-1 ca-certificates
+  # ICU: BIP-39 needs Unicode NFKD, which .NET performs only with ICU (docs/WALLETS.md). The package name
+  # carries the ICU version (libicu72 on Debian 12, libicu74 on Ubuntu 24.04).
+  if ! ldconfig -p 2>/dev/null | grep -q 'libicuuc\.so'; then
+    [ $_apt_updated -eq 1 ] || { $SUDO apt-get update -qq >/dev/null; _apt_updated=1; }
+    local icu
+    icu=$(apt-cache search --names-only '^libicu[0-9]+$' 2>/dev/null | awk '{print $1}' | sort -V | tail -1)
+    [ -n "$icu" ] && apt_install "$icu"
+  fi
 }
 
 ensure_dotnet() {

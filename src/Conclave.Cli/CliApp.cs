@@ -26,6 +26,8 @@ internal static class CliApp
         root.Subcommands.Add(ServerCommand.Create());
         root.Subcommands.Add(UpCommand.Create());
         root.Subcommands.Add(HsmCommand.Create());
+        root.Subcommands.Add(MnemonicCommand.Create());
+        root.Subcommands.Add(DeriveCommand.Create());
         return root;
     }
 
@@ -35,12 +37,30 @@ internal static class CliApp
         {
             RootCommand root = BuildRoot();
             ParseResult parse = root.Parse(args);
+            if (parse.Errors.Count > 0)
+            {
+                return ParseFailure(parse);
+            }
+
             return await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false }).ConfigureAwait(false);
         }
         catch (Exception e)
         {
             return Fail(e);
         }
+    }
+
+    /// <summary>
+    /// Command-line syntax errors as one line and exit code 2. Unrecognized tokens are counted, never echoed: a
+    /// mistyped option name would otherwise print the secret that followed it (a mnemonic, a passphrase).
+    /// </summary>
+    private static int ParseFailure(ParseResult parse)
+    {
+        string message = parse.UnmatchedTokens.Count > 0
+            ? $"{parse.UnmatchedTokens.Count} unrecognized argument(s); see 'conclave {parse.CommandResult.Command.Name} --help'"
+            : parse.Errors[0].Message;
+        Console.Error.WriteLine($"conclave: error: {message}");
+        return ExitUsage;
     }
 
     /// <summary>Maps an exception to one line on stderr and an exit code. Only typed, secret-free messages are printed.</summary>
