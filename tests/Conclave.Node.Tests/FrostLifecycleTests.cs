@@ -83,6 +83,38 @@ public sealed class FrostLifecycleTests(FiveNodeCluster fixture) : IClassFixture
     }
 
     [Fact]
+    public async Task Repair_RebuildsTheShareOfANodeWhoseStoreWasDeleted()
+    {
+        var coordinator = new FrostCoordinator(_c.Coordinator) { PoolBatch = 8 };
+        FrostKeyInfo key = await coordinator.CreateKeyAsync("repair-" + Guid.NewGuid().ToString("N"), FrostCiphersuite.Secp256k1Sha256, 2, [1, 2, 3], CancellationToken.None);
+
+        // Node 1 loses its store: stop it, delete the SQLite files, start it again with an empty store.
+        _c.KillNode(1);
+        string data = Path.Combine(_c.DataDir, "node-1", "data");
+        foreach (string f in Directory.GetFiles(data, "*.db*"))
+        {
+            File.Delete(f);
+        }
+
+        _c.StartNode(1);
+        _c.WaitForAll(TimeSpan.FromSeconds(60));
+
+        await coordinator.RepairAsync(key.KeyId, 1, CancellationToken.None);
+
+        // Node 1 signs again: force quorums that include it by taking node 3 out.
+        _c.KillNode(3);
+        try
+        {
+            await SignAndVerify(coordinator, key, 10);
+        }
+        finally
+        {
+            _c.StartNode(3);
+            _c.WaitForAll(TimeSpan.FromSeconds(60));
+        }
+    }
+
+    [Fact]
     public async Task NodeKilledMidSigning_SigningContinuesWithAnotherQuorum()
     {
         var coordinator = new FrostCoordinator(_c.Coordinator) { PoolBatch = 32 };

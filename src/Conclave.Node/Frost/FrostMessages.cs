@@ -54,12 +54,37 @@ public static class FrostMessages
     /// <summary>Node → coordinator: the old share is erased.</summary>
     public const string DkgRetired = "frost.dkg.retired";
 
+    /// <summary>Coordinator → helper: start repairing a lost participant's share (step one, δ pieces).</summary>
+    public const string RepairStart = "frost.repair.start";
+
+    /// <summary>Helper → helper: one δ piece, sealed to the recipient's agreement key.</summary>
+    public const string RepairDelta = "frost.repair.delta";
+
+    /// <summary>Coordinator → helper, relaying the δ pieces addressed to it: compute σ (step two).</summary>
+    public const string RepairSigma = "frost.repair.sigma";
+
+    /// <summary>Helper → lost participant: σ, sealed to its agreement key.</summary>
+    public const string RepairSigmaShare = "frost.repair.sigma-share";
+
+    /// <summary>Coordinator → lost participant, relaying the σ values: rebuild and store the share (step three).</summary>
+    public const string RepairFinish = "frost.repair.finish";
+
+    /// <summary>Lost participant → coordinator: the share is rebuilt, verified and stored.</summary>
+    public const string RepairDone = "frost.repair.done";
+
     public const int NonceIdSizeInBytes = 16;
 
     /// <summary>HKDF info and AEAD context of a sealed DKG share: session, sender and recipient.</summary>
     public static byte[] DkgShareContext(ReadOnlySpan<byte> sessionId, uint sender, uint recipient)
+        => PointToPointContext("conclave/dkg-share/v1"u8, sessionId, sender, recipient);
+
+    /// <summary>HKDF info and AEAD context of a sealed repair message.</summary>
+    public static byte[] RepairContext(ReadOnlySpan<byte> sessionId, uint sender, uint recipient)
+        => PointToPointContext("conclave/repair/v1"u8, sessionId, sender, recipient);
+
+    private static byte[] PointToPointContext(ReadOnlySpan<byte> domain, ReadOnlySpan<byte> sessionId, uint sender, uint recipient)
     {
-        byte[] label = "conclave/dkg-share/v1"u8.ToArray();
+        byte[] label = domain.ToArray();
         byte[] r = new byte[label.Length + 4 + sessionId.Length + 8];
         label.CopyTo(r, 0);
         BinaryPrimitives.WriteUInt32BigEndian(r.AsSpan(label.Length), (uint)sessionId.Length);

@@ -86,6 +86,7 @@ public static class NodeHost
         builder.Services.AddSingleton<IProtocolHandler, AttestHandler>();
         builder.Services.AddSingleton<IProtocolHandler>(new FrostHandlers(frost));
         builder.Services.AddSingleton<IProtocolHandler>(new FrostDkgHandlers(frost, cluster));
+        builder.Services.AddSingleton<IProtocolHandler>(new FrostRepairHandlers(frost, cluster));
 
         WebApplication app = builder.Build();
         app.MapGrpcService<SignerNodeService>();
