@@ -1,5 +1,13 @@
 using BenchmarkDotNet.Running;
+using Conclave.Benchmarks.Cluster;
 
-// dotnet run -c Release --project bench/Conclave.Benchmarks -- --filter '*'
-// A short run: add --job short. Results go to BenchmarkDotNet.Artifacts/ and, summarised, to docs/PERFORMANCE.md.
+// Micro-benchmarks: dotnet run -c Release --project bench/Conclave.Benchmarks -- --filter '*' [--job short]
+// Cluster benchmark (real node processes, mutual TLS): dotnet run -c Release --project bench/Conclave.Benchmarks -- cluster
+// Results go to docs/PERFORMANCE.md with the same-run baseline.
+if (args.Length > 0 && args[0] == "cluster")
+{
+    return await ClusterBenchmark.RunAsync(args[1..]).ConfigureAwait(false);
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+return 0;

@@ -1,3 +1,4 @@
+using Conclave.Server.Hosting;
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
 using Conclave.Server.Coordinator;

@@ -1,3 +1,4 @@
+using Conclave.Server.Hosting;
 using System.Security.Cryptography;
 using Conclave.Server.Coordinator;
 using Conclave.Threshold.Frost;
@@ -8,7 +9,7 @@ namespace Conclave.Node.Tests;
 /// <summary>A 5-node cluster of real processes for DKG, refresh, reshare and failure tests.</summary>
 public sealed class FiveNodeCluster : IDisposable
 {
-    public LocalClusterProcesses Cluster { get; } = new(5, 3);
+    public LocalClusterProcesses Cluster { get; } = new(RepoPaths.CliDll, 5, 3);
 
     public void Dispose() => Cluster.Dispose();
 }

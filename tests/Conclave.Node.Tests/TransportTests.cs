@@ -1,3 +1,4 @@
+using Conclave.Server.Hosting;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Conclave.Node.Pki;
@@ -12,7 +13,7 @@ namespace Conclave.Node.Tests;
 /// <summary>One 3-node cluster of real processes shared by the transport tests.</summary>
 public sealed class ThreeNodeCluster : IDisposable
 {
-    public LocalClusterProcesses Cluster { get; } = new(3, 2);
+    public LocalClusterProcesses Cluster { get; } = new(RepoPaths.CliDll, 3, 2);
 
     public void Dispose() => Cluster.Dispose();
 }

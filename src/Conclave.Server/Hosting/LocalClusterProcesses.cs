@@ -4,23 +4,26 @@ using Conclave.Node.Config;
 using Conclave.Node.Protocol;
 using Conclave.Server.Config;
 using Conclave.Server.Coordinator;
-using Conclave.Server.Hosting;
 using Conclave.Crypto.Memory;
 using Conclave.Node.Hosting;
 using Conclave.Node.Pki;
 
-namespace Conclave.Node.Tests;
+namespace Conclave.Server.Hosting;
 
 /// <summary>
-/// A real local cluster for tests: the files `conclave up` makes, n signer-node processes started from conclave.dll
-/// on free loopback ports, and a coordinator (<see cref="Cluster"/>) in the test process.
+/// A real local cluster for tests and benchmarks: the files `conclave up` makes (in a fresh temporary folder), n
+/// signer-node processes started from conclave.dll on free loopback ports, and a coordinator (<see cref="Cluster"/>)
+/// in the calling process. Disposing stops the nodes and deletes the folder.
 /// </summary>
 public sealed class LocalClusterProcesses : IDisposable
 {
     private readonly List<Process?> _nodes = [];
 
-    public LocalClusterProcesses(int nodes, int threshold)
+    private readonly string _cliDll;
+
+    public LocalClusterProcesses(string cliDll, int nodes, int threshold)
     {
+        _cliDll = cliDll;
         DataDir = Path.Combine(Path.GetTempPath(), "conclave-test-" + Guid.NewGuid().ToString("N")[..12]);
         Layout = new LocalClusterLayout(DataDir);
         int firstPort = FreePortRange(nodes);
@@ -59,7 +62,7 @@ public sealed class LocalClusterProcesses : IDisposable
     public Process StartNode(uint id)
     {
         var psi = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string a in new[] { RepoPaths.CliDll, "node", "run", "--config", Layout.NodeConfigPath(id), "--parent-pid", Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture) })
+        foreach (string a in new[] { _cliDll, "node", "run", "--config", Layout.NodeConfigPath(id), "--parent-pid", Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture) })
         {
             psi.ArgumentList.Add(a);
         }
