@@ -26,6 +26,8 @@ internal static partial class UpCommand
         var nodePort = new Option<int>("--node-port") { Description = "First node port.", DefaultValueFactory = _ => 7101 };
         var verbose = new Option<bool>("--verbose") { Description = "Log informational messages." };
         var command = new Command("up", "Start a local cluster: N signer nodes and the server on loopback (SQLite stores, development CA).");
+        var hsm = new HsmCliOptions();
+        hsm.AddTo(command);
         command.Options.Add(nodes);
         command.Options.Add(threshold);
         command.Options.Add(data);
@@ -33,11 +35,29 @@ internal static partial class UpCommand
         command.Options.Add(nodePort);
         command.Options.Add(verbose);
         command.SetAction((parse, ct) => RunAsync(parse.GetValue(nodes), parse.GetValue(threshold), parse.GetValue(data)!, parse.GetValue(port),
-            parse.GetValue(nodePort), parse.GetValue(verbose), ct));
+            parse.GetValue(nodePort), parse.GetValue(verbose), hsm.IsPresent(parse) ? ToSettings(hsm.Build(parse)) : null, ct));
         return command;
     }
 
-    private static async Task<int> RunAsync(int nodes, int threshold, string data, int port, int nodePort, bool verbose, CancellationToken ct)
+    private static Conclave.Node.Config.HsmSettings ToSettings(Conclave.Hsm.HsmOptions o)
+    {
+        // Check the token now (module, token, PIN) so a mistake is one clear line before anything starts.
+        using (Conclave.Hsm.HsmToken.Open(o))
+        {
+        }
+
+        return new Conclave.Node.Config.HsmSettings
+        {
+            ModulePath = o.ModulePath,
+            TokenLabel = o.TokenLabel,
+            PinFile = o.PinFile is null ? null : Path.GetFullPath(o.PinFile),
+            PinEnvironmentVariable = o.PinEnvironmentVariable,
+            SessionPoolSize = o.SessionPoolSize,
+        };
+    }
+
+    private static async Task<int> RunAsync(int nodes, int threshold, string data, int port, int nodePort, bool verbose,
+        Conclave.Node.Config.HsmSettings? hsm, CancellationToken ct)
     {
         if (port is < 1 or > 65535 || nodePort < 1 || nodePort + nodes - 1 > 65535)
         {
@@ -46,7 +66,7 @@ internal static partial class UpCommand
 
         var layout = new LocalClusterLayout(data);
         bool created = !layout.Exists;
-        layout.EnsureCreated(nodes, threshold, port, nodePort);
+        layout.EnsureCreated(nodes, threshold, port, nodePort, hsm);
         Console.WriteLine(created ? $"created a {threshold}-of-{nodes} development cluster in {layout.DataDir}" : $"using the cluster in {layout.DataDir}");
 
         ServerConfig serverConfig = ServerConfig.Load(layout.ServerConfigPath);

@@ -32,6 +32,12 @@ public sealed class NodeConfig
     /// <summary>The cluster manifest: the coordinator's and every node's public identity (see <see cref="ClusterManifest"/>).</summary>
     public string Cluster { get; set; } = "";
 
+    /// <summary>
+    /// Optional: seal the node's store under an AES key inside this PKCS#11 token (the node's identity stays sealed
+    /// under <see cref="KekFile"/>). The PIN comes from a file or an environment variable, never from this file.
+    /// </summary>
+    public HsmSettings? Hsm { get; set; }
+
     /// <summary>How far a message's timestamp may lie from the node's clock.</summary>
     public int MessageValiditySeconds { get; set; } = 120;
 
@@ -113,6 +119,32 @@ public sealed class TlsFiles
             throw new ConfigException("tls.certificate, tls.key and tls.ca are required");
         }
     }
+}
+
+/// <summary>The HSM section of a node config (see docs/HSM.md).</summary>
+public sealed class HsmSettings
+{
+    public string ModulePath { get; set; } = "";
+
+    public string TokenLabel { get; set; } = "";
+
+    public string? PinFile { get; set; }
+
+    public string? PinEnvironmentVariable { get; set; }
+
+    public int SessionPoolSize { get; set; } = Conclave.Hsm.HsmOptions.DefaultSessionPoolSize;
+
+    /// <summary>The id of the wrapping key in the token (created on first start).</summary>
+    public string KekId { get; set; } = "";
+
+    public Conclave.Hsm.HsmOptions ToOptions(Func<string, string> resolve) => new()
+    {
+        ModulePath = ModulePath,
+        TokenLabel = TokenLabel,
+        PinFile = PinFile is null ? null : resolve(PinFile),
+        PinEnvironmentVariable = PinEnvironmentVariable,
+        SessionPoolSize = SessionPoolSize,
+    };
 }
 
 /// <summary>host:port, IPv4 or bracketed IPv6.</summary>

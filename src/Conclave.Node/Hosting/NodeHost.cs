@@ -5,6 +5,7 @@ using Conclave.Node.Config;
 using Conclave.Node.Frost;
 using Conclave.Storage;
 using Conclave.Storage.Encryption;
+using Conclave.Hsm;
 using Conclave.Node.Pki;
 using Conclave.Node.Protocol;
 using Microsoft.AspNetCore.Builder;
@@ -38,10 +39,18 @@ public static class NodeHost
             throw new ConfigException($"node {config.NodeId}: the identity in {dataDir} does not match the cluster manifest");
         }
 
-        // The node's own store (SQLite in its data folder), sealed under the same key file as its identity.
+        // The node's own store (SQLite in its data folder), sealed under its key file, or under an AES key in an HSM.
+        HsmToken? hsm = null;
+        IKeyEncryptionKeySource kek = KeyFileKek.Source(config.Resolve(config.KekFile));
+        if (config.Hsm is not null)
+        {
+            hsm = HsmToken.Open(config.Hsm.ToOptions(config.Resolve));
+            kek = new HsmKekSource(hsm, string.IsNullOrEmpty(config.Hsm.KekId) ? $"conclave-node-{config.NodeId}-kek" : config.Hsm.KekId);
+        }
+
         IConclaveStore store = await ConclaveStore.OpenSqliteAsync(dataDir, new StoreOptions
         {
-            Kek = KeyFileKek.Source(config.Resolve(config.KekFile)),
+            Kek = kek,
             CheckpointSigner = identity.SigningKey,
         }, cancellationToken).ConfigureAwait(false);
         var frost = new FrostNodeState(store, config.NodeId);
@@ -94,6 +103,7 @@ public static class NodeHost
         {
             frost.Dispose();
             store.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            hsm?.Dispose();
             identity.Dispose();
         });
         return app;

@@ -37,7 +37,7 @@ public sealed class LocalClusterLayout
     public bool Exists => File.Exists(ManifestPath) && File.Exists(ServerConfigPath);
 
     /// <summary>Creates CA, certificates, KEKs, identities, configs and the manifest, if the folder has none yet.</summary>
-    public void EnsureCreated(int nodes, int threshold, int apiPort, int firstNodePort)
+    public void EnsureCreated(int nodes, int threshold, int apiPort, int firstNodePort, HsmSettings? hsm = null)
     {
         if (nodes is < 1 or > 255)
         {
@@ -55,6 +55,11 @@ public sealed class LocalClusterLayout
             if (existing.Nodes.Count != nodes)
             {
                 throw new ConfigException($"{DataDir} holds a cluster of {existing.Nodes.Count} nodes; use another --data folder for {nodes}");
+            }
+
+            if (hsm is not null && NodeConfig.Load(NodeConfigPath(1)).Hsm is null)
+            {
+                throw new ConfigException($"{DataDir} was created without an HSM; its stores stay under their key files (use a new --data folder for an HSM cluster)");
             }
 
             return;
@@ -102,6 +107,15 @@ public sealed class LocalClusterLayout
                 KekFile = "node.kek",
                 Cluster = "../cluster.json",
                 Tls = new TlsFiles { Certificate = $"../pki/node-{id}.crt", Key = $"../pki/node-{id}.key", Ca = "../pki/ca.crt" },
+                Hsm = hsm is null ? null : new HsmSettings
+                {
+                    ModulePath = hsm.ModulePath,
+                    TokenLabel = hsm.TokenLabel,
+                    PinFile = hsm.PinFile,
+                    PinEnvironmentVariable = hsm.PinEnvironmentVariable,
+                    SessionPoolSize = hsm.SessionPoolSize,
+                    KekId = $"conclave-node-{id}-kek",
+                },
             }.Save(NodeConfigPath(id));
         }
 

@@ -21,13 +21,13 @@ public sealed class LocalClusterProcesses : IDisposable
 
     private readonly string _cliDll;
 
-    public LocalClusterProcesses(string cliDll, int nodes, int threshold)
+    public LocalClusterProcesses(string cliDll, int nodes, int threshold, HsmSettings? hsm = null)
     {
         _cliDll = cliDll;
         DataDir = Path.Combine(Path.GetTempPath(), "conclave-test-" + Guid.NewGuid().ToString("N")[..12]);
         Layout = new LocalClusterLayout(DataDir);
         int firstPort = FreePortRange(nodes);
-        Layout.EnsureCreated(nodes, threshold, FreePortRange(1), firstPort);
+        Layout.EnsureCreated(nodes, threshold, FreePortRange(1), firstPort, hsm);
         Manifest = ClusterManifest.Load(Layout.ManifestPath);
         ServerConfig = ServerConfig.Load(Layout.ServerConfigPath);
         for (uint id = 1; id <= nodes; id++)
