@@ -147,6 +147,14 @@ public abstract class FrostCiphersuite
         return lhs.ValueEquals(rhs);
     }
 
+    /// <summary>
+    /// The aggregator's final check (RFC 9591 section 5.3, "SHOULD verify"): by default the suite's own verifier on
+    /// the encoded signature (libsodium Ed25519, libsecp256k1 BIP-340), so what is returned is exactly what an
+    /// outside verifier accepts. <paramref name="zG"/> = Σ z_i·G, already computed while checking the shares.
+    /// </summary>
+    internal virtual bool VerifyAggregate(PublicKeyPackage key, ReadOnlySpan<byte> message, byte[] signature, Internal.SigningContext ctx, Element zG)
+        => Verify(key.VerificationKey, message, signature);
+
     public override string ToString() => SchemeName;
 
     /// <summary>SHA-512 or SHA-256 of the concatenation of the parts.</summary>

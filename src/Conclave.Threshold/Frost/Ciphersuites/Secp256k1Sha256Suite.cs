@@ -101,6 +101,17 @@ internal class Secp256k1Sha256Suite : FrostCiphersuite
 
     internal override Scalar HashToScalar(string tag, ReadOnlySpan<byte> m) => HashToField(tag, m);
 
+    /// <summary>
+    /// z·G == R + c·PK (RFC 9591 section 6 verification) where z·G is Σ z_i·G, already computed while checking
+    /// the shares (z = Σ z_i by construction), and c is recomputed from R, the group key and the message.
+    /// Saves one base multiplication; <see cref="Verify"/> is the independent check on encoded signatures.
+    /// </summary>
+    internal override bool VerifyAggregate(PublicKeyPackage key, ReadOnlySpan<byte> message, byte[] signature, Internal.SigningContext ctx, Element zG)
+    {
+        Scalar c = Challenge(ctx.GroupCommitment, key.GroupKey, message);
+        return !zG.IsIdentity && zG.ValueEquals(Sum([ctx.GroupCommitment, key.GroupKey * c]));
+    }
+
     public override bool Verify(ReadOnlySpan<byte> publicKey, ReadOnlySpan<byte> message, ReadOnlySpan<byte> signature)
     {
         if (signature.Length != SignatureSizeInBytes
@@ -156,6 +167,10 @@ internal sealed class Secp256k1TaprootSuite : Secp256k1Sha256Suite
     }
 
     internal override byte[] EncodePublicKey(Element groupPublicKey) => groupPublicKey.XOnly();
+
+    /// <summary>The encoded signature checked by libsecp256k1's BIP-340 verifier under x(PK).</summary>
+    internal override bool VerifyAggregate(PublicKeyPackage key, ReadOnlySpan<byte> message, byte[] signature, Internal.SigningContext ctx, Element zG)
+        => Verify(key.VerificationKey, message, signature);
 
     public override bool Verify(ReadOnlySpan<byte> publicKey, ReadOnlySpan<byte> message, ReadOnlySpan<byte> signature)
         => SchnorrBip340.Instance.Verify(publicKey, message, signature);

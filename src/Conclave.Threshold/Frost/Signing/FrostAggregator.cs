@@ -47,16 +47,20 @@ public static class FrostAggregator
         }
 
         SigningContext ctx = SigningContext.Compute(package, publicKeyPackage.GroupKey);
+        Dictionary<Identifier, Scalar> lambdas = Polynomials.LagrangeAll(suite, signers);
         var culprits = new List<Identifier>();
+        var ziG = new List<Element>(signers.Count);
         Scalar z = suite.ScalarZero;
         foreach (Identifier id in signers)
         {
             Scalar zi = byId[id].Value;
-            if (!VerifyShare(suite, ctx, signers, id, zi, publicKeyPackage.VerifyingShare(id)))
+            Element lhs = suite.BaseMul(zi);
+            if (!VerifyShare(suite, ctx, lambdas[id], id, lhs, publicKeyPackage.VerifyingShare(id)))
             {
                 culprits.Add(id);
             }
 
+            ziG.Add(lhs);
             z += zi;
         }
 
@@ -66,7 +70,7 @@ public static class FrostAggregator
         }
 
         byte[] signature = suite.EncodeSignature(ctx.GroupCommitment, z);
-        if (!suite.Verify(publicKeyPackage.VerificationKey, package.Message, signature))
+        if (!suite.VerifyAggregate(publicKeyPackage, package.Message, signature, ctx, suite.Sum(ziG)))
         {
             throw ThresholdErrors.Protocol(ThresholdFailure.InvalidAggregateSignature, [], "the aggregate signature does not verify");
         }
@@ -75,7 +79,7 @@ public static class FrostAggregator
     }
 
     /// <summary>verify_signature_share (RFC 9591 section 5.4): z_i·G == (D_i + ρ_i·E_i) + (c·λ_i)·PK_i, with BIP-340 negations.</summary>
-    internal static bool VerifyShare(FrostCiphersuite suite, SigningContext ctx, IReadOnlyList<Identifier> signers, Identifier id, Scalar zi, Element verifyingShare)
+    internal static bool VerifyShare(FrostCiphersuite suite, SigningContext ctx, Scalar lambda, Identifier id, Element lhs, Element verifyingShare)
     {
         Element commShare = ctx.CommitmentShares[id];
         if (ctx.NegateNonces)
@@ -84,8 +88,6 @@ public static class FrostAggregator
         }
 
         Element pki = ctx.NegateKey ? -verifyingShare : verifyingShare;
-        Scalar lambda = Polynomials.Lagrange(suite, signers, id);
-        Element lhs = suite.BaseMul(zi);
         Element rhs = suite.Sum([commShare, pki * (ctx.Challenge * lambda)]);
         return lhs.ValueEquals(rhs);
     }
