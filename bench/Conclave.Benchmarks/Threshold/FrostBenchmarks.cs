@@ -69,6 +69,9 @@ public class FrostBenchmarks
 
     [Benchmark(Description = "aggregate (verify shares + signature)")]
     public byte[] Aggregate() => FrostAggregator.Aggregate(_package, _shares, _dealt.PublicKeyPackage);
+
+    [Benchmark(Description = "aggregate (signature first, shares on failure)")]
+    public byte[] AggregateSignatureFirst() => FrostAggregator.Aggregate(_package, _shares, _dealt.PublicKeyPackage, AggregationMode.VerifySignatureFirst);
 }
 
 /// <summary>

@@ -81,6 +81,11 @@ public abstract class FrostCiphersuite
     /// <summary>ScalarBaseMult (RFC 9591 section 3.1).</summary>
     internal abstract Element BaseMul(Scalar k);
 
+    /// <summary>
+    /// a·P + b·G for PUBLIC inputs only (verification equations): suites may use variable-time code here.
+    /// </summary>
+    internal virtual Element MulAddBasePublic(Element p, Scalar a, Scalar b) => Sum([p * a, BaseMul(b)]);
+
     /// <summary>The sum of many elements (one native call for secp256k1).</summary>
     internal abstract Element Sum(IReadOnlyList<Element> elements);
 

@@ -308,7 +308,7 @@ public static class Dkg
         // μ·G == R + c·C_0 (FROST paper Figure 1 round 2 step 1).
         FrostCiphersuite suite = session.Suite;
         Scalar c = ProofChallenge(session, p.Sender, p.Commitment, p.ProofR);
-        return suite.BaseMul(p.ProofZ).ValueEquals(suite.Sum([p.ProofR, p.Commitment[0] * c]));
+        return suite.MulAddBasePublic(p.Commitment[0], -c, p.ProofZ).ValueEquals(p.ProofR);
     }
 
     /// <summary>
@@ -383,7 +383,7 @@ public static class Dkg
             {
                 Element yi = key.VerifyingShare(sender);
                 Scalar ch = ConfirmationChallenge(session, c.Digest, sender, yi, c.ProofR);
-                ok = suite.BaseMul(c.ProofZ).ValueEquals(suite.Sum([c.ProofR, yi * ch]));
+                ok = suite.MulAddBasePublic(yi, -ch, c.ProofZ).ValueEquals(c.ProofR);
             }
 
             if (!ok)
