@@ -38,12 +38,19 @@ internal static class Cluster
         }
 
         var pending = session.Receivers.ToDictionary(id => id, id => Dkg.Finish(r2[id], mail.GetValueOrDefault(id) ?? [], random));
+        var confirmations = pending.Values.Select(p => p.Confirmation).ToList();
         foreach (Identifier dealerOnly in session.Dealers.Except(session.Receivers))
         {
-            r2[dealerOnly].Dispose();
+            // A leaving dealer checks every new member's confirmation before it may delete its old share.
+            PublicKeyPackage seen = Dkg.ConfirmAsDealer(r2[dealerOnly], confirmations);
+            if (!seen.PublicEquals(pending.Values.First().PublicKeyPackage))
+            {
+                throw new InvalidOperationException("a leaving dealer computed another key");
+            }
+
+            Assert.Throws<ThresholdProtocolException>(() => Dkg.CheckConfirmations(session, seen, Dkg.ConfirmationDigest(session, r2[dealerOnly].EchoDigest, seen), confirmations.Skip(1).ToList(), dealerOnly));
         }
 
-        var confirmations = pending.Values.Select(p => p.Confirmation).ToList();
         return pending.ToDictionary(kv => kv.Key, kv => kv.Value.Complete(confirmations));
     }
 

@@ -17,6 +17,21 @@ internal sealed class EdScalar(Ed25519Scalar value) : Scalar
 
     public override Scalar Invert() => new EdScalar(Value.Invert());
 
+    private static readonly System.Numerics.BigInteger s_order = System.Numerics.BigInteger.Parse("7237005577332262213973186563042994240857116359379907606001950938285454250989", System.Globalization.CultureInfo.InvariantCulture);
+
+    public override Scalar InvertPublic()
+    {
+        if (Value.IsZero)
+        {
+            throw new ArithmeticException("zero has no inverse modulo the group order");
+        }
+
+        System.Numerics.BigInteger inv = PublicInverse.Compute(new System.Numerics.BigInteger(Value.ToBytes(), isUnsigned: true, isBigEndian: false), s_order);
+        byte[] le = new byte[32];
+        _ = inv.TryWriteBytes(le, out _, isUnsigned: true, isBigEndian: false);
+        return new EdScalar(Ed25519Scalar.FromBytes(le));
+    }
+
     public override bool IsZero => Value.IsZero;
 
     public override int Size => 32;

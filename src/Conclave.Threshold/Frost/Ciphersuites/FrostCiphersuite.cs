@@ -81,6 +81,11 @@ public abstract class FrostCiphersuite
     /// <summary>ScalarBaseMult (RFC 9591 section 3.1).</summary>
     internal abstract Element BaseMul(Scalar k);
 
+    /// <summary>
+    /// a·P + b·G for PUBLIC inputs only (verification equations): suites may use variable-time code here.
+    /// </summary>
+    internal virtual Element MulAddBasePublic(Element p, Scalar a, Scalar b) => Sum([p * a, BaseMul(b)]);
+
     /// <summary>The sum of many elements (one native call for secp256k1).</summary>
     internal abstract Element Sum(IReadOnlyList<Element> elements);
 
@@ -146,6 +151,14 @@ public abstract class FrostCiphersuite
         Element rhs = r + (publicKey * c);
         return lhs.ValueEquals(rhs);
     }
+
+    /// <summary>
+    /// The aggregator's final check (RFC 9591 section 5.3, "SHOULD verify"): by default the suite's own verifier on
+    /// the encoded signature (libsodium Ed25519, libsecp256k1 BIP-340), so what is returned is exactly what an
+    /// outside verifier accepts. <paramref name="zG"/> = Σ z_i·G, already computed while checking the shares.
+    /// </summary>
+    internal virtual bool VerifyAggregate(PublicKeyPackage key, ReadOnlySpan<byte> message, byte[] signature, Internal.SigningContext ctx, Element zG)
+        => Verify(key.VerificationKey, message, signature);
 
     public override string ToString() => SchemeName;
 

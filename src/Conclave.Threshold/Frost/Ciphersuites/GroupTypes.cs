@@ -20,6 +20,12 @@ internal abstract class Scalar
 
     public abstract bool IsZero { get; }
 
+    /// <summary>
+    /// Variable-time inverse, for public values only (Lagrange coefficients of public identifiers): the binary
+    /// extended Euclid over big integers is an order of magnitude faster than the constant-time exponentiation.
+    /// </summary>
+    public abstract Scalar InvertPublic();
+
     /// <summary>SerializeScalar (RFC 9591 section 3.1): the ciphersuite's canonical fixed-size encoding.</summary>
     public abstract void WriteTo(Span<byte> destination);
 

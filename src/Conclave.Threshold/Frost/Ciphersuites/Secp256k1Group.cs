@@ -17,6 +17,19 @@ internal sealed class K1Scalar(Secp256k1Scalar value) : Scalar
 
     public override Scalar Invert() => new K1Scalar(Value.Invert());
 
+    public override Scalar InvertPublic()
+    {
+        if (Value.IsZero)
+        {
+            throw new ArithmeticException("zero has no inverse modulo the group order");
+        }
+
+        System.Numerics.BigInteger inv = PublicInverse.Compute(new System.Numerics.BigInteger(Value.ToBytes(), isUnsigned: true, isBigEndian: true), Secp256k1Scalar.Order);
+        byte[] be = new byte[32];
+        _ = inv.TryWriteBytes(be.AsSpan(32 - inv.GetByteCount(isUnsigned: true)), out _, isUnsigned: true, isBigEndian: true);
+        return new K1Scalar(Secp256k1Scalar.FromBytes(be));
+    }
+
     public override bool IsZero => Value.IsZero;
 
     public override int Size => 32;
@@ -58,4 +71,26 @@ internal sealed class K1Element(Secp256k1Point value) : Element
     public override bool HasOddY => !Value.IsIdentity && !Value.HasEvenY;
 
     public override byte[] XOnly() => Value.ToXOnly();
+}
+
+/// <summary>Modular inverse of public values by the extended Euclidean algorithm (variable time).</summary>
+internal static class PublicInverse
+{
+    internal static System.Numerics.BigInteger Compute(System.Numerics.BigInteger a, System.Numerics.BigInteger m)
+    {
+        System.Numerics.BigInteger r0 = m, r1 = a % m, t0 = 0, t1 = 1;
+        while (!r1.IsZero)
+        {
+            System.Numerics.BigInteger q = System.Numerics.BigInteger.DivRem(r0, r1, out System.Numerics.BigInteger rem);
+            (r0, r1) = (r1, rem);
+            (t0, t1) = (t1, t0 - (q * t1));
+        }
+
+        if (!r0.IsOne)
+        {
+            throw new ArithmeticException("no inverse");
+        }
+
+        return t0.Sign < 0 ? t0 + m : t0;
+    }
 }

@@ -79,6 +79,51 @@ internal class Secp256k1Sha256Suite : FrostCiphersuite
         return new K1Element(Secp256k1Point.Sum(pts));
     }
 
+    /// <summary>
+    /// a·P + b·G for public values through libsecp256k1's variable-time Strauss multiplication, reached with the
+    /// public API by ECDSA public-key recovery: recover(r, s, e) = r⁻¹·(s·R − e·G) with R = P (r = x(P) mod n,
+    /// recovery id from the parity of y and x ≥ n), s = a·r, e = −b·r. About a third cheaper than
+    /// tweak_mul + base multiplication + addition. Falls back to the generic path when a = 0 or the result is
+    /// the identity.
+    /// </summary>
+    internal override Element MulAddBasePublic(Element p, Scalar a, Scalar b)
+    {
+        Secp256k1Point point = ((K1Element)p).Value;
+        if (a.IsZero || point.IsIdentity)
+        {
+            return base.MulAddBasePublic(p, a, b);
+        }
+
+        Span<byte> c = stackalloc byte[33];
+        point.WriteCompressed(c);
+        System.Numerics.BigInteger x = new(c[1..], isUnsigned: true, isBigEndian: true);
+        bool high = x >= Secp256k1Scalar.Order;
+        int recid = (c[0] == 0x03 ? 1 : 0) | (high ? 2 : 0);
+        Secp256k1Scalar r;
+        if (high)
+        {
+            Span<byte> rb = stackalloc byte[32];
+            System.Numerics.BigInteger xr = x - Secp256k1Scalar.Order;
+            _ = xr.TryWriteBytes(rb[(32 - xr.GetByteCount(isUnsigned: true))..], out _, isUnsigned: true, isBigEndian: true);
+            r = Secp256k1Scalar.FromBytes(rb);
+        }
+        else
+        {
+            r = Secp256k1Scalar.FromBytes(c[1..]);
+        }
+
+        Secp256k1Scalar sr = ((K1Scalar)a).Value * r;
+        Secp256k1Scalar e = -(((K1Scalar)b).Value * r);
+        Span<byte> sig = stackalloc byte[64];
+        Span<byte> msg = stackalloc byte[32];
+        r.WriteTo(sig[..32]);
+        sr.WriteTo(sig[32..]);
+        e.WriteTo(msg);
+        return !r.IsZero && EcdsaSecp256k1.TryRecover(msg, sig, recid, out Secp256k1Point q)
+            ? new K1Element(q)
+            : base.MulAddBasePublic(p, a, b);
+    }
+
     private protected Scalar HashToField(string tag, ReadOnlySpan<byte> m)
     {
         byte[] dst = [.. _ctx, .. Encoding.ASCII.GetBytes(tag)];
@@ -100,6 +145,19 @@ internal class Secp256k1Sha256Suite : FrostCiphersuite
     internal override Scalar HId(ReadOnlySpan<byte> m) => HashToField("id", m);
 
     internal override Scalar HashToScalar(string tag, ReadOnlySpan<byte> m) => HashToField(tag, m);
+
+    /// <summary>z·G == R + c·PK (RFC 9591 section 6), checked as R == z·G − c·PK.</summary>
+    internal override bool VerifyAggregate(PublicKeyPackage key, ReadOnlySpan<byte> message, byte[] signature, Internal.SigningContext ctx, Element zG)
+    {
+        // R == z·G − c·PK, in one variable-time multiplication (public values).
+        if (!TryReadScalar(signature.AsSpan(33), out Scalar? z))
+        {
+            return false;
+        }
+
+        Scalar c = Challenge(ctx.GroupCommitment, key.GroupKey, message);
+        return MulAddBasePublic(key.GroupKey, -c, z).ValueEquals(ctx.GroupCommitment);
+    }
 
     public override bool Verify(ReadOnlySpan<byte> publicKey, ReadOnlySpan<byte> message, ReadOnlySpan<byte> signature)
     {
@@ -156,6 +214,10 @@ internal sealed class Secp256k1TaprootSuite : Secp256k1Sha256Suite
     }
 
     internal override byte[] EncodePublicKey(Element groupPublicKey) => groupPublicKey.XOnly();
+
+    /// <summary>The encoded signature checked by libsecp256k1's BIP-340 verifier under x(PK).</summary>
+    internal override bool VerifyAggregate(PublicKeyPackage key, ReadOnlySpan<byte> message, byte[] signature, Internal.SigningContext ctx, Element zG)
+        => Verify(key.VerificationKey, message, signature);
 
     public override bool Verify(ReadOnlySpan<byte> publicKey, ReadOnlySpan<byte> message, ReadOnlySpan<byte> signature)
         => SchnorrBip340.Instance.Verify(publicKey, message, signature);

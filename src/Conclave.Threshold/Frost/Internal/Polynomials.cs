@@ -35,7 +35,52 @@ internal static class Polynomials
             den *= xj.Value - xi.Value;
         }
 
-        return num * den.Invert();
+        return num * den.InvertPublic();
+    }
+
+    /// <summary>
+    /// Every Lagrange coefficient at 0 over <paramref name="list"/> with a single (batched, Montgomery's trick)
+    /// inversion: what the coordinator needs to verify t shares.
+    /// </summary>
+    internal static Dictionary<Identifier, Scalar> LagrangeAll(FrostCiphersuite suite, IReadOnlyList<Identifier> list)
+    {
+        EnsureDistinct(list, "participants");
+        int n = list.Count;
+        var nums = new Scalar[n];
+        var dens = new Scalar[n];
+        for (int i = 0; i < n; i++)
+        {
+            Scalar num = suite.ScalarOne, den = suite.ScalarOne;
+            for (int j = 0; j < n; j++)
+            {
+                if (j != i)
+                {
+                    num *= list[j].Value;
+                    den *= list[j].Value - list[i].Value;
+                }
+            }
+
+            nums[i] = num;
+            dens[i] = den;
+        }
+
+        // prefix[i] = dens[0]·…·dens[i−1]; one inversion of the full product, then walk back.
+        var prefix = new Scalar[n + 1];
+        prefix[0] = suite.ScalarOne;
+        for (int i = 0; i < n; i++)
+        {
+            prefix[i + 1] = prefix[i] * dens[i];
+        }
+
+        Scalar inv = prefix[n].InvertPublic();
+        var result = new Dictionary<Identifier, Scalar>(n);
+        for (int i = n - 1; i >= 0; i--)
+        {
+            result[list[i]] = nums[i] * inv * prefix[i];
+            inv *= dens[i];
+        }
+
+        return result;
     }
 
     internal static void EnsureDistinct(IReadOnlyList<Identifier> list, string parameter)

@@ -31,10 +31,15 @@ internal enum WireKind : byte
 internal sealed class WireWriter
 {
     internal const byte Version = 1;
-    private readonly MemoryStream _ms = new();
+    private readonly MemoryStream _ms;
 
-    internal WireWriter(WireKind kind, FrostCiphersuite suite)
+    /// <summary>
+    /// <paramref name="capacity"/>: for secret packages, the exact final size, so the stream never reallocates
+    /// and leaves stale copies of secrets behind (<see cref="ToSecret"/> zeroes the one buffer it uses).
+    /// </summary>
+    internal WireWriter(WireKind kind, FrostCiphersuite suite, int capacity = 256)
     {
+        _ms = new MemoryStream(capacity);
         _ms.WriteByte(Version);
         _ms.WriteByte((byte)kind);
         _ms.WriteByte(suite.WireId);

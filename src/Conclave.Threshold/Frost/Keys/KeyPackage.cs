@@ -60,10 +60,11 @@ public sealed class KeyPackage : IDisposable
     public SecretBuffer Export()
     {
         ObjectDisposedException.ThrowIf(_share.IsDisposed, this);
-        var w = new WireWriter(WireKind.KeyPackage, Suite);
+        byte[] pkp = PublicKeyPackage.ToBytes();
+        var w = new WireWriter(WireKind.KeyPackage, Suite, 3 + (2 * Suite.ScalarSizeInBytes) + 4 + pkp.Length);
         w.Id(Identifier);
         w.Raw(_share.ReadOnlySpan);
-        w.Bytes(PublicKeyPackage.ToBytes());
+        w.Bytes(pkp);
         return w.ToSecret();
     }
 

@@ -62,6 +62,13 @@ public static class FrostSigner
         }
 
         CheckSigners(package, keyPackage.PublicKeyPackage);
+        return SignCore(package, d, e, keyPackage);
+    }
+
+    /// <summary>The round-two arithmetic, after the checks (benchmarks call it directly with fixed nonces).</summary>
+    internal static SignatureShare SignCore(SigningPackage package, Scalar d, Scalar e, KeyPackage keyPackage)
+    {
+        FrostCiphersuite suite = keyPackage.Suite;
         SigningContext ctx = SigningContext.Compute(package, keyPackage.PublicKeyPackage.GroupKey);
         Scalar lambda = Polynomials.Lagrange(suite, package.Signers, keyPackage.Identifier);
         Scalar share = keyPackage.Share;
