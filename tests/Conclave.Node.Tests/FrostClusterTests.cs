@@ -18,13 +18,12 @@ public sealed class FrostClusterTests(ThreeNodeCluster fixture) : IClassFixture<
     [InlineData("frost-ed25519")]
     [InlineData("frost-secp256k1")]
     [InlineData("frost-taproot")]
-    public async Task ImportedKey_SignsManyMessages_AllVerifyIndependently(string scheme)
+    public async Task DkgKey_SignsManyMessages_AllVerifyIndependently(string scheme)
     {
         Assert.True(FrostCiphersuite.TryGet(scheme, out FrostCiphersuite? suite));
         var coordinator = new FrostCoordinator(_c.Coordinator) { PoolBatch = 256 };
-        using DealerOutput dealt = TrustedDealer.Generate(suite, 2, 3);
         string keyId = $"k-{scheme}-{Guid.NewGuid():N}";
-        FrostKeyInfo key = await coordinator.ImportAsync(keyId, dealt, CancellationToken.None);
+        FrostKeyInfo key = await coordinator.CreateKeyAsync(keyId, suite, 2, [1, 2, 3], CancellationToken.None);
         byte[] pub = key.PublicKeyPackage.VerificationKey;
 
         var cases = new List<object>();
@@ -52,6 +51,17 @@ public sealed class FrostClusterTests(ThreeNodeCluster fixture) : IClassFixture<
             JsonArray results = NodeInterop.Run("signatures", cases);
             Assert.All(results, r => Assert.True(r!["ok"]!.GetValue<bool>()));
         }
+    }
+
+    [Fact]
+    public async Task ImportedDealerKey_IsSealedToEachNode_AndSigns()
+    {
+        var coordinator = new FrostCoordinator(_c.Coordinator) { PoolBatch = 8 };
+        using DealerOutput dealt = TrustedDealer.Generate(FrostCiphersuite.Secp256k1Taproot, 2, 3);
+        FrostKeyInfo key = await coordinator.ImportAsync("imported-" + Guid.NewGuid().ToString("N"), dealt, CancellationToken.None);
+        byte[] msg = RandomNumberGenerator.GetBytes(32);
+        byte[] sig = await coordinator.SignAsync(key.KeyId, msg, CancellationToken.None);
+        Assert.True(key.Suite.Verify(dealt.PublicKeyPackage.VerificationKey, msg, sig));
     }
 
     [Fact]

@@ -44,11 +44,24 @@ public sealed class FrostLifecycleTests(FiveNodeCluster fixture) : IClassFixture
     }
 
     [Fact]
-    public async Task Refresh_KeepsThePublicKey_ErasesOldShares_AndAStaleNodeIsRefused()
+    public async Task Refresh_KeepsThePublicKey_AndANodeRestartedWithItsPreRefreshStoreIsRefused()
     {
         var coordinator = new FrostCoordinator(_c.Coordinator) { PoolBatch = 16 };
         FrostKeyInfo key = await coordinator.CreateKeyAsync("refresh-" + Guid.NewGuid().ToString("N"), FrostCiphersuite.Ed25519Sha512, 2, [1, 2, 3], CancellationToken.None);
         await SignAndVerify(coordinator, key, 5);
+
+        // Keep a copy of node 2's store as it is before the refresh (a backup, say).
+        string data = Path.Combine(_c.DataDir, "node-2", "data");
+        string backup = Path.Combine(_c.DataDir, "node-2-backup");
+        _c.KillNode(2);
+        Directory.CreateDirectory(backup);
+        foreach (string f in Directory.GetFiles(data, "*.db*"))
+        {
+            File.Copy(f, Path.Combine(backup, Path.GetFileName(f)), overwrite: true);
+        }
+
+        _c.StartNode(2);
+        _c.WaitForAll(TimeSpan.FromSeconds(60));
 
         FrostKeyInfo refreshed = await coordinator.RefreshAsync(key.KeyId, CancellationToken.None);
         Assert.Equal(key.PublicKeyPackage.VerificationKey, refreshed.PublicKeyPackage.VerificationKey);
@@ -57,8 +70,27 @@ public sealed class FrostLifecycleTests(FiveNodeCluster fixture) : IClassFixture
             refreshed.PublicKeyPackage.GetVerifyingShare(refreshed.PublicKeyPackage.Participants[0]));
         await SignAndVerify(coordinator, refreshed, 10);
 
-        // A coordinator that still believes in version 1 (a node restored from a pre-refresh backup looks the same
-        // from the other side: versions disagree) gets nothing signed.
+        // Node 2 comes back with its pre-refresh store: it is refused, and signing goes on with nodes 1 and 3.
+        _c.KillNode(2);
+        foreach (string f in Directory.GetFiles(data, "*.db*"))
+        {
+            File.Delete(f);
+        }
+
+        foreach (string f in Directory.GetFiles(backup))
+        {
+            File.Copy(f, Path.Combine(data, Path.GetFileName(f)));
+        }
+
+        _c.StartNode(2);
+        _c.WaitForAll(TimeSpan.FromSeconds(60));
+        byte[] commit = new Conclave.Node.Protocol.PayloadWriter().String(key.KeyId).U32(4).U32(2).ToArray();
+        NodeCallException refused = await Assert.ThrowsAsync<NodeCallException>(() => _c.Coordinator.Node(2).StepAsync(
+            _c.Coordinator.Request(Cluster.NewSessionId(), Conclave.Node.Frost.FrostMessages.Commit, 0, [2], commit), [], TimeSpan.FromSeconds(10), CancellationToken.None));
+        Assert.Contains("version 1, not 2", refused.Message, StringComparison.Ordinal);
+        await SignAndVerify(coordinator, refreshed, 10);
+
+        // And a coordinator still holding the pre-refresh public package gets nothing signed by anyone.
         var stale = new FrostCoordinator(_c.Coordinator) { PoolBatch = 4 };
         stale.Register(key);
         await Assert.ThrowsAsync<QuorumUnavailableException>(() => stale.SignAsync(key.KeyId, new byte[32], CancellationToken.None));
