@@ -141,10 +141,17 @@ internal sealed class SqlAuditLog(SqlStore store) : IAuditLog
                 await upd.ExecuteNonQueryAsync().ConfigureAwait(false);
             }
 
+            // A signed checkpoint at every multiple of the interval, in the same transaction as the entry it covers.
             int interval = store.Options.CheckpointInterval;
-            if (store.Options.CheckpointSigner is not null && interval > 0 && head.Seq / interval != seq / interval)
+            if (store.Options.CheckpointSigner is not null && interval > 0)
             {
-                await InsertCheckpointAsync(c, tx, seq, prev, CancellationToken.None).ConfigureAwait(false);
+                foreach (AuditEntry e in entries)
+                {
+                    if (e.Seq % interval == 0)
+                    {
+                        await InsertCheckpointAsync(c, tx, e.Seq, e.Hash, CancellationToken.None).ConfigureAwait(false);
+                    }
+                }
             }
 
             return entries;
