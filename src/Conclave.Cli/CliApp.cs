@@ -22,6 +22,8 @@ internal static class CliApp
     {
         var root = new RootCommand("Conclave: key management for on-chain derivatives venues (threshold signing, HSMs, deterministic wallets).");
         root.Subcommands.Add(SelfCheckCommand.Create());
+        root.Subcommands.Add(AuditCommand.Create());
+        root.Subcommands.Add(BackupCommand.Create());
         return root;
     }
 
@@ -48,6 +50,7 @@ internal static class CliApp
             EntropyHealthException h => (h.Message, ExitEnvironment),
             CryptoFormatException f => (f.Message, ExitUsage),
             CliUsageException u => (u.Message, ExitUsage),
+            Conclave.Storage.StorageException s => (s.Message, ExitUsage),
             FileNotFoundException f => ($"file not found: {f.FileName}", ExitUsage),
             DirectoryNotFoundException => ("directory not found", ExitUsage),
             UnauthorizedAccessException => ("permission denied", ExitUsage),
