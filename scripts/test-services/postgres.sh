@@ -19,9 +19,13 @@ else
   OS_USER="$(id -un)"
   run() { "$@"; }
 fi
-DATA="/tmp/conclave-test-pg-$OS_USER-$PORT"
+DATA="${CONCLAVE_TEST_POSTGRES_DIR:-/tmp/pgdata-conclave-tests-$OS_USER-$PORT}"
 LOGFILE="$DATA.log"
 
+if run "$BIN/pg_isready" -q -h 127.0.0.1 -p "$PORT" 2>/dev/null && [ ! -s "$DATA/PG_VERSION" ]; then
+  echo "postgres.sh: a server answers on port $PORT but $DATA is gone; stop it or set CONCLAVE_TEST_POSTGRES_PORT" >&2
+  exit 1
+fi
 if ! run "$BIN/pg_isready" -q -h 127.0.0.1 -p "$PORT" 2>/dev/null; then
   if [ ! -s "$DATA/PG_VERSION" ]; then
     rm -rf "$DATA"

@@ -106,4 +106,26 @@ public class StorageBenchmarks
             }
         }
     }
+
+    [Benchmark(Description = "nonce consume (durable), 16 concurrent consumers, per consumption", OperationsPerInvoke = NonceBatch)]
+    public Task NonceConsumeConcurrent()
+    {
+        var tasks = new Task[16];
+        for (int t = 0; t < tasks.Length; t++)
+        {
+            tasks[t] = Task.Run(async () =>
+            {
+                for (int i = 0; i < NonceBatch / 16; i++)
+                {
+                    int n = Interlocked.Increment(ref _next);
+                    if (n >= Pool || !await _store.Nonces.TryConsumeAsync(Id(n)))
+                    {
+                        throw new InvalidOperationException("nonce pool exhausted or consumption failed");
+                    }
+                }
+            });
+        }
+
+        return Task.WhenAll(tasks);
+    }
 }

@@ -75,15 +75,7 @@ internal sealed class SqlNonceLedger(SqlStore store) : INonceLedger
     public Task<bool> TryConsumeAsync(byte[] id, CancellationToken cancellationToken = default)
     {
         CheckId(id);
-        long now = store.NowMs();
-        return store.WriteAsync(async (c, tx) =>
-        {
-            using DbCommand cmd = SqlEngine.Command(c, tx,
-                "UPDATE nonces SET consumed_at=@now, kek_id=NULL, wrapped_key=NULL, ciphertext=NULL WHERE id=@id AND consumed_at IS NULL");
-            cmd.Add("@now", now);
-            cmd.Add("@id", id);
-            return await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
-        }, cancellationToken);
+        return store.NonceConsumer.ConsumeAsync(id, cancellationToken);
     }
 
     public async Task<SecretBuffer?> TryConsumeMaterialAsync(byte[] id, CancellationToken cancellationToken = default)

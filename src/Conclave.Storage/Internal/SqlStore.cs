@@ -26,6 +26,7 @@ internal sealed partial class SqlStore : IConclaveStore
         Nonces = new SqlNonceLedger(this);
         Requests = new SqlRequestStore(this);
         _audit = new SqlAuditLog(this);
+        NonceConsumer = new NonceConsumer(this);
     }
 
     internal SqlEngine Engine { get; }
@@ -53,6 +54,8 @@ internal sealed partial class SqlStore : IConclaveStore
     public IAuditLog Audit => _audit;
 
     internal SqlAuditLog AuditLog => _audit;
+
+    internal NonceConsumer NonceConsumer { get; }
 
     internal IKeyEncryptionKey Kek => _kek ?? throw StorageErrors.Locked();
 
@@ -97,6 +100,7 @@ internal sealed partial class SqlStore : IConclaveStore
                 if (!options.ReadOnly)
                 {
                     store._audit.Start();
+                    store.NonceConsumer.Start();
                 }
 
                 return store;
@@ -360,6 +364,7 @@ internal sealed partial class SqlStore : IConclaveStore
 
         // Pending audit appends are committed (or failed) before the database goes away.
         await _audit.StopAsync().ConfigureAwait(false);
+        await NonceConsumer.StopAsync().ConfigureAwait(false);
         Volatile.Write(ref _disposed, 1);
         _kek?.Dispose();
         await Engine.DisposeAsync().ConfigureAwait(false);
