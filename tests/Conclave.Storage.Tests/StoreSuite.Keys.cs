@@ -237,6 +237,36 @@ public abstract partial class StoreSuite
     }
 
     [Fact]
+    public async Task Failed_kek_rotation_changes_nothing()
+    {
+        await using TestLocation loc = await Harness.NewLocationAsync();
+        await using (IConclaveStore store = await loc.OpenAsync(WithPassphrase("old")))
+        {
+            using (var a = Secret(11))
+            using (var b = Secret(12))
+            {
+                await store.Keys.CreateAsync(SampleKey("a"), a);
+                await store.Keys.CreateAsync(SampleKey("b"), b);
+            }
+
+            string before = store.ActiveKek!.Id;
+            byte[] wrapped = (byte[])(await loc.ScalarAsync("SELECT wrapped_key FROM key_secrets WHERE key_id='b'"))!;
+            wrapped[^2] ^= 1;
+            await loc.ExecAsync("UPDATE key_secrets SET wrapped_key=@w WHERE key_id='b'", ("@w", wrapped));
+            var e = await Assert.ThrowsAsync<StorageException>(() => store.RotateKekAsync(EngineHarness.Passphrase("new")));
+            Assert.Equal(StorageErrorKind.Corrupted, e.Kind);
+            Assert.Equal(before, store.ActiveKek!.Id);
+            Assert.Equal(1L, Convert.ToInt64(await loc.ScalarAsync("SELECT COUNT(*) FROM keks")));
+            Assert.Equal(Bytes(32, 11), ReadAll(await store.Keys.OpenMaterialAsync("a")));
+        }
+
+        await using (IConclaveStore store = await loc.OpenAsync(WithPassphrase("old")))
+        {
+            Assert.Equal(Bytes(32, 11), ReadAll(await store.Keys.OpenMaterialAsync("a")));
+        }
+    }
+
+    [Fact]
     public async Task Store_opened_without_kek_reads_metadata_but_not_secrets()
     {
         await using TestLocation loc = await Harness.NewLocationAsync();
