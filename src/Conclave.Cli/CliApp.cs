@@ -50,7 +50,7 @@ internal static class CliApp
             EntropyHealthException h => (h.Message, ExitEnvironment),
             CryptoFormatException f => (f.Message, ExitUsage),
             CliUsageException u => (u.Message, ExitUsage),
-            Conclave.Storage.StorageException s => (s.Message, ExitUsage),
+            Conclave.Storage.StorageException s => (s.Message, s.Kind == Conclave.Storage.StorageErrorKind.Io ? ExitEnvironment : ExitUsage),
             FileNotFoundException f => ($"file not found: {f.FileName}", ExitUsage),
             DirectoryNotFoundException => ("directory not found", ExitUsage),
             UnauthorizedAccessException => ("permission denied", ExitUsage),
