@@ -28,6 +28,8 @@ internal static class CliApp
         root.Subcommands.Add(HsmCommand.Create());
         root.Subcommands.Add(MnemonicCommand.Create());
         root.Subcommands.Add(DeriveCommand.Create());
+        root.Subcommands.Add(AuditCommand.Create());
+        root.Subcommands.Add(BackupCommand.Create());
         return root;
     }
 
@@ -77,6 +79,7 @@ internal static class CliApp
             Conclave.Crypto.Aead.EnvelopeException x => ($"a sealed file could not be opened: {x.Message}", ExitUsage),
             System.Net.Sockets.SocketException s => ($"network: {s.Message}", ExitEnvironment),
             IOException io when io.InnerException is System.Net.Sockets.SocketException s2 => ($"network: {s2.Message}", ExitEnvironment),
+            Conclave.Storage.StorageException s => (s.Message, s.Kind == Conclave.Storage.StorageErrorKind.Io ? ExitEnvironment : ExitUsage),
             FileNotFoundException f => ($"file not found: {f.FileName}", ExitUsage),
             DirectoryNotFoundException => ("directory not found", ExitUsage),
             UnauthorizedAccessException => ("permission denied", ExitUsage),

@@ -42,7 +42,14 @@ public static class ConclaveStore
             var probe = new SqliteEngine(path, readOnly: true);
             await using (probe.ConfigureAwait(false))
             {
-                await CheckVersionAsync(probe, cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    await CheckVersionAsync(probe, cancellationToken).ConfigureAwait(false);
+                }
+                catch (System.Data.Common.DbException e)
+                {
+                    throw StorageErrors.Io($"open of {probe.Description}", e);
+                }
             }
         }
 

@@ -17,7 +17,7 @@ public sealed class StoreOptions
     /// <summary>The node identity key that signs audit checkpoints (Ed25519 is a good choice). Null: no checkpoints.</summary>
     public ISigningKey? CheckpointSigner { get; init; }
 
-    /// <summary>A signed checkpoint is written when the chain crosses each multiple of this many entries.</summary>
+    /// <summary>A signed checkpoint covers every entry whose seq is a multiple of this (0: only on demand).</summary>
     public int CheckpointInterval { get; init; } = 1000;
 
     /// <summary>Most audit entries committed in one group-commit transaction.</summary>

@@ -61,7 +61,13 @@ public sealed record AuditVerificationResult(
     /// <summary>One readable line, as <c>conclave audit verify</c> prints it.</summary>
     public override string ToString() => Ok
         ? $"audit log ok: {EntriesChecked} entries, {CheckpointsChecked} signed checkpoints, head seq {Head.Seq} hash {Convert.ToHexStringLower(Head.Hash)}"
-        : $"audit log FAILED at seq {FirstBadSeq}: {Kind.ToString().ToLowerInvariant()} ({Detail})";
+        : $"audit log FAILED at seq {FirstBadSeq}: {KindName(Kind)} ({Detail})";
+
+    private static string KindName(AuditTamperKind kind) => kind switch
+    {
+        AuditTamperKind.BadCheckpoint => "bad checkpoint",
+        _ => kind.ToString().ToLowerInvariant(),
+    };
 }
 
 /// <summary>Options for verification.</summary>

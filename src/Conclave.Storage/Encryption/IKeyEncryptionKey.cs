@@ -24,7 +24,11 @@ public interface IKeyEncryptionKey : IDisposable
     /// <summary>Wraps a data key; <paramref name="associatedData"/> binds it to its record.</summary>
     byte[] Wrap(ReadOnlySpan<byte> dataKey, ReadOnlySpan<byte> associatedData);
 
-    /// <summary>Unwraps a data key. Throws <see cref="Conclave.Crypto.Aead.EnvelopeException"/> (or the backend's error) when it does not authenticate.</summary>
+    /// <summary>
+    /// Unwraps a data key. Implementations must throw <see cref="Conclave.Crypto.Aead.EnvelopeException"/> when the wrapped
+    /// key or its associated data does not authenticate (the store maps that to <see cref="StorageErrorKind.Corrupted"/> or,
+    /// for the check value, to <see cref="StorageErrorKind.WrongKeyEncryptionKey"/>); other exceptions mean the backend failed.
+    /// </summary>
     SecretBuffer Unwrap(ReadOnlySpan<byte> wrapped, ReadOnlySpan<byte> associatedData);
 }
 

@@ -81,7 +81,10 @@ public sealed class KeyFileKek : IKeyEncryptionKey
         }
     }
 
-    /// <summary>A source that loads <paramref name="path"/>, creating it first when <paramref name="createIfMissing"/> is set.</summary>
+    /// <summary>
+    /// A source that loads <paramref name="path"/>; with <paramref name="createIfMissing"/>, a missing file is created when a
+    /// new KEK is wanted (new store, rotation target), never when an existing store asks for its KEK.
+    /// </summary>
     public static IKeyEncryptionKeySource Source(string path, bool createIfMissing = false) => new FileSource(path, createIfMissing);
 
     public byte[] Wrap(ReadOnlySpan<byte> dataKey, ReadOnlySpan<byte> associatedData) =>
@@ -103,7 +106,8 @@ public sealed class KeyFileKek : IKeyEncryptionKey
                 throw StorageErrors.Invalid("kek", $"the store is sealed with a '{existing.Kind}' key-encryption key, not a key file");
             }
 
-            return createIfMissing && !File.Exists(path) ? CreateFile(path) : Load(path);
+            // Only a new store (or a rotation target) may create the file; an existing store needs its own file.
+            return createIfMissing && existing is null && !File.Exists(path) ? CreateFile(path) : Load(path);
         }
     }
 }

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 using System.Text;
@@ -24,21 +25,64 @@ internal static class AuditHashing
     public static byte[] Hash(long seq, long timeMs, string actor, string action, string? keyId, byte[]? requestHash,
         string decision, string result, ReadOnlySpan<byte> prevHash)
     {
-        using var h = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        Span<byte> n = stackalloc byte[8];
-        h.AppendData(s_domain);
-        BinaryPrimitives.WriteUInt64BigEndian(n, unchecked((ulong)seq));
-        h.AppendData(n);
-        BinaryPrimitives.WriteInt64BigEndian(n, timeMs);
-        h.AppendData(n);
-        Text(h, actor);
-        Text(h, action);
-        Optional(h, keyId is null ? null : Encoding.UTF8.GetBytes(keyId));
-        Optional(h, requestHash);
-        Text(h, decision);
-        Text(h, result);
-        h.AppendData(prevHash);
-        return h.GetHashAndReset();
+        var utf8 = Encoding.UTF8;
+        int length = s_domain.Length + 8 + 8
+            + 4 + utf8.GetByteCount(actor) + 4 + utf8.GetByteCount(action)
+            + 1 + (keyId is null ? 0 : 4 + utf8.GetByteCount(keyId))
+            + 1 + (requestHash is null ? 0 : 4 + requestHash.Length)
+            + 4 + utf8.GetByteCount(decision) + 4 + utf8.GetByteCount(result)
+            + prevHash.Length;
+        byte[] rented = ArrayPool<byte>.Shared.Rent(length);
+        try
+        {
+            Span<byte> b = rented.AsSpan(0, length);
+            int o = 0;
+            s_domain.CopyTo(b);
+            o += s_domain.Length;
+            BinaryPrimitives.WriteUInt64BigEndian(b[o..], unchecked((ulong)seq));
+            o += 8;
+            BinaryPrimitives.WriteInt64BigEndian(b[o..], timeMs);
+            o += 8;
+            o += Text(b[o..], actor);
+            o += Text(b[o..], action);
+            if (keyId is null)
+            {
+                b[o++] = 0;
+            }
+            else
+            {
+                b[o++] = 1;
+                o += Text(b[o..], keyId);
+            }
+
+            if (requestHash is null)
+            {
+                b[o++] = 0;
+            }
+            else
+            {
+                b[o++] = 1;
+                BinaryPrimitives.WriteUInt32BigEndian(b[o..], (uint)requestHash.Length);
+                requestHash.CopyTo(b[(o + 4)..]);
+                o += 4 + requestHash.Length;
+            }
+
+            o += Text(b[o..], decision);
+            o += Text(b[o..], result);
+            prevHash.CopyTo(b[o..]);
+            return SHA256.HashData(b);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+        }
+    }
+
+    private static int Text(Span<byte> destination, string s)
+    {
+        int n = Encoding.UTF8.GetBytes(s, destination[4..]);
+        BinaryPrimitives.WriteUInt32BigEndian(destination, (uint)n);
+        return 4 + n;
     }
 
     public static byte[] CheckpointMessage(long seq, ReadOnlySpan<byte> hash)
@@ -55,28 +99,5 @@ internal static class AuditHashing
     {
         byte[] m = CheckpointMessage(seq, hash);
         return scheme.InputKind == SignInputKind.Digest32 ? SHA256.HashData(m) : m;
-    }
-
-    private static void Text(IncrementalHash h, string s) => Bytes(h, Encoding.UTF8.GetBytes(s));
-
-    private static void Bytes(IncrementalHash h, byte[] b)
-    {
-        Span<byte> len = stackalloc byte[4];
-        BinaryPrimitives.WriteUInt32BigEndian(len, (uint)b.Length);
-        h.AppendData(len);
-        h.AppendData(b);
-    }
-
-    private static void Optional(IncrementalHash h, byte[]? b)
-    {
-        if (b is null)
-        {
-            h.AppendData([0]);
-        }
-        else
-        {
-            h.AppendData([1]);
-            Bytes(h, b);
-        }
     }
 }

@@ -14,7 +14,7 @@ namespace Conclave.Storage.Internal;
 /// </summary>
 internal sealed class SqlAuditLog(SqlStore store) : IAuditLog
 {
-    private const int RowsPerStatement = 64;
+    private const int RowsPerStatement = 256;
     private const string EntryColumns = "seq, time, actor, action, key_id, request_hash, decision, result, prev_hash, hash";
 
     private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true });
@@ -111,27 +111,32 @@ internal sealed class SqlAuditLog(SqlStore store) : IAuditLog
                 prev = hash;
             }
 
-            for (int start = 0; start < entries.Count; start += RowsPerStatement)
+            if (store.Engine.Kind == StoreEngine.Sqlite)
             {
-                int count = Math.Min(RowsPerStatement, entries.Count - start);
-                using DbCommand cmd = SqlEngine.Command(c, tx, InsertSql(count));
-                for (int k = 0; k < count; k++)
+                // SQLite: one prepared single-row statement, re-bound per entry (no round trips to save).
+                using DbCommand cmd = SqlEngine.Command(c, tx, InsertSql(1));
+                DbParameter[] p = AddRowParameters(cmd, 0);
+                cmd.Prepare();
+                foreach (AuditEntry e in entries)
                 {
-                    AuditEntry e = entries[start + k];
-                    string s = k.ToString(System.Globalization.CultureInfo.InvariantCulture);
-                    cmd.Add("@s" + s, e.Seq);
-                    cmd.Add("@t" + s, time);
-                    cmd.Add("@a" + s, e.Actor);
-                    cmd.Add("@c" + s, e.Action);
-                    cmd.Add("@k" + s, e.KeyId);
-                    cmd.Add("@r" + s, e.RequestHash);
-                    cmd.Add("@d" + s, e.Decision);
-                    cmd.Add("@o" + s, e.Result);
-                    cmd.Add("@p" + s, e.PrevHash);
-                    cmd.Add("@h" + s, e.Hash);
+                    Bind(p, e, time);
+                    await cmd.ExecuteNonQueryAsync().ConfigureAwait(false);
                 }
+            }
+            else
+            {
+                // PostgreSQL: multi-row INSERTs, one round trip per RowsPerStatement entries.
+                for (int start = 0; start < entries.Count; start += RowsPerStatement)
+                {
+                    int count = Math.Min(RowsPerStatement, entries.Count - start);
+                    using DbCommand cmd = SqlEngine.Command(c, tx, InsertSql(count));
+                    for (int k = 0; k < count; k++)
+                    {
+                        Bind(AddRowParameters(cmd, k), entries[start + k], time);
+                    }
 
-                await cmd.ExecuteNonQueryAsync().ConfigureAwait(false);
+                    await cmd.ExecuteNonQueryAsync().ConfigureAwait(false);
+                }
             }
 
             using (DbCommand upd = SqlEngine.Command(c, tx, "UPDATE audit_head SET seq=@s, hash=@h WHERE id=1"))
@@ -141,14 +146,45 @@ internal sealed class SqlAuditLog(SqlStore store) : IAuditLog
                 await upd.ExecuteNonQueryAsync().ConfigureAwait(false);
             }
 
+            // A signed checkpoint at every multiple of the interval, in the same transaction as the entry it covers.
             int interval = store.Options.CheckpointInterval;
-            if (store.Options.CheckpointSigner is not null && interval > 0 && head.Seq / interval != seq / interval)
+            if (store.Options.CheckpointSigner is not null && interval > 0)
             {
-                await InsertCheckpointAsync(c, tx, seq, prev, CancellationToken.None).ConfigureAwait(false);
+                foreach (AuditEntry e in entries)
+                {
+                    if (e.Seq % interval == 0)
+                    {
+                        await InsertCheckpointAsync(c, tx, e.Seq, e.Hash, CancellationToken.None).ConfigureAwait(false);
+                    }
+                }
             }
 
             return entries;
         }, CancellationToken.None);
+
+    private static DbParameter[] AddRowParameters(DbCommand cmd, int row)
+    {
+        string s = row.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return
+        [
+            cmd.Add("@s" + s, null), cmd.Add("@t" + s, null), cmd.Add("@a" + s, null), cmd.Add("@c" + s, null), cmd.Add("@k" + s, null),
+            cmd.Add("@r" + s, null), cmd.Add("@d" + s, null), cmd.Add("@o" + s, null), cmd.Add("@p" + s, null), cmd.Add("@h" + s, null),
+        ];
+    }
+
+    private static void Bind(DbParameter[] p, AuditEntry e, long time)
+    {
+        p[0].Value = e.Seq;
+        p[1].Value = time;
+        p[2].Value = e.Actor;
+        p[3].Value = e.Action;
+        p[4].Value = (object?)e.KeyId ?? DBNull.Value;
+        p[5].Value = (object?)e.RequestHash ?? DBNull.Value;
+        p[6].Value = e.Decision;
+        p[7].Value = e.Result;
+        p[8].Value = e.PrevHash;
+        p[9].Value = e.Hash;
+    }
 
     private string InsertSql(int rows)
     {

@@ -1,6 +1,7 @@
 using System.Data.Common;
 using System.Text.Json;
 using Conclave.Crypto.Memory;
+using Conclave.Storage.Encryption;
 using Conclave.Storage.Keys;
 
 namespace Conclave.Storage.Internal;
@@ -27,9 +28,10 @@ internal sealed class SqlKeyStore(SqlStore store) : IKeyStore
         }
 
         string labels = Validate.Labels(key.Labels);
-        (byte[] Wrapped, byte[] Cipher)? sealedMaterial = material is null
+        var kek = material is null ? null : store.Kek; // one KEK for sealing and for the kek_id column
+        (string KekId, byte[] Wrapped, byte[] Cipher)? sealedMaterial = kek is null
             ? null
-            : SecretSealer.Seal(store.Kek, material.ReadOnlySpan, SecretSealer.KeyMaterialContext(key.Id, key.InitialVersion));
+            : Sealed(kek, SecretSealer.Seal(kek, material!.ReadOnlySpan, SecretSealer.KeyMaterialContext(key.Id, key.InitialVersion)));
         long now = store.NowMs();
         await store.WriteAsync(async (c, tx) =>
         {
@@ -63,7 +65,7 @@ internal sealed class SqlKeyStore(SqlStore store) : IKeyStore
     }
 
     private async Task InsertVersionAsync(DbConnection c, DbTransaction tx, string keyId, int version, byte[] publicKey,
-        (byte[] Wrapped, byte[] Cipher)? material, long now, CancellationToken ct)
+        (string KekId, byte[] Wrapped, byte[] Cipher)? material, long now, CancellationToken ct)
     {
         using (DbCommand cmd = SqlEngine.Command(c, tx, "INSERT INTO key_versions (key_id, version, public_key, created_at) VALUES (@id, @v, @pk, @now)"))
         {
@@ -80,7 +82,7 @@ internal sealed class SqlKeyStore(SqlStore store) : IKeyStore
                 "INSERT INTO key_secrets (key_id, version, kek_id, wrapped_key, ciphertext, created_at) VALUES (@id, @v, @kek, @w, @ct, @now)");
             cmd.Add("@id", keyId);
             cmd.Add("@v", version);
-            cmd.Add("@kek", store.Kek.Id);
+            cmd.Add("@kek", m.KekId);
             cmd.Add("@w", m.Wrapped);
             cmd.Add("@ct", m.Cipher);
             cmd.Add("@now", now);
@@ -142,9 +144,10 @@ internal sealed class SqlKeyStore(SqlStore store) : IKeyStore
         ArgumentNullException.ThrowIfNull(id);
         Validate.PublicKey(newPublicKey, nameof(newPublicKey));
         int next = checked(expectedVersion + 1);
-        (byte[] Wrapped, byte[] Cipher)? sealedMaterial = material is null
+        var kek = material is null ? null : store.Kek;
+        (string KekId, byte[] Wrapped, byte[] Cipher)? sealedMaterial = kek is null
             ? null
-            : SecretSealer.Seal(store.Kek, material.ReadOnlySpan, SecretSealer.KeyMaterialContext(id, next));
+            : Sealed(kek, SecretSealer.Seal(kek, material!.ReadOnlySpan, SecretSealer.KeyMaterialContext(id, next)));
         long now = store.NowMs();
         await store.WriteAsync(async (c, tx) =>
         {
@@ -217,7 +220,7 @@ internal sealed class SqlKeyStore(SqlStore store) : IKeyStore
     public async Task<SecretBuffer> OpenMaterialAsync(string id, int? version = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(id);
-        var kek = store.Kek;
+        _ = store.Kek; // Locked before any I/O when the store has no KEK
         var row = await store.ReadAsync(async c =>
         {
             using DbCommand cmd = SqlEngine.Command(c, null, version is null
@@ -239,14 +242,13 @@ internal sealed class SqlKeyStore(SqlStore store) : IKeyStore
             throw StorageErrors.NotFound("key material", id);
         }
 
-        if (row.KekId != kek.Id)
-        {
-            throw StorageErrors.UnknownKek(row.KekId);
-        }
+        IKeyEncryptionKey kek = store.KekFor(row.KekId);
 
         // Associated data names (key id, version): a row copied from another key or version does not open.
         return SecretSealer.Open(kek, row.Wrapped, row.Cipher, SecretSealer.KeyMaterialContext(id, row.Version), $"key material '{id}' v{row.Version}");
     }
+
+    private static (string, byte[], byte[]) Sealed(IKeyEncryptionKey kek, (byte[] Wrapped, byte[] Cipher) s) => (kek.Id, s.Wrapped, s.Cipher);
 
     private static async Task<bool> ExistsAsync(DbConnection c, DbTransaction tx, string id, CancellationToken ct)
     {

@@ -50,8 +50,9 @@ internal sealed class SqlNonceLedger(SqlStore store) : INonceLedger
             }
             else
             {
-                kekId = store.Kek.Id;
-                var (w, c) = SecretSealer.Seal(store.Kek, n.Material.ReadOnlySpan, SecretSealer.NonceContext(n.Id, n.KeyId, kind));
+                var kek = kekId is null ? store.Kek : store.KekFor(kekId); // one KEK for the whole batch
+                kekId = kek.Id;
+                var (w, c) = SecretSealer.Seal(kek, n.Material.ReadOnlySpan, SecretSealer.NonceContext(n.Id, n.KeyId, kind));
                 rows.Add((n.Id.ToArray(), n.KeyId, kind, w, c));
             }
         }
@@ -90,21 +91,13 @@ internal sealed class SqlNonceLedger(SqlStore store) : INonceLedger
     public Task<bool> TryConsumeAsync(byte[] id, CancellationToken cancellationToken = default)
     {
         CheckId(id);
-        long now = store.NowMs();
-        return store.WriteAsync(async (c, tx) =>
-        {
-            using DbCommand cmd = SqlEngine.Command(c, tx,
-                "UPDATE nonces SET consumed_at=@now, kek_id=NULL, wrapped_key=NULL, ciphertext=NULL WHERE id=@id AND consumed_at IS NULL");
-            cmd.Add("@now", now);
-            cmd.Add("@id", id);
-            return await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
-        }, cancellationToken);
+        return store.NonceConsumer.ConsumeAsync(id, cancellationToken);
     }
 
     public async Task<SecretBuffer?> TryConsumeMaterialAsync(byte[] id, CancellationToken cancellationToken = default)
     {
         CheckId(id);
-        var kek = store.Kek;
+        _ = store.Kek; // Locked before any I/O when the store has no KEK
         long now = store.NowMs();
         var row = await store.WriteAsync(async (c, tx) =>
         {
@@ -138,12 +131,7 @@ internal sealed class SqlNonceLedger(SqlStore store) : INonceLedger
             return null;
         }
 
-        if (f.KekId != kek.Id)
-        {
-            throw StorageErrors.UnknownKek(f.KekId ?? "");
-        }
-
-        return SecretSealer.Open(kek, f.Wrapped, f.Cipher, SecretSealer.NonceContext(id, f.KeyId, f.Kind), "nonce material");
+        return SecretSealer.Open(store.KekFor(f.KekId ?? ""), f.Wrapped, f.Cipher, SecretSealer.NonceContext(id, f.KeyId, f.Kind), "nonce material");
     }
 
     public Task<NonceStatus> GetStatusAsync(byte[] id, CancellationToken cancellationToken = default)

@@ -12,6 +12,7 @@ namespace Conclave.Storage.Internal;
 internal sealed partial class SqlStore : IConclaveStore
 {
     private IKeyEncryptionKey? _kek;
+    private readonly List<IKeyEncryptionKey> _retiredKeks = [];
     private readonly SqlAuditLog _audit;
     private int _disposed;
     private int _closing;
@@ -26,6 +27,7 @@ internal sealed partial class SqlStore : IConclaveStore
         Nonces = new SqlNonceLedger(this);
         Requests = new SqlRequestStore(this);
         _audit = new SqlAuditLog(this);
+        NonceConsumer = new NonceConsumer(this);
     }
 
     internal SqlEngine Engine { get; }
@@ -54,7 +56,27 @@ internal sealed partial class SqlStore : IConclaveStore
 
     internal SqlAuditLog AuditLog => _audit;
 
+    internal NonceConsumer NonceConsumer { get; }
+
     internal IKeyEncryptionKey Kek => _kek ?? throw StorageErrors.Locked();
+
+    /// <summary>
+    /// The KEK with this id: the active one, or one this instance rotated away from (kept until dispose, so an operation
+    /// that sealed just before a rotation still opens its rows). Any other id is <see cref="StorageErrorKind.WrongKeyEncryptionKey"/>.
+    /// </summary>
+    internal IKeyEncryptionKey KekFor(string kekId)
+    {
+        IKeyEncryptionKey active = Kek;
+        if (active.Id == kekId)
+        {
+            return active;
+        }
+
+        lock (_retiredKeks)
+        {
+            return _retiredKeks.FirstOrDefault(k => k.Id == kekId) ?? throw StorageErrors.UnknownKek(kekId);
+        }
+    }
 
     public static async Task<IConclaveStore> OpenAsync(SqlEngine engine, StoreOptions options, CancellationToken ct)
     {
@@ -97,6 +119,7 @@ internal sealed partial class SqlStore : IConclaveStore
                 if (!options.ReadOnly)
                 {
                     store._audit.Start();
+                    store.NonceConsumer.Start();
                 }
 
                 return store;
@@ -213,12 +236,7 @@ internal sealed partial class SqlStore : IConclaveStore
                     {
                         string keyId = r.GetString(0);
                         int version = r.GetInt32(1);
-                        if (r.GetString(2) != old.Id)
-                        {
-                            throw StorageErrors.UnknownKek(r.GetString(2));
-                        }
-
-                        byte[] wrapped = SecretSealer.Rewrap(old, next, (byte[])r.GetValue(3), SecretSealer.KeyMaterialContext(keyId, version), $"key material '{keyId}' v{version}");
+                        byte[] wrapped = SecretSealer.Rewrap(KekFor(r.GetString(2)), next, (byte[])r.GetValue(3), SecretSealer.KeyMaterialContext(keyId, version), $"key material '{keyId}' v{version}");
                         secretUpdates.Add((keyId, version, wrapped));
                     }
                 }
@@ -230,12 +248,7 @@ internal sealed partial class SqlStore : IConclaveStore
                     while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
                     {
                         byte[] id = (byte[])r.GetValue(0);
-                        if (r.GetString(3) != old.Id)
-                        {
-                            throw StorageErrors.UnknownKek(r.GetString(3));
-                        }
-
-                        byte[] wrapped = SecretSealer.Rewrap(old, next, (byte[])r.GetValue(4), SecretSealer.NonceContext(id, r.GetString(1), r.GetString(2)), "nonce material");
+                        byte[] wrapped = SecretSealer.Rewrap(KekFor(r.GetString(3)), next, (byte[])r.GetValue(4), SecretSealer.NonceContext(id, r.GetString(1), r.GetString(2)), "nonce material");
                         nonceUpdates.Add((id, wrapped));
                     }
                 }
@@ -280,8 +293,14 @@ internal sealed partial class SqlStore : IConclaveStore
             throw;
         }
 
+        // The old KEK stays in memory (not in the store) until dispose: an operation that sealed under it while the
+        // rotation ran still writes rows it can open. Rotate while other processes are stopped (docs/STORAGE.md).
+        lock (_retiredKeks)
+        {
+            _retiredKeks.Add(old);
+        }
+
         _kek = next;
-        old.Dispose();
         return ActiveKek!;
     }
 
@@ -360,8 +379,15 @@ internal sealed partial class SqlStore : IConclaveStore
 
         // Pending audit appends are committed (or failed) before the database goes away.
         await _audit.StopAsync().ConfigureAwait(false);
+        await NonceConsumer.StopAsync().ConfigureAwait(false);
         Volatile.Write(ref _disposed, 1);
         _kek?.Dispose();
+        lock (_retiredKeks)
+        {
+            _retiredKeks.ForEach(k => k.Dispose());
+            _retiredKeks.Clear();
+        }
+
         await Engine.DisposeAsync().ConfigureAwait(false);
     }
 

@@ -34,7 +34,7 @@ internal static class StorageErrors
         new(StorageErrorKind.NotEmpty, "the target store is not empty; import only restores into a new store and overwrites nothing");
 
     public static StorageException Io(string operation, Exception inner) =>
-        new(StorageErrorKind.Io, $"storage {operation} failed: {inner.GetType().Name}", inner);
+        new(StorageErrorKind.Io, $"storage {operation} failed: {(inner is System.Data.Common.DbException d ? d.Message : inner.GetType().Name)}", inner);
 
     public static StorageException BadBackup(string detail, Exception? inner = null) =>
         new(StorageErrorKind.Corrupted, $"backup rejected: {detail}; nothing was imported", inner);

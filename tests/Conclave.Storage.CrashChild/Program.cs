@@ -1,0 +1,53 @@
+using Conclave.Storage;
+using Conclave.Storage.Audit;
+using Conclave.Storage.Nonces;
+
+// Usage: CrashChild sqlite <dataDir> | postgres <connectionString>
+// Prints "READY" once the store is open, then, from several workers, repeatedly picks available nonces, consumes
+// them and prints "C <hex id>" only after TryConsumeAsync returned true (the consumption is durable by then),
+// then appends an audit entry for it. The parent kills this process at random moments.
+if (args.Length != 2)
+{
+    Console.Error.WriteLine("usage: CrashChild sqlite <dataDir> | postgres <connectionString>");
+    return 2;
+}
+
+const string KeyId = "crash-key";
+IConclaveStore store = args[0] == "sqlite"
+    ? await ConclaveStore.OpenSqliteAsync(args[1])
+    : await ConclaveStore.OpenPostgresAsync(args[1]);
+var output = Console.Out;
+var gate = new object();
+void Say(string line)
+{
+    lock (gate)
+    {
+        output.Write(line + "\n");
+        output.Flush();
+    }
+}
+
+Say("READY");
+var workers = Enumerable.Range(0, 4).Select(w => Task.Run(async () =>
+{
+    var rng = new Random(Environment.ProcessId * 31 + w);
+    while (true)
+    {
+        IReadOnlyList<byte[]> available = await store.Nonces.ListAvailableAsync(KeyId, NonceKind.Nonce, 8);
+        if (available.Count == 0)
+        {
+            Say("EMPTY");
+            return;
+        }
+
+        byte[] id = available[rng.Next(available.Count)];
+        if (await store.Nonces.TryConsumeAsync(id))
+        {
+            Say("C " + Convert.ToHexStringLower(id));
+            await store.Audit.AppendAsync(new AuditEntryInput("crash-child", "consume-nonce", KeyId, null, "allow", Convert.ToHexStringLower(id)));
+        }
+    }
+})).ToArray();
+await Task.WhenAll(workers);
+await store.DisposeAsync();
+return 0;

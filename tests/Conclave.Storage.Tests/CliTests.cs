@@ -1,0 +1,91 @@
+using System.Diagnostics;
+using Conclave.Storage.Audit;
+
+namespace Conclave.Storage.Tests;
+
+/// <summary>`conclave audit verify` and `conclave backup` as an operator runs them: one line, exit code, no stack trace.</summary>
+public sealed class CliTests
+{
+    private static string CliPath()
+    {
+        // tests/Conclave.Storage.Tests/bin/<Configuration>/<tfm>/ → src/Conclave.Cli/bin/<Configuration>/<tfm>/conclave.dll
+        var tfm = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
+        string configuration = tfm.Parent!.Name;
+        string dll = Path.Combine(RepoPaths.Root, "src", "Conclave.Cli", "bin", configuration, tfm.Name, "conclave.dll");
+        return File.Exists(dll) ? dll : throw new FileNotFoundException("conclave CLI not built", dll);
+    }
+
+    private static async Task<(int Code, string Out, string Err)> RunAsync(IDictionary<string, string>? env, params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add(CliPath());
+        foreach (string a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        foreach (var (k, v) in env ?? new Dictionary<string, string>())
+        {
+            psi.Environment[k] = v;
+        }
+
+        using var p = Process.Start(psi)!;
+        Task<string> o = p.StandardOutput.ReadToEndAsync(), e = p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        return (p.ExitCode, await o, await e);
+    }
+
+    [Fact]
+    public async Task Audit_verify_prints_one_line_and_names_the_first_bad_seq()
+    {
+        await using TestLocation loc = await new SqliteHarness().NewLocationAsync();
+        await using (IConclaveStore store = await loc.OpenAsync())
+        {
+            await Task.WhenAll(Enumerable.Range(0, 10).Select(i => store.Audit.AppendAsync(new AuditEntryInput("op", "sign", "k", null, "allow", "ok"))));
+        }
+
+        var ok = await RunAsync(null, "audit", "verify", "--data", loc.SqliteDirectory!);
+        Assert.Equal(0, ok.Code);
+        Assert.StartsWith("audit log ok: 10 entries", ok.Out, StringComparison.Ordinal);
+        Assert.Single(ok.Out.Trim().Split('\n'));
+
+        await loc.ExecAsync("UPDATE audit_entries SET decision='deny' WHERE seq=3");
+        var bad = await RunAsync(null, "audit", "verify", "--data", loc.SqliteDirectory!);
+        Assert.Equal(4, bad.Code);
+        Assert.Contains("FAILED at seq 3: changed", bad.Out, StringComparison.Ordinal);
+
+        var missing = await RunAsync(null, "audit", "verify", "--data", Path.Combine(loc.SqliteDirectory!, "nope"));
+        Assert.Equal(2, missing.Code);
+        Assert.StartsWith("conclave: error:", missing.Err, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", missing.Err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Backup_export_then_import_with_wrong_passphrase_fails_cleanly()
+    {
+        await using TestLocation source = await new SqliteHarness().NewLocationAsync();
+        await using TestLocation target = await new SqliteHarness().NewLocationAsync();
+        await using (IConclaveStore store = await source.OpenAsync())
+        {
+            await store.Audit.AppendAsync(new AuditEntryInput("op", "create-key", "k", null, "allow", "ok"));
+        }
+
+        string file = Path.Combine(source.SqliteDirectory!, "store.bak");
+        var env = new Dictionary<string, string> { ["CONCLAVE_BACKUP_PASSPHRASE"] = "backup secret" };
+        var export = await RunAsync(env, "backup", "export", "--data", source.SqliteDirectory!, "--out", file);
+        Assert.True(export.Code == 0, export.Err);
+        var again = await RunAsync(env, "backup", "export", "--data", source.SqliteDirectory!, "--out", file);
+        Assert.Equal(2, again.Code); // never overwrites
+
+        var wrong = await RunAsync(new Dictionary<string, string> { ["CONCLAVE_BACKUP_PASSPHRASE"] = "guess" }, "backup", "import", "--data", target.SqliteDirectory!, "--in", file);
+        Assert.Equal(2, wrong.Code);
+        Assert.Contains("wrong passphrase", wrong.Err, StringComparison.Ordinal);
+        Assert.DoesNotContain("guess", wrong.Err, StringComparison.Ordinal);
+
+        var import = await RunAsync(env, "backup", "import", "--data", target.SqliteDirectory!, "--in", file);
+        Assert.True(import.Code == 0, import.Err);
+        var verify = await RunAsync(null, "audit", "verify", "--data", target.SqliteDirectory!);
+        Assert.Equal(0, verify.Code);
+        Assert.StartsWith("audit log ok: 1 entries", verify.Out, StringComparison.Ordinal);
+    }
+}

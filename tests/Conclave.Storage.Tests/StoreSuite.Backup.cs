@@ -1,0 +1,155 @@
+using Conclave.Crypto.Signing;
+using Conclave.Storage.Audit;
+using Conclave.Storage.Nonces;
+using Conclave.Storage.Requests;
+
+namespace Conclave.Storage.Tests;
+
+public abstract partial class StoreSuite
+{
+    private async Task<byte[]> ExportSampleAsync(TestLocation loc, string backupPassphrase = "backup pass")
+    {
+        using SoftwareSigningKey identity = SignatureSchemes.Ed25519.GenerateKey();
+        await using IConclaveStore store = await loc.OpenAsync(new StoreOptions { Kek = EngineHarness.Passphrase("store pass"), CheckpointSigner = identity, CheckpointInterval = 10 });
+        using (var m = Secret(50))
+        {
+            await store.Keys.CreateAsync(SampleKey("k1"), m);
+        }
+
+        using (var m = Secret(51))
+        {
+            await store.Keys.RotateAsync("k1", 1, Bytes(32, 77), m);
+        }
+
+        await store.Keys.CreateAsync(SampleKey("k2"));
+        await store.Requests.CreateAsync(new NewRequest("r1", "k1", "settle", "agent", Bytes(32, 3), [4, 5]));
+        await store.Requests.AddApprovalAsync("r1", "alice", ApprovalDecision.Approve);
+        using (var n = Secret(52))
+        {
+            await store.Nonces.IssueAsync([new NonceIssue([7, 7], "k1", NonceKind.Nonce, n), new NonceIssue([8, 8], "k1", NonceKind.Presignature)]);
+        }
+
+        await AppendManyAsync(store, 25);
+        using var ms = new MemoryStream();
+        await store.ExportAsync(ms, EngineHarness.Passphrase(backupPassphrase));
+        return ms.ToArray();
+    }
+
+    [Fact]
+    public async Task Backup_round_trip_restores_everything_but_nonces()
+    {
+        await using TestLocation source = await Harness.NewLocationAsync();
+        byte[] backup = await ExportSampleAsync(source);
+        Assert.DoesNotContain("name-k1", System.Text.Encoding.Latin1.GetString(backup), StringComparison.Ordinal); // body is encrypted
+
+        await using TestLocation target = await Harness.NewLocationAsync();
+        await using (IConclaveStore store = await target.OpenAsync())
+        {
+            await store.ImportAsync(new MemoryStream(backup), EngineHarness.Passphrase("backup pass"));
+        }
+
+        await using (IConclaveStore store = await target.OpenAsync(new StoreOptions { Kek = EngineHarness.Passphrase("store pass") }))
+        {
+            Assert.Equal(2, (await store.Keys.ListAsync()).Count);
+            Assert.Equal(2, (await store.Keys.GetVersionsAsync("k1")).Count);
+            Assert.Equal(Bytes(32, 51), ReadAll(await store.Keys.OpenMaterialAsync("k1")));
+            Assert.Equal(Bytes(32, 50), ReadAll(await store.Keys.OpenMaterialAsync("k1", 1)));
+            Assert.Single(await store.Requests.GetApprovalsAsync("r1"));
+            AuditVerificationResult v = await store.Audit.VerifyAsync();
+            Assert.True(v.Ok, v.ToString());
+            Assert.Equal(25, v.EntriesChecked);
+            Assert.Equal(2, v.CheckpointsChecked);
+
+            // A nonce is never restored.
+            Assert.Equal(NonceStatus.Unknown, await store.Nonces.GetStatusAsync([7, 7]));
+            Assert.Equal(0L, Convert.ToInt64(await target.ScalarAsync("SELECT COUNT(*) FROM nonces")));
+            Assert.Equal(26, (await store.Audit.AppendAsync(Entry(1))).Seq);
+        }
+    }
+
+    [Fact]
+    public async Task Backup_with_wrong_passphrase_truncation_or_corruption_is_rejected_and_nothing_is_written()
+    {
+        await using TestLocation source = await Harness.NewLocationAsync();
+        byte[] backup = await ExportSampleAsync(source);
+        await using TestLocation target = await Harness.NewLocationAsync();
+        await using IConclaveStore store = await target.OpenAsync();
+
+        var wrong = await Assert.ThrowsAsync<StorageException>(() => store.ImportAsync(new MemoryStream(backup), EngineHarness.Passphrase("nope")));
+        Assert.Equal(StorageErrorKind.WrongKeyEncryptionKey, wrong.Kind);
+        Assert.Contains("wrong passphrase", wrong.Message, StringComparison.Ordinal);
+
+        foreach (int cut in new[] { 3, 20, backup.Length / 2, backup.Length - 1 })
+        {
+            var e = await Assert.ThrowsAsync<StorageException>(() => store.ImportAsync(new MemoryStream(backup[..cut]), EngineHarness.Passphrase("backup pass")));
+            Assert.Equal(StorageErrorKind.Corrupted, e.Kind);
+            Assert.Contains("backup rejected", e.Message, StringComparison.Ordinal);
+        }
+
+        byte[] flipped = (byte[])backup.Clone();
+        flipped[^40] ^= 1;
+        Assert.Equal(StorageErrorKind.Corrupted, (await Assert.ThrowsAsync<StorageException>(() => store.ImportAsync(new MemoryStream(flipped), EngineHarness.Passphrase("backup pass")))).Kind);
+
+        Assert.Empty(await store.Keys.ListAsync());
+        Assert.Equal(0, (await store.Audit.GetHeadAsync()).Seq);
+        Assert.Equal(0L, Convert.ToInt64(await target.ScalarAsync("SELECT COUNT(*) FROM keks")));
+    }
+
+    [Fact]
+    public async Task Backup_import_refuses_a_non_empty_store()
+    {
+        await using TestLocation source = await Harness.NewLocationAsync();
+        byte[] backup = await ExportSampleAsync(source);
+        await using IConclaveStore store = await source.OpenAsync(new StoreOptions { Kek = EngineHarness.Passphrase("store pass") });
+        var e = await Assert.ThrowsAsync<StorageException>(() => store.ImportAsync(new MemoryStream(backup), EngineHarness.Passphrase("backup pass")));
+        Assert.Equal(StorageErrorKind.NotEmpty, e.Kind);
+        Assert.Equal(2, (await store.Keys.ListAsync()).Count);
+    }
+}
+
+public sealed class SqliteOnlyTests
+{
+    [Fact]
+    public async Task Corrupted_database_file_gives_a_clear_error_and_is_not_overwritten()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "conclave-storage-tests", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        try
+        {
+            string path = Path.Combine(dir, ConclaveStore.SqliteFileName);
+            byte[] garbage = new byte[8192];
+            new Random(5).NextBytes(garbage);
+            await File.WriteAllBytesAsync(path, garbage);
+            var e = await Assert.ThrowsAsync<StorageException>(() => ConclaveStore.OpenSqliteAsync(dir));
+            Assert.Equal(StorageErrorKind.Io, e.Kind);
+            Assert.Contains("not a database", e.Message, StringComparison.Ordinal);
+            Assert.Equal(garbage, await File.ReadAllBytesAsync(path));
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    [Fact]
+    public async Task Data_folder_is_created_owner_only()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "conclave-storage-tests", Guid.NewGuid().ToString("N"));
+        try
+        {
+            await using (IConclaveStore store = await ConclaveStore.OpenSqliteAsync(dir))
+            {
+                Assert.Equal(StoreEngine.Sqlite, store.Engine);
+            }
+
+            if (!OperatingSystem.IsWindows())
+            {
+                Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(dir));
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+}
