@@ -37,39 +37,15 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
     {
         ArgumentNullException.ThrowIfNull(context);
         Sweep();
-        try
+        return await HandlerSupport.RefuseOnFailure<IReadOnlyList<OutgoingMessage>>(async () => context.Request.Kind switch
         {
-            return context.Request.Kind switch
-            {
-                FrostMessages.DkgStart => await StartAsync(context, cancellationToken).ConfigureAwait(false),
-                FrostMessages.DkgRound2 => Round2(context),
-                FrostMessages.DkgFinish => Finish(context),
-                FrostMessages.DkgComplete => await CompleteAsync(context, cancellationToken).ConfigureAwait(false),
-                FrostMessages.DkgRetire => await RetireAsync(context, cancellationToken).ConfigureAwait(false),
-                _ => throw new ProtocolException($"unknown kind {context.Request.Kind}"),
-            };
-        }
-        catch (ThresholdProtocolException e)
-        {
-            uint? culprit = e.Culprits.Count > 0 ? ToNode(e.Culprits[0]) : null;
-            Forget(context.SessionId);
-            throw new ProtocolException(e.Message, culprit);
-        }
-        catch (CryptoFormatException e)
-        {
-            Forget(context.SessionId);
-            throw new ProtocolException(e.Message);
-        }
-        catch (ArgumentException e)
-        {
-            Forget(context.SessionId);
-            throw new ProtocolException(e.Message);
-        }
-        catch (StorageException e)
-        {
-            Forget(context.SessionId);
-            throw new ProtocolException($"node store: {e.Message}");
-        }
+            FrostMessages.DkgStart => await StartAsync(context, cancellationToken).ConfigureAwait(false),
+            FrostMessages.DkgRound2 => Round2(context),
+            FrostMessages.DkgFinish => Finish(context),
+            FrostMessages.DkgComplete => await CompleteAsync(context, cancellationToken).ConfigureAwait(false),
+            FrostMessages.DkgRetire => await RetireAsync(context, cancellationToken).ConfigureAwait(false),
+            _ => throw new ProtocolException($"unknown kind {context.Request.Kind}"),
+        }, () => Forget(context.SessionId)).ConfigureAwait(false);
     }
 
     private async Task<IReadOnlyList<OutgoingMessage>> StartAsync(StepContext ctx, CancellationToken ct)
@@ -79,8 +55,8 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
         string keyId = r.String("keyId");
         string scheme = r.String("scheme");
         int threshold = (int)r.U32("threshold");
-        uint[] dealers = ReadIds(ref r, "dealers");
-        uint[] receivers = ReadIds(ref r, "receivers");
+        uint[] dealers = r.NodeIds("dealers");
+        uint[] receivers = r.NodeIds("receivers");
         int version = (int)r.U32("version");
         byte[] oldKeyBytes = r.Bytes("oldKey").ToArray();
         r.End();
@@ -183,9 +159,9 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
         {
             using (p)
             {
-                uint recipient = ToNode(p.Recipient);
+                uint recipient = FrostNodeIds.ToNode(p.Recipient);
                 using SecretBuffer plain = p.Export();
-                messages.Add(new OutgoingMessage(FrostMessages.DkgShare, 2, [recipient], Seal(ctx, recipient, plain.ReadOnlySpan)));
+                messages.Add(new OutgoingMessage(FrostMessages.DkgShare, 2, [recipient], HandlerSupport.SealTo(ctx, manifest, recipient, FrostMessages.DkgShareContext(ctx.SessionId, state.NodeId, recipient), plain.ReadOnlySpan)));
             }
         }
 
@@ -217,7 +193,7 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
                     throw new ProtocolException($"finish expects shares addressed to node {state.NodeId}, got '{e.Kind}' from {e.Sender}", e.Sender);
                 }
 
-                using SecretBuffer plain = Open(ctx, e.Sender, e.Payload.ToByteArray());
+                using SecretBuffer plain = HandlerSupport.OpenFrom(ctx, manifest, e.Sender, FrostMessages.DkgShareContext(ctx.SessionId, e.Sender, state.NodeId), e.Payload.ToByteArray(), "share");
                 DkgRound2Package p = DkgRound2Package.Import(suite, plain.ReadOnlySpan);
                 if (!p.Sender.Equals(Identifier.FromInt(suite, (int)e.Sender)))
                 {
@@ -336,27 +312,6 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
         return [new OutgoingMessage(FrostMessages.DkgRetired, 5, [0], [])];
     }
 
-    private byte[] Seal(StepContext ctx, uint recipient, ReadOnlySpan<byte> plain)
-    {
-        byte[] context = FrostMessages.DkgShareContext(ctx.SessionId, state.NodeId, recipient);
-        using SecretBuffer k = ctx.Identity.DeriveSharedKey(Convert.FromHexString(manifest.Node(recipient).AgreementKey), context);
-        return AeadEnvelope.Seal(k.ReadOnlySpan, plain, context);
-    }
-
-    private SecretBuffer Open(StepContext ctx, uint sender, byte[] sealedShare)
-    {
-        byte[] context = FrostMessages.DkgShareContext(ctx.SessionId, sender, state.NodeId);
-        using SecretBuffer k = ctx.Identity.DeriveSharedKey(Convert.FromHexString(manifest.Node(sender).AgreementKey), context);
-        try
-        {
-            return AeadEnvelope.Open(k.ReadOnlySpan, sealedShare, context);
-        }
-        catch (EnvelopeException)
-        {
-            throw new ProtocolException($"the share from node {sender} does not open", sender);
-        }
-    }
-
     private RunState Get(byte[] sessionId)
         => _runs.TryGetValue(Convert.ToHexStringLower(sessionId), out RunState? run) ? run : throw new ProtocolException("unknown DKG session (never started here, finished, or expired)");
 
@@ -380,26 +335,8 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
         }
     }
 
-    private static uint[] ReadIds(ref PayloadReader r, string field)
-    {
-        uint count = r.U32(field);
-        if (count is 0 or > 255)
-        {
-            throw new ProtocolException($"{field} must list 1..255 nodes");
-        }
-
-        uint[] ids = new uint[count];
-        for (int i = 0; i < count; i++)
-        {
-            ids[i] = r.U32(field);
-        }
-
-        return ids;
-    }
-
     private static Identifier[] Ids(FrostCiphersuite suite, uint[] nodes) => [.. nodes.Select(n => Identifier.FromInt(suite, (int)n))];
 
-    private static uint ToNode(Identifier id) => uint.Parse(id.ToString(), System.Globalization.CultureInfo.InvariantCulture);
 
     private sealed class RunState(DkgRunKind kind, string keyId, DkgSession session, int version, DateTimeOffset started) : IDisposable
     {

@@ -30,32 +30,13 @@ public sealed class FrostHandlers(FrostNodeState state) : IProtocolHandler
     public async ValueTask<IReadOnlyList<OutgoingMessage>> HandleAsync(StepContext context, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(context);
-        try
+        return await HandlerSupport.RefuseOnFailure<IReadOnlyList<OutgoingMessage>>(async () => context.Request.Kind switch
         {
-            return context.Request.Kind switch
-            {
-                FrostMessages.Import => await ImportAsync(context, cancellationToken).ConfigureAwait(false),
-                FrostMessages.Commit => await CommitAsync(context, cancellationToken).ConfigureAwait(false),
-                FrostMessages.Sign => await SignAsync(context, cancellationToken).ConfigureAwait(false),
-                _ => throw new ProtocolException($"unknown kind {context.Request.Kind}"),
-            };
-        }
-        catch (CryptoFormatException e)
-        {
-            throw new ProtocolException(e.Message);
-        }
-        catch (ThresholdProtocolException e)
-        {
-            throw new ProtocolException(e.Message);
-        }
-        catch (ArgumentException e)
-        {
-            throw new ProtocolException(e.Message);
-        }
-        catch (StorageException e)
-        {
-            throw new ProtocolException($"node store: {e.Message}");
-        }
+            FrostMessages.Import => await ImportAsync(context, cancellationToken).ConfigureAwait(false),
+            FrostMessages.Commit => await CommitAsync(context, cancellationToken).ConfigureAwait(false),
+            FrostMessages.Sign => await SignAsync(context, cancellationToken).ConfigureAwait(false),
+            _ => throw new ProtocolException($"unknown kind {context.Request.Kind}"),
+        }).ConfigureAwait(false);
     }
 
     private async Task<IReadOnlyList<OutgoingMessage>> ImportAsync(StepContext ctx, CancellationToken ct)

@@ -32,32 +32,13 @@ public sealed class FrostRepairHandlers(FrostNodeState state, ClusterManifest ma
     public async ValueTask<IReadOnlyList<OutgoingMessage>> HandleAsync(StepContext context, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(context);
-        try
+        return await HandlerSupport.RefuseOnFailure<IReadOnlyList<OutgoingMessage>>(async () => context.Request.Kind switch
         {
-            return context.Request.Kind switch
-            {
-                FrostMessages.RepairStart => await StartAsync(context, cancellationToken).ConfigureAwait(false),
-                FrostMessages.RepairSigma => Sigma(context),
-                FrostMessages.RepairFinish => await FinishAsync(context, cancellationToken).ConfigureAwait(false),
-                _ => throw new ProtocolException($"unknown kind {context.Request.Kind}"),
-            };
-        }
-        catch (ThresholdProtocolException e)
-        {
-            throw new ProtocolException(e.Message, e.Culprits.Count > 0 ? ToNode(e.Culprits[0]) : null);
-        }
-        catch (CryptoFormatException e)
-        {
-            throw new ProtocolException(e.Message);
-        }
-        catch (ArgumentException e)
-        {
-            throw new ProtocolException(e.Message);
-        }
-        catch (StorageException e)
-        {
-            throw new ProtocolException($"node store: {e.Message}");
-        }
+            FrostMessages.RepairStart => await StartAsync(context, cancellationToken).ConfigureAwait(false),
+            FrostMessages.RepairSigma => Sigma(context),
+            FrostMessages.RepairFinish => await FinishAsync(context, cancellationToken).ConfigureAwait(false),
+            _ => throw new ProtocolException($"unknown kind {context.Request.Kind}"),
+        }).ConfigureAwait(false);
     }
 
     private async Task<IReadOnlyList<OutgoingMessage>> StartAsync(StepContext ctx, CancellationToken ct)
@@ -65,7 +46,7 @@ public sealed class FrostRepairHandlers(FrostNodeState state, ClusterManifest ma
         var r = new PayloadReader(ctx.Request.Payload.Span);
         string keyId = r.String("keyId");
         uint lost = r.U32("lost");
-        uint[] helpers = ReadIds(ref r);
+        uint[] helpers = r.NodeIds("helpers");
         int version = (int)r.U32("version");
         r.End();
         KeyRecord record = await state.Store.Keys.GetAsync(keyId, ct).ConfigureAwait(false) ?? throw new ProtocolException($"node {state.NodeId} holds no key {keyId}");
@@ -83,7 +64,7 @@ public sealed class FrostRepairHandlers(FrostNodeState state, ClusterManifest ma
         RepairMessage? own = null;
         foreach (RepairMessage p in pieces)
         {
-            uint to = ToNode(p.Recipient);
+            uint to = FrostNodeIds.ToNode(p.Recipient);
             if (to == state.NodeId)
             {
                 own = p;
@@ -93,7 +74,7 @@ public sealed class FrostRepairHandlers(FrostNodeState state, ClusterManifest ma
             using (p)
             using (SecretBuffer plain = p.Export())
             {
-                outgoing.Add(new OutgoingMessage(FrostMessages.RepairDelta, 1, [to], Seal(ctx, to, plain.ReadOnlySpan)));
+                outgoing.Add(new OutgoingMessage(FrostMessages.RepairDelta, 1, [to], HandlerSupport.SealTo(ctx, manifest, to, FrostMessages.RepairContext(ctx.SessionId, state.NodeId, to), plain.ReadOnlySpan)));
             }
         }
 
@@ -118,14 +99,14 @@ public sealed class FrostRepairHandlers(FrostNodeState state, ClusterManifest ma
                     throw new ProtocolException($"expected δ pieces, got '{e.Kind}' from {e.Sender}", e.Sender);
                 }
 
-                using SecretBuffer plain = Open(ctx, e.Sender, e.Payload.ToByteArray());
+                using SecretBuffer plain = HandlerSupport.OpenFrom(ctx, manifest, e.Sender, FrostMessages.RepairContext(ctx.SessionId, e.Sender, state.NodeId), e.Payload.ToByteArray(), "repair message");
                 received.Add(RepairMessage.Import(run.Key.Suite, plain.ReadOnlySpan));
             }
 
             using RepairMessage sigma = Repair.Step2(run.Key, run.Helpers, run.Lost, received);
-            uint lost = ToNode(run.Lost);
+            uint lost = FrostNodeIds.ToNode(run.Lost);
             using SecretBuffer s = sigma.Export();
-            return [new OutgoingMessage(FrostMessages.RepairSigmaShare, 2, [lost], Seal(ctx, lost, s.ReadOnlySpan))];
+            return [new OutgoingMessage(FrostMessages.RepairSigmaShare, 2, [lost], HandlerSupport.SealTo(ctx, manifest, lost, FrostMessages.RepairContext(ctx.SessionId, state.NodeId, lost), s.ReadOnlySpan))];
         }
         finally
         {
@@ -141,7 +122,7 @@ public sealed class FrostRepairHandlers(FrostNodeState state, ClusterManifest ma
         var r = new PayloadReader(ctx.Request.Payload.Span);
         string keyId = r.String("keyId");
         string scheme = r.String("scheme");
-        uint[] helpers = ReadIds(ref r);
+        uint[] helpers = r.NodeIds("helpers");
         int version = (int)r.U32("version");
         byte[] pkpBytes = r.Bytes("publicKeyPackage").ToArray();
         r.End();
@@ -167,7 +148,7 @@ public sealed class FrostRepairHandlers(FrostNodeState state, ClusterManifest ma
                     throw new ProtocolException($"expected σ values, got '{e.Kind}' from {e.Sender}", e.Sender);
                 }
 
-                using SecretBuffer plain = Open(ctx, e.Sender, e.Payload.ToByteArray());
+                using SecretBuffer plain = HandlerSupport.OpenFrom(ctx, manifest, e.Sender, FrostMessages.RepairContext(ctx.SessionId, e.Sender, state.NodeId), e.Payload.ToByteArray(), "repair message");
                 sigmas.Add(RepairMessage.Import(suite, plain.ReadOnlySpan));
             }
 
@@ -189,43 +170,4 @@ public sealed class FrostRepairHandlers(FrostNodeState state, ClusterManifest ma
         }
     }
 
-    private byte[] Seal(StepContext ctx, uint recipient, ReadOnlySpan<byte> plain)
-    {
-        byte[] context = FrostMessages.RepairContext(ctx.SessionId, state.NodeId, recipient);
-        using SecretBuffer k = ctx.Identity.DeriveSharedKey(Convert.FromHexString(manifest.Node(recipient).AgreementKey), context);
-        return AeadEnvelope.Seal(k.ReadOnlySpan, plain, context);
-    }
-
-    private SecretBuffer Open(StepContext ctx, uint sender, byte[] sealedMessage)
-    {
-        byte[] context = FrostMessages.RepairContext(ctx.SessionId, sender, state.NodeId);
-        using SecretBuffer k = ctx.Identity.DeriveSharedKey(Convert.FromHexString(manifest.Node(sender).AgreementKey), context);
-        try
-        {
-            return AeadEnvelope.Open(k.ReadOnlySpan, sealedMessage, context);
-        }
-        catch (EnvelopeException)
-        {
-            throw new ProtocolException($"the repair message from node {sender} does not open", sender);
-        }
-    }
-
-    private static uint[] ReadIds(ref PayloadReader r)
-    {
-        uint count = r.U32("helpers");
-        if (count is 0 or > 255)
-        {
-            throw new ProtocolException("helpers must list 1..255 nodes");
-        }
-
-        uint[] ids = new uint[count];
-        for (int i = 0; i < count; i++)
-        {
-            ids[i] = r.U32("helpers");
-        }
-
-        return ids;
-    }
-
-    private static uint ToNode(Identifier id) => uint.Parse(id.ToString(), System.Globalization.CultureInfo.InvariantCulture);
 }

@@ -80,6 +80,24 @@ public ref struct PayloadReader
         }
     }
 
+    /// <summary>A u32 count (1..255) followed by that many u32 node ids.</summary>
+    public uint[] NodeIds(string field)
+    {
+        uint count = U32(field);
+        if (count is 0 or > 255)
+        {
+            throw new ProtocolException($"{field} must list 1..255 nodes");
+        }
+
+        uint[] ids = new uint[count];
+        for (int i = 0; i < count; i++)
+        {
+            ids[i] = U32(field);
+        }
+
+        return ids;
+    }
+
     public readonly void End()
     {
         if (_pos != _data.Length)

@@ -15,7 +15,7 @@ namespace Conclave.Server.Coordinator;
 public sealed record FrostKeyInfo(string KeyId, FrostCiphersuite Suite, PublicKeyPackage PublicKeyPackage, int Version = 1)
 {
     /// <summary>The node ids holding shares (node id n holds the share of identifier n).</summary>
-    public IReadOnlyList<uint> Nodes { get; } = [.. PublicKeyPackage.Participants.Select(p => uint.Parse(p.ToString(), System.Globalization.CultureInfo.InvariantCulture))];
+    public IReadOnlyList<uint> Nodes { get; } = [.. PublicKeyPackage.Participants.Select(p => FrostNodeIds.ToNode(p))];
 }
 
 /// <summary>A signing attempt failed because of a node that misbehaved (a bad share): the culprit is named.</summary>
@@ -97,7 +97,7 @@ public sealed partial class FrostCoordinator
         var tasks = new List<Task<IReadOnlyList<Envelope>>>();
         foreach (KeyPackage kp in dealt.KeyPackages)
         {
-            uint nodeId = uint.Parse(kp.Identifier.ToString(), System.Globalization.CultureInfo.InvariantCulture);
+            uint nodeId = FrostNodeIds.ToNode(kp.Identifier);
             Node.Config.ClusterNode node = _cluster.Manifest.Node(nodeId);
             byte[] context = FrostMessages.ImportContext(session, nodeId, keyId);
             (SecretBuffer ephSecret, byte[] ephPublic) = X25519.GenerateKeyPair();
@@ -216,7 +216,7 @@ public sealed partial class FrostCoordinator
             }
             catch (ThresholdProtocolException e)
             {
-                uint[] culprits = [.. e.Culprits.Select(c => uint.Parse(c.ToString(), System.Globalization.CultureInfo.InvariantCulture))];
+                uint[] culprits = [.. e.Culprits.Select(FrostNodeIds.ToNode)];
                 throw new CulpritException(culprits, $"signature aggregation failed: {e.Message}");
             }
         }

@@ -1,0 +1,72 @@
+using Conclave.Crypto;
+using Conclave.Crypto.Aead;
+using Conclave.Crypto.Memory;
+using Conclave.Node.Config;
+using Conclave.Node.Protocol;
+using Conclave.Storage;
+using Conclave.Threshold;
+using AeadEnvelope = Conclave.Crypto.Aead.Envelope;
+
+namespace Conclave.Node.Frost;
+
+/// <summary>What the FROST handlers share: turning library failures into protocol refusals, and sealed point-to-point messages.</summary>
+internal static class HandlerSupport
+{
+    /// <summary>
+    /// Runs a step; a threshold failure becomes a refusal naming the first culprit, malformed input or a store
+    /// failure a plain refusal. <paramref name="onFailure"/> runs first (for example to drop the session's state).
+    /// </summary>
+    public static async ValueTask<T> RefuseOnFailure<T>(Func<ValueTask<T>> step, Action? onFailure = null)
+    {
+        try
+        {
+            return await step().ConfigureAwait(false);
+        }
+        catch (ThresholdProtocolException e)
+        {
+            onFailure?.Invoke();
+            throw new ProtocolException(e.Message, e.Culprits.Count > 0 ? FrostNodeIds.ToNode(e.Culprits[0]) : null);
+        }
+        catch (CryptoFormatException e)
+        {
+            onFailure?.Invoke();
+            throw new ProtocolException(e.Message);
+        }
+        catch (ArgumentException e)
+        {
+            onFailure?.Invoke();
+            throw new ProtocolException(e.Message);
+        }
+        catch (StorageException e)
+        {
+            onFailure?.Invoke();
+            throw new ProtocolException($"node store: {e.Message}");
+        }
+        catch (ProtocolException)
+        {
+            onFailure?.Invoke();
+            throw;
+        }
+    }
+
+    /// <summary>Seals a secret to a peer's agreement key (X25519 + HKDF-SHA256 over <paramref name="context"/>, then XChaCha20-Poly1305).</summary>
+    public static byte[] SealTo(StepContext ctx, ClusterManifest manifest, uint recipient, byte[] context, ReadOnlySpan<byte> plain)
+    {
+        using SecretBuffer k = ctx.Identity.DeriveSharedKey(Convert.FromHexString(manifest.Node(recipient).AgreementKey), context);
+        return AeadEnvelope.Seal(k.ReadOnlySpan, plain, context);
+    }
+
+    /// <summary>Opens a secret a peer sealed to this node; a failure names the sender.</summary>
+    public static SecretBuffer OpenFrom(StepContext ctx, ClusterManifest manifest, uint sender, byte[] context, byte[] sealedMessage, string what)
+    {
+        using SecretBuffer k = ctx.Identity.DeriveSharedKey(Convert.FromHexString(manifest.Node(sender).AgreementKey), context);
+        try
+        {
+            return AeadEnvelope.Open(k.ReadOnlySpan, sealedMessage, context);
+        }
+        catch (EnvelopeException)
+        {
+            throw new ProtocolException($"the {what} from node {sender} does not open", sender);
+        }
+    }
+}
