@@ -116,7 +116,10 @@ public static class ServerHost
         ApiRoutes.Map(app);
         EthereumRpc.Map(app);
         app.MapOpenApi("/openapi/{documentName}.json");
-        app.MapFallback(async (HttpContext ctx) => await ProblemTypes.WriteAsync(ctx, ProblemTypes.Make(ProblemTypes.NotFound, "no such route")).ConfigureAwait(false))
+        app.MapFallback(async (HttpContext ctx) => await ProblemTypes.WriteAsync(ctx,
+                HttpMethods.IsPost(ctx.Request.Method) && !(ctx.Request.ContentType ?? "").StartsWith("application/json", StringComparison.OrdinalIgnoreCase)
+                    ? ProblemTypes.Make(ProblemTypes.MalformedJson, "send a JSON body with Content-Type: application/json")
+                    : ProblemTypes.Make(ProblemTypes.NotFound, "no such route")).ConfigureAwait(false))
             .ExcludeFromDescription();
         app.Lifetime.ApplicationStopped.Register(() =>
         {
