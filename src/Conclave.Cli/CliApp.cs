@@ -25,6 +25,8 @@ internal static class CliApp
         root.Subcommands.Add(NodeCommand.Create());
         root.Subcommands.Add(ServerCommand.Create());
         root.Subcommands.Add(UpCommand.Create());
+        root.Subcommands.Add(KeysCommand.Create());
+        root.Subcommands.Add(AuditCommand.Create());
         return root;
     }
 
@@ -51,6 +53,8 @@ internal static class CliApp
             EntropyHealthException h => (h.Message, ExitEnvironment),
             CryptoFormatException f => (f.Message, ExitUsage),
             CliUsageException u => (u.Message, ExitUsage),
+            Conclave.Client.ConclaveApiException a => ($"server: {a.Detail} ({a.Type})", ExitUsage),
+            HttpRequestException h => ($"network: {h.Message}", ExitEnvironment),
             Conclave.Node.Config.ConfigException c => (c.Message, ExitUsage),
             Conclave.Crypto.Aead.EnvelopeException x => ($"a sealed file could not be opened: {x.Message}", ExitUsage),
             System.Net.Sockets.SocketException s => ($"network: {s.Message}", ExitEnvironment),

@@ -131,3 +131,7 @@ public sealed class ApiCluster : IAsyncLifetime
         throw new InvalidOperationException("no free port range");
     }
 }
+
+/// <summary>One cluster shared by every API test class.</summary>
+[CollectionDefinition("api")]
+public sealed class ApiCollection : ICollectionFixture<ApiCluster>;

@@ -14,7 +14,8 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Conclave.Server.Tests;
 
 /// <summary>Every route of the API against a real 2-of-3 cluster of signer-node processes, with its error cases.</summary>
-public sealed class ApiTests(ApiCluster c) : IClassFixture<ApiCluster>
+[Collection("api")]
+public sealed class ApiTests(ApiCluster c)
 {
     private const string P = "https://conclave.dev/problems/";
 
