@@ -30,6 +30,7 @@ internal static class CliApp
         root.Subcommands.Add(DeriveCommand.Create());
         root.Subcommands.Add(AuditCommand.Create());
         root.Subcommands.Add(BackupCommand.Create());
+        root.Subcommands.Add(KeysCommand.Create());
         return root;
     }
 
@@ -75,6 +76,8 @@ internal static class CliApp
             CryptoFormatException f => (f.Message, ExitUsage),
             Hsm.HsmException h => (h.Message, HsmExitCode(h.Kind)),
             CliUsageException u => (u.Message, ExitUsage),
+            Conclave.Client.ConclaveApiException a => ($"server: {a.Detail} ({a.Type})", ExitUsage),
+            HttpRequestException h => ($"network: {h.Message}", ExitEnvironment),
             Conclave.Node.Config.ConfigException c => (c.Message, ExitUsage),
             Conclave.Crypto.Aead.EnvelopeException x => ($"a sealed file could not be opened: {x.Message}", ExitUsage),
             System.Net.Sockets.SocketException s => ($"network: {s.Message}", ExitEnvironment),

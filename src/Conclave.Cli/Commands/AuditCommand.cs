@@ -1,10 +1,18 @@
 using System.CommandLine;
+using System.Globalization;
+using Conclave.Client;
 using Conclave.Storage;
-using Conclave.Storage.Audit;
+using AuditVerificationResult = Conclave.Storage.Audit.AuditVerificationResult;
+using AuditVerifyOptions = Conclave.Storage.Audit.AuditVerifyOptions;
+using Spectre.Console;
 
 namespace Conclave.Cli.Commands;
 
-/// <summary><c>conclave audit verify --data DIR | --postgres CONNSTRING [--node-key HEX]</c>.</summary>
+/// <summary>
+/// <c>conclave audit verify|tail</c>. <c>verify --data DIR | --postgres CONNSTRING [--node-key HEX]</c> verifies a store
+/// offline, read-only; <c>verify</c> with <c>--server</c> asks the server to recompute its chain and check every signed
+/// checkpoint. Either way: one line, exit 0 when intact, 4 when tampering was found (naming the first bad seq).
+/// </summary>
 internal static class AuditCommand
 {
     /// <summary>Exit code when the audit log does not verify.</summary>
@@ -12,17 +20,82 @@ internal static class AuditCommand
 
     public static Command Create()
     {
-        var audit = new Command("audit", "Work with the tamper-evident audit log.");
+        var audit = new Command("audit", "Read and verify the tamper-evident audit log.");
+        audit.Subcommands.Add(VerifyCmd());
+        audit.Subcommands.Add(TailCmd());
+        return audit;
+    }
+
+    private static Command VerifyCmd()
+    {
+        var api = new ApiConnection();
         var data = StoreLocation.DataOption();
         var postgres = StoreLocation.PostgresOption();
-        var nodeKey = new Option<string?>("--node-key") { Description = "Hex public key of the node identity key that must have signed every checkpoint." };
-        var verify = new Command("verify", "Recompute the hash chain, check the head and every signed checkpoint; print one line and name the first bad seq.");
-        verify.Options.Add(data);
-        verify.Options.Add(postgres);
-        verify.Options.Add(nodeKey);
-        verify.SetAction((parse, ct) => VerifyAsync(parse.GetValue(data), parse.GetValue(postgres), parse.GetValue(nodeKey), ct));
-        audit.Subcommands.Add(verify);
-        return audit;
+        var nodeKey = new Option<string?>("--node-key") { Description = "Offline: hex public key of the node identity key that must have signed every checkpoint." };
+        var cmd = new Command("verify", "Verify the audit log's hash chain and signed checkpoints: offline (--data or --postgres) or on the server.");
+        cmd.Options.Add(data);
+        cmd.Options.Add(postgres);
+        cmd.Options.Add(nodeKey);
+        api.AddTo(cmd);
+        cmd.SetAction(async (parse, ct) =>
+        {
+            if (parse.GetValue(data) is not null || parse.GetValue(postgres) is not null)
+            {
+                return await VerifyAsync(parse.GetValue(data), parse.GetValue(postgres), parse.GetValue(nodeKey), ct).ConfigureAwait(false);
+            }
+
+            using ConclaveClient client = api.Connect(parse);
+            AuditVerification r = parse.GetValue(api.Json)
+                ? await client.VerifyAuditAsync(ct).ConfigureAwait(false)
+                : await AnsiConsole.Status().StartAsync("verifying the audit log…", _ => client.VerifyAuditAsync(ct)).ConfigureAwait(false);
+            if (parse.GetValue(api.Json))
+            {
+                ApiConnection.PrintJson(r);
+            }
+            else if (r.Ok)
+            {
+                Console.WriteLine($"audit log ok: {r.Entries} entries, {r.Checkpoints} signed checkpoints, head seq {r.HeadSeq} hash {r.HeadHash}");
+            }
+            else
+            {
+                Console.WriteLine($"audit log FAILED at seq {r.FirstBad}: {r.Kind} ({r.Detail})");
+            }
+
+            return r.Ok ? 0 : ExitVerificationFailed;
+        });
+        return cmd;
+    }
+
+    private static Command TailCmd()
+    {
+        var api = new ApiConnection();
+        var after = new Option<long>("--after") { Description = "Show entries after this sequence number.", DefaultValueFactory = _ => 0 };
+        var limit = new Option<int>("--limit") { Description = "At most this many entries (1..1000).", DefaultValueFactory = _ => 100 };
+        var cmd = new Command("tail", "Show audit entries.");
+        cmd.Options.Add(after);
+        cmd.Options.Add(limit);
+        api.AddTo(cmd);
+        cmd.SetAction(async (parse, ct) =>
+        {
+            using ConclaveClient client = api.Connect(parse);
+            AuditPage page = await client.ReadAuditAsync(parse.GetValue(after), parse.GetValue(limit), ct).ConfigureAwait(false);
+            if (parse.GetValue(api.Json))
+            {
+                ApiConnection.PrintJson(page);
+                return 0;
+            }
+
+            Table t = ApiConnection.NewTable("seq", "time", "actor", "action", "key", "decision", "result");
+            foreach (AuditEntry e in page.Entries)
+            {
+                t.AddRow(e.Seq.ToString(CultureInfo.InvariantCulture), e.Time.ToString("u", CultureInfo.InvariantCulture), Markup.Escape(e.Actor), Markup.Escape(e.Action),
+                    Markup.Escape(e.KeyId ?? ""), e.Decision, Markup.Escape(e.Result));
+            }
+
+            AnsiConsole.Write(t);
+            return 0;
+        });
+        return cmd;
     }
 
     private static async Task<int> VerifyAsync(string? data, string? postgres, string? nodeKeyHex, CancellationToken ct)

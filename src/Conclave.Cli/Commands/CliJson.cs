@@ -15,4 +15,12 @@ internal static class CliJson
     };
 
     public static void Write(JsonObject value) => Console.Out.WriteLine(value.ToJsonString(s_options));
+
+    /// <summary>For API results: web naming (camelCase), indented, nulls left out, non-ASCII kept readable.</summary>
+    public static JsonSerializerOptions Options { get; } = new(JsonSerializerDefaults.Web)
+    {
+        WriteIndented = true,
+        DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull,
+        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
 }

@@ -20,7 +20,7 @@ internal static class ServerCommand
         command.SetAction(async (parse, ct) =>
         {
             ServerConfig cfg = ServerConfig.Load(parse.GetValue(config)!);
-            WebApplication app = ServerHost.Build(cfg, parse.GetValue(verbose) ? LogLevel.Information : LogLevel.Warning);
+            WebApplication app = await ServerHost.BuildAsync(cfg, parse.GetValue(verbose) ? LogLevel.Information : LogLevel.Warning, ct).ConfigureAwait(false);
             await app.StartAsync(ct).ConfigureAwait(false);
             ServerPaths paths = (ServerPaths)app.Services.GetService(typeof(ServerPaths))!;
             Console.WriteLine($"API: http://{cfg.Listen}");

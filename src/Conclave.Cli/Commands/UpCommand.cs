@@ -91,7 +91,7 @@ internal static partial class UpCommand
                 children.Add(StartNode(layout, id, verbose));
             }
 
-            WebApplication server = ServerHost.Build(serverConfig, verbose ? LogLevel.Information : LogLevel.Warning);
+            WebApplication server = await ServerHost.BuildAsync(serverConfig, verbose ? LogLevel.Information : LogLevel.Warning, stop.Token).ConfigureAwait(false);
             await server.StartAsync(stop.Token).ConfigureAwait(false);
             Cluster cluster = server.Services.GetRequiredService<Cluster>();
             ServerPaths paths = server.Services.GetRequiredService<ServerPaths>();

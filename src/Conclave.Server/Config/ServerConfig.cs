@@ -31,6 +31,21 @@ public sealed class ServerConfig
     /// <summary>Deadline for one protocol round with one node.</summary>
     public int RoundTimeoutMilliseconds { get; set; } = 2000;
 
+    /// <summary>PostgreSQL connection string for the server store; null or empty: SQLite in <see cref="DataDir"/>.</summary>
+    public string? PostgresConnectionString { get; set; }
+
+    /// <summary>Largest accepted request body.</summary>
+    public long MaxRequestBodyBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>Per-client rate limit (token bucket refilled every second; client = bearer token, else IP address).</summary>
+    public int RateLimitPerSecond { get; set; } = 5000;
+
+    /// <summary>Burst size of the per-client token bucket.</summary>
+    public int RateLimitBurst { get; set; } = 10000;
+
+    /// <summary>Deadline for one API request.</summary>
+    public int RequestTimeoutSeconds { get; set; } = 30;
+
     [JsonIgnore]
     public string BaseDirectory { get; private set; } = "";
 
@@ -81,6 +96,21 @@ public sealed class ServerConfig
         if (RoundTimeoutMilliseconds is < 10 or > 600_000)
         {
             throw new ConfigException("roundTimeoutMilliseconds must be between 10 and 600000");
+        }
+
+        if (MaxRequestBodyBytes is < 1024 or > 64L * 1024 * 1024)
+        {
+            throw new ConfigException("maxRequestBodyBytes must be between 1024 and 67108864");
+        }
+
+        if (RateLimitPerSecond < 1 || RateLimitBurst < 1)
+        {
+            throw new ConfigException("rateLimitPerSecond and rateLimitBurst must be at least 1");
+        }
+
+        if (RequestTimeoutSeconds is < 1 or > 3600)
+        {
+            throw new ConfigException("requestTimeoutSeconds must be between 1 and 3600");
         }
 
         Tls.Validate();

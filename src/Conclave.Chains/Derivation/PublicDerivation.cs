@@ -1,0 +1,143 @@
+using System.Buffers.Binary;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using Conclave.Crypto.Ed25519;
+using Conclave.Crypto.Secp256k1;
+
+namespace Conclave.Chains.Derivation;
+
+/// <summary>
+/// Non-hardened derivation of child PUBLIC keys (no private key needed).
+/// <list type="bullet">
+/// <item>secp256k1: BIP-32 CKDpub — I = HMAC-SHA512(c, serP(K) ‖ ser32(i)), K_i = K + parse256(I_L)·G, c_i = I_R;
+/// invalid when I_L ≥ n or K_i is the identity (the caller should use the next index).</item>
+/// <item>ed25519: Conclave's additive scheme (no standard covers non-hardened ed25519 for plain or threshold keys):
+/// h = SHA-512("conclave/ed25519-derive/v1" ‖ c ‖ A ‖ ser32(i)), tweak = h reduced mod L (64-byte wide reduction,
+/// so unbiased), A_i = A + tweak·B, c_i = SHA-512("conclave/ed25519-derive/v1/chain" ‖ c ‖ A ‖ ser32(i))[0..32].
+/// The signer adds the same tweak to the secret scalar (a share, for threshold keys).</item>
+/// </list>
+/// Paths are "0/1/2", optionally starting with "m/"; every index below 2^31; hardened indexes (' or h) are refused.
+/// </summary>
+public static class PublicDerivation
+{
+    private const string Ed25519Domain = "conclave/ed25519-derive/v1";
+
+    public static IReadOnlyList<uint> ParsePath(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        string p = path.Trim();
+        if (p is "m" or "")
+        {
+            return [];
+        }
+
+        if (p.StartsWith("m/", StringComparison.Ordinal))
+        {
+            p = p[2..];
+        }
+
+        string[] parts = p.Split('/');
+        if (parts.Length > 255)
+        {
+            throw ChainErrors.Format(nameof(path), "at most 255 levels");
+        }
+
+        var result = new List<uint>(parts.Length);
+        foreach (string part in parts)
+        {
+            if (part.EndsWith('\'') || part.EndsWith('h') || part.EndsWith('H'))
+            {
+                throw ChainErrors.Hardened(nameof(path));
+            }
+
+            if (part.Length is 0 or > 10 || !part.All(char.IsAsciiDigit) || !uint.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out uint i))
+            {
+                throw ChainErrors.Format(nameof(path), "indexes are decimal numbers separated by '/'");
+            }
+
+            if (i >= 0x8000_0000u)
+            {
+                throw ChainErrors.Hardened(nameof(path));
+            }
+
+            result.Add(i);
+        }
+
+        return result;
+    }
+
+    /// <summary>BIP-32 CKDpub along a path: returns the child's compressed key and chain code.</summary>
+    public static (byte[] PublicKey, byte[] ChainCode) Secp256k1(ReadOnlySpan<byte> publicKey, ReadOnlySpan<byte> chainCode, IReadOnlyList<uint> path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        CheckChainCode(chainCode);
+        Secp256k1Point k = Secp256k1Point.Parse(publicKey, nameof(publicKey));
+        byte[] c = chainCode.ToArray();
+        foreach (uint index in path)
+        {
+            if (index >= 0x8000_0000u)
+            {
+                throw ChainErrors.Hardened(nameof(path));
+            }
+
+            byte[] data = new byte[37];
+            k.ToCompressed().CopyTo(data, 0);
+            BinaryPrimitives.WriteUInt32BigEndian(data.AsSpan(33), index);
+            byte[] i = HMACSHA512.HashData(c, data);
+            if (!Secp256k1Scalar.TryFromBytes(i.AsSpan(0, 32), out Secp256k1Scalar il))
+            {
+                throw ChainErrors.Format(nameof(path), "this index gives an invalid key (BIP-32: use the next index)");
+            }
+
+            k += Secp256k1Point.MultiplyGenerator(il);
+            if (k.IsIdentity)
+            {
+                throw ChainErrors.Format(nameof(path), "this index gives an invalid key (BIP-32: use the next index)");
+            }
+
+            c = i[32..];
+        }
+
+        return (k.ToCompressed(), c);
+    }
+
+    /// <summary>The additive ed25519 derivation along a path: child key, chain code, and the total tweak (public).</summary>
+    public static (byte[] PublicKey, byte[] ChainCode, byte[] Tweak) Ed25519(ReadOnlySpan<byte> publicKey, ReadOnlySpan<byte> chainCode, IReadOnlyList<uint> path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        CheckChainCode(chainCode);
+        Ed25519Point a = Ed25519Point.Parse(publicKey, nameof(publicKey));
+        byte[] c = chainCode.ToArray();
+        Ed25519Scalar total = Ed25519Scalar.Zero;
+        foreach (uint index in path)
+        {
+            if (index >= 0x8000_0000u)
+            {
+                throw ChainErrors.Hardened(nameof(path));
+            }
+
+            byte[] idx = new byte[4];
+            BinaryPrimitives.WriteUInt32BigEndian(idx, index);
+            byte[] pk = a.ToBytes();
+            Ed25519Scalar tweak = Ed25519Scalar.FromBytesReduced(SHA512.HashData([.. Encoding.ASCII.GetBytes(Ed25519Domain), .. c, .. pk, .. idx]));
+            c = SHA512.HashData([.. Encoding.ASCII.GetBytes(Ed25519Domain + "/chain"), .. c, .. pk, .. idx])[..32];
+            a += Ed25519Point.MultiplyGenerator(tweak);
+            total += tweak;
+            if (a.IsIdentity)
+            {
+                throw ChainErrors.Format(nameof(path), "this index gives an invalid key; use the next index");
+            }
+        }
+
+        return (a.ToBytes(), c, total.ToBytes());
+    }
+
+    private static void CheckChainCode(ReadOnlySpan<byte> chainCode)
+    {
+        if (chainCode.Length != 32)
+        {
+            throw ChainErrors.Format(nameof(chainCode), "must be 32 bytes");
+        }
+    }
+}

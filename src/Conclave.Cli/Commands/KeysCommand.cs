@@ -1,0 +1,269 @@
+using System.CommandLine;
+using Conclave.Client;
+using Spectre.Console;
+
+namespace Conclave.Cli.Commands;
+
+/// <summary><c>conclave keys create|list|show|sign|derive|refresh|reshare</c> against a server.</summary>
+internal static class KeysCommand
+{
+    public static Command Create()
+    {
+        var keys = new Command("keys", "Create, inspect and use keys on a Conclave server.");
+        keys.Subcommands.Add(CreateCmd());
+        keys.Subcommands.Add(ListCmd());
+        keys.Subcommands.Add(ShowCmd());
+        keys.Subcommands.Add(SignCmd());
+        keys.Subcommands.Add(DeriveCmd());
+        keys.Subcommands.Add(RefreshCmd());
+        keys.Subcommands.Add(ReshareCmd());
+        return keys;
+    }
+
+    private static Argument<string> NameArg() => new("name") { Description = "Key name." };
+
+    private static Command CreateCmd()
+    {
+        var api = new ApiConnection();
+        var name = NameArg();
+        var scheme = new Option<string>("--scheme") { Description = "ecdsa-secp256k1, schnorr-bip340, ed25519, frost-ed25519, frost-secp256k1 or frost-taproot.", Required = true };
+        var threshold = new Option<int?>("--threshold") { Description = "Threshold t (FROST; default: the server's)." };
+        var participants = new Option<int?>("--participants") { Description = "Participants n (FROST; default: every node)." };
+        var labels = new Option<string[]>("--label") { Description = "A label KEY=VALUE (repeatable).", AllowMultipleArgumentsPerToken = false };
+        var cmd = new Command("create", "Create a key.");
+        cmd.Arguments.Add(name);
+        cmd.Options.Add(scheme);
+        cmd.Options.Add(threshold);
+        cmd.Options.Add(participants);
+        cmd.Options.Add(labels);
+        api.AddTo(cmd);
+        cmd.SetAction(async (parse, ct) =>
+        {
+            var labelMap = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (string l in parse.GetValue(labels) ?? [])
+            {
+                int eq = l.IndexOf('=', StringComparison.Ordinal);
+                if (eq <= 0)
+                {
+                    throw new CliUsageException("--label takes KEY=VALUE");
+                }
+
+                labelMap[l[..eq]] = l[(eq + 1)..];
+            }
+
+            using ConclaveClient client = api.Connect(parse);
+            var req = new CreateKeyRequest(parse.GetValue(name)!, parse.GetValue(scheme)!, parse.GetValue(threshold), parse.GetValue(participants), labelMap.Count > 0 ? labelMap : null);
+            KeyInfo key = parse.GetValue(api.Json)
+                ? await client.CreateKeyAsync(req, ct).ConfigureAwait(false)
+                : await AnsiConsole.Status().StartAsync($"creating {req.Scheme} key {req.Name}…", _ => client.CreateKeyAsync(req, ct)).ConfigureAwait(false);
+            Show(key, parse.GetValue(api.Json));
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static Command ListCmd()
+    {
+        var api = new ApiConnection();
+        var cmd = new Command("list", "List keys.");
+        api.AddTo(cmd);
+        cmd.SetAction(async (parse, ct) =>
+        {
+            using ConclaveClient client = api.Connect(parse);
+            IReadOnlyList<KeyInfo> keys = await client.ListKeysAsync(ct).ConfigureAwait(false);
+            if (parse.GetValue(api.Json))
+            {
+                ApiConnection.PrintJson(keys);
+                return 0;
+            }
+
+            Table t = ApiConnection.NewTable("name", "scheme", "t/n", "version", "state", "address");
+            foreach (KeyInfo k in keys)
+            {
+                t.AddRow(Markup.Escape(k.Name), k.Scheme, $"{k.Threshold}/{k.Participants}", k.Version.ToString(System.Globalization.CultureInfo.InvariantCulture), k.State,
+                    Markup.Escape(k.Addresses.Ethereum ?? k.Addresses.Bitcoin ?? k.Addresses.Solana ?? ""));
+            }
+
+            AnsiConsole.Write(t);
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static Command ShowCmd()
+    {
+        var api = new ApiConnection();
+        var name = NameArg();
+        var cmd = new Command("show", "Show one key and its versions.");
+        cmd.Arguments.Add(name);
+        api.AddTo(cmd);
+        cmd.SetAction(async (parse, ct) =>
+        {
+            using ConclaveClient client = api.Connect(parse);
+            KeyInfo key = await client.GetKeyAsync(parse.GetValue(name)!, ct).ConfigureAwait(false);
+            Show(key, parse.GetValue(api.Json));
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static Command SignCmd()
+    {
+        var api = new ApiConnection();
+        var name = NameArg();
+        var message = new Option<string?>("--message") { Description = "Message to sign, hex (Schnorr, EdDSA, FROST schemes)." };
+        var digest = new Option<string?>("--digest") { Description = "32-byte digest to sign, hex (ECDSA)." };
+        var cmd = new Command("sign", "Sign a message or a digest.");
+        cmd.Arguments.Add(name);
+        cmd.Options.Add(message);
+        cmd.Options.Add(digest);
+        api.AddTo(cmd);
+        cmd.SetAction(async (parse, ct) =>
+        {
+            if ((parse.GetValue(message) is null) == (parse.GetValue(digest) is null))
+            {
+                throw new CliUsageException("give exactly one of --message or --digest");
+            }
+
+            using ConclaveClient client = api.Connect(parse);
+            SignResult r = await client.SignAsync(parse.GetValue(name)!, new SignRequest(parse.GetValue(message), parse.GetValue(digest)), ct).ConfigureAwait(false);
+            if (parse.GetValue(api.Json))
+            {
+                ApiConnection.PrintJson(r);
+            }
+            else
+            {
+                Table t = ApiConnection.NewTable("field", "value");
+                t.AddRow("signature", r.Signature);
+                if (r.RecoveryId is { } rec)
+                {
+                    t.AddRow("recovery id", rec.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                }
+
+                t.AddRow("public key", r.PublicKey);
+                t.AddRow("key version", r.KeyVersion.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                AnsiConsole.Write(t);
+            }
+
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static Command DeriveCmd()
+    {
+        var api = new ApiConnection();
+        var name = NameArg();
+        var path = new Argument<string>("path") { Description = "Non-hardened path, for example 0/1." };
+        var cmd = new Command("derive", "Derive a child public key and its addresses (non-hardened).");
+        cmd.Arguments.Add(name);
+        cmd.Arguments.Add(path);
+        api.AddTo(cmd);
+        cmd.SetAction(async (parse, ct) =>
+        {
+            using ConclaveClient client = api.Connect(parse);
+            DeriveResult r = await client.DeriveAsync(parse.GetValue(name)!, parse.GetValue(path)!, ct).ConfigureAwait(false);
+            if (parse.GetValue(api.Json))
+            {
+                ApiConnection.PrintJson(r);
+            }
+            else
+            {
+                Table t = ApiConnection.NewTable("field", "value");
+                t.AddRow("path", r.Path);
+                t.AddRow("public key", r.PublicKey);
+                AddAddresses(t, r.Addresses);
+                AnsiConsole.Write(t);
+            }
+
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static Command RefreshCmd()
+    {
+        var api = new ApiConnection();
+        var name = NameArg();
+        var cmd = new Command("refresh", "Refresh the shares of a threshold key (same key, new shares).");
+        cmd.Arguments.Add(name);
+        api.AddTo(cmd);
+        cmd.SetAction(async (parse, ct) =>
+        {
+            using ConclaveClient client = api.Connect(parse);
+            KeyInfo key = parse.GetValue(api.Json)
+                ? await client.RefreshAsync(parse.GetValue(name)!, ct).ConfigureAwait(false)
+                : await AnsiConsole.Status().StartAsync("refreshing shares…", _ => client.RefreshAsync(parse.GetValue(name)!, ct)).ConfigureAwait(false);
+            Show(key, parse.GetValue(api.Json));
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static Command ReshareCmd()
+    {
+        var api = new ApiConnection();
+        var name = NameArg();
+        var threshold = new Option<int>("--threshold") { Description = "New threshold.", Required = true };
+        var participants = new Option<int>("--participants") { Description = "New number of participants.", Required = true };
+        var cmd = new Command("reshare", "Reshare a threshold key to a new threshold and participants.");
+        cmd.Arguments.Add(name);
+        cmd.Options.Add(threshold);
+        cmd.Options.Add(participants);
+        api.AddTo(cmd);
+        cmd.SetAction(async (parse, ct) =>
+        {
+            using ConclaveClient client = api.Connect(parse);
+            string n = parse.GetValue(name)!;
+            KeyInfo key = parse.GetValue(api.Json)
+                ? await client.ReshareAsync(n, parse.GetValue(threshold), parse.GetValue(participants), ct).ConfigureAwait(false)
+                : await AnsiConsole.Status().StartAsync("resharing…", _ => client.ReshareAsync(n, parse.GetValue(threshold), parse.GetValue(participants), ct)).ConfigureAwait(false);
+            Show(key, parse.GetValue(api.Json));
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static void Show(KeyInfo key, bool json)
+    {
+        if (json)
+        {
+            ApiConnection.PrintJson(key);
+            return;
+        }
+
+        Table t = ApiConnection.NewTable("field", "value");
+        t.AddRow("name", Markup.Escape(key.Name));
+        t.AddRow("id", key.Id);
+        t.AddRow("scheme", key.Scheme);
+        t.AddRow("public key", key.PublicKey);
+        t.AddRow("threshold", $"{key.Threshold} of {key.Participants}");
+        t.AddRow("version", key.Version.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        t.AddRow("state", key.State);
+        AddAddresses(t, key.Addresses);
+        foreach (var (k, v) in key.Labels)
+        {
+            t.AddRow("label " + Markup.Escape(k), Markup.Escape(v));
+        }
+
+        AnsiConsole.Write(t);
+    }
+
+    private static void AddAddresses(Table t, KeyAddresses a)
+    {
+        if (a.Ethereum is not null)
+        {
+            t.AddRow("ethereum", a.Ethereum);
+        }
+
+        if (a.Bitcoin is not null)
+        {
+            t.AddRow("bitcoin", a.Bitcoin);
+        }
+
+        if (a.Solana is not null)
+        {
+            t.AddRow("solana", a.Solana);
+        }
+    }
+}

@@ -1,0 +1,128 @@
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+
+namespace Conclave.Client;
+
+/// <summary>A failed API call: the server's problem (type URI, status, detail) or a transport-level failure.</summary>
+public sealed class ConclaveApiException : Exception
+{
+    public ConclaveApiException() { }
+
+    public ConclaveApiException(string message) : base(message) { }
+
+    public ConclaveApiException(string message, Exception innerException) : base(message, innerException) { }
+
+    public ConclaveApiException(Problem problem) : base(problem?.Detail) => Problem = problem;
+
+    public Problem? Problem { get; }
+
+    /// <summary>The stable problem type URI, for example https://conclave.dev/problems/unknown-key.</summary>
+    public string Type => Problem?.Type ?? "about:blank";
+
+    public int Status => Problem?.Status ?? 0;
+
+    public string Detail => Problem?.Detail ?? Message;
+}
+
+/// <summary>
+/// Typed async client for the Conclave REST API v1. Give it the server URL and the bearer token; every method throws
+/// <see cref="ConclaveApiException"/> with the server's problem on an error response.
+/// </summary>
+public sealed class ConclaveClient : IDisposable
+{
+    private readonly HttpClient _http;
+    private readonly bool _ownsHttp;
+
+    public ConclaveClient(Uri baseAddress, string token, TimeSpan? timeout = null)
+        : this(new HttpClient { BaseAddress = baseAddress, Timeout = timeout ?? TimeSpan.FromSeconds(100) }, token, ownsHttpClient: true)
+    {
+    }
+
+    public ConclaveClient(HttpClient http, string token, bool ownsHttpClient = false)
+    {
+        ArgumentNullException.ThrowIfNull(http);
+        ArgumentException.ThrowIfNullOrEmpty(token);
+        _http = http;
+        _ownsHttp = ownsHttpClient;
+        _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+    }
+
+    private static ClientJsonContext J => ClientJsonContext.Default;
+
+    public Task<KeyInfo> CreateKeyAsync(CreateKeyRequest request, CancellationToken ct = default) => PostAsync("v1/keys", request, J.CreateKeyRequest, J.KeyInfo, ct);
+
+    public async Task<IReadOnlyList<KeyInfo>> ListKeysAsync(CancellationToken ct = default) => (await GetAsync("v1/keys", J.KeyList, ct).ConfigureAwait(false)).Keys;
+
+    public Task<KeyInfo> GetKeyAsync(string name, CancellationToken ct = default) => GetAsync($"v1/keys/{Esc(name)}", J.KeyInfo, ct);
+
+    public Task<KeyVersions> GetKeyVersionsAsync(string name, CancellationToken ct = default) => GetAsync($"v1/keys/{Esc(name)}/versions", J.KeyVersions, ct);
+
+    public Task<SignResult> SignAsync(string name, SignRequest request, CancellationToken ct = default) => PostAsync($"v1/keys/{Esc(name)}/sign", request, J.SignRequest, J.SignResult, ct);
+
+    public Task<SignBatchResult> SignBatchAsync(string name, IReadOnlyList<SignRequest> items, CancellationToken ct = default) =>
+        PostAsync($"v1/keys/{Esc(name)}/sign/batch", new SignBatchRequest(items), J.SignBatchRequest, J.SignBatchResult, ct);
+
+    public Task<DeriveResult> DeriveAsync(string name, string path, CancellationToken ct = default) => PostAsync($"v1/keys/{Esc(name)}/derive", new DeriveRequest(path), J.DeriveRequest, J.DeriveResult, ct);
+
+    public async Task<KeyInfo> RefreshAsync(string name, CancellationToken ct = default)
+    {
+        using HttpResponseMessage r = await _http.PostAsync(new Uri($"v1/keys/{Esc(name)}/refresh", UriKind.Relative), null, ct).ConfigureAwait(false);
+        return await ReadAsync(r, J.KeyInfo, ct).ConfigureAwait(false);
+    }
+
+    public Task<KeyInfo> ReshareAsync(string name, int threshold, int participants, CancellationToken ct = default) =>
+        PostAsync($"v1/keys/{Esc(name)}/reshare", new ReshareRequest(threshold, participants), J.ReshareRequest, J.KeyInfo, ct);
+
+    public Task<AuditPage> ReadAuditAsync(long after = 0, int limit = 100, CancellationToken ct = default) => GetAsync($"v1/audit?after={after}&limit={limit}", J.AuditPage, ct);
+
+    public Task<AuditVerification> VerifyAuditAsync(CancellationToken ct = default) => GetAsync("v1/audit/verify", J.AuditVerification, ct);
+
+    public async Task<ReadyStatus> ReadyAsync(CancellationToken ct = default)
+    {
+        using HttpResponseMessage r = await _http.GetAsync(new Uri("readyz", UriKind.Relative), ct).ConfigureAwait(false);
+        return await r.Content.ReadFromJsonAsync(J.ReadyStatus, ct).ConfigureAwait(false) ?? throw new ConclaveApiException("empty readiness response");
+    }
+
+    private static string Esc(string name) => Uri.EscapeDataString(name);
+
+    private async Task<T> GetAsync<T>(string path, JsonTypeInfo<T> type, CancellationToken ct)
+    {
+        using HttpResponseMessage r = await _http.GetAsync(new Uri(path, UriKind.Relative), ct).ConfigureAwait(false);
+        return await ReadAsync(r, type, ct).ConfigureAwait(false);
+    }
+
+    private async Task<TOut> PostAsync<TIn, TOut>(string path, TIn body, JsonTypeInfo<TIn> inType, JsonTypeInfo<TOut> outType, CancellationToken ct)
+    {
+        using HttpResponseMessage r = await _http.PostAsJsonAsync(new Uri(path, UriKind.Relative), body, inType, ct).ConfigureAwait(false);
+        return await ReadAsync(r, outType, ct).ConfigureAwait(false);
+    }
+
+    private static async Task<T> ReadAsync<T>(HttpResponseMessage r, JsonTypeInfo<T> type, CancellationToken ct)
+    {
+        if (!r.IsSuccessStatusCode)
+        {
+            Problem? problem = null;
+            try
+            {
+                problem = await r.Content.ReadFromJsonAsync(J.Problem, ct).ConfigureAwait(false);
+            }
+            catch (JsonException)
+            {
+            }
+
+            throw new ConclaveApiException(problem ?? new Problem("about:blank", r.ReasonPhrase ?? "error", (int)r.StatusCode, $"HTTP {(int)r.StatusCode} {r.ReasonPhrase}"));
+        }
+
+        return await r.Content.ReadFromJsonAsync(type, ct).ConfigureAwait(false) ?? throw new ConclaveApiException("empty response");
+    }
+
+    public void Dispose()
+    {
+        if (_ownsHttp)
+        {
+            _http.Dispose();
+        }
+    }
+}

@@ -1,0 +1,63 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Conclave.Client;
+
+public sealed record CreateKeyRequest(string Name, string Scheme, int? Threshold = null, int? Participants = null, IReadOnlyDictionary<string, string>? Labels = null);
+
+public sealed record KeyAddresses(string? Ethereum = null, string? Bitcoin = null, string? Solana = null);
+
+public sealed record KeyInfo(string Id, string Name, string Scheme, string PublicKey, int Threshold, int Participants, int Version, string State,
+    IReadOnlyDictionary<string, string> Labels, KeyAddresses Addresses, DateTimeOffset CreatedAt);
+
+public sealed record KeyList(IReadOnlyList<KeyInfo> Keys);
+
+public sealed record KeyVersion(int Version, string PublicKey, DateTimeOffset CreatedAt);
+
+public sealed record KeyVersions(string Name, IReadOnlyList<KeyVersion> Versions);
+
+/// <summary>One of Message (hex) or Digest (hex, 32 bytes), as the key's scheme requires.</summary>
+public sealed record SignRequest(string? Message = null, string? Digest = null);
+
+public sealed record SignResult(string Signature, int? RecoveryId, string PublicKey, int KeyVersion);
+
+public sealed record SignBatchRequest(IReadOnlyList<SignRequest> Items);
+
+public sealed record SignBatchItem(SignResult? Result, Problem? Error);
+
+public sealed record SignBatchResult(IReadOnlyList<SignBatchItem> Results);
+
+public sealed record DeriveRequest(string Path);
+
+public sealed record DeriveResult(string Path, string PublicKey, KeyAddresses Addresses);
+
+public sealed record ReshareRequest(int Threshold, int Participants);
+
+public sealed record AuditEntry(long Seq, DateTimeOffset Time, string Actor, string Action, string? KeyId, string? RequestHash, string Decision, string Result, string Hash);
+
+public sealed record AuditPage(IReadOnlyList<AuditEntry> Entries, long Next);
+
+public sealed record AuditVerification(bool Ok, long Entries, long Checkpoints, long? FirstBad, string Kind, string Detail, long HeadSeq, string HeadHash);
+
+public sealed record ReadyStatus(bool Ready, bool StoreOpen, IReadOnlyList<uint> NodesUp, int Threshold);
+
+/// <summary>RFC 9457 problem details returned by the server.</summary>
+public sealed record Problem(string Type, string Title, int Status, string Detail, IReadOnlyList<uint>? Culprits = null);
+
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(CreateKeyRequest))]
+[JsonSerializable(typeof(KeyInfo))]
+[JsonSerializable(typeof(KeyList))]
+[JsonSerializable(typeof(KeyVersions))]
+[JsonSerializable(typeof(SignRequest))]
+[JsonSerializable(typeof(SignResult))]
+[JsonSerializable(typeof(SignBatchRequest))]
+[JsonSerializable(typeof(SignBatchResult))]
+[JsonSerializable(typeof(DeriveRequest))]
+[JsonSerializable(typeof(DeriveResult))]
+[JsonSerializable(typeof(ReshareRequest))]
+[JsonSerializable(typeof(AuditPage))]
+[JsonSerializable(typeof(AuditVerification))]
+[JsonSerializable(typeof(ReadyStatus))]
+[JsonSerializable(typeof(Problem))]
+internal sealed partial class ClientJsonContext : JsonSerializerContext;

@@ -1,0 +1,145 @@
+using System.Security.Cryptography;
+using System.Text;
+using Conclave.Server.Hosting;
+using Conclave.Storage;
+using Conclave.Storage.Audit;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Conclave.Server.Api;
+
+/// <summary>
+/// The request pipeline around the routes:
+/// <list type="number">
+/// <item>Errors: every exception becomes a problem+json response through <see cref="ProblemTypes.FromException"/>
+/// (unexpected ones are logged by type only and answered 500 without detail).</item>
+/// <item>Authentication: /v1 and /rpc need <c>Authorization: Bearer TOKEN</c> (the admin token, compared by hash in
+/// constant time). /healthz, /readyz, /metrics and /openapi are open (bind the server to loopback or put /metrics
+/// behind the network's own controls).</item>
+/// <item>Audit: every /v1 and /rpc call appends an entry before the handler runs — allowed ones with decision
+/// "allow", result "accepted"; refused ones with decision "deny", result "unauthorized". The entry carries
+/// SHA-256(method ‖ 0 ‖ path ‖ 0 ‖ body), never the body. A failed audit write fails the request (503).</item>
+/// </list>
+/// </summary>
+public static partial class ApiMiddleware
+{
+    public static void UseErrors(WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        ILogger log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Conclave.Server.Api");
+        app.Use(async (HttpContext ctx, RequestDelegate next) =>
+        {
+            try
+            {
+                await next(ctx).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (ctx.RequestAborted.IsCancellationRequested)
+            {
+                // The client went away (or the request timed out; the timeout middleware answers).
+            }
+            catch (Exception e) when (!ctx.Response.HasStarted)
+            {
+                ProblemBody problem = ProblemTypes.FromException(e);
+                if (problem.Status >= 500 && problem.Type == ProblemTypes.Internal)
+                {
+                    LogUnexpected(log, e.GetType().FullName ?? "exception", e);
+                }
+
+                ctx.Response.Clear();
+                await ProblemTypes.WriteAsync(ctx, problem).ConfigureAwait(false);
+            }
+        });
+    }
+
+    public static void UseMetrics(WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        ServerMetrics metrics = app.Services.GetRequiredService<ServerMetrics>();
+        app.Use(async (HttpContext ctx, RequestDelegate next) =>
+        {
+            try
+            {
+                await next(ctx).ConfigureAwait(false);
+            }
+            finally
+            {
+                metrics.CountRequest(ctx.Request.Method, RouteOf(ctx), ctx.Response.StatusCode);
+            }
+        });
+    }
+
+    public static void UseAuthAndAudit(WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        AdminToken token = app.Services.GetRequiredService<AdminToken>();
+        IConclaveStore store = app.Services.GetRequiredService<IConclaveStore>();
+        app.Use(async (HttpContext ctx, RequestDelegate next) =>
+        {
+            PathString path = ctx.Request.Path;
+            if (!path.StartsWithSegments("/v1") && !path.StartsWithSegments("/rpc"))
+            {
+                await next(ctx).ConfigureAwait(false);
+                return;
+            }
+
+            string auth = ctx.Request.Headers.Authorization.ToString();
+            bool ok = auth.StartsWith("Bearer ", StringComparison.Ordinal) && token.Matches(auth["Bearer ".Length..].Trim());
+            string action = $"{ctx.Request.Method} {RouteOf(ctx)}";
+            string? keyName = ctx.Request.RouteValues.TryGetValue("name", out object? n) && n is string s && s.Length <= 64 && !s.Any(char.IsControl) ? s : null;
+            byte[] requestHash = await HashRequestAsync(ctx, ok).ConfigureAwait(false);
+            await AppendAsync(store, new AuditEntryInput(ok ? "admin" : "anonymous", action, keyName, requestHash, ok ? "allow" : "deny", ok ? "accepted" : "unauthorized"), ctx.RequestAborted).ConfigureAwait(false);
+            if (!ok)
+            {
+                await ProblemTypes.WriteAsync(ctx, ProblemTypes.Make(ProblemTypes.Unauthorized, "send the admin token as 'Authorization: Bearer TOKEN'")).ConfigureAwait(false);
+                return;
+            }
+
+            await next(ctx).ConfigureAwait(false);
+        });
+    }
+
+    private static async Task AppendAsync(IConclaveStore store, AuditEntryInput entry, CancellationToken ct)
+    {
+        try
+        {
+            await store.Audit.AppendAsync(entry, ct).ConfigureAwait(false);
+        }
+        catch (StorageException e)
+        {
+            throw new ApiException(ProblemTypes.Make(ProblemTypes.QuorumUnavailable, "the audit log could not be written, so the request was not carried out") with
+            {
+                Type = ProblemTypes.Base + "audit-unavailable",
+                Title = "Audit log unavailable",
+            }, e);
+        }
+    }
+
+    private static async Task<byte[]> HashRequestAsync(HttpContext ctx, bool readBody)
+    {
+        using var h = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        h.AppendData(Encoding.UTF8.GetBytes(ctx.Request.Method + "\0" + ctx.Request.Path.Value + "\0"));
+        if (readBody && (ctx.Request.ContentLength > 0 || ctx.Request.Headers.TransferEncoding.Count > 0))
+        {
+            ctx.Request.EnableBuffering();
+            byte[] buffer = new byte[16384];
+            int read;
+            while ((read = await ctx.Request.Body.ReadAsync(buffer, ctx.RequestAborted).ConfigureAwait(false)) > 0)
+            {
+                h.AppendData(buffer, 0, read);
+            }
+
+            ctx.Request.Body.Position = 0;
+        }
+
+        return h.GetHashAndReset();
+    }
+
+    internal static string RouteOf(HttpContext ctx) =>
+        (ctx.GetEndpoint() as RouteEndpoint)?.RoutePattern.RawText is { } raw ? (raw.StartsWith('/') ? raw : "/" + raw) : "(unmatched)";
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "unexpected {Type} while handling a request")]
+    private static partial void LogUnexpected(ILogger logger, string type, Exception e);
+}

@@ -1,0 +1,120 @@
+using System.Text.Json;
+using Conclave.Crypto;
+using Conclave.Server.Coordinator;
+using Conclave.Storage;
+using Microsoft.AspNetCore.Http;
+
+namespace Conclave.Server.Api;
+
+/// <summary>
+/// The problem types of the API (RFC 9457). Each error has a stable <c>type</c> URI under
+/// https://conclave.dev/problems/; docs/API.md lists them. Every error the server produces goes through
+/// <see cref="FromException"/>: one mapping from exceptions to problems, so no handler writes its own.
+/// </summary>
+public static class ProblemTypes
+{
+    public const string Base = "https://conclave.dev/problems/";
+    public const string InvalidRequest = Base + "invalid-request";
+    public const string MalformedJson = Base + "malformed-json";
+    public const string BadHex = Base + "bad-hex";
+    public const string UnknownKey = Base + "unknown-key";
+    public const string UnknownScheme = Base + "unknown-scheme";
+    public const string KeyExists = Base + "key-exists";
+    public const string KeyNotActive = Base + "key-not-active";
+    public const string WrongInput = Base + "wrong-input-kind";
+    public const string HardenedPath = Base + "hardened-path";
+    public const string NotThreshold = Base + "not-threshold-key";
+    public const string Unsupported = Base + "unsupported";
+    public const string NotImplemented = Base + "not-implemented";
+    public const string Unauthorized = Base + "unauthorized";
+    public const string NotFound = Base + "not-found";
+    public const string BodyTooLarge = Base + "body-too-large";
+    public const string RateLimited = Base + "rate-limited";
+    public const string Timeout = Base + "timeout";
+    public const string NodeMisbehaved = Base + "node-misbehaved";
+    public const string QuorumUnavailable = Base + "quorum-unavailable";
+    public const string StoreConflict = Base + "conflict";
+    public const string Internal = Base + "internal";
+
+    /// <summary>Every type the server can return, with its HTTP status and title.</summary>
+    public static IReadOnlyList<(string Type, int Status, string Title)> All { get; } =
+    [
+        (InvalidRequest, 400, "Invalid request"),
+        (MalformedJson, 400, "Malformed JSON"),
+        (BadHex, 400, "Bad hex"),
+        (UnknownScheme, 400, "Unknown scheme"),
+        (WrongInput, 400, "Wrong input for this scheme"),
+        (HardenedPath, 400, "Hardened derivation is not possible from a public key"),
+        (NotThreshold, 400, "Not a threshold key"),
+        (Unsupported, 400, "Not supported for this key"),
+        (Unauthorized, 401, "Unauthorized"),
+        (UnknownKey, 404, "Unknown key"),
+        (NotFound, 404, "Not found"),
+        (KeyExists, 409, "Key exists"),
+        (KeyNotActive, 409, "Key not active"),
+        (StoreConflict, 409, "Conflict"),
+        (BodyTooLarge, 413, "Request body too large"),
+        (RateLimited, 429, "Too many requests"),
+        (Internal, 500, "Internal error"),
+        (NotImplemented, 501, "Not implemented"),
+        (NodeMisbehaved, 502, "A signer node misbehaved"),
+        (QuorumUnavailable, 503, "No quorum of signer nodes"),
+        (Timeout, 504, "Timeout"),
+    ];
+
+    public static ProblemBody Make(string type, string detail, IReadOnlyList<uint>? culprits = null)
+    {
+        (string _, int status, string title) = All.First(t => t.Type == type);
+        return new ProblemBody(type, title, status, detail, culprits);
+    }
+
+    /// <summary>The one mapping from exceptions to problems.</summary>
+    public static ProblemBody FromException(Exception e) => e switch
+    {
+        ApiException a => a.Problem,
+        BadHttpRequestException { StatusCode: 413 } => Make(BodyTooLarge, "the request body exceeds the server's limit"),
+        BadHttpRequestException b when b.InnerException is JsonException => Make(MalformedJson, "the request body is not valid JSON for this operation"),
+        BadHttpRequestException b when b.Message.Contains("body", StringComparison.OrdinalIgnoreCase) => Make(MalformedJson, "the request needs a JSON body"),
+        BadHttpRequestException b => Make(InvalidRequest, b.Message),
+        JsonException => Make(MalformedJson, "the request body is not valid JSON for this operation"),
+        CryptoFormatException f => Make(InvalidRequest, f.Message),
+        StorageException { Kind: StorageErrorKind.NotFound } => Make(UnknownKey, "the key does not exist"),
+        StorageException { Kind: StorageErrorKind.Duplicate } => Make(KeyExists, "a key with this name already exists"),
+        StorageException { Kind: StorageErrorKind.Conflict } => Make(StoreConflict, "the key changed concurrently; retry"),
+        StorageException { Kind: StorageErrorKind.InvalidArgument } s => Make(InvalidRequest, s.Message),
+        CulpritException c => Make(NodeMisbehaved, $"signer node(s) {string.Join(", ", c.Culprits)} misbehaved: {c.Message}", c.Culprits),
+        QuorumUnavailableException q => Make(QuorumUnavailable, q.Message),
+        TimeoutException => Make(Timeout, "the operation did not finish in time"),
+        _ => Make(Internal, "an unexpected error occurred; the server log has details"),
+    };
+
+    public static async Task WriteAsync(HttpContext ctx, ProblemBody problem)
+    {
+        ctx.Response.StatusCode = problem.Status;
+        ctx.Response.ContentType = "application/problem+json";
+        if (problem.Status == 401)
+        {
+            ctx.Response.Headers.WWWAuthenticate = "Bearer";
+        }
+
+        await JsonSerializer.SerializeAsync(ctx.Response.Body, problem, ApiJsonContext.Default.ProblemBody, ctx.RequestAborted).ConfigureAwait(false);
+    }
+}
+
+/// <summary>An expected API failure carrying its problem.</summary>
+public sealed class ApiException : Exception
+{
+    public ApiException() : this(ProblemTypes.Make(ProblemTypes.Internal, "error")) { }
+
+    public ApiException(string message) : this(ProblemTypes.Make(ProblemTypes.InvalidRequest, message)) { }
+
+    public ApiException(string message, Exception innerException) : base(message, innerException) => Problem = ProblemTypes.Make(ProblemTypes.InvalidRequest, message);
+
+    public ApiException(ProblemBody problem) : base(problem?.Detail) => Problem = problem!;
+
+    public ApiException(string type, string detail) : this(ProblemTypes.Make(type, detail)) { }
+
+    public ApiException(ProblemBody problem, Exception innerException) : base(problem?.Detail, innerException) => Problem = problem!;
+
+    public ProblemBody Problem { get; }
+}

@@ -1,0 +1,164 @@
+using Conclave.Server.Config;
+using Conclave.Server.Coordinator;
+using Conclave.Storage;
+using Conclave.Storage.Audit;
+using Conclave.Storage.Keys;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Routing;
+
+namespace Conclave.Server.Api;
+
+/// <summary>The REST v1 routes, health, readiness and metrics.</summary>
+public static class ApiRoutes
+{
+    public static void Map(WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        RouteGroupBuilder v1 = app.MapGroup("/v1").WithTags("v1");
+        int[] common = [400, 401, 413, 429, 500];
+
+        v1.MapPost("/keys", async Task<Created<KeyResponse>> (CreateKeyRequest body, KeyService keys, ServerMetrics metrics, CancellationToken ct) =>
+        {
+            KeyRecord k = await keys.CreateAsync(body, ct).ConfigureAwait(false);
+            return TypedResults.Created($"/v1/keys/{k.Name}", KeyService.ToResponse(k));
+        }).WithName("CreateKey").Problems([.. common, 409, 502, 503]);
+
+        v1.MapGet("/keys", async Task<Ok<KeyListResponse>> (KeyService keys, CancellationToken ct) =>
+        {
+            IReadOnlyList<KeyRecord> all = await keys.Store.Keys.ListAsync(ct).ConfigureAwait(false);
+            return TypedResults.Ok(new KeyListResponse([.. all.OrderBy(k => k.Name, StringComparer.Ordinal).Select(KeyService.ToResponse)]));
+        }).WithName("ListKeys").Problems(common);
+
+        v1.MapGet("/keys/{name}", async Task<Ok<KeyResponse>> (string name, KeyService keys, CancellationToken ct) =>
+            TypedResults.Ok(KeyService.ToResponse(await keys.GetAsync(name, ct).ConfigureAwait(false))))
+            .WithName("GetKey").Problems([.. common, 404]);
+
+        v1.MapGet("/keys/{name}/versions", async Task<Ok<KeyVersionsResponse>> (string name, KeyService keys, CancellationToken ct) =>
+        {
+            KeyRecord k = await keys.GetAsync(name, ct).ConfigureAwait(false);
+            IReadOnlyList<KeyVersionRecord> versions = await keys.Store.Keys.GetVersionsAsync(k.Id, ct).ConfigureAwait(false);
+            return TypedResults.Ok(new KeyVersionsResponse(k.Name, [.. versions.Select(v => new KeyVersionResponse(v.Version, Convert.ToHexStringLower(v.PublicKey), v.CreatedAt))]));
+        }).WithName("GetKeyVersions").Problems([.. common, 404]);
+
+        v1.MapPost("/keys/{name}/sign", async Task<Ok<SignResponse>> (string name, SignRequest body, KeyService keys, ServerMetrics metrics, CancellationToken ct) =>
+        {
+            KeyRecord k = await keys.GetAsync(name, ct).ConfigureAwait(false);
+            long start = System.Diagnostics.Stopwatch.GetTimestamp();
+            SignResponse r = await keys.SignAsync(k, body, ct).ConfigureAwait(false);
+            metrics.ObserveSign(k.Scheme, System.Diagnostics.Stopwatch.GetElapsedTime(start));
+            return TypedResults.Ok(r);
+        }).WithName("Sign").Problems([.. common, 404, 409, 502, 503, 504]);
+
+        v1.MapPost("/keys/{name}/sign/batch", async Task<Ok<SignBatchResponse>> (string name, SignBatchRequest body, KeyService keys, ServerMetrics metrics, CancellationToken ct) =>
+        {
+            KeyRecord k = await keys.GetAsync(name, ct).ConfigureAwait(false);
+            if (body.Items is null || body.Items.Count is 0 or > 256)
+            {
+                throw new ApiException(ProblemTypes.InvalidRequest, "items must hold 1 to 256 sign requests");
+            }
+
+            var results = new SignBatchItem[body.Items.Count];
+            await Parallel.ForAsync(0, body.Items.Count, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = ct }, async (i, token) =>
+            {
+                try
+                {
+                    long start = System.Diagnostics.Stopwatch.GetTimestamp();
+                    SignResponse r = await keys.SignAsync(k, body.Items[i] ?? new SignRequest(), token).ConfigureAwait(false);
+                    metrics.ObserveSign(k.Scheme, System.Diagnostics.Stopwatch.GetElapsedTime(start));
+                    results[i] = new SignBatchItem(r, null);
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    results[i] = new SignBatchItem(null, ProblemTypes.FromException(e));
+                }
+            }).ConfigureAwait(false);
+            return TypedResults.Ok(new SignBatchResponse(results));
+        }).WithName("SignBatch").Problems([.. common, 404]);
+
+        v1.MapPost("/keys/{name}/derive", async Task<Ok<DeriveResponse>> (string name, DeriveRequest body, KeyService keys, CancellationToken ct) =>
+        {
+            KeyRecord k = await keys.GetAsync(name, ct).ConfigureAwait(false);
+            return TypedResults.Ok(await keys.DeriveAsync(k, body.Path, ct).ConfigureAwait(false));
+        }).WithName("Derive").Problems([.. common, 404]);
+
+        v1.MapPost("/keys/{name}/refresh", async Task<Ok<KeyResponse>> (string name, KeyService keys, CancellationToken ct) =>
+        {
+            KeyRecord k = await keys.GetAsync(name, ct).ConfigureAwait(false);
+            return TypedResults.Ok(await keys.RefreshOrReshareAsync(k, "refresh", null, null, ct).ConfigureAwait(false));
+        }).WithName("Refresh").Problems([.. common, 404, 501, 502, 503]);
+
+        v1.MapPost("/keys/{name}/reshare", async Task<Ok<KeyResponse>> (string name, ReshareRequest body, KeyService keys, CancellationToken ct) =>
+        {
+            KeyRecord k = await keys.GetAsync(name, ct).ConfigureAwait(false);
+            if (body.Threshold is null || body.Participants is null || body.Threshold < 1 || body.Threshold > body.Participants)
+            {
+                throw new ApiException(ProblemTypes.InvalidRequest, "threshold and participants are required, with 1 ≤ threshold ≤ participants");
+            }
+
+            return TypedResults.Ok(await keys.RefreshOrReshareAsync(k, "reshare", body.Threshold, body.Participants, ct).ConfigureAwait(false));
+        }).WithName("Reshare").Problems([.. common, 404, 501, 502, 503]);
+
+        v1.MapGet("/audit", async Task<Ok<AuditPageResponse>> (IConclaveStore store, long? after, int? limit, CancellationToken ct) =>
+        {
+            long from = (after ?? 0) + 1;
+            int n = limit ?? 100;
+            if (after < 0 || n is < 1 or > 1000)
+            {
+                throw new ApiException(ProblemTypes.InvalidRequest, "after must be ≥ 0 and limit between 1 and 1000");
+            }
+
+            IReadOnlyList<AuditEntry> entries = await store.Audit.ReadAsync(from, n, ct).ConfigureAwait(false);
+            return TypedResults.Ok(new AuditPageResponse(
+                [.. entries.Select(e => new AuditEntryResponse(e.Seq, e.Time, e.Actor, e.Action, e.KeyId, e.RequestHash is null ? null : Convert.ToHexStringLower(e.RequestHash),
+                    e.Decision, e.Result, Convert.ToHexStringLower(e.Hash)))],
+                entries.Count > 0 ? entries[^1].Seq : from - 1));
+        }).WithName("ReadAudit").Problems(common);
+
+        v1.MapGet("/audit/verify", async Task<Ok<AuditVerifyResponse>> (IConclaveStore store, ServerIdentityKey identity, CancellationToken ct) =>
+        {
+            AuditVerificationResult r = await store.Audit.VerifyAsync(new AuditVerifyOptions { TrustedCheckpointKey = identity.PublicKey }, ct).ConfigureAwait(false);
+            return TypedResults.Ok(new AuditVerifyResponse(r.Ok, r.EntriesChecked, r.CheckpointsChecked, r.FirstBadSeq, r.Kind.ToString().ToLowerInvariant(), r.Detail,
+                r.Head.Seq, Convert.ToHexStringLower(r.Head.Hash)));
+        }).WithName("VerifyAudit").Problems(common);
+
+        app.MapGet("/healthz", () => TypedResults.Ok(new HealthResponse("alive"))).WithName("Health").WithTags("health");
+        app.MapGet("/readyz", async Task<IResult> (IConclaveStore store, Cluster cluster, ServerConfig config, ServerMetrics metrics, CancellationToken ct) =>
+        {
+            bool storeOpen;
+            try
+            {
+                _ = await store.Audit.GetHeadAsync(ct).ConfigureAwait(false);
+                storeOpen = true;
+            }
+            catch (StorageException)
+            {
+                storeOpen = false;
+            }
+
+            IReadOnlyList<uint> up = await cluster.AttestAsync(ct).ConfigureAwait(false);
+            metrics.SetNodesUp(cluster.NodeIds, up);
+            bool ready = storeOpen && up.Count >= config.Threshold;
+            return TypedResults.Json(new ReadyResponse(ready, storeOpen, up, config.Threshold), ApiJsonContext.Default.ReadyResponse, statusCode: ready ? 200 : 503);
+        }).WithName("Ready").WithTags("health").Produces<ReadyResponse>(200).Produces<ReadyResponse>(503);
+        app.MapGet("/metrics", async (ServerMetrics metrics, KeyService keys, Cluster cluster, CancellationToken ct) =>
+        {
+            string text = await metrics.RenderAsync(keys, cluster, ct).ConfigureAwait(false);
+            return TypedResults.Text(text, "text/plain; version=0.0.4; charset=utf-8");
+        }).WithName("Metrics").WithTags("health");
+    }
+
+    private static RouteHandlerBuilder Problems(this RouteHandlerBuilder b, int[] statuses)
+    {
+        foreach (int s in statuses.Distinct())
+        {
+            b.ProducesProblem(s, "application/problem+json");
+        }
+
+        return b;
+    }
+}
+
+/// <summary>The coordinator's identity public key: the audit checkpoint signer.</summary>
+public sealed record ServerIdentityKey(byte[] PublicKey);

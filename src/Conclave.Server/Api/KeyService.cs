@@ -1,0 +1,404 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text.RegularExpressions;
+using Conclave.Chains.Bitcoin;
+using Conclave.Chains.Derivation;
+using Conclave.Chains.Ethereum;
+using Conclave.Chains.Solana;
+using Conclave.Crypto.Memory;
+using Conclave.Crypto.Randomness;
+using Conclave.Crypto.Secp256k1;
+using Conclave.Crypto.Signing;
+using Conclave.Server.Config;
+using Conclave.Server.Coordinator;
+using Conclave.Storage;
+using Conclave.Storage.Keys;
+using Conclave.Threshold.Frost;
+using Conclave.Threshold.Frost.Ciphersuites;
+
+namespace Conclave.Server.Api;
+
+/// <summary>
+/// Keys behind the API. Single-key schemes (ecdsa-secp256k1, schnorr-bip340, ed25519) are generated here with the
+/// health-checked generator and kept in the server store as envelope-encrypted material (private key ‖ 32-byte chain
+/// code). FROST schemes (frost-ed25519, frost-secp256k1, frost-taproot) keep one share per signer node; the server
+/// store holds only the public key package (as the key's material), re-registered with the coordinator at start.
+/// </summary>
+public sealed partial class KeyService : IDisposable
+{
+    private const int ChainCodeSizeInBytes = 32;
+    private readonly IConclaveStore _store;
+    private readonly FrostCoordinator _frost;
+    private readonly Cluster _cluster;
+    private readonly ServerConfig _config;
+    private readonly ConcurrentDictionary<(string Id, int Version), SoftwareSigningKey> _loaded = new();
+    private readonly ConcurrentDictionary<string, KeyRecord> _byEthereumAddress = new(StringComparer.OrdinalIgnoreCase);
+
+    public KeyService(IConclaveStore store, FrostCoordinator frost, Cluster cluster, ServerConfig config)
+    {
+        _store = store;
+        _frost = frost;
+        _cluster = cluster;
+        _config = config;
+    }
+
+    public IConclaveStore Store => _store;
+
+    public FrostCoordinator Frost => _frost;
+
+    public static IReadOnlyList<string> Schemes { get; } = [.. SignatureSchemes.SingleKey.Select(s => s.Name), .. FrostCiphersuite.All.Select(s => s.SchemeName)];
+
+    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+    private static partial Regex NamePattern();
+
+    /// <summary>Registers every stored FROST key with the coordinator (at start).</summary>
+    public async Task LoadAsync(CancellationToken ct)
+    {
+        foreach (KeyRecord k in await _store.Keys.ListAsync(ct).ConfigureAwait(false))
+        {
+            if (FrostCiphersuite.TryGet(k.Scheme, out FrostCiphersuite? suite))
+            {
+                _frost.Register(new FrostKeyInfo(k.Id, suite, await ReadPackageAsync(k, suite, ct).ConfigureAwait(false), k.Version));
+            }
+        }
+    }
+
+    public async Task<KeyRecord> CreateAsync(CreateKeyRequest req, CancellationToken ct)
+    {
+        if (req.Name is null || !NamePattern().IsMatch(req.Name))
+        {
+            throw new ApiException(ProblemTypes.InvalidRequest, "name is required: 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' or '-', starting with a letter or digit");
+        }
+
+        if (string.IsNullOrEmpty(req.Scheme))
+        {
+            throw new ApiException(ProblemTypes.InvalidRequest, "scheme is required");
+        }
+
+        if (await _store.Keys.GetByNameAsync(req.Name, ct).ConfigureAwait(false) is not null)
+        {
+            throw new ApiException(ProblemTypes.KeyExists, $"a key named {req.Name} already exists");
+        }
+
+        string id = "k" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
+        if (SignatureSchemes.TryGet(req.Scheme, out SoftwareSignatureScheme? single))
+        {
+            if (req.Threshold is not (null or 1) || req.Participants is not (null or 1))
+            {
+                throw new ApiException(ProblemTypes.InvalidRequest, $"{req.Scheme} is a single-key scheme: threshold and participants must be 1 or absent");
+            }
+
+            return await CreateSingleAsync(id, req, single!, ct).ConfigureAwait(false);
+        }
+
+        if (FrostCiphersuite.TryGet(req.Scheme, out FrostCiphersuite? suite))
+        {
+            int participants = req.Participants ?? _cluster.NodeIds.Count;
+            int threshold = req.Threshold ?? Math.Min(_config.Threshold, participants);
+            if (participants < 2 || participants > _cluster.NodeIds.Count)
+            {
+                throw new ApiException(ProblemTypes.InvalidRequest, $"participants must be between 2 and the number of signer nodes ({_cluster.NodeIds.Count})");
+            }
+
+            if (threshold < 2 || threshold > participants)
+            {
+                throw new ApiException(ProblemTypes.InvalidRequest, $"threshold must be between 2 and participants ({participants})");
+            }
+
+            PublicKeyPackage package = await CreateFrostKeyAsync(id, suite, threshold, participants, ct).ConfigureAwait(false);
+            byte[] encoded = package.ToBytes();
+            using SecretBuffer material = SecretBuffer.CopyFrom(encoded);
+            return await _store.Keys.CreateAsync(new NewKey(id, req.Name, suite.SchemeName, package.VerificationKey, threshold, participants, req.Labels), material, ct).ConfigureAwait(false);
+        }
+
+        throw new ApiException(ProblemTypes.UnknownScheme, $"unknown scheme; supported: {string.Join(", ", Schemes)}");
+    }
+
+    /// <summary>
+    /// Makes a new FROST key by distributed key generation among nodes 1..participants (FrostCoordinator.CreateKeyAsync):
+    /// the group secret never exists anywhere; the server keeps only the public key package.
+    /// </summary>
+    private async Task<PublicKeyPackage> CreateFrostKeyAsync(string keyId, FrostCiphersuite suite, int threshold, int participants, CancellationToken ct)
+    {
+        uint[] nodes = [.. _cluster.NodeIds.Order().Take(participants)];
+        FrostKeyInfo info = await _frost.CreateKeyAsync(keyId, suite, threshold, nodes, ct).ConfigureAwait(false);
+        return info.PublicKeyPackage;
+    }
+
+    private async Task<KeyRecord> CreateSingleAsync(string id, CreateKeyRequest req, SoftwareSignatureScheme scheme, CancellationToken ct)
+    {
+        using SoftwareSigningKey key = scheme.GenerateKey(KeyExportPolicy.AllowExport, HealthCheckedRandomSource.System);
+        using SecretBuffer priv = key.ExportPrivateKey();
+        using SecretBuffer material = SecretBuffer.Allocate(priv.Length + ChainCodeSizeInBytes, SecretMemoryKind.Pinned);
+        priv.ReadOnlySpan.CopyTo(material.Span);
+        HealthCheckedRandomSource.System.Fill(material.Span[priv.Length..]);
+        return await _store.Keys.CreateAsync(new NewKey(id, req.Name!, scheme.Name, key.PublicKey.ToArray(), 1, 1, req.Labels), material, ct).ConfigureAwait(false);
+    }
+
+    public async Task<KeyRecord> GetAsync(string name, CancellationToken ct) =>
+        await _store.Keys.GetByNameAsync(name, ct).ConfigureAwait(false) ?? throw new ApiException(ProblemTypes.UnknownKey, $"no key named {name}");
+
+    public async Task<SignResponse> SignAsync(KeyRecord key, SignRequest req, CancellationToken ct)
+    {
+        if (key.State != KeyState.Active)
+        {
+            throw new ApiException(ProblemTypes.KeyNotActive, $"key {key.Name} is {key.State.ToString().ToLowerInvariant()}");
+        }
+
+        if (SignatureSchemes.TryGet(key.Scheme, out SoftwareSignatureScheme? single))
+        {
+            byte[] input = SignInput(single!.InputKind == SignInputKind.Digest32, key.Scheme, req);
+            SoftwareSigningKey sk = await LoadSigningKeyAsync(key, single, ct).ConfigureAwait(false);
+            SignatureResult r = sk.Sign(input);
+            return new SignResponse(Convert.ToHexStringLower(r.Signature), r.RecoveryId, Convert.ToHexStringLower(key.PublicKey), key.Version);
+        }
+
+        if (FrostCiphersuite.TryGet(key.Scheme, out _))
+        {
+            byte[] message = SignInput(false, key.Scheme, req);
+            byte[] sig;
+            try
+            {
+                sig = await _frost.SignAsync(key.Id, message, ct).ConfigureAwait(false);
+            }
+            catch (CulpritException e)
+            {
+                // The misbehaving node is named in the audit log as well as in the problem returned.
+                await _store.Audit.AppendAsync(new Conclave.Storage.Audit.AuditEntryInput("coordinator", "sign.culprit", key.Id, null, "deny",
+                    "culprit node " + string.Join(",", e.Culprits)), CancellationToken.None).ConfigureAwait(false);
+                throw;
+            }
+
+            return new SignResponse(Convert.ToHexStringLower(sig), null, Convert.ToHexStringLower(key.PublicKey), key.Version);
+        }
+
+        throw new ApiException(ProblemTypes.Unsupported, $"scheme {key.Scheme} cannot sign on this server");
+    }
+
+    /// <summary>Signs a 32-byte digest with an ecdsa-secp256k1 key (the Ethereum JSON-RPC path): 64-byte r ‖ s and the recovery id.</summary>
+    public async Task<SignatureResult> SignDigestEcdsaAsync(KeyRecord key, byte[] digest, CancellationToken ct)
+    {
+        if (key.State != KeyState.Active)
+        {
+            throw new ApiException(ProblemTypes.KeyNotActive, $"key {key.Name} is not active");
+        }
+
+        SoftwareSigningKey sk = await LoadSigningKeyAsync(key, SignatureSchemes.EcdsaSecp256k1, ct).ConfigureAwait(false);
+        return sk.Sign(digest);
+    }
+
+    private static byte[] SignInput(bool digest, string scheme, SignRequest req)
+    {
+        if (digest)
+        {
+            if (req.Digest is null || req.Message is not null)
+            {
+                throw new ApiException(ProblemTypes.WrongInput, $"{scheme} signs a 32-byte digest: send \"digest\" (hex), not \"message\"");
+            }
+
+            byte[] d = Hex.Parse(req.Digest, "digest");
+            return d.Length == 32 ? d : throw new ApiException(ProblemTypes.BadHex, "digest must be 32 bytes (64 hex digits)");
+        }
+
+        if (req.Message is null || req.Digest is not null)
+        {
+            throw new ApiException(ProblemTypes.WrongInput, $"{scheme} signs a message: send \"message\" (hex), not \"digest\"");
+        }
+
+        return Hex.Parse(req.Message, "message");
+    }
+
+    private async Task<SoftwareSigningKey> LoadSigningKeyAsync(KeyRecord key, SoftwareSignatureScheme scheme, CancellationToken ct)
+    {
+        if (_loaded.TryGetValue((key.Id, key.Version), out SoftwareSigningKey? sk))
+        {
+            return sk;
+        }
+
+        using SecretBuffer material = await _store.Keys.OpenMaterialAsync(key.Id, key.Version, ct).ConfigureAwait(false);
+        SoftwareSigningKey loaded = scheme.ImportPrivateKey(material.ReadOnlySpan[..scheme.PrivateKeySizeInBytes]);
+        if (!_loaded.TryAdd((key.Id, key.Version), loaded))
+        {
+            loaded.Dispose();
+        }
+
+        return _loaded[(key.Id, key.Version)];
+    }
+
+    public async Task<DeriveResponse> DeriveAsync(KeyRecord key, string? path, CancellationToken ct)
+    {
+        if (path is null)
+        {
+            throw new ApiException(ProblemTypes.InvalidRequest, "path is required, for example \"0/1\"");
+        }
+
+        IReadOnlyList<uint> indexes;
+        try
+        {
+            indexes = PublicDerivation.ParsePath(path);
+        }
+        catch (Conclave.Crypto.CryptoFormatException e) when (e.Message.Contains("hardened", StringComparison.Ordinal))
+        {
+            throw new ApiException(ProblemTypes.HardenedPath, e.Message);
+        }
+
+        byte[] chainCode = await ChainCodeAsync(key, ct).ConfigureAwait(false);
+        string normalized = string.Join('/', indexes.Select(i => i.ToString(CultureInfo.InvariantCulture)));
+        switch (key.Scheme)
+        {
+            case "ecdsa-secp256k1":
+            case "frost-secp256k1":
+            {
+                (byte[] child, _) = PublicDerivation.Secp256k1(key.PublicKey, chainCode, indexes);
+                return new DeriveResponse(normalized, Convert.ToHexStringLower(child), AddressesFor(key.Scheme, child));
+            }
+
+            case "schnorr-bip340":
+            {
+                (byte[] child, _) = PublicDerivation.Secp256k1([0x02, .. key.PublicKey], chainCode, indexes);
+                byte[] xonly = child[1..];
+                return new DeriveResponse(normalized, Convert.ToHexStringLower(xonly), AddressesFor(key.Scheme, xonly));
+            }
+
+            case "ed25519":
+            case "frost-ed25519":
+            {
+                (byte[] child, _, _) = PublicDerivation.Ed25519(key.PublicKey, chainCode, indexes);
+                return new DeriveResponse(normalized, Convert.ToHexStringLower(child), AddressesFor(key.Scheme, child));
+            }
+
+            default:
+                throw new ApiException(ProblemTypes.Unsupported, $"derive is not available for {key.Scheme} keys yet (taproot child keys come with the FROST HD work)");
+        }
+    }
+
+    private async Task<byte[]> ChainCodeAsync(KeyRecord key, CancellationToken ct)
+    {
+        if (FrostCiphersuite.TryGet(key.Scheme, out FrostCiphersuite? suite))
+        {
+            FrostKeyInfo? info = _frost.Find(key.Id);
+            PublicKeyPackage package = info?.PublicKeyPackage ?? await ReadPackageAsync(key, suite, ct).ConfigureAwait(false);
+            return package.ChainCode.ToArray();
+        }
+
+        using SecretBuffer material = await _store.Keys.OpenMaterialAsync(key.Id, key.Version, ct).ConfigureAwait(false);
+        return material.ReadOnlySpan[^ChainCodeSizeInBytes..].ToArray();
+    }
+
+    private async Task<PublicKeyPackage> ReadPackageAsync(KeyRecord key, FrostCiphersuite suite, CancellationToken ct)
+    {
+        using SecretBuffer material = await _store.Keys.OpenMaterialAsync(key.Id, key.Version, ct).ConfigureAwait(false);
+        return PublicKeyPackage.FromBytes(suite, material.ReadOnlySpan);
+    }
+
+    /// <summary>
+    /// Refresh (new shares, same key and threshold) or reshare (a new committee of nodes 1..participants with a new
+    /// threshold) of a FROST key over the cluster; the server stores the new public key package as a new key version.
+    /// </summary>
+    public async Task<KeyResponse> RefreshOrReshareAsync(KeyRecord key, string operation, int? threshold, int? participants, CancellationToken ct)
+    {
+        if (!FrostCiphersuite.TryGet(key.Scheme, out FrostCiphersuite? suite))
+        {
+            throw new ApiException(ProblemTypes.NotThreshold, $"{operation} applies to threshold keys; {key.Name} is a single {key.Scheme} key");
+        }
+
+        if (_frost.Find(key.Id) is null)
+        {
+            _frost.Register(new FrostKeyInfo(key.Id, suite, await ReadPackageAsync(key, suite, ct).ConfigureAwait(false), key.Version));
+        }
+
+        FrostKeyInfo next;
+        if (operation == "refresh")
+        {
+            next = await _frost.RefreshAsync(key.Id, ct).ConfigureAwait(false);
+        }
+        else
+        {
+            int n = participants ?? key.Participants;
+            int t = threshold ?? key.Threshold;
+            if (n < 2 || n > _cluster.NodeIds.Count || t < 2 || t > n)
+            {
+                throw new ApiException(ProblemTypes.InvalidRequest, $"reshare needs 2 ≤ threshold ≤ participants ≤ {_cluster.NodeIds.Count} (the signer nodes)");
+            }
+
+            next = await _frost.ReshareAsync(key.Id, t, [.. _cluster.NodeIds.Order().Take(n)], ct).ConfigureAwait(false);
+        }
+
+        using SecretBuffer material = SecretBuffer.CopyFrom(next.PublicKeyPackage.ToBytes());
+        KeyRecord stored = await _store.Keys.RotateAsync(key.Id, key.Version, next.PublicKeyPackage.VerificationKey, material, ct).ConfigureAwait(false);
+        return ToResponse(stored) with { Threshold = next.PublicKeyPackage.Threshold, Participants = next.PublicKeyPackage.ParticipantCount };
+    }
+
+    /// <summary>Finds the active ecdsa-secp256k1 key with this Ethereum address.</summary>
+    public async Task<KeyRecord?> FindByEthereumAddressAsync(string address, CancellationToken ct)
+    {
+        if (_byEthereumAddress.TryGetValue(address, out KeyRecord? k))
+        {
+            return k;
+        }
+
+        await RefreshAddressesAsync(ct).ConfigureAwait(false);
+        return _byEthereumAddress.TryGetValue(address, out k) ? k : null;
+    }
+
+    public async Task<IReadOnlyList<string>> EthereumAccountsAsync(CancellationToken ct)
+    {
+        await RefreshAddressesAsync(ct).ConfigureAwait(false);
+        return [.. _byEthereumAddress.Where(kv => kv.Value.State == KeyState.Active).OrderBy(kv => kv.Value.CreatedAt).Select(kv => kv.Key)];
+    }
+
+    private async Task RefreshAddressesAsync(CancellationToken ct)
+    {
+        foreach (KeyRecord k in await _store.Keys.ListAsync(ct).ConfigureAwait(false))
+        {
+            if (k.Scheme == SignatureSchemes.EcdsaSecp256k1.Name)
+            {
+                _byEthereumAddress[EthereumAddress.FromPublicKey(k.PublicKey)] = k;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Addresses by scheme: Ethereum (EIP-55) for ecdsa-secp256k1; Bitcoin P2TR (bech32m, mainnet) for schnorr-bip340
+    /// (BIP-86 tweak of the key, no script tree) and frost-taproot (its x-only key is already the output key);
+    /// Solana (base58) for ed25519 and frost-ed25519.
+    /// </summary>
+    public static KeyAddresses AddressesFor(string scheme, byte[] publicKey) => scheme switch
+    {
+        "ecdsa-secp256k1" => new KeyAddresses(Ethereum: EthereumAddress.FromPublicKey(publicKey)),
+        "schnorr-bip340" => new KeyAddresses(Bitcoin: TaprootAddress.FromOutputKey(TaprootAddress.Bip86OutputKey(publicKey).OutputKey)),
+        "frost-taproot" => new KeyAddresses(Bitcoin: TaprootAddress.FromOutputKey(publicKey)),
+        "ed25519" or "frost-ed25519" => new KeyAddresses(Solana: SolanaAddress.FromPublicKey(publicKey)),
+        _ => new KeyAddresses(),
+    };
+
+    public static KeyResponse ToResponse(KeyRecord k) => new(k.Id, k.Name, k.Scheme, Convert.ToHexStringLower(k.PublicKey), k.Threshold, k.Participants, k.Version,
+        k.State.ToString().ToLowerInvariant(), k.Labels, AddressesFor(k.Scheme, k.PublicKey), k.CreatedAt);
+
+    public void Dispose()
+    {
+        foreach (SoftwareSigningKey k in _loaded.Values)
+        {
+            k.Dispose();
+        }
+
+        _loaded.Clear();
+    }
+}
+
+/// <summary>Strict hex for API inputs (an optional 0x prefix, an even number of hex digits).</summary>
+public static class Hex
+{
+    public static byte[] Parse(string text, string field)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        string hex = text.StartsWith("0x", StringComparison.OrdinalIgnoreCase) ? text[2..] : text;
+        if (hex.Length % 2 != 0 || !hex.All(Uri.IsHexDigit))
+        {
+            throw new ApiException(ProblemTypes.BadHex, $"{field} must be hex: an even number of digits 0-9, a-f, optionally prefixed by 0x");
+        }
+
+        return Convert.FromHexString(hex);
+    }
+}

@@ -1,0 +1,120 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Text;
+using Conclave.Server.Coordinator;
+using Conclave.Storage.Keys;
+
+namespace Conclave.Server.Api;
+
+/// <summary>
+/// Prometheus text exposition (version 0.0.4) written by hand: request counts by route and status, signing latency
+/// histograms by scheme, node health (as last seen by /readyz or a scrape), FROST commitment-pool depth per key and node.
+/// No label ever carries a secret or a request body.
+/// </summary>
+public sealed class ServerMetrics
+{
+    private static readonly double[] Buckets = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+    private readonly ConcurrentDictionary<(string Method, string Route, int Status), long> _requests = new();
+    private readonly ConcurrentDictionary<string, Histogram> _sign = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<uint, int> _nodeUp = new();
+
+    public void CountRequest(string method, string route, int status) => _requests.AddOrUpdate((method, route, status), 1, (_, n) => n + 1);
+
+    public void ObserveSign(string scheme, TimeSpan elapsed) => _sign.GetOrAdd(scheme, _ => new Histogram()).Observe(elapsed.TotalSeconds);
+
+    public void SetNodesUp(IEnumerable<uint> all, IReadOnlyList<uint> up)
+    {
+        foreach (uint n in all)
+        {
+            _nodeUp[n] = up.Contains(n) ? 1 : 0;
+        }
+    }
+
+    public async Task<string> RenderAsync(KeyService keys, Cluster cluster, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(keys);
+        ArgumentNullException.ThrowIfNull(cluster);
+        SetNodesUp(cluster.NodeIds, await cluster.AttestAsync(ct).ConfigureAwait(false));
+        var sb = new StringBuilder();
+        sb.AppendLine("# HELP conclave_http_requests_total HTTP requests by method, route and status.");
+        sb.AppendLine("# TYPE conclave_http_requests_total counter");
+        foreach (var ((method, route, status), n) in _requests.OrderBy(k => k.Key.Route, StringComparer.Ordinal))
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"conclave_http_requests_total{{method=\"{method}\",route=\"{Escape(route)}\",status=\"{status}\"}} {n}\n");
+        }
+
+        sb.AppendLine("# HELP conclave_sign_duration_seconds Time to produce a signature, by scheme.");
+        sb.AppendLine("# TYPE conclave_sign_duration_seconds histogram");
+        foreach (var (scheme, h) in _sign.OrderBy(k => k.Key, StringComparer.Ordinal))
+        {
+            h.Write(sb, "conclave_sign_duration_seconds", $"scheme=\"{scheme}\"");
+        }
+
+        sb.AppendLine("# HELP conclave_node_up Whether a signer node answered the last attestation (1) or not (0).");
+        sb.AppendLine("# TYPE conclave_node_up gauge");
+        foreach (var (node, up) in _nodeUp.OrderBy(k => k.Key))
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"conclave_node_up{{node=\"{node}\"}} {up}\n");
+        }
+
+        sb.AppendLine("# HELP conclave_nonce_pool_depth Round-1 commitments the coordinator holds per FROST key and node.");
+        sb.AppendLine("# TYPE conclave_nonce_pool_depth gauge");
+        foreach (KeyRecord k in await keys.Store.Keys.ListAsync(ct).ConfigureAwait(false))
+        {
+            FrostKeyInfo? info = keys.Frost.Find(k.Id);
+            if (info is null)
+            {
+                continue;
+            }
+
+            foreach (uint node in info.Nodes)
+            {
+                sb.Append(CultureInfo.InvariantCulture, $"conclave_nonce_pool_depth{{key=\"{Escape(k.Name)}\",node=\"{node}\"}} {keys.Frost.PoolDepth(k.Id, node)}\n");
+            }
+        }
+
+        return sb.ToString();
+    }
+
+    private static string Escape(string s) => s.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal);
+
+    private sealed class Histogram
+    {
+        private readonly long[] _counts = new long[Buckets.Length];
+        private long _total;
+        private double _sum;
+        private readonly Lock _lock = new();
+
+        public void Observe(double seconds)
+        {
+            lock (_lock)
+            {
+                for (int i = 0; i < Buckets.Length; i++)
+                {
+                    if (seconds <= Buckets[i])
+                    {
+                        _counts[i]++;
+                    }
+                }
+
+                _total++;
+                _sum += seconds;
+            }
+        }
+
+        public void Write(StringBuilder sb, string name, string labels)
+        {
+            lock (_lock)
+            {
+                for (int i = 0; i < Buckets.Length; i++)
+                {
+                    sb.Append(CultureInfo.InvariantCulture, $"{name}_bucket{{{labels},le=\"{Buckets[i]}\"}} {_counts[i]}\n");
+                }
+
+                sb.Append(CultureInfo.InvariantCulture, $"{name}_bucket{{{labels},le=\"+Inf\"}} {_total}\n");
+                sb.Append(CultureInfo.InvariantCulture, $"{name}_sum{{{labels}}} {_sum}\n");
+                sb.Append(CultureInfo.InvariantCulture, $"{name}_count{{{labels}}} {_total}\n");
+            }
+        }
+    }
+}

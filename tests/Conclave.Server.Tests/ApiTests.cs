@@ -1,0 +1,394 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Conclave.Chains.Ethereum;
+using Conclave.Crypto.Secp256k1;
+using Conclave.Crypto.Signing;
+using Conclave.Threshold.Frost;
+using Conclave.Threshold.Frost.Ciphersuites;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Conclave.Server.Tests;
+
+/// <summary>Every route of the API against a real 2-of-3 cluster of signer-node processes, with its error cases.</summary>
+[Collection("api")]
+public sealed class ApiTests(ApiCluster c)
+{
+    private const string P = "https://conclave.dev/problems/";
+
+    private static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
+
+    private async Task<(HttpStatusCode Status, JsonNode? Body, string? ContentType)> Send(HttpMethod method, string path, string? json = null, HttpClient? client = null)
+    {
+        using var req = new HttpRequestMessage(method, path) { Content = json is null ? null : Json(json) };
+        using HttpResponseMessage r = await (client ?? c.Http).SendAsync(req);
+        string text = await r.Content.ReadAsStringAsync();
+        return (r.StatusCode, text.Length == 0 ? null : JsonNode.Parse(text), r.Content.Headers.ContentType?.MediaType);
+    }
+
+    private async Task<JsonNode> Create(string scheme, string? extra = null)
+    {
+        string name = scheme + "-" + Guid.NewGuid().ToString("N")[..8];
+        var (status, body, _) = await Send(HttpMethod.Post, "/v1/keys", $$"""{"name":"{{name}}","scheme":"{{scheme}}"{{extra}}}""");
+        Assert.True(status == HttpStatusCode.Created, body?.ToJsonString());
+        return body!;
+    }
+
+    private static async Task AssertProblem((HttpStatusCode Status, JsonNode? Body, string? ContentType) r, HttpStatusCode status, string type)
+    {
+        await Task.CompletedTask;
+        Assert.Equal(status, r.Status);
+        Assert.Equal("application/problem+json", r.ContentType);
+        Assert.Equal(P + type, r.Body!["type"]!.GetValue<string>());
+        Assert.Equal((int)status, r.Body!["status"]!.GetValue<int>());
+        Assert.False(string.IsNullOrEmpty(r.Body!["detail"]!.GetValue<string>()));
+    }
+
+    [Theory]
+    [InlineData("ecdsa-secp256k1")]
+    [InlineData("schnorr-bip340")]
+    [InlineData("ed25519")]
+    [InlineData("frost-ed25519")]
+    [InlineData("frost-secp256k1")]
+    [InlineData("frost-taproot")]
+    public async Task CreateShowListVersionsSign_EverySchemeVerifies(string scheme)
+    {
+        JsonNode key = await Create(scheme);
+        string name = key["name"]!.GetValue<string>();
+        byte[] pub = Convert.FromHexString(key["publicKey"]!.GetValue<string>());
+        bool frost = scheme.StartsWith("frost-", StringComparison.Ordinal);
+        Assert.Equal(frost ? 2 : 1, key["threshold"]!.GetValue<int>());
+        Assert.Equal(frost ? 3 : 1, key["participants"]!.GetValue<int>());
+        Assert.Equal(1, key["version"]!.GetValue<int>());
+        JsonObject addresses = key["addresses"]!.AsObject();
+        switch (scheme)
+        {
+            case "ecdsa-secp256k1":
+                Assert.Equal(EthereumAddress.FromPublicKey(pub), addresses["ethereum"]!.GetValue<string>());
+                break;
+            case "schnorr-bip340":
+            case "frost-taproot":
+                Assert.StartsWith("bc1p", addresses["bitcoin"]!.GetValue<string>(), StringComparison.Ordinal);
+                break;
+            case "ed25519":
+            case "frost-ed25519":
+                Assert.Equal(pub, Conclave.Chains.Solana.Base58.Decode(addresses["solana"]!.GetValue<string>()));
+                break;
+            default:
+                Assert.Empty(addresses);
+                break;
+        }
+
+        var shown = await Send(HttpMethod.Get, $"/v1/keys/{name}");
+        Assert.Equal(HttpStatusCode.OK, shown.Status);
+        Assert.Equal(key["id"]!.GetValue<string>(), shown.Body!["id"]!.GetValue<string>());
+        var list = await Send(HttpMethod.Get, "/v1/keys");
+        Assert.Contains(list.Body!["keys"]!.AsArray(), k => k!["name"]!.GetValue<string>() == name);
+        var versions = await Send(HttpMethod.Get, $"/v1/keys/{name}/versions");
+        Assert.Single(versions.Body!["versions"]!.AsArray());
+
+        for (int i = 0; i < 5; i++)
+        {
+            byte[] input = scheme == "ecdsa-secp256k1" ? SHA256.HashData(BitConverter.GetBytes(i)) : RandomNumberGenerator.GetBytes(1 + i * 7);
+            string field = scheme == "ecdsa-secp256k1" ? "digest" : "message";
+            var signed = await Send(HttpMethod.Post, $"/v1/keys/{name}/sign", $$"""{"{{field}}":"{{Convert.ToHexStringLower(input)}}"}""");
+            Assert.True(signed.Status == HttpStatusCode.OK, signed.Body?.ToJsonString());
+            byte[] sig = Convert.FromHexString(signed.Body!["signature"]!.GetValue<string>());
+            Assert.Equal(1, signed.Body!["keyVersion"]!.GetValue<int>());
+            if (frost)
+            {
+                Assert.True(FrostCiphersuite.TryGet(scheme, out FrostCiphersuite? suite));
+                Assert.True(suite.Verify(pub, input, sig));
+            }
+            else
+            {
+                Assert.True(SignatureSchemes.TryGet(scheme, out SoftwareSignatureScheme? s));
+                Assert.True(s!.Verify(pub, input, sig));
+            }
+
+            if (scheme == "ecdsa-secp256k1")
+            {
+                int recid = signed.Body!["recoveryId"]!.GetValue<int>();
+                Assert.True(EcdsaSecp256k1.TryRecover(input, sig, recid, out Secp256k1Point recovered));
+                Assert.Equal(addresses["ethereum"]!.GetValue<string>(), EthereumAddress.FromPublicKey(recovered.ToCompressed()));
+            }
+        }
+    }
+
+    [Fact]
+    public async Task CreateErrors_AreProblems()
+    {
+        await AssertProblem(await Send(HttpMethod.Post, "/v1/keys", """{"name":"x1","scheme":"rsa-4096"}"""), HttpStatusCode.BadRequest, "unknown-scheme");
+        await AssertProblem(await Send(HttpMethod.Post, "/v1/keys", """{"name":"x1","scheme":"""), HttpStatusCode.BadRequest, "malformed-json");
+        await AssertProblem(await Send(HttpMethod.Post, "/v1/keys", """{"name":"x1","scheme":"ed25519","threshold":"two"}"""), HttpStatusCode.BadRequest, "malformed-json");
+        await AssertProblem(await Send(HttpMethod.Post, "/v1/keys", """[1,2]"""), HttpStatusCode.BadRequest, "malformed-json");
+        await AssertProblem(await Send(HttpMethod.Post, "/v1/keys", null), HttpStatusCode.BadRequest, "malformed-json");
+        await AssertProblem(await Send(HttpMethod.Post, "/v1/keys", """{"name":"bad name/","scheme":"ed25519"}"""), HttpStatusCode.BadRequest, "invalid-request");
+        await AssertProblem(await Send(HttpMethod.Post, "/v1/keys", """{"scheme":"ed25519"}"""), HttpStatusCode.BadRequest, "invalid-request");
+        await AssertProblem(await Send(HttpMethod.Post, "/v1/keys", """{"name":"x2"}"""), HttpStatusCode.BadRequest, "invalid-request");
+        await AssertProblem(await Send(HttpMethod.Post, "/v1/keys", """{"name":"x3","scheme":"ed25519","threshold":2}"""), HttpStatusCode.BadRequest, "invalid-request");
+        await AssertProblem(await Send(HttpMethod.Post, "/v1/keys", """{"name":"x4","scheme":"frost-ed25519","threshold":3,"participants":2}"""), HttpStatusCode.BadRequest, "invalid-request");
+        await AssertProblem(await Send(HttpMethod.Post, "/v1/keys", """{"name":"x5","scheme":"frost-ed25519","participants":9}"""), HttpStatusCode.BadRequest, "invalid-request");
+        JsonNode k = await Create("ed25519");
+        await AssertProblem(await Send(HttpMethod.Post, "/v1/keys", $$"""{"name":"{{k["name"]}}","scheme":"ed25519"}"""), HttpStatusCode.Conflict, "key-exists");
+        string big = new('a', 70 * 1024);
+        await AssertProblem(await Send(HttpMethod.Post, "/v1/keys", "{\"name\":\"x6\",\"scheme\":\"ed25519\",\"labels\":{\"a\":\"" + big + "\"}}"), HttpStatusCode.RequestEntityTooLarge, "body-too-large");
+    }
+
+    [Fact]
+    public async Task FrostKey_WithExplicitThresholdAndParticipants()
+    {
+        JsonNode k = await Create("frost-secp256k1", ""","threshold":2,"participants":2,"labels":{"desk":"perps"}""");
+        Assert.Equal(2, k["participants"]!.GetValue<int>());
+        Assert.Equal("perps", k["labels"]!["desk"]!.GetValue<string>());
+        var s = await Send(HttpMethod.Post, $"/v1/keys/{k["name"]}/sign", """{"message":"00"}""");
+        Assert.Equal(HttpStatusCode.OK, s.Status);
+    }
+
+    [Fact]
+    public async Task UnknownKey_Is404OnEveryKeyRoute()
+    {
+        foreach ((HttpMethod m, string path, string? body) in new (HttpMethod, string, string?)[]
+        {
+            (HttpMethod.Get, "/v1/keys/nope", null),
+            (HttpMethod.Get, "/v1/keys/nope/versions", null),
+            (HttpMethod.Post, "/v1/keys/nope/sign", """{"message":"00"}"""),
+            (HttpMethod.Post, "/v1/keys/nope/sign/batch", """{"items":[{"message":"00"}]}"""),
+            (HttpMethod.Post, "/v1/keys/nope/derive", """{"path":"0"}"""),
+            (HttpMethod.Post, "/v1/keys/nope/refresh", null),
+            (HttpMethod.Post, "/v1/keys/nope/reshare", """{"threshold":2,"participants":3}"""),
+        })
+        {
+            await AssertProblem(await Send(m, path, body), HttpStatusCode.NotFound, "unknown-key");
+        }
+
+        await AssertProblem(await Send(HttpMethod.Get, "/v1/nothing-here"), HttpStatusCode.NotFound, "not-found");
+    }
+
+    [Fact]
+    public async Task SignErrors_AreProblems()
+    {
+        string ecdsa = (await Create("ecdsa-secp256k1"))["name"]!.GetValue<string>();
+        string ed = (await Create("ed25519"))["name"]!.GetValue<string>();
+        string fr = (await Create("frost-ed25519"))["name"]!.GetValue<string>();
+        await AssertProblem(await Send(HttpMethod.Post, $"/v1/keys/{ecdsa}/sign", """{"digest":"zz"}"""), HttpStatusCode.BadRequest, "bad-hex");
+        await AssertProblem(await Send(HttpMethod.Post, $"/v1/keys/{ecdsa}/sign", """{"digest":"abc"}"""), HttpStatusCode.BadRequest, "bad-hex");
+        await AssertProblem(await Send(HttpMethod.Post, $"/v1/keys/{ecdsa}/sign", """{"digest":"abcd"}"""), HttpStatusCode.BadRequest, "bad-hex");
+        await AssertProblem(await Send(HttpMethod.Post, $"/v1/keys/{ecdsa}/sign", """{"message":"abcd"}"""), HttpStatusCode.BadRequest, "wrong-input-kind");
+        await AssertProblem(await Send(HttpMethod.Post, $"/v1/keys/{ed}/sign", """{"digest":"abcd"}"""), HttpStatusCode.BadRequest, "wrong-input-kind");
+        await AssertProblem(await Send(HttpMethod.Post, $"/v1/keys/{ed}/sign", """{}"""), HttpStatusCode.BadRequest, "wrong-input-kind");
+        await AssertProblem(await Send(HttpMethod.Post, $"/v1/keys/{fr}/sign", """{"message":"0x0g"}"""), HttpStatusCode.BadRequest, "bad-hex");
+        await AssertProblem(await Send(HttpMethod.Post, $"/v1/keys/{fr}/sign", """{"message":"""), HttpStatusCode.BadRequest, "malformed-json");
+        var ok = await Send(HttpMethod.Post, $"/v1/keys/{ed}/sign", """{"message":"0x"}""");
+        Assert.Equal(HttpStatusCode.OK, ok.Status);
+    }
+
+    [Fact]
+    public async Task BatchSign_GivesAResultOrAProblemPerItem()
+    {
+        JsonNode k = await Create("frost-taproot");
+        string name = k["name"]!.GetValue<string>();
+        byte[] pub = Convert.FromHexString(k["publicKey"]!.GetValue<string>());
+        var r = await Send(HttpMethod.Post, $"/v1/keys/{name}/sign/batch", """{"items":[{"message":"01"},{"message":"xx"},{"digest":"00"},{"message":"0203"}]}""");
+        Assert.Equal(HttpStatusCode.OK, r.Status);
+        JsonArray results = r.Body!["results"]!.AsArray();
+        Assert.Equal(4, results.Count);
+        Assert.True(FrostCiphersuite.Secp256k1Taproot.Verify(pub, [1], Convert.FromHexString(results[0]!["result"]!["signature"]!.GetValue<string>())));
+        Assert.Equal(P + "bad-hex", results[1]!["error"]!["type"]!.GetValue<string>());
+        Assert.Equal(P + "wrong-input-kind", results[2]!["error"]!["type"]!.GetValue<string>());
+        Assert.True(FrostCiphersuite.Secp256k1Taproot.Verify(pub, [2, 3], Convert.FromHexString(results[3]!["result"]!["signature"]!.GetValue<string>())));
+        await AssertProblem(await Send(HttpMethod.Post, $"/v1/keys/{name}/sign/batch", """{"items":[]}"""), HttpStatusCode.BadRequest, "invalid-request");
+    }
+
+    [Fact]
+    public async Task Derive_NonHardenedChildren_AndProblems()
+    {
+        string ecdsa = (await Create("ecdsa-secp256k1"))["name"]!.GetValue<string>();
+        var a = await Send(HttpMethod.Post, $"/v1/keys/{ecdsa}/derive", """{"path":"0/1"}""");
+        var b = await Send(HttpMethod.Post, $"/v1/keys/{ecdsa}/derive", """{"path":"m/0/1"}""");
+        var other = await Send(HttpMethod.Post, $"/v1/keys/{ecdsa}/derive", """{"path":"0/2"}""");
+        Assert.Equal(HttpStatusCode.OK, a.Status);
+        Assert.Equal(a.Body!["publicKey"]!.GetValue<string>(), b.Body!["publicKey"]!.GetValue<string>());
+        Assert.NotEqual(a.Body!["publicKey"]!.GetValue<string>(), other.Body!["publicKey"]!.GetValue<string>());
+        Assert.Equal(EthereumAddress.FromPublicKey(Convert.FromHexString(a.Body!["publicKey"]!.GetValue<string>())), a.Body!["addresses"]!["ethereum"]!.GetValue<string>());
+        foreach (string scheme in new[] { "ed25519", "frost-ed25519", "schnorr-bip340", "frost-secp256k1" })
+        {
+            string n = (await Create(scheme))["name"]!.GetValue<string>();
+            var d = await Send(HttpMethod.Post, $"/v1/keys/{n}/derive", """{"path":"7"}""");
+            Assert.True(d.Status == HttpStatusCode.OK, d.Body?.ToJsonString());
+            await AssertProblem(await Send(HttpMethod.Post, $"/v1/keys/{n}/derive", """{"path":"0'/1"}"""), HttpStatusCode.BadRequest, "hardened-path");
+        }
+
+        await AssertProblem(await Send(HttpMethod.Post, $"/v1/keys/{ecdsa}/derive", """{"path":"2147483648"}"""), HttpStatusCode.BadRequest, "hardened-path");
+        await AssertProblem(await Send(HttpMethod.Post, $"/v1/keys/{ecdsa}/derive", """{"path":"a/b"}"""), HttpStatusCode.BadRequest, "invalid-request");
+        await AssertProblem(await Send(HttpMethod.Post, $"/v1/keys/{ecdsa}/derive", """{}"""), HttpStatusCode.BadRequest, "invalid-request");
+        string taproot = (await Create("frost-taproot"))["name"]!.GetValue<string>();
+        await AssertProblem(await Send(HttpMethod.Post, $"/v1/keys/{taproot}/derive", """{"path":"1"}"""), HttpStatusCode.BadRequest, "unsupported");
+    }
+
+    [Fact]
+    public async Task RefreshAndReshare_RouteToThresholdKeysOnly()
+    {
+        string single = (await Create("ed25519"))["name"]!.GetValue<string>();
+        string fr = (await Create("frost-ed25519"))["name"]!.GetValue<string>();
+        await AssertProblem(await Send(HttpMethod.Post, $"/v1/keys/{single}/refresh"), HttpStatusCode.BadRequest, "not-threshold-key");
+        await AssertProblem(await Send(HttpMethod.Post, $"/v1/keys/{single}/reshare", """{"threshold":2,"participants":3}"""), HttpStatusCode.BadRequest, "not-threshold-key");
+        await AssertProblem(await Send(HttpMethod.Post, $"/v1/keys/{fr}/reshare", """{"threshold":4,"participants":3}"""), HttpStatusCode.BadRequest, "invalid-request");
+        JsonNode before = (await Send(HttpMethod.Get, $"/v1/keys/{fr}")).Body!;
+
+        // Refresh over the cluster: same public key, version 2, still signs.
+        var refreshed = await Send(HttpMethod.Post, $"/v1/keys/{fr}/refresh");
+        Assert.True(refreshed.Status == HttpStatusCode.OK, refreshed.Body?.ToJsonString());
+        Assert.Equal(before["publicKey"]!.GetValue<string>(), refreshed.Body!["publicKey"]!.GetValue<string>());
+        Assert.Equal(2, refreshed.Body!["version"]!.GetValue<int>());
+        await SignAndVerifyFrost(fr, before["publicKey"]!.GetValue<string>(), expectedVersion: 2);
+
+        // Reshare to 3-of-3: same public key, new threshold, still signs.
+        var reshared = await Send(HttpMethod.Post, $"/v1/keys/{fr}/reshare", """{"threshold":3,"participants":3}""");
+        Assert.True(reshared.Status == HttpStatusCode.OK, reshared.Body?.ToJsonString());
+        Assert.Equal(before["publicKey"]!.GetValue<string>(), reshared.Body!["publicKey"]!.GetValue<string>());
+        Assert.Equal(3, reshared.Body!["threshold"]!.GetValue<int>());
+        Assert.Equal(3, reshared.Body!["version"]!.GetValue<int>());
+        await SignAndVerifyFrost(fr, before["publicKey"]!.GetValue<string>(), expectedVersion: 3);
+        Assert.Equal(3, (await Send(HttpMethod.Get, $"/v1/keys/{fr}/versions")).Body!["versions"]!.AsArray().Count);
+    }
+
+    private async Task SignAndVerifyFrost(string name, string publicKeyHex, int expectedVersion)
+    {
+        byte[] msg = RandomNumberGenerator.GetBytes(40);
+        var signed = await Send(HttpMethod.Post, $"/v1/keys/{name}/sign", $$"""{"message":"{{Convert.ToHexStringLower(msg)}}"}""");
+        Assert.True(signed.Status == HttpStatusCode.OK, signed.Body?.ToJsonString());
+        Assert.Equal(expectedVersion, signed.Body!["keyVersion"]!.GetValue<int>());
+        Assert.True(FrostCiphersuite.Ed25519Sha512.Verify(Convert.FromHexString(publicKeyHex), msg, Convert.FromHexString(signed.Body!["signature"]!.GetValue<string>())));
+    }
+
+    [Fact]
+    public async Task Auth_RefusesMissingAndWrongTokens_AndAuditsTheRefusal()
+    {
+        await AssertProblem(await Send(HttpMethod.Get, "/v1/keys", client: c.Anonymous), HttpStatusCode.Unauthorized, "unauthorized");
+        using var wrong = new HttpClient { BaseAddress = new Uri(c.BaseUrl) };
+        wrong.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", c.Token + "x");
+        await AssertProblem(await Send(HttpMethod.Post, "/v1/keys", """{"name":"sneaky","scheme":"ed25519"}""", wrong), HttpStatusCode.Unauthorized, "unauthorized");
+        await AssertProblem(await Send(HttpMethod.Post, "/rpc", """{"jsonrpc":"2.0","id":1,"method":"eth_accounts"}""", c.Anonymous), HttpStatusCode.Unauthorized, "unauthorized");
+        Assert.Equal(HttpStatusCode.NotFound, (await Send(HttpMethod.Get, "/v1/keys/sneaky")).Status);
+
+        var page = await Send(HttpMethod.Get, "/v1/audit?after=0&limit=1000");
+        JsonArray entries = page.Body!["entries"]!.AsArray();
+        Assert.Contains(entries, e => e!["decision"]!.GetValue<string>() == "deny" && e["action"]!.GetValue<string>() == "POST /v1/keys" && e["actor"]!.GetValue<string>() == "anonymous");
+        Assert.Contains(entries, e => e!["decision"]!.GetValue<string>() == "allow" && e["action"]!.GetValue<string>() == "GET /v1/audit");
+    }
+
+    [Fact]
+    public async Task Audit_EveryCallIsAppendedBeforeItsEffect_AndTheChainVerifies()
+    {
+        JsonNode k = await Create("ed25519");
+        var page = await Send(HttpMethod.Get, "/v1/audit?after=0&limit=1000");
+        JsonArray entries = page.Body!["entries"]!.AsArray();
+        Assert.Contains(entries, e => e!["action"]!.GetValue<string>() == "POST /v1/keys" && e["decision"]!.GetValue<string>() == "allow" && e["requestHash"] is not null);
+        long last = entries[^1]!["seq"]!.GetValue<long>();
+        var tail = await Send(HttpMethod.Get, $"/v1/audit?after={last - 1}");
+        Assert.Equal(last, tail.Body!["entries"]![0]!["seq"]!.GetValue<long>());
+        var verify = await Send(HttpMethod.Get, "/v1/audit/verify");
+        Assert.True(verify.Body!["ok"]!.GetValue<bool>(), verify.Body!.ToJsonString());
+        Assert.True(verify.Body!["entries"]!.GetValue<long>() >= last);
+        Assert.Null(verify.Body!["firstBad"]);
+        await AssertProblem(await Send(HttpMethod.Get, "/v1/audit?after=-5"), HttpStatusCode.BadRequest, "invalid-request");
+        await AssertProblem(await Send(HttpMethod.Get, "/v1/audit?after=abc"), HttpStatusCode.BadRequest, "invalid-request");
+        await AssertProblem(await Send(HttpMethod.Get, "/v1/audit?limit=100000"), HttpStatusCode.BadRequest, "invalid-request");
+        Assert.NotNull(k);
+    }
+
+    [Fact]
+    public async Task HealthReadinessAndMetrics()
+    {
+        var h = await Send(HttpMethod.Get, "/healthz", client: c.Anonymous);
+        Assert.Equal("alive", h.Body!["status"]!.GetValue<string>());
+        var r = await Send(HttpMethod.Get, "/readyz", client: c.Anonymous);
+        Assert.Equal(HttpStatusCode.OK, r.Status);
+        Assert.True(r.Body!["ready"]!.GetValue<bool>());
+        Assert.Equal(3, r.Body!["nodesUp"]!.AsArray().Count);
+        string fr = (await Create("frost-ed25519"))["name"]!.GetValue<string>();
+        Assert.Equal(HttpStatusCode.OK, (await Send(HttpMethod.Post, $"/v1/keys/{fr}/sign", """{"message":"01"}""")).Status);
+        string metrics = await c.Anonymous.GetStringAsync("/metrics");
+        Assert.Contains("conclave_http_requests_total{method=\"POST\",route=\"/v1/keys/{name}/sign\",status=\"200\"}", metrics, StringComparison.Ordinal);
+        Assert.Contains("conclave_sign_duration_seconds_count{scheme=\"frost-ed25519\"}", metrics, StringComparison.Ordinal);
+        Assert.Contains("conclave_node_up{node=\"3\"} 1", metrics, StringComparison.Ordinal);
+        Assert.Contains($"conclave_nonce_pool_depth{{key=\"{fr}\",node=", metrics, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task OpenApiDocument_ParsesAndCoversEveryRoute()
+    {
+        string text = await c.Anonymous.GetStringAsync("/openapi/v1.json");
+        using JsonDocument doc = JsonDocument.Parse(text);
+        Assert.StartsWith("3.", doc.RootElement.GetProperty("openapi").GetString(), StringComparison.Ordinal);
+        JsonElement paths = doc.RootElement.GetProperty("paths");
+        var routes = ((IEndpointRouteBuilder)c.App).DataSources.SelectMany(d => d.Endpoints).OfType<RouteEndpoint>()
+            .Where(e => e.Metadata.GetMetadata<Microsoft.AspNetCore.Routing.IExcludeFromDescriptionMetadata>() is not { ExcludeFromDescription: true })
+            .Where(e => e.RoutePattern.RawText is { } raw && !raw.Contains("openapi", StringComparison.Ordinal))
+            .ToList();
+        Assert.True(routes.Count >= 15, string.Join(", ", routes.Select(r => r.RoutePattern.RawText)));
+        foreach (RouteEndpoint e in routes)
+        {
+            string path = "/" + e.RoutePattern.RawText!.TrimStart('/');
+            Assert.True(paths.TryGetProperty(path, out JsonElement item), $"{path} missing from the OpenAPI document");
+            foreach (string method in e.Metadata.GetMetadata<HttpMethodMetadata>()!.HttpMethods)
+            {
+                Assert.True(item.TryGetProperty(method.ToLowerInvariant(), out _), $"{method} {path} missing from the OpenAPI document");
+            }
+        }
+
+        Assert.True(paths.GetProperty("/v1/keys/{name}/sign").GetProperty("post").GetProperty("responses").TryGetProperty("404", out _));
+        Assert.True(doc.RootElement.GetProperty("components").GetProperty("schemas").TryGetProperty("SignResponse", out _));
+    }
+
+    [Fact]
+    public async Task JsonRpc_EthersV6SignsThroughRpc_AndRecoversTheKeyAddress()
+    {
+        string address = (await Create("ecdsa-secp256k1"))["addresses"]!["ethereum"]!.GetValue<string>();
+        JsonArray results = NodeInterop.Run("rpc", [new { url = c.BaseUrl + "/rpc", token = c.Token, address, chainId = 8453 }]);
+        JsonNode r = results[0]!;
+        Assert.Contains(r["accounts"]!.AsArray(), a => a!.GetValue<string>() == address);
+        Assert.Equal(address, r["txFrom"]!.GetValue<string>());
+        Assert.Equal(2, r["txType"]!.GetValue<int>());
+        Assert.Equal(8453, r["txChainId"]!.GetValue<int>());
+        Assert.Equal(address, r["legacyFrom"]!.GetValue<string>());
+        Assert.Equal(address, r["messageSigner"]!.GetValue<string>());
+        Assert.Equal(address, r["typedSigner"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task JsonRpc_Errors()
+    {
+        string address = (await Create("ecdsa-secp256k1"))["addresses"]!["ethereum"]!.GetValue<string>();
+        async Task<int> Code(string body)
+        {
+            var r = await Send(HttpMethod.Post, "/rpc", body);
+            Assert.Equal(HttpStatusCode.OK, r.Status);
+            return r.Body!["error"]!["code"]!.GetValue<int>();
+        }
+
+        Assert.Equal(-32700, await Code("""{"jsonrpc":"2.0","id":1,"method":"""));
+        Assert.Equal(-32600, await Code("""{"jsonrpc":"2.0","id":1}"""));
+        Assert.Equal(-32601, await Code("""{"jsonrpc":"2.0","id":1,"method":"eth_sendTransaction","params":[]}"""));
+        Assert.Equal(-32602, await Code("""{"jsonrpc":"2.0","id":1,"method":"personal_sign","params":["0x00","0x0000000000000000000000000000000000000001"]}"""));
+        Assert.Equal(-32602, await Code("""{"jsonrpc":"2.0","id":1,"method":"personal_sign","params":["0x00","nope"]}"""));
+        Assert.Equal(-32602, await Code($$"""{"jsonrpc":"2.0","id":1,"method":"personal_sign","params":["0xzz","{{address}}"]}"""));
+        Assert.Equal(-32602, await Code($$"""{"jsonrpc":"2.0","id":1,"method":"eth_signTransaction","params":[{"from":"{{address}}","type":"0x2","gas":"0xnothex"}]}"""));
+        Assert.Equal(-32602, await Code($$"""{"jsonrpc":"2.0","id":1,"method":"eth_signTypedData_v4","params":["{{address}}","{not json"]}"""));
+        Assert.Equal(-32602, await Code("""{"jsonrpc":"2.0","id":1,"method":"eth_signTransaction","params":[]}"""));
+
+        var sign = await Send(HttpMethod.Post, "/rpc", $$"""[{"jsonrpc":"2.0","id":7,"method":"eth_sign","params":["{{address}}","0x68656c6c6f"]},{"jsonrpc":"2.0","id":8,"method":"eth_accounts"}]""");
+        JsonArray batch = sign.Body!.AsArray();
+        Assert.Equal(7, batch[0]!["id"]!.GetValue<int>());
+        byte[] sig = Convert.FromHexString(batch[0]!["result"]!.GetValue<string>()[2..]);
+        Assert.Equal(65, sig.Length);
+        Assert.True(EcdsaSecp256k1.TryRecover(PersonalMessage.Hash("hello"u8), sig.AsSpan(0, 64), sig[64] - 27, out Secp256k1Point pk));
+        Assert.Equal(address, EthereumAddress.FromPublicKey(pk.ToCompressed()));
+        Assert.Contains(batch[1]!["result"]!.AsArray(), a => a!.GetValue<string>() == address);
+    }
+}
