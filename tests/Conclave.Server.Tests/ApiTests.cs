@@ -55,6 +55,9 @@ public sealed class ApiTests(ApiCluster c)
     [InlineData("frost-ed25519")]
     [InlineData("frost-secp256k1")]
     [InlineData("frost-taproot")]
+    [InlineData("ml-dsa-65")]
+    [InlineData("hybrid-ed25519-ml-dsa-65")]
+    [InlineData("slh-dsa-shake-128f")]
     public async Task CreateShowListVersionsSign_EverySchemeVerifies(string scheme)
     {
         JsonNode key = await Create(scheme);
@@ -106,7 +109,7 @@ public sealed class ApiTests(ApiCluster c)
             }
             else
             {
-                Assert.True(SignatureSchemes.TryGet(scheme, out SoftwareSignatureScheme? s));
+                Assert.True(SignatureSchemes.TryGet(scheme, out SoftwareSignatureScheme? s) || Conclave.PostQuantum.PostQuantumSchemes.TryGet(scheme, out s));
                 Assert.True(s!.Verify(pub, input, sig));
             }
 

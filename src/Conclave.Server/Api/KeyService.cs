@@ -1,3 +1,4 @@
+using Conclave.PostQuantum;
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Security.Cryptography;
@@ -47,7 +48,12 @@ public sealed partial class KeyService : IDisposable
 
     public FrostCoordinator Frost => _frost;
 
-    public static IReadOnlyList<string> Schemes { get; } = [.. SignatureSchemes.SingleKey.Select(s => s.Name), .. FrostCiphersuite.All.Select(s => s.SchemeName)];
+    public static IReadOnlyList<string> Schemes { get; } =
+        [.. SignatureSchemes.SingleKey.Select(s => s.Name), .. FrostCiphersuite.All.Select(s => s.SchemeName), .. PostQuantumSchemes.All.Select(s => s.Name)];
+
+    /// <summary>Schemes whose private key the server holds in its encrypted store: the single-key and the post-quantum ones.</summary>
+    private static bool TryGetSoftwareScheme(string name, out SoftwareSignatureScheme? scheme)
+        => SignatureSchemes.TryGet(name, out scheme) || PostQuantumSchemes.TryGet(name, out scheme);
 
     [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     private static partial Regex NamePattern();
@@ -82,7 +88,7 @@ public sealed partial class KeyService : IDisposable
         }
 
         string id = "k" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
-        if (SignatureSchemes.TryGet(req.Scheme, out SoftwareSignatureScheme? single))
+        if (TryGetSoftwareScheme(req.Scheme, out SoftwareSignatureScheme? single))
         {
             if (req.Threshold is not (null or 1) || req.Participants is not (null or 1))
             {
@@ -146,7 +152,7 @@ public sealed partial class KeyService : IDisposable
             throw new ApiException(ProblemTypes.KeyNotActive, $"key {key.Name} is {key.State.ToString().ToLowerInvariant()}");
         }
 
-        if (SignatureSchemes.TryGet(key.Scheme, out SoftwareSignatureScheme? single))
+        if (TryGetSoftwareScheme(key.Scheme, out SoftwareSignatureScheme? single))
         {
             byte[] input = SignInput(single!.InputKind == SignInputKind.Digest32, key.Scheme, req);
             SoftwareSigningKey sk = await LoadSigningKeyAsync(key, single, ct).ConfigureAwait(false);
