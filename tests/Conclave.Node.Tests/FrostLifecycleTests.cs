@@ -1,3 +1,4 @@
+using Conclave.Node.Config;
 using Conclave.Server.Hosting;
 using System.Security.Cryptography;
 using Conclave.Server.Coordinator;
@@ -145,6 +146,36 @@ public sealed class FrostLifecycleTests(FiveNodeCluster fixture) : IClassFixture
             _c.StartNode(3);
             _c.WaitForAll(TimeSpan.FromSeconds(60));
         }
+    }
+
+    [Fact]
+    public async Task NodeSendingABadShare_IsNamedAsTheCulprit_AndNoSignatureIsReturned()
+    {
+        var coordinator = new FrostCoordinator(_c.Coordinator) { PoolBatch = 8 };
+        FrostKeyInfo key = await coordinator.CreateKeyAsync("culprit-" + Guid.NewGuid().ToString("N"), FrostCiphersuite.Secp256k1Sha256, 2, [1, 4], CancellationToken.None);
+        SetFault(4, "bad-share");
+        try
+        {
+            CulpritException e = await Assert.ThrowsAsync<CulpritException>(() => coordinator.SignAsync(key.KeyId, RandomNumberGenerator.GetBytes(32), CancellationToken.None));
+            Assert.Equal([4u], e.Culprits);
+        }
+        finally
+        {
+            SetFault(4, null);
+        }
+
+        await SignAndVerify(coordinator, key, 3);
+    }
+
+    private void SetFault(uint node, string? fault)
+    {
+        _c.KillNode(node);
+        string path = _c.Layout.NodeConfigPath(node);
+        NodeConfig config = NodeConfig.Load(path);
+        config.FaultInjection = fault;
+        config.Save(path);
+        _c.StartNode(node);
+        _c.WaitForAll(TimeSpan.FromSeconds(60));
     }
 
     [Fact]

@@ -38,6 +38,13 @@ public sealed class NodeConfig
     /// </summary>
     public HsmSettings? Hsm { get; set; }
 
+    /// <summary>
+    /// Testing only: makes this node misbehave so that tests can watch the coordinator catch it. The one fault is
+    /// "bad-share" (every signature share is altered after it is computed). Never set it in production; a node
+    /// with it set says so in a warning at start.
+    /// </summary>
+    public string? FaultInjection { get; set; }
+
     /// <summary>How far a message's timestamp may lie from the node's clock.</summary>
     public int MessageValiditySeconds { get; set; } = 120;
 
@@ -99,6 +106,10 @@ public sealed class NodeConfig
 
         Tls.Validate();
         _ = ListenEndpoint.Parse(Listen);
+        if (FaultInjection is not (null or "bad-share"))
+        {
+            throw new ConfigException("faultInjection must be absent (or, in tests only, \"bad-share\")");
+        }
     }
 
     internal static bool IsHex(string s) => s.All(Uri.IsHexDigit);

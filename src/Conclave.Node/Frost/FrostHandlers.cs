@@ -156,7 +156,13 @@ public sealed class FrostHandlers(FrostNodeState state) : IProtocolHandler
             ?? throw new ProtocolException($"nonce {Convert.ToHexStringLower(nonceId)} is unknown or already used on node {state.NodeId}");
         SigningPackage package = SigningPackage.FromBytes(key.Suite, packageBytes);
         SignatureShare share = FrostSigner.Sign(package, nonces, key);
-        return [new OutgoingMessage(FrostMessages.Share, ctx.Request.Round, [0], share.ToBytes())];
+        byte[] encoded = share.ToBytes();
+        if (state.CorruptShares)
+        {
+            encoded[^1] ^= 1; // testing only: a well-formed but wrong share (NodeConfig.FaultInjection)
+        }
+
+        return [new OutgoingMessage(FrostMessages.Share, ctx.Request.Round, [0], encoded)];
     }
 
     private static UInt128 ToKey(ReadOnlySpan<byte> id16) => BinaryPrimitives.ReadUInt128BigEndian(id16);

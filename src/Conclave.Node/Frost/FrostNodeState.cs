@@ -29,6 +29,9 @@ public sealed class FrostNodeState : IDisposable
 
     public uint NodeId { get; }
 
+    /// <summary>Testing only: alter every signature share (see NodeConfig.FaultInjection).</summary>
+    public bool CorruptShares { get; init; }
+
     /// <summary>Upper bound of pooled nonces per key, to bound memory.</summary>
     public int MaxPoolPerKey { get; init; } = 100_000;
 

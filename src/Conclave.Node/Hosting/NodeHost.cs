@@ -53,7 +53,7 @@ public static class NodeHost
             Kek = kek,
             CheckpointSigner = identity.SigningKey,
         }, cancellationToken).ConfigureAwait(false);
-        var frost = new FrostNodeState(store, config.NodeId);
+        var frost = new FrostNodeState(store, config.NodeId) { CorruptShares = config.FaultInjection == "bad-share" };
 
         X509Certificate2 ca = PemFiles.LoadCertificate(config.Resolve(config.Tls.Ca));
         X509Certificate2 cert = PemFiles.LoadWithKey(config.Resolve(config.Tls.Certificate), config.Resolve(config.Tls.Key));
@@ -98,6 +98,11 @@ public static class NodeHost
         builder.Services.AddSingleton<IProtocolHandler>(new FrostRepairHandlers(frost, cluster));
 
         WebApplication app = builder.Build();
+        if (config.FaultInjection is not null)
+        {
+            app.Logger.LogWarning("node {NodeId} runs with fault injection '{Fault}': for tests only", config.NodeId, config.FaultInjection);
+        }
+
         app.MapGrpcService<SignerNodeService>();
         app.Lifetime.ApplicationStopped.Register(() =>
         {

@@ -135,6 +135,7 @@ public sealed partial class FrostCoordinator
         FrostKeyInfo key = Find(keyId) ?? throw new ArgumentException($"unknown FROST key {keyId}", nameof(keyId));
         var failures = new List<string>();
         var excluded = new HashSet<uint>();
+        var poolDropped = new HashSet<uint>();
         for (int attempt = 0; attempt < MaxAttempts; attempt++)
         {
             List<uint> quorum = ChooseQuorum(key, excluded);
@@ -190,14 +191,18 @@ public sealed partial class FrostCoordinator
                     if (e.IsTransient)
                     {
                         MarkDown(node);
+                        excluded.Add(node);
                     }
                     else
                     {
-                        // The node refused (for example, it restarted and lost its nonces): its pooled commitments are stale.
+                        // The node refused (for example, it restarted and lost its nonces): its pooled commitments are
+                        // stale. Drop them and give it one more chance with fresh ones; a second refusal leaves it out.
                         DropPool(keyId, node);
+                        if (!poolDropped.Add(node))
+                        {
+                            excluded.Add(node);
+                        }
                     }
-
-                    excluded.Add(node);
                 }
                 catch (CryptoFormatException e)
                 {
