@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Net.Http.Headers;
-using System.Net.Sockets;
 using Conclave.Server.Config;
 using Conclave.Server.Hosting;
 using Microsoft.AspNetCore.Builder;
@@ -14,9 +13,9 @@ namespace Conclave.Server.Tests;
 /// </summary>
 public sealed class ApiCluster : IAsyncLifetime
 {
-    private readonly List<Process> _nodes = [];
+    private LocalClusterProcesses _nodes = null!;
 
-    public string DataDir { get; } = Path.Combine(Path.GetTempPath(), "conclave-api-" + Guid.NewGuid().ToString("N")[..12]);
+    public string DataDir => _nodes.DataDir;
 
     public WebApplication App { get; private set; } = null!;
 
@@ -32,25 +31,8 @@ public sealed class ApiCluster : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        var layout = new LocalClusterLayout(DataDir);
-        layout.EnsureCreated(3, 2, FreePortRange(1), FreePortRange(3));
-        for (uint id = 1; id <= 3; id++)
-        {
-            var psi = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-            foreach (string a in new[] { RepoPaths.CliDll, "node", "run", "--config", layout.NodeConfigPath(id), "--parent-pid", Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture) })
-            {
-                psi.ArgumentList.Add(a);
-            }
-
-            Process p = Process.Start(psi)!;
-            p.OutputDataReceived += (_, _) => { };
-            p.ErrorDataReceived += (_, _) => { };
-            p.BeginOutputReadLine();
-            p.BeginErrorReadLine();
-            _nodes.Add(p);
-        }
-
-        Config = ServerConfig.Load(layout.ServerConfigPath);
+        _nodes = new LocalClusterProcesses(RepoPaths.CliDll, 3, 2);
+        Config = ServerConfig.Load(_nodes.Layout.ServerConfigPath);
         Config.MaxRequestBodyBytes = 64 * 1024;
         App = await ServerHost.BuildAsync(Config);
         await App.StartAsync();
@@ -83,52 +65,7 @@ public sealed class ApiCluster : IAsyncLifetime
         Anonymous.Dispose();
         await App.StopAsync();
         await App.DisposeAsync();
-        foreach (Process p in _nodes)
-        {
-            if (!p.HasExited)
-            {
-                p.Kill(entireProcessTree: true);
-                p.WaitForExit();
-            }
-
-            p.Dispose();
-        }
-
-        try
-        {
-            Directory.Delete(DataDir, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
-    }
-
-    private static int FreePortRange(int count)
-    {
-        for (int attempt = 0; attempt < 50; attempt++)
-        {
-            int start = Random.Shared.Next(20000, 60000);
-            bool free = true;
-            for (int i = 0; i < count && free; i++)
-            {
-                try
-                {
-                    using var l = new TcpListener(System.Net.IPAddress.Loopback, start + i);
-                    l.Start();
-                }
-                catch (SocketException)
-                {
-                    free = false;
-                }
-            }
-
-            if (free)
-            {
-                return start;
-            }
-        }
-
-        throw new InvalidOperationException("no free port range");
+        _nodes.Dispose();
     }
 }
 

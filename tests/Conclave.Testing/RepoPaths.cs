@@ -1,6 +1,6 @@
 namespace Conclave.Testing;
 
-/// <summary>Locates the repository's own folders from a test's output directory. Tests never read ../shared.</summary>
+/// <summary>Locates the repository's own folders from a test's output directory. Tests read only what the repository holds.</summary>
 public static class RepoPaths
 {
     private static readonly Lazy<string> s_root = new(FindRoot);
