@@ -50,46 +50,12 @@ internal static class MlDsaCore
     internal static byte[] Sign(
         MLDsaPrivateKeyParameters privateKey, ReadOnlySpan<byte> message, ReadOnlySpan<byte> context,
         bool deterministic, IRandomSource random)
-    {
-        if (context.Length > PostQuantumErrors.MaxContextLength)
-        {
-            throw PostQuantumErrors.ContextTooLong("context", context.Length);
-        }
-
-        var signer = new MLDsaSigner(privateKey.Parameters, deterministic);
-        ICipherParameters keyParameters = deterministic
-            ? privateKey
-            : new ParametersWithRandom(privateKey, RandomSourceAdapter.Wrap(random));
-        signer.Init(true, new ParametersWithContext(keyParameters, context));
-        signer.BlockUpdate(message);
-        return signer.GenerateSignature();
-    }
+        => ContextSigning.Sign(new MLDsaSigner(privateKey.Parameters, deterministic), privateKey, message, context, deterministic, random);
 
     /// <summary>ML-DSA.Verify(pk, M, σ, ctx); false for any malformed input.</summary>
     internal static bool Verify(
         MLDsaParameters parameters, int publicKeySize, int signatureSize,
         ReadOnlySpan<byte> publicKey, ReadOnlySpan<byte> message, ReadOnlySpan<byte> signature, ReadOnlySpan<byte> context)
-    {
-        if (publicKey.Length != publicKeySize || signature.Length != signatureSize || context.Length > PostQuantumErrors.MaxContextLength)
-        {
-            return false;
-        }
-
-        try
-        {
-            var key = MLDsaPublicKeyParameters.FromEncoding(parameters, publicKey.ToArray());
-            var verifier = new MLDsaSigner(parameters, deterministic: false);
-            verifier.Init(false, new ParametersWithContext(key, context));
-            verifier.BlockUpdate(message);
-            return verifier.VerifySignature(signature.ToArray());
-        }
-        catch (ArgumentException)
-        {
-            return false;
-        }
-        catch (InvalidOperationException)
-        {
-            return false;
-        }
-    }
+        => ContextSigning.Verify(() => new MLDsaSigner(parameters, deterministic: false), encoded => MLDsaPublicKeyParameters.FromEncoding(parameters, encoded),
+            publicKeySize, signatureSize, publicKey, message, signature, context);
 }

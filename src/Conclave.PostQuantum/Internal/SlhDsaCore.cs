@@ -51,46 +51,12 @@ internal static class SlhDsaCore
     internal static byte[] Sign(
         SlhDsaPrivateKeyParameters privateKey, ReadOnlySpan<byte> message, ReadOnlySpan<byte> context,
         bool deterministic, IRandomSource random)
-    {
-        if (context.Length > PostQuantumErrors.MaxContextLength)
-        {
-            throw PostQuantumErrors.ContextTooLong("context", context.Length);
-        }
-
-        var signer = new SlhDsaSigner(privateKey.Parameters, deterministic);
-        ICipherParameters keyParameters = deterministic
-            ? privateKey
-            : new ParametersWithRandom(privateKey, RandomSourceAdapter.Wrap(random));
-        signer.Init(true, new ParametersWithContext(keyParameters, context));
-        signer.BlockUpdate(message);
-        return signer.GenerateSignature();
-    }
+        => ContextSigning.Sign(new SlhDsaSigner(privateKey.Parameters, deterministic), privateKey, message, context, deterministic, random);
 
     /// <summary>slh_verify(M, SIG, ctx, PK); false for any malformed input.</summary>
     internal static bool Verify(
         SlhDsaParameters parameters, int publicKeySize, int signatureSize,
         ReadOnlySpan<byte> publicKey, ReadOnlySpan<byte> message, ReadOnlySpan<byte> signature, ReadOnlySpan<byte> context)
-    {
-        if (publicKey.Length != publicKeySize || signature.Length != signatureSize || context.Length > PostQuantumErrors.MaxContextLength)
-        {
-            return false;
-        }
-
-        try
-        {
-            var key = SlhDsaPublicKeyParameters.FromEncoding(parameters, publicKey.ToArray());
-            var verifier = new SlhDsaSigner(parameters, deterministic: false);
-            verifier.Init(false, new ParametersWithContext(key, context));
-            verifier.BlockUpdate(message);
-            return verifier.VerifySignature(signature.ToArray());
-        }
-        catch (ArgumentException)
-        {
-            return false;
-        }
-        catch (InvalidOperationException)
-        {
-            return false;
-        }
-    }
+        => ContextSigning.Verify(() => new SlhDsaSigner(parameters, deterministic: false), encoded => SlhDsaPublicKeyParameters.FromEncoding(parameters, encoded),
+            publicKeySize, signatureSize, publicKey, message, signature, context);
 }
