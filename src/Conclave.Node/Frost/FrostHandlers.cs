@@ -89,13 +89,7 @@ public sealed class FrostHandlers(FrostNodeState state) : IProtocolHandler
         uint count = r.U32("count");
         uint version = r.U32("version");
         r.End();
-        KeyRecord record = await state.Store.Keys.GetAsync(keyId, ct).ConfigureAwait(false)
-            ?? throw new ProtocolException($"node {state.NodeId} holds no key {keyId}");
-        if (record.Version != version)
-        {
-            // For example a node restored from a backup taken before a refresh: its share is stale and must not sign.
-            throw new ProtocolException($"node {state.NodeId} holds key {keyId} at version {record.Version}, not {version}");
-        }
+        await state.RequireVersionAsync(keyId, (int)version, ct).ConfigureAwait(false);
 
         if (count is 0 or > FrostMessages.MaxBatch)
         {

@@ -73,6 +73,20 @@ public sealed class FrostNodeState : IDisposable
         }
     }
 
+    /// <summary>
+    /// Refuses unless this node holds the key at exactly <paramref name="version"/>: a node restored from a backup
+    /// taken before a refresh holds a stale share that must not sign, deal or help.
+    /// </summary>
+    public async Task RequireVersionAsync(string keyId, int version, CancellationToken ct)
+    {
+        KeyRecord record = await Store.Keys.GetAsync(keyId, ct).ConfigureAwait(false)
+            ?? throw new Protocol.ProtocolException($"node {NodeId} holds no key {keyId}");
+        if (record.Version != version)
+        {
+            throw new Protocol.ProtocolException($"node {NodeId} holds key {keyId} at version {record.Version}, not {version}");
+        }
+    }
+
     /// <summary>Forgets an opened key (after refresh or reshare replaced it) and drops its pool.</summary>
     public void Evict(string keyId)
     {

@@ -49,11 +49,7 @@ public sealed class FrostRepairHandlers(FrostNodeState state, ClusterManifest ma
         uint[] helpers = r.NodeIds("helpers");
         int version = (int)r.U32("version");
         r.End();
-        KeyRecord record = await state.Store.Keys.GetAsync(keyId, ct).ConfigureAwait(false) ?? throw new ProtocolException($"node {state.NodeId} holds no key {keyId}");
-        if (record.Version != version)
-        {
-            throw new ProtocolException($"node {state.NodeId} holds key {keyId} at version {record.Version}, not {version}");
-        }
+        await state.RequireVersionAsync(keyId, version, ct).ConfigureAwait(false);
 
         KeyPackage key = await state.GetKeyAsync(keyId, ct).ConfigureAwait(false);
         FrostCiphersuite suite = key.Suite;
