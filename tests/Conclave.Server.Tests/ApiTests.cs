@@ -269,9 +269,87 @@ public sealed class ApiTests(ApiCluster c)
         Assert.True(FrostCiphersuite.Ed25519Sha512.Verify(Convert.FromHexString(publicKeyHex), msg, Convert.FromHexString(signed.Body!["signature"]!.GetValue<string>())));
     }
 
+    private async Task<long> AuditHead() => (await Send(HttpMethod.Get, "/v1/audit/verify")).Body!["headSeq"]!.GetValue<long>();
+
+    /// <summary>Every audit entry after <paramref name="seq"/>, waiting (up to 10 s) until <paramref name="done"/> holds:
+    /// outcome entries are appended once the response has gone out, so they can trail the reply by a moment.</summary>
+    private async Task<List<JsonNode>> AuditAfter(long seq, Func<List<JsonNode>, bool>? done = null)
+    {
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            var all = new List<JsonNode>();
+            long after = seq;
+            while (true)
+            {
+                var page = await Send(HttpMethod.Get, $"/v1/audit?after={after}&limit=1000");
+                JsonArray entries = page.Body!["entries"]!.AsArray();
+                all.AddRange(entries.Select(e => e!));
+                if (entries.Count < 1000)
+                {
+                    break;
+                }
+
+                after = entries[^1]!["seq"]!.GetValue<long>();
+            }
+
+            if (done is null || done(all) || sw.Elapsed > TimeSpan.FromSeconds(10))
+            {
+                return all;
+            }
+
+            await Task.Delay(50);
+        }
+    }
+
+    [Fact]
+    public async Task Audit_EachCallHasAnIntentAndAnOutcome_WithKeyIdAndResponseHash()
+    {
+        JsonNode k = await Create("ed25519");
+        string name = k["name"]!.GetValue<string>();
+        string id = k["id"]!.GetValue<string>();
+        JsonNode eth = await Create("ecdsa-secp256k1");
+        string ethId = eth["id"]!.GetValue<string>();
+        long head = await AuditHead();
+
+        using var signReq = new HttpRequestMessage(HttpMethod.Post, $"/v1/keys/{name}/sign") { Content = Json("""{"message":"0102"}""") };
+        using HttpResponseMessage signed = await c.Http.SendAsync(signReq);
+        Assert.Equal(HttpStatusCode.OK, signed.StatusCode);
+        string responseHash = Convert.ToHexStringLower(SHA256.HashData(await signed.Content.ReadAsByteArrayAsync()));
+        await AssertProblem(await Send(HttpMethod.Post, "/v1/keys/no-such-key/sign", """{"message":"01"}"""), HttpStatusCode.NotFound, "unknown-key");
+        await AssertProblem(await Send(HttpMethod.Post, $"/v1/keys/{name}/sign", """{"message":"0g"}"""), HttpStatusCode.BadRequest, "bad-hex");
+        string address = eth["addresses"]!["ethereum"]!.GetValue<string>();
+        var rpc = await Send(HttpMethod.Post, "/rpc", $$"""[{"jsonrpc":"2.0","id":1,"method":"personal_sign","params":["0x68656c6c6f","{{address}}"]},{"jsonrpc":"2.0","id":2,"method":"eth_nope"}]""");
+        Assert.Equal(HttpStatusCode.OK, rpc.Status);
+
+        const string SignAction = "POST /v1/keys/{name}/sign";
+        List<JsonNode> entries = await AuditAfter(head, es => es.Count(e => e["action"]!.GetValue<string>() is SignAction or "POST /rpc") >= 8);
+        JsonNode[] sign = [.. entries.Where(e => e["action"]!.GetValue<string>() == SignAction)];
+        Assert.Equal(6, sign.Length);
+
+        // The signature released: intent (before) then outcome (after) with the hash of the exact response bytes.
+        Assert.Equal(id, sign[0]["keyId"]!.GetValue<string>());
+        Assert.Equal("accepted", sign[0]["result"]!.GetValue<string>());
+        JsonNode outcome = sign.Single(e => e["result"]!.GetValue<string>().StartsWith("completed", StringComparison.Ordinal));
+        Assert.Equal(id, outcome["keyId"]!.GetValue<string>());
+        Assert.Equal($"completed 200 response-sha256 {responseHash} (intent seq {sign[0]["seq"]!.GetValue<long>()})", outcome["result"]!.GetValue<string>());
+        Assert.Equal(sign[0]["requestHash"]!.GetValue<string>(), outcome["requestHash"]!.GetValue<string>());
+
+        // An unknown key: no key id, and the problem type as the outcome. Bad input: the key id and the problem.
+        Assert.Contains(sign, e => e["keyId"] is null && e["result"]!.GetValue<string>().StartsWith("failed 404 unknown-key (intent seq ", StringComparison.Ordinal));
+        Assert.Contains(sign, e => e["keyId"]?.GetValue<string>() == id && e["result"]!.GetValue<string>().StartsWith("failed 400 bad-hex (intent seq ", StringComparison.Ordinal));
+
+        // JSON-RPC: the outcome names the key that signed and each call's outcome.
+        JsonNode rpcOutcome = entries.Single(e => e["action"]!.GetValue<string>() == "POST /rpc" && e["result"]!.GetValue<string>() != "accepted");
+        Assert.Equal(ethId, rpcOutcome["keyId"]!.GetValue<string>());
+        Assert.Contains("; rpc personal_sign ok, eth_nope error -32601", rpcOutcome["result"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.True((await Send(HttpMethod.Get, "/v1/audit/verify")).Body!["ok"]!.GetValue<bool>());
+    }
+
     [Fact]
     public async Task Auth_RefusesMissingAndWrongTokens_AndAuditsTheRefusal()
     {
+        long head = await AuditHead();
         await AssertProblem(await Send(HttpMethod.Get, "/v1/keys", client: c.Anonymous), HttpStatusCode.Unauthorized, "unauthorized");
         using var wrong = new HttpClient { BaseAddress = new Uri(c.BaseUrl) };
         wrong.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", c.Token + "x");
@@ -279,8 +357,7 @@ public sealed class ApiTests(ApiCluster c)
         await AssertProblem(await Send(HttpMethod.Post, "/rpc", """{"jsonrpc":"2.0","id":1,"method":"eth_accounts"}""", c.Anonymous), HttpStatusCode.Unauthorized, "unauthorized");
         Assert.Equal(HttpStatusCode.NotFound, (await Send(HttpMethod.Get, "/v1/keys/sneaky")).Status);
 
-        var page = await Send(HttpMethod.Get, "/v1/audit?after=0&limit=1000");
-        JsonArray entries = page.Body!["entries"]!.AsArray();
+        List<JsonNode> entries = await AuditAfter(head);
         Assert.Contains(entries, e => e!["decision"]!.GetValue<string>() == "deny" && e["action"]!.GetValue<string>() == "POST /v1/keys" && e["actor"]!.GetValue<string>() == "anonymous");
         Assert.Contains(entries, e => e!["decision"]!.GetValue<string>() == "allow" && e["action"]!.GetValue<string>() == "GET /v1/audit");
     }
@@ -288,9 +365,9 @@ public sealed class ApiTests(ApiCluster c)
     [Fact]
     public async Task Audit_EveryCallIsAppendedBeforeItsEffect_AndTheChainVerifies()
     {
+        long head = await AuditHead();
         JsonNode k = await Create("ed25519");
-        var page = await Send(HttpMethod.Get, "/v1/audit?after=0&limit=1000");
-        JsonArray entries = page.Body!["entries"]!.AsArray();
+        List<JsonNode> entries = await AuditAfter(head);
         Assert.Contains(entries, e => e!["action"]!.GetValue<string>() == "POST /v1/keys" && e["decision"]!.GetValue<string>() == "allow" && e["requestHash"] is not null);
         long last = entries[^1]!["seq"]!.GetValue<long>();
         var tail = await Send(HttpMethod.Get, $"/v1/audit?after={last - 1}");

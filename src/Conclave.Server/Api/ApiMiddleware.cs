@@ -3,6 +3,7 @@ using System.Text;
 using Conclave.Server.Hosting;
 using Conclave.Storage;
 using Conclave.Storage.Audit;
+using Conclave.Storage.Keys;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -20,8 +21,10 @@ namespace Conclave.Server.Api;
 /// constant time). /healthz, /readyz, /metrics and /openapi are open (bind the server to loopback or put /metrics
 /// behind the network's own controls).</item>
 /// <item>Audit: every /v1 and /rpc call appends an entry before the handler runs — allowed ones with decision
-/// "allow", result "accepted"; refused ones with decision "deny", result "unauthorized". The entry carries
-/// SHA-256(method ‖ 0 ‖ path ‖ 0 ‖ body), never the body. A failed audit write fails the request (503).</item>
+/// "allow", result "accepted" and the id of the key the route names; refused ones with decision "deny", result
+/// "unauthorized". The entry carries SHA-256(method ‖ 0 ‖ path ‖ 0 ‖ body), never the body. A failed audit write
+/// fails the request (503). An allowed call gets a second entry with its outcome once the response has gone out
+/// (<see cref="AuditTrail.Outcome"/>: status, problem type or the SHA-256 of the response body).</item>
 /// </list>
 /// </summary>
 public static partial class ApiMiddleware
@@ -76,6 +79,7 @@ public static partial class ApiMiddleware
         ArgumentNullException.ThrowIfNull(app);
         AdminToken token = app.Services.GetRequiredService<AdminToken>();
         IConclaveStore store = app.Services.GetRequiredService<IConclaveStore>();
+        ILogger log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Conclave.Server.Audit");
         app.Use(async (HttpContext ctx, RequestDelegate next) =>
         {
             PathString path = ctx.Request.Path;
@@ -88,24 +92,59 @@ public static partial class ApiMiddleware
             string auth = ctx.Request.Headers.Authorization.ToString();
             bool ok = auth.StartsWith("Bearer ", StringComparison.Ordinal) && token.Matches(auth["Bearer ".Length..].Trim());
             string action = $"{ctx.Request.Method} {RouteOf(ctx)}";
-            string? keyName = ctx.Request.RouteValues.TryGetValue("name", out object? n) && n is string s && s.Length <= 64 && !s.Any(char.IsControl) ? s : null;
+            string actor = ok ? "admin" : "anonymous";
             byte[] requestHash = await HashRequestAsync(ctx, ok).ConfigureAwait(false);
-            await AppendAsync(store, new AuditEntryInput(ok ? "admin" : "anonymous", action, keyName, requestHash, ok ? "allow" : "deny", ok ? "accepted" : "unauthorized"), ctx.RequestAborted).ConfigureAwait(false);
             if (!ok)
             {
+                await AppendAsync(store, new AuditEntryInput(actor, action, null, requestHash, "deny", "unauthorized"), ctx.RequestAborted).ConfigureAwait(false);
                 await ProblemTypes.WriteAsync(ctx, ProblemTypes.Make(ProblemTypes.Unauthorized, "send the admin token as 'Authorization: Bearer TOKEN'")).ConfigureAwait(false);
                 return;
             }
 
+            // The key a route names is resolved here, so its entries carry the key's id (names can be reused after
+            // a key is deleted; ids cannot) and the handler does not read it again.
+            string? keyId = null;
+            if (ctx.Request.RouteValues.TryGetValue("name", out object? n) && n is string name && name.Length is > 0 and <= 64)
+            {
+                KeyRecord? key = await store.Keys.GetByNameAsync(name, ctx.RequestAborted).ConfigureAwait(false);
+                if (key is not null)
+                {
+                    AuditTrail.SetKey(ctx, key);
+                    keyId = key.Id;
+                }
+            }
+
+            AuditEntry intent = await AppendAsync(store, new AuditEntryInput(actor, action, keyId, requestHash, "allow", "accepted"), ctx.RequestAborted).ConfigureAwait(false);
+
+            // The outcome is appended once the response has gone out (it cannot delay or fail the reply); a crash in
+            // between leaves an "accepted" entry without its outcome, which an auditor can list.
+            var body = new HashingResponseStream(ctx.Response.Body);
+            ctx.Response.Body = body;
+            ctx.Response.OnCompleted(async () =>
+            {
+                (string? outcomeKey, string result) = AuditTrail.Outcome(ctx, keyId, body.Finish());
+                try
+                {
+                    await store.Audit.AppendAsync(new AuditEntryInput(actor, action, outcomeKey, requestHash, "allow", $"{result} (intent seq {intent.Seq})"), CancellationToken.None).ConfigureAwait(false);
+                }
+                catch (StorageException e)
+                {
+                    LogOutcomeLost(log, intent.Seq, e);
+                }
+                finally
+                {
+                    body.Dispose();
+                }
+            });
             await next(ctx).ConfigureAwait(false);
         });
     }
 
-    private static async Task AppendAsync(IConclaveStore store, AuditEntryInput entry, CancellationToken ct)
+    private static async Task<AuditEntry> AppendAsync(IConclaveStore store, AuditEntryInput entry, CancellationToken ct)
     {
         try
         {
-            await store.Audit.AppendAsync(entry, ct).ConfigureAwait(false);
+            return await store.Audit.AppendAsync(entry, ct).ConfigureAwait(false);
         }
         catch (StorageException e)
         {
@@ -139,6 +178,9 @@ public static partial class ApiMiddleware
 
     internal static string RouteOf(HttpContext ctx) =>
         (ctx.GetEndpoint() as RouteEndpoint)?.RoutePattern.RawText is { } raw ? (raw.StartsWith('/') ? raw : "/" + raw) : "(unmatched)";
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "the outcome entry for audit seq {Seq} could not be written")]
+    private static partial void LogOutcomeLost(ILogger logger, long seq, Exception e);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "unexpected {Type} while handling a request")]
     private static partial void LogUnexpected(ILogger logger, string type, Exception e);

@@ -90,6 +90,9 @@ public static class ProblemTypes
 
     public static async Task WriteAsync(HttpContext ctx, ProblemBody problem)
     {
+        ArgumentNullException.ThrowIfNull(ctx);
+        ArgumentNullException.ThrowIfNull(problem);
+        AuditTrail.SetProblem(ctx, problem.Type);
         ctx.Response.StatusCode = problem.Status;
         ctx.Response.ContentType = "application/problem+json";
         if (problem.Status == 401)
@@ -97,7 +100,9 @@ public static class ProblemTypes
             ctx.Response.Headers.WWWAuthenticate = "Bearer";
         }
 
-        await JsonSerializer.SerializeAsync(ctx.Response.Body, problem, ApiJsonContext.Default.ProblemBody, ctx.RequestAborted).ConfigureAwait(false);
+        // Not ctx.RequestAborted: a timed-out request's token is already cancelled when its 504 is written. The body
+        // is small; a client that went away makes the write fail on its own.
+        await JsonSerializer.SerializeAsync(ctx.Response.Body, problem, ApiJsonContext.Default.ProblemBody, CancellationToken.None).ConfigureAwait(false);
     }
 }
 

@@ -31,29 +31,29 @@ public static class ApiRoutes
             return TypedResults.Ok(new KeyListResponse([.. all.OrderBy(k => k.Name, StringComparer.Ordinal).Select(KeyService.ToResponse)]));
         }).WithName("ListKeys").Problems(common);
 
-        v1.MapGet("/keys/{name}", async Task<Ok<KeyResponse>> (string name, KeyService keys, CancellationToken ct) =>
-            TypedResults.Ok(KeyService.ToResponse(await keys.GetAsync(name, ct).ConfigureAwait(false))))
+        v1.MapGet("/keys/{name}", async Task<Ok<KeyResponse>> (HttpContext ctx, string name, KeyService keys, CancellationToken ct) =>
+            TypedResults.Ok(KeyService.ToResponse(await keys.GetAsync(ctx, name, ct).ConfigureAwait(false))))
             .WithName("GetKey").Problems([.. common, 404]);
 
-        v1.MapGet("/keys/{name}/versions", async Task<Ok<KeyVersionsResponse>> (string name, KeyService keys, CancellationToken ct) =>
+        v1.MapGet("/keys/{name}/versions", async Task<Ok<KeyVersionsResponse>> (HttpContext ctx, string name, KeyService keys, CancellationToken ct) =>
         {
-            KeyRecord k = await keys.GetAsync(name, ct).ConfigureAwait(false);
+            KeyRecord k = await keys.GetAsync(ctx, name, ct).ConfigureAwait(false);
             IReadOnlyList<KeyVersionRecord> versions = await keys.Store.Keys.GetVersionsAsync(k.Id, ct).ConfigureAwait(false);
             return TypedResults.Ok(new KeyVersionsResponse(k.Name, [.. versions.Select(v => new KeyVersionResponse(v.Version, Convert.ToHexStringLower(v.PublicKey), v.CreatedAt))]));
         }).WithName("GetKeyVersions").Problems([.. common, 404]);
 
-        v1.MapPost("/keys/{name}/sign", async Task<Ok<SignResponse>> (string name, SignRequest body, KeyService keys, ServerMetrics metrics, CancellationToken ct) =>
+        v1.MapPost("/keys/{name}/sign", async Task<Ok<SignResponse>> (HttpContext ctx, string name, SignRequest body, KeyService keys, ServerMetrics metrics, CancellationToken ct) =>
         {
-            KeyRecord k = await keys.GetAsync(name, ct).ConfigureAwait(false);
+            KeyRecord k = await keys.GetAsync(ctx, name, ct).ConfigureAwait(false);
             long start = System.Diagnostics.Stopwatch.GetTimestamp();
             SignResponse r = await keys.SignAsync(k, body, ct).ConfigureAwait(false);
             metrics.ObserveSign(k.Scheme, System.Diagnostics.Stopwatch.GetElapsedTime(start));
             return TypedResults.Ok(r);
         }).WithName("Sign").Problems([.. common, 404, 409, 502, 503, 504]);
 
-        v1.MapPost("/keys/{name}/sign/batch", async Task<Ok<SignBatchResponse>> (string name, SignBatchRequest body, KeyService keys, ServerMetrics metrics, CancellationToken ct) =>
+        v1.MapPost("/keys/{name}/sign/batch", async Task<Ok<SignBatchResponse>> (HttpContext ctx, string name, SignBatchRequest body, KeyService keys, ServerMetrics metrics, CancellationToken ct) =>
         {
-            KeyRecord k = await keys.GetAsync(name, ct).ConfigureAwait(false);
+            KeyRecord k = await keys.GetAsync(ctx, name, ct).ConfigureAwait(false);
             if (body.Items is null || body.Items.Count is 0 or > 256)
             {
                 throw new ApiException(ProblemTypes.InvalidRequest, "items must hold 1 to 256 sign requests");
@@ -77,21 +77,21 @@ public static class ApiRoutes
             return TypedResults.Ok(new SignBatchResponse(results));
         }).WithName("SignBatch").Problems([.. common, 404]);
 
-        v1.MapPost("/keys/{name}/derive", async Task<Ok<DeriveResponse>> (string name, DeriveRequest body, KeyService keys, CancellationToken ct) =>
+        v1.MapPost("/keys/{name}/derive", async Task<Ok<DeriveResponse>> (HttpContext ctx, string name, DeriveRequest body, KeyService keys, CancellationToken ct) =>
         {
-            KeyRecord k = await keys.GetAsync(name, ct).ConfigureAwait(false);
+            KeyRecord k = await keys.GetAsync(ctx, name, ct).ConfigureAwait(false);
             return TypedResults.Ok(await keys.DeriveAsync(k, body.Path, ct).ConfigureAwait(false));
         }).WithName("Derive").Problems([.. common, 404]);
 
-        v1.MapPost("/keys/{name}/refresh", async Task<Ok<KeyResponse>> (string name, KeyService keys, CancellationToken ct) =>
+        v1.MapPost("/keys/{name}/refresh", async Task<Ok<KeyResponse>> (HttpContext ctx, string name, KeyService keys, CancellationToken ct) =>
         {
-            KeyRecord k = await keys.GetAsync(name, ct).ConfigureAwait(false);
+            KeyRecord k = await keys.GetAsync(ctx, name, ct).ConfigureAwait(false);
             return TypedResults.Ok(await keys.RefreshOrReshareAsync(k, "refresh", null, null, ct).ConfigureAwait(false));
         }).WithName("Refresh").Problems([.. common, 404, 501, 502, 503]);
 
-        v1.MapPost("/keys/{name}/reshare", async Task<Ok<KeyResponse>> (string name, ReshareRequest body, KeyService keys, CancellationToken ct) =>
+        v1.MapPost("/keys/{name}/reshare", async Task<Ok<KeyResponse>> (HttpContext ctx, string name, ReshareRequest body, KeyService keys, CancellationToken ct) =>
         {
-            KeyRecord k = await keys.GetAsync(name, ct).ConfigureAwait(false);
+            KeyRecord k = await keys.GetAsync(ctx, name, ct).ConfigureAwait(false);
             if (body.Threshold is null || body.Participants is null || body.Threshold < 1 || body.Threshold > body.Participants)
             {
                 throw new ApiException(ProblemTypes.InvalidRequest, "threshold and participants are required, with 1 ≤ threshold ≤ participants");

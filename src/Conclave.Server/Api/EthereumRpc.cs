@@ -53,7 +53,7 @@ public static class EthereumRpc
                     var results = new JsonArray();
                     foreach (JsonElement r in doc.RootElement.EnumerateArray())
                     {
-                        results.Add(await CallAsync(r, keys, ctx.RequestAborted).ConfigureAwait(false));
+                        results.Add(await CallAsync(ctx, r, keys).ConfigureAwait(false));
                     }
 
                     response = results;
@@ -61,7 +61,7 @@ public static class EthereumRpc
             }
             else
             {
-                response = await CallAsync(doc.RootElement, keys, ctx.RequestAborted).ConfigureAwait(false);
+                response = await CallAsync(ctx, doc.RootElement, keys).ConfigureAwait(false);
             }
         }
 
@@ -78,24 +78,37 @@ public static class EthereumRpc
     private static JsonObject Error(JsonNode? id, int code, string message) =>
         new() { ["jsonrpc"] = "2.0", ["id"] = id, ["error"] = new JsonObject { ["code"] = code, ["message"] = message } };
 
-    private static async Task<JsonObject> CallAsync(JsonElement req, KeyService keys, CancellationToken ct)
+    /// <summary>One call; its method, key and outcome go to the request's audit outcome entry (<see cref="AuditTrail"/>).</summary>
+    private static async Task<JsonObject> CallAsync(HttpContext ctx, JsonElement req, KeyService keys)
+    {
+        var call = new RpcCall();
+        JsonObject response = await CallCoreAsync(req, keys, call, ctx.RequestAborted).ConfigureAwait(false);
+        string outcome = response["error"] is JsonObject e ? "error " + e["code"]!.GetValue<int>().ToString(System.Globalization.CultureInfo.InvariantCulture) : "ok";
+        AuditTrail.AddCall(ctx, call.Method ?? "(invalid)", call.KeyId, outcome);
+        return response;
+    }
+
+    private static async Task<JsonObject> CallCoreAsync(JsonElement req, KeyService keys, RpcCall call, CancellationToken ct)
     {
         if (req.ValueKind != JsonValueKind.Object || !req.TryGetProperty("method", out JsonElement m) || m.ValueKind != JsonValueKind.String)
         {
             return Error(null, -32600, "invalid request");
         }
 
+        string method = m.GetString()!;
+        call.Method = method.Length <= 40 && method.All(c => char.IsAsciiLetterOrDigit(c) || c == '_') ? method : "(unknown)";
+
         JsonNode? id = req.TryGetProperty("id", out JsonElement idEl) ? JsonNode.Parse(idEl.GetRawText()) : null;
         JsonElement[] p = req.TryGetProperty("params", out JsonElement ps) && ps.ValueKind == JsonValueKind.Array ? [.. ps.EnumerateArray()] : [];
         try
         {
-            JsonNode? result = m.GetString() switch
+            JsonNode? result = method switch
             {
                 "eth_accounts" => new JsonArray([.. (await keys.EthereumAccountsAsync(ct).ConfigureAwait(false)).Select(a => (JsonNode)JsonValue.Create(a)!)]),
-                "eth_sign" => await SignPersonalAsync(keys, Param(p, 0), Param(p, 1), ct).ConfigureAwait(false),
-                "personal_sign" => await SignPersonalAsync(keys, Param(p, 1), Param(p, 0), ct).ConfigureAwait(false),
-                "eth_signTransaction" => await SignTransactionAsync(keys, p.Length > 0 ? p[0] : default, ct).ConfigureAwait(false),
-                "eth_signTypedData_v4" => await SignTypedDataAsync(keys, Param(p, 0), p.Length > 1 ? p[1] : default, ct).ConfigureAwait(false),
+                "eth_sign" => await SignPersonalAsync(keys, call, Param(p, 0), Param(p, 1), ct).ConfigureAwait(false),
+                "personal_sign" => await SignPersonalAsync(keys, call, Param(p, 1), Param(p, 0), ct).ConfigureAwait(false),
+                "eth_signTransaction" => await SignTransactionAsync(keys, call, p.Length > 0 ? p[0] : default, ct).ConfigureAwait(false),
+                "eth_signTypedData_v4" => await SignTypedDataAsync(keys, call, Param(p, 0), p.Length > 1 ? p[1] : default, ct).ConfigureAwait(false),
                 _ => throw new RpcException(-32601, "method not found"),
             };
             return new JsonObject { ["jsonrpc"] = "2.0", ["id"] = id, ["result"] = result };
@@ -122,27 +135,29 @@ public static class EthereumRpc
     private static string Param(JsonElement[] p, int i) =>
         p.Length > i && p[i].ValueKind == JsonValueKind.String ? p[i].GetString()! : throw new RpcException(-32602, $"invalid params: parameter {i} must be a string");
 
-    private static async Task<KeyRecord> AccountAsync(KeyService keys, string address, CancellationToken ct)
+    private static async Task<KeyRecord> AccountAsync(KeyService keys, RpcCall call, string address, CancellationToken ct)
     {
         if (!EthereumAddress.TryParse(address, out byte[] a))
         {
             throw new RpcException(-32602, "invalid params: not an Ethereum address");
         }
 
-        return await keys.FindByEthereumAddressAsync(EthereumAddress.ToChecksum(a), ct).ConfigureAwait(false)
+        KeyRecord key = await keys.FindByEthereumAddressAsync(EthereumAddress.ToChecksum(a), ct).ConfigureAwait(false)
             ?? throw new RpcException(-32602, "invalid params: no key with this address");
+        call.KeyId = key.Id;
+        return key;
     }
 
-    private static async Task<JsonNode> SignPersonalAsync(KeyService keys, string address, string data, CancellationToken ct)
+    private static async Task<JsonNode> SignPersonalAsync(KeyService keys, RpcCall call, string address, string data, CancellationToken ct)
     {
-        KeyRecord key = await AccountAsync(keys, address, ct).ConfigureAwait(false);
+        KeyRecord key = await AccountAsync(keys, call, address, ct).ConfigureAwait(false);
         byte[] message = data.StartsWith("0x", StringComparison.OrdinalIgnoreCase) ? Hex.Parse(data, "data") : Encoding.UTF8.GetBytes(data);
         return await SignDigestAsync(keys, key, PersonalMessage.Hash(message), ct).ConfigureAwait(false);
     }
 
-    private static async Task<JsonNode> SignTypedDataAsync(KeyService keys, string address, JsonElement typed, CancellationToken ct)
+    private static async Task<JsonNode> SignTypedDataAsync(KeyService keys, RpcCall call, string address, JsonElement typed, CancellationToken ct)
     {
-        KeyRecord key = await AccountAsync(keys, address, ct).ConfigureAwait(false);
+        KeyRecord key = await AccountAsync(keys, call, address, ct).ConfigureAwait(false);
         byte[] digest;
         if (typed.ValueKind == JsonValueKind.String)
         {
@@ -164,14 +179,14 @@ public static class EthereumRpc
         return await SignDigestAsync(keys, key, digest, ct).ConfigureAwait(false);
     }
 
-    private static async Task<JsonNode> SignTransactionAsync(KeyService keys, JsonElement tx, CancellationToken ct)
+    private static async Task<JsonNode> SignTransactionAsync(KeyService keys, RpcCall call, JsonElement tx, CancellationToken ct)
     {
         if (tx.ValueKind != JsonValueKind.Object || !tx.TryGetProperty("from", out JsonElement from) || from.ValueKind != JsonValueKind.String)
         {
             throw new RpcException(-32602, "invalid params: a transaction object with 'from' is required");
         }
 
-        KeyRecord key = await AccountAsync(keys, from.GetString()!, ct).ConfigureAwait(false);
+        KeyRecord key = await AccountAsync(keys, call, from.GetString()!, ct).ConfigureAwait(false);
         EthereumTransaction t = EthereumTransaction.FromJson(tx);
         SignatureResult sig = await keys.SignDigestEcdsaAsync(key, t.SigningHash(), ct).ConfigureAwait(false);
         return JsonValue.Create("0x" + Convert.ToHexStringLower(t.Serialize(sig.Signature, sig.RecoveryId!.Value)));
@@ -181,6 +196,14 @@ public static class EthereumRpc
     {
         SignatureResult sig = await keys.SignDigestEcdsaAsync(key, digest, ct).ConfigureAwait(false);
         return JsonValue.Create("0x" + Convert.ToHexStringLower(sig.Signature) + Convert.ToHexStringLower([(byte)(27 + sig.RecoveryId!.Value)]));
+    }
+
+    /// <summary>What one call did, for the audit entry.</summary>
+    private sealed class RpcCall
+    {
+        public string? Method { get; set; }
+
+        public string? KeyId { get; set; }
     }
 
     private sealed class RpcException(int code, string message) : Exception(message)

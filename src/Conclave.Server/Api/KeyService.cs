@@ -142,6 +142,10 @@ public sealed partial class KeyService : IDisposable
         return await _store.Keys.CreateAsync(new NewKey(id, req.Name!, scheme.Name, key.PublicKey.ToArray(), 1, 1, req.Labels), material, ct).ConfigureAwait(false);
     }
 
+    /// <summary>The key a route names: the record the audit middleware already read for this request, else the store's.</summary>
+    public Task<KeyRecord> GetAsync(Microsoft.AspNetCore.Http.HttpContext ctx, string name, CancellationToken ct) =>
+        AuditTrail.Key(ctx) is { } k && k.Name == name ? Task.FromResult(k) : GetAsync(name, ct);
+
     public async Task<KeyRecord> GetAsync(string name, CancellationToken ct) =>
         await _store.Keys.GetByNameAsync(name, ct).ConfigureAwait(false) ?? throw new ApiException(ProblemTypes.UnknownKey, $"no key named {name}");
 

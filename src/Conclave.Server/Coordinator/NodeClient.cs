@@ -68,6 +68,12 @@ public sealed class NodeClient : IDisposable
         {
             reply = await _client.StepAsync(step, deadline: DateTime.UtcNow.Add(timeout), cancellationToken: cancellationToken).ConfigureAwait(false);
         }
+        catch (RpcException e) when (e.StatusCode == StatusCode.Cancelled && cancellationToken.IsCancellationRequested)
+        {
+            // The caller gave up (its request timed out or its client went away): not the node's fault, so the node is
+            // not marked down and no other quorum is tried.
+            throw new OperationCanceledException("the call was cancelled by its caller", e, cancellationToken);
+        }
         catch (RpcException e)
         {
             uint? culprit = null;

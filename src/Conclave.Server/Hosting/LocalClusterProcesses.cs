@@ -81,6 +81,9 @@ public sealed class LocalClusterProcesses : IDisposable
         return p;
     }
 
+    /// <summary>The process of node <paramref name="id"/> (null before it was started).</summary>
+    public Process? NodeProcess(uint id) => id >= 1 && id <= _nodes.Count ? _nodes[(int)id - 1] : null;
+
     public void KillNode(uint id)
     {
         Process? p = _nodes[(int)id - 1];

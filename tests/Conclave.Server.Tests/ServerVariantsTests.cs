@@ -1,0 +1,221 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.Json.Nodes;
+using Conclave.Server.Config;
+using Conclave.Server.Hosting;
+using Conclave.Threshold.Frost;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+
+namespace Conclave.Server.Tests;
+
+/// <summary>Three signer-node processes shared by the tests that run a server of their own configuration.</summary>
+public sealed class VariantNodes : IDisposable
+{
+    public LocalClusterProcesses Nodes { get; } = new(RepoPaths.CliDll, 3, 2);
+
+    public void Dispose() => Nodes.Dispose();
+}
+
+/// <summary>
+/// The server in configurations the shared API cluster does not use: PostgreSQL as its store, and a short request
+/// timeout with signer nodes that stop answering.
+/// </summary>
+[System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+public sealed partial class ServerVariantsTests(VariantNodes fixture) : IClassFixture<VariantNodes>
+{
+    private static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
+
+    private static async Task<(WebApplication App, HttpClient Http)> StartAsync(ServerConfig config)
+    {
+        WebApplication app = await ServerHost.BuildAsync(config);
+        await app.StartAsync();
+        string token = (await File.ReadAllTextAsync(app.Services.GetRequiredService<ServerPaths>().AdminTokenFile)).Trim();
+        var http = new HttpClient { BaseAddress = new Uri("http://" + config.Listen) };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        var sw = Stopwatch.StartNew();
+        while (!(await http.GetAsync(new Uri("/readyz", UriKind.Relative))).IsSuccessStatusCode)
+        {
+            Assert.True(sw.Elapsed < TimeSpan.FromSeconds(60), "the server did not become ready");
+            await Task.Delay(200);
+        }
+
+        return (app, http);
+    }
+
+    private static async Task StopAsync(WebApplication app, HttpClient http)
+    {
+        http.Dispose();
+        await app.StopAsync();
+        await app.DisposeAsync();
+    }
+
+    private static async Task<JsonNode> PostAsync(HttpClient http, string path, string json, HttpStatusCode expected = HttpStatusCode.OK)
+    {
+        using HttpResponseMessage r = await http.PostAsync(new Uri(path, UriKind.Relative), Json(json));
+        string text = await r.Content.ReadAsStringAsync();
+        Assert.True(r.StatusCode == expected, $"{path}: {(int)r.StatusCode} {text}");
+        return JsonNode.Parse(text)!;
+    }
+
+    [Fact]
+    public async Task PostgresStore_KeysSigningAndAuditSurviveARestart()
+    {
+        string admin = Environment.GetEnvironmentVariable("CONCLAVE_TEST_POSTGRES") is { Length: > 0 } cs
+            ? cs
+            : throw new InvalidOperationException("CONCLAVE_TEST_POSTGRES is not set: run ./test.sh, or eval \"$(bash scripts/test-services/postgres.sh)\" first");
+        string db = "conclave_srv_" + Guid.NewGuid().ToString("N")[..12];
+        await using (var c = new NpgsqlConnection(admin))
+        {
+            await c.OpenAsync();
+            await using var cmd = new NpgsqlCommand($"CREATE DATABASE {db}", c);
+            await cmd.ExecuteNonQueryAsync();
+        }
+
+        try
+        {
+            ServerConfig config = ServerConfig.Load(fixture.Nodes.Layout.ServerConfigPath);
+            config.PostgresConnectionString = new NpgsqlConnectionStringBuilder(admin) { Database = db }.ConnectionString;
+            (WebApplication app, HttpClient http) = await StartAsync(config);
+            string frostName = "pg-frost-" + Guid.NewGuid().ToString("N")[..6];
+            string singleName = "pg-ecdsa-" + Guid.NewGuid().ToString("N")[..6];
+            JsonNode frost;
+            try
+            {
+                frost = await PostAsync(http, "/v1/keys", $$"""{"name":"{{frostName}}","scheme":"frost-taproot"}""", HttpStatusCode.Created);
+                await PostAsync(http, "/v1/keys", $$"""{"name":"{{singleName}}","scheme":"ecdsa-secp256k1"}""", HttpStatusCode.Created);
+                await PostAsync(http, $"/v1/keys/{frostName}/sign", """{"message":"01"}""");
+            }
+            finally
+            {
+                await StopAsync(app, http);
+            }
+
+            // A new server process on the same database finds the keys (the FROST key's public package is re-registered
+            // with the coordinator from PostgreSQL) and signs with both.
+            (app, http) = await StartAsync(config);
+            try
+            {
+                JsonNode list = JsonNode.Parse(await http.GetStringAsync(new Uri("/v1/keys", UriKind.Relative)))!;
+                Assert.Equal(2, list["keys"]!.AsArray().Count);
+                byte[] message = "after restart"u8.ToArray();
+                JsonNode sig = await PostAsync(http, $"/v1/keys/{frostName}/sign", $$"""{"message":"{{Convert.ToHexStringLower(message)}}"}""");
+                Assert.True(FrostCiphersuite.Secp256k1Taproot.Verify(Convert.FromHexString(frost["publicKey"]!.GetValue<string>()), message,
+                    Convert.FromHexString(sig["signature"]!.GetValue<string>())));
+                await PostAsync(http, $"/v1/keys/{singleName}/sign", $$"""{"digest":"{{string.Concat(Enumerable.Repeat("ab", 32))}}"}""");
+                JsonNode verify = JsonNode.Parse(await http.GetStringAsync(new Uri("/v1/audit/verify", UriKind.Relative)))!;
+                Assert.True(verify["ok"]!.GetValue<bool>(), verify.ToJsonString());
+                Assert.True(verify["entries"]!.GetValue<long>() >= 8);
+            }
+            finally
+            {
+                await StopAsync(app, http);
+            }
+        }
+        finally
+        {
+            NpgsqlConnection.ClearAllPools();
+            await using var c = new NpgsqlConnection(admin);
+            await c.OpenAsync();
+            await using var cmd = new NpgsqlCommand($"DROP DATABASE IF EXISTS {db} WITH (FORCE)", c);
+            await cmd.ExecuteNonQueryAsync();
+        }
+    }
+
+    [Fact]
+    public async Task RequestTimeout_AnswersGatewayTimeout_AuditsIt_AndTheClusterRecovers()
+    {
+        // The key is made under the default timeout (a DKG on a loaded CI machine can take over a second), then the
+        // server restarts with a 1 s request timeout and a 10 s round timeout.
+        ServerConfig config = ServerConfig.Load(fixture.Nodes.Layout.ServerConfigPath);
+        string name = "slow-" + Guid.NewGuid().ToString("N")[..6];
+        (WebApplication app, HttpClient http) = await StartAsync(config);
+        try
+        {
+            await PostAsync(http, "/v1/keys", $$"""{"name":"{{name}}","scheme":"frost-secp256k1"}""", HttpStatusCode.Created);
+        }
+        finally
+        {
+            await StopAsync(app, http);
+        }
+
+        config.RequestTimeoutSeconds = 1;
+        config.RoundTimeoutMilliseconds = 10_000;
+        (app, http) = await StartAsync(config);
+        int[] pids = [.. Enumerable.Range(1, 3).Select(i => fixture.Nodes.NodeProcess((uint)i)!.Id)];
+        try
+        {
+            await SignUntilOkAsync(http, name);
+
+            // Every node stops answering (SIGSTOP): the round would wait 10 s, the request gives up after 1 s.
+            foreach (int pid in pids)
+            {
+                Assert.Equal(0, Kill(pid, SigStop));
+            }
+
+            using (HttpResponseMessage r = await http.PostAsync(new Uri($"/v1/keys/{name}/sign", UriKind.Relative), Json("""{"message":"02"}""")))
+            {
+                Assert.Equal(HttpStatusCode.GatewayTimeout, r.StatusCode);
+                Assert.Equal("application/problem+json", r.Content.Headers.ContentType?.MediaType);
+                Assert.Equal("https://conclave.dev/problems/timeout", JsonNode.Parse(await r.Content.ReadAsStringAsync())!["type"]!.GetValue<string>());
+            }
+
+            foreach (int pid in pids)
+            {
+                Assert.Equal(0, Kill(pid, SigCont));
+            }
+
+            // The nodes answer again, and so does signing.
+            await SignUntilOkAsync(http, name);
+
+            // The timed-out call is in the audit log with its outcome.
+            var sw = Stopwatch.StartNew();
+            while (true)
+            {
+                JsonNode page = JsonNode.Parse(await http.GetStringAsync(new Uri("/v1/audit?after=0&limit=1000", UriKind.Relative)))!;
+                if (page["entries"]!.AsArray().Any(e => e!["result"]!.GetValue<string>().StartsWith("failed 504 timeout (intent seq ", StringComparison.Ordinal)))
+                {
+                    break;
+                }
+
+                Assert.True(sw.Elapsed < TimeSpan.FromSeconds(10), "no audit entry records the timeout");
+                await Task.Delay(100);
+            }
+        }
+        finally
+        {
+            foreach (int pid in pids)
+            {
+                _ = Kill(pid, SigCont);
+            }
+
+            await StopAsync(app, http);
+        }
+    }
+
+    private static async Task SignUntilOkAsync(HttpClient http, string name)
+    {
+        var sw = Stopwatch.StartNew();
+        while (true)
+        {
+            using HttpResponseMessage r = await http.PostAsync(new Uri($"/v1/keys/{name}/sign", UriKind.Relative), Json("""{"message":"03"}"""));
+            if (r.StatusCode == HttpStatusCode.OK)
+            {
+                return;
+            }
+
+            Assert.True(sw.Elapsed < TimeSpan.FromSeconds(60), $"signing did not succeed: {(int)r.StatusCode} {await r.Content.ReadAsStringAsync()}");
+            await Task.Delay(250);
+        }
+    }
+
+    private const int SigStop = 19;
+    private const int SigCont = 18;
+
+    [LibraryImport("libc", EntryPoint = "kill")]
+    private static partial int Kill(int pid, int signal);
+}
