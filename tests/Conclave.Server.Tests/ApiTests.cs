@@ -229,8 +229,17 @@ public sealed class ApiTests(ApiCluster c)
         await AssertProblem(await Send(HttpMethod.Post, $"/v1/keys/{ecdsa}/derive", """{"path":"2147483648"}"""), HttpStatusCode.BadRequest, "hardened-path");
         await AssertProblem(await Send(HttpMethod.Post, $"/v1/keys/{ecdsa}/derive", """{"path":"a/b"}"""), HttpStatusCode.BadRequest, "invalid-request");
         await AssertProblem(await Send(HttpMethod.Post, $"/v1/keys/{ecdsa}/derive", """{}"""), HttpStatusCode.BadRequest, "invalid-request");
-        string taproot = (await Create("frost-taproot"))["name"]!.GetValue<string>();
-        await AssertProblem(await Send(HttpMethod.Post, $"/v1/keys/{taproot}/derive", """{"path":"1"}"""), HttpStatusCode.BadRequest, "unsupported");
+        // frost-taproot: the child is the even-Y x-only key of BIP-32 CKDpub on the group key; its P2TR address uses it
+        // as the output key, like the parent's.
+        JsonNode taproot = await Create("frost-taproot");
+        var t1 = await Send(HttpMethod.Post, $"/v1/keys/{taproot["name"]!.GetValue<string>()}/derive", """{"path":"1/2"}""");
+        Assert.True(t1.Status == HttpStatusCode.OK, t1.Body?.ToJsonString());
+        byte[] child = Convert.FromHexString(t1.Body!["publicKey"]!.GetValue<string>());
+        Assert.Equal(32, child.Length);
+        Assert.NotEqual(taproot["publicKey"]!.GetValue<string>(), t1.Body!["publicKey"]!.GetValue<string>());
+        Assert.Equal(Conclave.Chains.Bitcoin.TaprootAddress.FromOutputKey(child), t1.Body!["addresses"]!["bitcoin"]!.GetValue<string>());
+        string pq = (await Create("ml-dsa-44"))["name"]!.GetValue<string>();
+        await AssertProblem(await Send(HttpMethod.Post, $"/v1/keys/{pq}/derive", """{"path":"1"}"""), HttpStatusCode.BadRequest, "unsupported");
     }
 
     [Fact]

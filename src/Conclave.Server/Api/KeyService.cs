@@ -253,12 +253,26 @@ public sealed partial class KeyService : IDisposable
             throw new ApiException(ProblemTypes.HardenedPath, e.Message);
         }
 
-        byte[] chainCode = await ChainCodeAsync(key, ct).ConfigureAwait(false);
         string normalized = string.Join('/', indexes.Select(i => i.ToString(CultureInfo.InvariantCulture)));
+        if (FrostCiphersuite.TryGet(key.Scheme, out FrostCiphersuite? suite))
+        {
+            // Threshold keys derive with the FROST library's HD scheme (docs/FROST.md "HD"), the one its signers would
+            // apply to their shares: BIP-32 CKDpub for frost-secp256k1 and frost-taproot (the child key normalised to
+            // even Y, its x-only key the P2TR output key), the documented additive tweak for frost-ed25519.
+            PublicKeyPackage package = _frost.Find(key.Id)?.PublicKeyPackage ?? await ReadPackageAsync(key, suite, ct).ConfigureAwait(false);
+            if (indexes.Count == 0)
+            {
+                return new DeriveResponse(normalized, Convert.ToHexStringLower(key.PublicKey), AddressesFor(key.Scheme, key.PublicKey));
+            }
+
+            byte[] childKey = HdDerivation.DerivePath(package, indexes).VerificationKey;
+            return new DeriveResponse(normalized, Convert.ToHexStringLower(childKey), AddressesFor(key.Scheme, childKey));
+        }
+
+        byte[] chainCode = await ChainCodeAsync(key, ct).ConfigureAwait(false);
         switch (key.Scheme)
         {
             case "ecdsa-secp256k1":
-            case "frost-secp256k1":
             {
                 (byte[] child, _) = PublicDerivation.Secp256k1(key.PublicKey, chainCode, indexes);
                 return new DeriveResponse(normalized, Convert.ToHexStringLower(child), AddressesFor(key.Scheme, child));
@@ -272,26 +286,18 @@ public sealed partial class KeyService : IDisposable
             }
 
             case "ed25519":
-            case "frost-ed25519":
             {
                 (byte[] child, _, _) = PublicDerivation.Ed25519(key.PublicKey, chainCode, indexes);
                 return new DeriveResponse(normalized, Convert.ToHexStringLower(child), AddressesFor(key.Scheme, child));
             }
 
             default:
-                throw new ApiException(ProblemTypes.Unsupported, $"derive is not available for {key.Scheme} keys yet (taproot child keys come with the FROST HD work)");
+                throw new ApiException(ProblemTypes.Unsupported, $"{key.Scheme} keys have no derivation (post-quantum schemes define no public child keys)");
         }
     }
 
     private async Task<byte[]> ChainCodeAsync(KeyRecord key, CancellationToken ct)
     {
-        if (FrostCiphersuite.TryGet(key.Scheme, out FrostCiphersuite? suite))
-        {
-            FrostKeyInfo? info = _frost.Find(key.Id);
-            PublicKeyPackage package = info?.PublicKeyPackage ?? await ReadPackageAsync(key, suite, ct).ConfigureAwait(false);
-            return package.ChainCode.ToArray();
-        }
-
         using SecretBuffer material = await _store.Keys.OpenMaterialAsync(key.Id, key.Version, ct).ConfigureAwait(false);
         return material.ReadOnlySpan[^ChainCodeSizeInBytes..].ToArray();
     }
