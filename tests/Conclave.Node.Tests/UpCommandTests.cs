@@ -2,15 +2,19 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
+using System.Text.Json.Nodes;
 
 namespace Conclave.Node.Tests;
 
-/// <summary>`conclave up` as a user runs it: a real process that starts the cluster, serves /readyz, and stops cleanly on SIGTERM.</summary>
+/// <summary>
+/// `conclave up` as a user runs it: a real process that starts the cluster and serves the API, used from the CLI
+/// (keys and audit, with the token file it printed) and from ethers v6 over JSON-RPC, then stops cleanly on SIGTERM.
+/// </summary>
 [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
 public sealed partial class UpCommandTests
 {
     [Fact]
-    public async Task Up_StartsClusterServesReadiness_AndStopsOnSigterm()
+    public async Task Up_StartsClusterServesTheApiToCliAndEthers_AndStopsOnSigterm()
     {
         string data = Path.Combine(Path.GetTempPath(), "conclave-up-" + Guid.NewGuid().ToString("N")[..10]);
         int apiPort = FreePort();
@@ -60,6 +64,7 @@ public sealed partial class UpCommandTests
             HttpResponseMessage r = await http.GetAsync(new Uri($"http://127.0.0.1:{apiPort}/readyz"));
             Assert.Equal(HttpStatusCode.OK, r.StatusCode);
             Assert.Contains("\"nodesUp\":[1,2,3]", await r.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+            UseTheApi($"http://127.0.0.1:{apiPort}", tokenFile);
 
             Assert.Equal(0, Kill(up.Id, 15));
             Assert.True(up.WaitForExit(TimeSpan.FromSeconds(30)), "conclave up did not stop on SIGTERM");
@@ -87,6 +92,51 @@ public sealed partial class UpCommandTests
             {
             }
         }
+    }
+
+    /// <summary>The CLI against the `up` API: a FROST key by DKG signs (verified here with libsecp256k1's BIP-340
+    /// verifier), an ECDSA key signs a transaction for ethers v6 through /rpc, and the audit log verifies.</summary>
+    private static void UseTheApi(string url, string tokenFile)
+    {
+        (int exit, string output, string error) = Cli(url, tokenFile, "keys", "create", "up-taproot", "--scheme", "frost-taproot", "--json");
+        Assert.True(exit == 0, error);
+        byte[] publicKey = Convert.FromHexString(JsonNode.Parse(output)!["publicKey"]!.GetValue<string>());
+        (exit, output, error) = Cli(url, tokenFile, "keys", "sign", "up-taproot", "--message", "75702d6d657373616765", "--json");
+        Assert.True(exit == 0, error);
+        byte[] signature = Convert.FromHexString(JsonNode.Parse(output)!["signature"]!.GetValue<string>());
+        Assert.True(Conclave.Crypto.Signing.SignatureSchemes.SchnorrBip340.Verify(publicKey, "up-message"u8, signature));
+
+        (exit, output, error) = Cli(url, tokenFile, "keys", "create", "up-ecdsa", "--scheme", "ecdsa-secp256k1", "--json");
+        Assert.True(exit == 0, error);
+        string address = JsonNode.Parse(output)!["addresses"]!["ethereum"]!.GetValue<string>();
+        JsonNode rpc = NodeInterop.Run("rpc", [new { url = url + "/rpc", token = File.ReadAllText(tokenFile).Trim(), address, chainId = 1 }])[0]!;
+        Assert.Equal(address, rpc["txFrom"]!.GetValue<string>());
+        Assert.Equal(address, rpc["typedSigner"]!.GetValue<string>());
+
+        (exit, output, error) = Cli(url, tokenFile, "audit", "verify");
+        Assert.True(exit == 0, error);
+        Assert.Contains("audit log ok", output, StringComparison.Ordinal);
+    }
+
+    private static (int Exit, string Out, string Err) Cli(string url, string tokenFile, params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add(RepoPaths.CliDll);
+        foreach (string a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        psi.ArgumentList.Add("--server");
+        psi.ArgumentList.Add(url);
+        psi.ArgumentList.Add("--token-file");
+        psi.ArgumentList.Add(tokenFile);
+        psi.Environment.Remove("CONCLAVE_TOKEN");
+        using Process p = Process.Start(psi)!;
+        Task<string> o = p.StandardOutput.ReadToEndAsync();
+        Task<string> e = p.StandardError.ReadToEndAsync();
+        Assert.True(p.WaitForExit(TimeSpan.FromSeconds(120)), "the CLI did not finish");
+        return (p.ExitCode, o.Result, e.Result);
     }
 
     private static int FreePort()
