@@ -433,6 +433,11 @@ public sealed class ApiTests(ApiCluster c)
 
         Assert.True(paths.GetProperty("/v1/keys/{name}/sign").GetProperty("post").GetProperty("responses").TryGetProperty("404", out _));
         Assert.True(doc.RootElement.GetProperty("components").GetProperty("schemas").TryGetProperty("SignResponse", out _));
+
+        // Valid against the OpenAPI Initiative's JSON Schema for its version, every $ref resolving (checked from
+        // Node with @seriousme/openapi-schema-validator, not by the generator that wrote it).
+        JsonNode check = NodeInterop.Run("openapi", [new { document = JsonNode.Parse(text) }])[0]!;
+        Assert.True(check["valid"]!.GetValue<bool>(), check["errors"]!.ToJsonString());
     }
 
     [Fact]
