@@ -197,6 +197,58 @@ public sealed partial class ServerVariantsTests(VariantNodes fixture) : IClassFi
         }
     }
 
+    [Fact]
+    public async Task AuditFailure_FailsClosed_NoSignatureNoKey_ThenRecovers()
+    {
+        ServerConfig config = ServerConfig.Load(fixture.Nodes.Layout.ServerConfigPath);
+        (WebApplication app, HttpClient http) = await StartAsync(config);
+        string db = Path.Combine(config.Resolve(config.DataDir), "conclave.db");
+        try
+        {
+            string name = "audited-" + Guid.NewGuid().ToString("N")[..6];
+            await PostAsync(http, "/v1/keys", $$"""{"name":"{{name}}","scheme":"ecdsa-secp256k1"}""", HttpStatusCode.Created);
+            string digest = string.Concat(Enumerable.Repeat("cd", 32));
+
+            // The audit table starts refusing inserts (as a full disk or a broken database would).
+            await SqlAsync(db, "CREATE TRIGGER audit_down BEFORE INSERT ON audit_entries BEGIN SELECT RAISE(ABORT, 'audit down'); END;");
+            foreach ((string path, string json) in new[]
+            {
+                ($"/v1/keys/{name}/sign", $$"""{"digest":"{{digest}}"}"""),
+                ($"/v1/keys/{name}/sign/batch", $$"""{"items":[{"digest":"{{digest}}"}]}"""),
+                ("/v1/keys", """{"name":"never-made","scheme":"frost-secp256k1"}"""),
+                ("/rpc", """{"jsonrpc":"2.0","id":1,"method":"eth_accounts"}"""),
+            })
+            {
+                using HttpResponseMessage r = await http.PostAsync(new Uri(path, UriKind.Relative), Json(json));
+                string text = await r.Content.ReadAsStringAsync();
+                Assert.True(r.StatusCode == HttpStatusCode.ServiceUnavailable, $"{path}: {(int)r.StatusCode} {text}");
+                Assert.Equal("https://conclave.dev/problems/audit-unavailable", JsonNode.Parse(text)!["type"]!.GetValue<string>());
+                Assert.DoesNotContain("signature", text, StringComparison.Ordinal);
+            }
+
+            await SqlAsync(db, "DROP TRIGGER audit_down;");
+            JsonNode keys = JsonNode.Parse(await http.GetStringAsync(new Uri("/v1/keys", UriKind.Relative)))!;
+            Assert.DoesNotContain(keys["keys"]!.AsArray(), k => k!["name"]!.GetValue<string>() == "never-made");
+            await PostAsync(http, $"/v1/keys/{name}/sign", $$"""{"digest":"{{digest}}"}""");
+            JsonNode verify = JsonNode.Parse(await http.GetStringAsync(new Uri("/v1/audit/verify", UriKind.Relative)))!;
+            Assert.True(verify["ok"]!.GetValue<bool>(), verify.ToJsonString());
+        }
+        finally
+        {
+            await SqlAsync(db, "DROP TRIGGER IF EXISTS audit_down;");
+            await StopAsync(app, http);
+        }
+    }
+
+    private static async Task SqlAsync(string db, string sql)
+    {
+        await using var c = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={db};Pooling=False");
+        await c.OpenAsync();
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = "PRAGMA busy_timeout = 10000; " + sql;
+        await cmd.ExecuteNonQueryAsync();
+    }
+
     private static async Task SignUntilOkAsync(HttpClient http, string name)
     {
         var sw = Stopwatch.StartNew();

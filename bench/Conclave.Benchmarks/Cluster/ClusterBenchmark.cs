@@ -88,7 +88,7 @@ internal static class ClusterBenchmark
 
     private sealed record Row(string Scheme, double DkgMs, double RefreshMs, double P50Ms, double P99Ms, double SignaturesPerSecond, double BaselineUs);
 
-    private static double Baseline()
+    internal static double Baseline()
     {
         using SoftwareSigningKey key = SignatureSchemes.EcdsaSecp256k1.GenerateKey();
         byte[] digest = SHA256.HashData([1, 2, 3]);
@@ -107,7 +107,7 @@ internal static class ClusterBenchmark
         return sw.Elapsed.TotalMicroseconds / n;
     }
 
-    private static string FindCliDll()
+    internal static string FindCliDll()
     {
         string? dir = AppContext.BaseDirectory;
         while (dir is not null && !File.Exists(Path.Combine(dir, "Conclave.slnx")))
@@ -120,13 +120,13 @@ internal static class ClusterBenchmark
         return File.Exists(path) ? path : throw new FileNotFoundException("build the solution first", path);
     }
 
-    private static int ArgInt(string[] args, string name, int fallback)
+    internal static int ArgInt(string[] args, string name, int fallback)
     {
         int i = Array.IndexOf(args, name);
         return i >= 0 && i + 1 < args.Length && int.TryParse(args[i + 1], System.Globalization.CultureInfo.InvariantCulture, out int v) ? v : fallback;
     }
 
-    private static string? ArgString(string[] args, string name)
+    internal static string? ArgString(string[] args, string name)
     {
         int i = Array.IndexOf(args, name);
         return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;

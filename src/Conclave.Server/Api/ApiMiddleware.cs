@@ -12,6 +12,9 @@ using Microsoft.Extensions.Logging;
 
 namespace Conclave.Server.Api;
 
+/// <summary>Marks a route that may compute while its audit intent is being committed (see <see cref="ApiMiddleware"/>).</summary>
+public sealed class AuditOverlap;
+
 /// <summary>
 /// The request pipeline around the routes:
 /// <list type="number">
@@ -23,7 +26,8 @@ namespace Conclave.Server.Api;
 /// <item>Audit: every /v1 and /rpc call appends an entry before the handler runs — allowed ones with decision
 /// "allow", result "accepted" and the id of the key the route names; refused ones with decision "deny", result
 /// "unauthorized". The entry carries SHA-256(method ‖ 0 ‖ path ‖ 0 ‖ body), never the body. A failed audit write
-/// fails the request (503). An allowed call gets a second entry with its outcome once the response has gone out
+/// fails the request (503) and nothing of its response leaves before the entry is durable; routes marked
+/// <see cref="AuditOverlap"/> (signing) compute meanwhile and release their result only after it. An allowed call gets a second entry with its outcome once the response has gone out
 /// (<see cref="AuditTrail.Outcome"/>: status, problem type or the SHA-256 of the response body).</item>
 /// </list>
 /// </summary>
@@ -114,7 +118,36 @@ public static partial class ApiMiddleware
                 }
             }
 
-            AuditEntry intent = await AppendAsync(store, new AuditEntryInput(actor, action, keyId, requestHash, "allow", "accepted"), ctx.RequestAborted).ConfigureAwait(false);
+            // The intent entry. Not cancelled with the request: an append is either made durable or fails.
+            Task<AuditEntry> intent = AppendAsync(store, new AuditEntryInput(actor, action, keyId, requestHash, "allow", "accepted"), CancellationToken.None);
+            AuditTrail.SetIntent(ctx, intent);
+
+            // Nothing of any response leaves before the intent is durable: the first byte waits for it. If the append
+            // failed, an error answer (normally the 503 audit-unavailable problem) goes out; a success answer never
+            // does — the connection is dropped instead.
+            ctx.Response.OnStarting(async () =>
+            {
+                try
+                {
+                    await intent.ConfigureAwait(false);
+                }
+                catch (ApiException) when (ctx.Response.StatusCode < 400)
+                {
+                    ctx.Abort();
+                }
+                catch (ApiException)
+                {
+                }
+            });
+
+            // Routes marked AuditOverlap (signing) start work while the intent is being committed and await it before
+            // answering (AuditTrail.RequireIntentAsync); a signature computed but not yet audited is never released.
+            // Every other route — key creation, refresh, reshare, which change state on the nodes — starts only once
+            // the intent is durable.
+            if (ctx.GetEndpoint()?.Metadata.GetMetadata<AuditOverlap>() is null)
+            {
+                await intent.ConfigureAwait(false);
+            }
 
             // The outcome is appended once the response has gone out (it cannot delay or fail the reply); a crash in
             // between leaves an "accepted" entry without its outcome, which an auditor can list.
@@ -125,11 +158,17 @@ public static partial class ApiMiddleware
                 (string? outcomeKey, string result) = AuditTrail.Outcome(ctx, keyId, body.Finish());
                 try
                 {
-                    await store.Audit.AppendAsync(new AuditEntryInput(actor, action, outcomeKey, requestHash, "allow", $"{result} (intent seq {intent.Seq})"), CancellationToken.None).ConfigureAwait(false);
+                    long seq = (await intent.ConfigureAwait(false)).Seq;
+                    await store.Audit.AppendAsync(new AuditEntryInput(actor, action, outcomeKey, requestHash, "allow", $"{result} (intent seq {seq})"), CancellationToken.None).ConfigureAwait(false);
                 }
                 catch (StorageException e)
                 {
-                    LogOutcomeLost(log, intent.Seq, e);
+                    LogOutcomeLost(log, e);
+                }
+                catch (ApiException e)
+                {
+                    // The intent itself failed: the request was answered 503 (or dropped) and did not take effect.
+                    LogOutcomeLost(log, e);
                 }
                 finally
                 {
@@ -179,8 +218,8 @@ public static partial class ApiMiddleware
     internal static string RouteOf(HttpContext ctx) =>
         (ctx.GetEndpoint() as RouteEndpoint)?.RoutePattern.RawText is { } raw ? (raw.StartsWith('/') ? raw : "/" + raw) : "(unmatched)";
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "the outcome entry for audit seq {Seq} could not be written")]
-    private static partial void LogOutcomeLost(ILogger logger, long seq, Exception e);
+    [LoggerMessage(Level = LogLevel.Error, Message = "an audit outcome entry could not be written")]
+    private static partial void LogOutcomeLost(ILogger logger, Exception e);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "unexpected {Type} while handling a request")]
     private static partial void LogUnexpected(ILogger logger, string type, Exception e);

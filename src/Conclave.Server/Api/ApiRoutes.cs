@@ -47,9 +47,10 @@ public static class ApiRoutes
             KeyRecord k = await keys.GetAsync(ctx, name, ct).ConfigureAwait(false);
             long start = System.Diagnostics.Stopwatch.GetTimestamp();
             SignResponse r = await keys.SignAsync(k, body, ct).ConfigureAwait(false);
+            await AuditTrail.RequireIntentAsync(ctx).ConfigureAwait(false);
             metrics.ObserveSign(k.Scheme, System.Diagnostics.Stopwatch.GetElapsedTime(start));
             return TypedResults.Ok(r);
-        }).WithName("Sign").Problems([.. common, 404, 409, 502, 503, 504]);
+        }).WithName("Sign").WithMetadata(new AuditOverlap()).Problems([.. common, 404, 409, 502, 503, 504]);
 
         v1.MapPost("/keys/{name}/sign/batch", async Task<Ok<SignBatchResponse>> (HttpContext ctx, string name, SignBatchRequest body, KeyService keys, ServerMetrics metrics, CancellationToken ct) =>
         {
@@ -74,8 +75,9 @@ public static class ApiRoutes
                     results[i] = new SignBatchItem(null, ProblemTypes.FromException(e));
                 }
             }).ConfigureAwait(false);
+            await AuditTrail.RequireIntentAsync(ctx).ConfigureAwait(false);
             return TypedResults.Ok(new SignBatchResponse(results));
-        }).WithName("SignBatch").Problems([.. common, 404]);
+        }).WithName("SignBatch").WithMetadata(new AuditOverlap()).Problems([.. common, 404, 503]);
 
         v1.MapPost("/keys/{name}/derive", async Task<Ok<DeriveResponse>> (HttpContext ctx, string name, DeriveRequest body, KeyService keys, CancellationToken ct) =>
         {

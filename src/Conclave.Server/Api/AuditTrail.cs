@@ -15,11 +15,21 @@ public static class AuditTrail
     private static readonly object KeyItem = new();
     private static readonly object ProblemItem = new();
     private static readonly object CallsItem = new();
+    private static readonly object IntentItem = new();
 
     /// <summary>The key the route named, if the audit middleware found it.</summary>
     public static KeyRecord? Key(HttpContext ctx) => ctx?.Items[KeyItem] as KeyRecord;
 
     internal static void SetKey(HttpContext ctx, KeyRecord key) => ctx.Items[KeyItem] = key;
+
+    internal static void SetIntent(HttpContext ctx, Task intent) => ctx.Items[IntentItem] = intent;
+
+    /// <summary>
+    /// Waits until the request's intent entry is durable; throws the 503 audit-unavailable problem if it failed. A route
+    /// marked <see cref="AuditOverlap"/> calls this after computing its result and before returning it.
+    /// </summary>
+    public static Task RequireIntentAsync(HttpContext ctx) =>
+        ctx?.Items[IntentItem] as Task ?? throw new InvalidOperationException("no audit intent for this request");
 
     /// <summary>Called by <see cref="ProblemTypes.WriteAsync"/>: the problem type answered.</summary>
     internal static void SetProblem(HttpContext ctx, string type) => ctx.Items[ProblemItem] = type;

@@ -22,7 +22,7 @@ public static class EthereumRpc
     public static void Map(WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
-        app.MapPost("/rpc", HandleAsync).WithName("EthereumJsonRpc").WithTags("rpc")
+        app.MapPost("/rpc", HandleAsync).WithName("EthereumJsonRpc").WithTags("rpc").WithMetadata(new AuditOverlap())
             .Accepts<JsonObject>("application/json").Produces<JsonObject>(200, "application/json").ProducesProblem(401);
     }
 
@@ -70,6 +70,7 @@ public static class EthereumRpc
 
     private static async Task WriteAsync(HttpContext ctx, JsonNode? node)
     {
+        await AuditTrail.RequireIntentAsync(ctx).ConfigureAwait(false);
         ctx.Response.StatusCode = 200;
         ctx.Response.ContentType = "application/json";
         await ctx.Response.WriteAsync(node?.ToJsonString() ?? "null", ctx.RequestAborted).ConfigureAwait(false);
