@@ -190,7 +190,15 @@ public static class EthereumRpc
         KeyRecord key = await AccountAsync(keys, call, from.GetString()!, ct).ConfigureAwait(false);
         EthereumTransaction t = EthereumTransaction.FromJson(tx);
         SignatureResult sig = await keys.SignDigestEcdsaAsync(key, t.SigningHash(), ct).ConfigureAwait(false);
-        return JsonValue.Create("0x" + Convert.ToHexStringLower(t.Serialize(sig.Signature, sig.RecoveryId!.Value)));
+        byte[] raw = t.Serialize(sig.Signature, sig.RecoveryId!.Value);
+
+        // Read back what is about to be released with the strict decoder: it must parse and recover to this key.
+        if (SignedEthereumTransaction.Decode(raw).SenderAddress != EthereumAddress.FromPublicKey(key.PublicKey))
+        {
+            throw new InvalidOperationException("the signed transaction does not recover to the signing key");
+        }
+
+        return JsonValue.Create("0x" + Convert.ToHexStringLower(raw));
     }
 
     private static async Task<JsonNode> SignDigestAsync(KeyService keys, KeyRecord key, byte[] digest, CancellationToken ct)
