@@ -92,27 +92,8 @@ internal static class ApiBenchmark
                     await SignAsync(http, path, body);
                 }
 
-                var lat = new double[sequential];
-                for (int i = 0; i < sequential; i++)
-                {
-                    long t0 = Stopwatch.GetTimestamp();
-                    await SignAsync(http, path, body);
-                    lat[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
-                }
-
-                Array.Sort(lat);
-                long done = 0;
-                using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(seconds));
-                var sw = Stopwatch.StartNew();
-                await Task.WhenAll(Enumerable.Range(0, concurrency).Select(async _ =>
-                {
-                    while (!stop.IsCancellationRequested)
-                    {
-                        await SignAsync(http, path, body);
-                        Interlocked.Increment(ref done);
-                    }
-                }));
-                var row = new Row(scheme, lat[sequential / 2], lat[(int)(sequential * 0.99)], done / sw.Elapsed.TotalSeconds, baselineUs);
+                (double p50, double p99, double perSecond) = await ClusterBenchmark.MeasureAsync(() => SignAsync(http, path, body), sequential, concurrency, seconds);
+                var row = new Row(scheme, p50, p99, perSecond, baselineUs);
                 results.Add(row);
                 Console.WriteLine($"{row.Scheme,-16} REST sign p50 {row.P50Ms,6:F2} ms  p99 {row.P99Ms,6:F2} ms  {row.SignaturesPerSecond,7:F0} sig/s ({concurrency} in flight)  " +
                     $"p50 = {row.P50Ms * 1000 / baselineUs:F0}× baseline");

@@ -51,28 +51,8 @@ internal static class ClusterBenchmark
                 _ = await coordinator.SignAsync(key.KeyId, msg, CancellationToken.None);
             }
 
-            var lat = new double[sequential];
-            for (int i = 0; i < sequential; i++)
-            {
-                long t0 = Stopwatch.GetTimestamp();
-                _ = await coordinator.SignAsync(key.KeyId, msg, CancellationToken.None);
-                lat[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
-            }
-
-            Array.Sort(lat);
-            long done = 0;
-            using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(seconds));
-            var tput = Stopwatch.StartNew();
-            await Task.WhenAll(Enumerable.Range(0, concurrency).Select(async w =>
-            {
-                while (!stop.IsCancellationRequested)
-                {
-                    byte[] signature = await coordinator.SignAsync(key.KeyId, msg, CancellationToken.None);
-                    Interlocked.Increment(ref done);
-                }
-            }));
-            double perSecond = done / tput.Elapsed.TotalSeconds;
-            var row = new Row(suite.SchemeName, dkgMs, refreshMs, lat[sequential / 2], lat[(int)(sequential * 0.99)], perSecond, baselineUs);
+            (double p50, double p99, double perSecond) = await MeasureAsync(() => coordinator.SignAsync(key.KeyId, msg, CancellationToken.None), sequential, concurrency, seconds);
+            var row = new Row(suite.SchemeName, dkgMs, refreshMs, p50, p99, perSecond, baselineUs);
             results.Add(row);
             Console.WriteLine($"{row.Scheme,-16} DKG {row.DkgMs,7:F1} ms  refresh {row.RefreshMs,7:F1} ms  sign p50 {row.P50Ms,6:F2} ms  p99 {row.P99Ms,6:F2} ms  " +
                 $"{row.SignaturesPerSecond,7:F0} sig/s ({concurrency} in flight)  p50 = {row.P50Ms * 1000 / baselineUs:F0}× baseline");
@@ -84,6 +64,33 @@ internal static class ClusterBenchmark
         }
 
         return 0;
+    }
+
+    /// <summary>Latency of <paramref name="op"/> run <paramref name="sequential"/> times one after another (p50, p99 in ms),
+    /// then its throughput with <paramref name="concurrency"/> calls in flight for <paramref name="seconds"/>.</summary>
+    internal static async Task<(double P50Ms, double P99Ms, double PerSecond)> MeasureAsync(Func<Task> op, int sequential, int concurrency, int seconds)
+    {
+        var lat = new double[sequential];
+        for (int i = 0; i < sequential; i++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            await op();
+            lat[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+        }
+
+        Array.Sort(lat);
+        long done = 0;
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(seconds));
+        var sw = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, concurrency).Select(async _ =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                await op();
+                Interlocked.Increment(ref done);
+            }
+        }));
+        return (lat[sequential / 2], lat[(int)(sequential * 0.99)], done / sw.Elapsed.TotalSeconds);
     }
 
     private sealed record Row(string Scheme, double DkgMs, double RefreshMs, double P50Ms, double P99Ms, double SignaturesPerSecond, double BaselineUs);
