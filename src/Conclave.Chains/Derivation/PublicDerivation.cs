@@ -12,17 +12,15 @@ namespace Conclave.Chains.Derivation;
 /// <list type="bullet">
 /// <item>secp256k1: BIP-32 CKDpub — I = HMAC-SHA512(c, serP(K) ‖ ser32(i)), K_i = K + parse256(I_L)·G, c_i = I_R;
 /// invalid when I_L ≥ n or K_i is the identity (the caller should use the next index).</item>
-/// <item>ed25519: Conclave's additive scheme (no standard covers non-hardened ed25519 for plain or threshold keys):
-/// h = SHA-512("conclave/ed25519-derive/v1" ‖ c ‖ A ‖ ser32(i)), tweak = h reduced mod L (64-byte wide reduction,
-/// so unbiased), A_i = A + tweak·B, c_i = SHA-512("conclave/ed25519-derive/v1/chain" ‖ c ‖ A ‖ ser32(i))[0..32].
-/// The signer adds the same tweak to the secret scalar (a share, for threshold keys).</item>
+/// <item>ed25519: Conclave's additive scheme, the same for single and threshold keys
+/// (<see cref="Ed25519HdDerivation"/>): I = HMAC-SHA512(c, "Conclave/FROST/ed25519-hd/v1" ‖ A ‖ ser32(i)),
+/// tweak = I_L mod L, A_i = A + tweak·B, c_i = I_R. (The tweak is public, so the small bias of reducing 256 bits mod
+/// L does not matter: the child secret is the parent's uniform secret plus it.)</item>
 /// </list>
 /// Paths are "0/1/2", optionally starting with "m/"; every index below 2^31; hardened indexes (' or h) are refused.
 /// </summary>
 public static class PublicDerivation
 {
-    private const string Ed25519Domain = "conclave/ed25519-derive/v1";
-
     public static IReadOnlyList<uint> ParsePath(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
@@ -117,11 +115,8 @@ public static class PublicDerivation
                 throw ChainErrors.Hardened(nameof(path));
             }
 
-            byte[] idx = new byte[4];
-            BinaryPrimitives.WriteUInt32BigEndian(idx, index);
-            byte[] pk = a.ToBytes();
-            Ed25519Scalar tweak = Ed25519Scalar.FromBytesReduced(SHA512.HashData([.. Encoding.ASCII.GetBytes(Ed25519Domain), .. c, .. pk, .. idx]));
-            c = SHA512.HashData([.. Encoding.ASCII.GetBytes(Ed25519Domain + "/chain"), .. c, .. pk, .. idx])[..32];
+            (Ed25519Scalar tweak, byte[] childChainCode) = Ed25519HdDerivation.Tweak(a.ToBytes(), c, index);
+            c = childChainCode;
             a += Ed25519Point.MultiplyGenerator(tweak);
             total += tweak;
             if (a.IsIdentity)

@@ -79,22 +79,19 @@ public static class HdDerivation
             throw ThresholdErrors.Argument(nameof(index), "threshold keys support non-hardened derivation only (index < 2^31)");
         }
 
-        byte[] data;
+        if (parent.Suite is Ed25519Sha512Suite)
+        {
+            (Ed25519Scalar edTweak, byte[] edChainCode) = Ed25519HdDerivation.Tweak(parent.GroupKey.ToBytes(), parent.ChainCode, index);
+            return (new EdScalar(edTweak), edChainCode);
+        }
+
         Span<byte> ser32 = stackalloc byte[4];
         BinaryPrimitives.WriteUInt32BigEndian(ser32, index);
-        bool ed = parent.Suite is Ed25519Sha512Suite;
-        data = ed
-            ? [.. Encoding.ASCII.GetBytes("Conclave/FROST/ed25519-hd/v1"), .. parent.GroupKey.ToBytes(), .. ser32]
-            : [.. parent.GroupKey.ToBytes(), .. ser32];
-        byte[] i = HMACSHA512.HashData(parent.ChainCode, data);
+        byte[] i = HMACSHA512.HashData(parent.ChainCode, [.. parent.GroupKey.ToBytes(), .. ser32]);
         try
         {
             Scalar t;
-            if (ed)
-            {
-                t = new EdScalar(Ed25519Scalar.FromBytesReduced(i.AsSpan(0, 32)));
-            }
-            else if (Secp256k1Scalar.TryFromBytes(i.AsSpan(0, 32), out Secp256k1Scalar k))
+            if (Secp256k1Scalar.TryFromBytes(i.AsSpan(0, 32), out Secp256k1Scalar k))
             {
                 t = new K1Scalar(k);
             }
