@@ -6,6 +6,7 @@ using Conclave.Chains.Ethereum;
 using Conclave.Chains.Solana;
 using Conclave.Crypto;
 using Conclave.Crypto.Secp256k1;
+using Conclave.Wallets.Codecs;
 
 namespace Conclave.Chains.Tests;
 

@@ -79,7 +79,7 @@ public sealed class ApiTests(ApiCluster c)
                 break;
             case "ed25519":
             case "frost-ed25519":
-                Assert.Equal(pub, Conclave.Chains.Solana.Base58.Decode(addresses["solana"]!.GetValue<string>()));
+                Assert.Equal(pub, Conclave.Wallets.Codecs.Base58.Decode(addresses["solana"]!.GetValue<string>()));
                 break;
             default:
                 Assert.Empty(addresses);

@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using Conclave.Crypto.Memory;
-using Conclave.Wallets.Addresses;
+using Conclave.Chains.Ethereum;
+using Conclave.Chains.Solana;
 using Conclave.Wallets.Bip39;
 using Conclave.Wallets.Hd;
 
@@ -45,7 +46,7 @@ public sealed class InteropTests
             using SecretBuffer edSk = ed.ExportPrivateKey();
             expected.Add(new Expected(
                 Hex.Encode(entropy.Span), Hex.Encode(seed.Span), node.ToExtendedKeyString(), node.ToExtendedPublicKey().ToExtendedKeyString(),
-                Hex.Encode(sk.Span), Hex.Encode(node.PublicKey), Hex.Encode(node.GetChainCode()), EthereumAddress.ChecksumAddressOf(node.PublicKey),
+                Hex.Encode(sk.Span), Hex.Encode(node.PublicKey), Hex.Encode(node.GetChainCode()), EthereumAddress.FromPublicKey(node.PublicKey),
                 Hex.Encode(edSk.Span), Hex.Encode(ed.PublicKey), Hex.Encode(ed.GetChainCode()), SolanaAddress.FromPublicKey(ed.PublicKey)));
         }
 

@@ -1,17 +1,16 @@
-using System.Buffers.Binary;
 using System.Globalization;
-using System.Security.Cryptography;
-using System.Text;
 using Conclave.Crypto.Ed25519;
 using Conclave.Crypto.Secp256k1;
+using Conclave.Wallets.Hd;
 
 namespace Conclave.Chains.Derivation;
 
 /// <summary>
 /// Non-hardened derivation of child PUBLIC keys (no private key needed).
 /// <list type="bullet">
-/// <item>secp256k1: BIP-32 CKDpub — I = HMAC-SHA512(c, serP(K) ‖ ser32(i)), K_i = K + parse256(I_L)·G, c_i = I_R;
-/// invalid when I_L ≥ n or K_i is the identity (the caller should use the next index).</item>
+/// <item>secp256k1: BIP-32 CKDpub — I = HMAC-SHA512(c, serP(K) ‖ ser32(i)), K_i = K + parse256(I_L)·G, c_i = I_R —
+/// computed by Conclave.Wallets' <see cref="Bip32PublicDerivation"/> (with its SLIP-10 retry for the never-seen
+/// I_L ≥ n case, so public and private derivation agree).</item>
 /// <item>ed25519: Conclave's additive scheme, the same for single and threshold keys
 /// (<see cref="Ed25519HdDerivation"/>): I = HMAC-SHA512(c, "Conclave/FROST/ed25519-hd/v1" ‖ A ‖ ser32(i)),
 /// tweak = I_L mod L, A_i = A + tweak·B, c_i = I_R. (The tweak is public, so the small bias of reducing 256 bits mod
@@ -79,22 +78,10 @@ public static class PublicDerivation
                 throw ChainErrors.Hardened(nameof(path));
             }
 
-            byte[] data = new byte[37];
-            k.ToCompressed().CopyTo(data, 0);
-            BinaryPrimitives.WriteUInt32BigEndian(data.AsSpan(33), index);
-            byte[] i = HMACSHA512.HashData(c, data);
-            if (!Secp256k1Scalar.TryFromBytes(i.AsSpan(0, 32), out Secp256k1Scalar il))
-            {
-                throw ChainErrors.Format(nameof(path), "this index gives an invalid key (BIP-32: use the next index)");
-            }
-
-            k += Secp256k1Point.MultiplyGenerator(il);
-            if (k.IsIdentity)
-            {
-                throw ChainErrors.Format(nameof(path), "this index gives an invalid key (BIP-32: use the next index)");
-            }
-
-            c = i[32..];
+            // One CKDpub for the whole code base: Conclave.Wallets' (the one its private derivation agrees with).
+            Bip32ChildTweak step = Bip32PublicDerivation.ComputeTweak(k, c, index);
+            k = step.ChildPublicKey;
+            c = step.ChildChainCode.ToArray();
         }
 
         return (k.ToCompressed(), c);

@@ -1,3 +1,5 @@
+using Conclave.Wallets.Codecs;
+
 namespace Conclave.Chains.Solana;
 
 /// <summary>A Solana account address: the base58 encoding of the 32-byte Ed25519 public key.</summary>

@@ -2,7 +2,8 @@ using System.CommandLine;
 using System.Text.Json.Nodes;
 using Conclave.Crypto.Memory;
 using Conclave.Wallets;
-using Conclave.Wallets.Addresses;
+using Conclave.Chains.Ethereum;
+using Conclave.Chains.Solana;
 using Conclave.Wallets.Bip39;
 using Conclave.Wallets.Hd;
 
@@ -120,7 +121,7 @@ internal static class DeriveCommand
         if (curve == HdCurve.Secp256k1)
         {
             output["xpub"] = key.ToExtendedPublicKey().ToExtendedKeyString();
-            addresses["ethereum"] = EthereumAddress.ChecksumAddressOf(key.PublicKey);
+            addresses["ethereum"] = EthereumAddress.FromPublicKey(key.PublicKey);
         }
         else if (curve == HdCurve.Ed25519)
         {
@@ -142,7 +143,7 @@ internal static class DeriveCommand
             ["publicKey"] = Convert.ToHexStringLower(key.PublicKey),
             ["chainCode"] = Convert.ToHexStringLower(key.ChainCode),
             ["xpub"] = key.ToExtendedKeyString(network),
-            ["addresses"] = new JsonObject { ["ethereum"] = EthereumAddress.ChecksumAddressOf(key.PublicKey) },
+            ["addresses"] = new JsonObject { ["ethereum"] = EthereumAddress.FromPublicKey(key.PublicKey) },
         });
         return 0;
     }
