@@ -61,6 +61,29 @@ public sealed class FrostClusterTests(ThreeNodeCluster fixture) : IClassFixture<
         Assert.True(key.Suite.Verify(dealt.PublicKeyPackage.VerificationKey, msg, sig));
     }
 
+    [Theory]
+    [InlineData("frost-ed25519")]
+    [InlineData("frost-secp256k1")]
+    [InlineData("frost-taproot")]
+    public async Task SignsWithDerivedChildKeys_VerifiedUnderTheChildKey(string scheme)
+    {
+        var coordinator = new FrostCoordinator(_c.Coordinator);
+        FrostCiphersuite suite = FrostCiphersuite.All.Single(s => s.SchemeName == scheme);
+        FrostKeyInfo key = await coordinator.CreateKeyAsync("k-hd-" + Guid.NewGuid().ToString("N")[..8], suite, 2, [1, 2, 3], CancellationToken.None);
+        byte[] msg = System.Text.Encoding.UTF8.GetBytes("derived " + scheme);
+        foreach (uint[] path in new[] { new uint[] { 0 }, [44, 0, 7], [2_147_483_647] })
+        {
+            byte[] child = HdDerivation.DerivePath(key.PublicKeyPackage, path).VerificationKey;
+            byte[] sig = await coordinator.SignAsync(key.KeyId, msg, path, CancellationToken.None);
+            Assert.True(suite.Verify(child, msg, sig), $"{scheme} {string.Join('/', path)}");
+            Assert.False(suite.Verify(key.PublicKeyPackage.VerificationKey, msg, sig));
+        }
+
+        // The parent still signs as itself, from the same pools.
+        byte[] parentSig = await coordinator.SignAsync(key.KeyId, msg, CancellationToken.None);
+        Assert.True(suite.Verify(key.PublicKeyPackage.VerificationKey, msg, parentSig));
+    }
+
     [Fact]
     public async Task TamperedSigningRequestIsRefused_AndNoSignatureIsProduced()
     {
@@ -69,7 +92,7 @@ public sealed class FrostClusterTests(ThreeNodeCluster fixture) : IClassFixture<
         string keyId = "k-tamper-" + Guid.NewGuid().ToString("N");
         await coordinator.ImportAsync(keyId, dealt, CancellationToken.None);
         // A sign request for a nonce id the node never issued is refused.
-        byte[] payload = new Conclave.Node.Protocol.PayloadWriter().String(keyId).Bytes(new byte[16]).Bytes([1, 2, 3]).ToArray();
+        byte[] payload = new Conclave.Node.Protocol.PayloadWriter().String(keyId).Bytes(new byte[16]).Bytes([1, 2, 3]).U32(0).ToArray();
         var req = _c.Coordinator.Request(Cluster.NewSessionId(), Conclave.Node.Frost.FrostMessages.Sign, 1, [1], payload);
         NodeCallException e = await Assert.ThrowsAsync<NodeCallException>(() => _c.Coordinator.Node(1).StepAsync(req, [], TimeSpan.FromSeconds(5), CancellationToken.None));
         Assert.Equal(Grpc.Core.StatusCode.FailedPrecondition, e.Status);

@@ -139,6 +139,7 @@ public sealed class FrostHandlers(FrostNodeState state) : IProtocolHandler
         string keyId = r.String("keyId");
         byte[] nonceId = r.Bytes("nonceId", FrostMessages.NonceIdSizeInBytes).ToArray();
         byte[] packageBytes = r.Bytes("signingPackage").ToArray();
+        uint[] path = ReadPath(ref r);
         r.End();
         if (nonceId.Length != FrostMessages.NonceIdSizeInBytes)
         {
@@ -149,7 +150,12 @@ public sealed class FrostHandlers(FrostNodeState state) : IProtocolHandler
         using SigningNonces nonces = state.TakeFromPool(keyId, ToKey(nonceId))
             ?? throw new ProtocolException($"nonce {Convert.ToHexStringLower(nonceId)} is unknown or already used on node {state.NodeId}");
         SigningPackage package = SigningPackage.FromBytes(key.Suite, packageBytes);
-        SignatureShare share = FrostSigner.Sign(package, nonces, key);
+
+        // A non-empty path signs with the non-hardened child (HdDerivation: the same public tweak on every share).
+        // Pooled nonces serve any child: the binding factors hash the child's group key (RFC 9591 §4.4), so a share
+        // made for one child cannot be used under another (ATTACKS.md "HD path chosen after presigning").
+        using KeyPackage? child = path.Length == 0 ? null : HdDerivation.DerivePath(key, path);
+        SignatureShare share = FrostSigner.Sign(package, nonces, child ?? key);
         byte[] encoded = share.ToBytes();
         if (state.CorruptShares)
         {
@@ -157,6 +163,28 @@ public sealed class FrostHandlers(FrostNodeState state) : IProtocolHandler
         }
 
         return [new OutgoingMessage(FrostMessages.Share, ctx.Request.Round, [0], encoded)];
+    }
+
+    /// <summary>The derivation path of a sign request: a count (0 = the key itself, at most 255) and that many non-hardened indexes.</summary>
+    private static uint[] ReadPath(ref PayloadReader r)
+    {
+        uint count = r.U32("pathLength");
+        if (count > 255)
+        {
+            throw new ProtocolException("a derivation path has at most 255 levels");
+        }
+
+        uint[] path = new uint[count];
+        for (int i = 0; i < path.Length; i++)
+        {
+            path[i] = r.U32("pathIndex");
+            if (path[i] >= HdDerivation.HardenedOffset)
+            {
+                throw new ProtocolException("threshold keys derive non-hardened children only");
+            }
+        }
+
+        return path;
     }
 
     private static UInt128 ToKey(ReadOnlySpan<byte> id16) => BinaryPrimitives.ReadUInt128BigEndian(id16);

@@ -130,9 +130,25 @@ public sealed partial class FrostCoordinator
     }
 
     /// <summary>Signs a message with a FROST key: one round trip to t nodes when their pools have commitments.</summary>
-    public async Task<byte[]> SignAsync(string keyId, ReadOnlyMemory<byte> message, CancellationToken ct)
+    public Task<byte[]> SignAsync(string keyId, ReadOnlyMemory<byte> message, CancellationToken ct) => SignAsync(keyId, message, [], ct);
+
+    /// <summary>
+    /// Signs with the non-hardened child of a FROST key at <paramref name="path"/> (empty: the key itself). Every node
+    /// derives its share of the child (HdDerivation); the shares are verified and aggregated under the child's public
+    /// key package, so the signature verifies under the child key that POST /v1/keys/{name}/derive reports.
+    /// </summary>
+    public async Task<byte[]> SignAsync(string keyId, ReadOnlyMemory<byte> message, IReadOnlyList<uint> path, CancellationToken ct)
     {
+        ArgumentNullException.ThrowIfNull(path);
         FrostKeyInfo key = Find(keyId) ?? throw new ArgumentException($"unknown FROST key {keyId}", nameof(keyId));
+        PublicKeyPackage signingKey = path.Count == 0 ? key.PublicKeyPackage : HdDerivation.DerivePath(key.PublicKeyPackage, path);
+        var pathWriter = new PayloadWriter().U32((uint)path.Count);
+        foreach (uint index in path)
+        {
+            pathWriter.U32(index);
+        }
+
+        byte[] pathBytes = pathWriter.ToArray();
         var failures = new List<string>();
         var excluded = new HashSet<uint>();
         var poolDropped = new HashSet<uint>();
@@ -165,7 +181,7 @@ public sealed partial class FrostCoordinator
             byte[] session = Cluster.NewSessionId();
             var calls = picked.Select(p =>
             {
-                byte[] payload = new PayloadWriter().String(keyId).Bytes(p.C.NonceId).Bytes(packageBytes).ToArray();
+                byte[] payload = [.. new PayloadWriter().String(keyId).Bytes(p.C.NonceId).Bytes(packageBytes).ToArray(), .. pathBytes];
                 Envelope req = _cluster.Request(session, FrostMessages.Sign, 1, [p.Node], payload);
                 return (p.Node, Task: _cluster.Node(p.Node).StepAsync(req, [], _cluster.RoundTimeout, ct));
             }).ToList();
@@ -217,7 +233,7 @@ public sealed partial class FrostCoordinator
 
             try
             {
-                return FrostAggregator.Aggregate(package, shares, key.PublicKeyPackage);
+                return FrostAggregator.Aggregate(package, shares, signingKey);
             }
             catch (ThresholdProtocolException e)
             {
