@@ -17,9 +17,9 @@ public sealed record KeyVersion(int Version, string PublicKey, DateTimeOffset Cr
 public sealed record KeyVersions(string Name, IReadOnlyList<KeyVersion> Versions);
 
 /// <summary>One of Message (hex) or Digest (hex, 32 bytes), as the key's scheme requires.</summary>
-public sealed record SignRequest(string? Message = null, string? Digest = null);
+public sealed record SignRequest(string? Message = null, string? Digest = null, string? Path = null);
 
-public sealed record SignResult(string Signature, int? RecoveryId, string PublicKey, int KeyVersion);
+public sealed record SignResult(string Signature, int? RecoveryId, string PublicKey, int KeyVersion, string? Path = null);
 
 public sealed record SignBatchRequest(IReadOnlyList<SignRequest> Items);
 

@@ -242,6 +242,59 @@ public sealed class ApiTests(ApiCluster c)
         await AssertProblem(await Send(HttpMethod.Post, $"/v1/keys/{pq}/derive", """{"path":"1"}"""), HttpStatusCode.BadRequest, "unsupported");
     }
 
+    [Theory]
+    [InlineData("ecdsa-secp256k1")]
+    [InlineData("schnorr-bip340")]
+    [InlineData("ed25519")]
+    [InlineData("frost-ed25519")]
+    [InlineData("frost-secp256k1")]
+    [InlineData("frost-taproot")]
+    public async Task SignWithPath_SignsAsTheDerivedChild(string scheme)
+    {
+        JsonNode key = await Create(scheme);
+        string name = key["name"]!.GetValue<string>();
+        var derived = await Send(HttpMethod.Post, $"/v1/keys/{name}/derive", """{"path":"m/5/9"}""");
+        string child = derived.Body!["publicKey"]!.GetValue<string>();
+        bool digest = scheme == "ecdsa-secp256k1";
+        byte[] input = digest ? SHA256.HashData("derived"u8) : "derived child"u8.ToArray();
+        string field = digest ? "digest" : "message";
+        var signed = await Send(HttpMethod.Post, $"/v1/keys/{name}/sign", $$"""{"{{field}}":"{{Convert.ToHexStringLower(input)}}","path":"5/9"}""");
+        Assert.True(signed.Status == HttpStatusCode.OK, signed.Body?.ToJsonString());
+        Assert.Equal(child, signed.Body!["publicKey"]!.GetValue<string>());
+        Assert.Equal("5/9", signed.Body!["path"]!.GetValue<string>());
+        byte[] sig = Convert.FromHexString(signed.Body!["signature"]!.GetValue<string>());
+        byte[] childKey = Convert.FromHexString(child);
+        if (scheme.StartsWith("frost-", StringComparison.Ordinal))
+        {
+            FrostCiphersuite suite = FrostCiphersuite.All.Single(s => s.SchemeName == scheme);
+            Assert.True(suite.Verify(childKey, input, sig));
+            Assert.False(suite.Verify(Convert.FromHexString(key["publicKey"]!.GetValue<string>()), input, sig));
+        }
+        else
+        {
+            // Checked independently (@noble/curves; for ECDSA, ethers recovers the child's address too).
+            JsonNode r = NodeInterop.Run("signatures", [new { scheme, publicKey = child, input = Convert.ToHexStringLower(input), signature = Convert.ToHexStringLower(sig),
+                recoveryId = signed.Body!["recoveryId"]?.GetValue<int>() }])[0]!;
+            Assert.True(r["ok"]!.GetValue<bool>());
+            if (digest)
+            {
+                Assert.Equal(derived.Body!["addresses"]!["ethereum"]!.GetValue<string>().ToLowerInvariant(), r["address"]!.GetValue<string>());
+            }
+        }
+
+        await AssertProblem(await Send(HttpMethod.Post, $"/v1/keys/{name}/sign", $$"""{"{{field}}":"{{Convert.ToHexStringLower(input)}}","path":"5'/9"}"""), HttpStatusCode.BadRequest, "hardened-path");
+        await AssertProblem(await Send(HttpMethod.Post, $"/v1/keys/{name}/sign", $$"""{"{{field}}":"{{Convert.ToHexStringLower(input)}}","path":"x"}"""), HttpStatusCode.BadRequest, "invalid-request");
+    }
+
+    [Fact]
+    public async Task SignWithPath_IsRefusedForPostQuantumKeys()
+    {
+        string name = (await Create("ml-dsa-44"))["name"]!.GetValue<string>();
+        await AssertProblem(await Send(HttpMethod.Post, $"/v1/keys/{name}/sign", """{"message":"01","path":"1"}"""), HttpStatusCode.BadRequest, "unsupported");
+        var plain = await Send(HttpMethod.Post, $"/v1/keys/{name}/sign", """{"message":"01","path":""}""");
+        Assert.Equal(HttpStatusCode.OK, plain.Status);
+    }
+
     [Fact]
     public async Task RefreshAndReshare_RouteToThresholdKeysOnly()
     {

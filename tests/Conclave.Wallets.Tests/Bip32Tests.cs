@@ -53,6 +53,42 @@ public sealed class Bip32Tests
         }
     }
 
+    /// <summary>
+    /// Bip32NonHardenedPrivateDerivation (k + Σ IL) gives the same child private keys as BIP-32's CKDpriv for every
+    /// non-hardened step the vectors take, and with an even-Y parent the child of lift_x(P).
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(VectorNumbers))]
+    public void NonHardenedPrivateDerivation_MatchesCkdPriv(int vector)
+    {
+        JsonElement v = s_file.Value.GetProperty("vectors")[vector];
+        using ExtendedPrivateKey master = ExtendedPrivateKey.FromSeed(Hex.Decode(v.GetProperty("seed_hex").GetString()!));
+        int steps = 0;
+        foreach (JsonElement chain in v.GetProperty("chains").EnumerateArray())
+        {
+            KeyPath path = KeyPath.Parse(chain.GetProperty("path").GetString()!);
+            if (path.IsRoot || KeyPath.IsHardened(path.Indices[^1]))
+            {
+                continue;
+            }
+
+            using ExtendedPrivateKey parent = master.Derive(path.Parent);
+            using SecretBuffer parentKey = parent.ExportPrivateKey();
+            using SecretBuffer child = Bip32NonHardenedPrivateDerivation.DeriveChild(parentKey.ReadOnlySpan, parent.GetChainCode(), KeyPath.FromIndices([path.Indices[^1]]));
+            Assert.Equal(chain.GetProperty("decoded").GetProperty("private_key").GetString(), Hex.Encode(child.ReadOnlySpan));
+            steps++;
+
+            // As an x-only (BIP-340) parent: the child's public key is CKDpub of 02 ‖ x.
+            using SecretBuffer xChild = Bip32NonHardenedPrivateDerivation.DeriveChild(parentKey.ReadOnlySpan, parent.GetChainCode(), KeyPath.FromIndices([path.Indices[^1], 3]), evenYParent: true);
+            Secp256k1Point evenParent = Secp256k1Point.Parse([0x02, .. parent.PublicKey[1..]]);
+            Bip32PathTweak expected = Bip32PublicDerivation.ComputeTweak(evenParent, parent.GetChainCode(), KeyPath.FromIndices([path.Indices[^1], 3]));
+            Assert.True(Secp256k1Scalar.TryFromBytes(xChild.ReadOnlySpan, out Secp256k1Scalar xk));
+            Assert.Equal(expected.ChildPublicKey.ToCompressed(), Secp256k1Point.MultiplyGenerator(xk).ToCompressed());
+        }
+
+        Assert.True(steps > 0 || vector >= 2, $"vector {vector + 1} has no non-hardened step"); // vectors 3 and 4 are hardened only
+    }
+
     [Theory]
     [MemberData(nameof(VectorNumbers))]
     public void ParsingRoundTripsAndPublicDerivationAgrees(int vector)

@@ -113,10 +113,12 @@ internal static class KeysCommand
         var name = NameArg();
         var message = new Option<string?>("--message") { Description = "Message to sign, hex (Schnorr, EdDSA, FROST schemes)." };
         var digest = new Option<string?>("--digest") { Description = "32-byte digest to sign, hex (ECDSA)." };
+        var path = new Option<string?>("--path") { Description = "Sign with the non-hardened child key at this path, e.g. 0/7 (see 'keys derive')." };
         var cmd = new Command("sign", "Sign a message or a digest.");
         cmd.Arguments.Add(name);
         cmd.Options.Add(message);
         cmd.Options.Add(digest);
+        cmd.Options.Add(path);
         api.AddTo(cmd);
         cmd.SetAction(async (parse, ct) =>
         {
@@ -126,7 +128,7 @@ internal static class KeysCommand
             }
 
             using ConclaveClient client = api.Connect(parse);
-            SignResult r = await client.SignAsync(parse.GetValue(name)!, new SignRequest(parse.GetValue(message), parse.GetValue(digest)), ct).ConfigureAwait(false);
+            SignResult r = await client.SignAsync(parse.GetValue(name)!, new SignRequest(parse.GetValue(message), parse.GetValue(digest), parse.GetValue(path)), ct).ConfigureAwait(false);
             if (parse.GetValue(api.Json))
             {
                 ApiConnection.PrintJson(r);
@@ -141,6 +143,11 @@ internal static class KeysCommand
                 }
 
                 t.AddRow("public key", r.PublicKey);
+                if (r.Path is not null)
+                {
+                    t.AddRow("path", r.Path);
+                }
+
                 t.AddRow("key version", r.KeyVersion.ToString(System.Globalization.CultureInfo.InvariantCulture));
                 AnsiConsole.Write(t);
             }

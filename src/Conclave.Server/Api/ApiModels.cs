@@ -33,13 +33,16 @@ public sealed record KeyVersionResponse(int Version, string PublicKey, DateTimeO
 public sealed record KeyVersionsResponse(string Name, IReadOnlyList<KeyVersionResponse> Versions);
 
 /// <summary>POST /v1/keys/{name}/sign: exactly one of message (hex) or digest (hex, 32 bytes).</summary>
-public sealed record SignRequest(string? Message = null, string? Digest = null);
+/// <summary>POST /v1/keys/{name}/sign: a message or a digest, and optionally a non-hardened path to sign with that child key.</summary>
+public sealed record SignRequest(string? Message = null, string? Digest = null, string? Path = null);
 
+/// <summary>The signature; <c>publicKey</c> is the key that verifies it (the child's when a path was given).</summary>
 public sealed record SignResponse(
     string Signature,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? RecoveryId,
     string PublicKey,
-    int KeyVersion);
+    int KeyVersion,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Path = null);
 
 /// <summary>POST /v1/keys/{name}/sign/batch.</summary>
 public sealed record SignBatchRequest(IReadOnlyList<SignRequest>? Items);

@@ -7,6 +7,7 @@ using Conclave.Chains.Bitcoin;
 using Conclave.Chains.Derivation;
 using Conclave.Chains.Ethereum;
 using Conclave.Chains.Solana;
+using Conclave.Crypto.Ed25519;
 using Conclave.Crypto.Memory;
 using Conclave.Crypto.Randomness;
 using Conclave.Crypto.Secp256k1;
@@ -17,6 +18,8 @@ using Conclave.Storage;
 using Conclave.Storage.Keys;
 using Conclave.Threshold.Frost;
 using Conclave.Threshold.Frost.Ciphersuites;
+using Conclave.Wallets;
+using Conclave.Wallets.Hd;
 
 namespace Conclave.Server.Api;
 
@@ -156,21 +159,42 @@ public sealed partial class KeyService : IDisposable
             throw new ApiException(ProblemTypes.KeyNotActive, $"key {key.Name} is {key.State.ToString().ToLowerInvariant()}");
         }
 
+        IReadOnlyList<uint>? path = req.Path is null ? null : ParsePath(req.Path);
+        string? normalized = path is null ? null : string.Join('/', path.Select(i => i.ToString(CultureInfo.InvariantCulture)));
+        if (path is { Count: 0 })
+        {
+            path = null;
+            normalized = null;
+        }
+
         if (TryGetSoftwareScheme(key.Scheme, out SoftwareSignatureScheme? single))
         {
             byte[] input = SignInput(single!.InputKind == SignInputKind.Digest32, key.Scheme, req);
+            if (path is not null)
+            {
+                (byte[] signature, int? recoveryId, byte[] childKey) = await SignWithChildAsync(key, single, path, input, ct).ConfigureAwait(false);
+                return new SignResponse(Convert.ToHexStringLower(signature), recoveryId, Convert.ToHexStringLower(childKey), key.Version, normalized);
+            }
+
             SoftwareSigningKey sk = await LoadSigningKeyAsync(key, single, ct).ConfigureAwait(false);
             SignatureResult r = sk.Sign(input);
-            return new SignResponse(Convert.ToHexStringLower(r.Signature), r.RecoveryId, Convert.ToHexStringLower(key.PublicKey), key.Version);
+            return new SignResponse(Convert.ToHexStringLower(r.Signature), r.RecoveryId, Convert.ToHexStringLower(key.PublicKey), key.Version, normalized);
         }
 
-        if (FrostCiphersuite.TryGet(key.Scheme, out _))
+        if (FrostCiphersuite.TryGet(key.Scheme, out FrostCiphersuite? suite))
         {
             byte[] message = SignInput(false, key.Scheme, req);
+            byte[] signingKey = key.PublicKey;
+            if (path is not null)
+            {
+                PublicKeyPackage package = _frost.Find(key.Id)?.PublicKeyPackage ?? await ReadPackageAsync(key, suite, ct).ConfigureAwait(false);
+                signingKey = HdDerivation.DerivePath(package, path).VerificationKey;
+            }
+
             byte[] sig;
             try
             {
-                sig = await _frost.SignAsync(key.Id, message, ct).ConfigureAwait(false);
+                sig = await _frost.SignAsync(key.Id, message, path ?? [], ct).ConfigureAwait(false);
             }
             catch (CulpritException e)
             {
@@ -180,10 +204,54 @@ public sealed partial class KeyService : IDisposable
                 throw;
             }
 
-            return new SignResponse(Convert.ToHexStringLower(sig), null, Convert.ToHexStringLower(key.PublicKey), key.Version);
+            return new SignResponse(Convert.ToHexStringLower(sig), null, Convert.ToHexStringLower(signingKey), key.Version, normalized);
         }
 
         throw new ApiException(ProblemTypes.Unsupported, $"scheme {key.Scheme} cannot sign on this server");
+    }
+
+    /// <summary>
+    /// Signs with the non-hardened child of a server-held key (the child POST /derive reports): secp256k1 keys through
+    /// Conclave.Wallets (k + Σ IL; schnorr-bip340 from its even-Y parent), ed25519 through
+    /// Ed25519HdDerivation.SignWithChild. The child private key exists only in a zeroed buffer for this one signature.
+    /// </summary>
+    private async Task<(byte[] Signature, int? RecoveryId, byte[] ChildKey)> SignWithChildAsync(KeyRecord key, SoftwareSignatureScheme scheme, IReadOnlyList<uint> path, byte[] input, CancellationToken ct)
+    {
+        using SecretBuffer material = await _store.Keys.OpenMaterialAsync(key.Id, key.Version, ct).ConfigureAwait(false);
+        ReadOnlySpan<byte> privateKey = material.ReadOnlySpan[..scheme.PrivateKeySizeInBytes];
+        ReadOnlySpan<byte> chainCode = material.ReadOnlySpan[^ChainCodeSizeInBytes..];
+        switch (key.Scheme)
+        {
+            case "ecdsa-secp256k1":
+            case "schnorr-bip340":
+            {
+                using SecretBuffer child = Bip32NonHardenedPrivateDerivation.DeriveChild(privateKey, chainCode, KeyPath.FromIndices([.. path]), evenYParent: key.Scheme == "schnorr-bip340");
+                using SoftwareSigningKey childKey = scheme.ImportPrivateKey(child.ReadOnlySpan);
+                SignatureResult r = childKey.Sign(input);
+                return (r.Signature, r.RecoveryId, childKey.PublicKey.ToArray());
+            }
+
+            case "ed25519":
+            {
+                (byte[] signature, byte[] childPublicKey) = Ed25519HdDerivation.SignWithChild(privateKey, chainCode, path, input);
+                return (signature, null, childPublicKey);
+            }
+
+            default:
+                throw new ApiException(ProblemTypes.Unsupported, $"{key.Scheme} keys have no derived children (post-quantum schemes define none)");
+        }
+    }
+
+    private static IReadOnlyList<uint> ParsePath(string path)
+    {
+        try
+        {
+            return PublicDerivation.ParsePath(path);
+        }
+        catch (Conclave.Crypto.CryptoFormatException e) when (e.Message.Contains("hardened", StringComparison.Ordinal))
+        {
+            throw new ApiException(ProblemTypes.HardenedPath, e.Message);
+        }
     }
 
     /// <summary>Signs a 32-byte digest with an ecdsa-secp256k1 key (the Ethereum JSON-RPC path): 64-byte r ‖ s and the recovery id.</summary>
@@ -243,21 +311,12 @@ public sealed partial class KeyService : IDisposable
             throw new ApiException(ProblemTypes.InvalidRequest, "path is required, for example \"0/1\"");
         }
 
-        IReadOnlyList<uint> indexes;
-        try
-        {
-            indexes = PublicDerivation.ParsePath(path);
-        }
-        catch (Conclave.Crypto.CryptoFormatException e) when (e.Message.Contains("hardened", StringComparison.Ordinal))
-        {
-            throw new ApiException(ProblemTypes.HardenedPath, e.Message);
-        }
-
+        IReadOnlyList<uint> indexes = ParsePath(path);
         string normalized = string.Join('/', indexes.Select(i => i.ToString(CultureInfo.InvariantCulture)));
         if (FrostCiphersuite.TryGet(key.Scheme, out FrostCiphersuite? suite))
         {
-            // Threshold keys derive with the FROST library's HD scheme (docs/FROST.md "HD"), the one its signers would
-            // apply to their shares: BIP-32 CKDpub for frost-secp256k1 and frost-taproot (the child key normalised to
+            // Threshold keys derive with the FROST library's HD scheme (docs/FROST.md "HD"), the one the signers apply
+            // to their shares when a sign request names a path: BIP-32 CKDpub for frost-secp256k1 and frost-taproot (the child key normalised to
             // even Y, its x-only key the P2TR output key), the documented additive tweak for frost-ed25519.
             PublicKeyPackage package = _frost.Find(key.Id)?.PublicKeyPackage ?? await ReadPackageAsync(key, suite, ct).ConfigureAwait(false);
             if (indexes.Count == 0)

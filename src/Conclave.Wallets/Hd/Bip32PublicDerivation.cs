@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Security.Cryptography;
+using Conclave.Crypto.Memory;
 using Conclave.Crypto.Secp256k1;
 
 namespace Conclave.Wallets.Hd;
@@ -123,5 +124,45 @@ public static class Bip32PublicDerivation
         }
 
         return new Bip32PathTweak(total, key, chainCode);
+    }
+}
+
+/// <summary>
+/// The private side of <see cref="Bip32PublicDerivation"/> for keys held whole (single secp256k1 keys with a chain
+/// code): the non-hardened child's private key k_i = k + Σ IL mod n, whose public key is exactly the CKDpub child.
+/// </summary>
+public static class Bip32NonHardenedPrivateDerivation
+{
+    /// <summary>
+    /// The child private key at <paramref name="relativePath"/> (non-hardened only). With
+    /// <paramref name="evenYParent"/> the parent is used as BIP-340 uses an x-only key — as lift_x(P), the point with
+    /// even Y — so k is first replaced by n − k when k·G has odd Y (BIP-340 "Default Signing"); that is how a
+    /// schnorr-bip340 key's children are derived from its 32-byte public key.
+    /// </summary>
+    public static SecretBuffer DeriveChild(ReadOnlySpan<byte> privateKey, ReadOnlySpan<byte> chainCode, KeyPath relativePath, bool evenYParent = false)
+    {
+        if (!Secp256k1Scalar.TryFromBytes(privateKey, out Secp256k1Scalar k) || k.IsZero)
+        {
+            throw new Crypto.CryptoFormatException(nameof(privateKey), "not a valid secp256k1 private key");
+        }
+
+        Secp256k1Point parent = Secp256k1Point.MultiplyGenerator(k);
+        if (evenYParent && !parent.HasEvenY)
+        {
+            k = -k;
+            parent = parent.Negate();
+        }
+
+        Bip32PathTweak tweak = Bip32PublicDerivation.ComputeTweak(parent, chainCode, relativePath);
+        Secp256k1Scalar childKey = k + tweak.Tweak;
+        if (childKey.IsZero)
+        {
+            // The child public key would be the point at infinity, which ComputeTweak already refuses; kept as a guard.
+            throw new Crypto.CryptoFormatException(nameof(relativePath), "this path gives an invalid key");
+        }
+
+        SecretBuffer child = SecretBuffer.Allocate(32);
+        childKey.WriteTo(child.Span);
+        return child;
     }
 }
