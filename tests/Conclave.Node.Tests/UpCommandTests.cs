@@ -94,6 +94,80 @@ public sealed partial class UpCommandTests
         }
     }
 
+    [Fact]
+    public async Task Up_KilledWithSigkill_LeavesNoSignerNodesBehind()
+    {
+        string data = Path.Combine(Path.GetTempPath(), "conclave-upkill-" + Guid.NewGuid().ToString("N")[..10]);
+        int apiPort = FreePort();
+        int nodePort = FreePort() + 10;
+        var psi = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string a in new[] { RepoPaths.CliDll, "up", "--data", data, "--port", apiPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                     "--node-port", nodePort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--nodes", "3", "--threshold", "2" })
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        using Process up = Process.Start(psi)!;
+        var ready = new TaskCompletionSource();
+        up.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data?.Contains("press Ctrl-C", StringComparison.Ordinal) == true)
+            {
+                ready.TrySetResult();
+            }
+        };
+        up.BeginOutputReadLine();
+        up.BeginErrorReadLine();
+        try
+        {
+            await ready.Task.WaitAsync(TimeSpan.FromSeconds(90));
+            Assert.Equal(0, Kill(up.Id, 9));
+            Assert.True(up.WaitForExit(TimeSpan.FromSeconds(10)));
+
+            // Each node watches its parent and stops within a second or two of it vanishing.
+            var sw = Stopwatch.StartNew();
+            while (true)
+            {
+                int listening = 0;
+                for (int i = 0; i < 3; i++)
+                {
+                    using var tcp = new TcpClient();
+                    try
+                    {
+                        await tcp.ConnectAsync(IPAddress.Loopback, nodePort + i);
+                        listening++;
+                    }
+                    catch (SocketException)
+                    {
+                    }
+                }
+
+                if (listening == 0)
+                {
+                    break;
+                }
+
+                Assert.True(sw.Elapsed < TimeSpan.FromSeconds(20), $"{listening} signer node(s) still running after their parent was killed");
+                await Task.Delay(250);
+            }
+        }
+        finally
+        {
+            if (!up.HasExited)
+            {
+                up.Kill(entireProcessTree: true);
+            }
+
+            try
+            {
+                Directory.Delete(data, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        }
+    }
+
     /// <summary>The CLI against the `up` API: a FROST key by DKG signs (verified here with libsecp256k1's BIP-340
     /// verifier), an ECDSA key signs a transaction for ethers v6 through /rpc, and the audit log verifies.</summary>
     private static void UseTheApi(string url, string tokenFile)

@@ -76,17 +76,22 @@ internal static class ParentWatch
 
         _ = Task.Run(async () =>
         {
+            // The parent is identified by its pid and its start time, so a pid reused by another process after the
+            // parent died does not keep this one alive.
+            DateTime? started = null;
             while (!lifetime.ApplicationStopping.IsCancellationRequested)
             {
                 try
                 {
                     using var p = System.Diagnostics.Process.GetProcessById(pid);
-                    if (p.HasExited)
+                    DateTime startTime = p.StartTime;
+                    started ??= startTime;
+                    if (p.HasExited || startTime != started)
                     {
                         break;
                     }
                 }
-                catch (ArgumentException)
+                catch (Exception e) when (e is ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception)
                 {
                     break;
                 }
