@@ -408,6 +408,49 @@ public sealed class ApiTests(ApiCluster c)
         Assert.True((await Send(HttpMethod.Get, "/v1/audit/verify")).Body!["ok"]!.GetValue<bool>());
     }
 
+    /// <summary>Garbage of many shapes at every route: always a 4xx problem+json, never a 500, never an echo of the input.</summary>
+    [Fact]
+    public async Task GarbageAtEveryRoute_IsA4xxProblem_NeverA500()
+    {
+        string ed = (await Create("ed25519"))["name"]!.GetValue<string>();
+        string[] routes = ["/v1/keys", $"/v1/keys/{ed}/sign", $"/v1/keys/{ed}/sign/batch", $"/v1/keys/{ed}/derive", $"/v1/keys/{ed}/reshare", "/rpc"];
+        string marker = "SECRET-MARKER-7f3a";
+        string[] bodies =
+        [
+            "", "null", "true", "0", "-1", "1e309", "\"\"", "[]", "{}", "[[[[[[[[[[]]]]]]]]]]", "{\"a\":", "\u0000", "{\"message\":null}",
+            "{\"message\":123}", "{\"message\":[\"00\"]}", "{\"digest\":{}}", "{\"path\":7}", "{\"path\":\"0/1/" + new string('9', 200) + "\"}",
+            "{\"items\":{}}", "{\"items\":[null,1,\"x\"]}", "{\"threshold\":-5,\"participants\":1e3}", "{\"name\":\"" + marker + "\u202e\",\"scheme\":\"ed25519\"}",
+            "{\"message\":\"" + marker + "\"}", "{\"jsonrpc\":\"2.0\",\"method\":{}}", "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"eth_sign\",\"params\":[1,2]}]",
+            "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"eth_signTransaction\",\"params\":[{\"from\":\"0x00\",\"gas\":\"0xzz\"}]}",
+            "\ud800", "{\"name\":\"a\",\"scheme\":\"ed25519\",\"labels\":[1]}",
+        ];
+        var rng = new Random(20261124);
+        var cases = new List<(string Route, string Body)>();
+        foreach (string route in routes)
+        {
+            cases.AddRange(bodies.Select(b => (route, b)));
+            for (int i = 0; i < 10; i++)
+            {
+                byte[] junk = new byte[rng.Next(1, 300)];
+                rng.NextBytes(junk);
+                cases.Add((route, System.Text.Encoding.Latin1.GetString(junk)));
+            }
+        }
+
+        foreach ((string route, string body) in cases)
+        {
+            using var req = new HttpRequestMessage(HttpMethod.Post, route) { Content = Json(body) };
+            using HttpResponseMessage r = await c.Http.SendAsync(req);
+            string text = await r.Content.ReadAsStringAsync();
+            Assert.True((int)r.StatusCode < 500, $"{route} answered {(int)r.StatusCode} to {body.Length} bytes: {text}");
+            Assert.DoesNotContain(marker, text, StringComparison.Ordinal);
+            if ((int)r.StatusCode >= 400)
+            {
+                Assert.Equal("application/problem+json", r.Content.Headers.ContentType?.MediaType);
+            }
+        }
+    }
+
     [Fact]
     public async Task Auth_RefusesMissingAndWrongTokens_AndAuditsTheRefusal()
     {
