@@ -126,6 +126,77 @@ public sealed partial class ServerVariantsTests(VariantNodes fixture) : IClassFi
         }
     }
 
+    /// <summary>Two server replicas on one PostgreSQL store (docs/OPERATIONS.md): each sees and signs with the keys the
+    /// other created, refreshed or reshared.</summary>
+    [Fact]
+    public async Task TwoReplicasOnOnePostgresStore_FollowEachOthersKeyVersions()
+    {
+        string admin = AdminConnectionString();
+        string db = "conclave_rep_" + Guid.NewGuid().ToString("N")[..12];
+        await ExecAsync(admin, $"CREATE DATABASE {db}");
+        try
+        {
+            ServerConfig a = ServerConfig.Load(fixture.Nodes.Layout.ServerConfigPath);
+            a.PostgresConnectionString = new NpgsqlConnectionStringBuilder(admin) { Database = db }.ConnectionString;
+            ServerConfig b = ServerConfig.Load(fixture.Nodes.Layout.ServerConfigPath);
+            b.PostgresConnectionString = a.PostgresConnectionString;
+            b.Listen = "127.0.0.1:" + FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture);
+            (WebApplication appA, HttpClient httpA) = await StartAsync(a);
+            (WebApplication appB, HttpClient httpB) = await StartAsync(b);
+            try
+            {
+                string name = "rep-" + Guid.NewGuid().ToString("N")[..6];
+                JsonNode key = await PostAsync(httpA, "/v1/keys", $$"""{"name":"{{name}}","scheme":"frost-secp256k1"}""", HttpStatusCode.Created);
+                byte[] groupKey = Convert.FromHexString(key["publicKey"]!.GetValue<string>());
+                async Task SignOn(HttpClient http, int version)
+                {
+                    JsonNode sig = await PostAsync(http, $"/v1/keys/{name}/sign", """{"message":"0102","path":"4"}""");
+                    Assert.Equal(version, sig["keyVersion"]!.GetValue<int>());
+                    byte[] child = Convert.FromHexString(sig["publicKey"]!.GetValue<string>());
+                    Assert.True(FrostCiphersuite.Secp256k1Sha256.Verify(child, [1, 2], Convert.FromHexString(sig["signature"]!.GetValue<string>())));
+                }
+
+                await SignOn(httpB, 1);
+                Assert.Equal(2, (await PostAsync(httpA, $"/v1/keys/{name}/refresh", "{}"))["version"]!.GetValue<int>());
+                await SignOn(httpB, 2);
+                JsonNode reshared = await PostAsync(httpB, $"/v1/keys/{name}/reshare", """{"threshold":3,"participants":3}""");
+                Assert.Equal(3, reshared["threshold"]!.GetValue<int>());
+                Assert.Equal(groupKey, Convert.FromHexString(reshared["publicKey"]!.GetValue<string>()));
+                await SignOn(httpA, 3);
+                await SignOn(httpB, 3);
+            }
+            finally
+            {
+                await StopAsync(appB, httpB);
+                await StopAsync(appA, httpA);
+            }
+        }
+        finally
+        {
+            NpgsqlConnection.ClearAllPools();
+            await ExecAsync(admin, $"DROP DATABASE IF EXISTS {db} WITH (FORCE)");
+        }
+    }
+
+    private static string AdminConnectionString() => Environment.GetEnvironmentVariable("CONCLAVE_TEST_POSTGRES") is { Length: > 0 } cs
+        ? cs
+        : throw new InvalidOperationException("CONCLAVE_TEST_POSTGRES is not set: run ./test.sh, or eval \"$(bash scripts/test-services/postgres.sh)\" first");
+
+    private static async Task ExecAsync(string connectionString, string sql)
+    {
+        await using var c = new NpgsqlConnection(connectionString);
+        await c.OpenAsync();
+        await using var cmd = new NpgsqlCommand(sql, c);
+        await cmd.ExecuteNonQueryAsync();
+    }
+
+    private static int FreePort()
+    {
+        using var l = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        return ((IPEndPoint)l.LocalEndpoint).Port;
+    }
+
     [Fact]
     public async Task RequestTimeout_AnswersGatewayTimeout_AuditsIt_AndTheClusterRecovers()
     {

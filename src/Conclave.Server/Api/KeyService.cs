@@ -187,8 +187,11 @@ public sealed partial class KeyService : IDisposable
             byte[] signingKey = key.PublicKey;
             if (path is not null)
             {
-                PublicKeyPackage package = _frost.Find(key.Id)?.PublicKeyPackage ?? await ReadPackageAsync(key, suite, ct).ConfigureAwait(false);
-                signingKey = HdDerivation.DerivePath(package, path).VerificationKey;
+                signingKey = HdDerivation.DerivePath((await FrostKeyAsync(key, suite!, ct).ConfigureAwait(false)).PublicKeyPackage, path).VerificationKey;
+            }
+            else
+            {
+                _ = await FrostKeyAsync(key, suite!, ct).ConfigureAwait(false);
             }
 
             byte[] sig;
@@ -318,7 +321,7 @@ public sealed partial class KeyService : IDisposable
             // Threshold keys derive with the FROST library's HD scheme (docs/FROST.md "HD"), the one the signers apply
             // to their shares when a sign request names a path: BIP-32 CKDpub for frost-secp256k1 and frost-taproot (the child key normalised to
             // even Y, its x-only key the P2TR output key), the documented additive tweak for frost-ed25519.
-            PublicKeyPackage package = _frost.Find(key.Id)?.PublicKeyPackage ?? await ReadPackageAsync(key, suite, ct).ConfigureAwait(false);
+            PublicKeyPackage package = (await FrostKeyAsync(key, suite, ct).ConfigureAwait(false)).PublicKeyPackage;
             if (indexes.Count == 0)
             {
                 return new DeriveResponse(normalized, Convert.ToHexStringLower(key.PublicKey), AddressesFor(key.Scheme, key.PublicKey));
@@ -361,6 +364,25 @@ public sealed partial class KeyService : IDisposable
         return material.ReadOnlySpan[^ChainCodeSizeInBytes..].ToArray();
     }
 
+    /// <summary>
+    /// The coordinator's registration of a FROST key at the version the store holds: registered again when it is
+    /// missing or older — another server replica sharing the PostgreSQL store may have created, refreshed or reshared
+    /// the key (docs/OPERATIONS.md).
+    /// </summary>
+    private async Task<FrostKeyInfo> FrostKeyAsync(KeyRecord key, FrostCiphersuite suite, CancellationToken ct)
+    {
+        FrostKeyInfo? info = _frost.Find(key.Id);
+        if (info is not null && info.Version >= key.Version)
+        {
+            // Equal, or newer than the record this request read (it raced with a refresh here): never go back.
+            return info;
+        }
+
+        info = new FrostKeyInfo(key.Id, suite, await ReadPackageAsync(key, suite, ct).ConfigureAwait(false), key.Version);
+        _frost.Register(info);
+        return info;
+    }
+
     private async Task<PublicKeyPackage> ReadPackageAsync(KeyRecord key, FrostCiphersuite suite, CancellationToken ct)
     {
         using SecretBuffer material = await _store.Keys.OpenMaterialAsync(key.Id, key.Version, ct).ConfigureAwait(false);
@@ -378,10 +400,7 @@ public sealed partial class KeyService : IDisposable
             throw new ApiException(ProblemTypes.NotThreshold, $"{operation} applies to threshold keys; {key.Name} is a single {key.Scheme} key");
         }
 
-        if (_frost.Find(key.Id) is null)
-        {
-            _frost.Register(new FrostKeyInfo(key.Id, suite, await ReadPackageAsync(key, suite, ct).ConfigureAwait(false), key.Version));
-        }
+        _ = await FrostKeyAsync(key, suite, ct).ConfigureAwait(false);
 
         FrostKeyInfo next;
         if (operation == "refresh")

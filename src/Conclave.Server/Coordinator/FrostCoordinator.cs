@@ -74,10 +74,26 @@ public sealed partial class FrostCoordinator
 
     public int MaxAttempts { get; init; } = 3;
 
+    /// <summary>
+    /// Registers a key (or a newer version of it). A version change drops the key's pooled commitments: they were
+    /// issued for the previous version's shares.
+    /// </summary>
     public void Register(FrostKeyInfo key)
     {
         ArgumentNullException.ThrowIfNull(key);
-        _keys[key.KeyId] = key;
+        FrostKeyInfo? previous = null;
+        _keys.AddOrUpdate(key.KeyId, key, (_, old) =>
+        {
+            previous = old;
+            return key;
+        });
+        if (previous is not null && previous.Version != key.Version)
+        {
+            foreach ((string Key, uint Node) pool in _pools.Keys.Where(p => p.Key == key.KeyId))
+            {
+                _pools.TryRemove(pool, out _);
+            }
+        }
     }
 
     public FrostKeyInfo? Find(string keyId) => _keys.TryGetValue(keyId, out FrostKeyInfo? k) ? k : null;
