@@ -74,7 +74,7 @@ public sealed class FrostClusterTests(ThreeNodeCluster fixture) : IClassFixture<
         foreach (uint[] path in new[] { new uint[] { 0 }, [44, 0, 7], [2_147_483_647] })
         {
             byte[] child = HdDerivation.DerivePath(key.PublicKeyPackage, path).VerificationKey;
-            byte[] sig = await coordinator.SignAsync(key.KeyId, msg, path, CancellationToken.None);
+            byte[] sig = (await coordinator.SignAsync(key.KeyId, msg, path, CancellationToken.None)).Signature;
             Assert.True(suite.Verify(child, msg, sig), $"{scheme} {string.Join('/', path)}");
             Assert.False(suite.Verify(key.PublicKeyPackage.VerificationKey, msg, sig));
         }

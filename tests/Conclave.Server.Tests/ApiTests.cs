@@ -295,6 +295,52 @@ public sealed class ApiTests(ApiCluster c)
         Assert.Equal(HttpStatusCode.OK, plain.Status);
     }
 
+    /// <summary>Signing keeps going while the key is refreshed: every answer is a valid signature or a 503/504 problem
+    /// (never a 500, never a false culprit, never an invalid signature), and signing works under the new version at
+    /// once afterwards.</summary>
+    [Fact]
+    public async Task SigningDuringRefresh_GivesValidSignaturesOrTypedProblems()
+    {
+        JsonNode key = await Create("frost-taproot");
+        string name = key["name"]!.GetValue<string>();
+        byte[] pub = Convert.FromHexString(key["publicKey"]!.GetValue<string>());
+        using var stop = new CancellationTokenSource();
+        var outcomes = new System.Collections.Concurrent.ConcurrentBag<string>();
+        Task[] signers = [.. Enumerable.Range(0, 4).Select(w => Task.Run(async () =>
+        {
+            int i = 0;
+            while (!stop.IsCancellationRequested)
+            {
+                byte[] msg = [(byte)w, (byte)i++];
+                var r = await Send(HttpMethod.Post, $"/v1/keys/{name}/sign", $$"""{"message":"{{Convert.ToHexStringLower(msg)}}"}""");
+                if (r.Status == HttpStatusCode.OK)
+                {
+                    Assert.True(FrostCiphersuite.Secp256k1Taproot.Verify(pub, msg, Convert.FromHexString(r.Body!["signature"]!.GetValue<string>())));
+                    outcomes.Add("ok v" + r.Body!["keyVersion"]!.GetValue<int>());
+                }
+                else
+                {
+                    Assert.Equal("application/problem+json", r.ContentType);
+                    // Never 502 node-misbehaved: every node here is honest, so no one may be named a culprit.
+                    Assert.True((int)r.Status is 503 or 504, $"{(int)r.Status} {r.Body?.ToJsonString()}");
+                    outcomes.Add(r.Body!["type"]!.GetValue<string>() + " " + r.Body!["detail"]!.GetValue<string>());
+                }
+            }
+        }))];
+        await Task.Delay(300);
+        var refreshed = await Send(HttpMethod.Post, $"/v1/keys/{name}/refresh", "{}");
+        Assert.True(refreshed.Status == HttpStatusCode.OK, refreshed.Body?.ToJsonString());
+        await Task.Delay(300);
+        stop.Cancel();
+        await Task.WhenAll(signers);
+        Assert.True(outcomes.Contains("ok v1") && outcomes.Contains("ok v2"), string.Join("\n", outcomes.Distinct()));
+
+        // Once the refresh has returned, signing succeeds at once, under the new version.
+        var after = await Send(HttpMethod.Post, $"/v1/keys/{name}/sign", """{"message":"ff"}""");
+        Assert.True(after.Status == HttpStatusCode.OK, after.Body?.ToJsonString() + "\n" + string.Join("\n", outcomes.Distinct()));
+        Assert.Equal(2, after.Body!["keyVersion"]!.GetValue<int>());
+    }
+
     [Fact]
     public async Task RefreshAndReshare_RouteToThresholdKeysOnly()
     {

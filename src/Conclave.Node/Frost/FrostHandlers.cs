@@ -140,13 +140,22 @@ public sealed class FrostHandlers(FrostNodeState state) : IProtocolHandler
         byte[] nonceId = r.Bytes("nonceId", FrostMessages.NonceIdSizeInBytes).ToArray();
         byte[] packageBytes = r.Bytes("signingPackage").ToArray();
         uint[] path = ReadPath(ref r);
+        uint version = r.U32("keyVersion");
         r.End();
         if (nonceId.Length != FrostMessages.NonceIdSizeInBytes)
         {
             throw new ProtocolException("nonce id must be 16 bytes");
         }
 
-        KeyPackage key = await state.GetKeyAsync(keyId, ct).ConfigureAwait(false);
+        // The coordinator names the key version it will verify the share under. After a refresh or reshare a node
+        // holds the new share while a coordinator may still hold the old public package: refusing here (before the
+        // nonce is used) keeps an honest node from being named a culprit for a share made with the newer share.
+        (KeyPackage key, int heldVersion) = await state.GetKeyWithVersionAsync(keyId, ct).ConfigureAwait(false);
+        if (heldVersion != version)
+        {
+            throw new ProtocolException($"node {state.NodeId} holds key {keyId} at version {heldVersion}, not {version}");
+        }
+
         using SigningNonces nonces = state.TakeFromPool(keyId, ToKey(nonceId))
             ?? throw new ProtocolException($"nonce {Convert.ToHexStringLower(nonceId)} is unknown or already used on node {state.NodeId}");
         SigningPackage package = SigningPackage.FromBytes(key.Suite, packageBytes);

@@ -16,6 +16,7 @@ namespace Conclave.Node.Frost;
 public sealed class FrostNodeState : IDisposable
 {
     private readonly ConcurrentDictionary<string, KeyPackage> _keys = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, int> _versions = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, ConcurrentDictionary<UInt128, SigningNonces>> _pools = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _loadGate = new(1, 1);
 
@@ -35,19 +36,22 @@ public sealed class FrostNodeState : IDisposable
     /// <summary>Upper bound of pooled nonces per key, to bound memory.</summary>
     public int MaxPoolPerKey { get; init; } = 100_000;
 
-    public async Task<KeyPackage> GetKeyAsync(string keyId, CancellationToken ct)
+    public async Task<KeyPackage> GetKeyAsync(string keyId, CancellationToken ct) => (await GetKeyWithVersionAsync(keyId, ct).ConfigureAwait(false)).Key;
+
+    /// <summary>The opened key package and the key version it belongs to (cached together).</summary>
+    public async Task<(KeyPackage Key, int Version)> GetKeyWithVersionAsync(string keyId, CancellationToken ct)
     {
-        if (_keys.TryGetValue(keyId, out KeyPackage? k))
+        if (_keys.TryGetValue(keyId, out KeyPackage? k) && _versions.TryGetValue(keyId, out int v))
         {
-            return k;
+            return (k, v);
         }
 
         await _loadGate.WaitAsync(ct).ConfigureAwait(false);
         try
         {
-            if (_keys.TryGetValue(keyId, out k))
+            if (_keys.TryGetValue(keyId, out k) && _versions.TryGetValue(keyId, out v))
             {
-                return k;
+                return (k, v);
             }
 
             KeyRecord record = await Store.Keys.GetAsync(keyId, ct).ConfigureAwait(false)
@@ -62,10 +66,11 @@ public sealed class FrostNodeState : IDisposable
                 throw new Protocol.ProtocolException($"key {keyId} is not a FROST key");
             }
 
-            using SecretBuffer material = await Store.Keys.OpenMaterialAsync(keyId, null, ct).ConfigureAwait(false);
+            using SecretBuffer material = await Store.Keys.OpenMaterialAsync(keyId, record.Version, ct).ConfigureAwait(false);
             k = KeyPackage.Import(suite, material.ReadOnlySpan);
+            _versions[keyId] = record.Version;
             _keys[keyId] = k;
-            return k;
+            return (k, record.Version);
         }
         finally
         {
@@ -90,6 +95,7 @@ public sealed class FrostNodeState : IDisposable
     /// <summary>Forgets an opened key (after refresh or reshare replaced it) and drops its pool.</summary>
     public void Evict(string keyId)
     {
+        _versions.TryRemove(keyId, out _);
         if (_keys.TryRemove(keyId, out KeyPackage? k))
         {
             k.Dispose();

@@ -184,17 +184,8 @@ public sealed partial class KeyService : IDisposable
         if (FrostCiphersuite.TryGet(key.Scheme, out FrostCiphersuite? suite))
         {
             byte[] message = SignInput(false, key.Scheme, req);
-            byte[] signingKey = key.PublicKey;
-            if (path is not null)
-            {
-                signingKey = HdDerivation.DerivePath((await FrostKeyAsync(key, suite!, ct).ConfigureAwait(false)).PublicKeyPackage, path).VerificationKey;
-            }
-            else
-            {
-                _ = await FrostKeyAsync(key, suite!, ct).ConfigureAwait(false);
-            }
-
-            byte[] sig;
+            _ = await FrostKeyAsync(key, suite!, ct).ConfigureAwait(false);
+            FrostSignature sig;
             try
             {
                 sig = await _frost.SignAsync(key.Id, message, path ?? [], ct).ConfigureAwait(false);
@@ -207,7 +198,8 @@ public sealed partial class KeyService : IDisposable
                 throw;
             }
 
-            return new SignResponse(Convert.ToHexStringLower(sig), null, Convert.ToHexStringLower(signingKey), key.Version, normalized);
+            // The version and key that actually signed (a refresh may have completed since the request began).
+            return new SignResponse(Convert.ToHexStringLower(sig.Signature), null, Convert.ToHexStringLower(sig.VerificationKey), sig.KeyVersion, normalized);
         }
 
         throw new ApiException(ProblemTypes.Unsupported, $"scheme {key.Scheme} cannot sign on this server");

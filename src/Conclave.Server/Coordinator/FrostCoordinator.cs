@@ -18,6 +18,9 @@ public sealed record FrostKeyInfo(string KeyId, FrostCiphersuite Suite, PublicKe
     public IReadOnlyList<uint> Nodes { get; } = [.. PublicKeyPackage.Participants.Select(p => FrostNodeIds.ToNode(p))];
 }
 
+/// <summary>A FROST signature, the key version that made it and the (child) verification key it verifies under.</summary>
+public sealed record FrostSignature(byte[] Signature, int KeyVersion, byte[] VerificationKey);
+
 /// <summary>A signing attempt failed because of a node that misbehaved (a bad share): the culprit is named.</summary>
 public sealed class CulpritException : Exception
 {
@@ -53,7 +56,8 @@ public sealed partial class FrostCoordinator
 {
     private readonly Cluster _cluster;
     private readonly ConcurrentDictionary<string, FrostKeyInfo> _keys = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<(string Key, uint Node), NoncePool> _pools = new();
+    /// <summary>Pooled commitments per key, key version and node: commitments issued for one version never serve another.</summary>
+    private readonly ConcurrentDictionary<(string Key, int Version, uint Node), NoncePool> _pools = new();
     private readonly ConcurrentDictionary<uint, long> _downUntil = new();
     private readonly TimeProvider _clock;
 
@@ -89,7 +93,7 @@ public sealed partial class FrostCoordinator
         });
         if (previous is not null && previous.Version != key.Version)
         {
-            foreach ((string Key, uint Node) pool in _pools.Keys.Where(p => p.Key == key.KeyId))
+            foreach ((string Key, int Version, uint Node) pool in _pools.Keys.Where(p => p.Key == key.KeyId && p.Version != key.Version))
             {
                 _pools.TryRemove(pool, out _);
             }
@@ -98,7 +102,8 @@ public sealed partial class FrostCoordinator
 
     public FrostKeyInfo? Find(string keyId) => _keys.TryGetValue(keyId, out FrostKeyInfo? k) ? k : null;
 
-    public int PoolDepth(string keyId, uint node) => _pools.TryGetValue((keyId, node), out NoncePool? p) ? p.Count : 0;
+    public int PoolDepth(string keyId, uint node) =>
+        Find(keyId) is { } k && _pools.TryGetValue((keyId, k.Version, node), out NoncePool? p) ? p.Count : 0;
 
     /// <summary>
     /// Key import: splits are made by a trusted dealer (an offline ceremony or a test) and each key package is
@@ -146,14 +151,16 @@ public sealed partial class FrostCoordinator
     }
 
     /// <summary>Signs a message with a FROST key: one round trip to t nodes when their pools have commitments.</summary>
-    public Task<byte[]> SignAsync(string keyId, ReadOnlyMemory<byte> message, CancellationToken ct) => SignAsync(keyId, message, [], ct);
+    public async Task<byte[]> SignAsync(string keyId, ReadOnlyMemory<byte> message, CancellationToken ct) =>
+        (await SignAsync(keyId, message, [], ct).ConfigureAwait(false)).Signature;
+
 
     /// <summary>
     /// Signs with the non-hardened child of a FROST key at <paramref name="path"/> (empty: the key itself). Every node
     /// derives its share of the child (HdDerivation); the shares are verified and aggregated under the child's public
     /// key package, so the signature verifies under the child key that POST /v1/keys/{name}/derive reports.
     /// </summary>
-    public async Task<byte[]> SignAsync(string keyId, ReadOnlyMemory<byte> message, IReadOnlyList<uint> path, CancellationToken ct)
+    public async Task<FrostSignature> SignAsync(string keyId, ReadOnlyMemory<byte> message, IReadOnlyList<uint> path, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(path);
         FrostKeyInfo key = Find(keyId) ?? throw new ArgumentException($"unknown FROST key {keyId}", nameof(keyId));
@@ -170,6 +177,15 @@ public sealed partial class FrostCoordinator
         var poolDropped = new HashSet<uint>();
         for (int attempt = 0; attempt < MaxAttempts; attempt++)
         {
+            // A refresh or reshare may have registered a newer version meanwhile: sign with the newest one.
+            if (Find(keyId) is { } newest && newest.Version != key.Version)
+            {
+                key = newest;
+                signingKey = path.Count == 0 ? key.PublicKeyPackage : HdDerivation.DerivePath(key.PublicKeyPackage, path);
+                excluded.Clear();
+                poolDropped.Clear();
+            }
+
             List<uint> quorum = ChooseQuorum(key, excluded);
             if (quorum.Count < key.PublicKeyPackage.Threshold)
             {
@@ -186,7 +202,13 @@ public sealed partial class FrostCoordinator
             }
             catch (NodeCallException e)
             {
-                MarkDown(e.NodeId);
+                // Down, slow or overloaded: rest it. A refusal (for example a key version this coordinator does not
+                // hold yet) is about this call only.
+                if (e.IsTransient)
+                {
+                    MarkDown(e.NodeId);
+                }
+
                 excluded.Add(e.NodeId);
                 failures.Add(e.Message);
                 continue;
@@ -197,7 +219,8 @@ public sealed partial class FrostCoordinator
             byte[] session = Cluster.NewSessionId();
             var calls = picked.Select(p =>
             {
-                byte[] payload = [.. new PayloadWriter().String(keyId).Bytes(p.C.NonceId).Bytes(packageBytes).ToArray(), .. pathBytes];
+                byte[] payload = [.. new PayloadWriter().String(keyId).Bytes(p.C.NonceId).Bytes(packageBytes).ToArray(), .. pathBytes,
+                    .. new PayloadWriter().U32((uint)key.Version).ToArray()];
                 Envelope req = _cluster.Request(session, FrostMessages.Sign, 1, [p.Node], payload);
                 return (p.Node, Task: _cluster.Node(p.Node).StepAsync(req, [], _cluster.RoundTimeout, ct));
             }).ToList();
@@ -249,7 +272,7 @@ public sealed partial class FrostCoordinator
 
             try
             {
-                return FrostAggregator.Aggregate(package, shares, signingKey);
+                return new FrostSignature(FrostAggregator.Aggregate(package, shares, signingKey), key.Version, signingKey.VerificationKey);
             }
             catch (ThresholdProtocolException e)
             {
@@ -258,8 +281,11 @@ public sealed partial class FrostCoordinator
             }
         }
 
+        long now = _clock.GetUtcNow().ToUnixTimeMilliseconds();
+        uint[] resting = [.. key.Nodes.Where(n => _downUntil.TryGetValue(n, out long until) && until > now)];
         throw new QuorumUnavailableException($"no quorum of {key.PublicKeyPackage.Threshold} nodes could sign with key {keyId}" +
-            (failures.Count > 0 ? ": " + string.Join("; ", failures.Distinct().Take(4)) : ""));
+            (failures.Count > 0 ? ": " + string.Join("; ", failures.Distinct().Take(4)) : "") +
+            (resting.Length > 0 ? $" (resting after transport failures: node {string.Join(", ", resting)})" : ""));
     }
 
     private List<uint> ChooseQuorum(FrostKeyInfo key, HashSet<uint> excluded)
@@ -275,11 +301,17 @@ public sealed partial class FrostCoordinator
 
     private void MarkDown(uint node) => _downUntil[node] = _clock.GetUtcNow().Add(DownTime).ToUnixTimeMilliseconds();
 
-    private void DropPool(string keyId, uint node) => _pools.TryRemove((keyId, node), out _);
+    private void DropPool(string keyId, uint node)
+    {
+        foreach ((string Key, int Version, uint Node) pool in _pools.Keys.Where(p => p.Key == keyId && p.Node == node))
+        {
+            _pools.TryRemove(pool, out _);
+        }
+    }
 
     private async Task<PooledCommitment> TakeCommitmentAsync(FrostKeyInfo key, uint node, CancellationToken ct)
     {
-        NoncePool pool = _pools.GetOrAdd((key.KeyId, node), _ => new NoncePool());
+        NoncePool pool = _pools.GetOrAdd((key.KeyId, key.Version, node), _ => new NoncePool());
         if (pool.TryTake(out PooledCommitment? c))
         {
             if (pool.Count < PoolLowWater)
@@ -291,7 +323,9 @@ public sealed partial class FrostCoordinator
         }
 
         await RefillAsync(key, node, pool, ct).ConfigureAwait(false);
-        return pool.TryTake(out c) ? c! : throw new NodeCallException(node, Grpc.Core.StatusCode.ResourceExhausted, "returned no commitments", null, null);
+        // Empty after a refill: the refill this call waited for failed, or other calls took everything. Not a sign that
+        // the node is down (Aborted is not transient): it is left out of this attempt only.
+        return pool.TryTake(out c) ? c! : throw new NodeCallException(node, Grpc.Core.StatusCode.Aborted, "no pooled commitments after a refill", null, null);
     }
 
     private async Task RefillInBackground(FrostKeyInfo key, uint node, NoncePool pool)
@@ -311,7 +345,7 @@ public sealed partial class FrostCoordinator
 
     /// <summary>Fetches a batch of commitments from a node into its pool (one refill in flight per pool).</summary>
     public async Task RefillAsync(FrostKeyInfo key, uint node, CancellationToken ct)
-        => await RefillAsync(key, node, _pools.GetOrAdd((key.KeyId, node), _ => new NoncePool()), ct).ConfigureAwait(false);
+        => await RefillAsync(key, node, _pools.GetOrAdd((key.KeyId, key.Version, node), _ => new NoncePool()), ct).ConfigureAwait(false);
 
     private async Task RefillAsync(FrostKeyInfo key, uint node, NoncePool pool, CancellationToken ct)
     {
