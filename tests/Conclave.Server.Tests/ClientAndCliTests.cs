@@ -27,6 +27,9 @@ public sealed class ClientAndCliTests(ApiCluster c)
         Assert.Equal("https://conclave.dev/problems/wrong-input-kind", b.Results[1].Error!.Type);
         DeriveResult d = await client.DeriveAsync(name, "3/4");
         Assert.NotNull(d.Addresses.Solana);
+        SignResult child = await client.SignAsync(name, new SignRequest(Message: "cafe", Path: "3/4"));
+        Assert.Equal(d.PublicKey, child.PublicKey);
+        Assert.True(SignatureSchemes.Ed25519.Verify(Convert.FromHexString(d.PublicKey), [0xca, 0xfe], Convert.FromHexString(child.Signature)));
         Assert.True((await client.ReadAuditAsync(0, 10)).Entries.Count > 0);
         Assert.True((await client.VerifyAuditAsync()).Ok);
         Assert.True((await client.ReadyAsync()).Ready);
@@ -83,6 +86,10 @@ public sealed class ClientAndCliTests(ApiCluster c)
         Assert.Equal(128, JsonNode.Parse(sign.Out)!["signature"]!.GetValue<string>().Length);
         var derive = Cli("keys", "derive", name, "0/5", "--json");
         Assert.Equal("0/5", JsonNode.Parse(derive.Out)!["path"]!.GetValue<string>());
+        var childSign = Cli("keys", "sign", name, "--message", "00ff", "--path", "0/5", "--json");
+        Assert.True(childSign.Exit == 0, childSign.Err);
+        Assert.Equal("0/5", JsonNode.Parse(childSign.Out)!["path"]!.GetValue<string>());
+        Assert.Equal(JsonNode.Parse(derive.Out)!["publicKey"]!.GetValue<string>(), JsonNode.Parse(childSign.Out)!["publicKey"]!.GetValue<string>());
         var refresh = Cli("keys", "refresh", name, "--json");
         Assert.True(refresh.Exit == 0, refresh.Err);
         Assert.Equal(2, JsonNode.Parse(refresh.Out)!["version"]!.GetValue<int>());
