@@ -544,7 +544,16 @@ public sealed class ApiTests(ApiCluster c)
         Assert.Equal(3, r.Body!["nodesUp"]!.AsArray().Count);
         string fr = (await Create("frost-ed25519"))["name"]!.GetValue<string>();
         Assert.Equal(HttpStatusCode.OK, (await Send(HttpMethod.Post, $"/v1/keys/{fr}/sign", """{"message":"01"}""")).Status);
-        string metrics = await c.Anonymous.GetStringAsync("/metrics");
+        // /metrics takes the metrics token (least privilege for a scraper) or the admin token, nothing else; the
+        // metrics token opens nothing else.
+        await AssertProblem(await Send(HttpMethod.Get, "/metrics", client: c.Anonymous), HttpStatusCode.Unauthorized, "unauthorized");
+        string metricsToken = (await File.ReadAllTextAsync(c.App.Services.GetRequiredService<Conclave.Server.Hosting.ServerPaths>().MetricsTokenFile)).Trim();
+        Assert.StartsWith("cnm_", metricsToken, StringComparison.Ordinal);
+        using var scraper = new HttpClient { BaseAddress = new Uri(c.BaseUrl) };
+        scraper.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", metricsToken);
+        await AssertProblem(await Send(HttpMethod.Get, "/v1/keys", client: scraper), HttpStatusCode.Unauthorized, "unauthorized");
+        Assert.Equal(HttpStatusCode.OK, (await c.Http.GetAsync(new Uri("/metrics", UriKind.Relative))).StatusCode);
+        string metrics = await scraper.GetStringAsync(new Uri("/metrics", UriKind.Relative));
         Assert.Contains("conclave_http_requests_total{method=\"POST\",route=\"/v1/keys/{name}/sign\",status=\"200\"}", metrics, StringComparison.Ordinal);
         Assert.Contains("conclave_sign_duration_seconds_count{scheme=\"frost-ed25519\"}", metrics, StringComparison.Ordinal);
         Assert.Contains("conclave_node_up{node=\"3\"} 1", metrics, StringComparison.Ordinal);

@@ -8,7 +8,7 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace Conclave.Server.Tests;
 
-/// <summary>The per-client rate limit, on a server of its own (a fresh layout, nodes not needed for reading keys).</summary>
+/// <summary>The per-client rate limit and open metrics, on a server of its own (a fresh layout, nodes not needed for reading keys).</summary>
 public sealed class LimitsTests
 {
     [Fact]
@@ -22,6 +22,7 @@ public sealed class LimitsTests
             ServerConfig config = ServerConfig.Load(layout.ServerConfigPath);
             config.RateLimitBurst = 3;
             config.RateLimitPerSecond = 1;
+            config.OpenMetrics = true;
             WebApplication app = await ServerHost.BuildAsync(config);
             await app.StartAsync();
             try
@@ -45,6 +46,11 @@ public sealed class LimitsTests
                 Assert.NotNull(limited);
                 Assert.Equal("application/problem+json", limited!.Content.Headers.ContentType?.MediaType);
                 Assert.Contains("rate-limited", await limited.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+
+                // With openMetrics a scraper needs no token.
+                await Task.Delay(1100);
+                using var anonymous = new HttpClient { BaseAddress = new Uri("http://" + config.Listen) };
+                Assert.Equal(HttpStatusCode.OK, (await anonymous.GetAsync(new Uri("/metrics", UriKind.Relative))).StatusCode);
             }
             finally
             {

@@ -25,6 +25,7 @@ internal static class ServerCommand
             ServerPaths paths = (ServerPaths)app.Services.GetService(typeof(ServerPaths))!;
             Console.WriteLine($"API: http://{cfg.Listen}");
             Console.WriteLine($"admin token file: {paths.AdminTokenFile}");
+            Console.WriteLine($"metrics token file: {paths.MetricsTokenFile}");
             await app.WaitForShutdownAsync(ct).ConfigureAwait(false);
             return 0;
         });

@@ -123,6 +123,7 @@ internal static partial class UpCommand
             Console.WriteLine($"{nodes} signer nodes up (threshold {serverConfig.Threshold}), mutual TLS verified");
             Console.WriteLine($"API: http://{serverConfig.Listen}");
             Console.WriteLine($"admin token file: {paths.AdminTokenFile}");
+            Console.WriteLine($"metrics token file: {paths.MetricsTokenFile}");
             Console.WriteLine("press Ctrl-C to stop");
             try
             {

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using Conclave.Server.Config;
 using Conclave.Server.Hosting;
 using Conclave.Storage;
 using Conclave.Storage.Audit;
@@ -21,8 +22,8 @@ public sealed class AuditOverlap;
 /// <item>Errors: every exception becomes a problem+json response through <see cref="ProblemTypes.FromException"/>
 /// (unexpected ones are logged by type only and answered 500 without detail).</item>
 /// <item>Authentication: /v1 and /rpc need <c>Authorization: Bearer TOKEN</c> (the admin token, compared by hash in
-/// constant time). /healthz, /readyz, /metrics and /openapi are open (bind the server to loopback or put /metrics
-/// behind the network's own controls).</item>
+/// constant time). /metrics needs the metrics token (or the admin token) unless configured open; /healthz, /readyz
+/// and /openapi are open.</item>
 /// <item>Audit: every /v1 and /rpc call appends an entry before the handler runs — allowed ones with decision
 /// "allow", result "accepted" and the id of the key the route names; refused ones with decision "deny", result
 /// "unauthorized". The entry carries SHA-256(method ‖ 0 ‖ path ‖ 0 ‖ body), never the body. A failed audit write
@@ -175,6 +176,33 @@ public static partial class ApiMiddleware
                     body.Dispose();
                 }
             });
+            await next(ctx).ConfigureAwait(false);
+        });
+    }
+
+    /// <summary>
+    /// GET /metrics needs the metrics token or the admin token unless server.json sets <c>openMetrics</c>. Scrapes
+    /// are not audited (they change nothing and would flood the log); refusals are counted like every request.
+    /// </summary>
+    public static void UseMetricsAuth(WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        ServerConfig config = app.Services.GetRequiredService<ServerConfig>();
+        AdminToken admin = app.Services.GetRequiredService<AdminToken>();
+        MetricsToken metrics = app.Services.GetRequiredService<MetricsToken>();
+        app.Use(async (HttpContext ctx, RequestDelegate next) =>
+        {
+            if (!config.OpenMetrics && ctx.Request.Path.StartsWithSegments("/metrics"))
+            {
+                string auth = ctx.Request.Headers.Authorization.ToString();
+                string presented = auth.StartsWith("Bearer ", StringComparison.Ordinal) ? auth["Bearer ".Length..].Trim() : "";
+                if (!metrics.Token.Matches(presented) && !admin.Matches(presented))
+                {
+                    await ProblemTypes.WriteAsync(ctx, ProblemTypes.Make(ProblemTypes.Unauthorized, "send the metrics token (server data folder, file metrics-token) as 'Authorization: Bearer TOKEN'")).ConfigureAwait(false);
+                    return;
+                }
+            }
+
             await next(ctx).ConfigureAwait(false);
         });
     }

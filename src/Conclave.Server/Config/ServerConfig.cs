@@ -46,6 +46,12 @@ public sealed class ServerConfig
     /// <summary>Deadline for one API request.</summary>
     public int RequestTimeoutSeconds { get; set; } = 30;
 
+    /// <summary>
+    /// Serve GET /metrics without a token. Off by default: metrics carry key names and node health, so a scraper
+    /// presents the metrics token (server data folder, file metrics-token), which can read nothing else.
+    /// </summary>
+    public bool OpenMetrics { get; set; }
+
     [JsonIgnore]
     public string BaseDirectory { get; private set; } = "";
 

@@ -4,8 +4,9 @@ using Conclave.Node.Pki;
 namespace Conclave.Server.Hosting;
 
 /// <summary>
-/// The admin bearer token made at first start: 32 random bytes, base64url. The server keeps only its SHA-256;
-/// the token itself is written once to a file readable by its owner only.
+/// A bearer token made at first start: 32 random bytes, base64url. The server keeps only its SHA-256; the token
+/// itself is written once to a file readable by its owner only. Two exist: the admin token (<c>cnv_…</c>, the whole
+/// API) and the metrics token (<c>cnm_…</c>, GET /metrics only, for a Prometheus scraper).
 /// </summary>
 public sealed class AdminToken
 {
@@ -13,18 +14,21 @@ public sealed class AdminToken
 
     private AdminToken(byte[] hash) => _hash = hash;
 
-    public static AdminToken LoadOrCreate(string serverDataDir, out string tokenFilePath)
+    public static AdminToken LoadOrCreate(string serverDataDir, out string tokenFilePath) => LoadOrCreate(serverDataDir, "admin-token", "cnv_", out tokenFilePath);
+
+    /// <summary>The token stored as <paramref name="name"/> (and its hash as name.sha256) in the server's data folder.</summary>
+    public static AdminToken LoadOrCreate(string serverDataDir, string name, string prefix, out string tokenFilePath)
     {
         Directory.CreateDirectory(serverDataDir);
-        string hashPath = Path.Combine(serverDataDir, "admin-token.sha256");
-        tokenFilePath = Path.Combine(serverDataDir, "admin-token");
+        string hashPath = Path.Combine(serverDataDir, name + ".sha256");
+        tokenFilePath = Path.Combine(serverDataDir, name);
         if (File.Exists(hashPath))
         {
             return new AdminToken(Convert.FromHexString(File.ReadAllText(hashPath).Trim()));
         }
 
         byte[] raw = RandomNumberGenerator.GetBytes(32);
-        string token = "cnv_" + Convert.ToBase64String(raw).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+        string token = prefix + Convert.ToBase64String(raw).TrimEnd('=').Replace('+', '-').Replace('/', '_');
         CryptographicOperations.ZeroMemory(raw);
         byte[] hash = SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(token));
         PemFiles.WriteSecretFile(tokenFilePath, token + "\n");
@@ -44,3 +48,6 @@ public sealed class AdminToken
         return CryptographicOperations.FixedTimeEquals(h, _hash);
     }
 }
+
+/// <summary>The token that may read /metrics (and nothing else); the admin token may too.</summary>
+public sealed record MetricsToken(AdminToken Token);

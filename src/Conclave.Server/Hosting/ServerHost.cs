@@ -59,6 +59,7 @@ public static class ServerHost
         var keys = new KeyService(store, frost, cluster, config);
         await keys.LoadAsync(cancellationToken).ConfigureAwait(false);
         AdminToken token = AdminToken.LoadOrCreate(dataDir, out string tokenPath);
+        var metricsToken = new MetricsToken(AdminToken.LoadOrCreate(dataDir, "metrics-token", "cnm_", out string metricsTokenPath));
         ListenEndpoint listen = ListenEndpoint.Parse(config.Listen);
 
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
@@ -102,9 +103,10 @@ public static class ServerHost
         builder.Services.AddSingleton(store);
         builder.Services.AddSingleton(keys);
         builder.Services.AddSingleton(token);
+        builder.Services.AddSingleton(metricsToken);
         builder.Services.AddSingleton(new ServerMetrics());
         builder.Services.AddSingleton(new ServerIdentityKey(identity.IdentityPublicKey.ToArray()));
-        builder.Services.AddSingleton(new ServerPaths(dataDir, tokenPath));
+        builder.Services.AddSingleton(new ServerPaths(dataDir, tokenPath, metricsTokenPath));
         WebApplication app = builder.Build();
 
         ApiMiddleware.UseMetrics(app);
@@ -113,6 +115,7 @@ public static class ServerHost
         app.UseRateLimiter();
         app.UseRequestTimeouts();
         ApiMiddleware.UseAuthAndAudit(app);
+        ApiMiddleware.UseMetricsAuth(app);
         ApiRoutes.Map(app);
         EthereumRpc.Map(app);
         app.MapOpenApi("/openapi/{documentName}.json");
@@ -142,4 +145,4 @@ public static class ServerHost
 }
 
 /// <summary>Where the server keeps its files.</summary>
-public sealed record ServerPaths(string DataDir, string AdminTokenFile);
+public sealed record ServerPaths(string DataDir, string AdminTokenFile, string MetricsTokenFile);
