@@ -295,11 +295,13 @@ public sealed class ApiTests(ApiCluster c)
         Assert.Equal(HttpStatusCode.OK, plain.Status);
     }
 
-    /// <summary>Signing keeps going while the key is refreshed: every answer is a valid signature or a 503/504 problem
+    /// <summary>Signing keeps going while the key is refreshed or reshared: every answer is a valid signature or a 503/504 problem
     /// (never a 500, never a false culprit, never an invalid signature), and signing works under the new version at
     /// once afterwards.</summary>
-    [Fact]
-    public async Task SigningDuringRefresh_GivesValidSignaturesOrTypedProblems()
+    [Theory]
+    [InlineData("refresh", "{}")]
+    [InlineData("reshare", "{\"threshold\":3,\"participants\":3}")]
+    public async Task SigningDuringRefresh_GivesValidSignaturesOrTypedProblems(string operation, string body)
     {
         JsonNode key = await Create("frost-taproot");
         string name = key["name"]!.GetValue<string>();
@@ -328,7 +330,7 @@ public sealed class ApiTests(ApiCluster c)
             }
         }))];
         await Task.Delay(300);
-        var refreshed = await Send(HttpMethod.Post, $"/v1/keys/{name}/refresh", "{}");
+        var refreshed = await Send(HttpMethod.Post, $"/v1/keys/{name}/{operation}", body);
         Assert.True(refreshed.Status == HttpStatusCode.OK, refreshed.Body?.ToJsonString());
         await Task.Delay(300);
         stop.Cancel();
