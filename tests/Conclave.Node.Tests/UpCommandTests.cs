@@ -16,41 +16,12 @@ public sealed partial class UpCommandTests
     [Fact]
     public async Task Up_StartsClusterServesTheApiToCliAndEthers_AndStopsOnSigterm()
     {
-        string data = Path.Combine(Path.GetTempPath(), "conclave-up-" + Guid.NewGuid().ToString("N")[..10]);
-        int apiPort = FreePort();
-        int nodePort = FreePort() + 10;
-        var psi = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string a in new[] { RepoPaths.CliDll, "up", "--data", data, "--port", apiPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                     "--node-port", nodePort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--nodes", "3", "--threshold", "2" })
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        using Process up = Process.Start(psi)!;
-        var lines = new List<string>();
-        var ready = new TaskCompletionSource();
-        up.OutputDataReceived += (_, e) =>
-        {
-            if (e.Data is null)
-            {
-                return;
-            }
-
-            lock (lines)
-            {
-                lines.Add(e.Data);
-            }
-
-            if (e.Data.Contains("press Ctrl-C", StringComparison.Ordinal))
-            {
-                ready.TrySetResult();
-            }
-        };
-        up.BeginOutputReadLine();
-        up.BeginErrorReadLine();
+        (string data, int apiPort, int nodePort) = NewLayout("conclave-up-");
+        (Process up, List<string> lines, Task ready) = StartUp(data, apiPort, nodePort);
+        using Process process = up;
         try
         {
-            await ready.Task.WaitAsync(TimeSpan.FromSeconds(90));
+            await ready.WaitAsync(TimeSpan.FromSeconds(90));
             string tokenFile;
             lock (lines)
             {
@@ -97,30 +68,12 @@ public sealed partial class UpCommandTests
     [Fact]
     public async Task Up_KilledWithSigkill_LeavesNoSignerNodesBehind()
     {
-        string data = Path.Combine(Path.GetTempPath(), "conclave-upkill-" + Guid.NewGuid().ToString("N")[..10]);
-        int apiPort = FreePort();
-        int nodePort = FreePort() + 10;
-        var psi = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string a in new[] { RepoPaths.CliDll, "up", "--data", data, "--port", apiPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                     "--node-port", nodePort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--nodes", "3", "--threshold", "2" })
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        using Process up = Process.Start(psi)!;
-        var ready = new TaskCompletionSource();
-        up.OutputDataReceived += (_, e) =>
-        {
-            if (e.Data?.Contains("press Ctrl-C", StringComparison.Ordinal) == true)
-            {
-                ready.TrySetResult();
-            }
-        };
-        up.BeginOutputReadLine();
-        up.BeginErrorReadLine();
+        (string data, int apiPort, int nodePort) = NewLayout("conclave-upkill-");
+        (Process up, _, Task ready) = StartUp(data, apiPort, nodePort);
+        using Process process = up;
         try
         {
-            await ready.Task.WaitAsync(TimeSpan.FromSeconds(90));
+            await ready.WaitAsync(TimeSpan.FromSeconds(90));
             Assert.Equal(0, Kill(up.Id, 9));
             Assert.True(up.WaitForExit(TimeSpan.FromSeconds(10)));
 
@@ -211,6 +164,44 @@ public sealed partial class UpCommandTests
         Task<string> e = p.StandardError.ReadToEndAsync();
         Assert.True(p.WaitForExit(TimeSpan.FromSeconds(120)), "the CLI did not finish");
         return (p.ExitCode, o.Result, e.Result);
+    }
+
+    private static (string Data, int ApiPort, int NodePort) NewLayout(string prefix) =>
+        (Path.Combine(Path.GetTempPath(), prefix + Guid.NewGuid().ToString("N")[..10]), FreePort(), FreePort() + 10);
+
+    /// <summary>Starts `conclave up` (3 nodes, threshold 2); <c>Ready</c> completes when it prints "press Ctrl-C".</summary>
+    private static (Process Up, List<string> Lines, Task Ready) StartUp(string data, int apiPort, int nodePort)
+    {
+        var psi = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string a in new[] { RepoPaths.CliDll, "up", "--data", data, "--port", apiPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                     "--node-port", nodePort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--nodes", "3", "--threshold", "2" })
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        Process up = Process.Start(psi)!;
+        var lines = new List<string>();
+        var ready = new TaskCompletionSource();
+        up.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is null)
+            {
+                return;
+            }
+
+            lock (lines)
+            {
+                lines.Add(e.Data);
+            }
+
+            if (e.Data.Contains("press Ctrl-C", StringComparison.Ordinal))
+            {
+                ready.TrySetResult();
+            }
+        };
+        up.BeginOutputReadLine();
+        up.BeginErrorReadLine();
+        return (up, lines, ready.Task);
     }
 
     private static int FreePort()
