@@ -311,8 +311,8 @@ public sealed partial class KeyService : IDisposable
         if (FrostCiphersuite.TryGet(key.Scheme, out FrostCiphersuite? suite))
         {
             // Threshold keys derive with the FROST library's HD scheme (docs/FROST.md "HD"), the one the signers apply
-            // to their shares when a sign request names a path: BIP-32 CKDpub for frost-secp256k1 and frost-taproot (the child key normalised to
-            // even Y, its x-only key the P2TR output key), the documented additive tweak for frost-ed25519.
+            // to their shares when a sign request names a path: BIP-32 CKDpub for frost-secp256k1 and frost-taproot
+            // (the child normalised to even Y, its x-only key the P2TR output key), the additive tweak for frost-ed25519.
             PublicKeyPackage package = (await FrostKeyAsync(key, suite, ct).ConfigureAwait(false)).PublicKeyPackage;
             if (indexes.Count == 0)
             {
