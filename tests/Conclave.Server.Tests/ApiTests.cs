@@ -269,6 +269,10 @@ public sealed class ApiTests(ApiCluster c)
             FrostCiphersuite suite = FrostCiphersuite.All.Single(s => s.SchemeName == scheme);
             Assert.True(suite.Verify(childKey, input, sig));
             Assert.False(suite.Verify(Convert.FromHexString(key["publicKey"]!.GetValue<string>()), input, sig));
+
+            // And independently (@noble/curves: ed25519, BIP-340, and an RFC 9591 §6.5 check for frost-secp256k1).
+            JsonNode r = NodeInterop.Run("frost", [new { scheme, publicKey = child, message = Convert.ToHexStringLower(input), signature = Convert.ToHexStringLower(sig) }])[0]!;
+            Assert.True(r["ok"]!.GetValue<bool>());
         }
         else
         {
