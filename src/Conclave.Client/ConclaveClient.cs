@@ -66,14 +66,53 @@ public sealed class ConclaveClient : IDisposable
 
     public Task<DeriveResult> DeriveAsync(string name, string path, CancellationToken ct = default) => PostAsync($"v1/keys/{Esc(name)}/derive", new DeriveRequest(path), J.DeriveRequest, J.DeriveResult, ct);
 
-    public async Task<KeyInfo> RefreshAsync(string name, CancellationToken ct = default)
+    /// <summary>
+    /// Refreshes the shares of a threshold key. A run that outlives the server's request deadline answers 202; this
+    /// method then polls the operation until the run has finished (<paramref name="progress"/> sees each state).
+    /// </summary>
+    public async Task<KeyInfo> RefreshAsync(string name, CancellationToken ct = default, IProgress<Operation>? progress = null)
     {
         using HttpResponseMessage r = await _http.PostAsync(new Uri($"v1/keys/{Esc(name)}/refresh", UriKind.Relative), null, ct).ConfigureAwait(false);
-        return await ReadAsync(r, J.KeyInfo, ct).ConfigureAwait(false);
+        return await KeyOrOperationAsync(r, progress, ct).ConfigureAwait(false);
     }
 
-    public Task<KeyInfo> ReshareAsync(string name, int threshold, int participants, CancellationToken ct = default) =>
-        PostAsync($"v1/keys/{Esc(name)}/reshare", new ReshareRequest(threshold, participants), J.ReshareRequest, J.KeyInfo, ct);
+    /// <summary>Reshares a threshold key to a new threshold and committee; waits for the run like <see cref="RefreshAsync"/>.</summary>
+    public async Task<KeyInfo> ReshareAsync(string name, int threshold, int participants, CancellationToken ct = default, IProgress<Operation>? progress = null)
+    {
+        using HttpResponseMessage r = await _http.PostAsJsonAsync(new Uri($"v1/keys/{Esc(name)}/reshare", UriKind.Relative),
+            new ReshareRequest(threshold, participants), J.ReshareRequest, ct).ConfigureAwait(false);
+        return await KeyOrOperationAsync(r, progress, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>A rotation run by id (the operation a 202 answer named).</summary>
+    public Task<Operation> GetOperationAsync(string id, CancellationToken ct = default) => GetAsync($"v1/operations/{Esc(id)}", J.Operation, ct);
+
+    private async Task<KeyInfo> KeyOrOperationAsync(HttpResponseMessage r, IProgress<Operation>? progress, CancellationToken ct)
+    {
+        if (r.StatusCode != System.Net.HttpStatusCode.Accepted)
+        {
+            return await ReadAsync(r, J.KeyInfo, ct).ConfigureAwait(false);
+        }
+
+        Operation op = await ReadAsync(r, J.Operation, ct).ConfigureAwait(false);
+        while (true)
+        {
+            progress?.Report(op);
+            switch (op.State)
+            {
+                case "retired":
+                case "committed" when op.Key is not null:
+                    return op.Key ?? throw new ConclaveApiException($"operation {op.Id} finished without a key record");
+                case "aborted":
+                    throw new ConclaveApiException(new Problem("https://conclave.dev/problems/rotation-aborted", "Rotation aborted", 409,
+                        $"operation {op.Id} was aborted: {op.Error ?? "no reason recorded"}; the key is unchanged"));
+                default:
+                    await Task.Delay(TimeSpan.FromMilliseconds(250), ct).ConfigureAwait(false);
+                    op = await GetOperationAsync(op.Id, ct).ConfigureAwait(false);
+                    break;
+            }
+        }
+    }
 
     public Task<AuditPage> ReadAuditAsync(long after = 0, int limit = 100, CancellationToken ct = default) => GetAsync($"v1/audit?after={after}&limit={limit}", J.AuditPage, ct);
 

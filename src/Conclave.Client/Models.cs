@@ -7,6 +7,13 @@ public sealed record CreateKeyRequest(string Name, string Scheme, int? Threshold
 
 public sealed record KeyAddresses(string? Ethereum = null, string? Bitcoin = null, string? Solana = null);
 
+/// <summary>
+/// A rotation run (key generation, refresh, reshare) as GET /v1/operations/{id} shows it. State: started, prepared,
+/// committed, retired (finished) or aborted (finished, nothing changed). <see cref="Key"/> is set once committed.
+/// </summary>
+public sealed record Operation(string Id, string Kind, string KeyId, string State, int FromVersion, int ToVersion, string? Error,
+    DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt, KeyInfo? Key);
+
 public sealed record KeyInfo(string Id, string Name, string Scheme, string PublicKey, int Threshold, int Participants, int Version, string State,
     IReadOnlyDictionary<string, string> Labels, KeyAddresses Addresses, DateTimeOffset CreatedAt);
 
@@ -47,6 +54,7 @@ public sealed record Problem(string Type, string Title, int Status, string Detai
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(CreateKeyRequest))]
 [JsonSerializable(typeof(KeyInfo))]
+[JsonSerializable(typeof(Operation))]
 [JsonSerializable(typeof(KeyList))]
 [JsonSerializable(typeof(KeyVersions))]
 [JsonSerializable(typeof(SignRequest))]

@@ -9,6 +9,7 @@ using Conclave.Node.Rpc;
 using Conclave.Storage;
 using Conclave.Storage.Audit;
 using Conclave.Storage.Keys;
+using Conclave.Storage.Rotation;
 using Conclave.Threshold;
 using Conclave.Threshold.Frost;
 using Conclave.Threshold.Frost.Ciphersuites;
@@ -31,7 +32,16 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
     private readonly ConcurrentDictionary<string, RunState> _runs = new(StringComparer.Ordinal);
 
     public IReadOnlyCollection<string> Kinds { get; } =
-        [FrostMessages.DkgStart, FrostMessages.DkgRound2, FrostMessages.DkgFinish, FrostMessages.DkgComplete, FrostMessages.DkgRetire];
+        [FrostMessages.DkgStart, FrostMessages.DkgRound2, FrostMessages.DkgFinish, FrostMessages.DkgComplete];
+
+    /// <summary>Drops the in-memory state of a run (after abort).</summary>
+    internal void Drop(string runId)
+    {
+        if (_runs.TryRemove(runId, out RunState? run))
+        {
+            run.Dispose();
+        }
+    }
 
     public async ValueTask<IReadOnlyList<OutgoingMessage>> HandleAsync(StepContext context, CancellationToken cancellationToken)
     {
@@ -43,7 +53,6 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
             FrostMessages.DkgRound2 => Round2(context),
             FrostMessages.DkgFinish => Finish(context),
             FrostMessages.DkgComplete => await CompleteAsync(context, cancellationToken).ConfigureAwait(false),
-            FrostMessages.DkgRetire => await RetireAsync(context, cancellationToken).ConfigureAwait(false),
             _ => throw new ProtocolException($"unknown kind {context.Request.Kind}"),
         }, () => Forget(context.SessionId)).ConfigureAwait(false);
     }
@@ -59,6 +68,7 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
         uint[] receivers = r.NodeIds("receivers");
         int version = (int)r.U32("version");
         byte[] oldKeyBytes = r.Bytes("oldKey").ToArray();
+        uint[] oldHolders = r.NodeIds("oldHolders");
         r.End();
         if (!FrostCiphersuite.TryGet(scheme, out FrostCiphersuite? suite))
         {
@@ -67,16 +77,24 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
 
         Identifier self = Identifier.FromInt(suite, (int)state.NodeId);
         bool dealer = dealers.Contains(state.NodeId);
-        if (!dealer && !receivers.Contains(state.NodeId))
+        bool bystander = !dealer && !receivers.Contains(state.NodeId);
+        if (bystander && (kind != DkgRunKind.Reshare || !oldHolders.Contains(state.NodeId)))
         {
             throw new ProtocolException($"node {state.NodeId} is not a participant of this run");
         }
 
         string key = Convert.ToHexStringLower(ctx.SessionId);
-        if (_runs.ContainsKey(key))
+        if (_runs.ContainsKey(key) || await state.Store.Rotations.GetAsync(key, ct).ConfigureAwait(false) is not null)
         {
             throw new ProtocolException("this session already started");
         }
+
+        if (_runs.Values.Any(run => run.KeyId == keyId && run.InProgress))
+        {
+            throw new ProtocolException($"node {state.NodeId} is already running a rotation of key {keyId}");
+        }
+
+        await DiscardStaleRunAsync(keyId, ct).ConfigureAwait(false);
 
         KeyPackage? current = null;
         DkgSession session;
@@ -114,6 +132,19 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
                 break;
             default:
                 throw new ProtocolException("unknown DKG run kind");
+        }
+
+        // The run is recorded durably before any value of it leaves the node: after a restart the node still knows
+        // which version it may hold pending, who the receivers are, and what a retire or abort of this run may do.
+        int toVersion = kind == DkgRunKind.KeyGeneration ? 1 : checked(version + 1);
+        await state.Store.Rotations.BeginAsync(new NewRotationRun(key, keyId, ToRotationKind(kind), kind == DkgRunKind.KeyGeneration ? 0 : version, toVersion,
+            $"node-{state.NodeId}", TimeSpan.Zero, new NodeRunParameters(kind, suite.SchemeName, dealers, receivers, oldHolders).ToBytes()), ct).ConfigureAwait(false);
+
+        if (bystander)
+        {
+            // An old holder that neither deals nor receives: it only waits for the retire (every receiver's signed
+            // commit), then erases its share.
+            return [];
         }
 
         DkgRound1Secret round1 = Dkg.Round1(session, self, current);
@@ -165,16 +196,9 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
             }
         }
 
-        if (run.Session.Receivers.Contains(Identifier.FromInt(suite, (int)state.NodeId)))
-        {
-            run.Round2 = secret;
-        }
-        else
-        {
-            // A dealer that does not receive (reshare away from this node) is done after dealing.
-            secret.Dispose();
-        }
-
+        // Receivers finish with it; a dealer that does not receive (reshare away from this node) keeps it to check the
+        // new members' confirmations (Dkg.ConfirmAsDealer) before it reports the run prepared.
+        run.Round2 = secret;
         return messages;
     }
 
@@ -224,60 +248,74 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
     private async Task<IReadOnlyList<OutgoingMessage>> CompleteAsync(StepContext ctx, CancellationToken ct)
     {
         RunState run = Get(ctx.SessionId);
-        DkgPendingKey pending = Interlocked.Exchange(ref run.Pending, null) ?? throw new ProtocolException("this node has no pending key for the session");
+        string runId = Convert.ToHexStringLower(ctx.SessionId);
         FrostCiphersuite suite = run.Session.Suite;
-        try
+        var confirmations = new List<DkgConfirmation>();
+        foreach (Rpc.Envelope e in ctx.Relayed)
         {
-            var confirmations = new List<DkgConfirmation> { pending.Confirmation };
-            foreach (Rpc.Envelope e in ctx.Relayed)
+            if (e.Kind != FrostMessages.DkgConfirm)
             {
-                if (e.Kind != FrostMessages.DkgConfirm)
-                {
-                    throw new ProtocolException($"complete expects confirmations, got '{e.Kind}' from {e.Sender}", e.Sender);
-                }
-
-                var pr = new PayloadReader(e.Payload.Span);
-                DkgConfirmation c = DkgConfirmation.FromBytes(suite, pr.Bytes("confirmation"));
-                _ = pr.Bytes("publicKeyPackage");
-                pr.End();
-                if (!c.Sender.Equals(Identifier.FromInt(suite, (int)e.Sender)))
-                {
-                    throw new ProtocolException($"node {e.Sender} sent a confirmation in another participant's name", e.Sender);
-                }
-
-                confirmations.Add(c);
+                throw new ProtocolException($"complete expects confirmations, got '{e.Kind}' from {e.Sender}", e.Sender);
             }
 
+            var pr = new PayloadReader(e.Payload.Span);
+            DkgConfirmation c = DkgConfirmation.FromBytes(suite, pr.Bytes("confirmation"));
+            _ = pr.Bytes("publicKeyPackage");
+            pr.End();
+            if (!c.Sender.Equals(Identifier.FromInt(suite, (int)e.Sender)))
+            {
+                throw new ProtocolException($"node {e.Sender} sent a confirmation in another participant's name", e.Sender);
+            }
+
+            confirmations.Add(c);
+        }
+
+        int toVersion = run.Kind == DkgRunKind.KeyGeneration ? 1 : run.Version + 1;
+        DkgPendingKey? pending = Interlocked.Exchange(ref run.Pending, null);
+        if (pending is null)
+        {
+            // A leaving dealer (reshare away from this node): it checks every new member's confirmation against what it
+            // dealt (Dkg.ConfirmAsDealer) and reports the run prepared; it stores nothing and keeps its old share until
+            // a retire carries every receiver's signed commit.
+            DkgRound2Secret secret = Interlocked.Exchange(ref run.Round2, null) ?? throw new ProtocolException("this node has no pending key for the session");
+            using (secret)
+            {
+                if (run.Session.Receivers.Contains(Identifier.FromInt(suite, (int)state.NodeId)))
+                {
+                    throw new ProtocolException("a receiver completes only after finish");
+                }
+
+                PublicKeyPackage confirmed = Dkg.ConfirmAsDealer(secret, confirmations);
+                await state.Store.Rotations.TransitionAsync(runId, RotationState.Started, RotationState.Prepared, confirmed.ToBytes(), cancellationToken: ct).ConfigureAwait(false);
+                return [new OutgoingMessage(FrostMessages.DkgDone, 4, [0], new PayloadWriter().U32((uint)toVersion).Bytes(confirmed.ToBytes()).ToArray())];
+            }
+        }
+
+        try
+        {
+            confirmations.Add(pending.Confirmation);
             using KeyPackage complete = pending.Complete(confirmations);
             using SecretBuffer material = complete.Export();
             PublicKeyPackage pub = complete.PublicKeyPackage;
-            KeyRecord stored;
-            if (run.Kind == DkgRunKind.KeyGeneration)
+
+            // First phase: the new share is stored as pending (a new key or member: a pending key; a holder: a version
+            // above the current one). Nothing changes what this node signs with until the run's commit.
+            if (run.Kind == DkgRunKind.KeyGeneration || await state.Store.Keys.GetAsync(run.KeyId, ct).ConfigureAwait(false) is null)
             {
-                stored = await state.Store.Keys.CreateAsync(new NewKey(run.KeyId, run.KeyId, suite.SchemeName, pub.VerificationKey, pub.Threshold, pub.ParticipantCount), material, ct).ConfigureAwait(false);
-            }
-            else if (await state.Store.Keys.GetAsync(run.KeyId, ct).ConfigureAwait(false) is null)
-            {
-                // A new member of a reshared committee: it gets the key at the committee's new version.
-                stored = await state.Store.Keys.CreateAsync(
-                    new NewKey(run.KeyId, run.KeyId, suite.SchemeName, pub.VerificationKey, pub.Threshold, pub.ParticipantCount) { InitialVersion = run.Version + 1 },
+                await state.Store.Keys.CreateAsync(
+                    new NewKey(run.KeyId, run.KeyId, suite.SchemeName, pub.VerificationKey, pub.Threshold, pub.ParticipantCount)
+                    { InitialVersion = toVersion, InitialState = KeyState.Pending },
                     material, ct).ConfigureAwait(false);
             }
             else
             {
-                // First phase: the new share becomes the current version; the old version's share stays until retire.
-                stored = await state.Store.Keys.RotateAsync(run.KeyId, run.Version, pub.VerificationKey, material, ct).ConfigureAwait(false);
-                state.Evict(run.KeyId);
+                await state.Store.Keys.AddPendingVersionAsync(run.KeyId, run.Version, toVersion, pub.VerificationKey, material, ct).ConfigureAwait(false);
             }
 
-            await state.Store.Audit.AppendAsync(new AuditEntryInput("coordinator", "frost." + run.Kind.ToString().ToLowerInvariant(), run.KeyId,
-                SHA256.HashData(ctx.Request.Payload.Span), "allow", $"version {stored.Version}"), ct).ConfigureAwait(false);
-            if (run.Kind == DkgRunKind.KeyGeneration)
-            {
-                Forget(ctx.SessionId);
-            }
-
-            byte[] payload = new PayloadWriter().U32((uint)stored.Version).Bytes(pub.ToBytes()).ToArray();
+            await state.Store.Rotations.TransitionAsync(runId, RotationState.Started, RotationState.Prepared, pub.ToBytes(), cancellationToken: ct).ConfigureAwait(false);
+            await state.Store.Audit.AppendAsync(new AuditEntryInput("coordinator", "frost." + run.Kind.ToString().ToLowerInvariant() + ".prepared", run.KeyId,
+                SHA256.HashData(ctx.Request.Payload.Span), "allow", $"run {runId} version {toVersion} pending"), ct).ConfigureAwait(false);
+            byte[] payload = new PayloadWriter().U32((uint)toVersion).Bytes(pub.ToBytes()).ToArray();
             return [new OutgoingMessage(FrostMessages.DkgDone, 4, [0], payload)];
         }
         finally
@@ -286,31 +324,36 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
         }
     }
 
-    private async Task<IReadOnlyList<OutgoingMessage>> RetireAsync(StepContext ctx, CancellationToken ct)
+    /// <summary>
+    /// A run of this key that this node recorded but that is no longer live (its coordinator aborted it while this node
+    /// was unreachable, or this node restarted mid-run): the coordinator begins a new run only once the old one is
+    /// finished, and a run that was prepared and committed would have reached retire, so what is left pending here was
+    /// never committed. It is discarded; a committed, unretired run is refused instead (the key stays as it is).
+    /// </summary>
+    private async Task DiscardStaleRunAsync(string keyId, CancellationToken ct)
     {
-        var r = new PayloadReader(ctx.Request.Payload.Span);
-        string keyId = r.String("keyId");
-        int oldVersion = (int)r.U32("oldVersion");
-        uint stillMember = r.U32("stillMember");
-        r.End();
-        bool erased = await state.Store.Keys.DestroyMaterialAsync(keyId, oldVersion, ct).ConfigureAwait(false);
-        if (stillMember == 0)
+        RotationRun? stale = await state.Store.Rotations.GetActiveAsync(keyId, ct).ConfigureAwait(false);
+        if (stale is null)
         {
-            // Resharing moved the key away from this node: nothing of it may remain usable here.
-            KeyRecord? record = await state.Store.Keys.GetAsync(keyId, ct).ConfigureAwait(false);
-            if (record is not null)
-            {
-                await state.Store.Keys.DestroyMaterialAsync(keyId, record.Version, ct).ConfigureAwait(false);
-                await state.Store.Keys.SetStateAsync(keyId, KeyState.Destroyed, ct).ConfigureAwait(false);
-            }
+            return;
         }
 
-        state.Evict(keyId);
-        await state.Store.Audit.AppendAsync(new AuditEntryInput("coordinator", "frost.retire", keyId,
-            SHA256.HashData(ctx.Request.Payload.Span), "allow", erased ? $"version {oldVersion} erased" : "nothing to erase"), ct).ConfigureAwait(false);
-        Forget(ctx.SessionId);
-        return [new OutgoingMessage(FrostMessages.DkgRetired, 5, [0], [])];
+        if (stale.State == RotationState.Committed)
+        {
+            throw new ProtocolException($"node {state.NodeId} holds committed run {stale.RunId} of key {keyId}, not yet retired");
+        }
+
+        await state.Store.Keys.DiscardPendingVersionAsync(keyId, stale.ToVersion, ct).ConfigureAwait(false);
+        await state.Store.Rotations.TransitionAsync(stale.RunId, stale.State, RotationState.Aborted, error: "superseded by a newer run", cancellationToken: ct).ConfigureAwait(false);
     }
+
+    private static RotationKind ToRotationKind(DkgRunKind kind) => kind switch
+    {
+        DkgRunKind.KeyGeneration => RotationKind.KeyGeneration,
+        DkgRunKind.Refresh => RotationKind.Refresh,
+        DkgRunKind.Reshare => RotationKind.Reshare,
+        _ => throw new ProtocolException("unknown DKG run kind"),
+    };
 
     private RunState Get(byte[] sessionId)
         => _runs.TryGetValue(Convert.ToHexStringLower(sessionId), out RunState? run) ? run : throw new ProtocolException("unknown DKG session (never started here, finished, or expired)");
@@ -355,6 +398,9 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
         public DkgRound2Secret? Round2;
 
         public DkgPendingKey? Pending;
+
+        /// <summary>Rounds are still being computed (round-one, round-two or pending state is held).</summary>
+        public bool InProgress => Round1 is not null || Round2 is not null || Pending is not null;
 
         public void Dispose()
         {

@@ -150,11 +150,8 @@ public sealed class FrostHandlers(FrostNodeState state) : IProtocolHandler
         // The coordinator names the key version it will verify the share under. After a refresh or reshare a node
         // holds the new share while a coordinator may still hold the old public package: refusing here (before the
         // nonce is used) keeps an honest node from being named a culprit for a share made with the newer share.
-        (KeyPackage key, int heldVersion) = await state.GetKeyWithVersionAsync(keyId, ct).ConfigureAwait(false);
-        if (heldVersion != version)
-        {
-            throw new ProtocolException($"node {state.NodeId} holds key {keyId} at version {heldVersion}, not {version}");
-        }
+        // While a rotation commits, the previous version still signs until it is retired (erased).
+        KeyPackage key = await state.GetKeyAtVersionAsync(keyId, (int)version, ct).ConfigureAwait(false);
 
         using SigningNonces nonces = state.TakeFromPool(keyId, ToKey(nonceId))
             ?? throw new ProtocolException($"nonce {Convert.ToHexStringLower(nonceId)} is unknown or already used on node {state.NodeId}");

@@ -54,6 +54,36 @@ public static class FrostMessages
     /// <summary>Node → coordinator: the old share is erased.</summary>
     public const string DkgRetired = "frost.dkg.retired";
 
+    /// <summary>
+    /// Coordinator → receiver of a prepared run (same session id as the run): make the pending version current.
+    /// Idempotent; the node answers <see cref="RotationCommitted"/> again for a run it already committed.
+    /// </summary>
+    public const string RotationCommit = "rotation.commit";
+
+    /// <summary>Receiver → everyone: signed evidence that it made the run's new version current (key id, version, package hash).</summary>
+    public const string RotationCommitted = "rotation.committed";
+
+    /// <summary>
+    /// Coordinator → every old and new holder, relaying every receiver's <see cref="RotationCommitted"/>: erase the old
+    /// version (a leaving dealer: the key). A node erases only with a signed commit from every receiver of the same run.
+    /// </summary>
+    public const string RotationRetire = "rotation.retire";
+
+    /// <summary>Node → coordinator: the run is retired on this node.</summary>
+    public const string RotationRetired = "rotation.retired";
+
+    /// <summary>Coordinator → every participant of a run that was not prepared: discard the pending version.</summary>
+    public const string RotationAbort = "rotation.abort";
+
+    /// <summary>Node → coordinator: the run is aborted on this node (or was never known).</summary>
+    public const string RotationAborted = "rotation.aborted";
+
+    /// <summary>Coordinator → node: report the key's current version and unfinished run (recovery and convergence checks).</summary>
+    public const string RotationStatus = "rotation.status";
+
+    /// <summary>Node → coordinator: current version, key state, unfinished run id and state.</summary>
+    public const string RotationStatusReply = "rotation.status-reply";
+
     /// <summary>Coordinator → helper: start repairing a lost participant's share (step one, δ pieces).</summary>
     public const string RepairStart = "frost.repair.start";
 

@@ -17,6 +17,7 @@ public sealed class FrostNodeState : IDisposable
 {
     private readonly ConcurrentDictionary<string, KeyPackage> _keys = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, int> _versions = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<(string Key, int Version), KeyPackage> _previous = new();
     private readonly ConcurrentDictionary<string, ConcurrentDictionary<UInt128, SigningNonces>> _pools = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _loadGate = new(1, 1);
 
@@ -79,23 +80,64 @@ public sealed class FrostNodeState : IDisposable
     }
 
     /// <summary>
-    /// Refuses unless this node holds the key at exactly <paramref name="version"/>: a node restored from a backup
-    /// taken before a refresh holds a stale share that must not sign, deal or help.
+    /// Refuses unless this node can sign with the key at <paramref name="version"/>: the current version, or an older one
+    /// whose share is still held because the rotation that replaced it is not yet retired. A node restored from a
+    /// backup taken before a refresh holds a stale share at its current version and refuses the newer one; a pending
+    /// version (not yet committed) never signs.
     /// </summary>
-    public async Task RequireVersionAsync(string keyId, int version, CancellationToken ct)
+    public async Task RequireVersionAsync(string keyId, int version, CancellationToken ct) =>
+        _ = await GetKeyAtVersionAsync(keyId, version, ct).ConfigureAwait(false);
+
+    /// <summary>The opened key package of <paramref name="version"/> (see <see cref="RequireVersionAsync"/>).</summary>
+    public async Task<KeyPackage> GetKeyAtVersionAsync(string keyId, int version, CancellationToken ct)
     {
+        (KeyPackage current, int currentVersion) = await GetKeyWithVersionAsync(keyId, ct).ConfigureAwait(false);
+        if (version == currentVersion)
+        {
+            return current;
+        }
+
+        if (version > currentVersion || version < 1)
+        {
+            throw new Protocol.ProtocolException($"node {NodeId} holds key {keyId} at version {currentVersion}, not {version}");
+        }
+
+        if (_previous.TryGetValue((keyId, version), out KeyPackage? older))
+        {
+            return older;
+        }
+
         KeyRecord record = await Store.Keys.GetAsync(keyId, ct).ConfigureAwait(false)
             ?? throw new Protocol.ProtocolException($"node {NodeId} holds no key {keyId}");
-        if (record.Version != version)
+        if (!(await Store.Keys.GetVersionsAsync(keyId, ct).ConfigureAwait(false)).Any(v => v.Version == version && v.HasMaterial)
+            || !FrostCiphersuite.TryGet(record.Scheme, out FrostCiphersuite? suite))
         {
-            throw new Protocol.ProtocolException($"node {NodeId} holds key {keyId} at version {record.Version}, not {version}");
+            throw new Protocol.ProtocolException($"node {NodeId} holds key {keyId} at version {currentVersion}; version {version} is erased");
         }
+
+        using SecretBuffer material = await Store.Keys.OpenMaterialAsync(keyId, version, ct).ConfigureAwait(false);
+        older = KeyPackage.Import(suite, material.ReadOnlySpan);
+        if (!_previous.TryAdd((keyId, version), older))
+        {
+            older.Dispose();
+            older = _previous[(keyId, version)];
+        }
+
+        return older;
     }
 
     /// <summary>Forgets an opened key (after refresh or reshare replaced it) and drops its pool.</summary>
     public void Evict(string keyId)
     {
         _versions.TryRemove(keyId, out _);
+        foreach ((string Key, int Version) old in _previous.Keys.Where(k => k.Key == keyId).ToList())
+        {
+            if (_previous.TryRemove(old, out KeyPackage? p))
+            {
+                p.Dispose();
+            }
+        }
+
         if (_keys.TryRemove(keyId, out KeyPackage? k))
         {
             k.Dispose();

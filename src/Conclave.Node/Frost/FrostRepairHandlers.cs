@@ -49,9 +49,7 @@ public sealed class FrostRepairHandlers(FrostNodeState state, ClusterManifest ma
         uint[] helpers = r.NodeIds("helpers");
         int version = (int)r.U32("version");
         r.End();
-        await state.RequireVersionAsync(keyId, version, ct).ConfigureAwait(false);
-
-        KeyPackage key = await state.GetKeyAsync(keyId, ct).ConfigureAwait(false);
+        KeyPackage key = await state.GetKeyAtVersionAsync(keyId, version, ct).ConfigureAwait(false);
         FrostCiphersuite suite = key.Suite;
         Identifier[] ids = [.. helpers.Select(h => Identifier.FromInt(suite, (int)h))];
         Identifier lostId = Identifier.FromInt(suite, (int)lost);

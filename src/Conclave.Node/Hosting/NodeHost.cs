@@ -94,7 +94,9 @@ public static class NodeHost
         builder.Services.AddSingleton(frost);
         builder.Services.AddSingleton<IProtocolHandler, AttestHandler>();
         builder.Services.AddSingleton<IProtocolHandler>(new FrostHandlers(frost));
-        builder.Services.AddSingleton<IProtocolHandler>(new FrostDkgHandlers(frost, cluster));
+        var dkg = new FrostDkgHandlers(frost, cluster);
+        builder.Services.AddSingleton<IProtocolHandler>(dkg);
+        builder.Services.AddSingleton<IProtocolHandler>(new RotationHandlers(frost, dkg));
         builder.Services.AddSingleton<IProtocolHandler>(new FrostRepairHandlers(frost, cluster));
 
         WebApplication app = builder.Build();

@@ -59,6 +59,13 @@ public sealed record DeriveRequest(string? Path);
 
 public sealed record DeriveResponse(string Path, string PublicKey, KeyAddresses Addresses);
 
+/// <summary>
+/// A rotation run (DKG, refresh, reshare) as GET /v1/operations/{id} shows it; refresh and reshare answer 202 with it
+/// when the run outlives the request. <c>key</c> is present once the run committed.
+/// </summary>
+public sealed record OperationResponse(string Id, string Kind, string KeyId, string State, int FromVersion, int ToVersion, string? Error,
+    DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt, KeyResponse? Key);
+
 /// <summary>POST /v1/keys/{name}/reshare.</summary>
 public sealed record ReshareRequest(int? Threshold, int? Participants);
 
@@ -109,6 +116,7 @@ public sealed record ProblemBody(
 [JsonSerializable(typeof(DeriveRequest))]
 [JsonSerializable(typeof(DeriveResponse))]
 [JsonSerializable(typeof(ReshareRequest))]
+[JsonSerializable(typeof(OperationResponse))]
 [JsonSerializable(typeof(AuditPageResponse))]
 [JsonSerializable(typeof(AuditVerifyResponse))]
 [JsonSerializable(typeof(HealthResponse))]

@@ -34,6 +34,7 @@ public static class ProblemTypes
     public const string NodeMisbehaved = Base + "node-misbehaved";
     public const string QuorumUnavailable = Base + "quorum-unavailable";
     public const string StoreConflict = Base + "conflict";
+    public const string RotationInProgress = Base + "rotation-in-progress";
     public const string Internal = Base + "internal";
 
     /// <summary>Every type the server can return, with its HTTP status and title.</summary>
@@ -53,6 +54,7 @@ public static class ProblemTypes
         (KeyExists, 409, "Key exists"),
         (KeyNotActive, 409, "Key not active"),
         (StoreConflict, 409, "Conflict"),
+        (RotationInProgress, 409, "A rotation of this key is already running"),
         (BodyTooLarge, 413, "Request body too large"),
         (RateLimited, 429, "Too many requests"),
         (Internal, 500, "Internal error"),

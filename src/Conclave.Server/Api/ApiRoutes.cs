@@ -85,13 +85,13 @@ public static class ApiRoutes
             return TypedResults.Ok(await keys.DeriveAsync(k, body.Path, ct).ConfigureAwait(false));
         }).WithName("Derive").Problems([.. common, 404]);
 
-        v1.MapPost("/keys/{name}/refresh", async Task<Ok<KeyResponse>> (HttpContext ctx, string name, KeyService keys, CancellationToken ct) =>
+        v1.MapPost("/keys/{name}/refresh", async Task<Results<Ok<KeyResponse>, Accepted<OperationResponse>>> (HttpContext ctx, string name, KeyService keys, CancellationToken ct) =>
         {
             KeyRecord k = await keys.GetAsync(ctx, name, ct).ConfigureAwait(false);
-            return TypedResults.Ok(await keys.RefreshOrReshareAsync(k, "refresh", null, null, ct).ConfigureAwait(false));
-        }).WithName("Refresh").Problems([.. common, 404, 501, 502, 503]);
+            return Rotated(await keys.RefreshOrReshareAsync(k, "refresh", null, null, ct).ConfigureAwait(false));
+        }).WithName("Refresh").Problems([.. common, 404, 409, 501, 502, 503]);
 
-        v1.MapPost("/keys/{name}/reshare", async Task<Ok<KeyResponse>> (HttpContext ctx, string name, ReshareRequest body, KeyService keys, CancellationToken ct) =>
+        v1.MapPost("/keys/{name}/reshare", async Task<Results<Ok<KeyResponse>, Accepted<OperationResponse>>> (HttpContext ctx, string name, ReshareRequest body, KeyService keys, CancellationToken ct) =>
         {
             KeyRecord k = await keys.GetAsync(ctx, name, ct).ConfigureAwait(false);
             if (body.Threshold is null || body.Participants is null || body.Threshold < 1 || body.Threshold > body.Participants)
@@ -99,8 +99,11 @@ public static class ApiRoutes
                 throw new ApiException(ProblemTypes.InvalidRequest, "threshold and participants are required, with 1 ≤ threshold ≤ participants");
             }
 
-            return TypedResults.Ok(await keys.RefreshOrReshareAsync(k, "reshare", body.Threshold, body.Participants, ct).ConfigureAwait(false));
-        }).WithName("Reshare").Problems([.. common, 404, 501, 502, 503]);
+            return Rotated(await keys.RefreshOrReshareAsync(k, "reshare", body.Threshold, body.Participants, ct).ConfigureAwait(false));
+        }).WithName("Reshare").Problems([.. common, 404, 409, 501, 502, 503]);
+
+        v1.MapGet("/operations/{id}", async Task<Ok<OperationResponse>> (string id, KeyService keys, CancellationToken ct) =>
+            TypedResults.Ok(await keys.OperationAsync(id, ct).ConfigureAwait(false))).WithName("GetOperation").Problems([.. common, 404]);
 
         v1.MapGet("/audit", async Task<Ok<AuditPageResponse>> (IConclaveStore store, long? after, int? limit, CancellationToken ct) =>
         {
@@ -160,6 +163,11 @@ public static class ApiRoutes
 
         return b;
     }
+    /// <summary>A finished rotation answers 200 with the key; one that outlived the request 202 with the run to poll.</summary>
+    private static Results<Ok<KeyResponse>, Accepted<OperationResponse>> Rotated((KeyResponse? Key, OperationResponse? Pending) r) =>
+        r.Key is not null
+            ? TypedResults.Ok(r.Key)
+            : TypedResults.Accepted($"/v1/operations/{r.Pending!.Id}", r.Pending);
 }
 
 /// <summary>The coordinator's identity public key: the audit checkpoint signer.</summary>

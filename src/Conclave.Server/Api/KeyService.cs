@@ -16,6 +16,7 @@ using Conclave.Server.Config;
 using Conclave.Server.Coordinator;
 using Conclave.Storage;
 using Conclave.Storage.Keys;
+using Conclave.Node.Rpc;
 using Conclave.Threshold.Frost;
 using Conclave.Threshold.Frost.Ciphersuites;
 using Conclave.Wallets;
@@ -46,6 +47,12 @@ public sealed partial class KeyService : IDisposable
         _cluster = cluster;
         _config = config;
     }
+
+    /// <summary>
+    /// Cancelled when the server stops. Rotation runs run under it, never under a request's token: a client that
+    /// disconnects or a request that times out does not cut a run in half (it answers 202 and the run goes on).
+    /// </summary>
+    public CancellationToken Lifetime { get; set; }
 
     public IConclaveStore Store => _store;
 
@@ -115,24 +122,15 @@ public sealed partial class KeyService : IDisposable
                 throw new ApiException(ProblemTypes.InvalidRequest, $"threshold must be between 2 and participants ({participants})");
             }
 
-            PublicKeyPackage package = await CreateFrostKeyAsync(id, suite, threshold, participants, ct).ConfigureAwait(false);
-            byte[] encoded = package.ToBytes();
-            using SecretBuffer material = SecretBuffer.CopyFrom(encoded);
-            return await _store.Keys.CreateAsync(new NewKey(id, req.Name, suite.SchemeName, package.VerificationKey, threshold, participants, req.Labels), material, ct).ConfigureAwait(false);
+            // The key row is written by the run's commit (FrostCoordinator.FinishAsync through the store's rotation log),
+            // so a key exists in the store exactly when every node committed its share.
+            uint[] nodes = [.. _cluster.NodeIds.Order().Take(participants)];
+            var plan = new RotationPlan(Storage.Rotation.RotationKind.KeyGeneration, id, suite.SchemeName, threshold, nodes, nodes, [], 0, req.Name, req.Labels);
+            await RunAsync(plan, ct).ConfigureAwait(false);
+            return await _store.Keys.GetAsync(id, ct).ConfigureAwait(false) ?? throw new ApiException(ProblemTypes.Internal, "the new key was not stored");
         }
 
         throw new ApiException(ProblemTypes.UnknownScheme, $"unknown scheme; supported: {string.Join(", ", Schemes)}");
-    }
-
-    /// <summary>
-    /// Makes a new FROST key by distributed key generation among nodes 1..participants (FrostCoordinator.CreateKeyAsync):
-    /// the group secret never exists anywhere; the server keeps only the public key package.
-    /// </summary>
-    private async Task<PublicKeyPackage> CreateFrostKeyAsync(string keyId, FrostCiphersuite suite, int threshold, int participants, CancellationToken ct)
-    {
-        uint[] nodes = [.. _cluster.NodeIds.Order().Take(participants)];
-        FrostKeyInfo info = await _frost.CreateKeyAsync(keyId, suite, threshold, nodes, ct).ConfigureAwait(false);
-        return info.PublicKeyPackage;
     }
 
     private async Task<KeyRecord> CreateSingleAsync(string id, CreateKeyRequest req, SoftwareSignatureScheme scheme, CancellationToken ct)
@@ -383,9 +381,11 @@ public sealed partial class KeyService : IDisposable
 
     /// <summary>
     /// Refresh (new shares, same key and threshold) or reshare (a new committee of nodes 1..participants with a new
-    /// threshold) of a FROST key over the cluster; the server stores the new public key package as a new key version.
+    /// threshold) of a FROST key over the cluster, as a crash-safe rotation run (docs/ROTATION.md). The run is started
+    /// under the server's lifetime; the request waits for it until shortly before its own deadline and otherwise answers
+    /// with the run (202) to poll at GET /v1/operations/{id}.
     /// </summary>
-    public async Task<KeyResponse> RefreshOrReshareAsync(KeyRecord key, string operation, int? threshold, int? participants, CancellationToken ct)
+    public async Task<(KeyResponse? Key, OperationResponse? Pending)> RefreshOrReshareAsync(KeyRecord key, string operation, int? threshold, int? participants, CancellationToken ct)
     {
         if (!FrostCiphersuite.TryGet(key.Scheme, out FrostCiphersuite? suite))
         {
@@ -393,11 +393,10 @@ public sealed partial class KeyService : IDisposable
         }
 
         _ = await FrostKeyAsync(key, suite, ct).ConfigureAwait(false);
-
-        FrostKeyInfo next;
+        RotationPlan plan;
         if (operation == "refresh")
         {
-            next = await _frost.RefreshAsync(key.Id, ct).ConfigureAwait(false);
+            plan = _frost.PlanRefresh(key.Id);
         }
         else
         {
@@ -408,12 +407,94 @@ public sealed partial class KeyService : IDisposable
                 throw new ApiException(ProblemTypes.InvalidRequest, $"reshare needs 2 ≤ threshold ≤ participants ≤ {_cluster.NodeIds.Count} (the signer nodes)");
             }
 
-            next = await _frost.ReshareAsync(key.Id, t, [.. _cluster.NodeIds.Order().Take(n)], ct).ConfigureAwait(false);
+            plan = await _frost.PlanReshareAsync(key.Id, t, [.. _cluster.NodeIds.Order().Take(n)], ct).ConfigureAwait(false);
         }
 
-        using SecretBuffer material = SecretBuffer.CopyFrom(next.PublicKeyPackage.ToBytes());
-        KeyRecord stored = await _store.Keys.RotateAsync(key.Id, key.Version, next.PublicKeyPackage.VerificationKey, material, ct).ConfigureAwait(false);
-        return ToResponse(stored) with { Threshold = next.PublicKeyPackage.Threshold, Participants = next.PublicKeyPackage.ParticipantCount };
+        (string runId, Task<FrostKeyInfo> run) = StartRun(plan);
+        TimeSpan patience = TimeSpan.FromSeconds(Math.Max(1, _config.RequestTimeoutSeconds * 0.8));
+        try
+        {
+            await run.WaitAsync(patience, ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is TimeoutException or OperationCanceledException && !run.IsCompleted)
+        {
+            return (null, await OperationAsync(runId, CancellationToken.None).ConfigureAwait(false));
+        }
+
+        await run.ConfigureAwait(false); // rethrows the run's failure
+        KeyRecord stored = await _store.Keys.GetAsync(key.Id, CancellationToken.None).ConfigureAwait(false) ?? throw new ApiException(ProblemTypes.UnknownKey, $"no key {key.Name}");
+        return (ToResponse(stored), null);
+    }
+
+    /// <summary>Runs a plan to its end under the server's lifetime (a key creation waits for it whole).</summary>
+    private async Task<FrostKeyInfo> RunAsync(RotationPlan plan, CancellationToken ct)
+    {
+        (_, Task<FrostKeyInfo> run) = StartRun(plan);
+        return await run.WaitAsync(ct).ConfigureAwait(false);
+    }
+
+    private (string RunId, Task<FrostKeyInfo> Run) StartRun(RotationPlan plan)
+    {
+        byte[] session = Cluster.NewSessionId();
+        Task<FrostKeyInfo> run = Task.Run(async () =>
+        {
+            try
+            {
+                return await _frost.RotateAsync(plan, Lifetime, session).ConfigureAwait(false);
+            }
+            catch (StorageException e) when (e.Kind == StorageErrorKind.Conflict && e.Message.Contains("unfinished rotation run", StringComparison.Ordinal))
+            {
+                throw new ApiException(ProblemTypes.RotationInProgress, $"key {plan.Name ?? plan.KeyId} is being rotated by another run; retry when it has finished");
+            }
+        }, CancellationToken.None);
+        return (Convert.ToHexStringLower(session), run);
+    }
+
+    /// <summary>A rotation run as the API shows it (GET /v1/operations/{id}).</summary>
+    public async Task<OperationResponse> OperationAsync(string runId, CancellationToken ct)
+    {
+        Storage.Rotation.RotationRun run = await _store.Rotations.GetAsync(runId, ct).ConfigureAwait(false)
+            ?? throw new ApiException(ProblemTypes.NotFound, $"no operation {runId}");
+        KeyRecord? key = run.State is Storage.Rotation.RotationState.Committed or Storage.Rotation.RotationState.Retired
+            ? await _store.Keys.GetAsync(run.KeyId, ct).ConfigureAwait(false)
+            : null;
+        return new OperationResponse(run.RunId, run.Kind.ToString().ToLowerInvariant(), run.KeyId, run.State.ToString().ToLowerInvariant(), run.FromVersion, run.ToVersion,
+            run.Error, run.CreatedAt, run.UpdatedAt, key is null ? null : ToResponse(key));
+    }
+
+    /// <summary>
+    /// Finishes or aborts every unfinished rotation run this replica owns or whose owner's lease expired (at start and
+    /// then periodically): Started runs are aborted, Prepared and Committed runs committed and retired. A run that
+    /// cannot finish yet (a node is down) stays as it is and is tried again next time. Returns the runs it finished.
+    /// </summary>
+    public async Task<int> RecoverRunsAsync(CancellationToken ct)
+    {
+        int finished = 0;
+        foreach (Storage.Rotation.RotationRun run in await _store.Rotations.ListUnfinishedAsync(ct).ConfigureAwait(false))
+        {
+            if (!await _store.Rotations.TryLeaseAsync(run.RunId, _frost.Owner, _frost.RunLease, ct).ConfigureAwait(false))
+            {
+                continue; // another live replica owns it
+            }
+
+            try
+            {
+                if (run.Kind != Storage.Rotation.RotationKind.KeyGeneration && await _store.Keys.GetAsync(run.KeyId, ct).ConfigureAwait(false) is { } k
+                    && FrostCiphersuite.TryGet(k.Scheme, out FrostCiphersuite? suite))
+                {
+                    _ = await FrostKeyAsync(k, suite, ct).ConfigureAwait(false);
+                }
+
+                await _frost.ResumeAsync(run.RunId, ct).ConfigureAwait(false);
+                finished++;
+            }
+            catch (Exception e) when (e is NodeCallException or CulpritException or QuorumUnavailableException or StorageException)
+            {
+                // Left for the next pass; the run keeps the key locked meanwhile.
+            }
+        }
+
+        return finished;
     }
 
     /// <summary>Finds the active ecdsa-secp256k1 key with this Ethereum address.</summary>

@@ -1,84 +1,265 @@
+using Conclave.Crypto.Memory;
 using Conclave.Node.Frost;
 using Conclave.Node.Protocol;
 using Conclave.Node.Rpc;
+using Conclave.Storage;
+using Conclave.Storage.Keys;
+using Conclave.Storage.Rotation;
 using Conclave.Threshold.Frost;
 using Conclave.Threshold.Frost.Ciphersuites;
 
 namespace Conclave.Server.Coordinator;
 
 /// <summary>
-/// Distributed key generation, refresh and reshare across the nodes, relayed by the coordinator, which sees only
-/// signed broadcasts, ciphertexts sealed to recipients, and confirmations (see FrostDkgHandlers on the node side).
+/// Distributed key generation, refresh and reshare across the nodes as crash-safe rotation runs (docs/ROTATION.md).
+/// A run is recorded (Started) before its first message; every message carries the run id as its session id. Nodes
+/// store the new share as pending; once every party reported the same public key package the run is Prepared (the
+/// decision: from here it only rolls forward), the receivers commit (the pending version becomes current, each answers
+/// with signed evidence), the store's key row moves to the new version (Committed), and only then are the old shares
+/// erased, each node checking a signed commit from every receiver first (Retired). A failure before Prepared aborts the
+/// run (pending versions discarded); a failure after it leaves the run to <see cref="ResumeAsync"/>, which finishes it.
+/// The coordinator relays only signed broadcasts, ciphertexts sealed to recipients, confirmations and commits.
 /// </summary>
 public sealed partial class FrostCoordinator
 {
+    private const int FinishAttempts = 3;
+
     /// <summary>Creates a new t-of-n key by DKG among <paramref name="nodes"/> (every node deals and receives).</summary>
-    public async Task<FrostKeyInfo> CreateKeyAsync(string keyId, FrostCiphersuite suite, int threshold, IReadOnlyList<uint> nodes, CancellationToken ct)
+    public Task<FrostKeyInfo> CreateKeyAsync(string keyId, FrostCiphersuite suite, int threshold, IReadOnlyList<uint> nodes, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(suite);
-        FrostKeyInfo info = await RunAsync(DkgRunKind.KeyGeneration, keyId, suite, threshold, nodes, nodes, 0, null, ct).ConfigureAwait(false);
-        Register(info);
-        return info;
+        ArgumentNullException.ThrowIfNull(nodes);
+        return RotateAsync(new RotationPlan(RotationKind.KeyGeneration, keyId, suite.SchemeName, threshold, nodes, nodes, [], 0), ct);
     }
 
     /// <summary>
     /// Proactive refresh: new shares of the same key (same group key, threshold and participants); every node
-    /// must take part. The old shares are erased only after every node stored its new share.
+    /// must take part. The old shares are erased only after every node committed its new share.
     /// </summary>
-    public async Task<FrostKeyInfo> RefreshAsync(string keyId, CancellationToken ct)
+    public Task<FrostKeyInfo> RefreshAsync(string keyId, CancellationToken ct) => RotateAsync(PlanRefresh(keyId), ct);
+
+    /// <summary>The plan of a refresh of <paramref name="keyId"/> at its registered version.</summary>
+    public RotationPlan PlanRefresh(string keyId)
     {
         FrostKeyInfo key = Find(keyId) ?? throw new ArgumentException($"unknown FROST key {keyId}", nameof(keyId));
-        PublicKeyPackage old = key.PublicKeyPackage;
-        FrostKeyInfo next = await RunAsync(DkgRunKind.Refresh, keyId, key.Suite, old.Threshold, key.Nodes, key.Nodes, key.Version, old, ct).ConfigureAwait(false);
-        return await RetireAsync(key, next, ct).ConfigureAwait(false);
+        return new RotationPlan(RotationKind.Refresh, keyId, key.Suite.SchemeName, key.PublicKeyPackage.Threshold, key.Nodes, key.Nodes, key.Nodes, key.Version);
     }
 
     /// <summary>
     /// Reshare: t current holders deal the key to a new committee with a new threshold; the group key stays and the
-    /// old shares become useless (erased on every old holder once the new committee stored its shares).
+    /// old shares become useless (erased on every old holder once the new committee committed its shares).
     /// </summary>
-    public async Task<FrostKeyInfo> ReshareAsync(string keyId, int threshold, IReadOnlyList<uint> participants, CancellationToken ct)
+    public async Task<FrostKeyInfo> ReshareAsync(string keyId, int threshold, IReadOnlyList<uint> participants, CancellationToken ct) =>
+        await RotateAsync(await PlanReshareAsync(keyId, threshold, participants, ct).ConfigureAwait(false), ct).ConfigureAwait(false);
+
+    /// <summary>The plan of a reshare: the first t current holders that answer an attestation deal.</summary>
+    public async Task<RotationPlan> PlanReshareAsync(string keyId, int threshold, IReadOnlyList<uint> participants, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(participants);
         FrostKeyInfo key = Find(keyId) ?? throw new ArgumentException($"unknown FROST key {keyId}", nameof(keyId));
-        PublicKeyPackage old = key.PublicKeyPackage;
+        int oldThreshold = key.PublicKeyPackage.Threshold;
         IReadOnlyList<uint> up = await _cluster.AttestAsync(ct).ConfigureAwait(false);
-        uint[] dealers = [.. key.Nodes.Where(up.Contains).Take(old.Threshold)];
-        if (dealers.Length < old.Threshold)
+        uint[] dealers = [.. key.Nodes.Where(up.Contains).Take(oldThreshold)];
+        if (dealers.Length < oldThreshold)
         {
-            throw new QuorumUnavailableException($"resharing needs {old.Threshold} current holders of key {keyId} online; {dealers.Length} are");
+            throw new QuorumUnavailableException($"resharing needs {oldThreshold} current holders of key {keyId} online; {dealers.Length} are");
         }
 
-        FrostKeyInfo next = await RunAsync(DkgRunKind.Reshare, keyId, key.Suite, threshold, dealers, participants, key.Version, old, ct).ConfigureAwait(false);
-        return await RetireAsync(key, next, ct).ConfigureAwait(false);
+        return new RotationPlan(RotationKind.Reshare, keyId, key.Suite.SchemeName, threshold, dealers, [.. participants.Order()], key.Nodes, key.Version);
     }
 
-    private async Task<FrostKeyInfo> RetireAsync(FrostKeyInfo old, FrostKeyInfo next, CancellationToken ct)
+    /// <summary>
+    /// Runs a plan as one rotation run. The run goes on when <paramref name="ct"/> is cancelled after the decision
+    /// (Prepared) only through <see cref="ResumeAsync"/>: callers that must not lose a run to a client's cancellation pass
+    /// a token of their own lifetime, not the request's.
+    /// </summary>
+    public async Task<FrostKeyInfo> RotateAsync(RotationPlan plan, CancellationToken ct, byte[]? runSession = null)
     {
-        // Second phase: every node stored the new share; now the old ones go.
-        foreach (uint n in old.Nodes.Union(next.Nodes))
+        ArgumentNullException.ThrowIfNull(plan);
+        if (runSession is not null && runSession.Length != EnvelopeSigner.SessionIdSizeInBytes)
         {
-            DropPool(old.KeyId, n);
+            throw new ArgumentException("a run id is a session id", nameof(runSession));
         }
 
-        Register(next);
-        byte[] session = Cluster.NewSessionId();
-        IEnumerable<Task<IReadOnlyList<Envelope>>> calls = old.Nodes.Union(next.Nodes).Select(n =>
+        if (!FrostCiphersuite.TryGet(plan.Scheme, out FrostCiphersuite? suite))
         {
-            byte[] payload = new PayloadWriter().String(old.KeyId).U32((uint)old.Version).U32(next.Nodes.Contains(n) ? 1u : 0u).ToArray();
-            return _cluster.Node(n).StepAsync(_cluster.Request(session, FrostMessages.DkgRetire, 5, [n], payload), [], _cluster.RoundTimeout * 5, ct);
-        });
-        await Task.WhenAll(calls).ConfigureAwait(false);
-        return next;
+            throw new ArgumentException($"unknown FROST scheme {plan.Scheme}", nameof(plan));
+        }
+
+        PublicKeyPackage? oldKey = plan.Kind == RotationKind.KeyGeneration ? null
+            : (Find(plan.KeyId) ?? throw new ArgumentException($"unknown FROST key {plan.KeyId}", nameof(plan))).PublicKeyPackage;
+        byte[] session = runSession ?? Cluster.NewSessionId();
+        string runId = Convert.ToHexStringLower(session);
+        await Runs.BeginAsync(new NewRotationRun(runId, plan.KeyId, plan.Kind, plan.FromVersion, plan.ToVersion, Owner, RunLease, plan.ToBytes()), ct).ConfigureAwait(false);
+        await FaultAsync(plan.Kind, "started").ConfigureAwait(false);
+
+        PublicKeyPackage result;
+        try
+        {
+            result = await DkgAsync(session, plan, suite, oldKey, ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not RotationCrashException)
+        {
+            // Nothing was decided: every node discards what it holds pending for this run (best effort; a node that
+            // misses the abort discards it when the next run of the key starts).
+            await AbortAsync(runId, plan, e.Message).ConfigureAwait(false);
+            throw;
+        }
+
+        await Runs.TransitionAsync(runId, RotationState.Started, RotationState.Prepared, result.ToBytes(), cancellationToken: CancellationToken.None).ConfigureAwait(false);
+        await FaultAsync(plan.Kind, "prepared").ConfigureAwait(false);
+        return await FinishAsync(runId, ct).ConfigureAwait(false);
     }
 
-    private async Task<FrostKeyInfo> RunAsync(DkgRunKind kind, string keyId, FrostCiphersuite suite, int threshold, IReadOnlyList<uint> dealers,
-        IReadOnlyList<uint> receivers, int version, PublicKeyPackage? oldKey, CancellationToken ct)
+    /// <summary>
+    /// Drives an unfinished run to its end: a Started run is aborted (nothing was decided), a Prepared or Committed run
+    /// is committed and retired. Used at start-up and by the background recovery for runs whose owner is gone, and by
+    /// a run itself after its decision. Returns the key as it is afterwards (null for an aborted run).
+    /// </summary>
+    public async Task<FrostKeyInfo?> ResumeAsync(string runId, CancellationToken ct)
     {
+        RotationRun run = await Runs.GetAsync(runId, ct).ConfigureAwait(false) ?? throw new ArgumentException($"unknown rotation run {runId}", nameof(runId));
+        RotationPlan plan = RotationPlan.FromBytes(run.Parameters);
+        switch (run.State)
+        {
+            case RotationState.Started:
+                await AbortAsync(runId, plan, "its coordinator stopped before every node prepared").ConfigureAwait(false);
+                return Find(plan.KeyId);
+            case RotationState.Prepared:
+            case RotationState.Committed:
+                return await FinishAsync(runId, ct).ConfigureAwait(false);
+            default:
+                return Find(plan.KeyId);
+        }
+    }
+
+    private async Task<FrostKeyInfo> FinishAsync(string runId, CancellationToken ct)
+    {
+        RotationRun run = await Runs.GetAsync(runId, ct).ConfigureAwait(false) ?? throw new ArgumentException($"unknown rotation run {runId}", nameof(runId));
+        RotationPlan plan = RotationPlan.FromBytes(run.Parameters);
+        if (!FrostCiphersuite.TryGet(plan.Scheme, out FrostCiphersuite? suite) || run.Result is null)
+        {
+            throw new InvalidOperationException($"run {runId} has no prepared key package");
+        }
+
+        PublicKeyPackage package = PublicKeyPackage.FromBytes(suite, run.Result);
+        var info = new FrostKeyInfo(plan.KeyId, suite, package, plan.ToVersion);
+        byte[] session = Convert.FromHexString(runId);
+
+        // Commit: every receiver makes the pending version current and signs that it did. Asked again on a resumed
+        // run even if it was committed before, because the retire needs fresh signed evidence.
+        IReadOnlyList<Envelope> commits = await RetryAsync(() => CommitNodesAsync(session, plan, ct), ct).ConfigureAwait(false);
+        await FaultAsync(plan.Kind, "nodes-committed").ConfigureAwait(false);
+        if (run.State == RotationState.Prepared)
+        {
+            using SecretBuffer material = SecretBuffer.CopyFrom(run.Result);
+            NewKey? create = plan.Kind == RotationKind.KeyGeneration
+                ? new NewKey(plan.KeyId, plan.Name ?? plan.KeyId, plan.Scheme, package.VerificationKey, package.Threshold, package.ParticipantCount, plan.Labels)
+                : null;
+            run = await Runs.CommitKeyAsync(runId, new KeyRotation(plan.KeyId, plan.FromVersion, plan.ToVersion, package.VerificationKey, package.Threshold, package.ParticipantCount),
+                material, create, CancellationToken.None).ConfigureAwait(false);
+            await FaultAsync(plan.Kind, "committed").ConfigureAwait(false);
+        }
+
+        foreach (uint n in plan.Everyone)
+        {
+            DropPool(plan.KeyId, n);
+        }
+
+        Register(info);
+
+        // Retire: the old version is erased on every node that held it, each checking every receiver's signed commit.
+        if (run.State == RotationState.Committed)
+        {
+            await RetryAsync(async () =>
+            {
+                IReadOnlyList<Envelope> fresh = commits;
+                commits = [];
+                if (fresh.Count == 0)
+                {
+                    fresh = await CommitNodesAsync(session, plan, ct).ConfigureAwait(false); // a retry needs unseen evidence
+                }
+
+                await RetireNodesAsync(session, plan, fresh, ct).ConfigureAwait(false);
+                return fresh;
+            }, ct).ConfigureAwait(false);
+            await FaultAsync(plan.Kind, "nodes-retired").ConfigureAwait(false);
+            await Runs.TransitionAsync(runId, RotationState.Committed, RotationState.Retired, cancellationToken: CancellationToken.None).ConfigureAwait(false);
+        }
+
+        return info;
+    }
+
+    private async Task<IReadOnlyList<Envelope>> CommitNodesAsync(byte[] session, RotationPlan plan, CancellationToken ct)
+    {
+        byte[] payload = new PayloadWriter().String(plan.KeyId).ToArray();
+        Dictionary<uint, IReadOnlyList<Envelope>> replies = await AllAsync(plan.Receivers,
+            n => _cluster.Node(n).StepAsync(_cluster.Request(session, FrostMessages.RotationCommit, 6, [n], payload), [], _cluster.RoundTimeout * 5, ct)).ConfigureAwait(false);
+        var commits = new List<Envelope>();
+        foreach ((uint node, IReadOnlyList<Envelope> reply) in replies)
+        {
+            if (reply.Count != 1 || reply[0].Kind != FrostMessages.RotationCommitted)
+            {
+                throw new CulpritException([node], $"node {node} did not commit run {Convert.ToHexStringLower(session)}");
+            }
+
+            commits.Add(reply[0]);
+        }
+
+        return commits;
+    }
+
+    private async Task RetireNodesAsync(byte[] session, RotationPlan plan, IReadOnlyList<Envelope> commits, CancellationToken ct)
+    {
+        byte[] payload = new PayloadWriter().String(plan.KeyId).ToArray();
+        uint[] nodes = [.. plan.Receivers.Union(plan.OldHolders).Order()];
+        await AllAsync(nodes, n => _cluster.Node(n).StepAsync(_cluster.Request(session, FrostMessages.RotationRetire, 7, [n], payload),
+            commits.Where(c => c.Sender != n), _cluster.RoundTimeout * 5, ct)).ConfigureAwait(false);
+    }
+
+    private async Task AbortAsync(string runId, RotationPlan plan, string reason)
+    {
+        byte[] session = Convert.FromHexString(runId);
+        byte[] payload = new PayloadWriter().String(plan.KeyId).ToArray();
+        using var cts = new CancellationTokenSource(_cluster.RoundTimeout * 5);
+        await Task.WhenAll(plan.Everyone.Select(async n =>
+        {
+            try
+            {
+                await _cluster.Node(n).StepAsync(_cluster.Request(session, FrostMessages.RotationAbort, 8, [n], payload), [], _cluster.RoundTimeout * 5, cts.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is NodeCallException or OperationCanceledException)
+            {
+                // Unreachable: it discards the pending version when the next run of this key starts on it.
+            }
+        })).ConfigureAwait(false);
+        string detail = reason.Length > 200 ? reason[..200] : reason;
+        await Runs.TransitionAsync(runId, RotationState.Started, RotationState.Aborted, error: detail, cancellationToken: CancellationToken.None).ConfigureAwait(false);
+    }
+
+    /// <summary>A step of the second phase is retried a few times (a node restarting); then the run waits for recovery.</summary>
+    private async Task<T> RetryAsync<T>(Func<Task<T>> step, CancellationToken ct)
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await step().ConfigureAwait(false);
+            }
+            catch (Exception e) when (attempt < FinishAttempts && e is NodeCallException or CulpritException or QuorumUnavailableException)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(200 * attempt), ct).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task<PublicKeyPackage> DkgAsync(byte[] session, RotationPlan plan, FrostCiphersuite suite, PublicKeyPackage? oldKey, CancellationToken ct)
+    {
+        IReadOnlyList<uint> dealers = plan.Dealers;
+        IReadOnlyList<uint> receivers = plan.Receivers;
         uint[] everyone = [.. dealers.Union(receivers).Order()];
-        byte[] session = Cluster.NewSessionId();
         TimeSpan timeout = _cluster.RoundTimeout * 5;
-        var start = new PayloadWriter().U32((uint)kind).String(keyId).String(suite.SchemeName).U32((uint)threshold).U32((uint)dealers.Count);
+        var start = new PayloadWriter().U32((uint)plan.DkgKind).String(plan.KeyId).String(suite.SchemeName).U32((uint)plan.Threshold).U32((uint)dealers.Count);
         foreach (uint d in dealers)
         {
             start.U32(d);
@@ -90,17 +271,26 @@ public sealed partial class FrostCoordinator
             start.U32(r);
         }
 
-        byte[] startPayload = start.U32((uint)version).Bytes(oldKey?.ToBytes() ?? []).ToArray();
+        start.U32((uint)plan.FromVersion).Bytes(oldKey?.ToBytes() ?? []).U32((uint)plan.OldHolders.Count);
+        foreach (uint o in plan.OldHolders)
+        {
+            start.U32(o);
+        }
 
-        // Round one: everyone starts; dealers broadcast commitments and proofs.
-        Dictionary<uint, IReadOnlyList<Envelope>> round1 = await AllAsync(everyone,
+        byte[] startPayload = start.ToArray();
+
+        // Round one: everyone starts (and records the run; an old holder that neither deals nor receives records only
+        // that it must erase once every receiver committed); dealers broadcast commitments and proofs.
+        Dictionary<uint, IReadOnlyList<Envelope>> round1 = await AllAsync(plan.Everyone,
             n => _cluster.Node(n).StepAsync(_cluster.Request(session, FrostMessages.DkgStart, 1, [n], startPayload), [], timeout, ct)).ConfigureAwait(false);
         List<Envelope> broadcasts = [.. round1.Values.SelectMany(m => m).Where(e => e.Kind == FrostMessages.DkgRound1 && e.Payload.Length > 0)];
+        await FaultAsync(plan.Kind, "round1").ConfigureAwait(false);
 
         // Round two: each participant gets every other dealer's broadcast and deals sealed shares.
         Dictionary<uint, IReadOnlyList<Envelope>> round2 = await AllAsync(everyone,
             n => _cluster.Node(n).StepAsync(_cluster.Request(session, FrostMessages.DkgRound2, 2, [n], []), broadcasts.Where(b => b.Sender != n), timeout, ct)).ConfigureAwait(false);
         List<Envelope> shares = [.. round2.Values.SelectMany(m => m).Where(e => e.Kind == FrostMessages.DkgShare)];
+        await FaultAsync(plan.Kind, "round2").ConfigureAwait(false);
 
         // Finish: each receiver gets the shares addressed to it, checks them and its echo, and confirms.
         Dictionary<uint, IReadOnlyList<Envelope>> confirms = await AllAsync(receivers,
@@ -111,39 +301,47 @@ public sealed partial class FrostCoordinator
             throw new QuorumUnavailableException("not every receiver confirmed the new key");
         }
 
-        // Complete: every receiver checks every confirmation, then stores the new share (first phase).
-        Dictionary<uint, IReadOnlyList<Envelope>> done = await AllAsync(receivers,
+        await FaultAsync(plan.Kind, "finish").ConfigureAwait(false);
+
+        // Complete: every receiver checks every confirmation and stores the new share as pending; a leaving dealer
+        // checks the new members' confirmations against what it dealt (Dkg.ConfirmAsDealer).
+        Dictionary<uint, IReadOnlyList<Envelope>> done = await AllAsync(everyone,
             n => _cluster.Node(n).StepAsync(_cluster.Request(session, FrostMessages.DkgComplete, 4, [n], []), confirmations.Where(c => c.Sender != n), timeout, ct)).ConfigureAwait(false);
 
         PublicKeyPackage? result = null;
-        int newVersion = 0;
         foreach ((uint node, IReadOnlyList<Envelope> reply) in done)
         {
             if (reply.Count != 1 || reply[0].Kind != FrostMessages.DkgDone)
             {
-                throw new CulpritException([node], $"node {node} did not report the stored key");
+                throw new CulpritException([node], $"node {node} did not report the prepared key");
             }
 
             var r = new PayloadReader(reply[0].Payload.Span);
             int v = (int)r.U32("version");
             var pkp = PublicKeyPackage.FromBytes(suite, r.Bytes("publicKeyPackage"));
             r.End();
+            if (v != plan.ToVersion)
+            {
+                throw new CulpritException([node], $"node {node} prepared version {v}, not {plan.ToVersion}");
+            }
+
             if (result is null)
             {
-                (result, newVersion) = (pkp, v);
+                result = pkp;
             }
-            else if (!result.PublicEquals(pkp) || v != newVersion)
+            else if (!result.PublicEquals(pkp))
             {
-                throw new CulpritException([node], $"node {node} stored a different key or version than the others");
+                throw new CulpritException([node], $"node {node} prepared a different key than the others");
             }
         }
 
-        if (result is null || (oldKey is not null && !result.GroupPublicKey.AsSpan().SequenceEqual(oldKey.GroupPublicKey)))
+        if (result is null || (oldKey is not null && !result.GroupPublicKey.AsSpan().SequenceEqual(oldKey.GroupPublicKey))
+            || result.Threshold != plan.Threshold || result.ParticipantCount != receivers.Count)
         {
             throw new QuorumUnavailableException("the run did not produce the expected group key");
         }
 
-        return new FrostKeyInfo(keyId, suite, result, newVersion);
+        return result;
     }
 
     /// <summary>Runs one step on several nodes in parallel; a failure names the node.</summary>
@@ -167,4 +365,19 @@ public sealed partial class FrostCoordinator
 
         return tasks.ToDictionary(kv => kv.Key, kv => kv.Value.Result);
     }
+
+    private Task FaultAsync(RotationKind kind, string boundary) => FaultInjection?.Invoke(kind, boundary) ?? Task.CompletedTask;
+}
+
+/// <summary>
+/// Thrown by a test's fault injection (<see cref="FrostCoordinator.FaultInjection"/>) to stop a run dead at a step
+/// boundary, as a crash would: nothing after it runs, not even the abort.
+/// </summary>
+public sealed class RotationCrashException : Exception
+{
+    public RotationCrashException() { }
+
+    public RotationCrashException(string message) : base(message) { }
+
+    public RotationCrashException(string message, Exception innerException) : base(message, innerException) { }
 }

@@ -67,6 +67,24 @@ public sealed partial class FrostCoordinator
         _clock = clock ?? TimeProvider.System;
     }
 
+    /// <summary>
+    /// Where rotation runs are recorded: the server passes its store's durable log; without one (tests, tools) runs are
+    /// kept in memory and a crash of this process loses their state (the nodes still never erase without every commit).
+    /// </summary>
+    public Storage.Rotation.IRotationLog Runs { get; init; } = new InMemoryRotationLog();
+
+    /// <summary>This coordinator's name in the rotation log (stable across restarts of the same server replica).</summary>
+    public string Owner { get; init; } = "coordinator-" + Guid.NewGuid().ToString("N")[..12];
+
+    /// <summary>How long a run stays this coordinator's after its last step before another replica may take it over.</summary>
+    public TimeSpan RunLease { get; init; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>
+    /// Testing only: called at every step boundary of a rotation run (kind, boundary name); a test throws
+    /// <see cref="RotationCrashException"/> there to stop the run as a crash would.
+    /// </summary>
+    public Func<Storage.Rotation.RotationKind, string, Task>? FaultInjection { get; set; }
+
     /// <summary>Commitments fetched per pool refill.</summary>
     public int PoolBatch { get; init; } = 128;
 

@@ -55,7 +55,9 @@ public static class ServerHost
         X509Certificate2 ca = PemFiles.LoadCertificate(config.Resolve(config.Tls.Ca));
         X509Certificate2 clientCert = PemFiles.LoadWithKey(config.Resolve(config.Tls.Certificate), config.Resolve(config.Tls.Key));
         var cluster = new Cluster(manifest, identity, clientCert, ca, TimeSpan.FromMilliseconds(config.RoundTimeoutMilliseconds));
-        var frost = new FrostCoordinator(cluster);
+        // Rotation runs are recorded in the store under this replica's name, kept in its data folder so that a
+        // restarted replica finishes its own interrupted runs at once (another replica's only after their lease).
+        var frost = new FrostCoordinator(cluster) { Runs = store.Rotations, Owner = InstanceId(dataDir) };
         var keys = new KeyService(store, frost, cluster, config);
         await keys.LoadAsync(cancellationToken).ConfigureAwait(false);
         AdminToken token = AdminToken.LoadOrCreate(dataDir, out string tokenPath);
@@ -124,6 +126,8 @@ public static class ServerHost
                     ? ProblemTypes.Make(ProblemTypes.MalformedJson, "send a JSON body with Content-Type: application/json")
                     : ProblemTypes.Make(ProblemTypes.NotFound, "no such route")).ConfigureAwait(false))
             .ExcludeFromDescription();
+        keys.Lifetime = app.Lifetime.ApplicationStopping;
+        app.Lifetime.ApplicationStarted.Register(() => _ = RecoverRunsForeverAsync(keys, app.Lifetime.ApplicationStopping));
         app.Lifetime.ApplicationStopped.Register(() =>
         {
             keys.Dispose();
@@ -132,6 +136,49 @@ public static class ServerHost
             identity.Dispose();
         });
         return app;
+    }
+
+    /// <summary>
+    /// Finishes or aborts interrupted rotation runs: at start, then every few seconds (a run left waiting for a node
+    /// that was down, or one whose replica died). Never throws; stops with the server.
+    /// </summary>
+    private static async Task RecoverRunsForeverAsync(KeyService keys, CancellationToken stopping)
+    {
+        while (!stopping.IsCancellationRequested)
+        {
+            try
+            {
+                await keys.RecoverRunsAsync(stopping).ConfigureAwait(false);
+                await Task.Delay(TimeSpan.FromSeconds(3), stopping).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            catch (Exception e) when (e is StorageException or ObjectDisposedException or InvalidOperationException)
+            {
+                try
+                {
+                    await Task.Delay(TimeSpan.FromSeconds(3), stopping).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// <summary>This replica's stable name (file <c>instance-id</c> in its data folder, made at first start).</summary>
+    private static string InstanceId(string dataDir)
+    {
+        string path = Path.Combine(dataDir, "instance-id");
+        if (!File.Exists(path))
+        {
+            File.WriteAllText(path, "server-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8)));
+        }
+
+        return File.ReadAllText(path).Trim();
     }
 
     /// <summary>The rate-limit partition: a hash of the bearer token when one is sent, else the remote address.</summary>

@@ -30,6 +30,12 @@ internal static class Migrations
             "CREATE TABLE audit_head (id INTEGER PRIMARY KEY, seq BIGINT NOT NULL, hash {blob} NOT NULL)",
             "CREATE TABLE audit_checkpoints (seq BIGINT PRIMARY KEY, hash {blob} NOT NULL, scheme TEXT NOT NULL, public_key {blob} NOT NULL, signature {blob} NOT NULL, time BIGINT NOT NULL)",
         ]),
+        new(3, "rotation runs",
+        [
+            "CREATE TABLE rotation_runs (run_id TEXT PRIMARY KEY, key_id TEXT NOT NULL, kind TEXT NOT NULL, from_version INTEGER NOT NULL, to_version INTEGER NOT NULL, state TEXT NOT NULL, owner TEXT NOT NULL, lease_until BIGINT NOT NULL, parameters {blob} NOT NULL, result {blob}, error TEXT, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)",
+            "CREATE INDEX rotation_runs_key ON rotation_runs (key_id, created_at)",
+            "CREATE TABLE rotation_active (key_id TEXT PRIMARY KEY, run_id TEXT NOT NULL REFERENCES rotation_runs(run_id))",
+        ]),
     ];
 
     /// <summary>The newest schema version this build knows.</summary>

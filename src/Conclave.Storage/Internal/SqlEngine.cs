@@ -39,6 +39,13 @@ internal abstract class SqlEngine : IAsyncDisposable
 
     public abstract bool IsUniqueViolation(Exception e);
 
+    /// <summary>
+    /// Makes erased rows unrecoverable from the database files where the engine allows it (SQLite: deleted content is
+    /// zeroed by <c>secure_delete</c> and the write-ahead log, which still holds the old pages, is checkpointed and
+    /// truncated). PostgreSQL keeps dead tuples until VACUUM: docs/ROTATION.md says what an operator does there.
+    /// </summary>
+    public virtual Task ScrubAsync(CancellationToken ct) => Task.CompletedTask;
+
     public string Ddl(string template) => template.Replace("{blob}", BlobType, StringComparison.Ordinal);
 
     public virtual ValueTask DisposeAsync() => ValueTask.CompletedTask;

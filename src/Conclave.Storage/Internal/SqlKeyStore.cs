@@ -27,41 +27,63 @@ internal sealed class SqlKeyStore(SqlStore store) : IKeyStore
             throw StorageErrors.Invalid("key.Threshold", "need 1 <= threshold <= participants <= 1000");
         }
 
+        if (key.InitialState is not (KeyState.Active or KeyState.Pending))
+        {
+            throw StorageErrors.Invalid("key.InitialState", "a key starts active or pending");
+        }
+
         string labels = Validate.Labels(key.Labels);
         var kek = material is null ? null : store.Kek; // one KEK for sealing and for the kek_id column
         (string KekId, byte[] Wrapped, byte[] Cipher)? sealedMaterial = kek is null
             ? null
             : Sealed(kek, SecretSealer.Seal(kek, material!.ReadOnlySpan, SecretSealer.KeyMaterialContext(key.Id, key.InitialVersion)));
         long now = store.NowMs();
-        await store.WriteAsync(async (c, tx) =>
-        {
-            using (DbCommand cmd = SqlEngine.Command(c, tx,
-                $"INSERT INTO keys ({KeyColumns}) VALUES (@id, @name, @scheme, @pk, @t, @n, @version, @state, @labels, @now, @now)"))
-            {
-                cmd.Add("@id", key.Id);
-                cmd.Add("@name", key.Name);
-                cmd.Add("@scheme", key.Scheme);
-                cmd.Add("@pk", key.PublicKey);
-                cmd.Add("@t", key.Threshold);
-                cmd.Add("@n", key.Participants);
-                cmd.Add("@state", nameof(KeyState.Active));
-                cmd.Add("@labels", labels);
-                cmd.Add("@version", key.InitialVersion);
-                cmd.Add("@now", now);
-                try
-                {
-                    await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-                }
-                catch (DbException e) when (store.Engine.IsUniqueViolation(e))
-                {
-                    throw StorageErrors.Duplicate("key (id or name)", key.Id);
-                }
-            }
-
-            await InsertVersionAsync(c, tx, key.Id, key.InitialVersion, key.PublicKey, sealedMaterial, now, cancellationToken).ConfigureAwait(false);
-            return true;
-        }, cancellationToken).ConfigureAwait(false);
+        await store.WriteAsync((c, tx) => InsertKeyInTransactionAsync(c, tx, key, labels, sealedMaterial, now, cancellationToken), cancellationToken).ConfigureAwait(false);
         return (await GetAsync(key.Id, cancellationToken).ConfigureAwait(false))!;
+    }
+
+    /// <summary>Inserts a key row and its first version inside the caller's transaction (duplicate id or name fails).</summary>
+    internal async Task<bool> InsertKeyInTransactionAsync(DbConnection c, DbTransaction tx, NewKey key, string labels,
+        (string KekId, byte[] Wrapped, byte[] Cipher)? sealedMaterial, long now, CancellationToken ct)
+    {
+        using (DbCommand cmd = SqlEngine.Command(c, tx,
+            $"INSERT INTO keys ({KeyColumns}) VALUES (@id, @name, @scheme, @pk, @t, @n, @version, @state, @labels, @now, @now)"))
+        {
+            cmd.Add("@id", key.Id);
+            cmd.Add("@name", key.Name);
+            cmd.Add("@scheme", key.Scheme);
+            cmd.Add("@pk", key.PublicKey);
+            cmd.Add("@t", key.Threshold);
+            cmd.Add("@n", key.Participants);
+            cmd.Add("@state", key.InitialState.ToString());
+            cmd.Add("@labels", labels);
+            cmd.Add("@version", key.InitialVersion);
+            cmd.Add("@now", now);
+            try
+            {
+                await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            }
+            catch (DbException e) when (store.Engine.IsUniqueViolation(e))
+            {
+                throw StorageErrors.Duplicate("key (id or name)", key.Id);
+            }
+        }
+
+        await InsertVersionAsync(c, tx, key.Id, key.InitialVersion, key.PublicKey, sealedMaterial, now, ct).ConfigureAwait(false);
+        return true;
+    }
+
+    /// <summary>Validates a new key and seals its material for <see cref="InsertKeyInTransactionAsync"/>; returns the labels' encoding.</summary>
+    internal (string Labels, (string KekId, byte[] Wrapped, byte[] Cipher)? Sealed) PrepareNewKey(NewKey key, SecretBuffer? material)
+    {
+        Validate.Identifier(key.Id, "key.Id");
+        Validate.Text(key.Name, "key.Name");
+        Validate.Identifier(key.Scheme, "key.Scheme");
+        Validate.PublicKey(key.PublicKey, "key.PublicKey");
+        ValidateShape(key.Threshold, key.Participants);
+        string labels = Validate.Labels(key.Labels);
+        var kek = material is null ? null : store.Kek;
+        return (labels, kek is null ? null : Sealed(kek, SecretSealer.Seal(kek, material!.ReadOnlySpan, SecretSealer.KeyMaterialContext(key.Id, key.InitialVersion))));
     }
 
     private async Task InsertVersionAsync(DbConnection c, DbTransaction tx, string keyId, int version, byte[] publicKey,
@@ -176,13 +198,214 @@ internal sealed class SqlKeyStore(SqlStore store) : IKeyStore
     public async Task<bool> DestroyMaterialAsync(string id, int version, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(id);
-        return await store.WriteAsync(async (c, tx) =>
+        bool erased = await store.WriteAsync(async (c, tx) =>
         {
             using DbCommand cmd = SqlEngine.Command(c, tx, "DELETE FROM key_secrets WHERE key_id=@id AND version=@v");
             cmd.Add("@id", id);
             cmd.Add("@v", version);
             return await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
         }, cancellationToken).ConfigureAwait(false);
+        if (erased)
+        {
+            // The deleted ciphertext must not survive in free pages or the write-ahead log (SqlEngine.ScrubAsync).
+            await store.Engine.ScrubAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        return erased;
+    }
+
+    public async Task<KeyRecord> AddPendingVersionAsync(string id, int currentVersion, int pendingVersion, byte[] publicKey, SecretBuffer material,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(id);
+        ArgumentNullException.ThrowIfNull(material);
+        Validate.PublicKey(publicKey, nameof(publicKey));
+        if (pendingVersion <= currentVersion)
+        {
+            throw StorageErrors.Invalid(nameof(pendingVersion), "a pending version is above the current one");
+        }
+
+        IKeyEncryptionKey kek = store.Kek;
+        var sealedMaterial = Sealed(kek, SecretSealer.Seal(kek, material.ReadOnlySpan, SecretSealer.KeyMaterialContext(id, pendingVersion)));
+        long now = store.NowMs();
+        await store.WriteAsync(async (c, tx) =>
+        {
+            int? current = await CurrentVersionAsync(c, tx, id, cancellationToken).ConfigureAwait(false);
+            if (current is null)
+            {
+                throw StorageErrors.NotFound("key", id);
+            }
+
+            if (current != currentVersion)
+            {
+                throw StorageErrors.Conflict("key", id, $"is not at version {currentVersion}");
+            }
+
+            try
+            {
+                await InsertVersionAsync(c, tx, id, pendingVersion, publicKey, sealedMaterial, now, cancellationToken).ConfigureAwait(false);
+            }
+            catch (DbException e) when (store.Engine.IsUniqueViolation(e))
+            {
+                throw StorageErrors.Conflict("key", id, $"already has a version {pendingVersion}");
+            }
+
+            return true;
+        }, cancellationToken).ConfigureAwait(false);
+        return (await GetAsync(id, cancellationToken).ConfigureAwait(false))!;
+    }
+
+    public async Task<KeyRecord> CommitPendingVersionAsync(KeyRotation rotation, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(rotation);
+        Validate.PublicKey(rotation.PublicKey, "rotation.PublicKey");
+        ValidateShape(rotation.Threshold, rotation.Participants);
+        long now = store.NowMs();
+        await store.WriteAsync(async (c, tx) =>
+        {
+            (int Version, string State)? row = await VersionAndStateAsync(c, tx, rotation.KeyId, cancellationToken).ConfigureAwait(false)
+                ?? throw StorageErrors.NotFound("key", rotation.KeyId);
+            if (row.Value.Version == rotation.ToVersion && row.Value.State != nameof(KeyState.Pending))
+            {
+                return true; // already committed (a repeated commit after a crash or a retry)
+            }
+
+            bool pendingKey = row.Value.State == nameof(KeyState.Pending) && row.Value.Version == rotation.ToVersion;
+            if (!pendingKey && row.Value.Version != rotation.FromVersion)
+            {
+                throw StorageErrors.Conflict("key", rotation.KeyId, $"is at version {row.Value.Version}, neither {rotation.FromVersion} nor {rotation.ToVersion}");
+            }
+
+            if (!await HasMaterialAsync(c, tx, rotation.KeyId, rotation.ToVersion, cancellationToken).ConfigureAwait(false))
+            {
+                throw StorageErrors.Conflict("key", rotation.KeyId, $"holds no pending version {rotation.ToVersion}");
+            }
+
+            using DbCommand cmd = SqlEngine.Command(c, tx,
+                "UPDATE keys SET version=@to, public_key=@pk, threshold=@t, participants=@n, state=@active, updated_at=@now WHERE id=@id");
+            cmd.Add("@to", rotation.ToVersion);
+            cmd.Add("@pk", rotation.PublicKey);
+            cmd.Add("@t", rotation.Threshold);
+            cmd.Add("@n", rotation.Participants);
+            cmd.Add("@active", nameof(KeyState.Active));
+            cmd.Add("@now", now);
+            cmd.Add("@id", rotation.KeyId);
+            await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            return true;
+        }, cancellationToken).ConfigureAwait(false);
+        return (await GetAsync(rotation.KeyId, cancellationToken).ConfigureAwait(false))!;
+    }
+
+    public async Task<bool> DiscardPendingVersionAsync(string id, int version, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(id);
+        bool removed = await store.WriteAsync(async (c, tx) =>
+        {
+            (int Version, string State)? row = await VersionAndStateAsync(c, tx, id, cancellationToken).ConfigureAwait(false);
+            if (row is null)
+            {
+                return false;
+            }
+
+            bool wholeKey = row.Value.State == nameof(KeyState.Pending) && row.Value.Version == version;
+            if (!wholeKey && version <= row.Value.Version)
+            {
+                return false; // never the current version, never history
+            }
+
+            int n = 0;
+            foreach (string sql in wholeKey
+                ? new[] { "DELETE FROM key_secrets WHERE key_id=@id", "DELETE FROM key_versions WHERE key_id=@id", "DELETE FROM keys WHERE id=@id" }
+                : ["DELETE FROM key_secrets WHERE key_id=@id AND version=@v", "DELETE FROM key_versions WHERE key_id=@id AND version=@v"])
+            {
+                using DbCommand cmd = SqlEngine.Command(c, tx, sql);
+                cmd.Add("@id", id);
+                if (!wholeKey)
+                {
+                    cmd.Add("@v", version);
+                }
+
+                n += await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            return n > 0;
+        }, cancellationToken).ConfigureAwait(false);
+        if (removed)
+        {
+            await store.Engine.ScrubAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        return removed;
+    }
+
+    /// <summary>
+    /// The server's side of a rotation commit, inside the caller's transaction: the key row moves to the new version
+    /// (public key, threshold, participants) and the new version is inserted with its material. True if it moved;
+    /// false if the key was already at the target version.
+    /// </summary>
+    internal async Task<bool> CommitRotationInTransactionAsync(DbConnection c, DbTransaction tx, KeyRotation rotation, SecretBuffer? material, CancellationToken ct)
+    {
+        Validate.PublicKey(rotation.PublicKey, "rotation.PublicKey");
+        ValidateShape(rotation.Threshold, rotation.Participants);
+        (int Version, string State)? row = await VersionAndStateAsync(c, tx, rotation.KeyId, ct).ConfigureAwait(false)
+            ?? throw StorageErrors.NotFound("key", rotation.KeyId);
+        if (row.Value.Version == rotation.ToVersion)
+        {
+            return false;
+        }
+
+        if (row.Value.Version != rotation.FromVersion)
+        {
+            throw StorageErrors.Conflict("key", rotation.KeyId, $"is at version {row.Value.Version}, not {rotation.FromVersion}");
+        }
+
+        var kek = material is null ? null : store.Kek;
+        (string KekId, byte[] Wrapped, byte[] Cipher)? sealedMaterial = kek is null
+            ? null
+            : Sealed(kek, SecretSealer.Seal(kek, material!.ReadOnlySpan, SecretSealer.KeyMaterialContext(rotation.KeyId, rotation.ToVersion)));
+        long now = store.NowMs();
+        using (DbCommand cmd = SqlEngine.Command(c, tx,
+            "UPDATE keys SET version=@to, public_key=@pk, threshold=@t, participants=@n, updated_at=@now WHERE id=@id AND version=@from"))
+        {
+            cmd.Add("@to", rotation.ToVersion);
+            cmd.Add("@pk", rotation.PublicKey);
+            cmd.Add("@t", rotation.Threshold);
+            cmd.Add("@n", rotation.Participants);
+            cmd.Add("@now", now);
+            cmd.Add("@id", rotation.KeyId);
+            cmd.Add("@from", rotation.FromVersion);
+            await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+
+        await InsertVersionAsync(c, tx, rotation.KeyId, rotation.ToVersion, rotation.PublicKey, sealedMaterial, now, ct).ConfigureAwait(false);
+        return true;
+    }
+
+    private static void ValidateShape(int threshold, int participants)
+    {
+        if (threshold < 1 || participants < threshold || participants > 1000)
+        {
+            throw StorageErrors.Invalid("rotation.Threshold", "need 1 <= threshold <= participants <= 1000");
+        }
+    }
+
+    private static async Task<int?> CurrentVersionAsync(DbConnection c, DbTransaction tx, string id, CancellationToken ct)
+        => (await VersionAndStateAsync(c, tx, id, ct).ConfigureAwait(false))?.Version;
+
+    private static async Task<(int Version, string State)?> VersionAndStateAsync(DbConnection c, DbTransaction tx, string id, CancellationToken ct)
+    {
+        using DbCommand cmd = SqlEngine.Command(c, tx, "SELECT version, state FROM keys WHERE id=@id");
+        cmd.Add("@id", id);
+        using DbDataReader r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        return await r.ReadAsync(ct).ConfigureAwait(false) ? (r.GetInt32(0), r.GetString(1)) : null;
+    }
+
+    private static async Task<bool> HasMaterialAsync(DbConnection c, DbTransaction tx, string id, int version, CancellationToken ct)
+    {
+        using DbCommand cmd = SqlEngine.Command(c, tx, "SELECT COUNT(*) FROM key_secrets WHERE key_id=@id AND version=@v");
+        cmd.Add("@id", id);
+        cmd.Add("@v", version);
+        return Convert.ToInt64(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture) > 0;
     }
 
     public Task<KeyRecord> SetStateAsync(string id, KeyState state, CancellationToken cancellationToken = default)

@@ -26,6 +26,7 @@ internal sealed partial class SqlStore : IConclaveStore
         Keys = new SqlKeyStore(this);
         Nonces = new SqlNonceLedger(this);
         Requests = new SqlRequestStore(this);
+        Rotations = new SqlRotationLog(this);
         _audit = new SqlAuditLog(this);
         NonceConsumer = new NonceConsumer(this);
     }
@@ -51,6 +52,8 @@ internal sealed partial class SqlStore : IConclaveStore
     public INonceLedger Nonces { get; }
 
     public IRequestStore Requests { get; }
+
+    public Rotation.IRotationLog Rotations { get; }
 
     public IAuditLog Audit => _audit;
 

@@ -38,5 +38,26 @@ public interface IKeyStore
     Task<KeyRecord> SetLabelsAsync(string id, IReadOnlyDictionary<string, string> labels, CancellationToken cancellationToken = default);
 
     /// <summary>Decrypts the material of a version (current if null) into a new secret buffer the caller disposes.</summary>
+    /// <summary>
+    /// Stores <paramref name="pendingVersion"/> (above the current version) with its public key and material without
+    /// making it current: a rotation run's first phase on a signer. Conflict if the key is not at
+    /// <paramref name="currentVersion"/> or the version exists already.
+    /// </summary>
+    Task<KeyRecord> AddPendingVersionAsync(string id, int currentVersion, int pendingVersion, byte[] publicKey, SecretBuffer material, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Makes a stored pending version current (and a <see cref="KeyState.Pending"/> key active), with the threshold and
+    /// participants of <paramref name="rotation"/>. Idempotent: a key already at the target version is returned as is.
+    /// Conflict if neither the current nor the pending version matches.
+    /// </summary>
+    Task<KeyRecord> CommitPendingVersionAsync(KeyRotation rotation, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Discards a pending version (above the current one), or a whole <see cref="KeyState.Pending"/> key whose only
+    /// version it is: an aborted run leaves nothing behind. True if something was removed; the current version is
+    /// never touched.
+    /// </summary>
+    Task<bool> DiscardPendingVersionAsync(string id, int version, CancellationToken cancellationToken = default);
+
     Task<SecretBuffer> OpenMaterialAsync(string id, int? version = null, CancellationToken cancellationToken = default);
 }

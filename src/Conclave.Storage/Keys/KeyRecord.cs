@@ -14,6 +14,12 @@ public enum KeyState
 
     /// <summary>Material destroyed; only public keys remain.</summary>
     Destroyed,
+
+    /// <summary>
+    /// Held but not yet usable: a signer that joins a threshold key through a reshare stores its share as pending
+    /// until the run that made it is committed (docs/ROTATION.md).
+    /// </summary>
+    Pending,
 }
 
 /// <summary>What a caller supplies to create a key. <paramref name="PublicKey"/> is the scheme's canonical encoding.</summary>
@@ -31,7 +37,16 @@ public sealed record NewKey(
     /// reshare starts at the committee's current version so every holder agrees on it.
     /// </summary>
     public int InitialVersion { get; init; } = 1;
+
+    /// <summary><see cref="KeyState.Active"/> (the default) or <see cref="KeyState.Pending"/> for a share that waits for its run's commit.</summary>
+    public KeyState InitialState { get; init; } = KeyState.Active;
 }
+
+/// <summary>
+/// A threshold key moving from one version to the next: the public key (unchanged by refresh and reshare, but stated
+/// so the store can check it), and the threshold and participants of the new version (reshare changes them).
+/// </summary>
+public sealed record KeyRotation(string KeyId, int FromVersion, int ToVersion, byte[] PublicKey, int Threshold, int Participants);
 
 /// <summary>A stored key: metadata and the public key of its current version. Never holds secret material.</summary>
 public sealed record KeyRecord(

@@ -1,0 +1,78 @@
+using System.Text.Json;
+using Conclave.Node.Frost;
+using Conclave.Node.Protocol;
+using Conclave.Storage.Rotation;
+
+namespace Conclave.Server.Coordinator;
+
+/// <summary>
+/// Everything the coordinator needs to finish or abort a rotation run after a crash, recorded with the run before its
+/// first message leaves (the run's Parameters): kind, scheme, threshold, who deals, who receives, who held the old
+/// version, and for a new key its name and labels. Public data only.
+/// </summary>
+public sealed record RotationPlan(
+    RotationKind Kind,
+    string KeyId,
+    string Scheme,
+    int Threshold,
+    IReadOnlyList<uint> Dealers,
+    IReadOnlyList<uint> Receivers,
+    IReadOnlyList<uint> OldHolders,
+    int FromVersion,
+    string? Name = null,
+    IReadOnlyDictionary<string, string>? Labels = null)
+{
+    public int ToVersion => Kind == RotationKind.KeyGeneration ? 1 : FromVersion + 1;
+
+    /// <summary>Every node the run touches: dealers, receivers and old holders.</summary>
+    public IReadOnlyList<uint> Everyone => [.. Dealers.Union(Receivers).Union(OldHolders).Order()];
+
+    internal DkgRunKind DkgKind => Kind switch
+    {
+        RotationKind.KeyGeneration => DkgRunKind.KeyGeneration,
+        RotationKind.Refresh => DkgRunKind.Refresh,
+        RotationKind.Reshare => DkgRunKind.Reshare,
+        _ => throw new InvalidOperationException("repair runs have no DKG"),
+    };
+
+    public byte[] ToBytes()
+    {
+        var w = new PayloadWriter().U32(1).U32((uint)Kind).String(KeyId).String(Scheme).U32((uint)Threshold);
+        Ids(w, Dealers);
+        Ids(w, Receivers);
+        Ids(w, OldHolders);
+        return w.U32((uint)FromVersion).String(Name ?? "").String(JsonSerializer.Serialize(Labels ?? new Dictionary<string, string>())).ToArray();
+    }
+
+    public static RotationPlan FromBytes(ReadOnlySpan<byte> data)
+    {
+        var r = new PayloadReader(data);
+        if (r.U32("format") != 1)
+        {
+            throw new FormatException("unknown rotation plan format");
+        }
+
+        var kind = (RotationKind)r.U32("kind");
+        string keyId = r.String("keyId");
+        string scheme = r.String("scheme");
+        int threshold = (int)r.U32("threshold");
+        uint[] dealers = r.NodeIds("dealers");
+        uint[] receivers = r.NodeIds("receivers");
+        uint[] old = r.NodeIds("oldHolders");
+        int from = (int)r.U32("fromVersion");
+        string name = r.String("name");
+        string labels = r.String("labels", 1 << 16);
+        r.End();
+        return new RotationPlan(kind, keyId, scheme, threshold, dealers, receivers, old, from, name.Length == 0 ? null : name,
+            JsonSerializer.Deserialize<Dictionary<string, string>>(labels));
+    }
+
+    private static void Ids(PayloadWriter w, IReadOnlyList<uint> ids)
+    {
+        w.U32((uint)ids.Count);
+        foreach (uint id in ids)
+        {
+            w.U32(id);
+        }
+    }
+}
