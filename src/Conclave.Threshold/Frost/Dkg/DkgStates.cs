@@ -16,12 +16,14 @@ public sealed class DkgCommitSecret : IDisposable
     internal DkgCommitSecret(DkgRound1Secret inner, DkgCommitment? commitment)
     {
         _inner = inner;
+        Session = inner.Session;
+        Self = inner.Self;
         Commitment = commitment;
     }
 
-    public DkgSession Session => (_inner ?? throw ThresholdErrors.Consumed("DKG commitment state")).Session;
+    public DkgSession Session { get; }
 
-    public Identifier Self => (_inner ?? throw ThresholdErrors.Consumed("DKG commitment state")).Self;
+    public Identifier Self { get; }
 
     /// <summary>This participant's commitment, to broadcast (null when it only receives, as a new member in a reshare).</summary>
     public DkgCommitment? Commitment { get; }
