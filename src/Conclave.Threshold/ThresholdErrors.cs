@@ -33,6 +33,15 @@ public enum ThresholdFailure
 
     /// <summary>A message is missing, duplicated or from an unexpected participant.</summary>
     UnexpectedParticipant,
+
+    /// <summary>
+    /// A DKG dealer revealed a round-one package or a chain-code contribution that does not match the commitment it
+    /// broadcast first (<see cref="Frost.Dkg.Commit"/>).
+    /// </summary>
+    CommitmentMismatch,
+
+    /// <summary>A DKG round-two message does not carry a valid signature under its dealer's committed signing key.</summary>
+    InvalidShareSignature,
 }
 
 /// <summary>

@@ -144,7 +144,8 @@ public sealed class AttackTests
         Assert.NotEqual(t1, t2);
     }
 
-    // Row: Inconsistent broadcast in DKG (equivocation) → echo check.
+    // Row: Inconsistent broadcast in DKG (equivocation) → echo check. The echo covers the commitments too: dealer 1
+    // shows participant 3 another commitment (same package, another contribution hash) than everyone else.
     [Theory]
     [MemberData(nameof(Suites))]
     public void EquivocatingDealerIsCaughtByEcho(string name)
@@ -153,12 +154,76 @@ public sealed class AttackTests
         var rng = new DeterministicRandomSource(5);
         IReadOnlyList<Identifier> ids = TrustedDealer.Ids(suite, 3);
         var session = DkgSession.ForKeyGeneration(suite, Cluster.Sid("equivocate"), 2, ids);
-        // Dealer 1 shows participant 3 a different, fully valid broadcast (with a valid proof).
-        DkgRound1Package alternative = Dkg.Round1(session, ids[0], null, rng).Package!;
         ThresholdProtocolException ex = Assert.Throws<ThresholdProtocolException>(() =>
-            Cluster.Run(session, null, rng, (from, to, p) => from.Equals(ids[0]) && to.Equals(ids[2]) ? alternative : p));
+            Cluster.Run(session, null, rng, tamperCommitment: (from, to, c) => from.Equals(ids[0]) && to.Equals(ids[2])
+                ? new DkgCommitment(c.Sender, c.PackageHash, new byte[32], c.SigningKey)
+                : c));
         Assert.Equal(ThresholdFailure.BroadcastMismatch, ex.Failure);
         Assert.NotEmpty(ex.Culprits);
+    }
+
+    // Row: Inconsistent broadcast, full equivocation: dealer 1 commits twice and shows each honest participant one
+    // consistent (commitment, package, shares) world. Each check passes locally; the echo digests differ.
+    [Theory]
+    [MemberData(nameof(Suites))]
+    public void DifferentCommitmentSetsAreDetected(string name)
+    {
+        FrostCiphersuite suite = Suite(name);
+        var rng = new DeterministicRandomSource(51);
+        IReadOnlyList<Identifier> ids = TrustedDealer.Ids(suite, 3);
+        var session = DkgSession.ForKeyGeneration(suite, Cluster.Sid("equivocate-commit"), 2, ids);
+        DkgCommitSecret a = Dkg.Commit(session, ids[0], null, rng), b = Dkg.Commit(session, ids[0], null, rng);
+        DkgCommitSecret c2 = Dkg.Commit(session, ids[1], null, rng), c3 = Dkg.Commit(session, ids[2], null, rng);
+        DkgRound1Secret a1 = Dkg.Round1(a, [c2.Commitment!, c3.Commitment!]);
+        DkgRound1Secret b1 = Dkg.Round1(b, [c2.Commitment!, c3.Commitment!]);
+        DkgRound1Secret p2 = Dkg.Round1(c2, [a.Commitment!, c3.Commitment!]); // participant 2 sees world A
+        DkgRound1Secret p3 = Dkg.Round1(c3, [b.Commitment!, c2.Commitment!]); // participant 3 sees world B
+        DkgRound1Package pk2 = p2.Package!, pk3 = p3.Package!;
+        var (_, outA) = Dkg.Round2(a1, [pk2, pk3], rng);
+        var (_, outB) = Dkg.Round2(b1, [pk2, pk3], rng);
+        var (s2, out2) = Dkg.Round2(p2, [a1.Package!, pk3], rng);
+        var (s3, out3) = Dkg.Round2(p3, [b1.Package!, pk2], rng);
+        ThresholdProtocolException ex = Assert.Throws<ThresholdProtocolException>(() => Dkg.Finish(s2, [outA.Single(p => p.Recipient.Equals(ids[1])), out3.Single(p => p.Recipient.Equals(ids[1]))], rng));
+        Assert.Equal(ThresholdFailure.BroadcastMismatch, ex.Failure);
+        Assert.Equal([ids[2]], ex.Culprits);
+        ex = Assert.Throws<ThresholdProtocolException>(() => Dkg.Finish(s3, [outB.Single(p => p.Recipient.Equals(ids[2])), out2.Single(p => p.Recipient.Equals(ids[2]))], rng));
+        Assert.Equal(ThresholdFailure.BroadcastMismatch, ex.Failure);
+        Assert.Equal([ids[1]], ex.Culprits);
+    }
+
+    // Row: Rushing dealer (choosing its contribution after seeing the others'): every run commits first, and a
+    // revealed round-one package that differs from the dealer's commitment is refused and the dealer named.
+    [Theory]
+    [MemberData(nameof(Suites))]
+    public void DealerRevealingAnotherPackageThanItCommittedToIsRefusedAndNamed(string name)
+    {
+        FrostCiphersuite suite = Suite(name);
+        var rng = new DeterministicRandomSource(52);
+        IReadOnlyList<Identifier> ids = TrustedDealer.Ids(suite, 3);
+        using DealerOutput d = TrustedDealer.Generate(suite, 2, 3, rng);
+        var current = d.KeyPackages.ToDictionary(k => k.Identifier);
+        DkgSession[] sessions =
+        [
+            DkgSession.ForKeyGeneration(suite, Cluster.Sid("rush-keygen"), 2, ids),
+            DkgSession.ForRefresh(Cluster.Sid("rush-refresh"), d.PublicKeyPackage),
+            DkgSession.ForReshare(Cluster.Sid("rush-reshare"), d.PublicKeyPackage, [ids[0], ids[1]], 2, ids),
+        ];
+        foreach (DkgSession session in sessions)
+        {
+            // Dealer 1's second, fully valid package (valid proof, for reshare the right constant term), drawn after
+            // its commitment was sent: what a rushing dealer would reveal after seeing the others' packages.
+            DkgCommitSecret other = Dkg.Commit(session, ids[0], session.Kind == DkgKind.KeyGeneration ? null : current[ids[0]], rng);
+            DkgRound1Package late = Dkg.Round1(other, [.. session.Dealers.Where(x => !x.Equals(ids[0])).Select(x => Dkg.Commit(session, x, session.Kind == DkgKind.KeyGeneration ? null : current[x], rng).Commitment!)]).Package!;
+            if (session.Kind != DkgKind.Refresh)
+            {
+                Assert.True(Dkg.CheckRound1(session, late));
+            }
+
+            ThresholdProtocolException ex = Assert.Throws<ThresholdProtocolException>(() =>
+                Cluster.Run(session, current, rng, (from, to, p) => from.Equals(ids[0]) ? late : p));
+            Assert.Equal(ThresholdFailure.CommitmentMismatch, ex.Failure);
+            Assert.Equal([ids[0]], ex.Culprits);
+        }
     }
 
     // Row: Refresh that changes t.
@@ -365,7 +430,7 @@ public sealed class AttackTests
         Assert.True(suite.Verify(c1a.PublicKeyPackage.VerificationKey, s_msg, sig));
     }
 
-    // DESIGN.md safety rule 3 for complaints: an honest complaint convicts the accused, a false one does not.
+    // DESIGN.md safety rule 3 for complaints: an honest complaint convicts the accused, a false or forged one does not.
     [Theory]
     [MemberData(nameof(Suites))]
     public void BadDkgShareYieldsVerifiableComplaint(string name)
@@ -374,23 +439,66 @@ public sealed class AttackTests
         var rng = new DeterministicRandomSource(16);
         IReadOnlyList<Identifier> ids = TrustedDealer.Ids(suite, 3);
         var session = DkgSession.ForKeyGeneration(suite, Cluster.Sid("complaint"), 2, ids);
-        var r1 = ids.Select(id => Dkg.Round1(session, id, null, rng)).ToList();
+        var commits = ids.Select(id => Dkg.Commit(session, id, null, rng)).ToList();
+        var r1 = commits.Select(c => Dkg.Round1(c, [.. commits.Where(o => o != c).Select(o => o.Commitment!)])).ToList();
         var broadcasts = r1.Select(s => s.Package!).ToList();
-        var r2 = r1.Select(s => Dkg.Round2(s, [.. broadcasts.Where(b => !b.Sender.Equals(s.Self))])).ToList();
-        var toMe = r2.SelectMany(x => x.Outgoing).Where(p => p.Recipient.Equals(ids[2])).ToList();
-        // Dealer 1 sends participant 3 a wrong share.
-        DkgRound2Package honest = toMe.Single(p => p.Sender.Equals(ids[0]));
-        var wrong = new DkgRound2Package(honest.Sender, honest.Recipient, honest.EchoDigest, honest.Share + suite.ScalarOne);
-        var mail = toMe.Where(p => p != honest).Append(wrong).ToList();
-        DkgRound2Package honestFrom2 = r2[1].Outgoing.Single(p => p.Recipient.Equals(ids[2]));
-        Scalar honestShare2 = honestFrom2.Share;
-        ThresholdProtocolException ex = Assert.Throws<ThresholdProtocolException>(() => Dkg.Finish(r2[2].Secret, mail, rng));
+        // Dealer 1 cheats: it sends participant 3 a wrong share, signed with its committed key.
+        IReadOnlyList<DkgRound2Package> fromCheat = DkgCheat.Deal(r1[0], broadcasts.Skip(1), rng, shareFor: (to, share) => to.Equals(ids[2]) ? share + suite.ScalarOne : share);
+        var r2 = r1.Skip(1).Select(s => Dkg.Round2(s, [.. broadcasts.Where(b => !b.Sender.Equals(s.Self))], rng)).ToList();
+        DkgRound2Package honestFrom2 = r2[0].Outgoing.Single(p => p.Recipient.Equals(ids[2]));
+        DkgComplaint honestEvidence = DkgComplaint.About(honestFrom2);
+        var mail = new List<DkgRound2Package> { fromCheat.Single(p => p.Recipient.Equals(ids[2])), honestFrom2 };
+        ThresholdProtocolException ex = Assert.Throws<ThresholdProtocolException>(() => Dkg.Finish(r2[1].Secret, mail, rng));
         Assert.Equal(ThresholdFailure.InvalidSecretShare, ex.Failure);
         Assert.Equal([ids[0]], ex.Culprits);
         DkgComplaint complaint = DkgComplaint.FromBytes(suite, Assert.Single(ex.Complaints).ToBytes());
-        Assert.True(Dkg.VerifyComplaint(session, complaint, broadcasts[0]));
-        // A complaint against an honest dealer, with the share it really sent as evidence, does not convict.
-        // (Evidence must be the accused's signed round-two message; the node layer authenticates it.)
-        Assert.False(Dkg.VerifyComplaint(session, new DkgComplaint(ids[2], ids[1], honestShare2), broadcasts[1]));
+        Assert.True(Dkg.VerifyComplaint(session, complaint, commits[0].Commitment!, broadcasts[0]));
+
+        // A complaint against an honest dealer, with the share it really sent (and signed), does not convict.
+        Assert.False(Dkg.VerifyComplaint(session, honestEvidence, commits[1].Commitment!, broadcasts[1]));
+        // Nor does one with a made-up share: the accused never signed it (before the fix, any wrong scalar convicted).
+        var forged = new DkgComplaint(ids[2], ids[1], honestEvidence.EchoDigest, honestEvidence.Evidence + suite.ScalarOne, honestEvidence.Contribution, honestEvidence.SignatureR, honestEvidence.SignatureZ);
+        Assert.False(Dkg.VerifyComplaint(session, forged, commits[1].Commitment!, broadcasts[1]));
+        // Nor the cheater's signed message replayed by another receiver: the signature binds the recipient.
+        var replayed = new DkgComplaint(ids[1], ids[0], complaint.EchoDigest, complaint.Evidence, complaint.Contribution, complaint.SignatureR, complaint.SignatureZ);
+        Assert.False(Dkg.VerifyComplaint(session, replayed, commits[0].Commitment!, broadcasts[0]));
+        // Inputs that do not belong together are refused, not judged.
+        Assert.Throws<ArgumentException>(() => Dkg.VerifyComplaint(session, complaint, commits[1].Commitment!, broadcasts[0]));
+        Assert.Throws<ArgumentException>(() => Dkg.VerifyComplaint(session, complaint, commits[0].Commitment!, broadcasts[1]));
+    }
+
+    // Complaints about the chain-code contribution, and round-two messages whose signature fails.
+    [Theory]
+    [MemberData(nameof(Suites))]
+    public void BadContributionAndUnsignedSharesAreNamed(string name)
+    {
+        FrostCiphersuite suite = Suite(name);
+        var rng = new DeterministicRandomSource(17);
+        IReadOnlyList<Identifier> ids = TrustedDealer.Ids(suite, 3);
+        var session = DkgSession.ForKeyGeneration(suite, Cluster.Sid("complaint-cc"), 2, ids);
+        var commits = ids.Select(id => Dkg.Commit(session, id, null, rng)).ToList();
+        var r1 = commits.Select(c => Dkg.Round1(c, [.. commits.Where(o => o != c).Select(o => o.Commitment!)])).ToList();
+        var broadcasts = r1.Select(s => s.Package!).ToList();
+        // Dealer 1 sends participant 3 a contribution other than the one it committed to, signed.
+        IReadOnlyList<DkgRound2Package> fromCheat = DkgCheat.Deal(r1[0], broadcasts.Skip(1), rng, contributionFor: (to, c) => to.Equals(ids[2]) ? [.. c.Select(x => (byte)(x ^ 1))] : c);
+        var r2 = r1.Skip(1).Select(s => Dkg.Round2(s, [.. broadcasts.Where(b => !b.Sender.Equals(s.Self))], rng)).ToList();
+        DkgRound2Package honestFrom2 = r2[0].Outgoing.Single(p => p.Recipient.Equals(ids[2]));
+        DkgRound2Package toThree = fromCheat.Single(p => p.Recipient.Equals(ids[2]));
+        ThresholdProtocolException ex = Assert.Throws<ThresholdProtocolException>(() => Dkg.Finish(r2[1].Secret, [toThree, honestFrom2], rng));
+        Assert.Equal(ThresholdFailure.CommitmentMismatch, ex.Failure);
+        Assert.Equal([ids[0]], ex.Culprits);
+        Assert.True(Dkg.VerifyComplaint(session, Assert.Single(ex.Complaints), commits[0].Commitment!, broadcasts[0]));
+
+        // A message whose signature fails is refused naming its sender (no complaint: nothing attributable).
+        var again = ids.Select(id => Dkg.Commit(session, id, null, rng)).ToList();
+        var a1 = again.Select(c => Dkg.Round1(c, [.. again.Where(o => o != c).Select(o => o.Commitment!)])).ToList();
+        var ab = a1.Select(s => s.Package!).ToList();
+        var a2 = a1.Select(s => Dkg.Round2(s, [.. ab.Where(b => !b.Sender.Equals(s.Self))], rng)).ToList();
+        DkgRound2Package good = a2[0].Outgoing.Single(p => p.Recipient.Equals(ids[2]));
+        var badSig = new DkgRound2Package(good.Sender, good.Recipient, good.EchoDigest, good.Share, good.Contribution, good.SignatureR, good.SignatureZ + suite.ScalarOne);
+        ex = Assert.Throws<ThresholdProtocolException>(() => Dkg.Finish(a2[2].Secret, [badSig, a2[1].Outgoing.Single(p => p.Recipient.Equals(ids[2]))], rng));
+        Assert.Equal(ThresholdFailure.InvalidShareSignature, ex.Failure);
+        Assert.Equal([ids[0]], ex.Culprits);
+        Assert.Empty(ex.Complaints);
     }
 }

@@ -8,23 +8,42 @@ internal static class Cluster
 {
     internal static byte[] Sid(string name) => System.Text.Encoding.UTF8.GetBytes(("session:" + name).PadRight(16, '.'));
 
-    /// <summary>Runs round one for every participant; then round two; then finish; then confirmations.</summary>
+    /// <summary>What a relaying coordinator sees of a run (commitments, round-one broadcasts, confirmations) and its keys.</summary>
+    internal sealed record DkgRun(List<DkgCommitment> Commitments, List<DkgRound1Package> Broadcasts, List<DkgConfirmation> Confirmations, Dictionary<Identifier, KeyPackage> Keys);
+
+    /// <summary>Runs the commit step for every participant, then round one, round two, finish and confirmations.</summary>
     internal static Dictionary<Identifier, KeyPackage> Run(
         DkgSession session,
         IReadOnlyDictionary<Identifier, KeyPackage>? current,
         IRandomSource random,
-        Func<Identifier, Identifier, DkgRound1Package, DkgRound1Package>? tamperBroadcast = null)
+        Func<Identifier, Identifier, DkgRound1Package, DkgRound1Package>? tamperBroadcast = null,
+        Func<Identifier, Identifier, DkgCommitment, DkgCommitment>? tamperCommitment = null)
+        => RunDetailed(session, current, random, tamperBroadcast, tamperCommitment).Keys;
+
+    /// <param name="contribution">Tests only: a fixed chain-code contribution per dealer instead of a random one.</param>
+    internal static DkgRun RunDetailed(
+        DkgSession session,
+        IReadOnlyDictionary<Identifier, KeyPackage>? current,
+        IRandomSource random,
+        Func<Identifier, Identifier, DkgRound1Package, DkgRound1Package>? tamperBroadcast = null,
+        Func<Identifier, Identifier, DkgCommitment, DkgCommitment>? tamperCommitment = null,
+        Func<Identifier, byte[]>? contribution = null)
     {
-        IEnumerable<Identifier> everyone = session.Dealers.Union(session.Receivers);
-        var r1 = everyone.ToDictionary(id => id, id => Dkg.Round1(session, id, current?.GetValueOrDefault(id), random));
+        IEnumerable<Identifier> everyone = session.Dealers.Union(session.Receivers).Order();
+        var c = everyone.ToDictionary(id => id, id => Dkg.CommitCore(session, id, current?.GetValueOrDefault(id), random, contribution is null ? default : contribution(id)));
+        List<DkgCommitment> commitments = [.. c.Values.Select(s => s.Commitment).OfType<DkgCommitment>()];
+        var r1 = c.ToDictionary(kv => kv.Key, kv => Dkg.Round1(kv.Value, [.. commitments
+            .Where(o => !o.Sender.Equals(kv.Key))
+            .Select(o => tamperCommitment is null ? o : tamperCommitment(o.Sender, kv.Key, o))]));
+        List<DkgRound1Package> broadcasts = [.. r1.Values.Select(s => s.Package).OfType<DkgRound1Package>()];
         var r2 = new Dictionary<Identifier, DkgRound2Secret>();
         var mail = new Dictionary<Identifier, List<DkgRound2Package>>();
         foreach ((Identifier me, DkgRound1Secret s) in r1)
         {
-            var seen = r1.Values.Where(o => o.Package is not null && !o.Self.Equals(me))
-                .Select(o => tamperBroadcast is null ? o.Package! : tamperBroadcast(o.Self, me, o.Package!))
+            var seen = broadcasts.Where(o => !o.Sender.Equals(me))
+                .Select(o => tamperBroadcast is null ? o : tamperBroadcast(o.Sender, me, o))
                 .ToList();
-            (DkgRound2Secret secret, IReadOnlyList<DkgRound2Package> outgoing) = Dkg.Round2(s, seen);
+            (DkgRound2Secret secret, IReadOnlyList<DkgRound2Package> outgoing) = Dkg.Round2(s, seen, random);
             r2[me] = secret;
             foreach (DkgRound2Package p in outgoing)
             {
@@ -51,7 +70,8 @@ internal static class Cluster
             Assert.Throws<ThresholdProtocolException>(() => Dkg.CheckConfirmations(session, seen, Dkg.ConfirmationDigest(session, r2[dealerOnly].EchoDigest, seen), confirmations.Skip(1).ToList(), dealerOnly));
         }
 
-        return pending.ToDictionary(kv => kv.Key, kv => kv.Value.Complete(confirmations));
+        var keys = pending.ToDictionary(kv => kv.Key, kv => kv.Value.Complete(confirmations));
+        return new DkgRun(commitments, broadcasts, confirmations, keys);
     }
 
     /// <summary>A full signature with the given signers; returns the signature.</summary>

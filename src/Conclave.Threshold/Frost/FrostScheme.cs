@@ -159,7 +159,25 @@ public sealed class FrostScheme
         return DkgSession.ForReshare(sessionId, oldKey, [.. oldSigners.Select(Id)], newThreshold, [.. newParticipants.Select(Id)]);
     }
 
-    /// <summary>Round one: the secret state to keep and the broadcast (null for a receive-only reshare member).</summary>
+    /// <summary>
+    /// The commit step (<see cref="Dkg.Commit"/>): the secret state to keep and the commitment to broadcast (null for
+    /// a receive-only reshare member, which still collects everyone's commitments).
+    /// </summary>
+    public (DkgCommitSecret Secret, byte[]? Commitment) DkgCommit(DkgSession session, int self, KeyPackage? currentKey = null, IRandomSource? random = null)
+    {
+        DkgCommitSecret s = Dkg.Commit(session, Id(self), currentKey, random);
+        return (s, s.Commitment?.ToBytes());
+    }
+
+    /// <summary>Round one after the commit step: every other dealer's commitment in; the state and the broadcast (null for a receive-only member) out.</summary>
+    public (DkgRound1Secret Secret, byte[]? Broadcast) DkgRound1(DkgCommitSecret secret, IEnumerable<byte[]> commitments)
+    {
+        ArgumentNullException.ThrowIfNull(commitments);
+        DkgRound1Secret s = Dkg.Round1(secret, [.. commitments.Select(c => DkgCommitment.FromBytes(Suite, c))]);
+        return (s, s.Package?.ToBytes());
+    }
+
+    /// <summary>Legacy round one without the commit step (see <see cref="Dkg.Round1(DkgSession, Identifier, KeyPackage?, IRandomSource?)"/>).</summary>
     public (DkgRound1Secret Secret, byte[]? Broadcast) DkgRound1(DkgSession session, int self, KeyPackage? currentKey = null, IRandomSource? random = null)
     {
         DkgRound1Secret s = Dkg.Round1(session, Id(self), currentKey, random);
@@ -167,10 +185,10 @@ public sealed class FrostScheme
     }
 
     /// <summary>Round two: validates the other dealers' broadcasts; returns the state and the shares to encrypt and send.</summary>
-    public (DkgRound2Secret Secret, IReadOnlyList<DkgOutgoing> Outgoing) DkgRound2(DkgRound1Secret secret, IEnumerable<byte[]> broadcasts)
+    public (DkgRound2Secret Secret, IReadOnlyList<DkgOutgoing> Outgoing) DkgRound2(DkgRound1Secret secret, IEnumerable<byte[]> broadcasts, IRandomSource? random = null)
     {
         ArgumentNullException.ThrowIfNull(broadcasts);
-        (DkgRound2Secret s, IReadOnlyList<DkgRound2Package> outgoing) = Dkg.Round2(secret, [.. broadcasts.Select(b => DkgRound1Package.FromBytes(Suite, b))]);
+        (DkgRound2Secret s, IReadOnlyList<DkgRound2Package> outgoing) = Dkg.Round2(secret, [.. broadcasts.Select(b => DkgRound1Package.FromBytes(Suite, b))], random);
         var result = new List<DkgOutgoing>(outgoing.Count);
         foreach (DkgRound2Package p in outgoing)
         {

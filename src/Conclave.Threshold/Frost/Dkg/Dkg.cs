@@ -9,173 +9,144 @@ namespace Conclave.Threshold.Frost;
 /// Distributed key generation and its relatives, as one Feldman-VSS engine driven by a <see cref="DkgSession"/>:
 /// <list type="bullet">
 /// <item>Key generation: the FROST paper's DKG (Komlo–Goldberg 2020, Figure 1), each participant dealing a random
-/// polynomial with Feldman commitments (RFC 9591 Appendix C.2) and a proof of knowledge of its constant term.</item>
+/// polynomial with Feldman commitments (RFC 9591 Appendix C.2) and a proof of knowledge of its constant term, and
+/// a random chain-code contribution from which the key's chain code is derived.</item>
 /// <item>Refresh (proactive secret sharing, Herzberg et al. 1995): polynomials with zero constant term.</item>
 /// <item>Reshare (Desmedt–Jajodia style redistribution): t old signers deal λ_i·s_i to a new committee.</item>
 /// </list>
-/// Rounds: <see cref="Round1"/> (broadcast commitments + proof), <see cref="Round2"/> (validate every broadcast,
-/// compute the echo digest, send shares point to point), <see cref="Finish"/> (verify shares, compare echoes,
-/// compute the key, produce a confirmation), then <see cref="DkgPendingKey.Complete"/> once every receiver
-/// confirmed. Every failure names its culprits.
+/// Steps: <see cref="Commit"/> (broadcast a hash commitment to the round-one package and the chain-code
+/// contribution, and a per-run signing key), <see cref="Round1(DkgCommitSecret, IReadOnlyCollection{DkgCommitment})"/>
+/// (once every dealer's commitment arrived: reveal the round-one package — Feldman commitments + proof),
+/// <see cref="Round2"/> (check every broadcast against its commitment and validate it, compute the echo digest over
+/// all commitments and broadcasts, send signed shares and the contribution point to point), <see cref="Finish"/>
+/// (verify signatures, contributions and shares, compare echoes, compute the key and chain code, produce a
+/// confirmation), then <see cref="DkgPendingKey.Complete"/> once every receiver confirmed. Every failure names its
+/// culprits.
 /// </summary>
 public static partial class Dkg
 {
     /// <summary>
-    /// Round one. <paramref name="currentKey"/> is required for refresh and for dealers of a reshare (its share
-    /// is read, not consumed: keep it until the new key is complete).
+    /// Round two: checks every other dealer's broadcast against the commitment it sent first (else
+    /// <see cref="ThresholdFailure.CommitmentMismatch"/> naming the dealer), validates it (ids, duplicates, commitment
+    /// length, proof of knowledge bound to the session and the dealer, reshare constant terms), computes the echo
+    /// digest over every commitment and every broadcast, and returns the point-to-point shares this participant deals,
+    /// each with its chain-code contribution and signed with its per-run key. Consumes <paramref name="secret"/>.
     /// </summary>
-    public static DkgRound1Secret Round1(DkgSession session, Identifier self, KeyPackage? currentKey = null, IRandomSource? random = null)
-    {
-        ArgumentNullException.ThrowIfNull(session);
-        ArgumentNullException.ThrowIfNull(self);
-        random ??= HealthCheckedRandomSource.System;
-        FrostCiphersuite suite = session.Suite;
-        bool dealer = session.Dealers.Contains(self);
-        if (!dealer && !session.Receivers.Contains(self))
-        {
-            throw ThresholdErrors.Argument(nameof(self), $"participant {self} is not part of the session");
-        }
-
-        if (session.Kind != DkgKind.KeyGeneration && dealer)
-        {
-            if (currentKey is null || !currentKey.Identifier.Equals(self) || !currentKey.PublicKeyPackage.PublicEquals(session.OldKey!))
-            {
-                throw ThresholdErrors.Argument(nameof(currentKey), "the current key package of this participant, for the key named by the session, is required");
-            }
-        }
-
-        if (!dealer)
-        {
-            return new DkgRound1Secret(session, self, null, null, null);
-        }
-
-        Scalar constant = session.Kind switch
-        {
-            DkgKind.KeyGeneration => suite.RandomScalar(random),
-            DkgKind.Refresh => suite.ScalarZero,
-            _ => Polynomials.Lagrange(suite, session.Dealers, self) * currentKey!.Share,
-        };
-        Scalar[] coeffs = Polynomials.RandomPolynomial(suite, constant, session.Threshold, random);
-        var commitment = new List<Element>(session.CommitmentCount);
-        for (int k = session.Kind == DkgKind.Refresh ? 1 : 0; k < coeffs.Length; k++)
-        {
-            commitment.Add(suite.BaseMul(coeffs[k]));
-        }
-
-        Element? proofR = null;
-        Scalar? proofZ = null;
-        if (session.HasProofOfKnowledge)
-        {
-            // σ = (R, μ): k ← Z_q, R = k·G, c = HDKG(transcript), μ = k + a_0·c (FROST paper Figure 1 round 1 step 2).
-            Scalar k = suite.RandomScalar(random);
-            proofR = suite.BaseMul(k);
-            Scalar c = ProofChallenge(session, self, commitment, proofR);
-            proofZ = k + (coeffs[0] * c);
-        }
-
-        var package = new DkgRound1Package(self, commitment, proofR, proofZ);
-        return new DkgRound1Secret(session, self, coeffs, session.Kind == DkgKind.Refresh ? currentKey!.Share : null, package);
-    }
-
-    /// <summary>
-    /// Round two: validates every other dealer's broadcast (ids, duplicates, commitment length, proof of knowledge
-    /// bound to the session and the dealer, reshare constant terms), computes the echo digest over all broadcasts,
-    /// and returns the point-to-point shares this participant deals. Consumes <paramref name="secret"/>.
-    /// </summary>
-    public static (DkgRound2Secret Secret, IReadOnlyList<DkgRound2Package> Outgoing) Round2(DkgRound1Secret secret, IReadOnlyCollection<DkgRound1Package> received)
+    public static (DkgRound2Secret Secret, IReadOnlyList<DkgRound2Package> Outgoing) Round2(DkgRound1Secret secret, IReadOnlyCollection<DkgRound1Package> received, IRandomSource? random = null)
     {
         ArgumentNullException.ThrowIfNull(secret);
         ArgumentNullException.ThrowIfNull(received);
+        random ??= HealthCheckedRandomSource.System;
         DkgSession session = secret.Session;
         FrostCiphersuite suite = session.Suite;
         Identifier self = secret.Self;
-        (Scalar[]? coeffs, Scalar? oldShare) = secret.Consume();
-
-        var all = new SortedDictionary<Identifier, DkgRound1Package>();
-        var culprits = new List<Identifier>();
-        foreach (DkgRound1Package p in received)
+        IReadOnlyDictionary<Identifier, DkgCommitment>? committed = secret.Commitments;
+        (Scalar[]? coeffs, Scalar? oldShare, byte[] contribution, Scalar? signingKey) = secret.Consume();
+        try
         {
-            if (!ReferenceEquals(p.Suite, suite) || p.Sender.Equals(self) || !session.Dealers.Contains(p.Sender) || !all.TryAdd(p.Sender, p))
+            var all = new SortedDictionary<Identifier, DkgRound1Package>();
+            var culprits = new List<Identifier>();
+            foreach (DkgRound1Package p in received)
             {
-                culprits.Add(p.Sender);
-            }
-        }
-
-        if (secret.Package is not null)
-        {
-            all[self] = secret.Package;
-        }
-
-        culprits.AddRange(session.Dealers.Where(d => !all.ContainsKey(d)));
-        if (culprits.Count > 0)
-        {
-            throw ThresholdErrors.Protocol(ThresholdFailure.UnexpectedParticipant, [.. culprits.Distinct()], "round-one broadcasts missing, duplicated or from outside the session");
-        }
-
-        var commitments = new Dictionary<Identifier, IReadOnlyList<Element?>>();
-        var bad = new List<Identifier>();
-        var badReshare = new List<Identifier>();
-        foreach ((Identifier sender, DkgRound1Package p) in all)
-        {
-            if (!sender.Equals(self))
-            {
-                if (!CheckRound1(session, p))
+                if (!ReferenceEquals(p.Suite, suite) || p.Sender.Equals(self) || !session.Dealers.Contains(p.Sender) || !all.TryAdd(p.Sender, p))
                 {
-                    bad.Add(sender);
-                    continue;
+                    culprits.Add(p.Sender);
+                }
+            }
+
+            if (secret.Package is not null)
+            {
+                all[self] = secret.Package;
+            }
+
+            culprits.AddRange(session.Dealers.Where(d => !all.ContainsKey(d)));
+            if (culprits.Count > 0)
+            {
+                throw ThresholdErrors.Protocol(ThresholdFailure.UnexpectedParticipant, [.. culprits.Distinct()], "round-one broadcasts missing, duplicated or from outside the session");
+            }
+
+            if (committed is not null)
+            {
+                // Commit-then-reveal: the package must be the one the dealer committed to before any was revealed.
+                List<Identifier> changed = [.. all.Where(kv => !CryptographicOperations.FixedTimeEquals(PackageHash(session, kv.Value, committed[kv.Key].SigningKey), committed[kv.Key].PackageHash)).Select(kv => kv.Key)];
+                if (changed.Count > 0)
+                {
+                    throw ThresholdErrors.Protocol(ThresholdFailure.CommitmentMismatch, changed, "round-one packages that differ from what their dealers committed to");
+                }
+            }
+
+            var commitments = new Dictionary<Identifier, IReadOnlyList<Element?>>();
+            var bad = new List<Identifier>();
+            var badReshare = new List<Identifier>();
+            foreach ((Identifier sender, DkgRound1Package p) in all)
+            {
+                if (!sender.Equals(self))
+                {
+                    if (!CheckRound1(session, p))
+                    {
+                        bad.Add(sender);
+                        continue;
+                    }
+
+                    if (session.Kind == DkgKind.Reshare)
+                    {
+                        Element expected = session.OldKey!.VerifyingShare(sender) * Polynomials.Lagrange(suite, session.Dealers, sender);
+                        if (!p.Commitment[0].ValueEquals(expected))
+                        {
+                            badReshare.Add(sender);
+                            continue;
+                        }
+                    }
                 }
 
-                if (session.Kind == DkgKind.Reshare)
+                commitments[sender] = session.Kind == DkgKind.Refresh ? [null, .. p.Commitment] : [.. p.Commitment];
+            }
+
+            if (bad.Count > 0)
+            {
+                throw ThresholdErrors.Protocol(ThresholdFailure.InvalidProofOfKnowledge, bad, "round-one broadcasts with a wrong commitment length or an invalid proof of knowledge");
+            }
+
+            if (badReshare.Count > 0)
+            {
+                throw ThresholdErrors.Protocol(ThresholdFailure.InvalidReshareCommitment, badReshare, "reshare constant terms that are not the dealers' weighted verifying shares");
+            }
+
+            byte[] echo = EchoDigest(session, committed?.Values ?? [], all.Values);
+            var outgoing = new List<DkgRound2Package>();
+            Scalar? own = null;
+            if (coeffs is not null)
+            {
+                Element signingPublic = suite.BaseMul(signingKey!);
+                foreach (Identifier r in session.Receivers)
                 {
-                    Element expected = session.OldKey!.VerifyingShare(sender) * Polynomials.Lagrange(suite, session.Dealers, sender);
-                    if (!p.Commitment[0].ValueEquals(expected))
+                    Scalar share = Polynomials.Evaluate(coeffs, r.Value);
+                    if (r.Equals(self))
                     {
-                        badReshare.Add(sender);
-                        continue;
+                        own = share;
+                    }
+                    else
+                    {
+                        (Element sigR, Scalar sigZ) = SignShare(session, self, r, signingKey!, signingPublic, echo, share, contribution, random);
+                        outgoing.Add(new DkgRound2Package(self, r, echo, share, contribution, sigR, sigZ));
                     }
                 }
             }
 
-            commitments[sender] = session.Kind == DkgKind.Refresh ? [null, .. p.Commitment] : [.. p.Commitment];
+            return (new DkgRound2Secret(session, self, echo, commitments, own, oldShare, contribution, committed), outgoing);
         }
-
-        if (bad.Count > 0)
+        finally
         {
-            throw ThresholdErrors.Protocol(ThresholdFailure.InvalidProofOfKnowledge, bad, "round-one broadcasts with a wrong commitment length or an invalid proof of knowledge");
+            CryptographicOperations.ZeroMemory(contribution);
         }
-
-        if (badReshare.Count > 0)
-        {
-            throw ThresholdErrors.Protocol(ThresholdFailure.InvalidReshareCommitment, badReshare, "reshare constant terms that are not the dealers' weighted verifying shares");
-        }
-
-        byte[] echo = EchoDigest(session, all.Values);
-        var outgoing = new List<DkgRound2Package>();
-        Scalar? own = null;
-        if (coeffs is not null)
-        {
-            foreach (Identifier r in session.Receivers)
-            {
-                Scalar share = Polynomials.Evaluate(coeffs, r.Value);
-                if (r.Equals(self))
-                {
-                    own = share;
-                }
-                else
-                {
-                    outgoing.Add(new DkgRound2Package(self, r, echo, share));
-                }
-            }
-        }
-
-        return (new DkgRound2Secret(session, self, echo, commitments, own, oldShare), outgoing);
     }
 
     /// <summary>
     /// The end of round two for a receiver: checks that every dealer sent exactly one share, that it saw the same
-    /// broadcasts (echo), that each share matches its dealer's commitment (else verifiable complaints), then
-    /// computes the new share, verifying shares and group key, and a confirmation to broadcast.
-    /// Consumes <paramref name="secret"/> and disposes the received packages.
+    /// commitments and broadcasts (echo), that each message carries its dealer's valid signature, that each chain-code
+    /// contribution matches its dealer's commitment and each share its dealer's Feldman commitments (else verifiable
+    /// complaints), then computes the new share, verifying shares, group key and chain code, and a confirmation to
+    /// broadcast. Consumes <paramref name="secret"/> and disposes the received packages.
     /// </summary>
     public static DkgPendingKey Finish(DkgRound2Secret secret, IReadOnlyCollection<DkgRound2Package> received, IRandomSource? random = null)
     {
@@ -191,7 +162,8 @@ public static partial class Dkg
             throw ThresholdErrors.Argument(nameof(secret), "only receivers get a key; a dealer-only participant is done after round two");
         }
 
-        (Scalar? own, Scalar? oldShare) = secret.Consume();
+        IReadOnlyDictionary<Identifier, DkgCommitment>? committed = secret.DealerCommitments;
+        (Scalar? own, Scalar? oldShare, byte[] ownContribution) = secret.Consume();
         try
         {
             var bySender = new Dictionary<Identifier, DkgRound2Package>();
@@ -213,7 +185,31 @@ public static partial class Dkg
             List<Identifier> mismatched = [.. bySender.Where(kv => !CryptographicOperations.FixedTimeEquals(kv.Value.EchoDigest, secret.EchoDigest)).Select(kv => kv.Key)];
             if (mismatched.Count > 0)
             {
-                throw ThresholdErrors.Protocol(ThresholdFailure.BroadcastMismatch, mismatched, "echo check failed: these participants saw different round-one broadcasts");
+                throw ThresholdErrors.Protocol(ThresholdFailure.BroadcastMismatch, mismatched, "echo check failed: these participants saw different commitments or round-one broadcasts");
+            }
+
+            if (committed is not null)
+            {
+                // Only a message signed under its dealer's committed key makes a complaint that others can check.
+                List<Identifier> unsigned = [.. bySender.Where(kv => !VerifyShareSignature(session, kv.Value.Sender, kv.Value.Recipient, committed[kv.Key].SigningKey, kv.Value.EchoDigest, kv.Value.Share, kv.Value.Contribution, kv.Value.SignatureR, kv.Value.SignatureZ)).Select(kv => kv.Key).Order()];
+                if (unsigned.Count > 0)
+                {
+                    throw ThresholdErrors.Protocol(ThresholdFailure.InvalidShareSignature, unsigned, "round-two messages without a valid signature under their dealers' committed keys");
+                }
+            }
+
+            var badContribution = new List<DkgComplaint>();
+            foreach ((Identifier sender, DkgRound2Package p) in bySender.OrderBy(kv => kv.Key))
+            {
+                if (!ContributionMatches(session, sender, p.Contribution, committed?[sender]))
+                {
+                    badContribution.Add(DkgComplaint.About(p));
+                }
+            }
+
+            if (badContribution.Count > 0)
+            {
+                throw ThresholdErrors.Protocol(ThresholdFailure.CommitmentMismatch, [.. badContribution.Select(c => c.Accused)], "chain-code contributions that differ from what their dealers committed to", badContribution);
             }
 
             Scalar sum = own ?? suite.ScalarZero;
@@ -234,7 +230,7 @@ public static partial class Dkg
                     Scalar share = p.Share;
                     if (!suite.BaseMul(share).ValueEquals(Polynomials.EvaluateCommitment(suite, secret.Commitments[sender], self.Value)))
                     {
-                        complaints.Add(new DkgComplaint(self, sender, share));
+                        complaints.Add(DkgComplaint.About(p));
                     }
                 }
 
@@ -246,7 +242,10 @@ public static partial class Dkg
                 sum += oldShare;
             }
 
-            PublicKeyPackage key = BuildPublicKey(session, aggregate);
+            byte[] chainCode = session.Kind == DkgKind.KeyGeneration
+                ? ChainCode(session, session.Dealers.Select(d => d.Equals(self) ? ownContribution : bySender[d].Contribution.ToArray()))
+                : session.OldKey!.ChainCode.ToArray();
+            PublicKeyPackage key = BuildPublicKey(session, aggregate, chainCode);
             if (!suite.BaseMul(sum).ValueEquals(key.VerifyingShare(self)))
             {
                 throw ThresholdErrors.Protocol(ThresholdFailure.InvalidSecretShare, [], "the combined share does not match the combined commitments");
@@ -261,6 +260,7 @@ public static partial class Dkg
         }
         finally
         {
+            CryptographicOperations.ZeroMemory(ownContribution);
             foreach (DkgRound2Package p in received)
             {
                 p.Dispose();
@@ -269,22 +269,55 @@ public static partial class Dkg
     }
 
     /// <summary>
-    /// Checks a complaint against the accused's round-one broadcast: true when the evidence share indeed does
-    /// not match the accused's commitment at the accuser's identifier (the accused cheated), false when the
-    /// complaint is unfounded (the accuser lied).
+    /// Checks a complaint (see <see cref="DkgComplaint"/>) with the accused's commitment and round-one broadcast, as
+    /// relayed to everyone: true when the accused signed the evidence (under the per-run key it committed to) and the
+    /// evidence share does not match the accused's Feldman commitments at the accuser's identifier, or the evidence
+    /// contribution does not match the accused's committed contribution hash (the accused cheated); false when the
+    /// signature fails (the accuser forged or altered the evidence) or the evidence is consistent (the accuser lied).
+    /// Throws <see cref="ArgumentException"/> when the inputs do not belong together (other dealer, other session, or a
+    /// broadcast that does not match the commitment).
     /// </summary>
-    public static bool VerifyComplaint(DkgSession session, DkgComplaint complaint, DkgRound1Package accusedBroadcast)
+    public static bool VerifyComplaint(DkgSession session, DkgComplaint complaint, DkgCommitment accusedCommitment, DkgRound1Package accusedBroadcast)
     {
         ArgumentNullException.ThrowIfNull(session);
         ArgumentNullException.ThrowIfNull(complaint);
+        ArgumentNullException.ThrowIfNull(accusedCommitment);
         ArgumentNullException.ThrowIfNull(accusedBroadcast);
-        if (!accusedBroadcast.Sender.Equals(complaint.Accused) || !session.Receivers.Contains(complaint.Accuser))
+        FrostCiphersuite suite = session.Suite;
+        if (!ReferenceEquals(complaint.Suite, suite) || !accusedBroadcast.Sender.Equals(complaint.Accused) || !accusedCommitment.Sender.Equals(complaint.Accused)
+            || !session.Dealers.Contains(complaint.Accused) || !session.Receivers.Contains(complaint.Accuser) || complaint.Accuser.Equals(complaint.Accused))
         {
-            throw ThresholdErrors.Argument(nameof(complaint), "complaint and broadcast do not match");
+            throw ThresholdErrors.Argument(nameof(complaint), "complaint, commitment and broadcast do not belong to one dealer and one receiver of the session");
+        }
+
+        if (!CryptographicOperations.FixedTimeEquals(PackageHash(session, accusedBroadcast, accusedCommitment.SigningKey), accusedCommitment.PackageHash))
+        {
+            throw ThresholdErrors.Argument(nameof(accusedBroadcast), "the broadcast is not the one the accused committed to");
+        }
+
+        if (!VerifyShareSignature(session, complaint.Accused, complaint.Accuser, accusedCommitment.SigningKey, complaint.EchoDigest, complaint.Evidence, complaint.Contribution, complaint.SignatureR, complaint.SignatureZ))
+        {
+            return false;
         }
 
         IReadOnlyList<Element?> c = session.Kind == DkgKind.Refresh ? [null, .. accusedBroadcast.Commitment] : [.. accusedBroadcast.Commitment];
-        return !session.Suite.BaseMul(complaint.Evidence).ValueEquals(Polynomials.EvaluateCommitment(session.Suite, c, complaint.Accuser.Value));
+        bool shareBad = !suite.BaseMul(complaint.Evidence).ValueEquals(Polynomials.EvaluateCommitment(suite, c, complaint.Accuser.Value));
+        return shareBad || !ContributionMatches(session, complaint.Accused, complaint.Contribution, accusedCommitment);
+    }
+
+    /// <summary>
+    /// A contribution is 32 bytes for key generation and empty otherwise; with a commitment, it must hash to the
+    /// committed value.
+    /// </summary>
+    private static bool ContributionMatches(DkgSession session, Identifier dealer, ReadOnlySpan<byte> contribution, DkgCommitment? commitment)
+    {
+        int expected = session.Kind == DkgKind.KeyGeneration ? DkgRound2Package.ContributionSizeInBytes : 0;
+        if (contribution.Length != expected)
+        {
+            return false;
+        }
+
+        return commitment is null || CryptographicOperations.FixedTimeEquals(ContributionHash(session, dealer, contribution), commitment.ContributionHash);
     }
 
     internal static bool CheckRound1(DkgSession session, DkgRound1Package p)

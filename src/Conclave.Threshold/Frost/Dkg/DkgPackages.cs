@@ -85,22 +85,30 @@ public sealed class DkgRound1Package
 }
 
 /// <summary>
-/// A dealer's round-two point-to-point message to one receiver: the secret share f_i(j) and the echo digest of
-/// every round-one broadcast the dealer saw. Secret: this library hands it out in plain form; the node layer
-/// MUST encrypt it to the recipient (and sign it) before it leaves the node (DESIGN.md "Topology").
+/// A dealer's round-two point-to-point message to one receiver: the secret share f_i(j), the echo digest of every
+/// commitment and round-one broadcast the dealer saw, the dealer's chain-code contribution (32 bytes for key
+/// generation, empty for refresh and reshare), and the dealer's Schnorr signature over all of it (and the session,
+/// sender and recipient) under the signing key it committed to in <see cref="DkgCommitment"/>. Secret: this library
+/// hands it out in plain form; the node layer MUST encrypt it to the recipient before it leaves the node
+/// (DESIGN.md "Topology"). The signature is what makes a complaint verifiable (<see cref="DkgComplaint"/>).
 /// </summary>
 public sealed class DkgRound2Package : IDisposable
 {
+    internal const int ContributionSizeInBytes = 32;
     private readonly SecretBuffer _share;
+    private readonly SecretBuffer? _contribution;
     private readonly byte[] _echo;
 
-    internal DkgRound2Package(Identifier sender, Identifier recipient, ReadOnlySpan<byte> echo, Scalar share)
+    internal DkgRound2Package(Identifier sender, Identifier recipient, ReadOnlySpan<byte> echo, Scalar share, ReadOnlySpan<byte> contribution, Element signatureR, Scalar signatureZ)
     {
         Sender = sender;
         Recipient = recipient;
         _echo = echo.ToArray();
         _share = SecretBuffer.Allocate(sender.Suite.ScalarSizeInBytes);
         share.WriteTo(_share.Span);
+        _contribution = contribution.IsEmpty ? null : SecretBuffer.CopyFrom(contribution);
+        SignatureR = signatureR;
+        SignatureZ = signatureZ;
     }
 
     public Identifier Sender { get; }
@@ -120,15 +128,35 @@ public sealed class DkgRound2Package : IDisposable
         }
     }
 
+    /// <summary>The dealer's chain-code contribution (secret to the participants).</summary>
+    internal ReadOnlySpan<byte> Contribution
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(_share.IsDisposed, this);
+            return _contribution is null ? [] : _contribution.ReadOnlySpan;
+        }
+    }
+
+    internal Element SignatureR { get; }
+
+    internal Scalar SignatureZ { get; }
+
     /// <summary>The secret encoding, to be encrypted to <see cref="Recipient"/> by the node layer.</summary>
     public SecretBuffer Export()
     {
         ObjectDisposedException.ThrowIf(_share.IsDisposed, this);
-        var w = new WireWriter(WireKind.DkgRound2, Suite);
+        FrostCiphersuite suite = Suite;
+        int size = 3 + (3 * suite.ScalarSizeInBytes) + _echo.Length + 1 + Contribution.Length + suite.ElementSizeInBytes + suite.ScalarSizeInBytes;
+        var w = new WireWriter(WireKind.DkgRound2, suite, size);
         w.Id(Sender);
         w.Id(Recipient);
         w.Raw(_echo);
         w.Raw(_share.ReadOnlySpan);
+        w.Byte((byte)Contribution.Length);
+        w.Raw(Contribution);
+        w.Element(SignatureR);
+        w.Scalar(SignatureZ);
         return w.ToSecret();
     }
 
@@ -140,11 +168,24 @@ public sealed class DkgRound2Package : IDisposable
         Identifier recipient = r.Id("recipient");
         ReadOnlySpan<byte> echo = r.Raw(32);
         Scalar share = r.Scalar("share");
+        int n = r.Byte();
+        if (n is not (0 or ContributionSizeInBytes))
+        {
+            throw ThresholdErrors.Format("dkgRound2Package", "a chain-code contribution is 0 or 32 bytes");
+        }
+
+        ReadOnlySpan<byte> contribution = r.Raw(n);
+        Element sigR = r.Element("signature.R");
+        Scalar sigZ = r.Scalar("signature.z");
         r.End();
-        return new DkgRound2Package(sender, recipient, echo, share);
+        return new DkgRound2Package(sender, recipient, echo, share, contribution, sigR, sigZ);
     }
 
-    public void Dispose() => _share.Dispose();
+    public void Dispose()
+    {
+        _share.Dispose();
+        _contribution?.Dispose();
+    }
 
     public override string ToString() => $"DkgRound2Package({Sender} -> {Recipient})";
 }
@@ -200,18 +241,33 @@ public sealed class DkgConfirmation
 
 /// <summary>
 /// A complaint (FROST paper Figure 1, round 2 step 2): <see cref="Accuser"/> received from <see cref="Accused"/>
-/// a share that does not match the accused's broadcast commitment. It carries the share as evidence, so any
-/// participant can check it with <see cref="Dkg.VerifyComplaint"/> (the node layer's signature on the round-two
-/// message makes the evidence attributable). Revealing the bad share does not hurt: the run is aborted.
+/// a round-two message whose share does not match the accused's Feldman commitments at the accuser's identifier,
+/// or whose chain-code contribution does not match the accused's <see cref="DkgCommitment"/>. The evidence is the
+/// whole round-two message as the accused signed it (echo, share, contribution, signature under the per-run signing
+/// key the accused committed to before round one), so anyone holding the accused's commitment and round-one
+/// broadcast — the coordinator relayed both — can check it with <see cref="Dkg.VerifyComplaint"/>: a forged or
+/// altered share fails the accused's signature, so a lying accuser convicts nobody. Revealing the bad share and the
+/// contribution does not hurt: the run is aborted and its key and chain code are never used.
 /// </summary>
 public sealed class DkgComplaint
 {
-    internal DkgComplaint(Identifier accuser, Identifier accused, Scalar evidence)
+    private readonly byte[] _echo;
+    private readonly byte[] _contribution;
+
+    internal DkgComplaint(Identifier accuser, Identifier accused, ReadOnlySpan<byte> echo, Scalar share, ReadOnlySpan<byte> contribution, Element signatureR, Scalar signatureZ)
     {
         Accuser = accuser;
         Accused = accused;
-        Evidence = evidence;
+        _echo = echo.ToArray();
+        Evidence = share;
+        _contribution = contribution.ToArray();
+        SignatureR = signatureR;
+        SignatureZ = signatureZ;
     }
+
+    /// <summary>The complaint about a received round-two message (its recipient accuses its sender).</summary>
+    internal static DkgComplaint About(DkgRound2Package p)
+        => new(p.Recipient, p.Sender, p.EchoDigest, p.Share, p.Contribution, p.SignatureR, p.SignatureZ);
 
     public Identifier Accuser { get; }
 
@@ -219,14 +275,28 @@ public sealed class DkgComplaint
 
     public FrostCiphersuite Suite => Accuser.Suite;
 
+    internal ReadOnlySpan<byte> EchoDigest => _echo;
+
+    /// <summary>The share the accused sent.</summary>
     internal Scalar Evidence { get; }
+
+    internal ReadOnlySpan<byte> Contribution => _contribution;
+
+    internal Element SignatureR { get; }
+
+    internal Scalar SignatureZ { get; }
 
     public byte[] ToBytes()
     {
         var w = new WireWriter(WireKind.DkgComplaint, Suite);
         w.Id(Accuser);
         w.Id(Accused);
+        w.Raw(_echo);
         w.Scalar(Evidence);
+        w.Byte((byte)_contribution.Length);
+        w.Raw(_contribution);
+        w.Element(SignatureR);
+        w.Scalar(SignatureZ);
         return w.ToArray();
     }
 
@@ -234,8 +304,21 @@ public sealed class DkgComplaint
     {
         ArgumentNullException.ThrowIfNull(suite);
         var r = new WireReader(encoded, WireKind.DkgComplaint, suite, "dkgComplaint");
-        var c = new DkgComplaint(r.Id("accuser"), r.Id("accused"), r.Scalar("evidence"));
+        Identifier accuser = r.Id("accuser");
+        Identifier accused = r.Id("accused");
+        ReadOnlySpan<byte> echo = r.Raw(32);
+        Scalar share = r.Scalar("evidence");
+        int n = r.Byte();
+        if (n is not (0 or DkgRound2Package.ContributionSizeInBytes))
+        {
+            throw ThresholdErrors.Format("dkgComplaint", "a chain-code contribution is 0 or 32 bytes");
+        }
+
+        ReadOnlySpan<byte> contribution = r.Raw(n);
+        var c = new DkgComplaint(accuser, accused, echo, share, contribution, r.Element("signature.R"), r.Scalar("signature.z"));
         r.End();
         return c;
     }
+
+    public override string ToString() => $"DkgComplaint({Accuser} accuses {Accused})";
 }

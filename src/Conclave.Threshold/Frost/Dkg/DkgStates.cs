@@ -4,16 +4,50 @@ using Conclave.Threshold.Frost.Ciphersuites;
 namespace Conclave.Threshold.Frost;
 
 /// <summary>
+/// A participant's secret state after <see cref="Dkg.Commit"/>: its polynomial, its chain-code contribution, its
+/// per-run signing key and its round-one package, all kept back until every dealer's commitment has arrived
+/// (<see cref="Dkg.Round1(DkgCommitSecret, IReadOnlyCollection{DkgCommitment})"/>, which consumes it).
+/// Only <see cref="Commitment"/> leaves the participant at this step.
+/// </summary>
+public sealed class DkgCommitSecret : IDisposable
+{
+    private DkgRound1Secret? _inner;
+
+    internal DkgCommitSecret(DkgRound1Secret inner, DkgCommitment? commitment)
+    {
+        _inner = inner;
+        Session = inner.Session;
+        Self = inner.Self;
+        Commitment = commitment;
+    }
+
+    public DkgSession Session { get; }
+
+    public Identifier Self { get; }
+
+    /// <summary>This participant's commitment, to broadcast (null when it only receives, as a new member in a reshare).</summary>
+    public DkgCommitment? Commitment { get; }
+
+    internal DkgRound1Secret Release()
+        => Interlocked.Exchange(ref _inner, null) ?? throw ThresholdErrors.Consumed("DKG commitment state");
+
+    public void Dispose() => Interlocked.Exchange(ref _inner, null)?.Dispose();
+}
+
+/// <summary>
 /// A participant's secret state between DKG rounds one and two: its polynomial coefficients (and, for refresh,
-/// its current share). Sealed, disposable, consumed by <see cref="Dkg.Round2"/>.
+/// its current share), its chain-code contribution and per-run signing key, and the dealers' commitments it
+/// received. Sealed, disposable, consumed by <see cref="Dkg.Round2"/>.
 /// </summary>
 public sealed class DkgRound1Secret : IDisposable
 {
     private readonly SecretBuffer? _coefficients;
     private readonly SecretBuffer? _oldShare;
+    private readonly SecretBuffer? _contribution;
+    private readonly SecretBuffer? _signingKey;
     private int _consumed;
 
-    internal DkgRound1Secret(DkgSession session, Identifier self, IReadOnlyList<Scalar>? coefficients, Scalar? oldShare, DkgRound1Package? package)
+    internal DkgRound1Secret(DkgSession session, Identifier self, IReadOnlyList<Scalar>? coefficients, Scalar? oldShare, DkgRound1Package? package, ReadOnlySpan<byte> contribution = default, Scalar? signingKey = null)
     {
         Session = session;
         Self = self;
@@ -33,6 +67,17 @@ public sealed class DkgRound1Secret : IDisposable
             _oldShare = SecretBuffer.Allocate(s);
             oldShare.WriteTo(_oldShare.Span);
         }
+
+        if (!contribution.IsEmpty)
+        {
+            _contribution = SecretBuffer.CopyFrom(contribution);
+        }
+
+        if (signingKey is not null)
+        {
+            _signingKey = SecretBuffer.Allocate(s);
+            signingKey.WriteTo(_signingKey.Span);
+        }
     }
 
     public DkgSession Session { get; }
@@ -42,7 +87,13 @@ public sealed class DkgRound1Secret : IDisposable
     /// <summary>This participant's own broadcast (null when it only receives, as a new member in a reshare).</summary>
     public DkgRound1Package? Package { get; }
 
-    internal (Scalar[]? Coefficients, Scalar? OldShare) Consume()
+    /// <summary>
+    /// Every dealer's commitment (own included), set by <see cref="Dkg.Round1(DkgCommitSecret, IReadOnlyCollection{DkgCommitment})"/>;
+    /// null only for a run started with the uncommitted legacy <see cref="Dkg.Round1(DkgSession, Identifier, KeyPackage?, Conclave.Crypto.Randomness.IRandomSource?)"/>.
+    /// </summary>
+    internal IReadOnlyDictionary<Identifier, DkgCommitment>? Commitments { get; set; }
+
+    internal (Scalar[]? Coefficients, Scalar? OldShare, byte[] Contribution, Scalar? SigningKey) Consume()
     {
         if (Interlocked.Exchange(ref _consumed, 1) != 0)
         {
@@ -70,7 +121,13 @@ public sealed class DkgRound1Secret : IDisposable
                 _ = suite.TryReadScalar(_oldShare.ReadOnlySpan, out old);
             }
 
-            return (coeffs, old);
+            Scalar? x = null;
+            if (_signingKey is not null)
+            {
+                _ = suite.TryReadScalar(_signingKey.ReadOnlySpan, out x);
+            }
+
+            return (coeffs, old, _contribution?.ReadOnlySpan.ToArray() ?? [], x);
         }
         finally
         {
@@ -82,6 +139,8 @@ public sealed class DkgRound1Secret : IDisposable
     {
         _coefficients?.Dispose();
         _oldShare?.Dispose();
+        _contribution?.Dispose();
+        _signingKey?.Dispose();
     }
 }
 
@@ -90,15 +149,23 @@ public sealed class DkgRound2Secret : IDisposable
 {
     private readonly SecretBuffer? _ownShare;
     private readonly SecretBuffer? _oldShare;
+    private readonly SecretBuffer? _ownContribution;
     private readonly byte[] _echo;
     private int _consumed;
 
-    internal DkgRound2Secret(DkgSession session, Identifier self, ReadOnlySpan<byte> echo, IReadOnlyDictionary<Identifier, IReadOnlyList<Element?>> commitments, Scalar? ownShare, Scalar? oldShare)
+    internal DkgRound2Secret(DkgSession session, Identifier self, ReadOnlySpan<byte> echo, IReadOnlyDictionary<Identifier, IReadOnlyList<Element?>> commitments, Scalar? ownShare, Scalar? oldShare,
+        ReadOnlySpan<byte> ownContribution = default, IReadOnlyDictionary<Identifier, DkgCommitment>? dealerCommitments = null)
     {
         Session = session;
         Self = self;
         _echo = echo.ToArray();
         Commitments = commitments;
+        DealerCommitments = dealerCommitments;
+        if (!ownContribution.IsEmpty)
+        {
+            _ownContribution = SecretBuffer.CopyFrom(ownContribution);
+        }
+
         int s = session.Suite.ScalarSizeInBytes;
         if (ownShare is not null)
         {
@@ -123,7 +190,10 @@ public sealed class DkgRound2Secret : IDisposable
     /// <summary>Validated commitments per dealer, constant term first (null = the identity of a refresh).</summary>
     internal IReadOnlyDictionary<Identifier, IReadOnlyList<Element?>> Commitments { get; }
 
-    internal (Scalar? OwnShare, Scalar? OldShare) Consume()
+    /// <summary>Every dealer's <see cref="DkgCommitment"/> (null for an uncommitted legacy run).</summary>
+    internal IReadOnlyDictionary<Identifier, DkgCommitment>? DealerCommitments { get; }
+
+    internal (Scalar? OwnShare, Scalar? OldShare, byte[] OwnContribution) Consume()
     {
         if (Interlocked.Exchange(ref _consumed, 1) != 0)
         {
@@ -144,7 +214,7 @@ public sealed class DkgRound2Secret : IDisposable
                 _ = suite.TryReadScalar(_oldShare.ReadOnlySpan, out old);
             }
 
-            return (own, old);
+            return (own, old, _ownContribution?.ReadOnlySpan.ToArray() ?? []);
         }
         finally
         {
@@ -156,6 +226,7 @@ public sealed class DkgRound2Secret : IDisposable
     {
         _ownShare?.Dispose();
         _oldShare?.Dispose();
+        _ownContribution?.Dispose();
     }
 }
 

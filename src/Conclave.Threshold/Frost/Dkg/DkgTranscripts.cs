@@ -27,9 +27,18 @@ public static partial class Dkg
         return session.Suite.HDkg(t.ToArray());
     }
 
-    internal static byte[] EchoDigest(DkgSession session, IEnumerable<DkgRound1Package> packages)
+    /// <summary>
+    /// The echo digest: SHA-256 over the session digest, every dealer's commitment and every round-one broadcast (own
+    /// included), each in identifier order. Two participants with equal digests saw the same commitments and packages.
+    /// </summary>
+    internal static byte[] EchoDigest(DkgSession session, IEnumerable<DkgCommitment> commitments, IEnumerable<DkgRound1Package> packages)
     {
-        var t = new Transcript("Conclave/FROST/dkg-echo/v1").Append("session", session.Digest);
+        var t = new Transcript("Conclave/FROST/dkg-echo/v2").Append("session", session.Digest);
+        foreach (DkgCommitment c in commitments.OrderBy(c => c.Sender))
+        {
+            t.Append("commitment", c.ToBytes());
+        }
+
         foreach (DkgRound1Package p in packages.OrderBy(p => p.Sender))
         {
             t.Append("broadcast", p.ToBytes());
@@ -38,6 +47,103 @@ public static partial class Dkg
         return SHA256.HashData(t.ToArray());
     }
 
+    /// <summary>The commitment to a round-one package: SHA-256(transcript(domain, session digest, dealer, package, signing key)).</summary>
+    internal static byte[] PackageHash(DkgSession session, DkgRound1Package package, Element signingKey)
+        => SHA256.HashData(new Transcript("Conclave/FROST/dkg-commit-package/v1")
+            .Append("session", session.Digest)
+            .Append("dealer", package.Sender.Encoded)
+            .Append("package", package.ToBytes())
+            .Append("signing-key", signingKey.ToBytes())
+            .ToArray());
+
+    /// <summary>
+    /// The commitment to a chain-code contribution: SHA-256(transcript(domain, session digest, dealer, contribution)).
+    /// Hiding because the contribution is 32 uniformly random bytes.
+    /// </summary>
+    internal static byte[] ContributionHash(DkgSession session, Identifier dealer, ReadOnlySpan<byte> contribution)
+        => new Transcript("Conclave/FROST/dkg-commit-chain-code/v1", 512)
+            .Append("session", session.Digest)
+            .Append("dealer", dealer.Encoded)
+            .Append("contribution", contribution)
+            .HashAndClear();
+
+    /// <summary>
+    /// The chain code of a new key: SHA-256(transcript("Conclave/FROST/dkg-chain-code/v1", session digest, then for
+    /// each dealer in identifier order its id and 32-byte contribution)). Uniformly random and unknown to anyone who
+    /// lacks even one honest dealer's contribution, which only travels inside sealed round-two messages.
+    /// </summary>
+    internal static byte[] ChainCode(DkgSession session, IEnumerable<byte[]> contributionsInDealerOrder)
+    {
+        var t = new Transcript("Conclave/FROST/dkg-chain-code/v1", 256 + (session.Dealers.Count * 128)).Append("session", session.Digest);
+        using IEnumerator<byte[]> e = contributionsInDealerOrder.GetEnumerator();
+        foreach (Identifier d in session.Dealers)
+        {
+            if (!e.MoveNext())
+            {
+                throw new InvalidOperationException("one contribution per dealer");
+            }
+
+            t.Append("dealer", d.Encoded).Append("contribution", e.Current);
+            CryptographicOperations.ZeroMemory(e.Current);
+        }
+
+        return t.HashAndClear();
+    }
+
+    /// <summary>m = SHA-256(transcript(domain, session, sender, recipient, signing key, echo, share, contribution)), zeroed after use.</summary>
+    private static byte[] ShareMessage(DkgSession session, Identifier sender, Identifier recipient, Element signingKey, ReadOnlySpan<byte> echo, Scalar share, ReadOnlySpan<byte> contribution)
+    {
+        Span<byte> s = stackalloc byte[share.Size];
+        try
+        {
+            share.WriteTo(s);
+            return new Transcript("Conclave/FROST/dkg-share-message/v1", 1024)
+                .Append("session", session.Digest)
+                .Append("sender", sender.Encoded)
+                .Append("recipient", recipient.Encoded)
+                .Append("signing-key", signingKey.ToBytes())
+                .Append("echo", echo)
+                .Append("share", s)
+                .Append("contribution", contribution)
+                .HashAndClear();
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(s);
+        }
+    }
+
+    private static Scalar ShareChallenge(DkgSession session, Identifier signer, Element signingKey, ReadOnlySpan<byte> message, Element r)
+        => session.Suite.HDkg(new Transcript("Conclave/FROST/dkg-share-signature/v1")
+            .Append("session", session.Digest)
+            .Append("signer", signer.Encoded)
+            .Append("signing-key", signingKey.ToBytes())
+            .Append("message", message)
+            .Append("R", r.ToBytes())
+            .ToArray());
+
+    /// <summary>A Schnorr signature (R = k·G, z = k + c·x) by a dealer on one round-two message.</summary>
+    internal static (Element R, Scalar Z) SignShare(DkgSession session, Identifier sender, Identifier recipient, Scalar signingKey, Element signingPublic, ReadOnlySpan<byte> echo, Scalar share, ReadOnlySpan<byte> contribution, IRandomSource random)
+    {
+        FrostCiphersuite suite = session.Suite;
+        byte[] m = ShareMessage(session, sender, recipient, signingPublic, echo, share, contribution);
+        Scalar k = suite.RandomScalar(random);
+        Element r = suite.BaseMul(k);
+        return (r, k + (ShareChallenge(session, sender, signingPublic, m, r) * signingKey));
+    }
+
+    /// <summary>z·G − c·X == R.</summary>
+    internal static bool VerifyShareSignature(DkgSession session, Identifier sender, Identifier recipient, Element signingKey, ReadOnlySpan<byte> echo, Scalar share, ReadOnlySpan<byte> contribution, Element r, Scalar z)
+    {
+        byte[] m = ShareMessage(session, sender, recipient, signingKey, echo, share, contribution);
+        Scalar c = ShareChallenge(session, sender, signingKey, m, r);
+        return session.Suite.MulAddBasePublic(signingKey, -c, z).ValueEquals(r);
+    }
+
+    /// <summary>
+    /// SHA-256(transcript(domain, session digest, echo digest, public key package)). The package encoding includes
+    /// the chain code, so participants that derived different chain codes confirm different digests.
+    /// </summary>
     internal static byte[] ConfirmationDigest(DkgSession session, ReadOnlySpan<byte> echo, PublicKeyPackage key)
         => SHA256.HashData(new Transcript("Conclave/FROST/dkg-confirm/v1")
             .Append("session", session.Digest)
@@ -113,8 +219,10 @@ public static partial class Dkg
 
         byte[] echo = secret.EchoDigest.ToArray();
         IReadOnlyDictionary<Identifier, IReadOnlyList<Element?>> commitments = secret.Commitments;
-        _ = secret.Consume();
-        PublicKeyPackage key = BuildPublicKey(session, AggregateCommitments(session, commitments));
+        (_, _, byte[] contribution) = secret.Consume();
+        CryptographicOperations.ZeroMemory(contribution);
+        // A dealer-only participant exists only in a reshare, which keeps the old chain code.
+        PublicKeyPackage key = BuildPublicKey(session, AggregateCommitments(session, commitments), session.OldKey!.ChainCode);
         CheckConfirmations(session, key, ConfirmationDigest(session, echo, key), confirmations, secret.Self);
         return key;
     }
@@ -136,7 +244,7 @@ public static partial class Dkg
         return aggregate;
     }
 
-    private static PublicKeyPackage BuildPublicKey(DkgSession session, Element?[] aggregate)
+    private static PublicKeyPackage BuildPublicKey(DkgSession session, Element?[] aggregate, ReadOnlySpan<byte> chainCode)
     {
         FrostCiphersuite suite = session.Suite;
         int t = session.Threshold;
@@ -168,7 +276,6 @@ public static partial class Dkg
             shares.Add(new(r, y));
         }
 
-        byte[] chainCode = session.OldKey is null ? PublicKeyPackage.DefaultChainCode(suite, groupKey) : session.OldKey.ChainCode.ToArray();
         return new PublicKeyPackage(suite, t, groupKey, shares, chainCode);
     }
 }

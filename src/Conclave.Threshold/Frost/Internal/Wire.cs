@@ -21,6 +21,7 @@ internal enum WireKind : byte
     RepairDelta = 11,
     RepairSigma = 12,
     DkgSecretState = 13,
+    DkgCommitment = 14,
 }
 
 /// <summary>
@@ -189,9 +190,16 @@ internal ref struct WireReader
 /// </summary>
 internal sealed class Transcript
 {
-    private readonly MemoryStream _ms = new();
+    private readonly MemoryStream _ms;
 
-    internal Transcript(string domain) => Append("domain", System.Text.Encoding.ASCII.GetBytes(domain));
+    /// <param name="domain">The domain separation string.</param>
+    /// <param name="capacity">For transcripts that hold a secret: at least the final size, so the stream never
+    /// reallocates and leaves a stale copy behind (<see cref="HashAndClear"/> zeroes the one buffer).</param>
+    internal Transcript(string domain, int capacity = 256)
+    {
+        _ms = new MemoryStream(capacity);
+        Append("domain", System.Text.Encoding.ASCII.GetBytes(domain));
+    }
 
     internal Transcript Append(string label, ReadOnlySpan<byte> item)
     {
@@ -214,4 +222,18 @@ internal sealed class Transcript
     }
 
     internal byte[] ToArray() => _ms.ToArray();
+
+    /// <summary>SHA-256 of the transcript, then zeroes its buffer (for transcripts that hold a secret).</summary>
+    internal byte[] HashAndClear()
+    {
+        byte[] buf = _ms.GetBuffer();
+        try
+        {
+            return System.Security.Cryptography.SHA256.HashData(buf.AsSpan(0, (int)_ms.Length));
+        }
+        finally
+        {
+            System.Security.Cryptography.CryptographicOperations.ZeroMemory(buf);
+        }
+    }
 }

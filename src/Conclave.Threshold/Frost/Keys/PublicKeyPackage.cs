@@ -88,7 +88,11 @@ public sealed class PublicKeyPackage
     /// <summary>The key signatures verify under: as <see cref="GroupPublicKey"/>, except x-only (32 bytes) for taproot.</summary>
     public byte[] VerificationKey => Suite.EncodePublicKey(GroupKey);
 
-    /// <summary>The chain code kept with the key for non-hardened derivation.</summary>
+    /// <summary>
+    /// The chain code kept with the key for non-hardened derivation (<see cref="HdDerivation"/>). For a DKG key it is a
+    /// hash of every dealer's secret contribution (<see cref="Dkg"/>), for a dealer key random or the imported key's
+    /// own; refresh and reshare carry it over. Whoever holds it and the group key can derive every non-hardened child.
+    /// </summary>
     public ReadOnlySpan<byte> ChainCode => _chainCode;
 
     public IReadOnlyList<Identifier> Participants => [.. _shares.Keys];
@@ -104,9 +108,21 @@ public sealed class PublicKeyPackage
     internal Element VerifyingShare(Identifier id)
         => _shares.TryGetValue(id, out Element? e) ? e : throw ThresholdErrors.Protocol(ThresholdFailure.UnexpectedParticipant, [id], $"participant {id} is not in the key");
 
-    /// <summary>The default chain code of a new key: SHA-256("Conclave/FROST/chain-code/v1" ‖ suite ‖ group key).</summary>
-    internal static byte[] DefaultChainCode(FrostCiphersuite suite, Element groupKey)
+    /// <summary>
+    /// The chain code keys made before DKG chain-code contributions got: SHA-256("Conclave/FROST/chain-code/v1" ‖
+    /// suite ‖ group key), a public function of the group key. Kept only to recognise such keys
+    /// (<see cref="HasLegacyChainCode"/>); new keys never get it.
+    /// </summary>
+    internal static byte[] LegacyChainCode(FrostCiphersuite suite, Element groupKey)
         => SHA256.HashData([.. Encoding.ASCII.GetBytes("Conclave/FROST/chain-code/v1"), suite.WireId, .. groupKey.ToBytes()]);
+
+    /// <summary>
+    /// True when the chain code is the legacy one computed from the group key: anyone who knows the group key can
+    /// then derive every non-hardened child. Keys created by an older DKG or dealer keep it (their children's
+    /// addresses are in use, and refresh and reshare keep the chain code); a key that needs private children must be
+    /// created anew.
+    /// </summary>
+    public bool HasLegacyChainCode => CryptographicOperations.FixedTimeEquals(_chainCode, LegacyChainCode(Suite, GroupKey));
 
     /// <summary>
     /// The package of the key (±Y) + t·G: every verifying share gets the same public tweak, which is what adding

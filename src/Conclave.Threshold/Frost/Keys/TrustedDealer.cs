@@ -44,7 +44,11 @@ public static class TrustedDealer
         return SplitCore(suite, secret, threshold, Ids(suite, participants), random, null, default);
     }
 
-    /// <summary>Splits an existing secret key (SerializeScalar form, non-zero) into t-of-n shares for the given identifiers.</summary>
+    /// <summary>
+    /// Splits an existing secret key (SerializeScalar form, non-zero) into t-of-n shares for the given identifiers.
+    /// <paramref name="chainCode"/>: the key's own 32-byte chain code (for example from its BIP-32 extended key);
+    /// empty = a fresh random one.
+    /// </summary>
     public static DealerOutput Split(FrostCiphersuite suite, ReadOnlySpan<byte> secretKey, int threshold, IReadOnlyList<Identifier> participants, IRandomSource? random = null, ReadOnlySpan<byte> chainCode = default)
     {
         ArgumentNullException.ThrowIfNull(suite);
@@ -127,7 +131,15 @@ public static class TrustedDealer
             verifying.Add(new(id, suite.BaseMul(s)));
         }
 
-        byte[] cc = chainCode.IsEmpty ? PublicKeyPackage.DefaultChainCode(suite, groupKey) : chainCode.ToArray();
+        // A random chain code unless the imported key brings its own: a chain code computed from the group key would
+        // let anyone who learns the key derive every non-hardened child (docs/FROST.md "HD").
+        byte[] cc = chainCode.ToArray();
+        if (chainCode.IsEmpty)
+        {
+            cc = new byte[32];
+            (random ?? HealthCheckedRandomSource.System).Fill(cc);
+        }
+
         var pkp = new PublicKeyPackage(suite, threshold, groupKey, verifying, cc);
         return new DealerOutput(pkp, [.. shares.Select(s => new KeyPackage(s.Id, s.Share, pkp))]);
     }
