@@ -10,12 +10,16 @@ namespace Conclave.Node.Tests;
 /// <summary>A 5-node cluster of real processes for DKG, refresh, reshare and failure tests.</summary>
 public sealed class FiveNodeCluster : IDisposable
 {
+    /// <summary>Classes that start a five-node cluster run one after another (ten node processes at once overload two cores).</summary>
+    public const string Sequential = "five-node clusters, one at a time";
+
     public LocalClusterProcesses Cluster { get; } = new(RepoPaths.CliDll, 5, 3);
 
     public void Dispose() => Cluster.Dispose();
 }
 
 /// <summary>Key lifecycle through real signer nodes: DKG, refresh (two-phase), reshare, node failures.</summary>
+[Collection(FiveNodeCluster.Sequential)]
 public sealed class FrostLifecycleTests(FiveNodeCluster fixture) : IClassFixture<FiveNodeCluster>
 {
     private readonly LocalClusterProcesses _c = fixture.Cluster;

@@ -17,6 +17,7 @@ namespace Conclave.Node.Tests;
 /// coordinator with the same run log resumes, and then: the key signs, its public key is unchanged, every holder
 /// agrees on the version with no unfinished run, and no retired version signs anywhere.
 /// </summary>
+[Collection(FiveNodeCluster.Sequential)]
 public sealed class RotationCrashTests(FiveNodeCluster fixture, ITestOutputHelper output) : IClassFixture<FiveNodeCluster>
 {
     private static readonly string[] Boundaries = ["started", "round1", "round2", "finish", "prepared", "nodes-committed", "committed", "nodes-retired"];
