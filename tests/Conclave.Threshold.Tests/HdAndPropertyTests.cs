@@ -143,6 +143,17 @@ public sealed class HdAndPropertyTests
             byte[] sig = Cluster.Sign([a, b], signing, msg, rng);
             Assert.True(suite.Verify(signing.VerificationKey, msg, sig));
             Assert.Equal(name != "frost-taproot", suite.Verify(child.VerificationKey, msg, sig));
+            if (name == "frost-taproot")
+            {
+                // Shares made with the untweaked (child) shares do not aggregate under the tweaked key: both named.
+                using KeyPackage ua = path.Length == 0 ? scheme.Derive(d.KeyPackages[0], KeyDerivation.None) : HdDerivation.DerivePath(d.KeyPackages[0], path);
+                using KeyPackage ub = path.Length == 0 ? scheme.Derive(d.KeyPackages[2], KeyDerivation.None) : HdDerivation.DerivePath(d.KeyPackages[2], path);
+                SigningNonces na = FrostSigner.Commit(ua, rng), nb = FrostSigner.Commit(ub, rng);
+                var package = new SigningPackage(msg, [na.Commitments, nb.Commitments]);
+                var shares = new[] { FrostSigner.Sign(package, na, ua), FrostSigner.Sign(package, nb, ub) };
+                ThresholdProtocolException ex = Assert.Throws<ThresholdProtocolException>(() => FrostAggregator.Aggregate(package, shares, signing));
+                Assert.Equal(2, ex.Culprits.Count);
+            }
         }
     }
 
