@@ -14,8 +14,9 @@ public sealed record KeyAddresses(string? Ethereum = null, string? Bitcoin = nul
 public sealed record Operation(string Id, string Kind, string KeyId, string State, int FromVersion, int ToVersion, string? Error,
     DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt, KeyInfo? Key);
 
+/// <summary>A key. <see cref="OutputKey"/> (schnorr-bip340, frost-taproot): the BIP-86 output key of the internal key <see cref="PublicKey"/>.</summary>
 public sealed record KeyInfo(string Id, string Name, string Scheme, string PublicKey, int Threshold, int Participants, int Version, string State,
-    IReadOnlyDictionary<string, string> Labels, KeyAddresses Addresses, DateTimeOffset CreatedAt);
+    IReadOnlyDictionary<string, string> Labels, KeyAddresses Addresses, DateTimeOffset CreatedAt, string? OutputKey = null);
 
 public sealed record KeyList(IReadOnlyList<KeyInfo> Keys);
 
@@ -23,10 +24,11 @@ public sealed record KeyVersion(int Version, string PublicKey, DateTimeOffset Cr
 
 public sealed record KeyVersions(string Name, IReadOnlyList<KeyVersion> Versions);
 
-/// <summary>One of Message (hex) or Digest (hex, 32 bytes), as the key's scheme requires.</summary>
-public sealed record SignRequest(string? Message = null, string? Digest = null, string? Path = null);
+/// <summary>One of Message (hex) or Digest (hex, 32 bytes), as the key's scheme requires; Untweaked (schnorr-bip340 only): plain BIP-340 under the internal key.</summary>
+public sealed record SignRequest(string? Message = null, string? Digest = null, string? Path = null, bool? Untweaked = null);
 
-public sealed record SignResult(string Signature, int? RecoveryId, string PublicKey, int KeyVersion, string? Path = null);
+/// <summary>A signature: it verifies under <see cref="OutputKey"/> when present (taproot key path), else under <see cref="PublicKey"/>.</summary>
+public sealed record SignResult(string Signature, int? RecoveryId, string PublicKey, int KeyVersion, string? Path = null, string? OutputKey = null);
 
 public sealed record SignBatchRequest(IReadOnlyList<SignRequest> Items);
 
@@ -36,7 +38,7 @@ public sealed record SignBatchResult(IReadOnlyList<SignBatchItem> Results);
 
 public sealed record DeriveRequest(string Path);
 
-public sealed record DeriveResult(string Path, string PublicKey, KeyAddresses Addresses);
+public sealed record DeriveResult(string Path, string PublicKey, KeyAddresses Addresses, string? OutputKey = null);
 
 public sealed record ReshareRequest(int Threshold, int Participants);
 

@@ -1,5 +1,6 @@
 using Conclave.Server.Hosting;
 using System.Security.Cryptography;
+using Conclave.Chains.Bitcoin;
 using System.Text.Json.Nodes;
 using Conclave.Server.Coordinator;
 using Conclave.Threshold.Frost;
@@ -14,6 +15,13 @@ public sealed class FrostClusterTests(ThreeNodeCluster fixture) : IClassFixture<
 
     private static int Signatures => Environment.GetEnvironmentVariable("CONCLAVE_LONG_TESTS") == "1" ? 10_000 : 1_000;
 
+    /// <summary>
+    /// The key a signature of <paramref name="key"/> verifies under, computed independently of the FROST library: for
+    /// frost-taproot the BIP-86 output key of the x-only internal key (Conclave.Chains, checked against the BIP-341
+    /// wallet vectors), else the key itself.
+    /// </summary>
+    private static byte[] Verifying(string scheme, byte[] key) => scheme == "frost-taproot" ? TaprootAddress.Bip86OutputKey(key).OutputKey : key;
+
     [Theory]
     [InlineData("frost-ed25519")]
     [InlineData("frost-secp256k1")]
@@ -24,7 +32,7 @@ public sealed class FrostClusterTests(ThreeNodeCluster fixture) : IClassFixture<
         var coordinator = new FrostCoordinator(_c.Coordinator) { PoolBatch = 256 };
         string keyId = $"k-{scheme}-{Guid.NewGuid():N}";
         FrostKeyInfo key = await coordinator.CreateKeyAsync(keyId, suite, 2, [1, 2, 3], CancellationToken.None);
-        byte[] pub = key.PublicKeyPackage.VerificationKey;
+        byte[] pub = Verifying(scheme, key.PublicKeyPackage.VerificationKey);
 
         var cases = new List<object>();
         const int parallel = 8;
@@ -58,7 +66,9 @@ public sealed class FrostClusterTests(ThreeNodeCluster fixture) : IClassFixture<
         FrostKeyInfo key = await coordinator.ImportAsync("imported-" + Guid.NewGuid().ToString("N"), dealt, CancellationToken.None);
         byte[] msg = RandomNumberGenerator.GetBytes(32);
         byte[] sig = await coordinator.SignAsync(key.KeyId, msg, CancellationToken.None);
-        Assert.True(key.Suite.Verify(dealt.PublicKeyPackage.VerificationKey, msg, sig));
+        // A dealer-split frost-taproot key is an internal key too: the nodes sign under its BIP-86 output key.
+        Assert.True(key.Suite.Verify(Verifying("frost-taproot", dealt.PublicKeyPackage.VerificationKey), msg, sig));
+        Assert.False(key.Suite.Verify(dealt.PublicKeyPackage.VerificationKey, msg, sig));
     }
 
     [Theory]
@@ -73,15 +83,16 @@ public sealed class FrostClusterTests(ThreeNodeCluster fixture) : IClassFixture<
         byte[] msg = System.Text.Encoding.UTF8.GetBytes("derived " + scheme);
         foreach (uint[] path in new[] { new uint[] { 0 }, [44, 0, 7], [2_147_483_647] })
         {
-            byte[] child = HdDerivation.DerivePath(key.PublicKeyPackage, path).VerificationKey;
+            // frost-taproot: the child of the internal key, then its BIP-86 tweak (as BIP-86 wallets derive addresses).
+            byte[] child = Verifying(scheme, HdDerivation.DerivePath(key.PublicKeyPackage, path).VerificationKey);
             byte[] sig = (await coordinator.SignAsync(key.KeyId, msg, path, CancellationToken.None)).Signature;
             Assert.True(suite.Verify(child, msg, sig), $"{scheme} {string.Join('/', path)}");
-            Assert.False(suite.Verify(key.PublicKeyPackage.VerificationKey, msg, sig));
+            Assert.False(suite.Verify(Verifying(scheme, key.PublicKeyPackage.VerificationKey), msg, sig));
         }
 
         // The parent still signs as itself, from the same pools.
         byte[] parentSig = await coordinator.SignAsync(key.KeyId, msg, CancellationToken.None);
-        Assert.True(suite.Verify(key.PublicKeyPackage.VerificationKey, msg, parentSig));
+        Assert.True(suite.Verify(Verifying(scheme, key.PublicKeyPackage.VerificationKey), msg, parentSig));
     }
 
     [Fact]

@@ -30,7 +30,11 @@ public sealed class FrostLifecycleTests(FiveNodeCluster fixture) : IClassFixture
         {
             byte[] msg = RandomNumberGenerator.GetBytes(32);
             byte[] sig = await coordinator.SignAsync(key.KeyId, msg, CancellationToken.None);
-            Assert.True(key.Suite.Verify(key.PublicKeyPackage.VerificationKey, msg, sig));
+            // frost-taproot signs under the BIP-86 output key of its internal key (docs/FROST.md "Taproot").
+            byte[] verifying = key.Suite.SchemeName == "frost-taproot"
+                ? Conclave.Chains.Bitcoin.TaprootAddress.Bip86OutputKey(key.PublicKeyPackage.VerificationKey).OutputKey
+                : key.PublicKeyPackage.VerificationKey;
+            Assert.True(key.Suite.Verify(verifying, msg, sig));
         }
     }
 

@@ -127,7 +127,8 @@ public sealed partial class UpCommandTests
     {
         (int exit, string output, string error) = Cli(url, tokenFile, "keys", "create", "up-taproot", "--scheme", "frost-taproot", "--json");
         Assert.True(exit == 0, error);
-        byte[] publicKey = Convert.FromHexString(JsonNode.Parse(output)!["publicKey"]!.GetValue<string>());
+        // frost-taproot signs under the BIP-86 output key of its internal key (publicKey).
+        byte[] publicKey = Convert.FromHexString(JsonNode.Parse(output)!["outputKey"]!.GetValue<string>());
         (exit, output, error) = Cli(url, tokenFile, "keys", "sign", "up-taproot", "--message", "75702d6d657373616765", "--json");
         Assert.True(exit == 0, error);
         byte[] signature = Convert.FromHexString(JsonNode.Parse(output)!["signature"]!.GetValue<string>());

@@ -63,6 +63,8 @@ public sealed class ApiTests(ApiCluster c)
         JsonNode key = await Create(scheme);
         string name = key["name"]!.GetValue<string>();
         byte[] pub = Convert.FromHexString(key["publicKey"]!.GetValue<string>());
+        // Taproot schemes: publicKey is the internal key, signatures verify under the BIP-86 output key.
+        byte[] verifying = key["outputKey"] is { } outputKey ? Convert.FromHexString(outputKey.GetValue<string>()) : pub;
         bool frost = scheme.StartsWith("frost-", StringComparison.Ordinal);
         Assert.Equal(frost ? 2 : 1, key["threshold"]!.GetValue<int>());
         Assert.Equal(frost ? 3 : 1, key["participants"]!.GetValue<int>());
@@ -75,6 +77,8 @@ public sealed class ApiTests(ApiCluster c)
                 break;
             case "schnorr-bip340":
             case "frost-taproot":
+                Assert.Equal(Conclave.Chains.Bitcoin.TaprootAddress.Bip86OutputKey(pub).OutputKey, verifying);
+                Assert.Equal(Conclave.Chains.Bitcoin.TaprootAddress.FromOutputKey(verifying), addresses["bitcoin"]!.GetValue<string>());
                 Assert.StartsWith("bc1p", addresses["bitcoin"]!.GetValue<string>(), StringComparison.Ordinal);
                 break;
             case "ed25519":
@@ -105,12 +109,12 @@ public sealed class ApiTests(ApiCluster c)
             if (frost)
             {
                 Assert.True(FrostCiphersuite.TryGet(scheme, out FrostCiphersuite? suite));
-                Assert.True(suite.Verify(pub, input, sig));
+                Assert.True(suite.Verify(verifying, input, sig));
             }
             else
             {
                 Assert.True(SignatureSchemes.TryGet(scheme, out SoftwareSignatureScheme? s) || Conclave.PostQuantum.PostQuantumSchemes.TryGet(scheme, out s));
-                Assert.True(s!.Verify(pub, input, sig));
+                Assert.True(s!.Verify(verifying, input, sig));
             }
 
             if (scheme == "ecdsa-secp256k1")
@@ -195,7 +199,7 @@ public sealed class ApiTests(ApiCluster c)
     {
         JsonNode k = await Create("frost-taproot");
         string name = k["name"]!.GetValue<string>();
-        byte[] pub = Convert.FromHexString(k["publicKey"]!.GetValue<string>());
+        byte[] pub = Convert.FromHexString(k["outputKey"]!.GetValue<string>());
         var r = await Send(HttpMethod.Post, $"/v1/keys/{name}/sign/batch", """{"items":[{"message":"01"},{"message":"xx"},{"digest":"00"},{"message":"0203"}]}""");
         Assert.Equal(HttpStatusCode.OK, r.Status);
         JsonArray results = r.Body!["results"]!.AsArray();
@@ -229,15 +233,17 @@ public sealed class ApiTests(ApiCluster c)
         await AssertProblem(await Send(HttpMethod.Post, $"/v1/keys/{ecdsa}/derive", """{"path":"2147483648"}"""), HttpStatusCode.BadRequest, "hardened-path");
         await AssertProblem(await Send(HttpMethod.Post, $"/v1/keys/{ecdsa}/derive", """{"path":"a/b"}"""), HttpStatusCode.BadRequest, "invalid-request");
         await AssertProblem(await Send(HttpMethod.Post, $"/v1/keys/{ecdsa}/derive", """{}"""), HttpStatusCode.BadRequest, "invalid-request");
-        // frost-taproot: the child is the even-Y x-only key of BIP-32 CKDpub on the group key; its P2TR address uses it
-        // as the output key, like the parent's.
+        // frost-taproot: the child's internal key is the x-only key of BIP-32 CKDpub on the group key; its P2TR address
+        // is BIP-86's (the child's output key), like the parent's.
         JsonNode taproot = await Create("frost-taproot");
         var t1 = await Send(HttpMethod.Post, $"/v1/keys/{taproot["name"]!.GetValue<string>()}/derive", """{"path":"1/2"}""");
         Assert.True(t1.Status == HttpStatusCode.OK, t1.Body?.ToJsonString());
         byte[] child = Convert.FromHexString(t1.Body!["publicKey"]!.GetValue<string>());
         Assert.Equal(32, child.Length);
         Assert.NotEqual(taproot["publicKey"]!.GetValue<string>(), t1.Body!["publicKey"]!.GetValue<string>());
-        Assert.Equal(Conclave.Chains.Bitcoin.TaprootAddress.FromOutputKey(child), t1.Body!["addresses"]!["bitcoin"]!.GetValue<string>());
+        byte[] childOutput = Conclave.Chains.Bitcoin.TaprootAddress.Bip86OutputKey(child).OutputKey;
+        Assert.Equal(Convert.ToHexStringLower(childOutput), t1.Body!["outputKey"]!.GetValue<string>());
+        Assert.Equal(Conclave.Chains.Bitcoin.TaprootAddress.FromOutputKey(childOutput), t1.Body!["addresses"]!["bitcoin"]!.GetValue<string>());
         string pq = (await Create("ml-dsa-44"))["name"]!.GetValue<string>();
         await AssertProblem(await Send(HttpMethod.Post, $"/v1/keys/{pq}/derive", """{"path":"1"}"""), HttpStatusCode.BadRequest, "unsupported");
     }
@@ -262,22 +268,25 @@ public sealed class ApiTests(ApiCluster c)
         Assert.True(signed.Status == HttpStatusCode.OK, signed.Body?.ToJsonString());
         Assert.Equal(child, signed.Body!["publicKey"]!.GetValue<string>());
         Assert.Equal("5/9", signed.Body!["path"]!.GetValue<string>());
+        Assert.Equal(derived.Body!["outputKey"]?.GetValue<string>(), signed.Body!["outputKey"]?.GetValue<string>());
         byte[] sig = Convert.FromHexString(signed.Body!["signature"]!.GetValue<string>());
-        byte[] childKey = Convert.FromHexString(child);
+        // Taproot schemes verify under the child's BIP-86 output key (derive's outputKey), the others under the child key.
+        string verifying = derived.Body!["outputKey"]?.GetValue<string>() ?? child;
+        byte[] childKey = Convert.FromHexString(verifying);
         if (scheme.StartsWith("frost-", StringComparison.Ordinal))
         {
             FrostCiphersuite suite = FrostCiphersuite.All.Single(s => s.SchemeName == scheme);
             Assert.True(suite.Verify(childKey, input, sig));
-            Assert.False(suite.Verify(Convert.FromHexString(key["publicKey"]!.GetValue<string>()), input, sig));
+            Assert.False(suite.Verify(Convert.FromHexString(key["outputKey"]?.GetValue<string>() ?? key["publicKey"]!.GetValue<string>()), input, sig));
 
             // And independently (@noble/curves: ed25519, BIP-340, and an RFC 9591 §6.5 check for frost-secp256k1).
-            JsonNode r = NodeInterop.Run("frost", [new { scheme, publicKey = child, message = Convert.ToHexStringLower(input), signature = Convert.ToHexStringLower(sig) }])[0]!;
+            JsonNode r = NodeInterop.Run("frost", [new { scheme, publicKey = verifying, message = Convert.ToHexStringLower(input), signature = Convert.ToHexStringLower(sig) }])[0]!;
             Assert.True(r["ok"]!.GetValue<bool>());
         }
         else
         {
             // Checked independently (@noble/curves; for ECDSA, ethers recovers the child's address too).
-            JsonNode r = NodeInterop.Run("signatures", [new { scheme, publicKey = child, input = Convert.ToHexStringLower(input), signature = Convert.ToHexStringLower(sig),
+            JsonNode r = NodeInterop.Run("signatures", [new { scheme, publicKey = verifying, input = Convert.ToHexStringLower(input), signature = Convert.ToHexStringLower(sig),
                 recoveryId = signed.Body!["recoveryId"]?.GetValue<int>() }])[0]!;
             Assert.True(r["ok"]!.GetValue<bool>());
             if (digest)
@@ -309,7 +318,7 @@ public sealed class ApiTests(ApiCluster c)
     {
         JsonNode key = await Create("frost-taproot");
         string name = key["name"]!.GetValue<string>();
-        byte[] pub = Convert.FromHexString(key["publicKey"]!.GetValue<string>());
+        byte[] pub = Convert.FromHexString(key["outputKey"]!.GetValue<string>());
         using var stop = new CancellationTokenSource();
         var outcomes = new System.Collections.Concurrent.ConcurrentBag<string>();
         Task[] signers = [.. Enumerable.Range(0, 4).Select(w => Task.Run(async () =>

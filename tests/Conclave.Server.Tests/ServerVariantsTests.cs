@@ -104,7 +104,7 @@ public sealed partial class ServerVariantsTests(VariantNodes fixture) : IClassFi
                 Assert.Equal(2, list["keys"]!.AsArray().Count);
                 byte[] message = "after restart"u8.ToArray();
                 JsonNode sig = await PostAsync(http, $"/v1/keys/{frostName}/sign", $$"""{"message":"{{Convert.ToHexStringLower(message)}}"}""");
-                Assert.True(FrostCiphersuite.Secp256k1Taproot.Verify(Convert.FromHexString(frost["publicKey"]!.GetValue<string>()), message,
+                Assert.True(FrostCiphersuite.Secp256k1Taproot.Verify(Convert.FromHexString(frost["outputKey"]!.GetValue<string>()), message,
                     Convert.FromHexString(sig["signature"]!.GetValue<string>())));
                 await PostAsync(http, $"/v1/keys/{singleName}/sign", $$"""{"digest":"{{string.Concat(Enumerable.Repeat("ab", 32))}}"}""");
                 JsonNode verify = JsonNode.Parse(await http.GetStringAsync(new Uri("/v1/audit/verify", UriKind.Relative)))!;

@@ -101,6 +101,62 @@ public sealed class HdAndPropertyTests
         }
     }
 
+    /// <summary>
+    /// KeyDerivation.Signing, the derivation the nodes and the coordinator sign with: frost-taproot = HD child of the
+    /// internal key, then the BIP-86 tweak (Q computed independently here); the other suites = the HD child alone.
+    /// Shares derived with it sign under it, and not under the untweaked child.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Suites))]
+    public void SigningDerivation_IsTheChildThenForTaprootTheBip86Tweak(string name)
+    {
+        FrostCiphersuite suite = Suite(name);
+        FrostScheme scheme = FrostScheme.Get(name);
+        var rng = new DeterministicRandomSource(29);
+        foreach (uint[] path in new[] { Array.Empty<uint>(), [7], [44, 0, 3] })
+        {
+            using DealerOutput d = TrustedDealer.Generate(suite, 2, 3, rng);
+            KeyDerivation derivation = KeyDerivation.Signing(suite, path);
+            PublicKeyPackage child = HdDerivation.DerivePath(d.PublicKeyPackage, path);
+            PublicKeyPackage signing = scheme.Derive(d.PublicKeyPackage, derivation);
+            if (name == "frost-taproot")
+            {
+                Assert.NotNull(derivation.TaprootMerkleRoot);
+                Assert.Empty(derivation.TaprootMerkleRoot);
+                Assert.False(derivation.IsIdentity);
+                byte[] px = child.VerificationKey;
+                byte[] t = Conclave.Crypto.Hashing.TaggedHash.HashData("TapTweak", px);
+                var q = Conclave.Crypto.Secp256k1.Secp256k1Point.ParseXOnly(px) + Conclave.Crypto.Secp256k1.Secp256k1Point.MultiplyGenerator(Conclave.Crypto.Secp256k1.Secp256k1Scalar.FromBytes(t));
+                Assert.Equal(q.ToXOnly(), signing.VerificationKey);
+            }
+            else
+            {
+                Assert.Null(derivation.TaprootMerkleRoot);
+                Assert.Equal(path.Length == 0, derivation.IsIdentity);
+                Assert.True(child.PublicEquals(signing));
+            }
+
+            using KeyPackage a = scheme.Derive(d.KeyPackages[0], derivation);
+            using KeyPackage b = scheme.Derive(d.KeyPackages[2], derivation);
+            Assert.True(a.PublicKeyPackage.PublicEquals(signing));
+            byte[] msg = [(byte)path.Length, 9];
+            byte[] sig = Cluster.Sign([a, b], signing, msg, rng);
+            Assert.True(suite.Verify(signing.VerificationKey, msg, sig));
+            Assert.Equal(name != "frost-taproot", suite.Verify(child.VerificationKey, msg, sig));
+            if (name == "frost-taproot")
+            {
+                // Shares made with the untweaked (child) shares do not aggregate under the tweaked key: both named.
+                using KeyPackage ua = path.Length == 0 ? scheme.Derive(d.KeyPackages[0], KeyDerivation.None) : HdDerivation.DerivePath(d.KeyPackages[0], path);
+                using KeyPackage ub = path.Length == 0 ? scheme.Derive(d.KeyPackages[2], KeyDerivation.None) : HdDerivation.DerivePath(d.KeyPackages[2], path);
+                SigningNonces na = FrostSigner.Commit(ua, rng), nb = FrostSigner.Commit(ub, rng);
+                var package = new SigningPackage(msg, [na.Commitments, nb.Commitments]);
+                var shares = new[] { FrostSigner.Sign(package, na, ua), FrostSigner.Sign(package, nb, ub) };
+                ThresholdProtocolException ex = Assert.Throws<ThresholdProtocolException>(() => FrostAggregator.Aggregate(package, shares, signing));
+                Assert.Equal(2, ex.Culprits.Count);
+            }
+        }
+    }
+
     /// <summary>Random (t, n) up to 10-of-15: any t or more signers sign; fewer cannot; every package round-trips.</summary>
     [Theory]
     [MemberData(nameof(Suites))]

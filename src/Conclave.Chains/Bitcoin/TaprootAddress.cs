@@ -14,11 +14,12 @@ public enum BitcoinNetwork
 /// <summary>
 /// Pay-to-Taproot (BIP-341) key-path outputs and their bech32m addresses (BIP-350).
 /// <list type="bullet">
-/// <item><see cref="FromOutputKey"/>: the address of a 32-byte x-only output key Q as is (used for
-/// <c>frost-taproot</c>, whose group key is already the tweaked output key).</item>
+/// <item><see cref="FromOutputKey"/>: the address of a 32-byte x-only output key Q as is.</item>
 /// <item><see cref="Bip86OutputKey"/>: BIP-86 — for an internal key P without a script tree,
-/// Q = P + int(hash_TapTweak(bytes(P)))·G (BIP-341 "taproot_tweak_pubkey" with an empty merkle root); used for
-/// <c>schnorr-bip340</c> keys so a wallet's key-path spend signs with the tweaked private key.</item>
+/// Q = P + int(hash_TapTweak(bytes(P)))·G (BIP-341 "taproot_tweak_pubkey" with an empty merkle root). Used for
+/// both <c>schnorr-bip340</c> and <c>frost-taproot</c> keys (whose public key is the internal key P): their
+/// key-path signatures are made under Q (<see cref="TaprootPrivateKey"/> for a single key; the FROST library's
+/// <c>TaprootTweak</c> on every share for a threshold key).</item>
 /// </list>
 /// </summary>
 public static class TaprootAddress

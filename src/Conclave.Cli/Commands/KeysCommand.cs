@@ -143,6 +143,11 @@ internal static class KeysCommand
                 }
 
                 t.AddRow("public key", r.PublicKey);
+                if (r.OutputKey is not null)
+                {
+                    t.AddRow("output key (verifies)", r.OutputKey);
+                }
+
                 if (r.Path is not null)
                 {
                     t.AddRow("path", r.Path);
@@ -179,6 +184,11 @@ internal static class KeysCommand
                 Table t = ApiConnection.NewTable("field", "value");
                 t.AddRow("path", r.Path);
                 t.AddRow("public key", r.PublicKey);
+                if (r.OutputKey is not null)
+                {
+                    t.AddRow("output key", r.OutputKey);
+                }
+
                 AddAddresses(t, r.Addresses);
                 AnsiConsole.Write(t);
             }
@@ -244,6 +254,11 @@ internal static class KeysCommand
         t.AddRow("id", key.Id);
         t.AddRow("scheme", key.Scheme);
         t.AddRow("public key", key.PublicKey);
+        if (key.OutputKey is not null)
+        {
+            t.AddRow("output key", key.OutputKey);
+        }
+
         t.AddRow("threshold", $"{key.Threshold} of {key.Participants}");
         t.AddRow("version", key.Version.ToString(System.Globalization.CultureInfo.InvariantCulture));
         t.AddRow("state", key.State);

@@ -20,7 +20,8 @@ namespace Conclave.Node.Frost;
 /// <list type="bullet">
 /// <item>frost.import: keyId, scheme, ephemeral X25519 public key, sealed key package → frost.imported: public key package.</item>
 /// <item>frost.commit: keyId, count → frost.commitments: count, then per nonce: 16-byte id, commitments.</item>
-/// <item>frost.sign: keyId, 16-byte nonce id, signing package → frost.share: signature share.</item>
+/// <item>frost.sign: keyId, 16-byte nonce id, signing package, path, key version → frost.share: signature share under
+/// the (child) key, BIP-86 tweaked for frost-taproot.</item>
 /// </list>
 /// </summary>
 public sealed class FrostHandlers(FrostNodeState state) : IProtocolHandler
@@ -158,10 +159,13 @@ public sealed class FrostHandlers(FrostNodeState state) : IProtocolHandler
         SigningPackage package = SigningPackage.FromBytes(key.Suite, packageBytes);
 
         // A non-empty path signs with the non-hardened child (HdDerivation: the same public tweak on every share).
-        // Pooled nonces serve any child: the binding factors hash the child's group key (RFC 9591 §4.4), so a share
+        // frost-taproot then tweaks the (child) share to the BIP-86 output key, Q = P + int(hash_TapTweak(x(P)))·G
+        // (KeyDerivation.Signing): the node itself never signs under the untweaked group key, whatever it is asked.
+        // Pooled nonces serve any child: the binding factors hash the signing group key (RFC 9591 §4.4), so a share
         // made for one child cannot be used under another (ATTACKS.md "HD path chosen after presigning").
-        using KeyPackage? child = path.Length == 0 ? null : HdDerivation.DerivePath(key, path);
-        SignatureShare share = FrostSigner.Sign(package, nonces, child ?? key);
+        KeyDerivation derivation = KeyDerivation.Signing(key.Suite, path);
+        using KeyPackage? derived = derivation.IsIdentity ? null : FrostScheme.Get(key.Suite.SchemeName).Derive(key, derivation);
+        SignatureShare share = FrostSigner.Sign(package, nonces, derived ?? key);
         byte[] encoded = share.ToBytes();
         if (state.CorruptShares)
         {

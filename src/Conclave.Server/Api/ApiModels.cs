@@ -12,7 +12,11 @@ public sealed record KeyAddresses(
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Bitcoin = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Solana = null);
 
-/// <summary>A key as the API shows it: public data only.</summary>
+/// <summary>
+/// A key as the API shows it: public data only. For schnorr-bip340 and frost-taproot <c>publicKey</c> is the BIP-341
+/// internal key P (x-only) and <c>outputKey</c> the BIP-86 output key Q = P + int(hash_TapTweak(x(P)))·G (x-only), the
+/// witness program of <c>addresses.bitcoin</c> and the key signatures verify under; absent for other schemes.
+/// </summary>
 public sealed record KeyResponse(
     string Id,
     string Name,
@@ -24,7 +28,8 @@ public sealed record KeyResponse(
     string State,
     IReadOnlyDictionary<string, string> Labels,
     KeyAddresses Addresses,
-    DateTimeOffset CreatedAt);
+    DateTimeOffset CreatedAt,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? OutputKey = null);
 
 public sealed record KeyListResponse(IReadOnlyList<KeyResponse> Keys);
 
@@ -32,17 +37,24 @@ public sealed record KeyVersionResponse(int Version, string PublicKey, DateTimeO
 
 public sealed record KeyVersionsResponse(string Name, IReadOnlyList<KeyVersionResponse> Versions);
 
-/// <summary>POST /v1/keys/{name}/sign: exactly one of message (hex) or digest (hex, 32 bytes).</summary>
-/// <summary>POST /v1/keys/{name}/sign: a message or a digest, and optionally a non-hardened path to sign with that child key.</summary>
-public sealed record SignRequest(string? Message = null, string? Digest = null, string? Path = null);
+/// <summary>
+/// POST /v1/keys/{name}/sign: a message or a digest, optionally a non-hardened path to sign with that child key, and
+/// for schnorr-bip340 only <c>untweaked: true</c> to sign plain BIP-340 under the internal key (not a taproot spend).
+/// </summary>
+public sealed record SignRequest(string? Message = null, string? Digest = null, string? Path = null, bool? Untweaked = null);
 
-/// <summary>The signature; <c>publicKey</c> is the key that verifies it (the child's when a path was given).</summary>
+/// <summary>
+/// The signature. It verifies under <c>outputKey</c> when the response has one (schnorr-bip340 and frost-taproot:
+/// the BIP-86 output key of the (child) key, a taproot key-path signature), else under <c>publicKey</c>.
+/// <c>publicKey</c> is the (child) key as POST /derive reports it — for the taproot schemes the internal key.
+/// </summary>
 public sealed record SignResponse(
     string Signature,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? RecoveryId,
     string PublicKey,
     int KeyVersion,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Path = null);
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Path = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? OutputKey = null);
 
 /// <summary>POST /v1/keys/{name}/sign/batch.</summary>
 public sealed record SignBatchRequest(IReadOnlyList<SignRequest>? Items);
@@ -57,7 +69,12 @@ public sealed record SignBatchResponse(IReadOnlyList<SignBatchItem> Results);
 /// <summary>POST /v1/keys/{name}/derive.</summary>
 public sealed record DeriveRequest(string? Path);
 
-public sealed record DeriveResponse(string Path, string PublicKey, KeyAddresses Addresses);
+/// <summary>The child key; <c>outputKey</c> (taproot schemes only) as in <see cref="KeyResponse"/>.</summary>
+public sealed record DeriveResponse(
+    string Path,
+    string PublicKey,
+    KeyAddresses Addresses,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? OutputKey = null);
 
 /// <summary>
 /// A rotation run (DKG, refresh, reshare) as GET /v1/operations/{id} shows it; refresh and reshare answer 202 with it

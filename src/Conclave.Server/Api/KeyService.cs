@@ -37,7 +37,8 @@ public sealed partial class KeyService : IDisposable
     private readonly FrostCoordinator _frost;
     private readonly Cluster _cluster;
     private readonly ServerConfig _config;
-    private readonly ConcurrentDictionary<(string Id, int Version), SoftwareSigningKey> _loaded = new();
+    /// <summary>Decrypted signing keys by id, version and whether it is the BIP-86 tweaked key of a schnorr-bip340 key.</summary>
+    private readonly ConcurrentDictionary<(string Id, int Version, bool Tweaked), SoftwareSigningKey> _loaded = new();
     private readonly ConcurrentDictionary<string, KeyRecord> _byEthereumAddress = new(StringComparer.OrdinalIgnoreCase);
 
     public KeyService(IConclaveStore store, FrostCoordinator frost, Cluster cluster, ServerConfig config)
@@ -165,18 +166,31 @@ public sealed partial class KeyService : IDisposable
             normalized = null;
         }
 
+        // schnorr-bip340 signs as a taproot key-path spend (the BIP-86 tweaked key, which the address shows) unless the
+        // request asks for plain BIP-340 under the internal key with "untweaked": true. No other scheme has the option.
+        bool untweaked = req.Untweaked == true;
+        if (untweaked && key.Scheme != SchnorrBip340.SchemeName)
+        {
+            throw new ApiException(ProblemTypes.Unsupported, key.Scheme == "frost-taproot"
+                ? "frost-taproot keys sign only under their BIP-86 output key (a taproot key-path spend); \"untweaked\" is for schnorr-bip340 keys"
+                : $"\"untweaked\" applies to schnorr-bip340 keys only, not {key.Scheme}");
+        }
+
         if (TryGetSoftwareScheme(key.Scheme, out SoftwareSignatureScheme? single))
         {
             byte[] input = SignInput(single!.InputKind == SignInputKind.Digest32, key.Scheme, req);
+            bool tweak = key.Scheme == SchnorrBip340.SchemeName && !untweaked;
             if (path is not null)
             {
-                (byte[] signature, int? recoveryId, byte[] childKey) = await SignWithChildAsync(key, single, path, input, ct).ConfigureAwait(false);
-                return new SignResponse(Convert.ToHexStringLower(signature), recoveryId, Convert.ToHexStringLower(childKey), key.Version, normalized);
+                (byte[] signature, int? recoveryId, byte[] childKey) = await SignWithChildAsync(key, single, path, input, tweak, ct).ConfigureAwait(false);
+                return new SignResponse(Convert.ToHexStringLower(signature), recoveryId, Convert.ToHexStringLower(childKey), key.Version, normalized,
+                    tweak ? OutputKeyHex(key.Scheme, childKey) : null);
             }
 
-            SoftwareSigningKey sk = await LoadSigningKeyAsync(key, single, ct).ConfigureAwait(false);
+            SoftwareSigningKey sk = await LoadSigningKeyAsync(key, single, tweak, ct).ConfigureAwait(false);
             SignatureResult r = sk.Sign(input);
-            return new SignResponse(Convert.ToHexStringLower(r.Signature), r.RecoveryId, Convert.ToHexStringLower(key.PublicKey), key.Version, normalized);
+            return new SignResponse(Convert.ToHexStringLower(r.Signature), r.RecoveryId, Convert.ToHexStringLower(key.PublicKey), key.Version, normalized,
+                tweak ? OutputKeyHex(key.Scheme, key.PublicKey) : null);
         }
 
         if (FrostCiphersuite.TryGet(key.Scheme, out FrostCiphersuite? suite))
@@ -196,8 +210,11 @@ public sealed partial class KeyService : IDisposable
                 throw;
             }
 
-            // The version and key that actually signed (a refresh may have completed since the request began).
-            return new SignResponse(Convert.ToHexStringLower(sig.Signature), null, Convert.ToHexStringLower(sig.VerificationKey), sig.KeyVersion, normalized);
+            // The version and key that actually signed (a refresh may have completed since the request began). For
+            // frost-taproot publicKey is the (child) internal key and outputKey the BIP-86 key the signature verifies under.
+            bool taproot = ReferenceEquals(suite, FrostCiphersuite.Secp256k1Taproot);
+            return new SignResponse(Convert.ToHexStringLower(sig.Signature), null, Convert.ToHexStringLower(sig.InternalKey), sig.KeyVersion, normalized,
+                taproot ? Convert.ToHexStringLower(sig.VerificationKey) : null);
         }
 
         throw new ApiException(ProblemTypes.Unsupported, $"scheme {key.Scheme} cannot sign on this server");
@@ -205,10 +222,12 @@ public sealed partial class KeyService : IDisposable
 
     /// <summary>
     /// Signs with the non-hardened child of a server-held key (the child POST /derive reports): secp256k1 keys through
-    /// Conclave.Wallets (k + Σ IL; schnorr-bip340 from its even-Y parent), ed25519 through
-    /// Ed25519HdDerivation.SignWithChild. The child private key exists only in a zeroed buffer for this one signature.
+    /// Conclave.Wallets (k + Σ IL; schnorr-bip340 from its even-Y parent, then — unless <paramref name="taprootTweak"/>
+    /// is false — BIP-341 taproot_tweak_seckey of the child, as a BIP-86 wallet spends the child's P2TR output),
+    /// ed25519 through Ed25519HdDerivation.SignWithChild. The child private key exists only in zeroed buffers for
+    /// this one signature. Returns the child public key (for schnorr-bip340 the child's internal key).
     /// </summary>
-    private async Task<(byte[] Signature, int? RecoveryId, byte[] ChildKey)> SignWithChildAsync(KeyRecord key, SoftwareSignatureScheme scheme, IReadOnlyList<uint> path, byte[] input, CancellationToken ct)
+    private async Task<(byte[] Signature, int? RecoveryId, byte[] ChildKey)> SignWithChildAsync(KeyRecord key, SoftwareSignatureScheme scheme, IReadOnlyList<uint> path, byte[] input, bool taprootTweak, CancellationToken ct)
     {
         using SecretBuffer material = await _store.Keys.OpenMaterialAsync(key.Id, key.Version, ct).ConfigureAwait(false);
         ReadOnlySpan<byte> privateKey = material.ReadOnlySpan[..scheme.PrivateKeySizeInBytes];
@@ -220,6 +239,13 @@ public sealed partial class KeyService : IDisposable
             {
                 using SecretBuffer child = Bip32NonHardenedPrivateDerivation.DeriveChild(privateKey, chainCode, KeyPath.FromIndices([.. path]), evenYParent: key.Scheme == "schnorr-bip340");
                 using SoftwareSigningKey childKey = scheme.ImportPrivateKey(child.ReadOnlySpan);
+                if (taprootTweak)
+                {
+                    using SecretBuffer tweaked = TaprootPrivateKey.Bip86Tweak(child.ReadOnlySpan);
+                    using SoftwareSigningKey outputKey = scheme.ImportPrivateKey(tweaked.ReadOnlySpan);
+                    return (outputKey.Sign(input).Signature, null, childKey.PublicKey.ToArray());
+                }
+
                 SignatureResult r = childKey.Sign(input);
                 return (r.Signature, r.RecoveryId, childKey.PublicKey.ToArray());
             }
@@ -255,7 +281,7 @@ public sealed partial class KeyService : IDisposable
             throw new ApiException(ProblemTypes.KeyNotActive, $"key {key.Name} is not active");
         }
 
-        SoftwareSigningKey sk = await LoadSigningKeyAsync(key, SignatureSchemes.EcdsaSecp256k1, ct).ConfigureAwait(false);
+        SoftwareSigningKey sk = await LoadSigningKeyAsync(key, SignatureSchemes.EcdsaSecp256k1, false, ct).ConfigureAwait(false);
         return sk.Sign(digest);
     }
 
@@ -280,21 +306,37 @@ public sealed partial class KeyService : IDisposable
         return Hex.Parse(req.Message, "message");
     }
 
-    private async Task<SoftwareSigningKey> LoadSigningKeyAsync(KeyRecord key, SoftwareSignatureScheme scheme, CancellationToken ct)
+    /// <summary>
+    /// The decrypted signing key of a server-held key, kept after first use. <paramref name="taprootTweak"/>
+    /// (schnorr-bip340): the BIP-86 tweaked private key (BIP-341 taproot_tweak_seckey with an empty merkle root),
+    /// whose signatures verify under the output key of the key's P2TR address.
+    /// </summary>
+    private async Task<SoftwareSigningKey> LoadSigningKeyAsync(KeyRecord key, SoftwareSignatureScheme scheme, bool taprootTweak, CancellationToken ct)
     {
-        if (_loaded.TryGetValue((key.Id, key.Version), out SoftwareSigningKey? sk))
+        if (_loaded.TryGetValue((key.Id, key.Version, taprootTweak), out SoftwareSigningKey? sk))
         {
             return sk;
         }
 
         using SecretBuffer material = await _store.Keys.OpenMaterialAsync(key.Id, key.Version, ct).ConfigureAwait(false);
-        SoftwareSigningKey loaded = scheme.ImportPrivateKey(material.ReadOnlySpan[..scheme.PrivateKeySizeInBytes]);
-        if (!_loaded.TryAdd((key.Id, key.Version), loaded))
+        ReadOnlySpan<byte> privateKey = material.ReadOnlySpan[..scheme.PrivateKeySizeInBytes];
+        SoftwareSigningKey loaded;
+        if (taprootTweak)
+        {
+            using SecretBuffer tweaked = TaprootPrivateKey.Bip86Tweak(privateKey);
+            loaded = scheme.ImportPrivateKey(tweaked.ReadOnlySpan);
+        }
+        else
+        {
+            loaded = scheme.ImportPrivateKey(privateKey);
+        }
+
+        if (!_loaded.TryAdd((key.Id, key.Version, taprootTweak), loaded))
         {
             loaded.Dispose();
         }
 
-        return _loaded[(key.Id, key.Version)];
+        return _loaded[(key.Id, key.Version, taprootTweak)];
     }
 
     public async Task<DeriveResponse> DeriveAsync(KeyRecord key, string? path, CancellationToken ct)
@@ -310,15 +352,11 @@ public sealed partial class KeyService : IDisposable
         {
             // Threshold keys derive with the FROST library's HD scheme (docs/FROST.md "HD"), the one the signers apply
             // to their shares when a sign request names a path: BIP-32 CKDpub for frost-secp256k1 and frost-taproot
-            // (the child normalised to even Y, its x-only key the P2TR output key), the additive tweak for frost-ed25519.
+            // (for frost-taproot the child's x-only key is its internal key; its BIP-86 output key is the address's and
+            // the one the signers tweak their child shares to), the additive tweak for frost-ed25519.
             PublicKeyPackage package = (await FrostKeyAsync(key, suite, ct).ConfigureAwait(false)).PublicKeyPackage;
-            if (indexes.Count == 0)
-            {
-                return new DeriveResponse(normalized, Convert.ToHexStringLower(key.PublicKey), AddressesFor(key.Scheme, key.PublicKey));
-            }
-
-            byte[] childKey = HdDerivation.DerivePath(package, indexes).VerificationKey;
-            return new DeriveResponse(normalized, Convert.ToHexStringLower(childKey), AddressesFor(key.Scheme, childKey));
+            byte[] childKey = indexes.Count == 0 ? key.PublicKey : HdDerivation.DerivePath(package, indexes).VerificationKey;
+            return new DeriveResponse(normalized, Convert.ToHexStringLower(childKey), AddressesFor(key.Scheme, childKey), OutputKeyHex(key.Scheme, childKey));
         }
 
         byte[] chainCode = await ChainCodeAsync(key, ct).ConfigureAwait(false);
@@ -334,7 +372,7 @@ public sealed partial class KeyService : IDisposable
             {
                 (byte[] child, _) = PublicDerivation.Secp256k1([0x02, .. key.PublicKey], chainCode, indexes);
                 byte[] xonly = child[1..];
-                return new DeriveResponse(normalized, Convert.ToHexStringLower(xonly), AddressesFor(key.Scheme, xonly));
+                return new DeriveResponse(normalized, Convert.ToHexStringLower(xonly), AddressesFor(key.Scheme, xonly), OutputKeyHex(key.Scheme, xonly));
             }
 
             case "ed25519":
@@ -528,20 +566,25 @@ public sealed partial class KeyService : IDisposable
 
     /// <summary>
     /// Addresses by scheme: Ethereum (EIP-55) for ecdsa-secp256k1; Bitcoin P2TR (bech32m, mainnet) for schnorr-bip340
-    /// (BIP-86 tweak of the key, no script tree) and frost-taproot (its x-only key is already the output key);
+    /// and frost-taproot — both hold the BIP-341 internal key P, and the address is BIP-86's: the output key
+    /// Q = P + int(hash_TapTweak(x(P)))·G, no script tree, which is the key their signatures verify under;
     /// Solana (base58) for ed25519 and frost-ed25519.
     /// </summary>
     public static KeyAddresses AddressesFor(string scheme, byte[] publicKey) => scheme switch
     {
         "ecdsa-secp256k1" => new KeyAddresses(Ethereum: EthereumAddress.FromPublicKey(publicKey)),
-        "schnorr-bip340" => new KeyAddresses(Bitcoin: TaprootAddress.FromOutputKey(TaprootAddress.Bip86OutputKey(publicKey).OutputKey)),
-        "frost-taproot" => new KeyAddresses(Bitcoin: TaprootAddress.FromOutputKey(publicKey)),
+        "schnorr-bip340" or "frost-taproot" => new KeyAddresses(Bitcoin: TaprootAddress.FromOutputKey(TaprootAddress.Bip86OutputKey(publicKey).OutputKey)),
         "ed25519" or "frost-ed25519" => new KeyAddresses(Solana: SolanaAddress.FromPublicKey(publicKey)),
         _ => new KeyAddresses(),
     };
 
+    /// <summary>The BIP-86 output key (x-only hex) of a taproot scheme's internal key; null for every other scheme.</summary>
+    public static string? OutputKeyHex(string scheme, byte[] publicKey) => scheme is "schnorr-bip340" or "frost-taproot"
+        ? Convert.ToHexStringLower(TaprootAddress.Bip86OutputKey(publicKey).OutputKey)
+        : null;
+
     public static KeyResponse ToResponse(KeyRecord k) => new(k.Id, k.Name, k.Scheme, Convert.ToHexStringLower(k.PublicKey), k.Threshold, k.Participants, k.Version,
-        k.State.ToString().ToLowerInvariant(), k.Labels, AddressesFor(k.Scheme, k.PublicKey), k.CreatedAt);
+        k.State.ToString().ToLowerInvariant(), k.Labels, AddressesFor(k.Scheme, k.PublicKey), k.CreatedAt, OutputKeyHex(k.Scheme, k.PublicKey));
 
     public void Dispose()
     {

@@ -11,15 +11,43 @@ using Conclave.Threshold.Frost.Ciphersuites;
 
 namespace Conclave.Server.Coordinator;
 
-/// <summary>A FROST key as the coordinator knows it: public data only.</summary>
+/// <summary>
+/// A FROST key as the coordinator knows it: public data only. <see cref="PublicKeyPackage"/> is the key the DKG (or
+/// the dealer) made — for frost-taproot the BIP-341 internal key P; signatures are made under
+/// <see cref="SigningKey"/> (for frost-taproot the BIP-86 output key Q, see <see cref="KeyDerivation.Signing"/>).
+/// </summary>
 public sealed record FrostKeyInfo(string KeyId, FrostCiphersuite Suite, PublicKeyPackage PublicKeyPackage, int Version = 1)
 {
+    private PublicKeyPackage? _signingKey;
+
     /// <summary>The node ids holding shares (node id n holds the share of identifier n).</summary>
     public IReadOnlyList<uint> Nodes { get; } = [.. PublicKeyPackage.Participants.Select(p => FrostNodeIds.ToNode(p))];
+
+    /// <summary>
+    /// The public key package signatures of the key itself are made and verified under: the key for frost-ed25519 and
+    /// frost-secp256k1, the BIP-86 tweaked output key for frost-taproot (computed once).
+    /// </summary>
+    public PublicKeyPackage SigningKey => _signingKey ??= SigningKeyFor([]);
+
+    /// <summary>The public key package a signature at <paramref name="path"/> is made and verified under (HD child, then for frost-taproot the tweak).</summary>
+    public PublicKeyPackage SigningKeyFor(IReadOnlyList<uint> path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        if (path.Count == 0 && _signingKey is not null)
+        {
+            return _signingKey;
+        }
+
+        return FrostScheme.Get(Suite.SchemeName).Derive(PublicKeyPackage, KeyDerivation.Signing(Suite, path));
+    }
 }
 
-/// <summary>A FROST signature, the key version that made it and the (child) verification key it verifies under.</summary>
-public sealed record FrostSignature(byte[] Signature, int KeyVersion, byte[] VerificationKey);
+/// <summary>
+/// A FROST signature, the key version that made it, the (child) verification key it verifies under and that key
+/// before the taproot tweak (<see cref="InternalKey"/>: for frost-taproot the BIP-341 internal key of the (child)
+/// key, whose BIP-86 output key is <see cref="VerificationKey"/>; for the other schemes equal to it).
+/// </summary>
+public sealed record FrostSignature(byte[] Signature, int KeyVersion, byte[] VerificationKey, byte[] InternalKey);
 
 /// <summary>A signing attempt failed because of a node that misbehaved (a bad share): the culprit is named.</summary>
 public sealed class CulpritException : Exception
@@ -175,14 +203,16 @@ public sealed partial class FrostCoordinator
 
     /// <summary>
     /// Signs with the non-hardened child of a FROST key at <paramref name="path"/> (empty: the key itself). Every node
-    /// derives its share of the child (HdDerivation); the shares are verified and aggregated under the child's public
-    /// key package, so the signature verifies under the child key that POST /v1/keys/{name}/derive reports.
+    /// derives its share of the child (HdDerivation) and, for frost-taproot, tweaks it to the child's BIP-86 output
+    /// key (<see cref="KeyDerivation.Signing"/>); the shares are verified and aggregated under that same public key
+    /// package (<see cref="FrostKeyInfo.SigningKeyFor"/>), so the signature verifies under the key that
+    /// POST /v1/keys/{name}/derive reports as the verifying key (frost-taproot: the output key of the P2TR address).
     /// </summary>
     public async Task<FrostSignature> SignAsync(string keyId, ReadOnlyMemory<byte> message, IReadOnlyList<uint> path, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(path);
         FrostKeyInfo key = Find(keyId) ?? throw new ArgumentException($"unknown FROST key {keyId}", nameof(keyId));
-        PublicKeyPackage signingKey = path.Count == 0 ? key.PublicKeyPackage : HdDerivation.DerivePath(key.PublicKeyPackage, path);
+        PublicKeyPackage signingKey = key.SigningKeyFor(path);
         var pathWriter = new PayloadWriter().U32((uint)path.Count);
         foreach (uint index in path)
         {
@@ -199,7 +229,7 @@ public sealed partial class FrostCoordinator
             if (Find(keyId) is { } newest && newest.Version != key.Version)
             {
                 key = newest;
-                signingKey = path.Count == 0 ? key.PublicKeyPackage : HdDerivation.DerivePath(key.PublicKeyPackage, path);
+                signingKey = key.SigningKeyFor(path);
                 excluded.Clear();
                 poolDropped.Clear();
             }
@@ -290,7 +320,9 @@ public sealed partial class FrostCoordinator
 
             try
             {
-                return new FrostSignature(FrostAggregator.Aggregate(package, shares, signingKey), key.Version, signingKey.VerificationKey);
+                byte[] internalKey = !ReferenceEquals(key.Suite, FrostCiphersuite.Secp256k1Taproot) ? signingKey.VerificationKey
+                    : path.Count == 0 ? key.PublicKeyPackage.VerificationKey : HdDerivation.DerivePath(key.PublicKeyPackage, path).VerificationKey;
+                return new FrostSignature(FrostAggregator.Aggregate(package, shares, signingKey), key.Version, signingKey.VerificationKey, internalKey);
             }
             catch (ThresholdProtocolException e)
             {

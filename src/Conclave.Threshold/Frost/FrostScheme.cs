@@ -10,6 +10,24 @@ namespace Conclave.Threshold.Frost;
 public sealed record KeyDerivation(IReadOnlyList<uint> Path, byte[]? TaprootMerkleRoot = null)
 {
     public static KeyDerivation None { get; } = new([]);
+
+    /// <summary>
+    /// The key Conclave publishes and signs under for <paramref name="path"/>: the HD child itself for frost-ed25519
+    /// and frost-secp256k1; for frost-taproot the BIP-86 output key of the child — the child of the internal
+    /// (DKG or dealer) key first, then BIP-341 <c>taproot_tweak_pubkey</c> with an empty merkle root,
+    /// Q = P + int(hash_TapTweak(x(P)))·G (BIP-86 "Address derivation"; BIP-341 "Constructing and spending Taproot
+    /// outputs"). A frost-taproot key never signs under its untweaked group key: a dealer that saw the others'
+    /// commitments first could have biased it to hide a script path (P = P' + hash_TapTweak(P' ‖ m)·G).
+    /// </summary>
+    public static KeyDerivation Signing(FrostCiphersuite suite, IReadOnlyList<uint> path)
+    {
+        ArgumentNullException.ThrowIfNull(suite);
+        ArgumentNullException.ThrowIfNull(path);
+        return suite.RequiresEvenY ? new KeyDerivation(path, []) : new KeyDerivation(path);
+    }
+
+    /// <summary>True when <see cref="FrostScheme.Derive(KeyPackage, KeyDerivation)"/> would return the key unchanged.</summary>
+    public bool IsIdentity => Path.Count == 0 && TaprootMerkleRoot is null;
 }
 
 /// <summary>One participant's outgoing DKG message, to be encrypted to <see cref="Recipient"/> by the node layer.</summary>
@@ -67,12 +85,20 @@ public sealed class FrostScheme
 
     public PublicKeyPackage LoadPublicKeyPackage(ReadOnlySpan<byte> encoded) => PublicKeyPackage.FromBytes(Suite, encoded);
 
-    /// <summary>The key package for a derivation (HD path, then the taproot tweak); the input is not consumed.</summary>
+    /// <summary>
+    /// The key package for a derivation (HD path, then the taproot tweak): a new package the caller disposes; the
+    /// input is not consumed. <see cref="KeyDerivation.Signing"/> gives the derivation Conclave signs with.
+    /// </summary>
     public KeyPackage Derive(KeyPackage key, KeyDerivation derivation)
     {
         ArgumentNullException.ThrowIfNull(key);
         ArgumentNullException.ThrowIfNull(derivation);
-        KeyPackage k = derivation.Path.Count == 0 ? KeyPackage.Import(Suite, Exported(key)) : HdDerivation.DerivePath(key, derivation.Path);
+        if (derivation.Path.Count == 0)
+        {
+            return derivation.TaprootMerkleRoot is null ? KeyPackage.Import(Suite, Exported(key)) : TaprootTweak.Apply(key, derivation.TaprootMerkleRoot);
+        }
+
+        KeyPackage k = HdDerivation.DerivePath(key, derivation.Path);
         if (derivation.TaprootMerkleRoot is null)
         {
             return k;
