@@ -71,6 +71,7 @@ public sealed class RotationCrashTests(FiveNodeCluster fixture, ITestOutputHelpe
             string boundary = Boundaries[rng.Next(Boundaries.Length)];
             bool reshare = rng.Next(2) == 0;
             FrostKeyInfo before = current.Find(key.KeyId)!;
+            output.WriteLine($"point {i}: {(reshare ? "reshare" : "refresh")} of v{before.Version} on [{string.Join(",", before.Nodes)}], crash at {boundary}");
             current.FaultInjection = (_, b) => b == boundary ? throw new RotationCrashException(boundary) : Task.CompletedTask;
             try
             {

@@ -112,7 +112,7 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
             case DkgRunKind.Reshare:
                 var oldKey = PublicKeyPackage.FromBytes(suite, oldKeyBytes);
                 KeyRecord? record = await state.Store.Keys.GetAsync(keyId, ct).ConfigureAwait(false);
-                if (record is not null && record.Version != version)
+                if (record is not null && record.State != KeyState.Destroyed && record.Version != version)
                 {
                     throw new ProtocolException($"node {state.NodeId} holds key {keyId} at version {record.Version}, not {version}");
                 }
@@ -300,7 +300,13 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
 
             // First phase: the new share is stored as pending (a new key or member: a pending key; a holder: a version
             // above the current one). Nothing changes what this node signs with until the run's commit.
-            if (run.Kind == DkgRunKind.KeyGeneration || await state.Store.Keys.GetAsync(run.KeyId, ct).ConfigureAwait(false) is null)
+            KeyRecord? existing = run.Kind == DkgRunKind.KeyGeneration ? null : await state.Store.Keys.GetAsync(run.KeyId, ct).ConfigureAwait(false);
+            if (existing is { State: KeyState.Destroyed })
+            {
+                // Rejoining a committee this node left earlier: the new version is stored above the destroyed one.
+                await state.Store.Keys.AddPendingVersionAsync(run.KeyId, existing.Version, toVersion, pub.VerificationKey, material, ct).ConfigureAwait(false);
+            }
+            else if (existing is null)
             {
                 await state.Store.Keys.CreateAsync(
                     new NewKey(run.KeyId, run.KeyId, suite.SchemeName, pub.VerificationKey, pub.Threshold, pub.ParticipantCount)

@@ -265,13 +265,15 @@ internal sealed class SqlKeyStore(SqlStore store) : IKeyStore
         {
             (int Version, string State)? row = await VersionAndStateAsync(c, tx, rotation.KeyId, cancellationToken).ConfigureAwait(false)
                 ?? throw StorageErrors.NotFound("key", rotation.KeyId);
-            if (row.Value.Version == rotation.ToVersion && row.Value.State != nameof(KeyState.Pending))
+            if (row.Value.Version == rotation.ToVersion && row.Value.State == nameof(KeyState.Active))
             {
                 return true; // already committed (a repeated commit after a crash or a retry)
             }
 
-            bool pendingKey = row.Value.State == nameof(KeyState.Pending) && row.Value.Version == rotation.ToVersion;
-            if (!pendingKey && row.Value.Version != rotation.FromVersion)
+            // A new member (a pending key) or a node rejoining a committee it left (a destroyed key) takes the new
+            // version whatever version its record still names; a holder moves only from the run's old version.
+            bool joining = row.Value.State is nameof(KeyState.Pending) or nameof(KeyState.Destroyed);
+            if (!joining && row.Value.Version != rotation.FromVersion)
             {
                 throw StorageErrors.Conflict("key", rotation.KeyId, $"is at version {row.Value.Version}, neither {rotation.FromVersion} nor {rotation.ToVersion}");
             }

@@ -1,0 +1,337 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json.Nodes;
+using Conclave.Server.Config;
+using Conclave.Server.Coordinator;
+using Conclave.Server.Hosting;
+using Conclave.Storage;
+using Conclave.Storage.Rotation;
+using Conclave.Threshold.Frost;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+
+namespace Conclave.Server.Tests;
+
+/// <summary>Three signer-node processes for the rotation tests, which run servers of their own.</summary>
+public sealed class RotationNodes : IDisposable
+{
+    public LocalClusterProcesses Nodes { get; } = new(RepoPaths.CliDll, 3, 2);
+
+    public void Dispose() => Nodes.Dispose();
+}
+
+/// <summary>
+/// Crash-safe rotation through the API (docs/ROTATION.md): a server killed mid-run finishes or aborts it when it starts
+/// again (the run log is in its store); a run outlives the request that asked for it; two replicas on one PostgreSQL
+/// store never run two rotations of one key; a reshare's threshold and participants are what the key shows afterwards.
+/// </summary>
+[System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+public sealed class RotationApiTests(RotationNodes fixture) : IClassFixture<RotationNodes>
+{
+    [Theory]
+    [InlineData("started", 1)]
+    [InlineData("finish", 1)]
+    [InlineData("prepared", 2)]
+    [InlineData("nodes-committed", 2)]
+    [InlineData("committed", 2)]
+    public async Task ServerKilledMidRefresh_FinishesOrAbortsTheRunAtStart_AndTheKeySigns(string boundary, int versionAfter)
+    {
+        ServerConfig config = Config();
+        (WebApplication app, HttpClient http) = await StartAsync(config);
+        string name = "crash-" + Guid.NewGuid().ToString("N")[..8];
+        JsonNode key = await PostAsync(http, "/v1/keys", $$"""{"name":"{{name}}","scheme":"frost-secp256k1"}""", HttpStatusCode.Created);
+        string keyId = key["id"]!.GetValue<string>();
+        byte[] groupKey = Convert.FromHexString(key["publicKey"]!.GetValue<string>());
+
+        // The server dies at the boundary: it stops taking work and nothing after the boundary runs (no abort either).
+        FrostCoordinator frost = app.Services.GetRequiredService<FrostCoordinator>();
+        frost.FaultInjection = async (_, b) =>
+        {
+            if (b == boundary)
+            {
+                await app.StopAsync();
+                throw new RotationCrashException(b);
+            }
+        };
+        try
+        {
+            using HttpResponseMessage _ = await http.PostAsync(new Uri($"/v1/keys/{name}/refresh", UriKind.Relative), Json("{}"));
+        }
+        catch (HttpRequestException)
+        {
+            // the server went away mid-request, as it would
+        }
+
+        await StopAsync(app, http);
+
+        (app, http) = await StartAsync(config);
+        try
+        {
+            IRotationLog runs = app.Services.GetRequiredService<IConclaveStore>().Rotations;
+            RotationRun run = (await runs.ListForKeyAsync(keyId, 10)).Single(r => r.Kind == RotationKind.Refresh);
+            await WaitForAsync(async () => (await runs.GetAsync(run.RunId))!.IsFinished, "the interrupted run was finished or aborted at start");
+            JsonNode op = await GetAsync(http, $"/v1/operations/{run.RunId}");
+            Assert.Equal(versionAfter == 2 ? "retired" : "aborted", op["state"]!.GetValue<string>());
+            JsonNode shown = await GetAsync(http, $"/v1/keys/{name}");
+            Assert.Equal(versionAfter, shown["version"]!.GetValue<int>());
+            Assert.Equal(groupKey, Convert.FromHexString(shown["publicKey"]!.GetValue<string>()));
+            await SignAsync(http, name, groupKey, versionAfter);
+
+            // And the key rotates again normally.
+            JsonNode again = await PostAsync(http, $"/v1/keys/{name}/refresh", "{}");
+            Assert.Equal(versionAfter + 1, again["version"]!.GetValue<int>());
+            await SignAsync(http, name, groupKey, versionAfter + 1);
+        }
+        finally
+        {
+            await StopAsync(app, http);
+        }
+    }
+
+    [Fact]
+    public async Task Reshare_StoresThresholdAndParticipants_AcrossARestart()
+    {
+        ServerConfig config = Config();
+        (WebApplication app, HttpClient http) = await StartAsync(config);
+        string name = "meta-" + Guid.NewGuid().ToString("N")[..8];
+        try
+        {
+            JsonNode key = await PostAsync(http, "/v1/keys", $$"""{"name":"{{name}}","scheme":"frost-ed25519"}""", HttpStatusCode.Created);
+            Assert.Equal((2, 3), (key["threshold"]!.GetValue<int>(), key["participants"]!.GetValue<int>()));
+            JsonNode reshared = await PostAsync(http, $"/v1/keys/{name}/reshare", """{"threshold":3,"participants":3}""");
+            Assert.Equal((3, 3, 2), (reshared["threshold"]!.GetValue<int>(), reshared["participants"]!.GetValue<int>(), reshared["version"]!.GetValue<int>()));
+            JsonNode shown = await GetAsync(http, $"/v1/keys/{name}");
+            Assert.Equal((3, 3), (shown["threshold"]!.GetValue<int>(), shown["participants"]!.GetValue<int>()));
+            JsonNode listed = (await GetAsync(http, "/v1/keys"))["keys"]!.AsArray().Single(k => k!["name"]!.GetValue<string>() == name)!;
+            Assert.Equal(3, listed["threshold"]!.GetValue<int>());
+        }
+        finally
+        {
+            await StopAsync(app, http);
+        }
+
+        (app, http) = await StartAsync(config);
+        try
+        {
+            JsonNode shown = await GetAsync(http, $"/v1/keys/{name}");
+            Assert.Equal((3, 3, 2), (shown["threshold"]!.GetValue<int>(), shown["participants"]!.GetValue<int>(), shown["version"]!.GetValue<int>()));
+        }
+        finally
+        {
+            await StopAsync(app, http);
+        }
+    }
+
+    [Fact]
+    public async Task ARunOutlivingTheRequest_Answers202_AndAClientThatLeavesDoesNotCutIt()
+    {
+        ServerConfig config = Config();
+        config.RequestTimeoutSeconds = 2;
+        (WebApplication app, HttpClient http) = await StartAsync(config);
+        try
+        {
+            string name = "slow-" + Guid.NewGuid().ToString("N")[..8];
+            JsonNode key = await PostAsync(http, "/v1/keys", $$"""{"name":"{{name}}","scheme":"frost-secp256k1"}""", HttpStatusCode.Created);
+            byte[] groupKey = Convert.FromHexString(key["publicKey"]!.GetValue<string>());
+            var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            app.Services.GetRequiredService<FrostCoordinator>().FaultInjection = async (_, b) =>
+            {
+                if (b == "round1")
+                {
+                    await release.Task; // the run is held here until the test lets it go
+                }
+            };
+
+            // The request's deadline passes while the run is held: 202 with the operation to poll.
+            using HttpResponseMessage accepted = await http.PostAsync(new Uri($"/v1/keys/{name}/refresh", UriKind.Relative), Json("{}"));
+            string body = await accepted.Content.ReadAsStringAsync();
+            Assert.True(accepted.StatusCode == HttpStatusCode.Accepted, body);
+            JsonNode op = JsonNode.Parse(body)!;
+            string id = op["id"]!.GetValue<string>();
+            Assert.Equal($"/v1/operations/{id}", accepted.Headers.Location?.OriginalString);
+            Assert.Equal("started", op["state"]!.GetValue<string>());
+
+            // A second rotation of the same key while it runs is refused.
+            using HttpResponseMessage busy = await http.PostAsync(new Uri($"/v1/keys/{name}/refresh", UriKind.Relative), Json("{}"));
+            Assert.Equal(HttpStatusCode.Conflict, busy.StatusCode);
+            Assert.Contains("rotation-in-progress", await busy.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+
+            release.SetResult();
+            await WaitForAsync(async () => (await GetAsync(http, $"/v1/operations/{id}"))["state"]!.GetValue<string>() == "retired", "the run finished");
+            Assert.Equal(2, (await GetAsync(http, $"/v1/operations/{id}"))["key"]!["version"]!.GetValue<int>());
+            await SignAsync(http, name, groupKey, 2);
+
+            // A client that gives up mid-request: the run goes on.
+            var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var reached = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            app.Services.GetRequiredService<FrostCoordinator>().FaultInjection = async (_, b) =>
+            {
+                if (b == "round2")
+                {
+                    reached.TrySetResult();
+                    await held.Task;
+                }
+            };
+            using (var leave = new CancellationTokenSource())
+            {
+                Task<HttpResponseMessage> request = http.PostAsync(new Uri($"/v1/keys/{name}/refresh", UriKind.Relative), Json("{}"), leave.Token);
+                await reached.Task.WaitAsync(TimeSpan.FromSeconds(60));
+                await leave.CancelAsync();
+                await Assert.ThrowsAnyAsync<OperationCanceledException>(() => request);
+            }
+
+            held.SetResult();
+            await WaitForAsync(async () => (await GetAsync(http, $"/v1/keys/{name}"))["version"]!.GetValue<int>() == 3, "the run went on after the client left");
+            await SignAsync(http, name, groupKey, 3);
+        }
+        finally
+        {
+            await StopAsync(app, http);
+        }
+    }
+
+    [Fact]
+    public async Task TwoReplicasOnOnePostgresStore_AskedToRefreshTheSameKeyAtOnce_RunOneRotation()
+    {
+        string admin = Environment.GetEnvironmentVariable("CONCLAVE_TEST_POSTGRES") is { Length: > 0 } cs
+            ? cs
+            : throw new InvalidOperationException("CONCLAVE_TEST_POSTGRES is not set: run ./test.sh, or eval \"$(bash scripts/test-services/postgres.sh)\" first");
+        string db = "conclave_rot_" + Guid.NewGuid().ToString("N")[..12];
+        await ExecAsync(admin, $"CREATE DATABASE {db}");
+        try
+        {
+            ServerConfig a = Config();
+            a.PostgresConnectionString = new NpgsqlConnectionStringBuilder(admin) { Database = db }.ConnectionString;
+            ServerConfig b = Config();
+            b.PostgresConnectionString = a.PostgresConnectionString;
+            b.Listen = "127.0.0.1:" + FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture);
+            (WebApplication appA, HttpClient httpA) = await StartAsync(a);
+            (WebApplication appB, HttpClient httpB) = await StartAsync(b);
+            try
+            {
+                string name = "race-" + Guid.NewGuid().ToString("N")[..8];
+                JsonNode key = await PostAsync(httpA, "/v1/keys", $$"""{"name":"{{name}}","scheme":"frost-secp256k1"}""", HttpStatusCode.Created);
+                byte[] groupKey = Convert.FromHexString(key["publicKey"]!.GetValue<string>());
+                await SignAsync(httpB, name, groupKey, 1);
+
+                // Both replicas get the request; each holds its run at round one until both have asked, so they overlap.
+                var bothAsked = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                int arrived = 0;
+                Func<RotationKind, string, Task> hold = async (_, boundary) =>
+                {
+                    if (boundary == "started")
+                    {
+                        if (Interlocked.Increment(ref arrived) == 2)
+                        {
+                            bothAsked.TrySetResult();
+                        }
+
+                        await bothAsked.Task.WaitAsync(TimeSpan.FromSeconds(5)).ContinueWith(_ => { }, TaskScheduler.Default);
+                    }
+                };
+                appA.Services.GetRequiredService<FrostCoordinator>().FaultInjection = hold;
+                appB.Services.GetRequiredService<FrostCoordinator>().FaultInjection = hold;
+                HttpResponseMessage[] answers = await Task.WhenAll(
+                    httpA.PostAsync(new Uri($"/v1/keys/{name}/refresh", UriKind.Relative), Json("{}")),
+                    httpB.PostAsync(new Uri($"/v1/keys/{name}/refresh", UriKind.Relative), Json("{}")));
+                string[] bodies = await Task.WhenAll(answers.Select(r => r.Content.ReadAsStringAsync()));
+                Assert.True(answers.Count(r => r.StatusCode == HttpStatusCode.OK) == 1, string.Join(" | ", bodies));
+                Assert.True(answers.Count(r => r.StatusCode == HttpStatusCode.Conflict) == 1, string.Join(" | ", bodies));
+                Assert.Contains(bodies, t => t.Contains("rotation-in-progress", StringComparison.Ordinal));
+                foreach (HttpResponseMessage r in answers)
+                {
+                    r.Dispose();
+                }
+
+                IRotationLog runs = appA.Services.GetRequiredService<IConclaveStore>().Rotations;
+                Assert.Single(await runs.ListForKeyAsync(key["id"]!.GetValue<string>(), 10), r => r.Kind == RotationKind.Refresh);
+                await SignAsync(httpA, name, groupKey, 2);
+                await SignAsync(httpB, name, groupKey, 2);
+            }
+            finally
+            {
+                await StopAsync(appB, httpB);
+                await StopAsync(appA, httpA);
+            }
+        }
+        finally
+        {
+            NpgsqlConnection.ClearAllPools();
+            await ExecAsync(admin, $"DROP DATABASE IF EXISTS {db} WITH (FORCE)");
+        }
+    }
+
+    private ServerConfig Config() => ServerConfig.Load(fixture.Nodes.Layout.ServerConfigPath);
+
+    private static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
+
+    private static async Task SignAsync(HttpClient http, string name, byte[] groupKey, int version)
+    {
+        JsonNode sig = await PostAsync(http, $"/v1/keys/{name}/sign", """{"message":"0102"}""");
+        Assert.Equal(version, sig["keyVersion"]!.GetValue<int>());
+        Assert.True(FrostCiphersuite.TryGet((await GetAsync(http, $"/v1/keys/{name}"))["scheme"]!.GetValue<string>(), out FrostCiphersuite? suite));
+        Assert.True(suite.Verify(groupKey, [1, 2], Convert.FromHexString(sig["signature"]!.GetValue<string>())));
+    }
+
+    private static async Task WaitForAsync(Func<Task<bool>> condition, string what)
+    {
+        var sw = Stopwatch.StartNew();
+        while (!await condition())
+        {
+            Assert.True(sw.Elapsed < TimeSpan.FromSeconds(90), "timed out waiting until " + what);
+            await Task.Delay(100);
+        }
+    }
+
+    private static async Task<(WebApplication App, HttpClient Http)> StartAsync(ServerConfig config)
+    {
+        WebApplication app = await ServerHost.BuildAsync(config);
+        await app.StartAsync();
+        string token = (await File.ReadAllTextAsync(app.Services.GetRequiredService<ServerPaths>().AdminTokenFile)).Trim();
+        var http = new HttpClient { BaseAddress = new Uri("http://" + config.Listen), Timeout = TimeSpan.FromMinutes(3) };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        await WaitForAsync(async () => (await http.GetAsync(new Uri("/readyz", UriKind.Relative))).IsSuccessStatusCode, "the server is ready");
+        return (app, http);
+    }
+
+    private static async Task StopAsync(WebApplication app, HttpClient http)
+    {
+        http.Dispose();
+        await app.StopAsync();
+        await app.DisposeAsync();
+    }
+
+    private static async Task<JsonNode> PostAsync(HttpClient http, string path, string json, HttpStatusCode expected = HttpStatusCode.OK)
+    {
+        using HttpResponseMessage r = await http.PostAsync(new Uri(path, UriKind.Relative), Json(json));
+        string text = await r.Content.ReadAsStringAsync();
+        Assert.True(r.StatusCode == expected, $"{path}: {(int)r.StatusCode} {text}");
+        return JsonNode.Parse(text)!;
+    }
+
+    private static async Task<JsonNode> GetAsync(HttpClient http, string path)
+    {
+        using HttpResponseMessage r = await http.GetAsync(new Uri(path, UriKind.Relative));
+        string text = await r.Content.ReadAsStringAsync();
+        Assert.True(r.IsSuccessStatusCode, $"{path}: {(int)r.StatusCode} {text}");
+        return JsonNode.Parse(text)!;
+    }
+
+    private static async Task ExecAsync(string connectionString, string sql)
+    {
+        await using var c = new NpgsqlConnection(connectionString);
+        await c.OpenAsync();
+        await using var cmd = new NpgsqlCommand(sql, c);
+        await cmd.ExecuteNonQueryAsync();
+    }
+
+    private static int FreePort()
+    {
+        using var l = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        return ((IPEndPoint)l.LocalEndpoint).Port;
+    }
+}
