@@ -73,7 +73,7 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
         uint[] receivers = r.NodeIds("receivers");
         int version = (int)r.U32("version");
         byte[] oldKeyBytes = r.Bytes("oldKey").ToArray();
-        uint[] oldHolders = r.NodeIds("oldHolders");
+        uint[] oldHolders = r.NodeIds("oldHolders", allowEmpty: true);
         r.End();
         if (!FrostCiphersuite.TryGet(scheme, out FrostCiphersuite? suite))
         {

@@ -44,7 +44,7 @@ internal sealed record NodeRunParameters(DkgRunKind Kind, string Scheme, uint[] 
         string scheme = r.String("scheme");
         uint[] dealers = r.NodeIds("dealers");
         uint[] receivers = r.NodeIds("receivers");
-        uint[] old = r.NodeIds("oldHolders");
+        uint[] old = r.NodeIds("oldHolders", allowEmpty: true);
         r.End();
         return new NodeRunParameters(kind, scheme, dealers, receivers, old);
     }

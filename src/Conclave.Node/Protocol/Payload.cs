@@ -80,13 +80,13 @@ public ref struct PayloadReader
         }
     }
 
-    /// <summary>A u32 count (1..255) followed by that many u32 node ids.</summary>
-    public uint[] NodeIds(string field)
+    /// <summary>A u32 count (1..255, or 0 when <paramref name="allowEmpty"/>) followed by that many u32 node ids.</summary>
+    public uint[] NodeIds(string field, bool allowEmpty = false)
     {
         uint count = U32(field);
-        if (count is 0 or > 255)
+        if ((count == 0 && !allowEmpty) || count > 255)
         {
-            throw new ProtocolException($"{field} must list 1..255 nodes");
+            throw new ProtocolException($"{field} must list {(allowEmpty ? 0 : 1)}..255 nodes");
         }
 
         uint[] ids = new uint[count];

@@ -58,7 +58,7 @@ public sealed record RotationPlan(
         int threshold = (int)r.U32("threshold");
         uint[] dealers = r.NodeIds("dealers");
         uint[] receivers = r.NodeIds("receivers");
-        uint[] old = r.NodeIds("oldHolders");
+        uint[] old = r.NodeIds("oldHolders", allowEmpty: true);
         int from = (int)r.U32("fromVersion");
         string name = r.String("name");
         string labels = r.String("labels", 1 << 16);
