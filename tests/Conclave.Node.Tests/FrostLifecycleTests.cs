@@ -1,4 +1,5 @@
 using Conclave.Node.Config;
+using Conclave.Node.Frost;
 using Conclave.Server.Hosting;
 using System.Security.Cryptography;
 using Conclave.Server.Coordinator;
@@ -173,6 +174,84 @@ public sealed class FrostLifecycleTests(FiveNodeCluster fixture) : IClassFixture
         }
 
         await SignAndVerify(coordinator, key, 3);
+    }
+
+    /// <summary>
+    /// Issue 14 item 2 through real nodes, with the test as a malicious coordinator: the start step reveals nothing but a
+    /// commitment; a node refuses round two before the reveal step, refuses a reveal step that lacks another dealer's
+    /// commitment (naming that dealer), and refuses a relayed commitment whose bytes the coordinator altered or a
+    /// dealer's round-one package relayed in place of its commitment (naming the dealer).
+    /// </summary>
+    [Fact]
+    public async Task DkgReveal_NeedsEveryOtherDealersCommitment_AndRefusesAlteredOnes()
+    {
+        FrostCiphersuite suite = FrostCiphersuite.Secp256k1Sha256;
+        uint[] nodes = [1, 2, 3];
+        TimeSpan timeout = TimeSpan.FromSeconds(30);
+        Task<IReadOnlyList<Conclave.Node.Rpc.Envelope>> Step(byte[] session, uint node, string kind, uint round, IEnumerable<Conclave.Node.Rpc.Envelope> relayed)
+            => _c.Coordinator.Node(node).StepAsync(_c.Coordinator.Request(session, kind, round, [node], []), relayed, timeout, CancellationToken.None);
+
+        async Task<(byte[] Session, string KeyId, Dictionary<uint, Conclave.Node.Rpc.Envelope> Commitments)> StartAsync()
+        {
+            byte[] session = Cluster.NewSessionId();
+            string keyId = "reveal-" + Guid.NewGuid().ToString("N");
+            var w = new Conclave.Node.Protocol.PayloadWriter().U32((uint)DkgRunKind.KeyGeneration).String(keyId).String(suite.SchemeName).U32(2).U32(3).U32(1).U32(2).U32(3)
+                .U32(3).U32(1).U32(2).U32(3).U32(0).Bytes([]).U32(0);
+            byte[] start = w.ToArray();
+            var commitments = new Dictionary<uint, Conclave.Node.Rpc.Envelope>();
+            foreach (uint n in nodes)
+            {
+                IReadOnlyList<Conclave.Node.Rpc.Envelope> reply = await _c.Coordinator.Node(n).StepAsync(
+                    _c.Coordinator.Request(session, FrostMessages.DkgStart, 1, [n], start), [], timeout, CancellationToken.None);
+                // Nothing but the commitment leaves a dealer at the start: no round-one package.
+                Conclave.Node.Rpc.Envelope e = Assert.Single(reply);
+                Assert.Equal(FrostMessages.DkgCommitment, e.Kind);
+                Assert.Equal(Identifier.FromInt(suite, (int)n), DkgCommitment.FromBytes(suite, e.Payload.Span).Sender);
+                commitments[n] = e;
+            }
+
+            return (session, keyId, commitments);
+        }
+
+        (byte[] s1, string k1, Dictionary<uint, Conclave.Node.Rpc.Envelope> c1) = await StartAsync();
+
+        // Node 1: round two (relaying nothing) before any reveal is refused: it holds no revealed round-one state.
+        NodeCallException early = await Assert.ThrowsAsync<NodeCallException>(() => Step(s1, 1, FrostMessages.DkgRound2, 3, []));
+        Assert.Equal(Grpc.Core.StatusCode.FailedPrecondition, early.Status);
+
+        // Node 2: a reveal step without dealer 3's commitment is refused, naming dealer 3.
+        NodeCallException missing = await Assert.ThrowsAsync<NodeCallException>(() => Step(s1, 2, FrostMessages.DkgReveal, 2, [c1[1]]));
+        Assert.Equal(Grpc.Core.StatusCode.FailedPrecondition, missing.Status);
+        Assert.Equal(3u, missing.Culprit);
+
+        // Node 3: dealer 2's commitment with one byte of its package hash altered by the coordinator is refused, naming
+        // dealer 2 (the commitment is signed by its dealer; the coordinator cannot change it).
+        Conclave.Node.Rpc.Envelope altered = c1[2].Clone();
+        byte[] bytes = altered.Payload.ToByteArray();
+        bytes[^(suite.ElementSizeInBytes + 40)] ^= 1;
+        altered.Payload = Google.Protobuf.ByteString.CopyFrom(bytes);
+        NodeCallException tampered = await Assert.ThrowsAsync<NodeCallException>(() => Step(s1, 3, FrostMessages.DkgReveal, 2, [c1[1], altered]));
+        Assert.Equal(Grpc.Core.StatusCode.Unauthenticated, tampered.Status);
+        Assert.Contains("from 2 has no valid signature", tampered.Message, StringComparison.Ordinal);
+
+        // A second run: node 1 reveals once it has both other commitments; node 2 is then shown dealer 1's round-one
+        // package in place of its commitment and refuses, naming dealer 1.
+        (byte[] s2, string k2, Dictionary<uint, Conclave.Node.Rpc.Envelope> c2) = await StartAsync();
+        Conclave.Node.Rpc.Envelope revealed = Assert.Single(await Step(s2, 1, FrostMessages.DkgReveal, 2, [c2[2], c2[3]]));
+        Assert.Equal(FrostMessages.DkgRound1, revealed.Kind);
+        Assert.Equal(Identifier.FromInt(suite, 1), DkgRound1Package.FromBytes(suite, revealed.Payload.Span).Sender);
+        NodeCallException swapped = await Assert.ThrowsAsync<NodeCallException>(() => Step(s2, 2, FrostMessages.DkgReveal, 2, [revealed, c2[3]]));
+        Assert.Equal(1u, swapped.Culprit);
+
+        // Clean up both runs on every node.
+        foreach ((byte[] session, string keyId) in new[] { (s1, k1), (s2, k2) })
+        {
+            byte[] abort = new Conclave.Node.Protocol.PayloadWriter().String(keyId).ToArray();
+            foreach (uint n in nodes)
+            {
+                await _c.Coordinator.Node(n).StepAsync(_c.Coordinator.Request(session, FrostMessages.RotationAbort, 8, [n], abort), [], timeout, CancellationToken.None);
+            }
+        }
     }
 
     private void SetFault(uint node, string? fault)

@@ -1,4 +1,5 @@
 using Conclave.Crypto;
+using Conclave.Crypto.Randomness;
 using Conclave.Threshold.Frost;
 using Conclave.Threshold.Frost.Ciphersuites;
 using Conclave.Threshold.Frost.Internal;
@@ -79,6 +80,30 @@ public sealed class AttackTests
         return new DkgRound1Package(sender, commitment, r, k + (a0 * c));
     }
 
+    /// <summary>A malicious dealer commits, with a key of its own, to whatever package it will reveal (here a forged one).</summary>
+    private static DkgCommitment CommitTo(DkgSession session, DkgRound1Package package, IRandomSource rng)
+    {
+        Element x = session.Suite.BaseMul(session.Suite.RandomScalar(rng));
+        return new DkgCommitment(package.Sender, Dkg.PackageHash(session, package, x), Dkg.ContributionHash(session, package.Sender, new byte[32]), x);
+    }
+
+    /// <summary>
+    /// A dealer's honest round-one package and its commitment, through the commit step (round one revealed against
+    /// placeholder commitments of the other dealers: only this package and commitment are used).
+    /// </summary>
+    private static (DkgRound1Package Package, DkgCommitment Commitment) Dealt(DkgSession session, Identifier self, KeyPackage? current, IRandomSource rng)
+    {
+        DkgCommitSecret c = Dkg.Commit(session, self, current, rng);
+        DkgCommitment[] others = [.. session.Dealers.Where(d => !d.Equals(self)).Select(d => new DkgCommitment(d, new byte[32], new byte[32], session.Suite.Generator))];
+        DkgCommitment mine = c.Commitment!;
+        using DkgRound1Secret r1 = Dkg.Round1(c, others);
+        return (r1.Package!, mine);
+    }
+
+    /// <summary>Round one of <paramref name="self"/> through the commit step, given the other dealers' commitments.</summary>
+    private static DkgRound1Secret Revealed(DkgSession session, Identifier self, IRandomSource rng, params DkgCommitment[] others)
+        => Dkg.Round1(Dkg.Commit(session, self, null, rng), others);
+
     // Row: Oversized VSS commitment vector.
     [Theory]
     [MemberData(nameof(Suites))]
@@ -92,9 +117,14 @@ public sealed class AttackTests
         Element[] big = [suite.BaseMul(a0), suite.BaseMul(suite.RandomScalar(rng)), suite.BaseMul(suite.RandomScalar(rng))];
         DkgRound1Package evil = Forge(session, ids[0], big, a0);
         Assert.True(suite.BaseMul(evil.ProofZ!).ValueEquals(evil.ProofR! + (big[0] * Dkg.ProofChallenge(session, ids[0], big, evil.ProofR!))));
-        DkgRound1Secret me = Dkg.Round1(session, ids[1], null, rng);
-        DkgRound1Secret third = Dkg.Round1(session, ids[2], null, rng);
+        DkgCommitment evilCommitment = CommitTo(session, evil, rng);
+        DkgCommitSecret c2 = Dkg.Commit(session, ids[1], null, rng);
+        DkgCommitSecret c3 = Dkg.Commit(session, ids[2], null, rng);
+        DkgCommitment c2Commitment = c2.Commitment!;
+        DkgRound1Secret me = Dkg.Round1(c2, [evilCommitment, c3.Commitment!]);
+        DkgRound1Secret third = Dkg.Round1(c3, [evilCommitment, c2Commitment]);
         ThresholdProtocolException ex = Assert.Throws<ThresholdProtocolException>(() => Dkg.Round2(me, [DkgRound1Package.FromBytes(suite, evil.ToBytes()), third.Package!]));
+        Assert.Equal(ThresholdFailure.InvalidProofOfKnowledge, ex.Failure);
         Assert.Equal([ids[0]], ex.Culprits);
     }
 
@@ -108,9 +138,9 @@ public sealed class AttackTests
         IReadOnlyList<Identifier> ids = TrustedDealer.Ids(suite, 3);
         var session = DkgSession.ForKeyGeneration(suite, Cluster.Sid("rogue"), 2, ids);
         var other = DkgSession.ForKeyGeneration(suite, Cluster.Sid("rogue-2"), 2, ids);
-        DkgRound1Package honest2 = Dkg.Round1(session, ids[1], null, rng).Package!;
-        DkgRound1Package honest3 = Dkg.Round1(session, ids[2], null, rng).Package!;
-        DkgRound1Package inOther = Dkg.Round1(other, ids[0], null, rng).Package!;
+        (DkgRound1Package honest2, DkgCommitment honest2Commitment) = Dealt(session, ids[1], null, rng);
+        DkgRound1Package honest3 = Dealt(session, ids[2], null, rng).Package;
+        DkgRound1Package inOther = Dealt(other, ids[0], null, rng).Package;
 
         // Rogue key: C_0 = X − C_0(2) − C_0(3) for a target X, without knowing its discrete log; proof forged.
         Element target = suite.BaseMul(suite.RandomScalar(rng));
@@ -121,7 +151,7 @@ public sealed class AttackTests
         // A valid proof from another session (only the session id differs).
         var otherSession = inOther;
         // Swapped commitment order (α-shuffle) and a changed non-constant commitment (missing commitment).
-        DkgRound1Package mine = Dkg.Round1(session, ids[0], null, rng).Package!;
+        DkgRound1Package mine = Dealt(session, ids[0], null, rng).Package;
         var shuffled = new DkgRound1Package(ids[0], [mine.Commitment[1], mine.Commitment[0]], mine.ProofR, mine.ProofZ);
         var changedC1 = new DkgRound1Package(ids[0], [mine.Commitment[0], mine.Commitment[1] + suite.Generator], mine.ProofR, mine.ProofZ);
         // A proof with the challenge reduced/altered: z off by one.
@@ -130,7 +160,8 @@ public sealed class AttackTests
         foreach (DkgRound1Package attack in new[] { rogueKey, replayed, otherSession, shuffled, changedC1, badZ })
         {
             Assert.False(Dkg.CheckRound1(session, attack));
-            DkgRound1Secret receiver = Dkg.Round1(session, ids[2], null, rng);
+            // The dealer committed to the attack package itself: only the proof-of-knowledge check can catch it.
+            DkgRound1Secret receiver = Revealed(session, ids[2], rng, CommitTo(session, attack, rng), honest2Commitment);
             ThresholdProtocolException ex = Assert.Throws<ThresholdProtocolException>(() => Dkg.Round2(receiver, [attack, honest2]));
             Assert.Equal(ThresholdFailure.InvalidProofOfKnowledge, ex.Failure);
             Assert.Equal([ids[0]], ex.Culprits);
@@ -236,7 +267,7 @@ public sealed class AttackTests
         using DealerOutput d = TrustedDealer.Generate(suite, 3, 4, rng);
         var session = DkgSession.ForRefresh(Cluster.Sid("refresh-t"), d.PublicKeyPackage);
         IReadOnlyList<Identifier> ids = d.PublicKeyPackage.Participants;
-        DkgRound1Package honest = Dkg.Round1(session, ids[0], d.KeyPackages[0], rng).Package!;
+        DkgRound1Package honest = Dealt(session, ids[0], d.KeyPackages[0], rng).Package;
         Assert.Equal(2, honest.CommitmentCount); // t − 1: the zero constant term is implicit, never sent.
         Element extra = suite.BaseMul(suite.RandomScalar(rng));
         var nonZeroConstant = new DkgRound1Package(ids[0], [extra, .. honest.Commitment], null, null);   // t commitments: a non-zero constant
@@ -259,7 +290,8 @@ public sealed class AttackTests
         var rng = new DeterministicRandomSource(7);
         using DealerOutput d = TrustedDealer.Generate(suite, 2, 3, rng);
         var session = DkgSession.ForRefresh(Cluster.Sid("two-phase"), d.PublicKeyPackage);
-        var r1 = d.KeyPackages.Select(k => Dkg.Round1(session, k.Identifier, k, rng)).ToList();
+        var commits = d.KeyPackages.Select(k => Dkg.Commit(session, k.Identifier, k, rng)).ToList();
+        var r1 = commits.Select(c => Dkg.Round1(c, [.. commits.Where(o => o != c).Select(o => o.Commitment!)])).ToList();
         var r2 = r1.Select(s => Dkg.Round2(s, [.. r1.Where(o => o != s).Select(o => o.Package!)])).ToList();
         var pending = r2.Select(x => Dkg.Finish(x.Secret, [.. r2.SelectMany(o => o.Outgoing).Where(p => p.Recipient.Equals(x.Secret.Self))], rng)).ToList();
         // Participant 3's confirmation is lost: nobody's new key becomes usable.
@@ -365,7 +397,7 @@ public sealed class AttackTests
 
         // A DKG proof with a non-canonical z is refused at parse.
         var session = DkgSession.ForKeyGeneration(suite, Cluster.Sid("scalar"), 2, TrustedDealer.Ids(suite, 3));
-        byte[] r1 = Dkg.Round1(session, Identifier.FromInt(suite, 1), null, rng).Package!.ToBytes();
+        byte[] r1 = Dealt(session, Identifier.FromInt(suite, 1), null, rng).Package.ToBytes();
         q.CopyTo(r1, r1.Length - 32);
         Assert.Throws<CryptoFormatException>(() => DkgRound1Package.FromBytes(suite, r1));
     }

@@ -59,35 +59,6 @@ public sealed class FacadeTests
         }
     }
 
-    /// <summary>
-    /// The legacy round one without a commit step (kept until the node and coordinator call DkgCommit) still runs
-    /// end to end and also gets a chain code from the dealers' contributions; a run mixing both paths fails the echo.
-    /// </summary>
-    [Fact]
-    public void LegacyUncommittedRoundOneStillCompletes()
-    {
-        FrostScheme scheme = FrostScheme.Secp256k1;
-        var rng = new DeterministicRandomSource(52);
-        int[] ids = [1, 2, 3];
-        DkgSession session = scheme.KeyGenerationSession(Cluster.Sid("facade-legacy"), 2, ids);
-        var r1 = ids.ToDictionary(i => i, i => scheme.DkgRound1(session, i, null, rng));
-        var r2 = ids.ToDictionary(i => i, i => scheme.DkgRound2(r1[i].Secret, ids.Where(j => j != i).Select(j => r1[j].Broadcast!), rng));
-        var fin = ids.ToDictionary(i => i, i => scheme.DkgFinish(r2[i].Secret, r2.Values.SelectMany(x => x.Outgoing).Where(o => o.Recipient == i).Select(o => o.Package), rng));
-        using KeyPackage k1 = scheme.DkgComplete(fin[1].Pending, fin.Values.Select(f => f.Confirmation));
-        Assert.False(k1.PublicKeyPackage.HasLegacyChainCode);
-
-        var c = ids.ToDictionary(i => i, i => scheme.DkgCommit(session, i, null, rng));
-        var mixed = new Dictionary<int, (DkgRound1Secret Secret, byte[]? Broadcast)>
-        {
-            [1] = scheme.DkgRound1(session, 1, null, rng),
-            [2] = scheme.DkgRound1(c[2].Secret, [c[1].Commitment!, c[3].Commitment!]),
-            [3] = scheme.DkgRound1(c[3].Secret, [c[1].Commitment!, c[2].Commitment!]),
-        };
-        // Participant 1 skipped the commit step: its package is not the one it committed to.
-        ThresholdProtocolException ex = Assert.Throws<ThresholdProtocolException>(() => scheme.DkgRound2(mixed[2].Secret, [mixed[1].Broadcast!, mixed[3].Broadcast!], rng));
-        Assert.Equal(ThresholdFailure.CommitmentMismatch, ex.Failure);
-    }
-
     [Fact]
     public void DealerThroughBytesAndUnknownSchemeRefused()
     {

@@ -85,6 +85,7 @@ public class FrostDkgBenchmarks
     private DkgSession _session = null!;
     private IReadOnlyList<Identifier> _ids = [];
     private List<DkgRound1Package> _others = [];
+    private List<DkgCommitment> _otherCommitments = [];
     private List<byte[]> _toMe = [];
     private int _t, _n;
 
@@ -108,7 +109,10 @@ public class FrostDkgBenchmarks
         }
 
         // Participant 1's view: everybody else's broadcasts, and the shares they send to participant 1.
-        var r1 = _ids.Select(id => id == _ids[0] ? Dkg.Round1(_session, id, null, new FixedSeed(1)) : Dkg.Round1(_session, id, null, SystemRandomSource.Instance)).ToList();
+        var commits = _ids.Select(id => id == _ids[0] ? Dkg.Commit(_session, id, null, new FixedSeed(1)) : Dkg.Commit(_session, id, null, SystemRandomSource.Instance)).ToList();
+        var commitments = commits.Select(c => c.Commitment!).ToList();
+        _otherCommitments = commitments.Skip(1).ToList();
+        var r1 = commits.Select(c => Dkg.Round1(c, [.. commitments.Where(o => o.Sender != c.Self)])).ToList();
         var all = r1.Select(s => s.Package!).ToList();
         _others = all.Skip(1).ToList();
         r1[0].Dispose();
@@ -134,7 +138,7 @@ public class FrostDkgBenchmarks
     {
         if (_n > 5)
         {
-            DkgRound1Secret mine = Dkg.Round1(_session, _ids[0], null, new FixedSeed(1));
+            DkgRound1Secret mine = Dkg.Round1(Dkg.Commit(_session, _ids[0], null, new FixedSeed(1)), _otherCommitments);
             (DkgRound2Secret s, IReadOnlyList<DkgRound2Package> outgoing) = Dkg.Round2(mine, _others);
             foreach (DkgRound2Package p in outgoing)
             {
@@ -145,7 +149,8 @@ public class FrostDkgBenchmarks
             return;
         }
 
-        var r1 = _ids.Select(id => Dkg.Round1(_session, id, null, SystemRandomSource.Instance)).ToList();
+        var all = _ids.Select(id => Dkg.Commit(_session, id, null, SystemRandomSource.Instance)).ToList();
+        var r1 = all.Select(c => Dkg.Round1(c, [.. all.Where(o => o != c).Select(o => o.Commitment!)])).ToList();
         var broadcasts = r1.Select(s => s.Package!).ToList();
         var r2 = r1.Select(s => Dkg.Round2(s, [.. broadcasts.Where(b => b.Sender != s.Self)])).ToList();
         var pending = r2.Select(x => Dkg.Finish(x.Secret, [.. r2.SelectMany(o => o.Outgoing).Where(p => p.Recipient == x.Secret.Self)], SystemRandomSource.Instance)).ToList();

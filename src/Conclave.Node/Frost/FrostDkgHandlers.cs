@@ -19,7 +19,11 @@ namespace Conclave.Node.Frost;
 
 /// <summary>
 /// Distributed key generation, refresh and reshare on a node: the Conclave.Threshold DKG engine driven over the
-/// coordinator, one step per round. Round-one packages are broadcast (signed by their sender), round-two shares
+/// coordinator, one step per round. Each dealer first broadcasts only a commitment (<see cref="Dkg.Commit"/>: hashes of
+/// its round-one package and chain-code contribution, and a per-run signing key); the coordinator relays every other
+/// dealer's commitment in the reveal step, and only then does the node reveal its round-one package
+/// (<see cref="Dkg.Round1(DkgCommitSecret, IReadOnlyCollection{DkgCommitment})"/>), so no dealer can choose its
+/// package after seeing the others'. Round-one packages are broadcast (signed by their sender), round-two shares
 /// are sealed to the recipient's X25519 agreement key (static-static X25519, HKDF bound to session, sender and
 /// recipient, then XChaCha20-Poly1305), confirmations are broadcast, and a new share is stored only after every
 /// receiver's confirmation checked out. For refresh and reshare the old share stays in its key version until the
@@ -32,7 +36,7 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
     private readonly ConcurrentDictionary<string, RunState> _runs = new(StringComparer.Ordinal);
 
     public IReadOnlyCollection<string> Kinds { get; } =
-        [FrostMessages.DkgStart, FrostMessages.DkgRound2, FrostMessages.DkgFinish, FrostMessages.DkgComplete];
+        [FrostMessages.DkgStart, FrostMessages.DkgReveal, FrostMessages.DkgRound2, FrostMessages.DkgFinish, FrostMessages.DkgComplete];
 
     /// <summary>Drops the in-memory state of a run (after abort).</summary>
     internal void Drop(string runId)
@@ -50,6 +54,7 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
         return await HandlerSupport.RefuseOnFailure<IReadOnlyList<OutgoingMessage>>(async () => context.Request.Kind switch
         {
             FrostMessages.DkgStart => await StartAsync(context, cancellationToken).ConfigureAwait(false),
+            FrostMessages.DkgReveal => Reveal(context),
             FrostMessages.DkgRound2 => Round2(context),
             FrostMessages.DkgFinish => Finish(context),
             FrostMessages.DkgComplete => await CompleteAsync(context, cancellationToken).ConfigureAwait(false),
@@ -147,16 +152,71 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
             return [];
         }
 
-        DkgRound1Secret round1 = Dkg.Round1(session, self, current);
-        var run = new RunState(kind, keyId, session, version, DateTimeOffset.UtcNow) { Round1 = round1 };
+        // Commit step: only the commitment leaves the node; the round-one package stays inside the commit secret until
+        // every other dealer's commitment has arrived (reveal step).
+        DkgCommitSecret commit = Dkg.Commit(session, self, current);
+        var run = new RunState(kind, keyId, session, version, DateTimeOffset.UtcNow) { Commit = commit };
         if (!_runs.TryAdd(key, run))
         {
-            round1.Dispose();
+            commit.Dispose();
             throw new ProtocolException("this session already started");
         }
 
+        byte[] payload = commit.Commitment?.ToBytes() ?? [];
+        return [new OutgoingMessage(FrostMessages.DkgCommitment, 1, [], payload)];
+    }
+
+    /// <summary>
+    /// Reveal step: the coordinator relays every other dealer's commitment (each signed by its sender); the node checks
+    /// that each was sent by the dealer it names and that exactly one arrived from every other dealer (Dkg.Round1), and
+    /// only then reveals its round-one package.
+    /// </summary>
+    private IReadOnlyList<OutgoingMessage> Reveal(StepContext ctx)
+    {
+        RunState run = Get(ctx.SessionId);
+        DkgCommitSecret commit = Interlocked.Exchange(ref run.Commit, null) ?? throw new ProtocolException("this run was already revealed");
+        FrostCiphersuite suite = run.Session.Suite;
+        var received = new List<DkgCommitment>();
+        try
+        {
+            foreach (Rpc.Envelope e in ctx.Relayed)
+            {
+                if (e.Kind != FrostMessages.DkgCommitment || e.Round != 1)
+                {
+                    throw new ProtocolException($"reveal expects commitments, got '{e.Kind}' from {e.Sender}", e.Sender);
+                }
+
+                if (e.Payload.Length > 0)
+                {
+                    DkgCommitment c;
+                    try
+                    {
+                        c = DkgCommitment.FromBytes(suite, e.Payload.Span);
+                    }
+                    catch (CryptoFormatException)
+                    {
+                        throw new ProtocolException($"node {e.Sender} sent a malformed commitment", e.Sender);
+                    }
+
+                    if (!c.Sender.Equals(Identifier.FromInt(suite, (int)e.Sender)))
+                    {
+                        throw new ProtocolException($"node {e.Sender} sent a commitment in another participant's name", e.Sender);
+                    }
+
+                    received.Add(c);
+                }
+            }
+        }
+        catch
+        {
+            commit.Dispose();
+            throw;
+        }
+
+        DkgRound1Secret round1 = Dkg.Round1(commit, received);
+        run.Round1 = round1;
         byte[] payload = round1.Package?.ToBytes() ?? [];
-        return [new OutgoingMessage(FrostMessages.DkgRound1, 1, [], payload)];
+        return [new OutgoingMessage(FrostMessages.DkgRound1, 2, [], payload)];
     }
 
     private IReadOnlyList<OutgoingMessage> Round2(StepContext ctx)
@@ -167,7 +227,7 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
         var received = new List<DkgRound1Package>();
         foreach (Rpc.Envelope e in ctx.Relayed)
         {
-            if (e.Kind != FrostMessages.DkgRound1 || e.Round != 1)
+            if (e.Kind != FrostMessages.DkgRound1 || e.Round != 2)
             {
                 throw new ProtocolException($"round two expects round-one packages, got '{e.Kind}' from {e.Sender}", e.Sender);
             }
@@ -192,7 +252,7 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
             {
                 uint recipient = FrostNodeIds.ToNode(p.Recipient);
                 using SecretBuffer plain = p.Export();
-                messages.Add(new OutgoingMessage(FrostMessages.DkgShare, 2, [recipient], HandlerSupport.SealTo(ctx, manifest, recipient, FrostMessages.DkgShareContext(ctx.SessionId, state.NodeId, recipient), plain.ReadOnlySpan)));
+                messages.Add(new OutgoingMessage(FrostMessages.DkgShare, 3, [recipient], HandlerSupport.SealTo(ctx, manifest, recipient, FrostMessages.DkgShareContext(ctx.SessionId, state.NodeId, recipient), plain.ReadOnlySpan)));
             }
         }
 
@@ -242,7 +302,7 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
         DkgPendingKey pending = Dkg.Finish(secret, received);
         run.Pending = pending;
         byte[] payload = new PayloadWriter().Bytes(pending.Confirmation.ToBytes()).Bytes(pending.PublicKeyPackage.ToBytes()).ToArray();
-        return [new OutgoingMessage(FrostMessages.DkgConfirm, 3, [], payload)];
+        return [new OutgoingMessage(FrostMessages.DkgConfirm, 4, [], payload)];
     }
 
     private async Task<IReadOnlyList<OutgoingMessage>> CompleteAsync(StepContext ctx, CancellationToken ct)
@@ -287,7 +347,7 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
 
                 PublicKeyPackage confirmed = Dkg.ConfirmAsDealer(secret, confirmations);
                 await state.Store.Rotations.TransitionAsync(runId, RotationState.Started, RotationState.Prepared, confirmed.ToBytes(), cancellationToken: ct).ConfigureAwait(false);
-                return [new OutgoingMessage(FrostMessages.DkgDone, 4, [0], new PayloadWriter().U32((uint)toVersion).Bytes(confirmed.ToBytes()).ToArray())];
+                return [new OutgoingMessage(FrostMessages.DkgDone, 5, [0], new PayloadWriter().U32((uint)toVersion).Bytes(confirmed.ToBytes()).ToArray())];
             }
         }
 
@@ -322,7 +382,7 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
             await state.Store.Audit.AppendAsync(new AuditEntryInput("coordinator", "frost." + run.Kind.ToString().ToLowerInvariant() + ".prepared", run.KeyId,
                 SHA256.HashData(ctx.Request.Payload.Span), "allow", $"run {runId} version {toVersion} pending"), ct).ConfigureAwait(false);
             byte[] payload = new PayloadWriter().U32((uint)toVersion).Bytes(pub.ToBytes()).ToArray();
-            return [new OutgoingMessage(FrostMessages.DkgDone, 4, [0], payload)];
+            return [new OutgoingMessage(FrostMessages.DkgDone, 5, [0], payload)];
         }
         finally
         {
@@ -399,17 +459,20 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
 
         public DateTimeOffset Started { get; } = started;
 
+        public DkgCommitSecret? Commit;
+
         public DkgRound1Secret? Round1;
 
         public DkgRound2Secret? Round2;
 
         public DkgPendingKey? Pending;
 
-        /// <summary>Rounds are still being computed (round-one, round-two or pending state is held).</summary>
-        public bool InProgress => Round1 is not null || Round2 is not null || Pending is not null;
+        /// <summary>Rounds are still being computed (commit, round-one, round-two or pending state is held).</summary>
+        public bool InProgress => Commit is not null || Round1 is not null || Round2 is not null || Pending is not null;
 
         public void Dispose()
         {
+            Commit?.Dispose();
             Round1?.Dispose();
             Round2?.Dispose();
             Pending?.Dispose();

@@ -24,10 +24,22 @@ public static class FrostMessages
     /// <summary>Node → coordinator: a signature share.</summary>
     public const string Share = "frost.share";
 
-    /// <summary>Coordinator → node: start a DKG, refresh or reshare run (round one).</summary>
+    /// <summary>Coordinator → node: start a DKG, refresh or reshare run (the commit step).</summary>
     public const string DkgStart = "frost.dkg.start";
 
-    /// <summary>Node → every participant (broadcast): the round-one package (commitments and proof of knowledge).</summary>
+    /// <summary>
+    /// Dealer → every participant (broadcast): its <c>DkgCommitment</c> (hashes of its round-one package and chain-code
+    /// contribution, and its per-run signing key); empty from a participant that only receives.
+    /// </summary>
+    public const string DkgCommitment = "frost.dkg.commitment";
+
+    /// <summary>
+    /// Coordinator → every dealer and receiver, relaying every other dealer's commitment: reveal the round-one package
+    /// (refused unless exactly one commitment from every other dealer arrived, each sent by the dealer it names).
+    /// </summary>
+    public const string DkgReveal = "frost.dkg.reveal";
+
+    /// <summary>Node → every participant (broadcast): the round-one package (Feldman commitments and proof of knowledge), after the reveal step.</summary>
     public const string DkgRound1 = "frost.dkg.round1";
 
     /// <summary>Coordinator → node, relaying every round-one package: compute round two.</summary>

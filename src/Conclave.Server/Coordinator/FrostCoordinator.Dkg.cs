@@ -279,22 +279,31 @@ public sealed partial class FrostCoordinator
 
         byte[] startPayload = start.ToArray();
 
-        // Round one: everyone starts (and records the run; an old holder that neither deals nor receives records only
-        // that it must erase once every receiver committed); dealers broadcast commitments and proofs.
-        Dictionary<uint, IReadOnlyList<Envelope>> round1 = await AllAsync(plan.Everyone,
+        // Commit step: everyone starts (and records the run; an old holder that neither deals nor receives records only
+        // that it must erase once every receiver committed); each dealer broadcasts only a hash commitment to its
+        // round-one package and chain-code contribution, with its per-run signing key.
+        Dictionary<uint, IReadOnlyList<Envelope>> started = await AllAsync(plan.Everyone,
             n => _cluster.Node(n).StepAsync(_cluster.Request(session, FrostMessages.DkgStart, 1, [n], startPayload), [], timeout, ct)).ConfigureAwait(false);
-        List<Envelope> broadcasts = [.. round1.Values.SelectMany(m => m).Where(e => e.Kind == FrostMessages.DkgRound1 && e.Payload.Length > 0)];
-        await FaultAsync(plan.Kind, "round1").ConfigureAwait(false);
+        List<Envelope> commitments = [.. started.Values.SelectMany(m => m).Where(e => e.Kind == FrostMessages.DkgCommitment && e.Payload.Length > 0)];
+        await FaultAsync(plan.Kind, "round1").ConfigureAwait(false); // boundary name kept from before the commit step
 
-        // Round two: each participant gets every other dealer's broadcast and deals sealed shares.
+        // Reveal (round one): each dealer and receiver gets every other dealer's commitment; a node reveals its
+        // round-one package (Feldman commitments and proof) only once exactly one commitment of every other dealer arrived.
+        Dictionary<uint, IReadOnlyList<Envelope>> round1 = await AllAsync(everyone,
+            n => _cluster.Node(n).StepAsync(_cluster.Request(session, FrostMessages.DkgReveal, 2, [n], []), commitments.Where(c => c.Sender != n), timeout, ct)).ConfigureAwait(false);
+        List<Envelope> broadcasts = [.. round1.Values.SelectMany(m => m).Where(e => e.Kind == FrostMessages.DkgRound1 && e.Payload.Length > 0)];
+        await FaultAsync(plan.Kind, "reveal").ConfigureAwait(false);
+
+        // Round two: each participant gets every other dealer's broadcast, checks each against its commitment, and
+        // deals signed shares (with its chain-code contribution) sealed to their receivers.
         Dictionary<uint, IReadOnlyList<Envelope>> round2 = await AllAsync(everyone,
-            n => _cluster.Node(n).StepAsync(_cluster.Request(session, FrostMessages.DkgRound2, 2, [n], []), broadcasts.Where(b => b.Sender != n), timeout, ct)).ConfigureAwait(false);
+            n => _cluster.Node(n).StepAsync(_cluster.Request(session, FrostMessages.DkgRound2, 3, [n], []), broadcasts.Where(b => b.Sender != n), timeout, ct)).ConfigureAwait(false);
         List<Envelope> shares = [.. round2.Values.SelectMany(m => m).Where(e => e.Kind == FrostMessages.DkgShare)];
         await FaultAsync(plan.Kind, "round2").ConfigureAwait(false);
 
         // Finish: each receiver gets the shares addressed to it, checks them and its echo, and confirms.
         Dictionary<uint, IReadOnlyList<Envelope>> confirms = await AllAsync(receivers,
-            n => _cluster.Node(n).StepAsync(_cluster.Request(session, FrostMessages.DkgFinish, 3, [n], []), shares.Where(s => s.Recipients.Contains(n)), timeout, ct)).ConfigureAwait(false);
+            n => _cluster.Node(n).StepAsync(_cluster.Request(session, FrostMessages.DkgFinish, 4, [n], []), shares.Where(s => s.Recipients.Contains(n)), timeout, ct)).ConfigureAwait(false);
         List<Envelope> confirmations = [.. confirms.Values.SelectMany(m => m).Where(e => e.Kind == FrostMessages.DkgConfirm)];
         if (confirmations.Count != receivers.Count)
         {
@@ -306,7 +315,7 @@ public sealed partial class FrostCoordinator
         // Complete: every receiver checks every confirmation and stores the new share as pending; a leaving dealer
         // checks the new members' confirmations against what it dealt (Dkg.ConfirmAsDealer).
         Dictionary<uint, IReadOnlyList<Envelope>> done = await AllAsync(everyone,
-            n => _cluster.Node(n).StepAsync(_cluster.Request(session, FrostMessages.DkgComplete, 4, [n], []), confirmations.Where(c => c.Sender != n), timeout, ct)).ConfigureAwait(false);
+            n => _cluster.Node(n).StepAsync(_cluster.Request(session, FrostMessages.DkgComplete, 5, [n], []), confirmations.Where(c => c.Sender != n), timeout, ct)).ConfigureAwait(false);
 
         PublicKeyPackage? result = null;
         foreach ((uint node, IReadOnlyList<Envelope> reply) in done)

@@ -203,13 +203,6 @@ public sealed class FrostScheme
         return (s, s.Package?.ToBytes());
     }
 
-    /// <summary>Legacy round one without the commit step (see <see cref="Dkg.Round1(DkgSession, Identifier, KeyPackage?, IRandomSource?)"/>).</summary>
-    public (DkgRound1Secret Secret, byte[]? Broadcast) DkgRound1(DkgSession session, int self, KeyPackage? currentKey = null, IRandomSource? random = null)
-    {
-        DkgRound1Secret s = Dkg.Round1(session, Id(self), currentKey, random);
-        return (s, s.Package?.ToBytes());
-    }
-
     /// <summary>Round two: validates the other dealers' broadcasts; returns the state and the shares to encrypt and send.</summary>
     public (DkgRound2Secret Secret, IReadOnlyList<DkgOutgoing> Outgoing) DkgRound2(DkgRound1Secret secret, IEnumerable<byte[]> broadcasts, IRandomSource? random = null)
     {

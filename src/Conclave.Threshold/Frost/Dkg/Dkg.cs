@@ -41,6 +41,13 @@ public static partial class Dkg
         FrostCiphersuite suite = session.Suite;
         Identifier self = secret.Self;
         IReadOnlyDictionary<Identifier, DkgCommitment>? committed = secret.Commitments;
+        if (committed is null)
+        {
+            // Only Round1(DkgCommitSecret, ...) makes a round-one state: there is no path that skips the commitments.
+            secret.Dispose();
+            throw ThresholdErrors.Argument(nameof(secret), "round two needs every dealer's commitment (run Dkg.Commit and Dkg.Round1 first)");
+        }
+
         (Scalar[]? coeffs, Scalar? oldShare, byte[] contribution, Scalar? signingKey) = secret.Consume();
         try
         {
@@ -65,14 +72,11 @@ public static partial class Dkg
                 throw ThresholdErrors.Protocol(ThresholdFailure.UnexpectedParticipant, [.. culprits.Distinct()], "round-one broadcasts missing, duplicated or from outside the session");
             }
 
-            if (committed is not null)
+            // Commit-then-reveal: the package must be the one the dealer committed to before any was revealed.
+            List<Identifier> changed = [.. all.Where(kv => !CryptographicOperations.FixedTimeEquals(PackageHash(session, kv.Value, committed[kv.Key].SigningKey), committed[kv.Key].PackageHash)).Select(kv => kv.Key)];
+            if (changed.Count > 0)
             {
-                // Commit-then-reveal: the package must be the one the dealer committed to before any was revealed.
-                List<Identifier> changed = [.. all.Where(kv => !CryptographicOperations.FixedTimeEquals(PackageHash(session, kv.Value, committed[kv.Key].SigningKey), committed[kv.Key].PackageHash)).Select(kv => kv.Key)];
-                if (changed.Count > 0)
-                {
-                    throw ThresholdErrors.Protocol(ThresholdFailure.CommitmentMismatch, changed, "round-one packages that differ from what their dealers committed to");
-                }
+                throw ThresholdErrors.Protocol(ThresholdFailure.CommitmentMismatch, changed, "round-one packages that differ from what their dealers committed to");
             }
 
             var commitments = new Dictionary<Identifier, IReadOnlyList<Element?>>();
@@ -112,7 +116,7 @@ public static partial class Dkg
                 throw ThresholdErrors.Protocol(ThresholdFailure.InvalidReshareCommitment, badReshare, "reshare constant terms that are not the dealers' weighted verifying shares");
             }
 
-            byte[] echo = EchoDigest(session, committed?.Values ?? [], all.Values);
+            byte[] echo = EchoDigest(session, committed.Values, all.Values);
             var outgoing = new List<DkgRound2Package>();
             Scalar? own = null;
             if (coeffs is not null)

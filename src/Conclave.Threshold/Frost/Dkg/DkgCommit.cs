@@ -67,16 +67,6 @@ public static partial class Dkg
         }
     }
 
-    /// <summary>
-    /// Legacy round one without a prior commitment: draws the polynomial and reveals the round-one package at once.
-    /// A run started this way has no commitments, so a dealer that sees the others' packages first could choose its
-    /// own, and complaints cannot be verified by third parties. Kept only so that callers written before
-    /// <see cref="Commit"/> still compile and run; every participant of a run must use the same path (the echo
-    /// digests differ otherwise). Use <see cref="Commit"/> then <see cref="Round1(DkgCommitSecret, IReadOnlyCollection{DkgCommitment})"/>.
-    /// </summary>
-    public static DkgRound1Secret Round1(DkgSession session, Identifier self, KeyPackage? currentKey = null, IRandomSource? random = null)
-        => CommitCore(session, self, currentKey, random, default).Release();
-
     /// <param name="contributionForTest">Non-empty only in tests: the chain-code contribution to use instead of a random one.</param>
     internal static DkgCommitSecret CommitCore(DkgSession session, Identifier self, KeyPackage? currentKey, IRandomSource? random, ReadOnlySpan<byte> contributionForTest)
     {

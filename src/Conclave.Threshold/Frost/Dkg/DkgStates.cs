@@ -89,7 +89,7 @@ public sealed class DkgRound1Secret : IDisposable
 
     /// <summary>
     /// Every dealer's commitment (own included), set by <see cref="Dkg.Round1(DkgCommitSecret, IReadOnlyCollection{DkgCommitment})"/>;
-    /// null only for a run started with the uncommitted legacy <see cref="Dkg.Round1(DkgSession, Identifier, KeyPackage?, Conclave.Crypto.Randomness.IRandomSource?)"/>.
+    /// null until then (<see cref="Dkg.Round2"/> refuses a state whose commitments were never collected).
     /// </summary>
     internal IReadOnlyDictionary<Identifier, DkgCommitment>? Commitments { get; set; }
 
