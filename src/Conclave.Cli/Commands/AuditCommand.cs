@@ -36,7 +36,7 @@ internal static class AuditCommand
         cmd.Options.Add(data);
         cmd.Options.Add(postgres);
         cmd.Options.Add(nodeKey);
-        api.AddTo(cmd);
+        api.AddTo(cmd, withData: false);
         cmd.SetAction(async (parse, ct) =>
         {
             if (parse.GetValue(data) is not null || parse.GetValue(postgres) is not null)
@@ -69,16 +69,18 @@ internal static class AuditCommand
     private static Command TailCmd()
     {
         var api = new ApiConnection();
-        var after = new Option<long>("--after") { Description = "Show entries after this sequence number.", DefaultValueFactory = _ => 0 };
+        var after = new Option<long?>("--after") { Description = "Show entries after this sequence number, oldest first (default: the newest entries)." };
         var limit = new Option<int>("--limit") { Description = "At most this many entries (1..1000).", DefaultValueFactory = _ => 100 };
-        var cmd = new Command("tail", "Show audit entries.");
+        var cmd = new Command("tail", "Show the newest audit entries (or, with --after, the entries after a sequence number).");
         cmd.Options.Add(after);
         cmd.Options.Add(limit);
         api.AddTo(cmd);
         cmd.SetAction(async (parse, ct) =>
         {
             using ConclaveClient client = api.Connect(parse);
-            AuditPage page = await client.ReadAuditAsync(parse.GetValue(after), parse.GetValue(limit), ct).ConfigureAwait(false);
+            AuditPage page = parse.GetValue(after) is { } from
+                ? await client.ReadAuditAsync(from, parse.GetValue(limit), ct).ConfigureAwait(false)
+                : await client.ReadAuditTailAsync(parse.GetValue(limit), ct).ConfigureAwait(false);
             if (parse.GetValue(api.Json))
             {
                 ApiConnection.PrintJson(page);
