@@ -224,6 +224,21 @@ public sealed class FirstHourTests : IAsyncLifetime
         Assert.False(File.Exists(Path.Combine(_dir, "b2")));
     }
 
+    /// <summary>`audit verify --data` with the folder `conclave up` made finds the server store in it, and warns about a log without checkpoints.</summary>
+    [Fact]
+    public async Task AuditVerify_FindsTheServerStoreInTheUpFolder_AndWarnsWithoutACheckpoint()
+    {
+        Assert.Equal(0, (await CliRunner.RunAsync(null, "keys", "list", "--data", _dir, "--json")).ExitCode);
+        CliRunner.Result r = await CliRunner.RunAsync(null, "audit", "verify", "--data", _dir);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Contains("audit log ok", r.Stdout, StringComparison.Ordinal);
+        Assert.Contains(Path.Combine(_dir, "server", "data"), r.Stderr, StringComparison.Ordinal);
+        Assert.Contains("no signed checkpoint yet", r.Stderr, StringComparison.Ordinal);
+
+        CliRunner.Result nothing = await CliRunner.RunAsync(null, "audit", "verify", "--data", Path.Combine(_dir, "pki"));
+        AssertOneLineError(nothing, "no store in");
+    }
+
     [Fact]
     public void Launcher_IsTheRepositoryScript()
     {
