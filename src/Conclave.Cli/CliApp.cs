@@ -61,9 +61,31 @@ internal static class CliApp
     {
         string message = parse.UnmatchedTokens.Count > 0
             ? $"{parse.UnmatchedTokens.Count} unrecognized argument(s); see 'conclave {parse.CommandResult.Command.Name} --help'"
-            : parse.Errors[0].Message;
+            : Reword(parse.Errors[0].Message);
         Console.Error.WriteLine($"conclave: error: {message}");
         return ExitUsage;
+    }
+
+    /// <summary>
+    /// System.CommandLine's "Cannot parse argument 'X' for option '--o' as expected type 'System.Int32'" names a .NET
+    /// type and repeats the value (which could be a misplaced secret): said instead as what the option takes.
+    /// </summary>
+    internal static string Reword(string message)
+    {
+        System.Text.RegularExpressions.Match m = System.Text.RegularExpressions.Regex.Match(message,
+            "for (?:option|argument) '([^']{1,64})' as expected type '([^']{1,200})'");
+        if (!m.Success)
+        {
+            return message.Contains("expected type", StringComparison.Ordinal) ? "an argument has the wrong form; see --help" : message;
+        }
+
+        string type = m.Groups[2].Value;
+        string expected = type.Contains("Int32", StringComparison.Ordinal) ? "a whole number from -2147483648 to 2147483647"
+            : type.Contains("Int64", StringComparison.Ordinal) ? "a whole number from -9223372036854775808 to 9223372036854775807"
+            : type.Contains("UInt32", StringComparison.Ordinal) ? "a whole number from 0 to 4294967295"
+            : type.Contains("Boolean", StringComparison.Ordinal) ? "true or false"
+            : "a value of another form";
+        return $"{m.Groups[1].Value} takes {expected}";
     }
 
     /// <summary>Maps an exception to one line on stderr and an exit code. Only typed, secret-free messages are printed.</summary>

@@ -40,6 +40,12 @@ public sealed class ConclaveClient : IDisposable
     {
     }
 
+    /// <summary>A client for the server at <paramref name="baseUrl"/> (for example "http://127.0.0.1:8080").</summary>
+    public ConclaveClient(string baseUrl, string token, TimeSpan? timeout = null)
+        : this(ParseBaseUrl(baseUrl), token, timeout)
+    {
+    }
+
     public ConclaveClient(HttpClient http, string token, bool ownsHttpClient = false)
     {
         ArgumentNullException.ThrowIfNull(http);
@@ -116,12 +122,24 @@ public sealed class ConclaveClient : IDisposable
 
     public Task<AuditPage> ReadAuditAsync(long after = 0, int limit = 100, CancellationToken ct = default) => GetAsync($"v1/audit?after={after}&limit={limit}", J.AuditPage, ct);
 
+    /// <summary>The newest <paramref name="last"/> entries (1 to 1000), oldest first, as tail shows them.</summary>
+    public Task<AuditPage> ReadAuditTailAsync(int last = 100, CancellationToken ct = default) => GetAsync($"v1/audit?last={last}", J.AuditPage, ct);
+
     public Task<AuditVerification> VerifyAuditAsync(CancellationToken ct = default) => GetAsync("v1/audit/verify", J.AuditVerification, ct);
 
     public async Task<ReadyStatus> ReadyAsync(CancellationToken ct = default)
     {
         using HttpResponseMessage r = await _http.GetAsync(new Uri("readyz", UriKind.Relative), ct).ConfigureAwait(false);
         return await r.Content.ReadFromJsonAsync(J.ReadyStatus, ct).ConfigureAwait(false) ?? throw new ConclaveApiException("empty readiness response");
+    }
+
+    private static Uri ParseBaseUrl(string baseUrl)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(baseUrl);
+        string withSlash = baseUrl.EndsWith('/') ? baseUrl : baseUrl + "/";
+        return Uri.TryCreate(withSlash, UriKind.Absolute, out Uri? uri) && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps)
+            ? uri
+            : throw new ArgumentException("the server URL must be an absolute http(s) URL", nameof(baseUrl));
     }
 
     private static string Esc(string name) => Uri.EscapeDataString(name);

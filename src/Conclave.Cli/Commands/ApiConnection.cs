@@ -6,48 +6,89 @@ using Spectre.Console;
 namespace Conclave.Cli.Commands;
 
 /// <summary>
-/// Options shared by the commands that talk to a server: --server URL (default $CONCLAVE_SERVER or
-/// http://127.0.0.1:8080), the token from $CONCLAVE_TOKEN or --token-file (default $CONCLAVE_TOKEN_FILE or
-/// .data/server/data/admin-token, where `conclave up` writes it), and --json for scripts.
+/// Options shared by the commands that talk to a server, and how they find it. The server: --server, else
+/// $CONCLAVE_SERVER, else the one in --data DIR (the folder `conclave up` made), else the one the last `conclave up`
+/// recorded (<see cref="UpRecord"/>), else http://127.0.0.1:8080. The token: $CONCLAVE_TOKEN or --token-file, else
+/// $CONCLAVE_TOKEN_FILE, else DIR/server/data/admin-token for --data DIR, else ./.data/server/data/admin-token when it
+/// exists, else the token file the last `conclave up` recorded. --json prints JSON for scripts.
 /// </summary>
 internal sealed class ApiConnection
 {
-    public Option<string> Server { get; } = new("--server")
+    private const string DefaultServer = "http://127.0.0.1:8080";
+
+    public Option<string?> Server { get; } = new("--server")
     {
-        Description = "Server URL (default: $CONCLAVE_SERVER or http://127.0.0.1:8080).",
-        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("CONCLAVE_SERVER") ?? "http://127.0.0.1:8080",
+        Description = $"Server URL (default: $CONCLAVE_SERVER, the server of --data, the last 'conclave up', or {DefaultServer}).",
     };
 
     public Option<string?> TokenFile { get; } = new("--token-file")
     {
-        Description = "File holding the bearer token (default: $CONCLAVE_TOKEN, else $CONCLAVE_TOKEN_FILE, else .data/server/data/admin-token).",
+        Description = "File holding the bearer token (default: $CONCLAVE_TOKEN, $CONCLAVE_TOKEN_FILE, the token in --data, ./.data, or the last 'conclave up').",
     };
 
-    public Option<bool> Json { get; } = new("--json") { Description = "Print JSON instead of tables." };
+    public Option<string?> Data { get; } = new("--data")
+    {
+        Description = "The data folder 'conclave up' made: its server and token are used.",
+    };
 
-    public void AddTo(Command command)
+    public Option<bool> Json { get; } = new("--json") { Description = "Print JSON instead of tables (long values in full)." };
+
+    /// <summary>Adds the options; <paramref name="withData"/> false for a command whose own --data means something else.</summary>
+    public void AddTo(Command command, bool withData = true)
     {
         command.Options.Add(Server);
         command.Options.Add(TokenFile);
+        if (withData)
+        {
+            command.Options.Add(Data);
+        }
+
         command.Options.Add(Json);
     }
 
     public ConclaveClient Connect(ParseResult parse)
     {
-        string server = parse.GetValue(Server)!;
+        ArgumentNullException.ThrowIfNull(parse);
+        string? data = parse.GetResult(Data) is null ? null : parse.GetValue(Data);
+        UpRecord? record = null;
+        string? dataServer = null;
+        string? dataToken = null;
+        if (data is not null)
+        {
+            var layout = new Conclave.Server.Hosting.LocalClusterLayout(data);
+            if (!File.Exists(layout.ServerConfigPath))
+            {
+                throw new CliUsageException($"--data {data}: no cluster made by 'conclave up' there ({layout.ServerConfigPath} not found)");
+            }
+
+            Conclave.Server.Config.ServerConfig config = Conclave.Server.Config.ServerConfig.Load(layout.ServerConfigPath);
+            dataServer = "http://" + config.Listen;
+            dataToken = Path.Combine(config.Resolve(config.DataDir), "admin-token");
+        }
+
+        // Explicit options first, then the environment, then what lies around.
+        string server = parse.GetValue(Server) ?? dataServer ?? Environment.GetEnvironmentVariable("CONCLAVE_SERVER") ?? (record ??= UpRecord.Read())?.Api ?? DefaultServer;
         if (!Uri.TryCreate(server.EndsWith('/') ? server : server + "/", UriKind.Absolute, out Uri? uri) || (uri.Scheme != "http" && uri.Scheme != "https"))
         {
             throw new CliUsageException("--server must be an http(s) URL");
         }
 
-        string? token = Environment.GetEnvironmentVariable("CONCLAVE_TOKEN");
-        string? file = parse.GetValue(TokenFile);
-        if (file is not null || string.IsNullOrEmpty(token))
+        string? file = parse.GetValue(TokenFile) ?? dataToken;
+        string? token = file is null ? Environment.GetEnvironmentVariable("CONCLAVE_TOKEN") : null;
+        if (string.IsNullOrEmpty(token))
         {
-            file ??= Environment.GetEnvironmentVariable("CONCLAVE_TOKEN_FILE") ?? Path.Combine(".data", "server", "data", "admin-token");
+            string local = Path.Combine(".data", "server", "data", "admin-token");
+            file ??= Environment.GetEnvironmentVariable("CONCLAVE_TOKEN_FILE")
+                ?? (File.Exists(local) ? local : null)
+                ?? (record ??= UpRecord.Read())?.AdminTokenFile;
+            if (file is null)
+            {
+                throw new CliUsageException($"no token: set CONCLAVE_TOKEN, pass --token-file FILE or --data DIR (the folder 'conclave up' made); no 'conclave up' is recorded in {UpRecord.Path}");
+            }
+
             if (!File.Exists(file))
             {
-                throw new CliUsageException($"no token: set CONCLAVE_TOKEN or pass --token-file (not found: {file})");
+                throw new CliUsageException($"no token: {file} not found; set CONCLAVE_TOKEN or pass --token-file or --data");
             }
 
             token = File.ReadAllText(file).Trim();

@@ -36,7 +36,7 @@ internal static class AuditCommand
         cmd.Options.Add(data);
         cmd.Options.Add(postgres);
         cmd.Options.Add(nodeKey);
-        api.AddTo(cmd);
+        api.AddTo(cmd, withData: false);
         cmd.SetAction(async (parse, ct) =>
         {
             if (parse.GetValue(data) is not null || parse.GetValue(postgres) is not null)
@@ -55,6 +55,7 @@ internal static class AuditCommand
             else if (r.Ok)
             {
                 Console.WriteLine($"audit log ok: {r.Entries} entries, {r.Checkpoints} signed checkpoints, head seq {r.HeadSeq} hash {r.HeadHash}");
+                WarnIfNoCheckpoint(r.Checkpoints, r.Entries);
             }
             else
             {
@@ -69,16 +70,18 @@ internal static class AuditCommand
     private static Command TailCmd()
     {
         var api = new ApiConnection();
-        var after = new Option<long>("--after") { Description = "Show entries after this sequence number.", DefaultValueFactory = _ => 0 };
+        var after = new Option<long?>("--after") { Description = "Show entries after this sequence number, oldest first (default: the newest entries)." };
         var limit = new Option<int>("--limit") { Description = "At most this many entries (1..1000).", DefaultValueFactory = _ => 100 };
-        var cmd = new Command("tail", "Show audit entries.");
+        var cmd = new Command("tail", "Show the newest audit entries (or, with --after, the entries after a sequence number).");
         cmd.Options.Add(after);
         cmd.Options.Add(limit);
         api.AddTo(cmd);
         cmd.SetAction(async (parse, ct) =>
         {
             using ConclaveClient client = api.Connect(parse);
-            AuditPage page = await client.ReadAuditAsync(parse.GetValue(after), parse.GetValue(limit), ct).ConfigureAwait(false);
+            AuditPage page = parse.GetValue(after) is { } from
+                ? await client.ReadAuditAsync(from, parse.GetValue(limit), ct).ConfigureAwait(false)
+                : await client.ReadAuditTailAsync(parse.GetValue(limit), ct).ConfigureAwait(false);
             if (parse.GetValue(api.Json))
             {
                 ApiConnection.PrintJson(page);
@@ -98,6 +101,15 @@ internal static class AuditCommand
         return cmd;
     }
 
+    /// <summary>A log without a signed checkpoint yet is only as good as its own hashes: say so (stderr, exit code unchanged).</summary>
+    private static void WarnIfNoCheckpoint(long checkpoints, long entries)
+    {
+        if (checkpoints == 0 && entries > 0)
+        {
+            Console.Error.WriteLine("conclave: warning: the log has no signed checkpoint yet, so nothing signed vouches for it; entries could have been rewritten consistently");
+        }
+    }
+
     private static async Task<int> VerifyAsync(string? data, string? postgres, string? nodeKeyHex, CancellationToken ct)
     {
         byte[]? trusted = null;
@@ -113,9 +125,13 @@ internal static class AuditCommand
             }
         }
 
-        await using IConclaveStore store = await StoreLocation.OpenAsync(data, postgres, new StoreOptions { ReadOnly = true }, ct).ConfigureAwait(false);
+        await using IConclaveStore store = await StoreLocation.OpenAsync(data is null ? null : StoreLocation.FindStore(data), postgres, new StoreOptions { ReadOnly = true }, ct).ConfigureAwait(false);
         AuditVerificationResult result = await store.Audit.VerifyAsync(new AuditVerifyOptions { TrustedCheckpointKey = trusted }, ct).ConfigureAwait(false);
         Console.WriteLine(result.ToString());
+        if (result.Ok)
+        {
+            WarnIfNoCheckpoint(result.CheckpointsChecked, result.EntriesChecked);
+        }
         return result.Ok ? 0 : ExitVerificationFailed;
     }
 }
@@ -126,6 +142,32 @@ internal static class StoreLocation
     public static Option<string?> DataOption() => new("--data") { Description = "Data folder of an SQLite store (the default engine)." };
 
     public static Option<string?> PostgresOption() => new("--postgres") { Description = "Npgsql connection string of a PostgreSQL store." };
+
+    /// <summary>
+    /// The store folder for <c>--data DIR</c>: DIR itself when it holds a store, else the server's store inside a folder
+    /// that <c>conclave up</c> made (DIR/server/server.json names it).
+    /// </summary>
+    public static string FindStore(string data)
+    {
+        if (File.Exists(Path.Combine(data, ConclaveStore.SqliteFileName)))
+        {
+            return data;
+        }
+
+        string serverConfig = new Conclave.Server.Hosting.LocalClusterLayout(data).ServerConfigPath;
+        if (File.Exists(serverConfig))
+        {
+            Conclave.Server.Config.ServerConfig config = Conclave.Server.Config.ServerConfig.Load(serverConfig);
+            string store = config.Resolve(config.DataDir);
+            if (File.Exists(Path.Combine(store, ConclaveStore.SqliteFileName)))
+            {
+                Console.Error.WriteLine($"conclave: note: verifying the server store of the cluster in {data}: {store}");
+                return store;
+            }
+        }
+
+        return data;
+    }
 
     public static Task<IConclaveStore> OpenAsync(string? data, string? postgres, StoreOptions options, CancellationToken ct)
     {

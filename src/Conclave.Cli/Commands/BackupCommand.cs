@@ -27,7 +27,7 @@ internal static class BackupCommand
         export.Options.Add(passphraseFile);
         export.SetAction(async (parse, ct) =>
         {
-            string passphrase = ReadPassphrase(parse.GetValue(passphraseFile));
+            string passphrase = ReadPassphrase(parse.GetValue(passphraseFile), forExport: true);
             FileInfo target = parse.GetValue(output)!;
             if (target.Exists)
             {
@@ -65,7 +65,7 @@ internal static class BackupCommand
         import.Options.Add(passphraseFile);
         import.SetAction(async (parse, ct) =>
         {
-            string passphrase = ReadPassphrase(parse.GetValue(passphraseFile));
+            string passphrase = ReadPassphrase(parse.GetValue(passphraseFile), forExport: false);
             FileInfo source = parse.GetValue(input)!;
             if (!source.Exists)
             {
@@ -87,14 +87,47 @@ internal static class BackupCommand
         return backup;
     }
 
-    private static string ReadPassphrase(FileInfo? file)
+    /// <summary>Shortest backup passphrase accepted when a backup is written.</summary>
+    public const int MinPassphraseLength = 12;
+
+    /// <summary>
+    /// The backup passphrase, from the file (which, like an HSM PIN file, must be readable by its owner only: no group
+    /// or other permission bits) or the variable. When writing a backup (<paramref name="forExport"/>) it must also be
+    /// at least <see cref="MinPassphraseLength"/> characters with at least 6 different characters; a restore takes the
+    /// passphrase the backup was made with. Messages never include the passphrase.
+    /// </summary>
+    private static string ReadPassphrase(FileInfo? file, bool forExport)
     {
+        if (file is not null)
+        {
+            if (!file.Exists)
+            {
+                throw new CliUsageException($"passphrase file not found: {file.FullName}");
+            }
+
+            if (!OperatingSystem.IsWindows())
+            {
+                UnixFileMode mode = File.GetUnixFileMode(file.FullName);
+                const UnixFileMode others = UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.GroupExecute
+                    | UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute;
+                if ((mode & others) != 0)
+                {
+                    throw new CliUsageException($"passphrase file {file.FullName} is accessible by other users (mode {Convert.ToString((int)mode & 0x1FF, 8)}); restrict it with chmod 600");
+                }
+            }
+        }
+
         string? passphrase = file is not null
             ? File.ReadAllText(file.FullName).TrimEnd('\r', '\n')
             : Environment.GetEnvironmentVariable(PassphraseVariable);
         if (string.IsNullOrEmpty(passphrase))
         {
             throw new CliUsageException($"no backup passphrase: use --passphrase-file or set {PassphraseVariable}");
+        }
+
+        if (forExport && (passphrase.Length < MinPassphraseLength || passphrase.Distinct().Count() < 6))
+        {
+            throw new CliUsageException($"the backup passphrase is too weak: use at least {MinPassphraseLength} characters with at least 6 different ones (a generated passphrase is best)");
         }
 
         return passphrase;

@@ -26,7 +26,7 @@ internal static class KeysCommand
     {
         var api = new ApiConnection();
         var name = NameArg();
-        var scheme = new Option<string>("--scheme") { Description = "ecdsa-secp256k1, schnorr-bip340, ed25519, frost-ed25519, frost-secp256k1 or frost-taproot.", Required = true };
+        var scheme = new Option<string>("--scheme") { Description = "One of: " + string.Join(", ", Conclave.Server.Api.KeyService.Schemes) + ".", Required = true };
         var threshold = new Option<int?>("--threshold") { Description = "Threshold t (FROST; default: the server's)." };
         var participants = new Option<int?>("--participants") { Description = "Participants n (FROST; default: every node)." };
         var labels = new Option<string[]>("--label") { Description = "A label KEY=VALUE (repeatable).", AllowMultipleArgumentsPerToken = false };
@@ -81,7 +81,7 @@ internal static class KeysCommand
             foreach (KeyInfo k in keys)
             {
                 t.AddRow(Markup.Escape(k.Name), k.Scheme, $"{k.Threshold}/{k.Participants}", k.Version.ToString(System.Globalization.CultureInfo.InvariantCulture), k.State,
-                    Markup.Escape(k.Addresses.Ethereum ?? k.Addresses.Bitcoin ?? k.Addresses.Solana ?? ""));
+                    Markup.Escape(Fields.Shorten(k.Addresses.Ethereum ?? k.Addresses.Bitcoin ?? k.Addresses.Solana ?? "")));
             }
 
             AnsiConsole.Write(t);
@@ -135,26 +135,25 @@ internal static class KeysCommand
             }
             else
             {
-                Table t = ApiConnection.NewTable("field", "value");
-                t.AddRow("signature", r.Signature);
+                var f = new Fields();
+                f.Add("signature", r.Signature);
                 if (r.RecoveryId is { } rec)
                 {
-                    t.AddRow("recovery id", rec.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                    f.Add("recovery id", rec.ToString(System.Globalization.CultureInfo.InvariantCulture));
                 }
 
-                t.AddRow("public key", r.PublicKey);
+                f.Add("public key", r.PublicKey);
                 if (r.OutputKey is not null)
                 {
-                    t.AddRow("output key (verifies)", r.OutputKey);
+                    f.Add("output key (verifies)", r.OutputKey);
                 }
-
                 if (r.Path is not null)
                 {
-                    t.AddRow("path", r.Path);
+                    f.Add("path", r.Path);
                 }
 
-                t.AddRow("key version", r.KeyVersion.ToString(System.Globalization.CultureInfo.InvariantCulture));
-                AnsiConsole.Write(t);
+                f.Add("key version", r.KeyVersion.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                f.Write();
             }
 
             return 0;
@@ -181,16 +180,16 @@ internal static class KeysCommand
             }
             else
             {
-                Table t = ApiConnection.NewTable("field", "value");
-                t.AddRow("path", r.Path);
-                t.AddRow("public key", r.PublicKey);
+                var f = new Fields();
+                f.Add("path", r.Path);
+                f.Add("public key", r.PublicKey);
                 if (r.OutputKey is not null)
                 {
-                    t.AddRow("output key", r.OutputKey);
+                    f.Add("output key", r.OutputKey);
                 }
 
-                AddAddresses(t, r.Addresses);
-                AnsiConsole.Write(t);
+                AddAddresses(f, r.Addresses);
+                f.Write();
             }
 
             return 0;
@@ -249,43 +248,43 @@ internal static class KeysCommand
             return;
         }
 
-        Table t = ApiConnection.NewTable("field", "value");
-        t.AddRow("name", Markup.Escape(key.Name));
-        t.AddRow("id", key.Id);
-        t.AddRow("scheme", key.Scheme);
-        t.AddRow("public key", key.PublicKey);
+        var f = new Fields();
+        f.Add("name", key.Name);
+        f.Add("id", key.Id);
+        f.Add("scheme", key.Scheme);
+        f.Add("public key", key.PublicKey);
         if (key.OutputKey is not null)
         {
-            t.AddRow("output key", key.OutputKey);
+            f.Add("output key", key.OutputKey);
         }
 
-        t.AddRow("threshold", $"{key.Threshold} of {key.Participants}");
-        t.AddRow("version", key.Version.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        t.AddRow("state", key.State);
-        AddAddresses(t, key.Addresses);
+        f.Add("threshold", $"{key.Threshold} of {key.Participants}");
+        f.Add("version", key.Version.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        f.Add("state", key.State);
+        AddAddresses(f, key.Addresses);
         foreach (var (k, v) in key.Labels)
         {
-            t.AddRow("label " + Markup.Escape(k), Markup.Escape(v));
+            f.Add("label " + k, v);
         }
 
-        AnsiConsole.Write(t);
+        f.Write();
     }
 
-    private static void AddAddresses(Table t, KeyAddresses a)
+    private static void AddAddresses(Fields f, KeyAddresses a)
     {
         if (a.Ethereum is not null)
         {
-            t.AddRow("ethereum", a.Ethereum);
+            f.Add("ethereum", a.Ethereum);
         }
 
         if (a.Bitcoin is not null)
         {
-            t.AddRow("bitcoin", a.Bitcoin);
+            f.Add("bitcoin", a.Bitcoin);
         }
 
         if (a.Solana is not null)
         {
-            t.AddRow("solana", a.Solana);
+            f.Add("solana", a.Solana);
         }
     }
 }

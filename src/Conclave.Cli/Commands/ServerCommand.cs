@@ -21,7 +21,7 @@ internal static class ServerCommand
         {
             ServerConfig cfg = ServerConfig.Load(parse.GetValue(config)!);
             WebApplication app = await ServerHost.BuildAsync(cfg, parse.GetValue(verbose) ? LogLevel.Information : LogLevel.Warning, ct).ConfigureAwait(false);
-            await app.StartAsync(ct).ConfigureAwait(false);
+            await UpCommand.StartServerAsync(app, cfg, ct).ConfigureAwait(false);
             ServerPaths paths = (ServerPaths)app.Services.GetService(typeof(ServerPaths))!;
             Console.WriteLine($"API: http://{cfg.Listen}");
             Console.WriteLine($"admin token file: {paths.AdminTokenFile}");

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using Conclave.Node.Config;
 using Conclave.Server.Config;
 using Conclave.Server.Coordinator;
 using Conclave.Server.Hosting;
@@ -35,7 +36,8 @@ internal static partial class UpCommand
         command.Options.Add(nodePort);
         command.Options.Add(verbose);
         command.SetAction((parse, ct) => RunAsync(parse.GetValue(nodes), parse.GetValue(threshold), parse.GetValue(data)!, parse.GetValue(port),
-            parse.GetValue(nodePort), parse.GetValue(verbose), hsm.IsPresent(parse) ? ToSettings(hsm.Build(parse)) : null, ct));
+            parse.GetValue(nodePort), parse.GetValue(verbose), hsm.IsPresent(parse) ? ToSettings(hsm.Build(parse)) : null,
+            parse.GetResult(port) is { Implicit: false }, parse.GetResult(nodePort) is { Implicit: false }, ct));
         return command;
     }
 
@@ -57,7 +59,7 @@ internal static partial class UpCommand
     }
 
     private static async Task<int> RunAsync(int nodes, int threshold, string data, int port, int nodePort, bool verbose,
-        Conclave.Node.Config.HsmSettings? hsm, CancellationToken ct)
+        Conclave.Node.Config.HsmSettings? hsm, bool portGiven, bool nodePortGiven, CancellationToken ct)
     {
         if (port is < 1 or > 65535 || nodePort < 1 || nodePort + nodes - 1 > 65535)
         {
@@ -70,6 +72,14 @@ internal static partial class UpCommand
         Console.WriteLine(created ? $"created a {threshold}-of-{nodes} development cluster in {layout.DataDir}" : $"using the cluster in {layout.DataDir}");
 
         ServerConfig serverConfig = ServerConfig.Load(layout.ServerConfigPath);
+        if (!created)
+        {
+            ApplyPortsToExisting(layout, serverConfig, port, portGiven, nodePort, nodePortGiven);
+        }
+
+        // The API port is checked before any node starts: a busy port is one line naming it, not a stack trace.
+        ListenEndpoint listen = ListenEndpoint.Parse(serverConfig.Listen);
+        RequireFreePort(listen, "--port");
         var children = new List<Process>();
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         using PosixSignalRegistration sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c =>
@@ -92,7 +102,7 @@ internal static partial class UpCommand
             }
 
             WebApplication server = await ServerHost.BuildAsync(serverConfig, verbose ? LogLevel.Information : LogLevel.Warning, stop.Token).ConfigureAwait(false);
-            await server.StartAsync(stop.Token).ConfigureAwait(false);
+            await StartServerAsync(server, serverConfig, stop.Token).ConfigureAwait(false);
             Cluster cluster = server.Services.GetRequiredService<Cluster>();
             ServerPaths paths = server.Services.GetRequiredService<ServerPaths>();
 
@@ -124,6 +134,8 @@ internal static partial class UpCommand
             Console.WriteLine($"API: http://{serverConfig.Listen}");
             Console.WriteLine($"admin token file: {paths.AdminTokenFile}");
             Console.WriteLine($"metrics token file: {paths.MetricsTokenFile}");
+            UpRecord.Write(new UpRecord($"http://{serverConfig.Listen}", paths.AdminTokenFile, layout.DataDir));
+            Console.WriteLine($"CLI: {Launcher()} keys list (finds this server and its token from any folder)");
             Console.WriteLine("press Ctrl-C to stop");
             try
             {
@@ -142,6 +154,77 @@ internal static partial class UpCommand
         {
             StopChildren(children);
         }
+    }
+
+    /// <summary>
+    /// An existing data folder keeps its cluster, but an explicit <c>--port</c> is honoured (the API listens there this
+    /// time; server.json is not changed), and an explicit <c>--node-port</c> that differs from the ports in
+    /// cluster.json is refused with the reason: the nodes' addresses are part of the cluster's identity records.
+    /// </summary>
+    private static void ApplyPortsToExisting(LocalClusterLayout layout, ServerConfig config, int port, bool portGiven, int nodePort, bool nodePortGiven)
+    {
+        ListenEndpoint current = ListenEndpoint.Parse(config.Listen);
+        if (portGiven && current.Port != port)
+        {
+            config.Listen = $"{current.Host}:{port.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
+            Console.WriteLine($"serving the API on port {port} (server.json says {current.Port}; --port wins for this run)");
+        }
+
+        if (nodePortGiven)
+        {
+            ClusterManifest manifest = ClusterManifest.Load(layout.ManifestPath);
+            int first = ListenEndpoint.Parse(manifest.Nodes.OrderBy(n => n.Id).First().Address).Port;
+            if (first != nodePort)
+            {
+                throw new CliUsageException($"--node-port {nodePort}: the nodes of the cluster in {layout.DataDir} listen from port {first} (fixed in cluster.json when it was created); omit --node-port or use a new --data folder");
+            }
+        }
+    }
+
+    private static void RequireFreePort(ListenEndpoint listen, string option)
+    {
+        try
+        {
+            using var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Parse(listen.Host == "localhost" ? "127.0.0.1" : listen.Host), listen.Port);
+            probe.Start();
+            probe.Stop();
+        }
+        catch (System.Net.Sockets.SocketException e) when (e.SocketErrorCode is System.Net.Sockets.SocketError.AddressAlreadyInUse or System.Net.Sockets.SocketError.AccessDenied)
+        {
+            throw PortBusy(listen, option);
+        }
+    }
+
+    private static CliUsageException PortBusy(ListenEndpoint listen, string option) =>
+        new($"port {listen.Port} on {listen.Host} is already in use (or not allowed); stop what holds it or choose another with {option}");
+
+    /// <summary>Starts the API; a port taken in the meantime is the same one line.</summary>
+    internal static async Task StartServerAsync(WebApplication server, ServerConfig config, CancellationToken ct)
+    {
+        try
+        {
+            await server.StartAsync(ct).ConfigureAwait(false);
+        }
+        catch (IOException e) when (e.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException || e.InnerException is System.Net.Sockets.SocketException)
+        {
+            throw PortBusy(ListenEndpoint.Parse(config.Listen), "--port (or server.json listen)");
+        }
+    }
+
+    /// <summary>How to run the CLI again: ./conclave at the repository root when this build came from there, else dotnet and this dll.</summary>
+    internal static string Launcher()
+    {
+        string entry = typeof(UpCommand).Assembly.Location;
+        for (string? dir = Path.GetDirectoryName(entry); dir is not null; dir = Path.GetDirectoryName(dir))
+        {
+            string script = Path.Combine(dir, "conclave");
+            if (File.Exists(script) && File.Exists(Path.Combine(dir, "Conclave.slnx")))
+            {
+                return script;
+            }
+        }
+
+        return $"dotnet {entry}";
     }
 
     private static Process StartNode(LocalClusterLayout layout, uint id, bool verbose)

@@ -25,8 +25,9 @@ public sealed class AuditOverlap;
 /// constant time). /metrics needs the metrics token (or the admin token) unless configured open; /healthz, /readyz
 /// and /openapi are open.</item>
 /// <item>Audit: every /v1 and /rpc call appends an entry before the handler runs — allowed ones with decision
-/// "allow", result "accepted" and the id of the key the route names; refused ones with decision "deny", result
-/// "unauthorized". The entry carries SHA-256(method ‖ 0 ‖ path ‖ 0 ‖ body), never the body. A failed audit write
+/// "allow", result "accepted" and the id of the key the route names. Refused ones are counted per client address
+/// and action by <see cref="DenialAudit"/> (the first at once, repeats as one counted entry per window), never one row each.
+/// An allowed entry carries SHA-256(method ‖ 0 ‖ path ‖ 0 ‖ body), never the body. A failed audit write
 /// fails the request (503) and nothing of its response leaves before the entry is durable; routes marked
 /// <see cref="AuditOverlap"/> (signing) compute meanwhile and release their result only after it. An allowed call gets a second entry with its outcome once the response has gone out
 /// (<see cref="AuditTrail.Outcome"/>: status, problem type or the SHA-256 of the response body).</item>
@@ -62,6 +63,35 @@ public static partial class ApiMiddleware
         });
     }
 
+    /// <summary>The largest request header block the API accepts (names, values and separators).</summary>
+    public const int MaxRequestHeadersTotalBytes = 32 * 1024;
+
+    /// <summary>Headers over <see cref="MaxRequestHeadersTotalBytes"/>: 431 with a problem+json body.</summary>
+    public static void UseHeaderLimit(WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        app.Use(async (HttpContext ctx, RequestDelegate next) =>
+        {
+            long total = 0;
+            foreach (KeyValuePair<string, Microsoft.Extensions.Primitives.StringValues> h in ctx.Request.Headers)
+            {
+                foreach (string? v in h.Value)
+                {
+                    total += h.Key.Length + (v?.Length ?? 0) + 4;
+                }
+            }
+
+            if (total > MaxRequestHeadersTotalBytes)
+            {
+                ctx.Response.Headers.Connection = "close";
+                await ProblemTypes.WriteAsync(ctx, ProblemTypes.Make(ProblemTypes.HeadersTooLarge, $"the request headers exceed {MaxRequestHeadersTotalBytes / 1024} KiB")).ConfigureAwait(false);
+                return;
+            }
+
+            await next(ctx).ConfigureAwait(false);
+        });
+    }
+
     public static void UseMetrics(WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
@@ -84,6 +114,8 @@ public static partial class ApiMiddleware
         ArgumentNullException.ThrowIfNull(app);
         AdminToken token = app.Services.GetRequiredService<AdminToken>();
         IConclaveStore store = app.Services.GetRequiredService<IConclaveStore>();
+        AuditGate gate = app.Services.GetRequiredService<AuditGate>();
+        DenialAudit denials = app.Services.GetRequiredService<DenialAudit>();
         ILogger log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Conclave.Server.Audit");
         app.Use(async (HttpContext ctx, RequestDelegate next) =>
         {
@@ -98,13 +130,20 @@ public static partial class ApiMiddleware
             bool ok = auth.StartsWith("Bearer ", StringComparison.Ordinal) && token.Matches(auth["Bearer ".Length..].Trim());
             string action = $"{ctx.Request.Method} {RouteOf(ctx)}";
             string actor = ok ? "admin" : "anonymous";
-            byte[] requestHash = await HashRequestAsync(ctx, ok).ConfigureAwait(false);
             if (!ok)
             {
-                await AppendAsync(store, new AuditEntryInput(actor, action, null, requestHash, "deny", "unauthorized"), ctx.RequestAborted).ConfigureAwait(false);
+                // Refusals are counted per client address and action, not written one fsync'd row each (DenialAudit);
+                // the body of a refused request is not read.
+                if (denials.Record(ctx.Connection.RemoteIpAddress?.ToString(), action) is { } first)
+                {
+                    await first.ConfigureAwait(false);
+                }
+
                 await ProblemTypes.WriteAsync(ctx, ProblemTypes.Make(ProblemTypes.Unauthorized, "send the admin token as 'Authorization: Bearer TOKEN'")).ConfigureAwait(false);
                 return;
             }
+
+            byte[] requestHash = await HashRequestAsync(ctx, ok).ConfigureAwait(false);
 
             // The key a route names is resolved here, so its entries carry the key's id (names can be reused after
             // a key is deleted; ids cannot) and the handler does not read it again.
@@ -120,7 +159,7 @@ public static partial class ApiMiddleware
             }
 
             // The intent entry. Not cancelled with the request: an append is either made durable or fails.
-            Task<AuditEntry> intent = AppendAsync(store, new AuditEntryInput(actor, action, keyId, requestHash, "allow", "accepted"), CancellationToken.None);
+            Task<AuditEntry> intent = AppendAsync(gate, new AuditEntryInput(actor, action, keyId, requestHash, "allow", "accepted"), ctx.RequestAborted);
             AuditTrail.SetIntent(ctx, intent);
 
             // Nothing of any response leaves before the intent is durable: the first byte waits for it. If the append
@@ -160,11 +199,15 @@ public static partial class ApiMiddleware
                 try
                 {
                     long seq = (await intent.ConfigureAwait(false)).Seq;
-                    await store.Audit.AppendAsync(new AuditEntryInput(actor, action, outcomeKey, requestHash, "allow", $"{result} (intent seq {seq})"), CancellationToken.None).ConfigureAwait(false);
+                    await gate.AppendAsync(new AuditEntryInput(actor, action, outcomeKey, requestHash, "allow", $"{result} (intent seq {seq})"), CancellationToken.None).ConfigureAwait(false);
                 }
                 catch (StorageException e)
                 {
                     LogOutcomeLost(log, e);
+                }
+                catch (OperationCanceledException)
+                {
+                    // The client went away while the intent waited for an audit slot: nothing was carried out.
                 }
                 catch (ApiException e)
                 {
@@ -207,11 +250,11 @@ public static partial class ApiMiddleware
         });
     }
 
-    private static async Task<AuditEntry> AppendAsync(IConclaveStore store, AuditEntryInput entry, CancellationToken ct)
+    private static async Task<AuditEntry> AppendAsync(AuditGate gate, AuditEntryInput entry, CancellationToken waitToken)
     {
         try
         {
-            return await store.Audit.AppendAsync(entry, ct).ConfigureAwait(false);
+            return await gate.AppendAsync(entry, waitToken).ConfigureAwait(false);
         }
         catch (StorageException e)
         {

@@ -121,7 +121,13 @@ public sealed record ProblemBody(
     string Detail,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<uint>? Culprits = null);
 
-[JsonSourceGenerationOptions(JsonSerializerDefaults.Web, DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
+/// <summary>
+/// The API's JSON contract. Request bodies are strict (docs/API.md "Request bodies"): property names are matched
+/// exactly (camelCase), an unknown property, a property given twice or a value of the wrong type (a number as a
+/// string, a fraction or an out-of-range integer where an integer is expected) is a 400 problem naming the field.
+/// </summary>
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web, DefaultIgnoreCondition = JsonIgnoreCondition.Never, PropertyNameCaseInsensitive = false,
+    NumberHandling = JsonNumberHandling.Strict, UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow, AllowDuplicateProperties = false)]
 [JsonSerializable(typeof(CreateKeyRequest))]
 [JsonSerializable(typeof(KeyResponse))]
 [JsonSerializable(typeof(KeyListResponse))]

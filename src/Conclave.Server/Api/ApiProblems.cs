@@ -28,6 +28,8 @@ public static class ProblemTypes
     public const string NotImplemented = Base + "not-implemented";
     public const string Unauthorized = Base + "unauthorized";
     public const string NotFound = Base + "not-found";
+    public const string MethodNotAllowed = Base + "method-not-allowed";
+    public const string HeadersTooLarge = Base + "headers-too-large";
     public const string BodyTooLarge = Base + "body-too-large";
     public const string RateLimited = Base + "rate-limited";
     public const string Timeout = Base + "timeout";
@@ -51,12 +53,14 @@ public static class ProblemTypes
         (Unauthorized, 401, "Unauthorized"),
         (UnknownKey, 404, "Unknown key"),
         (NotFound, 404, "Not found"),
+        (MethodNotAllowed, 405, "Method not allowed"),
         (KeyExists, 409, "Key exists"),
         (KeyNotActive, 409, "Key not active"),
         (StoreConflict, 409, "Conflict"),
         (RotationInProgress, 409, "A rotation of this key is already running"),
         (BodyTooLarge, 413, "Request body too large"),
         (RateLimited, 429, "Too many requests"),
+        (HeadersTooLarge, 431, "Request headers too large"),
         (Internal, 500, "Internal error"),
         (NotImplemented, 501, "Not implemented"),
         (NodeMisbehaved, 502, "A signer node misbehaved"),
@@ -75,10 +79,10 @@ public static class ProblemTypes
     {
         ApiException a => a.Problem,
         BadHttpRequestException { StatusCode: 413 } => Make(BodyTooLarge, "the request body exceeds the server's limit"),
-        BadHttpRequestException b when b.InnerException is JsonException => Make(MalformedJson, "the request body is not valid JSON for this operation"),
+        BadHttpRequestException b when b.InnerException is JsonException j => ApiJson.Problem(j),
         BadHttpRequestException b when b.Message.Contains("body", StringComparison.OrdinalIgnoreCase) => Make(MalformedJson, "the request needs a JSON body"),
-        BadHttpRequestException b => Make(InvalidRequest, b.Message),
-        JsonException => Make(MalformedJson, "the request body is not valid JSON for this operation"),
+        BadHttpRequestException b => Make(InvalidRequest, BindFailure(b.Message)),
+        JsonException j => ApiJson.Problem(j),
         CryptoFormatException f => Make(InvalidRequest, f.Message),
         StorageException { Kind: StorageErrorKind.NotFound } => Make(UnknownKey, "the key does not exist"),
         StorageException { Kind: StorageErrorKind.Duplicate } => Make(KeyExists, "a key with this name already exists"),
@@ -89,6 +93,13 @@ public static class ProblemTypes
         TimeoutException => Make(Timeout, "the operation did not finish in time"),
         _ => Make(Internal, "an unexpected error occurred; the server log has details"),
     };
+
+    /// <summary>A parameter the framework could not bind, by name only (its message names .NET types).</summary>
+    private static string BindFailure(string message)
+    {
+        System.Text.RegularExpressions.Match m = System.Text.RegularExpressions.Regex.Match(message, "^Failed to bind parameter \"(?:[^\"]* )?([A-Za-z][A-Za-z0-9]{0,40})\"");
+        return m.Success ? $"parameter '{m.Groups[1].Value}' has the wrong form" : "the request is malformed";
+    }
 
     public static async Task WriteAsync(HttpContext ctx, ProblemBody problem)
     {

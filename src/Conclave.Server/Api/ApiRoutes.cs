@@ -91,13 +91,16 @@ public static class ApiRoutes
             return Rotated(await keys.RefreshOrReshareAsync(k, "refresh", null, null, ct).ConfigureAwait(false));
         }).WithName("Refresh").Problems([.. common, 404, 409, 501, 502, 503]);
 
-        v1.MapPost("/keys/{name}/reshare", async Task<Results<Ok<KeyResponse>, Accepted<OperationResponse>>> (HttpContext ctx, string name, ReshareRequest body, KeyService keys, CancellationToken ct) =>
+        v1.MapPost("/keys/{name}/reshare", async Task<Results<Ok<KeyResponse>, Accepted<OperationResponse>>> (HttpContext ctx, string name, ReshareRequest body, KeyService keys, Cluster cluster, CancellationToken ct) =>
         {
             KeyRecord k = await keys.GetAsync(ctx, name, ct).ConfigureAwait(false);
-            if (body.Threshold is null || body.Participants is null || body.Threshold < 1 || body.Threshold > body.Participants)
+            if (body.Threshold is null || body.Participants is null)
             {
-                throw new ApiException(ProblemTypes.InvalidRequest, "threshold and participants are required, with 1 ≤ threshold ≤ participants");
+                throw new ApiException(ProblemTypes.InvalidRequest, body.Threshold is null ? "threshold is required" : "participants is required");
             }
+
+            // The same rule, and the same messages, as key creation.
+            KeyService.ValidateCommittee(body.Threshold.Value, body.Participants.Value, cluster.NodeIds.Count);
 
             return Rotated(await keys.RefreshOrReshareAsync(k, "reshare", body.Threshold, body.Participants, ct).ConfigureAwait(false));
         }).WithName("Reshare").Problems([.. common, 404, 409, 501, 502, 503]);
@@ -105,13 +108,20 @@ public static class ApiRoutes
         v1.MapGet("/operations/{id}", async Task<Ok<OperationResponse>> (string id, KeyService keys, CancellationToken ct) =>
             TypedResults.Ok(await keys.OperationAsync(id, ct).ConfigureAwait(false))).WithName("GetOperation").Problems([.. common, 404]);
 
-        v1.MapGet("/audit", async Task<Ok<AuditPageResponse>> (IConclaveStore store, long? after, int? limit, CancellationToken ct) =>
+        v1.MapGet("/audit", async Task<Ok<AuditPageResponse>> (IConclaveStore store, string? after, string? limit, string? last, CancellationToken ct) =>
         {
-            long from = (after ?? 0) + 1;
-            int n = limit ?? 100;
-            if (after < 0 || n is < 1 or > 1000)
+            long from = ParseQuery(after, "after", 0, long.MaxValue - 1, 0) + 1;
+            int n = (int)ParseQuery(limit, "limit", 1, 1000, 100);
+            if (last is not null)
             {
-                throw new ApiException(ProblemTypes.InvalidRequest, "after must be ≥ 0 and limit between 1 and 1000");
+                // The newest entries, as tail shows them.
+                if (after is not null || limit is not null)
+                {
+                    throw new ApiException(ProblemTypes.InvalidRequest, "query parameter 'last' cannot be combined with 'after' or 'limit'");
+                }
+
+                n = (int)ParseQuery(last, "last", 1, 1000, 0);
+                from = Math.Max(1, (await store.Audit.GetHeadAsync(ct).ConfigureAwait(false)).Seq - n + 1);
             }
 
             IReadOnlyList<AuditEntry> entries = await store.Audit.ReadAsync(from, n, ct).ConfigureAwait(false);
@@ -129,29 +139,52 @@ public static class ApiRoutes
         }).WithName("VerifyAudit").Problems(common);
 
         app.MapGet("/healthz", () => TypedResults.Ok(new HealthResponse("alive"))).WithName("Health").WithTags("health");
-        app.MapGet("/readyz", async Task<IResult> (IConclaveStore store, Cluster cluster, ServerConfig config, ServerMetrics metrics, CancellationToken ct) =>
+        app.MapGet("/readyz", async Task<IResult> (ReadinessCache readiness, CancellationToken ct) =>
         {
-            bool storeOpen;
-            try
-            {
-                _ = await store.Audit.GetHeadAsync(ct).ConfigureAwait(false);
-                storeOpen = true;
-            }
-            catch (StorageException)
-            {
-                storeOpen = false;
-            }
-
-            IReadOnlyList<uint> up = await cluster.AttestAsync(ct).ConfigureAwait(false);
-            metrics.SetNodesUp(cluster.NodeIds, up);
-            bool ready = storeOpen && up.Count >= config.Threshold;
-            return TypedResults.Json(new ReadyResponse(ready, storeOpen, up, config.Threshold), ApiJsonContext.Default.ReadyResponse, statusCode: ready ? 200 : 503);
+            ReadyResponse r = await readiness.GetAsync(ct).ConfigureAwait(false);
+            return TypedResults.Json(r, ApiJsonContext.Default.ReadyResponse, statusCode: r.Ready ? 200 : 503);
         }).WithName("Ready").WithTags("health").Produces<ReadyResponse>(200).Produces<ReadyResponse>(503);
         app.MapGet("/metrics", async (ServerMetrics metrics, KeyService keys, Cluster cluster, CancellationToken ct) =>
         {
             string text = await metrics.RenderAsync(keys, cluster, ct).ConfigureAwait(false);
             return TypedResults.Text(text, "text/plain; version=0.0.4; charset=utf-8");
         }).WithName("Metrics").WithTags("health");
+    }
+
+    /// <summary>The readiness check behind /readyz (cached by <see cref="ReadinessCache"/>): the store answers and a quorum of nodes attests.</summary>
+    public static async Task<ReadyResponse> CheckReadinessAsync(IConclaveStore store, Cluster cluster, ServerConfig config, ServerMetrics metrics, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentNullException.ThrowIfNull(cluster);
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(metrics);
+        bool storeOpen;
+        try
+        {
+            _ = await store.Audit.GetHeadAsync(ct).ConfigureAwait(false);
+            storeOpen = true;
+        }
+        catch (StorageException)
+        {
+            storeOpen = false;
+        }
+
+        IReadOnlyList<uint> up = await cluster.AttestAsync(ct).ConfigureAwait(false);
+        metrics.SetNodesUp(cluster.NodeIds, up);
+        return new ReadyResponse(storeOpen && up.Count >= config.Threshold, storeOpen, up, config.Threshold);
+    }
+
+    /// <summary>An integer query parameter in [min, max], or its default when absent; the error names the parameter and its range.</summary>
+    private static long ParseQuery(string? text, string name, long min, long max, long absent)
+    {
+        if (text is null)
+        {
+            return absent;
+        }
+
+        return long.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long v) && v >= min && v <= max
+            ? v
+            : throw new ApiException(ProblemTypes.InvalidRequest, $"query parameter '{name}' must be an integer from {min} to {max}");
     }
 
     private static RouteHandlerBuilder Problems(this RouteHandlerBuilder b, int[] statuses)

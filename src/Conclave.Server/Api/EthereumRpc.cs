@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using Conclave.Chains.Ethereum;
 using Conclave.Crypto;
 using Conclave.Crypto.Signing;
+using Conclave.Server.Config;
 using Conclave.Storage.Keys;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -12,8 +13,10 @@ namespace Conclave.Server.Api;
 
 /// <summary>
 /// Ethereum JSON-RPC 2.0 signer at POST /rpc, for keys with an Ethereum address (ecdsa-secp256k1): eth_accounts,
-/// eth_sign and personal_sign (EIP-191 0x45), eth_signTransaction (legacy/EIP-155, EIP-2930, EIP-1559; returns the
-/// raw signed transaction) and eth_signTypedData_v4 (EIP-712). Signatures are r ‖ s ‖ v with v = 27 + recovery id.
+/// eth_chainId (server.json <c>chainId</c>, default 1), eth_sign and personal_sign (EIP-191 0x45), eth_signTransaction (legacy/EIP-155, EIP-2930, EIP-1559; returns the
+/// raw signed transaction; nonce, gas and fees are required, and a legacy transaction without chain id is refused
+/// unless server.json sets <c>allowUnprotectedTransactions</c>) and eth_signTypedData_v4 (EIP-712). Requests without
+/// an id (notifications) are carried out and not answered. Signatures are r ‖ s ‖ v with v = 27 + recovery id.
 /// Errors are JSON-RPC error objects with HTTP 200: -32700 parse error, -32600 invalid request, -32601 unknown
 /// method, -32602 invalid params (bad hex, unknown account, malformed transaction), -32000 signing failed.
 /// </summary>
@@ -26,17 +29,18 @@ public static class EthereumRpc
             .Accepts<JsonObject>("application/json").Produces<JsonObject>(200, "application/json").ProducesProblem(401);
     }
 
-    private static async Task HandleAsync(HttpContext ctx, KeyService keys)
+    private static async Task HandleAsync(HttpContext ctx, KeyService keys, ServerConfig config)
     {
         JsonNode? response;
         JsonDocument doc;
         try
         {
-            doc = await JsonDocument.ParseAsync(ctx.Request.Body, default, ctx.RequestAborted).ConfigureAwait(false);
+            // Duplicate members are refused like on every JSON route (which one would count is ambiguous).
+            doc = await JsonDocument.ParseAsync(ctx.Request.Body, new JsonDocumentOptions { AllowDuplicateProperties = false }, ctx.RequestAborted).ConfigureAwait(false);
         }
-        catch (JsonException)
+        catch (JsonException e)
         {
-            await WriteAsync(ctx, Error(null, -32700, "parse error")).ConfigureAwait(false);
+            await WriteAsync(ctx, Error(null, -32700, e.Message.Contains("uplicate", StringComparison.Ordinal) ? "parse error: a member is given more than once" : "parse error")).ConfigureAwait(false);
             return;
         }
 
@@ -53,24 +57,40 @@ public static class EthereumRpc
                     var results = new JsonArray();
                     foreach (JsonElement r in doc.RootElement.EnumerateArray())
                     {
-                        results.Add(await CallAsync(ctx, r, keys).ConfigureAwait(false));
+                        // A notification (no "id") is carried out but not answered (JSON-RPC 2.0 §4.1, §6).
+                        if (await CallAsync(ctx, r, keys, config).ConfigureAwait(false) is { } one && !IsNotification(r))
+                        {
+                            results.Add(one);
+                        }
                     }
 
-                    response = results;
+                    response = results.Count > 0 ? results : null;
                 }
             }
             else
             {
-                response = await CallAsync(ctx, doc.RootElement, keys).ConfigureAwait(false);
+                JsonObject one = await CallAsync(ctx, doc.RootElement, keys, config).ConfigureAwait(false);
+                response = IsNotification(doc.RootElement) ? null : one;
             }
         }
 
         await WriteAsync(ctx, response).ConfigureAwait(false);
     }
 
+    /// <summary>A well-formed request object without an "id" member: a notification, which gets no response.</summary>
+    private static bool IsNotification(JsonElement r) =>
+        r.ValueKind == JsonValueKind.Object && !r.TryGetProperty("id", out _) && r.TryGetProperty("method", out JsonElement m) && m.ValueKind == JsonValueKind.String;
+
     private static async Task WriteAsync(HttpContext ctx, JsonNode? node)
     {
         await AuditTrail.RequireIntentAsync(ctx).ConfigureAwait(false);
+        if (node is null)
+        {
+            // Only notifications: nothing to answer (JSON-RPC 2.0 §6).
+            ctx.Response.StatusCode = 204;
+            return;
+        }
+
         ctx.Response.StatusCode = 200;
         ctx.Response.ContentType = "application/json";
         await ctx.Response.WriteAsync(node?.ToJsonString() ?? "null", ctx.RequestAborted).ConfigureAwait(false);
@@ -80,16 +100,16 @@ public static class EthereumRpc
         new() { ["jsonrpc"] = "2.0", ["id"] = id, ["error"] = new JsonObject { ["code"] = code, ["message"] = message } };
 
     /// <summary>One call; its method, key and outcome go to the request's audit outcome entry (<see cref="AuditTrail"/>).</summary>
-    private static async Task<JsonObject> CallAsync(HttpContext ctx, JsonElement req, KeyService keys)
+    private static async Task<JsonObject> CallAsync(HttpContext ctx, JsonElement req, KeyService keys, ServerConfig config)
     {
         var call = new RpcCall();
-        JsonObject response = await CallCoreAsync(req, keys, call, ctx.RequestAborted).ConfigureAwait(false);
+        JsonObject response = await CallCoreAsync(req, keys, config, call, ctx.RequestAborted).ConfigureAwait(false);
         string outcome = response["error"] is JsonObject e ? "error " + e["code"]!.GetValue<int>().ToString(System.Globalization.CultureInfo.InvariantCulture) : "ok";
         AuditTrail.AddCall(ctx, call.Method ?? "(invalid)", call.KeyId, outcome);
         return response;
     }
 
-    private static async Task<JsonObject> CallCoreAsync(JsonElement req, KeyService keys, RpcCall call, CancellationToken ct)
+    private static async Task<JsonObject> CallCoreAsync(JsonElement req, KeyService keys, ServerConfig config, RpcCall call, CancellationToken ct)
     {
         if (req.ValueKind != JsonValueKind.Object || !req.TryGetProperty("method", out JsonElement m) || m.ValueKind != JsonValueKind.String)
         {
@@ -105,10 +125,11 @@ public static class EthereumRpc
         {
             JsonNode? result = method switch
             {
+                "eth_chainId" => JsonValue.Create("0x" + config.ChainId.ToString("x", System.Globalization.CultureInfo.InvariantCulture)),
                 "eth_accounts" => new JsonArray([.. (await keys.EthereumAccountsAsync(ct).ConfigureAwait(false)).Select(a => (JsonNode)JsonValue.Create(a)!)]),
                 "eth_sign" => await SignPersonalAsync(keys, call, Param(p, 0), Param(p, 1), ct).ConfigureAwait(false),
                 "personal_sign" => await SignPersonalAsync(keys, call, Param(p, 1), Param(p, 0), ct).ConfigureAwait(false),
-                "eth_signTransaction" => await SignTransactionAsync(keys, call, p.Length > 0 ? p[0] : default, ct).ConfigureAwait(false),
+                "eth_signTransaction" => await SignTransactionAsync(keys, config, call, p.Length > 0 ? p[0] : default, ct).ConfigureAwait(false),
                 "eth_signTypedData_v4" => await SignTypedDataAsync(keys, call, Param(p, 0), p.Length > 1 ? p[1] : default, ct).ConfigureAwait(false),
                 _ => throw new RpcException(-32601, "method not found"),
             };
@@ -180,7 +201,7 @@ public static class EthereumRpc
         return await SignDigestAsync(keys, key, digest, ct).ConfigureAwait(false);
     }
 
-    private static async Task<JsonNode> SignTransactionAsync(KeyService keys, RpcCall call, JsonElement tx, CancellationToken ct)
+    private static async Task<JsonNode> SignTransactionAsync(KeyService keys, ServerConfig config, RpcCall call, JsonElement tx, CancellationToken ct)
     {
         if (tx.ValueKind != JsonValueKind.Object || !tx.TryGetProperty("from", out JsonElement from) || from.ValueKind != JsonValueKind.String)
         {
@@ -189,6 +210,13 @@ public static class EthereumRpc
 
         KeyRecord key = await AccountAsync(keys, call, from.GetString()!, ct).ConfigureAwait(false);
         EthereumTransaction t = EthereumTransaction.FromJson(tx);
+        RequireFields(tx, t);
+        if (t.Type == 0 && t.ChainId is null or { IsZero: true } && !config.AllowUnprotectedTransactions)
+        {
+            throw new RpcException(-32602, "invalid params: a legacy transaction without chainId is valid on every EVM chain (EIP-155); "
+                + "add chainId, or set allowUnprotectedTransactions in server.json");
+        }
+
         SignatureResult sig = await keys.SignDigestEcdsaAsync(key, t.SigningHash(), ct).ConfigureAwait(false);
         byte[] raw = t.Serialize(sig.Signature, sig.RecoveryId!.Value);
 
@@ -199,6 +227,32 @@ public static class EthereumRpc
         }
 
         return JsonValue.Create("0x" + Convert.ToHexStringLower(raw));
+    }
+
+    /// <summary>
+    /// The fields a signer must not guess: nonce, the gas limit and the fees of the transaction's type. A missing one
+    /// is refused rather than signed as 0 (a transaction that can never be mined, or one that replaces another).
+    /// </summary>
+    private static void RequireFields(JsonElement tx, EthereumTransaction t)
+    {
+        static bool Has(JsonElement o, string name) => o.TryGetProperty(name, out JsonElement v) && v.ValueKind != JsonValueKind.Null;
+        var missing = new List<string>();
+        if (!Has(tx, "nonce"))
+        {
+            missing.Add("nonce");
+        }
+
+        if (!Has(tx, "gas") && !Has(tx, "gasLimit"))
+        {
+            missing.Add("gas");
+        }
+
+        string[] fees = t.Type == 2 ? ["maxFeePerGas", "maxPriorityFeePerGas"] : ["gasPrice"];
+        missing.AddRange(fees.Where(f => !Has(tx, f)));
+        if (missing.Count > 0)
+        {
+            throw new RpcException(-32602, $"invalid params: the transaction needs {string.Join(", ", missing)} (a signer does not fill them in)");
+        }
     }
 
     private static async Task<JsonNode> SignDigestAsync(KeyService keys, KeyRecord key, byte[] digest, CancellationToken ct)

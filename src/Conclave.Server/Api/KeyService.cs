@@ -39,7 +39,7 @@ public sealed partial class KeyService : IDisposable
     private readonly ServerConfig _config;
     /// <summary>Decrypted signing keys by id, version and whether it is the BIP-86 tweaked key of a schnorr-bip340 key.</summary>
     private readonly ConcurrentDictionary<(string Id, int Version, bool Tweaked), SoftwareSigningKey> _loaded = new();
-    private readonly ConcurrentDictionary<string, KeyRecord> _byEthereumAddress = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ConcurrentDictionary<string, string> _byEthereumAddress = new(StringComparer.OrdinalIgnoreCase);
 
     public KeyService(IConclaveStore store, FrostCoordinator frost, Cluster cluster, ServerConfig config)
     {
@@ -66,8 +66,15 @@ public sealed partial class KeyService : IDisposable
     private static bool TryGetSoftwareScheme(string name, out SoftwareSignatureScheme? scheme)
         => SignatureSchemes.TryGet(name, out scheme) || PostQuantumSchemes.TryGet(name, out scheme);
 
+    private const int MaxLabels = 64;
+    private const int MaxLabelValueLength = 256;
+    private readonly ConcurrentDictionary<string, byte> _creating = new(StringComparer.Ordinal);
+
     [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     private static partial Regex NamePattern();
+
+    [GeneratedRegex("^[A-Za-z0-9._/-]{1,64}$")]
+    private static partial Regex LabelKeyPattern();
 
     /// <summary>Registers every stored FROST key with the coordinator (at start).</summary>
     public async Task LoadAsync(CancellationToken ct)
@@ -83,9 +90,18 @@ public sealed partial class KeyService : IDisposable
 
     public async Task<KeyRecord> CreateAsync(CreateKeyRequest req, CancellationToken ct)
     {
-        if (req.Name is null || !NamePattern().IsMatch(req.Name))
+        ArgumentNullException.ThrowIfNull(req);
+
+        // Everything about the request is checked before any key material exists: a FROST key's DKG leaves live
+        // shares on the nodes, so nothing the store would refuse afterwards (name, labels) may be found out later.
+        if (req.Name is null)
         {
-            throw new ApiException(ProblemTypes.InvalidRequest, "name is required: 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' or '-', starting with a letter or digit");
+            throw new ApiException(ProblemTypes.InvalidRequest, "name is required");
+        }
+
+        if (!NamePattern().IsMatch(req.Name))
+        {
+            throw new ApiException(ProblemTypes.InvalidRequest, "name is invalid: 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' or '-', starting with a letter or digit");
         }
 
         if (string.IsNullOrEmpty(req.Scheme))
@@ -93,45 +109,104 @@ public sealed partial class KeyService : IDisposable
             throw new ApiException(ProblemTypes.InvalidRequest, "scheme is required");
         }
 
-        if (await _store.Keys.GetByNameAsync(req.Name, ct).ConfigureAwait(false) is not null)
+        ValidateLabels(req.Labels);
+        bool single = TryGetSoftwareScheme(req.Scheme, out SoftwareSignatureScheme? singleScheme);
+        FrostCiphersuite? suite = null;
+        if (!single && !FrostCiphersuite.TryGet(req.Scheme, out suite))
         {
-            throw new ApiException(ProblemTypes.KeyExists, $"a key named {req.Name} already exists");
+            throw new ApiException(ProblemTypes.UnknownScheme, $"unknown scheme; supported: {string.Join(", ", Schemes)}");
         }
 
-        string id = "k" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
-        if (TryGetSoftwareScheme(req.Scheme, out SoftwareSignatureScheme? single))
+        int threshold = 1, participants = 1;
+        if (single)
         {
             if (req.Threshold is not (null or 1) || req.Participants is not (null or 1))
             {
                 throw new ApiException(ProblemTypes.InvalidRequest, $"{req.Scheme} is a single-key scheme: threshold and participants must be 1 or absent");
             }
-
-            return await CreateSingleAsync(id, req, single!, ct).ConfigureAwait(false);
+        }
+        else
+        {
+            participants = req.Participants ?? _cluster.NodeIds.Count;
+            threshold = req.Threshold ?? Math.Min(_config.Threshold, participants);
+            ValidateCommittee(threshold, participants, _cluster.NodeIds.Count);
         }
 
-        if (FrostCiphersuite.TryGet(req.Scheme, out FrostCiphersuite? suite))
+        // The name is held for this server while the key is made, so two concurrent requests for one name do not both
+        // run a DKG; the store's unique name is the final word across replicas.
+        if (!_creating.TryAdd(req.Name, 0))
         {
-            int participants = req.Participants ?? _cluster.NodeIds.Count;
-            int threshold = req.Threshold ?? Math.Min(_config.Threshold, participants);
-            if (participants < 2 || participants > _cluster.NodeIds.Count)
+            throw new ApiException(ProblemTypes.KeyExists, $"a key named {req.Name} is being created");
+        }
+
+        try
+        {
+            if (await _store.Keys.GetByNameAsync(req.Name, ct).ConfigureAwait(false) is not null)
             {
-                throw new ApiException(ProblemTypes.InvalidRequest, $"participants must be between 2 and the number of signer nodes ({_cluster.NodeIds.Count})");
+                throw new ApiException(ProblemTypes.KeyExists, $"a key named {req.Name} already exists");
             }
 
-            if (threshold < 2 || threshold > participants)
+            string id = "k" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
+            if (single)
             {
-                throw new ApiException(ProblemTypes.InvalidRequest, $"threshold must be between 2 and participants ({participants})");
+                return await CreateSingleAsync(id, req, singleScheme!, ct).ConfigureAwait(false);
             }
 
             // The key row is written by the run's commit (FrostCoordinator.FinishAsync through the store's rotation log),
             // so a key exists in the store exactly when every node committed its share.
             uint[] nodes = [.. _cluster.NodeIds.Order().Take(participants)];
-            var plan = new RotationPlan(Storage.Rotation.RotationKind.KeyGeneration, id, suite.SchemeName, threshold, nodes, nodes, [], 0, req.Name, req.Labels);
+            var plan = new RotationPlan(Storage.Rotation.RotationKind.KeyGeneration, id, suite!.SchemeName, threshold, nodes, nodes, [], 0, req.Name, req.Labels);
             await RunAsync(plan, ct).ConfigureAwait(false);
             return await _store.Keys.GetAsync(id, ct).ConfigureAwait(false) ?? throw new ApiException(ProblemTypes.Internal, "the new key was not stored");
         }
+        finally
+        {
+            _creating.TryRemove(req.Name, out _);
+        }
+    }
 
-        throw new ApiException(ProblemTypes.UnknownScheme, $"unknown scheme; supported: {string.Join(", ", Schemes)}");
+    /// <summary>
+    /// The committee rule shared by key creation and reshare: 2 ≤ threshold ≤ participants ≤ the number of signer
+    /// nodes. Each message names the field it is about.
+    /// </summary>
+    public static void ValidateCommittee(int threshold, int participants, int nodes)
+    {
+        if (participants < 2 || participants > nodes)
+        {
+            throw new ApiException(ProblemTypes.InvalidRequest, $"participants must be between 2 and the number of signer nodes ({nodes})");
+        }
+
+        if (threshold < 2 || threshold > participants)
+        {
+            throw new ApiException(ProblemTypes.InvalidRequest, $"threshold must be between 2 and participants ({participants})");
+        }
+    }
+
+    /// <summary>Labels: at most 64; keys 1 to 64 characters of A-Z, a-z, 0-9, '.', '_', '-', '/'; values at most 256 characters without control characters.</summary>
+    private static void ValidateLabels(Dictionary<string, string>? labels)
+    {
+        if (labels is null)
+        {
+            return;
+        }
+
+        if (labels.Count > MaxLabels)
+        {
+            throw new ApiException(ProblemTypes.InvalidRequest, $"labels: at most {MaxLabels} labels");
+        }
+
+        foreach ((string key, string value) in labels)
+        {
+            if (!LabelKeyPattern().IsMatch(key))
+            {
+                throw new ApiException(ProblemTypes.InvalidRequest, "labels: each key is 1 to 64 characters of A-Z, a-z, 0-9, '.', '_', '-' or '/'");
+            }
+
+            if (value is null || value.Length > MaxLabelValueLength || value.Any(char.IsControl))
+            {
+                throw new ApiException(ProblemTypes.InvalidRequest, $"labels: the value of '{key}' must be a string of at most {MaxLabelValueLength} characters without control characters");
+            }
+        }
     }
 
     private async Task<KeyRecord> CreateSingleAsync(string id, CreateKeyRequest req, SoftwareSignatureScheme scheme, CancellationToken ct)
@@ -287,6 +362,13 @@ public sealed partial class KeyService : IDisposable
 
     private static byte[] SignInput(bool digest, string scheme, SignRequest req)
     {
+        if (req.Message is null && req.Digest is null)
+        {
+            throw new ApiException(ProblemTypes.WrongInput, digest
+                ? $"the request has neither \"message\" nor \"digest\": {scheme} signs a 32-byte digest, send \"digest\" (hex)"
+                : $"the request has neither \"message\" nor \"digest\": {scheme} signs a message, send \"message\" (hex)");
+        }
+
         if (digest)
         {
             if (req.Digest is null || req.Message is not null)
@@ -535,33 +617,59 @@ public sealed partial class KeyService : IDisposable
         return finished;
     }
 
-    /// <summary>Finds the active ecdsa-secp256k1 key with this Ethereum address.</summary>
+    /// <summary>
+    /// The ecdsa-secp256k1 key with this Ethereum address, read from the store on every call: only the address → id map
+    /// is cached (an address is derived from the public key, which never changes), never the record, so a state
+    /// change or deletion by another server replica sharing the store applies at once.
+    /// </summary>
     public async Task<KeyRecord?> FindByEthereumAddressAsync(string address, CancellationToken ct)
     {
-        if (_byEthereumAddress.TryGetValue(address, out KeyRecord? k))
+        if (!_byEthereumAddress.TryGetValue(address, out string? id))
         {
-            return k;
+            await RefreshAddressesAsync(ct).ConfigureAwait(false);
+            if (!_byEthereumAddress.TryGetValue(address, out id))
+            {
+                return null;
+            }
         }
 
-        await RefreshAddressesAsync(ct).ConfigureAwait(false);
-        return _byEthereumAddress.TryGetValue(address, out k) ? k : null;
+        KeyRecord? k = await _store.Keys.GetAsync(id, ct).ConfigureAwait(false);
+        if (k is null)
+        {
+            _byEthereumAddress.TryRemove(address, out _);
+        }
+
+        return k;
     }
 
     public async Task<IReadOnlyList<string>> EthereumAccountsAsync(CancellationToken ct)
     {
-        await RefreshAddressesAsync(ct).ConfigureAwait(false);
-        return [.. _byEthereumAddress.Where(kv => kv.Value.State == KeyState.Active).OrderBy(kv => kv.Value.CreatedAt).Select(kv => kv.Key)];
+        IReadOnlyList<KeyRecord> all = await RefreshAddressesAsync(ct).ConfigureAwait(false);
+        return [.. all.Where(k => k.Scheme == SignatureSchemes.EcdsaSecp256k1.Name && k.State == KeyState.Active).OrderBy(k => k.CreatedAt)
+            .Select(k => EthereumAddress.FromPublicKey(k.PublicKey))];
     }
 
-    private async Task RefreshAddressesAsync(CancellationToken ct)
+    /// <summary>Rebuilds the address → id map from the store (keys deleted elsewhere drop out).</summary>
+    private async Task<IReadOnlyList<KeyRecord>> RefreshAddressesAsync(CancellationToken ct)
     {
-        foreach (KeyRecord k in await _store.Keys.ListAsync(ct).ConfigureAwait(false))
+        IReadOnlyList<KeyRecord> all = await _store.Keys.ListAsync(ct).ConfigureAwait(false);
+        var current = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        foreach (KeyRecord k in all)
         {
             if (k.Scheme == SignatureSchemes.EcdsaSecp256k1.Name)
             {
-                _byEthereumAddress[EthereumAddress.FromPublicKey(k.PublicKey)] = k;
+                string address = EthereumAddress.FromPublicKey(k.PublicKey);
+                _byEthereumAddress[address] = k.Id;
+                current.Add(address);
             }
         }
+
+        foreach (string stale in _byEthereumAddress.Keys.Where(a => !current.Contains(a)))
+        {
+            _byEthereumAddress.TryRemove(stale, out _);
+        }
+
+        return all;
     }
 
     /// <summary>

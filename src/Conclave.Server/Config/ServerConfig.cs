@@ -52,6 +52,24 @@ public sealed class ServerConfig
     /// </summary>
     public bool OpenMetrics { get; set; }
 
+    /// <summary>Audit appends the API may have in flight; a request beyond waits for a slot (backpressure).</summary>
+    public int AuditMaxInFlight { get; set; } = 4096;
+
+    /// <summary>Window over which repeated refused requests (same client address and action) are counted into one audit entry.</summary>
+    public int DenialAuditWindowSeconds { get; set; } = 5;
+
+    /// <summary>
+    /// The EIP-155 chain id /rpc reports for <c>eth_chainId</c> (and assumes for a transaction that names none).
+    /// Default 1 (Ethereum mainnet): set the venue's chain.
+    /// </summary>
+    public long ChainId { get; set; } = 1;
+
+    /// <summary>
+    /// Let <c>eth_signTransaction</c> sign a legacy transaction without a chain id (pre-EIP-155, valid on every EVM
+    /// chain). Off by default.
+    /// </summary>
+    public bool AllowUnprotectedTransactions { get; set; }
+
     [JsonIgnore]
     public string BaseDirectory { get; private set; } = "";
 
@@ -117,6 +135,21 @@ public sealed class ServerConfig
         if (RequestTimeoutSeconds is < 1 or > 3600)
         {
             throw new ConfigException("requestTimeoutSeconds must be between 1 and 3600");
+        }
+
+        if (AuditMaxInFlight is < 1 or > 1_000_000)
+        {
+            throw new ConfigException("auditMaxInFlight must be between 1 and 1000000");
+        }
+
+        if (DenialAuditWindowSeconds is < 1 or > 3600)
+        {
+            throw new ConfigException("denialAuditWindowSeconds must be between 1 and 3600");
+        }
+
+        if (ChainId is < 1 or > 0xFFFF_FFFF_FFFF)
+        {
+            throw new ConfigException("chainId must be between 1 and 281474976710655");
         }
 
         Tls.Validate();

@@ -72,10 +72,12 @@ public static class ServerHost
         {
             k.AddServerHeader = false;
             k.Limits.MaxRequestBodySize = config.MaxRequestBodyBytes;
-            k.Limits.MaxRequestHeadersTotalSize = 32 * 1024;
+            // Kestrel's own limit is a backstop well above the API's (ApiMiddleware.UseHeaderLimit), which answers 431 with a
+            // problem+json body; beyond this one Kestrel answers 431 itself, without a body.
+            k.Limits.MaxRequestHeadersTotalSize = 4 * ApiMiddleware.MaxRequestHeadersTotalBytes;
             k.Listen(IPAddress.Parse(listen.Host == "localhost" ? "127.0.0.1" : listen.Host), listen.Port);
         });
-        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Default));
+        builder.Services.ConfigureHttpJsonOptions(o => ApiJson.Configure(o.SerializerOptions));
         builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         builder.Services.AddOpenApi("v1");
         builder.Services.AddRateLimiter(o =>
@@ -106,13 +108,19 @@ public static class ServerHost
         builder.Services.AddSingleton(keys);
         builder.Services.AddSingleton(token);
         builder.Services.AddSingleton(metricsToken);
-        builder.Services.AddSingleton(new ServerMetrics());
+        var serverMetrics = new ServerMetrics();
+        builder.Services.AddSingleton(serverMetrics);
+        builder.Services.AddSingleton(new AuditGate(store, config.AuditMaxInFlight));
+        builder.Services.AddSingleton(sp => new DenialAudit(store, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Conclave.Server.Audit"),
+            TimeSpan.FromSeconds(config.DenialAuditWindowSeconds)));
+        builder.Services.AddSingleton(new ReadinessCache(ct => ApiRoutes.CheckReadinessAsync(store, cluster, config, serverMetrics, ct), TimeSpan.FromSeconds(1)));
         builder.Services.AddSingleton(new ServerIdentityKey(identity.IdentityPublicKey.ToArray()));
         builder.Services.AddSingleton(new ServerPaths(dataDir, tokenPath, metricsTokenPath));
         WebApplication app = builder.Build();
 
         ApiMiddleware.UseMetrics(app);
         ApiMiddleware.UseErrors(app);
+        ApiMiddleware.UseHeaderLimit(app);
         app.UseRouting();
         app.UseRateLimiter();
         app.UseRequestTimeouts();
@@ -121,15 +129,29 @@ public static class ServerHost
         ApiRoutes.Map(app);
         EthereumRpc.Map(app);
         app.MapOpenApi("/openapi/{documentName}.json");
-        app.MapFallback(async (HttpContext ctx) => await ProblemTypes.WriteAsync(ctx,
-                HttpMethods.IsPost(ctx.Request.Method) && !(ctx.Request.ContentType ?? "").StartsWith("application/json", StringComparison.OrdinalIgnoreCase)
-                    ? ProblemTypes.Make(ProblemTypes.MalformedJson, "send a JSON body with Content-Type: application/json")
-                    : ProblemTypes.Make(ProblemTypes.NotFound, "no such route")).ConfigureAwait(false))
+        var routeMethods = new RouteMethods(app);
+        app.MapFallback(async (HttpContext ctx) =>
+            {
+                IReadOnlyList<string> allowed = routeMethods.AllowedFor(ctx.Request.Path);
+                if (allowed.Count > 0 && !allowed.Contains(ctx.Request.Method, StringComparer.OrdinalIgnoreCase))
+                {
+                    ctx.Response.Headers.Allow = string.Join(", ", allowed);
+                    await ProblemTypes.WriteAsync(ctx, ProblemTypes.Make(ProblemTypes.MethodNotAllowed,
+                        $"{ctx.Request.Method.ToUpperInvariant()} is not served on this route; it serves {string.Join(", ", allowed)}")).ConfigureAwait(false);
+                    return;
+                }
+
+                await ProblemTypes.WriteAsync(ctx,
+                    HttpMethods.IsPost(ctx.Request.Method) && !(ctx.Request.ContentType ?? "").StartsWith("application/json", StringComparison.OrdinalIgnoreCase)
+                        ? ProblemTypes.Make(ProblemTypes.MalformedJson, "send a JSON body with Content-Type: application/json")
+                        : ProblemTypes.Make(ProblemTypes.NotFound, "no such route")).ConfigureAwait(false);
+            })
             .ExcludeFromDescription();
         keys.Lifetime = app.Lifetime.ApplicationStopping;
         app.Lifetime.ApplicationStarted.Register(() => _ = RecoverRunsForeverAsync(keys, app.Lifetime.ApplicationStopping));
         app.Lifetime.ApplicationStopped.Register(() =>
         {
+            app.Services.GetRequiredService<DenialAudit>().DisposeAsync().AsTask().GetAwaiter().GetResult();
             keys.Dispose();
             store.DisposeAsync().AsTask().GetAwaiter().GetResult();
             cluster.Dispose();
@@ -181,14 +203,11 @@ public static class ServerHost
         return File.ReadAllText(path).Trim();
     }
 
-    /// <summary>The rate-limit partition: a hash of the bearer token when one is sent, else the remote address.</summary>
-    private static string ClientKey(HttpContext ctx)
-    {
-        string auth = ctx.Request.Headers.Authorization.ToString();
-        return auth.Length > 0
-            ? "t:" + Convert.ToHexString(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(auth)).AsSpan(0, 12))
-            : "ip:" + (ctx.Connection.RemoteIpAddress?.ToString() ?? "unknown");
-    }
+    /// <summary>
+    /// The rate-limit partition: the client's address, decided before authentication. Never anything the client
+    /// writes (a partition per Authorization header let a random header per request have a fresh bucket each time).
+    /// </summary>
+    private static string ClientKey(HttpContext ctx) => ctx.Connection.RemoteIpAddress?.ToString() ?? "unknown";
 }
 
 /// <summary>Where the server keeps its files.</summary>

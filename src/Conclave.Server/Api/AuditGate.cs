@@ -1,0 +1,31 @@
+using Conclave.Storage;
+using Conclave.Storage.Audit;
+
+namespace Conclave.Server.Api;
+
+/// <summary>
+/// Bounds the audit appends the API has in flight (queued for the log's group commit and not yet durable). A request
+/// whose entry finds the bound reached waits for a slot — backpressure onto the callers, whose request timeout still
+/// applies — instead of growing the queue without limit. Refused requests do not come through here: they are counted
+/// by <see cref="DenialAudit"/>.
+/// </summary>
+public sealed class AuditGate(IConclaveStore store, int maxInFlight) : IDisposable
+{
+    private readonly SemaphoreSlim _slots = new(maxInFlight, maxInFlight);
+
+    /// <summary>Appends once a slot is free; <paramref name="waitToken"/> cancels only the wait for a slot, never a queued append.</summary>
+    public async Task<AuditEntry> AppendAsync(AuditEntryInput entry, CancellationToken waitToken)
+    {
+        await _slots.WaitAsync(waitToken).ConfigureAwait(false);
+        try
+        {
+            return await store.Audit.AppendAsync(entry, CancellationToken.None).ConfigureAwait(false);
+        }
+        finally
+        {
+            _slots.Release();
+        }
+    }
+
+    public void Dispose() => _slots.Dispose();
+}

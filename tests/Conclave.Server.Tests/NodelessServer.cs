@@ -1,0 +1,98 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json.Nodes;
+using Conclave.Server.Config;
+using Conclave.Server.Hosting;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Conclave.Server.Tests;
+
+/// <summary>
+/// A server of its own on a fresh `conclave up` layout whose signer nodes are never started: enough for everything
+/// that does not reach the nodes (input checks, single-key schemes, JSON-RPC), and a way to show that a request is
+/// refused before any node would be asked (a FROST key creation that got that far fails with a 5xx).
+/// </summary>
+public sealed class NodelessServer : IAsyncLifetime
+{
+    private string _dir = "";
+
+    public WebApplication App { get; private set; } = null!;
+
+    public ServerConfig Config { get; private set; } = null!;
+
+    public string BaseUrl { get; private set; } = "";
+
+    public string Token { get; private set; } = "";
+
+    public HttpClient Http { get; private set; } = null!;
+
+    public static async Task<(WebApplication App, ServerConfig Config, string Dir, string Token)> StartAsync(Action<ServerConfig>? configure = null)
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "conclave-nodeless-" + Guid.NewGuid().ToString("N")[..10]);
+        var layout = new LocalClusterLayout(dir);
+        layout.EnsureCreated(3, 2, FreePort(), FreePort());
+        ServerConfig config = ServerConfig.Load(layout.ServerConfigPath);
+        configure?.Invoke(config);
+        WebApplication app = await ServerHost.BuildAsync(config);
+        await app.StartAsync();
+        string token = (await File.ReadAllTextAsync(app.Services.GetRequiredService<ServerPaths>().AdminTokenFile)).Trim();
+        return (app, config, dir, token);
+    }
+
+    public static async Task StopAsync(WebApplication app, string dir)
+    {
+        await app.StopAsync();
+        await app.DisposeAsync();
+        try
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    public async Task InitializeAsync()
+    {
+        (App, Config, _dir, Token) = await StartAsync();
+        BaseUrl = "http://" + Config.Listen;
+        Http = new HttpClient { BaseAddress = new Uri(BaseUrl) };
+        Http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Token);
+    }
+
+    public async Task DisposeAsync()
+    {
+        Http.Dispose();
+        await StopAsync(App, _dir);
+    }
+
+    public async Task<(HttpStatusCode Status, JsonNode? Body, string Text, HttpResponseMessage Response)> SendAsync(HttpMethod method, string path, string? json = null, HttpClient? client = null)
+    {
+        using var req = new HttpRequestMessage(method, path) { Content = json is null ? null : new StringContent(json, Encoding.UTF8, "application/json") };
+        HttpResponseMessage r = await (client ?? Http).SendAsync(req);
+        string text = await r.Content.ReadAsStringAsync();
+        JsonNode? body = null;
+        if (text.Length > 0)
+        {
+            try
+            {
+                body = JsonNode.Parse(text);
+            }
+            catch (System.Text.Json.JsonException)
+            {
+            }
+        }
+
+        return (r.StatusCode, body, text, r);
+    }
+
+    public static int FreePort()
+    {
+        using var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        return ((IPEndPoint)l.LocalEndpoint).Port;
+    }
+}
