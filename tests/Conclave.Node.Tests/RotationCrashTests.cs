@@ -20,7 +20,7 @@ namespace Conclave.Node.Tests;
 [Collection(FiveNodeCluster.Sequential)]
 public sealed class RotationCrashTests(FiveNodeCluster fixture, ITestOutputHelper output) : IClassFixture<FiveNodeCluster>
 {
-    private static readonly string[] Boundaries = ["started", "round1", "round2", "finish", "prepared", "nodes-committed", "committed", "nodes-retired"];
+    private static readonly string[] Boundaries = ["started", "round1", "reveal", "round2", "finish", "prepared", "nodes-committed", "committed", "nodes-retired"];
     private readonly LocalClusterProcesses _c = fixture.Cluster;
 
     public static TheoryData<string, string> Cases()

@@ -342,8 +342,8 @@ internal sealed class SqlKeyStore(SqlStore store) : IKeyStore
 
     /// <summary>
     /// The server's side of a rotation commit, inside the caller's transaction: the key row moves to the new version
-    /// (public key, threshold, participants) and the new version is inserted with its material. True if it moved;
-    /// false if the key was already at the target version.
+    /// (public key, threshold, participants) and the new version is inserted with its material. Conflict if the key
+    /// is not at the run's old version.
     /// </summary>
     internal async Task<bool> CommitRotationInTransactionAsync(DbConnection c, DbTransaction tx, KeyRotation rotation, SecretBuffer? material, CancellationToken ct)
     {
@@ -351,11 +351,8 @@ internal sealed class SqlKeyStore(SqlStore store) : IKeyStore
         ValidateShape(rotation.Threshold, rotation.Participants);
         (int Version, string State)? row = await VersionAndStateAsync(c, tx, rotation.KeyId, ct).ConfigureAwait(false)
             ?? throw StorageErrors.NotFound("key", rotation.KeyId);
-        if (row.Value.Version == rotation.ToVersion)
-        {
-            return false;
-        }
-
+        // The run's own commit is idempotent at the run level (SqlRotationLog.CommitKeyAsync); here a key that is not
+        // at the run's old version was moved by something else, and the run must not overwrite it.
         if (row.Value.Version != rotation.FromVersion)
         {
             throw StorageErrors.Conflict("key", rotation.KeyId, $"is at version {row.Value.Version}, not {rotation.FromVersion}");
