@@ -34,6 +34,11 @@ public static class ServerHost
     {
         ArgumentNullException.ThrowIfNull(config);
         string dataDir = config.Resolve(config.DataDir);
+        if (Conclave.Storage.OwnerOnly.WritableByOthers(dataDir) is { } refused)
+        {
+            throw new ConfigException(refused);
+        }
+
         ClusterManifest manifest = ClusterManifest.Load(config.Resolve(config.Cluster));
         NodeIdentity identity;
         using (SecretBuffer kek = KekFile.Read(config.Resolve(config.KekFile)))
@@ -55,7 +60,11 @@ public static class ServerHost
         X509Certificate2 ca = PemFiles.LoadCertificate(config.Resolve(config.Tls.Ca));
         X509Certificate2 clientCert = PemFiles.LoadWithKey(config.Resolve(config.Tls.Certificate), config.Resolve(config.Tls.Key));
         var cluster = new Cluster(manifest, identity, clientCert, ca, TimeSpan.FromMilliseconds(config.RoundTimeoutMilliseconds));
-        var frost = new FrostCoordinator(cluster);
+        var frost = new FrostCoordinator(cluster)
+        {
+            BeforeSignRound = (keyId, version, message, session, ct) =>
+                store.Audit.AppendAsync(Conclave.Node.Frost.SignAuditRecords.CoordinatorEntry(keyId, version, message.Span, session), ct),
+        };
         var keys = new KeyService(store, frost, cluster, config);
         await keys.LoadAsync(cancellationToken).ConfigureAwait(false);
         AdminToken token = AdminToken.LoadOrCreate(dataDir, out string tokenPath);
