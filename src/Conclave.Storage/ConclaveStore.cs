@@ -9,7 +9,7 @@ public static class ConclaveStore
     public const string SqliteFileName = SqliteEngine.FileName;
 
     /// <summary>
-    /// Opens (creating if needed, with mode 0700) the SQLite store in <paramref name="dataDirectory"/>, runs migrations
+    /// Opens (creating if needed: the folder 0700, the database 0600; a folder group or others can write is refused) the SQLite store in <paramref name="dataDirectory"/>, runs migrations
     /// and, when a KEK source is given, unlocks the secrets.
     /// </summary>
     public static async Task<IConclaveStore> OpenSqliteAsync(string dataDirectory, StoreOptions? options = null, CancellationToken cancellationToken = default)
@@ -24,16 +24,22 @@ public static class ConclaveStore
                 throw StorageErrors.NotFound("store", path);
             }
         }
-        else if (!Directory.Exists(dataDirectory))
+        else
         {
-            if (OperatingSystem.IsWindows())
+            OwnerOnly.CreateDirectory(dataDirectory);
+        }
+
+        if (!options.ReadOnly)
+        {
+            // A verifier may read a suspicious folder; a writer refuses one that others could swap files in.
+            if (OwnerOnly.WritableByOthers(dataDirectory) is { } refused)
             {
-                Directory.CreateDirectory(dataDirectory);
+                throw StorageErrors.InsecureFolder(refused);
             }
-            else
-            {
-                Directory.CreateDirectory(dataDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-            }
+
+            // SQLite creates a new database 0644 and its -wal/-shm files with the database's mode: start it 0600.
+            OwnerOnly.CreateEmptyFile(path);
+            TightenExisting(path);
         }
 
         if (File.Exists(path) && !options.ReadOnly)
@@ -63,6 +69,23 @@ public static class ConclaveStore
         ArgumentException.ThrowIfNullOrEmpty(connectionString);
         var engine = new PostgresEngine(connectionString);
         return await SqlStore.OpenAsync(engine, options ?? new StoreOptions(), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>A store made by an older Conclave may have 0644 files: owner-only from this open on.</summary>
+    private static void TightenExisting(string path)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return;
+        }
+
+        foreach (string f in new[] { path, path + "-wal", path + "-shm" })
+        {
+            if (File.Exists(f) && (File.GetUnixFileMode(f) & ~OwnerOnly.FileMode) != 0)
+            {
+                File.SetUnixFileMode(f, OwnerOnly.FileMode);
+            }
+        }
     }
 
     private static async Task CheckVersionAsync(SqlEngine engine, CancellationToken ct)

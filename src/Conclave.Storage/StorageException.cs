@@ -32,6 +32,12 @@ public enum StorageErrorKind
 
     /// <summary>The operation needs an empty store (import) and the store is not empty.</summary>
     NotEmpty,
+
+    /// <summary>
+    /// A stored record failed its integrity check: a key row whose MAC does not match (its public key, name, scheme,
+    /// state… were changed outside Conclave). The record is refused, never used.
+    /// </summary>
+    IntegrityCheckFailed,
 }
 
 /// <summary>

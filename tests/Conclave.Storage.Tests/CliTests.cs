@@ -39,7 +39,8 @@ public sealed class CliTests
     public async Task Audit_verify_prints_one_line_and_names_the_first_bad_seq()
     {
         await using TestLocation loc = await new SqliteHarness().NewLocationAsync();
-        await using (IConclaveStore store = await loc.OpenAsync())
+        using var identity = Conclave.Crypto.Signing.SignatureSchemes.Ed25519.GenerateKey();
+        await using (IConclaveStore store = await loc.OpenAsync(new StoreOptions { CheckpointSigner = identity, CheckpointInterval = 4 }))
         {
             await Task.WhenAll(Enumerable.Range(0, 10).Select(i => store.Audit.AppendAsync(new AuditEntryInput("op", "sign", "k", null, "allow", "ok"))));
         }
@@ -47,7 +48,23 @@ public sealed class CliTests
         var ok = await RunAsync(null, "audit", "verify", "--data", loc.SqliteDirectory!);
         Assert.Equal(0, ok.Code);
         Assert.StartsWith("audit log ok: 10 entries", ok.Out, StringComparison.Ordinal);
+        Assert.Contains("head signed", ok.Out, StringComparison.Ordinal);
         Assert.Single(ok.Out.Trim().Split('\n'));
+
+        // Issue 14 item 6: the anchor, and verification against it.
+        string anchorFile = Path.Combine(loc.SqliteDirectory!, "anchor.json");
+        var anchor = await RunAsync(null, "audit", "anchor", "--data", loc.SqliteDirectory!, "--out", anchorFile);
+        Assert.True(anchor.Code == 0, anchor.Err);
+        Assert.Equal(10, AuditAnchor.Parse(await File.ReadAllTextAsync(anchorFile)).Seq);
+        var anchored = await RunAsync(null, "audit", "verify", "--data", loc.SqliteDirectory!, "--anchor", anchorFile);
+        Assert.True(anchored.Code == 0, anchored.Out + anchored.Err);
+        Assert.Contains("contains anchor seq 10", anchored.Out, StringComparison.Ordinal);
+
+        // Deleting the last checkpoint (seq 8) is named.
+        await loc.ExecAsync("DELETE FROM audit_checkpoints WHERE seq=8");
+        var cp = await RunAsync(null, "audit", "verify", "--data", loc.SqliteDirectory!);
+        Assert.Equal(4, cp.Code);
+        Assert.Contains("FAILED at seq 8: missing checkpoint", cp.Out, StringComparison.Ordinal);
 
         await loc.ExecAsync("UPDATE audit_entries SET decision='deny' WHERE seq=3");
         var bad = await RunAsync(null, "audit", "verify", "--data", loc.SqliteDirectory!);
@@ -84,7 +101,10 @@ public sealed class CliTests
 
         var import = await RunAsync(env, "backup", "import", "--data", target.SqliteDirectory!, "--in", file);
         Assert.True(import.Code == 0, import.Err);
-        var verify = await RunAsync(null, "audit", "verify", "--data", target.SqliteDirectory!);
+        var unsigned = await RunAsync(null, "audit", "verify", "--data", target.SqliteDirectory!);
+        Assert.Equal(4, unsigned.Code); // written without a checkpoint signer: accepted only when asked to
+        Assert.Contains("FAILED at seq 1: unsigned", unsigned.Out, StringComparison.Ordinal);
+        var verify = await RunAsync(null, "audit", "verify", "--data", target.SqliteDirectory!, "--allow-unsigned");
         Assert.Equal(0, verify.Code);
         Assert.StartsWith("audit log ok: 1 entries", verify.Out, StringComparison.Ordinal);
     }

@@ -48,7 +48,9 @@ public abstract partial class StoreSuite
             await store.ImportAsync(new MemoryStream(backup), EngineHarness.Passphrase("backup pass"));
         }
 
-        await using (IConclaveStore store = await target.OpenAsync(new StoreOptions { Kek = EngineHarness.Passphrase("store pass") }))
+        // The backup carries the checkpoints but not the head signature: the first open with a signer signs from the head on.
+        using SoftwareSigningKey identity = SignatureSchemes.Ed25519.GenerateKey();
+        await using (IConclaveStore store = await target.OpenAsync(new StoreOptions { Kek = EngineHarness.Passphrase("store pass"), CheckpointSigner = identity }))
         {
             Assert.Equal(2, (await store.Keys.ListAsync()).Count);
             Assert.Equal(2, (await store.Keys.GetVersionsAsync("k1")).Count);

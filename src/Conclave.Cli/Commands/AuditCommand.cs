@@ -9,7 +9,7 @@ using Spectre.Console;
 namespace Conclave.Cli.Commands;
 
 /// <summary>
-/// <c>conclave audit verify|tail</c>. <c>verify --data DIR | --postgres CONNSTRING [--node-key HEX]</c> verifies a store
+/// <c>conclave audit verify|tail|anchor|reconcile</c>. <c>verify --data DIR | --postgres CONNSTRING [--node-key HEX]</c> verifies a store
 /// offline, read-only; <c>verify</c> with <c>--server</c> asks the server to recompute its chain and check every signed
 /// checkpoint. Either way: one line, exit 0 when intact, 4 when tampering was found (naming the first bad seq).
 /// </summary>
@@ -23,6 +23,8 @@ internal static class AuditCommand
         var audit = new Command("audit", "Read and verify the tamper-evident audit log.");
         audit.Subcommands.Add(VerifyCmd());
         audit.Subcommands.Add(TailCmd());
+        audit.Subcommands.Add(AnchorCmd());
+        audit.Subcommands.Add(ReconcileCmd());
         return audit;
     }
 
@@ -32,16 +34,26 @@ internal static class AuditCommand
         var data = StoreLocation.DataOption();
         var postgres = StoreLocation.PostgresOption();
         var nodeKey = new Option<string?>("--node-key") { Description = "Offline: hex public key of the node identity key that must have signed every checkpoint." };
-        var cmd = new Command("verify", "Verify the audit log's hash chain and signed checkpoints: offline (--data or --postgres) or on the server.");
+        var anchor = new Option<FileInfo?>("--anchor") { Description = "Offline: an anchor file from 'conclave audit anchor'; the log must still contain the entry it names." };
+        var allowUnsigned = new Option<bool>("--allow-unsigned") { Description = "Offline: accept a log whose head was never signed (written without a checkpoint signer)." };
+        var cmd = new Command("verify", "Verify the audit log's hash chain, signed checkpoints and signed head: offline (--data or --postgres) or on the server.");
         cmd.Options.Add(data);
         cmd.Options.Add(postgres);
         cmd.Options.Add(nodeKey);
+        cmd.Options.Add(anchor);
+        cmd.Options.Add(allowUnsigned);
         api.AddTo(cmd, withData: false);
         cmd.SetAction(async (parse, ct) =>
         {
             if (parse.GetValue(data) is not null || parse.GetValue(postgres) is not null)
             {
-                return await VerifyAsync(parse.GetValue(data), parse.GetValue(postgres), parse.GetValue(nodeKey), ct).ConfigureAwait(false);
+                return await VerifyAsync(parse.GetValue(data), parse.GetValue(postgres), parse.GetValue(nodeKey), parse.GetValue(anchor),
+                    parse.GetValue(allowUnsigned), ct).ConfigureAwait(false);
+            }
+
+            if (parse.GetValue(anchor) is not null)
+            {
+                throw new CliUsageException("--anchor verifies a store offline: give --data DIR or --postgres CONNSTRING");
             }
 
             using ConclaveClient client = api.Connect(parse);
@@ -110,8 +122,88 @@ internal static class AuditCommand
         }
     }
 
-    private static async Task<int> VerifyAsync(string? data, string? postgres, string? nodeKeyHex, CancellationToken ct)
+    private static Command AnchorCmd()
     {
+        var data = StoreLocation.DataOption();
+        var postgres = StoreLocation.PostgresOption();
+        var output = new Option<FileInfo?>("--out") { Description = "Write the anchor to this file (never overwritten) instead of standard output." };
+        var cmd = new Command("anchor", "Print the audit log's signed head (seq, hash, time, signer public key, signature) as JSON, to keep outside the database.");
+        cmd.Options.Add(data);
+        cmd.Options.Add(postgres);
+        cmd.Options.Add(output);
+        cmd.SetAction(async (parse, ct) =>
+        {
+            await using IConclaveStore store = await StoreLocation.OpenAsync(parse.GetValue(data), parse.GetValue(postgres), new StoreOptions { ReadOnly = true }, ct).ConfigureAwait(false);
+            string json = (await store.Audit.GetAnchorAsync(ct).ConfigureAwait(false)).ToJson();
+            if (parse.GetValue(output) is { } file)
+            {
+                if (file.Exists)
+                {
+                    throw new CliUsageException($"{file.FullName} exists; choose a new file for the anchor");
+                }
+
+                await File.WriteAllTextAsync(file.FullName, json + "\n", ct).ConfigureAwait(false);
+            }
+            else
+            {
+                Console.WriteLine(json);
+            }
+
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static Command ReconcileCmd()
+    {
+        var data = StoreLocation.DataOption();
+        var postgres = StoreLocation.PostgresOption();
+        var nodes = new Option<string[]>("--node-data") { Description = "A signer node's data folder (repeat for each node).", AllowMultipleArgumentsPerToken = false, Arity = ArgumentArity.OneOrMore, Required = true };
+        var cmd = new Command("reconcile", "Match every signature share the nodes' audit logs record to a signing round in the server's audit log.");
+        cmd.Options.Add(data);
+        cmd.Options.Add(postgres);
+        cmd.Options.Add(nodes);
+        cmd.SetAction(async (parse, ct) =>
+        {
+            HashSet<string> rounds;
+            await using (IConclaveStore server = await StoreLocation.OpenAsync(parse.GetValue(data), parse.GetValue(postgres), new StoreOptions { ReadOnly = true }, ct).ConfigureAwait(false))
+            {
+                rounds = await Conclave.Server.Hosting.AuditReconciler.ServerRoundsAsync(server, ct).ConfigureAwait(false);
+            }
+
+            bool ok = true;
+            foreach (string dir in parse.GetValue(nodes) ?? [])
+            {
+                await using IConclaveStore node = await StoreLocation.OpenAsync(dir, null, new StoreOptions { ReadOnly = true }, ct).ConfigureAwait(false);
+                var r = await Conclave.Server.Hosting.AuditReconciler.ReconcileNodeAsync(dir, node, rounds, new AuditVerifyOptions(), ct).ConfigureAwait(false);
+                ok &= r.Ok;
+                Console.WriteLine(r.Verification.Ok
+                    ? $"{dir}: {r.Shares} signature shares, {r.Unexplained.Count} not explained by the server's log"
+                    : $"{dir}: node log does not verify: {r.Verification}");
+                foreach (var u in r.Unexplained)
+                {
+                    Console.WriteLine($"{dir}: UNEXPLAINED share at node seq {u.NodeSeq} ({u.Time:u}): key {u.KeyId}, {u.Round}, message sha256 {u.MessageHash}");
+                }
+            }
+
+            return ok ? 0 : ExitVerificationFailed;
+        });
+        return cmd;
+    }
+
+    private static async Task<int> VerifyAsync(string? data, string? postgres, string? nodeKeyHex, FileInfo? anchorFile, bool allowUnsigned, CancellationToken ct)
+    {
+        Conclave.Storage.Audit.AuditAnchor? anchor = null;
+        if (anchorFile is not null)
+        {
+            if (!anchorFile.Exists)
+            {
+                throw new CliUsageException($"anchor file not found: {anchorFile.FullName}");
+            }
+
+            anchor = Conclave.Storage.Audit.AuditAnchor.Parse(await File.ReadAllTextAsync(anchorFile.FullName, ct).ConfigureAwait(false));
+        }
+
         byte[]? trusted = null;
         if (nodeKeyHex is not null)
         {
@@ -126,7 +218,8 @@ internal static class AuditCommand
         }
 
         await using IConclaveStore store = await StoreLocation.OpenAsync(data is null ? null : StoreLocation.FindStore(data), postgres, new StoreOptions { ReadOnly = true }, ct).ConfigureAwait(false);
-        AuditVerificationResult result = await store.Audit.VerifyAsync(new AuditVerifyOptions { TrustedCheckpointKey = trusted }, ct).ConfigureAwait(false);
+        AuditVerificationResult result = await store.Audit.VerifyAsync(
+            new AuditVerifyOptions { TrustedCheckpointKey = trusted, Anchor = anchor, AllowUnsigned = allowUnsigned }, ct).ConfigureAwait(false);
         Console.WriteLine(result.ToString());
         if (result.Ok)
         {

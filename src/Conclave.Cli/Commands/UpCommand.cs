@@ -95,7 +95,7 @@ internal static partial class UpCommand
 
         try
         {
-            Directory.CreateDirectory(layout.LogDir);
+            Conclave.Storage.OwnerOnly.CreateDirectory(layout.LogDir);
             for (uint id = 1; id <= nodes; id++)
             {
                 children.Add(StartNode(layout, id, verbose));
@@ -253,7 +253,13 @@ internal static partial class UpCommand
 
         Process p = Process.Start(psi) ?? throw new CliUsageException($"could not start signer node {id}");
         string log = Path.Combine(layout.LogDir, $"node-{id}.log");
-        var writer = new StreamWriter(log, append: true) { AutoFlush = true };
+        var logOptions = new FileStreamOptions { Mode = FileMode.Append, Access = FileAccess.Write, Share = FileShare.Read };
+        if (!OperatingSystem.IsWindows())
+        {
+            logOptions.UnixCreateMode = Conclave.Storage.OwnerOnly.FileMode;
+        }
+
+        var writer = new StreamWriter(new FileStream(log, logOptions)) { AutoFlush = true };
         p.OutputDataReceived += (_, e) => { if (e.Data is not null) { lock (writer) { writer.WriteLine(e.Data); } } };
         p.ErrorDataReceived += (_, e) => { if (e.Data is not null) { lock (writer) { writer.WriteLine(e.Data); } } };
         p.EnableRaisingEvents = true;

@@ -40,7 +40,7 @@ public sealed class ClusterManifest
         return m;
     }
 
-    public void Save(string path) => File.WriteAllText(path, JsonSerializer.Serialize(this, ConfigJsonContext.Default.ClusterManifest));
+    public void Save(string path) => Conclave.Storage.OwnerOnly.WriteAllText(path, JsonSerializer.Serialize(this, ConfigJsonContext.Default.ClusterManifest));
 
     public void Validate()
     {

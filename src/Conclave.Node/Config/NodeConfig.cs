@@ -80,7 +80,7 @@ public sealed class NodeConfig
         return config;
     }
 
-    public void Save(string path) => File.WriteAllText(path, JsonSerializer.Serialize(this, ConfigJsonContext.Default.NodeConfig));
+    public void Save(string path) => Conclave.Storage.OwnerOnly.WriteAllText(path, JsonSerializer.Serialize(this, ConfigJsonContext.Default.NodeConfig));
 
     public void Validate()
     {

@@ -172,6 +172,8 @@ public sealed class FrostHandlers(FrostNodeState state) : IProtocolHandler
             encoded[^1] ^= 1; // testing only: a well-formed but wrong share (NodeConfig.FaultInjection)
         }
 
+        // Issue 14 item 8: the node's own durable record of the share, before the share leaves.
+        await SignAuditRecords.RecordShareAsync(state.Store, state.NodeId, keyId, (int)version, package.Message, nonceId, ctx.SessionId, ct).ConfigureAwait(false);
         return [new OutgoingMessage(FrostMessages.Share, ctx.Request.Round, [0], encoded)];
     }
 

@@ -30,7 +30,12 @@ public static class NodeHost
         ArgumentNullException.ThrowIfNull(config);
         ClusterManifest cluster = ClusterManifest.Load(config.Resolve(config.Cluster));
         string dataDir = config.Resolve(config.DataDir);
-        Directory.CreateDirectory(dataDir);
+        OwnerOnly.CreateDirectory(dataDir);
+        if (OwnerOnly.WritableByOthers(dataDir) is { } refused)
+        {
+            throw new ConfigException(refused);
+        }
+
         NodeIdentity identity = LoadIdentity(config, dataDir);
         ClusterNode self = cluster.Node(config.NodeId);
         if (!Convert.FromHexString(self.IdentityKey).AsSpan().SequenceEqual(identity.IdentityPublicKey.Span))
@@ -132,7 +137,7 @@ public static class NodeHost
     /// <summary>Creates a node's identity and KEK file if absent; returns the identity (caller disposes).</summary>
     public static NodeIdentity InitializeIdentity(uint nodeId, string dataDir, string kekPath)
     {
-        Directory.CreateDirectory(dataDir);
+        OwnerOnly.CreateDirectory(dataDir);
         if (!File.Exists(kekPath))
         {
             KekFile.Create(kekPath);
@@ -146,7 +151,7 @@ public static class NodeHost
         }
 
         NodeIdentity identity = NodeIdentity.Generate(nodeId);
-        File.WriteAllBytes(path, identity.Seal(kek.ReadOnlySpan));
+        OwnerOnly.WriteAllBytes(path, identity.Seal(kek.ReadOnlySpan));
         return identity;
     }
 }

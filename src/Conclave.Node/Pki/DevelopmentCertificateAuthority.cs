@@ -87,7 +87,7 @@ public static class PemFiles
     public static void Write(X509Certificate2 certificate, string certPemPath, string keyPemPath)
     {
         ArgumentNullException.ThrowIfNull(certificate);
-        File.WriteAllText(certPemPath, certificate.ExportCertificatePem());
+        Conclave.Storage.OwnerOnly.WriteAllText(certPemPath, certificate.ExportCertificatePem());
         using ECDsa key = certificate.GetECDsaPrivateKey() ?? throw new InvalidOperationException("certificate has no ECDSA private key");
         WriteSecretFile(keyPemPath, key.ExportPkcs8PrivateKeyPem());
     }

@@ -37,6 +37,7 @@ public static class ProblemTypes
     public const string QuorumUnavailable = Base + "quorum-unavailable";
     public const string StoreConflict = Base + "conflict";
     public const string RotationInProgress = Base + "rotation-in-progress";
+    public const string KeyIntegrity = Base + "key-integrity";
     public const string Internal = Base + "internal";
 
     /// <summary>Every type the server can return, with its HTTP status and title.</summary>
@@ -62,6 +63,7 @@ public static class ProblemTypes
         (RateLimited, 429, "Too many requests"),
         (HeadersTooLarge, 431, "Request headers too large"),
         (Internal, 500, "Internal error"),
+        (KeyIntegrity, 500, "Key record failed its integrity check"),
         (NotImplemented, 501, "Not implemented"),
         (NodeMisbehaved, 502, "A signer node misbehaved"),
         (QuorumUnavailable, 503, "No quorum of signer nodes"),
@@ -88,6 +90,7 @@ public static class ProblemTypes
         StorageException { Kind: StorageErrorKind.Duplicate } => Make(KeyExists, "a key with this name already exists"),
         StorageException { Kind: StorageErrorKind.Conflict } => Make(StoreConflict, "the key changed concurrently; retry"),
         StorageException { Kind: StorageErrorKind.InvalidArgument } s => Make(InvalidRequest, s.Message),
+        StorageException { Kind: StorageErrorKind.IntegrityCheckFailed } s => Make(KeyIntegrity, s.Message),
         CulpritException c => Make(NodeMisbehaved, $"signer node(s) {string.Join(", ", c.Culprits)} misbehaved: {c.Message}", c.Culprits),
         QuorumUnavailableException q => Make(QuorumUnavailable, q.Message),
         TimeoutException => Make(Timeout, "the operation did not finish in time"),

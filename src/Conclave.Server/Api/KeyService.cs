@@ -79,7 +79,19 @@ public sealed partial class KeyService : IDisposable
     /// <summary>Registers every stored FROST key with the coordinator (at start).</summary>
     public async Task LoadAsync(CancellationToken ct)
     {
-        foreach (KeyRecord k in await _store.Keys.ListAsync(ct).ConfigureAwait(false))
+        IReadOnlyList<KeyRecord> all;
+        try
+        {
+            all = await _store.Keys.ListAsync(ct).ConfigureAwait(false);
+        }
+        catch (StorageException e) when (e.Kind == StorageErrorKind.IntegrityCheckFailed)
+        {
+            // A tampered key row (issue 14 item 7) must not keep the server down: nothing is preloaded, every other key
+            // is registered on first use (FrostKeyAsync), and the tampered one is refused wherever it is read.
+            return;
+        }
+
+        foreach (KeyRecord k in all)
         {
             if (FrostCiphersuite.TryGet(k.Scheme, out FrostCiphersuite? suite))
             {
@@ -496,7 +508,16 @@ public sealed partial class KeyService : IDisposable
     private async Task<PublicKeyPackage> ReadPackageAsync(KeyRecord key, FrostCiphersuite suite, CancellationToken ct)
     {
         using SecretBuffer material = await _store.Keys.OpenMaterialAsync(key.Id, key.Version, ct).ConfigureAwait(false);
-        return PublicKeyPackage.FromBytes(suite, material.ReadOnlySpan);
+        PublicKeyPackage package = PublicKeyPackage.FromBytes(suite, material.ReadOnlySpan);
+
+        // Issue 14 item 7: the stored package (sealed, bound to key id and version) must be the key the row names.
+        if (!package.VerificationKey.AsSpan().SequenceEqual(key.PublicKey))
+        {
+            throw new StorageException(StorageErrorKind.IntegrityCheckFailed,
+                $"key '{key.Id}': the key record failed its integrity check (its stored public key package does not match its public key); it is refused");
+        }
+
+        return package;
     }
 
     /// <summary>

@@ -102,7 +102,7 @@ public sealed class ServerConfig
         return config;
     }
 
-    public void Save(string path) => File.WriteAllText(path, JsonSerializer.Serialize(this, ServerConfigJsonContext.Default.ServerConfig));
+    public void Save(string path) => Conclave.Storage.OwnerOnly.WriteAllText(path, JsonSerializer.Serialize(this, ServerConfigJsonContext.Default.ServerConfig));
 
     public void Validate()
     {

@@ -89,6 +89,12 @@ public sealed partial class FrostCoordinator
     private readonly ConcurrentDictionary<uint, long> _downUntil = new();
     private readonly TimeProvider _clock;
 
+    /// <summary>
+    /// Called (and awaited) before the nodes of a signing round are asked for shares: the server appends its audit entry
+    /// for the round here (Node.Frost.SignAuditRecords), so every share a node gives is explained by the server's log.
+    /// </summary>
+    public Func<string, int, ReadOnlyMemory<byte>, byte[], CancellationToken, Task>? BeforeSignRound { get; init; }
+
     public FrostCoordinator(Cluster cluster, TimeProvider? clock = null)
     {
         _cluster = cluster;
@@ -265,6 +271,11 @@ public sealed partial class FrostCoordinator
             var package = new SigningPackage(message.Span, picked.Select(p => p.C.Commitments));
             byte[] packageBytes = package.ToBytes();
             byte[] session = Cluster.NewSessionId();
+            if (BeforeSignRound is { } record)
+            {
+                await record(keyId, key.Version, message, session, ct).ConfigureAwait(false); // issue 14 item 8
+            }
+
             var calls = picked.Select(p =>
             {
                 byte[] payload = [.. new PayloadWriter().String(keyId).Bytes(p.C.NonceId).Bytes(packageBytes).ToArray(), .. pathBytes,

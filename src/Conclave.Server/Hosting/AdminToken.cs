@@ -19,7 +19,7 @@ public sealed class AdminToken
     /// <summary>The token stored as <paramref name="name"/> (and its hash as name.sha256) in the server's data folder.</summary>
     public static AdminToken LoadOrCreate(string serverDataDir, string name, string prefix, out string tokenFilePath)
     {
-        Directory.CreateDirectory(serverDataDir);
+        Conclave.Storage.OwnerOnly.CreateDirectory(serverDataDir);
         string hashPath = Path.Combine(serverDataDir, name + ".sha256");
         tokenFilePath = Path.Combine(serverDataDir, name);
         if (File.Exists(hashPath))
@@ -32,7 +32,7 @@ public sealed class AdminToken
         CryptographicOperations.ZeroMemory(raw);
         byte[] hash = SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(token));
         PemFiles.WriteSecretFile(tokenFilePath, token + "\n");
-        File.WriteAllText(hashPath, Convert.ToHexStringLower(hash));
+        Conclave.Storage.OwnerOnly.WriteAllText(hashPath, Convert.ToHexStringLower(hash));
         return new AdminToken(hash);
     }
 

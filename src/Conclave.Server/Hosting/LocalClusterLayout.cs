@@ -16,7 +16,7 @@ namespace Conclave.Server.Hosting;
 /// DIR/node-N/node.json, node.kek   node config and key-encryption key; DIR/node-N/data/ its store
 /// DIR/server/server.json, server.kek, data/
 /// </code>
-/// Private keys and KEKs are owner-only files. The CA key stays in DIR/pki: this is a development setup.
+/// Every folder is created 0700 and every file 0600 (issue 14 item 11); a cluster folder others can write is refused. The CA key stays in DIR/pki: this is a development setup.
 /// </summary>
 public sealed class LocalClusterLayout
 {
@@ -49,6 +49,13 @@ public sealed class LocalClusterLayout
             throw new ConfigException($"--threshold must be between 1 and the number of nodes ({nodes})");
         }
 
+        // The cluster folder holds every node's store, KEK and identity: created 0700, refused if others can write it.
+        Conclave.Storage.OwnerOnly.CreateDirectory(DataDir);
+        if (Conclave.Storage.OwnerOnly.WritableByOthers(DataDir) is { } refused)
+        {
+            throw new ConfigException(refused);
+        }
+
         if (Exists)
         {
             ClusterManifest existing = ClusterManifest.Load(ManifestPath);
@@ -65,8 +72,8 @@ public sealed class LocalClusterLayout
             return;
         }
 
-        Directory.CreateDirectory(PkiDir);
-        Directory.CreateDirectory(LogDir);
+        Conclave.Storage.OwnerOnly.CreateDirectory(PkiDir);
+        Conclave.Storage.OwnerOnly.CreateDirectory(LogDir);
         using DevelopmentCertificateAuthority ca = DevelopmentCertificateAuthority.Create();
         ca.Save(Path.Combine(PkiDir, "ca.crt"), Path.Combine(PkiDir, "ca.key"));
         using (X509Certificate2 coord = ca.Issue(NodeHost.CoordinatorCommonName, serverAuth: false, clientAuth: true))

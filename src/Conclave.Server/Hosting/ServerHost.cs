@@ -34,6 +34,11 @@ public static class ServerHost
     {
         ArgumentNullException.ThrowIfNull(config);
         string dataDir = config.Resolve(config.DataDir);
+        if (Conclave.Storage.OwnerOnly.WritableByOthers(dataDir) is { } refused)
+        {
+            throw new ConfigException(refused);
+        }
+
         ClusterManifest manifest = ClusterManifest.Load(config.Resolve(config.Cluster));
         NodeIdentity identity;
         using (SecretBuffer kek = KekFile.Read(config.Resolve(config.KekFile)))
@@ -57,7 +62,13 @@ public static class ServerHost
         var cluster = new Cluster(manifest, identity, clientCert, ca, TimeSpan.FromMilliseconds(config.RoundTimeoutMilliseconds));
         // Rotation runs are recorded in the store under this replica's name, kept in its data folder so that a
         // restarted replica finishes its own interrupted runs at once (another replica's only after their lease).
-        var frost = new FrostCoordinator(cluster) { Runs = store.Rotations, Owner = InstanceId(dataDir) };
+        var frost = new FrostCoordinator(cluster)
+        {
+            Runs = store.Rotations,
+            Owner = InstanceId(dataDir),
+            BeforeSignRound = (keyId, version, message, session, ct) =>
+                store.Audit.AppendAsync(Conclave.Node.Frost.SignAuditRecords.CoordinatorEntry(keyId, version, message.Span, session), ct),
+        };
         var keys = new KeyService(store, frost, cluster, config);
         await keys.LoadAsync(cancellationToken).ConfigureAwait(false);
         AdminToken token = AdminToken.LoadOrCreate(dataDir, out string tokenPath);

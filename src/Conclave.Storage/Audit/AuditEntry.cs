@@ -44,8 +44,17 @@ public enum AuditTamperKind
     /// <summary>Entries appear out of their chained order.</summary>
     Reordered,
 
-    /// <summary>A checkpoint signature is invalid or by an unexpected key.</summary>
+    /// <summary>A checkpoint signature is invalid or by an unexpected key, or the signed head does not verify.</summary>
     BadCheckpoint,
+
+    /// <summary>A signed checkpoint required at a multiple of the checkpoint interval is absent (deleted).</summary>
+    MissingCheckpoint,
+
+    /// <summary>The head of a non-empty log carries no signature (the log was written without a checkpoint signer, or it was removed).</summary>
+    Unsigned,
+
+    /// <summary>The log no longer contains the entry an external anchor recorded, or the anchor itself does not verify.</summary>
+    AnchorMismatch,
 }
 
 /// <summary>The outcome of <see cref="IAuditLog.VerifyAsync"/>.</summary>
@@ -61,11 +70,21 @@ public sealed record AuditVerificationResult(
     /// <summary>One readable line, as <c>conclave audit verify</c> prints it.</summary>
     public override string ToString() => Ok
         ? $"audit log ok: {EntriesChecked} entries, {CheckpointsChecked} signed checkpoints, head seq {Head.Seq} hash {Convert.ToHexStringLower(Head.Hash)}"
+          + (HeadSigned ? ", head signed" : ", head NOT signed")
+          + (AnchorSeq is long a ? $", contains anchor seq {a}" : "")
         : $"audit log FAILED at seq {FirstBadSeq}: {KindName(Kind)} ({Detail})";
+
+    /// <summary>True when the head's signature verified.</summary>
+    public bool HeadSigned { get; init; }
+
+    /// <summary>The seq of the external anchor the log was shown to contain, if one was given.</summary>
+    public long? AnchorSeq { get; init; }
 
     private static string KindName(AuditTamperKind kind) => kind switch
     {
         AuditTamperKind.BadCheckpoint => "bad checkpoint",
+        AuditTamperKind.MissingCheckpoint => "missing checkpoint",
+        AuditTamperKind.AnchorMismatch => "anchor mismatch",
         _ => kind.ToString().ToLowerInvariant(),
     };
 }
@@ -75,4 +94,14 @@ public sealed record AuditVerifyOptions
 {
     /// <summary>If set, every checkpoint must be signed by this public key (the node's identity key).</summary>
     public byte[]? TrustedCheckpointKey { get; init; }
+
+    /// <summary>
+    /// An anchor exported earlier (<see cref="IAuditLog.GetAnchorAsync"/>, <c>conclave audit anchor</c>): its signature
+    /// must verify, and the log must still contain the entry it names with the same hash. Unless
+    /// <see cref="TrustedCheckpointKey"/> is set, the anchor's public key is then required of every checkpoint and the head.
+    /// </summary>
+    public AuditAnchor? Anchor { get; init; }
+
+    /// <summary>Accept a non-empty log whose head was never signed (written without a checkpoint signer). Off by default.</summary>
+    public bool AllowUnsigned { get; init; }
 }

@@ -20,6 +20,12 @@ public interface IAuditLog
     /// <summary>Signs a checkpoint at the current head now (requires a checkpoint signer); null for an empty log.</summary>
     Task<AuditCheckpoint?> CheckpointAsync(CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// The signed head as an anchor to keep outside the database (<see cref="AuditAnchor"/>). Fails with
+    /// <see cref="StorageErrorKind.InvalidArgument"/> when the head is not signed (no checkpoint signer ever wrote it).
+    /// </summary>
+    Task<AuditAnchor> GetAnchorAsync(CancellationToken cancellationToken = default);
+
     /// <summary>Recomputes the whole chain, checks the head and every checkpoint, and names the first bad seq.</summary>
     Task<AuditVerificationResult> VerifyAsync(AuditVerifyOptions? options = null, CancellationToken cancellationToken = default);
 }

@@ -40,7 +40,8 @@ internal static class StoreBackup
     private static readonly Table[] s_tables =
     [
         new("keks", "id", [("id", Col.Text), ("kind", Col.Text), ("descriptor", Col.Blob), ("check_envelope", Col.Blob), ("state", Col.Text), ("created_at", Col.Int)]),
-        new("keys", "id", [("id", Col.Text), ("name", Col.Text), ("scheme", Col.Text), ("public_key", Col.Blob), ("threshold", Col.Int), ("participants", Col.Int), ("version", Col.Int), ("state", Col.Text), ("labels", Col.Text), ("created_at", Col.Int), ("updated_at", Col.Int)]),
+        new("store_secrets", "name", [("name", Col.Text), ("kek_id", Col.Text), ("wrapped_key", Col.Blob), ("ciphertext", Col.Blob), ("created_at", Col.Int)]),
+        new("keys", "id", [("id", Col.Text), ("name", Col.Text), ("scheme", Col.Text), ("public_key", Col.Blob), ("threshold", Col.Int), ("participants", Col.Int), ("version", Col.Int), ("state", Col.Text), ("labels", Col.Text), ("created_at", Col.Int), ("updated_at", Col.Int), ("mac", Col.Blob)]),
         new("key_versions", "key_id, version", [("key_id", Col.Text), ("version", Col.Int), ("public_key", Col.Blob), ("created_at", Col.Int)]),
         new("key_secrets", "key_id, version", [("key_id", Col.Text), ("version", Col.Int), ("kek_id", Col.Text), ("wrapped_key", Col.Blob), ("ciphertext", Col.Blob), ("created_at", Col.Int)]),
         new("requests", "id", [("id", Col.Text), ("key_id", Col.Text), ("operation", Col.Text), ("requester", Col.Text), ("request_hash", Col.Blob), ("payload", Col.Blob), ("state", Col.Text), ("created_at", Col.Int), ("updated_at", Col.Int), ("expires_at", Col.Int)]),
@@ -49,7 +50,7 @@ internal static class StoreBackup
         new("audit_checkpoints", "seq", [("seq", Col.Int), ("hash", Col.Blob), ("scheme", Col.Text), ("public_key", Col.Blob), ("signature", Col.Blob), ("time", Col.Int)]),
     ];
 
-    private static readonly string[] s_mustBeEmpty = ["keks", "keys", "requests", "audit_entries", "nonces"];
+    private static readonly string[] s_mustBeEmpty = ["keks", "store_secrets", "keys", "requests", "audit_entries", "nonces"];
 
     public static async Task ExportAsync(SqlStore store, Stream destination, IKeyEncryptionKeySource backupKekSource, CancellationToken ct)
     {
@@ -259,11 +260,21 @@ internal static class StoreBackup
                     }
                 }
 
-                using (DbCommand head = SqlEngine.Command(c, tx, "UPDATE audit_head SET seq=@s, hash=@h WHERE id=1"))
+                // The backup does not carry the head signature: the restored log is signed again from its head on (by this
+                // store's checkpoint signer now, or at the first open with one); its checkpoints are restored as they were.
+                using (DbCommand head = SqlEngine.Command(c, tx,
+                    "UPDATE audit_head SET seq=@s, hash=@h, checkpoint_interval=NULL, checkpoints_from=NULL, signed_time=NULL, scheme=NULL, public_key=NULL, signature=NULL WHERE id=1"))
                 {
                     head.Add("@s", parsed.HeadSeq);
                     head.Add("@h", parsed.HeadHash);
                     await head.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                }
+
+                await store.AuditLog.StartSigningAsync(c, tx, ct).ConfigureAwait(false);
+                if (store.Options.CheckpointSigner is null)
+                {
+                    using DbCommand marker = SqlEngine.Command(c, tx, "INSERT INTO store_meta (name, value) VALUES ('audit_head_init', 'pending') ON CONFLICT DO NOTHING");
+                    await marker.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
                 }
 
                 // The KEK check values are bound to the store id, so the restored store keeps the original id.

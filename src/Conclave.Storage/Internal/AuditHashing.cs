@@ -13,6 +13,7 @@ namespace Conclave.Storage.Internal;
 ///                ‖ opt(requestHash) ‖ lp(decision) ‖ lp(result) ‖ prevHash[32])
 /// lp(x)  = u32be len(x) ‖ x (UTF-8 for text);  opt(x) = 0x00 if absent, else 0x01 ‖ lp(x)
 /// checkpoint message = "conclave/audit-checkpoint/v1" ‖ u64be seq ‖ hash[32]
+/// head message       = "conclave/audit-head/v1" ‖ u64be seq ‖ hash[32] ‖ i64be signedTimeMs ‖ u64be checkpointInterval ‖ u64be checkpointsFrom
 /// </code>
 /// Every field is length-prefixed, so no two different entries share an encoding.
 /// </summary>
@@ -21,6 +22,7 @@ internal static class AuditHashing
     public const int HashSize = 32;
     private static readonly byte[] s_domain = Encoding.ASCII.GetBytes("conclave/audit/v1");
     private static readonly byte[] s_checkpointDomain = Encoding.ASCII.GetBytes("conclave/audit-checkpoint/v1");
+    private static readonly byte[] s_headDomain = Encoding.ASCII.GetBytes("conclave/audit-head/v1");
 
     public static byte[] Hash(long seq, long timeMs, string actor, string action, string? keyId, byte[]? requestHash,
         string decision, string result, ReadOnlySpan<byte> prevHash)
@@ -98,6 +100,24 @@ internal static class AuditHashing
     public static byte[] CheckpointSigningInput(SignatureScheme scheme, long seq, ReadOnlySpan<byte> hash)
     {
         byte[] m = CheckpointMessage(seq, hash);
+        return scheme.InputKind == SignInputKind.Digest32 ? SHA256.HashData(m) : m;
+    }
+
+    /// <summary>
+    /// The signed head (issue 14 item 6): the writer signs it with every batch; it also fixes the checkpoint interval
+    /// and the seq from which a checkpoint is required at every multiple of it, so neither can be changed unnoticed.
+    /// </summary>
+    public static byte[] HeadSigningInput(SignatureScheme scheme, long seq, ReadOnlySpan<byte> hash, long timeMs, long interval, long from)
+    {
+        byte[] m = new byte[s_headDomain.Length + 8 + hash.Length + 24];
+        s_headDomain.CopyTo(m, 0);
+        int o = s_headDomain.Length;
+        BinaryPrimitives.WriteUInt64BigEndian(m.AsSpan(o), unchecked((ulong)seq));
+        hash.CopyTo(m.AsSpan(o + 8));
+        o += 8 + hash.Length;
+        BinaryPrimitives.WriteInt64BigEndian(m.AsSpan(o), timeMs);
+        BinaryPrimitives.WriteUInt64BigEndian(m.AsSpan(o + 8), unchecked((ulong)interval));
+        BinaryPrimitives.WriteUInt64BigEndian(m.AsSpan(o + 16), unchecked((ulong)from));
         return scheme.InputKind == SignInputKind.Digest32 ? SHA256.HashData(m) : m;
     }
 }

@@ -32,12 +32,33 @@ internal static class AuditVerifier
             : await c.BeginTransactionAsync(ct).ConfigureAwait(false);
         await using (tx.ConfigureAwait(false))
         {
-            AuditHead head;
-            using (DbCommand cmd = SqlEngine.Command(c, tx, "SELECT seq, hash FROM audit_head WHERE id=1"))
+            SqlAuditLog.HeadState state;
+            using (DbCommand cmd = SqlEngine.Command(c, tx, $"SELECT {SqlAuditLog.HeadColumns} FROM audit_head WHERE id=1"))
             using (DbDataReader r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false))
             {
-                head = await r.ReadAsync(ct).ConfigureAwait(false) ? new AuditHead(r.GetInt64(0), (byte[])r.GetValue(1)) : new AuditHead(0, new byte[32]);
+                state = await r.ReadAsync(ct).ConfigureAwait(false)
+                    ? SqlAuditLog.ReadHeadState(r)
+                    : new SqlAuditLog.HeadState(0, new byte[32], null, null, null, null, null, null);
             }
+
+            var head = new AuditHead(state.Seq, state.Hash);
+            AuditAnchor? anchor = options.Anchor;
+
+            // An external anchor is trusted more than the database: its key pins every signature unless one was given.
+            if (anchor is not null && options.TrustedCheckpointKey is null)
+            {
+                options = options with { TrustedCheckpointKey = anchor.PublicKey };
+            }
+
+            if (anchor is not null && (!anchor.VerifySignature() || !options.TrustedCheckpointKey!.AsSpan().SequenceEqual(anchor.PublicKey)))
+            {
+                return Result(head, 0, 0, new Failure(anchor.Seq, AuditTamperKind.AnchorMismatch,
+                    "the anchor's signature does not verify (or it was signed by a key other than the trusted one)"), headSigned: false);
+            }
+
+            Failure? headFailure = CheckHead(state, options);
+            long interval = state.Interval ?? 0;
+            long from = state.From ?? long.MaxValue;
 
             IReadOnlyList<AuditCheckpoint> checkpoints = await SqlAuditLog.ReadCheckpointsAsync(c, tx, ct).ConfigureAwait(false);
             var bySeq = checkpoints.ToDictionary(k => k.Seq);
@@ -64,6 +85,19 @@ internal static class AuditVerifier
                     if (!CryptographicOperations.FixedTimeEquals(row.Recompute(row.Seq), row.Hash) || !row.PrevHash.AsSpan().SequenceEqual(prev))
                     {
                         bad = row;
+                        break;
+                    }
+
+                    if (anchor is not null && row.Seq == anchor.Seq && !row.Hash.AsSpan().SequenceEqual(anchor.Hash))
+                    {
+                        failure = new Failure(row.Seq, AuditTamperKind.AnchorMismatch, $"the entry at seq {row.Seq} is not the one the anchor recorded (the log was rewritten or truncated and regrown)");
+                        break;
+                    }
+
+                    if (interval > 0 && row.Seq > from && row.Seq % interval == 0 && !bySeq.ContainsKey(row.Seq))
+                    {
+                        failure = new Failure(row.Seq, AuditTamperKind.MissingCheckpoint,
+                            $"no signed checkpoint at seq {row.Seq} (one is required every {interval} entries after seq {from})");
                         break;
                     }
 
@@ -109,12 +143,60 @@ internal static class AuditVerifier
                 {
                     failure = new Failure(last, AuditTamperKind.Changed, "the last entry's hash differs from the head");
                 }
+                else if (anchor is not null && anchor.Seq > last)
+                {
+                    failure = new Failure(last + 1, AuditTamperKind.AnchorMismatch, $"the anchor records seq {anchor.Seq} but the log ends at {last}");
+                }
             }
 
-            return failure is null
-                ? new AuditVerificationResult(true, checkedEntries, checkedCheckpoints, head, null, AuditTamperKind.None, "")
-                : new AuditVerificationResult(false, checkedEntries, checkedCheckpoints, head, failure.Seq, failure.Kind, failure.Detail);
+            failure ??= headFailure;
+            return Result(head, checkedEntries, checkedCheckpoints, failure, headSigned: headFailure is null && state.Interval is not null) with
+            {
+                AnchorSeq = failure is null ? anchor?.Seq : null,
+            };
         }
+    }
+
+    private static AuditVerificationResult Result(AuditHead head, long entries, long checkpoints, Failure? failure, bool headSigned) => failure is null
+        ? new AuditVerificationResult(true, entries, checkpoints, head, null, AuditTamperKind.None, "") { HeadSigned = headSigned }
+        : new AuditVerificationResult(false, entries, checkpoints, head, failure.Seq, failure.Kind, failure.Detail) { HeadSigned = headSigned };
+
+    /// <summary>
+    /// The head must carry a signature (issue 14 item 6) over its seq, hash, time, checkpoint interval and "from", by the
+    /// trusted key when one is given. A rewrite of the tail that recomputes the head's hash cannot produce it.
+    /// </summary>
+    private static Failure? CheckHead(SqlAuditLog.HeadState h, AuditVerifyOptions options)
+    {
+        if (h.Interval is null)
+        {
+            return h.Seq == 0 || options.AllowUnsigned
+                ? null
+                : new Failure(h.Seq, AuditTamperKind.Unsigned, "the head is not signed (written without a checkpoint signer, or its signature was removed)");
+        }
+
+        if (h.Scheme is null || h.PublicKey is null || h.Signature is null || h.SignedTimeMs is null || h.From is null
+            || !SignatureSchemes.TryGet(h.Scheme, out SoftwareSignatureScheme? scheme) || scheme is null)
+        {
+            return new Failure(h.Seq, AuditTamperKind.BadCheckpoint, "the head's signature is missing or incomplete");
+        }
+
+        if (options.TrustedCheckpointKey is { } trusted && !trusted.AsSpan().SequenceEqual(h.PublicKey))
+        {
+            return new Failure(h.Seq, AuditTamperKind.BadCheckpoint, "the head is signed by a key other than the trusted one");
+        }
+
+        byte[] input = AuditHashing.HeadSigningInput(scheme, h.Seq, h.Hash, h.SignedTimeMs.Value, h.Interval.Value, h.From.Value);
+        bool ok;
+        try
+        {
+            ok = scheme.Verify(h.PublicKey, input, h.Signature);
+        }
+        catch (ArgumentException)
+        {
+            ok = false;
+        }
+
+        return ok ? null : new Failure(h.Seq, AuditTamperKind.BadCheckpoint, "the head's signature does not verify (the head, its interval or the tail was rewritten)");
     }
 
     private static Failure? CheckCheckpoint(AuditCheckpoint cp, byte[] rowHash, AuditVerifyOptions options)

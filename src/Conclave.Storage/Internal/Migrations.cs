@@ -30,6 +30,24 @@ internal static class Migrations
             "CREATE TABLE audit_head (id INTEGER PRIMARY KEY, seq BIGINT NOT NULL, hash {blob} NOT NULL)",
             "CREATE TABLE audit_checkpoints (seq BIGINT PRIMARY KEY, hash {blob} NOT NULL, scheme TEXT NOT NULL, public_key {blob} NOT NULL, signature {blob} NOT NULL, time BIGINT NOT NULL)",
         ]),
+
+        // Issue 14 items 6 and 7. keys.mac: HMAC-SHA256 of the row's canonical encoding (KeyRecordMac) under a MAC key
+        // sealed in store_secrets; existing rows get theirs at the first unlocked open (the 'key_mac_backfill' marker).
+        // audit_head: the head is signed with every batch, over (seq, hash, time, checkpoint interval, checkpoints_from);
+        // a migrated log is signed from its current head at the first open with a checkpoint signer ('audit_head_init').
+        new(2, "integrity: key record MACs, signed audit head",
+        [
+            "ALTER TABLE keys ADD COLUMN mac {blob}",
+            "CREATE TABLE store_secrets (name TEXT PRIMARY KEY, kek_id TEXT NOT NULL REFERENCES keks(id), wrapped_key {blob} NOT NULL, ciphertext {blob} NOT NULL, created_at BIGINT NOT NULL)",
+            "ALTER TABLE audit_head ADD COLUMN checkpoint_interval BIGINT",
+            "ALTER TABLE audit_head ADD COLUMN checkpoints_from BIGINT",
+            "ALTER TABLE audit_head ADD COLUMN signed_time BIGINT",
+            "ALTER TABLE audit_head ADD COLUMN scheme TEXT",
+            "ALTER TABLE audit_head ADD COLUMN public_key {blob}",
+            "ALTER TABLE audit_head ADD COLUMN signature {blob}",
+            "INSERT INTO store_meta (name, value) VALUES ('key_mac_backfill', 'pending')",
+            "INSERT INTO store_meta (name, value) VALUES ('audit_head_init', 'pending')",
+        ]),
         new(3, "rotation runs",
         [
             "CREATE TABLE rotation_runs (run_id TEXT PRIMARY KEY, key_id TEXT NOT NULL, kind TEXT NOT NULL, from_version INTEGER NOT NULL, to_version INTEGER NOT NULL, state TEXT NOT NULL, owner TEXT NOT NULL, lease_until BIGINT NOT NULL, parameters {blob} NOT NULL, result {blob}, error TEXT, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)",

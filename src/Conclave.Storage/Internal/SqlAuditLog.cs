@@ -97,7 +97,13 @@ internal sealed class SqlAuditLog(SqlStore store) : IAuditLog
     private Task<IReadOnlyList<AuditEntry>> CommitBatchAsync(List<Pending> batch) =>
         store.WriteAsync<IReadOnlyList<AuditEntry>>(async (c, tx) =>
         {
-            AuditHead head = await ReadHeadAsync(c, tx, lockRow: true, CancellationToken.None).ConfigureAwait(false);
+            HeadState head = await ReadHeadStateAsync(c, tx, lockRow: true, CancellationToken.None).ConfigureAwait(false);
+            ISigningKey? signer = store.Options.CheckpointSigner;
+            if (head.Interval is not null && signer is null)
+            {
+                throw StorageErrors.Invalid("CheckpointSigner", $"the audit log is signed (from seq {head.From}); open the store with its checkpoint signer to append");
+            }
+
             long time = store.NowMs();
             var entries = new List<AuditEntry>(batch.Count);
             byte[] prev = head.Hash;
@@ -146,9 +152,10 @@ internal sealed class SqlAuditLog(SqlStore store) : IAuditLog
                 await upd.ExecuteNonQueryAsync().ConfigureAwait(false);
             }
 
-            // A signed checkpoint at every multiple of the interval, in the same transaction as the entry it covers.
-            int interval = store.Options.CheckpointInterval;
-            if (store.Options.CheckpointSigner is not null && interval > 0)
+            // A signed checkpoint at every multiple of the interval, in the same transaction as the entry it covers. A
+            // signed log uses the interval fixed (and signed) when it was first signed; the head is re-signed every batch.
+            long interval = head.Interval ?? store.Options.CheckpointInterval;
+            if (signer is not null && interval > 0)
             {
                 foreach (AuditEntry e in entries)
                 {
@@ -157,6 +164,11 @@ internal sealed class SqlAuditLog(SqlStore store) : IAuditLog
                         await InsertCheckpointAsync(c, tx, e.Seq, e.Hash, CancellationToken.None).ConfigureAwait(false);
                     }
                 }
+            }
+
+            if (head.Interval is long fixedInterval)
+            {
+                await SignHeadAsync(c, tx, seq, prev, fixedInterval, head.From!.Value, CancellationToken.None).ConfigureAwait(false);
             }
 
             return entries;
@@ -225,6 +237,90 @@ internal sealed class SqlAuditLog(SqlStore store) : IAuditLog
         await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
         return new AuditCheckpoint(seq, hash, signer.Scheme.Name, signer.PublicKey.ToArray(), signature, SqlStore.FromMs(time));
     }
+
+    /// <summary>The head row with its signature columns (migration 2); Interval is null while the log is unsigned.</summary>
+    internal sealed record HeadState(long Seq, byte[] Hash, long? Interval, long? From, long? SignedTimeMs, string? Scheme, byte[]? PublicKey, byte[]? Signature);
+
+    internal const string HeadColumns = "seq, hash, checkpoint_interval, checkpoints_from, signed_time, scheme, public_key, signature";
+
+    internal static HeadState ReadHeadState(DbDataReader r) => new(r.GetInt64(0), (byte[])r.GetValue(1),
+        r.IsDBNull(2) ? null : r.GetInt64(2), r.IsDBNull(3) ? null : r.GetInt64(3), r.IsDBNull(4) ? null : r.GetInt64(4),
+        r.GetStringOrNull(5), r.GetBytesOrNull(6), r.GetBytesOrNull(7));
+
+    internal async Task<HeadState> ReadHeadStateAsync(DbConnection c, DbTransaction? tx, bool lockRow, CancellationToken ct)
+    {
+        using DbCommand cmd = SqlEngine.Command(c, tx, $"SELECT {HeadColumns} FROM audit_head WHERE id=1" + (lockRow ? store.Engine.ForUpdate : ""));
+        using DbDataReader r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        return await r.ReadAsync(ct).ConfigureAwait(false)
+            ? ReadHeadState(r)
+            : new HeadState(0, new byte[AuditHashing.HashSize], null, null, null, null, null, null);
+    }
+
+    /// <summary>Signs the head (seq, hash, time, interval, from) with the checkpoint signer and stores it in the head row.</summary>
+    private async Task SignHeadAsync(DbConnection c, DbTransaction tx, long seq, byte[] hash, long interval, long from, CancellationToken ct)
+    {
+        ISigningKey signer = store.Options.CheckpointSigner!;
+        long time = store.NowMs();
+        byte[] signature = signer.Sign(AuditHashing.HeadSigningInput(signer.Scheme, seq, hash, time, interval, from)).Signature;
+        using DbCommand cmd = SqlEngine.Command(c, tx,
+            "UPDATE audit_head SET checkpoint_interval=@i, checkpoints_from=@f, signed_time=@t, scheme=@scheme, public_key=@pk, signature=@sig WHERE id=1");
+        cmd.Add("@i", interval);
+        cmd.Add("@f", from);
+        cmd.Add("@t", time);
+        cmd.Add("@scheme", signer.Scheme.Name);
+        cmd.Add("@pk", signer.PublicKey.ToArray());
+        cmd.Add("@sig", signature);
+        await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Starts signing a log that is not signed yet: a new store, or one just migrated to schema 2 (the one-time
+    /// 'audit_head_init' marker the migration wrote). Fixes the checkpoint interval and requires checkpoints from the
+    /// current head on. Without a checkpoint signer nothing happens (the marker waits for an open with one).
+    /// </summary>
+    internal async Task InitializeHeadAsync(CancellationToken ct)
+    {
+        if (store.Options.CheckpointSigner is null
+            || await SqlStore.ReadMetaValueAsync(store.Engine, "audit_head_init", ct).ConfigureAwait(false) is null)
+        {
+            return;
+        }
+
+        await store.WriteAsync(async (c, tx) =>
+        {
+            await StartSigningAsync(c, tx, ct).ConfigureAwait(false);
+            using DbCommand done = SqlEngine.Command(c, tx, "DELETE FROM store_meta WHERE name='audit_head_init'");
+            await done.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            return true;
+        }, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Signs the current head with a fresh interval and "from" if the log is not signed yet (also used after an import).</summary>
+    internal async Task StartSigningAsync(DbConnection c, DbTransaction tx, CancellationToken ct)
+    {
+        if (store.Options.CheckpointSigner is null)
+        {
+            return;
+        }
+
+        HeadState head = await ReadHeadStateAsync(c, tx, lockRow: true, ct).ConfigureAwait(false);
+        if (head.Interval is null)
+        {
+            await SignHeadAsync(c, tx, head.Seq, head.Hash, Math.Max(0, store.Options.CheckpointInterval), head.Seq, ct).ConfigureAwait(false);
+        }
+    }
+
+    public Task<AuditAnchor> GetAnchorAsync(CancellationToken cancellationToken = default) =>
+        store.ReadAsync(async c =>
+        {
+            HeadState h = await ReadHeadStateAsync(c, null, lockRow: false, cancellationToken).ConfigureAwait(false);
+            if (h.Interval is null || h.Signature is null || h.PublicKey is null || h.Scheme is null || h.SignedTimeMs is null || h.From is null)
+            {
+                throw StorageErrors.Invalid("audit head", "the head is not signed: the log was written without a checkpoint signer");
+            }
+
+            return new AuditAnchor(h.Seq, h.Hash, SqlStore.FromMs(h.SignedTimeMs.Value), h.Interval.Value, h.From.Value, h.Scheme, h.PublicKey, h.Signature);
+        }, cancellationToken);
 
     internal async Task<AuditHead> ReadHeadAsync(DbConnection c, DbTransaction? tx, bool lockRow, CancellationToken ct)
     {

@@ -38,6 +38,7 @@ internal sealed class SqlKeyStore(SqlStore store) : IKeyStore
             ? null
             : Sealed(kek, SecretSealer.Seal(kek, material!.ReadOnlySpan, SecretSealer.KeyMaterialContext(key.Id, key.InitialVersion)));
         long now = store.NowMs();
+        await store.EnsureKeyMacKeyAsync(cancellationToken).ConfigureAwait(false);
         await store.WriteAsync((c, tx) => InsertKeyInTransactionAsync(c, tx, key, labels, sealedMaterial, now, cancellationToken), cancellationToken).ConfigureAwait(false);
         return (await GetAsync(key.Id, cancellationToken).ConfigureAwait(false))!;
     }
@@ -70,6 +71,7 @@ internal sealed class SqlKeyStore(SqlStore store) : IKeyStore
         }
 
         await InsertVersionAsync(c, tx, key.Id, key.InitialVersion, key.PublicKey, sealedMaterial, now, ct).ConfigureAwait(false);
+        await KeyRecordMac.ResealAsync(store, c, tx, key.Id, ct).ConfigureAwait(false);
         return true;
     }
 
@@ -123,22 +125,24 @@ internal sealed class SqlKeyStore(SqlStore store) : IKeyStore
         ArgumentNullException.ThrowIfNull(value);
         return store.ReadAsync(async c =>
         {
-            using DbCommand cmd = SqlEngine.Command(c, null, $"SELECT {KeyColumns} FROM keys WHERE {column}=@v");
+            using SecretBuffer? macKey = store.IsUnlocked ? await store.KeyMacKeyAsync(c, null, ct).ConfigureAwait(false) : null;
+            using DbCommand cmd = SqlEngine.Command(c, null, $"SELECT {KeyColumns}, mac FROM keys WHERE {column}=@v");
             cmd.Add("@v", value);
             using DbDataReader r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
-            return await r.ReadAsync(ct).ConfigureAwait(false) ? ReadKey(r) : null;
+            return await r.ReadAsync(ct).ConfigureAwait(false) ? ReadKey(r, macKey) : null;
         }, ct);
     }
 
     public Task<IReadOnlyList<KeyRecord>> ListAsync(CancellationToken cancellationToken = default) =>
         store.ReadAsync<IReadOnlyList<KeyRecord>>(async c =>
         {
-            using DbCommand cmd = SqlEngine.Command(c, null, $"SELECT {KeyColumns} FROM keys ORDER BY name");
+            using SecretBuffer? macKey = store.IsUnlocked ? await store.KeyMacKeyAsync(c, null, cancellationToken).ConfigureAwait(false) : null;
+            using DbCommand cmd = SqlEngine.Command(c, null, $"SELECT {KeyColumns}, mac FROM keys ORDER BY name");
             using DbDataReader r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             var list = new List<KeyRecord>();
             while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                list.Add(ReadKey(r));
+                list.Add(ReadKey(r, macKey));
             }
 
             return list;
@@ -173,6 +177,7 @@ internal sealed class SqlKeyStore(SqlStore store) : IKeyStore
         long now = store.NowMs();
         await store.WriteAsync(async (c, tx) =>
         {
+            await KeyRecordMac.ReadVerifiedAsync(store, c, tx, id, cancellationToken).ConfigureAwait(false);
             using (DbCommand cmd = SqlEngine.Command(c, tx,
                 "UPDATE keys SET version=@next, public_key=@pk, updated_at=@now WHERE id=@id AND version=@expected"))
             {
@@ -190,6 +195,7 @@ internal sealed class SqlKeyStore(SqlStore store) : IKeyStore
             }
 
             await InsertVersionAsync(c, tx, id, next, newPublicKey, sealedMaterial, now, cancellationToken).ConfigureAwait(false);
+            await KeyRecordMac.ResealAsync(store, c, tx, id, cancellationToken).ConfigureAwait(false);
             return true;
         }, cancellationToken).ConfigureAwait(false);
         return (await GetAsync(id, cancellationToken).ConfigureAwait(false))!;
@@ -283,6 +289,7 @@ internal sealed class SqlKeyStore(SqlStore store) : IKeyStore
                 throw StorageErrors.Conflict("key", rotation.KeyId, $"holds no pending version {rotation.ToVersion}");
             }
 
+            await KeyRecordMac.ReadVerifiedAsync(store, c, tx, rotation.KeyId, cancellationToken).ConfigureAwait(false);
             using DbCommand cmd = SqlEngine.Command(c, tx,
                 "UPDATE keys SET version=@to, public_key=@pk, threshold=@t, participants=@n, state=@active, updated_at=@now WHERE id=@id");
             cmd.Add("@to", rotation.ToVersion);
@@ -293,6 +300,7 @@ internal sealed class SqlKeyStore(SqlStore store) : IKeyStore
             cmd.Add("@now", now);
             cmd.Add("@id", rotation.KeyId);
             await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            await KeyRecordMac.ResealAsync(store, c, tx, rotation.KeyId, cancellationToken).ConfigureAwait(false);
             return true;
         }, cancellationToken).ConfigureAwait(false);
         return (await GetAsync(rotation.KeyId, cancellationToken).ConfigureAwait(false))!;
@@ -363,6 +371,7 @@ internal sealed class SqlKeyStore(SqlStore store) : IKeyStore
             ? null
             : Sealed(kek, SecretSealer.Seal(kek, material!.ReadOnlySpan, SecretSealer.KeyMaterialContext(rotation.KeyId, rotation.ToVersion)));
         long now = store.NowMs();
+        await KeyRecordMac.ReadVerifiedAsync(store, c, tx, rotation.KeyId, ct).ConfigureAwait(false);
         using (DbCommand cmd = SqlEngine.Command(c, tx,
             "UPDATE keys SET version=@to, public_key=@pk, threshold=@t, participants=@n, updated_at=@now WHERE id=@id AND version=@from"))
         {
@@ -377,6 +386,7 @@ internal sealed class SqlKeyStore(SqlStore store) : IKeyStore
         }
 
         await InsertVersionAsync(c, tx, rotation.KeyId, rotation.ToVersion, rotation.PublicKey, sealedMaterial, now, ct).ConfigureAwait(false);
+        await KeyRecordMac.ResealAsync(store, c, tx, rotation.KeyId, ct).ConfigureAwait(false);
         return true;
     }
 
@@ -425,15 +435,19 @@ internal sealed class SqlKeyStore(SqlStore store) : IKeyStore
         ArgumentNullException.ThrowIfNull(id);
         await store.WriteAsync(async (c, tx) =>
         {
-            using DbCommand cmd = SqlEngine.Command(c, tx, $"UPDATE keys SET {set}, updated_at=@now WHERE id=@id");
-            cmd.Add("@v", value);
-            cmd.Add("@now", store.NowMs());
-            cmd.Add("@id", id);
-            if (await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false) != 1)
+            await KeyRecordMac.ReadVerifiedAsync(store, c, tx, id, ct).ConfigureAwait(false);
+            using (DbCommand cmd = SqlEngine.Command(c, tx, $"UPDATE keys SET {set}, updated_at=@now WHERE id=@id"))
             {
-                throw StorageErrors.NotFound("key", id);
+                cmd.Add("@v", value);
+                cmd.Add("@now", store.NowMs());
+                cmd.Add("@id", id);
+                if (await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false) != 1)
+                {
+                    throw StorageErrors.NotFound("key", id);
+                }
             }
 
+            await KeyRecordMac.ResealAsync(store, c, tx, id, ct).ConfigureAwait(false);
             return true;
         }, ct).ConfigureAwait(false);
         return (await GetAsync(id, ct).ConfigureAwait(false))!;
@@ -477,6 +491,20 @@ internal sealed class SqlKeyStore(SqlStore store) : IKeyStore
         using DbCommand cmd = SqlEngine.Command(c, tx, "SELECT COUNT(*) FROM keys WHERE id=@id");
         cmd.Add("@id", id);
         return Convert.ToInt64(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture) > 0;
+    }
+
+    /// <summary>
+    /// Reads a row selected as <c>KeyColumns, mac</c>. An unlocked store checks the MAC (<see cref="KeyRecordMac"/>) and
+    /// refuses a row that does not match; a store opened without a KEK cannot, and returns the row unchecked.
+    /// </summary>
+    private KeyRecord ReadKey(DbDataReader r, SecretBuffer? macKey)
+    {
+        if (store.IsUnlocked && (macKey is null || !KeyRecordMac.Matches(macKey, KeyRecordMac.EncodeRow(r, 0), r.GetBytesOrNull(11))))
+        {
+            throw StorageErrors.KeyIntegrity(r.GetString(0));
+        }
+
+        return ReadKey(r);
     }
 
     private static KeyRecord ReadKey(DbDataReader r) => new(

@@ -196,6 +196,7 @@ internal sealed class SqlRotationLog(SqlStore store) : IRotationLog
         ArgumentNullException.ThrowIfNull(rotation);
         var keys = (SqlKeyStore)store.Keys;
         (string Labels, (string KekId, byte[] Wrapped, byte[] Cipher)? Sealed)? prepared = create is null ? null : keys.PrepareNewKey(create, material);
+        await store.EnsureKeyMacKeyAsync(cancellationToken).ConfigureAwait(false);
         await store.WriteAsync(async (c, tx) =>
         {
             RotationRun run = await ReadInTransactionAsync(c, tx, runId, cancellationToken).ConfigureAwait(false) ?? throw StorageErrors.NotFound("rotation run", runId);

@@ -1,4 +1,5 @@
 using System.Data.Common;
+using Conclave.Crypto.Memory;
 using Conclave.Storage.Audit;
 using Conclave.Storage.Backup;
 using Conclave.Storage.Encryption;
@@ -13,6 +14,8 @@ internal sealed partial class SqlStore : IConclaveStore
 {
     private IKeyEncryptionKey? _kek;
     private readonly List<IKeyEncryptionKey> _retiredKeks = [];
+    private readonly Lock _macKeyLock = new();
+    private SecretBuffer? _keyMacKey;
     private readonly SqlAuditLog _audit;
     private int _disposed;
     private int _closing;
@@ -62,6 +65,8 @@ internal sealed partial class SqlStore : IConclaveStore
     internal NonceConsumer NonceConsumer { get; }
 
     internal IKeyEncryptionKey Kek => _kek ?? throw StorageErrors.Locked();
+
+    internal bool IsUnlocked => _kek is not null;
 
     /// <summary>
     /// The KEK with this id: the active one, or one this instance rotated away from (kept until dispose, so an operation
@@ -117,10 +122,15 @@ internal sealed partial class SqlStore : IConclaveStore
                 if (options.Kek is not null)
                 {
                     await store.UnlockAsync(options.Kek, ct).ConfigureAwait(false);
+                    if (!options.ReadOnly)
+                    {
+                        await store.BackfillKeyMacsAsync(ct).ConfigureAwait(false);
+                    }
                 }
 
                 if (!options.ReadOnly)
                 {
+                    await store._audit.InitializeHeadAsync(ct).ConfigureAwait(false);
                     store._audit.Start();
                     store.NonceConsumer.Start();
                 }
@@ -203,6 +213,117 @@ internal sealed partial class SqlStore : IConclaveStore
         _kek = created;
     }
 
+    /// <summary>
+    /// The key-record MAC key (<see cref="KeyRecordMac"/>), unsealed once and cached; null while the store has none
+    /// (no key was ever created). Requires the KEK. The caller disposes the returned copy.
+    /// </summary>
+    internal async Task<SecretBuffer?> KeyMacKeyAsync(DbConnection c, DbTransaction? tx, CancellationToken ct)
+    {
+        _ = Kek; // Locked before any I/O
+        lock (_macKeyLock)
+        {
+            if (_keyMacKey is not null)
+            {
+                return SecretBuffer.CopyFrom(_keyMacKey.ReadOnlySpan);
+            }
+        }
+
+        using DbCommand cmd = SqlEngine.Command(c, tx, "SELECT kek_id, wrapped_key, ciphertext FROM store_secrets WHERE name=@n");
+        cmd.Add("@n", KeyRecordMac.SecretName);
+        string kekId;
+        byte[] wrapped, cipher;
+        using (DbDataReader r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false))
+        {
+            if (!await r.ReadAsync(ct).ConfigureAwait(false))
+            {
+                return null;
+            }
+
+            (kekId, wrapped, cipher) = (r.GetString(0), (byte[])r.GetValue(1), (byte[])r.GetValue(2));
+        }
+
+        SecretBuffer opened = SecretSealer.Open(KekFor(kekId), wrapped, cipher, KeyRecordMac.Context(StoreId), "the key-record MAC key");
+        lock (_macKeyLock)
+        {
+            if (_keyMacKey is null)
+            {
+                _keyMacKey = opened;
+                return SecretBuffer.CopyFrom(opened.ReadOnlySpan);
+            }
+        }
+
+        opened.Dispose();
+        lock (_macKeyLock)
+        {
+            return SecretBuffer.CopyFrom(_keyMacKey!.ReadOnlySpan);
+        }
+    }
+
+    /// <summary>Creates the key-record MAC key if the store has none yet, in its own committed transaction.</summary>
+    internal async Task EnsureKeyMacKeyAsync(CancellationToken ct)
+    {
+        IKeyEncryptionKey kek = Kek;
+        lock (_macKeyLock)
+        {
+            if (_keyMacKey is not null)
+            {
+                return;
+            }
+        }
+
+        (byte[] wrapped, byte[] cipher) = KeyRecordMac.NewSealedKey(kek, StoreId);
+        await WriteAsync(async (c, tx) =>
+        {
+            // Another replica may have created it first: ON CONFLICT keeps theirs.
+            using DbCommand cmd = SqlEngine.Command(c, tx,
+                "INSERT INTO store_secrets (name, kek_id, wrapped_key, ciphertext, created_at) VALUES (@n, @k, @w, @c, @t) ON CONFLICT DO NOTHING");
+            cmd.Add("@n", KeyRecordMac.SecretName);
+            cmd.Add("@k", kek.Id);
+            cmd.Add("@w", wrapped);
+            cmd.Add("@c", cipher);
+            cmd.Add("@t", NowMs());
+            await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            return true;
+        }, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// After migration 2, rows written by schema 1 have no MAC: the first unlocked, writable open computes them (trusting
+    /// the rows as they are at that moment) and removes the one-time marker. From then on a row without a MAC is refused.
+    /// </summary>
+    private async Task BackfillKeyMacsAsync(CancellationToken ct)
+    {
+        if (await ReadMetaAsync(Engine, "key_mac_backfill", ct).ConfigureAwait(false) is null)
+        {
+            return;
+        }
+
+        await EnsureKeyMacKeyAsync(ct).ConfigureAwait(false);
+        await WriteAsync(async (c, tx) =>
+        {
+            var ids = new List<string>();
+            using (DbCommand cmd = SqlEngine.Command(c, tx, "SELECT id FROM keys WHERE mac IS NULL ORDER BY id"))
+            using (DbDataReader r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false))
+            {
+                while (await r.ReadAsync(ct).ConfigureAwait(false))
+                {
+                    ids.Add(r.GetString(0));
+                }
+            }
+
+            foreach (string id in ids)
+            {
+                await KeyRecordMac.ResealAsync(this, c, tx, id, ct).ConfigureAwait(false);
+            }
+
+            using DbCommand done = SqlEngine.Command(c, tx, "DELETE FROM store_meta WHERE name='key_mac_backfill'");
+            await done.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            return true;
+        }, ct).ConfigureAwait(false);
+    }
+
+    internal static Task<string?> ReadMetaValueAsync(SqlEngine engine, string name, CancellationToken ct) => ReadMetaAsync(engine, name, ct);
+
     private async Task InsertKekAsync(DbConnection c, DbTransaction tx, IKeyEncryptionKey kek, CancellationToken ct)
     {
         using DbCommand cmd = SqlEngine.Command(c, tx,
@@ -244,6 +365,18 @@ internal sealed partial class SqlStore : IConclaveStore
                     }
                 }
 
+                var metaUpdates = new List<(string Name, byte[] Wrapped)>();
+                using (DbCommand cmd = SqlEngine.Command(c, tx, "SELECT name, kek_id, wrapped_key FROM store_secrets"))
+                using (DbDataReader r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
+                    {
+                        string name = r.GetString(0);
+                        byte[] wrapped = SecretSealer.Rewrap(KekFor(r.GetString(1)), next, (byte[])r.GetValue(2), SecretSealer.Context("store-secret", name, StoreId), "store secret " + name);
+                        metaUpdates.Add((name, wrapped));
+                    }
+                }
+
                 var nonceUpdates = new List<(byte[] Id, byte[] Wrapped)>();
                 using (DbCommand cmd = SqlEngine.Command(c, tx, "SELECT id, key_id, kind, kek_id, wrapped_key FROM nonces WHERE wrapped_key IS NOT NULL"))
                 using (DbDataReader r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
@@ -272,6 +405,18 @@ internal sealed partial class SqlStore : IConclaveStore
                         pw.Value = wrapped;
                         pid.Value = keyId;
                         pv.Value = version;
+                        await upd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                    }
+                }
+
+                using (DbCommand upd = SqlEngine.Command(c, tx, "UPDATE store_secrets SET kek_id=@k, wrapped_key=@w WHERE name=@n"))
+                {
+                    upd.Add("@k", next.Id);
+                    DbParameter pw = upd.Add("@w", null), pn = upd.Add("@n", null);
+                    foreach (var (name, wrapped) in metaUpdates)
+                    {
+                        pw.Value = wrapped;
+                        pn.Value = name;
                         await upd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
                     }
                 }
@@ -385,6 +530,12 @@ internal sealed partial class SqlStore : IConclaveStore
         await NonceConsumer.StopAsync().ConfigureAwait(false);
         Volatile.Write(ref _disposed, 1);
         _kek?.Dispose();
+        lock (_macKeyLock)
+        {
+            _keyMacKey?.Dispose();
+            _keyMacKey = null;
+        }
+
         lock (_retiredKeks)
         {
             _retiredKeks.ForEach(k => k.Dispose());

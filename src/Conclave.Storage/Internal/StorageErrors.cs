@@ -33,6 +33,11 @@ internal static class StorageErrors
     public static StorageException NotEmpty() =>
         new(StorageErrorKind.NotEmpty, "the target store is not empty; import only restores into a new store and overwrites nothing");
 
+    public static StorageException KeyIntegrity(string keyId) =>
+        new(StorageErrorKind.IntegrityCheckFailed, $"key '{keyId}': the key record failed its integrity check (its public key, name, scheme, state, threshold, participants, version or labels were changed outside Conclave); it is refused");
+
+    public static StorageException InsecureFolder(string line) => new(StorageErrorKind.Io, line);
+
     public static StorageException Io(string operation, Exception inner) =>
         new(StorageErrorKind.Io, $"storage {operation} failed: {(inner is System.Data.Common.DbException d ? d.Message : inner.GetType().Name)}", inner);
 

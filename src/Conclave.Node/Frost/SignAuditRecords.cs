@@ -1,0 +1,51 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using Conclave.Storage;
+using Conclave.Storage.Audit;
+
+namespace Conclave.Node.Frost;
+
+/// <summary>
+/// What the coordinator and the nodes write to their own audit logs about each FROST signing round (issue 14 item 8),
+/// so <c>conclave audit reconcile</c> can match every signature share a node gave to a round the server's log records:
+/// <code>
+/// server: actor "coordinator", action "frost.sign",       key id, request_hash = SHA-256(message), result "v{version} session {hex}"
+/// node:   actor "node-{id}",   action "frost.sign-share", key id, request_hash = SHA-256(message), result "v{version} session {hex} nonce {hex}"
+/// </code>
+/// The coordinator appends its entry (durably) before it asks any node for a share; a node appends its entry (durably,
+/// group-committed with concurrent appends) before it returns the share. No secret is written: the message is hashed.
+/// </summary>
+public static class SignAuditRecords
+{
+    public const string CoordinatorAction = "frost.sign";
+    public const string NodeAction = "frost.sign-share";
+
+    /// <summary>The coordinator's entry for one signing round (one session).</summary>
+    public static AuditEntryInput CoordinatorEntry(string keyId, int version, ReadOnlySpan<byte> message, ReadOnlySpan<byte> sessionId) =>
+        new("coordinator", CoordinatorAction, keyId, SHA256.HashData(message), "allow", Round(version, sessionId));
+
+    /// <summary>
+    /// Appends the node's record of a share to the node's own hash-chained log and waits until it is durable; the
+    /// share must not leave the node before this returns (a failed append fails the signing step).
+    /// </summary>
+    public static Task RecordShareAsync(IConclaveStore store, uint nodeId, string keyId, int version, ReadOnlySpan<byte> message,
+        ReadOnlySpan<byte> nonceId, ReadOnlySpan<byte> sessionId, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        var entry = new AuditEntryInput("node-" + nodeId.ToString(CultureInfo.InvariantCulture), NodeAction, keyId, SHA256.HashData(message), "allow",
+            Round(version, sessionId) + " nonce " + Convert.ToHexStringLower(nonceId));
+        return store.Audit.AppendAsync(entry, ct);
+    }
+
+    /// <summary>The round a coordinator or node entry names: "v{version} session {hex}" (the node's nonce suffix dropped).</summary>
+    public static string? RoundOf(AuditEntry entry)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        int nonce = entry.Result.IndexOf(" nonce ", StringComparison.Ordinal);
+        string round = nonce < 0 ? entry.Result : entry.Result[..nonce];
+        return round.StartsWith('v') && round.Contains(" session ", StringComparison.Ordinal) ? round : null;
+    }
+
+    private static string Round(int version, ReadOnlySpan<byte> sessionId) =>
+        "v" + version.ToString(CultureInfo.InvariantCulture) + " session " + Convert.ToHexStringLower(sessionId);
+}
