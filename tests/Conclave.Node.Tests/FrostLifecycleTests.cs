@@ -185,6 +185,7 @@ public sealed class FrostLifecycleTests(FiveNodeCluster fixture) : IClassFixture
         FrostKeyInfo key = await coordinator.CreateKeyAsync("kill-" + Guid.NewGuid().ToString("N"), FrostCiphersuite.Ed25519Sha512, 2, [3, 4, 5], CancellationToken.None);
         await SignAndVerify(coordinator, key, 3);
         int signed = 0;
+        var tenSigned = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         Task loop = Task.Run(async () =>
         {
             for (int i = 0; i < 60; i++)
@@ -192,12 +193,19 @@ public sealed class FrostLifecycleTests(FiveNodeCluster fixture) : IClassFixture
                 byte[] msg = RandomNumberGenerator.GetBytes(16);
                 byte[] sig = await coordinator.SignAsync(key.KeyId, msg, CancellationToken.None);
                 Assert.True(key.Suite.Verify(key.PublicKeyPackage.VerificationKey, msg, sig));
-                Interlocked.Increment(ref signed);
+                if (Interlocked.Increment(ref signed) == 10)
+                {
+                    tenSigned.TrySetResult();
+                }
             }
         });
-        while (Volatile.Read(ref signed) < 10)
+
+        // Kill node 4 once ten signatures are done (an event, not a spin); a failing loop or a stuck one ends the wait.
+        Task first = await Task.WhenAny(tenSigned.Task, loop, Task.Delay(TimeSpan.FromMinutes(3)));
+        if (first != tenSigned.Task)
         {
-            await Task.Delay(20);
+            await (first == loop ? loop : Task.CompletedTask);
+            Assert.Fail($"only {Volatile.Read(ref signed)} signatures within 3 minutes before the kill");
         }
 
         _c.KillNode(4);
