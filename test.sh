@@ -45,6 +45,13 @@ for svc in scripts/test-services/*.sh; do
 done
 
 export CONCLAVE_LONG_TESTS=$LONG
+# Random test data derives from one seed per run (tests/Conclave.Testing/TestSeed.cs): printed here, so a failure can be
+# replayed with CONCLAVE_TEST_SEED=<seed> ./test.sh (or the same variable on a single dotnet test).
+if [ -z "${CONCLAVE_TEST_SEED:-}" ]; then
+  CONCLAVE_TEST_SEED=$(od -An -N6 -tu8 /dev/urandom | tr -d ' ')
+fi
+export CONCLAVE_TEST_SEED
+log "random test data seed: CONCLAVE_TEST_SEED=$CONCLAVE_TEST_SEED"
 RESULTS=TestResults
 rm -rf "$RESULTS"
 

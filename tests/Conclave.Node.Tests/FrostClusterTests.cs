@@ -1,5 +1,4 @@
 using Conclave.Server.Hosting;
-using System.Security.Cryptography;
 using System.Text.Json.Nodes;
 using Conclave.Server.Coordinator;
 using Conclave.Threshold.Frost;
@@ -33,7 +32,7 @@ public sealed class FrostClusterTests(ThreeNodeCluster fixture) : IClassFixture<
         var messages = new byte[n][];
         await Parallel.ForAsync(0, n, new ParallelOptions { MaxDegreeOfParallelism = parallel }, async (i, ct) =>
         {
-            messages[i] = RandomNumberGenerator.GetBytes(1 + (i % 64));
+            messages[i] = TestSeed.Bytes(1 + (i % 64), $"message {i}");
             signatures[i] = await coordinator.SignAsync(keyId, messages[i], ct);
         });
 
@@ -56,7 +55,7 @@ public sealed class FrostClusterTests(ThreeNodeCluster fixture) : IClassFixture<
         var coordinator = new FrostCoordinator(_c.Coordinator) { PoolBatch = 8 };
         using DealerOutput dealt = TrustedDealer.Generate(FrostCiphersuite.Secp256k1Taproot, 2, 3);
         FrostKeyInfo key = await coordinator.ImportAsync("imported-" + Guid.NewGuid().ToString("N"), dealt, CancellationToken.None);
-        byte[] msg = RandomNumberGenerator.GetBytes(32);
+        byte[] msg = TestSeed.Bytes(32, "message");
         byte[] sig = await coordinator.SignAsync(key.KeyId, msg, CancellationToken.None);
         Assert.True(key.Suite.Verify(dealt.PublicKeyPackage.VerificationKey, msg, sig));
     }

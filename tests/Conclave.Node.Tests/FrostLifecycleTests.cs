@@ -1,6 +1,5 @@
 using Conclave.Node.Config;
 using Conclave.Server.Hosting;
-using System.Security.Cryptography;
 using Conclave.Server.Coordinator;
 using Conclave.Threshold.Frost;
 using Conclave.Threshold.Frost.Ciphersuites;
@@ -24,7 +23,7 @@ public sealed class FrostLifecycleTests(FiveNodeCluster fixture) : IClassFixture
     {
         for (int i = 0; i < count; i++)
         {
-            byte[] msg = RandomNumberGenerator.GetBytes(32);
+            byte[] msg = TestSeed.Bytes(32, $"sign {count} {i}");
             byte[] sig = await coordinator.SignAsync(key.KeyId, msg, CancellationToken.None);
             Assert.True(key.Suite.Verify(key.PublicKeyPackage.VerificationKey, msg, sig));
         }
@@ -156,7 +155,7 @@ public sealed class FrostLifecycleTests(FiveNodeCluster fixture) : IClassFixture
         SetFault(4, "bad-share");
         try
         {
-            CulpritException e = await Assert.ThrowsAsync<CulpritException>(() => coordinator.SignAsync(key.KeyId, RandomNumberGenerator.GetBytes(32), CancellationToken.None));
+            CulpritException e = await Assert.ThrowsAsync<CulpritException>(() => coordinator.SignAsync(key.KeyId, TestSeed.Bytes(32, "culprit message"), CancellationToken.None));
             Assert.Equal([4u], e.Culprits);
         }
         finally
@@ -190,7 +189,7 @@ public sealed class FrostLifecycleTests(FiveNodeCluster fixture) : IClassFixture
         {
             for (int i = 0; i < 60; i++)
             {
-                byte[] msg = RandomNumberGenerator.GetBytes(16);
+                byte[] msg = TestSeed.Bytes(16, $"message {i}");
                 byte[] sig = await coordinator.SignAsync(key.KeyId, msg, CancellationToken.None);
                 Assert.True(key.Suite.Verify(key.PublicKeyPackage.VerificationKey, msg, sig));
                 if (Interlocked.Increment(ref signed) == 10)

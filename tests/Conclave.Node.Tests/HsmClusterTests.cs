@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using Conclave.Hsm;
 using Conclave.Node.Config;
 using Conclave.Server.Coordinator;

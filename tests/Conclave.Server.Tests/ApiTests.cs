@@ -96,7 +96,7 @@ public sealed class ApiTests(ApiCluster c)
 
         for (int i = 0; i < 5; i++)
         {
-            byte[] input = scheme == "ecdsa-secp256k1" ? SHA256.HashData(BitConverter.GetBytes(i)) : RandomNumberGenerator.GetBytes(1 + i * 7);
+            byte[] input = scheme == "ecdsa-secp256k1" ? SHA256.HashData(BitConverter.GetBytes(i)) : TestSeed.Bytes(1 + i * 7, $"{scheme} input {i}");
             string field = scheme == "ecdsa-secp256k1" ? "digest" : "message";
             var signed = await Send(HttpMethod.Post, $"/v1/keys/{name}/sign", $$"""{"{{field}}":"{{Convert.ToHexStringLower(input)}}"}""");
             Assert.True(signed.Status == HttpStatusCode.OK, signed.Body?.ToJsonString());
@@ -394,7 +394,7 @@ public sealed class ApiTests(ApiCluster c)
 
     private async Task SignAndVerifyFrost(string name, string publicKeyHex, int expectedVersion)
     {
-        byte[] msg = RandomNumberGenerator.GetBytes(40);
+        byte[] msg = TestSeed.Bytes(40, $"{name} v{expectedVersion}");
         var signed = await Send(HttpMethod.Post, $"/v1/keys/{name}/sign", $$"""{"message":"{{Convert.ToHexStringLower(msg)}}"}""");
         Assert.True(signed.Status == HttpStatusCode.OK, signed.Body?.ToJsonString());
         Assert.Equal(expectedVersion, signed.Body!["keyVersion"]!.GetValue<int>());
