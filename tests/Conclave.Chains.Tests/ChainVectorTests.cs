@@ -128,6 +128,7 @@ public sealed class ChainVectorTests
     public void Bip341_KeyPathOutputs_AndBech32m()
     {
         using JsonDocument d = Load("bip341/wallet-test-vectors.json");
+        Assert.Equal(7, d.RootElement.GetProperty("scriptPubKey").GetArrayLength());
         foreach (JsonElement c in d.RootElement.GetProperty("scriptPubKey").EnumerateArray())
         {
             byte[] internalKey = H(c.GetProperty("given").GetProperty("internalPubkey").GetString()!);

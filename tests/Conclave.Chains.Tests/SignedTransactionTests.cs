@@ -13,10 +13,12 @@ public sealed class SignedTransactionTests
     private static readonly string[] Forks = ["London", "Merge", "Shanghai"];
 
     [Theory]
-    [InlineData("GasLimitPriceProductOverflowtMinusOne")]
-    [InlineData("maxPriorityFeePerGas00prefix")]
-    public void EthereumTests_TransactionTests(string file)
+    [InlineData("GasLimitPriceProductOverflowtMinusOne", 3, 0)]
+    [InlineData("maxPriorityFeePerGas00prefix", 1, 1)]
+    public void EthereumTests_TransactionTests(string file, int expectedChecks, int expectedRefusals)
     {
+        // Exact counts: one check per (test, post-London fork with a result); refusals are the checks with an exception.
+        int refusals = 0;
         using JsonDocument d = JsonDocument.Parse(File.ReadAllText(RepoPaths.Vector($"ethereum/ethereum-tests/TransactionTests/ttEIP1559/{file}.json")));
         int checkedTests = 0;
         foreach (JsonProperty test in d.RootElement.EnumerateObject())
@@ -29,6 +31,7 @@ public sealed class SignedTransactionTests
                 if (r.TryGetProperty("exception", out JsonElement ex))
                 {
                     Assert.Throws<CryptoFormatException>(() => SignedEthereumTransaction.Decode(raw));
+                    refusals++;
                 }
                 else
                 {
@@ -42,7 +45,8 @@ public sealed class SignedTransactionTests
             }
         }
 
-        Assert.True(checkedTests > 0);
+        Assert.Equal(expectedChecks, checkedTests);
+        Assert.Equal(expectedRefusals, refusals);
     }
 
     [Fact]

@@ -17,6 +17,19 @@ public sealed class Bip340Tests
         return data;
     }
 
+    [Fact]
+    public void File_HasExactlyTheRowsOfBip340()
+    {
+        // bitcoin/bips test-vectors.csv: rows 0-18, 9 valid, 8 with a secret key (signing rows). A shorter file fails here.
+        string[][] rows = [.. File.ReadAllLines(RepoPaths.Vector("bip340/test-vectors.csv")).Skip(1).Where(l => l.Length > 0).Select(l => l.Split(','))];
+        Assert.Equal(19, rows.Length);
+        Assert.Equal(Enumerable.Range(0, 19).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)), rows.Select(r => r[0]));
+        Assert.Equal(9, rows.Count(r => r[6] == "TRUE"));
+        Assert.Equal(10, rows.Count(r => r[6] == "FALSE"));
+        Assert.Equal(8, rows.Count(r => r[1].Length > 0));
+        Assert.Equal(19, ((IEnumerable<object[]>)Rows()).Count());
+    }
+
     [Theory]
     [MemberData(nameof(Rows))]
     public void Row(int index)

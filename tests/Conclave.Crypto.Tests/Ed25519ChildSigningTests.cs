@@ -54,7 +54,9 @@ public sealed class Ed25519ChildSigningTests
         }
 
         JsonArray results = NodeInterop.Run("signatures", cases);
-        Assert.All(results, r => Assert.True(r!["ok"]!.GetValue<bool>()));
+        Assert.Equal(40, cases.Count);
+        Assert.Equal(cases.Count, results.Count);
+        Assert.Equal(40, results.Count(r => r!["ok"]!.GetValue<bool>()));
     }
 
     [Fact]

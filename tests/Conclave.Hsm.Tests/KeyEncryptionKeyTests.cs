@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using Conclave.Crypto.Memory;
 
 namespace Conclave.Hsm.Tests;
@@ -13,7 +12,7 @@ public sealed class KeyEncryptionKeyTests(SharedTokenFixture fixture) : IClassFi
     public void WrapsAndUnwrapsDataKeys()
     {
         HsmKeyEncryptionKey kek = NewKek();
-        byte[] dataKey = RandomNumberGenerator.GetBytes(32);
+        byte[] dataKey = TestSeed.Bytes(32, "data key 1");
         byte[] wrapped = kek.Wrap(dataKey);
         Assert.Equal(HsmKeyEncryptionKey.WrappedSize(32), wrapped.Length);
         Assert.Equal(62, wrapped.Length);
@@ -34,7 +33,7 @@ public sealed class KeyEncryptionKeyTests(SharedTokenFixture fixture) : IClassFi
     public void AnyAlteredByteIsDetected()
     {
         HsmKeyEncryptionKey kek = NewKek();
-        byte[] wrapped = kek.Wrap(RandomNumberGenerator.GetBytes(32));
+        byte[] wrapped = kek.Wrap(TestSeed.Bytes(32, "data key 2"));
         // Every IV, ciphertext and tag byte (the header bytes are checked before the token sees them).
         for (int i = 0; i < wrapped.Length; i++)
         {
@@ -55,7 +54,7 @@ public sealed class KeyEncryptionKeyTests(SharedTokenFixture fixture) : IClassFi
     {
         HsmKeyEncryptionKey a = NewKek();
         HsmKeyEncryptionKey b = NewKek();
-        byte[] wrapped = a.Wrap(RandomNumberGenerator.GetBytes(32));
+        byte[] wrapped = a.Wrap(TestSeed.Bytes(32, "data key 3"));
         HsmException e = Assert.Throws<HsmException>(() => b.Unwrap(wrapped));
         Assert.Equal(HsmErrorKind.WrappedKeyInvalid, e.Kind);
         Assert.Contains(b.Id, e.Message, StringComparison.Ordinal);
@@ -66,7 +65,7 @@ public sealed class KeyEncryptionKeyTests(SharedTokenFixture fixture) : IClassFi
     {
         string id = fixture.TrackKey(SharedTokenFixture.NewKeyId("kek-goc"), kek: true);
         HsmKeyEncryptionKey first = Token.GetOrCreateKeyEncryptionKey(id);
-        byte[] dataKey = RandomNumberGenerator.GetBytes(32);
+        byte[] dataKey = TestSeed.Bytes(32, "data key 4");
         byte[] wrapped = first.Wrap(dataKey);
         HsmKeyEncryptionKey second = Token.GetOrCreateKeyEncryptionKey(id);
         HsmKeyEncryptionKey third = Token.OpenKeyEncryptionKey(id);
@@ -85,7 +84,7 @@ public sealed class KeyEncryptionKeyTests(SharedTokenFixture fixture) : IClassFi
         HsmKeyEncryptionKey kek = NewKek();
         Assert.Throws<ArgumentException>(() => kek.Wrap([]));
         Assert.Throws<ArgumentException>(() => kek.Wrap(new byte[HsmKeyEncryptionKey.MaxDataKeySizeInBytes + 1]));
-        byte[] small = RandomNumberGenerator.GetBytes(16);
+        byte[] small = TestSeed.Bytes(16, "data key 5");
         using SecretBuffer back = kek.Unwrap(kek.Wrap(small));
         Assert.True(back.FixedTimeEquals(small));
     }
@@ -94,7 +93,7 @@ public sealed class KeyEncryptionKeyTests(SharedTokenFixture fixture) : IClassFi
     public void AssociatedDataIsBound()
     {
         HsmKeyEncryptionKey kek = NewKek();
-        byte[] dataKey = RandomNumberGenerator.GetBytes(32);
+        byte[] dataKey = TestSeed.Bytes(32, "data key 6");
         byte[] wrapped = kek.Wrap(dataKey, "key/settlement-1"u8);
         using (SecretBuffer back = kek.Unwrap(wrapped, "key/settlement-1"u8))
         {

@@ -17,7 +17,7 @@ public sealed class RestartAndErrorTests
     {
         using SoftHsm.TemporaryToken temp = SoftHsm.CreateToken();
         byte[] ecdsaPublic, edPublic, wrapped;
-        byte[] dataKey = RandomNumberGenerator.GetBytes(32);
+        byte[] dataKey = TestSeed.Bytes(32, "data key");
         using (HsmToken token = HsmToken.Open(temp.Options))
         {
             using HsmSigningKey ecdsa = token.GenerateKey(HsmSignatureSchemes.EcdsaSecp256k1, "settlement-1");
@@ -127,7 +127,7 @@ public sealed class RestartAndErrorTests
         try
         {
             string path = Path.Combine(dir, "not-a-module.so");
-            File.WriteAllBytes(path, RandomNumberGenerator.GetBytes(256));
+            File.WriteAllBytes(path, TestSeed.Bytes(256, "not a module"));
             HsmException e = Assert.Throws<HsmException>(() => HsmToken.Open(new HsmOptions { ModulePath = path, TokenLabel = "t", PinFile = SoftHsm.PinFile }));
             Assert.Equal(HsmErrorKind.ModuleLoadFailed, e.Kind);
             Assert.Contains(path, e.Message, StringComparison.Ordinal);

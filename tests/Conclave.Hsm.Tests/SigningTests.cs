@@ -53,7 +53,7 @@ public sealed class SigningTests(SharedTokenFixture fixture) : IClassFixture<Sha
         Assert.True(key.Protection.GeneratedInsideAndNeverExportable);
         foreach (int length in new[] { 0, 1, 32, 1000 })
         {
-            byte[] message = RandomNumberGenerator.GetBytes(length);
+            byte[] message = TestSeed.Bytes(length, $"message {length}");
             SignatureResult sig = key.Sign(message);
             Assert.Null(sig.RecoveryId);
             Assert.True(key.Scheme.Verify(key.PublicKey.Span, message, sig.Signature));
@@ -75,7 +75,7 @@ public sealed class SigningTests(SharedTokenFixture fixture) : IClassFixture<Sha
             byte[] digest = Keccak256.HashData(BitConverter.GetBytes(i * 7919));
             SignatureResult s = ecdsa.Sign(digest);
             cases.Add(new { scheme = "ecdsa-secp256k1", publicKey = Hex.Encode(ecdsa.PublicKey.Span), input = Hex.Encode(digest), signature = Hex.Encode(s.Signature), recoveryId = s.RecoveryId });
-            byte[] message = RandomNumberGenerator.GetBytes(17 * i);
+            byte[] message = TestSeed.Bytes(17 * i, $"message {i}");
             SignatureResult e = ed.Sign(message);
             cases.Add(new { scheme = "ed25519", publicKey = Hex.Encode(ed.PublicKey.Span), input = Hex.Encode(message), signature = Hex.Encode(e.Signature) });
         }

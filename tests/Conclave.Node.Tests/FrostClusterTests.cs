@@ -1,5 +1,4 @@
 using Conclave.Server.Hosting;
-using System.Security.Cryptography;
 using Conclave.Chains.Bitcoin;
 using System.Text.Json.Nodes;
 using Conclave.Server.Coordinator;
@@ -41,7 +40,7 @@ public sealed class FrostClusterTests(ThreeNodeCluster fixture) : IClassFixture<
         var messages = new byte[n][];
         await Parallel.ForAsync(0, n, new ParallelOptions { MaxDegreeOfParallelism = parallel }, async (i, ct) =>
         {
-            messages[i] = RandomNumberGenerator.GetBytes(1 + (i % 64));
+            messages[i] = TestSeed.Bytes(1 + (i % 64), $"message {i}");
             signatures[i] = await coordinator.SignAsync(keyId, messages[i], ct);
         });
 
@@ -64,7 +63,7 @@ public sealed class FrostClusterTests(ThreeNodeCluster fixture) : IClassFixture<
         var coordinator = new FrostCoordinator(_c.Coordinator) { PoolBatch = 8 };
         using DealerOutput dealt = TrustedDealer.Generate(FrostCiphersuite.Secp256k1Taproot, 2, 3);
         FrostKeyInfo key = await coordinator.ImportAsync("imported-" + Guid.NewGuid().ToString("N"), dealt, CancellationToken.None);
-        byte[] msg = RandomNumberGenerator.GetBytes(32);
+        byte[] msg = TestSeed.Bytes(32, "message");
         byte[] sig = await coordinator.SignAsync(key.KeyId, msg, CancellationToken.None);
         // A dealer-split frost-taproot key is an internal key too: the nodes sign under its BIP-86 output key.
         Assert.True(key.Suite.Verify(Verifying("frost-taproot", dealt.PublicKeyPackage.VerificationKey), msg, sig));

@@ -1,7 +1,6 @@
 using Conclave.Node.Config;
 using Conclave.Node.Frost;
 using Conclave.Server.Hosting;
-using System.Security.Cryptography;
 using Conclave.Server.Coordinator;
 using Conclave.Threshold.Frost;
 using Conclave.Threshold.Frost.Ciphersuites;
@@ -29,7 +28,7 @@ public sealed class FrostLifecycleTests(FiveNodeCluster fixture) : IClassFixture
     {
         for (int i = 0; i < count; i++)
         {
-            byte[] msg = RandomNumberGenerator.GetBytes(32);
+            byte[] msg = TestSeed.Bytes(32, $"sign {count} {i}");
             byte[] sig = await coordinator.SignAsync(key.KeyId, msg, CancellationToken.None);
             // frost-taproot signs under the BIP-86 output key of its internal key (docs/FROST.md "Taproot").
             byte[] verifying = key.Suite.SchemeName == "frost-taproot"
@@ -165,7 +164,7 @@ public sealed class FrostLifecycleTests(FiveNodeCluster fixture) : IClassFixture
         SetFault(4, "bad-share");
         try
         {
-            CulpritException e = await Assert.ThrowsAsync<CulpritException>(() => coordinator.SignAsync(key.KeyId, RandomNumberGenerator.GetBytes(32), CancellationToken.None));
+            CulpritException e = await Assert.ThrowsAsync<CulpritException>(() => coordinator.SignAsync(key.KeyId, TestSeed.Bytes(32, "culprit message"), CancellationToken.None));
             Assert.Equal([4u], e.Culprits);
         }
         finally
@@ -272,19 +271,27 @@ public sealed class FrostLifecycleTests(FiveNodeCluster fixture) : IClassFixture
         FrostKeyInfo key = await coordinator.CreateKeyAsync("kill-" + Guid.NewGuid().ToString("N"), FrostCiphersuite.Ed25519Sha512, 2, [3, 4, 5], CancellationToken.None);
         await SignAndVerify(coordinator, key, 3);
         int signed = 0;
+        var tenSigned = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         Task loop = Task.Run(async () =>
         {
             for (int i = 0; i < 60; i++)
             {
-                byte[] msg = RandomNumberGenerator.GetBytes(16);
+                byte[] msg = TestSeed.Bytes(16, $"message {i}");
                 byte[] sig = await coordinator.SignAsync(key.KeyId, msg, CancellationToken.None);
                 Assert.True(key.Suite.Verify(key.PublicKeyPackage.VerificationKey, msg, sig));
-                Interlocked.Increment(ref signed);
+                if (Interlocked.Increment(ref signed) == 10)
+                {
+                    tenSigned.TrySetResult();
+                }
             }
         });
-        while (Volatile.Read(ref signed) < 10)
+
+        // Kill node 4 once ten signatures are done (an event, not a spin); a failing loop or a stuck one ends the wait.
+        Task first = await Task.WhenAny(tenSigned.Task, loop, Task.Delay(TimeSpan.FromMinutes(3)));
+        if (first != tenSigned.Task)
         {
-            await Task.Delay(20);
+            await (first == loop ? loop : Task.CompletedTask);
+            Assert.Fail($"only {Volatile.Read(ref signed)} signatures within 3 minutes before the kill");
         }
 
         _c.KillNode(4);

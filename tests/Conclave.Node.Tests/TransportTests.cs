@@ -107,9 +107,28 @@ public sealed class TransportTests(ThreeNodeCluster fixture) : IClassFixture<Thr
         Assert.Equal(StatusCode.Unimplemented, e.Status);
     }
 
+    /// <summary>Every message in an exception's chain (inner exceptions included), for asserting why a call failed.</summary>
+    private static string Chain(Exception e)
+    {
+        var parts = new List<string>();
+        for (Exception? x = e; x is not null; x = x.InnerException)
+        {
+            parts.Add($"{x.GetType().Name}: {x.Message}");
+        }
+
+        return string.Join(" <- ", parts);
+    }
+
     [Fact]
     public async Task CoordinatorWithCertificateFromAnotherCaIsRefused()
     {
+        // Positive control: a second coordinator built the same way with the real certificate reaches every node.
+        using (Cluster genuine = LocalClusterProcesses.CreateCoordinator(_c.ServerConfig, _c.Manifest))
+        {
+            Assert.Equal([1u, 2u, 3u], await genuine.AttestAsync(CancellationToken.None));
+            Assert.Equal(1u, (await genuine.Node(1).GetInfoAsync(TimeSpan.FromSeconds(30), CancellationToken.None)).NodeId);
+        }
+
         string dir = Path.Combine(_c.DataDir, "rogue");
         Directory.CreateDirectory(dir);
         using DevelopmentCertificateAuthority rogueCa = DevelopmentCertificateAuthority.Create("rogue CA");
@@ -119,8 +138,16 @@ public sealed class TransportTests(ThreeNodeCluster fixture) : IClassFixture<Thr
         }
 
         // The rogue coordinator trusts the real CA for the nodes' certificates, but presents its own client certificate.
+        // It differs from the control above only in that certificate, and the node drops the connection inside the TLS
+        // handshake (TLS 1.3 checks the client certificate after the client's Finished), before a single HTTP/2 frame:
+        // the call fails while starting, never with a status from the node's gRPC service.
         using Cluster rogue = LocalClusterProcesses.CreateCoordinator(_c.ServerConfig, _c.Manifest, Path.Combine(dir, "c.crt"), Path.Combine(dir, "c.key"));
         Assert.Empty(await rogue.AttestAsync(CancellationToken.None));
+        RpcException e = await Assert.ThrowsAsync<RpcException>(() => rogue.Node(1).GetInfoAsync(TimeSpan.FromSeconds(30), CancellationToken.None));
+        string why = Chain(e);
+        Assert.Equal(StatusCode.Unavailable, e.StatusCode);
+        Assert.StartsWith("Error starting gRPC call", e.Status.Detail, StringComparison.Ordinal);
+        Assert.Contains("did not complete the HTTP/2 handshake", why, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -131,7 +158,21 @@ public sealed class TransportTests(ThreeNodeCluster fixture) : IClassFixture<Thr
         Directory.CreateDirectory(dir);
         using DevelopmentCertificateAuthority otherCa = DevelopmentCertificateAuthority.Create("other CA");
         otherCa.Save(Path.Combine(dir, "ca.crt"), Path.Combine(dir, "ca.key"));
+
+        // Positive control: the same construction with the real CA file reaches every node.
+        using (Cluster genuine = LocalClusterProcesses.CreateCoordinator(_c.ServerConfig, _c.Manifest, ca: _c.ServerConfig.Resolve(_c.ServerConfig.Tls.Ca)))
+        {
+            Assert.Equal([1u, 2u, 3u], await genuine.AttestAsync(CancellationToken.None));
+        }
+
         using Cluster c = LocalClusterProcesses.CreateCoordinator(_c.ServerConfig, _c.Manifest, ca: Path.Combine(dir, "ca.crt"));
         Assert.Empty(await c.AttestAsync(CancellationToken.None));
+
+        // The reason is the coordinator's own certificate check of the node (the validation callback refused it).
+        RpcException e = await Assert.ThrowsAsync<RpcException>(() => c.Node(1).GetInfoAsync(TimeSpan.FromSeconds(30), CancellationToken.None));
+        string why = Chain(e);
+        Assert.StartsWith("Error starting gRPC call", e.Status.Detail, StringComparison.Ordinal);
+        Assert.Contains("AuthenticationException", why, StringComparison.Ordinal);
+        Assert.Contains("RemoteCertificateValidationCallback", why, StringComparison.Ordinal);
     }
 }

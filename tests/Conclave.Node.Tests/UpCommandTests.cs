@@ -21,7 +21,7 @@ public sealed partial class UpCommandTests
         using Process process = up;
         try
         {
-            await ready.WaitAsync(TimeSpan.FromSeconds(90));
+            await ready.WaitAsync(TimeSpan.FromSeconds(180));
             string tokenFile;
             lock (lines)
             {
@@ -37,16 +37,14 @@ public sealed partial class UpCommandTests
             Assert.Contains("\"nodesUp\":[1,2,3]", await r.Content.ReadAsStringAsync(), StringComparison.Ordinal);
             UseTheApi($"http://127.0.0.1:{apiPort}", tokenFile);
 
+            // Positive control: the three nodes listen on the ports they were given, so "not listening" below means stopped.
+            Assert.Equal(3, await Listening(nodePort));
+
             Assert.Equal(0, Kill(up.Id, 15));
-            Assert.True(up.WaitForExit(TimeSpan.FromSeconds(30)), "conclave up did not stop on SIGTERM");
+            Assert.True(up.WaitForExit(TimeSpan.FromSeconds(60)), "conclave up did not stop on SIGTERM");
             Assert.Equal(0, up.ExitCode);
-            // The nodes are gone too: their ports no longer accept connections.
-            await Task.Delay(500);
-            for (int i = 0; i < 3; i++)
-            {
-                using var tcp = new TcpClient();
-                await Assert.ThrowsAnyAsync<SocketException>(() => tcp.ConnectAsync(IPAddress.Loopback, nodePort + i));
-            }
+            // The nodes are gone too: their ports stop accepting connections.
+            await NoneListeningWithin(nodePort, TimeSpan.FromSeconds(60), "after conclave up stopped on SIGTERM");
         }
         finally
         {
@@ -73,36 +71,13 @@ public sealed partial class UpCommandTests
         using Process process = up;
         try
         {
-            await ready.WaitAsync(TimeSpan.FromSeconds(90));
+            await ready.WaitAsync(TimeSpan.FromSeconds(180));
+            Assert.Equal(3, await Listening(nodePort)); // positive control: the nodes were listening on these ports
             Assert.Equal(0, Kill(up.Id, 9));
-            Assert.True(up.WaitForExit(TimeSpan.FromSeconds(10)));
+            Assert.True(up.WaitForExit(TimeSpan.FromSeconds(30)));
 
-            // Each node watches its parent and stops within a second or two of it vanishing.
-            var sw = Stopwatch.StartNew();
-            while (true)
-            {
-                int listening = 0;
-                for (int i = 0; i < 3; i++)
-                {
-                    using var tcp = new TcpClient();
-                    try
-                    {
-                        await tcp.ConnectAsync(IPAddress.Loopback, nodePort + i);
-                        listening++;
-                    }
-                    catch (SocketException)
-                    {
-                    }
-                }
-
-                if (listening == 0)
-                {
-                    break;
-                }
-
-                Assert.True(sw.Elapsed < TimeSpan.FromSeconds(20), $"{listening} signer node(s) still running after their parent was killed");
-                await Task.Delay(250);
-            }
+            // Each node watches its parent and stops soon after it vanishes.
+            await NoneListeningWithin(nodePort, TimeSpan.FromSeconds(60), "after their parent was killed");
         }
         finally
         {
@@ -138,7 +113,10 @@ public sealed partial class UpCommandTests
         Assert.True(exit == 0, error);
         string address = JsonNode.Parse(output)!["addresses"]!["ethereum"]!.GetValue<string>();
         JsonNode rpc = NodeInterop.Run("rpc", [new { url = url + "/rpc", token = File.ReadAllText(tokenFile).Trim(), address, chainId = 1 }])[0]!;
-        Assert.Equal(address, rpc["txFrom"]!.GetValue<string>());
+        Assert.Equal(address, rpc["tx"]!["from"]!.GetValue<string>());
+        Assert.Equal("1", rpc["tx"]!["chainId"]!.GetValue<string>());
+        Assert.Equal(7, rpc["tx"]!["nonce"]!.GetValue<int>());
+        Assert.Equal("1500000000000000000", rpc["tx"]!["value"]!.GetValue<string>());
         Assert.Equal(address, rpc["typedSigner"]!.GetValue<string>());
 
         (exit, output, error) = Cli(url, tokenFile, "audit", "verify");
@@ -167,8 +145,44 @@ public sealed partial class UpCommandTests
         return (p.ExitCode, o.Result, e.Result);
     }
 
-    private static (string Data, int ApiPort, int NodePort) NewLayout(string prefix) =>
-        (Path.Combine(Path.GetTempPath(), prefix + Guid.NewGuid().ToString("N")[..10]), FreePort(), FreePort() + 10);
+    private static (string Data, int ApiPort, int NodePort) NewLayout(string prefix)
+    {
+        // Four consecutive ports, each checked free: the API on the first, the three nodes on the next three.
+        int first = FreePorts(4);
+        return (Path.Combine(Path.GetTempPath(), prefix + Guid.NewGuid().ToString("N")[..10]), first, first + 1);
+    }
+
+    /// <summary>How many of the three node ports accept a TCP connection now.</summary>
+    private static async Task<int> Listening(int nodePort)
+    {
+        int listening = 0;
+        for (int i = 0; i < 3; i++)
+        {
+            using var tcp = new TcpClient();
+            try
+            {
+                await tcp.ConnectAsync(IPAddress.Loopback, nodePort + i);
+                listening++;
+            }
+            catch (SocketException)
+            {
+            }
+        }
+
+        return listening;
+    }
+
+    /// <summary>Waits until no node port accepts connections; fails after the (generous) deadline, never on a timing window.</summary>
+    private static async Task NoneListeningWithin(int nodePort, TimeSpan deadline, string when)
+    {
+        var sw = Stopwatch.StartNew();
+        int listening;
+        while ((listening = await Listening(nodePort)) > 0)
+        {
+            Assert.True(sw.Elapsed < deadline, $"{listening} signer node(s) still listening {when}");
+            await Task.Delay(100);
+        }
+    }
 
     /// <summary>Starts `conclave up` (3 nodes, threshold 2); <c>Ready</c> completes when it prints "press Ctrl-C".</summary>
     private static (Process Up, List<string> Lines, Task Ready) StartUp(string data, int apiPort, int nodePort)
@@ -205,13 +219,50 @@ public sealed partial class UpCommandTests
         return (up, lines, ready.Task);
     }
 
-    private static int FreePort()
+    /// <summary>The first of <paramref name="count"/> consecutive loopback ports that could all be bound just now.</summary>
+    private static int FreePorts(int count)
     {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        int p = ((IPEndPoint)l.LocalEndpoint).Port;
-        // Leave room for consecutive node ports above it.
-        return p > 60000 ? p - 5000 : p;
+        for (int attempt = 0; attempt < 200; attempt++)
+        {
+            int first;
+            using (var probe = new TcpListener(IPAddress.Loopback, 0))
+            {
+                probe.Start();
+                first = ((IPEndPoint)probe.LocalEndpoint).Port;
+            }
+
+            if (first + count > 65535)
+            {
+                continue;
+            }
+
+            var held = new List<TcpListener>();
+            try
+            {
+                for (int i = 0; i < count; i++)
+                {
+                    var l = new TcpListener(IPAddress.Loopback, first + i);
+                    l.Start();
+                    held.Add(l);
+                }
+
+                return first;
+            }
+            catch (SocketException)
+            {
+                // One of them is taken: try another block.
+            }
+            finally
+            {
+                foreach (TcpListener l in held)
+                {
+                    l.Stop();
+                    l.Dispose();
+                }
+            }
+        }
+
+        throw new InvalidOperationException($"no {count} consecutive free loopback ports found");
     }
 
     [LibraryImport("libc", EntryPoint = "kill")]

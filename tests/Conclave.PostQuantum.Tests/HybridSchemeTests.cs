@@ -72,10 +72,10 @@ public sealed class HybridSchemeTests
     [Fact]
     public void SignaturesDoNotTransferBetweenHybrids_OrContexts()
     {
-        byte[] seed = RandomNumberGenerator.GetBytes(32);
+        byte[] seed = TestSeed.Bytes(32, "seed");
         byte[] msg = "settle"u8.ToArray();
         // Same ML-DSA seed under both hybrids: the label (ML-DSA context and M' prefix) keeps the components apart.
-        byte[] edSecret = [.. seed, .. RandomNumberGenerator.GetBytes(32)];
+        byte[] edSecret = [.. seed, .. TestSeed.Bytes(32, "ed25519 secret")];
         using SoftwareSigningKey ed = PostQuantumSchemes.HybridEd25519MlDsa65.ImportPrivateKey(edSecret);
         byte[] sig = ed.Sign(msg).Signature;
         Assert.NotEqual(PostQuantumSchemes.HybridEd25519MlDsa65.Label.ToArray(), PostQuantumSchemes.HybridEcdsaMlDsa65.Label.ToArray());

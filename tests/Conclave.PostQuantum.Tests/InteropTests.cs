@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using System.Text.Json.Nodes;
 using Conclave.Crypto.Signing;
 
@@ -42,8 +41,8 @@ public sealed class InteropTests
         foreach (string alg in s_algorithms)
         {
             Assert.True(PostQuantumSchemes.TryGet(alg, out SoftwareSignatureScheme? scheme));
-            byte[] ctx = alg.StartsWith("slh", StringComparison.Ordinal) ? [] : RandomNumberGenerator.GetBytes(alg.Length);
-            byte[] msg = RandomNumberGenerator.GetBytes(100);
+            byte[] ctx = alg.StartsWith("slh", StringComparison.Ordinal) ? [] : TestSeed.Bytes(alg.Length, $"context {alg}");
+            byte[] msg = TestSeed.Bytes(100, $"message {alg}");
             using SoftwareSigningKey key = WithContext(scheme!, ctx).GenerateKey(KeyExportPolicy.AllowExport);
             byte[] sig = key.Sign(msg).Signature;
             byte[] pk = key.PublicKey.ToArray();
@@ -54,7 +53,7 @@ public sealed class InteropTests
 
             using var secret = key.ExportPrivateKey();
             seeds[alg] = secret.ReadOnlySpan.ToArray();
-            byte[] msg2 = RandomNumberGenerator.GetBytes(33);
+            byte[] msg2 = TestSeed.Bytes(33, $"message 2 {alg}");
             byte[] ctx2 = alg.StartsWith("slh", StringComparison.Ordinal) ? "interop"u8.ToArray() : [];
             cases.Add(new { op = "sign", alg, seed = Hex.Encode(seeds[alg]), message = Hex.Encode(msg2), context = Hex.Encode(ctx2) });
             local.Add((alg, pk, msg2, [], ctx2));

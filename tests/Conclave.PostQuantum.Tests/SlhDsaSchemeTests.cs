@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using Conclave.Crypto.Signing;
 
 namespace Conclave.PostQuantum.Tests;
@@ -9,7 +8,7 @@ public sealed class SlhDsaSchemeTests
     public void Shake128f_SignVerify_HedgedDeterministicAndContext()
     {
         SlhDsaSignatureScheme scheme = PostQuantumSchemes.SlhDsaShake_128f;
-        byte[] seeds = RandomNumberGenerator.GetBytes(48);
+        byte[] seeds = TestSeed.Bytes(48, "seeds");
         byte[] msg = "release-collateral"u8.ToArray();
         using SoftwareSigningKey key = scheme.ImportPrivateKey(seeds);
         Assert.Equal(32, key.PublicKey.Length);

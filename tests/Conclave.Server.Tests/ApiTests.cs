@@ -100,7 +100,7 @@ public sealed class ApiTests(ApiCluster c)
 
         for (int i = 0; i < 5; i++)
         {
-            byte[] input = scheme == "ecdsa-secp256k1" ? SHA256.HashData(BitConverter.GetBytes(i)) : RandomNumberGenerator.GetBytes(1 + i * 7);
+            byte[] input = scheme == "ecdsa-secp256k1" ? SHA256.HashData(BitConverter.GetBytes(i)) : TestSeed.Bytes(1 + i * 7, $"{scheme} input {i}");
             string field = scheme == "ecdsa-secp256k1" ? "digest" : "message";
             var signed = await Send(HttpMethod.Post, $"/v1/keys/{name}/sign", $$"""{"{{field}}":"{{Convert.ToHexStringLower(input)}}"}""");
             Assert.True(signed.Status == HttpStatusCode.OK, signed.Body?.ToJsonString());
@@ -321,6 +321,8 @@ public sealed class ApiTests(ApiCluster c)
         byte[] pub = Convert.FromHexString(key["outputKey"]!.GetValue<string>());
         using var stop = new CancellationTokenSource();
         var outcomes = new System.Collections.Concurrent.ConcurrentBag<string>();
+        var signedUnderV1 = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var signedUnderV2 = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         Task[] signers = [.. Enumerable.Range(0, 4).Select(w => Task.Run(async () =>
         {
             int i = 0;
@@ -331,7 +333,9 @@ public sealed class ApiTests(ApiCluster c)
                 if (r.Status == HttpStatusCode.OK)
                 {
                     Assert.True(FrostCiphersuite.Secp256k1Taproot.Verify(pub, msg, Convert.FromHexString(r.Body!["signature"]!.GetValue<string>())));
-                    outcomes.Add("ok v" + r.Body!["keyVersion"]!.GetValue<int>());
+                    int version = r.Body!["keyVersion"]!.GetValue<int>();
+                    outcomes.Add("ok v" + version);
+                    (version == 1 ? signedUnderV1 : signedUnderV2).TrySetResult();
                 }
                 else
                 {
@@ -342,12 +346,26 @@ public sealed class ApiTests(ApiCluster c)
                 }
             }
         }))];
-        await Task.Delay(300);
+        // No time windows: the operation starts once a signature under version 1 came back, and the signers stop once one
+        // under version 2 did (each wait ends early if a signer fails, and gives up after a generous deadline).
+        Task allSigners = Task.WhenAll(signers);
+        async Task Until(TaskCompletionSource signal, string what)
+        {
+            Task first = await Task.WhenAny(signal.Task, allSigners, Task.Delay(TimeSpan.FromMinutes(3)));
+            if (first != signal.Task)
+            {
+                stop.Cancel();
+                await allSigners; // rethrows a signer's failure
+                Assert.Fail($"no signature {what} within 3 minutes: " + string.Join("\n", outcomes.Distinct()));
+            }
+        }
+
+        await Until(signedUnderV1, "under version 1");
         var refreshed = await Send(HttpMethod.Post, $"/v1/keys/{name}/{operation}", body);
         Assert.True(refreshed.Status == HttpStatusCode.OK, refreshed.Body?.ToJsonString());
-        await Task.Delay(300);
+        await Until(signedUnderV2, "under version 2");
         stop.Cancel();
-        await Task.WhenAll(signers);
+        await allSigners;
         Assert.True(outcomes.Contains("ok v1") && outcomes.Contains("ok v2"), string.Join("\n", outcomes.Distinct()));
 
         // Once the refresh has returned, signing succeeds at once, under the new version.
@@ -385,7 +403,7 @@ public sealed class ApiTests(ApiCluster c)
 
     private async Task SignAndVerifyFrost(string name, string publicKeyHex, int expectedVersion)
     {
-        byte[] msg = RandomNumberGenerator.GetBytes(40);
+        byte[] msg = TestSeed.Bytes(40, $"{name} v{expectedVersion}");
         var signed = await Send(HttpMethod.Post, $"/v1/keys/{name}/sign", $$"""{"message":"{{Convert.ToHexStringLower(msg)}}"}""");
         Assert.True(signed.Status == HttpStatusCode.OK, signed.Body?.ToJsonString());
         Assert.Equal(expectedVersion, signed.Body!["keyVersion"]!.GetValue<int>());
@@ -394,7 +412,7 @@ public sealed class ApiTests(ApiCluster c)
 
     private async Task<long> AuditHead() => (await Send(HttpMethod.Get, "/v1/audit/verify")).Body!["headSeq"]!.GetValue<long>();
 
-    /// <summary>Every audit entry after <paramref name="seq"/>, waiting (up to 10 s) until <paramref name="done"/> holds:
+    /// <summary>Every audit entry after <paramref name="seq"/>, waiting (up to 60 s) until <paramref name="done"/> holds:
     /// outcome entries are appended once the response has gone out, so they can trail the reply by a moment.</summary>
     private async Task<List<JsonNode>> AuditAfter(long seq, Func<List<JsonNode>, bool>? done = null)
     {
@@ -416,7 +434,7 @@ public sealed class ApiTests(ApiCluster c)
                 after = entries[^1]!["seq"]!.GetValue<long>();
             }
 
-            if (done is null || done(all) || sw.Elapsed > TimeSpan.FromSeconds(10))
+            if (done is null || done(all) || sw.Elapsed > TimeSpan.FromSeconds(60))
             {
                 return all;
             }
@@ -435,18 +453,34 @@ public sealed class ApiTests(ApiCluster c)
         string ethId = eth["id"]!.GetValue<string>();
         long head = await AuditHead();
 
+        // The server is shared by the collection, so only this test's own requests are counted: each is recognised by its
+        // audit requestHash, SHA-256(method ‖ 0 ‖ path ‖ 0 ‖ body), over paths and bodies no other test sends.
+        static string RequestHash(string method, string path, string body) =>
+            Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(method + "\0" + path + "\0" + body)));
+        string missing = "no-such-key-" + Guid.NewGuid().ToString("N")[..8];
+        string address = eth["addresses"]!["ethereum"]!.GetValue<string>();
+        string rpcBody = $$"""[{"jsonrpc":"2.0","id":1,"method":"personal_sign","params":["0x68656c6c6f","{{address}}"]},{"jsonrpc":"2.0","id":2,"method":"eth_nope"}]""";
+        var mine = new HashSet<string>(StringComparer.Ordinal)
+        {
+            RequestHash("POST", $"/v1/keys/{name}/sign", """{"message":"0102"}"""),
+            RequestHash("POST", $"/v1/keys/{missing}/sign", """{"message":"01"}"""),
+            RequestHash("POST", $"/v1/keys/{name}/sign", """{"message":"0g"}"""),
+            RequestHash("POST", "/rpc", rpcBody),
+        };
+
         using var signReq = new HttpRequestMessage(HttpMethod.Post, $"/v1/keys/{name}/sign") { Content = Json("""{"message":"0102"}""") };
         using HttpResponseMessage signed = await c.Http.SendAsync(signReq);
         Assert.Equal(HttpStatusCode.OK, signed.StatusCode);
         string responseHash = Convert.ToHexStringLower(SHA256.HashData(await signed.Content.ReadAsByteArrayAsync()));
-        await AssertProblem(await Send(HttpMethod.Post, "/v1/keys/no-such-key/sign", """{"message":"01"}"""), HttpStatusCode.NotFound, "unknown-key");
+        await AssertProblem(await Send(HttpMethod.Post, $"/v1/keys/{missing}/sign", """{"message":"01"}"""), HttpStatusCode.NotFound, "unknown-key");
         await AssertProblem(await Send(HttpMethod.Post, $"/v1/keys/{name}/sign", """{"message":"0g"}"""), HttpStatusCode.BadRequest, "bad-hex");
-        string address = eth["addresses"]!["ethereum"]!.GetValue<string>();
-        var rpc = await Send(HttpMethod.Post, "/rpc", $$"""[{"jsonrpc":"2.0","id":1,"method":"personal_sign","params":["0x68656c6c6f","{{address}}"]},{"jsonrpc":"2.0","id":2,"method":"eth_nope"}]""");
+        var rpc = await Send(HttpMethod.Post, "/rpc", rpcBody);
         Assert.Equal(HttpStatusCode.OK, rpc.Status);
 
         const string SignAction = "POST /v1/keys/{name}/sign";
-        List<JsonNode> entries = await AuditAfter(head, es => es.Count(e => e["action"]!.GetValue<string>() is SignAction or "POST /rpc") >= 8);
+        bool Mine(JsonNode e) => e["requestHash"] is JsonNode h && mine.Contains(h.GetValue<string>());
+        List<JsonNode> entries = [.. (await AuditAfter(head, es => es.Count(Mine) >= 8)).Where(Mine)];
+        Assert.Equal(8, entries.Count); // an intent and an outcome for each of the four requests
         JsonNode[] sign = [.. entries.Where(e => e["action"]!.GetValue<string>() == SignAction)];
         Assert.Equal(6, sign.Length);
 
@@ -613,10 +647,28 @@ public sealed class ApiTests(ApiCluster c)
         JsonArray results = NodeInterop.Run("rpc", [new { url = c.BaseUrl + "/rpc", token = c.Token, address, chainId = 8453 }]);
         JsonNode r = results[0]!;
         Assert.Contains(r["accounts"]!.AsArray(), a => a!.GetValue<string>() == address);
-        Assert.Equal(address, r["txFrom"]!.GetValue<string>());
-        Assert.Equal(2, r["txType"]!.GetValue<int>());
-        Assert.Equal(8453, r["txChainId"]!.GetValue<int>());
-        Assert.Equal(address, r["legacyFrom"]!.GetValue<string>());
+
+        // What was signed, field by field, as ethers decodes it from the signed bytes (rpc.mjs asked for exactly these).
+        static void Fields(JsonNode t, string from, int type, int nonce, string value, string data, string gasLimit,
+            string? gasPrice, string? maxFee, string? maxPriorityFee)
+        {
+            Assert.Equal(from, t["from"]!.GetValue<string>());
+            Assert.Equal("0x3535353535353535353535353535353535353535", t["to"]!.GetValue<string>());
+            Assert.Equal(type, t["type"]!.GetValue<int>());
+            Assert.Equal("8453", t["chainId"]!.GetValue<string>());
+            Assert.Equal(nonce, t["nonce"]!.GetValue<int>());
+            Assert.Equal(value, t["value"]!.GetValue<string>());
+            Assert.Equal(data, t["data"]!.GetValue<string>());
+            Assert.Equal(gasLimit, t["gasLimit"]!.GetValue<string>());
+            Assert.Equal(gasPrice, t["gasPrice"]?.GetValue<string>());
+            Assert.Equal(maxFee, t["maxFeePerGas"]?.GetValue<string>());
+            Assert.Equal(maxPriorityFee, t["maxPriorityFeePerGas"]?.GetValue<string>());
+        }
+
+        Fields(r["tx"]!, address, type: 2, nonce: 7, value: "1500000000000000000", data: "0x", gasLimit: "21000",
+            gasPrice: null, maxFee: "30000000000", maxPriorityFee: "2000000000");
+        Fields(r["legacy"]!, address, type: 0, nonce: 8, value: "1", data: "0xdeadbeef", gasLimit: "50000",
+            gasPrice: "20000000000", maxFee: null, maxPriorityFee: null);
         Assert.Equal(address, r["messageSigner"]!.GetValue<string>());
         Assert.Equal(address, r["typedSigner"]!.GetValue<string>());
     }

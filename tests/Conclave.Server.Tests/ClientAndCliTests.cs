@@ -90,6 +90,23 @@ public sealed class ClientAndCliTests(ApiCluster c)
         Assert.True(childSign.Exit == 0, childSign.Err);
         Assert.Equal("0/5", JsonNode.Parse(childSign.Out)!["path"]!.GetValue<string>());
         Assert.Equal(JsonNode.Parse(derive.Out)!["publicKey"]!.GetValue<string>(), JsonNode.Parse(childSign.Out)!["publicKey"]!.GetValue<string>());
+
+        // The signatures are checked, not just measured: a frost-ed25519 signature is a plain Ed25519 signature, the parent's
+        // under the key, the child's under the derived key only; and @noble/curves agrees on both.
+        byte[] parentKey = Convert.FromHexString(key["publicKey"]!.GetValue<string>());
+        byte[] childKey = Convert.FromHexString(JsonNode.Parse(derive.Out)!["publicKey"]!.GetValue<string>());
+        byte[] parentSig = Convert.FromHexString(JsonNode.Parse(sign.Out)!["signature"]!.GetValue<string>());
+        byte[] childSig = Convert.FromHexString(JsonNode.Parse(childSign.Out)!["signature"]!.GetValue<string>());
+        byte[] signed = [0x00, 0xff];
+        Assert.True(SignatureSchemes.Ed25519.Verify(parentKey, signed, parentSig));
+        Assert.True(SignatureSchemes.Ed25519.Verify(childKey, signed, childSig));
+        Assert.False(SignatureSchemes.Ed25519.Verify(parentKey, signed, childSig));
+        Assert.False(SignatureSchemes.Ed25519.Verify(childKey, signed, parentSig));
+        JsonArray independent = NodeInterop.Run("frost", [
+            new { scheme = "frost-ed25519", publicKey = Convert.ToHexStringLower(parentKey), message = "00ff", signature = Convert.ToHexStringLower(parentSig) },
+            new { scheme = "frost-ed25519", publicKey = Convert.ToHexStringLower(childKey), message = "00ff", signature = Convert.ToHexStringLower(childSig) },
+        ]);
+        Assert.Equal(2, independent.Count(r => r!["ok"]!.GetValue<bool>()));
         var refresh = Cli("keys", "refresh", name, "--json");
         Assert.True(refresh.Exit == 0, refresh.Err);
         Assert.Equal(2, JsonNode.Parse(refresh.Out)!["version"]!.GetValue<int>());

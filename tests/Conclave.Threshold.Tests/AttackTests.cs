@@ -375,25 +375,31 @@ public sealed class AttackTests
         Assert.True(suite.Verify(d.PublicKeyPackage.VerificationKey, msg, sig));
         byte[] mall = (byte[])sig.Clone();
         Assert.True(suite.TryReadScalar(sig.AsSpan(sig.Length - 32), out Scalar? z));
-        // z + q as a 32-byte value (when it fits) is the same residue but not canonical.
-        System.Numerics.BigInteger order = new(q, isUnsigned: true, isBigEndian: suite is not Ed25519Sha512Suite);
-        System.Numerics.BigInteger zv = new System.Numerics.BigInteger(z.ToBytes(), isUnsigned: true, isBigEndian: suite is not Ed25519Sha512Suite) + order;
-        byte[] zb = zv.ToByteArray(isUnsigned: true, isBigEndian: suite is not Ed25519Sha512Suite);
-        if (zb.Length <= 32)
+        // Non-canonical z: encodings at or above the group order are refused, never reduced. For ed25519 the order is
+        // about 2^252, so z + L fits in 32 bytes and is the same residue: a signature that would verify if the verifier
+        // reduced. For secp256k1 the order is about 2^256 − 2^128, so z + q fits only when z < 2^256 − q (a valid signature
+        // with such a z cannot be made: that would be a forgery), and the case is constructed directly instead: z := q
+        // (a non-canonical 0), q + 1 and 2^256 − 1, each placed in a signature whose R is valid.
+        bool ed = suite is Ed25519Sha512Suite;
+        System.Numerics.BigInteger order = new(q, isUnsigned: true, isBigEndian: !ed);
+        var nonCanonical = new List<System.Numerics.BigInteger> { order, order + 1, (System.Numerics.BigInteger.One << 256) - 1 };
+        if (ed)
         {
-            byte[] padded = new byte[32];
-            if (suite is Ed25519Sha512Suite)
-            {
-                zb.CopyTo(padded, 0);
-            }
-            else
-            {
-                zb.CopyTo(padded, 32 - zb.Length);
-            }
+            nonCanonical.Add(new System.Numerics.BigInteger(z!.ToBytes(), isUnsigned: true) + order);
+        }
 
+        foreach (System.Numerics.BigInteger value in nonCanonical)
+        {
+            byte[] zb = value.ToByteArray(isUnsigned: true, isBigEndian: !ed);
+            Assert.True(zb.Length <= 32);
+            byte[] padded = new byte[32];
+            zb.CopyTo(padded, ed ? 0 : 32 - zb.Length);
+            Assert.False(suite.TryReadScalar(padded, out _));
             padded.CopyTo(mall, sig.Length - 32);
             Assert.False(suite.Verify(d.PublicKeyPackage.VerificationKey, msg, mall));
         }
+
+        Assert.Equal(ed ? 4 : 3, nonCanonical.Count);
 
         // A DKG proof with a non-canonical z is refused at parse.
         var session = DkgSession.ForKeyGeneration(suite, Cluster.Sid("scalar"), 2, TrustedDealer.Ids(suite, 3));

@@ -59,10 +59,15 @@ public sealed class InteropTests
         }
 
         JsonArray results = NodeInterop.Run("frost", cases);
+        Assert.Equal(24 + 3, expected.Count); // 24 good signatures and 3 corrupted ones (i = 0, 8, 16)
+        Assert.Equal(3, expected.Count(e => !e));
         Assert.Equal(expected.Count, results.Count);
         for (int i = 0; i < results.Count; i++)
         {
-            Assert.True(expected[i] == results[i]!["ok"]!.GetValue<bool>(), $"{name} case {i}: expected {expected[i]}");
+            // A refused signature carries the verifier's reason; a verifier crash would have failed NodeInterop.Run instead.
+            JsonNode r = results[i]!;
+            Assert.True(expected[i] == r["ok"]!.GetValue<bool>(), $"{name} case {i}: expected {expected[i]}, got {r.ToJsonString()}");
+            Assert.Equal(expected[i], r["reason"] is null);
         }
     }
 }

@@ -20,6 +20,7 @@ public sealed class VectorTests
         { "frost-secp256k1", "frost/zcash-frost-secp256k1/vectors.json" },
         { "frost-secp256k1", "frost/zcash-frost-secp256k1/vectors-big-identifier.json" },
         { "frost-taproot", "frost/zcash-frost-secp256k1-tr/vectors.json" },
+        { "frost-taproot", "frost/zcash-frost-secp256k1-tr/vectors-big-identifier.json" },
     };
 
     [Theory]

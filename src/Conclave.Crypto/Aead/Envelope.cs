@@ -70,17 +70,7 @@ public static class Envelope
         Span<byte> nonce = output.AsSpan(HeaderSize, nonceSize);
         (random ?? SystemRandomSource.Instance).Fill(nonce);
         byte[] ad = BuildAssociatedData(output.AsSpan(0, HeaderSize + nonceSize), associatedData);
-        Span<byte> body = output.AsSpan(HeaderSize + nonceSize);
-        if (algorithm == EnvelopeAlgorithm.Aes256Gcm)
-        {
-            using var gcm = new AesGcm(key, TagSizeInBytes);
-            gcm.Encrypt(nonce, plaintext, body[..plaintext.Length], body[plaintext.Length..], ad);
-        }
-        else
-        {
-            SealXChaCha(key, nonce, plaintext, ad, body);
-        }
-
+        EncryptAead(algorithm, key, nonce, plaintext, ad, output.AsSpan(HeaderSize + nonceSize));
         return output;
     }
 
@@ -125,29 +115,73 @@ public static class Envelope
         var result = SecretBuffer.Allocate(plaintextLength, kind);
         try
         {
-            if (algorithm == EnvelopeAlgorithm.Aes256Gcm)
-            {
-                using var gcm = new AesGcm(key, TagSizeInBytes);
-                try
-                {
-                    gcm.Decrypt(nonce, body[..plaintextLength], body[plaintextLength..], result.Span, ad);
-                }
-                catch (AuthenticationTagMismatchException)
-                {
-                    throw new EnvelopeException("envelope authentication failed (wrong key, or altered ciphertext or context)");
-                }
-            }
-            else
-            {
-                OpenXChaCha(key, nonce, body, ad, result.Span);
-            }
-
+            DecryptAead(algorithm, key, nonce, body, ad, result.Span);
             return result;
         }
         catch
         {
             result.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// The bare AEAD under an envelope (no header): <paramref name="ciphertextAndTag"/> receives ciphertext ‖ 16-byte tag.
+    /// Internal so the known-answer tests (Wycheproof) run through the very code <see cref="Seal"/> uses.
+    /// </summary>
+    internal static void EncryptAead(EnvelopeAlgorithm algorithm, ReadOnlySpan<byte> key, ReadOnlySpan<byte> nonce, ReadOnlySpan<byte> plaintext,
+        ReadOnlySpan<byte> associatedData, Span<byte> ciphertextAndTag)
+    {
+        CheckAeadSizes(algorithm, key, nonce, ciphertextAndTag.Length - plaintext.Length);
+        if (algorithm == EnvelopeAlgorithm.Aes256Gcm)
+        {
+            using var gcm = new AesGcm(key, TagSizeInBytes);
+            gcm.Encrypt(nonce, plaintext, ciphertextAndTag[..plaintext.Length], ciphertextAndTag[plaintext.Length..], associatedData);
+        }
+        else
+        {
+            SealXChaCha(key, nonce, plaintext, associatedData, ciphertextAndTag);
+        }
+    }
+
+    /// <summary>The bare AEAD under an envelope: opens ciphertext ‖ tag into <paramref name="plaintext"/> or throws <see cref="EnvelopeException"/>.</summary>
+    internal static void DecryptAead(EnvelopeAlgorithm algorithm, ReadOnlySpan<byte> key, ReadOnlySpan<byte> nonce, ReadOnlySpan<byte> ciphertextAndTag,
+        ReadOnlySpan<byte> associatedData, Span<byte> plaintext)
+    {
+        CheckAeadSizes(algorithm, key, nonce, ciphertextAndTag.Length - plaintext.Length);
+        if (algorithm == EnvelopeAlgorithm.Aes256Gcm)
+        {
+            using var gcm = new AesGcm(key, TagSizeInBytes);
+            try
+            {
+                gcm.Decrypt(nonce, ciphertextAndTag[..plaintext.Length], ciphertextAndTag[plaintext.Length..], plaintext, associatedData);
+            }
+            catch (AuthenticationTagMismatchException)
+            {
+                throw new EnvelopeException("envelope authentication failed (wrong key, or altered ciphertext or context)");
+            }
+        }
+        else
+        {
+            OpenXChaCha(key, nonce, ciphertextAndTag, associatedData, plaintext);
+        }
+    }
+
+    private static void CheckAeadSizes(EnvelopeAlgorithm algorithm, ReadOnlySpan<byte> key, ReadOnlySpan<byte> nonce, int tagLength)
+    {
+        if (key.Length != KeySizeInBytes)
+        {
+            throw CryptoErrors.InvalidLength("key", key.Length, KeySizeInBytes);
+        }
+
+        if (nonce.Length != NonceSize(algorithm))
+        {
+            throw CryptoErrors.InvalidLength("nonce", nonce.Length, NonceSize(algorithm));
+        }
+
+        if (tagLength != TagSizeInBytes)
+        {
+            throw CryptoErrors.InvalidLength("tag", tagLength, TagSizeInBytes);
         }
     }
 

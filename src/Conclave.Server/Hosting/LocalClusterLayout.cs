@@ -121,7 +121,8 @@ public sealed class LocalClusterLayout
                     PinFile = hsm.PinFile,
                     PinEnvironmentVariable = hsm.PinEnvironmentVariable,
                     SessionPoolSize = hsm.SessionPoolSize,
-                    KekId = $"conclave-node-{id}-kek",
+                    // A caller's KekId is a prefix (tests use a run-unique one in a persistent token).
+                    KekId = string.IsNullOrEmpty(hsm.KekId) ? $"conclave-node-{id}-kek" : $"{hsm.KekId}-node-{id}",
                 },
             }.Save(NodeConfigPath(id));
         }

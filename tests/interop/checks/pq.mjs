@@ -2,7 +2,8 @@
 // (Ed25519, secp256k1) for the composite hybrids (draft-ietf-lamps-pq-composite-sigs construction, see docs/POST-QUANTUM.md).
 // Cases (hex without 0x):
 //   {op: 'verify', alg, publicKey, message, context, signature}  -> {ok}
-//   {op: 'sign',   alg, seed, message, context}                  -> {publicKey, signature}
+//   {op: 'sign',   alg, seed, message, context, deterministic?}  -> {publicKey, signature}
+// deterministic: ML-DSA with rnd = 0^32 (FIPS 204 Algorithm 2, deterministic variant) instead of hedged.
 // 'seed' is the private key as Conclave stores it: ML-DSA xi (32 bytes); SLH-DSA SK.seed||SK.prf||PK.seed (3n);
 // hybrids xi || classical secret (Ed25519 seed or secp256k1 scalar, 32 bytes each).
 import { ml_dsa44, ml_dsa65, ml_dsa87 } from '@noble/post-quantum/ml-dsa.js';
@@ -44,12 +45,12 @@ function hybridVerify(h, pk, message, context, sig) {
   return pqOk && tradOk;
 }
 
-function hybridSign(h, seed, message, context) {
+function hybridSign(h, seed, message, context, deterministic) {
   const xi = seed.subarray(0, 32);
   const trad = seed.subarray(32);
   const ml = ml_dsa65.keygen(xi);
   const m = mPrime(h.label, context, message);
-  const pqSig = ml_dsa65.sign(m, ml.secretKey, { context: h.label });
+  const pqSig = ml_dsa65.sign(m, ml.secretKey, deterministic ? { context: h.label, extraEntropy: false } : { context: h.label });
   let tradPk, tradSig;
   if (h.trad === 'ed25519') {
     tradPk = ed25519.getPublicKey(trad);
@@ -77,11 +78,11 @@ export function run(cases) {
     if (c.op === 'sign') {
       const seed = hexToBytes(c.seed);
       if (hybrid) {
-        const r = hybridSign(hybrid, seed, message, context);
+        const r = hybridSign(hybrid, seed, message, context, c.deterministic === true);
         return { publicKey: bytesToHex(r.publicKey), signature: bytesToHex(r.signature) };
       }
       const keys = single.keygen(seed);
-      const signature = single.sign(message, keys.secretKey, { context });
+      const signature = single.sign(message, keys.secretKey, c.deterministic === true ? { context, extraEntropy: false } : { context });
       return { publicKey: bytesToHex(keys.publicKey), signature: bytesToHex(signature) };
     }
     throw new Error(`unknown op ${c.op}`);

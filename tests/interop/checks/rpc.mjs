@@ -1,8 +1,18 @@
 // Uses Conclave's Ethereum JSON-RPC endpoint as a remote signer from ethers v6 (JsonRpcProvider + JsonRpcSigner),
 // then checks every signature independently with ethers: the sender recovered from the signed transaction, the
 // signer of a personal message and of EIP-712 typed data must all equal the key's address.
-// Case: {url, token, address, chainId}. Result: {accounts, txFrom, txType, txTo, messageSigner, typedSigner, legacyFrom}.
+// Case: {url, token, address, chainId}. Result: {accounts, tx, legacy, messageSigner, typedSigner}, where tx and legacy
+// are what ethers decodes from each signed transaction (every field as a string: from, to, type, chainId, nonce, value,
+// data, gasLimit, gasPrice, maxFeePerGas, maxPriorityFeePerGas), so the test checks what was signed, not only who signed.
 import { FetchRequest, JsonRpcProvider, Transaction, verifyMessage, verifyTypedData, parseEther, parseUnits } from 'ethers';
+
+function fields(t) {
+  const s = (v) => (v === null || v === undefined ? null : String(v));
+  return {
+    from: t.from, to: t.to, type: t.type, chainId: s(t.chainId), nonce: t.nonce, value: s(t.value), data: t.data,
+    gasLimit: s(t.gasLimit), gasPrice: s(t.gasPrice), maxFeePerGas: s(t.maxFeePerGas), maxPriorityFeePerGas: s(t.maxPriorityFeePerGas),
+  };
+}
 
 export async function run(cases) {
   const results = [];
@@ -30,11 +40,8 @@ export async function run(cases) {
     const typedSignature = await signer.signTypedData(domain, types, value);
     results.push({
       accounts,
-      txFrom: tx.from,
-      txType: tx.type,
-      txTo: tx.to,
-      txChainId: Number(tx.chainId),
-      legacyFrom: legacy.from,
+      tx: fields(tx),
+      legacy: fields(legacy),
       messageSigner: verifyMessage(message, messageSignature),
       typedSigner: verifyTypedData(domain, types, value, typedSignature),
     });
