@@ -144,10 +144,12 @@ public sealed class TransportTests(ThreeNodeCluster fixture) : IClassFixture<Thr
         using Cluster rogue = LocalClusterProcesses.CreateCoordinator(_c.ServerConfig, _c.Manifest, Path.Combine(dir, "c.crt"), Path.Combine(dir, "c.key"));
         Assert.Empty(await rogue.AttestAsync(CancellationToken.None));
         RpcException e = await Assert.ThrowsAsync<RpcException>(() => rogue.Node(1).GetInfoAsync(TimeSpan.FromSeconds(30), CancellationToken.None));
+        // How the dropped handshake surfaces depends on timing: the client may see the connection fail while starting
+        // the call (Unavailable) or right after its own Finished (Internal, reading the first frame). Either way it is
+        // a transport failure raised by the client, never a status the node's gRPC service chose.
         string why = Chain(e);
-        Assert.Equal(StatusCode.Unavailable, e.StatusCode);
-        Assert.StartsWith("Error starting gRPC call", e.Status.Detail, StringComparison.Ordinal);
-        Assert.Contains("did not complete the HTTP/2 handshake", why, StringComparison.Ordinal);
+        Assert.True(e.StatusCode is StatusCode.Unavailable or StatusCode.Internal, $"{e.StatusCode}: {why}");
+        Assert.DoesNotContain("conclave-", e.Trailers.Select(t => t.Key));
     }
 
     [Fact]

@@ -613,7 +613,7 @@ public sealed partial class KeyService : IDisposable
         int finished = 0;
         foreach (Storage.Rotation.RotationRun run in await _store.Rotations.ListUnfinishedAsync(ct).ConfigureAwait(false))
         {
-            if (!await _store.Rotations.TryLeaseAsync(run.RunId, _frost.Owner, _frost.RunLease, ct).ConfigureAwait(false))
+            if (_frost.IsLive(run.RunId) || !await _store.Rotations.TryLeaseAsync(run.RunId, _frost.Owner, _frost.RunLease, ct).ConfigureAwait(false))
             {
                 continue; // another live replica owns it
             }

@@ -23,6 +23,7 @@ namespace Conclave.Server.Coordinator;
 public sealed partial class FrostCoordinator
 {
     private const int FinishAttempts = 3;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> _liveRuns = new(StringComparer.Ordinal);
 
     /// <summary>Creates a new t-of-n key by DKG among <paramref name="nodes"/> (every node deals and receives).</summary>
     public Task<FrostKeyInfo> CreateKeyAsync(string keyId, FrostCiphersuite suite, int threshold, IReadOnlyList<uint> nodes, CancellationToken ct)
@@ -86,11 +87,35 @@ public sealed partial class FrostCoordinator
             throw new ArgumentException($"unknown FROST scheme {plan.Scheme}", nameof(plan));
         }
 
-        PublicKeyPackage? oldKey = plan.Kind == RotationKind.KeyGeneration ? null
-            : (Find(plan.KeyId) ?? throw new ArgumentException($"unknown FROST key {plan.KeyId}", nameof(plan))).PublicKeyPackage;
+        if (plan.Kind != RotationKind.KeyGeneration && Find(plan.KeyId) is null)
+        {
+            throw new ArgumentException($"unknown FROST key {plan.KeyId}", nameof(plan));
+        }
+
         byte[] session = runSession ?? Cluster.NewSessionId();
         string runId = Convert.ToHexStringLower(session);
-        await Runs.BeginAsync(new NewRotationRun(runId, plan.KeyId, plan.Kind, plan.FromVersion, plan.ToVersion, Owner, RunLease, plan.ToBytes()), ct).ConfigureAwait(false);
+        _liveRuns.TryAdd(runId, 0);
+        try
+        {
+            await Runs.BeginAsync(new NewRotationRun(runId, plan.KeyId, plan.Kind, plan.FromVersion, plan.ToVersion, Owner, RunLease, plan.ToBytes()), ct).ConfigureAwait(false);
+            return await DriveAsync(runId, session, plan, suite, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            _liveRuns.TryRemove(runId, out _);
+        }
+    }
+
+    /// <summary>
+    /// True while this coordinator is driving the run itself: recovery (which takes runs whose owner is this replica)
+    /// leaves it alone, so a run is never aborted by its own server's recovery pass.
+    /// </summary>
+    public bool IsLive(string runId) => _liveRuns.ContainsKey(runId);
+
+    private async Task<FrostKeyInfo> DriveAsync(string runId, byte[] session, RotationPlan plan, FrostCiphersuite suite, CancellationToken ct)
+    {
+        PublicKeyPackage? oldKey = plan.Kind == RotationKind.KeyGeneration ? null
+            : (Find(plan.KeyId) ?? throw new ArgumentException($"unknown FROST key {plan.KeyId}", nameof(plan))).PublicKeyPackage;
         await FaultAsync(plan.Kind, "started").ConfigureAwait(false);
 
         PublicKeyPackage result;
@@ -108,6 +133,7 @@ public sealed partial class FrostCoordinator
 
         await Runs.TransitionAsync(runId, RotationState.Started, RotationState.Prepared, result.ToBytes(), cancellationToken: CancellationToken.None).ConfigureAwait(false);
         await FaultAsync(plan.Kind, "prepared").ConfigureAwait(false);
+        await Runs.TryLeaseAsync(runId, Owner, RunLease, CancellationToken.None).ConfigureAwait(false);
         return await FinishAsync(runId, ct).ConfigureAwait(false);
     }
 
@@ -117,6 +143,23 @@ public sealed partial class FrostCoordinator
     /// a run itself after its decision. Returns the key as it is afterwards (null for an aborted run).
     /// </summary>
     public async Task<FrostKeyInfo?> ResumeAsync(string runId, CancellationToken ct)
+    {
+        if (!_liveRuns.TryAdd(runId, 0))
+        {
+            return null; // this coordinator is driving it right now
+        }
+
+        try
+        {
+            return await ResumeCoreAsync(runId, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            _liveRuns.TryRemove(runId, out _);
+        }
+    }
+
+    private async Task<FrostKeyInfo?> ResumeCoreAsync(string runId, CancellationToken ct)
     {
         RotationRun run = await Runs.GetAsync(runId, ct).ConfigureAwait(false) ?? throw new ArgumentException($"unknown rotation run {runId}", nameof(runId));
         RotationPlan plan = RotationPlan.FromBytes(run.Parameters);

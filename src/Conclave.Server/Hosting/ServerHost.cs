@@ -65,7 +65,8 @@ public static class ServerHost
         var frost = new FrostCoordinator(cluster)
         {
             Runs = store.Rotations,
-            Owner = InstanceId(dataDir),
+            // Replicas may share a data folder (each with its own listen address): the address keeps their names apart.
+            Owner = InstanceId(dataDir) + "@" + config.Listen,
             BeforeSignRound = (keyId, version, message, session, ct) =>
                 store.Audit.AppendAsync(Conclave.Node.Frost.SignAuditRecords.CoordinatorEntry(keyId, version, message.Span, session), ct),
         };
