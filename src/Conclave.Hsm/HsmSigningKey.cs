@@ -59,6 +59,48 @@ public sealed class HsmSigningKey : ISigningKey
             ?? throw HsmErrors.BadSignature(_token.TokenLabel, Id, _scheme.Name);
     }
 
+    /// <summary>
+    /// As <see cref="Sign"/>, but while every pooled session is busy the wait for one is asynchronous, so the calling
+    /// thread-pool thread is released (the PKCS#11 call itself is synchronous).
+    /// </summary>
+    public async Task<SignatureResult> SignAsync(ReadOnlyMemory<byte> input, CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        _scheme.ValidateInput(input.Span);
+        byte[] data = input.ToArray();
+        bool stale = false;
+        byte[]? raw = await _token.RunAsync($"C_Sign with {_scheme.SignMechanism.Name}", session => SignOnSession(session, data, true, ref stale), cancellationToken)
+            .ConfigureAwait(false);
+        if (stale)
+        {
+            bool again = false;
+            raw = await _token.RunAsync($"C_Sign with {_scheme.SignMechanism.Name}", session => SignOnSession(session, data, false, ref again), cancellationToken)
+                .ConfigureAwait(false);
+        }
+
+        return _scheme.FinishSignature(raw!, data, _publicKey)
+            ?? throw HsmErrors.BadSignature(_token.TokenLabel, Id, _scheme.Name);
+    }
+
+    private byte[]? SignOnSession(ISession session, byte[] data, bool retryOnStaleHandle, ref bool stale)
+    {
+        using IMechanism mechanism = _token.Factories.MechanismFactory.Create(_scheme.SignMechanism.Mechanism);
+        try
+        {
+            return session.Sign(mechanism, PrivateKeyHandle, data);
+        }
+        catch (Pkcs11Exception e) when (retryOnStaleHandle && e.RV is CKR.CKR_KEY_HANDLE_INVALID or CKR.CKR_OBJECT_HANDLE_INVALID
+            && SessionPool.IsLoggedIn(session))
+        {
+            // The handle went stale (another process re-created objects, or the token was reset): find the key again.
+            IObjectHandle? fresh = _token.FindSingle(session, CKO.CKO_PRIVATE_KEY, Id)
+                ?? throw HsmErrors.KeyNotFound(_token.TokenLabel, Id, "signing key");
+            Volatile.Write(ref _handle, fresh);
+            stale = true;
+            return null;
+        }
+    }
+
     private byte[] SignRaw(byte[] data, bool retryOnStaleHandle)
     {
         bool stale = false;
@@ -69,7 +111,8 @@ public sealed class HsmSigningKey : ISigningKey
             {
                 return session.Sign(mechanism, PrivateKeyHandle, data);
             }
-            catch (Pkcs11Exception e) when (retryOnStaleHandle && e.RV is CKR.CKR_KEY_HANDLE_INVALID or CKR.CKR_OBJECT_HANDLE_INVALID)
+            catch (Pkcs11Exception e) when (retryOnStaleHandle && e.RV is CKR.CKR_KEY_HANDLE_INVALID or CKR.CKR_OBJECT_HANDLE_INVALID
+                && SessionPool.IsLoggedIn(session))
             {
                 // The handle went stale (another process re-created objects, or the token was reset): find the key again.
                 IObjectHandle? fresh = _token.FindSingle(session, CKO.CKO_PRIVATE_KEY, Id)

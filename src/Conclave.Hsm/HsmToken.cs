@@ -44,6 +44,8 @@ public sealed class HsmToken : IDisposable
 
     internal SessionPool Pool => _pool;
 
+    internal ISlot Slot => _slot;
+
     internal Pkcs11InteropFactories Factories => _module.Factories;
 
     /// <summary>The randomness source for GCM nonces (health-checked OS generator unless a test injects one).</summary>
@@ -64,7 +66,8 @@ public sealed class HsmToken : IDisposable
             using SecretBuffer pin = PinReader.Read(options);
             ISession anchor = Login(module, slot, options.TokenLabel, pin);
             HashSet<ulong> mechanisms = [.. slot.GetMechanismList().Select(m => (ulong)m)];
-            var pool = new SessionPool(slot, anchor, options.SessionPoolSize, options.SessionAcquireTimeout, options.TokenLabel);
+            var pool = new SessionPool(slot, anchor, options.SessionPoolSize, options.SessionAcquireTimeout, options.TokenLabel,
+                session => LoginAgain(module, options, session));
             return new HsmToken(module, slot, pool, mechanisms, options.TokenLabel);
         }
         catch (Pkcs11Exception e)
@@ -121,6 +124,30 @@ public sealed class HsmToken : IDisposable
         }
 
         return matches[0].Slot;
+    }
+
+    /// <summary>Logs the application in again on <paramref name="session"/> after the token logged it out; the PIN is read afresh and zeroed.</summary>
+    private static void LoginAgain(Pkcs11Module module, HsmOptions options, ISession session)
+    {
+        using SecretBuffer pin = PinReader.Read(options);
+        byte[] pinBytes = GC.AllocateArray<byte>(pin.Length, pinned: true);
+        try
+        {
+            pin.ReadOnlySpan.CopyTo(pinBytes);
+            session.Login(CKU.CKU_USER, pinBytes);
+        }
+        catch (Pkcs11Exception e) when (e.RV == CKR.CKR_USER_ALREADY_LOGGED_IN)
+        {
+            // Another thread (or another HsmToken of this process) logged in first.
+        }
+        catch (Pkcs11Exception e)
+        {
+            throw HsmErrors.FromPkcs11(e, module.Path, options.TokenLabel, "C_Login (logging in again after the token logged out)");
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(pinBytes);
+        }
     }
 
     private static ISession Login(Pkcs11Module module, ISlot slot, string tokenLabel, SecretBuffer pin)
@@ -291,10 +318,7 @@ public sealed class HsmToken : IDisposable
         HsmSignatureScheme scheme = IdentifyScheme(session, priv)
             ?? throw HsmErrors.KeyNotUsable(TokenLabel, keyId, "it is neither a secp256k1 ECDSA nor an Ed25519 key");
         HsmKeyProtection protection = ReadProtection(session, priv);
-        if (!protection.Sensitive || protection.Extractable)
-        {
-            throw HsmErrors.KeyNotUsable(TokenLabel, keyId, "its private key is extractable or not sensitive (Conclave requires CKA_SENSITIVE=true, CKA_EXTRACTABLE=false)");
-        }
+        RequireProtected(keyId, "its private key", protection);
 
         IObjectHandle pub = FindSingle(session, CKO.CKO_PUBLIC_KEY, keyId)
             ?? throw HsmErrors.KeyNotUsable(TokenLabel, keyId, "its public key object is missing");
@@ -458,28 +482,72 @@ public sealed class HsmToken : IDisposable
         }
 
         HsmKeyProtection protection = ReadProtection(session, handle);
-        if (!protection.Sensitive || protection.Extractable)
-        {
-            throw HsmErrors.KeyNotUsable(TokenLabel, kekId, "it is extractable or not sensitive (Conclave requires CKA_SENSITIVE=true, CKA_EXTRACTABLE=false)");
-        }
+        RequireProtected(kekId, "it", protection);
 
         return new HsmKeyEncryptionKey(this, kekId, handle);
     }
 
     /// <summary>Runs <paramref name="action"/> on a pooled session, mapping PKCS#11 failures to <see cref="HsmException"/>.</summary>
+    /// <remarks>
+    /// If the failure is because the token logged the application out (CKR_USER_NOT_LOGGED_IN, or private handles gone
+    /// with the login), the pool logs in again and the action is retried once on a fresh session.
+    /// </remarks>
     internal T Run<T>(string operation, Func<ISession, T> action, Func<Pkcs11Exception, HsmException?>? map = null)
     {
         ThrowIfDisposed();
-        using SessionPool.Lease lease = _pool.Rent();
+        for (int attempt = 0; ; attempt++)
+        {
+            using SessionPool.Lease lease = _pool.Rent();
+            if (TryRun(lease, operation, action, map, attempt == 0, out T result))
+            {
+                return result;
+            }
+        }
+    }
+
+    /// <summary>As <see cref="Run{T}"/>, but waits for a free session asynchronously instead of blocking a thread.</summary>
+    internal async ValueTask<T> RunAsync<T>(string operation, Func<ISession, T> action, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        for (int attempt = 0; ; attempt++)
+        {
+            using SessionPool.Lease lease = await _pool.RentAsync(cancellationToken).ConfigureAwait(false);
+            if (TryRun(lease, operation, action, null, attempt == 0, out T result))
+            {
+                return result;
+            }
+        }
+    }
+
+    private bool TryRun<T>(SessionPool.Lease lease, string operation, Func<ISession, T> action, Func<Pkcs11Exception, HsmException?>? map, bool mayRetry, out T result)
+    {
         try
         {
-            return action(lease.Session);
+            result = action(lease.Session);
+            return true;
         }
         catch (Pkcs11Exception e)
         {
             if (SessionPool.IsSessionBroken(e.RV))
             {
                 lease.MarkBroken();
+            }
+
+            bool recovered;
+            try
+            {
+                recovered = mayRetry && _pool.TryRecoverLogin(lease.Session, e.RV);
+            }
+            catch (Pkcs11Exception relogin)
+            {
+                throw HsmErrors.FromPkcs11(relogin, ModulePath, TokenLabel, $"{operation} (logging in again)");
+            }
+
+            if (recovered)
+            {
+                lease.MarkBroken();
+                result = default!;
+                return false;
             }
 
             throw map?.Invoke(e) ?? HsmErrors.FromPkcs11(e, ModulePath, TokenLabel, operation);
@@ -525,6 +593,25 @@ public sealed class HsmToken : IDisposable
             Extractable: Read(a[1], true),
             AlwaysSensitive: Read(a[2], false),
             NeverExtractable: Read(a[3], false));
+    }
+
+    /// <summary>
+    /// Refuses a key that is, or ever was, readable outside the token: CKA_SENSITIVE and CKA_ALWAYS_SENSITIVE must be
+    /// true, CKA_EXTRACTABLE false and CKA_NEVER_EXTRACTABLE true (PKCS#11 v2.40 section 4.9: the token sets the
+    /// ALWAYS/NEVER attributes itself, so a key imported or once extractable cannot claim them).
+    /// </summary>
+    private void RequireProtected(string keyId, string subject, HsmKeyProtection protection)
+    {
+        string? problem =
+            protection.Extractable ? "is extractable (CKA_EXTRACTABLE=true)"
+            : !protection.Sensitive ? "is not sensitive (CKA_SENSITIVE=false)"
+            : !protection.AlwaysSensitive ? "was not always sensitive (CKA_ALWAYS_SENSITIVE=false): it may have been read out before"
+            : !protection.NeverExtractable ? "was extractable at some time (CKA_NEVER_EXTRACTABLE=false): it may have been exported before"
+            : null;
+        if (problem is not null)
+        {
+            throw HsmErrors.KeyNotUsable(TokenLabel, keyId, $"{subject} {problem}; Conclave requires CKA_SENSITIVE, CKA_ALWAYS_SENSITIVE and CKA_NEVER_EXTRACTABLE true and CKA_EXTRACTABLE false: generate a new key in the token");
+        }
     }
 
     private void RequireMechanism((ulong Mechanism, string Name) mechanism, string purpose)

@@ -11,6 +11,18 @@ public sealed class EnvelopeAndMemoryTests
     [Theory]
     [InlineData(EnvelopeAlgorithm.XChaCha20Poly1305)]
     [InlineData(EnvelopeAlgorithm.Aes256Gcm)]
+    public void Envelope_SealAndOpenAgreeOnTheEmptyPlaintext(EnvelopeAlgorithm alg)
+    {
+        // Open refuses an envelope without plaintext, so Seal refuses to make one (issue 14 item 5).
+        CryptoFormatException e = Assert.Throws<CryptoFormatException>(() => Envelope.Seal(Key, [], "ad"u8, alg));
+        Assert.Contains("plaintext", e.Message, StringComparison.Ordinal);
+        using SecretBuffer one = Envelope.Open(Key, Envelope.Seal(Key, [7], "ad"u8, alg), "ad"u8);
+        Assert.Equal(1, one.Length);
+    }
+
+    [Theory]
+    [InlineData(EnvelopeAlgorithm.XChaCha20Poly1305)]
+    [InlineData(EnvelopeAlgorithm.Aes256Gcm)]
     public void Envelope_RoundTripsAndRefusesEveryChange(EnvelopeAlgorithm alg)
     {
         byte[] secret = "a private key, say"u8.ToArray();

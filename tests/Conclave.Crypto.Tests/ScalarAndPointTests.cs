@@ -79,7 +79,7 @@ public sealed class ScalarAndPointTests
             Secp256k1Point pa = Secp256k1Point.MultiplyGenerator(a);
             Secp256k1Point pb = Secp256k1Point.MultiplyGenerator(b);
             Assert.Equal(Secp256k1Point.MultiplyGenerator(a + b), pa + pb);
-            Assert.Equal(Secp256k1Point.MultiplyGenerator(a * b), pa.Multiply(b));
+            Assert.Equal(Secp256k1Point.MultiplyGenerator(a * b), pa.MultiplyPublic(b));
             Assert.Equal(Secp256k1Point.Identity, pa - pa);
             Assert.Equal(pa, pa + Secp256k1Point.Identity);
             Assert.Equal(Secp256k1Point.MultiplyGenerator(-a), -pa);

@@ -62,6 +62,23 @@ public sealed class HsmOptionsTests : IDisposable
         Assert.DoesNotContain("1234", e.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData(UnixFileMode.GroupRead)]
+    [InlineData(UnixFileMode.GroupWrite)]
+    [InlineData(UnixFileMode.OtherWrite)]
+    public void PinFileOpenToTheGroupIsRefused(UnixFileMode extra)
+    {
+        string path = WritePin("1234", UnixFileMode.UserRead | UnixFileMode.UserWrite | extra);
+        var options = new HsmOptions { ModulePath = "/x/lib.so", TokenLabel = "tok", PinFile = path };
+        HsmException e = Assert.Throws<HsmException>(() => PinReader.Read(options));
+        Assert.Equal(HsmErrorKind.PinUnavailable, e.Kind);
+        Assert.Contains("chmod 600", e.Message, StringComparison.Ordinal);
+        Assert.Contains("'tok'", e.Message, StringComparison.Ordinal);
+        Assert.Contains("/x/lib.so", e.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("1234", e.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain('\n', e.Message);
+    }
+
     [Fact]
     public void MissingOrEmptyPinSourcesAreRefused()
     {

@@ -32,7 +32,7 @@ public class PrimitiveBenchmarks
 
     [Benchmark] public Secp256k1Point Secp256k1BaseMul() => Secp256k1Point.MultiplyGenerator(_a);
 
-    [Benchmark] public Secp256k1Point Secp256k1PointMul() => _p.Multiply(_b);
+    [Benchmark] public Secp256k1Point Secp256k1PointMul() => _p.MultiplyPublic(_b);
 
     [Benchmark] public Secp256k1Point Secp256k1PointAdd() => _p + _q;
 

@@ -53,13 +53,20 @@ public static class Envelope
     public static int SealedSize(int plaintextLength, EnvelopeAlgorithm algorithm = EnvelopeAlgorithm.XChaCha20Poly1305)
         => HeaderSize + NonceSize(algorithm) + plaintextLength + TagSizeInBytes;
 
-    /// <summary>Encrypts <paramref name="plaintext"/> under a 32-byte key with a fresh random nonce.</summary>
+    /// <summary>Encrypts a non-empty <paramref name="plaintext"/> under a 32-byte key with a fresh random nonce.</summary>
     public static byte[] Seal(ReadOnlySpan<byte> key, ReadOnlySpan<byte> plaintext, ReadOnlySpan<byte> associatedData,
         EnvelopeAlgorithm algorithm = EnvelopeAlgorithm.XChaCha20Poly1305, IRandomSource? random = null)
     {
         if (key.Length != KeySizeInBytes)
         {
             throw CryptoErrors.InvalidLength("key", key.Length, KeySizeInBytes);
+        }
+
+        // Open returns the plaintext in a SecretBuffer, which cannot be empty, and refuses an envelope without one:
+        // refuse it here too, so Seal never produces an envelope Open will not open.
+        if (plaintext.IsEmpty)
+        {
+            throw CryptoErrors.InvalidLength("plaintext", 0, "at least 1 (an envelope cannot hold an empty plaintext)");
         }
 
         int nonceSize = NonceSize(algorithm);

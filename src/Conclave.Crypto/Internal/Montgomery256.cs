@@ -204,36 +204,49 @@ internal sealed class Montgomery256
         }
     }
 
+    // Carries and borrows are computed with explicit bitwise formulas instead of UInt128 arithmetic, whose
+    // addition and subtraction compute their carries with comparisons (a ternary the JIT may or may not turn into
+    // a branch). The carry out of x + y + c (c ∈ {0, 1}) with result z is the majority of the top bits,
+    // ((x & y) | ((x | y) & ~z)) >> 63; the borrow out of x − y − c with result z is ((~x & y) | ((~x | y) & z)) >> 63
+    // (Hacker's Delight, 2nd ed., section 2-16). Math.BigMul is a single MUL/MULX. No branch depends on the values.
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static ulong MulAdd(ulong a, ulong b, ulong t, ref ulong carry)
     {
         unchecked
         {
-            UInt128 p = ((UInt128)a * b) + t + carry;
-            carry = (ulong)(p >> 64);
-            return (ulong)p;
+            // a·b + t + carry < 2^128, so the high word cannot overflow.
+            ulong hi = Math.BigMul(a, b, out ulong lo);
+            ulong c1 = 0;
+            lo = Adc(lo, t, ref c1);
+            ulong c2 = 0;
+            lo = Adc(lo, carry, ref c2);
+            carry = hi + c1 + c2;
+            return lo;
         }
     }
 
+    /// <summary>a + b + carry (carry ∈ {0, 1}); carry becomes the carry out. Branch-free.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static ulong Adc(ulong a, ulong b, ref ulong carry)
     {
         unchecked
         {
-            UInt128 s = (UInt128)a + b + carry;
-            carry = (ulong)(s >> 64);
-            return (ulong)s;
+            ulong s = a + b + carry;
+            carry = ((a & b) | ((a | b) & ~s)) >> 63;
+            return s;
         }
     }
 
+    /// <summary>a − b − borrow (borrow ∈ {0, 1}); borrow becomes the borrow out. Branch-free.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static ulong Sbb(ulong a, ulong b, ref ulong borrow)
     {
         unchecked
         {
-            UInt128 d = (UInt128)a - b - borrow;
-            borrow = (ulong)(d >> 127);
-            return (ulong)d;
+            ulong d = a - b - borrow;
+            borrow = ((~a & b) | ((~a | b) & d)) >> 63;
+            return d;
         }
     }
 }

@@ -21,10 +21,14 @@ public sealed class EntropyHealthException : Exception
 /// Wraps a random source with the continuous health tests of NIST SP 800-90B section 4.4, run on every byte
 /// (8-bit samples) that passes through:
 /// <list type="bullet">
-/// <item>4.4.1 Repetition Count Test: cutoff C = 1 + ⌈−log2(α) / H⌉ identical samples in a row.</item>
-/// <item>4.4.2 Adaptive Proportion Test: window W = 512; the first sample of a window may not recur
-/// C times or more, where C is the smallest count with P(Binomial(W−1, 2^−H) ≥ C) ≤ α.</item>
+/// <item>4.4.1 Repetition Count Test: cutoff C = 1 + ⌈−log2(α) / H⌉; the test fails when C identical samples
+/// occur in a row (the run length, counting the first of them, reaches C).</item>
+/// <item>4.4.2 Adaptive Proportion Test: window W = 512; the test fails when the first sample of a window occurs
+/// C times in that window, counting itself (so it recurs C − 1 times), with C = 1 + CRITBINOM(W, 2^−H, 1 − α)
+/// as section 4.4.2 defines it (see <see cref="ComputeAptCutoff"/>).</item>
 /// </list>
+/// The tests see the OS generator's conditioned output, not its raw noise source: they catch a stuck, zeroed or
+/// grossly broken generator, not a weak or repeated seed (conditioned output of a bad seed still looks random).
 /// Conclave assumes H = 8 bits per byte (the OS generator's conditioned output) and α = 2^−40, the most
 /// conservative false-positive rate the standard allows, so a healthy generator essentially never trips
 /// while a stuck or heavily biased one fails within one window. A failure is sticky: the source refuses

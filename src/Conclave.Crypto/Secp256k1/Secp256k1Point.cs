@@ -58,8 +58,13 @@ public readonly struct Secp256k1Point : IEquatable<Secp256k1Point>
         }
     }
 
-    /// <summary>k·P (constant time in k).</summary>
-    public unsafe Secp256k1Point Multiply(Secp256k1Scalar k)
+    /// <summary>
+    /// k·P for a PUBLIC scalar k. VARIABLE TIME: libsecp256k1's <c>secp256k1_ec_pubkey_tweak_mul</c> uses its
+    /// variable-time multiplication (ecmult), so its timing depends on k. Never pass a secret (a private key, a share,
+    /// a nonce); for k·G with a secret k use <see cref="MultiplyGenerator"/>, which is constant time. No constant-time
+    /// k·P exists here because no caller needs one yet.
+    /// </summary>
+    public unsafe Secp256k1Point MultiplyPublic(Secp256k1Scalar k)
     {
         if (_raw is null || k.IsZero)
         {
@@ -88,9 +93,11 @@ public readonly struct Secp256k1Point : IEquatable<Secp256k1Point>
         }
     }
 
-    public static Secp256k1Point operator *(Secp256k1Scalar k, Secp256k1Point p) => p.Multiply(k);
+    /// <summary>k·P through <see cref="MultiplyPublic"/>: VARIABLE TIME, public scalars only.</summary>
+    public static Secp256k1Point operator *(Secp256k1Scalar k, Secp256k1Point p) => p.MultiplyPublic(k);
 
-    public static Secp256k1Point operator *(Secp256k1Point p, Secp256k1Scalar k) => p.Multiply(k);
+    /// <summary>P·k through <see cref="MultiplyPublic"/>: VARIABLE TIME, public scalars only.</summary>
+    public static Secp256k1Point operator *(Secp256k1Point p, Secp256k1Scalar k) => p.MultiplyPublic(k);
 
     public static Secp256k1Point operator +(Secp256k1Point a, Secp256k1Point b)
     {

@@ -17,7 +17,7 @@ internal static class PinReader
     {
         if (!string.IsNullOrWhiteSpace(options.PinFile))
         {
-            return ReadFile(options.PinFile);
+            return ReadFile(options.PinFile, options.ModulePath, options.TokenLabel);
         }
 
         if (!string.IsNullOrWhiteSpace(options.PinEnvironmentVariable))
@@ -28,7 +28,7 @@ internal static class PinReader
         throw HsmErrors.InvalidConfiguration("no PIN source configured");
     }
 
-    internal static SecretBuffer ReadFile(string path)
+    internal static SecretBuffer ReadFile(string path, string? modulePath = null, string? tokenLabel = null)
     {
         if (!File.Exists(path))
         {
@@ -38,9 +38,13 @@ internal static class PinReader
         if (!OperatingSystem.IsWindows())
         {
             UnixFileMode mode = File.GetUnixFileMode(path);
-            if ((mode & (UnixFileMode.OtherRead | UnixFileMode.OtherWrite)) != 0)
+            // Owner-only: any group or other permission bit means someone besides the owner may read or replace the PIN.
+            const UnixFileMode notOwner = UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.GroupExecute
+                | UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute;
+            if ((mode & notOwner) != 0)
             {
-                throw HsmErrors.PinUnavailable($"PIN file {path} is accessible by other users (mode {ModeString(mode)}); restrict it with chmod 600");
+                string where = tokenLabel is null ? string.Empty : $" for token '{tokenLabel}' in {modulePath}";
+                throw HsmErrors.PinUnavailable($"PIN file {path}{where} is accessible by users other than its owner (mode {ModeString(mode)}); restrict it with chmod 600");
             }
         }
 

@@ -13,7 +13,9 @@ namespace Conclave.Hsm.Internal;
 internal sealed class SessionPool : IDisposable
 {
     private readonly ISlot _slot;
-    private readonly ISession _anchor;
+    private readonly Action<ISession> _login;
+    private readonly Lock _loginLock = new();
+    private ISession _anchor;
     private readonly SemaphoreSlim _permits;
     private readonly ConcurrentBag<ISession> _idle = [];
     private readonly Lock _lock = new();
@@ -22,10 +24,13 @@ internal sealed class SessionPool : IDisposable
     private readonly TimeSpan _acquireTimeout;
     private bool _disposed;
 
-    internal SessionPool(ISlot slot, ISession loggedInAnchor, int size, TimeSpan acquireTimeout, string tokenLabel)
+    /// <param name="login">Logs the application in on the given session (reading the PIN afresh); used to recover
+    /// after the token logged the application out.</param>
+    internal SessionPool(ISlot slot, ISession loggedInAnchor, int size, TimeSpan acquireTimeout, string tokenLabel, Action<ISession> login)
     {
         _slot = slot;
         _anchor = loggedInAnchor;
+        _login = login;
         Size = size;
         _permits = new SemaphoreSlim(size, size);
         _acquireTimeout = acquireTimeout;
@@ -46,6 +51,7 @@ internal sealed class SessionPool : IDisposable
         }
     }
 
+    /// <summary>Takes a session, blocking the calling thread while all are busy (see <see cref="RentAsync"/>).</summary>
     internal Lease Rent()
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed), this);
@@ -54,6 +60,95 @@ internal sealed class SessionPool : IDisposable
             throw HsmErrors.SessionPoolExhausted(_tokenLabel, Size, _acquireTimeout);
         }
 
+        return TakePermitted();
+    }
+
+    /// <summary>
+    /// Takes a session; while all are busy the wait is asynchronous (<see cref="SemaphoreSlim.WaitAsync(TimeSpan, CancellationToken)"/>),
+    /// so no thread-pool thread is blocked.
+    /// </summary>
+    internal async ValueTask<Lease> RentAsync(CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed), this);
+        if (!await _permits.WaitAsync(_acquireTimeout, cancellationToken).ConfigureAwait(false))
+        {
+            throw HsmErrors.SessionPoolExhausted(_tokenLabel, Size, _acquireTimeout);
+        }
+
+        return TakePermitted();
+    }
+
+    /// <summary>
+    /// After a failure with <paramref name="rv"/> on <paramref name="session"/>: if the application is no longer logged
+    /// in (the token logged it out, or every session was closed), drops the idle sessions, logs in again (reading the
+    /// PIN afresh) and returns true so the caller retries once. Returns false when the failure has another cause.
+    /// </summary>
+    internal bool TryRecoverLogin(ISession session, CKR rv)
+    {
+        if (rv is not (CKR.CKR_USER_NOT_LOGGED_IN or CKR.CKR_KEY_HANDLE_INVALID or CKR.CKR_OBJECT_HANDLE_INVALID
+            or CKR.CKR_SESSION_HANDLE_INVALID or CKR.CKR_SESSION_CLOSED))
+        {
+            return false;
+        }
+
+        if (IsLoggedIn(session))
+        {
+            return false;
+        }
+
+        lock (_loginLock)
+        {
+            ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed), this);
+            while (_idle.TryTake(out ISession? idle))
+            {
+                lock (_lock)
+                {
+                    _ = _all.Remove(idle);
+                }
+
+                CloseQuietly(idle);
+            }
+
+            if (!IsAlive(_anchor))
+            {
+                CloseQuietly(_anchor);
+                _anchor = _slot.OpenSession(SessionType.ReadWrite);
+            }
+
+            _login(_anchor);
+        }
+
+        return true;
+    }
+
+    /// <summary>Whether <paramref name="session"/> is open and in a user state (false if it is closed or public).</summary>
+    internal static bool IsLoggedIn(ISession session)
+    {
+        try
+        {
+            return session.GetSessionInfo().State is CKS.CKS_RW_USER_FUNCTIONS or CKS.CKS_RO_USER_FUNCTIONS;
+        }
+        catch (Pkcs11Exception)
+        {
+            return false;
+        }
+    }
+
+    private static bool IsAlive(ISession session)
+    {
+        try
+        {
+            _ = session.GetSessionInfo();
+            return true;
+        }
+        catch (Pkcs11Exception)
+        {
+            return false;
+        }
+    }
+
+    private Lease TakePermitted()
+    {
         try
         {
             if (!_idle.TryTake(out ISession? session))

@@ -50,7 +50,8 @@ internal sealed class K1Element(Secp256k1Point value) : Element
 
     public override Element Negate() => new K1Element(Value.Negate());
 
-    public override Element Mul(Scalar k) => new K1Element(Value.Multiply(((K1Scalar)k).Value));
+    /// <summary>k·P, variable time in k (<see cref="Secp256k1Point.MultiplyPublic"/>): public scalars only; secret k·G goes through BaseMul.</summary>
+    public override Element Mul(Scalar k) => new K1Element(Value.MultiplyPublic(((K1Scalar)k).Value));
 
     public override bool IsIdentity => Value.IsIdentity;
 
