@@ -13,15 +13,9 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 
+using static Conclave.Server.Tests.OwnServers;
+
 namespace Conclave.Server.Tests;
-
-/// <summary>Three signer-node processes for the rotation tests, which run servers of their own.</summary>
-public sealed class RotationNodes : IDisposable
-{
-    public LocalClusterProcesses Nodes { get; } = new(RepoPaths.CliDll, 3, 2);
-
-    public void Dispose() => Nodes.Dispose();
-}
 
 /// <summary>
 /// Crash-safe rotation through the API (docs/ROTATION.md): a server killed mid-run finishes or aborts it when it starts
@@ -29,7 +23,7 @@ public sealed class RotationNodes : IDisposable
 /// store never run two rotations of one key; a reshare's threshold and participants are what the key shows afterwards.
 /// </summary>
 [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
-public sealed class RotationApiTests(RotationNodes fixture) : IClassFixture<RotationNodes>
+public sealed class RotationApiTests(VariantNodes fixture) : IClassFixture<VariantNodes>
 {
     [Theory]
     [InlineData("started", 1)]
@@ -126,6 +120,43 @@ public sealed class RotationApiTests(RotationNodes fixture) : IClassFixture<Rota
     }
 
     [Fact]
+    public async Task Readiness_NamesAKeyThatCannotReachItsQuorum()
+    {
+        ServerConfig config = Config();
+        (WebApplication app, HttpClient http) = await StartAsync(config);
+        try
+        {
+            string name = "quorum-" + Guid.NewGuid().ToString("N")[..8];
+            JsonNode key = await PostAsync(http, "/v1/keys", $$"""{"name":"{{name}}","scheme":"frost-ed25519"}""", HttpStatusCode.Created);
+            await PostAsync(http, $"/v1/keys/{name}/reshare", """{"threshold":3,"participants":3}""");
+            fixture.Nodes.KillNode(3);
+            try
+            {
+                // The cluster's default quorum (2 of 3) is still up, but the 3-of-3 key cannot sign.
+                JsonNode? ready = null;
+                await WaitForAsync(async () =>
+                {
+                    using HttpResponseMessage r = await http.GetAsync(new Uri("/readyz", UriKind.Relative));
+                    ready = JsonNode.Parse(await r.Content.ReadAsStringAsync());
+                    return r.StatusCode == HttpStatusCode.ServiceUnavailable && ready!["nodesUp"]!.AsArray().Count == 2;
+                }, "readiness reports the key below its quorum");
+                Assert.Contains(key["id"]!.GetValue<string>(), ready!["keysBelowQuorum"]!.AsArray().Select(k => k!.GetValue<string>()));
+            }
+            finally
+            {
+                fixture.Nodes.StartNode(3);
+                fixture.Nodes.WaitForAll(TimeSpan.FromSeconds(120));
+            }
+
+            await WaitForAsync(async () => (await http.GetAsync(new Uri("/readyz", UriKind.Relative))).IsSuccessStatusCode, "ready again with node 3 back");
+        }
+        finally
+        {
+            await StopAsync(app, http);
+        }
+    }
+
+    [Fact]
     public async Task ARunOutlivingTheRequest_Answers202_AndAClientThatLeavesDoesNotCutIt()
     {
         ServerConfig config = Config();
@@ -196,9 +227,7 @@ public sealed class RotationApiTests(RotationNodes fixture) : IClassFixture<Rota
     [Fact]
     public async Task TwoReplicasOnOnePostgresStore_AskedToRefreshTheSameKeyAtOnce_RunOneRotation()
     {
-        string admin = Environment.GetEnvironmentVariable("CONCLAVE_TEST_POSTGRES") is { Length: > 0 } cs
-            ? cs
-            : throw new InvalidOperationException("CONCLAVE_TEST_POSTGRES is not set: run ./test.sh, or eval \"$(bash scripts/test-services/postgres.sh)\" first");
+        string admin = AdminConnectionString();
         string db = "conclave_rot_" + Guid.NewGuid().ToString("N")[..12];
         await ExecAsync(admin, $"CREATE DATABASE {db}");
         try
@@ -266,72 +295,11 @@ public sealed class RotationApiTests(RotationNodes fixture) : IClassFixture<Rota
 
     private ServerConfig Config() => ServerConfig.Load(fixture.Nodes.Layout.ServerConfigPath);
 
-    private static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
-
     private static async Task SignAsync(HttpClient http, string name, byte[] groupKey, int version)
     {
         JsonNode sig = await PostAsync(http, $"/v1/keys/{name}/sign", """{"message":"0102"}""");
         Assert.Equal(version, sig["keyVersion"]!.GetValue<int>());
         Assert.True(FrostCiphersuite.TryGet((await GetAsync(http, $"/v1/keys/{name}"))["scheme"]!.GetValue<string>(), out FrostCiphersuite? suite));
         Assert.True(suite.Verify(groupKey, [1, 2], Convert.FromHexString(sig["signature"]!.GetValue<string>())));
-    }
-
-    private static async Task WaitForAsync(Func<Task<bool>> condition, string what)
-    {
-        var sw = Stopwatch.StartNew();
-        while (!await condition())
-        {
-            Assert.True(sw.Elapsed < TimeSpan.FromSeconds(90), "timed out waiting until " + what);
-            await Task.Delay(100);
-        }
-    }
-
-    private static async Task<(WebApplication App, HttpClient Http)> StartAsync(ServerConfig config)
-    {
-        WebApplication app = await ServerHost.BuildAsync(config);
-        await app.StartAsync();
-        string token = (await File.ReadAllTextAsync(app.Services.GetRequiredService<ServerPaths>().AdminTokenFile)).Trim();
-        var http = new HttpClient { BaseAddress = new Uri("http://" + config.Listen), Timeout = TimeSpan.FromMinutes(3) };
-        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
-        await WaitForAsync(async () => (await http.GetAsync(new Uri("/readyz", UriKind.Relative))).IsSuccessStatusCode, "the server is ready");
-        return (app, http);
-    }
-
-    private static async Task StopAsync(WebApplication app, HttpClient http)
-    {
-        http.Dispose();
-        await app.StopAsync();
-        await app.DisposeAsync();
-    }
-
-    private static async Task<JsonNode> PostAsync(HttpClient http, string path, string json, HttpStatusCode expected = HttpStatusCode.OK)
-    {
-        using HttpResponseMessage r = await http.PostAsync(new Uri(path, UriKind.Relative), Json(json));
-        string text = await r.Content.ReadAsStringAsync();
-        Assert.True(r.StatusCode == expected, $"{path}: {(int)r.StatusCode} {text}");
-        return JsonNode.Parse(text)!;
-    }
-
-    private static async Task<JsonNode> GetAsync(HttpClient http, string path)
-    {
-        using HttpResponseMessage r = await http.GetAsync(new Uri(path, UriKind.Relative));
-        string text = await r.Content.ReadAsStringAsync();
-        Assert.True(r.IsSuccessStatusCode, $"{path}: {(int)r.StatusCode} {text}");
-        return JsonNode.Parse(text)!;
-    }
-
-    private static async Task ExecAsync(string connectionString, string sql)
-    {
-        await using var c = new NpgsqlConnection(connectionString);
-        await c.OpenAsync();
-        await using var cmd = new NpgsqlCommand(sql, c);
-        await cmd.ExecuteNonQueryAsync();
-    }
-
-    private static int FreePort()
-    {
-        using var l = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
     }
 }

@@ -11,6 +11,8 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 
+using static Conclave.Server.Tests.OwnServers;
+
 namespace Conclave.Server.Tests;
 
 /// <summary>Three signer-node processes shared by the tests that run a server of their own configuration.</summary>
@@ -28,40 +30,6 @@ public sealed class VariantNodes : IDisposable
 [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
 public sealed partial class ServerVariantsTests(VariantNodes fixture) : IClassFixture<VariantNodes>
 {
-    private static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
-
-    private static async Task<(WebApplication App, HttpClient Http)> StartAsync(ServerConfig config)
-    {
-        WebApplication app = await ServerHost.BuildAsync(config);
-        await app.StartAsync();
-        string token = (await File.ReadAllTextAsync(app.Services.GetRequiredService<ServerPaths>().AdminTokenFile)).Trim();
-        var http = new HttpClient { BaseAddress = new Uri("http://" + config.Listen) };
-        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
-        var sw = Stopwatch.StartNew();
-        while (!(await http.GetAsync(new Uri("/readyz", UriKind.Relative))).IsSuccessStatusCode)
-        {
-            Assert.True(sw.Elapsed < TimeSpan.FromSeconds(60), "the server did not become ready");
-            await Task.Delay(200);
-        }
-
-        return (app, http);
-    }
-
-    private static async Task StopAsync(WebApplication app, HttpClient http)
-    {
-        http.Dispose();
-        await app.StopAsync();
-        await app.DisposeAsync();
-    }
-
-    private static async Task<JsonNode> PostAsync(HttpClient http, string path, string json, HttpStatusCode expected = HttpStatusCode.OK)
-    {
-        using HttpResponseMessage r = await http.PostAsync(new Uri(path, UriKind.Relative), Json(json));
-        string text = await r.Content.ReadAsStringAsync();
-        Assert.True(r.StatusCode == expected, $"{path}: {(int)r.StatusCode} {text}");
-        return JsonNode.Parse(text)!;
-    }
-
     [Fact]
     public async Task PostgresStore_KeysSigningAndAuditSurviveARestart()
     {
@@ -176,25 +144,6 @@ public sealed partial class ServerVariantsTests(VariantNodes fixture) : IClassFi
             NpgsqlConnection.ClearAllPools();
             await ExecAsync(admin, $"DROP DATABASE IF EXISTS {db} WITH (FORCE)");
         }
-    }
-
-    private static string AdminConnectionString() => Environment.GetEnvironmentVariable("CONCLAVE_TEST_POSTGRES") is { Length: > 0 } cs
-        ? cs
-        : throw new InvalidOperationException("CONCLAVE_TEST_POSTGRES is not set: run ./test.sh, or eval \"$(bash scripts/test-services/postgres.sh)\" first");
-
-    private static async Task ExecAsync(string connectionString, string sql)
-    {
-        await using var c = new NpgsqlConnection(connectionString);
-        await c.OpenAsync();
-        await using var cmd = new NpgsqlCommand(sql, c);
-        await cmd.ExecuteNonQueryAsync();
-    }
-
-    private static int FreePort()
-    {
-        using var l = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
     }
 
     [Fact]

@@ -111,7 +111,12 @@ public sealed record AuditVerifyResponse(
 
 public sealed record HealthResponse(string Status);
 
-public sealed record ReadyResponse(bool Ready, bool StoreOpen, IReadOnlyList<uint> NodesUp, int Threshold);
+/// <summary>
+/// GET /readyz: ready when the store answers, a quorum of nodes attests and every threshold key the coordinator knows
+/// can reach its own quorum; <c>keysBelowQuorum</c> names (by id) the keys whose holders that are up are fewer than
+/// their threshold.
+/// </summary>
+public sealed record ReadyResponse(bool Ready, bool StoreOpen, IReadOnlyList<uint> NodesUp, int Threshold, IReadOnlyList<string>? KeysBelowQuorum = null);
 
 /// <summary>RFC 9457 problem details as written by the server (application/problem+json).</summary>
 public sealed record ProblemBody(

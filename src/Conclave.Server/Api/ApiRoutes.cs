@@ -152,7 +152,8 @@ public static class ApiRoutes
     }
 
     /// <summary>The readiness check behind /readyz (cached by <see cref="ReadinessCache"/>): the store answers and a quorum of nodes attests.</summary>
-    public static async Task<ReadyResponse> CheckReadinessAsync(IConclaveStore store, Cluster cluster, ServerConfig config, ServerMetrics metrics, CancellationToken ct)
+    public static async Task<ReadyResponse> CheckReadinessAsync(IConclaveStore store, Cluster cluster, ServerConfig config, ServerMetrics metrics, CancellationToken ct,
+        FrostCoordinator? frost = null)
     {
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(cluster);
@@ -171,7 +172,9 @@ public static class ApiRoutes
 
         IReadOnlyList<uint> up = await cluster.AttestAsync(ct).ConfigureAwait(false);
         metrics.SetNodesUp(cluster.NodeIds, up);
-        return new ReadyResponse(storeOpen && up.Count >= config.Threshold, storeOpen, up, config.Threshold);
+        // A key reshared to 3-of-3 answers 503 with one node down even while the cluster's default quorum is up.
+        string[] belowQuorum = frost is null ? [] : [.. frost.Keys.Where(k => k.Nodes.Count(up.Contains) < k.PublicKeyPackage.Threshold).Select(k => k.KeyId).Order(StringComparer.Ordinal)];
+        return new ReadyResponse(storeOpen && up.Count >= config.Threshold && belowQuorum.Length == 0, storeOpen, up, config.Threshold, belowQuorum);
     }
 
     /// <summary>An integer query parameter in [min, max], or its default when absent; the error names the parameter and its range.</summary>

@@ -152,6 +152,9 @@ public sealed partial class FrostCoordinator
         }
     }
 
+    /// <summary>Every key this coordinator has registered (public data).</summary>
+    public IReadOnlyList<FrostKeyInfo> Keys => [.. _keys.Values];
+
     public FrostKeyInfo? Find(string keyId) => _keys.TryGetValue(keyId, out FrostKeyInfo? k) ? k : null;
 
     public int PoolDepth(string keyId, uint node) =>

@@ -125,7 +125,7 @@ public static class ServerHost
         builder.Services.AddSingleton(new AuditGate(store, config.AuditMaxInFlight));
         builder.Services.AddSingleton(sp => new DenialAudit(store, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Conclave.Server.Audit"),
             TimeSpan.FromSeconds(config.DenialAuditWindowSeconds)));
-        builder.Services.AddSingleton(new ReadinessCache(ct => ApiRoutes.CheckReadinessAsync(store, cluster, config, serverMetrics, ct), TimeSpan.FromSeconds(1)));
+        builder.Services.AddSingleton(new ReadinessCache(ct => ApiRoutes.CheckReadinessAsync(store, cluster, config, serverMetrics, ct, frost), TimeSpan.FromSeconds(1)));
         builder.Services.AddSingleton(new ServerIdentityKey(identity.IdentityPublicKey.ToArray()));
         builder.Services.AddSingleton(new ServerPaths(dataDir, tokenPath, metricsTokenPath));
         WebApplication app = builder.Build();

@@ -1,0 +1,85 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json.Nodes;
+using Conclave.Server.Config;
+using Conclave.Server.Hosting;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+
+namespace Conclave.Server.Tests;
+
+/// <summary>
+/// For the tests that run servers of their own configuration (PostgreSQL stores, replicas, short timeouts, restarts)
+/// on node processes of their own: start and stop a server, call it, wait for a condition, PostgreSQL helpers.
+/// </summary>
+internal static class OwnServers
+{
+    public static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
+
+    public static async Task<(WebApplication App, HttpClient Http)> StartAsync(ServerConfig config)
+    {
+        WebApplication app = await ServerHost.BuildAsync(config);
+        await app.StartAsync();
+        string token = (await File.ReadAllTextAsync(app.Services.GetRequiredService<ServerPaths>().AdminTokenFile)).Trim();
+        var http = new HttpClient { BaseAddress = new Uri("http://" + config.Listen), Timeout = TimeSpan.FromMinutes(3) };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        await WaitForAsync(async () => (await http.GetAsync(new Uri("/readyz", UriKind.Relative))).IsSuccessStatusCode, "the server is ready");
+        return (app, http);
+    }
+
+    public static async Task StopAsync(WebApplication app, HttpClient http)
+    {
+        http.Dispose();
+        await app.StopAsync();
+        await app.DisposeAsync();
+    }
+
+    public static async Task<JsonNode> PostAsync(HttpClient http, string path, string json, HttpStatusCode expected = HttpStatusCode.OK)
+    {
+        using HttpResponseMessage r = await http.PostAsync(new Uri(path, UriKind.Relative), Json(json));
+        string text = await r.Content.ReadAsStringAsync();
+        Assert.True(r.StatusCode == expected, $"{path}: {(int)r.StatusCode} {text}");
+        return JsonNode.Parse(text)!;
+    }
+
+    public static async Task<JsonNode> GetAsync(HttpClient http, string path)
+    {
+        using HttpResponseMessage r = await http.GetAsync(new Uri(path, UriKind.Relative));
+        string text = await r.Content.ReadAsStringAsync();
+        Assert.True(r.IsSuccessStatusCode, $"{path}: {(int)r.StatusCode} {text}");
+        return JsonNode.Parse(text)!;
+    }
+
+    /// <summary>Polls a condition (an event the test cannot await directly) with a generous deadline.</summary>
+    public static async Task WaitForAsync(Func<Task<bool>> condition, string what)
+    {
+        var sw = Stopwatch.StartNew();
+        while (!await condition())
+        {
+            Assert.True(sw.Elapsed < TimeSpan.FromSeconds(90), "timed out waiting until " + what);
+            await Task.Delay(100);
+        }
+    }
+
+    public static string AdminConnectionString() => Environment.GetEnvironmentVariable("CONCLAVE_TEST_POSTGRES") is { Length: > 0 } cs
+        ? cs
+        : throw new InvalidOperationException("CONCLAVE_TEST_POSTGRES is not set: run ./test.sh, or eval \"$(bash scripts/test-services/postgres.sh)\" first");
+
+    public static async Task ExecAsync(string connectionString, string sql)
+    {
+        await using var c = new NpgsqlConnection(connectionString);
+        await c.OpenAsync();
+        await using var cmd = new NpgsqlCommand(sql, c);
+        await cmd.ExecuteNonQueryAsync();
+    }
+
+    public static int FreePort()
+    {
+        using var l = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        return ((IPEndPoint)l.LocalEndpoint).Port;
+    }
+}
