@@ -253,6 +253,25 @@ public sealed class FrostLifecycleTests(FiveNodeCluster fixture) : IClassFixture
         }
     }
 
+    [Fact]
+    public void FaultInjection_IsRefusedOnANodeReachableBeyondLoopback()
+    {
+        NodeConfig config = NodeConfig.Load(_c.Layout.NodeConfigPath(1));
+        config.FaultInjection = "bad-share";
+        config.Validate(); // positive control: the test cluster listens on loopback
+        config.Listen = "[::1]:7999";
+        config.Validate();
+        foreach (string listen in new[] { "0.0.0.0:7999", "10.1.2.3:7999", "node1.example:7999" })
+        {
+            config.Listen = listen;
+            ConfigException e = Assert.Throws<ConfigException>(config.Validate);
+            Assert.Contains("loopback only", e.Message, StringComparison.Ordinal);
+        }
+
+        config.FaultInjection = null;
+        config.Validate(); // an ordinary node may listen anywhere
+    }
+
     private void SetFault(uint node, string? fault)
     {
         _c.KillNode(node);

@@ -105,10 +105,16 @@ public sealed class NodeConfig
         }
 
         Tls.Validate();
-        _ = ListenEndpoint.Parse(Listen);
+        ListenEndpoint listen = ListenEndpoint.Parse(Listen);
         if (FaultInjection is not (null or "bad-share"))
         {
             throw new ConfigException("faultInjection must be absent (or, in tests only, \"bad-share\")");
+        }
+
+        // A misbehaving node is for tests on one machine: refuse it anywhere a real cluster could reach it.
+        if (FaultInjection is not null && !(listen.Host == "localhost" || (System.Net.IPAddress.TryParse(listen.Host, out System.Net.IPAddress? ip) && System.Net.IPAddress.IsLoopback(ip))))
+        {
+            throw new ConfigException($"faultInjection is for tests on loopback only; this node listens on {Listen}: remove faultInjection");
         }
     }
 
