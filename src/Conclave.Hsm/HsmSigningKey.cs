@@ -104,24 +104,7 @@ public sealed class HsmSigningKey : ISigningKey
     private byte[] SignRaw(byte[] data, bool retryOnStaleHandle)
     {
         bool stale = false;
-        byte[]? raw = _token.Run($"C_Sign with {_scheme.SignMechanism.Name}", session =>
-        {
-            using IMechanism mechanism = _token.Factories.MechanismFactory.Create(_scheme.SignMechanism.Mechanism);
-            try
-            {
-                return session.Sign(mechanism, PrivateKeyHandle, data);
-            }
-            catch (Pkcs11Exception e) when (retryOnStaleHandle && e.RV is CKR.CKR_KEY_HANDLE_INVALID or CKR.CKR_OBJECT_HANDLE_INVALID
-                && SessionPool.IsLoggedIn(session))
-            {
-                // The handle went stale (another process re-created objects, or the token was reset): find the key again.
-                IObjectHandle? fresh = _token.FindSingle(session, CKO.CKO_PRIVATE_KEY, Id)
-                    ?? throw HsmErrors.KeyNotFound(_token.TokenLabel, Id, "signing key");
-                Volatile.Write(ref _handle, fresh);
-                stale = true;
-                return null;
-            }
-        });
+        byte[]? raw = _token.Run($"C_Sign with {_scheme.SignMechanism.Name}", session => SignOnSession(session, data, retryOnStaleHandle, ref stale));
         return stale ? SignRaw(data, retryOnStaleHandle: false) : raw!;
     }
 
