@@ -3,6 +3,7 @@ using Conclave.Crypto.Hashing;
 using Conclave.Crypto.Memory;
 using Conclave.Crypto.Secp256k1;
 using Conclave.Crypto.Signing;
+using Conclave.Testing;
 
 namespace Conclave.Crypto.Tests;
 
@@ -24,7 +25,7 @@ public sealed class SigningTests
     {
         SoftwareSignatureScheme scheme = Get(name);
         Assert.Equal(name, scheme.Name);
-        using SoftwareSigningKey key = scheme.GenerateKey();
+        using SoftwareSigningKey key = scheme.GenerateKey(random: TestSeed.For("key@27"));
         Assert.Equal(scheme.PublicKeySizeInBytes, key.PublicKey.Length);
         byte[] input = InputFor(scheme, "liquidate position 7"u8.ToArray());
         SignatureResult sig = key.Sign(input);
@@ -48,7 +49,7 @@ public sealed class SigningTests
     public void PrivateKey_StaysInsideUnlessExportAllowed(string name)
     {
         SoftwareSignatureScheme scheme = Get(name);
-        using SoftwareSigningKey locked = scheme.GenerateKey();
+        using SoftwareSigningKey locked = scheme.GenerateKey(random: TestSeed.For("key@51"));
         Assert.Throws<CryptographicException>(() => locked.ExportPrivateKey());
         Assert.DoesNotContain("****", locked.ToString(), StringComparison.Ordinal);
 
@@ -65,7 +66,7 @@ public sealed class SigningTests
     [Fact]
     public void Ecdsa_LowS_RecoveryId_AndDigestLength()
     {
-        using SoftwareSigningKey key = SignatureSchemes.EcdsaSecp256k1.GenerateKey();
+        using SoftwareSigningKey key = SignatureSchemes.EcdsaSecp256k1.GenerateKey(random: TestSeed.For("key@68"));
         for (int i = 0; i < 50; i++)
         {
             byte[] digest = Keccak256.HashData([(byte)i]);

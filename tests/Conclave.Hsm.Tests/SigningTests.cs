@@ -5,6 +5,7 @@ using Conclave.Crypto.Hashing;
 using Conclave.Crypto.Secp256k1;
 using Conclave.Crypto.Signing;
 using Conclave.Hsm.Schemes;
+using Conclave.Testing;
 
 namespace Conclave.Hsm.Tests;
 
@@ -96,7 +97,7 @@ public sealed class SigningTests(SharedTokenFixture fixture) : IClassFixture<Sha
     public void HighSFromTheTokenIsNormalisedAndGetsTheRightRecoveryId()
     {
         // CKM_ECDSA may return either s; feed FinishSignature both forms of one signature.
-        using SoftwareSigningKey soft = SignatureSchemes.EcdsaSecp256k1.GenerateKey();
+        using SoftwareSigningKey soft = SignatureSchemes.EcdsaSecp256k1.GenerateKey(random: TestSeed.For("key@99"));
         byte[] digest = SHA256.HashData("high-s"u8);
         SignatureResult low = soft.Sign(digest);
         byte[] high = (byte[])low.Signature.Clone();

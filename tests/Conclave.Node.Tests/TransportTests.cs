@@ -1,5 +1,4 @@
 using Conclave.Server.Hosting;
-using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Conclave.Node.Pki;
 using Conclave.Node.Protocol;
@@ -7,6 +6,7 @@ using Conclave.Node.Rpc;
 using Conclave.Server.Coordinator;
 using Google.Protobuf;
 using Grpc.Core;
+using Conclave.Testing;
 
 namespace Conclave.Node.Tests;
 
@@ -36,7 +36,7 @@ public sealed class TransportTests(ThreeNodeCluster fixture) : IClassFixture<Thr
     public async Task ReplayedRequestIsRefused()
     {
         NodeClient node = _c.Coordinator.Node(1);
-        Envelope req = _c.Coordinator.Request(Cluster.NewSessionId(), AttestHandler.RequestKind, 0, [1], RandomNumberGenerator.GetBytes(32));
+        Envelope req = _c.Coordinator.Request(Cluster.NewSessionId(), AttestHandler.RequestKind, 0, [1], TestSeed.Bytes(32, "data@39"));
         _ = await node.StepAsync(req, [], TimeSpan.FromSeconds(5), CancellationToken.None);
         NodeCallException e = await Assert.ThrowsAsync<NodeCallException>(() => node.StepAsync(req, [], TimeSpan.FromSeconds(5), CancellationToken.None));
         Assert.Equal(StatusCode.AlreadyExists, e.Status);
@@ -46,7 +46,7 @@ public sealed class TransportTests(ThreeNodeCluster fixture) : IClassFixture<Thr
     public async Task TamperedRequestIsRefused()
     {
         NodeClient node = _c.Coordinator.Node(1);
-        Envelope req = _c.Coordinator.Request(Cluster.NewSessionId(), AttestHandler.RequestKind, 0, [1], RandomNumberGenerator.GetBytes(32));
+        Envelope req = _c.Coordinator.Request(Cluster.NewSessionId(), AttestHandler.RequestKind, 0, [1], TestSeed.Bytes(32, "data@49"));
         req.Round = 7; // altered in flight after signing
         NodeCallException e = await Assert.ThrowsAsync<NodeCallException>(() => node.StepAsync(req, [], TimeSpan.FromSeconds(5), CancellationToken.None));
         Assert.Equal(StatusCode.Unauthenticated, e.Status);
@@ -58,11 +58,11 @@ public sealed class TransportTests(ThreeNodeCluster fixture) : IClassFixture<Thr
         byte[] session = Cluster.NewSessionId();
         NodeClient node2 = _c.Coordinator.Node(2);
         // Node 2 produces a signed message; the coordinator alters it before relaying it to node 1.
-        IReadOnlyList<Envelope> from2 = await node2.StepAsync(_c.Coordinator.Request(session, AttestHandler.RequestKind, 0, [2], RandomNumberGenerator.GetBytes(32)), [], TimeSpan.FromSeconds(5), CancellationToken.None);
+        IReadOnlyList<Envelope> from2 = await node2.StepAsync(_c.Coordinator.Request(session, AttestHandler.RequestKind, 0, [2], TestSeed.Bytes(32, "data@61")), [], TimeSpan.FromSeconds(5), CancellationToken.None);
         Envelope relayed = from2[0].Clone();
         relayed.Recipients.Clear();
-        relayed.Payload = ByteString.CopyFrom(RandomNumberGenerator.GetBytes(32));
-        Envelope req = _c.Coordinator.Request(session, AttestHandler.RequestKind, 0, [1], RandomNumberGenerator.GetBytes(32));
+        relayed.Payload = ByteString.CopyFrom(TestSeed.Bytes(32, "data@64"));
+        Envelope req = _c.Coordinator.Request(session, AttestHandler.RequestKind, 0, [1], TestSeed.Bytes(32, "data@65"));
         NodeCallException e = await Assert.ThrowsAsync<NodeCallException>(() => _c.Coordinator.Node(1).StepAsync(req, [relayed], TimeSpan.FromSeconds(5), CancellationToken.None));
         Assert.Equal(StatusCode.Unauthenticated, e.Status);
     }
@@ -76,7 +76,7 @@ public sealed class TransportTests(ThreeNodeCluster fixture) : IClassFixture<Thr
             SessionId = ByteString.CopyFrom(Cluster.NewSessionId()),
             Kind = AttestHandler.RequestKind,
             Sender = 0,
-            Payload = ByteString.CopyFrom(RandomNumberGenerator.GetBytes(32)),
+            Payload = ByteString.CopyFrom(TestSeed.Bytes(32, "data@79")),
             IssuedAtUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
         };
         EnvelopeSigner.Sign(req, impostor);
@@ -89,7 +89,7 @@ public sealed class TransportTests(ThreeNodeCluster fixture) : IClassFixture<Thr
     {
         // Correctly signed, but issued ten minutes ago: outside the nodes' validity window.
         using Cluster late = LocalClusterProcesses.CreateCoordinator(_c.ServerConfig, _c.Manifest, clock: new ShiftedClock(TimeSpan.FromMinutes(-10)));
-        Envelope req = late.Request(Cluster.NewSessionId(), AttestHandler.RequestKind, 0, [1], RandomNumberGenerator.GetBytes(32));
+        Envelope req = late.Request(Cluster.NewSessionId(), AttestHandler.RequestKind, 0, [1], TestSeed.Bytes(32, "data@92"));
         NodeCallException e = await Assert.ThrowsAsync<NodeCallException>(() => _c.Coordinator.Node(1).StepAsync(req, [], TimeSpan.FromSeconds(5), CancellationToken.None));
         Assert.Equal(StatusCode.InvalidArgument, e.Status);
     }

@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using Conclave.Crypto.Ed25519;
 using Conclave.Crypto.Secp256k1;
 using Conclave.Crypto.Signing;
+using Conclave.Testing;
 
 namespace Conclave.PostQuantum.Tests;
 
@@ -48,8 +49,8 @@ public sealed class HybridSchemeTests
     public void VerificationNeedsBothComponents(string name)
     {
         HybridSignatureScheme scheme = Get(name);
-        using SoftwareSigningKey key = scheme.GenerateKey();
-        using SoftwareSigningKey other = scheme.GenerateKey();
+        using SoftwareSigningKey key = scheme.GenerateKey(random: TestSeed.For("key@51"));
+        using SoftwareSigningKey other = scheme.GenerateKey(random: TestSeed.For("key@52"));
         byte[] msg = "liquidate"u8.ToArray();
         byte[] sig = key.Sign(msg).Signature;
         byte[] otherSig = other.Sign(msg).Signature;

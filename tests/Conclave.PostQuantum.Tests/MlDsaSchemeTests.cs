@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using Conclave.Crypto;
 using Conclave.Crypto.Signing;
+using Conclave.Testing;
 
 namespace Conclave.PostQuantum.Tests;
 
@@ -60,7 +61,7 @@ public sealed class MlDsaSchemeTests
         byte[] ctx = "conclave/venue-a"u8.ToArray();
         MlDsaSignatureScheme withCtx = PostQuantumSchemes.MlDsa44.WithContext(ctx);
         Assert.Equal(ctx, withCtx.Context.ToArray());
-        using SoftwareSigningKey key = withCtx.GenerateKey();
+        using SoftwareSigningKey key = withCtx.GenerateKey(random: TestSeed.For("key@63"));
         byte[] msg = "hedge"u8.ToArray();
         byte[] sig = key.Sign(msg).Signature;
         Assert.True(withCtx.Verify(key.PublicKey.Span, msg, sig));

@@ -3,6 +3,7 @@ using Conclave.Crypto.Signing;
 using Org.BouncyCastle.Asn1.Nist;
 using Org.BouncyCastle.Crypto.Parameters;
 using Org.BouncyCastle.X509;
+using Conclave.Testing;
 
 namespace Conclave.PostQuantum.Tests;
 
@@ -62,12 +63,12 @@ public sealed class PublicKeyInfoTests
     [Fact]
     public void Hybrids_DraftOidForEd25519_NoneForSecp256k1()
     {
-        using SoftwareSigningKey ed = PostQuantumSchemes.HybridEd25519MlDsa65.GenerateKey();
+        using SoftwareSigningKey ed = PostQuantumSchemes.HybridEd25519MlDsa65.GenerateKey(random: TestSeed.For("key@65"));
         byte[] spki = PostQuantumPublicKeys.ExportSubjectPublicKeyInfo(PostQuantumSchemes.HybridEd25519MlDsa65, ed.PublicKey.Span);
         AssertRoundTrip(PostQuantumSchemes.HybridEd25519MlDsa65, ed.PublicKey.ToArray(), spki);
         Assert.Equal("1.3.6.1.5.5.7.6.48", PostQuantumPublicKeys.ObjectIdentifierOf(PostQuantumSchemes.HybridEd25519MlDsa65));
 
-        using SoftwareSigningKey ec = PostQuantumSchemes.HybridEcdsaMlDsa65.GenerateKey();
+        using SoftwareSigningKey ec = PostQuantumSchemes.HybridEcdsaMlDsa65.GenerateKey(random: TestSeed.For("key@70"));
         Assert.Null(PostQuantumPublicKeys.ObjectIdentifierOf(PostQuantumSchemes.HybridEcdsaMlDsa65));
         Assert.Throws<NotSupportedException>(() => PostQuantumPublicKeys.ExportSubjectPublicKeyInfo(PostQuantumSchemes.HybridEcdsaMlDsa65, ec.PublicKey.Span));
         Assert.Throws<NotSupportedException>(() => PostQuantumPublicKeys.ExportSubjectPublicKeyInfo(SignatureSchemes.Ed25519, new byte[32]));

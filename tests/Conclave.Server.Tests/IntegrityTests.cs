@@ -18,6 +18,7 @@ using Conclave.Storage;
 using Conclave.Storage.Audit;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
+using Conclave.Testing;
 
 namespace Conclave.Server.Tests;
 
@@ -79,7 +80,7 @@ public sealed class IntegrityTests(ApiCluster c)
         JsonNode k = await Create("ecdsa-secp256k1");
         string id = k["id"]!.GetValue<string>(), name = k["name"]!.GetValue<string>();
         byte[] original = (byte[])(await SqlAsync("SELECT public_key FROM keys WHERE id=@id", ("@id", id)))!;
-        using SoftwareSigningKey attacker = SignatureSchemes.EcdsaSecp256k1.GenerateKey();
+        using SoftwareSigningKey attacker = SignatureSchemes.EcdsaSecp256k1.GenerateKey(random: TestSeed.For("key@82"));
         string attackerAddress = EthereumAddress.FromPublicKey(attacker.PublicKey.ToArray())[2..];
 
         // Someone with write access to the database swaps in their own key (before issue 14 item 7 the API served it).

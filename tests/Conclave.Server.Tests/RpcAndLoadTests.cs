@@ -1,7 +1,6 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Sockets;
-using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
 using Conclave.Crypto.Signing;
@@ -9,6 +8,7 @@ using Conclave.Server.Api;
 using Conclave.Storage;
 using Conclave.Storage.Keys;
 using Microsoft.Extensions.DependencyInjection;
+using Conclave.Testing;
 
 namespace Conclave.Server.Tests;
 
@@ -177,7 +177,7 @@ public sealed class RpcAndLoadTests(NodelessServer s) : IClassFixture<NodelessSe
             Task flood = Parallel.ForAsync(0, 600, new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (i, ct) =>
             {
                 using var req = new HttpRequestMessage(HttpMethod.Post, "/v1/keys/bot/sign") { Content = new StringContent("""{"message":"00"}""", Encoding.UTF8, "application/json") };
-                req.Headers.Authorization = new AuthenticationHeaderValue("Bearer", Convert.ToHexString(RandomNumberGenerator.GetBytes(16)));
+                req.Headers.Authorization = new AuthenticationHeaderValue("Bearer", Convert.ToHexString(TestSeed.Bytes(16, $"token@180/{i}")));
                 using HttpResponseMessage r = await attacker.SendAsync(req, ct);
                 floodStatuses.Add(r.StatusCode);
             });
@@ -185,7 +185,7 @@ public sealed class RpcAndLoadTests(NodelessServer s) : IClassFixture<NodelessSe
             var signed = new List<HttpStatusCode>();
             for (int i = 0; i < 10; i++)
             {
-                byte[] msg = RandomNumberGenerator.GetBytes(16);
+                byte[] msg = TestSeed.Bytes(16, $"message@188/{i}");
                 using HttpResponseMessage r = await valid.PostAsync(new Uri("/v1/keys/bot/sign", UriKind.Relative), new StringContent($$"""{"message":"{{Convert.ToHexStringLower(msg)}}"}""", Encoding.UTF8, "application/json"));
                 signed.Add(r.StatusCode);
                 if (r.IsSuccessStatusCode)

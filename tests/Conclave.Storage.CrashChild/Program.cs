@@ -2,15 +2,18 @@ using Conclave.Storage;
 using Conclave.Storage.Audit;
 using Conclave.Storage.Nonces;
 
-// Usage: CrashChild sqlite <dataDir> | postgres <connectionString>
+// Usage: CrashChild sqlite <dataDir> | postgres <connectionString> [<seed>]
 // Prints "READY" once the store is open, then, from several workers, repeatedly picks available nonces, consumes
 // them and prints "C <hex id>" only after TryConsumeAsync returned true (the consumption is durable by then),
-// then appends an audit entry for it. The parent kills this process at random moments.
-if (args.Length != 2)
+// then appends an audit entry for it. The parent kills this process at random moments. The workers' choices derive from
+// <seed> (the parent passes one derived from the test run's seed, so a failing run can be replayed).
+if (args.Length is not (2 or 3) || (args.Length == 3 && !int.TryParse(args[2], System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out _)))
 {
-    Console.Error.WriteLine("usage: CrashChild sqlite <dataDir> | postgres <connectionString>");
+    Console.Error.WriteLine("usage: CrashChild sqlite <dataDir> | postgres <connectionString> [<seed>]");
     return 2;
 }
+
+int seed = args.Length == 3 ? int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture) : 1;
 
 const string KeyId = "crash-key";
 IConclaveStore store = args[0] == "sqlite"
@@ -30,7 +33,7 @@ void Say(string line)
 Say("READY");
 var workers = Enumerable.Range(0, 4).Select(w => Task.Run(async () =>
 {
-    var rng = new Random(Environment.ProcessId * 31 + w);
+    var rng = new Random(unchecked(seed * 31 + w));
     while (true)
     {
         IReadOnlyList<byte[]> available = await store.Nonces.ListAvailableAsync(KeyId, NonceKind.Nonce, 8);

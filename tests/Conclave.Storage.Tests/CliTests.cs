@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Conclave.Storage.Audit;
+using Conclave.Testing;
 
 namespace Conclave.Storage.Tests;
 
@@ -39,7 +40,7 @@ public sealed class CliTests
     public async Task Audit_verify_prints_one_line_and_names_the_first_bad_seq()
     {
         await using TestLocation loc = await new SqliteHarness().NewLocationAsync();
-        using var identity = Conclave.Crypto.Signing.SignatureSchemes.Ed25519.GenerateKey();
+        using var identity = Conclave.Crypto.Signing.SignatureSchemes.Ed25519.GenerateKey(random: TestSeed.For("key@42"));
         await using (IConclaveStore store = await loc.OpenAsync(new StoreOptions { CheckpointSigner = identity, CheckpointInterval = 4 }))
         {
             await Task.WhenAll(Enumerable.Range(0, 10).Select(i => store.Audit.AppendAsync(new AuditEntryInput("op", "sign", "k", null, "allow", "ok"))));

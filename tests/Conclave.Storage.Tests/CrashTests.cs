@@ -33,14 +33,17 @@ public abstract class CrashTestBase
 
         string[] childArgs = loc.Engine == StoreEngine.Sqlite ? ["sqlite", loc.SqliteDirectory!] : ["postgres", loc.PostgresConnectionString!];
         var reported = new List<string>();
-        var rng = new Random(12345);
+        // Kill points and the children's choices derive from the run seed (TestSeed; CONCLAVE_TEST_SEED replays them,
+        // up to the scheduling of the processes themselves).
+        var rng = new Random(BitConverter.ToInt32(Conclave.Testing.TestSeed.Bytes(4, GetType().Name)));
         int countBasedRuns = 0;
         for (int run = 0; run < kills; run++)
         {
             // Half the runs die at a random time, half after a random number of consumptions (mid-work for sure).
             bool byCount = run % 2 == 1;
             countBasedRuns += byCount ? 1 : 0;
-            var (lines, exitedByItself) = await RunChildOnceAsync(childArgs, byCount ? -1 : rng.Next(0, 60), byCount ? rng.Next(1, 10) : -1, rng.Next(0, 3));
+            string[] argsWithSeed = [.. childArgs, rng.Next().ToString(System.Globalization.CultureInfo.InvariantCulture)];
+            var (lines, exitedByItself) = await RunChildOnceAsync(argsWithSeed, byCount ? -1 : rng.Next(0, 60), byCount ? rng.Next(1, 10) : -1, rng.Next(0, 3));
             reported.AddRange(lines);
             Assert.False(exitedByItself, "the child ran out of nonces or failed; see its output");
         }

@@ -1,6 +1,7 @@
 using Conclave.Crypto.Signing;
 using Conclave.Storage.Audit;
 using Conclave.Storage.Internal;
+using Conclave.Testing;
 
 namespace Conclave.Storage.Tests;
 
@@ -19,7 +20,7 @@ public abstract partial class StoreSuite
     private async Task<(TestLocation Loc, byte[] NodeKey)> SeededLogAsync()
     {
         TestLocation loc = await Harness.NewLocationAsync();
-        using SoftwareSigningKey identity = SignatureSchemes.Ed25519.GenerateKey();
+        using SoftwareSigningKey identity = SignatureSchemes.Ed25519.GenerateKey(random: TestSeed.For("key@22"));
         await using IConclaveStore store = await loc.OpenAsync(new StoreOptions { CheckpointSigner = identity, CheckpointInterval = Interval });
         for (int i = 0; i < AuditEntries; i += 20)
         {
@@ -55,7 +56,7 @@ public abstract partial class StoreSuite
     public async Task Audit_group_commit_assigns_unique_sequence_and_verifies()
     {
         await using TestLocation loc = await Harness.NewLocationAsync();
-        using SoftwareSigningKey identity = SignatureSchemes.Ed25519.GenerateKey();
+        using SoftwareSigningKey identity = SignatureSchemes.Ed25519.GenerateKey(random: TestSeed.For("key@58"));
         await using (IConclaveStore store = await loc.OpenAsync(new StoreOptions { CheckpointSigner = identity, CheckpointInterval = 100 }))
         {
             AuditEntry[] written = await Task.WhenAll(Enumerable.Range(0, 1000).Select(i => Task.Run(() => store.Audit.AppendAsync(Entry(i)))));
@@ -240,7 +241,7 @@ public abstract partial class StoreSuite
         var (loc, nodeKey) = await SeededLogAsync();
         await using (loc)
         {
-            using SoftwareSigningKey other = SignatureSchemes.Ed25519.GenerateKey();
+            using SoftwareSigningKey other = SignatureSchemes.Ed25519.GenerateKey(random: TestSeed.For("key@243"));
             AuditVerificationResult r = await VerifyAsync(loc, other.PublicKey.ToArray());
             Assert.Equal((false, 25L, AuditTamperKind.BadCheckpoint), (r.Ok, r.FirstBadSeq!.Value, r.Kind));
             Assert.True((await VerifyAsync(loc, nodeKey)).Ok);
@@ -257,7 +258,7 @@ public abstract partial class StoreSuite
     public async Task Audit_checkpoint_on_demand()
     {
         await using TestLocation loc = await Harness.NewLocationAsync();
-        using SoftwareSigningKey identity = SignatureSchemes.EcdsaSecp256k1.GenerateKey();
+        using SoftwareSigningKey identity = SignatureSchemes.EcdsaSecp256k1.GenerateKey(random: TestSeed.For("key@260"));
         await using IConclaveStore store = await loc.OpenAsync(new StoreOptions { CheckpointSigner = identity, CheckpointInterval = 0 });
         Assert.Null(await store.Audit.CheckpointAsync());
         await AppendManyAsync(store, 7);

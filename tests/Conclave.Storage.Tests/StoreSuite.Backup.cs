@@ -2,6 +2,7 @@ using Conclave.Crypto.Signing;
 using Conclave.Storage.Audit;
 using Conclave.Storage.Nonces;
 using Conclave.Storage.Requests;
+using Conclave.Testing;
 
 namespace Conclave.Storage.Tests;
 
@@ -9,7 +10,7 @@ public abstract partial class StoreSuite
 {
     private async Task<byte[]> ExportSampleAsync(TestLocation loc, string backupPassphrase = "backup pass")
     {
-        using SoftwareSigningKey identity = SignatureSchemes.Ed25519.GenerateKey();
+        using SoftwareSigningKey identity = SignatureSchemes.Ed25519.GenerateKey(random: TestSeed.For("key@12"));
         await using IConclaveStore store = await loc.OpenAsync(new StoreOptions { Kek = EngineHarness.Passphrase("store pass"), CheckpointSigner = identity, CheckpointInterval = 10 });
         using (var m = Secret(50))
         {
@@ -49,7 +50,7 @@ public abstract partial class StoreSuite
         }
 
         // The backup carries the checkpoints but not the head signature: the first open with a signer signs from the head on.
-        using SoftwareSigningKey identity = SignatureSchemes.Ed25519.GenerateKey();
+        using SoftwareSigningKey identity = SignatureSchemes.Ed25519.GenerateKey(random: TestSeed.For("key@52"));
         await using (IConclaveStore store = await target.OpenAsync(new StoreOptions { Kek = EngineHarness.Passphrase("store pass"), CheckpointSigner = identity }))
         {
             Assert.Equal(2, (await store.Keys.ListAsync()).Count);

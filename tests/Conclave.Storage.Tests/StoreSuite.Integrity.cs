@@ -2,6 +2,7 @@ using Conclave.Crypto.Signing;
 using Conclave.Storage.Audit;
 using Conclave.Storage.Internal;
 using Conclave.Storage.Keys;
+using Conclave.Testing;
 
 namespace Conclave.Storage.Tests;
 
@@ -63,7 +64,7 @@ public abstract partial class StoreSuite
     public async Task Tamper_rewrite_after_the_last_checkpoint_is_caught_by_the_signed_head()
     {
         await using TestLocation loc = await Harness.NewLocationAsync();
-        using SoftwareSigningKey identity = SignatureSchemes.Ed25519.GenerateKey();
+        using SoftwareSigningKey identity = SignatureSchemes.Ed25519.GenerateKey(random: TestSeed.For("key@66"));
         await using (IConclaveStore store = await loc.OpenAsync(new StoreOptions { CheckpointSigner = identity, CheckpointInterval = Interval }))
         {
             await AppendManyAsync(store, 60);
@@ -121,7 +122,7 @@ public abstract partial class StoreSuite
     public async Task Audit_anchor_from_an_earlier_point_still_verifies_after_more_appends_and_catches_a_rollback()
     {
         await using TestLocation loc = await Harness.NewLocationAsync();
-        using SoftwareSigningKey identity = SignatureSchemes.Ed25519.GenerateKey();
+        using SoftwareSigningKey identity = SignatureSchemes.Ed25519.GenerateKey(random: TestSeed.For("key@124"));
         string anchorJson;
         object?[] headAt40;
         await using (IConclaveStore store = await loc.OpenAsync(new StoreOptions { CheckpointSigner = identity, CheckpointInterval = Interval }))
