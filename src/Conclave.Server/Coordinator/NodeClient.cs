@@ -54,6 +54,14 @@ public sealed class NodeClient : IDisposable
 
     public string Address { get; }
 
+    private long _bytesSent, _bytesReceived;
+
+    /// <summary>Protocol bytes sent to this node in steps (protobuf size of each request, without HTTP/2 or TLS framing).</summary>
+    public long BytesSent => Interlocked.Read(ref _bytesSent);
+
+    /// <summary>Protocol bytes received from this node in step replies (protobuf size, without HTTP/2 or TLS framing).</summary>
+    public long BytesReceived => Interlocked.Read(ref _bytesReceived);
+
     public async Task<NodeInfo> GetInfoAsync(TimeSpan timeout, CancellationToken cancellationToken)
         => await _client.GetInfoAsync(new InfoRequest(), deadline: DateTime.UtcNow.Add(timeout), cancellationToken: cancellationToken).ConfigureAwait(false);
 
@@ -86,6 +94,8 @@ public sealed class NodeClient : IDisposable
             throw new NodeCallException(Id, e.StatusCode, e.Status.Detail, culprit, e);
         }
 
+        Interlocked.Add(ref _bytesSent, step.CalculateSize());
+        Interlocked.Add(ref _bytesReceived, reply.CalculateSize());
         foreach (Envelope m in reply.Messages)
         {
             if (m.Sender != Id || !m.SessionId.Equals(request.SessionId) || !EnvelopeSigner.Verify(m, _identityKey))

@@ -1,0 +1,219 @@
+using System.Diagnostics;
+using System.Net.Http.Headers;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json.Nodes;
+using Conclave.Crypto.Signing;
+using Conclave.Server.Config;
+using Conclave.Server.Coordinator;
+using Conclave.Server.Hosting;
+using Conclave.Threshold.Frost;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Conclave.Cli.Bench;
+
+/// <summary>
+/// `conclave bench --cluster`: the figures a venue sees. It starts what `conclave up` runs — n `conclave node run`
+/// processes with mutual TLS on loopback and the server (SQLite store, durable audit before release) — and signs
+/// through <c>POST /v1/keys/{name}/sign</c> with an HTTP client in this process, so every process shares this
+/// machine's cores. Key creation through the API times the DKG.
+/// </summary>
+internal static class ClusterBench
+{
+    public static IReadOnlyList<string> Schemes { get; } = ["frost-secp256k1", "frost-taproot", "frost-ed25519", "ecdsa-secp256k1", "ed25519"];
+
+    public static async Task RunAsync(BenchContext ctx, CancellationToken cancellationToken)
+    {
+        string[] wanted = [.. Schemes.Where(s => BenchRows.Wanted(ctx.Settings.Schemes, s))];
+        if (wanted.Length == 0)
+        {
+            return;
+        }
+
+        (int t, int n) = Shapes.Parse(ctx.Settings.ClusterShape);
+        ctx.Progress.WriteLine($"starting a {t}-of-{n} cluster ({n} node processes and the server) …");
+        using var nodes = new LocalClusterProcesses(typeof(ClusterBench).Assembly.Location, n, t);
+        ServerConfig config = ServerConfig.Load(nodes.Layout.ServerConfigPath);
+        config.RateLimitPerSecond = 1_000_000;
+        config.RateLimitBurst = 1_000_000;
+        WebApplication app = await ServerHost.BuildAsync(config).ConfigureAwait(false);
+        await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            string token = (await File.ReadAllTextAsync(app.Services.GetRequiredService<ServerPaths>().AdminTokenFile, cancellationToken).ConfigureAwait(false)).Trim();
+            Cluster cluster = app.Services.GetRequiredService<Cluster>();
+            using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = Math.Max(ctx.Settings.Concurrency, 1), PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5) })
+            {
+                BaseAddress = new Uri("http://" + config.Listen),
+                Timeout = TimeSpan.FromSeconds(60),
+            };
+            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+            await WaitReadyAsync(http, cancellationToken).ConfigureAwait(false);
+            await TransportFloorAsync(ctx, cluster, cancellationToken).ConfigureAwait(false);
+            foreach (string scheme in wanted)
+            {
+                await MeasureSchemeAsync(ctx, http, cluster, n, t, scheme, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
+            await app.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private static async Task WaitReadyAsync(HttpClient http, CancellationToken cancellationToken)
+    {
+        long deadline = Stopwatch.GetTimestamp() + 60 * Stopwatch.Frequency;
+        while (true)
+        {
+            using HttpResponseMessage r = await http.GetAsync(new Uri("/readyz", UriKind.Relative), cancellationToken).ConfigureAwait(false);
+            if (r.IsSuccessStatusCode)
+            {
+                return;
+            }
+
+            if (Stopwatch.GetTimestamp() > deadline)
+            {
+                throw new InvalidOperationException($"the benchmark cluster did not become ready within 60 s (/readyz answered {(int)r.StatusCode})");
+            }
+
+            await Task.Delay(200, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The floor under every node step: an empty gRPC call (GetInfo) to node 1 over mutual TLS.</summary>
+    private static async Task TransportFloorAsync(BenchContext ctx, Cluster cluster, CancellationToken cancellationToken)
+    {
+        const string id = "transport/grpc-empty-call";
+        if (!ctx.Begin(id))
+        {
+            return;
+        }
+
+        NodeClient node = cluster.Node(1);
+        Latency rtt = await ctx.Sampler.SequentialAsync(() => node.GetInfoAsync(TimeSpan.FromSeconds(10), cancellationToken)).ConfigureAwait(false);
+        ctx.Add(new BenchRow
+        {
+            Id = id, Family = "transport", Scheme = "grpc", Shape = "-", Where = "cluster-rest", Sign = rtt,
+            SecurityProfile = "-", Note = "an empty gRPC call from the coordinator to one node over mutual TLS: the floor under every protocol step",
+        });
+    }
+
+    private static async Task MeasureSchemeAsync(BenchContext ctx, HttpClient http, Cluster cluster, int n, int t, string scheme, CancellationToken cancellationToken)
+    {
+        string id = $"{scheme}/cluster-{t}-of-{n}";
+        if (!ctx.Begin(id))
+        {
+            return;
+        }
+
+        bool threshold = FrostScheme.TryGet(scheme, out FrostScheme? frost);
+        string name = "bench-" + scheme + "-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3));
+        string create = threshold
+            ? $$"""{"name":"{{name}}","scheme":"{{scheme}}","threshold":{{t}},"participants":{{n}}}"""
+            : $$"""{"name":"{{name}}","scheme":"{{scheme}}"}""";
+        long t0 = Stopwatch.GetTimestamp();
+        using (HttpResponseMessage created = await http.PostAsync(new Uri("/v1/keys", UriKind.Relative), Json(create), cancellationToken).ConfigureAwait(false))
+        {
+            if (!created.IsSuccessStatusCode)
+            {
+                throw new InvalidOperationException($"creating a {scheme} key failed: {(int)created.StatusCode} {await created.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false)}");
+            }
+        }
+
+        double keygenMs = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+        byte[] message = SHA256.HashData(Encoding.UTF8.GetBytes(name));
+        bool digest = scheme.StartsWith("ecdsa", StringComparison.Ordinal);
+        string body = digest ? $$"""{"digest":"{{Convert.ToHexStringLower(message)}}"}""" : $$"""{"message":"{{Convert.ToHexStringLower(message)}}"}""";
+        var path = new Uri($"/v1/keys/{name}/sign", UriKind.Relative);
+        long restBytes = 0;
+        JsonNode? last = null;
+        async Task SignAsync()
+        {
+            using HttpResponseMessage r = await http.PostAsync(path, Json(body), cancellationToken).ConfigureAwait(false);
+            string text = await r.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+            if (!r.IsSuccessStatusCode)
+            {
+                throw new InvalidOperationException($"signing with {scheme} failed: {(int)r.StatusCode} {text}");
+            }
+
+            Interlocked.Add(ref restBytes, Encoding.UTF8.GetByteCount(body) + Encoding.UTF8.GetByteCount(text));
+            last = JsonNode.Parse(text);
+        }
+
+        // Bytes per signature: exactly BytesSample sequential signatures between two readings of the counters.
+        const int BytesSample = 20;
+        await SignAsync().ConfigureAwait(false);
+        long nodeBytesBefore = NodeBytes(cluster, n);
+        long restBefore = Interlocked.Read(ref restBytes);
+        for (int i = 0; i < BytesSample; i++)
+        {
+            await SignAsync().ConfigureAwait(false);
+        }
+
+        double nodeBytesPerSignature = (NodeBytes(cluster, n) - nodeBytesBefore) / (double)BytesSample;
+        double restBytesPerSignature = (Interlocked.Read(ref restBytes) - restBefore) / (double)BytesSample;
+        Latency sign = await ctx.Sampler.SequentialAsync(SignAsync).ConfigureAwait(false);
+        double concurrent = await ctx.Sampler.ConcurrentAsync(SignAsync, ctx.Settings.Concurrency).ConfigureAwait(false);
+
+        // Every figure is for signatures that verify: check the last one, and time verification in process.
+        byte[] signature = Convert.FromHexString(last!["signature"]!.GetValue<string>());
+        byte[] publicKey = Convert.FromHexString((last["outputKey"] ?? last["publicKey"])!.GetValue<string>());
+        Func<bool> verify = Verifier(scheme, frost, last["outputKey"] is not null, publicKey, message, signature);
+        if (!verify())
+        {
+            throw new InvalidOperationException($"a {scheme} signature from the cluster did not verify; no figures are reported for it");
+        }
+
+        Latency verifyLatency = ctx.Sampler.Sequential(() => verify());
+        ctx.Add(new BenchRow
+        {
+            Id = id, Family = threshold ? "mpc" : "single-key", Scheme = scheme, Shape = threshold ? $"{t}-of-{n}" : "1-of-1", Where = "cluster-rest",
+            KeyGenerationMs = keygenMs, Sign = sign, ConcurrentPerSecond = concurrent, Concurrency = ctx.Settings.Concurrency,
+            VerifyUs = verifyLatency.P50Us, SignatureBytes = signature.Length,
+            NodeBytesPerSignature = threshold ? nodeBytesPerSignature : null, RestBytesPerSignature = restBytesPerSignature,
+            SecurityProfile = threshold
+                ? $"{t} of the {n} signer nodes (each holds one share under its own key-encryption key); the server holds no share"
+                : "the server (its store's key-encryption key and the host it runs on)",
+            Note = threshold
+                ? "POST /v1/keys/{name}/sign through the server and the node processes; key generation = DKG through the API"
+                : "server-held key through the same REST path and durable audit",
+        });
+    }
+
+    private static long NodeBytes(Cluster cluster, int n)
+    {
+        long total = 0;
+        for (uint i = 1; i <= n; i++)
+        {
+            NodeClient c = cluster.Node(i);
+            total += c.BytesSent + c.BytesReceived;
+        }
+
+        return total;
+    }
+
+    private static Func<bool> Verifier(string scheme, FrostScheme? frost, bool outputKey, byte[] publicKey, byte[] message, byte[] signature)
+    {
+        if (outputKey)
+        {
+            return () => SignatureSchemes.SchnorrBip340.Verify(publicKey, message, signature);
+        }
+
+        if (frost is not null)
+        {
+            return () => frost.Suite.Verify(publicKey, message, signature);
+        }
+
+        if (SignatureSchemes.TryGet(scheme, out SoftwareSignatureScheme? single))
+        {
+            return () => single!.Verify(publicKey, message, signature);
+        }
+
+        throw new InvalidOperationException($"no verifier for {scheme}");
+    }
+
+    private static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
+}

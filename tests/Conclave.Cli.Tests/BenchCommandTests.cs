@@ -1,0 +1,166 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Conclave.Cli.Tests;
+
+/// <summary>
+/// `conclave bench` run briefly: the JSON it writes is complete (machine, baseline, every requested row with sane
+/// percentiles and sizes, the comparison), the Markdown it writes is the same as `bench render` draws from the JSON,
+/// the cluster rows carry DKG time and wire bytes, and bad arguments are one line with exit 2. No timing is asserted.
+/// </summary>
+[Collection("Console")]
+public sealed class BenchCommandTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("conclave-bench-test-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private static IEnumerable<JsonNode> Rows(JsonNode report) => report["rows"]!.AsArray().Select(r => r!);
+
+    private static JsonNode Row(JsonNode report, string id)
+        => Rows(report).SingleOrDefault(r => r["id"]!.GetValue<string>() == id) ?? throw new Xunit.Sdk.XunitException($"row {id} is missing");
+
+    private static void AssertSaneLatency(JsonNode row)
+    {
+        JsonNode sign = row["sign"]!;
+        string id = row["id"]!.GetValue<string>();
+        Assert.True(sign["samples"]!.GetValue<int>() >= 5, $"{id}: fewer than 5 samples");
+        double p50 = sign["p50Us"]!.GetValue<double>(), p95 = sign["p95Us"]!.GetValue<double>(), p99 = sign["p99Us"]!.GetValue<double>();
+        Assert.True(p50 > 0 && p50 <= p95 && p95 <= p99, $"{id}: percentiles out of order ({p50}, {p95}, {p99})");
+        Assert.True(row["sequentialPerSecond"]!.GetValue<double>() > 0, $"{id}: no throughput");
+        Assert.True(row["ratioToBaseline"]!.GetValue<double>() > 0, $"{id}: no ratio to the baseline");
+        Assert.False(string.IsNullOrWhiteSpace(row["securityProfile"]!.GetValue<string>()), $"{id}: no security profile");
+    }
+
+    [Fact]
+    public async Task InProcess_WritesCompleteJson_AndTheSameTablesAsRender()
+    {
+        string json = Path.Combine(_dir, "bench.json");
+        string md = Path.Combine(_dir, "PERFORMANCE.md");
+        await File.WriteAllTextAsync(md, "# Performance\n\nhand-written text that must survive\n");
+        CliRunner.Result r = await CliRunner.RunAsync(null, "bench", "--duration", "0.05", "--shapes", "2-of-3,3-of-5",
+            "--schemes", "ed25519,frost-secp256k1,safe-multisig,ml-dsa-65", "--json", json, "--markdown", md);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+
+        JsonNode report = JsonNode.Parse(await File.ReadAllTextAsync(json))!;
+        JsonNode machine = report["machine"]!;
+        Assert.True(machine["logicalCores"]!.GetValue<int>() >= 1);
+        Assert.False(string.IsNullOrWhiteSpace(machine["cpu"]!.GetValue<string>()));
+        Assert.NotEmpty(machine["nativeLibraries"]!.AsArray());
+        Assert.Equal("ecdsa-secp256k1/libsecp256k1", report["baselineId"]!.GetValue<string>());
+        Assert.True(report["baselineP50Us"]!.GetValue<double>() > 0);
+
+        // Exactly the requested rows (the baseline always runs), each with sane figures.
+        string[] expected =
+        [
+            "ecdsa-secp256k1/libsecp256k1", "ed25519", "frost-secp256k1/2-of-3", "frost-secp256k1/3-of-5",
+            "safe-multisig/2-of-3", "safe-multisig/3-of-5", "ml-dsa-65",
+        ];
+        Assert.Equal(expected.Order(StringComparer.Ordinal), Rows(report).Select(x => x["id"]!.GetValue<string>()).Order(StringComparer.Ordinal));
+        foreach (JsonNode row in Rows(report))
+        {
+            AssertSaneLatency(row);
+            Assert.True(row["verifyUs"]!.GetValue<double>() > 0);
+            Assert.True(row["keyGenerationMs"]!.GetValue<double>() > 0);
+        }
+
+        Assert.Equal(1.0, Row(report, "ecdsa-secp256k1/libsecp256k1")["ratioToBaseline"]!.GetValue<double>(), 6);
+        Assert.Equal(64, Row(report, "ed25519")["signatureBytes"]!.GetValue<int>());
+        Assert.Equal(65, Row(report, "frost-secp256k1/2-of-3")["signatureBytes"]!.GetValue<int>());
+        Assert.Equal(2 * 65, Row(report, "safe-multisig/2-of-3")["signatureBytes"]!.GetValue<int>());
+        Assert.Equal(3 * 65, Row(report, "safe-multisig/3-of-5")["signatureBytes"]!.GetValue<int>());
+        Assert.Equal(3309, Row(report, "ml-dsa-65")["signatureBytes"]!.GetValue<int>());
+
+        string[] approaches = [.. report["comparison"]!.AsArray().Select(c => c!["approach"]!.GetValue<string>())];
+        Assert.Contains("single key (baseline)", approaches);
+        Assert.Contains("MPC arithmetic only (frost-secp256k1)", approaches);
+        Assert.Contains("multisig (Safe)", approaches);
+        JsonNode mpc = report["comparison"]!.AsArray().First(c => c!["approach"]!.GetValue<string>().StartsWith("MPC", StringComparison.Ordinal))!;
+        Assert.Contains("2-of-3 1.0×, 3-of-5", mpc["scalability"]!.GetValue<string>(), StringComparison.Ordinal);
+
+        // The Markdown: hand-written text kept, one generated section, and the same section bench render draws from the JSON.
+        string written = await File.ReadAllTextAsync(md);
+        Assert.StartsWith("# Performance\n\nhand-written text that must survive\n", written, StringComparison.Ordinal);
+        Assert.Single(System.Text.RegularExpressions.Regex.Matches(written, "conclave bench: begin"));
+        Assert.Contains("| `safe-multisig/3-of-5` | in-process |", written, StringComparison.Ordinal);
+        string md2 = Path.Combine(_dir, "again.md");
+        await File.WriteAllTextAsync(md2, "# Performance\n\nhand-written text that must survive\n");
+        CliRunner.Result render = await CliRunner.RunAsync(null, "bench", "render", json, "--markdown", md2);
+        Assert.True(render.ExitCode == 0, render.Stderr);
+        Assert.Equal(written, await File.ReadAllTextAsync(md2));
+
+        // Rendering again replaces the section instead of adding a second one.
+        Assert.Equal(0, (await CliRunner.RunAsync(null, "bench", "render", json, "--markdown", md2)).ExitCode);
+        Assert.Equal(written, await File.ReadAllTextAsync(md2));
+    }
+
+    [Fact]
+    public async Task Cluster_RowsCarryDkgTimeAndWireBytes_AndHsmRowsRunOnARealToken()
+    {
+        string json = Path.Combine(_dir, "cluster.json");
+        List<string> args = ["bench", "--duration", "0.05", "--concurrency", "4", "--cluster", "--shapes", "2-of-3",
+            "--schemes", "frost-secp256k1,ed25519,transport,hsm-ecdsa-secp256k1,hsm-ed25519", "--json", json];
+        string? module = Environment.GetEnvironmentVariable("CONCLAVE_TEST_HSM_MODULE");
+        Assert.False(string.IsNullOrEmpty(module), "CONCLAVE_TEST_HSM_MODULE is not set: run through ./test.sh or eval \"$(bash scripts/test-services/softhsm.sh)\"");
+        args.AddRange(["--hsm-module", module!, "--hsm-token", Environment.GetEnvironmentVariable("CONCLAVE_TEST_HSM_TOKEN")!,
+            "--hsm-pin-file", Environment.GetEnvironmentVariable("CONCLAVE_TEST_HSM_PIN_FILE")!]);
+        CliRunner.Result r = await CliRunner.RunAsync(null, [.. args]);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        JsonNode report = JsonNode.Parse(await File.ReadAllTextAsync(json))!;
+
+        JsonNode frost = Row(report, "frost-secp256k1/cluster-2-of-3");
+        AssertSaneLatency(frost);
+        Assert.Equal("cluster-rest", frost["where"]!.GetValue<string>());
+        Assert.True(frost["keyGenerationMs"]!.GetValue<double>() > 0, "no DKG time");
+        Assert.True(frost["nodeBytesPerSignature"]!.GetValue<double>() > 0, "no coordinator-node bytes");
+        Assert.True(frost["restBytesPerSignature"]!.GetValue<double>() > 0, "no REST bytes");
+        Assert.True(frost["concurrentPerSecond"]!.GetValue<double>() > 0);
+        Assert.Equal(4, frost["concurrency"]!.GetValue<int>());
+
+        JsonNode single = Row(report, "ed25519/cluster-2-of-3");
+        AssertSaneLatency(single);
+        Assert.Null(single["nodeBytesPerSignature"]);
+        AssertSaneLatency(Row(report, "transport/grpc-empty-call"));
+
+        foreach (string hsm in new[] { "hsm-ecdsa-secp256k1", "hsm-ed25519" })
+        {
+            JsonNode row = Row(report, hsm);
+            AssertSaneLatency(row);
+            Assert.Equal("hsm", row["family"]!.GetValue<string>());
+        }
+
+        Assert.Contains(report["comparison"]!.AsArray(), c => c!["approach"]!.GetValue<string>() == "MPC through the cluster (frost-secp256k1)");
+        Assert.Contains(report["comparison"]!.AsArray(), c => c!["approach"]!.GetValue<string>() == "HSM");
+        Assert.Empty(report["notMeasured"]!.AsArray());
+    }
+
+    [Theory]
+    [InlineData("--duration", "0", "--duration must be between")]
+    [InlineData("--duration", "NaN", "--duration must be between")]
+    [InlineData("--concurrency", "0", "--concurrency must be between")]
+    [InlineData("--shapes", "3-of-2", "t-of-n")]
+    [InlineData("--shapes", "1-of-3", "t-of-n")]
+    [InlineData("--cluster-shape", "x", "t-of-n")]
+    [InlineData("--schemes", "rsa", "unknown row 'rsa'")]
+    [InlineData("--hsm-module", "/nonexistent.so", "need all three")]
+    public async Task BadArguments_AreOneLineAndExit2(string option, string value, string expected)
+    {
+        CliRunner.Result r = await CliRunner.RunAsync(null, "bench", option, value);
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains(expected, r.Stderr, StringComparison.Ordinal);
+        Assert.Single(r.Stderr.Trim().Split('\n'));
+    }
+
+    [Fact]
+    public async Task Render_RefusesWhatIsNotABenchReport()
+    {
+        string bad = Path.Combine(_dir, "bad.json");
+        await File.WriteAllTextAsync(bad, "{\"rows\":");
+        CliRunner.Result r = await CliRunner.RunAsync(null, "bench", "render", bad);
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("not a conclave bench JSON file", r.Stderr, StringComparison.Ordinal);
+        CliRunner.Result missing = await CliRunner.RunAsync(null, "bench", "render", Path.Combine(_dir, "none.json"));
+        Assert.Equal(2, missing.ExitCode);
+        Assert.Contains("does not exist", missing.Stderr, StringComparison.Ordinal);
+    }
+}
