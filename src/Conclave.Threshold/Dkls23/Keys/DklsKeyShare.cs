@@ -1,0 +1,123 @@
+using Conclave.Crypto.Memory;
+using Conclave.Crypto.Secp256k1;
+using Conclave.Threshold.Dkls23.Ot;
+using Conclave.Threshold.Frost;
+
+namespace Conclave.Threshold.Dkls23;
+
+/// <summary>
+/// One party's secret DKLs23 key material: its Shamir share p(i) (guarded memory) and, for every peer j, the pairwise
+/// state of the pairwise setup: the zero-sharing seed s_ij, the OT-extension sender state of the direction where this
+/// party is Alice (Δ and the κ base-OT seeds s^{Δ_k}_k) and the receiver state of the direction where it is Bob
+/// (both seeds of each of the κ base OTs). Sealed, disposable; Dispose zeroes everything.
+/// A peer that fails the OT-extension check is banned: its pairwise state is zeroed and signing with it refused until a
+/// fresh pairwise setup.
+/// </summary>
+public sealed class DklsKeyShare : IDisposable
+{
+    internal const int SeedOffset = 0;
+    internal const int DeltaOffset = 32;
+    internal const int SenderSeedsOffset = DeltaOffset + 16;
+    internal const int ReceiverSeeds0Offset = SenderSeedsOffset + (EndemicOt.Count * 32);
+    internal const int ReceiverSeeds1Offset = ReceiverSeeds0Offset + (EndemicOt.Count * 32);
+    internal const int PairwiseSize = ReceiverSeeds1Offset + (EndemicOt.Count * 32);
+
+    private readonly SecretBuffer _share;
+    private readonly Dictionary<Identifier, SecretBuffer> _pairwise;
+    private readonly HashSet<Identifier> _banned = [];
+    private readonly object _gate = new();
+
+    internal DklsKeyShare(Identifier id, Secp256k1Scalar share, DklsPublicKey publicKey, Dictionary<Identifier, SecretBuffer> pairwise)
+    {
+        if (share.IsZero || Secp256k1Point.MultiplyGenerator(share) != publicKey.VerifyingShare(id))
+        {
+            throw DklsErrors.Malformed(null, "share", $"the share of participant {id} does not match its verifying share");
+        }
+
+        Identifier = id;
+        Public = publicKey;
+        _share = SecretBuffer.Allocate(32, SecretMemoryKind.Guarded);
+        // Pairwise buffers are pinned (not guarded): a concurrent Ban zeroes one under a reader instead of unmapping it.
+        share.WriteTo(_share.Span);
+        _pairwise = pairwise;
+    }
+
+    public Identifier Identifier { get; }
+
+    public DklsPublicKey Public { get; }
+
+    public bool IsDisposed => _share.IsDisposed;
+
+    /// <summary>Peers banned after a failed OT-extension check (until a fresh pairwise setup).</summary>
+    public IReadOnlyCollection<Identifier> BannedPeers
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _banned];
+            }
+        }
+    }
+
+    internal Secp256k1Scalar Share
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(_share.IsDisposed, this);
+            return Secp256k1Scalar.FromBytes(_share.ReadOnlySpan);
+        }
+    }
+
+    internal bool IsBanned(Identifier peer)
+    {
+        lock (_gate)
+        {
+            return _banned.Contains(peer);
+        }
+    }
+
+    /// <summary>The pairwise secret state with <paramref name="peer"/> (layout: the offsets above).</summary>
+    internal ReadOnlySpan<byte> Pairwise(Identifier peer)
+    {
+        ObjectDisposedException.ThrowIf(_share.IsDisposed, this);
+        lock (_gate)
+        {
+            if (_banned.Contains(peer) || !_pairwise.TryGetValue(peer, out SecretBuffer? b))
+            {
+                throw DklsErrors.Refused(DklsFailure.PeerBanned, $"no pairwise OT state with participant {peer}: it was banned; run a fresh pairwise setup");
+            }
+
+            return b.ReadOnlySpan;
+        }
+    }
+
+    /// <summary>Discards the pairwise OT state with <paramref name="peer"/> for good and records it as banned.</summary>
+    internal void Ban(Identifier peer)
+    {
+        lock (_gate)
+        {
+            _banned.Add(peer);
+            if (_pairwise.Remove(peer, out SecretBuffer? b))
+            {
+                b.Dispose();
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        _share.Dispose();
+        lock (_gate)
+        {
+            foreach (SecretBuffer b in _pairwise.Values)
+            {
+                b.Dispose();
+            }
+
+            _pairwise.Clear();
+        }
+    }
+
+    public override string ToString() => $"DklsKeyShare(participant {Identifier}, {Public.Threshold}-of-{Public.ParticipantCount}, epoch {Public.Epoch})";
+}
