@@ -63,7 +63,7 @@ internal struct Gf128Accumulator
         hi = 0;
         for (int i = 0; i < 64; i++)
         {
-            ulong mask = 0UL - ((b >> i) & 1);
+            ulong mask = unchecked(0UL - ((b >> i) & 1));
             lo ^= (a << i) & mask;
             hi ^= (i == 0 ? 0 : a >> (64 - i)) & mask;
         }

@@ -56,7 +56,7 @@ internal static class EndemicOt
 
             other.WriteCompressed(x);
             chosen.WriteCompressed(y);
-            byte mask = (byte)(0 - ((choiceBits[k >> 3] >> (k & 7)) & 1));
+            byte mask = unchecked((byte)(0 - ((choiceBits[k >> 3] >> (k & 7)) & 1)));
             Span<byte> slot = msg.AsSpan(k * PairSize, PairSize);
             for (int b = 0; b < 33; b++)
             {

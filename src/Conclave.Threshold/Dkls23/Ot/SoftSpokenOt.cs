@@ -81,7 +81,7 @@ internal static class SoftSpokenOt
             for (int i = 0; i < Rows; i++)
             {
                 (ulong c0, ulong c1) = chi[i];
-                ulong mask = 0UL - (ulong)((state.Choices[i >> 3] >> (i & 7)) & 1);
+                ulong mask = unchecked(0UL - (ulong)((state.Choices[i >> 3] >> (i & 7)) & 1));
                 xt.Add(c0 & mask, c1 & mask);
                 tt.MulAdd(c0, c1, Lo(state.Rows16, i), Hi(state.Rows16, i));
             }
@@ -115,7 +115,7 @@ internal static class SoftSpokenOt
             {
                 Span<byte> col = q.AsSpan(k * RowBytes, RowBytes);
                 Prg(seeds.Slice(k * 32, 32), ctx, k, col);
-                byte mask = (byte)(0 - ((delta[k >> 3] >> (k & 7)) & 1));
+                byte mask = unchecked((byte)(0 - ((delta[k >> 3] >> (k & 7)) & 1)));
                 ReadOnlySpan<byte> u = message.Slice(k * RowBytes, RowBytes);
                 for (int b = 0; b < RowBytes; b++)
                 {
