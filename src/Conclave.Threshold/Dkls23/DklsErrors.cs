@@ -106,6 +106,9 @@ internal static class DklsErrors
     internal static DklsProtocolException Drop(string what)
         => new(DklsFailure.WrongSession, DklsDisposition.Drop, [], $"message dropped: {what}");
 
+    internal static DklsProtocolException DropInvalidParticipant(string field)
+        => new(DklsFailure.InvalidParticipant, DklsDisposition.Drop, [], $"message dropped: {field} is not a valid participant identifier (zero, ≡ 0 mod n, not below n, or not 32 bytes)");
+
     internal static DklsProtocolException Malformed(Identifier? sender, string field, string reason)
         => new(DklsFailure.MalformedMessage, DklsDisposition.Abort, sender is null ? [] : [sender],
             $"malformed {field}: {reason}{Who(sender)}");

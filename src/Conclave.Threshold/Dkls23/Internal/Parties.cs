@@ -44,7 +44,7 @@ internal static class Parties
     {
         if (encoded.Length != 32 || !Secp256k1Scalar.TryFromBytes(encoded, out Secp256k1Scalar s) || s.IsZero)
         {
-            throw DklsErrors.Drop($"{field} is not a valid participant identifier (zero, not below n, or wrong length)");
+            throw DklsErrors.DropInvalidParticipant(field);
         }
 
         return Identifier.Read(FrostCiphersuite.All.First(c => c.SchemeName == "frost-secp256k1"), encoded, field);

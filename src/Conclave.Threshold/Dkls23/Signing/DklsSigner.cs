@@ -155,8 +155,8 @@ public static class DklsSigner
     /// <summary>
     /// Round three (Protocol 3.6, round 3, the message-independent part): for every peer j check the opening of R_j
     /// against j's round-one commitment, finish the Bob-side VOLE (its check value), and the two consistency checks
-    /// χ_ij·R_j − Γ^u_j = d^u·G and χ_ij·pk_j − Γ^v_j = d^v·G (pk_j as sent, per the erratum); then Σ pk_j = PK (+ δ·G)
-    /// and R = Σ R_j ≠ O. Output: the presignature with u_i = r_i·φ_i + Σ_j (c^u_j + r_i·ψ_ji + d^u_j) and the analogous v_i.
+    /// χ_ij·R_j − Γ^u_j = d^u·G and χ_ij·pk_j − Γ^v_j = d^v·G (pk_j as sent, per the erratum); then Σ pk_j = PK (+ δ·G).
+    /// R = Σ R_j ≠ O is checked as soon as every opening is verified, before the VOLE outputs are used. Output: the presignature with u_i = r_i·φ_i + Σ_j (c^u_j + r_i·ψ_ji + d^u_j) and the analogous v_i.
     /// χ·P is computed by libsecp256k1's constant-time ECDH and compared through its hash of the compressed point.
     /// </summary>
     public static DklsPresignature Round3(DklsSignRound2State state, IReadOnlyList<DklsMessage> incoming)
@@ -170,7 +170,7 @@ public static class DklsSigner
         Secp256k1Scalar u = r * phi, v = sk * phi;
         var points = new List<Secp256k1Point> { core.BigR };
         var pks = new List<Secp256k1Point> { core.Pk };
-        Span<Secp256k1Scalar> d = stackalloc Secp256k1Scalar[RandomVole.L];
+        var parsed = new Dictionary<Identifier, (Secp256k1Point Rj, Secp256k1Point Pkj, Secp256k1Scalar Psi, Secp256k1Point GammaU, Secp256k1Point GammaV, byte[] Vole)>();
         foreach (Identifier j in core.Peers)
         {
             var rd = new DklsReader(byPeer[j].Body, j, "signRound2");
@@ -187,6 +187,21 @@ public static class DklsSigner
                 throw DklsErrors.Check(DklsFailure.CommitmentMismatch, j, "the opening of R_j does not match the round-one commitment for this session and pair");
             }
 
+            parsed[j] = (rj, pkj, psi, gammaU, gammaV, aliceMsg);
+            points.Add(rj);
+            pks.Add(pkj);
+        }
+
+        Secp256k1Point bigR = Secp256k1Point.Sum(points.ToArray());
+        if (bigR.IsIdentity)
+        {
+            throw DklsErrors.Check(DklsFailure.NonceIsIdentity, null, "R = Σ R_j is the point at infinity");
+        }
+
+        Span<Secp256k1Scalar> d = stackalloc Secp256k1Scalar[RandomVole.L];
+        foreach (Identifier j in core.Peers)
+        {
+            (Secp256k1Point rj, Secp256k1Point pkj, Secp256k1Scalar psi, Secp256k1Point gammaU, Secp256k1Point gammaV, byte[] aliceMsg) = parsed[j];
             Secp256k1Scalar chi = RandomVole.BobFinish(core.Bob[j], aliceMsg, j, d);
             if (!MulEquals(chi, rj, gammaU + Secp256k1Point.MultiplyGenerator(d[0])))
             {
@@ -201,20 +216,12 @@ public static class DklsSigner
             Secp256k1Scalar[] c = core.AliceShares[j];
             u += c[0] + (r * psi) + d[0];
             v += c[1] + (sk * psi) + d[1];
-            points.Add(rj);
-            pks.Add(pkj);
         }
 
         d.Clear();
         if (Secp256k1Point.Sum(pks.ToArray()) != core.ChildKey)
         {
             throw DklsErrors.Check(DklsFailure.PublicKeySum, null, "Σ pk_j ≠ PK: some signer's additive key share is wrong (not attributable from here)");
-        }
-
-        Secp256k1Point bigR = Secp256k1Point.Sum(points.ToArray());
-        if (bigR.IsIdentity)
-        {
-            throw DklsErrors.Check(DklsFailure.NonceIsIdentity, null, "R = Σ R_j is the point at infinity");
         }
 
         var context = new DklsSigningContext(core.SessionId, core.Signers, core.Path, core.ChildKey, bigR, core.Epoch);
