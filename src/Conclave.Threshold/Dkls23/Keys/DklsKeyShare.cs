@@ -27,7 +27,7 @@ public sealed class DklsKeyShare : IDisposable
     private readonly HashSet<Identifier> _banned = [];
     private readonly object _gate = new();
 
-    internal DklsKeyShare(Identifier id, Secp256k1Scalar share, DklsPublicKey publicKey, Dictionary<Identifier, SecretBuffer> pairwise)
+    internal DklsKeyShare(Identifier id, Secp256k1Scalar share, DklsPublicKey publicKey, Dictionary<Identifier, SecretBuffer> pairwise, byte[] setupSessionId)
     {
         if (share.IsZero || Secp256k1Point.MultiplyGenerator(share) != publicKey.VerifyingShare(id))
         {
@@ -40,6 +40,25 @@ public sealed class DklsKeyShare : IDisposable
         // Pairwise buffers are pinned (not guarded): a concurrent Ban zeroes one under a reader instead of unmapping it.
         share.WriteTo(_share.Span);
         _pairwise = pairwise;
+        SetupSessionIdBytes = setupSessionId;
+    }
+
+    /// <summary>The session id of the pairwise setup that made this share: presignatures are bound to it.</summary>
+    public byte[] SetupSessionId => (byte[])SetupSessionIdBytes.Clone();
+
+    internal byte[] SetupSessionIdBytes { get; }
+
+    /// <summary>
+    /// This party's Shamir share as a frost-secp256k1 key package, for the protocol-neutral lifecycle runs that reuse the
+    /// FROST DKG engine (reshare to another (t′, n′), repair). The caller owns (and must dispose) the result.
+    /// </summary>
+    public KeyPackage ToFrostKeyPackage()
+    {
+        FrostCiphersuite suite = FrostCiphersuite.All.First(s => s.SchemeName == "frost-secp256k1");
+        var pkp = new PublicKeyPackage(suite, Public.Threshold, new Frost.Ciphersuites.K1Element(Public.GroupKey),
+            Public.Shares.Select(kv => new KeyValuePair<Identifier, Frost.Ciphersuites.Element>(kv.Key, new Frost.Ciphersuites.K1Element(kv.Value))),
+            Public.ChainCode);
+        return new KeyPackage(Identifier, new Frost.Ciphersuites.K1Scalar(Share), pkp);
     }
 
     public Identifier Identifier { get; }

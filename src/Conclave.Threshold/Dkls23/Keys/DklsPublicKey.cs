@@ -49,7 +49,7 @@ public sealed class DklsPublicKey
     /// The DKLs23 public key of a frost-secp256k1 key: the Shamir shares, group key and chain code from the FROST DKG
     /// (whose verifying shares were already checked to lie on one polynomial of degree t−1), plus the DKG session id.
     /// </summary>
-    public static DklsPublicKey FromFrost(PublicKeyPackage frostKey, ReadOnlySpan<byte> dkgSessionId)
+    public static DklsPublicKey FromFrost(PublicKeyPackage frostKey, ReadOnlySpan<byte> dkgSessionId, uint epoch = 0)
     {
         ArgumentNullException.ThrowIfNull(frostKey);
         if (frostKey.Suite.SchemeName != "frost-secp256k1")
@@ -63,7 +63,7 @@ public sealed class DklsPublicKey
             shares[id] = Secp256k1Point.Parse(frostKey.GetVerifyingShare(id), "verifyingShare");
         }
 
-        return new DklsPublicKey(frostKey.Threshold, shares, Secp256k1Point.Parse(frostKey.GroupPublicKey, "groupKey"), frostKey.ChainCode, dkgSessionId, 0);
+        return new DklsPublicKey(frostKey.Threshold, shares, Secp256k1Point.Parse(frostKey.GroupPublicKey, "groupKey"), frostKey.ChainCode, dkgSessionId, epoch);
     }
 
     public int Threshold { get; }

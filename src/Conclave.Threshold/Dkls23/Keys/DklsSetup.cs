@@ -26,12 +26,15 @@ public static class DklsSetup
 {
     private const int Round1BodySize = EndemicOt.ReceiverMessageSize + 33 + 32 + 32;
 
-    /// <summary>Setup round one for the owner of a frost-secp256k1 key package.</summary>
+    /// <summary>
+    /// Setup round one for the owner of a frost-secp256k1 key package (from the FROST DKG, or a FROST reshare of a DKLs23
+    /// key, in which case <paramref name="epoch"/> is the old epoch + 1 so older presignatures stay refused).
+    /// </summary>
     public static (DklsSetupState State, IReadOnlyList<DklsMessage> Messages) Start(
-        KeyPackage frostKey, ReadOnlySpan<byte> dkgSessionId, ReadOnlySpan<byte> setupSessionId, IRandomSource? random = null)
+        KeyPackage frostKey, ReadOnlySpan<byte> dkgSessionId, ReadOnlySpan<byte> setupSessionId, IRandomSource? random = null, uint epoch = 0)
     {
         ArgumentNullException.ThrowIfNull(frostKey);
-        DklsPublicKey pub = DklsPublicKey.FromFrost(frostKey.PublicKeyPackage, dkgSessionId);
+        DklsPublicKey pub = DklsPublicKey.FromFrost(frostKey.PublicKeyPackage, dkgSessionId, epoch);
         byte[] share = frostKey.Share.ToBytes();
         try
         {
@@ -164,7 +167,7 @@ public static class DklsSetup
                 s.Slice(DklsSetupState.Seeds1Offset, EndemicOt.Count * 32).CopyTo(b.Span.Slice(DklsKeyShare.ReceiverSeeds1Offset));
             }
 
-            return new DklsKeyShare(state.Me, state.Share, state.Public, pairwise);
+            return new DklsKeyShare(state.Me, state.Share, state.Public, pairwise, state.SessionId);
         }
         catch
         {

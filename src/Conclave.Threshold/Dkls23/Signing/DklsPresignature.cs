@@ -10,8 +10,9 @@ namespace Conclave.Threshold.Dkls23;
 /// </summary>
 public sealed class DklsSigningContext
 {
-    internal DklsSigningContext(byte[] sid, Identifier[] signers, uint[] path, Secp256k1Point childKey, Secp256k1Point r, uint epoch)
+    internal DklsSigningContext(byte[] sid, Identifier[] signers, uint[] path, Secp256k1Point childKey, Secp256k1Point r, uint epoch, byte[] setupSid)
     {
+        SetupSessionId = setupSid;
         SessionIdBytes = sid;
         SignerSet = signers;
         PathArray = path;
@@ -21,6 +22,9 @@ public sealed class DklsSigningContext
     }
 
     internal byte[] SessionIdBytes { get; }
+
+    /// <summary>The pairwise setup of the key shares that made this presignature (changes on refresh and reshare).</summary>
+    internal byte[] SetupSessionId { get; }
 
     internal Identifier[] SignerSet { get; }
 

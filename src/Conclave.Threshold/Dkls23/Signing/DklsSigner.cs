@@ -224,7 +224,7 @@ public static class DklsSigner
             throw DklsErrors.Check(DklsFailure.PublicKeySum, null, "Σ pk_j ≠ PK: some signer's additive key share is wrong (not attributable from here)");
         }
 
-        var context = new DklsSigningContext(core.SessionId, core.Signers, core.Path, core.ChildKey, bigR, core.Epoch);
+        var context = new DklsSigningContext(core.SessionId, core.Signers, core.Path, core.ChildKey, bigR, core.Epoch, core.Key.SetupSessionIdBytes);
         return new DklsPresignature(me, context, u, v, phi);
     }
 
@@ -245,9 +245,9 @@ public static class DklsSigner
             throw DklsErrors.Refused(DklsFailure.MalformedMessage, $"digest: {digest32.Length} bytes, expected 32");
         }
 
-        if (!presignature.Identifier.Equals(key.Identifier) || ctx.Epoch != key.Public.Epoch || !key.Public.Contains(presignature.Identifier))
+        if (!presignature.Identifier.Equals(key.Identifier) || ctx.Epoch != key.Public.Epoch || !ctx.SetupSessionId.AsSpan().SequenceEqual(key.SetupSessionIdBytes))
         {
-            throw DklsErrors.Refused(DklsFailure.PresignatureRefused, "the presignature belongs to another participant or key epoch (it was made before a refresh)");
+            throw DklsErrors.Refused(DklsFailure.PresignatureRefused, "the presignature belongs to another participant, key epoch or pairwise setup (it was made before a refresh or reshare)");
         }
 
         if (!ctx.PathArray.AsSpan().SequenceEqual((path ?? []).ToArray()))
