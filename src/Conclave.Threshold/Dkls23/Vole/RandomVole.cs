@@ -79,13 +79,18 @@ internal static class RandomVole
         {
             state.Ctx = Context(sid, alice, bob, nonce);
             byte[] ext = SoftSpokenOt.Receive(seeds0, seeds1, state.Ctx, beta, pad, state.Ot);
-            Secp256k1Scalar b = Secp256k1Scalar.Zero;
-            for (int j = 0; j < Xi; j++)
+            Secp256k1Scalar acc = Secp256k1Scalar.Zero;
+            for (int j = 255; j >= 0; j--)
             {
-                b += s_gadget[j] * Bit(beta, j);
+                acc = acc + acc + Bit(beta, j);
             }
 
-            state.B = b;
+            for (int j = 256; j < Xi; j++)
+            {
+                acc += s_gadget[j] * Bit(beta, j);
+            }
+
+            state.B = acc;
             byte[] msg = new byte[BobMessageSize];
             nonce.CopyTo(msg);
             ext.CopyTo(msg, 32);
@@ -174,13 +179,7 @@ internal static class RandomVole
 
             for (int k = 0; k < L; k++)
             {
-                Secp256k1Scalar sum = Secp256k1Scalar.Zero;
-                for (int j = 0; j < Xi; j++)
-                {
-                    sum += s_gadget[j] * za[(j * SoftSpokenOt.Width) + k];
-                }
-
-                c[k] = sum;
+                c[k] = GadgetSum(j => za[(j * SoftSpokenOt.Width) + k]);
             }
 
             Array.Clear(za);
@@ -203,10 +202,9 @@ internal static class RandomVole
             throw DklsErrors.Malformed(alice, "rvole.aliceMessage", $"length {aliceMessage.Length}, expected {AliceMessageSize}");
         }
 
-        var tau = new Secp256k1Scalar[Xi * SoftSpokenOt.Width];
-        for (int i = 0; i < tau.Length; i++)
+        for (int i = 0; i < Xi * SoftSpokenOt.Width; i++)
         {
-            if (!Secp256k1Scalar.TryFromBytes(aliceMessage.AsSpan(32 + (i * 32), 32), out tau[i]))
+            if (!Secp256k1Scalar.TryFromBytes(aliceMessage.AsSpan(32 + (i * 32), 32), out _))
             {
                 throw DklsErrors.Malformed(alice, $"rvole.tau[{i}]", "scalar is not below the group order n");
             }
@@ -229,13 +227,22 @@ internal static class RandomVole
             using (var h = new DklsHash("rvole/check"))
             {
                 h.Add(ctx2);
+                Span<byte> masked = stackalloc byte[32];
                 for (int j = 0; j < Xi; j++)
                 {
+                    // β_j·τ_j without a branch or a multiplication: τ_j's bytes masked by β_j (0x00 or 0xFF).
+                    byte mask = unchecked((byte)(0 - ((state.Ot.Choices[j >> 3] >> (j & 7)) & 1)));
                     Secp256k1Scalar beta = Bit(state.Ot.Choices, j);
                     SoftSpokenOt.RowOutput(ctx2, j, state.Ot.Rows16.AsSpan(j * 16, 16), w);
                     for (int k = 0; k < SoftSpokenOt.Width; k++)
                     {
-                        zb[(j * SoftSpokenOt.Width) + k] = w[k] + (beta * tau[(j * SoftSpokenOt.Width) + k]);
+                        ReadOnlySpan<byte> t = aliceMessage.AsSpan(32 + (((j * SoftSpokenOt.Width) + k) * 32), 32);
+                        for (int b = 0; b < 32; b++)
+                        {
+                            masked[b] = (byte)(t[b] & mask);
+                        }
+
+                        zb[(j * SoftSpokenOt.Width) + k] = w[k] + Secp256k1Scalar.FromBytes(masked);
                     }
 
                     Secp256k1Scalar r = zb[(j * SoftSpokenOt.Width) + L];
@@ -258,13 +265,7 @@ internal static class RandomVole
 
             for (int k = 0; k < L; k++)
             {
-                Secp256k1Scalar sum = Secp256k1Scalar.Zero;
-                for (int j = 0; j < Xi; j++)
-                {
-                    sum += s_gadget[j] * zb[(j * SoftSpokenOt.Width) + k];
-                }
-
-                d[k] = sum;
+                d[k] = GadgetSum(j => zb[(j * SoftSpokenOt.Width) + k]);
             }
 
             return state.B;
@@ -290,6 +291,23 @@ internal static class RandomVole
             using var h = new DklsHash("rvole/theta-k");
             theta[k] = h.Add(seed).Add(k).FinishScalar();
         }
+    }
+
+    /// <summary>⟨g, z⟩: Horner's rule over the powers of two (additions only), then the random tail of g.</summary>
+    private static Secp256k1Scalar GadgetSum(Func<int, Secp256k1Scalar> z)
+    {
+        Secp256k1Scalar acc = Secp256k1Scalar.Zero;
+        for (int j = 255; j >= 0; j--)
+        {
+            acc = acc + acc + z(j);
+        }
+
+        for (int j = 256; j < Xi; j++)
+        {
+            acc += s_gadget[j] * z(j);
+        }
+
+        return acc;
     }
 
     private static Secp256k1Scalar Bit(ReadOnlySpan<byte> bits, int j) => Secp256k1Scalar.FromUInt64((ulong)((bits[j >> 3] >> (j & 7)) & 1));
