@@ -166,7 +166,12 @@ internal static class SoftSpokenOt
         {
             input[37] = (byte)k;
             SHA256.HashData(input, digest);
-            output[k] = Secp256k1Scalar.FromBytesReduced(digest);
+
+            // A digest ≥ n (probability below 2^-127) takes the slower reduction; the value is the same either way.
+            if (!Secp256k1Scalar.TryFromBytes(digest, out output[k]))
+            {
+                output[k] = Secp256k1Scalar.FromBytesReduced(digest);
+            }
         }
 
         CryptographicOperations.ZeroMemory(input);
