@@ -277,6 +277,27 @@ public sealed class DklsAttackTests(DklsKeyFixture fixture) : IClassFixture<Dkls
     }
 
     [Fact]
+    public void AMissingPeerMessageLeavesTheStateUsable()
+    {
+        Dictionary<Identifier, DklsKeyShare> keys = DklsHarness.Keygen(3, 3, TestSeed.For("missing-key"));
+        try
+        {
+            var rng = TestSeed.For("missing");
+            byte[] sid = DklsHarness.Sid("missing");
+            var r1 = new[] { P1, P2, P3 }.ToDictionary(i => i, i => DklsSigner.Round1(keys[i], sid, [P1, P2, P3], null, rng));
+            List<DklsMessage> toP1 = DklsHarness.For(r1.Values.SelectMany(x => x.Messages), P1);
+            DklsProtocolException e = Expect(DklsFailure.InvalidSignerSet, null, () => DklsSigner.Round2(r1[P1].State, toP1.Take(1).ToList(), rng));
+            Assert.Contains("no SignRound1 message yet from 3", e.Message, StringComparison.Ordinal);
+            (_, IReadOnlyList<DklsMessage> out1) = DklsSigner.Round2(r1[P1].State, toP1, rng);
+            Assert.Equal(2, out1.Count);
+        }
+        finally
+        {
+            DklsHarness.DisposeAll(keys);
+        }
+    }
+
+    [Fact]
     public void ZeroOrOutOfRangeIdentifiersInHeadersAreDropped()
     {
         var rng = TestSeed.For("ids");

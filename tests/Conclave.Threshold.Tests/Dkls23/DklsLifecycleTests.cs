@@ -238,4 +238,53 @@ public sealed class DklsLifecycleTests
             }
         }
     }
+
+    [Fact]
+    public void KeySharesAndPublicKeysRoundTripAndRefuseTampering()
+    {
+        var rng = TestSeed.For("export");
+        Dictionary<Identifier, DklsKeyShare> keys = DklsHarness.Keygen(2, 3, rng);
+        Dictionary<Identifier, DklsKeyShare>? imported = null;
+        try
+        {
+            DklsPublicKey pub = keys[P1].Public;
+            byte[] pubBytes = pub.ToBytes();
+            Assert.Equal(pubBytes, DklsPublicKey.FromBytes(pubBytes).ToBytes());
+
+            imported = keys.ToDictionary(kv => kv.Key, kv =>
+            {
+                using Conclave.Crypto.Memory.SecretBuffer b = kv.Value.Export();
+                return DklsKeyShare.Import(b.ReadOnlySpan);
+            });
+            byte[] digest = SHA256.HashData("imported"u8);
+            Verify(pub.GroupPublicKey, digest, DklsHarness.Sign(imported, [P1, P3], DklsHarness.Sid("imported"), digest, rng));
+            Assert.Equal(keys[P2].SetupSessionId, imported[P2].SetupSessionId);
+
+            DklsFailure Refused(Action a) => Assert.Throws<DklsProtocolException>(a).Failure;
+
+            // Public key: a verifying share moved off the polynomial, a truncation, a trailing byte.
+            byte[] moved = (byte[])pubBytes.Clone();
+            (Secp256k1Point.Parse(moved.AsSpan(9 + 32, 33)) + Secp256k1Point.Generator).ToCompressed().CopyTo(moved, 9 + 32);
+            Assert.Equal(DklsFailure.MalformedMessage, Refused(() => DklsPublicKey.FromBytes(moved)));
+            Assert.Equal(DklsFailure.MalformedMessage, Refused(() => DklsPublicKey.FromBytes(pubBytes.AsSpan(0, pubBytes.Length - 1))));
+            Assert.Equal(DklsFailure.MalformedMessage, Refused(() => DklsPublicKey.FromBytes([.. pubBytes, 0])));
+
+            using Conclave.Crypto.Memory.SecretBuffer exported = keys[P2].Export();
+            byte[] bytes = exported.ReadOnlySpan.ToArray();
+            int shareOffset = 1 + 4 + pubBytes.Length + 32;
+            byte[] wrongShare = (byte[])bytes.Clone();
+            wrongShare[shareOffset + 31] ^= 1;
+            Assert.Equal(DklsFailure.MalformedMessage, Refused(() => DklsKeyShare.Import(wrongShare)));
+            Assert.Equal(DklsFailure.MalformedMessage, Refused(() => DklsKeyShare.Import(bytes.AsSpan(0, bytes.Length - DklsKeyShare.PairwiseSize - 32))));
+            Assert.Equal(DklsFailure.MalformedMessage, Refused(() => DklsKeyShare.Import([.. bytes, 0])));
+        }
+        finally
+        {
+            DklsHarness.DisposeAll(keys);
+            if (imported is not null)
+            {
+                DklsHarness.DisposeAll(imported);
+            }
+        }
+    }
 }

@@ -39,6 +39,25 @@ internal static class Parties
         return num * den.Invert();
     }
 
+    /// <summary>λ_i(x) = Π_{j≠i} (x − x_j) / (x_i − x_j): the Lagrange basis polynomial of i at x (public values).</summary>
+    internal static Secp256k1Scalar LagrangeAt(IReadOnlyList<Identifier> set, Identifier i, Secp256k1Scalar x)
+    {
+        Secp256k1Scalar xi = X(i), num = Secp256k1Scalar.One, den = Secp256k1Scalar.One;
+        foreach (Identifier j in set)
+        {
+            if (j.Equals(i))
+            {
+                continue;
+            }
+
+            Secp256k1Scalar xj = X(j);
+            num *= x - xj;
+            den *= xi - xj;
+        }
+
+        return num * den.Invert();
+    }
+
     /// <summary>Reads a 32-byte identifier from a message header: canonical, non-zero, secp256k1.</summary>
     internal static Identifier Read(ReadOnlySpan<byte> encoded, string field)
     {

@@ -109,5 +109,86 @@ public sealed class DklsPublicKey
         return h.Finish();
     }
 
+    /// <summary>
+    /// The versioned encoding: 0x01 ‖ t (u32) ‖ n (u32) ‖ n × (identifier 32 ‖ pk_j 33) ‖ PK 33 ‖ chain code 32 ‖
+    /// len(DKG sid) (u32) ‖ DKG sid ‖ epoch (u32). Public data.
+    /// </summary>
+    public byte[] ToBytes()
+    {
+        var w = new DklsWriter(9 + (65 * _shares.Count) + 65 + 4 + _dkgSessionId.Length + 4).Raw([1]).U32((uint)Threshold).U32((uint)_shares.Count);
+        foreach ((Identifier id, Secp256k1Point p) in _shares)
+        {
+            w.Raw(id.Encoded).Point(p);
+        }
+
+        return w.Point(GroupKey).Raw(_chainCode).Blob(_dkgSessionId).U32(Epoch).ToArray();
+    }
+
+    /// <summary>
+    /// Parses <see cref="ToBytes"/> strictly (typed refusals): canonical non-zero identifiers in increasing order, points on
+    /// the curve, and verifying shares that lie on one polynomial of degree t−1 through the group key.
+    /// </summary>
+    public static DklsPublicKey FromBytes(ReadOnlySpan<byte> encoded)
+    {
+        var r = new DklsReader(encoded.ToArray(), null, "publicKey");
+        if (r.Raw(1, "version")[0] != 1)
+        {
+            throw DklsErrors.Malformed(null, "publicKey.version", "unknown version");
+        }
+
+        uint t = r.U32("threshold"), n = r.U32("participants");
+        if (n is < 2 or > 1000 || t < 2 || t > n)
+        {
+            throw DklsErrors.Malformed(null, "publicKey", "threshold and participant count out of range");
+        }
+
+        var shares = new SortedDictionary<Identifier, Secp256k1Point>();
+        Identifier? previous = null;
+        for (int k = 0; k < n; k++)
+        {
+            ReadOnlySpan<byte> idBytes = r.Raw(32, $"participants[{k}]");
+            Identifier id;
+            try
+            {
+                id = Parties.Read(idBytes, $"participants[{k}]");
+            }
+            catch (DklsProtocolException)
+            {
+                throw DklsErrors.Malformed(null, $"publicKey.participants[{k}]", "not a valid identifier (zero, not below n)");
+            }
+
+            if (previous is not null && previous.CompareTo(id) >= 0)
+            {
+                throw DklsErrors.Malformed(null, "publicKey.participants", "identifiers must be distinct and in increasing order");
+            }
+
+            previous = id;
+            shares[id] = r.Point($"verifyingShares[{k}]");
+        }
+
+        Secp256k1Point groupKey = r.Point("groupKey");
+        byte[] chainCode = r.Raw(32, "chainCode").ToArray();
+        byte[] sid = r.Blob("dkgSessionId", 64).ToArray();
+        uint epoch = r.U32("epoch");
+        r.End();
+        var key = new DklsPublicKey((int)t, shares, groupKey, chainCode, sid, epoch);
+        key.CheckInterpolation();
+        return key;
+    }
+
+    /// <summary>The first t verifying shares interpolate to the group key and to every other verifying share.</summary>
+    private void CheckInterpolation()
+    {
+        Identifier[] first = [.. _shares.Keys.Take(Threshold)];
+        foreach ((Secp256k1Scalar x, Secp256k1Point expected) in _shares.Skip(Threshold).Select(kv => (Parties.X(kv.Key), kv.Value)).Prepend((Secp256k1Scalar.Zero, GroupKey)))
+        {
+            var terms = first.Select(i => _shares[i].MultiplyPublic(Parties.LagrangeAt(first, i, x))).ToArray();
+            if (Secp256k1Point.Sum(terms) != expected)
+            {
+                throw DklsErrors.Malformed(null, "publicKey.verifyingShares", "the verifying shares do not lie on one polynomial of degree t-1 through the group key");
+            }
+        }
+    }
+
     public override string ToString() => $"DklsPublicKey({Threshold}-of-{ParticipantCount}, epoch {Epoch})";
 }
