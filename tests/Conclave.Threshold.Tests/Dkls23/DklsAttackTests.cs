@@ -187,7 +187,7 @@ public sealed class DklsAttackTests(DklsKeyFixture fixture) : IClassFixture<Dkls
         (DklsSignRound1State s2, IReadOnlyList<DklsMessage> m2) = DklsSigner.Round1(Keys[P2], sid, [P1, P2], null, rng);
         Secp256k1Point shifted = s2.Peek().BigR + Secp256k1Point.Generator;
         byte[] salt = s2.Peek().Salt;
-        DklsMessage forged1 = m2[0].WithBody([.. DklsSigner.Commit(sid, P2, P1, shifted, salt), .. m2[0].Body[32..]]);
+        DklsMessage forged1 = m2[0].WithBody([.. DklsSigner.Commit(s2.Peek().Bound, P2, P1, shifted, salt), .. m2[0].Body[32..]]);
         (DklsSignRound2State t1, _) = DklsSigner.Round2(s1, [forged1], rng);
         (_, IReadOnlyList<DklsMessage> r2) = DklsSigner.Round2(s2, m1, rng);
         byte[] body = (byte[])r2[0].Body.Clone();
@@ -222,6 +222,20 @@ public sealed class DklsAttackTests(DklsKeyFixture fixture) : IClassFixture<Dkls
     }
 
     [Fact]
+    public void SignersGivenDifferentPathsFailTheKeySumWithoutAFalseCulprit()
+    {
+        var rng = TestSeed.For("paths");
+        byte[] sid = DklsHarness.Sid("paths");
+        (DklsSignRound1State s1, IReadOnlyList<DklsMessage> m1) = DklsSigner.Round1(Keys[P1], sid, [P1, P2], [1], rng);
+        (DklsSignRound1State s2, IReadOnlyList<DklsMessage> m2) = DklsSigner.Round1(Keys[P2], sid, [P1, P2], [2], rng);
+        (DklsSignRound2State t1, IReadOnlyList<DklsMessage> r1) = DklsSigner.Round2(s1, m2, rng);
+        (DklsSignRound2State t2, IReadOnlyList<DklsMessage> r2) = DklsSigner.Round2(s2, m1, rng);
+        // The lowest signer adds its own path's tweak, so its view is consistent; the other's is not, and nobody is blamed.
+        using DklsPresignature p1 = DklsSigner.Round3(t1, r2);
+        Expect(DklsFailure.PublicKeySum, null, () => DklsSigner.Round3(t2, r1));
+    }
+
+    [Fact]
     public void NonceAtInfinityIsRefused()
     {
         // P2 commits to and opens R' = −R_1, so R = O.
@@ -231,7 +245,7 @@ public sealed class DklsAttackTests(DklsKeyFixture fixture) : IClassFixture<Dkls
         (DklsSignRound1State s2, IReadOnlyList<DklsMessage> m2) = DklsSigner.Round1(Keys[P2], sid, [P1, P2], null, rng);
         Secp256k1Point negR1 = -s1.Peek().BigR;
         byte[] salt = s2.Peek().Salt;
-        (DklsSignRound2State t1, _) = DklsSigner.Round2(s1, [m2[0].WithBody([.. DklsSigner.Commit(sid, P2, P1, negR1, salt), .. m2[0].Body[32..]])], rng);
+        (DklsSignRound2State t1, _) = DklsSigner.Round2(s1, [m2[0].WithBody([.. DklsSigner.Commit(s2.Peek().Bound, P2, P1, negR1, salt), .. m2[0].Body[32..]])], rng);
         (_, IReadOnlyList<DklsMessage> r2) = DklsSigner.Round2(s2, m1, rng);
         byte[] body = (byte[])r2[0].Body.Clone();
         negR1.ToCompressed().CopyTo(body, 0);

@@ -173,7 +173,7 @@ public sealed class DklsKnownAnswerTests
             Assert.True(EcdsaSecp256k1.Instance.Verify(child, digest, sig.Signature));
             transcript.Add(sig.Signature);
             transcript.Add([(byte)sig.RecoveryId]);
-            Assert.Equal("048df8f5bde8886c6ae67f35fedbc33fc49809d34984bc8f3028d65f894bb190", Pin([.. transcript]));
+            Assert.Equal("5b3c31cd150aa1e70a244bbcdd183d5658abd80b98c69fc4901a83134fdd13ab", Pin([.. transcript]));
         }
         finally
         {

@@ -25,7 +25,8 @@ public static class DklsSigner
     /// <summary>
     /// Round one (Protocol 3.6, round 1): sample the instance key r_i and the inversion mask φ_i, commit to
     /// R_i = r_i·G towards every peer (the commitment is bound to the session id and the ordered pair), and start, as
-    /// Bob, the random VOLE with every peer. The derivation <paramref name="path"/> is fixed here, before any R_j is
+    /// Bob, the random VOLE with every peer. Every transcript of the session uses H(sid, public key package digest,
+    /// setup session id), so the DKG session id, the epoch and the pairwise setup are bound into signing. The derivation <paramref name="path"/> is fixed here, before any R_j is
     /// revealed (Groth–Shoup, ePrint 2021/1330, section 5): the lowest signer adds the CKDpub tweak δ to its additive share.
     /// The signer set must have exactly t members, include this party, and name no duplicate, stranger or banned peer.
     /// </summary>
@@ -48,10 +49,12 @@ public static class DklsSigner
         var core = new SignCore(key, sessionId.ToArray(), set, p, childKey);
         try
         {
+            byte[] bound = Bind(sessionId, key);
+            core.Bound = bound;
             Identifier me = key.Identifier;
             var r = Secp256k1Scalar.Random(random);
             var phi = Secp256k1Scalar.Random(random);
-            Secp256k1Scalar zeta = ZeroShare.Share(me, set, peer => key.Pairwise(peer).Slice(DklsKeyShare.SeedOffset, 32), sessionId);
+            Secp256k1Scalar zeta = ZeroShare.Share(me, set, peer => key.Pairwise(peer).Slice(DklsKeyShare.SeedOffset, 32), bound);
             Secp256k1Scalar sk = (Parties.Lagrange(set, me) * key.Share) + zeta;
             if (me.Equals(set[0]))
             {
@@ -74,8 +77,8 @@ public static class DklsSigner
                 core.Bob[j] = bob;
                 byte[] bobMsg = RandomVole.BobStart(
                     pw.Slice(DklsKeyShare.ReceiverSeeds0Offset, EndemicOt.Count * 32), pw.Slice(DklsKeyShare.ReceiverSeeds1Offset, EndemicOt.Count * 32),
-                    sessionId, j, me, random, bob);
-                byte[] body = new DklsWriter(Round1BodySize).Raw(Commit(sessionId, me, j, core.BigR, salt)).Raw(bobMsg).ToArray();
+                    bound, j, me, random, bob);
+                byte[] body = new DklsWriter(Round1BodySize).Raw(Commit(bound, me, j, core.BigR, salt)).Raw(bobMsg).ToArray();
                 messages.Add(new DklsMessage(DklsMessageKind.SignRound1, sessionId, me, j, body));
             }
 
@@ -124,7 +127,7 @@ public static class DklsSigner
                 {
                     aliceMsg = RandomVole.AliceRespond(
                         pw.Slice(DklsKeyShare.DeltaOffset, 16), pw.Slice(DklsKeyShare.SenderSeedsOffset, EndemicOt.Count * 32),
-                        core.SessionId, me, j, parsed[j], [r, sk], random, c);
+                        core.Bound, me, j, parsed[j], [r, sk], random, c);
                 }
                 catch (DklsProtocolException e) when (e.Failure == DklsFailure.OtExtensionConsistency)
                 {
@@ -182,7 +185,7 @@ public static class DklsSigner
             Secp256k1Point gammaV = rd.Point("gammaV");
             byte[] aliceMsg = rd.Raw(RandomVole.AliceMessageSize, "rvole").ToArray();
             rd.End();
-            if (!CryptographicOperations.FixedTimeEquals(Commit(core.SessionId, j, me, rj, salt), core.TheirCommitments[j]))
+            if (!CryptographicOperations.FixedTimeEquals(Commit(core.Bound, j, me, rj, salt), core.TheirCommitments[j]))
             {
                 throw DklsErrors.Check(DklsFailure.CommitmentMismatch, j, "the opening of R_j does not match the round-one commitment for this session and pair");
             }
@@ -259,6 +262,13 @@ public static class DklsSigner
         Secp256k1Scalar rx = Secp256k1Scalar.FromBytesReduced(ctx.R.ToXOnly());
         Secp256k1Scalar w = (m * phi) + (rx * v);
         return new DklsSignatureShare(ctx.SessionIdBytes, presignature.Identifier, u, w);
+    }
+
+    /// <summary>H(sid, public key package digest, setup session id): see <see cref="SignCore.Bound"/>.</summary>
+    internal static byte[] Bind(ReadOnlySpan<byte> sid, DklsKeyShare key)
+    {
+        using var h = new DklsHash("sign/session");
+        return h.Add(sid).Add(key.Public.Digest()).Add(key.SetupSessionIdBytes).Finish();
     }
 
     internal static byte[] Commit(ReadOnlySpan<byte> sid, Identifier from, Identifier to, Secp256k1Point r, ReadOnlySpan<byte> salt)

@@ -30,6 +30,12 @@ internal sealed class SignCore : IDisposable
 
     internal byte[] SessionId { get; }
 
+    /// <summary>
+    /// The session id every transcript of this session uses: H(sid, digest of the public key package, setup session id),
+    /// which binds the DKG session id, the key epoch and the pairwise setup into every commitment, VOLE and zero share.
+    /// </summary>
+    internal byte[] Bound { get; set; } = [];
+
     internal Identifier[] Signers { get; }
 
     internal IEnumerable<Identifier> Peers => Signers.Where(s => !s.Equals(Me));
