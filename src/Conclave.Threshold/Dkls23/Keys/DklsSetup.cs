@@ -57,6 +57,19 @@ public static class DklsSetup
         }
 
         var state = new DklsSetupState(me, share, pub, setupSid);
+        try
+        {
+            return (state, StartCore(state, me, pub, setupSid, random));
+        }
+        catch
+        {
+            state.Dispose();
+            throw;
+        }
+    }
+
+    private static List<DklsMessage> StartCore(DklsSetupState state, Identifier me, DklsPublicKey pub, ReadOnlySpan<byte> setupSid, IRandomSource random)
+    {
         byte[] digest = pub.Digest();
         var messages = new List<DklsMessage>();
         foreach (Identifier j in pub.Participants.Where(p => !p.Equals(me)))
@@ -78,7 +91,7 @@ public static class DklsSetup
             messages.Add(new DklsMessage(DklsMessageKind.SetupRound1, setupSid, me, j, body));
         }
 
-        return (state, messages);
+        return messages;
     }
 
     /// <summary>Setup round two: base-OT seeds of both directions with every peer, and the zero-seed openings.</summary>
