@@ -54,6 +54,11 @@ internal static class Migrations
             "CREATE INDEX rotation_runs_key ON rotation_runs (key_id, created_at)",
             "CREATE TABLE rotation_active (key_id TEXT PRIMARY KEY, run_id TEXT NOT NULL REFERENCES rotation_runs(run_id))",
         ]),
+        // Issue 13: evicted signer nodes (INodeTrustStore), never chosen again until re-admitted.
+        new(4, "untrusted signer nodes",
+        [
+            "CREATE TABLE node_trust (node_id BIGINT PRIMARY KEY, state TEXT NOT NULL, reason TEXT NOT NULL, replacement BIGINT, since BIGINT NOT NULL)",
+        ]),
     ];
 
     /// <summary>The newest schema version this build knows.</summary>
