@@ -60,7 +60,7 @@ public sealed partial class FrostCoordinator
         FrostKeyInfo key = Find(keyId) ?? throw new ArgumentException($"unknown FROST key {keyId}", nameof(keyId));
         int oldThreshold = key.PublicKeyPackage.Threshold;
         IReadOnlyList<uint> up = await _cluster.AttestAsync(ct).ConfigureAwait(false);
-        uint[] dealers = [.. key.Nodes.Where(up.Contains).Take(oldThreshold)];
+        uint[] dealers = [.. key.Nodes.Where(n => up.Contains(n) && !IsUntrusted(n)).Take(oldThreshold)];
         if (dealers.Length < oldThreshold)
         {
             throw new QuorumUnavailableException($"resharing needs {oldThreshold} current holders of key {keyId} online; {dealers.Length} are");
@@ -92,6 +92,7 @@ public sealed partial class FrostCoordinator
             throw new ArgumentException($"unknown FROST key {plan.KeyId}", nameof(plan));
         }
 
+        RefuseUntrusted(plan);
         byte[] session = runSession ?? Cluster.NewSessionId();
         string runId = Convert.ToHexStringLower(session);
         _liveRuns.TryAdd(runId, 0);

@@ -356,7 +356,7 @@ public sealed partial class FrostCoordinator
     {
         long now = _clock.GetUtcNow().ToUnixTimeMilliseconds();
         return key.Nodes
-            .Where(n => !excluded.Contains(n) && (!_downUntil.TryGetValue(n, out long until) || until <= now))
+            .Where(n => !excluded.Contains(n) && !IsUntrusted(n) && (!_downUntil.TryGetValue(n, out long until) || until <= now))
             .OrderByDescending(n => PoolDepth(key.KeyId, n))
             .ThenBy(_ => Random.Shared.Next())
             .Take(key.PublicKeyPackage.Threshold)
