@@ -31,6 +31,7 @@ internal static class CliApp
         root.Subcommands.Add(AuditCommand.Create());
         root.Subcommands.Add(BackupCommand.Create());
         root.Subcommands.Add(KeysCommand.Create());
+        root.Subcommands.Add(NodesCommand.Create());
         return root;
     }
 

@@ -150,4 +150,8 @@ public sealed record ProblemBody(
 [JsonSerializable(typeof(HealthResponse))]
 [JsonSerializable(typeof(ReadyResponse))]
 [JsonSerializable(typeof(ProblemBody))]
+[JsonSerializable(typeof(EvictNodeRequest))]
+[JsonSerializable(typeof(NodeResponse))]
+[JsonSerializable(typeof(NodeListResponse))]
+[JsonSerializable(typeof(EvictionResponse))]
 internal sealed partial class ApiJsonContext : JsonSerializerContext;

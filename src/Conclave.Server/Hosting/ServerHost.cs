@@ -72,6 +72,7 @@ public static class ServerHost
         };
         var keys = new KeyService(store, frost, cluster, config);
         await keys.LoadAsync(cancellationToken).ConfigureAwait(false);
+        await keys.LoadNodeTrustAsync(cancellationToken).ConfigureAwait(false); // evicted nodes are never chosen, from the first request on
         AdminToken token = AdminToken.LoadOrCreate(dataDir, out string tokenPath);
         var metricsToken = new MetricsToken(AdminToken.LoadOrCreate(dataDir, "metrics-token", "cnm_", out string metricsTokenPath));
         ListenEndpoint listen = ListenEndpoint.Parse(config.Listen);
@@ -139,6 +140,7 @@ public static class ServerHost
         ApiMiddleware.UseAuthAndAudit(app);
         ApiMiddleware.UseMetricsAuth(app);
         ApiRoutes.Map(app);
+        NodeRoutes.Map(app);
         EthereumRpc.Map(app);
         app.MapOpenApi("/openapi/{documentName}.json");
         var routeMethods = new RouteMethods(app);
@@ -183,6 +185,7 @@ public static class ServerHost
             try
             {
                 await keys.RecoverRunsAsync(stopping).ConfigureAwait(false);
+                await keys.ContinueEvictionsAsync(stopping).ConfigureAwait(false);
                 await Task.Delay(TimeSpan.FromSeconds(3), stopping).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
