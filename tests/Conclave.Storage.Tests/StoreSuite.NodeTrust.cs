@@ -34,3 +34,27 @@ public abstract partial class StoreSuite
         Assert.Equal((uint?)5, left.Replacement);
     }
 }
+
+public abstract partial class StoreSuite
+{
+    [Fact]
+    public async Task Rotation_transcript_is_kept_once_and_served_only_for_a_committed_run()
+    {
+        await using TestLocation loc = await Harness.NewLocationAsync();
+        await using IConclaveStore store = await loc.OpenAsync(WithPassphrase());
+        await store.Rotations.BeginAsync(new Rotation.NewRotationRun("t1", "k1", Rotation.RotationKind.Refresh, 1, 2, "server-a", TimeSpan.FromMinutes(2), [1]));
+        await store.Rotations.SaveTranscriptAsync("t1", [7, 8, 9]);
+        Assert.Equal(StorageErrorKind.Duplicate, (await Assert.ThrowsAsync<StorageException>(() => store.Rotations.SaveTranscriptAsync("t1", [1]))).Kind);
+        Assert.Null(await store.Rotations.GetTranscriptAsync("k1", 2)); // not committed yet
+
+        await store.Rotations.TransitionAsync("t1", Rotation.RotationState.Started, Rotation.RotationState.Aborted, error: "test");
+        Assert.Null(await store.Rotations.GetTranscriptAsync("k1", 2)); // an aborted run made no version
+
+        await store.Rotations.BeginAsync(new Rotation.NewRotationRun("t2", "k1", Rotation.RotationKind.Refresh, 1, 2, "server-a", TimeSpan.FromMinutes(2), [1]));
+        await store.Rotations.SaveTranscriptAsync("t2", [1, 2, 3]);
+        await store.Rotations.TransitionAsync("t2", Rotation.RotationState.Started, Rotation.RotationState.Prepared, [5]);
+        await store.Rotations.TransitionAsync("t2", Rotation.RotationState.Prepared, Rotation.RotationState.Committed);
+        Assert.Equal([1, 2, 3], await store.Rotations.GetTranscriptAsync("k1", 2));
+        Assert.Null(await store.Rotations.GetTranscriptAsync("k1", 3));
+    }
+}

@@ -141,6 +141,7 @@ public static class ServerHost
         ApiMiddleware.UseMetricsAuth(app);
         ApiRoutes.Map(app);
         NodeRoutes.Map(app);
+        RotationRoutes.Map(app);
         EthereumRpc.Map(app);
         app.MapOpenApi("/openapi/{documentName}.json");
         var routeMethods = new RouteMethods(app);

@@ -59,6 +59,11 @@ internal static class Migrations
         [
             "CREATE TABLE node_trust (node_id BIGINT PRIMARY KEY, state TEXT NOT NULL, reason TEXT NOT NULL, replacement BIGINT, since BIGINT NOT NULL)",
         ]),
+        // Issue 13: the public transcript of every rotation run (IRotationLog.SaveTranscriptAsync).
+        new(5, "rotation transcripts",
+        [
+            "CREATE TABLE rotation_transcripts (run_id TEXT PRIMARY KEY REFERENCES rotation_runs(run_id), transcript {blob} NOT NULL, created_at BIGINT NOT NULL)",
+        ]),
     ];
 
     /// <summary>The newest schema version this build knows.</summary>
