@@ -48,6 +48,9 @@ public interface IConclaveStore : IAsyncDisposable
     /// <summary>Signer nodes evicted as suspect (never chosen again until re-admitted).</summary>
     Nodes.INodeTrustStore NodeTrust { get; }
 
+    /// <summary>Per-key continuous rotation schedules.</summary>
+    Rotation.IRotationSchedules RotationSchedules { get; }
+
     /// <summary>
     /// Re-wraps every data key (key material and nonce material) under a new KEK in one transaction, then retires
     /// the old one. Ciphertexts are not touched; a failure changes nothing.

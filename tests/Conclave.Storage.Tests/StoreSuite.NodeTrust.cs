@@ -58,3 +58,41 @@ public abstract partial class StoreSuite
         Assert.Null(await store.Rotations.GetTranscriptAsync("k1", 3));
     }
 }
+
+public abstract partial class StoreSuite
+{
+    [Fact]
+    public async Task Rotation_schedule_counts_demands_and_records_outcomes()
+    {
+        await using TestLocation loc = await Harness.NewLocationAsync();
+        await using IConclaveStore store = await loc.OpenAsync(WithPassphrase());
+        Rotation.IRotationSchedules s = store.RotationSchedules;
+        var t0 = DateTimeOffset.FromUnixTimeMilliseconds(1_800_000_000_000);
+        Assert.Equal(StorageErrorKind.InvalidArgument, (await Assert.ThrowsAsync<StorageException>(() => s.SetAsync("k1", null, null, null))).Kind);
+        Assert.Equal(StorageErrorKind.InvalidArgument, (await Assert.ThrowsAsync<StorageException>(() => s.SetAsync("k1", TimeSpan.Zero, null, null))).Kind);
+        Rotation.RotationSchedule set = await s.SetAsync("k1", TimeSpan.FromHours(1), 100, t0.AddHours(1));
+        Assert.Equal((TimeSpan.FromHours(1), (long?)100, 0L, t0.AddHours(1)), (set.Interval, set.AfterSignatures, set.Signatures, set.NextDue));
+
+        await s.AddSignaturesAsync("k1", 7);
+        await s.AddSignaturesAsync("k1", 5);
+        await s.AddSignaturesAsync("unscheduled", 5);
+        Assert.Equal(12, (await s.GetAsync("k1"))!.Signatures);
+        Assert.True(await s.DemandAsync("k1", "risk escalation", t0));
+        Assert.False(await s.DemandAsync("unscheduled", "x", t0));
+        Assert.Equal((t0, "risk escalation"), ((await s.GetAsync("k1"))!.NextDue, (await s.GetAsync("k1"))!.DemandReason));
+
+        await s.RecordFailureAsync("k1", "quorum unavailable", t0.AddMinutes(1));
+        await s.RecordFailureAsync("k1", "quorum unavailable", t0.AddMinutes(2));
+        Assert.Equal((2L, 2L, "quorum unavailable"), ((await s.GetAsync("k1"))!.Failures, (await s.GetAsync("k1"))!.TotalFailures, (await s.GetAsync("k1"))!.LastError));
+        await s.RecordRotationAsync("k1", t0.AddMinutes(3), t0.AddMinutes(63));
+        Rotation.RotationSchedule done = (await s.GetAsync("k1"))!;
+        Assert.Equal((0L, 0L, 2L, (string?)null, (string?)null, t0.AddMinutes(3), t0.AddMinutes(63)),
+            (done.Signatures, done.Failures, done.TotalFailures, done.LastError, done.DemandReason, done.LastRotation, done.NextDue));
+
+        // Setting it again keeps the counters; removing it ends it.
+        Assert.Equal(2L, (await s.SetAsync("k1", null, 10, null)).TotalFailures);
+        Assert.Single(await s.ListAsync());
+        Assert.True(await s.RemoveAsync("k1"));
+        Assert.Null(await s.GetAsync("k1"));
+    }
+}

@@ -64,6 +64,11 @@ internal static class Migrations
         [
             "CREATE TABLE rotation_transcripts (run_id TEXT PRIMARY KEY REFERENCES rotation_runs(run_id), transcript {blob} NOT NULL, created_at BIGINT NOT NULL)",
         ]),
+        // Issue 13: continuous rotation (IRotationSchedules).
+        new(6, "rotation schedules",
+        [
+            "CREATE TABLE rotation_schedules (key_id TEXT PRIMARY KEY, interval_ms BIGINT, after_signatures BIGINT, signatures BIGINT NOT NULL, last_rotation BIGINT, next_due BIGINT, failures BIGINT NOT NULL, total_failures BIGINT NOT NULL, last_error TEXT, demand_reason TEXT, updated_at BIGINT NOT NULL)",
+        ]),
     ];
 
     /// <summary>The newest schema version this build knows.</summary>

@@ -31,6 +31,7 @@ internal sealed partial class SqlStore : IConclaveStore
         Requests = new SqlRequestStore(this);
         Rotations = new SqlRotationLog(this);
         NodeTrust = new SqlNodeTrustStore(this);
+        RotationSchedules = new SqlRotationSchedules(this);
         _audit = new SqlAuditLog(this);
         NonceConsumer = new NonceConsumer(this);
     }
@@ -60,6 +61,8 @@ internal sealed partial class SqlStore : IConclaveStore
     public Rotation.IRotationLog Rotations { get; }
 
     public Nodes.INodeTrustStore NodeTrust { get; }
+
+    public Rotation.IRotationSchedules RotationSchedules { get; }
 
     public IAuditLog Audit => _audit;
 
