@@ -154,4 +154,6 @@ public sealed record ProblemBody(
 [JsonSerializable(typeof(NodeResponse))]
 [JsonSerializable(typeof(NodeListResponse))]
 [JsonSerializable(typeof(EvictionResponse))]
+[JsonSerializable(typeof(RotationScheduleRequest))]
+[JsonSerializable(typeof(RotationScheduleResponse))]
 internal sealed partial class ApiJsonContext : JsonSerializerContext;

@@ -14,6 +14,24 @@ namespace Conclave.Server.Coordinator;
 public sealed partial class FrostCoordinator
 {
     private readonly ConcurrentDictionary<uint, byte> _untrusted = new();
+    private readonly ConcurrentDictionary<string, long> _signed = new(StringComparer.Ordinal);
+
+    private void CountSignature(string keyId) => _signed.AddOrUpdate(keyId, 1, (_, n) => n + 1);
+
+    /// <summary>Signatures made per key since the last call (drained): the continuous rotator's "after N signatures" count.</summary>
+    public IReadOnlyList<(string KeyId, long Count)> TakeSignatureCounts()
+    {
+        var taken = new List<(string, long)>();
+        foreach (string key in _signed.Keys)
+        {
+            if (_signed.TryRemove(key, out long n) && n > 0)
+            {
+                taken.Add((key, n));
+            }
+        }
+
+        return taken;
+    }
 
     /// <summary>Marks a node untrusted in this coordinator (the server records it durably first).</summary>
     public void MarkUntrusted(uint node)

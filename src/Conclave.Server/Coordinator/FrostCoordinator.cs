@@ -336,7 +336,9 @@ public sealed partial class FrostCoordinator
             {
                 byte[] internalKey = !ReferenceEquals(key.Suite, FrostCiphersuite.Secp256k1Taproot) ? signingKey.VerificationKey
                     : path.Count == 0 ? key.PublicKeyPackage.VerificationKey : HdDerivation.DerivePath(key.PublicKeyPackage, path).VerificationKey;
-                return new FrostSignature(FrostAggregator.Aggregate(package, shares, signingKey), key.Version, signingKey.VerificationKey, internalKey);
+                var signature = new FrostSignature(FrostAggregator.Aggregate(package, shares, signingKey), key.Version, signingKey.VerificationKey, internalKey);
+                CountSignature(keyId);
+                return signature;
             }
             catch (ThresholdProtocolException e)
             {

@@ -119,6 +119,8 @@ public static class ServerHost
         builder.Services.AddSingleton(frost);
         builder.Services.AddSingleton(store);
         builder.Services.AddSingleton(keys);
+        var rotator = new Conclave.Server.Rotation.ContinuousRotator(keys);
+        builder.Services.AddSingleton(rotator);
         builder.Services.AddSingleton(token);
         builder.Services.AddSingleton(metricsToken);
         var serverMetrics = new ServerMetrics();
@@ -164,6 +166,7 @@ public static class ServerHost
             .ExcludeFromDescription();
         keys.Lifetime = app.Lifetime.ApplicationStopping;
         app.Lifetime.ApplicationStarted.Register(() => _ = RecoverRunsForeverAsync(keys, app.Lifetime.ApplicationStopping));
+        app.Lifetime.ApplicationStarted.Register(() => _ = rotator.RunAsync(app.Lifetime.ApplicationStopping));
         app.Lifetime.ApplicationStopped.Register(() =>
         {
             app.Services.GetRequiredService<DenialAudit>().DisposeAsync().AsTask().GetAwaiter().GetResult();
