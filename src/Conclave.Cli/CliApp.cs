@@ -32,6 +32,8 @@ internal static class CliApp
         root.Subcommands.Add(BackupCommand.Create());
         root.Subcommands.Add(KeysCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
+        root.Subcommands.Add(NodesCommand.Create());
+        root.Subcommands.Add(RotationCommand.Create());
         return root;
     }
 

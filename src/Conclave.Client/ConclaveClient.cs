@@ -120,6 +120,39 @@ public sealed class ConclaveClient : IDisposable
         }
     }
 
+    /// <summary>The signer nodes with their trust and the keys each holds.</summary>
+    public async Task<IReadOnlyList<NodeInfo>> ListNodesAsync(CancellationToken ct = default) => (await GetAsync("v1/admin/nodes", J.NodeList, ct).ConfigureAwait(false)).Nodes;
+
+    public Task<NodeInfo> GetNodeAsync(uint id, CancellationToken ct = default) => GetAsync($"v1/admin/nodes/{id}", J.NodeInfo, ct);
+
+    /// <summary>
+    /// Evicts a suspect signer node: it is marked untrusted and every key it holds is reshared away from it (to the other
+    /// holders, or to <paramref name="replacement"/>). When the server answers 202 (the keys outlived the request) this
+    /// polls the node until no key holds it; <paramref name="progress"/> sees each state.
+    /// </summary>
+    public async Task<Eviction> EvictNodeAsync(uint id, uint? replacement = null, string? reason = null, CancellationToken ct = default, IProgress<NodeInfo>? progress = null)
+    {
+        using HttpResponseMessage r = await _http.PostAsJsonAsync(new Uri($"v1/admin/nodes/{id}/evict", UriKind.Relative),
+            new EvictNodeRequest(replacement, reason), J.EvictNodeRequest, ct).ConfigureAwait(false);
+        Eviction e = await ReadAsync(r, J.Eviction, ct).ConfigureAwait(false);
+        NodeInfo node = e.Node;
+        while (node.Keys.Count > 0)
+        {
+            progress?.Report(node);
+            await Task.Delay(TimeSpan.FromMilliseconds(500), ct).ConfigureAwait(false);
+            node = await GetNodeAsync(id, ct).ConfigureAwait(false);
+        }
+
+        return e with { Node = node, Finished = true };
+    }
+
+    /// <summary>Lets an evicted node take part in new keys again.</summary>
+    public async Task<NodeInfo> ReadmitNodeAsync(uint id, CancellationToken ct = default)
+    {
+        using HttpResponseMessage r = await _http.PostAsync(new Uri($"v1/admin/nodes/{id}/readmit", UriKind.Relative), null, ct).ConfigureAwait(false);
+        return await ReadAsync(r, J.NodeInfo, ct).ConfigureAwait(false);
+    }
+
     public Task<AuditPage> ReadAuditAsync(long after = 0, int limit = 100, CancellationToken ct = default) => GetAsync($"v1/audit?after={after}&limit={limit}", J.AuditPage, ct);
 
     /// <summary>The newest <paramref name="last"/> entries (1 to 1000), oldest first, as tail shows them.</summary>

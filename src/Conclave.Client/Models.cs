@@ -50,6 +50,17 @@ public sealed record AuditVerification(bool Ok, long Entries, long Checkpoints, 
 
 public sealed record ReadyStatus(bool Ready, bool StoreOpen, IReadOnlyList<uint> NodesUp, int Threshold);
 
+/// <summary>POST /v1/admin/nodes/{id}/evict: an optional replacement node and reason.</summary>
+public sealed record EvictNodeRequest(uint? Replacement = null, string? Reason = null);
+
+/// <summary>A signer node: trust ("trusted" or "untrusted") and the keys whose committee includes it.</summary>
+public sealed record NodeInfo(uint Id, string Trust, IReadOnlyList<string> Keys, string? Reason = null, uint? Replacement = null, DateTimeOffset? Since = null);
+
+public sealed record NodeList(IReadOnlyList<NodeInfo> Nodes);
+
+/// <summary>The node after an eviction, the keys moved off it, and whether no key holds it any more.</summary>
+public sealed record Eviction(NodeInfo Node, IReadOnlyList<KeyInfo> Moved, bool Finished);
+
 /// <summary>RFC 9457 problem details returned by the server.</summary>
 public sealed record Problem(string Type, string Title, int Status, string Detail, IReadOnlyList<uint>? Culprits = null);
 
@@ -66,6 +77,10 @@ public sealed record Problem(string Type, string Title, int Status, string Detai
 [JsonSerializable(typeof(DeriveRequest))]
 [JsonSerializable(typeof(DeriveResult))]
 [JsonSerializable(typeof(ReshareRequest))]
+[JsonSerializable(typeof(EvictNodeRequest))]
+[JsonSerializable(typeof(NodeInfo))]
+[JsonSerializable(typeof(NodeList))]
+[JsonSerializable(typeof(Eviction))]
 [JsonSerializable(typeof(AuditPage))]
 [JsonSerializable(typeof(AuditVerification))]
 [JsonSerializable(typeof(ReadyStatus))]

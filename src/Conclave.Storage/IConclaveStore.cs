@@ -45,6 +45,12 @@ public interface IConclaveStore : IAsyncDisposable
     /// <summary>Rotation runs (DKG, refresh, reshare, repair) and the one-unfinished-run-per-key rule.</summary>
     Rotation.IRotationLog Rotations { get; }
 
+    /// <summary>Signer nodes evicted as suspect (never chosen again until re-admitted).</summary>
+    Nodes.INodeTrustStore NodeTrust { get; }
+
+    /// <summary>Per-key continuous rotation schedules.</summary>
+    Rotation.IRotationSchedules RotationSchedules { get; }
+
     /// <summary>
     /// Re-wraps every data key (key material and nonce material) under a new KEK in one transaction, then retires
     /// the old one. Ciphertexts are not touched; a failure changes nothing.

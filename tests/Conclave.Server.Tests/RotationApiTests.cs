@@ -293,6 +293,39 @@ public sealed class RotationApiTests(VariantNodes fixture) : IClassFixture<Varia
         }
     }
 
+    [Fact]
+    public async Task KeyVersionTranscript_IsServedForEveryRun_AndVerifiesAgainstTheManifest()
+    {
+        ServerConfig config = Config();
+        (WebApplication app, HttpClient http) = await StartAsync(config);
+        try
+        {
+            string name = "transcript-" + Guid.NewGuid().ToString("N")[..8];
+            await PostAsync(http, "/v1/keys", $$"""{"name":"{{name}}","scheme":"frost-secp256k1"}""", HttpStatusCode.Created);
+            await PostAsync(http, $"/v1/keys/{name}/refresh", "{}");
+            var manifest = Conclave.Node.Config.ClusterManifest.Load(fixture.Nodes.Layout.ManifestPath);
+            foreach ((int version, string kind) in new[] { (1, "key-generation"), (2, "refresh") })
+            {
+                using HttpResponseMessage r = await http.GetAsync(new Uri($"/v1/keys/{name}/versions/{version}/transcript", UriKind.Relative));
+                Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+                var t = Conclave.Server.Rotation.RotationTranscript.FromJson(await r.Content.ReadAsByteArrayAsync());
+                Assert.Equal((kind, version), (t.Kind, t.ToVersion));
+                Assert.Equal(new Conclave.Server.Rotation.TranscriptCheck(true, "ok"), Conclave.Server.Rotation.TranscriptVerifier.Verify(t, manifest));
+            }
+
+            foreach ((string path, int status) in new[] { ($"/v1/keys/{name}/versions/3/transcript", 404), ($"/v1/keys/{name}/versions/x/transcript", 400), ("/v1/keys/no-such-key/versions/1/transcript", 404) })
+            {
+                using HttpResponseMessage r = await http.GetAsync(new Uri(path, UriKind.Relative));
+                Assert.Equal(status, (int)r.StatusCode);
+                Assert.Equal("application/problem+json", r.Content.Headers.ContentType?.MediaType);
+            }
+        }
+        finally
+        {
+            await StopAsync(app, http);
+        }
+    }
+
     private ServerConfig Config() => ServerConfig.Load(fixture.Nodes.Layout.ServerConfigPath);
 
     private static async Task SignAsync(HttpClient http, string name, byte[] groupKey, int version)

@@ -150,4 +150,10 @@ public sealed record ProblemBody(
 [JsonSerializable(typeof(HealthResponse))]
 [JsonSerializable(typeof(ReadyResponse))]
 [JsonSerializable(typeof(ProblemBody))]
+[JsonSerializable(typeof(EvictNodeRequest))]
+[JsonSerializable(typeof(NodeResponse))]
+[JsonSerializable(typeof(NodeListResponse))]
+[JsonSerializable(typeof(EvictionResponse))]
+[JsonSerializable(typeof(RotationScheduleRequest))]
+[JsonSerializable(typeof(RotationScheduleResponse))]
 internal sealed partial class ApiJsonContext : JsonSerializerContext;

@@ -38,6 +38,8 @@ public static class ProblemTypes
     public const string StoreConflict = Base + "conflict";
     public const string RotationInProgress = Base + "rotation-in-progress";
     public const string KeyIntegrity = Base + "key-integrity";
+    public const string NodeUntrusted = Base + "node-untrusted";
+    public const string EvictionRefused = Base + "eviction-refused";
     public const string Internal = Base + "internal";
 
     /// <summary>Every type the server can return, with its HTTP status and title.</summary>
@@ -59,6 +61,8 @@ public static class ProblemTypes
         (KeyNotActive, 409, "Key not active"),
         (StoreConflict, 409, "Conflict"),
         (RotationInProgress, 409, "A rotation of this key is already running"),
+        (NodeUntrusted, 409, "The operation would include an evicted signer node"),
+        (EvictionRefused, 409, "The node cannot be evicted as asked"),
         (BodyTooLarge, 413, "Request body too large"),
         (RateLimited, 429, "Too many requests"),
         (HeadersTooLarge, 431, "Request headers too large"),
@@ -93,6 +97,8 @@ public static class ProblemTypes
         StorageException { Kind: StorageErrorKind.IntegrityCheckFailed } s => Make(KeyIntegrity, s.Message),
         CulpritException c => Make(NodeMisbehaved, $"signer node(s) {string.Join(", ", c.Culprits)} misbehaved: {c.Message}", c.Culprits),
         QuorumUnavailableException q => Make(QuorumUnavailable, q.Message),
+        NodeUntrustedException u => Make(NodeUntrusted, u.Message),
+        EvictionRefusedException r => Make(EvictionRefused, r.Message),
         TimeoutException => Make(Timeout, "the operation did not finish in time"),
         _ => Make(Internal, "an unexpected error occurred; the server log has details"),
     };

@@ -139,7 +139,7 @@ public sealed partial class KeyService : IDisposable
         }
         else
         {
-            participants = req.Participants ?? _cluster.NodeIds.Count;
+            participants = req.Participants ?? _frost.Trusted(_cluster.NodeIds).Count;
             threshold = req.Threshold ?? Math.Min(_config.Threshold, participants);
             ValidateCommittee(threshold, participants, _cluster.NodeIds.Count);
         }
@@ -166,7 +166,7 @@ public sealed partial class KeyService : IDisposable
 
             // The key row is written by the run's commit (FrostCoordinator.FinishAsync through the store's rotation log),
             // so a key exists in the store exactly when every node committed its share.
-            uint[] nodes = [.. _cluster.NodeIds.Order().Take(participants)];
+            uint[] nodes = [.. CommitteeOf(participants)];
             var plan = new RotationPlan(Storage.Rotation.RotationKind.KeyGeneration, id, suite!.SchemeName, threshold, nodes, nodes, [], 0, req.Name, req.Labels);
             await RunAsync(plan, ct).ConfigureAwait(false);
             return await _store.Keys.GetAsync(id, ct).ConfigureAwait(false) ?? throw new ApiException(ProblemTypes.Internal, "the new key was not stored");
@@ -548,7 +548,7 @@ public sealed partial class KeyService : IDisposable
                 throw new ApiException(ProblemTypes.InvalidRequest, $"reshare needs 2 ≤ threshold ≤ participants ≤ {_cluster.NodeIds.Count} (the signer nodes)");
             }
 
-            plan = await _frost.PlanReshareAsync(key.Id, t, [.. _cluster.NodeIds.Order().Take(n)], ct).ConfigureAwait(false);
+            plan = await _frost.PlanReshareAsync(key.Id, t, CommitteeOf(n), ct).ConfigureAwait(false);
         }
 
         (string runId, Task<FrostKeyInfo> run) = StartRun(plan);

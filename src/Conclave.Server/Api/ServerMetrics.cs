@@ -73,6 +73,27 @@ public sealed class ServerMetrics
             }
         }
 
+        // Continuous rotation (docs/ROTATION.md): per scheduled key, the last scheduled rotation, when the next is due and
+        // failed attempts.
+        IReadOnlyList<Conclave.Storage.Rotation.RotationSchedule> schedules = await keys.Store.RotationSchedules.ListAsync(ct).ConfigureAwait(false);
+        if (schedules.Count > 0)
+        {
+            Dictionary<string, string> names = (await keys.Store.Keys.ListAsync(ct).ConfigureAwait(false)).ToDictionary(k => k.Id, k => k.Name, StringComparer.Ordinal);
+            sb.AppendLine("# HELP conclave_rotation_last_timestamp_seconds When the key's last scheduled rotation finished (0: none yet).");
+            sb.AppendLine("# TYPE conclave_rotation_last_timestamp_seconds gauge");
+            sb.AppendLine("# HELP conclave_rotation_next_due_timestamp_seconds When the key's next scheduled rotation is due (0: only after N signatures).");
+            sb.AppendLine("# TYPE conclave_rotation_next_due_timestamp_seconds gauge");
+            sb.AppendLine("# HELP conclave_rotation_failures_total Failed scheduled rotations of the key.");
+            sb.AppendLine("# TYPE conclave_rotation_failures_total counter");
+            foreach (Conclave.Storage.Rotation.RotationSchedule s in schedules)
+            {
+                string key = Escape(names.GetValueOrDefault(s.KeyId, s.KeyId));
+                sb.Append(CultureInfo.InvariantCulture, $"conclave_rotation_last_timestamp_seconds{{key=\"{key}\"}} {s.LastRotation?.ToUnixTimeSeconds() ?? 0}\n");
+                sb.Append(CultureInfo.InvariantCulture, $"conclave_rotation_next_due_timestamp_seconds{{key=\"{key}\"}} {s.NextDue?.ToUnixTimeSeconds() ?? 0}\n");
+                sb.Append(CultureInfo.InvariantCulture, $"conclave_rotation_failures_total{{key=\"{key}\"}} {s.TotalFailures}\n");
+            }
+        }
+
         return sb.ToString();
     }
 

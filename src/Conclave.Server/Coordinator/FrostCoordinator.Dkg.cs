@@ -60,7 +60,7 @@ public sealed partial class FrostCoordinator
         FrostKeyInfo key = Find(keyId) ?? throw new ArgumentException($"unknown FROST key {keyId}", nameof(keyId));
         int oldThreshold = key.PublicKeyPackage.Threshold;
         IReadOnlyList<uint> up = await _cluster.AttestAsync(ct).ConfigureAwait(false);
-        uint[] dealers = [.. key.Nodes.Where(up.Contains).Take(oldThreshold)];
+        uint[] dealers = [.. key.Nodes.Where(n => up.Contains(n) && !IsUntrusted(n)).Take(oldThreshold)];
         if (dealers.Length < oldThreshold)
         {
             throw new QuorumUnavailableException($"resharing needs {oldThreshold} current holders of key {keyId} online; {dealers.Length} are");
@@ -92,6 +92,7 @@ public sealed partial class FrostCoordinator
             throw new ArgumentException($"unknown FROST key {plan.KeyId}", nameof(plan));
         }
 
+        RefuseUntrusted(plan);
         byte[] session = runSession ?? Cluster.NewSessionId();
         string runId = Convert.ToHexStringLower(session);
         _liveRuns.TryAdd(runId, 0);
@@ -121,7 +122,10 @@ public sealed partial class FrostCoordinator
         PublicKeyPackage result;
         try
         {
-            result = await DkgAsync(session, plan, suite, oldKey, ct).ConfigureAwait(false);
+            Rotation.RotationTranscript transcript;
+            (result, transcript) = await DkgAsync(session, plan, suite, oldKey, ct).ConfigureAwait(false);
+            // The public transcript is kept before the decision, so every committed run has one (docs/ROTATION.md).
+            await Runs.SaveTranscriptAsync(runId, transcript.ToJsonBytes(), CancellationToken.None).ConfigureAwait(false);
         }
         catch (Exception e) when (e is not RotationCrashException)
         {
@@ -296,7 +300,7 @@ public sealed partial class FrostCoordinator
         }
     }
 
-    private async Task<PublicKeyPackage> DkgAsync(byte[] session, RotationPlan plan, FrostCiphersuite suite, PublicKeyPackage? oldKey, CancellationToken ct)
+    private async Task<(PublicKeyPackage Result, Rotation.RotationTranscript Transcript)> DkgAsync(byte[] session, RotationPlan plan, FrostCiphersuite suite, PublicKeyPackage? oldKey, CancellationToken ct)
     {
         IReadOnlyList<uint> dealers = plan.Dealers;
         IReadOnlyList<uint> receivers = plan.Receivers;
@@ -393,8 +397,21 @@ public sealed partial class FrostCoordinator
             throw new QuorumUnavailableException("the run did not produce the expected group key");
         }
 
-        return result;
+        var transcript = new Rotation.RotationTranscript(Rotation.RotationTranscript.CurrentFormat, Convert.ToHexStringLower(session), TranscriptKind(plan.Kind),
+            plan.KeyId, suite.SchemeName, plan.Threshold, [.. dealers], [.. receivers], plan.FromVersion, plan.ToVersion,
+            oldKey is null ? null : Convert.ToHexStringLower(oldKey.ToBytes()), Convert.ToHexStringLower(result.ToBytes()),
+            [.. broadcasts.OrderBy(b => b.Sender).Select(b => Convert.ToHexStringLower(Google.Protobuf.MessageExtensions.ToByteArray(b)))],
+            [.. confirmations.OrderBy(c => c.Sender).Select(c => Convert.ToHexStringLower(Google.Protobuf.MessageExtensions.ToByteArray(c)))]);
+        return (result, transcript);
     }
+
+    private static string TranscriptKind(RotationKind kind) => kind switch
+    {
+        RotationKind.KeyGeneration => "key-generation",
+        RotationKind.Refresh => "refresh",
+        RotationKind.Reshare => "reshare",
+        _ => throw new InvalidOperationException("repair runs have no DKG transcript"),
+    };
 
     /// <summary>Runs one step on several nodes in parallel; a failure names the node.</summary>
     private static async Task<Dictionary<uint, IReadOnlyList<Envelope>>> AllAsync(IEnumerable<uint> nodes, Func<uint, Task<IReadOnlyList<Envelope>>> call)

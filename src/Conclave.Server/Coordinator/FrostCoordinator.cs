@@ -336,7 +336,9 @@ public sealed partial class FrostCoordinator
             {
                 byte[] internalKey = !ReferenceEquals(key.Suite, FrostCiphersuite.Secp256k1Taproot) ? signingKey.VerificationKey
                     : path.Count == 0 ? key.PublicKeyPackage.VerificationKey : HdDerivation.DerivePath(key.PublicKeyPackage, path).VerificationKey;
-                return new FrostSignature(FrostAggregator.Aggregate(package, shares, signingKey), key.Version, signingKey.VerificationKey, internalKey);
+                var signature = new FrostSignature(FrostAggregator.Aggregate(package, shares, signingKey), key.Version, signingKey.VerificationKey, internalKey);
+                CountSignature(keyId);
+                return signature;
             }
             catch (ThresholdProtocolException e)
             {
@@ -356,7 +358,7 @@ public sealed partial class FrostCoordinator
     {
         long now = _clock.GetUtcNow().ToUnixTimeMilliseconds();
         return key.Nodes
-            .Where(n => !excluded.Contains(n) && (!_downUntil.TryGetValue(n, out long until) || until <= now))
+            .Where(n => !excluded.Contains(n) && !IsUntrusted(n) && (!_downUntil.TryGetValue(n, out long until) || until <= now))
             .OrderByDescending(n => PoolDepth(key.KeyId, n))
             .ThenBy(_ => Random.Shared.Next())
             .Take(key.PublicKeyPackage.Threshold)

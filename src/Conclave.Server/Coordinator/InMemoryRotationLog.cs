@@ -15,6 +15,7 @@ public sealed class InMemoryRotationLog : IRotationLog
     private readonly Dictionary<string, RotationRun> _runs = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _active = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
+    private readonly Dictionary<string, byte[]> _transcripts = new(StringComparer.Ordinal);
 
     public Task<RotationRun> BeginAsync(NewRotationRun run, CancellationToken cancellationToken = default)
     {
@@ -119,6 +120,29 @@ public sealed class InMemoryRotationLog : IRotationLog
             return Task.FromResult(_runs.TryGetValue(runId, out RotationRun? r) && r.State == RotationState.Committed
                 ? r
                 : Transition(runId, RotationState.Prepared, RotationState.Committed, null, null));
+        }
+    }
+
+    public Task SaveTranscriptAsync(string runId, byte[] transcript, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(transcript);
+        lock (_gate)
+        {
+            if (!_runs.ContainsKey(runId) || !_transcripts.TryAdd(runId, [.. transcript]))
+            {
+                throw new StorageException(StorageErrorKind.Duplicate, $"rotation run '{runId}' is unknown or has a transcript");
+            }
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public Task<byte[]?> GetTranscriptAsync(string keyId, int version, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            RotationRun? run = _runs.Values.FirstOrDefault(r => r.KeyId == keyId && r.ToVersion == version && r.State is RotationState.Committed or RotationState.Retired);
+            return Task.FromResult(run is not null && _transcripts.TryGetValue(run.RunId, out byte[]? t) ? [.. t] : (byte[]?)null);
         }
     }
 }

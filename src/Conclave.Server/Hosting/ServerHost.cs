@@ -72,6 +72,7 @@ public static class ServerHost
         };
         var keys = new KeyService(store, frost, cluster, config);
         await keys.LoadAsync(cancellationToken).ConfigureAwait(false);
+        await keys.LoadNodeTrustAsync(cancellationToken).ConfigureAwait(false); // evicted nodes are never chosen, from the first request on
         AdminToken token = AdminToken.LoadOrCreate(dataDir, out string tokenPath);
         var metricsToken = new MetricsToken(AdminToken.LoadOrCreate(dataDir, "metrics-token", "cnm_", out string metricsTokenPath));
         ListenEndpoint listen = ListenEndpoint.Parse(config.Listen);
@@ -118,6 +119,8 @@ public static class ServerHost
         builder.Services.AddSingleton(frost);
         builder.Services.AddSingleton(store);
         builder.Services.AddSingleton(keys);
+        var rotator = new Conclave.Server.Rotation.ContinuousRotator(keys);
+        builder.Services.AddSingleton(rotator);
         builder.Services.AddSingleton(token);
         builder.Services.AddSingleton(metricsToken);
         var serverMetrics = new ServerMetrics();
@@ -139,6 +142,8 @@ public static class ServerHost
         ApiMiddleware.UseAuthAndAudit(app);
         ApiMiddleware.UseMetricsAuth(app);
         ApiRoutes.Map(app);
+        NodeRoutes.Map(app);
+        RotationRoutes.Map(app);
         EthereumRpc.Map(app);
         app.MapOpenApi("/openapi/{documentName}.json");
         var routeMethods = new RouteMethods(app);
@@ -161,6 +166,7 @@ public static class ServerHost
             .ExcludeFromDescription();
         keys.Lifetime = app.Lifetime.ApplicationStopping;
         app.Lifetime.ApplicationStarted.Register(() => _ = RecoverRunsForeverAsync(keys, app.Lifetime.ApplicationStopping));
+        app.Lifetime.ApplicationStarted.Register(() => _ = rotator.RunAsync(app.Lifetime.ApplicationStopping));
         app.Lifetime.ApplicationStopped.Register(() =>
         {
             app.Services.GetRequiredService<DenialAudit>().DisposeAsync().AsTask().GetAwaiter().GetResult();
@@ -183,6 +189,7 @@ public static class ServerHost
             try
             {
                 await keys.RecoverRunsAsync(stopping).ConfigureAwait(false);
+                await keys.ContinueEvictionsAsync(stopping).ConfigureAwait(false);
                 await Task.Delay(TimeSpan.FromSeconds(3), stopping).ConfigureAwait(false);
             }
             catch (OperationCanceledException)

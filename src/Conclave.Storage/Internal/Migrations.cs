@@ -54,6 +54,21 @@ internal static class Migrations
             "CREATE INDEX rotation_runs_key ON rotation_runs (key_id, created_at)",
             "CREATE TABLE rotation_active (key_id TEXT PRIMARY KEY, run_id TEXT NOT NULL REFERENCES rotation_runs(run_id))",
         ]),
+        // Issue 13: evicted signer nodes (INodeTrustStore), never chosen again until re-admitted.
+        new(4, "untrusted signer nodes",
+        [
+            "CREATE TABLE node_trust (node_id BIGINT PRIMARY KEY, state TEXT NOT NULL, reason TEXT NOT NULL, replacement BIGINT, since BIGINT NOT NULL)",
+        ]),
+        // Issue 13: the public transcript of every rotation run (IRotationLog.SaveTranscriptAsync).
+        new(5, "rotation transcripts",
+        [
+            "CREATE TABLE rotation_transcripts (run_id TEXT PRIMARY KEY REFERENCES rotation_runs(run_id), transcript {blob} NOT NULL, created_at BIGINT NOT NULL)",
+        ]),
+        // Issue 13: continuous rotation (IRotationSchedules).
+        new(6, "rotation schedules",
+        [
+            "CREATE TABLE rotation_schedules (key_id TEXT PRIMARY KEY, interval_ms BIGINT, after_signatures BIGINT, signatures BIGINT NOT NULL, last_rotation BIGINT, next_due BIGINT, failures BIGINT NOT NULL, total_failures BIGINT NOT NULL, last_error TEXT, demand_reason TEXT, updated_at BIGINT NOT NULL)",
+        ]),
     ];
 
     /// <summary>The newest schema version this build knows.</summary>

@@ -255,4 +255,41 @@ internal sealed class SqlRotationLog(SqlStore store) : IRotationLog
         r.GetStringOrNull(10),
         SqlStore.FromMs(r.GetInt64(11)),
         SqlStore.FromMs(r.GetInt64(12)));
+
+    public async Task SaveTranscriptAsync(string runId, byte[] transcript, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(runId);
+        ArgumentNullException.ThrowIfNull(transcript);
+        await store.WriteAsync(async (c, tx) =>
+        {
+            using DbCommand cmd = SqlEngine.Command(c, tx, "INSERT INTO rotation_transcripts (run_id, transcript, created_at) VALUES (@run, @t, @now)");
+            cmd.Add("@run", runId);
+            cmd.Add("@t", transcript);
+            cmd.Add("@now", store.NowMs());
+            try
+            {
+                await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (DbException e) when (store.Engine.IsUniqueViolation(e))
+            {
+                throw StorageErrors.Duplicate("rotation transcript", runId);
+            }
+
+            return true;
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    public Task<byte[]?> GetTranscriptAsync(string keyId, int version, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(keyId);
+        return store.ReadAsync<byte[]?>(async c =>
+        {
+            using DbCommand cmd = SqlEngine.Command(c, null,
+                "SELECT t.transcript FROM rotation_transcripts t JOIN rotation_runs r ON r.run_id = t.run_id WHERE r.key_id=@key AND r.to_version=@v AND r.state IN ('Committed', 'Retired')");
+            cmd.Add("@key", keyId);
+            cmd.Add("@v", version);
+            using DbDataReader r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            return await r.ReadAsync(cancellationToken).ConfigureAwait(false) ? (byte[])r.GetValue(0) : null;
+        }, cancellationToken);
+    }
 }

@@ -30,6 +30,8 @@ internal sealed partial class SqlStore : IConclaveStore
         Nonces = new SqlNonceLedger(this);
         Requests = new SqlRequestStore(this);
         Rotations = new SqlRotationLog(this);
+        NodeTrust = new SqlNodeTrustStore(this);
+        RotationSchedules = new SqlRotationSchedules(this);
         _audit = new SqlAuditLog(this);
         NonceConsumer = new NonceConsumer(this);
     }
@@ -57,6 +59,10 @@ internal sealed partial class SqlStore : IConclaveStore
     public IRequestStore Requests { get; }
 
     public Rotation.IRotationLog Rotations { get; }
+
+    public Nodes.INodeTrustStore NodeTrust { get; }
+
+    public Rotation.IRotationSchedules RotationSchedules { get; }
 
     public IAuditLog Audit => _audit;
 

@@ -44,4 +44,13 @@ public interface IRotationLog
     /// </summary>
     Task<RotationRun> CommitKeyAsync(string runId, Keys.KeyRotation rotation, Conclave.Crypto.Memory.SecretBuffer? material, Keys.NewKey? create = null,
         CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Keeps the public transcript of a run (docs/ROTATION.md "Verifying a rotation"): public data only, written once
+    /// before the run is prepared. Duplicate if the run already has one.
+    /// </summary>
+    Task SaveTranscriptAsync(string runId, byte[] transcript, CancellationToken cancellationToken = default);
+
+    /// <summary>The transcript of the committed run that made version <paramref name="version"/> of a key, if one was kept.</summary>
+    Task<byte[]?> GetTranscriptAsync(string keyId, int version, CancellationToken cancellationToken = default);
 }

@@ -1,0 +1,193 @@
+using System.Collections.Concurrent;
+using Conclave.Storage.Rotation;
+
+namespace Conclave.Server.Coordinator;
+
+/// <summary>
+/// Evicting a suspect signer node (docs/ROTATION.md "Evicting a suspect node"). An untrusted node is never chosen
+/// again: no signing quorum, no key generation, refresh or reshare includes it, and every key it holds is reshared
+/// away from it (to the remaining holders, or to a named replacement) through ordinary crash-safe rotation runs. The
+/// node itself is never contacted by an eviction run, so a node that is down, or hostile, cannot hold it up; its old
+/// share stays on it but is useless: the other holders erase theirs when the run retires, and a share of the old
+/// polynomial does not combine with shares of the new one.
+/// </summary>
+public sealed partial class FrostCoordinator
+{
+    private readonly ConcurrentDictionary<uint, byte> _untrusted = new();
+    private readonly ConcurrentDictionary<string, long> _signed = new(StringComparer.Ordinal);
+
+    private void CountSignature(string keyId) => _signed.AddOrUpdate(keyId, 1, (_, n) => n + 1);
+
+    /// <summary>Signatures made per key since the last call (drained): the continuous rotator's "after N signatures" count.</summary>
+    public IReadOnlyList<(string KeyId, long Count)> TakeSignatureCounts()
+    {
+        var taken = new List<(string, long)>();
+        foreach (string key in _signed.Keys)
+        {
+            if (_signed.TryRemove(key, out long n) && n > 0)
+            {
+                taken.Add((key, n));
+            }
+        }
+
+        return taken;
+    }
+
+    /// <summary>Marks a node untrusted in this coordinator (the server records it durably first).</summary>
+    public void MarkUntrusted(uint node)
+    {
+        _untrusted[node] = 0;
+        foreach (FrostKeyInfo key in _keys.Values)
+        {
+            DropPool(key.KeyId, node);
+        }
+    }
+
+    /// <summary>Lets a node take part again.</summary>
+    public void Readmit(uint node) => _untrusted.TryRemove(node, out _);
+
+    public bool IsUntrusted(uint node) => _untrusted.ContainsKey(node);
+
+    /// <summary>The untrusted nodes, by id.</summary>
+    public IReadOnlyList<uint> Untrusted => [.. _untrusted.Keys.Order()];
+
+    /// <summary><paramref name="nodes"/> without the untrusted ones, in order.</summary>
+    public IReadOnlyList<uint> Trusted(IEnumerable<uint> nodes)
+    {
+        ArgumentNullException.ThrowIfNull(nodes);
+        return [.. nodes.Where(n => !IsUntrusted(n)).Order()];
+    }
+
+    /// <summary>The keys whose current committee includes <paramref name="node"/>.</summary>
+    public IReadOnlyList<FrostKeyInfo> KeysHeldBy(uint node) => [.. _keys.Values.Where(k => k.Nodes.Contains(node)).OrderBy(k => k.KeyId, StringComparer.Ordinal)];
+
+    /// <summary>A new run may not involve an untrusted node (finishing a run recorded before the eviction may).</summary>
+    private void RefuseUntrusted(RotationPlan plan)
+    {
+        uint[] bad = [.. plan.Everyone.Where(IsUntrusted)];
+        if (bad.Length > 0)
+        {
+            throw new NodeUntrustedException(bad, $"node {string.Join(", ", bad)} {(bad.Length == 1 ? "is" : "are")} evicted (untrusted): a {plan.Kind.ToString().ToLowerInvariant()} of key {plan.Name ?? plan.KeyId} may not include {(bad.Length == 1 ? "it" : "them")}");
+        }
+    }
+
+    /// <summary>
+    /// Marks <paramref name="node"/> untrusted and moves every key this coordinator knows away from it, one crash-safe
+    /// reshare run per key (<see cref="PlanEvictionAsync"/>). Returns the keys as they are afterwards. A key that
+    /// cannot move yet (a rotation of it is unfinished, too few holders up) fails the call after the other keys moved;
+    /// calling again continues with the keys still held.
+    /// </summary>
+    public async Task<IReadOnlyList<FrostKeyInfo>> EvictAsync(uint node, uint? replacement, CancellationToken ct)
+    {
+        if (!_cluster.NodeIds.Contains(node) || (replacement is { } r && (!_cluster.NodeIds.Contains(r) || r == node)))
+        {
+            throw new ArgumentException("the node and its replacement must be distinct nodes of the cluster", nameof(node));
+        }
+
+        if (replacement is { } rep && IsUntrusted(rep))
+        {
+            throw new NodeUntrustedException([rep], $"node {rep} is evicted (untrusted): it cannot replace node {node}");
+        }
+
+        CheckEvictable(KeysHeldBy(node), node, replacement);
+        MarkUntrusted(node);
+        var moved = new List<FrostKeyInfo>();
+        var failures = new List<Exception>();
+        foreach (FrostKeyInfo key in KeysHeldBy(node))
+        {
+            try
+            {
+                if (await PlanEvictionAsync(key.KeyId, node, replacement, ct).ConfigureAwait(false) is { } plan)
+                {
+                    moved.Add(await RotateAsync(plan, ct).ConfigureAwait(false));
+                }
+            }
+            catch (Exception e) when (e is not OperationCanceledException and not RotationCrashException)
+            {
+                failures.Add(e);
+            }
+        }
+
+        return failures.Count switch
+        {
+            0 => moved,
+            1 => throw failures[0],
+            _ => throw new AggregateException($"{failures.Count} keys could not be moved away from node {node}", failures),
+        };
+    }
+
+    /// <summary>
+    /// Refuses, before anything is marked or moved, an eviction that would leave one of <paramref name="keys"/> with fewer
+    /// trusted holders than its threshold (or fewer than two): such a key must get a replacement node.
+    /// </summary>
+    public void CheckEvictable(IEnumerable<FrostKeyInfo> keys, uint node, uint? replacement)
+    {
+        ArgumentNullException.ThrowIfNull(keys);
+        string[] stuck = [.. keys.Where(k => k.Nodes.Contains(node) && Committee(k, node, replacement).Length < Math.Max(2, k.PublicKeyPackage.Threshold))
+            .Select(k => $"{k.KeyId} ({k.PublicKeyPackage.Threshold}-of-{k.Nodes.Count})")];
+        if (stuck.Length > 0)
+        {
+            throw new EvictionRefusedException(
+                $"without node {node} too few trusted holders would remain for key(s) {string.Join(", ", stuck.Take(8))}{(stuck.Length > 8 ? " and more" : "")}: name a replacement node");
+        }
+    }
+
+    private uint[] Committee(FrostKeyInfo key, uint node, uint? replacement)
+    {
+        uint[] remaining = [.. key.Nodes.Where(n => n != node && !IsUntrusted(n))];
+        return replacement is { } r && !remaining.Contains(r) ? [.. remaining.Append(r).Order()] : remaining;
+    }
+
+    /// <summary>
+    /// The reshare that moves <paramref name="keyId"/> away from <paramref name="node"/>: the same threshold, the
+    /// remaining trusted holders (plus <paramref name="replacement"/>) as the new committee, the first t of them that
+    /// answer an attestation as dealers. Null when the key is not held by the node. Refused when fewer than t trusted
+    /// holders would remain (name a replacement) or fewer than t remaining holders are up.
+    /// </summary>
+    public async Task<RotationPlan?> PlanEvictionAsync(string keyId, uint node, uint? replacement, CancellationToken ct)
+    {
+        FrostKeyInfo key = Find(keyId) ?? throw new ArgumentException($"unknown FROST key {keyId}", nameof(keyId));
+        if (!key.Nodes.Contains(node))
+        {
+            return null;
+        }
+
+        int threshold = key.PublicKeyPackage.Threshold;
+        CheckEvictable([key], node, replacement);
+        uint[] remaining = [.. key.Nodes.Where(n => n != node && !IsUntrusted(n))];
+        uint[] committee = Committee(key, node, replacement);
+
+        IReadOnlyList<uint> up = await _cluster.AttestAsync(ct).ConfigureAwait(false);
+        uint[] dealers = [.. remaining.Where(up.Contains).Take(threshold)];
+        if (dealers.Length < threshold)
+        {
+            throw new QuorumUnavailableException($"moving key {keyId} away from node {node} needs {threshold} of its other holders online; {dealers.Length} are");
+        }
+
+        return new RotationPlan(RotationKind.Reshare, keyId, key.Suite.SchemeName, threshold, dealers, committee, remaining, key.Version);
+    }
+}
+
+/// <summary>A run or a quorum would include a node that was evicted (marked untrusted).</summary>
+public sealed class NodeUntrustedException : Exception
+{
+    public NodeUntrustedException() { }
+
+    public NodeUntrustedException(string message) : base(message) { }
+
+    public NodeUntrustedException(string message, Exception innerException) : base(message, innerException) { }
+
+    public NodeUntrustedException(IReadOnlyList<uint> nodes, string message) : base(message) => Nodes = nodes;
+
+    public IReadOnlyList<uint> Nodes { get; } = [];
+}
+
+/// <summary>An eviction cannot move a key away from the node as asked (too few trusted holders would remain).</summary>
+public sealed class EvictionRefusedException : Exception
+{
+    public EvictionRefusedException() { }
+
+    public EvictionRefusedException(string message) : base(message) { }
+
+    public EvictionRefusedException(string message, Exception innerException) : base(message, innerException) { }
+}

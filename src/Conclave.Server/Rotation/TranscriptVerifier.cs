@@ -1,0 +1,172 @@
+using System.Globalization;
+using Conclave.Crypto;
+using Conclave.Node.Config;
+using Conclave.Node.Frost;
+using Conclave.Node.Protocol;
+using Conclave.Node.Rpc;
+using Conclave.Threshold;
+using Conclave.Threshold.Frost;
+
+namespace Conclave.Server.Rotation;
+
+/// <summary>The outcome of <see cref="TranscriptVerifier.Verify"/>: <see cref="Ok"/>, or the reason the transcript is refused.</summary>
+public sealed record TranscriptCheck(bool Ok, string Reason);
+
+/// <summary>
+/// Checks a rotation transcript offline, with public data only (the transcript and the cluster manifest's node identity
+/// keys), as an auditor would (docs/ROTATION.md "Verifying a rotation"): every broadcast and confirmation is signed by
+/// the node it names under its pinned identity key and belongs to this run (session id = run id); each dealer broadcast
+/// once; the run's public checks hold (<see cref="Dkg.VerifyPublicRun"/>: proofs of knowledge, zero constant terms of
+/// refresh polynomials, reshare constant terms, group key unchanged, every new verifying share matching the
+/// commitments); and every receiver confirmed the same new public key package.
+/// </summary>
+public static class TranscriptVerifier
+{
+    public static TranscriptCheck Verify(RotationTranscript transcript, ClusterManifest manifest)
+    {
+        ArgumentNullException.ThrowIfNull(transcript);
+        ArgumentNullException.ThrowIfNull(manifest);
+        try
+        {
+            return VerifyCore(transcript, manifest);
+        }
+        catch (Exception e) when (e is FormatException or CryptoFormatException or ArgumentException or ThresholdProtocolException or Google.Protobuf.InvalidProtocolBufferException or ProtocolException or OverflowException)
+        {
+            return new TranscriptCheck(false, "malformed transcript: " + e.Message);
+        }
+    }
+
+    private static TranscriptCheck VerifyCore(RotationTranscript t, ClusterManifest manifest)
+    {
+        if (t.Format != RotationTranscript.CurrentFormat)
+        {
+            return Fail($"unknown transcript format {t.Format}");
+        }
+
+        if (!FrostCiphersuite.TryGet(t.Scheme, out FrostCiphersuite? suite))
+        {
+            return Fail($"unknown scheme {t.Scheme}");
+        }
+
+        byte[] runId = Convert.FromHexString(t.RunId);
+        if (runId.Length != EnvelopeSigner.SessionIdSizeInBytes)
+        {
+            return Fail("the run id is not a 32-byte session id");
+        }
+
+        PublicKeyPackage? old = t.OldPublicKeyPackage is { } o ? PublicKeyPackage.FromBytes(suite, Convert.FromHexString(o)) : null;
+        byte[] newBytes = Convert.FromHexString(t.NewPublicKeyPackage);
+        var result = PublicKeyPackage.FromBytes(suite, newBytes);
+        Identifier[] dealers = [.. t.Dealers.Select(d => Identifier.FromInt(suite, checked((int)d)))];
+        Identifier[] receivers = [.. t.Receivers.Select(r => Identifier.FromInt(suite, checked((int)r)))];
+        DkgSession session;
+        switch (t.Kind)
+        {
+            case "key-generation":
+                if (!t.Dealers.SequenceEqual(t.Receivers))
+                {
+                    return Fail("in key generation every participant deals and receives");
+                }
+
+                session = DkgSession.ForKeyGeneration(suite, runId, t.Threshold, receivers);
+                break;
+            case "refresh" when old is not null:
+                session = DkgSession.ForRefresh(runId, old);
+                break;
+            case "reshare" when old is not null:
+                session = DkgSession.ForReshare(runId, old, dealers, t.Threshold, receivers);
+                break;
+            case "refresh" or "reshare":
+                return Fail($"a {t.Kind} transcript needs the old public key package");
+            default:
+                return Fail($"unknown run kind {t.Kind}");
+        }
+
+        if (t.ToVersion != (t.Kind == "key-generation" ? 1 : t.FromVersion + 1))
+        {
+            return Fail($"version {t.ToVersion} does not follow version {t.FromVersion}");
+        }
+
+        var broadcasts = new List<DkgRound1Package>();
+        foreach (string hex in t.Broadcasts)
+        {
+            Envelope e = Envelope.Parser.ParseFrom(Convert.FromHexString(hex));
+            if (CheckEnvelope(e, runId, FrostMessages.DkgRound1, t.Dealers, manifest, "broadcast") is { } bad)
+            {
+                return Fail(bad);
+            }
+
+            DkgRound1Package p = DkgRound1Package.FromBytes(suite, e.Payload.Span);
+            if (!p.Sender.Equals(Identifier.FromInt(suite, checked((int)e.Sender))))
+            {
+                return Fail($"node {e.Sender} signed a broadcast in the name of participant {p.Sender}");
+            }
+
+            broadcasts.Add(p);
+        }
+
+        DkgPublicCheck check = Dkg.VerifyPublicRun(session, broadcasts, result);
+        if (!check.Ok)
+        {
+            return Fail(check.Reason);
+        }
+
+        var confirmed = new HashSet<uint>();
+        foreach (string hex in t.Confirmations)
+        {
+            Envelope e = Envelope.Parser.ParseFrom(Convert.FromHexString(hex));
+            if (CheckEnvelope(e, runId, FrostMessages.DkgConfirm, t.Receivers, manifest, "confirmation") is { } bad)
+            {
+                return Fail(bad);
+            }
+
+            var r = new PayloadReader(e.Payload.Span);
+            _ = r.Bytes("confirmation");
+            byte[] package = r.Bytes("publicKeyPackage").ToArray();
+            r.End();
+            if (!package.AsSpan().SequenceEqual(newBytes))
+            {
+                return Fail($"node {e.Sender} confirmed another public key package than the transcript's new one");
+            }
+
+            if (!confirmed.Add(e.Sender))
+            {
+                return Fail($"two confirmations from node {e.Sender}");
+            }
+        }
+
+        uint[] silent = [.. t.Receivers.Where(n => !confirmed.Contains(n))];
+        return silent.Length > 0
+            ? Fail($"node {string.Join(", ", silent.Select(n => n.ToString(CultureInfo.InvariantCulture)))} did not confirm the new key")
+            : new TranscriptCheck(true, "ok");
+    }
+
+    /// <summary>The envelope's kind, run and sender are the expected ones and it is signed by the sender's pinned identity key; else the reason.</summary>
+    private static string? CheckEnvelope(Envelope e, byte[] runId, string kind, IReadOnlyList<uint> senders, ClusterManifest manifest, string what)
+    {
+        if (e.Kind != kind)
+        {
+            return $"a {what} of kind '{e.Kind}'";
+        }
+
+        if (!e.SessionId.Span.SequenceEqual(runId))
+        {
+            return $"node {e.Sender}'s {what} belongs to another run";
+        }
+
+        if (!senders.Contains(e.Sender))
+        {
+            return $"a {what} from node {e.Sender}, who has no part in it in this run";
+        }
+
+        ClusterNode? node = manifest.Nodes.FirstOrDefault(n => n.Id == e.Sender);
+        if (node is null)
+        {
+            return $"node {e.Sender} is not in the manifest";
+        }
+
+        return EnvelopeSigner.Verify(e, Convert.FromHexString(node.IdentityKey)) ? null : $"node {e.Sender}'s {what} is not signed by its identity key";
+    }
+
+    private static TranscriptCheck Fail(string reason) => new(false, reason);
+}

@@ -1,0 +1,154 @@
+using System.Security.Cryptography;
+using Conclave.Node.Frost;
+using Conclave.Node.Protocol;
+using Conclave.Node.Rpc;
+using Conclave.Server.Coordinator;
+using Conclave.Server.Hosting;
+using Conclave.Threshold;
+using Conclave.Threshold.Frost;
+using Conclave.Threshold.Frost.Ciphersuites;
+
+namespace Conclave.Node.Tests;
+
+/// <summary>
+/// Evicting a suspect node through real signer node processes (docs/ROTATION.md "Evicting a suspect node"): every key
+/// the node holds is reshared away from it; the node keeps its old shares intact (it is never contacted), and they
+/// cannot contribute to any signature; every key still signs under its public key; the coordinator never chooses the
+/// node again until it is re-admitted.
+/// </summary>
+[Collection(FiveNodeCluster.Sequential)]
+public sealed class EvictionTests(FiveNodeCluster fixture) : IClassFixture<FiveNodeCluster>
+{
+    private readonly LocalClusterProcesses _c = fixture.Cluster;
+
+    [Fact]
+    public async Task EvictedNodesKeptShares_CannotContributeToAnySignature_AndEveryKeyStillSigns()
+    {
+        var coordinator = new FrostCoordinator(_c.Coordinator) { PoolBatch = 4 };
+        string tag = Guid.NewGuid().ToString("N")[..8];
+        FrostKeyInfo a = await coordinator.CreateKeyAsync("evict-a-" + tag, FrostCiphersuite.Secp256k1Sha256, 2, [1, 2, 3], CancellationToken.None);
+        FrostKeyInfo b = await coordinator.CreateKeyAsync("evict-b-" + tag, FrostCiphersuite.Ed25519Sha512, 2, [2, 3, 4], CancellationToken.None);
+        FrostKeyInfo c = await coordinator.CreateKeyAsync("evict-c-" + tag, FrostCiphersuite.Ed25519Sha512, 2, [1, 3, 5], CancellationToken.None);
+        foreach (FrostKeyInfo k in new[] { a, b, c })
+        {
+            await SignAsync(coordinator, k); // node 2's pools are filled for a and b
+        }
+
+        IReadOnlyList<FrostKeyInfo> moved = await coordinator.EvictAsync(2, null, CancellationToken.None);
+
+        // a and b moved off node 2 (same threshold, the remaining holders); c was not held by it and is untouched.
+        Assert.Equal([a.KeyId, b.KeyId], moved.Select(k => k.KeyId).Order(StringComparer.Ordinal));
+        FrostKeyInfo a2 = coordinator.Find(a.KeyId)!, b2 = coordinator.Find(b.KeyId)!, c2 = coordinator.Find(c.KeyId)!;
+        Assert.Equal((2, 2, "1,3"), (a2.Version, a2.PublicKeyPackage.Threshold, string.Join(",", a2.Nodes)));
+        Assert.Equal((2, 2, "3,4"), (b2.Version, b2.PublicKeyPackage.Threshold, string.Join(",", b2.Nodes)));
+        Assert.Equal((1, "1,3,5"), (c2.Version, string.Join(",", c2.Nodes)));
+        foreach ((FrostKeyInfo before, FrostKeyInfo after) in new[] { (a, a2), (b, b2), (c, c2) })
+        {
+            Assert.Equal(before.PublicKeyPackage.VerificationKey, after.PublicKeyPackage.VerificationKey);
+            await SignAsync(coordinator, after);
+        }
+
+        // Node 2 was never contacted: it still holds version 1 of a and b, intact. The other old holders erased theirs.
+        Assert.Equal((1, "Active"), await StatusAsync(2, a.KeyId));
+        Assert.Equal((1, "Active"), await StatusAsync(2, b.KeyId));
+        Assert.Equal((2, "Active"), await StatusAsync(1, a.KeyId));
+        Assert.Equal((2, "Active"), await StatusAsync(4, b.KeyId));
+
+        // Forced through node 2's kept share: node 2 still answers with a share of version 1 (it is intact), but the
+        // holders of the new version refuse to co-sign any package that names node 2 (not a participant of their key),
+        // and node 2's share alone is below the threshold: no signature under the group key can come of it.
+        (byte[] id2, SigningCommitments c2v1) = await CommitAsync(2, a.KeyId, 1, a.Suite);
+        (byte[] id1, SigningCommitments c1v2) = await CommitAsync(1, a.KeyId, 2, a.Suite);
+        var package = new SigningPackage(RandomNumberGenerator.GetBytes(32), [c1v2, c2v1]);
+        SignatureShare old2 = await SignShareAsync(2, a.KeyId, id2, package, 1, a.Suite);
+        NodeCallException cosign = await Assert.ThrowsAsync<NodeCallException>(() => SignShareAsync(1, a.KeyId, id1, package, 2, a.Suite));
+        Assert.Contains("participants outside the key (culprits: 2)", cosign.Message, StringComparison.Ordinal);
+        Assert.Throws<ThresholdProtocolException>(() => FrostAggregator.Aggregate(package, [old2], a.PublicKeyPackage, AggregationMode.VerifySignatureFirst));
+        Assert.Throws<ThresholdProtocolException>(() => FrostAggregator.Aggregate(package, [old2], a2.PublicKeyPackage, AggregationMode.VerifySignatureFirst));
+
+        // The other holders no longer have version 1 to pair with node 2's share: they refuse it.
+        NodeCallException erased = await Assert.ThrowsAsync<NodeCallException>(() => CommitAsync(3, a.KeyId, 1, a.Suite));
+        Assert.Contains("version", erased.Message, StringComparison.Ordinal);
+
+        // A coordinator still holding the old package gets no signature (node 2 alone is below the threshold).
+        var stale = new FrostCoordinator(_c.Coordinator) { PoolBatch = 2 };
+        stale.Register(a);
+        await Assert.ThrowsAnyAsync<Exception>(() => stale.SignAsync(a.KeyId, new byte[32], CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task AnEvictedNodeIsNeverChosenAgain_UntilReadmitted()
+    {
+        var coordinator = new FrostCoordinator(_c.Coordinator) { PoolBatch = 4 };
+        string tag = Guid.NewGuid().ToString("N")[..8];
+        FrostKeyInfo k = await coordinator.CreateKeyAsync("evict-r-" + tag, FrostCiphersuite.Secp256k1Sha256, 2, [1, 4, 5], CancellationToken.None);
+
+        // With a replacement: node 4's place goes to node 3 (the threshold and committee size stay).
+        IReadOnlyList<FrostKeyInfo> moved = await coordinator.EvictAsync(4, 3, CancellationToken.None);
+        Assert.Equal(new uint[] { 1, 3, 5 }, Assert.Single(moved).Nodes);
+        Assert.True(coordinator.IsUntrusted(4));
+        await SignAsync(coordinator, coordinator.Find(k.KeyId)!);
+
+        // Key generation, reshare to, and a replacement that is evicted: refused, naming the node.
+        NodeUntrustedException create = await Assert.ThrowsAsync<NodeUntrustedException>(() =>
+            coordinator.CreateKeyAsync("evict-x-" + tag, FrostCiphersuite.Ed25519Sha512, 2, [3, 4], CancellationToken.None));
+        Assert.Equal([4u], create.Nodes);
+        Assert.Contains("node 4 is evicted", create.Message, StringComparison.Ordinal);
+        await Assert.ThrowsAsync<NodeUntrustedException>(() => coordinator.ReshareAsync(k.KeyId, 2, [1, 4], CancellationToken.None));
+        await Assert.ThrowsAsync<NodeUntrustedException>(() => coordinator.EvictAsync(5, 4, CancellationToken.None));
+
+        // A 2-of-2 key whose other holder is evicted without a replacement would be left with one holder: refused.
+        FrostKeyInfo pair = await coordinator.CreateKeyAsync("evict-p-" + tag, FrostCiphersuite.Ed25519Sha512, 2, [1, 5], CancellationToken.None);
+        EvictionRefusedException refused = await Assert.ThrowsAsync<EvictionRefusedException>(() => coordinator.EvictAsync(5, null, CancellationToken.None));
+        Assert.Contains("name a replacement", refused.Message, StringComparison.Ordinal);
+        Assert.Contains(pair.KeyId, refused.Message, StringComparison.Ordinal);
+        Assert.False(coordinator.IsUntrusted(5)); // refused before anything was marked or moved
+        Assert.Equal(1, coordinator.Find(pair.KeyId)!.Version);
+        Assert.Equal(new uint[] { 1, 3, 5 }, coordinator.Find(k.KeyId)!.Nodes);
+
+        // Re-admitted: node 4 may take part again (a new key on it is made and signs there).
+        coordinator.Readmit(4);
+        FrostKeyInfo back = await coordinator.CreateKeyAsync("evict-y-" + tag, FrostCiphersuite.Ed25519Sha512, 2, [3, 4], CancellationToken.None);
+        await SignAsync(coordinator, back);
+    }
+
+    private static async Task SignAsync(FrostCoordinator coordinator, FrostKeyInfo key)
+    {
+        byte[] msg = RandomNumberGenerator.GetBytes(32);
+        byte[] sig = await coordinator.SignAsync(key.KeyId, msg, CancellationToken.None);
+        Assert.True(key.Suite.Verify(key.PublicKeyPackage.VerificationKey, msg, sig));
+    }
+
+    private async Task<(int Version, string State)> StatusAsync(uint node, string keyId)
+    {
+        IReadOnlyList<Envelope> reply = await Step(node, FrostMessages.RotationStatus, new PayloadWriter().String(keyId).ToArray());
+        var r = new PayloadReader(Assert.Single(reply).Payload.Span);
+        int version = (int)r.U32("version");
+        string state = r.String("state");
+        _ = r.String("run");
+        _ = r.String("runState");
+        r.End();
+        return (version, state);
+    }
+
+    private async Task<(byte[] NonceId, SigningCommitments Commitments)> CommitAsync(uint node, string keyId, int version, FrostCiphersuite suite)
+    {
+        IReadOnlyList<Envelope> reply = await Step(node, FrostMessages.Commit, new PayloadWriter().String(keyId).U32(1).U32((uint)version).ToArray());
+        var r = new PayloadReader(Assert.Single(reply).Payload.Span);
+        Assert.Equal(1u, r.U32("count"));
+        byte[] id = r.Bytes("nonceId", FrostMessages.NonceIdSizeInBytes).ToArray();
+        SigningCommitments c = SigningCommitments.FromBytes(suite, r.Bytes("commitments"));
+        r.End();
+        return (id, c);
+    }
+
+    private async Task<SignatureShare> SignShareAsync(uint node, string keyId, byte[] nonceId, SigningPackage package, int version, FrostCiphersuite suite)
+    {
+        byte[] payload = new PayloadWriter().String(keyId).Bytes(nonceId).Bytes(package.ToBytes()).U32(0).U32((uint)version).ToArray();
+        IReadOnlyList<Envelope> reply = await Step(node, FrostMessages.Sign, payload);
+        return SignatureShare.FromBytes(suite, Assert.Single(reply).Payload.Span);
+    }
+
+    private Task<IReadOnlyList<Envelope>> Step(uint node, string kind, byte[] payload) =>
+        _c.Coordinator.Node(node).StepAsync(_c.Coordinator.Request(Cluster.NewSessionId(), kind, 1, [node], payload), [], TimeSpan.FromSeconds(20), CancellationToken.None);
+}

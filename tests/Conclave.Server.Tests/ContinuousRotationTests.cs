@@ -1,0 +1,177 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using Conclave.Server.Api;
+using Conclave.Server.Config;
+using Conclave.Server.Rotation;
+using Conclave.Storage;
+using Conclave.Storage.Audit;
+using Conclave.Storage.Keys;
+using Conclave.Storage.Rotation;
+using Conclave.Threshold.Frost;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+
+using static Conclave.Server.Tests.OwnServers;
+
+namespace Conclave.Server.Tests;
+
+/// <summary>
+/// Continuous rotation (docs/ROTATION.md "Continuous rotation") on a server with real node processes: a key on a short
+/// interval is refreshed again and again by the background rotator; a key scheduled after N signatures is refreshed
+/// once it made them; with an injected clock a pass refreshes exactly the keys that are due (interval, on demand),
+/// records a failure (a node down) and retries; every outcome is audited and shown in /metrics. No timing asserts:
+/// the background cases wait for the version to move, with a deadline.
+/// </summary>
+[System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+public sealed class ContinuousRotationTests(VariantNodes fixture) : IClassFixture<VariantNodes>
+{
+    [Fact]
+    public async Task ScheduledKeysRotate_ByInterval_BySignatures_OnDemand_AndFailuresAreRetried()
+    {
+        ServerConfig config = ServerConfig.Load(fixture.Nodes.Layout.ServerConfigPath);
+        (WebApplication app, HttpClient http) = await StartAsync(config);
+        string tag = Guid.NewGuid().ToString("N")[..8];
+        try
+        {
+            // Bad requests.
+            await PostAsync(http, "/v1/keys", $$"""{"name":"single-{{tag}}","scheme":"ed25519"}""", HttpStatusCode.Created);
+            await PutProblemAsync(http, $"/v1/keys/single-{tag}/rotation-schedule", """{"intervalSeconds":60}""", 400, "not-threshold-key");
+            string interval = "every-" + tag, counted = "counted-" + tag, clocked = "clocked-" + tag;
+            byte[] intervalKey = await CreateAsync(http, interval);
+            await PutProblemAsync(http, $"/v1/keys/{interval}/rotation-schedule", "{}", 400, "invalid-request");
+            await PutProblemAsync(http, $"/v1/keys/{interval}/rotation-schedule", """{"intervalSeconds":0}""", 400, "invalid-request");
+            await PutProblemAsync(http, $"/v1/keys/{interval}/rotation-schedule", """{"afterSignatures":0}""", 400, "invalid-request");
+            await PutProblemAsync(http, "/v1/keys/no-such-key/rotation-schedule", """{"intervalSeconds":60}""", 404, "unknown-key");
+            using (HttpResponseMessage none = await http.GetAsync(new Uri($"/v1/keys/{interval}/rotation-schedule", UriKind.Relative)))
+            {
+                Assert.Equal(HttpStatusCode.NotFound, none.StatusCode);
+            }
+
+            // Every second: the background rotator refreshes it again and again; it keeps signing under its public key.
+            JsonNode set = await PutAsync(http, $"/v1/keys/{interval}/rotation-schedule", """{"intervalSeconds":1}""");
+            Assert.Equal(1, set["intervalSeconds"]!.GetValue<long>());
+            await WaitForAsync(async () => (await GetAsync(http, $"/v1/keys/{interval}"))["version"]!.GetValue<int>() >= 3, "the interval key was refreshed twice");
+            await SignAsync(http, interval, intervalKey);
+            JsonNode shown = await GetAsync(http, $"/v1/keys/{interval}/rotation-schedule");
+            Assert.NotNull(shown["lastRotation"]);
+            Assert.Equal(0, shown["failures"]!.GetValue<long>());
+            string metrics = await (await http.GetAsync(new Uri("/metrics", UriKind.Relative))).Content.ReadAsStringAsync();
+            Assert.Matches($"conclave_rotation_last_timestamp_seconds{{key=\"{interval}\"}} [1-9][0-9]+", metrics);
+            Assert.Matches($"conclave_rotation_next_due_timestamp_seconds{{key=\"{interval}\"}} [1-9][0-9]+", metrics);
+            Assert.Contains($"conclave_rotation_failures_total{{key=\"{interval}\"}} 0", metrics, StringComparison.Ordinal);
+            using (HttpResponseMessage removed = await http.DeleteAsync(new Uri($"/v1/keys/{interval}/rotation-schedule", UriKind.Relative)))
+            {
+                Assert.Equal(HttpStatusCode.NoContent, removed.StatusCode);
+            }
+
+            // After three signatures.
+            byte[] countedKey = await CreateAsync(http, counted);
+            await PutAsync(http, $"/v1/keys/{counted}/rotation-schedule", """{"afterSignatures":3}""");
+            for (int i = 0; i < 3; i++)
+            {
+                await SignAsync(http, counted, countedKey);
+            }
+
+            await WaitForAsync(async () => (await GetAsync(http, $"/v1/keys/{counted}"))["version"]!.GetValue<int>() == 2, "the counted key was refreshed after 3 signatures");
+            await SignAsync(http, counted, countedKey);
+
+            // An injected clock: a pass rotates exactly what is due.
+            KeyService keys = app.Services.GetRequiredService<KeyService>();
+            IConclaveStore store = app.Services.GetRequiredService<IConclaveStore>();
+            var clock = new ManualClock(DateTimeOffset.FromUnixTimeMilliseconds(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds())); // the store keeps milliseconds
+            var rotator = new ContinuousRotator(keys, clock);
+            byte[] clockedKey = await CreateAsync(http, clocked);
+            KeyRecord c = (await store.Keys.GetByNameAsync(clocked))!;
+            await rotator.SetAsync(c, TimeSpan.FromHours(1), null, CancellationToken.None);
+            await rotator.PassAsync(CancellationToken.None);
+            Assert.Equal(1, (await store.Keys.GetAsync(c.Id))!.Version); // not due yet
+            clock.Now += TimeSpan.FromHours(2);
+            await rotator.PassAsync(CancellationToken.None);
+            Assert.Equal(2, (await store.Keys.GetAsync(c.Id))!.Version);
+            RotationSchedule after = (await store.RotationSchedules.GetAsync(c.Id))!;
+            Assert.Equal(clock.Now, after.LastRotation);
+            Assert.InRange(after.NextDue!.Value, clock.Now + TimeSpan.FromHours(1), clock.Now + TimeSpan.FromHours(1.1)); // interval plus up to 10 % jitter
+
+            // On demand (risk escalation): due at once.
+            Assert.True(await rotator.DemandAsync(c.Id, "risk escalation: test", CancellationToken.None));
+            await rotator.PassAsync(CancellationToken.None);
+            Assert.Equal(3, (await store.Keys.GetAsync(c.Id))!.Version);
+
+            // A node down: the scheduled refresh fails, is counted and audited, and is retried once the node is back.
+            clock.Now += TimeSpan.FromHours(2);
+            fixture.Nodes.KillNode(3);
+            try
+            {
+                await rotator.PassAsync(CancellationToken.None);
+                RotationSchedule failed = (await store.RotationSchedules.GetAsync(c.Id))!;
+                Assert.Equal((1L, 1L), (failed.Failures, failed.TotalFailures));
+                Assert.False(string.IsNullOrEmpty(failed.LastError));
+                Assert.Equal(3, (await store.Keys.GetAsync(c.Id))!.Version);
+            }
+            finally
+            {
+                fixture.Nodes.StartNode(3);
+                fixture.Nodes.WaitForAll(TimeSpan.FromSeconds(60));
+            }
+
+            clock.Now += TimeSpan.FromMinutes(2);
+            await WaitForAsync(async () =>
+            {
+                await rotator.PassAsync(CancellationToken.None);
+                return (await store.Keys.GetAsync(c.Id))!.Version == 4;
+            }, "the failed scheduled refresh was retried");
+            RotationSchedule recovered = (await store.RotationSchedules.GetAsync(c.Id))!;
+            Assert.Equal((0L, 1L, (string?)null), (recovered.Failures, recovered.TotalFailures, recovered.LastError));
+            await SignAsync(http, clocked, clockedKey);
+            metrics = await (await http.GetAsync(new Uri("/metrics", UriKind.Relative))).Content.ReadAsStringAsync();
+            Assert.Contains($"conclave_rotation_failures_total{{key=\"{clocked}\"}} 1", metrics, StringComparison.Ordinal);
+
+            // Audited: each scheduled refresh with its reason, the failure, the demand.
+            IReadOnlyList<AuditEntry> audit = await store.Audit.ReadAsync(1, 1000);
+            Assert.Contains(audit, e => e.Action == "rotation.scheduled" && e.Decision == "allow" && e.Result.Contains("interval elapsed", StringComparison.Ordinal));
+            Assert.Contains(audit, e => e.Action == "rotation.scheduled" && e.Decision == "allow" && e.Result.Contains("3 signatures", StringComparison.Ordinal));
+            Assert.Contains(audit, e => e.Action == "rotation.scheduled" && e.KeyId == c.Id && e.Result.Contains("on demand: risk escalation: test", StringComparison.Ordinal));
+            Assert.Contains(audit, e => e.Action == "rotation.scheduled" && e.KeyId == c.Id && e.Decision == "deny");
+            Assert.Contains(audit, e => e.Action == "rotation.demand" && e.KeyId == c.Id);
+        }
+        finally
+        {
+            await StopAsync(app, http);
+        }
+    }
+
+    private sealed class ManualClock(DateTimeOffset start) : TimeProvider
+    {
+        public DateTimeOffset Now { get; set; } = start;
+
+        public override DateTimeOffset GetUtcNow() => Now;
+    }
+
+    private static async Task<byte[]> CreateAsync(HttpClient http, string name)
+    {
+        JsonNode k = await PostAsync(http, "/v1/keys", $$"""{"name":"{{name}}","scheme":"frost-ed25519"}""", HttpStatusCode.Created);
+        return Convert.FromHexString(k["publicKey"]!.GetValue<string>());
+    }
+
+    private static async Task<JsonNode> PutAsync(HttpClient http, string path, string json)
+    {
+        using HttpResponseMessage r = await http.PutAsync(new Uri(path, UriKind.Relative), Json(json));
+        string text = await r.Content.ReadAsStringAsync();
+        Assert.True(r.IsSuccessStatusCode, $"{path}: {(int)r.StatusCode} {text}");
+        return JsonNode.Parse(text)!;
+    }
+
+    private static async Task PutProblemAsync(HttpClient http, string path, string json, int status, string type)
+    {
+        using HttpResponseMessage r = await http.PutAsync(new Uri(path, UriKind.Relative), Json(json));
+        string text = await r.Content.ReadAsStringAsync();
+        Assert.True((int)r.StatusCode == status, $"{path}: {(int)r.StatusCode} {text}");
+        Assert.Equal("https://conclave.dev/problems/" + type, JsonNode.Parse(text)!["type"]!.GetValue<string>());
+    }
+
+    private static async Task SignAsync(HttpClient http, string name, byte[] groupKey)
+    {
+        JsonNode sig = await PostAsync(http, $"/v1/keys/{name}/sign", """{"message":"0102"}""");
+        Assert.True(FrostCiphersuite.Ed25519Sha512.Verify(groupKey, [1, 2], Convert.FromHexString(sig["signature"]!.GetValue<string>())));
+    }
+}

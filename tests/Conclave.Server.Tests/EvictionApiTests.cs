@@ -1,0 +1,158 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text.Json.Nodes;
+using Conclave.Client;
+using Conclave.Server.Config;
+using Conclave.Server.Hosting;
+using Conclave.Threshold.Frost;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+
+using static Conclave.Server.Tests.OwnServers;
+
+namespace Conclave.Server.Tests;
+
+/// <summary>
+/// Evicting a suspect node through the API, the client and the CLI (docs/API.md "Signer nodes", docs/ROTATION.md):
+/// every key the node holds moves away from it and keeps signing under its public key; the node is untrusted in the
+/// store (also after a restart), audited, never chosen for a new key until re-admitted; bad requests are 4xx problems.
+/// </summary>
+[System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+public sealed class EvictionApiTests(VariantNodes fixture) : IClassFixture<VariantNodes>
+{
+    [Fact]
+    public async Task EvictANode_MovesItsKeys_StaysUntrustedAcrossARestart_AndIsAudited()
+    {
+        ServerConfig config = ServerConfig.Load(fixture.Nodes.Layout.ServerConfigPath);
+        (WebApplication app, HttpClient http) = await StartAsync(config);
+        string tag = Guid.NewGuid().ToString("N")[..8];
+        string wide = "evict-wide-" + tag, pair = "evict-pair-" + tag;
+        try
+        {
+            // wide: 2-of-3 on nodes 1..3; pair: 2-of-2 on nodes 1 and 2.
+            JsonNode w = await PostAsync(http, "/v1/keys", $$"""{"name":"{{wide}}","scheme":"frost-secp256k1"}""", HttpStatusCode.Created);
+            JsonNode p = await PostAsync(http, "/v1/keys", $$"""{"name":"{{pair}}","scheme":"frost-ed25519","threshold":2,"participants":2}""", HttpStatusCode.Created);
+            byte[] wideKey = Convert.FromHexString(w["publicKey"]!.GetValue<string>());
+            byte[] pairKey = Convert.FromHexString(p["publicKey"]!.GetValue<string>());
+            await SignAsync(http, wide, wideKey, 1);
+
+            // Bad requests: typed problems, nothing changes.
+            await ProblemAsync(http, "/v1/admin/nodes/abc/evict", "{}", 400, "invalid-request");
+            await ProblemAsync(http, "/v1/admin/nodes/9/evict", "{}", 404, "not-found");
+            await ProblemAsync(http, "/v1/admin/nodes/3/evict", """{"replacement":3}""", 400, "invalid-request");
+            await ProblemAsync(http, "/v1/admin/nodes/3/evict", """{"replacement":7}""", 404, "not-found");
+            await ProblemAsync(http, "/v1/admin/nodes/3/evict", """{"because":"x"}""", 400, "invalid-request");
+            // Node 1 holds the 2-of-2 key: without a replacement it would be left with one holder.
+            JsonNode refused = await ProblemAsync(http, "/v1/admin/nodes/1/evict", "{}", 409, "eviction-refused");
+            Assert.Contains(p["id"]!.GetValue<string>(), refused["detail"]!.GetValue<string>(), StringComparison.Ordinal);
+            Assert.All((await GetAsync(http, "/v1/admin/nodes"))["nodes"]!.AsArray(), n => Assert.Equal("trusted", n!["trust"]!.GetValue<string>()));
+
+            // Evict node 3 through the client: wide moves to 2-of-2 on nodes 1 and 2, pair is untouched.
+            using var client = new ConclaveClient(http.BaseAddress!, http.DefaultRequestHeaders.Authorization!.Parameter!);
+            Eviction e = await client.EvictNodeAsync(3, reason: "suspected compromise");
+            Assert.True(e.Finished);
+            Assert.Equal(("untrusted", "suspected compromise", 0), (e.Node.Trust, e.Node.Reason, e.Node.Keys.Count));
+            KeyInfo moved = Assert.Single(e.Moved);
+            Assert.Equal((wide, 2, 2, 2), (moved.Name, moved.Version, moved.Threshold, moved.Participants));
+            Assert.Equal(w["publicKey"]!.GetValue<string>(), moved.PublicKey);
+            await SignAsync(http, wide, wideKey, 2);
+            await SignAsync(http, pair, pairKey, 1);
+            Assert.Equal(1, (await client.GetKeyAsync(pair)).Version);
+
+            // Evicting again changes nothing; a new key never lands on node 3, and asking for it is refused.
+            Assert.Empty((await client.EvictNodeAsync(3)).Moved);
+            await ProblemAsync(http, "/v1/keys", $$"""{"name":"evict-three-{{tag}}","scheme":"frost-ed25519","participants":3}""", 409, "node-untrusted");
+            JsonNode fresh = await PostAsync(http, "/v1/keys", $$"""{"name":"evict-new-{{tag}}","scheme":"frost-ed25519"}""", HttpStatusCode.Created);
+            Assert.Equal(2, fresh["participants"]!.GetValue<int>());
+            await ProblemAsync(http, $"/v1/keys/{wide}/reshare", """{"threshold":2,"participants":3}""", 409, "node-untrusted");
+            NodeInfo three = (await client.ListNodesAsync()).Single(n => n.Id == 3);
+            Assert.Equal(("untrusted", 0), (three.Trust, three.Keys.Count));
+            Assert.Contains(pair, (await client.GetNodeAsync(1)).Keys);
+
+            // Audited: the eviction and the key it moved.
+            AuditPage audit = await client.ReadAuditTailAsync(200);
+            Assert.Contains(audit.Entries, a => a.Action == "node.evict" && a.Result.Contains("node 3 untrusted: suspected compromise", StringComparison.Ordinal));
+            Assert.Contains(audit.Entries, a => a.Action == "node.evict.key" && a.KeyId == moved.Id && a.Result.Contains("version 1 -> 2 on nodes 1,2", StringComparison.Ordinal));
+        }
+        finally
+        {
+            await StopAsync(app, http);
+        }
+
+        // A restarted server on the same store still treats node 3 as untrusted; the moved key signs.
+        (app, http) = await StartAsync(config);
+        try
+        {
+            using var client = new ConclaveClient(http.BaseAddress!, http.DefaultRequestHeaders.Authorization!.Parameter!);
+            Assert.Equal("untrusted", (await client.GetNodeAsync(3)).Trust);
+            await ProblemAsync(http, $"/v1/keys/{wide}/reshare", """{"threshold":2,"participants":3}""", 409, "node-untrusted");
+            KeyInfo k = await client.GetKeyAsync(wide);
+            await SignAsync(http, wide, Convert.FromHexString(k.PublicKey), 2);
+
+            // The CLI: exit 0 and the node's line; bad input a non-zero exit and one readable line on standard error.
+            string token = http.DefaultRequestHeaders.Authorization!.Parameter!;
+            (int exit, string stdout, _) = Cli(token, "http://" + config.Listen, "nodes", "list");
+            Assert.Equal(0, exit);
+            Assert.Contains("untrusted", stdout, StringComparison.Ordinal);
+            (exit, _, string stderr) = Cli(token, "http://" + config.Listen, "nodes", "evict", "9");
+            Assert.Equal(2, exit);
+            Assert.Single(stderr.Trim().Split('\n'));
+            Assert.StartsWith("conclave: error: server: there is no signer node 9", stderr, StringComparison.Ordinal);
+            (exit, _, stderr) = Cli(token, "http://" + config.Listen, "nodes", "evict", "two");
+            Assert.Equal(2, exit);
+            Assert.StartsWith("conclave: error:", stderr, StringComparison.Ordinal);
+            (exit, stdout, _) = Cli(token, "http://" + config.Listen, "nodes", "evict", "3", "--json");
+            Assert.Equal(0, exit);
+            Assert.Equal("untrusted", JsonNode.Parse(stdout)!["node"]!["trust"]!.GetValue<string>());
+
+            // Re-admitted: trusted again, audited, and a new key may use it.
+            (exit, stdout, _) = Cli(token, "http://" + config.Listen, "nodes", "readmit", "3");
+            Assert.Equal(0, exit);
+            Assert.Contains("node 3: trusted", stdout, StringComparison.Ordinal);
+            Assert.Contains((await client.ReadAuditTailAsync(50)).Entries, a => a.Action == "node.readmit");
+            JsonNode all = await PostAsync(http, "/v1/keys", $$"""{"name":"evict-back-{{tag}}","scheme":"frost-ed25519","participants":3}""", HttpStatusCode.Created);
+            Assert.Equal(3, all["participants"]!.GetValue<int>());
+        }
+        finally
+        {
+            await StopAsync(app, http);
+        }
+    }
+
+    private static async Task<JsonNode> ProblemAsync(HttpClient http, string path, string json, int status, string type)
+    {
+        using HttpResponseMessage r = await http.PostAsync(new Uri(path, UriKind.Relative), Json(json));
+        string text = await r.Content.ReadAsStringAsync();
+        Assert.True((int)r.StatusCode == status, $"{path}: {(int)r.StatusCode} {text}");
+        Assert.Equal("application/problem+json", r.Content.Headers.ContentType?.MediaType);
+        JsonNode problem = JsonNode.Parse(text)!;
+        Assert.Equal("https://conclave.dev/problems/" + type, problem["type"]!.GetValue<string>());
+        return problem;
+    }
+
+    private static async Task SignAsync(HttpClient http, string name, byte[] groupKey, int version)
+    {
+        JsonNode sig = await PostAsync(http, $"/v1/keys/{name}/sign", """{"message":"0102"}""");
+        Assert.Equal(version, sig["keyVersion"]!.GetValue<int>());
+        Assert.True(FrostCiphersuite.TryGet((await GetAsync(http, $"/v1/keys/{name}"))["scheme"]!.GetValue<string>(), out FrostCiphersuite? suite));
+        Assert.True(suite.Verify(groupKey, [1, 2], Convert.FromHexString(sig["signature"]!.GetValue<string>())));
+    }
+
+    private static (int Exit, string Out, string Err) Cli(string token, string server, params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add(RepoPaths.CliDll);
+        foreach (string a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        psi.Environment["CONCLAVE_TOKEN"] = token;
+        psi.Environment["CONCLAVE_SERVER"] = server;
+        using Process p = Process.Start(psi)!;
+        Task<string> stdout = p.StandardOutput.ReadToEndAsync();
+        Task<string> stderr = p.StandardError.ReadToEndAsync();
+        Assert.True(p.WaitForExit(120_000), "the CLI did not exit");
+        return (p.ExitCode, stdout.Result, stderr.Result);
+    }
+}
