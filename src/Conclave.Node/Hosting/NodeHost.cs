@@ -103,6 +103,7 @@ public static class NodeHost
         builder.Services.AddSingleton<IProtocolHandler>(dkg);
         builder.Services.AddSingleton<IProtocolHandler>(new RotationHandlers(frost, dkg));
         builder.Services.AddSingleton<IProtocolHandler>(new FrostRepairHandlers(frost, cluster));
+        builder.Services.AddSingleton<IProtocolHandler>(new KeyStatusHandler(frost));
 
         WebApplication app = builder.Build();
         if (config.FaultInjection is not null)

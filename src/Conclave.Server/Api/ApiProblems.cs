@@ -38,6 +38,7 @@ public static class ProblemTypes
     public const string StoreConflict = Base + "conflict";
     public const string RotationInProgress = Base + "rotation-in-progress";
     public const string KeyIntegrity = Base + "key-integrity";
+    public const string KeyOutOfSync = Base + "key-out-of-sync";
     public const string Internal = Base + "internal";
 
     /// <summary>Every type the server can return, with its HTTP status and title.</summary>
@@ -67,6 +68,7 @@ public static class ProblemTypes
         (NotImplemented, 501, "Not implemented"),
         (NodeMisbehaved, 502, "A signer node misbehaved"),
         (QuorumUnavailable, 503, "No quorum of signer nodes"),
+        (KeyOutOfSync, 503, "The server store and the signer nodes disagree about this key"),
         (Timeout, 504, "Timeout"),
     ];
 

@@ -59,6 +59,17 @@ public sealed partial class KeyService : IDisposable
 
     public FrostCoordinator Frost => _frost;
 
+    /// <summary>The store-versus-nodes check (set by the host); a key it reports out of sync is refused with its problem.</summary>
+    public KeyConsistency? Consistency { get; set; }
+
+    private void RequireInSync(KeyRecord key)
+    {
+        if (Consistency?.BlockingReport(key.Id) is { } r)
+        {
+            throw new ApiException(ProblemTypes.KeyOutOfSync, r.Problem ?? $"key {key.Name} is {r.State}");
+        }
+    }
+
     public static IReadOnlyList<string> Schemes { get; } =
         [.. SignatureSchemes.SingleKey.Select(s => s.Name), .. FrostCiphersuite.All.Select(s => s.SchemeName), .. PostQuantumSchemes.All.Select(s => s.Name)];
 
@@ -283,6 +294,7 @@ public sealed partial class KeyService : IDisposable
         if (FrostCiphersuite.TryGet(key.Scheme, out FrostCiphersuite? suite))
         {
             byte[] message = SignInput(false, key.Scheme, req);
+            RequireInSync(key);
             _ = await FrostKeyAsync(key, suite!, ct).ConfigureAwait(false);
             FrostSignature sig;
             try
@@ -533,6 +545,7 @@ public sealed partial class KeyService : IDisposable
             throw new ApiException(ProblemTypes.NotThreshold, $"{operation} applies to threshold keys; {key.Name} is a single {key.Scheme} key");
         }
 
+        RequireInSync(key);
         _ = await FrostKeyAsync(key, suite, ct).ConfigureAwait(false);
         RotationPlan plan;
         if (operation == "refresh")

@@ -72,6 +72,8 @@ public static class ServerHost
         };
         var keys = new KeyService(store, frost, cluster, config);
         await keys.LoadAsync(cancellationToken).ConfigureAwait(false);
+        var consistency = new KeyConsistency(store, cluster);
+        keys.Consistency = consistency;
         AdminToken token = AdminToken.LoadOrCreate(dataDir, out string tokenPath);
         var metricsToken = new MetricsToken(AdminToken.LoadOrCreate(dataDir, "metrics-token", "cnm_", out string metricsTokenPath));
         ListenEndpoint listen = ListenEndpoint.Parse(config.Listen);
@@ -118,6 +120,7 @@ public static class ServerHost
         builder.Services.AddSingleton(frost);
         builder.Services.AddSingleton(store);
         builder.Services.AddSingleton(keys);
+        builder.Services.AddSingleton(consistency);
         builder.Services.AddSingleton(token);
         builder.Services.AddSingleton(metricsToken);
         var serverMetrics = new ServerMetrics();
@@ -125,7 +128,7 @@ public static class ServerHost
         builder.Services.AddSingleton(new AuditGate(store, config.AuditMaxInFlight));
         builder.Services.AddSingleton(sp => new DenialAudit(store, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Conclave.Server.Audit"),
             TimeSpan.FromSeconds(config.DenialAuditWindowSeconds)));
-        builder.Services.AddSingleton(new ReadinessCache(ct => ApiRoutes.CheckReadinessAsync(store, cluster, config, serverMetrics, ct, frost), TimeSpan.FromSeconds(1)));
+        builder.Services.AddSingleton(new ReadinessCache(ct => ApiRoutes.CheckReadinessAsync(store, cluster, config, serverMetrics, ct, frost, consistency), TimeSpan.FromSeconds(1)));
         builder.Services.AddSingleton(new ServerIdentityKey(identity.IdentityPublicKey.ToArray()));
         builder.Services.AddSingleton(new ServerPaths(dataDir, tokenPath, metricsTokenPath));
         WebApplication app = builder.Build();
@@ -161,6 +164,7 @@ public static class ServerHost
             .ExcludeFromDescription();
         keys.Lifetime = app.Lifetime.ApplicationStopping;
         app.Lifetime.ApplicationStarted.Register(() => _ = RecoverRunsForeverAsync(keys, app.Lifetime.ApplicationStopping));
+        app.Lifetime.ApplicationStarted.Register(() => _ = CheckKeysAtStartAsync(consistency, app.Lifetime.ApplicationStopping));
         app.Lifetime.ApplicationStopped.Register(() =>
         {
             app.Services.GetRequiredService<DenialAudit>().DisposeAsync().AsTask().GetAwaiter().GetResult();
@@ -199,6 +203,45 @@ public static class ServerHost
                 {
                     return;
                 }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Checks every threshold key against the nodes at start and re-synchronises the store where it is behind them (a
+    /// restored server backup); keys left undecided or out of sync are checked again every few seconds until they are
+    /// consistent (a node comes back, an operator restores the matching node backups). Never throws; stops with the server.
+    /// </summary>
+    private static async Task CheckKeysAtStartAsync(KeyConsistency consistency, CancellationToken stopping)
+    {
+        bool first = true;
+        while (!stopping.IsCancellationRequested)
+        {
+            try
+            {
+                IReadOnlyList<KeySyncReport> reports = await consistency.CheckAllAsync(repair: true, stopping, first ? null : consistency.NeedsCheck).ConfigureAwait(false);
+                first = false;
+                if (reports.All(r => r.State is KeySyncStates.Consistent or KeySyncStates.Resynchronised))
+                {
+                    return;
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            catch (Exception e) when (e is StorageException or ObjectDisposedException or InvalidOperationException)
+            {
+                // The store was busy or is closing: tried again below.
+            }
+
+            try
+            {
+                await Task.Delay(TimeSpan.FromSeconds(3), stopping).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
             }
         }
     }
