@@ -127,6 +127,16 @@ public sealed class ConclaveClient : IDisposable
 
     public Task<AuditVerification> VerifyAuditAsync(CancellationToken ct = default) => GetAsync("v1/audit/verify", J.AuditVerification, ct);
 
+    /// <summary>
+    /// Checks every threshold key of the server store against the signer nodes now, re-synchronising the store where it
+    /// is behind them (docs/OPERATIONS.md "Restoring the server").
+    /// </summary>
+    public async Task<KeySyncResult> ResyncAsync(CancellationToken ct = default)
+    {
+        using HttpResponseMessage r = await _http.PostAsync(new Uri("v1/cluster/resync", UriKind.Relative), null, ct).ConfigureAwait(false);
+        return await ReadAsync(r, J.KeySyncResult, ct).ConfigureAwait(false);
+    }
+
     public async Task<ReadyStatus> ReadyAsync(CancellationToken ct = default)
     {
         using HttpResponseMessage r = await _http.GetAsync(new Uri("readyz", UriKind.Relative), ct).ConfigureAwait(false);

@@ -50,6 +50,17 @@ public sealed record AuditVerification(bool Ok, long Entries, long Checkpoints, 
 
 public sealed record ReadyStatus(bool Ready, bool StoreOpen, IReadOnlyList<uint> NodesUp, int Threshold);
 
+/// <summary>What one signer node said about a key in a consistency check: state (active, pending, destroyed, absent, unreachable, refused, invalid) and version.</summary>
+public sealed record KeySyncNode(uint Node, string State, int Version, string? Detail);
+
+/// <summary>
+/// One key checked against the signer nodes (POST /v1/cluster/resync): State is consistent, resynchronised, out-of-sync or
+/// unchecked; Problem says what is wrong; Blocking keys are refused for signing and rotation.
+/// </summary>
+public sealed record KeySyncReport(string KeyId, string Name, string State, int StoreVersion, int? NodeVersion, string? Problem, IReadOnlyList<KeySyncNode> Nodes, bool Blocking);
+
+public sealed record KeySyncResult(IReadOnlyList<KeySyncReport> Keys);
+
 /// <summary>RFC 9457 problem details returned by the server.</summary>
 public sealed record Problem(string Type, string Title, int Status, string Detail, IReadOnlyList<uint>? Culprits = null);
 
@@ -69,5 +80,6 @@ public sealed record Problem(string Type, string Title, int Status, string Detai
 [JsonSerializable(typeof(AuditPage))]
 [JsonSerializable(typeof(AuditVerification))]
 [JsonSerializable(typeof(ReadyStatus))]
+[JsonSerializable(typeof(KeySyncResult))]
 [JsonSerializable(typeof(Problem))]
 internal sealed partial class ClientJsonContext : JsonSerializerContext;

@@ -162,6 +162,12 @@ public sealed class RestoreTests(VariantNodes fixture) : IClassFixture<VariantNo
             Assert.Contains("restore the server backup taken with them", await refused.Content.ReadAsStringAsync(), StringComparison.Ordinal);
             Assert.Equal(2, (await GetAsync(http, $"/v1/keys/{name}"))["version"]!.GetValue<int>());
 
+            // The CLI says the same, one line per key, and exits 4.
+            string token = (await File.ReadAllTextAsync(app.Services.GetRequiredService<ServerPaths>().AdminTokenFile)).Trim();
+            (int exit, string output, _) = Cli(config, token, "keys", "check");
+            Assert.Equal(4, exit);
+            Assert.Contains($"{name}: out-of-sync: key {name}: the server store is at version 2 but the nodes hold at most version 1", output, StringComparison.Ordinal);
+
             // This class's other test restarts a server on the same store: the inconsistent key is retired from the check.
             await store.Keys.SetStateAsync(keyId, Storage.Keys.KeyState.Destroyed);
         }
@@ -169,6 +175,24 @@ public sealed class RestoreTests(VariantNodes fixture) : IClassFixture<VariantNo
         {
             await StopAsync(app, http);
         }
+    }
+
+    private static (int Exit, string Out, string Err) Cli(ServerConfig config, string token, params string[] args)
+    {
+        var psi = new System.Diagnostics.ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add(RepoPaths.CliDll);
+        foreach (string a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        psi.Environment["CONCLAVE_TOKEN"] = token;
+        psi.Environment["CONCLAVE_SERVER"] = "http://" + config.Listen;
+        using System.Diagnostics.Process p = System.Diagnostics.Process.Start(psi)!;
+        Task<string> o = p.StandardOutput.ReadToEndAsync();
+        Task<string> e = p.StandardError.ReadToEndAsync();
+        Assert.True(p.WaitForExit(TimeSpan.FromSeconds(60)));
+        return (p.ExitCode, o.Result, e.Result);
     }
 
     private static HttpClient Client(WebApplication app, ServerConfig config)
