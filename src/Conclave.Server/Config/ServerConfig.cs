@@ -71,6 +71,12 @@ public sealed class ServerConfig
     public bool AllowUnprotectedTransactions { get; set; }
 
     [JsonIgnore]
+    /// <summary>
+    /// The PKCS#11 token the server holds a session to, for <c>hsm-ecdsa-secp256k1</c> and <c>hsm-ed25519</c> keys
+    /// (docs/HSM.md "Keys through the server"): modulePath, tokenLabel, pinFile or pinEnvironmentVariable, sessionPoolSize.
+    /// </summary>
+    public Conclave.Node.Config.HsmSettings? Hsm { get; set; }
+
     public string BaseDirectory { get; private set; } = "";
 
     public string Resolve(string path) => Path.IsPathRooted(path) ? path : Path.GetFullPath(Path.Combine(BaseDirectory, path));

@@ -70,7 +70,10 @@ public static class ServerHost
             BeforeSignRound = (keyId, version, message, session, ct) =>
                 store.Audit.AppendAsync(Conclave.Node.Frost.SignAuditRecords.CoordinatorEntry(keyId, version, message.Span, session), ct),
         };
-        var keys = new KeyService(store, frost, cluster, config);
+        // The server's own token session (HSM keys through the API); opened before anything listens, so a wrong module,
+        // token or PIN stops the start with the HSM's one-line error.
+        Conclave.Hsm.HsmToken? hsm = config.Hsm is null ? null : Conclave.Hsm.HsmToken.Open(config.Hsm.ToOptions(config.Resolve));
+        var keys = new KeyService(store, frost, cluster, config) { Hsm = new HsmKeys(hsm) };
         await keys.LoadAsync(cancellationToken).ConfigureAwait(false);
         var consistency = new KeyConsistency(store, cluster);
         keys.Consistency = consistency;
@@ -169,6 +172,7 @@ public static class ServerHost
         {
             app.Services.GetRequiredService<DenialAudit>().DisposeAsync().AsTask().GetAwaiter().GetResult();
             keys.Dispose();
+            hsm?.Dispose();
             store.DisposeAsync().AsTask().GetAwaiter().GetResult();
             cluster.Dispose();
             identity.Dispose();
