@@ -58,7 +58,8 @@ public static class NodeHost
             Kek = kek,
             CheckpointSigner = identity.SigningKey,
         }, cancellationToken).ConfigureAwait(false);
-        var frost = new FrostNodeState(store, config.NodeId) { CorruptShares = config.FaultInjection == "bad-share" };
+        NonceEpochs epochs = await NonceEpochs.OpenAsync(store.Nonces, ct: cancellationToken).ConfigureAwait(false);
+        var frost = new FrostNodeState(store, config.NodeId) { CorruptShares = config.FaultInjection == "bad-share", Epochs = epochs };
 
         X509Certificate2 ca = PemFiles.LoadCertificate(config.Resolve(config.Tls.Ca));
         X509Certificate2 cert = PemFiles.LoadWithKey(config.Resolve(config.Tls.Certificate), config.Resolve(config.Tls.Key));
