@@ -77,6 +77,15 @@ public sealed class ServerConfig
     /// </summary>
     public Conclave.Node.Config.HsmSettings? Hsm { get; set; }
 
+    /// <summary>HTTPS for the API: the server certificate and its key (PEM). Without it the API speaks plain HTTP.</summary>
+    public ApiTlsFiles? ApiTls { get; set; }
+
+    /// <summary>
+    /// Plain HTTP on a listen address that is not loopback is refused unless this is true (for a TLS-terminating proxy on
+    /// the same private network): bearer tokens and signatures would otherwise cross the network in clear.
+    /// </summary>
+    public bool AllowInsecureHttp { get; set; }
+
     public string BaseDirectory { get; private set; } = "";
 
     public string Resolve(string path) => Path.IsPathRooted(path) ? path : Path.GetFullPath(Path.Combine(BaseDirectory, path));
@@ -159,7 +168,19 @@ public sealed class ServerConfig
         }
 
         Tls.Validate();
+        if (ApiTls is not null && (string.IsNullOrWhiteSpace(ApiTls.Certificate) || string.IsNullOrWhiteSpace(ApiTls.Key)))
+        {
+            throw new ConfigException("apiTls.certificate and apiTls.key are required when apiTls is given");
+        }
     }
+}
+
+/// <summary>The API's HTTPS certificate and key (PEM files, relative to server.json).</summary>
+public sealed class ApiTlsFiles
+{
+    public string Certificate { get; set; } = "";
+
+    public string Key { get; set; } = "";
 }
 
 [JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, ReadCommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true)]

@@ -138,4 +138,28 @@ public sealed class LocalClusterLayout
             Tls = new TlsFiles { Certificate = "../pki/coordinator.crt", Key = "../pki/coordinator.key", Ca = "../pki/ca.crt" },
         }.Save(ServerConfigPath);
     }
+
+    /// <summary>
+    /// Makes the API serve HTTPS with a certificate from the development CA (<c>conclave up --tls</c>): issues
+    /// pki/api.crt and pki/api.key (server auth, SAN localhost and 127.0.0.1) once and names them in server.json.
+    /// Clients trust it through pki/ca.crt. Returns the CA certificate's path.
+    /// </summary>
+    public string EnsureApiTls()
+    {
+        string caPath = Path.Combine(PkiDir, "ca.crt");
+        ServerConfig config = ServerConfig.Load(ServerConfigPath);
+        if (config.ApiTls is null)
+        {
+            using DevelopmentCertificateAuthority ca = DevelopmentCertificateAuthority.Load(caPath, Path.Combine(PkiDir, "ca.key"));
+            using (X509Certificate2 cert = ca.Issue("conclave-api", serverAuth: true, clientAuth: false, ["localhost"], [IPAddress.Loopback]))
+            {
+                PemFiles.Write(cert, Path.Combine(PkiDir, "api.crt"), Path.Combine(PkiDir, "api.key"));
+            }
+
+            config.ApiTls = new ApiTlsFiles { Certificate = "../pki/api.crt", Key = "../pki/api.key" };
+            config.Save(ServerConfigPath);
+        }
+
+        return caPath;
+    }
 }

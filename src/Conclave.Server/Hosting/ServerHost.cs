@@ -80,8 +80,15 @@ public static class ServerHost
         AdminToken token = AdminToken.LoadOrCreate(dataDir, out string tokenPath);
         var metricsToken = new MetricsToken(AdminToken.LoadOrCreate(dataDir, "metrics-token", "cnm_", out string metricsTokenPath));
         ListenEndpoint listen = ListenEndpoint.Parse(config.Listen);
+        IPAddress listenAddress = ApiListenPolicy.Check(config, listen);
+        X509Certificate2? apiCertificate = config.ApiTls is null ? null : PemFiles.LoadWithKey(config.Resolve(config.ApiTls.Certificate), config.Resolve(config.ApiTls.Key));
 
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
+        if (apiCertificate is not null)
+        {
+            builder.WebHost.UseKestrelHttpsConfiguration();
+        }
+
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
         builder.Logging.SetMinimumLevel(minimumLevel);
@@ -92,7 +99,13 @@ public static class ServerHost
             // Kestrel's own limit is a backstop well above the API's (ApiMiddleware.UseHeaderLimit), which answers 431 with a
             // problem+json body; beyond this one Kestrel answers 431 itself, without a body.
             k.Limits.MaxRequestHeadersTotalSize = 4 * ApiMiddleware.MaxRequestHeadersTotalBytes;
-            k.Listen(IPAddress.Parse(listen.Host == "localhost" ? "127.0.0.1" : listen.Host), listen.Port);
+            k.Listen(listenAddress, listen.Port, o =>
+            {
+                if (apiCertificate is not null)
+                {
+                    o.UseHttps(apiCertificate);
+                }
+            });
         });
         builder.Services.ConfigureHttpJsonOptions(o => ApiJson.Configure(o.SerializerOptions));
         builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
