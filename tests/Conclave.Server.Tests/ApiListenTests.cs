@@ -57,6 +57,50 @@ public sealed class ApiListenTests
     }
 
     [Fact]
+    public async Task DevelopmentClusters_UseAShortAuditCheckpointInterval_SoVerifyChecksSignedCheckpointsAtOnce()
+    {
+        (LocalClusterLayout layout, ServerConfig config) = NewLayout();
+        try
+        {
+            Assert.Equal(LocalClusterLayout.DevelopmentCheckpointInterval, config.AuditCheckpointInterval);
+            Assert.Equal(16, config.AuditCheckpointInterval);
+            for (uint id = 1; id <= 3; id++)
+            {
+                Assert.Equal(16, NodeConfig.Load(layout.NodeConfigPath(id)).AuditCheckpointInterval);
+            }
+
+            WebApplication app = await ServerHost.BuildAsync(config);
+            await app.StartAsync();
+            try
+            {
+                using var http = new HttpClient { BaseAddress = new Uri("http://" + config.Listen) };
+                http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer",
+                    (await File.ReadAllTextAsync(app.Services.GetRequiredService<ServerPaths>().AdminTokenFile)).Trim());
+                for (int i = 0; i < 10; i++)
+                {
+                    using HttpResponseMessage r = await http.PostAsync(new Uri("/v1/keys", UriKind.Relative), new StringContent(
+                        $$"""{"name":"cp-{{i}}","scheme":"ed25519"}""", System.Text.Encoding.UTF8, "application/json"));
+                    Assert.Equal(HttpStatusCode.Created, r.StatusCode);
+                }
+
+                // Twenty audit entries (intent and outcome of each request) pass the interval of 16: a signed checkpoint exists.
+                System.Text.Json.Nodes.JsonNode v = System.Text.Json.Nodes.JsonNode.Parse(await http.GetStringAsync(new Uri("/v1/audit/verify", UriKind.Relative)))!;
+                Assert.True(v["ok"]!.GetValue<bool>(), v.ToJsonString());
+                Assert.True(v["checkpoints"]!.GetValue<long>() >= 1, v.ToJsonString());
+            }
+            finally
+            {
+                await app.StopAsync();
+                await app.DisposeAsync();
+            }
+        }
+        finally
+        {
+            Directory.Delete(layout.DataDir, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Https_WithTheDevelopmentCa_IsTrustedByTheClientGivenTheCa_AndOnlyThen()
     {
         (LocalClusterLayout layout, _) = NewLayout();

@@ -93,6 +93,7 @@ public sealed class RestoreTests(VariantNodes fixture) : IClassFixture<VariantNo
                 }
 
                 Assert.Equal(1, (await GetAsync(http, $"/v1/keys/{name}"))["version"]!.GetValue<int>());
+                Assert.Contains($"conclave_key_in_sync{{key=\"{name}\"}} 0\n", await http.GetStringAsync(new Uri("/metrics", UriKind.Relative)), StringComparison.Ordinal);
             }
             finally
             {
@@ -108,6 +109,7 @@ public sealed class RestoreTests(VariantNodes fixture) : IClassFixture<VariantNo
                 Assert.Equal(2, shown["version"]!.GetValue<int>());
                 Assert.Equal(groupKey, Convert.FromHexString(shown["publicKey"]!.GetValue<string>()));
                 await SignAsync(http, name, groupKey, 2);
+                Assert.Contains($"conclave_key_in_sync{{key=\"{name}\"}} 1\n", await http.GetStringAsync(new Uri("/metrics", UriKind.Relative)), StringComparison.Ordinal);
                 Assert.Equal(3, (await PostAsync(http, $"/v1/keys/{name}/refresh", "{}"))["version"]!.GetValue<int>());
                 await SignAsync(http, name, groupKey, 3);
 

@@ -57,6 +57,8 @@ public static class NodeHost
         {
             Kek = kek,
             CheckpointSigner = identity.SigningKey,
+            CheckpointInterval = config.AuditCheckpointInterval is >= 1 and <= 1_000_000 ? config.AuditCheckpointInterval
+                : throw new ConfigException("auditCheckpointInterval must be between 1 and 1000000"),
         }, cancellationToken).ConfigureAwait(false);
         NonceEpochs epochs = await NonceEpochs.OpenAsync(store.Nonces, ct: cancellationToken).ConfigureAwait(false);
         var frost = new FrostNodeState(store, config.NodeId) { CorruptShares = config.FaultInjection == "bad-share", Epochs = epochs };

@@ -86,6 +86,9 @@ public sealed class ServerConfig
     /// </summary>
     public bool AllowInsecureHttp { get; set; }
 
+    /// <summary>Entries between signed audit checkpoints of a new audit log (a log keeps the interval it was first signed with).</summary>
+    public int AuditCheckpointInterval { get; set; } = 1000;
+
     public string BaseDirectory { get; private set; } = "";
 
     public string Resolve(string path) => Path.IsPathRooted(path) ? path : Path.GetFullPath(Path.Combine(BaseDirectory, path));
@@ -168,6 +171,11 @@ public sealed class ServerConfig
         }
 
         Tls.Validate();
+        if (AuditCheckpointInterval is < 1 or > 1_000_000)
+        {
+            throw new ConfigException("auditCheckpointInterval must be between 1 and 1000000");
+        }
+
         if (ApiTls is not null && (string.IsNullOrWhiteSpace(ApiTls.Certificate) || string.IsNullOrWhiteSpace(ApiTls.Key)))
         {
             throw new ConfigException("apiTls.certificate and apiTls.key are required when apiTls is given");

@@ -24,6 +24,12 @@ public sealed class LocalClusterLayout
 
     public string DataDir { get; }
 
+    /// <summary>
+    /// The audit checkpoint interval of a development cluster's logs: short, so that `audit verify` checks signed
+    /// checkpoints after a few requests rather than warning that none exists yet (production default 1000).
+    /// </summary>
+    public const int DevelopmentCheckpointInterval = 16;
+
     public string PkiDir => Path.Combine(DataDir, "pki");
 
     public string ManifestPath => Path.Combine(DataDir, "cluster.json");
@@ -114,6 +120,7 @@ public sealed class LocalClusterLayout
                 KekFile = "node.kek",
                 Cluster = "../cluster.json",
                 Tls = new TlsFiles { Certificate = $"../pki/node-{id}.crt", Key = $"../pki/node-{id}.key", Ca = "../pki/ca.crt" },
+                AuditCheckpointInterval = DevelopmentCheckpointInterval,
                 Hsm = hsm is null ? null : new HsmSettings
                 {
                     ModulePath = hsm.ModulePath,
@@ -136,6 +143,7 @@ public sealed class LocalClusterLayout
             KekFile = "server.kek",
             Threshold = threshold,
             Tls = new TlsFiles { Certificate = "../pki/coordinator.crt", Key = "../pki/coordinator.key", Ca = "../pki/ca.crt" },
+            AuditCheckpointInterval = DevelopmentCheckpointInterval,
         }.Save(ServerConfigPath);
     }
 

@@ -52,7 +52,7 @@ public static class ServerHost
             identity = NodeIdentity.Unseal(0, kek.ReadOnlySpan, File.ReadAllBytes(path));
         }
 
-        var storeOptions = new StoreOptions { Kek = KeyFileKek.Source(config.Resolve(config.KekFile)), CheckpointSigner = identity.SigningKey };
+        var storeOptions = new StoreOptions { Kek = KeyFileKek.Source(config.Resolve(config.KekFile)), CheckpointSigner = identity.SigningKey, CheckpointInterval = config.AuditCheckpointInterval };
         IConclaveStore store = string.IsNullOrEmpty(config.PostgresConnectionString)
             ? await ConclaveStore.OpenSqliteAsync(dataDir, storeOptions, cancellationToken).ConfigureAwait(false)
             : await ConclaveStore.OpenPostgresAsync(config.PostgresConnectionString, storeOptions, cancellationToken).ConfigureAwait(false);
