@@ -135,6 +135,61 @@ public sealed class RestoreTests(VariantNodes fixture) : IClassFixture<VariantNo
     }
 
     [Fact]
+    public async Task AnOldServerBackup_WithEveryNodeUp_SignsAndRefreshesAfterStart()
+    {
+        // The plain case of issue 20 bug 4 (before the fix: sign answered 503 and refresh 500 after the restore).
+        ServerConfig config = ServerConfig.Load(fixture.Nodes.Layout.ServerConfigPath);
+        string dataDir = config.Resolve(config.DataDir);
+        string backup = Path.Combine(Path.GetTempPath(), "conclave-restore-" + Guid.NewGuid().ToString("N")[..8]);
+        string name = "restore-up-" + Guid.NewGuid().ToString("N")[..8];
+        (WebApplication app, HttpClient http) = await StartAsync(config);
+        JsonNode key;
+        try
+        {
+            key = await PostAsync(http, "/v1/keys", $$"""{"name":"{{name}}","scheme":"frost-ed25519"}""", HttpStatusCode.Created);
+        }
+        finally
+        {
+            await StopAsync(app, http);
+        }
+
+        byte[] groupKey = Convert.FromHexString(key["publicKey"]!.GetValue<string>());
+        CopyStore(dataDir, backup);
+        try
+        {
+            (app, http) = await StartAsync(config);
+            try
+            {
+                await PostAsync(http, $"/v1/keys/{name}/reshare", """{"threshold":3,"participants":3}""");
+            }
+            finally
+            {
+                await StopAsync(app, http);
+            }
+
+            CopyStore(backup, dataDir);
+            (app, http) = await StartAsync(config);
+            try
+            {
+                // The reshare's threshold comes back with the nodes' version.
+                JsonNode shown = await GetAsync(http, $"/v1/keys/{name}");
+                Assert.Equal((2, 3), (shown["version"]!.GetValue<int>(), shown["threshold"]!.GetValue<int>()));
+                await SignAsync(http, name, groupKey, 2);
+                Assert.Equal(3, (await PostAsync(http, $"/v1/keys/{name}/refresh", "{}"))["version"]!.GetValue<int>());
+                await SignAsync(http, name, groupKey, 3);
+            }
+            finally
+            {
+                await StopAsync(app, http);
+            }
+        }
+        finally
+        {
+            Directory.Delete(backup, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task AServerStoreAheadOfTheNodes_IsReportedAndNotChanged()
     {
         // The opposite mistake: the server backup is newer than the nodes'. Simulated by a store whose key names a
