@@ -46,6 +46,41 @@ public sealed class ConclaveClient : IDisposable
     {
     }
 
+    /// <summary>
+    /// A client for an HTTPS server whose certificate chains to <paramref name="trustedRoot"/> (for example the development
+    /// CA of <c>conclave up --tls</c>, its pki/ca.crt) rather than to the system's roots. The host name must still match.
+    /// </summary>
+    public ConclaveClient(Uri baseAddress, string token, System.Security.Cryptography.X509Certificates.X509Certificate2 trustedRoot, TimeSpan? timeout = null)
+        : this(new HttpClient(TrustingHandler(trustedRoot)) { BaseAddress = baseAddress, Timeout = timeout ?? TimeSpan.FromSeconds(100) }, token, ownsHttpClient: true)
+    {
+    }
+
+    private static SocketsHttpHandler TrustingHandler(System.Security.Cryptography.X509Certificates.X509Certificate2 root)
+    {
+        ArgumentNullException.ThrowIfNull(root);
+        return new SocketsHttpHandler
+        {
+            SslOptions = new System.Net.Security.SslClientAuthenticationOptions
+            {
+                RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
+                {
+                    // Name mismatches and a missing certificate stay errors; only the chain is judged against the given root.
+                    if (certificate is null || (errors & ~System.Net.Security.SslPolicyErrors.RemoteCertificateChainErrors) != 0)
+                    {
+                        return false;
+                    }
+
+                    using var chain = new System.Security.Cryptography.X509Certificates.X509Chain();
+                    chain.ChainPolicy.TrustMode = System.Security.Cryptography.X509Certificates.X509ChainTrustMode.CustomRootTrust;
+                    chain.ChainPolicy.CustomTrustStore.Add(root);
+                    chain.ChainPolicy.RevocationMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck;
+                    using var leaf = new System.Security.Cryptography.X509Certificates.X509Certificate2(certificate);
+                    return chain.Build(leaf);
+                },
+            },
+        };
+    }
+
     public ConclaveClient(HttpClient http, string token, bool ownsHttpClient = false)
     {
         ArgumentNullException.ThrowIfNull(http);
@@ -159,6 +194,16 @@ public sealed class ConclaveClient : IDisposable
     public Task<AuditPage> ReadAuditTailAsync(int last = 100, CancellationToken ct = default) => GetAsync($"v1/audit?last={last}", J.AuditPage, ct);
 
     public Task<AuditVerification> VerifyAuditAsync(CancellationToken ct = default) => GetAsync("v1/audit/verify", J.AuditVerification, ct);
+
+    /// <summary>
+    /// Checks every threshold key of the server store against the signer nodes now, re-synchronising the store where it
+    /// is behind them (docs/OPERATIONS.md "Restoring the server").
+    /// </summary>
+    public async Task<KeySyncResult> ResyncAsync(CancellationToken ct = default)
+    {
+        using HttpResponseMessage r = await _http.PostAsync(new Uri("v1/cluster/resync", UriKind.Relative), null, ct).ConfigureAwait(false);
+        return await ReadAsync(r, J.KeySyncResult, ct).ConfigureAwait(false);
+    }
 
     public async Task<ReadyStatus> ReadyAsync(CancellationToken ct = default)
     {

@@ -60,6 +60,16 @@ public sealed record NodeList(IReadOnlyList<NodeInfo> Nodes);
 
 /// <summary>The node after an eviction, the keys moved off it, and whether no key holds it any more.</summary>
 public sealed record Eviction(NodeInfo Node, IReadOnlyList<KeyInfo> Moved, bool Finished);
+/// <summary>What one signer node said about a key in a consistency check: state (active, pending, destroyed, absent, unreachable, refused, invalid) and version.</summary>
+public sealed record KeySyncNode(uint Node, string State, int Version, string? Detail);
+
+/// <summary>
+/// One key checked against the signer nodes (POST /v1/cluster/resync): State is consistent, resynchronised, out-of-sync or
+/// unchecked; Problem says what is wrong; Blocking keys are refused for signing and rotation.
+/// </summary>
+public sealed record KeySyncReport(string KeyId, string Name, string State, int StoreVersion, int? NodeVersion, string? Problem, IReadOnlyList<KeySyncNode> Nodes, bool Blocking);
+
+public sealed record KeySyncResult(IReadOnlyList<KeySyncReport> Keys);
 
 /// <summary>RFC 9457 problem details returned by the server.</summary>
 public sealed record Problem(string Type, string Title, int Status, string Detail, IReadOnlyList<uint>? Culprits = null);
@@ -84,5 +94,6 @@ public sealed record Problem(string Type, string Title, int Status, string Detai
 [JsonSerializable(typeof(AuditPage))]
 [JsonSerializable(typeof(AuditVerification))]
 [JsonSerializable(typeof(ReadyStatus))]
+[JsonSerializable(typeof(KeySyncResult))]
 [JsonSerializable(typeof(Problem))]
 internal sealed partial class ClientJsonContext : JsonSerializerContext;

@@ -64,6 +64,77 @@ public sealed partial class UpCommandTests
     }
 
     [Fact]
+    public async Task Up_WithTls_ServesHttpsWithTheDevelopmentCa_AndTheCliTrustsIt()
+    {
+        (string data, int apiPort, int nodePort) = NewLayout("conclave-up-tls-");
+        string state = data + "-state";
+        (Process up, List<string> lines, Task ready) = StartUp(data, apiPort, nodePort, state, "--tls");
+        using Process process = up;
+        try
+        {
+            await ready.WaitAsync(TimeSpan.FromSeconds(180));
+            lock (lines)
+            {
+                Assert.Contains(lines, l => l.StartsWith($"API: https://127.0.0.1:{apiPort}", StringComparison.Ordinal));
+            }
+
+            // The CLI finds the server, its token and the development CA from --data, and from the recorded 'up' alone.
+            string name = "tls-" + Guid.NewGuid().ToString("N")[..8];
+            (int exit, string output, string error) = CliIn(state, "keys", "create", name, "--scheme", "ed25519", "--data", data, "--json");
+            Assert.True(exit == 0, output + error);
+            (exit, output, error) = CliIn(state, "keys", "list", "--json");
+            Assert.True(exit == 0, output + error);
+            Assert.Contains(name, output, StringComparison.Ordinal);
+
+            // Without the development CA the certificate is not trusted; plain HTTP is not served on that port.
+            using var untrusting = new HttpClient();
+            HttpRequestException e = await Assert.ThrowsAsync<HttpRequestException>(() => untrusting.GetAsync(new Uri($"https://127.0.0.1:{apiPort}/readyz")));
+            Assert.IsType<System.Security.Authentication.AuthenticationException>(e.InnerException);
+            await Assert.ThrowsAsync<HttpRequestException>(() => untrusting.GetAsync(new Uri($"http://127.0.0.1:{apiPort}/healthz")));
+        }
+        finally
+        {
+            if (!up.HasExited)
+            {
+                up.Kill(entireProcessTree: true);
+            }
+
+            foreach (string dir in new[] { data, state })
+            {
+                try
+                {
+                    Directory.Delete(dir, recursive: true);
+                }
+                catch (IOException)
+                {
+                }
+            }
+        }
+    }
+
+    private static (int Exit, string Out, string Err) CliIn(string stateDir, params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Path.GetTempPath() };
+        psi.ArgumentList.Add(RepoPaths.CliDll);
+        foreach (string a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        psi.Environment["CONCLAVE_STATE_DIR"] = stateDir;
+        foreach (string v in new[] { "CONCLAVE_TOKEN", "CONCLAVE_TOKEN_FILE", "CONCLAVE_SERVER", "CONCLAVE_CA" })
+        {
+            psi.Environment.Remove(v);
+        }
+
+        using Process p = Process.Start(psi)!;
+        Task<string> o = p.StandardOutput.ReadToEndAsync();
+        Task<string> e = p.StandardError.ReadToEndAsync();
+        Assert.True(p.WaitForExit(TimeSpan.FromSeconds(120)), "the CLI did not finish");
+        return (p.ExitCode, o.Result, e.Result);
+    }
+
+    [Fact]
     public async Task Up_KilledWithSigkill_LeavesNoSignerNodesBehind()
     {
         (string data, int apiPort, int nodePort) = NewLayout("conclave-upkill-");
@@ -185,13 +256,18 @@ public sealed partial class UpCommandTests
     }
 
     /// <summary>Starts `conclave up` (3 nodes, threshold 2); <c>Ready</c> completes when it prints "press Ctrl-C".</summary>
-    private static (Process Up, List<string> Lines, Task Ready) StartUp(string data, int apiPort, int nodePort)
+    private static (Process Up, List<string> Lines, Task Ready) StartUp(string data, int apiPort, int nodePort, string? stateDir = null, params string[] extra)
     {
         var psi = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (string a in new[] { RepoPaths.CliDll, "up", "--data", data, "--port", apiPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                     "--node-port", nodePort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--nodes", "3", "--threshold", "2" })
+                     "--node-port", nodePort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--nodes", "3", "--threshold", "2" }.Concat(extra))
         {
             psi.ArgumentList.Add(a);
+        }
+
+        if (stateDir is not null)
+        {
+            psi.Environment["CONCLAVE_STATE_DIR"] = stateDir;
         }
 
         Process up = Process.Start(psi)!;

@@ -141,6 +141,11 @@ public sealed class RotationApiTests(VariantNodes fixture) : IClassFixture<Varia
                     return r.StatusCode == HttpStatusCode.ServiceUnavailable && ready!["nodesUp"]!.AsArray().Count == 2;
                 }, "readiness reports the key below its quorum");
                 Assert.Contains(key["id"]!.GetValue<string>(), ready!["keysBelowQuorum"]!.AsArray().Select(k => k!.GetValue<string>()));
+
+                // Per-key health in /metrics (issue 20): two of its three holders up, below its threshold.
+                string metrics = await http.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+                Assert.Contains($"conclave_key_holders_up{{key=\"{name}\",threshold=\"3\"}} 2\n", metrics, StringComparison.Ordinal);
+                Assert.Contains($"conclave_key_quorum_reachable{{key=\"{name}\"}} 0\n", metrics, StringComparison.Ordinal);
             }
             finally
             {
@@ -149,6 +154,7 @@ public sealed class RotationApiTests(VariantNodes fixture) : IClassFixture<Varia
             }
 
             await WaitForAsync(async () => (await http.GetAsync(new Uri("/readyz", UriKind.Relative))).IsSuccessStatusCode, "ready again with node 3 back");
+            Assert.Contains($"conclave_key_quorum_reachable{{key=\"{name}\"}} 1\n", await http.GetStringAsync(new Uri("/metrics", UriKind.Relative)), StringComparison.Ordinal);
         }
         finally
         {

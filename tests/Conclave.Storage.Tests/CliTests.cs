@@ -61,6 +61,25 @@ public sealed class CliTests
         Assert.True(anchored.Code == 0, anchored.Out + anchored.Err);
         Assert.Contains("contains anchor seq 10", anchored.Out, StringComparison.Ordinal);
 
+        // --node-key (issue 20): the right key verifies; bad hex, a wrong length and another key are one line each.
+        string keyHex = Convert.ToHexStringLower(identity.PublicKey.Span);
+        var trusted = await RunAsync(null, "audit", "verify", "--data", loc.SqliteDirectory!, "--node-key", keyHex);
+        Assert.True(trusted.Code == 0, trusted.Out + trusted.Err);
+        foreach ((string given, string expected) in new[] { ("zz" + keyHex[2..], "--node-key must be hex"), (keyHex[..62], "--node-key must be 64 hex digits (a 32-byte Ed25519 public key); it has 62") })
+        {
+            var refused = await RunAsync(null, "audit", "verify", "--data", loc.SqliteDirectory!, "--node-key", given);
+            Assert.Equal(2, refused.Code);
+            Assert.Contains(expected, refused.Err, StringComparison.Ordinal);
+            Assert.Single(refused.Err.Trim().Split('\n'));
+            Assert.DoesNotContain(given, refused.Err, StringComparison.Ordinal);
+        }
+
+        using var stranger = Conclave.Crypto.Signing.SignatureSchemes.Ed25519.GenerateKey();
+        var other = await RunAsync(null, "audit", "verify", "--data", loc.SqliteDirectory!, "--node-key", Convert.ToHexStringLower(stranger.PublicKey.Span));
+        Assert.Equal(4, other.Code);
+        Assert.Contains("FAILED at seq 4: bad checkpoint (checkpoint signed by a key other than the trusted node key)", other.Out, StringComparison.Ordinal);
+        Assert.Single(other.Out.Trim().Split('\n'));
+
         // Deleting the last checkpoint (seq 8) is named.
         await loc.ExecAsync("DELETE FROM audit_checkpoints WHERE seq=8");
         var cp = await RunAsync(null, "audit", "verify", "--data", loc.SqliteDirectory!);

@@ -29,6 +29,27 @@ public abstract partial class StoreSuite
     }
 
     [Fact]
+    public async Task PruneConsumedBelow_DeletesOnlyConsumedRowsBelowTheBound_AndHighestIdIsBytewise()
+    {
+        await using TestLocation loc = await Harness.NewLocationAsync();
+        await using IConclaveStore store = await loc.OpenAsync();
+        Assert.Null(await store.Nonces.GetHighestIdAsync());
+        byte[] Id(byte epoch, byte n) => [epoch, 0, 0, 0, 0, 0, 0, n];
+        await store.Nonces.IssueConsumedAsync([new NonceIssue(Id(1, 1), "k", NonceKind.Nonce), new NonceIssue(Id(1, 2), "k", NonceKind.Nonce),
+            new NonceIssue(Id(2, 1), "k", NonceKind.Nonce), new NonceIssue(Id(0x80, 1), "k", NonceKind.Nonce)]);
+        await store.Nonces.IssueAsync([new NonceIssue(Id(1, 3), "k", NonceKind.Nonce)]); // issued, not consumed
+
+        // Unsigned byte order: 0x80 sorts above 0x02 (a signed comparison would not).
+        Assert.Equal(Id(0x80, 1), await store.Nonces.GetHighestIdAsync());
+        Assert.Equal(2, await store.Nonces.PruneConsumedBelowAsync(Id(2, 0)));
+        Assert.Equal(NonceStatus.Unknown, await store.Nonces.GetStatusAsync(Id(1, 1)));
+        Assert.Equal(NonceStatus.Unknown, await store.Nonces.GetStatusAsync(Id(1, 2)));
+        Assert.Equal(NonceStatus.Issued, await store.Nonces.GetStatusAsync(Id(1, 3)));
+        Assert.Equal(NonceStatus.Consumed, await store.Nonces.GetStatusAsync(Id(2, 1)));
+        Assert.Equal(NonceStatus.Consumed, await store.Nonces.GetStatusAsync(Id(0x80, 1)));
+    }
+
+    [Fact]
     public async Task Duplicate_issue_fails_and_writes_nothing()
     {
         await using TestLocation loc = await Harness.NewLocationAsync();

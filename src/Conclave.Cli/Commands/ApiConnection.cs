@@ -31,6 +31,11 @@ internal sealed class ApiConnection
         Description = "The data folder 'conclave up' made: its server and token are used.",
     };
 
+    public Option<string?> Ca { get; } = new("--ca")
+    {
+        Description = "CA certificate (PEM) to trust for an https server (default: $CONCLAVE_CA, the development CA of --data or of the last 'conclave up --tls').",
+    };
+
     public Option<bool> Json { get; } = new("--json") { Description = "Print JSON instead of tables (long values in full)." };
 
     /// <summary>Adds the options; <paramref name="withData"/> false for a command whose own --data means something else.</summary>
@@ -43,6 +48,7 @@ internal sealed class ApiConnection
             command.Options.Add(Data);
         }
 
+        command.Options.Add(Ca);
         command.Options.Add(Json);
     }
 
@@ -53,6 +59,7 @@ internal sealed class ApiConnection
         UpRecord? record = null;
         string? dataServer = null;
         string? dataToken = null;
+        string? dataCa = null;
         if (data is not null)
         {
             var layout = new Conclave.Server.Hosting.LocalClusterLayout(data);
@@ -62,7 +69,8 @@ internal sealed class ApiConnection
             }
 
             Conclave.Server.Config.ServerConfig config = Conclave.Server.Config.ServerConfig.Load(layout.ServerConfigPath);
-            dataServer = "http://" + config.Listen;
+            dataServer = (config.ApiTls is null ? "http://" : "https://") + config.Listen;
+            dataCa = config.ApiTls is null ? null : System.IO.Path.Combine(layout.PkiDir, "ca.crt");
             dataToken = Path.Combine(config.Resolve(config.DataDir), "admin-token");
         }
 
@@ -92,6 +100,21 @@ internal sealed class ApiConnection
             }
 
             token = File.ReadAllText(file).Trim();
+        }
+
+        if (uri.Scheme == "https")
+        {
+            string? ca = parse.GetValue(Ca) ?? dataCa ?? Environment.GetEnvironmentVariable("CONCLAVE_CA")
+                ?? (parse.GetValue(Server) is null && Environment.GetEnvironmentVariable("CONCLAVE_SERVER") is null ? (record ??= UpRecord.Read())?.CaFile : null);
+            if (ca is not null)
+            {
+                if (!File.Exists(ca))
+                {
+                    throw new CliUsageException($"--ca {ca}: no such file");
+                }
+
+                return new ConclaveClient(uri, token!, System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPem(File.ReadAllText(ca)));
+            }
         }
 
         return new ConclaveClient(uri, token!);

@@ -191,6 +191,30 @@ internal static class AuditCommand
         return cmd;
     }
 
+    /// <summary>Ed25519 identity public keys sign checkpoints (the coordinator's for the server log, a node's for its own).</summary>
+    private const int IdentityKeySizeInBytes = 32;
+
+    /// <summary>
+    /// <c>--node-key</c>: the 32-byte Ed25519 identity public key as 64 hex digits (optionally 0x-prefixed). The message
+    /// says what is wrong without repeating the value.
+    /// </summary>
+    private static byte[] ParseNodeKey(string text)
+    {
+        string hex = text.Trim();
+        hex = hex.StartsWith("0x", StringComparison.OrdinalIgnoreCase) ? hex[2..] : hex;
+        if (hex.Length == 0 || !hex.All(Uri.IsHexDigit))
+        {
+            throw new CliUsageException("--node-key must be hex: the 64 hex digits of the signing identity's Ed25519 public key (the coordinator's for a server log, the node's for a node log)");
+        }
+
+        if (hex.Length != 2 * IdentityKeySizeInBytes)
+        {
+            throw new CliUsageException($"--node-key must be {2 * IdentityKeySizeInBytes} hex digits (a {IdentityKeySizeInBytes}-byte Ed25519 public key); it has {hex.Length}");
+        }
+
+        return Convert.FromHexString(hex);
+    }
+
     private static async Task<int> VerifyAsync(string? data, string? postgres, string? nodeKeyHex, FileInfo? anchorFile, bool allowUnsigned, CancellationToken ct)
     {
         Conclave.Storage.Audit.AuditAnchor? anchor = null;
@@ -204,18 +228,7 @@ internal static class AuditCommand
             anchor = Conclave.Storage.Audit.AuditAnchor.Parse(await File.ReadAllTextAsync(anchorFile.FullName, ct).ConfigureAwait(false));
         }
 
-        byte[]? trusted = null;
-        if (nodeKeyHex is not null)
-        {
-            try
-            {
-                trusted = Convert.FromHexString(nodeKeyHex);
-            }
-            catch (FormatException)
-            {
-                throw new CliUsageException("--node-key must be hex");
-            }
-        }
+        byte[]? trusted = nodeKeyHex is null ? null : ParseNodeKey(nodeKeyHex);
 
         await using IConclaveStore store = await StoreLocation.OpenAsync(data is null ? null : StoreLocation.FindStore(data), postgres, new StoreOptions { ReadOnly = true }, ct).ConfigureAwait(false);
         AuditVerificationResult result = await store.Audit.VerifyAsync(

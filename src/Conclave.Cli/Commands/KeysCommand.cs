@@ -17,6 +17,7 @@ internal static class KeysCommand
         keys.Subcommands.Add(DeriveCmd());
         keys.Subcommands.Add(RefreshCmd());
         keys.Subcommands.Add(ReshareCmd());
+        keys.Subcommands.Add(CheckCmd());
         return keys;
     }
 
@@ -193,6 +194,37 @@ internal static class KeysCommand
             }
 
             return 0;
+        });
+        return cmd;
+    }
+
+    /// <summary>Exit code of <c>keys check</c> when a key is out of sync or could not be checked.</summary>
+    private const int ExitOutOfSync = 4;
+
+    private static Command CheckCmd()
+    {
+        var api = new ApiConnection();
+        var cmd = new Command("check", "Check every threshold key against the signer nodes (after restoring a server backup); the server re-synchronises keys whose nodes all agree on a newer version.");
+        api.AddTo(cmd);
+        cmd.SetAction(async (parse, ct) =>
+        {
+            using ConclaveClient client = api.Connect(parse);
+            KeySyncResult r = await client.ResyncAsync(ct).ConfigureAwait(false);
+            if (parse.GetValue(api.Json))
+            {
+                ApiConnection.PrintJson(r);
+            }
+            else
+            {
+                foreach (KeySyncReport k in r.Keys.OrderBy(k => k.Name, StringComparer.Ordinal))
+                {
+                    Console.WriteLine(k.Problem is null
+                        ? $"{k.Name}: {k.State} at version {k.StoreVersion}"
+                        : $"{k.Name}: {k.State}: {k.Problem}");
+                }
+            }
+
+            return r.Keys.All(k => k.State is "consistent" or "resynchronised") ? 0 : ExitOutOfSync;
         });
         return cmd;
     }

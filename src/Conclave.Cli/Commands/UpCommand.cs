@@ -26,6 +26,7 @@ internal static partial class UpCommand
         var port = new Option<int>("--port") { Description = "API port; nodes listen on the ports after 7100.", DefaultValueFactory = _ => 8080 };
         var nodePort = new Option<int>("--node-port") { Description = "First node port.", DefaultValueFactory = _ => 7101 };
         var verbose = new Option<bool>("--verbose") { Description = "Log informational messages." };
+        var tls = new Option<bool>("--tls") { Description = "Serve the API over HTTPS with a certificate from the development CA (DIR/pki/ca.crt; the CLI trusts it)." };
         var command = new Command("up", "Start a local cluster: N signer nodes and the server on loopback (SQLite stores, development CA).");
         var hsm = new HsmCliOptions();
         hsm.AddTo(command);
@@ -35,9 +36,10 @@ internal static partial class UpCommand
         command.Options.Add(port);
         command.Options.Add(nodePort);
         command.Options.Add(verbose);
+        command.Options.Add(tls);
         command.SetAction((parse, ct) => RunAsync(parse.GetValue(nodes), parse.GetValue(threshold), parse.GetValue(data)!, parse.GetValue(port),
             parse.GetValue(nodePort), parse.GetValue(verbose), hsm.IsPresent(parse) ? ToSettings(hsm.Build(parse)) : null,
-            parse.GetResult(port) is { Implicit: false }, parse.GetResult(nodePort) is { Implicit: false }, ct));
+            parse.GetResult(port) is { Implicit: false }, parse.GetResult(nodePort) is { Implicit: false }, parse.GetValue(tls), ct));
         return command;
     }
 
@@ -59,7 +61,7 @@ internal static partial class UpCommand
     }
 
     private static async Task<int> RunAsync(int nodes, int threshold, string data, int port, int nodePort, bool verbose,
-        Conclave.Node.Config.HsmSettings? hsm, bool portGiven, bool nodePortGiven, CancellationToken ct)
+        Conclave.Node.Config.HsmSettings? hsm, bool portGiven, bool nodePortGiven, bool tls, CancellationToken ct)
     {
         if (port is < 1 or > 65535 || nodePort < 1 || nodePort + nodes - 1 > 65535)
         {
@@ -71,7 +73,10 @@ internal static partial class UpCommand
         layout.EnsureCreated(nodes, threshold, port, nodePort, hsm);
         Console.WriteLine(created ? $"created a {threshold}-of-{nodes} development cluster in {layout.DataDir}" : $"using the cluster in {layout.DataDir}");
 
+        string? caFile = tls ? layout.EnsureApiTls() : null;
         ServerConfig serverConfig = ServerConfig.Load(layout.ServerConfigPath);
+        string scheme = serverConfig.ApiTls is null ? "http" : "https";
+        caFile ??= serverConfig.ApiTls is null ? null : Path.Combine(layout.PkiDir, "ca.crt");
         if (!created)
         {
             ApplyPortsToExisting(layout, serverConfig, port, portGiven, nodePort, nodePortGiven);
@@ -131,10 +136,10 @@ internal static partial class UpCommand
             }
 
             Console.WriteLine($"{nodes} signer nodes up (threshold {serverConfig.Threshold}), mutual TLS verified");
-            Console.WriteLine($"API: http://{serverConfig.Listen}");
+            Console.WriteLine($"API: {scheme}://{serverConfig.Listen}" + (caFile is null ? "" : $" (certificate from the development CA {caFile})"));
             Console.WriteLine($"admin token file: {paths.AdminTokenFile}");
             Console.WriteLine($"metrics token file: {paths.MetricsTokenFile}");
-            UpRecord.Write(new UpRecord($"http://{serverConfig.Listen}", paths.AdminTokenFile, layout.DataDir));
+            UpRecord.Write(new UpRecord($"{scheme}://{serverConfig.Listen}", paths.AdminTokenFile, layout.DataDir, caFile));
             Console.WriteLine($"CLI: {Launcher()} keys list (finds this server and its token from any folder)");
             Console.WriteLine("press Ctrl-C to stop");
             try

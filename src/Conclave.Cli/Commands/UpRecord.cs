@@ -9,7 +9,7 @@ namespace Conclave.Cli.Commands;
 /// folder 0700, file 0600). The CLI's API commands read it when nothing else names a server or token, so they work from
 /// any folder. It holds paths, never the token itself.
 /// </summary>
-internal sealed record UpRecord(string Api, string AdminTokenFile, string DataDir)
+internal sealed record UpRecord(string Api, string AdminTokenFile, string DataDir, string? CaFile = null)
 {
     public const string StateDirVariable = "CONCLAVE_STATE_DIR";
 

@@ -48,6 +48,9 @@ public sealed class NodeConfig
     /// <summary>How far a message's timestamp may lie from the node's clock.</summary>
     public int MessageValiditySeconds { get; set; } = 120;
 
+    /// <summary>Entries between signed audit checkpoints of a new audit log (1 to 1,000,000; a log keeps the interval it was first signed with).</summary>
+    public int AuditCheckpointInterval { get; set; } = 1000;
+
     [JsonIgnore]
     public string BaseDirectory { get; private set; } = "";
 

@@ -103,6 +103,8 @@ public sealed class FrostHandlers(FrostNodeState state) : IProtocolHandler
         }
 
         KeyPackage key = await state.GetKeyAsync(keyId, ct).ConfigureAwait(false);
+        // Every id carries the node's nonce epoch, so the ledger can be pruned by epoch (NonceEpochs).
+        ulong epoch = await state.Epochs.ReserveAsync((int)count, ct).ConfigureAwait(false);
         IReadOnlyList<SigningNonces> batch = FrostSigner.CommitBatch(key, (int)count);
         var items = new List<(UInt128, SigningNonces)>(batch.Count);
         var issues = new List<NonceIssue>(batch.Count);
@@ -111,9 +113,9 @@ public sealed class FrostHandlers(FrostNodeState state) : IProtocolHandler
         {
             foreach (SigningNonces n in batch)
             {
-                byte[] id = RandomNumberGenerator.GetBytes(FrostMessages.NonceIdSizeInBytes);
+                byte[] id = NonceEpochs.NewNonceId(epoch);
                 items.Add((ToKey(id), n));
-                issues.Add(new NonceIssue(LedgerId(keyId, id), keyId, NonceKind.Nonce));
+                issues.Add(new NonceIssue(NonceEpochs.LedgerId(keyId, id), keyId, NonceKind.Nonce));
                 w.Bytes(id).Bytes(n.Commitments.ToBytes());
             }
 
@@ -201,6 +203,4 @@ public sealed class FrostHandlers(FrostNodeState state) : IProtocolHandler
 
     private static UInt128 ToKey(ReadOnlySpan<byte> id16) => BinaryPrimitives.ReadUInt128BigEndian(id16);
 
-    private static byte[] LedgerId(string keyId, ReadOnlySpan<byte> nonceId)
-        => SHA256.HashData([.. System.Text.Encoding.UTF8.GetBytes(keyId), 0, .. nonceId]);
 }

@@ -34,6 +34,9 @@ public sealed class FrostNodeState : IDisposable
     /// <summary>Testing only: alter every signature share (see NodeConfig.FaultInjection).</summary>
     public bool CorruptShares { get; init; }
 
+    /// <summary>The nonce epochs of this node's ledger (opened at start; NonceEpochs).</summary>
+    public required NonceEpochs Epochs { get; init; }
+
     /// <summary>Upper bound of pooled nonces per key, to bound memory.</summary>
     public int MaxPoolPerKey { get; init; } = 100_000;
 
@@ -180,5 +183,6 @@ public sealed class FrostNodeState : IDisposable
         }
 
         _loadGate.Dispose();
+        Epochs.Dispose();
     }
 }

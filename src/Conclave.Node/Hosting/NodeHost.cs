@@ -57,8 +57,11 @@ public static class NodeHost
         {
             Kek = kek,
             CheckpointSigner = identity.SigningKey,
+            CheckpointInterval = config.AuditCheckpointInterval is >= 1 and <= 1_000_000 ? config.AuditCheckpointInterval
+                : throw new ConfigException("auditCheckpointInterval must be between 1 and 1000000"),
         }, cancellationToken).ConfigureAwait(false);
-        var frost = new FrostNodeState(store, config.NodeId) { CorruptShares = config.FaultInjection == "bad-share" };
+        NonceEpochs epochs = await NonceEpochs.OpenAsync(store.Nonces, ct: cancellationToken).ConfigureAwait(false);
+        var frost = new FrostNodeState(store, config.NodeId) { CorruptShares = config.FaultInjection == "bad-share", Epochs = epochs };
 
         X509Certificate2 ca = PemFiles.LoadCertificate(config.Resolve(config.Tls.Ca));
         X509Certificate2 cert = PemFiles.LoadWithKey(config.Resolve(config.Tls.Certificate), config.Resolve(config.Tls.Key));
@@ -103,6 +106,7 @@ public static class NodeHost
         builder.Services.AddSingleton<IProtocolHandler>(dkg);
         builder.Services.AddSingleton<IProtocolHandler>(new RotationHandlers(frost, dkg));
         builder.Services.AddSingleton<IProtocolHandler>(new FrostRepairHandlers(frost, cluster));
+        builder.Services.AddSingleton<IProtocolHandler>(new KeyStatusHandler(frost));
 
         WebApplication app = builder.Build();
         if (config.FaultInjection is not null)

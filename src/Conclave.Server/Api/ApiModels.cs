@@ -114,9 +114,17 @@ public sealed record HealthResponse(string Status);
 /// <summary>
 /// GET /readyz: ready when the store answers, a quorum of nodes attests and every threshold key the coordinator knows
 /// can reach its own quorum; <c>keysBelowQuorum</c> names (by id) the keys whose holders that are up are fewer than
-/// their threshold.
+/// their threshold. <c>keysOutOfSync</c> names the keys the server store and the nodes disagree about (docs/OPERATIONS.md
+/// "Restoring the server"); the server is not ready until every key was checked once after start.
 /// </summary>
-public sealed record ReadyResponse(bool Ready, bool StoreOpen, IReadOnlyList<uint> NodesUp, int Threshold, IReadOnlyList<string>? KeysBelowQuorum = null);
+public sealed record ReadyResponse(bool Ready, bool StoreOpen, IReadOnlyList<uint> NodesUp, int Threshold, IReadOnlyList<string>? KeysBelowQuorum = null,
+    IReadOnlyList<KeyOutOfSyncResponse>? KeysOutOfSync = null, bool KeysChecked = true);
+
+/// <summary>A key the server store and the signer nodes disagree about, and how.</summary>
+public sealed record KeyOutOfSyncResponse(string Id, string Name, string Problem);
+
+/// <summary>POST /v1/cluster/resync: the consistency check of every active threshold key against the signer nodes.</summary>
+public sealed record KeySyncResponse(IReadOnlyList<KeySyncReport> Keys);
 
 /// <summary>RFC 9457 problem details as written by the server (application/problem+json).</summary>
 public sealed record ProblemBody(
@@ -149,6 +157,7 @@ public sealed record ProblemBody(
 [JsonSerializable(typeof(AuditVerifyResponse))]
 [JsonSerializable(typeof(HealthResponse))]
 [JsonSerializable(typeof(ReadyResponse))]
+[JsonSerializable(typeof(KeySyncResponse))]
 [JsonSerializable(typeof(ProblemBody))]
 [JsonSerializable(typeof(EvictNodeRequest))]
 [JsonSerializable(typeof(NodeResponse))]

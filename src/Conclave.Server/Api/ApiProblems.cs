@@ -40,6 +40,8 @@ public static class ProblemTypes
     public const string KeyIntegrity = Base + "key-integrity";
     public const string NodeUntrusted = Base + "node-untrusted";
     public const string EvictionRefused = Base + "eviction-refused";
+    public const string KeyOutOfSync = Base + "key-out-of-sync";
+    public const string HsmUnavailable = Base + "hsm-unavailable";
     public const string Internal = Base + "internal";
 
     /// <summary>Every type the server can return, with its HTTP status and title.</summary>
@@ -71,6 +73,8 @@ public static class ProblemTypes
         (NotImplemented, 501, "Not implemented"),
         (NodeMisbehaved, 502, "A signer node misbehaved"),
         (QuorumUnavailable, 503, "No quorum of signer nodes"),
+        (HsmUnavailable, 503, "The HSM token could not do this"),
+        (KeyOutOfSync, 503, "The server store and the signer nodes disagree about this key"),
         (Timeout, 504, "Timeout"),
     ];
 

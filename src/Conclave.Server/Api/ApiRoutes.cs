@@ -138,6 +138,10 @@ public static class ApiRoutes
                 r.Head.Seq, Convert.ToHexStringLower(r.Head.Hash)));
         }).WithName("VerifyAudit").Problems(common);
 
+        v1.MapPost("/cluster/resync", async Task<Ok<KeySyncResponse>> (KeyConsistency consistency, CancellationToken ct) =>
+            TypedResults.Ok(new KeySyncResponse(await consistency.CheckAllAsync(repair: true, ct).ConfigureAwait(false))))
+            .WithName("ResyncKeys").Problems(common);
+
         app.MapGet("/healthz", () => TypedResults.Ok(new HealthResponse("alive"))).WithName("Health").WithTags("health");
         app.MapGet("/readyz", async Task<IResult> (ReadinessCache readiness, CancellationToken ct) =>
         {
@@ -153,7 +157,7 @@ public static class ApiRoutes
 
     /// <summary>The readiness check behind /readyz (cached by <see cref="ReadinessCache"/>): the store answers and a quorum of nodes attests.</summary>
     public static async Task<ReadyResponse> CheckReadinessAsync(IConclaveStore store, Cluster cluster, ServerConfig config, ServerMetrics metrics, CancellationToken ct,
-        FrostCoordinator? frost = null)
+        FrostCoordinator? frost = null, KeyConsistency? consistency = null)
     {
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(cluster);
@@ -174,7 +178,12 @@ public static class ApiRoutes
         metrics.SetNodesUp(cluster.NodeIds, up);
         // A key reshared to 3-of-3 answers 503 with one node down even while the cluster's default quorum is up.
         string[] belowQuorum = frost is null ? [] : [.. frost.Keys.Where(k => k.Nodes.Count(up.Contains) < k.PublicKeyPackage.Threshold).Select(k => k.KeyId).Order(StringComparer.Ordinal)];
-        return new ReadyResponse(storeOpen && up.Count >= config.Threshold && belowQuorum.Length == 0, storeOpen, up, config.Threshold, belowQuorum);
+        // Keys the store and the nodes disagree about (a server backup restored after the nodes moved on), and until every
+        // key was checked once after start, readiness waits (KeyConsistency, docs/OPERATIONS.md "Restoring the server").
+        KeyOutOfSyncResponse[] outOfSync = consistency is null ? [] : [.. consistency.Blocking.Select(r => new KeyOutOfSyncResponse(r.KeyId, r.Name, r.Problem ?? r.State))];
+        bool checkedOnce = consistency?.FirstPassDone ?? true;
+        return new ReadyResponse(storeOpen && up.Count >= config.Threshold && belowQuorum.Length == 0 && outOfSync.Length == 0 && checkedOnce, storeOpen, up, config.Threshold,
+            belowQuorum, outOfSync, checkedOnce);
     }
 
     /// <summary>An integer query parameter in [min, max], or its default when absent; the error names the parameter and its range.</summary>

@@ -59,8 +59,26 @@ public sealed partial class KeyService : IDisposable
 
     public FrostCoordinator Frost => _frost;
 
+    /// <summary>The store-versus-nodes check (set by the host); a key it reports out of sync is refused with its problem.</summary>
+    public KeyConsistency? Consistency { get; set; }
+
+    private void RequireInSync(KeyRecord key)
+    {
+        if (Consistency?.BlockingReport(key.Id) is { } r)
+        {
+            throw new ApiException(ProblemTypes.KeyOutOfSync, r.Problem ?? $"key {key.Name} is {r.State}");
+        }
+    }
+
     public static IReadOnlyList<string> Schemes { get; } =
-        [.. SignatureSchemes.SingleKey.Select(s => s.Name), .. FrostCiphersuite.All.Select(s => s.SchemeName), .. PostQuantumSchemes.All.Select(s => s.Name)];
+        [.. SignatureSchemes.SingleKey.Select(s => s.Name), .. FrostCiphersuite.All.Select(s => s.SchemeName), .. PostQuantumSchemes.All.Select(s => s.Name),
+            .. Conclave.Hsm.Schemes.HsmSignatureSchemes.All.Select(s => s.Name)];
+
+    /// <summary>Keys inside the PKCS#11 token the server holds a session to (set by the host; none configured by default).</summary>
+    public HsmKeys Hsm { get; set; } = new(null);
+
+    /// <summary>Schemes with an Ethereum address (eth_accounts and the /rpc signer).</summary>
+    private static bool IsEthereumScheme(string scheme) => scheme is "ecdsa-secp256k1" or "hsm-ecdsa-secp256k1";
 
     /// <summary>Schemes whose private key the server holds in its encrypted store: the single-key and the post-quantum ones.</summary>
     private static bool TryGetSoftwareScheme(string name, out SoftwareSignatureScheme? scheme)
@@ -123,6 +141,9 @@ public sealed partial class KeyService : IDisposable
 
         ValidateLabels(req.Labels);
         bool single = TryGetSoftwareScheme(req.Scheme, out SoftwareSignatureScheme? singleScheme);
+        Conclave.Hsm.Schemes.HsmSignatureScheme? hsmScheme = null;
+        bool hsm = !single && HsmKeys.IsHsmScheme(req.Scheme, out hsmScheme);
+        single |= hsm;
         FrostCiphersuite? suite = null;
         if (!single && !FrostCiphersuite.TryGet(req.Scheme, out suite))
         {
@@ -159,6 +180,11 @@ public sealed partial class KeyService : IDisposable
             }
 
             string id = "k" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
+            if (hsm)
+            {
+                return await CreateHsmAsync(id, req, hsmScheme!, ct).ConfigureAwait(false);
+            }
+
             if (single)
             {
                 return await CreateSingleAsync(id, req, singleScheme!, ct).ConfigureAwait(false);
@@ -231,6 +257,21 @@ public sealed partial class KeyService : IDisposable
         return await _store.Keys.CreateAsync(new NewKey(id, req.Name!, scheme.Name, key.PublicKey.ToArray(), 1, 1, req.Labels), material, ct).ConfigureAwait(false);
     }
 
+    /// <summary>An HSM key: the key pair is generated inside the token under the key's id; the store keeps the row only.</summary>
+    private async Task<KeyRecord> CreateHsmAsync(string id, CreateKeyRequest req, Conclave.Hsm.Schemes.HsmSignatureScheme scheme, CancellationToken ct)
+    {
+        byte[] publicKey = Hsm.Generate(scheme, id);
+        try
+        {
+            return await _store.Keys.CreateAsync(new NewKey(id, req.Name!, scheme.Name, publicKey, 1, 1, req.Labels), null, ct).ConfigureAwait(false);
+        }
+        catch
+        {
+            Hsm.Delete(id);
+            throw;
+        }
+    }
+
     /// <summary>The key a route names: the record the audit middleware already read for this request, else the store's.</summary>
     public Task<KeyRecord> GetAsync(Microsoft.AspNetCore.Http.HttpContext ctx, string name, CancellationToken ct) =>
         AuditTrail.Key(ctx) is { } k && k.Name == name ? Task.FromResult(k) : GetAsync(name, ct);
@@ -263,6 +304,18 @@ public sealed partial class KeyService : IDisposable
                 : $"\"untweaked\" applies to schnorr-bip340 keys only, not {key.Scheme}");
         }
 
+        if (HsmKeys.IsHsmScheme(key.Scheme, out Conclave.Hsm.Schemes.HsmSignatureScheme? hsmScheme))
+        {
+            byte[] input = SignInput(hsmScheme!.InputKind == SignInputKind.Digest32, key.Scheme, req);
+            if (path is not null)
+            {
+                throw new ApiException(ProblemTypes.Unsupported, $"{key.Scheme} keys have no derived children (the token holds one key pair)");
+            }
+
+            SignatureResult r = await Hsm.SignAsync(key, input, ct).ConfigureAwait(false);
+            return new SignResponse(Convert.ToHexStringLower(r.Signature), r.RecoveryId, Convert.ToHexStringLower(key.PublicKey), key.Version, null, null);
+        }
+
         if (TryGetSoftwareScheme(key.Scheme, out SoftwareSignatureScheme? single))
         {
             byte[] input = SignInput(single!.InputKind == SignInputKind.Digest32, key.Scheme, req);
@@ -283,6 +336,7 @@ public sealed partial class KeyService : IDisposable
         if (FrostCiphersuite.TryGet(key.Scheme, out FrostCiphersuite? suite))
         {
             byte[] message = SignInput(false, key.Scheme, req);
+            RequireInSync(key);
             _ = await FrostKeyAsync(key, suite!, ct).ConfigureAwait(false);
             FrostSignature sig;
             try
@@ -368,6 +422,11 @@ public sealed partial class KeyService : IDisposable
             throw new ApiException(ProblemTypes.KeyNotActive, $"key {key.Name} is not active");
         }
 
+        if (key.Scheme == "hsm-ecdsa-secp256k1")
+        {
+            return await Hsm.SignAsync(key, digest, ct).ConfigureAwait(false);
+        }
+
         SoftwareSigningKey sk = await LoadSigningKeyAsync(key, SignatureSchemes.EcdsaSecp256k1, false, ct).ConfigureAwait(false);
         return sk.Sign(digest);
     }
@@ -442,6 +501,11 @@ public sealed partial class KeyService : IDisposable
 
         IReadOnlyList<uint> indexes = ParsePath(path);
         string normalized = string.Join('/', indexes.Select(i => i.ToString(CultureInfo.InvariantCulture)));
+        if (HsmKeys.IsHsmScheme(key.Scheme, out _))
+        {
+            throw new ApiException(ProblemTypes.Unsupported, $"{key.Scheme} keys have no derived children (the token holds one key pair)");
+        }
+
         if (FrostCiphersuite.TryGet(key.Scheme, out FrostCiphersuite? suite))
         {
             // Threshold keys derive with the FROST library's HD scheme (docs/FROST.md "HD"), the one the signers apply
@@ -533,6 +597,7 @@ public sealed partial class KeyService : IDisposable
             throw new ApiException(ProblemTypes.NotThreshold, $"{operation} applies to threshold keys; {key.Name} is a single {key.Scheme} key");
         }
 
+        RequireInSync(key);
         _ = await FrostKeyAsync(key, suite, ct).ConfigureAwait(false);
         RotationPlan plan;
         if (operation == "refresh")
@@ -666,7 +731,7 @@ public sealed partial class KeyService : IDisposable
     public async Task<IReadOnlyList<string>> EthereumAccountsAsync(CancellationToken ct)
     {
         IReadOnlyList<KeyRecord> all = await RefreshAddressesAsync(ct).ConfigureAwait(false);
-        return [.. all.Where(k => k.Scheme == SignatureSchemes.EcdsaSecp256k1.Name && k.State == KeyState.Active).OrderBy(k => k.CreatedAt)
+        return [.. all.Where(k => IsEthereumScheme(k.Scheme) && k.State == KeyState.Active).OrderBy(k => k.CreatedAt)
             .Select(k => EthereumAddress.FromPublicKey(k.PublicKey))];
     }
 
@@ -677,7 +742,7 @@ public sealed partial class KeyService : IDisposable
         var current = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         foreach (KeyRecord k in all)
         {
-            if (k.Scheme == SignatureSchemes.EcdsaSecp256k1.Name)
+            if (IsEthereumScheme(k.Scheme))
             {
                 string address = EthereumAddress.FromPublicKey(k.PublicKey);
                 _byEthereumAddress[address] = k.Id;
@@ -701,9 +766,9 @@ public sealed partial class KeyService : IDisposable
     /// </summary>
     public static KeyAddresses AddressesFor(string scheme, byte[] publicKey) => scheme switch
     {
-        "ecdsa-secp256k1" => new KeyAddresses(Ethereum: EthereumAddress.FromPublicKey(publicKey)),
+        "ecdsa-secp256k1" or "hsm-ecdsa-secp256k1" => new KeyAddresses(Ethereum: EthereumAddress.FromPublicKey(publicKey)),
         "schnorr-bip340" or "frost-taproot" => new KeyAddresses(Bitcoin: TaprootAddress.FromOutputKey(TaprootAddress.Bip86OutputKey(publicKey).OutputKey)),
-        "ed25519" or "frost-ed25519" => new KeyAddresses(Solana: SolanaAddress.FromPublicKey(publicKey)),
+        "ed25519" or "frost-ed25519" or "hsm-ed25519" => new KeyAddresses(Solana: SolanaAddress.FromPublicKey(publicKey)),
         _ => new KeyAddresses(),
     };
 
@@ -723,6 +788,7 @@ public sealed partial class KeyService : IDisposable
         }
 
         _loaded.Clear();
+        Hsm.Dispose();
     }
 }
 

@@ -34,7 +34,8 @@ public sealed class ServerMetrics
     {
         ArgumentNullException.ThrowIfNull(keys);
         ArgumentNullException.ThrowIfNull(cluster);
-        SetNodesUp(cluster.NodeIds, await cluster.AttestAsync(ct).ConfigureAwait(false));
+        IReadOnlyList<uint> nodesUp = await cluster.AttestAsync(ct).ConfigureAwait(false);
+        SetNodesUp(cluster.NodeIds, nodesUp);
         var sb = new StringBuilder();
         sb.AppendLine("# HELP conclave_http_requests_total HTTP requests by method, route and status.");
         sb.AppendLine("# TYPE conclave_http_requests_total counter");
@@ -59,7 +60,8 @@ public sealed class ServerMetrics
 
         sb.AppendLine("# HELP conclave_nonce_pool_depth Round-1 commitments the coordinator holds per FROST key and node.");
         sb.AppendLine("# TYPE conclave_nonce_pool_depth gauge");
-        foreach (KeyRecord k in await keys.Store.Keys.ListAsync(ct).ConfigureAwait(false))
+        IReadOnlyList<KeyRecord> all = await keys.Store.Keys.ListAsync(ct).ConfigureAwait(false);
+        foreach (KeyRecord k in all)
         {
             FrostKeyInfo? info = keys.Frost.Find(k.Id);
             if (info is null)
@@ -94,7 +96,40 @@ public sealed class ServerMetrics
             }
         }
 
+        WriteKeyHealth(sb, keys, all, nodesUp);
         return sb.ToString();
+    }
+
+    /// <summary>
+    /// Per threshold key: its holders that answered the attestation of this scrape, whether they reach its threshold
+    /// (a key reshared to 3-of-3 cannot sign with one node down even when the cluster's default quorum is up), and
+    /// whether the server store and the nodes agree about it (KeyConsistency; 0 while it is out of sync).
+    /// </summary>
+    private static void WriteKeyHealth(StringBuilder sb, KeyService keys, IReadOnlyList<KeyRecord> all, IReadOnlyList<uint> nodesUp)
+    {
+        var threshold = all.Where(k => k.State == KeyState.Active).Select(k => (Record: k, Info: keys.Frost.Find(k.Id))).Where(x => x.Info is not null).ToList();
+        sb.AppendLine("# HELP conclave_key_holders_up Holders of a threshold key that answered the last attestation.");
+        sb.AppendLine("# TYPE conclave_key_holders_up gauge");
+        foreach (var (k, info) in threshold)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"conclave_key_holders_up{{key=\"{Escape(k.Name)}\",threshold=\"{info!.PublicKeyPackage.Threshold}\"}} {info.Nodes.Count(nodesUp.Contains)}\n");
+        }
+
+        sb.AppendLine("# HELP conclave_key_quorum_reachable Whether a threshold key has at least its threshold of holders up (1) or cannot sign (0).");
+        sb.AppendLine("# TYPE conclave_key_quorum_reachable gauge");
+        foreach (var (k, info) in threshold)
+        {
+            int reachable = info!.Nodes.Count(nodesUp.Contains) >= info.PublicKeyPackage.Threshold ? 1 : 0;
+            sb.Append(CultureInfo.InvariantCulture, $"conclave_key_quorum_reachable{{key=\"{Escape(k.Name)}\"}} {reachable}\n");
+        }
+
+        sb.AppendLine("# HELP conclave_key_in_sync Whether the server store and the signer nodes agree about a threshold key (1) or not (0).");
+        sb.AppendLine("# TYPE conclave_key_in_sync gauge");
+        foreach (var (k, _) in threshold)
+        {
+            int inSync = keys.Consistency?.BlockingReport(k.Id) is null ? 1 : 0;
+            sb.Append(CultureInfo.InvariantCulture, $"conclave_key_in_sync{{key=\"{Escape(k.Name)}\"}} {inSync}\n");
+        }
     }
 
     private static string Escape(string s) => s.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal);

@@ -71,6 +71,24 @@ public sealed class ServerConfig
     public bool AllowUnprotectedTransactions { get; set; }
 
     [JsonIgnore]
+    /// <summary>
+    /// The PKCS#11 token the server holds a session to, for <c>hsm-ecdsa-secp256k1</c> and <c>hsm-ed25519</c> keys
+    /// (docs/HSM.md "Keys through the server"): modulePath, tokenLabel, pinFile or pinEnvironmentVariable, sessionPoolSize.
+    /// </summary>
+    public Conclave.Node.Config.HsmSettings? Hsm { get; set; }
+
+    /// <summary>HTTPS for the API: the server certificate and its key (PEM). Without it the API speaks plain HTTP.</summary>
+    public ApiTlsFiles? ApiTls { get; set; }
+
+    /// <summary>
+    /// Plain HTTP on a listen address that is not loopback is refused unless this is true (for a TLS-terminating proxy on
+    /// the same private network): bearer tokens and signatures would otherwise cross the network in clear.
+    /// </summary>
+    public bool AllowInsecureHttp { get; set; }
+
+    /// <summary>Entries between signed audit checkpoints of a new audit log (a log keeps the interval it was first signed with).</summary>
+    public int AuditCheckpointInterval { get; set; } = 1000;
+
     public string BaseDirectory { get; private set; } = "";
 
     public string Resolve(string path) => Path.IsPathRooted(path) ? path : Path.GetFullPath(Path.Combine(BaseDirectory, path));
@@ -153,7 +171,24 @@ public sealed class ServerConfig
         }
 
         Tls.Validate();
+        if (AuditCheckpointInterval is < 1 or > 1_000_000)
+        {
+            throw new ConfigException("auditCheckpointInterval must be between 1 and 1000000");
+        }
+
+        if (ApiTls is not null && (string.IsNullOrWhiteSpace(ApiTls.Certificate) || string.IsNullOrWhiteSpace(ApiTls.Key)))
+        {
+            throw new ConfigException("apiTls.certificate and apiTls.key are required when apiTls is given");
+        }
     }
+}
+
+/// <summary>The API's HTTPS certificate and key (PEM files, relative to server.json).</summary>
+public sealed class ApiTlsFiles
+{
+    public string Certificate { get; set; } = "";
+
+    public string Key { get; set; } = "";
 }
 
 [JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, ReadCommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true)]

@@ -24,6 +24,12 @@ public sealed class LocalClusterLayout
 
     public string DataDir { get; }
 
+    /// <summary>
+    /// The audit checkpoint interval of a development cluster's logs: short, so that `audit verify` checks signed
+    /// checkpoints after a few requests rather than warning that none exists yet (production default 1000).
+    /// </summary>
+    public const int DevelopmentCheckpointInterval = 16;
+
     public string PkiDir => Path.Combine(DataDir, "pki");
 
     public string ManifestPath => Path.Combine(DataDir, "cluster.json");
@@ -114,6 +120,7 @@ public sealed class LocalClusterLayout
                 KekFile = "node.kek",
                 Cluster = "../cluster.json",
                 Tls = new TlsFiles { Certificate = $"../pki/node-{id}.crt", Key = $"../pki/node-{id}.key", Ca = "../pki/ca.crt" },
+                AuditCheckpointInterval = DevelopmentCheckpointInterval,
                 Hsm = hsm is null ? null : new HsmSettings
                 {
                     ModulePath = hsm.ModulePath,
@@ -136,6 +143,31 @@ public sealed class LocalClusterLayout
             KekFile = "server.kek",
             Threshold = threshold,
             Tls = new TlsFiles { Certificate = "../pki/coordinator.crt", Key = "../pki/coordinator.key", Ca = "../pki/ca.crt" },
+            AuditCheckpointInterval = DevelopmentCheckpointInterval,
         }.Save(ServerConfigPath);
+    }
+
+    /// <summary>
+    /// Makes the API serve HTTPS with a certificate from the development CA (<c>conclave up --tls</c>): issues
+    /// pki/api.crt and pki/api.key (server auth, SAN localhost and 127.0.0.1) once and names them in server.json.
+    /// Clients trust it through pki/ca.crt. Returns the CA certificate's path.
+    /// </summary>
+    public string EnsureApiTls()
+    {
+        string caPath = Path.Combine(PkiDir, "ca.crt");
+        ServerConfig config = ServerConfig.Load(ServerConfigPath);
+        if (config.ApiTls is null)
+        {
+            using DevelopmentCertificateAuthority ca = DevelopmentCertificateAuthority.Load(caPath, Path.Combine(PkiDir, "ca.key"));
+            using (X509Certificate2 cert = ca.Issue("conclave-api", serverAuth: true, clientAuth: false, ["localhost"], [IPAddress.Loopback]))
+            {
+                PemFiles.Write(cert, Path.Combine(PkiDir, "api.crt"), Path.Combine(PkiDir, "api.key"));
+            }
+
+            config.ApiTls = new ApiTlsFiles { Certificate = "../pki/api.crt", Key = "../pki/api.key" };
+            config.Save(ServerConfigPath);
+        }
+
+        return caPath;
     }
 }

@@ -52,7 +52,7 @@ public static class ServerHost
             identity = NodeIdentity.Unseal(0, kek.ReadOnlySpan, File.ReadAllBytes(path));
         }
 
-        var storeOptions = new StoreOptions { Kek = KeyFileKek.Source(config.Resolve(config.KekFile)), CheckpointSigner = identity.SigningKey };
+        var storeOptions = new StoreOptions { Kek = KeyFileKek.Source(config.Resolve(config.KekFile)), CheckpointSigner = identity.SigningKey, CheckpointInterval = config.AuditCheckpointInterval };
         IConclaveStore store = string.IsNullOrEmpty(config.PostgresConnectionString)
             ? await ConclaveStore.OpenSqliteAsync(dataDir, storeOptions, cancellationToken).ConfigureAwait(false)
             : await ConclaveStore.OpenPostgresAsync(config.PostgresConnectionString, storeOptions, cancellationToken).ConfigureAwait(false);
@@ -70,14 +70,26 @@ public static class ServerHost
             BeforeSignRound = (keyId, version, message, session, ct) =>
                 store.Audit.AppendAsync(Conclave.Node.Frost.SignAuditRecords.CoordinatorEntry(keyId, version, message.Span, session), ct),
         };
-        var keys = new KeyService(store, frost, cluster, config);
+        // The server's own token session (HSM keys through the API); opened before anything listens, so a wrong module,
+        // token or PIN stops the start with the HSM's one-line error.
+        Conclave.Hsm.HsmToken? hsm = config.Hsm is null ? null : Conclave.Hsm.HsmToken.Open(config.Hsm.ToOptions(config.Resolve));
+        var keys = new KeyService(store, frost, cluster, config) { Hsm = new HsmKeys(hsm) };
         await keys.LoadAsync(cancellationToken).ConfigureAwait(false);
         await keys.LoadNodeTrustAsync(cancellationToken).ConfigureAwait(false); // evicted nodes are never chosen, from the first request on
+        var consistency = new KeyConsistency(store, cluster);
+        keys.Consistency = consistency;
         AdminToken token = AdminToken.LoadOrCreate(dataDir, out string tokenPath);
         var metricsToken = new MetricsToken(AdminToken.LoadOrCreate(dataDir, "metrics-token", "cnm_", out string metricsTokenPath));
         ListenEndpoint listen = ListenEndpoint.Parse(config.Listen);
+        IPAddress listenAddress = ApiListenPolicy.Check(config, listen);
+        X509Certificate2? apiCertificate = config.ApiTls is null ? null : PemFiles.LoadWithKey(config.Resolve(config.ApiTls.Certificate), config.Resolve(config.ApiTls.Key));
 
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
+        if (apiCertificate is not null)
+        {
+            builder.WebHost.UseKestrelHttpsConfiguration();
+        }
+
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
         builder.Logging.SetMinimumLevel(minimumLevel);
@@ -88,7 +100,13 @@ public static class ServerHost
             // Kestrel's own limit is a backstop well above the API's (ApiMiddleware.UseHeaderLimit), which answers 431 with a
             // problem+json body; beyond this one Kestrel answers 431 itself, without a body.
             k.Limits.MaxRequestHeadersTotalSize = 4 * ApiMiddleware.MaxRequestHeadersTotalBytes;
-            k.Listen(IPAddress.Parse(listen.Host == "localhost" ? "127.0.0.1" : listen.Host), listen.Port);
+            k.Listen(listenAddress, listen.Port, o =>
+            {
+                if (apiCertificate is not null)
+                {
+                    o.UseHttps(apiCertificate);
+                }
+            });
         });
         builder.Services.ConfigureHttpJsonOptions(o => ApiJson.Configure(o.SerializerOptions));
         builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
@@ -121,6 +139,7 @@ public static class ServerHost
         builder.Services.AddSingleton(keys);
         var rotator = new Conclave.Server.Rotation.ContinuousRotator(keys);
         builder.Services.AddSingleton(rotator);
+        builder.Services.AddSingleton(consistency);
         builder.Services.AddSingleton(token);
         builder.Services.AddSingleton(metricsToken);
         var serverMetrics = new ServerMetrics();
@@ -128,7 +147,7 @@ public static class ServerHost
         builder.Services.AddSingleton(new AuditGate(store, config.AuditMaxInFlight));
         builder.Services.AddSingleton(sp => new DenialAudit(store, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Conclave.Server.Audit"),
             TimeSpan.FromSeconds(config.DenialAuditWindowSeconds)));
-        builder.Services.AddSingleton(new ReadinessCache(ct => ApiRoutes.CheckReadinessAsync(store, cluster, config, serverMetrics, ct, frost), TimeSpan.FromSeconds(1)));
+        builder.Services.AddSingleton(new ReadinessCache(ct => ApiRoutes.CheckReadinessAsync(store, cluster, config, serverMetrics, ct, frost, consistency), TimeSpan.FromSeconds(1)));
         builder.Services.AddSingleton(new ServerIdentityKey(identity.IdentityPublicKey.ToArray()));
         builder.Services.AddSingleton(new ServerPaths(dataDir, tokenPath, metricsTokenPath));
         WebApplication app = builder.Build();
@@ -167,10 +186,12 @@ public static class ServerHost
         keys.Lifetime = app.Lifetime.ApplicationStopping;
         app.Lifetime.ApplicationStarted.Register(() => _ = RecoverRunsForeverAsync(keys, app.Lifetime.ApplicationStopping));
         app.Lifetime.ApplicationStarted.Register(() => _ = rotator.RunAsync(app.Lifetime.ApplicationStopping));
+        app.Lifetime.ApplicationStarted.Register(() => _ = CheckKeysAtStartAsync(consistency, app.Lifetime.ApplicationStopping));
         app.Lifetime.ApplicationStopped.Register(() =>
         {
             app.Services.GetRequiredService<DenialAudit>().DisposeAsync().AsTask().GetAwaiter().GetResult();
             keys.Dispose();
+            hsm?.Dispose();
             store.DisposeAsync().AsTask().GetAwaiter().GetResult();
             cluster.Dispose();
             identity.Dispose();
@@ -206,6 +227,45 @@ public static class ServerHost
                 {
                     return;
                 }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Checks every threshold key against the nodes at start and re-synchronises the store where it is behind them (a
+    /// restored server backup); keys left undecided or out of sync are checked again every few seconds until they are
+    /// consistent (a node comes back, an operator restores the matching node backups). Never throws; stops with the server.
+    /// </summary>
+    private static async Task CheckKeysAtStartAsync(KeyConsistency consistency, CancellationToken stopping)
+    {
+        bool first = true;
+        while (!stopping.IsCancellationRequested)
+        {
+            try
+            {
+                IReadOnlyList<KeySyncReport> reports = await consistency.CheckAllAsync(repair: true, stopping, first ? null : consistency.NeedsCheck).ConfigureAwait(false);
+                first = false;
+                if (reports.All(r => r.State is KeySyncStates.Consistent or KeySyncStates.Resynchronised))
+                {
+                    return;
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            catch (Exception e) when (e is StorageException or ObjectDisposedException or InvalidOperationException)
+            {
+                // The store was busy or is closing: tried again below.
+            }
+
+            try
+            {
+                await Task.Delay(TimeSpan.FromSeconds(3), stopping).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
             }
         }
     }

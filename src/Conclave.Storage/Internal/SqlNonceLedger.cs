@@ -185,6 +185,24 @@ internal sealed class SqlNonceLedger(SqlStore store) : INonceLedger
         }, cancellationToken);
     }
 
+    public Task<byte[]?> GetHighestIdAsync(CancellationToken cancellationToken = default) => store.ReadAsync(async c =>
+    {
+        using DbCommand cmd = SqlEngine.Command(c, null, "SELECT id FROM nonces ORDER BY id DESC LIMIT 1");
+        using DbDataReader r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        return await r.ReadAsync(cancellationToken).ConfigureAwait(false) ? (byte[])r.GetValue(0) : null;
+    }, cancellationToken);
+
+    public Task<long> PruneConsumedBelowAsync(byte[] bound, CancellationToken cancellationToken = default)
+    {
+        CheckId(bound);
+        return store.WriteAsync(async (c, tx) =>
+        {
+            using DbCommand cmd = SqlEngine.Command(c, tx, "DELETE FROM nonces WHERE id < @bound AND consumed_at IS NOT NULL");
+            cmd.Add("@bound", bound);
+            return (long)await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }, cancellationToken);
+    }
+
     private static void CheckId(byte[]? id)
     {
         if (id is null || id.Length is 0 or > MaxIdLength)

@@ -62,4 +62,14 @@ public interface INonceLedger
     Task<IReadOnlyList<byte[]>> ListAvailableAsync(string keyId, NonceKind kind, int limit, CancellationToken cancellationToken = default);
 
     Task<long> CountAvailableAsync(string keyId, NonceKind kind, CancellationToken cancellationToken = default);
+
+    /// <summary>The greatest id in the ledger (ids compare as unsigned bytes, first byte first), or null when it is empty.</summary>
+    Task<byte[]?> GetHighestIdAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Deletes the consumed rows whose id is below <paramref name="bound"/> (bytewise) and returns how many. Only for
+    /// ledgers whose ids start with a monotonic epoch the caller never issues below again (a signer node's nonce epochs,
+    /// docs/STORAGE.md "Nonce ledger"): unconsumed rows are never deleted, and an id below the bound is never issued again.
+    /// </summary>
+    Task<long> PruneConsumedBelowAsync(byte[] bound, CancellationToken cancellationToken = default);
 }
