@@ -1,0 +1,67 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using Conclave.Policy.Risk;
+
+namespace Conclave.Policy.Documents;
+
+/// <summary>
+/// A versioned, content-hashed policy document (issue 16 "Policies"). Parse with <see cref="Parse"/>; the document's
+/// <see cref="Hash"/> is <c>sha256:</c> and the lowercase hex SHA-256 of <see cref="CanonicalJson"/>, the canonical form
+/// described in docs/POLICY.md "Canonical form": every default written out, keys in a fixed order, sets sorted, rules
+/// sorted by id, numbers without trailing zeros, no whitespace. Two documents that mean the same thing hash the same.
+/// </summary>
+public sealed class PolicyDocument
+{
+    private readonly Dictionary<RiskLevel, LevelOverride> _levels;
+
+    internal PolicyDocument(string id, long version, IReadOnlyList<PolicyRule> rules, Dictionary<RiskLevel, LevelOverride> levels, ApprovalSpec? levelApproval)
+    {
+        Id = id;
+        Version = version;
+        Rules = rules;
+        _levels = levels;
+        LevelApproval = levelApproval;
+        CanonicalJson = PolicyCanonicalWriter.Write(this);
+        Hash = "sha256:" + Convert.ToHexStringLower(SHA256.HashData(CanonicalJson));
+    }
+
+    public string Id { get; }
+
+    public long Version { get; }
+
+    public IReadOnlyList<PolicyRule> Rules { get; }
+
+    public ApprovalSpec? LevelApproval { get; }
+
+    /// <summary>UTF-8 canonical JSON (docs/POLICY.md "Canonical form").</summary>
+    public byte[] CanonicalJson { get; }
+
+    public string Hash { get; }
+
+    /// <summary>The override at a level: the declared one, or the built-in default (1, 0.5, 0.2, 0).</summary>
+    public LevelOverride Level(RiskLevel level) => _levels.TryGetValue(level, out var o) ? o : LevelOverride.Default(level);
+
+    internal bool DeclaresLevel(RiskLevel level) => _levels.ContainsKey(level);
+
+    /// <summary>Parses and validates a document; every error is a <see cref="PolicyFormatException"/> naming the field.</summary>
+    public static PolicyDocument Parse(string json)
+    {
+        ArgumentNullException.ThrowIfNull(json);
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 32 });
+        }
+        catch (JsonException e)
+        {
+            throw PolicyErrors.Json("the policy document", e);
+        }
+
+        using (doc)
+        {
+            return PolicyParser.ParseDocument(doc.RootElement);
+        }
+    }
+
+    public override string ToString() => $"PolicyDocument({Id} v{Version}, {Rules.Count} rules, {Hash})";
+}
