@@ -69,7 +69,48 @@ internal static class PolicyParser
             }
         }
 
+        CheckLevelsTighten(levels);
         return new PolicyDocument(id, version, rules, levels, levelApproval);
+    }
+
+    /// <summary>
+    /// A higher level is never looser than a lower one: multipliers do not rise, extra approvers do not fall, approval
+    /// time to live does not lengthen, and blocked and approval operations only grow. This is what makes "raising the
+    /// level never allows what a lower level denied" hold.
+    /// </summary>
+    private static void CheckLevelsTighten(Dictionary<RiskLevel, LevelOverride> declared)
+    {
+        LevelOverride Eff(RiskLevel l) => declared.TryGetValue(l, out var o) ? o : LevelOverride.Default(l);
+        for (int i = 1; i < RiskLevels.All.Count; i++)
+        {
+            var lower = Eff(RiskLevels.All[i - 1]);
+            var higher = Eff(RiskLevels.All[i]);
+            string path = $"levels.{RiskLevels.Name(RiskLevels.All[i])}";
+            if (higher.LimitMultiplier > lower.LimitMultiplier)
+            {
+                throw PolicyErrors.Invalid(path + ".limitMultiplier", "a multiplier no larger than the level below's");
+            }
+
+            if (higher.ExtraApprovers < lower.ExtraApprovers)
+            {
+                throw PolicyErrors.Invalid(path + ".extraApprovers", "at least the level below's extra approvers");
+            }
+
+            if (lower.ApprovalTtlSeconds is { } lt && (higher.ApprovalTtlSeconds is not { } ht || ht > lt))
+            {
+                throw PolicyErrors.Invalid(path + ".approvalTtlSeconds", "a time to live no longer than the level below's");
+            }
+
+            if (!lower.BlockedOperations.All(higher.BlockedOperations.Contains))
+            {
+                throw PolicyErrors.Invalid(path + ".blockedOperations", "every operation the level below blocks");
+            }
+
+            if (!lower.ApprovalOperations.All(higher.ApprovalOperations.Contains))
+            {
+                throw PolicyErrors.Invalid(path + ".approvalOperations", "every operation the level below holds for approval");
+            }
+        }
     }
 
     private static LevelOverride ParseLevel(JsonElement e, string path, RiskLevel level)

@@ -6,7 +6,8 @@ namespace Conclave.Policy.Evaluation;
 /// <summary>
 /// Whether a rule applies to a request: every non-empty match list contains the request's value, every condition
 /// holds, and the time is inside the rule's window. A condition on an argument the request lacks, or of the wrong
-/// type, fails closed: it does not hold for allow and require-approval rules, and it holds for deny rules.
+/// type, fails closed: it does not hold for allow rules, and it holds for deny and require-approval rules (so a missing
+/// argument can never avoid a deny or an approval).
 /// </summary>
 internal static class RuleMatcher
 {
@@ -59,7 +60,7 @@ internal static class RuleMatcher
             return false;
         }
 
-        bool whenUnknown = rule.Effect == Effect.Deny;
+        bool whenUnknown = rule.Effect != Effect.Allow;
         foreach (var c in rule.Conditions)
         {
             bool? holds = Evaluate(c, req.Args);
