@@ -38,10 +38,11 @@ public sealed class PolicyDocument
 
     public string Hash { get; }
 
-    /// <summary>The override at a level: the declared one, or the built-in default (1, 0.5, 0.2, 0).</summary>
+    /// <summary>
+    /// The effective override at a level: what the document declares (or the built-in multipliers 1, 0.5, 0.2, 0),
+    /// plus every tightening of the levels below it.
+    /// </summary>
     public LevelOverride Level(RiskLevel level) => _levels.TryGetValue(level, out var o) ? o : LevelOverride.Default(level);
-
-    internal bool DeclaresLevel(RiskLevel level) => _levels.ContainsKey(level);
 
     /// <summary>Parses and validates a document; every error is a <see cref="PolicyFormatException"/> naming the field.</summary>
     public static PolicyDocument Parse(string json)

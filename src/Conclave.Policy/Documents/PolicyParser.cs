@@ -69,48 +69,48 @@ internal static class PolicyParser
             }
         }
 
-        CheckLevelsTighten(levels);
-        return new PolicyDocument(id, version, rules, levels, levelApproval);
+        return new PolicyDocument(id, version, rules, Cumulative(levels), levelApproval);
     }
 
     /// <summary>
-    /// A higher level is never looser than a lower one: multipliers do not rise, extra approvers do not fall, approval
-    /// time to live does not lengthen, and blocked and approval operations only grow. This is what makes "raising the
-    /// level never allows what a lower level denied" hold.
+    /// A higher level is never looser than a lower one: each level inherits the lower level's tightenings (blocked and
+    /// approval operations are unions, extra approvers the maximum, approval time to live and multiplier the minimum); a
+    /// multiplier declared larger than the level below's is an error. This is what makes "raising the level never allows
+    /// what a lower level denied" hold. Returns the effective override of every level.
     /// </summary>
-    private static void CheckLevelsTighten(Dictionary<RiskLevel, LevelOverride> declared)
+    private static Dictionary<RiskLevel, LevelOverride> Cumulative(Dictionary<RiskLevel, LevelOverride> declared)
     {
-        LevelOverride Eff(RiskLevel l) => declared.TryGetValue(l, out var o) ? o : LevelOverride.Default(l);
-        for (int i = 1; i < RiskLevels.All.Count; i++)
+        var result = new Dictionary<RiskLevel, LevelOverride>();
+        LevelOverride? lower = null;
+        foreach (var level in RiskLevels.All)
         {
-            var lower = Eff(RiskLevels.All[i - 1]);
-            var higher = Eff(RiskLevels.All[i]);
-            string path = $"levels.{RiskLevels.Name(RiskLevels.All[i])}";
-            if (higher.LimitMultiplier > lower.LimitMultiplier)
+            var own = declared.TryGetValue(level, out var o) ? o : LevelOverride.Default(level);
+            if (lower is not null)
             {
-                throw PolicyErrors.Invalid(path + ".limitMultiplier", "a multiplier no larger than the level below's");
+                if (declared.ContainsKey(level) && own.LimitMultiplier > lower.LimitMultiplier)
+                {
+                    throw PolicyErrors.Invalid($"levels.{RiskLevels.Name(level)}.limitMultiplier", "a multiplier no larger than the level below's");
+                }
+
+                long? ttl = (own.ApprovalTtlSeconds, lower.ApprovalTtlSeconds) switch
+                {
+                    ({ } a, { } b) => Math.Min(a, b),
+                    (null, var b) => b,
+                    (var a, null) => a,
+                };
+                own = new LevelOverride(
+                    Math.Min(own.LimitMultiplier, lower.LimitMultiplier),
+                    Math.Max(own.ExtraApprovers, lower.ExtraApprovers),
+                    ttl,
+                    [.. new SortedSet<OperationKind>(own.BlockedOperations.Concat(lower.BlockedOperations))],
+                    [.. new SortedSet<OperationKind>(own.ApprovalOperations.Concat(lower.ApprovalOperations))]);
             }
 
-            if (higher.ExtraApprovers < lower.ExtraApprovers)
-            {
-                throw PolicyErrors.Invalid(path + ".extraApprovers", "at least the level below's extra approvers");
-            }
-
-            if (lower.ApprovalTtlSeconds is { } lt && (higher.ApprovalTtlSeconds is not { } ht || ht > lt))
-            {
-                throw PolicyErrors.Invalid(path + ".approvalTtlSeconds", "a time to live no longer than the level below's");
-            }
-
-            if (!lower.BlockedOperations.All(higher.BlockedOperations.Contains))
-            {
-                throw PolicyErrors.Invalid(path + ".blockedOperations", "every operation the level below blocks");
-            }
-
-            if (!lower.ApprovalOperations.All(higher.ApprovalOperations.Contains))
-            {
-                throw PolicyErrors.Invalid(path + ".approvalOperations", "every operation the level below holds for approval");
-            }
+            result[level] = own;
+            lower = own;
         }
+
+        return result;
     }
 
     private static LevelOverride ParseLevel(JsonElement e, string path, RiskLevel level)

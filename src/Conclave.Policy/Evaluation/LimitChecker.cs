@@ -13,6 +13,18 @@ internal static class LimitChecker
     /// <summary>Null when every limit holds (reservations appended); otherwise the reason it does not.</summary>
     public static string? Check(PolicyRule rule, Limits limits, OperationRequest req, EvaluationContext ctx, IVelocityCounters counters, decimal multiplier, string policyId, List<Reservation> reservations)
     {
+        try
+        {
+            return CheckCore(rule, limits, req, ctx, counters, multiplier, policyId, reservations);
+        }
+        catch (OverflowException)
+        {
+            return $"rule {rule.Id}: an amount is out of range";
+        }
+    }
+
+    private static string? CheckCore(PolicyRule rule, Limits limits, OperationRequest req, EvaluationContext ctx, IVelocityCounters counters, decimal multiplier, string policyId, List<Reservation> reservations)
+    {
         bool needsNative = limits.PerTransactionNative is not null || limits.Velocity.Any(v => v.SumNative is not null);
         bool needsUsd = limits.PerTransactionUsd is not null || limits.Velocity.Any(v => v.SumUsd is not null);
         decimal amount = 0m, usd = 0m;

@@ -105,16 +105,37 @@ public static class PolicyEvaluator
             : level == RiskLevel.Lockdown ? policy.Level(RiskLevel.Stressed).LimitMultiplier // release-collateral in lockdown, held for approval
             : lo.LimitMultiplier;
 
+        // A limit qualifies the rule it is written on: a permitting rule whose limits do not hold grants nothing (a hard
+        // cap across rules is a deny rule with a condition). So removing a permitting rule can never allow more.
         var reservations = new List<Reservation>();
-        var ruleIds = permitting.Select(r => r.Id).ToList();
+        var granting = new List<PolicyRule>();
+        var limitFailures = new List<string>();
         foreach (var rule in permitting)
         {
-            if (rule.Limits is { } limits && LimitChecker.Check(rule, limits, req, ctx, counters, multiplier, policy.Id, reservations) is { } failure)
+            if (rule.Limits is not { } limits)
             {
-                return Deny(policy, [rule.Id], failure);
+                granting.Add(rule);
+                continue;
             }
+
+            var own = new List<Reservation>();
+            if (LimitChecker.Check(rule, limits, req, ctx, counters, multiplier, policy.Id, own) is { } failure)
+            {
+                limitFailures.Add(failure);
+                continue;
+            }
+
+            granting.Add(rule);
+            reservations.AddRange(own);
         }
 
+        if (granting.Count == 0)
+        {
+            return Deny(policy, permitting.Select(r => r.Id).ToList(), [.. limitFailures]);
+        }
+
+        permitting = granting;
+        var ruleIds = permitting.Select(r => r.Id).ToList();
         var approvals = new List<ApprovalSpec>();
         var reasons = new List<string>();
         foreach (var rule in permitting.Where(r => r.Effect == Effect.RequireApproval))
