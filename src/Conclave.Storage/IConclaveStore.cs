@@ -45,6 +45,9 @@ public interface IConclaveStore : IAsyncDisposable
     /// <summary>Rotation runs (DKG, refresh, reshare, repair) and the one-unfinished-run-per-key rule.</summary>
     Rotation.IRotationLog Rotations { get; }
 
+    /// <summary>Velocity counters for policy limits, reserved atomically across processes sharing the store (issue 16).</summary>
+    Policy.IPolicyCounterStore PolicyCounters { get; }
+
     /// <summary>
     /// Re-wraps every data key (key material and nonce material) under a new KEK in one transaction, then retires
     /// the old one. Ciphertexts are not touched; a failure changes nothing.

@@ -54,6 +54,15 @@ internal static class Migrations
             "CREATE INDEX rotation_runs_key ON rotation_runs (key_id, created_at)",
             "CREATE TABLE rotation_active (key_id TEXT PRIMARY KEY, run_id TEXT NOT NULL REFERENCES rotation_runs(run_id))",
         ]),
+
+        // Issue 16: velocity counters for policy limits (Storage/Policy/IPolicyCounterStore). One lock row per counter;
+        // one entry per reservation and counter, amounts as invariant decimal text. Not in backups.
+        new(4, "policy velocity counters",
+        [
+            "CREATE TABLE policy_counter_keys (counter_key TEXT PRIMARY KEY)",
+            "CREATE TABLE policy_counter_entries (reservation_id TEXT NOT NULL, counter_key TEXT NOT NULL REFERENCES policy_counter_keys(counter_key), at_ms BIGINT NOT NULL, native TEXT NOT NULL, usd TEXT NOT NULL, count BIGINT NOT NULL, PRIMARY KEY (reservation_id, counter_key))",
+            "CREATE INDEX policy_counter_entries_window ON policy_counter_entries (counter_key, at_ms)",
+        ]),
     ];
 
     /// <summary>The newest schema version this build knows.</summary>

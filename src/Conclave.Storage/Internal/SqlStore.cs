@@ -30,6 +30,7 @@ internal sealed partial class SqlStore : IConclaveStore
         Nonces = new SqlNonceLedger(this);
         Requests = new SqlRequestStore(this);
         Rotations = new SqlRotationLog(this);
+        PolicyCounters = new SqlPolicyCounters(this);
         _audit = new SqlAuditLog(this);
         NonceConsumer = new NonceConsumer(this);
     }
@@ -57,6 +58,8 @@ internal sealed partial class SqlStore : IConclaveStore
     public IRequestStore Requests { get; }
 
     public Rotation.IRotationLog Rotations { get; }
+
+    public Policy.IPolicyCounterStore PolicyCounters { get; }
 
     public IAuditLog Audit => _audit;
 
