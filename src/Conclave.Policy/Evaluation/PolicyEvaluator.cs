@@ -69,7 +69,7 @@ public static class PolicyEvaluator
 
         var denies = new List<string>();
         var permitting = new List<PolicyRule>();
-        foreach (var rule in policy.Rules)
+        foreach (var rule in policy.Candidates(req.Principal.Id, req.Operation))
         {
             if (rule.Mode == RuleMode.Shadow && !includeShadow)
             {
