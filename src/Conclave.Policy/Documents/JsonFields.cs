@@ -36,7 +36,14 @@ internal readonly struct JsonFields
 
     public string Path { get; }
 
-    public static string Child(string path, string name) => path == "$" ? name : $"{path}.{name}";
+    public static string Child(string path, string name) => path == "$" ? SafeName(name) : $"{path}.{SafeName(name)}";
+
+    /// <summary>
+    /// A property name as it may appear in an error path: names from the input are echoed only when they are short
+    /// plain identifiers, so an error stays one readable line and carries nothing a client smuggled into a name.
+    /// </summary>
+    public static string SafeName(string name) =>
+        name.Length is > 0 and <= 64 && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-' or '|') ? name : "(unprintable name)";
 
     public string At(string name) => Child(Path, name);
 

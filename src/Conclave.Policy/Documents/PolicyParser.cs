@@ -47,7 +47,7 @@ internal static partial class PolicyParser
 
             foreach (var p in levelsEl.EnumerateObject())
             {
-                string path = $"levels.{p.Name}";
+                string path = $"levels.{JsonFields.SafeName(p.Name)}";
                 if (!RiskLevels.TryParse(p.Name, out var level))
                 {
                     throw PolicyErrors.UnknownField(path);

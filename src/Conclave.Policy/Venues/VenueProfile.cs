@@ -65,7 +65,7 @@ public sealed record VenueProfile
 
         foreach (var p in opsEl.EnumerateObject())
         {
-            string opPath = $"{f.At("operations")}.{p.Name}";
+            string opPath = $"{f.At("operations")}.{JsonFields.SafeName(p.Name)}";
             if (!Conclave.Policy.Operations.Operations.TryParse(p.Name, out var kind) || kind is OperationKind.TypedData or OperationKind.Message or OperationKind.RawDigest)
             {
                 throw PolicyErrors.Invalid(opPath, "a contract operation (liquidate, settle, exercise, margin-call, release-collateral, hedge, transfer)");
