@@ -71,7 +71,7 @@ rc=$?
 # that discovers no tests (or whose results vanish) fails the run. New projects need at least one test.
 declare -A MIN_TESTS=(
   [conclave.chains.tests]=30 [conclave.cli.tests]=27 [conclave.crypto.tests]=66 [conclave.hsm.tests]=49
-  [conclave.node.tests]=32 [conclave.postquantum.tests]=28 [conclave.server.tests]=42 [conclave.storage.tests]=70
+  [conclave.node.tests]=32 [conclave.policy.tests]=386 [conclave.postquantum.tests]=28 [conclave.server.tests]=42 [conclave.storage.tests]=70
   [conclave.threshold.tests]=87 [conclave.wallets.tests]=125
 )
 declare -A PROJECT_TOTAL=()

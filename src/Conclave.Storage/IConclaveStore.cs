@@ -50,6 +50,8 @@ public interface IConclaveStore : IAsyncDisposable
 
     /// <summary>Per-key continuous rotation schedules.</summary>
     Rotation.IRotationSchedules RotationSchedules { get; }
+    /// <summary>Velocity counters for policy limits, reserved atomically across processes sharing the store (issue 16).</summary>
+    Policy.IPolicyCounterStore PolicyCounters { get; }
 
     /// <summary>
     /// Re-wraps every data key (key material and nonce material) under a new KEK in one transaction, then retires

@@ -69,6 +69,15 @@ internal static class Migrations
         [
             "CREATE TABLE rotation_schedules (key_id TEXT PRIMARY KEY, interval_ms BIGINT, after_signatures BIGINT, signatures BIGINT NOT NULL, last_rotation BIGINT, next_due BIGINT, failures BIGINT NOT NULL, total_failures BIGINT NOT NULL, last_error TEXT, demand_reason TEXT, updated_at BIGINT NOT NULL)",
         ]),
+
+        // Issue 16: velocity counters for policy limits (Storage/Policy/IPolicyCounterStore). One lock row per counter;
+        // one entry per reservation and counter, amounts as invariant decimal text. Not in backups.
+        new(7, "policy velocity counters",
+        [
+            "CREATE TABLE policy_counter_keys (counter_key TEXT PRIMARY KEY)",
+            "CREATE TABLE policy_counter_entries (reservation_id TEXT NOT NULL, counter_key TEXT NOT NULL REFERENCES policy_counter_keys(counter_key), at_ms BIGINT NOT NULL, native TEXT NOT NULL, usd TEXT NOT NULL, count BIGINT NOT NULL, PRIMARY KEY (reservation_id, counter_key))",
+            "CREATE INDEX policy_counter_entries_window ON policy_counter_entries (counter_key, at_ms)",
+        ]),
     ];
 
     /// <summary>The newest schema version this build knows.</summary>

@@ -32,6 +32,7 @@ internal sealed partial class SqlStore : IConclaveStore
         Rotations = new SqlRotationLog(this);
         NodeTrust = new SqlNodeTrustStore(this);
         RotationSchedules = new SqlRotationSchedules(this);
+        PolicyCounters = new SqlPolicyCounters(this);
         _audit = new SqlAuditLog(this);
         NonceConsumer = new NonceConsumer(this);
     }
@@ -63,6 +64,7 @@ internal sealed partial class SqlStore : IConclaveStore
     public Nodes.INodeTrustStore NodeTrust { get; }
 
     public Rotation.IRotationSchedules RotationSchedules { get; }
+    public Policy.IPolicyCounterStore PolicyCounters { get; }
 
     public IAuditLog Audit => _audit;
 

@@ -1,0 +1,112 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using Conclave.Policy.Operations;
+using Conclave.Policy.Risk;
+
+namespace Conclave.Policy.Documents;
+
+/// <summary>
+/// A versioned, content-hashed policy document (issue 16 "Policies"). Parse with <see cref="Parse"/>; the document's
+/// <see cref="Hash"/> is <c>sha256:</c> and the lowercase hex SHA-256 of <see cref="CanonicalJson"/>, the canonical form
+/// described in docs/POLICY.md "Canonical form": every default written out, keys in a fixed order, sets sorted, rules
+/// sorted by id, numbers without trailing zeros, no whitespace. Two documents that mean the same thing hash the same.
+/// </summary>
+public sealed class PolicyDocument
+{
+    private readonly Dictionary<RiskLevel, LevelOverride> _levels;
+    private readonly Dictionary<(string? Principal, OperationKind? Operation), PolicyRule[]> _index;
+    private static readonly PolicyRule[] s_none = [];
+
+    internal PolicyDocument(string id, long version, IReadOnlyList<PolicyRule> rules, Dictionary<RiskLevel, LevelOverride> levels, ApprovalSpec? levelApproval)
+    {
+        Id = id;
+        Version = version;
+        Rules = rules;
+        _levels = levels;
+        LevelApproval = levelApproval;
+        _index = BuildIndex(rules);
+        CanonicalJson = PolicyCanonicalWriter.Write(this);
+        Hash = "sha256:" + Convert.ToHexStringLower(SHA256.HashData(CanonicalJson));
+    }
+
+    public string Id { get; }
+
+    public long Version { get; }
+
+    public IReadOnlyList<PolicyRule> Rules { get; }
+
+    public ApprovalSpec? LevelApproval { get; }
+
+    /// <summary>UTF-8 canonical JSON (docs/POLICY.md "Canonical form").</summary>
+    public byte[] CanonicalJson { get; }
+
+    public string Hash { get; }
+
+    /// <summary>
+    /// The effective override at a level: what the document declares (or the built-in multipliers 1, 0.5, 0.2, 0),
+    /// plus every tightening of the levels below it.
+    /// </summary>
+    public LevelOverride Level(RiskLevel level) => _levels.TryGetValue(level, out var o) ? o : LevelOverride.Default(level);
+
+    /// <summary>
+    /// The rules that can match a request by this principal for this operation: those naming both, those naming the
+    /// principal and any operation, those naming the operation and any principal, and those naming neither. The four
+    /// buckets are disjoint, so no rule is returned twice. Every other match criterion is still checked per rule.
+    /// </summary>
+    internal IEnumerable<PolicyRule> Candidates(string principalId, OperationKind operation)
+    {
+        foreach (var key in new (string?, OperationKind?)[] { (principalId, operation), (principalId, null), (null, operation), (null, null) })
+        {
+            foreach (var rule in _index.GetValueOrDefault(key, s_none))
+            {
+                yield return rule;
+            }
+        }
+    }
+
+    private static Dictionary<(string?, OperationKind?), PolicyRule[]> BuildIndex(IReadOnlyList<PolicyRule> rules)
+    {
+        var lists = new Dictionary<(string?, OperationKind?), List<PolicyRule>>();
+        foreach (var rule in rules)
+        {
+            string?[] principals = rule.Match.Principals.Count == 0 ? [null] : [.. rule.Match.Principals];
+            OperationKind?[] ops = rule.Match.Operations.Count == 0 ? [null] : [.. rule.Match.Operations.Select(o => (OperationKind?)o)];
+            foreach (string? p in principals)
+            {
+                foreach (OperationKind? o in ops)
+                {
+                    if (!lists.TryGetValue((p, o), out var list))
+                    {
+                        lists[(p, o)] = list = [];
+                    }
+
+                    list.Add(rule);
+                }
+            }
+        }
+
+        return lists.ToDictionary(kv => kv.Key, kv => kv.Value.ToArray());
+    }
+
+    /// <summary>Parses and validates a document; every error is a <see cref="PolicyFormatException"/> naming the field.</summary>
+    public static PolicyDocument Parse(string json)
+    {
+        ArgumentNullException.ThrowIfNull(json);
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 32 });
+        }
+        catch (JsonException e)
+        {
+            throw PolicyErrors.Json("the policy document", e);
+        }
+
+        using (doc)
+        {
+            return PolicyParser.ParseDocument(doc.RootElement);
+        }
+    }
+
+    public override string ToString() => $"PolicyDocument({Id} v{Version}, {Rules.Count} rules, {Hash})";
+}

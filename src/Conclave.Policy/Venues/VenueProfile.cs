@@ -1,0 +1,108 @@
+using System.Text.Json;
+using Conclave.Policy.Documents;
+using Conclave.Policy.Operations;
+
+namespace Conclave.Policy.Venues;
+
+/// <summary>How one operation maps onto a contract function, which argument is the amount, and each argument's decimals.</summary>
+public sealed record VenueOperation(OperationKind Operation, AbiFunction Function, string? AmountArg, IReadOnlyDictionary<string, int> Decimals)
+{
+    public int DecimalsOf(string arg) => Decimals.TryGetValue(arg, out int d) ? d : 0;
+}
+
+/// <summary>
+/// A venue profile (issue 16 "Typed operations"): a venue's contract on one chain, the ABI function each operation maps
+/// to, which argument is the amount or notional and its decimals, and the price source for USD limits. JSON:
+/// <c>{"venue", "chainId", "contract", "priceSource", "nativeDecimals", "operations": {"liquidate": {"function":
+/// "liquidate(address account, uint256 amount)", "amount": "amount", "decimals": {"amount": 18}}}}</c>.
+/// </summary>
+public sealed record VenueProfile
+{
+    public required string Venue { get; init; }
+
+    public required long ChainId { get; init; }
+
+    /// <summary>Lowercase 0x address.</summary>
+    public required string Contract { get; init; }
+
+    public string? PriceSource { get; init; }
+
+    public required IReadOnlyDictionary<OperationKind, VenueOperation> Operations { get; init; }
+
+    public static VenueProfile Parse(string json)
+    {
+        ArgumentNullException.ThrowIfNull(json);
+        try
+        {
+            using var doc = JsonDocument.Parse(json);
+            return Parse(doc.RootElement, "$");
+        }
+        catch (JsonException e)
+        {
+            throw PolicyErrors.Json("the venue profile", e);
+        }
+    }
+
+    internal static VenueProfile Parse(JsonElement root, string path)
+    {
+        var f = new JsonFields(root, path, "venue", "chainId", "contract", "priceSource", "operations");
+        string venue = f.RequireId("venue");
+        long chainId = f.RequireLong("chainId", 1, long.MaxValue);
+        string contract = PolicyParser.NormalizeHex(f.RequireString("contract"), 20) ?? throw PolicyErrors.Invalid(f.At("contract"), "0x and 40 hex digits");
+        string? priceSource = f.OptString("priceSource");
+        if (priceSource is not null && !Identifiers.IsValid(priceSource))
+        {
+            throw PolicyErrors.Invalid(f.At("priceSource"), "an id of 1-128 characters from [A-Za-z0-9._:@-]");
+        }
+
+        var ops = new Dictionary<OperationKind, VenueOperation>();
+        var selectors = new HashSet<string>(StringComparer.Ordinal);
+        var opsEl = f.Require("operations");
+        if (opsEl.ValueKind != JsonValueKind.Object)
+        {
+            throw PolicyErrors.Invalid(f.At("operations"), "an object keyed by operation");
+        }
+
+        foreach (var p in opsEl.EnumerateObject())
+        {
+            string opPath = $"{f.At("operations")}.{JsonFields.SafeName(p.Name)}";
+            if (!Conclave.Policy.Operations.Operations.TryParse(p.Name, out var kind) || kind is OperationKind.TypedData or OperationKind.Message or OperationKind.RawDigest)
+            {
+                throw PolicyErrors.Invalid(opPath, "a contract operation (liquidate, settle, exercise, margin-call, release-collateral, hedge, transfer)");
+            }
+
+            var o = new JsonFields(p.Value, opPath, "function", "amount", "decimals");
+            var fn = AbiFunction.Parse(o.RequireString("function"), o.At("function"));
+            if (!selectors.Add(fn.Selector))
+            {
+                throw PolicyErrors.Invalid(o.At("function"), "a function mapped to one operation only");
+            }
+
+            string? amount = o.OptString("amount");
+            if (amount is not null && !fn.Parameters.Any(x => x.Name == amount && x.Type.Kind is AbiKind.Uint or AbiKind.Int))
+            {
+                throw PolicyErrors.Invalid(o.At("amount"), "the name of an integer parameter of the function");
+            }
+
+            var decimals = new Dictionary<string, int>(StringComparer.Ordinal);
+            if (o.Get("decimals") is { } dEl)
+            {
+                var df = new JsonFields(dEl, o.At("decimals"), [.. fn.Parameters.Where(x => x.Type.Kind is AbiKind.Uint or AbiKind.Int).Select(x => x.Name)]);
+                foreach (var prm in fn.Parameters)
+                {
+                    if (df.OptLong(prm.Name, 0, 36) is { } d)
+                    {
+                        decimals[prm.Name] = (int)d;
+                    }
+                }
+            }
+
+            if (!ops.TryAdd(kind, new VenueOperation(kind, fn, amount, decimals)))
+            {
+                throw PolicyErrors.Invalid(opPath, "an operation that appears once");
+            }
+        }
+
+        return new VenueProfile { Venue = venue, ChainId = chainId, Contract = contract, PriceSource = priceSource, Operations = ops };
+    }
+}

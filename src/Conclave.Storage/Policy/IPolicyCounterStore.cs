@@ -1,0 +1,28 @@
+namespace Conclave.Storage.Policy;
+
+/// <summary>
+/// One amount to add to a velocity counter and the caps it must stay within (docs/POLICY.md "Semantics"): the server
+/// copies these from a Conclave.Policy decision. Amounts are native units and USD; a null cap is not checked.
+/// </summary>
+public sealed record CounterReservation(string CounterKey, long WindowSeconds, decimal Native, decimal Usd, long Count, decimal? MaxNative, decimal? MaxUsd, long? MaxCount);
+
+/// <summary>What a counter holds inside a window.</summary>
+public readonly record struct CounterTotals(decimal Native, decimal Usd, long Count);
+
+/// <summary>
+/// Durable velocity counters for policy limits. <see cref="TryReserveAsync"/> is atomic across every process using the
+/// store (server replicas on one PostgreSQL): each counter has a lock row taken in key order for the transaction, the
+/// totals inside the window are re-read under it, and either every reservation of the call is written or none.
+/// Counters are not part of backups (like the nonce ledger: a restore never brings old spending back).
+/// </summary>
+public interface IPolicyCounterStore
+{
+    /// <summary>Totals of the entries under <paramref name="counterKey"/> in (now - window, now].</summary>
+    Task<CounterTotals> ReadAsync(string counterKey, long windowSeconds, DateTimeOffset now, CancellationToken cancellationToken = default);
+
+    /// <summary>Adds all reservations if each stays within its caps; returns the reservation id, or null (nothing written).</summary>
+    Task<string?> TryReserveAsync(IReadOnlyList<CounterReservation> reservations, DateTimeOffset now, CancellationToken cancellationToken = default);
+
+    /// <summary>Removes a reservation (signing failed). False if there was nothing to remove.</summary>
+    Task<bool> ReleaseAsync(string reservationId, CancellationToken cancellationToken = default);
+}
