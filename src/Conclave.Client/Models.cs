@@ -61,6 +61,13 @@ public sealed record NodeList(IReadOnlyList<NodeInfo> Nodes);
 /// <summary>The node after an eviction, the keys moved off it, and whether no key holds it any more.</summary>
 public sealed record Eviction(NodeInfo Node, IReadOnlyList<KeyInfo> Moved, bool Finished);
 
+/// <summary>PUT /v1/keys/{name}/rotation-schedule.</summary>
+public sealed record RotationScheduleRequest(long? IntervalSeconds = null, long? AfterSignatures = null);
+
+/// <summary>A key's continuous-rotation schedule and its state.</summary>
+public sealed record RotationSchedule(string Key, long? IntervalSeconds, long? AfterSignatures, long Signatures, DateTimeOffset? LastRotation, DateTimeOffset? NextDue,
+    long Failures, long TotalFailures, string? LastError, string? DemandReason);
+
 /// <summary>RFC 9457 problem details returned by the server.</summary>
 public sealed record Problem(string Type, string Title, int Status, string Detail, IReadOnlyList<uint>? Culprits = null);
 
@@ -81,6 +88,8 @@ public sealed record Problem(string Type, string Title, int Status, string Detai
 [JsonSerializable(typeof(NodeInfo))]
 [JsonSerializable(typeof(NodeList))]
 [JsonSerializable(typeof(Eviction))]
+[JsonSerializable(typeof(RotationScheduleRequest))]
+[JsonSerializable(typeof(RotationSchedule))]
 [JsonSerializable(typeof(AuditPage))]
 [JsonSerializable(typeof(AuditVerification))]
 [JsonSerializable(typeof(ReadyStatus))]
