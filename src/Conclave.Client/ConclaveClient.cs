@@ -155,6 +155,27 @@ public sealed class ConclaveClient : IDisposable
         }
     }
 
+    /// <summary>A key's rotation schedule (404 problem when it has none).</summary>
+    public Task<RotationSchedule> GetRotationScheduleAsync(string name, CancellationToken ct = default) => GetAsync($"v1/keys/{Esc(name)}/rotation-schedule", J.RotationSchedule, ct);
+
+    /// <summary>Sets a threshold key's schedule: refresh every <paramref name="intervalSeconds"/> and/or after <paramref name="afterSignatures"/> signatures.</summary>
+    public async Task<RotationSchedule> SetRotationScheduleAsync(string name, long? intervalSeconds, long? afterSignatures, CancellationToken ct = default)
+    {
+        using HttpResponseMessage r = await _http.PutAsJsonAsync(new Uri($"v1/keys/{Esc(name)}/rotation-schedule", UriKind.Relative),
+            new RotationScheduleRequest(intervalSeconds, afterSignatures), J.RotationScheduleRequest, ct).ConfigureAwait(false);
+        return await ReadAsync(r, J.RotationSchedule, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Removes a key's schedule.</summary>
+    public async Task RemoveRotationScheduleAsync(string name, CancellationToken ct = default)
+    {
+        using HttpResponseMessage r = await _http.DeleteAsync(new Uri($"v1/keys/{Esc(name)}/rotation-schedule", UriKind.Relative), ct).ConfigureAwait(false);
+        if (!r.IsSuccessStatusCode)
+        {
+            _ = await ReadAsync(r, J.Problem, ct).ConfigureAwait(false); // throws the problem
+        }
+    }
+
     /// <summary>The signer nodes with their trust and the keys each holds.</summary>
     public async Task<IReadOnlyList<NodeInfo>> ListNodesAsync(CancellationToken ct = default) => (await GetAsync("v1/admin/nodes", J.NodeList, ct).ConfigureAwait(false)).Nodes;
 

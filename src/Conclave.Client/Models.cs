@@ -71,6 +71,13 @@ public sealed record KeySyncReport(string KeyId, string Name, string State, int 
 
 public sealed record KeySyncResult(IReadOnlyList<KeySyncReport> Keys);
 
+/// <summary>PUT /v1/keys/{name}/rotation-schedule.</summary>
+public sealed record RotationScheduleRequest(long? IntervalSeconds = null, long? AfterSignatures = null);
+
+/// <summary>A key's continuous-rotation schedule and its state.</summary>
+public sealed record RotationSchedule(string Key, long? IntervalSeconds, long? AfterSignatures, long Signatures, DateTimeOffset? LastRotation, DateTimeOffset? NextDue,
+    long Failures, long TotalFailures, string? LastError, string? DemandReason);
+
 /// <summary>RFC 9457 problem details returned by the server.</summary>
 public sealed record Problem(string Type, string Title, int Status, string Detail, IReadOnlyList<uint>? Culprits = null);
 
@@ -91,6 +98,8 @@ public sealed record Problem(string Type, string Title, int Status, string Detai
 [JsonSerializable(typeof(NodeInfo))]
 [JsonSerializable(typeof(NodeList))]
 [JsonSerializable(typeof(Eviction))]
+[JsonSerializable(typeof(RotationScheduleRequest))]
+[JsonSerializable(typeof(RotationSchedule))]
 [JsonSerializable(typeof(AuditPage))]
 [JsonSerializable(typeof(AuditVerification))]
 [JsonSerializable(typeof(ReadyStatus))]

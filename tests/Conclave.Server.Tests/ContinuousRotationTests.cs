@@ -59,9 +59,19 @@ public sealed class ContinuousRotationTests(VariantNodes fixture) : IClassFixtur
             Assert.Matches($"conclave_rotation_last_timestamp_seconds{{key=\"{interval}\"}} [1-9][0-9]+", metrics);
             Assert.Matches($"conclave_rotation_next_due_timestamp_seconds{{key=\"{interval}\"}} [1-9][0-9]+", metrics);
             Assert.Contains($"conclave_rotation_failures_total{{key=\"{interval}\"}} 0", metrics, StringComparison.Ordinal);
+            // The CLI shows and removes it; a bad request is exit 2 with one line.
+            string token = http.DefaultRequestHeaders.Authorization!.Parameter!, server = "http://" + config.Listen;
+            (int exit, string stdout, string stderr) = Cli(token, server, "rotation", "schedule", interval);
+            Assert.True(exit == 0, stderr);
+            Assert.Contains("every             1 s", stdout, StringComparison.Ordinal);
+            (exit, stdout, _) = Cli(token, server, "rotation", "schedule", interval, "--off");
+            Assert.Equal((0, $"{interval}: no schedule"), (exit, stdout.Trim()));
+            (exit, _, stderr) = Cli(token, server, "rotation", "schedule", interval, "--every", "0");
+            Assert.Equal(2, exit);
+            Assert.StartsWith("conclave: error: server: intervalSeconds must be", stderr, StringComparison.Ordinal);
             using (HttpResponseMessage removed = await http.DeleteAsync(new Uri($"/v1/keys/{interval}/rotation-schedule", UriKind.Relative)))
             {
-                Assert.Equal(HttpStatusCode.NoContent, removed.StatusCode);
+                Assert.Equal(HttpStatusCode.NotFound, removed.StatusCode); // already removed by the CLI
             }
 
             // After three signatures.
@@ -138,6 +148,24 @@ public sealed class ContinuousRotationTests(VariantNodes fixture) : IClassFixtur
         {
             await StopAsync(app, http);
         }
+    }
+
+    private static (int Exit, string Out, string Err) Cli(string token, string server, params string[] args)
+    {
+        var psi = new System.Diagnostics.ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add(RepoPaths.CliDll);
+        foreach (string a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        psi.Environment["CONCLAVE_TOKEN"] = token;
+        psi.Environment["CONCLAVE_SERVER"] = server;
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        Task<string> stdout = p.StandardOutput.ReadToEndAsync();
+        Task<string> stderr = p.StandardError.ReadToEndAsync();
+        Assert.True(p.WaitForExit(120_000), "the CLI did not exit");
+        return (p.ExitCode, stdout.Result, stderr.Result);
     }
 
     private sealed class ManualClock(DateTimeOffset start) : TimeProvider

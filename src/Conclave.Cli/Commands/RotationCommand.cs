@@ -45,6 +45,59 @@ internal static class RotationCommand
             return 0;
         });
         rotation.Subcommands.Add(verify);
+        rotation.Subcommands.Add(ScheduleCmd());
         return rotation;
+    }
+
+    private static Command ScheduleCmd()
+    {
+        var api = new ApiConnection();
+        var name = new Argument<string>("name") { Description = "Key name (a threshold key)." };
+        var every = new Option<long?>("--every") { Description = "Refresh every this many seconds (up to 10% later: jitter)." };
+        var after = new Option<long?>("--after-signatures") { Description = "Refresh after this many signatures." };
+        var off = new Option<bool>("--off") { Description = "Remove the key's schedule." };
+        var cmd = new Command("schedule", "Show, set or remove a key's continuous-rotation schedule.");
+        cmd.Arguments.Add(name);
+        cmd.Options.Add(every);
+        cmd.Options.Add(after);
+        cmd.Options.Add(off);
+        api.AddTo(cmd);
+        cmd.SetAction(async (parse, ct) =>
+        {
+            string key = parse.GetValue(name)!;
+            long? seconds = parse.GetValue(every), count = parse.GetValue(after);
+            using Conclave.Client.ConclaveClient client = api.Connect(parse);
+            if (parse.GetValue(off))
+            {
+                if (seconds is not null || count is not null)
+                {
+                    throw new CliUsageException("--off cannot be combined with --every or --after-signatures");
+                }
+
+                await client.RemoveRotationScheduleAsync(key, ct).ConfigureAwait(false);
+                Console.WriteLine($"{key}: no schedule");
+                return 0;
+            }
+
+            Conclave.Client.RotationSchedule s = seconds is null && count is null
+                ? await client.GetRotationScheduleAsync(key, ct).ConfigureAwait(false)
+                : await client.SetRotationScheduleAsync(key, seconds, count, ct).ConfigureAwait(false);
+            if (parse.GetValue(api.Json))
+            {
+                ApiConnection.PrintJson(s);
+                return 0;
+            }
+
+            var f = new Fields();
+            f.Add("key", s.Key);
+            f.Add("every", s.IntervalSeconds is { } i ? $"{i} s" : "-");
+            f.Add("after signatures", s.AfterSignatures is { } n ? $"{n} ({s.Signatures} so far)" : "-");
+            f.Add("last rotation", s.LastRotation?.ToString("u", System.Globalization.CultureInfo.InvariantCulture) ?? "none yet");
+            f.Add("next due", s.NextDue?.ToString("u", System.Globalization.CultureInfo.InvariantCulture) ?? "-");
+            f.Add("failures", s.LastError is { } e ? $"{s.Failures} ({e})" : s.Failures.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            f.Write();
+            return 0;
+        });
+        return cmd;
     }
 }

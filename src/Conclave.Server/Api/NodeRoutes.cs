@@ -15,32 +15,32 @@ public static class NodeRoutes
     public static void Map(WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
-        RouteGroupBuilder nodes = app.MapGroup("/v1/admin/nodes").WithTags("v1");
+        const string Nodes = "/v1/admin/nodes";
         int[] common = [400, 401, 413, 429, 500];
 
-        nodes.MapGet("", async Task<Ok<NodeListResponse>> (KeyService keys, CancellationToken ct) =>
-            TypedResults.Ok(new NodeListResponse(await keys.NodesAsync(ct).ConfigureAwait(false)))).WithName("ListNodes").Problems(common);
+        app.MapGet(Nodes, async Task<Ok<NodeListResponse>> (KeyService keys, CancellationToken ct) =>
+            TypedResults.Ok(new NodeListResponse(await keys.NodesAsync(ct).ConfigureAwait(false)))).WithName("ListNodes").WithTags("v1").Problems(common);
 
-        nodes.MapGet("/{id}", async Task<Ok<NodeResponse>> (string id, KeyService keys, CancellationToken ct) =>
+        app.MapGet(Nodes + "/{id}", async Task<Ok<NodeResponse>> (string id, KeyService keys, CancellationToken ct) =>
         {
             uint node = keys.ParseNode(id, "id");
             return TypedResults.Ok((await keys.NodesAsync(ct).ConfigureAwait(false)).Single(n => n.Id == node));
-        }).WithName("GetNode").Problems([.. common, 404]);
+        }).WithName("GetNode").WithTags("v1").Problems([.. common, 404]);
 
-        nodes.MapPost("/{id}/evict", async Task<Results<Ok<EvictionResponse>, Accepted<EvictionResponse>>> (string id, EvictNodeRequest? body, KeyService keys, CancellationToken ct) =>
+        app.MapPost(Nodes + "/{id}/evict", async Task<Results<Ok<EvictionResponse>, Accepted<EvictionResponse>>> (string id, EvictNodeRequest? body, KeyService keys, CancellationToken ct) =>
         {
             uint node = keys.ParseNode(id, "id");
             EvictionResponse r = await keys.EvictAsync(node, body?.Replacement, body?.Reason, ct).ConfigureAwait(false);
             return r.Finished
                 ? TypedResults.Ok(r)
                 : TypedResults.Accepted($"/v1/admin/nodes/{node.ToString(CultureInfo.InvariantCulture)}", r);
-        }).WithName("EvictNode").Problems([.. common, 404, 409, 502, 503]);
+        }).WithName("EvictNode").WithTags("v1").Problems([.. common, 404, 409, 502, 503]);
 
-        nodes.MapPost("/{id}/readmit", async Task<Ok<NodeResponse>> (string id, KeyService keys, CancellationToken ct) =>
+        app.MapPost(Nodes + "/{id}/readmit", async Task<Ok<NodeResponse>> (string id, KeyService keys, CancellationToken ct) =>
         {
             uint node = keys.ParseNode(id, "id");
             return TypedResults.Ok(await keys.ReadmitAsync(node, ct).ConfigureAwait(false));
-        }).WithName("ReadmitNode").Problems([.. common, 404]);
+        }).WithName("ReadmitNode").WithTags("v1").Problems([.. common, 404]);
     }
 
     private static RouteHandlerBuilder Problems(this RouteHandlerBuilder b, int[] statuses)
