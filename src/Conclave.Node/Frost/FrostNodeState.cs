@@ -1,7 +1,6 @@
-using System.Collections.Concurrent;
-using Conclave.Crypto.Memory;
+using Conclave.Node.Threshold.Engine;
 using Conclave.Storage;
-using Conclave.Storage.Keys;
+using Conclave.Storage.Nonces;
 using Conclave.Threshold.Frost;
 using Conclave.Threshold.Frost.Ciphersuites;
 
@@ -15,16 +14,17 @@ namespace Conclave.Node.Frost;
 /// </summary>
 public sealed class FrostNodeState : IDisposable
 {
-    private readonly ConcurrentDictionary<string, KeyPackage> _keys = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, int> _versions = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<(string Key, int Version), KeyPackage> _previous = new();
-    private readonly ConcurrentDictionary<string, ConcurrentDictionary<UInt128, SigningNonces>> _pools = new(StringComparer.Ordinal);
-    private readonly SemaphoreSlim _loadGate = new(1, 1);
+    private readonly KeyVersions<KeyPackage> _shares;
 
-    public FrostNodeState(IConclaveStore store, uint nodeId)
+    public FrostNodeState(IConclaveStore store, uint nodeId, NonceEpochs epochs)
     {
+        ArgumentNullException.ThrowIfNull(epochs);
         Store = store;
         NodeId = nodeId;
+        Epochs = epochs;
+        _shares = new KeyVersions<KeyPackage>(store, nodeId, "FROST",
+            (scheme, material) => FrostCiphersuite.TryGet(scheme, out FrostCiphersuite? suite) ? KeyPackage.Import(suite, material) : null);
+        Nonces = new MaterialPool<int, SigningNonces>(store.Nonces, epochs, NonceKind.Nonce);
     }
 
     public IConclaveStore Store { get; }
@@ -34,8 +34,8 @@ public sealed class FrostNodeState : IDisposable
     /// <summary>Testing only: alter every signature share (see NodeConfig.FaultInjection).</summary>
     public bool CorruptShares { get; init; }
 
-    /// <summary>The nonce epochs of this node's ledger (opened at start; NonceEpochs).</summary>
-    public required NonceEpochs Epochs { get; init; }
+    /// <summary>The nonce epochs of this node's ledger (opened at start; owned and disposed by this state; NonceEpochs).</summary>
+    public NonceEpochs Epochs { get; }
 
     /// <summary>Upper bound of pooled nonces per key, to bound memory.</summary>
     public int MaxPoolPerKey { get; init; } = 100_000;
@@ -43,44 +43,7 @@ public sealed class FrostNodeState : IDisposable
     public async Task<KeyPackage> GetKeyAsync(string keyId, CancellationToken ct) => (await GetKeyWithVersionAsync(keyId, ct).ConfigureAwait(false)).Key;
 
     /// <summary>The opened key package and the key version it belongs to (cached together).</summary>
-    public async Task<(KeyPackage Key, int Version)> GetKeyWithVersionAsync(string keyId, CancellationToken ct)
-    {
-        if (_keys.TryGetValue(keyId, out KeyPackage? k) && _versions.TryGetValue(keyId, out int v))
-        {
-            return (k, v);
-        }
-
-        await _loadGate.WaitAsync(ct).ConfigureAwait(false);
-        try
-        {
-            if (_keys.TryGetValue(keyId, out k) && _versions.TryGetValue(keyId, out v))
-            {
-                return (k, v);
-            }
-
-            KeyRecord record = await Store.Keys.GetAsync(keyId, ct).ConfigureAwait(false)
-                ?? throw new Protocol.ProtocolException($"node {NodeId} holds no key {keyId}");
-            if (record.State != KeyState.Active)
-            {
-                throw new Protocol.ProtocolException($"key {keyId} is {record.State.ToString().ToLowerInvariant()}");
-            }
-
-            if (!FrostCiphersuite.TryGet(record.Scheme, out FrostCiphersuite? suite))
-            {
-                throw new Protocol.ProtocolException($"key {keyId} is not a FROST key");
-            }
-
-            using SecretBuffer material = await Store.Keys.OpenMaterialAsync(keyId, record.Version, ct).ConfigureAwait(false);
-            k = KeyPackage.Import(suite, material.ReadOnlySpan);
-            _versions[keyId] = record.Version;
-            _keys[keyId] = k;
-            return (k, record.Version);
-        }
-        finally
-        {
-            _loadGate.Release();
-        }
-    }
+    public Task<(KeyPackage Key, int Version)> GetKeyWithVersionAsync(string keyId, CancellationToken ct) => _shares.GetCurrentAsync(keyId, ct);
 
     /// <summary>
     /// Refuses unless this node can sign with the key at <paramref name="version"/>: the current version, or an older one
@@ -92,97 +55,27 @@ public sealed class FrostNodeState : IDisposable
         _ = await GetKeyAtVersionAsync(keyId, version, ct).ConfigureAwait(false);
 
     /// <summary>The opened key package of <paramref name="version"/> (see <see cref="RequireVersionAsync"/>).</summary>
-    public async Task<KeyPackage> GetKeyAtVersionAsync(string keyId, int version, CancellationToken ct)
-    {
-        (KeyPackage current, int currentVersion) = await GetKeyWithVersionAsync(keyId, ct).ConfigureAwait(false);
-        if (version == currentVersion)
-        {
-            return current;
-        }
-
-        if (version > currentVersion || version < 1)
-        {
-            throw new Protocol.ProtocolException($"node {NodeId} holds key {keyId} at version {currentVersion}, not {version}");
-        }
-
-        if (_previous.TryGetValue((keyId, version), out KeyPackage? older))
-        {
-            return older;
-        }
-
-        KeyRecord record = await Store.Keys.GetAsync(keyId, ct).ConfigureAwait(false)
-            ?? throw new Protocol.ProtocolException($"node {NodeId} holds no key {keyId}");
-        if (!(await Store.Keys.GetVersionsAsync(keyId, ct).ConfigureAwait(false)).Any(v => v.Version == version && v.HasMaterial)
-            || !FrostCiphersuite.TryGet(record.Scheme, out FrostCiphersuite? suite))
-        {
-            throw new Protocol.ProtocolException($"node {NodeId} holds key {keyId} at version {currentVersion}; version {version} is erased");
-        }
-
-        using SecretBuffer material = await Store.Keys.OpenMaterialAsync(keyId, version, ct).ConfigureAwait(false);
-        older = KeyPackage.Import(suite, material.ReadOnlySpan);
-        if (!_previous.TryAdd((keyId, version), older))
-        {
-            older.Dispose();
-            older = _previous[(keyId, version)];
-        }
-
-        return older;
-    }
+    public Task<KeyPackage> GetKeyAtVersionAsync(string keyId, int version, CancellationToken ct) => _shares.GetAtVersionAsync(keyId, version, ct);
 
     /// <summary>Forgets an opened key (after refresh or reshare replaced it) and drops its pool.</summary>
     public void Evict(string keyId)
     {
-        _versions.TryRemove(keyId, out _);
-        foreach ((string Key, int Version) old in _previous.Keys.Where(k => k.Key == keyId).ToList())
-        {
-            if (_previous.TryRemove(old, out KeyPackage? p))
-            {
-                p.Dispose();
-            }
-        }
-
-        if (_keys.TryRemove(keyId, out KeyPackage? k))
-        {
-            k.Dispose();
-        }
-
-        if (_pools.TryRemove(keyId, out ConcurrentDictionary<UInt128, SigningNonces>? pool))
-        {
-            foreach (SigningNonces n in pool.Values)
-            {
-                n.Dispose();
-            }
-        }
+        _shares.Evict(keyId);
+        Nonces.Evict(keyId);
     }
 
-    public int PoolSize(string keyId) => _pools.TryGetValue(keyId, out var p) ? p.Count : 0;
+    /// <summary>
+    /// The pooled signing nonces, per key and key version (RFC 9591 section 5.1 round one): ids recorded consumed in the
+    /// durable ledger before their commitments leave the node, each nonce taken out atomically by the one sign step that uses it.
+    /// </summary>
+    internal MaterialPool<int, SigningNonces> Nonces { get; }
 
-    internal void AddToPool(string keyId, IEnumerable<(UInt128 Id, SigningNonces Nonces)> items)
-    {
-        ConcurrentDictionary<UInt128, SigningNonces> pool = _pools.GetOrAdd(keyId, _ => new ConcurrentDictionary<UInt128, SigningNonces>());
-        foreach ((UInt128 id, SigningNonces n) in items)
-        {
-            pool[id] = n;
-        }
-    }
-
-    /// <summary>Takes a nonce out of the pool; after this no other request can obtain it.</summary>
-    internal SigningNonces? TakeFromPool(string keyId, UInt128 id)
-        => _pools.TryGetValue(keyId, out var pool) && pool.TryRemove(id, out SigningNonces? n) ? n : null;
+    public int PoolSize(string keyId) => Nonces.Count(keyId);
 
     public void Dispose()
     {
-        foreach (string key in _keys.Keys.ToList())
-        {
-            Evict(key);
-        }
-
-        foreach (string key in _pools.Keys.ToList())
-        {
-            Evict(key);
-        }
-
-        _loadGate.Dispose();
+        _shares.Dispose();
+        Nonces.Dispose();
         Epochs.Dispose();
     }
 }

@@ -61,7 +61,7 @@ public static class NodeHost
                 : throw new ConfigException("auditCheckpointInterval must be between 1 and 1000000"),
         }, cancellationToken).ConfigureAwait(false);
         NonceEpochs epochs = await NonceEpochs.OpenAsync(store.Nonces, ct: cancellationToken).ConfigureAwait(false);
-        var frost = new FrostNodeState(store, config.NodeId) { CorruptShares = config.FaultInjection == "bad-share", Epochs = epochs };
+        var frost = new FrostNodeState(store, config.NodeId, epochs) { CorruptShares = config.FaultInjection == "bad-share" };
 
         X509Certificate2 ca = PemFiles.LoadCertificate(config.Resolve(config.Tls.Ca));
         X509Certificate2 cert = PemFiles.LoadWithKey(config.Resolve(config.Tls.Certificate), config.Resolve(config.Tls.Key));

@@ -1,10 +1,10 @@
-using System.Collections.Concurrent;
 using Conclave.Crypto;
 using Conclave.Crypto.Kdf;
 using Conclave.Crypto.Memory;
 using Conclave.Node.Frost;
 using Conclave.Node.Protocol;
 using Conclave.Node.Rpc;
+using Conclave.Server.Threshold.Engine;
 using Conclave.Threshold;
 using Conclave.Threshold.Frost;
 using Conclave.Threshold.Frost.Ciphersuites;
@@ -16,12 +16,15 @@ namespace Conclave.Server.Coordinator;
 /// the dealer) made — for frost-taproot the BIP-341 internal key P; signatures are made under
 /// <see cref="SigningKey"/> (for frost-taproot the BIP-86 output key Q, see <see cref="KeyDerivation.Signing"/>).
 /// </summary>
-public sealed record FrostKeyInfo(string KeyId, FrostCiphersuite Suite, PublicKeyPackage PublicKeyPackage, int Version = 1)
+public sealed record FrostKeyInfo(string KeyId, FrostCiphersuite Suite, PublicKeyPackage PublicKeyPackage, int Version = 1) : IThresholdKey
 {
     private PublicKeyPackage? _signingKey;
 
     /// <summary>The node ids holding shares (node id n holds the share of identifier n).</summary>
     public IReadOnlyList<uint> Nodes { get; } = [.. PublicKeyPackage.Participants.Select(p => FrostNodeIds.ToNode(p))];
+
+    /// <summary>How many holders a signature needs.</summary>
+    public int Threshold => PublicKeyPackage.Threshold;
 
     /// <summary>
     /// The public key package signatures of the key itself are made and verified under: the key for frost-ed25519 and
@@ -49,44 +52,24 @@ public sealed record FrostKeyInfo(string KeyId, FrostCiphersuite Suite, PublicKe
 /// </summary>
 public sealed record FrostSignature(byte[] Signature, int KeyVersion, byte[] VerificationKey, byte[] InternalKey);
 
-/// <summary>A signing attempt failed because of a node that misbehaved (a bad share): the culprit is named.</summary>
-public sealed class CulpritException : Exception
-{
-    public CulpritException() { }
-
-    public CulpritException(string message) : base(message) { }
-
-    public CulpritException(string message, Exception innerException) : base(message, innerException) { }
-
-    public CulpritException(IReadOnlyList<uint> culprits, string message) : base(message) => Culprits = culprits;
-
-    public IReadOnlyList<uint> Culprits { get; } = [];
-}
-
-/// <summary>No quorum of healthy nodes could complete the operation.</summary>
-public sealed class QuorumUnavailableException : Exception
-{
-    public QuorumUnavailableException() { }
-
-    public QuorumUnavailableException(string message) : base(message) { }
-
-    public QuorumUnavailableException(string message, Exception innerException) : base(message, innerException) { }
-}
-
 /// <summary>
 /// Drives FROST across the signer nodes (RFC 9591 section 5, the coordinator's role): keeps per-node pools of
 /// round-1 commitments so an online signature is one round trip to t nodes, builds the signing package, collects
 /// the shares, and aggregates (every share verified, culprits named, the final signature verified). It is not
 /// trusted with secrets: it never sees a share or a nonce, and every message it relays is signed by its sender.
 /// A node that is down or slow is skipped for a while and the signature is retried with another quorum.
+/// FROST is a protocol on the threshold engine (docs/ARCHITECTURE.md "Threshold engine"): the key registry, quorum choice
+/// and retries (<see cref="QuorumCall"/>), the commitment pools (<see cref="MaterialPools{TPoolKey, TItem}"/>) and the
+/// rotation runs (<see cref="RotationEngine{TKey}"/>) are the engine's; this class keeps FROST's rounds and its public API.
 /// </summary>
 public sealed partial class FrostCoordinator
 {
     private readonly Cluster _cluster;
-    private readonly ConcurrentDictionary<string, FrostKeyInfo> _keys = new(StringComparer.Ordinal);
+    private readonly KeyRegistry<FrostKeyInfo> _keys = new();
     /// <summary>Pooled commitments per key, key version and node: commitments issued for one version never serve another.</summary>
-    private readonly ConcurrentDictionary<(string Key, int Version, uint Node), NoncePool> _pools = new();
-    private readonly ConcurrentDictionary<uint, long> _downUntil = new();
+    private readonly MaterialPools<(string Key, int Version, uint Node), PooledCommitment> _pools;
+    private readonly NodeHealth _health;
+    private readonly RotationEngine<FrostKeyInfo> _rotation;
     private readonly TimeProvider _clock;
 
     /// <summary>
@@ -99,34 +82,37 @@ public sealed partial class FrostCoordinator
     {
         _cluster = cluster;
         _clock = clock ?? TimeProvider.System;
+        _health = new NodeHealth(_clock);
+        _pools = new(FetchCommitmentsAsync, OnBackgroundRefillFailed);
+        _rotation = new RotationEngine<FrostKeyInfo>(cluster, new FrostRotationProtocol(this), _health);
     }
 
     /// <summary>
     /// Where rotation runs are recorded: the server passes its store's durable log; without one (tests, tools) runs are
     /// kept in memory and a crash of this process loses their state (the nodes still never erase without every commit).
     /// </summary>
-    public Storage.Rotation.IRotationLog Runs { get; init; } = new InMemoryRotationLog();
+    public Storage.Rotation.IRotationLog Runs { get => _rotation.Runs; init => _rotation.Runs = value; }
 
     /// <summary>This coordinator's name in the rotation log (stable across restarts of the same server replica).</summary>
-    public string Owner { get; init; } = "coordinator-" + Guid.NewGuid().ToString("N")[..12];
+    public string Owner { get => _rotation.Owner; init => _rotation.Owner = value; }
 
     /// <summary>How long a run stays this coordinator's after its last step before another replica may take it over.</summary>
-    public TimeSpan RunLease { get; init; } = TimeSpan.FromMinutes(2);
+    public TimeSpan RunLease { get => _rotation.RunLease; init => _rotation.RunLease = value; }
 
     /// <summary>
     /// Testing only: called at every step boundary of a rotation run (kind, boundary name); a test throws
     /// <see cref="RotationCrashException"/> there to stop the run as a crash would.
     /// </summary>
-    public Func<Storage.Rotation.RotationKind, string, Task>? FaultInjection { get; set; }
+    public Func<Storage.Rotation.RotationKind, string, Task>? FaultInjection { get => _rotation.FaultInjection; set => _rotation.FaultInjection = value; }
 
     /// <summary>Commitments fetched per pool refill.</summary>
     public int PoolBatch { get; init; } = 128;
 
     /// <summary>A refill starts when a node's pool for a key falls below this.</summary>
-    public int PoolLowWater { get; init; } = 32;
+    public int PoolLowWater { get => _pools.LowWater; init => _pools.LowWater = value; }
 
     /// <summary>How long a node that failed with a transient error is left out of quorums.</summary>
-    public TimeSpan DownTime { get; init; } = TimeSpan.FromSeconds(5);
+    public TimeSpan DownTime { get => _health.DownTime; init => _health.DownTime = value; }
 
     public int MaxAttempts { get; init; } = 3;
 
@@ -137,28 +123,19 @@ public sealed partial class FrostCoordinator
     public void Register(FrostKeyInfo key)
     {
         ArgumentNullException.ThrowIfNull(key);
-        FrostKeyInfo? previous = null;
-        _keys.AddOrUpdate(key.KeyId, key, (_, old) =>
-        {
-            previous = old;
-            return key;
-        });
+        FrostKeyInfo? previous = _keys.Register(key);
         if (previous is not null && previous.Version != key.Version)
         {
-            foreach ((string Key, int Version, uint Node) pool in _pools.Keys.Where(p => p.Key == key.KeyId && p.Version != key.Version))
-            {
-                _pools.TryRemove(pool, out _);
-            }
+            _pools.Drop(p => p.Key == key.KeyId && p.Version != key.Version);
         }
     }
 
     /// <summary>Every key this coordinator has registered (public data).</summary>
-    public IReadOnlyList<FrostKeyInfo> Keys => [.. _keys.Values];
+    public IReadOnlyList<FrostKeyInfo> Keys => _keys.Keys;
 
-    public FrostKeyInfo? Find(string keyId) => _keys.TryGetValue(keyId, out FrostKeyInfo? k) ? k : null;
+    public FrostKeyInfo? Find(string keyId) => _keys.Find(keyId);
 
-    public int PoolDepth(string keyId, uint node) =>
-        Find(keyId) is { } k && _pools.TryGetValue((keyId, k.Version, node), out NoncePool? p) ? p.Count : 0;
+    public int PoolDepth(string keyId, uint node) => Find(keyId) is { } k ? _pools.Depth((keyId, k.Version, node)) : 0;
 
     /// <summary>
     /// Key import: splits are made by a trusted dealer (an offline ceremony or a test) and each key package is
@@ -229,253 +206,151 @@ public sealed partial class FrostCoordinator
         }
 
         byte[] pathBytes = pathWriter.ToArray();
-        var failures = new List<string>();
-        var excluded = new HashSet<uint>();
-        var poolDropped = new HashSet<uint>();
-        for (int attempt = 0; attempt < MaxAttempts; attempt++)
+        return await QuorumCall.RunAsync(_health, key, Find, MaxAttempts, (k, n) => _pools.Depth((k.KeyId, k.Version, n)),
+            (k, quorum, call, token) => SignAttemptAsync(k, quorum, call, message, path, pathBytes, token), ct).ConfigureAwait(false);
+    }
+
+    /// <summary>One signing attempt with <paramref name="quorum"/> (RFC 9591 section 5.2 and 5.3); null: try again (the failure is in <paramref name="call"/>).</summary>
+    private async Task<FrostSignature?> SignAttemptAsync(FrostKeyInfo key, IReadOnlyList<uint> quorum, QuorumCall call, ReadOnlyMemory<byte> message,
+        IReadOnlyList<uint> path, byte[] pathBytes, CancellationToken ct)
+    {
+        string keyId = key.KeyId;
+        PublicKeyPackage signingKey = key.SigningKeyFor(path);
+        var picked = new List<(uint Node, PooledCommitment C)>(quorum.Count);
+        try
         {
-            // A refresh or reshare may have registered a newer version meanwhile: sign with the newest one.
-            if (Find(keyId) is { } newest && newest.Version != key.Version)
+            foreach (uint n in quorum)
             {
-                key = newest;
-                signingKey = key.SigningKeyFor(path);
-                excluded.Clear();
-                poolDropped.Clear();
+                picked.Add((n, await TakeCommitmentAsync(key, n, ct).ConfigureAwait(false)));
             }
+        }
+        catch (NodeCallException e)
+        {
+            call.MaterialUnavailable(e);
+            return null;
+        }
 
-            List<uint> quorum = ChooseQuorum(key, excluded);
-            if (quorum.Count < key.PublicKeyPackage.Threshold)
-            {
-                break;
-            }
+        var package = new SigningPackage(message.Span, picked.Select(p => p.C.Commitments));
+        byte[] packageBytes = package.ToBytes();
+        byte[] session = Cluster.NewSessionId();
+        if (BeforeSignRound is { } record)
+        {
+            await record(keyId, key.Version, message, session, ct).ConfigureAwait(false); // issue 14 item 8
+        }
 
-            var picked = new List<(uint Node, PooledCommitment C)>(quorum.Count);
+        var calls = picked.Select(p =>
+        {
+            byte[] payload = [.. new PayloadWriter().String(keyId).Bytes(p.C.NonceId).Bytes(packageBytes).ToArray(), .. pathBytes,
+                .. new PayloadWriter().U32((uint)key.Version).ToArray()];
+            Envelope req = _cluster.Request(session, FrostMessages.Sign, 1, [p.Node], payload);
+            return (p.Node, Task: _cluster.Node(p.Node).StepAsync(req, [], _cluster.RoundTimeout, ct));
+        }).ToList();
+
+        var shares = new List<SignatureShare>(calls.Count);
+        bool retry = false;
+        foreach ((uint node, Task<IReadOnlyList<Envelope>> task) in calls)
+        {
             try
             {
-                foreach (uint n in quorum)
+                IReadOnlyList<Envelope> reply = await task.ConfigureAwait(false);
+                if (reply.Count != 1 || reply[0].Kind != FrostMessages.Share)
                 {
-                    picked.Add((n, await TakeCommitmentAsync(key, n, ct).ConfigureAwait(false)));
+                    throw new CulpritException([node], $"node {node} answered the signing request with something other than one share");
                 }
+
+                shares.Add(SignatureShare.FromBytes(key.Suite, reply[0].Payload.Span));
             }
             catch (NodeCallException e)
             {
-                // Down, slow or overloaded: rest it. A refusal (for example a key version this coordinator does not
-                // hold yet) is about this call only.
-                if (e.IsTransient)
-                {
-                    MarkDown(e.NodeId);
-                }
-
-                excluded.Add(e.NodeId);
-                failures.Add(e.Message);
-                continue;
+                // A refusal (for example, the node restarted and lost its nonces) makes its pooled commitments stale.
+                retry = true;
+                call.RoundFailed(node, e, () => DropPool(keyId, node));
             }
-
-            var package = new SigningPackage(message.Span, picked.Select(p => p.C.Commitments));
-            byte[] packageBytes = package.ToBytes();
-            byte[] session = Cluster.NewSessionId();
-            if (BeforeSignRound is { } record)
+            catch (CryptoFormatException e)
             {
-                await record(keyId, key.Version, message, session, ct).ConfigureAwait(false); // issue 14 item 8
-            }
-
-            var calls = picked.Select(p =>
-            {
-                byte[] payload = [.. new PayloadWriter().String(keyId).Bytes(p.C.NonceId).Bytes(packageBytes).ToArray(), .. pathBytes,
-                    .. new PayloadWriter().U32((uint)key.Version).ToArray()];
-                Envelope req = _cluster.Request(session, FrostMessages.Sign, 1, [p.Node], payload);
-                return (p.Node, Task: _cluster.Node(p.Node).StepAsync(req, [], _cluster.RoundTimeout, ct));
-            }).ToList();
-
-            var shares = new List<SignatureShare>(calls.Count);
-            bool retry = false;
-            foreach ((uint node, Task<IReadOnlyList<Envelope>> task) in calls)
-            {
-                try
-                {
-                    IReadOnlyList<Envelope> reply = await task.ConfigureAwait(false);
-                    if (reply.Count != 1 || reply[0].Kind != FrostMessages.Share)
-                    {
-                        throw new CulpritException([node], $"node {node} answered the signing request with something other than one share");
-                    }
-
-                    shares.Add(SignatureShare.FromBytes(key.Suite, reply[0].Payload.Span));
-                }
-                catch (NodeCallException e)
-                {
-                    retry = true;
-                    failures.Add(e.Message);
-                    if (e.IsTransient)
-                    {
-                        MarkDown(node);
-                        excluded.Add(node);
-                    }
-                    else
-                    {
-                        // The node refused (for example, it restarted and lost its nonces): its pooled commitments are
-                        // stale. Drop them and give it one more chance with fresh ones; a second refusal leaves it out.
-                        DropPool(keyId, node);
-                        if (!poolDropped.Add(node))
-                        {
-                            excluded.Add(node);
-                        }
-                    }
-                }
-                catch (CryptoFormatException e)
-                {
-                    throw new CulpritException([node], $"node {node} sent a malformed signature share: {e.Message}");
-                }
-            }
-
-            if (retry)
-            {
-                continue;
-            }
-
-            try
-            {
-                byte[] internalKey = !ReferenceEquals(key.Suite, FrostCiphersuite.Secp256k1Taproot) ? signingKey.VerificationKey
-                    : path.Count == 0 ? key.PublicKeyPackage.VerificationKey : HdDerivation.DerivePath(key.PublicKeyPackage, path).VerificationKey;
-                var signature = new FrostSignature(FrostAggregator.Aggregate(package, shares, signingKey), key.Version, signingKey.VerificationKey, internalKey);
-                CountSignature(keyId);
-                return signature;
-            }
-            catch (ThresholdProtocolException e)
-            {
-                uint[] culprits = [.. e.Culprits.Select(FrostNodeIds.ToNode)];
-                throw new CulpritException(culprits, $"signature aggregation failed: {e.Message}");
+                throw new CulpritException([node], $"node {node} sent a malformed signature share: {e.Message}");
             }
         }
 
-        long now = _clock.GetUtcNow().ToUnixTimeMilliseconds();
-        uint[] resting = [.. key.Nodes.Where(n => _downUntil.TryGetValue(n, out long until) && until > now)];
-        throw new QuorumUnavailableException($"no quorum of {key.PublicKeyPackage.Threshold} nodes could sign with key {keyId}" +
-            (failures.Count > 0 ? ": " + string.Join("; ", failures.Distinct().Take(4)) : "") +
-            (resting.Length > 0 ? $" (resting after transport failures: node {string.Join(", ", resting)})" : ""));
-    }
-
-    private List<uint> ChooseQuorum(FrostKeyInfo key, HashSet<uint> excluded)
-    {
-        long now = _clock.GetUtcNow().ToUnixTimeMilliseconds();
-        return key.Nodes
-            .Where(n => !excluded.Contains(n) && !IsUntrusted(n) && (!_downUntil.TryGetValue(n, out long until) || until <= now))
-            .OrderByDescending(n => PoolDepth(key.KeyId, n))
-            .ThenBy(_ => Random.Shared.Next())
-            .Take(key.PublicKeyPackage.Threshold)
-            .ToList();
-    }
-
-    private void MarkDown(uint node) => _downUntil[node] = _clock.GetUtcNow().Add(DownTime).ToUnixTimeMilliseconds();
-
-    private void DropPool(string keyId, uint node)
-    {
-        foreach ((string Key, int Version, uint Node) pool in _pools.Keys.Where(p => p.Key == keyId && p.Node == node))
+        if (retry)
         {
-            _pools.TryRemove(pool, out _);
-        }
-    }
-
-    private async Task<PooledCommitment> TakeCommitmentAsync(FrostKeyInfo key, uint node, CancellationToken ct)
-    {
-        NoncePool pool = _pools.GetOrAdd((key.KeyId, key.Version, node), _ => new NoncePool());
-        if (pool.TryTake(out PooledCommitment? c))
-        {
-            if (pool.Count < PoolLowWater)
-            {
-                _ = RefillInBackground(key, node, pool);
-            }
-
-            return c!;
+            return null;
         }
 
-        await RefillAsync(key, node, pool, ct).ConfigureAwait(false);
-        // Empty after a refill: the refill this call waited for failed, or other calls took everything. Not a sign that
-        // the node is down (Aborted is not transient): it is left out of this attempt only.
-        return pool.TryTake(out c) ? c! : throw new NodeCallException(node, Grpc.Core.StatusCode.Aborted, "no pooled commitments after a refill", null, null);
-    }
-
-    private async Task RefillInBackground(FrostKeyInfo key, uint node, NoncePool pool)
-    {
         try
         {
-            await RefillAsync(key, node, pool, CancellationToken.None).ConfigureAwait(false);
+            byte[] internalKey = !ReferenceEquals(key.Suite, FrostCiphersuite.Secp256k1Taproot) ? signingKey.VerificationKey
+                : path.Count == 0 ? key.PublicKeyPackage.VerificationKey : HdDerivation.DerivePath(key.PublicKeyPackage, path).VerificationKey;
+            var signature = new FrostSignature(FrostAggregator.Aggregate(package, shares, signingKey), key.Version, signingKey.VerificationKey, internalKey);
+            CountSignature(keyId);
+            return signature;
         }
-        catch (NodeCallException)
+        catch (ThresholdProtocolException e)
         {
-            MarkDown(node);
+            uint[] culprits = [.. e.Culprits.Select(FrostNodeIds.ToNode)];
+            throw new CulpritException(culprits, $"signature aggregation failed: {e.Message}");
         }
-        catch (QuorumUnavailableException)
+    }
+
+    private void DropPool(string keyId, uint node) => _pools.Drop(p => p.Key == keyId && p.Node == node);
+
+    private async Task<PooledCommitment> TakeCommitmentAsync(FrostKeyInfo key, uint node, CancellationToken ct) =>
+        await _pools.TakeAsync((key.KeyId, key.Version, node), ct).ConfigureAwait(false)
+        // Empty after a refill: the refill this call waited for failed, or other calls took everything. Not a sign that
+        // the node is down (Aborted is not transient): it is left out of this attempt only.
+        ?? throw new NodeCallException(node, Grpc.Core.StatusCode.Aborted, "no pooled commitments after a refill", null, null);
+
+    /// <summary>A background refill that failed in transport rests the node; a node that answered with something else is left alone.</summary>
+    private bool OnBackgroundRefillFailed((string Key, int Version, uint Node) pool, Exception failure)
+    {
+        if (failure is NodeCallException)
         {
+            _health.MarkDown(pool.Node);
+            return true;
         }
+
+        return failure is QuorumUnavailableException;
     }
 
     /// <summary>Fetches a batch of commitments from a node into its pool (one refill in flight per pool).</summary>
-    public async Task RefillAsync(FrostKeyInfo key, uint node, CancellationToken ct)
-        => await RefillAsync(key, node, _pools.GetOrAdd((key.KeyId, key.Version, node), _ => new NoncePool()), ct).ConfigureAwait(false);
-
-    private async Task RefillAsync(FrostKeyInfo key, uint node, NoncePool pool, CancellationToken ct)
+    public Task RefillAsync(FrostKeyInfo key, uint node, CancellationToken ct)
     {
-        if (!await pool.RefillGate.WaitAsync(0, ct).ConfigureAwait(false))
+        ArgumentNullException.ThrowIfNull(key);
+        return _pools.RefillAsync((key.KeyId, key.Version, node), ct);
+    }
+
+    /// <summary>One batch of round-one commitments from a node (RFC 9591 section 5.1), each checked to be the node's own.</summary>
+    private async Task<IReadOnlyList<PooledCommitment>> FetchCommitmentsAsync((string Key, int Version, uint Node) pool, CancellationToken ct)
+    {
+        FrostKeyInfo key = Find(pool.Key) ?? throw new QuorumUnavailableException($"unknown FROST key {pool.Key}");
+        uint node = pool.Node;
+        byte[] payload = new PayloadWriter().String(key.KeyId).U32((uint)PoolBatch).U32((uint)pool.Version).ToArray();
+        Envelope req = _cluster.Request(Cluster.NewSessionId(), FrostMessages.Commit, 0, [node], payload);
+        IReadOnlyList<Envelope> reply = await _cluster.Node(node).StepAsync(req, [], _cluster.RoundTimeout * 5, ct).ConfigureAwait(false);
+        if (reply.Count != 1 || reply[0].Kind != FrostMessages.Commitments)
         {
-            // Another refill is in flight: wait for it.
-            await pool.RefillGate.WaitAsync(ct).ConfigureAwait(false);
-            pool.RefillGate.Release();
-            return;
+            throw new QuorumUnavailableException($"node {node} answered a commit request with something else");
         }
 
-        try
+        var r = new PayloadReader(reply[0].Payload.Span);
+        uint count = r.U32("count");
+        Identifier expected = Identifier.FromInt(key.Suite, (int)node);
+        var items = new List<PooledCommitment>((int)Math.Min(count, FrostMessages.MaxBatch));
+        for (uint i = 0; i < count; i++)
         {
-            byte[] payload = new PayloadWriter().String(key.KeyId).U32((uint)PoolBatch).U32((uint)key.Version).ToArray();
-            Envelope req = _cluster.Request(Cluster.NewSessionId(), FrostMessages.Commit, 0, [node], payload);
-            IReadOnlyList<Envelope> reply = await _cluster.Node(node).StepAsync(req, [], _cluster.RoundTimeout * 5, ct).ConfigureAwait(false);
-            if (reply.Count != 1 || reply[0].Kind != FrostMessages.Commitments)
+            byte[] id = r.Bytes("nonceId", FrostMessages.NonceIdSizeInBytes).ToArray();
+            SigningCommitments c = SigningCommitments.FromBytes(key.Suite, r.Bytes("commitments"));
+            if (!c.Identifier.Equals(expected))
             {
-                throw new QuorumUnavailableException($"node {node} answered a commit request with something else");
+                throw new CulpritException([node], $"node {node} sent commitments for participant {c.Identifier}");
             }
 
-            var r = new PayloadReader(reply[0].Payload.Span);
-            uint count = r.U32("count");
-            Identifier expected = Identifier.FromInt(key.Suite, (int)node);
-            var items = new List<PooledCommitment>((int)Math.Min(count, FrostMessages.MaxBatch));
-            for (uint i = 0; i < count; i++)
-            {
-                byte[] id = r.Bytes("nonceId", FrostMessages.NonceIdSizeInBytes).ToArray();
-                SigningCommitments c = SigningCommitments.FromBytes(key.Suite, r.Bytes("commitments"));
-                if (!c.Identifier.Equals(expected))
-                {
-                    throw new CulpritException([node], $"node {node} sent commitments for participant {c.Identifier}");
-                }
-
-                items.Add(new PooledCommitment(id, c));
-            }
-
-            r.End();
-            pool.AddRange(items);
+            items.Add(new PooledCommitment(id, c));
         }
-        finally
-        {
-            pool.RefillGate.Release();
-        }
+
+        r.End();
+        return items;
     }
 
     private sealed record PooledCommitment(byte[] NonceId, SigningCommitments Commitments);
-
-    private sealed class NoncePool
-    {
-        private readonly ConcurrentQueue<PooledCommitment> _queue = new();
-
-        public SemaphoreSlim RefillGate { get; } = new(1, 1);
-
-        public int Count => _queue.Count;
-
-        public bool TryTake(out PooledCommitment? c) => _queue.TryDequeue(out c);
-
-        public void AddRange(IEnumerable<PooledCommitment> items)
-        {
-            foreach (PooledCommitment i in items)
-            {
-                _queue.Enqueue(i);
-            }
-        }
-    }
 }
