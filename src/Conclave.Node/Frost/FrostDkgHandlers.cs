@@ -1,10 +1,10 @@
-using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using Conclave.Crypto;
 using Conclave.Crypto.Aead;
 using Conclave.Crypto.Memory;
 using Conclave.Node.Config;
 using Conclave.Node.Protocol;
+using Conclave.Node.Threshold.Engine;
 using Conclave.Node.Rpc;
 using Conclave.Storage;
 using Conclave.Storage.Audit;
@@ -33,19 +33,13 @@ namespace Conclave.Node.Frost;
 public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manifest) : IProtocolHandler
 {
     private static readonly TimeSpan SessionLifetime = TimeSpan.FromMinutes(5);
-    private readonly ConcurrentDictionary<string, RunState> _runs = new(StringComparer.Ordinal);
+    private readonly SessionTable<RunState> _runs = new(SessionLifetime);
 
     public IReadOnlyCollection<string> Kinds { get; } =
         [FrostMessages.DkgStart, FrostMessages.DkgReveal, FrostMessages.DkgRound2, FrostMessages.DkgFinish, FrostMessages.DkgComplete];
 
     /// <summary>Drops the in-memory state of a run (after abort).</summary>
-    internal void Drop(string runId)
-    {
-        if (_runs.TryRemove(runId, out RunState? run))
-        {
-            run.Dispose();
-        }
-    }
+    internal void Drop(string runId) => _runs.Drop(runId);
 
     public async ValueTask<IReadOnlyList<OutgoingMessage>> HandleAsync(StepContext context, CancellationToken cancellationToken)
     {
@@ -421,28 +415,11 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
         _ => throw new ProtocolException("unknown DKG run kind"),
     };
 
-    private RunState Get(byte[] sessionId)
-        => _runs.TryGetValue(Convert.ToHexStringLower(sessionId), out RunState? run) ? run : throw new ProtocolException("unknown DKG session (never started here, finished, or expired)");
+    private RunState Get(byte[] sessionId) => _runs.Get(sessionId);
 
-    private void Forget(byte[] sessionId)
-    {
-        if (_runs.TryRemove(Convert.ToHexStringLower(sessionId), out RunState? run))
-        {
-            run.Dispose();
-        }
-    }
+    private void Forget(byte[] sessionId) => _runs.Drop(SessionTable<RunState>.RunId(sessionId));
 
-    private void Sweep()
-    {
-        DateTimeOffset cutoff = DateTimeOffset.UtcNow - SessionLifetime;
-        foreach (KeyValuePair<string, RunState> kv in _runs)
-        {
-            if (kv.Value.Started < cutoff && _runs.TryRemove(kv.Key, out RunState? old))
-            {
-                old.Dispose();
-            }
-        }
-    }
+    private void Sweep() => _runs.Sweep();
 
     private static Identifier[] Ids(FrostCiphersuite suite, uint[] nodes) => [.. nodes.Select(n => Identifier.FromInt(suite, (int)n))];
 

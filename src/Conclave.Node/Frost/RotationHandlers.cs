@@ -3,8 +3,7 @@ using Conclave.Node.Protocol;
 using Conclave.Storage.Audit;
 using Conclave.Storage.Keys;
 using Conclave.Storage.Rotation;
-using Conclave.Threshold.Frost;
-using Conclave.Threshold.Frost.Ciphersuites;
+using Conclave.Node.Threshold.Engine;
 
 namespace Conclave.Node.Frost;
 
@@ -14,7 +13,7 @@ namespace Conclave.Node.Frost;
 /// of the same run), abort (the pending version is discarded, never a committed one) and status (what the node holds,
 /// for recovery). Every step is idempotent, so a coordinator that crashed or lost a reply simply sends it again.
 /// </summary>
-public sealed class RotationHandlers(FrostNodeState state, FrostDkgHandlers dkg) : IProtocolHandler
+public sealed class RotationHandlers(NodeEngine state) : IProtocolHandler
 {
     public IReadOnlyCollection<string> Kinds { get; } =
         [FrostMessages.RotationCommit, FrostMessages.RotationRetire, FrostMessages.RotationAbort, FrostMessages.RotationStatus];
@@ -43,12 +42,12 @@ public sealed class RotationHandlers(FrostNodeState state, FrostDkgHandlers dkg)
         switch (run.State)
         {
             case RotationState.Prepared:
-                PublicKeyPackage package = Package(run, p);
+                PreparedKey package = Package(run, p);
                 await state.Store.Keys.CommitPendingVersionAsync(
                     new KeyRotation(run.KeyId, run.FromVersion, run.ToVersion, package.VerificationKey, package.Threshold, package.ParticipantCount), ct).ConfigureAwait(false);
                 run = await state.Store.Rotations.TransitionAsync(run.RunId, RotationState.Prepared, RotationState.Committed, cancellationToken: ct).ConfigureAwait(false);
                 state.Evict(run.KeyId);
-                dkg.Drop(run.RunId);
+                state.DropRun(run.RunId);
                 await AuditAsync(ctx, "rotation.commit", run, $"version {run.ToVersion} current", ct).ConfigureAwait(false);
                 break;
             case RotationState.Committed:
@@ -127,7 +126,7 @@ public sealed class RotationHandlers(FrostNodeState state, FrostDkgHandlers dkg)
 
         await state.Store.Rotations.TransitionAsync(run.RunId, run.State, RotationState.Retired, cancellationToken: ct).ConfigureAwait(false);
         state.Evict(run.KeyId);
-        dkg.Drop(run.RunId);
+        state.DropRun(run.RunId);
         await AuditAsync(ctx, "rotation.retire", run, leaving ? $"version {run.FromVersion} erased, key left this node" : $"version {run.FromVersion} erased", ct).ConfigureAwait(false);
         return [new OutgoingMessage(FrostMessages.RotationRetired, 7, [0], [])];
     }
@@ -135,7 +134,7 @@ public sealed class RotationHandlers(FrostNodeState state, FrostDkgHandlers dkg)
     private async Task<IReadOnlyList<OutgoingMessage>> AbortAsync(StepContext ctx, CancellationToken ct)
     {
         string runId = Convert.ToHexStringLower(ctx.SessionId);
-        dkg.Drop(runId);
+        state.DropRun(runId);
         RotationRun? run = await state.Store.Rotations.GetAsync(runId, ct).ConfigureAwait(false);
         ReadKeyId(ctx, run);
         if (run is not null && run.State is RotationState.Started or RotationState.Prepared)
@@ -189,14 +188,15 @@ public sealed class RotationHandlers(FrostNodeState state, FrostDkgHandlers dkg)
         }
     }
 
-    private static PublicKeyPackage Package(RotationRun run, NodeRunParameters p)
+    /// <summary>The run's prepared result as the run's protocol reads it.</summary>
+    private PreparedKey Package(RotationRun run, NodeRunParameters p)
     {
-        if (run.Result is null || !FrostCiphersuite.TryGet(p.Scheme, out FrostCiphersuite? suite))
+        if (run.Result is null)
         {
             throw new ProtocolException($"run {run.RunId} has no prepared key package");
         }
 
-        return PublicKeyPackage.FromBytes(suite, run.Result);
+        return state.For(p.Scheme).DescribePrepared(p.Scheme, run.Result);
     }
 
     /// <summary>What a receiver signs to say it committed: key id, new version and the hash of the agreed public key package.</summary>
