@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using Conclave.Crypto.Memory;
-using Conclave.Node.Frost;
 using Conclave.Node.Protocol;
 using Conclave.Node.Threshold.Engine;
 using Conclave.Storage;

@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.Collections.Concurrent;
-using Conclave.Node.Frost;
 using Conclave.Storage.Nonces;
 
 namespace Conclave.Node.Threshold.Engine;

@@ -3,7 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Conclave.Storage.Nonces;
 
-namespace Conclave.Node.Frost;
+namespace Conclave.Node.Threshold.Engine;
 
 /// <summary>
 /// Nonce epochs: how a signer node prunes its nonce ledger without ever letting a pruned id be issued or accepted again

@@ -1,11 +1,11 @@
 using System.Security.Cryptography;
+using Conclave.Node.Frost;
 using Conclave.Node.Protocol;
 using Conclave.Storage.Audit;
 using Conclave.Storage.Keys;
 using Conclave.Storage.Rotation;
-using Conclave.Node.Threshold.Engine;
 
-namespace Conclave.Node.Frost;
+namespace Conclave.Node.Threshold.Engine;
 
 /// <summary>
 /// The second phase of a rotation run on a node (docs/ROTATION.md), bound to the run by its session id: commit (the
@@ -16,17 +16,17 @@ namespace Conclave.Node.Frost;
 public sealed class RotationHandlers(NodeEngine state) : IProtocolHandler
 {
     public IReadOnlyCollection<string> Kinds { get; } =
-        [FrostMessages.RotationCommit, FrostMessages.RotationRetire, FrostMessages.RotationAbort, FrostMessages.RotationStatus];
+        [RotationMessages.Commit, RotationMessages.Retire, RotationMessages.Abort, RotationMessages.Status];
 
     public async ValueTask<IReadOnlyList<OutgoingMessage>> HandleAsync(StepContext context, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(context);
         return await HandlerSupport.RefuseOnFailure<IReadOnlyList<OutgoingMessage>>(async () => context.Request.Kind switch
         {
-            FrostMessages.RotationCommit => await CommitAsync(context, cancellationToken).ConfigureAwait(false),
-            FrostMessages.RotationRetire => await RetireAsync(context, cancellationToken).ConfigureAwait(false),
-            FrostMessages.RotationAbort => await AbortAsync(context, cancellationToken).ConfigureAwait(false),
-            FrostMessages.RotationStatus => await StatusAsync(context, cancellationToken).ConfigureAwait(false),
+            RotationMessages.Commit => await CommitAsync(context, cancellationToken).ConfigureAwait(false),
+            RotationMessages.Retire => await RetireAsync(context, cancellationToken).ConfigureAwait(false),
+            RotationMessages.Abort => await AbortAsync(context, cancellationToken).ConfigureAwait(false),
+            RotationMessages.Status => await StatusAsync(context, cancellationToken).ConfigureAwait(false),
             _ => throw new ProtocolException($"unknown kind {context.Request.Kind}"),
         }).ConfigureAwait(false);
     }
@@ -57,7 +57,7 @@ public sealed class RotationHandlers(NodeEngine state) : IProtocolHandler
                 throw new ProtocolException($"run {run.RunId} is {run.State.ToString().ToLowerInvariant()} on node {state.NodeId}; it cannot be committed");
         }
 
-        return [new OutgoingMessage(FrostMessages.RotationCommitted, 6, [], CommittedPayload(run))];
+        return [new OutgoingMessage(RotationMessages.Committed, 6, [], CommittedPayload(run))];
     }
 
     private async Task<IReadOnlyList<OutgoingMessage>> RetireAsync(StepContext ctx, CancellationToken ct)
@@ -67,7 +67,7 @@ public sealed class RotationHandlers(NodeEngine state) : IProtocolHandler
         bool leaving = !receiver && (p.Dealers.Contains(state.NodeId) || p.OldHolders.Contains(state.NodeId));
         if (run.State == RotationState.Retired)
         {
-            return [new OutgoingMessage(FrostMessages.RotationRetired, 7, [0], [])];
+            return [new OutgoingMessage(RotationMessages.Retired, 7, [0], [])];
         }
 
         if (!(receiver ? run.State == RotationState.Committed : leaving && run.State is RotationState.Prepared or RotationState.Started))
@@ -94,7 +94,7 @@ public sealed class RotationHandlers(NodeEngine state) : IProtocolHandler
         var committed = new HashSet<uint>();
         foreach (Rpc.Envelope e in ctx.Relayed)
         {
-            if (e.Kind != FrostMessages.RotationCommitted || !e.Payload.Span.SequenceEqual(expected))
+            if (e.Kind != RotationMessages.Committed || !e.Payload.Span.SequenceEqual(expected))
             {
                 throw new ProtocolException($"retire expects node {e.Sender}'s commit of run {run.RunId}", e.Sender);
             }
@@ -128,7 +128,7 @@ public sealed class RotationHandlers(NodeEngine state) : IProtocolHandler
         state.Evict(run.KeyId);
         state.DropRun(run.RunId);
         await AuditAsync(ctx, "rotation.retire", run, leaving ? $"version {run.FromVersion} erased, key left this node" : $"version {run.FromVersion} erased", ct).ConfigureAwait(false);
-        return [new OutgoingMessage(FrostMessages.RotationRetired, 7, [0], [])];
+        return [new OutgoingMessage(RotationMessages.Retired, 7, [0], [])];
     }
 
     private async Task<IReadOnlyList<OutgoingMessage>> AbortAsync(StepContext ctx, CancellationToken ct)
@@ -148,7 +148,7 @@ public sealed class RotationHandlers(NodeEngine state) : IProtocolHandler
             throw new ProtocolException($"run {runId} is {run.State.ToString().ToLowerInvariant()} on node {state.NodeId}; a committed run is never aborted");
         }
 
-        return [new OutgoingMessage(FrostMessages.RotationAborted, 8, [0], [])];
+        return [new OutgoingMessage(RotationMessages.Aborted, 8, [0], [])];
     }
 
     private async Task<IReadOnlyList<OutgoingMessage>> StatusAsync(StepContext ctx, CancellationToken ct)
@@ -164,7 +164,7 @@ public sealed class RotationHandlers(NodeEngine state) : IProtocolHandler
             .String(active?.RunId ?? "")
             .String(active?.State.ToString() ?? "")
             .ToArray();
-        return [new OutgoingMessage(FrostMessages.RotationStatusReply, 9, [0], payload)];
+        return [new OutgoingMessage(RotationMessages.StatusReply, 9, [0], payload)];
     }
 
     /// <summary>The run this request's session names, recorded on this node, and the key id the request names must match it.</summary>
