@@ -93,7 +93,7 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
             throw new ProtocolException($"node {state.NodeId} is already running a rotation of key {keyId}");
         }
 
-        await DiscardStaleRunAsync(keyId, ct).ConfigureAwait(false);
+        await NodeRuns.DiscardStaleRunAsync(state.Store, state.NodeId, keyId, ct).ConfigureAwait(false);
 
         KeyPackage? current = null;
         DkgSession session;
@@ -133,11 +133,8 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
                 throw new ProtocolException("unknown DKG run kind");
         }
 
-        // The run is recorded durably before any value of it leaves the node: after a restart the node still knows
-        // which version it may hold pending, who the receivers are, and what a retire or abort of this run may do.
-        int toVersion = kind == DkgRunKind.KeyGeneration ? 1 : checked(version + 1);
-        await state.Store.Rotations.BeginAsync(new NewRotationRun(key, keyId, ToRotationKind(kind), kind == DkgRunKind.KeyGeneration ? 0 : version, toVersion,
-            $"node-{state.NodeId}", TimeSpan.Zero, new NodeRunParameters(kind, suite.SchemeName, dealers, receivers, oldHolders).ToBytes()), ct).ConfigureAwait(false);
+        // The run is recorded durably before any value of it leaves the node (NodeRuns.BeginAsync).
+        await NodeRuns.BeginAsync(state.Store, state.NodeId, key, keyId, kind, version, suite.SchemeName, dealers, receivers, oldHolders, ct).ConfigureAwait(false);
 
         if (bystander)
         {
@@ -383,37 +380,6 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
             pending.Dispose();
         }
     }
-
-    /// <summary>
-    /// A run of this key that this node recorded but that is no longer live (its coordinator aborted it while this node
-    /// was unreachable, or this node restarted mid-run): the coordinator begins a new run only once the old one is
-    /// finished, and a run that was prepared and committed would have reached retire, so what is left pending here was
-    /// never committed. It is discarded; a committed, unretired run is refused instead (the key stays as it is).
-    /// </summary>
-    private async Task DiscardStaleRunAsync(string keyId, CancellationToken ct)
-    {
-        RotationRun? stale = await state.Store.Rotations.GetActiveAsync(keyId, ct).ConfigureAwait(false);
-        if (stale is null)
-        {
-            return;
-        }
-
-        if (stale.State == RotationState.Committed)
-        {
-            throw new ProtocolException($"node {state.NodeId} holds committed run {stale.RunId} of key {keyId}, not yet retired");
-        }
-
-        await state.Store.Keys.DiscardPendingVersionAsync(keyId, stale.ToVersion, ct).ConfigureAwait(false);
-        await state.Store.Rotations.TransitionAsync(stale.RunId, stale.State, RotationState.Aborted, error: "superseded by a newer run", cancellationToken: ct).ConfigureAwait(false);
-    }
-
-    private static RotationKind ToRotationKind(DkgRunKind kind) => kind switch
-    {
-        DkgRunKind.KeyGeneration => RotationKind.KeyGeneration,
-        DkgRunKind.Refresh => RotationKind.Refresh,
-        DkgRunKind.Reshare => RotationKind.Reshare,
-        _ => throw new ProtocolException("unknown DKG run kind"),
-    };
 
     private RunState Get(byte[] sessionId) => _runs.Get(sessionId);
 
