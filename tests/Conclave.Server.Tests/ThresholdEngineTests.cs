@@ -139,6 +139,28 @@ public sealed class ThresholdEngineTests
         Assert.Empty(health.Resting([1, 2, 3]));
     }
 
+    /// <summary>
+    /// Main's eviction kept under the engine: an untrusted (evicted) node is never chosen for a quorum, whatever its pool
+    /// depth, until it is re-admitted; the mark does not expire like a rest does.
+    /// </summary>
+    [Fact]
+    public void NodeHealth_AnUntrustedNodeIsNeverChosen_UntilItIsReadmitted()
+    {
+        var clock = new ManualClock(Start);
+        var health = new NodeHealth(clock);
+        health.MarkUntrusted(2);
+        Assert.True(health.IsUntrusted(2));
+        Assert.Equal([2u], health.Untrusted);
+        Assert.Equal([1u, 3u], health.ChooseQuorum([1, 2, 3], 3, new HashSet<uint>(), n => n == 2 ? 100 : 0).Order());
+
+        clock.Now += TimeSpan.FromDays(1);
+        Assert.Equal([1u, 3u], health.ChooseQuorum([1, 2, 3], 3, new HashSet<uint>(), _ => 0).Order());
+
+        health.Readmit(2);
+        Assert.False(health.IsUntrusted(2));
+        Assert.Equal([1u, 2u, 3u], health.ChooseQuorum([1, 2, 3], 3, new HashSet<uint>(), _ => 0).Order());
+    }
+
     private sealed record Item(string Signers, int Serial);
 
     private sealed record TestKey(string KeyId, int Version, int Threshold, IReadOnlyList<uint> Nodes) : IThresholdKey;
