@@ -1,5 +1,6 @@
 using Conclave.Node.Config;
 using Conclave.Node.Frost;
+using Conclave.Node.Threshold.Engine;
 using Conclave.Server.Hosting;
 using Conclave.Server.Coordinator;
 using Conclave.Threshold.Frost;

@@ -1,5 +1,5 @@
 using System.Buffers.Binary;
-using Conclave.Node.Frost;
+using Conclave.Node.Threshold.Engine;
 using Conclave.Storage;
 using Conclave.Storage.Encryption;
 using Conclave.Storage.Nonces;

@@ -8,6 +8,7 @@ using Conclave.Storage.Encryption;
 using Conclave.Hsm;
 using Conclave.Node.Pki;
 using Conclave.Node.Protocol;
+using Conclave.Node.Threshold.Engine;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -61,7 +62,7 @@ public static class NodeHost
                 : throw new ConfigException("auditCheckpointInterval must be between 1 and 1000000"),
         }, cancellationToken).ConfigureAwait(false);
         NonceEpochs epochs = await NonceEpochs.OpenAsync(store.Nonces, ct: cancellationToken).ConfigureAwait(false);
-        var frost = new FrostNodeState(store, config.NodeId) { CorruptShares = config.FaultInjection == "bad-share", Epochs = epochs };
+        var frost = new FrostNodeState(store, config.NodeId, epochs) { CorruptShares = config.FaultInjection == "bad-share" };
 
         X509Certificate2 ca = PemFiles.LoadCertificate(config.Resolve(config.Tls.Ca));
         X509Certificate2 cert = PemFiles.LoadWithKey(config.Resolve(config.Tls.Certificate), config.Resolve(config.Tls.Key));
@@ -101,12 +102,13 @@ public static class NodeHost
         builder.Services.AddSingleton(store);
         builder.Services.AddSingleton(frost);
         builder.Services.AddSingleton<IProtocolHandler, AttestHandler>();
-        builder.Services.AddSingleton<IProtocolHandler>(new FrostHandlers(frost));
-        var dkg = new FrostDkgHandlers(frost, cluster);
-        builder.Services.AddSingleton<IProtocolHandler>(dkg);
-        builder.Services.AddSingleton<IProtocolHandler>(new RotationHandlers(frost, dkg));
-        builder.Services.AddSingleton<IProtocolHandler>(new FrostRepairHandlers(frost, cluster));
-        builder.Services.AddSingleton<IProtocolHandler>(new KeyStatusHandler(frost));
+
+        // The threshold engine: each protocol's handlers and the rotation steps they share (docs/ARCHITECTURE.md "Threshold engine").
+        var engine = new NodeEngine(store, config.NodeId, [new FrostNodeProtocol(frost, cluster)]);
+        foreach (IProtocolHandler handler in engine.Handlers)
+        {
+            builder.Services.AddSingleton<IProtocolHandler>(handler);
+        }
 
         WebApplication app = builder.Build();
         if (config.FaultInjection is not null)

@@ -1,6 +1,6 @@
 using System.Text.Json;
-using Conclave.Node.Frost;
 using Conclave.Node.Protocol;
+using Conclave.Node.Threshold.Engine;
 using Conclave.Storage.Rotation;
 
 namespace Conclave.Server.Coordinator;

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Text;
+using Conclave.Node.Threshold.Engine;
 
 namespace Conclave.Node.Frost;
 
@@ -70,31 +71,31 @@ public static class FrostMessages
     /// Coordinator → receiver of a prepared run (same session id as the run): make the pending version current.
     /// Idempotent; the node answers <see cref="RotationCommitted"/> again for a run it already committed.
     /// </summary>
-    public const string RotationCommit = "rotation.commit";
+    public const string RotationCommit = RotationMessages.Commit;
 
     /// <summary>Receiver → everyone: signed evidence that it made the run's new version current (key id, version, package hash).</summary>
-    public const string RotationCommitted = "rotation.committed";
+    public const string RotationCommitted = RotationMessages.Committed;
 
     /// <summary>
     /// Coordinator → every old and new holder, relaying every receiver's <see cref="RotationCommitted"/>: erase the old
     /// version (a leaving dealer: the key). A node erases only with a signed commit from every receiver of the same run.
     /// </summary>
-    public const string RotationRetire = "rotation.retire";
+    public const string RotationRetire = RotationMessages.Retire;
 
     /// <summary>Node → coordinator: the run is retired on this node.</summary>
-    public const string RotationRetired = "rotation.retired";
+    public const string RotationRetired = RotationMessages.Retired;
 
     /// <summary>Coordinator → every participant of a run that was not prepared: discard the pending version.</summary>
-    public const string RotationAbort = "rotation.abort";
+    public const string RotationAbort = RotationMessages.Abort;
 
     /// <summary>Node → coordinator: the run is aborted on this node (or was never known).</summary>
-    public const string RotationAborted = "rotation.aborted";
+    public const string RotationAborted = RotationMessages.Aborted;
 
     /// <summary>Coordinator → node: report the key's current version and unfinished run (recovery and convergence checks).</summary>
-    public const string RotationStatus = "rotation.status";
+    public const string RotationStatus = RotationMessages.Status;
 
     /// <summary>Node → coordinator: current version, key state, unfinished run id and state.</summary>
-    public const string RotationStatusReply = "rotation.status-reply";
+    public const string RotationStatusReply = RotationMessages.StatusReply;
 
     /// <summary>Coordinator → helper: start repairing a lost participant's share (step one, δ pieces).</summary>
     public const string RepairStart = "frost.repair.start";

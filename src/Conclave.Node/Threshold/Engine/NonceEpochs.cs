@@ -3,7 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Conclave.Storage.Nonces;
 
-namespace Conclave.Node.Frost;
+namespace Conclave.Node.Threshold.Engine;
 
 /// <summary>
 /// Nonce epochs: how a signer node prunes its nonce ledger without ever letting a pruned id be issued or accepted again
@@ -18,6 +18,9 @@ namespace Conclave.Node.Frost;
 public sealed class NonceEpochs : IDisposable
 {
     public const int EpochSizeInBytes = 8;
+
+    /// <summary>Bytes of a nonce id: epoch (8 bytes) ‖ 8 random bytes.</summary>
+    public const int NonceIdSizeInBytes = 16;
     private const int LedgerIdSizeInBytes = 32;
     private readonly INonceLedger _ledger;
     private readonly SemaphoreSlim _gate = new(1, 1);
@@ -71,7 +74,7 @@ public sealed class NonceEpochs : IDisposable
     /// <summary>A new nonce id of <paramref name="epoch"/>: epoch (8 bytes) ‖ 8 random bytes.</summary>
     public static byte[] NewNonceId(ulong epoch)
     {
-        byte[] id = new byte[FrostMessages.NonceIdSizeInBytes];
+        byte[] id = new byte[NonceIdSizeInBytes];
         BinaryPrimitives.WriteUInt64BigEndian(id, epoch);
         RandomNumberGenerator.Fill(id.AsSpan(EpochSizeInBytes));
         return id;

@@ -13,7 +13,6 @@ namespace Conclave.Server.Coordinator;
 /// </summary>
 public sealed partial class FrostCoordinator
 {
-    private readonly ConcurrentDictionary<uint, byte> _untrusted = new();
     private readonly ConcurrentDictionary<string, long> _signed = new(StringComparer.Ordinal);
 
     private void CountSignature(string keyId) => _signed.AddOrUpdate(keyId, 1, (_, n) => n + 1);
@@ -33,23 +32,23 @@ public sealed partial class FrostCoordinator
         return taken;
     }
 
-    /// <summary>Marks a node untrusted in this coordinator (the server records it durably first).</summary>
+    /// <summary>Marks a node untrusted in this coordinator (the server records it durably first); the engine's <see cref="Threshold.Engine.NodeHealth"/> keeps the mark.</summary>
     public void MarkUntrusted(uint node)
     {
-        _untrusted[node] = 0;
-        foreach (FrostKeyInfo key in _keys.Values)
+        _health.MarkUntrusted(node);
+        foreach (FrostKeyInfo key in _keys.Keys)
         {
             DropPool(key.KeyId, node);
         }
     }
 
     /// <summary>Lets a node take part again.</summary>
-    public void Readmit(uint node) => _untrusted.TryRemove(node, out _);
+    public void Readmit(uint node) => _health.Readmit(node);
 
-    public bool IsUntrusted(uint node) => _untrusted.ContainsKey(node);
+    public bool IsUntrusted(uint node) => _health.IsUntrusted(node);
 
     /// <summary>The untrusted nodes, by id.</summary>
-    public IReadOnlyList<uint> Untrusted => [.. _untrusted.Keys.Order()];
+    public IReadOnlyList<uint> Untrusted => _health.Untrusted;
 
     /// <summary><paramref name="nodes"/> without the untrusted ones, in order.</summary>
     public IReadOnlyList<uint> Trusted(IEnumerable<uint> nodes)
@@ -59,17 +58,7 @@ public sealed partial class FrostCoordinator
     }
 
     /// <summary>The keys whose current committee includes <paramref name="node"/>.</summary>
-    public IReadOnlyList<FrostKeyInfo> KeysHeldBy(uint node) => [.. _keys.Values.Where(k => k.Nodes.Contains(node)).OrderBy(k => k.KeyId, StringComparer.Ordinal)];
-
-    /// <summary>A new run may not involve an untrusted node (finishing a run recorded before the eviction may).</summary>
-    private void RefuseUntrusted(RotationPlan plan)
-    {
-        uint[] bad = [.. plan.Everyone.Where(IsUntrusted)];
-        if (bad.Length > 0)
-        {
-            throw new NodeUntrustedException(bad, $"node {string.Join(", ", bad)} {(bad.Length == 1 ? "is" : "are")} evicted (untrusted): a {plan.Kind.ToString().ToLowerInvariant()} of key {plan.Name ?? plan.KeyId} may not include {(bad.Length == 1 ? "it" : "them")}");
-        }
-    }
+    public IReadOnlyList<FrostKeyInfo> KeysHeldBy(uint node) => [.. _keys.Keys.Where(k => k.Nodes.Contains(node)).OrderBy(k => k.KeyId, StringComparer.Ordinal)];
 
     /// <summary>
     /// Marks <paramref name="node"/> untrusted and moves every key this coordinator knows away from it, one crash-safe

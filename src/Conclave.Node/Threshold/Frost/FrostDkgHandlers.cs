@@ -1,10 +1,10 @@
-using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using Conclave.Crypto;
 using Conclave.Crypto.Aead;
 using Conclave.Crypto.Memory;
 using Conclave.Node.Config;
 using Conclave.Node.Protocol;
+using Conclave.Node.Threshold.Engine;
 using Conclave.Node.Rpc;
 using Conclave.Storage;
 using Conclave.Storage.Audit;
@@ -33,19 +33,13 @@ namespace Conclave.Node.Frost;
 public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manifest) : IProtocolHandler
 {
     private static readonly TimeSpan SessionLifetime = TimeSpan.FromMinutes(5);
-    private readonly ConcurrentDictionary<string, RunState> _runs = new(StringComparer.Ordinal);
+    private readonly SessionTable<RunState> _runs = new(SessionLifetime);
 
     public IReadOnlyCollection<string> Kinds { get; } =
         [FrostMessages.DkgStart, FrostMessages.DkgReveal, FrostMessages.DkgRound2, FrostMessages.DkgFinish, FrostMessages.DkgComplete];
 
     /// <summary>Drops the in-memory state of a run (after abort).</summary>
-    internal void Drop(string runId)
-    {
-        if (_runs.TryRemove(runId, out RunState? run))
-        {
-            run.Dispose();
-        }
-    }
+    internal void Drop(string runId) => _runs.Drop(runId);
 
     public async ValueTask<IReadOnlyList<OutgoingMessage>> HandleAsync(StepContext context, CancellationToken cancellationToken)
     {
@@ -99,7 +93,7 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
             throw new ProtocolException($"node {state.NodeId} is already running a rotation of key {keyId}");
         }
 
-        await DiscardStaleRunAsync(keyId, ct).ConfigureAwait(false);
+        await NodeRuns.DiscardStaleRunAsync(state.Store, state.NodeId, keyId, ct).ConfigureAwait(false);
 
         KeyPackage? current = null;
         DkgSession session;
@@ -139,11 +133,8 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
                 throw new ProtocolException("unknown DKG run kind");
         }
 
-        // The run is recorded durably before any value of it leaves the node: after a restart the node still knows
-        // which version it may hold pending, who the receivers are, and what a retire or abort of this run may do.
-        int toVersion = kind == DkgRunKind.KeyGeneration ? 1 : checked(version + 1);
-        await state.Store.Rotations.BeginAsync(new NewRotationRun(key, keyId, ToRotationKind(kind), kind == DkgRunKind.KeyGeneration ? 0 : version, toVersion,
-            $"node-{state.NodeId}", TimeSpan.Zero, new NodeRunParameters(kind, suite.SchemeName, dealers, receivers, oldHolders).ToBytes()), ct).ConfigureAwait(false);
+        // The run is recorded durably before any value of it leaves the node (NodeRuns.BeginAsync).
+        await NodeRuns.BeginAsync(state.Store, state.NodeId, key, keyId, kind, version, suite.SchemeName, dealers, receivers, oldHolders, ct).ConfigureAwait(false);
 
         if (bystander)
         {
@@ -390,59 +381,11 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
         }
     }
 
-    /// <summary>
-    /// A run of this key that this node recorded but that is no longer live (its coordinator aborted it while this node
-    /// was unreachable, or this node restarted mid-run): the coordinator begins a new run only once the old one is
-    /// finished, and a run that was prepared and committed would have reached retire, so what is left pending here was
-    /// never committed. It is discarded; a committed, unretired run is refused instead (the key stays as it is).
-    /// </summary>
-    private async Task DiscardStaleRunAsync(string keyId, CancellationToken ct)
-    {
-        RotationRun? stale = await state.Store.Rotations.GetActiveAsync(keyId, ct).ConfigureAwait(false);
-        if (stale is null)
-        {
-            return;
-        }
+    private RunState Get(byte[] sessionId) => _runs.Get(sessionId);
 
-        if (stale.State == RotationState.Committed)
-        {
-            throw new ProtocolException($"node {state.NodeId} holds committed run {stale.RunId} of key {keyId}, not yet retired");
-        }
+    private void Forget(byte[] sessionId) => _runs.Drop(SessionTable<RunState>.RunId(sessionId));
 
-        await state.Store.Keys.DiscardPendingVersionAsync(keyId, stale.ToVersion, ct).ConfigureAwait(false);
-        await state.Store.Rotations.TransitionAsync(stale.RunId, stale.State, RotationState.Aborted, error: "superseded by a newer run", cancellationToken: ct).ConfigureAwait(false);
-    }
-
-    private static RotationKind ToRotationKind(DkgRunKind kind) => kind switch
-    {
-        DkgRunKind.KeyGeneration => RotationKind.KeyGeneration,
-        DkgRunKind.Refresh => RotationKind.Refresh,
-        DkgRunKind.Reshare => RotationKind.Reshare,
-        _ => throw new ProtocolException("unknown DKG run kind"),
-    };
-
-    private RunState Get(byte[] sessionId)
-        => _runs.TryGetValue(Convert.ToHexStringLower(sessionId), out RunState? run) ? run : throw new ProtocolException("unknown DKG session (never started here, finished, or expired)");
-
-    private void Forget(byte[] sessionId)
-    {
-        if (_runs.TryRemove(Convert.ToHexStringLower(sessionId), out RunState? run))
-        {
-            run.Dispose();
-        }
-    }
-
-    private void Sweep()
-    {
-        DateTimeOffset cutoff = DateTimeOffset.UtcNow - SessionLifetime;
-        foreach (KeyValuePair<string, RunState> kv in _runs)
-        {
-            if (kv.Value.Started < cutoff && _runs.TryRemove(kv.Key, out RunState? old))
-            {
-                old.Dispose();
-            }
-        }
-    }
+    private void Sweep() => _runs.Sweep();
 
     private static Identifier[] Ids(FrostCiphersuite suite, uint[] nodes) => [.. nodes.Select(n => Identifier.FromInt(suite, (int)n))];
 

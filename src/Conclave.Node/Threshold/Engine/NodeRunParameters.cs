@@ -1,6 +1,6 @@
 using Conclave.Node.Protocol;
 
-namespace Conclave.Node.Frost;
+namespace Conclave.Node.Threshold.Engine;
 
 /// <summary>
 /// What a node records durably about a rotation run it takes part in (the Parameters of its RotationRun): the kind and

@@ -1,12 +1,11 @@
 using System.Security.Cryptography;
+using Conclave.Node.Frost;
 using Conclave.Node.Protocol;
 using Conclave.Storage.Audit;
 using Conclave.Storage.Keys;
 using Conclave.Storage.Rotation;
-using Conclave.Threshold.Frost;
-using Conclave.Threshold.Frost.Ciphersuites;
 
-namespace Conclave.Node.Frost;
+namespace Conclave.Node.Threshold.Engine;
 
 /// <summary>
 /// The second phase of a rotation run on a node (docs/ROTATION.md), bound to the run by its session id: commit (the
@@ -14,20 +13,20 @@ namespace Conclave.Node.Frost;
 /// of the same run), abort (the pending version is discarded, never a committed one) and status (what the node holds,
 /// for recovery). Every step is idempotent, so a coordinator that crashed or lost a reply simply sends it again.
 /// </summary>
-public sealed class RotationHandlers(FrostNodeState state, FrostDkgHandlers dkg) : IProtocolHandler
+public sealed class RotationHandlers(NodeEngine state) : IProtocolHandler
 {
     public IReadOnlyCollection<string> Kinds { get; } =
-        [FrostMessages.RotationCommit, FrostMessages.RotationRetire, FrostMessages.RotationAbort, FrostMessages.RotationStatus];
+        [RotationMessages.Commit, RotationMessages.Retire, RotationMessages.Abort, RotationMessages.Status];
 
     public async ValueTask<IReadOnlyList<OutgoingMessage>> HandleAsync(StepContext context, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(context);
         return await HandlerSupport.RefuseOnFailure<IReadOnlyList<OutgoingMessage>>(async () => context.Request.Kind switch
         {
-            FrostMessages.RotationCommit => await CommitAsync(context, cancellationToken).ConfigureAwait(false),
-            FrostMessages.RotationRetire => await RetireAsync(context, cancellationToken).ConfigureAwait(false),
-            FrostMessages.RotationAbort => await AbortAsync(context, cancellationToken).ConfigureAwait(false),
-            FrostMessages.RotationStatus => await StatusAsync(context, cancellationToken).ConfigureAwait(false),
+            RotationMessages.Commit => await CommitAsync(context, cancellationToken).ConfigureAwait(false),
+            RotationMessages.Retire => await RetireAsync(context, cancellationToken).ConfigureAwait(false),
+            RotationMessages.Abort => await AbortAsync(context, cancellationToken).ConfigureAwait(false),
+            RotationMessages.Status => await StatusAsync(context, cancellationToken).ConfigureAwait(false),
             _ => throw new ProtocolException($"unknown kind {context.Request.Kind}"),
         }).ConfigureAwait(false);
     }
@@ -43,12 +42,12 @@ public sealed class RotationHandlers(FrostNodeState state, FrostDkgHandlers dkg)
         switch (run.State)
         {
             case RotationState.Prepared:
-                PublicKeyPackage package = Package(run, p);
+                PreparedKey package = Package(run, p);
                 await state.Store.Keys.CommitPendingVersionAsync(
                     new KeyRotation(run.KeyId, run.FromVersion, run.ToVersion, package.VerificationKey, package.Threshold, package.ParticipantCount), ct).ConfigureAwait(false);
                 run = await state.Store.Rotations.TransitionAsync(run.RunId, RotationState.Prepared, RotationState.Committed, cancellationToken: ct).ConfigureAwait(false);
                 state.Evict(run.KeyId);
-                dkg.Drop(run.RunId);
+                state.DropRun(run.RunId);
                 await AuditAsync(ctx, "rotation.commit", run, $"version {run.ToVersion} current", ct).ConfigureAwait(false);
                 break;
             case RotationState.Committed:
@@ -58,7 +57,7 @@ public sealed class RotationHandlers(FrostNodeState state, FrostDkgHandlers dkg)
                 throw new ProtocolException($"run {run.RunId} is {run.State.ToString().ToLowerInvariant()} on node {state.NodeId}; it cannot be committed");
         }
 
-        return [new OutgoingMessage(FrostMessages.RotationCommitted, 6, [], CommittedPayload(run))];
+        return [new OutgoingMessage(RotationMessages.Committed, 6, [], CommittedPayload(run))];
     }
 
     private async Task<IReadOnlyList<OutgoingMessage>> RetireAsync(StepContext ctx, CancellationToken ct)
@@ -68,7 +67,7 @@ public sealed class RotationHandlers(FrostNodeState state, FrostDkgHandlers dkg)
         bool leaving = !receiver && (p.Dealers.Contains(state.NodeId) || p.OldHolders.Contains(state.NodeId));
         if (run.State == RotationState.Retired)
         {
-            return [new OutgoingMessage(FrostMessages.RotationRetired, 7, [0], [])];
+            return [new OutgoingMessage(RotationMessages.Retired, 7, [0], [])];
         }
 
         if (!(receiver ? run.State == RotationState.Committed : leaving && run.State is RotationState.Prepared or RotationState.Started))
@@ -95,7 +94,7 @@ public sealed class RotationHandlers(FrostNodeState state, FrostDkgHandlers dkg)
         var committed = new HashSet<uint>();
         foreach (Rpc.Envelope e in ctx.Relayed)
         {
-            if (e.Kind != FrostMessages.RotationCommitted || !e.Payload.Span.SequenceEqual(expected))
+            if (e.Kind != RotationMessages.Committed || !e.Payload.Span.SequenceEqual(expected))
             {
                 throw new ProtocolException($"retire expects node {e.Sender}'s commit of run {run.RunId}", e.Sender);
             }
@@ -127,15 +126,15 @@ public sealed class RotationHandlers(FrostNodeState state, FrostDkgHandlers dkg)
 
         await state.Store.Rotations.TransitionAsync(run.RunId, run.State, RotationState.Retired, cancellationToken: ct).ConfigureAwait(false);
         state.Evict(run.KeyId);
-        dkg.Drop(run.RunId);
+        state.DropRun(run.RunId);
         await AuditAsync(ctx, "rotation.retire", run, leaving ? $"version {run.FromVersion} erased, key left this node" : $"version {run.FromVersion} erased", ct).ConfigureAwait(false);
-        return [new OutgoingMessage(FrostMessages.RotationRetired, 7, [0], [])];
+        return [new OutgoingMessage(RotationMessages.Retired, 7, [0], [])];
     }
 
     private async Task<IReadOnlyList<OutgoingMessage>> AbortAsync(StepContext ctx, CancellationToken ct)
     {
         string runId = Convert.ToHexStringLower(ctx.SessionId);
-        dkg.Drop(runId);
+        state.DropRun(runId);
         RotationRun? run = await state.Store.Rotations.GetAsync(runId, ct).ConfigureAwait(false);
         ReadKeyId(ctx, run);
         if (run is not null && run.State is RotationState.Started or RotationState.Prepared)
@@ -149,7 +148,7 @@ public sealed class RotationHandlers(FrostNodeState state, FrostDkgHandlers dkg)
             throw new ProtocolException($"run {runId} is {run.State.ToString().ToLowerInvariant()} on node {state.NodeId}; a committed run is never aborted");
         }
 
-        return [new OutgoingMessage(FrostMessages.RotationAborted, 8, [0], [])];
+        return [new OutgoingMessage(RotationMessages.Aborted, 8, [0], [])];
     }
 
     private async Task<IReadOnlyList<OutgoingMessage>> StatusAsync(StepContext ctx, CancellationToken ct)
@@ -165,7 +164,7 @@ public sealed class RotationHandlers(FrostNodeState state, FrostDkgHandlers dkg)
             .String(active?.RunId ?? "")
             .String(active?.State.ToString() ?? "")
             .ToArray();
-        return [new OutgoingMessage(FrostMessages.RotationStatusReply, 9, [0], payload)];
+        return [new OutgoingMessage(RotationMessages.StatusReply, 9, [0], payload)];
     }
 
     /// <summary>The run this request's session names, recorded on this node, and the key id the request names must match it.</summary>
@@ -189,14 +188,15 @@ public sealed class RotationHandlers(FrostNodeState state, FrostDkgHandlers dkg)
         }
     }
 
-    private static PublicKeyPackage Package(RotationRun run, NodeRunParameters p)
+    /// <summary>The run's prepared result as the run's protocol reads it.</summary>
+    private PreparedKey Package(RotationRun run, NodeRunParameters p)
     {
-        if (run.Result is null || !FrostCiphersuite.TryGet(p.Scheme, out FrostCiphersuite? suite))
+        if (run.Result is null)
         {
             throw new ProtocolException($"run {run.RunId} has no prepared key package");
         }
 
-        return PublicKeyPackage.FromBytes(suite, run.Result);
+        return state.For(p.Scheme).DescribePrepared(p.Scheme, run.Result);
     }
 
     /// <summary>What a receiver signs to say it committed: key id, new version and the hash of the agreed public key package.</summary>

@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Security.Cryptography;
 using Conclave.Crypto;
 using Conclave.Crypto.Aead;
@@ -7,7 +6,6 @@ using Conclave.Node.Protocol;
 using Conclave.Storage;
 using Conclave.Storage.Audit;
 using Conclave.Storage.Keys;
-using Conclave.Storage.Nonces;
 using Conclave.Threshold;
 using Conclave.Threshold.Frost;
 using Conclave.Threshold.Frost.Ciphersuites;
@@ -103,36 +101,17 @@ public sealed class FrostHandlers(FrostNodeState state) : IProtocolHandler
         }
 
         KeyPackage key = await state.GetKeyAsync(keyId, ct).ConfigureAwait(false);
-        // Every id carries the node's nonce epoch, so the ledger can be pruned by epoch (NonceEpochs).
-        ulong epoch = await state.Epochs.ReserveAsync((int)count, ct).ConfigureAwait(false);
         IReadOnlyList<SigningNonces> batch = FrostSigner.CommitBatch(key, (int)count);
-        var items = new List<(UInt128, SigningNonces)>(batch.Count);
-        var issues = new List<NonceIssue>(batch.Count);
+
+        // Durable before any commitment leaves the node: the pool names every nonce with an id of the node's current nonce
+        // epoch (NonceEpochs, so the ledger can be pruned), records the ids consumed in the ledger, then pools the nonces.
+        IReadOnlyList<byte[]> ids = await state.Nonces.IssueAsync(keyId, (int)version, batch, ct).ConfigureAwait(false);
         var w = new PayloadWriter().U32(count);
-        try
+        for (int i = 0; i < batch.Count; i++)
         {
-            foreach (SigningNonces n in batch)
-            {
-                byte[] id = NonceEpochs.NewNonceId(epoch);
-                items.Add((ToKey(id), n));
-                issues.Add(new NonceIssue(NonceEpochs.LedgerId(keyId, id), keyId, NonceKind.Nonce));
-                w.Bytes(id).Bytes(n.Commitments.ToBytes());
-            }
-
-            // Durable before any commitment leaves the node.
-            await state.Store.Nonces.IssueConsumedAsync(issues, ct).ConfigureAwait(false);
-        }
-        catch
-        {
-            foreach (SigningNonces n in batch)
-            {
-                n.Dispose();
-            }
-
-            throw;
+            w.Bytes(ids[i]).Bytes(batch[i].Commitments.ToBytes());
         }
 
-        state.AddToPool(keyId, items);
         return [new OutgoingMessage(FrostMessages.Commitments, ctx.Request.Round, [0], w.ToArray())];
     }
 
@@ -156,7 +135,7 @@ public sealed class FrostHandlers(FrostNodeState state) : IProtocolHandler
         // While a rotation commits, the previous version still signs until it is retired (erased).
         KeyPackage key = await state.GetKeyAtVersionAsync(keyId, (int)version, ct).ConfigureAwait(false);
 
-        using SigningNonces nonces = state.TakeFromPool(keyId, ToKey(nonceId))
+        using SigningNonces nonces = state.Nonces.Take(keyId, (int)version, nonceId)
             ?? throw new ProtocolException($"nonce {Convert.ToHexStringLower(nonceId)} is unknown or already used on node {state.NodeId}");
         SigningPackage package = SigningPackage.FromBytes(key.Suite, packageBytes);
 
@@ -200,7 +179,4 @@ public sealed class FrostHandlers(FrostNodeState state) : IProtocolHandler
 
         return path;
     }
-
-    private static UInt128 ToKey(ReadOnlySpan<byte> id16) => BinaryPrimitives.ReadUInt128BigEndian(id16);
-
 }

@@ -1,4 +1,4 @@
-namespace Conclave.Node.Frost;
+namespace Conclave.Node.Threshold.Engine;
 
 /// <summary>What a DKG-engine run does to a key.</summary>
 public enum DkgRunKind : uint

@@ -1,0 +1,53 @@
+using System.Collections.Concurrent;
+
+namespace Conclave.Server.Threshold.Engine;
+
+/// <summary>
+/// Which nodes the coordinator leaves out of quorums: for a while, a node that failed with a transient error (down, slow,
+/// overloaded) rests for <see cref="DownTime"/>; until it is re-admitted, a node marked untrusted (evicted, docs/ROTATION.md
+/// "Evicting a suspect node"). Shared by every protocol, since a node that is down, or evicted, is so for all.
+/// </summary>
+public sealed class NodeHealth(TimeProvider clock)
+{
+    private readonly ConcurrentDictionary<uint, long> _downUntil = new();
+    private readonly ConcurrentDictionary<uint, byte> _untrusted = new();
+
+    /// <summary>How long a node that failed with a transient error is left out of quorums.</summary>
+    public TimeSpan DownTime { get; set; } = TimeSpan.FromSeconds(5);
+
+    public void MarkDown(uint node) => _downUntil[node] = clock.GetUtcNow().Add(DownTime).ToUnixTimeMilliseconds();
+
+    public bool IsResting(uint node) =>
+        _downUntil.TryGetValue(node, out long until) && until > clock.GetUtcNow().ToUnixTimeMilliseconds();
+
+    /// <summary>Marks a node untrusted: never chosen for a quorum, and no new rotation run may include it, until <see cref="Readmit"/>.</summary>
+    public void MarkUntrusted(uint node) => _untrusted[node] = 0;
+
+    /// <summary>Lets an untrusted node take part again.</summary>
+    public void Readmit(uint node) => _untrusted.TryRemove(node, out _);
+
+    public bool IsUntrusted(uint node) => _untrusted.ContainsKey(node);
+
+    /// <summary>The untrusted nodes, by id.</summary>
+    public IReadOnlyList<uint> Untrusted => [.. _untrusted.Keys.Order()];
+
+    /// <summary>The nodes of <paramref name="nodes"/> resting right now.</summary>
+    public IReadOnlyList<uint> Resting(IEnumerable<uint> nodes) => [.. nodes.Where(IsResting)];
+
+    /// <summary>
+    /// Up to <paramref name="threshold"/> holders that are neither excluded, resting nor untrusted, those with the most pooled
+    /// material first (<paramref name="preference"/>), ties broken at random so load spreads over the holders.
+    /// </summary>
+    public List<uint> ChooseQuorum(IEnumerable<uint> holders, int threshold, IReadOnlySet<uint> excluded, Func<uint, int> preference)
+    {
+        ArgumentNullException.ThrowIfNull(holders);
+        ArgumentNullException.ThrowIfNull(excluded);
+        ArgumentNullException.ThrowIfNull(preference);
+        return holders
+            .Where(n => !excluded.Contains(n) && !IsUntrusted(n) && !IsResting(n))
+            .OrderByDescending(preference)
+            .ThenBy(_ => Random.Shared.Next())
+            .Take(threshold)
+            .ToList();
+    }
+}
