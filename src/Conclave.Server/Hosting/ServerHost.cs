@@ -141,6 +141,7 @@ public static class ServerHost
         builder.Services.AddSingleton(rotator);
         builder.Services.AddSingleton(consistency);
         builder.Services.AddSingleton(token);
+        builder.Services.AddSingleton<IRiskLevelSource>(new FixedRiskLevel(Conclave.Policy.Risk.RiskState.Initial(DateTimeOffset.UtcNow)));
         builder.Services.AddSingleton(metricsToken);
         var serverMetrics = new ServerMetrics();
         builder.Services.AddSingleton(serverMetrics);
