@@ -30,20 +30,13 @@ internal sealed class Sampler
 
     public Sampler(TimeSpan budget) => _budget = budget;
 
-    public Latency Sequential(Action op)
+    /// <summary>Latency of a synchronous operation; the same loop as <see cref="SequentialAsync"/> (the operation
+    /// completes synchronously, so the wrapper adds no scheduling, only a completed-task check per call).</summary>
+    public Latency Sequential(Action op) => SequentialAsync(() =>
     {
-        RunFor(op, _budget / 4, 3);
-        var samples = new List<double>();
-        long end = Stopwatch.GetTimestamp() + (long)(_budget.TotalSeconds * Stopwatch.Frequency);
-        while (samples.Count < MinSamples || Stopwatch.GetTimestamp() < end)
-        {
-            long t0 = Stopwatch.GetTimestamp();
-            op();
-            samples.Add(Stopwatch.GetElapsedTime(t0).TotalMicroseconds);
-        }
-
-        return Latency.From(samples);
-    }
+        op();
+        return Task.CompletedTask;
+    }).GetAwaiter().GetResult();
 
     public async Task<Latency> SequentialAsync(Func<Task> op)
     {
@@ -113,15 +106,6 @@ internal sealed class Sampler
         long t0 = Stopwatch.GetTimestamp();
         op();
         return Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
-    }
-
-    private static void RunFor(Action op, TimeSpan time, int atLeast)
-    {
-        long end = Stopwatch.GetTimestamp() + (long)(time.TotalSeconds * Stopwatch.Frequency);
-        for (int i = 0; i < atLeast || Stopwatch.GetTimestamp() < end; i++)
-        {
-            op();
-        }
     }
 
     private static async Task RunForAsync(Func<Task> op, TimeSpan time, int atLeast)
