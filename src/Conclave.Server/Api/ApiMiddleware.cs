@@ -22,7 +22,9 @@ public sealed class AuditOverlap;
 /// <item>Errors: every exception becomes a problem+json response through <see cref="ProblemTypes.FromException"/>
 /// (unexpected ones are logged by type only and answered 500 without detail).</item>
 /// <item>Authentication: /v1 and /rpc need <c>Authorization: Bearer TOKEN</c> (the admin token, compared by hash in
-/// constant time). /metrics needs the metrics token (or the admin token) unless configured open; /healthz, /readyz
+/// constant time) or an RFC 9421 signature under a registered credential (<see cref="Identity.AgentAuthenticator"/>);
+/// either sets <see cref="CallerIdentity"/>. Then the caller's role must be one the route allows
+/// (<see cref="Identity.RouteAuthorization"/>, 403 otherwise). /metrics needs the metrics token (or the admin token) unless configured open; /healthz, /readyz
 /// and /openapi are open.</item>
 /// <item>Audit: every /v1 and /rpc call appends an entry before the handler runs — allowed ones with decision
 /// "allow", result "accepted" and the id of the key the route names. Refused ones are counted per client address

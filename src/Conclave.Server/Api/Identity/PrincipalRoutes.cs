@@ -30,9 +30,8 @@ public static class PrincipalRoutes
     {
         ArgumentNullException.ThrowIfNull(app);
         TimeProvider time = TimeProvider.System;
-        RouteGroupBuilder g = app.MapGroup(Base).WithTags("principals");
 
-        g.MapPost("", async Task<Created<PrincipalResponse>> (CreatePrincipalRequest body, IConclaveStore store, CancellationToken ct) =>
+        app.MapPost(Base, async Task<Created<PrincipalResponse>> (CreatePrincipalRequest body, IConclaveStore store, CancellationToken ct) =>
         {
             (Principal _, NewPrincipal row) = PrincipalCodec.ForCreate(body);
             PrincipalRecord created;
@@ -46,9 +45,9 @@ public static class PrincipalRoutes
             }
 
             return TypedResults.Created($"{Base}/{created.Id}", PrincipalCodec.ToResponse(created, [], time.GetUtcNow()));
-        }).WithName("CreatePrincipal");
+        }).WithName("CreatePrincipal").WithTags("principals").Problems();
 
-        g.MapGet("", async Task<Ok<PrincipalListResponse>> (IConclaveStore store, CancellationToken ct) =>
+        app.MapGet(Base, async Task<Ok<PrincipalListResponse>> (IConclaveStore store, CancellationToken ct) =>
         {
             IReadOnlyList<PrincipalRecord> all = await store.Principals.ListAsync(ct).ConfigureAwait(false);
             var list = new List<PrincipalResponse>(all.Count);
@@ -58,18 +57,18 @@ public static class PrincipalRoutes
             }
 
             return TypedResults.Ok(new PrincipalListResponse(list));
-        }).WithName("ListPrincipals");
+        }).WithName("ListPrincipals").WithTags("principals").Problems();
 
-        g.MapGet("/{id}", async Task<Ok<PrincipalResponse>> (string id, IConclaveStore store, CancellationToken ct) =>
+        app.MapGet(Base + "/{id}", async Task<Ok<PrincipalResponse>> (string id, IConclaveStore store, CancellationToken ct) =>
         {
             PrincipalRecord p = await FindAsync(store, id, ct).ConfigureAwait(false);
             return TypedResults.Ok(PrincipalCodec.ToResponse(p, await store.Principals.ListCredentialsAsync(p.Id, ct).ConfigureAwait(false), time.GetUtcNow()));
-        }).WithName("GetPrincipal");
+        }).WithName("GetPrincipal").WithTags("principals").Problems();
 
-        g.MapPost("/{id}/disable", (string id, IConclaveStore store, CancellationToken ct) => SetDisabledAsync(store, id, true, time, ct)).WithName("DisablePrincipal");
-        g.MapPost("/{id}/enable", (string id, IConclaveStore store, CancellationToken ct) => SetDisabledAsync(store, id, false, time, ct)).WithName("EnablePrincipal");
+        app.MapPost(Base + "/{id}/disable", (string id, IConclaveStore store, CancellationToken ct) => SetDisabledAsync(store, id, true, time, ct)).WithName("DisablePrincipal").WithTags("principals").Problems();
+        app.MapPost(Base + "/{id}/enable", (string id, IConclaveStore store, CancellationToken ct) => SetDisabledAsync(store, id, false, time, ct)).WithName("EnablePrincipal").WithTags("principals").Problems();
 
-        g.MapPost("/{id}/credentials", async Task<Created<CredentialResponse>> (string id, AddCredentialRequest body, IConclaveStore store, CancellationToken ct) =>
+        app.MapPost(Base + "/{id}/credentials", async Task<Created<CredentialResponse>> (string id, AddCredentialRequest body, IConclaveStore store, CancellationToken ct) =>
         {
             PrincipalRecord p = await FindAsync(store, id, ct).ConfigureAwait(false);
             HttpVerificationKey key = PrincipalCodec.ParseKey(body.Algorithm, body.PublicKey);
@@ -91,9 +90,9 @@ public static class PrincipalRoutes
             }
 
             return TypedResults.Created($"{Base}/{p.Id}/credentials/{c.KeyId}", PrincipalCodec.ToResponse(c, time.GetUtcNow()));
-        }).WithName("AddCredential");
+        }).WithName("AddCredential").WithTags("principals").Problems();
 
-        g.MapPost("/{id}/credentials/{keyId}/renew", async Task<Ok<CredentialResponse>> (HttpContext ctx, string id, string keyId, RenewCredentialRequest? body, IConclaveStore store, CancellationToken ct) =>
+        app.MapPost(Base + "/{id}/credentials/{keyId}/renew", async Task<Ok<CredentialResponse>> (HttpContext ctx, string id, string keyId, RenewCredentialRequest? body, IConclaveStore store, CancellationToken ct) =>
         {
             CredentialRecord c = await OwnCredentialAsync(ctx, store, id, keyId, ct).ConfigureAwait(false);
             try
@@ -106,13 +105,13 @@ public static class PrincipalRoutes
             }
 
             return TypedResults.Ok(PrincipalCodec.ToResponse(c, time.GetUtcNow()));
-        }).WithName("RenewCredential");
+        }).WithName("RenewCredential").WithTags("principals").Problems();
 
-        g.MapPost("/{id}/credentials/{keyId}/revoke", async Task<Ok<CredentialResponse>> (HttpContext ctx, string id, string keyId, IConclaveStore store, CancellationToken ct) =>
+        app.MapPost(Base + "/{id}/credentials/{keyId}/revoke", async Task<Ok<CredentialResponse>> (HttpContext ctx, string id, string keyId, IConclaveStore store, CancellationToken ct) =>
         {
             CredentialRecord c = await OwnCredentialAsync(ctx, store, id, keyId, ct).ConfigureAwait(false);
             return TypedResults.Ok(PrincipalCodec.ToResponse(await store.Principals.RevokeCredentialAsync(c.KeyId, ct).ConfigureAwait(false), time.GetUtcNow()));
-        }).WithName("RevokeCredential");
+        }).WithName("RevokeCredential").WithTags("principals").Problems();
     }
 
     /// <summary>
@@ -160,6 +159,17 @@ public static class PrincipalRoutes
         }
 
         return TimeSpan.FromSeconds(seconds.Value);
+    }
+
+    /// <summary>The problem answers every principal route can give, for the OpenAPI document.</summary>
+    private static RouteHandlerBuilder Problems(this RouteHandlerBuilder b)
+    {
+        foreach (int status in (int[])[400, 401, 403, 404, 409, 413, 429, 500, 503])
+        {
+            b.ProducesProblem(status, "application/problem+json");
+        }
+
+        return b;
     }
 
     /// <summary>An id from the path, shown only when it is a valid id (never arbitrary input).</summary>
