@@ -30,7 +30,7 @@ public sealed class ConclaveApiException : Exception
 /// Typed async client for the Conclave REST API v1. Give it the server URL and the bearer token; every method throws
 /// <see cref="ConclaveApiException"/> with the server's problem on an error response.
 /// </summary>
-public sealed class ConclaveClient : IDisposable
+public sealed partial class ConclaveClient : IDisposable
 {
     private readonly HttpClient _http;
     private readonly bool _ownsHttp;
@@ -88,6 +88,13 @@ public sealed class ConclaveClient : IDisposable
         _http = http;
         _ownsHttp = ownsHttpClient;
         _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+    }
+
+    /// <summary>A client whose requests carry no token: for an <see cref="HttpClient"/> that authenticates them itself (<see cref="AgentSigningHandler"/>).</summary>
+    private ConclaveClient(HttpClient http, bool ownsHttpClient)
+    {
+        _http = http;
+        _ownsHttp = ownsHttpClient;
     }
 
     private static ClientJsonContext J => ClientJsonContext.Default;

@@ -53,6 +53,9 @@ public interface IConclaveStore : IAsyncDisposable
     /// <summary>Velocity counters for policy limits, reserved atomically across processes sharing the store (issue 16).</summary>
     Policy.IPolicyCounterStore PolicyCounters { get; }
 
+    /// <summary>Principals (people and agents), their credentials, and the nonces of signed requests (issue 16).</summary>
+    Principals.IPrincipalStore Principals { get; }
+
     /// <summary>
     /// Re-wraps every data key (key material and nonce material) under a new KEK in one transaction, then retires
     /// the old one. Ciphertexts are not touched; a failure changes nothing.

@@ -143,6 +143,7 @@ public static class ServerHost
         builder.Services.AddSingleton(token);
         builder.Services.AddSingleton<IRiskLevelSource>(new FixedRiskLevel(Conclave.Policy.Risk.RiskState.Initial(DateTimeOffset.UtcNow)));
         builder.Services.AddSingleton(metricsToken);
+        builder.Services.AddSingleton(new Conclave.Server.Api.Identity.AgentAuthenticator(store, TimeProvider.System));
         var serverMetrics = new ServerMetrics();
         builder.Services.AddSingleton(serverMetrics);
         builder.Services.AddSingleton(new AuditGate(store, config.AuditMaxInFlight));
@@ -165,6 +166,7 @@ public static class ServerHost
         NodeRoutes.Map(app);
         RotationRoutes.Map(app);
         EthereumRpc.Map(app);
+        Conclave.Server.Api.Identity.PrincipalRoutes.Map(app);
         app.MapOpenApi("/openapi/{documentName}.json");
         var routeMethods = new RouteMethods(app);
         app.MapFallback(async (HttpContext ctx) =>
