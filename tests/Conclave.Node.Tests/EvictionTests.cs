@@ -136,7 +136,7 @@ public sealed class EvictionTests(FiveNodeCluster fixture) : IClassFixture<FiveN
         IReadOnlyList<Envelope> reply = await Step(node, FrostMessages.Commit, new PayloadWriter().String(keyId).U32(1).U32((uint)version).ToArray());
         var r = new PayloadReader(Assert.Single(reply).Payload.Span);
         Assert.Equal(1u, r.U32("count"));
-        byte[] id = r.Bytes("nonceId", FrostMessages.NonceIdSizeInBytes).ToArray();
+        byte[] id = r.Bytes("nonceId", Conclave.Node.Threshold.Engine.NonceEpochs.NonceIdSizeInBytes).ToArray();
         SigningCommitments c = SigningCommitments.FromBytes(suite, r.Bytes("commitments"));
         r.End();
         return (id, c);

@@ -21,6 +21,29 @@ public sealed class FrostClusterTests(ThreeNodeCluster fixture) : IClassFixture<
     /// </summary>
     private static byte[] Verifying(string scheme, byte[] key) => scheme == "frost-taproot" ? TaprootAddress.Bip86OutputKey(key).OutputKey : key;
 
+    /// <summary>Issue 18: step messages are sized for the byte counters only while counting is switched on (conclave bench).</summary>
+    [Fact]
+    public async Task StepBytes_AreCountedOnlyWhileCountingIsOn()
+    {
+        var coordinator = new FrostCoordinator(_c.Coordinator) { PoolBatch = 4 };
+        FrostKeyInfo key = await coordinator.CreateKeyAsync("bytes-" + Guid.NewGuid().ToString("N"), FrostCiphersuite.Ed25519Sha512, 2, [1, 2, 3], CancellationToken.None);
+        long Total() => _c.Coordinator.NodeIds.Sum(n => _c.Coordinator.Node(n).BytesSent + _c.Coordinator.Node(n).BytesReceived);
+        Assert.False(_c.Coordinator.CountBytes);
+        long before = Total();
+        _ = await coordinator.SignAsync(key.KeyId, TestSeed.Bytes(32, "uncounted"), CancellationToken.None);
+        Assert.Equal(before, Total());
+        _c.Coordinator.CountBytes = true;
+        try
+        {
+            _ = await coordinator.SignAsync(key.KeyId, TestSeed.Bytes(32, "counted"), CancellationToken.None);
+            Assert.True(Total() > before, "no bytes counted while counting was on");
+        }
+        finally
+        {
+            _c.Coordinator.CountBytes = false;
+        }
+    }
+
     [Theory]
     [InlineData("frost-ed25519")]
     [InlineData("frost-secp256k1")]

@@ -43,6 +43,7 @@ internal static class ClusterBench
         {
             string token = (await File.ReadAllTextAsync(app.Services.GetRequiredService<ServerPaths>().AdminTokenFile, cancellationToken).ConfigureAwait(false)).Trim();
             Cluster cluster = app.Services.GetRequiredService<Cluster>();
+            cluster.CountBytes = true; // bytes on the wire per signature (off outside benchmarks: sizing every message costs)
             using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = Math.Max(ctx.Settings.Concurrency, 1), PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5) })
             {
                 BaseAddress = new Uri("http://" + config.Listen),

@@ -26,7 +26,14 @@ public static class NodeHost
 {
     public const string CoordinatorCommonName = "conclave-coordinator";
 
-    public static async Task<WebApplication> BuildAsync(NodeConfig config, LogLevel minimumLevel = LogLevel.Warning, CancellationToken cancellationToken = default)
+    public static Task<WebApplication> BuildAsync(NodeConfig config, LogLevel minimumLevel = LogLevel.Warning, CancellationToken cancellationToken = default)
+        => BuildAsync(config, minimumLevel, dkgFaults: null, cancellationToken);
+
+    /// <summary>
+    /// <see cref="BuildAsync(NodeConfig, LogLevel, CancellationToken)"/> with DKG fault hooks: internal, for the test node
+    /// host only (<see cref="DkgFaults"/>); a node built with hooks says so in a warning at start.
+    /// </summary>
+    internal static async Task<WebApplication> BuildAsync(NodeConfig config, LogLevel minimumLevel, DkgFaults? dkgFaults, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(config);
         ClusterManifest cluster = ClusterManifest.Load(config.Resolve(config.Cluster));
@@ -62,7 +69,7 @@ public static class NodeHost
                 : throw new ConfigException("auditCheckpointInterval must be between 1 and 1000000"),
         }, cancellationToken).ConfigureAwait(false);
         NonceEpochs epochs = await NonceEpochs.OpenAsync(store.Nonces, ct: cancellationToken).ConfigureAwait(false);
-        var frost = new FrostNodeState(store, config.NodeId, epochs) { CorruptShares = config.FaultInjection == "bad-share" };
+        var frost = new FrostNodeState(store, config.NodeId, epochs) { CorruptShares = config.FaultInjection == "bad-share", DkgFaults = dkgFaults };
 
         X509Certificate2 ca = PemFiles.LoadCertificate(config.Resolve(config.Tls.Ca));
         X509Certificate2 cert = PemFiles.LoadWithKey(config.Resolve(config.Tls.Certificate), config.Resolve(config.Tls.Key));
@@ -114,6 +121,11 @@ public static class NodeHost
         if (config.FaultInjection is not null)
         {
             app.Logger.LogWarning("node {NodeId} runs with fault injection '{Fault}': for tests only", config.NodeId, config.FaultInjection);
+        }
+
+        if (dkgFaults is not null)
+        {
+            app.Logger.LogWarning("node {NodeId} runs with DKG fault hooks: a test host only", config.NodeId);
         }
 
         app.MapGrpcService<SignerNodeService>();

@@ -132,7 +132,11 @@ public sealed record ProblemBody(
     string Title,
     int Status,
     string Detail,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<uint>? Culprits = null);
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<uint>? Culprits = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<CulpritReasonResponse>? CulpritReasons = null);
+
+/// <summary>A culprit the coordinator proved, and why (<c>invalid-dkg-share</c>, <c>false-complaint</c>), in a 502 node-misbehaved problem.</summary>
+public sealed record CulpritReasonResponse(uint Node, string Reason);
 
 /// <summary>
 /// The API's JSON contract. Request bodies are strict (docs/API.md "Request bodies"): property names are matched

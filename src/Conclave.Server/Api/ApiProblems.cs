@@ -109,7 +109,10 @@ public static class ProblemTypes
         StorageException { Kind: StorageErrorKind.Conflict } => Make(StoreConflict, "the key changed concurrently; retry"),
         StorageException { Kind: StorageErrorKind.InvalidArgument } s => Make(InvalidRequest, s.Message),
         StorageException { Kind: StorageErrorKind.IntegrityCheckFailed } s => Make(KeyIntegrity, s.Message),
-        CulpritException c => Make(NodeMisbehaved, $"signer node(s) {string.Join(", ", c.Culprits)} misbehaved: {c.Message}", c.Culprits),
+        CulpritException c => Make(NodeMisbehaved, $"signer node(s) {string.Join(", ", c.Culprits)} misbehaved: {c.Message}", c.Culprits) with
+        {
+            CulpritReasons = c.Reasons.Count == 0 ? null : [.. c.Reasons.Select(r => new CulpritReasonResponse(r.Node, r.Reason))],
+        },
         QuorumUnavailableException q => Make(QuorumUnavailable, q.Message),
         NodeUntrustedException u => Make(NodeUntrusted, u.Message),
         EvictionRefusedException r => Make(EvictionRefused, r.Message),

@@ -67,11 +67,13 @@ public sealed partial class KeyService
     {
         IReadOnlyList<UntrustedNode> untrusted = await LoadNodeTrustAsync(ct).ConfigureAwait(false);
         IReadOnlyList<(KeyRecord Key, FrostKeyInfo Info)> frost = await FrostKeysAsync(ct).ConfigureAwait(false);
+        IReadOnlyDictionary<uint, string> suspects = _frost.Suspects;
         return [.. _cluster.NodeIds.Order().Select(id =>
         {
             string[] held = [.. frost.Where(k => k.Info.Nodes.Contains(id)).Select(k => k.Key.Name).Order(StringComparer.Ordinal)];
             UntrustedNode? u = untrusted.FirstOrDefault(n => n.NodeId == id);
-            return u is null ? new NodeResponse(id, "trusted", held) : new NodeResponse(id, "untrusted", held, u.Reason, u.Replacement, u.Since);
+            string? suspect = suspects.TryGetValue(id, out string? why) ? why : null;
+            return u is null ? new NodeResponse(id, "trusted", held, Suspect: suspect) : new NodeResponse(id, "untrusted", held, u.Reason, u.Replacement, u.Since, suspect);
         })];
     }
 

@@ -41,6 +41,19 @@ public sealed class Cluster : IDisposable
 
     public IReadOnlyCollection<uint> NodeIds => _nodes.Keys;
 
+    /// <summary>Switches byte counting on or off on every node client (<see cref="NodeClient.CountBytes"/>; `conclave bench` turns it on).</summary>
+    public bool CountBytes
+    {
+        get => _nodes.Values.All(n => n.CountBytes);
+        set
+        {
+            foreach (NodeClient n in _nodes.Values)
+            {
+                n.CountBytes = value;
+            }
+        }
+    }
+
     public NodeClient Node(uint id) => _nodes.TryGetValue(id, out NodeClient? c) ? c : throw new ArgumentOutOfRangeException(nameof(id), $"no node {id}");
 
     public static byte[] NewSessionId() => RandomNumberGenerator.GetBytes(EnvelopeSigner.SessionIdSizeInBytes);

@@ -56,10 +56,16 @@ public sealed class NodeClient : IDisposable
 
     private long _bytesSent, _bytesReceived;
 
-    /// <summary>Protocol bytes sent to this node in steps (protobuf size of each request, without HTTP/2 or TLS framing).</summary>
+    /// <summary>
+    /// Whether <see cref="BytesSent"/> and <see cref="BytesReceived"/> are counted (off by default: sizing every request and
+    /// reply walks the whole message again, a cost only `conclave bench` needs; issue 18).
+    /// </summary>
+    public bool CountBytes { get; set; }
+
+    /// <summary>Protocol bytes sent to this node in steps while <see cref="CountBytes"/> is on (protobuf size of each request, without HTTP/2 or TLS framing).</summary>
     public long BytesSent => Interlocked.Read(ref _bytesSent);
 
-    /// <summary>Protocol bytes received from this node in step replies (protobuf size, without HTTP/2 or TLS framing).</summary>
+    /// <summary>Protocol bytes received from this node in step replies while <see cref="CountBytes"/> is on (protobuf size, without HTTP/2 or TLS framing).</summary>
     public long BytesReceived => Interlocked.Read(ref _bytesReceived);
 
     public async Task<NodeInfo> GetInfoAsync(TimeSpan timeout, CancellationToken cancellationToken)
@@ -94,8 +100,12 @@ public sealed class NodeClient : IDisposable
             throw new NodeCallException(Id, e.StatusCode, e.Status.Detail, culprit, e);
         }
 
-        Interlocked.Add(ref _bytesSent, step.CalculateSize());
-        Interlocked.Add(ref _bytesReceived, reply.CalculateSize());
+        if (CountBytes)
+        {
+            Interlocked.Add(ref _bytesSent, step.CalculateSize());
+            Interlocked.Add(ref _bytesReceived, reply.CalculateSize());
+        }
+
         foreach (Envelope m in reply.Messages)
         {
             if (m.Sender != Id || !m.SessionId.Equals(request.SessionId) || !EnvelopeSigner.Verify(m, _identityKey))

@@ -59,10 +59,18 @@ public sealed class LocalClusterProcesses : IDisposable
             TimeSpan.FromSeconds(5), clock);
     }
 
-    public Process StartNode(uint id)
+    public Process StartNode(uint id) => StartProcess(id, [_cliDll, "node", "run"]);
+
+    /// <summary>
+    /// Starts node <paramref name="id"/> from another host program (tests: a node host with fault hooks), given as
+    /// <paramref name="dll"/> and its own arguments; the config and parent-pid arguments are added as for conclave.dll.
+    /// </summary>
+    public Process StartNodeWith(uint id, string dll, IEnumerable<string> arguments) => StartProcess(id, [dll, .. arguments]);
+
+    private Process StartProcess(uint id, IEnumerable<string> program)
     {
         var psi = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string a in new[] { _cliDll, "node", "run", "--config", Layout.NodeConfigPath(id), "--parent-pid", Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture) })
+        foreach (string a in program.Concat(["--config", Layout.NodeConfigPath(id), "--parent-pid", Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
         {
             psi.ArgumentList.Add(a);
         }

@@ -69,6 +69,9 @@ public static class ServerHost
             Owner = InstanceId(dataDir) + "@" + config.Listen,
             BeforeSignRound = (keyId, version, message, session, ct) =>
                 store.Audit.AppendAsync(Conclave.Node.Frost.SignAuditRecords.CoordinatorEntry(keyId, version, message.Span, session), ct),
+            // Nodes the coordinator convicted in a rotation run (a DKG complaint judged): named in the audit log before the run aborts.
+            OnCulprits = (keyId, runId, culprits, ct) => store.Audit.AppendAsync(new Conclave.Storage.Audit.AuditEntryInput("coordinator", "rotation.culprit", keyId, null, "deny",
+                $"run {runId}: " + string.Join("; ", culprits.Select(c => $"culprit node {c.Node} ({c.Reason})"))), ct),
         };
         // The server's own token session (HSM keys through the API); opened before anything listens, so a wrong module,
         // token or PIN stops the start with the HSM's one-line error.

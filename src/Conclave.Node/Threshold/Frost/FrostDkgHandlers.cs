@@ -146,7 +146,7 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
         // Commit step: only the commitment leaves the node; the round-one package stays inside the commit secret until
         // every other dealer's commitment has arrived (reveal step).
         DkgCommitSecret commit = Dkg.Commit(session, self, current);
-        var run = new RunState(kind, keyId, session, version, DateTimeOffset.UtcNow) { Commit = commit };
+        var run = new RunState(kind, keyId, session, version) { Commit = commit };
         if (!_runs.TryAdd(key, run))
         {
             commit.Dispose();
@@ -235,7 +235,7 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
             }
         }
 
-        (DkgRound2Secret secret, IReadOnlyList<DkgRound2Package> outgoing) = Dkg.Round2(round1, received);
+        (DkgRound2Secret secret, IReadOnlyList<DkgRound2Package> outgoing) = state.DkgFaults?.Round2 is { } cheat ? cheat(round1, received) : Dkg.Round2(round1, received);
         var messages = new List<OutgoingMessage>(outgoing.Count);
         foreach (DkgRound2Package p in outgoing)
         {
@@ -290,7 +290,42 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
             throw;
         }
 
-        DkgPendingKey pending = Dkg.Finish(secret, received);
+        if (state.DkgFaults?.Complain is { } lie)
+        {
+            // Testing only (DkgFaults): complain whatever arrived.
+            IReadOnlyList<byte[]> made;
+            try
+            {
+                made = lie(received);
+            }
+            finally
+            {
+                secret.Dispose();
+                foreach (DkgRound2Package p in received)
+                {
+                    p.Dispose();
+                }
+            }
+
+            Forget(ctx.SessionId);
+            return [ComplaintMessage(made)];
+        }
+
+        DkgPendingKey pending;
+        try
+        {
+            pending = Dkg.Finish(secret, received);
+        }
+        catch (ThresholdProtocolException e) when (e.Complaints.Count > 0)
+        {
+            // A share or chain-code contribution that does not match its dealer's commitments comes with the dealer's own
+            // signed message as evidence: the node sends it to the coordinator (signed by this node, in place of a
+            // confirmation) rather than a bare refusal, so the coordinator can check who lied (Dkg.VerifyComplaint). The
+            // evidence reveals only this run's share from that dealer, and the run aborts.
+            Forget(ctx.SessionId);
+            return [ComplaintMessage([.. e.Complaints.Select(c => c.ToBytes())])];
+        }
+
         run.Pending = pending;
         byte[] payload = new PayloadWriter().Bytes(pending.Confirmation.ToBytes()).Bytes(pending.PublicKeyPackage.ToBytes()).ToArray();
         return [new OutgoingMessage(FrostMessages.DkgConfirm, 4, [], payload)];
@@ -381,6 +416,18 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
         }
     }
 
+    /// <summary>The finish step's answer when this receiver has complaints: count (u32), then each encoded complaint.</summary>
+    private static OutgoingMessage ComplaintMessage(IReadOnlyList<byte[]> complaints)
+    {
+        var w = new PayloadWriter().U32((uint)complaints.Count);
+        foreach (byte[] c in complaints)
+        {
+            w.Bytes(c);
+        }
+
+        return new OutgoingMessage(FrostMessages.DkgComplaint, 4, [0], w.ToArray());
+    }
+
     private RunState Get(byte[] sessionId) => _runs.Get(sessionId);
 
     private void Forget(byte[] sessionId) => _runs.Drop(SessionTable<RunState>.RunId(sessionId));
@@ -390,7 +437,7 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
     private static Identifier[] Ids(FrostCiphersuite suite, uint[] nodes) => [.. nodes.Select(n => Identifier.FromInt(suite, (int)n))];
 
 
-    private sealed class RunState(DkgRunKind kind, string keyId, DkgSession session, int version, DateTimeOffset started) : IDisposable
+    private sealed class RunState(DkgRunKind kind, string keyId, DkgSession session, int version) : IDisposable
     {
         public DkgRunKind Kind { get; } = kind;
 
@@ -399,8 +446,6 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
         public DkgSession Session { get; } = session;
 
         public int Version { get; } = version;
-
-        public DateTimeOffset Started { get; } = started;
 
         public DkgCommitSecret? Commit;
 

@@ -119,12 +119,12 @@ public sealed class FrostHandlers(FrostNodeState state) : IProtocolHandler
     {
         var r = new PayloadReader(ctx.Request.Payload.Span);
         string keyId = r.String("keyId");
-        byte[] nonceId = r.Bytes("nonceId", FrostMessages.NonceIdSizeInBytes).ToArray();
+        byte[] nonceId = r.Bytes("nonceId", Conclave.Node.Threshold.Engine.NonceEpochs.NonceIdSizeInBytes).ToArray();
         byte[] packageBytes = r.Bytes("signingPackage").ToArray();
         uint[] path = ReadPath(ref r);
         uint version = r.U32("keyVersion");
         r.End();
-        if (nonceId.Length != FrostMessages.NonceIdSizeInBytes)
+        if (nonceId.Length != Conclave.Node.Threshold.Engine.NonceEpochs.NonceIdSizeInBytes)
         {
             throw new ProtocolException("nonce id must be 16 bytes");
         }

@@ -55,6 +55,17 @@ public static class FrostMessages
     /// <summary>Receiver → everyone: the confirmation (and the public key package it computed).</summary>
     public const string DkgConfirm = "frost.dkg.confirm";
 
+    /// <summary>
+    /// Receiver → coordinator, in place of a confirmation: verifiable complaints (<c>DkgComplaint</c>, each carrying the
+    /// accused dealer's signed round-two message) about shares or chain-code contributions that do not match what their
+    /// dealers committed to. Payload: count (u32), then each encoded complaint. The coordinator judges them with
+    /// <c>Dkg.VerifyComplaint</c> and aborts the run.
+    /// </summary>
+    public const string DkgComplaint = "frost.dkg.complaint";
+
+    /// <summary>Most complaints one complaint message may carry (one per other dealer at most).</summary>
+    public const int MaxComplaints = 255;
+
     /// <summary>Coordinator → receiver, relaying every confirmation: store the new key (first phase).</summary>
     public const string DkgComplete = "frost.dkg.complete";
 
@@ -114,8 +125,6 @@ public static class FrostMessages
 
     /// <summary>Lost participant → coordinator: the share is rebuilt, verified and stored.</summary>
     public const string RepairDone = "frost.repair.done";
-
-    public const int NonceIdSizeInBytes = 16;
 
     /// <summary>HKDF info and AEAD context of a sealed DKG share: session, sender and recipient.</summary>
     public static byte[] DkgShareContext(ReadOnlySpan<byte> sessionId, uint sender, uint recipient)

@@ -34,6 +34,9 @@ public sealed class FrostNodeState : IDisposable
     /// <summary>Testing only: alter every signature share (see NodeConfig.FaultInjection).</summary>
     public bool CorruptShares { get; init; }
 
+    /// <summary>Testing only: DKG misbehaviour (<see cref="Frost.DkgFaults"/>); internal, set only by the test node host.</summary>
+    internal DkgFaults? DkgFaults { get; init; }
+
     /// <summary>The nonce epochs of this node's ledger (opened at start; owned and disposed by this state; NonceEpochs).</summary>
     public NonceEpochs Epochs { get; }
 

@@ -31,6 +31,21 @@ public sealed class NodeHealth(TimeProvider clock)
     /// <summary>The untrusted nodes, by id.</summary>
     public IReadOnlyList<uint> Untrusted => [.. _untrusted.Keys.Order()];
 
+    private readonly ConcurrentDictionary<uint, string> _suspects = new();
+
+    /// <summary>
+    /// Marks a node suspect for the operator: the coordinator proved it misbehaved (<paramref name="reason"/>, for example
+    /// <see cref="Conclave.Server.Coordinator.CulpritReason.InvalidDkgShare"/>). Informational: quorum choice is unchanged (only the operator's
+    /// eviction makes a node untrusted); GET /v1/admin/nodes shows it until <see cref="ClearSuspect"/> or a restart.
+    /// </summary>
+    public void MarkSuspect(uint node, string reason) => _suspects[node] = reason;
+
+    /// <summary>Clears the suspect mark (the node was evicted and re-admitted).</summary>
+    public void ClearSuspect(uint node) => _suspects.TryRemove(node, out _);
+
+    /// <summary>The nodes marked suspect, with the reason of the last conviction.</summary>
+    public IReadOnlyDictionary<uint, string> Suspects => new SortedDictionary<uint, string>(_suspects);
+
     /// <summary>The nodes of <paramref name="nodes"/> resting right now.</summary>
     public IReadOnlyList<uint> Resting(IEnumerable<uint> nodes) => [.. nodes.Where(IsResting)];
 

@@ -13,7 +13,29 @@ public sealed class CulpritException : Exception
 
     public CulpritException(IReadOnlyList<uint> culprits, string message) : base(message) => Culprits = culprits;
 
+    /// <summary>Culprits proven so, each with the reason (for example a DKG complaint judged by the coordinator).</summary>
+    public CulpritException(IReadOnlyList<CulpritReason> reasons, string message) : base(message)
+    {
+        ArgumentNullException.ThrowIfNull(reasons);
+        Reasons = reasons;
+        Culprits = [.. reasons.Select(r => r.Node).Distinct().Order()];
+    }
+
     public IReadOnlyList<uint> Culprits { get; } = [];
+
+    /// <summary>Why each culprit is one, when the coordinator established it (empty otherwise).</summary>
+    public IReadOnlyList<CulpritReason> Reasons { get; } = [];
+}
+
+/// <summary>
+/// A node the coordinator convicted and why. Reasons: <see cref="InvalidDkgShare"/> (a receiver's signed complaint, checked
+/// with the dealer's own signed message, proves the dealer dealt a share or chain-code contribution that does not match
+/// its commitments), <see cref="FalseComplaint"/> (a receiver complained and its evidence does not hold).
+/// </summary>
+public sealed record CulpritReason(uint Node, string Reason)
+{
+    public const string InvalidDkgShare = "invalid-dkg-share";
+    public const string FalseComplaint = "false-complaint";
 }
 
 /// <summary>No quorum of healthy nodes could complete the operation.</summary>

@@ -1,9 +1,6 @@
-using Conclave.Crypto.Memory;
 using Conclave.Node.Frost;
 using Conclave.Node.Protocol;
 using Conclave.Node.Rpc;
-using Conclave.Storage;
-using Conclave.Storage.Keys;
 using Conclave.Storage.Rotation;
 using Conclave.Server.Threshold.Engine;
 using Conclave.Threshold.Frost;
@@ -133,9 +130,12 @@ public sealed partial class FrostCoordinator
         List<Envelope> shares = [.. round2.Values.SelectMany(m => m).Where(e => e.Kind == FrostMessages.DkgShare)];
         await FaultAsync(plan.Kind, "round2").ConfigureAwait(false);
 
-        // Finish: each receiver gets the shares addressed to it, checks them and its echo, and confirms.
-        Dictionary<uint, IReadOnlyList<Envelope>> confirms = await AllAsync(receivers,
-            n => _cluster.Node(n).StepAsync(_cluster.Request(session, FrostMessages.DkgFinish, 4, [n], []), shares.Where(s => s.Recipients.Contains(n)), timeout, ct)).ConfigureAwait(false);
+        // Finish: each receiver gets the shares addressed to it, checks them and its echo, and confirms — or, when a
+        // share or contribution does not match its dealer's commitments, answers with signed complaints carrying the
+        // dealer's signed message, which the coordinator judges (a valid one convicts the dealer, a false one the
+        // complainer) before the run aborts.
+        Dictionary<uint, IReadOnlyList<Envelope>> confirms = await FinishStepAsync(session, plan, suite, oldKey, receivers, commitments, broadcasts,
+            n => _cluster.Node(n).StepAsync(_cluster.Request(session, FrostMessages.DkgFinish, 4, [n], []), shares.Where(s => s.Recipients.Contains(n)), timeout, ct), ct).ConfigureAwait(false);
         List<Envelope> confirmations = [.. confirms.Values.SelectMany(m => m).Where(e => e.Kind == FrostMessages.DkgConfirm)];
         if (confirmations.Count != receivers.Count)
         {

@@ -42,8 +42,12 @@ public sealed partial class FrostCoordinator
         }
     }
 
-    /// <summary>Lets a node take part again.</summary>
-    public void Readmit(uint node) => _health.Readmit(node);
+    /// <summary>Lets a node take part again (and clears its suspect mark).</summary>
+    public void Readmit(uint node)
+    {
+        _health.Readmit(node);
+        _health.ClearSuspect(node);
+    }
 
     public bool IsUntrusted(uint node) => _health.IsUntrusted(node);
 

@@ -117,6 +117,13 @@ public sealed partial class FrostCoordinator
     public int MaxAttempts { get; init; } = 3;
 
     /// <summary>
+    /// How signature shares are checked (issue 18): by default the aggregate first, and each share only when it does not
+    /// verify (RFC 9591 section 5.4 permits it; a bad share is still named). <see cref="AggregationMode.VerifyEachShare"/>
+    /// checks every share before aggregating.
+    /// </summary>
+    public AggregationMode Aggregation { get; init; } = AggregationMode.VerifySignatureFirst;
+
+    /// <summary>
     /// Registers a key (or a newer version of it). A version change drops the key's pooled commitments: they were
     /// issued for the previous version's shares.
     /// </summary>
@@ -281,7 +288,9 @@ public sealed partial class FrostCoordinator
         {
             byte[] internalKey = !ReferenceEquals(key.Suite, FrostCiphersuite.Secp256k1Taproot) ? signingKey.VerificationKey
                 : path.Count == 0 ? key.PublicKeyPackage.VerificationKey : HdDerivation.DerivePath(key.PublicKeyPackage, path).VerificationKey;
-            var signature = new FrostSignature(FrostAggregator.Aggregate(package, shares, signingKey), key.Version, signingKey.VerificationKey, internalKey);
+            // RFC 9591 section 5.3/5.4: the aggregate is verified first and the shares only when it fails (Aggregation
+            // below); an invalid signature is never returned and a bad share still names its node (docs/FROST.md).
+            var signature = new FrostSignature(FrostAggregator.Aggregate(package, shares, signingKey, Aggregation), key.Version, signingKey.VerificationKey, internalKey);
             CountSignature(keyId);
             return signature;
         }
@@ -338,7 +347,7 @@ public sealed partial class FrostCoordinator
         var items = new List<PooledCommitment>((int)Math.Min(count, FrostMessages.MaxBatch));
         for (uint i = 0; i < count; i++)
         {
-            byte[] id = r.Bytes("nonceId", FrostMessages.NonceIdSizeInBytes).ToArray();
+            byte[] id = r.Bytes("nonceId", Conclave.Node.Threshold.Engine.NonceEpochs.NonceIdSizeInBytes).ToArray();
             SigningCommitments c = SigningCommitments.FromBytes(key.Suite, r.Bytes("commitments"));
             if (!c.Identifier.Equals(expected))
             {

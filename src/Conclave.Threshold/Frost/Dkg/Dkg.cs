@@ -33,6 +33,14 @@ public static partial class Dkg
     /// each with its chain-code contribution and signed with its per-run key. Consumes <paramref name="secret"/>.
     /// </summary>
     public static (DkgRound2Secret Secret, IReadOnlyList<DkgRound2Package> Outgoing) Round2(DkgRound1Secret secret, IReadOnlyCollection<DkgRound1Package> received, IRandomSource? random = null)
+        => Round2Core(secret, received, random, shareFor: null);
+
+    /// <summary>
+    /// <see cref="Round2"/>, with <paramref name="shareFor"/> (testing only, null otherwise) altering the share dealt to
+    /// each other receiver before it is signed: a cheating dealer whose signed message convicts it. Internal; reached
+    /// only by the test assemblies named in InternalsVisibleTo (the fault-injecting test node).
+    /// </summary>
+    internal static (DkgRound2Secret Secret, IReadOnlyList<DkgRound2Package> Outgoing) Round2Core(DkgRound1Secret secret, IReadOnlyCollection<DkgRound1Package> received, IRandomSource? random, Func<Identifier, Scalar, Scalar>? shareFor)
     {
         ArgumentNullException.ThrowIfNull(secret);
         ArgumentNullException.ThrowIfNull(received);
@@ -131,6 +139,7 @@ public static partial class Dkg
                     }
                     else
                     {
+                        share = shareFor?.Invoke(r, share) ?? share;
                         (Element sigR, Scalar sigZ) = SignShare(session, self, r, signingKey!, signingPublic, echo, share, contribution, random);
                         outgoing.Add(new DkgRound2Package(self, r, echo, share, contribution, sigR, sigZ));
                     }
