@@ -43,6 +43,15 @@ public sealed class Cluster : IDisposable
 
     public NodeClient Node(uint id) => _nodes.TryGetValue(id, out NodeClient? c) ? c : throw new ArgumentOutOfRangeException(nameof(id), $"no node {id}");
 
+    /// <summary>Sets (or with null removes) the observer of every node's verified replies (<see cref="NodeClient.ReplyObserver"/>).</summary>
+    public void ObserveReplies(Action<Envelope>? observer)
+    {
+        foreach (NodeClient n in _nodes.Values)
+        {
+            n.ReplyObserver = observer;
+        }
+    }
+
     public static byte[] NewSessionId() => RandomNumberGenerator.GetBytes(EnvelopeSigner.SessionIdSizeInBytes);
 
     /// <summary>A request envelope signed by the coordinator.</summary>

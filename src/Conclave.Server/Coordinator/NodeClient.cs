@@ -56,6 +56,13 @@ public sealed class NodeClient : IDisposable
 
     private long _bytesSent, _bytesReceived;
 
+    /// <summary>
+    /// Sees every message this node returns, after its signature was verified: exactly what crosses the wire and what
+    /// the coordinator relays (signed broadcasts, sealed point-to-point messages). Null by default. Tests use it to play
+    /// an eavesdropper that records the relayed traffic (docs/ROTATION.md "Forward secrecy of relayed shares").
+    /// </summary>
+    public Action<Envelope>? ReplyObserver { get; set; }
+
     /// <summary>Protocol bytes sent to this node in steps (protobuf size of each request, without HTTP/2 or TLS framing).</summary>
     public long BytesSent => Interlocked.Read(ref _bytesSent);
 
@@ -101,6 +108,14 @@ public sealed class NodeClient : IDisposable
             if (m.Sender != Id || !m.SessionId.Equals(request.SessionId) || !EnvelopeSigner.Verify(m, _identityKey))
             {
                 throw new NodeCallException(Id, StatusCode.DataLoss, $"node {Id} returned a message that is not validly signed by it for this session", Id, null);
+            }
+        }
+
+        if (ReplyObserver is { } observer)
+        {
+            foreach (Envelope m in reply.Messages)
+            {
+                observer(m);
             }
         }
 
