@@ -111,17 +111,15 @@ public sealed class RunAgreementKey : IDisposable
             throw new ProtocolException($"node {sender}'s run agreement key is malformed", sender);
         }
 
-        byte[] identityKey;
-        try
-        {
-            identityKey = Convert.FromHexString(manifest.Node(sender).IdentityKey);
-        }
-        catch (ConfigException)
+        // The node's current identity key, or a retired one during its overlap (docs/ROTATION.md "Rotating a node's identity").
+        IReadOnlyList<byte[]> identityKeys = manifest.AcceptedIdentityKeys(sender, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+        if (identityKeys.Count == 0)
         {
             throw new ProtocolException($"node {sender} is not in the cluster manifest", sender);
         }
 
-        if (!Ed25519Signature.Instance.Verify(identityKey, Transcript(sessionId, keyId, sender, pk), signature))
+        byte[] transcript = Transcript(sessionId, keyId, sender, pk);
+        if (!identityKeys.Any(k => Ed25519Signature.Instance.Verify(k, transcript, signature)))
         {
             throw new ProtocolException($"node {sender}'s run agreement key is not signed by its identity key", sender);
         }
