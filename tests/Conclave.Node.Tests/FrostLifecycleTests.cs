@@ -191,7 +191,7 @@ public sealed class FrostLifecycleTests(FiveNodeCluster fixture) : IClassFixture
         Task<IReadOnlyList<Conclave.Node.Rpc.Envelope>> Step(byte[] session, uint node, string kind, uint round, IEnumerable<Conclave.Node.Rpc.Envelope> relayed)
             => _c.Coordinator.Node(node).StepAsync(_c.Coordinator.Request(session, kind, round, [node], []), relayed, timeout, CancellationToken.None);
 
-        async Task<(byte[] Session, string KeyId, Dictionary<uint, Conclave.Node.Rpc.Envelope> Commitments)> StartAsync()
+        async Task<(byte[] Session, string KeyId, Dictionary<uint, Conclave.Node.Rpc.Envelope> Commitments, Dictionary<uint, Conclave.Node.Rpc.Envelope> RunKeys)> StartAsync()
         {
             byte[] session = Cluster.NewSessionId();
             string keyId = "reveal-" + Guid.NewGuid().ToString("N");
@@ -199,28 +199,30 @@ public sealed class FrostLifecycleTests(FiveNodeCluster fixture) : IClassFixture
                 .U32(3).U32(1).U32(2).U32(3).U32(0).Bytes([]).U32(0);
             byte[] start = w.ToArray();
             var commitments = new Dictionary<uint, Conclave.Node.Rpc.Envelope>();
+            var runKeys = new Dictionary<uint, Conclave.Node.Rpc.Envelope>();
             foreach (uint n in nodes)
             {
                 IReadOnlyList<Conclave.Node.Rpc.Envelope> reply = await _c.Coordinator.Node(n).StepAsync(
                     _c.Coordinator.Request(session, FrostMessages.DkgStart, 1, [n], start), [], timeout, CancellationToken.None);
-                // Nothing but the commitment leaves a dealer at the start: no round-one package.
-                Conclave.Node.Rpc.Envelope e = Assert.Single(reply);
-                Assert.Equal(FrostMessages.DkgCommitment, e.Kind);
+                // Nothing but the commitment (and the node's run agreement key) leaves a dealer at the start: no round-one package.
+                Assert.Equal([FrostMessages.DkgCommitment, FrostMessages.DkgAgreementKey], reply.Select(m => m.Kind));
+                Conclave.Node.Rpc.Envelope e = reply[0];
                 Assert.Equal(Identifier.FromInt(suite, (int)n), DkgCommitment.FromBytes(suite, e.Payload.Span).Sender);
                 commitments[n] = e;
+                runKeys[n] = reply[1];
             }
 
-            return (session, keyId, commitments);
+            return (session, keyId, commitments, runKeys);
         }
 
-        (byte[] s1, string k1, Dictionary<uint, Conclave.Node.Rpc.Envelope> c1) = await StartAsync();
+        (byte[] s1, string k1, Dictionary<uint, Conclave.Node.Rpc.Envelope> c1, Dictionary<uint, Conclave.Node.Rpc.Envelope> r1) = await StartAsync();
 
         // Node 1: round two (relaying nothing) before any reveal is refused: it holds no revealed round-one state.
         NodeCallException early = await Assert.ThrowsAsync<NodeCallException>(() => Step(s1, 1, FrostMessages.DkgRound2, 3, []));
         Assert.Equal(Grpc.Core.StatusCode.FailedPrecondition, early.Status);
 
         // Node 2: a reveal step without dealer 3's commitment is refused, naming dealer 3.
-        NodeCallException missing = await Assert.ThrowsAsync<NodeCallException>(() => Step(s1, 2, FrostMessages.DkgReveal, 2, [c1[1]]));
+        NodeCallException missing = await Assert.ThrowsAsync<NodeCallException>(() => Step(s1, 2, FrostMessages.DkgReveal, 2, [c1[1], r1[1], r1[3]]));
         Assert.Equal(Grpc.Core.StatusCode.FailedPrecondition, missing.Status);
         Assert.Equal(3u, missing.Culprit);
 
@@ -230,17 +232,17 @@ public sealed class FrostLifecycleTests(FiveNodeCluster fixture) : IClassFixture
         byte[] bytes = altered.Payload.ToByteArray();
         bytes[^(suite.ElementSizeInBytes + 40)] ^= 1;
         altered.Payload = Google.Protobuf.ByteString.CopyFrom(bytes);
-        NodeCallException tampered = await Assert.ThrowsAsync<NodeCallException>(() => Step(s1, 3, FrostMessages.DkgReveal, 2, [c1[1], altered]));
+        NodeCallException tampered = await Assert.ThrowsAsync<NodeCallException>(() => Step(s1, 3, FrostMessages.DkgReveal, 2, [c1[1], altered, r1[1], r1[2]]));
         Assert.Equal(Grpc.Core.StatusCode.Unauthenticated, tampered.Status);
         Assert.Contains("from 2 has no valid signature", tampered.Message, StringComparison.Ordinal);
 
         // A second run: node 1 reveals once it has both other commitments; node 2 is then shown dealer 1's round-one
         // package in place of its commitment and refuses, naming dealer 1.
-        (byte[] s2, string k2, Dictionary<uint, Conclave.Node.Rpc.Envelope> c2) = await StartAsync();
-        Conclave.Node.Rpc.Envelope revealed = Assert.Single(await Step(s2, 1, FrostMessages.DkgReveal, 2, [c2[2], c2[3]]));
+        (byte[] s2, string k2, Dictionary<uint, Conclave.Node.Rpc.Envelope> c2, Dictionary<uint, Conclave.Node.Rpc.Envelope> r2) = await StartAsync();
+        Conclave.Node.Rpc.Envelope revealed = Assert.Single(await Step(s2, 1, FrostMessages.DkgReveal, 2, [c2[2], c2[3], r2[2], r2[3]]));
         Assert.Equal(FrostMessages.DkgRound1, revealed.Kind);
         Assert.Equal(Identifier.FromInt(suite, 1), DkgRound1Package.FromBytes(suite, revealed.Payload.Span).Sender);
-        NodeCallException swapped = await Assert.ThrowsAsync<NodeCallException>(() => Step(s2, 2, FrostMessages.DkgReveal, 2, [revealed, c2[3]]));
+        NodeCallException swapped = await Assert.ThrowsAsync<NodeCallException>(() => Step(s2, 2, FrostMessages.DkgReveal, 2, [revealed, c2[3], r2[1], r2[3]]));
         Assert.Equal(1u, swapped.Culprit);
 
         // Clean up both runs on every node.

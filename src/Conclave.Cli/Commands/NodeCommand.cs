@@ -60,7 +60,77 @@ internal static class NodeCommand
 
         node.Subcommands.Add(init);
         node.Subcommands.Add(run);
+        node.Subcommands.Add(RotateKeys());
+        node.Subcommands.Add(ApplyRotation());
+        node.Subcommands.Add(EndOverlap());
         return node;
+    }
+
+    /// <summary><c>conclave node rotate-keys --config node.json</c>, on the node's host (docs/OPERATIONS.md "Rotating a node's keys").</summary>
+    private static Command RotateKeys()
+    {
+        var config = new Option<string>("--config") { Description = "The node's configuration file (JSON).", Required = true };
+        var cmd = new Command("rotate-keys", "Make the node's next identity and agreement keys (kept sealed beside the current ones) and print the statement for 'conclave node apply-rotation'. The node switches when it starts on a manifest naming the new key.");
+        cmd.Options.Add(config);
+        cmd.SetAction(parse =>
+        {
+            NodeConfig cfg = NodeConfig.Load(parse.GetValue(config)!);
+            Console.WriteLine(NodeHost.PrepareKeyRotation(cfg).ToJson());
+            return 0;
+        });
+        return cmd;
+    }
+
+    /// <summary><c>conclave node apply-rotation STATEMENT --manifest cluster.json [--overlap-seconds N]</c>.</summary>
+    private static Command ApplyRotation()
+    {
+        var statement = new Argument<string>("statement") { Description = "The statement 'conclave node rotate-keys' printed (a JSON file)." };
+        var manifest = new Option<string>("--manifest") { Description = "The cluster manifest to update (then install it on every host).", Required = true };
+        var overlap = new Option<long>("--overlap-seconds") { Description = "How long the old identity key stays accepted, so sessions in flight finish (default 600).", DefaultValueFactory = _ => 600 };
+        var cmd = new Command("apply-rotation", "Put a node's new identity and agreement keys into the cluster manifest; the old identity key stays accepted for the overlap and verifies older transcripts.");
+        cmd.Arguments.Add(statement);
+        cmd.Options.Add(manifest);
+        cmd.Options.Add(overlap);
+        cmd.SetAction(parse =>
+        {
+            string path = parse.GetValue(statement)!;
+            long seconds = parse.GetValue(overlap);
+            if (seconds is < 0 or > 30L * 24 * 3600)
+            {
+                throw new CliUsageException("--overlap-seconds must be between 0 and 2592000 (30 days)");
+            }
+
+            NodeKeyRotationStatement s = NodeKeyRotationStatement.FromJson(File.Exists(path) ? File.ReadAllText(path) : throw new CliUsageException($"statement file not found: {path}"));
+            string manifestPath = parse.GetValue(manifest)!;
+            ClusterManifest m = ClusterManifest.Load(manifestPath);
+            DateTimeOffset until = DateTimeOffset.UtcNow.AddSeconds(seconds);
+            NodeKeyRotation.Apply(m, s, until);
+            m.Validate();
+            m.Save(manifestPath);
+            Console.WriteLine($"node {s.NodeId}: identity key {s.NewIdentityKey} replaces {s.IdentityKey}, which stays accepted until {until:yyyy-MM-dd HH:mm:ss}Z; install {manifestPath} on every host");
+            return 0;
+        });
+        return cmd;
+    }
+
+    /// <summary><c>conclave node end-overlap --manifest cluster.json --id N</c>: the retired identity keys of node N are refused from now on.</summary>
+    private static Command EndOverlap()
+    {
+        var manifest = new Option<string>("--manifest") { Description = "The cluster manifest to update (then install it on every host).", Required = true };
+        var id = new Option<uint>("--id") { Description = "Node id (1..255).", Required = true };
+        var cmd = new Command("end-overlap", "End the overlap of a node's retired identity keys now: only its current key is accepted on live traffic.");
+        cmd.Options.Add(manifest);
+        cmd.Options.Add(id);
+        cmd.SetAction(parse =>
+        {
+            string manifestPath = parse.GetValue(manifest)!;
+            ClusterManifest m = ClusterManifest.Load(manifestPath);
+            int ended = NodeKeyRotation.EndOverlap(m, parse.GetValue(id), DateTimeOffset.UtcNow);
+            m.Save(manifestPath);
+            Console.WriteLine($"node {parse.GetValue(id)}: {ended} retired identity key(s) no longer accepted");
+            return 0;
+        });
+        return cmd;
     }
 }
 

@@ -66,10 +66,55 @@ public sealed class ClusterManifest
             {
                 throw new ConfigException($"cluster manifest: the agreement key of node {n.Id} is not signed by its identity key");
             }
+
+            // Each retired identity key must have handed over to its successor (the next retired key, or the current one)
+            // with its own signature (docs/ROTATION.md "Rotating a node's identity").
+            for (int i = 0; i < n.RetiredIdentityKeys.Count; i++)
+            {
+                RetiredIdentityKey r = n.RetiredIdentityKeys[i];
+                RequireHex(r.IdentityKey, 32, $"nodes[{n.Id}].retiredIdentityKeys[{i}].identityKey");
+                RequireHex(r.HandoverSignature, 64, $"nodes[{n.Id}].retiredIdentityKeys[{i}].handoverSignature");
+                (string nextKey, string nextAgreement) = i + 1 < n.RetiredIdentityKeys.Count
+                    ? (n.RetiredIdentityKeys[i + 1].IdentityKey, n.RetiredIdentityKeys[i + 1].AgreementKey)
+                    : (n.IdentityKey, n.AgreementKey);
+                RequireHex(r.AgreementKey, 32, $"nodes[{n.Id}].retiredIdentityKeys[{i}].agreementKey");
+                if (!Protocol.NodeKeyRotation.VerifyHandover(n.Id, r.IdentityKey, nextKey, nextAgreement, r.HandoverSignature))
+                {
+                    throw new ConfigException($"cluster manifest: retired identity key {i} of node {n.Id} did not sign the handover to its successor");
+                }
+            }
         }
     }
 
     public ClusterNode Node(uint id) => Nodes.FirstOrDefault(n => n.Id == id) ?? throw new ConfigException($"node {id} is not in the cluster manifest");
+
+    /// <summary>
+    /// The identity keys whose signatures are accepted on live traffic from node <paramref name="id"/> at
+    /// <paramref name="nowUnixMs"/>: its current key, and each retired key whose overlap has not ended. Empty for an
+    /// unknown node.
+    /// </summary>
+    public IReadOnlyList<byte[]> AcceptedIdentityKeys(uint id, long nowUnixMs)
+    {
+        ClusterNode? n = Nodes.FirstOrDefault(x => x.Id == id);
+        return n is null ? [] : [Convert.FromHexString(n.IdentityKey), .. n.RetiredIdentityKeys.Where(r => nowUnixMs < r.AcceptedUntilUnixMs).Select(r => Convert.FromHexString(r.IdentityKey))];
+    }
+
+    /// <summary>
+    /// The identity keys that may have signed a message node <paramref name="id"/> issued at <paramref name="issuedAtUnixMs"/>
+    /// (for transcripts checked later): the current key, and each retired key whose overlap ended after that time.
+    /// </summary>
+    public IReadOnlyList<byte[]> IdentityKeysAt(uint id, long issuedAtUnixMs) => AcceptedIdentityKeys(id, issuedAtUnixMs);
+
+    /// <summary>
+    /// Takes the node list and coordinator key of <paramref name="fresh"/> (a validated reload of the same file): every
+    /// reader of this instance sees the new keys from its next look-up on.
+    /// </summary>
+    public void ReplaceWith(ClusterManifest fresh)
+    {
+        ArgumentNullException.ThrowIfNull(fresh);
+        CoordinatorIdentityKey = fresh.CoordinatorIdentityKey;
+        Nodes = fresh.Nodes;
+    }
 
     private static void RequireHex(string value, int bytes, string field)
     {
@@ -91,4 +136,25 @@ public sealed class ClusterNode
     public string AgreementKey { get; set; } = "";
 
     public string AgreementKeySignature { get; set; } = "";
+
+    /// <summary>
+    /// The node's former identity keys, oldest first, each with the agreement key it had, the end of its overlap and
+    /// its signature handing over to its successor. Live traffic signed by a retired key is accepted until
+    /// <see cref="RetiredIdentityKey.AcceptedUntilUnixMs"/>; transcripts signed before then keep verifying.
+    /// </summary>
+    public List<RetiredIdentityKey> RetiredIdentityKeys { get; set; } = [];
+}
+
+/// <summary>A node's former identity key in the cluster manifest (docs/ROTATION.md "Rotating a node's identity").</summary>
+public sealed class RetiredIdentityKey
+{
+    public string IdentityKey { get; set; } = "";
+
+    public string AgreementKey { get; set; } = "";
+
+    /// <summary>Until when (Unix ms) live traffic signed by this key is still accepted: the overlap for in-flight sessions.</summary>
+    public long AcceptedUntilUnixMs { get; set; }
+
+    /// <summary>This key's Ed25519 signature over the handover to its successor (<see cref="Protocol.NodeKeyRotation.HandoverTranscript"/>).</summary>
+    public string HandoverSignature { get; set; } = "";
 }

@@ -197,4 +197,5 @@ public sealed class ConfigException : Exception
 [JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, ReadCommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true)]
 [JsonSerializable(typeof(NodeConfig))]
 [JsonSerializable(typeof(ClusterManifest))]
+[JsonSerializable(typeof(Conclave.Node.Protocol.NodeKeyRotationStatement))]
 internal sealed partial class ConfigJsonContext : JsonSerializerContext;

@@ -48,8 +48,11 @@ public static class NodeHost
         ClusterNode self = cluster.Node(config.NodeId);
         if (!Convert.FromHexString(self.IdentityKey).AsSpan().SequenceEqual(identity.IdentityPublicKey.Span))
         {
+            // A rotation applied to the manifest (docs/ROTATION.md "Rotating a node's identity"): the next identity made by
+            // `conclave node rotate-keys` becomes this node's identity, and the old one is erased from the data folder.
+            NodeIdentity? next = PromoteNextIdentity(config, dataDir, self);
             identity.Dispose();
-            throw new ConfigException($"node {config.NodeId}: the identity in {dataDir} does not match the cluster manifest");
+            identity = next ?? throw new ConfigException($"node {config.NodeId}: the identity in {dataDir} does not match the cluster manifest");
         }
 
         // The node's own store (SQLite in its data folder), sealed under its key file, or under an AES key in an HSM.
@@ -103,6 +106,7 @@ public static class NodeHost
         });
         builder.Services.AddSingleton(identity);
         builder.Services.AddSingleton(cluster);
+        builder.Services.AddSingleton(new ManifestWatch(cluster, config.Resolve(config.Cluster)));
         builder.Services.AddSingleton(config);
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton(new ReplayGuard(TimeSpan.FromSeconds(config.MessageValiditySeconds)));
@@ -150,6 +154,70 @@ public static class NodeHost
         }
 
         return NodeIdentity.Unseal(config.NodeId, kek.ReadOnlySpan, File.ReadAllBytes(path));
+    }
+
+    /// <summary>The file <c>conclave node rotate-keys</c> writes the next identity to (sealed under the KEK like the current one).</summary>
+    public const string NextIdentityFile = "identity.next.sealed";
+
+    /// <summary>
+    /// Makes (or, when one is already waiting, reuses) the node's next identity and returns the statement for the
+    /// manifest: the new public keys signed over by the current identity key. The current identity stays in use until
+    /// the node starts on a manifest that names the new key.
+    /// </summary>
+    public static NodeKeyRotationStatement PrepareKeyRotation(NodeConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        string dataDir = config.Resolve(config.DataDir);
+        using NodeIdentity current = LoadIdentity(config, dataDir);
+        using SecretBuffer kek = KekFile.Read(config.Resolve(config.KekFile));
+        string path = Path.Combine(dataDir, NextIdentityFile);
+        NodeIdentity next;
+        if (File.Exists(path))
+        {
+            next = NodeIdentity.Unseal(config.NodeId, kek.ReadOnlySpan, File.ReadAllBytes(path));
+        }
+        else
+        {
+            next = NodeIdentity.Generate(config.NodeId);
+            OwnerOnly.WriteAllBytes(path, next.Seal(kek.ReadOnlySpan));
+        }
+
+        using (next)
+        {
+            return NodeKeyRotation.CreateStatement(current, next);
+        }
+    }
+
+    /// <summary>
+    /// When the manifest names the waiting next identity, makes it the node's identity: the next file replaces the
+    /// sealed identity (the old file is overwritten with zeros first). Null when there is no next identity or the
+    /// manifest names another key.
+    /// </summary>
+    private static NodeIdentity? PromoteNextIdentity(NodeConfig config, string dataDir, ClusterNode self)
+    {
+        string nextPath = Path.Combine(dataDir, NextIdentityFile);
+        if (!File.Exists(nextPath))
+        {
+            return null;
+        }
+
+        using SecretBuffer kek = KekFile.Read(config.Resolve(config.KekFile));
+        NodeIdentity next = NodeIdentity.Unseal(config.NodeId, kek.ReadOnlySpan, File.ReadAllBytes(nextPath));
+        if (!Convert.FromHexString(self.IdentityKey).AsSpan().SequenceEqual(next.IdentityPublicKey.Span))
+        {
+            next.Dispose();
+            return null;
+        }
+
+        string currentPath = Path.Combine(dataDir, "identity.sealed");
+        using (var f = new FileStream(currentPath, FileMode.Open, FileAccess.Write, FileShare.None))
+        {
+            f.Write(new byte[f.Length]);
+            f.Flush(flushToDisk: true);
+        }
+
+        File.Move(nextPath, currentPath, overwrite: true);
+        return next;
     }
 
     /// <summary>Creates a node's identity and KEK file if absent; returns the identity (caller disposes).</summary>

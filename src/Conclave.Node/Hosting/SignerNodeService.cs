@@ -19,20 +19,20 @@ internal sealed partial class SignerNodeService : SignerNode.SignerNodeBase
     private readonly ReplayGuard _replay;
     private readonly Dictionary<string, IProtocolHandler> _handlers;
     private readonly byte[] _coordinatorKey;
-    private readonly Dictionary<uint, byte[]> _peerKeys;
+    private readonly ManifestWatch? _watch;
     private readonly ILogger<SignerNodeService> _log;
     private readonly TimeProvider _clock;
 
     public SignerNodeService(NodeIdentity identity, ClusterManifest cluster, ReplayGuard replay, IEnumerable<IProtocolHandler> handlers,
-        ILogger<SignerNodeService> log, TimeProvider clock)
+        ILogger<SignerNodeService> log, TimeProvider clock, ManifestWatch? watch = null)
     {
+        _watch = watch;
         _identity = identity;
         _cluster = cluster;
         _replay = replay;
         _log = log;
         _clock = clock;
         _coordinatorKey = Convert.FromHexString(cluster.CoordinatorIdentityKey);
-        _peerKeys = cluster.Nodes.ToDictionary(n => n.Id, n => Convert.FromHexString(n.IdentityKey));
         _handlers = [];
         foreach (IProtocolHandler h in handlers)
         {
@@ -62,16 +62,21 @@ internal sealed partial class SignerNodeService : SignerNode.SignerNodeBase
             throw Refuse(StatusCode.PermissionDenied, "requests must come from the coordinator (sender 0)");
         }
 
-        CheckEnvelope(req, _coordinatorKey);
+        CheckEnvelope(req, [_coordinatorKey]);
         if (req.Recipients.Count > 0 && !req.Recipients.Contains(_identity.NodeId))
         {
             throw Refuse(StatusCode.InvalidArgument, $"request is not addressed to node {_identity.NodeId}");
         }
 
+        // A rotated peer identity is learnt from the manifest file (docs/ROTATION.md "Rotating a node's identity"): its
+        // current key, and a retired one until its overlap ends.
+        _watch?.Refresh();
+        long now = _clock.GetUtcNow().ToUnixTimeMilliseconds();
         var relayed = new List<Envelope>(request.Relayed.Count);
         foreach (Envelope e in request.Relayed)
         {
-            if (!_peerKeys.TryGetValue(e.Sender, out byte[]? key) || e.Sender == _identity.NodeId)
+            IReadOnlyList<byte[]> keys = _cluster.AcceptedIdentityKeys(e.Sender, now);
+            if (keys.Count == 0 || e.Sender == _identity.NodeId)
             {
                 throw Refuse(StatusCode.InvalidArgument, $"relayed message claims unknown sender {e.Sender}");
             }
@@ -86,7 +91,7 @@ internal sealed partial class SignerNodeService : SignerNode.SignerNodeBase
                 throw Refuse(StatusCode.InvalidArgument, $"relayed message from node {e.Sender} is not addressed to this node");
             }
 
-            CheckEnvelope(e, key);
+            CheckEnvelope(e, keys);
             relayed.Add(e);
         }
 
@@ -114,7 +119,7 @@ internal sealed partial class SignerNodeService : SignerNode.SignerNodeBase
         }
 
         var reply = new StepReply();
-        long now = _clock.GetUtcNow().ToUnixTimeMilliseconds();
+        now = _clock.GetUtcNow().ToUnixTimeMilliseconds();
         foreach (OutgoingMessage m in outgoing)
         {
             var env = new Envelope
@@ -133,9 +138,9 @@ internal sealed partial class SignerNodeService : SignerNode.SignerNodeBase
         return reply;
     }
 
-    private void CheckEnvelope(Envelope e, byte[] senderKey)
+    private void CheckEnvelope(Envelope e, IReadOnlyList<byte[]> senderKeys)
     {
-        if (!EnvelopeSigner.Verify(e, senderKey))
+        if (!senderKeys.Any(k => EnvelopeSigner.Verify(e, k)))
         {
             throw Refuse(StatusCode.Unauthenticated, $"message '{e.Kind}' from {e.Sender} has no valid signature");
         }

@@ -17,8 +17,12 @@ public sealed class Cluster : IDisposable
     private readonly NodeIdentity _identity;
     private readonly TimeProvider _clock;
 
+    /// <summary>
+    /// With <paramref name="manifestPath"/>, the manifest file is re-read when it changes (<see cref="ManifestWatch"/>),
+    /// so a node's rotated identity key is accepted, and its retired key refused after the overlap, without a restart.
+    /// </summary>
     public Cluster(ClusterManifest manifest, NodeIdentity coordinatorIdentity, X509Certificate2 clientCertificate, X509Certificate2 ca,
-        TimeSpan roundTimeout, TimeProvider? clock = null)
+        TimeSpan roundTimeout, TimeProvider? clock = null, string? manifestPath = null)
     {
         ArgumentNullException.ThrowIfNull(manifest);
         ArgumentNullException.ThrowIfNull(coordinatorIdentity);
@@ -32,10 +36,14 @@ public sealed class Cluster : IDisposable
         _clock = clock ?? TimeProvider.System;
         RoundTimeout = roundTimeout;
         var trust = new ClusterTrust(ca);
-        _nodes = manifest.Nodes.ToDictionary(n => n.Id, n => new NodeClient(n, clientCertificate, trust));
+        Watch = manifestPath is null ? null : new ManifestWatch(manifest, manifestPath, _clock);
+        _nodes = manifest.Nodes.ToDictionary(n => n.Id, n => new NodeClient(n, clientCertificate, trust, manifest, Watch));
     }
 
     public ClusterManifest Manifest { get; }
+
+    /// <summary>The watch on the manifest file (null when the cluster was built from a manifest without its path).</summary>
+    public ManifestWatch? Watch { get; }
 
     public TimeSpan RoundTimeout { get; }
 
@@ -55,6 +63,15 @@ public sealed class Cluster : IDisposable
     }
 
     public NodeClient Node(uint id) => _nodes.TryGetValue(id, out NodeClient? c) ? c : throw new ArgumentOutOfRangeException(nameof(id), $"no node {id}");
+
+    /// <summary>Sets (or with null removes) the observer of every node's verified replies (<see cref="NodeClient.ReplyObserver"/>).</summary>
+    public void ObserveReplies(Action<Envelope>? observer)
+    {
+        foreach (NodeClient n in _nodes.Values)
+        {
+            n.ReplyObserver = observer;
+        }
+    }
 
     public static byte[] NewSessionId() => RandomNumberGenerator.GetBytes(EnvelopeSigner.SessionIdSizeInBytes);
 

@@ -20,14 +20,23 @@ public sealed class NodeClient : IDisposable
     private readonly GrpcChannel _channel;
     private readonly SignerNode.SignerNodeClient _client;
     private readonly byte[] _identityKey;
+    private readonly ClusterManifest? _manifest;
+    private readonly ManifestWatch? _watch;
 
-    public NodeClient(ClusterNode node, X509Certificate2 clientCertificate, ClusterTrust trust)
+    /// <summary>
+    /// A client of <paramref name="node"/>. With <paramref name="manifest"/>, replies are verified against the node's
+    /// accepted identity keys in it at the time of the reply (its current key, a retired one during its overlap), so a
+    /// rotated identity is learnt from a reloaded manifest (<paramref name="watch"/>); without, against the node's key only.
+    /// </summary>
+    public NodeClient(ClusterNode node, X509Certificate2 clientCertificate, ClusterTrust trust, ClusterManifest? manifest = null, ManifestWatch? watch = null)
     {
         ArgumentNullException.ThrowIfNull(node);
         ArgumentNullException.ThrowIfNull(trust);
         Id = node.Id;
         Address = node.Address;
         _identityKey = Convert.FromHexString(node.IdentityKey);
+        _manifest = manifest;
+        _watch = watch;
         var handler = new SocketsHttpHandler
         {
             EnableMultipleHttp2Connections = true,
@@ -61,6 +70,13 @@ public sealed class NodeClient : IDisposable
     /// reply walks the whole message again, a cost only `conclave bench` needs; issue 18).
     /// </summary>
     public bool CountBytes { get; set; }
+
+    /// <summary>
+    /// Sees every message this node returns, after its signature was verified: exactly what crosses the wire and what
+    /// the coordinator relays (signed broadcasts, sealed point-to-point messages). Null by default. Tests use it to play
+    /// an eavesdropper that records the relayed traffic (docs/ROTATION.md "Forward secrecy of relayed shares").
+    /// </summary>
+    public Action<Envelope>? ReplyObserver { get; set; }
 
     /// <summary>Protocol bytes sent to this node in steps while <see cref="CountBytes"/> is on (protobuf size of each request, without HTTP/2 or TLS framing).</summary>
     public long BytesSent => Interlocked.Read(ref _bytesSent);
@@ -106,11 +122,21 @@ public sealed class NodeClient : IDisposable
             Interlocked.Add(ref _bytesReceived, reply.CalculateSize());
         }
 
+        _watch?.Refresh();
+        IReadOnlyList<byte[]> keys = _manifest?.AcceptedIdentityKeys(Id, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()) ?? [_identityKey];
         foreach (Envelope m in reply.Messages)
         {
-            if (m.Sender != Id || !m.SessionId.Equals(request.SessionId) || !EnvelopeSigner.Verify(m, _identityKey))
+            if (m.Sender != Id || !m.SessionId.Equals(request.SessionId) || !keys.Any(k => EnvelopeSigner.Verify(m, k)))
             {
                 throw new NodeCallException(Id, StatusCode.DataLoss, $"node {Id} returned a message that is not validly signed by it for this session", Id, null);
+            }
+        }
+
+        if (ReplyObserver is { } observer)
+        {
+            foreach (Envelope m in reply.Messages)
+            {
+                observer(m);
             }
         }
 

@@ -35,7 +35,7 @@ public sealed class LocalClusterProcesses : IDisposable
             StartNode(id);
         }
 
-        Coordinator = CreateCoordinator(ServerConfig, Manifest);
+        Coordinator = CreateCoordinator(ServerConfig, Manifest, manifestPath: Layout.ManifestPath);
         WaitForAll(TimeSpan.FromSeconds(60));
     }
 
@@ -49,14 +49,14 @@ public sealed class LocalClusterProcesses : IDisposable
 
     public Cluster Coordinator { get; }
 
-    public static Cluster CreateCoordinator(ServerConfig config, ClusterManifest manifest, string? certificate = null, string? key = null, string? ca = null, TimeProvider? clock = null)
+    public static Cluster CreateCoordinator(ServerConfig config, ClusterManifest manifest, string? certificate = null, string? key = null, string? ca = null, TimeProvider? clock = null, string? manifestPath = null)
     {
         using SecretBuffer kek = KekFile.Read(config.Resolve(config.KekFile));
         NodeIdentity identity = NodeIdentity.Unseal(0, kek.ReadOnlySpan, File.ReadAllBytes(Path.Combine(config.Resolve(config.DataDir), "identity.sealed")));
         return new Cluster(manifest, identity,
             PemFiles.LoadWithKey(certificate ?? config.Resolve(config.Tls.Certificate), key ?? config.Resolve(config.Tls.Key)),
             PemFiles.LoadCertificate(ca ?? config.Resolve(config.Tls.Ca)),
-            TimeSpan.FromSeconds(5), clock);
+            TimeSpan.FromSeconds(5), clock, manifestPath);
     }
 
     public Process StartNode(uint id) => StartProcess(id, [_cliDll, "node", "run"]);

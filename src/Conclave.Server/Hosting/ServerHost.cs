@@ -59,7 +59,8 @@ public static class ServerHost
 
         X509Certificate2 ca = PemFiles.LoadCertificate(config.Resolve(config.Tls.Ca));
         X509Certificate2 clientCert = PemFiles.LoadWithKey(config.Resolve(config.Tls.Certificate), config.Resolve(config.Tls.Key));
-        var cluster = new Cluster(manifest, identity, clientCert, ca, TimeSpan.FromMilliseconds(config.RoundTimeoutMilliseconds));
+        // The manifest file is watched: a node identity rotated in it is accepted without a restart (docs/OPERATIONS.md).
+        var cluster = new Cluster(manifest, identity, clientCert, ca, TimeSpan.FromMilliseconds(config.RoundTimeoutMilliseconds), manifestPath: config.Resolve(config.Cluster));
         // Rotation runs are recorded in the store under this replica's name, kept in its data folder so that a
         // restarted replica finishes its own interrupted runs at once (another replica's only after their lease).
         var frost = new FrostCoordinator(cluster)

@@ -165,7 +165,9 @@ public static class TranscriptVerifier
             return $"node {e.Sender} is not in the manifest";
         }
 
-        return EnvelopeSigner.Verify(e, Convert.FromHexString(node.IdentityKey)) ? null : $"node {e.Sender}'s {what} is not signed by its identity key";
+        // The key the node had when it sent the message: its current identity key, or a retired one whose overlap had not
+        // ended at the message's issue time (docs/ROTATION.md "Rotating a node's identity").
+        return manifest.IdentityKeysAt(e.Sender, e.IssuedAtUnixMs).Any(k => EnvelopeSigner.Verify(e, k)) ? null : $"node {e.Sender}'s {what} is not signed by its identity key";
     }
 
     private static TranscriptCheck Fail(string reason) => new(false, reason);

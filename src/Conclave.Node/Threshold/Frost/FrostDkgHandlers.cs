@@ -24,8 +24,11 @@ namespace Conclave.Node.Frost;
 /// dealer's commitment in the reveal step, and only then does the node reveal its round-one package
 /// (<see cref="Dkg.Round1(DkgCommitSecret, IReadOnlyCollection{DkgCommitment})"/>), so no dealer can choose its
 /// package after seeing the others'. Round-one packages are broadcast (signed by their sender), round-two shares
-/// are sealed to the recipient's X25519 agreement key (static-static X25519, HKDF bound to session, sender and
-/// recipient, then XChaCha20-Poly1305), confirmations are broadcast, and a new share is stored only after every
+/// are sealed between per-run ephemeral X25519 keys (<see cref="RunAgreementKey"/>: every dealer and receiver announces
+/// a fresh key signed by its identity key and bound to the run, key and node in the commit step, and erases its private
+/// half once it has sealed and opened its shares; HKDF bound to session, sender, recipient and both ephemeral keys, then
+/// XChaCha20-Poly1305), so recorded traffic stays closed to whoever later takes a node's long-term keys and KEK;
+/// confirmations are broadcast, and a new share is stored only after every
 /// receiver's confirmation checked out. For refresh and reshare the old share stays in its key version until the
 /// coordinator, having seen every node store the new one, sends the retire step (DESIGN.md safety rule 2).
 /// Start payload: kind, keyId, scheme, threshold, dealers, receivers, current version, old public key package.
@@ -145,16 +148,33 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
 
         // Commit step: only the commitment leaves the node; the round-one package stays inside the commit secret until
         // every other dealer's commitment has arrived (reveal step).
+        // With it, the node's ephemeral agreement key for this run (forward secrecy of the round-two shares).
         DkgCommitSecret commit = Dkg.Commit(session, self, current);
-        var run = new RunState(kind, keyId, session, version) { Commit = commit };
-        if (!_runs.TryAdd(key, run))
+        RunAgreementKey agreement;
+        try
+        {
+            agreement = RunAgreementKey.Generate(ctx.Identity, ctx.SessionId, keyId);
+        }
+        catch
         {
             commit.Dispose();
+            throw;
+        }
+
+        uint[] participants = [.. dealers.Union(receivers).Where(n => n != state.NodeId).Order()];
+        var run = new RunState(kind, keyId, session, version, receivers.Contains(state.NodeId), participants) { Commit = commit, Agreement = agreement };
+        if (!_runs.TryAdd(key, run))
+        {
+            run.Dispose();
             throw new ProtocolException("this session already started");
         }
 
         byte[] payload = commit.Commitment?.ToBytes() ?? [];
-        return [new OutgoingMessage(FrostMessages.DkgCommitment, 1, [], payload)];
+        return
+        [
+            new OutgoingMessage(FrostMessages.DkgCommitment, 1, [], payload),
+            new OutgoingMessage(FrostMessages.DkgAgreementKey, 1, [], agreement.Announcement),
+        ];
     }
 
     /// <summary>
@@ -170,8 +190,24 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
         var received = new List<DkgCommitment>();
         try
         {
+            var peerKeys = new Dictionary<uint, byte[]>();
             foreach (Rpc.Envelope e in ctx.Relayed)
             {
+                if (e.Kind == FrostMessages.DkgAgreementKey && e.Round == 1)
+                {
+                    if (!run.Participants.Contains(e.Sender))
+                    {
+                        throw new ProtocolException($"node {e.Sender} is not a participant of this run", e.Sender);
+                    }
+
+                    if (!peerKeys.TryAdd(e.Sender, RunAgreementKey.VerifyAnnouncement(e.Payload.Span, manifest, e.Sender, ctx.SessionId, run.KeyId)))
+                    {
+                        throw new ProtocolException($"node {e.Sender} announced two run agreement keys", e.Sender);
+                    }
+
+                    continue;
+                }
+
                 if (e.Kind != FrostMessages.DkgCommitment || e.Round != 1)
                 {
                     throw new ProtocolException($"reveal expects commitments, got '{e.Kind}' from {e.Sender}", e.Sender);
@@ -197,6 +233,16 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
                     received.Add(c);
                 }
             }
+
+            foreach (uint peer in run.Participants)
+            {
+                if (!peerKeys.ContainsKey(peer))
+                {
+                    throw new ProtocolException($"node {peer} announced no run agreement key", peer);
+                }
+            }
+
+            run.PeerKeys = peerKeys;
         }
         catch
         {
@@ -237,14 +283,30 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
 
         (DkgRound2Secret secret, IReadOnlyList<DkgRound2Package> outgoing) = state.DkgFaults?.Round2 is { } cheat ? cheat(round1, received) : Dkg.Round2(round1, received);
         var messages = new List<OutgoingMessage>(outgoing.Count);
-        foreach (DkgRound2Package p in outgoing)
+        RunAgreementKey agreement = run.Agreement ?? throw new ProtocolException("this node has no run agreement key for the session");
+        try
         {
-            using (p)
+            foreach (DkgRound2Package p in outgoing)
             {
-                uint recipient = FrostNodeIds.ToNode(p.Recipient);
-                using SecretBuffer plain = p.Export();
-                messages.Add(new OutgoingMessage(FrostMessages.DkgShare, 3, [recipient], HandlerSupport.SealTo(ctx, manifest, recipient, FrostMessages.DkgShareContext(ctx.SessionId, state.NodeId, recipient), plain.ReadOnlySpan)));
+                using (p)
+                {
+                    uint recipient = FrostNodeIds.ToNode(p.Recipient);
+                    using SecretBuffer plain = p.Export();
+                    messages.Add(new OutgoingMessage(FrostMessages.DkgShare, 3, [recipient],
+                        HandlerSupport.SealTo(agreement, run.PeerKey(recipient), FrostMessages.DkgShareContext(ctx.SessionId, state.NodeId, recipient), plain.ReadOnlySpan)));
+                }
             }
+        }
+        catch
+        {
+            secret.Dispose();
+            throw;
+        }
+
+        if (!run.Receives)
+        {
+            // A dealer that does not receive has sealed everything it will: its run key is erased now.
+            run.EraseAgreementKey();
         }
 
         // Receivers finish with it; a dealer that does not receive (reshare away from this node) keeps it to check the
@@ -268,7 +330,8 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
                     throw new ProtocolException($"finish expects shares addressed to node {state.NodeId}, got '{e.Kind}' from {e.Sender}", e.Sender);
                 }
 
-                using SecretBuffer plain = HandlerSupport.OpenFrom(ctx, manifest, e.Sender, FrostMessages.DkgShareContext(ctx.SessionId, e.Sender, state.NodeId), e.Payload.ToByteArray(), "share");
+                using SecretBuffer plain = HandlerSupport.OpenFrom(run.Agreement ?? throw new ProtocolException("this node has no run agreement key for the session"),
+                    run.PeerKey(e.Sender), e.Sender, FrostMessages.DkgShareContext(ctx.SessionId, e.Sender, state.NodeId), e.Payload.ToByteArray(), "share");
                 DkgRound2Package p = DkgRound2Package.Import(suite, plain.ReadOnlySpan);
                 if (!p.Sender.Equals(Identifier.FromInt(suite, (int)e.Sender)))
                 {
@@ -288,6 +351,11 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
             }
 
             throw;
+        }
+        finally
+        {
+            // Every share addressed to this node is opened (or the step failed): the run key is erased either way.
+            run.EraseAgreementKey();
         }
 
         if (state.DkgFaults?.Complain is { } lie)
@@ -437,7 +505,7 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
     private static Identifier[] Ids(FrostCiphersuite suite, uint[] nodes) => [.. nodes.Select(n => Identifier.FromInt(suite, (int)n))];
 
 
-    private sealed class RunState(DkgRunKind kind, string keyId, DkgSession session, int version) : IDisposable
+    private sealed class RunState(DkgRunKind kind, string keyId, DkgSession session, int version, bool receives, uint[] participants) : IDisposable
     {
         public DkgRunKind Kind { get; } = kind;
 
@@ -446,6 +514,23 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
         public DkgSession Session { get; } = session;
 
         public int Version { get; } = version;
+
+        public bool Receives { get; } = receives;
+
+        /// <summary>The other dealers and receivers: each must announce one run agreement key.</summary>
+        public uint[] Participants { get; } = participants;
+
+        /// <summary>This node's run agreement key; erased once its shares are sealed (a dealer) and opened (a receiver).</summary>
+        public RunAgreementKey? Agreement;
+
+        /// <summary>The other participants' run agreement keys, verified in the reveal step.</summary>
+        public IReadOnlyDictionary<uint, byte[]>? PeerKeys;
+
+        public byte[] PeerKey(uint node) =>
+            PeerKeys is null ? throw new ProtocolException("the run agreement keys were not exchanged for this session")
+            : PeerKeys.TryGetValue(node, out byte[]? k) ? k : throw new ProtocolException($"node {node} has no run agreement key in this session", node);
+
+        public void EraseAgreementKey() => Interlocked.Exchange(ref Agreement, null)?.Dispose();
 
         public DkgCommitSecret? Commit;
 
@@ -460,6 +545,7 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
 
         public void Dispose()
         {
+            EraseAgreementKey();
             Commit?.Dispose();
             Round1?.Dispose();
             Round2?.Dispose();

@@ -40,13 +40,19 @@ public static class FrostMessages
     /// </summary>
     public const string DkgReveal = "frost.dkg.reveal";
 
+    /// <summary>
+    /// Dealer or receiver → every participant (broadcast), with its commitment: its ephemeral X25519 agreement key for
+    /// this run, signed by its identity key and bound to the run, the key and the node (<see cref="Protocol.RunAgreementKey"/>).
+    /// </summary>
+    public const string DkgAgreementKey = "frost.dkg.agreement-key";
+
     /// <summary>Node → every participant (broadcast): the round-one package (Feldman commitments and proof of knowledge), after the reveal step.</summary>
     public const string DkgRound1 = "frost.dkg.round1";
 
     /// <summary>Coordinator → node, relaying every round-one package: compute round two.</summary>
     public const string DkgRound2 = "frost.dkg.round2";
 
-    /// <summary>Node → one receiver: a round-two share, sealed to the receiver's agreement key.</summary>
+    /// <summary>Node → one receiver: a round-two share, sealed from the dealer's run agreement key to the receiver's.</summary>
     public const string DkgShare = "frost.dkg.share";
 
     /// <summary>Coordinator → receiver, relaying the shares addressed to it: verify and compute the new key.</summary>
@@ -108,16 +114,22 @@ public static class FrostMessages
     /// <summary>Node → coordinator: current version, key state, unfinished run id and state.</summary>
     public const string RotationStatusReply = RotationMessages.StatusReply;
 
-    /// <summary>Coordinator → helper: start repairing a lost participant's share (step one, δ pieces).</summary>
+    /// <summary>Coordinator → every helper and the lost node: announce a run agreement key for this repair.</summary>
+    public const string RepairAgreement = "frost.repair.agreement";
+
+    /// <summary>Helper or lost node → the other participants: its signed run agreement key (<see cref="Protocol.RunAgreementKey"/>).</summary>
+    public const string RepairAgreementKey = "frost.repair.agreement-key";
+
+    /// <summary>Coordinator → helper, relaying the other participants' run keys: start repairing a lost participant's share (step one, δ pieces).</summary>
     public const string RepairStart = "frost.repair.start";
 
-    /// <summary>Helper → helper: one δ piece, sealed to the recipient's agreement key.</summary>
+    /// <summary>Helper → helper: one δ piece, sealed between their run agreement keys.</summary>
     public const string RepairDelta = "frost.repair.delta";
 
     /// <summary>Coordinator → helper, relaying the δ pieces addressed to it: compute σ (step two).</summary>
     public const string RepairSigma = "frost.repair.sigma";
 
-    /// <summary>Helper → lost participant: σ, sealed to its agreement key.</summary>
+    /// <summary>Helper → lost participant: σ, sealed between their run agreement keys.</summary>
     public const string RepairSigmaShare = "frost.repair.sigma-share";
 
     /// <summary>Coordinator → lost participant, relaying the σ values: rebuild and store the share (step three).</summary>
@@ -126,13 +138,16 @@ public static class FrostMessages
     /// <summary>Lost participant → coordinator: the share is rebuilt, verified and stored.</summary>
     public const string RepairDone = "frost.repair.done";
 
-    /// <summary>HKDF info and AEAD context of a sealed DKG share: session, sender and recipient.</summary>
+    /// <summary>
+    /// Message context of a sealed DKG share: session, sender and recipient (<see cref="Protocol.RunAgreementKey.SealingContext"/>
+    /// appends both run keys). v2: sealed between run keys; v1 was static-static between long-term agreement keys.
+    /// </summary>
     public static byte[] DkgShareContext(ReadOnlySpan<byte> sessionId, uint sender, uint recipient)
-        => PointToPointContext("conclave/dkg-share/v1"u8, sessionId, sender, recipient);
+        => PointToPointContext("conclave/dkg-share/v2"u8, sessionId, sender, recipient);
 
-    /// <summary>HKDF info and AEAD context of a sealed repair message.</summary>
+    /// <summary>Message context of a sealed repair message (v2: between run keys).</summary>
     public static byte[] RepairContext(ReadOnlySpan<byte> sessionId, uint sender, uint recipient)
-        => PointToPointContext("conclave/repair/v1"u8, sessionId, sender, recipient);
+        => PointToPointContext("conclave/repair/v2"u8, sessionId, sender, recipient);
 
     private static byte[] PointToPointContext(ReadOnlySpan<byte> domain, ReadOnlySpan<byte> sessionId, uint sender, uint recipient)
     {

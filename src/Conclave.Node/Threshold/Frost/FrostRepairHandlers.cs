@@ -1,54 +1,99 @@
-using System.Collections.Concurrent;
 using System.Security.Cryptography;
-using Conclave.Crypto;
-using Conclave.Crypto.Aead;
 using Conclave.Crypto.Memory;
 using Conclave.Node.Config;
 using Conclave.Node.Protocol;
-using Conclave.Storage;
+using Conclave.Node.Threshold.Engine;
 using Conclave.Storage.Audit;
 using Conclave.Storage.Keys;
 using Conclave.Threshold;
 using Conclave.Threshold.Frost;
 using Conclave.Threshold.Frost.Ciphersuites;
-using AeadEnvelope = Conclave.Crypto.Aead.Envelope;
 
 namespace Conclave.Node.Frost;
 
 /// <summary>
 /// Share repair over the cluster (Conclave.Threshold <see cref="Repair"/>: Laing–Stinson repairable threshold
 /// scheme): t helpers rebuild the share of a node that lost its store, without revealing their own shares.
-/// Every δ piece and σ value travels sealed to its recipient's agreement key; the rebuilt share is checked
-/// against the lost participant's verifying share before it is stored.
-/// Start payload (to helpers): keyId, lost node, helpers, version. Finish payload (to the lost node): keyId,
-/// helpers, version, public key package.
+/// Every helper and the lost node first announce a per-run ephemeral agreement key (<see cref="RunAgreementKey"/>,
+/// signed by their identity keys, bound to the session, the key and the node); every δ piece and σ value then travels
+/// sealed between run keys, and each node erases its run key once it has sealed and opened what it must (a helper after
+/// σ, the lost node after rebuilding), so recorded repair traffic stays closed to whoever later takes a node's
+/// long-term keys and KEK. The rebuilt share is checked against the lost participant's verifying share before it is
+/// stored.
+/// Agreement payload (to helpers and the lost node): keyId, lost node, helpers. Start payload (to helpers): keyId, lost
+/// node, helpers, version. Finish payload (to the lost node): keyId, scheme, helpers, version, public key package.
 /// </summary>
 public sealed class FrostRepairHandlers(FrostNodeState state, ClusterManifest manifest) : IProtocolHandler
 {
-    private readonly ConcurrentDictionary<string, (KeyPackage Key, Identifier[] Helpers, Identifier Lost, RepairMessage Own, DateTimeOffset Started)> _runs = new(StringComparer.Ordinal);
+    private static readonly TimeSpan SessionLifetime = TimeSpan.FromMinutes(5);
+    private readonly SessionTable<RepairRun> _runs = new(SessionLifetime);
 
-    public IReadOnlyCollection<string> Kinds { get; } = [FrostMessages.RepairStart, FrostMessages.RepairSigma, FrostMessages.RepairFinish];
+    public IReadOnlyCollection<string> Kinds { get; } = [FrostMessages.RepairAgreement, FrostMessages.RepairStart, FrostMessages.RepairSigma, FrostMessages.RepairFinish];
 
     public async ValueTask<IReadOnlyList<OutgoingMessage>> HandleAsync(StepContext context, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(context);
+        _runs.Sweep();
         return await HandlerSupport.RefuseOnFailure<IReadOnlyList<OutgoingMessage>>(async () => context.Request.Kind switch
         {
+            FrostMessages.RepairAgreement => await AgreementAsync(context, cancellationToken).ConfigureAwait(false),
             FrostMessages.RepairStart => await StartAsync(context, cancellationToken).ConfigureAwait(false),
             FrostMessages.RepairSigma => Sigma(context),
             FrostMessages.RepairFinish => await FinishAsync(context, cancellationToken).ConfigureAwait(false),
             _ => throw new ProtocolException($"unknown kind {context.Request.Kind}"),
-        }).ConfigureAwait(false);
+        }, () => _runs.Drop(SessionTable<RepairRun>.RunId(context.SessionId))).ConfigureAwait(false);
+    }
+
+    /// <summary>First step, on every helper and the lost node: a fresh run agreement key, announced signed.</summary>
+    private async Task<IReadOnlyList<OutgoingMessage>> AgreementAsync(StepContext ctx, CancellationToken ct)
+    {
+        var r = new PayloadReader(ctx.Request.Payload.Span);
+        string keyId = r.String("keyId");
+        uint lost = r.U32("lost");
+        uint[] helpers = r.NodeIds("helpers");
+        r.End();
+        if (helpers.Contains(lost) || helpers.Distinct().Count() != helpers.Length)
+        {
+            throw new ProtocolException("the helpers of a repair must be distinct and exclude the lost node");
+        }
+
+        if (state.NodeId != lost && !helpers.Contains(state.NodeId))
+        {
+            throw new ProtocolException($"node {state.NodeId} is not a participant of this repair");
+        }
+
+        if (state.NodeId == lost && await state.Store.Keys.GetAsync(keyId, ct).ConfigureAwait(false) is not null)
+        {
+            throw new ProtocolException($"node {state.NodeId} still holds key {keyId}; repair is for a lost share");
+        }
+
+        var run = new RepairRun(keyId, lost, helpers, RunAgreementKey.Generate(ctx.Identity, ctx.SessionId, keyId));
+        if (!_runs.TryAdd(SessionTable<RepairRun>.RunId(ctx.SessionId), run))
+        {
+            run.Dispose();
+            throw new ProtocolException("this repair session already started");
+        }
+
+        return [new OutgoingMessage(FrostMessages.RepairAgreementKey, 1, [], run.Agreement!.Announcement)];
     }
 
     private async Task<IReadOnlyList<OutgoingMessage>> StartAsync(StepContext ctx, CancellationToken ct)
     {
+        RepairRun run = _runs.Get(ctx.SessionId);
         var r = new PayloadReader(ctx.Request.Payload.Span);
         string keyId = r.String("keyId");
         uint lost = r.U32("lost");
         uint[] helpers = r.NodeIds("helpers");
         int version = (int)r.U32("version");
         r.End();
+        if (!string.Equals(keyId, run.KeyId, StringComparison.Ordinal) || lost != run.LostNode || !helpers.SequenceEqual(run.HelperNodes) || !run.HelperNodes.Contains(state.NodeId))
+        {
+            throw new ProtocolException("the repair start does not match the repair this node agreed to");
+        }
+
+        // Every other helper's and the lost node's run key, each signed and bound to this session, key and node.
+        run.PeerKeys = ReadAnnouncements(ctx, run, [.. helpers.Where(h => h != state.NodeId), lost]);
+
         KeyPackage key = await state.GetKeyAtVersionAsync(keyId, version, ct).ConfigureAwait(false);
         FrostCiphersuite suite = key.Suite;
         Identifier[] ids = [.. helpers.Select(h => Identifier.FromInt(suite, (int)h))];
@@ -56,34 +101,48 @@ public sealed class FrostRepairHandlers(FrostNodeState state, ClusterManifest ma
         IReadOnlyList<RepairMessage> pieces = Repair.Step1(key, ids, lostId);
         var outgoing = new List<OutgoingMessage>();
         RepairMessage? own = null;
-        foreach (RepairMessage p in pieces)
+        try
         {
-            uint to = FrostNodeIds.ToNode(p.Recipient);
-            if (to == state.NodeId)
+            foreach (RepairMessage p in pieces)
             {
-                own = p;
-                continue;
-            }
+                uint to = FrostNodeIds.ToNode(p.Recipient);
+                if (to == state.NodeId)
+                {
+                    own = p;
+                    continue;
+                }
 
-            using (p)
-            using (SecretBuffer plain = p.Export())
-            {
-                outgoing.Add(new OutgoingMessage(FrostMessages.RepairDelta, 1, [to], HandlerSupport.SealTo(ctx, manifest, to, FrostMessages.RepairContext(ctx.SessionId, state.NodeId, to), plain.ReadOnlySpan)));
+                using (p)
+                using (SecretBuffer plain = p.Export())
+                {
+                    outgoing.Add(new OutgoingMessage(FrostMessages.RepairDelta, 2, [to],
+                        HandlerSupport.SealTo(run.RequireAgreement(), run.PeerKey(to), FrostMessages.RepairContext(ctx.SessionId, state.NodeId, to), plain.ReadOnlySpan)));
+                }
             }
         }
+        catch
+        {
+            foreach (RepairMessage p in pieces)
+            {
+                p.Dispose();
+            }
 
-        _runs[Convert.ToHexStringLower(ctx.SessionId)] = (key, ids, lostId, own ?? throw new ProtocolException("no piece for this helper"), DateTimeOffset.UtcNow);
+            throw;
+        }
+
+        run.Key = key;
+        run.Helpers = ids;
+        run.Lost = lostId;
+        run.Own = own ?? throw new ProtocolException("no piece for this helper");
         return outgoing;
     }
 
     private IReadOnlyList<OutgoingMessage> Sigma(StepContext ctx)
     {
-        if (!_runs.TryRemove(Convert.ToHexStringLower(ctx.SessionId), out var run))
-        {
-            throw new ProtocolException("unknown repair session");
-        }
-
-        var received = new List<RepairMessage> { run.Own };
+        RepairRun run = _runs.Get(ctx.SessionId);
+        RepairMessage own = Interlocked.Exchange(ref run.Own, null) ?? throw new ProtocolException("this helper has no δ piece of its own for the session");
+        KeyPackage key = run.Key ?? throw new ProtocolException("this helper did not start the repair");
+        var received = new List<RepairMessage> { own };
         try
         {
             foreach (Rpc.Envelope e in ctx.Relayed)
@@ -93,14 +152,16 @@ public sealed class FrostRepairHandlers(FrostNodeState state, ClusterManifest ma
                     throw new ProtocolException($"expected δ pieces, got '{e.Kind}' from {e.Sender}", e.Sender);
                 }
 
-                using SecretBuffer plain = HandlerSupport.OpenFrom(ctx, manifest, e.Sender, FrostMessages.RepairContext(ctx.SessionId, e.Sender, state.NodeId), e.Payload.ToByteArray(), "repair message");
-                received.Add(RepairMessage.Import(run.Key.Suite, plain.ReadOnlySpan));
+                using SecretBuffer plain = HandlerSupport.OpenFrom(run.RequireAgreement(), run.PeerKey(e.Sender), e.Sender,
+                    FrostMessages.RepairContext(ctx.SessionId, e.Sender, state.NodeId), e.Payload.ToByteArray(), "repair message");
+                received.Add(RepairMessage.Import(key.Suite, plain.ReadOnlySpan));
             }
 
-            using RepairMessage sigma = Repair.Step2(run.Key, run.Helpers, run.Lost, received);
-            uint lost = FrostNodeIds.ToNode(run.Lost);
+            using RepairMessage sigma = Repair.Step2(key, run.Helpers!, run.Lost!, received);
+            uint lost = FrostNodeIds.ToNode(run.Lost!);
             using SecretBuffer s = sigma.Export();
-            return [new OutgoingMessage(FrostMessages.RepairSigmaShare, 2, [lost], HandlerSupport.SealTo(ctx, manifest, lost, FrostMessages.RepairContext(ctx.SessionId, state.NodeId, lost), s.ReadOnlySpan))];
+            return [new OutgoingMessage(FrostMessages.RepairSigmaShare, 3, [lost],
+                HandlerSupport.SealTo(run.RequireAgreement(), run.PeerKey(lost), FrostMessages.RepairContext(ctx.SessionId, state.NodeId, lost), s.ReadOnlySpan))];
         }
         finally
         {
@@ -108,11 +169,15 @@ public sealed class FrostRepairHandlers(FrostNodeState state, ClusterManifest ma
             {
                 m.Dispose();
             }
+
+            // The helper's part is over: its run key and round state are erased.
+            _runs.Drop(SessionTable<RepairRun>.RunId(ctx.SessionId));
         }
     }
 
     private async Task<IReadOnlyList<OutgoingMessage>> FinishAsync(StepContext ctx, CancellationToken ct)
     {
+        RepairRun run = _runs.Get(ctx.SessionId);
         var r = new PayloadReader(ctx.Request.Payload.Span);
         string keyId = r.String("keyId");
         string scheme = r.String("scheme");
@@ -120,6 +185,11 @@ public sealed class FrostRepairHandlers(FrostNodeState state, ClusterManifest ma
         int version = (int)r.U32("version");
         byte[] pkpBytes = r.Bytes("publicKeyPackage").ToArray();
         r.End();
+        if (!string.Equals(keyId, run.KeyId, StringComparison.Ordinal) || state.NodeId != run.LostNode || !helpers.SequenceEqual(run.HelperNodes))
+        {
+            throw new ProtocolException("the repair finish does not match the repair this node agreed to");
+        }
+
         if (!FrostCiphersuite.TryGet(scheme, out FrostCiphersuite? suite))
         {
             throw new ProtocolException($"unknown FROST scheme {scheme}");
@@ -135,17 +205,27 @@ public sealed class FrostRepairHandlers(FrostNodeState state, ClusterManifest ma
         var sigmas = new List<RepairMessage>();
         try
         {
+            // The helpers' run keys travel with their σ values (the lost node took no part in step one).
+            run.PeerKeys = ReadAnnouncements(ctx, run, helpers);
             foreach (Rpc.Envelope e in ctx.Relayed)
             {
+                if (e.Kind == FrostMessages.RepairAgreementKey)
+                {
+                    continue;
+                }
+
                 if (e.Kind != FrostMessages.RepairSigmaShare)
                 {
                     throw new ProtocolException($"expected σ values, got '{e.Kind}' from {e.Sender}", e.Sender);
                 }
 
-                using SecretBuffer plain = HandlerSupport.OpenFrom(ctx, manifest, e.Sender, FrostMessages.RepairContext(ctx.SessionId, e.Sender, state.NodeId), e.Payload.ToByteArray(), "repair message");
+                using SecretBuffer plain = HandlerSupport.OpenFrom(run.RequireAgreement(), run.PeerKey(e.Sender), e.Sender,
+                    FrostMessages.RepairContext(ctx.SessionId, e.Sender, state.NodeId), e.Payload.ToByteArray(), "repair message");
                 sigmas.Add(RepairMessage.Import(suite, plain.ReadOnlySpan));
             }
 
+            // Every σ is opened: the run key is erased before the share is rebuilt and stored.
+            run.EraseAgreementKey();
             using KeyPackage rebuilt = Repair.Step3(pkp, ids, Identifier.FromInt(suite, (int)state.NodeId), sigmas);
             using SecretBuffer material = rebuilt.Export();
             KeyRecord stored = await state.Store.Keys.CreateAsync(
@@ -153,7 +233,7 @@ public sealed class FrostRepairHandlers(FrostNodeState state, ClusterManifest ma
                 material, ct).ConfigureAwait(false);
             await state.Store.Audit.AppendAsync(new AuditEntryInput("coordinator", "frost.repair", keyId,
                 SHA256.HashData(ctx.Request.Payload.Span), "allow", $"version {stored.Version}"), ct).ConfigureAwait(false);
-            return [new OutgoingMessage(FrostMessages.RepairDone, 3, [0], [])];
+            return [new OutgoingMessage(FrostMessages.RepairDone, 4, [0], [])];
         }
         finally
         {
@@ -161,7 +241,75 @@ public sealed class FrostRepairHandlers(FrostNodeState state, ClusterManifest ma
             {
                 m.Dispose();
             }
+
+            _runs.Drop(SessionTable<RepairRun>.RunId(ctx.SessionId));
         }
     }
 
+    /// <summary>
+    /// Reads the relayed run-key announcements: exactly one from each of <paramref name="expected"/>, each verified
+    /// (<see cref="RunAgreementKey.VerifyAnnouncement"/>); anything else is refused.
+    /// </summary>
+    private Dictionary<uint, byte[]> ReadAnnouncements(StepContext ctx, RepairRun run, IReadOnlyCollection<uint> expected)
+    {
+        var keys = new Dictionary<uint, byte[]>();
+        foreach (Rpc.Envelope e in ctx.Relayed.Where(e => e.Kind == FrostMessages.RepairAgreementKey))
+        {
+            if (!expected.Contains(e.Sender))
+            {
+                throw new ProtocolException($"node {e.Sender} is not a participant of this repair", e.Sender);
+            }
+
+            if (!keys.TryAdd(e.Sender, RunAgreementKey.VerifyAnnouncement(e.Payload.Span, manifest, e.Sender, ctx.SessionId, run.KeyId)))
+            {
+                throw new ProtocolException($"node {e.Sender} announced two run agreement keys", e.Sender);
+            }
+        }
+
+        foreach (uint n in expected)
+        {
+            if (!keys.ContainsKey(n))
+            {
+                throw new ProtocolException($"node {n} announced no run agreement key", n);
+            }
+        }
+
+        return keys;
+    }
+
+    private sealed class RepairRun(string keyId, uint lost, uint[] helpers, RunAgreementKey agreement) : IDisposable
+    {
+        public string KeyId { get; } = keyId;
+
+        public uint LostNode { get; } = lost;
+
+        public uint[] HelperNodes { get; } = helpers;
+
+        public RunAgreementKey? Agreement = agreement;
+
+        public IReadOnlyDictionary<uint, byte[]>? PeerKeys;
+
+        /// <summary>The helper's key package (from the node's cache: not disposed here).</summary>
+        public KeyPackage? Key;
+
+        public Identifier[]? Helpers;
+
+        public Identifier? Lost;
+
+        public RepairMessage? Own;
+
+        public RunAgreementKey RequireAgreement() => Agreement ?? throw new ProtocolException("this node's run agreement key for the repair is erased");
+
+        public byte[] PeerKey(uint node) =>
+            PeerKeys is not null && PeerKeys.TryGetValue(node, out byte[]? k) ? k
+                : throw new ProtocolException($"node {node} has no run agreement key in this repair", node);
+
+        public void EraseAgreementKey() => Interlocked.Exchange(ref Agreement, null)?.Dispose();
+
+        public void Dispose()
+        {
+            EraseAgreementKey();
+            Interlocked.Exchange(ref Own, null)?.Dispose();
+        }
+    }
 }

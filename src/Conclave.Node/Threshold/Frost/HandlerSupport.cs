@@ -1,7 +1,6 @@
 using Conclave.Crypto;
 using Conclave.Crypto.Aead;
 using Conclave.Crypto.Memory;
-using Conclave.Node.Config;
 using Conclave.Node.Protocol;
 using Conclave.Storage;
 using Conclave.Threshold;
@@ -49,20 +48,20 @@ internal static class HandlerSupport
         }
     }
 
-    /// <summary>Seals a secret to a peer's agreement key (X25519 + HKDF-SHA256 over <paramref name="context"/>, then XChaCha20-Poly1305).</summary>
-    public static byte[] SealTo(StepContext ctx, ClusterManifest manifest, uint recipient, byte[] context, ReadOnlySpan<byte> plain)
-    {
-        using SecretBuffer k = ctx.Identity.DeriveSharedKey(Convert.FromHexString(manifest.Node(recipient).AgreementKey), context);
-        return AeadEnvelope.Seal(k.ReadOnlySpan, plain, context);
-    }
+    /// <summary>
+    /// Seals a secret to a peer's run agreement key from this node's (<see cref="RunAgreementKey"/>: ephemeral-ephemeral
+    /// X25519 + HKDF-SHA256 over <paramref name="context"/> and both keys, then XChaCha20-Poly1305). Point-to-point
+    /// messages of a run are never sealed to the long-term agreement keys, so they stay closed once the run keys are erased.
+    /// </summary>
+    public static byte[] SealTo(RunAgreementKey own, byte[] peerRunKey, byte[] context, ReadOnlySpan<byte> plain) =>
+        own.SealTo(peerRunKey, context, plain);
 
-    /// <summary>Opens a secret a peer sealed to this node; a failure names the sender.</summary>
-    public static SecretBuffer OpenFrom(StepContext ctx, ClusterManifest manifest, uint sender, byte[] context, byte[] sealedMessage, string what)
+    /// <summary>Opens a secret a peer sealed to this node's run agreement key; a failure names the sender.</summary>
+    public static SecretBuffer OpenFrom(RunAgreementKey own, byte[] peerRunKey, uint sender, byte[] context, byte[] sealedMessage, string what)
     {
-        using SecretBuffer k = ctx.Identity.DeriveSharedKey(Convert.FromHexString(manifest.Node(sender).AgreementKey), context);
         try
         {
-            return AeadEnvelope.Open(k.ReadOnlySpan, sealedMessage, context);
+            return own.OpenFrom(peerRunKey, context, sealedMessage);
         }
         catch (EnvelopeException)
         {

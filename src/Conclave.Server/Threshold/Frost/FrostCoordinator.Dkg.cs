@@ -114,12 +114,18 @@ public sealed partial class FrostCoordinator
         Dictionary<uint, IReadOnlyList<Envelope>> started = await AllAsync(plan.Everyone,
             n => _cluster.Node(n).StepAsync(_cluster.Request(session, FrostMessages.DkgStart, 1, [n], startPayload), [], timeout, ct)).ConfigureAwait(false);
         List<Envelope> commitments = [.. started.Values.SelectMany(m => m).Where(e => e.Kind == FrostMessages.DkgCommitment && e.Payload.Length > 0)];
+
+        // Every dealer and receiver also announced its ephemeral agreement key for this run, signed by its identity key
+        // (RunAgreementKey); the round-two shares are sealed between these keys, never the long-term ones.
+        List<Envelope> runKeys = [.. started.Values.SelectMany(m => m).Where(e => e.Kind == FrostMessages.DkgAgreementKey)];
         await FaultAsync(plan.Kind, "round1").ConfigureAwait(false); // boundary name kept from before the commit step
 
-        // Reveal (round one): each dealer and receiver gets every other dealer's commitment; a node reveals its
+        // Reveal (round one): each dealer and receiver gets every other dealer's commitment and every other participant's
+        // run agreement key; a node reveals its
         // round-one package (Feldman commitments and proof) only once exactly one commitment of every other dealer arrived.
         Dictionary<uint, IReadOnlyList<Envelope>> round1 = await AllAsync(everyone,
-            n => _cluster.Node(n).StepAsync(_cluster.Request(session, FrostMessages.DkgReveal, 2, [n], []), commitments.Where(c => c.Sender != n), timeout, ct)).ConfigureAwait(false);
+            n => _cluster.Node(n).StepAsync(_cluster.Request(session, FrostMessages.DkgReveal, 2, [n], []),
+                commitments.Where(c => c.Sender != n).Concat(runKeys.Where(k => k.Sender != n)), timeout, ct)).ConfigureAwait(false);
         List<Envelope> broadcasts = [.. round1.Values.SelectMany(m => m).Where(e => e.Kind == FrostMessages.DkgRound1 && e.Payload.Length > 0)];
         await FaultAsync(plan.Kind, "reveal").ConfigureAwait(false);
 
