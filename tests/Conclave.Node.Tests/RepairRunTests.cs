@@ -1,7 +1,4 @@
 using System.Security.Cryptography;
-using Conclave.Crypto;
-using Conclave.Crypto.Kdf;
-using Conclave.Crypto.Memory;
 using Conclave.Node.Config;
 using Conclave.Node.Frost;
 using Conclave.Node.Protocol;
@@ -119,39 +116,8 @@ public sealed class RepairRunTests(FiveNodeCluster fixture) : IClassFixture<Five
         Assert.True(key.Suite.Verify(key.PublicKeyPackage.VerificationKey, msg, sig));
     }
 
-    /// <summary>A trusted-dealer key imported on every holder but <paramref name="lost"/>: the lost node's share is gone.</summary>
-    private async Task<FrostKeyInfo> ImportWithoutAsync(FrostCoordinator coordinator, string keyId, FrostCiphersuite suite, uint lost, uint[]? nodes = null, int threshold = 2)
-    {
-        nodes ??= [1, 2, 3];
-        using DealerOutput dealt = TrustedDealer.Generate(suite, threshold, nodes.Length);
-        byte[] session = Cluster.NewSessionId();
-        foreach (KeyPackage kp in dealt.KeyPackages)
-        {
-            uint nodeId = FrostNodeIds.ToNode(kp.Identifier);
-            if (nodeId == lost)
-            {
-                continue;
-            }
-
-            byte[] context = FrostMessages.ImportContext(session, nodeId, keyId);
-            (SecretBuffer ephSecret, byte[] ephPublic) = X25519.GenerateKeyPair();
-            byte[] sealedPackage;
-            using (ephSecret)
-            using (SecretBuffer wrap = X25519.DeriveKey(ephSecret.ReadOnlySpan, Convert.FromHexString(_c.Coordinator.Manifest.Node(nodeId).AgreementKey), context))
-            using (SecretBuffer plain = kp.Export())
-            {
-                sealedPackage = Conclave.Crypto.Aead.Envelope.Seal(wrap.ReadOnlySpan, plain.ReadOnlySpan, context);
-            }
-
-            byte[] payload = new PayloadWriter().String(keyId).String(suite.SchemeName).Bytes(ephPublic).Bytes(sealedPackage).ToArray();
-            IReadOnlyList<Envelope> reply = await _c.Coordinator.Node(nodeId).StepAsync(_c.Coordinator.Request(session, FrostMessages.Import, 0, [nodeId], payload), [], TimeSpan.FromSeconds(20), CancellationToken.None);
-            Assert.Equal(FrostMessages.Imported, Assert.Single(reply).Kind);
-        }
-
-        var info = new FrostKeyInfo(keyId, suite, dealt.PublicKeyPackage);
-        coordinator.Register(info);
-        return info;
-    }
+    private Task<FrostKeyInfo> ImportWithoutAsync(FrostCoordinator coordinator, string keyId, FrostCiphersuite suite, uint lost, uint[]? nodes = null, int threshold = 2) =>
+        LostShareKeys.ImportWithoutAsync(_c, coordinator, keyId, suite, lost, nodes ?? [1, 2, 3], threshold);
 
     private async Task<(string State, string ActiveRun)> StatusAsync(uint node, string keyId)
     {
