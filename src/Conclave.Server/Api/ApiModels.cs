@@ -165,4 +165,5 @@ public sealed record ProblemBody(
 [JsonSerializable(typeof(EvictionResponse))]
 [JsonSerializable(typeof(RotationScheduleRequest))]
 [JsonSerializable(typeof(RotationScheduleResponse))]
+[JsonSerializable(typeof(RotationDemandRequest))]
 internal sealed partial class ApiJsonContext : JsonSerializerContext;
