@@ -84,6 +84,24 @@ public sealed class RepairRunTests(FiveNodeCluster fixture) : IClassFixture<Five
         Assert.Equal((3, 1), (t.Broadcasts.Count, t.Confirmations.Count));
         Assert.Equal(new TranscriptCheck(true, "ok"), TranscriptVerifier.Verify(t, manifest));
 
+        // `conclave rotation verify`, offline: ok (0) and refused (1).
+        string dir = Directory.CreateTempSubdirectory("conclave-repair-transcript-").FullName;
+        try
+        {
+            string good = Path.Combine(dir, "good.json"), bad = Path.Combine(dir, "bad.json");
+            await File.WriteAllBytesAsync(good, t.ToJsonBytes());
+            await File.WriteAllBytesAsync(bad, (t with { Broadcasts = t.Broadcasts.Skip(1).ToList() }).ToJsonBytes());
+            (int exit, string stdout, string stderr) = Cli("rotation", "verify", good, "--manifest", _c.Layout.ManifestPath);
+            Assert.True(exit == 0, stderr);
+            Assert.StartsWith($"ok: repair of key {key.KeyId} at version 1", stdout, StringComparison.Ordinal);
+            (exit, _, stderr) = Cli("rotation", "verify", bad, "--manifest", _c.Layout.ManifestPath);
+            Assert.Equal((1, $"conclave: refused: no contribution from helper {t.Dealers[0]}"), (exit, stderr.Trim()));
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+
         // A node that holds its share is not "repaired" again: the run is refused by the node and aborted.
         await Assert.ThrowsAsync<NodeCallException>(() => coordinator.RepairAsync(key.KeyId, 2, CancellationToken.None));
 
@@ -138,6 +156,22 @@ public sealed class RepairRunTests(FiveNodeCluster fixture) : IClassFixture<Five
         TranscriptCheck check = TranscriptVerifier.Verify(t, manifest);
         Assert.False(check.Ok);
         return check.Reason;
+    }
+
+    private static (int Exit, string Out, string Err) Cli(params string[] args)
+    {
+        var psi = new System.Diagnostics.ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add(RepoPaths.CliDll);
+        foreach (string a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        Task<string> stdout = p.StandardOutput.ReadToEndAsync();
+        Task<string> stderr = p.StandardError.ReadToEndAsync();
+        Assert.True(p.WaitForExit(120_000), "the CLI did not exit");
+        return (p.ExitCode, stdout.Result, stderr.Result);
     }
 
     private static uint Sender(string hex) => Envelope.Parser.ParseFrom(Convert.FromHexString(hex)).Sender;
