@@ -150,6 +150,55 @@ public sealed class ContinuousRotationTests(VariantNodes fixture) : IClassFixtur
         }
     }
 
+    /// <summary>
+    /// POST /v1/keys/{name}/rotate: a scheduled key's refresh is due at once and the server's background rotator runs it
+    /// (audited with the reason); a key without a schedule, a single key, an unknown key and a bad reason are 4xx problems.
+    /// </summary>
+    [Fact]
+    public async Task RotateRoute_DemandsARefreshOfAScheduledKey_AndBadRequestsAre4xx()
+    {
+        ServerConfig config = ServerConfig.Load(fixture.Nodes.Layout.ServerConfigPath);
+        (WebApplication app, HttpClient http) = await StartAsync(config);
+        string tag = Guid.NewGuid().ToString("N")[..8];
+        try
+        {
+            string demanded = "demanded-" + tag;
+            byte[] groupKey = await CreateAsync(http, demanded);
+            await PostProblemAsync(http, $"/v1/keys/{demanded}/rotate", """{"reason":"volatility spike"}""", 404, "not-found"); // no schedule yet
+            await PostAsync(http, "/v1/keys", $$"""{"name":"single-{{tag}}","scheme":"ed25519"}""", HttpStatusCode.Created);
+            await PostProblemAsync(http, $"/v1/keys/single-{tag}/rotate", """{"reason":"volatility spike"}""", 400, "not-threshold-key");
+            await PostProblemAsync(http, "/v1/keys/no-such-key/rotate", """{"reason":"volatility spike"}""", 404, "unknown-key");
+            await PutAsync(http, $"/v1/keys/{demanded}/rotation-schedule", """{"intervalSeconds":3600}""");
+            await PostProblemAsync(http, $"/v1/keys/{demanded}/rotate", "{}", 400, "invalid-request");
+            await PostProblemAsync(http, $"/v1/keys/{demanded}/rotate", """{"reason":"   "}""", 400, "invalid-request");
+            await PostProblemAsync(http, $"/v1/keys/{demanded}/rotate", $$"""{"reason":"{{new string('x', 201)}}"}""", 400, "invalid-request");
+            await PostProblemAsync(http, $"/v1/keys/{demanded}/rotate", """{"reason":"a","extra":1}""", 400, "invalid-request");
+            Assert.Equal(1, (await GetAsync(http, $"/v1/keys/{demanded}"))["version"]!.GetValue<int>());
+
+            JsonNode accepted = await PostAsync(http, $"/v1/keys/{demanded}/rotate", """{"reason":"volatility spike"}""", HttpStatusCode.Accepted);
+            Assert.Equal("volatility spike", accepted["demandReason"]!.GetValue<string>());
+            await WaitForAsync(async () => (await GetAsync(http, $"/v1/keys/{demanded}"))["version"]!.GetValue<int>() == 2, "the demanded refresh ran");
+            await SignAsync(http, demanded, groupKey);
+            IConclaveStore store = app.Services.GetRequiredService<IConclaveStore>();
+            KeyRecord k = (await store.Keys.GetByNameAsync(demanded))!;
+            IReadOnlyList<AuditEntry> audit = await store.Audit.ReadAsync(1, 100_000);
+            Assert.Contains(audit, e => e.Action == "rotation.demand" && e.KeyId == k.Id && e.Result.Contains("volatility spike", StringComparison.Ordinal));
+            Assert.Contains(audit, e => e.Action == "rotation.scheduled" && e.KeyId == k.Id && e.Decision == "allow" && e.Result.Contains("on demand: volatility spike", StringComparison.Ordinal));
+        }
+        finally
+        {
+            await StopAsync(app, http);
+        }
+    }
+
+    private static async Task PostProblemAsync(HttpClient http, string path, string json, int status, string type)
+    {
+        using HttpResponseMessage r = await http.PostAsync(new Uri(path, UriKind.Relative), Json(json));
+        string text = await r.Content.ReadAsStringAsync();
+        Assert.True((int)r.StatusCode == status, $"{path}: {(int)r.StatusCode} {text}");
+        Assert.Equal("https://conclave.dev/problems/" + type, JsonNode.Parse(text)!["type"]!.GetValue<string>());
+    }
+
     private static (int Exit, string Out, string Err) Cli(string token, string server, params string[] args)
     {
         var psi = new System.Diagnostics.ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };

@@ -56,6 +56,33 @@ public abstract partial class StoreSuite
         await store.Rotations.TransitionAsync("t2", Rotation.RotationState.Prepared, Rotation.RotationState.Committed);
         Assert.Equal([1, 2, 3], await store.Rotations.GetTranscriptAsync("k1", 2));
         Assert.Null(await store.Rotations.GetTranscriptAsync("k1", 3));
+        Assert.Equal([1, 2, 3], await store.Rotations.GetRunTranscriptAsync("t2"));
+        Assert.Null(await store.Rotations.GetRunTranscriptAsync("t1")); // aborted
+    }
+
+    [Fact]
+    public async Task Repair_run_transcript_is_served_by_run_and_never_as_the_versions_transcript()
+    {
+        await using TestLocation loc = await Harness.NewLocationAsync();
+        await using IConclaveStore store = await loc.OpenAsync(WithPassphrase());
+        await store.Rotations.BeginAsync(new Rotation.NewRotationRun("made", "k1", Rotation.RotationKind.Refresh, 1, 2, "server-a", TimeSpan.FromMinutes(2), [1]));
+        await store.Rotations.SaveTranscriptAsync("made", [1, 1]);
+        await store.Rotations.TransitionAsync("made", Rotation.RotationState.Started, Rotation.RotationState.Prepared, [5]);
+        await store.Rotations.TransitionAsync("made", Rotation.RotationState.Prepared, Rotation.RotationState.Committed);
+        await store.Rotations.TransitionAsync("made", Rotation.RotationState.Committed, Rotation.RotationState.Retired);
+
+        // A repair keeps the version (2 to 2) and takes the key's one-run lock like any run.
+        await store.Rotations.BeginAsync(new Rotation.NewRotationRun("fix", "k1", Rotation.RotationKind.Repair, 2, 2, "server-a", TimeSpan.FromMinutes(2), [1]));
+        Assert.Equal(StorageErrorKind.Conflict, (await Assert.ThrowsAsync<StorageException>(() =>
+            store.Rotations.BeginAsync(new Rotation.NewRotationRun("other", "k1", Rotation.RotationKind.Refresh, 2, 3, "server-b", TimeSpan.FromMinutes(2), [1])))).Kind);
+        await store.Rotations.SaveTranscriptAsync("fix", [2, 2]);
+        Assert.Null(await store.Rotations.GetRunTranscriptAsync("fix")); // not committed yet
+        await store.Rotations.TransitionAsync("fix", Rotation.RotationState.Started, Rotation.RotationState.Prepared, [5]);
+        await store.Rotations.TransitionAsync("fix", Rotation.RotationState.Prepared, Rotation.RotationState.Committed);
+        Assert.Equal([2, 2], await store.Rotations.GetRunTranscriptAsync("fix"));
+        Assert.Equal([1, 1], await store.Rotations.GetTranscriptAsync("k1", 2));
+        Rotation.RotationRun run = (await store.Rotations.GetAsync("fix"))!;
+        Assert.Equal((Rotation.RotationKind.Repair, 2, 2), (run.Kind, run.FromVersion, run.ToVersion));
     }
 }
 

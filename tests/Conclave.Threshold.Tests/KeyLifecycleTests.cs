@@ -112,4 +112,40 @@ public sealed class KeyLifecycleTests
         ThresholdProtocolException ex = Assert.Throws<ThresholdProtocolException>(() => Repair.Step3(dealt.PublicKeyPackage, helpers, lost, bad));
         Assert.Equal(ThresholdFailure.InvalidRepairedShare, ex.Failure);
     }
+
+    /// <summary>
+    /// The repaired participant's public proof (docs/ROTATION.md "Verifying a rotation"): it verifies for the run it was
+    /// made for, and is refused for another run, another participant, another key, too few or bad helpers, and a share
+    /// that is not the participant's.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Suites))]
+    public void RepairProof_VerifiesForItsRunOnly(string name)
+    {
+        FrostCiphersuite suite = Suite(name);
+        var rng = new DeterministicRandomSource(15);
+        using DealerOutput dealt = TrustedDealer.Generate(suite, 2, 4, rng);
+        using DealerOutput other = TrustedDealer.Generate(suite, 2, 4, rng);
+        IReadOnlyList<Identifier> ids = dealt.PublicKeyPackage.Participants;
+        var byId = dealt.KeyPackages.ToDictionary(k => k.Identifier);
+        Identifier lost = ids[1];
+        Identifier[] helpers = [ids[0], ids[2]];
+        byte[] run = new byte[32];
+        run[0] = 7;
+        byte[] proof = Repair.ProveRepaired(byId[lost], run, rng);
+        Assert.Equal(DkgPublicCheck.Pass, Repair.VerifyPublicRun(dealt.PublicKeyPackage, helpers, lost, run, proof));
+
+        byte[] otherRun = (byte[])run.Clone();
+        otherRun[31] = 1;
+        Assert.Contains("does not match its verifying share", Repair.VerifyPublicRun(dealt.PublicKeyPackage, helpers, lost, otherRun, proof).Reason, StringComparison.Ordinal);
+        Assert.Contains("does not match its verifying share", Repair.VerifyPublicRun(dealt.PublicKeyPackage, [ids[0], ids[1]], ids[2], run, proof).Reason, StringComparison.Ordinal);
+        Assert.Contains("does not match its verifying share", Repair.VerifyPublicRun(other.PublicKeyPackage, helpers, lost, run, proof).Reason, StringComparison.Ordinal);
+        Assert.Contains("does not match its verifying share",
+            Repair.VerifyPublicRun(dealt.PublicKeyPackage, helpers, lost, run, Repair.ProveRepaired(byId[ids[3]], run, rng)).Reason,
+            StringComparison.Ordinal);
+        Assert.Contains("at least 2 distinct helpers", Repair.VerifyPublicRun(dealt.PublicKeyPackage, [ids[0]], lost, run, proof).Reason, StringComparison.Ordinal);
+        Assert.Contains("at least 2 distinct helpers", Repair.VerifyPublicRun(dealt.PublicKeyPackage, [ids[0], ids[0]], lost, run, proof).Reason, StringComparison.Ordinal);
+        Assert.Contains("is the repaired participant", Repair.VerifyPublicRun(dealt.PublicKeyPackage, [ids[0], lost], lost, run, proof).Reason, StringComparison.Ordinal);
+        Assert.Contains("is malformed", Repair.VerifyPublicRun(dealt.PublicKeyPackage, helpers, lost, run, proof[..^1]).Reason, StringComparison.Ordinal);
+    }
 }

@@ -40,8 +40,11 @@ internal static class RotationCommand
                 return ExitRefused;
             }
 
-            Console.WriteLine($"ok: {transcript.Kind} of key {transcript.KeyId} to version {transcript.ToVersion} (run {transcript.RunId}): " +
-                $"{transcript.Dealers.Count} dealer(s), {transcript.Receivers.Count} receiver(s) confirmed, " + (transcript.Kind == "key-generation" ? "group key from the dealers' commitments" : "group key unchanged"));
+            Console.WriteLine(transcript.Kind == "repair"
+                ? $"ok: repair of key {transcript.KeyId} at version {transcript.ToVersion} (run {transcript.RunId}): node {transcript.Receivers[0]}'s share rebuilt by " +
+                  $"{transcript.Dealers.Count} helper(s) and proven, key unchanged"
+                : $"ok: {transcript.Kind} of key {transcript.KeyId} to version {transcript.ToVersion} (run {transcript.RunId}): " +
+                  $"{transcript.Dealers.Count} dealer(s), {transcript.Receivers.Count} receiver(s) confirmed, " + (transcript.Kind == "key-generation" ? "group key from the dealers' commitments" : "group key unchanged"));
             return 0;
         });
         rotation.Subcommands.Add(verify);

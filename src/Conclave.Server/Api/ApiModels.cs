@@ -169,4 +169,5 @@ public sealed record CulpritReasonResponse(uint Node, string Reason);
 [JsonSerializable(typeof(EvictionResponse))]
 [JsonSerializable(typeof(RotationScheduleRequest))]
 [JsonSerializable(typeof(RotationScheduleResponse))]
+[JsonSerializable(typeof(RotationDemandRequest))]
 internal sealed partial class ApiJsonContext : JsonSerializerContext;

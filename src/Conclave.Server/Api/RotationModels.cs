@@ -15,3 +15,6 @@ public sealed record RotationScheduleResponse(
     long TotalFailures,
     string? LastError,
     string? DemandReason);
+
+/// <summary>POST /v1/keys/{name}/rotate: make a scheduled key's next refresh due now, with the reason (1 to 200 characters).</summary>
+public sealed record RotationDemandRequest(string? Reason);

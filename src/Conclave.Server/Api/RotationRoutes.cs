@@ -9,7 +9,10 @@ using Microsoft.AspNetCore.Routing;
 
 namespace Conclave.Server.Api;
 
-/// <summary>Rotation routes (docs/API.md, docs/ROTATION.md "Verifying a rotation"): the public transcript of the run that made a key version.</summary>
+/// <summary>
+/// Rotation routes (docs/API.md, docs/ROTATION.md): the public transcript of the run that made a key version, a key's
+/// rotation schedule, and an on-demand rotation of a scheduled key.
+/// </summary>
 public static class RotationRoutes
 {
     public static void Map(WebApplication app)
@@ -50,6 +53,35 @@ public static class RotationRoutes
             RotationSchedule s = await rotator.SetAsync(k, body.IntervalSeconds is { } i ? TimeSpan.FromSeconds(i) : null, body.AfterSignatures, ct).ConfigureAwait(false);
             return TypedResults.Ok(ToResponse(k, s));
         }).WithName("SetRotationSchedule").WithTags("v1").ProducesProblem(400, "application/problem+json").ProducesProblem(401, "application/problem+json")
+            .ProducesProblem(404, "application/problem+json");
+
+        // On demand (docs/ROTATION.md "Continuous rotation"): the scheduled key's next refresh is due now and the
+        // background rotator runs it (audited with the reason, never overlapping another run, retried after a failure).
+        // POST /v1/keys/{name}/refresh is the operator's immediate, synchronous refresh; this is for automation (a risk
+        // system) that asks for a rotation without driving it, and only for keys with a schedule.
+        app.MapPost("/v1/keys/{name}/rotate", async Task<Accepted<RotationScheduleResponse>> (HttpContext ctx, string name, RotationDemandRequest body, KeyService keys,
+            ContinuousRotator rotator, CancellationToken ct) =>
+        {
+            KeyRecord k = await keys.GetAsync(ctx, name, ct).ConfigureAwait(false);
+            if (!Conclave.Threshold.Frost.FrostCiphersuite.TryGet(k.Scheme, out _))
+            {
+                throw new ApiException(ProblemTypes.NotThreshold, $"on-demand rotation applies to threshold keys; {k.Name} is a single {k.Scheme} key");
+            }
+
+            string reason = body.Reason?.Trim() ?? "";
+            if (reason.Length is < 1 or > 200 || reason.Any(char.IsControl))
+            {
+                throw new ApiException(ProblemTypes.InvalidRequest, "reason is required: 1 to 200 characters, no control characters");
+            }
+
+            if (!await rotator.DemandAsync(k.Id, reason, ct).ConfigureAwait(false))
+            {
+                throw new ApiException(ProblemTypes.NotFound, $"key {name} has no rotation schedule; set one first, or refresh it now with POST /v1/keys/{name}/refresh");
+            }
+
+            RotationSchedule s = (await keys.Store.RotationSchedules.GetAsync(k.Id, ct).ConfigureAwait(false))!;
+            return TypedResults.Accepted($"/v1/keys/{Uri.EscapeDataString(k.Name)}/rotation-schedule", ToResponse(k, s));
+        }).WithName("DemandRotation").WithTags("v1").ProducesProblem(400, "application/problem+json").ProducesProblem(401, "application/problem+json")
             .ProducesProblem(404, "application/problem+json");
 
         app.MapDelete("/v1/keys/{name}/rotation-schedule", async Task<NoContent> (HttpContext ctx, string name, KeyService keys, CancellationToken ct) =>

@@ -4,12 +4,14 @@ using System.Text.Json.Serialization;
 namespace Conclave.Server.Rotation;
 
 /// <summary>
-/// The public transcript of one rotation run (key generation, refresh or reshare; docs/ROTATION.md "Verifying a
+/// The public transcript of one rotation run (key generation, refresh, reshare or repair; docs/ROTATION.md "Verifying a
 /// rotation"): what the run was (id, kind, key, scheme, threshold, dealers, receivers, versions), the public key
 /// package before and after (hex), every dealer's round-one broadcast (its Feldman commitments and, for key generation
 /// and reshare, its proof of knowledge) and every receiver's confirmation (which carries the public key package it
 /// computed), each as the signed envelope the node sent (hex of the protobuf encoding, signed with the node's Ed25519
-/// identity key). Public data only: no share, no nonce, no sealed message.
+/// identity key). For a repair, the dealers are the helpers, the receiver the repaired node, old and new package the
+/// key's (unchanged) package, the broadcasts the helpers' signed contributions and the confirmation the repaired node's
+/// (Node.Frost.RepairEvidence). Public data only: no share, no nonce, no sealed message.
 /// </summary>
 public sealed record RotationTranscript(
     int Format,

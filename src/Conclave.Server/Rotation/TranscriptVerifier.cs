@@ -18,7 +18,8 @@ public sealed record TranscriptCheck(bool Ok, string Reason);
 /// the node it names under its pinned identity key and belongs to this run (session id = run id); each dealer broadcast
 /// once; the run's public checks hold (<see cref="Dkg.VerifyPublicRun"/>: proofs of knowledge, zero constant terms of
 /// refresh polynomials, reshare constant terms, group key unchanged, every new verifying share matching the
-/// commitments); and every receiver confirmed the same new public key package.
+/// commitments); and every receiver confirmed the same new public key package. A repair transcript is checked by
+/// its own rules (<see cref="VerifyRepair"/>).
 /// </summary>
 public static class TranscriptVerifier
 {
@@ -52,6 +53,11 @@ public static class TranscriptVerifier
         if (runId.Length != EnvelopeSigner.SessionIdSizeInBytes)
         {
             return Fail("the run id is not a 32-byte session id");
+        }
+
+        if (t.Kind == "repair")
+        {
+            return VerifyRepair(t, suite, runId, manifest);
         }
 
         PublicKeyPackage? old = t.OldPublicKeyPackage is { } o ? PublicKeyPackage.FromBytes(suite, Convert.FromHexString(o)) : null;
@@ -139,6 +145,94 @@ public static class TranscriptVerifier
         return silent.Length > 0
             ? Fail($"node {string.Join(", ", silent.Select(n => n.ToString(CultureInfo.InvariantCulture)))} did not confirm the new key")
             : new TranscriptCheck(true, "ok");
+    }
+
+    /// <summary>
+    /// A repair transcript (docs/ROTATION.md "Verifying a rotation"): the key's package is unchanged and the version too;
+    /// every helper (at least t, holders of the key, not the repaired node) signed one contribution naming this key,
+    /// version, repaired node, helper set and package; the repaired node signed one confirmation naming the same key,
+    /// version and package, with the hash of exactly each helper's sealed σ as the helper stated it, and a valid proof of
+    /// knowledge of the share behind its verifying share (<see cref="Repair.VerifyPublicRun"/>).
+    /// </summary>
+    private static TranscriptCheck VerifyRepair(RotationTranscript t, FrostCiphersuite suite, byte[] runId, ClusterManifest manifest)
+    {
+        if (t.OldPublicKeyPackage is null || !string.Equals(t.OldPublicKeyPackage, t.NewPublicKeyPackage, StringComparison.OrdinalIgnoreCase))
+        {
+            return Fail("a repair must leave the public key package unchanged");
+        }
+
+        if (t.ToVersion != t.FromVersion || t.FromVersion < 1)
+        {
+            return Fail($"a repair keeps the key's version; this one goes from {t.FromVersion} to {t.ToVersion}");
+        }
+
+        if (t.Receivers.Count != 1)
+        {
+            return Fail("a repair rebuilds the share of exactly one node");
+        }
+
+        byte[] packageBytes = Convert.FromHexString(t.NewPublicKeyPackage);
+        var package = PublicKeyPackage.FromBytes(suite, packageBytes);
+        if (t.Threshold != package.Threshold)
+        {
+            return Fail("the threshold differs from the key's");
+        }
+
+        byte[] packageHash = RepairEvidence.PackageHash(packageBytes);
+        uint lost = t.Receivers[0];
+        var sigmaByHelper = new Dictionary<uint, byte[]>();
+        foreach (string hex in t.Broadcasts)
+        {
+            Envelope e = Envelope.Parser.ParseFrom(Convert.FromHexString(hex));
+            if (CheckEnvelope(e, runId, FrostMessages.RepairContributed, t.Dealers, manifest, "contribution") is { } bad)
+            {
+                return Fail(bad);
+            }
+
+            RepairContribution c = RepairEvidence.ReadContribution(e.Payload.Span);
+            if (c.KeyId != t.KeyId || c.Version != t.FromVersion || c.Lost != lost || !c.Helpers.SequenceEqual(t.Dealers) || !c.PackageHash.AsSpan().SequenceEqual(packageHash))
+            {
+                return Fail($"helper {e.Sender}'s contribution names another key, version, repaired node, helper set or package");
+            }
+
+            if (!sigmaByHelper.TryAdd(e.Sender, c.SealedSigmaHash))
+            {
+                return Fail($"two contributions from helper {e.Sender}");
+            }
+        }
+
+        uint[] silent = [.. t.Dealers.Where(h => !sigmaByHelper.ContainsKey(h))];
+        if (silent.Length > 0)
+        {
+            return Fail($"no contribution from helper {string.Join(", ", silent.Select(n => n.ToString(CultureInfo.InvariantCulture)))}");
+        }
+
+        if (t.Confirmations.Count != 1)
+        {
+            return Fail($"a repair needs exactly one confirmation, from node {lost}");
+        }
+
+        Envelope done = Envelope.Parser.ParseFrom(Convert.FromHexString(t.Confirmations[0]));
+        if (CheckEnvelope(done, runId, FrostMessages.RepairDone, t.Receivers, manifest, "confirmation") is { } wrong)
+        {
+            return Fail(wrong);
+        }
+
+        RepairConfirmation confirmation = RepairEvidence.ReadConfirmation(done.Payload.Span);
+        if (confirmation.KeyId != t.KeyId || confirmation.Version != t.FromVersion || !confirmation.PackageHash.AsSpan().SequenceEqual(packageHash))
+        {
+            return Fail($"node {lost}'s confirmation names another key, version or package");
+        }
+
+        if (confirmation.SealedSigmaHashes.Count != sigmaByHelper.Count
+            || sigmaByHelper.Any(kv => !confirmation.SealedSigmaHashes.TryGetValue(kv.Key, out byte[]? h) || !h.AsSpan().SequenceEqual(kv.Value)))
+        {
+            return Fail($"node {lost} combined other σ values than the helpers state they sent");
+        }
+
+        DkgPublicCheck check = Repair.VerifyPublicRun(package, [.. t.Dealers.Select(h => Identifier.FromInt(suite, checked((int)h)))],
+            Identifier.FromInt(suite, checked((int)lost)), runId, confirmation.Proof);
+        return check.Ok ? new TranscriptCheck(true, "ok") : Fail(check.Reason);
     }
 
     /// <summary>The envelope's kind, run and sender are the expected ones and it is signed by the sender's pinned identity key; else the reason.</summary>

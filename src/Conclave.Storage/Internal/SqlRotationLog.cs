@@ -285,9 +285,22 @@ internal sealed class SqlRotationLog(SqlStore store) : IRotationLog
         return store.ReadAsync<byte[]?>(async c =>
         {
             using DbCommand cmd = SqlEngine.Command(c, null,
-                "SELECT t.transcript FROM rotation_transcripts t JOIN rotation_runs r ON r.run_id = t.run_id WHERE r.key_id=@key AND r.to_version=@v AND r.state IN ('Committed', 'Retired')");
+                "SELECT t.transcript FROM rotation_transcripts t JOIN rotation_runs r ON r.run_id = t.run_id WHERE r.key_id=@key AND r.to_version=@v AND r.kind <> 'Repair' AND r.state IN ('Committed', 'Retired')");
             cmd.Add("@key", keyId);
             cmd.Add("@v", version);
+            using DbDataReader r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            return await r.ReadAsync(cancellationToken).ConfigureAwait(false) ? (byte[])r.GetValue(0) : null;
+        }, cancellationToken);
+    }
+
+    public Task<byte[]?> GetRunTranscriptAsync(string runId, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(runId);
+        return store.ReadAsync<byte[]?>(async c =>
+        {
+            using DbCommand cmd = SqlEngine.Command(c, null,
+                "SELECT t.transcript FROM rotation_transcripts t JOIN rotation_runs r ON r.run_id = t.run_id WHERE r.run_id=@run AND r.state IN ('Committed', 'Retired')");
+            cmd.Add("@run", runId);
             using DbDataReader r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             return await r.ReadAsync(cancellationToken).ConfigureAwait(false) ? (byte[])r.GetValue(0) : null;
         }, cancellationToken);

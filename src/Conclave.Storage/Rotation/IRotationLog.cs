@@ -51,6 +51,12 @@ public interface IRotationLog
     /// </summary>
     Task SaveTranscriptAsync(string runId, byte[] transcript, CancellationToken cancellationToken = default);
 
-    /// <summary>The transcript of the committed run that made version <paramref name="version"/> of a key, if one was kept.</summary>
+    /// <summary>
+    /// The transcript of the committed run that made version <paramref name="version"/> of a key (key generation, refresh
+    /// or reshare; not a repair, which keeps the version), if one was kept.
+    /// </summary>
     Task<byte[]?> GetTranscriptAsync(string keyId, int version, CancellationToken cancellationToken = default);
+
+    /// <summary>The transcript of one run (any kind, a repair included) once it is committed, if one was kept.</summary>
+    Task<byte[]?> GetRunTranscriptAsync(string runId, CancellationToken cancellationToken = default);
 }

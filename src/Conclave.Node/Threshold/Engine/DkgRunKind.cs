@@ -1,6 +1,6 @@
 namespace Conclave.Node.Threshold.Engine;
 
-/// <summary>What a DKG-engine run does to a key.</summary>
+/// <summary>What a rotation run does to a key on a node (the DKG engine's kinds, and repair).</summary>
 public enum DkgRunKind : uint
 {
     /// <summary>A new key (the FROST paper's DKG).</summary>
@@ -11,4 +11,7 @@ public enum DkgRunKind : uint
 
     /// <summary>The same key moved to a new committee and threshold.</summary>
     Reshare = 2,
+
+    /// <summary>A lost share rebuilt at the key's current version by t helpers (no DKG: the repair run's rounds).</summary>
+    Repair = 3,
 }

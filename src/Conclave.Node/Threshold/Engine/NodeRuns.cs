@@ -14,13 +14,18 @@ public static class NodeRuns
     /// <summary>
     /// Records the run durably before any value of it leaves the node: after a restart the node still knows which version
     /// it may hold pending, who the receivers are, and what a retire or abort of this run may do. Returns the version the
-    /// run makes (1 for a new key, <paramref name="version"/> + 1 otherwise).
+    /// run makes (1 for a new key, <paramref name="version"/> itself for a repair, <paramref name="version"/> + 1 otherwise).
     /// </summary>
     public static async Task<int> BeginAsync(IConclaveStore store, uint nodeId, string runId, string keyId, DkgRunKind kind, int version, string scheme,
         uint[] dealers, uint[] receivers, uint[] oldHolders, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(store);
-        int toVersion = kind == DkgRunKind.KeyGeneration ? 1 : checked(version + 1);
+        int toVersion = kind switch
+        {
+            DkgRunKind.KeyGeneration => 1,
+            DkgRunKind.Repair => version,
+            _ => checked(version + 1),
+        };
         await store.Rotations.BeginAsync(new NewRotationRun(runId, keyId, ToRotationKind(kind), kind == DkgRunKind.KeyGeneration ? 0 : version, toVersion,
             $"node-{nodeId}", TimeSpan.Zero, new NodeRunParameters(kind, scheme, dealers, receivers, oldHolders).ToBytes()), ct).ConfigureAwait(false);
         return toVersion;
@@ -55,6 +60,7 @@ public static class NodeRuns
         DkgRunKind.KeyGeneration => RotationKind.KeyGeneration,
         DkgRunKind.Refresh => RotationKind.Refresh,
         DkgRunKind.Reshare => RotationKind.Reshare,
+        DkgRunKind.Repair => RotationKind.Repair,
         _ => throw new ProtocolException("unknown DKG run kind"),
     };
 }

@@ -113,7 +113,8 @@ public sealed class RotationHandlers(NodeEngine state) : IProtocolHandler
             throw new ProtocolException($"retire of run {run.RunId} lacks the commit of node(s) {string.Join(",", missing)}");
         }
 
-        if (run.FromVersion > 0)
+        // A repair rebuilt a lost share at the key's current version: there is no older version to erase.
+        if (run.FromVersion > 0 && p.Kind != DkgRunKind.Repair)
         {
             await state.Store.Keys.DestroyMaterialAsync(run.KeyId, run.FromVersion, ct).ConfigureAwait(false);
         }

@@ -132,10 +132,19 @@ public static class FrostMessages
     /// <summary>Helper → lost participant: σ, sealed between their run agreement keys.</summary>
     public const string RepairSigmaShare = "frost.repair.sigma-share";
 
+    /// <summary>
+    /// Helper → everyone (public, kept in the repair transcript): that it took part in the repair run and which sealed σ
+    /// it sent (<see cref="RepairEvidence"/>).
+    /// </summary>
+    public const string RepairContributed = "frost.repair.contributed";
+
     /// <summary>Coordinator → lost participant, relaying the σ values: rebuild and store the share (step three).</summary>
     public const string RepairFinish = "frost.repair.finish";
 
-    /// <summary>Lost participant → coordinator: the share is rebuilt, verified and stored.</summary>
+    /// <summary>
+    /// Lost participant → coordinator: the share is rebuilt, verified and stored as pending; the payload is public
+    /// evidence for the repair transcript (<see cref="RepairEvidence"/>).
+    /// </summary>
     public const string RepairDone = "frost.repair.done";
 
     /// <summary>

@@ -16,13 +16,15 @@ public sealed class FrostNodeProtocol : INodeProtocol
 {
     private readonly FrostNodeState _state;
     private readonly FrostDkgHandlers _dkg;
+    private readonly FrostRepairHandlers _repair;
 
     public FrostNodeProtocol(FrostNodeState state, ClusterManifest manifest)
     {
         ArgumentNullException.ThrowIfNull(state);
         _state = state;
         _dkg = new FrostDkgHandlers(state, manifest);
-        Handlers = [new FrostHandlers(state), _dkg, new FrostRepairHandlers(state, manifest), new KeyStatusHandler(state)];
+        _repair = new FrostRepairHandlers(state, manifest);
+        Handlers = [new FrostHandlers(state), _dkg, _repair, new KeyStatusHandler(state)];
     }
 
     public string Name => "FROST";
@@ -44,5 +46,9 @@ public sealed class FrostNodeProtocol : INodeProtocol
 
     public void Evict(string keyId) => _state.Evict(keyId);
 
-    public void DropRun(string runId) => _dkg.Drop(runId);
+    public void DropRun(string runId)
+    {
+        _dkg.Drop(runId);
+        _repair.Drop(runId);
+    }
 }

@@ -3,8 +3,10 @@ using Conclave.Crypto.Memory;
 using Conclave.Node.Config;
 using Conclave.Node.Protocol;
 using Conclave.Node.Threshold.Engine;
+using Conclave.Storage;
 using Conclave.Storage.Audit;
 using Conclave.Storage.Keys;
+using Conclave.Storage.Rotation;
 using Conclave.Threshold;
 using Conclave.Threshold.Frost;
 using Conclave.Threshold.Frost.Ciphersuites;
@@ -20,6 +22,11 @@ namespace Conclave.Node.Frost;
 /// σ, the lost node after rebuilding), so recorded repair traffic stays closed to whoever later takes a node's
 /// long-term keys and KEK. The rebuilt share is checked against the lost participant's verifying share before it is
 /// stored.
+/// A repair is a rotation run (docs/ROTATION.md): the session id is the run id; a helper refuses it while it has an
+/// unfinished run of the key; the lost node records the run durably before it stores anything, stores the rebuilt share
+/// as a <b>pending</b> key at the current version, and makes it current only on the run's commit (RotationHandlers; an
+/// abort discards it). Each helper signs a public contribution and the lost node a public confirmation with a proof of
+/// knowledge of its share (<see cref="RepairEvidence"/>, <see cref="Repair.ProveRepaired"/>) for the run's transcript.
 /// Agreement payload (to helpers and the lost node): keyId, lost node, helpers. Start payload (to helpers): keyId, lost
 /// node, helpers, version. Finish payload (to the lost node): keyId, scheme, helpers, version, public key package.
 /// </summary>
@@ -44,6 +51,9 @@ public sealed class FrostRepairHandlers(FrostNodeState state, ClusterManifest ma
         }, () => _runs.Drop(SessionTable<RepairRun>.RunId(context.SessionId))).ConfigureAwait(false);
     }
 
+    /// <summary>Forgets a run's state (the run was aborted or abandoned): its run key and secret δ piece are zeroed.</summary>
+    internal void Drop(string runId) => _runs.Drop(runId);
+
     /// <summary>First step, on every helper and the lost node: a fresh run agreement key, announced signed.</summary>
     private async Task<IReadOnlyList<OutgoingMessage>> AgreementAsync(StepContext ctx, CancellationToken ct)
     {
@@ -62,6 +72,15 @@ public sealed class FrostRepairHandlers(FrostNodeState state, ClusterManifest ma
             throw new ProtocolException($"node {state.NodeId} is not a participant of this repair");
         }
 
+        if (_runs.Values.Any(other => string.Equals(other.KeyId, keyId, StringComparison.Ordinal)))
+        {
+            throw new ProtocolException($"node {state.NodeId} is already taking part in a repair of key {keyId}");
+        }
+
+        // One run per key on this node too: a run of the key it recorded and that is still live refuses the repair
+        // (committed, unretired); one left over from an aborted run (a pending key on the lost node, for example) is
+        // discarded first, as when a DKG run starts.
+        await NodeRuns.DiscardStaleRunAsync(state.Store, state.NodeId, keyId, ct).ConfigureAwait(false);
         if (state.NodeId == lost && await state.Store.Keys.GetAsync(keyId, ct).ConfigureAwait(false) is not null)
         {
             throw new ProtocolException($"node {state.NodeId} still holds key {keyId}; repair is for a lost share");
@@ -131,6 +150,7 @@ public sealed class FrostRepairHandlers(FrostNodeState state, ClusterManifest ma
         }
 
         run.Key = key;
+        run.Version = version;
         run.Helpers = ids;
         run.Lost = lostId;
         run.Own = own ?? throw new ProtocolException("no piece for this helper");
@@ -160,8 +180,14 @@ public sealed class FrostRepairHandlers(FrostNodeState state, ClusterManifest ma
             using RepairMessage sigma = Repair.Step2(key, run.Helpers!, run.Lost!, received);
             uint lost = FrostNodeIds.ToNode(run.Lost!);
             using SecretBuffer s = sigma.Export();
-            return [new OutgoingMessage(FrostMessages.RepairSigmaShare, 3, [lost],
-                HandlerSupport.SealTo(run.RequireAgreement(), run.PeerKey(lost), FrostMessages.RepairContext(ctx.SessionId, state.NodeId, lost), s.ReadOnlySpan))];
+            byte[] sealedSigma = HandlerSupport.SealTo(run.RequireAgreement(), run.PeerKey(lost), FrostMessages.RepairContext(ctx.SessionId, state.NodeId, lost), s.ReadOnlySpan);
+            byte[] contribution = RepairEvidence.WriteContribution(new RepairContribution(run.KeyId, run.Version, lost, run.HelperNodes,
+                RepairEvidence.PackageHash(key.PublicKeyPackage.ToBytes()), SHA256.HashData(sealedSigma)));
+            return
+            [
+                new OutgoingMessage(FrostMessages.RepairSigmaShare, 3, [lost], sealedSigma),
+                new OutgoingMessage(FrostMessages.RepairContributed, 3, [], contribution),
+            ];
         }
         finally
         {
@@ -195,14 +221,24 @@ public sealed class FrostRepairHandlers(FrostNodeState state, ClusterManifest ma
             throw new ProtocolException($"unknown FROST scheme {scheme}");
         }
 
+        string runId = SessionTable<RepairRun>.RunId(ctx.SessionId);
+        if (await state.Store.Rotations.GetAsync(runId, ct).ConfigureAwait(false) is not null)
+        {
+            throw new ProtocolException("this session already started");
+        }
+
+        // A pending key left by a repair run that was aborted while this node was unreachable is discarded first.
+        await NodeRuns.DiscardStaleRunAsync(state.Store, state.NodeId, keyId, ct).ConfigureAwait(false);
         if (await state.Store.Keys.GetAsync(keyId, ct).ConfigureAwait(false) is not null)
         {
             throw new ProtocolException($"node {state.NodeId} still holds key {keyId}; repair is for a lost share");
         }
 
         var pkp = PublicKeyPackage.FromBytes(suite, pkpBytes);
+        Identifier self = Identifier.FromInt(suite, (int)state.NodeId);
         Identifier[] ids = [.. helpers.Select(h => Identifier.FromInt(suite, (int)h))];
         var sigmas = new List<RepairMessage>();
+        var sealedHashes = new Dictionary<uint, byte[]>();
         try
         {
             // The helpers' run keys travel with their σ values (the lost node took no part in step one).
@@ -219,21 +255,30 @@ public sealed class FrostRepairHandlers(FrostNodeState state, ClusterManifest ma
                     throw new ProtocolException($"expected σ values, got '{e.Kind}' from {e.Sender}", e.Sender);
                 }
 
+                byte[] sealedSigma = e.Payload.ToByteArray();
                 using SecretBuffer plain = HandlerSupport.OpenFrom(run.RequireAgreement(), run.PeerKey(e.Sender), e.Sender,
-                    FrostMessages.RepairContext(ctx.SessionId, e.Sender, state.NodeId), e.Payload.ToByteArray(), "repair message");
+                    FrostMessages.RepairContext(ctx.SessionId, e.Sender, state.NodeId), sealedSigma, "repair message");
                 sigmas.Add(RepairMessage.Import(suite, plain.ReadOnlySpan));
+                sealedHashes[e.Sender] = SHA256.HashData(sealedSigma);
             }
 
             // Every σ is opened: the run key is erased before the share is rebuilt and stored.
             run.EraseAgreementKey();
-            using KeyPackage rebuilt = Repair.Step3(pkp, ids, Identifier.FromInt(suite, (int)state.NodeId), sigmas);
+            using KeyPackage rebuilt = Repair.Step3(pkp, ids, self, sigmas);
             using SecretBuffer material = rebuilt.Export();
-            KeyRecord stored = await state.Store.Keys.CreateAsync(
-                new NewKey(keyId, keyId, scheme, pkp.VerificationKey, pkp.Threshold, pkp.ParticipantCount) { InitialVersion = version },
+
+            // The run is recorded before anything is stored, and the share is stored as a pending key: it signs only once
+            // the coordinator commits this run (an abort, or recovery of an unfinished run, discards it).
+            await NodeRuns.BeginAsync(state.Store, state.NodeId, runId, keyId, DkgRunKind.Repair, version, scheme, helpers, [state.NodeId], [], ct).ConfigureAwait(false);
+            await state.Store.Keys.CreateAsync(
+                new NewKey(keyId, keyId, scheme, pkp.VerificationKey, pkp.Threshold, pkp.ParticipantCount) { InitialVersion = version, InitialState = KeyState.Pending },
                 material, ct).ConfigureAwait(false);
-            await state.Store.Audit.AppendAsync(new AuditEntryInput("coordinator", "frost.repair", keyId,
-                SHA256.HashData(ctx.Request.Payload.Span), "allow", $"version {stored.Version}"), ct).ConfigureAwait(false);
-            return [new OutgoingMessage(FrostMessages.RepairDone, 4, [0], [])];
+            await state.Store.Rotations.TransitionAsync(runId, RotationState.Started, RotationState.Prepared, pkpBytes, cancellationToken: ct).ConfigureAwait(false);
+            await state.Store.Audit.AppendAsync(new AuditEntryInput("coordinator", "frost.repair.prepared", keyId,
+                SHA256.HashData(ctx.Request.Payload.Span), "allow", $"run {runId} version {version} pending"), ct).ConfigureAwait(false);
+            byte[] proof = Repair.ProveRepaired(rebuilt, ctx.SessionId);
+            byte[] done = RepairEvidence.WriteConfirmation(new RepairConfirmation(keyId, version, RepairEvidence.PackageHash(pkpBytes), proof, sealedHashes));
+            return [new OutgoingMessage(FrostMessages.RepairDone, 4, [0], done)];
         }
         finally
         {
@@ -291,6 +336,9 @@ public sealed class FrostRepairHandlers(FrostNodeState state, ClusterManifest ma
 
         /// <summary>The helper's key package (from the node's cache: not disposed here).</summary>
         public KeyPackage? Key;
+
+        /// <summary>The key version the helper repairs (set at the start step).</summary>
+        public int Version;
 
         public Identifier[]? Helpers;
 

@@ -141,8 +141,17 @@ public sealed class InMemoryRotationLog : IRotationLog
     {
         lock (_gate)
         {
-            RotationRun? run = _runs.Values.FirstOrDefault(r => r.KeyId == keyId && r.ToVersion == version && r.State is RotationState.Committed or RotationState.Retired);
+            RotationRun? run = _runs.Values.FirstOrDefault(r => r.KeyId == keyId && r.ToVersion == version && r.Kind != RotationKind.Repair && r.State is RotationState.Committed or RotationState.Retired);
             return Task.FromResult(run is not null && _transcripts.TryGetValue(run.RunId, out byte[]? t) ? [.. t] : (byte[]?)null);
+        }
+    }
+
+    public Task<byte[]?> GetRunTranscriptAsync(string runId, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            return Task.FromResult(_runs.TryGetValue(runId, out RotationRun? run) && run.State is RotationState.Committed or RotationState.Retired
+                && _transcripts.TryGetValue(runId, out byte[]? t) ? [.. t] : (byte[]?)null);
         }
     }
 }

@@ -10,7 +10,7 @@ using Conclave.Storage.Rotation;
 namespace Conclave.Server.Threshold.Engine;
 
 /// <summary>
-/// Rotation runs for any threshold protocol (docs/ROTATION.md): key generation, refresh and reshare, crash-safe. A run is
+/// Rotation runs for any threshold protocol (docs/ROTATION.md): key generation, refresh, reshare and repair, crash-safe. A run is
 /// recorded (Started) before its first message; every message carries the run id as its session id. The protocol's
 /// rounds (<see cref="IRotationProtocol{TKey}.PrepareAsync"/>) leave every receiver holding the new share as pending and
 /// every party reporting the same public result; the run is then Prepared (the decision: from here it only rolls
@@ -196,8 +196,11 @@ public sealed class RotationEngine<TKey>(Cluster cluster, IRotationProtocol<TKey
             NewKey? create = plan.Kind == RotationKind.KeyGeneration
                 ? new NewKey(plan.KeyId, plan.Name ?? plan.KeyId, plan.Scheme, prepared.VerificationKey, prepared.Threshold, prepared.ParticipantCount, plan.Labels)
                 : null;
-            run = await Runs.CommitKeyAsync(runId, new KeyRotation(plan.KeyId, plan.FromVersion, plan.ToVersion, prepared.VerificationKey, prepared.Threshold, prepared.ParticipantCount),
-                material, create, CancellationToken.None).ConfigureAwait(false);
+            // A repair leaves the key row as it is (same version, same package): only the run moves to Committed.
+            run = plan.Kind == RotationKind.Repair
+                ? await Runs.TransitionAsync(runId, RotationState.Prepared, RotationState.Committed, cancellationToken: CancellationToken.None).ConfigureAwait(false)
+                : await Runs.CommitKeyAsync(runId, new KeyRotation(plan.KeyId, plan.FromVersion, plan.ToVersion, prepared.VerificationKey, prepared.Threshold, prepared.ParticipantCount),
+                    material, create, CancellationToken.None).ConfigureAwait(false);
             await FaultAsync(plan.Kind, "committed").ConfigureAwait(false);
         }
 

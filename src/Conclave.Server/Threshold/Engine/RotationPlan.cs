@@ -22,7 +22,13 @@ public sealed record RotationPlan(
     string? Name = null,
     IReadOnlyDictionary<string, string>? Labels = null)
 {
-    public int ToVersion => Kind == RotationKind.KeyGeneration ? 1 : FromVersion + 1;
+    /// <summary>The version the run makes: 1 for a new key, the same version for a repair (the lost share is rebuilt as it was), else the next.</summary>
+    public int ToVersion => Kind switch
+    {
+        RotationKind.KeyGeneration => 1,
+        RotationKind.Repair => FromVersion,
+        _ => FromVersion + 1,
+    };
 
     /// <summary>Every node the run touches: dealers, receivers and old holders.</summary>
     public IReadOnlyList<uint> Everyone => [.. Dealers.Union(Receivers).Union(OldHolders).Order()];

@@ -10,7 +10,7 @@ public sealed partial class FrostCoordinator
 {
     /// <summary>
     /// FROST as a rotation protocol of the engine: its rounds are the DKG engine's (<see cref="DkgAsync"/>: commit, reveal,
-    /// round two, finish, complete), its result is the public key package every party reported, and a committed run
+    /// round two, finish, complete) or, for a repair, the repair steps (<see cref="RepairRoundsAsync"/>), its result is the public key package every party reported, and a committed run
     /// registers the new version and drops the commitments pooled for the run's nodes.
     /// </summary>
     private sealed class FrostRotationProtocol(FrostCoordinator owner) : IRotationProtocol<FrostKeyInfo>
@@ -22,9 +22,11 @@ public sealed partial class FrostCoordinator
         public async Task<byte[]> PrepareAsync(byte[] session, RotationPlan plan, CancellationToken ct)
         {
             FrostCiphersuite suite = Suite(plan);
-            PublicKeyPackage? oldKey = plan.Kind == RotationKind.KeyGeneration ? null
-                : (owner.Find(plan.KeyId) ?? throw new ArgumentException($"unknown FROST key {plan.KeyId}", nameof(plan))).PublicKeyPackage;
-            (PublicKeyPackage result, Rotation.RotationTranscript transcript) = await owner.DkgAsync(session, plan, suite, oldKey, ct).ConfigureAwait(false);
+            FrostKeyInfo? current = plan.Kind == RotationKind.KeyGeneration ? null
+                : owner.Find(plan.KeyId) ?? throw new ArgumentException($"unknown FROST key {plan.KeyId}", nameof(plan));
+            (PublicKeyPackage result, Rotation.RotationTranscript transcript) = plan.Kind == RotationKind.Repair
+                ? await owner.RepairRoundsAsync(session, plan, current!, ct).ConfigureAwait(false)
+                : await owner.DkgAsync(session, plan, suite, current?.PublicKeyPackage, ct).ConfigureAwait(false);
             // The public transcript is kept before the decision, so every committed run has one (docs/ROTATION.md
             // "Verifying a rotation"); the engine records Prepared only after this returns.
             await owner.Runs.SaveTranscriptAsync(Convert.ToHexStringLower(session), transcript.ToJsonBytes(), CancellationToken.None).ConfigureAwait(false);

@@ -134,6 +134,80 @@ public static class Repair
         return new KeyPackage(lost, share, key);
     }
 
+    /// <summary>
+    /// The repaired participant's public proof that it holds the share behind its verifying share PK_r, bound to the
+    /// repair run: a Schnorr proof of knowledge of s_r (R = k·G, c = HDKG(transcript: domain, run id, public key
+    /// package, participant, PK_r, R), z = k + c·s_r; the same construction as the DKG proof of knowledge, FROST paper
+    /// Figure 1, round 1 step 2, with the run in place of the DKG context). Encoding: R ‖ z. Zero-knowledge: it reveals
+    /// nothing about s_r beyond PK_r, which is public.
+    /// </summary>
+    public static byte[] ProveRepaired(KeyPackage repaired, ReadOnlySpan<byte> runId, IRandomSource? random = null)
+    {
+        ArgumentNullException.ThrowIfNull(repaired);
+        random ??= SystemRandomSource.Instance;
+        FrostCiphersuite suite = repaired.Suite;
+        Scalar k = suite.RandomScalar(random);
+        Element r = suite.BaseMul(k);
+        Scalar c = RepairChallenge(repaired.PublicKeyPackage, repaired.Identifier, runId, r);
+        Scalar z = k + (c * repaired.Share);
+        byte[] proof = new byte[suite.ElementSizeInBytes + suite.ScalarSizeInBytes];
+        r.WriteTo(proof.AsSpan(0, suite.ElementSizeInBytes));
+        z.WriteTo(proof.AsSpan(suite.ElementSizeInBytes));
+        return proof;
+    }
+
+    /// <summary>
+    /// Checks a repair from public data only (docs/ROTATION.md "Verifying a rotation"): at least t distinct helpers, all
+    /// participants of <paramref name="key"/> other than <paramref name="lost"/>, which is a participant; and the
+    /// repaired participant's proof (<see cref="ProveRepaired"/>) that it knows the discrete log of its verifying share
+    /// in <paramref name="key"/> (whose verifying shares <see cref="PublicKeyPackage.FromBytes"/> already checked lie on
+    /// one polynomial of degree t−1 through the group key, so the rebuilt share is that polynomial's value at r).
+    /// Never throws for bad data.
+    /// </summary>
+    public static DkgPublicCheck VerifyPublicRun(PublicKeyPackage key, IReadOnlyList<Identifier> helpers, Identifier lost, ReadOnlySpan<byte> runId, ReadOnlySpan<byte> proof)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        ArgumentNullException.ThrowIfNull(helpers);
+        ArgumentNullException.ThrowIfNull(lost);
+        FrostCiphersuite suite = key.Suite;
+        if (!key.Contains(lost))
+        {
+            return DkgPublicCheck.Fail($"the repaired participant {lost} is not a participant of the key");
+        }
+
+        if (helpers.Distinct().Count() != helpers.Count || helpers.Count < key.Threshold)
+        {
+            return DkgPublicCheck.Fail($"a repair needs at least {key.Threshold} distinct helpers; it names {helpers.Count}");
+        }
+
+        if (helpers.FirstOrDefault(h => h.Equals(lost) || !key.Contains(h)) is { } bad)
+        {
+            return DkgPublicCheck.Fail($"helper {bad} is the repaired participant or not a participant of the key");
+        }
+
+        if (proof.Length != suite.ElementSizeInBytes + suite.ScalarSizeInBytes
+            || !suite.TryReadElement(proof[..suite.ElementSizeInBytes], out Element? r)
+            || !suite.TryReadScalar(proof[suite.ElementSizeInBytes..], out Scalar? z))
+        {
+            return DkgPublicCheck.Fail($"participant {lost}'s proof of its repaired share is malformed");
+        }
+
+        Element y = key.VerifyingShare(lost);
+        Scalar c = RepairChallenge(key, lost, runId, r);
+        return suite.MulAddBasePublic(y, -c, z).ValueEquals(r)
+            ? DkgPublicCheck.Pass
+            : DkgPublicCheck.Fail($"participant {lost}'s proof does not match its verifying share (it does not hold the repaired share)");
+    }
+
+    private static Scalar RepairChallenge(PublicKeyPackage key, Identifier lost, ReadOnlySpan<byte> runId, Element r) =>
+        key.Suite.HDkg(new Transcript("Conclave/FROST/repair-proof-of-knowledge/v1")
+            .Append("run", runId)
+            .Append("key", key.ToBytes())
+            .Append("participant", lost.Encoded)
+            .Append("verifying-share", key.VerifyingShare(lost).ToBytes())
+            .Append("R", r.ToBytes())
+            .ToArray());
+
     internal static Scalar SumScalars(FrostCiphersuite suite, IReadOnlyList<Scalar> values)
     {
         Scalar acc = suite.ScalarZero;
