@@ -53,6 +53,9 @@ public interface IConclaveStore : IAsyncDisposable
     /// <summary>Velocity counters for policy limits, reserved atomically across processes sharing the store (issue 16).</summary>
     Policy.IPolicyCounterStore PolicyCounters { get; }
 
+    /// <summary>The risk level, its price inputs and lockdown-exit votes, shared by server replicas (issue 16).</summary>
+    Risk.IRiskStore Risk { get; }
+
     /// <summary>
     /// Re-wraps every data key (key material and nonce material) under a new KEK in one transaction, then retires
     /// the old one. Ciphertexts are not touched; a failure changes nothing.
