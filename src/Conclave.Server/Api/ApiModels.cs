@@ -165,4 +165,8 @@ public sealed record ProblemBody(
 [JsonSerializable(typeof(EvictionResponse))]
 [JsonSerializable(typeof(RotationScheduleRequest))]
 [JsonSerializable(typeof(RotationScheduleResponse))]
+[JsonSerializable(typeof(Conclave.Server.Risk.RiskResponse))]
+[JsonSerializable(typeof(Conclave.Server.Risk.SetRiskRequest))]
+[JsonSerializable(typeof(Conclave.Server.Risk.RiskPricesRequest))]
+[JsonSerializable(typeof(Conclave.Server.Risk.LockdownVoteResponse))]
 internal sealed partial class ApiJsonContext : JsonSerializerContext;

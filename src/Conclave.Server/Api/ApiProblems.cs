@@ -43,6 +43,9 @@ public static class ProblemTypes
     public const string KeyOutOfSync = Base + "key-out-of-sync";
     public const string HsmUnavailable = Base + "hsm-unavailable";
     public const string Internal = Base + "internal";
+    public const string Forbidden = Base + "forbidden";
+    public const string NotInLockdown = Base + "not-in-lockdown";
+    public const string AlreadyVoted = Base + "already-voted";
 
     /// <summary>Every type the server can return, with its HTTP status and title.</summary>
     public static IReadOnlyList<(string Type, int Status, string Title)> All { get; } =
@@ -56,6 +59,7 @@ public static class ProblemTypes
         (NotThreshold, 400, "Not a threshold key"),
         (Unsupported, 400, "Not supported for this key"),
         (Unauthorized, 401, "Unauthorized"),
+        (Forbidden, 403, "Forbidden"),
         (UnknownKey, 404, "Unknown key"),
         (NotFound, 404, "Not found"),
         (MethodNotAllowed, 405, "Method not allowed"),
@@ -65,6 +69,8 @@ public static class ProblemTypes
         (RotationInProgress, 409, "A rotation of this key is already running"),
         (NodeUntrusted, 409, "The operation would include an evicted signer node"),
         (EvictionRefused, 409, "The node cannot be evicted as asked"),
+        (NotInLockdown, 409, "The risk level is not lockdown"),
+        (AlreadyVoted, 409, "This approver already voted"),
         (BodyTooLarge, 413, "Request body too large"),
         (RateLimited, 429, "Too many requests"),
         (HeadersTooLarge, 431, "Request headers too large"),

@@ -36,9 +36,13 @@ public sealed partial class DenialAudit : IAsyncDisposable
         _flusher = Task.Run(FlushLoopAsync);
     }
 
+    /// <summary>Told of every refusal (the risk subsystem counts them as a threat signal); must not throw or block.</summary>
+    public Action? Refused { get; init; }
+
     /// <summary>Records one refusal; returns the pending append when this one is logged individually, else null.</summary>
     public Task? Record(string? address, string action)
     {
+        Refused?.Invoke();
         string from = string.IsNullOrEmpty(address) ? "unknown" : address;
         bool first;
         lock (_lock)
