@@ -34,6 +34,7 @@ internal static class CliApp
         root.Subcommands.Add(BenchCommand.Create());
         root.Subcommands.Add(NodesCommand.Create());
         root.Subcommands.Add(RotationCommand.Create());
+        root.Subcommands.Add(RiskCommand.Create());
         return root;
     }
 
