@@ -53,6 +53,9 @@ public interface IConclaveStore : IAsyncDisposable
     /// <summary>Velocity counters for policy limits, reserved atomically across processes sharing the store (issue 16).</summary>
     Policy.IPolicyCounterStore PolicyCounters { get; }
 
+    /// <summary>Principals (people and agents), their credentials, and the nonces of signed requests (issue 16).</summary>
+    Principals.IPrincipalStore Principals { get; }
+
     /// <summary>The risk level, its price inputs and lockdown-exit votes, shared by server replicas (issue 16).</summary>
     Risk.IRiskStore Risk { get; }
 

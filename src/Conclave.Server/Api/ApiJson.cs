@@ -39,6 +39,7 @@ public static class ApiJson
     {
         ArgumentNullException.ThrowIfNull(options);
         options.TypeInfoResolverChain.Insert(0, ApiJsonContext.Default);
+        options.TypeInfoResolverChain.Insert(1, Identity.IdentityJsonContext.Default);
         options.PropertyNameCaseInsensitive = false;
         options.NumberHandling = JsonNumberHandling.Strict;
         options.UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow;

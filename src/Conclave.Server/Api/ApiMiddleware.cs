@@ -116,6 +116,7 @@ public static partial class ApiMiddleware
         IConclaveStore store = app.Services.GetRequiredService<IConclaveStore>();
         AuditGate gate = app.Services.GetRequiredService<AuditGate>();
         DenialAudit denials = app.Services.GetRequiredService<DenialAudit>();
+        Identity.AgentAuthenticator agents = app.Services.GetRequiredService<Identity.AgentAuthenticator>();
         ILogger log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Conclave.Server.Audit");
         app.Use(async (HttpContext ctx, RequestDelegate next) =>
         {
@@ -127,24 +128,54 @@ public static partial class ApiMiddleware
             }
 
             string auth = ctx.Request.Headers.Authorization.ToString();
-            bool ok = auth.StartsWith("Bearer ", StringComparison.Ordinal) && token.Matches(auth["Bearer ".Length..].Trim());
+            bool bearer = auth.StartsWith("Bearer ", StringComparison.Ordinal);
+            bool ok = bearer && token.Matches(auth["Bearer ".Length..].Trim());
             string action = $"{ctx.Request.Method} {RouteOf(ctx)}";
-            string actor = ok ? "admin" : "anonymous";
-            if (!ok)
+            string? address = ctx.Connection.RemoteIpAddress?.ToString();
+            CallerIdentity? caller = ok ? CallerIdentity.Admin : null;
+            string refusal = "send the admin token as 'Authorization: Bearer TOKEN', or sign the request as a principal (RFC 9421, docs/POLICY.md)";
+            string refusedAs = "unauthorized";
+            if (!ok && !bearer && Identity.AgentAuthenticator.IsSigned(ctx.Request))
             {
-                // Refusals are counted per client address and action, not written one fsync'd row each (DenialAudit);
-                // the body of a refused request is not read.
-                if (denials.Record(ctx.Connection.RemoteIpAddress?.ToString(), action) is { } first)
+                // An RFC 9421 signed request under a registered credential (Identity.AgentAuthenticator).
+                Identity.AuthenticationOutcome outcome = await agents.AuthenticateAsync(ctx).ConfigureAwait(false);
+                caller = outcome.Caller;
+                refusal = "the request signature was refused: " + outcome.Detail;
+                refusedAs = $"unauthorized ({outcome.Reason})";
+            }
+
+            if (caller is null)
+            {
+                // Refusals are counted per client address, action and reason, not written one fsync'd row each
+                // (DenialAudit); the body of a refused request is not kept, nor its hash.
+                if (denials.Record(address, action, result: refusedAs) is { } first)
                 {
                     await first.ConfigureAwait(false);
                 }
 
-                await ProblemTypes.WriteAsync(ctx, ProblemTypes.Make(ProblemTypes.Unauthorized, "send the admin token as 'Authorization: Bearer TOKEN'")).ConfigureAwait(false);
+                await ProblemTypes.WriteAsync(ctx, ProblemTypes.Make(ProblemTypes.Unauthorized, refusal)).ConfigureAwait(false);
                 return;
             }
 
-            CallerIdentity.Set(ctx, CallerIdentity.Admin);
-            byte[] requestHash = await HashRequestAsync(ctx, ok).ConfigureAwait(false);
+            // Role-based authorization per route (Identity.RouteAuthorization); the fallback only answers 404/405.
+            if (!Identity.RouteAuthorization.IsFallback(ctx)
+                && (Identity.RouteAuthorization.RolesFor(ctx) is not { } roles || !Identity.RouteAuthorization.Allows(caller, roles)))
+            {
+                if (denials.Record(address, action, caller.Actor, "forbidden (role)") is { } first)
+                {
+                    await first.ConfigureAwait(false);
+                }
+
+                string why = Identity.RouteAuthorization.RolesFor(ctx) is { } needed
+                    ? $"this route needs the role {string.Join(" or ", needed.Order().Select(Conclave.Policy.Principals.Roles.Name))}"
+                    : "this route has no authorization rule";
+                await ProblemTypes.WriteAsync(ctx, Identity.RouteAuthorization.Forbidden(caller, why).Problem).ConfigureAwait(false);
+                return;
+            }
+
+            CallerIdentity.Set(ctx, caller);
+            string actor = caller.Actor;
+            byte[] requestHash = await HashRequestAsync(ctx, true).ConfigureAwait(false);
 
             // The key a route names is resolved here, so its entries carry the key's id (names can be reused after
             // a key is deleted; ids cannot) and the handler does not read it again.

@@ -44,6 +44,10 @@ public static class ProblemTypes
     public const string HsmUnavailable = Base + "hsm-unavailable";
     public const string Internal = Base + "internal";
     public const string Forbidden = Base + "forbidden";
+    public const string UnknownPrincipal = Base + "unknown-principal";
+    public const string PrincipalExists = Base + "principal-exists";
+    public const string CredentialExists = Base + "credential-exists";
+    public const string CredentialRevoked = Base + "credential-revoked";
     public const string NotInLockdown = Base + "not-in-lockdown";
     public const string AlreadyVoted = Base + "already-voted";
 
@@ -60,6 +64,10 @@ public static class ProblemTypes
         (Unsupported, 400, "Not supported for this key"),
         (Unauthorized, 401, "Unauthorized"),
         (Forbidden, 403, "Forbidden"),
+        (UnknownPrincipal, 404, "Unknown principal"),
+        (PrincipalExists, 409, "Principal exists"),
+        (CredentialExists, 409, "Credential exists"),
+        (CredentialRevoked, 409, "Credential revoked"),
         (UnknownKey, 404, "Unknown key"),
         (NotFound, 404, "Not found"),
         (MethodNotAllowed, 405, "Method not allowed"),

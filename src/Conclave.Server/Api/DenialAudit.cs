@@ -22,7 +22,7 @@ public sealed partial class DenialAudit : IAsyncDisposable
     private readonly IConclaveStore _store;
     private readonly ILogger _log;
     private readonly TimeSpan _window;
-    private readonly Dictionary<(string Address, string Action), int> _counts = [];
+    private readonly Dictionary<(string Address, string Action, string Actor, string Result), int> _counts = [];
     private readonly Lock _lock = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _flusher;
@@ -39,41 +39,45 @@ public sealed partial class DenialAudit : IAsyncDisposable
     /// <summary>Told of every refusal (the risk subsystem counts them as a threat signal); must not throw or block.</summary>
     public Action? Refused { get; init; }
 
-    /// <summary>Records one refusal; returns the pending append when this one is logged individually, else null.</summary>
-    public Task? Record(string? address, string action)
+    /// <summary>
+    /// Records one refusal; returns the pending append when this one is logged individually, else null. <paramref name="actor"/>
+    /// is who was refused when known (a principal refused a route by its role), <paramref name="result"/> what happened
+    /// ("unauthorized", "unauthorized (replayed)", "forbidden (role)"); refusals are counted per address, action, actor and result.
+    /// </summary>
+    public Task? Record(string? address, string action, string actor = "anonymous", string result = "unauthorized")
     {
         Refused?.Invoke();
         string from = string.IsNullOrEmpty(address) ? "unknown" : address;
         bool first;
         lock (_lock)
         {
-            if (!_counts.ContainsKey((from, action)) && _counts.Count >= MaxTracked)
+            if (!_counts.ContainsKey((from, action, actor, result)) && _counts.Count >= MaxTracked)
             {
                 from = "(others)";
             }
 
-            first = !_counts.TryGetValue((from, action), out int n);
-            _counts[(from, action)] = first ? 0 : n + 1;
+            first = !_counts.TryGetValue((from, action, actor, result), out int n);
+            _counts[(from, action, actor, result)] = first ? 0 : n + 1;
         }
 
-        return first ? AppendAsync(new AuditEntryInput("anonymous", action, null, null, "deny", $"unauthorized from {from}")) : null;
+        return first ? AppendAsync(new AuditEntryInput(actor, action, null, null, "deny", $"{result} from {from}")) : null;
     }
 
     /// <summary>Writes the counted repeats of the window that just ended (also called on shutdown).</summary>
     public async Task FlushAsync()
     {
-        KeyValuePair<(string Address, string Action), int>[] repeats;
+        KeyValuePair<(string Address, string Action, string Actor, string Result), int>[] repeats;
         lock (_lock)
         {
             repeats = [.. _counts.Where(kv => kv.Value > 0)];
             _counts.Clear();
         }
 
-        foreach (KeyValuePair<(string Address, string Action), int> r in repeats)
+        foreach (KeyValuePair<(string Address, string Action, string Actor, string Result), int> r in repeats)
         {
             string seconds = _window.TotalSeconds.ToString("0.#", CultureInfo.InvariantCulture);
-            await AppendAsync(new AuditEntryInput("anonymous", r.Key.Action, null, null, "deny",
-                $"unauthorized from {r.Key.Address}: {r.Value} more in {seconds} s")).ConfigureAwait(false);
+            await AppendAsync(new AuditEntryInput(r.Key.Actor, r.Key.Action, null, null, "deny",
+                $"{r.Key.Result} from {r.Key.Address}: {r.Value} more in {seconds} s")).ConfigureAwait(false);
         }
     }
 

@@ -155,6 +155,7 @@ public static class ServerHost
         builder.Services.AddSingleton(risk);
         builder.Services.AddSingleton<IRiskLevelSource>(risk);
         builder.Services.AddSingleton(metricsToken);
+        builder.Services.AddSingleton(new Conclave.Server.Api.Identity.AgentAuthenticator(store, TimeProvider.System));
         var serverMetrics = new ServerMetrics { Risk = risk };
         builder.Services.AddSingleton(serverMetrics);
         builder.Services.AddSingleton(new AuditGate(store, config.AuditMaxInFlight));
@@ -178,6 +179,7 @@ public static class ServerHost
         RotationRoutes.Map(app);
         Conclave.Server.Risk.RiskRoutes.Map(app);
         EthereumRpc.Map(app);
+        Conclave.Server.Api.Identity.PrincipalRoutes.Map(app);
         app.MapOpenApi("/openapi/{documentName}.json");
         var routeMethods = new RouteMethods(app);
         app.MapFallback(async (HttpContext ctx) =>

@@ -79,6 +79,18 @@ internal static class Migrations
             "CREATE INDEX policy_counter_entries_window ON policy_counter_entries (counter_key, at_ms)",
         ]),
 
+        // Issue 16: principals (people and agents) and their credentials (Storage/Principals/IPrincipalStore), each row
+        // with a MAC under the record MAC key (PrincipalRecordMac); the nonces of signed requests, one row per key id and
+        // nonce until the signature expires, so replicas sharing the database refuse each other's replays.
+        new(8, "principals, credentials, request nonces",
+        [
+            "CREATE TABLE principals (id TEXT PRIMARY KEY, kind TEXT NOT NULL, roles TEXT NOT NULL, scope TEXT NOT NULL, disabled INTEGER NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, mac {blob} NOT NULL)",
+            "CREATE TABLE principal_credentials (key_id TEXT PRIMARY KEY, principal_id TEXT NOT NULL REFERENCES principals(id), algorithm TEXT NOT NULL, public_key {blob} NOT NULL, created_at BIGINT NOT NULL, lease_expires_at BIGINT NOT NULL, revoked INTEGER NOT NULL, revoked_at BIGINT, mac {blob} NOT NULL)",
+            "CREATE INDEX principal_credentials_principal ON principal_credentials (principal_id)",
+            "CREATE TABLE request_nonces (key_id TEXT NOT NULL, nonce TEXT NOT NULL, expires_at BIGINT NOT NULL, PRIMARY KEY (key_id, nonce))",
+            "CREATE INDEX request_nonces_expiry ON request_nonces (expires_at)",
+        ]),
+
         // Issue 16: the risk level shared by server replicas (Storage/Risk/IRiskStore): one state row (version 0 until the
         // first write), price samples per source (decimal text), votes to leave a lockdown. Not in backups.
         new(10, "risk level",

@@ -33,6 +33,7 @@ internal sealed partial class SqlStore : IConclaveStore
         NodeTrust = new SqlNodeTrustStore(this);
         RotationSchedules = new SqlRotationSchedules(this);
         PolicyCounters = new SqlPolicyCounters(this);
+        Principals = new SqlPrincipalStore(this);
         Risk = new SqlRiskStore(this);
         _audit = new SqlAuditLog(this);
         NonceConsumer = new NonceConsumer(this);
@@ -67,6 +68,7 @@ internal sealed partial class SqlStore : IConclaveStore
     public Rotation.IRotationSchedules RotationSchedules { get; }
     public Policy.IPolicyCounterStore PolicyCounters { get; }
 
+    public Principals.IPrincipalStore Principals { get; }
     public Risk.IRiskStore Risk { get; }
 
     public IAuditLog Audit => _audit;

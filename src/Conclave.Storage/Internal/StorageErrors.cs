@@ -36,6 +36,9 @@ internal static class StorageErrors
     public static StorageException KeyIntegrity(string keyId) =>
         new(StorageErrorKind.IntegrityCheckFailed, $"key '{keyId}': the key record failed its integrity check (its public key, name, scheme, state, threshold, participants, version or labels were changed outside Conclave); it is refused");
 
+    public static StorageException RecordIntegrity(string what, string id) =>
+        new(StorageErrorKind.IntegrityCheckFailed, $"{what} '{id}': the record failed its integrity check (it was changed outside Conclave); it is refused");
+
     public static StorageException InsecureFolder(string line) => new(StorageErrorKind.Io, line);
 
     public static StorageException Io(string operation, Exception inner) =>
