@@ -362,6 +362,78 @@ public sealed class RiskApiTests
         Assert.Contains(audit, e => e["action"]!.GetValue<string>() == "risk.level" && e["result"]!.GetValue<string>().StartsWith("lockdown -> stressed", StringComparison.Ordinal));
     }
 
+    /// <summary>
+    /// The same quorum over HTTP with real principals (branch pol-id): each approver votes with a request signed under
+    /// their own credential (RFC 9421); an operator and an approver not listed in server.json are refused; a second vote
+    /// is refused; lockdown is left once two listed approvers voted and the cool-down is over.
+    /// </summary>
+    [Fact]
+    public async Task Leaving_lockdown_over_http_takes_two_listed_approver_principals_each_signing_their_own_vote()
+    {
+        var clock = new ManualClock(T0);
+        await using Server s = await StartAsync(NewDir(), clock);
+        var signers = new Dictionary<string, TestSigner>();
+        foreach ((string id, string role) in new[] { ("alice", "approver"), ("bob", "approver"), ("mallory", "approver"), ("oscar", "operator") })
+        {
+            var made = await s.SendAsync(HttpMethod.Post, "/v1/principals", $$$"""{"id":"{{{id}}}","kind":"person","roles":["{{{role}}}"],"scope":{"keys":["*"],"operations":["*"]}}""");
+            Assert.True(made.Status == HttpStatusCode.Created, made.Text);
+            var signer = TestSigner.Ed25519(id + "-key");
+            var cred = await s.SendAsync(HttpMethod.Post, $"/v1/principals/{id}/credentials", $$"""{"keyId":"{{signer.KeyId}}","algorithm":"ed25519","publicKey":"{{signer.PublicKeyBase64}}"}""");
+            Assert.True(cred.Status == HttpStatusCode.Created, cred.Text);
+            signers[id] = signer;
+        }
+
+        using var anonymous = new HttpClient();
+        async Task<(HttpStatusCode Status, JsonNode? Body)> Vote(string who)
+        {
+            using HttpRequestMessage req = signers[who].Request(HttpMethod.Post, s.BaseUrl + "/v1/risk/lockdown/exit");
+            using HttpResponseMessage r = await anonymous.SendAsync(req);
+            string text = await r.Content.ReadAsStringAsync();
+            return (r.StatusCode, text.Length > 0 ? JsonNode.Parse(text) : null);
+        }
+
+        try
+        {
+            Assert.Equal(HttpStatusCode.Conflict, (await Vote("alice")).Status); // not in lockdown: not-in-lockdown
+            Assert.Equal(HttpStatusCode.OK, (await s.SendAsync(HttpMethod.Put, "/v1/risk", """{"level":"lockdown","reason":"oracle outage"}""")).Status);
+            Assert.Equal(HttpStatusCode.OK, (await s.SendAsync(HttpMethod.Put, "/v1/risk", """{"level":"normal","reason":"oracle back"}""")).Status);
+
+            var oscar = await Vote("oscar");
+            Assert.Equal(HttpStatusCode.Forbidden, oscar.Status);
+            Assert.Equal(ProblemTypes.Forbidden, oscar.Body!["type"]!.GetValue<string>());
+            var mallory = await Vote("mallory");
+            Assert.Equal(HttpStatusCode.Forbidden, mallory.Status);
+            Assert.Contains("only the approvers listed in server.json", mallory.Body!["detail"]!.GetValue<string>(), StringComparison.Ordinal);
+
+            var alice = await Vote("alice");
+            Assert.Equal(HttpStatusCode.OK, alice.Status);
+            Assert.Equal("recorded", alice.Body!["outcome"]!.GetValue<string>());
+            Assert.Equal(["alice"], alice.Body["risk"]!["lockdownExit"]!["votes"]!.AsArray().Select(v => v!.GetValue<string>()));
+            var twice = await Vote("alice");
+            Assert.Equal(HttpStatusCode.Conflict, twice.Status);
+            Assert.Equal(ProblemTypes.AlreadyVoted, twice.Body!["type"]!.GetValue<string>());
+            var bob = await Vote("bob");
+            Assert.Equal("waiting-cool-down", bob.Body!["outcome"]!.GetValue<string>());
+            Assert.Equal("lockdown", bob.Body["risk"]!["level"]!.GetValue<string>());
+
+            clock.Now = T0.AddMinutes(30);
+            Assert.Equal("stressed", (await s.RiskAsync())["level"]!.GetValue<string>());
+            var late = await Vote("bob");
+            Assert.Equal(HttpStatusCode.Conflict, late.Status);
+            Assert.Equal(ProblemTypes.NotInLockdown, late.Body!["type"]!.GetValue<string>());
+            List<JsonNode> audit = await AuditAsync(s);
+            Assert.Contains(audit, e => e["actor"]!.GetValue<string>() == "alice" && e["action"]!.GetValue<string>() == "risk.lockdown-exit" && e["decision"]!.GetValue<string>() == "allow");
+            Assert.Contains(audit, e => e["actor"]!.GetValue<string>() == "bob" && e["action"]!.GetValue<string>() == "risk.lockdown-exit");
+        }
+        finally
+        {
+            foreach (TestSigner signer in signers.Values)
+            {
+                signer.Dispose();
+            }
+        }
+    }
+
     [Fact]
     public async Task A_burst_of_refused_requests_an_evicted_node_and_a_stale_price_raise_the_level()
     {
@@ -511,11 +583,11 @@ public sealed class RiskApiTests
         Assert.Equal(2, exit);
         Assert.Equal("conclave: error: the level must be one of normal, elevated, stressed, lockdown", error.Trim());
 
-        // The admin token's principal is not a lockdown-exit approver: refused by the server, one line, exit 2.
+        // The admin token's principal is not an approver: refused by the server, one line, exit 2.
         (exit, _, error) = Cli(s, "risk", "exit-lockdown");
         Assert.Equal(2, exit);
         string line = Assert.Single(error.Trim().Split('\n'));
-        Assert.Contains("may not vote to leave lockdown", line, StringComparison.Ordinal);
+        Assert.Contains("principal 'admin' (admin) may not do this: this route needs the role approver", line, StringComparison.Ordinal);
         Assert.EndsWith("(https://conclave.dev/problems/forbidden)", line, StringComparison.Ordinal);
     }
 

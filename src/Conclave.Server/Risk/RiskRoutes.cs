@@ -1,6 +1,7 @@
 using Conclave.Policy.Principals;
 using Conclave.Policy.Risk;
 using Conclave.Server.Api;
+using Conclave.Server.Api.Identity;
 using Conclave.Storage.Risk;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -10,10 +11,11 @@ using Microsoft.AspNetCore.Routing;
 namespace Conclave.Server.Risk;
 
 /// <summary>
-/// The risk routes (docs/API.md "Risk level"): <c>GET /v1/risk</c> (any authenticated caller), <c>PUT /v1/risk</c>
-/// (roles admin or operator), <c>POST /v1/risk/prices</c> (admin, operator or agent: a price feed),
-/// <c>POST /v1/risk/lockdown/exit</c> (a configured lockdown-exit approver holding the role approver). Each is audited
-/// by the middleware like every /v1 call; level changes and votes get entries of their own (RiskService).
+/// The risk routes (docs/API.md "Risk level"): <c>GET /v1/risk</c> (every role), <c>PUT /v1/risk</c> (roles admin or
+/// operator), <c>POST /v1/risk/prices</c> (admin, operator or agent: a price feed), <c>POST /v1/risk/lockdown/exit</c>
+/// (role approver, and the handler requires one of the approvers listed in server.json). The roles are the routes'
+/// <see cref="AllowedRoles"/>, checked by the authentication middleware before the handler. Each call is audited by the
+/// middleware like every /v1 call; level changes and votes get entries of their own (RiskService).
 /// </summary>
 public static class RiskRoutes
 {
@@ -27,11 +29,12 @@ public static class RiskRoutes
 
         v1.MapGet("/risk", async Task<Ok<RiskResponse>> (RiskService risk, CancellationToken ct) =>
             TypedResults.Ok(ToResponse(risk, await risk.RefreshAsync(ct).ConfigureAwait(false))))
-            .WithName("GetRisk").ProducesProblem(401, "application/problem+json");
+            .WithName("GetRisk").WithMetadata(new AllowedRoles(Role.Admin, Role.Operator, Role.Approver, Role.Auditor, Role.Agent))
+            .ProducesProblem(401, "application/problem+json").ProducesProblem(403, "application/problem+json");
 
         v1.MapPut("/risk", async Task<Ok<RiskResponse>> (HttpContext ctx, SetRiskRequest body, RiskService risk, CancellationToken ct) =>
         {
-            CallerIdentity caller = Require(ctx, "set the risk level", Role.Admin, Role.Operator);
+            CallerIdentity caller = CallerIdentity.Get(ctx);
             if (body.Level is null || !RiskLevels.TryParse(body.Level, out RiskLevel level))
             {
                 throw new ApiException(ProblemTypes.InvalidRequest, "level is required and must be one of normal, elevated, stressed, lockdown");
@@ -43,11 +46,10 @@ public static class RiskRoutes
             }
 
             return TypedResults.Ok(ToResponse(risk, await risk.SetManualAsync(level, caller.Actor, body.Reason, ct).ConfigureAwait(false)));
-        }).WithName("SetRisk").ProducesProblem(400, "application/problem+json").ProducesProblem(401, "application/problem+json").ProducesProblem(403, "application/problem+json");
+        }).WithName("SetRisk").WithMetadata(new AllowedRoles(Role.Admin, Role.Operator)).ProducesProblem(400, "application/problem+json").ProducesProblem(401, "application/problem+json").ProducesProblem(403, "application/problem+json");
 
-        v1.MapPost("/risk/prices", async Task<Ok<RiskResponse>> (HttpContext ctx, RiskPricesRequest body, RiskService risk, CancellationToken ct) =>
+        v1.MapPost("/risk/prices", async Task<Ok<RiskResponse>> (RiskPricesRequest body, RiskService risk, CancellationToken ct) =>
         {
-            _ = Require(ctx, "post price samples", Role.Admin, Role.Operator, Role.Agent);
             if (body.Samples is null || body.Samples.Count is 0 or > RiskService.MaxSamplesPerRequest)
             {
                 throw new ApiException(ProblemTypes.InvalidRequest, $"samples must hold 1 to {RiskService.MaxSamplesPerRequest} price samples");
@@ -78,25 +80,30 @@ public static class RiskRoutes
             }
 
             return TypedResults.Ok(ToResponse(risk, await risk.AddPricesAsync(samples, ct).ConfigureAwait(false)));
-        }).WithName("PostRiskPrices").ProducesProblem(400, "application/problem+json").ProducesProblem(401, "application/problem+json").ProducesProblem(403, "application/problem+json");
+        }).WithName("PostRiskPrices").WithMetadata(new AllowedRoles(Role.Admin, Role.Operator, Role.Agent)).ProducesProblem(400, "application/problem+json").ProducesProblem(401, "application/problem+json").ProducesProblem(403, "application/problem+json");
 
         v1.MapPost("/risk/lockdown/exit", async Task<Ok<LockdownVoteResponse>> (HttpContext ctx, RiskService risk, CancellationToken ct) =>
         {
             CallerIdentity caller = CallerIdentity.Get(ctx);
-            if (!caller.Principal.HasRole(Role.Approver) || !risk.Config.LockdownExit.Members.Contains(caller.Actor, StringComparer.Ordinal))
+            if (risk.Current.Level != RiskLevel.Lockdown && (await risk.RefreshAsync(ct).ConfigureAwait(false)).State.Level != RiskLevel.Lockdown)
+            {
+                throw new ApiException(ProblemTypes.NotInLockdown, $"the risk level is {RiskLevels.Name(risk.Current.Level)}, not lockdown: there is nothing to vote on");
+            }
+
+            if (!risk.Config.LockdownExit.Members.Contains(caller.Actor, StringComparer.Ordinal))
             {
                 throw new ApiException(ProblemTypes.Forbidden,
-                    $"principal {caller.Actor} may not vote to leave lockdown: only the approvers listed in server.json risk.lockdownExit.approvers, holding the role approver, may");
+                    $"principal '{caller.Actor}' may not vote to leave lockdown: only the approvers listed in server.json risk.lockdownExit.approvers may");
             }
 
             LockdownVote vote = await risk.VoteLockdownExitAsync(caller.Actor, ct).ConfigureAwait(false);
             return vote.Outcome switch
             {
                 "not-in-lockdown" => throw new ApiException(ProblemTypes.NotInLockdown, $"the risk level is {RiskLevels.Name(vote.Snapshot.State.Level)}, not lockdown: there is nothing to vote on"),
-                "already-voted" => throw new ApiException(ProblemTypes.AlreadyVoted, $"principal {caller.Actor} already voted to leave this lockdown"),
+                "already-voted" => throw new ApiException(ProblemTypes.AlreadyVoted, $"principal '{caller.Actor}' already voted to leave this lockdown"),
                 _ => TypedResults.Ok(new LockdownVoteResponse(vote.Outcome, ToResponse(risk, vote.Snapshot))),
             };
-        }).WithName("VoteLockdownExit").ProducesProblem(401, "application/problem+json").ProducesProblem(403, "application/problem+json").ProducesProblem(409, "application/problem+json");
+        }).WithName("VoteLockdownExit").WithMetadata(new AllowedRoles(Role.Approver)).ProducesProblem(401, "application/problem+json").ProducesProblem(403, "application/problem+json").ProducesProblem(409, "application/problem+json");
     }
 
     public static RiskResponse ToResponse(RiskService risk, RiskSnapshot s)
@@ -109,13 +116,5 @@ public static class RiskRoutes
                 [.. i.Prices.Select(p => new PriceSourceResponse(p.Source, p.Volatility, p.Samples, p.LatestAt, p.Stale))], i.ThreatEvents, i.CulpritNodes,
                 RiskLevels.Name(i.Demanded), i.DemandedReasons),
             new LockdownExitResponse(s.LockdownExitVotes, risk.Config.LockdownExit.K, risk.Config.LockdownExit.Members));
-    }
-
-    private static CallerIdentity Require(HttpContext ctx, string what, params Role[] roles)
-    {
-        CallerIdentity caller = CallerIdentity.Get(ctx);
-        return roles.Any(caller.Principal.HasRole)
-            ? caller
-            : throw new ApiException(ProblemTypes.Forbidden, $"principal {caller.Actor} may not {what}: it needs one of the roles {string.Join(", ", roles.Select(r => r.ToString().ToLowerInvariant()))}");
     }
 }
