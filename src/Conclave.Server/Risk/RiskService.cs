@@ -215,7 +215,7 @@ public sealed class RiskService : IRiskLevelSource
 
             RiskLevel demanded = RiskLevel.Normal;
             IReadOnlyList<string> demandedReasons = [];
-            (StoredRiskState? before, StoredRiskState? after) = await _store.Risk.UpdateAsync(stored =>
+            StoredRiskState? Change(StoredRiskState? stored)
             {
                 StoredRiskState s = stored ?? ToStored(RiskState.Initial(now), RiskLevel.Normal, null, null, null);
                 StoredRiskState withManual = manual is null ? s : manual(s);
@@ -232,7 +232,13 @@ public sealed class RiskService : IRiskLevelSource
                 bool changed = stored is null || manual is not null || next.Level != state.Level
                     || (next.Level > RiskLevel.Normal && next.LastDemandedAt != state.LastDemandedAt) || !next.Reasons.SequenceEqual(state.Reasons, StringComparer.Ordinal);
                 return changed ? ToStored(next, ParseLevel(withManual.ManualLevel), withManual.ManualBy, withManual.ManualReason, withManual.ManualAt) with { Version = s.Version } : null;
-            }, ct).ConfigureAwait(false);
+            }
+
+            // Most refreshes change nothing: decided on the state just read, without taking the row lock (a poll per
+            // second per replica would otherwise be a write transaction each). A change is recomputed under the lock.
+            (StoredRiskState? before, StoredRiskState? after) = pre is not null && manual is null && Change(pre) is null
+                ? (pre, pre)
+                : await _store.Risk.UpdateAsync(Change, ct).ConfigureAwait(false);
 
             StoredRiskState current = after ?? ToStored(RiskState.Initial(now), RiskLevel.Normal, null, null, null);
             RiskState state = ToState(current);
