@@ -35,6 +35,7 @@ internal static class CliApp
         root.Subcommands.Add(NodesCommand.Create());
         root.Subcommands.Add(RotationCommand.Create());
         root.Subcommands.Add(AgentsCommand.Create());
+        root.Subcommands.Add(RiskCommand.Create());
         return root;
     }
 

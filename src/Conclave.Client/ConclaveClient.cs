@@ -183,6 +183,23 @@ public sealed partial class ConclaveClient : IDisposable
         }
     }
 
+    /// <summary>The risk level in force, why and since when (GET /v1/risk).</summary>
+    public Task<RiskStatus> GetRiskAsync(CancellationToken ct = default) => GetAsync("v1/risk", J.RiskStatus, ct);
+
+    /// <summary>Sets the manual risk level, a floor (PUT /v1/risk; roles admin or operator): higher applies at once, lower after the cool-down.</summary>
+    public async Task<RiskStatus> SetRiskAsync(string level, string? reason = null, CancellationToken ct = default)
+    {
+        using HttpResponseMessage r = await _http.PutAsJsonAsync(new Uri("v1/risk", UriKind.Relative), new RiskSetRequest(level, reason), J.RiskSetRequest, ct).ConfigureAwait(false);
+        return await ReadAsync(r, J.RiskStatus, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>The caller's vote to leave lockdown (POST /v1/risk/lockdown/exit; a configured lockdown-exit approver).</summary>
+    public async Task<RiskLockdownVote> VoteLockdownExitAsync(CancellationToken ct = default)
+    {
+        using HttpResponseMessage r = await _http.PostAsync(new Uri("v1/risk/lockdown/exit", UriKind.Relative), null, ct).ConfigureAwait(false);
+        return await ReadAsync(r, J.RiskLockdownVote, ct).ConfigureAwait(false);
+    }
+
     /// <summary>The signer nodes with their trust and the keys each holds.</summary>
     public async Task<IReadOnlyList<NodeInfo>> ListNodesAsync(CancellationToken ct = default) => (await GetAsync("v1/admin/nodes", J.NodeList, ct).ConfigureAwait(false)).Nodes;
 

@@ -78,6 +78,24 @@ public sealed record RotationScheduleRequest(long? IntervalSeconds = null, long?
 public sealed record RotationSchedule(string Key, long? IntervalSeconds, long? AfterSignatures, long Signatures, DateTimeOffset? LastRotation, DateTimeOffset? NextDue,
     long Failures, long TotalFailures, string? LastError, string? DemandReason);
 
+/// <summary>PUT /v1/risk: the manual risk level (a floor) and why.</summary>
+public sealed record RiskSetRequest(string Level, string? Reason = null);
+
+/// <summary>The risk level in force (GET /v1/risk): why, since when, when it may fall, its inputs, the lockdown-exit votes.</summary>
+public sealed record RiskStatus(string Level, DateTimeOffset Since, IReadOnlyList<string> Reasons, DateTimeOffset LastDemandedAt, DateTimeOffset? CanFallAfter,
+    long CoolDownSeconds, RiskInputs Inputs, RiskLockdownExit LockdownExit);
+
+public sealed record RiskInputs(RiskManual Manual, IReadOnlyList<RiskPriceSource> Prices, int ThreatEvents, int CulpritNodes, string Demanded, IReadOnlyList<string> DemandedReasons);
+
+public sealed record RiskManual(string Level, string? By, string? Reason, DateTimeOffset? At);
+
+public sealed record RiskPriceSource(string Source, double? Volatility, int Samples, DateTimeOffset? LatestAt, bool Stale);
+
+public sealed record RiskLockdownExit(IReadOnlyList<string> Votes, int Needed, IReadOnlyList<string> Approvers);
+
+/// <summary>What a vote to leave lockdown did (left, recorded, waiting-cool-down, still-demanded) and the level after it.</summary>
+public sealed record RiskLockdownVote(string Outcome, RiskStatus Risk);
+
 /// <summary>RFC 9457 problem details returned by the server.</summary>
 public sealed record Problem(string Type, string Title, int Status, string Detail, IReadOnlyList<uint>? Culprits = null);
 
@@ -104,5 +122,8 @@ public sealed record Problem(string Type, string Title, int Status, string Detai
 [JsonSerializable(typeof(AuditVerification))]
 [JsonSerializable(typeof(ReadyStatus))]
 [JsonSerializable(typeof(KeySyncResult))]
+[JsonSerializable(typeof(RiskSetRequest))]
+[JsonSerializable(typeof(RiskStatus))]
+[JsonSerializable(typeof(RiskLockdownVote))]
 [JsonSerializable(typeof(Problem))]
 internal sealed partial class ClientJsonContext : JsonSerializerContext;

@@ -56,6 +56,9 @@ public interface IConclaveStore : IAsyncDisposable
     /// <summary>Principals (people and agents), their credentials, and the nonces of signed requests (issue 16).</summary>
     Principals.IPrincipalStore Principals { get; }
 
+    /// <summary>The risk level, its price inputs and lockdown-exit votes, shared by server replicas (issue 16).</summary>
+    Risk.IRiskStore Risk { get; }
+
     /// <summary>
     /// Re-wraps every data key (key material and nonce material) under a new KEK in one transaction, then retires
     /// the old one. Ciphertexts are not touched; a failure changes nothing.

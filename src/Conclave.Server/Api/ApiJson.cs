@@ -26,6 +26,12 @@ public static class ApiJson
         ["digest"] = "a hex string",
         ["path"] = "a string such as \"0/1\"",
         ["items"] = "an array of sign requests",
+        ["level"] = "one of \"normal\", \"elevated\", \"stressed\", \"lockdown\"",
+        ["reason"] = "a string",
+        ["samples"] = "an array of price samples",
+        ["source"] = "a string",
+        ["price"] = "a positive number",
+        ["at"] = "an RFC 3339 time such as \"2026-11-30T12:00:00Z\"",
     };
 
     /// <summary>Makes <paramref name="options"/> strict and puts the API's generated contract first.</summary>

@@ -170,4 +170,8 @@ public sealed record CulpritReasonResponse(uint Node, string Reason);
 [JsonSerializable(typeof(RotationScheduleRequest))]
 [JsonSerializable(typeof(RotationScheduleResponse))]
 [JsonSerializable(typeof(RotationDemandRequest))]
+[JsonSerializable(typeof(Conclave.Server.Risk.RiskResponse))]
+[JsonSerializable(typeof(Conclave.Server.Risk.SetRiskRequest))]
+[JsonSerializable(typeof(Conclave.Server.Risk.RiskPricesRequest))]
+[JsonSerializable(typeof(Conclave.Server.Risk.LockdownVoteResponse))]
 internal sealed partial class ApiJsonContext : JsonSerializerContext;

@@ -48,6 +48,8 @@ public static class ProblemTypes
     public const string PrincipalExists = Base + "principal-exists";
     public const string CredentialExists = Base + "credential-exists";
     public const string CredentialRevoked = Base + "credential-revoked";
+    public const string NotInLockdown = Base + "not-in-lockdown";
+    public const string AlreadyVoted = Base + "already-voted";
 
     /// <summary>Every type the server can return, with its HTTP status and title.</summary>
     public static IReadOnlyList<(string Type, int Status, string Title)> All { get; } =
@@ -75,6 +77,8 @@ public static class ProblemTypes
         (RotationInProgress, 409, "A rotation of this key is already running"),
         (NodeUntrusted, 409, "The operation would include an evicted signer node"),
         (EvictionRefused, 409, "The node cannot be evicted as asked"),
+        (NotInLockdown, 409, "The risk level is not lockdown"),
+        (AlreadyVoted, 409, "This approver already voted"),
         (BodyTooLarge, 413, "Request body too large"),
         (RateLimited, 429, "Too many requests"),
         (HeadersTooLarge, 431, "Request headers too large"),

@@ -36,6 +36,9 @@ public sealed partial class DenialAudit : IAsyncDisposable
         _flusher = Task.Run(FlushLoopAsync);
     }
 
+    /// <summary>Told of every refusal (the risk subsystem counts them as a threat signal); must not throw or block.</summary>
+    public Action? Refused { get; init; }
+
     /// <summary>
     /// Records one refusal; returns the pending append when this one is logged individually, else null. <paramref name="actor"/>
     /// is who was refused when known (a principal refused a route by its role), <paramref name="result"/> what happened
@@ -43,6 +46,7 @@ public sealed partial class DenialAudit : IAsyncDisposable
     /// </summary>
     public Task? Record(string? address, string action, string actor = "anonymous", string result = "unauthorized")
     {
+        Refused?.Invoke();
         string from = string.IsNullOrEmpty(address) ? "unknown" : address;
         bool first;
         lock (_lock)

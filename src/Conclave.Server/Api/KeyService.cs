@@ -55,6 +55,9 @@ public sealed partial class KeyService : IDisposable
     /// </summary>
     public CancellationToken Lifetime { get; set; }
 
+    /// <summary>Told of signer nodes named as culprits while signing (the risk subsystem's culprit signal); must not throw.</summary>
+    public Action<IReadOnlyList<uint>>? CulpritObserved { get; set; }
+
     public IConclaveStore Store => _store;
 
     public FrostCoordinator Frost => _frost;
@@ -345,6 +348,7 @@ public sealed partial class KeyService : IDisposable
             }
             catch (CulpritException e)
             {
+                CulpritObserved?.Invoke(e.Culprits);
                 // The misbehaving node is named in the audit log as well as in the problem returned.
                 await _store.Audit.AppendAsync(new Conclave.Storage.Audit.AuditEntryInput("coordinator", "sign.culprit", key.Id, null, "deny",
                     "culprit node " + string.Join(",", e.Culprits)), CancellationToken.None).ConfigureAwait(false);

@@ -18,6 +18,9 @@ public sealed class ServerMetrics
     private readonly ConcurrentDictionary<string, Histogram> _sign = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<uint, int> _nodeUp = new();
 
+    /// <summary>The risk level shown as a gauge (null: not shown).</summary>
+    public IRiskLevelSource? Risk { get; init; }
+
     public void CountRequest(string method, string route, int status) => _requests.AddOrUpdate((method, route, status), 1, (_, n) => n + 1);
 
     public void ObserveSign(string scheme, TimeSpan elapsed) => _sign.GetOrAdd(scheme, _ => new Histogram()).Observe(elapsed.TotalSeconds);
@@ -94,6 +97,16 @@ public sealed class ServerMetrics
                 sb.Append(CultureInfo.InvariantCulture, $"conclave_rotation_next_due_timestamp_seconds{{key=\"{key}\"}} {s.NextDue?.ToUnixTimeSeconds() ?? 0}\n");
                 sb.Append(CultureInfo.InvariantCulture, $"conclave_rotation_failures_total{{key=\"{key}\"}} {s.TotalFailures}\n");
             }
+        }
+
+        if (Risk?.Current is { } level)
+        {
+            sb.AppendLine("# HELP conclave_risk_level The risk level in force: 0 normal, 1 elevated, 2 stressed, 3 lockdown.");
+            sb.AppendLine("# TYPE conclave_risk_level gauge");
+            sb.Append(CultureInfo.InvariantCulture, $"conclave_risk_level {(int)level.Level}\n");
+            sb.AppendLine("# HELP conclave_risk_level_since_timestamp_seconds When the risk level in force began.");
+            sb.AppendLine("# TYPE conclave_risk_level_since_timestamp_seconds gauge");
+            sb.Append(CultureInfo.InvariantCulture, $"conclave_risk_level_since_timestamp_seconds {level.Since.ToUnixTimeSeconds()}\n");
         }
 
         WriteKeyHealth(sb, keys, all, nodesUp);

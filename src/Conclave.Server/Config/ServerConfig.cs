@@ -89,6 +89,9 @@ public sealed class ServerConfig
     /// <summary>Entries between signed audit checkpoints of a new audit log (a log keeps the interval it was first signed with).</summary>
     public int AuditCheckpointInterval { get; set; } = 1000;
 
+    /// <summary>Risk-level thresholds, cool-down, lockdown-exit approvers (docs/OPERATIONS.md "Risk levels"); absent: the defaults.</summary>
+    public Conclave.Server.Risk.RiskSettings? Risk { get; set; }
+
     public string BaseDirectory { get; private set; } = "";
 
     public string Resolve(string path) => Path.IsPathRooted(path) ? path : Path.GetFullPath(Path.Combine(BaseDirectory, path));
@@ -176,6 +179,7 @@ public sealed class ServerConfig
             throw new ConfigException("auditCheckpointInterval must be between 1 and 1000000");
         }
 
+        Risk?.Validate();
         if (ApiTls is not null && (string.IsNullOrWhiteSpace(ApiTls.Certificate) || string.IsNullOrWhiteSpace(ApiTls.Key)))
         {
             throw new ConfigException("apiTls.certificate and apiTls.key are required when apiTls is given");

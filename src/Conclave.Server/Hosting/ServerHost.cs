@@ -30,9 +30,10 @@ namespace Conclave.Server.Hosting;
 /// </summary>
 public static class ServerHost
 {
-    public static async Task<WebApplication> BuildAsync(ServerConfig config, LogLevel minimumLevel = LogLevel.Warning, CancellationToken cancellationToken = default)
+    public static async Task<WebApplication> BuildAsync(ServerConfig config, LogLevel minimumLevel = LogLevel.Warning, CancellationToken cancellationToken = default, TimeProvider? clock = null)
     {
         ArgumentNullException.ThrowIfNull(config);
+        clock ??= TimeProvider.System;
         string dataDir = config.Resolve(config.DataDir);
         if (Conclave.Storage.OwnerOnly.WritableByOthers(dataDir) is { } refused)
         {
@@ -145,14 +146,25 @@ public static class ServerHost
         builder.Services.AddSingleton(rotator);
         builder.Services.AddSingleton(consistency);
         builder.Services.AddSingleton(token);
-        builder.Services.AddSingleton<IRiskLevelSource>(new FixedRiskLevel(Conclave.Policy.Risk.RiskState.Initial(DateTimeOffset.UtcNow)));
+        // The risk level (docs/POLICY.md "Risk levels"): shared through the store, read by policy enforcement for every decision.
+        Conclave.Server.Risk.RiskSettings riskSettings = config.Risk ?? new Conclave.Server.Risk.RiskSettings();
+        var risk = new Conclave.Server.Risk.RiskService(store, riskSettings.ToConfig(), clock)
+        {
+            Rotator = rotator,
+            RotateAtLevel = riskSettings.RotationLevel(),
+            PollInterval = riskSettings.PollInterval(),
+        };
+        await risk.RefreshAsync(cancellationToken).ConfigureAwait(false); // the stored level is in force from the first request
+        keys.CulpritObserved = risk.RecordCulprits;
+        builder.Services.AddSingleton(risk);
+        builder.Services.AddSingleton<IRiskLevelSource>(risk);
         builder.Services.AddSingleton(metricsToken);
         builder.Services.AddSingleton(new Conclave.Server.Api.Identity.AgentAuthenticator(store, TimeProvider.System));
-        var serverMetrics = new ServerMetrics();
+        var serverMetrics = new ServerMetrics { Risk = risk };
         builder.Services.AddSingleton(serverMetrics);
         builder.Services.AddSingleton(new AuditGate(store, config.AuditMaxInFlight));
         builder.Services.AddSingleton(sp => new DenialAudit(store, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Conclave.Server.Audit"),
-            TimeSpan.FromSeconds(config.DenialAuditWindowSeconds)));
+            TimeSpan.FromSeconds(config.DenialAuditWindowSeconds)) { Refused = risk.RecordThreat });
         builder.Services.AddSingleton(new ReadinessCache(ct => ApiRoutes.CheckReadinessAsync(store, cluster, config, serverMetrics, ct, frost, consistency), TimeSpan.FromSeconds(1)));
         builder.Services.AddSingleton(new ServerIdentityKey(identity.IdentityPublicKey.ToArray()));
         builder.Services.AddSingleton(new ServerPaths(dataDir, tokenPath, metricsTokenPath));
@@ -169,6 +181,7 @@ public static class ServerHost
         ApiRoutes.Map(app);
         NodeRoutes.Map(app);
         RotationRoutes.Map(app);
+        Conclave.Server.Risk.RiskRoutes.Map(app);
         EthereumRpc.Map(app);
         Conclave.Server.Api.Identity.PrincipalRoutes.Map(app);
         app.MapOpenApi("/openapi/{documentName}.json");
@@ -193,6 +206,7 @@ public static class ServerHost
         keys.Lifetime = app.Lifetime.ApplicationStopping;
         app.Lifetime.ApplicationStarted.Register(() => _ = RecoverRunsForeverAsync(keys, app.Lifetime.ApplicationStopping));
         app.Lifetime.ApplicationStarted.Register(() => _ = rotator.RunAsync(app.Lifetime.ApplicationStopping));
+        app.Lifetime.ApplicationStarted.Register(() => _ = risk.RunAsync(app.Lifetime.ApplicationStopping));
         app.Lifetime.ApplicationStarted.Register(() => _ = CheckKeysAtStartAsync(consistency, app.Lifetime.ApplicationStopping));
         app.Lifetime.ApplicationStopped.Register(() =>
         {

@@ -90,6 +90,17 @@ internal static class Migrations
             "CREATE TABLE request_nonces (key_id TEXT NOT NULL, nonce TEXT NOT NULL, expires_at BIGINT NOT NULL, PRIMARY KEY (key_id, nonce))",
             "CREATE INDEX request_nonces_expiry ON request_nonces (expires_at)",
         ]),
+
+        // Issue 16: the risk level shared by server replicas (Storage/Risk/IRiskStore): one state row (version 0 until the
+        // first write), price samples per source (decimal text), votes to leave a lockdown. Not in backups.
+        new(10, "risk level",
+        [
+            "CREATE TABLE risk_state (id INTEGER PRIMARY KEY, level TEXT NOT NULL, since_ms BIGINT NOT NULL, reasons TEXT NOT NULL, last_demanded_ms BIGINT NOT NULL, manual_level TEXT NOT NULL, manual_by TEXT, manual_reason TEXT, manual_at BIGINT, version BIGINT NOT NULL)",
+            "INSERT INTO risk_state (id, level, since_ms, reasons, last_demanded_ms, manual_level, manual_by, manual_reason, manual_at, version) VALUES (1, 'normal', 0, '[]', 0, 'normal', NULL, NULL, NULL, 0)",
+            "CREATE TABLE risk_prices (source TEXT NOT NULL, at_ms BIGINT NOT NULL, price TEXT NOT NULL)",
+            "CREATE INDEX risk_prices_source_at ON risk_prices (source, at_ms)",
+            "CREATE TABLE risk_lockdown_votes (lockdown_since_ms BIGINT NOT NULL, approver TEXT NOT NULL, at_ms BIGINT NOT NULL, PRIMARY KEY (lockdown_since_ms, approver))",
+        ]),
     ];
 
     /// <summary>The newest schema version this build knows.</summary>

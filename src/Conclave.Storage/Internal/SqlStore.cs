@@ -34,6 +34,7 @@ internal sealed partial class SqlStore : IConclaveStore
         RotationSchedules = new SqlRotationSchedules(this);
         PolicyCounters = new SqlPolicyCounters(this);
         Principals = new SqlPrincipalStore(this);
+        Risk = new SqlRiskStore(this);
         _audit = new SqlAuditLog(this);
         NonceConsumer = new NonceConsumer(this);
     }
@@ -68,6 +69,7 @@ internal sealed partial class SqlStore : IConclaveStore
     public Policy.IPolicyCounterStore PolicyCounters { get; }
 
     public Principals.IPrincipalStore Principals { get; }
+    public Risk.IRiskStore Risk { get; }
 
     public IAuditLog Audit => _audit;
 
