@@ -17,11 +17,12 @@ public sealed class FrostNodeProtocol : INodeProtocol
     private readonly FrostNodeState _state;
     private readonly FrostDkgHandlers _dkg;
 
-    public FrostNodeProtocol(FrostNodeState state, ClusterManifest manifest)
+    /// <param name="followUps">Protocols whose key generation starts with this DKG (DKLs23).</param>
+    public FrostNodeProtocol(FrostNodeState state, ClusterManifest manifest, IReadOnlyList<IDkgFollowUp>? followUps = null)
     {
         ArgumentNullException.ThrowIfNull(state);
         _state = state;
-        _dkg = new FrostDkgHandlers(state, manifest);
+        _dkg = new FrostDkgHandlers(state, manifest, followUps);
         Handlers = [new FrostHandlers(state), _dkg, new FrostRepairHandlers(state, manifest), new KeyStatusHandler(state)];
     }
 
