@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Security.Cryptography;
 using System.Text;
@@ -124,5 +125,51 @@ public sealed class DklsApiTests(ApiCluster c)
         Conclave.Crypto.Hashing.Keccak256.HashData(Encoding.UTF8.GetBytes("\u0019Ethereum Signed Message:\n5hello"), digest);
         Assert.True(EcdsaSecp256k1.TryRecover(digest, sig[..64], sig[64] - 27, out Secp256k1Point rec));
         Assert.Equal(address, EthereumAddress.FromPublicKey(rec.ToCompressed()));
+    }
+
+    /// <summary>The typed client and `conclave keys create|sign` take the scheme like any other.</summary>
+    [Fact]
+    public async Task ClientAndCli_CreateAndSignWithTheScheme()
+    {
+        using var client = new Conclave.Client.ConclaveClient(new Uri(c.BaseUrl + "/"), c.Token);
+        string name = "dkls-client-" + Guid.NewGuid().ToString("N")[..8];
+        Conclave.Client.KeyInfo k = await client.CreateKeyAsync(new Conclave.Client.CreateKeyRequest(name, "ecdsa-dkls23", 2, 3));
+        Assert.Equal("ecdsa-dkls23", k.Scheme);
+        Assert.NotNull(k.Addresses.Ethereum);
+        byte[] digest = SHA256.HashData("client"u8);
+        Conclave.Client.SignResult s = await client.SignAsync(name, new Conclave.Client.SignRequest(Digest: Convert.ToHexStringLower(digest)));
+        Assert.True(EcdsaSecp256k1.Instance.Verify(Convert.FromHexString(k.PublicKey), digest, Convert.FromHexString(s.Signature)));
+        Assert.NotNull(s.RecoveryId);
+
+        string cliName = "dkls-cli-" + Guid.NewGuid().ToString("N")[..8];
+        (int exit, string output, string error) = Cli("keys", "create", cliName, "--scheme", "ecdsa-dkls23", "--threshold", "2", "--participants", "3", "--json");
+        Assert.True(exit == 0, error);
+        JsonNode created = JsonNode.Parse(output)!;
+        Assert.Equal("ecdsa-dkls23", created["scheme"]!.GetValue<string>());
+        (exit, output, error) = Cli("keys", "sign", cliName, "--digest", Convert.ToHexStringLower(digest), "--json");
+        Assert.True(exit == 0, error);
+        Assert.True(EcdsaSecp256k1.Instance.Verify(Convert.FromHexString(created["publicKey"]!.GetValue<string>()), digest,
+            Convert.FromHexString(JsonNode.Parse(output)!["signature"]!.GetValue<string>())));
+        (exit, _, error) = Cli("keys", "sign", cliName, "--message", "00ff");
+        Assert.NotEqual(0, exit);
+        Assert.Contains("digest", error, StringComparison.Ordinal);
+    }
+
+    private (int Exit, string Out, string Err) Cli(params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add(RepoPaths.CliDll);
+        foreach (string a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        psi.Environment["CONCLAVE_TOKEN"] = c.Token;
+        psi.Environment["CONCLAVE_SERVER"] = c.BaseUrl;
+        using Process p = Process.Start(psi)!;
+        Task<string> o = p.StandardOutput.ReadToEndAsync();
+        Task<string> e = p.StandardError.ReadToEndAsync();
+        Assert.True(p.WaitForExit(TimeSpan.FromSeconds(120)));
+        return (p.ExitCode, o.Result, e.Result);
     }
 }
