@@ -28,8 +28,8 @@ internal static class KeysCommand
         var api = new ApiConnection();
         var name = NameArg();
         var scheme = new Option<string>("--scheme") { Description = "One of: " + string.Join(", ", Conclave.Server.Api.KeyService.Schemes) + ".", Required = true };
-        var threshold = new Option<int?>("--threshold") { Description = "Threshold t (FROST; default: the server's)." };
-        var participants = new Option<int?>("--participants") { Description = "Participants n (FROST; default: every node)." };
+        var threshold = new Option<int?>("--threshold") { Description = "Threshold t (FROST and ecdsa-dkls23; default: the server's)." };
+        var participants = new Option<int?>("--participants") { Description = "Participants n (FROST and ecdsa-dkls23; default: every node)." };
         var labels = new Option<string[]>("--label") { Description = "A label KEY=VALUE (repeatable).", AllowMultipleArgumentsPerToken = false };
         var cmd = new Command("create", "Create a key.");
         cmd.Arguments.Add(name);
@@ -113,7 +113,7 @@ internal static class KeysCommand
         var api = new ApiConnection();
         var name = NameArg();
         var message = new Option<string?>("--message") { Description = "Message to sign, hex (Schnorr, EdDSA, FROST schemes)." };
-        var digest = new Option<string?>("--digest") { Description = "32-byte digest to sign, hex (ECDSA)." };
+        var digest = new Option<string?>("--digest") { Description = "32-byte digest to sign, hex (ECDSA, including ecdsa-dkls23)." };
         var path = new Option<string?>("--path") { Description = "Sign with the non-hardened child key at this path, e.g. 0/7 (see 'keys derive')." };
         var cmd = new Command("sign", "Sign a message or a digest.");
         cmd.Arguments.Add(name);

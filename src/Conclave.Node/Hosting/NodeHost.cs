@@ -8,6 +8,7 @@ using Conclave.Storage.Encryption;
 using Conclave.Hsm;
 using Conclave.Node.Pki;
 using Conclave.Node.Protocol;
+using Conclave.Node.Threshold.Dkls23;
 using Conclave.Node.Threshold.Engine;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -115,7 +116,9 @@ public static class NodeHost
         builder.Services.AddSingleton<IProtocolHandler, AttestHandler>();
 
         // The threshold engine: each protocol's handlers and the rotation steps they share (docs/ARCHITECTURE.md "Threshold engine").
-        var engine = new NodeEngine(store, config.NodeId, [new FrostNodeProtocol(frost, cluster)]);
+        var dkls = new DklsNodeState(store, config.NodeId) { CorruptRound2 = config.FaultInjection == "bad-dkls-round2" };
+        var dklsProtocol = new DklsNodeProtocol(dkls, cluster);
+        var engine = new NodeEngine(store, config.NodeId, [new FrostNodeProtocol(frost, cluster, [dklsProtocol.DkgFollowUp]), dklsProtocol]);
         foreach (IProtocolHandler handler in engine.Handlers)
         {
             builder.Services.AddSingleton<IProtocolHandler>(handler);
@@ -136,6 +139,7 @@ public static class NodeHost
         app.Lifetime.ApplicationStopped.Register(() =>
         {
             frost.Dispose();
+            dkls.Dispose();
             store.DisposeAsync().AsTask().GetAwaiter().GetResult();
             hsm?.Dispose();
             identity.Dispose();

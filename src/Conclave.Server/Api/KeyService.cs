@@ -17,6 +17,8 @@ using Conclave.Server.Coordinator;
 using Conclave.Storage;
 using Conclave.Storage.Keys;
 using Conclave.Node.Rpc;
+using Conclave.Server.Threshold.Dkls23;
+using Conclave.Threshold.Dkls23;
 using Conclave.Threshold.Frost;
 using Conclave.Threshold.Frost.Ciphersuites;
 using Conclave.Wallets;
@@ -35,6 +37,7 @@ public sealed partial class KeyService : IDisposable
     private const int ChainCodeSizeInBytes = 32;
     private readonly IConclaveStore _store;
     private readonly FrostCoordinator _frost;
+    private readonly DklsCoordinator _dkls;
     private readonly Cluster _cluster;
     private readonly ServerConfig _config;
     /// <summary>Decrypted signing keys by id, version and whether it is the BIP-86 tweaked key of a schnorr-bip340 key.</summary>
@@ -47,6 +50,8 @@ public sealed partial class KeyService : IDisposable
         _frost = frost;
         _cluster = cluster;
         _config = config;
+        // DKLs23 keys run on the same engine: the FROST DKG makes their shares, node health and the rotation log are shared.
+        _dkls = new DklsCoordinator(cluster, frost) { Runs = frost.Runs, Owner = frost.Owner, RunLease = frost.RunLease };
     }
 
     /// <summary>
@@ -62,6 +67,9 @@ public sealed partial class KeyService : IDisposable
 
     public FrostCoordinator Frost => _frost;
 
+    /// <summary>The coordinator of ecdsa-dkls23 keys (threshold ECDSA, docs/DKLS23.md).</summary>
+    public DklsCoordinator Dkls => _dkls;
+
     /// <summary>The store-versus-nodes check (set by the host); a key it reports out of sync is refused with its problem.</summary>
     public KeyConsistency? Consistency { get; set; }
 
@@ -74,14 +82,14 @@ public sealed partial class KeyService : IDisposable
     }
 
     public static IReadOnlyList<string> Schemes { get; } =
-        [.. SignatureSchemes.SingleKey.Select(s => s.Name), .. FrostCiphersuite.All.Select(s => s.SchemeName), .. PostQuantumSchemes.All.Select(s => s.Name),
+        [.. SignatureSchemes.SingleKey.Select(s => s.Name), .. FrostCiphersuite.All.Select(s => s.SchemeName), DklsScheme.Name, .. PostQuantumSchemes.All.Select(s => s.Name),
             .. Conclave.Hsm.Schemes.HsmSignatureSchemes.All.Select(s => s.Name)];
 
     /// <summary>Keys inside the PKCS#11 token the server holds a session to (set by the host; none configured by default).</summary>
     public HsmKeys Hsm { get; set; } = new(null);
 
     /// <summary>Schemes with an Ethereum address (eth_accounts and the /rpc signer).</summary>
-    private static bool IsEthereumScheme(string scheme) => scheme is "ecdsa-secp256k1" or "hsm-ecdsa-secp256k1";
+    private static bool IsEthereumScheme(string scheme) => scheme is "ecdsa-secp256k1" or "hsm-ecdsa-secp256k1" or DklsScheme.Name;
 
     /// <summary>Schemes whose private key the server holds in its encrypted store: the single-key and the post-quantum ones.</summary>
     private static bool TryGetSoftwareScheme(string name, out SoftwareSignatureScheme? scheme)
@@ -118,6 +126,10 @@ public sealed partial class KeyService : IDisposable
             {
                 _frost.Register(new FrostKeyInfo(k.Id, suite, await ReadPackageAsync(k, suite, ct).ConfigureAwait(false), k.Version));
             }
+            else if (k.Scheme == DklsScheme.Name)
+            {
+                _dkls.Register(new DklsKeyInfo(k.Id, await ReadDklsKeyAsync(k, ct).ConfigureAwait(false), k.Version));
+            }
         }
     }
 
@@ -148,7 +160,7 @@ public sealed partial class KeyService : IDisposable
         bool hsm = !single && HsmKeys.IsHsmScheme(req.Scheme, out hsmScheme);
         single |= hsm;
         FrostCiphersuite? suite = null;
-        if (!single && !FrostCiphersuite.TryGet(req.Scheme, out suite))
+        if (!single && !FrostCiphersuite.TryGet(req.Scheme, out suite) && req.Scheme != DklsScheme.Name)
         {
             throw new ApiException(ProblemTypes.UnknownScheme, $"unknown scheme; supported: {string.Join(", ", Schemes)}");
         }
@@ -196,7 +208,7 @@ public sealed partial class KeyService : IDisposable
             // The key row is written by the run's commit (FrostCoordinator.FinishAsync through the store's rotation log),
             // so a key exists in the store exactly when every node committed its share.
             uint[] nodes = [.. CommitteeOf(participants)];
-            var plan = new RotationPlan(Storage.Rotation.RotationKind.KeyGeneration, id, suite!.SchemeName, threshold, nodes, nodes, [], 0, req.Name, req.Labels);
+            var plan = new RotationPlan(Storage.Rotation.RotationKind.KeyGeneration, id, suite?.SchemeName ?? DklsScheme.Name, threshold, nodes, nodes, [], 0, req.Name, req.Labels);
             await RunAsync(plan, ct).ConfigureAwait(false);
             return await _store.Keys.GetAsync(id, ct).ConfigureAwait(false) ?? throw new ApiException(ProblemTypes.Internal, "the new key was not stored");
         }
@@ -362,7 +374,61 @@ public sealed partial class KeyService : IDisposable
                 taproot ? Convert.ToHexStringLower(sig.VerificationKey) : null);
         }
 
+        if (key.Scheme == DklsScheme.Name)
+        {
+            // Threshold ECDSA signs a 32-byte digest (the caller hashes: Keccak-256 for Ethereum, SHA-256d for Bitcoin).
+            byte[] digest = SignInput(true, key.Scheme, req);
+            DklsSignatureResult sig = await SignDklsAsync(key, digest, path ?? [], ct).ConfigureAwait(false);
+            return new SignResponse(Convert.ToHexStringLower(sig.Signature), sig.RecoveryId, Convert.ToHexStringLower(sig.PublicKey), sig.KeyVersion, normalized, null);
+        }
+
         throw new ApiException(ProblemTypes.Unsupported, $"scheme {key.Scheme} cannot sign on this server");
+    }
+
+    /// <summary>
+    /// A signature of an ecdsa-dkls23 key over the cluster (DklsCoordinator): a node that sent a bad value is named in the
+    /// audit log as well as in the 502 problem, as for FROST keys.
+    /// </summary>
+    private async Task<DklsSignatureResult> SignDklsAsync(KeyRecord key, byte[] digest, IReadOnlyList<uint> path, CancellationToken ct)
+    {
+        _ = await DklsKeyAsync(key, ct).ConfigureAwait(false);
+        try
+        {
+            return await _dkls.SignDigestAsync(key.Id, digest, path, ct).ConfigureAwait(false);
+        }
+        catch (CulpritException e)
+        {
+            await _store.Audit.AppendAsync(new Conclave.Storage.Audit.AuditEntryInput("coordinator", "sign.culprit", key.Id, null, "deny",
+                e.Culprits.Count > 0 ? "culprit node " + string.Join(",", e.Culprits) : "no culprit: " + e.Message), CancellationToken.None).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>The coordinator's registration of a DKLs23 key at the version the store holds (registered again when missing or older).</summary>
+    private async Task<DklsKeyInfo> DklsKeyAsync(KeyRecord key, CancellationToken ct)
+    {
+        DklsKeyInfo? info = _dkls.Find(key.Id);
+        if (info is not null && info.Version >= key.Version)
+        {
+            return info;
+        }
+
+        info = new DklsKeyInfo(key.Id, await ReadDklsKeyAsync(key, ct).ConfigureAwait(false), key.Version);
+        _dkls.Register(info);
+        return info;
+    }
+
+    private async Task<DklsPublicKey> ReadDklsKeyAsync(KeyRecord key, CancellationToken ct)
+    {
+        using SecretBuffer material = await _store.Keys.OpenMaterialAsync(key.Id, key.Version, ct).ConfigureAwait(false);
+        DklsPublicKey pub = DklsPublicKey.FromBytes(material.ReadOnlySpan);
+        if (!pub.GroupPublicKey.AsSpan().SequenceEqual(key.PublicKey))
+        {
+            throw new StorageException(StorageErrorKind.IntegrityCheckFailed,
+                $"key '{key.Id}': the key record failed its integrity check (its stored public key does not match its public key); it is refused");
+        }
+
+        return pub;
     }
 
     /// <summary>
@@ -429,6 +495,12 @@ public sealed partial class KeyService : IDisposable
         if (key.Scheme == "hsm-ecdsa-secp256k1")
         {
             return await Hsm.SignAsync(key, digest, ct).ConfigureAwait(false);
+        }
+
+        if (key.Scheme == DklsScheme.Name)
+        {
+            DklsSignatureResult sig = await SignDklsAsync(key, digest, [], ct).ConfigureAwait(false);
+            return new SignatureResult(sig.Signature, sig.RecoveryId);
         }
 
         SoftwareSigningKey sk = await LoadSigningKeyAsync(key, SignatureSchemes.EcdsaSecp256k1, false, ct).ConfigureAwait(false);
@@ -508,6 +580,13 @@ public sealed partial class KeyService : IDisposable
         if (HsmKeys.IsHsmScheme(key.Scheme, out _))
         {
             throw new ApiException(ProblemTypes.Unsupported, $"{key.Scheme} keys have no derived children (the token holds one key pair)");
+        }
+
+        if (key.Scheme == DklsScheme.Name)
+        {
+            // BIP-32 CKDpub on the group key, the derivation the signers apply when a sign request names a path (DklsHd).
+            (byte[] child, _) = DklsHd.DerivePublic((await DklsKeyAsync(key, ct).ConfigureAwait(false)).PublicKey, indexes);
+            return new DeriveResponse(normalized, Convert.ToHexStringLower(child), AddressesFor(key.Scheme, child));
         }
 
         if (FrostCiphersuite.TryGet(key.Scheme, out FrostCiphersuite? suite))
@@ -596,6 +675,11 @@ public sealed partial class KeyService : IDisposable
     /// </summary>
     public async Task<(KeyResponse? Key, OperationResponse? Pending)> RefreshOrReshareAsync(KeyRecord key, string operation, int? threshold, int? participants, CancellationToken ct)
     {
+        if (key.Scheme == DklsScheme.Name)
+        {
+            throw new ApiException(ProblemTypes.Unsupported, $"{operation} of {key.Scheme} keys over the cluster is not built yet (docs/DKLS23.md)");
+        }
+
         if (!FrostCiphersuite.TryGet(key.Scheme, out FrostCiphersuite? suite))
         {
             throw new ApiException(ProblemTypes.NotThreshold, $"{operation} applies to threshold keys; {key.Name} is a single {key.Scheme} key");
@@ -637,20 +721,23 @@ public sealed partial class KeyService : IDisposable
     }
 
     /// <summary>Runs a plan to its end under the server's lifetime (a key creation waits for it whole).</summary>
-    private async Task<FrostKeyInfo> RunAsync(RotationPlan plan, CancellationToken ct)
+    private async Task RunAsync(RotationPlan plan, CancellationToken ct)
     {
-        (_, Task<FrostKeyInfo> run) = StartRun(plan);
-        return await run.WaitAsync(ct).ConfigureAwait(false);
+        Task run = plan.Scheme == DklsScheme.Name ? StartRun(plan, session => _dkls.RotateAsync(plan, Lifetime, session)).Run : StartRun(plan).Run;
+        await run.WaitAsync(ct).ConfigureAwait(false);
     }
 
-    private (string RunId, Task<FrostKeyInfo> Run) StartRun(RotationPlan plan)
+    private (string RunId, Task<FrostKeyInfo> Run) StartRun(RotationPlan plan) => StartRun(plan, session => _frost.RotateAsync(plan, Lifetime, session));
+
+    /// <summary>Starts a run under the server's lifetime (never a request's), with a fresh run id.</summary>
+    private static (string RunId, Task<TKey> Run) StartRun<TKey>(RotationPlan plan, Func<byte[], Task<TKey>> rotate)
     {
         byte[] session = Cluster.NewSessionId();
-        Task<FrostKeyInfo> run = Task.Run(async () =>
+        Task<TKey> run = Task.Run(async () =>
         {
             try
             {
-                return await _frost.RotateAsync(plan, Lifetime, session).ConfigureAwait(false);
+                return await rotate(session).ConfigureAwait(false);
             }
             catch (StorageException e) when (e.Kind == StorageErrorKind.Conflict && e.Message.Contains("unfinished rotation run", StringComparison.Ordinal))
             {
@@ -682,7 +769,7 @@ public sealed partial class KeyService : IDisposable
         int finished = 0;
         foreach (Storage.Rotation.RotationRun run in await _store.Rotations.ListUnfinishedAsync(ct).ConfigureAwait(false))
         {
-            if (_frost.IsLive(run.RunId) || !await _store.Rotations.TryLeaseAsync(run.RunId, _frost.Owner, _frost.RunLease, ct).ConfigureAwait(false))
+            if (_frost.IsLive(run.RunId) || _dkls.IsLive(run.RunId) || !await _store.Rotations.TryLeaseAsync(run.RunId, _frost.Owner, _frost.RunLease, ct).ConfigureAwait(false))
             {
                 continue; // another live replica owns it
             }
@@ -695,7 +782,15 @@ public sealed partial class KeyService : IDisposable
                     _ = await FrostKeyAsync(k, suite, ct).ConfigureAwait(false);
                 }
 
-                await _frost.ResumeAsync(run.RunId, ct).ConfigureAwait(false);
+                if (RotationPlan.FromBytes(run.Parameters).Scheme == DklsScheme.Name)
+                {
+                    await _dkls.ResumeAsync(run.RunId, ct).ConfigureAwait(false);
+                }
+                else
+                {
+                    await _frost.ResumeAsync(run.RunId, ct).ConfigureAwait(false);
+                }
+
                 finished++;
             }
             catch (Exception e) when (e is NodeCallException or CulpritException or QuorumUnavailableException or StorageException)
@@ -770,7 +865,7 @@ public sealed partial class KeyService : IDisposable
     /// </summary>
     public static KeyAddresses AddressesFor(string scheme, byte[] publicKey) => scheme switch
     {
-        "ecdsa-secp256k1" or "hsm-ecdsa-secp256k1" => new KeyAddresses(Ethereum: EthereumAddress.FromPublicKey(publicKey)),
+        "ecdsa-secp256k1" or "hsm-ecdsa-secp256k1" or DklsScheme.Name => new KeyAddresses(Ethereum: EthereumAddress.FromPublicKey(publicKey)),
         "schnorr-bip340" or "frost-taproot" => new KeyAddresses(Bitcoin: TaprootAddress.FromOutputKey(TaprootAddress.Bip86OutputKey(publicKey).OutputKey)),
         "ed25519" or "frost-ed25519" or "hsm-ed25519" => new KeyAddresses(Solana: SolanaAddress.FromPublicKey(publicKey)),
         _ => new KeyAddresses(),

@@ -32,9 +32,13 @@ namespace Conclave.Node.Frost;
 /// receiver's confirmation checked out. For refresh and reshare the old share stays in its key version until the
 /// coordinator, having seen every node store the new one, sends the retire step (DESIGN.md safety rule 2).
 /// Start payload: kind, keyId, scheme, threshold, dealers, receivers, current version, old public key package.
+/// A scheme with an <see cref="IDkgFollowUp"/> (ecdsa-dkls23) runs the same rounds and hands the completed share to its
+/// protocol instead of storing it.
 /// </summary>
-public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manifest) : IProtocolHandler
+public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manifest, IReadOnlyList<IDkgFollowUp>? followUps = null) : IProtocolHandler
 {
+    private readonly IReadOnlyList<IDkgFollowUp> _followUps = followUps ?? [];
+
     private static readonly TimeSpan SessionLifetime = TimeSpan.FromMinutes(5);
     private readonly SessionTable<RunState> _runs = new(SessionLifetime);
 
@@ -72,9 +76,16 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
         byte[] oldKeyBytes = r.Bytes("oldKey").ToArray();
         uint[] oldHolders = r.NodeIds("oldHolders", allowEmpty: true);
         r.End();
-        if (!FrostCiphersuite.TryGet(scheme, out FrostCiphersuite? suite))
+        IDkgFollowUp? followUp = _followUps.FirstOrDefault(f => f.Handles(scheme));
+        FrostCiphersuite? suite = followUp?.Suite;
+        if (suite is null && !FrostCiphersuite.TryGet(scheme, out suite))
         {
             throw new ProtocolException($"unknown FROST scheme {scheme}");
+        }
+
+        if (followUp is not null && kind != DkgRunKind.KeyGeneration)
+        {
+            throw new ProtocolException($"{scheme} keys are not refreshed or reshared over the cluster yet");
         }
 
         Identifier self = Identifier.FromInt(suite, (int)state.NodeId);
@@ -137,7 +148,7 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
         }
 
         // The run is recorded durably before any value of it leaves the node (NodeRuns.BeginAsync).
-        await NodeRuns.BeginAsync(state.Store, state.NodeId, key, keyId, kind, version, suite.SchemeName, dealers, receivers, oldHolders, ct).ConfigureAwait(false);
+        await NodeRuns.BeginAsync(state.Store, state.NodeId, key, keyId, kind, version, scheme, dealers, receivers, oldHolders, ct).ConfigureAwait(false);
 
         if (bystander)
         {
@@ -162,7 +173,7 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
         }
 
         uint[] participants = [.. dealers.Union(receivers).Where(n => n != state.NodeId).Order()];
-        var run = new RunState(kind, keyId, session, version, receivers.Contains(state.NodeId), participants) { Commit = commit, Agreement = agreement };
+        var run = new RunState(kind, keyId, session, version, receivers.Contains(state.NodeId), participants) { Commit = commit, Agreement = agreement, FollowUp = followUp };
         if (!_runs.TryAdd(key, run))
         {
             run.Dispose();
@@ -445,6 +456,20 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
             }
         }
 
+        if (run.FollowUp is { } next)
+        {
+            // The protocol this DKG makes shares for goes on with its own rounds: the share stays in memory for them,
+            // nothing is stored yet, and the run stays Started on this node until that protocol prepares it.
+            using (pending)
+            {
+                confirmations.Add(pending.Confirmation);
+                KeyPackage share = pending.Complete(confirmations);
+                byte[] done = new PayloadWriter().U32((uint)toVersion).Bytes(share.PublicKeyPackage.ToBytes()).ToArray();
+                next.Hold(runId, run.KeyId, toVersion, share);
+                return [new OutgoingMessage(FrostMessages.DkgDone, 5, [0], done)];
+            }
+        }
+
         try
         {
             confirmations.Add(pending.Confirmation);
@@ -539,6 +564,9 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
         public DkgRound2Secret? Round2;
 
         public DkgPendingKey? Pending;
+
+        /// <summary>The protocol that goes on after this DKG (DKLs23), or null for a FROST key.</summary>
+        public IDkgFollowUp? FollowUp;
 
         /// <summary>Rounds are still being computed (commit, round-one, round-two or pending state is held).</summary>
         public bool InProgress => Commit is not null || Round1 is not null || Round2 is not null || Pending is not null;

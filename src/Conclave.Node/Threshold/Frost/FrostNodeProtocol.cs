@@ -18,11 +18,12 @@ public sealed class FrostNodeProtocol : INodeProtocol
     private readonly FrostDkgHandlers _dkg;
     private readonly FrostRepairHandlers _repair;
 
-    public FrostNodeProtocol(FrostNodeState state, ClusterManifest manifest)
+    /// <param name="followUps">Protocols whose key generation starts with this DKG (DKLs23).</param>
+    public FrostNodeProtocol(FrostNodeState state, ClusterManifest manifest, IReadOnlyList<IDkgFollowUp>? followUps = null)
     {
         ArgumentNullException.ThrowIfNull(state);
         _state = state;
-        _dkg = new FrostDkgHandlers(state, manifest);
+        _dkg = new FrostDkgHandlers(state, manifest, followUps);
         _repair = new FrostRepairHandlers(state, manifest);
         Handlers = [new FrostHandlers(state), _dkg, _repair, new KeyStatusHandler(state)];
     }

@@ -82,13 +82,21 @@ public sealed partial class FrostCoordinator
     /// </summary>
     public Task<FrostKeyInfo?> ResumeAsync(string runId, CancellationToken ct) => _rotation.ResumeAsync(runId, ct);
 
-    private async Task<(PublicKeyPackage Result, Rotation.RotationTranscript Transcript)> DkgAsync(byte[] session, RotationPlan plan, FrostCiphersuite suite, PublicKeyPackage? oldKey, CancellationToken ct)
+    /// <summary>
+    /// The DKG rounds of a run (commit, reveal, round two, finish, complete) up to every party reporting the same public key
+    /// package. Also the first half of key generation for a protocol whose shares come from this DKG (DKLs23:
+    /// <paramref name="plan"/>'s scheme is then the other protocol's, <paramref name="suite"/> FROST's secp256k1 suite, and
+    /// <paramref name="fault"/> that protocol's rotation fault injection); its nodes keep the new share for their own rounds.
+    /// </summary>
+    internal async Task<(PublicKeyPackage Result, Rotation.RotationTranscript Transcript)> DkgAsync(byte[] session, RotationPlan plan, FrostCiphersuite suite, PublicKeyPackage? oldKey,
+        CancellationToken ct, Func<RotationKind, string, Task>? fault = null)
     {
+        Func<RotationKind, string, Task> faultAsync = fault ?? FaultAsync;
         IReadOnlyList<uint> dealers = plan.Dealers;
         IReadOnlyList<uint> receivers = plan.Receivers;
         uint[] everyone = [.. dealers.Union(receivers).Order()];
         TimeSpan timeout = _cluster.RoundTimeout * 5;
-        var start = new PayloadWriter().U32((uint)plan.DkgKind).String(plan.KeyId).String(suite.SchemeName).U32((uint)plan.Threshold).U32((uint)dealers.Count);
+        var start = new PayloadWriter().U32((uint)plan.DkgKind).String(plan.KeyId).String(plan.Scheme).U32((uint)plan.Threshold).U32((uint)dealers.Count);
         foreach (uint d in dealers)
         {
             start.U32(d);
@@ -118,7 +126,7 @@ public sealed partial class FrostCoordinator
         // Every dealer and receiver also announced its ephemeral agreement key for this run, signed by its identity key
         // (RunAgreementKey); the round-two shares are sealed between these keys, never the long-term ones.
         List<Envelope> runKeys = [.. started.Values.SelectMany(m => m).Where(e => e.Kind == FrostMessages.DkgAgreementKey)];
-        await FaultAsync(plan.Kind, "round1").ConfigureAwait(false); // boundary name kept from before the commit step
+        await faultAsync(plan.Kind, "round1").ConfigureAwait(false); // boundary name kept from before the commit step
 
         // Reveal (round one): each dealer and receiver gets every other dealer's commitment and every other participant's
         // run agreement key; a node reveals its
@@ -127,14 +135,14 @@ public sealed partial class FrostCoordinator
             n => _cluster.Node(n).StepAsync(_cluster.Request(session, FrostMessages.DkgReveal, 2, [n], []),
                 commitments.Where(c => c.Sender != n).Concat(runKeys.Where(k => k.Sender != n)), timeout, ct)).ConfigureAwait(false);
         List<Envelope> broadcasts = [.. round1.Values.SelectMany(m => m).Where(e => e.Kind == FrostMessages.DkgRound1 && e.Payload.Length > 0)];
-        await FaultAsync(plan.Kind, "reveal").ConfigureAwait(false);
+        await faultAsync(plan.Kind, "reveal").ConfigureAwait(false);
 
         // Round two: each participant gets every other dealer's broadcast, checks each against its commitment, and
         // deals signed shares (with its chain-code contribution) sealed to their receivers.
         Dictionary<uint, IReadOnlyList<Envelope>> round2 = await AllAsync(everyone,
             n => _cluster.Node(n).StepAsync(_cluster.Request(session, FrostMessages.DkgRound2, 3, [n], []), broadcasts.Where(b => b.Sender != n), timeout, ct)).ConfigureAwait(false);
         List<Envelope> shares = [.. round2.Values.SelectMany(m => m).Where(e => e.Kind == FrostMessages.DkgShare)];
-        await FaultAsync(plan.Kind, "round2").ConfigureAwait(false);
+        await faultAsync(plan.Kind, "round2").ConfigureAwait(false);
 
         // Finish: each receiver gets the shares addressed to it, checks them and its echo, and confirms — or, when a
         // share or contribution does not match its dealer's commitments, answers with signed complaints carrying the
@@ -148,7 +156,7 @@ public sealed partial class FrostCoordinator
             throw new QuorumUnavailableException("not every receiver confirmed the new key");
         }
 
-        await FaultAsync(plan.Kind, "finish").ConfigureAwait(false);
+        await faultAsync(plan.Kind, "finish").ConfigureAwait(false);
 
         // Complete: every receiver checks every confirmation and stores the new share as pending; a leaving dealer
         // checks the new members' confirmations against what it dealt (Dkg.ConfirmAsDealer).
@@ -189,7 +197,7 @@ public sealed partial class FrostCoordinator
         }
 
         var transcript = new Rotation.RotationTranscript(Rotation.RotationTranscript.CurrentFormat, Convert.ToHexStringLower(session), TranscriptKind(plan.Kind),
-            plan.KeyId, suite.SchemeName, plan.Threshold, [.. dealers], [.. receivers], plan.FromVersion, plan.ToVersion,
+            plan.KeyId, plan.Scheme, plan.Threshold, [.. dealers], [.. receivers], plan.FromVersion, plan.ToVersion,
             oldKey is null ? null : Convert.ToHexStringLower(oldKey.ToBytes()), Convert.ToHexStringLower(result.ToBytes()),
             [.. broadcasts.OrderBy(b => b.Sender).Select(b => Convert.ToHexStringLower(Google.Protobuf.MessageExtensions.ToByteArray(b)))],
             [.. confirmations.OrderBy(c => c.Sender).Select(c => Convert.ToHexStringLower(Google.Protobuf.MessageExtensions.ToByteArray(c)))]);

@@ -105,6 +105,9 @@ public sealed partial class FrostCoordinator
     /// </summary>
     public Func<Storage.Rotation.RotationKind, string, Task>? FaultInjection { get => _rotation.FaultInjection; set => _rotation.FaultInjection = value; }
 
+    /// <summary>Which nodes are resting or untrusted: shared with every other protocol's coordinator on this server.</summary>
+    public NodeHealth Health => _health;
+
     /// <summary>Commitments fetched per pool refill.</summary>
     public int PoolBatch { get; init; } = 128;
 

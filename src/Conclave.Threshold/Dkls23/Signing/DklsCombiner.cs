@@ -58,6 +58,37 @@ public static class DklsCombiner
 {
     private static readonly BigInteger s_halfOrder = Secp256k1Scalar.Order >> 1;
 
+    /// <summary>
+    /// The combiner's view when it is not a signer (the cluster coordinator): it never saw the R_j openings (they travel
+    /// sealed between the signers), so it takes R as every signer reported it after round three, and the key the signature
+    /// verifies under from the public key package and the CKDpub <paramref name="path"/>. Nothing here is trusted: the
+    /// signature is released only if it verifies (and recovers the key) under that child key, exactly as
+    /// <see cref="Combine(DklsSigningContext, ReadOnlySpan{byte}, IReadOnlyList{DklsSignatureShare})"/>.
+    /// A malformed <paramref name="noncePoint33"/> is a typed refusal (MalformedMessage, nobody named).
+    /// </summary>
+    public static DklsSignature Combine(DklsPublicKey key, ReadOnlySpan<byte> sessionId, IReadOnlyList<Identifier> signers, IReadOnlyList<uint> path,
+        ReadOnlySpan<byte> noncePoint33, ReadOnlySpan<byte> digest32, IReadOnlyList<DklsSignatureShare> shares)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        ArgumentNullException.ThrowIfNull(signers);
+        ArgumentNullException.ThrowIfNull(path);
+        DklsSetup.CheckSid(sessionId);
+        if (noncePoint33.Length != 33 || !Secp256k1Point.TryParse(noncePoint33, out Secp256k1Point r) || r == Secp256k1Point.Identity)
+        {
+            throw DklsErrors.Malformed(null, "R", "not a 33-byte compressed point on the curve");
+        }
+
+        Identifier[] set = [.. signers];
+        if (set.Length != key.Threshold || set.Distinct().Count() != set.Length || set.Any(s => !key.Contains(s)))
+        {
+            throw DklsErrors.Refused(DklsFailure.InvalidSignerSet, $"the signer set must be {key.Threshold} distinct participants of the key");
+        }
+
+        (Secp256k1Point child, _, _) = DklsHd.Derive(key.GroupKey, key.ChainCode, path);
+        var context = new DklsSigningContext(sessionId.ToArray(), set, [.. path], child, r, key.Epoch, []);
+        return Combine(context, digest32, shares);
+    }
+
     public static DklsSignature Combine(DklsSigningContext context, ReadOnlySpan<byte> digest32, IReadOnlyList<DklsSignatureShare> shares)
     {
         ArgumentNullException.ThrowIfNull(context);

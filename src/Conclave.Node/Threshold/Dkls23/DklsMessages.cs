@@ -1,0 +1,45 @@
+using System.Security.Cryptography;
+using Conclave.Node.Protocol;
+
+namespace Conclave.Node.Threshold.Dkls23;
+
+/// <summary>
+/// The message kinds of DKLs23 on the cluster (docs/DKLS23.md "On the cluster"). Every DKLs23 protocol message travels
+/// point to point, sealed to its recipient's X25519 agreement key (the sealing the FROST DKG uses for its shares, bound
+/// to the session, the kind, the sender and the recipient) inside an envelope signed by its sender; the coordinator only
+/// relays them. Payloads:
+/// <list type="bullet">
+/// <item>dkls.setup.start: keyId → one dkls.setup.message (sealed setup round one) per peer. Follows the FROST DKG of the
+/// same run, which left the node its secp256k1 share.</item>
+/// <item>dkls.setup.round2: relayed round-one messages → one dkls.setup.message (sealed setup round two) per peer.</item>
+/// <item>dkls.setup.finish: relayed round-two messages → dkls.setup.done: version, public key (DklsPublicKey encoding);
+/// the key share is stored pending under the node KEK and the run recorded Prepared first.</item>
+/// <item>dkls.sign.round1: keyId, key version, signer node ids, path → one dkls.sign.message per peer.</item>
+/// <item>dkls.sign.round2: relayed round-one messages → one dkls.sign.message per peer.</item>
+/// <item>dkls.sign.round3: 32-byte digest, relayed round-two messages → dkls.share: R (33 bytes), signature share.</item>
+/// </list>
+/// </summary>
+public static class DklsMessages
+{
+    public const string SetupStart = "dkls.setup.start";
+    public const string SetupRound2 = "dkls.setup.round2";
+    public const string SetupFinish = "dkls.setup.finish";
+    public const string SetupMessage = "dkls.setup.message";
+    public const string SetupDone = "dkls.setup.done";
+    public const string SignRound1 = "dkls.sign.round1";
+    public const string SignRound2 = "dkls.sign.round2";
+    public const string SignRound3 = "dkls.sign.round3";
+    public const string SignMessage = "dkls.sign.message";
+    public const string Share = "dkls.share";
+
+    /// <summary>The HKDF context a point-to-point message is sealed under: session, step, sender and recipient.</summary>
+    public static byte[] SealContext(ReadOnlySpan<byte> sessionId, uint round, uint from, uint to) =>
+        new PayloadWriter().String("conclave/dkls23/p2p/v1").Bytes(sessionId).U32(round).U32(from).U32(to).ToArray();
+
+    /// <summary>
+    /// The pairwise setup's session id for the key-generation run <paramref name="runSession"/> (whose id is the DKG
+    /// session id): distinct from it, fresh with every run.
+    /// </summary>
+    public static byte[] SetupSessionId(ReadOnlySpan<byte> runSession) =>
+        SHA256.HashData([.. "conclave/dkls23/setup/v1"u8, .. runSession]);
+}

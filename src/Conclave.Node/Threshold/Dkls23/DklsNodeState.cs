@@ -1,0 +1,78 @@
+using System.Collections.Concurrent;
+using Conclave.Node.Threshold.Engine;
+using Conclave.Storage;
+using Conclave.Threshold.Dkls23;
+
+namespace Conclave.Node.Threshold.Dkls23;
+
+/// <summary>
+/// What a node holds for DKLs23: its key shares with their pairwise OT state (sealed in its own store under the node
+/// KEK as <see cref="DklsKeyShare.Export"/>, opened by key version through <see cref="KeyVersions{TShare}"/>), and the
+/// count of signing sessions it runs with each peer right now (the per-pair limit).
+/// </summary>
+public sealed class DklsNodeState : IDisposable
+{
+    private readonly ConcurrentDictionary<uint, int> _sessionsWith = new();
+
+    public DklsNodeState(IConclaveStore store, uint nodeId)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        Store = store;
+        NodeId = nodeId;
+        Shares = new KeyVersions<DklsKeyShare>(store, nodeId, "DKLs23",
+            (scheme, material) => scheme == DklsScheme.Name ? DklsKeyShare.Import(material) : null);
+    }
+
+    public IConclaveStore Store { get; }
+
+    public uint NodeId { get; }
+
+    /// <summary>The node's DKLs23 key shares by key version.</summary>
+    public KeyVersions<DklsKeyShare> Shares { get; }
+
+    /// <summary>How many signing sessions this node runs at once with any one peer; more are refused until one ends.</summary>
+    public int MaxSessionsPerPeer { get; init; } = 16;
+
+    /// <summary>Testing only: flip a bit in every round-two message this node sends (NodeConfig.FaultInjection "bad-dkls-round2").</summary>
+    public bool CorruptRound2 { get; init; }
+
+    /// <summary>
+    /// Takes one session slot with each of <paramref name="peers"/>; false (and nothing taken) when one of them has
+    /// <see cref="MaxSessionsPerPeer"/> sessions with this node already (<paramref name="busy"/> names it).
+    /// </summary>
+    public bool TryEnter(IReadOnlyList<uint> peers, out uint busy)
+    {
+        ArgumentNullException.ThrowIfNull(peers);
+        var taken = new List<uint>(peers.Count);
+        foreach (uint p in peers)
+        {
+            if (_sessionsWith.AddOrUpdate(p, 1, (_, n) => n + 1) > MaxSessionsPerPeer)
+            {
+                _sessionsWith.AddOrUpdate(p, 0, (_, n) => n - 1);
+                Leave(taken);
+                busy = p;
+                return false;
+            }
+
+            taken.Add(p);
+        }
+
+        busy = 0;
+        return true;
+    }
+
+    /// <summary>Gives back the slots <see cref="TryEnter"/> took.</summary>
+    public void Leave(IReadOnlyList<uint> peers)
+    {
+        ArgumentNullException.ThrowIfNull(peers);
+        foreach (uint p in peers)
+        {
+            _sessionsWith.AddOrUpdate(p, 0, (_, n) => n - 1);
+        }
+    }
+
+    /// <summary>Sessions this node runs with <paramref name="peer"/> right now.</summary>
+    public int SessionsWith(uint peer) => _sessionsWith.TryGetValue(peer, out int n) ? n : 0;
+
+    public void Dispose() => Shares.Dispose();
+}

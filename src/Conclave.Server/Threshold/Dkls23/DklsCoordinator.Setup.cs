@@ -1,0 +1,109 @@
+using Conclave.Node.Protocol;
+using Conclave.Node.Rpc;
+using Conclave.Node.Threshold.Dkls23;
+using Conclave.Node.Threshold.Engine;
+using Conclave.Server.Coordinator;
+using Conclave.Server.Threshold.Engine;
+using Conclave.Storage.Rotation;
+using Conclave.Threshold.Dkls23;
+using Conclave.Threshold.Frost;
+using Conclave.Threshold.Frost.Ciphersuites;
+
+namespace Conclave.Server.Threshold.Dkls23;
+
+/// <summary>
+/// DKLs23 key generation as a rotation run: the FROST DKG rounds on secp256k1 under the run's session id (commit before
+/// reveal, proofs of knowledge, echo, confirmations, agreed chain code; FrostCoordinator.DkgAsync), after which every
+/// node holds its share in memory only; then the DKLs23 pairwise setup (DKLs23 section 3) in three steps whose
+/// point-to-point messages the coordinator relays sealed; at its last step every node stores its key share pending and
+/// reports the public key (DklsPublicKey encoding, which binds the DKG session id and the chain code). The run is
+/// Prepared once every node reported the same public key, whose group key is the DKG's.
+/// </summary>
+public sealed partial class DklsCoordinator
+{
+    private async Task<byte[]> PrepareKeyAsync(byte[] session, RotationPlan plan, CancellationToken ct)
+    {
+        if (plan.Kind != RotationKind.KeyGeneration)
+        {
+            throw new NotSupportedException("ecdsa-dkls23 keys are not refreshed or reshared over the cluster yet");
+        }
+
+        (PublicKeyPackage frostKey, _) = await _frost.DkgAsync(session, plan, FrostCiphersuite.Secp256k1Sha256, null, ct, _rotation.FaultAsync).ConfigureAwait(false);
+        await _rotation.FaultAsync(plan.Kind, "dkg").ConfigureAwait(false);
+
+        IReadOnlyList<uint> nodes = plan.Receivers;
+        TimeSpan timeout = _cluster.RoundTimeout * 5;
+        byte[] keyPayload = new PayloadWriter().String(plan.KeyId).ToArray();
+        Dictionary<uint, IReadOnlyList<Envelope>> round1 = await RotationEngine<DklsKeyInfo>.AllAsync(nodes,
+            n => _cluster.Node(n).StepAsync(_cluster.Request(session, DklsMessages.SetupStart, 11, [n], keyPayload), [], timeout, ct)).ConfigureAwait(false);
+        List<Envelope> messages1 = [.. round1.Values.SelectMany(m => m).Where(m => m.Kind == DklsMessages.SetupMessage)];
+        await _rotation.FaultAsync(plan.Kind, "setup1").ConfigureAwait(false);
+
+        Dictionary<uint, IReadOnlyList<Envelope>> round2 = await RotationEngine<DklsKeyInfo>.AllAsync(nodes,
+            n => _cluster.Node(n).StepAsync(_cluster.Request(session, DklsMessages.SetupRound2, 12, [n], []), messages1.Where(m => m.Recipients.Contains(n)), timeout, ct)).ConfigureAwait(false);
+        List<Envelope> messages2 = [.. round2.Values.SelectMany(m => m).Where(m => m.Kind == DklsMessages.SetupMessage)];
+        await _rotation.FaultAsync(plan.Kind, "setup2").ConfigureAwait(false);
+
+        Dictionary<uint, IReadOnlyList<Envelope>> done = await RotationEngine<DklsKeyInfo>.AllAsync(nodes,
+            n => _cluster.Node(n).StepAsync(_cluster.Request(session, DklsMessages.SetupFinish, 13, [n], []), messages2.Where(m => m.Recipients.Contains(n)), timeout, ct)).ConfigureAwait(false);
+
+        byte[]? result = null;
+        foreach ((uint node, IReadOnlyList<Envelope> reply) in done)
+        {
+            if (reply.Count != 1 || reply[0].Kind != DklsMessages.SetupDone)
+            {
+                throw new CulpritException([node], $"node {node} did not report the prepared key");
+            }
+
+            var r = new PayloadReader(reply[0].Payload.Span);
+            int version = (int)r.U32("version");
+            byte[] pub = r.Bytes("publicKey").ToArray();
+            r.End();
+            if (version != plan.ToVersion)
+            {
+                throw new CulpritException([node], $"node {node} prepared version {version}, not {plan.ToVersion}");
+            }
+
+            if (result is null)
+            {
+                result = pub;
+            }
+            else if (!result.AsSpan().SequenceEqual(pub))
+            {
+                throw new CulpritException([node], $"node {node} prepared a different key than the others");
+            }
+        }
+
+        DklsPublicKey key = result is null ? throw new QuorumUnavailableException("no node reported the prepared key") : DklsPublicKey.FromBytes(result);
+        if (!key.GroupPublicKey.AsSpan().SequenceEqual(frostKey.VerificationKey) || key.Threshold != plan.Threshold || key.ParticipantCount != nodes.Count
+            || !key.DkgSessionId.AsSpan().SequenceEqual(session))
+        {
+            throw new QuorumUnavailableException("the pairwise setup did not produce the key the DKG made");
+        }
+
+        return result;
+    }
+
+    /// <summary>DKLs23's part of a rotation run: its rounds, the key row's summary, and registering the committed key.</summary>
+    private sealed class DklsRotationProtocol(DklsCoordinator owner) : IRotationProtocol<DklsKeyInfo>
+    {
+        public bool Handles(string scheme) => scheme == DklsScheme.Name;
+
+        public DklsKeyInfo? Find(string keyId) => owner.Find(keyId);
+
+        public Task<byte[]> PrepareAsync(byte[] session, RotationPlan plan, CancellationToken ct) => owner.PrepareKeyAsync(session, plan, ct);
+
+        public PreparedKey Describe(RotationPlan plan, byte[] result)
+        {
+            DklsPublicKey key = DklsPublicKey.FromBytes(result);
+            return new PreparedKey(key.GroupPublicKey, key.Threshold, key.ParticipantCount);
+        }
+
+        public DklsKeyInfo Committed(RotationPlan plan, byte[] result)
+        {
+            var info = new DklsKeyInfo(plan.KeyId, DklsPublicKey.FromBytes(result), plan.ToVersion);
+            owner.Register(info);
+            return info;
+        }
+    }
+}

@@ -1,0 +1,256 @@
+using Conclave.Node.Frost;
+using Conclave.Node.Protocol;
+using Conclave.Node.Rpc;
+using Conclave.Node.Threshold.Dkls23;
+using Conclave.Server.Coordinator;
+using Conclave.Server.Threshold.Engine;
+using Conclave.Threshold.Dkls23;
+using Conclave.Threshold.Frost;
+
+namespace Conclave.Server.Threshold.Dkls23;
+
+/// <summary>
+/// Drives DKLs23 threshold ECDSA (scheme ecdsa-dkls23; Doerner, Kondi, Lee and shelat, ePrint 2023/765) across the
+/// signer nodes, as the second protocol of the threshold engine (docs/ARCHITECTURE.md "Threshold engine"): key
+/// generation is a rotation run of the engine (<see cref="RotationEngine{TKey}"/>, crash-safe) whose rounds are the FROST
+/// DKG on secp256k1 followed by the DKLs23 pairwise setup (DklsCoordinator.Setup); signing runs Protocol 3.6's three
+/// rounds with t holders inside <see cref="QuorumCall"/> (retries with another quorum when a node is down), relaying the
+/// sealed point-to-point messages, and combines the shares with <see cref="DklsCombiner"/>, which releases a signature
+/// only once libsecp256k1 verified it and recovered the key. It never sees a secret: every message it relays is sealed
+/// to its recipient and signed by its sender. Node health (resting, untrusted) is shared with the FROST coordinator.
+/// </summary>
+public sealed partial class DklsCoordinator
+{
+    private readonly Cluster _cluster;
+    private readonly FrostCoordinator _frost;
+    private readonly KeyRegistry<DklsKeyInfo> _keys = new();
+    private readonly NodeHealth _health;
+    private readonly RotationEngine<DklsKeyInfo> _rotation;
+
+    /// <param name="frost">The FROST coordinator whose DKG rounds make the secp256k1 shares, and whose node health is shared.</param>
+    public DklsCoordinator(Cluster cluster, FrostCoordinator frost)
+    {
+        ArgumentNullException.ThrowIfNull(cluster);
+        ArgumentNullException.ThrowIfNull(frost);
+        _cluster = cluster;
+        _frost = frost;
+        _health = frost.Health;
+        _rotation = new RotationEngine<DklsKeyInfo>(cluster, new DklsRotationProtocol(this), _health);
+    }
+
+    /// <summary>Where rotation runs are recorded (the server's durable log; in memory for tests and tools).</summary>
+    public Storage.Rotation.IRotationLog Runs { get => _rotation.Runs; init => _rotation.Runs = value; }
+
+    /// <summary>This coordinator's name in the rotation log.</summary>
+    public string Owner { get => _rotation.Owner; init => _rotation.Owner = value; }
+
+    /// <summary>How long a run stays this coordinator's after its last step before another replica may take it over.</summary>
+    public TimeSpan RunLease { get => _rotation.RunLease; init => _rotation.RunLease = value; }
+
+    /// <summary>Testing only: called at every step boundary of a run (kind, boundary name).</summary>
+    public Func<Storage.Rotation.RotationKind, string, Task>? FaultInjection { get => _rotation.FaultInjection; set => _rotation.FaultInjection = value; }
+
+    public int MaxAttempts { get; init; } = 3;
+
+    /// <summary>Registers a key (or a newer version of it).</summary>
+    public void Register(DklsKeyInfo key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        _keys.Register(key);
+    }
+
+    public IReadOnlyList<DklsKeyInfo> Keys => _keys.Keys;
+
+    public DklsKeyInfo? Find(string keyId) => _keys.Find(keyId);
+
+    /// <summary>Creates a new t-of-n key among <paramref name="nodes"/>: the FROST DKG on secp256k1, then the DKLs23 pairwise setup.</summary>
+    public Task<DklsKeyInfo> CreateKeyAsync(string keyId, int threshold, IReadOnlyList<uint> nodes, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(nodes);
+        uint[] committee = [.. nodes.Order()];
+        return RotateAsync(new RotationPlan(Storage.Rotation.RotationKind.KeyGeneration, keyId, DklsScheme.Name, threshold, committee, committee, [], 0), ct);
+    }
+
+    /// <summary>Runs a plan as one rotation run (key generation only, for now).</summary>
+    public Task<DklsKeyInfo> RotateAsync(RotationPlan plan, CancellationToken ct, byte[]? runSession = null) => _rotation.RotateAsync(plan, ct, runSession);
+
+    /// <summary>True while this coordinator is driving the run itself.</summary>
+    public bool IsLive(string runId) => _rotation.IsLive(runId);
+
+    /// <summary>Drives an unfinished run to its end (see <see cref="RotationEngine{TKey}.ResumeAsync"/>).</summary>
+    public Task<DklsKeyInfo?> ResumeAsync(string runId, CancellationToken ct) => _rotation.ResumeAsync(runId, ct);
+
+    /// <summary>
+    /// Signs a 32-byte digest with the key, or with its non-hardened BIP-32 child at <paramref name="path"/> (CKDpub on the
+    /// group key; the path is fixed in round one, before any R_j is revealed): the three rounds of DKLs23 Protocol 3.6
+    /// with t healthy holders, another quorum when a node fails in transport. A node that sent a bad value is named in
+    /// a <see cref="CulpritException"/>; no signature is returned unless libsecp256k1 verified it (low s, recovery id).
+    /// </summary>
+    public async Task<DklsSignatureResult> SignDigestAsync(string keyId, byte[] digest, IReadOnlyList<uint> path, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(digest);
+        ArgumentNullException.ThrowIfNull(path);
+        if (digest.Length != 32)
+        {
+            throw new ArgumentException("the digest must be 32 bytes", nameof(digest));
+        }
+
+        if (path.Any(i => i >= DklsHd.HardenedOffset) || path.Count > 255)
+        {
+            throw new ArgumentException("threshold keys derive non-hardened children only (at most 255 levels)", nameof(path));
+        }
+
+        DklsKeyInfo key = Find(keyId) ?? throw new ArgumentException($"unknown DKLs23 key {keyId}", nameof(keyId));
+        return await QuorumCall.RunAsync(_health, key, Find, MaxAttempts, (_, _) => 0,
+            (k, quorum, call, token) => SignAttemptAsync(k, quorum, call, digest, path, token), ct).ConfigureAwait(false);
+    }
+
+    /// <summary>One signing attempt with <paramref name="quorum"/>; null: try again (the failure is recorded in <paramref name="call"/>).</summary>
+    private async Task<DklsSignatureResult?> SignAttemptAsync(DklsKeyInfo key, IReadOnlyList<uint> quorum, QuorumCall call, byte[] digest, IReadOnlyList<uint> path, CancellationToken ct)
+    {
+        uint[] signers = [.. quorum.Order()];
+        byte[] session = Cluster.NewSessionId();
+        var start = new PayloadWriter().String(key.KeyId).U32((uint)key.Version).U32((uint)signers.Length);
+        foreach (uint s in signers)
+        {
+            start.U32(s);
+        }
+
+        start.U32((uint)path.Count);
+        foreach (uint i in path)
+        {
+            start.U32(i);
+        }
+
+        byte[] startPayload = start.ToArray();
+        Dictionary<uint, IReadOnlyList<Envelope>>? round1 = await StepAllAsync(signers, session, DklsMessages.SignRound1, 1, _ => startPayload, _ => [], call, ct).ConfigureAwait(false);
+        if (round1 is null)
+        {
+            return null;
+        }
+
+        List<Envelope> messages1 = [.. round1.Values.SelectMany(m => m)];
+        Dictionary<uint, IReadOnlyList<Envelope>>? round2 = await StepAllAsync(signers, session, DklsMessages.SignRound2, 2, _ => [],
+            n => messages1.Where(m => m.Recipients.Contains(n)), call, ct).ConfigureAwait(false);
+        if (round2 is null)
+        {
+            return null;
+        }
+
+        List<Envelope> messages2 = [.. round2.Values.SelectMany(m => m)];
+        byte[] digestPayload = new PayloadWriter().Bytes(digest).ToArray();
+        Dictionary<uint, IReadOnlyList<Envelope>>? round3 = await StepAllAsync(signers, session, DklsMessages.SignRound3, 3, _ => digestPayload,
+            n => messages2.Where(m => m.Recipients.Contains(n)), call, ct).ConfigureAwait(false);
+        if (round3 is null)
+        {
+            return null;
+        }
+
+        return Combine(key, session, signers, path, digest, round3);
+    }
+
+    private static DklsSignatureResult Combine(DklsKeyInfo key, byte[] session, uint[] signers, IReadOnlyList<uint> path, byte[] digest, Dictionary<uint, IReadOnlyList<Envelope>> replies)
+    {
+        byte[]? r = null;
+        var shares = new List<DklsSignatureShare>(signers.Length);
+        foreach (uint node in signers)
+        {
+            IReadOnlyList<Envelope> reply = replies[node];
+            if (reply.Count != 1 || reply[0].Kind != DklsMessages.Share)
+            {
+                throw new CulpritException([node], $"node {node} answered round three with something other than one signature share");
+            }
+
+            DklsSignatureShare share;
+            byte[] nonce;
+            try
+            {
+                var reader = new PayloadReader(reply[0].Payload.Span);
+                nonce = reader.Bytes("R", 33).ToArray();
+                share = DklsSignatureShare.FromBytes(reader.Bytes("share", 256));
+                reader.End();
+            }
+            catch (Exception e) when (e is ProtocolException or DklsProtocolException)
+            {
+                throw new CulpritException([node], $"node {node} sent a malformed signature share: {e.Message}");
+            }
+
+            if (FrostNodeIds.ToNode(share.From) != node)
+            {
+                throw new CulpritException([node], $"node {node} sent a signature share in another participant's name");
+            }
+
+            if (r is null)
+            {
+                r = nonce;
+            }
+            else if (!r.AsSpan().SequenceEqual(nonce))
+            {
+                // R is Σ R_j over openings only the signers saw: which of them reports it wrong cannot be told from here.
+                throw new CulpritException(Array.Empty<uint>(), "the signers reported different nonce points R; no signature was formed");
+            }
+
+            shares.Add(share);
+        }
+
+        try
+        {
+            DklsSignature sig = DklsCombiner.Combine(key.PublicKey, session, [.. signers.Select(n => Identifier.FromInt(FrostCiphersuite.Secp256k1Sha256, (int)n))],
+                path, r!, digest, shares);
+            return new DklsSignatureResult(sig.Signature, sig.RecoveryId, key.Version, DklsHd.DerivePublic(key.PublicKey, path).PublicKey);
+        }
+        catch (DklsProtocolException e)
+        {
+            throw new CulpritException([.. e.Culprits.Select(FrostNodeIds.ToNode)], $"combining the signature shares failed ({e.Failure}): {e.Message}");
+        }
+    }
+
+    /// <summary>
+    /// One step on every signer in parallel. A node that names a culprit ends the call (<see cref="CulpritException"/>); a
+    /// node that failed otherwise is recorded in <paramref name="call"/> and the attempt is given up (null), once every
+    /// node answered or failed.
+    /// </summary>
+    private async Task<Dictionary<uint, IReadOnlyList<Envelope>>?> StepAllAsync(uint[] nodes, byte[] session, string kind, uint round,
+        Func<uint, byte[]> payload, Func<uint, IEnumerable<Envelope>> relayed, QuorumCall call, CancellationToken ct)
+    {
+        var tasks = nodes.ToDictionary(n => n, n => _cluster.Node(n).StepAsync(_cluster.Request(session, kind, round, [n], payload(n)), relayed(n), _cluster.RoundTimeout * 2, ct));
+        try
+        {
+            await Task.WhenAll(tasks.Values).ConfigureAwait(false);
+        }
+        catch (NodeCallException)
+        {
+            // Looked at below, node by node.
+        }
+
+        bool failed = false;
+        foreach ((uint node, Task<IReadOnlyList<Envelope>> task) in tasks)
+        {
+            if (task.IsCompletedSuccessfully)
+            {
+                continue;
+            }
+
+            Exception? e = task.Exception?.InnerException;
+            if (e is OperationCanceledException || task.IsCanceled)
+            {
+                throw e ?? new OperationCanceledException(ct);
+            }
+
+            if (e is not NodeCallException failure)
+            {
+                throw e ?? new InvalidOperationException($"node {node}: the step failed");
+            }
+
+            if (failure.Culprit is uint culprit)
+            {
+                throw new CulpritException([culprit], failure.Message);
+            }
+
+            call.RoundFailed(node, failure, () => { });
+            failed = true;
+        }
+
+        return failed ? null : tasks.ToDictionary(kv => kv.Key, kv => kv.Value.Result);
+    }
+}
