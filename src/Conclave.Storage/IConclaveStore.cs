@@ -53,6 +53,9 @@ public interface IConclaveStore : IAsyncDisposable
     /// <summary>Velocity counters for policy limits, reserved atomically across processes sharing the store (issue 16).</summary>
     Policy.IPolicyCounterStore PolicyCounters { get; }
 
+    /// <summary>Versioned policy documents, shadow or enforced (issue 16).</summary>
+    Policy.IPolicyStore Policies { get; }
+
     /// <summary>
     /// Re-wraps every data key (key material and nonce material) under a new KEK in one transaction, then retires
     /// the old one. Ciphertexts are not touched; a failure changes nothing.

@@ -78,6 +78,14 @@ internal static class Migrations
             "CREATE TABLE policy_counter_entries (reservation_id TEXT NOT NULL, counter_key TEXT NOT NULL REFERENCES policy_counter_keys(counter_key), at_ms BIGINT NOT NULL, native TEXT NOT NULL, usd TEXT NOT NULL, count BIGINT NOT NULL, PRIMARY KEY (reservation_id, counter_key))",
             "CREATE INDEX policy_counter_entries_window ON policy_counter_entries (counter_key, at_ms)",
         ]),
+
+        // Issue 16: versioned policy documents (Storage/Policy/IPolicyStore), and the outcome of a held request (the
+        // signature made when its approvals were met, or why it failed) in requests.result.
+        new(9, "policies and request results",
+        [
+            "CREATE TABLE policies (policy_id TEXT NOT NULL, version BIGINT NOT NULL, hash TEXT NOT NULL, mode TEXT NOT NULL, document {blob} NOT NULL, created_by TEXT NOT NULL, created_at BIGINT NOT NULL, PRIMARY KEY (policy_id, version))",
+            "ALTER TABLE requests ADD COLUMN result {blob}",
+        ]),
     ];
 
     /// <summary>The newest schema version this build knows.</summary>

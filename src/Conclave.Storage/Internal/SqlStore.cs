@@ -33,6 +33,7 @@ internal sealed partial class SqlStore : IConclaveStore
         NodeTrust = new SqlNodeTrustStore(this);
         RotationSchedules = new SqlRotationSchedules(this);
         PolicyCounters = new SqlPolicyCounters(this);
+        Policies = new SqlPolicyStore(this);
         _audit = new SqlAuditLog(this);
         NonceConsumer = new NonceConsumer(this);
     }
@@ -65,6 +66,8 @@ internal sealed partial class SqlStore : IConclaveStore
 
     public Rotation.IRotationSchedules RotationSchedules { get; }
     public Policy.IPolicyCounterStore PolicyCounters { get; }
+
+    public Policy.IPolicyStore Policies { get; }
 
     public IAuditLog Audit => _audit;
 
