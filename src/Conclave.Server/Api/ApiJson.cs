@@ -26,6 +26,7 @@ public static class ApiJson
         ["digest"] = "a hex string",
         ["path"] = "a string such as \"0/1\"",
         ["items"] = "an array of sign requests",
+        ["operation"] = "a string such as \"message\" or \"raw-digest\"",
     };
 
     /// <summary>Makes <paramref name="options"/> strict and puts the API's generated contract first.</summary>

@@ -42,6 +42,11 @@ public static class ProblemTypes
     public const string EvictionRefused = Base + "eviction-refused";
     public const string KeyOutOfSync = Base + "key-out-of-sync";
     public const string HsmUnavailable = Base + "hsm-unavailable";
+    public const string PolicyDenied = Base + "policy-denied";
+    public const string Forbidden = Base + "forbidden";
+    public const string VoteRefused = Base + "vote-refused";
+    public const string InvalidPolicy = Base + "invalid-policy";
+    public const string PolicyVersion = Base + "policy-version";
     public const string Internal = Base + "internal";
 
     /// <summary>Every type the server can return, with its HTTP status and title.</summary>
@@ -56,6 +61,11 @@ public static class ProblemTypes
         (NotThreshold, 400, "Not a threshold key"),
         (Unsupported, 400, "Not supported for this key"),
         (Unauthorized, 401, "Unauthorized"),
+        (InvalidPolicy, 400, "Invalid policy document or policy request"),
+        (PolicyDenied, 403, "Denied by policy"),
+        (Forbidden, 403, "The caller's role does not allow this"),
+        (VoteRefused, 409, "The vote was refused"),
+        (PolicyVersion, 409, "The policy version is not newer than the stored one"),
         (UnknownKey, 404, "Unknown key"),
         (NotFound, 404, "Not found"),
         (MethodNotAllowed, 405, "Method not allowed"),
@@ -94,6 +104,7 @@ public static class ProblemTypes
         BadHttpRequestException b => Make(InvalidRequest, BindFailure(b.Message)),
         JsonException j => ApiJson.Problem(j),
         CryptoFormatException f => Make(InvalidRequest, f.Message),
+        Conclave.Policy.PolicyFormatException p => Make(InvalidPolicy, p.Message),
         StorageException { Kind: StorageErrorKind.NotFound } => Make(UnknownKey, "the key does not exist"),
         StorageException { Kind: StorageErrorKind.Duplicate } => Make(KeyExists, "a key with this name already exists"),
         StorageException { Kind: StorageErrorKind.Conflict } => Make(StoreConflict, "the key changed concurrently; retry"),

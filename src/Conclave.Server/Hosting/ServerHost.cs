@@ -142,6 +142,21 @@ public static class ServerHost
         builder.Services.AddSingleton(consistency);
         builder.Services.AddSingleton(token);
         builder.Services.AddSingleton<IRiskLevelSource>(new FixedRiskLevel(Conclave.Policy.Risk.RiskState.Initial(DateTimeOffset.UtcNow)));
+        // Policy enforcement (issue 16, docs/POLICY.md "Enforcement"): documents from the store, venue profiles from
+        // server.json, the starter policy a development cluster names in server.json installed once.
+        Conclave.Policy.Venues.VenueRegistry venues = PolicySetup.LoadVenues(config);
+        await PolicySetup.InstallStarterPolicyAsync(config, store, cancellationToken).ConfigureAwait(false);
+        builder.Services.AddSingleton(venues);
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton(new Conclave.Server.Policy.PolicyEngine(store));
+        builder.Services.AddSingleton(sp => new Conclave.Server.Policy.PolicyGate(sp.GetRequiredService<Conclave.Server.Policy.PolicyEngine>(),
+            sp.GetRequiredService<IRiskLevelSource>(), config, sp.GetRequiredService<TimeProvider>()));
+        builder.Services.AddSingleton(sp =>
+        {
+            var approvals = new Conclave.Server.Policy.ApprovalService(store, sp.GetRequiredService<Conclave.Server.Policy.PolicyGate>(), sp.GetRequiredService<TimeProvider>());
+            approvals.Register(Conclave.Server.Policy.ApprovalService.SignRoute, PolicySetup.SignExecutor(keys));
+            return approvals;
+        });
         builder.Services.AddSingleton(metricsToken);
         var serverMetrics = new ServerMetrics();
         builder.Services.AddSingleton(serverMetrics);
@@ -165,6 +180,7 @@ public static class ServerHost
         NodeRoutes.Map(app);
         RotationRoutes.Map(app);
         EthereumRpc.Map(app);
+        PolicyRoutes.Map(app);
         app.MapOpenApi("/openapi/{documentName}.json");
         var routeMethods = new RouteMethods(app);
         app.MapFallback(async (HttpContext ctx) =>
