@@ -34,6 +34,8 @@ internal static class CliApp
         root.Subcommands.Add(BenchCommand.Create());
         root.Subcommands.Add(NodesCommand.Create());
         root.Subcommands.Add(RotationCommand.Create());
+        root.Subcommands.Add(PoliciesCommand.Create());
+        root.Subcommands.Add(PoliciesCommand.CreateApprovals());
         return root;
     }
 
