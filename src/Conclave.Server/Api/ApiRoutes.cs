@@ -49,6 +49,8 @@ public static class ApiRoutes
         {
             KeyRecord k = await keys.GetAsync(ctx, name, ct).ConfigureAwait(false);
             CallerIdentity caller = CallerIdentity.Get(ctx);
+            keys.ValidateSignInput(k, body); // a malformed request is a 400 before policy decides
+
             OperationRequest op = SigningOperations.ForSign(caller.Principal, k, body);
             string text = System.Text.Json.JsonSerializer.Serialize(body, ApiJsonContext.Default.SignRequest);
             PolicyGrant grant;
@@ -99,6 +101,8 @@ public static class ApiRoutes
                     // Each item is decided, audited and limited on its own; an item that needs approval is refused
                     // with its decision (held requests are made by POST /v1/keys/{name}/sign only).
                     SignRequest item = body.Items[i] ?? new SignRequest();
+                    keys.ValidateSignInput(k, item);
+
                     OperationRequest op = SigningOperations.ForSign(caller.Principal, k, item);
                     grant = await policy.AuthorizeAsync(caller, k, op, "sign", System.Text.Json.JsonSerializer.Serialize(item, ApiJsonContext.Default.SignRequest), null, token)
                         .ConfigureAwait(false);
