@@ -38,7 +38,7 @@ public sealed class EvaluatorTests
     public void A_raw_digest_is_granted_only_by_a_rule_naming_the_operation_the_principal_and_the_key()
     {
         var ctx = new EvaluationContext(RiskLevel.Normal, s_monday);
-        Decision D(string match) => PolicyEvaluator.Decide(PolicyDocument.Parse($$"""{"id":"p","version":1,"rules":[{"id":"r","effect":"allow","match":{{{match}}}}]}"""),
+        Decision D(string match) => PolicyEvaluator.Decide(PolicyDocument.Parse("""{"id":"p","version":1,"rules":[{"id":"r","effect":"allow","match":{""" + match + "}}]}"),
             Req(OperationKind.RawDigest) with { KeyLabels = ["hot"] }, ctx, EmptyCounters.Instance);
 
         // Rules matching anything, or any principal, key or operation, do not grant a raw digest.
