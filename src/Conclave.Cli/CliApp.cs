@@ -36,6 +36,8 @@ internal static class CliApp
         root.Subcommands.Add(RotationCommand.Create());
         root.Subcommands.Add(AgentsCommand.Create());
         root.Subcommands.Add(RiskCommand.Create());
+        root.Subcommands.Add(PoliciesCommand.Create());
+        root.Subcommands.Add(PoliciesCommand.CreateApprovals());
         return root;
     }
 

@@ -267,6 +267,31 @@ public sealed partial class ConclaveClient : IDisposable
 
     private static string Esc(string name) => Uri.EscapeDataString(name);
 
+    /// <summary>
+    /// Sends a JSON body (or none) to a route and returns the JSON answer: for the policy and approval routes
+    /// (docs/API.md "Policies", "Approvals"), whose bodies are policy documents and explained decisions. A problem
+    /// answer throws <see cref="ConclaveApiException"/>.
+    /// </summary>
+    public async Task<System.Text.Json.Nodes.JsonNode?> SendJsonAsync(HttpMethod method, string path, string? json, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(method);
+        using var request = new HttpRequestMessage(method, new Uri(path, UriKind.Relative))
+        {
+            Content = json is null ? null : new StringContent(json, System.Text.Encoding.UTF8, "application/json"),
+        };
+        using HttpResponseMessage r = await _http.SendAsync(request, ct).ConfigureAwait(false);
+        if (!r.IsSuccessStatusCode)
+        {
+            await ReadAsync(r, J.Problem, ct).ConfigureAwait(false);
+        }
+
+        string text = await r.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
+        return text.Length == 0 ? null : System.Text.Json.Nodes.JsonNode.Parse(text);
+    }
+
+    /// <summary>Escapes one path segment (a key, policy or request id).</summary>
+    public static string Segment(string value) => Esc(value);
+
     private async Task<T> GetAsync<T>(string path, JsonTypeInfo<T> type, CancellationToken ct)
     {
         using HttpResponseMessage r = await _http.GetAsync(new Uri(path, UriKind.Relative), ct).ConfigureAwait(false);

@@ -59,6 +59,9 @@ public interface IConclaveStore : IAsyncDisposable
     /// <summary>The risk level, its price inputs and lockdown-exit votes, shared by server replicas (issue 16).</summary>
     Risk.IRiskStore Risk { get; }
 
+    /// <summary>Versioned policy documents, shadow or enforced (issue 16).</summary>
+    Policy.IPolicyStore Policies { get; }
+
     /// <summary>
     /// Re-wraps every data key (key material and nonce material) under a new KEK in one transaction, then retires
     /// the old one. Ciphertexts are not touched; a failure changes nothing.

@@ -35,6 +35,41 @@ public sealed class EvaluatorTests
     }
 
     [Fact]
+    public void A_raw_digest_is_granted_only_by_a_rule_naming_the_operation_the_principal_and_the_key()
+    {
+        var ctx = new EvaluationContext(RiskLevel.Normal, s_monday);
+        Decision D(string match) => PolicyEvaluator.Decide(PolicyDocument.Parse("""{"id":"p","version":1,"rules":[{"id":"r","effect":"allow","match":{""" + match + "}}]}"),
+            Req(OperationKind.RawDigest) with { KeyLabels = ["hot"] }, ctx, EmptyCounters.Instance);
+
+        // Rules matching anything, or any principal, key or operation, do not grant a raw digest.
+        foreach (string loose in new[] { "", "\"principals\":[\"bot\"]", "\"operations\":[\"raw-digest\"],\"keys\":[\"k\"]",
+            "\"principals\":[\"bot\"],\"keys\":[\"k\"]", "\"principals\":[\"bot\"],\"operations\":[\"raw-digest\"]" })
+        {
+            var d = D(loose);
+            Assert.Equal(DecisionOutcome.Deny, d.Outcome);
+            Assert.True(d.NoRuleGranted);
+            Assert.Contains("raw-digest explicitly", d.Reasons[0], StringComparison.Ordinal);
+        }
+
+        Assert.Equal(DecisionOutcome.Allow, D("\"principals\":[\"bot\"],\"operations\":[\"raw-digest\"],\"keys\":[\"k\"]").Outcome);
+        Assert.Equal(DecisionOutcome.Allow, D("\"principals\":[\"bot\"],\"operations\":[\"raw-digest\"],\"labels\":[\"hot\"]").Outcome);
+        // Other operations are still granted by a rule matching any operation.
+        var any = PolicyDocument.Parse("""{"id":"p","version":1,"rules":[{"id":"r","effect":"allow","match":{}}]}""");
+        Assert.Equal(DecisionOutcome.Allow, PolicyEvaluator.Decide(any, Req(OperationKind.Message), ctx, EmptyCounters.Instance).Outcome);
+    }
+
+    [Fact]
+    public void A_deny_rule_is_not_a_document_that_granted_nothing()
+    {
+        var ctx = new EvaluationContext(RiskLevel.Normal, s_monday);
+        var p = PolicyDocument.Parse("""{"id":"p","version":1,"rules":[{"id":"no","effect":"deny","match":{"operations":["transfer"]}},{"id":"small","effect":"allow","match":{"operations":["hedge"]},"limits":{"perTransaction":{"native":5}}}]}""");
+        Assert.False(PolicyEvaluator.Decide(p, Req(OperationKind.Transfer), ctx, EmptyCounters.Instance).NoRuleGranted);
+        Assert.True(PolicyEvaluator.Decide(p, Req(OperationKind.Hedge, 6), ctx, EmptyCounters.Instance).NoRuleGranted);
+        Assert.True(PolicyEvaluator.Decide(p, Req(OperationKind.Settle), ctx, EmptyCounters.Instance).NoRuleGranted);
+        Assert.False(PolicyEvaluator.Decide(p, Req(OperationKind.Unknown), ctx, EmptyCounters.Instance).NoRuleGranted);
+    }
+
+    [Fact]
     public void Decisions_are_explained_as_json()
     {
         var p = PolicyDocument.Parse("""{"id":"p","version":1,"rules":[{"id":"msg","effect":"allow","match":{"operations":["message"]}},{"id":"watch","effect":"deny","mode":"shadow","match":{"operations":["message"]}}]}""");

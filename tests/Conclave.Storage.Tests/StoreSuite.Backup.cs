@@ -25,6 +25,9 @@ public abstract partial class StoreSuite
         await store.Keys.CreateAsync(SampleKey("k2"));
         await store.Requests.CreateAsync(new NewRequest("r1", "k1", "settle", "agent", Bytes(32, 3), [4, 5]));
         await store.Requests.AddApprovalAsync("r1", "alice", ApprovalDecision.Approve);
+        await store.Requests.CreateAsync(new NewRequest("r2", "k1", "liquidate", "agent", Bytes(32, 4), [6]));
+        await store.Requests.FinishAsync("r2", RequestState.Pending, RequestState.Executed, [1, 2, 3]);
+        await store.Policies.PutAsync(new Conclave.Storage.Policy.StoredPolicy("venue-a", 1, "sha256:00", Conclave.Storage.Policy.PolicyMode.Enforce, [123, 125], "admin", DateTimeOffset.UnixEpoch));
         using (var n = Secret(52))
         {
             await store.Nonces.IssueAsync([new NonceIssue([7, 7], "k1", NonceKind.Nonce, n), new NonceIssue([8, 8], "k1", NonceKind.Presignature)]);
@@ -58,6 +61,8 @@ public abstract partial class StoreSuite
             Assert.Equal(Bytes(32, 51), ReadAll(await store.Keys.OpenMaterialAsync("k1")));
             Assert.Equal(Bytes(32, 50), ReadAll(await store.Keys.OpenMaterialAsync("k1", 1)));
             Assert.Single(await store.Requests.GetApprovalsAsync("r1"));
+            Assert.Equal([1, 2, 3], (await store.Requests.GetAsync("r2"))!.Result);
+            Assert.Equal("sha256:00", (await store.Policies.GetAsync("venue-a"))!.Hash);
             AuditVerificationResult v = await store.Audit.VerifyAsync();
             Assert.True(v.Ok, v.ToString());
             Assert.Equal(25, v.EntriesChecked);

@@ -31,6 +31,18 @@ public abstract partial class StoreSuite
     }
 
     [Fact]
+    public async Task A_reservation_counts_entries_stamped_after_its_own_time()
+    {
+        // Concurrent callers read the clock before they take the counter's lock: one that read it earlier may reserve after
+        // one that read it later. The later-stamped entry must still count against the cap.
+        await using TestLocation loc = await Harness.NewLocationAsync();
+        await using IConclaveStore store = await loc.OpenAsync(WithPassphrase());
+        var c = store.PolicyCounters;
+        Assert.NotNull(await c.TryReserveAsync([CountOne("k", 1)], s_counterNow.AddMilliseconds(5)));
+        Assert.Null(await c.TryReserveAsync([CountOne("k", 1)], s_counterNow));
+    }
+
+    [Fact]
     public async Task Counters_reserve_all_or_nothing()
     {
         await using TestLocation loc = await Harness.NewLocationAsync();

@@ -25,6 +25,13 @@ public sealed record Decision(
     IReadOnlyList<ApprovalSpec> Approvals,
     Decision? Shadow = null)
 {
+    /// <summary>
+    /// True when the document denied only because none of its rules granted the request (default deny, or every
+    /// permitting rule's limits were exceeded), as opposed to a deny rule, a level block or a gate. A server combining
+    /// several documents treats such a document as not deciding (docs/POLICY.md "Several documents").
+    /// </summary>
+    public bool NoRuleGranted { get; init; }
+
     public static string OutcomeName(DecisionOutcome o) => o switch
     {
         DecisionOutcome.Allow => "allow",

@@ -32,6 +32,16 @@ public static class PolicyEvaluator
 
     private static Decision Deny(PolicyDocument p, IReadOnlyList<string> rules, params string[] reasons) => new(DecisionOutcome.Deny, p.Hash, rules, reasons, [], []);
 
+    /// <summary>
+    /// Signing a raw 32-byte digest is allowed only by a rule that names it (issue 16 "Typed operations"): the operation
+    /// <c>raw-digest</c>, the principal, and the key by id or label. A rule matching any operation, principal or key
+    /// never grants it.
+    /// </summary>
+    private static bool AllowsRawDigestExplicitly(PolicyRule rule, OperationRequest req) =>
+        rule.Match.Operations.Contains(OperationKind.RawDigest)
+        && rule.Match.Principals.Contains(req.Principal.Id, StringComparer.Ordinal)
+        && (rule.Match.Keys.Contains(req.KeyId, StringComparer.Ordinal) || req.KeyLabels.Any(l => rule.Match.Labels.Contains(l, StringComparer.Ordinal)));
+
     private static Decision DecideCore(PolicyDocument policy, OperationRequest req, EvaluationContext ctx, IVelocityCounters counters, bool includeShadow)
     {
         if (req.Operation == OperationKind.Unknown)
@@ -85,7 +95,7 @@ public static class PolicyEvaluator
             {
                 denies.Add(rule.Id);
             }
-            else
+            else if (req.Operation != OperationKind.RawDigest || AllowsRawDigestExplicitly(rule, req))
             {
                 permitting.Add(rule);
             }
@@ -98,7 +108,10 @@ public static class PolicyEvaluator
 
         if (permitting.Count == 0)
         {
-            return Deny(policy, [], $"no rule allows {op} for principal {req.Principal.Id} on key {req.KeyId} (default deny)");
+            string why = req.Operation == OperationKind.RawDigest
+                ? $"no rule allows raw-digest explicitly for principal {req.Principal.Id} on key {req.KeyId} (a raw digest needs a rule naming the operation, the principal and the key or one of its labels; default deny)"
+                : $"no rule allows {op} for principal {req.Principal.Id} on key {req.KeyId} (default deny)";
+            return Deny(policy, [], why) with { NoRuleGranted = true };
         }
 
         decimal multiplier = riskReducing ? 1m
@@ -131,7 +144,7 @@ public static class PolicyEvaluator
 
         if (granting.Count == 0)
         {
-            return Deny(policy, permitting.Select(r => r.Id).ToList(), [.. limitFailures]);
+            return Deny(policy, permitting.Select(r => r.Id).ToList(), [.. limitFailures]) with { NoRuleGranted = true };
         }
 
         permitting = granting;

@@ -32,6 +32,7 @@ public static class ApiJson
         ["source"] = "a string",
         ["price"] = "a positive number",
         ["at"] = "an RFC 3339 time such as \"2026-11-30T12:00:00Z\"",
+        ["operation"] = "a string such as \"message\" or \"raw-digest\"",
     };
 
     /// <summary>Makes <paramref name="options"/> strict and puts the API's generated contract first.</summary>

@@ -41,7 +41,23 @@ public sealed record KeyVersionsResponse(string Name, IReadOnlyList<KeyVersionRe
 /// POST /v1/keys/{name}/sign: a message or a digest, optionally a non-hardened path to sign with that child key, and
 /// for schnorr-bip340 only <c>untweaked: true</c> to sign plain BIP-340 under the internal key (not a taproot spend).
 /// </summary>
-public sealed record SignRequest(string? Message = null, string? Digest = null, string? Path = null, bool? Untweaked = null);
+/// <summary>
+/// POST /v1/keys/{name}/sign. <c>operation</c> (optional) says what the request does for policy (docs/POLICY.md
+/// "Enforcement"): <c>message</c> with <c>message</c>, <c>raw-digest</c> with <c>digest</c>; without it a digest is
+/// <c>raw-digest</c> and a message is <c>message</c>.
+/// </summary>
+public sealed record SignRequest(string? Message = null, string? Digest = null, string? Path = null, bool? Untweaked = null, string? Operation = null);
+
+/// <summary>An explained policy decision: <c>{"decision", "policyHash", "rules", "reasons"}</c>, and <c>shadow</c> beside it when shadow policies or rules exist.</summary>
+public sealed record PolicyExplanation(
+    string Decision,
+    string PolicyHash,
+    IReadOnlyList<string> Rules,
+    IReadOnlyList<string> Reasons,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] PolicyExplanation? Shadow = null);
+
+/// <summary>202 for a request held for approval: its id, where to poll, when it expires, and the decision.</summary>
+public sealed record HeldResponse(string RequestId, string Status, string RequestHash, DateTimeOffset ExpiresAt, PolicyExplanation Policy);
 
 /// <summary>
 /// The signature. It verifies under <c>outputKey</c> when the response has one (schnorr-bip340 and frost-taproot:
@@ -54,7 +70,8 @@ public sealed record SignResponse(
     string PublicKey,
     int KeyVersion,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Path = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? OutputKey = null);
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? OutputKey = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] PolicyExplanation? Policy = null);
 
 /// <summary>POST /v1/keys/{name}/sign/batch.</summary>
 public sealed record SignBatchRequest(IReadOnlyList<SignRequest>? Items);
@@ -133,7 +150,8 @@ public sealed record ProblemBody(
     int Status,
     string Detail,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<uint>? Culprits = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<CulpritReasonResponse>? CulpritReasons = null);
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<CulpritReasonResponse>? CulpritReasons = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] PolicyExplanation? Policy = null);
 
 /// <summary>A culprit the coordinator proved, and why (<c>invalid-dkg-share</c>, <c>false-complaint</c>), in a 502 node-misbehaved problem.</summary>
 public sealed record CulpritReasonResponse(uint Node, string Reason);
@@ -163,6 +181,8 @@ public sealed record CulpritReasonResponse(uint Node, string Reason);
 [JsonSerializable(typeof(ReadyResponse))]
 [JsonSerializable(typeof(KeySyncResponse))]
 [JsonSerializable(typeof(ProblemBody))]
+[JsonSerializable(typeof(HeldResponse))]
+[JsonSerializable(typeof(PolicyExplanation))]
 [JsonSerializable(typeof(EvictNodeRequest))]
 [JsonSerializable(typeof(NodeResponse))]
 [JsonSerializable(typeof(NodeListResponse))]

@@ -42,6 +42,10 @@ public static class ProblemTypes
     public const string EvictionRefused = Base + "eviction-refused";
     public const string KeyOutOfSync = Base + "key-out-of-sync";
     public const string HsmUnavailable = Base + "hsm-unavailable";
+    public const string PolicyDenied = Base + "policy-denied";
+    public const string VoteRefused = Base + "vote-refused";
+    public const string InvalidPolicy = Base + "invalid-policy";
+    public const string PolicyVersion = Base + "policy-version";
     public const string Internal = Base + "internal";
     public const string Forbidden = Base + "forbidden";
     public const string UnknownPrincipal = Base + "unknown-principal";
@@ -68,6 +72,10 @@ public static class ProblemTypes
         (PrincipalExists, 409, "Principal exists"),
         (CredentialExists, 409, "Credential exists"),
         (CredentialRevoked, 409, "Credential revoked"),
+        (InvalidPolicy, 400, "Invalid policy document or policy request"),
+        (PolicyDenied, 403, "Denied by policy"),
+        (VoteRefused, 409, "The vote was refused"),
+        (PolicyVersion, 409, "The policy version is not newer than the stored one"),
         (UnknownKey, 404, "Unknown key"),
         (NotFound, 404, "Not found"),
         (MethodNotAllowed, 405, "Method not allowed"),
@@ -108,6 +116,7 @@ public static class ProblemTypes
         BadHttpRequestException b => Make(InvalidRequest, BindFailure(b.Message)),
         JsonException j => ApiJson.Problem(j),
         CryptoFormatException f => Make(InvalidRequest, f.Message),
+        Conclave.Policy.PolicyFormatException p => Make(InvalidPolicy, p.Message),
         StorageException { Kind: StorageErrorKind.NotFound } => Make(UnknownKey, "the key does not exist"),
         StorageException { Kind: StorageErrorKind.Duplicate } => Make(KeyExists, "a key with this name already exists"),
         StorageException { Kind: StorageErrorKind.Conflict } => Make(StoreConflict, "the key changed concurrently; retry"),

@@ -1,5 +1,7 @@
 using Conclave.Server.Config;
+using Conclave.Policy.Operations;
 using Conclave.Server.Coordinator;
+using Conclave.Server.Policy;
 using Conclave.Storage;
 using Conclave.Storage.Audit;
 using Conclave.Storage.Keys;
@@ -42,18 +44,48 @@ public static class ApiRoutes
             return TypedResults.Ok(new KeyVersionsResponse(k.Name, [.. versions.Select(v => new KeyVersionResponse(v.Version, Convert.ToHexStringLower(v.PublicKey), v.CreatedAt))]));
         }).WithName("GetKeyVersions").Problems([.. common, 404]);
 
-        v1.MapPost("/keys/{name}/sign", async Task<Ok<SignResponse>> (HttpContext ctx, string name, SignRequest body, KeyService keys, ServerMetrics metrics, CancellationToken ct) =>
+        v1.MapPost("/keys/{name}/sign", async Task<Results<Ok<SignResponse>, Accepted<HeldResponse>>> (HttpContext ctx, string name, SignRequest body, KeyService keys,
+            PolicyGate policy, ApprovalService approvals, ServerMetrics metrics, CancellationToken ct) =>
         {
             KeyRecord k = await keys.GetAsync(ctx, name, ct).ConfigureAwait(false);
+            CallerIdentity caller = CallerIdentity.Get(ctx);
+            keys.ValidateSignInput(k, body); // a malformed request is a 400 before policy decides
+
+            OperationRequest op = SigningOperations.ForSign(caller.Principal, k, body);
+            string text = System.Text.Json.JsonSerializer.Serialize(body, ApiJsonContext.Default.SignRequest);
+            PolicyGrant grant;
+            try
+            {
+                grant = await policy.AuthorizeAsync(caller, k, op, ApprovalService.SignRoute, text,
+                    approvals.Sink(ApprovalService.SignRoute, k, caller, Conclave.Policy.Operations.Operations.Name(op.Operation), text), ct).ConfigureAwait(false);
+            }
+            catch (HeldForApprovalException held)
+            {
+                await AuditTrail.RequireIntentAsync(ctx).ConfigureAwait(false);
+                return TypedResults.Accepted($"/v1/requests/{held.Held.RequestId}", held.Held);
+            }
+
             long start = System.Diagnostics.Stopwatch.GetTimestamp();
-            SignResponse r = await keys.SignAsync(k, body, ct).ConfigureAwait(false);
+            SignResponse r;
+            try
+            {
+                r = await keys.SignAsync(k, body, ct).ConfigureAwait(false);
+            }
+            catch
+            {
+                await policy.ReleaseAsync(grant).ConfigureAwait(false);
+                throw;
+            }
+
             await AuditTrail.RequireIntentAsync(ctx).ConfigureAwait(false);
             metrics.ObserveSign(k.Scheme, System.Diagnostics.Stopwatch.GetElapsedTime(start));
-            return TypedResults.Ok(r);
-        }).WithName("Sign").WithMetadata(new AuditOverlap()).Problems([.. common, 404, 409, 502, 503, 504]);
+            return TypedResults.Ok(r with { Policy = grant.Explanation });
+        }).WithName("Sign").WithMetadata(new AuditOverlap()).Problems([.. common, 403, 404, 409, 502, 503, 504]);
 
-        v1.MapPost("/keys/{name}/sign/batch", async Task<Ok<SignBatchResponse>> (HttpContext ctx, string name, SignBatchRequest body, KeyService keys, ServerMetrics metrics, CancellationToken ct) =>
+        v1.MapPost("/keys/{name}/sign/batch", async Task<Ok<SignBatchResponse>> (HttpContext ctx, string name, SignBatchRequest body, KeyService keys, PolicyGate policy,
+            ServerMetrics metrics, CancellationToken ct) =>
         {
+            CallerIdentity caller = CallerIdentity.Get(ctx);
             KeyRecord k = await keys.GetAsync(ctx, name, ct).ConfigureAwait(false);
             if (body.Items is null || body.Items.Count is 0 or > 256)
             {
@@ -63,15 +95,25 @@ public static class ApiRoutes
             var results = new SignBatchItem[body.Items.Count];
             await Parallel.ForAsync(0, body.Items.Count, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = ct }, async (i, token) =>
             {
+                PolicyGrant? grant = null;
                 try
                 {
+                    // Each item is decided, audited and limited on its own; an item that needs approval is refused
+                    // with its decision (held requests are made by POST /v1/keys/{name}/sign only).
+                    SignRequest item = body.Items[i] ?? new SignRequest();
+                    keys.ValidateSignInput(k, item);
+
+                    OperationRequest op = SigningOperations.ForSign(caller.Principal, k, item);
+                    grant = await policy.AuthorizeAsync(caller, k, op, "sign", System.Text.Json.JsonSerializer.Serialize(item, ApiJsonContext.Default.SignRequest), null, token)
+                        .ConfigureAwait(false);
                     long start = System.Diagnostics.Stopwatch.GetTimestamp();
-                    SignResponse r = await keys.SignAsync(k, body.Items[i] ?? new SignRequest(), token).ConfigureAwait(false);
+                    SignResponse r = await keys.SignAsync(k, item, token).ConfigureAwait(false);
                     metrics.ObserveSign(k.Scheme, System.Diagnostics.Stopwatch.GetElapsedTime(start));
-                    results[i] = new SignBatchItem(r, null);
+                    results[i] = new SignBatchItem(r with { Policy = grant.Explanation }, null);
                 }
                 catch (Exception e) when (e is not OperationCanceledException)
                 {
+                    await policy.ReleaseAsync(grant).ConfigureAwait(false);
                     results[i] = new SignBatchItem(null, ProblemTypes.FromException(e));
                 }
             }).ConfigureAwait(false);

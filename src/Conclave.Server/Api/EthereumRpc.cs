@@ -4,7 +4,9 @@ using System.Text.Json.Nodes;
 using Conclave.Chains.Ethereum;
 using Conclave.Crypto;
 using Conclave.Crypto.Signing;
+using Conclave.Policy.Venues;
 using Conclave.Server.Config;
+using Conclave.Server.Policy;
 using Conclave.Storage.Keys;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -29,8 +31,9 @@ public static class EthereumRpc
             .Accepts<JsonObject>("application/json").Produces<JsonObject>(200, "application/json").ProducesProblem(401);
     }
 
-    private static async Task HandleAsync(HttpContext ctx, KeyService keys, ServerConfig config)
+    private static async Task HandleAsync(HttpContext ctx, KeyService keys, ServerConfig config, PolicyGate policy, VenueRegistry venues)
     {
+        var rpc = new RpcScope(ctx, keys, config, policy, venues, CallerIdentity.Get(ctx));
         JsonNode? response;
         JsonDocument doc;
         try
@@ -58,7 +61,7 @@ public static class EthereumRpc
                     foreach (JsonElement r in doc.RootElement.EnumerateArray())
                     {
                         // A notification (no "id") is carried out but not answered (JSON-RPC 2.0 §4.1, §6).
-                        if (await CallAsync(ctx, r, keys, config).ConfigureAwait(false) is { } one && !IsNotification(r))
+                        if (await CallAsync(rpc, r).ConfigureAwait(false) is { } one && !IsNotification(r))
                         {
                             results.Add(one);
                         }
@@ -69,7 +72,7 @@ public static class EthereumRpc
             }
             else
             {
-                JsonObject one = await CallAsync(ctx, doc.RootElement, keys, config).ConfigureAwait(false);
+                JsonObject one = await CallAsync(rpc, doc.RootElement).ConfigureAwait(false);
                 response = IsNotification(doc.RootElement) ? null : one;
             }
         }
@@ -96,21 +99,32 @@ public static class EthereumRpc
         await ctx.Response.WriteAsync(node?.ToJsonString() ?? "null", ctx.RequestAborted).ConfigureAwait(false);
     }
 
-    private static JsonObject Error(JsonNode? id, int code, string message) =>
-        new() { ["jsonrpc"] = "2.0", ["id"] = id, ["error"] = new JsonObject { ["code"] = code, ["message"] = message } };
+    private static JsonObject Error(JsonNode? id, int code, string message, JsonNode? data = null)
+    {
+        var error = new JsonObject { ["code"] = code, ["message"] = message };
+        if (data is not null)
+        {
+            error["data"] = data;
+        }
+
+        return new() { ["jsonrpc"] = "2.0", ["id"] = id, ["error"] = error };
+    }
 
     /// <summary>One call; its method, key and outcome go to the request's audit outcome entry (<see cref="AuditTrail"/>).</summary>
-    private static async Task<JsonObject> CallAsync(HttpContext ctx, JsonElement req, KeyService keys, ServerConfig config)
+    private static async Task<JsonObject> CallAsync(RpcScope rpc, JsonElement req)
     {
+        HttpContext ctx = rpc.Http;
         var call = new RpcCall();
-        JsonObject response = await CallCoreAsync(req, keys, config, call, ctx.RequestAborted).ConfigureAwait(false);
+        JsonObject response = await CallCoreAsync(req, rpc, call, ctx.RequestAborted).ConfigureAwait(false);
         string outcome = response["error"] is JsonObject e ? "error " + e["code"]!.GetValue<int>().ToString(System.Globalization.CultureInfo.InvariantCulture) : "ok";
         AuditTrail.AddCall(ctx, call.Method ?? "(invalid)", call.KeyId, outcome);
         return response;
     }
 
-    private static async Task<JsonObject> CallCoreAsync(JsonElement req, KeyService keys, ServerConfig config, RpcCall call, CancellationToken ct)
+    private static async Task<JsonObject> CallCoreAsync(JsonElement req, RpcScope rpc, RpcCall call, CancellationToken ct)
     {
+        KeyService keys = rpc.Keys;
+        ServerConfig config = rpc.Config;
         if (req.ValueKind != JsonValueKind.Object || !req.TryGetProperty("method", out JsonElement m) || m.ValueKind != JsonValueKind.String)
         {
             return Error(null, -32600, "invalid request");
@@ -127,10 +141,10 @@ public static class EthereumRpc
             {
                 "eth_chainId" => JsonValue.Create("0x" + config.ChainId.ToString("x", System.Globalization.CultureInfo.InvariantCulture)),
                 "eth_accounts" => new JsonArray([.. (await keys.EthereumAccountsAsync(ct).ConfigureAwait(false)).Select(a => (JsonNode)JsonValue.Create(a)!)]),
-                "eth_sign" => await SignPersonalAsync(keys, call, Param(p, 0), Param(p, 1), ct).ConfigureAwait(false),
-                "personal_sign" => await SignPersonalAsync(keys, call, Param(p, 1), Param(p, 0), ct).ConfigureAwait(false),
-                "eth_signTransaction" => await SignTransactionAsync(keys, config, call, p.Length > 0 ? p[0] : default, ct).ConfigureAwait(false),
-                "eth_signTypedData_v4" => await SignTypedDataAsync(keys, call, Param(p, 0), p.Length > 1 ? p[1] : default, ct).ConfigureAwait(false),
+                "eth_sign" => await SignPersonalAsync(rpc, call, Param(p, 0), Param(p, 1), ct).ConfigureAwait(false),
+                "personal_sign" => await SignPersonalAsync(rpc, call, Param(p, 1), Param(p, 0), ct).ConfigureAwait(false),
+                "eth_signTransaction" => await SignTransactionAsync(rpc, call, p.Length > 0 ? p[0] : default, ct).ConfigureAwait(false),
+                "eth_signTypedData_v4" => await SignTypedDataAsync(rpc, call, Param(p, 0), p.Length > 1 ? p[1] : default, ct).ConfigureAwait(false),
                 _ => throw new RpcException(-32601, "method not found"),
             };
             return new JsonObject { ["jsonrpc"] = "2.0", ["id"] = id, ["result"] = result };
@@ -142,6 +156,11 @@ public static class EthereumRpc
         catch (CryptoFormatException e)
         {
             return Error(id, -32602, "invalid params: " + e.Message);
+        }
+        catch (ApiException e) when (e.Problem.Policy is { } policy)
+        {
+            // Denied by policy (docs/POLICY.md "Enforcement"): -32001 with the explained decision as the error's data.
+            return Error(id, -32001, e.Problem.Detail, JsonSerializer.SerializeToNode(policy, ApiJsonContext.Default.PolicyExplanation));
         }
         catch (ApiException e) when (e.Problem.Status < 500)
         {
@@ -170,23 +189,28 @@ public static class EthereumRpc
         return key;
     }
 
-    private static async Task<JsonNode> SignPersonalAsync(KeyService keys, RpcCall call, string address, string data, CancellationToken ct)
+    private static async Task<JsonNode> SignPersonalAsync(RpcScope rpc, RpcCall call, string address, string data, CancellationToken ct)
     {
-        KeyRecord key = await AccountAsync(keys, call, address, ct).ConfigureAwait(false);
+        KeyRecord key = await AccountAsync(rpc.Keys, call, address, ct).ConfigureAwait(false);
         byte[] message = data.StartsWith("0x", StringComparison.OrdinalIgnoreCase) ? Hex.Parse(data, "data") : Encoding.UTF8.GetBytes(data);
-        return await SignDigestAsync(keys, key, PersonalMessage.Hash(message), ct).ConfigureAwait(false);
+        byte[] digest = PersonalMessage.Hash(message);
+        PolicyGrant grant = await rpc.AuthorizeAsync(key, SigningOperations.Request(rpc.Caller.Principal, key, Conclave.Policy.Operations.OperationKind.Message), call, digest, ct)
+            .ConfigureAwait(false);
+        return await SignDigestAsync(rpc, grant, key, digest, ct).ConfigureAwait(false);
     }
 
-    private static async Task<JsonNode> SignTypedDataAsync(KeyService keys, RpcCall call, string address, JsonElement typed, CancellationToken ct)
+    private static async Task<JsonNode> SignTypedDataAsync(RpcScope rpc, RpcCall call, string address, JsonElement typed, CancellationToken ct)
     {
-        KeyRecord key = await AccountAsync(keys, call, address, ct).ConfigureAwait(false);
+        KeyRecord key = await AccountAsync(rpc.Keys, call, address, ct).ConfigureAwait(false);
         byte[] digest;
+        Conclave.Policy.Operations.OperationRequest op;
         if (typed.ValueKind == JsonValueKind.String)
         {
             try
             {
                 using JsonDocument d = JsonDocument.Parse(typed.GetString()!);
                 digest = TypedData.Hash(d.RootElement);
+                op = SigningOperations.ForTypedData(rpc.Caller.Principal, key, d.RootElement);
             }
             catch (JsonException)
             {
@@ -196,13 +220,17 @@ public static class EthereumRpc
         else
         {
             digest = TypedData.Hash(typed);
+            op = SigningOperations.ForTypedData(rpc.Caller.Principal, key, typed);
         }
 
-        return await SignDigestAsync(keys, key, digest, ct).ConfigureAwait(false);
+        PolicyGrant grant = await rpc.AuthorizeAsync(key, op, call, digest, ct).ConfigureAwait(false);
+        return await SignDigestAsync(rpc, grant, key, digest, ct).ConfigureAwait(false);
     }
 
-    private static async Task<JsonNode> SignTransactionAsync(KeyService keys, ServerConfig config, RpcCall call, JsonElement tx, CancellationToken ct)
+    private static async Task<JsonNode> SignTransactionAsync(RpcScope rpc, RpcCall call, JsonElement tx, CancellationToken ct)
     {
+        KeyService keys = rpc.Keys;
+        ServerConfig config = rpc.Config;
         if (tx.ValueKind != JsonValueKind.Object || !tx.TryGetProperty("from", out JsonElement from) || from.ValueKind != JsonValueKind.String)
         {
             throw new RpcException(-32602, "invalid params: a transaction object with 'from' is required");
@@ -217,16 +245,28 @@ public static class EthereumRpc
                 + "add chainId, or set allowUnprotectedTransactions in server.json");
         }
 
-        SignatureResult sig = await keys.SignDigestEcdsaAsync(key, t.SigningHash(), ct).ConfigureAwait(false);
-        byte[] raw = t.Serialize(sig.Signature, sig.RecoveryId!.Value);
-
-        // Read back what is about to be released with the strict decoder: it must parse and recover to this key.
-        if (SignedEthereumTransaction.Decode(raw).SenderAddress != EthereumAddress.FromPublicKey(key.PublicKey))
+        byte[] hash = t.SigningHash();
+        long chainId = t.ChainId is { IsZero: false } c && c <= long.MaxValue ? (long)c : config.ChainId;
+        PolicyGrant grant = await rpc.AuthorizeAsync(key, SigningOperations.ForTransaction(rpc.Caller.Principal, key, rpc.Venues, chainId, t.To, t.Data, t.Value), call, hash, ct)
+            .ConfigureAwait(false);
+        try
         {
-            throw new InvalidOperationException("the signed transaction does not recover to the signing key");
-        }
+            SignatureResult sig = await keys.SignDigestEcdsaAsync(key, hash, ct).ConfigureAwait(false);
+            byte[] raw = t.Serialize(sig.Signature, sig.RecoveryId!.Value);
 
-        return JsonValue.Create("0x" + Convert.ToHexStringLower(raw));
+            // Read back what is about to be released with the strict decoder: it must parse and recover to this key.
+            if (SignedEthereumTransaction.Decode(raw).SenderAddress != EthereumAddress.FromPublicKey(key.PublicKey))
+            {
+                throw new InvalidOperationException("the signed transaction does not recover to the signing key");
+            }
+
+            return JsonValue.Create("0x" + Convert.ToHexStringLower(raw));
+        }
+        catch
+        {
+            await rpc.Policy.ReleaseAsync(grant).ConfigureAwait(false);
+            throw;
+        }
     }
 
     /// <summary>
@@ -255,10 +295,28 @@ public static class EthereumRpc
         }
     }
 
-    private static async Task<JsonNode> SignDigestAsync(KeyService keys, KeyRecord key, byte[] digest, CancellationToken ct)
+    private static async Task<JsonNode> SignDigestAsync(RpcScope rpc, PolicyGrant grant, KeyRecord key, byte[] digest, CancellationToken ct)
     {
-        SignatureResult sig = await keys.SignDigestEcdsaAsync(key, digest, ct).ConfigureAwait(false);
+        SignatureResult sig;
+        try
+        {
+            sig = await rpc.Keys.SignDigestEcdsaAsync(key, digest, ct).ConfigureAwait(false);
+        }
+        catch
+        {
+            await rpc.Policy.ReleaseAsync(grant).ConfigureAwait(false);
+            throw;
+        }
+
         return JsonValue.Create("0x" + Convert.ToHexStringLower(sig.Signature) + Convert.ToHexStringLower([(byte)(27 + sig.RecoveryId!.Value)]));
+    }
+
+    /// <summary>What one /rpc request signs with: its services and its caller.</summary>
+    private sealed record RpcScope(HttpContext Http, KeyService Keys, ServerConfig Config, PolicyGate Policy, VenueRegistry Venues, CallerIdentity Caller)
+    {
+        /// <summary>Policy for one call; the request hash covers the method and the exact digest to be signed.</summary>
+        public Task<PolicyGrant> AuthorizeAsync(KeyRecord key, Conclave.Policy.Operations.OperationRequest op, RpcCall call, byte[] digest, CancellationToken ct) =>
+            Policy.AuthorizeAsync(Caller, key, op, "rpc " + call.Method, Convert.ToHexStringLower(digest), null, ct);
     }
 
     /// <summary>What one call did, for the audit entry.</summary>

@@ -294,6 +294,29 @@ public sealed partial class KeyService : IDisposable
     public async Task<KeyRecord> GetAsync(string name, CancellationToken ct) =>
         await _store.Keys.GetByNameAsync(name, ct).ConfigureAwait(false) ?? throw new ApiException(ProblemTypes.UnknownKey, $"no key named {name}");
 
+    /// <summary>
+    /// Refuses a sign request whose input does not fit the key's scheme (neither input, a digest for a message scheme,
+    /// a message for a digest scheme, bad hex) with the same problem <see cref="SignAsync"/> gives, without signing:
+    /// the routes check this before policy decides, so a malformed request is a 400, not a policy decision.
+    /// </summary>
+    public void ValidateSignInput(KeyRecord key, SignRequest req)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        ArgumentNullException.ThrowIfNull(req);
+        if (HsmKeys.IsHsmScheme(key.Scheme, out Conclave.Hsm.Schemes.HsmSignatureScheme? hsmScheme))
+        {
+            _ = SignInput(hsmScheme!.InputKind == SignInputKind.Digest32, key.Scheme, req);
+        }
+        else if (TryGetSoftwareScheme(key.Scheme, out SoftwareSignatureScheme? single))
+        {
+            _ = SignInput(single!.InputKind == SignInputKind.Digest32, key.Scheme, req);
+        }
+        else if (FrostCiphersuite.TryGet(key.Scheme, out _))
+        {
+            _ = SignInput(false, key.Scheme, req);
+        }
+    }
+
     public async Task<SignResponse> SignAsync(KeyRecord key, SignRequest req, CancellationToken ct)
     {
         if (key.State != KeyState.Active)

@@ -92,6 +92,22 @@ public sealed class ServerConfig
     /// <summary>Risk-level thresholds, cool-down, lockdown-exit approvers (docs/OPERATIONS.md "Risk levels"); absent: the defaults.</summary>
     public Conclave.Server.Risk.RiskSettings? Risk { get; set; }
 
+    /// <summary>
+    /// Whether the admin token's signing requests are decided by policy like anyone's (true, the default) or always
+    /// refused (false): docs/POLICY.md "Enforcement".
+    /// </summary>
+    public bool AdminSigning { get; set; } = true;
+
+    /// <summary>
+    /// A policy document (file, relative to server.json) installed into the store at start when the store has no policy
+    /// with its id: `conclave up` writes server/starter-policy.json, which lets the admin sign. A production server.json
+    /// names none, so the server starts with no policy and denies every signature until one is put.
+    /// </summary>
+    public string? StarterPolicy { get; set; }
+
+    /// <summary>Venue profile files (JSON, docs/POLICY.md "Venue profiles"), relative to server.json.</summary>
+    public List<string>? VenueProfiles { get; set; }
+
     public string BaseDirectory { get; private set; } = "";
 
     public string Resolve(string path) => Path.IsPathRooted(path) ? path : Path.GetFullPath(Path.Combine(BaseDirectory, path));

@@ -30,6 +30,42 @@ public sealed class LocalClusterLayout
     /// </summary>
     public const int DevelopmentCheckpointInterval = 16;
 
+    /// <summary>The starter policy's file in DIR/server, named by server.json <c>starterPolicy</c>.</summary>
+    public const string StarterPolicyFileName = "starter-policy.json";
+
+    /// <summary>
+    /// The development cluster's starter policy (docs/POLICY.md "Starter policy"): the admin may sign messages, typed data
+    /// and the typed operations with any key, and raw digests with keys of the schemes that sign digests. Visible in
+    /// DIR/server/starter-policy.json and through GET /v1/policies/starter; change it with PUT /v1/policies/starter
+    /// (a higher version).
+    /// </summary>
+    public const string StarterPolicyJson = """
+        {
+          "id": "starter",
+          "version": 1,
+          "rules": [
+            {
+              "id": "admin-signs",
+              "effect": "allow",
+              "match": {
+                "principals": ["admin"],
+                "operations": ["message", "typed-data", "transfer", "liquidate", "settle", "exercise", "margin-call", "release-collateral", "hedge"]
+              }
+            },
+            {
+              "id": "admin-raw-digests",
+              "effect": "allow",
+              "match": {
+                "principals": ["admin"],
+                "operations": ["raw-digest"],
+                "labels": ["scheme:ecdsa-secp256k1", "scheme:schnorr-bip340", "scheme:hsm-ecdsa-secp256k1"]
+              }
+            }
+          ]
+        }
+
+        """;
+
     public string PkiDir => Path.Combine(DataDir, "pki");
 
     public string ManifestPath => Path.Combine(DataDir, "cluster.json");
@@ -144,7 +180,9 @@ public sealed class LocalClusterLayout
             Threshold = threshold,
             Tls = new TlsFiles { Certificate = "../pki/coordinator.crt", Key = "../pki/coordinator.key", Ca = "../pki/ca.crt" },
             AuditCheckpointInterval = DevelopmentCheckpointInterval,
+            StarterPolicy = StarterPolicyFileName,
         }.Save(ServerConfigPath);
+        Conclave.Storage.OwnerOnly.WriteAllText(Path.Combine(serverDir, StarterPolicyFileName), StarterPolicyJson);
     }
 
     /// <summary>

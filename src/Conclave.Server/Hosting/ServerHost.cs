@@ -158,6 +158,21 @@ public static class ServerHost
         keys.CulpritObserved = risk.RecordCulprits;
         builder.Services.AddSingleton(risk);
         builder.Services.AddSingleton<IRiskLevelSource>(risk);
+        // Policy enforcement (issue 16, docs/POLICY.md "Enforcement"): documents from the store, venue profiles from
+        // server.json, the starter policy a development cluster names in server.json installed once.
+        Conclave.Policy.Venues.VenueRegistry venues = PolicySetup.LoadVenues(config);
+        await PolicySetup.InstallStarterPolicyAsync(config, store, cancellationToken).ConfigureAwait(false);
+        builder.Services.AddSingleton(venues);
+        builder.Services.AddSingleton(clock);
+        builder.Services.AddSingleton(new Conclave.Server.Policy.PolicyEngine(store));
+        builder.Services.AddSingleton(sp => new Conclave.Server.Policy.PolicyGate(sp.GetRequiredService<Conclave.Server.Policy.PolicyEngine>(),
+            sp.GetRequiredService<IRiskLevelSource>(), config, sp.GetRequiredService<TimeProvider>()));
+        builder.Services.AddSingleton(sp =>
+        {
+            var approvals = new Conclave.Server.Policy.ApprovalService(store, sp.GetRequiredService<Conclave.Server.Policy.PolicyGate>(), sp.GetRequiredService<TimeProvider>());
+            approvals.Register(Conclave.Server.Policy.ApprovalService.SignRoute, PolicySetup.SignExecutor(keys));
+            return approvals;
+        });
         builder.Services.AddSingleton(metricsToken);
         builder.Services.AddSingleton(new Conclave.Server.Api.Identity.AgentAuthenticator(store, TimeProvider.System));
         var serverMetrics = new ServerMetrics { Risk = risk };
@@ -184,6 +199,7 @@ public static class ServerHost
         Conclave.Server.Risk.RiskRoutes.Map(app);
         EthereumRpc.Map(app);
         Conclave.Server.Api.Identity.PrincipalRoutes.Map(app);
+        PolicyRoutes.Map(app);
         app.MapOpenApi("/openapi/{documentName}.json");
         var routeMethods = new RouteMethods(app);
         app.MapFallback(async (HttpContext ctx) =>

@@ -44,13 +44,14 @@ internal static class StoreBackup
         new("keys", "id", [("id", Col.Text), ("name", Col.Text), ("scheme", Col.Text), ("public_key", Col.Blob), ("threshold", Col.Int), ("participants", Col.Int), ("version", Col.Int), ("state", Col.Text), ("labels", Col.Text), ("created_at", Col.Int), ("updated_at", Col.Int), ("mac", Col.Blob)]),
         new("key_versions", "key_id, version", [("key_id", Col.Text), ("version", Col.Int), ("public_key", Col.Blob), ("created_at", Col.Int)]),
         new("key_secrets", "key_id, version", [("key_id", Col.Text), ("version", Col.Int), ("kek_id", Col.Text), ("wrapped_key", Col.Blob), ("ciphertext", Col.Blob), ("created_at", Col.Int)]),
-        new("requests", "id", [("id", Col.Text), ("key_id", Col.Text), ("operation", Col.Text), ("requester", Col.Text), ("request_hash", Col.Blob), ("payload", Col.Blob), ("state", Col.Text), ("created_at", Col.Int), ("updated_at", Col.Int), ("expires_at", Col.Int)]),
+        new("requests", "id", [("id", Col.Text), ("key_id", Col.Text), ("operation", Col.Text), ("requester", Col.Text), ("request_hash", Col.Blob), ("payload", Col.Blob), ("state", Col.Text), ("created_at", Col.Int), ("updated_at", Col.Int), ("expires_at", Col.Int), ("result", Col.Blob)]),
+        new("policies", "policy_id, version", [("policy_id", Col.Text), ("version", Col.Int), ("hash", Col.Text), ("mode", Col.Text), ("document", Col.Blob), ("created_by", Col.Text), ("created_at", Col.Int)]),
         new("approvals", "request_id, approver", [("request_id", Col.Text), ("approver", Col.Text), ("decision", Col.Text), ("signature", Col.Blob), ("created_at", Col.Int)]),
         new("audit_entries", "seq", [("seq", Col.Int), ("time", Col.Int), ("actor", Col.Text), ("action", Col.Text), ("key_id", Col.Text), ("request_hash", Col.Blob), ("decision", Col.Text), ("result", Col.Text), ("prev_hash", Col.Blob), ("hash", Col.Blob)]),
         new("audit_checkpoints", "seq", [("seq", Col.Int), ("hash", Col.Blob), ("scheme", Col.Text), ("public_key", Col.Blob), ("signature", Col.Blob), ("time", Col.Int)]),
     ];
 
-    private static readonly string[] s_mustBeEmpty = ["keks", "store_secrets", "keys", "requests", "audit_entries", "nonces"];
+    private static readonly string[] s_mustBeEmpty = ["keks", "store_secrets", "keys", "requests", "policies", "audit_entries", "nonces"];
 
     public static async Task ExportAsync(SqlStore store, Stream destination, IKeyEncryptionKeySource backupKekSource, CancellationToken ct)
     {
@@ -307,9 +308,18 @@ internal static class StoreBackup
             foreach (Table t in s_tables)
             {
                 var rows = new List<object?[]>();
-                foreach (JsonElement row in tables.GetProperty(t.Name).EnumerateArray())
+                // A backup written before migration 9 has no policies table and no requests.result column.
+                if (!tables.TryGetProperty(t.Name, out JsonElement tableRows) && t.Name == "policies")
                 {
-                    if (row.GetArrayLength() != t.Columns.Length)
+                    result[t.Name] = rows;
+                    continue;
+                }
+
+                tableRows = tables.GetProperty(t.Name);
+                foreach (JsonElement row in tableRows.EnumerateArray())
+                {
+                    int missing = t.Columns.Length - row.GetArrayLength();
+                    if (missing != 0 && !(missing == 1 && t.Name == "requests"))
                     {
                         throw StorageErrors.BadBackup($"a row of {t.Name} has the wrong number of columns");
                     }

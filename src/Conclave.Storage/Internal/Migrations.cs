@@ -91,6 +91,14 @@ internal static class Migrations
             "CREATE INDEX request_nonces_expiry ON request_nonces (expires_at)",
         ]),
 
+        // Issue 16: versioned policy documents (Storage/Policy/IPolicyStore), and the outcome of a held request (the
+        // signature made when its approvals were met, or why it failed) in requests.result.
+        new(9, "policies and request results",
+        [
+            "CREATE TABLE policies (policy_id TEXT NOT NULL, version BIGINT NOT NULL, hash TEXT NOT NULL, mode TEXT NOT NULL, document {blob} NOT NULL, created_by TEXT NOT NULL, created_at BIGINT NOT NULL, PRIMARY KEY (policy_id, version))",
+            "ALTER TABLE requests ADD COLUMN result {blob}",
+        ]),
+
         // Issue 16: the risk level shared by server replicas (Storage/Risk/IRiskStore): one state row (version 0 until the
         // first write), price samples per source (decimal text), votes to leave a lockdown. Not in backups.
         new(10, "risk level",

@@ -53,7 +53,9 @@ internal sealed class SqlPolicyCounters(SqlStore store) : IPolicyCounterStore
 
             foreach (var r in reservations)
             {
-                var t = await SumAsync(c, tx, r.CounterKey, r.WindowSeconds, now, cancellationToken).ConfigureAwait(false);
+                // Entries stamped after this call's "now" count too: concurrent callers read their clocks before they get
+                // the lock, so a later-stamped entry may already be in; leaving it out would let the cap be overspent.
+                var t = await SumAsync(c, tx, r.CounterKey, r.WindowSeconds, now, cancellationToken, includeLater: true).ConfigureAwait(false);
                 if ((r.MaxNative is { } mn && t.Native + r.Native > mn) || (r.MaxUsd is { } mu && t.Usd + r.Usd > mu) || (r.MaxCount is { } mc && t.Count + r.Count > mc))
                 {
                     return false;
@@ -90,10 +92,10 @@ internal sealed class SqlPolicyCounters(SqlStore store) : IPolicyCounterStore
         }, cancellationToken);
     }
 
-    private static async Task<CounterTotals> SumAsync(DbConnection c, DbTransaction? tx, string key, long windowSeconds, DateTimeOffset now, CancellationToken ct)
+    private static async Task<CounterTotals> SumAsync(DbConnection c, DbTransaction? tx, string key, long windowSeconds, DateTimeOffset now, CancellationToken ct, bool includeLater = false)
     {
-        long to = now.ToUnixTimeMilliseconds();
-        long from = to - checked(windowSeconds * 1000);
+        long to = includeLater ? long.MaxValue : now.ToUnixTimeMilliseconds();
+        long from = now.ToUnixTimeMilliseconds() - checked(windowSeconds * 1000);
         using DbCommand cmd = SqlEngine.Command(c, tx, "SELECT native, usd, count FROM policy_counter_entries WHERE counter_key=@k AND at_ms > @from AND at_ms <= @to");
         cmd.Add("@k", key);
         cmd.Add("@from", from);

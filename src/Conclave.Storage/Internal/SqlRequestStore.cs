@@ -6,6 +6,7 @@ namespace Conclave.Storage.Internal;
 internal sealed class SqlRequestStore(SqlStore store) : IRequestStore
 {
     private const string Columns = "id, key_id, operation, requester, request_hash, payload, state, created_at, updated_at, expires_at";
+    private const string ReadColumns = Columns + ", result";
 
     public async Task<RequestRecord> CreateAsync(NewRequest request, CancellationToken cancellationToken = default)
     {
@@ -49,7 +50,7 @@ internal sealed class SqlRequestStore(SqlStore store) : IRequestStore
         ArgumentNullException.ThrowIfNull(id);
         return store.ReadAsync(async c =>
         {
-            using DbCommand cmd = SqlEngine.Command(c, null, $"SELECT {Columns} FROM requests WHERE id=@id");
+            using DbCommand cmd = SqlEngine.Command(c, null, $"SELECT {ReadColumns} FROM requests WHERE id=@id");
             cmd.Add("@id", id);
             using DbDataReader r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             return await r.ReadAsync(cancellationToken).ConfigureAwait(false) ? Read(r) : null;
@@ -62,8 +63,8 @@ internal sealed class SqlRequestStore(SqlStore store) : IRequestStore
         return store.ReadAsync<IReadOnlyList<RequestRecord>>(async c =>
         {
             using DbCommand cmd = SqlEngine.Command(c, null, state is null
-                ? $"SELECT {Columns} FROM requests ORDER BY created_at, id LIMIT @limit"
-                : $"SELECT {Columns} FROM requests WHERE state=@state ORDER BY created_at, id LIMIT @limit");
+                ? $"SELECT {ReadColumns} FROM requests ORDER BY created_at, id LIMIT @limit"
+                : $"SELECT {ReadColumns} FROM requests WHERE state=@state ORDER BY created_at, id LIMIT @limit");
             cmd.Add("@limit", limit);
             if (state is not null)
             {
@@ -88,6 +89,22 @@ internal sealed class SqlRequestStore(SqlStore store) : IRequestStore
         {
             using DbCommand cmd = SqlEngine.Command(c, tx, "UPDATE requests SET state=@to, updated_at=@now WHERE id=@id AND state=@from");
             cmd.Add("@to", to.ToString());
+            cmd.Add("@now", store.NowMs());
+            cmd.Add("@id", id);
+            cmd.Add("@from", from.ToString());
+            return await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
+        }, cancellationToken);
+    }
+
+    public Task<bool> FinishAsync(string id, RequestState from, RequestState to, byte[] result, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(id);
+        ArgumentNullException.ThrowIfNull(result);
+        return store.WriteAsync(async (c, tx) =>
+        {
+            using DbCommand cmd = SqlEngine.Command(c, tx, "UPDATE requests SET state=@to, result=@result, updated_at=@now WHERE id=@id AND state=@from");
+            cmd.Add("@to", to.ToString());
+            cmd.Add("@result", result);
             cmd.Add("@now", store.NowMs());
             cmd.Add("@id", id);
             cmd.Add("@from", from.ToString());
@@ -161,5 +178,6 @@ internal sealed class SqlRequestStore(SqlStore store) : IRequestStore
         Enum.Parse<RequestState>(r.GetString(6)),
         SqlStore.FromMs(r.GetInt64(7)),
         SqlStore.FromMs(r.GetInt64(8)),
-        r.GetInt64OrNull(9) is long e ? SqlStore.FromMs(e) : null);
+        r.GetInt64OrNull(9) is long e ? SqlStore.FromMs(e) : null,
+        r.GetBytesOrNull(10));
 }

@@ -35,6 +35,7 @@ internal sealed partial class SqlStore : IConclaveStore
         PolicyCounters = new SqlPolicyCounters(this);
         Principals = new SqlPrincipalStore(this);
         Risk = new SqlRiskStore(this);
+        Policies = new SqlPolicyStore(this);
         _audit = new SqlAuditLog(this);
         NonceConsumer = new NonceConsumer(this);
     }
@@ -70,6 +71,7 @@ internal sealed partial class SqlStore : IConclaveStore
 
     public Principals.IPrincipalStore Principals { get; }
     public Risk.IRiskStore Risk { get; }
+    public Policy.IPolicyStore Policies { get; }
 
     public IAuditLog Audit => _audit;
 

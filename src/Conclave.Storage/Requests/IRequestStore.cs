@@ -31,7 +31,8 @@ public sealed record RequestRecord(
     RequestState State,
     DateTimeOffset CreatedAt,
     DateTimeOffset UpdatedAt,
-    DateTimeOffset? ExpiresAt);
+    DateTimeOffset? ExpiresAt,
+    byte[]? Result = null);
 
 public sealed record ApprovalRecord(string RequestId, string Approver, ApprovalDecision Decision, byte[]? Signature, DateTimeOffset At);
 
@@ -46,6 +47,12 @@ public interface IRequestStore
 
     /// <summary>Moves a request from <paramref name="from"/> to <paramref name="to"/> atomically; false if it was not in <paramref name="from"/>.</summary>
     Task<bool> TransitionAsync(string id, RequestState from, RequestState to, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Moves a request from <paramref name="from"/> to <paramref name="to"/> and records its outcome (the signature made,
+    /// or why it failed) in one step; false if it was not in <paramref name="from"/>.
+    /// </summary>
+    Task<bool> FinishAsync(string id, RequestState from, RequestState to, byte[] result, CancellationToken cancellationToken = default);
 
     /// <summary>Records an approver's decision once; false if that approver already answered. The request must be pending.</summary>
     Task<bool> AddApprovalAsync(string requestId, string approver, ApprovalDecision decision, byte[]? signature = null, CancellationToken cancellationToken = default);

@@ -1,0 +1,94 @@
+using System.Text;
+using System.Text.Json;
+using Conclave.Node.Config;
+using Conclave.Policy;
+using Conclave.Policy.Documents;
+using Conclave.Policy.Venues;
+using Conclave.Server.Api;
+using Conclave.Server.Config;
+using Conclave.Server.Policy;
+using Conclave.Storage;
+using Conclave.Storage.Audit;
+using Conclave.Storage.Policy;
+
+namespace Conclave.Server.Hosting;
+
+/// <summary>Policy pieces read from server.json at start: venue profiles and the starter policy.</summary>
+internal static class PolicySetup
+{
+    public static VenueRegistry LoadVenues(ServerConfig config)
+    {
+        var profiles = new List<VenueProfile>();
+        foreach (string file in config.VenueProfiles ?? [])
+        {
+            string path = config.Resolve(file);
+            try
+            {
+                profiles.Add(VenueProfile.Parse(File.ReadAllText(path)));
+            }
+            catch (IOException e)
+            {
+                throw new ConfigException($"venue profile {path} cannot be read: {e.Message}");
+            }
+            catch (PolicyFormatException e)
+            {
+                throw new ConfigException($"venue profile {path} is invalid: {e.Message}");
+            }
+        }
+
+        try
+        {
+            return new VenueRegistry(profiles);
+        }
+        catch (PolicyFormatException e)
+        {
+            throw new ConfigException($"venueProfiles: {e.Message}");
+        }
+    }
+
+    /// <summary>Installs server.json's starterPolicy when the store has no policy with its id (once; later edits are kept).</summary>
+    public static async Task InstallStarterPolicyAsync(ServerConfig config, IConclaveStore store, CancellationToken ct)
+    {
+        if (string.IsNullOrEmpty(config.StarterPolicy))
+        {
+            return;
+        }
+
+        string path = config.Resolve(config.StarterPolicy);
+        string text;
+        PolicyDocument doc;
+        try
+        {
+            text = File.ReadAllText(path);
+            doc = PolicyDocument.Parse(text);
+        }
+        catch (IOException e)
+        {
+            throw new ConfigException($"starterPolicy {path} cannot be read: {e.Message}");
+        }
+        catch (PolicyFormatException e)
+        {
+            throw new ConfigException($"starterPolicy {path} is invalid: {e.Message}");
+        }
+
+        if (await store.Policies.GetAsync(doc.Id, null, ct).ConfigureAwait(false) is not null)
+        {
+            return;
+        }
+
+        if (await store.Policies.PutAsync(new StoredPolicy(doc.Id, doc.Version, doc.Hash, PolicyMode.Enforce, Encoding.UTF8.GetBytes(text), "server.json starterPolicy",
+            DateTimeOffset.UtcNow), ct).ConfigureAwait(false))
+        {
+            await store.Audit.AppendAsync(new AuditEntryInput("coordinator", "policy.put", null, null, "allow", $"{doc.Id} v{doc.Version} enforce {doc.Hash} (starter policy)"), ct)
+                .ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>How a held POST /v1/keys/{name}/sign request is signed once approved.</summary>
+    public static HeldRequestExecutor SignExecutor(KeyService keys) => async (key, body, policy, ct) =>
+    {
+        SignRequest request = JsonSerializer.Deserialize(body, ApiJsonContext.Default.SignRequest) ?? new SignRequest();
+        SignResponse r = await keys.SignAsync(key, request, ct).ConfigureAwait(false);
+        return JsonSerializer.SerializeToUtf8Bytes(r with { Policy = policy }, ApiJsonContext.Default.SignResponse);
+    };
+}

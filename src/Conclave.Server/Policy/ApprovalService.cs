@@ -1,0 +1,321 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Conclave.Policy.Approvals;
+using Conclave.Policy.Documents;
+using Conclave.Policy.Evaluation;
+using Conclave.Policy.Principals;
+using Conclave.Server.Api;
+using Conclave.Storage;
+using Conclave.Storage.Audit;
+using Conclave.Storage.Keys;
+using Conclave.Storage.Requests;
+
+namespace Conclave.Server.Policy;
+
+/// <summary>Signs a held request once its approvals are met; returns the response body to keep with the request.</summary>
+public delegate Task<byte[]> HeldRequestExecutor(KeyRecord key, string body, PolicyExplanation policy, CancellationToken ct);
+
+/// <summary>
+/// Requests held for approval (issue 16 "Approvals"), stored in the store's <c>requests</c> and <c>approvals</c>
+/// tables. A vote is cast by an approver principal over the request hash and the policy hash the 202 answered; the
+/// evidence of the authenticated vote (its body, and the RFC 9421 signature headers when there are any) is stored with
+/// it. Conclave.Policy's <see cref="ApprovalRequest"/> decides each vote: the initiator never counts, one vote per
+/// approver, any reject is final, expiry. When every approval is met the request is signed (velocity counters reserved
+/// then) and its result kept; <c>GET /v1/requests/{id}</c> returns it. Every step is audited.
+/// </summary>
+public sealed class ApprovalService(IConclaveStore store, PolicyGate gate, TimeProvider time)
+{
+    public const string SignRoute = "sign";
+
+    private readonly Dictionary<string, HeldRequestExecutor> _executors = new(StringComparer.Ordinal);
+
+    /// <summary>Registers how a held request of <paramref name="route"/> is signed when approved.</summary>
+    public void Register(string route, HeldRequestExecutor executor)
+    {
+        lock (_executors)
+        {
+            _executors[route] = executor;
+        }
+    }
+
+    /// <summary>The sink the gate calls for a held request of this route, key, caller and body.</summary>
+    public HeldRequestSink Sink(string route, KeyRecord key, CallerIdentity caller, string operation, string body) =>
+        (decision, requestHash, now, ct) => HoldAsync(route, key, caller, operation, body, decision, requestHash, now, ct);
+
+    private async Task<HeldResponse> HoldAsync(string route, KeyRecord key, CallerIdentity caller, string operation, string body, ServerDecision d, byte[] requestHash,
+        DateTimeOffset now, CancellationToken ct)
+    {
+        string id = "req-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
+        DateTimeOffset expires = now.AddSeconds(d.Approvals.Min(a => a.TtlSeconds));
+        PolicyExplanation explanation = PolicyGate.Explain(d);
+        var payload = new JsonObject
+        {
+            ["route"] = route,
+            ["keyId"] = key.Id,
+            ["principal"] = caller.Principal.Id,
+            ["operation"] = operation,
+            ["body"] = body,
+            ["createdAt"] = now.ToUnixTimeMilliseconds(),
+            ["policy"] = JsonSerializer.SerializeToNode(explanation, ApiJsonContext.Default.PolicyExplanation),
+            ["approvals"] = new JsonArray([.. d.Approvals.Select(a => (JsonNode)new JsonObject
+            {
+                ["mode"] = a.Mode == ApprovalMode.And ? "and" : "or",
+                ["ttlSeconds"] = a.TtlSeconds,
+                ["groups"] = new JsonArray([.. a.Groups.Select(g => (JsonNode)new JsonObject
+                {
+                    ["name"] = g.Name,
+                    ["k"] = g.K,
+                    ["members"] = new JsonArray([.. g.Members.Select(m => (JsonNode)JsonValue.Create(m))]),
+                })]),
+            })]),
+            ["reservations"] = new JsonArray([.. d.Reservations.Select(r => (JsonNode)new JsonObject
+            {
+                ["counterKey"] = r.CounterKey,
+                ["windowSeconds"] = r.WindowSeconds,
+                ["native"] = r.Native,
+                ["usd"] = r.Usd,
+                ["count"] = r.Count,
+                ["maxNative"] = r.MaxNative,
+                ["maxUsd"] = r.MaxUsd,
+                ["maxCount"] = r.MaxCount,
+            })]),
+        };
+        await store.Requests.CreateAsync(new NewRequest(id, key.Id, operation, caller.Principal.Id, requestHash, Encoding.UTF8.GetBytes(payload.ToJsonString()), expires), ct)
+            .ConfigureAwait(false);
+        await store.Audit.AppendAsync(new AuditEntryInput(caller.Actor, "request.held", key.Id, requestHash, "require-approval",
+            PolicyGate.Summary(operation, d) is var s && s.Length <= 200 ? $"{id} {s}" : $"{id} {s[..200]}…"), CancellationToken.None).ConfigureAwait(false);
+        return new HeldResponse(id, "pending", Convert.ToHexStringLower(requestHash), expires, explanation);
+    }
+
+    /// <summary>Requests, optionally by state; pending ones past their expiry are marked expired first.</summary>
+    public async Task<IReadOnlyList<JsonObject>> ListAsync(RequestState? state, CancellationToken ct)
+    {
+        await ExpireAsync(ct).ConfigureAwait(false);
+        IReadOnlyList<RequestRecord> all = await store.Requests.ListAsync(state, 1000, ct).ConfigureAwait(false);
+        var list = new List<JsonObject>();
+        foreach (RequestRecord r in all)
+        {
+            list.Add(await ViewAsync(r, ct).ConfigureAwait(false));
+        }
+
+        return list;
+    }
+
+    public async Task<JsonObject?> GetAsync(string id, CancellationToken ct)
+    {
+        await ExpireAsync(ct).ConfigureAwait(false);
+        RequestRecord? r = await store.Requests.GetAsync(id, ct).ConfigureAwait(false);
+        return r is null ? null : await ViewAsync(r, ct).ConfigureAwait(false);
+    }
+
+    private async Task ExpireAsync(CancellationToken ct)
+    {
+        DateTimeOffset now = time.GetUtcNow();
+        foreach (RequestRecord r in await store.Requests.ListAsync(RequestState.Pending, 1000, ct).ConfigureAwait(false))
+        {
+            if (r.ExpiresAt is { } e && now >= e && await store.Requests.TransitionAsync(r.Id, RequestState.Pending, RequestState.Expired, ct).ConfigureAwait(false))
+            {
+                await store.Audit.AppendAsync(new AuditEntryInput("coordinator", "request.expired", r.KeyId, r.RequestHash, "deny", r.Id + " expired unapproved"),
+                    CancellationToken.None).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task<JsonObject> ViewAsync(RequestRecord r, CancellationToken ct)
+    {
+        using JsonDocument payload = JsonDocument.Parse(r.Payload);
+        JsonElement p = payload.RootElement;
+        IReadOnlyList<ApprovalRecord> votes = await store.Requests.GetApprovalsAsync(r.Id, ct).ConfigureAwait(false);
+        var o = new JsonObject
+        {
+            ["requestId"] = r.Id,
+            ["status"] = r.State.ToString().ToLowerInvariant(),
+            ["keyId"] = r.KeyId,
+            ["operation"] = r.Operation,
+            ["requester"] = r.Requester,
+            ["requestHash"] = Convert.ToHexStringLower(r.RequestHash),
+            ["policyHash"] = p.GetProperty("policy").GetProperty("policyHash").GetString(),
+            ["createdAt"] = r.CreatedAt,
+            ["expiresAt"] = r.ExpiresAt,
+            ["policy"] = JsonNode.Parse(p.GetProperty("policy").GetRawText()),
+            ["votes"] = new JsonArray([.. votes.Select(v => (JsonNode)new JsonObject
+            {
+                ["approver"] = v.Approver,
+                ["decision"] = v.Decision == ApprovalDecision.Approve ? "approve" : "reject",
+                ["at"] = v.At,
+            })]),
+        };
+        if (r.Result is { } result)
+        {
+            o["result"] = JsonNode.Parse(result);
+        }
+
+        return o;
+    }
+
+    /// <summary>
+    /// One vote by <paramref name="caller"/> (who must hold the role approver) over <paramref name="requestHashHex"/> and
+    /// <paramref name="policyHash"/>, which must be the request's. Refusals are typed problems: 403 forbidden (not an
+    /// approver role), 403 vote-refused for self-approval and non-members, 409 vote-refused for a second vote, a decided
+    /// or an expired request.
+    /// </summary>
+    public async Task<JsonObject> VoteAsync(CallerIdentity caller, string id, bool approve, string? requestHashHex, string? policyHash, byte[] evidence, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(caller);
+        ArgumentNullException.ThrowIfNull(evidence);
+        if (!caller.Principal.HasRole(Role.Approver))
+        {
+            throw new ApiException(ProblemTypes.Forbidden, $"principal {caller.Principal.Id} does not hold the role approver");
+        }
+
+        await ExpireAsync(ct).ConfigureAwait(false);
+        RequestRecord r = await store.Requests.GetAsync(id, ct).ConfigureAwait(false) ?? throw new ApiException(ProblemTypes.NotFound, $"no request {id}");
+        using JsonDocument payload = JsonDocument.Parse(r.Payload);
+        JsonElement p = payload.RootElement;
+        string storedPolicyHash = p.GetProperty("policy").GetProperty("policyHash").GetString()!;
+        if (requestHashHex is null || policyHash is null)
+        {
+            throw new ApiException(ProblemTypes.InvalidRequest, "a vote names the request's requestHash and policyHash (as GET /v1/requests/{id} shows them)");
+        }
+
+        byte[] given;
+        try
+        {
+            given = Convert.FromHexString(requestHashHex);
+        }
+        catch (FormatException)
+        {
+            throw new ApiException(ProblemTypes.BadHex, "requestHash must be 64 hex digits");
+        }
+
+        if (given.Length != 32 || !CryptographicOperations.FixedTimeEquals(given, r.RequestHash)
+            || !CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(policyHash), Encoding.UTF8.GetBytes(storedPolicyHash)))
+        {
+            throw new ApiException(ProblemTypes.VoteRefused, "the vote's requestHash or policyHash is not this request's: nothing was recorded");
+        }
+
+        ApprovalRequest state = Rebuild(r, p, await store.Requests.GetApprovalsAsync(id, ct).ConfigureAwait(false));
+        DateTimeOffset now = time.GetUtcNow();
+        if (r.State != RequestState.Pending)
+        {
+            await AuditVoteAsync(caller, r, approve, "refused: the request is " + r.State.ToString().ToLowerInvariant()).ConfigureAwait(false);
+            throw new ApiException(ProblemTypes.VoteRefused, $"request {id} is {r.State.ToString().ToLowerInvariant()}; it takes no more votes");
+        }
+
+        VoteOutcome outcome = state.Cast(caller.Principal.Id, approve, now, out _);
+        string? refusal = outcome switch
+        {
+            VoteOutcome.SelfApprovalRefused => "the initiator of a request never votes on it",
+            VoteOutcome.NotAnApprover => $"principal {caller.Principal.Id} is not in an approval group of this request",
+            VoteOutcome.AlreadyVoted => $"principal {caller.Principal.Id} has already voted on this request",
+            VoteOutcome.Expired => "the request has expired",
+            VoteOutcome.AlreadyDecided => "the request is already decided",
+            _ => null,
+        };
+        if (refusal is not null)
+        {
+            await AuditVoteAsync(caller, r, approve, "refused: " + refusal).ConfigureAwait(false);
+            throw new ApiException(outcome is VoteOutcome.SelfApprovalRefused or VoteOutcome.NotAnApprover
+                ? ProblemTypes.Make(ProblemTypes.VoteRefused, refusal) with { Status = 403 }
+                : ProblemTypes.Make(ProblemTypes.VoteRefused, refusal));
+        }
+
+        if (!await store.Requests.AddApprovalAsync(id, caller.Principal.Id, approve ? ApprovalDecision.Approve : ApprovalDecision.Reject, evidence, ct).ConfigureAwait(false))
+        {
+            await AuditVoteAsync(caller, r, approve, "refused: a second vote").ConfigureAwait(false);
+            throw new ApiException(ProblemTypes.VoteRefused, $"principal {caller.Principal.Id} has already voted on this request");
+        }
+
+        await AuditVoteAsync(caller, r, approve, "recorded").ConfigureAwait(false);
+
+        // Decide from what the store now holds (votes of other replicas included).
+        state = Rebuild(r, p, await store.Requests.GetApprovalsAsync(id, ct).ConfigureAwait(false));
+        ApprovalStatus status = state.Status(now);
+        if (status == ApprovalStatus.Rejected && await store.Requests.TransitionAsync(id, RequestState.Pending, RequestState.Rejected, ct).ConfigureAwait(false))
+        {
+            await store.Audit.AppendAsync(new AuditEntryInput(caller.Actor, "request.rejected", r.KeyId, r.RequestHash, "deny", r.Id + " rejected"), CancellationToken.None)
+                .ConfigureAwait(false);
+        }
+        else if (status == ApprovalStatus.Approved && await store.Requests.TransitionAsync(id, RequestState.Pending, RequestState.Approved, ct).ConfigureAwait(false))
+        {
+            await ExecuteAsync(r, p, ct).ConfigureAwait(false);
+        }
+
+        return (await GetAsync(id, ct).ConfigureAwait(false))!;
+    }
+
+    /// <summary>The quorum is met: reserve the counters, sign, keep the result (or why it failed).</summary>
+    private async Task ExecuteAsync(RequestRecord r, JsonElement p, CancellationToken ct)
+    {
+        string route = p.GetProperty("route").GetString()!;
+        HeldRequestExecutor? executor;
+        lock (_executors)
+        {
+            _executors.TryGetValue(route, out executor);
+        }
+
+        var reservations = p.GetProperty("reservations").EnumerateArray().Select(x => new Reservation(
+            x.GetProperty("counterKey").GetString()!, x.GetProperty("windowSeconds").GetInt64(), x.GetProperty("native").GetDecimal(), x.GetProperty("usd").GetDecimal(),
+            x.GetProperty("count").GetInt64(), Dec(x, "maxNative"), Dec(x, "maxUsd"), x.GetProperty("maxCount").ValueKind == JsonValueKind.Null ? null : x.GetProperty("maxCount").GetInt64()))
+            .ToList();
+        string? reservation = null;
+        string error;
+        try
+        {
+            reservation = await gate.ReserveAsync(reservations, time.GetUtcNow(), ct).ConfigureAwait(false);
+            if (executor is null)
+            {
+                error = "no executor for route " + route;
+            }
+            else if (reservations.Count > 0 && reservation is null)
+            {
+                error = "a velocity limit was reached while the request waited for approval";
+            }
+            else
+            {
+                KeyRecord key = await store.Keys.GetAsync(r.KeyId!, ct).ConfigureAwait(false) ?? throw new ApiException(ProblemTypes.UnknownKey, "the key no longer exists");
+                PolicyExplanation policy = JsonSerializer.Deserialize(p.GetProperty("policy").GetRawText(), ApiJsonContext.Default.PolicyExplanation)!;
+                byte[] result = await executor(key, p.GetProperty("body").GetString()!, policy, ct).ConfigureAwait(false);
+                await store.Requests.FinishAsync(r.Id, RequestState.Approved, RequestState.Executed, result, CancellationToken.None).ConfigureAwait(false);
+                await store.Audit.AppendAsync(new AuditEntryInput("coordinator", "request.executed", r.KeyId, r.RequestHash, "allow",
+                    $"{r.Id} signed after approval, response-sha256 {Convert.ToHexStringLower(SHA256.HashData(result))}"), CancellationToken.None).ConfigureAwait(false);
+                return;
+            }
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            error = ProblemTypes.FromException(e).Detail;
+        }
+
+        await gate.ReleaseAsync(reservation).ConfigureAwait(false);
+        byte[] failure = Encoding.UTF8.GetBytes(new JsonObject { ["error"] = error }.ToJsonString());
+        await store.Requests.FinishAsync(r.Id, RequestState.Approved, RequestState.Failed, failure, CancellationToken.None).ConfigureAwait(false);
+        await store.Audit.AppendAsync(new AuditEntryInput("coordinator", "request.failed", r.KeyId, r.RequestHash, "deny",
+            (r.Id + " failed after approval: " + error) is var t && t.Length <= 256 ? t : t[..255] + "…"), CancellationToken.None).ConfigureAwait(false);
+    }
+
+    private static decimal? Dec(JsonElement x, string name) => x.GetProperty(name).ValueKind == JsonValueKind.Null ? null : x.GetProperty(name).GetDecimal();
+
+    private static ApprovalRequest Rebuild(RequestRecord r, JsonElement p, IReadOnlyList<ApprovalRecord> votes)
+    {
+        var specs = p.GetProperty("approvals").EnumerateArray().Select(a => new ApprovalSpec(
+            a.GetProperty("mode").GetString() == "and" ? ApprovalMode.And : ApprovalMode.Or,
+            [.. a.GetProperty("groups").EnumerateArray().Select(g => new ApprovalGroup(g.GetProperty("name").GetString()!,
+                [.. g.GetProperty("members").EnumerateArray().Select(m => m.GetString()!)], g.GetProperty("k").GetInt32()))],
+            a.GetProperty("ttlSeconds").GetInt64())).ToList();
+        var state = new ApprovalRequest(r.Id, r.Requester, specs, DateTimeOffset.FromUnixTimeMilliseconds(p.GetProperty("createdAt").GetInt64()));
+        foreach (ApprovalRecord v in votes)
+        {
+            // Votes were checked when cast; replaying them at the creation time rebuilds the state whatever the clock says now.
+            state.Cast(v.Approver, v.Decision == ApprovalDecision.Approve, state.CreatedAt, out state);
+        }
+
+        return state;
+    }
+
+    private Task AuditVoteAsync(CallerIdentity caller, RequestRecord r, bool approve, string result) =>
+        store.Audit.AppendAsync(new AuditEntryInput(caller.Actor, approve ? "request.approve" : "request.reject", r.KeyId, r.RequestHash,
+            result.StartsWith("refused", StringComparison.Ordinal) ? "deny" : "allow", $"{r.Id} {result}"), CancellationToken.None);
+}

@@ -1,0 +1,168 @@
+using System.Security.Cryptography;
+using System.Text;
+using Conclave.Policy.Evaluation;
+using Conclave.Policy.Operations;
+using Conclave.Policy.Risk;
+using Conclave.Server.Api;
+using Conclave.Server.Config;
+using Conclave.Storage;
+using Conclave.Storage.Audit;
+using Conclave.Storage.Keys;
+using Conclave.Storage.Policy;
+
+namespace Conclave.Server.Policy;
+
+/// <summary>What the gate let through: the decision, and the counter reservation to release if signing fails.</summary>
+public sealed record PolicyGrant(ServerDecision Decision, string? ReservationId, byte[] RequestHash)
+{
+    public PolicyExplanation Explanation => PolicyGate.Explain(Decision);
+}
+
+/// <summary>A request held for approval (HTTP 202).</summary>
+public sealed class HeldForApprovalException(HeldResponse held) : Exception("the request is held for approval")
+{
+    public HeldResponse Held { get; } = held;
+}
+
+/// <summary>
+/// Policy enforcement in front of every route that signs (issue 16, docs/POLICY.md "Enforcement"): the caller's
+/// principal (<see cref="CallerIdentity"/>), the key and the typed operation are decided by <see cref="PolicyEngine"/> at
+/// the current risk level (<see cref="IRiskLevelSource"/>); the decision is audited (and the shadow decision beside
+/// it); a deny is a 403 problem with the explanation; a held request is stored for approval (202); an allowed request
+/// reserves its velocity counters atomically in the store before signing, and the caller releases them if signing
+/// fails (<see cref="ReleaseAsync"/>).
+/// </summary>
+public sealed class PolicyGate(PolicyEngine engine, IRiskLevelSource risk, ServerConfig config, TimeProvider time)
+{
+    public PolicyEngine Engine { get; } = engine;
+
+    private IConclaveStore Store => Engine.Store;
+
+    /// <summary>
+    /// Policy sees a key's labels as <c>name:value</c>, plus <c>scheme:SCHEME</c> (so a rule can name, for example, every
+    /// ecdsa-secp256k1 key: the starter policy allows the admin raw digests that way).
+    /// </summary>
+    public static IReadOnlyList<string> Labels(KeyRecord key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        return [.. key.Labels.Where(kv => kv.Key != "scheme").Select(kv => kv.Key + ":" + kv.Value).Append("scheme:" + key.Scheme).Order(StringComparer.Ordinal)];
+    }
+
+    /// <summary>
+    /// Decides, audits and — when allowed — reserves. Throws <see cref="ApiException"/> (403 policy-denied) for a deny and
+    /// <see cref="HeldForApprovalException"/> for a held request when <paramref name="held"/> can store it; a held
+    /// request that cannot be stored (a batch item, a JSON-RPC call) is refused with the decision.
+    /// </summary>
+    public async Task<PolicyGrant> AuthorizeAsync(CallerIdentity caller, KeyRecord key, OperationRequest request, string route, string body, HeldRequestSink? held, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(caller);
+        ArgumentNullException.ThrowIfNull(key);
+        ArgumentNullException.ThrowIfNull(request);
+        DateTimeOffset now = time.GetUtcNow();
+        byte[] requestHash = RequestHash(route, key.Id, caller.Principal.Id, body);
+        ServerDecision d;
+        if (caller.Method == AuthMethod.AdminToken && !config.AdminSigning)
+        {
+            d = new ServerDecision(DecisionOutcome.Deny, "none", [], ["admin signing is turned off (server.json adminSigning: false)"], [], [], []);
+        }
+        else
+        {
+            d = await Engine.DecideAsync(request, risk.Current.Level, now, ct).ConfigureAwait(false);
+        }
+
+        await AuditAsync(caller, key.Id, requestHash, Operations.Name(request.Operation), d).ConfigureAwait(false);
+        switch (d.Outcome)
+        {
+            case DecisionOutcome.Deny:
+                throw Denied(d);
+            case DecisionOutcome.RequireApproval:
+                if (held is null)
+                {
+                    throw Denied(d with
+                    {
+                        Outcome = DecisionOutcome.Deny,
+                        Reasons = [.. d.Reasons, "the request needs approval, and approvals are available on POST /v1/keys/{name}/sign only (not in a batch or through /rpc)"],
+                    });
+                }
+
+                throw new HeldForApprovalException(await held(d, requestHash, now, ct).ConfigureAwait(false));
+        }
+
+        string? reservation = await ReserveAsync(d.Reservations, now, ct).ConfigureAwait(false);
+        if (d.Reservations.Count > 0 && reservation is null)
+        {
+            var limited = d with { Outcome = DecisionOutcome.Deny, Reasons = [.. d.Reasons, "a velocity limit was reached by concurrent requests"], Reservations = [] };
+            await AuditAsync(caller, key.Id, requestHash, Operations.Name(request.Operation), limited).ConfigureAwait(false);
+            throw Denied(limited);
+        }
+
+        return new PolicyGrant(d, reservation, requestHash);
+    }
+
+    /// <summary>Reserves a decision's velocity counters (all or none); null when there is nothing to reserve or a cap would be exceeded.</summary>
+    public async Task<string?> ReserveAsync(IReadOnlyList<Reservation> reservations, DateTimeOffset now, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(reservations);
+        if (reservations.Count == 0)
+        {
+            return null;
+        }
+
+        return await Store.PolicyCounters.TryReserveAsync(
+            [.. reservations.Select(r => new CounterReservation(r.CounterKey, r.WindowSeconds, r.Native, r.Usd, r.Count, r.MaxNative, r.MaxUsd, r.MaxCount))], now, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Signing failed: gives the reserved amounts back.</summary>
+    public Task ReleaseAsync(PolicyGrant? grant) => ReleaseAsync(grant?.ReservationId);
+
+    public async Task ReleaseAsync(string? reservationId)
+    {
+        if (reservationId is { } id)
+        {
+            await Store.PolicyCounters.ReleaseAsync(id, CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>SHA-256 over the route, key id, principal and the exact request body: what approvers vote over.</summary>
+    public static byte[] RequestHash(string route, string keyId, string principal, string body) =>
+        SHA256.HashData(Encoding.UTF8.GetBytes($"conclave-request-v1\n{route}\n{keyId}\n{principal}\n{body}"));
+
+    public static ApiException Denied(ServerDecision d)
+    {
+        ArgumentNullException.ThrowIfNull(d);
+        string detail = "denied by policy: " + string.Join("; ", d.Reasons);
+        return new ApiException(ProblemTypes.Make(ProblemTypes.PolicyDenied, detail.Length <= 1000 ? detail : detail[..999] + "…") with { Policy = Explain(d) });
+    }
+
+    public static PolicyExplanation Explain(ServerDecision d)
+    {
+        ArgumentNullException.ThrowIfNull(d);
+        return new PolicyExplanation(d.OutcomeName, d.PolicyHash, d.Rules, d.Reasons, d.Shadow is { } s ? Explain(s) : null);
+    }
+
+    /// <summary>
+    /// The decision's audit entry (action <c>policy.decide</c>): decision, policy hash, rules and reasons (cut to the
+    /// audit log's 256 characters; the full explanation is in the response), and a <c>policy.shadow</c> entry beside
+    /// it when shadow policies or rules exist.
+    /// </summary>
+    public async Task AuditAsync(CallerIdentity caller, string? keyId, byte[] requestHash, string operation, ServerDecision d)
+    {
+        ArgumentNullException.ThrowIfNull(caller);
+        ArgumentNullException.ThrowIfNull(d);
+        await Store.Audit.AppendAsync(new AuditEntryInput(caller.Actor, "policy.decide", keyId, requestHash, d.OutcomeName, Summary(operation, d)), CancellationToken.None).ConfigureAwait(false);
+        if (d.Shadow is { } s)
+        {
+            await Store.Audit.AppendAsync(new AuditEntryInput(caller.Actor, "policy.shadow", keyId, requestHash, s.OutcomeName, Summary(operation, s)), CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    internal static string Summary(string operation, ServerDecision d)
+    {
+        string text = $"{operation} policy {d.PolicyHash} rules [{string.Join(",", d.Rules)}] reasons: {string.Join("; ", d.Reasons)}";
+        text = new string([.. text.Select(c => char.IsControl(c) ? ' ' : c)]);
+        return text.Length <= 256 ? text : text[..255] + "…";
+    }
+}
+
+/// <summary>Stores a held request and answers what the 202 says.</summary>
+public delegate Task<HeldResponse> HeldRequestSink(ServerDecision decision, byte[] requestHash, DateTimeOffset now, CancellationToken ct);

@@ -1,0 +1,129 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using Conclave.Crypto.Signing;
+using Conclave.Policy.Principals;
+using Conclave.Server.Api;
+using Conclave.Server.Policy;
+using Conclave.Storage;
+using Microsoft.Extensions.DependencyInjection;
+
+using static Conclave.Server.Tests.PolicyEnforcementTests;
+
+namespace Conclave.Server.Tests;
+
+/// <summary>
+/// Requests held for approval (issue 16 "Approvals", docs/POLICY.md "Approvals"): 202 with a request id, votes over
+/// the request hash and the policy hash, quorum met and the signature made, self-approval refused, a double vote
+/// refused, a reject final, expiry. The initiator is the admin (through HTTP); the approvers are principals handed to
+/// <see cref="ApprovalService"/> directly, as the authentication middleware will hand them (pol-id).
+/// </summary>
+public sealed class PolicyApprovalTests
+{
+    private const string HeldPolicy = """
+        {"id":"starter","version":2,"rules":[{"id":"held","effect":"require-approval","match":{"principals":["admin"],"operations":["message"]},
+          "approval":{"mode":"and","groups":[{"name":"risk","members":["alice","bob","carol","admin"],"k":2}],"ttlSeconds":600}}]}
+        """;
+
+    private static CallerIdentity Approver(string id, params Role[] more) =>
+        new(new Principal(id, PrincipalKind.Person, [Role.Approver, .. more], PrincipalScope.Nothing), AuthMethod.HttpSignature, "cred-" + id);
+
+    private static async Task<(string Id, string RequestHash, string PolicyHash)> HoldAsync(HttpClient http, string key, string message)
+    {
+        var r = await SendAsync(http, HttpMethod.Post, $"/v1/keys/{key}/sign", $$"""{"message":"{{message}}"}""");
+        Assert.True(r.Status == HttpStatusCode.Accepted, r.Text);
+        Assert.Equal("pending", r.Body!["status"]!.GetValue<string>());
+        Assert.Equal("require-approval", r.Body!["policy"]!["decision"]!.GetValue<string>());
+        return (r.Body!["requestId"]!.GetValue<string>(), r.Body!["requestHash"]!.GetValue<string>(), r.Body!["policy"]!["policyHash"]!.GetValue<string>());
+    }
+
+    private static async Task<ApiException> RefusedAsync(Func<Task> vote) => await Assert.ThrowsAsync<ApiException>(vote);
+
+    [Fact]
+    public async Task Quorum_met_signs_self_approval_and_double_votes_are_refused()
+    {
+        await using PolicyServer s = await PolicyServer.StartAsync();
+        (string ed, _) = await CreateKeyAsync(s.Http, "ed25519");
+        var key = await SendAsync(s.Http, HttpMethod.Get, $"/v1/keys/{ed}");
+        byte[] publicKey = Convert.FromHexString(key.Body!["publicKey"]!.GetValue<string>());
+        await PutPolicyAsync(s.Http, HeldPolicy);
+        (string id, string hash, string policyHash) = await HoldAsync(s.Http, ed, "68656c6c6f");
+
+        var pending = await SendAsync(s.Http, HttpMethod.Get, "/v1/requests?status=pending");
+        Assert.Contains(pending.Body!["requests"]!.AsArray(), r => r!["requestId"]!.GetValue<string>() == id);
+        Assert.Equal(HttpStatusCode.BadRequest, (await SendAsync(s.Http, HttpMethod.Get, "/v1/requests?status=later")).Status);
+        Assert.Equal(HttpStatusCode.NotFound, (await SendAsync(s.Http, HttpMethod.Get, "/v1/requests/req-none")).Status);
+
+        // The admin token is not an approver.
+        var byAdmin = await SendAsync(s.Http, HttpMethod.Post, $"/v1/requests/{id}/approve", $$"""{"requestHash":"{{hash}}","policyHash":"{{policyHash}}"}""");
+        Assert.Equal(HttpStatusCode.Forbidden, byAdmin.Status);
+        Assert.Equal(ProblemTypes.Forbidden, byAdmin.Body!["type"]!.GetValue<string>());
+
+        ApprovalService approvals = s.App.Services.GetRequiredService<ApprovalService>();
+        byte[] evidence = "{}"u8.ToArray();
+        // The initiator never counts, even as a member of the group.
+        ApiException self = await RefusedAsync(() => approvals.VoteAsync(Approver("admin", Role.Admin), id, true, hash, policyHash, evidence, CancellationToken.None));
+        Assert.Equal((ProblemTypes.VoteRefused, 403), (self.Problem.Type, self.Problem.Status));
+        // A vote is over this request's hash and policy hash.
+        ApiException wrong = await RefusedAsync(() => approvals.VoteAsync(Approver("alice"), id, true, new string('0', 64), policyHash, evidence, CancellationToken.None));
+        Assert.Equal(ProblemTypes.VoteRefused, wrong.Problem.Type);
+        await RefusedAsync(() => approvals.VoteAsync(Approver("alice"), id, true, hash, "sha256:" + new string('0', 64), evidence, CancellationToken.None));
+        // Not in a group.
+        Assert.Equal(403, (await RefusedAsync(() => approvals.VoteAsync(Approver("dave"), id, true, hash, policyHash, evidence, CancellationToken.None))).Problem.Status);
+
+        JsonObject afterAlice = await approvals.VoteAsync(Approver("alice"), id, true, hash, policyHash, evidence, CancellationToken.None);
+        Assert.Equal("pending", afterAlice["status"]!.GetValue<string>());
+        ApiException twice = await RefusedAsync(() => approvals.VoteAsync(Approver("alice"), id, true, hash, policyHash, evidence, CancellationToken.None));
+        Assert.Equal((ProblemTypes.VoteRefused, 409), (twice.Problem.Type, twice.Problem.Status));
+
+        JsonObject done = await approvals.VoteAsync(Approver("bob"), id, true, hash, policyHash, evidence, CancellationToken.None);
+        Assert.Equal("executed", done["status"]!.GetValue<string>());
+
+        // The client polls the request and gets the signature, made under the key after the quorum.
+        var polled = await SendAsync(s.Http, HttpMethod.Get, $"/v1/requests/{id}");
+        Assert.Equal("executed", polled.Body!["status"]!.GetValue<string>());
+        byte[] signature = Convert.FromHexString(polled.Body!["result"]!["signature"]!.GetValue<string>());
+        Assert.True(SignatureSchemes.Ed25519.Verify(publicKey, Convert.FromHexString("68656c6c6f"), signature));
+        Assert.Equal(["alice", "bob"], polled.Body!["votes"]!.AsArray().Select(v => v!["approver"]!.GetValue<string>()).Order());
+        // Decided: no more votes.
+        Assert.Equal(409, (await RefusedAsync(() => approvals.VoteAsync(Approver("carol"), id, true, hash, policyHash, evidence, CancellationToken.None))).Problem.Status);
+
+        // Everything is audited.
+        var audit = await SendAsync(s.Http, HttpMethod.Get, "/v1/audit?last=100");
+        string[] actions = [.. audit.Body!["entries"]!.AsArray().Select(e => e!["action"]!.GetValue<string>())];
+        Assert.Contains("request.held", actions);
+        Assert.Contains("request.approve", actions);
+        Assert.Contains("request.executed", actions);
+        // The vote's evidence is stored with it.
+        IConclaveStore store = s.App.Services.GetRequiredService<IConclaveStore>();
+        Assert.All(await store.Requests.GetApprovalsAsync(id), v => Assert.Equal(evidence, v.Signature));
+    }
+
+    [Fact]
+    public async Task A_reject_is_final_and_a_request_expires()
+    {
+        await using PolicyServer s = await PolicyServer.StartAsync();
+        (string ed, _) = await CreateKeyAsync(s.Http, "ed25519");
+        await PutPolicyAsync(s.Http, HeldPolicy);
+        ApprovalService approvals = s.App.Services.GetRequiredService<ApprovalService>();
+        byte[] evidence = "{}"u8.ToArray();
+
+        (string id, string hash, string policyHash) = await HoldAsync(s.Http, ed, "01");
+        JsonObject rejected = await approvals.VoteAsync(Approver("bob"), id, false, hash, policyHash, evidence, CancellationToken.None);
+        Assert.Equal("rejected", rejected["status"]!.GetValue<string>());
+        Assert.Equal(409, (await RefusedAsync(() => approvals.VoteAsync(Approver("alice"), id, true, hash, policyHash, evidence, CancellationToken.None))).Problem.Status);
+        Assert.Equal(409, (await RefusedAsync(() => approvals.VoteAsync(Approver("carol"), id, true, hash, policyHash, evidence, CancellationToken.None))).Problem.Status);
+        Assert.False((await SendAsync(s.Http, HttpMethod.Get, $"/v1/requests/{id}")).Body!.AsObject().ContainsKey("result"));
+
+        // Ten minutes later (the approval's time to live) the next request has expired unapproved.
+        (string id2, string hash2, string policyHash2) = await HoldAsync(s.Http, ed, "02");
+        var later = new ApprovalService(s.App.Services.GetRequiredService<IConclaveStore>(), s.App.Services.GetRequiredService<PolicyGate>(), new LaterTime(TimeSpan.FromSeconds(601)));
+        ApiException expired = await RefusedAsync(() => later.VoteAsync(Approver("alice"), id2, true, hash2, policyHash2, evidence, CancellationToken.None));
+        Assert.Equal(409, expired.Problem.Status);
+        Assert.Equal("expired", (await later.GetAsync(id2, CancellationToken.None))!["status"]!.GetValue<string>());
+    }
+
+    private sealed class LaterTime(TimeSpan offset) : TimeProvider
+    {
+        public override DateTimeOffset GetUtcNow() => System.GetUtcNow() + offset;
+    }
+}

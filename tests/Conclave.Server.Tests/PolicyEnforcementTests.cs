@@ -1,0 +1,397 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json.Nodes;
+using Conclave.Crypto.Signing;
+using Conclave.Policy.Principals;
+using Conclave.Server.Api;
+using Conclave.Server.Config;
+using Conclave.Server.Hosting;
+using Conclave.Server.Policy;
+using Conclave.Storage;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+
+namespace Conclave.Server.Tests;
+
+/// <summary>
+/// Policy enforcement on the signing routes (issue 16, docs/POLICY.md "Enforcement"): the starter policy of a
+/// development server, allowed and denied requests with their explanation on every signing route, raw digests only by
+/// an explicit rule, velocity limits reserved atomically (one server, two replicas on one PostgreSQL, a restart), the
+/// policy routes, and admin signing turned off. Each test runs a nodeless server of its own (policies are global).
+/// </summary>
+public sealed class PolicyEnforcementTests
+{
+    private const string To = "0x3535353535353535353535353535353535353535";
+
+    internal sealed class PolicyServer : IAsyncDisposable
+    {
+        private readonly string _dir;
+
+        private PolicyServer(WebApplication app, ServerConfig config, string dir, string token)
+        {
+            App = app;
+            Config = config;
+            _dir = dir;
+            Http = Client(config, token);
+        }
+
+        public WebApplication App { get; }
+
+        public ServerConfig Config { get; }
+
+        public HttpClient Http { get; }
+
+        public static HttpClient Client(ServerConfig config, string token)
+        {
+            var http = new HttpClient { BaseAddress = new Uri("http://" + config.Listen), Timeout = TimeSpan.FromMinutes(3) };
+            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+            return http;
+        }
+
+        public static async Task<PolicyServer> StartAsync(Action<ServerConfig>? configure = null)
+        {
+            (WebApplication app, ServerConfig config, string dir, string token) = await NodelessServer.StartAsync(configure);
+            return new PolicyServer(app, config, dir, token);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            Http.Dispose();
+            await NodelessServer.StopAsync(App, _dir);
+        }
+    }
+
+    internal static async Task<(HttpStatusCode Status, JsonNode? Body, string Text)> SendAsync(HttpClient http, HttpMethod method, string path, string? json = null)
+    {
+        using var req = new HttpRequestMessage(method, path) { Content = json is null ? null : new StringContent(json, Encoding.UTF8, "application/json") };
+        using HttpResponseMessage r = await http.SendAsync(req);
+        string text = await r.Content.ReadAsStringAsync();
+        JsonNode? body = null;
+        try
+        {
+            body = text.Length > 0 ? JsonNode.Parse(text) : null;
+        }
+        catch (System.Text.Json.JsonException)
+        {
+        }
+
+        return (r.StatusCode, body, text);
+    }
+
+    internal static async Task<(string Name, string Address)> CreateKeyAsync(HttpClient http, string scheme = "ecdsa-secp256k1")
+    {
+        string name = "pk-" + Guid.NewGuid().ToString("N")[..8];
+        var r = await SendAsync(http, HttpMethod.Post, "/v1/keys", $$"""{"name":"{{name}}","scheme":"{{scheme}}"}""");
+        Assert.True(r.Status == HttpStatusCode.Created, r.Text);
+        return (name, r.Body!["addresses"]?["ethereum"]?.GetValue<string>() ?? "");
+    }
+
+    internal static async Task PutPolicyAsync(HttpClient http, string json, string? mode = null, HttpStatusCode expected = HttpStatusCode.Created)
+    {
+        string id = JsonNode.Parse(json)!["id"]!.GetValue<string>();
+        var r = await SendAsync(http, HttpMethod.Put, $"/v1/policies/{id}" + (mode is null ? "" : "?mode=" + mode), json);
+        Assert.True(r.Status == expected, r.Text);
+    }
+
+    private static string Digest => new('a', 64);
+
+    private static async Task<JsonNode> RpcAsync(HttpClient http, string method, string @params)
+    {
+        var r = await SendAsync(http, HttpMethod.Post, "/rpc", $$"""{"jsonrpc":"2.0","id":1,"method":"{{method}}","params":{{@params}}}""");
+        Assert.True(r.Status == HttpStatusCode.OK, r.Text);
+        return r.Body!;
+    }
+
+    [Fact]
+    public async Task A_development_server_has_a_visible_starter_policy_that_lets_the_admin_sign()
+    {
+        await using PolicyServer s = await PolicyServer.StartAsync();
+        string file = Path.Combine(Path.GetDirectoryName(s.Config.Resolve(s.Config.DataDir))!, LocalClusterLayout.StarterPolicyFileName);
+        Assert.True(File.Exists(file));
+        var list = await SendAsync(s.Http, HttpMethod.Get, "/v1/policies");
+        Assert.Equal("starter", list.Body!["policies"]![0]!["id"]!.GetValue<string>());
+        var got = await SendAsync(s.Http, HttpMethod.Get, "/v1/policies/starter");
+        Assert.Equal(Conclave.Policy.Documents.PolicyDocument.Parse(await File.ReadAllTextAsync(file)).Hash, got.Body!["hash"]!.GetValue<string>());
+        Assert.Equal("admin-signs", got.Body!["document"]!["rules"]![0]!["id"]!.GetValue<string>());
+
+        (string eth, _) = await CreateKeyAsync(s.Http);
+        var signed = await SendAsync(s.Http, HttpMethod.Post, $"/v1/keys/{eth}/sign", $$"""{"digest":"{{Digest}}"}""");
+        Assert.True(signed.Status == HttpStatusCode.OK, signed.Text);
+        Assert.Equal("allow", signed.Body!["policy"]!["decision"]!.GetValue<string>());
+        Assert.Equal(got.Body!["hash"]!.GetValue<string>(), signed.Body!["policy"]!["policyHash"]!.GetValue<string>());
+        Assert.Equal(["starter/admin-raw-digests"], signed.Body!["policy"]!["rules"]!.AsArray().Select(x => x!.GetValue<string>()));
+
+        (string ed, _) = await CreateKeyAsync(s.Http, "ed25519");
+        var msg = await SendAsync(s.Http, HttpMethod.Post, $"/v1/keys/{ed}/sign", """{"message":"68656c6c6f"}""");
+        Assert.True(msg.Status == HttpStatusCode.OK, msg.Text);
+        Assert.Equal(["starter/admin-signs"], msg.Body!["policy"]!["rules"]!.AsArray().Select(x => x!.GetValue<string>()));
+
+        // Every decision is in the audit log with its policy hash.
+        var audit = await SendAsync(s.Http, HttpMethod.Get, "/v1/audit?last=50");
+        Assert.Contains(audit.Body!["entries"]!.AsArray(), e => e!["action"]!.GetValue<string>() == "policy.decide" && e["decision"]!.GetValue<string>() == "allow"
+            && e["result"]!.GetValue<string>().Contains(got.Body!["hash"]!.GetValue<string>(), StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_server_without_a_starter_policy_denies_every_signature()
+    {
+        await using PolicyServer s = await PolicyServer.StartAsync(c => c.StarterPolicy = null);
+        var list = await SendAsync(s.Http, HttpMethod.Get, "/v1/policies");
+        Assert.Empty(list.Body!["policies"]!.AsArray());
+        (string eth, _) = await CreateKeyAsync(s.Http);
+        var denied = await SendAsync(s.Http, HttpMethod.Post, $"/v1/keys/{eth}/sign", $$"""{"digest":"{{Digest}}"}""");
+        Assert.Equal(HttpStatusCode.Forbidden, denied.Status);
+        Assert.Equal(ProblemTypes.PolicyDenied, denied.Body!["type"]!.GetValue<string>());
+        Assert.Equal("deny", denied.Body!["policy"]!["decision"]!.GetValue<string>());
+        Assert.Contains("no policy is installed", denied.Body!["policy"]!["reasons"]![0]!.GetValue<string>(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Every_signing_route_is_decided_allowed_and_denied_with_reasons_and_raw_digests_need_an_explicit_rule()
+    {
+        await using PolicyServer s = await PolicyServer.StartAsync();
+        (string eth, string address) = await CreateKeyAsync(s.Http);
+        (string ed, _) = await CreateKeyAsync(s.Http, "ed25519");
+        (string pq, _) = await CreateKeyAsync(s.Http, "ml-dsa-44");
+
+        // Messages and typed data for the admin; raw digests by a rule that matches every key and operation: not explicit.
+        await PutPolicyAsync(s.Http, """
+            {"id":"starter","version":2,"rules":[
+              {"id":"messages","effect":"allow","match":{"principals":["admin"],"operations":["message","transfer"]}},
+              {"id":"anything","effect":"allow","match":{"principals":["admin"]}},
+              {"id":"no-pq","effect":"deny","match":{"labels":["scheme:ml-dsa-44"]}}]}
+            """);
+
+        // REST sign: a raw digest is denied (no rule names raw-digest, the principal and the key), with the reason.
+        var raw = await SendAsync(s.Http, HttpMethod.Post, $"/v1/keys/{eth}/sign", $$"""{"digest":"{{Digest}}"}""");
+        Assert.Equal(HttpStatusCode.Forbidden, raw.Status);
+        Assert.Contains("raw-digest explicitly", raw.Body!["policy"]!["reasons"]![0]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Contains("raw-digest explicitly", raw.Body!["detail"]!.GetValue<string>(), StringComparison.Ordinal);
+
+        // A message (ed25519) is allowed; a post-quantum key is denied by the deny rule, which is named.
+        var msg = await SendAsync(s.Http, HttpMethod.Post, $"/v1/keys/{ed}/sign", """{"message":"68656c6c6f","operation":"message"}""");
+        Assert.True(msg.Status == HttpStatusCode.OK, msg.Text);
+        var pqDenied = await SendAsync(s.Http, HttpMethod.Post, $"/v1/keys/{pq}/sign", """{"message":"68656c6c6f"}""");
+        Assert.Equal(HttpStatusCode.Forbidden, pqDenied.Status);
+        Assert.Equal(["starter/no-pq"], pqDenied.Body!["policy"]!["rules"]!.AsArray().Select(x => x!.GetValue<string>()));
+        Assert.Equal(["rule no-pq denies"], pqDenied.Body!["policy"]!["reasons"]!.AsArray().Select(x => x!.GetValue<string>()));
+
+        // Derive+sign (a child of the key) is the same key for policy.
+        var child = await SendAsync(s.Http, HttpMethod.Post, $"/v1/keys/{ed}/sign", """{"message":"68656c6c6f","path":"0/1"}""");
+        Assert.True(child.Status == HttpStatusCode.OK, child.Text);
+
+        // The operation a request declares must match what it signs; an unknown operation is a 400.
+        Assert.Equal(HttpStatusCode.BadRequest, (await SendAsync(s.Http, HttpMethod.Post, $"/v1/keys/{eth}/sign", $$"""{"digest":"{{Digest}}","operation":"message"}""")).Status);
+        var bogus = await SendAsync(s.Http, HttpMethod.Post, $"/v1/keys/{eth}/sign", $$"""{"digest":"{{Digest}}","operation":"steal"}""");
+        Assert.Equal(HttpStatusCode.BadRequest, bogus.Status);
+        Assert.Contains("operation must be", bogus.Body!["detail"]!.GetValue<string>(), StringComparison.Ordinal);
+
+        // Batch: each item decided on its own.
+        var batch = await SendAsync(s.Http, HttpMethod.Post, $"/v1/keys/{ed}/sign/batch", """{"items":[{"message":"01"},{"message":"02"}]}""");
+        Assert.True(batch.Status == HttpStatusCode.OK, batch.Text);
+        Assert.All(batch.Body!["results"]!.AsArray(), i => Assert.Equal("allow", i!["result"]!["policy"]!["decision"]!.GetValue<string>()));
+        var rawBatch = await SendAsync(s.Http, HttpMethod.Post, $"/v1/keys/{eth}/sign/batch", $$"""{"items":[{"digest":"{{Digest}}"}]}""");
+        Assert.Equal(ProblemTypes.PolicyDenied, rawBatch.Body!["results"]![0]!["error"]!["type"]!.GetValue<string>());
+
+        // JSON-RPC: personal_sign and eth_sign are messages (allowed), typed data is typed-data (allowed by "anything"),
+        // a plain value transfer is a transfer (allowed); a contract call no venue profile classifies is a raw digest (denied).
+        JsonNode personal = await RpcAsync(s.Http, "personal_sign", $$"""["0x68656c6c6f","{{address}}"]""");
+        Assert.NotNull(personal["result"]);
+        JsonNode ethSign = await RpcAsync(s.Http, "eth_sign", $$"""["{{address}}","0x68656c6c6f"]""");
+        Assert.NotNull(ethSign["result"]);
+        string typed = """{"types":{"EIP712Domain":[{"name":"name","type":"string"},{"name":"chainId","type":"uint256"}],"Mail":[{"name":"contents","type":"string"}]},"primaryType":"Mail","domain":{"name":"x","chainId":1},"message":{"contents":"hi"}}""";
+        JsonNode typedOk = await RpcAsync(s.Http, "eth_signTypedData_v4", $$"""["{{address}}",{{typed}}]""");
+        Assert.True(typedOk["result"] is not null, typedOk.ToJsonString());
+        JsonNode transfer = await RpcAsync(s.Http, "eth_signTransaction", $$"""[{"from":"{{address}}","to":"{{To}}","value":"0x1","chainId":"0x1","nonce":"0x0","gas":"0x5208","gasPrice":"0x1"}]""");
+        Assert.True(transfer["result"] is not null, transfer.ToJsonString());
+        JsonNode call = await RpcAsync(s.Http, "eth_signTransaction", $$"""[{"from":"{{address}}","to":"{{To}}","data":"0xa9059cbb","chainId":"0x1","nonce":"0x0","gas":"0x5208","gasPrice":"0x1"}]""");
+        Assert.Equal(-32001, call["error"]!["code"]!.GetValue<int>());
+        Assert.Equal("deny", call["error"]!["data"]!["decision"]!.GetValue<string>());
+        Assert.Contains("raw-digest explicitly", call["error"]!["data"]!["reasons"]![0]!.GetValue<string>(), StringComparison.Ordinal);
+
+        // An explicit rule for the admin and this key's scheme allows raw digests (REST and the unclassified transaction).
+        await PutPolicyAsync(s.Http, """
+            {"id":"raw","version":1,"rules":[{"id":"admin-raw","effect":"allow","match":{"principals":["admin"],"operations":["raw-digest"],"labels":["scheme:ecdsa-secp256k1"]}}]}
+            """);
+        var rawOk = await SendAsync(s.Http, HttpMethod.Post, $"/v1/keys/{eth}/sign", $$"""{"digest":"{{Digest}}"}""");
+        Assert.True(rawOk.Status == HttpStatusCode.OK, rawOk.Text);
+        Assert.Equal(["raw/admin-raw"], rawOk.Body!["policy"]!["rules"]!.AsArray().Select(x => x!.GetValue<string>()));
+        JsonNode callOk = await RpcAsync(s.Http, "eth_signTransaction", $$"""[{"from":"{{address}}","to":"{{To}}","data":"0xa9059cbb","chainId":"0x1","nonce":"0x0","gas":"0x5208","gasPrice":"0x1"}]""");
+        Assert.True(callOk["result"] is not null, callOk.ToJsonString());
+        // A deny in any document still wins over the other document's allow.
+        var pqStill = await SendAsync(s.Http, HttpMethod.Post, $"/v1/keys/{pq}/sign", """{"message":"68656c6c6f"}""");
+        Assert.Equal(HttpStatusCode.Forbidden, pqStill.Status);
+    }
+
+    [Fact]
+    public async Task Shadow_policies_are_evaluated_and_audited_beside_the_live_ones()
+    {
+        await using PolicyServer s = await PolicyServer.StartAsync();
+        (string ed, _) = await CreateKeyAsync(s.Http, "ed25519");
+        await PutPolicyAsync(s.Http, """{"id":"tighter","version":1,"rules":[{"id":"no-messages","effect":"deny","match":{"operations":["message"]}}]}""", "shadow");
+        var signed = await SendAsync(s.Http, HttpMethod.Post, $"/v1/keys/{ed}/sign", """{"message":"01"}""");
+        Assert.True(signed.Status == HttpStatusCode.OK, signed.Text);
+        Assert.Equal("allow", signed.Body!["policy"]!["decision"]!.GetValue<string>());
+        Assert.Equal("deny", signed.Body!["policy"]!["shadow"]!["decision"]!.GetValue<string>());
+        Assert.Equal(["tighter/no-messages"], signed.Body!["policy"]!["shadow"]!["rules"]!.AsArray().Select(x => x!.GetValue<string>()));
+        var audit = await SendAsync(s.Http, HttpMethod.Get, "/v1/audit?last=20");
+        Assert.Contains(audit.Body!["entries"]!.AsArray(), e => e!["action"]!.GetValue<string>() == "policy.shadow" && e["decision"]!.GetValue<string>() == "deny");
+    }
+
+    [Fact]
+    public async Task Policy_routes_refuse_bad_documents_old_versions_and_foreign_ids_and_evaluate_at_every_level()
+    {
+        await using PolicyServer s = await PolicyServer.StartAsync();
+        var bad = await SendAsync(s.Http, HttpMethod.Put, "/v1/policies/p1", """{"id":"p1","version":1,"rules":[{"id":"r","effect":"allow","match":{"operation":["message"]}}]}""");
+        Assert.Equal(HttpStatusCode.BadRequest, bad.Status);
+        Assert.Equal(ProblemTypes.InvalidPolicy, bad.Body!["type"]!.GetValue<string>());
+        Assert.Contains("rules[0].match.operation", bad.Body!["detail"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.BadRequest, (await SendAsync(s.Http, HttpMethod.Put, "/v1/policies/p1", "{not json")).Status);
+        Assert.Equal(HttpStatusCode.BadRequest, (await SendAsync(s.Http, HttpMethod.Put, "/v1/policies/p2", """{"id":"p1","version":1}""")).Status);
+        Assert.Equal(HttpStatusCode.BadRequest, (await SendAsync(s.Http, HttpMethod.Put, "/v1/policies/p1?mode=loud", """{"id":"p1","version":1}""")).Status);
+        var stale = await SendAsync(s.Http, HttpMethod.Put, "/v1/policies/starter", """{"id":"starter","version":1}""");
+        Assert.Equal(HttpStatusCode.Conflict, stale.Status);
+        Assert.Equal(ProblemTypes.PolicyVersion, stale.Body!["type"]!.GetValue<string>());
+        Assert.Equal(HttpStatusCode.NotFound, (await SendAsync(s.Http, HttpMethod.Get, "/v1/policies/nope")).Status);
+        Assert.Equal(HttpStatusCode.NotFound, (await SendAsync(s.Http, HttpMethod.Get, "/v1/policies/starter?version=7")).Status);
+
+        // Evaluate: what a request would get at every risk level, without signing (lockdown denies a message).
+        (string ed, _) = await CreateKeyAsync(s.Http, "ed25519");
+        var ev = await SendAsync(s.Http, HttpMethod.Post, "/v1/policies/evaluate", $$"""{"key":"{{ed}}","operation":"message"}""");
+        Assert.True(ev.Status == HttpStatusCode.OK, ev.Text);
+        Assert.Equal("allow", ev.Body!["levels"]!["normal"]!["decision"]!.GetValue<string>());
+        Assert.Equal("deny", ev.Body!["levels"]!["lockdown"]!["decision"]!.GetValue<string>());
+        var one = await SendAsync(s.Http, HttpMethod.Post, "/v1/policies/evaluate", $$"""{"key":"{{ed}}","operation":"raw-digest","level":"elevated"}""");
+        Assert.Equal("deny", one.Body!["levels"]!["elevated"]!["decision"]!.GetValue<string>());
+        Assert.Single(one.Body!["levels"]!.AsObject());
+        Assert.Equal(HttpStatusCode.BadRequest, (await SendAsync(s.Http, HttpMethod.Post, "/v1/policies/evaluate", $$"""{"key":"{{ed}}","operation":"steal"}""")).Status);
+        Assert.Equal(HttpStatusCode.BadRequest, (await SendAsync(s.Http, HttpMethod.Post, "/v1/policies/evaluate", $$"""{"key":"{{ed}}","operation":"message","extra":1}""")).Status);
+        Assert.Equal(HttpStatusCode.BadRequest, (await SendAsync(s.Http, HttpMethod.Post, "/v1/policies/evaluate", $$"""{"key":"{{ed}}","operation":"message","level":"panic"}""")).Status);
+        Assert.Equal(HttpStatusCode.NotFound, (await SendAsync(s.Http, HttpMethod.Post, "/v1/policies/evaluate", """{"key":"nokey","operation":"message"}""")).Status);
+        // Nothing was signed by evaluating.
+        var audit = await SendAsync(s.Http, HttpMethod.Get, "/v1/audit?last=100");
+        Assert.DoesNotContain(audit.Body!["entries"]!.AsArray(), e => e!["action"]!.GetValue<string>() == "policy.decide");
+    }
+
+    [Fact]
+    public async Task Admin_signing_can_be_turned_off_in_server_json()
+    {
+        await using PolicyServer s = await PolicyServer.StartAsync(c => c.AdminSigning = false);
+        (string ed, _) = await CreateKeyAsync(s.Http, "ed25519");
+        var denied = await SendAsync(s.Http, HttpMethod.Post, $"/v1/keys/{ed}/sign", """{"message":"01"}""");
+        Assert.Equal(HttpStatusCode.Forbidden, denied.Status);
+        Assert.Contains("admin signing is turned off", denied.Body!["detail"]!.GetValue<string>(), StringComparison.Ordinal);
+    }
+
+    private const string LimitedPolicy = """
+        {"id":"starter","version":2,"rules":[{"id":"ten","effect":"allow","match":{"principals":["admin"],"operations":["message"]},
+          "limits":{"velocity":[{"id":"hour","windowSeconds":3600,"count":10,"scope":"shared"}]}}]}
+        """;
+
+    private static async Task<int> FiftyConcurrentAsync(HttpClient a, HttpClient b, string key)
+    {
+        var answers = await Task.WhenAll(Enumerable.Range(0, 50).Select(i => Task.Run(() => SendAsync(i % 2 == 0 ? a : b, HttpMethod.Post, $"/v1/keys/{key}/sign",
+            $$"""{"message":"{{i:x2}}"}"""))));
+        Assert.All(answers, r => Assert.True(r.Status is HttpStatusCode.OK or HttpStatusCode.Forbidden, r.Text));
+        Assert.All(answers.Where(r => r.Status == HttpStatusCode.Forbidden), r => Assert.Contains("velocity limit", r.Text, StringComparison.Ordinal));
+        return answers.Count(r => r.Status == HttpStatusCode.OK);
+    }
+
+    [Fact]
+    public async Task Fifty_concurrent_requests_against_a_limit_of_ten_sign_exactly_ten()
+    {
+        await using PolicyServer s = await PolicyServer.StartAsync();
+        (string ed, _) = await CreateKeyAsync(s.Http, "ed25519");
+        await PutPolicyAsync(s.Http, LimitedPolicy);
+        Assert.Equal(10, await FiftyConcurrentAsync(s.Http, s.Http, ed));
+        var more = await SendAsync(s.Http, HttpMethod.Post, $"/v1/keys/{ed}/sign", """{"message":"ff"}""");
+        Assert.Equal(HttpStatusCode.Forbidden, more.Status);
+    }
+
+    [Fact]
+    public async Task A_failed_signature_releases_its_reservation()
+    {
+        await using PolicyServer s = await PolicyServer.StartAsync();
+        (string ed, _) = await CreateKeyAsync(s.Http, "ed25519");
+        await PutPolicyAsync(s.Http, LimitedPolicy.Replace("\"count\":10", "\"count\":1", StringComparison.Ordinal));
+        // A hardened path passes policy (it is the same key) and then fails to sign: the count is released.
+        var failed = await SendAsync(s.Http, HttpMethod.Post, $"/v1/keys/{ed}/sign", """{"message":"01","path":"0'"}""");
+        Assert.Equal(HttpStatusCode.BadRequest, failed.Status);
+        var ok = await SendAsync(s.Http, HttpMethod.Post, $"/v1/keys/{ed}/sign", """{"message":"01"}""");
+        Assert.True(ok.Status == HttpStatusCode.OK, ok.Text);
+        var limited = await SendAsync(s.Http, HttpMethod.Post, $"/v1/keys/{ed}/sign", """{"message":"02"}""");
+        Assert.Equal(HttpStatusCode.Forbidden, limited.Status);
+    }
+
+    [Fact]
+    public async Task Two_replicas_on_one_PostgreSQL_share_the_limit_and_it_holds_across_a_restart()
+    {
+        string admin = OwnServers.AdminConnectionString();
+        string db = "conclave_pol_" + Guid.NewGuid().ToString("N")[..12];
+        await OwnServers.ExecAsync(admin, $"CREATE DATABASE {db}");
+        string dir = Path.Combine(Path.GetTempPath(), "conclave-pol-" + Guid.NewGuid().ToString("N")[..10]);
+        try
+        {
+            var layout = new LocalClusterLayout(dir);
+            layout.EnsureCreated(3, 2, NodelessServer.FreePort(), NodelessServer.FreePort());
+            string cs = new NpgsqlConnectionStringBuilder(admin) { Database = db }.ConnectionString;
+            ServerConfig Config()
+            {
+                ServerConfig c = ServerConfig.Load(layout.ServerConfigPath);
+                c.PostgresConnectionString = cs;
+                c.Listen = "127.0.0.1:" + NodelessServer.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture);
+                return c;
+            }
+
+            ServerConfig ca = Config(), cb = Config();
+            WebApplication a = await ServerHost.BuildAsync(ca);
+            await a.StartAsync();
+            WebApplication b = await ServerHost.BuildAsync(cb);
+            await b.StartAsync();
+            string token = (await File.ReadAllTextAsync(a.Services.GetRequiredService<ServerPaths>().AdminTokenFile)).Trim();
+            string key;
+            using (HttpClient ha = PolicyServer.Client(ca, token), hb = PolicyServer.Client(cb, token))
+            {
+                (key, _) = await CreateKeyAsync(ha, "ed25519");
+                await PutPolicyAsync(hb, LimitedPolicy);
+                Assert.Equal(10, await FiftyConcurrentAsync(ha, hb, key));
+            }
+
+            await b.StopAsync();
+            await b.DisposeAsync();
+            await a.StopAsync();
+            await a.DisposeAsync();
+
+            // Restarted: the counters are in the store, the limit is still spent.
+            ServerConfig cr = Config();
+            WebApplication r = await ServerHost.BuildAsync(cr);
+            await r.StartAsync();
+            try
+            {
+                using HttpClient hr = PolicyServer.Client(cr, token);
+                var after = await SendAsync(hr, HttpMethod.Post, $"/v1/keys/{key}/sign", """{"message":"01"}""");
+                Assert.Equal(HttpStatusCode.Forbidden, after.Status);
+                Assert.Contains("velocity limit", after.Text, StringComparison.Ordinal);
+            }
+            finally
+            {
+                await r.StopAsync();
+                await r.DisposeAsync();
+            }
+        }
+        finally
+        {
+            NpgsqlConnection.ClearAllPools();
+            await OwnServers.ExecAsync(admin, $"DROP DATABASE IF EXISTS {db} WITH (FORCE)");
+            try
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        }
+    }
+}
