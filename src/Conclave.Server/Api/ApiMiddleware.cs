@@ -292,13 +292,17 @@ public static partial class ApiMiddleware
         }
         catch (StorageException e)
         {
-            throw new ApiException(ProblemTypes.Make(ProblemTypes.QuorumUnavailable, "the audit log could not be written, so the request was not carried out") with
-            {
-                Type = ProblemTypes.Base + "audit-unavailable",
-                Title = "Audit log unavailable",
-            }, e);
+            throw AuditUnavailable(e);
         }
     }
+
+    /// <summary>The 503 audit-unavailable problem: an entry a request needs could not be written, so it was not carried out.</summary>
+    internal static ApiException AuditUnavailable(StorageException e) =>
+        new(ProblemTypes.Make(ProblemTypes.QuorumUnavailable, "the audit log could not be written, so the request was not carried out") with
+        {
+            Type = ProblemTypes.Base + "audit-unavailable",
+            Title = "Audit log unavailable",
+        }, e);
 
     private static async Task<byte[]> HashRequestAsync(HttpContext ctx, bool readBody)
     {

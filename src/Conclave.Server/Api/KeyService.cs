@@ -315,6 +315,10 @@ public sealed partial class KeyService : IDisposable
         {
             _ = SignInput(false, key.Scheme, req);
         }
+        else if (key.Scheme == DklsScheme.Name)
+        {
+            _ = SignInput(true, key.Scheme, req);
+        }
     }
 
     public async Task<SignResponse> SignAsync(KeyRecord key, SignRequest req, CancellationToken ct)

@@ -58,7 +58,7 @@ public sealed class LocalClusterLayout
               "match": {
                 "principals": ["admin"],
                 "operations": ["raw-digest"],
-                "labels": ["scheme:ecdsa-secp256k1", "scheme:schnorr-bip340", "scheme:hsm-ecdsa-secp256k1"]
+                "labels": ["scheme:ecdsa-secp256k1", "scheme:ecdsa-dkls23", "scheme:schnorr-bip340", "scheme:hsm-ecdsa-secp256k1"]
               }
             }
           ]

@@ -149,10 +149,18 @@ public sealed class PolicyGate(PolicyEngine engine, IRiskLevelSource risk, Serve
     {
         ArgumentNullException.ThrowIfNull(caller);
         ArgumentNullException.ThrowIfNull(d);
-        await Store.Audit.AppendAsync(new AuditEntryInput(caller.Actor, "policy.decide", keyId, requestHash, d.OutcomeName, Summary(operation, d)), CancellationToken.None).ConfigureAwait(false);
-        if (d.Shadow is { } s)
+        try
         {
-            await Store.Audit.AppendAsync(new AuditEntryInput(caller.Actor, "policy.shadow", keyId, requestHash, s.OutcomeName, Summary(operation, s)), CancellationToken.None).ConfigureAwait(false);
+            await Store.Audit.AppendAsync(new AuditEntryInput(caller.Actor, "policy.decide", keyId, requestHash, d.OutcomeName, Summary(operation, d)), CancellationToken.None).ConfigureAwait(false);
+            if (d.Shadow is { } s)
+            {
+                await Store.Audit.AppendAsync(new AuditEntryInput(caller.Actor, "policy.shadow", keyId, requestHash, s.OutcomeName, Summary(operation, s)), CancellationToken.None).ConfigureAwait(false);
+            }
+        }
+        catch (Conclave.Storage.StorageException e)
+        {
+            // A decision that cannot be audited is not acted on (fail closed, as the request's intent entry).
+            throw ApiMiddleware.AuditUnavailable(e);
         }
     }
 

@@ -29,6 +29,8 @@ public static class RouteAuthorization
     private static readonly Role[] AuditReaders = [Role.Admin, Role.Auditor];
     private static readonly Role[] Signers = [Role.Admin, Role.Agent];
     private static readonly Role[] Everyone = [Role.Admin, Role.Operator, Role.Approver, Role.Auditor, Role.Agent];
+    private static readonly Role[] PolicyReaders = [Role.Admin, Role.Operator, Role.Approver, Role.Auditor];
+    private static readonly Role[] Approvers = [Role.Approver];
 
     /// <summary>"METHOD /route/pattern" → the roles that may call it.</summary>
     public static IReadOnlyDictionary<string, Role[]> Table { get; } = new Dictionary<string, Role[]>(StringComparer.Ordinal)
@@ -72,6 +74,21 @@ public static class RouteAuthorization
 
         // Ethereum JSON-RPC: accounts, reads and signing.
         ["POST /rpc"] = Signers,
+
+        // On-demand rotation (docs/ROTATION.md "Continuous rotation"): the operators' tool, like refresh.
+        ["POST /v1/keys/{name}/rotate"] = AdminOperator,
+
+        // Policies and held requests (docs/POLICY.md "Enforcement", "Approvals"). Putting a policy is administration;
+        // reading and evaluating them is for the people who run and review the venue. An agent polls the requests it
+        // made (GET /v1/requests/{id}); votes need the role approver (the handler also refuses the initiator).
+        ["PUT /v1/policies/{id}"] = Admin,
+        ["GET /v1/policies"] = PolicyReaders,
+        ["GET /v1/policies/{id}"] = PolicyReaders,
+        ["POST /v1/policies/evaluate"] = PolicyReaders,
+        ["GET /v1/requests"] = PolicyReaders,
+        ["GET /v1/requests/{id}"] = Everyone,
+        ["POST /v1/requests/{id}/approve"] = Approvers,
+        ["POST /v1/requests/{id}/reject"] = Approvers,
     };
 
     /// <summary>The roles that may call the endpoint of this request, or null when the route has no decision.</summary>
