@@ -6,6 +6,7 @@ using Conclave.Policy.Operations;
 using Conclave.Policy.Principals;
 using Conclave.Policy.Risk;
 using Conclave.Policy.Venues;
+using Conclave.Server.Api.Identity;
 using Conclave.Server.Policy;
 using Conclave.Storage;
 using Conclave.Storage.Audit;
@@ -32,8 +33,7 @@ public static class PolicyRoutes
 
         app.MapPut("/v1/policies/{id}", async Task<IResult> (HttpContext ctx, string id, string? mode, PolicyEngine engine, TimeProvider time, CancellationToken ct) =>
         {
-            CallerIdentity caller = CallerIdentity.Get(ctx);
-            RequireRole(caller, Role.Admin, "put policies");
+            CallerIdentity caller = RouteAuthorization.Require(ctx, Role.Admin);
             PolicyMode m = mode switch
             {
                 null or "enforce" => PolicyMode.Enforce,
@@ -215,14 +215,6 @@ public static class PolicyRoutes
             ? am.ValueKind == JsonValueKind.Number && am.TryGetDecimal(out decimal x) ? x : throw new ApiException(ProblemTypes.InvalidRequest, "amount must be a number")
             : null;
         return SigningOperations.Request(principal, key, kind, chainId, contract) with { Args = values, Amount = amount };
-    }
-
-    private static void RequireRole(CallerIdentity caller, Role role, string what)
-    {
-        if (!caller.Principal.HasRole(role))
-        {
-            throw new ApiException(ProblemTypes.Forbidden, $"principal {caller.Principal.Id} may not {what} (role {Roles.Name(role)} needed)");
-        }
     }
 
     private static JsonObject Summary(StoredPolicy p) => new()
