@@ -93,10 +93,23 @@ public sealed class ClusterManifest
     /// <paramref name="nowUnixMs"/>: its current key, and each retired key whose overlap has not ended. Empty for an
     /// unknown node.
     /// </summary>
+    /// <remarks>
+    /// On the signing path (every relayed message and every node reply) this is called per step, so a node without a
+    /// retired key in its overlap answers a cached, decoded list (no hex decoding, no allocation). The arrays are
+    /// public keys shared between callers: read them, never write to them.
+    /// </remarks>
     public IReadOnlyList<byte[]> AcceptedIdentityKeys(uint id, long nowUnixMs)
     {
-        ClusterNode? n = Nodes.FirstOrDefault(x => x.Id == id);
-        return n is null ? [] : [Convert.FromHexString(n.IdentityKey), .. n.RetiredIdentityKeys.Where(r => nowUnixMs < r.AcceptedUntilUnixMs).Select(r => Convert.FromHexString(r.IdentityKey))];
+        List<ClusterNode> nodes = Nodes;
+        for (int i = 0; i < nodes.Count; i++)
+        {
+            if (nodes[i].Id == id)
+            {
+                return nodes[i].AcceptedIdentityKeys(nowUnixMs);
+            }
+        }
+
+        return [];
     }
 
     /// <summary>
@@ -143,6 +156,36 @@ public sealed class ClusterNode
     /// <see cref="RetiredIdentityKey.AcceptedUntilUnixMs"/>; transcripts signed before then keep verifying.
     /// </summary>
     public List<RetiredIdentityKey> RetiredIdentityKeys { get; set; } = [];
+
+    // The decoded current identity key, keyed by the hex it was decoded from, so a changed IdentityKey is noticed.
+    private CurrentKey? _current;
+
+    /// <summary>The identity keys accepted from this node at <paramref name="nowUnixMs"/> (see <see cref="ClusterManifest.AcceptedIdentityKeys"/>).</summary>
+    internal IReadOnlyList<byte[]> AcceptedIdentityKeys(long nowUnixMs)
+    {
+        string hex = IdentityKey;
+        CurrentKey? current = Volatile.Read(ref _current);
+        if (current is null || !string.Equals(current.Hex, hex, StringComparison.Ordinal))
+        {
+            current = new CurrentKey(hex, [Convert.FromHexString(hex)]);
+            Volatile.Write(ref _current, current);
+        }
+
+        List<RetiredIdentityKey> retired = RetiredIdentityKeys;
+        List<byte[]>? keys = null;
+        for (int i = 0; i < retired.Count; i++)
+        {
+            if (nowUnixMs < retired[i].AcceptedUntilUnixMs)
+            {
+                keys ??= [current.Keys[0]];
+                keys.Add(Convert.FromHexString(retired[i].IdentityKey));
+            }
+        }
+
+        return keys is null ? current.Keys : keys;
+    }
+
+    private sealed record CurrentKey(string Hex, byte[][] Keys);
 }
 
 /// <summary>A node's former identity key in the cluster manifest (docs/ROTATION.md "Rotating a node's identity").</summary>

@@ -13,7 +13,7 @@ public sealed class ManifestWatch(ClusterManifest manifest, string path, TimePro
     private readonly TimeProvider _clock = clock ?? TimeProvider.System;
     private readonly Lock _gate = new();
     private (DateTime Written, long Length) _seen = Stamp(path);
-    private DateTimeOffset _lastCheck = DateTimeOffset.MinValue;
+    private long _lastCheckTicks = long.MinValue;
 
     public static TimeSpan MinimumInterval { get; } = TimeSpan.FromSeconds(1);
 
@@ -25,17 +25,23 @@ public sealed class ManifestWatch(ClusterManifest manifest, string path, TimePro
     public string? LastError { get; private set; }
 
     /// <summary>Reloads when the file changed since the last look (throttled); true when new keys were taken.</summary>
+    /// <remarks>Called on every signing step: inside the interval it returns without taking the lock.</remarks>
     public bool Refresh(bool force = false)
     {
+        long nowTicks = _clock.GetUtcNow().UtcTicks;
+        if (!force && IsRecent(Volatile.Read(ref _lastCheckTicks), nowTicks))
+        {
+            return false;
+        }
+
         lock (_gate)
         {
-            DateTimeOffset now = _clock.GetUtcNow();
-            if (!force && now - _lastCheck < MinimumInterval)
+            if (!force && IsRecent(_lastCheckTicks, nowTicks))
             {
                 return false;
             }
 
-            _lastCheck = now;
+            Volatile.Write(ref _lastCheckTicks, nowTicks);
             (DateTime Written, long Length) stamp = Stamp(Path);
             if (!force && stamp == _seen)
             {
@@ -56,6 +62,9 @@ public sealed class ManifestWatch(ClusterManifest manifest, string path, TimePro
             }
         }
     }
+
+    private static bool IsRecent(long lastTicks, long nowTicks) =>
+        lastTicks != long.MinValue && nowTicks - lastTicks < MinimumInterval.Ticks;
 
     private static (DateTime, long) Stamp(string path)
     {

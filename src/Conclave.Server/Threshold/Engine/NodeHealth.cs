@@ -50,19 +50,32 @@ public sealed class NodeHealth(TimeProvider clock)
     public IReadOnlyList<uint> Resting(IEnumerable<uint> nodes) => [.. nodes.Where(IsResting)];
 
     /// <summary>
-    /// Up to <paramref name="threshold"/> holders that are neither excluded, resting nor untrusted, those with the most pooled
-    /// material first (<paramref name="preference"/>), ties broken at random so load spreads over the holders.
+    /// Up to <paramref name="threshold"/> holders that are neither excluded nor untrusted, those with the most pooled
+    /// material first (<paramref name="preference"/>), ties broken at random so load spreads over the holders. Resting
+    /// nodes are left out while the others can make the quorum; when they cannot, the quorum is filled with resting ones,
+    /// soonest back first, rather than refusing to sign: a node that restarted within its down time is up again, and one
+    /// that is still down fails this attempt and leaves the call (<see cref="QuorumCall"/>), so nothing loops.
     /// </summary>
     public List<uint> ChooseQuorum(IEnumerable<uint> holders, int threshold, IReadOnlySet<uint> excluded, Func<uint, int> preference)
     {
         ArgumentNullException.ThrowIfNull(holders);
         ArgumentNullException.ThrowIfNull(excluded);
         ArgumentNullException.ThrowIfNull(preference);
-        return holders
-            .Where(n => !excluded.Contains(n) && !IsUntrusted(n) && !IsResting(n))
+        List<uint> candidates = [.. holders.Where(n => !excluded.Contains(n) && !IsUntrusted(n))];
+        List<uint> quorum = candidates
+            .Where(n => !IsResting(n))
             .OrderByDescending(preference)
             .ThenBy(_ => Random.Shared.Next())
             .Take(threshold)
             .ToList();
+        if (quorum.Count < threshold)
+        {
+            quorum.AddRange(candidates
+                .Where(IsResting)
+                .OrderBy(n => _downUntil.TryGetValue(n, out long until) ? until : 0)
+                .Take(threshold - quorum.Count));
+        }
+
+        return quorum;
     }
 }
