@@ -99,7 +99,7 @@ public sealed class BenchCommandTests : IDisposable
     {
         string json = Path.Combine(_dir, "cluster.json");
         List<string> args = ["bench", "--duration", "0.05", "--concurrency", "4", "--cluster", "--shapes", "2-of-3",
-            "--schemes", "frost-secp256k1,ed25519,transport,hsm-ecdsa-secp256k1,hsm-ed25519", "--json", json];
+            "--schemes", "frost-secp256k1,ed25519,transport,rotation,hsm-ecdsa-secp256k1,hsm-ed25519", "--json", json];
         string? module = Environment.GetEnvironmentVariable("CONCLAVE_TEST_HSM_MODULE");
         Assert.False(string.IsNullOrEmpty(module), "CONCLAVE_TEST_HSM_MODULE is not set: run through ./test.sh or eval \"$(bash scripts/test-services/softhsm.sh)\"");
         args.AddRange(["--hsm-module", module!, "--hsm-token", Environment.GetEnvironmentVariable("CONCLAVE_TEST_HSM_TOKEN")!,
@@ -121,6 +121,22 @@ public sealed class BenchCommandTests : IDisposable
         AssertSaneLatency(single);
         Assert.Null(single["nodeBytesPerSignature"]);
         AssertSaneLatency(Row(report, "transport/grpc-empty-call"));
+
+        // Rotation of the threshold key only (issue 13's figures): refresh, reshare, and signing while refreshes run.
+        foreach ((string id, string operation) in new[]
+        {
+            ("rotation/frost-secp256k1/refresh-2-of-3", "refresh"), ("rotation/frost-secp256k1/reshare-2-of-3", "reshare"),
+            ("rotation/frost-secp256k1/sign-during-refresh-2-of-3", "sign-during-refresh"),
+        })
+        {
+            JsonNode row = Row(report, id);
+            AssertSaneLatency(row);
+            Assert.Equal("rotation", row["family"]!.GetValue<string>());
+            Assert.Equal(operation, row["operation"]!.GetValue<string>());
+        }
+
+        Assert.DoesNotContain(Rows(report), r => r["id"]!.GetValue<string>().StartsWith("rotation/ed25519", StringComparison.Ordinal));
+        Assert.Equal("sign", frost["operation"]!.GetValue<string>());
 
         foreach (string hsm in new[] { "hsm-ecdsa-secp256k1", "hsm-ed25519" })
         {

@@ -124,6 +124,46 @@ public sealed class ThresholdEngineTests
         Assert.Empty(seen[1].Excluded);
     }
 
+    /// <summary>
+    /// Signing while refreshes run back to back (`conclave bench --cluster`, rows rotation/…/sign-during-refresh): every
+    /// attempt raced a refresh that erased its version, and three such attempts ended the call with 503 quorum-unavailable
+    /// although every node was up. An attempt overtaken by a newer version is not counted (up to a bound).
+    /// </summary>
+    [Fact]
+    public async Task QuorumCall_AnAttemptOvertakenByANewerVersion_DoesNotUseUpTheCallsAttempts()
+    {
+        var health = new NodeHealth(new ManualClock(Start));
+        TestKey registered = new("key-a", 1, 2, [1, 2, 3]);
+        var versions = new List<int>();
+        string result = await QuorumCall.RunAsync(health, registered, _ => registered, 3, (_, _) => 0, (k, quorum, call, _) =>
+        {
+            versions.Add(k.Version);
+            if (k.Version < 6)
+            {
+                call.RoundFailed(quorum[0], new NodeCallException(quorum[0], StatusCode.FailedPrecondition, $"version {k.Version} is erased", null, null), () => { });
+                registered = new TestKey("key-a", k.Version + 1, 2, [1, 2, 3]); // a refresh committed meanwhile
+                return Task.FromResult<string?>(null);
+            }
+
+            return Task.FromResult<string?>("v" + k.Version);
+        }, CancellationToken.None);
+
+        Assert.Equal("v6", result);
+        Assert.Equal([1, 2, 3, 4, 5, 6], versions);
+
+        // Bounded: a key whose version moves at every attempt ends the call after its own attempts plus the bound.
+        int attempts = 0;
+        TestKey moving = new("key-b", 1, 2, [1, 2, 3]);
+        await Assert.ThrowsAsync<QuorumUnavailableException>(() => QuorumCall.RunAsync<TestKey, string>(health, moving, _ => moving, 3, (_, _) => 0, (k, quorum, call, _) =>
+        {
+            attempts++;
+            call.RoundFailed(quorum[0], new NodeCallException(quorum[0], StatusCode.FailedPrecondition, "erased", null, null), () => { });
+            moving = new TestKey("key-b", k.Version + 1, 2, [1, 2, 3]);
+            return Task.FromResult<string?>(null);
+        }, CancellationToken.None));
+        Assert.Equal(3 + QuorumCall.MaxSupersededAttempts, attempts);
+    }
+
     [Fact]
     public void NodeHealth_ARestingNodeComesBackAfterItsDownTime()
     {

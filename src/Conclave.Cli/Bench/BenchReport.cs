@@ -48,8 +48,15 @@ internal sealed class BenchRow
 {
     public required string Id { get; init; }
 
-    /// <summary>single-key | hsm | mpc | multisig | post-quantum.</summary>
+    /// <summary>single-key | hsm | mpc | multisig | post-quantum | rotation.</summary>
     public required string Family { get; init; }
+
+    /// <summary>
+    /// What <see cref="Sign"/> times: <c>sign</c> for every family but rotation; for rotation rows <c>refresh</c> or
+    /// <c>reshare</c> (one run through the API, its latency), or <c>sign-during-refresh</c> (signatures while refreshes of
+    /// the same key run back to back).
+    /// </summary>
+    public string Operation { get; init; } = "sign";
 
     public required string Scheme { get; init; }
 

@@ -182,6 +182,119 @@ internal static class ClusterBench
                 ? "POST /v1/keys/{name}/sign through the server and the node processes; key generation = DKG through the API"
                 : "server-held key through the same REST path and durable audit",
         });
+
+        if (threshold)
+        {
+            await MeasureRotationAsync(ctx, http, name, n, t, scheme, SignAsync, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Rotation of the key just measured (issue 13's figures): refresh and reshare latency through the API (each a
+    /// crash-safe rotation run, docs/ROTATION.md), and signing latency while refreshes of the same key run back to back.
+    /// Rows of family <see cref="Comparison.RotationFamily"/>, wanted with <c>--schemes …,rotation</c> (or no filter).
+    /// </summary>
+    private static async Task MeasureRotationAsync(BenchContext ctx, HttpClient http, string name, int n, int t, string scheme,
+        Func<Task> sign, CancellationToken cancellationToken)
+    {
+        string shape = $"{t}-of-{n}";
+        string profile = $"{t} of the {n} signer nodes; the server holds no share";
+        var refresh = new Uri($"/v1/keys/{name}/refresh", UriKind.Relative);
+        var reshare = new Uri($"/v1/keys/{name}/reshare", UriKind.Relative);
+        string reshareBody = $$"""{"threshold":{{t}},"participants":{{n}}}""";
+        Task RefreshAsync() => RotateAsync(http, refresh, "{}", "refresh", scheme, cancellationToken);
+        Task ReshareAsync() => RotateAsync(http, reshare, reshareBody, "reshare", scheme, cancellationToken);
+
+        foreach ((string operation, Func<Task> run, string note) in new (string, Func<Task>, string)[]
+        {
+            ("refresh", RefreshAsync, "POST /v1/keys/{name}/refresh: new shares of the same key on every node, old version erased"),
+            ("reshare", ReshareAsync, $"POST /v1/keys/{{name}}/reshare to {shape} on the same nodes: a DKG of the existing key's shares"),
+        })
+        {
+            string id = $"rotation/{scheme}/{operation}-{shape}";
+            if (ctx.Begin(id))
+            {
+                Latency latency = await ctx.Sampler.SequentialAsync(run).ConfigureAwait(false);
+                ctx.Add(new BenchRow
+                {
+                    Id = id, Family = Comparison.RotationFamily, Operation = operation, Scheme = scheme, Shape = shape, Where = "cluster-rest",
+                    Sign = latency, SecurityProfile = profile, Note = note,
+                });
+            }
+        }
+
+        string during = $"rotation/{scheme}/sign-during-refresh-{shape}";
+        if (!ctx.Begin(during))
+        {
+            return;
+        }
+
+        // Refreshes back to back in the background while signatures are timed; a refresh in flight when sampling ends is
+        // let finish (never cancelled part-way) before the row is written.
+        using var stop = new CancellationTokenSource();
+        int refreshes = 0;
+        Task background = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                await RefreshAsync().ConfigureAwait(false);
+                Interlocked.Increment(ref refreshes);
+            }
+        }, CancellationToken.None);
+        Latency signing;
+        try
+        {
+            signing = await ctx.Sampler.SequentialAsync(sign).ConfigureAwait(false);
+        }
+        finally
+        {
+            await stop.CancelAsync().ConfigureAwait(false);
+            await background.ConfigureAwait(false);
+        }
+
+        ctx.Add(new BenchRow
+        {
+            Id = during, Family = Comparison.RotationFamily, Operation = "sign-during-refresh", Scheme = scheme, Shape = shape, Where = "cluster-rest",
+            Sign = signing, SecurityProfile = profile,
+            Note = $"POST /v1/keys/{{name}}/sign while {refreshes} refreshes of the same key ran back to back",
+        });
+    }
+
+    /// <summary>One refresh or reshare: 200 with the key, or 202 with the run, polled until it committed.</summary>
+    private static async Task RotateAsync(HttpClient http, Uri route, string body, string operation, string scheme, CancellationToken cancellationToken)
+    {
+        using HttpResponseMessage r = await http.PostAsync(route, Json(body), cancellationToken).ConfigureAwait(false);
+        string text = await r.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+        if (r.StatusCode == System.Net.HttpStatusCode.OK)
+        {
+            return;
+        }
+
+        if (r.StatusCode != System.Net.HttpStatusCode.Accepted || r.Headers.Location is null)
+        {
+            throw new InvalidOperationException($"{operation} of a {scheme} key failed: {(int)r.StatusCode} {text}");
+        }
+
+        long deadline = Stopwatch.GetTimestamp() + 120 * Stopwatch.Frequency;
+        while (Stopwatch.GetTimestamp() < deadline)
+        {
+            using HttpResponseMessage poll = await http.GetAsync(r.Headers.Location, cancellationToken).ConfigureAwait(false);
+            JsonNode? run = JsonNode.Parse(await poll.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false));
+            string? state = run?["state"]?.GetValue<string>();
+            if (run?["key"] is not null)
+            {
+                return;
+            }
+
+            if (state is "aborted")
+            {
+                throw new InvalidOperationException($"{operation} of a {scheme} key was aborted: {run?["error"]}");
+            }
+
+            await Task.Delay(20, cancellationToken).ConfigureAwait(false);
+        }
+
+        throw new InvalidOperationException($"{operation} of a {scheme} key did not finish within 120 s");
     }
 
     private static long NodeBytes(Cluster cluster, int n)

@@ -29,7 +29,7 @@ internal static class BenchCommand
         var cluster = new Option<bool>("--cluster") { Description = "Also start a local cluster (node processes and the server) and sign through its REST API." };
         var shapes = new Option<string>("--shapes") { Description = "Quorum shapes measured in process (threshold and multisig rows), comma-separated t-of-n.", DefaultValueFactory = _ => "2-of-3,3-of-5,5-of-9,7-of-10" };
         var clusterShape = new Option<string>("--cluster-shape") { Description = "The t-of-n of the cluster --cluster starts.", DefaultValueFactory = _ => "2-of-3" };
-        var schemes = new Option<string?>("--schemes") { Description = "Only these rows (comma-separated): " + string.Join(", ", BenchRows.Ids) + "; the baseline always runs." };
+        var schemes = new Option<string?>("--schemes") { Description = "Only these rows (comma-separated): " + string.Join(", ", BenchRows.Ids) + "; with --cluster also transport and rotation (refresh, reshare and signing during refresh of each threshold scheme measured); the baseline always runs." };
         var json = new Option<FileInfo?>("--json") { Description = "Write every figure as JSON to this file." };
         var markdown = new Option<FileInfo?>("--markdown") { Description = "Write the tables into this Markdown file between the generated-section markers (e.g. docs/PERFORMANCE.md)." };
         var hsmModule = new Option<string?>("--hsm-module") { Description = "PKCS#11 module for the HSM rows (else $CONCLAVE_HSM_MODULE)." };
@@ -76,7 +76,7 @@ internal static class BenchCommand
             }
 
             string[]? filter = SplitList(parse.GetValue(schemes));
-            string[] known = [.. BenchRows.Ids.Select(i => i.Split('/')[0]), .. ClusterBench.Schemes, "transport"];
+            string[] known = [.. BenchRows.Ids.Select(i => i.Split('/')[0]), .. ClusterBench.Schemes, "transport", Bench.Comparison.RotationFamily];
             string? unknown = filter?.FirstOrDefault(f => !known.Contains(f, StringComparer.Ordinal) && !BenchRows.Ids.Contains(f, StringComparer.Ordinal));
             if (unknown is not null)
             {

@@ -24,7 +24,8 @@ public sealed class QuorumCall
     public IReadOnlySet<uint> Excluded => _excluded;
 
     /// <summary>
-    /// Runs <paramref name="attempt"/> up to <paramref name="maxAttempts"/> times. Before each attempt the newest
+    /// Runs <paramref name="attempt"/> up to <paramref name="maxAttempts"/> times (an attempt overtaken by a newer key
+    /// version is not counted, up to <see cref="MaxSupersededAttempts"/>). Before each attempt the newest
     /// registration of the key is read again (a refresh or reshare may have registered a newer version meanwhile: the call
     /// then signs with it, and forgets what it learnt about the older version's holders). The attempt returns its result,
     /// or null to try again after recording the failure here. Holders with more pooled material are preferred
@@ -41,7 +42,9 @@ public sealed class QuorumCall
         ArgumentNullException.ThrowIfNull(preference);
         ArgumentNullException.ThrowIfNull(attempt);
         var call = new QuorumCall(health);
-        for (int i = 0; i < maxAttempts; i++)
+        int failed = 0;
+        int superseded = 0;
+        while (failed < maxAttempts)
         {
             if (newest(key.KeyId) is { } latest && latest.Version != key.Version)
             {
@@ -60,10 +63,24 @@ public sealed class QuorumCall
             {
                 return result;
             }
+
+            // A refresh or reshare committed a newer version while this attempt ran (its holders refused the erased one):
+            // the attempt says nothing about the nodes, so it does not use up one of the call's attempts. Bounded, so
+            // rotations back to back cannot keep a call going for ever.
+            if (newest(key.KeyId) is { } moved && moved.Version != key.Version && superseded < MaxSupersededAttempts)
+            {
+                superseded++;
+                continue;
+            }
+
+            failed++;
         }
 
         throw call.Exhausted(key);
     }
+
+    /// <summary>How many attempts overtaken by a newer key version a call may make on top of its own attempts.</summary>
+    public const int MaxSupersededAttempts = 16;
 
     /// <summary>
     /// A node could not provide pre-computed material for this attempt (down, slow, overloaded: it rests; a refusal, for
