@@ -99,7 +99,7 @@ public sealed class BenchCommandTests : IDisposable
     {
         string json = Path.Combine(_dir, "cluster.json");
         List<string> args = ["bench", "--duration", "0.05", "--concurrency", "4", "--cluster", "--shapes", "2-of-3",
-            "--schemes", "frost-secp256k1,ed25519,transport,rotation,hsm-ecdsa-secp256k1,hsm-ed25519", "--json", json];
+            "--schemes", "frost-secp256k1,ecdsa-dkls23,ed25519,transport,rotation,hsm-ecdsa-secp256k1,hsm-ed25519", "--json", json];
         string? module = Environment.GetEnvironmentVariable("CONCLAVE_TEST_HSM_MODULE");
         Assert.False(string.IsNullOrEmpty(module), "CONCLAVE_TEST_HSM_MODULE is not set: run through ./test.sh or eval \"$(bash scripts/test-services/softhsm.sh)\"");
         args.AddRange(["--hsm-module", module!, "--hsm-token", Environment.GetEnvironmentVariable("CONCLAVE_TEST_HSM_TOKEN")!,
@@ -116,6 +116,14 @@ public sealed class BenchCommandTests : IDisposable
         Assert.True(frost["restBytesPerSignature"]!.GetValue<double>() > 0, "no REST bytes");
         Assert.True(frost["concurrentPerSecond"]!.GetValue<double>() > 0);
         Assert.Equal(4, frost["concurrency"]!.GetValue<int>());
+
+        // Threshold ECDSA through the cluster: DKG plus pairwise setup timed, 64-byte signatures checked before the row is kept.
+        JsonNode dkls = Row(report, "ecdsa-dkls23/cluster-2-of-3");
+        AssertSaneLatency(dkls);
+        Assert.Equal("mpc", dkls["family"]!.GetValue<string>());
+        Assert.True(dkls["keyGenerationMs"]!.GetValue<double>() > 0, "no DKG time");
+        Assert.True(dkls["nodeBytesPerSignature"]!.GetValue<double>() > 0, "no coordinator-node bytes");
+        Assert.Equal(64, dkls["signatureBytes"]!.GetValue<int>());
 
         JsonNode single = Row(report, "ed25519/cluster-2-of-3");
         AssertSaneLatency(single);
