@@ -39,7 +39,7 @@ public sealed class BenchCommandTests : IDisposable
         string md = Path.Combine(_dir, "PERFORMANCE.md");
         await File.WriteAllTextAsync(md, "# Performance\n\nhand-written text that must survive\n");
         CliRunner.Result r = await CliRunner.RunAsync(null, "bench", "--duration", "0.05", "--shapes", "2-of-3,3-of-5",
-            "--schemes", "ed25519,frost-secp256k1,safe-multisig,ml-dsa-65", "--json", json, "--markdown", md);
+            "--schemes", "ed25519,frost-secp256k1,safe-multisig,ml-dsa-65,policy", "--json", json, "--markdown", md);
         Assert.True(r.ExitCode == 0, r.Stderr);
 
         JsonNode report = JsonNode.Parse(await File.ReadAllTextAsync(json))!;
@@ -55,14 +55,25 @@ public sealed class BenchCommandTests : IDisposable
         [
             "ecdsa-secp256k1/libsecp256k1", "ed25519", "frost-secp256k1/2-of-3", "frost-secp256k1/3-of-5",
             "safe-multisig/2-of-3", "safe-multisig/3-of-5", "ml-dsa-65",
+            .. new[] { "per-agent", "by-role" }.SelectMany(l => new[] { 10, 100, 1000, 10000 }.Select(n => $"policy/decide-{l}-{n}")),
         ];
         Assert.Equal(expected.Order(StringComparer.Ordinal), Rows(report).Select(x => x["id"]!.GetValue<string>()).Order(StringComparer.Ordinal));
         foreach (JsonNode row in Rows(report))
         {
             AssertSaneLatency(row);
+            if (row["family"]!.GetValue<string>() == "policy")
+            {
+                Assert.Equal("decide", row["operation"]!.GetValue<string>());
+                continue; // a decision has no key generation or verification
+            }
+
+            Assert.Equal("sign", row["operation"]!.GetValue<string>());
             Assert.True(row["verifyUs"]!.GetValue<double>() > 0);
             Assert.True(row["keyGenerationMs"]!.GetValue<double>() > 0);
         }
+
+        Assert.Contains("1 candidate(s)", Row(report, "policy/decide-per-agent-10")["note"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Contains("40 candidate(s)", Row(report, "policy/decide-per-agent-10000")["note"]!.GetValue<string>(), StringComparison.Ordinal);
 
         Assert.Equal(1.0, Row(report, "ecdsa-secp256k1/libsecp256k1")["ratioToBaseline"]!.GetValue<double>(), 6);
         Assert.Equal(64, Row(report, "ed25519")["signatureBytes"]!.GetValue<int>());
@@ -83,6 +94,8 @@ public sealed class BenchCommandTests : IDisposable
         Assert.StartsWith("# Performance\n\nhand-written text that must survive\n", written, StringComparison.Ordinal);
         Assert.Single(System.Text.RegularExpressions.Regex.Matches(written, "conclave bench: begin"));
         Assert.Contains("| `safe-multisig/3-of-5` | in-process |", written, StringComparison.Ordinal);
+        Assert.Contains("### Policy decisions", written, StringComparison.Ordinal);
+        Assert.Contains("| `policy/decide-by-role-1000` | decide |", written, StringComparison.Ordinal);
         string md2 = Path.Combine(_dir, "again.md");
         await File.WriteAllTextAsync(md2, "# Performance\n\nhand-written text that must survive\n");
         CliRunner.Result render = await CliRunner.RunAsync(null, "bench", "render", json, "--markdown", md2);

@@ -48,13 +48,13 @@ internal sealed class BenchRow
 {
     public required string Id { get; init; }
 
-    /// <summary>single-key | hsm | mpc | multisig | post-quantum | rotation.</summary>
+    /// <summary>single-key | hsm | mpc | multisig | post-quantum | rotation | policy.</summary>
     public required string Family { get; init; }
 
     /// <summary>
     /// What <see cref="Sign"/> times: <c>sign</c> for every family but rotation; for rotation rows <c>refresh</c> or
     /// <c>reshare</c> (one run through the API, its latency), or <c>sign-during-refresh</c> (signatures while refreshes of
-    /// the same key run back to back).
+    /// the same key run back to back); <c>decide</c> for policy rows (one policy decision in process).
     /// </summary>
     public string Operation { get; init; } = "sign";
 

@@ -31,6 +31,7 @@ internal static class BenchRows
         "frost-secp256k1", "frost-taproot", "frost-ed25519",
         "safe-multisig",
         "ml-dsa-65", "slh-dsa-sha2-128s", "slh-dsa-shake-128f",
+        "policy",
     ];
 
     public static bool Wanted(IReadOnlyList<string>? filter, string id)
@@ -61,6 +62,7 @@ internal static class BenchRows
         Single(ctx, "ml-dsa-65", PostQuantumSchemes.MlDsa65, "BouncyCastle", PostQuantumFamily);
         Single(ctx, "slh-dsa-sha2-128s", PostQuantumSchemes.SlhDsaSha2_128s, "BouncyCastle", PostQuantumFamily);
         Single(ctx, "slh-dsa-shake-128f", PostQuantumSchemes.SlhDsaShake_128f, "BouncyCastle", PostQuantumFamily);
+        PolicyBench.Run(ctx);
     }
 
     private const string SingleKeyFamily = "single-key";

@@ -1,0 +1,111 @@
+using System.Globalization;
+using System.Text;
+using Conclave.Policy.Documents;
+using Conclave.Policy.Evaluation;
+using Conclave.Policy.Operations;
+using Conclave.Policy.Principals;
+using Conclave.Policy.Risk;
+
+namespace Conclave.Cli.Bench;
+
+/// <summary>
+/// Policy decision latency in process (issue 16 "Benchmark": 10, 100, 1,000 and 10,000 rules; target p99 ≤ 20 µs at
+/// 1,000): <see cref="PolicyEvaluator.Decide"/> on a parsed document, one call timed per sample. Two layouts, because
+/// the evaluator indexes rules by principal and operation (PolicyDocument.Candidates) and the cost depends on how
+/// many rules survive the index:
+/// <list type="bullet">
+/// <item><c>per-agent</c>: every rule names one agent and one operation, with a key list, an amount condition and a
+/// per-transaction limit (a venue that writes a rule per bot): the index leaves the request's agent's few rules.</item>
+/// <item><c>by-role</c>: every rule matches the role agent and the operation liquidate and differs only by venue
+/// (a venue that writes rules per market): every rule is a candidate and is matched one by one: the worst case.</item>
+/// </list>
+/// The request is allowed by exactly one rule in both layouts, so the whole decision (scope, level, deny scan, limits,
+/// explanation) runs. Velocity counters are empty (their reads are the store's, measured with it).
+/// </summary>
+internal static class PolicyBench
+{
+    public static IReadOnlyList<int> RuleCounts { get; } = [10, 100, 1_000, 10_000];
+
+    private static readonly DateTimeOffset Now = new(2026, 11, 30, 12, 0, 0, TimeSpan.Zero);
+
+    public static void Run(BenchContext ctx)
+    {
+        foreach (string layout in new[] { "per-agent", "by-role" })
+        {
+            foreach (int rules in RuleCounts)
+            {
+                string id = $"policy/decide-{layout}-{rules}";
+                if (!ctx.Begin(id))
+                {
+                    continue;
+                }
+
+                (PolicyDocument policy, OperationRequest request) = layout == "per-agent" ? PerAgent(rules) : ByRole(rules);
+                var context = new EvaluationContext(RiskLevel.Normal, Now);
+                Decision first = PolicyEvaluator.Decide(policy, request, context, EmptyCounters.Instance);
+                if (first.Outcome != DecisionOutcome.Allow || first.Rules.Count != 1)
+                {
+                    throw new InvalidOperationException($"{id}: the benchmark request was not allowed by exactly one rule ({first.Outcome}); no figures are reported");
+                }
+
+                Latency latency = ctx.Sampler.Sequential(() => PolicyEvaluator.Decide(policy, request, context, EmptyCounters.Instance));
+                ctx.Add(new BenchRow
+                {
+                    Id = id, Family = Comparison.PolicyFamily, Operation = "decide", Scheme = "conclave-policy", Shape = $"{rules} rules", Where = "in-process",
+                    Sign = latency, SecurityProfile = "-",
+                    Note = layout == "per-agent"
+                        ? $"{rules} rules, one agent and one operation each: the principal/operation index leaves {PerAgentCandidates(rules)} candidate(s)"
+                        : $"{rules} rules matching role agent and operation liquidate, one venue each: every rule is a candidate",
+                });
+            }
+        }
+    }
+
+    private const int Agents = 50;
+
+    /// <summary>Rules of the per-agent layout the index returns for the request (agent-7, liquidate).</summary>
+    private static int PerAgentCandidates(int count) => Enumerable.Range(0, count).Count(i => i % Agents == 7 && (i / Agents) % Ops.Length == 0);
+
+    private static readonly string[] Ops = ["liquidate", "settle", "exercise", "margin-call", "hedge"];
+
+    private static (PolicyDocument, OperationRequest) PerAgent(int count)
+    {
+        var rules = new StringBuilder();
+        for (int i = 0; i < count; i++)
+        {
+            // Rule i: agent (i mod 50), operation (i / 50) mod 5, its own key: the request below is allowed by rule 7 only.
+            string op = Ops[(i / Agents) % Ops.Length];
+            rules.Append(CultureInfo.InvariantCulture, $$$$"""{"id":"r{{{{i}}}}","effect":"allow","match":{"principals":["agent-{{{{i % Agents}}}}"],"operations":["{{{{op}}}}"],"keys":["key-{{{{i}}}}"]},"conditions":[{"arg":"amount","op":"lt","value":1000}],"limits":{"perTransaction":{"native":500}}},""");
+        }
+
+        return (Document(rules), Request("agent-7", "liquidate", "key-7", venue: null));
+    }
+
+    private static (PolicyDocument, OperationRequest) ByRole(int count)
+    {
+        var rules = new StringBuilder();
+        for (int i = 0; i < count; i++)
+        {
+            rules.Append(CultureInfo.InvariantCulture, $$$$"""{"id":"r{{{{i}}}}","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"],"venues":["venue-{{{{i}}}}"]},"conditions":[{"arg":"amount","op":"lt","value":1000}],"limits":{"perTransaction":{"native":500}}},""");
+        }
+
+        // The matching rule is the last one, so every other candidate is checked before it.
+        return (Document(rules), Request("agent-7", "liquidate", "key-7", venue: $"venue-{count - 1}"));
+    }
+
+    private static PolicyDocument Document(StringBuilder rules)
+    {
+        rules.Append("""{"id":"no-transfers","effect":"deny","match":{"operations":["transfer"]}}""");
+        return PolicyDocument.Parse($$"""{"id":"bench","version":1,"rules":[{{rules}}]}""");
+    }
+
+    private static OperationRequest Request(string agent, string operation, string key, string? venue) => new()
+    {
+        Principal = new Principal(agent, PrincipalKind.Agent, [Role.Agent], PrincipalScope.Everything),
+        Operation = Operations.Parse(operation),
+        KeyId = key,
+        Venue = venue,
+        Args = new Dictionary<string, PolicyValue>(StringComparer.Ordinal) { ["amount"] = PolicyValue.Of(5m) },
+        Amount = 5m,
+    };
+}
