@@ -25,11 +25,15 @@ public sealed class PolicyDocument
         _levels = levels;
         LevelApproval = levelApproval;
         _index = BuildIndex(rules);
+        HasShadowRules = rules.Any(r => r.Mode == RuleMode.Shadow);
         CanonicalJson = PolicyCanonicalWriter.Write(this);
         Hash = "sha256:" + Convert.ToHexStringLower(SHA256.HashData(CanonicalJson));
     }
 
     public string Id { get; }
+
+    /// <summary>Whether any rule is in shadow mode (a second, shadow decision is then made beside the enforced one).</summary>
+    internal bool HasShadowRules { get; }
 
     public long Version { get; }
 

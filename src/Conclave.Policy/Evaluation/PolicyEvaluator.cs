@@ -22,7 +22,7 @@ public static class PolicyEvaluator
         ArgumentNullException.ThrowIfNull(counters);
 
         var enforced = DecideCore(policy, request, context, counters, includeShadow: false);
-        if (!policy.Rules.Any(r => r.Mode == RuleMode.Shadow))
+        if (!policy.HasShadowRules)
         {
             return enforced;
         }

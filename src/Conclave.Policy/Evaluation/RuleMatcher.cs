@@ -11,46 +11,50 @@ namespace Conclave.Policy.Evaluation;
 /// </summary>
 internal static class RuleMatcher
 {
+    /// <remarks>
+    /// Runs once per candidate rule of every decision (the worst case, rules the principal/operation index cannot
+    /// narrow, is every rule of the document: `conclave bench` rows policy/decide-by-role-…), so it is written with
+    /// plain loops and ordinal comparisons and allocates nothing.
+    /// </remarks>
     public static bool Matches(PolicyRule rule, OperationRequest req, DateTimeOffset now)
     {
         var m = rule.Match;
-        if (m.Principals.Count > 0 && !m.Principals.Contains(req.Principal.Id, StringComparer.Ordinal))
+        if (m.Principals.Count > 0 && !Contains(m.Principals, req.Principal.Id))
         {
             return false;
         }
 
-        if (m.Roles.Count > 0 && !m.Roles.Any(req.Principal.HasRole))
+        if (m.Roles.Count > 0 && !AnyRole(m.Roles, req.Principal))
         {
             return false;
         }
 
-        if ((m.Keys.Count > 0 || m.Labels.Count > 0)
-            && !m.Keys.Contains(req.KeyId, StringComparer.Ordinal) && !req.KeyLabels.Any(l => m.Labels.Contains(l, StringComparer.Ordinal)))
+        if ((m.Keys.Count > 0 || m.Labels.Count > 0) && !Contains(m.Keys, req.KeyId) && !AnyLabel(m.Labels, req.KeyLabels))
         {
             return false;
         }
 
-        if (m.Venues.Count > 0 && (req.Venue is null || !m.Venues.Contains(req.Venue, StringComparer.Ordinal)))
+        if (m.Venues.Count > 0 && (req.Venue is null || !Contains(m.Venues, req.Venue)))
         {
             return false;
         }
 
-        if (m.ChainIds.Count > 0 && (req.ChainId is not { } chain || !m.ChainIds.Contains(chain)))
+        if (m.ChainIds.Count > 0 && (req.ChainId is not { } chain || !Contains(m.ChainIds, chain)))
         {
             return false;
         }
 
-        if (m.Operations.Count > 0 && !m.Operations.Contains(req.Operation))
+        if (m.Operations.Count > 0 && !Contains(m.Operations, req.Operation))
         {
             return false;
         }
 
-        if (m.Contracts.Count > 0 && (req.Contract is null || !m.Contracts.Contains(req.Contract, StringComparer.Ordinal)))
+        if (m.Contracts.Count > 0 && (req.Contract is null || !Contains(m.Contracts, req.Contract)))
         {
             return false;
         }
 
-        if (m.Selectors.Count > 0 && (req.Selector is null || !m.Selectors.Contains(req.Selector, StringComparer.Ordinal)))
+        if (m.Selectors.Count > 0 && (req.Selector is null || !Contains(m.Selectors, req.Selector)))
         {
             return false;
         }
@@ -61,9 +65,10 @@ internal static class RuleMatcher
         }
 
         bool whenUnknown = rule.Effect != Effect.Allow;
-        foreach (var c in rule.Conditions)
+        IReadOnlyList<Condition> conditions = rule.Conditions;
+        for (int i = 0; i < conditions.Count; i++)
         {
-            bool? holds = Evaluate(c, req.Args);
+            bool? holds = Evaluate(conditions[i], req.Args);
             if (!(holds ?? whenUnknown))
             {
                 return false;
@@ -71,6 +76,59 @@ internal static class RuleMatcher
         }
 
         return true;
+    }
+
+    private static bool Contains(IReadOnlyList<string> list, string value)
+    {
+        for (int i = 0; i < list.Count; i++)
+        {
+            if (string.Equals(list[i], value, StringComparison.Ordinal))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static bool Contains<T>(IReadOnlyList<T> list, T value)
+        where T : struct
+    {
+        for (int i = 0; i < list.Count; i++)
+        {
+            if (EqualityComparer<T>.Default.Equals(list[i], value))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static bool AnyRole(IReadOnlyList<Conclave.Policy.Principals.Role> roles, Conclave.Policy.Principals.Principal principal)
+    {
+        for (int i = 0; i < roles.Count; i++)
+        {
+            if (principal.HasRole(roles[i]))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static bool AnyLabel(IReadOnlyList<string> ruleLabels, IReadOnlyList<string> keyLabels)
+    {
+        for (int i = 0; i < keyLabels.Count; i++)
+        {
+            if (Contains(ruleLabels, keyLabels[i]))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     internal static bool InWindow(TimeWindow t, DateTimeOffset now)
