@@ -132,6 +132,17 @@ public sealed partial class ConclaveClient : IDisposable
         return await KeyOrOperationAsync(r, progress, ct).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Rebuilds the lost share of signer node <paramref name="node"/> of a threshold key from healthy holders (same key,
+    /// same version); waits for the run like <see cref="RefreshAsync"/>.
+    /// </summary>
+    public async Task<KeyInfo> RepairAsync(string name, int node, CancellationToken ct = default, IProgress<Operation>? progress = null)
+    {
+        using HttpResponseMessage r = await _http.PostAsJsonAsync(new Uri($"v1/keys/{Esc(name)}/repair", UriKind.Relative),
+            new RepairRequest(node), J.RepairRequest, ct).ConfigureAwait(false);
+        return await KeyOrOperationAsync(r, progress, ct).ConfigureAwait(false);
+    }
+
     /// <summary>A rotation run by id (the operation a 202 answer named).</summary>
     public Task<Operation> GetOperationAsync(string id, CancellationToken ct = default) => GetAsync($"v1/operations/{Esc(id)}", J.Operation, ct);
 

@@ -42,6 +42,9 @@ public sealed record DeriveResult(string Path, string PublicKey, KeyAddresses Ad
 
 public sealed record ReshareRequest(int Threshold, int Participants);
 
+/// <summary>POST /v1/keys/{name}/repair: the signer node whose lost share is rebuilt.</summary>
+public sealed record RepairRequest(int Node);
+
 public sealed record AuditEntry(long Seq, DateTimeOffset Time, string Actor, string Action, string? KeyId, string? RequestHash, string Decision, string Result, string Hash);
 
 public sealed record AuditPage(IReadOnlyList<AuditEntry> Entries, long Next);
@@ -112,6 +115,7 @@ public sealed record Problem(string Type, string Title, int Status, string Detai
 [JsonSerializable(typeof(DeriveRequest))]
 [JsonSerializable(typeof(DeriveResult))]
 [JsonSerializable(typeof(ReshareRequest))]
+[JsonSerializable(typeof(RepairRequest))]
 [JsonSerializable(typeof(EvictNodeRequest))]
 [JsonSerializable(typeof(NodeInfo))]
 [JsonSerializable(typeof(NodeList))]

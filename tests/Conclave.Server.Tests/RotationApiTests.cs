@@ -230,6 +230,72 @@ public sealed class RotationApiTests(VariantNodes fixture) : IClassFixture<Varia
         }
     }
 
+    /// <summary>
+    /// The HTTP client of a refresh or reshare disconnects while the run is held at a step boundary: the run is not
+    /// cancelled, it finishes, the key signs under its unchanged public key at the new version, and the server store
+    /// and every signer node agree on that version (POST /v1/cluster/resync finds the key consistent).
+    /// </summary>
+    [Theory]
+    [InlineData("refresh", "started")]
+    [InlineData("refresh", "round2")]
+    [InlineData("refresh", "prepared")]
+    [InlineData("refresh", "nodes-committed")]
+    [InlineData("reshare", "round1")]
+    [InlineData("reshare", "finish")]
+    [InlineData("reshare", "committed")]
+    public async Task AClientThatDisconnectsAtAStepBoundary_DoesNotCutTheRun_AndStoreAndNodesAgree(string operation, string boundary)
+    {
+        ServerConfig config = Config();
+        (WebApplication app, HttpClient http) = await StartAsync(config);
+        try
+        {
+            string name = "leave-" + Guid.NewGuid().ToString("N")[..8];
+            JsonNode key = await PostAsync(http, "/v1/keys", $$"""{"name":"{{name}}","scheme":"frost-secp256k1"}""", HttpStatusCode.Created);
+            byte[] groupKey = Convert.FromHexString(key["publicKey"]!.GetValue<string>());
+            RotationKind kind = operation == "refresh" ? RotationKind.Refresh : RotationKind.Reshare;
+            var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var reached = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            FrostCoordinator frost = app.Services.GetRequiredService<FrostCoordinator>();
+            frost.FaultInjection = async (k, b) =>
+            {
+                if (k == kind && b == boundary)
+                {
+                    reached.TrySetResult();
+                    await held.Task;
+                }
+            };
+            string body = operation == "refresh" ? "{}" : """{"threshold":3,"participants":3}""";
+            using (var leave = new CancellationTokenSource())
+            {
+                Task<HttpResponseMessage> request = http.PostAsync(new Uri($"/v1/keys/{name}/{operation}", UriKind.Relative), Json(body), leave.Token);
+                await reached.Task.WaitAsync(TimeSpan.FromSeconds(60));
+                await leave.CancelAsync();
+                await Assert.ThrowsAnyAsync<OperationCanceledException>(() => request);
+            }
+
+            held.SetResult();
+            frost.FaultInjection = null;
+            IRotationLog runs = app.Services.GetRequiredService<IConclaveStore>().Rotations;
+            RotationRun run = (await runs.ListForKeyAsync(key["id"]!.GetValue<string>(), 10)).Single(r => r.Kind == kind);
+            await WaitForAsync(async () => (await runs.GetAsync(run.RunId))!.IsFinished, "the run went on after the client left");
+            Assert.Equal("retired", (await GetAsync(http, $"/v1/operations/{run.RunId}"))["state"]!.GetValue<string>());
+            JsonNode shown = await GetAsync(http, $"/v1/keys/{name}");
+            Assert.Equal(2, shown["version"]!.GetValue<int>());
+            Assert.Equal(groupKey, Convert.FromHexString(shown["publicKey"]!.GetValue<string>()));
+            await SignAsync(http, name, groupKey, 2);
+
+            // Store and nodes agree on the version.
+            JsonNode resync = await PostAsync(http, "/v1/cluster/resync", "{}");
+            JsonNode mine = resync["keys"]!.AsArray().Single(k => k!["name"]!.GetValue<string>() == name)!;
+            Assert.True(mine["state"]!.GetValue<string>() == "consistent", mine.ToJsonString());
+            Assert.Equal((2, 2), (mine["storeVersion"]!.GetValue<int>(), mine["nodeVersion"]!.GetValue<int>()));
+        }
+        finally
+        {
+            await StopAsync(app, http);
+        }
+    }
+
     [Fact]
     public async Task TwoReplicasOnOnePostgresStore_AskedToRefreshTheSameKeyAtOnce_RunOneRotation()
     {

@@ -4,7 +4,7 @@ using Spectre.Console;
 
 namespace Conclave.Cli.Commands;
 
-/// <summary><c>conclave keys create|list|show|sign|derive|refresh|reshare</c> against a server.</summary>
+/// <summary><c>conclave keys create|list|show|sign|derive|refresh|reshare|repair</c> against a server.</summary>
 internal static class KeysCommand
 {
     public static Command Create()
@@ -17,6 +17,7 @@ internal static class KeysCommand
         keys.Subcommands.Add(DeriveCmd());
         keys.Subcommands.Add(RefreshCmd());
         keys.Subcommands.Add(ReshareCmd());
+        keys.Subcommands.Add(RepairCmd());
         keys.Subcommands.Add(CheckCmd());
         return keys;
     }
@@ -266,6 +267,30 @@ internal static class KeysCommand
             KeyInfo key = parse.GetValue(api.Json)
                 ? await client.ReshareAsync(n, parse.GetValue(threshold), parse.GetValue(participants), ct).ConfigureAwait(false)
                 : await AnsiConsole.Status().StartAsync("resharing…", _ => client.ReshareAsync(n, parse.GetValue(threshold), parse.GetValue(participants), ct)).ConfigureAwait(false);
+            Show(key, parse.GetValue(api.Json));
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static Command RepairCmd()
+    {
+        var api = new ApiConnection();
+        var name = NameArg();
+        var node = new Option<int>("--node") { Description = "The signer node whose lost share is rebuilt.", Required = true };
+        var cmd = new Command("repair", "Rebuild a signer node's lost share of a threshold key from healthy holders (same key, same version).");
+        cmd.Arguments.Add(name);
+        cmd.Options.Add(node);
+        api.AddTo(cmd);
+        cmd.SetAction(async (parse, ct) =>
+        {
+            using ConclaveClient client = api.Connect(parse);
+            string n = parse.GetValue(name)!;
+            int lost = parse.GetValue(node);
+            KeyInfo key = parse.GetValue(api.Json)
+                ? await client.RepairAsync(n, lost, ct).ConfigureAwait(false)
+                : await AnsiConsole.Status().StartAsync($"repairing node {lost}'s share…", status => client.RepairAsync(n, lost, ct,
+                    new Progress<Operation>(op => status.Status($"repairing node {lost}'s share: operation {op.Id} {op.State}…")))).ConfigureAwait(false);
             Show(key, parse.GetValue(api.Json));
             return 0;
         });

@@ -103,6 +103,9 @@ public sealed record OperationResponse(string Id, string Kind, string KeyId, str
 /// <summary>POST /v1/keys/{name}/reshare.</summary>
 public sealed record ReshareRequest(int? Threshold, int? Participants);
 
+/// <summary>POST /v1/keys/{name}/repair: the signer node whose lost share is rebuilt.</summary>
+public sealed record RepairRequest(int? Node);
+
 public sealed record AuditEntryResponse(
     long Seq,
     DateTimeOffset Time,
@@ -174,6 +177,7 @@ public sealed record CulpritReasonResponse(uint Node, string Reason);
 [JsonSerializable(typeof(DeriveRequest))]
 [JsonSerializable(typeof(DeriveResponse))]
 [JsonSerializable(typeof(ReshareRequest))]
+[JsonSerializable(typeof(RepairRequest))]
 [JsonSerializable(typeof(OperationResponse))]
 [JsonSerializable(typeof(AuditPageResponse))]
 [JsonSerializable(typeof(AuditVerifyResponse))]

@@ -147,6 +147,13 @@ public static class ApiRoutes
             return Rotated(await keys.RefreshOrReshareAsync(k, "reshare", body.Threshold, body.Participants, ct).ConfigureAwait(false));
         }).WithName("Reshare").Problems([.. common, 404, 409, 501, 502, 503]);
 
+        v1.MapPost("/keys/{name}/repair", async Task<Results<Ok<KeyResponse>, Accepted<OperationResponse>>> (HttpContext ctx, string name, RepairRequest body, KeyService keys, CancellationToken ct) =>
+        {
+            KeyRecord k = await keys.GetAsync(ctx, name, ct).ConfigureAwait(false);
+            int node = body.Node ?? throw new ApiException(ProblemTypes.InvalidRequest, "node is required: the signer node whose lost share is rebuilt");
+            return Rotated(await keys.RepairAsync(k, node, ct).ConfigureAwait(false));
+        }).WithName("Repair").Problems([.. common, 404, 409, 501, 502, 503]);
+
         v1.MapGet("/operations/{id}", async Task<Ok<OperationResponse>> (string id, KeyService keys, CancellationToken ct) =>
             TypedResults.Ok(await keys.OperationAsync(id, ct).ConfigureAwait(false))).WithName("GetOperation").Problems([.. common, 404]);
 

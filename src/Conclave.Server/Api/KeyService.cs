@@ -731,6 +731,49 @@ public sealed partial class KeyService : IDisposable
             plan = await _frost.PlanReshareAsync(key.Id, t, CommitteeOf(n), ct).ConfigureAwait(false);
         }
 
+        return await RunOrPendingAsync(key, plan, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Repair (docs/ROTATION.md "Repairing a lost share"): rebuilds the share of signer node <paramref name="node"/> of
+    /// a FROST key, which it lost (its store was deleted or restored without the key), from t healthy holders, as a
+    /// crash-safe rotation run of kind repair (<see cref="FrostCoordinator.RepairAsync"/>). Same key, same version, same
+    /// public key package. Like refresh, the run is started under the server's lifetime and a request that outlives its
+    /// deadline answers with the run (202) to poll at GET /v1/operations/{id}.
+    /// </summary>
+    public async Task<(KeyResponse? Key, OperationResponse? Pending)> RepairAsync(KeyRecord key, int node, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        if (key.Scheme == DklsScheme.Name)
+        {
+            throw new ApiException(ProblemTypes.Unsupported, $"repair of {key.Scheme} keys over the cluster is not built yet (docs/DKLS23.md)");
+        }
+
+        if (!FrostCiphersuite.TryGet(key.Scheme, out FrostCiphersuite? suite))
+        {
+            throw new ApiException(ProblemTypes.NotThreshold, $"repair applies to threshold keys; {key.Name} is a single {key.Scheme} key");
+        }
+
+        RequireInSync(key);
+        FrostKeyInfo info = await FrostKeyAsync(key, suite, ct).ConfigureAwait(false);
+        if (node < 1 || !info.Nodes.Contains((uint)node))
+        {
+            throw new ApiException(ProblemTypes.InvalidRequest,
+                $"node {node} holds no share of key {key.Name}; its holders are nodes {string.Join(", ", info.Nodes.Order())}");
+        }
+
+        if (_frost.IsUntrusted((uint)node))
+        {
+            throw new ApiException(ProblemTypes.InvalidRequest, $"node {node} is evicted (untrusted); a repair would hand it a share again");
+        }
+
+        RotationPlan plan = await _frost.PlanRepairAsync(key.Id, (uint)node, ct).ConfigureAwait(false);
+        return await RunOrPendingAsync(key, plan, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Starts a plan under the server's lifetime and waits for it until shortly before the request's deadline.</summary>
+    private async Task<(KeyResponse? Key, OperationResponse? Pending)> RunOrPendingAsync(KeyRecord key, RotationPlan plan, CancellationToken ct)
+    {
         (string runId, Task<FrostKeyInfo> run) = StartRun(plan);
         TimeSpan patience = TimeSpan.FromSeconds(Math.Max(1, _config.RequestTimeoutSeconds * 0.8));
         try

@@ -33,6 +33,18 @@ public static class RotationRoutes
             .Produces(200, contentType: "application/json")
             .ProducesProblem(400, "application/problem+json").ProducesProblem(401, "application/problem+json").ProducesProblem(404, "application/problem+json");
 
+        // The transcript of one run by its operation id: the only way to a repair's, which keeps the key's version
+        // (docs/ROTATION.md "Verifying a rotation"); served once the run is committed.
+        app.MapGet("/v1/operations/{id}/transcript", async Task<IResult> (string id, KeyService keys, CancellationToken ct) =>
+        {
+            _ = await keys.OperationAsync(id, ct).ConfigureAwait(false); // 404 for an unknown run
+            byte[] transcript = await keys.Store.Rotations.GetRunTranscriptAsync(id, ct).ConfigureAwait(false)
+                ?? throw new ApiException(ProblemTypes.NotFound, $"operation {id} has no transcript (it is not committed, or it made none)");
+            return TypedResults.Bytes(transcript, "application/json");
+        }).WithName("GetOperationTranscript").WithTags("v1")
+            .Produces(200, contentType: "application/json")
+            .ProducesProblem(401, "application/problem+json").ProducesProblem(404, "application/problem+json");
+
         app.MapGet("/v1/keys/{name}/rotation-schedule", async Task<Ok<RotationScheduleResponse>> (HttpContext ctx, string name, KeyService keys, CancellationToken ct) =>
         {
             KeyRecord k = await keys.GetAsync(ctx, name, ct).ConfigureAwait(false);
