@@ -696,28 +696,33 @@ public sealed partial class KeyService : IDisposable
 
     /// <summary>
     /// Refresh (new shares, same key and threshold) or reshare (a new committee of nodes 1..participants with a new
-    /// threshold) of a FROST key over the cluster, as a crash-safe rotation run (docs/ROTATION.md). The run is started
+    /// threshold) of a FROST or ecdsa-dkls23 key over the cluster, as a crash-safe rotation run (docs/ROTATION.md). The run is started
     /// under the server's lifetime; the request waits for it until shortly before its own deadline and otherwise answers
     /// with the run (202) to poll at GET /v1/operations/{id}.
     /// </summary>
     public async Task<(KeyResponse? Key, OperationResponse? Pending)> RefreshOrReshareAsync(KeyRecord key, string operation, int? threshold, int? participants, CancellationToken ct)
     {
-        if (key.Scheme == DklsScheme.Name)
-        {
-            throw new ApiException(ProblemTypes.Unsupported, $"{operation} of {key.Scheme} keys over the cluster is not built yet (docs/DKLS23.md)");
-        }
-
-        if (!FrostCiphersuite.TryGet(key.Scheme, out FrostCiphersuite? suite))
+        bool dkls = key.Scheme == DklsScheme.Name;
+        FrostCiphersuite? suite = null;
+        if (!dkls && !FrostCiphersuite.TryGet(key.Scheme, out suite))
         {
             throw new ApiException(ProblemTypes.NotThreshold, $"{operation} applies to threshold keys; {key.Name} is a single {key.Scheme} key");
         }
 
         RequireInSync(key);
-        _ = await FrostKeyAsync(key, suite, ct).ConfigureAwait(false);
+        if (dkls)
+        {
+            _ = await DklsKeyAsync(key, ct).ConfigureAwait(false);
+        }
+        else
+        {
+            _ = await FrostKeyAsync(key, suite!, ct).ConfigureAwait(false);
+        }
+
         RotationPlan plan;
         if (operation == "refresh")
         {
-            plan = _frost.PlanRefresh(key.Id);
+            plan = dkls ? _dkls.PlanRefresh(key.Id) : _frost.PlanRefresh(key.Id);
         }
         else
         {
@@ -728,10 +733,24 @@ public sealed partial class KeyService : IDisposable
                 throw new ApiException(ProblemTypes.InvalidRequest, $"reshare needs 2 ≤ threshold ≤ participants ≤ {_cluster.NodeIds.Count} (the signer nodes)");
             }
 
-            plan = await _frost.PlanReshareAsync(key.Id, t, CommitteeOf(n), ct).ConfigureAwait(false);
+            plan = dkls
+                ? await _dkls.PlanReshareAsync(key.Id, t, CommitteeOf(n), ct).ConfigureAwait(false)
+                : await _frost.PlanReshareAsync(key.Id, t, CommitteeOf(n), ct).ConfigureAwait(false);
         }
 
-        (string runId, Task<FrostKeyInfo> run) = StartRun(plan);
+        string runId;
+        Task run;
+        if (dkls)
+        {
+            (runId, Task<DklsKeyInfo> dklsRun) = StartRun(plan, session => _dkls.RotateAsync(plan, Lifetime, session));
+            run = dklsRun;
+        }
+        else
+        {
+            (runId, Task<FrostKeyInfo> frostRun) = StartRun(plan);
+            run = frostRun;
+        }
+
         TimeSpan patience = TimeSpan.FromSeconds(Math.Max(1, _config.RequestTimeoutSeconds * 0.8));
         try
         {
