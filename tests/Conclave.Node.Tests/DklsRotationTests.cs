@@ -206,6 +206,60 @@ public sealed class DklsRotationTests(FiveNodeCluster fixture) : IClassFixture<F
         }
     }
 
+    /// <summary>
+    /// A signing attempt that fails (node 5 of a 2-of-2 key on nodes 1 and 5 is down, so node 1 ran round one alone) is
+    /// aborted on the other signer: node 1 drops the session and frees its slot with node 5 at once, so right afterwards
+    /// all 16 of its sessions with node 5 are free (the 17th is refused: the limit is what is measured). Before
+    /// dkls.sign.abort the abandoned sessions kept their slots until the two-minute sweep and the 16th was refused. The
+    /// 16 sessions the test opened are then ended by dkls.sign.abort too, and the key signs.
+    /// </summary>
+    [Fact]
+    public async Task AFailedSigningAttempt_IsAbortedOnTheOtherSigner_WhichFreesItsSessionSlotsAtOnce()
+    {
+        DklsCoordinator coordinator = DklsClusterChecks.Coordinator(_c);
+        DklsKeyInfo key = await coordinator.CreateKeyAsync("dkls-abort-" + Guid.NewGuid().ToString("N")[..8], 2, [1, 5], CancellationToken.None);
+        _c.KillNode(5);
+        try
+        {
+            await Assert.ThrowsAnyAsync<Exception>(() => coordinator.SignDigestAsync(key.KeyId, SHA256.HashData("abort"u8), [], CancellationToken.None));
+        }
+        finally
+        {
+            _c.StartNode(5);
+            _c.WaitForAll(TimeSpan.FromSeconds(60));
+        }
+
+        byte[] payload = new PayloadWriter().String(key.KeyId).U32(1).U32(2).U32(1).U32(5).U32(0).ToArray();
+        var open = new List<byte[]>();
+        async Task<byte[]> Round1()
+        {
+            byte[] session = Cluster.NewSessionId();
+            await _c.Coordinator.Node(1).StepAsync(_c.Coordinator.Request(session, Conclave.Node.Threshold.Dkls23.DklsMessages.SignRound1, 1, [1], payload), [], TimeSpan.FromSeconds(30), CancellationToken.None);
+            return session;
+        }
+
+        try
+        {
+            for (int i = 0; i < 16; i++)
+            {
+                open.Add(await Round1());
+            }
+
+            NodeCallException refused = await Assert.ThrowsAsync<NodeCallException>(Round1);
+            Assert.Contains("signing sessions with node 5", refused.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            foreach (byte[] session in open)
+            {
+                await _c.Coordinator.Node(1).StepAsync(_c.Coordinator.Request(session, Conclave.Node.Threshold.Dkls23.DklsMessages.SignAbort, 4, [1], []), [], TimeSpan.FromSeconds(30), CancellationToken.None);
+            }
+        }
+
+        DklsSignatureResult ok = await coordinator.SignDigestAsync(key.KeyId, SHA256.HashData("after abort"u8), [], CancellationToken.None);
+        Assert.True(EcdsaSecp256k1.Instance.Verify(key.PublicKey.GroupPublicKey, SHA256.HashData("after abort"u8), ok.Signature));
+    }
+
     private static bool Opens(NodeIdentity stolen, byte[] peerKey, byte[] context, Envelope sealedMessage)
     {
         using Conclave.Crypto.Memory.SecretBuffer k = stolen.DeriveSharedKey(peerKey, context);

@@ -17,6 +17,7 @@ namespace Conclave.Node.Threshold.Dkls23;
 /// <item>dkls.sign.round1: keyId, key version, signer node ids, path → one dkls.sign.message per peer.</item>
 /// <item>dkls.sign.round2: relayed round-one messages → one dkls.sign.message per peer.</item>
 /// <item>dkls.sign.round3: 32-byte digest, relayed round-two messages → dkls.share: R (33 bytes), signature share.</item>
+/// <item>dkls.sign.abort: empty → nothing; the session (if this node runs it) is dropped and its per-peer slots freed.</item>
 /// </list>
 /// </summary>
 public static class DklsMessages
@@ -30,6 +31,9 @@ public static class DklsMessages
     public const string SignRound2 = "dkls.sign.round2";
     public const string SignRound3 = "dkls.sign.round3";
     public const string SignMessage = "dkls.sign.message";
+
+    /// <summary>The coordinator gave up a signing attempt: the node drops the session's round state and frees its slots.</summary>
+    public const string SignAbort = "dkls.sign.abort";
     public const string Share = "dkls.share";
 
     /// <summary>The HKDF context a point-to-point message is sealed under: session, step, sender and recipient.</summary>
