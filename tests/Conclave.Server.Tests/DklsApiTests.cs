@@ -91,12 +91,49 @@ public sealed class DklsApiTests(ApiCluster c)
         (HttpStatusCode s3, JsonNode? p3) = await Send(HttpMethod.Post, $"/v1/keys/{name}/sign", $$"""{"digest":"{{new string('0', 64)}}","path":"0'/1"}""");
         Assert.Equal(HttpStatusCode.BadRequest, s3);
         Assert.Equal(P + "hardened-path", p3!["type"]!.GetValue<string>());
-        (HttpStatusCode s4, JsonNode? p4) = await Send(HttpMethod.Post, $"/v1/keys/{name}/refresh");
-        Assert.True((int)s4 is >= 400 and < 500, p4?.ToJsonString());
-        Assert.Equal(P + "unsupported", p4!["type"]!.GetValue<string>());
+        (HttpStatusCode s4, JsonNode? p4) = await Send(HttpMethod.Post, $"/v1/keys/{name}/reshare", """{"threshold":4,"participants":3}""");
+        Assert.Equal(HttpStatusCode.BadRequest, s4);
+        Assert.Equal(P + "invalid-request", p4!["type"]!.GetValue<string>());
         (HttpStatusCode s5, JsonNode? p5) = await Send(HttpMethod.Post, "/v1/keys", """{"name":"dkls-bad-t","scheme":"ecdsa-dkls23","threshold":4,"participants":3}""");
         Assert.Equal(HttpStatusCode.BadRequest, s5);
         Assert.Equal(P + "invalid-request", p5!["type"]!.GetValue<string>());
+    }
+
+    /// <summary>
+    /// POST /refresh and /reshare of an ecdsa-dkls23 key run over the cluster: the Ethereum address stays, the key moves
+    /// to the next version (and to 3-of-3 for the reshare), and a digest signed afterwards verifies (libsecp256k1) under
+    /// the same public key with the new version.
+    /// </summary>
+    [Fact]
+    public async Task RefreshAndReshare_ThroughTheApi_KeepTheAddress_AndTheKeySigns()
+    {
+        JsonNode key = await CreateDkls(""","threshold":2,"participants":3""");
+        string name = key["name"]!.GetValue<string>();
+        byte[] pk = Convert.FromHexString(key["publicKey"]!.GetValue<string>());
+        string address = key["addresses"]!["ethereum"]!.GetValue<string>();
+
+        (HttpStatusCode s1, JsonNode? refreshed) = await Send(HttpMethod.Post, $"/v1/keys/{name}/refresh");
+        Assert.True(s1 == HttpStatusCode.OK, refreshed?.ToJsonString());
+        Assert.Equal(2, refreshed!["version"]!.GetValue<int>());
+        Assert.Equal(address, refreshed["addresses"]!["ethereum"]!.GetValue<string>());
+        Assert.Equal(Convert.ToHexStringLower(pk), refreshed["publicKey"]!.GetValue<string>().ToLowerInvariant());
+        await AssertSignsAsync(name, pk, 2);
+
+        (HttpStatusCode s2, JsonNode? reshared) = await Send(HttpMethod.Post, $"/v1/keys/{name}/reshare", """{"threshold":3,"participants":3}""");
+        Assert.True(s2 == HttpStatusCode.OK, reshared?.ToJsonString());
+        Assert.Equal(3, reshared!["version"]!.GetValue<int>());
+        Assert.Equal(3, reshared["threshold"]!.GetValue<int>());
+        Assert.Equal(address, reshared["addresses"]!["ethereum"]!.GetValue<string>());
+        await AssertSignsAsync(name, pk, 3);
+    }
+
+    private async Task AssertSignsAsync(string name, byte[] pk, int version)
+    {
+        byte[] digest = SHA256.HashData(Encoding.UTF8.GetBytes($"{name} v{version}"));
+        (HttpStatusCode s, JsonNode? sig) = await Send(HttpMethod.Post, $"/v1/keys/{name}/sign", $$"""{"digest":"{{Convert.ToHexStringLower(digest)}}"}""");
+        Assert.True(s == HttpStatusCode.OK, sig?.ToJsonString());
+        Assert.Equal(version, sig!["keyVersion"]!.GetValue<int>());
+        Assert.True(EcdsaSecp256k1.Instance.Verify(pk, digest, Convert.FromHexString(sig["signature"]!.GetValue<string>())));
     }
 
     /// <summary>ethers v6 uses /rpc as a remote signer with the DKLs23 key; ethers recovers the key's address from a

@@ -188,7 +188,7 @@ internal static class ClusterBench
                 : "server-held key through the same REST path and durable audit",
         });
 
-        if (frost is not null)
+        if (threshold)
         {
             await MeasureRotationAsync(ctx, http, name, n, t, scheme, SignAsync, cancellationToken).ConfigureAwait(false);
         }

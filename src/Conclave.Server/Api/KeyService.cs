@@ -696,28 +696,33 @@ public sealed partial class KeyService : IDisposable
 
     /// <summary>
     /// Refresh (new shares, same key and threshold) or reshare (a new committee of nodes 1..participants with a new
-    /// threshold) of a FROST key over the cluster, as a crash-safe rotation run (docs/ROTATION.md). The run is started
+    /// threshold) of a FROST or ecdsa-dkls23 key over the cluster, as a crash-safe rotation run (docs/ROTATION.md). The run is started
     /// under the server's lifetime; the request waits for it until shortly before its own deadline and otherwise answers
     /// with the run (202) to poll at GET /v1/operations/{id}.
     /// </summary>
     public async Task<(KeyResponse? Key, OperationResponse? Pending)> RefreshOrReshareAsync(KeyRecord key, string operation, int? threshold, int? participants, CancellationToken ct)
     {
-        if (key.Scheme == DklsScheme.Name)
-        {
-            throw new ApiException(ProblemTypes.Unsupported, $"{operation} of {key.Scheme} keys over the cluster is not built yet (docs/DKLS23.md)");
-        }
-
-        if (!FrostCiphersuite.TryGet(key.Scheme, out FrostCiphersuite? suite))
+        bool dkls = key.Scheme == DklsScheme.Name;
+        FrostCiphersuite? suite = null;
+        if (!dkls && !FrostCiphersuite.TryGet(key.Scheme, out suite))
         {
             throw new ApiException(ProblemTypes.NotThreshold, $"{operation} applies to threshold keys; {key.Name} is a single {key.Scheme} key");
         }
 
         RequireInSync(key);
-        _ = await FrostKeyAsync(key, suite, ct).ConfigureAwait(false);
+        if (dkls)
+        {
+            _ = await DklsKeyAsync(key, ct).ConfigureAwait(false);
+        }
+        else
+        {
+            _ = await FrostKeyAsync(key, suite!, ct).ConfigureAwait(false);
+        }
+
         RotationPlan plan;
         if (operation == "refresh")
         {
-            plan = _frost.PlanRefresh(key.Id);
+            plan = dkls ? _dkls.PlanRefresh(key.Id) : _frost.PlanRefresh(key.Id);
         }
         else
         {
@@ -728,10 +733,25 @@ public sealed partial class KeyService : IDisposable
                 throw new ApiException(ProblemTypes.InvalidRequest, $"reshare needs 2 ≤ threshold ≤ participants ≤ {_cluster.NodeIds.Count} (the signer nodes)");
             }
 
-            plan = await _frost.PlanReshareAsync(key.Id, t, CommitteeOf(n), ct).ConfigureAwait(false);
+            plan = dkls
+                ? await _dkls.PlanReshareAsync(key.Id, t, CommitteeOf(n), ct).ConfigureAwait(false)
+                : await _frost.PlanReshareAsync(key.Id, t, CommitteeOf(n), ct).ConfigureAwait(false);
         }
 
-        return await RunOrPendingAsync(key, plan, ct).ConfigureAwait(false);
+        string runId;
+        Task run;
+        if (dkls)
+        {
+            (runId, Task<DklsKeyInfo> dklsRun) = StartRun(plan, session => _dkls.RotateAsync(plan, Lifetime, session));
+            run = dklsRun;
+        }
+        else
+        {
+            (runId, Task<FrostKeyInfo> frostRun) = StartRun(plan);
+            run = frostRun;
+        }
+
+        return await WaitOrPendingAsync(key, runId, run, ct).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -768,13 +788,13 @@ public sealed partial class KeyService : IDisposable
         }
 
         RotationPlan plan = await _frost.PlanRepairAsync(key.Id, (uint)node, ct).ConfigureAwait(false);
-        return await RunOrPendingAsync(key, plan, ct).ConfigureAwait(false);
+        (string runId, Task<FrostKeyInfo> run) = StartRun(plan);
+        return await WaitOrPendingAsync(key, runId, run, ct).ConfigureAwait(false);
     }
 
-    /// <summary>Starts a plan under the server's lifetime and waits for it until shortly before the request's deadline.</summary>
-    private async Task<(KeyResponse? Key, OperationResponse? Pending)> RunOrPendingAsync(KeyRecord key, RotationPlan plan, CancellationToken ct)
+    /// <summary>Waits for a run started under the server's lifetime until shortly before the request's deadline; then answers with the run to poll.</summary>
+    private async Task<(KeyResponse? Key, OperationResponse? Pending)> WaitOrPendingAsync(KeyRecord key, string runId, Task run, CancellationToken ct)
     {
-        (string runId, Task<FrostKeyInfo> run) = StartRun(plan);
         TimeSpan patience = TimeSpan.FromSeconds(Math.Max(1, _config.RequestTimeoutSeconds * 0.8));
         try
         {

@@ -20,7 +20,7 @@ public sealed class DklsNodeProtocol : INodeProtocol
     {
         ArgumentNullException.ThrowIfNull(state);
         _state = state;
-        _setup = new DklsSetupHandlers(state, manifest);
+        _setup = new DklsSetupHandlers(state);
         Handlers = [_setup, new DklsSignHandlers(state, manifest)];
     }
 

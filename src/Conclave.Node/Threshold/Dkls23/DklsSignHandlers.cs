@@ -23,7 +23,7 @@ public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manife
     private static readonly TimeSpan SessionLifetime = TimeSpan.FromMinutes(2);
     private readonly SessionTable<SignSession> _sessions = new(SessionLifetime);
 
-    public IReadOnlyCollection<string> Kinds { get; } = [DklsMessages.SignRound1, DklsMessages.SignRound2, DklsMessages.SignRound3];
+    public IReadOnlyCollection<string> Kinds { get; } = [DklsMessages.SignRound1, DklsMessages.SignRound2, DklsMessages.SignRound3, DklsMessages.SignAbort];
 
     public async ValueTask<IReadOnlyList<OutgoingMessage>> HandleAsync(StepContext context, CancellationToken cancellationToken)
     {
@@ -34,8 +34,17 @@ public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manife
             DklsMessages.SignRound1 => await Round1Async(context, cancellationToken).ConfigureAwait(false),
             DklsMessages.SignRound2 => Round2(context),
             DklsMessages.SignRound3 => await Round3Async(context, cancellationToken).ConfigureAwait(false),
+            DklsMessages.SignAbort => Abort(context),
             _ => throw new ProtocolException($"unknown kind {context.Request.Kind}"),
         }, () => _sessions.Drop(SessionTable<SignSession>.RunId(context.SessionId))).ConfigureAwait(false);
+    }
+
+    /// <summary>The coordinator gave the session up: its round state is dropped now, which frees its per-peer slots.</summary>
+    private List<OutgoingMessage> Abort(StepContext ctx)
+    {
+        new PayloadReader(ctx.Request.Payload.Span).End();
+        _sessions.Drop(SessionTable<SignSession>.RunId(ctx.SessionId));
+        return [];
     }
 
     private async Task<IReadOnlyList<OutgoingMessage>> Round1Async(StepContext ctx, CancellationToken ct)

@@ -1,3 +1,4 @@
+using Conclave.Node.Protocol;
 using Conclave.Threshold.Frost;
 using Conclave.Threshold.Frost.Ciphersuites;
 
@@ -19,6 +20,20 @@ public interface IDkgFollowUp
     /// <summary>The FROST ciphersuite whose DKG makes the shares.</summary>
     FrostCiphersuite Suite { get; }
 
-    /// <summary>Takes ownership of the share the DKG of run <paramref name="runId"/> completed (disposes it when done with it).</summary>
-    void Hold(string runId, string keyId, int toVersion, KeyPackage share);
+    /// <summary>
+    /// Takes ownership of the share the DKG of run <paramref name="runId"/> completed (disposes it when done with it).
+    /// <paramref name="kind"/> and <paramref name="fromVersion"/> say what the run makes: a new key, or the next version
+    /// of a refreshed or reshared one.
+    /// <paramref name="agreement"/> is this node's run agreement key of the run's DKG and <paramref name="peerKeys"/> the
+    /// other participants' (each checked against its identity-key signature in the DKG's reveal step): the follow-up rounds
+    /// seal their point-to-point messages between them, never to the long-term keys, and erase the private key (it
+    /// owns it from here) once its last message is opened.
+    /// </summary>
+    void Hold(string runId, string keyId, DkgRunKind kind, int fromVersion, int toVersion, KeyPackage share, RunAgreementKey agreement, IReadOnlyDictionary<uint, byte[]> peerKeys);
+
+    /// <summary>
+    /// This node's share of <paramref name="keyId"/> at <paramref name="version"/> as a key package of <see cref="Suite"/>,
+    /// which a dealer of a refresh or reshare deals from (the caller disposes it).
+    /// </summary>
+    Task<KeyPackage> CurrentShareAsync(string keyId, int version, CancellationToken ct);
 }

@@ -83,11 +83,6 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
             throw new ProtocolException($"unknown FROST scheme {scheme}");
         }
 
-        if (followUp is not null && kind != DkgRunKind.KeyGeneration)
-        {
-            throw new ProtocolException($"{scheme} keys are not refreshed or reshared over the cluster yet");
-        }
-
         Identifier self = Identifier.FromInt(suite, (int)state.NodeId);
         bool dealer = dealers.Contains(state.NodeId);
         bool bystander = !dealer && !receivers.Contains(state.NodeId);
@@ -110,82 +105,94 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
         await NodeRuns.DiscardStaleRunAsync(state.Store, state.NodeId, keyId, ct).ConfigureAwait(false);
 
         KeyPackage? current = null;
-        DkgSession session;
-        switch (kind)
-        {
-            case DkgRunKind.KeyGeneration:
-                if (await state.Store.Keys.GetAsync(keyId, ct).ConfigureAwait(false) is not null)
-                {
-                    throw new ProtocolException($"key {keyId} already exists on node {state.NodeId}");
-                }
-
-                session = DkgSession.ForKeyGeneration(suite, ctx.SessionId, threshold, Ids(suite, receivers));
-                break;
-            case DkgRunKind.Refresh:
-            case DkgRunKind.Reshare:
-                var oldKey = PublicKeyPackage.FromBytes(suite, oldKeyBytes);
-                KeyRecord? record = await state.Store.Keys.GetAsync(keyId, ct).ConfigureAwait(false);
-                if (record is not null && record.State != KeyState.Destroyed && record.Version != version)
-                {
-                    throw new ProtocolException($"node {state.NodeId} holds key {keyId} at version {record.Version}, not {version}");
-                }
-
-                if (dealer)
-                {
-                    current = await state.GetKeyAsync(keyId, ct).ConfigureAwait(false);
-                    if (!current.PublicKeyPackage.PublicEquals(oldKey))
-                    {
-                        throw new ProtocolException("the coordinator's copy of the key differs from this node's");
-                    }
-                }
-
-                session = kind == DkgRunKind.Refresh
-                    ? DkgSession.ForRefresh(ctx.SessionId, oldKey)
-                    : DkgSession.ForReshare(ctx.SessionId, oldKey, Ids(suite, dealers), threshold, Ids(suite, receivers));
-                break;
-            default:
-                throw new ProtocolException("unknown DKG run kind");
-        }
-
-        // The run is recorded durably before any value of it leaves the node (NodeRuns.BeginAsync).
-        await NodeRuns.BeginAsync(state.Store, state.NodeId, key, keyId, kind, version, scheme, dealers, receivers, oldHolders, ct).ConfigureAwait(false);
-
-        if (bystander)
-        {
-            // An old holder that neither deals nor receives: it only waits for the retire (every receiver's signed
-            // commit), then erases its share.
-            return [];
-        }
-
-        // Commit step: only the commitment leaves the node; the round-one package stays inside the commit secret until
-        // every other dealer's commitment has arrived (reveal step).
-        // With it, the node's ephemeral agreement key for this run (forward secrecy of the round-two shares).
-        DkgCommitSecret commit = Dkg.Commit(session, self, current);
-        RunAgreementKey agreement;
         try
         {
-            agreement = RunAgreementKey.Generate(ctx.Identity, ctx.SessionId, keyId);
-        }
-        catch
-        {
-            commit.Dispose();
-            throw;
-        }
+            DkgSession session;
+            switch (kind)
+            {
+                case DkgRunKind.KeyGeneration:
+                    if (await state.Store.Keys.GetAsync(keyId, ct).ConfigureAwait(false) is not null)
+                    {
+                        throw new ProtocolException($"key {keyId} already exists on node {state.NodeId}");
+                    }
 
-        uint[] participants = [.. dealers.Union(receivers).Where(n => n != state.NodeId).Order()];
-        var run = new RunState(kind, keyId, session, version, receivers.Contains(state.NodeId), participants) { Commit = commit, Agreement = agreement, FollowUp = followUp };
-        if (!_runs.TryAdd(key, run))
-        {
-            run.Dispose();
-            throw new ProtocolException("this session already started");
-        }
+                    session = DkgSession.ForKeyGeneration(suite, ctx.SessionId, threshold, Ids(suite, receivers));
+                    break;
+                case DkgRunKind.Refresh:
+                case DkgRunKind.Reshare:
+                    var oldKey = PublicKeyPackage.FromBytes(suite, oldKeyBytes);
+                    KeyRecord? record = await state.Store.Keys.GetAsync(keyId, ct).ConfigureAwait(false);
+                    if (record is not null && record.State != KeyState.Destroyed && record.Version != version)
+                    {
+                        throw new ProtocolException($"node {state.NodeId} holds key {keyId} at version {record.Version}, not {version}");
+                    }
 
-        byte[] payload = commit.Commitment?.ToBytes() ?? [];
-        return
-        [
-            new OutgoingMessage(FrostMessages.DkgCommitment, 1, [], payload),
-            new OutgoingMessage(FrostMessages.DkgAgreementKey, 1, [], agreement.Announcement),
-        ];
+                    if (dealer)
+                    {
+                        current = followUp is null
+                            ? await state.GetKeyAsync(keyId, ct).ConfigureAwait(false)
+                            : await followUp.CurrentShareAsync(keyId, version, ct).ConfigureAwait(false);
+                        if (!current.PublicKeyPackage.PublicEquals(oldKey))
+                        {
+                            throw new ProtocolException("the coordinator's copy of the key differs from this node's");
+                        }
+                    }
+
+                    session = kind == DkgRunKind.Refresh
+                        ? DkgSession.ForRefresh(ctx.SessionId, oldKey)
+                        : DkgSession.ForReshare(ctx.SessionId, oldKey, Ids(suite, dealers), threshold, Ids(suite, receivers));
+                    break;
+                default:
+                    throw new ProtocolException("unknown DKG run kind");
+            }
+
+            // The run is recorded durably before any value of it leaves the node (NodeRuns.BeginAsync).
+            await NodeRuns.BeginAsync(state.Store, state.NodeId, key, keyId, kind, version, scheme, dealers, receivers, oldHolders, ct).ConfigureAwait(false);
+
+            if (bystander)
+            {
+                // An old holder that neither deals nor receives: it only waits for the retire (every receiver's signed
+                // commit), then erases its share.
+                return [];
+            }
+
+            // Commit step: only the commitment leaves the node; the round-one package stays inside the commit secret until
+            // every other dealer's commitment has arrived (reveal step).
+            // With it, the node's ephemeral agreement key for this run (forward secrecy of the round-two shares).
+            DkgCommitSecret commit = Dkg.Commit(session, self, current);
+            RunAgreementKey agreement;
+            try
+            {
+                agreement = RunAgreementKey.Generate(ctx.Identity, ctx.SessionId, keyId);
+            }
+            catch
+            {
+                commit.Dispose();
+                throw;
+            }
+
+            uint[] participants = [.. dealers.Union(receivers).Where(n => n != state.NodeId).Order()];
+            var run = new RunState(kind, keyId, session, version, receivers.Contains(state.NodeId), participants) { Commit = commit, Agreement = agreement, FollowUp = followUp };
+            if (!_runs.TryAdd(key, run))
+            {
+                run.Dispose();
+                throw new ProtocolException("this session already started");
+            }
+
+            byte[] payload = commit.Commitment?.ToBytes() ?? [];
+            return
+            [
+                new OutgoingMessage(FrostMessages.DkgCommitment, 1, [], payload),
+                new OutgoingMessage(FrostMessages.DkgAgreementKey, 1, [], agreement.Announcement),
+            ];
+        }
+        finally
+        {
+            if (followUp is not null)
+            {
+                current?.Dispose(); // the follow-up's own copy of the old share (the commit secret copied what it needs)
+            }
+        }
     }
 
     /// <summary>
@@ -365,8 +372,13 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
         }
         finally
         {
-            // Every share addressed to this node is opened (or the step failed): the run key is erased either way.
-            run.EraseAgreementKey();
+            // Every share addressed to this node is opened (or the step failed): the run key is erased either way, unless
+            // a follow-up protocol (DKLs23's pairwise setup) seals its own messages of this run with it; it then erases
+            // it itself. A failed step drops the run, which erases it too.
+            if (run.FollowUp is null)
+            {
+                run.EraseAgreementKey();
+            }
         }
 
         if (state.DkgFaults?.Complain is { } lie)
@@ -451,6 +463,14 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
                 }
 
                 PublicKeyPackage confirmed = Dkg.ConfirmAsDealer(secret, confirmations);
+                if (run.FollowUp is not null)
+                {
+                    // The run's result is the follow-up protocol's (made by the new committee's own rounds, which this node
+                    // does not take part in): the node stays Started and, like an old holder that did not deal, takes
+                    // the receivers' signed commits as the word on what was made before it erases its share.
+                    return [new OutgoingMessage(FrostMessages.DkgDone, 5, [0], new PayloadWriter().U32((uint)toVersion).Bytes(confirmed.ToBytes()).ToArray())];
+                }
+
                 await state.Store.Rotations.TransitionAsync(runId, RotationState.Started, RotationState.Prepared, confirmed.ToBytes(), cancellationToken: ct).ConfigureAwait(false);
                 return [new OutgoingMessage(FrostMessages.DkgDone, 5, [0], new PayloadWriter().U32((uint)toVersion).Bytes(confirmed.ToBytes()).ToArray())];
             }
@@ -463,9 +483,21 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
             using (pending)
             {
                 confirmations.Add(pending.Confirmation);
-                KeyPackage share = pending.Complete(confirmations);
-                byte[] done = new PayloadWriter().U32((uint)toVersion).Bytes(share.PublicKeyPackage.ToBytes()).ToArray();
-                next.Hold(runId, run.KeyId, toVersion, share);
+                RunAgreementKey agreement = Interlocked.Exchange(ref run.Agreement, null) ?? throw new ProtocolException("this node has no run agreement key for the session");
+                byte[] done;
+                try
+                {
+                    IReadOnlyDictionary<uint, byte[]> peerKeys = run.PeerKeys ?? throw new ProtocolException("the run agreement keys were not exchanged for this session");
+                    KeyPackage share = pending.Complete(confirmations);
+                    done = new PayloadWriter().U32((uint)toVersion).Bytes(share.PublicKeyPackage.ToBytes()).ToArray();
+                    next.Hold(runId, run.KeyId, run.Kind, run.Version, toVersion, share, agreement, peerKeys); // owns both from here
+                }
+                catch
+                {
+                    agreement.Dispose();
+                    throw;
+                }
+
                 return [new OutgoingMessage(FrostMessages.DkgDone, 5, [0], done)];
             }
         }

@@ -23,17 +23,17 @@ public sealed partial class DklsCoordinator
 {
     private async Task<byte[]> PrepareKeyAsync(byte[] session, RotationPlan plan, CancellationToken ct)
     {
-        if (plan.Kind != RotationKind.KeyGeneration)
-        {
-            throw new NotSupportedException("ecdsa-dkls23 keys are not refreshed or reshared over the cluster yet");
-        }
-
-        (PublicKeyPackage frostKey, _) = await _frost.DkgAsync(session, plan, FrostCiphersuite.Secp256k1Sha256, null, ct, _rotation.FaultAsync).ConfigureAwait(false);
+        // Refresh and reshare re-share the old key through the same DKG (DklsCoordinator.Rotation): its public package
+        // is the old key's, as a frost-secp256k1 package; the new key keeps the DKG session id and moves to the next epoch.
+        DklsPublicKey? old = OldKeyOf(plan);
+        (PublicKeyPackage frostKey, _) = await _frost.DkgAsync(session, plan, FrostCiphersuite.Secp256k1Sha256, old?.ToFrostPublicKeyPackage(), ct, _rotation.FaultAsync).ConfigureAwait(false);
         await _rotation.FaultAsync(plan.Kind, "dkg").ConfigureAwait(false);
 
         IReadOnlyList<uint> nodes = plan.Receivers;
         TimeSpan timeout = _cluster.RoundTimeout * 5;
-        byte[] keyPayload = new PayloadWriter().String(plan.KeyId).ToArray();
+        byte[] keyPayload = old is null
+            ? new PayloadWriter().String(plan.KeyId).ToArray()
+            : new PayloadWriter().String(plan.KeyId).Bytes(old.DkgSessionId).U32(old.Epoch).ToArray();
         Dictionary<uint, IReadOnlyList<Envelope>> round1 = await RotationEngine<DklsKeyInfo>.AllAsync(nodes,
             n => _cluster.Node(n).StepAsync(_cluster.Request(session, DklsMessages.SetupStart, 11, [n], keyPayload), [], timeout, ct)).ConfigureAwait(false);
         List<Envelope> messages1 = [.. round1.Values.SelectMany(m => m).Where(m => m.Kind == DklsMessages.SetupMessage)];
@@ -76,7 +76,8 @@ public sealed partial class DklsCoordinator
 
         DklsPublicKey key = result is null ? throw new QuorumUnavailableException("no node reported the prepared key") : DklsPublicKey.FromBytes(result);
         if (!key.GroupPublicKey.AsSpan().SequenceEqual(frostKey.VerificationKey) || key.Threshold != plan.Threshold || key.ParticipantCount != nodes.Count
-            || !key.DkgSessionId.AsSpan().SequenceEqual(session))
+            || !key.DkgSessionId.AsSpan().SequenceEqual(old?.DkgSessionId ?? session) || key.Epoch != (old is null ? 0 : old.Epoch + 1)
+            || (old is not null && !key.ChainCode.SequenceEqual(old.ChainCode)))
         {
             throw new QuorumUnavailableException("the pairwise setup did not produce the key the DKG made");
         }

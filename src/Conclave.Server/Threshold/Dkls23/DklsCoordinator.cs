@@ -102,14 +102,13 @@ public sealed partial class DklsCoordinator
 
         DklsKeyInfo key = Find(keyId) ?? throw new ArgumentException($"unknown DKLs23 key {keyId}", nameof(keyId));
         return await QuorumCall.RunAsync(_health, key, Find, MaxAttempts, (_, _) => 0,
-            (k, quorum, call, token) => SignAttemptAsync(k, quorum, call, digest, path, token), ct).ConfigureAwait(false);
+            (k, quorum, call, token) => SignOrAbortAsync(k, quorum, call, digest, path, token), ct).ConfigureAwait(false);
     }
 
     /// <summary>One signing attempt with <paramref name="quorum"/>; null: try again (the failure is recorded in <paramref name="call"/>).</summary>
-    private async Task<DklsSignatureResult?> SignAttemptAsync(DklsKeyInfo key, IReadOnlyList<uint> quorum, QuorumCall call, byte[] digest, IReadOnlyList<uint> path, CancellationToken ct)
+    private async Task<DklsSignatureResult?> SignAttemptAsync(DklsKeyInfo key, IReadOnlyList<uint> quorum, QuorumCall call, byte[] session, byte[] digest, IReadOnlyList<uint> path, CancellationToken ct)
     {
         uint[] signers = [.. quorum.Order()];
-        byte[] session = Cluster.NewSessionId();
         var start = new PayloadWriter().String(key.KeyId).U32((uint)key.Version).U32((uint)signers.Length);
         foreach (uint s in signers)
         {

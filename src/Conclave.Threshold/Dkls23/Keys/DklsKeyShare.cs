@@ -54,11 +54,7 @@ public sealed class DklsKeyShare : IDisposable
     /// </summary>
     public KeyPackage ToFrostKeyPackage()
     {
-        FrostCiphersuite suite = FrostCiphersuite.All.First(s => s.SchemeName == "frost-secp256k1");
-        var pkp = new PublicKeyPackage(suite, Public.Threshold, new Frost.Ciphersuites.K1Element(Public.GroupKey),
-            Public.Shares.Select(kv => new KeyValuePair<Identifier, Frost.Ciphersuites.Element>(kv.Key, new Frost.Ciphersuites.K1Element(kv.Value))),
-            Public.ChainCode);
-        return new KeyPackage(Identifier, new Frost.Ciphersuites.K1Scalar(Share), pkp);
+        return new KeyPackage(Identifier, new Frost.Ciphersuites.K1Scalar(Share), Public.ToFrostPublicKeyPackage());
     }
 
     public Identifier Identifier { get; }

@@ -66,6 +66,18 @@ public sealed class DklsPublicKey
         return new DklsPublicKey(frostKey.Threshold, shares, Secp256k1Point.Parse(frostKey.GroupPublicKey, "groupKey"), frostKey.ChainCode, dkgSessionId, epoch);
     }
 
+    /// <summary>
+    /// This key as a frost-secp256k1 public key package (threshold, verifying shares, group key, chain code), the old key
+    /// of a refresh or reshare run through the FROST DKG engine; what <see cref="DklsKeyShare.ToFrostKeyPackage"/> carries.
+    /// </summary>
+    public PublicKeyPackage ToFrostPublicKeyPackage()
+    {
+        FrostCiphersuite suite = FrostCiphersuite.All.First(s => s.SchemeName == "frost-secp256k1");
+        return new PublicKeyPackage(suite, Threshold, new Frost.Ciphersuites.K1Element(GroupKey),
+            Shares.Select(kv => new KeyValuePair<Identifier, Frost.Ciphersuites.Element>(kv.Key, new Frost.Ciphersuites.K1Element(kv.Value))),
+            ChainCode);
+    }
+
     public int Threshold { get; }
 
     public int ParticipantCount => _shares.Count;

@@ -1,0 +1,314 @@
+using System.Security.Cryptography;
+using Conclave.Chains.Ethereum;
+using Conclave.Crypto.Secp256k1;
+using Conclave.Node.Frost;
+using Conclave.Node.Protocol;
+using Conclave.Node.Rpc;
+using Conclave.Server.Coordinator;
+using Conclave.Server.Hosting;
+using Conclave.Server.Threshold.Dkls23;
+using Conclave.Storage.Rotation;
+
+namespace Conclave.Node.Tests;
+
+/// <summary>
+/// Refresh and reshare of ecdsa-dkls23 keys over five real signer-node processes, as rotation runs of the threshold
+/// engine (docs/DKLS23.md "Rotation on the cluster"): the address stays, the new shares sign (libsecp256k1 and
+/// @noble/curves), the old version is erased on every node that held it, and a coordinator stopped dead mid-run is
+/// finished or aborted by a new one with the same run log.
+/// </summary>
+[Collection(FiveNodeCluster.Sequential)]
+public sealed class DklsRotationTests(FiveNodeCluster fixture) : IClassFixture<FiveNodeCluster>
+{
+    private readonly LocalClusterProcesses _c = fixture.Cluster;
+
+    [Fact]
+    public async Task Refresh_KeepsTheAddress_NewSharesSign_AndTheOldVersionIsErasedOnEveryNode()
+    {
+        DklsCoordinator coordinator = DklsClusterChecks.Coordinator(_c);
+        DklsKeyInfo key = await coordinator.CreateKeyAsync("dkls-refresh-" + Guid.NewGuid().ToString("N")[..8], 2, [1, 2, 3], CancellationToken.None);
+        await DklsClusterChecks.SignManyAndVerify(coordinator, key, 2, [], "before refresh");
+
+        DklsKeyInfo refreshed = await coordinator.RefreshAsync(key.KeyId, CancellationToken.None);
+        Assert.Equal(2, refreshed.Version);
+        Assert.Equal(key.PublicKey.GroupPublicKey, refreshed.PublicKey.GroupPublicKey);
+        Assert.Equal(EthereumAddress.FromPublicKey(key.PublicKey.GroupPublicKey), EthereumAddress.FromPublicKey(refreshed.PublicKey.GroupPublicKey));
+        Assert.Equal(key.PublicKey.Epoch + 1, refreshed.PublicKey.Epoch);
+        Assert.Equal(key.PublicKey.DkgSessionId, refreshed.PublicKey.DkgSessionId);
+        Assert.True(key.PublicKey.ChainCode.SequenceEqual(refreshed.PublicKey.ChainCode));
+        Assert.Equal([1u, 2u, 3u], refreshed.Nodes);
+        // Every verifying share changed (zero-constant-term re-sharing), the group key did not.
+        foreach (var id in key.PublicKey.Participants)
+        {
+            Assert.NotEqual(key.PublicKey.GetVerifyingShare(id), refreshed.PublicKey.GetVerifyingShare(id));
+        }
+
+        await DklsClusterChecks.SignManyAndVerify(coordinator, refreshed, 6, [], "after refresh");
+        await DklsClusterChecks.SignManyAndVerify(coordinator, refreshed, 2, [0, 7], "child after refresh");
+        await AssertConvergedAsync(refreshed, []);
+        await AssertOldVersionDoesNotSignAsync(key);
+
+        // A second refresh runs from version 2 (the run machinery's one-run-per-key lock was released).
+        DklsKeyInfo again = await coordinator.RefreshAsync(key.KeyId, CancellationToken.None);
+        Assert.Equal(3, again.Version);
+        Assert.Equal(key.PublicKey.Epoch + 2, again.PublicKey.Epoch);
+        await DklsClusterChecks.SignManyAndVerify(coordinator, again, 2, [], "second refresh");
+    }
+
+    /// <summary>
+    /// A coordinator stopped dead (nothing after the boundary runs, not even an abort) in the pairwise setup of a refresh,
+    /// after the run was prepared, and after the nodes committed: a new coordinator with the same run log aborts the first
+    /// (the nodes discard their pending version) and finishes the others; the key signs under the same address every time.
+    /// </summary>
+    [Theory]
+    [InlineData("setup2")]
+    [InlineData("prepared")]
+    [InlineData("nodes-committed")]
+    public async Task CoordinatorStoppedMidRefresh_ANewCoordinatorFinishesOrAbortsIt_AndTheKeySigns(string boundary)
+    {
+        var runs = new InMemoryRotationLog();
+        var coordinator = new DklsCoordinator(_c.Coordinator, new FrostCoordinator(_c.Coordinator)) { Runs = runs };
+        DklsKeyInfo key = await coordinator.CreateKeyAsync($"dkls-crash-{boundary}-" + Guid.NewGuid().ToString("N")[..8], 2, [1, 2, 3], CancellationToken.None);
+        coordinator.FaultInjection = (_, b) => b == boundary ? throw new RotationCrashException(b) : Task.CompletedTask;
+        await Assert.ThrowsAsync<RotationCrashException>(() => coordinator.RefreshAsync(key.KeyId, CancellationToken.None));
+
+        var next = new DklsCoordinator(_c.Coordinator, new FrostCoordinator(_c.Coordinator)) { Runs = runs };
+        next.Register(key);
+        Conclave.Storage.StorageException locked = await Assert.ThrowsAsync<Conclave.Storage.StorageException>(() => next.RefreshAsync(key.KeyId, CancellationToken.None));
+        Assert.Contains("unfinished rotation run", locked.Message, StringComparison.Ordinal);
+
+        RotationRun run = Assert.Single(await runs.ListForKeyAsync(key.KeyId, 10), r => r.Kind == RotationKind.Refresh);
+        Assert.False(run.IsFinished);
+        await next.ResumeAsync(run.RunId, CancellationToken.None);
+        run = (await runs.GetAsync(run.RunId))!;
+        bool rolledForward = boundary != "setup2";
+        Assert.Equal(rolledForward ? RotationState.Retired : RotationState.Aborted, run.State);
+
+        DklsKeyInfo after = next.Find(key.KeyId)!;
+        Assert.Equal(rolledForward ? 2 : 1, after.Version);
+        Assert.Equal(key.PublicKey.GroupPublicKey, after.PublicKey.GroupPublicKey);
+        await DklsClusterChecks.SignManyAndVerify(next, after, 3, [], "after crash " + boundary);
+        await AssertConvergedAsync(after, []);
+        if (rolledForward)
+        {
+            await AssertOldVersionDoesNotSignAsync(key);
+        }
+
+        // The key rotates again afterwards.
+        DklsKeyInfo again = await next.RefreshAsync(key.KeyId, CancellationToken.None);
+        Assert.Equal(after.Version + 1, again.Version);
+        await DklsClusterChecks.SignManyAndVerify(next, again, 2, [], "after crash, refreshed " + boundary);
+    }
+
+    [Fact]
+    public async Task Reshare2Of3To3Of5_SignsWithThreeOfTheFive_UnderTheSameAddress()
+    {
+        DklsCoordinator coordinator = DklsClusterChecks.Coordinator(_c);
+        DklsKeyInfo key = await coordinator.CreateKeyAsync("dkls-reshare-" + Guid.NewGuid().ToString("N")[..8], 2, [1, 2, 3], CancellationToken.None);
+        DklsKeyInfo reshared = await coordinator.ReshareAsync(key.KeyId, 3, [1, 2, 3, 4, 5], CancellationToken.None);
+        Assert.Equal(2, reshared.Version);
+        Assert.Equal(3, reshared.Threshold);
+        Assert.Equal([1u, 2u, 3u, 4u, 5u], reshared.Nodes);
+        Assert.Equal(EthereumAddress.FromPublicKey(key.PublicKey.GroupPublicKey), EthereumAddress.FromPublicKey(reshared.PublicKey.GroupPublicKey));
+        Assert.Equal(key.PublicKey.Epoch + 1, reshared.PublicKey.Epoch);
+        await DklsClusterChecks.SignManyAndVerify(coordinator, reshared, 6, [], "reshared 3of5");
+        await AssertConvergedAsync(reshared, []);
+        await AssertOldVersionDoesNotSignAsync(key);
+
+        // Three of the five sign with nodes 1 and 2 down: the new members 4 and 5 hold working shares.
+        _c.KillNode(1);
+        _c.KillNode(2);
+        try
+        {
+            var fresh = DklsClusterChecks.Coordinator(_c);
+            fresh.Register(reshared);
+            byte[] digest = SHA256.HashData("three of five"u8);
+            DklsSignatureResult sig = await fresh.SignDigestAsync(key.KeyId, digest, [], CancellationToken.None);
+            Assert.True(EcdsaSecp256k1.Instance.Verify(key.PublicKey.GroupPublicKey, digest, sig.Signature));
+            Assert.Equal(2, sig.KeyVersion);
+        }
+        finally
+        {
+            _c.StartNode(1);
+            _c.StartNode(2);
+            _c.WaitForAll(TimeSpan.FromSeconds(60));
+        }
+    }
+
+    [Fact]
+    public async Task ReshareToAnotherNodeSet_TheNodesLeftHoldNothing_AndTheNewSetSigns()
+    {
+        DklsCoordinator coordinator = DklsClusterChecks.Coordinator(_c);
+        DklsKeyInfo key = await coordinator.CreateKeyAsync("dkls-move-" + Guid.NewGuid().ToString("N")[..8], 2, [1, 2, 3], CancellationToken.None);
+        DklsKeyInfo moved = await coordinator.ReshareAsync(key.KeyId, 2, [3, 4, 5], CancellationToken.None);
+        Assert.Equal([3u, 4u, 5u], moved.Nodes);
+        Assert.Equal(key.PublicKey.GroupPublicKey, moved.PublicKey.GroupPublicKey);
+        await DklsClusterChecks.SignManyAndVerify(coordinator, moved, 4, [], "moved");
+        await AssertConvergedAsync(moved, [1, 2]);
+        await AssertOldVersionDoesNotSignAsync(key);
+
+        // And back to a committee that includes the nodes that left (their destroyed record gets a new version).
+        DklsKeyInfo back = await coordinator.ReshareAsync(key.KeyId, 2, [1, 2, 3], CancellationToken.None);
+        Assert.Equal(3, back.Version);
+        await DklsClusterChecks.SignManyAndVerify(coordinator, back, 2, [], "moved back");
+        await AssertConvergedAsync(back, [4, 5]);
+    }
+
+    /// <summary>
+    /// Forward secrecy of the pairwise setup (docs/ROTATION.md "Forward secrecy of relayed shares"): an observer records
+    /// the coordinator's traffic through a key generation and a refresh, later takes node 2's identity file and KEK, and
+    /// still cannot open any setup message addressed to node 2: not static-static (how they were sealed before), nor with
+    /// node 2's long-term key against the sender's announced run key or long-term key under the context they were really
+    /// sealed with.
+    /// </summary>
+    [Fact]
+    public async Task RecordedSetupMessages_DoNotOpenWithTheNodesLongTermKeysTakenLater()
+    {
+        var recorded = new System.Collections.Concurrent.ConcurrentQueue<Envelope>();
+        DklsCoordinator coordinator = DklsClusterChecks.Coordinator(_c);
+        DklsKeyInfo key;
+        _c.Coordinator.ObserveReplies(recorded.Enqueue);
+        try
+        {
+            key = await coordinator.CreateKeyAsync("dkls-fs-" + Guid.NewGuid().ToString("N")[..8], 2, [1, 2, 3], CancellationToken.None);
+            key = await coordinator.RefreshAsync(key.KeyId, CancellationToken.None);
+        }
+        finally
+        {
+            _c.Coordinator.ObserveReplies(null);
+        }
+
+        await DklsClusterChecks.SignManyAndVerify(coordinator, key, 2, [], "forward secrecy");
+
+        Conclave.Node.Config.ClusterManifest manifest = _c.Manifest;
+        var config = Conclave.Node.Config.NodeConfig.Load(_c.Layout.NodeConfigPath(2));
+        using Conclave.Crypto.Memory.SecretBuffer kek = Conclave.Node.Hosting.KekFile.Read(config.Resolve(config.KekFile));
+        using NodeIdentity stolen = NodeIdentity.Unseal(2, kek.ReadOnlySpan, File.ReadAllBytes(Path.Combine(config.Resolve(config.DataDir), "identity.sealed")));
+        Assert.Equal(manifest.Node(2).AgreementKey, Convert.ToHexStringLower(stolen.AgreementPublicKey));
+
+        List<Envelope> setup = [.. recorded.Where(e => e.Kind == Conclave.Node.Threshold.Dkls23.DklsMessages.SetupMessage && e.Recipients.SequenceEqual([2u]))];
+        Assert.Equal(8, setup.Count); // two runs × two rounds × two peers
+        Assert.Equal(2, setup.Select(e => e.SessionId).Distinct().Count());
+        List<Envelope> runKeys = [.. recorded.Where(e => e.Kind == FrostMessages.DkgAgreementKey)];
+        foreach (Envelope m in setup)
+        {
+            byte[] session = m.SessionId.ToByteArray();
+            byte[] senderRunKey = RunAgreementKey.VerifyAnnouncement(runKeys.Single(k => k.Sender == m.Sender && k.SessionId == m.SessionId).Payload.Span, manifest, m.Sender, session, key.KeyId);
+            byte[] ownRunKey = RunAgreementKey.VerifyAnnouncement(runKeys.Single(k => k.Sender == 2 && k.SessionId == m.SessionId).Payload.Span, manifest, 2, session, key.KeyId);
+            byte[] senderStatic = Convert.FromHexString(manifest.Node(m.Sender).AgreementKey);
+
+            // Static-static, as HandlerSupport.SealToLongTermKey sealed every setup message before this change.
+            Assert.False(Opens(stolen, senderStatic, Conclave.Node.Threshold.Dkls23.DklsMessages.SealContext(session, m.Round, m.Sender, 2), m), $"setup message {m.Round} from node {m.Sender} opened static-static");
+
+            byte[] sealedContext = RunAgreementKey.SealingContext(Conclave.Node.Threshold.Dkls23.DklsMessages.RunSealContext(session, m.Round, m.Sender, 2), senderRunKey, ownRunKey);
+            Assert.False(Opens(stolen, senderRunKey, sealedContext, m), $"setup message {m.Round} from node {m.Sender} opened with node 2's long-term key");
+            Assert.False(Opens(stolen, senderStatic, sealedContext, m), $"setup message {m.Round} from node {m.Sender} opened with both long-term keys");
+        }
+    }
+
+    /// <summary>
+    /// A signing attempt that fails (node 5 of a 2-of-2 key on nodes 1 and 5 is down, so node 1 ran round one alone) is
+    /// aborted on the other signer: node 1 drops the session and frees its slot with node 5 at once, so right afterwards
+    /// all 16 of its sessions with node 5 are free (the 17th is refused: the limit is what is measured). Before
+    /// dkls.sign.abort the abandoned sessions kept their slots until the two-minute sweep and the 16th was refused. The
+    /// 16 sessions the test opened are then ended by dkls.sign.abort too, and the key signs.
+    /// </summary>
+    [Fact]
+    public async Task AFailedSigningAttempt_IsAbortedOnTheOtherSigner_WhichFreesItsSessionSlotsAtOnce()
+    {
+        DklsCoordinator coordinator = DklsClusterChecks.Coordinator(_c);
+        DklsKeyInfo key = await coordinator.CreateKeyAsync("dkls-abort-" + Guid.NewGuid().ToString("N")[..8], 2, [1, 5], CancellationToken.None);
+        _c.KillNode(5);
+        try
+        {
+            await Assert.ThrowsAnyAsync<Exception>(() => coordinator.SignDigestAsync(key.KeyId, SHA256.HashData("abort"u8), [], CancellationToken.None));
+        }
+        finally
+        {
+            _c.StartNode(5);
+            _c.WaitForAll(TimeSpan.FromSeconds(60));
+        }
+
+        byte[] payload = new PayloadWriter().String(key.KeyId).U32(1).U32(2).U32(1).U32(5).U32(0).ToArray();
+        var open = new List<byte[]>();
+        async Task<byte[]> Round1()
+        {
+            byte[] session = Cluster.NewSessionId();
+            await _c.Coordinator.Node(1).StepAsync(_c.Coordinator.Request(session, Conclave.Node.Threshold.Dkls23.DklsMessages.SignRound1, 1, [1], payload), [], TimeSpan.FromSeconds(30), CancellationToken.None);
+            return session;
+        }
+
+        try
+        {
+            for (int i = 0; i < 16; i++)
+            {
+                open.Add(await Round1());
+            }
+
+            NodeCallException refused = await Assert.ThrowsAsync<NodeCallException>(Round1);
+            Assert.Contains("signing sessions with node 5", refused.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            foreach (byte[] session in open)
+            {
+                await _c.Coordinator.Node(1).StepAsync(_c.Coordinator.Request(session, Conclave.Node.Threshold.Dkls23.DklsMessages.SignAbort, 4, [1], []), [], TimeSpan.FromSeconds(30), CancellationToken.None);
+            }
+        }
+
+        DklsSignatureResult ok = await coordinator.SignDigestAsync(key.KeyId, SHA256.HashData("after abort"u8), [], CancellationToken.None);
+        Assert.True(EcdsaSecp256k1.Instance.Verify(key.PublicKey.GroupPublicKey, SHA256.HashData("after abort"u8), ok.Signature));
+    }
+
+    private static bool Opens(NodeIdentity stolen, byte[] peerKey, byte[] context, Envelope sealedMessage)
+    {
+        using Conclave.Crypto.Memory.SecretBuffer k = stolen.DeriveSharedKey(peerKey, context);
+        try
+        {
+            using Conclave.Crypto.Memory.SecretBuffer plain = Conclave.Crypto.Aead.Envelope.Open(k.ReadOnlySpan, sealedMessage.Payload.ToByteArray(), context);
+            return true;
+        }
+        catch (Conclave.Crypto.Aead.EnvelopeException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Every holder reports the key at the coordinator's version with no unfinished run; those it left report it destroyed.</summary>
+    private async Task AssertConvergedAsync(DklsKeyInfo key, uint[] left)
+    {
+        foreach (uint n in key.Nodes)
+        {
+            (int version, string state, string activeRun) = await StatusAsync(n, key.KeyId);
+            Assert.Equal((key.Version, "Active", ""), (version, state, activeRun));
+        }
+
+        foreach (uint n in left)
+        {
+            (_, string state, string activeRun) = await StatusAsync(n, key.KeyId);
+            Assert.Equal(("Destroyed", ""), (state, activeRun));
+        }
+    }
+
+    /// <summary>A coordinator that still holds the replaced version gets no signature: every node erased that version's share.</summary>
+    private async Task AssertOldVersionDoesNotSignAsync(DklsKeyInfo old)
+    {
+        var stale = DklsClusterChecks.Coordinator(_c);
+        stale.Register(old);
+        QuorumUnavailableException e = await Assert.ThrowsAsync<QuorumUnavailableException>(() => stale.SignDigestAsync(old.KeyId, new byte[32], [], CancellationToken.None));
+        Assert.True(e.Message.Contains("erased", StringComparison.Ordinal) || e.Message.Contains("destroyed", StringComparison.Ordinal), e.Message);
+    }
+
+    private async Task<(int Version, string State, string ActiveRun)> StatusAsync(uint node, string keyId)
+    {
+        IReadOnlyList<Envelope> reply = await _c.Coordinator.Node(node).StepAsync(
+            _c.Coordinator.Request(Cluster.NewSessionId(), FrostMessages.RotationStatus, 6, [node], new PayloadWriter().String(keyId).ToArray()), [], TimeSpan.FromSeconds(20), CancellationToken.None);
+        var r = new PayloadReader(Assert.Single(reply).Payload.Span);
+        int version = (int)r.U32("version");
+        string state = r.String("state");
+        string run = r.String("run");
+        _ = r.String("runState");
+        r.End();
+        return (version, state, run);
+    }
+}
