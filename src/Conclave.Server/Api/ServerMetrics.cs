@@ -78,6 +78,16 @@ public sealed class ServerMetrics
             }
         }
 
+        sb.AppendLine("# HELP conclave_presignature_pool_depth DKLs23 presignatures the coordinator holds per key (current version, root path, every signer set).");
+        sb.AppendLine("# TYPE conclave_presignature_pool_depth gauge");
+        foreach (KeyRecord k in all)
+        {
+            if (keys.Dkls.Find(k.Id) is not null)
+            {
+                sb.Append(CultureInfo.InvariantCulture, $"conclave_presignature_pool_depth{{key=\"{Escape(k.Name)}\"}} {keys.Dkls.PresignDepth(k.Id, [])}\n");
+            }
+        }
+
         // Continuous rotation (docs/ROTATION.md): per scheduled key, the last scheduled rotation, when the next is due and
         // failed attempts.
         IReadOnlyList<Conclave.Storage.Rotation.RotationSchedule> schedules = await keys.Store.RotationSchedules.ListAsync(ct).ConfigureAwait(false);

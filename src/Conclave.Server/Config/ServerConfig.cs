@@ -86,6 +86,12 @@ public sealed class ServerConfig
     /// </summary>
     public bool AllowInsecureHttp { get; set; }
 
+    /// <summary>
+    /// DKLs23 presignatures the coordinator keeps per (key version, signer set, derivation path), refilled in the background
+    /// (docs/DKLS23.md "Presignature pool"); 0 (the default) turns presigning off and every signature runs three rounds.
+    /// </summary>
+    public int DklsPresignPoolSize { get; set; }
+
     /// <summary>Entries between signed audit checkpoints of a new audit log (a log keeps the interval it was first signed with).</summary>
     public int AuditCheckpointInterval { get; set; } = 1000;
 
@@ -152,6 +158,11 @@ public sealed class ServerConfig
         if (Threshold < 1)
         {
             throw new ConfigException("threshold must be at least 1");
+        }
+
+        if (DklsPresignPoolSize is < 0 or > 1024)
+        {
+            throw new ConfigException("dklsPresignPoolSize must be between 0 and 1024");
         }
 
         if (RoundTimeoutMilliseconds is < 10 or > 600_000)

@@ -8,7 +8,8 @@ namespace Conclave.Node.Threshold.Dkls23;
 /// <summary>
 /// DKLs23 threshold ECDSA (scheme ecdsa-dkls23) plugged into the node's threshold engine: the pairwise setup that follows
 /// the FROST DKG of a key-generation run (<see cref="DklsSetupHandlers"/>, registered with the FROST protocol as its
-/// <see cref="IDkgFollowUp"/>) and the three signing rounds (<see cref="DklsSignHandlers"/>); a prepared run's result is
+/// <see cref="IDkgFollowUp"/>) the three signing rounds (<see cref="DklsSignHandlers"/>, which also make pooled presignatures) and the one online
+/// round that signs with a pooled presignature (<see cref="DklsPresignHandlers"/>); a prepared run's result is
 /// the key's public encoding (<see cref="DklsPublicKey.ToBytes"/>).
 /// </summary>
 public sealed class DklsNodeProtocol : INodeProtocol
@@ -21,7 +22,7 @@ public sealed class DklsNodeProtocol : INodeProtocol
         ArgumentNullException.ThrowIfNull(state);
         _state = state;
         _setup = new DklsSetupHandlers(state);
-        Handlers = [_setup, new DklsSignHandlers(state, manifest)];
+        Handlers = [_setup, new DklsSignHandlers(state, manifest), new DklsPresignHandlers(state)];
     }
 
     public string Name => "DKLs23";
@@ -44,7 +45,7 @@ public sealed class DklsNodeProtocol : INodeProtocol
         return new PreparedKey(key.GroupPublicKey, key.Threshold, key.ParticipantCount);
     }
 
-    public void Evict(string keyId) => _state.Shares.Evict(keyId);
+    public void Evict(string keyId) => _state.Evict(keyId);
 
     public void DropRun(string runId) => _setup.Drop(runId);
 }

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Conclave.Node.Threshold.Engine;
 using Conclave.Storage;
+using Conclave.Storage.Nonces;
 using Conclave.Threshold.Dkls23;
 
 namespace Conclave.Node.Threshold.Dkls23;
@@ -14,16 +15,25 @@ public sealed class DklsNodeState : IDisposable
 {
     private readonly ConcurrentDictionary<uint, int> _sessionsWith = new();
 
-    public DklsNodeState(IConclaveStore store, uint nodeId)
+    /// <param name="epochs">The node's nonce epochs (shared with FROST), naming the pooled presignatures' ids.</param>
+    public DklsNodeState(IConclaveStore store, uint nodeId, NonceEpochs epochs)
     {
         ArgumentNullException.ThrowIfNull(store);
+        ArgumentNullException.ThrowIfNull(epochs);
         Store = store;
+        Presignatures = new MaterialPool<string, DklsPresignature>(store.Nonces, epochs, NonceKind.Presignature);
         NodeId = nodeId;
         Shares = new KeyVersions<DklsKeyShare>(store, nodeId, "DKLs23",
             (scheme, material) => scheme == DklsScheme.Name ? DklsKeyShare.Import(material) : null);
     }
 
     public IConclaveStore Store { get; }
+
+    /// <summary>
+    /// Presignatures made ahead of time (DklsPresignHandlers), in memory only, per key and scope (key version, signer set,
+    /// derivation path: DklsPresignHandlers.Scope); their ids are recorded consumed in the nonce ledger before R leaves.
+    /// </summary>
+    internal MaterialPool<string, DklsPresignature> Presignatures { get; }
 
     public uint NodeId { get; }
 
@@ -74,5 +84,16 @@ public sealed class DklsNodeState : IDisposable
     /// <summary>Sessions this node runs with <paramref name="peer"/> right now.</summary>
     public int SessionsWith(uint peer) => _sessionsWith.TryGetValue(peer, out int n) ? n : 0;
 
-    public void Dispose() => Shares.Dispose();
+    /// <summary>Forgets the key's opened shares and drops its pooled presignatures (its version changed or it was erased).</summary>
+    public void Evict(string keyId)
+    {
+        Shares.Evict(keyId);
+        Presignatures.Evict(keyId);
+    }
+
+    public void Dispose()
+    {
+        Presignatures.Dispose();
+        Shares.Dispose();
+    }
 }

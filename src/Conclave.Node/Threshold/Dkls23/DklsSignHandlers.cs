@@ -105,9 +105,9 @@ public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manife
         var r = new PayloadReader(ctx.Request.Payload.Span);
         byte[] digest = r.Bytes("digest").ToArray();
         r.End();
-        if (digest.Length != 32)
+        if (digest.Length is not (32 or 0))
         {
-            throw new ProtocolException("the digest must be 32 bytes");
+            throw new ProtocolException("the digest must be 32 bytes (or empty, to presign)");
         }
 
         string runId = SessionTable<SignSession>.RunId(ctx.SessionId);
@@ -122,6 +122,14 @@ public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manife
         {
             round2.Dispose();
             throw;
+        }
+
+        if (digest.Length == 0)
+        {
+            // Presigning (DklsPresignHandlers): pool the presignature instead of signing.
+            DklsPresignature made = DklsSigner.Round3(round2, incoming);
+            _sessions.Drop(runId);
+            return await DklsPresignHandlers.PoolAsync(state, session.KeyId, session.Version, [.. session.Peers, state.NodeId], session.Path, made, ct).ConfigureAwait(false);
         }
 
         byte[] payload;
@@ -173,6 +181,8 @@ public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manife
 
         public uint[] Path { get; } = path;
 
+        public uint[] Peers { get; } = peers;
+
         public DklsSignRound1State? Round1;
 
         public DklsSignRound2State? Round2;
@@ -186,7 +196,7 @@ public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manife
 
             Interlocked.Exchange(ref Round1, null)?.Dispose();
             Interlocked.Exchange(ref Round2, null)?.Dispose();
-            owner.Leave(peers);
+            owner.Leave(Peers);
         }
     }
 }

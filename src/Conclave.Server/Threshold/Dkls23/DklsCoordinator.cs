@@ -85,6 +85,8 @@ public sealed partial class DklsCoordinator
     /// group key; the path is fixed in round one, before any R_j is revealed): the three rounds of DKLs23 Protocol 3.6
     /// with t healthy holders, another quorum when a node fails in transport. A node that sent a bad value is named in
     /// a <see cref="CulpritException"/>; no signature is returned unless libsecp256k1 verified it (low s, recovery id).
+    /// With a presignature pool (<see cref="PresignPoolSize"/>) a pooled presignature for this key version and path signs in
+    /// one round (DklsCoordinator.Presign); the three rounds run when there is none or its signers fail in transport.
     /// </summary>
     public async Task<DklsSignatureResult> SignDigestAsync(string keyId, byte[] digest, IReadOnlyList<uint> path, CancellationToken ct)
     {
@@ -101,6 +103,11 @@ public sealed partial class DklsCoordinator
         }
 
         DklsKeyInfo key = Find(keyId) ?? throw new ArgumentException($"unknown DKLs23 key {keyId}", nameof(keyId));
+        if (await TrySignPresignedAsync(key, digest, path, ct).ConfigureAwait(false) is { } presigned)
+        {
+            return presigned;
+        }
+
         return await QuorumCall.RunAsync(_health, key, Find, MaxAttempts, (_, _) => 0,
             (k, quorum, call, token) => SignOrAbortAsync(k, quorum, call, digest, path, token), ct).ConfigureAwait(false);
     }

@@ -50,6 +50,31 @@ public sealed class MaterialPools<TPoolKey, TItem>(
         return pool.TryTake(out item) ? item : null;
     }
 
+    /// <summary>
+    /// Takes one item without waiting (after this no other caller can obtain it); null when the pool is empty. A pool left
+    /// below <see cref="LowWater"/> is refilled in the background.
+    /// </summary>
+    public TItem? TryTake(TPoolKey key)
+    {
+        if (!_pools.TryGetValue(key, out Pool? pool) || !pool.TryTake(out TItem? item))
+        {
+            return null;
+        }
+
+        if (pool.Count < LowWater)
+        {
+            _ = RefillInBackground(key, pool);
+        }
+
+        return item;
+    }
+
+    /// <summary>Starts a background refill of the pool unless one is in flight (failures go to the background handler).</summary>
+    public void StartRefill(TPoolKey key) => _ = RefillInBackground(key, _pools.GetOrAdd(key, _ => new Pool()));
+
+    /// <summary>The pools that exist now (some may be empty).</summary>
+    public IReadOnlyList<TPoolKey> PoolKeys => [.. _pools.Keys];
+
     /// <summary>Fetches one batch into the pool (or waits for the refill already in flight).</summary>
     public Task RefillAsync(TPoolKey key, CancellationToken ct) => RefillAsync(key, _pools.GetOrAdd(key, _ => new Pool()), ct);
 
