@@ -90,13 +90,21 @@ public sealed class ApprovalService(IConclaveStore store, PolicyGate gate, TimeP
     }
 
     /// <summary>Requests, optionally by state; pending ones past their expiry are marked expired first.</summary>
-    public async Task<IReadOnlyList<JsonObject>> ListAsync(RequestState? state, CancellationToken ct)
+    public Task<IReadOnlyList<JsonObject>> ListAsync(RequestState? state, CancellationToken ct) => ListAsync(state, null, ct);
+
+    /// <summary>Requests, optionally by state and only those <paramref name="requester"/> made (when given).</summary>
+    public async Task<IReadOnlyList<JsonObject>> ListAsync(RequestState? state, string? requester, CancellationToken ct)
     {
         await ExpireAsync(ct).ConfigureAwait(false);
         IReadOnlyList<RequestRecord> all = await store.Requests.ListAsync(state, 1000, ct).ConfigureAwait(false);
         var list = new List<JsonObject>();
         foreach (RequestRecord r in all)
         {
+            if (requester is not null && !string.Equals(r.Requester, requester, StringComparison.Ordinal))
+            {
+                continue;
+            }
+
             list.Add(await ViewAsync(r, ct).ConfigureAwait(false));
         }
 
