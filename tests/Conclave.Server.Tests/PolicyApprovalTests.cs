@@ -47,7 +47,7 @@ public sealed class PolicyApprovalTests
         (string ed, _) = await CreateKeyAsync(s.Http, "ed25519");
         var key = await SendAsync(s.Http, HttpMethod.Get, $"/v1/keys/{ed}");
         byte[] publicKey = Convert.FromHexString(key.Body!["publicKey"]!.GetValue<string>());
-        await PutPolicyAsync(s.Http, HeldPolicy);
+        await PutPolicyAsync(s, HeldPolicy);
         (string id, string hash, string policyHash) = await HoldAsync(s.Http, ed, "68656c6c6f");
 
         var pending = await SendAsync(s.Http, HttpMethod.Get, "/v1/requests?status=pending");
@@ -105,7 +105,7 @@ public sealed class PolicyApprovalTests
     {
         await using PolicyServer s = await PolicyServer.StartAsync();
         (string ed, _) = await CreateKeyAsync(s.Http, "ed25519");
-        await PutPolicyAsync(s.Http, HeldPolicy);
+        await PutPolicyAsync(s, HeldPolicy);
         ApprovalService approvals = s.App.Services.GetRequiredService<ApprovalService>();
         byte[] evidence = "{}"u8.ToArray();
 
@@ -143,7 +143,7 @@ public sealed class PolicyApprovalTests
     {
         await using PolicyServer s = await PolicyServer.StartAsync();
         (string ed, _) = await CreateKeyAsync(s.Http, "ed25519");
-        await PutPolicyAsync(s.Http, """
+        await PutPolicyAsync(s, """
             {"id":"starter","version":2,"rules":[{"id":"held","effect":"require-approval","match":{"operations":["message"]},
               "approval":{"mode":"or","groups":[{"name":"risk","members":["alice","bob"],"k":1}],"ttlSeconds":600}}]}
             """);

@@ -7,6 +7,7 @@ using Conclave.Policy.Principals;
 using Conclave.Policy.Risk;
 using Conclave.Policy.Venues;
 using Conclave.Server.Api.Identity;
+using Conclave.Server.Config;
 using Conclave.Server.Policy;
 using Conclave.Storage;
 using Conclave.Storage.Audit;
@@ -31,8 +32,10 @@ public static class PolicyRoutes
     {
         ArgumentNullException.ThrowIfNull(app);
 
-        app.MapPut("/v1/policies/{id}", async Task<IResult> (HttpContext ctx, string id, string? mode, PolicyEngine engine, TimeProvider time, CancellationToken ct) =>
+        app.MapPut("/v1/policies/{id}", async Task<IResult> (HttpContext ctx, string id, string? mode, ApprovalService approvals, ServerConfig config, CancellationToken ct) =>
         {
+            // A policy change is held for approval (docs/POLICY.md "Changing policies"): classified as a tightening
+            // (one approver) or a loosening (a quorum, then a time lock), stored once approved.
             CallerIdentity caller = RouteAuthorization.Require(ctx, Role.Admin);
             PolicyMode m = mode switch
             {
@@ -47,16 +50,9 @@ public static class PolicyRoutes
                 throw new ApiException(ProblemTypes.InvalidPolicy, "the document's id is not the one in the path");
             }
 
-            var stored = new StoredPolicy(doc.Id, doc.Version, doc.Hash, m, Encoding.UTF8.GetBytes(text), caller.Actor, time.GetUtcNow());
-            if (!await engine.Store.Policies.PutAsync(stored, ct).ConfigureAwait(false))
-            {
-                StoredPolicy? current = await engine.Store.Policies.GetAsync(id, null, ct).ConfigureAwait(false);
-                throw new ApiException(ProblemTypes.PolicyVersion, $"policy {id} is at version {current?.Version}; put a higher version");
-            }
-
-            await engine.Store.Audit.AppendAsync(new AuditEntryInput(caller.Actor, "policy.put", null, null, "allow",
-                $"{doc.Id} v{doc.Version} {stored.Mode.ToString().ToLowerInvariant()} {doc.Hash}"), CancellationToken.None).ConfigureAwait(false);
-            return Json(Summary(stored), 201);
+            JsonObject held = await approvals.HoldPolicyChangeAsync(caller, doc, m, text, config.PolicyChanges ?? new PolicyChangeSettings(), ct).ConfigureAwait(false);
+            ctx.Response.Headers.Location = "/v1/requests/" + held["requestId"]!.GetValue<string>();
+            return Json(held, 202);
         }).WithName("PutPolicy").WithTags("v1");
 
         app.MapGet("/v1/policies", async Task<IResult> (PolicyEngine engine, CancellationToken ct) =>
