@@ -14,15 +14,15 @@ namespace Conclave.Policy.Tests;
 /// </summary>
 public sealed class PolicyPropertyTests
 {
-    private static readonly string[] s_ops = ["liquidate", "hedge", "transfer", "release-collateral", "settle", "message"];
-    private static readonly string[] s_principals = ["p0", "p1", "p2", "p3"];
+    internal static readonly string[] s_ops = ["liquidate", "hedge", "transfer", "release-collateral", "settle", "message"];
+    internal static readonly string[] s_principals = ["p0", "p1", "p2", "p3"];
     private static readonly string[] s_keys = ["k0", "k1", "k2"];
     private static readonly string[] s_addresses = ["0x" + new string('1', 40), "0x" + new string('2', 40), "0x" + new string('3', 40)];
     private static readonly DateTimeOffset s_now = new(2026, 11, 30, 12, 0, 0, TimeSpan.Zero);
 
-    private static T Pick<T>(Random r, IReadOnlyList<T> items) => items[r.Next(items.Count)];
+    internal static T Pick<T>(Random r, IReadOnlyList<T> items) => items[r.Next(items.Count)];
 
-    private static JsonArray Subset(Random r, IReadOnlyList<string> items)
+    internal static JsonArray Subset(Random r, IReadOnlyList<string> items)
     {
         var a = new JsonArray();
         if (r.Next(3) == 0)
@@ -41,7 +41,7 @@ public sealed class PolicyPropertyTests
         return a;
     }
 
-    private static JsonObject RandomCondition(Random r) => r.Next(4) switch
+    internal static JsonObject RandomCondition(Random r) => r.Next(4) switch
     {
         0 => new JsonObject { ["arg"] = "amount", ["op"] = "lt", ["value"] = r.Next(0, 100) },
         1 => new JsonObject { ["arg"] = "amount", ["op"] = "gte", ["value"] = r.Next(0, 100) },
@@ -49,7 +49,7 @@ public sealed class PolicyPropertyTests
         _ => new JsonObject { ["arg"] = "to", ["op"] = "in-list", ["values"] = new JsonArray(Pick(r, s_addresses)) },
     };
 
-    private static JsonObject RandomRule(Random r, string id, string? effect = null)
+    internal static JsonObject RandomRule(Random r, string id, string? effect = null)
     {
         effect ??= Pick(r, ["allow", "allow", "deny", "require-approval"]);
         var rule = new JsonObject
@@ -76,7 +76,7 @@ public sealed class PolicyPropertyTests
         return rule;
     }
 
-    private static JsonObject RandomPolicy(Random r)
+    internal static JsonObject RandomPolicy(Random r)
     {
         var rules = new JsonArray();
         int n = r.Next(1, 9);
@@ -94,7 +94,7 @@ public sealed class PolicyPropertyTests
         };
     }
 
-    private static OperationRequest RandomRequest(Random r)
+    internal static OperationRequest RandomRequest(Random r)
     {
         string id = Pick(r, s_principals);
         var principal = id == "p3"
@@ -121,7 +121,7 @@ public sealed class PolicyPropertyTests
         return new OperationRequest { Principal = principal, Operation = Operations.Operations.Parse(Pick(r, s_ops)), KeyId = Pick(r, s_keys), Args = args, Amount = amount };
     }
 
-    private static Decision Decide(JsonObject policy, OperationRequest req, RiskLevel level) =>
+    internal static Decision Decide(JsonObject policy, OperationRequest req, RiskLevel level) =>
         PolicyEvaluator.Decide(PolicyDocument.Parse(policy.ToJsonString()), req, new EvaluationContext(level, s_now), EmptyCounters.Instance);
 
     [Theory]

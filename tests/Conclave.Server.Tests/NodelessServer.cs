@@ -35,12 +35,17 @@ public sealed class NodelessServer : IAsyncLifetime
         var layout = new LocalClusterLayout(dir);
         layout.EnsureCreated(3, 2, FreePort(), FreePort());
         ServerConfig config = ServerConfig.Load(layout.ServerConfigPath);
+        config.PolicyChanges = TestPolicyChanges();
         configure?.Invoke(config);
         WebApplication app = await ServerHost.BuildAsync(config);
         await app.StartAsync();
         string token = (await File.ReadAllTextAsync(app.Services.GetRequiredService<ServerPaths>().AdminTokenFile)).Trim();
         return (app, config, dir, token);
     }
+
+    /// <summary>The policy-change approvers of test servers (docs/POLICY.md "Changing policies"): three, a quorum of two, a one-hour time lock.</summary>
+    public static Conclave.Server.Policy.PolicyChangeSettings TestPolicyChanges() =>
+        new() { Approvers = ["policy-approver-1", "policy-approver-2", "policy-approver-3"], LooseningQuorum = 2, TimeLockSeconds = 3600, TtlSeconds = 3600 };
 
     public static async Task StopAsync(WebApplication app, string dir)
     {

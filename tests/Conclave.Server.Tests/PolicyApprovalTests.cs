@@ -1,6 +1,8 @@
 using System.Net;
 using System.Text.Json.Nodes;
+using Conclave.Client;
 using Conclave.Crypto.Signing;
+using Conclave.Policy.HttpSignatures;
 using Conclave.Policy.Principals;
 using Conclave.Server.Api;
 using Conclave.Server.Policy;
@@ -45,7 +47,7 @@ public sealed class PolicyApprovalTests
         (string ed, _) = await CreateKeyAsync(s.Http, "ed25519");
         var key = await SendAsync(s.Http, HttpMethod.Get, $"/v1/keys/{ed}");
         byte[] publicKey = Convert.FromHexString(key.Body!["publicKey"]!.GetValue<string>());
-        await PutPolicyAsync(s.Http, HeldPolicy);
+        await PutPolicyAsync(s, HeldPolicy);
         (string id, string hash, string policyHash) = await HoldAsync(s.Http, ed, "68656c6c6f");
 
         var pending = await SendAsync(s.Http, HttpMethod.Get, "/v1/requests?status=pending");
@@ -103,7 +105,7 @@ public sealed class PolicyApprovalTests
     {
         await using PolicyServer s = await PolicyServer.StartAsync();
         (string ed, _) = await CreateKeyAsync(s.Http, "ed25519");
-        await PutPolicyAsync(s.Http, HeldPolicy);
+        await PutPolicyAsync(s, HeldPolicy);
         ApprovalService approvals = s.App.Services.GetRequiredService<ApprovalService>();
         byte[] evidence = "{}"u8.ToArray();
 
@@ -120,6 +122,62 @@ public sealed class PolicyApprovalTests
         ApiException expired = await RefusedAsync(() => later.VoteAsync(Approver("alice"), id2, true, hash2, policyHash2, evidence, CancellationToken.None));
         Assert.Equal(409, expired.Problem.Status);
         Assert.Equal("expired", (await later.GetAsync(id2, CancellationToken.None))!["status"]!.GetValue<string>());
+    }
+
+    /// <summary>An agent principal with an Ed25519 credential, and an HTTP client that signs every request as it (RFC 9421).</summary>
+    internal static async Task<HttpClient> AgentAsync(PolicyServer s, string id, string operations)
+    {
+        var created = await SendAsync(s.Http, HttpMethod.Post, "/v1/principals",
+            $$$"""{"id":"{{{id}}}","kind":"agent","scope":{"keys":["*"],"labels":[],"operations":{{{operations}}}}}""");
+        Assert.True(created.Status == HttpStatusCode.Created, created.Text);
+        var key = HttpSigningKey.Ed25519FromSeed(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+        var cred = await SendAsync(s.Http, HttpMethod.Post, $"/v1/principals/{id}/credentials",
+            $$"""{"algorithm":"ed25519","publicKey":"{{Convert.ToBase64String([.. key.PublicKey.PublicKey])}}"}""");
+        Assert.True(cred.Status is HttpStatusCode.Created or HttpStatusCode.OK, cred.Text);
+        var handler = new AgentSigningHandler(key, cred.Body!["keyId"]!.GetValue<string>()) { InnerHandler = new HttpClientHandler() };
+        return new HttpClient(handler, disposeHandler: true) { BaseAddress = new Uri("http://" + s.Config.Listen) };
+    }
+
+    [Fact]
+    public async Task An_agent_sees_only_the_requests_it_made_and_another_agents_is_not_found()
+    {
+        await using PolicyServer s = await PolicyServer.StartAsync();
+        (string ed, _) = await CreateKeyAsync(s.Http, "ed25519");
+        await PutPolicyAsync(s, """
+            {"id":"starter","version":2,"rules":[{"id":"held","effect":"require-approval","match":{"operations":["message"]},
+              "approval":{"mode":"or","groups":[{"name":"risk","members":["alice","bob"],"k":1}],"ttlSeconds":600}}]}
+            """);
+        using HttpClient botA = await AgentAsync(s, "bot-a", """["message"]""");
+        using HttpClient botB = await AgentAsync(s, "bot-b", """["message"]""");
+        (string idA, _, _) = await HoldAsync(botA, ed, "0a");
+        (string idB, _, _) = await HoldAsync(botB, ed, "0b");
+
+        // Its own request: visible; another agent's: 404 exactly like an id that does not exist.
+        var own = await SendAsync(botA, HttpMethod.Get, $"/v1/requests/{idA}");
+        Assert.True(own.Status == HttpStatusCode.OK, own.Text);
+        Assert.Equal("bot-a", own.Body!["requester"]!.GetValue<string>());
+        var other = await SendAsync(botA, HttpMethod.Get, $"/v1/requests/{idB}");
+        var none = await SendAsync(botA, HttpMethod.Get, "/v1/requests/req-none");
+        Assert.Equal(HttpStatusCode.NotFound, other.Status);
+        Assert.Equal(none.Body!["type"]!.GetValue<string>(), other.Body!["type"]!.GetValue<string>());
+        Assert.DoesNotContain("bot-b", other.Text, StringComparison.Ordinal);
+
+        // The list shows an agent its own requests only, with or without a status filter.
+        foreach (string path in new[] { "/v1/requests", "/v1/requests?status=pending" })
+        {
+            var listA = await SendAsync(botA, HttpMethod.Get, path);
+            Assert.True(listA.Status == HttpStatusCode.OK, listA.Text);
+            Assert.Equal([idA], listA.Body!["requests"]!.AsArray().Select(r => r!["requestId"]!.GetValue<string>()));
+            var listB = await SendAsync(botB, HttpMethod.Get, path);
+            Assert.Equal([idB], listB.Body!["requests"]!.AsArray().Select(r => r!["requestId"]!.GetValue<string>()));
+        }
+
+        // Other roles as before: the admin sees both, and each one by id.
+        var all = await SendAsync(s.Http, HttpMethod.Get, "/v1/requests");
+        string[] ids = [.. all.Body!["requests"]!.AsArray().Select(r => r!["requestId"]!.GetValue<string>())];
+        Assert.Contains(idA, ids);
+        Assert.Contains(idB, ids);
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(s.Http, HttpMethod.Get, $"/v1/requests/{idB}")).Status);
     }
 
     private sealed class LaterTime(TimeSpan offset) : TimeProvider

@@ -61,9 +61,14 @@ public sealed class PolicyCliTests
                 {"id":"starter","version":2,"rules":[{"id":"held","effect":"require-approval","match":{"principals":["admin"],"operations":["message"]},
                   "approval":{"mode":"or","groups":[{"name":"risk","members":["alice","bob"],"k":1}],"ttlSeconds":600}}]}
                 """);
+            // A put is held for approval: the CLI prints the held request, its classification and the reasons.
             var put = Cli(s, "policies", "put", held);
             Assert.True(put.Exit == 0, put.Err);
-            Assert.Contains("version 2 stored (enforce)", put.Out, StringComparison.Ordinal);
+            Assert.Contains("policy starter version 2 (enforce) held for approval: request req-", put.Out, StringComparison.Ordinal);
+            Assert.Contains("loosening: 2 approver(s), time lock 3600 s", put.Out, StringComparison.Ordinal);
+            Assert.Contains("- require-approval rule held added", put.Out, StringComparison.Ordinal);
+            string requestId = System.Text.RegularExpressions.Regex.Match(put.Out, "request (req-[0-9a-f]+)").Groups[1].Value;
+            Assert.Equal("executed", (await ApprovePolicyChangeAsync(s.App.Services, requestId))["status"]!.GetValue<string>());
             OneLineError(Cli(s, "policies", "put", held), "policy-version");
 
             var get = Cli(s, "policies", "get", "starter");

@@ -88,11 +88,50 @@ public sealed class PolicyEnforcementTests
         return (name, r.Body!["addresses"]?["ethereum"]?.GetValue<string>() ?? "");
     }
 
-    internal static async Task PutPolicyAsync(HttpClient http, string json, string? mode = null, HttpStatusCode expected = HttpStatusCode.Created)
+    internal static Task PutPolicyAsync(PolicyServer s, string json, string? mode = null) => PutPolicyAsync(s.Http, s.App.Services, json, mode);
+
+    /// <summary>
+    /// Puts a policy and has it approved by the test servers' policy-change approvers (NodelessServer.TestPolicyChanges,
+    /// handed to <see cref="ApprovalService"/> as principals); a loosening's time lock is passed on a later clock.
+    /// </summary>
+    internal static async Task PutPolicyAsync(HttpClient http, IServiceProvider services, string json, string? mode = null)
     {
         string id = JsonNode.Parse(json)!["id"]!.GetValue<string>();
         var r = await SendAsync(http, HttpMethod.Put, $"/v1/policies/{id}" + (mode is null ? "" : "?mode=" + mode), json);
-        Assert.True(r.Status == expected, r.Text);
+        Assert.True(r.Status == HttpStatusCode.Accepted, r.Text);
+        JsonObject done = await ApprovePolicyChangeAsync(services, r.Body!["requestId"]!.GetValue<string>());
+        Assert.True(done["status"]!.GetValue<string>() == "executed", done.ToJsonString());
+    }
+
+    internal static CallerIdentity PolicyApprover(string id) =>
+        new(new Principal(id, PrincipalKind.Person, [Role.Approver], PrincipalScope.Nothing), AuthMethod.HttpSignature, "cred-" + id);
+
+    /// <summary>Votes for a held policy change with as many test approvers as it needs, then passes its time lock.</summary>
+    internal static async Task<JsonObject> ApprovePolicyChangeAsync(IServiceProvider services, string requestId)
+    {
+        ApprovalService approvals = services.GetRequiredService<ApprovalService>();
+        JsonObject r = (await approvals.GetAsync(requestId, CancellationToken.None))!;
+        int k = r["change"]!["approvalsNeeded"]!.GetValue<int>();
+        long timeLock = r["change"]!["timeLockSeconds"]!.GetValue<long>();
+        foreach (string a in NodelessServer.TestPolicyChanges().Approvers!.Take(k))
+        {
+            r = await approvals.VoteAsync(PolicyApprover(a), requestId, true, r["requestHash"]!.GetValue<string>(), r["policyHash"]!.GetValue<string>(), "{}"u8.ToArray(),
+                CancellationToken.None);
+        }
+
+        if (timeLock > 0)
+        {
+            var later = new ApprovalService(services.GetRequiredService<IConclaveStore>(), services.GetRequiredService<PolicyGate>(), new ShiftedTime(TimeSpan.FromSeconds(timeLock + 1)));
+            r = (await later.GetAsync(requestId, CancellationToken.None))!;
+        }
+
+        return r;
+    }
+
+    /// <summary>The system clock moved by an offset (a later time without sleeping).</summary>
+    internal sealed class ShiftedTime(TimeSpan offset) : TimeProvider
+    {
+        public override DateTimeOffset GetUtcNow() => System.GetUtcNow() + offset;
     }
 
     private static string Digest => new('a', 64);
@@ -157,7 +196,7 @@ public sealed class PolicyEnforcementTests
         (string pq, _) = await CreateKeyAsync(s.Http, "ml-dsa-44");
 
         // Messages and typed data for the admin; raw digests by a rule that matches every key and operation: not explicit.
-        await PutPolicyAsync(s.Http, """
+        await PutPolicyAsync(s, """
             {"id":"starter","version":2,"rules":[
               {"id":"messages","effect":"allow","match":{"principals":["admin"],"operations":["message","transfer"]}},
               {"id":"anything","effect":"allow","match":{"principals":["admin"]}},
@@ -212,7 +251,7 @@ public sealed class PolicyEnforcementTests
         Assert.Contains("raw-digest explicitly", call["error"]!["data"]!["reasons"]![0]!.GetValue<string>(), StringComparison.Ordinal);
 
         // An explicit rule for the admin and this key's scheme allows raw digests (REST and the unclassified transaction).
-        await PutPolicyAsync(s.Http, """
+        await PutPolicyAsync(s, """
             {"id":"raw","version":1,"rules":[{"id":"admin-raw","effect":"allow","match":{"principals":["admin"],"operations":["raw-digest"],"labels":["scheme:ecdsa-secp256k1"]}}]}
             """);
         var rawOk = await SendAsync(s.Http, HttpMethod.Post, $"/v1/keys/{eth}/sign", $$"""{"digest":"{{Digest}}"}""");
@@ -230,7 +269,7 @@ public sealed class PolicyEnforcementTests
     {
         await using PolicyServer s = await PolicyServer.StartAsync();
         (string ed, _) = await CreateKeyAsync(s.Http, "ed25519");
-        await PutPolicyAsync(s.Http, """{"id":"tighter","version":1,"rules":[{"id":"no-messages","effect":"deny","match":{"operations":["message"]}}]}""", "shadow");
+        await PutPolicyAsync(s, """{"id":"tighter","version":1,"rules":[{"id":"no-messages","effect":"deny","match":{"operations":["message"]}}]}""", "shadow");
         var signed = await SendAsync(s.Http, HttpMethod.Post, $"/v1/keys/{ed}/sign", """{"message":"01"}""");
         Assert.True(signed.Status == HttpStatusCode.OK, signed.Text);
         Assert.Equal("allow", signed.Body!["policy"]!["decision"]!.GetValue<string>());
@@ -304,7 +343,7 @@ public sealed class PolicyEnforcementTests
     {
         await using PolicyServer s = await PolicyServer.StartAsync();
         (string ed, _) = await CreateKeyAsync(s.Http, "ed25519");
-        await PutPolicyAsync(s.Http, LimitedPolicy);
+        await PutPolicyAsync(s, LimitedPolicy);
         Assert.Equal(10, await FiftyConcurrentAsync(s.Http, s.Http, ed));
         var more = await SendAsync(s.Http, HttpMethod.Post, $"/v1/keys/{ed}/sign", """{"message":"ff"}""");
         Assert.Equal(HttpStatusCode.Forbidden, more.Status);
@@ -315,7 +354,7 @@ public sealed class PolicyEnforcementTests
     {
         await using PolicyServer s = await PolicyServer.StartAsync();
         (string ed, _) = await CreateKeyAsync(s.Http, "ed25519");
-        await PutPolicyAsync(s.Http, LimitedPolicy.Replace("\"count\":10", "\"count\":1", StringComparison.Ordinal));
+        await PutPolicyAsync(s, LimitedPolicy.Replace("\"count\":10", "\"count\":1", StringComparison.Ordinal));
         // A hardened path passes policy (it is the same key) and then fails to sign: the count is released.
         var failed = await SendAsync(s.Http, HttpMethod.Post, $"/v1/keys/{ed}/sign", """{"message":"01","path":"0'"}""");
         Assert.Equal(HttpStatusCode.BadRequest, failed.Status);
@@ -341,6 +380,7 @@ public sealed class PolicyEnforcementTests
             {
                 ServerConfig c = ServerConfig.Load(layout.ServerConfigPath);
                 c.PostgresConnectionString = cs;
+                c.PolicyChanges = NodelessServer.TestPolicyChanges();
                 c.Listen = "127.0.0.1:" + NodelessServer.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture);
                 return c;
             }
@@ -355,7 +395,7 @@ public sealed class PolicyEnforcementTests
             using (HttpClient ha = PolicyServer.Client(ca, token), hb = PolicyServer.Client(cb, token))
             {
                 (key, _) = await CreateKeyAsync(ha, "ed25519");
-                await PutPolicyAsync(hb, LimitedPolicy);
+                await PutPolicyAsync(hb, b.Services, LimitedPolicy);
                 Assert.Equal(10, await FiftyConcurrentAsync(ha, hb, key));
             }
 

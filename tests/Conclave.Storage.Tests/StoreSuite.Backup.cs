@@ -28,6 +28,17 @@ public abstract partial class StoreSuite
         await store.Requests.CreateAsync(new NewRequest("r2", "k1", "liquidate", "agent", Bytes(32, 4), [6]));
         await store.Requests.FinishAsync("r2", RequestState.Pending, RequestState.Executed, [1, 2, 3]);
         await store.Policies.PutAsync(new Conclave.Storage.Policy.StoredPolicy("venue-a", 1, "sha256:00", Conclave.Storage.Policy.PolicyMode.Enforce, [123, 125], "admin", DateTimeOffset.UnixEpoch));
+        // Principals and credentials, spent velocity limits and the risk level (docs/OPERATIONS.md "Backups").
+        await store.Principals.CreateAsync(new Conclave.Storage.Principals.NewPrincipal("bot", "agent", ["agent"], AgentScope));
+        await store.Principals.CreateAsync(new Conclave.Storage.Principals.NewPrincipal("alice", "person", ["approver"], "{}"));
+        await store.Principals.AddCredentialAsync(new Conclave.Storage.Principals.NewCredential("bot-key-1", "bot", "ed25519", Bytes(32, 1), DateTimeOffset.UtcNow.AddDays(30)));
+        await store.Principals.AddCredentialAsync(new Conclave.Storage.Principals.NewCredential("bot-key-2", "bot", "ed25519", Bytes(32, 2), DateTimeOffset.UtcNow.AddDays(30)));
+        await store.Principals.RevokeCredentialAsync("bot-key-2");
+        Assert.NotNull(await store.PolicyCounters.TryReserveAsync([new Conclave.Storage.Policy.CounterReservation("venue-a/liq/hour/shared", 3600, 7m, 0m, 1, 10m, null, null)],
+            DateTimeOffset.UtcNow));
+        await store.Risk.UpdateAsync(_ => Level("stressed", s_riskNow) with { ManualLevel = "stressed", ManualBy = "ops", ManualReason = "FOMC", ManualAt = s_riskNow });
+        await store.Risk.AddPricesAsync([new Conclave.Storage.Risk.StoredPriceSample("ETH-USD", s_riskNow, 3000.5m)], s_riskNow.AddDays(-1));
+        await store.Risk.AddLockdownVoteAsync(s_riskNow, "alice", s_riskNow);
         using (var n = Secret(52))
         {
             await store.Nonces.IssueAsync([new NonceIssue([7, 7], "k1", NonceKind.Nonce, n), new NonceIssue([8, 8], "k1", NonceKind.Presignature)]);
@@ -63,6 +74,17 @@ public abstract partial class StoreSuite
             Assert.Single(await store.Requests.GetApprovalsAsync("r1"));
             Assert.Equal([1, 2, 3], (await store.Requests.GetAsync("r2"))!.Result);
             Assert.Equal("sha256:00", (await store.Policies.GetAsync("venue-a"))!.Hash);
+            // Pending requests (r1, with its vote), principals, credentials (their MACs verify), counters, the risk level.
+            Assert.Equal(RequestState.Pending, (await store.Requests.GetAsync("r1"))!.State);
+            Assert.Equal(["alice", "bot"], (await store.Principals.ListAsync()).Select(p => p.Id).Order(StringComparer.Ordinal));
+            Assert.Equal("{\"keys\":[\"k1\"],\"labels\":[],\"operations\":[\"liquidate\"]}", (await store.Principals.GetAsync("bot"))!.Scope);
+            Assert.Equal(Bytes(32, 1), (await store.Principals.GetCredentialAsync("bot-key-1"))!.PublicKey);
+            Assert.True((await store.Principals.GetCredentialAsync("bot-key-2"))!.Revoked);
+            Assert.Equal(7m, (await store.PolicyCounters.ReadAsync("venue-a/liq/hour/shared", 3600, DateTimeOffset.UtcNow)).Native);
+            Conclave.Storage.Risk.StoredRiskState risk = (await store.Risk.GetAsync())!;
+            Assert.Equal(("stressed", "stressed", "ops", "FOMC"), (risk.Level, risk.ManualLevel, risk.ManualBy, risk.ManualReason));
+            Assert.Equal(3000.5m, Assert.Single(await store.Risk.ReadPricesAsync(s_riskNow.AddMinutes(-1))).Price);
+            Assert.Equal(["alice"], await store.Risk.LockdownVotesAsync(s_riskNow));
             AuditVerificationResult v = await store.Audit.VerifyAsync();
             Assert.True(v.Ok, v.ToString());
             Assert.Equal(25, v.EntriesChecked);

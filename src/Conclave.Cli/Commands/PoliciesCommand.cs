@@ -36,7 +36,7 @@ internal static class PoliciesCommand
         var api = new ApiConnection();
         var file = new Argument<string>("file") { Description = "The policy document (JSON); its id names the policy, its version must be newer than the stored one." };
         var shadow = new Option<bool>("--shadow") { Description = "Store it in shadow mode: evaluated and audited beside the live policies, never enforced." };
-        var cmd = new Command("put", "Store a new version of a policy document.");
+        var cmd = new Command("put", "Propose a new version of a policy document: held until approved (one approver for a tightening, a quorum and a time lock for a loosening).");
         cmd.Arguments.Add(file);
         cmd.Options.Add(shadow);
         api.AddTo(cmd);
@@ -57,7 +57,17 @@ internal static class PoliciesCommand
             using ConclaveClient client = api.Connect(parse);
             JsonNode r = (await client.SendJsonAsync(HttpMethod.Put, $"v1/policies/{ConclaveClient.Segment(doc.Id)}" + (parse.GetValue(shadow) ? "?mode=shadow" : ""), text, ct)
                 .ConfigureAwait(false))!;
-            Print(parse, api, r, () => Console.WriteLine($"policy {r["id"]} version {r["version"]} stored ({r["mode"]}), {r["hash"]}"));
+            // A policy change is held for approval (docs/POLICY.md "Changing policies"): print the held request.
+            Print(parse, api, r, () =>
+            {
+                JsonNode c = r["change"]!;
+                Console.WriteLine($"policy {c["policyId"]} version {c["version"]} ({c["mode"]}) held for approval: request {r["requestId"]}, {r["status"]}");
+                Console.WriteLine($"  {c["kind"]}: {c["approvalsNeeded"]} approver(s), time lock {c["timeLockSeconds"]} s; request hash {r["requestHash"]}, policy hash {r["policyHash"]}");
+                foreach (JsonNode? reason in c["reasons"]!.AsArray())
+                {
+                    Console.WriteLine($"  - {reason}");
+                }
+            });
             return 0;
         });
         return cmd;

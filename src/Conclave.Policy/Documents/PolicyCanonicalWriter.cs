@@ -66,6 +66,23 @@ internal static class PolicyCanonicalWriter
         return stream.ToArray();
     }
 
+    /// <summary>The canonical JSON of one rule, as it appears inside the document's canonical form.</summary>
+    internal static string RuleJson(PolicyRule r) => Fragment(w => WriteRule(w, r));
+
+    /// <summary>The canonical JSON of one condition.</summary>
+    internal static string ConditionJson(Condition c) => Fragment(w => WriteCondition(w, c));
+
+    private static string Fragment(Action<Utf8JsonWriter> write)
+    {
+        using var stream = new MemoryStream();
+        using (var w = new Utf8JsonWriter(stream))
+        {
+            write(w);
+        }
+
+        return System.Text.Encoding.UTF8.GetString(stream.ToArray());
+    }
+
     internal static string Number(decimal d)
     {
         string s = d.ToString(CultureInfo.InvariantCulture);

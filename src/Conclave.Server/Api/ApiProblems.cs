@@ -46,6 +46,7 @@ public static class ProblemTypes
     public const string VoteRefused = Base + "vote-refused";
     public const string InvalidPolicy = Base + "invalid-policy";
     public const string PolicyVersion = Base + "policy-version";
+    public const string PolicyChangeRefused = Base + "policy-change-refused";
     public const string Internal = Base + "internal";
     public const string Forbidden = Base + "forbidden";
     public const string UnknownPrincipal = Base + "unknown-principal";
@@ -76,6 +77,7 @@ public static class ProblemTypes
         (PolicyDenied, 403, "Denied by policy"),
         (VoteRefused, 409, "The vote was refused"),
         (PolicyVersion, 409, "The policy version is not newer than the stored one"),
+        (PolicyChangeRefused, 409, "The policy change cannot be held for approval"),
         (UnknownKey, 404, "Unknown key"),
         (NotFound, 404, "Not found"),
         (MethodNotAllowed, 405, "Method not allowed"),

@@ -7,6 +7,7 @@ using Conclave.Policy.Principals;
 using Conclave.Policy.Risk;
 using Conclave.Policy.Venues;
 using Conclave.Server.Api.Identity;
+using Conclave.Server.Config;
 using Conclave.Server.Policy;
 using Conclave.Storage;
 using Conclave.Storage.Audit;
@@ -31,8 +32,10 @@ public static class PolicyRoutes
     {
         ArgumentNullException.ThrowIfNull(app);
 
-        app.MapPut("/v1/policies/{id}", async Task<IResult> (HttpContext ctx, string id, string? mode, PolicyEngine engine, TimeProvider time, CancellationToken ct) =>
+        app.MapPut("/v1/policies/{id}", async Task<IResult> (HttpContext ctx, string id, string? mode, ApprovalService approvals, ServerConfig config, CancellationToken ct) =>
         {
+            // A policy change is held for approval (docs/POLICY.md "Changing policies"): classified as a tightening
+            // (one approver) or a loosening (a quorum, then a time lock), stored once approved.
             CallerIdentity caller = RouteAuthorization.Require(ctx, Role.Admin);
             PolicyMode m = mode switch
             {
@@ -47,16 +50,9 @@ public static class PolicyRoutes
                 throw new ApiException(ProblemTypes.InvalidPolicy, "the document's id is not the one in the path");
             }
 
-            var stored = new StoredPolicy(doc.Id, doc.Version, doc.Hash, m, Encoding.UTF8.GetBytes(text), caller.Actor, time.GetUtcNow());
-            if (!await engine.Store.Policies.PutAsync(stored, ct).ConfigureAwait(false))
-            {
-                StoredPolicy? current = await engine.Store.Policies.GetAsync(id, null, ct).ConfigureAwait(false);
-                throw new ApiException(ProblemTypes.PolicyVersion, $"policy {id} is at version {current?.Version}; put a higher version");
-            }
-
-            await engine.Store.Audit.AppendAsync(new AuditEntryInput(caller.Actor, "policy.put", null, null, "allow",
-                $"{doc.Id} v{doc.Version} {stored.Mode.ToString().ToLowerInvariant()} {doc.Hash}"), CancellationToken.None).ConfigureAwait(false);
-            return Json(Summary(stored), 201);
+            JsonObject held = await approvals.HoldPolicyChangeAsync(caller, doc, m, text, config.PolicyChanges ?? new PolicyChangeSettings(), ct).ConfigureAwait(false);
+            ctx.Response.Headers.Location = "/v1/requests/" + held["requestId"]!.GetValue<string>();
+            return Json(held, 202);
         }).WithName("PutPolicy").WithTags("v1");
 
         app.MapGet("/v1/policies", async Task<IResult> (PolicyEngine engine, CancellationToken ct) =>
@@ -111,24 +107,39 @@ public static class PolicyRoutes
             return Json(result);
         }).WithName("EvaluatePolicy").WithTags("v1");
 
-        app.MapGet("/v1/requests", async Task<IResult> (string? status, ApprovalService approvals, CancellationToken ct) =>
+        app.MapGet("/v1/requests", async Task<IResult> (HttpContext ctx, string? status, ApprovalService approvals, CancellationToken ct) =>
         {
+            string? onlyOf = OwnRequestsOnly(CallerIdentity.Get(ctx));
             RequestState? state = status is null ? null
                 : Enum.TryParse(status, ignoreCase: true, out RequestState s) && status.All(char.IsAsciiLetterLower) ? s
                 : throw new ApiException(ProblemTypes.InvalidRequest, "query parameter 'status' must be pending, approved, rejected, executed, failed or expired");
-            IReadOnlyList<JsonObject> list = await approvals.ListAsync(state, ct).ConfigureAwait(false);
+            IReadOnlyList<JsonObject> list = await approvals.ListAsync(state, onlyOf, ct).ConfigureAwait(false);
             return Json(new JsonObject { ["requests"] = new JsonArray([.. list]) });
         }).WithName("ListRequests").WithTags("v1");
 
-        app.MapGet("/v1/requests/{id}", async Task<IResult> (string id, ApprovalService approvals, CancellationToken ct) =>
-            Json(await approvals.GetAsync(id, ct).ConfigureAwait(false) ?? throw new ApiException(ProblemTypes.NotFound, $"no request {id}")))
-            .WithName("GetRequest").WithTags("v1");
+        app.MapGet("/v1/requests/{id}", async Task<IResult> (HttpContext ctx, string id, ApprovalService approvals, CancellationToken ct) =>
+        {
+            // An agent sees only the requests it made; another's is "no request" (404, as for an id that does not
+            // exist), so request ids do not leak between agents.
+            string? onlyOf = OwnRequestsOnly(CallerIdentity.Get(ctx));
+            JsonObject? r = await approvals.GetAsync(id, ct).ConfigureAwait(false);
+            return r is not null && (onlyOf is null || r["requester"]?.GetValue<string>() == onlyOf)
+                ? Json(r)
+                : throw new ApiException(ProblemTypes.NotFound, $"no request {id}");
+        }).WithName("GetRequest").WithTags("v1");
 
         app.MapPost("/v1/requests/{id}/approve", (HttpContext ctx, string id, ApprovalService approvals, CancellationToken ct) => VoteAsync(ctx, id, true, approvals, ct))
             .WithName("ApproveRequest").WithTags("v1");
         app.MapPost("/v1/requests/{id}/reject", (HttpContext ctx, string id, ApprovalService approvals, CancellationToken ct) => VoteAsync(ctx, id, false, approvals, ct))
             .WithName("RejectRequest").WithTags("v1");
     }
+
+    /// <summary>
+    /// The principal whose requests alone <paramref name="caller"/> may see: an agent (a principal whose only role is
+    /// agent) sees its own; people with another role see every request (null).
+    /// </summary>
+    internal static string? OwnRequestsOnly(CallerIdentity caller) =>
+        caller.Principal.RoleSet.All(r => r == Role.Agent) ? caller.Principal.Id : null;
 
     private static async Task<IResult> VoteAsync(HttpContext ctx, string id, bool approve, ApprovalService approvals, CancellationToken ct)
     {

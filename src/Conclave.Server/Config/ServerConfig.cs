@@ -111,6 +111,9 @@ public sealed class ServerConfig
     /// </summary>
     public string? StarterPolicy { get; set; }
 
+    /// <summary>Who approves policy changes, the loosening quorum and time lock (docs/POLICY.md "Changing policies").</summary>
+    public Conclave.Server.Policy.PolicyChangeSettings? PolicyChanges { get; set; }
+
     /// <summary>Venue profile files (JSON, docs/POLICY.md "Venue profiles"), relative to server.json.</summary>
     public List<string>? VenueProfiles { get; set; }
 
@@ -207,6 +210,7 @@ public sealed class ServerConfig
         }
 
         Risk?.Validate();
+        PolicyChanges?.Validate();
         if (ApiTls is not null && (string.IsNullOrWhiteSpace(ApiTls.Certificate) || string.IsNullOrWhiteSpace(ApiTls.Key)))
         {
             throw new ConfigException("apiTls.certificate and apiTls.key are required when apiTls is given");

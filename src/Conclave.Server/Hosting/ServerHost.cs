@@ -223,6 +223,9 @@ public static class ServerHost
         app.Lifetime.ApplicationStarted.Register(() => _ = RecoverRunsForeverAsync(keys, app.Lifetime.ApplicationStopping));
         app.Lifetime.ApplicationStarted.Register(() => _ = rotator.RunAsync(app.Lifetime.ApplicationStopping));
         app.Lifetime.ApplicationStarted.Register(() => _ = risk.RunAsync(app.Lifetime.ApplicationStopping));
+        // Approved policy changes take effect when their time lock is over, whether or not anyone reads the request.
+        app.Lifetime.ApplicationStarted.Register(() => _ = app.Services.GetRequiredService<Conclave.Server.Policy.ApprovalService>()
+            .RunAsync(TimeSpan.FromSeconds(1), app.Lifetime.ApplicationStopping));
         app.Lifetime.ApplicationStarted.Register(() => _ = CheckKeysAtStartAsync(consistency, app.Lifetime.ApplicationStopping));
         app.Lifetime.ApplicationStopped.Register(() =>
         {

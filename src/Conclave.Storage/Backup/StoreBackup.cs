@@ -47,11 +47,23 @@ internal static class StoreBackup
         new("requests", "id", [("id", Col.Text), ("key_id", Col.Text), ("operation", Col.Text), ("requester", Col.Text), ("request_hash", Col.Blob), ("payload", Col.Blob), ("state", Col.Text), ("created_at", Col.Int), ("updated_at", Col.Int), ("expires_at", Col.Int), ("result", Col.Blob)]),
         new("policies", "policy_id, version", [("policy_id", Col.Text), ("version", Col.Int), ("hash", Col.Text), ("mode", Col.Text), ("document", Col.Blob), ("created_by", Col.Text), ("created_at", Col.Int)]),
         new("approvals", "request_id, approver", [("request_id", Col.Text), ("approver", Col.Text), ("decision", Col.Text), ("signature", Col.Blob), ("created_at", Col.Int)]),
+        new("principals", "id", [("id", Col.Text), ("kind", Col.Text), ("roles", Col.Text), ("scope", Col.Text), ("disabled", Col.Int), ("created_at", Col.Int), ("updated_at", Col.Int), ("mac", Col.Blob)]),
+        new("principal_credentials", "key_id", [("key_id", Col.Text), ("principal_id", Col.Text), ("algorithm", Col.Text), ("public_key", Col.Blob), ("created_at", Col.Int), ("lease_expires_at", Col.Int), ("revoked", Col.Int), ("revoked_at", Col.Int), ("mac", Col.Blob)]),
+        new("policy_counter_keys", "counter_key", [("counter_key", Col.Text)]),
+        new("policy_counter_entries", "counter_key, reservation_id", [("reservation_id", Col.Text), ("counter_key", Col.Text), ("at_ms", Col.Int), ("native", Col.Text), ("usd", Col.Text), ("count", Col.Int)]),
+        new("risk_state", "id", [("id", Col.Int), ("level", Col.Text), ("since_ms", Col.Int), ("reasons", Col.Text), ("last_demanded_ms", Col.Int), ("manual_level", Col.Text), ("manual_by", Col.Text), ("manual_reason", Col.Text), ("manual_at", Col.Int), ("version", Col.Int)]),
+        new("risk_prices", "source, at_ms, price", [("source", Col.Text), ("at_ms", Col.Int), ("price", Col.Text)]),
+        new("risk_lockdown_votes", "lockdown_since_ms, approver", [("lockdown_since_ms", Col.Int), ("approver", Col.Text), ("at_ms", Col.Int)]),
         new("audit_entries", "seq", [("seq", Col.Int), ("time", Col.Int), ("actor", Col.Text), ("action", Col.Text), ("key_id", Col.Text), ("request_hash", Col.Blob), ("decision", Col.Text), ("result", Col.Text), ("prev_hash", Col.Blob), ("hash", Col.Blob)]),
         new("audit_checkpoints", "seq", [("seq", Col.Int), ("hash", Col.Blob), ("scheme", Col.Text), ("public_key", Col.Blob), ("signature", Col.Blob), ("time", Col.Int)]),
     ];
 
-    private static readonly string[] s_mustBeEmpty = ["keks", "store_secrets", "keys", "requests", "policies", "audit_entries", "nonces"];
+    private static readonly string[] s_mustBeEmpty = ["keks", "store_secrets", "keys", "requests", "policies", "principals", "policy_counter_keys", "risk_prices", "audit_entries", "nonces"];
+
+    // Tables a backup written before they were backed up lacks (policies: before migration 9; the principals, the policy
+    // counters and the risk level: before they were added to backups); restored as empty (the risk level as normal).
+    private static readonly string[] s_mayBeAbsent = ["policies", "principals", "principal_credentials", "policy_counter_keys", "policy_counter_entries", "risk_state", "risk_prices",
+        "risk_lockdown_votes"];
 
     public static async Task ExportAsync(SqlStore store, Stream destination, IKeyEncryptionKeySource backupKekSource, CancellationToken ct)
     {
@@ -246,6 +258,13 @@ internal static class StoreBackup
                     }
                 }
 
+                // A fresh store has its one risk_state row (normal); the backup's replaces it.
+                if (parsed.Tables["risk_state"].Count > 0)
+                {
+                    using DbCommand clear = SqlEngine.Command(c, tx, "DELETE FROM risk_state");
+                    await clear.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                }
+
                 foreach (Table t in s_tables)
                 {
                     string sql = $"INSERT INTO {t.Name} ({string.Join(", ", t.Columns.Select(x => x.Name))}) VALUES ({string.Join(", ", t.Columns.Select((_, i) => "@p" + i.ToString(System.Globalization.CultureInfo.InvariantCulture)))})";
@@ -309,7 +328,7 @@ internal static class StoreBackup
             {
                 var rows = new List<object?[]>();
                 // A backup written before migration 9 has no policies table and no requests.result column.
-                if (!tables.TryGetProperty(t.Name, out JsonElement tableRows) && t.Name == "policies")
+                if (!tables.TryGetProperty(t.Name, out JsonElement tableRows) && s_mayBeAbsent.Contains(t.Name, StringComparer.Ordinal))
                 {
                     result[t.Name] = rows;
                     continue;

@@ -71,7 +71,7 @@ internal static class Migrations
         ]),
 
         // Issue 16: velocity counters for policy limits (Storage/Policy/IPolicyCounterStore). One lock row per counter;
-        // one entry per reservation and counter, amounts as invariant decimal text. Not in backups.
+        // one entry per reservation and counter, amounts as invariant decimal text.
         new(7, "policy velocity counters",
         [
             "CREATE TABLE policy_counter_keys (counter_key TEXT PRIMARY KEY)",
@@ -100,7 +100,7 @@ internal static class Migrations
         ]),
 
         // Issue 16: the risk level shared by server replicas (Storage/Risk/IRiskStore): one state row (version 0 until the
-        // first write), price samples per source (decimal text), votes to leave a lockdown. Not in backups.
+        // first write), price samples per source (decimal text), votes to leave a lockdown.
         new(10, "risk level",
         [
             "CREATE TABLE risk_state (id INTEGER PRIMARY KEY, level TEXT NOT NULL, since_ms BIGINT NOT NULL, reasons TEXT NOT NULL, last_demanded_ms BIGINT NOT NULL, manual_level TEXT NOT NULL, manual_by TEXT, manual_reason TEXT, manual_at BIGINT, version BIGINT NOT NULL)",

@@ -13,7 +13,7 @@ public readonly record struct CounterTotals(decimal Native, decimal Usd, long Co
 /// Durable velocity counters for policy limits. <see cref="TryReserveAsync"/> is atomic across every process using the
 /// store (server replicas on one PostgreSQL): each counter has a lock row taken in key order for the transaction, the
 /// totals inside the window are re-read under it, and either every reservation of the call is written or none.
-/// Counters are not part of backups (like the nonce ledger: a restore never brings old spending back).
+/// Counters are in backups: a restore brings back the spending up to the backup.
 /// </summary>
 public interface IPolicyCounterStore
 {

@@ -82,12 +82,13 @@ public static class RouteAuthorization
 
         // Policies and held requests (docs/POLICY.md "Enforcement", "Approvals"). Putting a policy is administration;
         // reading and evaluating them is for the people who run and review the venue. An agent polls the requests it
-        // made (GET /v1/requests/{id}); votes need the role approver (the handler also refuses the initiator).
+        // made (GET /v1/requests and /v1/requests/{id} show an agent only its own; another's is 404); votes need the
+        // role approver (the handler also refuses the initiator).
         ["PUT /v1/policies/{id}"] = Admin,
         ["GET /v1/policies"] = PolicyReaders,
         ["GET /v1/policies/{id}"] = PolicyReaders,
         ["POST /v1/policies/evaluate"] = PolicyReaders,
-        ["GET /v1/requests"] = PolicyReaders,
+        ["GET /v1/requests"] = Everyone,
         ["GET /v1/requests/{id}"] = Everyone,
         ["POST /v1/requests/{id}/approve"] = Approvers,
         ["POST /v1/requests/{id}/reject"] = Approvers,
