@@ -62,6 +62,9 @@ public interface IConclaveStore : IAsyncDisposable
     /// <summary>Versioned policy documents, shadow or enforced (issue 16).</summary>
     Policy.IPolicyStore Policies { get; }
 
+    /// <summary>Ethereum account nonces per (chain id, address) for transactions Conclave builds (issue 17).</summary>
+    Ethereum.IEthereumNonceStore EthereumNonces { get; }
+
     /// <summary>
     /// Re-wraps every data key (key material and nonce material) under a new KEK in one transaction, then retires
     /// the old one. Ciphertexts are not touched; a failure changes nothing.

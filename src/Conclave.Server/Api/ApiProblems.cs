@@ -47,6 +47,9 @@ public static class ProblemTypes
     public const string InvalidPolicy = Base + "invalid-policy";
     public const string PolicyVersion = Base + "policy-version";
     public const string PolicyChangeRefused = Base + "policy-change-refused";
+    public const string UnknownChain = Base + "unknown-chain";
+    public const string ChainRefused = Base + "chain-refused";
+    public const string UpstreamUnavailable = Base + "upstream-unavailable";
     public const string Internal = Base + "internal";
     public const string Forbidden = Base + "forbidden";
     public const string UnknownPrincipal = Base + "unknown-principal";
@@ -74,6 +77,7 @@ public static class ProblemTypes
         (CredentialExists, 409, "Credential exists"),
         (CredentialRevoked, 409, "Credential revoked"),
         (InvalidPolicy, 400, "Invalid policy document or policy request"),
+        (UnknownChain, 400, "No upstream for this chain"),
         (PolicyDenied, 403, "Denied by policy"),
         (VoteRefused, 409, "The vote was refused"),
         (PolicyVersion, 409, "The policy version is not newer than the stored one"),
@@ -90,12 +94,14 @@ public static class ProblemTypes
         (NotInLockdown, 409, "The risk level is not lockdown"),
         (AlreadyVoted, 409, "This approver already voted"),
         (BodyTooLarge, 413, "Request body too large"),
+        (ChainRefused, 422, "The chain's node refused the transaction or call"),
         (RateLimited, 429, "Too many requests"),
         (HeadersTooLarge, 431, "Request headers too large"),
         (Internal, 500, "Internal error"),
         (KeyIntegrity, 500, "Key record failed its integrity check"),
         (NotImplemented, 501, "Not implemented"),
         (NodeMisbehaved, 502, "A signer node misbehaved"),
+        (UpstreamUnavailable, 502, "The chain's node did not answer"),
         (QuorumUnavailable, 503, "No quorum of signer nodes"),
         (HsmUnavailable, 503, "The HSM token could not do this"),
         (KeyOutOfSync, 503, "The server store and the signer nodes disagree about this key"),

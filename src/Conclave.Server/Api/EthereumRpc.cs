@@ -5,6 +5,7 @@ using Conclave.Chains.Ethereum;
 using Conclave.Crypto;
 using Conclave.Crypto.Signing;
 using Conclave.Policy.Venues;
+using Conclave.Server.Chains;
 using Conclave.Server.Config;
 using Conclave.Server.Policy;
 using Conclave.Storage.Keys;
@@ -31,9 +32,9 @@ public static class EthereumRpc
             .Accepts<JsonObject>("application/json").Produces<JsonObject>(200, "application/json").ProducesProblem(401);
     }
 
-    private static async Task HandleAsync(HttpContext ctx, KeyService keys, ServerConfig config, PolicyGate policy, VenueRegistry venues)
+    private static async Task HandleAsync(HttpContext ctx, KeyService keys, ServerConfig config, PolicyGate policy, VenueRegistry venues, EthereumTransactions transactions)
     {
-        var rpc = new RpcScope(ctx, keys, config, policy, venues, CallerIdentity.Get(ctx));
+        var rpc = new RpcScope(ctx, keys, config, policy, venues, CallerIdentity.Get(ctx), transactions);
         JsonNode? response;
         JsonDocument doc;
         try
@@ -145,6 +146,8 @@ public static class EthereumRpc
                 "personal_sign" => await SignPersonalAsync(rpc, call, Param(p, 1), Param(p, 0), ct).ConfigureAwait(false),
                 "eth_signTransaction" => await SignTransactionAsync(rpc, call, p.Length > 0 ? p[0] : default, ct).ConfigureAwait(false),
                 "eth_signTypedData_v4" => await SignTypedDataAsync(rpc, call, Param(p, 0), p.Length > 1 ? p[1] : default, ct).ConfigureAwait(false),
+                "eth_sendTransaction" => await SendTransactionAsync(rpc, call, p.Length > 0 ? p[0] : default, ct).ConfigureAwait(false),
+                _ when ChainUpstreams.ForwardedMethods.Contains(method) => await ForwardAsync(rpc, method, req, ct).ConfigureAwait(false),
                 _ => throw new RpcException(-32601, "method not found"),
             };
             return new JsonObject { ["jsonrpc"] = "2.0", ["id"] = id, ["result"] = result };
@@ -161,6 +164,10 @@ public static class EthereumRpc
         {
             // Denied by policy (docs/POLICY.md "Enforcement"): -32001 with the explained decision as the error's data.
             return Error(id, -32001, e.Problem.Detail, JsonSerializer.SerializeToNode(policy, ApiJsonContext.Default.PolicyExplanation));
+        }
+        catch (ApiException e) when (e.Problem.Type == ProblemTypes.ChainRefused)
+        {
+            return Error(id, -32000, e.Problem.Detail);
         }
         catch (ApiException e) when (e.Problem.Status < 500)
         {
@@ -311,8 +318,103 @@ public static class EthereumRpc
         return JsonValue.Create("0x" + Convert.ToHexStringLower(sig.Signature) + Convert.ToHexStringLower([(byte)(27 + sig.RecoveryId!.Value)]));
     }
 
+    /// <summary>
+    /// A read method (<see cref="ChainUpstreams.ForwardedMethods"/>) passed as it is to the upstream of the chain /rpc serves
+    /// (server.json <c>chainId</c>); the upstream's error object comes back as it is. Without an upstream: -32601 as before.
+    /// </summary>
+    private static async Task<JsonNode?> ForwardAsync(RpcScope rpc, string method, JsonElement req, CancellationToken ct)
+    {
+        long chainId = rpc.Config.ChainId;
+        if (!rpc.Transactions.Upstreams.Has(chainId))
+        {
+            throw new RpcException(-32601, $"method not found (server.json has no upstream for chain {chainId.ToString(System.Globalization.CultureInfo.InvariantCulture)})");
+        }
+
+        JsonArray parameters;
+        if (!req.TryGetProperty("params", out JsonElement ps) || ps.ValueKind == JsonValueKind.Null)
+        {
+            parameters = [];
+        }
+        else if (ps.ValueKind == JsonValueKind.Array)
+        {
+            parameters = (JsonArray)JsonNode.Parse(ps.GetRawText())!;
+        }
+        else
+        {
+            throw new RpcException(-32602, "invalid params: params must be an array");
+        }
+
+        try
+        {
+            return await rpc.Transactions.Upstreams.CallAsync(chainId, method, parameters, ct).ConfigureAwait(false);
+        }
+        catch (UpstreamException e)
+        {
+            throw new RpcException(e.Answered ? e.Code : -32000, e.Message);
+        }
+    }
+
+    /// <summary>
+    /// eth_sendTransaction (web3signer's proxy mode): the key of <c>from</c> signs an EIP-1559 transaction whose missing
+    /// nonce, gas, fees and chain id Conclave fills (<see cref="EthereumTransactions"/>), through policy as eth_signTransaction,
+    /// then sends it; the result is the transaction hash.
+    /// </summary>
+    private static async Task<JsonNode> SendTransactionAsync(RpcScope rpc, RpcCall call, JsonElement tx, CancellationToken ct)
+    {
+        if (tx.ValueKind != JsonValueKind.Object || !tx.TryGetProperty("from", out JsonElement from) || from.ValueKind != JsonValueKind.String)
+        {
+            throw new RpcException(-32602, "invalid params: a transaction object with 'from' is required");
+        }
+
+        foreach (JsonProperty m in tx.EnumerateObject())
+        {
+            if (m.Name is not ("from" or "to" or "value" or "data" or "input" or "gas" or "gasLimit" or "maxFeePerGas" or "maxPriorityFeePerGas" or "nonce" or "chainId" or "type"))
+            {
+                throw new RpcException(-32602, m.Name == "gasPrice" ? "invalid params: eth_sendTransaction sends EIP-1559 transactions; give maxFeePerGas/maxPriorityFeePerGas or none"
+                    : "invalid params: unknown transaction member " + (m.Name.Length <= 40 ? m.Name : m.Name[..40]));
+            }
+        }
+
+        if (tx.TryGetProperty("type", out JsonElement type) && !(type.ValueKind == JsonValueKind.String && type.GetString() is "0x2" or "0x02"))
+        {
+            throw new RpcException(-32602, "invalid params: eth_sendTransaction sends type 0x2 (EIP-1559) transactions");
+        }
+
+        KeyRecord key = await AccountAsync(rpc.Keys, call, from.GetString()!, ct).ConfigureAwait(false);
+        using JsonDocument normalised = Normalise(tx);
+        (TransactionDraft draft, _) = EthereumTransactionRoutes.Parse(normalised.RootElement, rpc.Venues);
+        BuiltTransaction built = await rpc.Transactions.BuildSignAndSendAsync(rpc.Caller, key, draft, send: true, "rpc eth_sendTransaction",
+            () => AuditTrail.RequireIntentAsync(rpc.Http), ct).ConfigureAwait(false);
+        return JsonValue.Create(built.Hash);
+
+        JsonDocument Normalise(JsonElement t)
+        {
+            // The REST body's names: input → data, gasLimit → gas, chainId defaults to the chain /rpc serves.
+            var o = new JsonObject();
+            foreach (JsonProperty m in t.EnumerateObject())
+            {
+                string name = m.Name switch { "input" => "data", "gasLimit" => "gas", _ => m.Name };
+                if (name is "from" or "type" || m.Value.ValueKind == JsonValueKind.Null)
+                {
+                    continue;
+                }
+
+                if (o.ContainsKey(name))
+                {
+                    throw new RpcException(-32602, $"invalid params: {name} is given twice");
+                }
+
+                o[name] = JsonNode.Parse(m.Value.GetRawText());
+            }
+
+            o["chainId"] ??= rpc.Config.ChainId;
+            return JsonDocument.Parse(o.ToJsonString());
+        }
+    }
+
     /// <summary>What one /rpc request signs with: its services and its caller.</summary>
-    private sealed record RpcScope(HttpContext Http, KeyService Keys, ServerConfig Config, PolicyGate Policy, VenueRegistry Venues, CallerIdentity Caller)
+    private sealed record RpcScope(HttpContext Http, KeyService Keys, ServerConfig Config, PolicyGate Policy, VenueRegistry Venues, CallerIdentity Caller,
+        EthereumTransactions Transactions)
     {
         /// <summary>Policy for one call; the request hash covers the method and the exact digest to be signed.</summary>
         public Task<PolicyGrant> AuthorizeAsync(KeyRecord key, Conclave.Policy.Operations.OperationRequest op, RpcCall call, byte[] digest, CancellationToken ct) =>

@@ -70,6 +70,38 @@ public sealed class ServerConfig
     /// </summary>
     public bool AllowUnprotectedTransactions { get; set; }
 
+    /// <summary>
+    /// JSON-RPC nodes per chain (decimal chain id → http(s) URL), for /rpc's forwarded read methods, eth_sendTransaction and
+    /// POST /v1/keys/{name}/ethereum/transactions (docs/VENUE.md). Absent: nothing is forwarded or sent.
+    /// </summary>
+    public Dictionary<string, string>? Upstreams { get; set; }
+
+    /// <summary>Seconds an upstream JSON-RPC call may take.</summary>
+    public int UpstreamTimeoutSeconds { get; set; } = 10;
+
+    /// <summary>The validated <see cref="Upstreams"/>.</summary>
+    public IReadOnlyDictionary<long, Uri> UpstreamUrls()
+    {
+        var result = new Dictionary<long, Uri>();
+        foreach ((string chain, string url) in Upstreams ?? [])
+        {
+            if (!long.TryParse(chain, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long id) || id is < 1 or > 0xFFFF_FFFF_FFFF
+                || id.ToString(System.Globalization.CultureInfo.InvariantCulture) != chain)
+            {
+                throw new ConfigException("upstreams: each key must be a decimal chain id between 1 and 281474976710655");
+            }
+
+            if (!Uri.TryCreate(url, UriKind.Absolute, out Uri? u) || (u.Scheme != Uri.UriSchemeHttp && u.Scheme != Uri.UriSchemeHttps) || !string.IsNullOrEmpty(u.UserInfo))
+            {
+                throw new ConfigException($"upstreams: the URL for chain {chain} must be an absolute http or https URL without credentials");
+            }
+
+            result[id] = u;
+        }
+
+        return result;
+    }
+
     [JsonIgnore]
     /// <summary>
     /// The PKCS#11 token the server holds a session to, for <c>hsm-ecdsa-secp256k1</c> and <c>hsm-ed25519</c> keys
@@ -201,6 +233,12 @@ public sealed class ServerConfig
         if (ChainId is < 1 or > 0xFFFF_FFFF_FFFF)
         {
             throw new ConfigException("chainId must be between 1 and 281474976710655");
+        }
+
+        _ = UpstreamUrls();
+        if (UpstreamTimeoutSeconds is < 1 or > 300)
+        {
+            throw new ConfigException("upstreamTimeoutSeconds must be between 1 and 300");
         }
 
         Tls.Validate();

@@ -163,6 +163,10 @@ public static class ServerHost
         Conclave.Policy.Venues.VenueRegistry venues = PolicySetup.LoadVenues(config);
         await PolicySetup.InstallStarterPolicyAsync(config, store, cancellationToken).ConfigureAwait(false);
         builder.Services.AddSingleton(venues);
+        // Upstream JSON-RPC nodes per chain and the transaction builder (issue 17, docs/VENUE.md).
+        var upstreams = new Conclave.Server.Chains.ChainUpstreams(config.UpstreamUrls(), TimeSpan.FromSeconds(config.UpstreamTimeoutSeconds));
+        builder.Services.AddSingleton(upstreams);
+        builder.Services.AddSingleton(sp => new Conclave.Server.Chains.EthereumTransactions(keys, sp.GetRequiredService<Conclave.Server.Policy.PolicyGate>(), venues, upstreams));
         builder.Services.AddSingleton(clock);
         builder.Services.AddSingleton(new Conclave.Server.Policy.PolicyEngine(store));
         builder.Services.AddSingleton(sp => new Conclave.Server.Policy.PolicyGate(sp.GetRequiredService<Conclave.Server.Policy.PolicyEngine>(),
@@ -198,6 +202,7 @@ public static class ServerHost
         RotationRoutes.Map(app);
         Conclave.Server.Risk.RiskRoutes.Map(app);
         EthereumRpc.Map(app);
+        EthereumTransactionRoutes.Map(app);
         Conclave.Server.Api.Identity.PrincipalRoutes.Map(app);
         PolicyRoutes.Map(app);
         app.MapOpenApi("/openapi/{documentName}.json");

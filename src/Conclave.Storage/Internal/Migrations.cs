@@ -109,6 +109,14 @@ internal static class Migrations
             "CREATE INDEX risk_prices_source_at ON risk_prices (source, at_ms)",
             "CREATE TABLE risk_lockdown_votes (lockdown_since_ms BIGINT NOT NULL, approver TEXT NOT NULL, at_ms BIGINT NOT NULL, PRIMARY KEY (lockdown_since_ms, approver))",
         ]),
+
+        // Issue 17: Ethereum account nonces per (chain id, address) for transactions Conclave builds (Storage/Ethereum/
+        // IEthereumNonceStore): the next fresh nonce (the lock row) and nonces given back to be handed out again. Not in backups.
+        new(11, "ethereum nonces",
+        [
+            "CREATE TABLE eth_nonces (chain_id BIGINT NOT NULL, address TEXT NOT NULL, next_nonce BIGINT NOT NULL, PRIMARY KEY (chain_id, address))",
+            "CREATE TABLE eth_nonces_released (chain_id BIGINT NOT NULL, address TEXT NOT NULL, nonce BIGINT NOT NULL, PRIMARY KEY (chain_id, address, nonce))",
+        ]),
     ];
 
     /// <summary>The newest schema version this build knows.</summary>

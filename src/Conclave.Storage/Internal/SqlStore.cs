@@ -36,6 +36,7 @@ internal sealed partial class SqlStore : IConclaveStore
         Principals = new SqlPrincipalStore(this);
         Risk = new SqlRiskStore(this);
         Policies = new SqlPolicyStore(this);
+        EthereumNonces = new SqlEthereumNonces(this);
         _audit = new SqlAuditLog(this);
         NonceConsumer = new NonceConsumer(this);
     }
@@ -72,6 +73,8 @@ internal sealed partial class SqlStore : IConclaveStore
     public Principals.IPrincipalStore Principals { get; }
     public Risk.IRiskStore Risk { get; }
     public Policy.IPolicyStore Policies { get; }
+
+    public Ethereum.IEthereumNonceStore EthereumNonces { get; }
 
     public IAuditLog Audit => _audit;
 

@@ -42,6 +42,7 @@ public static class RouteAuthorization
         ["GET /v1/keys/{name}/versions"] = Readers,
         ["POST /v1/keys/{name}/sign"] = Signers,
         ["POST /v1/keys/{name}/sign/batch"] = Signers,
+        ["POST /v1/keys/{name}/ethereum/transactions"] = Signers,
         ["POST /v1/keys/{name}/derive"] = Readers,
         ["POST /v1/keys/{name}/refresh"] = AdminOperator,
         ["POST /v1/keys/{name}/reshare"] = AdminOperator,

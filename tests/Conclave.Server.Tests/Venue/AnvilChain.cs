@@ -1,0 +1,127 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http.Json;
+using System.Numerics;
+using System.Text;
+using System.Text.Json.Nodes;
+using Conclave.Testing;
+
+namespace Conclave.Server.Tests.Venue;
+
+/// <summary>
+/// A fresh local EVM chain for one test class: anvil (npm @foundry-rs/anvil, chain id 31337, a block per transaction) on a
+/// free loopback port, stopped with the class. The binary is CONCLAVE_TEST_ANVIL (scripts/test-services/anvil.sh prints it)
+/// or the one tests/interop's npm install puts under node_modules; without it the tests fail saying so.
+/// </summary>
+public sealed class AnvilChain : IDisposable
+{
+    public const long ChainId = 31337;
+
+    private readonly Process _process;
+    private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(30) };
+    private int _id;
+
+    public AnvilChain()
+    {
+        string bin = Environment.GetEnvironmentVariable("CONCLAVE_TEST_ANVIL") is { Length: > 0 } e ? e
+            : Path.Combine(RepoPaths.Interop, "node_modules", "@foundry-rs", "anvil-linux-amd64", "bin", "anvil");
+        if (!File.Exists(bin))
+        {
+            throw new InvalidOperationException($"anvil not found at {bin}: run `npm ci` in tests/interop or eval \"$(bash scripts/test-services/anvil.sh)\"");
+        }
+
+        int port = OwnServers.FreePort();
+        Url = new Uri($"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}");
+        var psi = new ProcessStartInfo(bin)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (string a in new[] { "--host", "127.0.0.1", "--port", port.ToString(CultureInfo.InvariantCulture), "--chain-id", "31337", "--silent" })
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        _process = Process.Start(psi) ?? throw new InvalidOperationException("anvil did not start");
+        _process.OutputDataReceived += (_, _) => { };
+        _process.ErrorDataReceived += (_, _) => { };
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+        var sw = Stopwatch.StartNew();
+        while (true)
+        {
+            try
+            {
+                if (Call("eth_chainId").GetAwaiter().GetResult()?.GetValue<string>() == "0x7a69")
+                {
+                    break;
+                }
+            }
+            catch (HttpRequestException) when (sw.Elapsed < TimeSpan.FromSeconds(30) && !_process.HasExited)
+            {
+            }
+
+            if (sw.Elapsed > TimeSpan.FromSeconds(30) || _process.HasExited)
+            {
+                throw new InvalidOperationException("anvil did not answer eth_chainId 31337 within 30 s");
+            }
+
+            Thread.Sleep(100);
+        }
+    }
+
+    public Uri Url { get; }
+
+    public async Task<JsonNode?> Call(string method, params object?[] parameters)
+    {
+        var body = new JsonObject { ["jsonrpc"] = "2.0", ["id"] = Interlocked.Increment(ref _id), ["method"] = method, ["params"] = System.Text.Json.JsonSerializer.SerializeToNode(parameters) };
+        using var content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json");
+        using HttpResponseMessage r = await _http.PostAsync(Url, content);
+        JsonNode answer = JsonNode.Parse(await r.Content.ReadAsStringAsync())!;
+        if (answer["error"] is { } error)
+        {
+            throw new InvalidOperationException($"anvil {method}: {error.ToJsonString()}");
+        }
+
+        return answer["result"];
+    }
+
+    public static BigInteger Q(JsonNode? n) => BigInteger.Parse("0" + n!.GetValue<string>()[2..], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture);
+
+    public async Task FundAsync(string address) => await Call("anvil_setBalance", address, "0x56BC75E2D63100000"); // 100 ether
+
+    public async Task<long> TransactionCountAsync(string address, string block = "latest") => (long)Q(await Call("eth_getTransactionCount", address, block));
+
+    /// <summary>The receipt of a transaction, waiting (anvil mines each transaction at once; a nonce gap keeps it queued).</summary>
+    public async Task<JsonNode> ReceiptAsync(string hash)
+    {
+        var sw = Stopwatch.StartNew();
+        while (true)
+        {
+            if (await Call("eth_getTransactionReceipt", hash) is { } receipt)
+            {
+                return receipt;
+            }
+
+            if (sw.Elapsed > TimeSpan.FromSeconds(60))
+            {
+                throw new TimeoutException($"transaction {hash} was not mined");
+            }
+
+            await Task.Delay(100);
+        }
+    }
+
+    public void Dispose()
+    {
+        _http.Dispose();
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            _process.WaitForExit(10_000);
+        }
+
+        _process.Dispose();
+    }
+}
