@@ -686,7 +686,9 @@ public sealed class ApiTests(ApiCluster c)
 
         Assert.Equal(-32700, await Code("""{"jsonrpc":"2.0","id":1,"method":"""));
         Assert.Equal(-32600, await Code("""{"jsonrpc":"2.0","id":1}"""));
-        Assert.Equal(-32601, await Code("""{"jsonrpc":"2.0","id":1,"method":"eth_sendTransaction","params":[]}"""));
+        // eth_sendTransaction exists now (issue 17; it needs an upstream chain): no parameters is invalid params.
+        Assert.Equal(-32602, await Code("""{"jsonrpc":"2.0","id":1,"method":"eth_sendTransaction","params":[]}"""));
+        Assert.Equal(-32601, await Code("""{"jsonrpc":"2.0","id":1,"method":"eth_mine","params":[]}"""));
         Assert.Equal(-32602, await Code("""{"jsonrpc":"2.0","id":1,"method":"personal_sign","params":["0x00","0x0000000000000000000000000000000000000001"]}"""));
         Assert.Equal(-32602, await Code("""{"jsonrpc":"2.0","id":1,"method":"personal_sign","params":["0x00","nope"]}"""));
         Assert.Equal(-32602, await Code($$"""{"jsonrpc":"2.0","id":1,"method":"personal_sign","params":["0xzz","{{address}}"]}"""));

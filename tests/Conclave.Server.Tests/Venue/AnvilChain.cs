@@ -38,7 +38,12 @@ public sealed class AnvilChain : IDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (string a in new[] { "--host", "127.0.0.1", "--port", port.ToString(CultureInfo.InvariantCulture), "--chain-id", "31337", "--silent" })
+        // Mixed mining: a block at once for each transaction (automine) and one every second. With automine alone, a
+        // transaction that arrives before its predecessor nonce (concurrent senders) is queued, and when the predecessor
+        // is mined nothing seems to mine the promoted one until another transaction comes: the last of a burst could wait
+        // for ever (seen under load: every nonce 0..199 known to the node, one never mined). A real chain keeps making blocks.
+        foreach (string a in new[] { "--host", "127.0.0.1", "--port", port.ToString(CultureInfo.InvariantCulture), "--chain-id", "31337", "--silent",
+            "--mixed-mining", "--block-time", "1" })
         {
             psi.ArgumentList.Add(a);
         }
@@ -106,7 +111,11 @@ public sealed class AnvilChain : IDisposable
 
             if (sw.Elapsed > TimeSpan.FromSeconds(60))
             {
-                throw new TimeoutException($"transaction {hash} was not mined");
+                // Say why: what the node holds for it, the latest block's base fee and the pool's counts.
+                JsonNode? tx = await Call("eth_getTransactionByHash", hash);
+                JsonNode? block = await Call("eth_getBlockByNumber", "latest", false);
+                JsonNode? pool = await Call("txpool_status");
+                throw new TimeoutException($"transaction {hash} was not mined: node holds {tx?.ToJsonString() ?? "nothing"}; latest block {block?["number"]} base fee {block?["baseFeePerGas"]}; pool {pool?.ToJsonString()}");
             }
 
             await Task.Delay(100);

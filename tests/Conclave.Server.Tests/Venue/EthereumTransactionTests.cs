@@ -153,9 +153,9 @@ public sealed class EthereumTransactionTests(VenueCluster c) : IClassFixture<Ven
         await Refused("""{"chainId":31337,"to":""", HttpStatusCode.BadRequest, "malformed-json");
 
         // A policy that denies software keys: 403, and the chain never sees a transaction nor the nonce store a reservation.
-        (HttpStatusCode put, JsonNode? pb) = await Send(HttpMethod.Put, "/v1/policies/venue-deny",
+        // (Policy changes are held for approvers: the test approvers pass them, PolicyEnforcementTests.PutPolicyAsync.)
+        await PolicyEnforcementTests.PutPolicyAsync(c.Http, c.App.Services,
             """{"id":"venue-deny","version":1,"rules":[{"id":"no-soft","effect":"deny","match":{"labels":["scheme:ecdsa-secp256k1"]}}]}""");
-        Assert.True(put is HttpStatusCode.OK or HttpStatusCode.Created, pb?.ToJsonString());
         try
         {
             await Refused(Transfer(1), HttpStatusCode.Forbidden, "policy-denied");
@@ -167,9 +167,8 @@ public sealed class EthereumTransactionTests(VenueCluster c) : IClassFixture<Ven
         }
         finally
         {
-            (HttpStatusCode lift, JsonNode? lb) = await Send(HttpMethod.Put, "/v1/policies/venue-deny",
+            await PolicyEnforcementTests.PutPolicyAsync(c.Http, c.App.Services,
                 """{"id":"venue-deny","version":2,"rules":[{"id":"no-soft","effect":"deny","match":{"labels":["scheme:none"]}}]}""");
-            Assert.True(lift is HttpStatusCode.OK or HttpStatusCode.Created, lb?.ToJsonString());
         }
 
         // The same key, allowed again, sends with nonce 0.
@@ -203,6 +202,21 @@ public sealed class EthereumTransactionTests(VenueCluster c) : IClassFixture<Ven
     private async Task AssertMinedContiguous(string address, string[] hashes, int count)
     {
         Assert.Equal(count, hashes.Distinct(StringComparer.Ordinal).Count());
+
+        // First what the node holds (mined or pending): every transaction known, one per nonce 0..count-1, so a failure
+        // says which nonce is missing or doubled rather than only that a receipt never came.
+        var known = new List<(string Hash, long Nonce)>();
+        foreach (string h in hashes)
+        {
+            JsonNode? tx = await c.Chain.Call("eth_getTransactionByHash", h);
+            Assert.True(tx is not null, $"the node does not know transaction {h}");
+            known.Add((h, (long)AnvilChain.Q(tx!["nonce"])));
+        }
+
+        long[] doubled = [.. known.GroupBy(k => k.Nonce).Where(g => g.Count() > 1).Select(g => g.Key)];
+        long[] missing = [.. Enumerable.Range(0, count).Select(i => (long)i).Except(known.Select(k => k.Nonce))];
+        Assert.True(doubled.Length == 0 && missing.Length == 0, $"nonces doubled: [{string.Join(",", doubled)}], missing: [{string.Join(",", missing)}]");
+
         var nonces = new List<long>();
         foreach (string h in hashes)
         {

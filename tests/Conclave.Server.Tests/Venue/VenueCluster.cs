@@ -30,6 +30,7 @@ public sealed class VenueCluster : IAsyncLifetime
         Config = ServerConfig.Load(_nodes.Layout.ServerConfigPath);
         Config.ChainId = AnvilChain.ChainId;
         Config.Upstreams = new() { ["31337"] = Chain.Url.ToString() };
+        Config.PolicyChanges = NodelessServer.TestPolicyChanges(); // policy changes are held for these approvers
         Config.Validate();
         (App, Http) = await OwnServers.StartAsync(Config);
     }
