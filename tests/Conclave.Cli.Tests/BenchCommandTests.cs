@@ -148,8 +148,6 @@ public sealed class BenchCommandTests : IDisposable
         {
             ("rotation/frost-secp256k1/refresh-2-of-3", "refresh"), ("rotation/frost-secp256k1/reshare-2-of-3", "reshare"),
             ("rotation/frost-secp256k1/sign-during-refresh-2-of-3", "sign-during-refresh"),
-            ("rotation/ecdsa-dkls23/refresh-2-of-3", "refresh"), ("rotation/ecdsa-dkls23/reshare-2-of-3", "reshare"),
-            ("rotation/ecdsa-dkls23/sign-during-refresh-2-of-3", "sign-during-refresh"),
         })
         {
             JsonNode row = Row(report, id);

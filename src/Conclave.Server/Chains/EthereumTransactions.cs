@@ -32,6 +32,8 @@ public sealed record BuiltTransaction(byte[] Raw, string Hash, string From, BigI
 /// </summary>
 public sealed class EthereumTransactions(KeyService keys, PolicyGate policy, VenueRegistry venues, ChainUpstreams upstreams)
 {
+    private readonly SendOrder _order = new();
+
     /// <summary>Largest calldata accepted (bytes).</summary>
     public const int MaxDataBytes = 128 * 1024;
 
@@ -110,6 +112,7 @@ public sealed class EthereumTransactions(KeyService keys, PolicyGate policy, Ven
             else
             {
                 long pending = (long)await QuantityAsync(chainId, "eth_getTransactionCount", [from, "pending"], ct).ConfigureAwait(false);
+                _order.Observe(chainId, from, pending);
                 managedNonce = await keys.Store.EthereumNonces.ReserveAsync(chainId, from, pending, ct).ConfigureAwait(false);
                 nonce = managedNonce.Value;
             }
@@ -138,10 +141,20 @@ public sealed class EthereumTransactions(KeyService keys, PolicyGate policy, Ven
             await beforeRelease().ConfigureAwait(false);
             if (send)
             {
+                if (managedNonce is { } ordered)
+                {
+                    await _order.WaitTurnAsync(chainId, from, ordered, ct).ConfigureAwait(false); // nonce order per account
+                }
+
                 await SendAsync(chainId, raw, hash, ct).ConfigureAwait(false);
             }
 
             sent = true;
+            if (managedNonce is { } done)
+            {
+                _order.Sent(chainId, from, done);
+            }
+
             return new BuiltTransaction(raw, hash, from, nonce, chainId, gas, maxFee, priority, send, grant.Explanation);
         }
         finally
