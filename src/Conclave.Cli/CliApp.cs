@@ -105,6 +105,7 @@ internal static class CliApp
             CryptoFormatException f => (f.Message, ExitUsage),
             Hsm.HsmException h => (h.Message, HsmExitCode(h.Kind)),
             CliUsageException u => (u.Message, ExitUsage),
+            Bench.BenchFailedException b => ($"bench: {b.Message}", 1),
             Conclave.Client.ConclaveApiException a => ($"server: {a.Detail} ({a.Type})", ExitUsage),
             HttpRequestException h => ($"network: {h.Message}", ExitEnvironment),
             Conclave.Node.Config.ConfigException c => (c.Message, ExitUsage),

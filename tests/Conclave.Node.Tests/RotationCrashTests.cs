@@ -156,6 +156,56 @@ public sealed class RotationCrashTests(FiveNodeCluster fixture, ITestOutputHelpe
         await AssertOldVersionDoesNotSignAsync(key);
     }
 
+    /// <summary>
+    /// Between the nodes' commit of a refresh and the coordinator registering the new version, the coordinator still
+    /// signs with the previous version and the commitments it pooled for it. The previous version signs until it is
+    /// retired, so its nonces must too: nodes used to drop them at commit, the signature's first attempt was refused
+    /// ("nonce … is unknown or already used"), and with refreshes back to back a signature could use up every attempt
+    /// (503 quorum-unavailable with every node up, seen by `conclave bench --cluster`'s sign-during-refresh row).
+    /// One attempt only here, so a refused nonce fails the test.
+    /// </summary>
+    [Fact]
+    public async Task BetweenTheNodesCommitAndTheCoordinatorsRegistration_ThePreviousVersionsPooledNoncesStillSign()
+    {
+        var runs = new InMemoryRotationLog();
+        var coordinator = new FrostCoordinator(_c.Coordinator) { Runs = runs, PoolBatch = 4, MaxAttempts = 1 };
+        FrostKeyInfo key = await coordinator.CreateKeyAsync("window-" + Guid.NewGuid().ToString("N")[..10], FrostCiphersuite.Secp256k1Sha256, 2, [1, 2, 3], CancellationToken.None);
+        byte[] first = RandomNumberGenerator.GetBytes(32);
+        byte[] firstSig = await coordinator.SignAsync(key.KeyId, first, CancellationToken.None);
+        Assert.True(key.Suite.Verify(key.PublicKeyPackage.VerificationKey, first, firstSig));
+        foreach (uint n in key.Nodes)
+        {
+            await coordinator.RefillAsync(key, n, CancellationToken.None); // every pool holds version-1 commitments issued before the refresh
+        }
+
+        coordinator.FaultInjection = (_, b) => b == "nodes-committed" ? throw new RotationCrashException(b) : Task.CompletedTask;
+        await Assert.ThrowsAsync<RotationCrashException>(() => coordinator.RefreshAsync(key.KeyId, CancellationToken.None));
+        Assert.Equal(1, coordinator.Find(key.KeyId)!.Version);
+        foreach (uint n in key.Nodes)
+        {
+            Assert.Equal(2, (await StatusAsync(n, key.KeyId)).Version);
+        }
+
+        for (int i = 0; i < 3; i++)
+        {
+            byte[] msg = RandomNumberGenerator.GetBytes(32);
+            byte[] sig = await coordinator.SignAsync(key.KeyId, msg, CancellationToken.None);
+            Assert.True(key.Suite.Verify(key.PublicKeyPackage.VerificationKey, msg, sig));
+        }
+
+        // Resuming finishes the run; then only version 2 signs.
+        RotationRun run = Assert.Single(await runs.ListUnfinishedAsync());
+        var next = new FrostCoordinator(_c.Coordinator) { Runs = runs, PoolBatch = 4 };
+        next.Register(key);
+        FrostKeyInfo? done = await next.ResumeAsync(run.RunId, CancellationToken.None);
+        Assert.Equal(2, done!.Version);
+        byte[] last = RandomNumberGenerator.GetBytes(32);
+        byte[] lastSig = await next.SignAsync(key.KeyId, last, CancellationToken.None);
+        Assert.True(key.Suite.Verify(key.PublicKeyPackage.VerificationKey, last, lastSig));
+        await AssertConvergedAsync(done, []);
+        await AssertOldVersionDoesNotSignAsync(key);
+    }
+
     private static async Task<(FrostKeyInfo? Key, Exception? Error)> Outcome(Task<FrostKeyInfo> run)
     {
         try

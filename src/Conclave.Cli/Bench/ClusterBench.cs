@@ -80,7 +80,7 @@ internal static class ClusterBench
 
             if (Stopwatch.GetTimestamp() > deadline)
             {
-                throw new InvalidOperationException($"the benchmark cluster did not become ready within 60 s (/readyz answered {(int)r.StatusCode})");
+                throw new BenchFailedException($"the benchmark cluster did not become ready within 60 s (/readyz answered {(int)r.StatusCode})");
             }
 
             await Task.Delay(200, cancellationToken).ConfigureAwait(false);
@@ -123,7 +123,7 @@ internal static class ClusterBench
         {
             if (!created.IsSuccessStatusCode)
             {
-                throw new InvalidOperationException($"creating a {scheme} key failed: {(int)created.StatusCode} {await created.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false)}");
+                throw new BenchFailedException($"creating a {scheme} key failed: {(int)created.StatusCode} {await created.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false)}");
             }
         }
 
@@ -140,7 +140,7 @@ internal static class ClusterBench
             string text = await r.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
             if (!r.IsSuccessStatusCode)
             {
-                throw new InvalidOperationException($"signing with {scheme} failed: {(int)r.StatusCode} {text}");
+                throw new BenchFailedException($"signing with {scheme} failed: {(int)r.StatusCode} {text}");
             }
 
             Interlocked.Add(ref restBytes, Encoding.UTF8.GetByteCount(body) + Encoding.UTF8.GetByteCount(text));
@@ -168,7 +168,7 @@ internal static class ClusterBench
         Func<bool> verify = Verifier(scheme, frost, last["outputKey"] is not null, publicKey, message, signature);
         if (!verify())
         {
-            throw new InvalidOperationException($"a {scheme} signature from the cluster did not verify; no figures are reported for it");
+            throw new BenchFailedException($"a {scheme} signature from the cluster did not verify; no figures are reported for it");
         }
 
         Latency verifyLatency = ctx.Sampler.Sequential(() => verify());
@@ -279,7 +279,7 @@ internal static class ClusterBench
 
         if (r.StatusCode != System.Net.HttpStatusCode.Accepted || r.Headers.Location is null)
         {
-            throw new InvalidOperationException($"{operation} of a {scheme} key failed: {(int)r.StatusCode} {text}");
+            throw new BenchFailedException($"{operation} of a {scheme} key failed: {(int)r.StatusCode} {text}");
         }
 
         long deadline = Stopwatch.GetTimestamp() + 120 * Stopwatch.Frequency;
@@ -295,13 +295,13 @@ internal static class ClusterBench
 
             if (state is "aborted")
             {
-                throw new InvalidOperationException($"{operation} of a {scheme} key was aborted: {run?["error"]}");
+                throw new BenchFailedException($"{operation} of a {scheme} key was aborted: {run?["error"]}");
             }
 
             await Task.Delay(20, cancellationToken).ConfigureAwait(false);
         }
 
-        throw new InvalidOperationException($"{operation} of a {scheme} key did not finish within 120 s");
+        throw new BenchFailedException($"{operation} of a {scheme} key did not finish within 120 s");
     }
 
     private static long NodeBytes(Cluster cluster, int n)
@@ -338,7 +338,7 @@ internal static class ClusterBench
             return () => single!.Verify(publicKey, message, signature);
         }
 
-        throw new InvalidOperationException($"no verifier for {scheme}");
+        throw new BenchFailedException($"no verifier for {scheme}");
     }
 
     private static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");

@@ -45,7 +45,7 @@ internal static class PolicyBench
                 Decision first = PolicyEvaluator.Decide(policy, request, context, EmptyCounters.Instance);
                 if (first.Outcome != DecisionOutcome.Allow || first.Rules.Count != 1)
                 {
-                    throw new InvalidOperationException($"{id}: the benchmark request was not allowed by exactly one rule ({first.Outcome}); no figures are reported");
+                    throw new BenchFailedException($"{id}: the benchmark request was not allowed by exactly one rule ({first.Outcome}); no figures are reported");
                 }
 
                 Latency latency = ctx.Sampler.Sequential(() => PolicyEvaluator.Decide(policy, request, context, EmptyCounters.Instance));

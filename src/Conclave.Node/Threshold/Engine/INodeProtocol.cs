@@ -29,6 +29,14 @@ public interface INodeProtocol
     /// <summary>Forgets the opened shares and pooled material of a key whose versions a rotation step changed.</summary>
     void Evict(string keyId);
 
+    /// <summary>
+    /// A rotation run committed a new version of the key on this node; <paramref name="previousVersion"/> still signs
+    /// until the run retires it. By default everything of the key is forgotten, as by <see cref="Evict"/>; a protocol
+    /// may keep what still serves the previous version (FROST keeps its pooled nonces, so a signature that a coordinator
+    /// began on the previous version while the run committed is not refused for a nonce it just dropped).
+    /// </summary>
+    void Committed(string keyId, int previousVersion) => Evict(keyId);
+
     /// <summary>Forgets the in-memory round state of a run (committed, retired or aborted).</summary>
     void DropRun(string runId);
 }

@@ -75,9 +75,14 @@ public sealed class MaterialPool<TScope, TItem>(INonceLedger ledger, NonceEpochs
         id.Length == IdSizeInBytes && _pools.TryGetValue((keyId, scope), out var pool) && pool.TryRemove(ToKey(id), out TItem? item) ? item : null;
 
     /// <summary>Drops (and disposes) everything pooled for the key: its version changed or its share was erased.</summary>
-    public void Evict(string keyId)
+    public void Evict(string keyId) => Drop(k => k.Key == keyId);
+
+    /// <summary>Drops (and disposes) everything pooled for the key except what was issued under <paramref name="keep"/>.</summary>
+    public void EvictExcept(string keyId, TScope keep) => Drop(k => k.Key == keyId && !EqualityComparer<TScope>.Default.Equals(k.Scope, keep));
+
+    private void Drop(Func<(string Key, TScope Scope), bool> which)
     {
-        foreach ((string Key, TScope Scope) p in _pools.Keys.Where(k => k.Key == keyId).ToList())
+        foreach ((string Key, TScope Scope) p in _pools.Keys.Where(which).ToList())
         {
             if (_pools.TryRemove(p, out ConcurrentDictionary<UInt128, TItem>? pool))
             {

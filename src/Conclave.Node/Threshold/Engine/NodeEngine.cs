@@ -41,6 +41,15 @@ public sealed class NodeEngine
         }
     }
 
+    /// <summary>A run committed a new version of the key on this node (<see cref="INodeProtocol.Committed"/>).</summary>
+    public void Committed(string keyId, int previousVersion)
+    {
+        foreach (INodeProtocol p in _protocols)
+        {
+            p.Committed(keyId, previousVersion);
+        }
+    }
+
     /// <summary>Every protocol forgets the run's in-memory round state.</summary>
     public void DropRun(string runId)
     {

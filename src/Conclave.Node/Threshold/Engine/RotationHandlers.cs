@@ -46,7 +46,7 @@ public sealed class RotationHandlers(NodeEngine state) : IProtocolHandler
                 await state.Store.Keys.CommitPendingVersionAsync(
                     new KeyRotation(run.KeyId, run.FromVersion, run.ToVersion, package.VerificationKey, package.Threshold, package.ParticipantCount), ct).ConfigureAwait(false);
                 run = await state.Store.Rotations.TransitionAsync(run.RunId, RotationState.Prepared, RotationState.Committed, cancellationToken: ct).ConfigureAwait(false);
-                state.Evict(run.KeyId);
+                state.Committed(run.KeyId, run.FromVersion);
                 state.DropRun(run.RunId);
                 await AuditAsync(ctx, "rotation.commit", run, $"version {run.ToVersion} current", ct).ConfigureAwait(false);
                 break;

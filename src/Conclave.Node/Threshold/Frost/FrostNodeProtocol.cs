@@ -47,6 +47,8 @@ public sealed class FrostNodeProtocol : INodeProtocol
 
     public void Evict(string keyId) => _state.Evict(keyId);
 
+    public void Committed(string keyId, int previousVersion) => _state.Committed(keyId, previousVersion);
+
     public void DropRun(string runId)
     {
         _dkg.Drop(runId);

@@ -68,6 +68,19 @@ public sealed class FrostNodeState : IDisposable
     }
 
     /// <summary>
+    /// A rotation committed a new version: opened shares are forgotten, and so are pooled nonces of every version but
+    /// <paramref name="previousVersion"/>, which keeps signing (with its own share and its own nonces) until the run's
+    /// retire erases it and drops the rest (<see cref="Evict"/>). Dropping them at commit refused every signature a
+    /// coordinator had begun on the previous version in the moment between the nodes' commit and the coordinator
+    /// registering the new version, and signatures racing back-to-back refreshes ended in 503 quorum-unavailable.
+    /// </summary>
+    public void Committed(string keyId, int previousVersion)
+    {
+        _shares.Evict(keyId);
+        Nonces.EvictExcept(keyId, previousVersion);
+    }
+
+    /// <summary>
     /// The pooled signing nonces, per key and key version (RFC 9591 section 5.1 round one): ids recorded consumed in the
     /// durable ledger before their commitments leave the node, each nonce taken out atomically by the one sign step that uses it.
     /// </summary>
