@@ -24,6 +24,7 @@ internal static class CliApp
         root.Subcommands.Add(SelfCheckCommand.Create());
         root.Subcommands.Add(NodeCommand.Create());
         root.Subcommands.Add(ServerCommand.Create());
+        root.Subcommands.Add(CoordinatorCommand.Create());
         root.Subcommands.Add(UpCommand.Create());
         root.Subcommands.Add(HsmCommand.Create());
         root.Subcommands.Add(MnemonicCommand.Create());

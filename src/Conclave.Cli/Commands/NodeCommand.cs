@@ -63,7 +63,46 @@ internal static class NodeCommand
         node.Subcommands.Add(RotateKeys());
         node.Subcommands.Add(ApplyRotation());
         node.Subcommands.Add(EndOverlap());
+        node.Subcommands.Add(RotateTls());
         return node;
+    }
+
+    /// <summary><c>conclave node rotate-tls --config node.json [--ca-key FILE] [--overlap-seconds N]</c> (docs/OPERATIONS.md "Rotating TLS certificates").</summary>
+    private static Command RotateTls()
+    {
+        var config = new Option<string>("--config") { Description = "The node's configuration file (JSON).", Required = true };
+        var (caKey, overlap) = TlsRotationOptions();
+        var cmd = new Command("rotate-tls", "Issue a new TLS certificate for the node from the cluster CA in place of its current one (the running node serves it from its next handshake) and revoke the old one in the cluster manifest after the overlap.");
+        cmd.Options.Add(config);
+        cmd.Options.Add(caKey);
+        cmd.Options.Add(overlap);
+        cmd.SetAction(parse =>
+        {
+            NodeConfig cfg = NodeConfig.Load(parse.GetValue(config)!);
+            return RunTlsRotation($"node {cfg.NodeId}", cfg.Resolve(cfg.Tls.Certificate), cfg.Resolve(cfg.Tls.Key), cfg.Resolve(cfg.Tls.Ca), parse.GetValue(caKey),
+                cfg.Resolve(cfg.Cluster), parse.GetValue(overlap));
+        });
+        return cmd;
+    }
+
+    /// <summary>The <c>--ca-key</c> and <c>--overlap-seconds</c> options of <c>node rotate-tls</c> and <c>coordinator rotate-tls</c>.</summary>
+    internal static (Option<string?> CaKey, Option<long> Overlap) TlsRotationOptions() => (
+        new Option<string?>("--ca-key") { Description = "The cluster CA's private key (default: ca.key beside the CA certificate the config names)." },
+        new Option<long>("--overlap-seconds") { Description = "How long the old certificate stays accepted before the manifest refuses it (default 600).", DefaultValueFactory = _ => 600 });
+
+    /// <summary>Rotates one certificate and prints one line; bad input is a <see cref="CliUsageException"/> or <see cref="ConfigException"/> (exit 2).</summary>
+    internal static int RunTlsRotation(string who, string certificate, string key, string caCertificate, string? caKey, string manifestPath, long overlapSeconds)
+    {
+        if (overlapSeconds is < 0 or > 30L * 24 * 3600)
+        {
+            throw new CliUsageException("--overlap-seconds must be between 0 and 2592000 (30 days)");
+        }
+
+        string caKeyPath = caKey is null ? Path.Combine(Path.GetDirectoryName(caCertificate) ?? ".", "ca.key") : Path.GetFullPath(caKey);
+        Conclave.Node.Pki.TlsRotationResult r = Conclave.Node.Pki.TlsCertificateRotation.Rotate(certificate, key, caCertificate, caKeyPath, manifestPath,
+            TimeSpan.FromSeconds(overlapSeconds), DateTimeOffset.UtcNow);
+        Console.WriteLine($"{who}: TLS certificate {r.NewSha256} ({r.CommonName}) replaces {r.OldSha256}, which is refused from {r.OldRefusedFrom:yyyy-MM-dd HH:mm:ss}Z; install {manifestPath} on every host");
+        return 0;
     }
 
     /// <summary><c>conclave node rotate-keys --config node.json</c>, on the node's host (docs/OPERATIONS.md "Rotating a node's keys").</summary>

@@ -14,6 +14,20 @@ public sealed class ClusterManifest
 
     public List<ClusterNode> Nodes { get; set; } = [];
 
+    /// <summary>
+    /// The coordinator's former identity keys, oldest first, each with the end of its overlap and its signature handing
+    /// over to its successor (docs/ROTATION.md "Rotating the coordinator's identity"). Requests signed by a retired key
+    /// are accepted by the nodes until <see cref="RetiredCoordinatorKey.AcceptedUntilUnixMs"/>, refused after.
+    /// </summary>
+    public List<RetiredCoordinatorKey> RetiredCoordinatorKeys { get; set; } = [];
+
+    /// <summary>
+    /// TLS certificates of the cluster (node server certificates, coordinator client certificates) that are refused in
+    /// a TLS handshake from <see cref="RevokedCertificate.RefusedFromUnixMs"/> on, although they chain to the cluster CA
+    /// (docs/ROTATION.md "Rotating TLS certificates").
+    /// </summary>
+    public List<RevokedCertificate> RevokedCertificates { get; set; } = [];
+
     public static ClusterManifest Load(string path)
     {
         if (!File.Exists(path))
@@ -40,11 +54,40 @@ public sealed class ClusterManifest
         return m;
     }
 
-    public void Save(string path) => Conclave.Storage.OwnerOnly.WriteAllText(path, JsonSerializer.Serialize(this, ConfigJsonContext.Default.ClusterManifest));
+    /// <summary>
+    /// Writes the manifest owner-only, through a temporary file renamed over <paramref name="path"/>, so a process
+    /// re-reading it (<see cref="ManifestWatch"/>) sees the old file or the new one, never half of one.
+    /// </summary>
+    public void Save(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        string tmp = path + ".tmp";
+        Conclave.Storage.OwnerOnly.WriteAllText(tmp, JsonSerializer.Serialize(this, ConfigJsonContext.Default.ClusterManifest));
+        File.Move(tmp, path, overwrite: true);
+    }
 
     public void Validate()
     {
         RequireHex(CoordinatorIdentityKey, 32, "coordinatorIdentityKey");
+
+        // Each retired coordinator key must have handed over to its successor (the next retired key, or the current one).
+        for (int i = 0; i < RetiredCoordinatorKeys.Count; i++)
+        {
+            RetiredCoordinatorKey r = RetiredCoordinatorKeys[i];
+            RequireHex(r.IdentityKey, 32, $"retiredCoordinatorKeys[{i}].identityKey");
+            RequireHex(r.HandoverSignature, 64, $"retiredCoordinatorKeys[{i}].handoverSignature");
+            string next = i + 1 < RetiredCoordinatorKeys.Count ? RetiredCoordinatorKeys[i + 1].IdentityKey : CoordinatorIdentityKey;
+            if (!Protocol.CoordinatorKeyRotation.VerifyHandover(r.IdentityKey, next, r.HandoverSignature))
+            {
+                throw new ConfigException($"cluster manifest: retired coordinator key {i} did not sign the handover to its successor");
+            }
+        }
+
+        for (int i = 0; i < RevokedCertificates.Count; i++)
+        {
+            RequireHex(RevokedCertificates[i].Sha256, 32, $"revokedCertificates[{i}].sha256");
+        }
+
         if (Nodes.Count == 0)
         {
             throw new ConfigException("cluster manifest lists no nodes");
@@ -86,6 +129,56 @@ public sealed class ClusterManifest
         }
     }
 
+    /// <summary>
+    /// The coordinator identity keys whose signatures the nodes accept at <paramref name="nowUnixMs"/>: the current key,
+    /// and each retired key whose overlap has not ended.
+    /// </summary>
+    public IReadOnlyList<byte[]> AcceptedCoordinatorKeys(long nowUnixMs)
+    {
+        string hex = CoordinatorIdentityKey;
+        CoordinatorKeyCache? current = Volatile.Read(ref _coordinatorKey);
+        if (current is null || !string.Equals(current.Hex, hex, StringComparison.Ordinal))
+        {
+            current = new CoordinatorKeyCache(hex, [Convert.FromHexString(hex)]);
+            Volatile.Write(ref _coordinatorKey, current);
+        }
+
+        List<RetiredCoordinatorKey> retired = RetiredCoordinatorKeys;
+        List<byte[]>? keys = null;
+        for (int i = 0; i < retired.Count; i++)
+        {
+            if (nowUnixMs < retired[i].AcceptedUntilUnixMs)
+            {
+                keys ??= [current.Keys[0]];
+                keys.Add(Convert.FromHexString(retired[i].IdentityKey));
+            }
+        }
+
+        return keys is null ? current.Keys : keys;
+    }
+
+    private CoordinatorKeyCache? _coordinatorKey;
+
+    private sealed record CoordinatorKeyCache(string Hex, byte[][] Keys);
+
+    /// <summary>
+    /// True when the certificate whose SHA-256 thumbprint (of its DER encoding) is <paramref name="sha256"/> is revoked in
+    /// this manifest and refused at <paramref name="nowUnixMs"/>.
+    /// </summary>
+    public bool IsCertificateRefused(ReadOnlySpan<byte> sha256, long nowUnixMs)
+    {
+        List<RevokedCertificate> revoked = RevokedCertificates;
+        for (int i = 0; i < revoked.Count; i++)
+        {
+            if (nowUnixMs >= revoked[i].RefusedFromUnixMs && Convert.FromHexString(revoked[i].Sha256).AsSpan().SequenceEqual(sha256))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     public ClusterNode Node(uint id) => Nodes.FirstOrDefault(n => n.Id == id) ?? throw new ConfigException($"node {id} is not in the cluster manifest");
 
     /// <summary>
@@ -125,7 +218,10 @@ public sealed class ClusterManifest
     public void ReplaceWith(ClusterManifest fresh)
     {
         ArgumentNullException.ThrowIfNull(fresh);
+        // The retired keys first, so a reader never sees the new current key without the history that accepts the old.
+        RetiredCoordinatorKeys = fresh.RetiredCoordinatorKeys;
         CoordinatorIdentityKey = fresh.CoordinatorIdentityKey;
+        RevokedCertificates = fresh.RevokedCertificates;
         Nodes = fresh.Nodes;
     }
 
@@ -200,4 +296,29 @@ public sealed class RetiredIdentityKey
 
     /// <summary>This key's Ed25519 signature over the handover to its successor (<see cref="Protocol.NodeKeyRotation.HandoverTranscript"/>).</summary>
     public string HandoverSignature { get; set; } = "";
+}
+
+/// <summary>A former coordinator identity key in the cluster manifest (docs/ROTATION.md "Rotating the coordinator's identity").</summary>
+public sealed class RetiredCoordinatorKey
+{
+    public string IdentityKey { get; set; } = "";
+
+    /// <summary>Until when (Unix ms) requests signed by this key are still accepted by the nodes.</summary>
+    public long AcceptedUntilUnixMs { get; set; }
+
+    /// <summary>This key's Ed25519 signature over the handover to its successor (<see cref="Protocol.CoordinatorKeyRotation.HandoverTranscript"/>).</summary>
+    public string HandoverSignature { get; set; } = "";
+}
+
+/// <summary>A cluster TLS certificate refused from a given time on (docs/ROTATION.md "Rotating TLS certificates").</summary>
+public sealed class RevokedCertificate
+{
+    /// <summary>SHA-256 of the certificate's DER encoding, hex.</summary>
+    public string Sha256 { get; set; } = "";
+
+    /// <summary>The certificate's subject, for the reader of the manifest (not checked).</summary>
+    public string Subject { get; set; } = "";
+
+    /// <summary>From when (Unix ms) a TLS handshake presenting this certificate is refused.</summary>
+    public long RefusedFromUnixMs { get; set; }
 }

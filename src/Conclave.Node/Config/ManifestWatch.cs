@@ -5,8 +5,8 @@ namespace Conclave.Node.Config;
 /// <see cref="MinimumInterval"/>, and puts the new node keys into the shared <see cref="ClusterManifest"/> instance
 /// (<see cref="ClusterManifest.ReplaceWith"/>), so a rotated node identity is learnt without a restart
 /// (docs/ROTATION.md "Rotating a node's identity"). A file that does not load or validate is ignored (the keys in
-/// use stay) and reported once through <see cref="LastError"/>. Node addresses and the coordinator key are read but
-/// connections are not rebuilt.
+/// use stay) and reported once through <see cref="LastError"/>. The coordinator's keys and the revoked certificates
+/// are taken too; node addresses are read but connections are not rebuilt.
 /// </summary>
 public sealed class ManifestWatch(ClusterManifest manifest, string path, TimeProvider? clock = null)
 {
@@ -60,7 +60,31 @@ public sealed class ManifestWatch(ClusterManifest manifest, string path, TimePro
                 LastError = e.Message;
                 return false;
             }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Caught while another process writes it (or unreadable for a moment): look again next time.
+                _seen = default;
+                LastError = $"cluster manifest {Path} could not be read ({e.GetType().Name}); the keys in use stay";
+                return false;
+            }
         }
+    }
+
+    /// <summary>
+    /// Reloads now if the file changed since the last look, ignoring the interval (one stat when it did not): for a
+    /// message signed by a key the manifest in memory does not name yet. True when new keys were taken.
+    /// </summary>
+    public bool RefreshIfChanged()
+    {
+        lock (_gate)
+        {
+            if (Stamp(Path) == _seen)
+            {
+                return false;
+            }
+        }
+
+        return Refresh(force: true);
     }
 
     private static bool IsRecent(long lastTicks, long nowTicks) =>

@@ -199,4 +199,5 @@ public sealed class ConfigException : Exception
 [JsonSerializable(typeof(NodeConfig))]
 [JsonSerializable(typeof(ClusterManifest))]
 [JsonSerializable(typeof(Conclave.Node.Protocol.NodeKeyRotationStatement))]
+[JsonSerializable(typeof(Conclave.Node.Protocol.CoordinatorKeyRotationStatement))]
 internal sealed partial class ConfigJsonContext : JsonSerializerContext;

@@ -76,8 +76,12 @@ public static class NodeHost
         var frost = new FrostNodeState(store, config.NodeId, epochs) { CorruptShares = config.FaultInjection == "bad-share", DkgFaults = dkgFaults };
 
         X509Certificate2 ca = PemFiles.LoadCertificate(config.Resolve(config.Tls.Ca));
-        X509Certificate2 cert = PemFiles.LoadWithKey(config.Resolve(config.Tls.Certificate), config.Resolve(config.Tls.Key));
-        var trust = new ClusterTrust(ca);
+        // The manifest is watched: rotated peer and coordinator keys, and certificates it revokes, are learnt without a restart.
+        var watch = new ManifestWatch(cluster, config.Resolve(config.Cluster));
+        var trust = new ClusterTrust(ca, cluster, watch);
+        // The node's certificate follows its files: a certificate replaced on disk (`conclave node rotate-tls`) is served
+        // from the next TLS handshake on, without a restart (docs/ROTATION.md "Rotating TLS certificates").
+        ReloadingCertificate cert = ReloadingCertificate.FromFiles(config.Resolve(config.Tls.Certificate), config.Resolve(config.Tls.Key), trust, ClusterTrust.ServerAuthEku);
         ListenEndpoint listen = ListenEndpoint.Parse(config.Listen);
 
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
@@ -92,11 +96,14 @@ public static class NodeHost
                 l.Protocols = HttpProtocols.Http2;
                 l.UseHttps(new HttpsConnectionAdapterOptions
                 {
-                    ServerCertificate = cert,
+                    ServerCertificateSelector = (_, _) => cert.Current,
                     ClientCertificateMode = ClientCertificateMode.RequireCertificate,
                     ClientCertificateValidation = (c, _, _) =>
                         trust.Validate(c, ClusterTrust.ClientAuthEku) && c.GetNameInfo(X509NameType.SimpleName, false) == CoordinatorCommonName,
                     CheckCertificateRevocation = false,
+                    // No TLS resumption: every connection is a full handshake whose client certificate is checked now
+                    // (a revoked certificate must not come back through a session ticket issued before).
+                    OnAuthenticate = (_, ssl) => ssl.AllowTlsResume = false,
                 });
             });
         });
@@ -107,7 +114,7 @@ public static class NodeHost
         });
         builder.Services.AddSingleton(identity);
         builder.Services.AddSingleton(cluster);
-        builder.Services.AddSingleton(new ManifestWatch(cluster, config.Resolve(config.Cluster)));
+        builder.Services.AddSingleton(watch);
         builder.Services.AddSingleton(config);
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton(new ReplayGuard(TimeSpan.FromSeconds(config.MessageValiditySeconds)));
@@ -143,6 +150,7 @@ public static class NodeHost
             store.DisposeAsync().AsTask().GetAwaiter().GetResult();
             hsm?.Dispose();
             identity.Dispose();
+            cert.Dispose();
         });
         return app;
     }

@@ -9,7 +9,8 @@ namespace Conclave.Node.Hosting;
 
 /// <summary>
 /// The gRPC face of a signer node. Every request must be signed by the coordinator identity pinned in the cluster
-/// manifest; every relayed message by the node it claims to come from, for the same session, addressed to this node.
+/// manifest (or by a retired coordinator key during its overlap); every relayed message by the node it claims to come
+/// from, for the same session, addressed to this node.
 /// Anything unsigned, replayed, stale, misaddressed or of an unknown kind is refused with a typed status.
 /// </summary>
 internal sealed partial class SignerNodeService : SignerNode.SignerNodeBase
@@ -18,7 +19,6 @@ internal sealed partial class SignerNodeService : SignerNode.SignerNodeBase
     private readonly ClusterManifest _cluster;
     private readonly ReplayGuard _replay;
     private readonly Dictionary<string, IProtocolHandler> _handlers;
-    private readonly byte[] _coordinatorKey;
     private readonly ManifestWatch? _watch;
     private readonly ILogger<SignerNodeService> _log;
     private readonly TimeProvider _clock;
@@ -32,7 +32,6 @@ internal sealed partial class SignerNodeService : SignerNode.SignerNodeBase
         _replay = replay;
         _log = log;
         _clock = clock;
-        _coordinatorKey = Convert.FromHexString(cluster.CoordinatorIdentityKey);
         _handlers = [];
         foreach (IProtocolHandler h in handlers)
         {
@@ -62,16 +61,25 @@ internal sealed partial class SignerNodeService : SignerNode.SignerNodeBase
             throw Refuse(StatusCode.PermissionDenied, "requests must come from the coordinator (sender 0)");
         }
 
-        CheckEnvelope(req, [_coordinatorKey]);
+        // A rotated coordinator or peer identity is learnt from the manifest file (docs/ROTATION.md "Rotating a node's
+        // identity", "Rotating the coordinator's identity"): the current key, and a retired one until its overlap ends.
+        _watch?.Refresh();
+        long now = _clock.GetUtcNow().ToUnixTimeMilliseconds();
+        IReadOnlyList<byte[]> coordinatorKeys = _cluster.AcceptedCoordinatorKeys(now);
+        bool signed = coordinatorKeys.Any(k => EnvelopeSigner.Verify(req, k));
+        if (!signed && _watch is not null && _watch.RefreshIfChanged())
+        {
+            // The coordinator may have switched to a key that a manifest written within the last second names: look
+            // at the file now rather than after the watch's interval (a file that did not change costs one stat).
+            coordinatorKeys = _cluster.AcceptedCoordinatorKeys(now);
+        }
+
+        CheckEnvelope(req, coordinatorKeys, signatureVerified: signed);
         if (req.Recipients.Count > 0 && !req.Recipients.Contains(_identity.NodeId))
         {
             throw Refuse(StatusCode.InvalidArgument, $"request is not addressed to node {_identity.NodeId}");
         }
 
-        // A rotated peer identity is learnt from the manifest file (docs/ROTATION.md "Rotating a node's identity"): its
-        // current key, and a retired one until its overlap ends.
-        _watch?.Refresh();
-        long now = _clock.GetUtcNow().ToUnixTimeMilliseconds();
         var relayed = new List<Envelope>(request.Relayed.Count);
         foreach (Envelope e in request.Relayed)
         {
@@ -138,9 +146,9 @@ internal sealed partial class SignerNodeService : SignerNode.SignerNodeBase
         return reply;
     }
 
-    private void CheckEnvelope(Envelope e, IReadOnlyList<byte[]> senderKeys)
+    private void CheckEnvelope(Envelope e, IReadOnlyList<byte[]> senderKeys, bool signatureVerified = false)
     {
-        if (!senderKeys.Any(k => EnvelopeSigner.Verify(e, k)))
+        if (!signatureVerified && !senderKeys.Any(k => EnvelopeSigner.Verify(e, k)))
         {
             throw Refuse(StatusCode.Unauthenticated, $"message '{e.Kind}' from {e.Sender} has no valid signature");
         }

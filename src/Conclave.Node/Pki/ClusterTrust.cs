@@ -1,23 +1,22 @@
 using System.Net.Security;
+using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using Conclave.Node.Config;
 
 namespace Conclave.Node.Pki;
 
 /// <summary>
 /// Validates peer certificates against the cluster CA only (custom root trust; the system store is ignored),
-/// for both directions of the mutual-TLS link between the coordinator and the nodes.
+/// for both directions of the mutual-TLS link between the coordinator and the nodes. With a cluster manifest, a
+/// certificate the manifest revokes is refused from its <see cref="RevokedCertificate.RefusedFromUnixMs"/> on
+/// (docs/ROTATION.md "Rotating TLS certificates"); the manifest file is re-read through <paramref name="watch"/>.
 /// </summary>
-public sealed class ClusterTrust
+public sealed class ClusterTrust(X509Certificate2 ca, ClusterManifest? manifest = null, ManifestWatch? watch = null, TimeProvider? clock = null)
 {
-    private readonly X509Certificate2 _ca;
+    private readonly X509Certificate2 _ca = ca ?? throw new ArgumentNullException(nameof(ca));
+    private readonly TimeProvider _clock = clock ?? TimeProvider.System;
 
-    public ClusterTrust(X509Certificate2 ca)
-    {
-        ArgumentNullException.ThrowIfNull(ca);
-        _ca = ca;
-    }
-
-    /// <summary>True when the certificate chains to the cluster CA, is within its validity period and carries the EKU.</summary>
+    /// <summary>True when the certificate chains to the cluster CA, is within its validity period, carries the EKU and is not revoked.</summary>
     public bool Validate(X509Certificate2? certificate, string requiredEku)
     {
         if (certificate is null)
@@ -29,8 +28,9 @@ public sealed class ClusterTrust
         chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
         chain.ChainPolicy.CustomTrustStore.Add(_ca);
         chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        chain.ChainPolicy.ApplicationPolicy.Add(new System.Security.Cryptography.Oid(requiredEku));
+        chain.ChainPolicy.ApplicationPolicy.Add(new Oid(requiredEku));
         chain.ChainPolicy.VerificationFlags = X509VerificationFlags.NoFlag;
+        chain.ChainPolicy.VerificationTime = _clock.GetUtcNow().UtcDateTime;
         if (!chain.Build(certificate))
         {
             return false;
@@ -38,7 +38,32 @@ public sealed class ClusterTrust
 
         // The chain must end at exactly our CA.
         X509Certificate2 root = chain.ChainElements[^1].Certificate;
-        return root.RawDataMemory.Span.SequenceEqual(_ca.RawDataMemory.Span);
+        if (!root.RawDataMemory.Span.SequenceEqual(_ca.RawDataMemory.Span))
+        {
+            return false;
+        }
+
+        return !IsRevoked(certificate);
+    }
+
+    /// <summary>True when the cluster manifest refuses this certificate now (its overlap after a rotation has ended).</summary>
+    public bool IsRevoked(X509Certificate2 certificate)
+    {
+        ArgumentNullException.ThrowIfNull(certificate);
+        if (manifest is null)
+        {
+            return false;
+        }
+
+        watch?.Refresh();
+        return manifest.IsCertificateRefused(Sha256Of(certificate), _clock.GetUtcNow().ToUnixTimeMilliseconds());
+    }
+
+    /// <summary>SHA-256 of the certificate's DER encoding: the thumbprint the manifest and the CLI name certificates by.</summary>
+    public static byte[] Sha256Of(X509Certificate certificate)
+    {
+        ArgumentNullException.ThrowIfNull(certificate);
+        return certificate.GetCertHash(HashAlgorithmName.SHA256);
     }
 
     public const string ServerAuthEku = "1.3.6.1.5.5.7.3.1";
@@ -48,6 +73,6 @@ public sealed class ClusterTrust
     public bool ValidateServer(object sender, X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors)
     {
         // Name mismatch is tolerated only because we pin the CA and nodes are addressed by IP; everything else must pass.
-        return certificate is not null && Validate(certificate as X509Certificate2 ?? new X509Certificate2(certificate), ServerAuthEku);
+        return certificate is not null && Validate(certificate as X509Certificate2 ?? X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()), ServerAuthEku);
     }
 }

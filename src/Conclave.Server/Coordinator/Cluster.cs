@@ -14,8 +14,13 @@ namespace Conclave.Server.Coordinator;
 public sealed class Cluster : IDisposable
 {
     private readonly Dictionary<uint, NodeClient> _nodes;
-    private readonly NodeIdentity _identity;
     private readonly TimeProvider _clock;
+    private readonly CoordinatorIdentityFiles? _identityFiles;
+    private readonly Lock _identityGate = new();
+    private readonly List<NodeIdentity> _formerIdentities = [];
+    private NodeIdentity _identity;
+    private string _identityHex;
+    private string _lastTriedHex;
 
     /// <summary>
     /// With <paramref name="manifestPath"/>, the manifest file is re-read when it changes (<see cref="ManifestWatch"/>),
@@ -23,9 +28,25 @@ public sealed class Cluster : IDisposable
     /// </summary>
     public Cluster(ClusterManifest manifest, NodeIdentity coordinatorIdentity, X509Certificate2 clientCertificate, X509Certificate2 ca,
         TimeSpan roundTimeout, TimeProvider? clock = null, string? manifestPath = null)
+        : this(manifest, coordinatorIdentity, ReloadingCertificate.Fixed(clientCertificate), ca, roundTimeout, clock, manifestPath)
+    {
+    }
+
+    /// <summary>
+    /// A cluster whose client certificate follows its files (<paramref name="clientCertificate"/>: new connections use a
+    /// replaced certificate) and, with <paramref name="identityFiles"/>, whose coordinator identity follows the manifest:
+    /// once the manifest names the next identity waiting in the server's data folder, requests are signed with it
+    /// (docs/ROTATION.md "Rotating the coordinator's identity"). A connection to a node is used for new calls for at most
+    /// <paramref name="connectionLifetime"/> (default <see cref="NodeClient.DefaultConnectionLifetime"/>), so a
+    /// replaced certificate is presented, and a revoked one refused, within that time.
+    /// </summary>
+    public Cluster(ClusterManifest manifest, NodeIdentity coordinatorIdentity, ReloadingCertificate clientCertificate, X509Certificate2 ca,
+        TimeSpan roundTimeout, TimeProvider? clock = null, string? manifestPath = null, CoordinatorIdentityFiles? identityFiles = null,
+        TimeSpan? connectionLifetime = null)
     {
         ArgumentNullException.ThrowIfNull(manifest);
         ArgumentNullException.ThrowIfNull(coordinatorIdentity);
+        ArgumentNullException.ThrowIfNull(clientCertificate);
         if (!Convert.FromHexString(manifest.CoordinatorIdentityKey).AsSpan().SequenceEqual(coordinatorIdentity.IdentityPublicKey.Span))
         {
             throw new ConfigException("the coordinator identity does not match the cluster manifest");
@@ -33,12 +54,28 @@ public sealed class Cluster : IDisposable
 
         Manifest = manifest;
         _identity = coordinatorIdentity;
+        _identityHex = Convert.ToHexStringLower(coordinatorIdentity.IdentityPublicKey.Span);
+        _lastTriedHex = _identityHex;
+        _identityFiles = identityFiles;
         _clock = clock ?? TimeProvider.System;
         RoundTimeout = roundTimeout;
-        var trust = new ClusterTrust(ca);
+        ClientCertificate = clientCertificate;
         Watch = manifestPath is null ? null : new ManifestWatch(manifest, manifestPath, _clock);
-        _nodes = manifest.Nodes.ToDictionary(n => n.Id, n => new NodeClient(n, clientCertificate, trust, manifest, Watch));
+        Trust = new ClusterTrust(ca, manifest, Watch, _clock);
+        _nodes = manifest.Nodes.ToDictionary(n => n.Id, n => new NodeClient(n, clientCertificate, Trust, manifest, Watch, connectionLifetime));
     }
+
+    /// <summary>The coordinator's TLS client certificate (follows its files when made from them).</summary>
+    public ReloadingCertificate ClientCertificate { get; }
+
+    /// <summary>How node certificates are checked: the cluster CA, and the manifest's revoked certificates.</summary>
+    public ClusterTrust Trust { get; }
+
+    /// <summary>Why the coordinator did not switch to the key the manifest names (null when it did, or nothing changed).</summary>
+    public string? IdentityError { get; private set; }
+
+    /// <summary>The coordinator identity key requests are signed with now (hex).</summary>
+    public string IdentityKeyHex => Volatile.Read(ref _identityHex);
 
     public ClusterManifest Manifest { get; }
 
@@ -77,7 +114,60 @@ public sealed class Cluster : IDisposable
 
     /// <summary>A request envelope signed by the coordinator.</summary>
     public Envelope Request(ReadOnlySpan<byte> sessionId, string kind, uint round, IEnumerable<uint> recipients, ReadOnlySpan<byte> payload)
-        => EnvelopeFactory.Create(_identity, sessionId, kind, round, recipients, payload, _clock);
+        => EnvelopeFactory.Create(CurrentIdentity(), sessionId, kind, round, recipients, payload, _clock);
+
+    /// <summary>
+    /// The identity to sign the next request with. When the (re-read) manifest names another coordinator key and the
+    /// server's next identity is that key, it becomes current: the handover of docs/ROTATION.md "Rotating the
+    /// coordinator's identity". A key the manifest names that this server does not hold is tried once; requests stay
+    /// signed by the current key, which the nodes accept while its overlap lasts.
+    /// </summary>
+    private NodeIdentity CurrentIdentity()
+    {
+        Watch?.Refresh();
+        NodeIdentity identity = Volatile.Read(ref _identity);
+        string named = Manifest.CoordinatorIdentityKey;
+        if (_identityFiles is null || string.Equals(named, Volatile.Read(ref _identityHex), StringComparison.OrdinalIgnoreCase)
+            || string.Equals(named, Volatile.Read(ref _lastTriedHex), StringComparison.OrdinalIgnoreCase))
+        {
+            return identity;
+        }
+
+        lock (_identityGate)
+        {
+            if (string.Equals(named, _lastTriedHex, StringComparison.OrdinalIgnoreCase))
+            {
+                return _identity;
+            }
+
+            NodeIdentity? next;
+            try
+            {
+                next = _identityFiles.TryTakeNext(named);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ConfigException or Conclave.Crypto.Aead.EnvelopeException)
+            {
+                // Caught mid-write by another process, say: the current key signs (accepted during its overlap); tried again next request.
+                IdentityError = $"the coordinator's next identity in {_identityFiles.DataDir} could not be read ({e.GetType().Name})";
+                return _identity;
+            }
+
+            Volatile.Write(ref _lastTriedHex, named);
+            if (next is null)
+            {
+                IdentityError = "the cluster manifest names a coordinator key this server does not hold; requests stay signed by the current key";
+                return _identity;
+            }
+
+            IdentityError = null;
+
+            // Requests being signed with the former identity right now still hold it: it is disposed with the cluster.
+            _formerIdentities.Add(_identity);
+            Volatile.Write(ref _identity, next);
+            Volatile.Write(ref _identityHex, Convert.ToHexStringLower(next.IdentityPublicKey.Span));
+            return next;
+        }
+    }
 
     /// <summary>Asks every node to prove liveness and identity; returns the ids that answered correctly.</summary>
     public async Task<IReadOnlyList<uint>> AttestAsync(CancellationToken cancellationToken)
@@ -101,11 +191,28 @@ public sealed class Cluster : IDisposable
         return results.Where(id => id != 0).Order().ToList();
     }
 
+    /// <summary>Disposes the node clients and the identities this cluster switched away from; the identity and certificate it was given stay its caller's.</summary>
     public void Dispose()
     {
         foreach (NodeClient n in _nodes.Values)
         {
             n.Dispose();
+        }
+
+        lock (_identityGate)
+        {
+            foreach (NodeIdentity former in _formerIdentities.Skip(1))
+            {
+                former.Dispose();
+            }
+
+            if (_formerIdentities.Count > 0)
+            {
+                // The last identity switched to was made here; the first one was the caller's.
+                _identity.Dispose();
+            }
+
+            _formerIdentities.Clear();
         }
     }
 }

@@ -29,8 +29,21 @@ public sealed class NodeClient : IDisposable
     /// rotated identity is learnt from a reloaded manifest (<paramref name="watch"/>); without, against the node's key only.
     /// </summary>
     public NodeClient(ClusterNode node, X509Certificate2 clientCertificate, ClusterTrust trust, ClusterManifest? manifest = null, ManifestWatch? watch = null)
+        : this(node, ReloadingCertificate.Fixed(clientCertificate), trust, manifest, watch)
+    {
+    }
+
+    /// <summary>
+    /// A client whose TLS client certificate is taken from <paramref name="clientCertificate"/> at each handshake, so a
+    /// replaced certificate is used by every connection opened after the change; a connection takes new calls for at
+    /// most <paramref name="connectionLifetime"/> (default <see cref="DefaultConnectionLifetime"/>), and calls in flight
+    /// on it finish (docs/ROTATION.md "Rotating TLS certificates").
+    /// </summary>
+    public NodeClient(ClusterNode node, ReloadingCertificate clientCertificate, ClusterTrust trust, ClusterManifest? manifest = null, ManifestWatch? watch = null,
+        TimeSpan? connectionLifetime = null)
     {
         ArgumentNullException.ThrowIfNull(node);
+        ArgumentNullException.ThrowIfNull(clientCertificate);
         ArgumentNullException.ThrowIfNull(trust);
         Id = node.Id;
         Address = node.Address;
@@ -41,13 +54,26 @@ public sealed class NodeClient : IDisposable
         {
             EnableMultipleHttp2Connections = true,
             PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
+            PooledConnectionLifetime = connectionLifetime ?? DefaultConnectionLifetime,
             KeepAlivePingDelay = TimeSpan.FromSeconds(30),
             KeepAlivePingTimeout = TimeSpan.FromSeconds(10),
             ConnectTimeout = TimeSpan.FromSeconds(3),
             SslOptions = new SslClientAuthenticationOptions
             {
-                ClientCertificates = [clientCertificate],
-                RemoteCertificateValidationCallback = trust.ValidateServer,
+                // Every connection a full handshake, its certificates chosen and checked now (docs/ROTATION.md).
+                AllowTlsResume = false,
+                // Chosen at each handshake: the certificate in use now.
+                LocalCertificateSelectionCallback = (_, _, _, _, _) => clientCertificate.Current,
+                RemoteCertificateValidationCallback = (sender, certificate, chain, errors) =>
+                {
+                    bool ok = trust.ValidateServer(sender, certificate, chain, errors);
+                    if (ok && certificate is not null)
+                    {
+                        Volatile.Write(ref _serverCertificateSha256, Convert.ToHexStringLower(ClusterTrust.Sha256Of(certificate)));
+                    }
+
+                    return ok;
+                },
             },
         };
         _channel = GrpcChannel.ForAddress($"https://{ListenEndpoint.Parse(node.Address)}", new GrpcChannelOptions
@@ -58,6 +84,14 @@ public sealed class NodeClient : IDisposable
         });
         _client = new SignerNode.SignerNodeClient(_channel);
     }
+
+    /// <summary>How long a connection to a node takes new calls before a fresh one (a fresh TLS handshake) replaces it.</summary>
+    public static TimeSpan DefaultConnectionLifetime { get; } = TimeSpan.FromMinutes(5);
+
+    private string? _serverCertificateSha256;
+
+    /// <summary>SHA-256 (hex) of the certificate the node presented in this client's latest accepted TLS handshake; null before the first.</summary>
+    public string? ServerCertificateSha256 => Volatile.Read(ref _serverCertificateSha256);
 
     public uint Id { get; }
 

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Security.Cryptography.X509Certificates;
 using System.Net.Sockets;
 using Conclave.Node.Config;
 using Conclave.Node.Protocol;
@@ -49,14 +50,19 @@ public sealed class LocalClusterProcesses : IDisposable
 
     public Cluster Coordinator { get; }
 
-    public static Cluster CreateCoordinator(ServerConfig config, ClusterManifest manifest, string? certificate = null, string? key = null, string? ca = null, TimeProvider? clock = null, string? manifestPath = null)
+    /// <summary>
+    /// A coordinator like the server's: its client certificate follows its files and its identity the manifest
+    /// (docs/ROTATION.md "Rotating TLS certificates", "Rotating the coordinator's identity").
+    /// </summary>
+    public static Cluster CreateCoordinator(ServerConfig config, ClusterManifest manifest, string? certificate = null, string? key = null, string? ca = null, TimeProvider? clock = null,
+        string? manifestPath = null, TimeSpan? connectionLifetime = null)
     {
-        using SecretBuffer kek = KekFile.Read(config.Resolve(config.KekFile));
-        NodeIdentity identity = NodeIdentity.Unseal(0, kek.ReadOnlySpan, File.ReadAllBytes(Path.Combine(config.Resolve(config.DataDir), "identity.sealed")));
+        var identityFiles = new CoordinatorIdentityFiles(config.Resolve(config.DataDir), config.Resolve(config.KekFile));
+        NodeIdentity identity = identityFiles.Load(manifest);
+        X509Certificate2 caCertificate = PemFiles.LoadCertificate(ca ?? config.Resolve(config.Tls.Ca));
         return new Cluster(manifest, identity,
-            PemFiles.LoadWithKey(certificate ?? config.Resolve(config.Tls.Certificate), key ?? config.Resolve(config.Tls.Key)),
-            PemFiles.LoadCertificate(ca ?? config.Resolve(config.Tls.Ca)),
-            TimeSpan.FromSeconds(5), clock, manifestPath);
+            ReloadingCertificate.FromFiles(certificate ?? config.Resolve(config.Tls.Certificate), key ?? config.Resolve(config.Tls.Key), new ClusterTrust(caCertificate, clock: clock), ClusterTrust.ClientAuthEku, clock),
+            caCertificate, TimeSpan.FromSeconds(5), clock, manifestPath, identityFiles, connectionLifetime);
     }
 
     public Process StartNode(uint id) => StartProcess(id, [_cliDll, "node", "run"]);

@@ -59,9 +59,15 @@ public static class ServerHost
             : await ConclaveStore.OpenPostgresAsync(config.PostgresConnectionString, storeOptions, cancellationToken).ConfigureAwait(false);
 
         X509Certificate2 ca = PemFiles.LoadCertificate(config.Resolve(config.Tls.Ca));
-        X509Certificate2 clientCert = PemFiles.LoadWithKey(config.Resolve(config.Tls.Certificate), config.Resolve(config.Tls.Key));
+        // The coordinator's client certificate follows its files (`conclave coordinator rotate-tls`), and its identity the
+        // manifest (`conclave coordinator rotate-keys`): both change without a restart (docs/ROTATION.md). identity.sealed
+        // stays the audit log's checkpoint key.
+        ReloadingCertificate clientCert = ReloadingCertificate.FromFiles(config.Resolve(config.Tls.Certificate), config.Resolve(config.Tls.Key), new ClusterTrust(ca), ClusterTrust.ClientAuthEku);
+        var identityFiles = new CoordinatorIdentityFiles(dataDir, config.Resolve(config.KekFile));
+        NodeIdentity coordinatorIdentity = identityFiles.Load(manifest);
         // The manifest file is watched: a node identity rotated in it is accepted without a restart (docs/OPERATIONS.md).
-        var cluster = new Cluster(manifest, identity, clientCert, ca, TimeSpan.FromMilliseconds(config.RoundTimeoutMilliseconds), manifestPath: config.Resolve(config.Cluster));
+        var cluster = new Cluster(manifest, coordinatorIdentity, clientCert, ca, TimeSpan.FromMilliseconds(config.RoundTimeoutMilliseconds),
+            manifestPath: config.Resolve(config.Cluster), identityFiles: identityFiles);
         // Rotation runs are recorded in the store under this replica's name, kept in its data folder so that a
         // restarted replica finishes its own interrupted runs at once (another replica's only after their lease).
         var frost = new FrostCoordinator(cluster)
@@ -239,6 +245,8 @@ public static class ServerHost
             hsm?.Dispose();
             store.DisposeAsync().AsTask().GetAwaiter().GetResult();
             cluster.Dispose();
+            coordinatorIdentity.Dispose();
+            clientCert.Dispose();
             identity.Dispose();
         });
         return app;
