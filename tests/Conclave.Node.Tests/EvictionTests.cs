@@ -1,5 +1,8 @@
 using System.Security.Cryptography;
+using Conclave.Crypto.Memory;
+using Conclave.Node.Config;
 using Conclave.Node.Frost;
+using Conclave.Node.Hosting;
 using Conclave.Node.Protocol;
 using Conclave.Node.Rpc;
 using Conclave.Server.Coordinator;
@@ -7,6 +10,8 @@ using Conclave.Server.Hosting;
 using Conclave.Threshold;
 using Conclave.Threshold.Frost;
 using Conclave.Threshold.Frost.Ciphersuites;
+using Google.Protobuf;
+using Grpc.Core;
 
 namespace Conclave.Node.Tests;
 
@@ -106,10 +111,128 @@ public sealed class EvictionTests(FiveNodeCluster fixture) : IClassFixture<FiveN
         Assert.Equal(1, coordinator.Find(pair.KeyId)!.Version);
         Assert.Equal(new uint[] { 1, 3, 5 }, coordinator.Find(k.KeyId)!.Nodes);
 
-        // Re-admitted: node 4 may take part again (a new key on it is made and signs there).
+        // Re-admitted: node 4 may take part again (a new key on it is made and signs there); the other nodes are told.
         coordinator.Readmit(4);
+        Assert.Empty(await coordinator.TellNodesOfTrustAsync(CancellationToken.None));
         FrostKeyInfo back = await coordinator.CreateKeyAsync("evict-y-" + tag, FrostCiphersuite.Ed25519Sha512, 2, [3, 4], CancellationToken.None);
         await SignAsync(coordinator, back);
+    }
+
+    [Fact]
+    public async Task TheOtherNodesRefuseAnEvictedNodesMessagesByThemselves_AlsoAfterARestart_UntilReadmitted()
+    {
+        var coordinator = new FrostCoordinator(_c.Coordinator) { PoolBatch = 4 };
+        using NodeIdentity two = UnsealIdentity(2);
+        await ReadmitEverywhereAsync(coordinator, 2); // whatever another test of this cluster left
+        await RelayFromAsync(two, 1, "test.relayed"); // accepted: node 2 is trusted
+        try
+        {
+            // Evicted: every other node is told, by a notice signed by the coordinator, and answers that it recorded it.
+            await coordinator.EvictAsync(2, null, CancellationToken.None);
+            Assert.Empty(await coordinator.TellNodesOfTrustAsync(CancellationToken.None));
+            Assert.All(new uint[] { 1, 3, 4, 5 }, n => Assert.True(coordinator.TrustNotices.Acknowledged(n, 2)));
+
+            // A round message, a run-key announcement and a signed commit from node 2, relayed by the coordinator: each
+            // node refuses them itself, with a typed reason naming node 2 as the culprit.
+            foreach ((uint to, string kind) in new[] { (1u, "test.relayed"), (3u, FrostMessages.DkgAgreementKey), (4u, "rotation.committed") })
+            {
+                NodeCallException refused = await Assert.ThrowsAsync<NodeCallException>(() => RelayFromAsync(two, to, kind));
+                Assert.Equal((to, StatusCode.PermissionDenied, (uint?)2), (refused.NodeId, refused.Status, refused.Culprit));
+                Assert.Contains($"relayed message '{kind}' from node 2 is refused: node 2 is evicted (untrusted on node {to})", refused.Message, StringComparison.Ordinal);
+            }
+
+            // Node 1 restarts: it reads the eviction from its own store (the coordinator does not tell it again) and still refuses.
+            _c.KillNode(1);
+            _c.StartNode(1);
+            _c.WaitForAll(TimeSpan.FromSeconds(120));
+            NodeCallException afterRestart = await Assert.ThrowsAsync<NodeCallException>(() => RelayFromAsync(two, 1, "test.relayed"));
+            Assert.Equal((StatusCode.PermissionDenied, (uint?)2), (afterRestart.Status, afterRestart.Culprit));
+            Assert.Contains("node 2 is evicted (untrusted on node 1)", afterRestart.Message, StringComparison.Ordinal);
+
+            // A notice about a node outside the manifest, or about the node itself, is refused.
+            NodeCallException unknown = await Assert.ThrowsAsync<NodeCallException>(() => Step(1, NodeTrustHandler.EvictKind, NodeTrustHandler.NoticePayload(9)));
+            Assert.Contains("node 9 is not in the cluster manifest", unknown.Message, StringComparison.Ordinal);
+            NodeCallException self = await Assert.ThrowsAsync<NodeCallException>(() => Step(3, NodeTrustHandler.ReadmitKind, NodeTrustHandler.NoticePayload(3)));
+            Assert.Contains("node 3 is never told of its own eviction or re-admission", self.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            coordinator.Readmit(2);
+            Assert.Empty(await coordinator.TellNodesOfTrustAsync(CancellationToken.None));
+        }
+
+        // Re-admitted and told: node 1 accepts node 2's messages again.
+        await RelayFromAsync(two, 1, "test.relayed");
+    }
+
+    [Fact]
+    public async Task AReadmittedNode_RejoinsAKeyItHeldBeforeItsEviction_AndSigns_WhileItsOldShareStaysUnusable()
+    {
+        var coordinator = new FrostCoordinator(_c.Coordinator) { PoolBatch = 4 };
+        await ReadmitEverywhereAsync(coordinator, 2);
+        FrostKeyInfo k = await coordinator.CreateKeyAsync("rejoin-" + Guid.NewGuid().ToString("N")[..8], FrostCiphersuite.Secp256k1Sha256, 2, [1, 2, 3], CancellationToken.None);
+        await SignAsync(coordinator, k);
+
+        // Evicted: the key moves to nodes 1 and 3 at version 2; node 2 keeps version 1 (never contacted).
+        await coordinator.EvictAsync(2, null, CancellationToken.None);
+        Assert.Equal((2, "1,3"), (coordinator.Find(k.KeyId)!.Version, string.Join(",", coordinator.Find(k.KeyId)!.Nodes)));
+        Assert.Equal((1, "Active"), await StatusAsync(2, k.KeyId));
+        await Assert.ThrowsAsync<NodeUntrustedException>(() => coordinator.ReshareAsync(k.KeyId, 2, [1, 2, 3], CancellationToken.None));
+
+        // Re-admitted, then a reshare back to it: node 2 is a holder again, at version 3, under the unchanged public key.
+        coordinator.Readmit(2);
+        Assert.Empty(await coordinator.TellNodesOfTrustAsync(CancellationToken.None));
+        FrostKeyInfo back = await coordinator.ReshareAsync(k.KeyId, 2, [1, 2, 3], CancellationToken.None);
+        Assert.Equal((3, "1,2,3"), (back.Version, string.Join(",", back.Nodes)));
+        Assert.Equal(k.PublicKeyPackage.VerificationKey, back.PublicKeyPackage.VerificationKey);
+        Assert.Equal((3, "Active"), await StatusAsync(2, k.KeyId));
+
+        // Node 2 signs: its share and node 3's at version 3 aggregate to a signature under the group key.
+        byte[] message = RandomNumberGenerator.GetBytes(32);
+        (byte[] id2, SigningCommitments c2) = await CommitAsync(2, k.KeyId, 3, k.Suite);
+        (byte[] id3, SigningCommitments c3) = await CommitAsync(3, k.KeyId, 3, k.Suite);
+        var package = new SigningPackage(message, [c2, c3]);
+        SignatureShare s2 = await SignShareAsync(2, k.KeyId, id2, package, 3, k.Suite);
+        SignatureShare s3 = await SignShareAsync(3, k.KeyId, id3, package, 3, k.Suite);
+        byte[] signature = FrostAggregator.Aggregate(package, [s2, s3], back.PublicKeyPackage, AggregationMode.VerifyEachShare);
+        Assert.True(k.Suite.Verify(k.PublicKeyPackage.VerificationKey, message, signature));
+        await SignAsync(coordinator, back);
+
+        // Its pre-eviction share is erased: node 2 refuses version 1.
+        NodeCallException stale = await Assert.ThrowsAsync<NodeCallException>(() => CommitAsync(2, k.KeyId, 1, k.Suite));
+        Assert.Contains("version", stale.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>Makes every node trust <paramref name="node"/> again (another test of this cluster may have evicted it).</summary>
+    private static async Task ReadmitEverywhereAsync(FrostCoordinator coordinator, uint node)
+    {
+        coordinator.TrustNotices.Saw(node);
+        coordinator.Readmit(node);
+        Assert.Empty(await coordinator.TellNodesOfTrustAsync(CancellationToken.None));
+    }
+
+    private NodeIdentity UnsealIdentity(uint node)
+    {
+        NodeConfig config = NodeConfig.Load(_c.Layout.NodeConfigPath(node));
+        using SecretBuffer kek = KekFile.Read(config.Resolve(config.KekFile));
+        return NodeIdentity.Unseal(node, kek.ReadOnlySpan, File.ReadAllBytes(Path.Combine(config.Resolve(config.DataDir), "identity.sealed")));
+    }
+
+    /// <summary>An attestation request to <paramref name="to"/> relaying one message of <paramref name="kind"/> signed by <paramref name="sender"/>.</summary>
+    private Task<IReadOnlyList<Envelope>> RelayFromAsync(NodeIdentity sender, uint to, string kind)
+    {
+        byte[] session = Cluster.NewSessionId();
+        Envelope relayed = EnvelopeSigner.Sign(new Envelope
+        {
+            SessionId = ByteString.CopyFrom(session),
+            Kind = kind,
+            Round = 1,
+            Sender = sender.NodeId,
+            Payload = ByteString.CopyFrom([1]),
+            IssuedAtUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
+        }, sender);
+        return _c.Coordinator.Node(to).StepAsync(_c.Coordinator.Request(session, AttestHandler.RequestKind, 0, [to], RandomNumberGenerator.GetBytes(32)), [relayed],
+            TimeSpan.FromSeconds(30), CancellationToken.None);
     }
 
     private static async Task SignAsync(FrostCoordinator coordinator, FrostKeyInfo key)

@@ -59,6 +59,11 @@ public sealed class EvictionApiTests(VariantNodes fixture) : IClassFixture<Varia
             await SignAsync(http, pair, pairKey, 1);
             Assert.Equal(1, (await client.GetKeyAsync(pair)).Version);
 
+            // The other nodes were told: node 1 refuses, by itself, a message signed by node 3 (docs/ROTATION.md "What the other nodes do").
+            Conclave.Server.Coordinator.NodeCallException refusedByNode = await Assert.ThrowsAsync<Conclave.Server.Coordinator.NodeCallException>(() => RelayFromNodeAsync(3, 1));
+            Assert.Equal((Grpc.Core.StatusCode.PermissionDenied, (uint?)3), (refusedByNode.Status, refusedByNode.Culprit));
+            Assert.Contains("node 3 is evicted (untrusted on node 1)", refusedByNode.Message, StringComparison.Ordinal);
+
             // Evicting again changes nothing; a new key never lands on node 3, and asking for it is refused.
             Assert.Empty((await client.EvictNodeAsync(3)).Moved);
             await ProblemAsync(http, "/v1/keys", $$"""{"name":"evict-three-{{tag}}","scheme":"frost-ed25519","participants":3}""", 409, "node-untrusted");
@@ -112,11 +117,34 @@ public sealed class EvictionApiTests(VariantNodes fixture) : IClassFixture<Varia
             Assert.Contains((await client.ReadAuditTailAsync(50)).Entries, a => a.Action == "node.readmit");
             JsonNode all = await PostAsync(http, "/v1/keys", $$"""{"name":"evict-back-{{tag}}","scheme":"frost-ed25519","participants":3}""", HttpStatusCode.Created);
             Assert.Equal(3, all["participants"]!.GetValue<int>());
+            await RelayFromNodeAsync(3, 1); // the other nodes were told of the re-admission: accepted again
         }
         finally
         {
             await StopAsync(app, http);
         }
+    }
+
+    /// <summary>An attestation request to node <paramref name="to"/> relaying a message signed by node <paramref name="sender"/>'s identity key.</summary>
+    private Task<IReadOnlyList<Conclave.Node.Rpc.Envelope>> RelayFromNodeAsync(uint sender, uint to)
+    {
+        var nodeConfig = Conclave.Node.Config.NodeConfig.Load(fixture.Nodes.Layout.NodeConfigPath(sender));
+        using Conclave.Crypto.Memory.SecretBuffer kek = Conclave.Node.Hosting.KekFile.Read(nodeConfig.Resolve(nodeConfig.KekFile));
+        using Conclave.Node.Protocol.NodeIdentity identity = Conclave.Node.Protocol.NodeIdentity.Unseal(sender, kek.ReadOnlySpan,
+            File.ReadAllBytes(Path.Combine(nodeConfig.Resolve(nodeConfig.DataDir), "identity.sealed")));
+        byte[] session = Conclave.Server.Coordinator.Cluster.NewSessionId();
+        Conclave.Node.Rpc.Envelope relayed = Conclave.Node.Protocol.EnvelopeSigner.Sign(new Conclave.Node.Rpc.Envelope
+        {
+            SessionId = Google.Protobuf.ByteString.CopyFrom(session),
+            Kind = "test.relayed",
+            Round = 1,
+            Sender = sender,
+            Payload = Google.Protobuf.ByteString.CopyFrom([1]),
+            IssuedAtUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
+        }, identity);
+        Conclave.Server.Coordinator.Cluster c = fixture.Nodes.Coordinator;
+        return c.Node(to).StepAsync(c.Request(session, Conclave.Node.Protocol.AttestHandler.RequestKind, 0, [to], System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)),
+            [relayed], TimeSpan.FromSeconds(30), CancellationToken.None);
     }
 
     private static async Task<JsonNode> ProblemAsync(HttpClient http, string path, string json, int status, string type)

@@ -44,6 +44,15 @@ public sealed class RepairApiTests(RepairNodes fixture) : IClassFixture<RepairNo
             byte[] groupA = Convert.FromHexString(keyA["publicKey"]!.GetValue<string>());
             byte[] groupB = Convert.FromHexString(keyB["publicKey"]!.GetValue<string>());
 
+            // More keys, each repaired below with its client leaving at another step boundary of the run.
+            string[] otherBoundaries = ["started", "sigmas", "finish", "prepared", "nodes-committed"];
+            var others = new List<(string Name, string Boundary, JsonNode Key)>();
+            foreach (string boundary in otherBoundaries)
+            {
+                string name = $"repair-{boundary}-" + Guid.NewGuid().ToString("N")[..8];
+                others.Add((name, boundary, await PostAsync(http, "/v1/keys", $$"""{"name":"{{name}}","scheme":"frost-ed25519"}""", HttpStatusCode.Created)));
+            }
+
             // Bad requests: typed 4xx problems, nothing started.
             await ProblemAsync(http, $"/v1/keys/{a}/repair", "{}", 400, "node is required");
             await ProblemAsync(http, $"/v1/keys/{a}/repair", """{"node":9}""", 400, "node 9 holds no share");
@@ -51,7 +60,7 @@ public sealed class RepairApiTests(RepairNodes fixture) : IClassFixture<RepairNo
             await ProblemAsync(http, "/v1/keys/no-such-key/repair", """{"node":1}""", 404, "no-such-key");
             await ProblemAsync(http, "/v1/operations/00ff/transcript", null, 404, "no operation");
 
-            // Node 3 loses its store (both keys' shares).
+            // Node 3 loses its store (every key's share).
             fixture.Nodes.KillNode(3);
             foreach (string f in Directory.GetFiles(Path.Combine(fixture.Nodes.DataDir, "node-3", "data"), "*.db*"))
             {
@@ -62,32 +71,17 @@ public sealed class RepairApiTests(RepairNodes fixture) : IClassFixture<RepairNo
             fixture.Nodes.WaitForAll(TimeSpan.FromSeconds(120));
 
             // Key a: the client leaves while the run is held after the δ pieces; the run goes on and finishes.
-            var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            var reached = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             FrostCoordinator frost = app.Services.GetRequiredService<FrostCoordinator>();
-            frost.FaultInjection = async (kind, boundary) =>
-            {
-                if (kind == RotationKind.Repair && boundary == "deltas")
-                {
-                    reached.TrySetResult();
-                    await held.Task;
-                }
-            };
-            using (var leave = new CancellationTokenSource())
-            {
-                Task<HttpResponseMessage> request = http.PostAsync(new Uri($"/v1/keys/{a}/repair", UriKind.Relative), Json("""{"node":3}"""), leave.Token);
-                await reached.Task.WaitAsync(TimeSpan.FromSeconds(60));
-                await leave.CancelAsync();
-                await Assert.ThrowsAnyAsync<OperationCanceledException>(() => request);
-            }
-
-            held.SetResult();
-            frost.FaultInjection = null;
             IRotationLog runs = app.Services.GetRequiredService<IConclaveStore>().Rotations;
-            RotationRun run = (await runs.ListForKeyAsync(keyA["id"]!.GetValue<string>(), 10)).Single(r => r.Kind == RotationKind.Repair);
-            await WaitForAsync(async () => (await runs.GetAsync(run.RunId))!.IsFinished, "the repair went on after the client left");
-            JsonNode op = await GetAsync(http, $"/v1/operations/{run.RunId}");
-            Assert.Equal(("repair", "retired", 1), (op["kind"]!.GetValue<string>(), op["state"]!.GetValue<string>(), op["key"]!["version"]!.GetValue<int>()));
+            RotationRun run = await RepairLeavingAtAsync(http, frost, runs, a, keyA, "deltas");
+
+            // The other keys: the client leaves at another boundary each (before and after the run is prepared); every run
+            // still finishes retired at the unchanged version.
+            foreach ((string name, string boundary, JsonNode key) in others)
+            {
+                RotationRun other = await RepairLeavingAtAsync(http, frost, runs, name, key, boundary);
+                Assert.Equal(RotationState.Retired, (await runs.GetAsync(other.RunId))!.State);
+            }
 
             // Its transcript: served by operation id, verifies offline against the manifest (the API object and the CLI).
             using (HttpResponseMessage r = await http.GetAsync(new Uri($"/v1/operations/{run.RunId}/transcript", UriKind.Relative)))
@@ -114,12 +108,16 @@ public sealed class RepairApiTests(RepairNodes fixture) : IClassFixture<RepairNo
             Assert.Contains("node 7 holds no share", error, StringComparison.Ordinal);
             Assert.Single(error.Trim().Split('\n'));
 
-            // Both keys sign under their unchanged public keys with node 3 in the quorum (node 1 taken out).
+            // Every key signs under its unchanged public key with node 3 in the quorum (node 1 taken out).
             fixture.Nodes.KillNode(1);
             try
             {
                 await SignAsync(http, a, groupA);
                 await SignAsync(http, b, groupB);
+                foreach ((string name, _, JsonNode key) in others)
+                {
+                    await SignAsync(http, name, Convert.FromHexString(key["publicKey"]!.GetValue<string>()));
+                }
             }
             finally
             {
@@ -131,6 +129,44 @@ public sealed class RepairApiTests(RepairNodes fixture) : IClassFixture<RepairNo
         {
             await StopAsync(app, http);
         }
+    }
+
+    /// <summary>
+    /// Repairs node 3's share of <paramref name="name"/> through the API while its client leaves once the run reached
+    /// <paramref name="boundary"/> (the run is held there until the client is gone); returns the run once it finished
+    /// retired at the key's unchanged version.
+    /// </summary>
+    private static async Task<RotationRun> RepairLeavingAtAsync(HttpClient http, FrostCoordinator frost, IRotationLog runs, string name, JsonNode key, string boundary)
+    {
+        var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var reached = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        frost.FaultInjection = async (kind, at) =>
+        {
+            if (kind == RotationKind.Repair && at == boundary)
+            {
+                reached.TrySetResult();
+                await held.Task;
+            }
+        };
+        try
+        {
+            using var leave = new CancellationTokenSource();
+            Task<HttpResponseMessage> request = http.PostAsync(new Uri($"/v1/keys/{name}/repair", UriKind.Relative), Json("""{"node":3}"""), leave.Token);
+            await reached.Task.WaitAsync(TimeSpan.FromSeconds(60));
+            await leave.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => request);
+        }
+        finally
+        {
+            held.TrySetResult();
+            frost.FaultInjection = null;
+        }
+
+        RotationRun run = (await runs.ListForKeyAsync(key["id"]!.GetValue<string>(), 10)).Single(r => r.Kind == RotationKind.Repair);
+        await WaitForAsync(async () => (await runs.GetAsync(run.RunId))!.IsFinished, $"the repair went on after the client left at {boundary}");
+        JsonNode op = await GetAsync(http, $"/v1/operations/{run.RunId}");
+        Assert.Equal(("repair", "retired", 1), (op["kind"]!.GetValue<string>(), op["state"]!.GetValue<string>(), op["key"]!["version"]!.GetValue<int>()));
+        return run;
     }
 
     private static async Task ProblemAsync(HttpClient http, string path, string? body, int status, string detail)

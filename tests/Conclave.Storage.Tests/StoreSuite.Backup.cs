@@ -1,5 +1,6 @@
 using Conclave.Crypto.Signing;
 using Conclave.Storage.Audit;
+using Conclave.Storage.Nodes;
 using Conclave.Storage.Nonces;
 using Conclave.Storage.Requests;
 using Conclave.Testing;
@@ -39,6 +40,7 @@ public abstract partial class StoreSuite
         await store.Risk.UpdateAsync(_ => Level("stressed", s_riskNow) with { ManualLevel = "stressed", ManualBy = "ops", ManualReason = "FOMC", ManualAt = s_riskNow });
         await store.Risk.AddPricesAsync([new Conclave.Storage.Risk.StoredPriceSample("ETH-USD", s_riskNow, 3000.5m)], s_riskNow.AddDays(-1));
         await store.Risk.AddLockdownVoteAsync(s_riskNow, "alice", s_riskNow);
+        await store.NodeTrust.MarkUntrustedAsync(3, "suspected compromise", 5); // an evicted node (docs/ROTATION.md)
         using (var n = Secret(52))
         {
             await store.Nonces.IssueAsync([new NonceIssue([7, 7], "k1", NonceKind.Nonce, n), new NonceIssue([8, 8], "k1", NonceKind.Presignature)]);
@@ -85,6 +87,8 @@ public abstract partial class StoreSuite
             Assert.Equal(("stressed", "stressed", "ops", "FOMC"), (risk.Level, risk.ManualLevel, risk.ManualBy, risk.ManualReason));
             Assert.Equal(3000.5m, Assert.Single(await store.Risk.ReadPricesAsync(s_riskNow.AddMinutes(-1))).Price);
             Assert.Equal(["alice"], await store.Risk.LockdownVotesAsync(s_riskNow));
+            UntrustedNode evicted = Assert.Single(await store.NodeTrust.ListUntrustedAsync()); // its record MAC verifies
+            Assert.Equal((3u, "suspected compromise", (uint?)5), (evicted.NodeId, evicted.Reason, evicted.Replacement));
             AuditVerificationResult v = await store.Audit.VerifyAsync();
             Assert.True(v.Ok, v.ToString());
             Assert.Equal(25, v.EntriesChecked);

@@ -33,6 +33,85 @@ public abstract partial class StoreSuite
         UntrustedNode left = Assert.Single(await c.NodeTrust.ListUntrustedAsync());
         Assert.Equal((uint?)5, left.Replacement);
     }
+
+    public static TheoryData<string, string> TamperedNodeTrustColumns => new()
+    {
+        { "node_id", "UPDATE node_trust SET node_id=3 WHERE node_id=2" },
+        { "state", "UPDATE node_trust SET state='trusted' WHERE node_id=2" },
+        { "reason", "UPDATE node_trust SET reason='routine' WHERE node_id=2" },
+        { "replacement", "UPDATE node_trust SET replacement=NULL WHERE node_id=2" },
+        { "since", "UPDATE node_trust SET since=since+1 WHERE node_id=2" },
+        { "mac", "UPDATE node_trust SET mac=NULL WHERE node_id=2" },
+        { "mac of another row", "UPDATE node_trust SET mac=(SELECT mac FROM node_trust WHERE node_id=4) WHERE node_id=2" },
+    };
+
+    [Theory]
+    [MemberData(nameof(TamperedNodeTrustColumns))]
+    public async Task NodeTrust_row_changed_by_sql_is_refused(string column, string sql)
+    {
+        await using TestLocation loc = await Harness.NewLocationAsync();
+        await using (IConclaveStore store = await loc.OpenAsync(WithPassphrase()))
+        {
+            await store.NodeTrust.MarkUntrustedAsync(2, "suspected compromise", 5);
+            await store.NodeTrust.MarkUntrustedAsync(4, "test", null);
+        }
+
+        Assert.Equal(1, await loc.ExecAsync(sql));
+        await using (IConclaveStore store = await loc.OpenAsync(WithPassphrase()))
+        {
+            string node = column == "node_id" ? "node 3" : "node 2";
+            uint id = column == "node_id" ? 3u : 2u;
+            foreach (Func<Task> use in new Func<Task>[]
+            {
+                () => store.NodeTrust.ListUntrustedAsync(), () => store.NodeTrust.MarkUntrustedAsync(id, "again", 6), () => store.NodeTrust.ReadmitAsync(id),
+            })
+            {
+                var e = await Assert.ThrowsAsync<StorageException>(use);
+                Assert.Equal(StorageErrorKind.IntegrityCheckFailed, e.Kind);
+                Assert.Contains($"untrusted node '{node}'", e.Message, StringComparison.Ordinal);
+                Assert.Contains("integrity check", e.Message, StringComparison.Ordinal);
+            }
+
+            // The tampered row is still there (refused, not removed or re-sealed).
+            Assert.Equal(2L, Convert.ToInt64(await loc.ScalarAsync("SELECT COUNT(*) FROM node_trust"), System.Globalization.CultureInfo.InvariantCulture));
+        }
+    }
+
+    [Fact]
+    public async Task NodeTrust_mac_follows_every_write_kek_rotation_and_migration_backfill()
+    {
+        await using TestLocation loc = await Harness.NewLocationAsync();
+        await using (IConclaveStore store = await loc.OpenAsync(WithPassphrase()))
+        {
+            await store.NodeTrust.MarkUntrustedAsync(2, "suspected compromise", null);
+            await store.NodeTrust.MarkUntrustedAsync(2, "again", 5); // the update re-seals the row
+            await store.RotateKekAsync(EngineHarness.Passphrase("new passphrase"));
+        }
+
+        await using (IConclaveStore store = await loc.OpenAsync(WithPassphrase("new passphrase")))
+        {
+            UntrustedNode n = Assert.Single(await store.NodeTrust.ListUntrustedAsync());
+            Assert.Equal((2u, "suspected compromise", (uint?)5), (n.NodeId, n.Reason, n.Replacement));
+        }
+
+        // A row written before migration 12 has no MAC: the first unlocked open computes it, once.
+        await loc.ExecAsync("UPDATE node_trust SET mac=NULL");
+        await loc.ExecAsync("INSERT INTO store_meta (name, value) VALUES ('node_trust_mac_backfill', 'pending')");
+        await using (IConclaveStore store = await loc.OpenAsync(WithPassphrase("new passphrase")))
+        {
+            Assert.Equal(2u, Assert.Single(await store.NodeTrust.ListUntrustedAsync()).NodeId);
+        }
+
+        Assert.Null(await loc.ScalarAsync("SELECT value FROM store_meta WHERE name='node_trust_mac_backfill'"));
+        Assert.Equal(32, ((byte[])(await loc.ScalarAsync("SELECT mac FROM node_trust WHERE node_id=2"))!).Length);
+
+        // Afterwards, a missing MAC is tampering, not a migration.
+        await loc.ExecAsync("UPDATE node_trust SET mac=NULL");
+        await using (IConclaveStore store = await loc.OpenAsync(WithPassphrase("new passphrase")))
+        {
+            Assert.Equal(StorageErrorKind.IntegrityCheckFailed, (await Assert.ThrowsAsync<StorageException>(() => store.NodeTrust.ListUntrustedAsync())).Kind);
+        }
+    }
 }
 
 public abstract partial class StoreSuite

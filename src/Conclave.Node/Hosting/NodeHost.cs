@@ -73,6 +73,8 @@ public static class NodeHost
                 : throw new ConfigException("auditCheckpointInterval must be between 1 and 1000000"),
         }, cancellationToken).ConfigureAwait(false);
         NonceEpochs epochs = await NonceEpochs.OpenAsync(store.Nonces, ct: cancellationToken).ConfigureAwait(false);
+        // The peers this node was told were evicted, from its own store (docs/ROTATION.md "What the other nodes do").
+        PeerTrust peerTrust = await PeerTrust.LoadAsync(store, cancellationToken).ConfigureAwait(false);
         var frost = new FrostNodeState(store, config.NodeId, epochs) { CorruptShares = config.FaultInjection == "bad-share", DkgFaults = dkgFaults };
 
         X509Certificate2 ca = PemFiles.LoadCertificate(config.Resolve(config.Tls.Ca));
@@ -121,6 +123,8 @@ public static class NodeHost
         builder.Services.AddSingleton(store);
         builder.Services.AddSingleton(frost);
         builder.Services.AddSingleton<IProtocolHandler, AttestHandler>();
+        builder.Services.AddSingleton(peerTrust);
+        builder.Services.AddSingleton<IProtocolHandler, NodeTrustHandler>();
 
         // The threshold engine: each protocol's handlers and the rotation steps they share (docs/ARCHITECTURE.md "Threshold engine").
         var dkls = new DklsNodeState(store, config.NodeId, epochs) { CorruptRound2 = config.FaultInjection == "bad-dkls-round2" };

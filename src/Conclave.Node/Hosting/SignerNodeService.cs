@@ -22,11 +22,13 @@ internal sealed partial class SignerNodeService : SignerNode.SignerNodeBase
     private readonly ManifestWatch? _watch;
     private readonly ILogger<SignerNodeService> _log;
     private readonly TimeProvider _clock;
+    private readonly PeerTrust _trust;
 
     public SignerNodeService(NodeIdentity identity, ClusterManifest cluster, ReplayGuard replay, IEnumerable<IProtocolHandler> handlers,
-        ILogger<SignerNodeService> log, TimeProvider clock, ManifestWatch? watch = null)
+        ILogger<SignerNodeService> log, TimeProvider clock, PeerTrust trust, ManifestWatch? watch = null)
     {
         _watch = watch;
+        _trust = trust;
         _identity = identity;
         _cluster = cluster;
         _replay = replay;
@@ -87,6 +89,13 @@ internal sealed partial class SignerNodeService : SignerNode.SignerNodeBase
             if (keys.Count == 0 || e.Sender == _identity.NodeId)
             {
                 throw Refuse(StatusCode.InvalidArgument, $"relayed message claims unknown sender {e.Sender}");
+            }
+
+            // An evicted peer is refused by this node itself (docs/ROTATION.md "What the other nodes do"), whatever the
+            // coordinator relays: its round messages, run-key announcements and signed commits alike.
+            if (_trust.IsUntrusted(e.Sender))
+            {
+                throw RefuseUntrusted(e);
             }
 
             if (!e.SessionId.Equals(req.SessionId))
@@ -163,6 +172,15 @@ internal sealed partial class SignerNodeService : SignerNode.SignerNodeBase
             default:
                 break;
         }
+    }
+
+    /// <summary>A relayed message signed by (or claiming) an evicted peer: PermissionDenied, naming the peer as the culprit.</summary>
+    private RpcException RefuseUntrusted(Envelope e)
+    {
+        string message = $"relayed message '{e.Kind}' from node {e.Sender} is refused: node {e.Sender} is evicted (untrusted on node {_identity.NodeId})";
+        LogRefused(_log, nameof(StatusCode.PermissionDenied), message);
+        var trailers = new Metadata { { "conclave-culprit", e.Sender.ToString(System.Globalization.CultureInfo.InvariantCulture) } };
+        return new RpcException(new Status(StatusCode.PermissionDenied, message), trailers);
     }
 
     private RpcException Refuse(StatusCode code, string message)

@@ -121,8 +121,14 @@ public sealed partial class KeyService
         await _store.Audit.AppendAsync(new AuditEntryInput("admin", "node.evict", null, Hash($"evict {node} {replacement}"), "allow",
             $"node {node} untrusted{(replacement is { } x ? $", replaced by node {x}" : "")}: {Shorten(why)}"), CancellationToken.None).ConfigureAwait(false);
 
-        // The keys move under the server's lifetime, not the request's: a client that leaves does not stop them.
-        Task<IReadOnlyList<KeyResponse>> moving = Task.Run(() => MoveKeysAwayAsync(marked, wait: true, Lifetime), CancellationToken.None);
+        // The other nodes are told first (they refuse the node's messages by themselves from then on; one that is down is
+        // told by the background pass), then the keys move, under the server's lifetime, not the request's: a client that
+        // leaves does not stop them.
+        Task<IReadOnlyList<KeyResponse>> moving = Task.Run(async () =>
+        {
+            await _frost.TellNodesOfTrustAsync(Lifetime).ConfigureAwait(false);
+            return await MoveKeysAwayAsync(marked, wait: true, Lifetime).ConfigureAwait(false);
+        }, CancellationToken.None);
         TimeSpan patience = TimeSpan.FromSeconds(Math.Max(1, _config.RequestTimeoutSeconds * 0.8));
         IReadOnlyList<KeyResponse> moved = [];
         try
@@ -153,6 +159,10 @@ public sealed partial class KeyService
                 CancellationToken.None).ConfigureAwait(false);
         }
 
+        // The other nodes accept its messages again once told (a node that is down is told by the background pass).
+        _frost.TrustNotices.Saw(node);
+        await _frost.TellNodesOfTrustAsync(ct).ConfigureAwait(false);
+
         return (await NodesAsync(ct).ConfigureAwait(false)).Single(n => n.Id == node);
     }
 
@@ -163,7 +173,9 @@ public sealed partial class KeyService
     public async Task<int> ContinueEvictionsAsync(CancellationToken ct)
     {
         int moved = 0;
-        foreach (UntrustedNode n in await LoadNodeTrustAsync(ct).ConfigureAwait(false))
+        IReadOnlyList<UntrustedNode> untrusted = await LoadNodeTrustAsync(ct).ConfigureAwait(false);
+        await _frost.TellNodesOfTrustAsync(ct).ConfigureAwait(false); // notices a node missed while it was down
+        foreach (UntrustedNode n in untrusted)
         {
             try
             {

@@ -117,6 +117,15 @@ internal static class Migrations
             "CREATE TABLE eth_nonces (chain_id BIGINT NOT NULL, address TEXT NOT NULL, next_nonce BIGINT NOT NULL, PRIMARY KEY (chain_id, address))",
             "CREATE TABLE eth_nonces_released (chain_id BIGINT NOT NULL, address TEXT NOT NULL, nonce BIGINT NOT NULL, PRIMARY KEY (chain_id, address, nonce))",
         ]),
+
+        // Issue 13: node_trust.mac, the record MAC of an eviction (NodeTrustRecordMac) under the key-record MAC key; rows
+        // written before get theirs at the first unlocked open (the 'node_trust_mac_backfill' marker). node_trust is in
+        // backups from this version on.
+        new(12, "node trust record MACs",
+        [
+            "ALTER TABLE node_trust ADD COLUMN mac {blob}",
+            "INSERT INTO store_meta (name, value) VALUES ('node_trust_mac_backfill', 'pending')",
+        ]),
     ];
 
     /// <summary>The newest schema version this build knows.</summary>

@@ -5,7 +5,7 @@ namespace Conclave.Storage.Internal;
 
 /// <summary>
 /// Account nonces in <c>eth_nonces</c> (one row per chain and address: the next fresh nonce, also the lock row) and
-/// <c>eth_nonces_released</c> (nonces given back, handed out again lowest first). Migration 13.
+/// <c>eth_nonces_released</c> (nonces given back, handed out again lowest first). Migration 11.
 /// </summary>
 internal sealed class SqlEthereumNonces(SqlStore store) : IEthereumNonceStore
 {

@@ -143,6 +143,7 @@ internal sealed partial class SqlStore : IConclaveStore
                     if (!options.ReadOnly)
                     {
                         await store.BackfillKeyMacsAsync(ct).ConfigureAwait(false);
+                        await ((SqlNodeTrustStore)store.NodeTrust).BackfillMacsAsync(ct).ConfigureAwait(false);
                     }
                 }
 

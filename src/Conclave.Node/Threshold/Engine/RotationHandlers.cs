@@ -43,6 +43,7 @@ public sealed class RotationHandlers(NodeEngine state) : IProtocolHandler
         {
             case RotationState.Prepared:
                 PreparedKey package = Package(run, p);
+                await EraseStaleShareOfARejoiningNodeAsync(run, p, ct).ConfigureAwait(false);
                 await state.Store.Keys.CommitPendingVersionAsync(
                     new KeyRotation(run.KeyId, run.FromVersion, run.ToVersion, package.VerificationKey, package.Threshold, package.ParticipantCount), ct).ConfigureAwait(false);
                 run = await state.Store.Rotations.TransitionAsync(run.RunId, RotationState.Prepared, RotationState.Committed, cancellationToken: ct).ConfigureAwait(false);
@@ -58,6 +59,32 @@ public sealed class RotationHandlers(NodeEngine state) : IProtocolHandler
         }
 
         return [new OutgoingMessage(RotationMessages.Committed, 6, [], CommittedPayload(run))];
+    }
+
+    /// <summary>
+    /// A node re-admitted after an eviction that joins, as a new member of a reshare, a key whose older version it still
+    /// holds (docs/ROTATION.md "Re-admitting"): at its commit of the new version, and not before, the stale share is erased
+    /// and the key marked destroyed, so the commit takes the new version as a member rejoining a committee it left. The
+    /// stale share could never sign again anyway (every other holder erased that version when the key moved away).
+    /// </summary>
+    private async Task EraseStaleShareOfARejoiningNodeAsync(RotationRun run, NodeRunParameters p, CancellationToken ct)
+    {
+        if (p.Kind != DkgRunKind.Reshare || p.Dealers.Contains(state.NodeId) || p.OldHolders.Contains(state.NodeId))
+        {
+            return;
+        }
+
+        KeyRecord? key = await state.Store.Keys.GetAsync(run.KeyId, ct).ConfigureAwait(false);
+        if (key is not { State: KeyState.Active or KeyState.Disabled } || key.Version >= run.FromVersion)
+        {
+            return;
+        }
+
+        await state.Store.Keys.DestroyMaterialAsync(run.KeyId, key.Version, ct).ConfigureAwait(false);
+        await state.Store.Keys.SetStateAsync(run.KeyId, KeyState.Destroyed, ct).ConfigureAwait(false);
+        state.Evict(run.KeyId);
+        await state.Store.Audit.AppendAsync(new AuditEntryInput("coordinator", "rotation.rejoin", run.KeyId, null, "allow",
+            $"run {run.RunId}: stale version {key.Version} erased, rejoining at version {run.ToVersion}"), ct).ConfigureAwait(false);
     }
 
     private async Task<IReadOnlyList<OutgoingMessage>> RetireAsync(StepContext ctx, CancellationToken ct)

@@ -105,6 +105,7 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
         await NodeRuns.DiscardStaleRunAsync(state.Store, state.NodeId, keyId, ct).ConfigureAwait(false);
 
         KeyPackage? current = null;
+        bool rejoining = false;
         try
         {
             DkgSession session;
@@ -122,7 +123,13 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
                 case DkgRunKind.Reshare:
                     var oldKey = PublicKeyPackage.FromBytes(suite, oldKeyBytes);
                     KeyRecord? record = await state.Store.Keys.GetAsync(keyId, ct).ConfigureAwait(false);
-                    if (record is not null && record.State != KeyState.Destroyed && record.Version != version)
+                    // A node evicted from the key and re-admitted (docs/ROTATION.md "Re-admitting") still holds the version it had
+                    // when the key was moved away from it, older than the committee's. It may join a reshare as a new member
+                    // only (it neither deals nor is an old holder, so nothing of the run rests on its stale share); its stale
+                    // share is erased when it commits the new version (RotationHandlers), never before.
+                    rejoining = record is not null && record.State != KeyState.Destroyed && record.Version < version && kind == DkgRunKind.Reshare
+                        && followUp is null && !dealer && !oldHolders.Contains(state.NodeId) && receivers.Contains(state.NodeId);
+                    if (record is not null && record.State != KeyState.Destroyed && record.Version != version && !rejoining)
                     {
                         throw new ProtocolException($"node {state.NodeId} holds key {keyId} at version {record.Version}, not {version}");
                     }
@@ -172,7 +179,10 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
             }
 
             uint[] participants = [.. dealers.Union(receivers).Where(n => n != state.NodeId).Order()];
-            var run = new RunState(kind, keyId, session, version, receivers.Contains(state.NodeId), participants) { Commit = commit, Agreement = agreement, FollowUp = followUp };
+            var run = new RunState(kind, keyId, session, version, receivers.Contains(state.NodeId), participants)
+            {
+                Commit = commit, Agreement = agreement, FollowUp = followUp, Rejoining = rejoining,
+            };
             if (!_runs.TryAdd(key, run))
             {
                 run.Dispose();
@@ -524,6 +534,11 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
                     { InitialVersion = toVersion, InitialState = KeyState.Pending },
                     material, ct).ConfigureAwait(false);
             }
+            else if (run.Rejoining)
+            {
+                // A re-admitted node rejoining a key it was evicted from: the new version is stored above its stale one.
+                await state.Store.Keys.AddPendingVersionAsync(run.KeyId, existing.Version, toVersion, pub.VerificationKey, material, ct).ConfigureAwait(false);
+            }
             else
             {
                 await state.Store.Keys.AddPendingVersionAsync(run.KeyId, run.Version, toVersion, pub.VerificationKey, material, ct).ConfigureAwait(false);
@@ -599,6 +614,9 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
 
         /// <summary>The protocol that goes on after this DKG (DKLs23), or null for a FROST key.</summary>
         public IDkgFollowUp? FollowUp;
+
+        /// <summary>This node rejoins, as a new member, a key whose older version it still holds (re-admitted after an eviction).</summary>
+        public bool Rejoining { get; init; }
 
         /// <summary>Rounds are still being computed (commit, round-one, round-two or pending state is held).</summary>
         public bool InProgress => Commit is not null || Round1 is not null || Round2 is not null || Pending is not null;

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Conclave.Server.Threshold.Engine;
 using Conclave.Storage.Rotation;
 
 namespace Conclave.Server.Coordinator;
@@ -36,6 +37,7 @@ public sealed partial class FrostCoordinator
     public void MarkUntrusted(uint node)
     {
         _health.MarkUntrusted(node);
+        _notices.Saw(node);
         foreach (FrostKeyInfo key in _keys.Keys)
         {
             DropPool(key.KeyId, node);
@@ -50,6 +52,15 @@ public sealed partial class FrostCoordinator
     }
 
     public bool IsUntrusted(uint node) => _health.IsUntrusted(node);
+
+    /// <summary>
+    /// Tells every trusted node which nodes are evicted or re-admitted, until each acknowledged (docs/ROTATION.md "What the
+    /// other nodes do"); returns the nodes still to be told (down or refusing), which a later call tells.
+    /// </summary>
+    public Task<IReadOnlyList<uint>> TellNodesOfTrustAsync(CancellationToken ct) => _notices.TellAsync(ct);
+
+    /// <summary>What the notices reached: which node acknowledged which peer's trust.</summary>
+    public NodeTrustNotices TrustNotices => _notices;
 
     /// <summary>The untrusted nodes, by id.</summary>
     public IReadOnlyList<uint> Untrusted => _health.Untrusted;
@@ -84,6 +95,9 @@ public sealed partial class FrostCoordinator
 
         CheckEvictable(KeysHeldBy(node), node, replacement);
         MarkUntrusted(node);
+
+        // The other nodes learn it first, so they refuse the node's messages by themselves; one that is down is told later.
+        await TellNodesOfTrustAsync(ct).ConfigureAwait(false);
         var moved = new List<FrostKeyInfo>();
         var failures = new List<Exception>();
         foreach (FrostKeyInfo key in KeysHeldBy(node))

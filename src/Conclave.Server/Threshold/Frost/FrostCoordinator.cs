@@ -71,6 +71,7 @@ public sealed partial class FrostCoordinator
     private readonly NodeHealth _health;
     private readonly RotationEngine<FrostKeyInfo> _rotation;
     private readonly TimeProvider _clock;
+    private readonly NodeTrustNotices _notices;
 
     /// <summary>
     /// Called (and awaited) before the nodes of a signing round are asked for shares: the server appends its audit entry
@@ -85,6 +86,7 @@ public sealed partial class FrostCoordinator
         _health = new NodeHealth(_clock);
         _pools = new(FetchCommitmentsAsync, OnBackgroundRefillFailed);
         _rotation = new RotationEngine<FrostKeyInfo>(cluster, new FrostRotationProtocol(this), _health);
+        _notices = new NodeTrustNotices(cluster, _health);
     }
 
     /// <summary>
