@@ -290,13 +290,13 @@ public abstract partial class StoreSuite
         await using TestLocation loc = await Harness.NewLocationAsync();
         await using (IConclaveStore store = await loc.OpenAsync(WithPassphrase()))
         {
-            Assert.Equal(11, store.SchemaVersion);
+            Assert.Equal(14, store.SchemaVersion);
             await store.Keys.CreateAsync(SampleKey("k"));
         }
 
         await using (IConclaveStore store = await loc.OpenAsync())
         {
-            Assert.Equal(11, store.SchemaVersion); // reopening migrates nothing
+            Assert.Equal(14, store.SchemaVersion); // reopening migrates nothing
         }
 
         Assert.Equal(11L, Convert.ToInt64(await loc.ScalarAsync("SELECT COUNT(*) FROM schema_migrations"))); // 1-11
