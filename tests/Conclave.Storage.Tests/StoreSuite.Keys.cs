@@ -299,7 +299,7 @@ public abstract partial class StoreSuite
             Assert.Equal(14, store.SchemaVersion); // reopening migrates nothing
         }
 
-        Assert.Equal(11L, Convert.ToInt64(await loc.ScalarAsync("SELECT COUNT(*) FROM schema_migrations"))); // 1-11
+        Assert.Equal(12L, Convert.ToInt64(await loc.ScalarAsync("SELECT COUNT(*) FROM schema_migrations"))); // 1-11 and 14
         await loc.ExecAsync("INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'from the future', 0)");
         byte[]? before = loc.SqliteDirectory is null ? null : await File.ReadAllBytesAsync(Path.Combine(loc.SqliteDirectory, ConclaveStore.SqliteFileName));
         var e = await Assert.ThrowsAsync<StorageException>(() => loc.OpenAsync(WithPassphrase()));

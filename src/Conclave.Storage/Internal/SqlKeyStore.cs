@@ -233,7 +233,7 @@ internal sealed class SqlKeyStore(SqlStore store) : IKeyStore
         }
 
         IKeyEncryptionKey kek = store.Kek;
-        var sealedMaterial = Sealed(kek, SecretSealer.Seal(kek, material.ReadOnlySpan, SecretSealer.KeyMaterialContext(id, pendingVersion)));
+        (string KekId, byte[] Wrapped, byte[] Cipher) sealedMaterial = Sealed(kek, SecretSealer.Seal(kek, material.ReadOnlySpan, SecretSealer.KeyMaterialContext(id, pendingVersion)));
         long now = store.NowMs();
         await store.WriteAsync(async (c, tx) =>
         {
@@ -323,7 +323,7 @@ internal sealed class SqlKeyStore(SqlStore store) : IKeyStore
         ArgumentNullException.ThrowIfNull(material);
         IKeyEncryptionKey kek = store.Kek;
         // Sealed under the version's own context: the commit moves the ciphertext into key_secrets as it is.
-        var sealedMaterial = Sealed(kek, SecretSealer.Seal(kek, material.ReadOnlySpan, SecretSealer.KeyMaterialContext(id, version)));
+        (string KekId, byte[] Wrapped, byte[] Cipher) sealedMaterial = Sealed(kek, SecretSealer.Seal(kek, material.ReadOnlySpan, SecretSealer.KeyMaterialContext(id, version)));
         long now = store.NowMs();
         await store.WriteAsync(async (c, tx) =>
         {
