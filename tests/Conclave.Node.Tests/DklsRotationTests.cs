@@ -6,6 +6,7 @@ using Conclave.Node.Protocol;
 using Conclave.Node.Rpc;
 using Conclave.Server.Coordinator;
 using Conclave.Server.Hosting;
+using Conclave.Server.Rotation;
 using Conclave.Server.Threshold.Dkls23;
 using Conclave.Storage.Rotation;
 
@@ -98,6 +99,233 @@ public sealed class DklsRotationTests(FiveNodeCluster fixture) : IClassFixture<F
         DklsKeyInfo again = await next.RefreshAsync(key.KeyId, CancellationToken.None);
         Assert.Equal(after.Version + 1, again.Version);
         await DklsClusterChecks.SignManyAndVerify(next, again, 2, [], "after crash, refreshed " + boundary);
+    }
+
+    /// <summary>
+    /// A coordinator stopped dead at a step boundary of a DKLs23 key generation (the DKG's, the pairwise setup's and the
+    /// engine's; nothing after the boundary runs): while the run is unfinished a second generation of the key id is
+    /// refused; a new coordinator with the same run log aborts it before the decision (no node holds anything of the key,
+    /// and the same key id is then generated and signs) and finishes it after (every node holds version 1, Active, and
+    /// the key signs, verified by libsecp256k1 and @noble/curves).
+    /// </summary>
+    [Theory]
+    [InlineData("started")]
+    [InlineData("reveal")]
+    [InlineData("finish")]
+    [InlineData("dkg")]
+    [InlineData("setup1")]
+    [InlineData("setup2")]
+    [InlineData("setup3")]
+    [InlineData("prepared")]
+    [InlineData("nodes-committed")]
+    [InlineData("committed")]
+    public async Task CoordinatorStoppedMidKeyGeneration_ANewCoordinatorFinishesOrAbortsIt(string boundary)
+    {
+        var runs = new InMemoryRotationLog();
+        string keyId = $"dkls-gen-crash-{boundary}-" + Guid.NewGuid().ToString("N")[..8];
+        var coordinator = new DklsCoordinator(_c.Coordinator, new FrostCoordinator(_c.Coordinator)) { Runs = runs };
+        coordinator.FaultInjection = (_, b) => b == boundary ? throw new RotationCrashException(b) : Task.CompletedTask;
+        await Assert.ThrowsAsync<RotationCrashException>(() => coordinator.CreateKeyAsync(keyId, 2, [1, 2, 3], CancellationToken.None));
+
+        var next = new DklsCoordinator(_c.Coordinator, new FrostCoordinator(_c.Coordinator)) { Runs = runs };
+        Conclave.Storage.StorageException locked = await Assert.ThrowsAsync<Conclave.Storage.StorageException>(() => next.CreateKeyAsync(keyId, 2, [1, 2, 3], CancellationToken.None));
+        Assert.Contains("unfinished rotation run", locked.Message, StringComparison.Ordinal);
+
+        RotationRun run = Assert.Single(await runs.ListForKeyAsync(keyId, 10));
+        Assert.False(run.IsFinished);
+        DklsKeyInfo? resumed = await next.ResumeAsync(run.RunId, CancellationToken.None);
+        run = (await runs.GetAsync(run.RunId))!;
+        bool rolledForward = boundary is "prepared" or "nodes-committed" or "committed";
+        Assert.Equal(rolledForward ? RotationState.Retired : RotationState.Aborted, run.State);
+        if (rolledForward)
+        {
+            DklsKeyInfo key = Assert.IsType<DklsKeyInfo>(resumed);
+            Assert.Equal(1, key.Version);
+            await DklsClusterChecks.SignManyAndVerify(next, key, 3, [], "after key generation crash " + boundary);
+            await AssertConvergedAsync(key, []);
+            return;
+        }
+
+        Assert.Null(resumed);
+        foreach (uint n in new uint[] { 1, 2, 3 })
+        {
+            Assert.Equal((0, "Absent", ""), await StatusAsync(n, keyId));
+        }
+
+        DklsKeyInfo again = await next.CreateKeyAsync(keyId, 2, [1, 2, 3], CancellationToken.None);
+        await DklsClusterChecks.SignManyAndVerify(next, again, 2, [], "generated again after crash " + boundary);
+        await AssertConvergedAsync(again, []);
+    }
+
+    /// <summary>
+    /// Every DKLs23 key generation, refresh and reshare leaves a public transcript (docs/DKLS23.md "Rotation transcripts"):
+    /// the FROST DKG's signed broadcasts and confirmations, the old and new DKLs23 public keys and every receiver's signed
+    /// report of the key its pairwise setup stored. Each verifies offline against the manifest (TranscriptVerifier and
+    /// `conclave rotation verify`); a missing, altered or foreign setup report, a new key at another epoch, a transcript
+    /// without setup reports, a new key the commitments do not give and a missing broadcast are refused with their reasons.
+    /// </summary>
+    [Fact]
+    public async Task Transcripts_OfKeyGenerationRefreshAndReshare_VerifyOffline_AndTamperingIsRefused()
+    {
+        var runs = new InMemoryRotationLog();
+        var coordinator = new DklsCoordinator(_c.Coordinator, new FrostCoordinator(_c.Coordinator)) { Runs = runs };
+        DklsKeyInfo key = await coordinator.CreateKeyAsync("dkls-transcript-" + Guid.NewGuid().ToString("N")[..8], 2, [1, 2, 3], CancellationToken.None);
+        DklsKeyInfo refreshed = await coordinator.RefreshAsync(key.KeyId, CancellationToken.None);
+        DklsKeyInfo reshared = await coordinator.ReshareAsync(key.KeyId, 3, [2, 3, 4, 5], CancellationToken.None);
+        await DklsClusterChecks.SignManyAndVerify(coordinator, reshared, 2, [], "after the transcribed runs");
+        Conclave.Node.Config.ClusterManifest manifest = _c.Coordinator.Manifest;
+
+        RotationTranscript gen = await TranscriptAsync(runs, key.KeyId, 1);
+        RotationTranscript refresh = await TranscriptAsync(runs, key.KeyId, 2);
+        RotationTranscript reshare = await TranscriptAsync(runs, key.KeyId, 3);
+        Assert.Equal(("key-generation", "refresh", "reshare"), (gen.Kind, refresh.Kind, reshare.Kind));
+        IReadOnlyList<string> genReports = gen.SetupReports ?? throw new InvalidOperationException("no setup reports in the key generation's transcript");
+        IReadOnlyList<string> reports = refresh.SetupReports ?? throw new InvalidOperationException("no setup reports in the refresh's transcript");
+        Assert.Equal((3, 3), (genReports.Count, reports.Count));
+        Assert.Equal(4, reshare.SetupReports?.Count);
+        Assert.Equal((3, 3, 2, 4), (refresh.Broadcasts.Count, refresh.Confirmations.Count, reshare.Broadcasts.Count, reshare.Confirmations.Count));
+        Assert.Null(gen.OldPublicKeyPackage);
+        Assert.Equal(Convert.ToHexStringLower(key.PublicKey.ToBytes()), gen.NewPublicKeyPackage);
+        Assert.Equal((gen.NewPublicKeyPackage, Convert.ToHexStringLower(refreshed.PublicKey.ToBytes())), (refresh.OldPublicKeyPackage, refresh.NewPublicKeyPackage));
+        Assert.Equal((refresh.NewPublicKeyPackage, Convert.ToHexStringLower(reshared.PublicKey.ToBytes())), (reshare.OldPublicKeyPackage, reshare.NewPublicKeyPackage));
+        foreach (RotationTranscript t in new[] { gen, refresh, reshare })
+        {
+            Assert.Equal(Conclave.Threshold.Dkls23.DklsScheme.Name, t.Scheme);
+            Assert.Equal(new TranscriptCheck(true, "ok"), TranscriptVerifier.Verify(t, manifest));
+        }
+
+        // Tampering, each refused with its reason.
+        Assert.Equal("node 3 did not report the key of the pairwise setup",
+            RotationTranscriptTests.Refused(refresh with { SetupReports = [.. reports.Take(2)] }, manifest));
+        Assert.Equal("node 1's setup report is not signed by its identity key",
+            RotationTranscriptTests.Refused(refresh with { SetupReports = [RotationTranscriptTests.Altered(reports[0]), .. reports.Skip(1)] }, manifest));
+        Assert.Equal("node 1's setup report belongs to another run",
+            RotationTranscriptTests.Refused(refresh with { SetupReports = [genReports[0], .. reports.Skip(1)] }, manifest));
+        Assert.Equal("two setup reports from node 2",
+            RotationTranscriptTests.Refused(refresh with { SetupReports = [reports[1], .. reports.Skip(1)] }, manifest));
+        Assert.Equal("the new key's epoch is 7, not 1", RotationTranscriptTests.Refused(refresh with { NewPublicKeyPackage = WithEpoch(refresh.NewPublicKeyPackage, 7) }, manifest));
+        Assert.Equal("the new key's epoch is 0, not 2", RotationTranscriptTests.Refused(reshare with { NewPublicKeyPackage = WithEpoch(reshare.NewPublicKeyPackage, 0) }, manifest));
+        Assert.Equal("an ecdsa-dkls23 transcript needs every receiver's pairwise-setup report", RotationTranscriptTests.Refused(refresh with { SetupReports = null }, manifest));
+        Assert.Contains("verifying share of participant",
+            RotationTranscriptTests.Refused(refresh with { NewPublicKeyPackage = refresh.OldPublicKeyPackage! }, manifest), StringComparison.Ordinal);
+        Assert.StartsWith("no broadcast from dealer", RotationTranscriptTests.Refused(refresh with { Broadcasts = [.. refresh.Broadcasts.Skip(1)] }, manifest), StringComparison.Ordinal);
+        Assert.Equal("node 2 did not confirm the new key", RotationTranscriptTests.Refused(reshare with { Confirmations = [.. reshare.Confirmations.Skip(1)] }, manifest));
+
+        // `conclave rotation verify`, offline: ok (0) and refused with its reason (1).
+        string dir = Directory.CreateTempSubdirectory("conclave-dkls-transcript-").FullName;
+        try
+        {
+            string good = Path.Combine(dir, "good.json"), bad = Path.Combine(dir, "bad.json");
+            await File.WriteAllBytesAsync(good, refresh.ToJsonBytes());
+            await File.WriteAllBytesAsync(bad, (refresh with { SetupReports = [.. reports.Take(2)] }).ToJsonBytes());
+            (int exit, string stdout, string stderr) = RotationTranscriptTests.Cli("rotation", "verify", good, "--manifest", _c.Layout.ManifestPath);
+            Assert.True(exit == 0, stderr);
+            Assert.StartsWith("ok: refresh of key " + key.KeyId + " to version 2", stdout, StringComparison.Ordinal);
+            Assert.Contains("every receiver reported the DKLs23 key of its pairwise setup", stdout, StringComparison.Ordinal);
+            (exit, _, stderr) = RotationTranscriptTests.Cli("rotation", "verify", bad, "--manifest", _c.Layout.ManifestPath);
+            Assert.Equal((1, "conclave: refused: node 3 did not report the key of the pairwise setup"), (exit, stderr.Trim()));
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    private static async Task<RotationTranscript> TranscriptAsync(InMemoryRotationLog runs, string keyId, int version) =>
+        RotationTranscript.FromJson(await runs.GetTranscriptAsync(keyId, version) ?? throw new InvalidOperationException($"no transcript for version {version}"));
+
+    /// <summary>The DKLs23 public key (hex) with another epoch (the last four bytes of its encoding, big-endian).</summary>
+    private static string WithEpoch(string hex, uint epoch)
+    {
+        byte[] bytes = Convert.FromHexString(hex);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(bytes.AsSpan(bytes.Length - 4), epoch);
+        return Convert.ToHexStringLower(bytes);
+    }
+
+    /// <summary>
+    /// Repair of an ecdsa-dkls23 key (docs/DKLS23.md "Repair"): node 3's store is deleted. A repair of node 2, which still
+    /// holds its share, is refused. A repair whose coordinator is stopped dead once every holder stored its new pairwise
+    /// state (setup3, before the decision) is aborted by a new coordinator: node 3 holds nothing, nodes 1 and 2 keep their
+    /// old state and sign. Then the repair runs: same version and public key (so the same address); with node 1 down the
+    /// key signs with nodes 2 and 3, with node 2 down with nodes 1 and 3 (libsecp256k1 and @noble/curves); every holder
+    /// is at version 1 with no unfinished run; the repair's transcript verifies against the manifest and one without node
+    /// 1's setup report is refused; and a refresh afterwards (node 3 deals from its repaired share) signs.
+    /// </summary>
+    [Fact]
+    public async Task Repair_RebuildsALostShareAndItsPairwiseState_TheRepairedNodeSigns_AndAnAbortedRepairLeavesTheOldState()
+    {
+        var runs = new InMemoryRotationLog();
+        var coordinator = new DklsCoordinator(_c.Coordinator, new FrostCoordinator(_c.Coordinator)) { Runs = runs };
+        DklsKeyInfo key = await coordinator.CreateKeyAsync("dkls-repair-" + Guid.NewGuid().ToString("N")[..8], 2, [1, 2, 3], CancellationToken.None);
+        await DklsClusterChecks.SignManyAndVerify(coordinator, key, 2, [], "before the loss");
+
+        await Assert.ThrowsAnyAsync<Exception>(() => coordinator.RepairAsync(key.KeyId, 2, CancellationToken.None));
+        await AssertConvergedAsync(key, []);
+
+        // Node 3 loses its store.
+        _c.KillNode(3);
+        foreach (string f in Directory.GetFiles(Path.Combine(_c.DataDir, "node-3", "data"), "*.db*"))
+        {
+            File.Delete(f);
+        }
+
+        _c.StartNode(3);
+        _c.WaitForAll(TimeSpan.FromSeconds(120));
+        Assert.Equal((0, "Absent", ""), await StatusAsync(3, key.KeyId));
+
+        // Stopped dead after every holder stored its new state, before the run was prepared: the run is aborted.
+        coordinator.FaultInjection = (kind, b) => kind == RotationKind.Repair && b == "setup3" ? throw new RotationCrashException(b) : Task.CompletedTask;
+        await Assert.ThrowsAsync<RotationCrashException>(() => coordinator.RepairAsync(key.KeyId, 3, CancellationToken.None));
+        var next = new DklsCoordinator(_c.Coordinator, new FrostCoordinator(_c.Coordinator)) { Runs = runs };
+        next.Register(key);
+        RotationRun aborted = Assert.Single(await runs.ListForKeyAsync(key.KeyId, 10), r => r.Kind == RotationKind.Repair && !r.IsFinished);
+        await next.ResumeAsync(aborted.RunId, CancellationToken.None);
+        Assert.Equal(RotationState.Aborted, (await runs.GetAsync(aborted.RunId))!.State);
+        Assert.Equal((0, "Absent", ""), await StatusAsync(3, key.KeyId));
+        foreach (uint n in new uint[] { 1, 2 })
+        {
+            Assert.Equal((1, "Active", ""), await StatusAsync(n, key.KeyId));
+        }
+
+        await DklsClusterChecks.SignManyAndVerify(next, key, 2, [], "old state after the aborted repair");
+
+        // The repair.
+        DklsKeyInfo repaired = await next.RepairAsync(key.KeyId, 3, CancellationToken.None);
+        Assert.Equal(1, repaired.Version);
+        Assert.Equal(key.PublicKey.ToBytes(), repaired.PublicKey.ToBytes());
+        Assert.Equal(EthereumAddress.FromPublicKey(key.PublicKey.GroupPublicKey), EthereumAddress.FromPublicKey(repaired.PublicKey.GroupPublicKey));
+        await AssertConvergedAsync(repaired, []);
+        RotationRun run = Assert.Single(await runs.ListForKeyAsync(key.KeyId, 10), r => r.Kind == RotationKind.Repair && r.State == RotationState.Retired);
+
+        foreach (uint down in new uint[] { 1, 2 })
+        {
+            _c.KillNode(down);
+            try
+            {
+                DklsCoordinator fresh = DklsClusterChecks.Coordinator(_c);
+                fresh.Register(repaired);
+                await DklsClusterChecks.SignManyAndVerify(fresh, repaired, 3, [], $"repaired node 3 with node {down} down");
+            }
+            finally
+            {
+                _c.StartNode(down);
+                _c.WaitForAll(TimeSpan.FromSeconds(120));
+            }
+        }
+
+        RotationTranscript transcript = RotationTranscript.FromJson(await runs.GetRunTranscriptAsync(run.RunId) ?? throw new InvalidOperationException("no repair transcript"));
+        Assert.Equal(("repair", Conclave.Threshold.Dkls23.DklsScheme.Name, 1, 1), (transcript.Kind, transcript.Scheme, transcript.FromVersion, transcript.ToVersion));
+        IReadOnlyList<string> repairReports = transcript.SetupReports ?? throw new InvalidOperationException("no setup reports in the repair's transcript");
+        Assert.Equal([1u, 2u], transcript.Dealers);
+        Assert.Equal([3u], transcript.Receivers);
+        Assert.Equal(3, repairReports.Count);
+        Assert.Equal(new TranscriptCheck(true, "ok"), TranscriptVerifier.Verify(transcript, _c.Coordinator.Manifest));
+        Assert.Equal("node 1 did not report the key of the pairwise setup",
+            RotationTranscriptTests.Refused(transcript with { SetupReports = [.. repairReports.Skip(1)] }, _c.Coordinator.Manifest));
+
+        DklsKeyInfo refreshed = await next.RefreshAsync(key.KeyId, CancellationToken.None);
+        Assert.Equal(2, refreshed.Version);
+        await DklsClusterChecks.SignManyAndVerify(next, refreshed, 2, [], "refreshed after the repair");
     }
 
     [Fact]

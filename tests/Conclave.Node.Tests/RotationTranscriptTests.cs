@@ -89,7 +89,7 @@ public sealed class RotationTranscriptTests(FiveNodeCluster fixture) : IClassFix
     private static async Task<RotationTranscript> TranscriptAsync(InMemoryRotationLog runs, string keyId, int version) =>
         RotationTranscript.FromJson(await runs.GetTranscriptAsync(keyId, version) ?? throw new InvalidOperationException($"no transcript for version {version}"));
 
-    private static string Refused(RotationTranscript t, ClusterManifest manifest)
+    internal static string Refused(RotationTranscript t, ClusterManifest manifest)
     {
         TranscriptCheck check = TranscriptVerifier.Verify(t, manifest);
         Assert.False(check.Ok);
@@ -105,7 +105,7 @@ public sealed class RotationTranscriptTests(FiveNodeCluster fixture) : IClassFix
     }
 
     /// <summary>The envelope with one payload byte changed (its signature no longer covers it).</summary>
-    private static string Altered(string hex)
+    internal static string Altered(string hex)
     {
         Envelope e = Envelope.Parser.ParseFrom(Convert.FromHexString(hex));
         byte[] payload = e.Payload.ToByteArray();
@@ -122,7 +122,7 @@ public sealed class RotationTranscriptTests(FiveNodeCluster fixture) : IClassFix
         return Convert.ToHexStringLower(e.ToByteArray());
     }
 
-    private static (int Exit, string Out, string Err) Cli(params string[] args)
+    internal static (int Exit, string Out, string Err) Cli(params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         psi.ArgumentList.Add(RepoPaths.CliDll);

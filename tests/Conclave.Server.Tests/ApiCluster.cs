@@ -17,6 +17,9 @@ public sealed class ApiCluster : IAsyncLifetime
 
     public string DataDir => _nodes.DataDir;
 
+    /// <summary>The cluster manifest (cluster.json), whose node identity keys sign rotation transcripts.</summary>
+    public string ManifestPath => _nodes.Layout.ManifestPath;
+
     public WebApplication App { get; private set; } = null!;
 
     public ServerConfig Config { get; private set; } = null!;

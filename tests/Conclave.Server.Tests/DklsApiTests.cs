@@ -5,6 +5,10 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Conclave.Chains.Ethereum;
 using Conclave.Crypto.Secp256k1;
+using Conclave.Server.Rotation;
+using Conclave.Storage;
+using Conclave.Storage.Rotation;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Conclave.Server.Tests;
 
@@ -97,6 +101,12 @@ public sealed class DklsApiTests(ApiCluster c)
         (HttpStatusCode s5, JsonNode? p5) = await Send(HttpMethod.Post, "/v1/keys", """{"name":"dkls-bad-t","scheme":"ecdsa-dkls23","threshold":4,"participants":3}""");
         Assert.Equal(HttpStatusCode.BadRequest, s5);
         Assert.Equal(P + "invalid-request", p5!["type"]!.GetValue<string>());
+
+        // Repair of a DKLs23 key is built (it was 501 unsupported): a node that holds no share is a typed 400.
+        (HttpStatusCode s6, JsonNode? p6) = await Send(HttpMethod.Post, $"/v1/keys/{name}/repair", """{"node":9}""");
+        Assert.Equal(HttpStatusCode.BadRequest, s6);
+        Assert.Equal(P + "invalid-request", p6!["type"]!.GetValue<string>());
+        Assert.Contains("node 9 holds no share", p6["detail"]!.GetValue<string>(), StringComparison.Ordinal);
     }
 
     /// <summary>
@@ -125,6 +135,31 @@ public sealed class DklsApiTests(ApiCluster c)
         Assert.Equal(3, reshared["threshold"]!.GetValue<int>());
         Assert.Equal(address, reshared["addresses"]!["ethereum"]!.GetValue<string>());
         await AssertSignsAsync(name, pk, 3);
+
+        // Each run's public transcript (docs/DKLS23.md "Rotation transcripts"), by version and by operation id, verifies
+        // offline against the manifest; before transcripts were kept for DKLs23 runs every one of these was a 404.
+        var manifest = Conclave.Node.Config.ClusterManifest.Load(c.ManifestPath);
+        foreach ((int version, string kind) in new[] { (1, "key-generation"), (2, "refresh"), (3, "reshare") })
+        {
+            (HttpStatusCode st, RotationTranscript? t) = await TranscriptAsync($"/v1/keys/{name}/versions/{version}/transcript");
+            Assert.Equal(HttpStatusCode.OK, st);
+            Assert.Equal(("ecdsa-dkls23", kind, version), (t!.Scheme, t.Kind, t.ToVersion));
+            Assert.Equal(new TranscriptCheck(true, "ok"), TranscriptVerifier.Verify(t, manifest));
+        }
+
+        IRotationLog runs = c.App.Services.GetRequiredService<IConclaveStore>().Rotations;
+        RotationRun refreshRun = (await runs.ListForKeyAsync(key["id"]!.GetValue<string>(), 10)).Single(r => r.Kind == RotationKind.Refresh);
+        (HttpStatusCode so, RotationTranscript? byRun) = await TranscriptAsync($"/v1/operations/{refreshRun.RunId}/transcript");
+        Assert.Equal(HttpStatusCode.OK, so);
+        Assert.Equal(("refresh", refreshRun.RunId), (byRun!.Kind, byRun.RunId));
+        Assert.Equal(new TranscriptCheck(true, "ok"), TranscriptVerifier.Verify(byRun, manifest));
+        Assert.Equal(HttpStatusCode.NotFound, (await TranscriptAsync($"/v1/keys/{name}/versions/4/transcript")).Status);
+    }
+
+    private async Task<(HttpStatusCode Status, RotationTranscript? Transcript)> TranscriptAsync(string path)
+    {
+        using HttpResponseMessage r = await c.Http.GetAsync(new Uri(path, UriKind.Relative));
+        return (r.StatusCode, r.IsSuccessStatusCode ? RotationTranscript.FromJson(await r.Content.ReadAsByteArrayAsync()) : null);
     }
 
     private async Task AssertSignsAsync(string name, byte[] pk, int version)

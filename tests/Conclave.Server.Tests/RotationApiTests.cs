@@ -85,6 +85,70 @@ public sealed class RotationApiTests(VariantNodes fixture) : IClassFixture<Varia
         }
     }
 
+    /// <summary>
+    /// The same for an ecdsa-dkls23 key (docs/DKLS23.md): the server stopped dead at a boundary of the run's FROST DKG
+    /// (round2), of the pairwise setup (setup2; setup3, once every node stored its new share pending) or of the engine
+    /// (prepared, nodes-committed) finishes or aborts the run when it starts again; the key signs (libsecp256k1) under the
+    /// same public key at the version the run left, and refreshes again.
+    /// </summary>
+    [Theory]
+    [InlineData("round2", 1)]
+    [InlineData("setup2", 1)]
+    [InlineData("setup3", 1)]
+    [InlineData("prepared", 2)]
+    [InlineData("nodes-committed", 2)]
+    public async Task ServerStoppedMidDklsRefresh_FinishesOrAbortsTheRunAtStart_AndTheKeySigns(string boundary, int versionAfter)
+    {
+        ServerConfig config = Config();
+        (WebApplication app, HttpClient http) = await StartAsync(config);
+        string name = "dkls-crash-" + Guid.NewGuid().ToString("N")[..8];
+        JsonNode key = await PostAsync(http, "/v1/keys", $$"""{"name":"{{name}}","scheme":"ecdsa-dkls23"}""", HttpStatusCode.Created);
+        string keyId = key["id"]!.GetValue<string>();
+        byte[] groupKey = Convert.FromHexString(key["publicKey"]!.GetValue<string>());
+
+        Conclave.Server.Threshold.Dkls23.DklsCoordinator dkls = app.Services.GetRequiredService<Conclave.Server.Api.KeyService>().Dkls;
+        dkls.FaultInjection = async (_, b) =>
+        {
+            if (b == boundary)
+            {
+                await app.StopAsync();
+                throw new RotationCrashException(b);
+            }
+        };
+        try
+        {
+            using HttpResponseMessage _ = await http.PostAsync(new Uri($"/v1/keys/{name}/refresh", UriKind.Relative), Json("{}"));
+        }
+        catch (HttpRequestException)
+        {
+            // the server went away mid-request, as it would
+        }
+
+        await StopAsync(app, http);
+
+        (app, http) = await StartAsync(config);
+        try
+        {
+            IRotationLog runs = app.Services.GetRequiredService<IConclaveStore>().Rotations;
+            RotationRun run = (await runs.ListForKeyAsync(keyId, 10)).Single(r => r.Kind == RotationKind.Refresh);
+            await WaitForAsync(async () => (await runs.GetAsync(run.RunId))!.IsFinished, "the interrupted run was finished or aborted at start");
+            JsonNode op = await GetAsync(http, $"/v1/operations/{run.RunId}");
+            Assert.Equal(versionAfter == 2 ? "retired" : "aborted", op["state"]!.GetValue<string>());
+            JsonNode shown = await GetAsync(http, $"/v1/keys/{name}");
+            Assert.Equal(versionAfter, shown["version"]!.GetValue<int>());
+            Assert.Equal(groupKey, Convert.FromHexString(shown["publicKey"]!.GetValue<string>()));
+            await SignDigestAsync(http, name, groupKey, versionAfter);
+
+            JsonNode again = await PostAsync(http, $"/v1/keys/{name}/refresh", "{}");
+            Assert.Equal(versionAfter + 1, again["version"]!.GetValue<int>());
+            await SignDigestAsync(http, name, groupKey, versionAfter + 1);
+        }
+        finally
+        {
+            await StopAsync(app, http);
+        }
+    }
+
     [Fact]
     public async Task Reshare_StoresThresholdAndParticipants_AcrossARestart()
     {
@@ -399,6 +463,15 @@ public sealed class RotationApiTests(VariantNodes fixture) : IClassFixture<Varia
     }
 
     private ServerConfig Config() => ServerConfig.Load(fixture.Nodes.Layout.ServerConfigPath);
+
+    /// <summary>An ecdsa-dkls23 signature of a digest, verified with libsecp256k1, made with <paramref name="version"/>.</summary>
+    private static async Task SignDigestAsync(HttpClient http, string name, byte[] groupKey, int version)
+    {
+        byte[] digest = System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes($"{name} v{version}"));
+        JsonNode sig = await PostAsync(http, $"/v1/keys/{name}/sign", $$"""{"digest":"{{Convert.ToHexStringLower(digest)}}"}""");
+        Assert.Equal(version, sig["keyVersion"]!.GetValue<int>());
+        Assert.True(Conclave.Crypto.Secp256k1.EcdsaSecp256k1.Instance.Verify(groupKey, digest, Convert.FromHexString(sig["signature"]!.GetValue<string>())));
+    }
 
     private static async Task SignAsync(HttpClient http, string name, byte[] groupKey, int version)
     {

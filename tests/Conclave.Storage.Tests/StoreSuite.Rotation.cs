@@ -161,6 +161,64 @@ public abstract partial class StoreSuite
         Assert.Null(await store.Keys.GetAsync("k2"));
     }
 
+    /// <summary>
+    /// A run that keeps the version (a DKLs23 repair renews every holder's pairwise state) stages a replacement of the
+    /// current version's material: the version keeps signing with the old material until the commit moves the replacement
+    /// in; a discard (abort) drops it and leaves the old material; a second staging is a conflict, and so is staging for
+    /// a version the key is not at.
+    /// </summary>
+    [Fact]
+    public async Task Staged_replacements_take_effect_on_commit_only_and_discard_leaves_the_old_material()
+    {
+        await using TestLocation loc = await Harness.NewLocationAsync();
+        await using IConclaveStore store = await loc.OpenAsync(WithPassphrase());
+        using (var m = Secret(1))
+        {
+            await store.Keys.CreateAsync(SampleKey("k1") with { Threshold = 2, Participants = 3 }, m);
+        }
+
+        using (var m = Secret(2))
+        {
+            await store.Keys.StageReplacementAsync("k1", 1, m);
+            Assert.Equal(StorageErrorKind.Conflict, (await Assert.ThrowsAsync<StorageException>(() => store.Keys.StageReplacementAsync("k1", 1, m))).Kind);
+            Assert.Equal(StorageErrorKind.Conflict, (await Assert.ThrowsAsync<StorageException>(() => store.Keys.StageReplacementAsync("k1", 2, m))).Kind);
+            Assert.Equal(StorageErrorKind.NotFound, (await Assert.ThrowsAsync<StorageException>(() => store.Keys.StageReplacementAsync("nope", 1, m))).Kind);
+        }
+
+        Assert.Equal(Bytes(32, 1), ReadAll(await store.Keys.OpenMaterialAsync("k1"))); // staged is not used
+        Assert.True(await store.Keys.DiscardPendingVersionAsync("k1", 1)); // abort: drops the replacement only
+        Assert.False(await store.Keys.DiscardPendingVersionAsync("k1", 1));
+        Assert.Equal(Bytes(32, 1), ReadAll(await store.Keys.OpenMaterialAsync("k1")));
+        Assert.Equal((1, KeyState.Active), ((await store.Keys.GetAsync("k1"))!.Version, (await store.Keys.GetAsync("k1"))!.State));
+
+        using (var m = Secret(3))
+        {
+            await store.Keys.StageReplacementAsync("k1", 1, m);
+        }
+
+        KeyRecord committed = await store.Keys.CommitPendingVersionAsync(new KeyRotation("k1", 1, 1, Bytes(32, 1), 2, 3));
+        Assert.Equal((1, KeyState.Active), (committed.Version, committed.State));
+        Assert.Equal(Bytes(32, 3), ReadAll(await store.Keys.OpenMaterialAsync("k1")));
+        Assert.Equal(Bytes(32, 3), ReadAll(await store.Keys.OpenMaterialAsync("k1", 1)));
+        Assert.Equal(Bytes(32, 3), ReadAll(await store.Keys.OpenMaterialAsync("k1"))); // a repeated commit changes nothing
+        await store.Keys.CommitPendingVersionAsync(new KeyRotation("k1", 1, 1, Bytes(32, 1), 2, 3));
+        Assert.Equal(Bytes(32, 3), ReadAll(await store.Keys.OpenMaterialAsync("k1")));
+        Assert.False(await store.Keys.DiscardPendingVersionAsync("k1", 1)); // nothing staged any more
+
+        // A staged replacement survives reopening the store (it is durable until its run commits or aborts).
+        using (var m = Secret(4))
+        {
+            await store.Keys.StageReplacementAsync("k1", 1, m);
+        }
+
+        await using (IConclaveStore reopened = await loc.OpenAsync(WithPassphrase()))
+        {
+            Assert.Equal(Bytes(32, 3), ReadAll(await reopened.Keys.OpenMaterialAsync("k1")));
+            await reopened.Keys.CommitPendingVersionAsync(new KeyRotation("k1", 1, 1, Bytes(32, 1), 2, 3));
+            Assert.Equal(Bytes(32, 4), ReadAll(await reopened.Keys.OpenMaterialAsync("k1")));
+        }
+    }
+
     [Fact]
     public async Task Erased_material_leaves_no_ciphertext_in_the_database_files()
     {

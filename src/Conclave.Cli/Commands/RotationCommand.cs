@@ -44,7 +44,8 @@ internal static class RotationCommand
                 ? $"ok: repair of key {transcript.KeyId} at version {transcript.ToVersion} (run {transcript.RunId}): node {transcript.Receivers[0]}'s share rebuilt by " +
                   $"{transcript.Dealers.Count} helper(s) and proven, key unchanged"
                 : $"ok: {transcript.Kind} of key {transcript.KeyId} to version {transcript.ToVersion} (run {transcript.RunId}): " +
-                  $"{transcript.Dealers.Count} dealer(s), {transcript.Receivers.Count} receiver(s) confirmed, " + (transcript.Kind == "key-generation" ? "group key from the dealers' commitments" : "group key unchanged"));
+                  $"{transcript.Dealers.Count} dealer(s), {transcript.Receivers.Count} receiver(s) confirmed, " + (transcript.Kind == "key-generation" ? "group key from the dealers' commitments" : "group key unchanged")
+                  + (transcript.SetupReports is null ? "" : ", every receiver reported the DKLs23 key of its pairwise setup"));
             return 0;
         });
         rotation.Subcommands.Add(verify);

@@ -756,7 +756,7 @@ public sealed partial class KeyService : IDisposable
 
     /// <summary>
     /// Repair (docs/ROTATION.md "Repairing a lost share"): rebuilds the share of signer node <paramref name="node"/> of
-    /// a FROST key, which it lost (its store was deleted or restored without the key), from t healthy holders, as a
+    /// a FROST or ecdsa-dkls23 key, which it lost (its store was deleted or restored without the key), from t healthy holders, as a
     /// crash-safe rotation run of kind repair (<see cref="FrostCoordinator.RepairAsync"/>). Same key, same version, same
     /// public key package. Like refresh, the run is started under the server's lifetime and a request that outlives its
     /// deadline answers with the run (202) to poll at GET /v1/operations/{id}.
@@ -764,27 +764,32 @@ public sealed partial class KeyService : IDisposable
     public async Task<(KeyResponse? Key, OperationResponse? Pending)> RepairAsync(KeyRecord key, int node, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(key);
-        if (key.Scheme == DklsScheme.Name)
-        {
-            throw new ApiException(ProblemTypes.Unsupported, $"repair of {key.Scheme} keys over the cluster is not built yet (docs/DKLS23.md)");
-        }
-
-        if (!FrostCiphersuite.TryGet(key.Scheme, out FrostCiphersuite? suite))
+        bool dkls = key.Scheme == DklsScheme.Name;
+        FrostCiphersuite? suite = null;
+        if (!dkls && !FrostCiphersuite.TryGet(key.Scheme, out suite))
         {
             throw new ApiException(ProblemTypes.NotThreshold, $"repair applies to threshold keys; {key.Name} is a single {key.Scheme} key");
         }
 
         RequireInSync(key);
-        FrostKeyInfo info = await FrostKeyAsync(key, suite, ct).ConfigureAwait(false);
-        if (node < 1 || !info.Nodes.Contains((uint)node))
+        IReadOnlyList<uint> holders = dkls ? (await DklsKeyAsync(key, ct).ConfigureAwait(false)).Nodes : (await FrostKeyAsync(key, suite!, ct).ConfigureAwait(false)).Nodes;
+        if (node < 1 || !holders.Contains((uint)node))
         {
             throw new ApiException(ProblemTypes.InvalidRequest,
-                $"node {node} holds no share of key {key.Name}; its holders are nodes {string.Join(", ", info.Nodes.Order())}");
+                $"node {node} holds no share of key {key.Name}; its holders are nodes {string.Join(", ", holders.Order())}");
         }
 
         if (_frost.IsUntrusted((uint)node))
         {
             throw new ApiException(ProblemTypes.InvalidRequest, $"node {node} is evicted (untrusted); a repair would hand it a share again");
+        }
+
+        // An ecdsa-dkls23 repair also renews the pairwise state of every holder with the repaired node (DklsCoordinator.Repair).
+        if (dkls)
+        {
+            RotationPlan dklsPlan = await _dkls.PlanRepairAsync(key.Id, (uint)node, ct).ConfigureAwait(false);
+            (string dklsRunId, Task<DklsKeyInfo> dklsRun) = StartRun(dklsPlan, session => _dkls.RotateAsync(dklsPlan, Lifetime, session));
+            return await WaitOrPendingAsync(key, dklsRunId, dklsRun, ct).ConfigureAwait(false);
         }
 
         RotationPlan plan = await _frost.PlanRepairAsync(key.Id, (uint)node, ct).ConfigureAwait(false);

@@ -12,6 +12,11 @@ namespace Conclave.Server.Rotation;
 /// identity key). For a repair, the dealers are the helpers, the receiver the repaired node, old and new package the
 /// key's (unchanged) package, the broadcasts the helpers' signed contributions and the confirmation the repaired node's
 /// (Node.Frost.RepairEvidence). Public data only: no share, no nonce, no sealed message.
+/// An ecdsa-dkls23 run (docs/DKLS23.md "Rotation transcripts") is the FROST DKG on secp256k1 followed by the DKLs23
+/// pairwise setup: its old and new packages are DKLs23 public keys (<c>DklsPublicKey</c> encoding: verifying shares,
+/// group key, chain code, DKG session id, epoch), its broadcasts and confirmations the DKG's, and
+/// <see cref="SetupReports"/> holds every receiver's signed report (<c>dkls.setup.done</c>) of the key it stored pending
+/// at the end of the pairwise setup. The setup's own messages are sealed point to point and are not part of it.
 /// </summary>
 public sealed record RotationTranscript(
     int Format,
@@ -27,7 +32,8 @@ public sealed record RotationTranscript(
     string? OldPublicKeyPackage,
     string NewPublicKeyPackage,
     IReadOnlyList<string> Broadcasts,
-    IReadOnlyList<string> Confirmations)
+    IReadOnlyList<string> Confirmations,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<string>? SetupReports = null)
 {
     public const int CurrentFormat = 1;
 

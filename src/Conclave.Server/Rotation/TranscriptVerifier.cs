@@ -4,7 +4,9 @@ using Conclave.Node.Config;
 using Conclave.Node.Frost;
 using Conclave.Node.Protocol;
 using Conclave.Node.Rpc;
+using Conclave.Node.Threshold.Dkls23;
 using Conclave.Threshold;
+using Conclave.Threshold.Dkls23;
 using Conclave.Threshold.Frost;
 
 namespace Conclave.Server.Rotation;
@@ -19,7 +21,8 @@ public sealed record TranscriptCheck(bool Ok, string Reason);
 /// once; the run's public checks hold (<see cref="Dkg.VerifyPublicRun"/>: proofs of knowledge, zero constant terms of
 /// refresh polynomials, reshare constant terms, group key unchanged, every new verifying share matching the
 /// commitments); and every receiver confirmed the same new public key package. A repair transcript is checked by
-/// its own rules (<see cref="VerifyRepair"/>).
+/// its own rules (<see cref="VerifyRepair"/>). An ecdsa-dkls23 transcript is checked as the FROST DKG on secp256k1 it
+/// ran (its DKLs23 public keys read as frost-secp256k1 packages), then by <see cref="VerifyPairwiseSetup"/>.
 /// </summary>
 public static class TranscriptVerifier
 {
@@ -31,7 +34,8 @@ public static class TranscriptVerifier
         {
             return VerifyCore(transcript, manifest);
         }
-        catch (Exception e) when (e is FormatException or CryptoFormatException or ArgumentException or ThresholdProtocolException or Google.Protobuf.InvalidProtocolBufferException or ProtocolException or OverflowException)
+        catch (Exception e) when (e is FormatException or CryptoFormatException or ArgumentException or ThresholdProtocolException or DklsProtocolException
+            or Google.Protobuf.InvalidProtocolBufferException or ProtocolException or OverflowException)
         {
             return new TranscriptCheck(false, "malformed transcript: " + e.Message);
         }
@@ -44,9 +48,17 @@ public static class TranscriptVerifier
             return Fail($"unknown transcript format {t.Format}");
         }
 
-        if (!FrostCiphersuite.TryGet(t.Scheme, out FrostCiphersuite? suite))
+        // A DKLs23 key is made, refreshed and reshared by the FROST DKG on secp256k1 (docs/DKLS23.md "On the cluster").
+        bool dkls = t.Scheme == DklsScheme.Name;
+        FrostCiphersuite? suite = dkls ? FrostCiphersuite.Secp256k1Sha256 : FrostCiphersuite.TryGet(t.Scheme, out FrostCiphersuite? s) ? s : null;
+        if (suite is null)
         {
             return Fail($"unknown scheme {t.Scheme}");
+        }
+
+        if (!dkls && t.SetupReports is not null)
+        {
+            return Fail($"a {t.Scheme} run has no pairwise setup, yet the transcript holds setup reports");
         }
 
         byte[] runId = Convert.FromHexString(t.RunId);
@@ -57,11 +69,15 @@ public static class TranscriptVerifier
 
         if (t.Kind == "repair")
         {
-            return VerifyRepair(t, suite, runId, manifest);
+            return dkls ? VerifyDklsRepair(t, suite, runId, manifest) : VerifyRepair(t, suite, runId, Convert.FromHexString(t.NewPublicKeyPackage), manifest);
         }
 
-        PublicKeyPackage? old = t.OldPublicKeyPackage is { } o ? PublicKeyPackage.FromBytes(suite, Convert.FromHexString(o)) : null;
-        byte[] newBytes = Convert.FromHexString(t.NewPublicKeyPackage);
+        // The packages as the DKG saw them: a DKLs23 public key reads as the frost-secp256k1 package it was built from.
+        DklsPublicKey? oldDkls = dkls && t.OldPublicKeyPackage is { } od ? DklsPublicKey.FromBytes(Convert.FromHexString(od)) : null;
+        DklsPublicKey? newDkls = dkls ? DklsPublicKey.FromBytes(Convert.FromHexString(t.NewPublicKeyPackage)) : null;
+        PublicKeyPackage? old = dkls ? oldDkls?.ToFrostPublicKeyPackage()
+            : t.OldPublicKeyPackage is { } o ? PublicKeyPackage.FromBytes(suite, Convert.FromHexString(o)) : null;
+        byte[] newBytes = newDkls?.ToFrostPublicKeyPackage().ToBytes() ?? Convert.FromHexString(t.NewPublicKeyPackage);
         var result = PublicKeyPackage.FromBytes(suite, newBytes);
         Identifier[] dealers = [.. t.Dealers.Select(d => Identifier.FromInt(suite, checked((int)d)))];
         Identifier[] receivers = [.. t.Receivers.Select(r => Identifier.FromInt(suite, checked((int)r)))];
@@ -142,10 +158,91 @@ public static class TranscriptVerifier
         }
 
         uint[] silent = [.. t.Receivers.Where(n => !confirmed.Contains(n))];
-        return silent.Length > 0
-            ? Fail($"node {string.Join(", ", silent.Select(n => n.ToString(CultureInfo.InvariantCulture)))} did not confirm the new key")
-            : new TranscriptCheck(true, "ok");
+        if (silent.Length > 0)
+        {
+            return Fail($"node {Nodes(silent)} did not confirm the new key");
+        }
+
+        if (newDkls is null)
+        {
+            return new TranscriptCheck(true, "ok");
+        }
+
+        // The DKLs23 part (docs/DKLS23.md "Rotation transcripts"); the DKG part was checked on the frost-secp256k1 form of
+        // the keys, so the new key's verifying shares, group key and chain code are the DKG's. The new key is bound to the
+        // right DKG session id (the run id for key generation, the old key's otherwise) and epoch (0, or the old epoch + 1,
+        // so presignatures of the old pairwise state are refused).
+        if (!newDkls.DkgSessionId.AsSpan().SequenceEqual(oldDkls?.DkgSessionId ?? runId))
+        {
+            return Fail(oldDkls is null ? "the new key is not bound to this run's DKG session id" : "the new key's DKG session id is not the old key's");
+        }
+
+        uint epoch = oldDkls is null ? 0 : checked(oldDkls.Epoch + 1);
+        return newDkls.Epoch != epoch ? Fail($"the new key's epoch is {newDkls.Epoch}, not {epoch}") : VerifyPairwiseSetup(t, runId, t.Receivers, manifest);
     }
+
+    /// <summary>
+    /// A repair of an ecdsa-dkls23 key (docs/DKLS23.md "Repair"): the FROST repair checks (<see cref="VerifyRepair"/>) on
+    /// the frost-secp256k1 form of the unchanged key; every other holder of the key helped (the repaired node ran a new
+    /// pairwise setup with each of them); and every holder reported the unchanged key from that setup.
+    /// </summary>
+    private static TranscriptCheck VerifyDklsRepair(RotationTranscript t, FrostCiphersuite suite, byte[] runId, ClusterManifest manifest)
+    {
+        DklsPublicKey key = DklsPublicKey.FromBytes(Convert.FromHexString(t.NewPublicKeyPackage));
+        TranscriptCheck repair = VerifyRepair(t, suite, runId, key.ToFrostPublicKeyPackage().ToBytes(), manifest);
+        if (!repair.Ok)
+        {
+            return repair;
+        }
+
+        uint[] holders = [.. key.Participants.Select(FrostNodeIds.ToNode).Order()];
+        return holders.SequenceEqual([.. t.Dealers.Append(t.Receivers[0]).Order()])
+            ? VerifyPairwiseSetup(t, runId, holders, manifest)
+            : Fail("an ecdsa-dkls23 repair needs every other holder of the key as a helper");
+    }
+
+    /// <summary>
+    /// Every node of <paramref name="reporters"/> signed exactly one report (<c>dkls.setup.done</c>) of the transcript's new
+    /// key at its new version: the key share it stored pending at the end of the run's pairwise setup (DKLs23, ePrint
+    /// 2023/765, section 3) is a share of this key.
+    /// </summary>
+    private static TranscriptCheck VerifyPairwiseSetup(RotationTranscript t, byte[] runId, IReadOnlyList<uint> reporters, ClusterManifest manifest)
+    {
+        if (t.SetupReports is null)
+        {
+            return Fail("an ecdsa-dkls23 transcript needs every receiver's pairwise-setup report");
+        }
+
+        byte[] expected = Convert.FromHexString(t.NewPublicKeyPackage);
+        var reported = new HashSet<uint>();
+        foreach (string hex in t.SetupReports)
+        {
+            Envelope e = Envelope.Parser.ParseFrom(Convert.FromHexString(hex));
+            if (CheckEnvelope(e, runId, DklsMessages.SetupDone, reporters, manifest, "setup report") is { } bad)
+            {
+                return Fail(bad);
+            }
+
+            var r = new PayloadReader(e.Payload.Span);
+            int version = (int)r.U32("version");
+            byte[] reportedKey = r.Bytes("publicKey").ToArray();
+            r.End();
+            if (version != t.ToVersion || !reportedKey.AsSpan().SequenceEqual(expected))
+            {
+                return Fail($"node {e.Sender} reported another key or version from the pairwise setup than the transcript's new one");
+            }
+
+            if (!reported.Add(e.Sender))
+            {
+                return Fail($"two setup reports from node {e.Sender}");
+            }
+        }
+
+        uint[] silent = [.. reporters.Where(n => !reported.Contains(n))];
+        return silent.Length > 0 ? Fail($"node {Nodes(silent)} did not report the key of the pairwise setup") : new TranscriptCheck(true, "ok");
+    }
+
+    private static string Nodes(IEnumerable<uint> nodes) => string.Join(", ", nodes.Select(n => n.ToString(CultureInfo.InvariantCulture)));
 
     /// <summary>
     /// A repair transcript (docs/ROTATION.md "Verifying a rotation"): the key's package is unchanged and the version too;
@@ -154,7 +251,7 @@ public static class TranscriptVerifier
     /// version and package, with the hash of exactly each helper's sealed σ as the helper stated it, and a valid proof of
     /// knowledge of the share behind its verifying share (<see cref="Repair.VerifyPublicRun"/>).
     /// </summary>
-    private static TranscriptCheck VerifyRepair(RotationTranscript t, FrostCiphersuite suite, byte[] runId, ClusterManifest manifest)
+    private static TranscriptCheck VerifyRepair(RotationTranscript t, FrostCiphersuite suite, byte[] runId, byte[] packageBytes, ClusterManifest manifest)
     {
         if (t.OldPublicKeyPackage is null || !string.Equals(t.OldPublicKeyPackage, t.NewPublicKeyPackage, StringComparison.OrdinalIgnoreCase))
         {
@@ -171,7 +268,6 @@ public static class TranscriptVerifier
             return Fail("a repair rebuilds the share of exactly one node");
         }
 
-        byte[] packageBytes = Convert.FromHexString(t.NewPublicKeyPackage);
         var package = PublicKeyPackage.FromBytes(suite, packageBytes);
         if (t.Threshold != package.Threshold)
         {

@@ -126,6 +126,14 @@ internal static class Migrations
             "ALTER TABLE node_trust ADD COLUMN mac {blob}",
             "INSERT INTO store_meta (name, value) VALUES ('node_trust_mac_backfill', 'pending')",
         ]),
+
+        // Issues 13 and 15: a replacement of the material of a key's current version, held pending by a run that keeps
+        // the version (a DKLs23 repair renews every holder's pairwise state; IKeyStore.StageReplacementAsync) until the
+        // run's commit moves it into key_secrets or its abort drops it. Signers only; not in backups (a run's pending state).
+        new(13, "staged key material",
+        [
+            "CREATE TABLE key_secrets_staged (key_id TEXT NOT NULL, version INTEGER NOT NULL, kek_id TEXT NOT NULL REFERENCES keks(id), wrapped_key {blob} NOT NULL, ciphertext {blob} NOT NULL, created_at BIGINT NOT NULL, PRIMARY KEY (key_id, version), FOREIGN KEY (key_id, version) REFERENCES key_versions(key_id, version))",
+        ]),
     ];
 
     /// <summary>The newest schema version this build knows.</summary>

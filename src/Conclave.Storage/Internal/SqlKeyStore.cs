@@ -206,6 +206,7 @@ internal sealed class SqlKeyStore(SqlStore store) : IKeyStore
         ArgumentNullException.ThrowIfNull(id);
         bool erased = await store.WriteAsync(async (c, tx) =>
         {
+            await DeleteStagedAsync(c, tx, id, version, cancellationToken).ConfigureAwait(false);
             using DbCommand cmd = SqlEngine.Command(c, tx, "DELETE FROM key_secrets WHERE key_id=@id AND version=@v");
             cmd.Add("@id", id);
             cmd.Add("@v", version);
@@ -232,7 +233,7 @@ internal sealed class SqlKeyStore(SqlStore store) : IKeyStore
         }
 
         IKeyEncryptionKey kek = store.Kek;
-        var sealedMaterial = Sealed(kek, SecretSealer.Seal(kek, material.ReadOnlySpan, SecretSealer.KeyMaterialContext(id, pendingVersion)));
+        (string KekId, byte[] Wrapped, byte[] Cipher) sealedMaterial = Sealed(kek, SecretSealer.Seal(kek, material.ReadOnlySpan, SecretSealer.KeyMaterialContext(id, pendingVersion)));
         long now = store.NowMs();
         await store.WriteAsync(async (c, tx) =>
         {
@@ -267,13 +268,17 @@ internal sealed class SqlKeyStore(SqlStore store) : IKeyStore
         Validate.PublicKey(rotation.PublicKey, "rotation.PublicKey");
         ValidateShape(rotation.Threshold, rotation.Participants);
         long now = store.NowMs();
+        bool replaced = false;
         await store.WriteAsync(async (c, tx) =>
         {
             (int Version, string State)? row = await VersionAndStateAsync(c, tx, rotation.KeyId, cancellationToken).ConfigureAwait(false)
                 ?? throw StorageErrors.NotFound("key", rotation.KeyId);
             if (row.Value.Version == rotation.ToVersion && row.Value.State == nameof(KeyState.Active))
             {
-                return true; // already committed (a repeated commit after a crash or a retry)
+                // Already at the version: a run that keeps it commits its staged replacement, if any; otherwise this is a
+                // repeated commit after a crash or a retry.
+                replaced = await PromoteStagedAsync(c, tx, rotation.KeyId, rotation.ToVersion, cancellationToken).ConfigureAwait(false);
+                return true;
             }
 
             // A new member (a pending key) or a node rejoining a committee it left (a destroyed key) takes the new
@@ -303,7 +308,87 @@ internal sealed class SqlKeyStore(SqlStore store) : IKeyStore
             await KeyRecordMac.ResealAsync(store, c, tx, rotation.KeyId, cancellationToken).ConfigureAwait(false);
             return true;
         }, cancellationToken).ConfigureAwait(false);
+        if (replaced)
+        {
+            // The replaced ciphertext must not survive in free pages or the write-ahead log (SqlEngine.ScrubAsync).
+            await store.Engine.ScrubAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         return (await GetAsync(rotation.KeyId, cancellationToken).ConfigureAwait(false))!;
+    }
+
+    public async Task<KeyRecord> StageReplacementAsync(string id, int version, SecretBuffer material, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(id);
+        ArgumentNullException.ThrowIfNull(material);
+        IKeyEncryptionKey kek = store.Kek;
+        // Sealed under the version's own context: the commit moves the ciphertext into key_secrets as it is.
+        (string KekId, byte[] Wrapped, byte[] Cipher) sealedMaterial = Sealed(kek, SecretSealer.Seal(kek, material.ReadOnlySpan, SecretSealer.KeyMaterialContext(id, version)));
+        long now = store.NowMs();
+        await store.WriteAsync(async (c, tx) =>
+        {
+            (int Version, string State)? row = await VersionAndStateAsync(c, tx, id, cancellationToken).ConfigureAwait(false)
+                ?? throw StorageErrors.NotFound("key", id);
+            if (row.Value.Version != version || row.Value.State != nameof(KeyState.Active) || !await HasMaterialAsync(c, tx, id, version, cancellationToken).ConfigureAwait(false))
+            {
+                throw StorageErrors.Conflict("key", id, $"is not active with material at version {version}");
+            }
+
+            using DbCommand cmd = SqlEngine.Command(c, tx,
+                "INSERT INTO key_secrets_staged (key_id, version, kek_id, wrapped_key, ciphertext, created_at) VALUES (@id, @v, @kek, @w, @ct, @now)");
+            cmd.Add("@id", id);
+            cmd.Add("@v", version);
+            cmd.Add("@kek", sealedMaterial.KekId);
+            cmd.Add("@w", sealedMaterial.Wrapped);
+            cmd.Add("@ct", sealedMaterial.Cipher);
+            cmd.Add("@now", now);
+            try
+            {
+                await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (DbException e) when (store.Engine.IsUniqueViolation(e))
+            {
+                throw StorageErrors.Conflict("key", id, $"already holds a staged replacement of version {version}");
+            }
+
+            return true;
+        }, cancellationToken).ConfigureAwait(false);
+        return (await GetAsync(id, cancellationToken).ConfigureAwait(false))!;
+    }
+
+    /// <summary>Moves a staged replacement of the version into key_secrets, inside the caller's transaction; false if none.</summary>
+    private static async Task<bool> PromoteStagedAsync(DbConnection c, DbTransaction tx, string id, int version, CancellationToken ct)
+    {
+        using (DbCommand upd = SqlEngine.Command(c, tx,
+            "UPDATE key_secrets SET kek_id = (SELECT s.kek_id FROM key_secrets_staged s WHERE s.key_id=@id AND s.version=@v), " +
+            "wrapped_key = (SELECT s.wrapped_key FROM key_secrets_staged s WHERE s.key_id=@id AND s.version=@v), " +
+            "ciphertext = (SELECT s.ciphertext FROM key_secrets_staged s WHERE s.key_id=@id AND s.version=@v) " +
+            "WHERE key_id=@id AND version=@v AND EXISTS (SELECT 1 FROM key_secrets_staged s WHERE s.key_id=@id AND s.version=@v)"))
+        {
+            upd.Add("@id", id);
+            upd.Add("@v", version);
+            if (await upd.ExecuteNonQueryAsync(ct).ConfigureAwait(false) == 0)
+            {
+                return false;
+            }
+        }
+
+        await DeleteStagedAsync(c, tx, id, version, ct).ConfigureAwait(false);
+        return true;
+    }
+
+    private static async Task<int> DeleteStagedAsync(DbConnection c, DbTransaction tx, string id, int? version, CancellationToken ct)
+    {
+        using DbCommand cmd = SqlEngine.Command(c, tx, version is null
+            ? "DELETE FROM key_secrets_staged WHERE key_id=@id"
+            : "DELETE FROM key_secrets_staged WHERE key_id=@id AND version=@v");
+        cmd.Add("@id", id);
+        if (version is not null)
+        {
+            cmd.Add("@v", version.Value);
+        }
+
+        return await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
     }
 
     public async Task<bool> DiscardPendingVersionAsync(string id, int version, CancellationToken cancellationToken = default)
@@ -318,12 +403,12 @@ internal sealed class SqlKeyStore(SqlStore store) : IKeyStore
             }
 
             bool wholeKey = row.Value.State == nameof(KeyState.Pending) && row.Value.Version == version;
+            int n = await DeleteStagedAsync(c, tx, id, wholeKey ? null : version, cancellationToken).ConfigureAwait(false);
             if (!wholeKey && version <= row.Value.Version)
             {
-                return false; // never the current version, never history
+                return n > 0; // never the current version, never history: only a replacement staged for it
             }
 
-            int n = 0;
             foreach (string sql in wholeKey
                 ? new[] { "DELETE FROM key_secrets WHERE key_id=@id", "DELETE FROM key_versions WHERE key_id=@id", "DELETE FROM keys WHERE id=@id" }
                 : ["DELETE FROM key_secrets WHERE key_id=@id AND version=@v", "DELETE FROM key_versions WHERE key_id=@id AND version=@v"])

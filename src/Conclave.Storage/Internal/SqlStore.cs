@@ -384,6 +384,20 @@ internal sealed partial class SqlStore : IConclaveStore
                     }
                 }
 
+                // Replacements staged by an unfinished run (IKeyStore.StageReplacementAsync) are rewrapped like the material they replace.
+                var stagedUpdates = new List<(string KeyId, int Version, byte[] Wrapped)>();
+                using (DbCommand cmd = SqlEngine.Command(c, tx, "SELECT key_id, version, kek_id, wrapped_key FROM key_secrets_staged"))
+                using (DbDataReader r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
+                    {
+                        string keyId = r.GetString(0);
+                        int version = r.GetInt32(1);
+                        byte[] wrapped = SecretSealer.Rewrap(KekFor(r.GetString(2)), next, (byte[])r.GetValue(3), SecretSealer.KeyMaterialContext(keyId, version), $"staged key material '{keyId}' v{version}");
+                        stagedUpdates.Add((keyId, version, wrapped));
+                    }
+                }
+
                 var metaUpdates = new List<(string Name, byte[] Wrapped)>();
                 using (DbCommand cmd = SqlEngine.Command(c, tx, "SELECT name, kek_id, wrapped_key FROM store_secrets"))
                 using (DbDataReader r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
@@ -420,6 +434,18 @@ internal sealed partial class SqlStore : IConclaveStore
                 {
                     DbParameter pk = upd.Add("@k", next.Id), pw = upd.Add("@w", null), pid = upd.Add("@id", null), pv = upd.Add("@v", null);
                     foreach (var (keyId, version, wrapped) in secretUpdates)
+                    {
+                        pw.Value = wrapped;
+                        pid.Value = keyId;
+                        pv.Value = version;
+                        await upd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                    }
+                }
+
+                using (DbCommand upd = SqlEngine.Command(c, tx, "UPDATE key_secrets_staged SET kek_id=@k, wrapped_key=@w WHERE key_id=@id AND version=@v"))
+                {
+                    DbParameter pk = upd.Add("@k", next.Id), pw = upd.Add("@w", null), pid = upd.Add("@id", null), pv = upd.Add("@v", null);
+                    foreach (var (keyId, version, wrapped) in stagedUpdates)
                     {
                         pw.Value = wrapped;
                         pid.Value = keyId;

@@ -47,14 +47,25 @@ public interface IKeyStore
 
     /// <summary>
     /// Makes a stored pending version current (and a <see cref="KeyState.Pending"/> key active), with the threshold and
-    /// participants of <paramref name="rotation"/>. Idempotent: a key already at the target version is returned as is.
+    /// participants of <paramref name="rotation"/>; a replacement staged for the target version
+    /// (<see cref="StageReplacementAsync"/>) becomes its material. Idempotent: a key already at the target version with no
+    /// staged replacement is returned as is.
     /// Conflict if neither the current nor the pending version matches.
     /// </summary>
     Task<KeyRecord> CommitPendingVersionAsync(KeyRotation rotation, CancellationToken cancellationToken = default);
 
     /// <summary>
+    /// Stores a replacement of the material of the key's current version <paramref name="version"/> without using it (a
+    /// rotation run that keeps the version but renews the share's state: a DKLs23 repair renews every holder's pairwise
+    /// state). The version keeps its material until <see cref="CommitPendingVersionAsync"/> of that version replaces it with
+    /// this one (the old ciphertext is overwritten and scrubbed); <see cref="DiscardPendingVersionAsync"/> of that version
+    /// drops it. Conflict if the key is not active at <paramref name="version"/> or already holds a replacement of it.
+    /// </summary>
+    Task<KeyRecord> StageReplacementAsync(string id, int version, SecretBuffer material, CancellationToken cancellationToken = default);
+
+    /// <summary>
     /// Discards a pending version (above the current one), or a whole <see cref="KeyState.Pending"/> key whose only
-    /// version it is: an aborted run leaves nothing behind. True if something was removed; the current version is
+    /// version it is, and a replacement staged for that version: an aborted run leaves nothing behind. True if something was removed; the current version is
     /// never touched.
     /// </summary>
     Task<bool> DiscardPendingVersionAsync(string id, int version, CancellationToken cancellationToken = default);

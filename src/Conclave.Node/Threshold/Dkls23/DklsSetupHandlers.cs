@@ -23,7 +23,9 @@ namespace Conclave.Node.Threshold.Dkls23;
 /// epoch. The setup runs under its own session id derived from the run id. At the finish step the key
 /// share and its pairwise state are stored pending under the node KEK (<see cref="DklsKeyShare.Export"/>) and the run is
 /// recorded Prepared with the public key as its result, before that result leaves the node; commit and retire are the
-/// engine's (<see cref="RotationHandlers"/>).
+/// engine's (<see cref="RotationHandlers"/>). After a repair (the FROST repair steps hand over the rebuilt share on the
+/// repaired node and the current share on every other holder) the setup runs at the key's own epoch: the repaired node
+/// stores a pending key, every other holder stages its new key share as a replacement of the same version.
 /// </summary>
 public sealed class DklsSetupHandlers(DklsNodeState state) : IProtocolHandler, IDkgFollowUp
 {
@@ -86,7 +88,8 @@ public sealed class DklsSetupHandlers(DklsNodeState state) : IProtocolHandler, I
         uint epoch = 0;
         if (run.Kind != DkgRunKind.KeyGeneration)
         {
-            epoch = checked(oldEpoch + 1);
+            // A repair keeps the key as it is (same shares, same epoch); only the pairwise state is new.
+            epoch = run.Kind == DkgRunKind.Repair ? oldEpoch : checked(oldEpoch + 1);
             KeyRecord? record = await state.Store.Keys.GetAsync(keyId, ct).ConfigureAwait(false);
             if (record is { State: KeyState.Active } && record.Version == run.FromVersion)
             {
@@ -170,6 +173,12 @@ public sealed class DklsSetupHandlers(DklsNodeState state) : IProtocolHandler, I
                     new NewKey(run.KeyId, run.KeyId, DklsScheme.Name, pub.GroupPublicKey, pub.Threshold, pub.ParticipantCount)
                     { InitialVersion = run.ToVersion, InitialState = KeyState.Pending },
                     material, ct).ConfigureAwait(false);
+            }
+            else if (run.Kind == DkgRunKind.Repair)
+            {
+                // A holder in a repair: same version, new pairwise state; the replacement is staged and becomes the
+                // version's material only at the run's commit (an abort drops it, and the old state keeps signing).
+                await state.Store.Keys.StageReplacementAsync(run.KeyId, run.ToVersion, material, ct).ConfigureAwait(false);
             }
             else
             {

@@ -24,7 +24,7 @@ public sealed class FrostNodeProtocol : INodeProtocol
         ArgumentNullException.ThrowIfNull(state);
         _state = state;
         _dkg = new FrostDkgHandlers(state, manifest, followUps);
-        _repair = new FrostRepairHandlers(state, manifest);
+        _repair = new FrostRepairHandlers(state, manifest, followUps);
         Handlers = [new FrostHandlers(state), _dkg, _repair, new KeyStatusHandler(state)];
     }
 

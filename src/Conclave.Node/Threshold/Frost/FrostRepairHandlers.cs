@@ -29,11 +29,16 @@ namespace Conclave.Node.Frost;
 /// knowledge of its share (<see cref="RepairEvidence"/>, <see cref="Repair.ProveRepaired"/>) for the run's transcript.
 /// Agreement payload (to helpers and the lost node): keyId, lost node, helpers. Start payload (to helpers): keyId, lost
 /// node, helpers, version. Finish payload (to the lost node): keyId, scheme, helpers, version, public key package.
+/// A key of a protocol whose shares are FROST secp256k1 shares with rounds of their own after the repair
+/// (<see cref="IDkgFollowUp"/>: DKLs23, docs/DKLS23.md "Repair") is repaired by the same steps; then the helpers (every
+/// other holder) and the lost node record the run (receivers: all of them) and hand their share and run agreement key to
+/// that protocol instead of erasing the key or storing the share: its pairwise setup stores what each node keeps.
 /// </summary>
-public sealed class FrostRepairHandlers(FrostNodeState state, ClusterManifest manifest) : IProtocolHandler
+public sealed class FrostRepairHandlers(FrostNodeState state, ClusterManifest manifest, IReadOnlyList<IDkgFollowUp>? followUps = null) : IProtocolHandler
 {
     private static readonly TimeSpan SessionLifetime = TimeSpan.FromMinutes(5);
     private readonly SessionTable<RepairRun> _runs = new(SessionLifetime);
+    private readonly IReadOnlyList<IDkgFollowUp> _followUps = followUps ?? [];
 
     public IReadOnlyCollection<string> Kinds { get; } = [FrostMessages.RepairAgreement, FrostMessages.RepairStart, FrostMessages.RepairSigma, FrostMessages.RepairFinish];
 
@@ -45,10 +50,24 @@ public sealed class FrostRepairHandlers(FrostNodeState state, ClusterManifest ma
         {
             FrostMessages.RepairAgreement => await AgreementAsync(context, cancellationToken).ConfigureAwait(false),
             FrostMessages.RepairStart => await StartAsync(context, cancellationToken).ConfigureAwait(false),
-            FrostMessages.RepairSigma => Sigma(context),
+            FrostMessages.RepairSigma => await SigmaAsync(context, cancellationToken).ConfigureAwait(false),
             FrostMessages.RepairFinish => await FinishAsync(context, cancellationToken).ConfigureAwait(false),
             _ => throw new ProtocolException($"unknown kind {context.Request.Kind}"),
         }, () => _runs.Drop(SessionTable<RepairRun>.RunId(context.SessionId))).ConfigureAwait(false);
+    }
+
+    /// <summary>The protocol whose rounds follow a repair of a key of <paramref name="scheme"/> (null: a FROST key).</summary>
+    private IDkgFollowUp? FollowUpFor(string scheme)
+    {
+        foreach (IDkgFollowUp f in _followUps)
+        {
+            if (f.Handles(scheme))
+            {
+                return f;
+            }
+        }
+
+        return null;
     }
 
     /// <summary>Forgets a run's state (the run was aborted or abandoned): its run key and secret δ piece are zeroed.</summary>
@@ -113,7 +132,23 @@ public sealed class FrostRepairHandlers(FrostNodeState state, ClusterManifest ma
         // Every other helper's and the lost node's run key, each signed and bound to this session, key and node.
         run.PeerKeys = ReadAnnouncements(ctx, run, [.. helpers.Where(h => h != state.NodeId), lost]);
 
-        KeyPackage key = await state.GetKeyAtVersionAsync(keyId, version, ct).ConfigureAwait(false);
+        // A key of a follow-up protocol (DKLs23) gives its share as a FROST key package this run owns.
+        KeyRecord? record = await state.Store.Keys.GetAsync(keyId, ct).ConfigureAwait(false);
+        IDkgFollowUp? followUp = record is null ? null : FollowUpFor(record.Scheme);
+        KeyPackage key;
+        if (followUp is null || record is null)
+        {
+            key = await state.GetKeyAtVersionAsync(keyId, version, ct).ConfigureAwait(false);
+        }
+        else
+        {
+            key = await followUp.CurrentShareAsync(keyId, version, ct).ConfigureAwait(false);
+            run.Key = key;
+            run.OwnsKey = true;
+            run.FollowUp = followUp;
+            run.Scheme = record.Scheme;
+        }
+
         FrostCiphersuite suite = key.Suite;
         Identifier[] ids = [.. helpers.Select(h => Identifier.FromInt(suite, (int)h))];
         Identifier lostId = Identifier.FromInt(suite, (int)lost);
@@ -157,7 +192,7 @@ public sealed class FrostRepairHandlers(FrostNodeState state, ClusterManifest ma
         return outgoing;
     }
 
-    private IReadOnlyList<OutgoingMessage> Sigma(StepContext ctx)
+    private async Task<IReadOnlyList<OutgoingMessage>> SigmaAsync(StepContext ctx, CancellationToken ct)
     {
         RepairRun run = _runs.Get(ctx.SessionId);
         RepairMessage own = Interlocked.Exchange(ref run.Own, null) ?? throw new ProtocolException("this helper has no δ piece of its own for the session");
@@ -183,6 +218,19 @@ public sealed class FrostRepairHandlers(FrostNodeState state, ClusterManifest ma
             byte[] sealedSigma = HandlerSupport.SealTo(run.RequireAgreement(), run.PeerKey(lost), FrostMessages.RepairContext(ctx.SessionId, state.NodeId, lost), s.ReadOnlySpan);
             byte[] contribution = RepairEvidence.WriteContribution(new RepairContribution(run.KeyId, run.Version, lost, run.HelperNodes,
                 RepairEvidence.PackageHash(key.PublicKeyPackage.ToBytes()), SHA256.HashData(sealedSigma)));
+            if (run.FollowUp is { } next)
+            {
+                // The follow-up protocol's rounds come next on every holder: the run is recorded before σ leaves (receivers:
+                // the helpers and the lost node, who all store something), and the share and run key go to that protocol.
+                string runId = SessionTable<RepairRun>.RunId(ctx.SessionId);
+                await NodeRuns.BeginAsync(state.Store, state.NodeId, runId, run.KeyId, DkgRunKind.Repair, run.Version, run.Scheme!, run.HelperNodes,
+                    [.. run.HelperNodes.Append(lost).Order()], [], ct).ConfigureAwait(false);
+                KeyPackage share = Interlocked.Exchange(ref run.Key, null) ?? throw new ProtocolException("this helper did not start the repair");
+                run.OwnsKey = false;
+                RunAgreementKey agreement = Interlocked.Exchange(ref run.Agreement, null) ?? throw new ProtocolException("this node's run agreement key for the repair is erased");
+                next.Hold(runId, run.KeyId, DkgRunKind.Repair, run.Version, run.Version, share, agreement, run.PeerKeys!); // owns both from here
+            }
+
             return
             [
                 new OutgoingMessage(FrostMessages.RepairSigmaShare, 3, [lost], sealedSigma),
@@ -216,7 +264,9 @@ public sealed class FrostRepairHandlers(FrostNodeState state, ClusterManifest ma
             throw new ProtocolException("the repair finish does not match the repair this node agreed to");
         }
 
-        if (!FrostCiphersuite.TryGet(scheme, out FrostCiphersuite? suite))
+        IDkgFollowUp? followUp = FollowUpFor(scheme);
+        FrostCiphersuite? suite = followUp?.Suite;
+        if (suite is null && !FrostCiphersuite.TryGet(scheme, out suite))
         {
             throw new ProtocolException($"unknown FROST scheme {scheme}");
         }
@@ -260,6 +310,29 @@ public sealed class FrostRepairHandlers(FrostNodeState state, ClusterManifest ma
                     FrostMessages.RepairContext(ctx.SessionId, e.Sender, state.NodeId), sealedSigma, "repair message");
                 sigmas.Add(RepairMessage.Import(suite, plain.ReadOnlySpan));
                 sealedHashes[e.Sender] = SHA256.HashData(sealedSigma);
+            }
+
+            if (followUp is not null)
+            {
+                // The follow-up protocol's pairwise setup is sealed between the same run keys: this node keeps its own.
+                await NodeRuns.BeginAsync(state.Store, state.NodeId, runId, keyId, DkgRunKind.Repair, version, scheme, helpers,
+                    [.. helpers.Append(state.NodeId).Order()], [], ct).ConfigureAwait(false);
+                KeyPackage repaired = Repair.Step3(pkp, ids, self, sigmas);
+                byte[] repairedProof;
+                try
+                {
+                    repairedProof = Repair.ProveRepaired(repaired, ctx.SessionId);
+                }
+                catch
+                {
+                    repaired.Dispose();
+                    throw;
+                }
+
+                RunAgreementKey agreement = Interlocked.Exchange(ref run.Agreement, null) ?? throw new ProtocolException("this node's run agreement key for the repair is erased");
+                followUp.Hold(runId, keyId, DkgRunKind.Repair, version, version, repaired, agreement, run.PeerKeys!); // owns both from here
+                return [new OutgoingMessage(FrostMessages.RepairDone, 4, [0],
+                    RepairEvidence.WriteConfirmation(new RepairConfirmation(keyId, version, RepairEvidence.PackageHash(pkpBytes), repairedProof, sealedHashes)))];
             }
 
             // Every σ is opened: the run key is erased before the share is rebuilt and stored.
@@ -334,8 +407,16 @@ public sealed class FrostRepairHandlers(FrostNodeState state, ClusterManifest ma
 
         public IReadOnlyDictionary<uint, byte[]>? PeerKeys;
 
-        /// <summary>The helper's key package (from the node's cache: not disposed here).</summary>
+        /// <summary>The helper's key package: from the node's cache (not disposed here) unless <see cref="OwnsKey"/>.</summary>
         public KeyPackage? Key;
+
+        /// <summary>True when <see cref="Key"/> is this run's own (a follow-up protocol's share as a FROST key package).</summary>
+        public bool OwnsKey;
+
+        /// <summary>The protocol that continues after the repair (DKLs23), and its scheme; null for a FROST key.</summary>
+        public IDkgFollowUp? FollowUp;
+
+        public string? Scheme;
 
         /// <summary>The key version the helper repairs (set at the start step).</summary>
         public int Version;
@@ -358,6 +439,10 @@ public sealed class FrostRepairHandlers(FrostNodeState state, ClusterManifest ma
         {
             EraseAgreementKey();
             Interlocked.Exchange(ref Own, null)?.Dispose();
+            if (OwnsKey)
+            {
+                Interlocked.Exchange(ref Key, null)?.Dispose();
+            }
         }
     }
 }

@@ -67,7 +67,7 @@ public sealed partial class DklsCoordinator
 
         if (plan.Kind == RotationKind.Repair)
         {
-            throw new NotSupportedException("ecdsa-dkls23 keys are not repaired over the cluster yet");
+            throw new InvalidOperationException("a repair run has no DKG (DklsCoordinator.Repair)");
         }
 
         DklsKeyInfo key = Find(plan.KeyId) ?? throw new ArgumentException($"unknown DKLs23 key {plan.KeyId}", nameof(plan));

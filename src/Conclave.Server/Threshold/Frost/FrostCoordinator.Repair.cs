@@ -42,20 +42,36 @@ public sealed partial class FrostCoordinator
     }
 
     /// <summary>
-    /// The repair run's rounds (Laing–Stinson, Conclave.Threshold <see cref="Repair"/>): step one on every helper (δ
-    /// pieces, sealed helper to helper), step two (σ, sealed to the lost node, plus each helper's signed public
-    /// contribution), step three on the lost node (rebuild, check, store as pending, signed confirmation with a proof of
-    /// knowledge). Boundaries for crash tests: deltas, sigmas, finish. Returns the package (unchanged) and the transcript.
+    /// The repair run's rounds (Laing–Stinson, Conclave.Threshold <see cref="Repair"/>) for a FROST key: see
+    /// <see cref="RepairStepsAsync"/>. Returns the package (unchanged) and the transcript.
     /// </summary>
     private async Task<(PublicKeyPackage Result, Rotation.RotationTranscript Transcript)> RepairRoundsAsync(byte[] session, RotationPlan plan, FrostKeyInfo key, CancellationToken ct)
     {
-        uint lostNode = plan.Receivers[0];
-        IReadOnlyList<uint> helpers = plan.Dealers;
         if (key.Version != plan.FromVersion)
         {
             throw new QuorumUnavailableException($"key {plan.KeyId} is at version {key.Version}, not {plan.FromVersion}");
         }
 
+        Rotation.RotationTranscript transcript = await RepairStepsAsync(session, plan, plan.Receivers[0], key.Suite.SchemeName, key.PublicKeyPackage.ToBytes(), ct).ConfigureAwait(false);
+        return (key.PublicKeyPackage, transcript);
+    }
+
+    /// <summary>
+    /// The Laing–Stinson repair steps of a run (Conclave.Threshold <see cref="Repair"/>), the helpers being
+    /// <paramref name="plan"/>'s dealers: every participant announces its run agreement key; step one on every helper (δ
+    /// pieces, sealed helper to helper), step two (σ, sealed to the lost node, plus each helper's signed public
+    /// contribution), step three on the lost node (rebuild, check against its verifying share in
+    /// <paramref name="packageBytes"/>, a frost package of <paramref name="scheme"/>'s suite; signed confirmation with a
+    /// proof of knowledge). For a FROST key the lost node stores the share pending; for a protocol that continues after
+    /// the repair (DKLs23: <paramref name="scheme"/> is that protocol's, <paramref name="fault"/> its fault injection) the
+    /// helpers and the lost node keep the share and their run keys for its rounds. Boundaries for crash tests: deltas,
+    /// sigmas, finish. Returns the run's transcript (kind repair, the packages as given).
+    /// </summary>
+    internal async Task<Rotation.RotationTranscript> RepairStepsAsync(byte[] session, RotationPlan plan, uint lostNode, string scheme, byte[] packageBytes,
+        CancellationToken ct, Func<RotationKind, string, Task>? fault = null)
+    {
+        Func<RotationKind, string, Task> faultAsync = fault ?? FaultAsync;
+        IReadOnlyList<uint> helpers = plan.Dealers;
         TimeSpan timeout = _cluster.RoundTimeout * 5;
         var start = new PayloadWriter().String(plan.KeyId).U32(lostNode).U32((uint)helpers.Count);
         foreach (uint h in helpers)
@@ -73,7 +89,7 @@ public sealed partial class FrostCoordinator
         Dictionary<uint, IReadOnlyList<Envelope>> deltas = await AllAsync(helpers,
             n => _cluster.Node(n).StepAsync(_cluster.Request(session, FrostMessages.RepairStart, 2, [n], startPayload), runKeys.Where(k => k.Sender != n), timeout, ct)).ConfigureAwait(false);
         List<Envelope> pieces = [.. deltas.Values.SelectMany(m => m)];
-        await FaultAsync(plan.Kind, "deltas").ConfigureAwait(false);
+        await faultAsync(plan.Kind, "deltas").ConfigureAwait(false);
 
         Dictionary<uint, IReadOnlyList<Envelope>> sigmas = await AllAsync(helpers,
             n => _cluster.Node(n).StepAsync(_cluster.Request(session, FrostMessages.RepairSigma, 3, [n], []), pieces.Where(p => p.Recipients.Contains(n)), timeout, ct)).ConfigureAwait(false);
@@ -84,15 +100,14 @@ public sealed partial class FrostCoordinator
             throw new QuorumUnavailableException("not every helper contributed to the repair");
         }
 
-        await FaultAsync(plan.Kind, "sigmas").ConfigureAwait(false);
+        await faultAsync(plan.Kind, "sigmas").ConfigureAwait(false);
 
-        var finish = new PayloadWriter().String(plan.KeyId).String(key.Suite.SchemeName).U32((uint)helpers.Count);
+        var finish = new PayloadWriter().String(plan.KeyId).String(scheme).U32((uint)helpers.Count);
         foreach (uint h in helpers)
         {
             finish.U32(h);
         }
 
-        byte[] packageBytes = key.PublicKeyPackage.ToBytes();
         byte[] finishPayload = finish.U32((uint)plan.FromVersion).Bytes(packageBytes).ToArray();
         IReadOnlyList<Envelope> done = await _cluster.Node(lostNode).StepAsync(
             _cluster.Request(session, FrostMessages.RepairFinish, 4, [lostNode], finishPayload),
@@ -109,12 +124,11 @@ public sealed partial class FrostCoordinator
             throw new CulpritException([lostNode], $"node {lostNode} confirmed another key, version or package");
         }
 
-        await FaultAsync(plan.Kind, "finish").ConfigureAwait(false);
+        await faultAsync(plan.Kind, "finish").ConfigureAwait(false);
         string hex = Convert.ToHexStringLower(packageBytes);
-        var transcript = new Rotation.RotationTranscript(Rotation.RotationTranscript.CurrentFormat, Convert.ToHexStringLower(session), "repair",
-            plan.KeyId, key.Suite.SchemeName, plan.Threshold, [.. helpers], [lostNode], plan.FromVersion, plan.ToVersion, hex, hex,
+        return new Rotation.RotationTranscript(Rotation.RotationTranscript.CurrentFormat, Convert.ToHexStringLower(session), "repair",
+            plan.KeyId, scheme, plan.Threshold, [.. helpers], [lostNode], plan.FromVersion, plan.ToVersion, hex, hex,
             [.. contributions.OrderBy(c => c.Sender).Select(c => Convert.ToHexStringLower(Google.Protobuf.MessageExtensions.ToByteArray(c)))],
             [Convert.ToHexStringLower(Google.Protobuf.MessageExtensions.ToByteArray(done[0]))]);
-        return (key.PublicKeyPackage, transcript);
     }
 }
