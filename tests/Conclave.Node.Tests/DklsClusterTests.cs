@@ -216,6 +216,33 @@ public sealed class DklsFiveNodeClusterTests(FiveNodeCluster fixture) : IClassFi
     }
 
     /// <summary>
+    /// 3-of-5 with the presignature pool on: a pooled presignature of three signers signs in one round under its R, and a
+    /// run of signatures through SignDigestAsync (pooled and three-round) verifies with libsecp256k1 and @noble/curves, no
+    /// R repeated, at least one of them from the pool.
+    /// </summary>
+    [Fact]
+    public async Task Presigned3Of5_SignaturesVerifyWithLibsecp256k1AndNoble()
+    {
+        var coordinator = new DklsCoordinator(_c.Coordinator, new FrostCoordinator(_c.Coordinator)) { PresignPoolSize = 3, PresignParallelism = 1 };
+        DklsKeyInfo key = await coordinator.CreateKeyAsync("dkls5-pre-" + Guid.NewGuid().ToString("N")[..8], 3, [1, 2, 3, 4, 5], CancellationToken.None);
+        await coordinator.PresignAsync(key.KeyId, [], CancellationToken.None);
+        Assert.True(coordinator.PresignDepth(key.KeyId, []) >= 3);
+
+        DklsPooledPresignature p = coordinator.TakePresignature(key, [])!;
+        Assert.NotNull(p);
+        Assert.Equal(3, p.Signers.Length);
+        byte[] digest = SHA256.HashData("presigned 3-of-5"u8);
+        DklsSignatureResult one = await coordinator.SignPresignedAsync(key, p, digest, [], CancellationToken.None);
+        Assert.True(EcdsaSecp256k1.Instance.Verify(key.PublicKey.GroupPublicKey, digest, one.Signature));
+        Assert.Equal(p.R.AsSpan(1).ToArray(), one.Signature.AsSpan(0, 32).ToArray());
+
+        await coordinator.PresignAsync(key.KeyId, [], CancellationToken.None); // the take above started a refill: wait for it
+        long before = coordinator.PresignedSignatures;
+        await DklsClusterChecks.SignManyAndVerify(coordinator, key, DklsClusterChecks.Count(6), [], "3of5 presign");
+        Assert.True(coordinator.PresignedSignatures > before, "no 3-of-5 signature used a pooled presignature");
+    }
+
+    /// <summary>
     /// Node 4 flips a bit of every round-two message it seals to its peer (fault injection "bad-dkls-round2": a message
     /// validly signed and sealed by node 4, so the transport accepts it): the peer's round-three checks refuse it and name
     /// node 4, the coordinator's call ends with node 4 as the culprit and no signature.
@@ -238,6 +265,55 @@ public sealed class DklsFiveNodeClusterTests(FiveNodeCluster fixture) : IClassFi
 
         DklsSignatureResult ok = await coordinator.SignDigestAsync(key.KeyId, SHA256.HashData("after"u8), [], CancellationToken.None);
         Assert.True(EcdsaSecp256k1.Instance.Verify(key.PublicKey.GroupPublicKey, SHA256.HashData("after"u8), ok.Signature));
+    }
+
+    /// <summary>
+    /// Bans recorded durably (docs/DKLS23.md "Bans"): node 4 flips the OT-extension check value of every signing round-one
+    /// message it seals (fault injection "bad-dkls-round1", a message validly signed and sealed by it); node 1's check
+    /// fails, the call ends with node 4 named, and node 1 bans it and records the ban in its store and audit log. Node 4
+    /// is healed and node 1 restarted: node 1 still refuses a signing session with node 4 (a typed refusal naming
+    /// nobody). A refresh of the key (a fresh pairwise setup, a new version) lifts the ban: nodes 1 and 4 sign again.
+    /// </summary>
+    [Fact]
+    public async Task BanAfterAFailedOtExtensionCheck_SurvivesANodeRestart_AndARefreshLiftsIt()
+    {
+        DklsCoordinator coordinator = DklsClusterChecks.Coordinator(_c);
+        DklsKeyInfo key = await coordinator.CreateKeyAsync("dkls-ban-" + Guid.NewGuid().ToString("N")[..8], 2, [1, 4], CancellationToken.None);
+        SetFault(4, "bad-dkls-round1");
+        try
+        {
+            CulpritException e = await Assert.ThrowsAsync<CulpritException>(() => coordinator.SignDigestAsync(key.KeyId, SHA256.HashData("ban"u8), [], CancellationToken.None));
+            Assert.Equal([4u], e.Culprits);
+            Assert.Contains("OtExtensionConsistency", e.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            SetFault(4, null);
+        }
+
+        _c.KillNode(1);
+        _c.StartNode(1);
+        _c.WaitForAll(TimeSpan.FromSeconds(60));
+
+        byte[] payload = new Conclave.Node.Protocol.PayloadWriter().String(key.KeyId).U32(1).U32(2).U32(1).U32(4).U32(0).ToArray();
+        NodeCallException refused = await Assert.ThrowsAsync<NodeCallException>(() => _c.Coordinator.Node(1).StepAsync(
+            _c.Coordinator.Request(Cluster.NewSessionId(), Conclave.Node.Threshold.Dkls23.DklsMessages.SignRound1, 1, [1], payload), [], TimeSpan.FromSeconds(30), CancellationToken.None));
+        Assert.Null(refused.Culprit);
+        Assert.Contains("banned", refused.Message, StringComparison.Ordinal);
+
+        NodeConfig config = NodeConfig.Load(_c.Layout.NodeConfigPath(1));
+        await using (Conclave.Storage.IConclaveStore store = await Conclave.Storage.ConclaveStore.OpenSqliteAsync(config.Resolve(config.DataDir), new Conclave.Storage.StoreOptions { ReadOnly = true }))
+        {
+            IReadOnlyList<Conclave.Storage.Audit.AuditEntry> audit = await store.Audit.ReadAsync(1, 100_000);
+            Assert.Contains(audit, a => a.Action == "dkls.peer-banned" && a.KeyId == key.KeyId && a.Result.Contains("node 4", StringComparison.Ordinal));
+        }
+
+        DklsKeyInfo refreshed = await coordinator.RefreshAsync(key.KeyId, CancellationToken.None);
+        Assert.Equal(2, refreshed.Version);
+        byte[] digest = SHA256.HashData("after the ban was lifted"u8);
+        DklsSignatureResult ok = await coordinator.SignDigestAsync(key.KeyId, digest, [], CancellationToken.None);
+        Assert.Equal(2, ok.KeyVersion);
+        Assert.True(EcdsaSecp256k1.Instance.Verify(key.PublicKey.GroupPublicKey, digest, ok.Signature));
     }
 
     private void SetFault(uint node, string? fault)

@@ -1,8 +1,12 @@
 using System.Security.Cryptography;
 using Conclave.Crypto.Secp256k1;
+using Conclave.Node.Config;
+using Conclave.Node.Frost;
 using Conclave.Server.Coordinator;
 using Conclave.Server.Hosting;
 using Conclave.Server.Threshold.Dkls23;
+using Conclave.Storage;
+using Conclave.Storage.Audit;
 using Conclave.Threshold.Dkls23;
 
 namespace Conclave.Node.Tests;
@@ -98,6 +102,174 @@ public sealed class DklsPresignClusterTests(ThreeNodeCluster fixture) : IClassFi
         Assert.Equal(restarted, afterRestart.NodeId);
         Assert.Null(afterRestart.Culprit);
         Assert.Contains("restart discards", afterRestart.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// A refresh makes the pooled presignatures useless: the pool is filled, the key is refreshed, and then (1) every old
+    /// presignature (taken out of the coordinator's version-1 pool) is refused by its nodes at the new version (unknown
+    /// there: the nodes dropped the key's pool when its version changed) and one at the old version (erased), with no
+    /// culprit; (2) signatures after the refresh, three-round ones and ones from presignatures made after it, verify
+    /// under the same key and Ethereum address (libsecp256k1 and @noble/curves), and none has the R of an old presignature.
+    /// </summary>
+    [Fact]
+    public async Task Refresh_MakesPooledPresignaturesUseless_AndSignaturesAfterItVerifyUnderTheSameAddress()
+    {
+        DklsCoordinator coordinator = Coordinator(4);
+        DklsKeyInfo key = await coordinator.CreateKeyAsync("dkls-prefresh-" + Guid.NewGuid().ToString("N")[..8], 2, [1, 2, 3], CancellationToken.None);
+        await coordinator.PresignAsync(key.KeyId, [], CancellationToken.None); // nothing is taken: no refill runs in the background
+        Assert.True(coordinator.PresignDepth(key.KeyId, []) >= 4);
+
+        DklsKeyInfo refreshed = await coordinator.RefreshAsync(key.KeyId, CancellationToken.None);
+        Assert.Equal(key.Version + 1, refreshed.Version);
+        Assert.Equal(key.PublicKey.GroupPublicKey, refreshed.PublicKey.GroupPublicKey);
+        Assert.Equal(Conclave.Chains.Ethereum.EthereumAddress.FromPublicKey(key.PublicKey.GroupPublicKey),
+            Conclave.Chains.Ethereum.EthereumAddress.FromPublicKey(refreshed.PublicKey.GroupPublicKey));
+        Assert.Equal(0, coordinator.PresignDepth(key.KeyId, [])); // none for the current version
+
+        // The version-1 pool is still in the coordinator: take every presignature out of it (a refill of it makes none,
+        // the key being at version 2 now), to try them and to know their R.
+        var old = new List<DklsPooledPresignature>();
+        while (coordinator.TakePresignature(key, []) is { } p)
+        {
+            old.Add(p);
+        }
+
+        Assert.True(old.Count >= 4, $"{old.Count} presignatures of version 1 pooled");
+        var oldRs = old.Select(p => Convert.ToHexString(p.R, 1, 32)).ToHashSet(StringComparer.Ordinal);
+
+        // (1) The nodes refuse an old presignature, at the new version and at the old one.
+        foreach (DklsPooledPresignature p in old.Skip(1))
+        {
+            NodeCallException atNew = await Assert.ThrowsAsync<NodeCallException>(() =>
+                coordinator.SignPresignedAsync(refreshed, p, SHA256.HashData("old presignature, new version"u8), [], CancellationToken.None));
+            Assert.Null(atNew.Culprit);
+            Assert.Contains("another key version", atNew.Message, StringComparison.Ordinal);
+        }
+
+        NodeCallException atOld = await Assert.ThrowsAsync<NodeCallException>(() =>
+            coordinator.SignPresignedAsync(key, old[0], SHA256.HashData("old presignature, old version"u8), [], CancellationToken.None));
+        Assert.Null(atOld.Culprit);
+
+        // (2) After the refresh: the first signature runs three rounds (the old pool is dropped, a refill for the new
+        // version starts), then presignatures of the new version sign; no R is an old presignature's.
+        var digests = new List<byte[]>();
+        var results = new List<DklsSignatureResult>();
+        async Task SignAsync(string label)
+        {
+            byte[] digest = SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(label));
+            DklsSignatureResult sig = await coordinator.SignDigestAsync(key.KeyId, digest, [], CancellationToken.None);
+            Assert.Equal(refreshed.Version, sig.KeyVersion);
+            AssertVerifies(refreshed, [], digest, sig);
+            digests.Add(digest);
+            results.Add(sig);
+        }
+
+        long presignedBefore = coordinator.PresignedSignatures;
+        await SignAsync("after refresh 0");
+        Assert.Equal(presignedBefore, coordinator.PresignedSignatures);
+        await coordinator.PresignAsync(key.KeyId, [], CancellationToken.None);
+        for (int i = 1; i <= 4; i++)
+        {
+            await SignAsync($"after refresh {i}");
+        }
+
+        Assert.True(coordinator.PresignedSignatures > presignedBefore, "no signature after the refresh used a presignature of the new version");
+        Assert.All(results, sig => Assert.DoesNotContain(Convert.ToHexString(sig.Signature, 0, 32), oldRs));
+        await DklsClusterChecks.SignManyAndVerify(coordinator, refreshed, 4, [], "after refresh, noble");
+    }
+
+    /// <summary>
+    /// Sign audit of DKLs23 rounds (docs/DKLS23.md "Sign audit"): a coordinator whose BeforeSignRound appends
+    /// "dkls.sign" entries to a store of its own (as the server does) makes one presigned and one three-round signature;
+    /// the nodes' "dkls.sign-share" entries name those rounds' sessions (the presigned one also its presignature) and
+    /// reconcile explains every share of the key. A coordinator that records nothing then signs with a presignature of
+    /// its own: reconcile names exactly its two shares, with the digest's hash.
+    /// </summary>
+    [Fact]
+    public async Task PresignedAndThreeRoundShares_AreMatchedByReconcile_AndAShareNobodyRecordedIsNamed()
+    {
+        DirectoryInfo dir = Directory.CreateTempSubdirectory("conclave-dkls-audit-");
+        try
+        {
+            await using IConclaveStore server = await ConclaveStore.OpenSqliteAsync(dir.FullName);
+            var coordinator = new DklsCoordinator(_c.Coordinator, new FrostCoordinator(_c.Coordinator))
+            {
+                PresignPoolSize = 2,
+                PresignParallelism = 1,
+                BeforeSignRound = (keyId, version, digest, session, ct) => server.Audit.AppendAsync(SignAuditRecords.DklsCoordinatorEntry(keyId, version, digest.Span, session), ct),
+            };
+            DklsKeyInfo key = await coordinator.CreateKeyAsync("dkls-audit-" + Guid.NewGuid().ToString("N")[..8], 2, [1, 2, 3], CancellationToken.None);
+            await coordinator.PresignAsync(key.KeyId, [], CancellationToken.None);
+            byte[] presignedDigest = SHA256.HashData("audit presigned"u8);
+            AssertVerifies(key, [], presignedDigest, await coordinator.SignDigestAsync(key.KeyId, presignedDigest, [], CancellationToken.None));
+            Assert.Equal(1, coordinator.PresignedSignatures);
+            byte[] fullDigest = SHA256.HashData("audit three rounds"u8);
+            AssertVerifies(key, [3], fullDigest, await coordinator.SignDigestAsync(key.KeyId, fullDigest, [3], CancellationToken.None)); // no pool for m/3
+            Assert.Equal(1, coordinator.PresignedSignatures);
+
+            List<AuditEntry> shares = await NodeSharesAsync(key.KeyId);
+            Assert.Equal(4, shares.Count);
+            Assert.Equal(2, shares.Count(e => e.Result.Contains(" presignature ", StringComparison.Ordinal)));
+            Assert.All(shares, e => Assert.StartsWith("v1 session ", e.Result, StringComparison.Ordinal));
+            HashSet<string> rounds = await AuditReconciler.ServerRoundsAsync(server, CancellationToken.None);
+            Assert.Empty(await UnexplainedAsync(rounds, key.KeyId));
+
+            var rogue = new DklsCoordinator(_c.Coordinator, new FrostCoordinator(_c.Coordinator)) { PresignPoolSize = 1, PresignParallelism = 1 };
+            rogue.Register(key);
+            await rogue.PresignAsync(key.KeyId, [], CancellationToken.None);
+            byte[] rogueDigest = SHA256.HashData("audit rogue"u8);
+            await rogue.SignDigestAsync(key.KeyId, rogueDigest, [], CancellationToken.None);
+            Assert.Equal(1, rogue.PresignedSignatures);
+            List<UnexplainedShare> unexplained = await UnexplainedAsync(rounds, key.KeyId);
+            Assert.Equal(2, unexplained.Count);
+            Assert.All(unexplained, u => Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(rogueDigest)), u.MessageHash));
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    private async Task<List<UnexplainedShare>> UnexplainedAsync(HashSet<string> rounds, string keyId)
+    {
+        var unexplained = new List<UnexplainedShare>();
+        foreach (uint n in new uint[] { 1, 2, 3 })
+        {
+            await using IConclaveStore node = await OpenNodeStoreAsync(n);
+            NodeReconciliation r = await AuditReconciler.ReconcileNodeAsync($"node-{n}", node, rounds, new AuditVerifyOptions(), CancellationToken.None);
+            unexplained.AddRange(r.Unexplained.Where(u => u.KeyId == keyId));
+        }
+
+        return unexplained;
+    }
+
+    /// <summary>Every "dkls.sign-share" entry of <paramref name="keyId"/> in the three nodes' own audit logs.</summary>
+    private async Task<List<AuditEntry>> NodeSharesAsync(string keyId)
+    {
+        var shares = new List<AuditEntry>();
+        foreach (uint n in new uint[] { 1, 2, 3 })
+        {
+            await using IConclaveStore node = await OpenNodeStoreAsync(n);
+            for (long from = 1; ;)
+            {
+                IReadOnlyList<AuditEntry> page = await node.Audit.ReadAsync(from, 1000, CancellationToken.None);
+                shares.AddRange(page.Where(e => e.Action == SignAuditRecords.DklsNodeAction && e.KeyId == keyId));
+                if (page.Count < 1000)
+                {
+                    break;
+                }
+
+                from = page[^1].Seq + 1;
+            }
+        }
+
+        return shares;
+    }
+
+    private Task<IConclaveStore> OpenNodeStoreAsync(uint node)
+    {
+        NodeConfig config = NodeConfig.Load(_c.Layout.NodeConfigPath(node));
+        return ConclaveStore.OpenSqliteAsync(config.Resolve(config.DataDir), new StoreOptions { ReadOnly = true });
     }
 
     [Fact]

@@ -191,6 +191,73 @@ public sealed class ContinuousRotationTests(VariantNodes fixture) : IClassFixtur
         }
     }
 
+    /// <summary>
+    /// The continuous rotator refreshes ecdsa-dkls23 keys too (docs/ROTATION.md "Continuous rotation"): with an injected
+    /// clock a pass leaves a fresh DKLs23 key alone, refreshes it once its interval elapsed, and again after its two
+    /// signatures (counted by the DKLs23 coordinator); each refresh keeps the public key and Ethereum address, and every
+    /// signature, before and after, verifies with libsecp256k1. On-demand rotation accepts the key. Audited with reasons.
+    /// </summary>
+    [Fact]
+    public async Task ScheduledDklsKey_RotatesByInterval_AndBySignatures_AndKeepsItsAddress()
+    {
+        ServerConfig config = ServerConfig.Load(fixture.Nodes.Layout.ServerConfigPath);
+        (WebApplication app, HttpClient http) = await StartAsync(config);
+        string name = "dkls-sched-" + Guid.NewGuid().ToString("N")[..8];
+        try
+        {
+            JsonNode created = await PostAsync(http, "/v1/keys", $$"""{"name":"{{name}}","scheme":"ecdsa-dkls23","threshold":2,"participants":3}""", HttpStatusCode.Created);
+            byte[] pk = Convert.FromHexString(created["publicKey"]!.GetValue<string>());
+            string address = created["addresses"]!["ethereum"]!.GetValue<string>();
+            KeyService keys = app.Services.GetRequiredService<KeyService>();
+            IConclaveStore store = app.Services.GetRequiredService<IConclaveStore>();
+            var clock = new ManualClock(DateTimeOffset.FromUnixTimeMilliseconds(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()));
+            var rotator = new ContinuousRotator(keys, clock);
+            KeyRecord k = (await store.Keys.GetByNameAsync(name))!;
+            await rotator.SetAsync(k, TimeSpan.FromHours(1), 2, CancellationToken.None);
+            await rotator.PassAsync(CancellationToken.None);
+            Assert.Equal(1, (await store.Keys.GetAsync(k.Id))!.Version); // not due yet
+
+            clock.Now += TimeSpan.FromHours(2);
+            await rotator.PassAsync(CancellationToken.None);
+            Assert.Equal(2, (await store.Keys.GetAsync(k.Id))!.Version);
+
+            // Two signatures: due (the server's own background rotator may run it first; either is this schedule's refresh).
+            await SignDklsAsync(http, name, pk, 1);
+            await SignDklsAsync(http, name, pk, 2);
+            await WaitForAsync(async () =>
+            {
+                await rotator.PassAsync(CancellationToken.None);
+                return (await store.Keys.GetAsync(k.Id))!.Version == 3;
+            }, "the DKLs23 key was refreshed after 2 signatures");
+            JsonNode after = await GetAsync(http, $"/v1/keys/{name}");
+            Assert.Equal(Convert.ToHexStringLower(pk), after["publicKey"]!.GetValue<string>());
+            Assert.Equal(address, after["addresses"]!["ethereum"]!.GetValue<string>());
+            await SignDklsAsync(http, name, pk, 3);
+
+            // On demand: accepted for the key (it has a schedule) and run by the server's background rotator.
+            JsonNode accepted = await PostAsync(http, $"/v1/keys/{name}/rotate", """{"reason":"dkls demand"}""", HttpStatusCode.Accepted);
+            Assert.Equal("dkls demand", accepted["demandReason"]!.GetValue<string>());
+            await WaitForAsync(async () => (await store.Keys.GetAsync(k.Id))!.Version == 4, "the demanded DKLs23 refresh ran");
+            await SignDklsAsync(http, name, pk, 4);
+
+            IReadOnlyList<AuditEntry> audit = await store.Audit.ReadAsync(1, 100_000);
+            Assert.Contains(audit, e => e.Action == "rotation.scheduled" && e.KeyId == k.Id && e.Decision == "allow" && e.Result.Contains("interval elapsed", StringComparison.Ordinal));
+            Assert.Contains(audit, e => e.Action == "rotation.scheduled" && e.KeyId == k.Id && e.Decision == "allow" && e.Result.Contains("2 signatures", StringComparison.Ordinal));
+            Assert.Contains(audit, e => e.Action == "rotation.scheduled" && e.KeyId == k.Id && e.Decision == "allow" && e.Result.Contains("on demand: dkls demand", StringComparison.Ordinal));
+        }
+        finally
+        {
+            await StopAsync(app, http);
+        }
+    }
+
+    private static async Task SignDklsAsync(HttpClient http, string name, byte[] publicKey, int i)
+    {
+        byte[] digest = System.Security.Cryptography.SHA256.HashData([(byte)i, 0x5c]);
+        JsonNode sig = await PostAsync(http, $"/v1/keys/{name}/sign", $$"""{"digest":"{{Convert.ToHexStringLower(digest)}}"}""");
+        Assert.True(Conclave.Crypto.Secp256k1.EcdsaSecp256k1.Instance.Verify(publicKey, digest, Convert.FromHexString(sig["signature"]!.GetValue<string>())));
+    }
+
     private static async Task PostProblemAsync(HttpClient http, string path, string json, int status, string type)
     {
         using HttpResponseMessage r = await http.PostAsync(new Uri(path, UriKind.Relative), Json(json));

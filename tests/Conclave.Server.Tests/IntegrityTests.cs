@@ -145,7 +145,9 @@ public sealed class IntegrityTests(ApiCluster c)
 
         string[] nodeDirs = [.. Enumerable.Range(1, 3).Select(n => Path.Combine(c.DataDir, $"node-{n}", "data"))];
         var first = await ReconcileAsync(nodeDirs);
-        Assert.All(first, r => Assert.True(r.Ok, r.Verification.ToString()));
+        // Only this key's shares: a DKLs23 test of this collection leaves a rogue share of its own key unexplained.
+        Assert.All(first, r => Assert.True(r.Verification.Ok, r.Verification.ToString()));
+        Assert.DoesNotContain(first.SelectMany(r => r.Unexplained), u => u.KeyId == id);
         Assert.All(first, r => Assert.True(r.Verification.HeadSigned));
         Assert.True(first.Sum(r => r.Shares) >= 6, "2-of-3: at least two shares per signature");
 
@@ -170,7 +172,7 @@ public sealed class IntegrityTests(ApiCluster c)
 
         var second = await ReconcileAsync(nodeDirs);
         Assert.All(second, r => Assert.True(r.Verification.Ok, r.Verification.ToString()));
-        UnexplainedShare[] unexplained = [.. second.SelectMany(r => r.Unexplained)];
+        UnexplainedShare[] unexplained = [.. second.SelectMany(r => r.Unexplained).Where(u => u.KeyId == id)];
         Assert.Equal(2, unexplained.Length);
         string rogueHash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData("rogue message"u8));
         Assert.All(unexplained, u => Assert.Equal((id, rogueHash), (u.KeyId, u.MessageHash)));
@@ -201,6 +203,73 @@ public sealed class IntegrityTests(ApiCluster c)
         Assert.True(v.WaitForExit(TimeSpan.FromSeconds(60)));
         Assert.True(v.ExitCode == 0, await vo + await ve);
         Assert.Contains("head signed", await vo, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// DKLs23 rounds are reconciled as FROST rounds are (docs/DKLS23.md "Sign audit"): the server appends a "dkls.sign"
+    /// entry before it hands the nodes the digest, each node a "dkls.sign-share" entry before its share leaves, and every
+    /// share of three API signatures is explained; a rogue coordinator with the server's identity signs one digest
+    /// directly and reconcile names exactly its two shares (2-of-3), with the digest's hash.
+    /// </summary>
+    [Fact]
+    public async Task Dkls_shares_are_matched_to_the_servers_dkls_sign_rounds_and_reconcile_names_a_rogue_one()
+    {
+        string name = "dkls-audit-" + Guid.NewGuid().ToString("N")[..8];
+        var (status, body, text) = await Send(HttpMethod.Post, "/v1/keys", $$"""{"name":"{{name}}","scheme":"ecdsa-dkls23","threshold":2,"participants":3}""");
+        Assert.True(status == HttpStatusCode.Created, text);
+        string id = body!["id"]!.GetValue<string>();
+        for (int i = 0; i < 3; i++)
+        {
+            string digest = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData([(byte)i, 0xd1]));
+            var s = await Send(HttpMethod.Post, $"/v1/keys/{name}/sign", $$"""{"digest":"{{digest}}"}""");
+            Assert.True(s.Status == HttpStatusCode.OK, s.Text);
+        }
+
+        string[] nodeDirs = [.. Enumerable.Range(1, 3).Select(n => Path.Combine(c.DataDir, $"node-{n}", "data"))];
+        int keyShares = 0;
+        foreach (string dir in nodeDirs)
+        {
+            await using IConclaveStore node = await ConclaveStore.OpenSqliteAsync(dir, new StoreOptions { ReadOnly = true });
+            for (long from = 1; ; )
+            {
+                IReadOnlyList<AuditEntry> page = await node.Audit.ReadAsync(from, 1000, CancellationToken.None);
+                keyShares += page.Count(e => e.Action == SignAuditRecords.DklsNodeAction && e.KeyId == id);
+                if (page.Count < 1000)
+                {
+                    break;
+                }
+
+                from = page[^1].Seq + 1;
+            }
+        }
+
+        Assert.True(keyShares >= 6, $"{keyShares} DKLs23 shares recorded for three signatures of a 2-of-3 key");
+        var first = await ReconcileAsync(nodeDirs);
+        Assert.All(first, r => Assert.True(r.Verification.Ok, r.Verification.ToString()));
+        Assert.DoesNotContain(first.SelectMany(r => r.Unexplained), u => u.KeyId == id);
+
+        ServerConfig cfg = c.Config;
+        NodeIdentity identity;
+        byte[] sealedIdentity = await File.ReadAllBytesAsync(Path.Combine(cfg.Resolve(cfg.DataDir), "identity.sealed"));
+        using (SecretBuffer kek = KekFile.Read(cfg.Resolve(cfg.KekFile)))
+        {
+            identity = NodeIdentity.Unseal(0, kek.ReadOnlySpan, sealedIdentity);
+        }
+
+        byte[] rogueDigest = System.Security.Cryptography.SHA256.HashData("rogue dkls digest"u8);
+        using (identity)
+        using (var cluster = new Cluster(ClusterManifest.Load(cfg.Resolve(cfg.Cluster)), identity,
+            PemFiles.LoadWithKey(cfg.Resolve(cfg.Tls.Certificate), cfg.Resolve(cfg.Tls.Key)), PemFiles.LoadCertificate(cfg.Resolve(cfg.Tls.Ca)), TimeSpan.FromSeconds(20)))
+        {
+            var rogue = new Conclave.Server.Threshold.Dkls23.DklsCoordinator(cluster, new FrostCoordinator(cluster));
+            rogue.Register(c.App.Services.GetRequiredService<KeyService>().Dkls.Find(id)!);
+            await rogue.SignDigestAsync(id, rogueDigest, [], CancellationToken.None);
+        }
+
+        var second = await ReconcileAsync(nodeDirs);
+        UnexplainedShare[] unexplained = [.. second.SelectMany(r => r.Unexplained).Where(u => u.KeyId == id)];
+        Assert.Equal(2, unexplained.Length);
+        Assert.All(unexplained, u => Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(rogueDigest)), u.MessageHash));
     }
 
     private async Task<List<NodeReconciliation>> ReconcileAsync(string[] nodeDirs)

@@ -53,4 +53,39 @@ public abstract partial class StoreSuite
         Assert.True(current.FixedTimeEquals(s2.ReadOnlySpan));
         Assert.Equal(2, (await store.Keys.GetVersionsAsync("refreshed")).Count);
     }
+
+    /// <summary>
+    /// A version's material replaced in place (a DKLs23 share after a ban, docs/DKLS23.md "Bans"): the same version then
+    /// opens to the new material, the other version keeps its own, the key's version and public key do not move, and a
+    /// version without material (destroyed, or none) is not replaced.
+    /// </summary>
+    [Fact]
+    public async Task Key_material_replaced_in_place_opens_new_and_other_versions_are_untouched()
+    {
+        await using TestLocation loc = await Harness.NewLocationAsync();
+        await using IConclaveStore store = await loc.OpenAsync(WithPassphrase());
+        using SecretBuffer s1 = Secret(11);
+        using SecretBuffer s2 = Secret(12);
+        using SecretBuffer replacement = Secret(13);
+        await store.Keys.CreateAsync(SampleKey("replaced"), s1);
+        KeyRecord rotated = await store.Keys.RotateAsync("replaced", 1, Bytes(33, 7), s2);
+        Assert.True(await store.Keys.ReplaceMaterialAsync("replaced", 2, replacement));
+        using (SecretBuffer opened = await store.Keys.OpenMaterialAsync("replaced", 2))
+        {
+            Assert.True(opened.FixedTimeEquals(replacement.ReadOnlySpan));
+        }
+
+        using (SecretBuffer old = await store.Keys.OpenMaterialAsync("replaced", 1))
+        {
+            Assert.True(old.FixedTimeEquals(s1.ReadOnlySpan));
+        }
+
+        KeyRecord after = (await store.Keys.GetAsync("replaced"))!;
+        Assert.Equal((rotated.Version, Convert.ToHexString(rotated.PublicKey)), (after.Version, Convert.ToHexString(after.PublicKey)));
+        Assert.True(await store.Keys.DestroyMaterialAsync("replaced", 1));
+        Assert.False(await store.Keys.ReplaceMaterialAsync("replaced", 1, replacement));
+        Assert.False(await store.Keys.ReplaceMaterialAsync("replaced", 3, replacement));
+        Assert.False(await store.Keys.ReplaceMaterialAsync("no-such-key", 1, replacement));
+        await Assert.ThrowsAsync<StorageException>(() => store.Keys.OpenMaterialAsync("replaced", 1));
+    }
 }

@@ -40,8 +40,9 @@ public sealed class NodeConfig
 
     /// <summary>
     /// Testing only: makes this node misbehave so that tests can watch the coordinator catch it: "bad-share"
-    /// (every FROST signature share is altered after it is computed) or "bad-dkls-round2" (a bit of every DKLs23 signing
-    /// round-two message is flipped before it is sealed to its peer). Never set it in production; a node
+    /// (every FROST signature share is altered after it is computed), "bad-dkls-round1" (the last bit of every DKLs23
+    /// signing round-one message, in the OT-extension check value, is flipped before it is sealed) or "bad-dkls-round2"
+    /// (a bit of every DKLs23 signing round-two message is flipped before it is sealed to its peer). Never set it in production; a node
     /// with it set says so in a warning at start.
     /// </summary>
     public string? FaultInjection { get; set; }
@@ -110,9 +111,9 @@ public sealed class NodeConfig
 
         Tls.Validate();
         ListenEndpoint listen = ListenEndpoint.Parse(Listen);
-        if (FaultInjection is not (null or "bad-share" or "bad-dkls-round2"))
+        if (FaultInjection is not (null or "bad-share" or "bad-dkls-round1" or "bad-dkls-round2"))
         {
-            throw new ConfigException("faultInjection must be absent (or, in tests only, \"bad-share\" or \"bad-dkls-round2\")");
+            throw new ConfigException("faultInjection must be absent (or, in tests only, \"bad-share\", \"bad-dkls-round1\" or \"bad-dkls-round2\")");
         }
 
         // A misbehaving node is for tests on one machine: refuse it anywhere a real cluster could reach it.

@@ -127,7 +127,11 @@ public static class NodeHost
         builder.Services.AddSingleton<IProtocolHandler, NodeTrustHandler>();
 
         // The threshold engine: each protocol's handlers and the rotation steps they share (docs/ARCHITECTURE.md "Threshold engine").
-        var dkls = new DklsNodeState(store, config.NodeId, epochs) { CorruptRound2 = config.FaultInjection == "bad-dkls-round2" };
+        var dkls = new DklsNodeState(store, config.NodeId, epochs)
+        {
+            CorruptRound1 = config.FaultInjection == "bad-dkls-round1",
+            CorruptRound2 = config.FaultInjection == "bad-dkls-round2",
+        };
         var dklsProtocol = new DklsNodeProtocol(dkls, cluster);
         var engine = new NodeEngine(store, config.NodeId, [new FrostNodeProtocol(frost, cluster, [dklsProtocol.DkgFollowUp]), dklsProtocol]);
         foreach (IProtocolHandler handler in engine.Handlers)

@@ -75,7 +75,7 @@ public static class RotationRoutes
             ContinuousRotator rotator, CancellationToken ct) =>
         {
             KeyRecord k = await keys.GetAsync(ctx, name, ct).ConfigureAwait(false);
-            if (!Conclave.Threshold.Frost.FrostCiphersuite.TryGet(k.Scheme, out _))
+            if (!ContinuousRotator.IsThreshold(k.Scheme))
             {
                 throw new ApiException(ProblemTypes.NotThreshold, $"on-demand rotation applies to threshold keys; {k.Name} is a single {k.Scheme} key");
             }

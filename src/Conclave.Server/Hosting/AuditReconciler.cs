@@ -17,7 +17,8 @@ public sealed record NodeReconciliation(string Node, AuditVerificationResult Ver
 /// <c>conclave audit reconcile</c> (issue 14 item 8): every signature share a node recorded
 /// (<see cref="SignAuditRecords.NodeAction"/>) must match a signing round the server's log recorded
 /// (<see cref="SignAuditRecords.CoordinatorAction"/>) with the same key id, message hash, key version and session.
-/// A share without one was given to someone other than this server (or the server's entry was removed).
+/// DKLs23 shares (<see cref="SignAuditRecords.DklsNodeAction"/>) match DKLs23 rounds (<see cref="SignAuditRecords.DklsCoordinatorAction"/>)
+/// the same way. A share without one was given to someone other than this server (or the server's entry was removed).
 /// </summary>
 public static class AuditReconciler
 {
@@ -30,7 +31,7 @@ public static class AuditReconciler
         var rounds = new HashSet<string>(StringComparer.Ordinal);
         await foreach (AuditEntry e in ReadAllAsync(server, ct).ConfigureAwait(false))
         {
-            if (e.Action == SignAuditRecords.CoordinatorAction && Match(e) is { } m)
+            if (e.Action is SignAuditRecords.CoordinatorAction or SignAuditRecords.DklsCoordinatorAction && Match(e) is { } m)
             {
                 rounds.Add(m);
             }
@@ -49,7 +50,7 @@ public static class AuditReconciler
         var unexplained = new List<UnexplainedShare>();
         await foreach (AuditEntry e in ReadAllAsync(nodeStore, ct).ConfigureAwait(false))
         {
-            if (e.Action != SignAuditRecords.NodeAction)
+            if (e.Action is not (SignAuditRecords.NodeAction or SignAuditRecords.DklsNodeAction))
             {
                 continue;
             }
@@ -68,7 +69,7 @@ public static class AuditReconciler
     private static string? Match(AuditEntry e) =>
         e.KeyId is null || e.RequestHash is null || SignAuditRecords.RoundOf(e) is not { } round
             ? null
-            : e.KeyId + "|" + Convert.ToHexStringLower(e.RequestHash) + "|" + round;
+            : SignAuditRecords.FamilyOf(e.Action) + "|" + e.KeyId + "|" + Convert.ToHexStringLower(e.RequestHash) + "|" + round;
 
     private static async IAsyncEnumerable<AuditEntry> ReadAllAsync(IConclaveStore store, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
     {

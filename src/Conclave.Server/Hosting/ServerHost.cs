@@ -85,6 +85,9 @@ public static class ServerHost
         // token or PIN stops the start with the HSM's one-line error.
         Conclave.Hsm.HsmToken? hsm = config.Hsm is null ? null : Conclave.Hsm.HsmToken.Open(config.Hsm.ToOptions(config.Resolve));
         var keys = new KeyService(store, frost, cluster, config) { Hsm = new HsmKeys(hsm) };
+        // DKLs23 signing rounds get their "dkls.sign" entry as FROST rounds get theirs (conclave audit reconcile).
+        keys.Dkls.BeforeSignRound = (keyId, version, digest, session, ct) =>
+            store.Audit.AppendAsync(Conclave.Node.Frost.SignAuditRecords.DklsCoordinatorEntry(keyId, version, digest.Span, session), ct);
         await keys.LoadAsync(cancellationToken).ConfigureAwait(false);
         await keys.LoadNodeTrustAsync(cancellationToken).ConfigureAwait(false); // evicted nodes are never chosen, from the first request on
         var consistency = new KeyConsistency(store, cluster);

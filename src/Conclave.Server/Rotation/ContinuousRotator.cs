@@ -6,12 +6,14 @@ using Conclave.Storage;
 using Conclave.Storage.Audit;
 using Conclave.Storage.Keys;
 using Conclave.Storage.Rotation;
+using Conclave.Threshold.Dkls23;
 using Conclave.Threshold.Frost;
 
 namespace Conclave.Server.Rotation;
 
 /// <summary>
-/// Continuous rotation (docs/ROTATION.md "Continuous rotation"): refreshes each scheduled FROST key when it is due —
+/// Continuous rotation (docs/ROTATION.md "Continuous rotation"): refreshes each scheduled threshold key (FROST or
+/// ecdsa-dkls23) when it is due —
 /// its interval elapsed (plus a random jitter of up to a tenth of the interval, so keys scheduled together spread
 /// out), it made its N signatures, or a risk escalation demanded it (<see cref="DemandAsync"/>). One pass at a time,
 /// keys one after another, and a key with an unfinished run is left alone, so scheduled runs never overlap (each is an
@@ -39,11 +41,11 @@ public sealed class ContinuousRotator
 
     private IRotationSchedules Schedules => _keys.Store.RotationSchedules;
 
-    /// <summary>Sets a key's schedule (a FROST key; at least one trigger). The first interval starts now.</summary>
+    /// <summary>Sets a key's schedule (a FROST or ecdsa-dkls23 key; at least one trigger). The first interval starts now.</summary>
     public async Task<RotationSchedule> SetAsync(KeyRecord key, TimeSpan? interval, long? afterSignatures, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(key);
-        if (!FrostCiphersuite.TryGet(key.Scheme, out _))
+        if (!IsThreshold(key.Scheme))
         {
             throw new ApiException(ProblemTypes.NotThreshold, $"rotation schedules apply to threshold keys; {key.Name} is a single {key.Scheme} key");
         }
@@ -62,6 +64,9 @@ public sealed class ContinuousRotator
         await AuditAsync("rotation.schedule", key.Id, "allow", $"every {(interval is { } x ? $"{x.TotalSeconds:0} s" : "-")}, after {(afterSignatures is { } n ? $"{n} signatures" : "-")}").ConfigureAwait(false);
         return s;
     }
+
+    /// <summary>Whether a scheme's keys can be scheduled: FROST and ecdsa-dkls23 keys, which refresh over the cluster.</summary>
+    public static bool IsThreshold(string scheme) => FrostCiphersuite.TryGet(scheme, out _) || scheme == DklsScheme.Name;
 
     /// <summary>
     /// On demand (the hook for risk escalation): the key's next refresh is due now. False when the key has no schedule
@@ -109,7 +114,7 @@ public sealed class ContinuousRotator
         await _pass.WaitAsync(ct).ConfigureAwait(false);
         try
         {
-            foreach ((string keyId, long n) in _keys.Frost.TakeSignatureCounts())
+            foreach ((string keyId, long n) in _keys.Frost.TakeSignatureCounts().Concat(_keys.Dkls.TakeSignatureCounts()))
             {
                 await Schedules.AddSignaturesAsync(keyId, n, ct).ConfigureAwait(false);
             }
@@ -164,10 +169,10 @@ public sealed class ContinuousRotator
 
         try
         {
-            FrostKeyInfo after = await _keys.RefreshToEndAsync(key, ct).ConfigureAwait(false);
+            int after = await _keys.RefreshToEndAsync(key, ct).ConfigureAwait(false);
             DateTimeOffset done = _clock.GetUtcNow();
             await Schedules.RecordRotationAsync(s.KeyId, done, s.Interval is { } i ? done + i + Jitter(i) : null, CancellationToken.None).ConfigureAwait(false);
-            await AuditAsync("rotation.scheduled", s.KeyId, "allow", $"version {key.Version} -> {after.Version}: {Shorten(why)}").ConfigureAwait(false);
+            await AuditAsync("rotation.scheduled", s.KeyId, "allow", $"version {key.Version} -> {after}: {Shorten(why)}").ConfigureAwait(false);
             return true;
         }
         catch (ApiException e) when (e.Problem.Type == ProblemTypes.RotationInProgress)

@@ -221,6 +221,31 @@ internal sealed class SqlKeyStore(SqlStore store) : IKeyStore
         return erased;
     }
 
+    public async Task<bool> ReplaceMaterialAsync(string id, int version, SecretBuffer material, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(id);
+        ArgumentNullException.ThrowIfNull(material);
+        IKeyEncryptionKey kek = store.Kek;
+        (string kekId, byte[] wrapped, byte[] cipher) = Sealed(kek, SecretSealer.Seal(kek, material.ReadOnlySpan, SecretSealer.KeyMaterialContext(id, version)));
+        bool replaced = await store.WriteAsync(async (c, tx) =>
+        {
+            using DbCommand cmd = SqlEngine.Command(c, tx, "UPDATE key_secrets SET kek_id=@kek, wrapped_key=@w, ciphertext=@ct WHERE key_id=@id AND version=@v");
+            cmd.Add("@kek", kekId);
+            cmd.Add("@w", wrapped);
+            cmd.Add("@ct", cipher);
+            cmd.Add("@id", id);
+            cmd.Add("@v", version);
+            return await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
+        }, cancellationToken).ConfigureAwait(false);
+        if (replaced)
+        {
+            // The replaced ciphertext must not survive in free pages or the write-ahead log (SqlEngine.ScrubAsync).
+            await store.Engine.ScrubAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        return replaced;
+    }
+
     public async Task<KeyRecord> AddPendingVersionAsync(string id, int currentVersion, int pendingVersion, byte[] publicKey, SecretBuffer material,
         CancellationToken cancellationToken = default)
     {

@@ -33,6 +33,14 @@ public interface IKeyStore
     /// </summary>
     Task<bool> DestroyMaterialAsync(string id, int version, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Replaces the sealed material of one existing version in place (same key, version and public key; sealed under the
+    /// current KEK, bound to the key id and version), for a secret that changes without becoming a new version: a DKLs23
+    /// share whose pairwise state with a banned peer was discarded (docs/DKLS23.md "Bans"). The old ciphertext is
+    /// scrubbed. False when the version has no material (never had any, or it was destroyed).
+    /// </summary>
+    Task<bool> ReplaceMaterialAsync(string id, int version, SecretBuffer material, CancellationToken cancellationToken = default);
+
     Task<KeyRecord> SetStateAsync(string id, KeyState state, CancellationToken cancellationToken = default);
 
     Task<KeyRecord> SetLabelsAsync(string id, IReadOnlyDictionary<string, string> labels, CancellationToken cancellationToken = default);

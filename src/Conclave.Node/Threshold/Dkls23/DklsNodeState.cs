@@ -47,6 +47,35 @@ public sealed class DklsNodeState : IDisposable
     public bool CorruptRound2 { get; init; }
 
     /// <summary>
+    /// Testing only: flip the last bit of every signing round-one message this node sends, which falls in the
+    /// OT-extension check value t̃, so its peers' OT-extension check fails and they ban it (NodeConfig.FaultInjection
+    /// "bad-dkls-round1").
+    /// </summary>
+    public bool CorruptRound1 { get; init; }
+
+    /// <summary>
+    /// Makes a ban durable (docs/DKLS23.md "Bans"): <paramref name="share"/>, the opened share whose pairwise OT state with
+    /// <paramref name="peer"/> the library has just discarded, is sealed under the node KEK in place of the stored share
+    /// of that version (the encoding lists banned peers), so after a restart signing with the peer is still refused; the
+    /// node's audit log gets a <c>dkls.peer-banned</c> entry. A fresh pairwise setup, i.e. a refresh or reshare of the
+    /// key (a new version), is what lifts it.
+    /// </summary>
+    public async Task RecordBanAsync(string keyId, int version, DklsKeyShare share, uint peer, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(share);
+        using (Conclave.Crypto.Memory.SecretBuffer material = share.Export())
+        {
+            if (!await Store.Keys.ReplaceMaterialAsync(keyId, version, material, ct).ConfigureAwait(false))
+            {
+                throw new Conclave.Node.Protocol.ProtocolException($"key {keyId} v{version} has no stored share to record the ban of node {peer} in");
+            }
+        }
+
+        await Store.Audit.AppendAsync(new Conclave.Storage.Audit.AuditEntryInput("node-" + NodeId.ToString(System.Globalization.CultureInfo.InvariantCulture), "dkls.peer-banned", keyId, null, "deny",
+            $"v{version.ToString(System.Globalization.CultureInfo.InvariantCulture)} node {peer.ToString(System.Globalization.CultureInfo.InvariantCulture)} banned after a failed OT-extension check; a refresh or reshare of the key lifts it"), ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
     /// Takes one session slot with each of <paramref name="peers"/>; false (and nothing taken) when one of them has
     /// <see cref="MaxSessionsPerPeer"/> sessions with this node already (<paramref name="busy"/> names it).
     /// </summary>

@@ -1,8 +1,7 @@
 using System.Globalization;
-using System.Security.Cryptography;
+using Conclave.Node.Frost;
 using Conclave.Node.Protocol;
 using Conclave.Node.Threshold.Engine;
-using Conclave.Storage.Audit;
 using Conclave.Threshold.Dkls23;
 
 namespace Conclave.Node.Threshold.Dkls23;
@@ -95,8 +94,8 @@ public sealed class DklsPresignHandlers(DklsNodeState state) : IProtocolHandler
         }
 
         // The node's own durable record of the share, before the share leaves (as for the three-round signature).
-        await state.Store.Audit.AppendAsync(new AuditEntryInput("node-" + state.NodeId.ToString(CultureInfo.InvariantCulture), "dkls.sign-share", keyId,
-            SHA256.HashData(digest), "allow", $"v{version.ToString(CultureInfo.InvariantCulture)} presignature {Convert.ToHexStringLower(id)}"), ct).ConfigureAwait(false);
+        // The online round's session is the one the server's "dkls.sign" entry names (conclave audit reconcile).
+        await SignAuditRecords.RecordDklsShareAsync(state.Store, state.NodeId, keyId, version, digest, ctx.SessionId, id, ct).ConfigureAwait(false);
         return [new OutgoingMessage(DklsMessages.Share, 1, [0], payload)];
     }
 }

@@ -1,9 +1,7 @@
-using System.Globalization;
-using System.Security.Cryptography;
 using Conclave.Node.Config;
+using Conclave.Node.Frost;
 using Conclave.Node.Protocol;
 using Conclave.Node.Threshold.Engine;
-using Conclave.Storage.Audit;
 using Conclave.Threshold.Dkls23;
 using Conclave.Threshold.Frost;
 
@@ -14,8 +12,13 @@ namespace Conclave.Node.Threshold.Dkls23;
 /// (<see cref="DklsSigner"/>): round one commits to R_i and starts the random VOLE with every peer as Bob; round two
 /// checks each peer's OT extension, answers its VOLE as Alice and opens R_i; round three checks every opening, VOLE and Γ
 /// check and Σ pk_j = PK, then signs the digest (the online step) and answers R and the share (u_i, w_i). Every message
-/// is sealed to its peer and bound to the session (the envelope's session id is the protocol's session id). The round
-/// state lives only in memory and is consumed by the step that uses it, so a restart can lose a session but never
+/// is sealed to its peer and bound to the session (the envelope's session id is the protocol's session id). Each node
+/// makes a session agreement key in round one (<see cref="RunAgreementKey"/>: ephemeral X25519, announced to its peers
+/// signed by its identity key and bound to the session and key, as the rotation runs do; docs/ROTATION.md "Forward
+/// secrecy of relayed shares"): round-one messages are sealed from it to the recipient's long-term agreement key, round-two
+/// messages between both session keys, and it is erased once round three opened its messages (or the session ends
+/// otherwise), so a recording of round two never opens again. The announcement rides on round one: no extra round. The
+/// round state lives only in memory and is consumed by the step that uses it, so a restart can lose a session but never
 /// reuse one. A node runs at most <see cref="DklsNodeState.MaxSessionsPerPeer"/> sessions at once with any one peer.
 /// </summary>
 public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manifest) : IProtocolHandler
@@ -32,7 +35,7 @@ public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manife
         return await DklsTransport.Refuse<IReadOnlyList<OutgoingMessage>>(async () => context.Request.Kind switch
         {
             DklsMessages.SignRound1 => await Round1Async(context, cancellationToken).ConfigureAwait(false),
-            DklsMessages.SignRound2 => Round2(context),
+            DklsMessages.SignRound2 => await Round2Async(context, cancellationToken).ConfigureAwait(false),
             DklsMessages.SignRound3 => await Round3Async(context, cancellationToken).ConfigureAwait(false),
             DklsMessages.SignAbort => Abort(context),
             _ => throw new ProtocolException($"unknown kind {context.Request.Kind}"),
@@ -84,19 +87,84 @@ public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manife
         (DklsSignRound1State round1, IReadOnlyList<DklsMessage> messages) =
             DklsSigner.Round1(key, ctx.SessionId, [.. signers.Order().Select(DklsTransport.ToIdentifier)], path);
         session.Round1 = round1;
-        return DklsTransport.Seal(ctx, manifest, state.NodeId, DklsMessages.SignMessage, 1, messages);
+        RunAgreementKey agreement = RunAgreementKey.Generate(ctx.Identity, ctx.SessionId, keyId);
+        session.Agreement = agreement;
+        byte[] sessionId = ctx.SessionId;
+        List<OutgoingMessage> outgoing = [new OutgoingMessage(DklsMessages.SignAgreementKey, 1, peers, agreement.Announcement)];
+        outgoing.AddRange(DklsTransport.SealToStatic(agreement, manifest, state.NodeId, DklsMessages.SignMessage, 1, messages,
+            (from, to) => DklsMessages.SignSealContext(sessionId, 1, from, to), state.CorruptRound1));
+        return outgoing;
     }
 
-    private List<OutgoingMessage> Round2(StepContext ctx)
+    /// <summary>
+    /// Checks the peers' session agreement keys relayed in round two: each signed by its sender's identity key for this
+    /// session and key, one from every peer (a second one names its sender). Announcements from non-signers are dropped.
+    /// </summary>
+    private Dictionary<uint, byte[]> PeerSessionKeys(StepContext ctx, SignSession session)
+    {
+        var keys = new Dictionary<uint, byte[]>();
+        foreach (Rpc.Envelope e in ctx.Relayed.Where(e => e.Kind == DklsMessages.SignAgreementKey && session.Peers.Contains(e.Sender)))
+        {
+            if (e.Round != 1 || e.Recipients.Count == 0 || !e.Recipients.Contains(state.NodeId))
+            {
+                throw new ProtocolException($"node {e.Sender} sent a session agreement key for another round or recipient", e.Sender);
+            }
+
+            if (!keys.TryAdd(e.Sender, RunAgreementKey.VerifyAnnouncement(e.Payload.Span, manifest, e.Sender, ctx.SessionId, session.KeyId)))
+            {
+                throw new ProtocolException($"node {e.Sender} announced two session agreement keys", e.Sender);
+            }
+        }
+
+        foreach (uint peer in session.Peers)
+        {
+            if (!keys.ContainsKey(peer))
+            {
+                throw new ProtocolException($"no session agreement key from node {peer} was relayed");
+            }
+        }
+
+        return keys;
+    }
+
+    private async Task<IReadOnlyList<OutgoingMessage>> Round2Async(StepContext ctx, CancellationToken ct)
     {
         SignSession session = _sessions.Get(ctx.SessionId);
         DklsSignRound1State round1 = Interlocked.Exchange(ref session.Round1, null) ?? throw new ProtocolException("round two was already computed");
         using (round1)
         {
-            List<DklsMessage> incoming = DklsTransport.Open(ctx, manifest, state.NodeId, DklsMessages.SignMessage, 1);
-            (DklsSignRound2State round2, IReadOnlyList<DklsMessage> messages) = DklsSigner.Round2(round1, incoming);
+            RunAgreementKey agreement = session.Agreement ?? throw new ProtocolException("this node's session agreement key is erased");
+            Dictionary<uint, byte[]> peerKeys = PeerSessionKeys(ctx, session);
+            session.PeerKeys = peerKeys;
+            byte[] sessionId = ctx.SessionId;
+            List<DklsMessage> incoming = DklsTransport.OpenToStatic(ctx, ctx.Relayed.Where(e => e.Kind != DklsMessages.SignAgreementKey && session.Peers.Contains(e.Sender)),
+                peerKeys, state.NodeId, DklsMessages.SignMessage, 1, (from, to) => DklsMessages.SignSealContext(sessionId, 1, from, to));
+            DklsSignRound2State round2;
+            IReadOnlyList<DklsMessage> messages;
+            try
+            {
+                (round2, messages) = DklsSigner.Round2(round1, incoming);
+            }
+            catch (DklsProtocolException e) when (e.Disposition == DklsDisposition.Ban && e.Culprits.Count > 0)
+            {
+                // The library discarded the pairwise OT state with the culprit in the opened share; seal the share
+                // without it in place of the stored one, so the ban outlives a restart (docs/DKLS23.md "Bans").
+                uint culprit = FrostNodeIds.ToNode(e.Culprits[0]);
+                try
+                {
+                    await state.RecordBanAsync(session.KeyId, session.Version, session.Key, culprit, ct).ConfigureAwait(false);
+                }
+                catch (Conclave.Storage.StorageException failed)
+                {
+                    throw new ProtocolException($"DKLs23 {e.Failure}: {e.Message} (the ban holds until this node restarts: recording it failed: {failed.Message})", culprit);
+                }
+
+                throw;
+            }
+
             session.Round2 = round2;
-            return DklsTransport.Seal(ctx, manifest, state.NodeId, DklsMessages.SignMessage, 2, messages, state.CorruptRound2);
+            return DklsTransport.SealToRun(agreement, peerKeys, state.NodeId, DklsMessages.SignMessage, 2, messages,
+                (from, to) => DklsMessages.SignSealContext(sessionId, 2, from, to), state.CorruptRound2);
         }
     }
 
@@ -116,12 +184,21 @@ public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manife
         List<DklsMessage> incoming;
         try
         {
-            incoming = DklsTransport.Open(ctx, manifest, state.NodeId, DklsMessages.SignMessage, 2);
+            RunAgreementKey agreement = session.Agreement ?? throw new ProtocolException("this node's session agreement key is erased");
+            IReadOnlyDictionary<uint, byte[]> peerKeys = session.PeerKeys ?? throw new ProtocolException("round two was not computed here");
+            byte[] sessionId = ctx.SessionId;
+            incoming = DklsTransport.OpenFromRun(ctx.Relayed.Where(e => session.Peers.Contains(e.Sender)), agreement, peerKeys, state.NodeId, DklsMessages.SignMessage, 2,
+                (from, to) => DklsMessages.SignSealContext(sessionId, 2, from, to));
         }
         catch
         {
             round2.Dispose();
             throw;
+        }
+        finally
+        {
+            // Everything this node had to seal and open in the session is done: erase its session agreement key.
+            session.EraseAgreement();
         }
 
         if (digest.Length == 0)
@@ -140,8 +217,7 @@ public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manife
         }
 
         // The node's own durable record of the share, before the share leaves (as for FROST, issue 14 item 8).
-        await state.Store.Audit.AppendAsync(new AuditEntryInput("node-" + state.NodeId.ToString(CultureInfo.InvariantCulture), "dkls.sign-share", session.KeyId,
-            SHA256.HashData(digest), "allow", $"v{session.Version.ToString(CultureInfo.InvariantCulture)} session {runId}"), ct).ConfigureAwait(false);
+        await SignAuditRecords.RecordDklsShareAsync(state.Store, state.NodeId, session.KeyId, session.Version, digest, ctx.SessionId, [], ct).ConfigureAwait(false);
         _sessions.Drop(runId);
         return [new OutgoingMessage(DklsMessages.Share, 3, [0], payload)];
     }
@@ -187,6 +263,14 @@ public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manife
 
         public DklsSignRound2State? Round2;
 
+        /// <summary>This node's session agreement key, erased once round three opened its messages.</summary>
+        public RunAgreementKey? Agreement;
+
+        /// <summary>The peers' session agreement public keys (verified announcements), from round two on.</summary>
+        public IReadOnlyDictionary<uint, byte[]>? PeerKeys;
+
+        public void EraseAgreement() => Interlocked.Exchange(ref Agreement, null)?.Dispose();
+
         public void Dispose()
         {
             if (Interlocked.Exchange(ref _disposed, 1) != 0)
@@ -196,6 +280,7 @@ public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manife
 
             Interlocked.Exchange(ref Round1, null)?.Dispose();
             Interlocked.Exchange(ref Round2, null)?.Dispose();
+            EraseAgreement();
             owner.Leave(Peers);
         }
     }

@@ -12,9 +12,11 @@ namespace Conclave.Node.Threshold.Dkls23;
 /// DKLs23 messages on the wire between nodes, sealed point to point in envelopes their sender signs, and library
 /// refusals turned into step refusals that name the culprit node. The pairwise setup of a key-generation, refresh or
 /// reshare run seals between the run agreement keys its DKG announced (<see cref="SealToRun"/>, <see cref="OpenFromRun"/>:
-/// ephemeral-ephemeral X25519, erased after the setup; docs/ROTATION.md "Forward secrecy of relayed shares"); the
-/// signing rounds still seal static-static between the nodes' long-term agreement keys (<see cref="Seal"/>,
-/// <see cref="Open"/>, HandlerSupport.SealToLongTermKey).
+/// ephemeral-ephemeral X25519, erased after the setup; docs/ROTATION.md "Forward secrecy of relayed shares"). The signing
+/// rounds use per-session agreement keys announced in round one (<see cref="RunAgreementKey"/>, one per node and signing
+/// session): round-one messages are sealed from the sender's session key to the recipient's long-term agreement key
+/// (<see cref="SealToStatic"/>, <see cref="OpenToStatic"/>: the recipient's session key is not known yet when round one
+/// is sealed), round-two messages between both session keys (<see cref="SealToRun"/>, <see cref="OpenFromRun"/>).
 /// </summary>
 internal static class DklsTransport
 {
@@ -23,59 +25,99 @@ internal static class DklsTransport
 
     public static Identifier ToIdentifier(uint node) => Identifier.FromInt(Suite, (int)node);
 
-    /// <summary>Seals each library message to the node it is addressed to.</summary>
-    public static List<OutgoingMessage> Seal(StepContext ctx, ClusterManifest manifest, uint self, string kind, uint round, IReadOnlyList<DklsMessage> messages, bool corrupt = false)
+    /// <summary>
+    /// Seals each library message from this node's session key <paramref name="own"/> to its recipient's long-term
+    /// agreement key (ephemeral-static X25519, RFC 7748 section 6.1, HKDF-SHA256 over <paramref name="context"/> and both
+    /// public keys, then XChaCha20-Poly1305): used for signing round one, before the peers' session keys are known.
+    /// </summary>
+    public static List<OutgoingMessage> SealToStatic(RunAgreementKey own, ClusterManifest manifest, uint self, string kind, uint round, IReadOnlyList<DklsMessage> messages,
+        Func<uint, uint, byte[]> context, bool corrupt = false)
     {
         var outgoing = new List<OutgoingMessage>(messages.Count);
         foreach (DklsMessage m in messages)
         {
             uint to = FrostNodeIds.ToNode(m.To);
+            byte[] peer = Convert.FromHexString(manifest.Node(to).AgreementKey);
             byte[] plain = m.ToBytes();
             if (corrupt)
             {
                 plain[^1] ^= 1; // testing only (NodeConfig.FaultInjection): a well-formed message with a wrong value
             }
 
-            outgoing.Add(new OutgoingMessage(kind, round, [to], HandlerSupport.SealToLongTermKey(ctx, manifest, to, DklsMessages.SealContext(ctx.SessionId, round, self, to), plain)));
+            outgoing.Add(new OutgoingMessage(kind, round, [to], own.SealTo(peer, context(self, to), plain)));
         }
 
         return outgoing;
     }
 
+    /// <summary>
+    /// Opens what peers sealed with <see cref="SealToStatic"/>: this node's long-term agreement key against each sender's
+    /// announced session key (<paramref name="peerKeys"/>); checks as <see cref="OpenFromRun"/>.
+    /// </summary>
+    public static List<DklsMessage> OpenToStatic(StepContext ctx, IEnumerable<Rpc.Envelope> relayed, IReadOnlyDictionary<uint, byte[]> peerKeys, uint self, string kind, uint round,
+        Func<uint, uint, byte[]> context) =>
+        OpenCore(relayed, self, kind, round, e =>
+        {
+            byte[] peer = peerKeys.TryGetValue(e.Sender, out byte[]? k) ? k : throw new ProtocolException($"node {e.Sender} announced no session agreement key", e.Sender);
+            byte[] sealing = RunAgreementKey.SealingContext(context(e.Sender, self), peer, ctx.Identity.AgreementPublicKey);
+            using SecretBuffer key = ctx.Identity.DeriveSharedKey(peer, sealing);
+            try
+            {
+                return Conclave.Crypto.Aead.Envelope.Open(key.ReadOnlySpan, e.Payload.ToByteArray(), sealing);
+            }
+            catch (Conclave.Crypto.Aead.EnvelopeException)
+            {
+                throw new ProtocolException($"the DKLs23 message from node {e.Sender} does not open", e.Sender);
+            }
+        });
+
     /// <summary>Seals each library message to its recipient's run agreement key from this node's (<see cref="RunAgreementKey.SealTo"/>).</summary>
-    public static List<OutgoingMessage> SealToRun(StepContext ctx, RunAgreementKey own, IReadOnlyDictionary<uint, byte[]> peerKeys, uint self, string kind, uint round, IReadOnlyList<DklsMessage> messages)
+    public static List<OutgoingMessage> SealToRun(StepContext ctx, RunAgreementKey own, IReadOnlyDictionary<uint, byte[]> peerKeys, uint self, string kind, uint round, IReadOnlyList<DklsMessage> messages) =>
+        SealToRun(own, peerKeys, self, kind, round, messages, (from, to) => DklsMessages.RunSealContext(ctx.SessionId, round, from, to));
+
+    /// <summary>Opens the relayed messages of one setup step sealed between run agreement keys (checks as <see cref="OpenCore"/>).</summary>
+    public static List<DklsMessage> OpenFromRun(StepContext ctx, RunAgreementKey own, IReadOnlyDictionary<uint, byte[]> peerKeys, uint self, string kind, uint round) =>
+        OpenFromRun(ctx.Relayed, own, peerKeys, self, kind, round, (from, to) => DklsMessages.RunSealContext(ctx.SessionId, round, from, to));
+
+    /// <summary>Seals each library message to its recipient's run (or session) agreement key from this node's, under the message context <paramref name="context"/>(from, to).</summary>
+    public static List<OutgoingMessage> SealToRun(RunAgreementKey own, IReadOnlyDictionary<uint, byte[]> peerKeys, uint self, string kind, uint round, IReadOnlyList<DklsMessage> messages,
+        Func<uint, uint, byte[]> context, bool corrupt = false)
     {
         var outgoing = new List<OutgoingMessage>(messages.Count);
         foreach (DklsMessage m in messages)
         {
             uint to = FrostNodeIds.ToNode(m.To);
             byte[] peer = peerKeys.TryGetValue(to, out byte[]? k) ? k : throw new ProtocolException($"node {to} has no run agreement key in this session", to);
-            outgoing.Add(new OutgoingMessage(kind, round, [to], HandlerSupport.SealTo(own, peer, DklsMessages.RunSealContext(ctx.SessionId, round, self, to), m.ToBytes())));
+            byte[] plain = m.ToBytes();
+            if (corrupt)
+            {
+                plain[^1] ^= 1; // testing only (NodeConfig.FaultInjection): a well-formed message with a wrong value
+            }
+
+            outgoing.Add(new OutgoingMessage(kind, round, [to], HandlerSupport.SealTo(own, peer, context(self, to), plain)));
         }
 
         return outgoing;
     }
 
-    /// <summary>Opens the relayed messages of one step sealed between run agreement keys (checks as <see cref="Open"/>).</summary>
-    public static List<DklsMessage> OpenFromRun(StepContext ctx, RunAgreementKey own, IReadOnlyDictionary<uint, byte[]> peerKeys, uint self, string kind, uint round) =>
-        OpenCore(ctx, self, kind, round, e =>
+    /// <summary>Opens relayed messages sealed between run (or session) agreement keys under the message context <paramref name="context"/>(from, to).</summary>
+    public static List<DklsMessage> OpenFromRun(IEnumerable<Rpc.Envelope> relayed, RunAgreementKey own, IReadOnlyDictionary<uint, byte[]> peerKeys, uint self, string kind, uint round,
+        Func<uint, uint, byte[]> context) =>
+        OpenCore(relayed, self, kind, round, e =>
         {
             byte[] peer = peerKeys.TryGetValue(e.Sender, out byte[]? k) ? k : throw new ProtocolException($"node {e.Sender} has no run agreement key in this session", e.Sender);
-            return HandlerSupport.OpenFrom(own, peer, e.Sender, DklsMessages.RunSealContext(ctx.SessionId, round, e.Sender, self), e.Payload.ToByteArray(), "DKLs23 message");
+            return HandlerSupport.OpenFrom(own, peer, e.Sender, context(e.Sender, self), e.Payload.ToByteArray(), "DKLs23 message");
         });
 
     /// <summary>
     /// Opens the relayed messages of one step: each must be of <paramref name="kind"/> and <paramref name="round"/>,
-    /// addressed to this node alone, open under the sender's agreement key, and be a DKLs23 message from that sender to
-    /// this node. A message that fails any of these names its sender (its envelope is signed by it).
+    /// addressed to this node alone, open (<paramref name="open"/>), and be a DKLs23 message from that sender to this
+    /// node. A message that fails any of these names its sender (its envelope is signed by it).
     /// </summary>
-    public static List<DklsMessage> Open(StepContext ctx, ClusterManifest manifest, uint self, string kind, uint round) =>
-        OpenCore(ctx, self, kind, round, e => HandlerSupport.OpenFromLongTermKey(ctx, manifest, e.Sender, DklsMessages.SealContext(ctx.SessionId, round, e.Sender, self), e.Payload.ToByteArray(), "DKLs23 message"));
-
-    private static List<DklsMessage> OpenCore(StepContext ctx, uint self, string kind, uint round, Func<Rpc.Envelope, SecretBuffer> open)
+    private static List<DklsMessage> OpenCore(IEnumerable<Rpc.Envelope> relayed, uint self, string kind, uint round, Func<Rpc.Envelope, SecretBuffer> open)
     {
-        var incoming = new List<DklsMessage>(ctx.Relayed.Count);
-        foreach (Rpc.Envelope e in ctx.Relayed)
+        var incoming = new List<DklsMessage>();
+        foreach (Rpc.Envelope e in relayed)
         {
             if (e.Kind != kind || e.Round != round || e.Recipients.Count != 1 || e.Recipients[0] != self)
             {

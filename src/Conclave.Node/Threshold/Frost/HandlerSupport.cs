@@ -1,11 +1,9 @@
 using Conclave.Crypto;
 using Conclave.Crypto.Aead;
 using Conclave.Crypto.Memory;
-using Conclave.Node.Config;
 using Conclave.Node.Protocol;
 using Conclave.Storage;
 using Conclave.Threshold;
-using AeadEnvelope = Conclave.Crypto.Aead.Envelope;
 
 namespace Conclave.Node.Frost;
 
@@ -63,32 +61,6 @@ internal static class HandlerSupport
         try
         {
             return own.OpenFrom(peerRunKey, context, sealedMessage);
-        }
-        catch (EnvelopeException)
-        {
-            throw new ProtocolException($"the {what} from node {sender} does not open", sender);
-        }
-    }
-
-    /// <summary>
-    /// Seals a secret to a peer's LONG-TERM agreement key (static-static X25519 + HKDF-SHA256 over
-    /// <paramref name="context"/>, then XChaCha20-Poly1305). Used only by DKLs23 messages, which have no per-session
-    /// agreement keys yet: whoever records them and later takes a node's agreement key can open them (docs/DKLS23.md
-    /// "Coming"). FROST DKG, refresh, reshare and repair never use it.
-    /// </summary>
-    public static byte[] SealToLongTermKey(StepContext ctx, ClusterManifest manifest, uint recipient, byte[] context, ReadOnlySpan<byte> plain)
-    {
-        using SecretBuffer k = ctx.Identity.DeriveSharedKey(Convert.FromHexString(manifest.Node(recipient).AgreementKey), context);
-        return AeadEnvelope.Seal(k.ReadOnlySpan, plain, context);
-    }
-
-    /// <summary>Opens what a peer sealed with <see cref="SealToLongTermKey"/>; a failure names the sender.</summary>
-    public static SecretBuffer OpenFromLongTermKey(StepContext ctx, ClusterManifest manifest, uint sender, byte[] context, byte[] sealedMessage, string what)
-    {
-        using SecretBuffer k = ctx.Identity.DeriveSharedKey(Convert.FromHexString(manifest.Node(sender).AgreementKey), context);
-        try
-        {
-            return AeadEnvelope.Open(k.ReadOnlySpan, sealedMessage, context);
         }
         catch (EnvelopeException)
         {

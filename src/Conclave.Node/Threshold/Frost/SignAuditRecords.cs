@@ -14,11 +14,48 @@ namespace Conclave.Node.Frost;
 /// </code>
 /// The coordinator appends its entry (durably) before it asks any node for a share; a node appends its entry (durably,
 /// group-committed with concurrent appends) before it returns the share. No secret is written: the message is hashed.
+/// DKLs23 (ecdsa-dkls23) rounds are recorded the same way under their own actions, the message being the 32-byte digest
+/// and the session the one of the round that hands the nodes the digest (round three, or the one online round of a
+/// pooled presignature, whose node entry adds the presignature id):
+/// <code>
+/// server: actor "coordinator", action "dkls.sign",       key id, request_hash = SHA-256(digest), result "v{version} session {hex}"
+/// node:   actor "node-{id}",   action "dkls.sign-share", key id, request_hash = SHA-256(digest), result "v{version} session {hex}[ presignature {hex}]"
+/// </code>
 /// </summary>
 public static class SignAuditRecords
 {
     public const string CoordinatorAction = "frost.sign";
     public const string NodeAction = "frost.sign-share";
+
+    /// <summary>The server's entry for a DKLs23 signing round.</summary>
+    public const string DklsCoordinatorAction = "dkls.sign";
+
+    /// <summary>A node's entry for a DKLs23 signature share.</summary>
+    public const string DklsNodeAction = "dkls.sign-share";
+
+    /// <summary>The coordinator's entry for one DKLs23 signing round (the session that hands the nodes <paramref name="digest"/>).</summary>
+    public static AuditEntryInput DklsCoordinatorEntry(string keyId, int version, ReadOnlySpan<byte> digest, ReadOnlySpan<byte> sessionId) =>
+        new("coordinator", DklsCoordinatorAction, keyId, SHA256.HashData(digest), "allow", Round(version, sessionId));
+
+    /// <summary>
+    /// Appends the node's record of a DKLs23 share (durable before it returns; the share must not leave the node before).
+    /// <paramref name="presignatureId"/> is empty for a three-round signature.
+    /// </summary>
+    public static Task RecordDklsShareAsync(IConclaveStore store, uint nodeId, string keyId, int version, ReadOnlySpan<byte> digest,
+        ReadOnlySpan<byte> sessionId, ReadOnlySpan<byte> presignatureId, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        string result = Round(version, sessionId) + (presignatureId.IsEmpty ? "" : " presignature " + Convert.ToHexStringLower(presignatureId));
+        return store.Audit.AppendAsync(new AuditEntryInput("node-" + nodeId.ToString(CultureInfo.InvariantCulture), DklsNodeAction, keyId, SHA256.HashData(digest), "allow", result), ct);
+    }
+
+    /// <summary>The protocol family of a sign-audit action ("frost" or "dkls"), null for any other action.</summary>
+    public static string? FamilyOf(string action) => action switch
+    {
+        CoordinatorAction or NodeAction => "frost",
+        DklsCoordinatorAction or DklsNodeAction => "dkls",
+        _ => null,
+    };
 
     /// <summary>The coordinator's entry for one signing round (one session).</summary>
     public static AuditEntryInput CoordinatorEntry(string keyId, int version, ReadOnlySpan<byte> message, ReadOnlySpan<byte> sessionId) =>
@@ -37,12 +74,17 @@ public static class SignAuditRecords
         return store.Audit.AppendAsync(entry, ct);
     }
 
-    /// <summary>The round a coordinator or node entry names: "v{version} session {hex}" (the node's nonce suffix dropped).</summary>
+    /// <summary>The round a coordinator or node entry names: "v{version} session {hex}" (the node's nonce or presignature suffix dropped).</summary>
     public static string? RoundOf(AuditEntry entry)
     {
         ArgumentNullException.ThrowIfNull(entry);
-        int nonce = entry.Result.IndexOf(" nonce ", StringComparison.Ordinal);
-        string round = nonce < 0 ? entry.Result : entry.Result[..nonce];
+        int suffix = entry.Result.IndexOf(" nonce ", StringComparison.Ordinal);
+        if (suffix < 0)
+        {
+            suffix = entry.Result.IndexOf(" presignature ", StringComparison.Ordinal);
+        }
+
+        string round = suffix < 0 ? entry.Result : entry.Result[..suffix];
         return round.StartsWith('v') && round.Contains(" session ", StringComparison.Ordinal) ? round : null;
     }
 

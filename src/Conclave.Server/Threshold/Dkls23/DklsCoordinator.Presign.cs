@@ -88,6 +88,11 @@ public sealed partial class DklsCoordinator
     public async Task<DklsSignatureResult> SignPresignedAsync(DklsKeyInfo key, DklsPooledPresignature presignature, byte[] digest, IReadOnlyList<uint> path, CancellationToken ct)
     {
         byte[] session = Cluster.NewSessionId();
+        if (BeforeSignRound is { } record)
+        {
+            await record(key.KeyId, key.Version, digest, session, ct).ConfigureAwait(false);
+        }
+
         Dictionary<uint, IReadOnlyList<Envelope>> replies = await StepEachAsync(presignature.Signers, session, DklsPresignHandlers.PresignSign, 1, n =>
         {
             PayloadWriter w = SignerPayload(key, presignature.Signers, path);

@@ -52,6 +52,14 @@ public sealed partial class DklsCoordinator
 
     public int MaxAttempts { get; init; } = 3;
 
+    /// <summary>
+    /// Called (and awaited) before the nodes are handed the digest to sign (round three, or the online round of a pooled
+    /// presignature) with the key id, key version, digest and that round's session id: the server appends its "dkls.sign"
+    /// audit entry here (Node.Frost.SignAuditRecords), so <c>conclave audit reconcile</c> explains every DKLs23 share a node
+    /// records, as for FROST. A failure stops the round before any node signs.
+    /// </summary>
+    public Func<string, int, ReadOnlyMemory<byte>, byte[], CancellationToken, Task>? BeforeSignRound { get; set; }
+
     /// <summary>Registers a key (or a newer version of it).</summary>
     public void Register(DklsKeyInfo key)
     {
@@ -105,11 +113,33 @@ public sealed partial class DklsCoordinator
         DklsKeyInfo key = Find(keyId) ?? throw new ArgumentException($"unknown DKLs23 key {keyId}", nameof(keyId));
         if (await TrySignPresignedAsync(key, digest, path, ct).ConfigureAwait(false) is { } presigned)
         {
+            CountSignature(keyId);
             return presigned;
         }
 
-        return await QuorumCall.RunAsync(_health, key, Find, MaxAttempts, (_, _) => 0,
+        DklsSignatureResult result = await QuorumCall.RunAsync(_health, key, Find, MaxAttempts, (_, _) => 0,
             (k, quorum, call, token) => SignOrAbortAsync(k, quorum, call, digest, path, token), ct).ConfigureAwait(false);
+        CountSignature(keyId);
+        return result;
+    }
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _signed = new(StringComparer.Ordinal);
+
+    private void CountSignature(string keyId) => _signed.AddOrUpdate(keyId, 1, (_, n) => n + 1);
+
+    /// <summary>Signatures made per key since the last call (drained): the continuous rotator's "after N signatures" count, as for FROST keys.</summary>
+    public IReadOnlyList<(string KeyId, long Count)> TakeSignatureCounts()
+    {
+        var taken = new List<(string, long)>();
+        foreach (string key in _signed.Keys)
+        {
+            if (_signed.TryRemove(key, out long n) && n > 0)
+            {
+                taken.Add((key, n));
+            }
+        }
+
+        return taken;
     }
 
     /// <summary>One signing attempt with <paramref name="quorum"/>; null: try again (the failure is recorded in <paramref name="call"/>).</summary>
@@ -144,6 +174,11 @@ public sealed partial class DklsCoordinator
         }
 
         List<Envelope> messages2 = [.. round2.Values.SelectMany(m => m)];
+        if (BeforeSignRound is { } record)
+        {
+            await record(key.KeyId, key.Version, digest, session, ct).ConfigureAwait(false);
+        }
+
         byte[] digestPayload = new PayloadWriter().Bytes(digest).ToArray();
         Dictionary<uint, IReadOnlyList<Envelope>>? round3 = await StepAllAsync(signers, session, DklsMessages.SignRound3, 3, _ => digestPayload,
             n => messages2.Where(m => m.Recipients.Contains(n)), call, ct).ConfigureAwait(false);
