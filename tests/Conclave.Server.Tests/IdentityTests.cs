@@ -361,15 +361,16 @@ public sealed class IdentityTests(NodelessServer server) : IClassFixture<Nodeles
             using X509Certificate2 cluster = X509Certificate2.CreateFromPemFile(Path.Combine(pki, "ca.crt"), Path.Combine(pki, "ca.key"));
             HttpClient Client(X509Certificate2? certificate)
             {
-                var handler = new HttpClientHandler
+                // The certificate is sent whatever the server's list of acceptable issuers says (so the refusals are the server's).
+                var handler = new SocketsHttpHandler
                 {
-                    ClientCertificateOptions = ClientCertificateOption.Manual,
-                    ServerCertificateCustomValidationCallback = (_, server, _, _) => server is not null && server.Issuer == cluster.Subject,
+                    SslOptions = new System.Net.Security.SslClientAuthenticationOptions
+                    {
+                        RemoteCertificateValidationCallback = (_, server, _, _) => server is not null && server.Issuer == cluster.Subject,
+                        ClientCertificates = certificate is null ? null : new X509CertificateCollection { certificate },
+                        LocalCertificateSelectionCallback = certificate is null ? null : (_, _, _, _, _) => certificate,
+                    },
                 };
-                if (certificate is not null)
-                {
-                    handler.ClientCertificates.Add(certificate);
-                }
 
                 var http = new HttpClient(handler, disposeHandler: true) { BaseAddress = new Uri("https://" + config.Listen) };
                 clients.Add(http);

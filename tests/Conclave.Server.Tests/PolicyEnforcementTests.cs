@@ -275,7 +275,7 @@ public sealed class PolicyEnforcementTests
         try
         {
             await using PolicyServer s = await PolicyServer.StartAsync(c => c.VenueProfiles = [profile]);
-            (_, string address) = await CreateKeyAsync(s.Http);
+            (string key, string address) = await CreateKeyAsync(s.Http);
             await PutPolicyAsync(s, """
                 {"id":"starter","version":2,"rules":[{"id":"settle","effect":"allow","match":{"principals":["admin"],"operations":["settle"],"venues":["perpx"]},
                   "limits":{"perTransaction":{"native":3}}}]}
@@ -311,6 +311,17 @@ public sealed class PolicyEnforcementTests
             // Another struct to the same contract is not a venue operation: typed-data, which no rule allows.
             JsonNode other = await RpcAsync(s.Http, "eth_signTypedData_v4", $$"""["{{address}}",{{Settlement("Withdrawal", "1")}}]""");
             Assert.Equal(-32001, other["error"]!["code"]!.GetValue<int>());
+
+            // POST /v1/policies/evaluate classifies a document the same way, without signing.
+            var ev = await SendAsync(s.Http, HttpMethod.Post, "/v1/policies/evaluate", $$"""{"key":"{{key}}","level":"normal","typedData":{{Settlement("Settlement", "1000000")}}}""");
+            Assert.True(ev.Status == HttpStatusCode.OK, ev.Text);
+            Assert.Equal("settle", ev.Body!["operation"]!.GetValue<string>());
+            Assert.Equal("allow", ev.Body!["levels"]!["normal"]!["decision"]!.GetValue<string>());
+            var evOther = await SendAsync(s.Http, HttpMethod.Post, "/v1/policies/evaluate", $$"""{"key":"{{key}}","typedData":{{Settlement("Withdrawal", "1")}}}""");
+            Assert.Equal("typed-data", evOther.Body!["operation"]!.GetValue<string>());
+            Assert.Equal(HttpStatusCode.BadRequest,
+                (await SendAsync(s.Http, HttpMethod.Post, "/v1/policies/evaluate", $$"""{"key":"{{key}}","operation":"settle","typedData":{{doc}}}""")).Status);
+            Assert.Equal(HttpStatusCode.BadRequest, (await SendAsync(s.Http, HttpMethod.Post, "/v1/policies/evaluate", $$"""{"key":"{{key}}","typedData":"x"}""")).Status);
 
             var audit = await SendAsync(s.Http, HttpMethod.Get, "/v1/audit?last=100");
             string[] decided = [.. audit.Body!["entries"]!.AsArray().Where(e => e!["action"]!.GetValue<string>() == "policy.decide")

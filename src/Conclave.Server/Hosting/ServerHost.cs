@@ -129,6 +129,7 @@ public static class ServerHost
                         ClientCertificateMode = clientCa is null ? Microsoft.AspNetCore.Server.Kestrel.Https.ClientCertificateMode.NoCertificate
                             : Microsoft.AspNetCore.Server.Kestrel.Https.ClientCertificateMode.AllowCertificate,
                         ClientCertificateValidation = (_, _, _) => true,
+                        CheckCertificateRevocation = false,
                     });
                 }
             });
