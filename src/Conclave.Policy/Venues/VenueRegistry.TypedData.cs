@@ -37,14 +37,15 @@ public sealed partial class VenueRegistry
 
         string primaryType = primary.GetString()!;
         VenueOperation? vo = profile.Operations.Values.FirstOrDefault(o => string.Equals(o.TypedData?.Name, primaryType, StringComparison.Ordinal));
-        if (vo?.TypedData is not { } shape)
+        if (vo is null || vo.TypedData is not { } shape)
         {
             return null;
         }
 
         long chainId = (long)chain;
+        string venue = profile.Venue;
         ClassifiedOperation Refuse(string reason) =>
-            ClassifiedOperation.Unknown($"typed data {shape.Name} of venue {profile.Venue}: {reason}", chainId, contract);
+            ClassifiedOperation.Unknown($"typed data {shape.Name} of venue {venue}: {reason}", chainId, contract);
 
         if (HasDuplicateMember(typedData) || HasDuplicateMember(domain))
         {
