@@ -122,7 +122,7 @@ public sealed class RuleIndexTests
         var rules = new JsonArray();
         for (int i = 0; i < 1000; i++)
         {
-            rules.Add(JsonNode.Parse($$"""{"id":"r{{i}}","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"],"venues":["venue-{{i}}"]},"limits":{"perTransaction":{"native":500}}}"""));
+            rules.Add(JsonNode.Parse($$"""{"id":"r{{i}}","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"],"venues":["venue-{{i}}"]},"limits":{"perTransaction":{"native":500} } }"""));
         }
 
         PolicyDocument policy = PolicyDocument.Parse(new JsonObject { ["id"] = "by-role", ["version"] = 1, ["rules"] = rules }.ToJsonString());

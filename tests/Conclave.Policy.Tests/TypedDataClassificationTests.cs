@@ -42,7 +42,7 @@ public sealed class TypedDataClassificationTests
            "Settlement":[{"name":"account","type":"address"},{"name":"amount","type":"uint256"},{"name":"nonce","type":"uint64"},{"name":"final","type":"bool"}]},
          "primaryType":"Settlement",
          "domain":{"name":"PerpX","version":"1","chainId":1,"verifyingContract":"0x00000000000000000000000000000000000000AA"},
-         "message":{"account":"{{Account}}","amount":"2500000","nonce":7,"final":true}}
+         "message":{"account":"{{Account}}","amount":"2500000","nonce":7,"final":true} }
         """)!.AsObject();
 
     private static ClassifiedOperation? Classify(JsonNode doc)
@@ -110,7 +110,7 @@ public sealed class TypedDataClassificationTests
         JsonObject hedge = JsonNode.Parse($$"""
             {"types":{"Hedge":[{"name":"size","type":"int256"},{"name":"market","type":"bytes32"}]},"primaryType":"Hedge",
              "domain":{"chainId":"1","verifyingContract":"{{Perp}}"},
-             "message":{"size":"-1500000000000000000","market":"0x4554480000000000000000000000000000000000000000000000000000000000"}}
+             "message":{"size":"-1500000000000000000","market":"0x4554480000000000000000000000000000000000000000000000000000000000"} }
             """)!.AsObject();
         ClassifiedOperation h = Classify(hedge)!;
         Assert.Equal(OperationKind.Hedge, h.Operation);

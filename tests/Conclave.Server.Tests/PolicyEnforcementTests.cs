@@ -284,7 +284,7 @@ public sealed class PolicyEnforcementTests
                 {"types":{"EIP712Domain":[{"name":"name","type":"string"},{"name":"chainId","type":"uint256"},{"name":"verifyingContract","type":"address"}],
                   "{{primaryType}}":[{"name":"account","type":"address"},{"name":"amount","type":"uint256"}]},
                  "primaryType":"{{primaryType}}","domain":{"name":"PerpX","chainId":1,"verifyingContract":"0x00000000000000000000000000000000000000AA"},
-                 "message":{"account":"0x1111111111111111111111111111111111111111","amount":"{{amount}}"}}
+                 "message":{"account":"0x1111111111111111111111111111111111111111","amount":"{{amount}}"} }
                 """;
 
             // 2.5 settled: allowed by the settle rule (typed-data is allowed by nothing here), and the signature is over the EIP-712 digest.
