@@ -264,7 +264,7 @@ public sealed class PolicyApprovalTests
     public async Task A_held_rpc_call_answers_an_error_with_the_request_id_and_is_signed_once_approved_and_a_batch_item_is_refused_on_its_own()
     {
         await using PolicyServer s = await PolicyServer.StartAsync();
-        (string eth, string address) = await CreateKeyAsync(s.Http);
+        (_, string address) = await CreateKeyAsync(s.Http);
         await PutPolicyAsync(s, """
             {"id":"starter","version":2,"rules":[
               {"id":"held","effect":"require-approval","match":{"principals":["admin"],"operations":["message","transfer"]},
@@ -311,15 +311,20 @@ public sealed class PolicyApprovalTests
         byte[] raw = Convert.FromHexString(txDone["result"]!["result"]!.GetValue<string>()[2..]);
         Assert.Equal(address, Conclave.Chains.Ethereum.SignedEthereumTransaction.Decode(raw).SenderAddress);
 
-        // A batch holds nothing: the item that needs approval is refused on its own with the decision, the others are signed.
+        // A batch holds nothing: each item that needs approval is refused in its own slot with the decision, nothing is stored.
+        (string ed, _) = await CreateKeyAsync(s.Http, "ed25519");
         int pendingBefore = (await SendAsync(s.Http, HttpMethod.Get, "/v1/requests?status=pending")).Body!["requests"]!.AsArray().Count;
-        var batch = await SendAsync(s.Http, HttpMethod.Post, $"/v1/keys/{eth}/sign/batch", $$"""{"items":[{"digest":"{{new string('b', 64)}}"},{"message":"01"}]}""");
+        var batch = await SendAsync(s.Http, HttpMethod.Post, $"/v1/keys/{ed}/sign/batch", """{"items":[{"message":"01"},{"message":"02"}]}""");
         Assert.True(batch.Status == HttpStatusCode.OK, batch.Text);
-        Assert.Equal("allow", batch.Body!["results"]![0]!["result"]!["policy"]!["decision"]!.GetValue<string>());
-        JsonNode refused = batch.Body!["results"]![1]!["error"]!;
-        Assert.Equal(ProblemTypes.PolicyDenied, refused["type"]!.GetValue<string>());
-        Assert.Contains("does not hold requests for approval", refused["detail"]!.GetValue<string>(), StringComparison.Ordinal);
-        Assert.Equal(["starter/held"], refused["policy"]!["rules"]!.AsArray().Select(r => r!.GetValue<string>()));
+        foreach (JsonNode? item in batch.Body!["results"]!.AsArray())
+        {
+            JsonNode refused = item!["error"]!;
+            Assert.Equal(ProblemTypes.PolicyDenied, refused["type"]!.GetValue<string>());
+            Assert.Contains("does not hold requests for approval", refused["detail"]!.GetValue<string>(), StringComparison.Ordinal);
+            Assert.Equal("deny", refused["policy"]!["decision"]!.GetValue<string>());
+            Assert.Equal(["starter/held"], refused["policy"]!["rules"]!.AsArray().Select(r => r!.GetValue<string>()));
+        }
+
         Assert.Equal(pendingBefore, (await SendAsync(s.Http, HttpMethod.Get, "/v1/requests?status=pending")).Body!["requests"]!.AsArray().Count);
     }
 
