@@ -92,6 +92,51 @@ public sealed class RobustnessTests
     }
 
     [Fact]
+    public void Mutated_typed_data_documents_are_classified_unknown_or_left_alone_and_never_crash()
+    {
+        var r = new Random(51);
+        var reg = new VenueRegistry([VenueProfile.Parse("""
+            {"venue":"v","chainId":1,"contract":"0x00000000000000000000000000000000000000aa",
+             "operations":{"settle":{"typedData":"Settlement(address account,uint256 amount,bool final,bytes4 tag,int16 skew)","amount":"amount","decimals":{"amount":6}}}}
+            """)]);
+        const string doc = """{"types":{"EIP712Domain":[{"name":"name","type":"string"},{"name":"chainId","type":"uint256"},{"name":"verifyingContract","type":"address"}],"Settlement":[{"name":"account","type":"address"},{"name":"amount","type":"uint256"},{"name":"final","type":"bool"},{"name":"tag","type":"bytes4"},{"name":"skew","type":"int16"}]},"primaryType":"Settlement","domain":{"name":"PerpX","chainId":1,"verifyingContract":"0x00000000000000000000000000000000000000aa"},"message":{"account":"0x1111111111111111111111111111111111111111","amount":"2500000","final":true,"tag":"0x01020304","skew":-7}}""";
+        int classified = 0, unknown = 0, none = 0;
+        for (int i = 0; i < 4000; i++)
+        {
+            System.Text.Json.JsonDocument parsed;
+            try
+            {
+                parsed = System.Text.Json.JsonDocument.Parse(Mutate(r, doc));
+            }
+            catch (System.Text.Json.JsonException)
+            {
+                continue;
+            }
+
+            using (parsed)
+            {
+                ClassifiedOperation? c = reg.ClassifyTypedData(parsed.RootElement);
+                if (c is null)
+                {
+                    none++;
+                }
+                else if (c.Operation == Operations.OperationKind.Unknown)
+                {
+                    Assert.False(string.IsNullOrEmpty(c.Reason));
+                    unknown++;
+                }
+                else
+                {
+                    Assert.Null(c.Reason);
+                    classified++;
+                }
+            }
+        }
+
+        Assert.True(classified > 0 && unknown > 0 && none > 0, $"classified {classified}, unknown {unknown}, none {none}");
+    }
+
+    [Fact]
     public void Random_signature_headers_get_a_typed_refusal_that_echoes_nothing()
     {
         var r = new Random(41);

@@ -1,9 +1,11 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json.Nodes;
 using Conclave.Policy.HttpSignatures;
+using Conclave.Server.Api;
 using Conclave.Server.Hosting;
 using Conclave.Storage;
 using Microsoft.AspNetCore.Builder;
@@ -312,6 +314,144 @@ public sealed class IdentityTests(NodelessServer server) : IClassFixture<Nodeles
         {
             await replica.StopAsync();
             await replica.DisposeAsync();
+        }
+    }
+
+    /// <summary>A client certificate for <paramref name="principal"/> (a SAN URI urn:conclave:principal:ID, none when null) issued by <paramref name="issuer"/>.</summary>
+    private static X509Certificate2 ClientCertificate(X509Certificate2 issuer, string? principal, bool clientAuth = true)
+    {
+        using ECDsa key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var req = new CertificateRequest("CN=" + (principal ?? "nobody"), key, HashAlgorithmName.SHA256);
+        req.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
+        req.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, true));
+        req.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid(clientAuth ? "1.3.6.1.5.5.7.3.2" : "1.3.6.1.5.5.7.3.1")], false));
+        if (principal is not null)
+        {
+            var san = new SubjectAlternativeNameBuilder();
+            san.AddUri(new Uri("urn:conclave:principal:" + principal));
+            req.CertificateExtensions.Add(san.Build());
+        }
+
+        byte[] serial = RandomNumberGenerator.GetBytes(8);
+        serial[0] &= 0x7f;
+        using X509Certificate2 cert = req.Create(issuer, DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddHours(1), serial);
+        using X509Certificate2 withKey = cert.CopyWithPrivateKey(key);
+        return X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pkcs12), null);
+    }
+
+    [Fact]
+    public async Task A_client_certificate_from_the_cluster_CA_authenticates_the_agent_it_names_on_a_real_TLS_listener()
+    {
+        string pki = "";
+        (WebApplication app, Conclave.Server.Config.ServerConfig config, string dir, string token) = await NodelessServer.StartAsync(c =>
+        {
+            string caCrt = c.Resolve(c.Tls.Ca);
+            pki = Path.GetDirectoryName(caCrt)!;
+            using var ca = Conclave.Node.Pki.DevelopmentCertificateAuthority.Load(caCrt, Path.Combine(pki, "ca.key"));
+            using (X509Certificate2 api = ca.Issue("conclave-api", serverAuth: true, clientAuth: false, ["localhost"], [IPAddress.Loopback]))
+            {
+                Conclave.Node.Pki.PemFiles.Write(api, Path.Combine(pki, "api.crt"), Path.Combine(pki, "api.key"));
+            }
+
+            c.ApiTls = new Conclave.Server.Config.ApiTlsFiles { Certificate = Path.Combine(pki, "api.crt"), Key = Path.Combine(pki, "api.key"), ClientCa = caCrt };
+        });
+        var clients = new List<HttpClient>();
+        try
+        {
+            using X509Certificate2 cluster = X509Certificate2.CreateFromPemFile(Path.Combine(pki, "ca.crt"), Path.Combine(pki, "ca.key"));
+            HttpClient Client(X509Certificate2? certificate)
+            {
+                // The certificate is sent whatever the server's list of acceptable issuers says (so the refusals are the server's).
+                var handler = new SocketsHttpHandler
+                {
+                    SslOptions = new System.Net.Security.SslClientAuthenticationOptions
+                    {
+                        RemoteCertificateValidationCallback = (_, server, _, _) => server is not null && server.Issuer == cluster.Subject,
+                        ClientCertificates = certificate is null ? null : new X509CertificateCollection { certificate },
+                        LocalCertificateSelectionCallback = certificate is null ? null : (_, _, _, _, _) => certificate,
+                    },
+                };
+
+                var http = new HttpClient(handler, disposeHandler: true) { BaseAddress = new Uri("https://" + config.Listen) };
+                clients.Add(http);
+                return http;
+            }
+
+            async Task<(HttpStatusCode Status, JsonNode? Body, string Text)> Send(HttpClient http, HttpMethod method, string path, string? json = null)
+            {
+                using var req = new HttpRequestMessage(method, path) { Content = json is null ? null : new StringContent(json, Encoding.UTF8, "application/json") };
+                using HttpResponseMessage r = await http.SendAsync(req);
+                string text = await r.Content.ReadAsStringAsync();
+                return (r.StatusCode, text.Length > 0 ? JsonNode.Parse(text) : null, text);
+            }
+
+            // The admin token still works on the TLS listener.
+            HttpClient admin = Client(null);
+            admin.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+            foreach (string body in new[]
+            {
+                """{"id":"bot","kind":"agent","scope":{"keys":["*"],"operations":["*"]}}""",
+                """{"id":"off","kind":"agent","scope":{"keys":["*"],"operations":["*"]}}""",
+                """{"id":"pat","kind":"person","roles":["operator"],"scope":{"keys":["*"],"operations":["*"]}}""",
+            })
+            {
+                var made = await Send(admin, HttpMethod.Post, "/v1/principals", body);
+                Assert.True(made.Status == HttpStatusCode.Created, made.Text);
+            }
+
+            Assert.Equal(HttpStatusCode.OK, (await Send(admin, HttpMethod.Post, "/v1/principals/off/disable")).Status);
+            var key = await Send(admin, HttpMethod.Post, "/v1/keys", """{"name":"mtls-ed","scheme":"ed25519"}""");
+            Assert.True(key.Status == HttpStatusCode.Created, key.Text);
+
+            // The agent's certificate authenticates it: its role's routes answer, an admin route is forbidden to it, and
+            // policy decides its signing request as principal bot (the starter policy allows only the admin: denied).
+            using X509Certificate2 botCert = ClientCertificate(cluster, "bot");
+            HttpClient bot = Client(botCert);
+            var own = await Send(bot, HttpMethod.Get, "/v1/requests");
+            Assert.True(own.Status == HttpStatusCode.OK, own.Text);
+            var adminRoute = await Send(bot, HttpMethod.Get, "/v1/principals");
+            Assert.Equal(HttpStatusCode.Forbidden, adminRoute.Status);
+            Assert.Equal(ProblemTypes.Forbidden, adminRoute.Body!["type"]!.GetValue<string>());
+            var sign = await Send(bot, HttpMethod.Post, "/v1/keys/mtls-ed/sign", """{"message":"01"}""");
+            Assert.Equal(HttpStatusCode.Forbidden, sign.Status);
+            Assert.Contains("principal bot", sign.Body!["policy"]!["reasons"]![0]!.GetValue<string>(), StringComparison.Ordinal);
+            var audit = await Send(admin, HttpMethod.Get, "/v1/audit?last=50");
+            Assert.Contains(audit.Body!["entries"]!.AsArray(), e => e!["action"]!.GetValue<string>() == "policy.decide" && e["actor"]!.GetValue<string>() == "bot");
+
+            // Refused with a readable 401: no certificate, another CA, no clientAuth usage, a person, an unknown or a
+            // disabled principal, and a certificate of the cluster CA that names no principal (the coordinator's).
+            using var otherCa = Conclave.Node.Pki.DevelopmentCertificateAuthority.Create("Another CA");
+            using X509Certificate2 foreign = ClientCertificate(otherCa.Certificate, "bot");
+            using X509Certificate2 serverOnly = ClientCertificate(cluster, "bot", clientAuth: false);
+            using X509Certificate2 person = ClientCertificate(cluster, "pat");
+            using X509Certificate2 ghost = ClientCertificate(cluster, "ghost");
+            using X509Certificate2 disabled = ClientCertificate(cluster, "off");
+            using X509Certificate2 coordinator = Conclave.Node.Pki.PemFiles.LoadWithKey(config.Resolve(config.Tls.Certificate), config.Resolve(config.Tls.Key));
+            foreach ((X509Certificate2? cert, string why) in new (X509Certificate2?, string)[]
+            {
+                (null, "send the admin token"),
+                (foreign, "not issued by the cluster CA"),
+                (serverOnly, "not for client authentication"),
+                (person, "agents only"),
+                (ghost, "does not exist"),
+                (disabled, "is disabled"),
+                (coordinator, "names no principal"),
+            })
+            {
+                var refused = await Send(Client(cert), HttpMethod.Get, "/v1/requests");
+                Assert.True(refused.Status == HttpStatusCode.Unauthorized, $"{why}: {refused.Text}");
+                Assert.Equal(ProblemTypes.Unauthorized, refused.Body!["type"]!.GetValue<string>());
+                Assert.Contains(why, refused.Body!["detail"]!.GetValue<string>(), StringComparison.Ordinal);
+            }
+        }
+        finally
+        {
+            foreach (HttpClient c in clients)
+            {
+                c.Dispose();
+            }
+
+            await NodelessServer.StopAsync(app, dir);
         }
     }
 }

@@ -180,6 +180,154 @@ public sealed class PolicyApprovalTests
         Assert.Equal(HttpStatusCode.OK, (await SendAsync(s.Http, HttpMethod.Get, $"/v1/requests/{idB}")).Status);
     }
 
+    /// <summary>
+    /// A principal (<paramref name="kind"/> person with <paramref name="roles"/>, or agent) scoped to every key and
+    /// operation, its Ed25519 credential made from <paramref name="seed"/>, and an HTTP client that signs as it (RFC 9421).
+    /// </summary>
+    internal static async Task<HttpClient> PrincipalClientAsync(PolicyServer s, string id, string kind, string? roles, byte[] seed)
+    {
+        string rolesPart = roles is null ? "" : $",\"roles\":{roles}";
+        var created = await SendAsync(s.Http, HttpMethod.Post, "/v1/principals",
+            $$$"""{"id":"{{{id}}}","kind":"{{{kind}}}"{{{rolesPart}}},"scope":{"keys":["*"],"labels":[],"operations":["*"]}}""");
+        Assert.True(created.Status == HttpStatusCode.Created, created.Text);
+        var key = HttpSigningKey.Ed25519FromSeed(seed);
+        var cred = await SendAsync(s.Http, HttpMethod.Post, $"/v1/principals/{id}/credentials",
+            $$"""{"algorithm":"ed25519","publicKey":"{{Convert.ToBase64String([.. key.PublicKey.PublicKey])}}"}""");
+        Assert.True(cred.Status is HttpStatusCode.Created or HttpStatusCode.OK, cred.Text);
+        var handler = new AgentSigningHandler(key, cred.Body!["keyId"]!.GetValue<string>()) { InnerHandler = new HttpClientHandler() };
+        return new HttpClient(handler, disposeHandler: true) { BaseAddress = new Uri("http://" + s.Config.Listen) };
+    }
+
+    [Fact]
+    public async Task An_approver_never_approves_their_own_request_and_an_agent_never_approves()
+    {
+        await using PolicyServer s = await PolicyServer.StartAsync();
+        (string ed, _) = await CreateKeyAsync(s.Http, "ed25519");
+        await PutPolicyAsync(s, """
+            {"id":"starter","version":2,"rules":[{"id":"held","effect":"require-approval","match":{"operations":["message"]},
+              "approval":{"mode":"or","groups":[{"name":"risk","members":["pat","alice","bob","bot"],"k":1}],"ttlSeconds":600}}]}
+            """);
+        byte[] botSeed = System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);
+        static string Vote(string hash, string policyHash) => $$"""{"requestHash":"{{hash}}","policyHash":"{{policyHash}}"}""";
+
+        // Pat may sign (admin) and approve; pat's own request is never approved by pat, over HTTP under pat's own key.
+        using HttpClient pat = await PrincipalClientAsync(s, "pat", "person", """["admin","approver"]""", System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+        (string patsId, string patsHash, string patsPolicy) = await HoldAsync(pat, ed, "0a");
+        var self = await SendAsync(pat, HttpMethod.Post, $"/v1/requests/{patsId}/approve", Vote(patsHash, patsPolicy));
+        Assert.True(self.Status == HttpStatusCode.Forbidden, self.Text);
+        Assert.Equal(ProblemTypes.VoteRefused, self.Body!["type"]!.GetValue<string>());
+
+        // An agent never votes, even one an approval group lists.
+        using HttpClient bot = await PrincipalClientAsync(s, "bot", "agent", null, botSeed);
+        var byAgent = await SendAsync(bot, HttpMethod.Post, $"/v1/requests/{patsId}/approve", Vote(patsHash, patsPolicy));
+        Assert.True(byAgent.Status == HttpStatusCode.Forbidden, byAgent.Text);
+        Assert.Equal(ProblemTypes.Forbidden, byAgent.Body!["type"]!.GetValue<string>());
+        ApprovalService approvals = s.App.Services.GetRequiredService<ApprovalService>();
+        var agent = new CallerIdentity(new Principal("bot", PrincipalKind.Agent, [Role.Agent], PrincipalScope.Everything), AuthMethod.HttpSignature, "cred-bot");
+        Assert.Equal(ProblemTypes.Forbidden, (await RefusedAsync(() => approvals.VoteAsync(agent, patsId, true, patsHash, patsPolicy, "{}"u8.ToArray(), CancellationToken.None))).Problem.Type);
+
+        // Alice's credential is the agent's own key: the holder of that key never approves the agent's request.
+        (string botsId, string botsHash, string botsPolicy) = await HoldAsync(bot, ed, "0b");
+        using HttpClient alice = await PrincipalClientAsync(s, "alice", "person", """["approver"]""", botSeed);
+        var twin = await SendAsync(alice, HttpMethod.Post, $"/v1/requests/{botsId}/approve", Vote(botsHash, botsPolicy));
+        Assert.True(twin.Status == HttpStatusCode.Forbidden, twin.Text);
+        Assert.Equal(ProblemTypes.VoteRefused, twin.Body!["type"]!.GetValue<string>());
+        Assert.Equal("pending", (await SendAsync(s.Http, HttpMethod.Get, $"/v1/requests/{botsId}")).Body!["status"]!.GetValue<string>());
+        // Alice may approve someone else's request.
+        var alicesVote = await SendAsync(alice, HttpMethod.Post, $"/v1/requests/{patsId}/approve", Vote(patsHash, patsPolicy));
+        Assert.True(alicesVote.Status == HttpStatusCode.OK, alicesVote.Text);
+        Assert.Equal("executed", alicesVote.Body!["status"]!.GetValue<string>());
+
+        // Bob, with a key of his own, approves the agent's request.
+        using HttpClient bob = await PrincipalClientAsync(s, "bob", "person", """["approver"]""", System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+        var bobsVote = await SendAsync(bob, HttpMethod.Post, $"/v1/requests/{botsId}/approve", Vote(botsHash, botsPolicy));
+        Assert.True(bobsVote.Status == HttpStatusCode.OK, bobsVote.Text);
+        Assert.Equal("executed", bobsVote.Body!["status"]!.GetValue<string>());
+        Assert.Equal(["bob"], bobsVote.Body!["votes"]!.AsArray().Select(v => v!["approver"]!.GetValue<string>()));
+
+        // The refused votes are audited.
+        var audit = await SendAsync(s.Http, HttpMethod.Get, "/v1/audit?last=200");
+        Assert.Contains(audit.Body!["entries"]!.AsArray(), e => e!["action"]!.GetValue<string>() == "request.approve" && e["actor"]!.GetValue<string>() == "alice"
+            && e["decision"]!.GetValue<string>() == "deny");
+        Assert.Contains(audit.Body!["entries"]!.AsArray(), e => e!["action"]!.GetValue<string>() == "request.approve" && e["actor"]!.GetValue<string>() == "pat"
+            && e["decision"]!.GetValue<string>() == "deny");
+    }
+
+    private static async Task<JsonNode> RpcAsync(HttpClient http, string method, string @params)
+    {
+        var r = await SendAsync(http, HttpMethod.Post, "/rpc", $$"""{"jsonrpc":"2.0","id":1,"method":"{{method}}","params":{{@params}}}""");
+        Assert.True(r.Status == HttpStatusCode.OK, r.Text);
+        return r.Body!;
+    }
+
+    [Fact]
+    public async Task A_held_rpc_call_answers_an_error_with_the_request_id_and_is_signed_once_approved_and_a_batch_item_is_refused_on_its_own()
+    {
+        await using PolicyServer s = await PolicyServer.StartAsync();
+        (_, string address) = await CreateKeyAsync(s.Http);
+        await PutPolicyAsync(s, """
+            {"id":"starter","version":2,"rules":[
+              {"id":"held","effect":"require-approval","match":{"principals":["admin"],"operations":["message","transfer"]},
+               "approval":{"mode":"or","groups":[{"name":"risk","members":["alice","bob"],"k":1}],"ttlSeconds":600}},
+              {"id":"raw","effect":"allow","match":{"principals":["admin"],"operations":["raw-digest"],"labels":["scheme:ecdsa-secp256k1"]}}]}
+            """);
+        ApprovalService approvals = s.App.Services.GetRequiredService<ApprovalService>();
+
+        // personal_sign needs approval: a JSON-RPC error carrying the held request, nothing signed yet.
+        JsonNode held = await RpcAsync(s.Http, "personal_sign", $$"""["0x68656c6c6f","{{address}}"]""");
+        Assert.Null(held["result"]);
+        Assert.Equal(EthereumRpc.HeldForApprovalCode, held["error"]!["code"]!.GetValue<int>());
+        JsonNode data = held["error"]!["data"]!;
+        string id = data["requestId"]!.GetValue<string>();
+        Assert.Contains(id, held["error"]!["message"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Equal("pending", data["status"]!.GetValue<string>());
+        Assert.Equal("require-approval", data["policy"]!["decision"]!.GetValue<string>());
+        var pending = await SendAsync(s.Http, HttpMethod.Get, $"/v1/requests/{id}");
+        Assert.Equal("pending", pending.Body!["status"]!.GetValue<string>());
+        Assert.Equal("message", pending.Body!["operation"]!.GetValue<string>());
+
+        // Approved: signed, and the request's result is the signature the call would have returned.
+        JsonObject done = await approvals.VoteAsync(Approver("alice"), id, true, data["requestHash"]!.GetValue<string>(), data["policy"]!["policyHash"]!.GetValue<string>(),
+            "{}"u8.ToArray(), CancellationToken.None);
+        Assert.True(done["status"]!.GetValue<string>() == "executed", done.ToJsonString());
+        var polled = await SendAsync(s.Http, HttpMethod.Get, $"/v1/requests/{id}");
+        Assert.Equal("personal_sign", polled.Body!["result"]!["method"]!.GetValue<string>());
+        byte[] sig = Convert.FromHexString(polled.Body!["result"]!["result"]!.GetValue<string>()[2..]);
+        Assert.Equal(65, sig.Length);
+        Assert.True(Conclave.Crypto.Secp256k1.EcdsaSecp256k1.TryRecover(Conclave.Chains.Ethereum.PersonalMessage.Hash("hello"u8), sig.AsSpan(0, 64), sig[64] - 27,
+            out Conclave.Crypto.Secp256k1.Secp256k1Point pk));
+        Assert.Equal(address, Conclave.Chains.Ethereum.EthereumAddress.FromPublicKey(pk.ToCompressed()));
+
+        // eth_signTransaction of a plain transfer: held, approved, and the result is the raw transaction from this key.
+        JsonNode heldTx = await RpcAsync(s.Http, "eth_signTransaction",
+            $$"""[{"from":"{{address}}","to":"0x3535353535353535353535353535353535353535","value":"0x1","chainId":"0x1","nonce":"0x0","gas":"0x5208","gasPrice":"0x1"}]""");
+        Assert.Equal(EthereumRpc.HeldForApprovalCode, heldTx["error"]!["code"]!.GetValue<int>());
+        JsonNode txData = heldTx["error"]!["data"]!;
+        string txId = txData["requestId"]!.GetValue<string>();
+        Assert.Equal("transfer", (await SendAsync(s.Http, HttpMethod.Get, $"/v1/requests/{txId}")).Body!["operation"]!.GetValue<string>());
+        JsonObject txDone = await approvals.VoteAsync(Approver("bob"), txId, true, txData["requestHash"]!.GetValue<string>(), txData["policy"]!["policyHash"]!.GetValue<string>(),
+            "{}"u8.ToArray(), CancellationToken.None);
+        Assert.True(txDone["status"]!.GetValue<string>() == "executed", txDone.ToJsonString());
+        byte[] raw = Convert.FromHexString(txDone["result"]!["result"]!.GetValue<string>()[2..]);
+        Assert.Equal(address, Conclave.Chains.Ethereum.SignedEthereumTransaction.Decode(raw).SenderAddress);
+
+        // A batch holds nothing: each item that needs approval is refused in its own slot with the decision, nothing is stored.
+        (string ed, _) = await CreateKeyAsync(s.Http, "ed25519");
+        int pendingBefore = (await SendAsync(s.Http, HttpMethod.Get, "/v1/requests?status=pending")).Body!["requests"]!.AsArray().Count;
+        var batch = await SendAsync(s.Http, HttpMethod.Post, $"/v1/keys/{ed}/sign/batch", """{"items":[{"message":"01"},{"message":"02"}]}""");
+        Assert.True(batch.Status == HttpStatusCode.OK, batch.Text);
+        foreach (JsonNode? item in batch.Body!["results"]!.AsArray())
+        {
+            JsonNode refused = item!["error"]!;
+            Assert.Equal(ProblemTypes.PolicyDenied, refused["type"]!.GetValue<string>());
+            Assert.Contains("does not hold requests for approval", refused["detail"]!.GetValue<string>(), StringComparison.Ordinal);
+            Assert.Equal("deny", refused["policy"]!["decision"]!.GetValue<string>());
+            Assert.Equal(["starter/held"], refused["policy"]!["rules"]!.AsArray().Select(r => r!.GetValue<string>()));
+        }
+
+        Assert.Equal(pendingBefore, (await SendAsync(s.Http, HttpMethod.Get, "/v1/requests?status=pending")).Body!["requests"]!.AsArray().Count);
+    }
+
     private sealed class LaterTime(TimeSpan offset) : TimeProvider
     {
         public override DateTimeOffset GetUtcNow() => System.GetUtcNow() + offset;

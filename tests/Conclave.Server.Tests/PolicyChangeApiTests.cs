@@ -181,4 +181,85 @@ public sealed class PolicyChangeApiTests
         Assert.Equal(ProblemTypes.PolicyChangeRefused, r.Body!["type"]!.GetValue<string>());
         Assert.Contains("policyChanges.approvers", r.Body!["detail"]!.GetValue<string>(), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Two_replicas_on_one_PostgreSQL_apply_an_approved_change_exactly_once()
+    {
+        string adminCs = OwnServers.AdminConnectionString();
+        string db = "conclave_chg_" + Guid.NewGuid().ToString("N")[..12];
+        await OwnServers.ExecAsync(adminCs, $"CREATE DATABASE {db}");
+        string dir = Path.Combine(Path.GetTempPath(), "conclave-chg-" + Guid.NewGuid().ToString("N")[..10]);
+        var apps = new List<Microsoft.AspNetCore.Builder.WebApplication>();
+        try
+        {
+            var layout = new Conclave.Server.Hosting.LocalClusterLayout(dir);
+            layout.EnsureCreated(3, 2, NodelessServer.FreePort(), NodelessServer.FreePort());
+            string cs = new Npgsql.NpgsqlConnectionStringBuilder(adminCs) { Database = db }.ConnectionString;
+            Conclave.Server.Config.ServerConfig Config()
+            {
+                var c = Conclave.Server.Config.ServerConfig.Load(layout.ServerConfigPath);
+                c.PostgresConnectionString = cs;
+                c.PolicyChanges = NodelessServer.TestPolicyChanges();
+                c.Listen = "127.0.0.1:" + NodelessServer.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture);
+                return c;
+            }
+
+            Conclave.Server.Config.ServerConfig ca = Config();
+            foreach (Conclave.Server.Config.ServerConfig c in new[] { ca, Config() })
+            {
+                var app = await Conclave.Server.Hosting.ServerHost.BuildAsync(c);
+                await app.StartAsync();
+                apps.Add(app);
+            }
+
+            string token = (await File.ReadAllTextAsync(apps[0].Services.GetRequiredService<Conclave.Server.Hosting.ServerPaths>().AdminTokenFile)).Trim();
+            using HttpClient http = PolicyServer.Client(ca, token);
+
+            // A loosening (an allow rule added): two approvers, then the one-hour time lock.
+            JsonObject d = JsonNode.Parse(MessagesAgain(2))!.AsObject();
+            d["rules"]!.AsArray().Add(JsonNode.Parse("""{"id":"operators","effect":"allow","match":{"roles":["operator"],"operations":["message"]}}"""));
+            var put = await SendAsync(http, HttpMethod.Put, "/v1/policies/starter", d.ToJsonString());
+            Assert.True(put.Status == HttpStatusCode.Accepted, put.Text);
+            JsonObject held = put.Body!.AsObject();
+            string id = held["requestId"]!.GetValue<string>();
+            Assert.Equal("loosening", held["change"]!["kind"]!.GetValue<string>());
+            await VoteAsync(apps[0].Services, "policy-approver-1", held, true);
+            JsonObject approved = await VoteAsync(apps[1].Services, "policy-approver-2", held, true);
+            Assert.Equal("approved", approved["status"]!.GetValue<string>());
+
+            // The time lock is over for both replicas at once: each applies due changes from several callers concurrently.
+            var later = new ShiftedTime(TimeSpan.FromSeconds(3601));
+            ApprovalService[] services = [.. apps.SelectMany(a => Enumerable.Range(0, 4).Select(_ =>
+                new ApprovalService(a.Services.GetRequiredService<IConclaveStore>(), a.Services.GetRequiredService<PolicyGate>(), later)))];
+            await Task.WhenAll(services.Select(x => Task.Run(() => x.ApplyDuePolicyChangesAsync(CancellationToken.None))));
+
+            // Applied once: version 2 stored with the proposed hash, the request executed, one policy.put and one
+            // request.executed in the shared audit log, nothing failed.
+            IConclaveStore store = apps[1].Services.GetRequiredService<IConclaveStore>();
+            Assert.Equal(held["policyHash"]!.GetValue<string>(), (await store.Policies.GetAsync("starter", 2))!.Hash);
+            Assert.Equal(2, (await store.Policies.GetAsync("starter", null))!.Version);
+            Assert.Equal("executed", (await services[^1].GetAsync(id, CancellationToken.None))!["status"]!.GetValue<string>());
+            string[] audit = [.. (await SendAsync(http, HttpMethod.Get, "/v1/audit?last=300")).Body!["entries"]!.AsArray()
+                .Select(e => e!["action"]!.GetValue<string>() + " " + e!["result"]?.GetValue<string>())];
+            Assert.Single(audit, a => a.StartsWith("policy.put starter v2 ", StringComparison.Ordinal) && a.Contains($"approved ({id})", StringComparison.Ordinal));
+            Assert.Single(audit, a => a.StartsWith("request.executed " + id, StringComparison.Ordinal));
+            Assert.DoesNotContain(audit, a => a.StartsWith("request.failed", StringComparison.Ordinal));
+        }
+        finally
+        {
+            foreach (var app in apps)
+            {
+                await app.StopAsync();
+                await app.DisposeAsync();
+            }
+
+            try
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        }
+    }
 }

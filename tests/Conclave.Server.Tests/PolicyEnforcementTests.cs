@@ -265,6 +265,76 @@ public sealed class PolicyEnforcementTests
     }
 
     [Fact]
+    public async Task Typed_data_matching_a_venue_profile_is_signed_through_rpc_as_that_venue_operation_under_its_rules()
+    {
+        string profile = Path.Combine(Path.GetTempPath(), "conclave-typed-profile-" + Guid.NewGuid().ToString("N")[..10] + ".json");
+        await File.WriteAllTextAsync(profile, """
+            {"venue":"perpx","chainId":1,"contract":"0x00000000000000000000000000000000000000aa",
+             "operations":{"settle":{"typedData":"Settlement(address account,uint256 amount)","amount":"amount","decimals":{"amount":6}}}}
+            """);
+        try
+        {
+            await using PolicyServer s = await PolicyServer.StartAsync(c => c.VenueProfiles = [profile]);
+            (string key, string address) = await CreateKeyAsync(s.Http);
+            await PutPolicyAsync(s, """
+                {"id":"starter","version":2,"rules":[{"id":"settle","effect":"allow","match":{"principals":["admin"],"operations":["settle"],"venues":["perpx"]},
+                  "limits":{"perTransaction":{"native":3}}}]}
+                """);
+            static string Settlement(string primaryType, string amount) => $$"""
+                {"types":{"EIP712Domain":[{"name":"name","type":"string"},{"name":"chainId","type":"uint256"},{"name":"verifyingContract","type":"address"}],
+                  "{{primaryType}}":[{"name":"account","type":"address"},{"name":"amount","type":"uint256"}]},
+                 "primaryType":"{{primaryType}}","domain":{"name":"PerpX","chainId":1,"verifyingContract":"0x00000000000000000000000000000000000000AA"},
+                 "message":{"account":"0x1111111111111111111111111111111111111111","amount":"{{amount}}"} }
+                """;
+
+            // 2.5 settled: allowed by the settle rule (typed-data is allowed by nothing here), and the signature is over the EIP-712 digest.
+            string doc = Settlement("Settlement", "2500000");
+            JsonNode ok = await RpcAsync(s.Http, "eth_signTypedData_v4", $$"""["{{address}}",{{doc}}]""");
+            Assert.True(ok["result"] is not null, ok.ToJsonString());
+            byte[] sig = Convert.FromHexString(ok["result"]!.GetValue<string>()[2..]);
+            using (var parsed = System.Text.Json.JsonDocument.Parse(doc))
+            {
+                Assert.True(Conclave.Crypto.Secp256k1.EcdsaSecp256k1.TryRecover(Conclave.Chains.Ethereum.TypedData.Hash(parsed.RootElement), sig.AsSpan(0, 64), sig[64] - 27,
+                    out Conclave.Crypto.Secp256k1.Secp256k1Point pk));
+                Assert.Equal(address, Conclave.Chains.Ethereum.EthereumAddress.FromPublicKey(pk.ToCompressed()));
+            }
+
+            // The same document as a JSON string (as ethers sends it) is classified the same way.
+            JsonNode asString = await RpcAsync(s.Http, "eth_signTypedData_v4", System.Text.Json.JsonSerializer.Serialize(new[] { address, doc }));
+            Assert.True(asString["result"] is not null, asString.ToJsonString());
+
+            // 5 is above the rule's per-transaction limit of 3: denied, explained.
+            JsonNode tooMuch = await RpcAsync(s.Http, "eth_signTypedData_v4", $$"""["{{address}}",{{Settlement("Settlement", "5000000")}}]""");
+            Assert.Equal(-32001, tooMuch["error"]!["code"]!.GetValue<int>());
+            Assert.Equal("deny", tooMuch["error"]!["data"]!["decision"]!.GetValue<string>());
+
+            // Another struct to the same contract is not a venue operation: typed-data, which no rule allows.
+            JsonNode other = await RpcAsync(s.Http, "eth_signTypedData_v4", $$"""["{{address}}",{{Settlement("Withdrawal", "1")}}]""");
+            Assert.Equal(-32001, other["error"]!["code"]!.GetValue<int>());
+
+            // POST /v1/policies/evaluate classifies a document the same way, without signing.
+            var ev = await SendAsync(s.Http, HttpMethod.Post, "/v1/policies/evaluate", $$"""{"key":"{{key}}","level":"normal","typedData":{{Settlement("Settlement", "1000000")}}}""");
+            Assert.True(ev.Status == HttpStatusCode.OK, ev.Text);
+            Assert.Equal("settle", ev.Body!["operation"]!.GetValue<string>());
+            Assert.Equal("allow", ev.Body!["levels"]!["normal"]!["decision"]!.GetValue<string>());
+            var evOther = await SendAsync(s.Http, HttpMethod.Post, "/v1/policies/evaluate", $$"""{"key":"{{key}}","typedData":{{Settlement("Withdrawal", "1")}}}""");
+            Assert.Equal("typed-data", evOther.Body!["operation"]!.GetValue<string>());
+            Assert.Equal(HttpStatusCode.BadRequest,
+                (await SendAsync(s.Http, HttpMethod.Post, "/v1/policies/evaluate", $$"""{"key":"{{key}}","operation":"settle","typedData":{{doc}}}""")).Status);
+            Assert.Equal(HttpStatusCode.BadRequest, (await SendAsync(s.Http, HttpMethod.Post, "/v1/policies/evaluate", $$"""{"key":"{{key}}","typedData":"x"}""")).Status);
+
+            var audit = await SendAsync(s.Http, HttpMethod.Get, "/v1/audit?last=100");
+            string[] decided = [.. audit.Body!["entries"]!.AsArray().Where(e => e!["action"]!.GetValue<string>() == "policy.decide")
+                .Select(e => e!["decision"]!.GetValue<string>() + " " + e["result"]!.GetValue<string>().Split(' ')[0])];
+            Assert.Equal(["allow settle", "allow settle", "deny settle", "deny typed-data"], decided);
+        }
+        finally
+        {
+            File.Delete(profile);
+        }
+    }
+
+    [Fact]
     public async Task Shadow_policies_are_evaluated_and_audited_beside_the_live_ones()
     {
         await using PolicyServer s = await PolicyServer.StartAsync();

@@ -14,8 +14,7 @@ namespace Conclave.Policy.Documents;
 public sealed class PolicyDocument
 {
     private readonly Dictionary<RiskLevel, LevelOverride> _levels;
-    private readonly Dictionary<(string? Principal, OperationKind? Operation), PolicyRule[]> _index;
-    private static readonly PolicyRule[] s_none = [];
+    private readonly RuleIndex _index;
 
     internal PolicyDocument(string id, long version, IReadOnlyList<PolicyRule> rules, Dictionary<RiskLevel, LevelOverride> levels, ApprovalSpec? levelApproval)
     {
@@ -24,7 +23,7 @@ public sealed class PolicyDocument
         Rules = rules;
         _levels = levels;
         LevelApproval = levelApproval;
-        _index = BuildIndex(rules);
+        _index = new RuleIndex(rules);
         HasShadowRules = rules.Any(r => r.Mode == RuleMode.Shadow);
         CanonicalJson = PolicyCanonicalWriter.Write(this);
         Hash = "sha256:" + Convert.ToHexStringLower(SHA256.HashData(CanonicalJson));
@@ -53,44 +52,15 @@ public sealed class PolicyDocument
     public LevelOverride Level(RiskLevel level) => _levels.TryGetValue(level, out var o) ? o : LevelOverride.Default(level);
 
     /// <summary>
-    /// The rules that can match a request by this principal for this operation: those naming both, those naming the
-    /// principal and any operation, those naming the operation and any principal, and those naming neither. The four
-    /// buckets are disjoint, so no rule is returned twice. Every other match criterion is still checked per rule.
+    /// The rules that can match <paramref name="request"/> (<see cref="RuleIndex"/>): by principal and operation, then by
+    /// key (id or label) and venue. Every other match criterion is still checked per rule.
     /// </summary>
-    internal IEnumerable<PolicyRule> Candidates(string principalId, OperationKind operation)
-    {
-        foreach (var key in new (string?, OperationKind?)[] { (principalId, operation), (principalId, null), (null, operation), (null, null) })
-        {
-            foreach (var rule in _index.GetValueOrDefault(key, s_none))
-            {
-                yield return rule;
-            }
-        }
-    }
+    internal IEnumerable<PolicyRule> Candidates(OperationRequest request) =>
+        _index.Candidates(request.Principal.Id, request.Operation, request.KeyId, request.KeyLabels, request.Venue);
 
-    private static Dictionary<(string?, OperationKind?), PolicyRule[]> BuildIndex(IReadOnlyList<PolicyRule> rules)
-    {
-        var lists = new Dictionary<(string?, OperationKind?), List<PolicyRule>>();
-        foreach (var rule in rules)
-        {
-            string?[] principals = rule.Match.Principals.Count == 0 ? [null] : [.. rule.Match.Principals];
-            OperationKind?[] ops = rule.Match.Operations.Count == 0 ? [null] : [.. rule.Match.Operations.Select(o => (OperationKind?)o)];
-            foreach (string? p in principals)
-            {
-                foreach (OperationKind? o in ops)
-                {
-                    if (!lists.TryGetValue((p, o), out var list))
-                    {
-                        lists[(p, o)] = list = [];
-                    }
-
-                    list.Add(rule);
-                }
-            }
-        }
-
-        return lists.ToDictionary(kv => kv.Key, kv => kv.Value.ToArray());
-    }
+    /// <summary>The rules of the principal and operation alone (the index's first level): the reference for tests.</summary>
+    internal IEnumerable<PolicyRule> CandidatesByPrincipalAndOperation(OperationRequest request) =>
+        _index.ByPrincipalAndOperation(request.Principal.Id, request.Operation);
 
     /// <summary>Parses and validates a document; every error is a <see cref="PolicyFormatException"/> naming the field.</summary>
     public static PolicyDocument Parse(string json)

@@ -21,13 +21,22 @@ public static class PolicyEvaluator
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(counters);
 
-        var enforced = DecideCore(policy, request, context, counters, includeShadow: false);
+        return DecideIndexed(policy, request, context, counters, byKeyAndVenue: true);
+    }
+
+    /// <summary>
+    /// <see cref="Decide"/> reading the candidate rules through the whole index (<paramref name="byKeyAndVenue"/>) or its
+    /// first level (principal and operation) alone; the decisions are the same (tests compare them).
+    /// </summary>
+    internal static Decision DecideIndexed(PolicyDocument policy, OperationRequest request, EvaluationContext context, IVelocityCounters counters, bool byKeyAndVenue)
+    {
+        var enforced = DecideCore(policy, request, context, counters, includeShadow: false, byKeyAndVenue);
         if (!policy.HasShadowRules)
         {
             return enforced;
         }
 
-        return enforced with { Shadow = DecideCore(policy, request, context, counters, includeShadow: true) };
+        return enforced with { Shadow = DecideCore(policy, request, context, counters, includeShadow: true, byKeyAndVenue) };
     }
 
     private static Decision Deny(PolicyDocument p, IReadOnlyList<string> rules, params string[] reasons) => new(DecisionOutcome.Deny, p.Hash, rules, reasons, [], []);
@@ -42,7 +51,7 @@ public static class PolicyEvaluator
         && rule.Match.Principals.Contains(req.Principal.Id, StringComparer.Ordinal)
         && (rule.Match.Keys.Contains(req.KeyId, StringComparer.Ordinal) || req.KeyLabels.Any(l => rule.Match.Labels.Contains(l, StringComparer.Ordinal)));
 
-    private static Decision DecideCore(PolicyDocument policy, OperationRequest req, EvaluationContext ctx, IVelocityCounters counters, bool includeShadow)
+    private static Decision DecideCore(PolicyDocument policy, OperationRequest req, EvaluationContext ctx, IVelocityCounters counters, bool includeShadow, bool byKeyAndVenue)
     {
         if (req.Operation == OperationKind.Unknown)
         {
@@ -79,7 +88,7 @@ public static class PolicyEvaluator
 
         var denies = new List<string>();
         var permitting = new List<PolicyRule>();
-        foreach (var rule in policy.Candidates(req.Principal.Id, req.Operation))
+        foreach (var rule in byKeyAndVenue ? policy.Candidates(req) : policy.CandidatesByPrincipalAndOperation(req))
         {
             if (rule.Mode == RuleMode.Shadow && !includeShadow)
             {

@@ -4,8 +4,12 @@ using Conclave.Policy.Operations;
 
 namespace Conclave.Policy.Venues;
 
-/// <summary>How one operation maps onto a contract function, which argument is the amount, and each argument's decimals.</summary>
-public sealed record VenueOperation(OperationKind Operation, AbiFunction Function, string? AmountArg, IReadOnlyDictionary<string, int> Decimals)
+/// <summary>
+/// How one operation maps onto a contract function (<see cref="Function"/>, for eth_signTransaction calldata) and/or an
+/// EIP-712 struct (<see cref="TypedData"/>, for eth_signTypedData_v4 messages whose primaryType it names), which
+/// argument is the amount, and each argument's decimals. At least one of the two is set.
+/// </summary>
+public sealed record VenueOperation(OperationKind Operation, AbiFunction? Function, AbiFunction? TypedData, string? AmountArg, IReadOnlyDictionary<string, int> Decimals)
 {
     public int DecimalsOf(string arg) => Decimals.TryGetValue(arg, out int d) ? d : 0;
 }
@@ -14,7 +18,10 @@ public sealed record VenueOperation(OperationKind Operation, AbiFunction Functio
 /// A venue profile (issue 16 "Typed operations"): a venue's contract on one chain, the ABI function each operation maps
 /// to, which argument is the amount or notional and its decimals, and the price source for USD limits. JSON:
 /// <c>{"venue", "chainId", "contract", "priceSource", "nativeDecimals", "operations": {"liquidate": {"function":
-/// "liquidate(address account, uint256 amount)", "amount": "amount", "decimals": {"amount": 18}}}}</c>.
+/// "liquidate(address account, uint256 amount)", "amount": "amount", "decimals": {"amount": 18}}}}</c>. An operation
+/// signed as EIP-712 typed data names its struct instead of (or besides) a function: <c>"settle": {"typedData":
+/// "Settlement(address account,uint256 amount)", "amount": "amount"}</c> (EIP-712 "Definition of encodeType": the
+/// struct's name and its members as <c>type name</c>; atomic types only).
 /// </summary>
 public sealed record VenueProfile
 {
@@ -57,6 +64,7 @@ public sealed record VenueProfile
 
         var ops = new Dictionary<OperationKind, VenueOperation>();
         var selectors = new HashSet<string>(StringComparer.Ordinal);
+        var primaryTypes = new HashSet<string>(StringComparer.Ordinal);
         var opsEl = f.Require("operations");
         if (opsEl.ValueKind != JsonValueKind.Object)
         {
@@ -71,33 +79,48 @@ public sealed record VenueProfile
                 throw PolicyErrors.Invalid(opPath, "a contract operation (liquidate, settle, exercise, margin-call, release-collateral, hedge, transfer)");
             }
 
-            var o = new JsonFields(p.Value, opPath, "function", "amount", "decimals");
-            var fn = AbiFunction.Parse(o.RequireString("function"), o.At("function"));
-            if (!selectors.Add(fn.Selector))
+            var o = new JsonFields(p.Value, opPath, "function", "typedData", "amount", "decimals");
+            AbiFunction? fn = o.OptString("function") is { } fragment ? AbiFunction.Parse(fragment, o.At("function")) : null;
+            AbiFunction? typed = o.OptString("typedData") is { } structType ? AbiFunction.Parse(structType, o.At("typedData")) : null;
+            if (fn is null && typed is null)
+            {
+                throw PolicyErrors.Missing(o.At("function"));
+            }
+
+            if (fn is not null && !selectors.Add(fn.Selector))
             {
                 throw PolicyErrors.Invalid(o.At("function"), "a function mapped to one operation only");
             }
 
-            string? amount = o.OptString("amount");
-            if (amount is not null && !fn.Parameters.Any(x => x.Name == amount && x.Type.Kind is AbiKind.Uint or AbiKind.Int))
+            if (typed is not null && !primaryTypes.Add(typed.Name))
             {
-                throw PolicyErrors.Invalid(o.At("amount"), "the name of an integer parameter of the function");
+                throw PolicyErrors.Invalid(o.At("typedData"), "a typed-data struct mapped to one operation only");
+            }
+
+            AbiFunction[] shapes = [.. new[] { fn, typed }.OfType<AbiFunction>()];
+            string? amount = o.OptString("amount");
+            if (amount is not null && !shapes.All(s => s.Parameters.Any(x => x.Name == amount && x.Type.Kind is AbiKind.Uint or AbiKind.Int)))
+            {
+                throw PolicyErrors.Invalid(o.At("amount"), fn is not null && typed is not null
+                    ? "the name of an integer parameter of both the function and the typed-data struct"
+                    : "the name of an integer parameter of the function");
             }
 
             var decimals = new Dictionary<string, int>(StringComparer.Ordinal);
             if (o.Get("decimals") is { } dEl)
             {
-                var df = new JsonFields(dEl, o.At("decimals"), [.. fn.Parameters.Where(x => x.Type.Kind is AbiKind.Uint or AbiKind.Int).Select(x => x.Name)]);
-                foreach (var prm in fn.Parameters)
+                string[] integers = [.. shapes.SelectMany(s => s.Parameters).Where(x => x.Type.Kind is AbiKind.Uint or AbiKind.Int).Select(x => x.Name).Distinct(StringComparer.Ordinal)];
+                var df = new JsonFields(dEl, o.At("decimals"), integers);
+                foreach (string name in integers)
                 {
-                    if (df.OptLong(prm.Name, 0, 36) is { } d)
+                    if (df.OptLong(name, 0, 36) is { } d)
                     {
-                        decimals[prm.Name] = (int)d;
+                        decimals[name] = (int)d;
                     }
                 }
             }
 
-            if (!ops.TryAdd(kind, new VenueOperation(kind, fn, amount, decimals)))
+            if (!ops.TryAdd(kind, new VenueOperation(kind, fn, typed, amount, decimals)))
             {
                 throw PolicyErrors.Invalid(opPath, "an operation that appears once");
             }

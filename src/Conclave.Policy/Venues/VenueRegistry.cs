@@ -8,7 +8,7 @@ namespace Conclave.Policy.Venues;
 /// The venue profiles known to a server: builds calldata for typed requests and classifies calldata (from
 /// eth_signTransaction) back into typed operations. Pure.
 /// </summary>
-public sealed class VenueRegistry
+public sealed partial class VenueRegistry
 {
     private readonly Dictionary<string, VenueProfile> _byVenue = new(StringComparer.Ordinal);
     private readonly Dictionary<(long, string), VenueProfile> _byContract = [];
@@ -49,6 +49,12 @@ public sealed class VenueRegistry
             return ClassifiedOperation.Unknown($"venue {venue} does not map operation {Operations.Operations.Name(operation)}", profile.ChainId, profile.Contract);
         }
 
+        if (vo.Function is not { } function)
+        {
+            return ClassifiedOperation.Unknown($"venue {venue} signs operation {Operations.Operations.Name(operation)} as EIP-712 typed data, not as a contract call",
+                profile.ChainId, profile.Contract);
+        }
+
         if (args.ValueKind != JsonValueKind.Object)
         {
             throw PolicyErrors.Invalid("args", "an object");
@@ -58,7 +64,7 @@ public sealed class VenueRegistry
         var unknown = new List<string>();
         foreach (var p in args.EnumerateObject())
         {
-            if (vo.Function.Parameters.Any(x => x.Name == p.Name))
+            if (function.Parameters.Any(x => x.Name == p.Name))
             {
                 given[p.Name] = p.Value;
             }
@@ -68,12 +74,12 @@ public sealed class VenueRegistry
             }
         }
 
-        byte[] calldata = new byte[4 + (32 * vo.Function.Parameters.Count)];
-        vo.Function.SelectorBytes.CopyTo(calldata, 0);
+        byte[] calldata = new byte[4 + (32 * function.Parameters.Count)];
+        function.SelectorBytes.CopyTo(calldata, 0);
         var values = new Dictionary<string, PolicyValue>(StringComparer.Ordinal);
-        for (int i = 0; i < vo.Function.Parameters.Count; i++)
+        for (int i = 0; i < function.Parameters.Count; i++)
         {
-            var prm = vo.Function.Parameters[i];
+            var prm = function.Parameters[i];
             string path = $"args.{prm.Name}";
             if (!given.TryGetValue(prm.Name, out var el))
             {
@@ -190,21 +196,21 @@ public sealed class VenueRegistry
         }
 
         byte[] selector = data[..4].ToArray();
-        var vo = profile.Operations.Values.FirstOrDefault(o => selector.AsSpan().SequenceEqual(o.Function.SelectorBytes));
-        if (vo is null)
+        var vo = profile.Operations.Values.FirstOrDefault(o => o.Function is not null && selector.AsSpan().SequenceEqual(o.Function.SelectorBytes));
+        if (vo?.Function is not { } function)
         {
             return ClassifiedOperation.Unknown("selector not in the venue profile", chainId, contract);
         }
 
-        if (data.Length != 4 + (32 * vo.Function.Parameters.Count))
+        if (data.Length != 4 + (32 * function.Parameters.Count))
         {
             return ClassifiedOperation.Unknown("calldata length does not match the function", chainId, contract);
         }
 
         var values = new Dictionary<string, PolicyValue>(StringComparer.Ordinal);
-        for (int i = 0; i < vo.Function.Parameters.Count; i++)
+        for (int i = 0; i < function.Parameters.Count; i++)
         {
-            var prm = vo.Function.Parameters[i];
+            var prm = function.Parameters[i];
             if (AbiCodec.DecodeWord(prm.Type, data.Slice(4 + (32 * i), 32), vo.DecimalsOf(prm.Name)) is not { } v)
             {
                 return ClassifiedOperation.Unknown($"argument {prm.Name} is not a canonical {prm.Type.Canonical} or out of range", chainId, contract);
@@ -216,13 +222,13 @@ public sealed class VenueRegistry
         return Classified(profile, vo, values, data.ToArray());
     }
 
-    private static ClassifiedOperation Classified(VenueProfile profile, VenueOperation vo, Dictionary<string, PolicyValue> values, byte[] calldata) => new()
+    private static ClassifiedOperation Classified(VenueProfile profile, VenueOperation vo, Dictionary<string, PolicyValue> values, byte[] calldata, bool typedData = false) => new()
     {
         Operation = vo.Operation,
         Venue = profile.Venue,
         ChainId = profile.ChainId,
         Contract = profile.Contract,
-        Selector = vo.Function.Selector,
+        Selector = typedData ? null : vo.Function?.Selector,
         Args = values,
         Amount = vo.AmountArg is { } a ? Math.Abs(values[a].Number) : null,
         PriceSource = profile.PriceSource,

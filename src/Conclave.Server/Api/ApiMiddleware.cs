@@ -119,6 +119,7 @@ public static partial class ApiMiddleware
         AuditGate gate = app.Services.GetRequiredService<AuditGate>();
         DenialAudit denials = app.Services.GetRequiredService<DenialAudit>();
         Identity.AgentAuthenticator agents = app.Services.GetRequiredService<Identity.AgentAuthenticator>();
+        Identity.ClientCertificateAuthenticator? certificates = app.Services.GetService<Identity.ClientCertificateAuthenticator>();
         ILogger log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Conclave.Server.Audit");
         app.Use(async (HttpContext ctx, RequestDelegate next) =>
         {
@@ -143,6 +144,14 @@ public static partial class ApiMiddleware
                 Identity.AuthenticationOutcome outcome = await agents.AuthenticateAsync(ctx).ConfigureAwait(false);
                 caller = outcome.Caller;
                 refusal = "the request signature was refused: " + outcome.Detail;
+                refusedAs = $"unauthorized ({outcome.Reason})";
+            }
+            else if (!ok && !bearer && certificates is not null && ctx.Connection.ClientCertificate is { } certificate)
+            {
+                // A TLS client certificate from the cluster CA naming an agent (Identity.ClientCertificateAuthenticator).
+                Identity.AuthenticationOutcome outcome = await certificates.AuthenticateAsync(certificate, ctx.RequestAborted).ConfigureAwait(false);
+                caller = outcome.Caller;
+                refusal = "the client certificate was refused: " + outcome.Detail;
                 refusedAs = $"unauthorized ({outcome.Reason})";
             }
 

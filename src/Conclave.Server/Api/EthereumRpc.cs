@@ -11,6 +11,7 @@ using Conclave.Server.Policy;
 using Conclave.Storage.Keys;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Conclave.Server.Api;
 
@@ -30,11 +31,18 @@ public static class EthereumRpc
         ArgumentNullException.ThrowIfNull(app);
         app.MapPost("/rpc", HandleAsync).WithName("EthereumJsonRpc").WithTags("rpc").WithMetadata(new AuditOverlap())
             .Accepts<JsonObject>("application/json").Produces<JsonObject>(200, "application/json").ProducesProblem(401);
+
+        // A signing call held for approval is signed here once its approvals are met (docs/POLICY.md "Approvals through the server").
+        app.Services.GetRequiredService<ApprovalService>().Register(ApprovalService.RpcRoute, HeldExecutor(app.Services.GetRequiredService<KeyService>()));
     }
 
-    private static async Task HandleAsync(HttpContext ctx, KeyService keys, ServerConfig config, PolicyGate policy, VenueRegistry venues, EthereumTransactions transactions)
+    /// <summary>The JSON-RPC error code of a signing call held for approval; its data is the held request (as the REST 202 body).</summary>
+    public const int HeldForApprovalCode = -32002;
+
+    private static async Task HandleAsync(HttpContext ctx, KeyService keys, ServerConfig config, PolicyGate policy, VenueRegistry venues, EthereumTransactions transactions,
+        ApprovalService approvals)
     {
-        var rpc = new RpcScope(ctx, keys, config, policy, venues, CallerIdentity.Get(ctx), transactions);
+        var rpc = new RpcScope(ctx, keys, config, policy, venues, CallerIdentity.Get(ctx), transactions, approvals);
         JsonNode? response;
         JsonDocument doc;
         try
@@ -156,6 +164,12 @@ public static class EthereumRpc
         {
             return Error(id, e.Code, e.Message);
         }
+        catch (HeldForApprovalException held)
+        {
+            // Held by policy: the call is stored as a request; once approved it is signed and GET /v1/requests/{id} returns the result.
+            return Error(id, HeldForApprovalCode, $"held for approval as request {held.Held.RequestId}: once approved it is signed and GET /v1/requests/{held.Held.RequestId} returns the result",
+                JsonSerializer.SerializeToNode(held.Held, ApiJsonContext.Default.HeldResponse));
+        }
         catch (CryptoFormatException e)
         {
             return Error(id, -32602, "invalid params: " + e.Message);
@@ -201,7 +215,7 @@ public static class EthereumRpc
         KeyRecord key = await AccountAsync(rpc.Keys, call, address, ct).ConfigureAwait(false);
         byte[] message = data.StartsWith("0x", StringComparison.OrdinalIgnoreCase) ? Hex.Parse(data, "data") : Encoding.UTF8.GetBytes(data);
         byte[] digest = PersonalMessage.Hash(message);
-        PolicyGrant grant = await rpc.AuthorizeAsync(key, SigningOperations.Request(rpc.Caller.Principal, key, Conclave.Policy.Operations.OperationKind.Message), call, digest, ct)
+        PolicyGrant grant = await rpc.AuthorizeAsync(key, SigningOperations.Request(rpc.Caller.Principal, key, Conclave.Policy.Operations.OperationKind.Message), call, digest, null, ct)
             .ConfigureAwait(false);
         return await SignDigestAsync(rpc, grant, key, digest, ct).ConfigureAwait(false);
     }
@@ -215,9 +229,10 @@ public static class EthereumRpc
         {
             try
             {
-                using JsonDocument d = JsonDocument.Parse(typed.GetString()!);
+                // Duplicate members are refused here too: the digest and policy must read the same document.
+                using JsonDocument d = JsonDocument.Parse(typed.GetString()!, new JsonDocumentOptions { AllowDuplicateProperties = false });
                 digest = TypedData.Hash(d.RootElement);
-                op = SigningOperations.ForTypedData(rpc.Caller.Principal, key, d.RootElement);
+                op = SigningOperations.ForTypedData(rpc.Caller.Principal, key, d.RootElement, rpc.Venues);
             }
             catch (JsonException)
             {
@@ -227,10 +242,10 @@ public static class EthereumRpc
         else
         {
             digest = TypedData.Hash(typed);
-            op = SigningOperations.ForTypedData(rpc.Caller.Principal, key, typed);
+            op = SigningOperations.ForTypedData(rpc.Caller.Principal, key, typed, rpc.Venues);
         }
 
-        PolicyGrant grant = await rpc.AuthorizeAsync(key, op, call, digest, ct).ConfigureAwait(false);
+        PolicyGrant grant = await rpc.AuthorizeAsync(key, op, call, digest, null, ct).ConfigureAwait(false);
         return await SignDigestAsync(rpc, grant, key, digest, ct).ConfigureAwait(false);
     }
 
@@ -254,8 +269,8 @@ public static class EthereumRpc
 
         byte[] hash = t.SigningHash();
         long chainId = t.ChainId is { IsZero: false } c && c <= long.MaxValue ? (long)c : config.ChainId;
-        PolicyGrant grant = await rpc.AuthorizeAsync(key, SigningOperations.ForTransaction(rpc.Caller.Principal, key, rpc.Venues, chainId, t.To, t.Data, t.Value), call, hash, ct)
-            .ConfigureAwait(false);
+        PolicyGrant grant = await rpc.AuthorizeAsync(key, SigningOperations.ForTransaction(rpc.Caller.Principal, key, rpc.Venues, chainId, t.To, t.Data, t.Value), call, hash,
+            JsonNode.Parse(tx.GetRawText()), ct).ConfigureAwait(false);
         try
         {
             SignatureResult sig = await keys.SignDigestEcdsaAsync(key, hash, ct).ConfigureAwait(false);
@@ -414,12 +429,70 @@ public static class EthereumRpc
 
     /// <summary>What one /rpc request signs with: its services and its caller.</summary>
     private sealed record RpcScope(HttpContext Http, KeyService Keys, ServerConfig Config, PolicyGate Policy, VenueRegistry Venues, CallerIdentity Caller,
-        EthereumTransactions Transactions)
+        EthereumTransactions Transactions, ApprovalService Approvals)
     {
-        /// <summary>Policy for one call; the request hash covers the method and the exact digest to be signed.</summary>
-        public Task<PolicyGrant> AuthorizeAsync(KeyRecord key, Conclave.Policy.Operations.OperationRequest op, RpcCall call, byte[] digest, CancellationToken ct) =>
-            Policy.AuthorizeAsync(Caller, key, op, "rpc " + call.Method, Convert.ToHexStringLower(digest), null, ct);
+        /// <summary>
+        /// Policy for one call; the request hash covers the method and the exact digest to be signed. A call that needs
+        /// approval is held: the method, the digest and (for eth_signTransaction) the transaction are stored so that
+        /// <see cref="HeldExecutor"/> can sign it once approved.
+        /// </summary>
+        public Task<PolicyGrant> AuthorizeAsync(KeyRecord key, Conclave.Policy.Operations.OperationRequest op, RpcCall call, byte[] digest, JsonNode? transaction,
+            CancellationToken ct)
+        {
+            string method = call.Method ?? "(unknown)";
+            var held = new JsonObject { ["method"] = method, ["digest"] = Convert.ToHexStringLower(digest) };
+            if (transaction is not null)
+            {
+                held["transaction"] = transaction;
+            }
+
+            return Policy.AuthorizeAsync(Caller, key, op, "rpc " + method, Convert.ToHexStringLower(digest),
+                Approvals.Sink(ApprovalService.RpcRoute, key, Caller, Conclave.Policy.Operations.Operations.Name(op.Operation), held.ToJsonString()), ct);
+        }
     }
+
+    /// <summary>
+    /// Signs a held /rpc call once approved: the stored digest (eth_sign, personal_sign, eth_signTypedData_v4: r ‖ s ‖ v),
+    /// or the stored transaction, whose signing hash must still be the approved digest (eth_signTransaction: the raw
+    /// signed transaction, read back with the strict decoder). The request's result is <c>{"method", "result", "policy"}</c>.
+    /// </summary>
+    internal static HeldRequestExecutor HeldExecutor(KeyService keys) => async (key, body, policy, ct) =>
+    {
+        using JsonDocument doc = JsonDocument.Parse(body);
+        JsonElement held = doc.RootElement;
+        string method = held.GetProperty("method").GetString()!;
+        byte[] digest = Convert.FromHexString(held.GetProperty("digest").GetString()!);
+        string result;
+        if (held.TryGetProperty("transaction", out JsonElement tx))
+        {
+            EthereumTransaction t = EthereumTransaction.FromJson(tx);
+            if (!t.SigningHash().AsSpan().SequenceEqual(digest))
+            {
+                throw new InvalidOperationException("the held transaction does not hash to the approved digest");
+            }
+
+            SignatureResult sig = await keys.SignDigestEcdsaAsync(key, digest, ct).ConfigureAwait(false);
+            byte[] raw = t.Serialize(sig.Signature, sig.RecoveryId!.Value);
+            if (SignedEthereumTransaction.Decode(raw).SenderAddress != EthereumAddress.FromPublicKey(key.PublicKey))
+            {
+                throw new InvalidOperationException("the signed transaction does not recover to the signing key");
+            }
+
+            result = "0x" + Convert.ToHexStringLower(raw);
+        }
+        else
+        {
+            SignatureResult sig = await keys.SignDigestEcdsaAsync(key, digest, ct).ConfigureAwait(false);
+            result = "0x" + Convert.ToHexStringLower(sig.Signature) + Convert.ToHexStringLower([(byte)(27 + sig.RecoveryId!.Value)]);
+        }
+
+        return Encoding.UTF8.GetBytes(new JsonObject
+        {
+            ["method"] = method,
+            ["result"] = result,
+            ["policy"] = JsonSerializer.SerializeToNode(policy, ApiJsonContext.Default.PolicyExplanation),
+        }.ToJsonString());
+    };
 
     /// <summary>What one call did, for the audit entry.</summary>
     private sealed class RpcCall

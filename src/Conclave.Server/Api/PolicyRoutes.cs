@@ -83,10 +83,26 @@ public static class PolicyRoutes
             CallerIdentity caller = CallerIdentity.Get(ctx);
             using JsonDocument body = await ReadJsonAsync(ctx, ct).ConfigureAwait(false);
             JsonElement root = body.RootElement;
-            Allow(root, "key", "operation", "level", "venue", "args", "chainId", "contract", "amount");
+            Allow(root, "key", "operation", "level", "venue", "args", "chainId", "contract", "amount", "typedData");
             string keyName = Str(root, "key") ?? throw new ApiException(ProblemTypes.InvalidRequest, "key is required");
             KeyRecord key = await keys.GetAsync(keyName, ct).ConfigureAwait(false);
-            OperationRequest request = EvaluationRequest(caller.Principal, key, root, venues);
+            OperationRequest request;
+            if (root.TryGetProperty("typedData", out JsonElement typed))
+            {
+                // An eth_signTypedData_v4 document, classified as /rpc would classify it (a venue operation or typed-data).
+                if (new[] { "operation", "venue", "args", "chainId", "contract", "amount" }.Any(f => root.TryGetProperty(f, out _)))
+                {
+                    throw new ApiException(ProblemTypes.InvalidRequest, "typedData is evaluated on its own: the operation, venue, chain, contract and arguments come from the document");
+                }
+
+                request = typed.ValueKind == JsonValueKind.Object
+                    ? SigningOperations.ForTypedData(caller.Principal, key, typed, venues)
+                    : throw new ApiException(ProblemTypes.InvalidRequest, "typedData must be an EIP-712 document (an object with types, primaryType, domain and message)");
+            }
+            else
+            {
+                request = EvaluationRequest(caller.Principal, key, root, venues);
+            }
             RiskLevel[] levels = Str(root, "level") is { } l
                 ? [RiskLevels.TryParse(l, out RiskLevel one) ? one : throw new ApiException(ProblemTypes.InvalidRequest, "level must be normal, elevated, stressed or lockdown")]
                 : [.. RiskLevels.All];

@@ -262,6 +262,12 @@ public sealed class ApiTlsFiles
     public string Certificate { get; set; } = "";
 
     public string Key { get; set; } = "";
+
+    /// <summary>
+    /// The CA (PEM, normally the cluster CA <c>../pki/ca.crt</c>) whose client certificates authenticate agents: when set,
+    /// the listener requests (does not require) a client certificate (docs/POLICY.md "Mutual TLS").
+    /// </summary>
+    public string? ClientCa { get; set; }
 }
 
 [JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, ReadCommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true)]

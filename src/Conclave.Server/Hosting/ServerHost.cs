@@ -97,6 +97,18 @@ public static class ServerHost
         ListenEndpoint listen = ListenEndpoint.Parse(config.Listen);
         IPAddress listenAddress = ApiListenPolicy.Check(config, listen);
         X509Certificate2? apiCertificate = config.ApiTls is null ? null : PemFiles.LoadWithKey(config.Resolve(config.ApiTls.Certificate), config.Resolve(config.ApiTls.Key));
+        X509Certificate2? clientCa = null;
+        if (config.ApiTls?.ClientCa is { Length: > 0 } caFile)
+        {
+            try
+            {
+                clientCa = PemFiles.LoadCertificate(config.Resolve(caFile));
+            }
+            catch (Exception e) when (e is IOException or CryptographicException or UnauthorizedAccessException or ArgumentException)
+            {
+                throw new ConfigException($"apiTls.clientCa {config.Resolve(caFile)} cannot be read as a PEM certificate: {e.Message}");
+            }
+        }
 
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
         if (apiCertificate is not null)
@@ -118,7 +130,16 @@ public static class ServerHost
             {
                 if (apiCertificate is not null)
                 {
-                    o.UseHttps(apiCertificate);
+                    o.UseHttps(new Microsoft.AspNetCore.Server.Kestrel.Https.HttpsConnectionAdapterOptions
+                    {
+                        ServerCertificate = apiCertificate,
+                        // apiTls.clientCa: a client certificate is requested, never required; it is checked against that CA
+                        // by Identity.ClientCertificateAuthenticator, which answers a readable 401 rather than a failed handshake.
+                        ClientCertificateMode = clientCa is null ? Microsoft.AspNetCore.Server.Kestrel.Https.ClientCertificateMode.NoCertificate
+                            : Microsoft.AspNetCore.Server.Kestrel.Https.ClientCertificateMode.AllowCertificate,
+                        ClientCertificateValidation = (_, _, _) => true,
+                        CheckCertificateRevocation = false,
+                    });
                 }
             });
         });
@@ -188,6 +209,10 @@ public static class ServerHost
         });
         builder.Services.AddSingleton(metricsToken);
         builder.Services.AddSingleton(new Conclave.Server.Api.Identity.AgentAuthenticator(store, TimeProvider.System));
+        if (clientCa is not null)
+        {
+            builder.Services.AddSingleton(new Conclave.Server.Api.Identity.ClientCertificateAuthenticator(store, clientCa, TimeProvider.System));
+        }
         var serverMetrics = new ServerMetrics { Risk = risk };
         builder.Services.AddSingleton(serverMetrics);
         builder.Services.AddSingleton(new AuditGate(store, config.AuditMaxInFlight));

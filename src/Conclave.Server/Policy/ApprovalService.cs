@@ -30,6 +30,9 @@ public sealed class ApprovalService(IConclaveStore store, PolicyGate gate, TimeP
 {
     public const string SignRoute = "sign";
 
+    /// <summary>The route of a held /rpc signing call (eth_sign, personal_sign, eth_signTypedData_v4, eth_signTransaction).</summary>
+    public const string RpcRoute = "rpc";
+
     /// <summary>The route (and the request's operation) of a held policy change.</summary>
     public const string PolicyChangeRoute = "policy-change";
 
@@ -358,13 +361,19 @@ public sealed class ApprovalService(IConclaveStore store, PolicyGate gate, TimeP
     /// <summary>
     /// One vote by <paramref name="caller"/> (who must hold the role approver) over <paramref name="requestHashHex"/> and
     /// <paramref name="policyHash"/>, which must be the request's. Refusals are typed problems: 403 forbidden (not an
-    /// approver role), 403 vote-refused for self-approval and non-members, 409 vote-refused for a second vote, a decided
-    /// or an expired request.
+    /// approver role, or an agent: an agent never votes), 403 vote-refused for self-approval — by the initiator, or
+    /// under a credential whose public key is also one of the initiator's credentials — and non-members, 409
+    /// vote-refused for a second vote, a decided or an expired request.
     /// </summary>
     public async Task<JsonObject> VoteAsync(CallerIdentity caller, string id, bool approve, string? requestHashHex, string? policyHash, byte[] evidence, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(caller);
         ArgumentNullException.ThrowIfNull(evidence);
+        if (caller.Principal.Kind == PrincipalKind.Agent || caller.Principal.HasRole(Role.Agent))
+        {
+            throw new ApiException(ProblemTypes.Forbidden, $"principal {caller.Principal.Id} is an agent: agents never vote on requests");
+        }
+
         if (!caller.Principal.HasRole(Role.Approver))
         {
             throw new ApiException(ProblemTypes.Forbidden, $"principal {caller.Principal.Id} does not hold the role approver");
@@ -394,6 +403,14 @@ public sealed class ApprovalService(IConclaveStore store, PolicyGate gate, TimeP
             || !CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(policyHash), Encoding.UTF8.GetBytes(storedPolicyHash)))
         {
             throw new ApiException(ProblemTypes.VoteRefused, "the vote's requestHash or policyHash is not this request's: nothing was recorded");
+        }
+
+        if (await HoldsAnInitiatorKeyAsync(caller, r.Requester, ct).ConfigureAwait(false))
+        {
+            // One key registered under two principals (an agent's and an approver's) is one holder: it never votes on its own request.
+            await AuditVoteAsync(caller, r, approve, "refused: the vote is signed with a key the initiator also holds").ConfigureAwait(false);
+            throw new ApiException(ProblemTypes.Make(ProblemTypes.VoteRefused,
+                "the vote is signed with a key that is also a credential of the request's initiator: the initiator never votes on its own request") with { Status = 403 });
         }
 
         ApprovalRequest state = Rebuild(r, p, await store.Requests.GetApprovalsAsync(id, ct).ConfigureAwait(false));
@@ -476,6 +493,24 @@ public sealed class ApprovalService(IConclaveStore store, PolicyGate gate, TimeP
         }
 
         return (await GetAsync(id, ct).ConfigureAwait(false))!;
+    }
+
+    /// <summary>
+    /// True when <paramref name="caller"/> signed with a credential whose public key is also a credential (live, revoked or
+    /// lapsed) of <paramref name="initiator"/>: the same key holder under another principal.
+    /// </summary>
+    private async Task<bool> HoldsAnInitiatorKeyAsync(CallerIdentity caller, string initiator, CancellationToken ct)
+    {
+        if (caller.Method != AuthMethod.HttpSignature || caller.CredentialId is null || string.Equals(caller.Principal.Id, initiator, StringComparison.Ordinal)
+            || await store.Principals.GetCredentialAsync(caller.CredentialId, ct).ConfigureAwait(false) is not { } voterKey)
+        {
+            return false;
+        }
+
+        IReadOnlyList<Conclave.Storage.Principals.CredentialRecord> initiatorKeys = initiator == CallerIdentity.Admin.Principal.Id
+            ? []
+            : await store.Principals.ListCredentialsAsync(initiator, ct).ConfigureAwait(false);
+        return initiatorKeys.Any(k => k.PublicKey.AsSpan().SequenceEqual(voterKey.PublicKey));
     }
 
     /// <summary>The quorum is met: reserve the counters, sign, keep the result (or why it failed).</summary>

@@ -51,7 +51,7 @@ public sealed class PolicyGate(PolicyEngine engine, IRiskLevelSource risk, Serve
     /// <summary>
     /// Decides, audits and — when allowed — reserves. Throws <see cref="ApiException"/> (403 policy-denied) for a deny and
     /// <see cref="HeldForApprovalException"/> for a held request when <paramref name="held"/> can store it; a held
-    /// request that cannot be stored (a batch item, a JSON-RPC call) is refused with the decision.
+    /// request that cannot be stored (a batch item, eth_sendTransaction, the REST transaction route) is refused with the decision.
     /// </summary>
     public async Task<PolicyGrant> AuthorizeAsync(CallerIdentity caller, KeyRecord key, OperationRequest request, string route, string body, HeldRequestSink? held, CancellationToken ct)
     {
@@ -81,7 +81,7 @@ public sealed class PolicyGate(PolicyEngine engine, IRiskLevelSource risk, Serve
                     throw Denied(d with
                     {
                         Outcome = DecisionOutcome.Deny,
-                        Reasons = [.. d.Reasons, "the request needs approval, and approvals are available on POST /v1/keys/{name}/sign only (not in a batch or through /rpc)"],
+                        Reasons = [.. d.Reasons, "the request needs approval, and this route does not hold requests for approval: send it alone to POST /v1/keys/{name}/sign (or a /rpc signing method)"],
                     });
                 }
 

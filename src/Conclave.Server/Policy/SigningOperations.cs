@@ -11,8 +11,8 @@ namespace Conclave.Server.Policy;
 /// <summary>
 /// What each signing route asks policy to decide (docs/POLICY.md "Enforcement"): a REST sign request is
 /// <c>raw-digest</c> (a <c>digest</c>) or <c>message</c> (a <c>message</c>); JSON-RPC <c>eth_sign</c> and
-/// <c>personal_sign</c> are <c>message</c>, <c>eth_signTypedData_v4</c> is <c>typed-data</c> (with the domain's
-/// chain id and verifying contract), and <c>eth_signTransaction</c> is classified against the venue profiles
+/// <c>personal_sign</c> are <c>message</c>, <c>eth_signTypedData_v4</c> is the venue operation a profile maps its
+/// domain and primaryType to, else <c>typed-data</c> (with the domain's chain id and verifying contract), and <c>eth_signTransaction</c> is classified against the venue profiles
 /// (<see cref="VenueRegistry.Classify"/>); a transaction the profiles cannot classify is <c>raw-digest</c> (the signer
 /// cannot tell what it does), denied unless a rule allows raw digests explicitly.
 /// </summary>
@@ -67,9 +67,20 @@ public static class SigningOperations
         Contract = contract,
     };
 
-    /// <summary>An EIP-712 request: typed-data, with the domain's chainId and verifyingContract when it names them.</summary>
-    public static OperationRequest ForTypedData(Principal principal, KeyRecord key, JsonElement typed)
+    /// <summary>
+    /// An EIP-712 request: the venue operation when its domain (chainId, verifyingContract) and primaryType name a venue
+    /// profile's typed-data struct (<see cref="VenueRegistry.ClassifyTypedData"/>; a document that names one but does
+    /// not match it exactly is <c>unknown</c>, denied), else <c>typed-data</c> with the domain's chainId and
+    /// verifyingContract when it names them.
+    /// </summary>
+    public static OperationRequest ForTypedData(Principal principal, KeyRecord key, JsonElement typed, VenueRegistry venues)
     {
+        ArgumentNullException.ThrowIfNull(venues);
+        if (venues.ClassifyTypedData(typed) is { } venueOperation)
+        {
+            return venueOperation.ToRequest(principal, key.Id, PolicyGate.Labels(key));
+        }
+
         long? chainId = null;
         string? contract = null;
         if (typed.ValueKind == JsonValueKind.Object && typed.TryGetProperty("domain", out JsonElement domain) && domain.ValueKind == JsonValueKind.Object)
