@@ -117,6 +117,13 @@ internal static class Migrations
             "CREATE TABLE eth_nonces (chain_id BIGINT NOT NULL, address TEXT NOT NULL, next_nonce BIGINT NOT NULL, PRIMARY KEY (chain_id, address))",
             "CREATE TABLE eth_nonces_released (chain_id BIGINT NOT NULL, address TEXT NOT NULL, nonce BIGINT NOT NULL, PRIMARY KEY (chain_id, address, nonce))",
         ]),
+
+        // Issue 17: Safes registered with Conclave (Storage/Ethereum/ISafeStore): name, chain, address, threshold and the
+        // owner keys' ids. Kept in backups. (Number 17 as assigned for this branch; the numbers between are other branches'.)
+        new(17, "safes",
+        [
+            "CREATE TABLE safes (name TEXT PRIMARY KEY, chain_id BIGINT NOT NULL, address TEXT NOT NULL, threshold BIGINT NOT NULL, owner_key_ids TEXT NOT NULL, created_at BIGINT NOT NULL, UNIQUE (chain_id, address))",
+        ]),
     ];
 
     /// <summary>The newest schema version this build knows.</summary>
