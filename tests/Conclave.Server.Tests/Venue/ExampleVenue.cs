@@ -9,7 +9,8 @@ namespace Conclave.Server.Tests.Venue;
 /// The example venue (examples/venue) on a fresh chain and a real 2-of-3 cluster: MarginEngine deployed from its
 /// committed artifact by anvil's first account (the admin, also the price feeder), the collateral pool funded with
 /// 50 ether, the server started with the committed venue profile examples/venue/profile.json (whose contract address is
-/// where the admin's first deployment lands), and a keeper: an <c>ecdsa-dkls23</c> key of the cluster granted the keeper role.
+/// where the admin's first deployment lands) and the test SoftHSM token, and a keeper: an <c>ecdsa-dkls23</c> key of the
+/// cluster granted the keeper role.
 /// </summary>
 public sealed class ExampleVenue : IAsyncLifetime
 {
@@ -42,6 +43,9 @@ public sealed class ExampleVenue : IAsyncLifetime
 
     public static JsonNode Artifact(string contract) => JsonNode.Parse(File.ReadAllText(Path.Combine(VenueDir, "artifacts", contract + ".json")))!;
 
+    private static string Env(string name) => Environment.GetEnvironmentVariable(name)
+        ?? throw new InvalidOperationException($"{name} is not set: run the tests through ./test.sh, or eval \"$(bash scripts/test-services/softhsm.sh)\" first");
+
     private async Task DeployAsync(AnvilChain chain, ServerConfig config)
     {
         Accounts = await chain.AccountsAsync();
@@ -55,6 +59,14 @@ public sealed class ExampleVenue : IAsyncLifetime
 
         config.VenueProfiles = [profile];
         config.RequestTimeoutSeconds = 120; // the keeper's DKLs23 key generation took over 30 s on a loaded 2-core machine
+        // The server's PKCS#11 token (SoftHSM in tests) for the Safe owner key of scheme hsm-ecdsa-secp256k1.
+        config.Hsm = new Conclave.Node.Config.HsmSettings
+        {
+            ModulePath = Env("CONCLAVE_TEST_HSM_MODULE"),
+            TokenLabel = Env("CONCLAVE_TEST_HSM_TOKEN"),
+            PinFile = Env("CONCLAVE_TEST_HSM_PIN_FILE"),
+            SessionPoolSize = 2,
+        };
         await chain.SendFromAsync(Admin, Engine, Abi.Call("setPriceFeeder(address,bool)", Admin, true));
         await chain.SendFromAsync(Admin, Engine, Abi.Call("fundPool()"), Abi.Wei("50"));
     }

@@ -184,12 +184,13 @@ public sealed class ExampleVenueTests(ExampleVenue v) : IClassFixture<ExampleVen
     [Fact]
     public async Task The_treasury_Safe_releases_pool_collateral_with_two_of_its_three_owner_keys_and_not_with_one()
     {
-        // A Safe 1.4.1 (threshold 2) whose owners are three keys of the cluster: the keeper's ecdsa-dkls23 key and two
-        // software keys. It is the venue's treasury: only it can release collateral from the pool.
+        // A Safe 1.4.1 (threshold 2) whose owners are three keys of the server: the keeper's ecdsa-dkls23 key (threshold
+        // ECDSA over the nodes), a software ecdsa-secp256k1 key and an hsm-ecdsa-secp256k1 key (SoftHSM). It is the
+        // venue's treasury: only it can release collateral from the pool.
         (string soft1, string soft1Address, _) = await v.CreateFundedKeyAsync("ecdsa-secp256k1");
-        (string soft2, string soft2Address, _) = await v.CreateFundedKeyAsync("ecdsa-secp256k1");
+        (string hsm, string hsmAddress, _) = await v.CreateFundedKeyAsync("hsm-ecdsa-secp256k1");
         (string stranger, _, _) = await v.CreateFundedKeyAsync("ecdsa-secp256k1");
-        string safe = await SafeDeployment.DeployAsync(v.Chain, v.Admin, [v.KeeperAddress, soft1Address, soft2Address], 2);
+        string safe = await SafeDeployment.DeployAsync(v.Chain, v.Admin, [v.KeeperAddress, soft1Address, hsmAddress], 2);
         await v.Chain.SendFromAsync(v.Admin, v.Engine, Abi.Call("setTreasury(address)", safe));
         string name = "treasury";
         string Register(int threshold, params string[] owners) =>
@@ -199,12 +200,12 @@ public sealed class ExampleVenueTests(ExampleVenue v) : IClassFixture<ExampleVen
         (HttpStatusCode status, JsonNode? body) = await Post("/v1/safes", Register(2, v.KeeperName, soft1, stranger));
         Assert.True(status == HttpStatusCode.Conflict, body?.ToJsonString());
         Assert.Equal(P + "safe-mismatch", body!["type"]!.GetValue<string>());
-        (status, body) = await Post("/v1/safes", Register(3, v.KeeperName, soft1, soft2));
+        (status, body) = await Post("/v1/safes", Register(3, v.KeeperName, soft1, hsm));
         Assert.Equal(P + "safe-mismatch", body!["type"]!.GetValue<string>());
-        (status, body) = await Post("/v1/safes", Register(2, v.KeeperName, soft1, soft2));
+        (status, body) = await Post("/v1/safes", Register(2, v.KeeperName, soft1, hsm));
         Assert.True(status == HttpStatusCode.Created, body?.ToJsonString());
         Assert.Equal(3, body!["owners"]!.AsArray().Count);
-        (status, body) = await Post("/v1/safes", Register(2, v.KeeperName, soft1, soft2));
+        (status, body) = await Post("/v1/safes", Register(2, v.KeeperName, soft1, hsm));
         Assert.Equal(P + "safe-exists", body!["type"]!.GetValue<string>());
         using (HttpResponseMessage got = await v.Http.GetAsync($"/v1/safes/{name}"))
         {
@@ -218,6 +219,8 @@ public sealed class ExampleVenueTests(ExampleVenue v) : IClassFixture<ExampleVen
         string release = Abi.Call("releaseCollateral(address,uint256)", recipient, Abi.Wei("3"));
         string Proposal(bool execute, params string[] signers) =>
             $$"""{"to":"{{v.Engine}}","data":"{{release}}","signers":{{JsonList(signers)}},"execute":{{(execute ? "true" : "false")}}}""";
+        string Executed(string executor, params string[] signers) =>
+            $$"""{"to":"{{v.Engine}}","data":"{{release}}","signers":{{JsonList(signers)}},"execute":true,"executor":"{{executor}}"}""";
 
         // One owner's signature: the Safe refuses execTransaction when Conclave estimates its gas, so nothing is sent (422).
         long keeperPending = await v.Chain.TransactionCountAsync(v.KeeperAddress, "pending");
@@ -239,13 +242,14 @@ public sealed class ExampleVenueTests(ExampleVenue v) : IClassFixture<ExampleVen
         Assert.Equal(BigInteger.Zero, Abi.Uint(await v.Chain.EthCallAsync(safe, Abi.Call("nonce()"))));
         Assert.Equal(poolBefore, Abi.Uint(await Read("pool()")));
 
-        // Two owners (the threshold key and a software key), executed by the keeper key: mined, 3 ether leave the pool.
-        (status, body) = await Post($"/v1/safes/{name}/transactions", Proposal(true, v.KeeperName, soft2));
+        // Two owners (the threshold key and the HSM key), executed by the HSM key (an hsm-ecdsa-secp256k1 transaction on
+        // the chain): mined, 3 ether leave the pool.
+        (status, body) = await Post($"/v1/safes/{name}/transactions", Executed(hsm, v.KeeperName, hsm));
         Assert.True(status == HttpStatusCode.OK, body?.ToJsonString());
         Assert.Equal("0", body!["nonce"]!.GetValue<string>());
         JsonNode receipt = await v.Chain.ReceiptAsync(body["execution"]!["hash"]!.GetValue<string>());
         Assert.Equal("0x1", receipt["status"]!.GetValue<string>());
-        Assert.Equal(v.KeeperAddress.ToLowerInvariant(), receipt["from"]!.GetValue<string>());
+        Assert.Equal(hsmAddress.ToLowerInvariant(), receipt["from"]!.GetValue<string>());
         string success = "0x" + Convert.ToHexStringLower(Keccak256.HashData(Encoding.ASCII.GetBytes("ExecutionSuccess(bytes32,uint256)")));
         Assert.Contains(receipt["logs"]!.AsArray(), l => l!["address"]!.GetValue<string>() == safe && l["topics"]![0]!.GetValue<string>() == success);
         Assert.Equal(poolBefore - Abi.Wei("3"), Abi.Uint(await Read("pool()")));
@@ -267,7 +271,7 @@ public sealed class ExampleVenueTests(ExampleVenue v) : IClassFixture<ExampleVen
             packed = body["packed"]!.GetValue<string>(),
         }])[0]!;
         Assert.Equal(body["safeTxHash"]!.GetValue<string>(), check["hash"]!.GetValue<string>());
-        Assert.Equal(new[] { v.KeeperAddress, soft2Address }.Select(a => a.ToLowerInvariant()).Order(StringComparer.Ordinal),
+        Assert.Equal(new[] { v.KeeperAddress, hsmAddress }.Select(a => a.ToLowerInvariant()).Order(StringComparer.Ordinal),
             check["owners"]!.AsArray().Select(o => o!.GetValue<string>()));
 
         // A signer that is not an owner key of the Safe, and an unknown Safe, are refused before anything is signed.
