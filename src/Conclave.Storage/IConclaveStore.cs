@@ -65,6 +65,9 @@ public interface IConclaveStore : IAsyncDisposable
     /// <summary>Ethereum account nonces per (chain id, address) for transactions Conclave builds (issue 17).</summary>
     Ethereum.IEthereumNonceStore EthereumNonces { get; }
 
+    /// <summary>Safes registered with Conclave: address, chain, owner keys and threshold (issue 17).</summary>
+    Ethereum.ISafeStore Safes { get; }
+
     /// <summary>
     /// Re-wraps every data key (key material and nonce material) under a new KEK in one transaction, then retires
     /// the old one. Ciphertexts are not touched; a failure changes nothing.

@@ -58,6 +58,10 @@ public static class ProblemTypes
     public const string CredentialRevoked = Base + "credential-revoked";
     public const string NotInLockdown = Base + "not-in-lockdown";
     public const string AlreadyVoted = Base + "already-voted";
+    public const string UnknownSafe = Base + "unknown-safe";
+    public const string SafeExists = Base + "safe-exists";
+    public const string SafeMismatch = Base + "safe-mismatch";
+    public const string TransactionNotPending = Base + "transaction-not-pending";
 
     /// <summary>Every type the server can return, with its HTTP status and title.</summary>
     public static IReadOnlyList<(string Type, int Status, string Title)> All { get; } =
@@ -93,6 +97,10 @@ public static class ProblemTypes
         (EvictionRefused, 409, "The node cannot be evicted as asked"),
         (NotInLockdown, 409, "The risk level is not lockdown"),
         (AlreadyVoted, 409, "This approver already voted"),
+        (UnknownSafe, 404, "Unknown Safe"),
+        (SafeExists, 409, "Safe already registered"),
+        (SafeMismatch, 409, "The Safe on chain does not have these owners or this threshold"),
+        (TransactionNotPending, 409, "The transaction to replace is not pending"),
         (BodyTooLarge, 413, "Request body too large"),
         (ChainRefused, 422, "The chain's node refused the transaction or call"),
         (RateLimited, 429, "Too many requests"),

@@ -32,6 +32,48 @@ public static class EthereumTransactionRoutes
             .Accepts<JsonObject>("application/json").Produces<JsonObject>(200, "application/json")
             .ProducesProblem(400).ProducesProblem(401).ProducesProblem(403).ProducesProblem(404).ProducesProblem(409).ProducesProblem(413)
             .ProducesProblem(422).ProducesProblem(429).ProducesProblem(500).ProducesProblem(502).ProducesProblem(503).ProducesProblem(504);
+        app.MapPost("/v1/keys/{name}/ethereum/transactions/{hash}/replace", ReplaceAsync).WithName("ReplaceEthereumTransaction").WithTags("v1").WithMetadata(new AuditOverlap())
+            .Accepts<JsonObject>("application/json").Produces<JsonObject>(200, "application/json")
+            .ProducesProblem(400).ProducesProblem(401).ProducesProblem(403).ProducesProblem(404).ProducesProblem(409)
+            .ProducesProblem(422).ProducesProblem(429).ProducesProblem(500).ProducesProblem(502).ProducesProblem(503).ProducesProblem(504);
+    }
+
+    /// <summary>
+    /// <c>POST /v1/keys/{name}/ethereum/transactions/{hash}/replace</c> <c>{"chainId"}</c>: a fee bump of a pending
+    /// transaction of the key (<see cref="EthereumTransactions.ReplaceAsync"/>); the answer is the replacement's.
+    /// </summary>
+    private static async Task ReplaceAsync(HttpContext ctx, string name, string hash, KeyService keys, EthereumTransactions transactions)
+    {
+        KeyRecord key = await keys.GetAsync(ctx, name, ctx.RequestAborted).ConfigureAwait(false);
+        long chainId;
+        try
+        {
+            using JsonDocument doc = await JsonDocument.ParseAsync(ctx.Request.Body, new JsonDocumentOptions { AllowDuplicateProperties = false }, ctx.RequestAborted)
+                .ConfigureAwait(false);
+            JsonElement body = doc.RootElement;
+            if (body.ValueKind != JsonValueKind.Object)
+            {
+                throw new ApiException(ProblemTypes.MalformedJson, "the body must be a JSON object");
+            }
+
+            foreach (JsonProperty p in body.EnumerateObject())
+            {
+                if (p.Name != "chainId")
+                {
+                    throw new ApiException(ProblemTypes.InvalidRequest, "unknown member " + (p.Name.Length <= 40 ? p.Name : p.Name[..40]));
+                }
+            }
+
+            chainId = body.TryGetProperty("chainId", out JsonElement c) ? ChainIdOf(c) : throw new ApiException(ProblemTypes.InvalidRequest, "chainId is required");
+        }
+        catch (JsonException)
+        {
+            throw new ApiException(ProblemTypes.MalformedJson, "the body is not a JSON object (or a member is given twice)");
+        }
+
+        BuiltTransaction built = await transactions.ReplaceAsync(CallerIdentity.Get(ctx), key, chainId, hash, "POST /v1/keys/{name}/ethereum/transactions/{hash}/replace",
+            () => AuditTrail.RequireIntentAsync(ctx), ctx.RequestAborted).ConfigureAwait(false);
+        await RespondAsync(ctx, built).ConfigureAwait(false);
     }
 
     private static async Task HandleAsync(HttpContext ctx, string name, KeyService keys, EthereumTransactions transactions)
@@ -56,6 +98,11 @@ public static class EthereumTransactionRoutes
                 .ConfigureAwait(false);
         }
 
+        await RespondAsync(ctx, built).ConfigureAwait(false);
+    }
+
+    private static async Task RespondAsync(HttpContext ctx, BuiltTransaction built)
+    {
         var response = new JsonObject
         {
             ["raw"] = "0x" + Convert.ToHexStringLower(built.Raw),

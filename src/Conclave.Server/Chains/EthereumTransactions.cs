@@ -45,8 +45,11 @@ public sealed class EthereumTransactions(KeyService keys, PolicyGate policy, Ven
 
     /// <param name="beforeRelease">Awaited before the signed transaction leaves the server (sent or returned): the request's
     /// audit intent must be durable first (docs/API.md "Authentication and audit").</param>
+    /// <param name="operation">What policy decides on, when the caller classified the transaction itself (a Safe's
+    /// <c>execTransaction</c> is decided as the call it executes, <see cref="SafeTreasury"/>); null: the transaction's own
+    /// calldata classified against the venue profiles.</param>
     public async Task<BuiltTransaction> BuildSignAndSendAsync(CallerIdentity caller, KeyRecord key, TransactionDraft draft, bool send, string route,
-        Func<Task> beforeRelease, CancellationToken ct)
+        Func<Task> beforeRelease, CancellationToken ct, Conclave.Policy.Operations.OperationRequest? operation = null)
     {
         ArgumentNullException.ThrowIfNull(beforeRelease);
         ArgumentNullException.ThrowIfNull(caller);
@@ -82,7 +85,7 @@ public sealed class EthereumTransactions(KeyService keys, PolicyGate policy, Ven
         string to = "0x" + Convert.ToHexStringLower(draft.To);
 
         // Policy first: a refused request reserves no nonce and sends nothing.
-        Conclave.Policy.Operations.OperationRequest op = SigningOperations.ForTransaction(caller.Principal, key, venues, chainId, draft.To, draft.Data, draft.Value);
+        Conclave.Policy.Operations.OperationRequest op = operation ?? SigningOperations.ForTransaction(caller.Principal, key, venues, chainId, draft.To, draft.Data, draft.Value);
         string described = new JsonObject
         {
             ["chainId"] = chainId,
@@ -168,6 +171,92 @@ public sealed class EthereumTransactions(KeyService keys, PolicyGate policy, Ven
 
                 await policy.ReleaseAsync(grant).ConfigureAwait(false);
             }
+        }
+    }
+
+    /// <summary>
+    /// Fee bump: replaces a pending transaction of this key by the same transaction — same nonce, recipient, value, data
+    /// and gas limit — with higher fees, each at least 12.5 % (plus 1 wei) above the pending one's (pools such as geth's
+    /// refuse a replacement under +10 %) and no lower than what a new transaction would get now (the priority fee from
+    /// <c>eth_maxPriorityFeePerGas</c>, the fee cap twice the latest base fee plus it). Policy decides as for the original
+    /// (the calldata classified again); the replacement is signed and sent like any transaction, its nonce given, so the
+    /// nonce manager is not involved. A transaction the node does not know, or that another account sent, is 400; one
+    /// already mined, or whose nonce is already used on chain, is 409 <c>transaction-not-pending</c>.
+    /// </summary>
+    public async Task<BuiltTransaction> ReplaceAsync(CallerIdentity caller, KeyRecord key, long chainId, string hash, string route, Func<Task> beforeRelease,
+        CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        ArgumentNullException.ThrowIfNull(hash);
+        if (!HasEthereumAddress(key))
+        {
+            throw new ApiException(ProblemTypes.Unsupported, $"key {key.Name} ({key.Scheme}) has no Ethereum address");
+        }
+
+        if (!upstreams.Has(chainId))
+        {
+            throw new ApiException(ProblemTypes.UnknownChain, $"chain {chainId.ToString(CultureInfo.InvariantCulture)} has no upstream in server.json (upstreams)");
+        }
+
+        if (hash.Length != 66 || !hash.StartsWith("0x", StringComparison.Ordinal) || !hash.Skip(2).All(char.IsAsciiHexDigit))
+        {
+            throw new ApiException(ProblemTypes.BadHex, "hash must be 0x and 64 hex digits");
+        }
+
+        if (await CallAsync(chainId, "eth_getTransactionByHash", [hash], ct).ConfigureAwait(false) is not JsonObject pending)
+        {
+            throw new ApiException(ProblemTypes.InvalidRequest, "the chain's node does not know this transaction");
+        }
+
+        string from = EthereumAddress.FromPublicKey(key.PublicKey);
+        if (pending["from"] is not JsonValue f || !f.TryGetValue(out string? sender) || !string.Equals(sender, from, StringComparison.OrdinalIgnoreCase))
+        {
+            throw new ApiException(ProblemTypes.InvalidRequest, $"the transaction was not sent by key {key.Name}");
+        }
+
+        if (pending["blockNumber"] is JsonValue)
+        {
+            throw new ApiException(ProblemTypes.TransactionNotPending, "the transaction is already mined");
+        }
+
+        BigInteger nonce = Field(pending, "nonce");
+        BigInteger mined = await QuantityAsync(chainId, "eth_getTransactionCount", [from, "latest"], ct).ConfigureAwait(false);
+        if (mined > nonce)
+        {
+            throw new ApiException(ProblemTypes.TransactionNotPending, "another transaction with this nonce is already mined");
+        }
+
+        if (pending["to"] is not JsonValue toValue || !toValue.TryGetValue(out string? toText) || !EthereumAddress.TryParse(toText?.ToLowerInvariant(), out byte[] to))
+        {
+            throw new ApiException(ProblemTypes.Unsupported, "only transactions to an address are replaced (contract creation is not offered)");
+        }
+
+        string input = pending["input"] is JsonValue i && i.TryGetValue(out string? inputText) ? inputText : "0x";
+        if (!input.StartsWith("0x", StringComparison.Ordinal) || input.Length % 2 != 0 || !input.Skip(2).All(char.IsAsciiHexDigit))
+        {
+            throw new ApiException(ProblemTypes.UpstreamUnavailable, "the upstream answered a transaction whose input is not hex");
+        }
+
+        // A legacy transaction's gas price is both its fee cap and its tip.
+        BigInteger oldMaxFee = pending["maxFeePerGas"] is not null ? Field(pending, "maxFeePerGas") : Field(pending, "gasPrice");
+        BigInteger oldPriority = pending["maxPriorityFeePerGas"] is not null ? Field(pending, "maxPriorityFeePerGas") : oldMaxFee;
+        BigInteger priority = BigInteger.Max(Bump(oldPriority), await QuantityAsync(chainId, "eth_maxPriorityFeePerGas", [], ct).ConfigureAwait(false));
+        BigInteger maxFee = BigInteger.Max(Bump(oldMaxFee), (2 * await BaseFeeAsync(chainId, ct).ConfigureAwait(false)) + priority);
+        var draft = new TransactionDraft(chainId, to, Field(pending, "value"), Convert.FromHexString(input.AsSpan(2)), Field(pending, "gas"), maxFee, priority, nonce);
+        return await BuildSignAndSendAsync(caller, key, draft, true, route, beforeRelease, ct).ConfigureAwait(false);
+    }
+
+    private static BigInteger Bump(BigInteger fee) => fee + (fee / 8) + 1;
+
+    private static BigInteger Field(JsonObject tx, string name)
+    {
+        try
+        {
+            return ChainUpstreams.ParseQuantity(tx[name], name);
+        }
+        catch (UpstreamException e)
+        {
+            throw Map(e);
         }
     }
 

@@ -197,6 +197,8 @@ public static class ServerHost
         var upstreams = new Conclave.Server.Chains.ChainUpstreams(config.UpstreamUrls(), TimeSpan.FromSeconds(config.UpstreamTimeoutSeconds));
         builder.Services.AddSingleton(upstreams);
         builder.Services.AddSingleton(sp => new Conclave.Server.Chains.EthereumTransactions(keys, sp.GetRequiredService<Conclave.Server.Policy.PolicyGate>(), venues, upstreams));
+        builder.Services.AddSingleton(sp => new Conclave.Server.Chains.SafeTreasury(keys, sp.GetRequiredService<Conclave.Server.Policy.PolicyGate>(),
+            sp.GetRequiredService<Conclave.Server.Chains.EthereumTransactions>()));
         builder.Services.AddSingleton(clock);
         builder.Services.AddSingleton(new Conclave.Server.Policy.PolicyEngine(store));
         builder.Services.AddSingleton(sp => new Conclave.Server.Policy.PolicyGate(sp.GetRequiredService<Conclave.Server.Policy.PolicyEngine>(),
@@ -237,6 +239,7 @@ public static class ServerHost
         Conclave.Server.Risk.RiskRoutes.Map(app);
         EthereumRpc.Map(app);
         EthereumTransactionRoutes.Map(app);
+        SafeRoutes.Map(app);
         Conclave.Server.Api.Identity.PrincipalRoutes.Map(app);
         PolicyRoutes.Map(app);
         app.MapOpenApi("/openapi/{documentName}.json");

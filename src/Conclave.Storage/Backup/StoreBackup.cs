@@ -55,17 +55,18 @@ internal static class StoreBackup
         new("risk_prices", "source, at_ms, price", [("source", Col.Text), ("at_ms", Col.Int), ("price", Col.Text)]),
         new("risk_lockdown_votes", "lockdown_since_ms, approver", [("lockdown_since_ms", Col.Int), ("approver", Col.Text), ("at_ms", Col.Int)]),
         new("node_trust", "node_id", [("node_id", Col.Int), ("state", Col.Text), ("reason", Col.Text), ("replacement", Col.Int), ("since", Col.Int), ("mac", Col.Blob)]),
+        new("safes", "name", [("name", Col.Text), ("chain_id", Col.Int), ("address", Col.Text), ("threshold", Col.Int), ("owner_key_ids", Col.Text), ("created_at", Col.Int)]),
         new("audit_entries", "seq", [("seq", Col.Int), ("time", Col.Int), ("actor", Col.Text), ("action", Col.Text), ("key_id", Col.Text), ("request_hash", Col.Blob), ("decision", Col.Text), ("result", Col.Text), ("prev_hash", Col.Blob), ("hash", Col.Blob)]),
         new("audit_checkpoints", "seq", [("seq", Col.Int), ("hash", Col.Blob), ("scheme", Col.Text), ("public_key", Col.Blob), ("signature", Col.Blob), ("time", Col.Int)]),
     ];
 
-    private static readonly string[] s_mustBeEmpty = ["keks", "store_secrets", "keys", "requests", "policies", "principals", "policy_counter_keys", "risk_prices", "node_trust", "audit_entries", "nonces"];
+    private static readonly string[] s_mustBeEmpty = ["keks", "store_secrets", "keys", "requests", "policies", "principals", "policy_counter_keys", "risk_prices", "node_trust", "audit_entries", "nonces", "safes"];
 
     // Tables a backup written before they were backed up lacks (policies: before migration 9; the principals, the policy
-    // counters and the risk level: before they were added to backups; node_trust: before migration 12); restored as empty
-    // (the risk level as normal).
+    // counters and the risk level: before they were added to backups; node_trust: before migration 12; the Safes: before
+    // migration 14); restored as empty (the risk level as normal).
     private static readonly string[] s_mayBeAbsent = ["policies", "principals", "principal_credentials", "policy_counter_keys", "policy_counter_entries", "risk_state", "risk_prices",
-        "risk_lockdown_votes", "node_trust"];
+        "risk_lockdown_votes", "node_trust", "safes"];
 
     public static async Task ExportAsync(SqlStore store, Stream destination, IKeyEncryptionKeySource backupKekSource, CancellationToken ct)
     {

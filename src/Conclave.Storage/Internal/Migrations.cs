@@ -134,6 +134,13 @@ internal static class Migrations
         [
             "CREATE TABLE key_secrets_staged (key_id TEXT NOT NULL, version INTEGER NOT NULL, kek_id TEXT NOT NULL REFERENCES keks(id), wrapped_key {blob} NOT NULL, ciphertext {blob} NOT NULL, created_at BIGINT NOT NULL, PRIMARY KEY (key_id, version), FOREIGN KEY (key_id, version) REFERENCES key_versions(key_id, version))",
         ]),
+
+        // Issue 17: Safes registered with Conclave (Storage/Ethereum/ISafeStore): name, chain, address, threshold and the
+        // owner keys' ids. Kept in backups.
+        new(14, "safes",
+        [
+            "CREATE TABLE safes (name TEXT PRIMARY KEY, chain_id BIGINT NOT NULL, address TEXT NOT NULL, threshold BIGINT NOT NULL, owner_key_ids TEXT NOT NULL, created_at BIGINT NOT NULL, UNIQUE (chain_id, address))",
+        ]),
     ];
 
     /// <summary>The newest schema version this build knows.</summary>

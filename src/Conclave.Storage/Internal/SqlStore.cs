@@ -37,6 +37,7 @@ internal sealed partial class SqlStore : IConclaveStore
         Risk = new SqlRiskStore(this);
         Policies = new SqlPolicyStore(this);
         EthereumNonces = new SqlEthereumNonces(this);
+        Safes = new SqlSafeStore(this);
         _audit = new SqlAuditLog(this);
         NonceConsumer = new NonceConsumer(this);
     }
@@ -75,6 +76,8 @@ internal sealed partial class SqlStore : IConclaveStore
     public Policy.IPolicyStore Policies { get; }
 
     public Ethereum.IEthereumNonceStore EthereumNonces { get; }
+
+    public Ethereum.ISafeStore Safes { get; }
 
     public IAuditLog Audit => _audit;
 

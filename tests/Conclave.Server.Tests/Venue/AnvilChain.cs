@@ -122,6 +122,62 @@ public sealed class AnvilChain : IDisposable
         }
     }
 
+    /// <summary>anvil's unlocked development accounts (eth_accounts), funded with 10,000 ether each.</summary>
+    public async Task<string[]> AccountsAsync() => [.. (await Call("eth_accounts"))!.AsArray().Select(a => a!.GetValue<string>())];
+
+    /// <summary>
+    /// A transaction from one of anvil's unlocked accounts (eth_sendTransaction on the node itself, not through Conclave);
+    /// waits for its receipt and fails unless it succeeded.
+    /// </summary>
+    public async Task<JsonNode> SendFromAsync(string from, string? to, string data, BigInteger? value = null)
+    {
+        var tx = new JsonObject { ["from"] = from, ["data"] = data };
+        if (to is not null)
+        {
+            tx["to"] = to;
+        }
+
+        if (value is { } v)
+        {
+            tx["value"] = "0x" + v.ToString("x", CultureInfo.InvariantCulture).TrimStart('0').PadLeft(1, '0');
+        }
+
+        string hash = (await Call("eth_sendTransaction", tx))!.GetValue<string>();
+        JsonNode receipt = await ReceiptAsync(hash);
+        if (receipt["status"]?.GetValue<string>() != "0x1")
+        {
+            throw new InvalidOperationException($"transaction {hash} from {from} failed: {receipt.ToJsonString()}");
+        }
+
+        return receipt;
+    }
+
+    /// <summary>Deploys creation bytecode (constructor arguments appended) from an unlocked account; the contract's address.</summary>
+    public async Task<string> DeployAsync(string from, string creationCode) =>
+        (await SendFromAsync(from, null, creationCode))["contractAddress"]!.GetValue<string>();
+
+    /// <summary>eth_call at the latest block; the returned bytes.</summary>
+    public async Task<byte[]> EthCallAsync(string to, string data, string? from = null)
+    {
+        var call = new JsonObject { ["to"] = to, ["data"] = data };
+        if (from is not null)
+        {
+            call["from"] = from;
+        }
+
+        return Convert.FromHexString((await Call("eth_call", call, "latest"))!.GetValue<string>()[2..]);
+    }
+
+    /// <summary>Moves the chain's clock forward and mines a block (evm_increaseTime, evm_mine).</summary>
+    public async Task AdvanceTimeAsync(long seconds)
+    {
+        await Call("evm_increaseTime", "0x" + seconds.ToString("x", CultureInfo.InvariantCulture));
+        await Call("evm_mine");
+    }
+
+    /// <summary>The latest block's timestamp (seconds).</summary>
+    public async Task<long> LatestTimestampAsync() => (long)Q((await Call("eth_getBlockByNumber", "latest", false))!["timestamp"]);
+
     public void Dispose()
     {
         _http.Dispose();

@@ -13,7 +13,16 @@ namespace Conclave.Server.Tests.Venue;
 /// </summary>
 public sealed class VenueCluster : IAsyncLifetime
 {
+    private readonly Func<AnvilChain, ServerConfig, Task>? _beforeServerStart;
     private LocalClusterProcesses _nodes = null!;
+
+    public VenueCluster()
+    {
+    }
+
+    /// <param name="beforeServerStart">Runs once the chain is up and server.json is loaded, before the server starts: a
+    /// fixture deploys its contracts here and names its venue profiles (the server reads profiles at start).</param>
+    internal VenueCluster(Func<AnvilChain, ServerConfig, Task> beforeServerStart) => _beforeServerStart = beforeServerStart;
 
     public AnvilChain Chain { get; private set; } = null!;
 
@@ -31,6 +40,11 @@ public sealed class VenueCluster : IAsyncLifetime
         Config.ChainId = AnvilChain.ChainId;
         Config.Upstreams = new() { ["31337"] = Chain.Url.ToString() };
         Config.PolicyChanges = NodelessServer.TestPolicyChanges(); // policy changes are held for these approvers
+        if (_beforeServerStart is not null)
+        {
+            await _beforeServerStart(Chain, Config);
+        }
+
         Config.Validate();
         (App, Http) = await OwnServers.StartAsync(Config);
     }

@@ -129,6 +129,43 @@ public sealed class SafeTransaction
         return Keccak256.HashData(buffer);
     }
 
+    private static readonly byte[] s_execTransactionSelector = Keccak256.HashData(
+        "execTransaction(address,uint256,bytes,uint8,uint256,uint256,uint256,address,address,bytes)"u8)[..4];
+
+    /// <summary>
+    /// The calldata of <c>Safe.execTransaction(to, value, data, operation, safeTxGas, baseGas, gasPrice, gasToken,
+    /// refundReceiver, signatures)</c> (Safe.sol 1.4.1) for this transaction with the owners' packed signatures
+    /// (<see cref="SafeSignatures.Pack"/>): the selector, ten head words, then the two dynamic <c>bytes</c> arguments
+    /// (<c>data</c>, <c>signatures</c>) in the tail, each a length word and its bytes zero-padded to whole words
+    /// (Solidity ABI specification, "Formal Specification of the Encoding").
+    /// </summary>
+    public byte[] ExecTransactionCalldata(ReadOnlySpan<byte> signatures)
+    {
+        const int Head = 10 * 32;
+        int dataWords = (_data.Length + 31) / 32;
+        int signatureWords = (signatures.Length + 31) / 32;
+        byte[] calldata = new byte[4 + Head + 32 + (32 * dataWords) + 32 + (32 * signatureWords)];
+        Span<byte> c = calldata;
+        s_execTransactionSelector.CopyTo(c);
+        Span<byte> args = c[4..];
+        _to.CopyTo(args.Slice(12, 20));
+        WriteUint256(args.Slice(32, 32), Value);
+        WriteUint256(args.Slice(64, 32), Head);
+        args[96 + 31] = (byte)Operation;
+        WriteUint256(args.Slice(128, 32), SafeTxGas);
+        WriteUint256(args.Slice(160, 32), BaseGas);
+        WriteUint256(args.Slice(192, 32), GasPrice);
+        _gasToken.CopyTo(args.Slice(224 + 12, 20));
+        _refundReceiver.CopyTo(args.Slice(256 + 12, 20));
+        int signaturesOffset = Head + 32 + (32 * dataWords);
+        WriteUint256(args.Slice(288, 32), signaturesOffset);
+        WriteUint256(args.Slice(Head, 32), _data.Length);
+        _data.CopyTo(args[(Head + 32)..]);
+        WriteUint256(args.Slice(signaturesOffset, 32), signatures.Length);
+        signatures.CopyTo(args[(signaturesOffset + 32)..]);
+        return calldata;
+    }
+
     private static byte[] Address(ReadOnlySpan<byte> address, string parameter)
         => address.Length == 20 ? address.ToArray() : throw new ArgumentException($"{parameter} must be a 20-byte address", parameter);
 

@@ -43,6 +43,14 @@ public static class RouteAuthorization
         ["POST /v1/keys/{name}/sign"] = Signers,
         ["POST /v1/keys/{name}/sign/batch"] = Signers,
         ["POST /v1/keys/{name}/ethereum/transactions"] = Signers,
+        ["POST /v1/keys/{name}/ethereum/transactions/{hash}/replace"] = Signers,
+
+        // Safe treasuries (issue 17): registration is administration; reads for operators and auditors; owner signatures
+        // and execution go through policy like any signature.
+        ["POST /v1/safes"] = Admin,
+        ["GET /v1/safes"] = Readers,
+        ["GET /v1/safes/{safe}"] = Readers,
+        ["POST /v1/safes/{safe}/transactions"] = Signers,
         ["POST /v1/keys/{name}/derive"] = Readers,
         ["POST /v1/keys/{name}/refresh"] = AdminOperator,
         ["POST /v1/keys/{name}/reshare"] = AdminOperator,

@@ -1,0 +1,233 @@
+using System.Globalization;
+using System.Numerics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Conclave.Server.Chains;
+using Conclave.Storage.Ethereum;
+using Conclave.Storage.Keys;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+
+namespace Conclave.Server.Api;
+
+/// <summary>
+/// Safe treasuries (docs/VENUE.md "Safe treasury"): <c>POST /v1/safes</c> registers a Safe 1.4.1 whose owners include
+/// Conclave keys, <c>GET /v1/safes</c> and <c>GET /v1/safes/{safe}</c> read registrations, and
+/// <c>POST /v1/safes/{safe}/transactions</c> has owner keys sign a SafeTx (through policy) and optionally executes it.
+/// The route parameter is <c>{safe}</c>, not <c>{name}</c>: the audit middleware reads <c>{name}</c> as a key's name.
+/// </summary>
+public static class SafeRoutes
+{
+    private static readonly HashSet<string> s_registerMembers = new(StringComparer.Ordinal) { "name", "chainId", "address", "owners", "threshold" };
+
+    private static readonly HashSet<string> s_transactionMembers = new(StringComparer.Ordinal) { "to", "value", "data", "nonce", "signers", "execute", "executor" };
+
+    public static void Map(WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        app.MapPost("/v1/safes", RegisterAsync).WithName("RegisterSafe").WithTags("v1")
+            .Accepts<JsonObject>("application/json").Produces<JsonObject>(201, "application/json")
+            .ProducesProblem(400).ProducesProblem(401).ProducesProblem(403).ProducesProblem(404).ProducesProblem(409).ProducesProblem(502);
+        app.MapGet("/v1/safes", ListAsync).WithName("ListSafes").WithTags("v1")
+            .Produces<JsonObject>(200, "application/json").ProducesProblem(401).ProducesProblem(403);
+        app.MapGet("/v1/safes/{safe}", GetAsync).WithName("GetSafe").WithTags("v1")
+            .Produces<JsonObject>(200, "application/json").ProducesProblem(401).ProducesProblem(403).ProducesProblem(404);
+        app.MapPost("/v1/safes/{safe}/transactions", TransactionAsync).WithName("SafeTransaction").WithTags("v1")
+            .Accepts<JsonObject>("application/json").Produces<JsonObject>(200, "application/json")
+            .ProducesProblem(400).ProducesProblem(401).ProducesProblem(403).ProducesProblem(404).ProducesProblem(409)
+            .ProducesProblem(422).ProducesProblem(502).ProducesProblem(503).ProducesProblem(504);
+    }
+
+    private static async Task RegisterAsync(HttpContext ctx, SafeTreasury safes)
+    {
+        using JsonDocument doc = await ReadAsync(ctx).ConfigureAwait(false);
+        JsonElement body = Members(doc.RootElement, s_registerMembers);
+        string name = body.TryGetProperty("name", out JsonElement n) && n.ValueKind == JsonValueKind.String && SafeTreasury.IsName(n.GetString())
+            ? n.GetString()! : throw new ApiException(ProblemTypes.InvalidRequest, "name must be 1-64 characters from [A-Za-z0-9._:@-]");
+        long chainId = body.TryGetProperty("chainId", out JsonElement c) ? EthereumTransactionRoutes.ChainIdOf(c)
+            : throw new ApiException(ProblemTypes.InvalidRequest, "chainId is required");
+        byte[] address = body.TryGetProperty("address", out JsonElement a) ? EthereumTransactionRoutes.Address(a, "address")
+            : throw new ApiException(ProblemTypes.InvalidRequest, "address is required");
+        List<string> owners = Names(body, "owners");
+        int threshold = body.TryGetProperty("threshold", out JsonElement t) && t.ValueKind == JsonValueKind.Number && t.TryGetInt32(out int th) ? th
+            : throw new ApiException(ProblemTypes.InvalidRequest, "threshold must be an integer");
+        SafeRecord safe = await safes.RegisterAsync(name, chainId, address, owners, threshold, ctx.RequestAborted).ConfigureAwait(false);
+        await WriteAsync(ctx, 201, await DescribeAsync(safes, safe, ctx.RequestAborted).ConfigureAwait(false)).ConfigureAwait(false);
+    }
+
+    private static async Task ListAsync(HttpContext ctx, SafeTreasury safes)
+    {
+        var list = new JsonArray();
+        foreach (SafeRecord s in await safes.ListAsync(ctx.RequestAborted).ConfigureAwait(false))
+        {
+            list.Add(await DescribeAsync(safes, s, ctx.RequestAborted).ConfigureAwait(false));
+        }
+
+        await WriteAsync(ctx, 200, new JsonObject { ["safes"] = list }).ConfigureAwait(false);
+    }
+
+    private static async Task GetAsync(HttpContext ctx, string safe, SafeTreasury safes)
+    {
+        SafeRecord record = await safes.GetAsync(safe, ctx.RequestAborted).ConfigureAwait(false);
+        await WriteAsync(ctx, 200, await DescribeAsync(safes, record, ctx.RequestAborted).ConfigureAwait(false)).ConfigureAwait(false);
+    }
+
+    private static async Task TransactionAsync(HttpContext ctx, string safe, SafeTreasury safes)
+    {
+        SafeRecord record = await safes.GetAsync(safe, ctx.RequestAborted).ConfigureAwait(false);
+        SafeTransactionRequest request;
+        using (JsonDocument doc = await ReadAsync(ctx).ConfigureAwait(false))
+        {
+            JsonElement body = Members(doc.RootElement, s_transactionMembers);
+            byte[] to = body.TryGetProperty("to", out JsonElement t) ? EthereumTransactionRoutes.Address(t, "to")
+                : throw new ApiException(ProblemTypes.InvalidRequest, "to is required");
+            BigInteger value = body.TryGetProperty("value", out JsonElement v) ? EthereumTransactionRoutes.QuantityOf(v, "value") ?? BigInteger.Zero : BigInteger.Zero;
+            byte[] data = body.TryGetProperty("data", out JsonElement d) ? Hex(d, "data") : [];
+            BigInteger? nonce = body.TryGetProperty("nonce", out JsonElement n) ? EthereumTransactionRoutes.QuantityOf(n, "nonce") : null;
+            bool execute = false;
+            if (body.TryGetProperty("execute", out JsonElement e))
+            {
+                execute = e.ValueKind switch
+                {
+                    JsonValueKind.True => true,
+                    JsonValueKind.False => false,
+                    _ => throw new ApiException(ProblemTypes.InvalidRequest, "execute must be true or false"),
+                };
+            }
+
+            string? executor = null;
+            if (body.TryGetProperty("executor", out JsonElement x))
+            {
+                executor = x.ValueKind == JsonValueKind.String && x.GetString() is { Length: > 0 and <= 64 } s ? s
+                    : throw new ApiException(ProblemTypes.InvalidRequest, "executor must name a key");
+            }
+
+            request = new SafeTransactionRequest(to, value, data, nonce, Names(body, "signers"), execute, executor);
+        }
+
+        SafeTransactionResult result = await safes.SignAndExecuteAsync(CallerIdentity.Get(ctx), record, request, "POST /v1/safes/{safe}/transactions",
+            () => AuditTrail.RequireIntentAsync(ctx), ctx.RequestAborted).ConfigureAwait(false);
+        var signatures = new JsonArray();
+        foreach (SafeOwnerSignature s in result.Signatures)
+        {
+            signatures.Add(new JsonObject { ["key"] = s.Key, ["owner"] = s.Owner, ["signature"] = "0x" + Convert.ToHexStringLower(s.Signature) });
+        }
+
+        var policies = new JsonArray();
+        foreach (PolicyExplanation p in result.Policy)
+        {
+            policies.Add(JsonSerializer.SerializeToNode(p, ApiJsonContext.Default.PolicyExplanation));
+        }
+
+        JsonObject? execution = result.Execution is { } b ? new JsonObject
+        {
+            ["hash"] = b.Hash,
+            ["from"] = b.From,
+            ["nonce"] = b.Nonce.ToString(CultureInfo.InvariantCulture),
+            ["raw"] = "0x" + Convert.ToHexStringLower(b.Raw),
+            ["sent"] = b.Sent,
+            ["policy"] = JsonSerializer.SerializeToNode(b.Policy, ApiJsonContext.Default.PolicyExplanation),
+        } : null;
+        await WriteAsync(ctx, 200, new JsonObject
+        {
+            ["safe"] = result.Safe.Name,
+            ["address"] = result.Safe.Address,
+            ["chainId"] = result.Safe.ChainId,
+            ["nonce"] = result.Nonce.ToString(CultureInfo.InvariantCulture),
+            ["safeTxHash"] = "0x" + Convert.ToHexStringLower(result.SafeTxHash),
+            ["signatures"] = signatures,
+            ["packed"] = "0x" + Convert.ToHexStringLower(result.Packed),
+            ["execution"] = execution,
+            ["policy"] = policies,
+        }).ConfigureAwait(false);
+    }
+
+    private static async Task<JsonObject> DescribeAsync(SafeTreasury safes, SafeRecord safe, CancellationToken ct)
+    {
+        var owners = new JsonArray();
+        foreach (KeyRecord k in await safes.OwnerKeysAsync(safe, ct).ConfigureAwait(false))
+        {
+            owners.Add(new JsonObject { ["key"] = k.Name, ["address"] = Conclave.Chains.Ethereum.EthereumAddress.FromPublicKey(k.PublicKey) });
+        }
+
+        return new JsonObject
+        {
+            ["name"] = safe.Name,
+            ["chainId"] = safe.ChainId,
+            ["address"] = Conclave.Chains.Ethereum.EthereumAddress.ToChecksum(Convert.FromHexString(safe.Address.AsSpan(2))),
+            ["threshold"] = safe.Threshold,
+            ["owners"] = owners,
+            ["createdAt"] = safe.CreatedAt.ToString("O", CultureInfo.InvariantCulture),
+        };
+    }
+
+    private static async Task<JsonDocument> ReadAsync(HttpContext ctx)
+    {
+        try
+        {
+            return await JsonDocument.ParseAsync(ctx.Request.Body, new JsonDocumentOptions { AllowDuplicateProperties = false }, ctx.RequestAborted).ConfigureAwait(false);
+        }
+        catch (JsonException)
+        {
+            throw new ApiException(ProblemTypes.MalformedJson, "the body is not a JSON object (or a member is given twice)");
+        }
+    }
+
+    private static JsonElement Members(JsonElement body, HashSet<string> allowed)
+    {
+        if (body.ValueKind != JsonValueKind.Object)
+        {
+            throw new ApiException(ProblemTypes.MalformedJson, "the body must be a JSON object");
+        }
+
+        foreach (JsonProperty p in body.EnumerateObject())
+        {
+            if (!allowed.Contains(p.Name))
+            {
+                throw new ApiException(ProblemTypes.InvalidRequest, "unknown member " + (p.Name.Length <= 40 ? p.Name : p.Name[..40]));
+            }
+        }
+
+        return body;
+    }
+
+    private static List<string> Names(JsonElement body, string member)
+    {
+        if (!body.TryGetProperty(member, out JsonElement list) || list.ValueKind != JsonValueKind.Array || list.GetArrayLength() is 0 or > SafeTreasury.MaxOwners)
+        {
+            throw new ApiException(ProblemTypes.InvalidRequest, $"{member} must be an array of 1 to {SafeTreasury.MaxOwners} key names");
+        }
+
+        var names = new List<string>();
+        foreach (JsonElement e in list.EnumerateArray())
+        {
+            names.Add(e.ValueKind == JsonValueKind.String && e.GetString() is { Length: > 0 and <= 64 } s ? s
+                : throw new ApiException(ProblemTypes.InvalidRequest, $"{member} must hold key names (strings of 1 to 64 characters)"));
+        }
+
+        return names;
+    }
+
+    private static byte[] Hex(JsonElement e, string name)
+    {
+        string? s = e.ValueKind == JsonValueKind.String ? e.GetString() : null;
+        if (s is null || !s.StartsWith("0x", StringComparison.Ordinal) || s.Length % 2 != 0 || !s.Skip(2).All(char.IsAsciiHexDigit))
+        {
+            throw new ApiException(ProblemTypes.BadHex, $"{name} must be 0x-prefixed hex of whole bytes");
+        }
+
+        if (s.Length > 2 + (2 * EthereumTransactions.MaxDataBytes))
+        {
+            throw new ApiException(ProblemTypes.InvalidRequest, $"{name} is over {EthereumTransactions.MaxDataBytes} bytes");
+        }
+
+        return Convert.FromHexString(s.AsSpan(2));
+    }
+
+    private static async Task WriteAsync(HttpContext ctx, int status, JsonObject body)
+    {
+        ctx.Response.StatusCode = status;
+        ctx.Response.ContentType = "application/json";
+        await ctx.Response.WriteAsync(body.ToJsonString(), ctx.RequestAborted).ConfigureAwait(false);
+    }
+}
