@@ -40,8 +40,9 @@ public sealed class VenueArtifactTests
         Assert.Equal(4, venue.Operations.Count);
         foreach (var op in venue.Operations.Values)
         {
-            Assert.Contains(abi, f => f!["type"]!.GetValue<string>() == "function" && f["name"]!.GetValue<string>() == op.Function.Name
-                && string.Join(",", f["inputs"]!.AsArray().Select(i => i!["type"]!.GetValue<string>())) == string.Join(",", op.Function.Parameters.Select(p => p.Type.Canonical)));
+            Conclave.Policy.Venues.AbiFunction fn = Assert.IsType<Conclave.Policy.Venues.AbiFunction>(op.Function);
+            Assert.Contains(abi, f => f!["type"]!.GetValue<string>() == "function" && f["name"]!.GetValue<string>() == fn.Name
+                && string.Join(",", f["inputs"]!.AsArray().Select(i => i!["type"]!.GetValue<string>())) == string.Join(",", fn.Parameters.Select(p => p.Type.Canonical)));
         }
     }
 }
