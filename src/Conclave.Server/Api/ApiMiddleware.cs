@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using Conclave.Server.Config;
+using Conclave.Server.Coordinator;
 using Conclave.Server.Hosting;
 using Conclave.Storage;
 using Conclave.Storage.Audit;
@@ -57,6 +58,10 @@ public static partial class ApiMiddleware
                 if (problem.Status >= 500 && problem.Type == ProblemTypes.Internal)
                 {
                     LogUnexpected(log, e.GetType().FullName ?? "exception", e);
+                }
+                else if (e is NodeCallException node)
+                {
+                    LogNodeFailure(log, node.Message);
                 }
 
                 ctx.Response.Clear();
@@ -338,6 +343,9 @@ public static partial class ApiMiddleware
 
     [LoggerMessage(Level = LogLevel.Error, Message = "an audit outcome entry could not be written")]
     private static partial void LogOutcomeLost(ILogger logger, Exception e);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "a signer node step failed: {Detail}")]
+    private static partial void LogNodeFailure(ILogger logger, string detail);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "unexpected {Type} while handling a request")]
     private static partial void LogUnexpected(ILogger logger, string type, Exception e);

@@ -143,6 +143,13 @@ public static class ProblemTypes
             CulpritReasons = c.Reasons.Count == 0 ? null : [.. c.Reasons.Select(r => new CulpritReasonResponse(r.Node, r.Reason))],
         },
         QuorumUnavailableException q => Make(QuorumUnavailable, q.Message),
+
+        // A node step that failed and was not retried or attributed further up (a key generation or rotation round): the
+        // culprit when the node named one, 504 when the node did not answer in time, else 503. Only the node id and the
+        // gRPC status go out; the node's own text stays in the server log.
+        NodeCallException { Culprit: uint culprit } n => Make(NodeMisbehaved, $"signer node {culprit} misbehaved (reported by node {n.NodeId})", [culprit]),
+        NodeCallException { Status: Grpc.Core.StatusCode.DeadlineExceeded } n => Make(Timeout, $"signer node {n.NodeId} did not answer in time"),
+        NodeCallException n => Make(QuorumUnavailable, $"signer node {n.NodeId} could not take part ({n.Status}); retry when it is back"),
         NodeUntrustedException u => Make(NodeUntrusted, u.Message),
         EvictionRefusedException r => Make(EvictionRefused, r.Message),
         TimeoutException => Make(Timeout, "the operation did not finish in time"),
