@@ -206,10 +206,21 @@ internal sealed class SqlKeyStore(SqlStore store) : IKeyStore
         ArgumentNullException.ThrowIfNull(id);
         bool erased = await store.WriteAsync(async (c, tx) =>
         {
-            using DbCommand cmd = SqlEngine.Command(c, tx, "DELETE FROM key_secrets WHERE key_id=@id AND version=@v");
-            cmd.Add("@id", id);
-            cmd.Add("@v", version);
-            return await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
+            int deleted;
+            using (DbCommand cmd = SqlEngine.Command(c, tx, "DELETE FROM key_secrets WHERE key_id=@id AND version=@v"))
+            {
+                cmd.Add("@id", id);
+                cmd.Add("@v", version);
+                deleted = await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            if (deleted == 1)
+            {
+                // No copy of the deleted ciphertext may stay in the table's pages (SqlEngine.RewriteAfterEraseAsync).
+                await store.Engine.RewriteAfterEraseAsync(c, tx, "key_secrets", cancellationToken).ConfigureAwait(false);
+            }
+
+            return deleted == 1;
         }, cancellationToken).ConfigureAwait(false);
         if (erased)
         {
@@ -336,6 +347,11 @@ internal sealed class SqlKeyStore(SqlStore store) : IKeyStore
                 }
 
                 n += await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            if (n > 0)
+            {
+                await store.Engine.RewriteAfterEraseAsync(c, tx, "key_secrets", cancellationToken).ConfigureAwait(false);
             }
 
             return n > 0;
