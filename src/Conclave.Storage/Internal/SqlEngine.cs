@@ -46,6 +46,14 @@ internal abstract class SqlEngine : IAsyncDisposable
     /// </summary>
     public virtual Task ScrubAsync(CancellationToken ct) => Task.CompletedTask;
 
+    /// <summary>
+    /// Inside the caller's write transaction, after rows of <paramref name="table"/> were deleted: leaves no copy of a
+    /// deleted row in the table's pages where the engine allows it (SQLite: <c>secure_delete</c> zeroes the row where it
+    /// was, but a b-tree balance that moved rows between pages earlier left the bytes they moved from in the pages' unused
+    /// space; the table is rebuilt so those pages are freed and zeroed). Then <see cref="ScrubAsync"/> after the commit.
+    /// </summary>
+    public virtual Task RewriteAfterEraseAsync(DbConnection connection, DbTransaction tx, string table, CancellationToken ct) => Task.CompletedTask;
+
     public string Ddl(string template) => template.Replace("{blob}", BlobType, StringComparison.Ordinal);
 
     public virtual ValueTask DisposeAsync() => ValueTask.CompletedTask;

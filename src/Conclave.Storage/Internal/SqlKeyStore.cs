@@ -207,10 +207,21 @@ internal sealed class SqlKeyStore(SqlStore store) : IKeyStore
         bool erased = await store.WriteAsync(async (c, tx) =>
         {
             await DeleteStagedAsync(c, tx, id, version, cancellationToken).ConfigureAwait(false);
-            using DbCommand cmd = SqlEngine.Command(c, tx, "DELETE FROM key_secrets WHERE key_id=@id AND version=@v");
-            cmd.Add("@id", id);
-            cmd.Add("@v", version);
-            return await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
+            int deleted;
+            using (DbCommand cmd = SqlEngine.Command(c, tx, "DELETE FROM key_secrets WHERE key_id=@id AND version=@v"))
+            {
+                cmd.Add("@id", id);
+                cmd.Add("@v", version);
+                deleted = await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            if (deleted == 1)
+            {
+                // No copy of the deleted ciphertext may stay in the table's pages (SqlEngine.RewriteAfterEraseAsync).
+                await store.Engine.RewriteAfterEraseAsync(c, tx, "key_secrets", cancellationToken).ConfigureAwait(false);
+            }
+
+            return deleted == 1;
         }, cancellationToken).ConfigureAwait(false);
         if (erased)
         {
@@ -235,7 +246,14 @@ internal sealed class SqlKeyStore(SqlStore store) : IKeyStore
             cmd.Add("@ct", cipher);
             cmd.Add("@id", id);
             cmd.Add("@v", version);
-            return await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
+            if (await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) != 1)
+            {
+                return false;
+            }
+
+            // The replaced ciphertext: no copy of it may stay in the table's pages (SqlEngine.RewriteAfterEraseAsync).
+            await store.Engine.RewriteAfterEraseAsync(c, tx, "key_secrets", cancellationToken).ConfigureAwait(false);
+            return true;
         }, cancellationToken).ConfigureAwait(false);
         if (replaced)
         {
@@ -382,7 +400,7 @@ internal sealed class SqlKeyStore(SqlStore store) : IKeyStore
     }
 
     /// <summary>Moves a staged replacement of the version into key_secrets, inside the caller's transaction; false if none.</summary>
-    private static async Task<bool> PromoteStagedAsync(DbConnection c, DbTransaction tx, string id, int version, CancellationToken ct)
+    private async Task<bool> PromoteStagedAsync(DbConnection c, DbTransaction tx, string id, int version, CancellationToken ct)
     {
         using (DbCommand upd = SqlEngine.Command(c, tx,
             "UPDATE key_secrets SET kek_id = (SELECT s.kek_id FROM key_secrets_staged s WHERE s.key_id=@id AND s.version=@v), " +
@@ -398,11 +416,14 @@ internal sealed class SqlKeyStore(SqlStore store) : IKeyStore
             }
         }
 
+        // The version's previous material was overwritten: no copy of it may stay in the table's pages.
+        await store.Engine.RewriteAfterEraseAsync(c, tx, "key_secrets", ct).ConfigureAwait(false);
         await DeleteStagedAsync(c, tx, id, version, ct).ConfigureAwait(false);
         return true;
     }
 
-    private static async Task<int> DeleteStagedAsync(DbConnection c, DbTransaction tx, string id, int? version, CancellationToken ct)
+    /// <summary>Deletes staged replacements (all of a key's, or one version's); when any was deleted, no copy of it stays in the table's pages.</summary>
+    private async Task<int> DeleteStagedAsync(DbConnection c, DbTransaction tx, string id, int? version, CancellationToken ct)
     {
         using DbCommand cmd = SqlEngine.Command(c, tx, version is null
             ? "DELETE FROM key_secrets_staged WHERE key_id=@id"
@@ -413,7 +434,13 @@ internal sealed class SqlKeyStore(SqlStore store) : IKeyStore
             cmd.Add("@v", version.Value);
         }
 
-        return await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        int deleted = await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        if (deleted > 0)
+        {
+            await store.Engine.RewriteAfterEraseAsync(c, tx, "key_secrets_staged", ct).ConfigureAwait(false);
+        }
+
+        return deleted;
     }
 
     public async Task<bool> DiscardPendingVersionAsync(string id, int version, CancellationToken cancellationToken = default)
@@ -446,6 +473,11 @@ internal sealed class SqlKeyStore(SqlStore store) : IKeyStore
                 }
 
                 n += await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            if (n > 0)
+            {
+                await store.Engine.RewriteAfterEraseAsync(c, tx, "key_secrets", cancellationToken).ConfigureAwait(false);
             }
 
             return n > 0;

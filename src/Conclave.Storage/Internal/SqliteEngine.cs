@@ -104,6 +104,58 @@ internal sealed class SqliteEngine : SqlEngine
         throw StorageErrors.Io("checkpoint after erase", new TimeoutException("the write-ahead log could not be truncated; a reader held it"));
     }
 
+    /// <summary>
+    /// Rebuilds <paramref name="table"/>: its live rows are copied into a new table of the same definition, the old
+    /// table is dropped (with <c>secure_delete</c> every page it held is zeroed as it is freed) and the new one takes its
+    /// name; its indexes and triggers are created again. <c>secure_delete</c> alone zeroes a deleted row only where it
+    /// lies at the delete: when a balance of the b-tree moved it before (an insert or a delete of another row on its
+    /// page or a sibling), SQLite rebuilt the pages without clearing the space the row left, and that copy stayed in the
+    /// file after the delete (NodeChaosTests found a retired share so; SqliteEraseTests). Costs a copy of the table's
+    /// live rows per erase: for key_secrets, one sealed share per key version the store holds.
+    /// </summary>
+    public override async Task RewriteAfterEraseAsync(DbConnection connection, DbTransaction tx, string table, CancellationToken ct)
+    {
+        string? ddl = null;
+        var dependents = new List<string>();
+        using (DbCommand cmd = Command(connection, tx, "SELECT type, sql FROM sqlite_master WHERE tbl_name=@t AND sql IS NOT NULL"))
+        {
+            cmd.Add("@t", table);
+            using DbDataReader r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await r.ReadAsync(ct).ConfigureAwait(false))
+            {
+                if (r.GetString(0) == "table")
+                {
+                    ddl = r.GetString(1);
+                }
+                else
+                {
+                    dependents.Add(r.GetString(1)); // explicit indexes and triggers (the primary key's index comes with the table)
+                }
+            }
+        }
+
+        int columns = ddl?.IndexOf('(', StringComparison.Ordinal) ?? -1;
+        if (columns < 0)
+        {
+            throw StorageErrors.Io("rewrite after erase", new InvalidOperationException($"no definition of table {table}"));
+        }
+
+        string scratch = table + "_rewrite";
+        string[] steps =
+        [
+            $"CREATE TABLE {scratch} {ddl![columns..]}",
+            $"INSERT INTO {scratch} SELECT * FROM {table}",
+            $"DROP TABLE {table}",
+            $"ALTER TABLE {scratch} RENAME TO {table}",
+            .. dependents,
+        ];
+        foreach (string sql in steps)
+        {
+            using DbCommand cmd = Command(connection, tx, sql);
+            await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+    }
+
     public override bool IsUniqueViolation(Exception e) =>
         e is SqliteException s && s.SqliteErrorCode == 19 && s.SqliteExtendedErrorCode is 2067 or 1555;
 
