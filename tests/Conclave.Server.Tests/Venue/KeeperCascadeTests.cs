@@ -101,16 +101,56 @@ public sealed class KeeperCascadeTests(KeeperVenue fixture, ITestOutputHelper ou
         Assert.Contains(settler.Lines, l => l.Contains(" stopped mode=settle sent=1 reverted=0 failed=0", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task A_refused_liquidation_is_one_failed_line_per_attempt_and_the_keeper_keeps_running()
+    {
+        // An agent whose scope has settle only: policy refuses its liquidate (403 policy-denied) before any signing.
+        string credential = await RegisterAgentAsync(["settle"]);
+        await V.Chain.Call("anvil_autoImpersonateAccount", true);
+        await V.SetPriceAsync("1");
+        string account = (await OpenAccountsAsync(1))[0];
+        long pending = await V.Chain.TransactionCountAsync(V.KeeperAddress, "pending");
+        using (KeeperProcess keeper = StartKeeper(credential))
+        {
+            await keeper.WaitForAsync(k => k.Lines.Any(l => l.Contains(" price 1000000000000000000 wei", StringComparison.Ordinal)), "the keeper watches", TimeSpan.FromSeconds(60));
+            await V.SetPriceAsync("0.94");
+            // Retried at the 2 s rescans, one line each time, and the process stays up.
+            await keeper.WaitForAsync(k => k.Events("failed").Count(f => f[3] == account + ":") >= 2, "two refused attempts", TimeSpan.FromSeconds(60));
+            Assert.All(keeper.Events("failed"), f => Assert.Contains("policy-denied", string.Join(' ', f), StringComparison.Ordinal));
+            Assert.Empty(keeper.Events("liquidated"));
+            Assert.Equal(0, await keeper.TerminateAsync(TimeSpan.FromSeconds(40)));
+            Assert.Contains(keeper.Lines, l => l.Contains(" stopped mode=liquidate sent=0 reverted=0 failed=", StringComparison.Ordinal));
+        }
+
+        Assert.Equal(pending, await V.Chain.TransactionCountAsync(V.KeeperAddress, "pending"));
+        Assert.Equal(Abi.Wei("10"), Abi.Int(await V.Chain.EthCallAsync(V.Engine, Abi.Call("positions(address)", account))));
+
+        // Leave no liquidatable account behind for the other tests of the class: the admin liquidates it.
+        JsonNode sent = await OwnServers.PostAsync(V.Http, $"/v1/keys/{V.KeeperName}/ethereum/transactions",
+            $$"""{"operation":"liquidate","venue":"{{ExampleVenue.VenueName}}","args":{"account":"{{account}}"},"send":true}""");
+        Assert.Equal("0x1", (await V.Chain.ReceiptAsync(sent["hash"]!.GetValue<string>()))["status"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task Bad_options_are_one_line_the_usage_and_exit_code_2()
+    {
+        using KeeperProcess keeper = KeeperProcess.Start(["--server", "http://127.0.0.1:1", "--key", "k"]);
+        Assert.Equal(2, await keeper.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+        Assert.StartsWith("conclave-keeper: --credential is required\nusage: conclave-keeper --server URL", keeper.Errors, StringComparison.Ordinal);
+        Assert.Empty(keeper.Lines);
+    }
+
     /// <summary>How many accounts the keeper's latest <c>price</c> line says it watches.</summary>
     private static int SeenAccounts(KeeperProcess keeper) => keeper.Events("price").Select(f => f.FirstOrDefault(x => x.StartsWith("accounts=", StringComparison.Ordinal)))
         .Select(x => x is null ? 0 : int.Parse(x["accounts=".Length..], CultureInfo.InvariantCulture)).DefaultIfEmpty(0).Max();
 
     /// <summary>An agent principal scoped to the keeper key and liquidate/settle, its Ed25519 credential file (as `conclave agents add` writes it).</summary>
-    private async Task<string> RegisterAgentAsync()
+    private async Task<string> RegisterAgentAsync(string[]? operations = null)
     {
+        string ops = string.Join(',', (operations ?? ["liquidate", "settle"]).Select(o => $"\"{o}\""));
         string id = "keeper-" + Guid.NewGuid().ToString("N")[..8];
         await OwnServers.PostAsync(V.Http, "/v1/principals",
-            $$$"""{"id":"{{{id}}}","kind":"agent","roles":["agent"],"scope":{"keys":["{{{V.KeeperId}}}"],"operations":["liquidate","settle"]}}""", HttpStatusCode.Created);
+            $$$"""{"id":"{{{id}}}","kind":"agent","roles":["agent"],"scope":{"keys":["{{{V.KeeperId}}}"],"operations":[{{{ops}}}]}}""", HttpStatusCode.Created);
         byte[] seed = RandomNumberGenerator.GetBytes(32);
         try
         {

@@ -58,6 +58,18 @@ internal sealed class KeeperProcess : IDisposable
 
     public IReadOnlyList<string> Lines => [.. _lines];
 
+    /// <summary>Standard error so far, lines joined with \n.</summary>
+    public string Errors => string.Join('\n', _errors);
+
+    /// <summary>Waits for the process to exit by itself; its exit code.</summary>
+    public async Task<int> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        await _process.WaitForExitAsync(cts.Token);
+        _process.WaitForExit(); // drains the redirected output
+        return _process.ExitCode;
+    }
+
     public string Output => string.Join('\n', _lines) + (_errors.IsEmpty ? "" : "\nstderr:\n" + string.Join('\n', _errors));
 
     /// <summary>Lines whose event word (after the time) is <paramref name="word"/>.</summary>
