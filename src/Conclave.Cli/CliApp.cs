@@ -26,6 +26,7 @@ internal static class CliApp
         root.Subcommands.Add(ServerCommand.Create());
         root.Subcommands.Add(CoordinatorCommand.Create());
         root.Subcommands.Add(UpCommand.Create());
+        root.Subcommands.Add(DemoCommand.Create());
         root.Subcommands.Add(HsmCommand.Create());
         root.Subcommands.Add(MnemonicCommand.Create());
         root.Subcommands.Add(DeriveCommand.Create());

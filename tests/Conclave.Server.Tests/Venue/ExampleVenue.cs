@@ -16,7 +16,23 @@ public sealed class ExampleVenue : IAsyncLifetime
 {
     public const string VenueName = "example-venue";
 
-    public ExampleVenue() => Cluster = new VenueCluster(DeployAsync);
+    private readonly bool _allowAgents;
+
+    public ExampleVenue()
+        : this(allowAgents: false)
+    {
+    }
+
+    /// <param name="allowAgents">Adds to the starter policy a rule letting agent principals (in their scope) send the
+    /// venue's <c>liquidate</c> and <c>settle</c> (the keeper agents of examples/keeper).</param>
+    internal ExampleVenue(bool allowAgents)
+    {
+        _allowAgents = allowAgents;
+        Cluster = new VenueCluster(DeployAsync);
+    }
+
+    /// <summary>The starter-policy rule <see cref="ExampleVenue(bool)"/> adds.</summary>
+    public const string AgentRule = """{"id":"keeper-agents","effect":"allow","match":{"roles":["agent"],"operations":["liquidate","settle"],"venues":["example-venue"]}}""";
 
     public VenueCluster Cluster { get; }
 
@@ -58,6 +74,14 @@ public sealed class ExampleVenue : IAsyncLifetime
         }
 
         config.VenueProfiles = [profile];
+        if (_allowAgents)
+        {
+            string starter = config.Resolve(config.StarterPolicy ?? throw new InvalidOperationException("the cluster's server.json names no starter policy"));
+            JsonNode policy = JsonNode.Parse(File.ReadAllText(starter))!;
+            policy["rules"]!.AsArray().Add(JsonNode.Parse(AgentRule));
+            File.WriteAllText(starter, policy.ToJsonString());
+        }
+
         config.RequestTimeoutSeconds = 120; // the keeper's DKLs23 key generation took over 30 s on a loaded 2-core machine
         // The server's PKCS#11 token (SoftHSM in tests) for the Safe owner key of scheme hsm-ecdsa-secp256k1.
         config.Hsm = new Conclave.Node.Config.HsmSettings

@@ -32,6 +32,9 @@ public sealed class VenueCluster : IAsyncLifetime
 
     public HttpClient Http { get; private set; } = null!;
 
+    /// <summary>The three signer-node processes (a test kills one with <see cref="LocalClusterProcesses.KillNode"/>).</summary>
+    public LocalClusterProcesses Nodes => _nodes;
+
     public async Task InitializeAsync()
     {
         Chain = new AnvilChain();
