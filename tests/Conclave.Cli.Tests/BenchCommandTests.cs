@@ -55,7 +55,7 @@ public sealed class BenchCommandTests : IDisposable
         [
             "ecdsa-secp256k1/libsecp256k1", "ed25519", "frost-secp256k1/2-of-3", "frost-secp256k1/3-of-5",
             "safe-multisig/2-of-3", "safe-multisig/3-of-5", "ml-dsa-65",
-            .. new[] { "per-agent", "by-role" }.SelectMany(l => new[] { 10, 100, 1000, 10000 }.Select(n => $"policy/decide-{l}-{n}")),
+            .. new[] { "per-agent", "by-venue", "by-condition" }.SelectMany(l => new[] { 10, 100, 1000, 10000 }.Select(n => $"policy/decide-{l}-{n}")),
         ];
         Assert.Equal(expected.Order(StringComparer.Ordinal), Rows(report).Select(x => x["id"]!.GetValue<string>()).Order(StringComparer.Ordinal));
         foreach (JsonNode row in Rows(report))
@@ -74,6 +74,7 @@ public sealed class BenchCommandTests : IDisposable
 
         Assert.Contains("1 candidate(s)", Row(report, "policy/decide-per-agent-10")["note"]!.GetValue<string>(), StringComparison.Ordinal);
         Assert.Contains("40 candidate(s)", Row(report, "policy/decide-per-agent-10000")["note"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Contains("every rule is a candidate", Row(report, "policy/decide-by-condition-10000")["note"]!.GetValue<string>(), StringComparison.Ordinal);
 
         Assert.Equal(1.0, Row(report, "ecdsa-secp256k1/libsecp256k1")["ratioToBaseline"]!.GetValue<double>(), 6);
         Assert.Equal(64, Row(report, "ed25519")["signatureBytes"]!.GetValue<int>());
@@ -95,7 +96,7 @@ public sealed class BenchCommandTests : IDisposable
         Assert.Single(System.Text.RegularExpressions.Regex.Matches(written, "conclave bench: begin"));
         Assert.Contains("| `safe-multisig/3-of-5` | in-process |", written, StringComparison.Ordinal);
         Assert.Contains("### Policy decisions", written, StringComparison.Ordinal);
-        Assert.Contains("| `policy/decide-by-role-1000` | decide |", written, StringComparison.Ordinal);
+        Assert.Contains("| `policy/decide-by-condition-1000` | decide |", written, StringComparison.Ordinal);
         string md2 = Path.Combine(_dir, "again.md");
         await File.WriteAllTextAsync(md2, "# Performance\n\nhand-written text that must survive\n");
         CliRunner.Result render = await CliRunner.RunAsync(null, "bench", "render", json, "--markdown", md2);

@@ -12,7 +12,7 @@ namespace Conclave.Policy.Tests;
 /// <summary>
 /// The rule index's second level (key or label, and venue; docs/POLICY.md "Decision latency"): decisions read through
 /// it are the same as through the principal/operation level alone, on seeded random policies and requests, and a
-/// policy whose rules differ only by venue (the by-role layout of `conclave bench`) reads one candidate, not all.
+/// policy whose rules differ only by venue (the by-venue layout of `conclave bench`) reads one candidate, not all.
 /// No timings are asserted.
 /// </summary>
 public sealed class RuleIndexTests

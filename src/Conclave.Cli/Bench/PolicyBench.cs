@@ -10,27 +10,32 @@ namespace Conclave.Cli.Bench;
 
 /// <summary>
 /// Policy decision latency in process (issue 16 "Benchmark": 10, 100, 1,000 and 10,000 rules; target p99 ≤ 20 µs at
-/// 1,000): <see cref="PolicyEvaluator.Decide"/> on a parsed document, one call timed per sample. Two layouts, because
-/// the evaluator indexes rules by principal and operation (PolicyDocument.Candidates) and the cost depends on how
-/// many rules survive the index:
+/// 1,000): <see cref="PolicyEvaluator.Decide"/> on a parsed document, one call timed per sample. Three layouts, because
+/// the evaluator indexes rules by (principal, operation) and then by (key, venue) (RuleIndex) and the cost depends on
+/// how many rules survive the index:
 /// <list type="bullet">
 /// <item><c>per-agent</c>: every rule names one agent and one operation, with a key list, an amount condition and a
 /// per-transaction limit (a venue that writes a rule per bot): the index leaves the request's agent's few rules.</item>
-/// <item><c>by-role</c>: every rule matches the role agent and the operation liquidate and differs only by venue
-/// (a venue that writes rules per market): every rule is a candidate and is matched one by one: the worst case.</item>
+/// <item><c>by-venue</c>: every rule matches the role agent and the operation liquidate and differs only by venue
+/// (a venue that writes rules per market): the venue level of the index leaves the one rule of the request's venue.</item>
+/// <item><c>by-condition</c>: every rule matches the role agent and the operation liquidate, any key and venue, and
+/// differs only by an argument condition (a rule per option series): no index level can narrow it, every rule is a
+/// candidate and is matched one by one, the matching one last: the worst case.</item>
 /// </list>
-/// The request is allowed by exactly one rule in both layouts, so the whole decision (scope, level, deny scan, limits,
+/// The request is allowed by exactly one rule in every layout, so the whole decision (scope, level, deny scan, limits,
 /// explanation) runs. Velocity counters are empty (their reads are the store's, measured with it).
 /// </summary>
 internal static class PolicyBench
 {
     public static IReadOnlyList<int> RuleCounts { get; } = [10, 100, 1_000, 10_000];
 
+    public static IReadOnlyList<string> Layouts { get; } = ["per-agent", "by-venue", "by-condition"];
+
     private static readonly DateTimeOffset Now = new(2026, 11, 30, 12, 0, 0, TimeSpan.Zero);
 
     public static void Run(BenchContext ctx)
     {
-        foreach (string layout in new[] { "per-agent", "by-role" })
+        foreach (string layout in Layouts)
         {
             foreach (int rules in RuleCounts)
             {
@@ -40,7 +45,12 @@ internal static class PolicyBench
                     continue;
                 }
 
-                (PolicyDocument policy, OperationRequest request) = layout == "per-agent" ? PerAgent(rules) : ByRole(rules);
+                (PolicyDocument policy, OperationRequest request) = layout switch
+                {
+                    "per-agent" => PerAgent(rules),
+                    "by-venue" => ByVenue(rules),
+                    _ => ByCondition(rules),
+                };
                 var context = new EvaluationContext(RiskLevel.Normal, Now);
                 Decision first = PolicyEvaluator.Decide(policy, request, context, EmptyCounters.Instance);
                 if (first.Outcome != DecisionOutcome.Allow || first.Rules.Count != 1)
@@ -53,9 +63,12 @@ internal static class PolicyBench
                 {
                     Id = id, Family = Comparison.PolicyFamily, Operation = "decide", Scheme = "conclave-policy", Shape = $"{rules} rules", Where = "in-process",
                     Sign = latency, SecurityProfile = "-",
-                    Note = layout == "per-agent"
-                        ? $"{rules} rules, one agent and one operation each: the principal/operation index leaves {PerAgentCandidates(rules)} candidate(s)"
-                        : $"{rules} rules matching role agent and operation liquidate, one venue each: every rule is a candidate",
+                    Note = layout switch
+                    {
+                        "per-agent" => $"{rules} rules, one agent and one operation each: the principal/operation index leaves {PerAgentCandidates(rules)} candidate(s)",
+                        "by-venue" => $"{rules} rules matching role agent and operation liquidate, one venue each: the venue index leaves 1 candidate(s)",
+                        _ => $"{rules} rules matching role agent and operation liquidate, one series condition each: every rule is a candidate",
+                    },
                 });
             }
         }
@@ -78,10 +91,10 @@ internal static class PolicyBench
             rules.Append(CultureInfo.InvariantCulture, $$$$"""{"id":"r{{{{i}}}}","effect":"allow","match":{"principals":["agent-{{{{i % Agents}}}}"],"operations":["{{{{op}}}}"],"keys":["key-{{{{i}}}}"]},"conditions":[{"arg":"amount","op":"lt","value":1000}],"limits":{"perTransaction":{"native":500}}},""");
         }
 
-        return (Document(rules), Request("agent-7", "liquidate", "key-7", venue: null));
+        return (Document(rules), Request("agent-7", "liquidate", "key-7", venue: null, series: null));
     }
 
-    private static (PolicyDocument, OperationRequest) ByRole(int count)
+    private static (PolicyDocument, OperationRequest) ByVenue(int count)
     {
         var rules = new StringBuilder();
         for (int i = 0; i < count; i++)
@@ -89,8 +102,19 @@ internal static class PolicyBench
             rules.Append(CultureInfo.InvariantCulture, $$$$"""{"id":"r{{{{i}}}}","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"],"venues":["venue-{{{{i}}}}"]},"conditions":[{"arg":"amount","op":"lt","value":1000}],"limits":{"perTransaction":{"native":500}}},""");
         }
 
+        return (Document(rules), Request("agent-7", "liquidate", "key-7", venue: $"venue-{count - 1}", series: null));
+    }
+
+    private static (PolicyDocument, OperationRequest) ByCondition(int count)
+    {
+        var rules = new StringBuilder();
+        for (int i = 0; i < count; i++)
+        {
+            rules.Append(CultureInfo.InvariantCulture, $$$$"""{"id":"r{{{{i}}}}","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"series","op":"eq","value":{{{{i}}}}},{"arg":"amount","op":"lt","value":1000}],"limits":{"perTransaction":{"native":500}}},""");
+        }
+
         // The matching rule is the last one, so every other candidate is checked before it.
-        return (Document(rules), Request("agent-7", "liquidate", "key-7", venue: $"venue-{count - 1}"));
+        return (Document(rules), Request("agent-7", "liquidate", "key-7", venue: "venue-1", series: count - 1));
     }
 
     private static PolicyDocument Document(StringBuilder rules)
@@ -99,13 +123,22 @@ internal static class PolicyBench
         return PolicyDocument.Parse($$"""{"id":"bench","version":1,"rules":[{{rules}}]}""");
     }
 
-    private static OperationRequest Request(string agent, string operation, string key, string? venue) => new()
+    private static OperationRequest Request(string agent, string operation, string key, string? venue, int? series)
     {
-        Principal = new Principal(agent, PrincipalKind.Agent, [Role.Agent], PrincipalScope.Everything),
-        Operation = Operations.Parse(operation),
-        KeyId = key,
-        Venue = venue,
-        Args = new Dictionary<string, PolicyValue>(StringComparer.Ordinal) { ["amount"] = PolicyValue.Of(5m) },
-        Amount = 5m,
-    };
+        var args = new Dictionary<string, PolicyValue>(StringComparer.Ordinal) { ["amount"] = PolicyValue.Of(5m) };
+        if (series is int n)
+        {
+            args["series"] = PolicyValue.Of(n);
+        }
+
+        return new()
+        {
+            Principal = new Principal(agent, PrincipalKind.Agent, [Role.Agent], PrincipalScope.Everything),
+            Operation = Operations.Parse(operation),
+            KeyId = key,
+            Venue = venue,
+            Args = args,
+            Amount = 5m,
+        };
+    }
 }

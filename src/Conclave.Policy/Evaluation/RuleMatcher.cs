@@ -13,7 +13,7 @@ internal static class RuleMatcher
 {
     /// <remarks>
     /// Runs once per candidate rule of every decision (the worst case, rules the principal/operation index cannot
-    /// narrow, is every rule of the document: `conclave bench` rows policy/decide-by-role-…), so it is written with
+    /// narrow, is every rule of the document: `conclave bench` rows policy/decide-by-condition-…), so it is written with
     /// plain loops and ordinal comparisons and allocates nothing.
     /// </remarks>
     public static bool Matches(PolicyRule rule, OperationRequest req, DateTimeOffset now)
