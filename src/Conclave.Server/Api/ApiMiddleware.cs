@@ -201,8 +201,24 @@ public static partial class ApiMiddleware
                 }
             }
 
-            // The intent entry. Not cancelled with the request: an append is either made durable or fails.
-            Task<AuditEntry> intent = AppendAsync(gate, new AuditEntryInput(actor, action, keyId, requestHash, "allow", "accepted"), ctx.RequestAborted);
+            // The intent entry. Not cancelled with the request: an append is either made durable or fails. A signing route
+            // marked AuditOneCommit holds it (RequestAudit) and commits it with the policy decision and the round entry,
+            // before the first node step or the response, whichever comes first: one fsync instead of three in sequence.
+            var intentEntry = new AuditEntryInput(actor, action, keyId, requestHash, "allow", "accepted");
+            RequestAudit? held = null;
+            Task<AuditEntry> intent;
+            if (ctx.GetEndpoint()?.Metadata.GetMetadata<AuditOneCommit>() is not null)
+            {
+                held = new RequestAudit(gate, intentEntry, ctx.RequestAborted);
+                RequestAudit.Current = held;
+                AuditTrail.SetRequestAudit(ctx, held);
+                intent = held.Intent;
+            }
+            else
+            {
+                intent = AppendAsync(gate, intentEntry, ctx.RequestAborted);
+            }
+
             AuditTrail.SetIntent(ctx, intent);
 
             // Nothing of any response leaves before the intent is durable: the first byte waits for it. If the append
@@ -212,6 +228,11 @@ public static partial class ApiMiddleware
             {
                 try
                 {
+                    if (held is not null)
+                    {
+                        await held.FlushAsync().ConfigureAwait(false); // everything the request holds, the intent first
+                    }
+
                     await intent.ConfigureAwait(false);
                 }
                 catch (ApiException) when (ctx.Response.StatusCode < 400)
@@ -229,6 +250,11 @@ public static partial class ApiMiddleware
             // the intent is durable.
             if (ctx.GetEndpoint()?.Metadata.GetMetadata<AuditOverlap>() is null)
             {
+                if (held is not null)
+                {
+                    await held.FlushAsync().ConfigureAwait(false);
+                }
+
                 await intent.ConfigureAwait(false);
             }
 
@@ -241,8 +267,16 @@ public static partial class ApiMiddleware
                 (string? outcomeKey, string result) = AuditTrail.Outcome(ctx, keyId, body.Finish());
                 try
                 {
+                    if (held is not null)
+                    {
+                        await held.FlushAsync().ConfigureAwait(false); // a request that never started a response still writes its intent
+                    }
+
                     long seq = (await intent.ConfigureAwait(false)).Seq;
-                    await gate.AppendAsync(new AuditEntryInput(actor, action, outcomeKey, requestHash, "allow", $"{result} (intent seq {seq})"), CancellationToken.None).ConfigureAwait(false);
+                    // Nothing waits for the outcome: it rides in the next commit (the next request's), or alone after a few
+                    // milliseconds (StoreOptions.LazyAuditDelay). A crash before then leaves an intent without its outcome,
+                    // as a crash right after the response always could.
+                    await gate.AppendLazilyAsync(new AuditEntryInput(actor, action, outcomeKey, requestHash, "allow", $"{result} (intent seq {seq})"), CancellationToken.None).ConfigureAwait(false);
                 }
                 catch (StorageException e)
                 {
