@@ -262,39 +262,14 @@ public static partial class ApiMiddleware
             // between leaves an "accepted" entry without its outcome, which an auditor can list.
             var body = new HashingResponseStream(ctx.Response.Body);
             ctx.Response.Body = body;
-            ctx.Response.OnCompleted(async () =>
+            ctx.Response.OnCompleted(() =>
             {
                 (string? outcomeKey, string result) = AuditTrail.Outcome(ctx, keyId, body.Finish());
-                try
-                {
-                    if (held is not null)
-                    {
-                        await held.FlushAsync().ConfigureAwait(false); // a request that never started a response still writes its intent
-                    }
-
-                    long seq = (await intent.ConfigureAwait(false)).Seq;
-                    // Nothing waits for the outcome: it rides in the next commit (the next request's), or alone after a few
-                    // milliseconds (StoreOptions.LazyAuditDelay). A crash before then leaves an intent without its outcome,
-                    // as a crash right after the response always could.
-                    await gate.AppendLazilyAsync(new AuditEntryInput(actor, action, outcomeKey, requestHash, "allow", $"{result} (intent seq {seq})"), CancellationToken.None).ConfigureAwait(false);
-                }
-                catch (StorageException e)
-                {
-                    LogOutcomeLost(log, e);
-                }
-                catch (OperationCanceledException)
-                {
-                    // The client went away while the intent waited for an audit slot: nothing was carried out.
-                }
-                catch (ApiException e)
-                {
-                    // The intent itself failed: the request was answered 503 (or dropped) and did not take effect.
-                    LogOutcomeLost(log, e);
-                }
-                finally
-                {
-                    body.Dispose();
-                }
+                body.Dispose();
+                // Written in the background: Kestrel runs OnCompleted before the connection reads its next request, so
+                // waiting here for a commit held every keep-alive client's next request behind this one's outcome fsync.
+                _ = WriteOutcomeAsync(gate, log, held, intent, new AuditEntryInput(actor, action, outcomeKey, requestHash, "allow", result));
+                return Task.CompletedTask;
             });
             await next(ctx).ConfigureAwait(false);
         });
@@ -325,6 +300,42 @@ public static partial class ApiMiddleware
 
             await next(ctx).ConfigureAwait(false);
         });
+    }
+
+    /// <summary>
+    /// The outcome entry, after the intent. Nothing waits for it: it rides in the next commit (the next request's), or is
+    /// committed alone after StoreOptions.LazyAuditDelay. A crash before then leaves an intent without its outcome, as a
+    /// crash right after the response always could.
+    /// </summary>
+    private static async Task WriteOutcomeAsync(AuditGate gate, ILogger log, RequestAudit? held, Task<AuditEntry> intent, AuditEntryInput outcome)
+    {
+        try
+        {
+            if (held is not null)
+            {
+                await held.FlushAsync().ConfigureAwait(false); // a request that never started a response still writes its intent
+            }
+
+            long seq = (await intent.ConfigureAwait(false)).Seq;
+            await gate.AppendLazilyAsync(outcome with { Result = $"{outcome.Result} (intent seq {seq})" }, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (StorageException e)
+        {
+            LogOutcomeLost(log, e);
+        }
+        catch (OperationCanceledException)
+        {
+            // The client went away while the intent waited for an audit slot: nothing was carried out.
+        }
+        catch (ApiException e)
+        {
+            // The intent itself failed: the request was answered 503 (or dropped) and did not take effect.
+            LogOutcomeLost(log, e);
+        }
+        catch (ObjectDisposedException)
+        {
+            // The server stopped and closed its store first; the intent is in the log without its outcome.
+        }
     }
 
     private static async Task<AuditEntry> AppendAsync(AuditGate gate, AuditEntryInput entry, CancellationToken waitToken)
