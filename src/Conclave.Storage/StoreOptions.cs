@@ -23,6 +23,12 @@ public sealed class StoreOptions
     /// <summary>Most audit entries committed in one group-commit transaction.</summary>
     public int MaxAuditBatch { get; init; } = 2048;
 
+    /// <summary>
+    /// How long an entry appended with <see cref="Audit.IAuditLog.AppendLazilyAsync"/> may wait for another append to share
+    /// its commit before it is committed alone.
+    /// </summary>
+    public TimeSpan LazyAuditDelay { get; init; } = TimeSpan.FromMilliseconds(5);
+
     /// <summary>The clock (inject one in tests).</summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 

@@ -83,6 +83,80 @@ public abstract partial class StoreSuite
     }
 
     [Fact]
+    public async Task Audit_entries_appended_together_take_consecutive_seqs_in_one_commit_among_concurrent_appenders()
+    {
+        await using TestLocation loc = await Harness.NewLocationAsync();
+        using SoftwareSigningKey identity = SignatureSchemes.Ed25519.GenerateKey(random: TestSeed.For("key@group"));
+        await using IConclaveStore store = await loc.OpenAsync(new StoreOptions { CheckpointSigner = identity, CheckpointInterval = 100 });
+        var singles = new List<Task<AuditEntry>>();
+        var groups = new List<(AuditEntryInput[] Inputs, Task<IReadOnlyList<AuditEntry>> Written)>();
+        for (int g = 0; g < 20; g++)
+        {
+            for (int i = 0; i < 10; i++)
+            {
+                int n = g * 10 + i;
+                singles.Add(Task.Run(() => store.Audit.AppendAsync(Entry(n))));
+            }
+
+            AuditEntryInput[] inputs = [Entry(1000 + g * 3), Entry(1001 + g * 3) with { Action = "policy.decide" }, Entry(1002 + g * 3) with { Action = "frost.sign" }];
+            groups.Add((inputs, Task.Run(() => store.Audit.AppendAllAsync(inputs))));
+        }
+
+        await Task.WhenAll(singles);
+        foreach ((AuditEntryInput[] inputs, Task<IReadOnlyList<AuditEntry>> task) in groups)
+        {
+            IReadOnlyList<AuditEntry> written = await task;
+            Assert.Equal(3, written.Count);
+            for (int k = 0; k < 3; k++)
+            {
+                // In the order given, one seq after the other whatever the other appenders did, and one transaction (one time).
+                Assert.Equal(written[0].Seq + k, written[k].Seq);
+                Assert.Equal(written[0].Time, written[k].Time);
+                Assert.Equal(inputs[k].Action, written[k].Action);
+                Assert.Equal(inputs[k].RequestHash, written[k].RequestHash);
+            }
+        }
+
+        Assert.Equal(260, (await store.Audit.GetHeadAsync()).Seq);
+        Assert.True((await store.Audit.VerifyAsync()).Ok);
+        Assert.Equal(StorageErrorKind.InvalidArgument, (await Assert.ThrowsAsync<StorageException>(() => store.Audit.AppendAllAsync([]))).Kind);
+        Assert.Equal(StorageErrorKind.InvalidArgument,
+            (await Assert.ThrowsAsync<StorageException>(() => store.Audit.AppendAllAsync([Entry(1), Entry(2) with { Actor = "a\nb" }]))).Kind);
+        Assert.Equal(260, (await store.Audit.GetHeadAsync()).Seq); // a bad entry fails the whole group before anything is queued
+    }
+
+    [Fact]
+    public async Task Audit_lazy_entry_rides_in_the_next_commit_or_is_committed_alone_after_its_delay_or_at_close()
+    {
+        // Nothing else appended: the lazy entry waits (its delay here is an hour) and the next append commits it.
+        await using TestLocation loc = await Harness.NewLocationAsync();
+        using SoftwareSigningKey identity = SignatureSchemes.Ed25519.GenerateKey(random: TestSeed.For("key@lazy"));
+        await using (IConclaveStore store = await loc.OpenAsync(new StoreOptions { CheckpointSigner = identity, LazyAuditDelay = TimeSpan.FromHours(1) }))
+        {
+            Task<AuditEntry> lazy = store.Audit.AppendLazilyAsync(Entry(1));
+            await Task.Delay(200);
+            Assert.False(lazy.IsCompleted);
+            AuditEntry urgent = await store.Audit.AppendAsync(Entry(2));
+            AuditEntry rode = await lazy;
+            Assert.Equal(rode.Seq + 1, urgent.Seq);
+            Assert.Equal(rode.Time, urgent.Time); // one transaction
+
+            // Closing the store commits a lazy entry still waiting.
+            _ = store.Audit.AppendLazilyAsync(Entry(3));
+        }
+
+        await using (IConclaveStore store = await loc.OpenAsync(new StoreOptions { CheckpointSigner = identity, LazyAuditDelay = TimeSpan.FromMilliseconds(10) }))
+        {
+            Assert.Equal(3, (await store.Audit.GetHeadAsync()).Seq);
+
+            // With nothing else to ride with, it is committed alone once its delay has passed.
+            AuditEntry alone = await store.Audit.AppendLazilyAsync(Entry(4)).WaitAsync(TimeSpan.FromSeconds(60));
+            Assert.Equal(4, alone.Seq);
+            Assert.True((await store.Audit.VerifyAsync()).Ok);
+        }
+    }
+
+    [Fact]
     public async Task Audit_rejects_fields_that_could_smuggle_secrets_or_break_lines()
     {
         await using TestLocation loc = await Harness.NewLocationAsync();

@@ -206,8 +206,24 @@ public static partial class ApiMiddleware
                 }
             }
 
-            // The intent entry. Not cancelled with the request: an append is either made durable or fails.
-            Task<AuditEntry> intent = AppendAsync(gate, new AuditEntryInput(actor, action, keyId, requestHash, "allow", "accepted"), ctx.RequestAborted);
+            // The intent entry. Not cancelled with the request: an append is either made durable or fails. A signing route
+            // marked AuditOneCommit holds it (RequestAudit) and commits it with the policy decision and the round entry,
+            // before the first node step or the response, whichever comes first: one fsync instead of three in sequence.
+            var intentEntry = new AuditEntryInput(actor, action, keyId, requestHash, "allow", "accepted");
+            RequestAudit? held = null;
+            Task<AuditEntry> intent;
+            if (ctx.GetEndpoint()?.Metadata.GetMetadata<AuditOneCommit>() is not null)
+            {
+                held = new RequestAudit(gate, intentEntry, ctx.RequestAborted);
+                RequestAudit.Current = held;
+                AuditTrail.SetRequestAudit(ctx, held);
+                intent = held.Intent;
+            }
+            else
+            {
+                intent = AppendAsync(gate, intentEntry, ctx.RequestAborted);
+            }
+
             AuditTrail.SetIntent(ctx, intent);
 
             // Nothing of any response leaves before the intent is durable: the first byte waits for it. If the append
@@ -217,6 +233,11 @@ public static partial class ApiMiddleware
             {
                 try
                 {
+                    if (held is not null)
+                    {
+                        await held.FlushAsync().ConfigureAwait(false); // everything the request holds, the intent first
+                    }
+
                     await intent.ConfigureAwait(false);
                 }
                 catch (ApiException) when (ctx.Response.StatusCode < 400)
@@ -234,6 +255,11 @@ public static partial class ApiMiddleware
             // the intent is durable.
             if (ctx.GetEndpoint()?.Metadata.GetMetadata<AuditOverlap>() is null)
             {
+                if (held is not null)
+                {
+                    await held.FlushAsync().ConfigureAwait(false);
+                }
+
                 await intent.ConfigureAwait(false);
             }
 
@@ -241,31 +267,14 @@ public static partial class ApiMiddleware
             // between leaves an "accepted" entry without its outcome, which an auditor can list.
             var body = new HashingResponseStream(ctx.Response.Body);
             ctx.Response.Body = body;
-            ctx.Response.OnCompleted(async () =>
+            ctx.Response.OnCompleted(() =>
             {
                 (string? outcomeKey, string result) = AuditTrail.Outcome(ctx, keyId, body.Finish());
-                try
-                {
-                    long seq = (await intent.ConfigureAwait(false)).Seq;
-                    await gate.AppendAsync(new AuditEntryInput(actor, action, outcomeKey, requestHash, "allow", $"{result} (intent seq {seq})"), CancellationToken.None).ConfigureAwait(false);
-                }
-                catch (StorageException e)
-                {
-                    LogOutcomeLost(log, e);
-                }
-                catch (OperationCanceledException)
-                {
-                    // The client went away while the intent waited for an audit slot: nothing was carried out.
-                }
-                catch (ApiException e)
-                {
-                    // The intent itself failed: the request was answered 503 (or dropped) and did not take effect.
-                    LogOutcomeLost(log, e);
-                }
-                finally
-                {
-                    body.Dispose();
-                }
+                body.Dispose();
+                // Written in the background: Kestrel runs OnCompleted before the connection reads its next request, so
+                // waiting here for a commit held every keep-alive client's next request behind this one's outcome fsync.
+                _ = WriteOutcomeAsync(gate, log, held, intent, new AuditEntryInput(actor, action, outcomeKey, requestHash, "allow", result));
+                return Task.CompletedTask;
             });
             await next(ctx).ConfigureAwait(false);
         });
@@ -296,6 +305,42 @@ public static partial class ApiMiddleware
 
             await next(ctx).ConfigureAwait(false);
         });
+    }
+
+    /// <summary>
+    /// The outcome entry, after the intent. Nothing waits for it: it rides in the next commit (the next request's), or is
+    /// committed alone after StoreOptions.LazyAuditDelay. A crash before then leaves an intent without its outcome, as a
+    /// crash right after the response always could.
+    /// </summary>
+    private static async Task WriteOutcomeAsync(AuditGate gate, ILogger log, RequestAudit? held, Task<AuditEntry> intent, AuditEntryInput outcome)
+    {
+        try
+        {
+            if (held is not null)
+            {
+                await held.FlushAsync().ConfigureAwait(false); // a request that never started a response still writes its intent
+            }
+
+            long seq = (await intent.ConfigureAwait(false)).Seq;
+            await gate.AppendLazilyAsync(outcome with { Result = $"{outcome.Result} (intent seq {seq})" }, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (StorageException e)
+        {
+            LogOutcomeLost(log, e);
+        }
+        catch (OperationCanceledException)
+        {
+            // The client went away while the intent waited for an audit slot: nothing was carried out.
+        }
+        catch (ApiException e)
+        {
+            // The intent itself failed: the request was answered 503 (or dropped) and did not take effect.
+            LogOutcomeLost(log, e);
+        }
+        catch (ObjectDisposedException)
+        {
+            // The server stopped and closed its store first; the intent is in the log without its outcome.
+        }
     }
 
     private static async Task<AuditEntry> AppendAsync(AuditGate gate, AuditEntryInput entry, CancellationToken waitToken)

@@ -80,7 +80,7 @@ public static class ApiRoutes
             await AuditTrail.RequireIntentAsync(ctx).ConfigureAwait(false);
             metrics.ObserveSign(k.Scheme, System.Diagnostics.Stopwatch.GetElapsedTime(start));
             return TypedResults.Ok(r with { Policy = grant.Explanation });
-        }).WithName("Sign").WithMetadata(new AuditOverlap()).Problems([.. common, 403, 404, 409, 502, 503, 504]);
+        }).WithName("Sign").WithMetadata(new AuditOverlap(), new AuditOneCommit()).Problems([.. common, 403, 404, 409, 502, 503, 504]);
 
         v1.MapPost("/keys/{name}/sign/batch", async Task<Ok<SignBatchResponse>> (HttpContext ctx, string name, SignBatchRequest body, KeyService keys, PolicyGate policy,
             ServerMetrics metrics, CancellationToken ct) =>
@@ -119,7 +119,7 @@ public static class ApiRoutes
             }).ConfigureAwait(false);
             await AuditTrail.RequireIntentAsync(ctx).ConfigureAwait(false);
             return TypedResults.Ok(new SignBatchResponse(results));
-        }).WithName("SignBatch").WithMetadata(new AuditOverlap()).Problems([.. common, 404, 503]);
+        }).WithName("SignBatch").WithMetadata(new AuditOverlap(), new AuditOneCommit()).Problems([.. common, 404, 503]);
 
         v1.MapPost("/keys/{name}/derive", async Task<Ok<DeriveResponse>> (HttpContext ctx, string name, DeriveRequest body, KeyService keys, CancellationToken ct) =>
         {

@@ -27,5 +27,33 @@ public sealed class AuditGate(IConclaveStore store, int maxInFlight) : IDisposab
         }
     }
 
+    /// <summary>Appends entries in one commit (<see cref="IAuditLog.AppendAllAsync"/>) once a slot is free.</summary>
+    public async Task<IReadOnlyList<AuditEntry>> AppendAllAsync(IReadOnlyList<AuditEntryInput> entries, CancellationToken waitToken)
+    {
+        await _slots.WaitAsync(waitToken).ConfigureAwait(false);
+        try
+        {
+            return await store.Audit.AppendAllAsync(entries, CancellationToken.None).ConfigureAwait(false);
+        }
+        finally
+        {
+            _slots.Release();
+        }
+    }
+
+    /// <summary>Appends an entry nothing waits for (<see cref="IAuditLog.AppendLazilyAsync"/>) once a slot is free.</summary>
+    public async Task<AuditEntry> AppendLazilyAsync(AuditEntryInput entry, CancellationToken waitToken)
+    {
+        await _slots.WaitAsync(waitToken).ConfigureAwait(false);
+        try
+        {
+            return await store.Audit.AppendLazilyAsync(entry, CancellationToken.None).ConfigureAwait(false);
+        }
+        finally
+        {
+            _slots.Release();
+        }
+    }
+
     public void Dispose() => _slots.Dispose();
 }

@@ -16,6 +16,7 @@ public static class AuditTrail
     private static readonly object ProblemItem = new();
     private static readonly object CallsItem = new();
     private static readonly object IntentItem = new();
+    private static readonly object RequestAuditItem = new();
 
     /// <summary>The key the route named, if the audit middleware found it.</summary>
     public static KeyRecord? Key(HttpContext ctx) => ctx?.Items[KeyItem] as KeyRecord;
@@ -29,7 +30,10 @@ public static class AuditTrail
     /// marked <see cref="AuditOverlap"/> calls this after computing its result and before returning it.
     /// </summary>
     public static Task RequireIntentAsync(HttpContext ctx) =>
-        ctx?.Items[IntentItem] as Task ?? throw new InvalidOperationException("no audit intent for this request");
+        ctx?.Items[RequestAuditItem] is RequestAudit held ? held.FlushAsync() // the intent and everything held with it
+        : ctx?.Items[IntentItem] as Task ?? throw new InvalidOperationException("no audit intent for this request");
+
+    internal static void SetRequestAudit(HttpContext ctx, RequestAudit held) => ctx.Items[RequestAuditItem] = held;
 
     /// <summary>Called by <see cref="ProblemTypes.WriteAsync"/>: the problem type answered.</summary>
     internal static void SetProblem(HttpContext ctx, string type) => ctx.Items[ProblemItem] = type;

@@ -75,8 +75,9 @@ public static class ServerHost
             Runs = store.Rotations,
             // Replicas may share a data folder (each with its own listen address): the address keeps their names apart.
             Owner = InstanceId(dataDir) + "@" + config.Listen,
+            // Committed with what the request holds (its intent and policy decision: Api.RequestAudit), in one fsync.
             BeforeSignRound = (keyId, version, message, session, ct) =>
-                store.Audit.AppendAsync(Conclave.Node.Frost.SignAuditRecords.CoordinatorEntry(keyId, version, message.Span, session), ct),
+                AppendRoundAsync(store, Conclave.Node.Frost.SignAuditRecords.CoordinatorEntry(keyId, version, message.Span, session), ct),
             // Nodes the coordinator convicted in a rotation run (a DKG complaint judged): named in the audit log before the run aborts.
             OnCulprits = (keyId, runId, culprits, ct) => store.Audit.AppendAsync(new Conclave.Storage.Audit.AuditEntryInput("coordinator", "rotation.culprit", keyId, null, "deny",
                 $"run {runId}: " + string.Join("; ", culprits.Select(c => $"culprit node {c.Node} ({c.Reason})"))), ct),
@@ -87,7 +88,7 @@ public static class ServerHost
         var keys = new KeyService(store, frost, cluster, config) { Hsm = new HsmKeys(hsm) };
         // DKLs23 signing rounds get their "dkls.sign" entry as FROST rounds get theirs (conclave audit reconcile).
         keys.Dkls.BeforeSignRound = (keyId, version, digest, session, ct) =>
-            store.Audit.AppendAsync(Conclave.Node.Frost.SignAuditRecords.DklsCoordinatorEntry(keyId, version, digest.Span, session), ct);
+            AppendRoundAsync(store, Conclave.Node.Frost.SignAuditRecords.DklsCoordinatorEntry(keyId, version, digest.Span, session), ct);
         await keys.LoadAsync(cancellationToken).ConfigureAwait(false);
         await keys.LoadNodeTrustAsync(cancellationToken).ConfigureAwait(false); // evicted nodes are never chosen, from the first request on
         var consistency = new KeyConsistency(store, cluster);
@@ -355,6 +356,13 @@ public static class ServerHost
     }
 
     /// <summary>This replica's stable name (file <c>instance-id</c> in its data folder, made at first start).</summary>
+    /// <summary>
+    /// The coordinator's entry for a signing round, durable before any node is asked: in the same commit as what the
+    /// request holds (Api.RequestAudit) when the round runs inside a signing request, else on its own.
+    /// </summary>
+    private static Task AppendRoundAsync(IConclaveStore store, Conclave.Storage.Audit.AuditEntryInput entry, CancellationToken ct) =>
+        Api.RequestAudit.Current is { } held ? held.FlushAsync(entry).WaitAsync(ct) : store.Audit.AppendAsync(entry, ct);
+
     private static string InstanceId(string dataDir)
     {
         string path = Path.Combine(dataDir, "instance-id");

@@ -149,12 +149,43 @@ public sealed class PolicyGate(PolicyEngine engine, IRiskLevelSource risk, Serve
     {
         ArgumentNullException.ThrowIfNull(caller);
         ArgumentNullException.ThrowIfNull(d);
+        var decided = new AuditEntryInput(caller.Actor, "policy.decide", keyId, requestHash, d.OutcomeName, Summary(operation, d));
+        AuditEntryInput? shadow = d.Shadow is { } s ? new AuditEntryInput(caller.Actor, "policy.shadow", keyId, requestHash, s.OutcomeName, Summary(operation, s)) : null;
+        if (RequestAudit.Current is { } held)
+        {
+            // A signing request that holds its audit entries (Api.RequestAudit): an allow is committed with the request's
+            // next effect — the round entry before any node is asked, or the response — so it is durable before the
+            // decision is acted on, in the same fsync. Any other outcome is committed now, with what the request holds.
+            if (d.Outcome == DecisionOutcome.Allow)
+            {
+                held.Defer(decided);
+                if (shadow is not null)
+                {
+                    held.Defer(shadow);
+                }
+
+                return;
+            }
+
+            if (shadow is not null)
+            {
+                held.Defer(decided);
+                await held.FlushAsync(shadow).ConfigureAwait(false);
+            }
+            else
+            {
+                await held.FlushAsync(decided).ConfigureAwait(false);
+            }
+
+            return;
+        }
+
         try
         {
-            await Store.Audit.AppendAsync(new AuditEntryInput(caller.Actor, "policy.decide", keyId, requestHash, d.OutcomeName, Summary(operation, d)), CancellationToken.None).ConfigureAwait(false);
-            if (d.Shadow is { } s)
+            await Store.Audit.AppendAsync(decided, CancellationToken.None).ConfigureAwait(false);
+            if (shadow is not null)
             {
-                await Store.Audit.AppendAsync(new AuditEntryInput(caller.Actor, "policy.shadow", keyId, requestHash, s.OutcomeName, Summary(operation, s)), CancellationToken.None).ConfigureAwait(false);
+                await Store.Audit.AppendAsync(shadow, CancellationToken.None).ConfigureAwait(false);
             }
         }
         catch (Conclave.Storage.StorageException e)

@@ -10,6 +10,20 @@ public interface IAuditLog
     /// <summary>Appends an entry; returns it (with seq and hashes) once durable.</summary>
     Task<AuditEntry> AppendAsync(AuditEntryInput entry, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Appends <paramref name="entries"/> in this order with consecutive seqs, in one transaction (one fsync): all are
+    /// durable when the task completes, or none is written and it fails. Entries of one request written together cost
+    /// one commit instead of one each.
+    /// </summary>
+    Task<IReadOnlyList<AuditEntry>> AppendAllAsync(IReadOnlyList<AuditEntryInput> entries, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Appends an entry nothing waits for (a request's outcome, written after its response): it rides in the next commit
+    /// another append causes, or is committed on its own once <see cref="StoreOptions.LazyAuditDelay"/> has passed with no
+    /// other append. The task completes when it is durable, as for <see cref="AppendAsync"/>.
+    /// </summary>
+    Task<AuditEntry> AppendLazilyAsync(AuditEntryInput entry, CancellationToken cancellationToken = default);
+
     /// <summary>Entries with seq ≥ <paramref name="fromSeq"/>, in order, at most <paramref name="limit"/>.</summary>
     Task<IReadOnlyList<AuditEntry>> ReadAsync(long fromSeq, int limit, CancellationToken cancellationToken = default);
 

@@ -10,7 +10,10 @@ namespace Conclave.Storage.Internal;
 /// The audit log. Appends go through a channel to one background writer that commits everything queued so far in a
 /// single transaction (group commit): one fsync per batch instead of per entry. Each batch reads and locks the head
 /// row, so several processes (PostgreSQL replicas) can share one chain. An append's task completes only after its
-/// batch committed; if the batch fails, every append in it fails (DESIGN.md safety rule 6).
+/// batch committed; if the batch fails, every append in it fails (DESIGN.md safety rule 6). Entries appended together
+/// (<see cref="AppendAllAsync"/>) are one queue item, never split across transactions; a batch holding only lazy
+/// entries (<see cref="AppendLazilyAsync"/>: nothing waits for them) waits up to <see cref="StoreOptions.LazyAuditDelay"/>
+/// for an append something does wait for, so the two share one fsync.
 /// </summary>
 internal sealed class SqlAuditLog(SqlStore store) : IAuditLog
 {
@@ -21,7 +24,7 @@ internal sealed class SqlAuditLog(SqlStore store) : IAuditLog
     private readonly Dictionary<int, string> _insertSql = [];
     private Task? _writer;
 
-    private sealed record Pending(AuditEntryInput Input, TaskCompletionSource<AuditEntry> Done);
+    private sealed record Pending(AuditEntryInput[] Inputs, bool Lazy, TaskCompletionSource<IReadOnlyList<AuditEntry>> Done);
 
     public void Start() => _writer = Task.Run(WriterLoopAsync);
 
@@ -34,17 +37,46 @@ internal sealed class SqlAuditLog(SqlStore store) : IAuditLog
         }
     }
 
-    public Task<AuditEntry> AppendAsync(AuditEntryInput entry, CancellationToken cancellationToken = default)
+    public async Task<AuditEntry> AppendAsync(AuditEntryInput entry, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(entry);
-        Validate.Text(entry.Actor, "entry.Actor");
-        Validate.Text(entry.Action, "entry.Action");
-        Validate.OptionalText(entry.KeyId, "entry.KeyId");
-        Validate.Text(entry.Decision, "entry.Decision");
-        Validate.Text(entry.Result, "entry.Result");
-        if (entry.RequestHash is not null)
+        return (await Enqueue([entry], lazy: false, cancellationToken).ConfigureAwait(false))[0];
+    }
+
+    public Task<IReadOnlyList<AuditEntry>> AppendAllAsync(IReadOnlyList<AuditEntryInput> entries, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(entries);
+        if (entries.Count == 0)
         {
-            Validate.Hash32(entry.RequestHash, "entry.RequestHash");
+            throw StorageErrors.Invalid("entries", "at least one entry is required");
+        }
+
+        return Enqueue(entries, lazy: false, cancellationToken);
+    }
+
+    public async Task<AuditEntry> AppendLazilyAsync(AuditEntryInput entry, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        return (await Enqueue([entry], lazy: true, cancellationToken).ConfigureAwait(false))[0];
+    }
+
+    private Task<IReadOnlyList<AuditEntry>> Enqueue(IReadOnlyList<AuditEntryInput> entries, bool lazy, CancellationToken cancellationToken)
+    {
+        var inputs = new AuditEntryInput[entries.Count];
+        for (int k = 0; k < inputs.Length; k++)
+        {
+            AuditEntryInput entry = entries[k] ?? throw new ArgumentNullException(nameof(entries));
+            Validate.Text(entry.Actor, "entry.Actor");
+            Validate.Text(entry.Action, "entry.Action");
+            Validate.OptionalText(entry.KeyId, "entry.KeyId");
+            Validate.Text(entry.Decision, "entry.Decision");
+            Validate.Text(entry.Result, "entry.Result");
+            if (entry.RequestHash is not null)
+            {
+                Validate.Hash32(entry.RequestHash, "entry.RequestHash");
+            }
+
+            inputs[k] = entry with { RequestHash = entry.RequestHash?.ToArray() };
         }
 
         if (_writer is null)
@@ -52,8 +84,8 @@ internal sealed class SqlAuditLog(SqlStore store) : IAuditLog
             throw StorageErrors.Invalid("store", "opened read-only");
         }
 
-        var pending = new Pending(entry with { RequestHash = entry.RequestHash?.ToArray() },
-            new TaskCompletionSource<AuditEntry>(TaskCreationOptions.RunContinuationsAsynchronously));
+        // One queue item however many entries: the writer never splits an item across two transactions.
+        var pending = new Pending(inputs, lazy, new TaskCompletionSource<IReadOnlyList<AuditEntry>>(TaskCreationOptions.RunContinuationsAsynchronously));
         if (!_queue.Writer.TryWrite(pending))
         {
             throw new ObjectDisposedException(nameof(IConclaveStore));
@@ -66,21 +98,32 @@ internal sealed class SqlAuditLog(SqlStore store) : IAuditLog
     private async Task WriterLoopAsync()
     {
         int max = Math.Max(1, store.Options.MaxAuditBatch);
-        var batch = new List<Pending>(max);
+        var batch = new List<Pending>();
         while (await _queue.Reader.WaitToReadAsync().ConfigureAwait(false))
         {
             batch.Clear();
-            while (batch.Count < max && _queue.Reader.TryRead(out Pending? p))
+            int entries = 0;
+            bool urgent = Drain(batch, ref entries, max);
+
+            // Only entries nothing waits for: give another append LazyAuditDelay to share this commit.
+            if (!urgent && entries < max)
             {
-                batch.Add(p);
+                await WaitForUrgentAsync(batch, entries, max).ConfigureAwait(false);
             }
 
             try
             {
                 IReadOnlyList<AuditEntry> written = await CommitBatchAsync(batch).ConfigureAwait(false);
-                for (int i = 0; i < batch.Count; i++)
+                int at = 0;
+                foreach (Pending p in batch)
                 {
-                    batch[i].Done.TrySetResult(written[i]);
+                    var mine = new AuditEntry[p.Inputs.Length];
+                    for (int k = 0; k < mine.Length; k++)
+                    {
+                        mine[k] = written[at++];
+                    }
+
+                    p.Done.TrySetResult(mine);
                 }
             }
             catch (Exception e)
@@ -90,6 +133,59 @@ internal sealed class SqlAuditLog(SqlStore store) : IAuditLog
                 {
                     p.Done.TrySetException(failure);
                 }
+            }
+        }
+    }
+
+    /// <summary>Moves queued items into <paramref name="batch"/> (at least one, whatever its size); true if any is not lazy.</summary>
+    private bool Drain(List<Pending> batch, ref int entries, int max)
+    {
+        bool urgent = false;
+        while ((batch.Count == 0 || entries < max) && _queue.Reader.TryPeek(out Pending? next)
+            && (batch.Count == 0 || entries + next.Inputs.Length <= max) && _queue.Reader.TryRead(out Pending? p))
+        {
+            batch.Add(p);
+            entries += p.Inputs.Length;
+            urgent |= !p.Lazy;
+        }
+
+        return urgent;
+    }
+
+    /// <summary>
+    /// Keeps taking queued items into a batch of lazy entries until a non-lazy one arrives, the batch is full, the queue
+    /// is completed or <see cref="StoreOptions.LazyAuditDelay"/> has passed since the batch was started.
+    /// </summary>
+    private async Task WaitForUrgentAsync(List<Pending> batch, int entries, int max)
+    {
+        // Real time whatever clock the store was given: a test's frozen clock must not hold entries back for good.
+        TimeProvider clock = TimeProvider.System;
+        long started = clock.GetTimestamp();
+        TimeSpan delay = store.Options.LazyAuditDelay;
+        while (entries < max)
+        {
+            TimeSpan left = delay - clock.GetElapsedTime(started);
+            if (left <= TimeSpan.Zero)
+            {
+                return;
+            }
+
+            using var timeout = new CancellationTokenSource(left);
+            try
+            {
+                if (!await _queue.Reader.WaitToReadAsync(timeout.Token).ConfigureAwait(false))
+                {
+                    return; // completed (StopAsync): commit what there is
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            if (Drain(batch, ref entries, max))
+            {
+                return;
             }
         }
     }
@@ -110,11 +206,13 @@ internal sealed class SqlAuditLog(SqlStore store) : IAuditLog
             long seq = head.Seq;
             foreach (Pending p in batch)
             {
-                seq++;
-                AuditEntryInput i = p.Input;
-                byte[] hash = AuditHashing.Hash(seq, time, i.Actor, i.Action, i.KeyId, i.RequestHash, i.Decision, i.Result, prev);
-                entries.Add(new AuditEntry(seq, SqlStore.FromMs(time), i.Actor, i.Action, i.KeyId, i.RequestHash, i.Decision, i.Result, prev, hash));
-                prev = hash;
+                foreach (AuditEntryInput i in p.Inputs)
+                {
+                    seq++;
+                    byte[] hash = AuditHashing.Hash(seq, time, i.Actor, i.Action, i.KeyId, i.RequestHash, i.Decision, i.Result, prev);
+                    entries.Add(new AuditEntry(seq, SqlStore.FromMs(time), i.Actor, i.Action, i.KeyId, i.RequestHash, i.Decision, i.Result, prev, hash));
+                    prev = hash;
+                }
             }
 
             if (store.Engine.Kind == StoreEngine.Sqlite)

@@ -144,17 +144,31 @@ public sealed class FrostHandlers(FrostNodeState state) : IProtocolHandler
         // (KeyDerivation.Signing): the node itself never signs under the untweaked group key, whatever it is asked.
         // Pooled nonces serve any child: the binding factors hash the signing group key (RFC 9591 §4.4), so a share
         // made for one child cannot be used under another (ATTACKS.md "HD path chosen after presigning").
-        KeyDerivation derivation = KeyDerivation.Signing(key.Suite, path);
-        using KeyPackage? derived = derivation.IsIdentity ? null : FrostScheme.Get(key.Suite.SchemeName).Derive(key, derivation);
-        SignatureShare share = FrostSigner.Sign(package, nonces, derived ?? key);
-        byte[] encoded = share.ToBytes();
+        // Issue 14 item 8: the node's own durable record of the share, before the share leaves. The record names only
+        // public values known before the share is computed, so its commit (an fsync) runs while the share is computed
+        // (issue 18); the share is returned only once the record is durable. If computing the share fails, the record
+        // stays (a share was asked for under that nonce and round) and nothing leaves.
+        Task recorded = SignAuditRecords.RecordShareAsync(state.Store, state.NodeId, keyId, (int)version, package.Message, nonceId, ctx.SessionId, ct);
+        byte[] encoded;
+        try
+        {
+            KeyDerivation derivation = KeyDerivation.Signing(key.Suite, path);
+            using KeyPackage? derived = derivation.IsIdentity ? null : FrostScheme.Get(key.Suite.SchemeName).Derive(key, derivation);
+            SignatureShare share = FrostSigner.Sign(package, nonces, derived ?? key);
+            encoded = share.ToBytes();
+        }
+        catch
+        {
+            await recorded.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            throw;
+        }
+
         if (state.CorruptShares)
         {
             encoded[^1] ^= 1; // testing only: a well-formed but wrong share (NodeConfig.FaultInjection)
         }
 
-        // Issue 14 item 8: the node's own durable record of the share, before the share leaves.
-        await SignAuditRecords.RecordShareAsync(state.Store, state.NodeId, keyId, (int)version, package.Message, nonceId, ctx.SessionId, ct).ConfigureAwait(false);
+        await recorded.ConfigureAwait(false);
         return [new OutgoingMessage(FrostMessages.Share, ctx.Request.Round, [0], encoded)];
     }
 

@@ -1,0 +1,130 @@
+using Conclave.Storage;
+using Conclave.Storage.Audit;
+
+namespace Conclave.Server.Api;
+
+/// <summary>Marks a signing route whose audit entries before its first effect share one commit (see <see cref="RequestAudit"/>).</summary>
+public sealed class AuditOneCommit;
+
+/// <summary>
+/// The audit entries one signing request writes before anything of it leaves the server, committed together: the
+/// intent ("accepted"), the policy decision that allowed it, and the coordinator's round entry that must be durable
+/// before any node is asked for a share. Written one after another they cost one fsync each in sequence (issue 18:
+/// three of them before the first node step); held here and flushed with the round entry, or when the response starts,
+/// they cost one. Nothing is weakened by holding them: each still becomes durable before the effect it must precede —
+/// the nodes' shares (<see cref="FlushAsync(AuditEntryInput)"/> before the round), the response's first byte
+/// (<see cref="FlushAsync()"/> from the middleware and <see cref="AuditTrail.RequireIntentAsync"/>) — and a request that
+/// fails first still writes them before its error answer. Flushes keep their order in the log (one writer, in queue
+/// order), and each waits for every earlier flush of the request.
+/// </summary>
+public sealed class RequestAudit
+{
+    private static readonly AsyncLocal<RequestAudit?> Scope = new();
+
+    private readonly AuditGate _gate;
+    private readonly CancellationToken _waitToken;
+    private readonly List<AuditEntryInput> _pending = [];
+    private readonly TaskCompletionSource<AuditEntry> _intent = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private Task _flushed = Task.CompletedTask;
+    private bool _intentWritten;
+
+    internal RequestAudit(AuditGate gate, AuditEntryInput intent, CancellationToken waitToken)
+    {
+        _gate = gate;
+        _waitToken = waitToken;
+        _pending.Add(intent);
+        _intent.Task.ContinueWith(static t => _ = t.Exception, TaskScheduler.Default); // observed even when nobody awaits it
+    }
+
+    /// <summary>The request being handled on this flow, if its route is marked <see cref="AuditOneCommit"/>.</summary>
+    public static RequestAudit? Current
+    {
+        get => Scope.Value;
+        internal set => Scope.Value = value;
+    }
+
+    /// <summary>The intent entry, once durable; faults with the 503 audit-unavailable problem if its commit failed.</summary>
+    public Task<AuditEntry> Intent => _intent.Task;
+
+    /// <summary>Holds an entry until the next flush (the request's next effect or its response).</summary>
+    public void Defer(AuditEntryInput entry)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        lock (_pending)
+        {
+            _pending.Add(entry);
+        }
+    }
+
+    /// <summary>Commits everything held, in one commit, and waits until it and every earlier flush are durable.</summary>
+    public Task FlushAsync() => FlushCoreAsync(null);
+
+    /// <summary>Commits everything held followed by <paramref name="entry"/>, in one commit; returns <paramref name="entry"/> as written.</summary>
+    public async Task<AuditEntry> FlushAsync(AuditEntryInput entry)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        IReadOnlyList<AuditEntry> written = await FlushCoreAsync(entry).ConfigureAwait(false);
+        return written[^1];
+    }
+
+    private async Task<IReadOnlyList<AuditEntry>> FlushCoreAsync(AuditEntryInput? entry)
+    {
+        Task earlier;
+        Task<IReadOnlyList<AuditEntry>>? mine = null;
+        bool carriesIntent = false;
+        lock (_pending)
+        {
+            if (entry is not null)
+            {
+                _pending.Add(entry);
+            }
+
+            earlier = _flushed;
+            if (_pending.Count > 0)
+            {
+                AuditEntryInput[] batch = [.. _pending];
+                _pending.Clear();
+                carriesIntent = !_intentWritten;
+                _intentWritten = true;
+                mine = AppendAsync(batch);
+                _flushed = Task.WhenAll(earlier, mine);
+            }
+        }
+
+        if (carriesIntent)
+        {
+            _ = CompleteIntentAsync(mine!);
+        }
+
+        await earlier.ConfigureAwait(false);
+        return mine is null ? [] : await mine.ConfigureAwait(false);
+    }
+
+    private async Task<IReadOnlyList<AuditEntry>> AppendAsync(AuditEntryInput[] batch)
+    {
+        try
+        {
+            return await _gate.AppendAllAsync(batch, _waitToken).ConfigureAwait(false);
+        }
+        catch (StorageException e)
+        {
+            throw ApiMiddleware.AuditUnavailable(e);
+        }
+    }
+
+    private async Task CompleteIntentAsync(Task<IReadOnlyList<AuditEntry>> batch)
+    {
+        try
+        {
+            _intent.TrySetResult((await batch.ConfigureAwait(false))[0]);
+        }
+        catch (OperationCanceledException)
+        {
+            _intent.TrySetCanceled();
+        }
+        catch (Exception e)
+        {
+            _intent.TrySetException(e);
+        }
+    }
+}
