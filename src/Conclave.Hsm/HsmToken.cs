@@ -328,7 +328,11 @@ public sealed class HsmToken : IDisposable
         return new HsmSigningKey(this, scheme, keyId, publicKey, priv, protection);
     }
 
-    /// <summary>Lists the signing keys of the supported schemes on the token.</summary>
+    /// <summary>
+    /// Lists the signing keys of the supported schemes on the token. A key that another session or process destroys
+    /// while the listing runs (its handle turns invalid between C_FindObjects and C_GetAttributeValue) is left out
+    /// rather than failing the whole listing.
+    /// </summary>
     public IReadOnlyList<HsmKeyInfo> ListKeys()
     {
         ThrowIfDisposed();
@@ -337,24 +341,63 @@ public sealed class HsmToken : IDisposable
             var result = new List<HsmKeyInfo>();
             foreach (IObjectHandle priv in session.FindAllObjects([Factories.ObjectAttributeFactory.Create(CKA.CKA_CLASS, CKO.CKO_PRIVATE_KEY)]))
             {
-                string label = session.GetAttributeValue(priv, [CKA.CKA_LABEL])[0].GetValueAsString() ?? string.Empty;
-                HsmSignatureScheme? scheme = IdentifyScheme(session, priv);
-                if (scheme is null || label.Length == 0)
+                try
                 {
-                    continue;
+                    HsmKeyInfo? info = DescribeKey(session, priv);
+                    if (info is not null)
+                    {
+                        result.Add(info);
+                    }
                 }
-
-                IObjectHandle? pub = FindByLabel(session, CKO.CKO_PUBLIC_KEY, label).FirstOrDefault();
-                byte[]? publicKey = pub is null ? null : scheme.DecodePublicKey(session.GetAttributeValue(pub, [CKA.CKA_EC_POINT])[0].GetValueAsByteArray());
-                if (publicKey is not null)
+                catch (Pkcs11Exception e) when (e.RV == CKR.CKR_OBJECT_HANDLE_INVALID)
                 {
-                    result.Add(new HsmKeyInfo(label, scheme, publicKey, ReadProtection(session, priv)));
+                    // Destroyed by someone else after the search found it: it is no longer on the token.
+                }
+                catch (Pkcs11Exception e) when (e.RV is CKR.CKR_GENERAL_ERROR or CKR.CKR_FUNCTION_FAILED)
+                {
+                    // SoftHSM2's file store reports a read racing a delete this way. Leave the key out only if it
+                    // is really gone; otherwise read it once more and let a second failure stand.
+                    if (StillExists(session, priv))
+                    {
+                        HsmKeyInfo? info = DescribeKey(session, priv);
+                        if (info is not null)
+                        {
+                            result.Add(info);
+                        }
+                    }
                 }
             }
 
             result.Sort((a, b) => string.CompareOrdinal(a.Id, b.Id));
             return (IReadOnlyList<HsmKeyInfo>)result;
         });
+    }
+
+    private static bool StillExists(ISession session, IObjectHandle handle)
+    {
+        try
+        {
+            _ = session.GetAttributeValue(handle, [CKA.CKA_CLASS]);
+            return true;
+        }
+        catch (Pkcs11Exception e) when (e.RV == CKR.CKR_OBJECT_HANDLE_INVALID)
+        {
+            return false;
+        }
+    }
+
+    private HsmKeyInfo? DescribeKey(ISession session, IObjectHandle priv)
+    {
+        string label = session.GetAttributeValue(priv, [CKA.CKA_LABEL])[0].GetValueAsString() ?? string.Empty;
+        HsmSignatureScheme? scheme = IdentifyScheme(session, priv);
+        if (scheme is null || label.Length == 0)
+        {
+            return null;
+        }
+
+        IObjectHandle? pub = FindByLabel(session, CKO.CKO_PUBLIC_KEY, label).FirstOrDefault();
+        byte[]? publicKey = pub is null ? null : scheme.DecodePublicKey(session.GetAttributeValue(pub, [CKA.CKA_EC_POINT])[0].GetValueAsByteArray());
+        return publicKey is null ? null : new HsmKeyInfo(label, scheme, publicKey, ReadProtection(session, priv));
     }
 
     /// <summary>Destroys a signing key pair on the token. Returns false if there was none. This cannot be undone.</summary>
