@@ -142,6 +142,12 @@ public sealed class AnvilChain : IDisposable
             tx["value"] = "0x" + v.ToString("x", CultureInfo.InvariantCulture).TrimStart('0').PadLeft(1, '0');
         }
 
+        // An explicit gas limit with headroom (as Conclave's own transactions get): anvil's estimate is the exact minimum
+        // at the pending block, and a call whose cost depends on block.timestamp (setPrice writes priceUpdatedAt: a no-op
+        // SSTORE when estimated in the same second, a dirty one when mined a second later) then ran out of gas now and
+        // then (KeeperCascadeTests failed so, status 0x0 with all its gas used).
+        BigInteger estimate = Q(await Call("eth_estimateGas", tx.DeepClone()));
+        tx["gas"] = "0x" + (estimate * 3 / 2 + 30_000).ToString("x", CultureInfo.InvariantCulture).TrimStart('0');
         string hash = (await Call("eth_sendTransaction", tx))!.GetValue<string>();
         JsonNode receipt = await ReceiptAsync(hash);
         if (receipt["status"]?.GetValue<string>() != "0x1")
