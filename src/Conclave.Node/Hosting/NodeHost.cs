@@ -86,7 +86,7 @@ public static class NodeHost
         ReloadingCertificate cert = ReloadingCertificate.FromFiles(config.Resolve(config.Tls.Certificate), config.Resolve(config.Tls.Key), trust, ClusterTrust.ServerAuthEku);
         ListenEndpoint listen = ListenEndpoint.Parse(config.Listen);
 
-        WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
+        WebApplicationBuilder builder = HostBuilders.CreateSlim();
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
         builder.Logging.SetMinimumLevel(minimumLevel);

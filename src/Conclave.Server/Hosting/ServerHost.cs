@@ -111,7 +111,7 @@ public static class ServerHost
             }
         }
 
-        WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
+        WebApplicationBuilder builder = HostBuilders.CreateSlim();
         if (apiCertificate is not null)
         {
             builder.WebHost.UseKestrelHttpsConfiguration();
