@@ -43,6 +43,10 @@ public sealed class RepairApiTests(RepairNodes fixture) : IClassFixture<RepairNo
             JsonNode keyB = await PostAsync(http, "/v1/keys", $$"""{"name":"{{b}}","scheme":"frost-ed25519"}""", HttpStatusCode.Created);
             byte[] groupA = Convert.FromHexString(keyA["publicKey"]!.GetValue<string>());
             byte[] groupB = Convert.FromHexString(keyB["publicKey"]!.GetValue<string>());
+            // An ecdsa-dkls23 key: its repair also renews the pairwise OT state of every holder with node 3.
+            string d = "repair-dkls-" + Guid.NewGuid().ToString("N")[..8];
+            JsonNode keyD = await PostAsync(http, "/v1/keys", $$"""{"name":"{{d}}","scheme":"ecdsa-dkls23"}""", HttpStatusCode.Created);
+            byte[] groupD = Convert.FromHexString(keyD["publicKey"]!.GetValue<string>());
 
             // More keys, each repaired below with its client leaving at another step boundary of the run.
             string[] otherBoundaries = ["started", "sigmas", "finish", "prepared", "nodes-committed"];
@@ -99,6 +103,19 @@ public sealed class RepairApiTests(RepairNodes fixture) : IClassFixture<RepairNo
                 Assert.StartsWith($"ok: repair of key {keyA["id"]!.GetValue<string>()} at version 1", stdout, StringComparison.Ordinal);
             }
 
+            // The DKLs23 key through the API: a recorded repair run, retired at the unchanged version, whose transcript
+            // verifies against the manifest.
+            JsonNode dklsRun = await RepairAsync(http, runs, d, keyD);
+            Assert.Equal(("repair", "retired", 1), (dklsRun["kind"]!.GetValue<string>(), dklsRun["state"]!.GetValue<string>(), dklsRun["key"]!["version"]!.GetValue<int>()));
+            Assert.Equal(Convert.ToHexStringLower(groupD), dklsRun["key"]!["publicKey"]!.GetValue<string>().ToLowerInvariant());
+            using (HttpResponseMessage r = await http.GetAsync(new Uri($"/v1/operations/{dklsRun["id"]!.GetValue<string>()}/transcript", UriKind.Relative)))
+            {
+                Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+                RotationTranscript t = RotationTranscript.FromJson(await r.Content.ReadAsByteArrayAsync());
+                Assert.Equal(("ecdsa-dkls23", "repair", 1, 3u), (t.Scheme, t.Kind, t.FromVersion, Assert.Single(t.Receivers)));
+                Assert.Equal(new TranscriptCheck(true, "ok"), TranscriptVerifier.Verify(t, Conclave.Node.Config.ClusterManifest.Load(fixture.Nodes.Layout.ManifestPath)));
+            }
+
             // Key b through the CLI, which waits for the run.
             (int code, string output, string error) = Cli(http, "keys", "repair", b, "--node", "3", "--json");
             Assert.True(code == 0, error);
@@ -114,6 +131,7 @@ public sealed class RepairApiTests(RepairNodes fixture) : IClassFixture<RepairNo
             {
                 await SignAsync(http, a, groupA);
                 await SignAsync(http, b, groupB);
+                await SignDigestAsync(http, d, groupD); // nodes 2 and 3: node 3's rebuilt share and pairwise state
                 foreach ((string name, _, JsonNode key) in others)
                 {
                     await SignAsync(http, name, Convert.FromHexString(key["publicKey"]!.GetValue<string>()));
@@ -193,6 +211,34 @@ public sealed class RepairApiTests(RepairNodes fixture) : IClassFixture<RepairNo
         Assert.Equal(1, sig!["keyVersion"]!.GetValue<int>());
         Assert.True(FrostCiphersuite.TryGet((await GetAsync(http, $"/v1/keys/{name}"))["scheme"]!.GetValue<string>(), out FrostCiphersuite? suite));
         Assert.True(suite.Verify(groupKey, [1, 2], Convert.FromHexString(sig["signature"]!.GetValue<string>())));
+    }
+
+    /// <summary>POST /v1/keys/{name}/repair {"node":3}: the finished run (200 with the key, or 202 polled until it finished).</summary>
+    private static async Task<JsonNode> RepairAsync(HttpClient http, IRotationLog runs, string name, JsonNode key)
+    {
+        using HttpResponseMessage r = await http.PostAsync(new Uri($"/v1/keys/{name}/repair", UriKind.Relative), Json("""{"node":3}"""));
+        string text = await r.Content.ReadAsStringAsync();
+        Assert.True(r.StatusCode is HttpStatusCode.OK or HttpStatusCode.Accepted, text);
+        RotationRun run = (await runs.ListForKeyAsync(key["id"]!.GetValue<string>(), 10)).Single(x => x.Kind == RotationKind.Repair);
+        JsonNode? op = null;
+        await WaitForAsync(async () => (op = await GetAsync(http, $"/v1/operations/{run.RunId}"))["state"]!.GetValue<string>() is "retired" or "aborted",
+            $"the repair of {name} finished");
+        op!["id"] = run.RunId;
+        return op;
+    }
+
+    private static async Task SignDigestAsync(HttpClient http, string name, byte[] groupKey)
+    {
+        byte[] digest = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(name));
+        JsonNode? sig = null;
+        await WaitForAsync(async () =>
+        {
+            using HttpResponseMessage r = await http.PostAsync(new Uri($"/v1/keys/{name}/sign", UriKind.Relative), Json($$"""{"digest":"{{Convert.ToHexStringLower(digest)}}"}"""));
+            sig = r.IsSuccessStatusCode ? JsonNode.Parse(await r.Content.ReadAsStringAsync()) : null;
+            return sig is not null;
+        }, $"key {name} signs with node 1 down");
+        Assert.Equal(1, sig!["keyVersion"]!.GetValue<int>());
+        Assert.True(Conclave.Crypto.Secp256k1.EcdsaSecp256k1.Instance.Verify(groupKey, digest, Convert.FromHexString(sig["signature"]!.GetValue<string>())));
     }
 
     private static (int Exit, string Out, string Err) Cli(HttpClient http, params string[] args)
