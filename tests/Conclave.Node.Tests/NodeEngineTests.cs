@@ -171,6 +171,49 @@ public sealed class NodeEngineTests : IAsyncLifetime
         Assert.NotSame(share, (await versions.GetCurrentAsync("key-a", CancellationToken.None)).Share);
     }
 
+    /// <summary>
+    /// A share leased for a computation survives an eviction until the lease ends (the full suite once saw an honest
+    /// DKLs23 node named a culprit: a refresh committed on it between two rounds of a signing session of the older
+    /// version, the eviction disposed the session's share, and its later round computed with zeroed pairwise state).
+    /// </summary>
+    [Fact]
+    public async Task KeyVersions_ALeasedShareOutlivesAnEviction_AndIsErasedWhenTheLastLeaseEnds()
+    {
+        using (SecretBuffer material = SecretBuffer.CopyFrom([1, 2, 3]))
+        {
+            await _store.Keys.CreateAsync(new NewKey("key-l", "key-l", "test-scheme", [9, 9], 2, 3), material);
+        }
+
+        using var versions = new KeyVersions<Share>(_store, 4, "TEST", (scheme, m) => scheme == "test-scheme" ? new Share(m.ToArray()) : null);
+        KeyVersions<Share>.ShareLease first = await versions.LeaseAtVersionAsync("key-l", 1, CancellationToken.None);
+        KeyVersions<Share>.ShareLease second = await versions.LeaseAtVersionAsync("key-l", 1, CancellationToken.None);
+        Share held = first.Share;
+        Assert.Same(held, second.Share);
+        Assert.Equal(1, first.Version);
+
+        versions.Evict("key-l"); // a rotation step (commit or retire) while two sessions still compute with the share
+        Assert.False(held.Disposed);
+        Assert.Equal(new byte[] { 1, 2, 3 }, first.Share.Material);
+
+        // A new lookup opens a fresh copy from the store; the evicted one is not handed out again.
+        using (KeyVersions<Share>.ShareLease fresh = await versions.LeaseAtVersionAsync("key-l", 1, CancellationToken.None))
+        {
+            Assert.NotSame(held, fresh.Share);
+        }
+
+        first.Dispose();
+        first.Dispose(); // a second dispose releases nothing more
+        Assert.False(held.Disposed);
+        Assert.Throws<ObjectDisposedException>(() => first.Share);
+        second.Dispose();
+        Assert.True(held.Disposed);
+
+        // The cache's own copy is disposed by an eviction when no lease holds it, as before.
+        (Share cached, _) = await versions.GetCurrentAsync("key-l", CancellationToken.None);
+        versions.Evict("key-l");
+        Assert.True(cached.Disposed);
+    }
+
     private sealed class Secret : IDisposable
     {
         public bool Disposed { get; private set; }

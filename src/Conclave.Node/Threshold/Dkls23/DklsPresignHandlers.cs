@@ -83,7 +83,8 @@ public sealed class DklsPresignHandlers(DklsNodeState state) : IProtocolHandler
         }
 
         // A pending or superseded version never signs (KeyVersions); its presignatures were evicted with it.
-        DklsKeyShare key = await state.Shares.GetAtVersionAsync(keyId, version, ct).ConfigureAwait(false);
+        using KeyVersions<DklsKeyShare>.ShareLease lease = await state.Shares.LeaseAtVersionAsync(keyId, version, ct).ConfigureAwait(false);
+        DklsKeyShare key = lease.Share;
         DklsPresignature presignature = state.Presignatures.Take(keyId, Scope(version, signers, path), id)
             ?? throw new ProtocolException($"presignature {Convert.ToHexStringLower(id)} of key {keyId} is unknown or already used, or was made for another key version, signer set or derivation path (a restart discards every pooled presignature)");
         byte[] payload;

@@ -54,8 +54,8 @@ public sealed class DklsSetupHandlers(DklsNodeState state) : IProtocolHandler, I
 
     public async Task<KeyPackage> CurrentShareAsync(string keyId, int version, CancellationToken ct)
     {
-        DklsKeyShare share = await state.Shares.GetAtVersionAsync(keyId, version, ct).ConfigureAwait(false);
-        return share.ToFrostKeyPackage();
+        using KeyVersions<DklsKeyShare>.ShareLease lease = await state.Shares.LeaseAtVersionAsync(keyId, version, ct).ConfigureAwait(false);
+        return lease.Share.ToFrostKeyPackage();
     }
 
     /// <summary>Forgets a run's in-memory state (abort, commit).</summary>
@@ -93,7 +93,8 @@ public sealed class DklsSetupHandlers(DklsNodeState state) : IProtocolHandler, I
             KeyRecord? record = await state.Store.Keys.GetAsync(keyId, ct).ConfigureAwait(false);
             if (record is { State: KeyState.Active } && record.Version == run.FromVersion)
             {
-                DklsKeyShare old = await state.Shares.GetAtVersionAsync(keyId, run.FromVersion, ct).ConfigureAwait(false);
+                using KeyVersions<DklsKeyShare>.ShareLease oldLease = await state.Shares.LeaseAtVersionAsync(keyId, run.FromVersion, ct).ConfigureAwait(false);
+                DklsKeyShare old = oldLease.Share;
                 if (old.Public.Epoch != oldEpoch || !old.Public.DkgSessionId.AsSpan().SequenceEqual(dkgSessionId))
                 {
                     throw new ProtocolException($"the coordinator names another DKG session or epoch than node {state.NodeId}'s share of key {keyId} at version {run.FromVersion}");

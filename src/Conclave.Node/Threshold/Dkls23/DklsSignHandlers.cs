@@ -64,20 +64,25 @@ public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manife
         }
 
         // The coordinator names the key version it combines under; a pending version never signs (KeyVersions).
-        DklsKeyShare key = await state.Shares.GetAtVersionAsync(keyId, version, ct).ConfigureAwait(false);
+        // Held for the whole session: a rotation committing or retiring meanwhile evicts the share from the cache but
+        // cannot erase it under the session's later rounds (KeyVersions.LeaseAtVersionAsync).
+        KeyVersions<DklsKeyShare>.ShareLease lease = await state.Shares.LeaseAtVersionAsync(keyId, version, ct).ConfigureAwait(false);
+        DklsKeyShare key = lease.Share;
         uint[] peers = [.. signers.Where(s => s != state.NodeId)];
         string runId = SessionTable<SignSession>.RunId(ctx.SessionId);
         if (_sessions.ContainsKey(runId))
         {
+            lease.Dispose();
             throw new ProtocolException("this signing session already started");
         }
 
         if (!state.TryEnter(peers, out uint busy))
         {
+            lease.Dispose();
             throw new ProtocolException($"node {state.NodeId} already runs {state.MaxSessionsPerPeer} signing sessions with node {busy}; retry later");
         }
 
-        var session = new SignSession(state, keyId, version, key, path, peers);
+        var session = new SignSession(state, keyId, version, lease, path, peers);
         if (!_sessions.TryAdd(runId, session))
         {
             session.Dispose();
@@ -244,7 +249,7 @@ public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manife
         return path;
     }
 
-    private sealed class SignSession(DklsNodeState owner, string keyId, int version, DklsKeyShare key, uint[] path, uint[] peers) : IDisposable
+    private sealed class SignSession(DklsNodeState owner, string keyId, int version, KeyVersions<DklsKeyShare>.ShareLease lease, uint[] path, uint[] peers) : IDisposable
     {
         private int _disposed;
 
@@ -252,8 +257,8 @@ public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manife
 
         public int Version { get; } = version;
 
-        /// <summary>The opened share (owned by the node's KeyVersions cache, not by the session).</summary>
-        public DklsKeyShare Key { get; } = key;
+        /// <summary>The opened share, held open by the session's lease until the session ends.</summary>
+        public DklsKeyShare Key { get; } = lease.Share;
 
         public uint[] Path { get; } = path;
 
@@ -282,6 +287,7 @@ public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manife
             Interlocked.Exchange(ref Round2, null)?.Dispose();
             EraseAgreement();
             owner.Leave(Peers);
+            lease.Dispose();
         }
     }
 }

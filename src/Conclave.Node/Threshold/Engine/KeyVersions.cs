@@ -18,8 +18,8 @@ public delegate TShare? OpenShare<TShare>(string scheme, ReadOnlySpan<byte> mate
 public sealed class KeyVersions<TShare> : IDisposable
     where TShare : class, IDisposable
 {
-    private readonly ConcurrentDictionary<string, (TShare Share, int Version)> _current = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<(string Key, int Version), TShare> _previous = new();
+    private readonly ConcurrentDictionary<string, Entry> _current = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<(string Key, int Version), Entry> _previous = new();
     private readonly SemaphoreSlim _loadGate = new(1, 1);
     private readonly IConclaveStore _store;
     private readonly uint _nodeId;
@@ -38,11 +38,21 @@ public sealed class KeyVersions<TShare> : IDisposable
         _open = open;
     }
 
-    /// <summary>The opened share of the key's current version and that version (cached together).</summary>
+    /// <summary>
+    /// The opened share of the key's current version and that version (cached together). For a glance only (for example
+    /// the version): a share that is computed with must be held by a lease (<see cref="LeaseAtVersionAsync"/>), or a
+    /// rotation step evicting it meanwhile erases it under the computation.
+    /// </summary>
     public async Task<(TShare Share, int Version)> GetCurrentAsync(string keyId, CancellationToken ct)
     {
+        Entry entry = await CurrentEntryAsync(keyId, ct).ConfigureAwait(false);
+        return (entry.Share, entry.Version);
+    }
+
+    private async Task<Entry> CurrentEntryAsync(string keyId, CancellationToken ct)
+    {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        if (_current.TryGetValue(keyId, out (TShare Share, int Version) cached))
+        if (_current.TryGetValue(keyId, out Entry? cached))
         {
             return cached;
         }
@@ -64,8 +74,9 @@ public sealed class KeyVersions<TShare> : IDisposable
 
             TShare share = await OpenAsync(keyId, record.Scheme, record.Version, ct).ConfigureAwait(false)
                 ?? throw new ProtocolException($"key {keyId} is not a {_protocol} key");
-            _current[keyId] = (share, record.Version);
-            return (share, record.Version);
+            var entry = new Entry(share, record.Version);
+            _current[keyId] = entry;
+            return entry;
         }
         finally
         {
@@ -78,20 +89,48 @@ public sealed class KeyVersions<TShare> : IDisposable
     /// because the rotation that replaced it is not yet retired. A node restored from a backup taken before a refresh holds
     /// a stale share at its current version and refuses the newer one; a pending version (not yet committed) never signs.
     /// </summary>
-    public async Task<TShare> GetAtVersionAsync(string keyId, int version, CancellationToken ct)
+    public async Task<TShare> GetAtVersionAsync(string keyId, int version, CancellationToken ct) =>
+        (await EntryAtVersionAsync(keyId, version, ct).ConfigureAwait(false)).Share;
+
+    /// <summary>
+    /// As <see cref="GetAtVersionAsync"/>, held: the share stays open (not erased from memory) until the lease is
+    /// disposed, even if a rotation step evicts it meanwhile (a commit or a retire while a signing session of the older
+    /// version is still running; before leases the evicted share was disposed under the session, which then computed
+    /// with zeroed pairwise state and its honest peer named it a culprit). A retired version's share is still erased
+    /// from the store at once; only its opened copy lives until the last session using it ends.
+    /// </summary>
+    public async Task<ShareLease> LeaseAtVersionAsync(string keyId, int version, CancellationToken ct)
     {
-        (TShare current, int currentVersion) = await GetCurrentAsync(keyId, ct).ConfigureAwait(false);
-        if (version == currentVersion)
+        for (int attempt = 0; ; attempt++)
+        {
+            Entry entry = await EntryAtVersionAsync(keyId, version, ct).ConfigureAwait(false);
+            if (entry.TryAddRef())
+            {
+                return new ShareLease(entry);
+            }
+
+            // Evicted (and released) between the lookup and the reference: look it up again, from the store if need be.
+            if (attempt >= 16)
+            {
+                throw new ProtocolException($"node {_nodeId}: key {keyId} version {version} keeps being replaced; retry later");
+            }
+        }
+    }
+
+    private async Task<Entry> EntryAtVersionAsync(string keyId, int version, CancellationToken ct)
+    {
+        Entry current = await CurrentEntryAsync(keyId, ct).ConfigureAwait(false);
+        if (version == current.Version)
         {
             return current;
         }
 
-        if (version > currentVersion || version < 1)
+        if (version > current.Version || version < 1)
         {
-            throw new ProtocolException($"node {_nodeId} holds key {keyId} at version {currentVersion}, not {version}");
+            throw new ProtocolException($"node {_nodeId} holds key {keyId} at version {current.Version}, not {version}");
         }
 
-        if (_previous.TryGetValue((keyId, version), out TShare? older))
+        if (_previous.TryGetValue((keyId, version), out Entry? older))
         {
             return older;
         }
@@ -101,16 +140,17 @@ public sealed class KeyVersions<TShare> : IDisposable
         if (!(await _store.Keys.GetVersionsAsync(keyId, ct).ConfigureAwait(false)).Any(v => v.Version == version && v.HasMaterial)
             || await OpenAsync(keyId, record.Scheme, version, ct).ConfigureAwait(false) is not { } opened)
         {
-            throw new ProtocolException($"node {_nodeId} holds key {keyId} at version {currentVersion}; version {version} is erased");
+            throw new ProtocolException($"node {_nodeId} holds key {keyId} at version {current.Version}; version {version} is erased");
         }
 
-        if (!_previous.TryAdd((keyId, version), opened))
+        var entry = new Entry(opened, version);
+        if (!_previous.TryAdd((keyId, version), entry))
         {
-            opened.Dispose();
-            opened = _previous[(keyId, version)];
+            entry.Release();
+            entry = _previous[(keyId, version)];
         }
 
-        return opened;
+        return entry;
     }
 
     /// <summary>Forgets every opened share of the key (after a rotation step changed its versions).</summary>
@@ -118,15 +158,15 @@ public sealed class KeyVersions<TShare> : IDisposable
     {
         foreach ((string Key, int Version) old in _previous.Keys.Where(k => k.Key == keyId).ToList())
         {
-            if (_previous.TryRemove(old, out TShare? p))
+            if (_previous.TryRemove(old, out Entry? p))
             {
-                p.Dispose();
+                p.Release(); // disposed now, or when the last lease on it ends
             }
         }
 
-        if (_current.TryRemove(keyId, out (TShare Share, int Version) c))
+        if (_current.TryRemove(keyId, out Entry? c))
         {
-            c.Share.Dispose();
+            c.Release();
         }
     }
 
@@ -144,6 +184,59 @@ public sealed class KeyVersions<TShare> : IDisposable
         }
 
         _loadGate.Dispose();
+    }
+
+    /// <summary>
+    /// An opened share and its references: one for the cache while it holds the entry, one per lease. The share is
+    /// disposed (its secrets zeroed) when the last reference goes.
+    /// </summary>
+    internal sealed class Entry(TShare share, int version)
+    {
+        private int _refs = 1;
+
+        public TShare Share { get; } = share;
+
+        public int Version { get; } = version;
+
+        public bool TryAddRef()
+        {
+            while (true)
+            {
+                int refs = Volatile.Read(ref _refs);
+                if (refs == 0)
+                {
+                    return false;
+                }
+
+                if (Interlocked.CompareExchange(ref _refs, refs + 1, refs) == refs)
+                {
+                    return true;
+                }
+            }
+        }
+
+        public void Release()
+        {
+            if (Interlocked.Decrement(ref _refs) == 0)
+            {
+                Share.Dispose();
+            }
+        }
+    }
+
+    /// <summary>A share held open for a computation (<see cref="LeaseAtVersionAsync"/>); dispose it when done.</summary>
+    public sealed class ShareLease : IDisposable
+    {
+        private Entry? _entry;
+
+        internal ShareLease(Entry entry) => _entry = entry;
+
+        /// <summary>The opened share (valid until this lease is disposed).</summary>
+        public TShare Share => (_entry ?? throw new ObjectDisposedException(nameof(ShareLease))).Share;
+
+        public int Version => (_entry ?? throw new ObjectDisposedException(nameof(ShareLease))).Version;
+
+        public void Dispose() => Interlocked.Exchange(ref _entry, null)?.Release();
     }
 
     private async Task<TShare?> OpenAsync(string keyId, string scheme, int version, CancellationToken ct)

@@ -133,7 +133,9 @@ public sealed class FrostHandlers(FrostNodeState state) : IProtocolHandler
         // holds the new share while a coordinator may still hold the old public package: refusing here (before the
         // nonce is used) keeps an honest node from being named a culprit for a share made with the newer share.
         // While a rotation commits, the previous version still signs until it is retired (erased).
-        KeyPackage key = await state.GetKeyAtVersionAsync(keyId, (int)version, ct).ConfigureAwait(false);
+        // Held while the share is computed: a rotation evicting the share meanwhile cannot erase it under the computation.
+        using Conclave.Node.Threshold.Engine.KeyVersions<KeyPackage>.ShareLease lease = await state.LeaseKeyAtVersionAsync(keyId, (int)version, ct).ConfigureAwait(false);
+        KeyPackage key = lease.Share;
 
         using SigningNonces nonces = state.Nonces.Take(keyId, (int)version, nonceId)
             ?? throw new ProtocolException($"nonce {Convert.ToHexStringLower(nonceId)} is unknown or already used on node {state.NodeId}");

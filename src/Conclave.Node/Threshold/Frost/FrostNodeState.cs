@@ -60,6 +60,9 @@ public sealed class FrostNodeState : IDisposable
     /// <summary>The opened key package of <paramref name="version"/> (see <see cref="RequireVersionAsync"/>).</summary>
     public Task<KeyPackage> GetKeyAtVersionAsync(string keyId, int version, CancellationToken ct) => _shares.GetAtVersionAsync(keyId, version, ct);
 
+    /// <summary>The key package of <paramref name="version"/>, held open until the lease is disposed (KeyVersions.LeaseAtVersionAsync).</summary>
+    public Task<KeyVersions<KeyPackage>.ShareLease> LeaseKeyAtVersionAsync(string keyId, int version, CancellationToken ct) => _shares.LeaseAtVersionAsync(keyId, version, ct);
+
     /// <summary>Forgets an opened key (after refresh or reshare replaced it) and drops its pool.</summary>
     public void Evict(string keyId)
     {

@@ -136,17 +136,25 @@ public sealed class FrostRepairHandlers(FrostNodeState state, ClusterManifest ma
         KeyRecord? record = await state.Store.Keys.GetAsync(keyId, ct).ConfigureAwait(false);
         IDkgFollowUp? followUp = record is null ? null : FollowUpFor(record.Scheme);
         KeyPackage key;
-        if (followUp is null || record is null)
+        // Held open until this step ends: a rotation step evicting the share meanwhile cannot erase it under Step1.
+        using Conclave.Node.Threshold.Engine.KeyVersions<KeyPackage>.ShareLease? lease = followUp is null || record is null
+            ? await state.LeaseKeyAtVersionAsync(keyId, version, ct).ConfigureAwait(false)
+            : null;
+        if (lease is not null)
         {
-            key = await state.GetKeyAtVersionAsync(keyId, version, ct).ConfigureAwait(false);
+            key = lease.Share;
         }
-        else
+        else if (followUp is not null && record is not null)
         {
             key = await followUp.CurrentShareAsync(keyId, version, ct).ConfigureAwait(false);
             run.Key = key;
             run.OwnsKey = true;
             run.FollowUp = followUp;
             run.Scheme = record.Scheme;
+        }
+        else
+        {
+            throw new ProtocolException($"key {keyId} cannot be opened for repair");
         }
 
         FrostCiphersuite suite = key.Suite;
