@@ -341,30 +341,30 @@ public sealed class HsmToken : IDisposable
             var result = new List<HsmKeyInfo>();
             foreach (IObjectHandle priv in session.FindAllObjects([Factories.ObjectAttributeFactory.Create(CKA.CKA_CLASS, CKO.CKO_PRIVATE_KEY)]))
             {
+                HsmKeyInfo? info;
                 try
                 {
-                    HsmKeyInfo? info = DescribeKey(session, priv);
-                    if (info is not null)
-                    {
-                        result.Add(info);
-                    }
+                    info = DescribeKey(session, priv);
                 }
                 catch (Pkcs11Exception e) when (e.RV == CKR.CKR_OBJECT_HANDLE_INVALID)
                 {
-                    // Destroyed by someone else after the search found it: it is no longer on the token.
+                    continue; // destroyed by someone else after the search found it: no longer on the token
                 }
                 catch (Pkcs11Exception e) when (e.RV is CKR.CKR_GENERAL_ERROR or CKR.CKR_FUNCTION_FAILED)
                 {
                     // SoftHSM2's file store reports a read racing a delete this way. Leave the key out only if it
                     // is really gone; otherwise read it once more and let a second failure stand.
-                    if (StillExists(session, priv))
+                    if (!StillExists(session, priv))
                     {
-                        HsmKeyInfo? info = DescribeKey(session, priv);
-                        if (info is not null)
-                        {
-                            result.Add(info);
-                        }
+                        continue;
                     }
+
+                    info = DescribeKey(session, priv);
+                }
+
+                if (info is not null)
+                {
+                    result.Add(info);
                 }
             }
 

@@ -105,10 +105,10 @@ public sealed class RepairApiTests(RepairNodes fixture) : IClassFixture<RepairNo
 
             // The DKLs23 key through the API: a recorded repair run, retired at the unchanged version, whose transcript
             // verifies against the manifest.
-            JsonNode dklsRun = await RepairAsync(http, runs, d, keyD);
+            (string dklsRunId, JsonNode dklsRun) = await RepairAsync(http, runs, d, keyD);
             Assert.Equal(("repair", "retired", 1), (dklsRun["kind"]!.GetValue<string>(), dklsRun["state"]!.GetValue<string>(), dklsRun["key"]!["version"]!.GetValue<int>()));
             Assert.Equal(Convert.ToHexStringLower(groupD), dklsRun["key"]!["publicKey"]!.GetValue<string>().ToLowerInvariant());
-            using (HttpResponseMessage r = await http.GetAsync(new Uri($"/v1/operations/{dklsRun["id"]!.GetValue<string>()}/transcript", UriKind.Relative)))
+            using (HttpResponseMessage r = await http.GetAsync(new Uri($"/v1/operations/{dklsRunId}/transcript", UriKind.Relative)))
             {
                 Assert.Equal(HttpStatusCode.OK, r.StatusCode);
                 RotationTranscript t = RotationTranscript.FromJson(await r.Content.ReadAsByteArrayAsync());
@@ -213,8 +213,8 @@ public sealed class RepairApiTests(RepairNodes fixture) : IClassFixture<RepairNo
         Assert.True(suite.Verify(groupKey, [1, 2], Convert.FromHexString(sig["signature"]!.GetValue<string>())));
     }
 
-    /// <summary>POST /v1/keys/{name}/repair {"node":3}: the finished run (200 with the key, or 202 polled until it finished).</summary>
-    private static async Task<JsonNode> RepairAsync(HttpClient http, IRotationLog runs, string name, JsonNode key)
+    /// <summary>POST /v1/keys/{name}/repair {"node":3}: the run's id and its finished operation (200 with the key, or 202 polled until it finished).</summary>
+    private static async Task<(string RunId, JsonNode Operation)> RepairAsync(HttpClient http, IRotationLog runs, string name, JsonNode key)
     {
         using HttpResponseMessage r = await http.PostAsync(new Uri($"/v1/keys/{name}/repair", UriKind.Relative), Json("""{"node":3}"""));
         string text = await r.Content.ReadAsStringAsync();
@@ -223,8 +223,7 @@ public sealed class RepairApiTests(RepairNodes fixture) : IClassFixture<RepairNo
         JsonNode? op = null;
         await WaitForAsync(async () => (op = await GetAsync(http, $"/v1/operations/{run.RunId}"))["state"]!.GetValue<string>() is "retired" or "aborted",
             $"the repair of {name} finished");
-        op!["id"] = run.RunId;
-        return op;
+        return (run.RunId, op!);
     }
 
     private static async Task SignDigestAsync(HttpClient http, string name, byte[] groupKey)

@@ -98,23 +98,9 @@ internal static class ClusterBench
     private static async Task WarmUpAsync(BenchContext ctx, HttpClient http, int n, int t, string[] wanted, CancellationToken cancellationToken)
     {
         string scheme = wanted.FirstOrDefault(s => FrostScheme.TryGet(s, out _)) ?? (wanted.Contains(Dkls) ? "frost-secp256k1" : wanted[0]);
-        bool threshold = FrostScheme.TryGet(scheme, out _);
         string name = "bench-warm-up-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3));
-        string create = threshold
-            ? $$"""{"name":"{{name}}","scheme":"{{scheme}}","threshold":{{t}},"participants":{{n}}}"""
-            : $$"""{"name":"{{name}}","scheme":"{{scheme}}"}""";
-        using (HttpResponseMessage created = await http.PostAsync(new Uri("/v1/keys", UriKind.Relative), Json(create), cancellationToken).ConfigureAwait(false))
-        {
-            if (!created.IsSuccessStatusCode)
-            {
-                throw new BenchFailedException($"creating the warm-up {scheme} key failed: {(int)created.StatusCode}");
-            }
-        }
-
-        byte[] message = SHA256.HashData(Encoding.UTF8.GetBytes(name));
-        string body = scheme.StartsWith("ecdsa", StringComparison.Ordinal)
-            ? $$"""{"digest":"{{Convert.ToHexStringLower(message)}}"}"""
-            : $$"""{"message":"{{Convert.ToHexStringLower(message)}}"}""";
+        await CreateKeyAsync(http, name, scheme, n, t, cancellationToken).ConfigureAwait(false);
+        string body = SignBody(scheme, SHA256.HashData(Encoding.UTF8.GetBytes(name)));
         var path = new Uri($"/v1/keys/{name}/sign", UriKind.Relative);
         TimeSpan budget = ctx.Settings.Duration * 2;
         ctx.Progress.WriteLine($"warming up the cluster for {budget.TotalSeconds:0.#} s ({scheme} signatures through the API) …");
@@ -136,6 +122,26 @@ internal static class ClusterBench
 
         await Task.WhenAll(Enumerable.Range(0, Math.Max(1, ctx.Settings.Concurrency / 4)).Select(_ => Worker())).ConfigureAwait(false);
     }
+
+    private static bool IsThreshold(string scheme, out FrostScheme? frost) => FrostScheme.TryGet(scheme, out frost) || scheme == Dkls;
+
+    /// <summary>Creates a key through <c>POST /v1/keys</c>: t-of-n over the cluster for a threshold scheme, else server-held.</summary>
+    private static async Task CreateKeyAsync(HttpClient http, string name, string scheme, int n, int t, CancellationToken cancellationToken)
+    {
+        string create = IsThreshold(scheme, out _)
+            ? $$"""{"name":"{{name}}","scheme":"{{scheme}}","threshold":{{t}},"participants":{{n}}}"""
+            : $$"""{"name":"{{name}}","scheme":"{{scheme}}"}""";
+        using HttpResponseMessage created = await http.PostAsync(new Uri("/v1/keys", UriKind.Relative), Json(create), cancellationToken).ConfigureAwait(false);
+        if (!created.IsSuccessStatusCode)
+        {
+            throw new BenchFailedException($"creating a {scheme} key failed: {(int)created.StatusCode} {await created.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false)}");
+        }
+    }
+
+    /// <summary>The body of <c>POST /v1/keys/{name}/sign</c>: ECDSA schemes sign a 32-byte digest, the others a message.</summary>
+    private static string SignBody(string scheme, byte[] message) => scheme.StartsWith("ecdsa", StringComparison.Ordinal)
+        ? $$"""{"digest":"{{Convert.ToHexStringLower(message)}}"}"""
+        : $$"""{"message":"{{Convert.ToHexStringLower(message)}}"}""";
 
     /// <summary>The floor under every node step: an empty gRPC call (GetInfo) to node 1 over mutual TLS.</summary>
     private static async Task TransportFloorAsync(BenchContext ctx, Cluster cluster, CancellationToken cancellationToken)
@@ -163,24 +169,13 @@ internal static class ClusterBench
             return;
         }
 
-        bool threshold = FrostScheme.TryGet(scheme, out FrostScheme? frost) || scheme == Dkls;
+        bool threshold = IsThreshold(scheme, out FrostScheme? frost);
         string name = "bench-" + scheme + "-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3));
-        string create = threshold
-            ? $$"""{"name":"{{name}}","scheme":"{{scheme}}","threshold":{{t}},"participants":{{n}}}"""
-            : $$"""{"name":"{{name}}","scheme":"{{scheme}}"}""";
         long t0 = Stopwatch.GetTimestamp();
-        using (HttpResponseMessage created = await http.PostAsync(new Uri("/v1/keys", UriKind.Relative), Json(create), cancellationToken).ConfigureAwait(false))
-        {
-            if (!created.IsSuccessStatusCode)
-            {
-                throw new BenchFailedException($"creating a {scheme} key failed: {(int)created.StatusCode} {await created.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false)}");
-            }
-        }
-
+        await CreateKeyAsync(http, name, scheme, n, t, cancellationToken).ConfigureAwait(false);
         double keygenMs = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
         byte[] message = SHA256.HashData(Encoding.UTF8.GetBytes(name));
-        bool digest = scheme.StartsWith("ecdsa", StringComparison.Ordinal);
-        string body = digest ? $$"""{"digest":"{{Convert.ToHexStringLower(message)}}"}""" : $$"""{"message":"{{Convert.ToHexStringLower(message)}}"}""";
+        string body = SignBody(scheme, message);
         var path = new Uri($"/v1/keys/{name}/sign", UriKind.Relative);
         long restBytes = 0;
         JsonNode? last = null;

@@ -3,6 +3,7 @@ using Conclave.Crypto;
 using Conclave.Crypto.Aead;
 using Conclave.Crypto.Memory;
 using Conclave.Node.Protocol;
+using Conclave.Node.Threshold.Engine;
 using Conclave.Storage;
 using Conclave.Storage.Audit;
 using Conclave.Storage.Keys;
@@ -134,7 +135,7 @@ public sealed class FrostHandlers(FrostNodeState state) : IProtocolHandler
         // nonce is used) keeps an honest node from being named a culprit for a share made with the newer share.
         // While a rotation commits, the previous version still signs until it is retired (erased).
         // Held while the share is computed: a rotation evicting the share meanwhile cannot erase it under the computation.
-        using Conclave.Node.Threshold.Engine.KeyVersions<KeyPackage>.ShareLease lease = await state.LeaseKeyAtVersionAsync(keyId, (int)version, ct).ConfigureAwait(false);
+        using KeyVersions<KeyPackage>.ShareLease lease = await state.LeaseKeyAtVersionAsync(keyId, (int)version, ct).ConfigureAwait(false);
         KeyPackage key = lease.Share;
 
         using SigningNonces nonces = state.Nonces.Take(keyId, (int)version, nonceId)

@@ -136,15 +136,11 @@ public sealed class FrostRepairHandlers(FrostNodeState state, ClusterManifest ma
         KeyRecord? record = await state.Store.Keys.GetAsync(keyId, ct).ConfigureAwait(false);
         IDkgFollowUp? followUp = record is null ? null : FollowUpFor(record.Scheme);
         KeyPackage key;
-        // Held open until this step ends: a rotation step evicting the share meanwhile cannot erase it under Step1.
-        using Conclave.Node.Threshold.Engine.KeyVersions<KeyPackage>.ShareLease? lease = followUp is null || record is null
+        // A FROST key's share is held open until this step ends: a rotation step evicting it meanwhile cannot erase it under Step1.
+        using KeyVersions<KeyPackage>.ShareLease? lease = followUp is null || record is null
             ? await state.LeaseKeyAtVersionAsync(keyId, version, ct).ConfigureAwait(false)
             : null;
-        if (lease is not null)
-        {
-            key = lease.Share;
-        }
-        else if (followUp is not null && record is not null)
+        if (followUp is not null && record is not null)
         {
             key = await followUp.CurrentShareAsync(keyId, version, ct).ConfigureAwait(false);
             run.Key = key;
@@ -154,7 +150,7 @@ public sealed class FrostRepairHandlers(FrostNodeState state, ClusterManifest ma
         }
         else
         {
-            throw new ProtocolException($"key {keyId} cannot be opened for repair");
+            key = lease!.Share; // leased just above whenever there is no follow-up protocol
         }
 
         FrostCiphersuite suite = key.Suite;
