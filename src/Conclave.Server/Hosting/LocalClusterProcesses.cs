@@ -18,37 +18,70 @@ namespace Conclave.Server.Hosting;
 /// </summary>
 public sealed class LocalClusterProcesses : IDisposable
 {
+    /// <summary>Ports are drawn below Linux's ephemeral range (32768 and up), so an outgoing connection cannot take one between the check and the node's bind.</summary>
+    private const int PortFloor = 20000;
+
+    private const int PortCeiling = 32700;
+
+    /// <summary>How many lines of a node's output are kept to explain a start-up failure.</summary>
+    private const int OutputLines = 40;
+
+    private const int StartAttempts = 3;
+
     private readonly List<Process?> _nodes = [];
+
+    private readonly Dictionary<uint, Queue<string>> _output = [];
 
     private readonly string _cliDll;
 
-    public LocalClusterProcesses(string cliDll, int nodes, int threshold, HsmSettings? hsm = null)
+    /// <summary>
+    /// Creates the files and starts the nodes. A node that exits during start-up (a port taken by another program
+    /// between the check and its bind) starts the whole cluster again on fresh ports, up to three times; a failure
+    /// names the nodes that did not answer, their exit codes and the last lines they wrote.
+    /// </summary>
+    public LocalClusterProcesses(string cliDll, int nodes, int threshold, HsmSettings? hsm = null, TimeSpan? startTimeout = null)
     {
         _cliDll = cliDll;
-        DataDir = Path.Combine(Path.GetTempPath(), "conclave-test-" + Guid.NewGuid().ToString("N")[..12]);
-        Layout = new LocalClusterLayout(DataDir);
-        int firstPort = FreePortRange(nodes);
-        Layout.EnsureCreated(nodes, threshold, FreePortRange(1), firstPort, hsm);
-        Manifest = ClusterManifest.Load(Layout.ManifestPath);
-        ServerConfig = ServerConfig.Load(Layout.ServerConfigPath);
-        for (uint id = 1; id <= nodes; id++)
+        for (int attempt = 1; ; attempt++)
         {
-            StartNode(id);
-        }
+            DataDir = Path.Combine(Path.GetTempPath(), "conclave-test-" + Guid.NewGuid().ToString("N")[..12]);
+            Layout = new LocalClusterLayout(DataDir);
+            int firstPort = FreePortRange(nodes);
+            Layout.EnsureCreated(nodes, threshold, FreePortRange(1), firstPort, hsm);
+            Manifest = ClusterManifest.Load(Layout.ManifestPath);
+            ServerConfig = ServerConfig.Load(Layout.ServerConfigPath);
+            for (uint id = 1; id <= nodes; id++)
+            {
+                StartNode(id);
+            }
 
-        Coordinator = CreateCoordinator(ServerConfig, Manifest, manifestPath: Layout.ManifestPath);
-        WaitForAll(TimeSpan.FromSeconds(60));
+            Coordinator = CreateCoordinator(ServerConfig, Manifest, manifestPath: Layout.ManifestPath);
+            try
+            {
+                WaitForAll(startTimeout ?? TimeSpan.FromSeconds(90));
+                return;
+            }
+            catch (NodesNotUpException e) when (e.SomeExited && attempt < StartAttempts)
+            {
+                Dispose();
+                _nodes.Clear();
+                lock (_output)
+                {
+                    _output.Clear();
+                }
+            }
+        }
     }
 
-    public string DataDir { get; }
+    public string DataDir { get; private set; }
 
-    public LocalClusterLayout Layout { get; }
+    public LocalClusterLayout Layout { get; private set; }
 
-    public ClusterManifest Manifest { get; }
+    public ClusterManifest Manifest { get; private set; }
 
-    public ServerConfig ServerConfig { get; }
+    public ServerConfig ServerConfig { get; private set; }
 
-    public Cluster Coordinator { get; }
+    public Cluster Coordinator { get; private set; }
 
     /// <summary>
     /// A coordinator like the server's: its client certificate follows its files and its identity the manifest
@@ -82,8 +115,31 @@ public sealed class LocalClusterProcesses : IDisposable
         }
 
         Process p = Process.Start(psi)!;
-        p.OutputDataReceived += (_, _) => { };
-        p.ErrorDataReceived += (_, _) => { };
+        var lines = new Queue<string>();
+        lock (_output)
+        {
+            _output[id] = lines;
+        }
+
+        void Keep(string? line)
+        {
+            if (line is null)
+            {
+                return;
+            }
+
+            lock (lines)
+            {
+                lines.Enqueue(line);
+                if (lines.Count > OutputLines)
+                {
+                    lines.Dequeue();
+                }
+            }
+        }
+
+        p.OutputDataReceived += (_, e) => Keep(e.Data);
+        p.ErrorDataReceived += (_, e) => Keep(e.Data);
         p.BeginOutputReadLine();
         p.BeginErrorReadLine();
         while (_nodes.Count < id)
@@ -108,27 +164,70 @@ public sealed class LocalClusterProcesses : IDisposable
         }
     }
 
+    /// <summary>
+    /// Waits until every node of the manifest answers an attestation. Fails at once when a node's process has exited,
+    /// and at the deadline otherwise, naming the nodes that did not answer (<see cref="NodesNotUpException"/>).
+    /// </summary>
     public void WaitForAll(TimeSpan timeout)
     {
         var sw = Stopwatch.StartNew();
-        while (sw.Elapsed < timeout)
+        IReadOnlyList<uint> up = [];
+        while (true)
         {
-            if (Coordinator.AttestAsync(CancellationToken.None).GetAwaiter().GetResult().Count == Manifest.Nodes.Count)
+            up = Coordinator.AttestAsync(CancellationToken.None).GetAwaiter().GetResult();
+            if (up.Count == Manifest.Nodes.Count)
             {
                 return;
             }
 
+            var missing = Manifest.Nodes.Select(n => n.Id).Except(up).Order().ToList();
+            bool exited = missing.Any(id => NodeProcess(id) is { HasExited: true });
+            if (exited || sw.Elapsed >= timeout)
+            {
+                throw new NodesNotUpException(Describe(missing, sw.Elapsed), exited);
+            }
+
             Thread.Sleep(200);
         }
+    }
 
-        throw new TimeoutException("signer nodes did not come up");
+    /// <summary>What is known of nodes that did not answer: process state and exit code, and their last output lines.</summary>
+    private string Describe(IReadOnlyList<uint> missing, TimeSpan waited)
+    {
+        var text = new System.Text.StringBuilder();
+        text.Append(System.Globalization.CultureInfo.InvariantCulture, $"signer nodes {string.Join(", ", missing)} did not answer after {waited.TotalSeconds:F0} s");
+        foreach (uint id in missing)
+        {
+            Process? p = NodeProcess(id);
+            string state = p is null ? "not started" : p.HasExited ? $"exited with code {p.ExitCode}" : "running";
+            string port = Manifest.Nodes.FirstOrDefault(n => n.Id == id)?.Address ?? "?";
+            text.Append(System.Globalization.CultureInfo.InvariantCulture, $"\n  node {id} ({port}): {state}");
+            Queue<string>? lines;
+            lock (_output)
+            {
+                _output.TryGetValue(id, out lines);
+            }
+
+            if (lines is not null)
+            {
+                lock (lines)
+                {
+                    foreach (string line in lines)
+                    {
+                        text.Append("\n    | ").Append(line);
+                    }
+                }
+            }
+        }
+
+        return text.ToString();
     }
 
     private static int FreePortRange(int count)
     {
         for (int attempt = 0; attempt < 50; attempt++)
         {
-            int start = Random.Shared.Next(20000, 60000);
+            int start = Random.Shared.Next(PortFloor, PortCeiling - count);
             bool free = true;
             for (int i = 0; i < count && free; i++)
             {
@@ -174,4 +273,11 @@ public sealed class LocalClusterProcesses : IDisposable
         {
         }
     }
+}
+
+/// <summary>Signer nodes of a <see cref="LocalClusterProcesses"/> did not come up; the message names them and what they wrote.</summary>
+public sealed class NodesNotUpException(string message, bool someExited) : TimeoutException(message)
+{
+    /// <summary>At least one of the missing nodes' processes had exited (for example: its port was taken).</summary>
+    public bool SomeExited { get; } = someExited;
 }
