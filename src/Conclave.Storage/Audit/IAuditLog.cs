@@ -1,3 +1,5 @@
+using Conclave.Crypto.Signing;
+
 namespace Conclave.Storage.Audit;
 
 /// <summary>
@@ -30,6 +32,19 @@ public interface IAuditLog
     Task<AuditHead> GetHeadAsync(CancellationToken cancellationToken = default);
 
     Task<IReadOnlyList<AuditCheckpoint>> GetCheckpointsAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Hands the checkpoint key over to <paramref name="next"/> (docs/STORAGE.md "Rotating the checkpoint key"): appends a
+    /// <see cref="AuditKeyHandover"/> entry signed by the current checkpoint signer, and signs every checkpoint from it on,
+    /// and the head, with <paramref name="next"/>, which this store uses from then on (the caller keeps ownership of both
+    /// keys and must keep <paramref name="next"/> alive while the store is open). Returns the entry; returns null and only
+    /// switches the signer when the head is already signed by <paramref name="next"/> after a handover to it (a process
+    /// that stopped between the handover and promoting its key file, started again).
+    /// </summary>
+    Task<AuditEntry?> HandOverCheckpointKeyAsync(ISigningKey next, string actor, CancellationToken cancellationToken = default);
+
+    /// <summary>The public key that signs this store's checkpoints now (null without a checkpoint signer).</summary>
+    ReadOnlyMemory<byte>? CheckpointPublicKey { get; }
 
     /// <summary>Signs a checkpoint at the current head now (requires a checkpoint signer); null for an empty log.</summary>
     Task<AuditCheckpoint?> CheckpointAsync(CancellationToken cancellationToken = default);

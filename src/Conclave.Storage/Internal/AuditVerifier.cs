@@ -44,19 +44,29 @@ internal static class AuditVerifier
             var head = new AuditHead(state.Seq, state.Hash);
             AuditAnchor? anchor = options.Anchor;
 
-            // An external anchor is trusted more than the database: its key pins every signature unless one was given.
-            if (anchor is not null && options.TrustedCheckpointKey is null)
-            {
-                options = options with { TrustedCheckpointKey = anchor.PublicKey };
-            }
+            // The checkpoint keys in order: the first handover's outgoing key, then each handover's new one (docs/STORAGE.md
+            // "Rotating the checkpoint key"). Read ahead here, proven in order below: each handover must be signed by the
+            // key in effect before it. Without handovers the log has one key: the pinned one, if any.
+            IReadOnlyList<AuditKeyHandover> handovers = await ReadHandoversAsync(c, tx, ct).ConfigureAwait(false);
+            byte[]? pinned = options.TrustedCheckpointKey ?? anchor?.PublicKey;
+            List<byte[]> schedule = handovers.Count > 0 ? [handovers[0].OldPublicKey, .. handovers.Select(h => h.NewPublicKey)] : pinned is null ? [] : [pinned];
+            bool InSchedule(byte[] key) => schedule.Any(k => k.AsSpan().SequenceEqual(key));
 
-            if (anchor is not null && (!anchor.VerifySignature() || !options.TrustedCheckpointKey!.AsSpan().SequenceEqual(anchor.PublicKey)))
+            // An external anchor is trusted more than the database: its key is pinned unless one was given.
+            if (anchor is not null && (!anchor.VerifySignature() || !InSchedule(anchor.PublicKey)))
             {
                 return Result(head, 0, 0, new Failure(anchor.Seq, AuditTamperKind.AnchorMismatch,
-                    "the anchor's signature does not verify (or it was signed by a key other than the trusted one)"), headSigned: false);
+                    "the anchor's signature does not verify (or it was signed by a key that is not one of the log's checkpoint keys)"), headSigned: false);
             }
 
-            Failure? headFailure = CheckHead(state, options);
+            if (options.TrustedCheckpointKey is { } trustedKey && !InSchedule(trustedKey))
+            {
+                return Result(head, 0, 0, new Failure(handovers.Count > 0 ? 1 : state.Seq, AuditTamperKind.BadCheckpoint,
+                    "the trusted key is not one of the log's checkpoint keys"), headSigned: false);
+            }
+
+            byte[]? current = schedule.Count > 0 ? schedule[0] : null;
+            Failure? headFailure = CheckHead(state, options, schedule.Count > 0 ? schedule[^1] : null);
             long interval = state.Interval ?? 0;
             long from = state.From ?? long.MaxValue;
 
@@ -88,9 +98,24 @@ internal static class AuditVerifier
                         break;
                     }
 
+                    if (row.Action == AuditKeyHandover.Action)
+                    {
+                        failure = CheckHandover(row, ref current);
+                        if (failure is not null)
+                        {
+                            break;
+                        }
+                    }
+
                     if (anchor is not null && row.Seq == anchor.Seq && !row.Hash.AsSpan().SequenceEqual(anchor.Hash))
                     {
                         failure = new Failure(row.Seq, AuditTamperKind.AnchorMismatch, $"the entry at seq {row.Seq} is not the one the anchor recorded (the log was rewritten or truncated and regrown)");
+                        break;
+                    }
+
+                    if (anchor is not null && row.Seq == anchor.Seq && current is not null && !current.AsSpan().SequenceEqual(anchor.PublicKey))
+                    {
+                        failure = new Failure(row.Seq, AuditTamperKind.AnchorMismatch, $"the anchor is signed by a key that was not the checkpoint key at seq {row.Seq}");
                         break;
                     }
 
@@ -103,7 +128,7 @@ internal static class AuditVerifier
 
                     if (bySeq.TryGetValue(row.Seq, out AuditCheckpoint? cp))
                     {
-                        failure = CheckCheckpoint(cp, row.Hash, options);
+                        failure = CheckCheckpoint(cp, row.Hash, current);
                         if (failure is not null)
                         {
                             break;
@@ -162,10 +187,52 @@ internal static class AuditVerifier
         : new AuditVerificationResult(false, entries, checkpoints, head, failure.Seq, failure.Kind, failure.Detail) { HeadSigned = headSigned };
 
     /// <summary>
-    /// The head must carry a signature (issue 14 item 6) over its seq, hash, time, checkpoint interval and "from", by the
-    /// trusted key when one is given. A rewrite of the tail that recomputes the head's hash cannot produce it.
+    /// A handover entry must parse, hand over from the key in effect (when one is known) and carry that key's signature
+    /// for its place in the chain; the new key is in effect from its seq on.
     /// </summary>
-    private static Failure? CheckHead(SqlAuditLog.HeadState h, AuditVerifyOptions options)
+    private static Failure? CheckHandover(Row row, ref byte[]? current)
+    {
+        if (!AuditKeyHandover.TryParse(row.Result, out AuditKeyHandover? h) || h is null)
+        {
+            return new Failure(row.Seq, AuditTamperKind.BadCheckpoint, "a checkpoint-key handover entry is malformed");
+        }
+
+        if (current is not null && !current.AsSpan().SequenceEqual(h.OldPublicKey))
+        {
+            return new Failure(row.Seq, AuditTamperKind.BadCheckpoint, "a checkpoint-key handover is made by a key that was not in effect");
+        }
+
+        if (!h.Verify(row.PrevHash))
+        {
+            return new Failure(row.Seq, AuditTamperKind.BadCheckpoint, "a checkpoint-key handover's signature does not verify");
+        }
+
+        current = h.NewPublicKey;
+        return null;
+    }
+
+    private static async Task<IReadOnlyList<AuditKeyHandover>> ReadHandoversAsync(DbConnection c, DbTransaction tx, CancellationToken ct)
+    {
+        using DbCommand cmd = SqlEngine.Command(c, tx, "SELECT result FROM audit_entries WHERE action=@a ORDER BY seq");
+        cmd.Add("@a", AuditKeyHandover.Action);
+        using DbDataReader r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        var list = new List<AuditKeyHandover>();
+        while (await r.ReadAsync(ct).ConfigureAwait(false))
+        {
+            if (AuditKeyHandover.TryParse(r.GetString(0), out AuditKeyHandover? h) && h is not null)
+            {
+                list.Add(h);
+            }
+        }
+
+        return list;
+    }
+
+    /// <summary>
+    /// The head must carry a signature (issue 14 item 6) over its seq, hash, time, checkpoint interval and "from", by the
+    /// key in effect at the head when one is known (the pinned key, or the last handover's new key).
+    /// </summary>
+    private static Failure? CheckHead(SqlAuditLog.HeadState h, AuditVerifyOptions options, byte[]? expectedKey)
     {
         if (h.Interval is null)
         {
@@ -180,7 +247,7 @@ internal static class AuditVerifier
             return new Failure(h.Seq, AuditTamperKind.BadCheckpoint, "the head's signature is missing or incomplete");
         }
 
-        if (options.TrustedCheckpointKey is { } trusted && !trusted.AsSpan().SequenceEqual(h.PublicKey))
+        if (expectedKey is not null && !expectedKey.AsSpan().SequenceEqual(h.PublicKey))
         {
             return new Failure(h.Seq, AuditTamperKind.BadCheckpoint, "the head is signed by a key other than the trusted one");
         }
@@ -199,7 +266,7 @@ internal static class AuditVerifier
         return ok ? null : new Failure(h.Seq, AuditTamperKind.BadCheckpoint, "the head's signature does not verify (the head, its interval or the tail was rewritten)");
     }
 
-    private static Failure? CheckCheckpoint(AuditCheckpoint cp, byte[] rowHash, AuditVerifyOptions options)
+    private static Failure? CheckCheckpoint(AuditCheckpoint cp, byte[] rowHash, byte[]? expectedKey)
     {
         if (!cp.Hash.AsSpan().SequenceEqual(rowHash))
         {
@@ -211,7 +278,7 @@ internal static class AuditVerifier
             return new Failure(cp.Seq, AuditTamperKind.BadCheckpoint, $"checkpoint signed with unknown scheme '{cp.Scheme}'");
         }
 
-        if (options.TrustedCheckpointKey is { } trusted && !trusted.AsSpan().SequenceEqual(cp.PublicKey))
+        if (expectedKey is not null && !expectedKey.AsSpan().SequenceEqual(cp.PublicKey))
         {
             return new Failure(cp.Seq, AuditTamperKind.BadCheckpoint, "checkpoint signed by a key other than the trusted node key");
         }

@@ -24,7 +24,42 @@ internal sealed class SqlAuditLog(SqlStore store) : IAuditLog
     private readonly Dictionary<int, string> _insertSql = [];
     private Task? _writer;
 
-    private sealed record Pending(AuditEntryInput[] Inputs, bool Lazy, TaskCompletionSource<IReadOnlyList<AuditEntry>> Done);
+    /// <summary>The checkpoint signer in use: the store's, until a handover switches it (written only by the writer loop).</summary>
+    private volatile ISigningKey? _signer = store.Options.CheckpointSigner;
+
+    /// <summary>A queued append; <see cref="HandOverTo"/> makes it the handover entry to that key (its input is a placeholder).</summary>
+    private sealed record Pending(AuditEntryInput[] Inputs, bool Lazy, TaskCompletionSource<IReadOnlyList<AuditEntry>> Done, ISigningKey? HandOverTo = null);
+
+    /// <inheritdoc/>
+    public ReadOnlyMemory<byte>? CheckpointPublicKey => _signer?.PublicKey;
+
+    internal ISigningKey? Signer => _signer;
+
+    public async Task<AuditEntry?> HandOverCheckpointKeyAsync(ISigningKey next, string actor, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(next);
+        Validate.Text(actor, "actor");
+        if (_signer is null)
+        {
+            throw StorageErrors.Invalid("CheckpointSigner", "the store was opened without a checkpoint signer: there is no key to hand over from");
+        }
+
+        if (_writer is null)
+        {
+            throw StorageErrors.Invalid("store", "opened read-only");
+        }
+
+        // Through the writer queue, as one item: no batch of this process signs with the old key after the handover.
+        var pending = new Pending([new AuditEntryInput(actor, AuditKeyHandover.Action, null, null, "allow", "")], Lazy: false,
+            new TaskCompletionSource<IReadOnlyList<AuditEntry>>(TaskCreationOptions.RunContinuationsAsynchronously), next);
+        if (!_queue.Writer.TryWrite(pending))
+        {
+            throw new ObjectDisposedException(nameof(IConclaveStore));
+        }
+
+        IReadOnlyList<AuditEntry> written = await pending.Done.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        return written.Count == 0 ? null : written[0];
+    }
 
     public void Start() => _writer = Task.Run(WriterLoopAsync);
 
@@ -113,11 +148,11 @@ internal sealed class SqlAuditLog(SqlStore store) : IAuditLog
 
             try
             {
-                IReadOnlyList<AuditEntry> written = await CommitBatchAsync(batch).ConfigureAwait(false);
+                (IReadOnlyList<AuditEntry> written, HashSet<Pending> skipped) = await CommitBatchAsync(batch).ConfigureAwait(false);
                 int at = 0;
                 foreach (Pending p in batch)
                 {
-                    var mine = new AuditEntry[p.Inputs.Length];
+                    var mine = new AuditEntry[skipped.Contains(p) ? 0 : p.Inputs.Length];
                     for (int k = 0; k < mine.Length; k++)
                     {
                         mine[k] = written[at++];
@@ -190,29 +225,69 @@ internal sealed class SqlAuditLog(SqlStore store) : IAuditLog
         }
     }
 
-    private Task<IReadOnlyList<AuditEntry>> CommitBatchAsync(List<Pending> batch) =>
-        store.WriteAsync<IReadOnlyList<AuditEntry>>(async (c, tx) =>
+    /// <summary>Commits a batch; returns the entries written in order, and the handover items that wrote none (already done).</summary>
+    private Task<(IReadOnlyList<AuditEntry> Written, HashSet<Pending> Skipped)> CommitBatchAsync(List<Pending> batch) =>
+        store.WriteAsync<(IReadOnlyList<AuditEntry>, HashSet<Pending>)>(async (c, tx) =>
         {
             HeadState head = await ReadHeadStateAsync(c, tx, lockRow: true, CancellationToken.None).ConfigureAwait(false);
-            ISigningKey? signer = store.Options.CheckpointSigner;
+            ISigningKey? signer = _signer;
             if (head.Interval is not null && signer is null)
             {
                 throw StorageErrors.Invalid("CheckpointSigner", $"the audit log is signed (from seq {head.From}); open the store with its checkpoint signer to append");
             }
 
+            if (signer is not null && head.PublicKey is not null && !head.PublicKey.AsSpan().SequenceEqual(signer.PublicKey.Span)
+                && batch.FirstOrDefault(p => p.HandOverTo is not null)?.HandOverTo?.PublicKey.Span.SequenceEqual(head.PublicKey) != true
+                && await IsHandedOverToAsync(c, tx, head.PublicKey).ConfigureAwait(false))
+            {
+                // Another process (a replica, an operator's rotation) handed the key over: signing on with this one would
+                // break the log's key schedule. Appends fail until this process is started with the new key.
+                throw StorageErrors.Invalid("CheckpointSigner",
+                    $"the audit log's checkpoint key was handed over to {Convert.ToHexStringLower(head.PublicKey)[..16]}…; this process still holds the previous key (start it with the new one)");
+            }
+
             long time = store.NowMs();
             var entries = new List<AuditEntry>(batch.Count);
+            var signers = new List<ISigningKey?>(batch.Count);
+            var skipped = new HashSet<Pending>();
             byte[] prev = head.Hash;
             long seq = head.Seq;
             foreach (Pending p in batch)
             {
+                if (p.HandOverTo is { } next)
+                {
+                    if (head.PublicKey is not null && next.PublicKey.Span.SequenceEqual(head.PublicKey) && await IsHandedOverToAsync(c, tx, head.PublicKey).ConfigureAwait(false))
+                    {
+                        signer = next; // handed over already (a restart between the handover and promoting the key file)
+                        skipped.Add(p);
+                        continue;
+                    }
+
+                    AuditKeyHandover handover = AuditKeyHandover.Create(signer!, next, prev);
+                    AuditEntryInput i = p.Inputs[0] with { Result = handover.ToResultText() };
+                    seq++;
+                    byte[] h = AuditHashing.Hash(seq, time, i.Actor, i.Action, i.KeyId, i.RequestHash, i.Decision, i.Result, prev);
+                    entries.Add(new AuditEntry(seq, SqlStore.FromMs(time), i.Actor, i.Action, i.KeyId, i.RequestHash, i.Decision, i.Result, prev, h));
+                    signer = next;
+                    signers.Add(signer);
+                    prev = h;
+                    continue;
+                }
+
                 foreach (AuditEntryInput i in p.Inputs)
                 {
                     seq++;
                     byte[] hash = AuditHashing.Hash(seq, time, i.Actor, i.Action, i.KeyId, i.RequestHash, i.Decision, i.Result, prev);
                     entries.Add(new AuditEntry(seq, SqlStore.FromMs(time), i.Actor, i.Action, i.KeyId, i.RequestHash, i.Decision, i.Result, prev, hash));
+                    signers.Add(signer);
                     prev = hash;
                 }
+            }
+
+            if (entries.Count == 0)
+            {
+                _signer = signer;
+                return (entries, skipped);
             }
 
             if (store.Engine.Kind == StoreEngine.Sqlite)
@@ -253,23 +328,22 @@ internal sealed class SqlAuditLog(SqlStore store) : IAuditLog
             // A signed checkpoint at every multiple of the interval, in the same transaction as the entry it covers. A
             // signed log uses the interval fixed (and signed) when it was first signed; the head is re-signed every batch.
             long interval = head.Interval ?? store.Options.CheckpointInterval;
-            if (signer is not null && interval > 0)
+            for (int k = 0; k < entries.Count; k++)
             {
-                foreach (AuditEntry e in entries)
+                if (signers[k] is { } entrySigner && interval > 0 && entries[k].Seq % interval == 0)
                 {
-                    if (e.Seq % interval == 0)
-                    {
-                        await InsertCheckpointAsync(c, tx, e.Seq, e.Hash, CancellationToken.None).ConfigureAwait(false);
-                    }
+                    await InsertCheckpointAsync(c, tx, entrySigner, entries[k].Seq, entries[k].Hash, CancellationToken.None).ConfigureAwait(false);
                 }
             }
 
             if (head.Interval is long fixedInterval)
             {
-                await SignHeadAsync(c, tx, seq, prev, fixedInterval, head.From!.Value, CancellationToken.None).ConfigureAwait(false);
+                await SignHeadAsync(c, tx, signer!, seq, prev, fixedInterval, head.From!.Value, CancellationToken.None).ConfigureAwait(false);
             }
 
-            return entries;
+            // The new key signs from the next batch on; a failed commit throws before this and leaves the old one.
+            _signer = signer;
+            return (entries, skipped);
         }, CancellationToken.None);
 
     private static DbParameter[] AddRowParameters(DbCommand cmd, int row)
@@ -318,9 +392,17 @@ internal sealed class SqlAuditLog(SqlStore store) : IAuditLog
         }
     }
 
-    private async Task<AuditCheckpoint> InsertCheckpointAsync(DbConnection c, DbTransaction tx, long seq, byte[] hash, CancellationToken ct)
+    /// <summary>True when the log's last handover names <paramref name="publicKey"/> as its new key.</summary>
+    private static async Task<bool> IsHandedOverToAsync(DbConnection c, DbTransaction tx, byte[] publicKey)
     {
-        ISigningKey signer = store.Options.CheckpointSigner!;
+        using DbCommand cmd = SqlEngine.Command(c, tx, "SELECT result FROM audit_entries WHERE action=@a ORDER BY seq DESC LIMIT 1");
+        cmd.Add("@a", AuditKeyHandover.Action);
+        return await cmd.ExecuteScalarAsync().ConfigureAwait(false) is string result
+            && AuditKeyHandover.TryParse(result, out AuditKeyHandover? last) && last!.NewPublicKey.AsSpan().SequenceEqual(publicKey);
+    }
+
+    private async Task<AuditCheckpoint> InsertCheckpointAsync(DbConnection c, DbTransaction tx, ISigningKey signer, long seq, byte[] hash, CancellationToken ct)
+    {
         byte[] input = AuditHashing.CheckpointSigningInput(signer.Scheme, seq, hash);
         byte[] signature = signer.Sign(input).Signature;
         long time = store.NowMs();
@@ -355,9 +437,8 @@ internal sealed class SqlAuditLog(SqlStore store) : IAuditLog
     }
 
     /// <summary>Signs the head (seq, hash, time, interval, from) with the checkpoint signer and stores it in the head row.</summary>
-    private async Task SignHeadAsync(DbConnection c, DbTransaction tx, long seq, byte[] hash, long interval, long from, CancellationToken ct)
+    private async Task SignHeadAsync(DbConnection c, DbTransaction tx, ISigningKey signer, long seq, byte[] hash, long interval, long from, CancellationToken ct)
     {
-        ISigningKey signer = store.Options.CheckpointSigner!;
         long time = store.NowMs();
         byte[] signature = signer.Sign(AuditHashing.HeadSigningInput(signer.Scheme, seq, hash, time, interval, from)).Signature;
         using DbCommand cmd = SqlEngine.Command(c, tx,
@@ -378,7 +459,7 @@ internal sealed class SqlAuditLog(SqlStore store) : IAuditLog
     /// </summary>
     internal async Task InitializeHeadAsync(CancellationToken ct)
     {
-        if (store.Options.CheckpointSigner is null
+        if (_signer is null
             || await SqlStore.ReadMetaValueAsync(store.Engine, "audit_head_init", ct).ConfigureAwait(false) is null)
         {
             return;
@@ -396,7 +477,7 @@ internal sealed class SqlAuditLog(SqlStore store) : IAuditLog
     /// <summary>Signs the current head with a fresh interval and "from" if the log is not signed yet (also used after an import).</summary>
     internal async Task StartSigningAsync(DbConnection c, DbTransaction tx, CancellationToken ct)
     {
-        if (store.Options.CheckpointSigner is null)
+        if (_signer is not { } signer)
         {
             return;
         }
@@ -404,7 +485,7 @@ internal sealed class SqlAuditLog(SqlStore store) : IAuditLog
         HeadState head = await ReadHeadStateAsync(c, tx, lockRow: true, ct).ConfigureAwait(false);
         if (head.Interval is null)
         {
-            await SignHeadAsync(c, tx, head.Seq, head.Hash, Math.Max(0, store.Options.CheckpointInterval), head.Seq, ct).ConfigureAwait(false);
+            await SignHeadAsync(c, tx, signer, head.Seq, head.Hash, Math.Max(0, store.Options.CheckpointInterval), head.Seq, ct).ConfigureAwait(false);
         }
     }
 
@@ -431,15 +512,21 @@ internal sealed class SqlAuditLog(SqlStore store) : IAuditLog
 
     public Task<AuditCheckpoint?> CheckpointAsync(CancellationToken cancellationToken = default)
     {
-        if (store.Options.CheckpointSigner is null)
+        if (_signer is null)
         {
             throw StorageErrors.Invalid("CheckpointSigner", "the store was opened without a checkpoint signer");
         }
 
         return store.WriteAsync<AuditCheckpoint?>(async (c, tx) =>
         {
-            AuditHead head = await ReadHeadAsync(c, tx, lockRow: true, cancellationToken).ConfigureAwait(false);
-            return head.Seq == 0 ? null : await InsertCheckpointAsync(c, tx, head.Seq, head.Hash, cancellationToken).ConfigureAwait(false);
+            HeadState head = await ReadHeadStateAsync(c, tx, lockRow: true, cancellationToken).ConfigureAwait(false);
+            ISigningKey signer = _signer;
+            if (head.PublicKey is not null && !head.PublicKey.AsSpan().SequenceEqual(signer.PublicKey.Span) && await IsHandedOverToAsync(c, tx, head.PublicKey).ConfigureAwait(false))
+            {
+                throw StorageErrors.Invalid("CheckpointSigner", "the audit log's checkpoint key was handed over to another key; this process still holds the previous key");
+            }
+
+            return head.Seq == 0 ? null : await InsertCheckpointAsync(c, tx, signer, head.Seq, head.Hash, cancellationToken).ConfigureAwait(false);
         }, cancellationToken);
     }
 
