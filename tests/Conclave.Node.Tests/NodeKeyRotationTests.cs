@@ -111,6 +111,25 @@ public sealed class NodeKeyRotationTests(KeyRotationCluster fixture) : IClassFix
             Assert.Equal(statement.NewAgreementKey, Convert.ToHexStringLower(info.AgreementPublicKey.Span));
             Assert.False(File.Exists(Path.Combine(dataDir, NodeHost.NextIdentityFile)));
 
+            // Node 2's own audit log handed its checkpoint key over from the old identity key to the new one, so it
+            // verifies pinned to either (the CLI's --node-key takes the old key, as an auditor who pinned it before would).
+            await using (Conclave.Storage.IConclaveStore nodeStore = await Conclave.Storage.ConclaveStore.OpenSqliteAsync(dataDir, new Conclave.Storage.StoreOptions { ReadOnly = true }))
+            {
+                IReadOnlyList<Conclave.Storage.Audit.AuditEntry> entries = await nodeStore.Audit.ReadAsync(1, 100_000);
+                Conclave.Storage.Audit.AuditEntry handover = Assert.Single(entries, e => e.Action == Conclave.Storage.Audit.AuditKeyHandover.Action);
+                Assert.True(Conclave.Storage.Audit.AuditKeyHandover.TryParse(handover.Result, out Conclave.Storage.Audit.AuditKeyHandover? h));
+                Assert.Equal(Convert.ToHexStringLower(old.IdentityPublicKey.Span), Convert.ToHexStringLower(h!.OldPublicKey));
+                Assert.Equal(statement.NewIdentityKey, Convert.ToHexStringLower(h.NewPublicKey));
+                foreach (string pin in (string[])[Convert.ToHexStringLower(old.IdentityPublicKey.Span), statement.NewIdentityKey])
+                {
+                    Conclave.Storage.Audit.AuditVerificationResult r = await nodeStore.Audit.VerifyAsync(new Conclave.Storage.Audit.AuditVerifyOptions { TrustedCheckpointKey = Convert.FromHexString(pin) });
+                    Assert.True(r.Ok, r.ToString());
+                }
+            }
+
+            (exit, stdout, stderr) = Cli("audit", "verify", "--data", dataDir, "--node-key", Convert.ToHexStringLower(old.IdentityPublicKey.Span));
+            Assert.True(exit == 0, stdout + stderr);
+
             // 4. The whole cluster runs with the new keys: a refresh (node 2's messages relayed to its peers, signed by
             // its new key, shares sealed to its new run keys) and a signature with node 2 in the quorum.
             key = await coordinator.RefreshAsync(key.KeyId, CancellationToken.None);

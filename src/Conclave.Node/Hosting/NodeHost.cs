@@ -47,13 +47,18 @@ public static class NodeHost
 
         NodeIdentity identity = LoadIdentity(config, dataDir);
         ClusterNode self = cluster.Node(config.NodeId);
+        NodeIdentity? next = null;
         if (!Convert.FromHexString(self.IdentityKey).AsSpan().SequenceEqual(identity.IdentityPublicKey.Span))
         {
             // A rotation applied to the manifest (docs/ROTATION.md "Rotating a node's identity"): the next identity made by
-            // `conclave node rotate-keys` becomes this node's identity, and the old one is erased from the data folder.
-            NodeIdentity? next = PromoteNextIdentity(config, dataDir, self);
-            identity.Dispose();
-            identity = next ?? throw new ConfigException($"node {config.NodeId}: the identity in {dataDir} does not match the cluster manifest");
+            // `conclave node rotate-keys` becomes this node's identity once the audit log handed its checkpoint key over to
+            // it (below), and the old one is erased from the data folder.
+            next = LoadNextIdentity(config, dataDir, self);
+            if (next is null)
+            {
+                identity.Dispose();
+                throw new ConfigException($"node {config.NodeId}: the identity in {dataDir} does not match the cluster manifest");
+            }
         }
 
         // The node's own store (SQLite in its data folder), sealed under its key file, or under an AES key in an HSM.
@@ -72,6 +77,17 @@ public static class NodeHost
             CheckpointInterval = config.AuditCheckpointInterval is >= 1 and <= 1_000_000 ? config.AuditCheckpointInterval
                 : throw new ConfigException("auditCheckpointInterval must be between 1 and 1000000"),
         }, cancellationToken).ConfigureAwait(false);
+        if (next is not null)
+        {
+            // The old identity key signs the handover to the new one in the node's own audit log, so the log verifies
+            // pinned to either key (docs/STORAGE.md "Rotating the checkpoint key"); only then is the old identity erased.
+            // A node stopped between the two hands over again at its next start, which only switches its signer.
+            await store.Audit.HandOverCheckpointKeyAsync(next.SigningKey, $"node-{config.NodeId}", cancellationToken).ConfigureAwait(false);
+            PromoteNextIdentity(dataDir);
+            identity.Dispose();
+            identity = next;
+        }
+
         NonceEpochs epochs = await NonceEpochs.OpenAsync(store.Nonces, ct: cancellationToken).ConfigureAwait(false);
         // The peers this node was told were evicted, from its own store (docs/ROTATION.md "What the other nodes do").
         PeerTrust peerTrust = await PeerTrust.LoadAsync(store, cancellationToken).ConfigureAwait(false);
@@ -208,12 +224,8 @@ public static class NodeHost
         }
     }
 
-    /// <summary>
-    /// When the manifest names the waiting next identity, makes it the node's identity: the next file replaces the
-    /// sealed identity (the old file is overwritten with zeros first). Null when there is no next identity or the
-    /// manifest names another key.
-    /// </summary>
-    private static NodeIdentity? PromoteNextIdentity(NodeConfig config, string dataDir, ClusterNode self)
+    /// <summary>The waiting next identity when the manifest names it; null when there is none or the manifest names another key.</summary>
+    private static NodeIdentity? LoadNextIdentity(NodeConfig config, string dataDir, ClusterNode self)
     {
         string nextPath = Path.Combine(dataDir, NextIdentityFile);
         if (!File.Exists(nextPath))
@@ -229,6 +241,12 @@ public static class NodeHost
             return null;
         }
 
+        return next;
+    }
+
+    /// <summary>The next identity file replaces the sealed identity (the old file is overwritten with zeros first).</summary>
+    private static void PromoteNextIdentity(string dataDir)
+    {
         string currentPath = Path.Combine(dataDir, "identity.sealed");
         using (var f = new FileStream(currentPath, FileMode.Open, FileAccess.Write, FileShare.None))
         {
@@ -236,8 +254,7 @@ public static class NodeHost
             f.Flush(flushToDisk: true);
         }
 
-        File.Move(nextPath, currentPath, overwrite: true);
-        return next;
+        File.Move(Path.Combine(dataDir, NextIdentityFile), currentPath, overwrite: true);
     }
 
     /// <summary>Creates a node's identity and KEK file if absent; returns the identity (caller disposes).</summary>
