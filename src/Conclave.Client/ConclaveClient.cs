@@ -255,6 +255,16 @@ public sealed partial class ConclaveClient : IDisposable
     /// Checks every threshold key of the server store against the signer nodes now, re-synchronising the store where it
     /// is behind them (docs/OPERATIONS.md "Restoring the server").
     /// </summary>
+    /// <summary>
+    /// Rotates the server audit log's checkpoint key (admin): the outgoing key signs the handover to a fresh one in the
+    /// log itself (docs/ROTATION.md "Rotating the audit log's checkpoint key").
+    /// </summary>
+    public async Task<AuditKeyRotation> RotateAuditKeyAsync(CancellationToken ct = default)
+    {
+        using HttpResponseMessage r = await _http.PostAsync(new Uri("v1/admin/audit/rotate-key", UriKind.Relative), null, ct).ConfigureAwait(false);
+        return await ReadAsync(r, J.AuditKeyRotation, ct).ConfigureAwait(false);
+    }
+
     public async Task<KeySyncResult> ResyncAsync(CancellationToken ct = default)
     {
         using HttpResponseMessage r = await _http.PostAsync(new Uri("v1/cluster/resync", UriKind.Relative), null, ct).ConfigureAwait(false);

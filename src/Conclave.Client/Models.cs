@@ -51,6 +51,9 @@ public sealed record AuditPage(IReadOnlyList<AuditEntry> Entries, long Next);
 
 public sealed record AuditVerification(bool Ok, long Entries, long Checkpoints, long? FirstBad, string Kind, string Detail, long HeadSeq, string HeadHash);
 
+/// <summary>POST /v1/admin/audit/rotate-key: the handover entry's seq, the scheme, the outgoing and the new checkpoint key (hex).</summary>
+public sealed record AuditKeyRotation(long Seq, string Scheme, string OldPublicKey, string NewPublicKey);
+
 public sealed record ReadyStatus(bool Ready, bool StoreOpen, IReadOnlyList<uint> NodesUp, int Threshold);
 
 /// <summary>POST /v1/admin/nodes/{id}/evict: an optional replacement node and reason.</summary>
@@ -124,6 +127,7 @@ public sealed record Problem(string Type, string Title, int Status, string Detai
 [JsonSerializable(typeof(RotationSchedule))]
 [JsonSerializable(typeof(AuditPage))]
 [JsonSerializable(typeof(AuditVerification))]
+[JsonSerializable(typeof(AuditKeyRotation))]
 [JsonSerializable(typeof(ReadyStatus))]
 [JsonSerializable(typeof(KeySyncResult))]
 [JsonSerializable(typeof(RiskSetRequest))]

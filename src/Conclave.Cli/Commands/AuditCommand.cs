@@ -25,7 +25,32 @@ internal static class AuditCommand
         audit.Subcommands.Add(TailCmd());
         audit.Subcommands.Add(AnchorCmd());
         audit.Subcommands.Add(ReconcileCmd());
+        audit.Subcommands.Add(RotateKeyCmd());
         return audit;
+    }
+
+    /// <summary><c>conclave audit rotate-key</c>: the server's checkpoint key hands over to a fresh one (admin).</summary>
+    private static Command RotateKeyCmd()
+    {
+        var api = new ApiConnection();
+        var cmd = new Command("rotate-key", "Rotate the server audit log's checkpoint key: the current key signs the handover to a fresh one in the log itself.");
+        api.AddTo(cmd, withData: false);
+        cmd.SetAction(async (parse, ct) =>
+        {
+            using ConclaveClient client = api.Connect(parse);
+            AuditKeyRotation r = await client.RotateAuditKeyAsync(ct).ConfigureAwait(false);
+            if (parse.GetValue(api.Json))
+            {
+                ApiConnection.PrintJson(r);
+            }
+            else
+            {
+                Console.WriteLine($"checkpoint key handed over at seq {r.Seq}: {r.OldPublicKey} -> {r.NewPublicKey} ({r.Scheme}); either key verifies the log (conclave audit verify --node-key)");
+            }
+
+            return 0;
+        });
+        return cmd;
     }
 
     private static Command VerifyCmd()

@@ -119,6 +119,9 @@ public sealed record AuditEntryResponse(
 
 public sealed record AuditPageResponse(IReadOnlyList<AuditEntryResponse> Entries, long Next);
 
+/// <summary>POST /v1/admin/audit/rotate-key: the handover entry's seq, the scheme, and the outgoing and new checkpoint keys (hex).</summary>
+public sealed record AuditKeyRotationResponse(long Seq, string Scheme, string OldPublicKey, string NewPublicKey);
+
 public sealed record AuditVerifyResponse(
     bool Ok,
     long Entries,
@@ -181,6 +184,7 @@ public sealed record CulpritReasonResponse(uint Node, string Reason);
 [JsonSerializable(typeof(OperationResponse))]
 [JsonSerializable(typeof(AuditPageResponse))]
 [JsonSerializable(typeof(AuditVerifyResponse))]
+[JsonSerializable(typeof(AuditKeyRotationResponse))]
 [JsonSerializable(typeof(HealthResponse))]
 [JsonSerializable(typeof(ReadyResponse))]
 [JsonSerializable(typeof(KeySyncResponse))]

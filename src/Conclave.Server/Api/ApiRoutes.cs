@@ -187,6 +187,15 @@ public static class ApiRoutes
                 r.Head.Seq, Convert.ToHexStringLower(r.Head.Hash)));
         }).WithName("VerifyAudit").Problems(common);
 
+        // Rotating the audit log's checkpoint key (docs/ROTATION.md "Rotating the audit log's checkpoint key"): the
+        // handover entry is the audit record; the response names both keys so an auditor can pin either.
+        v1.MapPost("/admin/audit/rotate-key", async Task<Ok<AuditKeyRotationResponse>> (HttpContext ctx, IConclaveStore store, Conclave.Server.Hosting.AuditKeys auditKeys, CancellationToken ct) =>
+        {
+            AuditEntry entry = await auditKeys.RotateAsync(store, CallerIdentity.Get(ctx).Actor, ct).ConfigureAwait(false);
+            AuditKeyHandover h = AuditKeyHandover.TryParse(entry.Result, out AuditKeyHandover? parsed) ? parsed! : throw new InvalidOperationException("handover entry unreadable");
+            return TypedResults.Ok(new AuditKeyRotationResponse(entry.Seq, h.Scheme, Convert.ToHexStringLower(h.OldPublicKey), Convert.ToHexStringLower(h.NewPublicKey)));
+        }).WithName("RotateAuditKey").Problems(common);
+
         v1.MapPost("/cluster/resync", async Task<Ok<KeySyncResponse>> (KeyConsistency consistency, CancellationToken ct) =>
             TypedResults.Ok(new KeySyncResponse(await consistency.CheckAllAsync(repair: true, ct).ConfigureAwait(false))))
             .WithName("ResyncKeys").Problems(common);

@@ -9,8 +9,8 @@ namespace Conclave.Server.Coordinator;
 /// The coordinator's identity files in the server's data folder, sealed under the server KEK (docs/ROTATION.md
 /// "Rotating the coordinator's identity"):
 /// <list type="bullet">
-/// <item><c>identity.sealed</c>: the server's first identity. It signs the audit log's checkpoints for good (the audit
-/// key is not rotated) and is the coordinator identity until the first rotation.</item>
+/// <item><c>identity.sealed</c>: the server's first identity. It signs the audit log's checkpoints until that key is
+/// rotated on its own (<see cref="Hosting.AuditKeys"/>) and is the coordinator identity until the first rotation.</item>
 /// <item><c>coordinator-identity.sealed</c>: the coordinator identity after a rotation (requests to nodes).</item>
 /// <item><c>coordinator-identity.next.sealed</c>: the next identity, made by <c>conclave coordinator rotate-keys</c>,
 /// waiting for a manifest that names it.</item>

@@ -53,15 +53,18 @@ public static class ServerHost
             identity = NodeIdentity.Unseal(0, kek.ReadOnlySpan, File.ReadAllBytes(path));
         }
 
-        var storeOptions = new StoreOptions { Kek = KeyFileKek.Source(config.Resolve(config.KekFile)), CheckpointSigner = identity.SigningKey, CheckpointInterval = config.AuditCheckpointInterval };
+        // The audit log's checkpoint key: the first identity until `conclave audit rotate-key` (AuditKeys); a rotation a
+        // stopped server left half done is finished before anything else is appended.
+        AuditKeys auditKeys = AuditKeys.Load(dataDir, config.Resolve(config.KekFile), identity);
+        var storeOptions = new StoreOptions { Kek = KeyFileKek.Source(config.Resolve(config.KekFile)), CheckpointSigner = auditKeys.Current.SigningKey, CheckpointInterval = config.AuditCheckpointInterval };
         IConclaveStore store = string.IsNullOrEmpty(config.PostgresConnectionString)
             ? await ConclaveStore.OpenSqliteAsync(dataDir, storeOptions, cancellationToken).ConfigureAwait(false)
             : await ConclaveStore.OpenPostgresAsync(config.PostgresConnectionString, storeOptions, cancellationToken).ConfigureAwait(false);
+        await auditKeys.FinishAsync(store, cancellationToken).ConfigureAwait(false);
 
         X509Certificate2 ca = PemFiles.LoadCertificate(config.Resolve(config.Tls.Ca));
         // The coordinator's client certificate follows its files (`conclave coordinator rotate-tls`), and its identity the
-        // manifest (`conclave coordinator rotate-keys`): both change without a restart (docs/ROTATION.md). identity.sealed
-        // stays the audit log's checkpoint key.
+        // manifest (`conclave coordinator rotate-keys`): both change without a restart (docs/ROTATION.md).
         ReloadingCertificate clientCert = ReloadingCertificate.FromFiles(config.Resolve(config.Tls.Certificate), config.Resolve(config.Tls.Key), new ClusterTrust(ca), ClusterTrust.ClientAuthEku);
         var identityFiles = new CoordinatorIdentityFiles(dataDir, config.Resolve(config.KekFile));
         NodeIdentity coordinatorIdentity = identityFiles.Load(manifest);
@@ -172,6 +175,7 @@ public static class ServerHost
         builder.Services.AddSingleton(cluster);
         builder.Services.AddSingleton(frost);
         builder.Services.AddSingleton(store);
+        builder.Services.AddSingleton(auditKeys);
         builder.Services.AddSingleton(keys);
         var rotator = new Conclave.Server.Rotation.ContinuousRotator(keys);
         builder.Services.AddSingleton(rotator);
@@ -276,6 +280,7 @@ public static class ServerHost
             keys.Dispose();
             hsm?.Dispose();
             store.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            auditKeys.Dispose();
             cluster.Dispose();
             coordinatorIdentity.Dispose();
             clientCert.Dispose();

@@ -66,6 +66,7 @@ public static class RouteAuthorization
         // Audit: read-only, for auditors.
         ["GET /v1/audit"] = AuditReaders,
         ["GET /v1/audit/verify"] = AuditReaders,
+        ["POST /v1/admin/audit/rotate-key"] = Admin,
 
         // Nodes: reads for operators and auditors; eviction is administration.
         ["GET /v1/admin/nodes"] = Readers,
