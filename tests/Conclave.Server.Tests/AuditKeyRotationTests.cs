@@ -50,9 +50,15 @@ public sealed class AuditKeyRotationTests
             Assert.False(File.Exists(Path.Combine(dataDir, AuditKeys.NextFile)));
             await ActivityAsync(http, "b");
 
-            JsonNode two = await RotateAsync(http);
+            // The second rotation through the CLI.
+            (int exit, string stdout, string stderr) = OwnServers.CliWithToken(token, "http://" + config.Listen, "audit", "rotate-key", "--json");
+            Assert.True(exit == 0, stderr);
+            JsonNode two = JsonNode.Parse(stdout)!;
             Assert.Equal(second, (string)two["oldPublicKey"]!);
             string third = (string)two["newPublicKey"]!;
+            (exit, _, stderr) = OwnServers.CliWithToken("not-the-token", "http://" + config.Listen, "audit", "rotate-key");
+            Assert.NotEqual(0, exit);
+            Assert.Single(stderr.Trim().Split('\n'));
             await ActivityAsync(http, "c");
             Assert.True(await VerifiesOnServerAsync(http));
 

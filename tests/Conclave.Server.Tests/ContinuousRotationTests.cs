@@ -266,23 +266,7 @@ public sealed class ContinuousRotationTests(VariantNodes fixture) : IClassFixtur
         Assert.Equal("https://conclave.dev/problems/" + type, JsonNode.Parse(text)!["type"]!.GetValue<string>());
     }
 
-    private static (int Exit, string Out, string Err) Cli(string token, string server, params string[] args)
-    {
-        var psi = new System.Diagnostics.ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add(RepoPaths.CliDll);
-        foreach (string a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        psi.Environment["CONCLAVE_TOKEN"] = token;
-        psi.Environment["CONCLAVE_SERVER"] = server;
-        using var p = System.Diagnostics.Process.Start(psi)!;
-        Task<string> stdout = p.StandardOutput.ReadToEndAsync();
-        Task<string> stderr = p.StandardError.ReadToEndAsync();
-        Assert.True(p.WaitForExit(120_000), "the CLI did not exit");
-        return (p.ExitCode, stdout.Result, stderr.Result);
-    }
+    private static (int Exit, string Out, string Err) Cli(string token, string server, params string[] args) => OwnServers.CliWithToken(token, server, args);
 
     private sealed class ManualClock(DateTimeOffset start) : TimeProvider
     {

@@ -76,6 +76,25 @@ internal static class OwnServers
         await cmd.ExecuteNonQueryAsync();
     }
 
+    /// <summary>Runs the conclave CLI against <paramref name="server"/> with the token in CONCLAVE_TOKEN; exit code, stdout and stderr.</summary>
+    public static (int Exit, string Out, string Err) CliWithToken(string token, string server, params string[] args)
+    {
+        var psi = new System.Diagnostics.ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add(RepoPaths.CliDll);
+        foreach (string a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        psi.Environment["CONCLAVE_TOKEN"] = token;
+        psi.Environment["CONCLAVE_SERVER"] = server;
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        Task<string> stdout = p.StandardOutput.ReadToEndAsync();
+        Task<string> stderr = p.StandardError.ReadToEndAsync();
+        Assert.True(p.WaitForExit(120_000), "the CLI did not exit");
+        return (p.ExitCode, stdout.Result, stderr.Result);
+    }
+
     public static int FreePort()
     {
         using var l = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
