@@ -45,6 +45,7 @@ internal static class SoftHsm
     }
 
     /// <summary>A unique label for a throw-away token (softhsm.sh deletes leftovers).</summary>
+    // Not TestSeed: a token a run failed to delete outlives it, and a replayed label would name that token.
     internal static string NewTemporaryLabel() => TemporaryPrefix + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6));
 
     /// <summary>
@@ -55,6 +56,7 @@ internal static class SoftHsm
     {
         string label = NewTemporaryLabel();
         string dir = Directory.CreateTempSubdirectory("conclave-hsm-test-").FullName;
+        // Not TestSeed: the PINs of a token that may outlive the run must not be derivable from the printed run seed.
         string pin = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
         string soPin = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
         string pinFile = Path.Combine(dir, "user.pin");
@@ -124,6 +126,7 @@ public sealed class SharedTokenFixture : IDisposable
     }
 
     /// <summary>A key id no earlier run used (keys persist in the test token).</summary>
+    // Not TestSeed: with the same run seed a replayed id would find the key an earlier run left on the persistent token.
     internal static string NewKeyId(string prefix) => $"{prefix}-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6))}";
 
     public void Dispose()

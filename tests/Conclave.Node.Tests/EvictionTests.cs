@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using Conclave.Crypto.Memory;
 using Conclave.Node.Config;
 using Conclave.Node.Frost;
@@ -30,13 +29,14 @@ public sealed class EvictionTests(FiveNodeCluster fixture) : IClassFixture<FiveN
     public async Task EvictedNodesKeptShares_CannotContributeToAnySignature_AndEveryKeyStillSigns()
     {
         var coordinator = new FrostCoordinator(_c.Coordinator) { PoolBatch = 4 };
+        DeterministicRandomSource messages = TestSeed.For("messages");
         string tag = Guid.NewGuid().ToString("N")[..8];
         FrostKeyInfo a = await coordinator.CreateKeyAsync("evict-a-" + tag, FrostCiphersuite.Secp256k1Sha256, 2, [1, 2, 3], CancellationToken.None);
         FrostKeyInfo b = await coordinator.CreateKeyAsync("evict-b-" + tag, FrostCiphersuite.Ed25519Sha512, 2, [2, 3, 4], CancellationToken.None);
         FrostKeyInfo c = await coordinator.CreateKeyAsync("evict-c-" + tag, FrostCiphersuite.Ed25519Sha512, 2, [1, 3, 5], CancellationToken.None);
         foreach (FrostKeyInfo k in new[] { a, b, c })
         {
-            await SignAsync(coordinator, k); // node 2's pools are filled for a and b
+            await SignAsync(coordinator, k, messages); // node 2's pools are filled for a and b
         }
 
         IReadOnlyList<FrostKeyInfo> moved = await coordinator.EvictAsync(2, null, CancellationToken.None);
@@ -50,7 +50,7 @@ public sealed class EvictionTests(FiveNodeCluster fixture) : IClassFixture<FiveN
         foreach ((FrostKeyInfo before, FrostKeyInfo after) in new[] { (a, a2), (b, b2), (c, c2) })
         {
             Assert.Equal(before.PublicKeyPackage.VerificationKey, after.PublicKeyPackage.VerificationKey);
-            await SignAsync(coordinator, after);
+            await SignAsync(coordinator, after, messages);
         }
 
         // Node 2 was never contacted: it still holds version 1 of a and b, intact. The other old holders erased theirs.
@@ -64,7 +64,7 @@ public sealed class EvictionTests(FiveNodeCluster fixture) : IClassFixture<FiveN
         // and node 2's share alone is below the threshold: no signature under the group key can come of it.
         (byte[] id2, SigningCommitments c2v1) = await CommitAsync(2, a.KeyId, 1, a.Suite);
         (byte[] id1, SigningCommitments c1v2) = await CommitAsync(1, a.KeyId, 2, a.Suite);
-        var package = new SigningPackage(RandomNumberGenerator.GetBytes(32), [c1v2, c2v1]);
+        var package = new SigningPackage(TestSeed.Bytes(32, "forced package message"), [c1v2, c2v1]);
         SignatureShare old2 = await SignShareAsync(2, a.KeyId, id2, package, 1, a.Suite);
         NodeCallException cosign = await Assert.ThrowsAsync<NodeCallException>(() => SignShareAsync(1, a.KeyId, id1, package, 2, a.Suite));
         Assert.Contains("participants outside the key (culprits: 2)", cosign.Message, StringComparison.Ordinal);
@@ -85,6 +85,7 @@ public sealed class EvictionTests(FiveNodeCluster fixture) : IClassFixture<FiveN
     public async Task AnEvictedNodeIsNeverChosenAgain_UntilReadmitted()
     {
         var coordinator = new FrostCoordinator(_c.Coordinator) { PoolBatch = 4 };
+        DeterministicRandomSource messages = TestSeed.For("messages");
         string tag = Guid.NewGuid().ToString("N")[..8];
         FrostKeyInfo k = await coordinator.CreateKeyAsync("evict-r-" + tag, FrostCiphersuite.Secp256k1Sha256, 2, [1, 4, 5], CancellationToken.None);
 
@@ -92,7 +93,7 @@ public sealed class EvictionTests(FiveNodeCluster fixture) : IClassFixture<FiveN
         IReadOnlyList<FrostKeyInfo> moved = await coordinator.EvictAsync(4, 3, CancellationToken.None);
         Assert.Equal(new uint[] { 1, 3, 5 }, Assert.Single(moved).Nodes);
         Assert.True(coordinator.IsUntrusted(4));
-        await SignAsync(coordinator, coordinator.Find(k.KeyId)!);
+        await SignAsync(coordinator, coordinator.Find(k.KeyId)!, messages);
 
         // Key generation, reshare to, and a replacement that is evicted: refused, naming the node.
         NodeUntrustedException create = await Assert.ThrowsAsync<NodeUntrustedException>(() =>
@@ -115,16 +116,17 @@ public sealed class EvictionTests(FiveNodeCluster fixture) : IClassFixture<FiveN
         coordinator.Readmit(4);
         Assert.Empty(await coordinator.TellNodesOfTrustAsync(CancellationToken.None));
         FrostKeyInfo back = await coordinator.CreateKeyAsync("evict-y-" + tag, FrostCiphersuite.Ed25519Sha512, 2, [3, 4], CancellationToken.None);
-        await SignAsync(coordinator, back);
+        await SignAsync(coordinator, back, messages);
     }
 
     [Fact]
     public async Task TheOtherNodesRefuseAnEvictedNodesMessagesByThemselves_AlsoAfterARestart_UntilReadmitted()
     {
         var coordinator = new FrostCoordinator(_c.Coordinator) { PoolBatch = 4 };
+        DeterministicRandomSource challenges = TestSeed.For("attestation challenges");
         using NodeIdentity two = UnsealIdentity(2);
         await ReadmitEverywhereAsync(coordinator, 2); // whatever another test of this cluster left
-        await RelayFromAsync(two, 1, "test.relayed"); // accepted: node 2 is trusted
+        await RelayFromAsync(two, 1, "test.relayed", challenges); // accepted: node 2 is trusted
         try
         {
             // Evicted: every other node is told, by a notice signed by the coordinator, and answers that it recorded it.
@@ -136,7 +138,7 @@ public sealed class EvictionTests(FiveNodeCluster fixture) : IClassFixture<FiveN
             // node refuses them itself, with a typed reason naming node 2 as the culprit.
             foreach ((uint to, string kind) in new[] { (1u, "test.relayed"), (3u, FrostMessages.DkgAgreementKey), (4u, "rotation.committed") })
             {
-                NodeCallException refused = await Assert.ThrowsAsync<NodeCallException>(() => RelayFromAsync(two, to, kind));
+                NodeCallException refused = await Assert.ThrowsAsync<NodeCallException>(() => RelayFromAsync(two, to, kind, challenges));
                 Assert.Equal((to, StatusCode.PermissionDenied, (uint?)2), (refused.NodeId, refused.Status, refused.Culprit));
                 Assert.Contains($"relayed message '{kind}' from node 2 is refused: node 2 is evicted (untrusted on node {to})", refused.Message, StringComparison.Ordinal);
             }
@@ -145,7 +147,7 @@ public sealed class EvictionTests(FiveNodeCluster fixture) : IClassFixture<FiveN
             _c.KillNode(1);
             _c.StartNode(1);
             _c.WaitForAll(TimeSpan.FromSeconds(120));
-            NodeCallException afterRestart = await Assert.ThrowsAsync<NodeCallException>(() => RelayFromAsync(two, 1, "test.relayed"));
+            NodeCallException afterRestart = await Assert.ThrowsAsync<NodeCallException>(() => RelayFromAsync(two, 1, "test.relayed", challenges));
             Assert.Equal((StatusCode.PermissionDenied, (uint?)2), (afterRestart.Status, afterRestart.Culprit));
             Assert.Contains("node 2 is evicted (untrusted on node 1)", afterRestart.Message, StringComparison.Ordinal);
 
@@ -162,16 +164,17 @@ public sealed class EvictionTests(FiveNodeCluster fixture) : IClassFixture<FiveN
         }
 
         // Re-admitted and told: node 1 accepts node 2's messages again.
-        await RelayFromAsync(two, 1, "test.relayed");
+        await RelayFromAsync(two, 1, "test.relayed", challenges);
     }
 
     [Fact]
     public async Task AReadmittedNode_RejoinsAKeyItHeldBeforeItsEviction_AndSigns_WhileItsOldShareStaysUnusable()
     {
         var coordinator = new FrostCoordinator(_c.Coordinator) { PoolBatch = 4 };
+        DeterministicRandomSource messages = TestSeed.For("messages");
         await ReadmitEverywhereAsync(coordinator, 2);
         FrostKeyInfo k = await coordinator.CreateKeyAsync("rejoin-" + Guid.NewGuid().ToString("N")[..8], FrostCiphersuite.Secp256k1Sha256, 2, [1, 2, 3], CancellationToken.None);
-        await SignAsync(coordinator, k);
+        await SignAsync(coordinator, k, messages);
 
         // Evicted: the key moves to nodes 1 and 3 at version 2; node 2 keeps version 1 (never contacted).
         await coordinator.EvictAsync(2, null, CancellationToken.None);
@@ -188,7 +191,7 @@ public sealed class EvictionTests(FiveNodeCluster fixture) : IClassFixture<FiveN
         Assert.Equal((3, "Active"), await StatusAsync(2, k.KeyId));
 
         // Node 2 signs: its share and node 3's at version 3 aggregate to a signature under the group key.
-        byte[] message = RandomNumberGenerator.GetBytes(32);
+        byte[] message = messages.Bytes(32);
         (byte[] id2, SigningCommitments c2) = await CommitAsync(2, k.KeyId, 3, k.Suite);
         (byte[] id3, SigningCommitments c3) = await CommitAsync(3, k.KeyId, 3, k.Suite);
         var package = new SigningPackage(message, [c2, c3]);
@@ -196,7 +199,7 @@ public sealed class EvictionTests(FiveNodeCluster fixture) : IClassFixture<FiveN
         SignatureShare s3 = await SignShareAsync(3, k.KeyId, id3, package, 3, k.Suite);
         byte[] signature = FrostAggregator.Aggregate(package, [s2, s3], back.PublicKeyPackage, AggregationMode.VerifyEachShare);
         Assert.True(k.Suite.Verify(k.PublicKeyPackage.VerificationKey, message, signature));
-        await SignAsync(coordinator, back);
+        await SignAsync(coordinator, back, messages);
 
         // Its pre-eviction share is erased: node 2 refuses version 1.
         NodeCallException stale = await Assert.ThrowsAsync<NodeCallException>(() => CommitAsync(2, k.KeyId, 1, k.Suite));
@@ -218,8 +221,11 @@ public sealed class EvictionTests(FiveNodeCluster fixture) : IClassFixture<FiveN
         return NodeIdentity.Unseal(node, kek.ReadOnlySpan, File.ReadAllBytes(Path.Combine(config.Resolve(config.DataDir), "identity.sealed")));
     }
 
-    /// <summary>An attestation request to <paramref name="to"/> relaying one message of <paramref name="kind"/> signed by <paramref name="sender"/>.</summary>
-    private Task<IReadOnlyList<Envelope>> RelayFromAsync(NodeIdentity sender, uint to, string kind)
+    /// <summary>
+    /// An attestation request to <paramref name="to"/> (its challenge the next one of <paramref name="challenges"/>) relaying
+    /// one message of <paramref name="kind"/> signed by <paramref name="sender"/>.
+    /// </summary>
+    private Task<IReadOnlyList<Envelope>> RelayFromAsync(NodeIdentity sender, uint to, string kind, DeterministicRandomSource challenges)
     {
         byte[] session = Cluster.NewSessionId();
         Envelope relayed = EnvelopeSigner.Sign(new Envelope
@@ -231,13 +237,14 @@ public sealed class EvictionTests(FiveNodeCluster fixture) : IClassFixture<FiveN
             Payload = ByteString.CopyFrom([1]),
             IssuedAtUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
         }, sender);
-        return _c.Coordinator.Node(to).StepAsync(_c.Coordinator.Request(session, AttestHandler.RequestKind, 0, [to], RandomNumberGenerator.GetBytes(32)), [relayed],
+        return _c.Coordinator.Node(to).StepAsync(_c.Coordinator.Request(session, AttestHandler.RequestKind, 0, [to], challenges.Bytes(32)), [relayed],
             TimeSpan.FromSeconds(30), CancellationToken.None);
     }
 
-    private static async Task SignAsync(FrostCoordinator coordinator, FrostKeyInfo key)
+    /// <summary>The key signs the next message of <paramref name="messages"/>, and the signature verifies under its public key.</summary>
+    private static async Task SignAsync(FrostCoordinator coordinator, FrostKeyInfo key, DeterministicRandomSource messages)
     {
-        byte[] msg = RandomNumberGenerator.GetBytes(32);
+        byte[] msg = messages.Bytes(32);
         byte[] sig = await coordinator.SignAsync(key.KeyId, msg, CancellationToken.None);
         Assert.True(key.Suite.Verify(key.PublicKeyPackage.VerificationKey, msg, sig));
     }

@@ -1,6 +1,7 @@
 using Conclave.Crypto;
 using Conclave.Crypto.Kdf;
 using Conclave.Crypto.Memory;
+using Conclave.Crypto.Randomness;
 using Conclave.Node.Frost;
 using Conclave.Node.Protocol;
 using Conclave.Node.Rpc;
@@ -14,10 +15,14 @@ namespace Conclave.Node.Tests;
 /// <summary>Keys whose share on one node is lost, for repair tests, without restarting a node process.</summary>
 internal static class LostShareKeys
 {
-    /// <summary>A trusted-dealer key imported (sealed to each node, as FrostCoordinator.ImportAsync does) on every holder but <paramref name="lost"/>.</summary>
-    public static async Task<FrostKeyInfo> ImportWithoutAsync(LocalClusterProcesses c, FrostCoordinator coordinator, string keyId, FrostCiphersuite suite, uint lost, uint[] nodes, int threshold)
+    /// <summary>
+    /// A trusted-dealer key (dealt from <paramref name="random"/>: test data, from the run seed) imported (sealed to each
+    /// node, as FrostCoordinator.ImportAsync does) on every holder but <paramref name="lost"/>.
+    /// </summary>
+    public static async Task<FrostKeyInfo> ImportWithoutAsync(LocalClusterProcesses c, FrostCoordinator coordinator, string keyId, FrostCiphersuite suite, uint lost, uint[] nodes, int threshold,
+        IRandomSource random)
     {
-        using DealerOutput dealt = TrustedDealer.Generate(suite, threshold, nodes.Length);
+        using DealerOutput dealt = TrustedDealer.Generate(suite, threshold, nodes.Length, random);
         byte[] session = Cluster.NewSessionId();
         var imports = new List<Task<IReadOnlyList<Envelope>>>();
         foreach (KeyPackage kp in dealt.KeyPackages)

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Security.Cryptography;
 using Conclave.Node.Frost;
 using Conclave.Node.Protocol;
 using Conclave.Node.Rpc;
@@ -24,8 +23,9 @@ namespace Conclave.Node.Tests;
 /// signs under its unchanged public key, every holder reports the coordinator's version, Active (an aborted repair leaves
 /// the lost node holding nothing, and a clean repair then succeeds), and the sealed share of every version a run retired
 /// or moved away is found in none of the nodes' database files (conclave.db, -wal, -shm), byte for byte.
-/// CI: 4 batches of 50 points (200 kill points, 4 node restarts); CONCLAVE_LONG_TESTS=1: 20 batches (1,000). The seed is
-/// printed and CONCLAVE_ROTATION_SEED replays it; the last line of the output gives the measured cost.
+/// CI: 4 batches of 50 points (200 kill points, 4 node restarts); CONCLAVE_LONG_TESTS=1: 20 batches (1,000). The seed
+/// derives from the run seed (CONCLAVE_TEST_SEED) and is printed; CONCLAVE_ROTATION_SEED replays it under any run seed;
+/// the last line of the output gives the measured cost.
 /// </summary>
 [Collection(FiveNodeCluster.Sequential)]
 public sealed class NodeChaosTests(FiveNodeCluster fixture, ITestOutputHelper output) : IClassFixture<FiveNodeCluster>
@@ -40,9 +40,9 @@ public sealed class NodeChaosTests(FiveNodeCluster fixture, ITestOutputHelper ou
     public async Task NodeKilledWithManyRunsInFlight_WithAndWithoutAServerCrash_EveryKeySignsNodesAgreeAndNoRetiredShareRemains()
     {
         int batches = Environment.GetEnvironmentVariable("CONCLAVE_LONG_TESTS") == "1" ? 20 : 4;
-        int seed = int.TryParse(Environment.GetEnvironmentVariable("CONCLAVE_ROTATION_SEED"), out int replay) ? replay : RandomNumberGenerator.GetInt32(int.MaxValue);
-        output.WriteLine($"seed {seed} (set CONCLAVE_ROTATION_SEED to replay)");
+        int seed = RotationSeed.Choose("kill points", output);
         var rng = new Random(seed);
+        DeterministicRandomSource messages = TestSeed.For("messages"), dealer = TestSeed.For("dealer of the repaired keys");
         var runs = new InMemoryRotationLog(); // the server store's run log, which outlives a crashed server
         string tag = Guid.NewGuid().ToString("N")[..6];
 
@@ -80,7 +80,7 @@ public sealed class NodeChaosTests(FiveNodeCluster fixture, ITestOutputHelper ou
 
                     var owner = new FrostCoordinator(_c.Coordinator) { Runs = runs, PoolBatch = 2 };
                     FrostCiphersuite suite = p % 2 == 0 ? FrostCiphersuite.Ed25519Sha512 : FrostCiphersuite.Secp256k1Sha256;
-                    FrostKeyInfo key = await LostShareKeys.ImportWithoutAsync(_c, owner, $"chaos-repair-{tag}-{batch}-{p}", suite, lost, AllNodes, 2);
+                    FrostKeyInfo key = await LostShareKeys.ImportWithoutAsync(_c, owner, $"chaos-repair-{tag}-{batch}-{p}", suite, lost, AllNodes, 2, dealer);
                     groupKeys[key.KeyId] = key.PublicKeyPackage.VerificationKey;
                     plans.Add(new Point(owner, key, "repair", RepairBoundaries[rng.Next(RepairBoundaries.Length)], serverCrash, lost, null));
                     repairs++;
@@ -161,7 +161,8 @@ public sealed class NodeChaosTests(FiveNodeCluster fixture, ITestOutputHelper ou
             await Task.WhenAll((await runs.ListUnfinishedAsync()).Select(r => next[r.KeyId].ResumeAsync(r.RunId, CancellationToken.None)));
             Assert.Empty(await runs.ListUnfinishedAsync());
 
-            await Task.WhenAll(plans.Select(async pt =>
+            byte[][] toSign = [.. plans.Select(_ => messages.Bytes(32))]; // drawn in plan order, not in the order the checks run
+            await Task.WhenAll(plans.Select(async (pt, i) =>
             {
                 FrostCoordinator c = next[pt.Key.KeyId];
                 if (pt.Kind == "repair" && (await StatusAsync(pt.Lost, pt.Key.KeyId)).State != "Active")
@@ -174,7 +175,7 @@ public sealed class NodeChaosTests(FiveNodeCluster fixture, ITestOutputHelper ou
                 FrostKeyInfo after = c.Find(pt.Key.KeyId)!;
                 byte[] groupKey = groupKeys[pt.Key.KeyId];
                 Assert.Equal(groupKey, after.PublicKeyPackage.VerificationKey);
-                byte[] msg = RandomNumberGenerator.GetBytes(32);
+                byte[] msg = toSign[i];
                 byte[] sig = await c.SignAsync(pt.Key.KeyId, msg, CancellationToken.None);
                 Assert.True(after.Suite.Verify(groupKey, msg, sig), $"{pt.Key.KeyId}, seed {seed}");
                 foreach (uint n in after.Nodes)

@@ -1,4 +1,4 @@
-using System.Security.Cryptography;
+using Conclave.Crypto.Randomness;
 using Conclave.Node.Config;
 using Conclave.Node.Frost;
 using Conclave.Node.Protocol;
@@ -35,7 +35,8 @@ public sealed class RepairRunTests(FiveNodeCluster fixture) : IClassFixture<Five
     {
         var runs = new InMemoryRotationLog();
         var coordinator = new FrostCoordinator(_c.Coordinator) { Runs = runs, PoolBatch = 4 };
-        FrostKeyInfo key = await ImportWithoutAsync(coordinator, $"repair-crash-{boundary}-" + Guid.NewGuid().ToString("N")[..8], FrostCiphersuite.Secp256k1Sha256, lost: 3);
+        FrostKeyInfo key = await ImportWithoutAsync(coordinator, $"repair-crash-{boundary}-" + Guid.NewGuid().ToString("N")[..8], FrostCiphersuite.Secp256k1Sha256, lost: 3,
+            TestSeed.For("dealer of the key repaired at " + boundary));
         Assert.Equal(("Absent", ""), await StatusAsync(3, key.KeyId));
         coordinator.FaultInjection = (_, b) => b == boundary ? throw new RotationCrashException(b) : Task.CompletedTask;
         await Assert.ThrowsAsync<RotationCrashException>(() => coordinator.RepairAsync(key.KeyId, 3, CancellationToken.None));
@@ -65,7 +66,7 @@ public sealed class RepairRunTests(FiveNodeCluster fixture) : IClassFixture<Five
         }
 
         Assert.Equal(("Active", ""), await StatusAsync(3, key.KeyId));
-        await AssertRepairedShareWorksAsync(next, key);
+        await AssertRepairedShareWorksAsync(next, key, TestSeed.Bytes(32, "message after the repair at " + boundary));
     }
 
     [Fact]
@@ -73,7 +74,8 @@ public sealed class RepairRunTests(FiveNodeCluster fixture) : IClassFixture<Five
     {
         var runs = new InMemoryRotationLog();
         var coordinator = new FrostCoordinator(_c.Coordinator) { Runs = runs, PoolBatch = 4 };
-        FrostKeyInfo key = await ImportWithoutAsync(coordinator, "repair-transcript-" + Guid.NewGuid().ToString("N")[..8], FrostCiphersuite.Ed25519Sha512, lost: 2, nodes: [1, 2, 3, 4], threshold: 3);
+        FrostKeyInfo key = await ImportWithoutAsync(coordinator, "repair-transcript-" + Guid.NewGuid().ToString("N")[..8], FrostCiphersuite.Ed25519Sha512, lost: 2,
+            TestSeed.For("dealer"), nodes: [1, 2, 3, 4], threshold: 3);
         FrostKeyInfo repaired = await coordinator.RepairAsync(key.KeyId, 2, CancellationToken.None);
         Assert.Equal((1, true), (repaired.Version, repaired.PublicKeyPackage.PublicEquals(key.PublicKeyPackage)));
         RotationRun run = Assert.Single(await runs.ListForKeyAsync(key.KeyId, 10));
@@ -105,7 +107,7 @@ public sealed class RepairRunTests(FiveNodeCluster fixture) : IClassFixture<Five
         // A node that holds its share is not "repaired" again: the run is refused by the node and aborted.
         await Assert.ThrowsAsync<NodeCallException>(() => coordinator.RepairAsync(key.KeyId, 2, CancellationToken.None));
 
-        string otherPackage = OtherKey(t);
+        string otherPackage = OtherKey(t, TestSeed.For("other key"));
         Assert.Equal("a repair must leave the public key package unchanged", Refused(t with { NewPublicKeyPackage = otherPackage }, manifest));
         Assert.Equal(
             $"helper 1's contribution names another key, version, repaired node, helper set or package",
@@ -114,7 +116,7 @@ public sealed class RepairRunTests(FiveNodeCluster fixture) : IClassFixture<Five
         Assert.Equal($"no contribution from helper {t.Dealers[0]}", Refused(t with { Broadcasts = t.Broadcasts.Skip(1).ToList() }, manifest));
         Assert.Equal($"two contributions from helper {t.Dealers[0]}", Refused(t with { Broadcasts = [t.Broadcasts[0], .. t.Broadcasts] }, manifest));
         Assert.Equal($"node {t.Dealers[0]}'s contribution is not signed by its identity key", Refused(t with { Broadcasts = [Altered(t.Broadcasts[0]), .. t.Broadcasts.Skip(1)] }, manifest));
-        Assert.Equal($"node {t.Dealers[0]}'s contribution belongs to another run", Refused(t with { Broadcasts = [Rerun(t.Broadcasts[0]), .. t.Broadcasts.Skip(1)] }, manifest));
+        Assert.Equal($"node {t.Dealers[0]}'s contribution belongs to another run", Refused(t with { Broadcasts = [Rerun(t.Broadcasts[0], TestSeed.Bytes(32, "another run's session")), .. t.Broadcasts.Skip(1)] }, manifest));
         Assert.Equal("node 2's confirmation is not signed by its identity key", Refused(t with { Confirmations = [Altered(t.Confirmations[0])] }, manifest));
         Assert.Equal("a repair needs exactly one confirmation, from node 2", Refused(t with { Confirmations = [] }, manifest));
         Assert.Equal("helper 1's contribution names another key, version, repaired node, helper set or package",
@@ -123,19 +125,18 @@ public sealed class RepairRunTests(FiveNodeCluster fixture) : IClassFixture<Five
 
     /// <summary>
     /// The repaired node's share is the right one: a refresh (in which it deals from its repaired share and checks its new
-    /// share against every dealer's commitments) succeeds, and the key then signs under its unchanged public key.
+    /// share against every dealer's commitments) succeeds, and the key then signs <paramref name="msg"/> under its unchanged public key.
     /// </summary>
-    private static async Task AssertRepairedShareWorksAsync(FrostCoordinator coordinator, FrostKeyInfo key)
+    private static async Task AssertRepairedShareWorksAsync(FrostCoordinator coordinator, FrostKeyInfo key, byte[] msg)
     {
         FrostKeyInfo refreshed = await coordinator.RefreshAsync(key.KeyId, CancellationToken.None);
         Assert.Equal(key.PublicKeyPackage.VerificationKey, refreshed.PublicKeyPackage.VerificationKey);
-        byte[] msg = RandomNumberGenerator.GetBytes(32);
         byte[] sig = await coordinator.SignAsync(key.KeyId, msg, CancellationToken.None);
         Assert.True(key.Suite.Verify(key.PublicKeyPackage.VerificationKey, msg, sig));
     }
 
-    private Task<FrostKeyInfo> ImportWithoutAsync(FrostCoordinator coordinator, string keyId, FrostCiphersuite suite, uint lost, uint[]? nodes = null, int threshold = 2) =>
-        LostShareKeys.ImportWithoutAsync(_c, coordinator, keyId, suite, lost, nodes ?? [1, 2, 3], threshold);
+    private Task<FrostKeyInfo> ImportWithoutAsync(FrostCoordinator coordinator, string keyId, FrostCiphersuite suite, uint lost, IRandomSource dealer, uint[]? nodes = null, int threshold = 2) =>
+        LostShareKeys.ImportWithoutAsync(_c, coordinator, keyId, suite, lost, nodes ?? [1, 2, 3], threshold, dealer);
 
     private async Task<(string State, string ActiveRun)> StatusAsync(uint node, string keyId)
     {
@@ -176,10 +177,10 @@ public sealed class RepairRunTests(FiveNodeCluster fixture) : IClassFixture<Five
 
     private static uint Sender(string hex) => Envelope.Parser.ParseFrom(Convert.FromHexString(hex)).Sender;
 
-    private static string OtherKey(RotationTranscript t)
+    private static string OtherKey(RotationTranscript t, IRandomSource random)
     {
         Assert.True(FrostCiphersuite.TryGet(t.Scheme, out FrostCiphersuite? suite));
-        using DealerOutput d = TrustedDealer.Generate(suite, t.Threshold, 4);
+        using DealerOutput d = TrustedDealer.Generate(suite, t.Threshold, 4, random);
         return Convert.ToHexStringLower(d.PublicKeyPackage.ToBytes());
     }
 
@@ -192,10 +193,10 @@ public sealed class RepairRunTests(FiveNodeCluster fixture) : IClassFixture<Five
         return Convert.ToHexStringLower(e.ToByteArray());
     }
 
-    private static string Rerun(string hex)
+    private static string Rerun(string hex, byte[] session)
     {
         Envelope e = Envelope.Parser.ParseFrom(Convert.FromHexString(hex));
-        e.SessionId = ByteString.CopyFrom(RandomNumberGenerator.GetBytes(32));
+        e.SessionId = ByteString.CopyFrom(session);
         return Convert.ToHexStringLower(e.ToByteArray());
     }
 }

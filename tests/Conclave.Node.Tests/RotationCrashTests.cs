@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using Conclave.Node.Frost;
 using Conclave.Node.Protocol;
 using Conclave.Node.Rpc;
@@ -42,7 +41,8 @@ public sealed class RotationCrashTests(FiveNodeCluster fixture, ITestOutputHelpe
     public async Task CoordinatorCrashAtABoundary_ThenResume_KeepsTheKeySigning(string kind, string boundary)
     {
         var runs = new InMemoryRotationLog(); // the server store's run log, which outlives the crashed process
-        await CrashAndResumeAsync(runs, kind, boundary, FrostCiphersuite.Secp256k1Sha256, 2, [1, 2, 3], kind == "reshare" ? (3, [2, 3, 4]) : null);
+        await CrashAndResumeAsync(runs, kind, boundary, FrostCiphersuite.Secp256k1Sha256, 2, [1, 2, 3], kind == "reshare" ? (3, [2, 3, 4]) : null,
+            TestSeed.For($"messages after a {kind} crashed at {boundary}"));
     }
 
     /// <summary>
@@ -53,14 +53,9 @@ public sealed class RotationCrashTests(FiveNodeCluster fixture, ITestOutputHelpe
     public async Task ManyRandomCrashPoints_NeverLoseTheKey()
     {
         int points = Environment.GetEnvironmentVariable("CONCLAVE_LONG_TESTS") == "1" ? 1000 : 200;
-        int seed = RandomNumberGenerator.GetInt32(int.MaxValue);
-        output.WriteLine($"seed {seed} (set CONCLAVE_ROTATION_SEED to replay)");
-        if (int.TryParse(Environment.GetEnvironmentVariable("CONCLAVE_ROTATION_SEED"), out int replay))
-        {
-            seed = replay;
-        }
-
+        int seed = RotationSeed.Choose("crash points", output);
         var rng = new Random(seed);
+        DeterministicRandomSource messages = TestSeed.For("messages");
         var runs = new InMemoryRotationLog();
         var first = new FrostCoordinator(_c.Coordinator) { Runs = runs, PoolBatch = 4 };
         FrostKeyInfo key = await first.CreateKeyAsync("chaos-" + Guid.NewGuid().ToString("N")[..10], FrostCiphersuite.Ed25519Sha512, 2, [1, 2, 3], CancellationToken.None);
@@ -99,7 +94,7 @@ public sealed class RotationCrashTests(FiveNodeCluster fixture, ITestOutputHelpe
 
             FrostKeyInfo after = next.Find(key.KeyId)!;
             Assert.Equal(groupKey, after.PublicKeyPackage.VerificationKey);
-            byte[] msg = RandomNumberGenerator.GetBytes(32);
+            byte[] msg = messages.Bytes(32);
             byte[] sig = await next.SignAsync(key.KeyId, msg, CancellationToken.None);
             Assert.True(after.Suite.Verify(groupKey, msg, sig), $"point {i} ({(reshare ? "reshare" : "refresh")} at {boundary}), seed {seed}");
             current = next;
@@ -170,7 +165,8 @@ public sealed class RotationCrashTests(FiveNodeCluster fixture, ITestOutputHelpe
         var runs = new InMemoryRotationLog();
         var coordinator = new FrostCoordinator(_c.Coordinator) { Runs = runs, PoolBatch = 4, MaxAttempts = 1 };
         FrostKeyInfo key = await coordinator.CreateKeyAsync("window-" + Guid.NewGuid().ToString("N")[..10], FrostCiphersuite.Secp256k1Sha256, 2, [1, 2, 3], CancellationToken.None);
-        byte[] first = RandomNumberGenerator.GetBytes(32);
+        DeterministicRandomSource messages = TestSeed.For("messages");
+        byte[] first = messages.Bytes(32);
         byte[] firstSig = await coordinator.SignAsync(key.KeyId, first, CancellationToken.None);
         Assert.True(key.Suite.Verify(key.PublicKeyPackage.VerificationKey, first, firstSig));
         foreach (uint n in key.Nodes)
@@ -188,7 +184,7 @@ public sealed class RotationCrashTests(FiveNodeCluster fixture, ITestOutputHelpe
 
         for (int i = 0; i < 3; i++)
         {
-            byte[] msg = RandomNumberGenerator.GetBytes(32);
+            byte[] msg = messages.Bytes(32);
             byte[] sig = await coordinator.SignAsync(key.KeyId, msg, CancellationToken.None);
             Assert.True(key.Suite.Verify(key.PublicKeyPackage.VerificationKey, msg, sig));
         }
@@ -199,7 +195,7 @@ public sealed class RotationCrashTests(FiveNodeCluster fixture, ITestOutputHelpe
         next.Register(key);
         FrostKeyInfo? done = await next.ResumeAsync(run.RunId, CancellationToken.None);
         Assert.Equal(2, done!.Version);
-        byte[] last = RandomNumberGenerator.GetBytes(32);
+        byte[] last = messages.Bytes(32);
         byte[] lastSig = await next.SignAsync(key.KeyId, last, CancellationToken.None);
         Assert.True(key.Suite.Verify(key.PublicKeyPackage.VerificationKey, last, lastSig));
         await AssertConvergedAsync(done, []);
@@ -218,7 +214,8 @@ public sealed class RotationCrashTests(FiveNodeCluster fixture, ITestOutputHelpe
         }
     }
 
-    private async Task CrashAndResumeAsync(InMemoryRotationLog runs, string kind, string boundary, FrostCiphersuite suite, int t, uint[] nodes, (int T, uint[] Nodes)? reshare)
+    private async Task CrashAndResumeAsync(InMemoryRotationLog runs, string kind, string boundary, FrostCiphersuite suite, int t, uint[] nodes, (int T, uint[] Nodes)? reshare,
+        DeterministicRandomSource messages)
     {
         var coordinator = new FrostCoordinator(_c.Coordinator) { Runs = runs, PoolBatch = 4 };
         FrostKeyInfo key = await coordinator.CreateKeyAsync($"crash-{kind}-{boundary}-" + Guid.NewGuid().ToString("N")[..8], suite, t, nodes, CancellationToken.None);
@@ -256,7 +253,7 @@ public sealed class RotationCrashTests(FiveNodeCluster fixture, ITestOutputHelpe
 
         for (int i = 0; i < 3; i++)
         {
-            byte[] msg = RandomNumberGenerator.GetBytes(32);
+            byte[] msg = messages.Bytes(32);
             byte[] sig = await next.SignAsync(key.KeyId, msg, CancellationToken.None);
             Assert.True(suite.Verify(key.PublicKeyPackage.VerificationKey, msg, sig));
         }

@@ -18,7 +18,7 @@ public sealed class AgentClientAndCliTests(NodelessServer server) : IClassFixtur
     public async Task The_client_signs_every_request_as_an_agent(bool p256)
     {
         string id = p256 ? "client-agent-p256" : "client-agent-ed";
-        using HttpSigningKey key = p256 ? HttpSigningKey.EcdsaP256(ECDsa.Create(ECCurve.NamedCurves.nistP256)) : HttpSigningKey.Ed25519FromSeed(RandomNumberGenerator.GetBytes(32));
+        using HttpSigningKey key = p256 ? HttpSigningKey.EcdsaP256(ECDsa.Create(ECCurve.NamedCurves.nistP256)) : HttpSigningKey.Ed25519FromSeed(TestSeed.Bytes(32, "agent key"));
         using ConclaveClient admin = Admin();
         await admin.CreatePrincipalAsync(new CreatePrincipalRequest(id, "agent", null, new ScopeInfo(["*"], [], ["liquidate"])));
         await admin.CreatePrincipalAsync(new CreatePrincipalRequest(id + "-other", "agent"));
@@ -53,7 +53,7 @@ public sealed class AgentClientAndCliTests(NodelessServer server) : IClassFixtur
         var created = await server.SendAsync(HttpMethod.Post, "/v1/keys", """{"name":"ethers-agent-key","scheme":"ecdsa-secp256k1"}""");
         Assert.True(created.Status == System.Net.HttpStatusCode.Created, created.Text);
         string address = created.Body!["addresses"]!["ethereum"]!.GetValue<string>();
-        byte[] seed = RandomNumberGenerator.GetBytes(32);
+        byte[] seed = TestSeed.Bytes(32, "agent key");
         using HttpSigningKey key = HttpSigningKey.Ed25519FromSeed(seed);
         using ConclaveClient admin = Admin();
         await admin.CreatePrincipalAsync(new CreatePrincipalRequest("ethers-bot", "agent", null, new ScopeInfo(["*"], [], ["*"])));
@@ -69,7 +69,7 @@ public sealed class AgentClientAndCliTests(NodelessServer server) : IClassFixtur
         static string Pem(byte[] seed32) =>
             "-----BEGIN PRIVATE KEY-----\n" + Convert.ToBase64String([.. Convert.FromHexString("302e020100300506032b657004220420"), .. seed32]) + "\n-----END PRIVATE KEY-----\n";
         var env = new Dictionary<string, string> { ["CONCLAVE_URL"] = server.BaseUrl, ["AGENT_KEY_ID"] = cred.KeyId, ["AGENT_KEY_PEM"] = Pem(seed) };
-        var wrongEnv = new Dictionary<string, string>(env) { ["AGENT_KEY_PEM"] = Pem(RandomNumberGenerator.GetBytes(32)) };
+        var wrongEnv = new Dictionary<string, string>(env) { ["AGENT_KEY_PEM"] = Pem(TestSeed.Bytes(32, "wrong key")) };
         JsonArray results = Conclave.Testing.NodeInterop.Run("agentsnippet", [new { code, env }, new { code, env = wrongEnv }]);
 
         JsonNode ok = results[0]!;

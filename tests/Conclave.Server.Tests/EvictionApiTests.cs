@@ -27,6 +27,7 @@ public sealed class EvictionApiTests(VariantNodes fixture) : IClassFixture<Varia
         (WebApplication app, HttpClient http) = await StartAsync(config);
         string tag = Guid.NewGuid().ToString("N")[..8];
         string wide = "evict-wide-" + tag, pair = "evict-pair-" + tag;
+        DeterministicRandomSource challenges = TestSeed.For("attestation challenges");
         try
         {
             // wide: 2-of-3 on nodes 1..3; pair: 2-of-2 on nodes 1 and 2.
@@ -60,7 +61,7 @@ public sealed class EvictionApiTests(VariantNodes fixture) : IClassFixture<Varia
             Assert.Equal(1, (await client.GetKeyAsync(pair)).Version);
 
             // The other nodes were told: node 1 refuses, by itself, a message signed by node 3 (docs/ROTATION.md "What the other nodes do").
-            Conclave.Server.Coordinator.NodeCallException refusedByNode = await Assert.ThrowsAsync<Conclave.Server.Coordinator.NodeCallException>(() => RelayFromNodeAsync(3, 1));
+            Conclave.Server.Coordinator.NodeCallException refusedByNode = await Assert.ThrowsAsync<Conclave.Server.Coordinator.NodeCallException>(() => RelayFromNodeAsync(3, 1, challenges));
             Assert.Equal((Grpc.Core.StatusCode.PermissionDenied, (uint?)3), (refusedByNode.Status, refusedByNode.Culprit));
             Assert.Contains("node 3 is evicted (untrusted on node 1)", refusedByNode.Message, StringComparison.Ordinal);
 
@@ -117,7 +118,7 @@ public sealed class EvictionApiTests(VariantNodes fixture) : IClassFixture<Varia
             Assert.Contains((await client.ReadAuditTailAsync(50)).Entries, a => a.Action == "node.readmit");
             JsonNode all = await PostAsync(http, "/v1/keys", $$"""{"name":"evict-back-{{tag}}","scheme":"frost-ed25519","participants":3}""", HttpStatusCode.Created);
             Assert.Equal(3, all["participants"]!.GetValue<int>());
-            await RelayFromNodeAsync(3, 1); // the other nodes were told of the re-admission: accepted again
+            await RelayFromNodeAsync(3, 1, challenges); // the other nodes were told of the re-admission: accepted again
         }
         finally
         {
@@ -125,8 +126,11 @@ public sealed class EvictionApiTests(VariantNodes fixture) : IClassFixture<Varia
         }
     }
 
-    /// <summary>An attestation request to node <paramref name="to"/> relaying a message signed by node <paramref name="sender"/>'s identity key.</summary>
-    private Task<IReadOnlyList<Conclave.Node.Rpc.Envelope>> RelayFromNodeAsync(uint sender, uint to)
+    /// <summary>
+    /// An attestation request to node <paramref name="to"/> (its challenge the next one of <paramref name="challenges"/>)
+    /// relaying a message signed by node <paramref name="sender"/>'s identity key.
+    /// </summary>
+    private Task<IReadOnlyList<Conclave.Node.Rpc.Envelope>> RelayFromNodeAsync(uint sender, uint to, DeterministicRandomSource challenges)
     {
         var nodeConfig = Conclave.Node.Config.NodeConfig.Load(fixture.Nodes.Layout.NodeConfigPath(sender));
         using Conclave.Crypto.Memory.SecretBuffer kek = Conclave.Node.Hosting.KekFile.Read(nodeConfig.Resolve(nodeConfig.KekFile));
@@ -143,7 +147,7 @@ public sealed class EvictionApiTests(VariantNodes fixture) : IClassFixture<Varia
             IssuedAtUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
         }, identity);
         Conclave.Server.Coordinator.Cluster c = fixture.Nodes.Coordinator;
-        return c.Node(to).StepAsync(c.Request(session, Conclave.Node.Protocol.AttestHandler.RequestKind, 0, [to], System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)),
+        return c.Node(to).StepAsync(c.Request(session, Conclave.Node.Protocol.AttestHandler.RequestKind, 0, [to], challenges.Bytes(32)),
             [relayed], TimeSpan.FromSeconds(30), CancellationToken.None);
     }
 

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Headers;
+using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
@@ -20,7 +21,9 @@ internal sealed class TestSigner(HttpSigningKey key, string keyId) : IDisposable
 
     public HttpSigningKey Key => key;
 
-    public static TestSigner Ed25519(string keyId) => new(HttpSigningKey.Ed25519FromSeed(RandomNumberGenerator.GetBytes(32)), keyId);
+    /// <summary>An Ed25519 signer whose key derives from the run seed, named by <paramref name="test"/> and <paramref name="keyId"/>.</summary>
+    public static TestSigner Ed25519(string keyId, [CallerMemberName] string test = "") =>
+        new(HttpSigningKey.Ed25519FromSeed(TestSeed.Bytes(32, "signer " + keyId, test)), keyId);
 
     public static TestSigner P256(string keyId) => new(HttpSigningKey.EcdsaP256(ECDsa.Create(ECCurve.NamedCurves.nistP256)), keyId);
 
@@ -48,6 +51,7 @@ internal sealed class TestSigner(HttpSigningKey key, string keyId) : IDisposable
         return req;
     }
 
+    // Not TestSeed: the server remembers each accepted nonce of a key id for its replay window, so a nonce is always fresh.
     public static string NewNonce() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
 
     public void Dispose() => key.Dispose();
@@ -64,11 +68,11 @@ public sealed class IdentityTests(NodelessServer server) : IClassFixture<Nodeles
 
     private static string Rpc(string method) => $$"""{"jsonrpc":"2.0","id":1,"method":"{{method}}","params":[]}""";
 
-    private async Task<TestSigner> NewAgentAsync(string id, bool p256 = false, string scope = """{"keys":["*"],"operations":["*"]}""")
+    private async Task<TestSigner> NewAgentAsync(string id, bool p256 = false, string scope = """{"keys":["*"],"operations":["*"]}""", [CallerMemberName] string test = "")
     {
         var (status, _, text, _) = await server.SendAsync(HttpMethod.Post, "/v1/principals", $$"""{"id":"{{id}}","kind":"agent","scope":{{scope}}}""");
         Assert.True(status == HttpStatusCode.Created, text);
-        TestSigner s = p256 ? TestSigner.P256(id + "-key") : TestSigner.Ed25519(id + "-key");
+        TestSigner s = p256 ? TestSigner.P256(id + "-key") : TestSigner.Ed25519(id + "-key", test);
         (status, _, text, _) = await server.SendAsync(HttpMethod.Post, $"/v1/principals/{id}/credentials",
             $$"""{"keyId":"{{s.KeyId}}","algorithm":"{{s.Algorithm}}","publicKey":"{{s.PublicKeyBase64}}","leaseSeconds":3600}""");
         Assert.True(status == HttpStatusCode.Created, text);
@@ -131,7 +135,7 @@ public sealed class IdentityTests(NodelessServer server) : IClassFixture<Nodeles
         AssertRefused(await SendAsync(bot.Request(HttpMethod.Post, url, Rpc("eth_chainId"), now.AddMinutes(-2))), "expired");
 
         // Signed by the wrong key under the agent's key id.
-        using (var wrong = new TestSigner(HttpSigningKey.Ed25519FromSeed(RandomNumberGenerator.GetBytes(32)), bot.KeyId))
+        using (var wrong = new TestSigner(HttpSigningKey.Ed25519FromSeed(TestSeed.Bytes(32, "wrong key")), bot.KeyId))
         {
             AssertRefused(await SendAsync(wrong.Request(HttpMethod.Post, url, Rpc("eth_chainId"))), "does not verify");
         }
@@ -317,8 +321,11 @@ public sealed class IdentityTests(NodelessServer server) : IClassFixture<Nodeles
         }
     }
 
-    /// <summary>A client certificate for <paramref name="principal"/> (a SAN URI urn:conclave:principal:ID, none when null) issued by <paramref name="issuer"/>.</summary>
-    private static X509Certificate2 ClientCertificate(X509Certificate2 issuer, string? principal, bool clientAuth = true)
+    /// <summary>
+    /// A client certificate for <paramref name="principal"/> (a SAN URI urn:conclave:principal:ID, none when null) issued by
+    /// <paramref name="issuer"/>, its serial number the next one of <paramref name="serials"/>.
+    /// </summary>
+    private static X509Certificate2 ClientCertificate(DeterministicRandomSource serials, X509Certificate2 issuer, string? principal, bool clientAuth = true)
     {
         using ECDsa key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var req = new CertificateRequest("CN=" + (principal ?? "nobody"), key, HashAlgorithmName.SHA256);
@@ -332,7 +339,7 @@ public sealed class IdentityTests(NodelessServer server) : IClassFixture<Nodeles
             req.CertificateExtensions.Add(san.Build());
         }
 
-        byte[] serial = RandomNumberGenerator.GetBytes(8);
+        byte[] serial = serials.Bytes(8);
         serial[0] &= 0x7f;
         using X509Certificate2 cert = req.Create(issuer, DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddHours(1), serial);
         using X509Certificate2 withKey = cert.CopyWithPrivateKey(key);
@@ -405,7 +412,8 @@ public sealed class IdentityTests(NodelessServer server) : IClassFixture<Nodeles
 
             // The agent's certificate authenticates it: its role's routes answer, an admin route is forbidden to it, and
             // policy decides its signing request as principal bot (the starter policy allows only the admin: denied).
-            using X509Certificate2 botCert = ClientCertificate(cluster, "bot");
+            DeterministicRandomSource serials = TestSeed.For("certificate serials");
+            using X509Certificate2 botCert = ClientCertificate(serials, cluster, "bot");
             HttpClient bot = Client(botCert);
             var own = await Send(bot, HttpMethod.Get, "/v1/requests");
             Assert.True(own.Status == HttpStatusCode.OK, own.Text);
@@ -421,11 +429,11 @@ public sealed class IdentityTests(NodelessServer server) : IClassFixture<Nodeles
             // Refused with a readable 401: no certificate, another CA, no clientAuth usage, a person, an unknown or a
             // disabled principal, and a certificate of the cluster CA that names no principal (the coordinator's).
             using var otherCa = Conclave.Node.Pki.DevelopmentCertificateAuthority.Create("Another CA");
-            using X509Certificate2 foreign = ClientCertificate(otherCa.Certificate, "bot");
-            using X509Certificate2 serverOnly = ClientCertificate(cluster, "bot", clientAuth: false);
-            using X509Certificate2 person = ClientCertificate(cluster, "pat");
-            using X509Certificate2 ghost = ClientCertificate(cluster, "ghost");
-            using X509Certificate2 disabled = ClientCertificate(cluster, "off");
+            using X509Certificate2 foreign = ClientCertificate(serials, otherCa.Certificate, "bot");
+            using X509Certificate2 serverOnly = ClientCertificate(serials, cluster, "bot", clientAuth: false);
+            using X509Certificate2 person = ClientCertificate(serials, cluster, "pat");
+            using X509Certificate2 ghost = ClientCertificate(serials, cluster, "ghost");
+            using X509Certificate2 disabled = ClientCertificate(serials, cluster, "off");
             using X509Certificate2 coordinator = Conclave.Node.Pki.PemFiles.LoadWithKey(config.Resolve(config.Tls.Certificate), config.Resolve(config.Tls.Key));
             foreach ((X509Certificate2? cert, string why) in new (X509Certificate2?, string)[]
             {

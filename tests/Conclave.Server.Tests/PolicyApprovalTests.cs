@@ -1,4 +1,5 @@
 using System.Net;
+using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
 using Conclave.Client;
 using Conclave.Crypto.Signing;
@@ -124,13 +125,16 @@ public sealed class PolicyApprovalTests
         Assert.Equal("expired", (await later.GetAsync(id2, CancellationToken.None))!["status"]!.GetValue<string>());
     }
 
-    /// <summary>An agent principal with an Ed25519 credential, and an HTTP client that signs every request as it (RFC 9421).</summary>
-    internal static async Task<HttpClient> AgentAsync(PolicyServer s, string id, string operations)
+    /// <summary>
+    /// An agent principal with an Ed25519 credential (its key from the run seed, named by <paramref name="test"/> and
+    /// <paramref name="id"/>), and an HTTP client that signs every request as it (RFC 9421).
+    /// </summary>
+    internal static async Task<HttpClient> AgentAsync(PolicyServer s, string id, string operations, [CallerMemberName] string test = "")
     {
         var created = await SendAsync(s.Http, HttpMethod.Post, "/v1/principals",
             $$$"""{"id":"{{{id}}}","kind":"agent","scope":{"keys":["*"],"labels":[],"operations":{{{operations}}}}}""");
         Assert.True(created.Status == HttpStatusCode.Created, created.Text);
-        var key = HttpSigningKey.Ed25519FromSeed(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+        var key = HttpSigningKey.Ed25519FromSeed(TestSeed.Bytes(32, "agent key " + id, test));
         var cred = await SendAsync(s.Http, HttpMethod.Post, $"/v1/principals/{id}/credentials",
             $$"""{"algorithm":"ed25519","publicKey":"{{Convert.ToBase64String([.. key.PublicKey.PublicKey])}}"}""");
         Assert.True(cred.Status is HttpStatusCode.Created or HttpStatusCode.OK, cred.Text);
@@ -207,11 +211,11 @@ public sealed class PolicyApprovalTests
             {"id":"starter","version":2,"rules":[{"id":"held","effect":"require-approval","match":{"operations":["message"]},
               "approval":{"mode":"or","groups":[{"name":"risk","members":["pat","alice","bob","bot"],"k":1}],"ttlSeconds":600}}]}
             """);
-        byte[] botSeed = System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);
+        byte[] botSeed = TestSeed.Bytes(32, "bot key");
         static string Vote(string hash, string policyHash) => $$"""{"requestHash":"{{hash}}","policyHash":"{{policyHash}}"}""";
 
         // Pat may sign (admin) and approve; pat's own request is never approved by pat, over HTTP under pat's own key.
-        using HttpClient pat = await PrincipalClientAsync(s, "pat", "person", """["admin","approver"]""", System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+        using HttpClient pat = await PrincipalClientAsync(s, "pat", "person", """["admin","approver"]""", TestSeed.Bytes(32, "pat key"));
         (string patsId, string patsHash, string patsPolicy) = await HoldAsync(pat, ed, "0a");
         var self = await SendAsync(pat, HttpMethod.Post, $"/v1/requests/{patsId}/approve", Vote(patsHash, patsPolicy));
         Assert.True(self.Status == HttpStatusCode.Forbidden, self.Text);
@@ -239,7 +243,7 @@ public sealed class PolicyApprovalTests
         Assert.Equal("executed", alicesVote.Body!["status"]!.GetValue<string>());
 
         // Bob, with a key of his own, approves the agent's request.
-        using HttpClient bob = await PrincipalClientAsync(s, "bob", "person", """["approver"]""", System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+        using HttpClient bob = await PrincipalClientAsync(s, "bob", "person", """["approver"]""", TestSeed.Bytes(32, "bob key"));
         var bobsVote = await SendAsync(bob, HttpMethod.Post, $"/v1/requests/{botsId}/approve", Vote(botsHash, botsPolicy));
         Assert.True(bobsVote.Status == HttpStatusCode.OK, bobsVote.Text);
         Assert.Equal("executed", bobsVote.Body!["status"]!.GetValue<string>());

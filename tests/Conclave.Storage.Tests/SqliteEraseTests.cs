@@ -24,13 +24,14 @@ public sealed class SqliteEraseTests
         // old version (a retire) or discard it (an abort); the others replace the current version's material in place or
         // through a staged replacement that is promoted or discarded. Right after each erase, its share must be in no file.
         var rng = new Random(20261201);
+        DeterministicRandomSource shares = TestSeed.For("share material");
         var versions = new Dictionary<string, int>(StringComparer.Ordinal);
         var lengths = new Dictionary<string, int>(StringComparer.Ordinal);
         for (int i = 0; i < 48; i++)
         {
             string id = $"erase-{new string('k', i % 5)}-{i}";
             lengths[id] = rng.Next(150, 600);
-            using SecretBuffer material = Material(lengths[id]);
+            using SecretBuffer material = Material(shares, lengths[id]);
             await store.Keys.CreateAsync(new NewKey(id, id, "frost-secp256k1", PublicKey(id), 2, 3), material);
             versions[id] = 1;
         }
@@ -49,7 +50,7 @@ public sealed class SqliteEraseTests
                 // The current version's material replaced in place (a DKLs23 share after a ban: ReplaceMaterialAsync), or
                 // a replacement staged and then promoted (a DKLs23 repair's commit) or discarded (its abort).
                 byte[] old = await SealedShareAsync(loc, id, from);
-                using SecretBuffer material = Material(length);
+                using SecretBuffer material = Material(shares, length);
                 if (kind == 0)
                 {
                     Assert.True(await store.Keys.ReplaceMaterialAsync(id, from, material));
@@ -80,7 +81,7 @@ public sealed class SqliteEraseTests
                 continue;
             }
 
-            using (SecretBuffer material = Material(length))
+            using (SecretBuffer material = Material(shares, length))
             {
                 await store.Keys.AddPendingVersionAsync(id, from, from + 1, PublicKey(id), material);
             }
@@ -122,7 +123,7 @@ public sealed class SqliteEraseTests
         }
     }
 
-    private static SecretBuffer Material(int size) => SecretBuffer.CopyFrom(RandomNumberGenerator.GetBytes(size));
+    private static SecretBuffer Material(DeterministicRandomSource shares, int size) => SecretBuffer.CopyFrom(shares.Bytes(size));
 
     private static byte[] PublicKey(string id) => SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(id));
 

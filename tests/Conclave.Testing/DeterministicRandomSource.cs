@@ -32,6 +32,14 @@ public sealed class DeterministicRandomSource : IRandomSource
             destination[i] = _block[_offset++];
         }
     }
+
+    /// <summary>The next <paramref name="count"/> bytes of the stream.</summary>
+    public byte[] Bytes(int count)
+    {
+        byte[] b = new byte[count];
+        Fill(b);
+        return b;
+    }
 }
 
 /// <summary>Replays fixed bytes (test-vector nonces and randomness), then fails loudly if asked for more.</summary>

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
@@ -41,7 +42,7 @@ public sealed class KeeperCascadeTests(KeeperVenue fixture, ITestOutputHelper ou
 
         // Phase 1: 100 accounts at 10 units long with exactly the 10 % initial margin (1 ether at price 1); one block
         // moves the price to 0.94, where each one's equity (0.4) is below 5 % of its notional (0.47).
-        string[] first = await OpenAccountsAsync(Accounts);
+        string[] first = await OpenAccountsAsync(Accounts, "first cascade");
         using (KeeperProcess keeper = StartKeeper(credential))
         {
             await keeper.WaitForAsync(k => SeenAccounts(k) >= Accounts, "the keeper has read the accounts", TimeSpan.FromSeconds(60));
@@ -55,7 +56,7 @@ public sealed class KeeperCascadeTests(KeeperVenue fixture, ITestOutputHelper ou
         // Phase 2: the same with 100 new accounts, and signer node 2 killed (SIGKILL) once the cascade is under way: the
         // 2-of-3 key still signs with nodes 1 and 3; a request that failed with the node is retried by the keeper.
         await V.SetPriceAsync("1");
-        string[] second = await OpenAccountsAsync(Accounts);
+        string[] second = await OpenAccountsAsync(Accounts, "second cascade");
         using (KeeperProcess keeper = StartKeeper(credential))
         {
             await keeper.WaitForAsync(k => SeenAccounts(k) >= 2 * Accounts, "the keeper has read the accounts", TimeSpan.FromSeconds(60));
@@ -108,7 +109,7 @@ public sealed class KeeperCascadeTests(KeeperVenue fixture, ITestOutputHelper ou
         string credential = await RegisterAgentAsync(["settle"]);
         await V.Chain.Call("anvil_autoImpersonateAccount", true);
         await V.SetPriceAsync("1");
-        string account = (await OpenAccountsAsync(1))[0];
+        string account = (await OpenAccountsAsync(1, "refused"))[0];
         long pending = await V.Chain.TransactionCountAsync(V.KeeperAddress, "pending");
         using (KeeperProcess keeper = StartKeeper(credential))
         {
@@ -144,14 +145,17 @@ public sealed class KeeperCascadeTests(KeeperVenue fixture, ITestOutputHelper ou
     private static int SeenAccounts(KeeperProcess keeper) => keeper.Events("price").Select(f => f.FirstOrDefault(x => x.StartsWith("accounts=", StringComparison.Ordinal)))
         .Select(x => x is null ? 0 : int.Parse(x["accounts=".Length..], CultureInfo.InvariantCulture)).DefaultIfEmpty(0).Max();
 
-    /// <summary>An agent principal scoped to the keeper key and liquidate/settle, its Ed25519 credential file (as `conclave agents add` writes it).</summary>
-    private async Task<string> RegisterAgentAsync(string[]? operations = null)
+    /// <summary>
+    /// An agent principal scoped to the keeper key and liquidate/settle, its Ed25519 credential file (as `conclave agents
+    /// add` writes it); the key derives from the run seed and <paramref name="test"/>.
+    /// </summary>
+    private async Task<string> RegisterAgentAsync(string[]? operations = null, [CallerMemberName] string test = "")
     {
         string ops = string.Join(',', (operations ?? ["liquidate", "settle"]).Select(o => $"\"{o}\""));
         string id = "keeper-" + Guid.NewGuid().ToString("N")[..8];
         await OwnServers.PostAsync(V.Http, "/v1/principals",
             $$$"""{"id":"{{{id}}}","kind":"agent","roles":["agent"],"scope":{"keys":["{{{V.KeeperId}}}"],"operations":[{{{ops}}}]}}""", HttpStatusCode.Created);
-        byte[] seed = RandomNumberGenerator.GetBytes(32);
+        byte[] seed = TestSeed.Bytes(32, "agent key", test);
         try
         {
             using HttpSigningKey key = HttpSigningKey.Ed25519FromSeed(seed);
@@ -188,10 +192,15 @@ public sealed class KeeperCascadeTests(KeeperVenue fixture, ITestOutputHelper ou
         "--poll-ms", "100",
     ];
 
-    /// <summary>New accounts (impersonated on anvil), each depositing 1 ether and opening a 10-unit long at the current price.</summary>
-    private async Task<string[]> OpenAccountsAsync(int count)
+    /// <summary>
+    /// New accounts (impersonated on anvil), each depositing 1 ether and opening a 10-unit long at the current price; their
+    /// addresses derive from the run seed, <paramref name="test"/> and <paramref name="label"/> (one label per call of a test:
+    /// the class's chain is shared by its tests).
+    /// </summary>
+    private async Task<string[]> OpenAccountsAsync(int count, string label, [CallerMemberName] string test = "")
     {
-        string[] accounts = [.. Enumerable.Range(0, count).Select(_ => "0x" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(20)))];
+        DeterministicRandomSource draw = TestSeed.For("accounts " + label, test);
+        string[] accounts = [.. Enumerable.Range(0, count).Select(_ => "0x" + Convert.ToHexStringLower(draw.Bytes(20)))];
         await Parallel.ForEachAsync(accounts, new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (a, _) =>
         {
             await V.Chain.FundAsync(a);
