@@ -25,6 +25,7 @@ internal static class CliApp
         root.Subcommands.Add(NodeCommand.Create());
         root.Subcommands.Add(ServerCommand.Create());
         root.Subcommands.Add(CoordinatorCommand.Create());
+        root.Subcommands.Add(CaCommand.Create());
         root.Subcommands.Add(UpCommand.Create());
         root.Subcommands.Add(DemoCommand.Create());
         root.Subcommands.Add(HsmCommand.Create());

@@ -23,6 +23,47 @@ public sealed class ReloadingCertificateTests : IDisposable
     private X509Certificate2 Issue(DevelopmentCertificateAuthority ca) => ca.Issue("conclave-node-1", serverAuth: true, clientAuth: true, ["localhost"], [IPAddress.Loopback]);
 
     [Fact]
+    public void TrustRoots_FollowTheCaFile_BothCasOfABundleAreTrusted_AndABadFileIsNotTaken()
+    {
+        string caPath = Path.Combine(_dir, "ca.crt");
+        File.WriteAllText(caPath, _ca.Certificate.ExportCertificatePem());
+        using var roots = TrustRoots.FromFile(caPath);
+        var trust = new ClusterTrust(roots);
+        using X509Certificate2 mine = Issue(_ca), foreign = Issue(_otherCa);
+        Assert.True(trust.Validate(mine, ClusterTrust.ServerAuthEku));
+        Assert.False(trust.Validate(foreign, ClusterTrust.ServerAuthEku));
+
+        // A bundle of both: a certificate from either CA is trusted, and a certificate whose chain ends elsewhere is not.
+        File.WriteAllText(caPath, _ca.Certificate.ExportCertificatePem() + "\n" + _otherCa.Certificate.ExportCertificatePem());
+        Assert.True(roots.Refresh(force: true));
+        Assert.Equal(2, roots.Current.Count);
+        Assert.True(trust.Validate(mine, ClusterTrust.ServerAuthEku));
+        Assert.True(trust.Validate(foreign, ClusterTrust.ServerAuthEku));
+
+        // A file that is not a CA bundle (a leaf certificate, garbage, empty): not taken, the roots in use stay, LastError says why.
+        foreach ((string text, string why) in new[]
+        {
+            (mine.ExportCertificatePem(), "is not a CA"),
+            ("-----BEGIN CERTIFICATE-----\nAAECAwQF\n-----END CERTIFICATE-----\n", "does not hold PEM certificates"),
+            ("", "holds no certificate"),
+        })
+        {
+            File.WriteAllText(caPath, text);
+            Assert.False(roots.Refresh(force: true));
+            Assert.Contains(why, roots.LastError, StringComparison.Ordinal);
+            Assert.Equal(2, roots.Current.Count);
+        }
+
+        // Only the other CA: the first CA's certificates are refused from the next look on.
+        File.WriteAllText(caPath, _otherCa.Certificate.ExportCertificatePem());
+        Assert.True(roots.Refresh(force: true));
+        Assert.Null(roots.LastError);
+        Assert.False(trust.Validate(mine, ClusterTrust.ServerAuthEku));
+        Assert.True(trust.Validate(foreign, ClusterTrust.ServerAuthEku));
+        Assert.Throws<ConfigException>(() => TrustRoots.FromFile(Path.Combine(_dir, "missing.crt")));
+    }
+
+    [Fact]
     public void ANewPair_IsTaken_ButNotOneFromAnotherCa_NorAMismatchedKey()
     {
         using X509Certificate2 first = Issue(_ca);

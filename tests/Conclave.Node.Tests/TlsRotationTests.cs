@@ -47,7 +47,7 @@ public sealed class TlsRotationTests(TlsRotationCluster fixture) : IClassFixture
         using X509Certificate2 ca = PemFiles.LoadCertificate(server.Resolve(server.Tls.Ca));
         string oldNodeSha = Sha(oldNodeCert);
         string oldCoordinatorSha = Sha(oldCoordinatorCert);
-        Assert.Equal(oldNodeSha, await PresentedByAsync(2, oldCoordinatorCert, ca));
+        Assert.Equal(oldNodeSha, await PresentedByAsync(_c, 2, oldCoordinatorCert, ca));
         Assert.Equal(oldCoordinatorSha, cluster.ClientCertificate.Sha256Hex);
 
         // Bad input: no CA key where it is looked for, a negative overlap: exit 2 with one line, nothing changed.
@@ -107,14 +107,14 @@ public sealed class TlsRotationTests(TlsRotationCluster fixture) : IClassFixture
             }, "the coordinator's connections to node 2 still see its old certificate");
 
             // A fresh TLS handshake with node 2 presents the new certificate.
-            Assert.Equal(newNodeSha, await PresentedByAsync(2, newCoordinatorCert, ca));
+            Assert.Equal(newNodeSha, await PresentedByAsync(_c, 2, newCoordinatorCert, ca));
 
             // After the overlap: a node refuses a handshake with the coordinator's old certificate, and the coordinator
             // refuses node 2's old certificate, although both chain to the cluster CA.
-            await UntilAsync(async () => await PresentedByAsync(1, oldCoordinatorCert, ca) is null, "node 1 still accepts the coordinator's old certificate");
+            await UntilAsync(async () => await PresentedByAsync(_c, 1, oldCoordinatorCert, ca) is null, "node 1 still accepts the coordinator's old certificate");
             await UntilAsync(() => Task.FromResult(!cluster.Trust.Validate(oldNodeCert, ClusterTrust.ServerAuthEku)), "the coordinator still accepts node 2's old certificate");
             Assert.True(cluster.Trust.Validate(PemFiles.LoadCertificate(node2.Resolve(node2.Tls.Certificate)), ClusterTrust.ServerAuthEku));
-            Assert.Equal(newNodeSha, await PresentedByAsync(2, newCoordinatorCert, ca));
+            Assert.Equal(newNodeSha, await PresentedByAsync(_c, 2, newCoordinatorCert, ca));
 
             // Signing went on through all of it, and goes on after the old certificates are refused.
             int afterOverlap = Volatile.Read(ref signed);
@@ -137,9 +137,9 @@ public sealed class TlsRotationTests(TlsRotationCluster fixture) : IClassFixture
     /// A new connection (its own TLS handshake) to node <paramref name="id"/> with <paramref name="clientCertificate"/>:
     /// the SHA-256 of the certificate the node presented, or null when the handshake or the call was refused.
     /// </summary>
-    private async Task<string?> PresentedByAsync(uint id, X509Certificate2 clientCertificate, X509Certificate2 ca)
+    internal static async Task<string?> PresentedByAsync(LocalClusterProcesses c, uint id, X509Certificate2 clientCertificate, X509Certificate2 ca)
     {
-        using var client = new NodeClient(_c.Manifest.Node(id), clientCertificate, new ClusterTrust(ca));
+        using var client = new NodeClient(c.Manifest.Node(id), clientCertificate, new ClusterTrust(ca));
         try
         {
             await client.GetInfoAsync(TimeSpan.FromSeconds(10), CancellationToken.None);
@@ -151,7 +151,7 @@ public sealed class TlsRotationTests(TlsRotationCluster fixture) : IClassFixture
         }
     }
 
-    private static async Task UntilAsync(Func<Task<bool>> condition, string failure)
+    internal static async Task UntilAsync(Func<Task<bool>> condition, string failure)
     {
         var sw = Stopwatch.StartNew();
         while (!await condition())
@@ -161,7 +161,7 @@ public sealed class TlsRotationTests(TlsRotationCluster fixture) : IClassFixture
         }
     }
 
-    private static async Task SignAsync(FrostCoordinator coordinator, FrostKeyInfo key, string label)
+    internal static async Task SignAsync(FrostCoordinator coordinator, FrostKeyInfo key, string label)
     {
         byte[] msg = TestSeed.Bytes(32, label);
         byte[] signature = await coordinator.SignAsync(key.KeyId, msg, CancellationToken.None);

@@ -93,10 +93,11 @@ public static class NodeHost
         PeerTrust peerTrust = await PeerTrust.LoadAsync(store, cancellationToken).ConfigureAwait(false);
         var frost = new FrostNodeState(store, config.NodeId, epochs) { CorruptShares = config.FaultInjection == "bad-share", DkgFaults = dkgFaults };
 
-        X509Certificate2 ca = PemFiles.LoadCertificate(config.Resolve(config.Tls.Ca));
+        // The CA file is followed too: during a CA rotation it holds both CAs (docs/ROTATION.md "Rotating the cluster CA").
+        var caRoots = TrustRoots.FromFile(config.Resolve(config.Tls.Ca));
         // The manifest is watched: rotated peer and coordinator keys, and certificates it revokes, are learnt without a restart.
         var watch = new ManifestWatch(cluster, config.Resolve(config.Cluster));
-        var trust = new ClusterTrust(ca, cluster, watch);
+        var trust = new ClusterTrust(caRoots, cluster, watch);
         // The node's certificate follows its files: a certificate replaced on disk (`conclave node rotate-tls`) is served
         // from the next TLS handshake on, without a restart (docs/ROTATION.md "Rotating TLS certificates").
         ReloadingCertificate cert = ReloadingCertificate.FromFiles(config.Resolve(config.Tls.Certificate), config.Resolve(config.Tls.Key), trust, ClusterTrust.ServerAuthEku);
@@ -175,6 +176,7 @@ public static class NodeHost
             hsm?.Dispose();
             identity.Dispose();
             cert.Dispose();
+            caRoots.Dispose();
         });
         return app;
     }

@@ -33,6 +33,41 @@ public sealed class DevelopmentCertificateAuthority : IDisposable
     public static DevelopmentCertificateAuthority Load(string certPemPath, string keyPemPath)
         => new(X509Certificate2.CreateFromPemFile(certPemPath, keyPemPath));
 
+    /// <summary>
+    /// The CA whose private key is at <paramref name="keyPemPath"/>, with its certificate taken from the CA bundle at
+    /// <paramref name="bundlePath"/> (one or two CAs; during a CA rotation the key picks which one issues). A
+    /// <see cref="CryptographicException"/> when no certificate of the bundle belongs to the key.
+    /// </summary>
+    public static DevelopmentCertificateAuthority LoadFromBundle(string bundlePath, string keyPemPath)
+    {
+        using var key = ECDsa.Create();
+        key.ImportFromPem(File.ReadAllText(keyPemPath));
+        byte[] publicKey = key.ExportSubjectPublicKeyInfo();
+        IReadOnlyList<X509Certificate2> roots;
+        try
+        {
+            roots = TrustRoots.LoadBundle(bundlePath);
+        }
+        catch (Conclave.Node.Config.ConfigException e)
+        {
+            throw new CryptographicException(e.Message);
+        }
+
+        try
+        {
+            X509Certificate2 match = roots.FirstOrDefault(r => r.PublicKey.ExportSubjectPublicKeyInfo().AsSpan().SequenceEqual(publicKey))
+                ?? throw new CryptographicException($"no CA certificate in {bundlePath} belongs to the key {keyPemPath}");
+            return new DevelopmentCertificateAuthority(match.CopyWithPrivateKey(key));
+        }
+        finally
+        {
+            foreach (X509Certificate2 r in roots)
+            {
+                r.Dispose();
+            }
+        }
+    }
+
     /// <summary>Issues a leaf certificate. <paramref name="serverAuth"/> adds the TLS server EKU and the loopback SANs.</summary>
     public X509Certificate2 Issue(string commonName, bool serverAuth, bool clientAuth, IEnumerable<string>? dnsNames = null,
         IEnumerable<IPAddress>? addresses = null, TimeSpan? lifetime = null)

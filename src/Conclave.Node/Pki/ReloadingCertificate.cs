@@ -116,8 +116,9 @@ public sealed class ReloadingCertificate : IDisposable
 
             if (_trust is not null && !_trust.Validate(fresh, _requiredEku))
             {
+                // Not recorded as seen: the trusted CAs may change (a CA rotation whose bundle reaches this host after the
+                // certificate), so the pair is tried again on the next look.
                 fresh.Dispose();
-                _seen = stamp;
                 LastError = $"the certificate {_certificatePath} does not chain to the cluster CA with the required usage, is outside its validity or is revoked; the previous one stays in use";
                 return false;
             }

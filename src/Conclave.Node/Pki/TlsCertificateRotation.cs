@@ -57,11 +57,14 @@ public static class TlsCertificateRotation
             throw new ConfigException($"{certificatePath} does not hold a PEM certificate");
         }
 
+        IReadOnlyList<X509Certificate2> trusted;
         try
         {
-            ca = DevelopmentCertificateAuthority.Load(caCertificatePath, caKeyPath);
+            // The CA file may hold two CAs during a CA rotation: the key names the issuing one (docs/ROTATION.md "Rotating the cluster CA").
+            ca = DevelopmentCertificateAuthority.LoadFromBundle(caCertificatePath, caKeyPath);
+            trusted = TrustRoots.LoadBundle(caCertificatePath);
         }
-        catch (Exception e) when (e is CryptographicException or ArgumentException)
+        catch (Exception e) when (e is CryptographicException or ArgumentException or ConfigException)
         {
             old.Dispose();
             throw new ConfigException($"{caCertificatePath} and {caKeyPath} do not load as the cluster CA's certificate and key");
@@ -70,8 +73,15 @@ public static class TlsCertificateRotation
         using (old)
         using (ca)
         {
-            // Only the issuer is checked: an expired certificate is rotated like any other.
-            if (!old.IssuerName.RawData.AsSpan().SequenceEqual(ca.Certificate.SubjectName.RawData))
+            // Only the issuer is checked (against every trusted CA: the replacement may come from the new CA of a CA
+            // rotation): an expired certificate is rotated like any other.
+            bool issuedByTrusted = trusted.Any(r => old.IssuerName.RawData.AsSpan().SequenceEqual(r.SubjectName.RawData));
+            foreach (X509Certificate2 r in trusted)
+            {
+                r.Dispose();
+            }
+
+            if (!issuedByTrusted)
             {
                 throw new ConfigException($"{certificatePath} was not issued by the cluster CA {caCertificatePath}");
             }

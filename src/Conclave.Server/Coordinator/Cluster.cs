@@ -43,7 +43,17 @@ public sealed class Cluster : IDisposable
     public Cluster(ClusterManifest manifest, NodeIdentity coordinatorIdentity, ReloadingCertificate clientCertificate, X509Certificate2 ca,
         TimeSpan roundTimeout, TimeProvider? clock = null, string? manifestPath = null, CoordinatorIdentityFiles? identityFiles = null,
         TimeSpan? connectionLifetime = null)
+        : this(manifest, coordinatorIdentity, clientCertificate, TrustRoots.Fixed(ca ?? throw new ArgumentNullException(nameof(ca))), roundTimeout, clock, manifestPath,
+            identityFiles, connectionLifetime)
     {
+    }
+
+    /// <summary>As above, trusting the CA certificates of <paramref name="caRoots"/> (a CA file it follows: docs/ROTATION.md "Rotating the cluster CA"); the caller disposes them.</summary>
+    public Cluster(ClusterManifest manifest, NodeIdentity coordinatorIdentity, ReloadingCertificate clientCertificate, TrustRoots caRoots,
+        TimeSpan roundTimeout, TimeProvider? clock = null, string? manifestPath = null, CoordinatorIdentityFiles? identityFiles = null,
+        TimeSpan? connectionLifetime = null)
+    {
+        ArgumentNullException.ThrowIfNull(caRoots);
         ArgumentNullException.ThrowIfNull(manifest);
         ArgumentNullException.ThrowIfNull(coordinatorIdentity);
         ArgumentNullException.ThrowIfNull(clientCertificate);
@@ -61,7 +71,7 @@ public sealed class Cluster : IDisposable
         RoundTimeout = roundTimeout;
         ClientCertificate = clientCertificate;
         Watch = manifestPath is null ? null : new ManifestWatch(manifest, manifestPath, _clock);
-        Trust = new ClusterTrust(ca, manifest, Watch, _clock);
+        Trust = new ClusterTrust(caRoots, manifest, Watch, _clock);
         _nodes = manifest.Nodes.ToDictionary(n => n.Id, n => new NodeClient(n, clientCertificate, Trust, manifest, Watch, connectionLifetime));
     }
 

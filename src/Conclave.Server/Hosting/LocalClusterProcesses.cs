@@ -92,10 +92,11 @@ public sealed class LocalClusterProcesses : IDisposable
     {
         var identityFiles = new CoordinatorIdentityFiles(config.Resolve(config.DataDir), config.Resolve(config.KekFile));
         NodeIdentity identity = identityFiles.Load(manifest);
-        X509Certificate2 caCertificate = PemFiles.LoadCertificate(ca ?? config.Resolve(config.Tls.Ca));
+        // The CA file is followed, as the server does (docs/ROTATION.md "Rotating the cluster CA"); kept for the process.
+        var caRoots = TrustRoots.FromFile(ca ?? config.Resolve(config.Tls.Ca), clock);
         return new Cluster(manifest, identity,
-            ReloadingCertificate.FromFiles(certificate ?? config.Resolve(config.Tls.Certificate), key ?? config.Resolve(config.Tls.Key), new ClusterTrust(caCertificate, clock: clock), ClusterTrust.ClientAuthEku, clock),
-            caCertificate, TimeSpan.FromSeconds(5), clock, manifestPath, identityFiles, connectionLifetime);
+            ReloadingCertificate.FromFiles(certificate ?? config.Resolve(config.Tls.Certificate), key ?? config.Resolve(config.Tls.Key), new ClusterTrust(caRoots, clock: clock), ClusterTrust.ClientAuthEku, clock),
+            caRoots, TimeSpan.FromSeconds(5), clock, manifestPath, identityFiles, connectionLifetime);
     }
 
     public Process StartNode(uint id) => StartProcess(id, [_cliDll, "node", "run"]);

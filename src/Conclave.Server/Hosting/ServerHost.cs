@@ -62,14 +62,15 @@ public static class ServerHost
             : await ConclaveStore.OpenPostgresAsync(config.PostgresConnectionString, storeOptions, cancellationToken).ConfigureAwait(false);
         await auditKeys.FinishAsync(store, cancellationToken).ConfigureAwait(false);
 
-        X509Certificate2 ca = PemFiles.LoadCertificate(config.Resolve(config.Tls.Ca));
-        // The coordinator's client certificate follows its files (`conclave coordinator rotate-tls`), and its identity the
-        // manifest (`conclave coordinator rotate-keys`): both change without a restart (docs/ROTATION.md).
-        ReloadingCertificate clientCert = ReloadingCertificate.FromFiles(config.Resolve(config.Tls.Certificate), config.Resolve(config.Tls.Key), new ClusterTrust(ca), ClusterTrust.ClientAuthEku);
+        // The coordinator's client certificate follows its files (`conclave coordinator rotate-tls`), its identity the
+        // manifest (`conclave coordinator rotate-keys`) and its trust the CA file (`conclave ca rotate`): all change
+        // without a restart (docs/ROTATION.md).
+        var caRoots = TrustRoots.FromFile(config.Resolve(config.Tls.Ca));
+        ReloadingCertificate clientCert = ReloadingCertificate.FromFiles(config.Resolve(config.Tls.Certificate), config.Resolve(config.Tls.Key), new ClusterTrust(caRoots), ClusterTrust.ClientAuthEku);
         var identityFiles = new CoordinatorIdentityFiles(dataDir, config.Resolve(config.KekFile));
         NodeIdentity coordinatorIdentity = identityFiles.Load(manifest);
         // The manifest file is watched: a node identity rotated in it is accepted without a restart (docs/OPERATIONS.md).
-        var cluster = new Cluster(manifest, coordinatorIdentity, clientCert, ca, TimeSpan.FromMilliseconds(config.RoundTimeoutMilliseconds),
+        var cluster = new Cluster(manifest, coordinatorIdentity, clientCert, caRoots, TimeSpan.FromMilliseconds(config.RoundTimeoutMilliseconds),
             manifestPath: config.Resolve(config.Cluster), identityFiles: identityFiles);
         // Rotation runs are recorded in the store under this replica's name, kept in its data folder so that a
         // restarted replica finishes its own interrupted runs at once (another replica's only after their lease).
@@ -284,6 +285,7 @@ public static class ServerHost
             cluster.Dispose();
             coordinatorIdentity.Dispose();
             clientCert.Dispose();
+            caRoots.Dispose();
             identity.Dispose();
         });
         return app;
