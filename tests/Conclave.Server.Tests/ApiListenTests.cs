@@ -127,6 +127,47 @@ public sealed class ApiListenTests
                     await Assert.ThrowsAsync<HttpRequestException>(() => stranger.ListKeysAsync());
                 }
 
+                // The certificate follows its files: a renewed pair written over them is served from the next handshake,
+                // without a restart, and the client that trusts the CA goes on working.
+                string? presented = null;
+                async Task<string?> PresentedAsync()
+                {
+                    using var handler = new HttpClientHandler
+                    {
+                        ServerCertificateCustomValidationCallback = (_, cert, _, _) =>
+                        {
+                            presented = cert is null ? null : Convert.ToHexStringLower(cert.GetCertHash(System.Security.Cryptography.HashAlgorithmName.SHA256));
+                            return true;
+                        },
+                    };
+                    using var probe = new HttpClient(handler) { BaseAddress = url };
+                    using HttpResponseMessage r = await probe.GetAsync(new Uri("/healthz", UriKind.Relative));
+                    return presented;
+                }
+
+                string? first = await PresentedAsync();
+                Assert.NotNull(first);
+                string renewedSha;
+                using (DevelopmentCertificateAuthority ca = DevelopmentCertificateAuthority.Load(caPath, Path.Combine(layout.PkiDir, "ca.key")))
+                using (System.Security.Cryptography.X509Certificates.X509Certificate2 renewed = ca.Issue("conclave-api", serverAuth: true, clientAuth: false, ["localhost"], [IPAddress.Loopback]))
+                {
+                    PemFiles.Write(renewed, Path.Combine(layout.PkiDir, "api.crt"), Path.Combine(layout.PkiDir, "api.key"));
+                    renewedSha = Convert.ToHexStringLower(renewed.GetCertHash(System.Security.Cryptography.HashAlgorithmName.SHA256));
+                }
+
+                Assert.NotEqual(first, renewedSha);
+                var sw = System.Diagnostics.Stopwatch.StartNew();
+                while (await PresentedAsync() != renewedSha)
+                {
+                    Assert.True(sw.Elapsed < TimeSpan.FromSeconds(60), "the server still presents its previous API certificate");
+                    await Task.Delay(200);
+                }
+
+                using (var client = new ConclaveClient(url, token, PemFiles.LoadCertificate(caPath)))
+                {
+                    Assert.NotEmpty(await client.ListKeysAsync());
+                }
+
                 using var plain = new HttpClient { BaseAddress = url };
                 plain.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
                 HttpRequestException e = await Assert.ThrowsAsync<HttpRequestException>(() => plain.GetAsync(new Uri("/v1/keys", UriKind.Relative)));

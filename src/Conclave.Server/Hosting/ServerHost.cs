@@ -101,7 +101,11 @@ public static class ServerHost
         var metricsToken = new MetricsToken(AdminToken.LoadOrCreate(dataDir, "metrics-token", "cnm_", out string metricsTokenPath));
         ListenEndpoint listen = ListenEndpoint.Parse(config.Listen);
         IPAddress listenAddress = ApiListenPolicy.Check(config, listen);
-        X509Certificate2? apiCertificate = config.ApiTls is null ? null : PemFiles.LoadWithKey(config.Resolve(config.ApiTls.Certificate), config.Resolve(config.ApiTls.Key));
+        // The API's HTTPS certificate follows its files like the cluster certificates: a pair written over them (a renewal
+        // from a public CA, a new one from the development CA) is served from the next handshake on, without a restart
+        // (docs/ROTATION.md "Rotating TLS certificates"). No chain check: it may come from any CA the clients trust.
+        ReloadingCertificate? apiCertificate = config.ApiTls is null ? null
+            : ReloadingCertificate.FromFiles(config.Resolve(config.ApiTls.Certificate), config.Resolve(config.ApiTls.Key), trust: null, ClusterTrust.ServerAuthEku);
         X509Certificate2? clientCa = null;
         if (config.ApiTls?.ClientCa is { Length: > 0 } caFile)
         {
@@ -137,7 +141,7 @@ public static class ServerHost
                 {
                     o.UseHttps(new Microsoft.AspNetCore.Server.Kestrel.Https.HttpsConnectionAdapterOptions
                     {
-                        ServerCertificate = apiCertificate,
+                        ServerCertificateSelector = (_, _) => apiCertificate.Current,
                         // apiTls.clientCa: a client certificate is requested, never required; it is checked against that CA
                         // by Identity.ClientCertificateAuthenticator, which answers a readable 401 rather than a failed handshake.
                         ClientCertificateMode = clientCa is null ? Microsoft.AspNetCore.Server.Kestrel.Https.ClientCertificateMode.NoCertificate
@@ -286,6 +290,7 @@ public static class ServerHost
             coordinatorIdentity.Dispose();
             clientCert.Dispose();
             caRoots.Dispose();
+            apiCertificate?.Dispose();
             identity.Dispose();
         });
         return app;
