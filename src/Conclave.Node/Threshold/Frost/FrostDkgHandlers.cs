@@ -105,6 +105,7 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
         await NodeRuns.DiscardStaleRunAsync(state.Store, state.NodeId, keyId, ct).ConfigureAwait(false);
 
         KeyPackage? current = null;
+        KeyVersions<KeyPackage>.ShareLease? lease = null;
         bool rejoining = false;
         try
         {
@@ -136,9 +137,11 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
 
                     if (dealer)
                     {
-                        current = followUp is null
-                            ? await state.GetKeyAsync(keyId, ct).ConfigureAwait(false)
-                            : await followUp.CurrentShareAsync(keyId, version, ct).ConfigureAwait(false);
+                        // This node's own share is leased for the step (KeyVersions.LeaseAtVersionAsync); a repair follow-up's is its own copy.
+                        lease = followUp is null ? await state.LeaseKeyAtVersionAsync(keyId, version, ct).ConfigureAwait(false) : null;
+                        current = lease is not null
+                            ? lease.Share
+                            : await followUp!.CurrentShareAsync(keyId, version, ct).ConfigureAwait(false);
                         if (!current.PublicKeyPackage.PublicEquals(oldKey))
                         {
                             throw new ProtocolException("the coordinator's copy of the key differs from this node's");
@@ -202,6 +205,8 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
             {
                 current?.Dispose(); // the follow-up's own copy of the old share (the commit secret copied what it needs)
             }
+
+            lease?.Dispose();
         }
     }
 

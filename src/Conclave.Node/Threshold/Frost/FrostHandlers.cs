@@ -89,7 +89,9 @@ public sealed class FrostHandlers(FrostNodeState state) : IProtocolHandler
         uint count = r.U32("count");
         uint version = r.U32("version");
         r.End();
-        await state.RequireVersionAsync(keyId, (int)version, ct).ConfigureAwait(false);
+        // Held for the whole step (KeyVersions.LeaseAtVersionAsync): the nonces are derived with this version's share,
+        // which a rotation step evicting the key meanwhile must not zero under the derivation.
+        using KeyVersions<KeyPackage>.ShareLease lease = await state.LeaseKeyAtVersionAsync(keyId, (int)version, ct).ConfigureAwait(false);
 
         if (count is 0 or > FrostMessages.MaxBatch)
         {
@@ -101,8 +103,7 @@ public sealed class FrostHandlers(FrostNodeState state) : IProtocolHandler
             throw new ProtocolException($"the nonce pool of key {keyId} is full");
         }
 
-        KeyPackage key = await state.GetKeyAsync(keyId, ct).ConfigureAwait(false);
-        IReadOnlyList<SigningNonces> batch = FrostSigner.CommitBatch(key, (int)count);
+        IReadOnlyList<SigningNonces> batch = FrostSigner.CommitBatch(lease.Share, (int)count);
 
         // Durable before any commitment leaves the node: the pool names every nonce with an id of the node's current nonce
         // epoch (NonceEpochs, so the ledger can be pruned), records the ids consumed in the ledger, then pools the nonces.

@@ -43,24 +43,19 @@ public sealed class FrostNodeState : IDisposable
     /// <summary>Upper bound of pooled nonces per key, to bound memory.</summary>
     public int MaxPoolPerKey { get; init; } = 100_000;
 
-    public async Task<KeyPackage> GetKeyAsync(string keyId, CancellationToken ct) => (await GetKeyWithVersionAsync(keyId, ct).ConfigureAwait(false)).Key;
-
-    /// <summary>The opened key package and the key version it belongs to (cached together).</summary>
+    /// <summary>
+    /// The opened key package of the current version and that version, for a glance at public data only (the key
+    /// status report reads its public key package, which a disposal does not erase). Anything that computes with the
+    /// share holds a lease instead (<see cref="LeaseKeyAtVersionAsync"/>).
+    /// </summary>
     public Task<(KeyPackage Key, int Version)> GetKeyWithVersionAsync(string keyId, CancellationToken ct) => _shares.GetCurrentAsync(keyId, ct);
 
     /// <summary>
-    /// Refuses unless this node can sign with the key at <paramref name="version"/>: the current version, or an older one
-    /// whose share is still held because the rotation that replaced it is not yet retired. A node restored from a
-    /// backup taken before a refresh holds a stale share at its current version and refuses the newer one; a pending
-    /// version (not yet committed) never signs.
+    /// The key package of <paramref name="version"/>, held open until the lease is disposed (KeyVersions.LeaseAtVersionAsync).
+    /// Refuses unless this node can sign with the key at that version: the current version, or an older one whose share
+    /// is still held because the rotation that replaced it is not yet retired. A node restored from a backup taken before
+    /// a refresh holds a stale share at its current version and refuses the newer one; a pending version never signs.
     /// </summary>
-    public async Task RequireVersionAsync(string keyId, int version, CancellationToken ct) =>
-        _ = await GetKeyAtVersionAsync(keyId, version, ct).ConfigureAwait(false);
-
-    /// <summary>The opened key package of <paramref name="version"/> (see <see cref="RequireVersionAsync"/>).</summary>
-    public Task<KeyPackage> GetKeyAtVersionAsync(string keyId, int version, CancellationToken ct) => _shares.GetAtVersionAsync(keyId, version, ct);
-
-    /// <summary>The key package of <paramref name="version"/>, held open until the lease is disposed (KeyVersions.LeaseAtVersionAsync).</summary>
     public Task<KeyVersions<KeyPackage>.ShareLease> LeaseKeyAtVersionAsync(string keyId, int version, CancellationToken ct) => _shares.LeaseAtVersionAsync(keyId, version, ct);
 
     /// <summary>Forgets an opened key (after refresh or reshare replaced it) and drops its pool.</summary>
