@@ -206,6 +206,79 @@ public sealed class EvictionTests(FiveNodeCluster fixture) : IClassFixture<FiveN
         Assert.Contains("version", stale.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task AManifestPinnedEviction_IsRefusedByEveryNodeWithoutANotice_AndNoCoordinatorNoticeReadmitsIt_UntilUnpinned()
+    {
+        var coordinator = new FrostCoordinator(_c.Coordinator) { PoolBatch = 4 };
+        DeterministicRandomSource challenges = TestSeed.For("attestation challenges");
+        using NodeIdentity two = UnsealIdentity(2);
+        await ReadmitEverywhereAsync(coordinator, 2); // whatever another test of this cluster left
+        await RelayFromAsync(two, 1, "test.relayed", challenges); // positive control: accepted
+
+        // Bad input first: a node outside the manifest, unpinning a node that is not pinned. Exit 2, one line, no change.
+        (int exit, string stdout, string stderr) = TlsRotationTests.Cli("node", "pin-eviction", "--manifest", _c.Layout.ManifestPath, "--id", "9");
+        Assert.Equal((2, "conclave: error: node 9 is not in the cluster manifest"), (exit, stderr.Trim()));
+        (exit, _, stderr) = TlsRotationTests.Cli("node", "unpin-eviction", "--manifest", _c.Layout.ManifestPath, "--id", "2");
+        Assert.Equal((2, "conclave: error: node 2 is not evicted by the manifest"), (exit, stderr.Trim()));
+
+        (exit, stdout, stderr) = TlsRotationTests.Cli("node", "pin-eviction", "--manifest", _c.Layout.ManifestPath, "--id", "2", "--reason", "suspected of leaking");
+        Assert.True(exit == 0, stderr);
+        Assert.StartsWith("node 2 is evicted by ", stdout, StringComparison.Ordinal);
+        try
+        {
+            Assert.Equal("suspected of leaking", Assert.Single(ClusterManifest.Load(_c.Layout.ManifestPath).EvictedNodes).Reason);
+            (exit, _, stderr) = TlsRotationTests.Cli("node", "pin-eviction", "--manifest", _c.Layout.ManifestPath, "--id", "2");
+            Assert.Equal((2, "conclave: error: node 2 is already evicted by the manifest"), (exit, stderr.Trim()));
+
+            // No notice was sent: every other node refuses node 2's relayed messages from the manifest alone (each looks at
+            // the file at most once a second), naming the manifest.
+            foreach (uint to in (uint[])[1, 3, 4, 5])
+            {
+                await TlsRotationTests.UntilAsync(async () =>
+                {
+                    try
+                    {
+                        await RelayFromAsync(two, to, "test.relayed", challenges);
+                        return false;
+                    }
+                    catch (NodeCallException refused)
+                    {
+                        Assert.Equal((to, StatusCode.PermissionDenied, (uint?)2), (refused.NodeId, refused.Status, refused.Culprit));
+                        Assert.Contains($"node 2 is evicted (untrusted on node {to}, by the cluster manifest)", refused.Message, StringComparison.Ordinal);
+                        return true;
+                    }
+                }, $"node {to} still accepts node 2's messages");
+            }
+
+            // The coordinator treats it as untrusted too, and a re-admission notice it signs (what a stolen coordinator key
+            // could send) is refused by the nodes.
+            Assert.True(coordinator.IsUntrusted(2) && coordinator.IsPinned(2));
+            NodeCallException notice = await Assert.ThrowsAsync<NodeCallException>(() => Step(1, NodeTrustHandler.ReadmitKind, NodeTrustHandler.NoticePayload(2)));
+            Assert.Contains("node 2 is evicted by the cluster manifest", notice.Message, StringComparison.Ordinal);
+            await Assert.ThrowsAsync<NodeCallException>(() => RelayFromAsync(two, 1, "test.relayed", challenges));
+        }
+        finally
+        {
+            (exit, _, stderr) = TlsRotationTests.Cli("node", "unpin-eviction", "--manifest", _c.Layout.ManifestPath, "--id", "2");
+            Assert.True(exit == 0, stderr);
+        }
+
+        // Unpinned: accepted again (the coordinator never told the nodes anything, so nothing else needs undoing).
+        await TlsRotationTests.UntilAsync(async () =>
+        {
+            try
+            {
+                await RelayFromAsync(two, 1, "test.relayed", challenges);
+                return true;
+            }
+            catch (NodeCallException)
+            {
+                return false;
+            }
+        }, "node 1 still refuses node 2 after it was unpinned");
+        Assert.False(coordinator.IsUntrusted(2));
+    }
+
     /// <summary>Makes every node trust <paramref name="node"/> again (another test of this cluster may have evicted it).</summary>
     private static async Task ReadmitEverywhereAsync(FrostCoordinator coordinator, uint node)
     {

@@ -64,6 +64,8 @@ internal static class NodeCommand
         node.Subcommands.Add(ApplyRotation());
         node.Subcommands.Add(EndOverlap());
         node.Subcommands.Add(RotateTls());
+        node.Subcommands.Add(PinEviction(pin: true));
+        node.Subcommands.Add(PinEviction(pin: false));
         return node;
     }
 
@@ -167,6 +169,60 @@ internal static class NodeCommand
             int ended = NodeKeyRotation.EndOverlap(m, parse.GetValue(id), DateTimeOffset.UtcNow);
             m.Save(manifestPath);
             Console.WriteLine($"node {parse.GetValue(id)}: {ended} retired identity key(s) no longer accepted");
+            return 0;
+        });
+        return cmd;
+    }
+
+    /// <summary>
+    /// <c>conclave node pin-eviction|unpin-eviction --manifest cluster.json --id N [--reason TEXT]</c>: evicts a node in
+    /// the manifest itself, so no coordinator notice can re-admit it (docs/ROTATION.md "A manifest-pinned eviction").
+    /// </summary>
+    private static Command PinEviction(bool pin)
+    {
+        var manifest = new Option<string>("--manifest") { Description = "The cluster manifest to update (then install it on every host).", Required = true };
+        var id = new Option<uint>("--id") { Description = "Node id (1..255).", Required = true };
+        var reason = new Option<string?>("--reason") { Description = "Why (kept in the manifest for its readers)." };
+        var cmd = pin
+            ? new Command("pin-eviction", "Evict a node in the cluster manifest: every node and the coordinator refuse it, and only unpin-eviction re-admits it.")
+            : new Command("unpin-eviction", "Remove a node from the manifest's evicted nodes (the coordinator's own eviction, if any, still stands).");
+        cmd.Options.Add(manifest);
+        cmd.Options.Add(id);
+        if (pin)
+        {
+            cmd.Options.Add(reason);
+        }
+
+        cmd.SetAction(parse =>
+        {
+            string manifestPath = parse.GetValue(manifest)!;
+            uint node = parse.GetValue(id);
+            ClusterManifest m = ClusterManifest.Load(manifestPath);
+            _ = m.Node(node); // a node of the manifest, or exit 2 naming it
+            if (pin == m.IsEvictionPinned(node))
+            {
+                throw new CliUsageException(pin ? $"node {node} is already evicted by the manifest" : $"node {node} is not evicted by the manifest");
+            }
+
+            if (pin)
+            {
+                if (m.Nodes.Count(n => !m.IsEvictionPinned(n.Id)) <= 1)
+                {
+                    throw new CliUsageException($"evicting node {node} would leave no node trusted");
+                }
+
+                m.EvictedNodes.Add(new PinnedEviction { Id = node, Reason = parse.GetValue(reason) ?? "", SinceUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() });
+            }
+            else
+            {
+                m.EvictedNodes.RemoveAll(e => e.Id == node);
+            }
+
+            m.Validate();
+            m.Save(manifestPath);
+            Console.WriteLine(pin
+                ? $"node {node} is evicted by {manifestPath}: install it on every host; move its keys away with 'conclave nodes evict {node}'"
+                : $"node {node} is no longer evicted by {manifestPath}: install it on every host");
             return 0;
         });
         return cmd;

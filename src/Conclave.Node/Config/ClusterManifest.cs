@@ -28,6 +28,28 @@ public sealed class ClusterManifest
     /// </summary>
     public List<RevokedCertificate> RevokedCertificates { get; set; } = [];
 
+    /// <summary>
+    /// Nodes evicted by the manifest itself (docs/ROTATION.md "A manifest-pinned eviction"): every node and the
+    /// coordinator refuse them as they refuse a node the coordinator told them was evicted, and no coordinator notice
+    /// re-admits them (a stolen coordinator key cannot bring them back); only removing them from this list does.
+    /// </summary>
+    public List<PinnedEviction> EvictedNodes { get; set; } = [];
+
+    /// <summary>True when this manifest evicts node <paramref name="id"/>.</summary>
+    public bool IsEvictionPinned(uint id)
+    {
+        List<PinnedEviction> pinned = EvictedNodes;
+        for (int i = 0; i < pinned.Count; i++)
+        {
+            if (pinned[i].Id == id)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     public static ClusterManifest Load(string path)
     {
         if (!File.Exists(path))
@@ -91,6 +113,15 @@ public sealed class ClusterManifest
         if (Nodes.Count == 0)
         {
             throw new ConfigException("cluster manifest lists no nodes");
+        }
+
+        var pinnedIds = new HashSet<uint>();
+        foreach (PinnedEviction e in EvictedNodes)
+        {
+            if (!pinnedIds.Add(e.Id) || Nodes.All(n => n.Id != e.Id))
+            {
+                throw new ConfigException($"cluster manifest: evictedNodes names node {e.Id}, which is not a node of the manifest or is listed twice");
+            }
         }
 
         var ids = new HashSet<uint>();
@@ -222,6 +253,7 @@ public sealed class ClusterManifest
         RetiredCoordinatorKeys = fresh.RetiredCoordinatorKeys;
         CoordinatorIdentityKey = fresh.CoordinatorIdentityKey;
         RevokedCertificates = fresh.RevokedCertificates;
+        EvictedNodes = fresh.EvictedNodes;
         Nodes = fresh.Nodes;
     }
 
@@ -321,4 +353,14 @@ public sealed class RevokedCertificate
 
     /// <summary>From when (Unix ms) a TLS handshake presenting this certificate is refused.</summary>
     public long RefusedFromUnixMs { get; set; }
+}
+
+/// <summary>A node the cluster manifest evicts: its id, why, and since when (Unix ms), for the reader.</summary>
+public sealed class PinnedEviction
+{
+    public uint Id { get; set; }
+
+    public string Reason { get; set; } = "";
+
+    public long SinceUnixMs { get; set; }
 }

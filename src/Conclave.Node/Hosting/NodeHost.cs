@@ -90,13 +90,14 @@ public static class NodeHost
 
         NonceEpochs epochs = await NonceEpochs.OpenAsync(store.Nonces, ct: cancellationToken).ConfigureAwait(false);
         // The peers this node was told were evicted, from its own store (docs/ROTATION.md "What the other nodes do").
-        PeerTrust peerTrust = await PeerTrust.LoadAsync(store, cancellationToken).ConfigureAwait(false);
+        // The manifest is watched: rotated peer and coordinator keys, certificates it revokes and nodes it evicts are
+        // learnt without a restart.
+        var watch = new ManifestWatch(cluster, config.Resolve(config.Cluster));
+        PeerTrust peerTrust = await PeerTrust.LoadAsync(store, cancellationToken, cluster, watch).ConfigureAwait(false);
         var frost = new FrostNodeState(store, config.NodeId, epochs) { CorruptShares = config.FaultInjection == "bad-share", DkgFaults = dkgFaults };
 
         // The CA file is followed too: during a CA rotation it holds both CAs (docs/ROTATION.md "Rotating the cluster CA").
         var caRoots = TrustRoots.FromFile(config.Resolve(config.Tls.Ca));
-        // The manifest is watched: rotated peer and coordinator keys, and certificates it revokes, are learnt without a restart.
-        var watch = new ManifestWatch(cluster, config.Resolve(config.Cluster));
         var trust = new ClusterTrust(caRoots, cluster, watch);
         // The node's certificate follows its files: a certificate replaced on disk (`conclave node rotate-tls`) is served
         // from the next TLS handshake on, without a restart (docs/ROTATION.md "Rotating TLS certificates").

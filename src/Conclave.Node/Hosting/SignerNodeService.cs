@@ -177,7 +177,8 @@ internal sealed partial class SignerNodeService : SignerNode.SignerNodeBase
     /// <summary>A relayed message signed by (or claiming) an evicted peer: PermissionDenied, naming the peer as the culprit.</summary>
     private RpcException RefuseUntrusted(Envelope e)
     {
-        string message = $"relayed message '{e.Kind}' from node {e.Sender} is refused: node {e.Sender} is evicted (untrusted on node {_identity.NodeId})";
+        string message = $"relayed message '{e.Kind}' from node {e.Sender} is refused: node {e.Sender} is evicted (untrusted on node {_identity.NodeId}"
+            + (_trust.IsPinned(e.Sender) ? ", by the cluster manifest)" : ")");
         LogRefused(_log, nameof(StatusCode.PermissionDenied), message);
         var trailers = new Metadata { { "conclave-culprit", e.Sender.ToString(System.Globalization.CultureInfo.InvariantCulture) } };
         return new RpcException(new Status(StatusCode.PermissionDenied, message), trailers);

@@ -73,6 +73,11 @@ public sealed partial class KeyService
             string[] held = [.. frost.Where(k => k.Info.Nodes.Contains(id)).Select(k => k.Key.Name).Order(StringComparer.Ordinal)];
             UntrustedNode? u = untrusted.FirstOrDefault(n => n.NodeId == id);
             string? suspect = suspects.TryGetValue(id, out string? why) ? why : null;
+            if (u is null && _frost.IsPinned(id))
+            {
+                return new NodeResponse(id, "untrusted", held, "evicted by the cluster manifest", Suspect: suspect);
+            }
+
             return u is null ? new NodeResponse(id, "trusted", held, Suspect: suspect) : new NodeResponse(id, "untrusted", held, u.Reason, u.Replacement, u.Since, suspect);
         })];
     }
@@ -152,6 +157,12 @@ public sealed partial class KeyService
     /// <summary>Re-admits an evicted node: it may be chosen again for new keys and reshares (it holds no current share).</summary>
     public async Task<NodeResponse> ReadmitAsync(uint node, CancellationToken ct)
     {
+        if (_frost.IsPinned(node))
+        {
+            // Only the manifest re-admits a node it evicts (docs/ROTATION.md "A manifest-pinned eviction").
+            throw new EvictionRefusedException($"node {node} is evicted by the cluster manifest: remove it from evictedNodes there (conclave node unpin-eviction) to re-admit it");
+        }
+
         if (await _store.NodeTrust.ReadmitAsync(node, ct).ConfigureAwait(false))
         {
             _frost.Readmit(node);

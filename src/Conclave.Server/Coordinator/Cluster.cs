@@ -75,6 +75,14 @@ public sealed class Cluster : IDisposable
         _nodes = manifest.Nodes.ToDictionary(n => n.Id, n => new NodeClient(n, clientCertificate, Trust, manifest, Watch, connectionLifetime));
     }
 
+    /// <summary>The nodes the cluster manifest evicts (looks at the manifest file first, throttled).</summary>
+    public IReadOnlyList<uint> PinnedEvictions()
+    {
+        Watch?.Refresh();
+        List<PinnedEviction> pinned = Manifest.EvictedNodes;
+        return pinned.Count == 0 ? [] : [.. pinned.Select(e => e.Id)];
+    }
+
     /// <summary>The coordinator's TLS client certificate (follows its files when made from them).</summary>
     public ReloadingCertificate ClientCertificate { get; }
 

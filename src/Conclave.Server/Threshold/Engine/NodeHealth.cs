@@ -26,10 +26,19 @@ public sealed class NodeHealth(TimeProvider clock)
     /// <summary>Lets an untrusted node take part again.</summary>
     public void Readmit(uint node) => _untrusted.TryRemove(node, out _);
 
-    public bool IsUntrusted(uint node) => _untrusted.ContainsKey(node);
+    /// <summary>
+    /// Nodes the cluster manifest evicts (docs/ROTATION.md "A manifest-pinned eviction"): untrusted whatever
+    /// <see cref="Readmit"/> says, until the manifest stops naming them. Null: none.
+    /// </summary>
+    public Func<IReadOnlyList<uint>>? PinnedEvictions { get; set; }
+
+    public bool IsUntrusted(uint node) => _untrusted.ContainsKey(node) || (PinnedEvictions?.Invoke().Contains(node) ?? false);
+
+    /// <summary>True when the cluster manifest evicts <paramref name="node"/>.</summary>
+    public bool IsPinned(uint node) => PinnedEvictions?.Invoke().Contains(node) ?? false;
 
     /// <summary>The untrusted nodes, by id.</summary>
-    public IReadOnlyList<uint> Untrusted => [.. _untrusted.Keys.Order()];
+    public IReadOnlyList<uint> Untrusted => [.. _untrusted.Keys.Union(PinnedEvictions?.Invoke() ?? []).Order()];
 
     private readonly ConcurrentDictionary<uint, string> _suspects = new();
 

@@ -53,6 +53,9 @@ public sealed partial class FrostCoordinator
 
     public bool IsUntrusted(uint node) => _health.IsUntrusted(node);
 
+    /// <summary>True when the cluster manifest evicts <paramref name="node"/> (docs/ROTATION.md "A manifest-pinned eviction").</summary>
+    public bool IsPinned(uint node) => _health.IsPinned(node);
+
     /// <summary>
     /// Tells every trusted node which nodes are evicted or re-admitted, until each acknowledged (docs/ROTATION.md "What the
     /// other nodes do"); returns the nodes still to be told (down or refusing), which a later call tells.
