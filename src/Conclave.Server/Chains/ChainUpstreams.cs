@@ -20,7 +20,7 @@ public sealed class ChainUpstreams : IDisposable
     public static readonly FrozenSet<string> ForwardedMethods = FrozenSet.Create(StringComparer.Ordinal,
         "eth_chainId", "eth_blockNumber", "eth_getBalance", "eth_getTransactionCount", "eth_call", "eth_estimateGas", "eth_gasPrice",
         "eth_maxPriorityFeePerGas", "eth_feeHistory", "eth_getTransactionReceipt", "eth_getTransactionByHash", "eth_getBlockByNumber",
-        "eth_getCode", "eth_sendRawTransaction");
+        "eth_getCode", "eth_getLogs", "eth_getBlockByHash", "eth_getStorageAt", "net_version", "eth_sendRawTransaction");
 
     private readonly FrozenDictionary<long, Uri> _urls;
     private readonly HttpClient _http;

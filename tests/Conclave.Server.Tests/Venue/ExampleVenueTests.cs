@@ -88,6 +88,15 @@ public sealed class ExampleVenueTests(ExampleVenue v) : IClassFixture<ExampleVen
         JsonNode log = receipt["logs"]!.AsArray().Single(l => l!["topics"]![0]!.GetValue<string>() == liquidated)!;
         Assert.Equal("0x" + Abi.Words(trader), log["topics"]![1]!.GetValue<string>());
         Assert.Equal("0x" + Abi.Words(v.KeeperAddress), log["topics"]![2]!.GetValue<string>());
+
+        // A keeper watching the venue finds the same event through Conclave's /rpc (eth_getLogs is forwarded).
+        JsonNode logs = await Rpc("eth_getLogs", new JsonArray(new JsonObject
+        {
+            ["fromBlock"] = receipt["blockNumber"]!.GetValue<string>(), ["toBlock"] = receipt["blockNumber"]!.GetValue<string>(),
+            ["address"] = v.Engine, ["topics"] = new JsonArray(liquidated, "0x" + Abi.Words(trader)),
+        }));
+        JsonNode viaRpc = Assert.Single(logs["result"]!.AsArray())!;
+        Assert.Equal(body["hash"]!.GetValue<string>(), viaRpc["transactionHash"]!.GetValue<string>());
         byte[] position = await Read("positions(address)", trader);
         Assert.Equal(BigInteger.Zero, Abi.Int(position, 0));
         Assert.Equal(BigInteger.Zero, Abi.Uint(position, 1));
