@@ -139,7 +139,55 @@ public static class SafeRoutes
             ["packed"] = "0x" + Convert.ToHexStringLower(result.Packed),
             ["execution"] = execution,
             ["policy"] = policies,
+            ["transactionService"] = TransactionServiceExport(result, request),
         }).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The collected signatures in the Safe Transaction Service's format (docs/VENUE.md "Safe treasury"): the body of its
+    /// propose call (<c>POST /api/v1/safes/{address}/multisig-transactions/</c>: the SafeTx fields, its hash as
+    /// <c>contractTransactionHash</c>, the first signing owner as <c>sender</c> with its signature) and one confirmation
+    /// (<c>POST /api/v1/multisig-transactions/{safeTxHash}/confirmations/</c>: <c>signature</c>) per further owner.
+    /// Addresses are EIP-55 checksummed; uint256 values are decimal strings.
+    /// </summary>
+    private static JsonObject? TransactionServiceExport(SafeTransactionResult result, SafeTransactionRequest request)
+    {
+        if (result.Signatures.Count == 0)
+        {
+            return null;
+        }
+
+        static string Checksum(string address) => Conclave.Chains.Ethereum.EthereumAddress.ToChecksum(Convert.FromHexString(address.AsSpan(2)));
+        const string Zero = "0x0000000000000000000000000000000000000000";
+        SafeOwnerSignature sender = result.Signatures[0];
+        var confirmations = new JsonArray();
+        foreach (SafeOwnerSignature s in result.Signatures.Skip(1))
+        {
+            confirmations.Add(new JsonObject { ["owner"] = Checksum(s.Owner), ["signature"] = "0x" + Convert.ToHexStringLower(s.Signature) });
+        }
+
+        return new JsonObject
+        {
+            ["proposal"] = new JsonObject
+            {
+                ["safe"] = Checksum(result.Safe.Address),
+                ["to"] = Conclave.Chains.Ethereum.EthereumAddress.ToChecksum(request.To),
+                ["value"] = request.Value.ToString(CultureInfo.InvariantCulture),
+                ["data"] = request.Data.Length == 0 ? null : "0x" + Convert.ToHexStringLower(request.Data),
+                ["operation"] = 0,
+                ["safeTxGas"] = "0",
+                ["baseGas"] = "0",
+                ["gasPrice"] = "0",
+                ["gasToken"] = Zero,
+                ["refundReceiver"] = Zero,
+                ["nonce"] = result.Nonce.ToString(CultureInfo.InvariantCulture),
+                ["contractTransactionHash"] = "0x" + Convert.ToHexStringLower(result.SafeTxHash),
+                ["sender"] = Checksum(sender.Owner),
+                ["signature"] = "0x" + Convert.ToHexStringLower(sender.Signature),
+                ["origin"] = "conclave",
+            },
+            ["confirmations"] = confirmations,
+        };
     }
 
     private static async Task<JsonObject> DescribeAsync(SafeTreasury safes, SafeRecord safe, CancellationToken ct)

@@ -283,6 +283,32 @@ public sealed class ExampleVenueTests(ExampleVenue v) : IClassFixture<ExampleVen
         Assert.Equal(new[] { v.KeeperAddress, hsmAddress }.Select(a => a.ToLowerInvariant()).Order(StringComparer.Ordinal),
             check["owners"]!.AsArray().Select(o => o!.GetValue<string>()));
 
+        // The same signatures exported in the Safe Transaction Service's format: ethers, given only the proposal's fields,
+        // computes its contractTransactionHash, and recovers the sender from its signature and each confirming owner from
+        // theirs.
+        JsonNode proposal = body["transactionService"]!["proposal"]!;
+        JsonArray confirmations = body["transactionService"]!["confirmations"]!.AsArray();
+        Assert.Equal(body["safeTxHash"]!.GetValue<string>(), proposal["contractTransactionHash"]!.GetValue<string>());
+        Assert.Equal(Conclave.Chains.Ethereum.EthereumAddress.ToChecksum(Convert.FromHexString(safe[2..])), proposal["safe"]!.GetValue<string>());
+        Assert.Single(confirmations);
+        string G(string field) => proposal[field]!.GetValue<string>();
+        JsonNode exported = NodeInterop.Run("safe", [new
+        {
+            chainId = AnvilChain.ChainId,
+            safe = G("safe"),
+            tx = new
+            {
+                to = G("to"), value = G("value"), data = G("data"), operation = proposal["operation"]!.GetValue<int>(), safeTxGas = G("safeTxGas"), baseGas = G("baseGas"),
+                gasPrice = G("gasPrice"), gasToken = G("gasToken"), refundReceiver = G("refundReceiver"), nonce = G("nonce"),
+            },
+            packed = G("signature") + confirmations[0]!["signature"]!.GetValue<string>()[2..],
+        }])[0]!;
+        Assert.Equal(G("contractTransactionHash"), exported["hash"]!.GetValue<string>());
+        Assert.Equal([G("sender").ToLowerInvariant(), confirmations[0]!["owner"]!.GetValue<string>().ToLowerInvariant()],
+            exported["owners"]!.AsArray().Select(o => o!.GetValue<string>()));
+        Assert.Equal(new[] { v.KeeperAddress, hsmAddress }.Select(a => a.ToLowerInvariant()).Order(StringComparer.Ordinal),
+            exported["owners"]!.AsArray().Select(o => o!.GetValue<string>()).Order(StringComparer.Ordinal));
+
         // A signer that is not an owner key of the Safe, and an unknown Safe, are refused before anything is signed.
         (status, body) = await Post($"/v1/safes/{name}/transactions", Proposal(false, stranger));
         Assert.True(status == HttpStatusCode.BadRequest, body?.ToJsonString());
