@@ -34,6 +34,12 @@ public static class TestSeed
     }
 
     /// <summary>
+    /// A <see cref="System.Random"/> for one (test, label) pair of this run, for choices (counts, indexes, orders, mutations)
+    /// that are easier to draw from it than from a byte stream.
+    /// </summary>
+    public static Random Random(string label, [CallerMemberName] string test = "") => new(BitConverter.ToInt32(Bytes(4, label, test)));
+
+    /// <summary>
     /// A P-256 (secp256r1) key for one (test, label) pair of this run: its private scalar d is the first 32 bytes of the
     /// pair's stream, read big-endian, with 1 &lt;= d &lt; n (rejection sampling: a draw outside the range is discarded and the
     /// next 32 bytes are read). Only D is imported: .NET derives the public point Q = d·G from it (on Linux, OpenSSL does).
