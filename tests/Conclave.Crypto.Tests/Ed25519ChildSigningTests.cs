@@ -10,7 +10,7 @@ public sealed class Ed25519ChildSigningTests
     [Fact]
     public void EmptyPath_IsTheKeyItself_AndItsSignaturesVerify()
     {
-        var rng = new DeterministicRandomSource(11);
+        var rng = TestSeed.For("key and chain code");
         using SoftwareSigningKey key = SignatureSchemes.Ed25519.GenerateKey(KeyExportPolicy.AllowExport, rng);
         using var seed = key.ExportPrivateKey();
         byte[] chainCode = new byte[32];
@@ -23,7 +23,7 @@ public sealed class Ed25519ChildSigningTests
     [Fact]
     public void ChildKeys_AreTheTweakedKeys_SignDeterministically_AndNobleAccepts()
     {
-        var rng = new DeterministicRandomSource(12);
+        var rng = TestSeed.For("keys, chain codes and messages");
         var cases = new List<object>();
         for (int i = 0; i < 40; i++)
         {

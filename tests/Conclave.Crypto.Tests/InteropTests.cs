@@ -20,7 +20,7 @@ public sealed class InteropTests
     public void IndependentVerifiersAccept(string name)
     {
         Assert.True(SignatureSchemes.TryGet(name, out SoftwareSignatureScheme? scheme));
-        var rng = new DeterministicRandomSource((ulong)name.Length * 7919);
+        var rng = TestSeed.For(name);
         var cases = new List<object>();
         var addresses = new List<string>();
         for (int i = 0; i < PairsPerScheme; i++)

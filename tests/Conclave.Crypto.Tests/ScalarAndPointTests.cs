@@ -20,7 +20,7 @@ public sealed class ScalarAndPointTests
     [Fact]
     public void Secp256k1Scalar_MatchesBigIntegerArithmetic()
     {
-        var rng = new DeterministicRandomSource(1);
+        var rng = TestSeed.For("scalars");
         Secp256k1Scalar[] edge = [Secp256k1Scalar.Zero, Secp256k1Scalar.One, -Secp256k1Scalar.One, FromBig(N - 2), FromBig(BigInteger.Pow(2, 255)), FromBig(BigInteger.Pow(2, 128) - 1)];
         var values = edge.Concat(Enumerable.Range(0, 300).Select(_ => Secp256k1Scalar.Random(rng))).ToArray();
         for (int i = 0; i < values.Length; i++)
@@ -42,7 +42,7 @@ public sealed class ScalarAndPointTests
     [Fact]
     public void Secp256k1Scalar_WideReduction()
     {
-        var rng = new DeterministicRandomSource(2);
+        var rng = TestSeed.For("wide values");
         for (int i = 0; i < 200; i++)
         {
             byte[] wide = new byte[i % 2 == 0 ? 48 : 64];
@@ -71,7 +71,7 @@ public sealed class ScalarAndPointTests
     [Fact]
     public void Secp256k1Point_GroupLaws()
     {
-        var rng = new DeterministicRandomSource(3);
+        var rng = TestSeed.For("scalars");
         for (int i = 0; i < 20; i++)
         {
             var a = Secp256k1Scalar.Random(rng);
@@ -116,7 +116,7 @@ public sealed class ScalarAndPointTests
     [Fact]
     public void Ed25519_ScalarAndPointLaws()
     {
-        var rng = new DeterministicRandomSource(4);
+        var rng = TestSeed.For("scalars");
         for (int i = 0; i < 20; i++)
         {
             var a = Ed25519Scalar.Random(rng);

@@ -53,7 +53,7 @@ public sealed class SigningTests
         Assert.Throws<CryptographicException>(() => locked.ExportPrivateKey());
         Assert.DoesNotContain("****", locked.ToString(), StringComparison.Ordinal);
 
-        using SoftwareSigningKey open = scheme.GenerateKey(KeyExportPolicy.AllowExport);
+        using SoftwareSigningKey open = scheme.GenerateKey(KeyExportPolicy.AllowExport, TestSeed.For("exportable key"));
         using SecretBuffer exported = open.ExportPrivateKey();
         Assert.DoesNotContain(Convert.ToHexStringLower(exported.ReadOnlySpan), open.ToString(), StringComparison.Ordinal);
         using SoftwareSigningKey imported = scheme.ImportPrivateKey(exported.ReadOnlySpan);
@@ -115,8 +115,8 @@ public sealed class SigningTests
     [Fact]
     public void Ecdh_BothSidesAgree()
     {
-        using SoftwareSigningKey a = SignatureSchemes.EcdsaSecp256k1.GenerateKey(KeyExportPolicy.AllowExport);
-        using SoftwareSigningKey b = SignatureSchemes.EcdsaSecp256k1.GenerateKey(KeyExportPolicy.AllowExport);
+        using SoftwareSigningKey a = SignatureSchemes.EcdsaSecp256k1.GenerateKey(KeyExportPolicy.AllowExport, TestSeed.For("key a"));
+        using SoftwareSigningKey b = SignatureSchemes.EcdsaSecp256k1.GenerateKey(KeyExportPolicy.AllowExport, TestSeed.For("key b"));
         using SecretBuffer ask = a.ExportPrivateKey();
         using SecretBuffer bsk = b.ExportPrivateKey();
         using SecretBuffer s1 = EcdsaSecp256k1.Ecdh(ask.ReadOnlySpan, b.PublicKey.Span);

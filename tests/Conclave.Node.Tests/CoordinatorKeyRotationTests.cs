@@ -37,6 +37,7 @@ public sealed class CoordinatorKeyRotationTests(CoordinatorRotationCluster fixtu
     {
         using Cluster cluster = LocalClusterProcesses.CreateCoordinator(_c.ServerConfig, ClusterManifest.Load(_c.Layout.ManifestPath), manifestPath: _c.Layout.ManifestPath);
         var coordinator = new FrostCoordinator(cluster) { Runs = new InMemoryRotationLog(), PoolBatch = 4 };
+        DeterministicRandomSource challenges = TestSeed.For("attestation challenges");
         FrostKeyInfo key = await coordinator.CreateKeyAsync("coordrot-" + Guid.NewGuid().ToString("N")[..8], FrostCiphersuite.Ed25519Sha512, 2, [1, 2, 3], CancellationToken.None);
         await SignAsync(coordinator, key, "before");
         string serverData = _c.ServerConfig.Resolve(_c.ServerConfig.DataDir);
@@ -111,7 +112,7 @@ public sealed class CoordinatorKeyRotationTests(CoordinatorRotationCluster fixtu
             Assert.True(File.Exists(Path.Combine(serverData, CoordinatorIdentityFiles.CurrentFile)));
             int atSwitch = Volatile.Read(ref signed);
             await UntilAsync(() => Volatile.Read(ref signed) >= atSwitch + 5, "no signature after the coordinator switched keys");
-            Assert.Single(await AttestSignedByAsync(old, 1));
+            Assert.Single(await AttestSignedByAsync(old, 1, challenges));
 
             // 4. End of the overlap: every node refuses a request signed by the old coordinator key; signing goes on.
             (exit, stdout, stderr) = TlsRotationTests.Cli("coordinator", "end-overlap", "--manifest", _c.Layout.ManifestPath);
@@ -119,7 +120,7 @@ public sealed class CoordinatorKeyRotationTests(CoordinatorRotationCluster fixtu
             Assert.StartsWith("coordinator: 1 retired identity key(s) no longer accepted", stdout, StringComparison.Ordinal);
             foreach (uint node in new uint[] { 1, 2, 3 })
             {
-                NodeCallException e = await RefusedAsync(old, node);
+                NodeCallException e = await RefusedAsync(old, node, challenges);
                 Assert.Equal(Grpc.Core.StatusCode.Unauthenticated, e.Status);
                 Assert.Contains("message 'node.attest' from 0 has no valid signature", e.Message, StringComparison.Ordinal);
             }
@@ -150,8 +151,11 @@ public sealed class CoordinatorKeyRotationTests(CoordinatorRotationCluster fixtu
         return NodeIdentity.Unseal(0, kek.ReadOnlySpan, File.ReadAllBytes(Path.Combine(_c.ServerConfig.Resolve(_c.ServerConfig.DataDir), file)));
     }
 
-    /// <summary>An attestation request to node <paramref name="to"/> signed by <paramref name="coordinator"/> (not by the cluster's current identity).</summary>
-    private Task<IReadOnlyList<Envelope>> AttestSignedByAsync(NodeIdentity coordinator, uint to)
+    /// <summary>
+    /// An attestation request to node <paramref name="to"/> signed by <paramref name="coordinator"/> (not by the cluster's current
+    /// identity), its challenge the next one of <paramref name="challenges"/>.
+    /// </summary>
+    private Task<IReadOnlyList<Envelope>> AttestSignedByAsync(NodeIdentity coordinator, uint to, DeterministicRandomSource challenges)
     {
         var e = new Envelope
         {
@@ -159,7 +163,7 @@ public sealed class CoordinatorKeyRotationTests(CoordinatorRotationCluster fixtu
             Kind = AttestHandler.RequestKind,
             Round = 0,
             Sender = 0,
-            Payload = ByteString.CopyFrom(TestSeed.Bytes(32, "challenge " + Guid.NewGuid())),
+            Payload = ByteString.CopyFrom(challenges.Bytes(32)),
             IssuedAtUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
         };
         e.Recipients.Add(to);
@@ -167,14 +171,14 @@ public sealed class CoordinatorKeyRotationTests(CoordinatorRotationCluster fixtu
     }
 
     /// <summary>Sends old-key requests until the node refuses one (it re-reads the manifest file at most once a second).</summary>
-    private async Task<NodeCallException> RefusedAsync(NodeIdentity coordinator, uint to)
+    private async Task<NodeCallException> RefusedAsync(NodeIdentity coordinator, uint to, DeterministicRandomSource challenges)
     {
         var sw = Stopwatch.StartNew();
         while (true)
         {
             try
             {
-                await AttestSignedByAsync(coordinator, to);
+                await AttestSignedByAsync(coordinator, to, challenges);
             }
             catch (NodeCallException e)
             {

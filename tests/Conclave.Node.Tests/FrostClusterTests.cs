@@ -84,7 +84,7 @@ public sealed class FrostClusterTests(ThreeNodeCluster fixture) : IClassFixture<
     public async Task ImportedDealerKey_IsSealedToEachNode_AndSigns()
     {
         var coordinator = new FrostCoordinator(_c.Coordinator) { PoolBatch = 8 };
-        using DealerOutput dealt = TrustedDealer.Generate(FrostCiphersuite.Secp256k1Taproot, 2, 3);
+        using DealerOutput dealt = TrustedDealer.Generate(FrostCiphersuite.Secp256k1Taproot, 2, 3, TestSeed.For("dealt key"));
         FrostKeyInfo key = await coordinator.ImportAsync("imported-" + Guid.NewGuid().ToString("N"), dealt, CancellationToken.None);
         byte[] msg = TestSeed.Bytes(32, "message");
         byte[] sig = await coordinator.SignAsync(key.KeyId, msg, CancellationToken.None);
@@ -121,7 +121,7 @@ public sealed class FrostClusterTests(ThreeNodeCluster fixture) : IClassFixture<
     public async Task TamperedSigningRequestIsRefused_AndNoSignatureIsProduced()
     {
         var coordinator = new FrostCoordinator(_c.Coordinator);
-        using DealerOutput dealt = TrustedDealer.Generate(FrostCiphersuite.Ed25519Sha512, 2, 3);
+        using DealerOutput dealt = TrustedDealer.Generate(FrostCiphersuite.Ed25519Sha512, 2, 3, TestSeed.For("dealt key"));
         string keyId = "k-tamper-" + Guid.NewGuid().ToString("N");
         await coordinator.ImportAsync(keyId, dealt, CancellationToken.None);
         // A sign request for a nonce id the node never issued is refused.

@@ -40,8 +40,7 @@ public sealed class HsmClusterTests
             using var cluster = new LocalClusterProcesses(RepoPaths.CliDll, 3, 2, settings);
             var coordinator = new FrostCoordinator(cluster.Coordinator) { PoolBatch = 8 };
             FrostKeyInfo key = await coordinator.CreateKeyAsync("hsm-" + Guid.NewGuid().ToString("N"), FrostCiphersuite.Ed25519Sha512, 2, [1, 2, 3], CancellationToken.None);
-            byte[] msg = new byte[32];
-            new DeterministicRandomSource(0x45_4d).Fill(msg);
+            byte[] msg = TestSeed.Bytes(32, "message");
             byte[] sig = await coordinator.SignAsync(key.KeyId, msg, CancellationToken.None);
             Assert.True(key.Suite.Verify(key.PublicKeyPackage.VerificationKey, msg, sig));
 

@@ -43,7 +43,7 @@ public sealed class RotationTranscriptTests(FiveNodeCluster fixture) : IClassFix
         // Tampering, each refused with its reason.
         Assert.Contains("verifying share of participant",
             Refused(refresh with { NewPublicKeyPackage = refresh.OldPublicKeyPackage! }, manifest), StringComparison.Ordinal);
-        Assert.Equal("the group key changed", Refused(refresh with { NewPublicKeyPackage = OtherKey(refresh) }, manifest));
+        Assert.Equal("the group key changed", Refused(refresh with { NewPublicKeyPackage = OtherKey(refresh, TestSeed.For("other key")) }, manifest));
         Assert.StartsWith("no broadcast from dealer", Refused(refresh with { Broadcasts = refresh.Broadcasts.Skip(1).ToList() }, manifest), StringComparison.Ordinal);
         Assert.Equal("node 3 did not confirm the new key", Refused(refresh with { Confirmations = refresh.Confirmations.Take(2).ToList() }, manifest));
         Assert.Equal("node 1's broadcast belongs to another run", Refused(refresh with { Broadcasts = [gen.Broadcasts[0], .. refresh.Broadcasts.Skip(1)] }, manifest));
@@ -96,11 +96,11 @@ public sealed class RotationTranscriptTests(FiveNodeCluster fixture) : IClassFix
         return check.Reason;
     }
 
-    /// <summary>The public key package of another key (same scheme, 2-of-3 on the same participants).</summary>
-    private static string OtherKey(RotationTranscript t)
+    /// <summary>The public key package of another key (same scheme, 2-of-3 on the same participants), dealt from <paramref name="random"/>.</summary>
+    private static string OtherKey(RotationTranscript t, DeterministicRandomSource random)
     {
         Assert.True(FrostCiphersuite.TryGet(t.Scheme, out FrostCiphersuite? suite));
-        using DealerOutput d = TrustedDealer.Generate(suite, 2, 3);
+        using DealerOutput d = TrustedDealer.Generate(suite, 2, 3, random);
         return Convert.ToHexStringLower(d.PublicKeyPackage.ToBytes());
     }
 

@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using System.Text;
 using Conclave.Policy.HttpSignatures;
 
@@ -11,9 +10,10 @@ public sealed class AgentRequestVerifierTests : IDisposable
     private const string Uri = "https://conclave.example:8443/v1/keys/k1/sign";
     private static readonly byte[] s_body = Encoding.UTF8.GetBytes("""{"operation":"liquidate","venue":"perpx","args":{"account":"0x1111111111111111111111111111111111111111","amount":"2"}}""");
 
-    private readonly HttpSigningKey _ed = HttpSigningKey.Ed25519FromSeed(SHA256.HashData("agent-1"u8));
-    private readonly HttpSigningKey _p256 = HttpSigningKey.EcdsaP256(ECDsa.Create(ECCurve.NamedCurves.nistP256));
-    private readonly HttpSigningKey _other = HttpSigningKey.Ed25519FromSeed(SHA256.HashData("agent-2"u8));
+    // The agents' keys derive from the run seed, the same for every test of the class (xunit makes an instance per test).
+    private readonly HttpSigningKey _ed = HttpSigningKey.Ed25519FromSeed(TestSeed.Bytes(32, "agent-1", nameof(AgentRequestVerifierTests)));
+    private readonly HttpSigningKey _p256 = HttpSigningKey.EcdsaP256(TestSeed.P256("agent-p256", nameof(AgentRequestVerifierTests)));
+    private readonly HttpSigningKey _other = HttpSigningKey.Ed25519FromSeed(TestSeed.Bytes(32, "agent-2", nameof(AgentRequestVerifierTests)));
     private readonly NonceReplayWindow _window = new();
     private readonly AgentRequestVerifier _verifier;
 

@@ -17,7 +17,7 @@ public sealed class HybridSchemeTests
     public void Layout_IsComposite_AndBothComponentsVerifyIndependently(string name)
     {
         HybridSignatureScheme scheme = Get(name);
-        using SoftwareSigningKey key = scheme.GenerateKey(KeyExportPolicy.AllowExport);
+        using SoftwareSigningKey key = scheme.GenerateKey(KeyExportPolicy.AllowExport, TestSeed.For("key " + name));
         using var secret = key.ExportPrivateKey();
         byte[] msg = "margin-call"u8.ToArray();
         byte[] sig = key.Sign(msg).Signature;

@@ -43,7 +43,7 @@ public sealed class InteropTests
             Assert.True(PostQuantumSchemes.TryGet(alg, out SoftwareSignatureScheme? scheme));
             byte[] ctx = alg.StartsWith("slh", StringComparison.Ordinal) ? [] : TestSeed.Bytes(alg.Length, $"context {alg}");
             byte[] msg = TestSeed.Bytes(100, $"message {alg}");
-            using SoftwareSigningKey key = WithContext(scheme!, ctx).GenerateKey(KeyExportPolicy.AllowExport);
+            using SoftwareSigningKey key = WithContext(scheme!, ctx).GenerateKey(KeyExportPolicy.AllowExport, TestSeed.For($"key {alg}"));
             byte[] sig = key.Sign(msg).Signature;
             byte[] pk = key.PublicKey.ToArray();
             Assert.True(VerifyWithContext(scheme!, pk, msg, sig, ctx));

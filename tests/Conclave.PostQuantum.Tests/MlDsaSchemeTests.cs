@@ -16,7 +16,7 @@ public sealed class MlDsaSchemeTests
     public void SignVerify_RoundTrip_AndRejectsTampering(string name)
     {
         MlDsaSignatureScheme scheme = Get(name);
-        using SoftwareSigningKey key = scheme.GenerateKey(random: new DeterministicRandomSource(1));
+        using SoftwareSigningKey key = scheme.GenerateKey(random: TestSeed.For("key " + name));
         byte[] msg = "liquidate position 42"u8.ToArray();
         byte[] sig = key.Sign(msg).Signature;
         Assert.Equal(scheme.SignatureSizeInBytes, sig.Length);
@@ -78,7 +78,7 @@ public sealed class MlDsaSchemeTests
     [Fact]
     public void PrivateKeyIsTheSeed_ExportOnlyWhenAllowed()
     {
-        using SoftwareSigningKey key = PostQuantumSchemes.MlDsa87.GenerateKey(KeyExportPolicy.AllowExport);
+        using SoftwareSigningKey key = PostQuantumSchemes.MlDsa87.GenerateKey(KeyExportPolicy.AllowExport, TestSeed.For("key"));
         using var exported = key.ExportPrivateKey();
         Assert.Equal(32, exported.Length);
         using SoftwareSigningKey again = PostQuantumSchemes.MlDsa87.ImportPrivateKey(exported.ReadOnlySpan);
@@ -106,8 +106,7 @@ public sealed class MlDsaSchemeTests
     [Fact]
     public void DotNetMLDsa_ReportsItsSupportTruthfully()
     {
-        byte[] seed = new byte[32];
-        new DeterministicRandomSource(35).Fill(seed);
+        byte[] seed = TestSeed.Bytes(32, "seed");
         if (MLDsa.IsSupported)
         {
             using MLDsa dotnet = MLDsa.ImportMLDsaPrivateSeed(MLDsaAlgorithm.MLDsa65, seed);
@@ -127,8 +126,7 @@ public sealed class MlDsaSchemeTests
     [FactWhereDotNetMLDsaIsSupported]
     public void DotNetMLDsa_AgreesWithConclave()
     {
-        byte[] seed = new byte[32];
-        new DeterministicRandomSource(36).Fill(seed);
+        byte[] seed = TestSeed.Bytes(32, "seed");
         byte[] msg = "agree"u8.ToArray();
         byte[] ctx = "c"u8.ToArray();
         using SoftwareSigningKey key = PostQuantumSchemes.MlDsa65.ImportPrivateKey(seed);

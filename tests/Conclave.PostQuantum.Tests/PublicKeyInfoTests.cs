@@ -33,7 +33,7 @@ public sealed class PublicKeyInfoTests
     [Fact]
     public void MlDsaAndSlhDsa_SpkiEqualsBouncyCastleEncoder_AndRoundTrips()
     {
-        var random = new DeterministicRandomSource(3);
+        var random = TestSeed.For("keys");
         foreach (MlDsaSignatureScheme scheme in PostQuantumSchemes.MlDsa)
         {
             using SoftwareSigningKey key = scheme.GenerateKey(random: random);

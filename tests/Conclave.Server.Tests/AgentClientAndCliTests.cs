@@ -18,7 +18,7 @@ public sealed class AgentClientAndCliTests(NodelessServer server) : IClassFixtur
     public async Task The_client_signs_every_request_as_an_agent(bool p256)
     {
         string id = p256 ? "client-agent-p256" : "client-agent-ed";
-        using HttpSigningKey key = p256 ? HttpSigningKey.EcdsaP256(ECDsa.Create(ECCurve.NamedCurves.nistP256)) : HttpSigningKey.Ed25519FromSeed(TestSeed.Bytes(32, "agent key"));
+        using HttpSigningKey key = p256 ? HttpSigningKey.EcdsaP256(TestSeed.P256("p256 agent key")) : HttpSigningKey.Ed25519FromSeed(TestSeed.Bytes(32, "agent key"));
         using ConclaveClient admin = Admin();
         await admin.CreatePrincipalAsync(new CreatePrincipalRequest(id, "agent", null, new ScopeInfo(["*"], [], ["liquidate"])));
         await admin.CreatePrincipalAsync(new CreatePrincipalRequest(id + "-other", "agent"));

@@ -15,7 +15,7 @@ public sealed class DerivationConsistencyTests
     public void ChainsAndFrost_DeriveTheSameChild(string scheme)
     {
         FrostCiphersuite suite = FrostCiphersuite.All.Single(s => s.SchemeName == scheme);
-        using DealerOutput dealt = TrustedDealer.Generate(suite, 2, 3, new DeterministicRandomSource(System.Text.Encoding.ASCII.GetBytes(scheme)));
+        using DealerOutput dealt = TrustedDealer.Generate(suite, 2, 3, TestSeed.For(scheme));
         PublicKeyPackage parent = dealt.PublicKeyPackage;
         uint[] path = [0, 7, 2_147_483_647];
         byte[] frostChild = HdDerivation.DerivePath(parent, path).VerificationKey;

@@ -25,7 +25,9 @@ internal sealed class TestSigner(HttpSigningKey key, string keyId) : IDisposable
     public static TestSigner Ed25519(string keyId, [CallerMemberName] string test = "") =>
         new(HttpSigningKey.Ed25519FromSeed(TestSeed.Bytes(32, "signer " + keyId, test)), keyId);
 
-    public static TestSigner P256(string keyId) => new(HttpSigningKey.EcdsaP256(ECDsa.Create(ECCurve.NamedCurves.nistP256)), keyId);
+    /// <summary>A P-256 signer whose key derives from the run seed, named by <paramref name="test"/> and <paramref name="keyId"/>.</summary>
+    public static TestSigner P256(string keyId, [CallerMemberName] string test = "") =>
+        new(HttpSigningKey.EcdsaP256(TestSeed.P256("signer " + keyId, test)), keyId);
 
     public string PublicKeyBase64 => Convert.ToBase64String([.. key.PublicKey.PublicKey]);
 
@@ -72,7 +74,7 @@ public sealed class IdentityTests(NodelessServer server) : IClassFixture<Nodeles
     {
         var (status, _, text, _) = await server.SendAsync(HttpMethod.Post, "/v1/principals", $$"""{"id":"{{id}}","kind":"agent","scope":{{scope}}}""");
         Assert.True(status == HttpStatusCode.Created, text);
-        TestSigner s = p256 ? TestSigner.P256(id + "-key") : TestSigner.Ed25519(id + "-key", test);
+        TestSigner s = p256 ? TestSigner.P256(id + "-key", test) : TestSigner.Ed25519(id + "-key", test);
         (status, _, text, _) = await server.SendAsync(HttpMethod.Post, $"/v1/principals/{id}/credentials",
             $$"""{"keyId":"{{s.KeyId}}","algorithm":"{{s.Algorithm}}","publicKey":"{{s.PublicKeyBase64}}","leaseSeconds":3600}""");
         Assert.True(status == HttpStatusCode.Created, text);
@@ -323,11 +325,13 @@ public sealed class IdentityTests(NodelessServer server) : IClassFixture<Nodeles
 
     /// <summary>
     /// A client certificate for <paramref name="principal"/> (a SAN URI urn:conclave:principal:ID, none when null) issued by
-    /// <paramref name="issuer"/>, its serial number the next one of <paramref name="serials"/>.
+    /// <paramref name="issuer"/>, its serial number the next one of <paramref name="serials"/>, its P-256 key derived from the
+    /// run seed and named by <paramref name="test"/> and <paramref name="keyLabel"/> (one label per certificate).
     /// </summary>
-    private static X509Certificate2 ClientCertificate(DeterministicRandomSource serials, X509Certificate2 issuer, string? principal, bool clientAuth = true)
+    private static X509Certificate2 ClientCertificate(DeterministicRandomSource serials, string keyLabel, X509Certificate2 issuer, string? principal, bool clientAuth = true,
+        [CallerMemberName] string test = "")
     {
-        using ECDsa key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        using ECDsa key = TestSeed.P256("client certificate " + keyLabel, test);
         var req = new CertificateRequest("CN=" + (principal ?? "nobody"), key, HashAlgorithmName.SHA256);
         req.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
         req.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, true));
@@ -413,7 +417,7 @@ public sealed class IdentityTests(NodelessServer server) : IClassFixture<Nodeles
             // The agent's certificate authenticates it: its role's routes answer, an admin route is forbidden to it, and
             // policy decides its signing request as principal bot (the starter policy allows only the admin: denied).
             DeterministicRandomSource serials = TestSeed.For("certificate serials");
-            using X509Certificate2 botCert = ClientCertificate(serials, cluster, "bot");
+            using X509Certificate2 botCert = ClientCertificate(serials, "bot", cluster, "bot");
             HttpClient bot = Client(botCert);
             var own = await Send(bot, HttpMethod.Get, "/v1/requests");
             Assert.True(own.Status == HttpStatusCode.OK, own.Text);
@@ -429,11 +433,11 @@ public sealed class IdentityTests(NodelessServer server) : IClassFixture<Nodeles
             // Refused with a readable 401: no certificate, another CA, no clientAuth usage, a person, an unknown or a
             // disabled principal, and a certificate of the cluster CA that names no principal (the coordinator's).
             using var otherCa = Conclave.Node.Pki.DevelopmentCertificateAuthority.Create("Another CA");
-            using X509Certificate2 foreign = ClientCertificate(serials, otherCa.Certificate, "bot");
-            using X509Certificate2 serverOnly = ClientCertificate(serials, cluster, "bot", clientAuth: false);
-            using X509Certificate2 person = ClientCertificate(serials, cluster, "pat");
-            using X509Certificate2 ghost = ClientCertificate(serials, cluster, "ghost");
-            using X509Certificate2 disabled = ClientCertificate(serials, cluster, "off");
+            using X509Certificate2 foreign = ClientCertificate(serials, "foreign", otherCa.Certificate, "bot");
+            using X509Certificate2 serverOnly = ClientCertificate(serials, "server only", cluster, "bot", clientAuth: false);
+            using X509Certificate2 person = ClientCertificate(serials, "person", cluster, "pat");
+            using X509Certificate2 ghost = ClientCertificate(serials, "ghost", cluster, "ghost");
+            using X509Certificate2 disabled = ClientCertificate(serials, "disabled", cluster, "off");
             using X509Certificate2 coordinator = Conclave.Node.Pki.PemFiles.LoadWithKey(config.Resolve(config.Tls.Certificate), config.Resolve(config.Tls.Key));
             foreach ((X509Certificate2? cert, string why) in new (X509Certificate2?, string)[]
             {

@@ -74,7 +74,7 @@ public sealed class CliTests
             Assert.DoesNotContain(given, refused.Err, StringComparison.Ordinal);
         }
 
-        using var stranger = Conclave.Crypto.Signing.SignatureSchemes.Ed25519.GenerateKey();
+        using var stranger = Conclave.Crypto.Signing.SignatureSchemes.Ed25519.GenerateKey(random: TestSeed.For("stranger key"));
         var other = await RunAsync(null, "audit", "verify", "--data", loc.SqliteDirectory!, "--node-key", Convert.ToHexStringLower(stranger.PublicKey.Span));
         Assert.Equal(4, other.Code);
         Assert.Contains("FAILED at seq 4: bad checkpoint (checkpoint signed by a key other than the trusted node key)", other.Out, StringComparison.Ordinal);

@@ -23,7 +23,7 @@ public sealed class SqliteEraseTests
         // refreshed and reshared in a seeded order: most steps store a pending version, then commit it and erase the
         // old version (a retire) or discard it (an abort); the others replace the current version's material in place or
         // through a staged replacement that is promoted or discarded. Right after each erase, its share must be in no file.
-        var rng = new Random(20261201);
+        var rng = TestSeed.Random("order");
         DeterministicRandomSource shares = TestSeed.For("share material");
         var versions = new Dictionary<string, int>(StringComparer.Ordinal);
         var lengths = new Dictionary<string, int>(StringComparer.Ordinal);

@@ -151,8 +151,7 @@ public sealed class SqliteOnlyTests
         try
         {
             string path = Path.Combine(dir, ConclaveStore.SqliteFileName);
-            byte[] garbage = new byte[8192];
-            new Random(5).NextBytes(garbage);
+            byte[] garbage = TestSeed.Bytes(8192, "garbage");
             await File.WriteAllBytesAsync(path, garbage);
             var e = await Assert.ThrowsAsync<StorageException>(() => ConclaveStore.OpenSqliteAsync(dir));
             Assert.Equal(StorageErrorKind.Io, e.Kind);

@@ -32,4 +32,42 @@ public static class TestSeed
         For(label, test).Fill(b);
         return b;
     }
+
+    /// <summary>
+    /// A <see cref="System.Random"/> for one (test, label) pair of this run, for choices (counts, indexes, orders, mutations)
+    /// that are easier to draw from it than from a byte stream.
+    /// </summary>
+    public static Random Random(string label, [CallerMemberName] string test = "") => new(BitConverter.ToInt32(Bytes(4, label, test)));
+
+    /// <summary>
+    /// A P-256 (secp256r1) key for one (test, label) pair of this run: its private scalar d is the first 32 bytes of the
+    /// pair's stream, read big-endian, with 1 &lt;= d &lt; n (rejection sampling: a draw outside the range is discarded and the
+    /// next 32 bytes are read). Only D is imported: .NET derives the public point Q = d·G from it (on Linux, OpenSSL does).
+    /// </summary>
+    public static ECDsa P256(string label, [CallerMemberName] string test = "")
+    {
+        DeterministicRandomSource random = For(label, test);
+        byte[] d = new byte[32];
+        try
+        {
+            do
+            {
+                random.Fill(d);
+            }
+            while (!d.AsSpan().ContainsAnyExcept((byte)0) || d.AsSpan().SequenceCompareTo(P256Order) >= 0);
+
+            return ECDsa.Create(new ECParameters { Curve = ECCurve.NamedCurves.nistP256, D = d });
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(d);
+        }
+    }
+
+    /// <summary>The order n of the P-256 group (SEC 2 section 2.4.2; FIPS 186-5), big-endian.</summary>
+    private static ReadOnlySpan<byte> P256Order =>
+    [
+        0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+        0xBC, 0xE6, 0xFA, 0xAD, 0xA7, 0x17, 0x9E, 0x84, 0xF3, 0xB9, 0xCA, 0xC2, 0xFC, 0x63, 0x25, 0x51,
+    ];
 }

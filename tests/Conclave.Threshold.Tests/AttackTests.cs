@@ -24,7 +24,7 @@ public sealed class AttackTests
     public void NonceReuseIsRefused(string name)
     {
         FrostCiphersuite suite = Suite(name);
-        var rng = new DeterministicRandomSource(1);
+        var rng = TestSeed.For(name);
         using DealerOutput d = TrustedDealer.Generate(suite, 2, 3, rng);
         KeyPackage a = d.KeyPackages[0], b = d.KeyPackages[1];
         SigningNonces na = FrostSigner.Commit(a, rng), nb = FrostSigner.Commit(b, rng);
@@ -58,7 +58,7 @@ public sealed class AttackTests
         Assert.Throws<ArgumentException>(() => TrustedDealer.Split(suite, suite.ScalarOne.ToBytes(), 2, [one, Identifier.FromInt(suite, 2), one]));
         Assert.Throws<ArgumentException>(() => Polynomials.Lagrange(suite, [one, one], one));
 
-        var rng = new DeterministicRandomSource(2);
+        var rng = TestSeed.For(name);
         using DealerOutput d = TrustedDealer.Generate(suite, 2, 3, rng);
         SigningNonces n = FrostSigner.Commit(d.KeyPackages[0], rng);
         Assert.Throws<CryptoFormatException>(() => new SigningPackage(s_msg, [n.Commitments, n.Commitments]));
@@ -70,11 +70,11 @@ public sealed class AttackTests
         Assert.Throws<ArgumentException>(() => DkgSession.ForKeyGeneration(suite, Cluster.Sid("dup"), 2, [one, one, Identifier.FromInt(suite, 3)]));
     }
 
-    private static DkgRound1Package Forge(DkgSession session, Identifier sender, IReadOnlyList<Element> commitment, Scalar a0)
+    private static DkgRound1Package Forge(DkgSession session, Identifier sender, IReadOnlyList<Element> commitment, Scalar a0, IRandomSource rng)
     {
         // A dealer that knows a_0 can always prove it for whatever vector it likes: the length check must still refuse.
         FrostCiphersuite suite = session.Suite;
-        Scalar k = suite.RandomScalar(new DeterministicRandomSource(99));
+        Scalar k = suite.RandomScalar(rng);
         Element r = suite.BaseMul(k);
         Scalar c = Dkg.ProofChallenge(session, sender, commitment, r);
         return new DkgRound1Package(sender, commitment, r, k + (a0 * c));
@@ -110,12 +110,12 @@ public sealed class AttackTests
     public void OversizedCommitmentVectorIsRefused(string name)
     {
         FrostCiphersuite suite = Suite(name);
-        var rng = new DeterministicRandomSource(3);
+        var rng = TestSeed.For(name);
         IReadOnlyList<Identifier> ids = TrustedDealer.Ids(suite, 3);
         var session = DkgSession.ForKeyGeneration(suite, Cluster.Sid("oversize"), 2, ids);
         Scalar a0 = suite.RandomScalar(rng);
         Element[] big = [suite.BaseMul(a0), suite.BaseMul(suite.RandomScalar(rng)), suite.BaseMul(suite.RandomScalar(rng))];
-        DkgRound1Package evil = Forge(session, ids[0], big, a0);
+        DkgRound1Package evil = Forge(session, ids[0], big, a0, rng);
         Assert.True(suite.BaseMul(evil.ProofZ!).ValueEquals(evil.ProofR! + (big[0] * Dkg.ProofChallenge(session, ids[0], big, evil.ProofR!))));
         DkgCommitment evilCommitment = CommitTo(session, evil, rng);
         DkgCommitSecret c2 = Dkg.Commit(session, ids[1], null, rng);
@@ -134,7 +134,7 @@ public sealed class AttackTests
     public void RogueKeyAndProofTamperingAreRefused(string name)
     {
         FrostCiphersuite suite = Suite(name);
-        var rng = new DeterministicRandomSource(4);
+        var rng = TestSeed.For(name);
         IReadOnlyList<Identifier> ids = TrustedDealer.Ids(suite, 3);
         var session = DkgSession.ForKeyGeneration(suite, Cluster.Sid("rogue"), 2, ids);
         var other = DkgSession.ForKeyGeneration(suite, Cluster.Sid("rogue-2"), 2, ids);
@@ -182,7 +182,7 @@ public sealed class AttackTests
     public void EquivocatingDealerIsCaughtByEcho(string name)
     {
         FrostCiphersuite suite = Suite(name);
-        var rng = new DeterministicRandomSource(5);
+        var rng = TestSeed.For(name);
         IReadOnlyList<Identifier> ids = TrustedDealer.Ids(suite, 3);
         var session = DkgSession.ForKeyGeneration(suite, Cluster.Sid("equivocate"), 2, ids);
         ThresholdProtocolException ex = Assert.Throws<ThresholdProtocolException>(() =>
@@ -200,7 +200,7 @@ public sealed class AttackTests
     public void DifferentCommitmentSetsAreDetected(string name)
     {
         FrostCiphersuite suite = Suite(name);
-        var rng = new DeterministicRandomSource(51);
+        var rng = TestSeed.For(name);
         IReadOnlyList<Identifier> ids = TrustedDealer.Ids(suite, 3);
         var session = DkgSession.ForKeyGeneration(suite, Cluster.Sid("equivocate-commit"), 2, ids);
         DkgCommitSecret a = Dkg.Commit(session, ids[0], null, rng), b = Dkg.Commit(session, ids[0], null, rng);
@@ -229,7 +229,7 @@ public sealed class AttackTests
     public void DealerRevealingAnotherPackageThanItCommittedToIsRefusedAndNamed(string name)
     {
         FrostCiphersuite suite = Suite(name);
-        var rng = new DeterministicRandomSource(52);
+        var rng = TestSeed.For(name);
         IReadOnlyList<Identifier> ids = TrustedDealer.Ids(suite, 3);
         using DealerOutput d = TrustedDealer.Generate(suite, 2, 3, rng);
         var current = d.KeyPackages.ToDictionary(k => k.Identifier);
@@ -263,7 +263,7 @@ public sealed class AttackTests
     public void RefreshCommitmentsThatChangeTheThresholdAreRefused(string name)
     {
         FrostCiphersuite suite = Suite(name);
-        var rng = new DeterministicRandomSource(6);
+        var rng = TestSeed.For(name);
         using DealerOutput d = TrustedDealer.Generate(suite, 3, 4, rng);
         var session = DkgSession.ForRefresh(Cluster.Sid("refresh-t"), d.PublicKeyPackage);
         IReadOnlyList<Identifier> ids = d.PublicKeyPackage.Participants;
@@ -287,7 +287,7 @@ public sealed class AttackTests
     public void NewKeyIsUnusableUntilEveryoneConfirmedAndOldKeyStillSigns(string name)
     {
         FrostCiphersuite suite = Suite(name);
-        var rng = new DeterministicRandomSource(7);
+        var rng = TestSeed.For(name);
         using DealerOutput d = TrustedDealer.Generate(suite, 2, 3, rng);
         var session = DkgSession.ForRefresh(Cluster.Sid("two-phase"), d.PublicKeyPackage);
         var commits = d.KeyPackages.Select(k => Dkg.Commit(session, k.Identifier, k, rng)).ToList();
@@ -316,7 +316,7 @@ public sealed class AttackTests
     public void InvalidPointsAreRefused(string name)
     {
         FrostCiphersuite suite = Suite(name);
-        var rng = new DeterministicRandomSource(8);
+        var rng = TestSeed.For(name);
         using DealerOutput d = TrustedDealer.Generate(suite, 2, 3, rng);
         byte[] good = FrostSigner.Commit(d.KeyPackages[0], rng).Commitments.ToBytes();
         int hidingAt = 3 + suite.ScalarSizeInBytes;
@@ -359,7 +359,7 @@ public sealed class AttackTests
     public void NonCanonicalScalarsAreRefused(string name)
     {
         FrostCiphersuite suite = Suite(name);
-        var rng = new DeterministicRandomSource(9);
+        var rng = TestSeed.For(name);
         using DealerOutput d = TrustedDealer.Generate(suite, 2, 3, rng);
         byte[] share = new SignatureShare(d.KeyPackages[0].Identifier, suite.ScalarOne).ToBytes();
         byte[] q = suite is Ed25519Sha512Suite
@@ -414,7 +414,7 @@ public sealed class AttackTests
     public void BadSharesAreNamedAndNoInvalidSignatureIsReturned(string name)
     {
         FrostCiphersuite suite = Suite(name);
-        var rng = new DeterministicRandomSource(10);
+        var rng = TestSeed.For(name);
         using DealerOutput d = TrustedDealer.Generate(suite, 3, 5, rng);
         KeyPackage[] signers = [d.KeyPackages[0], d.KeyPackages[2], d.KeyPackages[4]];
         var nonces = signers.Select(k => FrostSigner.Commit(k, rng)).ToList();
@@ -453,7 +453,7 @@ public sealed class AttackTests
     public void SharesForOneChildKeyDoNotAggregateUnderAnother(string name)
     {
         FrostCiphersuite suite = Suite(name);
-        var rng = new DeterministicRandomSource(15);
+        var rng = TestSeed.For(name);
         using DealerOutput d = TrustedDealer.Generate(suite, 2, 3, rng);
         using KeyPackage c1a = HdDerivation.DeriveChild(d.KeyPackages[0], 1), c1b = HdDerivation.DeriveChild(d.KeyPackages[1], 1);
         PublicKeyPackage child2 = HdDerivation.DeriveChild(d.PublicKeyPackage, 2);
@@ -474,7 +474,7 @@ public sealed class AttackTests
     public void BadDkgShareYieldsVerifiableComplaint(string name)
     {
         FrostCiphersuite suite = Suite(name);
-        var rng = new DeterministicRandomSource(16);
+        var rng = TestSeed.For(name);
         IReadOnlyList<Identifier> ids = TrustedDealer.Ids(suite, 3);
         var session = DkgSession.ForKeyGeneration(suite, Cluster.Sid("complaint"), 2, ids);
         var commits = ids.Select(id => Dkg.Commit(session, id, null, rng)).ToList();
@@ -511,7 +511,7 @@ public sealed class AttackTests
     public void BadContributionAndUnsignedSharesAreNamed(string name)
     {
         FrostCiphersuite suite = Suite(name);
-        var rng = new DeterministicRandomSource(17);
+        var rng = TestSeed.For(name);
         IReadOnlyList<Identifier> ids = TrustedDealer.Ids(suite, 3);
         var session = DkgSession.ForKeyGeneration(suite, Cluster.Sid("complaint-cc"), 2, ids);
         var commits = ids.Select(id => Dkg.Commit(session, id, null, rng)).ToList();

@@ -26,8 +26,8 @@ public sealed class DkgChainCodeTests
         IReadOnlyList<Identifier> ids = TrustedDealer.Ids(suite, 3);
         var session = DkgSession.ForKeyGeneration(suite, Cluster.Sid("chain-code"), 2, ids);
         // Two runs with the same randomness everywhere except dealer 3's 32-byte contribution.
-        Cluster.DkgRun a = Cluster.RunDetailed(session, null, new DeterministicRandomSource(31), contribution: id => Fill((byte)(0xA0 + ids.ToList().IndexOf(id))));
-        Cluster.DkgRun b = Cluster.RunDetailed(session, null, new DeterministicRandomSource(31), contribution: id => id.Equals(ids[2]) ? Fill(0xEE) : Fill((byte)(0xA0 + ids.ToList().IndexOf(id))));
+        Cluster.DkgRun a = Cluster.RunDetailed(session, null, TestSeed.For(name), contribution: id => Fill((byte)(0xA0 + ids.ToList().IndexOf(id))));
+        Cluster.DkgRun b = Cluster.RunDetailed(session, null, TestSeed.For(name), contribution: id => id.Equals(ids[2]) ? Fill(0xEE) : Fill((byte)(0xA0 + ids.ToList().IndexOf(id))));
         PublicKeyPackage ka = a.Keys[ids[0]].PublicKeyPackage, kb = b.Keys[ids[0]].PublicKeyPackage;
 
         // Every participant agrees on its run's chain code.
@@ -54,7 +54,7 @@ public sealed class DkgChainCodeTests
         }
 
         // A run with random contributions gets yet another chain code.
-        Dictionary<Identifier, KeyPackage> c = Cluster.Run(session, null, new DeterministicRandomSource(31));
+        Dictionary<Identifier, KeyPackage> c = Cluster.Run(session, null, TestSeed.For(name));
         Assert.NotEqual(ka.ChainCode.ToArray(), c[ids[0]].PublicKeyPackage.ChainCode.ToArray());
         Cluster.DisposeAll(c.Values);
     }
@@ -68,7 +68,7 @@ public sealed class DkgChainCodeTests
     public void ParticipantWithAnotherContributionSetFailsConfirmation(string name)
     {
         FrostCiphersuite suite = Suite(name);
-        var rng = new DeterministicRandomSource(32);
+        var rng = TestSeed.For(name);
         IReadOnlyList<Identifier> ids = TrustedDealer.Ids(suite, 3);
         var session = DkgSession.ForKeyGeneration(suite, Cluster.Sid("chain-code-confirm"), 2, ids);
         var commits = ids.Select(id => Dkg.Commit(session, id, null, rng)).ToList();
@@ -114,7 +114,7 @@ public sealed class DkgChainCodeTests
     public void RefreshAndReshareKeepTheChainCodeAndTheChildren(string name)
     {
         FrostCiphersuite suite = Suite(name);
-        var rng = new DeterministicRandomSource(33);
+        var rng = TestSeed.For(name);
         IReadOnlyList<Identifier> ids = TrustedDealer.Ids(suite, 3);
         Dictionary<Identifier, KeyPackage> dkg = Cluster.Run(DkgSession.ForKeyGeneration(suite, Cluster.Sid("cc-keygen"), 2, ids), null, rng);
         PublicKeyPackage key = dkg[ids[0]].PublicKeyPackage;
@@ -143,7 +143,7 @@ public sealed class DkgChainCodeTests
     public void DealerKeysGetARandomChainCodeAndImportsKeepTheirOwn(string name)
     {
         FrostCiphersuite suite = Suite(name);
-        var rng = new DeterministicRandomSource(34);
+        var rng = TestSeed.For(name);
         using DealerOutput d = TrustedDealer.Generate(suite, 2, 3, rng);
         using Conclave.Crypto.Memory.SecretBuffer secret = TrustedDealer.Reconstruct([d.KeyPackages[0], d.KeyPackages[1]]);
         // The same secret split twice: same group key, different random chain codes.
@@ -162,7 +162,7 @@ public sealed class DkgChainCodeTests
     public void HdDerivationUsesThePackageChainCodeAndLegacyPackagesStillLoad(string name)
     {
         FrostCiphersuite suite = Suite(name);
-        var rng = new DeterministicRandomSource(35);
+        var rng = TestSeed.For(name);
         IReadOnlyList<Identifier> ids = TrustedDealer.Ids(suite, 3);
         Dictionary<Identifier, KeyPackage> keys = Cluster.Run(DkgSession.ForKeyGeneration(suite, Cluster.Sid("cc-hd"), 2, ids), null, rng);
         PublicKeyPackage key = keys[ids[0]].PublicKeyPackage;

@@ -15,7 +15,7 @@ public sealed class DkgCommitStepTests
     public void RoundOneNeedsExactlyOneCommitmentFromEveryOtherDealer(string name)
     {
         FrostCiphersuite suite = Suite(name);
-        var rng = new DeterministicRandomSource(41);
+        var rng = TestSeed.For(name);
         IReadOnlyList<Identifier> ids = TrustedDealer.Ids(suite, 3);
         var session = DkgSession.ForKeyGeneration(suite, Cluster.Sid("commit-set"), 2, ids);
         var other = DkgSession.ForKeyGeneration(suite, Cluster.Sid("commit-set-other"), 2, ids);
@@ -55,7 +55,7 @@ public sealed class DkgCommitStepTests
     public void NewMessagesHaveStrictEncodings(string name)
     {
         FrostCiphersuite suite = Suite(name);
-        var rng = new DeterministicRandomSource(42);
+        var rng = TestSeed.For(name);
         IReadOnlyList<Identifier> ids = TrustedDealer.Ids(suite, 2);
         var session = DkgSession.ForKeyGeneration(suite, Cluster.Sid("commit-encoding"), 2, ids);
         DkgCommitSecret a = Dkg.Commit(session, ids[0], null, rng), b = Dkg.Commit(session, ids[1], null, rng);

@@ -15,7 +15,7 @@ public sealed class DkgPublicVerificationTests
     [Fact]
     public void HonestKeyGenerationRefreshAndReshare_Verify()
     {
-        var rng = new DeterministicRandomSource(41);
+        var rng = TestSeed.For("runs");
         IReadOnlyList<Identifier> ids = TrustedDealer.Ids(Suite, 3);
         var gen = DkgSession.ForKeyGeneration(Suite, Cluster.Sid("pub-gen"), 2, ids);
         Cluster.DkgRun g = Cluster.RunDetailed(gen, null, rng);
@@ -36,7 +36,7 @@ public sealed class DkgPublicVerificationTests
     [Fact]
     public void TamperedRuns_AreRefusedWithTheirReason()
     {
-        var rng = new DeterministicRandomSource(42);
+        var rng = TestSeed.For("runs");
         IReadOnlyList<Identifier> ids = TrustedDealer.Ids(Suite, 3);
         var gen = DkgSession.ForKeyGeneration(Suite, Cluster.Sid("tamper-gen"), 2, ids);
         Cluster.DkgRun g = Cluster.RunDetailed(gen, null, rng);

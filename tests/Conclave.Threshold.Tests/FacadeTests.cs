@@ -13,7 +13,7 @@ public sealed class FacadeTests
     public void DkgThenPooledSigningThroughBytes(string name)
     {
         FrostScheme scheme = FrostScheme.Get(name);
-        var rng = new DeterministicRandomSource(51);
+        var rng = TestSeed.For(name);
         int[] ids = [1, 2, 3];
         DkgSession session = scheme.KeyGenerationSession(Cluster.Sid("facade"), 2, ids);
         var c = ids.ToDictionary(i => i, i => scheme.DkgCommit(session, i, null, rng));
@@ -63,7 +63,7 @@ public sealed class FacadeTests
     public void DealerThroughBytesAndUnknownSchemeRefused()
     {
         FrostScheme scheme = FrostScheme.Get("frost-secp256k1");
-        (byte[] pub, IReadOnlyList<SecretBuffer> secrets) = scheme.GenerateWithDealer(2, 3, new DeterministicRandomSource(52));
+        (byte[] pub, IReadOnlyList<SecretBuffer> secrets) = scheme.GenerateWithDealer(2, 3, TestSeed.For("dealer"));
         Assert.Equal(3, secrets.Count);
         Assert.Equal(2, scheme.LoadPublicKeyPackage(pub).Threshold);
         Assert.Throws<ArgumentException>(() => FrostScheme.Get("frost-p256"));

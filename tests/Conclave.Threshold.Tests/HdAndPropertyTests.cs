@@ -23,7 +23,7 @@ public sealed class HdAndPropertyTests
     public void Bip32NonHardenedChildMatchesVectors(string name)
     {
         FrostCiphersuite suite = Suite(name);
-        var rng = new DeterministicRandomSource(21);
+        var rng = TestSeed.For(name);
         using JsonDocument doc = JsonDocument.Parse(File.ReadAllText(RepoPaths.Vector("bip32/bip32-test-vectors.json")));
         int checkedCount = 0;
         foreach (JsonElement v in doc.RootElement.GetProperty("vectors").EnumerateArray())
@@ -61,7 +61,7 @@ public sealed class HdAndPropertyTests
     public void DerivedPathSignsUnderChildKeyAndHardenedIsRefused(string name)
     {
         FrostCiphersuite suite = Suite(name);
-        var rng = new DeterministicRandomSource(22);
+        var rng = TestSeed.For(name);
         using DealerOutput d = TrustedDealer.Generate(suite, 2, 3, rng);
         uint[] path = [0, 7, 42];
         PublicKeyPackage child = HdDerivation.DerivePath(d.PublicKeyPackage, path);
@@ -81,7 +81,7 @@ public sealed class HdAndPropertyTests
     public void TaprootTweakedKeySignsBip340UnderOutputKey()
     {
         FrostCiphersuite suite = FrostCiphersuite.Secp256k1Taproot;
-        var rng = new DeterministicRandomSource(23);
+        var rng = TestSeed.For("keys and signatures");
         for (int round = 0; round < 6; round++)
         {
             using DealerOutput d = TrustedDealer.Generate(suite, 2, 3, rng);
@@ -112,7 +112,7 @@ public sealed class HdAndPropertyTests
     {
         FrostCiphersuite suite = Suite(name);
         FrostScheme scheme = FrostScheme.Get(name);
-        var rng = new DeterministicRandomSource(29);
+        var rng = TestSeed.For(name);
         foreach (uint[] path in new[] { Array.Empty<uint>(), [7], [44, 0, 3] })
         {
             using DealerOutput d = TrustedDealer.Generate(suite, 2, 3, rng);
@@ -163,8 +163,8 @@ public sealed class HdAndPropertyTests
     public void RandomThresholdsSignWithRandomQuorums(string name)
     {
         FrostCiphersuite suite = Suite(name);
-        var rnd = new Random(1234 + name.Length);
-        var rng = new DeterministicRandomSource((ulong)name.Length);
+        var rnd = TestSeed.Random("choices " + name);
+        var rng = TestSeed.For(name);
         for (int trial = 0; trial < 6; trial++)
         {
             int n = rnd.Next(2, 16);
@@ -203,8 +203,8 @@ public sealed class HdAndPropertyTests
     public void DkgWithRandomThresholds(string name)
     {
         FrostCiphersuite suite = Suite(name);
-        var rnd = new Random(99 + name.Length);
-        var rng = new DeterministicRandomSource(31);
+        var rnd = TestSeed.Random("choices " + name);
+        var rng = TestSeed.For(name);
         foreach ((int t, int n) in new[] { (2, 2), (rnd.Next(2, 5), 5), (4, 7) })
         {
             IReadOnlyList<Identifier> ids = TrustedDealer.Ids(suite, n);
@@ -223,7 +223,7 @@ public sealed class HdAndPropertyTests
     {
         FrostCiphersuite suite = Suite(name);
         FrostCiphersuite other = suite == FrostCiphersuite.Ed25519Sha512 ? FrostCiphersuite.Secp256k1Sha256 : FrostCiphersuite.Ed25519Sha512;
-        var rng = new DeterministicRandomSource(41);
+        var rng = TestSeed.For(name);
         using DealerOutput d = TrustedDealer.Generate(suite, 2, 3, rng);
         using SigningNonces nonces = FrostSigner.Commit(d.KeyPackages[0], rng);
         byte[][] encodings =

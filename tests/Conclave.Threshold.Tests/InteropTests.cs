@@ -18,7 +18,7 @@ public sealed class InteropTests
     public void IndependentVerifiersAccept(string name)
     {
         Assert.True(FrostCiphersuite.TryGet(name, out FrostCiphersuite? suite));
-        var rng = new DeterministicRandomSource((ulong)name.Length * 31);
+        var rng = TestSeed.For(name);
         var cases = new List<object>();
         var expected = new List<bool>();
         for (int i = 0; i < 24; i++)

@@ -14,7 +14,7 @@ public sealed class KeyLifecycleTests
     public void DkgThenSignWithEveryQuorum(string name)
     {
         FrostCiphersuite suite = Suite(name);
-        var rng = new DeterministicRandomSource(11);
+        var rng = TestSeed.For(name);
         IReadOnlyList<Identifier> ids = TrustedDealer.Ids(suite, 4);
         var session = DkgSession.ForKeyGeneration(suite, Cluster.Sid("dkg"), 3, ids);
         Dictionary<Identifier, KeyPackage> keys = Cluster.Run(session, null, rng);
@@ -39,7 +39,7 @@ public sealed class KeyLifecycleTests
     public void RefreshKeepsKeyAndThresholdAndOldAndNewSharesDoNotCombine(string name)
     {
         FrostCiphersuite suite = Suite(name);
-        var rng = new DeterministicRandomSource(12);
+        var rng = TestSeed.For(name);
         using DealerOutput dealt = TrustedDealer.Generate(suite, 2, 3, rng);
         var old = dealt.KeyPackages.ToDictionary(k => k.Identifier);
         var session = DkgSession.ForRefresh(Cluster.Sid("refresh"), dealt.PublicKeyPackage);
@@ -71,7 +71,7 @@ public sealed class KeyLifecycleTests
     public void ReshareToNewCommitteeKeepsKeyAndRetiresOldShares(string name)
     {
         FrostCiphersuite suite = Suite(name);
-        var rng = new DeterministicRandomSource(13);
+        var rng = TestSeed.For(name);
         using DealerOutput dealt = TrustedDealer.Generate(suite, 2, 3, rng);
         var old = dealt.KeyPackages.ToDictionary(k => k.Identifier);
         IReadOnlyList<Identifier> oldIds = dealt.PublicKeyPackage.Participants;
@@ -97,7 +97,7 @@ public sealed class KeyLifecycleTests
     public void RepairRebuildsLostShare(string name)
     {
         FrostCiphersuite suite = Suite(name);
-        var rng = new DeterministicRandomSource(14);
+        var rng = TestSeed.For(name);
         using DealerOutput dealt = TrustedDealer.Generate(suite, 3, 5, rng);
         IReadOnlyList<Identifier> ids = dealt.PublicKeyPackage.Participants;
         Identifier lost = ids[1];
@@ -123,7 +123,7 @@ public sealed class KeyLifecycleTests
     public void RepairProof_VerifiesForItsRunOnly(string name)
     {
         FrostCiphersuite suite = Suite(name);
-        var rng = new DeterministicRandomSource(15);
+        var rng = TestSeed.For(name);
         using DealerOutput dealt = TrustedDealer.Generate(suite, 2, 4, rng);
         using DealerOutput other = TrustedDealer.Generate(suite, 2, 4, rng);
         IReadOnlyList<Identifier> ids = dealt.PublicKeyPackage.Participants;

@@ -173,7 +173,7 @@ public sealed class Bip32Tests
     [Fact]
     public void TweakMatchesPrivateDerivation()
     {
-        var rng = new DeterministicRandomSource(32);
+        var rng = TestSeed.For("seed");
         byte[] seed = new byte[32];
         rng.Fill(seed);
         using ExtendedPrivateKey master = ExtendedPrivateKey.FromSeed(seed);

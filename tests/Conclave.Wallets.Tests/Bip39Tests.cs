@@ -200,7 +200,7 @@ public sealed class Bip39Tests
     [InlineData(24)]
     public void GenerateMakesValidMnemonicsOfEveryLength(int words)
     {
-        var rng = new DeterministicRandomSource((ulong)words);
+        var rng = TestSeed.For($"{words} words");
         foreach (string language in Bip39Wordlist.LanguageNames)
         {
             Bip39Wordlist list = Bip39Wordlist.Get(language);

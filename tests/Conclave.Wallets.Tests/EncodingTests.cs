@@ -32,7 +32,7 @@ public sealed class EncodingTests
     [Fact]
     public void Base58RoundTripsRandomData()
     {
-        var rng = new DeterministicRandomSource(58);
+        var rng = TestSeed.For("data");
         for (int len = 0; len < 100; len++)
         {
             byte[] data = new byte[len];

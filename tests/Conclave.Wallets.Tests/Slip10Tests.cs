@@ -70,7 +70,7 @@ public sealed class Slip10Tests
         // Covered by the vectors (m/0H/1 etc.); here: the constant-time modular addition against BigInteger.
         var order = BigInteger.Parse("0FFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551", System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture);
         var mod = new Modular256(order.ToByteArray(isUnsigned: true, isBigEndian: true));
-        var rng = new DeterministicRandomSource(256);
+        var rng = TestSeed.For("operands");
         byte[] a = new byte[32], b = new byte[32], r = new byte[32];
         for (int i = 0; i < 2000; i++)
         {

@@ -16,6 +16,7 @@ namespace Conclave.Threshold.Tests.Dkls23;
 /// </summary>
 public sealed class DklsKnownAnswerTests
 {
+    // Not TestSeed: a pinned vector (the transcript hashes pinned below are what these fixed seeds produce).
     private static DeterministicRandomSource Fixed(string label) => new(Encoding.UTF8.GetBytes("conclave-dkls23-kat:" + label));
 
     private static string Pin(params byte[][] parts)
