@@ -124,17 +124,22 @@ public sealed class ContinuousRotationTests(VariantNodes fixture) : IClassFixtur
                 fixture.Nodes.WaitForAll(TimeSpan.FromSeconds(60));
             }
 
-            clock.Now += TimeSpan.FromMinutes(2);
+            // Time passes on the injected clock at every pass, past each backoff: a retry that fails again (the restarted
+            // node still resting in the coordinator's health for a few real seconds) is retried at the next pass, as it
+            // would be by the running rotator. (With the clock frozen, a second failure pushed the next try past the
+            // frozen now for good: a full run failed so.)
             await WaitForAsync(async () =>
             {
+                clock.Now += TimeSpan.FromMinutes(2);
                 await rotator.PassAsync(CancellationToken.None);
                 return (await store.Keys.GetAsync(c.Id))!.Version == 4;
             }, "the failed scheduled refresh was retried");
             RotationSchedule recovered = (await store.RotationSchedules.GetAsync(c.Id))!;
-            Assert.Equal((0L, 1L, (string?)null), (recovered.Failures, recovered.TotalFailures, recovered.LastError));
+            Assert.Equal((0L, (string?)null), (recovered.Failures, recovered.LastError));
+            Assert.True(recovered.TotalFailures >= 1);
             await SignAsync(http, clocked, clockedKey);
             metrics = await (await http.GetAsync(new Uri("/metrics", UriKind.Relative))).Content.ReadAsStringAsync();
-            Assert.Contains($"conclave_rotation_failures_total{{key=\"{clocked}\"}} 1", metrics, StringComparison.Ordinal);
+            Assert.Contains($"conclave_rotation_failures_total{{key=\"{clocked}\"}} {recovered.TotalFailures}", metrics, StringComparison.Ordinal);
 
             // Audited: each scheduled refresh with its reason, the failure, the demand.
             IReadOnlyList<AuditEntry> audit = await store.Audit.ReadAsync(1, 1000);
