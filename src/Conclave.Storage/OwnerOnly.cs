@@ -41,6 +41,24 @@ public static class OwnerOnly
         }
     }
 
+    /// <summary>
+    /// Moves <paramref name="replacement"/> over <paramref name="path"/>; the file it replaces (a retired key) is
+    /// overwritten with zeros and flushed first (a copy-on-write or journaling file system may still hold its old bytes).
+    /// </summary>
+    public static void ReplaceErasingOld(string replacement, string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(replacement);
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        if (File.Exists(path))
+        {
+            using var f = new FileStream(path, System.IO.FileMode.Open, FileAccess.Write, FileShare.None);
+            f.Write(new byte[f.Length]);
+            f.Flush(flushToDisk: true);
+        }
+
+        File.Move(replacement, path, overwrite: true);
+    }
+
     /// <summary>Writes a file created with mode 0600 (an existing file is truncated and set to 0600 first).</summary>
     public static void WriteAllBytes(string path, ReadOnlySpan<byte> content)
     {

@@ -27,9 +27,6 @@ internal static class CaCommand
 
     private static Option<string?> CaKeyOption() => new("--ca-key") { Description = "The current cluster CA's private key (default: ca.key beside the CA certificate)." };
 
-    private static string CaKeyPath(string caCertificate, string? caKey) =>
-        caKey is null ? Path.Combine(Path.GetDirectoryName(caCertificate) ?? ".", "ca.key") : Path.GetFullPath(caKey);
-
     /// <summary><c>conclave ca rotate --config server.json [--ca-key FILE]</c>.</summary>
     private static Command Rotate()
     {
@@ -42,7 +39,7 @@ internal static class CaCommand
         {
             ServerConfig cfg = ServerConfig.Load(parse.GetValue(config)!);
             string caPath = cfg.Resolve(cfg.Tls.Ca);
-            string keyPath = CaKeyPath(caPath, parse.GetValue(caKey));
+            string keyPath = NodeCommand.CaKeyPath(caPath, parse.GetValue(caKey));
             (string sha, string subject) = CaRotation.Start(caPath, keyPath, DateTimeOffset.UtcNow);
             (_, string nextKey) = CaRotation.NextPaths(caPath, keyPath);
             Console.WriteLine($"new cluster CA {sha} ({subject}); {caPath} now trusts the old and the new CA: copy it to every node host, "
@@ -66,7 +63,7 @@ internal static class CaCommand
         {
             ServerConfig cfg = ServerConfig.Load(parse.GetValue(config)!);
             string caPath = cfg.Resolve(cfg.Tls.Ca);
-            string keyPath = CaKeyPath(caPath, parse.GetValue(caKey));
+            string keyPath = NodeCommand.CaKeyPath(caPath, parse.GetValue(caKey));
             (string nextCert, string nextKey) = CaRotation.NextPaths(caPath, keyPath);
             if (!File.Exists(nextCert) || !File.Exists(nextKey))
             {

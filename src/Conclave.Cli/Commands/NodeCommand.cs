@@ -92,6 +92,10 @@ internal static class NodeCommand
         new Option<string?>("--ca-key") { Description = "The cluster CA's private key (default: ca.key beside the CA certificate the config names)." },
         new Option<long>("--overlap-seconds") { Description = "How long the old certificate stays accepted before the manifest refuses it (default 600).", DefaultValueFactory = _ => 600 });
 
+    /// <summary>The cluster CA's key: <paramref name="caKey"/> (--ca-key), or ca.key beside the CA certificate.</summary>
+    internal static string CaKeyPath(string caCertificate, string? caKey) =>
+        caKey is null ? Path.Combine(Path.GetDirectoryName(caCertificate) ?? ".", "ca.key") : Path.GetFullPath(caKey);
+
     /// <summary>Rotates one certificate and prints one line; bad input is a <see cref="CliUsageException"/> or <see cref="ConfigException"/> (exit 2).</summary>
     internal static int RunTlsRotation(string who, string certificate, string key, string caCertificate, string? caKey, string manifestPath, long overlapSeconds)
     {
@@ -100,7 +104,7 @@ internal static class NodeCommand
             throw new CliUsageException("--overlap-seconds must be between 0 and 2592000 (30 days)");
         }
 
-        string caKeyPath = caKey is null ? Path.Combine(Path.GetDirectoryName(caCertificate) ?? ".", "ca.key") : Path.GetFullPath(caKey);
+        string caKeyPath = CaKeyPath(caCertificate, caKey);
         Conclave.Node.Pki.TlsRotationResult r = Conclave.Node.Pki.TlsCertificateRotation.Rotate(certificate, key, caCertificate, caKeyPath, manifestPath,
             TimeSpan.FromSeconds(overlapSeconds), DateTimeOffset.UtcNow);
         Console.WriteLine($"{who}: TLS certificate {r.NewSha256} ({r.CommonName}) replaces {r.OldSha256}, which is refused from {r.OldRefusedFrom:yyyy-MM-dd HH:mm:ss}Z; install {manifestPath} on every host");

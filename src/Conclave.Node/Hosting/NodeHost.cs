@@ -248,17 +248,8 @@ public static class NodeHost
     }
 
     /// <summary>The next identity file replaces the sealed identity (the old file is overwritten with zeros first).</summary>
-    private static void PromoteNextIdentity(string dataDir)
-    {
-        string currentPath = Path.Combine(dataDir, "identity.sealed");
-        using (var f = new FileStream(currentPath, FileMode.Open, FileAccess.Write, FileShare.None))
-        {
-            f.Write(new byte[f.Length]);
-            f.Flush(flushToDisk: true);
-        }
-
-        File.Move(Path.Combine(dataDir, NextIdentityFile), currentPath, overwrite: true);
-    }
+    private static void PromoteNextIdentity(string dataDir) =>
+        OwnerOnly.ReplaceErasingOld(Path.Combine(dataDir, NextIdentityFile), Path.Combine(dataDir, "identity.sealed"));
 
     /// <summary>Creates a node's identity and KEK file if absent; returns the identity (caller disposes).</summary>
     public static NodeIdentity InitializeIdentity(uint nodeId, string dataDir, string kekPath)

@@ -74,14 +74,7 @@ public static class CaRotation
 
         using DevelopmentCertificateAuthority next = DevelopmentCertificateAuthority.Load(nextCert, nextKey);
         PemFiles.WriteSecretFile(caCertificatePath, next.Certificate.ExportCertificatePem() + "\n");
-        if (File.Exists(caKeyPath))
-        {
-            using var f = new FileStream(caKeyPath, FileMode.Open, FileAccess.Write, FileShare.None);
-            f.Write(new byte[f.Length]);
-            f.Flush(flushToDisk: true);
-        }
-
-        File.Move(nextKey, caKeyPath, overwrite: true);
+        Conclave.Storage.OwnerOnly.ReplaceErasingOld(nextKey, caKeyPath);
         File.Delete(nextCert);
         return Convert.ToHexStringLower(ClusterTrust.Sha256Of(next.Certificate));
     }

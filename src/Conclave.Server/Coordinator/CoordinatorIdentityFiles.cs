@@ -91,14 +91,7 @@ public sealed class CoordinatorIdentityFiles(string dataDir, string kekPath)
             return null;
         }
 
-        if (File.Exists(currentPath))
-        {
-            using var f = new FileStream(currentPath, FileMode.Open, FileAccess.Write, FileShare.None);
-            f.Write(new byte[f.Length]);
-            f.Flush(flushToDisk: true);
-        }
-
-        File.Move(nextPath, currentPath, overwrite: true);
+        Conclave.Storage.OwnerOnly.ReplaceErasingOld(nextPath, currentPath);
         return next;
     }
 

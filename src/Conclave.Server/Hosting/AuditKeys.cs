@@ -29,11 +29,15 @@ public sealed class AuditKeys : IDisposable
     private readonly List<NodeIdentity> _loaded = [];
     private readonly SemaphoreSlim _rotation = new(1, 1);
 
-    private AuditKeys(string dataDir, string kekPath, NodeIdentity current)
+    private AuditKeys(string dataDir, string kekPath, NodeIdentity current, bool owned)
     {
         _dataDir = dataDir;
         _kekPath = kekPath;
-        _loaded.Add(current);
+        if (owned)
+        {
+            _loaded.Add(current);
+        }
+
         Current = current;
     }
 
@@ -47,13 +51,11 @@ public sealed class AuditKeys : IDisposable
         string path = Path.Combine(dataDir, CurrentFile);
         if (!File.Exists(path))
         {
-            var keys = new AuditKeys(dataDir, kekPath, first);
-            keys._loaded.Clear(); // the first identity is the caller's
-            return keys;
+            return new AuditKeys(dataDir, kekPath, first, owned: false); // the first identity is the caller's
         }
 
         using SecretBuffer kek = KekFile.Read(kekPath);
-        return new AuditKeys(dataDir, kekPath, NodeIdentity.Unseal(0, kek.ReadOnlySpan, File.ReadAllBytes(path)));
+        return new AuditKeys(dataDir, kekPath, NodeIdentity.Unseal(0, kek.ReadOnlySpan, File.ReadAllBytes(path)), owned: true);
     }
 
     /// <summary>Finishes a rotation a stopped server left (a next key on disk): hands over to it, then makes it current.</summary>
@@ -106,15 +108,7 @@ public sealed class AuditKeys : IDisposable
     /// <summary>The next key file replaces the current one (overwritten with zeros first; the first identity is never touched).</summary>
     private void Promote(NodeIdentity key)
     {
-        string current = Path.Combine(_dataDir, CurrentFile);
-        if (File.Exists(current))
-        {
-            using var f = new FileStream(current, FileMode.Open, FileAccess.Write, FileShare.None);
-            f.Write(new byte[f.Length]);
-            f.Flush(flushToDisk: true);
-        }
-
-        File.Move(Path.Combine(_dataDir, NextFile), current, overwrite: true);
+        OwnerOnly.ReplaceErasingOld(Path.Combine(_dataDir, NextFile), Path.Combine(_dataDir, CurrentFile));
         Current = key;
     }
 

@@ -32,7 +32,7 @@ public sealed class NodeHealth(TimeProvider clock)
     /// </summary>
     public Func<IReadOnlyList<uint>>? PinnedEvictions { get; set; }
 
-    public bool IsUntrusted(uint node) => _untrusted.ContainsKey(node) || (PinnedEvictions?.Invoke().Contains(node) ?? false);
+    public bool IsUntrusted(uint node) => _untrusted.ContainsKey(node) || IsPinned(node);
 
     /// <summary>True when the cluster manifest evicts <paramref name="node"/>.</summary>
     public bool IsPinned(uint node) => PinnedEvictions?.Invoke().Contains(node) ?? false;
