@@ -39,6 +39,23 @@ public sealed class RuleIndexTests
             rule["mode"] = "shadow";
         }
 
+        // Argument conditions the index files allow rules under (eq, one-of), before or after the others, sometimes
+        // two: values of several kinds and decimal scales, so equality is the matcher's own.
+        for (int c = r.Next(3) == 0 ? 2 : 1; c > 0 && r.Next(2) == 0; c--)
+        {
+            JsonArray conditions = rule["conditions"] as JsonArray ?? [];
+            rule["conditions"] = conditions;
+            JsonObject condition = ArgumentCondition(r);
+            if (r.Next(2) == 0)
+            {
+                conditions.Insert(0, condition);
+            }
+            else
+            {
+                conditions.Add(condition);
+            }
+        }
+
         if (rule["effect"]!.GetValue<string>() != "deny" && r.Next(3) == 0)
         {
             rule["limits"] = new JsonObject
@@ -50,6 +67,23 @@ public sealed class RuleIndexTests
         return rule;
     }
 
+    private static readonly string[] s_sides = ["buy", "sell"];
+
+    private static JsonNode SeriesValue(Random r) => r.Next(3) switch
+    {
+        0 => JsonValue.Create(r.Next(4)),
+        1 => JsonValue.Create(r.Next(4) + 0.00m), // 2.00: the same number at another scale
+        _ => JsonValue.Create(r.Next(4).ToString(System.Globalization.CultureInfo.InvariantCulture)), // a text, not a number
+    };
+
+    private static JsonObject ArgumentCondition(Random r) => r.Next(4) switch
+    {
+        0 => new JsonObject { ["arg"] = "series", ["op"] = "eq", ["value"] = SeriesValue(r) },
+        1 => new JsonObject { ["arg"] = "series", ["op"] = "one-of", ["values"] = new JsonArray(SeriesValue(r), SeriesValue(r)) },
+        2 => new JsonObject { ["arg"] = "side", ["op"] = "eq", ["value"] = Pick(r, s_sides) },
+        _ => new JsonObject { ["arg"] = "side", ["op"] = "one-of", ["values"] = new JsonArray(Pick(r, s_sides), r.Next(2) == 0) },
+    };
+
     private static OperationRequest Request(Random r)
     {
         OperationRequest req = RandomRequest(r);
@@ -59,7 +93,23 @@ public sealed class RuleIndexTests
             labels = [.. labels, labels[0]]; // a label given twice reaches one slot twice
         }
 
-        return req with { KeyId = Pick(r, s_keys), KeyLabels = labels, Venue = r.Next(4) == 0 ? null : Pick(r, s_venues) };
+        var args = new Dictionary<string, PolicyValue>(req.Args, StringComparer.Ordinal);
+        switch (r.Next(4))
+        {
+            case 0: break; // no series: an allow rule's condition on it does not hold, a deny's does
+            case 1: args["series"] = PolicyValue.Of(r.Next(4)); break;
+            case 2: args["series"] = PolicyValue.Of(r.Next(4) + 0.000m); break;
+            default: args["series"] = PolicyValue.OfText(r.Next(4).ToString(System.Globalization.CultureInfo.InvariantCulture)); break;
+        }
+
+        switch (r.Next(3))
+        {
+            case 0: break;
+            case 1: args["side"] = PolicyValue.OfText(Pick(r, s_sides)); break;
+            default: args["side"] = PolicyValue.Of(r.Next(2) == 0); break;
+        }
+
+        return req with { KeyId = Pick(r, s_keys), KeyLabels = labels, Venue = r.Next(4) == 0 ? null : Pick(r, s_venues), Args = args };
     }
 
     [Theory]
@@ -141,5 +191,55 @@ public sealed class RuleIndexTests
         Assert.Equal(DecisionOutcome.Allow, d.Outcome);
         Assert.Equal(["r999"], d.Rules);
         Assert.Empty(policy.Candidates(req with { Venue = null }));
+    }
+
+    /// <summary>
+    /// A rule per option series (the by-condition layout of `conclave bench`): allow rules filed by their <c>eq</c>
+    /// argument leave the one for the request's series, also when the value comes at another decimal scale; a deny
+    /// rule with the same kind of condition is always a candidate (a missing argument makes its condition hold).
+    /// </summary>
+    [Fact]
+    public void A_thousand_allow_rules_that_differ_by_an_argument_value_leave_one_candidate_and_deny_rules_stay_candidates()
+    {
+        var rules = new JsonArray();
+        for (int i = 0; i < 1000; i++)
+        {
+            rules.Add(JsonNode.Parse($$"""{"id":"r{{i}}","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"amount","op":"lt","value":1000},{"arg":"series","op":"eq","value":{{i}}}]}"""));
+        }
+
+        rules.Add(JsonNode.Parse("""{"id":"no-series-7","effect":"deny","match":{"operations":["liquidate"]},"conditions":[{"arg":"series","op":"eq","value":7}]}"""));
+        rules.Add(JsonNode.Parse("""{"id":"series-one-of","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"series","op":"one-of","values":[3,998]}]}"""));
+        PolicyDocument policy = PolicyDocument.Parse(new JsonObject { ["id"] = "by-series", ["version"] = 1, ["rules"] = rules }.ToJsonString());
+        OperationRequest Liquidate(PolicyValue? series)
+        {
+            var args = new Dictionary<string, PolicyValue>(StringComparer.Ordinal) { ["amount"] = PolicyValue.Of(5m) };
+            if (series is { } s)
+            {
+                args["series"] = s;
+            }
+
+            return new OperationRequest
+            {
+                Principal = new Principal("agent-7", PrincipalKind.Agent, [Role.Agent], PrincipalScope.Everything),
+                Operation = OperationKind.Liquidate,
+                KeyId = "key-7",
+                Args = args,
+                Amount = 5m,
+            };
+        }
+
+        OperationRequest req = Liquidate(PolicyValue.Of(998.000m));
+        Assert.Equal(1002, policy.CandidatesByPrincipalAndOperation(req).Count());
+        Assert.Equal(["no-series-7", "r998", "series-one-of"], policy.Candidates(req).Select(x => x.Id));
+        Decision d = PolicyEvaluator.Decide(policy, req, new EvaluationContext(RiskLevel.Normal, s_now), EmptyCounters.Instance);
+        Assert.Equal(DecisionOutcome.Allow, d.Outcome);
+        Assert.Equal(["r998", "series-one-of"], d.Rules);
+
+        // Series 7 is denied by its rule; no series reaches only the deny rule (whose condition then holds) and is denied;
+        // a series given as a text is another kind: only the deny rule again.
+        Assert.Equal(DecisionOutcome.Deny, PolicyEvaluator.Decide(policy, Liquidate(PolicyValue.Of(7m)), new EvaluationContext(RiskLevel.Normal, s_now), EmptyCounters.Instance).Outcome);
+        Assert.Equal(["no-series-7"], policy.Candidates(Liquidate(null)).Select(x => x.Id));
+        Assert.Equal(DecisionOutcome.Deny, PolicyEvaluator.Decide(policy, Liquidate(null), new EvaluationContext(RiskLevel.Normal, s_now), EmptyCounters.Instance).Outcome);
+        Assert.Equal(["no-series-7"], policy.Candidates(Liquidate(PolicyValue.OfText("998"))).Select(x => x.Id));
     }
 }

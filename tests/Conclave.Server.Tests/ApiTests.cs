@@ -605,6 +605,8 @@ public sealed class ApiTests(ApiCluster c)
         string metrics = await scraper.GetStringAsync(new Uri("/metrics", UriKind.Relative));
         Assert.Contains("conclave_http_requests_total{method=\"POST\",route=\"/v1/keys/{name}/sign\",status=\"200\"}", metrics, StringComparison.Ordinal);
         Assert.Contains("conclave_sign_duration_seconds_count{scheme=\"frost-ed25519\"}", metrics, StringComparison.Ordinal);
+        Assert.Matches(@"conclave_policy_seconds_bucket\{le=""1E-05""\} \d+\n", metrics);
+        Assert.Matches(@"conclave_policy_seconds_count [1-9]\d*\n", metrics); // every signing request's authorization, timed
         Assert.Contains("conclave_node_up{node=\"3\"} 1", metrics, StringComparison.Ordinal);
         Assert.Contains($"conclave_nonce_pool_depth{{key=\"{fr}\",node=", metrics, StringComparison.Ordinal);
     }

@@ -434,6 +434,31 @@ public sealed class RiskApiTests
         }
     }
 
+    /// <summary>Requests policy denies are threat events too (issue 16: "a burst of denied or badly signed requests").</summary>
+    [Fact]
+    public async Task A_burst_of_requests_denied_by_policy_raises_the_level()
+    {
+        var clock = new ManualClock(T0);
+        await using Server s = await StartAsync(NewDir(), clock, c =>
+        {
+            c.Risk = new RiskSettings { Threat = new() { ["elevated"] = 3, ["stressed"] = 50 }, PollMilliseconds = 60_000 };
+            c.AdminSigning = false; // every signature the admin asks for is denied by policy
+        });
+        var created = await s.SendAsync(HttpMethod.Post, "/v1/keys", """{"name":"treasury","scheme":"ecdsa-secp256k1"}""");
+        Assert.True(created.Status == HttpStatusCode.Created || created.Status == HttpStatusCode.OK, created.Text);
+        for (int i = 0; i < 3; i++)
+        {
+            Assert.Equal("normal", (await s.RiskAsync())["level"]!.GetValue<string>());
+            var denied = await s.SendAsync(HttpMethod.Post, "/v1/keys/treasury/sign", $$"""{"digest":"{{new string('a', 64)}}"}""");
+            Assert.Equal(HttpStatusCode.Forbidden, denied.Status);
+            Assert.Contains("policy-denied", denied.Body!["type"]!.GetValue<string>(), StringComparison.Ordinal);
+        }
+
+        JsonNode risk = await s.RiskAsync();
+        Assert.Equal("elevated", risk["level"]!.GetValue<string>());
+        Assert.Equal(3, risk["inputs"]!["threatEvents"]!.GetValue<int>());
+    }
+
     [Fact]
     public async Task A_burst_of_refused_requests_an_evicted_node_and_a_stale_price_raise_the_level()
     {

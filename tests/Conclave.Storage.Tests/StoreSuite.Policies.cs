@@ -19,6 +19,7 @@ public abstract partial class StoreSuite
             var p = store.Policies;
             Assert.Null(await p.GetAsync("venue-a"));
             Assert.Empty(await p.ListAsync());
+            Assert.Empty(await p.ListHeadsAsync());
             Assert.True(await p.PutAsync(Doc("venue-a", 1)));
             Assert.False(await p.PutAsync(Doc("venue-a", 1)));
             Assert.True(await p.PutAsync(Doc("venue-a", 3, PolicyMode.Shadow)));
@@ -30,6 +31,7 @@ public abstract partial class StoreSuite
             Assert.Equal(1, (await p.GetAsync("venue-a", 1))!.Version);
             Assert.Null(await p.GetAsync("venue-a", 2));
             Assert.Equal([("starter", 1L), ("venue-a", 3L)], (await p.ListAsync()).Select(x => (x.Id, x.Version)));
+            Assert.Equal([new PolicyHead("starter", 1, Doc("starter", 1).Hash), new PolicyHead("venue-a", 3, Doc("venue-a", 3).Hash)], await p.ListHeadsAsync());
             Assert.Equal([1L, 3L], (await p.HistoryAsync("venue-a")).Select(x => x.Version));
             Assert.Equal(StorageErrorKind.InvalidArgument, (await Assert.ThrowsAsync<StorageException>(() => p.PutAsync(Doc("venue-a", 0)))).Kind);
             Assert.Equal(StorageErrorKind.InvalidArgument, (await Assert.ThrowsAsync<StorageException>(() => p.PutAsync(Doc("bad\nid", 1)))).Kind);
@@ -42,6 +44,7 @@ public abstract partial class StoreSuite
         Assert.Equal(3, (await b.Policies.GetAsync("venue-a"))!.Version);
         bool[] raced = await Task.WhenAll(Enumerable.Range(0, 10).Select(i => Task.Run(() => (i % 2 == 0 ? a : b).Policies.PutAsync(Doc("venue-a", 4)))));
         Assert.Equal(1, raced.Count(x => x));
+        Assert.Equal(4, (await a.Policies.ListHeadsAsync()).Single(h => h.Id == "venue-a").Version);
     }
 
     [Fact]

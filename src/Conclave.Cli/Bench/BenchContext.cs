@@ -41,11 +41,12 @@ internal sealed class BenchContext
 
     public TextWriter Progress { get; }
 
-    /// <summary>Announces the next measurement; false when --schemes leaves it out.</summary>
-    public bool Begin(string id)
+    /// <summary>Announces the next measurement; false when --schemes leaves it out (it is kept when it names the
+    /// row, its family, or <paramref name="alsoWith"/>: a row measured with another one's scheme).</summary>
+    public bool Begin(string id, string? alsoWith = null)
     {
         string family = id.Split('/')[0];
-        if (!BenchRows.Wanted(Settings.Schemes, family) && !BenchRows.Wanted(Settings.Schemes, id))
+        if (!BenchRows.Wanted(Settings.Schemes, family) && !BenchRows.Wanted(Settings.Schemes, id) && (alsoWith is null || !BenchRows.Wanted(Settings.Schemes, alsoWith)))
         {
             return false;
         }

@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
 using Conclave.Crypto.Signing;
+using Conclave.Server.Api;
 using Conclave.Server.Config;
 using Conclave.Server.Coordinator;
 using Conclave.Server.Hosting;
@@ -40,6 +41,7 @@ internal static class ClusterBench
         ServerConfig config = ServerConfig.Load(nodes.Layout.ServerConfigPath);
         config.RateLimitPerSecond = 1_000_000;
         config.RateLimitBurst = 1_000_000;
+        config.StarterPolicy = await WriteBenchPolicyAsync(nodes.Layout, cancellationToken).ConfigureAwait(false);
         WebApplication app = await ServerHost.BuildAsync(config).ConfigureAwait(false);
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -47,6 +49,7 @@ internal static class ClusterBench
             string token = (await File.ReadAllTextAsync(app.Services.GetRequiredService<ServerPaths>().AdminTokenFile, cancellationToken).ConfigureAwait(false)).Trim();
             Cluster cluster = app.Services.GetRequiredService<Cluster>();
             cluster.CountBytes = true; // bytes on the wire per signature (off outside benchmarks: sizing every message costs)
+            ServerMetrics metrics = app.Services.GetRequiredService<ServerMetrics>();
             using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = Math.Max(ctx.Settings.Concurrency, 1), PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5) })
             {
                 BaseAddress = new Uri("http://" + config.Listen),
@@ -58,7 +61,12 @@ internal static class ClusterBench
             await TransportFloorAsync(ctx, cluster, cancellationToken).ConfigureAwait(false);
             foreach (string scheme in wanted)
             {
-                await MeasureSchemeAsync(ctx, http, cluster, n, t, scheme, cancellationToken).ConfigureAwait(false);
+                await MeasureSchemeAsync(ctx, http, cluster, metrics, n, t, scheme, cancellationToken).ConfigureAwait(false);
+            }
+
+            if (wanted.Contains("ecdsa-secp256k1"))
+            {
+                await MeasurePolicyWithVelocityAsync(ctx, http, metrics, cancellationToken).ConfigureAwait(false);
             }
         }
         finally
@@ -161,7 +169,107 @@ internal static class ClusterBench
         });
     }
 
-    private static async Task MeasureSchemeAsync(BenchContext ctx, HttpClient http, Cluster cluster, int n, int t, string scheme, CancellationToken cancellationToken)
+    /// <summary>Label of the key <see cref="MeasurePolicyWithVelocityAsync"/> signs with; the bench policy's velocity rule names it.</summary>
+    private const string VelocityLabel = "bench:velocity";
+
+    /// <summary>Agent rules in the bench policy beside the starter rules, so decisions read an index of a realistic size.</summary>
+    private const int BenchPolicyAgentRules = 1_000;
+
+    /// <summary>
+    /// The policy the benchmark cluster starts with (server.json starterPolicy): the development cluster's starter rules
+    /// (the admin signs with any key), a rule that also lets the admin sign with keys labelled <see cref="VelocityLabel"/>
+    /// under a velocity limit (a reservation in the store per signature, as an agent's limits make), and
+    /// <see cref="BenchPolicyAgentRules"/> agent rules, one venue each, that no benchmark request matches.
+    /// </summary>
+    private static async Task<string> WriteBenchPolicyAsync(LocalClusterLayout layout, CancellationToken cancellationToken)
+    {
+        JsonObject policy = JsonNode.Parse(LocalClusterLayout.StarterPolicyJson)!.AsObject();
+        policy["id"] = "bench";
+        JsonArray rules = policy["rules"]!.AsArray();
+        rules.Add(JsonNode.Parse($$$"""
+            {"id":"admin-velocity","effect":"allow","match":{"principals":["admin"],"operations":["raw-digest","message"],"labels":["{{{VelocityLabel}}}"]},
+             "limits":{"velocity":[{"id":"per-minute","windowSeconds":60,"count":100000000,"scope":"principal"}]}}
+            """));
+        for (int i = 0; i < BenchPolicyAgentRules; i++)
+        {
+            rules.Add(JsonNode.Parse($$$$"""{"id":"agent-{{{{i:D4}}}}","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"],"venues":["venue-{{{{i}}}}"]},"conditions":[{"arg":"amount","op":"lt","value":1000}],"limits":{"perTransaction":{"native":500}}}"""));
+        }
+
+        string path = Path.Combine(Path.GetDirectoryName(layout.ServerConfigPath)!, "bench-policy.json");
+        await File.WriteAllTextAsync(path, policy.ToJsonString(), cancellationToken).ConfigureAwait(false);
+        return path;
+    }
+
+    /// <summary>
+    /// What policy adds to a signature through REST: <paramref name="sign"/> run sequentially for the row's budget while
+    /// the server records how long each policy authorization took (decision, its audit entry, the velocity reservation;
+    /// <see cref="ServerMetrics.PolicyTimes"/>); returns the signing latency and the policy part.
+    /// </summary>
+    private static async Task<(Latency Sign, Latency Policy)> SignTimingPolicyAsync(BenchContext ctx, ServerMetrics metrics, Func<Task> sign)
+    {
+        var times = new System.Collections.Concurrent.ConcurrentQueue<TimeSpan>();
+        metrics.PolicyTimes = times;
+        Latency latency;
+        try
+        {
+            latency = await ctx.Sampler.SequentialAsync(sign).ConfigureAwait(false);
+        }
+        finally
+        {
+            metrics.PolicyTimes = null;
+        }
+
+        return (latency, Latency.From([.. times.Select(x => x.TotalMicroseconds)]));
+    }
+
+    private static void AddPolicyRow(BenchContext ctx, string id, string scheme, Latency policy, Latency sign, string what)
+    {
+        ctx.Add(new BenchRow
+        {
+            Id = id, Family = Comparison.PolicyFamily, Operation = "authorize (REST)", Scheme = scheme, Shape = "-", Where = "cluster-rest",
+            Sign = policy, SecurityProfile = "-",
+            Note = string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"{what}: the policy part of POST /v1/keys/{{name}}/sign timed inside the server (decision among the bench policy's {BenchPolicyAgentRules + 3} rules, its audit entry, the velocity reservation) for each of the row's sequential signatures, its warm-up included ({policy.Samples}); the signatures' own p50 was {Format.Duration(sign.P50Us)}"),
+        });
+    }
+
+    /// <summary>A server-held ecdsa-secp256k1 key whose signatures reserve a velocity limit in the store (the bench policy's admin-velocity rule).</summary>
+    private static async Task MeasurePolicyWithVelocityAsync(BenchContext ctx, HttpClient http, ServerMetrics metrics, CancellationToken cancellationToken)
+    {
+        const string id = "policy/rest-velocity-ecdsa-secp256k1";
+        if (!ctx.Begin(id, alsoWith: "ecdsa-secp256k1"))
+        {
+            return;
+        }
+
+        string name = "bench-velocity-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3));
+        string create = $$$"""{"name":"{{{name}}}","scheme":"ecdsa-secp256k1","labels":{"bench":"velocity"}}""";
+        using (HttpResponseMessage created = await http.PostAsync(new Uri("/v1/keys", UriKind.Relative), Json(create), cancellationToken).ConfigureAwait(false))
+        {
+            if (!created.IsSuccessStatusCode)
+            {
+                throw new BenchFailedException($"creating the velocity-limited key failed: {(int)created.StatusCode} {await created.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false)}");
+            }
+        }
+
+        var path = new Uri($"/v1/keys/{name}/sign", UriKind.Relative);
+        string body = SignBody("ecdsa-secp256k1", SHA256.HashData(Encoding.UTF8.GetBytes(name)));
+        async Task SignAsync()
+        {
+            using HttpResponseMessage r = await http.PostAsync(path, Json(body), cancellationToken).ConfigureAwait(false);
+            string text = await r.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+            if (!r.IsSuccessStatusCode || !text.Contains("admin-velocity", StringComparison.Ordinal))
+            {
+                throw new BenchFailedException($"a velocity-limited signature failed or was not granted by the velocity rule: {(int)r.StatusCode} {text}");
+            }
+        }
+
+        await SignAsync().ConfigureAwait(false);
+        (Latency sign, Latency policy) = await SignTimingPolicyAsync(ctx, metrics, SignAsync).ConfigureAwait(false);
+        AddPolicyRow(ctx, id, "ecdsa-secp256k1", policy, sign, "server-held key under a velocity limit");
+    }
+
+    private static async Task MeasureSchemeAsync(BenchContext ctx, HttpClient http, Cluster cluster, ServerMetrics metrics, int n, int t, string scheme, CancellationToken cancellationToken)
     {
         string id = $"{scheme}/cluster-{t}-of-{n}";
         if (!ctx.Begin(id))
@@ -204,7 +312,7 @@ internal static class ClusterBench
 
         double nodeBytesPerSignature = (NodeBytes(cluster, n) - nodeBytesBefore) / (double)BytesSample;
         double restBytesPerSignature = (Interlocked.Read(ref restBytes) - restBefore) / (double)BytesSample;
-        Latency sign = await ctx.Sampler.SequentialAsync(SignAsync).ConfigureAwait(false);
+        (Latency sign, Latency policyPart) = await SignTimingPolicyAsync(ctx, metrics, SignAsync).ConfigureAwait(false);
         double concurrent = await ctx.Sampler.ConcurrentAsync(SignAsync, ctx.Settings.Concurrency).ConfigureAwait(false);
 
         // Every figure is for signatures that verify: check the last one, and time verification in process.
@@ -232,6 +340,7 @@ internal static class ClusterBench
                     : "POST /v1/keys/{name}/sign through the server and the node processes; key generation = DKG through the API"
                 : "server-held key through the same REST path and durable audit",
         });
+        AddPolicyRow(ctx, $"policy/rest-{scheme}-{(threshold ? $"{t}-of-{n}" : "server-held")}", scheme, policyPart, sign, "admin under the starter rules");
 
         // Rotation rows for every threshold key, FROST and DKLs23 (signing an ecdsa-dkls23 key while refreshes run back
         // to back: DklsApiTests.SigningWhileRefreshesRunBackToBack_EverySignatureSucceeds).

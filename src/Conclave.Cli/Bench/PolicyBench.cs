@@ -19,8 +19,11 @@ namespace Conclave.Cli.Bench;
 /// <item><c>by-venue</c>: every rule matches the role agent and the operation liquidate and differs only by venue
 /// (a venue that writes rules per market): the venue level of the index leaves the one rule of the request's venue.</item>
 /// <item><c>by-condition</c>: every rule matches the role agent and the operation liquidate, any key and venue, and
-/// differs only by an argument condition (a rule per option series): no index level can narrow it, every rule is a
-/// candidate and is matched one by one, the matching one last: the worst case.</item>
+/// differs only by an <c>eq</c> condition on an argument (a rule per option series): the argument level of the index
+/// leaves the one rule of the request's series.</item>
+/// <item><c>by-range</c>: every rule matches the role agent and the operation liquidate and differs only by a range
+/// condition on the amount (a tier per size band): no index level can narrow ranges, every rule is a candidate and is
+/// matched one by one, the matching one last: the worst case.</item>
 /// </list>
 /// The request is allowed by exactly one rule in every layout, so the whole decision (scope, level, deny scan, limits,
 /// explanation) runs. Velocity counters are empty (their reads are the store's, measured with it).
@@ -29,7 +32,7 @@ internal static class PolicyBench
 {
     public static IReadOnlyList<int> RuleCounts { get; } = [10, 100, 1_000, 10_000];
 
-    public static IReadOnlyList<string> Layouts { get; } = ["per-agent", "by-venue", "by-condition"];
+    public static IReadOnlyList<string> Layouts { get; } = ["per-agent", "by-venue", "by-condition", "by-range"];
 
     private static readonly DateTimeOffset Now = new(2026, 11, 30, 12, 0, 0, TimeSpan.Zero);
 
@@ -49,7 +52,8 @@ internal static class PolicyBench
                 {
                     "per-agent" => PerAgent(rules),
                     "by-venue" => ByVenue(rules),
-                    _ => ByCondition(rules),
+                    "by-condition" => ByCondition(rules),
+                    _ => ByRange(rules),
                 };
                 var context = new EvaluationContext(RiskLevel.Normal, Now);
                 Decision first = PolicyEvaluator.Decide(policy, request, context, EmptyCounters.Instance);
@@ -67,7 +71,8 @@ internal static class PolicyBench
                     {
                         "per-agent" => $"{rules} rules, one agent and one operation each: the principal/operation index leaves {PerAgentCandidates(rules)} candidate(s)",
                         "by-venue" => $"{rules} rules matching role agent and operation liquidate, one venue each: the venue index leaves 1 candidate(s)",
-                        _ => $"{rules} rules matching role agent and operation liquidate, one series condition each: every rule is a candidate",
+                        "by-condition" => $"{rules} rules matching role agent and operation liquidate, one series (eq) condition each: the argument index leaves 1 candidate(s)",
+                        _ => $"{rules} rules matching role agent and operation liquidate, one amount band (between) each: every rule is a candidate",
                     },
                 });
             }
@@ -113,8 +118,21 @@ internal static class PolicyBench
             rules.Append(CultureInfo.InvariantCulture, $$$$"""{"id":"r{{{{i}}}}","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"series","op":"eq","value":{{{{i}}}}},{"arg":"amount","op":"lt","value":1000}],"limits":{"perTransaction":{"native":500}}},""");
         }
 
-        // The matching rule is the last one, so every other candidate is checked before it.
         return (Document(rules), Request("agent-7", "liquidate", "key-7", venue: "venue-1", series: count - 1));
+    }
+
+    private static (PolicyDocument, OperationRequest) ByRange(int count)
+    {
+        var rules = new StringBuilder();
+        for (int i = 0; i < count; i++)
+        {
+            // Rule i allows amounts in band count-1-i, [10 b, 10 b + 9]: the request's amount, 5, is in band 0, the last rule.
+            int band = count - 1 - i;
+            rules.Append(CultureInfo.InvariantCulture, $$$$"""{"id":"r{{{{i:D5}}}}","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"amount","op":"between","min":{{{{band * 10}}}},"max":{{{{(band * 10) + 9}}}}}],"limits":{"perTransaction":{"native":500}}},""");
+        }
+
+        // The matching rule is the last one in document order, so every other candidate is checked before it.
+        return (Document(rules), Request("agent-7", "liquidate", "key-7", venue: "venue-1", series: null));
     }
 
     private static PolicyDocument Document(StringBuilder rules)

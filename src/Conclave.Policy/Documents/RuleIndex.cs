@@ -5,14 +5,18 @@ namespace Conclave.Policy.Documents;
 /// <summary>
 /// A document's rules indexed for decisions (docs/POLICY.md "Decision latency"). The first level is (principal,
 /// operation): the rules naming this principal or any, and this operation or any — four disjoint buckets. Inside each
-/// bucket a second level is (key, venue): a rule that lists keys or labels is filed under each key id and label it
-/// names (else under "any key"), and under each venue it names (else under "any venue"). A decision reads, per bucket,
-/// only the slots the request's key id, labels and venue can reach, merged in document order without repeats, so a
-/// policy of a thousand rules for one principal and operation that differ by key or venue reads only the few for this
-/// key and venue. The index only skips rules <see cref="Evaluation.RuleMatcher"/> would refuse on the principal,
-/// operation, key/label or venue lists; every criterion is still checked per candidate, and the candidates come in the
-/// order the first level alone gives (<see cref="ByPrincipalAndOperation"/>), so decisions are the same
-/// (<c>RuleIndexTests</c> compares the two on random policies).
+/// bucket a second level is (key, venue, argument): a rule that lists keys or labels is filed under each key id and
+/// label it names (else under "any key"), under each venue it names (else under "any venue"), and — an allow rule
+/// with an <c>eq</c> or <c>one-of</c> condition — under its first such condition's argument and each value it accepts
+/// (else under "any argument"). A decision reads, per bucket, only the slots the request's key id, labels, venue and
+/// argument values can reach, merged in document order without repeats, so a policy of a thousand rules for one
+/// principal and operation that differ by key, venue or an argument's value (a rule per option series) reads only the
+/// few that can apply. The index only skips rules <see cref="Evaluation.RuleMatcher"/> would refuse: an allow rule's
+/// <c>eq</c>/<c>one-of</c> condition holds only when the request carries that argument with an equal value
+/// (<see cref="PolicyValue"/> equality, the matcher's own); deny and require-approval rules are never filed by argument,
+/// because for them a missing or mistyped argument makes the condition hold. Every criterion is still checked per
+/// candidate, and the candidates come in the order the first level alone gives (<see cref="ByPrincipalAndOperation"/>),
+/// so decisions are the same (<c>RuleIndexTests</c> compares the two on random policies).
 /// </summary>
 internal sealed class RuleIndex
 {
@@ -74,7 +78,8 @@ internal sealed class RuleIndex
     /// venue: those of <see cref="ByPrincipalAndOperation"/> whose key/label and venue lists are empty or name the
     /// request's, in the same order.
     /// </summary>
-    public IEnumerable<PolicyRule> Candidates(string principalId, OperationKind operation, string keyId, IReadOnlyList<string> keyLabels, string? venue)
+    public IEnumerable<PolicyRule> Candidates(string principalId, OperationKind operation, string keyId, IReadOnlyList<string> keyLabels, string? venue,
+        IReadOnlyDictionary<string, PolicyValue> args)
     {
         var slots = new List<int[]>(4 + (2 * keyLabels.Count));
         foreach ((string?, OperationKind?) key in Buckets(principalId, operation))
@@ -85,11 +90,11 @@ internal sealed class RuleIndex
             }
 
             slots.Clear();
-            bucket.Collect(KeyToken.AnyKey, null, venue, slots);
-            bucket.Collect(KeyToken.Key, keyId, venue, slots);
+            bucket.Collect(KeyToken.AnyKey, null, venue, args, slots);
+            bucket.Collect(KeyToken.Key, keyId, venue, args, slots);
             for (int i = 0; i < keyLabels.Count; i++)
             {
-                bucket.Collect(KeyToken.Label, keyLabels[i], venue, slots);
+                bucket.Collect(KeyToken.Label, keyLabels[i], venue, args, slots);
             }
 
             if (slots.Count == 1)
@@ -133,15 +138,49 @@ internal sealed class RuleIndex
         }
     }
 
-    /// <summary>One (principal, operation) bucket: its rules in document order and their positions by (key token, venue).</summary>
+    /// <summary>A slot of a bucket: key token, venue (null: any), and argument name and value (null name: any argument).</summary>
+    private readonly record struct Slot(KeyToken Kind, string? Key, string? Venue, string? Arg, PolicyValue Value);
+
+    /// <summary>
+    /// The argument values an allow rule needs, from its first <c>eq</c> or <c>one-of</c> condition; null when the rule
+    /// cannot be filed by argument (not an allow rule, or no such condition).
+    /// </summary>
+    private static (string Arg, PolicyValue[] Values)? ArgumentGuard(PolicyRule rule)
+    {
+        if (rule.Effect != Effect.Allow)
+        {
+            return null;
+        }
+
+        foreach (Condition c in rule.Conditions)
+        {
+            if (c.Op == ConditionOperator.Eq && c.Value is { } v)
+            {
+                return (c.Arg, [v]);
+            }
+
+            if (c.Op == ConditionOperator.OneOf)
+            {
+                return (c.Arg, [.. c.Values.Distinct()]);
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>One (principal, operation) bucket: its rules in document order and their positions by slot.</summary>
     private sealed class Bucket
     {
-        private readonly Dictionary<(KeyToken Kind, string? Key, string? Venue), int[]> _slots;
+        private readonly Dictionary<Slot, int[]> _slots;
+
+        /// <summary>The arguments some rule of this bucket is filed under (few: usually none or one).</summary>
+        private readonly string[] _args;
 
         public Bucket(List<PolicyRule> rules)
         {
             Rules = [.. rules];
-            var slots = new Dictionary<(KeyToken, string?, string?), List<int>>();
+            var slots = new Dictionary<Slot, List<int>>();
+            var args = new HashSet<string>(StringComparer.Ordinal);
             for (int i = 0; i < Rules.Length; i++)
             {
                 RuleMatch m = Rules[i].Match;
@@ -149,36 +188,63 @@ internal sealed class RuleIndex
                     ? [(KeyToken.AnyKey, null)]
                     : [.. m.Keys.Distinct(StringComparer.Ordinal).Select(k => (KeyToken.Key, (string?)k)), .. m.Labels.Distinct(StringComparer.Ordinal).Select(l => (KeyToken.Label, (string?)l))];
                 string?[] venues = m.Venues.Count == 0 ? [null] : [.. m.Venues.Distinct(StringComparer.Ordinal)];
+                (string Arg, PolicyValue[] Values)? guard = ArgumentGuard(Rules[i]);
+                (string?, PolicyValue)[] values = guard is { } g ? [.. g.Values.Select(v => ((string?)g.Arg, v))] : [(null, default)];
+                if (guard is { } filed)
+                {
+                    args.Add(filed.Arg);
+                }
+
                 foreach ((KeyToken kind, string? value) in keys)
                 {
                     foreach (string? venue in venues)
                     {
-                        if (!slots.TryGetValue((kind, value, venue), out List<int>? list))
+                        foreach ((string? arg, PolicyValue argValue) in values)
                         {
-                            slots[(kind, value, venue)] = list = [];
-                        }
+                            var slot = new Slot(kind, value, venue, arg, argValue);
+                            if (!slots.TryGetValue(slot, out List<int>? list))
+                            {
+                                slots[slot] = list = [];
+                            }
 
-                        list.Add(i);
+                            list.Add(i);
+                        }
                     }
                 }
             }
 
             _slots = slots.ToDictionary(kv => kv.Key, kv => kv.Value.ToArray());
+            _args = [.. args.Order(StringComparer.Ordinal)];
         }
 
         public PolicyRule[] Rules { get; }
 
-        /// <summary>Adds the slots a request reaches for one key token: the rules for any venue, and those for its venue.</summary>
-        public void Collect(KeyToken kind, string? key, string? venue, List<int[]> into)
+        /// <summary>
+        /// Adds the slots a request reaches for one key token: for any venue and for its venue, the rules filed under
+        /// no argument and those filed under each indexed argument's value in the request.
+        /// </summary>
+        public void Collect(KeyToken kind, string? key, string? venue, IReadOnlyDictionary<string, PolicyValue> args, List<int[]> into)
         {
-            if (_slots.TryGetValue((kind, key, null), out int[]? anyVenue))
+            CollectVenue(kind, key, null, args, into);
+            if (venue is not null)
             {
-                into.Add(anyVenue);
+                CollectVenue(kind, key, venue, args, into);
+            }
+        }
+
+        private void CollectVenue(KeyToken kind, string? key, string? venue, IReadOnlyDictionary<string, PolicyValue> args, List<int[]> into)
+        {
+            if (_slots.TryGetValue(new Slot(kind, key, venue, null, default), out int[]? anyArgument))
+            {
+                into.Add(anyArgument);
             }
 
-            if (venue is not null && _slots.TryGetValue((kind, key, venue), out int[]? thisVenue))
+            foreach (string arg in _args)
             {
-                into.Add(thisVenue);
+                if (args.TryGetValue(arg, out PolicyValue value) && _slots.TryGetValue(new Slot(kind, key, venue, arg, value), out int[]? byValue))
+                {
+                    into.Add(byValue);
+                }
             }
         }
     }

@@ -14,16 +14,33 @@ namespace Conclave.Server.Api;
 public sealed class ServerMetrics
 {
     private static readonly double[] Buckets = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+    /// <summary>Policy authorizations take microseconds: finer buckets.</summary>
+    private static readonly double[] PolicyBuckets = [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25];
     private readonly ConcurrentDictionary<(string Method, string Route, int Status), long> _requests = new();
     private readonly ConcurrentDictionary<string, Histogram> _sign = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<uint, int> _nodeUp = new();
+    private readonly Histogram _policy = new(PolicyBuckets);
 
     /// <summary>The risk level shown as a gauge (null: not shown).</summary>
     public IRiskLevelSource? Risk { get; init; }
 
     public void CountRequest(string method, string route, int status) => _requests.AddOrUpdate((method, route, status), 1, (_, n) => n + 1);
 
-    public void ObserveSign(string scheme, TimeSpan elapsed) => _sign.GetOrAdd(scheme, _ => new Histogram()).Observe(elapsed.TotalSeconds);
+    public void ObserveSign(string scheme, TimeSpan elapsed) => _sign.GetOrAdd(scheme, _ => new Histogram(Buckets)).Observe(elapsed.TotalSeconds);
+
+    /// <summary>
+    /// Every time a policy authorization took, kept one by one while set (`conclave bench --cluster` sets it around a
+    /// row to report what policy adds to a signature through REST, docs/PERFORMANCE.md); null outside benchmarks.
+    /// </summary>
+    public ConcurrentQueue<TimeSpan>? PolicyTimes { get; set; }
+
+    /// <summary>One policy authorization (decision, its audit entry, the velocity reservation), allowed or not.</summary>
+    public void ObservePolicy(TimeSpan elapsed)
+    {
+        _policy.Observe(elapsed.TotalSeconds);
+        PolicyTimes?.Enqueue(elapsed);
+    }
 
     public void SetNodesUp(IEnumerable<uint> all, IReadOnlyList<uint> up)
     {
@@ -53,6 +70,10 @@ public sealed class ServerMetrics
         {
             h.Write(sb, "conclave_sign_duration_seconds", $"scheme=\"{scheme}\"");
         }
+
+        sb.AppendLine("# HELP conclave_policy_seconds Time to authorize a signing request by policy (decision, its audit entry, velocity reservation).");
+        sb.AppendLine("# TYPE conclave_policy_seconds histogram");
+        _policy.Write(sb, "conclave_policy_seconds", null);
 
         sb.AppendLine("# HELP conclave_node_up Whether a signer node answered the last attestation (1) or not (0).");
         sb.AppendLine("# TYPE conclave_node_up gauge");
@@ -157,9 +178,10 @@ public sealed class ServerMetrics
 
     private static string Escape(string s) => s.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal);
 
-    private sealed class Histogram
+    private sealed class Histogram(double[] buckets)
     {
-        private readonly long[] _counts = new long[Buckets.Length];
+        private readonly double[] _bounds = buckets;
+        private readonly long[] _counts = new long[buckets.Length];
         private long _total;
         private double _sum;
         private readonly Lock _lock = new();
@@ -168,9 +190,9 @@ public sealed class ServerMetrics
         {
             lock (_lock)
             {
-                for (int i = 0; i < Buckets.Length; i++)
+                for (int i = 0; i < _bounds.Length; i++)
                 {
-                    if (seconds <= Buckets[i])
+                    if (seconds <= _bounds[i])
                     {
                         _counts[i]++;
                     }
@@ -181,18 +203,20 @@ public sealed class ServerMetrics
             }
         }
 
-        public void Write(StringBuilder sb, string name, string labels)
+        public void Write(StringBuilder sb, string name, string? labels)
         {
+            string prefix = labels is null ? "" : labels + ",";
+            string only = labels is null ? "" : "{" + labels + "}";
             lock (_lock)
             {
-                for (int i = 0; i < Buckets.Length; i++)
+                for (int i = 0; i < _bounds.Length; i++)
                 {
-                    sb.Append(CultureInfo.InvariantCulture, $"{name}_bucket{{{labels},le=\"{Buckets[i]}\"}} {_counts[i]}\n");
+                    sb.Append(CultureInfo.InvariantCulture, $"{name}_bucket{{{prefix}le=\"{_bounds[i]}\"}} {_counts[i]}\n");
                 }
 
-                sb.Append(CultureInfo.InvariantCulture, $"{name}_bucket{{{labels},le=\"+Inf\"}} {_total}\n");
-                sb.Append(CultureInfo.InvariantCulture, $"{name}_sum{{{labels}}} {_sum}\n");
-                sb.Append(CultureInfo.InvariantCulture, $"{name}_count{{{labels}}} {_total}\n");
+                sb.Append(CultureInfo.InvariantCulture, $"{name}_bucket{{{prefix}le=\"+Inf\"}} {_total}\n");
+                sb.Append(CultureInfo.InvariantCulture, $"{name}_sum{only} {_sum}\n");
+                sb.Append(CultureInfo.InvariantCulture, $"{name}_count{only} {_total}\n");
             }
         }
     }

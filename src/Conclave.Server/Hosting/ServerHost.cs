@@ -211,8 +211,13 @@ public static class ServerHost
             sp.GetRequiredService<Conclave.Server.Chains.EthereumTransactions>()));
         builder.Services.AddSingleton(clock);
         builder.Services.AddSingleton(new Conclave.Server.Policy.PolicyEngine(store));
+        var serverMetrics = new ServerMetrics { Risk = risk };
         builder.Services.AddSingleton(sp => new Conclave.Server.Policy.PolicyGate(sp.GetRequiredService<Conclave.Server.Policy.PolicyEngine>(),
-            sp.GetRequiredService<IRiskLevelSource>(), config, sp.GetRequiredService<TimeProvider>()));
+            sp.GetRequiredService<IRiskLevelSource>(), config, sp.GetRequiredService<TimeProvider>())
+        {
+            DeniedRequest = risk.RecordThreat, // a policy denial is a threat event, as a refused or badly signed request
+            Decided = serverMetrics.ObservePolicy,
+        });
         builder.Services.AddSingleton(sp =>
         {
             var approvals = new Conclave.Server.Policy.ApprovalService(store, sp.GetRequiredService<Conclave.Server.Policy.PolicyGate>(), sp.GetRequiredService<TimeProvider>());
@@ -225,7 +230,6 @@ public static class ServerHost
         {
             builder.Services.AddSingleton(new Conclave.Server.Api.Identity.ClientCertificateAuthenticator(store, clientCa, TimeProvider.System));
         }
-        var serverMetrics = new ServerMetrics { Risk = risk };
         builder.Services.AddSingleton(serverMetrics);
         builder.Services.AddSingleton(new AuditGate(store, config.AuditMaxInFlight));
         builder.Services.AddSingleton(sp => new DenialAudit(store, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Conclave.Server.Audit"),

@@ -45,23 +45,41 @@ public sealed class PolicyEngine(IConclaveStore store)
 
     public IConclaveStore Store { get; } = store;
 
-    /// <summary>The newest version of every stored document, parsed (parsed documents are cached by id and version).</summary>
+    /// <summary>
+    /// The newest version of every stored document, parsed. Only the ids, versions and hashes are read per call
+    /// (<see cref="IPolicyStore.ListHeadsAsync"/>); a stored version never changes, so a parsed copy is kept by id and
+    /// version and a document is fetched and parsed only the first time its version is seen (or if its hash differs).
+    /// </summary>
     public async Task<IReadOnlyList<LoadedPolicy>> LoadAsync(CancellationToken ct)
     {
-        IReadOnlyList<StoredPolicy> stored = await Store.Policies.ListAsync(ct).ConfigureAwait(false);
-        var list = new List<LoadedPolicy>(stored.Count);
-        lock (_parsed)
+        IReadOnlyList<PolicyHead> heads = await Store.Policies.ListHeadsAsync(ct).ConfigureAwait(false);
+        var list = new List<LoadedPolicy>(heads.Count);
+        foreach (PolicyHead head in heads)
         {
-            foreach (StoredPolicy s in stored)
+            LoadedPolicy? p;
+            lock (_parsed)
             {
-                if (!_parsed.TryGetValue((s.Id, s.Version), out LoadedPolicy? p) || p.Stored.Hash != s.Hash)
-                {
-                    p = new LoadedPolicy(s, PolicyDocument.Parse(Encoding.UTF8.GetString(s.Document)));
-                    _parsed[(s.Id, s.Version)] = p;
-                }
-
-                list.Add(p);
+                _parsed.TryGetValue((head.Id, head.Version), out p);
             }
+
+            if (p is null || p.Stored.Hash != head.Hash)
+            {
+                StoredPolicy s = await Store.Policies.GetAsync(head.Id, head.Version, ct).ConfigureAwait(false)
+                    ?? throw new InvalidOperationException($"policy {head.Id} v{head.Version} was listed but cannot be read");
+                p = new LoadedPolicy(s, PolicyDocument.Parse(Encoding.UTF8.GetString(s.Document)));
+                lock (_parsed)
+                {
+                    // Older versions of this id are no longer decided with: keep only the newest parsed.
+                    foreach ((string, long) old in _parsed.Keys.Where(k => k.Item1 == head.Id && k.Item2 < head.Version).ToList())
+                    {
+                        _parsed.Remove(old);
+                    }
+
+                    _parsed[(head.Id, head.Version)] = p;
+                }
+            }
+
+            list.Add(p);
         }
 
         return list;

@@ -39,6 +39,17 @@ public sealed class PolicyGate(PolicyEngine engine, IRiskLevelSource risk, Serve
     private IConclaveStore Store => Engine.Store;
 
     /// <summary>
+    /// Told of every request policy denies (a deny rule, a level block, a velocity limit, admin signing turned off): the
+    /// risk subsystem counts them with refused and badly signed requests as a threat signal (docs/POLICY.md "Risk
+    /// levels"). Must not throw or block. A request held for approval is not a denial.
+    /// </summary>
+    public Action? DeniedRequest { get; init; }
+
+    /// <summary>Told how long each authorization took (decision, its audit entry, the velocity reservation): the
+    /// <c>conclave_policy_seconds</c> histogram and `conclave bench`'s policy cost through REST.</summary>
+    public Action<TimeSpan>? Decided { get; init; }
+
+    /// <summary>
     /// Policy sees a key's labels as <c>name:value</c>, plus <c>scheme:SCHEME</c> (so a rule can name, for example, every
     /// ecdsa-secp256k1 key: the starter policy allows the admin raw digests that way).
     /// </summary>
@@ -58,6 +69,24 @@ public sealed class PolicyGate(PolicyEngine engine, IRiskLevelSource risk, Serve
         ArgumentNullException.ThrowIfNull(caller);
         ArgumentNullException.ThrowIfNull(key);
         ArgumentNullException.ThrowIfNull(request);
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
+        try
+        {
+            return await DecideAndReserveAsync(caller, key, request, route, body, held, ct).ConfigureAwait(false);
+        }
+        catch (ApiException e) when (e.Problem.Type == ProblemTypes.PolicyDenied)
+        {
+            DeniedRequest?.Invoke();
+            throw;
+        }
+        finally
+        {
+            Decided?.Invoke(System.Diagnostics.Stopwatch.GetElapsedTime(started));
+        }
+    }
+
+    private async Task<PolicyGrant> DecideAndReserveAsync(CallerIdentity caller, KeyRecord key, OperationRequest request, string route, string body, HeldRequestSink? held, CancellationToken ct)
+    {
         DateTimeOffset now = time.GetUtcNow();
         byte[] requestHash = RequestHash(route, key.Id, caller.Principal.Id, body);
         ServerDecision d;

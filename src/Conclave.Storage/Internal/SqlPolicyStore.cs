@@ -67,6 +67,21 @@ internal sealed class SqlPolicyStore(SqlStore store) : IPolicyStore
     public Task<IReadOnlyList<StoredPolicy>> ListAsync(CancellationToken cancellationToken = default) =>
         QueryAsync($"SELECT {Columns} FROM policies p WHERE version = (SELECT MAX(version) FROM policies q WHERE q.policy_id = p.policy_id) ORDER BY policy_id", null, null, cancellationToken);
 
+    public Task<IReadOnlyList<PolicyHead>> ListHeadsAsync(CancellationToken cancellationToken = default) =>
+        store.ReadAsync<IReadOnlyList<PolicyHead>>(async c =>
+        {
+            using DbCommand cmd = SqlEngine.Command(c, null,
+                "SELECT policy_id, version, hash FROM policies p WHERE version = (SELECT MAX(version) FROM policies q WHERE q.policy_id = p.policy_id) ORDER BY policy_id");
+            using DbDataReader r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            var list = new List<PolicyHead>();
+            while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                list.Add(new PolicyHead(r.GetString(0), r.GetInt64(1), r.GetString(2)));
+            }
+
+            return list;
+        }, cancellationToken);
+
     public Task<IReadOnlyList<StoredPolicy>> HistoryAsync(string id, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(id);

@@ -14,6 +14,9 @@ public enum PolicyMode
 /// </summary>
 public sealed record StoredPolicy(string Id, long Version, string Hash, PolicyMode Mode, byte[] Document, string CreatedBy, DateTimeOffset CreatedAt);
 
+/// <summary>The newest version of one policy without its document: what a decision checks its parsed copies against.</summary>
+public sealed record PolicyHead(string Id, long Version, string Hash);
+
 /// <summary>
 /// Versioned policy documents (table <c>policies</c>, migration 9). Every replica on one database sees the same set;
 /// a version is appended only if it is newer than every stored version of that id, so two replicas racing to put the
@@ -29,6 +32,12 @@ public interface IPolicyStore
 
     /// <summary>The newest version of every policy, ordered by id.</summary>
     Task<IReadOnlyList<StoredPolicy>> ListAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// The id, newest version and hash of every policy, ordered by id, without the documents: a decision reads this on
+    /// every request (a change applies to the next request on every replica) and fetches only versions it has not parsed.
+    /// </summary>
+    Task<IReadOnlyList<PolicyHead>> ListHeadsAsync(CancellationToken cancellationToken = default);
 
     /// <summary>Every version of one policy, oldest first.</summary>
     Task<IReadOnlyList<StoredPolicy>> HistoryAsync(string id, CancellationToken cancellationToken = default);
