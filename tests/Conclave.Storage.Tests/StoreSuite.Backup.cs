@@ -83,6 +83,10 @@ public abstract partial class StoreSuite
             Assert.Equal(Bytes(32, 1), (await store.Principals.GetCredentialAsync("bot-key-1"))!.PublicKey);
             Assert.True((await store.Principals.GetCredentialAsync("bot-key-2"))!.Revoked);
             Assert.Equal(7m, (await store.PolicyCounters.ReadAsync("venue-a/liq/hour/shared", 3600, DateTimeOffset.UtcNow)).Native);
+            // A restored counter has no running totals yet: the first reservation computes them from the entries, so the cap holds.
+            Assert.Null(await store.PolicyCounters.TryReserveAsync([new Conclave.Storage.Policy.CounterReservation("venue-a/liq/hour/shared", 3600, 4m, 0m, 1, 10m, null, null)], DateTimeOffset.UtcNow));
+            Assert.NotNull(await store.PolicyCounters.TryReserveAsync([new Conclave.Storage.Policy.CounterReservation("venue-a/liq/hour/shared", 3600, 3m, 0m, 1, 10m, null, null)], DateTimeOffset.UtcNow));
+            Assert.Equal(10m, (await store.PolicyCounters.ReadAsync("venue-a/liq/hour/shared", 3600, DateTimeOffset.UtcNow)).Native);
             Conclave.Storage.Risk.StoredRiskState risk = (await store.Risk.GetAsync())!;
             Assert.Equal(("stressed", "stressed", "ops", "FOMC"), (risk.Level, risk.ManualLevel, risk.ManualBy, risk.ManualReason));
             Assert.Equal(3000.5m, Assert.Single(await store.Risk.ReadPricesAsync(s_riskNow.AddMinutes(-1))).Price);

@@ -41,6 +41,24 @@ public sealed class AuditGate(IConclaveStore store, int maxInFlight) : IDisposab
         }
     }
 
+    /// <summary>
+    /// Reserves velocity counters and appends entries in one commit (<see cref="Conclave.Storage.Policy.IPolicyCounterStore.TryReserveAndAppendAsync"/>)
+    /// once a slot is free; null when a cap would be exceeded (nothing written).
+    /// </summary>
+    public async Task<(string ReservationId, IReadOnlyList<AuditEntry> Entries)?> ReserveAndAppendAsync(IReadOnlyList<Conclave.Storage.Policy.CounterReservation> reservations,
+        DateTimeOffset now, IReadOnlyList<AuditEntryInput> entries, CancellationToken waitToken)
+    {
+        await _slots.WaitAsync(waitToken).ConfigureAwait(false);
+        try
+        {
+            return await store.PolicyCounters.TryReserveAndAppendAsync(reservations, now, entries, CancellationToken.None).ConfigureAwait(false);
+        }
+        finally
+        {
+            _slots.Release();
+        }
+    }
+
     /// <summary>Appends an entry nothing waits for (<see cref="IAuditLog.AppendLazilyAsync"/>) once a slot is free.</summary>
     public async Task<AuditEntry> AppendLazilyAsync(AuditEntryInput entry, CancellationToken waitToken)
     {

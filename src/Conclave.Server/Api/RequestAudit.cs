@@ -100,6 +100,72 @@ public sealed class RequestAudit
         return mine is null ? [] : await mine.ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Commits everything held followed by <paramref name="entries"/> together with a velocity reservation, in one commit
+    /// (a limited request's intent, allow decision and the limit it spends: one fsync, not two). Returns the reservation
+    /// id, or null when a cap would be exceeded: then nothing is written and what was held stays held (the caller
+    /// records the denial next, with the intent).
+    /// </summary>
+    public async Task<string?> FlushReservingAsync(IReadOnlyList<AuditEntryInput> entries, IReadOnlyList<Conclave.Storage.Policy.CounterReservation> reservations, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(entries);
+        ArgumentNullException.ThrowIfNull(reservations);
+        AuditEntryInput[] held;
+        Task earlier;
+        bool carriesIntent;
+        Task<(string ReservationId, IReadOnlyList<AuditEntry> Entries)?> mine;
+        lock (_pending)
+        {
+            held = [.. _pending];
+            _pending.Clear();
+            earlier = _flushed;
+            carriesIntent = !_intentWritten;
+            _intentWritten = true;
+            mine = ReserveAndAppendAsync([.. held, .. entries], reservations, now);
+            _flushed = Task.WhenAll(earlier, mine);
+        }
+
+        (string ReservationId, IReadOnlyList<AuditEntry> Entries)? result;
+        try
+        {
+            result = await mine.ConfigureAwait(false);
+        }
+        catch (Exception e) when (carriesIntent)
+        {
+            _intent.TrySetException(e);
+            throw;
+        }
+
+        if (result is not { } done)
+        {
+            lock (_pending)
+            {
+                _pending.InsertRange(0, held);
+                _intentWritten &= !carriesIntent;
+            }
+        }
+        else if (carriesIntent)
+        {
+            _intent.TrySetResult(done.Entries[0]);
+        }
+
+        await earlier.ConfigureAwait(false);
+        return result?.ReservationId;
+    }
+
+    private async Task<(string ReservationId, IReadOnlyList<AuditEntry> Entries)?> ReserveAndAppendAsync(AuditEntryInput[] batch,
+        IReadOnlyList<Conclave.Storage.Policy.CounterReservation> reservations, DateTimeOffset now)
+    {
+        try
+        {
+            return await _gate.ReserveAndAppendAsync(reservations, now, batch, _waitToken).ConfigureAwait(false);
+        }
+        catch (StorageException e)
+        {
+            throw ApiMiddleware.AuditUnavailable(e);
+        }
+    }
+
     private async Task<IReadOnlyList<AuditEntry>> AppendAsync(AuditEntryInput[] batch)
     {
         try

@@ -141,6 +141,18 @@ internal static class Migrations
         [
             "CREATE TABLE safes (name TEXT PRIMARY KEY, chain_id BIGINT NOT NULL, address TEXT NOT NULL, threshold BIGINT NOT NULL, owner_key_ids TEXT NOT NULL, created_at BIGINT NOT NULL, UNIQUE (chain_id, address))",
         ]),
+
+        // Issue 16: running totals per velocity counter (SqlPolicyCounters): the sum of the counter's entries stamped
+        // after watermark_ms, kept under the counter's lock row, so a reservation reads only the entries between the
+        // watermark and its window's start instead of every entry in the window. NULL until first used (then computed
+        // from the entries once; a restored backup starts so too).
+        new(15, "policy counter running totals",
+        [
+            "ALTER TABLE policy_counter_keys ADD COLUMN watermark_ms BIGINT",
+            "ALTER TABLE policy_counter_keys ADD COLUMN total_native TEXT",
+            "ALTER TABLE policy_counter_keys ADD COLUMN total_usd TEXT",
+            "ALTER TABLE policy_counter_keys ADD COLUMN total_count BIGINT",
+        ]),
     ];
 
     /// <summary>The newest schema version this build knows.</summary>

@@ -28,7 +28,10 @@ internal sealed class SqlAuditLog(SqlStore store) : IAuditLog
     private volatile ISigningKey? _signer = store.Options.CheckpointSigner;
 
     /// <summary>A queued append; <see cref="HandOverTo"/> makes it the handover entry to that key (its input is a placeholder).</summary>
-    private sealed record Pending(AuditEntryInput[] Inputs, bool Lazy, TaskCompletionSource<IReadOnlyList<AuditEntry>> Done, ISigningKey? HandOverTo = null);
+    /// <summary>A queued append; <see cref="Guard"/>, when set, runs first in the batch's transaction and the entries are
+    /// written only if it returns true (it must write nothing when it returns false).</summary>
+    private sealed record Pending(AuditEntryInput[] Inputs, bool Lazy, TaskCompletionSource<IReadOnlyList<AuditEntry>> Done, ISigningKey? HandOverTo = null,
+        Func<DbConnection, DbTransaction, Task<bool>>? Guard = null);
 
     /// <inheritdoc/>
     public ReadOnlyMemory<byte>? CheckpointPublicKey => _signer?.PublicKey;
@@ -95,7 +98,25 @@ internal sealed class SqlAuditLog(SqlStore store) : IAuditLog
         return (await Enqueue([entry], lazy: true, cancellationToken).ConfigureAwait(false))[0];
     }
 
-    private Task<IReadOnlyList<AuditEntry>> Enqueue(IReadOnlyList<AuditEntryInput> entries, bool lazy, CancellationToken cancellationToken)
+    /// <summary>
+    /// Appends <paramref name="entries"/> like <see cref="AppendAllAsync"/> after <paramref name="guard"/> ran in the same
+    /// transaction (one commit for both); when the guard returns false, nothing of this item is written and the result is
+    /// empty. The guard runs inside the writer's batch: it must be short, and write nothing when it refuses.
+    /// </summary>
+    internal Task<IReadOnlyList<AuditEntry>> AppendGuardedAsync(IReadOnlyList<AuditEntryInput> entries, Func<DbConnection, DbTransaction, Task<bool>> guard, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(entries);
+        ArgumentNullException.ThrowIfNull(guard);
+        if (entries.Count == 0)
+        {
+            throw StorageErrors.Invalid("entries", "at least one entry is required");
+        }
+
+        return Enqueue(entries, lazy: false, cancellationToken, guard);
+    }
+
+    private Task<IReadOnlyList<AuditEntry>> Enqueue(IReadOnlyList<AuditEntryInput> entries, bool lazy, CancellationToken cancellationToken,
+        Func<DbConnection, DbTransaction, Task<bool>>? guard = null)
     {
         var inputs = new AuditEntryInput[entries.Count];
         for (int k = 0; k < inputs.Length; k++)
@@ -120,7 +141,7 @@ internal sealed class SqlAuditLog(SqlStore store) : IAuditLog
         }
 
         // One queue item however many entries: the writer never splits an item across two transactions.
-        var pending = new Pending(inputs, lazy, new TaskCompletionSource<IReadOnlyList<AuditEntry>>(TaskCreationOptions.RunContinuationsAsynchronously));
+        var pending = new Pending(inputs, lazy, new TaskCompletionSource<IReadOnlyList<AuditEntry>>(TaskCreationOptions.RunContinuationsAsynchronously), Guard: guard);
         if (!_queue.Writer.TryWrite(pending))
         {
             throw new ObjectDisposedException(nameof(IConclaveStore));
@@ -225,7 +246,8 @@ internal sealed class SqlAuditLog(SqlStore store) : IAuditLog
         }
     }
 
-    /// <summary>Commits a batch; returns the entries written in order, and the handover items that wrote none (already done).</summary>
+    /// <summary>Commits a batch; returns the entries written in order, and the items that wrote none (a handover already
+    /// done, a guard that refused).</summary>
     private Task<(IReadOnlyList<AuditEntry> Written, HashSet<Pending> Skipped)> CommitBatchAsync(List<Pending> batch) =>
         store.WriteAsync<(IReadOnlyList<AuditEntry>, HashSet<Pending>)>(async (c, tx) =>
         {
@@ -271,6 +293,12 @@ internal sealed class SqlAuditLog(SqlStore store) : IAuditLog
                     signer = next;
                     signers.Add(signer);
                     prev = h;
+                    continue;
+                }
+
+                if (p.Guard is { } guard && !await guard(c, tx).ConfigureAwait(false))
+                {
+                    skipped.Add(p); // refused: it wrote nothing, and none of its entries is written
                     continue;
                 }
 

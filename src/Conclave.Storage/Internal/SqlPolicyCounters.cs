@@ -7,17 +7,117 @@ namespace Conclave.Storage.Internal;
 /// <summary>
 /// Velocity counters in <c>policy_counter_keys</c> (one lock row per counter) and <c>policy_counter_entries</c>
 /// (one row per reservation and counter; amounts as invariant decimal text, summed in .NET so no engine rounds them).
+/// Each counter's row also keeps a running total of its entries stamped after a watermark (migration 15), updated under
+/// the row's lock: a reservation moves the watermark up to its window's start, subtracting the entries it passes, and
+/// adds back the entries between its window's start and the watermark when its window reaches further back (another
+/// caller's clock ran ahead, or a longer window), so every sum is exact while a reservation reads only the entries
+/// between the two instead of every entry in the window (before: O(entries in the window) per reservation and per
+/// decision, 1,400 entries ≈ 2 ms on this VM). A NULL watermark (a new column, a restored backup) is filled from the
+/// entries once.
 /// </summary>
 internal sealed class SqlPolicyCounters(SqlStore store) : IPolicyCounterStore
 {
+    /// <summary>A counter's running totals: the sum of its entries stamped after <see cref="Watermark"/>.</summary>
+    private readonly record struct Running(long Watermark, CounterTotals Totals);
+
+    /// <remarks>
+    /// Without a lock (an estimate for the evaluator: a reservation re-checks every cap under the counter's lock): the
+    /// running totals corrected by the entries between the watermark and the window's start, less entries stamped after
+    /// <paramref name="now"/>. Statements run one after another, so a reservation or release in between can make the
+    /// estimate off by what it wrote.
+    /// </remarks>
     public Task<CounterTotals> ReadAsync(string counterKey, long windowSeconds, DateTimeOffset now, CancellationToken cancellationToken = default)
     {
         Validate.Text(counterKey, nameof(counterKey));
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(windowSeconds);
-        return store.ReadAsync(c => SumAsync(c, null, counterKey, windowSeconds, now, cancellationToken), cancellationToken);
+        return store.ReadAsync(async c =>
+        {
+            Running? running = await LoadRunningAsync(c, null, counterKey, "", cancellationToken).ConfigureAwait(false);
+            if (running is not { } r)
+            {
+                return await SumRangeAsync(c, null, counterKey, WindowStart(now, windowSeconds), now.ToUnixTimeMilliseconds(), cancellationToken).ConfigureAwait(false);
+            }
+
+            long nowMs = now.ToUnixTimeMilliseconds();
+            CounterTotals inWindow = await InWindowAsync(c, null, counterKey, r, WindowStart(now, windowSeconds), cancellationToken).ConfigureAwait(false);
+            return Minus(inWindow, await SumRangeAsync(c, null, counterKey, nowMs, long.MaxValue, cancellationToken).ConfigureAwait(false));
+        }, cancellationToken);
     }
 
+    private static long WindowStart(DateTimeOffset now, long windowSeconds) => now.ToUnixTimeMilliseconds() - checked(windowSeconds * 1000);
+
+    private static CounterTotals Plus(CounterTotals a, CounterTotals b) => new(a.Native + b.Native, a.Usd + b.Usd, a.Count + b.Count);
+
+    private static CounterTotals Minus(CounterTotals a, CounterTotals b) => new(a.Native - b.Native, a.Usd - b.Usd, a.Count - b.Count);
+
+    /// <summary>The counter's entries stamped after <paramref name="from"/> (the window's start), from its running totals.</summary>
+    private static async Task<CounterTotals> InWindowAsync(DbConnection c, DbTransaction? tx, string key, Running r, long from, CancellationToken ct) =>
+        from >= r.Watermark
+            ? Minus(r.Totals, await SumRangeAsync(c, tx, key, r.Watermark, from, ct).ConfigureAwait(false))
+            : Plus(r.Totals, await SumRangeAsync(c, tx, key, from, r.Watermark, ct).ConfigureAwait(false));
+
+    /// <summary>
+    /// The counter's running totals (its row locked with <paramref name="forUpdate"/> in a write transaction); null when
+    /// it has none yet (no row, or a NULL watermark) and <paramref name="tx"/> is null (a read). In a write transaction, a
+    /// NULL watermark is filled from every entry of the counter (watermark <see cref="long.MinValue"/>) and written back.
+    /// </summary>
+    private static async Task<Running?> LoadRunningAsync(DbConnection c, DbTransaction? tx, string key, string forUpdate, CancellationToken ct)
+    {
+        using (DbCommand cmd = SqlEngine.Command(c, tx, "SELECT watermark_ms, total_native, total_usd, total_count FROM policy_counter_keys WHERE counter_key=@k" + forUpdate))
+        {
+            cmd.Add("@k", key);
+            using DbDataReader r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            if (await r.ReadAsync(ct).ConfigureAwait(false) && !r.IsDBNull(0))
+            {
+                return new Running(r.GetInt64(0), new CounterTotals(ParseAmount(r.GetString(1)), ParseAmount(r.GetString(2)), r.GetInt64(3)));
+            }
+        }
+
+        if (tx is null)
+        {
+            return null;
+        }
+
+        var filled = new Running(long.MinValue, await SumRangeAsync(c, tx, key, long.MinValue, long.MaxValue, ct).ConfigureAwait(false));
+        await SaveRunningAsync(c, tx, key, filled, ct).ConfigureAwait(false);
+        return filled;
+    }
+
+    private static async Task SaveRunningAsync(DbConnection c, DbTransaction tx, string key, Running r, CancellationToken ct)
+    {
+        using DbCommand cmd = SqlEngine.Command(c, tx, "UPDATE policy_counter_keys SET watermark_ms=@w, total_native=@n, total_usd=@u, total_count=@c WHERE counter_key=@k");
+        cmd.Add("@w", r.Watermark);
+        cmd.Add("@n", r.Totals.Native.ToString(CultureInfo.InvariantCulture));
+        cmd.Add("@u", r.Totals.Usd.ToString(CultureInfo.InvariantCulture));
+        cmd.Add("@c", r.Totals.Count);
+        cmd.Add("@k", key);
+        await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+    }
+
+    private static decimal ParseAmount(string text) => decimal.Parse(text, NumberStyles.Number, CultureInfo.InvariantCulture);
+
     public async Task<string?> TryReserveAsync(IReadOnlyList<CounterReservation> reservations, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        ValidateReservations(reservations);
+        string id = Guid.NewGuid().ToString("N");
+        bool ok = await store.WriteAsync((c, tx) => ReserveInAsync(c, tx, reservations, now, id, cancellationToken), cancellationToken).ConfigureAwait(false);
+        return ok ? id : null;
+    }
+
+    public async Task<(string ReservationId, IReadOnlyList<Audit.AuditEntry> Entries)?> TryReserveAndAppendAsync(IReadOnlyList<CounterReservation> reservations,
+        DateTimeOffset now, IReadOnlyList<Audit.AuditEntryInput> entries, CancellationToken cancellationToken = default)
+    {
+        ValidateReservations(reservations);
+        string id = Guid.NewGuid().ToString("N");
+
+        // The reservation runs first in the audit writer's batch transaction: the entries are written only when it holds.
+        // The guard's own cancellation is not the caller's (a batch is shared with other requests' entries).
+        IReadOnlyList<Audit.AuditEntry> written = await store.AuditLog.AppendGuardedAsync(entries,
+            (c, tx) => ReserveInAsync(c, tx, reservations, now, id, CancellationToken.None), cancellationToken).ConfigureAwait(false);
+        return written.Count == 0 ? null : (id, written);
+    }
+
+    private static void ValidateReservations(IReadOnlyList<CounterReservation> reservations)
     {
         ArgumentNullException.ThrowIfNull(reservations);
         foreach (var r in reservations)
@@ -33,52 +133,70 @@ internal sealed class SqlPolicyCounters(SqlStore store) : IPolicyCounterStore
         {
             throw StorageErrors.Invalid("reservations", "one reservation per counter");
         }
+    }
 
-        string id = Guid.NewGuid().ToString("N");
-        bool ok = await store.WriteAsync(async (c, tx) =>
+    /// <summary>Checks every cap under the counters' lock rows and writes the reservation; false (nothing written but a new counter's row) when a cap would be exceeded.</summary>
+    private async Task<bool> ReserveInAsync(DbConnection c, DbTransaction tx, IReadOnlyList<CounterReservation> reservations, DateTimeOffset now, string id, CancellationToken cancellationToken)
+    {
+        // Lock rows in key order, so two replicas reserving overlapping counters cannot deadlock; each row's running
+        // totals are read with its lock.
+        var running = new Dictionary<string, Running>(StringComparer.Ordinal);
+        foreach (string key in reservations.Select(r => r.CounterKey).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal))
         {
-            // Lock rows in key order, so two replicas reserving overlapping counters cannot deadlock.
-            foreach (string key in reservations.Select(r => r.CounterKey).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal))
+            using (DbCommand ins = SqlEngine.Command(c, tx, "INSERT INTO policy_counter_keys (counter_key) VALUES (@k) ON CONFLICT DO NOTHING"))
             {
-                using (DbCommand ins = SqlEngine.Command(c, tx, "INSERT INTO policy_counter_keys (counter_key) VALUES (@k) ON CONFLICT DO NOTHING"))
-                {
-                    ins.Add("@k", key);
-                    await ins.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-                }
-
-                using DbCommand lockRow = SqlEngine.Command(c, tx, "SELECT counter_key FROM policy_counter_keys WHERE counter_key=@k" + store.Engine.ForUpdate);
-                lockRow.Add("@k", key);
-                await lockRow.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
-            }
-
-            foreach (var r in reservations)
-            {
-                // Entries stamped after this call's "now" count too: concurrent callers read their clocks before they get
-                // the lock, so a later-stamped entry may already be in; leaving it out would let the cap be overspent.
-                var t = await SumAsync(c, tx, r.CounterKey, r.WindowSeconds, now, cancellationToken, includeLater: true).ConfigureAwait(false);
-                if ((r.MaxNative is { } mn && t.Native + r.Native > mn) || (r.MaxUsd is { } mu && t.Usd + r.Usd > mu) || (r.MaxCount is { } mc && t.Count + r.Count > mc))
-                {
-                    return false;
-                }
-            }
-
-            long at = now.ToUnixTimeMilliseconds();
-            foreach (var r in reservations)
-            {
-                using DbCommand ins = SqlEngine.Command(c, tx,
-                    "INSERT INTO policy_counter_entries (reservation_id, counter_key, at_ms, native, usd, count) VALUES (@id, @k, @at, @n, @u, @c)");
-                ins.Add("@id", id);
-                ins.Add("@k", r.CounterKey);
-                ins.Add("@at", at);
-                ins.Add("@n", r.Native.ToString(CultureInfo.InvariantCulture));
-                ins.Add("@u", r.Usd.ToString(CultureInfo.InvariantCulture));
-                ins.Add("@c", r.Count);
+                ins.Add("@k", key);
                 await ins.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             }
 
-            return true;
-        }, cancellationToken).ConfigureAwait(false);
-        return ok ? id : null;
+            running[key] = (await LoadRunningAsync(c, tx, key, store.Engine.ForUpdate, cancellationToken).ConfigureAwait(false))!.Value;
+        }
+
+        foreach (var r in reservations)
+        {
+            // Entries stamped after this call's "now" count too (the running totals hold every entry after the
+            // watermark): concurrent callers read their clocks before they get the lock, so a later-stamped entry may
+            // already be in; leaving it out would let the cap be overspent.
+            Running state = running[r.CounterKey];
+            long from = WindowStart(now, r.WindowSeconds);
+            CounterTotals t;
+            if (from > state.Watermark)
+            {
+                // Moves the watermark up to this window's start (written below if the reservation is granted): the
+                // entries passed leave the running totals, and what is left is exactly this window.
+                state = new Running(from, Minus(state.Totals, await SumRangeAsync(c, tx, r.CounterKey, state.Watermark, from, cancellationToken).ConfigureAwait(false)));
+                running[r.CounterKey] = state;
+                t = state.Totals;
+            }
+            else
+            {
+                t = await InWindowAsync(c, tx, r.CounterKey, state, from, cancellationToken).ConfigureAwait(false);
+            }
+
+            if ((r.MaxNative is { } mn && t.Native + r.Native > mn) || (r.MaxUsd is { } mu && t.Usd + r.Usd > mu) || (r.MaxCount is { } mc && t.Count + r.Count > mc))
+            {
+                return false;
+            }
+        }
+
+        long at = now.ToUnixTimeMilliseconds();
+        foreach (var r in reservations)
+        {
+            Running state = running[r.CounterKey];
+            await SaveRunningAsync(c, tx, r.CounterKey, at > state.Watermark ? state with { Totals = Plus(state.Totals, new CounterTotals(r.Native, r.Usd, r.Count)) } : state,
+                cancellationToken).ConfigureAwait(false);
+            using DbCommand ins = SqlEngine.Command(c, tx,
+                "INSERT INTO policy_counter_entries (reservation_id, counter_key, at_ms, native, usd, count) VALUES (@id, @k, @at, @n, @u, @c)");
+            ins.Add("@id", id);
+            ins.Add("@k", r.CounterKey);
+            ins.Add("@at", at);
+            ins.Add("@n", r.Native.ToString(CultureInfo.InvariantCulture));
+            ins.Add("@u", r.Usd.ToString(CultureInfo.InvariantCulture));
+            ins.Add("@c", r.Count);
+            await ins.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        return true;
     }
 
     public Task<bool> ReleaseAsync(string reservationId, CancellationToken cancellationToken = default)
@@ -86,27 +204,53 @@ internal sealed class SqlPolicyCounters(SqlStore store) : IPolicyCounterStore
         Validate.Text(reservationId, nameof(reservationId));
         return store.WriteAsync(async (c, tx) =>
         {
+            var entries = new List<(string Key, long At, CounterTotals Amount)>();
+            using (DbCommand read = SqlEngine.Command(c, tx, "SELECT counter_key, at_ms, native, usd, count FROM policy_counter_entries WHERE reservation_id=@id"))
+            {
+                read.Add("@id", reservationId);
+                using DbDataReader r = await read.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    entries.Add((r.GetString(0), r.GetInt64(1), new CounterTotals(ParseAmount(r.GetString(2)), ParseAmount(r.GetString(3)), r.GetInt64(4))));
+                }
+            }
+
+            // Under each counter's lock row, in key order (as reservations take them): an entry still in the running
+            // totals (stamped after the watermark) leaves them with the entry.
+            foreach ((string key, long at, CounterTotals amount) in entries.OrderBy(e => e.Key, StringComparer.Ordinal))
+            {
+                Running state = (await LoadRunningAsync(c, tx, key, store.Engine.ForUpdate, cancellationToken).ConfigureAwait(false))!.Value;
+                if (at > state.Watermark)
+                {
+                    await SaveRunningAsync(c, tx, key, state with { Totals = Minus(state.Totals, amount) }, cancellationToken).ConfigureAwait(false);
+                }
+            }
+
             using DbCommand cmd = SqlEngine.Command(c, tx, "DELETE FROM policy_counter_entries WHERE reservation_id=@id");
             cmd.Add("@id", reservationId);
             return await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) > 0;
         }, cancellationToken);
     }
 
-    private static async Task<CounterTotals> SumAsync(DbConnection c, DbTransaction? tx, string key, long windowSeconds, DateTimeOffset now, CancellationToken ct, bool includeLater = false)
+    /// <summary>The counter's entries stamped in (<paramref name="after"/>, <paramref name="upTo"/>].</summary>
+    private static async Task<CounterTotals> SumRangeAsync(DbConnection c, DbTransaction? tx, string key, long after, long upTo, CancellationToken ct)
     {
-        long to = includeLater ? long.MaxValue : now.ToUnixTimeMilliseconds();
-        long from = now.ToUnixTimeMilliseconds() - checked(windowSeconds * 1000);
+        if (after >= upTo)
+        {
+            return default;
+        }
+
         using DbCommand cmd = SqlEngine.Command(c, tx, "SELECT native, usd, count FROM policy_counter_entries WHERE counter_key=@k AND at_ms > @from AND at_ms <= @to");
         cmd.Add("@k", key);
-        cmd.Add("@from", from);
-        cmd.Add("@to", to);
+        cmd.Add("@from", after);
+        cmd.Add("@to", upTo);
         using DbDataReader r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
         decimal native = 0, usd = 0;
         long count = 0;
         while (await r.ReadAsync(ct).ConfigureAwait(false))
         {
-            native += decimal.Parse(r.GetString(0), NumberStyles.Number, CultureInfo.InvariantCulture);
-            usd += decimal.Parse(r.GetString(1), NumberStyles.Number, CultureInfo.InvariantCulture);
+            native += ParseAmount(r.GetString(0));
+            usd += ParseAmount(r.GetString(1));
             count += r.GetInt64(2);
         }
 

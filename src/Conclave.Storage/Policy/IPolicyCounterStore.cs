@@ -23,6 +23,15 @@ public interface IPolicyCounterStore
     /// <summary>Adds all reservations if each stays within its caps; returns the reservation id, or null (nothing written).</summary>
     Task<string?> TryReserveAsync(IReadOnlyList<CounterReservation> reservations, DateTimeOffset now, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Reserves as <see cref="TryReserveAsync"/> and appends <paramref name="entries"/> to the audit log in the same
+    /// transaction, one commit for both (a signing request's intent and allow decision with the limit it spends): returns
+    /// the reservation id and the entries once durable, or null when a cap would be exceeded — then neither the
+    /// reservation nor any entry is written. A failed commit fails the call and writes neither.
+    /// </summary>
+    Task<(string ReservationId, IReadOnlyList<Audit.AuditEntry> Entries)?> TryReserveAndAppendAsync(IReadOnlyList<CounterReservation> reservations, DateTimeOffset now,
+        IReadOnlyList<Audit.AuditEntryInput> entries, CancellationToken cancellationToken = default);
+
     /// <summary>Removes a reservation (signing failed). False if there was nothing to remove.</summary>
     Task<bool> ReleaseAsync(string reservationId, CancellationToken cancellationToken = default);
 }
