@@ -248,6 +248,7 @@ public sealed class ServerConfig
         }
 
         Risk?.Validate();
+        _ = Conclave.Server.Risk.PriceFeed.FromSettings(Risk?.PriceFeeds, UpstreamUrls());
         PolicyChanges?.Validate();
         if (ApiTls is not null && (string.IsNullOrWhiteSpace(ApiTls.Certificate) || string.IsNullOrWhiteSpace(ApiTls.Key)))
         {

@@ -206,6 +206,9 @@ public static class ServerHost
         // Upstream JSON-RPC nodes per chain and the transaction builder (issue 17, docs/VENUE.md).
         var upstreams = new Conclave.Server.Chains.ChainUpstreams(config.UpstreamUrls(), TimeSpan.FromSeconds(config.UpstreamTimeoutSeconds));
         builder.Services.AddSingleton(upstreams);
+        // Price sources read from contracts through those upstreams (risk.priceFeeds, docs/OPERATIONS.md "Risk levels").
+        builder.Services.AddSingleton(sp => new Conclave.Server.Risk.PriceFeedReader(Conclave.Server.Risk.PriceFeed.FromSettings(riskSettings.PriceFeeds, config.UpstreamUrls()),
+            upstreams, risk, clock, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Conclave.Server.Risk")));
         builder.Services.AddSingleton(sp => new Conclave.Server.Chains.EthereumTransactions(keys, sp.GetRequiredService<Conclave.Server.Policy.PolicyGate>(), venues, upstreams));
         builder.Services.AddSingleton(sp => new Conclave.Server.Chains.SafeTreasury(keys, sp.GetRequiredService<Conclave.Server.Policy.PolicyGate>(),
             sp.GetRequiredService<Conclave.Server.Chains.EthereumTransactions>()));
@@ -279,6 +282,7 @@ public static class ServerHost
         app.Lifetime.ApplicationStarted.Register(() => _ = RecoverRunsForeverAsync(keys, app.Lifetime.ApplicationStopping));
         app.Lifetime.ApplicationStarted.Register(() => _ = rotator.RunAsync(app.Lifetime.ApplicationStopping));
         app.Lifetime.ApplicationStarted.Register(() => _ = risk.RunAsync(app.Lifetime.ApplicationStopping));
+        app.Lifetime.ApplicationStarted.Register(() => _ = app.Services.GetRequiredService<Conclave.Server.Risk.PriceFeedReader>().RunAsync(app.Lifetime.ApplicationStopping));
         // Approved policy changes take effect when their time lock is over, whether or not anyone reads the request.
         app.Lifetime.ApplicationStarted.Register(() => _ = app.Services.GetRequiredService<Conclave.Server.Policy.ApprovalService>()
             .RunAsync(TimeSpan.FromSeconds(1), app.Lifetime.ApplicationStopping));

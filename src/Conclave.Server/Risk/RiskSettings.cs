@@ -36,6 +36,9 @@ public sealed class RiskSettings
     /// <summary>A rise to this level or higher demands a refresh of every key with a rotation schedule; "none" never. Default stressed.</summary>
     public string? RotateAtLevel { get; set; }
 
+    /// <summary>Price sources read from contracts through the chains' upstreams (<see cref="PriceFeed"/>); validated with the upstreams by ServerConfig.</summary>
+    public List<PriceFeedSettings>? PriceFeeds { get; set; }
+
     /// <summary>How often a replica re-reads the shared level and recomputes the triggers. Default 1000.</summary>
     public int? PollMilliseconds { get; set; }
 
