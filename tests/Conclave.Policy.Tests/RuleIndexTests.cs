@@ -76,13 +76,17 @@ public sealed class RuleIndexTests
         _ => JsonValue.Create(r.Next(4).ToString(System.Globalization.CultureInfo.InvariantCulture)), // a text, not a number
     };
 
-    private static JsonObject ArgumentCondition(Random r) => r.Next(4) switch
+    private static JsonObject ArgumentCondition(Random r) => r.Next(6) switch
     {
+        4 => new JsonObject { ["arg"] = "size", ["op"] = Pick(r, ["lt", "lte", "gt", "gte"]), ["value"] = r.Next(0, 6) },
+        5 => Between(r.Next(0, 4), r.Next(0, 3)),
         0 => new JsonObject { ["arg"] = "series", ["op"] = "eq", ["value"] = SeriesValue(r) },
         1 => new JsonObject { ["arg"] = "series", ["op"] = "one-of", ["values"] = new JsonArray(SeriesValue(r), SeriesValue(r)) },
         2 => new JsonObject { ["arg"] = "side", ["op"] = "eq", ["value"] = Pick(r, s_sides) },
         _ => new JsonObject { ["arg"] = "side", ["op"] = "one-of", ["values"] = new JsonArray(Pick(r, s_sides), r.Next(2) == 0) },
     };
+
+    private static JsonObject Between(int min, int width) => new() { ["arg"] = "size", ["op"] = "between", ["min"] = min, ["max"] = min + width };
 
     private static OperationRequest Request(Random r)
     {
@@ -107,6 +111,14 @@ public sealed class RuleIndexTests
             case 0: break;
             case 1: args["side"] = PolicyValue.OfText(Pick(r, s_sides)); break;
             default: args["side"] = PolicyValue.Of(r.Next(2) == 0); break;
+        }
+
+        switch (r.Next(5))
+        {
+            case 0: break; // no size: an allow rule's range on it does not hold, a deny's does
+            case 1: args["size"] = PolicyValue.OfText("3"); break;
+            case 2: args["size"] = PolicyValue.Of(r.Next(-1, 7) + 0.00m); break; // on a bound, at another scale
+            default: args["size"] = PolicyValue.Of(r.Next(-10, 70) / 10m); break; // between bounds too
         }
 
         return req with { KeyId = Pick(r, s_keys), KeyLabels = labels, Venue = r.Next(4) == 0 ? null : Pick(r, s_venues), Args = args };
@@ -241,5 +253,71 @@ public sealed class RuleIndexTests
         Assert.Equal(["no-series-7"], policy.Candidates(Liquidate(null)).Select(x => x.Id));
         Assert.Equal(DecisionOutcome.Deny, PolicyEvaluator.Decide(policy, Liquidate(null), new EvaluationContext(RiskLevel.Normal, s_now), EmptyCounters.Instance).Outcome);
         Assert.Equal(["no-series-7"], policy.Candidates(Liquidate(PolicyValue.OfText("998"))).Select(x => x.Id));
+    }
+
+    /// <summary>
+    /// A thousand allow rules that differ only by an amount band (the by-range layout of `conclave bench`) leave the one
+    /// band holding the request's amount, bounds included or not as written; nested thresholds too many to index
+    /// ("amount below X" for every X) are all candidates again, and decide the same.
+    /// </summary>
+    [Fact]
+    public void Allow_rules_by_amount_band_leave_the_band_that_holds_the_amount()
+    {
+        var bands = new JsonArray();
+        for (int i = 0; i < 1000; i++)
+        {
+            bands.Add(JsonNode.Parse($$"""{"id":"b{{i:D4}}","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"amount","op":"between","min":{{i * 10}},"max":{{(i * 10) + 9}}}]}"""));
+        }
+
+        bands.Add(JsonNode.Parse("""{"id":"over","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"amount","op":"gt","value":9999}]}"""));
+        bands.Add(JsonNode.Parse("""{"id":"not-under","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"amount","op":"gte","value":9990}]}"""));
+        PolicyDocument policy = PolicyDocument.Parse(new JsonObject { ["id"] = "bands", ["version"] = 1, ["rules"] = bands }.ToJsonString());
+        OperationRequest Liquidate(PolicyValue? amount)
+        {
+            var args = new Dictionary<string, PolicyValue>(StringComparer.Ordinal);
+            if (amount is { } a)
+            {
+                args["amount"] = a;
+            }
+
+            return new OperationRequest
+            {
+                Principal = new Principal("agent-7", PrincipalKind.Agent, [Role.Agent], PrincipalScope.Everything),
+                Operation = OperationKind.Liquidate,
+                KeyId = "key-7",
+                Args = args,
+            };
+        }
+
+        Assert.Equal(1002, policy.CandidatesByPrincipalAndOperation(Liquidate(PolicyValue.Of(5m))).Count());
+        Assert.Equal(["b0000"], policy.Candidates(Liquidate(PolicyValue.Of(5m))).Select(x => x.Id));
+        Assert.Equal(["b0123"], policy.Candidates(Liquidate(PolicyValue.Of(1239.00m))).Select(x => x.Id)); // an included bound, at another scale
+        Assert.Empty(policy.Candidates(Liquidate(PolicyValue.Of(1239.5m)))); // between two bands
+        Assert.Equal(["b0999", "not-under"], policy.Candidates(Liquidate(PolicyValue.Of(9990m))).Select(x => x.Id));
+        Assert.Equal(["not-under", "over"], policy.Candidates(Liquidate(PolicyValue.Of(10_000m))).Select(x => x.Id));
+        Assert.Equal(["b0999", "not-under"], policy.Candidates(Liquidate(PolicyValue.Of(9999m))).Select(x => x.Id)); // "over" excludes its bound
+        Assert.Equal(["not-under", "over"], policy.Candidates(Liquidate(PolicyValue.Of(9999.5m))).Select(x => x.Id));
+        Assert.Empty(policy.Candidates(Liquidate(null)));
+        Assert.Empty(policy.Candidates(Liquidate(PolicyValue.OfText("5"))));
+        Assert.Equal(DecisionOutcome.Allow, PolicyEvaluator.Decide(policy, Liquidate(PolicyValue.Of(5m)), new EvaluationContext(RiskLevel.Normal, s_now), EmptyCounters.Instance).Outcome);
+
+        // "amount below X" for 300 values of X (nested, bounded on one side): the candidates are exactly the rules holding.
+        var ceilings = new JsonArray();
+        var nested = new JsonArray();
+        for (int i = 0; i < 300; i++)
+        {
+            ceilings.Add(JsonNode.Parse($$"""{"id":"c{{i:D3}}","effect":"allow","match":{"operations":["liquidate"]},"conditions":[{"arg":"amount","op":"{{(i % 2 == 0 ? "lt" : "lte")}}","value":{{i}}}]}"""));
+            nested.Add(JsonNode.Parse($$"""{"id":"n{{i:D3}}","effect":"allow","match":{"operations":["liquidate"]},"conditions":[{"arg":"amount","op":"between","min":0,"max":{{i}}}]}"""));
+        }
+
+        PolicyDocument below = PolicyDocument.Parse(new JsonObject { ["id"] = "ceilings", ["version"] = 1, ["rules"] = ceilings }.ToJsonString());
+        Assert.Equal(Enumerable.Range(150, 150).Where(i => i > 150 || i % 2 == 1).Select(i => $"c{i:D3}"), below.Candidates(Liquidate(PolicyValue.Of(150m))).Select(x => x.Id));
+        Decision d = PolicyEvaluator.Decide(below, Liquidate(PolicyValue.Of(150m)), new EvaluationContext(RiskLevel.Normal, s_now), EmptyCounters.Instance);
+        Assert.Equal(149, d.Rules.Count); // c151 … c299 (c150 is "lt 150")
+
+        // Bands each containing the next, 300 of them: quadratic to index, so not indexed (all candidates), same decision.
+        PolicyDocument bands2 = PolicyDocument.Parse(new JsonObject { ["id"] = "nested", ["version"] = 1, ["rules"] = nested }.ToJsonString());
+        Assert.Equal(300, bands2.Candidates(Liquidate(PolicyValue.Of(150m))).Count());
+        Assert.Equal(150, PolicyEvaluator.Decide(bands2, Liquidate(PolicyValue.Of(150m)), new EvaluationContext(RiskLevel.Normal, s_now), EmptyCounters.Instance).Rules.Count);
     }
 }

@@ -21,9 +21,15 @@ namespace Conclave.Cli.Bench;
 /// <item><c>by-condition</c>: every rule matches the role agent and the operation liquidate, any key and venue, and
 /// differs only by an <c>eq</c> condition on an argument (a rule per option series): the argument level of the index
 /// leaves the one rule of the request's series.</item>
-/// <item><c>by-range</c>: every rule matches the role agent and the operation liquidate and differs only by a range
-/// condition on the amount (a tier per size band): no index level can narrow ranges, every rule is a candidate and is
-/// matched one by one, the matching one last: the worst case.</item>
+/// <item><c>by-range</c>: every rule matches the role agent and the operation liquidate and differs only by a band of
+/// the amount (<c>between</c>, a tier per size band): the range level of the index leaves the band holding the amount.</item>
+/// <item><c>by-threshold</c>: every rule matches the role agent and the operation liquidate and differs only by an
+/// amount floor (<c>gte</c>, one per tier): the floors are kept sorted, so the index leaves the rules whose floor the
+/// amount reaches.</item>
+/// <item><c>nested-bands</c>: every rule matches the role agent and the operation liquidate and differs only by a band
+/// of the amount that contains the next one (<c>between</c>, nested): the range level does not index nested bands
+/// (they would grow quadratically), so every rule is a candidate and is matched one by one, the matching one last: the
+/// worst case.</item>
 /// </list>
 /// The request is allowed by exactly one rule in every layout, so the whole decision (scope, level, deny scan, limits,
 /// explanation) runs. Velocity counters are empty (their reads are the store's, measured with it).
@@ -32,7 +38,7 @@ internal static class PolicyBench
 {
     public static IReadOnlyList<int> RuleCounts { get; } = [10, 100, 1_000, 10_000];
 
-    public static IReadOnlyList<string> Layouts { get; } = ["per-agent", "by-venue", "by-condition", "by-range"];
+    public static IReadOnlyList<string> Layouts { get; } = ["per-agent", "by-venue", "by-condition", "by-range", "by-threshold", "nested-bands"];
 
     private static readonly DateTimeOffset Now = new(2026, 11, 30, 12, 0, 0, TimeSpan.Zero);
 
@@ -53,7 +59,9 @@ internal static class PolicyBench
                     "per-agent" => PerAgent(rules),
                     "by-venue" => ByVenue(rules),
                     "by-condition" => ByCondition(rules),
-                    _ => ByRange(rules),
+                    "by-range" => ByRange(rules),
+                    "by-threshold" => ByThreshold(rules),
+                    _ => NestedBands(rules),
                 };
                 var context = new EvaluationContext(RiskLevel.Normal, Now);
                 Decision first = PolicyEvaluator.Decide(policy, request, context, EmptyCounters.Instance);
@@ -72,7 +80,9 @@ internal static class PolicyBench
                         "per-agent" => $"{rules} rules, one agent and one operation each: the principal/operation index leaves {PerAgentCandidates(rules)} candidate(s)",
                         "by-venue" => $"{rules} rules matching role agent and operation liquidate, one venue each: the venue index leaves 1 candidate(s)",
                         "by-condition" => $"{rules} rules matching role agent and operation liquidate, one series (eq) condition each: the argument index leaves 1 candidate(s)",
-                        _ => $"{rules} rules matching role agent and operation liquidate, one amount band (between) each: every rule is a candidate",
+                        "by-range" => $"{rules} rules matching role agent and operation liquidate, one amount band (between) each: the range index leaves 1 candidate(s)",
+                        "by-threshold" => $"{rules} rules matching role agent and operation liquidate, one amount floor (gte) each: the floor index leaves 1 candidate(s)",
+                        _ => $"{rules} rules matching role agent and operation liquidate, nested amount bands (between): not indexed, every rule is a candidate",
                     },
                 });
             }
@@ -129,6 +139,30 @@ internal static class PolicyBench
             // Rule i allows amounts in band count-1-i, [10 b, 10 b + 9]: the request's amount, 5, is in band 0, the last rule.
             int band = count - 1 - i;
             rules.Append(CultureInfo.InvariantCulture, $$$$"""{"id":"r{{{{i:D5}}}}","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"amount","op":"between","min":{{{{band * 10}}}},"max":{{{{(band * 10) + 9}}}}}],"limits":{"perTransaction":{"native":500}}},""");
+        }
+
+        return (Document(rules), Request("agent-7", "liquidate", "key-7", venue: "venue-1", series: null));
+    }
+
+    private static (PolicyDocument, OperationRequest) ByThreshold(int count)
+    {
+        var rules = new StringBuilder();
+        for (int i = 0; i < count; i++)
+        {
+            // Rule i allows amounts of at least 10 (count-1-i): the request's amount, 5, is at least 0 only (the last rule).
+            rules.Append(CultureInfo.InvariantCulture, $$$$"""{"id":"r{{{{i:D5}}}}","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"amount","op":"gte","value":{{{{(count - 1 - i) * 10}}}}}],"limits":{"perTransaction":{"native":500}}},""");
+        }
+
+        return (Document(rules), Request("agent-7", "liquidate", "key-7", venue: "venue-1", series: null));
+    }
+
+    private static (PolicyDocument, OperationRequest) NestedBands(int count)
+    {
+        var rules = new StringBuilder();
+        for (int i = 0; i < count; i++)
+        {
+            // Rule i allows amounts in [10 (count-1-i), 10 count]: each band contains the next; 5 is in the last one only.
+            rules.Append(CultureInfo.InvariantCulture, $$$$"""{"id":"r{{{{i:D5}}}}","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"amount","op":"between","min":{{{{(count - 1 - i) * 10}}}},"max":{{{{count * 10}}}}}],"limits":{"perTransaction":{"native":500}}},""");
         }
 
         // The matching rule is the last one in document order, so every other candidate is checked before it.

@@ -168,6 +168,144 @@ internal sealed class RuleIndex
         return null;
     }
 
+    /// <summary>
+    /// The interval of numbers an allow rule without an <c>eq</c>/<c>one-of</c> condition needs, from its first range
+    /// condition (<c>lt</c>, <c>lte</c>, <c>gt</c>, <c>gte</c>, <c>between</c>): the matcher holds such a condition only for
+    /// a number argument inside it. Null bounds are unbounded.
+    /// </summary>
+    private static (string Arg, Interval Range)? RangeGuard(PolicyRule rule)
+    {
+        if (rule.Effect != Effect.Allow || ArgumentGuard(rule) is not null)
+        {
+            return null;
+        }
+
+        foreach (Condition c in rule.Conditions)
+        {
+            Interval? range = c.Op switch
+            {
+                ConditionOperator.Lt => new Interval(null, false, c.Value!.Value.Number, false),
+                ConditionOperator.Lte => new Interval(null, false, c.Value!.Value.Number, true),
+                ConditionOperator.Gt => new Interval(c.Value!.Value.Number, false, null, false),
+                ConditionOperator.Gte => new Interval(c.Value!.Value.Number, true, null, false),
+                ConditionOperator.Between => new Interval(c.Min!.Value, true, c.Max!.Value, true),
+                _ => null,
+            };
+            if (range is { } r)
+            {
+                return (c.Arg, r);
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Numbers from <see cref="Low"/> to <see cref="High"/> (null: unbounded), each end included or not.</summary>
+    private readonly record struct Interval(decimal? Low, bool LowIncluded, decimal? High, bool HighIncluded);
+
+    /// <summary>A range slot: the rules filed under one (key token, venue, argument) by the interval they need.</summary>
+    private readonly record struct RangeSlot(KeyToken Kind, string? Key, string? Venue, string Arg);
+
+    /// <summary>
+    /// Rules by interval of one argument. Intervals bounded on one side only (<c>lt</c>, <c>lte</c>, <c>gt</c>,
+    /// <c>gte</c>) are kept sorted by their bound: the rules holding a number are a run from one end, found by binary
+    /// search and read in time proportional to how many hold it, however nested (a floor per tier). Intervals bounded on
+    /// both sides (<c>between</c>) cut the number line at their bounds into elementary segments (each bound a point, the
+    /// open stretches between them), and each segment lists the rules covering it; a number falls in exactly one segment.
+    /// The segments are built only while their lists stay within <see cref="MaxEntriesPerRule"/> entries per rule (many
+    /// nested bands would grow quadratically): otherwise <see cref="TryBuild"/> gives those rules back to be filed under
+    /// "any argument".
+    /// </summary>
+    private sealed class Ranges
+    {
+        public const int MaxEntriesPerRule = 16;
+
+        private readonly decimal[] _bounds;
+        private readonly int[][] _segments;
+        private readonly (decimal Bound, bool Included, int Position)[] _floors;
+        private readonly (decimal Bound, bool Included, int Position)[] _ceilings;
+
+        private Ranges(decimal[] bounds, int[][] segments, (decimal, bool, int)[] floors, (decimal, bool, int)[] ceilings)
+        {
+            _bounds = bounds;
+            _segments = segments;
+            _floors = floors;
+            _ceilings = ceilings;
+        }
+
+        /// <summary>The index of <paramref name="rules"/>, and the two-sided ones it leaves out (too nested to index).</summary>
+        public static (Ranges Index, List<int> NotIndexed) Build(List<(int Position, Interval Range)> rules)
+        {
+            (decimal, bool, int)[] floors = [.. rules.Where(r => r.Range.High is null && r.Range.Low is not null)
+                .Select(r => (r.Range.Low!.Value, r.Range.LowIncluded, r.Position)).OrderBy(f => f.Item1)];
+            (decimal, bool, int)[] ceilings = [.. rules.Where(r => r.Range.Low is null && r.Range.High is not null)
+                .Select(r => (r.Range.High!.Value, r.Range.HighIncluded, r.Position)).OrderByDescending(c => c.Item1)];
+            List<(int Position, Interval Range)> bands = [.. rules.Where(r => r.Range.Low is not null && r.Range.High is not null)];
+            decimal[] bounds = [.. bands.SelectMany(r => new[] { r.Range.Low!.Value, r.Range.High!.Value }).Distinct().Order()];
+            var segments = new List<int>[(2 * bounds.Length) + 1];
+            long entries = 0;
+            foreach ((int position, Interval range) in bands)
+            {
+                // Segment 2j+1 is the point bounds[j]; segment 2j the open stretch below it (2 * bounds.Length: above the last).
+                int from = (2 * Array.BinarySearch(bounds, range.Low!.Value)) + (range.LowIncluded ? 1 : 2);
+                int to = (2 * Array.BinarySearch(bounds, range.High!.Value)) + (range.HighIncluded ? 1 : 0);
+                entries += Math.Max(0, to - from + 1);
+                if (entries > ((long)MaxEntriesPerRule * bands.Count) + 64)
+                {
+                    return (new Ranges([], [[]], floors, ceilings), [.. bands.Select(b => b.Position)]);
+                }
+
+                for (int k = from; k <= to; k++)
+                {
+                    (segments[k] ??= []).Add(position);
+                }
+            }
+
+            return (new Ranges(bounds, [.. segments.Select(l => l is null ? [] : l.Order().ToArray())], floors, ceilings), []);
+        }
+
+        /// <summary>The rules (positions in document order) whose interval holds <paramref name="value"/>.</summary>
+        public int[] Holding(decimal value)
+        {
+            int j = Array.BinarySearch(_bounds, value);
+            int[] band = _bounds.Length == 0 ? [] : _segments[j >= 0 ? (2 * j) + 1 : 2 * ~j];
+            var held = new List<int>(band);
+            foreach ((decimal bound, bool included, int position) in _floors)
+            {
+                if (bound > value)
+                {
+                    break;
+                }
+
+                if (bound < value || included)
+                {
+                    held.Add(position);
+                }
+            }
+
+            foreach ((decimal bound, bool included, int position) in _ceilings)
+            {
+                if (bound < value)
+                {
+                    break;
+                }
+
+                if (bound > value || included)
+                {
+                    held.Add(position);
+                }
+            }
+
+            if (held.Count == band.Length)
+            {
+                return band;
+            }
+
+            held.Sort();
+            return [.. held];
+        }
+    }
+
     /// <summary>One (principal, operation) bucket: its rules in document order and their positions by slot.</summary>
     private sealed class Bucket
     {
@@ -176,11 +314,27 @@ internal sealed class RuleIndex
         /// <summary>The arguments some rule of this bucket is filed under (few: usually none or one).</summary>
         private readonly string[] _args;
 
+        private readonly Dictionary<RangeSlot, Ranges> _ranges = [];
+
+        /// <summary>The arguments some rule of this bucket is filed under by interval.</summary>
+        private readonly string[] _rangeArgs;
+
         public Bucket(List<PolicyRule> rules)
         {
             Rules = [.. rules];
             var slots = new Dictionary<Slot, List<int>>();
             var args = new HashSet<string>(StringComparer.Ordinal);
+            var ranged = new Dictionary<RangeSlot, List<(int, Interval)>>();
+            void File(Slot slot, int position)
+            {
+                if (!slots.TryGetValue(slot, out List<int>? list))
+                {
+                    slots[slot] = list = [];
+                }
+
+                list.Add(position);
+            }
+
             for (int i = 0; i < Rules.Length; i++)
             {
                 RuleMatch m = Rules[i].Match;
@@ -189,6 +343,25 @@ internal sealed class RuleIndex
                     : [.. m.Keys.Distinct(StringComparer.Ordinal).Select(k => (KeyToken.Key, (string?)k)), .. m.Labels.Distinct(StringComparer.Ordinal).Select(l => (KeyToken.Label, (string?)l))];
                 string?[] venues = m.Venues.Count == 0 ? [null] : [.. m.Venues.Distinct(StringComparer.Ordinal)];
                 (string Arg, PolicyValue[] Values)? guard = ArgumentGuard(Rules[i]);
+                if (RangeGuard(Rules[i]) is { } range)
+                {
+                    foreach ((KeyToken kind, string? value) in keys)
+                    {
+                        foreach (string? venue in venues)
+                        {
+                            var at = new RangeSlot(kind, value, venue, range.Arg);
+                            if (!ranged.TryGetValue(at, out List<(int, Interval)>? list))
+                            {
+                                ranged[at] = list = [];
+                            }
+
+                            list.Add((i, range.Range));
+                        }
+                    }
+
+                    continue;
+                }
+
                 (string?, PolicyValue)[] values = guard is { } g ? [.. g.Values.Select(v => ((string?)g.Arg, v))] : [(null, default)];
                 if (guard is { } filed)
                 {
@@ -201,20 +374,25 @@ internal sealed class RuleIndex
                     {
                         foreach ((string? arg, PolicyValue argValue) in values)
                         {
-                            var slot = new Slot(kind, value, venue, arg, argValue);
-                            if (!slots.TryGetValue(slot, out List<int>? list))
-                            {
-                                slots[slot] = list = [];
-                            }
-
-                            list.Add(i);
+                            File(new Slot(kind, value, venue, arg, argValue), i);
                         }
                     }
                 }
             }
 
-            _slots = slots.ToDictionary(kv => kv.Key, kv => kv.Value.ToArray());
+            foreach ((RangeSlot at, List<(int, Interval)> byRange) in ranged)
+            {
+                (Ranges index, List<int> notIndexed) = Ranges.Build(byRange);
+                _ranges[at] = index;
+                foreach (int position in notIndexed)
+                {
+                    File(new Slot(at.Kind, at.Key, at.Venue, null, default), position); // too nested to index: any argument
+                }
+            }
+
+            _slots = slots.ToDictionary(kv => kv.Key, kv => kv.Value.Order().ToArray());
             _args = [.. args.Order(StringComparer.Ordinal)];
+            _rangeArgs = [.. _ranges.Keys.Select(k => k.Arg).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
         }
 
         public PolicyRule[] Rules { get; }
@@ -244,6 +422,16 @@ internal sealed class RuleIndex
                 if (args.TryGetValue(arg, out PolicyValue value) && _slots.TryGetValue(new Slot(kind, key, venue, arg, value), out int[]? byValue))
                 {
                     into.Add(byValue);
+                }
+            }
+
+            // A range condition holds only for a number argument (any other kind, or none, leaves the allow rule out).
+            foreach (string arg in _rangeArgs)
+            {
+                if (args.TryGetValue(arg, out PolicyValue value) && value.Kind == PolicyValueKind.Number
+                    && _ranges.TryGetValue(new RangeSlot(kind, key, venue, arg), out Ranges? ranges) && ranges.Holding(value.Number) is { Length: > 0 } holding)
+                {
+                    into.Add(holding);
                 }
             }
         }
