@@ -207,8 +207,9 @@ public static class ServerHost
         var upstreams = new Conclave.Server.Chains.ChainUpstreams(config.UpstreamUrls(), TimeSpan.FromSeconds(config.UpstreamTimeoutSeconds));
         builder.Services.AddSingleton(upstreams);
         builder.Services.AddSingleton(sp => new Conclave.Server.Chains.EthereumTransactions(keys, sp.GetRequiredService<Conclave.Server.Policy.PolicyGate>(), venues, upstreams));
+        var safeContracts = config.SafeContractAddresses();
         builder.Services.AddSingleton(sp => new Conclave.Server.Chains.SafeTreasury(keys, sp.GetRequiredService<Conclave.Server.Policy.PolicyGate>(),
-            sp.GetRequiredService<Conclave.Server.Chains.EthereumTransactions>()));
+            sp.GetRequiredService<Conclave.Server.Chains.EthereumTransactions>(), sp.GetRequiredService<Conclave.Server.Policy.ApprovalService>(), safeContracts));
         builder.Services.AddSingleton(clock);
         builder.Services.AddSingleton(new Conclave.Server.Policy.PolicyEngine(store));
         builder.Services.AddSingleton(sp => new Conclave.Server.Policy.PolicyGate(sp.GetRequiredService<Conclave.Server.Policy.PolicyEngine>(),
