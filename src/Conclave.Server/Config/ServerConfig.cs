@@ -113,7 +113,7 @@ public sealed class ServerConfig
     public IReadOnlyDictionary<long, (byte[] Singleton, byte[] ProxyFactory, byte[] FallbackHandler)> SafeContractAddresses()
     {
         var result = new Dictionary<long, (byte[], byte[], byte[])>();
-        foreach ((string chain, SafeContracts c) in SafeContracts ?? [])
+        foreach ((string chain, var c) in SafeContracts ?? [])
         {
             if (!long.TryParse(chain, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long id) || id is < 1 or > 0xFFFF_FFFF_FFFF
                 || id.ToString(System.Globalization.CultureInfo.InvariantCulture) != chain)
