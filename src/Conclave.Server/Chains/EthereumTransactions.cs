@@ -91,9 +91,9 @@ public sealed class EthereumTransactions(KeyService keys, PolicyGate policy, Ven
         // Policy first: a refused request reserves no nonce and sends nothing.
         PolicyGrant? grant;
         PolicyExplanation explanation;
-        if (decided is { } given)
+        if (decided is { } before)
         {
-            (grant, explanation) = given;
+            (grant, explanation) = before;
         }
         else
         {
