@@ -147,6 +147,7 @@ public sealed class SafeTreasuryTests(SafeVenue fixture) : IClassFixture<SafeVen
     public async Task A_Safe_transaction_that_needs_approval_is_held_runs_once_approved_and_never_reaches_the_chain_when_rejected_or_expired()
     {
         (string name, string safe, string soft, string softAddress, string hsm, string hsmId) = await DeployedPairAsync();
+        string softId = (await GetKeyAsync(soft))["id"]!.GetValue<string>();
 
         // Policy: a transfer signed by the HSM key needs one of two treasury approvers (the starter policy grants it otherwise).
         await PolicyEnforcementTests.PutPolicyAsync(V.Http, V.Cluster.App.Services, $$$"""
@@ -202,11 +203,33 @@ public sealed class SafeTreasuryTests(SafeVenue fixture) : IClassFixture<SafeVen
             Assert.Equal(softSent + 1, await V.Chain.TransactionCountAsync(softAddress, "pending"));
             Assert.Equal(BigInteger.One, await SafeNonceAsync(safe));
             Assert.Equal(before + 1000, await BalanceAsync(recipient));
+
+            // Both owners' signatures (and the software key's execution) need approval, from two groups: one request,
+            // pending until both groups approved, then run.
+            await PolicyEnforcementTests.PutPolicyAsync(V.Http, V.Cluster.App.Services, $$$"""
+                {"id":"treasury-approvals","version":2,"rules":[{"id":"hsm-transfers","effect":"require-approval","match":{"keys":["{{{hsmId}}}"],"operations":["transfer"]},
+                 "approval":{"mode":"or","groups":[{"name":"treasury","members":["treasury-approver-1","treasury-approver-2"],"k":1}],"ttlSeconds":600}},
+                 {"id":"soft-transfers","effect":"require-approval","match":{"keys":["{{{softId}}}"],"operations":["transfer"]},
+                 "approval":{"mode":"or","groups":[{"name":"operations","members":["ops-approver-1"],"k":1}],"ttlSeconds":600}}]}
+                """);
+            (status, body) = await Post(route, Transfer(recipient, "4000", soft, soft, hsm));
+            Assert.True(status == HttpStatusCode.Accepted, body?.ToJsonString());
+            id = body!["requestId"]!.GetValue<string>();
+            string requestHash = body["requestHash"]!.GetValue<string>();
+            string policyHash = body["policy"]!["policyHash"]!.GetValue<string>();
+            done = await approvals.VoteAsync(PolicyEnforcementTests.PolicyApprover("treasury-approver-1"), id, true, requestHash, policyHash, "{}"u8.ToArray(), CancellationToken.None);
+            Assert.Equal("pending", done["status"]!.GetValue<string>());
+            Assert.Equal(BigInteger.One, await SafeNonceAsync(safe));
+            done = await approvals.VoteAsync(PolicyEnforcementTests.PolicyApprover("ops-approver-1"), id, true, requestHash, policyHash, "{}"u8.ToArray(), CancellationToken.None);
+            Assert.True(done["status"]!.GetValue<string>() == "executed", done.ToJsonString());
+            Assert.Equal("0x1", (await V.Chain.ReceiptAsync(done["result"]!["execution"]!["hash"]!.GetValue<string>()))["status"]!.GetValue<string>());
+            Assert.Equal(before + 5000, await BalanceAsync(recipient));
+            Assert.Equal(new BigInteger(2), await SafeNonceAsync(safe));
         }
         finally
         {
             await PolicyEnforcementTests.PutPolicyAsync(V.Http, V.Cluster.App.Services,
-                """{"id":"treasury-approvals","version":2,"rules":[{"id":"hsm-transfers","effect":"deny","match":{"keys":["none"],"operations":["transfer"]}}]}""");
+                """{"id":"treasury-approvals","version":3,"rules":[{"id":"hsm-transfers","effect":"deny","match":{"keys":["none"],"operations":["transfer"]}}]}""");
         }
     }
 
