@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Numerics;
 using System.Text;
 using System.Text.Json.Nodes;
+using Conclave.Client;
 
 namespace Conclave.Keeper;
 
@@ -10,27 +11,46 @@ internal sealed class ChainRpcException(string message) : Exception(message);
 
 /// <summary>
 /// Reads the chain over JSON-RPC (eth_blockNumber, eth_call, eth_getLogs, eth_getBlockByNumber,
-/// eth_getTransactionReceipt). It never sends a transaction: those go through Conclave.
+/// eth_getTransactionReceipt): through Conclave's <c>/rpc</c>, which forwards these methods to the chain's upstream
+/// (each call signed as the agent, like its transactions), or, with <c>--chain-url</c>, from the chain's node directly.
+/// It never sends a transaction: those go through Conclave's transaction route.
 /// </summary>
-internal sealed class ChainReader(Uri url) : IDisposable
+internal sealed class ChainReader(Uri? url, ConclaveClient conclave) : IDisposable
 {
     private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(30) };
     private long _id;
 
+    /// <summary>Where the reads go, for the start line.</summary>
+    public string Source => url is null ? "conclave-rpc" : "chain-url";
+
     public async Task<JsonNode?> CallAsync(string method, JsonArray parameters, CancellationToken ct)
     {
         var body = new JsonObject { ["jsonrpc"] = "2.0", ["id"] = Interlocked.Increment(ref _id), ["method"] = method, ["params"] = parameters };
-        using var content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json");
-        using HttpResponseMessage r = await _http.PostAsync(url, content, ct).ConfigureAwait(false);
-        string text = await r.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
         JsonNode? answer;
-        try
+        if (url is null)
         {
-            answer = JsonNode.Parse(text);
+            try
+            {
+                answer = await conclave.SendJsonAsync(HttpMethod.Post, "rpc", body.ToJsonString(), ct).ConfigureAwait(false);
+            }
+            catch (ConclaveApiException e)
+            {
+                throw new ChainRpcException($"{method} through Conclave /rpc: {e.Message}");
+            }
         }
-        catch (System.Text.Json.JsonException)
+        else
         {
-            throw new ChainRpcException($"{method}: HTTP {(int)r.StatusCode}, not JSON");
+            using var content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json");
+            using HttpResponseMessage r = await _http.PostAsync(url, content, ct).ConfigureAwait(false);
+            string text = await r.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
+            try
+            {
+                answer = JsonNode.Parse(text);
+            }
+            catch (System.Text.Json.JsonException)
+            {
+                throw new ChainRpcException($"{method}: HTTP {(int)r.StatusCode}, not JSON");
+            }
         }
 
         if (answer?["error"] is { } error)

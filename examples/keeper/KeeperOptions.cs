@@ -16,8 +16,8 @@ internal sealed class KeeperUsageException(string message) : Exception(message);
 internal sealed class KeeperOptions
 {
     public const string Usage = """
-        usage: conclave-keeper --server URL --credential FILE --key NAME --engine 0xADDRESS --chain-url URL
-                               [--mode liquidate|settle] [--venue NAME] [--concurrency N] [--poll-ms N] [--from-block N]
+        usage: conclave-keeper --server URL --credential FILE --key NAME --engine 0xADDRESS
+                               [--chain-url URL] [--mode liquidate|settle] [--venue NAME] [--concurrency N] [--poll-ms N] [--from-block N]
         """;
 
     public required Uri Server { get; init; }
@@ -30,8 +30,11 @@ internal sealed class KeeperOptions
     /// <summary>MarginEngine's address, lowercase 0x text.</summary>
     public required string Engine { get; init; }
 
-    /// <summary>The chain's JSON-RPC URL, read only (eth_call, eth_getLogs, receipts): transactions go through Conclave.</summary>
-    public required Uri ChainUrl { get; init; }
+    /// <summary>
+    /// The chain's JSON-RPC URL, read only (eth_call, eth_getLogs, receipts); null: reads go through Conclave's /rpc.
+    /// Transactions go through Conclave either way.
+    /// </summary>
+    public Uri? ChainUrl { get; init; }
 
     public KeeperMode Mode { get; init; } = KeeperMode.Liquidate;
 
@@ -77,7 +80,7 @@ internal sealed class KeeperOptions
             CredentialFile = Required("credential"),
             Key = Required("key"),
             Engine = Address("engine", Required("engine")),
-            ChainUrl = HttpUrl("chain-url", Required("chain-url")),
+            ChainUrl = Optional("chain-url") is { } chainUrl ? HttpUrl("chain-url", chainUrl) : null,
             Mode = Optional("mode") switch
             {
                 null or "liquidate" => KeeperMode.Liquidate,

@@ -29,11 +29,11 @@ using PosixSignalRegistration interrupt = PosixSignalRegistration.Create(PosixSi
 
 var log = new KeeperLog(Console.Out, TimeProvider.System);
 using ConclaveClient conclave = ConclaveClient.ForAgent(options.Server, key, keyId, TimeSpan.FromSeconds(120));
-using var chain = new ChainReader(options.ChainUrl);
+using var chain = new ChainReader(options.ChainUrl, conclave);
 var venue = new VenueOperations(conclave, options.Key, options.Venue);
 using var dispatcher = new OperationDispatcher(venue, chain, log, options.Concurrency);
 string mode = options.Mode == KeeperMode.Liquidate ? "liquidate" : "settle";
-log.Line($"started mode={mode} agent={principal} key={options.Key} venue={options.Venue} engine={options.Engine} concurrency={options.Concurrency}");
+log.Line($"started mode={mode} agent={principal} key={options.Key} venue={options.Venue} engine={options.Engine} concurrency={options.Concurrency} reads={chain.Source}");
 
 if (options.Mode == KeeperMode.Liquidate)
 {

@@ -72,6 +72,12 @@ internal static class DemoCommand
             throw new CliUsageException($"MarginEngine was deployed at {engine}, but {profile} names {profiled}");
         }
 
+        // The Safe 1.4.1 singleton and proxy factory (npm @safe-global/safe-contracts' compiled artifacts), deployed by
+        // another account so that MarginEngine stays where the profile says; the server is told where they are.
+        string safeArtifacts = Path.Combine(root, "tests", "interop", "node_modules", "@safe-global", "safe-contracts", "build", "artifacts", "contracts");
+        string singleton = await DeployArtifactAsync(chain, anvilAccounts[9], Path.Combine(safeArtifacts, "Safe.sol", "Safe.json"), ct).ConfigureAwait(false);
+        string factory = await DeployArtifactAsync(chain, anvilAccounts[9], Path.Combine(safeArtifacts, "proxies", "SafeProxyFactory.sol", "SafeProxyFactory.json"), ct)
+            .ConfigureAwait(false);
         await chain.SendFromAsync(admin, engine, DemoChain.Calldata("setPriceFeeder(address,bool)", admin, true), null, ct).ConfigureAwait(false);
         await chain.SendFromAsync(admin, engine, DemoChain.Calldata("fundPool()"), DemoChain.Wei("50"), ct).ConfigureAwait(false);
         await chain.SendFromAsync(admin, engine, DemoChain.Calldata("setPrice(uint256)", DemoChain.Wei("1")), null, ct).ConfigureAwait(false);
@@ -84,6 +90,7 @@ internal static class DemoCommand
         config.ChainId = DemoChain.ChainId;
         config.Upstreams = new() { ["31337"] = chain.Url.ToString() };
         config.VenueProfiles = [profile];
+        config.SafeContracts = new() { ["31337"] = new Conclave.Server.Config.SafeContracts { Singleton = singleton, ProxyFactory = factory } };
         config.RequestTimeoutSeconds = 120;
         string starter = config.Resolve(config.StarterPolicy ?? LocalClusterLayout.StarterPolicyFileName);
         JsonNode policy = JsonNode.Parse(await File.ReadAllTextAsync(starter, ct).ConfigureAwait(false))!;
@@ -107,6 +114,12 @@ internal static class DemoCommand
             await chain.SendFromAsync(admin, engine, DemoChain.Calldata("setKeeper(address,bool)", keeperAddress, true), null, ct).ConfigureAwait(false);
             Say($"threshold key 'keeper' (ecdsa-dkls23, made by the three nodes in {sw.Elapsed.TotalSeconds:F1} s), address {keeperAddress}, granted the keeper role");
 
+            // The treasury: a Safe deployed by Conclave whose owners are the threshold key and two software keys, 2 of 3;
+            // the venue's pool releases collateral only to it.
+            string safe = await DeployTreasuryAsync(admins, chain, ct).ConfigureAwait(false);
+            await chain.SendFromAsync(admin, engine, DemoChain.Calldata("setTreasury(address)", safe), null, ct).ConfigureAwait(false);
+            Say($"treasury Safe deployed at {safe} through POST /v1/safes (owners keeper, treasury-1, treasury-2; threshold 2), named the venue's treasury");
+
             string credential = await RegisterAgentAsync(admins, key.Id, cluster.DataDir, ct).ConfigureAwait(false);
             Say("agent 'keeper-bot' registered (Ed25519 credential, scope: the keeper key, liquidate and settle)");
 
@@ -122,7 +135,7 @@ internal static class DemoCommand
 
             keeper = KeeperRun.Start(keeperDll, [
                 "--server", api.ToString().TrimEnd('/'), "--credential", credential, "--key", "keeper", "--engine", engine,
-                "--chain-url", chain.Url.ToString(), "--concurrency", "16", "--poll-ms", "100"]);
+                "--concurrency", "16", "--poll-ms", "100"]); // no --chain-url: the keeper reads the chain through Conclave's /rpc
             await keeper.WaitForAsync(k => k.Events("price").Any(f => f.Contains("accounts=" + count.ToString(CultureInfo.InvariantCulture))), TimeSpan.FromSeconds(60), ct).ConfigureAwait(false);
 
             await chain.SendFromAsync(admin, engine, DemoChain.Calldata("setPrice(uint256)", DemoChain.Wei("0.94")), null, ct).ConfigureAwait(false);
@@ -156,11 +169,12 @@ internal static class DemoCommand
 
             double[] ms = [.. latencies.Order()];
             int code = await keeper.StopAsync().ConfigureAwait(false);
+            bool released = await ReleaseThroughTreasuryAsync(admins, chain, engine, anvilAccounts[8], ct).ConfigureAwait(false);
             string rate = ms.Length == 0 ? "0" : (ms.Length / (ms[^1] / 1000)).ToString("F1", CultureInfo.InvariantCulture);
             Say($"keeper stopped (exit {code})");
             Say(string.Create(CultureInfo.InvariantCulture,
                 $"summary: {closed} of {count} positions closed; {fromKey} liquidations mined from {keeperAddress} (the threshold key); latency from the price block to the node accepting each liquidation p50 {Pct(ms, 0.5):F0} ms, p99 {Pct(ms, 0.99):F0} ms; {rate} liquidations/s"));
-            return all && closed == count && fromKey == count && code == 0 ? 0 : 1;
+            return all && closed == count && fromKey == count && code == 0 && released ? 0 : 1;
         }
         finally
         {
@@ -168,6 +182,78 @@ internal static class DemoCommand
             await server.StopAsync(CancellationToken.None).ConfigureAwait(false);
             await server.DisposeAsync().ConfigureAwait(false);
         }
+    }
+
+    private static async Task<string> DeployArtifactAsync(DemoChain chain, string from, string artifact, CancellationToken ct)
+    {
+        if (!File.Exists(artifact))
+        {
+            throw new CliUsageException($"the Safe contracts are not installed ({artifact}): run `npm ci` in tests/interop");
+        }
+
+        string bytecode = JsonNode.Parse(await File.ReadAllTextAsync(artifact, ct).ConfigureAwait(false))!["bytecode"]!.GetValue<string>();
+        return (await chain.SendFromAsync(from, null, bytecode, null, ct).ConfigureAwait(false))["contractAddress"]!.GetValue<string>();
+    }
+
+    /// <summary>Two software owner keys, then the Safe deployed and registered by Conclave (treasury-1 sends the deployment).</summary>
+    private static async Task<string> DeployTreasuryAsync(ConclaveClient admins, DemoChain chain, CancellationToken ct)
+    {
+        foreach (string name in new[] { "treasury-1", "treasury-2" })
+        {
+            KeyInfo owner = await admins.CreateKeyAsync(new CreateKeyRequest(name, "ecdsa-secp256k1"), ct).ConfigureAwait(false);
+            await chain.FundAsync(owner.Addresses?.Ethereum ?? throw new CliUsageException($"{name} has no Ethereum address"), ct).ConfigureAwait(false);
+        }
+
+        var request = new JsonObject
+        {
+            ["name"] = "treasury",
+            ["chainId"] = DemoChain.ChainId,
+            ["owners"] = new JsonArray("keeper", "treasury-1", "treasury-2"),
+            ["threshold"] = 2,
+            ["deploy"] = new JsonObject { ["deployer"] = "treasury-1" },
+        };
+        JsonNode answer = await admins.SendJsonAsync(HttpMethod.Post, "v1/safes", request.ToJsonString(), ct).ConfigureAwait(false)
+            ?? throw new CliUsageException("the server answered no Safe");
+        return answer["address"]!.GetValue<string>();
+    }
+
+    /// <summary>
+    /// Releases 1 ether of the pool to <paramref name="recipient"/> through the treasury Safe: one owner's signature is
+    /// refused by the Safe (nothing sent), two owners' signatures are executed. True when the release was mined.
+    /// </summary>
+    private static async Task<bool> ReleaseThroughTreasuryAsync(ConclaveClient admins, DemoChain chain, string engine, string recipient, CancellationToken ct)
+    {
+        string release = DemoChain.Calldata("releaseCollateral(address,uint256)", recipient, DemoChain.Wei("1"));
+        BigInteger pool = DemoChainWord(await chain.EthCallAsync(engine, DemoChain.Calldata("pool()"), ct).ConfigureAwait(false));
+        JsonObject Request(params string[] signers) => new()
+        {
+            ["to"] = engine,
+            ["data"] = release,
+            ["signers"] = new JsonArray([.. signers.Select(s => (JsonNode)JsonValue.Create(s))]),
+            ["execute"] = true,
+            ["executor"] = "treasury-1",
+        };
+        try
+        {
+            await admins.SendJsonAsync(HttpMethod.Post, "v1/safes/treasury/transactions", Request("treasury-1").ToJsonString(), ct).ConfigureAwait(false);
+            Say("treasury: a release signed by one owner was executed — it should not have been");
+            return false;
+        }
+        catch (ConclaveApiException e) when (e.Type == "https://conclave.dev/problems/chain-refused")
+        {
+            Say("treasury: releasing 1 ether with one owner's signature is refused by the Safe (below its threshold of 2); nothing was sent");
+        }
+
+        JsonNode answer = await admins.SendJsonAsync(HttpMethod.Post, "v1/safes/treasury/transactions", Request("treasury-1", "treasury-2").ToJsonString(), ct)
+            .ConfigureAwait(false) ?? throw new CliUsageException("the server answered no Safe transaction");
+        string hash = answer["execution"]!["hash"]!.GetValue<string>();
+        JsonNode? receipt = await ReceiptAsync(chain, hash, ct).ConfigureAwait(false);
+        BigInteger after = DemoChainWord(await chain.EthCallAsync(engine, DemoChain.Calldata("pool()"), ct).ConfigureAwait(false));
+        bool mined = receipt?["status"]?.GetValue<string>() == "0x1" && pool - after == DemoChain.Wei("1");
+        Say(mined
+            ? $"treasury: 1 ether released from the pool to {recipient} with the signatures of treasury-1 and treasury-2, execTransaction {hash} mined"
+            : $"treasury: the release {hash} was not mined as expected");
+        return mined;
     }
 
     /// <summary>A transaction's receipt, waiting up to 60 s for it to be mined; null if it was not.</summary>

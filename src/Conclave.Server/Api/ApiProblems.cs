@@ -61,6 +61,7 @@ public static class ProblemTypes
     public const string UnknownSafe = Base + "unknown-safe";
     public const string SafeExists = Base + "safe-exists";
     public const string SafeMismatch = Base + "safe-mismatch";
+    public const string SafeContractsUnknown = Base + "safe-contracts-unknown";
     public const string TransactionNotPending = Base + "transaction-not-pending";
 
     /// <summary>Every type the server can return, with its HTTP status and title.</summary>
@@ -82,6 +83,7 @@ public static class ProblemTypes
         (CredentialRevoked, 409, "Credential revoked"),
         (InvalidPolicy, 400, "Invalid policy document or policy request"),
         (UnknownChain, 400, "No upstream for this chain"),
+        (SafeContractsUnknown, 400, "No Safe singleton or proxy factory for this chain"),
         (PolicyDenied, 403, "Denied by policy"),
         (VoteRefused, 409, "The vote was refused"),
         (PolicyVersion, 409, "The policy version is not newer than the stored one"),

@@ -3,10 +3,12 @@ using System.Numerics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Conclave.Server.Chains;
+using Conclave.Server.Policy;
 using Conclave.Storage.Ethereum;
 using Conclave.Storage.Keys;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Conclave.Server.Api;
 
@@ -18,7 +20,14 @@ namespace Conclave.Server.Api;
 /// </summary>
 public static class SafeRoutes
 {
-    private static readonly HashSet<string> s_registerMembers = new(StringComparer.Ordinal) { "name", "chainId", "address", "owners", "threshold" };
+    /// <summary>The route string policy decisions and held requests of Safe transactions name.</summary>
+    public const string TransactionRoute = "POST /v1/safes/{safe}/transactions";
+
+    private const string DeployRoute = "POST /v1/safes (deploy)";
+
+    private static readonly HashSet<string> s_registerMembers = new(StringComparer.Ordinal) { "name", "chainId", "address", "owners", "threshold", "deploy" };
+
+    private static readonly HashSet<string> s_deployMembers = new(StringComparer.Ordinal) { "deployer", "saltNonce", "singleton", "proxyFactory" };
 
     private static readonly HashSet<string> s_transactionMembers = new(StringComparer.Ordinal) { "to", "value", "data", "nonce", "signers", "execute", "executor" };
 
@@ -27,15 +36,19 @@ public static class SafeRoutes
         ArgumentNullException.ThrowIfNull(app);
         app.MapPost("/v1/safes", RegisterAsync).WithName("RegisterSafe").WithTags("v1")
             .Accepts<JsonObject>("application/json").Produces<JsonObject>(201, "application/json")
-            .ProducesProblem(400).ProducesProblem(401).ProducesProblem(403).ProducesProblem(404).ProducesProblem(409).ProducesProblem(502);
+            .ProducesProblem(400).ProducesProblem(401).ProducesProblem(403).ProducesProblem(404).ProducesProblem(409).ProducesProblem(422).ProducesProblem(502)
+            .ProducesProblem(503).ProducesProblem(504);
         app.MapGet("/v1/safes", ListAsync).WithName("ListSafes").WithTags("v1")
             .Produces<JsonObject>(200, "application/json").ProducesProblem(401).ProducesProblem(403);
         app.MapGet("/v1/safes/{safe}", GetAsync).WithName("GetSafe").WithTags("v1")
             .Produces<JsonObject>(200, "application/json").ProducesProblem(401).ProducesProblem(403).ProducesProblem(404);
         app.MapPost("/v1/safes/{safe}/transactions", TransactionAsync).WithName("SafeTransaction").WithTags("v1")
-            .Accepts<JsonObject>("application/json").Produces<JsonObject>(200, "application/json")
+            .Accepts<JsonObject>("application/json").Produces<JsonObject>(200, "application/json").Produces<HeldResponse>(202, "application/json")
             .ProducesProblem(400).ProducesProblem(401).ProducesProblem(403).ProducesProblem(404).ProducesProblem(409)
             .ProducesProblem(422).ProducesProblem(502).ProducesProblem(503).ProducesProblem(504);
+
+        // A Safe transaction held for approval runs here once its approvals are met (docs/VENUE.md "Held owner signatures").
+        app.Services.GetRequiredService<ApprovalService>().Register(ApprovalService.SafeRoute, HeldExecutor(app.Services.GetRequiredService<SafeTreasury>()));
     }
 
     private static async Task RegisterAsync(HttpContext ctx, SafeTreasury safes)
@@ -46,13 +59,50 @@ public static class SafeRoutes
             ? n.GetString()! : throw new ApiException(ProblemTypes.InvalidRequest, "name must be 1-64 characters from [A-Za-z0-9._:@-]");
         long chainId = body.TryGetProperty("chainId", out JsonElement c) ? EthereumTransactionRoutes.ChainIdOf(c)
             : throw new ApiException(ProblemTypes.InvalidRequest, "chainId is required");
-        byte[] address = body.TryGetProperty("address", out JsonElement a) ? EthereumTransactionRoutes.Address(a, "address")
-            : throw new ApiException(ProblemTypes.InvalidRequest, "address is required");
+        SafeDeployRequest? deploy = body.TryGetProperty("deploy", out JsonElement dep) ? DeployOf(dep) : null;
+        byte[]? address = body.TryGetProperty("address", out JsonElement a) ? EthereumTransactionRoutes.Address(a, "address") : null;
+        if ((address is null) == (deploy is null))
+        {
+            throw new ApiException(ProblemTypes.InvalidRequest, "give either address (register a Safe on chain) or deploy (deploy one and register it)");
+        }
+
         List<string> owners = Names(body, "owners");
         int threshold = body.TryGetProperty("threshold", out JsonElement t) && t.ValueKind == JsonValueKind.Number && t.TryGetInt32(out int th) ? th
             : throw new ApiException(ProblemTypes.InvalidRequest, "threshold must be an integer");
-        SafeRecord safe = await safes.RegisterAsync(name, chainId, address, owners, threshold, ctx.RequestAborted).ConfigureAwait(false);
-        await WriteAsync(ctx, 201, await DescribeAsync(safes, safe, ctx.RequestAborted).ConfigureAwait(false)).ConfigureAwait(false);
+        if (deploy is null)
+        {
+            SafeRecord safe = await safes.RegisterAsync(name, chainId, address!, owners, threshold, ctx.RequestAborted).ConfigureAwait(false);
+            await WriteAsync(ctx, 201, await DescribeAsync(safes, safe, ctx.RequestAborted).ConfigureAwait(false)).ConfigureAwait(false);
+            return;
+        }
+
+        DeployedSafe deployed = await safes.DeployAsync(CallerIdentity.Get(ctx), name, chainId, owners, threshold, deploy, DeployRoute,
+            () => AuditTrail.RequireIntentAsync(ctx), ctx.RequestAborted).ConfigureAwait(false);
+        JsonObject answer = await DescribeAsync(safes, deployed.Safe, ctx.RequestAborted).ConfigureAwait(false);
+        answer["deployment"] = new JsonObject
+        {
+            ["transaction"] = deployed.Transaction.Hash,
+            ["from"] = deployed.Transaction.From,
+            ["nonce"] = deployed.Transaction.Nonce.ToString(CultureInfo.InvariantCulture),
+            ["block"] = deployed.Block,
+            ["saltNonce"] = deployed.SaltNonce.ToString(CultureInfo.InvariantCulture),
+            ["singleton"] = deployed.Singleton,
+            ["proxyFactory"] = deployed.ProxyFactory,
+            ["policy"] = JsonSerializer.SerializeToNode(deployed.Transaction.Policy, ApiJsonContext.Default.PolicyExplanation),
+        };
+        await WriteAsync(ctx, 201, answer).ConfigureAwait(false);
+    }
+
+    /// <summary><c>deploy</c>: <c>{"deployer", "saltNonce"?, "singleton"?, "proxyFactory"?}</c>.</summary>
+    private static SafeDeployRequest DeployOf(JsonElement d)
+    {
+        JsonElement body = Members(d, s_deployMembers, "deploy must be an object");
+        string deployer = body.TryGetProperty("deployer", out JsonElement k) && k.ValueKind == JsonValueKind.String && k.GetString() is { Length: > 0 and <= 64 } s ? s
+            : throw new ApiException(ProblemTypes.InvalidRequest, "deploy.deployer must name a key");
+        BigInteger? salt = body.TryGetProperty("saltNonce", out JsonElement n) ? EthereumTransactionRoutes.QuantityOf(n, "deploy.saltNonce") : null;
+        byte[]? singleton = body.TryGetProperty("singleton", out JsonElement a) ? EthereumTransactionRoutes.Address(a, "deploy.singleton") : null;
+        byte[]? factory = body.TryGetProperty("proxyFactory", out JsonElement f) ? EthereumTransactionRoutes.Address(f, "deploy.proxyFactory") : null;
+        return new SafeDeployRequest(deployer, salt, singleton, factory);
     }
 
     private static async Task ListAsync(HttpContext ctx, SafeTreasury safes)
@@ -105,8 +155,53 @@ public static class SafeRoutes
             request = new SafeTransactionRequest(to, value, data, nonce, Names(body, "signers"), execute, executor);
         }
 
-        SafeTransactionResult result = await safes.SignAndExecuteAsync(CallerIdentity.Get(ctx), record, request, "POST /v1/safes/{safe}/transactions",
-            () => AuditTrail.RequireIntentAsync(ctx), ctx.RequestAborted).ConfigureAwait(false);
+        SafeTransactionResult result;
+        try
+        {
+            result = await safes.SignAndExecuteAsync(CallerIdentity.Get(ctx), record, request, TransactionRoute, () => AuditTrail.RequireIntentAsync(ctx), ctx.RequestAborted,
+                holdForApproval: true).ConfigureAwait(false);
+        }
+        catch (HeldForApprovalException held)
+        {
+            await AuditTrail.RequireIntentAsync(ctx).ConfigureAwait(false);
+            ctx.Response.Headers.Location = $"/v1/requests/{held.Held.RequestId}";
+            await WriteAsync(ctx, 202, JsonSerializer.SerializeToNode(held.Held, ApiJsonContext.Default.HeldResponse)!.AsObject()).ConfigureAwait(false);
+            return;
+        }
+
+        await WriteAsync(ctx, 200, Answer(result, request)).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Runs a held Safe transaction once approved: the stored request (its Safe, call, nonce, signers, executor and
+    /// caller) again, the approved decisions not decided again and the others decided now; nothing is signed unless it
+    /// still hashes to the approved SafeTx hash. The request's result is what the route would have answered.
+    /// </summary>
+    internal static HeldRequestExecutor HeldExecutor(SafeTreasury safes) => async (key, body, policy, ct) =>
+    {
+        using JsonDocument doc = JsonDocument.Parse(body);
+        JsonElement h = doc.RootElement;
+        string S(string member) => h.GetProperty(member).GetString()!;
+        SafeRecord safe = await safes.GetAsync(S("safe"), ct).ConfigureAwait(false);
+        if (safe.Address != S("address") || safe.ChainId != h.GetProperty("chainId").GetInt64())
+        {
+            throw new ApiException(ProblemTypes.SafeMismatch, "the Safe registered under this name is not the one the request was approved for");
+        }
+
+        CallerIdentity caller = await safes.CallerAsync(S("principal"), ct).ConfigureAwait(false);
+        var request = new SafeTransactionRequest(Convert.FromHexString(S("to").AsSpan(2)), BigInteger.Parse(S("value"), CultureInfo.InvariantCulture),
+            Convert.FromHexString(S("data").AsSpan(2)), BigInteger.Parse(S("nonce"), CultureInfo.InvariantCulture),
+            [.. h.GetProperty("signers").EnumerateArray().Select(e => e.GetString()!)], h.GetProperty("execute").GetBoolean(),
+            h.GetProperty("executor").ValueKind == JsonValueKind.String ? S("executor") : null);
+        var approved = new SafeApproval(S("safeTxHash"), h.GetProperty("held").EnumerateArray().Select(e => e.GetString()!).ToHashSet(StringComparer.Ordinal), policy);
+        SafeTransactionResult result = await safes.SignAndExecuteAsync(caller, safe, request, TransactionRoute, () => Task.CompletedTask, ct, approved: approved)
+            .ConfigureAwait(false);
+        return System.Text.Encoding.UTF8.GetBytes(Answer(result, request).ToJsonString());
+    };
+
+    /// <summary>The answer to a Safe transaction: the SafeTx, the owners' signatures, the execution and the policy decisions.</summary>
+    private static JsonObject Answer(SafeTransactionResult result, SafeTransactionRequest request)
+    {
         var signatures = new JsonArray();
         foreach (SafeOwnerSignature s in result.Signatures)
         {
@@ -128,7 +223,7 @@ public static class SafeRoutes
             ["sent"] = b.Sent,
             ["policy"] = JsonSerializer.SerializeToNode(b.Policy, ApiJsonContext.Default.PolicyExplanation),
         } : null;
-        await WriteAsync(ctx, 200, new JsonObject
+        return new JsonObject
         {
             ["safe"] = result.Safe.Name,
             ["address"] = result.Safe.Address,
@@ -140,7 +235,7 @@ public static class SafeRoutes
             ["execution"] = execution,
             ["policy"] = policies,
             ["transactionService"] = TransactionServiceExport(result, request),
-        }).ConfigureAwait(false);
+        };
     }
 
     /// <summary>
@@ -221,11 +316,11 @@ public static class SafeRoutes
         }
     }
 
-    private static JsonElement Members(JsonElement body, HashSet<string> allowed)
+    private static JsonElement Members(JsonElement body, HashSet<string> allowed, string? notAnObject = null)
     {
         if (body.ValueKind != JsonValueKind.Object)
         {
-            throw new ApiException(ProblemTypes.MalformedJson, "the body must be a JSON object");
+            throw notAnObject is null ? new ApiException(ProblemTypes.MalformedJson, "the body must be a JSON object") : new ApiException(ProblemTypes.InvalidRequest, notAnObject);
         }
 
         foreach (JsonProperty p in body.EnumerateObject())

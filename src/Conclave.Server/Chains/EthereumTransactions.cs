@@ -48,8 +48,12 @@ public sealed class EthereumTransactions(KeyService keys, PolicyGate policy, Ven
     /// <param name="operation">What policy decides on, when the caller classified the transaction itself (a Safe's
     /// <c>execTransaction</c> is decided as the call it executes, <see cref="SafeTreasury"/>); null: the transaction's own
     /// calldata classified against the venue profiles.</param>
+    /// <param name="decided">Policy already decided by the caller (<see cref="SafeTreasury"/> decides a Safe's execution with
+    /// its owner signatures, before anything is signed): the grant (released here if the transaction is not sent; null when
+    /// a held request's approval reserved its counters) and the explanation to answer; null: decided here.</param>
     public async Task<BuiltTransaction> BuildSignAndSendAsync(CallerIdentity caller, KeyRecord key, TransactionDraft draft, bool send, string route,
-        Func<Task> beforeRelease, CancellationToken ct, Conclave.Policy.Operations.OperationRequest? operation = null)
+        Func<Task> beforeRelease, CancellationToken ct, Conclave.Policy.Operations.OperationRequest? operation = null,
+        (PolicyGrant? Grant, PolicyExplanation Explanation)? decided = null)
     {
         ArgumentNullException.ThrowIfNull(beforeRelease);
         ArgumentNullException.ThrowIfNull(caller);
@@ -85,16 +89,27 @@ public sealed class EthereumTransactions(KeyService keys, PolicyGate policy, Ven
         string to = "0x" + Convert.ToHexStringLower(draft.To);
 
         // Policy first: a refused request reserves no nonce and sends nothing.
-        Conclave.Policy.Operations.OperationRequest op = operation ?? SigningOperations.ForTransaction(caller.Principal, key, venues, chainId, draft.To, draft.Data, draft.Value);
-        string described = new JsonObject
+        PolicyGrant? grant;
+        PolicyExplanation explanation;
+        if (decided is { } before)
         {
-            ["chainId"] = chainId,
-            ["to"] = to,
-            ["value"] = draft.Value.ToString(CultureInfo.InvariantCulture),
-            ["data"] = "0x" + Convert.ToHexStringLower(draft.Data),
-            ["send"] = send,
-        }.ToJsonString();
-        PolicyGrant grant = await policy.AuthorizeAsync(caller, key, op, route, described, null, ct).ConfigureAwait(false);
+            (grant, explanation) = before;
+        }
+        else
+        {
+            Conclave.Policy.Operations.OperationRequest op = operation ?? SigningOperations.ForTransaction(caller.Principal, key, venues, chainId, draft.To, draft.Data, draft.Value);
+            string described = new JsonObject
+            {
+                ["chainId"] = chainId,
+                ["to"] = to,
+                ["value"] = draft.Value.ToString(CultureInfo.InvariantCulture),
+                ["data"] = "0x" + Convert.ToHexStringLower(draft.Data),
+                ["send"] = send,
+            }.ToJsonString();
+            grant = await policy.AuthorizeAsync(caller, key, op, route, described, null, ct).ConfigureAwait(false);
+            explanation = grant.Explanation;
+        }
+
         long? managedNonce = null;
         bool sent = false;
         try
@@ -158,7 +173,7 @@ public sealed class EthereumTransactions(KeyService keys, PolicyGate policy, Ven
                 _order.Sent(chainId, from, done);
             }
 
-            return new BuiltTransaction(raw, hash, from, nonce, chainId, gas, maxFee, priority, send, grant.Explanation);
+            return new BuiltTransaction(raw, hash, from, nonce, chainId, gas, maxFee, priority, send, explanation);
         }
         finally
         {
@@ -320,7 +335,8 @@ public sealed class EthereumTransactions(KeyService keys, PolicyGate policy, Ven
         }
     }
 
-    private async Task<JsonNode?> CallAsync(long chainId, string method, JsonArray parameters, CancellationToken ct)
+    /// <summary>A JSON-RPC call to the chain's upstream; a refusal is 422 <c>chain-refused</c>, no answer 502.</summary>
+    internal async Task<JsonNode?> CallAsync(long chainId, string method, JsonArray parameters, CancellationToken ct)
     {
         try
         {

@@ -102,6 +102,42 @@ public sealed class ServerConfig
         return result;
     }
 
+    /// <summary>
+    /// Safe 1.4.1 contracts per chain (decimal chain id → <c>singleton</c>, <c>proxyFactory</c> and optionally
+    /// <c>fallbackHandler</c>, each a 0x address), used when <c>POST /v1/safes</c> deploys a Safe (docs/VENUE.md
+    /// "Deploying a Safe"). Absent: a deployment request must name the singleton and the factory itself.
+    /// </summary>
+    public Dictionary<string, SafeContracts>? SafeContracts { get; set; }
+
+    /// <summary>The validated <see cref="SafeContracts"/>: chain id → (singleton, proxy factory, fallback handler or zero), 20 bytes each.</summary>
+    public IReadOnlyDictionary<long, (byte[] Singleton, byte[] ProxyFactory, byte[] FallbackHandler)> SafeContractAddresses()
+    {
+        var result = new Dictionary<long, (byte[], byte[], byte[])>();
+        foreach ((string chain, var c) in SafeContracts ?? [])
+        {
+            if (!long.TryParse(chain, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long id) || id is < 1 or > 0xFFFF_FFFF_FFFF
+                || id.ToString(System.Globalization.CultureInfo.InvariantCulture) != chain)
+            {
+                throw new ConfigException("safeContracts: each key must be a decimal chain id between 1 and 281474976710655");
+            }
+
+            byte[] Address(string? text, string member, bool required)
+            {
+                if (text is null && !required)
+                {
+                    return new byte[20];
+                }
+
+                return Conclave.Chains.Ethereum.EthereumAddress.TryParse(text, out byte[] a) ? a
+                    : throw new ConfigException($"safeContracts.{chain}.{member} must be a 0x-prefixed 20-byte address (a mixed-case one with a valid EIP-55 checksum)");
+            }
+
+            result[id] = (Address(c.Singleton, "singleton", true), Address(c.ProxyFactory, "proxyFactory", true), Address(c.FallbackHandler, "fallbackHandler", false));
+        }
+
+        return result;
+    }
+
     [JsonIgnore]
     /// <summary>
     /// The PKCS#11 token the server holds a session to, for <c>hsm-ecdsa-secp256k1</c> and <c>hsm-ed25519</c> keys
@@ -236,6 +272,7 @@ public sealed class ServerConfig
         }
 
         _ = UpstreamUrls();
+        _ = SafeContractAddresses();
         if (UpstreamTimeoutSeconds is < 1 or > 300)
         {
             throw new ConfigException("upstreamTimeoutSeconds must be between 1 and 300");
@@ -255,6 +292,16 @@ public sealed class ServerConfig
             throw new ConfigException("apiTls.certificate and apiTls.key are required when apiTls is given");
         }
     }
+}
+
+/// <summary>A chain's Safe 1.4.1 contracts (server.json <c>safeContracts</c>): the singleton, the proxy factory and an optional fallback handler.</summary>
+public sealed class SafeContracts
+{
+    public string? Singleton { get; set; }
+
+    public string? ProxyFactory { get; set; }
+
+    public string? FallbackHandler { get; set; }
 }
 
 /// <summary>The API's HTTPS certificate and key (PEM files, relative to server.json).</summary>

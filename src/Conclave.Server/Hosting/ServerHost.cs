@@ -210,8 +210,9 @@ public static class ServerHost
         builder.Services.AddSingleton(sp => new Conclave.Server.Risk.PriceFeedReader(Conclave.Server.Risk.PriceFeed.FromSettings(riskSettings.PriceFeeds, config.UpstreamUrls()),
             upstreams, risk, clock, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Conclave.Server.Risk")));
         builder.Services.AddSingleton(sp => new Conclave.Server.Chains.EthereumTransactions(keys, sp.GetRequiredService<Conclave.Server.Policy.PolicyGate>(), venues, upstreams));
+        var safeContracts = config.SafeContractAddresses();
         builder.Services.AddSingleton(sp => new Conclave.Server.Chains.SafeTreasury(keys, sp.GetRequiredService<Conclave.Server.Policy.PolicyGate>(),
-            sp.GetRequiredService<Conclave.Server.Chains.EthereumTransactions>()));
+            sp.GetRequiredService<Conclave.Server.Chains.EthereumTransactions>(), sp.GetRequiredService<Conclave.Server.Policy.ApprovalService>(), safeContracts));
         builder.Services.AddSingleton(clock);
         builder.Services.AddSingleton(new Conclave.Server.Policy.PolicyEngine(store));
         var serverMetrics = new ServerMetrics { Risk = risk };

@@ -33,6 +33,9 @@ public sealed class ApprovalService(IConclaveStore store, PolicyGate gate, TimeP
     /// <summary>The route of a held /rpc signing call (eth_sign, personal_sign, eth_signTypedData_v4, eth_signTransaction).</summary>
     public const string RpcRoute = "rpc";
 
+    /// <summary>The route of a held Safe transaction (owner signatures and execution, docs/VENUE.md "Held owner signatures").</summary>
+    public const string SafeRoute = "safe";
+
     /// <summary>The route (and the request's operation) of a held policy change.</summary>
     public const string PolicyChangeRoute = "policy-change";
 

@@ -137,6 +137,32 @@ public sealed class PolicyGate(PolicyEngine engine, IRiskLevelSource risk, Serve
         return new PolicyGrant(d, reservation, requestHash);
     }
 
+    /// <summary>
+    /// As <see cref="AuthorizeAsync"/>, but a require-approval decision is returned (audited, nothing stored or reserved)
+    /// instead of being held: for a request made of several decisions that is held once, with all their approvals
+    /// (a Safe transaction's owner signatures and execution, <see cref="Chains.SafeTreasury"/>). Exactly one of the
+    /// grant and the held decision is set.
+    /// </summary>
+    public async Task<(PolicyGrant? Grant, ServerDecision? Held, DateTimeOffset At)> AuthorizeOrDeferAsync(CallerIdentity caller, KeyRecord key, OperationRequest request,
+        string route, string body, CancellationToken ct)
+    {
+        try
+        {
+            return (await AuthorizeAsync(caller, key, request, route, body, (d, _, now, _) => throw new DeferredHold(d, now), ct).ConfigureAwait(false), null, default);
+        }
+        catch (DeferredHold deferred)
+        {
+            return (null, deferred.Decision, deferred.At);
+        }
+    }
+
+    private sealed class DeferredHold(ServerDecision decision, DateTimeOffset at) : Exception("a held decision returned to its caller")
+    {
+        public ServerDecision Decision { get; } = decision;
+
+        public DateTimeOffset At { get; } = at;
+    }
+
     /// <summary>Reserves a decision's velocity counters (all or none); null when there is nothing to reserve or a cap would be exceeded.</summary>
     public async Task<string?> ReserveAsync(IReadOnlyList<Reservation> reservations, DateTimeOffset now, CancellationToken ct)
     {

@@ -25,7 +25,7 @@ public sealed class DemoVenueTests
     }
 
     [Fact]
-    public async Task Conclave_demo_venue_liquidates_every_account_through_the_keeper_and_exits_zero()
+    public async Task Conclave_demo_venue_liquidates_every_account_through_the_keeper_releases_through_the_treasury_Safe_and_exits_zero()
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (string a in new[] { RepoPaths.CliDll, "demo", "venue", "--accounts", "10" })
@@ -68,5 +68,13 @@ public sealed class DemoVenueTests
         Assert.Contains("(the threshold key)", text, StringComparison.Ordinal);
         Assert.Contains(" stopped mode=liquidate sent=10 reverted=0 failed=0", text, StringComparison.Ordinal);
         Assert.Equal(10, text.Split('\n').Count(l => l.StartsWith("keeper | ", StringComparison.Ordinal) && l.Contains(" liquidated 0x", StringComparison.Ordinal)));
+
+        // The keeper was given no chain URL: it read the chain through Conclave's /rpc.
+        Assert.Contains(" reads=conclave-rpc", text, StringComparison.Ordinal);
+
+        // The treasury: a Safe deployed through POST /v1/safes; one owner's release refused by the Safe, two owners' mined.
+        Assert.Contains("demo: treasury Safe deployed at 0x", text, StringComparison.Ordinal);
+        Assert.Contains("demo: treasury: releasing 1 ether with one owner's signature is refused by the Safe", text, StringComparison.Ordinal);
+        Assert.Contains("demo: treasury: 1 ether released from the pool to 0x", text, StringComparison.Ordinal);
     }
 }

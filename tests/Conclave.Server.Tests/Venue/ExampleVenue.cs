@@ -17,6 +17,7 @@ public sealed class ExampleVenue : IAsyncLifetime
     public const string VenueName = "example-venue";
 
     private readonly bool _allowAgents;
+    private readonly bool _safeContracts;
 
     public ExampleVenue()
         : this(allowAgents: false)
@@ -25,11 +26,21 @@ public sealed class ExampleVenue : IAsyncLifetime
 
     /// <param name="allowAgents">Adds to the starter policy a rule letting agent principals (in their scope) send the
     /// venue's <c>liquidate</c> and <c>settle</c> (the keeper agents of examples/keeper).</param>
-    internal ExampleVenue(bool allowAgents)
+    /// <param name="safeContracts">Deploys the Safe 1.4.1 singleton and proxy factory before the server starts and names
+    /// them in server.json <c>safeContracts</c> for chain 31337; chain <see cref="ChainWithoutSafeContracts"/> gets an
+    /// upstream (the same anvil) and no Safe contracts.</param>
+    internal ExampleVenue(bool allowAgents, bool safeContracts = false)
     {
         _allowAgents = allowAgents;
+        _safeContracts = safeContracts;
         Cluster = new VenueCluster(DeployAsync);
     }
+
+    /// <summary>A chain id server.json gives an upstream but no Safe contracts (with <c>safeContracts</c>).</summary>
+    public const long ChainWithoutSafeContracts = 31338;
+
+    /// <summary>The Safe singleton and proxy factory named in server.json (with <c>safeContracts</c>).</summary>
+    public (string Singleton, string Factory) SafeAddresses { get; private set; }
 
     /// <summary>The starter-policy rule <see cref="ExampleVenue(bool)"/> adds.</summary>
     public const string AgentRule = """{"id":"keeper-agents","effect":"allow","match":{"roles":["agent"],"operations":["liquidate","settle"],"venues":["example-venue"]}}""";
@@ -91,6 +102,13 @@ public sealed class ExampleVenue : IAsyncLifetime
             PinFile = Env("CONCLAVE_TEST_HSM_PIN_FILE"),
             SessionPoolSize = 2,
         };
+        if (_safeContracts)
+        {
+            SafeAddresses = await SafeDeployment.DeployContractsAsync(chain, Accounts[9]); // another account: the engine's address stays the profile's
+            config.SafeContracts = new() { ["31337"] = new Conclave.Server.Config.SafeContracts { Singleton = SafeAddresses.Singleton, ProxyFactory = SafeAddresses.Factory } };
+            config.Upstreams![ChainWithoutSafeContracts.ToString(System.Globalization.CultureInfo.InvariantCulture)] = chain.Url.ToString();
+        }
+
         await chain.SendFromAsync(Admin, Engine, Abi.Call("setPriceFeeder(address,bool)", Admin, true));
         await chain.SendFromAsync(Admin, Engine, Abi.Call("fundPool()"), Abi.Wei("50"));
     }

@@ -28,11 +28,15 @@ internal static class SafeDeployment
         return JsonNode.Parse(File.ReadAllText(path))!["bytecode"]!.GetValue<string>();
     }
 
+    /// <summary>Deploys the Safe singleton and the proxy factory from their artifacts; their addresses.</summary>
+    public static async Task<(string Singleton, string Factory)> DeployContractsAsync(AnvilChain chain, string deployer) =>
+        (await chain.DeployAsync(deployer, Bytecode(Path.Combine("Safe.sol", "Safe.json"))),
+         await chain.DeployAsync(deployer, Bytecode(Path.Combine("proxies", "SafeProxyFactory.sol", "SafeProxyFactory.json"))));
+
     /// <summary>Deploys a singleton, a factory and a Safe proxy with these owners and threshold; the proxy's address.</summary>
     public static async Task<string> DeployAsync(AnvilChain chain, string deployer, IReadOnlyList<string> owners, int threshold)
     {
-        string singleton = await chain.DeployAsync(deployer, Bytecode(Path.Combine("Safe.sol", "Safe.json")));
-        string factory = await chain.DeployAsync(deployer, Bytecode(Path.Combine("proxies", "SafeProxyFactory.sol", "SafeProxyFactory.json")));
+        (string singleton, string factory) = await DeployContractsAsync(chain, deployer);
 
         // setup(address[] owners, uint256 threshold, address to, bytes data, address fallbackHandler, address paymentToken,
         //       uint256 payment, address paymentReceiver): 8 head words, then owners (length, words) and data (length 0).

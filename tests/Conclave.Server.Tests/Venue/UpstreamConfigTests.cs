@@ -31,4 +31,30 @@ public sealed class UpstreamConfigTests
         Assert.Equal(new Uri("https://node.example/rpc"), urls[1]);
         Assert.Empty(new ServerConfig().UpstreamUrls());
     }
+
+    [Theory]
+    [InlineData("0", "0x1111111111111111111111111111111111111111", "0x2222222222222222222222222222222222222222", null, "safeContracts: each key")]
+    [InlineData("31337", null, "0x2222222222222222222222222222222222222222", null, "safeContracts.31337.singleton")]
+    [InlineData("31337", "0x1111111111111111111111111111111111111111", "0x1234", null, "safeContracts.31337.proxyFactory")]
+    [InlineData("31337", "0x1111111111111111111111111111111111111111", "0x2222222222222222222222222222222222222222", "nothing", "safeContracts.31337.fallbackHandler")]
+    public void A_bad_safe_contracts_entry_is_a_config_error_naming_the_member(string chain, string? singleton, string? factory, string? fallback, string named)
+    {
+        var config = new ServerConfig { SafeContracts = new() { [chain] = new SafeContracts { Singleton = singleton, ProxyFactory = factory, FallbackHandler = fallback } } };
+        var e = Assert.Throws<ConfigException>(() => config.SafeContractAddresses());
+        Assert.StartsWith(named, e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Good_safe_contracts_parse_and_the_fallback_handler_defaults_to_zero()
+    {
+        var config = new ServerConfig
+        {
+            SafeContracts = new() { ["31337"] = new SafeContracts { Singleton = "0x1111111111111111111111111111111111111111", ProxyFactory = "0x2222222222222222222222222222222222222222" } },
+        };
+        var c = config.SafeContractAddresses()[31337];
+        Assert.Equal(Enumerable.Repeat((byte)0x11, 20), c.Singleton);
+        Assert.Equal(Enumerable.Repeat((byte)0x22, 20), c.ProxyFactory);
+        Assert.Equal(new byte[20], c.FallbackHandler);
+        Assert.Empty(new ServerConfig().SafeContractAddresses());
+    }
 }

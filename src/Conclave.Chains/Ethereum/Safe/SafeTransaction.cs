@@ -172,7 +172,8 @@ public sealed class SafeTransaction
     private static BigInteger Uint256(BigInteger v, string parameter)
         => v.Sign >= 0 && v < s_uint256Limit ? v : throw new ArgumentException($"{parameter} must be between 0 and 2^256 - 1", parameter);
 
-    private static void WriteUint256(Span<byte> destination32, BigInteger v)
+    /// <summary>A non-negative integer as a big-endian 32-byte word.</summary>
+    internal static void WriteUint256(Span<byte> destination32, BigInteger v)
     {
         destination32.Clear();
         int length = v.GetByteCount(isUnsigned: true);
