@@ -222,23 +222,7 @@ public sealed class RuleIndexTests
         rules.Add(JsonNode.Parse("""{"id":"no-series-7","effect":"deny","match":{"operations":["liquidate"]},"conditions":[{"arg":"series","op":"eq","value":7}]}"""));
         rules.Add(JsonNode.Parse("""{"id":"series-one-of","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"series","op":"one-of","values":[3,998]}]}"""));
         PolicyDocument policy = PolicyDocument.Parse(new JsonObject { ["id"] = "by-series", ["version"] = 1, ["rules"] = rules }.ToJsonString());
-        OperationRequest Liquidate(PolicyValue? series)
-        {
-            var args = new Dictionary<string, PolicyValue>(StringComparer.Ordinal) { ["amount"] = PolicyValue.Of(5m) };
-            if (series is { } s)
-            {
-                args["series"] = s;
-            }
-
-            return new OperationRequest
-            {
-                Principal = new Principal("agent-7", PrincipalKind.Agent, [Role.Agent], PrincipalScope.Everything),
-                Operation = OperationKind.Liquidate,
-                KeyId = "key-7",
-                Args = args,
-                Amount = 5m,
-            };
-        }
+        static OperationRequest Liquidate(PolicyValue? series) => AgentLiquidates(("amount", PolicyValue.Of(5m)), ("series", series));
 
         OperationRequest req = Liquidate(PolicyValue.Of(998.000m));
         Assert.Equal(1002, policy.CandidatesByPrincipalAndOperation(req).Count());
@@ -272,22 +256,7 @@ public sealed class RuleIndexTests
         bands.Add(JsonNode.Parse("""{"id":"over","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"amount","op":"gt","value":9999}]}"""));
         bands.Add(JsonNode.Parse("""{"id":"not-under","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"amount","op":"gte","value":9990}]}"""));
         PolicyDocument policy = PolicyDocument.Parse(new JsonObject { ["id"] = "bands", ["version"] = 1, ["rules"] = bands }.ToJsonString());
-        OperationRequest Liquidate(PolicyValue? amount)
-        {
-            var args = new Dictionary<string, PolicyValue>(StringComparer.Ordinal);
-            if (amount is { } a)
-            {
-                args["amount"] = a;
-            }
-
-            return new OperationRequest
-            {
-                Principal = new Principal("agent-7", PrincipalKind.Agent, [Role.Agent], PrincipalScope.Everything),
-                Operation = OperationKind.Liquidate,
-                KeyId = "key-7",
-                Args = args,
-            };
-        }
+        static OperationRequest Liquidate(PolicyValue? amount) => AgentLiquidates(("amount", amount));
 
         Assert.Equal(1002, policy.CandidatesByPrincipalAndOperation(Liquidate(PolicyValue.Of(5m))).Count());
         Assert.Equal(["b0000"], policy.Candidates(Liquidate(PolicyValue.Of(5m))).Select(x => x.Id));
@@ -320,4 +289,13 @@ public sealed class RuleIndexTests
         Assert.Equal(300, bands2.Candidates(Liquidate(PolicyValue.Of(150m))).Count());
         Assert.Equal(150, PolicyEvaluator.Decide(bands2, Liquidate(PolicyValue.Of(150m)), new EvaluationContext(RiskLevel.Normal, s_now), EmptyCounters.Instance).Rules.Count);
     }
+
+    /// <summary>agent-7 (role agent) liquidating with key-7, with the arguments given (a null value: the argument is absent).</summary>
+    private static OperationRequest AgentLiquidates(params (string Name, PolicyValue? Value)[] args) => new()
+    {
+        Principal = new Principal("agent-7", PrincipalKind.Agent, [Role.Agent], PrincipalScope.Everything),
+        Operation = OperationKind.Liquidate,
+        KeyId = "key-7",
+        Args = args.Where(a => a.Value is not null).ToDictionary(a => a.Name, a => a.Value!.Value, StringComparer.Ordinal),
+    };
 }
