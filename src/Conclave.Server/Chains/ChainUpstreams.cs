@@ -64,6 +64,23 @@ public sealed class ChainUpstreams : IDisposable
         return await RawCallAsync(chainId, url, method, parameters, ct).ConfigureAwait(false);
     }
 
+    /// <summary>The 4-byte selector of a Solidity function signature such as <c>price()</c>.</summary>
+    public static byte[] Selector(string signature) => Conclave.Crypto.Hashing.Keccak256.HashData(System.Text.Encoding.ASCII.GetBytes(signature))[..4];
+
+    /// <summary>
+    /// <c>eth_call</c> of <paramref name="data"/> on <paramref name="to"/> at the latest block: the returned bytes, or null
+    /// when the upstream answered something that is not 0x-prefixed hex (the caller says what that means for it).
+    /// </summary>
+    public async Task<byte[]?> EthCallAsync(long chainId, string to, ReadOnlyMemory<byte> data, CancellationToken ct)
+    {
+        JsonNode? result = await CallAsync(chainId, "eth_call", [new JsonObject { ["to"] = to, ["data"] = "0x" + Convert.ToHexStringLower(data.Span) }, "latest"], ct)
+            .ConfigureAwait(false);
+        string? hex = result is JsonValue v && v.TryGetValue(out string? s) ? s : null;
+        return hex is not null && hex.StartsWith("0x", StringComparison.Ordinal) && hex.Length % 2 == 0 && hex.Skip(2).All(char.IsAsciiHexDigit)
+            ? Convert.FromHexString(hex.AsSpan(2))
+            : null;
+    }
+
     private async Task<JsonNode?> RawCallAsync(long chainId, Uri url, string method, JsonArray parameters, CancellationToken ct)
     {
         var body = new JsonObject

@@ -469,7 +469,7 @@ public sealed class SafeTreasury(KeyService keys, PolicyGate policy, EthereumTra
         }
     }
 
-    private static byte[] Selector(string signature) => Keccak256.HashData(System.Text.Encoding.ASCII.GetBytes(signature))[..4];
+    private static byte[] Selector(string signature) => ChainUpstreams.Selector(signature);
 
     private async Task<bool> HasCodeAsync(long chainId, string address, CancellationToken ct) =>
         Text(await transactions.CallAsync(chainId, "eth_getCode", [address, "latest"], ct).ConfigureAwait(false)) is { Length: > 2 };
@@ -507,11 +507,10 @@ public sealed class SafeTreasury(KeyService keys, PolicyGate policy, EthereumTra
     /// <summary>eth_call of a function without arguments on the Safe; the returned bytes.</summary>
     private async Task<byte[]> CallAsync(long chainId, string to, byte[] selector, CancellationToken ct)
     {
-        JsonNode? result;
+        byte[]? result;
         try
         {
-            result = await transactions.Upstreams.CallAsync(chainId, "eth_call", [new JsonObject { ["to"] = to, ["data"] = "0x" + Convert.ToHexStringLower(selector) }, "latest"], ct)
-                .ConfigureAwait(false);
+            result = await transactions.Upstreams.EthCallAsync(chainId, to, selector, ct).ConfigureAwait(false);
         }
         catch (UpstreamException e)
         {
@@ -520,13 +519,7 @@ public sealed class SafeTreasury(KeyService keys, PolicyGate policy, EthereumTra
                 : new ApiException(ProblemTypes.UpstreamUnavailable, e.Message);
         }
 
-        string? hex = Text(result);
-        if (hex is null || !hex.StartsWith("0x", StringComparison.Ordinal) || hex.Length % 2 != 0 || !hex.Skip(2).All(char.IsAsciiHexDigit))
-        {
-            throw new ApiException(ProblemTypes.UpstreamUnavailable, "the upstream answered eth_call with something that is not hex data");
-        }
-
-        return Convert.FromHexString(hex.AsSpan(2));
+        return result ?? throw new ApiException(ProblemTypes.UpstreamUnavailable, "the upstream answered eth_call with something that is not hex data");
     }
 
     /// <summary>An ABI-encoded <c>bytes</c> return value: offset word (32), length word, the bytes.</summary>

@@ -116,7 +116,7 @@ public sealed record PriceFeed(string Source, long ChainId, string Contract, boo
         return Selector(s);
     }
 
-    private static byte[] Selector(string signature) => Keccak256.HashData(System.Text.Encoding.ASCII.GetBytes(signature))[..4];
+    private static byte[] Selector(string signature) => ChainUpstreams.Selector(signature);
 }
 
 /// <summary>
@@ -256,7 +256,7 @@ public sealed class PriceFeedReader(IReadOnlyList<PriceFeed> feeds, ChainUpstrea
             return known;
         }
 
-        BigInteger d = Word(await CallAsync(feed, Keccak256.HashData("decimals()"u8)[..4], ct).ConfigureAwait(false), "decimals");
+        BigInteger d = Word(await CallAsync(feed, ChainUpstreams.Selector("decimals()"), ct).ConfigureAwait(false), "decimals");
         if (d > 36)
         {
             throw new PriceFeedException("decimals() answered more than 36");
@@ -266,21 +266,9 @@ public sealed class PriceFeedReader(IReadOnlyList<PriceFeed> feeds, ChainUpstrea
         return (int)d;
     }
 
-    private async Task<byte[]> CallAsync(PriceFeed feed, byte[] selector, CancellationToken ct)
-    {
-        JsonNode? result = await upstreams.CallAsync(feed.ChainId, "eth_call",
-            [new JsonObject { ["to"] = feed.Contract, ["data"] = "0x" + Convert.ToHexStringLower(selector) }, "latest"], ct).ConfigureAwait(false);
-        string hex = result is JsonValue v && v.TryGetValue(out string? s) && s.StartsWith("0x", StringComparison.Ordinal) && s.Length % 2 == 0 ? s[2..]
-            : throw new PriceFeedException("eth_call answered something that is not hex data");
-        try
-        {
-            return Convert.FromHexString(hex);
-        }
-        catch (FormatException)
-        {
-            throw new PriceFeedException("eth_call answered something that is not hex data");
-        }
-    }
+    private async Task<byte[]> CallAsync(PriceFeed feed, byte[] selector, CancellationToken ct) =>
+        await upstreams.EthCallAsync(feed.ChainId, feed.Contract, selector, ct).ConfigureAwait(false)
+            ?? throw new PriceFeedException("eth_call answered something that is not hex data");
 
     private static BigInteger Word(byte[] answer, string what) => answer.Length == 32
         ? new BigInteger(answer, isUnsigned: true, isBigEndian: true)
