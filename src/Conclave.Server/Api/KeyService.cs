@@ -425,8 +425,13 @@ public sealed partial class KeyService : IDisposable
         }
         catch (CulpritException e)
         {
-            await _store.Audit.AppendAsync(new Conclave.Storage.Audit.AuditEntryInput("coordinator", "sign.culprit", key.Id, null, "deny",
-                e.Culprits.Count > 0 ? "culprit node " + string.Join(",", e.Culprits) : "no culprit: " + e.Message), CancellationToken.None).ConfigureAwait(false);
+            // With the reason the coordinator proved and, for an equivocation, the culprit's two signed round-one
+            // broadcasts (base64 envelopes: DklsEquivocation.Proves checks them with the node's identity key).
+            string detail = (e.Culprits.Count > 0 ? "culprit node " + string.Join(",", e.Culprits) : "no culprit: " + e.Message)
+                + string.Concat(e.Reasons.Select(r => $"; node {r.Node}: {r.Reason}"))
+                + (e.Evidence.Count > 0 ? "; evidence " + string.Join(" ", e.Evidence.Select(Convert.ToBase64String)) : "");
+            await _store.Audit.AppendAsync(new Conclave.Storage.Audit.AuditEntryInput("coordinator", "sign.culprit", key.Id, null, "deny", detail),
+                CancellationToken.None).ConfigureAwait(false);
             throw;
         }
     }

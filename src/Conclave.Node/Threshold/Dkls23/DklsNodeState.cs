@@ -54,6 +54,12 @@ public sealed class DklsNodeState : IDisposable
     public bool CorruptRound1 { get; init; }
 
     /// <summary>
+    /// Testing only: send every peer but the lowest a round-one broadcast commitment one bit off the real one, each
+    /// validly signed, i.e. equivocate on round-one data (NodeConfig.FaultInjection "dkls-equivocate").
+    /// </summary>
+    public bool EquivocateRound1 { get; init; }
+
+    /// <summary>
     /// Makes a ban durable (docs/DKLS23.md "Bans"): <paramref name="share"/>, the opened share whose pairwise OT state with
     /// <paramref name="peer"/> the library has just discarded, is sealed under the node KEK in place of the stored share
     /// of that version (the encoding lists banned peers), so after a restart signing with the peer is still refused; the
