@@ -4,9 +4,11 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
 using Conclave.Crypto.Signing;
+using Conclave.Server.Api;
 using Conclave.Server.Config;
 using Conclave.Server.Coordinator;
 using Conclave.Server.Hosting;
+using Conclave.Server.Threshold.Dkls23;
 using Conclave.Threshold.Frost;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
@@ -59,6 +61,23 @@ internal static class ClusterBench
             foreach (string scheme in wanted)
             {
                 await MeasureSchemeAsync(ctx, http, cluster, n, t, scheme, cancellationToken).ConfigureAwait(false);
+            }
+
+            string presigned = $"{Dkls}/cluster-presigned-{t}-of-{n}";
+            if (wanted.Contains(Dkls) && ctx.Begin(presigned))
+            {
+                // The presignature pool is a server setting (dklsPresignPoolSize, off by default): the same node processes and
+                // store under the server started again with a pool, so no other row signs from one.
+                await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
+                await app.DisposeAsync().ConfigureAwait(false);
+                int pool = PresignedPoolSize(ctx.Settings.Duration);
+                config.DklsPresignPoolSize = pool;
+                app = await ServerHost.BuildAsync(config).ConfigureAwait(false);
+                await app.StartAsync(cancellationToken).ConfigureAwait(false);
+                app.Services.GetRequiredService<Cluster>().CountBytes = true;
+                await WaitReadyAsync(http, cancellationToken).ConfigureAwait(false);
+                await MeasurePresignedAsync(ctx, http, app.Services.GetRequiredService<KeyService>().Dkls, app.Services.GetRequiredService<Cluster>(),
+                    n, t, presigned, pool, cancellationToken).ConfigureAwait(false);
             }
         }
         finally
@@ -239,6 +258,111 @@ internal static class ClusterBench
         {
             await MeasureRotationAsync(ctx, http, name, n, t, scheme, SignAsync, cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// The presignature pool of the presigned row, sized from the time budget (100 per second of --duration, 16 to 512): the pool is
+    /// filled twice over before timing, so the at most <c>pool</c> signatures timed all come from it and none of them
+    /// starts a refill (a pool is refilled when it falls below its size).
+    /// </summary>
+    internal static int PresignedPoolSize(TimeSpan budget) => 2 * (int)Math.Clamp(Math.Ceiling(budget.TotalSeconds * 50), 8, 256);
+
+    /// <summary>
+    /// Online DKLs23 signing from the presignature pool through <c>POST /v1/keys/{name}/sign</c> (docs/DKLS23.md
+    /// "Presignature pool"): a key made through the API, its pool filled by the coordinator (two batches of
+    /// <paramref name="pool"/> presignatures, the first timed: presign time per presignature with the coordinator's
+    /// <see cref="DklsCoordinator.PresignParallelism"/> sessions at a time and nothing else running), then half the pool
+    /// signed one at a time and the rest with the row's concurrency. Every timed signature must have used a presignature
+    /// (<see cref="DklsCoordinator.PresignedSignatures"/>), and the last one must verify, or the row is not reported.
+    /// </summary>
+    private static async Task MeasurePresignedAsync(BenchContext ctx, HttpClient http, DklsCoordinator dkls, Cluster cluster, int n, int t, string id, int pool,
+        CancellationToken cancellationToken)
+    {
+        string name = "bench-presigned-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3));
+        string create = $$"""{"name":"{{name}}","scheme":"{{Dkls}}","threshold":{{t}},"participants":{{n}}}""";
+        using HttpResponseMessage created = await http.PostAsync(new Uri("/v1/keys", UriKind.Relative), Json(create), cancellationToken).ConfigureAwait(false);
+        string createdText = await created.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+        if (!created.IsSuccessStatusCode)
+        {
+            throw new BenchFailedException($"creating a {Dkls} key failed: {(int)created.StatusCode} {createdText}");
+        }
+
+        string keyId = JsonNode.Parse(createdText)!["id"]!.GetValue<string>();
+        long t0 = Stopwatch.GetTimestamp();
+        await dkls.PresignAsync(keyId, [], cancellationToken).ConfigureAwait(false);
+        double presignMs = Stopwatch.GetElapsedTime(t0).TotalMilliseconds / pool;
+        await dkls.PresignAsync(keyId, [], cancellationToken).ConfigureAwait(false);
+        if (dkls.PresignDepth(keyId, []) < 2 * pool)
+        {
+            throw new BenchFailedException($"the presignature pool of the {Dkls} key holds {dkls.PresignDepth(keyId, [])} presignatures, not {2 * pool}");
+        }
+
+        byte[] message = SHA256.HashData(Encoding.UTF8.GetBytes(name));
+        string body = SignBody(Dkls, message);
+        var path = new Uri($"/v1/keys/{name}/sign", UriKind.Relative);
+        JsonNode? last = null;
+        long restBytes = 0;
+        async Task SignAsync()
+        {
+            using HttpResponseMessage r = await http.PostAsync(path, Json(body), cancellationToken).ConfigureAwait(false);
+            string text = await r.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+            if (!r.IsSuccessStatusCode)
+            {
+                throw new BenchFailedException($"presigned signing with {Dkls} failed: {(int)r.StatusCode} {text}");
+            }
+
+            Interlocked.Add(ref restBytes, Encoding.UTF8.GetByteCount(body) + Encoding.UTF8.GetByteCount(text));
+            last = JsonNode.Parse(text);
+        }
+
+        int sequential = pool / 2, concurrent = pool - sequential - 1;
+        long presignedBefore = dkls.PresignedSignatures;
+        long nodeBytesBefore = NodeBytes(cluster, n);
+        await SignAsync().ConfigureAwait(false); // not timed: the wire bytes of exactly one presigned signature
+        double nodeBytesPerSignature = NodeBytes(cluster, n) - nodeBytesBefore;
+        double restBytesPerSignature = Interlocked.Read(ref restBytes);
+        var samples = new List<double>(sequential);
+        for (int i = 0; i < sequential; i++)
+        {
+            long s0 = Stopwatch.GetTimestamp();
+            await SignAsync().ConfigureAwait(false);
+            samples.Add(Stopwatch.GetElapsedTime(s0).TotalMicroseconds);
+        }
+
+        int next = 0;
+        long c0 = Stopwatch.GetTimestamp();
+        await Task.WhenAll(Enumerable.Range(0, Math.Min(ctx.Settings.Concurrency, concurrent)).Select(_ => Task.Run(async () =>
+        {
+            while (Interlocked.Increment(ref next) <= concurrent)
+            {
+                await SignAsync().ConfigureAwait(false);
+            }
+        }, cancellationToken))).ConfigureAwait(false);
+        double perSecond = concurrent / Stopwatch.GetElapsedTime(c0).TotalSeconds;
+        long presigned = dkls.PresignedSignatures - presignedBefore;
+        if (presigned != 1 + sequential + concurrent)
+        {
+            throw new BenchFailedException($"only {presigned} of {1 + sequential + concurrent} signatures of the presigned row used a presignature; no figures are reported for it");
+        }
+
+        byte[] signature = Convert.FromHexString(last!["signature"]!.GetValue<string>());
+        byte[] publicKey = Convert.FromHexString(last["publicKey"]!.GetValue<string>());
+        Func<bool> verify = Verifier(Dkls, null, false, publicKey, message, signature);
+        if (!verify())
+        {
+            throw new BenchFailedException($"a presigned {Dkls} signature from the cluster did not verify; no figures are reported for it");
+        }
+
+        ctx.Add(new BenchRow
+        {
+            Id = id, Family = "mpc", Operation = "sign-presigned", Scheme = Dkls, Shape = $"{t}-of-{n}", Where = "cluster-rest",
+            Sign = Latency.From(samples), ConcurrentPerSecond = perSecond, Concurrency = Math.Min(ctx.Settings.Concurrency, concurrent),
+            VerifyUs = ctx.Sampler.Sequential(() => verify()).P50Us, SignatureBytes = signature.Length, PresignMs = presignMs,
+            NodeBytesPerSignature = nodeBytesPerSignature, RestBytesPerSignature = restBytesPerSignature,
+            SecurityProfile = $"{t} of the {n} signer nodes (each holds one share under its own key-encryption key); the server holds no share",
+            Note = string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"POST /v1/keys/{{name}}/sign answered from the presignature pool (dklsPresignPoolSize {pool}): one online round to t nodes; {sequential} signatures one at a time, {concurrent} concurrently, every one from a presignature; presigning (rounds 1-3 ahead of time, in the background) took {presignMs:N1} ms per presignature"),
+        });
     }
 
     /// <summary>

@@ -75,7 +75,7 @@ public sealed class DklsAttackTests(DklsKeyFixture fixture) : IClassFixture<Dkls
         => DklsHarness.Presign(keys ?? Keys, signers ?? [P1, P2], DklsHarness.Sid(sid), TestSeed.For(sid), null, t1, t2, tb);
 
     /// <summary>Every other signer's round-one broadcast commitment, as an honest relay delivers them.</summary>
-    private static Dictionary<Identifier, byte[]> B(params DklsSignRound1State[] from) => from.ToDictionary(s => s.Peek().Me, s => s.Broadcast);
+    private static Dictionary<Identifier, byte[]> B(params DklsSignRound1State[] from) => from.ToDictionary(s => s.Identifier, s => s.Broadcast);
 
     [Fact]
     public void OtExtensionCheckValueFlipBansThePeer()
@@ -178,8 +178,8 @@ public sealed class DklsAttackTests(DklsKeyFixture fixture) : IClassFixture<Dkls
     public void AnOpeningThatDoesNotMatchTheBroadcastCommitment_NamesItsSender()
     {
         // P2 sends P1 a broadcast commitment that is not the one its opening matches (the pairwise commitment is honest).
-        Expect(DklsFailure.CommitmentMismatch, P2, () => Presign("broadcast-flip", tb: (s, _, b) => s.Peek().Me.Equals(P2) ? [.. b[..^1], (byte)(b[^1] ^ 1)] : b));
-        DklsProtocolException e = Assert.Throws<DklsProtocolException>(() => Presign("broadcast-short", tb: (s, _, b) => s.Peek().Me.Equals(P2) ? b[..31] : b));
+        Expect(DklsFailure.CommitmentMismatch, P2, () => Presign("broadcast-flip", tb: (s, _, b) => s.Identifier.Equals(P2) ? [.. b[..^1], (byte)(b[^1] ^ 1)] : b));
+        DklsProtocolException e = Assert.Throws<DklsProtocolException>(() => Presign("broadcast-short", tb: (s, _, b) => s.Identifier.Equals(P2) ? b[..31] : b));
         Assert.Equal(DklsFailure.MalformedMessage, e.Failure);
     }
 
@@ -260,7 +260,7 @@ public sealed class DklsAttackTests(DklsKeyFixture fixture) : IClassFixture<Dkls
         Expect(DklsFailure.GammaUCheck, P2, () => Presign("gamma-u2", t2: From(P2, P1, b => AddG(b, GammaUOffset))));
         Expect(DklsFailure.GammaVCheck, P2, () => Presign("gamma-v", t2: From(P2, P1, b => AddG(b, GammaVOffset))));
         // A party that shifts pk_j commits to the shifted value in its round-one broadcast (else the opening check catches it).
-        Expect(DklsFailure.GammaVCheck, P1, () => Presign("shift-pk", t2: From(P1, P2, b => AddG(b, PkOffset)), tb: (s, _, b) => s.Peek().Me.Equals(P1)
+        Expect(DklsFailure.GammaVCheck, P1, () => Presign("shift-pk", t2: From(P1, P2, b => AddG(b, PkOffset)), tb: (s, _, b) => s.Identifier.Equals(P1)
             ? DklsSigner.CommitToAll(s.Peek().Bound, P1, s.Peek().BigR, s.Peek().Pk + Secp256k1Point.Generator, s.Peek().Salt) : b));
         Expect(DklsFailure.CommitmentMismatch, P1, () => Presign("shift-pk-open", t2: From(P1, P2, b => AddG(b, PkOffset))));
     }

@@ -227,7 +227,7 @@ public sealed partial class DklsCoordinator
             }
 
             Identifier author = Identifier.FromInt(FrostCiphersuite.Secp256k1Sha256, (int)node);
-            if (DklsEcho.Equivocators(read.Select(r => (author, r.Broadcast))).Count > 0)
+            if (DklsEcho.Equivocators(read.Select(r => (From: author, r.Broadcast))).Count > 0)
             {
                 Envelope first = commits[0];
                 Envelope other = commits.First(e => DklsEquivocation.Conflict(first, e, node));

@@ -97,7 +97,11 @@ public sealed class DklsSignRound1State : IDisposable
     {
         _core = core;
         _broadcast = broadcast;
+        Identifier = core.Me;
     }
+
+    /// <summary>The party whose state this is (readable after the state was consumed).</summary>
+    public Identifier Identifier { get; }
 
     /// <summary>
     /// This party's round-one broadcast commitment C_i (32 bytes, public, hiding): to be sent, the same value, to every
