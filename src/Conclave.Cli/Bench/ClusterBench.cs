@@ -144,16 +144,39 @@ internal static class ClusterBench
 
     private static bool IsThreshold(string scheme, out FrostScheme? frost) => FrostScheme.TryGet(scheme, out frost) || scheme == Dkls;
 
-    /// <summary>Creates a key through <c>POST /v1/keys</c>: t-of-n over the cluster for a threshold scheme, else server-held.</summary>
-    private static async Task CreateKeyAsync(HttpClient http, string name, string scheme, int n, int t, CancellationToken cancellationToken)
+    /// <summary>Creates a key through <c>POST /v1/keys</c>: t-of-n over the cluster for a threshold scheme, else server-held; the key as the API answered.</summary>
+    private static async Task<JsonNode> CreateKeyAsync(HttpClient http, string name, string scheme, int n, int t, CancellationToken cancellationToken)
     {
         string create = IsThreshold(scheme, out _)
             ? $$"""{"name":"{{name}}","scheme":"{{scheme}}","threshold":{{t}},"participants":{{n}}}"""
             : $$"""{"name":"{{name}}","scheme":"{{scheme}}"}""";
         using HttpResponseMessage created = await http.PostAsync(new Uri("/v1/keys", UriKind.Relative), Json(create), cancellationToken).ConfigureAwait(false);
-        if (!created.IsSuccessStatusCode)
+        string text = await created.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+        return created.IsSuccessStatusCode && JsonNode.Parse(text) is { } key ? key
+            : throw new BenchFailedException($"creating a {scheme} key failed: {(int)created.StatusCode} {text}");
+    }
+
+    /// <summary>Signatures of one key through <c>POST /v1/keys/{name}/sign</c>: the last answer and the REST bytes (request and response bodies) so far.</summary>
+    private sealed class RestSigner(HttpClient http, string name, string body, string what, CancellationToken cancellationToken)
+    {
+        private readonly Uri _path = new($"/v1/keys/{name}/sign", UriKind.Relative);
+        private long _restBytes;
+
+        public JsonNode? Last { get; private set; }
+
+        public long RestBytes => Interlocked.Read(ref _restBytes);
+
+        public async Task SignAsync()
         {
-            throw new BenchFailedException($"creating a {scheme} key failed: {(int)created.StatusCode} {await created.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false)}");
+            using HttpResponseMessage r = await http.PostAsync(_path, Json(body), cancellationToken).ConfigureAwait(false);
+            string text = await r.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+            if (!r.IsSuccessStatusCode)
+            {
+                throw new BenchFailedException($"{what} failed: {(int)r.StatusCode} {text}");
+            }
+
+            Interlocked.Add(ref _restBytes, Encoding.UTF8.GetByteCount(body) + Encoding.UTF8.GetByteCount(text));
+            Last = JsonNode.Parse(text);
         }
     }
 
@@ -194,40 +217,26 @@ internal static class ClusterBench
         await CreateKeyAsync(http, name, scheme, n, t, cancellationToken).ConfigureAwait(false);
         double keygenMs = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
         byte[] message = SHA256.HashData(Encoding.UTF8.GetBytes(name));
-        string body = SignBody(scheme, message);
-        var path = new Uri($"/v1/keys/{name}/sign", UriKind.Relative);
-        long restBytes = 0;
-        JsonNode? last = null;
-        async Task SignAsync()
-        {
-            using HttpResponseMessage r = await http.PostAsync(path, Json(body), cancellationToken).ConfigureAwait(false);
-            string text = await r.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
-            if (!r.IsSuccessStatusCode)
-            {
-                throw new BenchFailedException($"signing with {scheme} failed: {(int)r.StatusCode} {text}");
-            }
-
-            Interlocked.Add(ref restBytes, Encoding.UTF8.GetByteCount(body) + Encoding.UTF8.GetByteCount(text));
-            last = JsonNode.Parse(text);
-        }
+        var signer = new RestSigner(http, name, SignBody(scheme, message), $"signing with {scheme}", cancellationToken);
 
         // Bytes per signature: exactly BytesSample sequential signatures between two readings of the counters.
         const int BytesSample = 20;
-        await SignAsync().ConfigureAwait(false);
+        await signer.SignAsync().ConfigureAwait(false);
         long nodeBytesBefore = NodeBytes(cluster, n);
-        long restBefore = Interlocked.Read(ref restBytes);
+        long restBefore = signer.RestBytes;
         for (int i = 0; i < BytesSample; i++)
         {
-            await SignAsync().ConfigureAwait(false);
+            await signer.SignAsync().ConfigureAwait(false);
         }
 
         double nodeBytesPerSignature = (NodeBytes(cluster, n) - nodeBytesBefore) / (double)BytesSample;
-        double restBytesPerSignature = (Interlocked.Read(ref restBytes) - restBefore) / (double)BytesSample;
-        Latency sign = await ctx.Sampler.SequentialAsync(SignAsync).ConfigureAwait(false);
-        double concurrent = await ctx.Sampler.ConcurrentAsync(SignAsync, ctx.Settings.Concurrency).ConfigureAwait(false);
+        double restBytesPerSignature = (signer.RestBytes - restBefore) / (double)BytesSample;
+        Latency sign = await ctx.Sampler.SequentialAsync(signer.SignAsync).ConfigureAwait(false);
+        double concurrent = await ctx.Sampler.ConcurrentAsync(signer.SignAsync, ctx.Settings.Concurrency).ConfigureAwait(false);
 
         // Every figure is for signatures that verify: check the last one, and time verification in process.
-        byte[] signature = Convert.FromHexString(last!["signature"]!.GetValue<string>());
+        JsonNode last = signer.Last!;
+        byte[] signature = Convert.FromHexString(last["signature"]!.GetValue<string>());
         byte[] publicKey = Convert.FromHexString((last["outputKey"] ?? last["publicKey"])!.GetValue<string>());
         Func<bool> verify = Verifier(scheme, frost, last["outputKey"] is not null, publicKey, message, signature);
         if (!verify())
@@ -256,7 +265,7 @@ internal static class ClusterBench
         // to back: DklsApiTests.SigningWhileRefreshesRunBackToBack_EverySignatureSucceeds).
         if (threshold)
         {
-            await MeasureRotationAsync(ctx, http, name, n, t, scheme, SignAsync, cancellationToken).ConfigureAwait(false);
+            await MeasureRotationAsync(ctx, http, name, n, t, scheme, signer.SignAsync, cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -279,15 +288,7 @@ internal static class ClusterBench
         CancellationToken cancellationToken)
     {
         string name = "bench-presigned-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3));
-        string create = $$"""{"name":"{{name}}","scheme":"{{Dkls}}","threshold":{{t}},"participants":{{n}}}""";
-        using HttpResponseMessage created = await http.PostAsync(new Uri("/v1/keys", UriKind.Relative), Json(create), cancellationToken).ConfigureAwait(false);
-        string createdText = await created.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
-        if (!created.IsSuccessStatusCode)
-        {
-            throw new BenchFailedException($"creating a {Dkls} key failed: {(int)created.StatusCode} {createdText}");
-        }
-
-        string keyId = JsonNode.Parse(createdText)!["id"]!.GetValue<string>();
+        string keyId = (await CreateKeyAsync(http, name, Dkls, n, t, cancellationToken).ConfigureAwait(false))["id"]!.GetValue<string>();
         long t0 = Stopwatch.GetTimestamp();
         await dkls.PresignAsync(keyId, [], cancellationToken).ConfigureAwait(false);
         double presignMs = Stopwatch.GetElapsedTime(t0).TotalMilliseconds / pool;
@@ -298,34 +299,19 @@ internal static class ClusterBench
         }
 
         byte[] message = SHA256.HashData(Encoding.UTF8.GetBytes(name));
-        string body = SignBody(Dkls, message);
-        var path = new Uri($"/v1/keys/{name}/sign", UriKind.Relative);
-        JsonNode? last = null;
-        long restBytes = 0;
-        async Task SignAsync()
-        {
-            using HttpResponseMessage r = await http.PostAsync(path, Json(body), cancellationToken).ConfigureAwait(false);
-            string text = await r.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
-            if (!r.IsSuccessStatusCode)
-            {
-                throw new BenchFailedException($"presigned signing with {Dkls} failed: {(int)r.StatusCode} {text}");
-            }
-
-            Interlocked.Add(ref restBytes, Encoding.UTF8.GetByteCount(body) + Encoding.UTF8.GetByteCount(text));
-            last = JsonNode.Parse(text);
-        }
+        var signer = new RestSigner(http, name, SignBody(Dkls, message), $"presigned signing with {Dkls}", cancellationToken);
 
         int sequential = pool / 2, concurrent = pool - sequential - 1;
         long presignedBefore = dkls.PresignedSignatures;
         long nodeBytesBefore = NodeBytes(cluster, n);
-        await SignAsync().ConfigureAwait(false); // not timed: the wire bytes of exactly one presigned signature
+        await signer.SignAsync().ConfigureAwait(false); // not timed: the wire bytes of exactly one presigned signature
         double nodeBytesPerSignature = NodeBytes(cluster, n) - nodeBytesBefore;
-        double restBytesPerSignature = Interlocked.Read(ref restBytes);
+        double restBytesPerSignature = signer.RestBytes;
         var samples = new List<double>(sequential);
         for (int i = 0; i < sequential; i++)
         {
             long s0 = Stopwatch.GetTimestamp();
-            await SignAsync().ConfigureAwait(false);
+            await signer.SignAsync().ConfigureAwait(false);
             samples.Add(Stopwatch.GetElapsedTime(s0).TotalMicroseconds);
         }
 
@@ -335,7 +321,7 @@ internal static class ClusterBench
         {
             while (Interlocked.Increment(ref next) <= concurrent)
             {
-                await SignAsync().ConfigureAwait(false);
+                await signer.SignAsync().ConfigureAwait(false);
             }
         }, cancellationToken))).ConfigureAwait(false);
         double perSecond = concurrent / Stopwatch.GetElapsedTime(c0).TotalSeconds;
@@ -345,8 +331,8 @@ internal static class ClusterBench
             throw new BenchFailedException($"only {presigned} of {1 + sequential + concurrent} signatures of the presigned row used a presignature; no figures are reported for it");
         }
 
-        byte[] signature = Convert.FromHexString(last!["signature"]!.GetValue<string>());
-        byte[] publicKey = Convert.FromHexString(last["publicKey"]!.GetValue<string>());
+        byte[] signature = Convert.FromHexString(signer.Last!["signature"]!.GetValue<string>());
+        byte[] publicKey = Convert.FromHexString(signer.Last["publicKey"]!.GetValue<string>());
         Func<bool> verify = Verifier(Dkls, null, false, publicKey, message, signature);
         if (!verify())
         {

@@ -129,44 +129,50 @@ public sealed class DklsAttackTests(DklsKeyFixture fixture) : IClassFixture<Dkls
     }
 
     [Fact]
-    public void EquivocatedRoundOneData_IsCaughtByTheEcho_AndItsSignedCopiesNameOnlyItsAuthor()
+    public void EquivocatedRoundOneData_IsCaughtByTheEcho_AndItsSignedCopiesNameOnlyItsAuthor() => WithKeys(3, 3, "echo", keys =>
     {
         // P3 shows two faces: round one run twice under the same session, A to P1 and B to P2, each self-consistent.
         // Without the echo both honest parties finish round three with different R (the attack of issue 15).
-        Dictionary<Identifier, DklsKeyShare> keys = DklsHarness.Keygen(3, 3, TestSeed.For("echo-key"));
+        var rng = TestSeed.For("echo");
+        byte[] sid = DklsHarness.Sid("echo");
+        Identifier[] set = [P1, P2, P3];
+        (DklsSignRound1State s1, IReadOnlyList<DklsMessage> m1) = DklsSigner.Round1(keys[P1], sid, set, null, rng);
+        (DklsSignRound1State s2, IReadOnlyList<DklsMessage> m2) = DklsSigner.Round1(keys[P2], sid, set, null, rng);
+        (DklsSignRound1State a, IReadOnlyList<DklsMessage> ma) = DklsSigner.Round1(keys[P3], sid, set, null, rng);
+        (DklsSignRound1State b, IReadOnlyList<DklsMessage> mb) = DklsSigner.Round1(keys[P3], sid, set, null, rng);
+        List<DklsMessage> toP3 = DklsHarness.For([.. m1, .. m2], P3);
+        (DklsSignRound2State t1, IReadOnlyList<DklsMessage> r1) = DklsSigner.Round2(s1, DklsHarness.For([.. m2, .. ma], P1), B(s2, a), rng);
+        (DklsSignRound2State t2, IReadOnlyList<DklsMessage> r2) = DklsSigner.Round2(s2, DklsHarness.For([.. m1, .. mb], P2), B(s1, b), rng);
+        (DklsSignRound2State ta, IReadOnlyList<DklsMessage> ra) = DklsSigner.Round2(a, toP3, B(s1, s2), rng);
+        (DklsSignRound2State tb, IReadOnlyList<DklsMessage> rb) = DklsSigner.Round2(b, toP3, B(s1, s2), rng);
+
+        // The echo: each honest party's digest differs from the other's; the check names nobody and bans nobody.
+        DklsProtocolException e1 = Expect(DklsFailure.Equivocation, null, () => DklsEcho.CheckEchoes(t1.Echo, new Dictionary<Identifier, byte[]> { [P2] = t2.Echo, [P3] = ta.Echo }));
+        Assert.Equal(DklsDisposition.Abort, e1.Disposition);
+        Expect(DklsFailure.Equivocation, null, () => DklsEcho.CheckEchoes(t2.Echo, new Dictionary<Identifier, byte[]> { [P1] = t1.Echo, [P3] = tb.Echo }));
+        DklsEcho.CheckEchoes(t1.Echo, new Dictionary<Identifier, byte[]> { [P3] = ta.Echo }); // P3's face A agrees with P1
+        Assert.Empty(keys[P1].BannedPeers);
+        Assert.Empty(keys[P2].BannedPeers);
+
+        // The copies each author sent (signed by it on the cluster) name P3 alone.
+        Assert.Equal([P3], DklsEcho.Equivocators([(P1, s1.Broadcast), (P1, s1.Broadcast), (P2, s2.Broadcast), (P2, s2.Broadcast), (P3, a.Broadcast), (P3, b.Broadcast)]));
+        Assert.Empty(DklsEcho.Equivocators([(P1, s1.Broadcast), (P1, s1.Broadcast), (P3, a.Broadcast), (P3, a.Broadcast)]));
+
+        // What the echo prevents: without it, both honest parties would hold presignatures under different R.
+        using DklsPresignature p1 = DklsSigner.Round3(t1, DklsHarness.For([.. r2, .. ra], P1));
+        using DklsPresignature p2 = DklsSigner.Round3(t2, DklsHarness.For([.. r1, .. rb], P2));
+        Assert.NotEqual(p1.Context.NoncePoint, p2.Context.NoncePoint);
+        ta.Dispose();
+        tb.Dispose();
+    });
+
+    /// <summary>Runs <paramref name="run"/> with a fresh t-of-n key (seeded from <paramref name="label"/>), disposed afterwards.</summary>
+    private static void WithKeys(int t, int n, string label, Action<Dictionary<Identifier, DklsKeyShare>> run)
+    {
+        Dictionary<Identifier, DklsKeyShare> keys = DklsHarness.Keygen(t, n, TestSeed.For(label + "-key"));
         try
         {
-            var rng = TestSeed.For("echo");
-            byte[] sid = DklsHarness.Sid("echo");
-            Identifier[] set = [P1, P2, P3];
-            (DklsSignRound1State s1, IReadOnlyList<DklsMessage> m1) = DklsSigner.Round1(keys[P1], sid, set, null, rng);
-            (DklsSignRound1State s2, IReadOnlyList<DklsMessage> m2) = DklsSigner.Round1(keys[P2], sid, set, null, rng);
-            (DklsSignRound1State a, IReadOnlyList<DklsMessage> ma) = DklsSigner.Round1(keys[P3], sid, set, null, rng);
-            (DklsSignRound1State b, IReadOnlyList<DklsMessage> mb) = DklsSigner.Round1(keys[P3], sid, set, null, rng);
-            List<DklsMessage> toP3 = DklsHarness.For([.. m1, .. m2], P3);
-            (DklsSignRound2State t1, IReadOnlyList<DklsMessage> r1) = DklsSigner.Round2(s1, DklsHarness.For([.. m2, .. ma], P1), B(s2, a), rng);
-            (DklsSignRound2State t2, IReadOnlyList<DklsMessage> r2) = DklsSigner.Round2(s2, DklsHarness.For([.. m1, .. mb], P2), B(s1, b), rng);
-            (DklsSignRound2State ta, IReadOnlyList<DklsMessage> ra) = DklsSigner.Round2(a, toP3, B(s1, s2), rng);
-            (DklsSignRound2State tb, IReadOnlyList<DklsMessage> rb) = DklsSigner.Round2(b, toP3, B(s1, s2), rng);
-
-            // The echo: each honest party's digest differs from the other's; the check names nobody and bans nobody.
-            DklsProtocolException e1 = Expect(DklsFailure.Equivocation, null, () => DklsEcho.CheckEchoes(t1.Echo, new Dictionary<Identifier, byte[]> { [P2] = t2.Echo, [P3] = ta.Echo }));
-            Assert.Equal(DklsDisposition.Abort, e1.Disposition);
-            Expect(DklsFailure.Equivocation, null, () => DklsEcho.CheckEchoes(t2.Echo, new Dictionary<Identifier, byte[]> { [P1] = t1.Echo, [P3] = tb.Echo }));
-            DklsEcho.CheckEchoes(t1.Echo, new Dictionary<Identifier, byte[]> { [P3] = ta.Echo }); // P3's face A agrees with P1
-            Assert.Empty(keys[P1].BannedPeers);
-            Assert.Empty(keys[P2].BannedPeers);
-
-            // The copies each author sent (signed by it on the cluster) name P3 alone.
-            Assert.Equal([P3], DklsEcho.Equivocators([(P1, s1.Broadcast), (P1, s1.Broadcast), (P2, s2.Broadcast), (P2, s2.Broadcast), (P3, a.Broadcast), (P3, b.Broadcast)]));
-            Assert.Empty(DklsEcho.Equivocators([(P1, s1.Broadcast), (P1, s1.Broadcast), (P3, a.Broadcast), (P3, a.Broadcast)]));
-
-            // What the echo prevents: without it, both honest parties would hold presignatures under different R.
-            using DklsPresignature p1 = DklsSigner.Round3(t1, [.. DklsHarness.For([.. r2, .. ra], P1)]);
-            using DklsPresignature p2 = DklsSigner.Round3(t2, [.. DklsHarness.For([.. r1, .. rb], P2)]);
-            Assert.NotEqual(p1.Context.NoncePoint, p2.Context.NoncePoint);
-            ta.Dispose();
-            tb.Dispose();
+            run(keys);
         }
         finally
         {
