@@ -6,6 +6,7 @@ using Conclave.Server.Coordinator;
 using Conclave.Server.Threshold.Engine;
 using Conclave.Threshold.Dkls23;
 using Conclave.Threshold.Frost;
+using Google.Protobuf;
 
 namespace Conclave.Server.Threshold.Dkls23;
 
