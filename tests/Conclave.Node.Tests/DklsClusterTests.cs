@@ -331,9 +331,18 @@ public sealed class DklsFiveNodeClusterTests(FiveNodeCluster fixture) : IClassFi
     {
         DklsCoordinator coordinator = DklsClusterChecks.Coordinator(_c);
         DklsKeyInfo key = await coordinator.CreateKeyAsync("dkls-echo-" + Guid.NewGuid().ToString("N")[..8], 3, [1, 2, 4], CancellationToken.None);
+        byte[] start = new Conclave.Node.Protocol.PayloadWriter().String(key.KeyId).U32(1).U32(3).U32(1).U32(2).U32(4).U32(0).ToArray();
+        var timeout = TimeSpan.FromSeconds(30);
+        Envelope beforeRestart = _c.Coordinator.Request(Cluster.NewSessionId(), DklsMessages.SignRound1, 1, [4], start);
         SetFault(4, "dkls-equivocate");
         try
         {
+            // A round-one request issued before node 4 restarted is refused (its replay guard did not survive the restart,
+            // so it could otherwise answer one request twice: two signed broadcasts under one request hash).
+            NodeCallException stale = await Assert.ThrowsAsync<NodeCallException>(() => _c.Coordinator.Node(4).StepAsync(beforeRestart, [], timeout, CancellationToken.None));
+            Assert.Null(stale.Culprit);
+            Assert.Contains("issued before node 4 started", stale.Message, StringComparison.Ordinal);
+
             CulpritException e = await Assert.ThrowsAsync<CulpritException>(() => coordinator.SignDigestAsync(key.KeyId, SHA256.HashData("equivocate"u8), [], CancellationToken.None));
             Assert.Equal([4u], e.Culprits);
             Assert.Equal(CulpritReason.RoundOneEquivocation, Assert.Single(e.Reasons).Reason);
@@ -352,8 +361,6 @@ public sealed class DklsFiveNodeClusterTests(FiveNodeCluster fixture) : IClassFi
             // on both before any opening is used, naming nobody.
             uint[] signers = [1, 2, 4];
             byte[] session = Cluster.NewSessionId();
-            byte[] start = new Conclave.Node.Protocol.PayloadWriter().String(key.KeyId).U32(1).U32(3).U32(1).U32(2).U32(4).U32(0).ToArray();
-            var timeout = TimeSpan.FromSeconds(30);
             List<Envelope> m1 = [];
             foreach (uint n in signers)
             {

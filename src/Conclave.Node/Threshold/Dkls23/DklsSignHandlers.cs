@@ -63,6 +63,12 @@ public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manife
             throw new ProtocolException($"the signer set must name distinct nodes and include node {state.NodeId}");
         }
 
+        if (ctx.Request.IssuedAtUnixMs < state.StartedAtUnixMs)
+        {
+            // Answered before a restart, perhaps: a node answers a round-one request once (docs/DKLS23.md "Echo of round-one data").
+            throw new ProtocolException($"this round-one request was issued before node {state.NodeId} started; send a new one");
+        }
+
         // The coordinator names the key version it combines under; a pending version never signs (KeyVersions).
         // Held for the whole session: a rotation committing or retiring meanwhile evicts the share from the cache but
         // cannot erase it under the session's later rounds (KeyVersions.LeaseAtVersionAsync).
