@@ -142,6 +142,20 @@ public sealed class BenchCommandTests : IDisposable
         Assert.True(dkls["nodeBytesPerSignature"]!.GetValue<double>() > 0, "no coordinator-node bytes");
         Assert.Equal(64, dkls["signatureBytes"]!.GetValue<int>());
 
+        // Online DKLs23 signing from the presignature pool through the same REST route: every timed signature used a
+        // presignature (the row is not written otherwise), presign time and wire bytes reported.
+        JsonNode presigned = Row(report, "ecdsa-dkls23/cluster-presigned-2-of-3");
+        AssertSaneLatency(presigned);
+        Assert.Equal("mpc", presigned["family"]!.GetValue<string>());
+        Assert.Equal("sign-presigned", presigned["operation"]!.GetValue<string>());
+        Assert.Equal("cluster-rest", presigned["where"]!.GetValue<string>());
+        Assert.True(presigned["presignMs"]!.GetValue<double>() > 0, "no presign time");
+        Assert.True(presigned["concurrentPerSecond"]!.GetValue<double>() > 0);
+        Assert.True(presigned["nodeBytesPerSignature"]!.GetValue<double>() > 0, "no coordinator-node bytes");
+        Assert.True(presigned["nodeBytesPerSignature"]!.GetValue<double>() < dkls["nodeBytesPerSignature"]!.GetValue<double>(), "one online round sends less than three rounds");
+        Assert.Equal(64, presigned["signatureBytes"]!.GetValue<int>());
+        Assert.Null(dkls["presignMs"]);
+
         JsonNode single = Row(report, "ed25519/cluster-2-of-3");
         AssertSaneLatency(single);
         Assert.Null(single["nodeBytesPerSignature"]);
@@ -182,6 +196,7 @@ public sealed class BenchCommandTests : IDisposable
         }
 
         Assert.Contains(report["comparison"]!.AsArray(), c => c!["approach"]!.GetValue<string>() == "MPC through the cluster (frost-secp256k1)");
+        Assert.Contains(report["comparison"]!.AsArray(), c => c!["approach"]!.GetValue<string>() == "MPC through the cluster (ecdsa-dkls23, presigned)");
         Assert.Contains(report["comparison"]!.AsArray(), c => c!["approach"]!.GetValue<string>() == "HSM");
         Assert.Empty(report["notMeasured"]!.AsArray());
     }

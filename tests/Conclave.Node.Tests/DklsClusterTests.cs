@@ -2,6 +2,8 @@ using System.Security.Cryptography;
 using System.Text.Json.Nodes;
 using Conclave.Crypto.Secp256k1;
 using Conclave.Node.Config;
+using Conclave.Node.Rpc;
+using Conclave.Node.Threshold.Dkls23;
 using Conclave.Server.Coordinator;
 using Conclave.Server.Hosting;
 using Conclave.Server.Threshold.Dkls23;
@@ -314,6 +316,83 @@ public sealed class DklsFiveNodeClusterTests(FiveNodeCluster fixture) : IClassFi
         DklsSignatureResult ok = await coordinator.SignDigestAsync(key.KeyId, digest, [], CancellationToken.None);
         Assert.Equal(2, ok.KeyVersion);
         Assert.True(EcdsaSecp256k1.Instance.Verify(key.PublicKey.GroupPublicKey, digest, ok.Signature));
+    }
+
+    /// <summary>
+    /// The echo of round-one data through the real transport (docs/DKLS23.md "Echo of round-one data"): node 4 sends node 1
+    /// its real round-one broadcast commitment and node 2 another one, each validly signed by it (fault injection
+    /// "dkls-equivocate"). The coordinator names node 4 before round two, with the two envelopes as evidence that verifies
+    /// under node 4's identity key and under no other; nodes 1 and 2 are not named. Relayed by a coordinator that does not
+    /// compare them (this test driving the steps), nodes 1 and 2 both refuse round three on the echo, naming nobody.
+    /// Healed, the key signs.
+    /// </summary>
+    [Fact]
+    public async Task EquivocatedRoundOneBroadcast_NamesItsSenderWithSignedEvidence_AndTheEchoStopsTheHonestSigners()
+    {
+        DklsCoordinator coordinator = DklsClusterChecks.Coordinator(_c);
+        DklsKeyInfo key = await coordinator.CreateKeyAsync("dkls-echo-" + Guid.NewGuid().ToString("N")[..8], 3, [1, 2, 4], CancellationToken.None);
+        byte[] start = new Conclave.Node.Protocol.PayloadWriter().String(key.KeyId).U32(1).U32(3).U32(1).U32(2).U32(4).U32(0).ToArray();
+        var timeout = TimeSpan.FromSeconds(30);
+        Envelope beforeRestart = _c.Coordinator.Request(Cluster.NewSessionId(), DklsMessages.SignRound1, 1, [4], start);
+        SetFault(4, "dkls-equivocate");
+        try
+        {
+            // A round-one request issued before node 4 restarted is refused (its replay guard did not survive the restart,
+            // so it could otherwise answer one request twice: two signed broadcasts under one request hash).
+            NodeCallException stale = await Assert.ThrowsAsync<NodeCallException>(() => _c.Coordinator.Node(4).StepAsync(beforeRestart, [], timeout, CancellationToken.None));
+            Assert.Null(stale.Culprit);
+            Assert.Contains("issued before node 4 started", stale.Message, StringComparison.Ordinal);
+
+            CulpritException e = await Assert.ThrowsAsync<CulpritException>(() => coordinator.SignDigestAsync(key.KeyId, SHA256.HashData("equivocate"u8), [], CancellationToken.None));
+            Assert.Equal([4u], e.Culprits);
+            Assert.Equal(CulpritReason.RoundOneEquivocation, Assert.Single(e.Reasons).Reason);
+            Assert.Equal(2, e.Evidence.Count);
+            Envelope a = Envelope.Parser.ParseFrom(e.Evidence[0]), b = Envelope.Parser.ParseFrom(e.Evidence[1]);
+            Assert.Equal([1u, 2u], new[] { a.Recipients[0], b.Recipients[0] }.Order());
+            byte[] node4 = Convert.FromHexString(_c.Manifest.Node(4).IdentityKey);
+            Assert.True(DklsEquivocation.Proves(a, b, 4, node4));
+            Assert.False(DklsEquivocation.Proves(a, b, 4, Convert.FromHexString(_c.Manifest.Node(1).IdentityKey)));
+            Assert.False(DklsEquivocation.Proves(a, a, 4, node4)); // one copy twice proves nothing
+            Envelope forged = a.Clone();
+            forged.Payload = b.Payload; // the coordinator cannot make a second copy: the signature no longer holds
+            Assert.False(DklsEquivocation.Proves(a, forged, 4, node4));
+
+            // Relayed without the coordinator's comparison: the honest signers' echoes disagree, and round three stops
+            // on both before any opening is used, naming nobody.
+            uint[] signers = [1, 2, 4];
+            byte[] session = Cluster.NewSessionId();
+            List<Envelope> m1 = [];
+            foreach (uint n in signers)
+            {
+                m1.AddRange(await _c.Coordinator.Node(n).StepAsync(_c.Coordinator.Request(session, DklsMessages.SignRound1, 1, [n], start), [], timeout, CancellationToken.None));
+            }
+
+            List<Envelope> m2 = [];
+            foreach (uint n in signers)
+            {
+                m2.AddRange(await _c.Coordinator.Node(n).StepAsync(_c.Coordinator.Request(session, DklsMessages.SignRound2, 2, [n], []),
+                    m1.Where(m => m.Recipients.Contains(n)), timeout, CancellationToken.None));
+            }
+
+            byte[] digest = new Conclave.Node.Protocol.PayloadWriter().Bytes(SHA256.HashData("hidden"u8)).ToArray();
+            foreach (uint n in new uint[] { 1, 2 })
+            {
+                NodeCallException refused = await Assert.ThrowsAsync<NodeCallException>(() => _c.Coordinator.Node(n).StepAsync(
+                    _c.Coordinator.Request(session, DklsMessages.SignRound3, 3, [n], digest), m2.Where(m => m.Recipients.Contains(n)), timeout, CancellationToken.None));
+                Assert.Null(refused.Culprit);
+                Assert.Contains("Equivocation", refused.Message, StringComparison.Ordinal);
+            }
+
+            await _c.Coordinator.Node(4).StepAsync(_c.Coordinator.Request(session, DklsMessages.SignAbort, 4, [4], []), [], timeout, CancellationToken.None);
+        }
+        finally
+        {
+            SetFault(4, null);
+        }
+
+        byte[] after = SHA256.HashData("after the equivocation"u8);
+        DklsSignatureResult ok = await coordinator.SignDigestAsync(key.KeyId, after, [], CancellationToken.None);
+        Assert.True(EcdsaSecp256k1.Instance.Verify(key.PublicKey.GroupPublicKey, after, ok.Signature));
     }
 
     private void SetFault(uint node, string? fault)

@@ -37,6 +37,23 @@ public sealed class CulpritProblemTests(NodelessServer s) : IClassFixture<Nodele
     }
 
     [Fact]
+    public void AnEquivocatingDklsSigner_IsA502NamingItsReason_AndTheAuditEntryCarriesTheSignedEvidence()
+    {
+        // What DklsCoordinator.CheckRoundOneBroadcasts throws (DklsFiveNodeClusterTests makes a real node do it).
+        var e = new CulpritException([new CulpritReason(4, CulpritReason.RoundOneEquivocation)], "node 4 sent different round-one broadcast commitments to different peers")
+        {
+            Evidence = [[1, 2, 3], [4, 5]],
+        };
+        ProblemBody p = ProblemTypes.FromException(e);
+        Assert.Equal((502, ProblemTypes.NodeMisbehaved), (p.Status, p.Type));
+        Assert.Equal([4u], p.Culprits);
+        Assert.Equal("round-one-equivocation", Assert.Single(p.CulpritReasons!).Reason);
+        Assert.Equal("culprit node 4; node 4: round-one-equivocation; evidence AQID BAU=", KeyService.CulpritDetail(e));
+        Assert.Equal("culprit node 2,3", KeyService.CulpritDetail(new CulpritException([2u, 3u], "bad shares")));
+        Assert.Equal("no culprit: the signers reported different nonce points R", KeyService.CulpritDetail(new CulpritException(Array.Empty<uint>(), "the signers reported different nonce points R")));
+    }
+
+    [Fact]
     public async Task TheServersCoordinator_AuditsItsConvictions()
     {
         FrostCoordinator frost = s.App.Services.GetRequiredService<FrostCoordinator>();

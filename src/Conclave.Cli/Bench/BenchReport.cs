@@ -52,7 +52,8 @@ internal sealed class BenchRow
     public required string Family { get; init; }
 
     /// <summary>
-    /// What <see cref="Sign"/> times: <c>sign</c> for every family but rotation; for rotation rows <c>refresh</c> or
+    /// What <see cref="Sign"/> times: <c>sign</c> for every family but rotation (<c>sign-presigned</c> for the online
+    /// round of a DKLs23 signature from the presignature pool); for rotation rows <c>refresh</c> or
     /// <c>reshare</c> (one run through the API, its latency), or <c>sign-during-refresh</c> (signatures while refreshes of
     /// the same key run back to back); <c>decide</c> for policy rows (one policy decision in process).
     /// </summary>
@@ -68,6 +69,13 @@ internal sealed class BenchRow
 
     /// <summary>Key generation, or the DKG through the cluster, in milliseconds.</summary>
     public double KeyGenerationMs { get; set; }
+
+    /// <summary>
+    /// For presigned rows (operation <c>sign-presigned</c>): milliseconds of background presigning per presignature (one
+    /// batch of the pool, the coordinator's parallelism at a time, nothing else running). Null otherwise.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public double? PresignMs { get; set; }
 
     public required Latency Sign { get; init; }
 

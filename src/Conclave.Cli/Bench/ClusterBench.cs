@@ -8,6 +8,7 @@ using Conclave.Server.Api;
 using Conclave.Server.Config;
 using Conclave.Server.Coordinator;
 using Conclave.Server.Hosting;
+using Conclave.Server.Threshold.Dkls23;
 using Conclave.Threshold.Frost;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
@@ -67,6 +68,23 @@ internal static class ClusterBench
             if (wanted.Contains("ecdsa-secp256k1"))
             {
                 await MeasurePolicyWithVelocityAsync(ctx, http, metrics, cancellationToken).ConfigureAwait(false);
+            }
+
+            string presigned = $"{Dkls}/cluster-presigned-{t}-of-{n}";
+            if (wanted.Contains(Dkls) && ctx.Begin(presigned))
+            {
+                // The presignature pool is a server setting (dklsPresignPoolSize, off by default): the same node processes and
+                // store under the server started again with a pool, so no other row signs from one.
+                await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
+                await app.DisposeAsync().ConfigureAwait(false);
+                int pool = PresignedPoolSize(ctx.Settings.Duration);
+                config.DklsPresignPoolSize = pool;
+                app = await ServerHost.BuildAsync(config).ConfigureAwait(false);
+                await app.StartAsync(cancellationToken).ConfigureAwait(false);
+                app.Services.GetRequiredService<Cluster>().CountBytes = true;
+                await WaitReadyAsync(http, cancellationToken).ConfigureAwait(false);
+                await MeasurePresignedAsync(ctx, http, app.Services.GetRequiredService<KeyService>().Dkls, app.Services.GetRequiredService<Cluster>(),
+                    n, t, presigned, pool, cancellationToken).ConfigureAwait(false);
             }
         }
         finally
@@ -133,16 +151,39 @@ internal static class ClusterBench
 
     private static bool IsThreshold(string scheme, out FrostScheme? frost) => FrostScheme.TryGet(scheme, out frost) || scheme == Dkls;
 
-    /// <summary>Creates a key through <c>POST /v1/keys</c>: t-of-n over the cluster for a threshold scheme, else server-held.</summary>
-    private static async Task CreateKeyAsync(HttpClient http, string name, string scheme, int n, int t, CancellationToken cancellationToken)
+    /// <summary>Creates a key through <c>POST /v1/keys</c>: t-of-n over the cluster for a threshold scheme, else server-held; the key as the API answered.</summary>
+    private static async Task<JsonNode> CreateKeyAsync(HttpClient http, string name, string scheme, int n, int t, CancellationToken cancellationToken)
     {
         string create = IsThreshold(scheme, out _)
             ? $$"""{"name":"{{name}}","scheme":"{{scheme}}","threshold":{{t}},"participants":{{n}}}"""
             : $$"""{"name":"{{name}}","scheme":"{{scheme}}"}""";
         using HttpResponseMessage created = await http.PostAsync(new Uri("/v1/keys", UriKind.Relative), Json(create), cancellationToken).ConfigureAwait(false);
-        if (!created.IsSuccessStatusCode)
+        string text = await created.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+        return created.IsSuccessStatusCode && JsonNode.Parse(text) is { } key ? key
+            : throw new BenchFailedException($"creating a {scheme} key failed: {(int)created.StatusCode} {text}");
+    }
+
+    /// <summary>Signatures of one key through <c>POST /v1/keys/{name}/sign</c>: the last answer and the REST bytes (request and response bodies) so far.</summary>
+    private sealed class RestSigner(HttpClient http, string name, string body, string what, CancellationToken cancellationToken)
+    {
+        private readonly Uri _path = new($"/v1/keys/{name}/sign", UriKind.Relative);
+        private long _restBytes;
+
+        public JsonNode? Last { get; private set; }
+
+        public long RestBytes => Interlocked.Read(ref _restBytes);
+
+        public async Task SignAsync()
         {
-            throw new BenchFailedException($"creating a {scheme} key failed: {(int)created.StatusCode} {await created.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false)}");
+            using HttpResponseMessage r = await http.PostAsync(_path, Json(body), cancellationToken).ConfigureAwait(false);
+            string text = await r.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+            if (!r.IsSuccessStatusCode)
+            {
+                throw new BenchFailedException($"{what} failed: {(int)r.StatusCode} {text}");
+            }
+
+            Interlocked.Add(ref _restBytes, Encoding.UTF8.GetByteCount(body) + Encoding.UTF8.GetByteCount(text));
+            Last = JsonNode.Parse(text);
         }
     }
 
@@ -252,20 +293,14 @@ internal static class ClusterBench
             }
         }
 
-        var path = new Uri($"/v1/keys/{name}/sign", UriKind.Relative);
-        string body = SignBody("ecdsa-secp256k1", SHA256.HashData(Encoding.UTF8.GetBytes(name)));
-        async Task SignAsync()
+        var signer = new RestSigner(http, name, SignBody("ecdsa-secp256k1", SHA256.HashData(Encoding.UTF8.GetBytes(name))), "a velocity-limited signature", cancellationToken);
+        await signer.SignAsync().ConfigureAwait(false);
+        if (signer.Last?["policy"]?["rules"] is not JsonArray rules || !rules.Any(r => r?.GetValue<string>() == "admin-velocity"))
         {
-            using HttpResponseMessage r = await http.PostAsync(path, Json(body), cancellationToken).ConfigureAwait(false);
-            string text = await r.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
-            if (!r.IsSuccessStatusCode || !text.Contains("admin-velocity", StringComparison.Ordinal))
-            {
-                throw new BenchFailedException($"a velocity-limited signature failed or was not granted by the velocity rule: {(int)r.StatusCode} {text}");
-            }
+            throw new BenchFailedException("a velocity-limited signature was not granted by the bench policy's velocity rule; no figures are reported for it");
         }
 
-        await SignAsync().ConfigureAwait(false);
-        (Latency sign, Latency policy) = await SignTimingPolicyAsync(ctx, metrics, SignAsync).ConfigureAwait(false);
+        (Latency sign, Latency policy) = await SignTimingPolicyAsync(ctx, metrics, signer.SignAsync).ConfigureAwait(false);
         AddPolicyRow(ctx, id, "ecdsa-secp256k1", policy, sign, "server-held key under a velocity limit");
     }
 
@@ -283,40 +318,26 @@ internal static class ClusterBench
         await CreateKeyAsync(http, name, scheme, n, t, cancellationToken).ConfigureAwait(false);
         double keygenMs = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
         byte[] message = SHA256.HashData(Encoding.UTF8.GetBytes(name));
-        string body = SignBody(scheme, message);
-        var path = new Uri($"/v1/keys/{name}/sign", UriKind.Relative);
-        long restBytes = 0;
-        JsonNode? last = null;
-        async Task SignAsync()
-        {
-            using HttpResponseMessage r = await http.PostAsync(path, Json(body), cancellationToken).ConfigureAwait(false);
-            string text = await r.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
-            if (!r.IsSuccessStatusCode)
-            {
-                throw new BenchFailedException($"signing with {scheme} failed: {(int)r.StatusCode} {text}");
-            }
-
-            Interlocked.Add(ref restBytes, Encoding.UTF8.GetByteCount(body) + Encoding.UTF8.GetByteCount(text));
-            last = JsonNode.Parse(text);
-        }
+        var signer = new RestSigner(http, name, SignBody(scheme, message), $"signing with {scheme}", cancellationToken);
 
         // Bytes per signature: exactly BytesSample sequential signatures between two readings of the counters.
         const int BytesSample = 20;
-        await SignAsync().ConfigureAwait(false);
+        await signer.SignAsync().ConfigureAwait(false);
         long nodeBytesBefore = NodeBytes(cluster, n);
-        long restBefore = Interlocked.Read(ref restBytes);
+        long restBefore = signer.RestBytes;
         for (int i = 0; i < BytesSample; i++)
         {
-            await SignAsync().ConfigureAwait(false);
+            await signer.SignAsync().ConfigureAwait(false);
         }
 
         double nodeBytesPerSignature = (NodeBytes(cluster, n) - nodeBytesBefore) / (double)BytesSample;
-        double restBytesPerSignature = (Interlocked.Read(ref restBytes) - restBefore) / (double)BytesSample;
-        (Latency sign, Latency policyPart) = await SignTimingPolicyAsync(ctx, metrics, SignAsync).ConfigureAwait(false);
-        double concurrent = await ctx.Sampler.ConcurrentAsync(SignAsync, ctx.Settings.Concurrency).ConfigureAwait(false);
+        double restBytesPerSignature = (signer.RestBytes - restBefore) / (double)BytesSample;
+        (Latency sign, Latency policyPart) = await SignTimingPolicyAsync(ctx, metrics, signer.SignAsync).ConfigureAwait(false);
+        double concurrent = await ctx.Sampler.ConcurrentAsync(signer.SignAsync, ctx.Settings.Concurrency).ConfigureAwait(false);
 
         // Every figure is for signatures that verify: check the last one, and time verification in process.
-        byte[] signature = Convert.FromHexString(last!["signature"]!.GetValue<string>());
+        JsonNode last = signer.Last!;
+        byte[] signature = Convert.FromHexString(last["signature"]!.GetValue<string>());
         byte[] publicKey = Convert.FromHexString((last["outputKey"] ?? last["publicKey"])!.GetValue<string>());
         Func<bool> verify = Verifier(scheme, frost, last["outputKey"] is not null, publicKey, message, signature);
         if (!verify())
@@ -346,8 +367,90 @@ internal static class ClusterBench
         // to back: DklsApiTests.SigningWhileRefreshesRunBackToBack_EverySignatureSucceeds).
         if (threshold)
         {
-            await MeasureRotationAsync(ctx, http, name, n, t, scheme, SignAsync, cancellationToken).ConfigureAwait(false);
+            await MeasureRotationAsync(ctx, http, name, n, t, scheme, signer.SignAsync, cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// The presignature pool of the presigned row, sized from the time budget (100 per second of --duration, 16 to 512): the pool is
+    /// filled twice over before timing, so the at most <c>pool</c> signatures timed all come from it and none of them
+    /// starts a refill (a pool is refilled when it falls below its size).
+    /// </summary>
+    internal static int PresignedPoolSize(TimeSpan budget) => 2 * (int)Math.Clamp(Math.Ceiling(budget.TotalSeconds * 50), 8, 256);
+
+    /// <summary>
+    /// Online DKLs23 signing from the presignature pool through <c>POST /v1/keys/{name}/sign</c> (docs/DKLS23.md
+    /// "Presignature pool"): a key made through the API, its pool filled by the coordinator (two batches of
+    /// <paramref name="pool"/> presignatures, the first timed: presign time per presignature with the coordinator's
+    /// <see cref="DklsCoordinator.PresignParallelism"/> sessions at a time and nothing else running), then half the pool
+    /// signed one at a time and the rest with the row's concurrency. Every timed signature must have used a presignature
+    /// (<see cref="DklsCoordinator.PresignedSignatures"/>), and the last one must verify, or the row is not reported.
+    /// </summary>
+    private static async Task MeasurePresignedAsync(BenchContext ctx, HttpClient http, DklsCoordinator dkls, Cluster cluster, int n, int t, string id, int pool,
+        CancellationToken cancellationToken)
+    {
+        string name = "bench-presigned-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3));
+        string keyId = (await CreateKeyAsync(http, name, Dkls, n, t, cancellationToken).ConfigureAwait(false))["id"]!.GetValue<string>();
+        long t0 = Stopwatch.GetTimestamp();
+        await dkls.PresignAsync(keyId, [], cancellationToken).ConfigureAwait(false);
+        double presignMs = Stopwatch.GetElapsedTime(t0).TotalMilliseconds / pool;
+        await dkls.PresignAsync(keyId, [], cancellationToken).ConfigureAwait(false);
+        if (dkls.PresignDepth(keyId, []) < 2 * pool)
+        {
+            throw new BenchFailedException($"the presignature pool of the {Dkls} key holds {dkls.PresignDepth(keyId, [])} presignatures, not {2 * pool}");
+        }
+
+        byte[] message = SHA256.HashData(Encoding.UTF8.GetBytes(name));
+        var signer = new RestSigner(http, name, SignBody(Dkls, message), $"presigned signing with {Dkls}", cancellationToken);
+
+        int sequential = pool / 2, concurrent = pool - sequential - 1;
+        long presignedBefore = dkls.PresignedSignatures;
+        long nodeBytesBefore = NodeBytes(cluster, n);
+        await signer.SignAsync().ConfigureAwait(false); // not timed: the wire bytes of exactly one presigned signature
+        double nodeBytesPerSignature = NodeBytes(cluster, n) - nodeBytesBefore;
+        double restBytesPerSignature = signer.RestBytes;
+        var samples = new List<double>(sequential);
+        for (int i = 0; i < sequential; i++)
+        {
+            long s0 = Stopwatch.GetTimestamp();
+            await signer.SignAsync().ConfigureAwait(false);
+            samples.Add(Stopwatch.GetElapsedTime(s0).TotalMicroseconds);
+        }
+
+        int next = 0;
+        long c0 = Stopwatch.GetTimestamp();
+        await Task.WhenAll(Enumerable.Range(0, Math.Min(ctx.Settings.Concurrency, concurrent)).Select(_ => Task.Run(async () =>
+        {
+            while (Interlocked.Increment(ref next) <= concurrent)
+            {
+                await signer.SignAsync().ConfigureAwait(false);
+            }
+        }, cancellationToken))).ConfigureAwait(false);
+        double perSecond = concurrent / Stopwatch.GetElapsedTime(c0).TotalSeconds;
+        long presigned = dkls.PresignedSignatures - presignedBefore;
+        if (presigned != 1 + sequential + concurrent)
+        {
+            throw new BenchFailedException($"only {presigned} of {1 + sequential + concurrent} signatures of the presigned row used a presignature; no figures are reported for it");
+        }
+
+        byte[] signature = Convert.FromHexString(signer.Last!["signature"]!.GetValue<string>());
+        byte[] publicKey = Convert.FromHexString(signer.Last["publicKey"]!.GetValue<string>());
+        Func<bool> verify = Verifier(Dkls, null, false, publicKey, message, signature);
+        if (!verify())
+        {
+            throw new BenchFailedException($"a presigned {Dkls} signature from the cluster did not verify; no figures are reported for it");
+        }
+
+        ctx.Add(new BenchRow
+        {
+            Id = id, Family = "mpc", Operation = "sign-presigned", Scheme = Dkls, Shape = $"{t}-of-{n}", Where = "cluster-rest",
+            Sign = Latency.From(samples), ConcurrentPerSecond = perSecond, Concurrency = Math.Min(ctx.Settings.Concurrency, concurrent),
+            VerifyUs = ctx.Sampler.Sequential(() => verify()).P50Us, SignatureBytes = signature.Length, PresignMs = presignMs,
+            NodeBytesPerSignature = nodeBytesPerSignature, RestBytesPerSignature = restBytesPerSignature,
+            SecurityProfile = $"{t} of the {n} signer nodes (each holds one share under its own key-encryption key); the server holds no share",
+            Note = string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"POST /v1/keys/{{name}}/sign answered from the presignature pool (dklsPresignPoolSize {pool}): one online round to t nodes; {sequential} signatures one at a time, {concurrent} concurrently, every one from a presignature; presigning (rounds 1-3 ahead of time, in the background) took {presignMs:N1} ms per presignature"),
+        });
     }
 
     /// <summary>

@@ -27,7 +27,7 @@ internal static class Comparison
             _ => "one device: throughput grows with sessions and devices, not with a quorum");
         foreach (BenchRow mpc in report.Rows.Where(r => r.Family == "mpc" && r.Where == "cluster-rest"))
         {
-            Add(report, $"MPC through the cluster ({mpc.Scheme})", mpc, r => Growth(report, "mpc", r.Scheme));
+            Add(report, $"MPC through the cluster ({mpc.Scheme}{(mpc.Operation == "sign-presigned" ? ", presigned" : "")})", mpc, r => Growth(report, "mpc", r.Scheme));
         }
 
         BenchRow? inProcessMpc = report.Rows.FirstOrDefault(r => r.Family == "mpc" && r.Where == "in-process" && r.Scheme == "frost-secp256k1");

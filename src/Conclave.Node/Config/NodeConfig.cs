@@ -111,9 +111,9 @@ public sealed class NodeConfig
 
         Tls.Validate();
         ListenEndpoint listen = ListenEndpoint.Parse(Listen);
-        if (FaultInjection is not (null or "bad-share" or "bad-dkls-round1" or "bad-dkls-round2"))
+        if (FaultInjection is not (null or "bad-share" or "bad-dkls-round1" or "bad-dkls-round2" or "dkls-equivocate"))
         {
-            throw new ConfigException("faultInjection must be absent (or, in tests only, \"bad-share\", \"bad-dkls-round1\" or \"bad-dkls-round2\")");
+            throw new ConfigException("faultInjection must be absent (or, in tests only, \"bad-share\", \"bad-dkls-round1\", \"bad-dkls-round2\" or \"dkls-equivocate\")");
         }
 
         // A misbehaving node is for tests on one machine: refuse it anywhere a real cluster could reach it.

@@ -149,6 +149,7 @@ public static class NodeHost
         {
             CorruptRound1 = config.FaultInjection == "bad-dkls-round1",
             CorruptRound2 = config.FaultInjection == "bad-dkls-round2",
+            EquivocateRound1 = config.FaultInjection == "dkls-equivocate",
         };
         var dklsProtocol = new DklsNodeProtocol(dkls, cluster);
         var engine = new NodeEngine(store, config.NodeId, [new FrostNodeProtocol(frost, cluster, [dklsProtocol.DkgFollowUp]), dklsProtocol]);

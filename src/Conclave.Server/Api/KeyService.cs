@@ -390,7 +390,7 @@ public sealed partial class KeyService : IDisposable
                 CulpritObserved?.Invoke(e.Culprits);
                 // The misbehaving node is named in the audit log as well as in the problem returned.
                 await _store.Audit.AppendAsync(new Conclave.Storage.Audit.AuditEntryInput("coordinator", "sign.culprit", key.Id, null, "deny",
-                    "culprit node " + string.Join(",", e.Culprits)), CancellationToken.None).ConfigureAwait(false);
+                    CulpritDetail(e)), CancellationToken.None).ConfigureAwait(false);
                 throw;
             }
 
@@ -425,11 +425,21 @@ public sealed partial class KeyService : IDisposable
         }
         catch (CulpritException e)
         {
-            await _store.Audit.AppendAsync(new Conclave.Storage.Audit.AuditEntryInput("coordinator", "sign.culprit", key.Id, null, "deny",
-                e.Culprits.Count > 0 ? "culprit node " + string.Join(",", e.Culprits) : "no culprit: " + e.Message), CancellationToken.None).ConfigureAwait(false);
+            await _store.Audit.AppendAsync(new Conclave.Storage.Audit.AuditEntryInput("coordinator", "sign.culprit", key.Id, null, "deny", CulpritDetail(e)),
+                CancellationToken.None).ConfigureAwait(false);
             throw;
         }
     }
+
+    /// <summary>
+    /// The result text of a <c>sign.culprit</c> audit entry: the culprits (or why nobody is named), the reason the
+    /// coordinator proved for each, and the evidence the culprits signed (for a DKLs23 equivocation its two round-one
+    /// broadcasts, base64 envelopes that Node.Threshold.Dkls23.DklsEquivocation.Proves checks with the node's identity key).
+    /// </summary>
+    internal static string CulpritDetail(CulpritException e) =>
+        (e.Culprits.Count > 0 ? "culprit node " + string.Join(",", e.Culprits) : "no culprit: " + e.Message)
+        + string.Concat(e.Reasons.Select(r => $"; node {r.Node}: {r.Reason}"))
+        + (e.Evidence.Count > 0 ? "; evidence " + string.Join(" ", e.Evidence.Select(Convert.ToBase64String)) : "");
 
     /// <summary>The coordinator's registration of a DKLs23 key at the version the store holds (registered again when missing or older).</summary>
     private async Task<DklsKeyInfo> DklsKeyAsync(KeyRecord key, CancellationToken ct)

@@ -58,6 +58,12 @@ public enum DklsFailure
 
     /// <summary>The peer was banned after a failed OT-extension check; a fresh pairwise setup is needed.</summary>
     PeerBanned,
+
+    /// <summary>
+    /// The signers hold different round-one broadcast data (<see cref="DklsEcho"/>): some party sent different values to
+    /// different peers. From echo digests alone nobody is named; the signed copies name the author.
+    /// </summary>
+    Equivocation,
 }
 
 /// <summary>What a party should do about a failure.</summary>

@@ -70,8 +70,12 @@ public sealed class DklsAttackTests(DklsKeyFixture fixture) : IClassFixture<Dkls
         return e;
     }
 
-    private void Presign(string sid, Func<DklsMessage, DklsMessage>? t1 = null, Func<DklsMessage, DklsMessage>? t2 = null, IReadOnlyList<Identifier>? signers = null, Dictionary<Identifier, DklsKeyShare>? keys = null)
-        => DklsHarness.Presign(keys ?? Keys, signers ?? [P1, P2], DklsHarness.Sid(sid), TestSeed.For(sid), null, t1, t2);
+    private void Presign(string sid, Func<DklsMessage, DklsMessage>? t1 = null, Func<DklsMessage, DklsMessage>? t2 = null, IReadOnlyList<Identifier>? signers = null, Dictionary<Identifier, DklsKeyShare>? keys = null,
+        Func<DklsSignRound1State, Identifier, byte[], byte[]>? tb = null)
+        => DklsHarness.Presign(keys ?? Keys, signers ?? [P1, P2], DklsHarness.Sid(sid), TestSeed.For(sid), null, t1, t2, tb);
+
+    /// <summary>Every other signer's round-one broadcast commitment, as an honest relay delivers them.</summary>
+    private static Dictionary<Identifier, byte[]> B(params DklsSignRound1State[] from) => from.ToDictionary(s => s.Identifier, s => s.Broadcast);
 
     [Fact]
     public void OtExtensionCheckValueFlipBansThePeer()
@@ -122,6 +126,67 @@ public sealed class DklsAttackTests(DklsKeyFixture fixture) : IClassFixture<Dkls
         Expect(DklsFailure.RvoleCheck, P2, () => Presign("rvole-rho", t2: From(P2, P1, b => b[^1] ^= 0x80)));
         Expect(DklsFailure.RvoleCheck, P1, () => Presign("rvole-tau", t2: From(P1, P2, b => b[TauOffset + 31] ^= 0x01)));
         Expect(DklsFailure.RvoleCheck, P2, () => Presign("rvole-mu", t2: From(P2, P1, b => b[^33] ^= 0x01)));
+    }
+
+    [Fact]
+    public void EquivocatedRoundOneData_IsCaughtByTheEcho_AndItsSignedCopiesNameOnlyItsAuthor() => WithKeys(3, 3, "echo", keys =>
+    {
+        // P3 shows two faces: round one run twice under the same session, A to P1 and B to P2, each self-consistent.
+        // Without the echo both honest parties finish round three with different R (the attack of issue 15).
+        var rng = TestSeed.For("echo");
+        byte[] sid = DklsHarness.Sid("echo");
+        Identifier[] set = [P1, P2, P3];
+        (DklsSignRound1State s1, IReadOnlyList<DklsMessage> m1) = DklsSigner.Round1(keys[P1], sid, set, null, rng);
+        (DklsSignRound1State s2, IReadOnlyList<DklsMessage> m2) = DklsSigner.Round1(keys[P2], sid, set, null, rng);
+        (DklsSignRound1State a, IReadOnlyList<DklsMessage> ma) = DklsSigner.Round1(keys[P3], sid, set, null, rng);
+        (DklsSignRound1State b, IReadOnlyList<DklsMessage> mb) = DklsSigner.Round1(keys[P3], sid, set, null, rng);
+        List<DklsMessage> toP3 = DklsHarness.For([.. m1, .. m2], P3);
+        (DklsSignRound2State t1, IReadOnlyList<DklsMessage> r1) = DklsSigner.Round2(s1, DklsHarness.For([.. m2, .. ma], P1), B(s2, a), rng);
+        (DklsSignRound2State t2, IReadOnlyList<DklsMessage> r2) = DklsSigner.Round2(s2, DklsHarness.For([.. m1, .. mb], P2), B(s1, b), rng);
+        (DklsSignRound2State ta, IReadOnlyList<DklsMessage> ra) = DklsSigner.Round2(a, toP3, B(s1, s2), rng);
+        (DklsSignRound2State tb, IReadOnlyList<DklsMessage> rb) = DklsSigner.Round2(b, toP3, B(s1, s2), rng);
+
+        // The echo: each honest party's digest differs from the other's; the check names nobody and bans nobody.
+        DklsProtocolException e1 = Expect(DklsFailure.Equivocation, null, () => DklsEcho.CheckEchoes(t1.Echo, new Dictionary<Identifier, byte[]> { [P2] = t2.Echo, [P3] = ta.Echo }));
+        Assert.Equal(DklsDisposition.Abort, e1.Disposition);
+        Expect(DklsFailure.Equivocation, null, () => DklsEcho.CheckEchoes(t2.Echo, new Dictionary<Identifier, byte[]> { [P1] = t1.Echo, [P3] = tb.Echo }));
+        DklsEcho.CheckEchoes(t1.Echo, new Dictionary<Identifier, byte[]> { [P3] = ta.Echo }); // P3's face A agrees with P1
+        Assert.Empty(keys[P1].BannedPeers);
+        Assert.Empty(keys[P2].BannedPeers);
+
+        // The copies each author sent (signed by it on the cluster) name P3 alone.
+        Assert.Equal([P3], DklsEcho.Equivocators([(P1, s1.Broadcast), (P1, s1.Broadcast), (P2, s2.Broadcast), (P2, s2.Broadcast), (P3, a.Broadcast), (P3, b.Broadcast)]));
+        Assert.Empty(DklsEcho.Equivocators([(P1, s1.Broadcast), (P1, s1.Broadcast), (P3, a.Broadcast), (P3, a.Broadcast)]));
+
+        // What the echo prevents: without it, both honest parties would hold presignatures under different R.
+        using DklsPresignature p1 = DklsSigner.Round3(t1, DklsHarness.For([.. r2, .. ra], P1));
+        using DklsPresignature p2 = DklsSigner.Round3(t2, DklsHarness.For([.. r1, .. rb], P2));
+        Assert.NotEqual(p1.Context.NoncePoint, p2.Context.NoncePoint);
+        ta.Dispose();
+        tb.Dispose();
+    });
+
+    /// <summary>Runs <paramref name="run"/> with a fresh t-of-n key (seeded from <paramref name="label"/>), disposed afterwards.</summary>
+    private static void WithKeys(int t, int n, string label, Action<Dictionary<Identifier, DklsKeyShare>> run)
+    {
+        Dictionary<Identifier, DklsKeyShare> keys = DklsHarness.Keygen(t, n, TestSeed.For(label + "-key"));
+        try
+        {
+            run(keys);
+        }
+        finally
+        {
+            DklsHarness.DisposeAll(keys);
+        }
+    }
+
+    [Fact]
+    public void AnOpeningThatDoesNotMatchTheBroadcastCommitment_NamesItsSender()
+    {
+        // P2 sends P1 a broadcast commitment that is not the one its opening matches (the pairwise commitment is honest).
+        Expect(DklsFailure.CommitmentMismatch, P2, () => Presign("broadcast-flip", tb: (s, _, b) => s.Identifier.Equals(P2) ? [.. b[..^1], (byte)(b[^1] ^ 1)] : b));
+        DklsProtocolException e = Assert.Throws<DklsProtocolException>(() => Presign("broadcast-short", tb: (s, _, b) => s.Identifier.Equals(P2) ? b[..31] : b));
+        Assert.Equal(DklsFailure.MalformedMessage, e.Failure);
     }
 
     [Fact]
@@ -188,8 +253,8 @@ public sealed class DklsAttackTests(DklsKeyFixture fixture) : IClassFixture<Dkls
         Secp256k1Point shifted = s2.Peek().BigR + Secp256k1Point.Generator;
         byte[] salt = s2.Peek().Salt;
         DklsMessage forged1 = m2[0].WithBody([.. DklsSigner.Commit(s2.Peek().Bound, P2, P1, shifted, salt), .. m2[0].Body[32..]]);
-        (DklsSignRound2State t1, _) = DklsSigner.Round2(s1, [forged1], rng);
-        (_, IReadOnlyList<DklsMessage> r2) = DklsSigner.Round2(s2, m1, rng);
+        (DklsSignRound2State t1, _) = DklsSigner.Round2(s1, [forged1], new Dictionary<Identifier, byte[]> { [P2] = DklsSigner.CommitToAll(s2.Peek().Bound, P2, shifted, s2.Peek().Pk, salt) }, rng);
+        (_, IReadOnlyList<DklsMessage> r2) = DklsSigner.Round2(s2, m1, B(s1), rng);
         byte[] body = (byte[])r2[0].Body.Clone();
         shifted.ToCompressed().CopyTo(body, 0);
         Expect(DklsFailure.GammaUCheck, P2, () => DklsSigner.Round3(t1, [r2[0].WithBody(body)]));
@@ -200,7 +265,10 @@ public sealed class DklsAttackTests(DklsKeyFixture fixture) : IClassFixture<Dkls
     {
         Expect(DklsFailure.GammaUCheck, P2, () => Presign("gamma-u2", t2: From(P2, P1, b => AddG(b, GammaUOffset))));
         Expect(DklsFailure.GammaVCheck, P2, () => Presign("gamma-v", t2: From(P2, P1, b => AddG(b, GammaVOffset))));
-        Expect(DklsFailure.GammaVCheck, P1, () => Presign("shift-pk", t2: From(P1, P2, b => AddG(b, PkOffset))));
+        // A party that shifts pk_j commits to the shifted value in its round-one broadcast (else the opening check catches it).
+        Expect(DklsFailure.GammaVCheck, P1, () => Presign("shift-pk", t2: From(P1, P2, b => AddG(b, PkOffset)), tb: (s, _, b) => s.Identifier.Equals(P1)
+            ? DklsSigner.CommitToAll(s.Peek().Bound, P1, s.Peek().BigR, s.Peek().Pk + Secp256k1Point.Generator, s.Peek().Salt) : b));
+        Expect(DklsFailure.CommitmentMismatch, P1, () => Presign("shift-pk-open", t2: From(P1, P2, b => AddG(b, PkOffset))));
     }
 
     [Fact]
@@ -228,8 +296,8 @@ public sealed class DklsAttackTests(DklsKeyFixture fixture) : IClassFixture<Dkls
         byte[] sid = DklsHarness.Sid("paths");
         (DklsSignRound1State s1, IReadOnlyList<DklsMessage> m1) = DklsSigner.Round1(Keys[P1], sid, [P1, P2], [1], rng);
         (DklsSignRound1State s2, IReadOnlyList<DklsMessage> m2) = DklsSigner.Round1(Keys[P2], sid, [P1, P2], [2], rng);
-        (DklsSignRound2State t1, IReadOnlyList<DklsMessage> r1) = DklsSigner.Round2(s1, m2, rng);
-        (DklsSignRound2State t2, IReadOnlyList<DklsMessage> r2) = DklsSigner.Round2(s2, m1, rng);
+        (DklsSignRound2State t1, IReadOnlyList<DklsMessage> r1) = DklsSigner.Round2(s1, m2, B(s2), rng);
+        (DklsSignRound2State t2, IReadOnlyList<DklsMessage> r2) = DklsSigner.Round2(s2, m1, B(s1), rng);
         // The lowest signer adds its own path's tweak, so its view is consistent; the other's is not, and nobody is blamed.
         using DklsPresignature p1 = DklsSigner.Round3(t1, r2);
         Expect(DklsFailure.PublicKeySum, null, () => DklsSigner.Round3(t2, r1));
@@ -245,8 +313,9 @@ public sealed class DklsAttackTests(DklsKeyFixture fixture) : IClassFixture<Dkls
         (DklsSignRound1State s2, IReadOnlyList<DklsMessage> m2) = DklsSigner.Round1(Keys[P2], sid, [P1, P2], null, rng);
         Secp256k1Point negR1 = -s1.Peek().BigR;
         byte[] salt = s2.Peek().Salt;
-        (DklsSignRound2State t1, _) = DklsSigner.Round2(s1, [m2[0].WithBody([.. DklsSigner.Commit(s2.Peek().Bound, P2, P1, negR1, salt), .. m2[0].Body[32..]])], rng);
-        (_, IReadOnlyList<DklsMessage> r2) = DklsSigner.Round2(s2, m1, rng);
+        (DklsSignRound2State t1, _) = DklsSigner.Round2(s1, [m2[0].WithBody([.. DklsSigner.Commit(s2.Peek().Bound, P2, P1, negR1, salt), .. m2[0].Body[32..]])],
+            new Dictionary<Identifier, byte[]> { [P2] = DklsSigner.CommitToAll(s2.Peek().Bound, P2, negR1, s2.Peek().Pk, salt) }, rng);
+        (_, IReadOnlyList<DklsMessage> r2) = DklsSigner.Round2(s2, m1, B(s1), rng);
         byte[] body = (byte[])r2[0].Body.Clone();
         negR1.ToCompressed().CopyTo(body, 0);
         Expect(DklsFailure.NonceIsIdentity, null, () => DklsSigner.Round3(t1, [r2[0].WithBody(body)]));
@@ -276,14 +345,14 @@ public sealed class DklsAttackTests(DklsKeyFixture fixture) : IClassFixture<Dkls
         (DklsSignRound1State s2, IReadOnlyList<DklsMessage> m2) = DklsSigner.Round1(Keys[P2], sid, [P1, P2], null, rng);
         (_, IReadOnlyList<DklsMessage> stale) = DklsSigner.Round1(Keys[P2], DklsHarness.Sid("other"), [P1, P2], null, rng);
 
-        DklsProtocolException e = Expect(DklsFailure.WrongSession, null, () => DklsSigner.Round2(s1, stale, rng));
+        DklsProtocolException e = Expect(DklsFailure.WrongSession, null, () => DklsSigner.Round2(s1, stale, B(s2), rng));
         Assert.Equal(DklsDisposition.Drop, e.Disposition);
-        Assert.Equal(DklsDisposition.Drop, Assert.Throws<DklsProtocolException>(() => DklsSigner.Round2(s1, [m2[0], m2[0]], rng)).Disposition);
-        Assert.Equal(DklsDisposition.Drop, Assert.Throws<DklsProtocolException>(() => DklsSigner.Round2(s1, m1, rng)).Disposition);
+        Assert.Equal(DklsDisposition.Drop, Assert.Throws<DklsProtocolException>(() => DklsSigner.Round2(s1, [m2[0], m2[0]], B(s2), rng)).Disposition);
+        Assert.Equal(DklsDisposition.Drop, Assert.Throws<DklsProtocolException>(() => DklsSigner.Round2(s1, m1, B(s2), rng)).Disposition);
 
         // Nothing was consumed: the right messages complete the session.
-        (DklsSignRound2State t1, IReadOnlyList<DklsMessage> r1) = DklsSigner.Round2(s1, m2, rng);
-        (DklsSignRound2State t2, IReadOnlyList<DklsMessage> r2) = DklsSigner.Round2(s2, m1, rng);
+        (DklsSignRound2State t1, IReadOnlyList<DklsMessage> r1) = DklsSigner.Round2(s1, m2, B(s2), rng);
+        (DklsSignRound2State t2, IReadOnlyList<DklsMessage> r2) = DklsSigner.Round2(s2, m1, B(s1), rng);
         Assert.Equal(DklsDisposition.Drop, Assert.Throws<DklsProtocolException>(() => DklsSigner.Round3(t1, r1)).Disposition);
         var pre = new Dictionary<Identifier, DklsPresignature> { [P1] = DklsSigner.Round3(t1, r2), [P2] = DklsSigner.Round3(t2, r1) };
         DklsSignature sig = DklsHarness.Combine(Keys, pre, Digest);
@@ -300,9 +369,9 @@ public sealed class DklsAttackTests(DklsKeyFixture fixture) : IClassFixture<Dkls
             byte[] sid = DklsHarness.Sid("missing");
             var r1 = new[] { P1, P2, P3 }.ToDictionary(i => i, i => DklsSigner.Round1(keys[i], sid, [P1, P2, P3], null, rng));
             List<DklsMessage> toP1 = DklsHarness.For(r1.Values.SelectMany(x => x.Messages), P1);
-            DklsProtocolException e = Expect(DklsFailure.InvalidSignerSet, null, () => DklsSigner.Round2(r1[P1].State, toP1.Take(1).ToList(), rng));
+            DklsProtocolException e = Expect(DklsFailure.InvalidSignerSet, null, () => DklsSigner.Round2(r1[P1].State, toP1.Take(1).ToList(), B(r1[P2].State, r1[P3].State), rng));
             Assert.Contains("no SignRound1 message yet from 3", e.Message, StringComparison.Ordinal);
-            (_, IReadOnlyList<DklsMessage> out1) = DklsSigner.Round2(r1[P1].State, toP1, rng);
+            (_, IReadOnlyList<DklsMessage> out1) = DklsSigner.Round2(r1[P1].State, toP1, B(r1[P2].State, r1[P3].State), rng);
             Assert.Equal(2, out1.Count);
         }
         finally

@@ -49,12 +49,18 @@ internal static class DklsHarness
         return states.ToDictionary(kv => kv.Key, kv => DklsSetup.Finish(kv.Value, For(mail2, kv.Key)));
     }
 
+    /// <summary>Every other signer's round-one broadcast commitment, as an honest relay delivers them to <paramref name="to"/>.</summary>
+    /// <paramref name="tamper"/> sees (sender's state, recipient, value) and returns what the recipient gets.
+    internal static Dictionary<Identifier, byte[]> BroadcastsFor(IEnumerable<DklsSignRound1State> states, Identifier to, Func<DklsSignRound1State, Identifier, byte[], byte[]>? tamper = null) =>
+        states.Where(s => !s.Identifier.Equals(to)).ToDictionary(s => s.Identifier, s => tamper is null ? s.Broadcast : tamper(s, to, s.Broadcast));
+
     internal static List<DklsMessage> For(IEnumerable<DklsMessage> all, Identifier to) => [.. all.Where(m => m.To.Equals(to))];
 
     /// <summary>Rounds one to three for <paramref name="signers"/>; tamper hooks see every message of rounds one and two.</summary>
     internal static Dictionary<Identifier, DklsPresignature> Presign(
         IReadOnlyDictionary<Identifier, DklsKeyShare> keys, IReadOnlyList<Identifier> signers, byte[] sid, IRandomSource random,
-        IReadOnlyList<uint>? path = null, Func<DklsMessage, DklsMessage>? tamper1 = null, Func<DklsMessage, DklsMessage>? tamper2 = null)
+        IReadOnlyList<uint>? path = null, Func<DklsMessage, DklsMessage>? tamper1 = null, Func<DklsMessage, DklsMessage>? tamper2 = null,
+        Func<DklsSignRound1State, Identifier, byte[], byte[]>? tamperBroadcast = null)
     {
         var r1 = new Dictionary<Identifier, DklsSignRound1State>();
         var mail1 = new List<DklsMessage>();
@@ -65,11 +71,13 @@ internal static class DklsHarness
             mail1.AddRange(m.Select(x => tamper1 is null ? x : tamper1(x)));
         }
 
+        // What each signer receives of the others' round-one broadcasts, read before round two consumes any state.
+        var inbox = signers.ToDictionary(i => i, i => BroadcastsFor(r1.Values, i, tamperBroadcast));
         var r2 = new Dictionary<Identifier, DklsSignRound2State>();
         var mail2 = new List<DklsMessage>();
         foreach (Identifier i in signers)
         {
-            (DklsSignRound2State s, IReadOnlyList<DklsMessage> m) = DklsSigner.Round2(r1[i], For(mail1, i), random);
+            (DklsSignRound2State s, IReadOnlyList<DklsMessage> m) = DklsSigner.Round2(r1[i], For(mail1, i), inbox[i], random);
             r2[i] = s;
             mail2.AddRange(m.Select(x => tamper2 is null ? x : tamper2(x)));
         }

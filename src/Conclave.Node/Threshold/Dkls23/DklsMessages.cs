@@ -16,9 +16,11 @@ namespace Conclave.Node.Threshold.Dkls23;
 /// <item>dkls.setup.finish: relayed round-two messages → dkls.setup.done: version, public key (DklsPublicKey encoding);
 /// the key share is stored pending under the node KEK and the run recorded Prepared first.</item>
 /// <item>dkls.sign.round1: keyId, key version, signer node ids, path → dkls.sign.key (the node's session agreement key,
-/// RunAgreementKey.Announcement, addressed to every peer) and one dkls.sign.message per peer.</item>
-/// <item>dkls.sign.round2: relayed dkls.sign.key announcements and round-one messages → one dkls.sign.message per peer.</item>
-/// <item>dkls.sign.round3: 32-byte digest, relayed round-two messages → dkls.share: R (33 bytes), signature share.</item>
+/// RunAgreementKey.Announcement, addressed to every peer), one dkls.sign.commit per peer (in the clear: the round-one
+/// request hash and the broadcast commitment C_i, the same for every peer; DklsEquivocation) and one dkls.sign.message per peer.</item>
+/// <item>dkls.sign.round2: relayed dkls.sign.key announcements, dkls.sign.commit broadcasts and round-one messages → one
+/// dkls.sign.message per peer and one dkls.sign.echo to all peers (the digest of every signer's C_j as this node holds them).</item>
+/// <item>dkls.sign.round3: 32-byte digest, relayed round-two messages and echoes → dkls.share: R (33 bytes), signature share.</item>
 /// <item>dkls.sign.abort: empty → nothing; the session (if this node runs it) is dropped and its per-peer slots freed.</item>
 /// </list>
 /// </summary>
@@ -36,6 +38,12 @@ public static class DklsMessages
 
     /// <summary>A signer's session agreement key (ephemeral X25519, signed by its identity key, bound to the session and key), sent in round one.</summary>
     public const string SignAgreementKey = "dkls.sign.key";
+
+    /// <summary>A signer's round-one broadcast commitment to one peer, signed, in the clear (<see cref="DklsEquivocation"/>).</summary>
+    public const string SignCommit = "dkls.sign.commit";
+
+    /// <summary>A signer's echo in round two: the digest of every signer's broadcast commitment as it received them (DklsEcho.Digest).</summary>
+    public const string SignEcho = "dkls.sign.echo";
 
     /// <summary>The coordinator gave up a signing attempt: the node drops the session's round state and frees its slots.</summary>
     public const string SignAbort = "dkls.sign.abort";

@@ -30,6 +30,13 @@ public sealed class DklsNodeState : IDisposable
     public IConclaveStore Store { get; }
 
     /// <summary>
+    /// When this node's DKLs23 state was made (process start), Unix ms: a signing round-one request issued earlier is
+    /// refused, since the replay guard that stops a node answering one request twice does not outlive a restart, and two
+    /// answers to one request would be two signed round-one broadcasts under one request hash (DklsEquivocation).
+    /// </summary>
+    public long StartedAtUnixMs { get; init; } = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+
+    /// <summary>
     /// Presignatures made ahead of time (DklsPresignHandlers), in memory only, per key and scope (key version, signer set,
     /// derivation path: DklsPresignHandlers.Scope); their ids are recorded consumed in the nonce ledger before R leaves.
     /// </summary>
@@ -52,6 +59,12 @@ public sealed class DklsNodeState : IDisposable
     /// "bad-dkls-round1").
     /// </summary>
     public bool CorruptRound1 { get; init; }
+
+    /// <summary>
+    /// Testing only: send every peer but the lowest a round-one broadcast commitment one bit off the real one, each
+    /// validly signed, i.e. equivocate on round-one data (NodeConfig.FaultInjection "dkls-equivocate").
+    /// </summary>
+    public bool EquivocateRound1 { get; init; }
 
     /// <summary>
     /// Makes a ban durable (docs/DKLS23.md "Bans"): <paramref name="share"/>, the opened share whose pairwise OT state with

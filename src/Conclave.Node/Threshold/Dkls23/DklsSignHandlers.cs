@@ -63,6 +63,12 @@ public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manife
             throw new ProtocolException($"the signer set must name distinct nodes and include node {state.NodeId}");
         }
 
+        if (ctx.Request.IssuedAtUnixMs < state.StartedAtUnixMs)
+        {
+            // Answered before a restart, perhaps: a node answers a round-one request once (docs/DKLS23.md "Echo of round-one data").
+            throw new ProtocolException($"this round-one request was issued before node {state.NodeId} started; send a new one");
+        }
+
         // The coordinator names the key version it combines under; a pending version never signs (KeyVersions).
         // Held for the whole session: a rotation committing or retiring meanwhile evicts the share from the cache but
         // cannot erase it under the session's later rounds (KeyVersions.LeaseAtVersionAsync).
@@ -96,6 +102,22 @@ public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manife
         session.Agreement = agreement;
         byte[] sessionId = ctx.SessionId;
         List<OutgoingMessage> outgoing = [new OutgoingMessage(DklsMessages.SignAgreementKey, 1, peers, agreement.Announcement)];
+
+        // The round-one broadcast commitment C_i, the same to every peer, signed in the clear with the request it answers
+        // (DklsEquivocation; docs/DKLS23.md "Echo of round-one data").
+        byte[] requestHash = DklsEquivocation.RequestHash(ctx.Request);
+        byte[] broadcast = round1.Broadcast;
+        foreach (uint peer in peers)
+        {
+            byte[] sent = broadcast;
+            if (state.EquivocateRound1 && peer != peers.Min())
+            {
+                sent = [.. broadcast[..^1], (byte)(broadcast[^1] ^ 1)]; // testing only (NodeConfig.FaultInjection "dkls-equivocate")
+            }
+
+            outgoing.Add(new OutgoingMessage(DklsMessages.SignCommit, 1, [peer], DklsEquivocation.CommitPayload(requestHash, sent)));
+        }
+
         outgoing.AddRange(DklsTransport.SealToStatic(agreement, manifest, state.NodeId, DklsMessages.SignMessage, 1, messages,
             (from, to) => DklsMessages.SignSealContext(sessionId, 1, from, to), state.CorruptRound1));
         return outgoing;
@@ -132,6 +154,77 @@ public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manife
         return keys;
     }
 
+    /// <summary>
+    /// The peers' round-one broadcast commitments relayed in round two: one <see cref="DklsMessages.SignCommit"/> from
+    /// every peer, addressed to this node alone. Two that disagree for the same request are signed proof against their
+    /// sender (<see cref="DklsEquivocation.Conflict"/>); anything else that is not one well-formed broadcast per peer is
+    /// refused naming nobody (the coordinator may have relayed the same envelope twice, or answers to two requests).
+    /// </summary>
+    private Dictionary<Identifier, byte[]> PeerBroadcasts(StepContext ctx, SignSession session)
+    {
+        var got = new Dictionary<uint, Rpc.Envelope>();
+        var broadcasts = new Dictionary<Identifier, byte[]>();
+        foreach (Rpc.Envelope e in ctx.Relayed.Where(e => e.Kind == DklsMessages.SignCommit && session.Peers.Contains(e.Sender)))
+        {
+            if (e.Round != 1 || e.Recipients.Count != 1 || e.Recipients[0] != state.NodeId)
+            {
+                throw new ProtocolException($"node {e.Sender} sent a round-one broadcast for another round or recipient", e.Sender);
+            }
+
+            byte[] broadcast;
+            try
+            {
+                broadcast = DklsEquivocation.ReadCommit(e.Payload.Span).Broadcast;
+            }
+            catch (ProtocolException)
+            {
+                throw new ProtocolException($"node {e.Sender} sent a malformed round-one broadcast", e.Sender);
+            }
+
+            if (got.TryGetValue(e.Sender, out Rpc.Envelope? first))
+            {
+                throw DklsEquivocation.Conflict(first, e, e.Sender)
+                    ? new ProtocolException($"node {e.Sender} signed two different round-one broadcast commitments for this session", e.Sender)
+                    : new ProtocolException($"two round-one broadcasts from node {e.Sender} were relayed");
+            }
+
+            got[e.Sender] = e;
+            broadcasts[DklsTransport.ToIdentifier(e.Sender)] = broadcast;
+        }
+
+        uint[] missing = [.. session.Peers.Where(p => !got.ContainsKey(p))];
+        return missing.Length == 0 ? broadcasts : throw new ProtocolException($"no round-one broadcast from node {string.Join(", ", missing)} was relayed");
+    }
+
+    /// <summary>
+    /// The peers' echoes relayed in round three, one per peer (<see cref="DklsMessages.SignEcho"/>), each compared with this
+    /// node's own (DklsEcho.CheckEchoes) before any opening is used: a disagreement ends the session naming nobody.
+    /// </summary>
+    private void CheckEchoes(StepContext ctx, SignSession session)
+    {
+        var echoes = new Dictionary<Identifier, byte[]>();
+        foreach (Rpc.Envelope e in ctx.Relayed.Where(e => e.Kind == DklsMessages.SignEcho && session.Peers.Contains(e.Sender)))
+        {
+            if (e.Round != 2 || !e.Recipients.Contains(state.NodeId))
+            {
+                throw new ProtocolException($"node {e.Sender} sent an echo for another round or recipient", e.Sender);
+            }
+
+            if (!echoes.TryAdd(DklsTransport.ToIdentifier(e.Sender), e.Payload.ToByteArray()))
+            {
+                throw new ProtocolException($"two echoes from node {e.Sender} were relayed");
+            }
+        }
+
+        uint[] missing = [.. session.Peers.Where(p => !echoes.ContainsKey(DklsTransport.ToIdentifier(p)))];
+        if (missing.Length > 0)
+        {
+            throw new ProtocolException($"no echo from node {string.Join(", ", missing)} was relayed");
+        }
+
+        DklsEcho.CheckEchoes(session.Echo ?? throw new ProtocolException("round two was not computed here"), echoes);
+    }
+
     private async Task<IReadOnlyList<OutgoingMessage>> Round2Async(StepContext ctx, CancellationToken ct)
     {
         SignSession session = _sessions.Get(ctx.SessionId);
@@ -141,14 +234,15 @@ public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manife
             RunAgreementKey agreement = session.Agreement ?? throw new ProtocolException("this node's session agreement key is erased");
             Dictionary<uint, byte[]> peerKeys = PeerSessionKeys(ctx, session);
             session.PeerKeys = peerKeys;
+            Dictionary<Identifier, byte[]> broadcasts = PeerBroadcasts(ctx, session);
             byte[] sessionId = ctx.SessionId;
-            List<DklsMessage> incoming = DklsTransport.OpenToStatic(ctx, ctx.Relayed.Where(e => e.Kind != DklsMessages.SignAgreementKey && session.Peers.Contains(e.Sender)),
+            List<DklsMessage> incoming = DklsTransport.OpenToStatic(ctx, ctx.Relayed.Where(e => e.Kind == DklsMessages.SignMessage && session.Peers.Contains(e.Sender)),
                 peerKeys, state.NodeId, DklsMessages.SignMessage, 1, (from, to) => DklsMessages.SignSealContext(sessionId, 1, from, to));
             DklsSignRound2State round2;
             IReadOnlyList<DklsMessage> messages;
             try
             {
-                (round2, messages) = DklsSigner.Round2(round1, incoming);
+                (round2, messages) = DklsSigner.Round2(round1, incoming, broadcasts);
             }
             catch (DklsProtocolException e) when (e.Disposition == DklsDisposition.Ban && e.Culprits.Count > 0)
             {
@@ -168,8 +262,11 @@ public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manife
             }
 
             session.Round2 = round2;
-            return DklsTransport.SealToRun(agreement, peerKeys, state.NodeId, DklsMessages.SignMessage, 2, messages,
+            session.Echo = round2.Echo;
+            List<OutgoingMessage> outgoing = DklsTransport.SealToRun(agreement, peerKeys, state.NodeId, DklsMessages.SignMessage, 2, messages,
                 (from, to) => DklsMessages.SignSealContext(sessionId, 2, from, to), state.CorruptRound2);
+            outgoing.Add(new OutgoingMessage(DklsMessages.SignEcho, 2, session.Peers, round2.Echo));
+            return outgoing;
         }
     }
 
@@ -189,10 +286,11 @@ public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manife
         List<DklsMessage> incoming;
         try
         {
+            CheckEchoes(ctx, session);
             RunAgreementKey agreement = session.Agreement ?? throw new ProtocolException("this node's session agreement key is erased");
             IReadOnlyDictionary<uint, byte[]> peerKeys = session.PeerKeys ?? throw new ProtocolException("round two was not computed here");
             byte[] sessionId = ctx.SessionId;
-            incoming = DklsTransport.OpenFromRun(ctx.Relayed.Where(e => session.Peers.Contains(e.Sender)), agreement, peerKeys, state.NodeId, DklsMessages.SignMessage, 2,
+            incoming = DklsTransport.OpenFromRun(ctx.Relayed.Where(e => e.Kind == DklsMessages.SignMessage && session.Peers.Contains(e.Sender)), agreement, peerKeys, state.NodeId, DklsMessages.SignMessage, 2,
                 (from, to) => DklsMessages.SignSealContext(sessionId, 2, from, to));
         }
         catch
@@ -270,6 +368,9 @@ public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manife
 
         /// <summary>This node's session agreement key, erased once round three opened its messages.</summary>
         public RunAgreementKey? Agreement;
+
+        /// <summary>This node's echo digest of every signer's round-one broadcast commitment, from round two on.</summary>
+        public byte[]? Echo;
 
         /// <summary>The peers' session agreement public keys (verified announcements), from round two on.</summary>
         public IReadOnlyDictionary<uint, byte[]>? PeerKeys;

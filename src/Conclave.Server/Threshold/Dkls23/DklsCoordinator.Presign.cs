@@ -190,6 +190,7 @@ public sealed partial class DklsCoordinator
         byte[] session = Cluster.NewSessionId();
         byte[] start = SignerPayload(key, signers, path).ToArray();
         Dictionary<uint, IReadOnlyList<Envelope>> round1 = await StepEachAsync(signers, session, DklsMessages.SignRound1, 1, _ => start, _ => [], ct).ConfigureAwait(false);
+        CheckRoundOneBroadcasts(signers, round1);
         List<Envelope> messages1 = [.. round1.Values.SelectMany(m => m)];
         Dictionary<uint, IReadOnlyList<Envelope>> round2 = await StepEachAsync(signers, session, DklsMessages.SignRound2, 2, _ => [],
             n => messages1.Where(m => m.Recipients.Contains(n)), ct).ConfigureAwait(false);

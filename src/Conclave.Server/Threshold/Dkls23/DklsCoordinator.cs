@@ -6,6 +6,7 @@ using Conclave.Server.Coordinator;
 using Conclave.Server.Threshold.Engine;
 using Conclave.Threshold.Dkls23;
 using Conclave.Threshold.Frost;
+using Google.Protobuf;
 
 namespace Conclave.Server.Threshold.Dkls23;
 
@@ -165,6 +166,7 @@ public sealed partial class DklsCoordinator
             return null;
         }
 
+        CheckRoundOneBroadcasts(signers, round1);
         List<Envelope> messages1 = [.. round1.Values.SelectMany(m => m)];
         Dictionary<uint, IReadOnlyList<Envelope>>? round2 = await StepAllAsync(signers, session, DklsMessages.SignRound2, 2, _ => [],
             n => messages1.Where(m => m.Recipients.Contains(n)), call, ct).ConfigureAwait(false);
@@ -188,6 +190,55 @@ public sealed partial class DklsCoordinator
         }
 
         return Combine(key, session, signers, path, digest, round3);
+    }
+
+    /// <summary>
+    /// The relay's side of the echo of round-one data (docs/DKLS23.md "Echo of round-one data"): every signer must have
+    /// sent each peer exactly one round-one broadcast (<see cref="DklsMessages.SignCommit"/>), all naming the same request
+    /// and carrying one commitment C_i (ePrint 2023/765 Protocol 3.6 round one; <see cref="DklsEcho.Equivocators"/>).
+    /// The envelopes are signed by their sender (the node client verified them), so a node that sent different
+    /// commitments to different peers is named with two of them as evidence (<see cref="DklsEquivocation.Proves"/> checks
+    /// it offline) before any peer sees them. The signers echo the commitments among themselves as well, so a relay that
+    /// hides an equivocation only makes them abort.
+    /// </summary>
+    internal static void CheckRoundOneBroadcasts(uint[] signers, IReadOnlyDictionary<uint, IReadOnlyList<Envelope>> round1)
+    {
+        foreach (uint node in signers)
+        {
+            Envelope[] commits = [.. round1[node].Where(e => e.Kind == DklsMessages.SignCommit)];
+            uint[] peers = [.. signers.Where(s => s != node)];
+            if (commits.Length != peers.Length || !peers.All(p => commits.Count(e => e.Recipients.Count == 1 && e.Recipients[0] == p) == 1))
+            {
+                throw new CulpritException([node], $"node {node} did not send exactly one round-one broadcast to each peer");
+            }
+
+            (byte[] RequestHash, byte[] Broadcast)[] read;
+            try
+            {
+                read = [.. commits.Select(e => DklsEquivocation.ReadCommit(e.Payload.Span))];
+            }
+            catch (ProtocolException e)
+            {
+                throw new CulpritException([node], $"node {node} sent a malformed round-one broadcast: {e.Message}");
+            }
+
+            if (read.Any(r => !r.RequestHash.AsSpan().SequenceEqual(read[0].RequestHash)))
+            {
+                throw new CulpritException([node], $"node {node} answered one round-one request with broadcasts naming different requests");
+            }
+
+            Identifier author = Identifier.FromInt(FrostCiphersuite.Secp256k1Sha256, (int)node);
+            if (DklsEcho.Equivocators(read.Select(r => (From: author, r.Broadcast))).Count > 0)
+            {
+                Envelope first = commits[0];
+                Envelope other = commits.First(e => DklsEquivocation.Conflict(first, e, node));
+                throw new CulpritException([new CulpritReason(node, CulpritReason.RoundOneEquivocation)],
+                    $"node {node} sent different round-one broadcast commitments to different peers (nodes {first.Recipients[0]} and {other.Recipients[0]})")
+                {
+                    Evidence = [first.ToByteArray(), other.ToByteArray()],
+                };
+            }
+        }
     }
 
     private static DklsSignatureResult Combine(DklsKeyInfo key, byte[] session, uint[] signers, IReadOnlyList<uint> path, byte[] digest, Dictionary<uint, IReadOnlyList<Envelope>> replies)

@@ -25,17 +25,26 @@ public sealed class CulpritException : Exception
 
     /// <summary>Why each culprit is one, when the coordinator established it (empty otherwise).</summary>
     public IReadOnlyList<CulpritReason> Reasons { get; } = [];
+
+    /// <summary>
+    /// Messages signed by the culprit that prove the reason to anyone holding its identity key (for example the two
+    /// round-one broadcasts of a DKLs23 equivocation, serialized envelopes: DklsEquivocation.Proves); empty when none.
+    /// </summary>
+    public IReadOnlyList<byte[]> Evidence { get; init; } = [];
 }
 
 /// <summary>
 /// A node the coordinator convicted and why. Reasons: <see cref="InvalidDkgShare"/> (a receiver's signed complaint, checked
 /// with the dealer's own signed message, proves the dealer dealt a share or chain-code contribution that does not match
-/// its commitments), <see cref="FalseComplaint"/> (a receiver complained and its evidence does not hold).
+/// its commitments), <see cref="FalseComplaint"/> (a receiver complained and its evidence does not hold),
+/// <see cref="RoundOneEquivocation"/> (a DKLs23 signer signed two different round-one broadcast commitments for one session
+/// and request, sent to different peers).
 /// </summary>
 public sealed record CulpritReason(uint Node, string Reason)
 {
     public const string InvalidDkgShare = "invalid-dkg-share";
     public const string FalseComplaint = "false-complaint";
+    public const string RoundOneEquivocation = "round-one-equivocation";
 }
 
 /// <summary>No quorum of healthy nodes could complete the operation.</summary>

@@ -70,6 +70,8 @@ public static class DklsSigner
             random.Fill(salt);
             core.Salt = salt;
             var messages = new List<DklsMessage>();
+            byte[] broadcast = CommitToAll(bound, me, core.BigR, core.Pk, salt);
+            core.TheirBroadcasts[me] = broadcast;
             foreach (Identifier j in core.Peers)
             {
                 ReadOnlySpan<byte> pw = key.Pairwise(j);
@@ -82,7 +84,7 @@ public static class DklsSigner
                 messages.Add(new DklsMessage(DklsMessageKind.SignRound1, sessionId, me, j, body));
             }
 
-            return (new DklsSignRound1State(core), messages);
+            return (new DklsSignRound1State(core, broadcast), messages);
         }
         catch
         {
@@ -95,18 +97,33 @@ public static class DklsSigner
     /// Round two (Protocol 3.6, round 2): as Alice with every peer j, check j's OT extension (a failure bans j: the
     /// pairwise OT state with j is discarded), answer the random VOLE with inputs (r_i, sk_i), and send the opening of
     /// R_i, pk_i = sk_i·G, ψ_ij = φ_i − χ_ij (χ_ij is this party's Bob-side VOLE output with j), Γ^u = c^u·G and Γ^v = c^v·G.
+    /// <paramref name="broadcasts"/> holds every peer's round-one broadcast commitment (<see cref="DklsSignRound1State.Broadcast"/>)
+    /// as this party received it, one 32-byte value per peer; round three checks each opening against it, and
+    /// <see cref="DklsSignRound2State.Echo"/> digests them all for the echo (<see cref="DklsEcho"/>). A missing or
+    /// extra peer leaves the state usable (as a missing message does).
     /// </summary>
     public static (DklsSignRound2State State, IReadOnlyList<DklsMessage> Messages) Round2(
-        DklsSignRound1State state, IReadOnlyList<DklsMessage> incoming, IRandomSource? random = null)
+        DklsSignRound1State state, IReadOnlyList<DklsMessage> incoming, IReadOnlyDictionary<Identifier, byte[]> broadcasts, IRandomSource? random = null)
     {
         ArgumentNullException.ThrowIfNull(state);
+        ArgumentNullException.ThrowIfNull(broadcasts);
         random ??= SystemRandomSource.Instance;
         SignCore peek = state.Peek();
         Dictionary<Identifier, DklsMessage> byPeer = DklsMessage.Route(incoming, DklsMessageKind.SignRound1, peek.SessionId, peek.Me, peek.Signers);
+        if (broadcasts.Count != peek.Signers.Length - 1 || peek.Peers.Any(j => !broadcasts.ContainsKey(j)))
+        {
+            throw DklsErrors.Refused(DklsFailure.InvalidSignerSet, "round two needs exactly one round-one broadcast commitment from every peer");
+        }
+
         SignCore core = state.Take();
         try
         {
             Identifier me = core.Me;
+            foreach (Identifier j in core.Peers)
+            {
+                core.TheirBroadcasts[j] = broadcasts[j].Length == 32 ? [.. broadcasts[j]] : throw DklsErrors.Malformed(j, "broadcast commitment", "not 32 bytes");
+            }
+
             Secp256k1Scalar r = core.Get(SignCore.ROffset), phi = core.Get(SignCore.PhiOffset), sk = core.Get(SignCore.SkOffset);
             var parsed = new Dictionary<Identifier, byte[]>();
             foreach ((Identifier j, DklsMessage m) in byPeer)
@@ -146,7 +163,7 @@ public static class DklsSigner
             }
 
             c.Clear();
-            return (new DklsSignRound2State(core), messages);
+            return (new DklsSignRound2State(core, DklsEcho.Digest(core.SessionId, core.TheirBroadcasts)), messages);
         }
         catch
         {
@@ -188,6 +205,11 @@ public static class DklsSigner
             if (!CryptographicOperations.FixedTimeEquals(Commit(core.Bound, j, me, rj, salt), core.TheirCommitments[j]))
             {
                 throw DklsErrors.Check(DklsFailure.CommitmentMismatch, j, "the opening of R_j does not match the round-one commitment for this session and pair");
+            }
+
+            if (!CryptographicOperations.FixedTimeEquals(CommitToAll(core.Bound, j, rj, pkj, salt), core.TheirBroadcasts[j]))
+            {
+                throw DklsErrors.Check(DklsFailure.CommitmentMismatch, j, "the opening of R_j and pk_j does not match j's round-one broadcast commitment");
             }
 
             parsed[j] = (rj, pkj, psi, gammaU, gammaV, aliceMsg);
@@ -275,6 +297,19 @@ public static class DklsSigner
     {
         using var h = new DklsHash("sign/commit-R");
         return h.Add(sid).Add(from).Add(to).Add(r).Add(salt).Finish();
+    }
+
+    /// <summary>
+    /// The round-one broadcast commitment C_i = H(sid, i, R_i, pk_i, salt_i): the same value to every peer (unlike the
+    /// pairwise commitment), so the echo can compare what each peer received. ePrint 2023/765 Protocol 3.6 commits to R_i
+    /// in round one and opens it in round two; a party that opens different R_i to different peers makes them compute
+    /// different R (security with abort, nobody named). Binding every opening to one broadcast value, whose copies the
+    /// signers echo, turns that into a disagreement on signed round-one data, which names its author.
+    /// </summary>
+    internal static byte[] CommitToAll(ReadOnlySpan<byte> sid, Identifier from, Secp256k1Point r, Secp256k1Point pk, ReadOnlySpan<byte> salt)
+    {
+        using var h = new DklsHash("sign/commit-R/broadcast");
+        return h.Add(sid).Add(from).Add(r).Add(pk).Add(salt).Finish();
     }
 
     /// <summary>k·P = Q, with k secret: libsecp256k1 ECDH gives SHA-256(compressed k·P), compared with SHA-256(compressed Q).</summary>

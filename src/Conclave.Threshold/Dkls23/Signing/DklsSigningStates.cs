@@ -56,6 +56,9 @@ internal sealed class SignCore : IDisposable
 
     internal Dictionary<Identifier, byte[]> TheirCommitments { get; } = [];
 
+    /// <summary>Every signer's round-one broadcast commitment as this party has it (its own included).</summary>
+    internal Dictionary<Identifier, byte[]> TheirBroadcasts { get; } = [];
+
     /// <summary>Alice-side RVOLE shares with each peer: (c^u, c^v).</summary>
     internal Dictionary<Identifier, Secp256k1Scalar[]> AliceShares { get; } = [];
 
@@ -88,8 +91,23 @@ internal sealed class SignCore : IDisposable
 public sealed class DklsSignRound1State : IDisposable
 {
     private SignCore? _core;
+    private readonly byte[] _broadcast;
 
-    internal DklsSignRound1State(SignCore core) => _core = core;
+    internal DklsSignRound1State(SignCore core, byte[] broadcast)
+    {
+        _core = core;
+        _broadcast = broadcast;
+        Identifier = core.Me;
+    }
+
+    /// <summary>The party whose state this is (readable after the state was consumed).</summary>
+    public Identifier Identifier { get; }
+
+    /// <summary>
+    /// This party's round-one broadcast commitment C_i (32 bytes, public, hiding): to be sent, the same value, to every
+    /// peer, which passes it to <see cref="DklsSigner.Round2"/>.
+    /// </summary>
+    public byte[] Broadcast => [.. _broadcast];
 
     internal SignCore Peek() => _core ?? throw ThresholdErrors.Consumed("this round-one signing state");
 
@@ -102,8 +120,16 @@ public sealed class DklsSignRound1State : IDisposable
 public sealed class DklsSignRound2State : IDisposable
 {
     private SignCore? _core;
+    private readonly byte[] _echo;
 
-    internal DklsSignRound2State(SignCore core) => _core = core;
+    internal DklsSignRound2State(SignCore core, byte[] echo)
+    {
+        _core = core;
+        _echo = echo;
+    }
+
+    /// <summary>The digest of every signer's round-one broadcast commitment as this party received them (<see cref="DklsEcho.Digest"/>), to echo to its peers.</summary>
+    public byte[] Echo => [.. _echo];
 
     internal SignCore Peek() => _core ?? throw ThresholdErrors.Consumed("this round-two signing state");
 
