@@ -59,6 +59,12 @@ public sealed class ServerConfig
     public int DenialAuditWindowSeconds { get; set; } = 5;
 
     /// <summary>
+    /// How long a policy decision may use the documents an earlier one read (PolicyEngine.Refresh): a change made through
+    /// this server applies to its next request, one made by another replica within this time. 0: read at every decision.
+    /// </summary>
+    public int PolicyRefreshMilliseconds { get; set; } = 1000;
+
+    /// <summary>
     /// The EIP-155 chain id /rpc reports for <c>eth_chainId</c> (and assumes for a transaction that names none).
     /// Default 1 (Ethereum mainnet): set the venue's chain.
     /// </summary>
@@ -259,6 +265,11 @@ public sealed class ServerConfig
         if (AuditMaxInFlight is < 1 or > 1_000_000)
         {
             throw new ConfigException("auditMaxInFlight must be between 1 and 1000000");
+        }
+
+        if (PolicyRefreshMilliseconds is < 0 or > 60_000)
+        {
+            throw new ConfigException("policyRefreshMilliseconds must be between 0 and 60000");
         }
 
         if (DenialAuditWindowSeconds is < 1 or > 3600)

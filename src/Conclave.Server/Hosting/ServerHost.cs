@@ -214,7 +214,7 @@ public static class ServerHost
         builder.Services.AddSingleton(sp => new Conclave.Server.Chains.SafeTreasury(keys, sp.GetRequiredService<Conclave.Server.Policy.PolicyGate>(),
             sp.GetRequiredService<Conclave.Server.Chains.EthereumTransactions>(), sp.GetRequiredService<Conclave.Server.Policy.ApprovalService>(), safeContracts));
         builder.Services.AddSingleton(clock);
-        builder.Services.AddSingleton(new Conclave.Server.Policy.PolicyEngine(store));
+        builder.Services.AddSingleton(new Conclave.Server.Policy.PolicyEngine(store) { Refresh = TimeSpan.FromMilliseconds(config.PolicyRefreshMilliseconds) });
         var serverMetrics = new ServerMetrics { Risk = risk };
         builder.Services.AddSingleton(sp => new Conclave.Server.Policy.PolicyGate(sp.GetRequiredService<Conclave.Server.Policy.PolicyEngine>(),
             sp.GetRequiredService<IRiskLevelSource>(), config, sp.GetRequiredService<TimeProvider>())

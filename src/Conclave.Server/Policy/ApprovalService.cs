@@ -209,6 +209,7 @@ public sealed class ApprovalService(IConclaveStore store, PolicyGate gate, TimeP
             PolicyMode mode = change.GetProperty("mode").GetString() == "shadow" ? PolicyMode.Shadow : PolicyMode.Enforce;
             var stored = new StoredPolicy(doc.Id, doc.Version, doc.Hash, mode, Encoding.UTF8.GetBytes(text), r.Requester, now);
             bool put = await store.Policies.PutAsync(stored, ct).ConfigureAwait(false);
+            gate.Engine.Invalidate(); // this server's next decision reads the new set; other replicas' within their refresh
             if (!put)
             {
                 // Another replica may have stored this very change a moment ago.

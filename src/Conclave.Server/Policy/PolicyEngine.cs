@@ -43,15 +43,46 @@ public sealed class PolicyEngine(IConclaveStore store)
 {
     private readonly Dictionary<(string, long), LoadedPolicy> _parsed = [];
 
+    /// <summary>The set last read and when (Stopwatch ticks); null: read at the next decision.</summary>
+    private volatile Snapshot? _current;
+
+    /// <summary>Bumped by <see cref="Invalidate"/>: a read that began before it does not become the current set.</summary>
+    private long _generation;
+
+    private sealed record Snapshot(IReadOnlyList<LoadedPolicy> Policies, long ReadAt);
+
     public IConclaveStore Store { get; } = store;
 
     /// <summary>
-    /// The newest version of every stored document, parsed. Only the ids, versions and hashes are read per call
-    /// (<see cref="IPolicyStore.ListHeadsAsync"/>); a stored version never changes, so a parsed copy is kept by id and
-    /// version and a document is fetched and parsed only the first time its version is seen (or if its hash differs).
+    /// How long a decision may use the set of documents read by an earlier one (server.json
+    /// <c>policyRefreshMilliseconds</c>, default 1 s; zero: read at every decision). A change applied through this server
+    /// (<see cref="Invalidate"/>) applies to its next request; one applied by another replica on the same database,
+    /// within this time — as the risk level, which replicas re-read every <c>risk.pollMilliseconds</c>.
+    /// </summary>
+    public TimeSpan Refresh { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>The stored documents changed (a policy put by this server): the next decision reads them again.</summary>
+    public void Invalidate()
+    {
+        Interlocked.Increment(ref _generation);
+        _current = null;
+    }
+
+    /// <summary>
+    /// The newest version of every stored document, parsed, as read within <see cref="Refresh"/>. A read takes only the
+    /// ids, versions and hashes (<see cref="IPolicyStore.ListHeadsAsync"/>); a stored version never changes, so a parsed
+    /// copy is kept by id and version and a document is fetched and parsed only the first time its version is seen (or
+    /// if its hash differs).
     /// </summary>
     public async Task<IReadOnlyList<LoadedPolicy>> LoadAsync(CancellationToken ct)
     {
+        if (_current is { } current && System.Diagnostics.Stopwatch.GetElapsedTime(current.ReadAt) < Refresh)
+        {
+            return current.Policies;
+        }
+
+        long generation = Interlocked.Read(ref _generation);
+        long readAt = System.Diagnostics.Stopwatch.GetTimestamp();
         IReadOnlyList<PolicyHead> heads = await Store.Policies.ListHeadsAsync(ct).ConfigureAwait(false);
         var list = new List<LoadedPolicy>(heads.Count);
         foreach (PolicyHead head in heads)
@@ -80,6 +111,11 @@ public sealed class PolicyEngine(IConclaveStore store)
             }
 
             list.Add(p);
+        }
+
+        if (Interlocked.Read(ref _generation) == generation)
+        {
+            _current = new Snapshot(list, readAt);
         }
 
         return list;
