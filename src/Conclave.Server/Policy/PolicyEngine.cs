@@ -32,8 +32,8 @@ public sealed record ServerDecision(
 public sealed record LoadedPolicy(StoredPolicy Stored, PolicyDocument Document);
 
 /// <summary>
-/// Reads the policy documents from the store (so every replica on one database decides with the same set, and a change
-/// applies to the next request), evaluates a request against each with Conclave.Policy's pure
+/// Reads the policy documents from the store (so every replica on one database decides with the same set; a change
+/// applies to the next request of the server that made it and within <see cref="Refresh"/> on the others), evaluates a request against each with Conclave.Policy's pure
 /// <see cref="PolicyEvaluator"/>, and combines the results: a document that denies by a rule, a level block or a gate
 /// decides deny; a document none of whose rules grants the request does not decide; the request is allowed or held
 /// only when no document denies and at least one grants, and then every approval any granting document triggers must
