@@ -38,9 +38,37 @@ internal sealed class SqlPolicyCounters(SqlStore store) : IPolicyCounterStore
                 return await SumRangeAsync(c, null, counterKey, WindowStart(now, windowSeconds), now.ToUnixTimeMilliseconds(), cancellationToken).ConfigureAwait(false);
             }
 
+            // One query: the entries between the watermark and the window's start (they correct the running totals) and
+            // those stamped after now (not in (now - window, now]).
             long nowMs = now.ToUnixTimeMilliseconds();
-            CounterTotals inWindow = await InWindowAsync(c, null, counterKey, r, WindowStart(now, windowSeconds), cancellationToken).ConfigureAwait(false);
-            return Minus(inWindow, await SumRangeAsync(c, null, counterKey, nowMs, long.MaxValue, cancellationToken).ConfigureAwait(false));
+            long from = WindowStart(now, windowSeconds);
+            (long lo, long hi) = from >= r.Watermark ? (r.Watermark, from) : (from, r.Watermark);
+            CounterTotals between = default, later = default;
+            using DbCommand cmd = SqlEngine.Command(c, null,
+                "SELECT at_ms, native, usd, count FROM policy_counter_entries WHERE counter_key=@k AND ((at_ms > @lo AND at_ms <= @hi) OR at_ms > @now)");
+            cmd.Add("@k", counterKey);
+            cmd.Add("@lo", lo);
+            cmd.Add("@hi", hi);
+            cmd.Add("@now", nowMs);
+            using (DbDataReader rows = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+            {
+                while (await rows.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    long at = rows.GetInt64(0);
+                    var amount = new CounterTotals(ParseAmount(rows.GetString(1)), ParseAmount(rows.GetString(2)), rows.GetInt64(3));
+                    if (at > lo && at <= hi)
+                    {
+                        between = Plus(between, amount);
+                    }
+
+                    if (at > nowMs)
+                    {
+                        later = Plus(later, amount);
+                    }
+                }
+            }
+
+            return Minus(from >= r.Watermark ? Minus(r.Totals, between) : Plus(r.Totals, between), later);
         }, cancellationToken);
     }
 
@@ -58,8 +86,9 @@ internal sealed class SqlPolicyCounters(SqlStore store) : IPolicyCounterStore
 
     /// <summary>
     /// The counter's running totals (its row locked with <paramref name="forUpdate"/> in a write transaction); null when
-    /// it has none yet (no row, or a NULL watermark) and <paramref name="tx"/> is null (a read). In a write transaction, a
-    /// NULL watermark is filled from every entry of the counter (watermark <see cref="long.MinValue"/>) and written back.
+    /// it has no row, or — in a read (<paramref name="tx"/> null) — no totals yet (a NULL watermark). In a write
+    /// transaction, a NULL watermark is filled from every entry of the counter (watermark <see cref="long.MinValue"/>)
+    /// and written back.
     /// </summary>
     private static async Task<Running?> LoadRunningAsync(DbConnection c, DbTransaction? tx, string key, string forUpdate, CancellationToken ct)
     {
@@ -67,7 +96,12 @@ internal sealed class SqlPolicyCounters(SqlStore store) : IPolicyCounterStore
         {
             cmd.Add("@k", key);
             using DbDataReader r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
-            if (await r.ReadAsync(ct).ConfigureAwait(false) && !r.IsDBNull(0))
+            if (!await r.ReadAsync(ct).ConfigureAwait(false))
+            {
+                return null; // no row: nothing locked, nothing to fill
+            }
+
+            if (!r.IsDBNull(0))
             {
                 return new Running(r.GetInt64(0), new CounterTotals(ParseAmount(r.GetString(1)), ParseAmount(r.GetString(2)), r.GetInt64(3)));
             }
@@ -143,6 +177,13 @@ internal sealed class SqlPolicyCounters(SqlStore store) : IPolicyCounterStore
         var running = new Dictionary<string, Running>(StringComparer.Ordinal);
         foreach (string key in reservations.Select(r => r.CounterKey).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal))
         {
+            if (await LoadRunningAsync(c, tx, key, store.Engine.ForUpdate, cancellationToken).ConfigureAwait(false) is { } existing)
+            {
+                running[key] = existing;
+                continue;
+            }
+
+            // A counter used for the first time: its row, then read (and filled) under its lock.
             using (DbCommand ins = SqlEngine.Command(c, tx, "INSERT INTO policy_counter_keys (counter_key) VALUES (@k) ON CONFLICT DO NOTHING"))
             {
                 ins.Add("@k", key);
