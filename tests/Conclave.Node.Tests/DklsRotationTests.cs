@@ -574,6 +574,41 @@ public sealed class DklsRotationTests(FiveNodeCluster fixture) : IClassFixture<F
         Assert.True(EcdsaSecp256k1.Instance.Verify(key.PublicKey.GroupPublicKey, SHA256.HashData("after abort"u8), ok.Signature));
     }
 
+    /// <summary>
+    /// A coordinator that aborts a session on node 1 and runs its round one again under the same session id gets two
+    /// signed session agreement keys from an honest node; relaying both to node 5 must not make node 5 name node 1 (an
+    /// honest node would be framed). Node 5 refuses the session naming nobody; the key then signs.
+    /// </summary>
+    [Fact]
+    public async Task TwoSessionKeysFromOneSigner_AreRefusedNamingNobody_SoACoordinatorCannotFrameAnHonestNode()
+    {
+        DklsCoordinator coordinator = DklsClusterChecks.Coordinator(_c);
+        DklsKeyInfo key = await coordinator.CreateKeyAsync("dkls-twice-" + Guid.NewGuid().ToString("N")[..8], 2, [1, 5], CancellationToken.None);
+        byte[] payload = new PayloadWriter().String(key.KeyId).U32((uint)key.Version).U32(2).U32(1).U32(5).U32(0).ToArray();
+        byte[] session = Cluster.NewSessionId();
+        const string Round1 = Conclave.Node.Threshold.Dkls23.DklsMessages.SignRound1;
+        Task<IReadOnlyList<Envelope>> Step(uint node, string kind, uint round, byte[] body, IEnumerable<Envelope> relayed) =>
+            _c.Coordinator.Node(node).StepAsync(_c.Coordinator.Request(session, kind, round, [node], body), relayed, TimeSpan.FromSeconds(30), CancellationToken.None);
+
+        IReadOnlyList<Envelope> first = await Step(1, Round1, 1, payload, []);
+        await Step(1, Conclave.Node.Threshold.Dkls23.DklsMessages.SignAbort, 4, [], []);
+        IReadOnlyList<Envelope> second = await Step(1, Round1, 1, payload, []);
+        await Step(5, Round1, 1, payload, []);
+        Envelope[] keys = [.. first.Concat(second).Where(e => e.Kind == Conclave.Node.Threshold.Dkls23.DklsMessages.SignAgreementKey)];
+        Assert.Equal(2, keys.Length);
+        Assert.NotEqual(keys[0].Payload, keys[1].Payload); // two different, both validly signed by node 1 for this session
+
+        IEnumerable<Envelope> relayed = second.Where(e => e.Recipients.Contains(5u) && e.Kind != Conclave.Node.Threshold.Dkls23.DklsMessages.SignAgreementKey).Concat(keys);
+        NodeCallException refused = await Assert.ThrowsAsync<NodeCallException>(() => Step(5, Conclave.Node.Threshold.Dkls23.DklsMessages.SignRound2, 2, [], relayed));
+        Assert.Contains("two session agreement keys from node 1", refused.Message, StringComparison.Ordinal);
+        Assert.Null(refused.Culprit);
+
+        await Step(1, Conclave.Node.Threshold.Dkls23.DklsMessages.SignAbort, 4, [], []);
+        await Step(5, Conclave.Node.Threshold.Dkls23.DklsMessages.SignAbort, 4, [], []);
+        DklsSignatureResult ok = await coordinator.SignDigestAsync(key.KeyId, SHA256.HashData("after a double round one"u8), [], CancellationToken.None);
+        Assert.True(EcdsaSecp256k1.Instance.Verify(key.PublicKey.GroupPublicKey, SHA256.HashData("after a double round one"u8), ok.Signature));
+    }
+
     private static bool Opens(NodeIdentity stolen, byte[] peerKey, byte[] context, Envelope sealedMessage)
     {
         using Conclave.Crypto.Memory.SecretBuffer k = stolen.DeriveSharedKey(peerKey, context);

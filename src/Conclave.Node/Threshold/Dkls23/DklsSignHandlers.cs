@@ -125,7 +125,10 @@ public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manife
 
     /// <summary>
     /// Checks the peers' session agreement keys relayed in round two: each signed by its sender's identity key for this
-    /// session and key, one from every peer (a second one names its sender). Announcements from non-signers are dropped.
+    /// session and key, one from every peer. Two different ones from a peer abort the session naming nobody: an honest node
+    /// makes a second one when the coordinator aborts a session and starts round one again under the same session id, so
+    /// two announcements are no proof against their sender (naming it would let a coordinator frame an honest node).
+    /// Announcements from non-signers are dropped.
     /// </summary>
     private Dictionary<uint, byte[]> PeerSessionKeys(StepContext ctx, SignSession session)
     {
@@ -139,7 +142,7 @@ public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manife
 
             if (!keys.TryAdd(e.Sender, RunAgreementKey.VerifyAnnouncement(e.Payload.Span, manifest, e.Sender, ctx.SessionId, session.KeyId)))
             {
-                throw new ProtocolException($"node {e.Sender} announced two session agreement keys", e.Sender);
+                throw new ProtocolException($"two session agreement keys from node {e.Sender} were relayed for this session (round one run twice?)");
             }
         }
 
