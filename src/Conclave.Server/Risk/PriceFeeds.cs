@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Numerics;
-using System.Text.Json.Nodes;
 using Conclave.Crypto.Hashing;
 using Conclave.Node.Config;
 using Conclave.Server.Chains;

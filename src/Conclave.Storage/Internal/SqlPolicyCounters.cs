@@ -200,18 +200,12 @@ internal sealed class SqlPolicyCounters(SqlStore store) : IPolicyCounterStore
             // already be in; leaving it out would let the cap be overspent.
             Running state = running[r.CounterKey];
             long from = WindowStart(now, r.WindowSeconds);
-            CounterTotals t;
+            CounterTotals t = await InWindowAsync(c, tx, r.CounterKey, state, from, cancellationToken).ConfigureAwait(false);
             if (from > state.Watermark)
             {
-                // Moves the watermark up to this window's start (written below if the reservation is granted): the
-                // entries passed leave the running totals, and what is left is exactly this window.
-                state = new Running(from, Minus(state.Totals, await SumRangeAsync(c, tx, r.CounterKey, state.Watermark, from, cancellationToken).ConfigureAwait(false)));
-                running[r.CounterKey] = state;
-                t = state.Totals;
-            }
-            else
-            {
-                t = await InWindowAsync(c, tx, r.CounterKey, state, from, cancellationToken).ConfigureAwait(false);
+                // The window starts after the watermark: what is in it is the new running total from its start, so the
+                // watermark moves up to it (written below if the reservation is granted).
+                running[r.CounterKey] = new Running(from, t);
             }
 
             if ((r.MaxNative is { } mn && t.Native + r.Native > mn) || (r.MaxUsd is { } mu && t.Usd + r.Usd > mu) || (r.MaxCount is { } mc && t.Count + r.Count > mc))
