@@ -29,7 +29,7 @@ public sealed class FirstHourTests : IAsyncLifetime
     {
         _dir = Path.Combine(Path.GetTempPath(), "conclave-cli-" + Guid.NewGuid().ToString("N")[..10]);
         var layout = new LocalClusterLayout(_dir);
-        layout.EnsureCreated(3, 2, FreePort(), FreePort());
+        layout.EnsureCreated(3, 2, LoopbackPorts.Take(), LoopbackPorts.Take(3));
         _app = await ServerHost.BuildAsync(ServerConfig.Load(layout.ServerConfigPath));
         await _app.StartAsync();
         _stateDir = Path.Combine(_dir, "state");
@@ -57,12 +57,6 @@ public sealed class FirstHourTests : IAsyncLifetime
         }
     }
 
-    private static int FreePort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
-    }
 
     private static void AssertOneLineError(CliRunner.Result r, params string[] fragments)
     {
@@ -87,7 +81,7 @@ public sealed class FirstHourTests : IAsyncLifetime
         holder.Start();
         int port = ((IPEndPoint)holder.LocalEndpoint).Port;
         CliRunner.Result r = await CliRunner.RunAsync(null, "up", "--data", data, "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            "--node-port", FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture));
+            "--node-port", LoopbackPorts.Take().ToString(System.Globalization.CultureInfo.InvariantCulture));
         AssertOneLineError(r, $"port {port}", "already in use");
     }
 
@@ -96,8 +90,8 @@ public sealed class FirstHourTests : IAsyncLifetime
     public async Task Up_PortFlagOnAnExistingFolder_IsHonoured_NodePortIsRefusedWithAReason()
     {
         string data = Path.Combine(_dir, "up-existing");
-        int first = FreePort();
-        int nodePort = FreePort();
+        int first = LoopbackPorts.Take();
+        int nodePort = LoopbackPorts.Take();
         new LocalClusterLayout(data).EnsureCreated(3, 2, first, nodePort);
         using var a = new TcpListener(IPAddress.Loopback, first);
         a.Start();

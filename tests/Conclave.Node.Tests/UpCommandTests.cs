@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
+using Conclave.Server.Hosting;
 
 namespace Conclave.Node.Tests;
 
@@ -219,7 +220,7 @@ public sealed partial class UpCommandTests
     private static (string Data, int ApiPort, int NodePort) NewLayout(string prefix)
     {
         // Four consecutive ports, each checked free: the API on the first, the three nodes on the next three.
-        int first = FreePorts(4);
+        int first = LoopbackPorts.Take(4);
         return (Path.Combine(Path.GetTempPath(), prefix + Guid.NewGuid().ToString("N")[..10]), first, first + 1);
     }
 
@@ -293,52 +294,6 @@ public sealed partial class UpCommandTests
         up.BeginOutputReadLine();
         up.BeginErrorReadLine();
         return (up, lines, ready.Task);
-    }
-
-    /// <summary>The first of <paramref name="count"/> consecutive loopback ports that could all be bound just now.</summary>
-    private static int FreePorts(int count)
-    {
-        for (int attempt = 0; attempt < 200; attempt++)
-        {
-            int first;
-            using (var probe = new TcpListener(IPAddress.Loopback, 0))
-            {
-                probe.Start();
-                first = ((IPEndPoint)probe.LocalEndpoint).Port;
-            }
-
-            if (first + count > 65535)
-            {
-                continue;
-            }
-
-            var held = new List<TcpListener>();
-            try
-            {
-                for (int i = 0; i < count; i++)
-                {
-                    var l = new TcpListener(IPAddress.Loopback, first + i);
-                    l.Start();
-                    held.Add(l);
-                }
-
-                return first;
-            }
-            catch (SocketException)
-            {
-                // One of them is taken: try another block.
-            }
-            finally
-            {
-                foreach (TcpListener l in held)
-                {
-                    l.Stop();
-                    l.Dispose();
-                }
-            }
-        }
-
-        throw new InvalidOperationException($"no {count} consecutive free loopback ports found");
     }
 
     [LibraryImport("libc", EntryPoint = "kill")]

@@ -19,7 +19,7 @@ public sealed class ApiListenTests
     private static (LocalClusterLayout Layout, ServerConfig Config) NewLayout()
     {
         var layout = new LocalClusterLayout(Path.Combine(Path.GetTempPath(), "conclave-listen-" + Guid.NewGuid().ToString("N")[..10]));
-        layout.EnsureCreated(3, 2, OwnServers.FreePort(), OwnServers.FreePort());
+        layout.EnsureCreated(3, 2, LoopbackPorts.Take(), LoopbackPorts.Take());
         return (layout, ServerConfig.Load(layout.ServerConfigPath));
     }
 
@@ -29,7 +29,7 @@ public sealed class ApiListenTests
         (LocalClusterLayout layout, ServerConfig config) = NewLayout();
         try
         {
-            config.Listen = "0.0.0.0:" + OwnServers.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture);
+            config.Listen = "0.0.0.0:" + LoopbackPorts.Take().ToString(System.Globalization.CultureInfo.InvariantCulture);
             ConfigException e = await Assert.ThrowsAsync<ConfigException>(() => ServerHost.BuildAsync(config));
             Assert.Contains($"listen address {config.Listen} is not a loopback address and the API has no TLS", e.Message, StringComparison.Ordinal);
             Assert.Contains("allowInsecureHttp", e.Message, StringComparison.Ordinal);

@@ -14,7 +14,7 @@ public sealed class DklsPresignConfigTests
         try
         {
             var layout = new LocalClusterLayout(dir);
-            layout.EnsureCreated(3, 2, NodelessServer.FreePort(), NodelessServer.FreePort());
+            layout.EnsureCreated(3, 2, LoopbackPorts.Take(), LoopbackPorts.Take());
             string original = File.ReadAllText(layout.ServerConfigPath);
             Assert.Equal(0, ServerConfig.Load(layout.ServerConfigPath).DklsPresignPoolSize);
 

@@ -294,7 +294,7 @@ public sealed class IdentityTests(NodelessServer server) : IClassFixture<Nodeles
         // A second replica on the same data folder and store, with its own listen address.
         string dataRoot = Path.GetDirectoryName(Path.GetDirectoryName(server.Config.Resolve(server.Config.DataDir)))!;
         Conclave.Server.Config.ServerConfig second = Conclave.Server.Config.ServerConfig.Load(new LocalClusterLayout(dataRoot).ServerConfigPath);
-        second.Listen = "127.0.0.1:" + NodelessServer.FreePort();
+        second.Listen = "127.0.0.1:" + LoopbackPorts.Take();
         WebApplication replica = await ServerHost.BuildAsync(second);
         await replica.StartAsync();
         try

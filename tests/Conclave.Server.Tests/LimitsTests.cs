@@ -18,7 +18,7 @@ public sealed class LimitsTests
         try
         {
             var layout = new LocalClusterLayout(dir);
-            layout.EnsureCreated(3, 2, FreePort(), FreePort());
+            layout.EnsureCreated(3, 2, LoopbackPorts.Take(), LoopbackPorts.Take(3));
             ServerConfig config = ServerConfig.Load(layout.ServerConfigPath);
             config.RateLimitBurst = 3;
             config.RateLimitPerSecond = 1;
@@ -70,10 +70,4 @@ public sealed class LimitsTests
         }
     }
 
-    private static int FreePort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
-    }
 }

@@ -33,7 +33,7 @@ public sealed class NodelessServer : IAsyncLifetime
     {
         string dir = Path.Combine(Path.GetTempPath(), "conclave-nodeless-" + Guid.NewGuid().ToString("N")[..10]);
         var layout = new LocalClusterLayout(dir);
-        layout.EnsureCreated(3, 2, FreePort(), FreePort());
+        layout.EnsureCreated(3, 2, LoopbackPorts.Take(), LoopbackPorts.Take(3));
         ServerConfig config = ServerConfig.Load(layout.ServerConfigPath);
         config.PolicyChanges = TestPolicyChanges();
         configure?.Invoke(config);
@@ -94,10 +94,4 @@ public sealed class NodelessServer : IAsyncLifetime
         return (r.StatusCode, body, text, r);
     }
 
-    public static int FreePort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
-    }
 }

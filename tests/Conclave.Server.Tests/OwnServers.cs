@@ -95,10 +95,4 @@ internal static class OwnServers
         return (p.ExitCode, stdout.Result, stderr.Result);
     }
 
-    public static int FreePort()
-    {
-        using var l = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
-    }
 }

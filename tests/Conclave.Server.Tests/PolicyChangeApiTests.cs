@@ -6,6 +6,7 @@ using Conclave.Storage;
 using Microsoft.Extensions.DependencyInjection;
 
 using static Conclave.Server.Tests.PolicyEnforcementTests;
+using Conclave.Server.Hosting;
 
 namespace Conclave.Server.Tests;
 
@@ -193,14 +194,14 @@ public sealed class PolicyChangeApiTests
         try
         {
             var layout = new Conclave.Server.Hosting.LocalClusterLayout(dir);
-            layout.EnsureCreated(3, 2, NodelessServer.FreePort(), NodelessServer.FreePort());
+            layout.EnsureCreated(3, 2, LoopbackPorts.Take(), LoopbackPorts.Take());
             string cs = new Npgsql.NpgsqlConnectionStringBuilder(adminCs) { Database = db }.ConnectionString;
             Conclave.Server.Config.ServerConfig Config()
             {
                 var c = Conclave.Server.Config.ServerConfig.Load(layout.ServerConfigPath);
                 c.PostgresConnectionString = cs;
                 c.PolicyChanges = NodelessServer.TestPolicyChanges();
-                c.Listen = "127.0.0.1:" + NodelessServer.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture);
+                c.Listen = "127.0.0.1:" + LoopbackPorts.Take().ToString(System.Globalization.CultureInfo.InvariantCulture);
                 return c;
             }
 

@@ -444,14 +444,14 @@ public sealed class PolicyEnforcementTests
         try
         {
             var layout = new LocalClusterLayout(dir);
-            layout.EnsureCreated(3, 2, NodelessServer.FreePort(), NodelessServer.FreePort());
+            layout.EnsureCreated(3, 2, LoopbackPorts.Take(), LoopbackPorts.Take());
             string cs = new NpgsqlConnectionStringBuilder(admin) { Database = db }.ConnectionString;
             ServerConfig Config()
             {
                 ServerConfig c = ServerConfig.Load(layout.ServerConfigPath);
                 c.PostgresConnectionString = cs;
                 c.PolicyChanges = NodelessServer.TestPolicyChanges();
-                c.Listen = "127.0.0.1:" + NodelessServer.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture);
+                c.Listen = "127.0.0.1:" + LoopbackPorts.Take().ToString(System.Globalization.CultureInfo.InvariantCulture);
                 return c;
             }
 

@@ -113,7 +113,7 @@ public sealed class RiskApiTests
         var layout = new LocalClusterLayout(dir);
         if (!layout.Exists)
         {
-            layout.EnsureCreated(3, 2, NodelessServer.FreePort(), NodelessServer.FreePort());
+            layout.EnsureCreated(3, 2, LoopbackPorts.Take(), LoopbackPorts.Take());
         }
 
         ServerConfig config = ServerConfig.Load(layout.ServerConfigPath);
@@ -295,7 +295,7 @@ public sealed class RiskApiTests
             await using Server b = await StartAsync(dir, clock, c =>
             {
                 c.PostgresConnectionString = cs;
-                c.Listen = "127.0.0.1:" + NodelessServer.FreePort().ToString(CultureInfo.InvariantCulture);
+                c.Listen = "127.0.0.1:" + LoopbackPorts.Take().ToString(CultureInfo.InvariantCulture);
             }, deleteDir: false);
 
             await PostPricesAsync(a, Calm(T0.AddMinutes(-59), T0));
@@ -560,7 +560,7 @@ public sealed class RiskApiTests
         try
         {
             var layout = new LocalClusterLayout(dir);
-            layout.EnsureCreated(3, 2, NodelessServer.FreePort(), NodelessServer.FreePort());
+            layout.EnsureCreated(3, 2, LoopbackPorts.Take(), LoopbackPorts.Take());
             string original = File.ReadAllText(layout.ServerConfigPath);
             foreach ((string risk, string message) in BadSettings)
             {

@@ -389,7 +389,7 @@ public sealed class RotationApiTests(VariantNodes fixture) : IClassFixture<Varia
             a.PostgresConnectionString = new NpgsqlConnectionStringBuilder(admin) { Database = db }.ConnectionString;
             ServerConfig b = Config();
             b.PostgresConnectionString = a.PostgresConnectionString;
-            b.Listen = "127.0.0.1:" + FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture);
+            b.Listen = "127.0.0.1:" + LoopbackPorts.Take().ToString(System.Globalization.CultureInfo.InvariantCulture);
             (WebApplication appA, HttpClient httpA) = await StartAsync(a);
             (WebApplication appB, HttpClient httpB) = await StartAsync(b);
             try

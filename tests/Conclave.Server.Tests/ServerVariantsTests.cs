@@ -108,7 +108,7 @@ public sealed partial class ServerVariantsTests(VariantNodes fixture) : IClassFi
             a.PostgresConnectionString = new NpgsqlConnectionStringBuilder(admin) { Database = db }.ConnectionString;
             ServerConfig b = ServerConfig.Load(fixture.Nodes.Layout.ServerConfigPath);
             b.PostgresConnectionString = a.PostgresConnectionString;
-            b.Listen = "127.0.0.1:" + FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture);
+            b.Listen = "127.0.0.1:" + LoopbackPorts.Take().ToString(System.Globalization.CultureInfo.InvariantCulture);
             (WebApplication appA, HttpClient httpA) = await StartAsync(a);
             (WebApplication appB, HttpClient httpB) = await StartAsync(b);
             try

@@ -7,6 +7,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Conclave.Cli.Commands;
 using Conclave.Crypto.Hashing;
+using Conclave.Server.Hosting;
 
 namespace Conclave.Cli.Demo;
 
@@ -38,7 +39,7 @@ internal sealed class DemoChain : IDisposable
             throw new CliUsageException($"anvil not found at {anvil}: run `npm ci` in tests/interop, or pass --anvil PATH");
         }
 
-        int port = FreePort();
+        int port = LoopbackPorts.Take();
         var psi = new ProcessStartInfo(anvil) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (string a in new[] { "--host", "127.0.0.1", "--port", port.ToString(CultureInfo.InvariantCulture), "--chain-id", "31337", "--silent", "--mixed-mining", "--block-time", "1" })
         {
@@ -168,12 +169,6 @@ internal sealed class DemoChain : IDisposable
         return BigInteger.Parse(parts[0] + (parts.Length > 1 ? parts[1] : "").PadRight(18, '0'), NumberStyles.None, CultureInfo.InvariantCulture);
     }
 
-    private static int FreePort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
-    }
 
     public void Dispose()
     {

@@ -18,11 +18,6 @@ namespace Conclave.Server.Hosting;
 /// </summary>
 public sealed class LocalClusterProcesses : IDisposable
 {
-    /// <summary>Ports are drawn below Linux's ephemeral range (32768 and up), so an outgoing connection cannot take one between the check and the node's bind.</summary>
-    private const int PortFloor = 20000;
-
-    private const int PortCeiling = 32700;
-
     /// <summary>How many lines of a node's output are kept to explain a start-up failure.</summary>
     private const int OutputLines = 40;
 
@@ -46,8 +41,8 @@ public sealed class LocalClusterProcesses : IDisposable
         {
             DataDir = Path.Combine(Path.GetTempPath(), "conclave-test-" + Guid.NewGuid().ToString("N")[..12]);
             Layout = new LocalClusterLayout(DataDir);
-            int firstPort = FreePortRange(nodes);
-            Layout.EnsureCreated(nodes, threshold, FreePortRange(1), firstPort, hsm);
+            int firstPort = LoopbackPorts.Take(nodes);
+            Layout.EnsureCreated(nodes, threshold, LoopbackPorts.Take(1), firstPort, hsm);
             Manifest = ClusterManifest.Load(Layout.ManifestPath);
             ServerConfig = ServerConfig.Load(Layout.ServerConfigPath);
             for (uint id = 1; id <= nodes; id++)
@@ -222,34 +217,6 @@ public sealed class LocalClusterProcesses : IDisposable
         }
 
         return text.ToString();
-    }
-
-    private static int FreePortRange(int count)
-    {
-        for (int attempt = 0; attempt < 50; attempt++)
-        {
-            int start = Random.Shared.Next(PortFloor, PortCeiling - count);
-            bool free = true;
-            for (int i = 0; i < count && free; i++)
-            {
-                try
-                {
-                    using var l = new TcpListener(System.Net.IPAddress.Loopback, start + i);
-                    l.Start();
-                }
-                catch (SocketException)
-                {
-                    free = false;
-                }
-            }
-
-            if (free)
-            {
-                return start;
-            }
-        }
-
-        throw new InvalidOperationException("no free port range");
     }
 
     public void Dispose()

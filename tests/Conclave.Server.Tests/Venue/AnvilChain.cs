@@ -5,6 +5,7 @@ using System.Numerics;
 using System.Text;
 using System.Text.Json.Nodes;
 using Conclave.Testing;
+using Conclave.Server.Hosting;
 
 namespace Conclave.Server.Tests.Venue;
 
@@ -30,7 +31,7 @@ public sealed class AnvilChain : IDisposable
             throw new InvalidOperationException($"anvil not found at {bin}: run `npm ci` in tests/interop or eval \"$(bash scripts/test-services/anvil.sh)\"");
         }
 
-        int port = OwnServers.FreePort();
+        int port = LoopbackPorts.Take();
         Url = new Uri($"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}");
         var psi = new ProcessStartInfo(bin)
         {

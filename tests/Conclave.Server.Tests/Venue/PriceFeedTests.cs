@@ -29,7 +29,7 @@ public sealed class PriceFeedTests
 
         string dir = Path.Combine(Path.GetTempPath(), "conclave-feed-" + Guid.NewGuid().ToString("N")[..10]);
         var layout = new LocalClusterLayout(dir);
-        layout.EnsureCreated(3, 2, NodelessServer.FreePort(), NodelessServer.FreePort());
+        layout.EnsureCreated(3, 2, LoopbackPorts.Take(), LoopbackPorts.Take());
         ServerConfig config = ServerConfig.Load(layout.ServerConfigPath);
         config.Upstreams = new() { [AnvilChain.ChainId.ToString(System.Globalization.CultureInfo.InvariantCulture)] = chain.Url.ToString() };
         config.Risk = new RiskSettings
@@ -131,7 +131,7 @@ public sealed class PriceFeedTests
         try
         {
             var layout = new LocalClusterLayout(dir);
-            layout.EnsureCreated(3, 2, NodelessServer.FreePort(), NodelessServer.FreePort());
+            layout.EnsureCreated(3, 2, LoopbackPorts.Take(), LoopbackPorts.Take());
             ServerConfig config = ServerConfig.Load(layout.ServerConfigPath);
             config.Upstreams = new() { ["31337"] = "http://127.0.0.1:8545" };
             config.Validate();
