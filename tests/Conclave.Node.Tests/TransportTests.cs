@@ -18,9 +18,19 @@ public sealed class ThreeNodeCluster : IDisposable
     public void Dispose() => Cluster.Dispose();
 }
 
-public sealed class TransportTests(ThreeNodeCluster fixture) : IClassFixture<ThreeNodeCluster>
+/// <summary>
+/// The nodes' checks of what reaches them, over both transports (the frame protocol, the default, and gRPC: the same
+/// signed envelopes to the same checks, docs/ARCHITECTURE.md "Node transport"), and mutual TLS.
+/// </summary>
+public sealed class TransportTests : IClassFixture<ThreeNodeCluster>
 {
-    private readonly LocalClusterProcesses _c = fixture.Cluster;
+    private readonly LocalClusterProcesses _c;
+
+    public TransportTests(ThreeNodeCluster fixture)
+    {
+        _c = fixture.Cluster;
+        _c.Coordinator.Transport = NodeTransport.Frames; // a test that changes it changes it for itself
+    }
 
     [Fact]
     public async Task AllNodesAttestOverMutualTls()
@@ -32,9 +42,12 @@ public sealed class TransportTests(ThreeNodeCluster fixture) : IClassFixture<Thr
         Assert.True(NodeIdentity.VerifyAgreementKey(2, info.IdentityPublicKey.Span, info.AgreementPublicKey.Span, info.AgreementKeySignature.Span));
     }
 
-    [Fact]
-    public async Task ReplayedRequestIsRefused()
+    [Theory]
+    [InlineData(NodeTransport.Frames)]
+    [InlineData(NodeTransport.Grpc)]
+    public async Task ReplayedRequestIsRefused(NodeTransport transport)
     {
+        _c.Coordinator.Transport = transport;
         NodeClient node = _c.Coordinator.Node(1);
         Envelope req = _c.Coordinator.Request(Cluster.NewSessionId(), AttestHandler.RequestKind, 0, [1], TestSeed.Bytes(32, "data@39"));
         _ = await node.StepAsync(req, [], TimeSpan.FromSeconds(5), CancellationToken.None);
@@ -42,9 +55,12 @@ public sealed class TransportTests(ThreeNodeCluster fixture) : IClassFixture<Thr
         Assert.Equal(StatusCode.AlreadyExists, e.Status);
     }
 
-    [Fact]
-    public async Task TamperedRequestIsRefused()
+    [Theory]
+    [InlineData(NodeTransport.Frames)]
+    [InlineData(NodeTransport.Grpc)]
+    public async Task TamperedRequestIsRefused(NodeTransport transport)
     {
+        _c.Coordinator.Transport = transport;
         NodeClient node = _c.Coordinator.Node(1);
         Envelope req = _c.Coordinator.Request(Cluster.NewSessionId(), AttestHandler.RequestKind, 0, [1], TestSeed.Bytes(32, "data@49"));
         req.Round = 7; // altered in flight after signing
@@ -52,9 +68,12 @@ public sealed class TransportTests(ThreeNodeCluster fixture) : IClassFixture<Thr
         Assert.Equal(StatusCode.Unauthenticated, e.Status);
     }
 
-    [Fact]
-    public async Task TamperedRelayedMessageIsRefused()
+    [Theory]
+    [InlineData(NodeTransport.Frames)]
+    [InlineData(NodeTransport.Grpc)]
+    public async Task TamperedRelayedMessageIsRefused(NodeTransport transport)
     {
+        _c.Coordinator.Transport = transport;
         byte[] session = Cluster.NewSessionId();
         NodeClient node2 = _c.Coordinator.Node(2);
         // Node 2 produces a signed message; the coordinator alters it before relaying it to node 1.
@@ -67,9 +86,12 @@ public sealed class TransportTests(ThreeNodeCluster fixture) : IClassFixture<Thr
         Assert.Equal(StatusCode.Unauthenticated, e.Status);
     }
 
-    [Fact]
-    public async Task RequestSignedByAnotherKeyIsRefused()
+    [Theory]
+    [InlineData(NodeTransport.Frames)]
+    [InlineData(NodeTransport.Grpc)]
+    public async Task RequestSignedByAnotherKeyIsRefused(NodeTransport transport)
     {
+        _c.Coordinator.Transport = transport;
         using NodeIdentity impostor = NodeIdentity.Generate(0);
         var req = new Envelope
         {
@@ -84,9 +106,12 @@ public sealed class TransportTests(ThreeNodeCluster fixture) : IClassFixture<Thr
         Assert.Equal(StatusCode.Unauthenticated, e.Status);
     }
 
-    [Fact]
-    public async Task StaleRequestIsRefused()
+    [Theory]
+    [InlineData(NodeTransport.Frames)]
+    [InlineData(NodeTransport.Grpc)]
+    public async Task StaleRequestIsRefused(NodeTransport transport)
     {
+        _c.Coordinator.Transport = transport;
         // Correctly signed, but issued ten minutes ago: outside the nodes' validity window.
         using Cluster late = LocalClusterProcesses.CreateCoordinator(_c.ServerConfig, _c.Manifest, clock: new ShiftedClock(TimeSpan.FromMinutes(-10)));
         Envelope req = late.Request(Cluster.NewSessionId(), AttestHandler.RequestKind, 0, [1], TestSeed.Bytes(32, "data@92"));
@@ -99,9 +124,12 @@ public sealed class TransportTests(ThreeNodeCluster fixture) : IClassFixture<Thr
         public override DateTimeOffset GetUtcNow() => DateTimeOffset.UtcNow.Add(shift);
     }
 
-    [Fact]
-    public async Task UnknownKindIsRefused()
+    [Theory]
+    [InlineData(NodeTransport.Frames)]
+    [InlineData(NodeTransport.Grpc)]
+    public async Task UnknownKindIsRefused(NodeTransport transport)
     {
+        _c.Coordinator.Transport = transport;
         Envelope req = _c.Coordinator.Request(Cluster.NewSessionId(), "no.such.kind", 0, [], [1, 2, 3]);
         NodeCallException e = await Assert.ThrowsAsync<NodeCallException>(() => _c.Coordinator.Node(1).StepAsync(req, [], TimeSpan.FromSeconds(5), CancellationToken.None));
         Assert.Equal(StatusCode.Unimplemented, e.Status);

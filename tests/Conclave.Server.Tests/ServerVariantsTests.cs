@@ -6,6 +6,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Conclave.Server.Config;
 using Conclave.Server.Hosting;
+using Conclave.Testing;
 using Conclave.Threshold.Frost;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
@@ -91,6 +92,64 @@ public sealed partial class ServerVariantsTests(VariantNodes fixture) : IClassFi
             await c.OpenAsync();
             await using var cmd = new NpgsqlCommand($"DROP DATABASE IF EXISTS {db} WITH (FORCE)", c);
             await cmd.ExecuteNonQueryAsync();
+        }
+    }
+
+    /// <summary>
+    /// server.json <c>nodeTransport</c> (docs/ARCHITECTURE.md "Node transport"): "frames" by default, "grpc" carries
+    /// every step as an HTTP/2 request (no frame connection opened); both sign, and a value that is neither is refused
+    /// naming the field.
+    /// </summary>
+    [Fact]
+    public async Task NodeTransport_FromServerJson_FramesByDefault_GrpcWhenAsked_AndAnUnknownValueIsRefused()
+    {
+        string path = fixture.Nodes.Layout.ServerConfigPath;
+        Assert.Equal("frames", ServerConfig.Load(path).NodeTransport);
+        string backup = path + ".bak-" + Guid.NewGuid().ToString("N")[..6];
+        File.Copy(path, backup);
+        try
+        {
+            JsonNode json = JsonNode.Parse(File.ReadAllText(path))!;
+            json["nodeTransport"] = "http";
+            File.WriteAllText(path, json.ToJsonString());
+            var e = Assert.Throws<Conclave.Node.Config.ConfigException>(() => ServerConfig.Load(path));
+            Assert.Contains("nodeTransport", e.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Move(backup, path, overwrite: true);
+        }
+
+        foreach (string transport in new[] { "grpc", "frames" })
+        {
+            ServerConfig config = ServerConfig.Load(path);
+            config.NodeTransport = transport;
+            config.Validate();
+            (WebApplication app, HttpClient http) = await StartAsync(config);
+            try
+            {
+                var cluster = app.Services.GetRequiredService<Conclave.Server.Coordinator.Cluster>();
+                Assert.Equal(transport == "grpc" ? Conclave.Server.Coordinator.NodeTransport.Grpc : Conclave.Server.Coordinator.NodeTransport.Frames, cluster.Transport);
+                string name = "transport-" + transport + "-" + Guid.NewGuid().ToString("N")[..6];
+                JsonNode key = await PostAsync(http, "/v1/keys", $$"""{"name":"{{name}}","scheme":"frost-secp256k1"}""", HttpStatusCode.Created);
+                byte[] message = TestSeed.Bytes(40, "transport@" + transport);
+                JsonNode sig = await PostAsync(http, $"/v1/keys/{name}/sign", $$"""{"message":"{{Convert.ToHexStringLower(message)}}"}""");
+                Assert.True(FrostCiphersuite.Secp256k1Sha256.Verify(Convert.FromHexString(key["publicKey"]!.GetValue<string>()), message,
+                    Convert.FromHexString(sig["signature"]!.GetValue<string>())));
+                long opened = cluster.NodeIds.Sum(id => cluster.Node(id).FrameConnectionsOpened);
+                if (transport == "grpc")
+                {
+                    Assert.Equal(0, opened);
+                }
+                else
+                {
+                    Assert.InRange(opened, 2, 3); // one per node the key's DKG and the signature reached
+                }
+            }
+            finally
+            {
+                await StopAsync(app, http);
+            }
         }
     }
 

@@ -125,6 +125,9 @@ public static class NodeHost
                     // (a revoked certificate must not come back through a session ticket issued before).
                     OnAuthenticate = (_, ssl) => ssl.AllowTlsResume = false,
                 });
+                // After the handshake: a connection that opens with the frame protocol's magic is served by the frame
+                // server, any other goes on to HTTP/2 (docs/ARCHITECTURE.md "Node transport").
+                l.Use(next => connection => l.ApplicationServices.GetRequiredService<NodeFrameServer>().HandleAsync(connection, next));
             });
         });
         builder.Services.AddGrpc(o =>
@@ -141,6 +144,9 @@ public static class NodeHost
         builder.Services.AddSingleton(store);
         builder.Services.AddSingleton(frost);
         builder.Services.AddSingleton<IProtocolHandler, AttestHandler>();
+        // One instance serves gRPC steps and framed steps alike (it keeps no per-call state).
+        builder.Services.AddSingleton<SignerNodeService>();
+        builder.Services.AddSingleton<NodeFrameServer>();
         builder.Services.AddSingleton(peerTrust);
         builder.Services.AddSingleton<IProtocolHandler, NodeTrustHandler>();
 

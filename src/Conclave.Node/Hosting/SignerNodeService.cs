@@ -53,10 +53,19 @@ internal sealed partial class SignerNodeService : SignerNode.SignerNodeBase
         Version = typeof(SignerNodeService).Assembly.GetName().Version?.ToString() ?? "0",
     });
 
-    public override async Task<StepReply> Step(StepRequest request, ServerCallContext context)
+    public override Task<StepReply> Step(StepRequest request, ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        return StepAsync(request, context.CancellationToken);
+    }
+
+    /// <summary>
+    /// One protocol step, whichever transport carried it (gRPC <c>Step</c> or a frame: <see cref="NodeFrameServer"/>).
+    /// A refusal is an <see cref="RpcException"/> with its status and, when attributable, a <c>conclave-culprit</c> trailer.
+    /// </summary>
+    public async Task<StepReply> StepAsync(StepRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
-        ArgumentNullException.ThrowIfNull(context);
         Envelope req = request.Request ?? throw Refuse(StatusCode.InvalidArgument, "request envelope is missing");
         if (req.Sender != 0)
         {
@@ -120,7 +129,7 @@ internal sealed partial class SignerNodeService : SignerNode.SignerNodeBase
         IReadOnlyList<OutgoingMessage> outgoing;
         try
         {
-            outgoing = await handler.HandleAsync(new StepContext { Request = req, Relayed = relayed, Identity = _identity }, context.CancellationToken).ConfigureAwait(false);
+            outgoing = await handler.HandleAsync(new StepContext { Request = req, Relayed = relayed, Identity = _identity }, cancellationToken).ConfigureAwait(false);
         }
         catch (ProtocolException e)
         {

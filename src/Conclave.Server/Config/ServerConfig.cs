@@ -31,6 +31,13 @@ public sealed class ServerConfig
     /// <summary>Deadline for one protocol round with one node.</summary>
     public int RoundTimeoutMilliseconds { get; set; } = 2000;
 
+    /// <summary>
+    /// How the coordinator carries protocol steps to the nodes: "frames" (default: one long-lived mutual-TLS connection per
+    /// node, steps multiplexed on it) or "grpc" (an HTTP/2 request per step). Same envelopes and checks either way
+    /// (docs/ARCHITECTURE.md "Node transport").
+    /// </summary>
+    public string NodeTransport { get; set; } = "frames";
+
     /// <summary>PostgreSQL connection string for the server store; null or empty: SQLite in <see cref="DataDir"/>.</summary>
     public string? PostgresConnectionString { get; set; }
 
@@ -240,6 +247,11 @@ public sealed class ServerConfig
         if (DklsPresignPoolSize is < 0 or > 1024)
         {
             throw new ConfigException("dklsPresignPoolSize must be between 0 and 1024");
+        }
+
+        if (NodeTransport is not ("frames" or "grpc"))
+        {
+            throw new ConfigException("nodeTransport must be \"frames\" or \"grpc\"");
         }
 
         if (RoundTimeoutMilliseconds is < 10 or > 600_000)

@@ -117,6 +117,19 @@ public sealed class Cluster : IDisposable
         }
     }
 
+    /// <summary>How steps reach every node (<see cref="NodeClient.Transport"/>; server.json <c>nodeTransport</c>).</summary>
+    public NodeTransport Transport
+    {
+        get => _nodes.Values.FirstOrDefault()?.Transport ?? NodeTransport.Frames;
+        set
+        {
+            foreach (NodeClient n in _nodes.Values)
+            {
+                n.Transport = value;
+            }
+        }
+    }
+
     public NodeClient Node(uint id) => _nodes.TryGetValue(id, out NodeClient? c) ? c : throw new ArgumentOutOfRangeException(nameof(id), $"no node {id}");
 
     /// <summary>Sets (or with null removes) the observer of every node's verified replies (<see cref="NodeClient.ReplyObserver"/>).</summary>

@@ -1,4 +1,5 @@
 using System.Net.Security;
+using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
 using Conclave.Node.Config;
 using Conclave.Node.Pki;
@@ -22,6 +23,11 @@ public sealed class NodeClient : IDisposable
     private readonly byte[] _identityKey;
     private readonly ClusterManifest? _manifest;
     private readonly ManifestWatch? _watch;
+    private readonly ListenEndpoint _endpoint;
+    private readonly TimeSpan _connectionLifetime;
+    private readonly Func<SslClientAuthenticationOptions> _tlsOptions;
+    private readonly SemaphoreSlim _framesGate = new(1, 1);
+    private NodeFrameConnection? _frames;
 
     /// <summary>
     /// A client of <paramref name="node"/>. With <paramref name="manifest"/>, replies are verified against the node's
@@ -50,6 +56,27 @@ public sealed class NodeClient : IDisposable
         _identityKey = Convert.FromHexString(node.IdentityKey);
         _manifest = manifest;
         _watch = watch;
+        _endpoint = ListenEndpoint.Parse(node.Address);
+        _connectionLifetime = connectionLifetime ?? DefaultConnectionLifetime;
+        _tlsOptions = () => new SslClientAuthenticationOptions
+        {
+            TargetHost = _endpoint.Host,
+            AllowTlsResume = false,
+            LocalCertificateSelectionCallback = (_, _, _, _, _) => clientCertificate.Current,
+            RemoteCertificateValidationCallback = ValidateServer,
+        };
+
+        bool ValidateServer(object sender, X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors)
+        {
+            bool ok = trust.ValidateServer(sender, certificate, chain, errors);
+            if (ok && certificate is not null)
+            {
+                Volatile.Write(ref _serverCertificateSha256, Convert.ToHexStringLower(ClusterTrust.Sha256Of(certificate)));
+            }
+
+            return ok;
+        }
+
         var handler = new SocketsHttpHandler
         {
             EnableMultipleHttp2Connections = true,
@@ -64,16 +91,7 @@ public sealed class NodeClient : IDisposable
                 AllowTlsResume = false,
                 // Chosen at each handshake: the certificate in use now.
                 LocalCertificateSelectionCallback = (_, _, _, _, _) => clientCertificate.Current,
-                RemoteCertificateValidationCallback = (sender, certificate, chain, errors) =>
-                {
-                    bool ok = trust.ValidateServer(sender, certificate, chain, errors);
-                    if (ok && certificate is not null)
-                    {
-                        Volatile.Write(ref _serverCertificateSha256, Convert.ToHexStringLower(ClusterTrust.Sha256Of(certificate)));
-                    }
-
-                    return ok;
-                },
+                RemoteCertificateValidationCallback = ValidateServer,
             },
         };
         _channel = GrpcChannel.ForAddress($"https://{ListenEndpoint.Parse(node.Address)}", new GrpcChannelOptions
@@ -130,13 +148,19 @@ public sealed class NodeClient : IDisposable
         StepReply reply;
         try
         {
-            reply = await _client.StepAsync(step, deadline: DateTime.UtcNow.Add(timeout), cancellationToken: cancellationToken).ConfigureAwait(false);
+            reply = Transport == NodeTransport.Frames
+                ? await StepOverFramesAsync(step, timeout, cancellationToken).ConfigureAwait(false)
+                : await _client.StepAsync(step, deadline: DateTime.UtcNow.Add(timeout), cancellationToken: cancellationToken).ConfigureAwait(false);
         }
         catch (RpcException e) when (e.StatusCode == StatusCode.Cancelled && cancellationToken.IsCancellationRequested)
         {
             // The caller gave up (its request timed out or its client went away): not the node's fault, so the node is
             // not marked down and no other quorum is tried.
             throw new OperationCanceledException("the call was cancelled by its caller", e, cancellationToken);
+        }
+        catch (NodeFrameCallException e)
+        {
+            throw new NodeCallException(Id, e.Status, e.Message, e.Culprit, e);
         }
         catch (RpcException e)
         {
@@ -177,7 +201,85 @@ public sealed class NodeClient : IDisposable
         return reply.Messages;
     }
 
-    public void Dispose() => _channel.Dispose();
+    /// <summary>
+    /// How steps reach the node: <see cref="NodeTransport.Frames"/> (the default: one long-lived connection carrying
+    /// many steps) or <see cref="NodeTransport.Grpc"/> (an HTTP/2 request per step). Both carry the same signed
+    /// envelopes to the same checks; <see cref="GetInfoAsync"/> is always gRPC.
+    /// </summary>
+    public NodeTransport Transport { get; set; } = NodeTransport.Frames;
+
+    private async Task<StepReply> StepOverFramesAsync(StepRequest step, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        NodeFrameConnection connection = await FrameConnectionAsync(cancellationToken).ConfigureAwait(false);
+        return await connection.StepAsync(step, timeout, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The connection new steps use: the current one while it works and is younger than the connection lifetime (so a
+    /// replaced client certificate is presented, and the node's certificate checked again, within that time); else a
+    /// new one, the old one closing once its steps have their answers.
+    /// </summary>
+    private async Task<NodeFrameConnection> FrameConnectionAsync(CancellationToken cancellationToken)
+    {
+        NodeFrameConnection? current = Volatile.Read(ref _frames);
+        if (current is not null && !current.Failed && TimeProvider.System.GetElapsedTime(current.OpenedAt) < _connectionLifetime)
+        {
+            return current;
+        }
+
+        await _framesGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            current = _frames;
+            if (current is not null && !current.Failed && TimeProvider.System.GetElapsedTime(current.OpenedAt) < _connectionLifetime)
+            {
+                return current;
+            }
+
+            current?.Retire();
+            try
+            {
+                current = await NodeFrameConnection.OpenAsync(_endpoint, _tlsOptions(), ConnectTimeout, TimeProvider.System, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is SocketException or IOException or System.Security.Authentication.AuthenticationException
+                || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+            {
+                throw new NodeFrameCallException(StatusCode.Unavailable, $"cannot connect to {_endpoint}: {e.Message}");
+            }
+
+            Volatile.Write(ref _frames, current);
+            Interlocked.Increment(ref _frameConnectionsOpened);
+            return current;
+        }
+        finally
+        {
+            _framesGate.Release();
+        }
+    }
+
+    private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(3);
+
+    private long _frameConnectionsOpened;
+
+    /// <summary>How many frame connections this client has opened (tests and `conclave bench`: one per node and lifetime).</summary>
+    public long FrameConnectionsOpened => Interlocked.Read(ref _frameConnectionsOpened);
+
+    public void Dispose()
+    {
+        _channel.Dispose();
+        Volatile.Read(ref _frames)?.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        _framesGate.Dispose();
+    }
+}
+
+/// <summary>How the coordinator carries protocol steps to nodes (server.json <c>nodeTransport</c>).</summary>
+public enum NodeTransport
+{
+    /// <summary>One long-lived mutual-TLS connection per node, steps multiplexed as frames (<see cref="NodeFrames"/>).</summary>
+    Frames,
+
+    /// <summary>A gRPC call (an HTTP/2 request) per step.</summary>
+    Grpc,
 }
 
 /// <summary>A call to a node failed: unreachable, timed out, refused, or answered with something invalid.</summary>

@@ -71,7 +71,10 @@ public static class ServerHost
         NodeIdentity coordinatorIdentity = identityFiles.Load(manifest);
         // The manifest file is watched: a node identity rotated in it is accepted without a restart (docs/OPERATIONS.md).
         var cluster = new Cluster(manifest, coordinatorIdentity, clientCert, caRoots, TimeSpan.FromMilliseconds(config.RoundTimeoutMilliseconds),
-            manifestPath: config.Resolve(config.Cluster), identityFiles: identityFiles);
+            manifestPath: config.Resolve(config.Cluster), identityFiles: identityFiles)
+        {
+            Transport = config.NodeTransport == "grpc" ? NodeTransport.Grpc : NodeTransport.Frames,
+        };
         // Rotation runs are recorded in the store under this replica's name, kept in its data folder so that a
         // restarted replica finishes its own interrupted runs at once (another replica's only after their lease).
         var frost = new FrostCoordinator(cluster)
