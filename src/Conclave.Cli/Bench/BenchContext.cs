@@ -12,7 +12,8 @@ internal sealed record BenchSettings(
     IReadOnlyList<string> Shapes,
     string ClusterShape,
     IReadOnlyList<string>? Schemes,
-    HsmOptions? Hsm);
+    HsmOptions? Hsm,
+    string NodeTransport = "frames");
 
 /// <summary>One run: the settings, the sampler, the report being filled, and the progress lines on standard error.</summary>
 internal sealed class BenchContext
@@ -29,7 +30,7 @@ internal sealed class BenchContext
             StartedAt = DateTimeOffset.UtcNow,
             Machine = DescribeMachine(),
             Settings = new BenchSettingsRecord(settings.Duration.TotalSeconds, settings.Concurrency, settings.Cluster,
-                settings.Cluster ? [.. settings.Shapes, "cluster " + settings.ClusterShape] : settings.Shapes, settings.Schemes),
+                settings.Cluster ? [.. settings.Shapes, "cluster " + settings.ClusterShape] : settings.Shapes, settings.Schemes, settings.NodeTransport),
         };
     }
 

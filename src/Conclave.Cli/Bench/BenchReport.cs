@@ -28,7 +28,8 @@ internal sealed class BenchReport
     public List<ComparisonRow> Comparison { get; } = [];
 }
 
-internal sealed record BenchSettingsRecord(double DurationSeconds, int Concurrency, bool Cluster, IReadOnlyList<string> Shapes, IReadOnlyList<string>? Schemes);
+internal sealed record BenchSettingsRecord(double DurationSeconds, int Concurrency, bool Cluster, IReadOnlyList<string> Shapes, IReadOnlyList<string>? Schemes,
+    string NodeTransport = "frames");
 
 internal sealed record BenchSkip(string Id, string Reason);
 

@@ -4,6 +4,8 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
 using Conclave.Crypto.Signing;
+using Conclave.Node.Protocol;
+using Conclave.Node.Rpc;
 using Conclave.Server.Api;
 using Conclave.Server.Config;
 using Conclave.Server.Coordinator;
@@ -42,6 +44,7 @@ internal static class ClusterBench
         ServerConfig config = ServerConfig.Load(nodes.Layout.ServerConfigPath);
         config.RateLimitPerSecond = 1_000_000;
         config.RateLimitBurst = 1_000_000;
+        config.NodeTransport = ctx.Settings.NodeTransport;
         config.StarterPolicy = await WriteBenchPolicyAsync(nodes.Layout, cancellationToken).ConfigureAwait(false);
         WebApplication app = await ServerHost.BuildAsync(config).ConfigureAwait(false);
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -192,22 +195,59 @@ internal static class ClusterBench
         ? $$"""{"digest":"{{Convert.ToHexStringLower(message)}}"}"""
         : $$"""{"message":"{{Convert.ToHexStringLower(message)}}"}""";
 
-    /// <summary>The floor under every node step: an empty gRPC call (GetInfo) to node 1 over mutual TLS.</summary>
+    /// <summary>
+    /// The floor under every node step: an empty gRPC call (GetInfo) to node 1 over mutual TLS; and one signed step
+    /// (an attestation: the coordinator signs the request, the node verifies it and signs its reply, the coordinator
+    /// verifies that) over each transport, sequentially and with --concurrency in flight.
+    /// </summary>
     private static async Task TransportFloorAsync(BenchContext ctx, Cluster cluster, CancellationToken cancellationToken)
     {
         const string id = "transport/grpc-empty-call";
-        if (!ctx.Begin(id))
+        NodeClient node = cluster.Node(1);
+        if (ctx.Begin(id))
         {
-            return;
+            Latency rtt = await ctx.Sampler.SequentialAsync(() => node.GetInfoAsync(TimeSpan.FromSeconds(10), cancellationToken)).ConfigureAwait(false);
+            ctx.Add(new BenchRow
+            {
+                Id = id, Family = "transport", Scheme = "grpc", Shape = "-", Where = "cluster-rest", Sign = rtt,
+                SecurityProfile = "-", Note = "an empty gRPC call from the coordinator to one node over mutual TLS: the floor under every protocol step",
+            });
         }
 
-        NodeClient node = cluster.Node(1);
-        Latency rtt = await ctx.Sampler.SequentialAsync(() => node.GetInfoAsync(TimeSpan.FromSeconds(10), cancellationToken)).ConfigureAwait(false);
-        ctx.Add(new BenchRow
+        NodeTransport configured = cluster.Transport;
+        try
         {
-            Id = id, Family = "transport", Scheme = "grpc", Shape = "-", Where = "cluster-rest", Sign = rtt,
-            SecurityProfile = "-", Note = "an empty gRPC call from the coordinator to one node over mutual TLS: the floor under every protocol step",
-        });
+            foreach (NodeTransport transport in new[] { NodeTransport.Frames, NodeTransport.Grpc })
+            {
+                string stepId = "transport/signed-step-" + (transport == NodeTransport.Frames ? "frames" : "grpc");
+                if (!ctx.Begin(stepId))
+                {
+                    continue;
+                }
+
+                cluster.Transport = transport;
+                async Task Step()
+                {
+                    Envelope req = cluster.Request(Cluster.NewSessionId(), AttestHandler.RequestKind, 0, [1], RandomNumberGenerator.GetBytes(32));
+                    _ = await node.StepAsync(req, [], TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
+                }
+
+                Latency sequential = await ctx.Sampler.SequentialAsync(Step).ConfigureAwait(false);
+                double perSecond = await ctx.Sampler.ConcurrentAsync(Step, ctx.Settings.Concurrency).ConfigureAwait(false);
+                ctx.Add(new BenchRow
+                {
+                    Id = stepId, Family = "transport", Scheme = transport == NodeTransport.Frames ? "frames" : "grpc", Shape = "-", Where = "cluster-rest",
+                    Sign = sequential, ConcurrentPerSecond = perSecond, SecurityProfile = "-",
+                    Note = transport == NodeTransport.Frames
+                        ? "one signed step (attestation) to one node as a frame on the long-lived connection: request signed, verified, reply signed, verified"
+                        : "one signed step (attestation) to one node as a gRPC call (an HTTP/2 request): request signed, verified, reply signed, verified",
+                });
+            }
+        }
+        finally
+        {
+            cluster.Transport = configured;
+        }
     }
 
     /// <summary>Label of the key <see cref="MeasurePolicyWithVelocityAsync"/> signs with; the bench policy's velocity rule names it.</summary>
