@@ -237,7 +237,7 @@ internal static class ClusterBench
                 ctx.Add(new BenchRow
                 {
                     Id = stepId, Family = "transport", Scheme = transport == NodeTransport.Frames ? "frames" : "grpc", Shape = "-", Where = "cluster-rest",
-                    Sign = sequential, ConcurrentPerSecond = perSecond, SecurityProfile = "-",
+                    Sign = sequential, ConcurrentPerSecond = perSecond, Concurrency = ctx.Settings.Concurrency, SecurityProfile = "-",
                     Note = transport == NodeTransport.Frames
                         ? "one signed step (attestation) to one node as a frame on the long-lived connection: request signed, verified, reply signed, verified"
                         : "one signed step (attestation) to one node as a gRPC call (an HTTP/2 request): request signed, verified, reply signed, verified",

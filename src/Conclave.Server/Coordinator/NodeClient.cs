@@ -210,8 +210,19 @@ public sealed class NodeClient : IDisposable
 
     private async Task<StepReply> StepOverFramesAsync(StepRequest step, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        NodeFrameConnection connection = await FrameConnectionAsync(cancellationToken).ConfigureAwait(false);
-        return await connection.StepAsync(step, timeout, cancellationToken).ConfigureAwait(false);
+        for (int attempt = 1; ; attempt++)
+        {
+            NodeFrameConnection connection = await FrameConnectionAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                return await connection.StepAsync(step, timeout, cancellationToken).ConfigureAwait(false);
+            }
+            catch (NodeFrameCallException e) when (e.NotSent && attempt == 1)
+            {
+                // The connection closed between being handed out and the step being written (its lifetime ended and
+                // its last step finished): the step never left, so it goes on a fresh connection.
+            }
+        }
     }
 
     /// <summary>

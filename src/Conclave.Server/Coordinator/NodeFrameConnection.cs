@@ -42,8 +42,8 @@ internal sealed class NodeFrameConnection : IAsyncDisposable
     /// <summary>When the connection was opened (<see cref="TimeProvider.GetTimestamp"/>).</summary>
     public long OpenedAt { get; }
 
-    /// <summary>True once the connection failed: new calls must use another.</summary>
-    public bool Failed => Volatile.Read(ref _failed) != 0;
+    /// <summary>True once the connection failed or was retired: new calls must use another.</summary>
+    public bool Failed => Volatile.Read(ref _failed) != 0 || Volatile.Read(ref _retired) != 0;
 
     /// <summary>Opens a connection: TCP, the TLS handshake with <paramref name="tls"/>, then the frame protocol's magic.</summary>
     public static async Task<NodeFrameConnection> OpenAsync(ListenEndpoint endpoint, SslClientAuthenticationOptions tls, TimeSpan connectTimeout, TimeProvider clock, CancellationToken cancellationToken)
@@ -83,10 +83,12 @@ internal sealed class NodeFrameConnection : IAsyncDisposable
         uint callId = Interlocked.Increment(ref _nextCallId);
         var tcs = new TaskCompletionSource<(byte Type, byte[] Body)>(TaskCreationOptions.RunContinuationsAsynchronously);
         _pending[callId] = tcs;
-        if (Failed)
+        if (Volatile.Read(ref _failed) != 0)
         {
+            // Closed before this step was written (a retired connection that finished its last step, or a failure):
+            // nothing reached the node, so the caller may send the step on a fresh connection.
             _pending.TryRemove(callId, out _);
-            throw new NodeFrameCallException(StatusCode.Unavailable, "the connection to the node failed");
+            throw new NodeFrameCallException(StatusCode.Unavailable, "the connection to the node was closed", notSent: true);
         }
 
         long sentAt = Clock.GetTimestamp();
@@ -134,11 +136,10 @@ internal sealed class NodeFrameConnection : IAsyncDisposable
         }
     }
 
-    /// <summary>No new calls; closes once the calls in flight have their answers.</summary>
+    /// <summary>No new calls are handed this connection; it closes once the calls in flight have their answers.</summary>
     public void Retire()
     {
         Interlocked.Exchange(ref _retired, 1);
-        Interlocked.Exchange(ref _failed, 1);
         if (_pending.IsEmpty)
         {
             _ = DisposeAsync().AsTask();
@@ -211,7 +212,7 @@ internal sealed class NodeFrameConnection : IAsyncDisposable
     /// <summary>Marks the connection failed, fails every call waiting on it with <paramref name="reason"/>, closes it.</summary>
     private NodeFrameCallException Fail(NodeFrameCallException reason)
     {
-        if (Interlocked.Exchange(ref _failed, 1) == 0 || Volatile.Read(ref _retired) != 0)
+        if (Interlocked.Exchange(ref _failed, 1) == 0)
         {
             foreach (TaskCompletionSource<(byte, byte[])> tcs in _pending.Values)
             {
@@ -261,11 +262,15 @@ internal sealed class NodeFrameCallException : Exception
 
     public NodeFrameCallException(string message, Exception innerException) : base(message, innerException) { }
 
-    public NodeFrameCallException(StatusCode status, string detail, uint? culprit = null) : base(detail)
+    public NodeFrameCallException(StatusCode status, string detail, uint? culprit = null, bool notSent = false) : base(detail)
     {
         Status = status;
         Culprit = culprit;
+        NotSent = notSent;
     }
+
+    /// <summary>The step was never written to the connection: sending it on another one cannot run it twice.</summary>
+    public bool NotSent { get; }
 
     public StatusCode Status { get; }
 
