@@ -61,7 +61,11 @@ public enum LimitScope
 }
 
 /// <summary>A velocity limit: sum (native and/or USD) and/or count over a sliding window, per principal or shared.</summary>
-public sealed record VelocityLimit(string Id, long WindowSeconds, decimal? SumNative, decimal? SumUsd, long? Count, LimitScope Scope);
+public sealed record VelocityLimit(string Id, long WindowSeconds, decimal? SumNative, decimal? SumUsd, long? Count, LimitScope Scope)
+{
+    /// <summary>The longest window a limit may have (366 days): counter entries older than that count in no window.</summary>
+    public const long MaxWindowSeconds = 366L * 86400;
+}
 
 public sealed record Limits(decimal? PerTransactionNative, decimal? PerTransactionUsd, IReadOnlyList<VelocityLimit> Velocity);
 

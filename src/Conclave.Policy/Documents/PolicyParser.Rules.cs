@@ -181,7 +181,7 @@ internal static partial class PolicyParser
                 "shared" => LimitScope.Shared,
                 _ => throw PolicyErrors.Invalid(v.At("scope"), "principal or shared"),
             };
-            var limit = new VelocityLimit(id, v.RequireLong("windowSeconds", 1, 366L * 86400), v.OptDecimal("sumNative", 0m, decimal.MaxValue),
+            var limit = new VelocityLimit(id, v.RequireLong("windowSeconds", 1, VelocityLimit.MaxWindowSeconds), v.OptDecimal("sumNative", 0m, decimal.MaxValue),
                 v.OptDecimal("sumUsd", 0m, decimal.MaxValue), v.OptLong("count", 0, int.MaxValue), scope);
             if (limit.SumNative is null && limit.SumUsd is null && limit.Count is null)
             {

@@ -291,6 +291,9 @@ public static class ServerHost
         app.Lifetime.ApplicationStarted.Register(() => _ = app.Services.GetRequiredService<Conclave.Server.Policy.ApprovalService>()
             .RunAsync(TimeSpan.FromSeconds(1), app.Lifetime.ApplicationStopping));
         app.Lifetime.ApplicationStarted.Register(() => _ = CheckKeysAtStartAsync(consistency, app.Lifetime.ApplicationStopping));
+        // Velocity-counter entries no window can reach any more are deleted in the background (docs/STORAGE.md "Pruning").
+        var counterPruning = new Conclave.Server.Policy.PolicyCounterPruning(store.PolicyCounters, clock);
+        app.Lifetime.ApplicationStarted.Register(() => _ = counterPruning.RunAsync(app.Lifetime.ApplicationStopping));
         app.Lifetime.ApplicationStopped.Register(() =>
         {
             app.Services.GetRequiredService<DenialAudit>().DisposeAsync().AsTask().GetAwaiter().GetResult();

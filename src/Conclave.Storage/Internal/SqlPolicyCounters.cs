@@ -13,7 +13,8 @@ namespace Conclave.Storage.Internal;
 /// caller's clock ran ahead, or a longer window), so every sum is exact while a reservation reads only the entries
 /// between the two instead of every entry in the window (before: O(entries in the window) per reservation and per
 /// decision, 1,400 entries ≈ 2 ms on this VM). A NULL watermark (a new column, a restored backup) is filled from the
-/// entries once.
+/// entries once. Pruning (<see cref="PruneAsync"/>) moves the watermark the same way before it deletes, so it deletes
+/// only entries the running totals no longer hold.
 /// </summary>
 internal sealed class SqlPolicyCounters(SqlStore store) : IPolicyCounterStore
 {
@@ -265,6 +266,116 @@ internal sealed class SqlPolicyCounters(SqlStore store) : IPolicyCounterStore
             cmd.Add("@id", reservationId);
             return await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) > 0;
         }, cancellationToken);
+    }
+
+    /// <summary>Entries one pruning transaction deletes at most (with those sharing the last one's millisecond).</summary>
+    internal const int PruneBatch = 500;
+
+    /// <summary>Counters read per page while looking for those with entries to prune.</summary>
+    private const int PruneKeyPage = 200;
+
+    /// <remarks>
+    /// Counters are found by a read (those with an entry at or before <paramref name="before"/>, in key order, a page at a
+    /// time); each is then pruned in write transactions of at most <see cref="PruneBatch"/> entries, each taking only
+    /// that counter's lock row, so a pruning transaction never holds two counters and cannot deadlock with a
+    /// reservation (which takes its counters in key order). Replicas pruning at once queue on the same lock row; the
+    /// second finds nothing left.
+    /// </remarks>
+    public async Task<int> PruneAsync(DateTimeOffset before, int maxEntries, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxEntries);
+        long beforeMs = before.ToUnixTimeMilliseconds();
+        int deleted = 0;
+        string? after = null;
+        while (deleted < maxEntries)
+        {
+            string? pageAfter = after;
+            IReadOnlyList<string> keys = await store.ReadAsync(c => CountersToPruneAsync(c, pageAfter, beforeMs, cancellationToken), cancellationToken).ConfigureAwait(false);
+            foreach (string key in keys)
+            {
+                bool more = true;
+                while (more && deleted < maxEntries)
+                {
+                    int limit = Math.Min(PruneBatch, maxEntries - deleted);
+                    (int n, more) = await store.WriteAsync((c, tx) => PruneCounterAsync(c, tx, key, beforeMs, limit, cancellationToken), cancellationToken).ConfigureAwait(false);
+                    deleted += n;
+                }
+            }
+
+            if (keys.Count < PruneKeyPage)
+            {
+                break;
+            }
+
+            after = keys[^1];
+        }
+
+        return deleted;
+    }
+
+    /// <summary>Up to <see cref="PruneKeyPage"/> counters after <paramref name="after"/> (in key order) with an entry stamped at or before <paramref name="beforeMs"/>.</summary>
+    private static async Task<IReadOnlyList<string>> CountersToPruneAsync(DbConnection c, string? after, long beforeMs, CancellationToken ct)
+    {
+        using DbCommand cmd = SqlEngine.Command(c, null,
+            "SELECT k.counter_key FROM policy_counter_keys k WHERE " + (after is null ? "" : "k.counter_key > @after AND ") +
+            "EXISTS (SELECT 1 FROM policy_counter_entries e WHERE e.counter_key = k.counter_key AND e.at_ms <= @before) ORDER BY k.counter_key LIMIT @n");
+        if (after is not null)
+        {
+            cmd.Add("@after", after);
+        }
+
+        cmd.Add("@before", beforeMs);
+        cmd.Add("@n", (long)PruneKeyPage);
+        var keys = new List<string>();
+        using DbDataReader r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (await r.ReadAsync(ct).ConfigureAwait(false))
+        {
+            keys.Add(r.GetString(0));
+        }
+
+        return keys;
+    }
+
+    /// <summary>
+    /// Under the counter's lock row: deletes its oldest entries stamped at or before <paramref name="beforeMs"/>, up to the
+    /// <paramref name="limit"/>-th oldest and every entry in that entry's millisecond. The watermark first moves up to the
+    /// last millisecond deleted (if it is behind it) and the running totals lose the entries it passes, exactly as a
+    /// reservation whose window started there would move it; every deleted entry is then at or behind the watermark, so
+    /// the totals (the entries after it) are unchanged by the delete. More is true when entries at or before
+    /// <paramref name="beforeMs"/> may remain.
+    /// </summary>
+    private async Task<(int Deleted, bool More)> PruneCounterAsync(DbConnection c, DbTransaction tx, string key, long beforeMs, int limit, CancellationToken ct)
+    {
+        if (await LoadRunningAsync(c, tx, key, store.Engine.ForUpdate, ct).ConfigureAwait(false) is not { } state)
+        {
+            return (0, false); // no row (rows are never deleted; nothing to prune)
+        }
+
+        long cut = beforeMs;
+        bool more = false;
+        using (DbCommand nth = SqlEngine.Command(c, tx, "SELECT at_ms FROM policy_counter_entries WHERE counter_key=@k AND at_ms <= @before ORDER BY at_ms LIMIT 1 OFFSET @skip"))
+        {
+            nth.Add("@k", key);
+            nth.Add("@before", beforeMs);
+            nth.Add("@skip", (long)(limit - 1));
+            if (await nth.ExecuteScalarAsync(ct).ConfigureAwait(false) is { } at and not DBNull)
+            {
+                cut = Convert.ToInt64(at, CultureInfo.InvariantCulture); // the limit-th oldest: delete up to its millisecond, then look again
+                more = true;
+            }
+        }
+
+        if (cut > state.Watermark)
+        {
+            // At most the entries about to be deleted: everything at or before the cut.
+            CounterTotals passed = await SumRangeAsync(c, tx, key, state.Watermark, cut, ct).ConfigureAwait(false);
+            await SaveRunningAsync(c, tx, key, new Running(cut, Minus(state.Totals, passed)), ct).ConfigureAwait(false);
+        }
+
+        using DbCommand del = SqlEngine.Command(c, tx, "DELETE FROM policy_counter_entries WHERE counter_key=@k AND at_ms <= @cut");
+        del.Add("@k", key);
+        del.Add("@cut", cut);
+        return (await del.ExecuteNonQueryAsync(ct).ConfigureAwait(false), more);
     }
 
     /// <summary>The counter's entries stamped in (<paramref name="after"/>, <paramref name="upTo"/>].</summary>

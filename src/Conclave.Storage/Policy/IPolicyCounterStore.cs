@@ -34,4 +34,14 @@ public interface IPolicyCounterStore
 
     /// <summary>Removes a reservation (signing failed). False if there was nothing to remove.</summary>
     Task<bool> ReleaseAsync(string reservationId, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Deletes entries stamped at or before <paramref name="before"/>, about <paramref name="maxEntries"/> at most (entries
+    /// stamped in the same millisecond as the last one are deleted with it), counter by counter, each counter's in
+    /// transactions under its lock row: the counter's watermark first moves up to the last entry deleted and its running
+    /// totals lose what it passes, so they stay the sum of the entries after the watermark. Returns how many were deleted.
+    /// Decisions are unchanged only if no later reservation or read has a window starting before <paramref name="before"/>:
+    /// the caller picks it behind the longest window any limit can have and the clock skew between replicas.
+    /// </summary>
+    Task<int> PruneAsync(DateTimeOffset before, int maxEntries, CancellationToken cancellationToken = default);
 }

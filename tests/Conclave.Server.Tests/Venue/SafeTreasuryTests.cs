@@ -21,7 +21,7 @@ public sealed class SafeVenue : IAsyncLifetime
 /// Safes deployed by Conclave (<c>POST /v1/safes</c> with <c>deploy</c>) on a real chain and a real 2-of-3 cluster, Safe
 /// transactions held for approval and run once approved, and how velocity limits count a Safe transaction.
 /// </summary>
-public sealed class SafeTreasuryTests(SafeVenue fixture) : IClassFixture<SafeVenue>
+public sealed partial class SafeTreasuryTests(SafeVenue fixture) : IClassFixture<SafeVenue>
 {
     private const string P = "https://conclave.dev/problems/";
 
