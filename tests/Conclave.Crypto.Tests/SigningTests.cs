@@ -19,6 +19,34 @@ public sealed class SigningTests
 
     private static byte[] InputFor(SignatureScheme s, byte[] message) => s.InputKind == SignInputKind.Digest32 ? SHA256.HashData(message) : message;
 
+    /// <summary>
+    /// A software Ed25519 key signs from libsodium's 64-byte secret key computed once (no seed expansion per signature):
+    /// byte for byte the signature of the seed path (RFC 8032 is deterministic), for random seeds and messages of every
+    /// length up to 200 bytes; a disposed key refuses to sign. (InteropTests verifies such signatures with @noble/curves.)
+    /// </summary>
+    [Fact]
+    public void Ed25519_key_signs_from_its_expanded_key_exactly_as_from_the_seed()
+    {
+        var random = TestSeed.For("ed25519-expanded@1");
+        byte[] seed = new byte[32];
+        for (int i = 0; i <= 200; i++)
+        {
+            random.Fill(seed);
+            byte[] message = new byte[i];
+            random.Fill(message);
+            using SoftwareSigningKey key = SignatureSchemes.Ed25519.ImportPrivateKey(seed);
+            byte[] expected = new byte[64];
+            Conclave.Crypto.Ed25519.Ed25519Signature.Sign(seed, message, expected);
+            Assert.Equal(Convert.ToHexStringLower(expected), Convert.ToHexStringLower(key.Sign(message).Signature));
+            Assert.True(SignatureSchemes.Ed25519.Verify(key.PublicKey.Span, message, expected));
+            Assert.Equal(SignatureSchemes.Ed25519.DerivePublicKeyCore(seed), key.PublicKey.ToArray()); // the public key read from the expanded key
+        }
+
+        SoftwareSigningKey disposed = SignatureSchemes.Ed25519.ImportPrivateKey(seed);
+        disposed.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => disposed.Sign([1, 2, 3]));
+    }
+
     [Theory]
     [MemberData(nameof(Schemes))]
     public void SignVerify_RoundTrip_AndTamperDetection(string name)

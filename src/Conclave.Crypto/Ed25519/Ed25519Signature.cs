@@ -59,6 +59,49 @@ public sealed class Ed25519Signature : SoftwareSignatureScheme
         return new SignatureResult(sig);
     }
 
+    /// <summary>libsodium's 64-byte secret key (the seed and the public key, RFC 8032 section 5.1.5 done once).</summary>
+    protected internal override int ExpandedKeySizeInBytes => 64;
+
+    protected internal override unsafe void ExpandKeyCore(ReadOnlySpan<byte> privateKey, Span<byte> expanded)
+    {
+        Sodium.EnsureInitialized();
+        Span<byte> pk = stackalloc byte[32];
+        fixed (byte* seed = privateKey)
+        fixed (byte* p = pk)
+        fixed (byte* s = expanded)
+        {
+            _ = Sodium.crypto_sign_ed25519_seed_keypair(p, s, seed);
+        }
+    }
+
+    /// <summary>libsodium's secret key ends with the public key (RFC 8032 section 5.1.5's A).</summary>
+    protected internal override byte[]? PublicKeyFromExpandedCore(ReadOnlySpan<byte> expanded) => expanded.Length == 64 ? expanded[32..].ToArray() : null;
+
+    /// <summary>RFC 8032 section 5.1.6 from the expanded key: no key derivation per signature.</summary>
+    protected internal override unsafe SignatureResult SignExpandedCore(ReadOnlySpan<byte> expanded, ReadOnlySpan<byte> input, IRandomSource random)
+    {
+        if (expanded.Length != 64)
+        {
+            throw CryptoErrors.InvalidLength("expanded key", expanded.Length, 64);
+        }
+
+        byte[] sig = new byte[64];
+        fixed (byte* s = expanded)
+        fixed (byte* m = input)
+        fixed (byte* o = sig)
+        {
+            byte dummy = 0;
+            byte* mp = input.Length == 0 ? &dummy : m;
+            ulong len = 0;
+            if (Sodium.crypto_sign_ed25519_detached(o, &len, mp, (ulong)input.Length, s) != 0)
+            {
+                throw new CryptoOperationException("Ed25519 signing failed");
+            }
+        }
+
+        return new SignatureResult(sig);
+    }
+
     /// <summary>RFC 8032 section 5.1.6 signing from a 32-byte seed.</summary>
     public static unsafe void Sign(ReadOnlySpan<byte> seed32, ReadOnlySpan<byte> message, Span<byte> signature64)
     {

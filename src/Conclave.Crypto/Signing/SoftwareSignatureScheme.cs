@@ -72,12 +72,30 @@ public abstract class SoftwareSignatureScheme : SignatureScheme
     protected internal abstract byte[] DerivePublicKeyCore(ReadOnlySpan<byte> privateKey);
 
     protected internal abstract SignatureResult SignCore(ReadOnlySpan<byte> privateKey, ReadOnlySpan<byte> input, IRandomSource random);
+
+    /// <summary>
+    /// The size of a form of the private key that is cheaper to sign from than the stored key (for Ed25519 the secret
+    /// key libsodium signs with, whose derivation from the seed costs a scalar multiplication); 0 when there is none. A
+    /// <see cref="SoftwareSigningKey"/> computes it once, keeps it in guarded memory beside the stored key, and zeroes it
+    /// on disposal.
+    /// </summary>
+    protected internal virtual int ExpandedKeySizeInBytes => 0;
+
+    /// <summary>Computes the expanded form of <paramref name="privateKey"/> (only called when <see cref="ExpandedKeySizeInBytes"/> is not 0).</summary>
+    protected internal virtual void ExpandKeyCore(ReadOnlySpan<byte> privateKey, Span<byte> expanded) => throw new NotSupportedException();
+
+    /// <summary>The public key when the expanded form holds it (saves deriving it again); null otherwise.</summary>
+    protected internal virtual byte[]? PublicKeyFromExpandedCore(ReadOnlySpan<byte> expanded) => null;
+
+    /// <summary>Signs from the expanded form: the same signature as <see cref="SignCore"/> on the stored key.</summary>
+    protected internal virtual SignatureResult SignExpandedCore(ReadOnlySpan<byte> expanded, ReadOnlySpan<byte> input, IRandomSource random) => throw new NotSupportedException();
 }
 
 /// <summary>A software private key in guarded memory, bound to its scheme. Disposing zeroes it.</summary>
 public sealed class SoftwareSigningKey : ISigningKey
 {
     private readonly SecretBuffer _secret;
+    private readonly SecretBuffer? _expanded;
     private readonly SoftwareSignatureScheme _scheme;
     private readonly KeyExportPolicy _exportPolicy;
     private readonly byte[] _publicKey;
@@ -87,7 +105,21 @@ public sealed class SoftwareSigningKey : ISigningKey
         _scheme = scheme;
         _secret = secret;
         _exportPolicy = exportPolicy;
-        _publicKey = scheme.DerivePublicKeyCore(secret.ReadOnlySpan);
+        if (scheme.ExpandedKeySizeInBytes > 0)
+        {
+            _expanded = SecretBuffer.Allocate(scheme.ExpandedKeySizeInBytes, SecretMemoryKind.Guarded);
+            try
+            {
+                scheme.ExpandKeyCore(secret.ReadOnlySpan, _expanded.Span);
+            }
+            catch
+            {
+                _expanded.Dispose();
+                throw;
+            }
+        }
+
+        _publicKey = (_expanded is null ? null : scheme.PublicKeyFromExpandedCore(_expanded.ReadOnlySpan)) ?? scheme.DerivePublicKeyCore(secret.ReadOnlySpan);
     }
 
     public SignatureScheme Scheme => _scheme;
@@ -103,7 +135,7 @@ public sealed class SoftwareSigningKey : ISigningKey
     {
         ObjectDisposedException.ThrowIf(_secret.IsDisposed, this);
         _scheme.ValidateInput(input);
-        return _scheme.SignCore(_secret.ReadOnlySpan, input, random);
+        return _expanded is null ? _scheme.SignCore(_secret.ReadOnlySpan, input, random) : _scheme.SignExpandedCore(_expanded.ReadOnlySpan, input, random);
     }
 
     /// <summary>Exports the private key into a new secret buffer, if the export policy allows it.</summary>
@@ -118,7 +150,11 @@ public sealed class SoftwareSigningKey : ISigningKey
         return SecretBuffer.CopyFrom(_secret.ReadOnlySpan);
     }
 
-    public void Dispose() => _secret.Dispose();
+    public void Dispose()
+    {
+        _secret.Dispose();
+        _expanded?.Dispose();
+    }
 
     public override string ToString() => $"SoftwareSigningKey({_scheme.Name}, {Convert.ToHexStringLower(_publicKey)})";
 }
