@@ -58,7 +58,7 @@ internal static class DklsTransport
         Func<uint, uint, byte[]> context) =>
         OpenCore(relayed, self, kind, round, e =>
         {
-            byte[] peer = peerKeys.TryGetValue(e.Sender, out byte[]? k) ? k : throw new ProtocolException($"node {e.Sender} announced no session agreement key", e.Sender);
+            byte[] peer = peerKeys.TryGetValue(e.Sender, out byte[]? k) ? k : throw new ProtocolException($"no session agreement key of node {e.Sender} was relayed: refused, nobody named");
             byte[] sealing = RunAgreementKey.SealingContext(context(e.Sender, self), peer, ctx.Identity.AgreementPublicKey);
             using SecretBuffer key = ctx.Identity.DeriveSharedKey(peer, sealing);
             try

@@ -230,7 +230,9 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
                 {
                     if (!run.Participants.Contains(e.Sender))
                     {
-                        throw new ProtocolException($"node {e.Sender} is not a participant of this run", e.Sender);
+                        // Not evidence against the sender: a coordinator may have started the same session with it under
+                        // another participant list. Refused, nobody named.
+                        throw new ProtocolException($"a run agreement key of node {e.Sender}, not a participant of this run, was relayed: refused, nobody named");
                     }
 
                     if (!peerKeys.TryAdd(e.Sender, RunAgreementKey.VerifyAnnouncement(e.Payload.Span, manifest, e.Sender, ctx.SessionId, run.KeyId)))
@@ -271,7 +273,9 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
             {
                 if (!peerKeys.ContainsKey(peer))
                 {
-                    throw new ProtocolException($"node {peer} announced no run agreement key", peer);
+                    // A message the coordinator did not relay is not evidence against its sender (the coordinator names a
+                    // node whose own reply held no key).
+                    throw new ProtocolException($"no run agreement key of node {peer} was relayed: refused, nobody named");
                 }
             }
 

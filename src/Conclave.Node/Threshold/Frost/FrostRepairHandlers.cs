@@ -379,12 +379,15 @@ public sealed class FrostRepairHandlers(FrostNodeState state, ClusterManifest ma
         {
             if (!expected.Contains(e.Sender))
             {
-                throw new ProtocolException($"node {e.Sender} is not a participant of this repair", e.Sender);
+                throw new ProtocolException($"a run agreement key of node {e.Sender}, not a participant of this repair, was relayed: refused, nobody named");
             }
 
             if (!keys.TryAdd(e.Sender, RunAgreementKey.VerifyAnnouncement(e.Payload.Span, manifest, e.Sender, ctx.SessionId, run.KeyId)))
             {
-                throw new ProtocolException($"node {e.Sender} announced two run agreement keys", e.Sender);
+                // A node keeps no durable record of a repair's agreement step, so one restarted (or whose run was dropped)
+                // and asked again for the same session signs a second key: two announcements do not prove the node at
+                // fault, and nobody is named. The coordinator names a node whose own reply held more than one.
+                throw new ProtocolException($"two run agreement keys were relayed for node {e.Sender} in one session: refused, nobody named (the node or the coordinator)");
             }
         }
 
@@ -392,7 +395,7 @@ public sealed class FrostRepairHandlers(FrostNodeState state, ClusterManifest ma
         {
             if (!keys.ContainsKey(n))
             {
-                throw new ProtocolException($"node {n} announced no run agreement key", n);
+                throw new ProtocolException($"no run agreement key of node {n} was relayed: refused, nobody named");
             }
         }
 

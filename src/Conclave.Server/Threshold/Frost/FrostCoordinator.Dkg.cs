@@ -125,7 +125,8 @@ public sealed partial class FrostCoordinator
 
         // Every dealer and receiver also announced its ephemeral agreement key for this run, signed by its identity key
         // (RunAgreementKey); the round-two shares are sealed between these keys, never the long-term ones.
-        List<Envelope> runKeys = [.. started.Values.SelectMany(m => m).Where(e => e.Kind == FrostMessages.DkgAgreementKey)];
+        // Exactly one from each dealer and receiver's own reply, else that node is named (old holders that only wait announce none).
+        List<Envelope> runKeys = OneRunKeyEach(started.Where(r => everyone.Contains(r.Key)).ToDictionary(r => r.Key, r => r.Value), FrostMessages.DkgAgreementKey);
         await faultAsync(plan.Kind, "round1").ConfigureAwait(false); // boundary name kept from before the commit step
 
         // Reveal (round one): each dealer and receiver gets every other dealer's commitment and every other participant's

@@ -85,7 +85,7 @@ public sealed partial class FrostCoordinator
         // Every participant announces its run agreement key (forward secrecy of the δ pieces and σ values).
         Dictionary<uint, IReadOnlyList<Envelope>> announced = await AllAsync([.. helpers, lostNode],
             n => _cluster.Node(n).StepAsync(_cluster.Request(session, FrostMessages.RepairAgreement, 1, [n], agreementPayload), [], timeout, ct)).ConfigureAwait(false);
-        List<Envelope> runKeys = [.. announced.Values.SelectMany(m => m).Where(e => e.Kind == FrostMessages.RepairAgreementKey)];
+        List<Envelope> runKeys = OneRunKeyEach(announced, FrostMessages.RepairAgreementKey);
         Dictionary<uint, IReadOnlyList<Envelope>> deltas = await AllAsync(helpers,
             n => _cluster.Node(n).StepAsync(_cluster.Request(session, FrostMessages.RepairStart, 2, [n], startPayload), runKeys.Where(k => k.Sender != n), timeout, ct)).ConfigureAwait(false);
         List<Envelope> pieces = [.. deltas.Values.SelectMany(m => m)];
@@ -130,5 +130,30 @@ public sealed partial class FrostCoordinator
             plan.KeyId, scheme, plan.Threshold, [.. helpers], [lostNode], plan.FromVersion, plan.ToVersion, hex, hex,
             [.. contributions.OrderBy(c => c.Sender).Select(c => Convert.ToHexStringLower(Google.Protobuf.MessageExtensions.ToByteArray(c)))],
             [Convert.ToHexStringLower(Google.Protobuf.MessageExtensions.ToByteArray(done[0]))]);
+    }
+
+    /// <summary>
+    /// The run-key announcements of an agreement step, exactly one from each node's own signed reply. A node that answers
+    /// with none or several is named: the coordinator holds that reply first-hand (signed by the node, verified by
+    /// <see cref="NodeClient"/>). The nodes receiving the relayed announcements name nobody when they see two for one
+    /// sender, since a coordinator that asked a node twice for the same session (after a restart) could have made that
+    /// (docs/ROTATION.md "Forward secrecy of relayed shares").
+    /// </summary>
+    internal static List<Envelope> OneRunKeyEach(IReadOnlyDictionary<uint, IReadOnlyList<Envelope>> replies, string kind)
+    {
+        ArgumentNullException.ThrowIfNull(replies);
+        var keys = new List<Envelope>(replies.Count);
+        foreach ((uint node, IReadOnlyList<Envelope> messages) in replies.OrderBy(r => r.Key))
+        {
+            Envelope[] own = [.. messages.Where(e => e.Kind == kind)];
+            if (own.Length != 1)
+            {
+                throw new CulpritException([node], $"node {node} answered the agreement step with {own.Length} run agreement keys, not one");
+            }
+
+            keys.Add(own[0]);
+        }
+
+        return keys;
     }
 }
