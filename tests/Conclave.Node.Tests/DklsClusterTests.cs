@@ -395,14 +395,5 @@ public sealed class DklsFiveNodeClusterTests(FiveNodeCluster fixture) : IClassFi
         Assert.True(EcdsaSecp256k1.Instance.Verify(key.PublicKey.GroupPublicKey, after, ok.Signature));
     }
 
-    private void SetFault(uint node, string? fault)
-    {
-        _c.KillNode(node);
-        string path = _c.Layout.NodeConfigPath(node);
-        NodeConfig config = NodeConfig.Load(path);
-        config.FaultInjection = fault;
-        config.Save(path);
-        _c.StartNode(node);
-        _c.WaitForAll(TimeSpan.FromSeconds(60));
-    }
+    private void SetFault(uint node, string? fault) => _c.RestartNode(node, fault);
 }

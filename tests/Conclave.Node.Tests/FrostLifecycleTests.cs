@@ -275,16 +275,7 @@ public sealed class FrostLifecycleTests(FiveNodeCluster fixture) : IClassFixture
         config.Validate(); // an ordinary node may listen anywhere
     }
 
-    private void SetFault(uint node, string? fault)
-    {
-        _c.KillNode(node);
-        string path = _c.Layout.NodeConfigPath(node);
-        NodeConfig config = NodeConfig.Load(path);
-        config.FaultInjection = fault;
-        config.Save(path);
-        _c.StartNode(node);
-        _c.WaitForAll(TimeSpan.FromSeconds(60));
-    }
+    private void SetFault(uint node, string? fault) => _c.RestartNode(node, fault);
 
     [Fact]
     public async Task NodeKilledMidSigning_SigningContinuesWithAnotherQuorum()

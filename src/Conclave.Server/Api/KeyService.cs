@@ -425,6 +425,8 @@ public sealed partial class KeyService : IDisposable
         }
         catch (CulpritException e)
         {
+            // As for FROST keys: the risk service counts the culprit (a misbehaving signer raises the level).
+            CulpritObserved?.Invoke(e.Culprits);
             await _store.Audit.AppendAsync(new Conclave.Storage.Audit.AuditEntryInput("coordinator", "sign.culprit", key.Id, null, "deny", CulpritDetail(e)),
                 CancellationToken.None).ConfigureAwait(false);
             throw;

@@ -97,6 +97,22 @@ public sealed class LocalClusterProcesses : IDisposable
     public Process StartNode(uint id) => StartProcess(id, [_cliDll, "node", "run"]);
 
     /// <summary>
+    /// Stops node <paramref name="id"/>, sets its node.json <c>faultInjection</c> (tests only: "bad-share",
+    /// "bad-dkls-round1", "bad-dkls-round2", "dkls-equivocate"; null heals it), starts it again and waits until every
+    /// node answers.
+    /// </summary>
+    public void RestartNode(uint id, string? faultInjection)
+    {
+        KillNode(id);
+        string path = Layout.NodeConfigPath(id);
+        NodeConfig config = NodeConfig.Load(path);
+        config.FaultInjection = faultInjection;
+        config.Save(path);
+        StartNode(id);
+        WaitForAll(TimeSpan.FromSeconds(60));
+    }
+
+    /// <summary>
     /// Starts node <paramref name="id"/> from another host program (tests: a node host with fault hooks), given as
     /// <paramref name="dll"/> and its own arguments; the config and parent-pid arguments are added as for conclave.dll.
     /// </summary>
