@@ -161,6 +161,22 @@ public sealed class BenchCommandTests : IDisposable
         Assert.Null(single["nodeBytesPerSignature"]);
         AssertSaneLatency(Row(report, "transport/grpc-empty-call"));
 
+        // One signed step over each transport, and FROST far apart: every coordinator-node link through a delaying proxy
+        // (the row is written only if its last signature verified; its DKG is timed).
+        foreach (string id in new[] { "transport/signed-step-frames", "transport/signed-step-grpc" })
+        {
+            AssertSaneLatency(Row(report, id));
+        }
+
+        foreach (string id in new[] { "transport/far-20ms-frost-secp256k1-2-of-3", "transport/far-80ms-frost-secp256k1-2-of-3" })
+        {
+            JsonNode far = Row(report, id);
+            AssertSaneLatency(far);
+            Assert.Equal("cluster-far", far["where"]!.GetValue<string>());
+            Assert.True(far["keyGenerationMs"]!.GetValue<double>() > 0, "no DKG time");
+            Assert.Contains("round trip", far["note"]!.GetValue<string>(), StringComparison.Ordinal);
+        }
+
         // Rotation of the threshold key only (issue 13's figures): refresh, reshare, and signing while refreshes run.
         foreach ((string id, string operation) in new[]
         {
