@@ -12,20 +12,13 @@ namespace Conclave.Server.Tests;
 /// </summary>
 public sealed class PolicyCounterPruningTests : IAsyncLifetime
 {
-    private readonly string _dir = Path.Combine(Path.GetTempPath(), "conclave-pruning-" + Guid.NewGuid().ToString("N")[..10]);
-    private IConclaveStore _store = null!;
+    private readonly TempSqliteStore _temp = new(); // a fresh store for each test
 
-    public async Task InitializeAsync()
-    {
-        Directory.CreateDirectory(_dir);
-        _store = await ConclaveStore.OpenSqliteAsync(_dir);
-    }
+    private IConclaveStore Store => _temp.Store;
 
-    public async Task DisposeAsync()
-    {
-        await _store.DisposeAsync();
-        Directory.Delete(_dir, recursive: true);
-    }
+    public Task InitializeAsync() => _temp.InitializeAsync();
+
+    public Task DisposeAsync() => _temp.DisposeAsync();
 
     private sealed class FixedClock(DateTimeOffset now) : TimeProvider
     {
@@ -37,7 +30,7 @@ public sealed class PolicyCounterPruningTests : IAsyncLifetime
     {
         var now = new DateTimeOffset(2027, 6, 1, 0, 0, 0, TimeSpan.Zero);
         Assert.Equal(TimeSpan.FromDays(367), PolicyCounterPruning.Horizon);
-        var c = _store.PolicyCounters;
+        var c = Store.PolicyCounters;
         static CounterReservation One(long window) => new("p/r/year/p:bot", window, 1m, 0m, 1, null, null, null);
 
         // Stamped just past the horizon, just inside it (older than any window, but within the skew allowance), and inside

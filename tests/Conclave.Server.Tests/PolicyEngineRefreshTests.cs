@@ -16,20 +16,13 @@ namespace Conclave.Server.Tests;
 /// </summary>
 public sealed class PolicyEngineRefreshTests : IAsyncLifetime
 {
-    private readonly string _dir = Path.Combine(Path.GetTempPath(), "conclave-refresh-" + Guid.NewGuid().ToString("N")[..10]);
-    private IConclaveStore _store = null!;
+    private readonly TempSqliteStore _temp = new(); // a fresh store for each test
 
-    public async Task InitializeAsync()
-    {
-        Directory.CreateDirectory(_dir);
-        _store = await ConclaveStore.OpenSqliteAsync(_dir);
-    }
+    private IConclaveStore Store => _temp.Store;
 
-    public async Task DisposeAsync()
-    {
-        await _store.DisposeAsync();
-        Directory.Delete(_dir, recursive: true);
-    }
+    public Task InitializeAsync() => _temp.InitializeAsync();
+
+    public Task DisposeAsync() => _temp.DisposeAsync();
 
     private static readonly OperationRequest Message = new()
     {
@@ -42,7 +35,7 @@ public sealed class PolicyEngineRefreshTests : IAsyncLifetime
     {
         string text = $$$"""{"id":"p","version":{{{version}}},"rules":[{"id":"r","effect":"{{{effect}}}","match":{"operations":["message"]}}]}""";
         var doc = Conclave.Policy.Documents.PolicyDocument.Parse(text);
-        Assert.True(await _store.Policies.PutAsync(new StoredPolicy("p", version, doc.Hash, PolicyMode.Enforce, Encoding.UTF8.GetBytes(text), "test", DateTimeOffset.UtcNow)));
+        Assert.True(await Store.Policies.PutAsync(new StoredPolicy("p", version, doc.Hash, PolicyMode.Enforce, Encoding.UTF8.GetBytes(text), "test", DateTimeOffset.UtcNow)));
     }
 
     private static async Task<DecisionOutcome> DecideAsync(PolicyEngine engine) =>
@@ -51,9 +44,9 @@ public sealed class PolicyEngineRefreshTests : IAsyncLifetime
     [Fact]
     public async Task A_change_applies_at_once_where_it_was_made_and_within_the_refresh_time_elsewhere()
     {
-        var here = new PolicyEngine(_store) { Refresh = TimeSpan.FromHours(1) };
-        var replica = new PolicyEngine(_store) { Refresh = TimeSpan.FromMilliseconds(300) };
-        var everyDecision = new PolicyEngine(_store) { Refresh = TimeSpan.Zero };
+        var here = new PolicyEngine(Store) { Refresh = TimeSpan.FromHours(1) };
+        var replica = new PolicyEngine(Store) { Refresh = TimeSpan.FromMilliseconds(300) };
+        var everyDecision = new PolicyEngine(Store) { Refresh = TimeSpan.Zero };
         await PutAsync(1, "allow");
         Assert.Equal(DecisionOutcome.Allow, await DecideAsync(here));
         Assert.Equal(DecisionOutcome.Allow, await DecideAsync(replica));
