@@ -27,7 +27,16 @@ internal sealed partial class NodeFrameServer(SignerNodeService steps, ILogger<N
         byte[] magic = NodeFrames.Magic.ToArray();
         while (true)
         {
-            ReadResult r = await input.ReadAsync(connection.ConnectionClosed).ConfigureAwait(false);
+            ReadResult r;
+            try
+            {
+                r = await input.ReadAsync(connection.ConnectionClosed).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is OperationCanceledException or ConnectionResetException or IOException)
+            {
+                return; // closed before it said which protocol it speaks
+            }
+
             ReadOnlySequence<byte> buffer = r.Buffer;
             int have = (int)Math.Min(buffer.Length, magic.Length);
             byte[] head = buffer.Slice(0, have).ToArray();
@@ -100,8 +109,9 @@ internal sealed partial class NodeFrameServer(SignerNodeService steps, ILogger<N
         {
             // The coordinator closed the connection.
         }
-        catch (ConnectionResetException)
+        catch (Exception e) when (e is ConnectionResetException or IOException)
         {
+            // The connection broke.
         }
         finally
         {
@@ -226,7 +236,7 @@ internal sealed partial class NodeFrameServer(SignerNodeService steps, ILogger<N
     private sealed class FrameWriter(PipeWriter output)
     {
         private readonly SemaphoreSlim _gate = new(1, 1);
-        private bool _closed;
+        private volatile bool _closed;
 
         public void Write(byte[] frame) => _ = WriteAsync(frame);
 
@@ -241,7 +251,10 @@ internal sealed partial class NodeFrameServer(SignerNodeService steps, ILogger<N
                 }
 
                 FlushResult f = await output.WriteAsync(frame).ConfigureAwait(false);
-                _closed |= f.IsCompleted;
+                if (f.IsCompleted)
+                {
+                    _closed = true;
+                }
             }
             catch (Exception e) when (e is IOException or InvalidOperationException or ConnectionResetException or OperationCanceledException)
             {
@@ -253,11 +266,7 @@ internal sealed partial class NodeFrameServer(SignerNodeService steps, ILogger<N
             }
         }
 
-        public void Close()
-        {
-            _gate.Wait();
-            _closed = true;
-            _gate.Release();
-        }
+        /// <summary>Writes nothing more (a write in progress finishes or fails on its own).</summary>
+        public void Close() => _closed = true;
     }
 }

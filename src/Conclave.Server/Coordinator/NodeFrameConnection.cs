@@ -50,6 +50,12 @@ internal sealed class NodeFrameConnection : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(tls);
         var tcp = new TcpClient { NoDelay = true };
+        // TCP keepalive on an idle connection (30 s, then every 10 s, 3 probes), as the gRPC channel pings: a peer gone
+        // without a reset (a host down, a dropped NAT entry) fails the connection instead of the next step's deadline.
+        tcp.Client.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.KeepAlive, true);
+        tcp.Client.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveTime, 30);
+        tcp.Client.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveInterval, 10);
+        tcp.Client.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveRetryCount, 3);
         SslStream? ssl = null;
         try
         {
