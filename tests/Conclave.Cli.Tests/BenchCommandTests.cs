@@ -111,6 +111,29 @@ public sealed class BenchCommandTests : IDisposable
         Assert.Equal(written, await File.ReadAllTextAsync(md2));
     }
 
+    /// <summary>The key-count rows (opt-in, --schemes keys): one row per count, each with its lookup, memory, disk and start-up figures.</summary>
+    [Fact]
+    public async Task KeyCounts_OneRowPerCount_WithLookupMemoryDiskAndStartUpFigures()
+    {
+        string json = Path.Combine(_dir, "keys.json");
+        CliRunner.Result r = await CliRunner.RunAsync(null, "bench", "--duration", "0.05", "--schemes", "keys", "--key-counts", "3,40", "--json", json);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        JsonNode report = JsonNode.Parse(await File.ReadAllTextAsync(json))!;
+        Assert.Equal(["ecdsa-secp256k1/libsecp256k1", "keys/frost-secp256k1-3", "keys/frost-secp256k1-40"],
+            Rows(report).Select(x => x["id"]!.GetValue<string>()).Order(StringComparer.Ordinal));
+        foreach (string id in new[] { "keys/frost-secp256k1-3", "keys/frost-secp256k1-40" })
+        {
+            JsonNode row = Row(report, id);
+            AssertSaneLatency(row);
+            Assert.Equal("keys", row["family"]!.GetValue<string>());
+            string note = row["note"]!.GetValue<string>();
+            foreach (string part in new[] { "find by name p50", "registry lookup p50", "B per key on disk", "start-up load" })
+            {
+                Assert.Contains(part, note, StringComparison.Ordinal);
+            }
+        }
+    }
+
     [Fact]
     public async Task Cluster_RowsCarryDkgTimeAndWireBytes_AndHsmRowsRunOnARealToken()
     {
@@ -225,6 +248,7 @@ public sealed class BenchCommandTests : IDisposable
     [InlineData("--shapes", "1-of-3", "t-of-n")]
     [InlineData("--cluster-shape", "x", "t-of-n")]
     [InlineData("--schemes", "rsa", "unknown row 'rsa'")]
+    [InlineData("--key-counts", "0", "--key-counts: '0' is not a count")]
     [InlineData("--hsm-module", "/nonexistent.so", "need all three")]
     public async Task BadArguments_AreOneLineAndExit2(string option, string value, string expected)
     {

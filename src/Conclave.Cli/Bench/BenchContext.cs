@@ -13,7 +13,8 @@ internal sealed record BenchSettings(
     string ClusterShape,
     IReadOnlyList<string>? Schemes,
     HsmOptions? Hsm,
-    string NodeTransport = "frames");
+    string NodeTransport = "frames",
+    IReadOnlyList<int>? KeyCounts = null);
 
 /// <summary>One run: the settings, the sampler, the report being filled, and the progress lines on standard error.</summary>
 internal sealed class BenchContext

@@ -30,6 +30,7 @@ internal static class BenchCommand
         var shapes = new Option<string>("--shapes") { Description = "Quorum shapes measured in process (threshold and multisig rows), comma-separated t-of-n.", DefaultValueFactory = _ => "2-of-3,3-of-5,5-of-9,7-of-10" };
         var clusterShape = new Option<string>("--cluster-shape") { Description = "The t-of-n of the cluster --cluster starts.", DefaultValueFactory = _ => "2-of-3" };
         var schemes = new Option<string?>("--schemes") { Description = "Only these rows (comma-separated): " + string.Join(", ", BenchRows.Ids) + "; with --cluster also transport and rotation (refresh, reshare and signing during refresh of each threshold scheme measured); the baseline always runs." };
+        var keyCounts = new Option<string>("--key-counts") { Description = "With --schemes keys: how many keys each keys row registers, comma-separated (1–1000000).", DefaultValueFactory = _ => "10,1000,100000" };
         var nodeTransport = new Option<string>("--node-transport") { Description = "How the cluster's coordinator carries steps to the nodes: frames (default) or grpc (server.json nodeTransport).", DefaultValueFactory = _ => "frames" };
         var json = new Option<FileInfo?>("--json") { Description = "Write every figure as JSON to this file." };
         var markdown = new Option<FileInfo?>("--markdown") { Description = "Write the tables into this Markdown file between the generated-section markers (e.g. docs/PERFORMANCE.md)." };
@@ -38,7 +39,7 @@ internal static class BenchCommand
         var hsmPinFile = new Option<FileInfo?>("--hsm-pin-file") { Description = "Owner-only file holding the token's user PIN (else $CONCLAVE_HSM_PIN_FILE)." };
 
         var command = new Command("bench", "Measure signing on this machine (single keys, HSM, FROST, Safe multisig, post-quantum; with --cluster, through a local cluster) against a same-run libsecp256k1 baseline.");
-        foreach (Option o in new Option[] { duration, concurrency, cluster, shapes, clusterShape, nodeTransport, schemes, json, markdown, hsmModule, hsmToken, hsmPinFile })
+        foreach (Option o in new Option[] { duration, concurrency, cluster, shapes, clusterShape, nodeTransport, keyCounts, schemes, json, markdown, hsmModule, hsmToken, hsmPinFile })
         {
             command.Options.Add(o);
         }
@@ -82,8 +83,19 @@ internal static class BenchCommand
                 throw new CliUsageException("--node-transport must be frames or grpc");
             }
 
+            var counts = new List<int>();
+            foreach (string c in SplitList(parse.GetValue(keyCounts)) ?? [])
+            {
+                if (!int.TryParse(c, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int k) || k is < 1 or > 1_000_000)
+                {
+                    throw new CliUsageException($"--key-counts: '{c}' is not a count between 1 and 1000000");
+                }
+
+                counts.Add(k);
+            }
+
             string[]? filter = SplitList(parse.GetValue(schemes));
-            string[] known = [.. BenchRows.Ids.Select(i => i.Split('/')[0]), .. ClusterBench.Schemes, "transport", Bench.Comparison.RotationFamily];
+            string[] known = [.. BenchRows.Ids.Select(i => i.Split('/')[0]), .. ClusterBench.Schemes, "transport", Bench.Comparison.RotationFamily, KeyCountBench.Family];
             string? unknown = filter?.FirstOrDefault(f => !known.Contains(f, StringComparer.Ordinal) && !BenchRows.Ids.Contains(f, StringComparer.Ordinal));
             if (unknown is not null)
             {
@@ -91,9 +103,10 @@ internal static class BenchCommand
             }
 
             var settings = new BenchSettings(TimeSpan.FromSeconds(seconds), inFlight, parse.GetValue(cluster), shapeList, clusterShapeValue, filter,
-                HsmFrom(parse.GetValue(hsmModule), parse.GetValue(hsmToken), parse.GetValue(hsmPinFile)), transport);
+                HsmFrom(parse.GetValue(hsmModule), parse.GetValue(hsmToken), parse.GetValue(hsmPinFile)), transport, counts.Count > 0 ? counts : null);
             var ctx = new BenchContext(settings, Console.Error);
             BenchRows.RunAll(ctx);
+            await KeyCountBench.RunAsync(ctx, ct).ConfigureAwait(false);
             if (settings.Cluster)
             {
                 await ClusterBench.RunAsync(ctx, ct).ConfigureAwait(false);
