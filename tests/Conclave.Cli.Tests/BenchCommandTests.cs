@@ -179,6 +179,15 @@ public sealed class BenchCommandTests : IDisposable
         Assert.Equal(64, presigned["signatureBytes"]!.GetValue<int>());
         Assert.Null(dkls["presignMs"]);
 
+        // sign/batch with 256 items per request, for a threshold and a server-held key: every item signed, the first verified.
+        foreach (string id in new[] { "frost-secp256k1/cluster-batch-256-2-of-3", "ecdsa-secp256k1/cluster-batch-256-2-of-3" })
+        {
+            JsonNode batch = Row(report, id);
+            AssertSaneLatency(batch);
+            Assert.Equal("sign/batch 256", batch["operation"]!.GetValue<string>());
+            Assert.True(batch["concurrentPerSecond"]!.GetValue<double>() > 0);
+        }
+
         JsonNode single = Row(report, "ed25519/cluster-2-of-3");
         AssertSaneLatency(single);
         Assert.Null(single["nodeBytesPerSignature"]);

@@ -75,6 +75,11 @@ internal static class ClusterBench
                 await MeasurePolicyWithVelocityAsync(ctx, http, metrics, cancellationToken).ConfigureAwait(false);
             }
 
+            foreach (string scheme in new[] { "frost-secp256k1", "ecdsa-secp256k1" }.Where(wanted.Contains))
+            {
+                await MeasureBatchAsync(ctx, http, n, t, scheme, cancellationToken).ConfigureAwait(false);
+            }
+
             await FarApartAsync(ctx, nodes, t, n, cancellationToken).ConfigureAwait(false);
 
             string presigned = $"{Dkls}/cluster-presigned-{t}-of-{n}";
@@ -417,6 +422,71 @@ internal static class ClusterBench
 
         (Latency sign, Latency policy) = await SignTimingPolicyAsync(ctx, metrics, signer.SignAsync).ConfigureAwait(false);
         AddPolicyRow(ctx, id, "ecdsa-secp256k1", policy, sign, "server-held key under a velocity limit");
+    }
+
+    /// <summary>Items per <c>sign/batch</c> request in the batch rows: the route's maximum.</summary>
+    private const int BatchItems = 256;
+
+    /// <summary>Batches in flight for the batch rows' throughput figure.</summary>
+    private const int BatchesInFlight = 4;
+
+    /// <summary>
+    /// <c>POST /v1/keys/{name}/sign/batch</c> with <see cref="BatchItems"/> distinct messages per request (issue 18's
+    /// batch target): the latency of one batch, one at a time, and signatures per second with
+    /// <see cref="BatchesInFlight"/> batches in flight. Every item of the last batch must carry a result, and its first
+    /// signature must verify.
+    /// </summary>
+    private static async Task MeasureBatchAsync(BenchContext ctx, HttpClient http, int n, int t, string scheme, CancellationToken cancellationToken)
+    {
+        string id = $"{scheme}/cluster-batch-{BatchItems}-{t}-of-{n}";
+        if (!ctx.Begin(id, alsoWith: scheme))
+        {
+            return;
+        }
+
+        bool threshold = IsThreshold(scheme, out FrostScheme? frost);
+        string name = "bench-batch-" + scheme + "-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3));
+        JsonNode key = await CreateKeyAsync(http, name, scheme, n, t, cancellationToken).ConfigureAwait(false);
+        byte[][] messages = [.. Enumerable.Range(0, BatchItems).Select(i => SHA256.HashData(Encoding.UTF8.GetBytes(name + "/" + i)))];
+        string body = "{\"items\":[" + string.Join(",", messages.Select(m => SignBody(scheme, m))) + "]}";
+        JsonNode? last = null;
+        async Task BatchAsync()
+        {
+            using HttpResponseMessage r = await http.PostAsync(new Uri($"/v1/keys/{name}/sign/batch", UriKind.Relative), Json(body), cancellationToken).ConfigureAwait(false);
+            string text = await r.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+            if (!r.IsSuccessStatusCode)
+            {
+                throw new BenchFailedException($"a {scheme} batch failed: {(int)r.StatusCode} {text}");
+            }
+
+            last = JsonNode.Parse(text);
+        }
+
+        Latency batch = await ctx.Sampler.SequentialAsync(BatchAsync).ConfigureAwait(false);
+        double batchesPerSecond = await ctx.Sampler.ConcurrentAsync(BatchAsync, BatchesInFlight).ConfigureAwait(false);
+        JsonArray results = last?["results"]?.AsArray() ?? throw new BenchFailedException($"a {scheme} batch answered no results");
+        if (results.Count != BatchItems || results.Any(x => x?["result"] is null))
+        {
+            throw new BenchFailedException($"a {scheme} batch did not sign every item: {results.Count(x => x?["result"] is not null)} of {BatchItems}");
+        }
+
+        JsonNode first = results[0]!["result"]!;
+        byte[] signature = Convert.FromHexString(first["signature"]!.GetValue<string>());
+        byte[] publicKey = Convert.FromHexString((first["outputKey"] ?? first["publicKey"] ?? key["publicKey"])!.GetValue<string>());
+        if (!Verifier(scheme, frost, first["outputKey"] is not null, publicKey, messages[0], signature)())
+        {
+            throw new BenchFailedException($"a {scheme} batch signature did not verify; no figures are reported for it");
+        }
+
+        double sequentialPerSecond = batch.MeanUs > 0 ? BatchItems * 1e6 / batch.MeanUs : 0;
+        ctx.Add(new BenchRow
+        {
+            Id = id, Family = threshold ? "mpc" : "single-key", Operation = $"sign/batch {BatchItems}", Scheme = scheme, Shape = threshold ? $"{t}-of-{n}" : "1-of-1",
+            Where = "cluster-rest", Sign = batch, ConcurrentPerSecond = batchesPerSecond * BatchItems, Concurrency = BatchesInFlight, SignatureBytes = signature.Length,
+            SecurityProfile = "-",
+            Note = string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"POST /v1/keys/{{name}}/sign/batch with {BatchItems} distinct messages per request: the latency is one whole batch; {sequentialPerSecond:N0} signatures per second one batch at a time, the throughput column with {BatchesInFlight} batches in flight (signatures per second)"),
+        });
     }
 
     private static async Task MeasureSchemeAsync(BenchContext ctx, HttpClient http, Cluster cluster, ServerMetrics metrics, int n, int t, string scheme, CancellationToken cancellationToken)
