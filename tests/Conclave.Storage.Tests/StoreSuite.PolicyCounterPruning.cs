@@ -120,17 +120,10 @@ public abstract partial class StoreSuite
 
             int w = r.Next(windows.Length);
             long window = windows[w];
-            long nowMs = clock.ToUnixTimeMilliseconds();
             decimal amount = r.Next(1, 40) / 4m;
             decimal cap = w switch { 0 or 1 => r.Next(5, 120), 2 => r.Next(20, 300), _ => r.Next(200, 1500) };
-            decimal inWindowLater = model.Where(e => e.AtMs > nowMs - (window * 1000)).Sum(e => e.Native);
             string where = $"{TestSeed.EnvironmentVariable}={TestSeed.Run} step {i}";
-            string? id = await c.TryReserveAsync([new CounterReservation("k", window, amount, 0m, 1, cap, null, null)], clock);
-            Assert.True((inWindowLater + amount <= cap) == (id is not null), $"{where}: reservation of {amount} against cap {cap} with {inWindowLater} in the window");
-            if (id is not null)
-            {
-                model.Add((id, nowMs, amount, 1));
-            }
+            await ReserveAsTheModelSaysAsync(c, model, window, amount, cap, clock, where);
 
             var releasable = model.Where(e => e.AtMs > cutMs).ToList();
             if (releasable.Count > 0 && r.Next(6) == 0)
@@ -140,10 +133,7 @@ public abstract partial class StoreSuite
                 model.Remove(gone);
             }
 
-            long readWindow = windows[r.Next(windows.Length)];
-            CounterTotals read = await c.ReadAsync("k", readWindow, clock);
-            var expected = model.Where(e => e.AtMs > nowMs - (readWindow * 1000) && e.AtMs <= nowMs).ToList();
-            Assert.True(new CounterTotals(expected.Sum(e => e.Native), 0m, expected.Sum(e => e.Count)) == read, $"{where}: read {read} over {readWindow} s");
+            await AssertReadEqualsTheModelAsync(c, model, windows[r.Next(windows.Length)], clock, where);
         }
 
         pruned += await c.PruneAsync(DateTimeOffset.FromUnixTimeMilliseconds(cutMs), int.MaxValue);

@@ -145,17 +145,10 @@ public abstract partial class StoreSuite
         {
             clock = clock.AddMilliseconds(r.Next(0, 4) == 0 ? r.Next(-90_000, 0) : r.Next(0, 30_000)); // mostly forward, sometimes back
             long window = windows[r.Next(windows.Length)];
-            long nowMs = clock.ToUnixTimeMilliseconds();
             decimal amount = r.Next(1, 40) / 4m;
             decimal cap = r.Next(5, 120);
-            decimal inWindowLater = model.Where(e => e.AtMs > nowMs - (window * 1000)).Sum(e => e.Native); // entries stamped later count too
             string where = $"{TestSeed.EnvironmentVariable}={TestSeed.Run} step {i}";
-            string? id = await c.TryReserveAsync([new CounterReservation("k", window, amount, 0m, 1, cap, null, null)], clock);
-            Assert.True((inWindowLater + amount <= cap) == (id is not null), $"{where}: reservation of {amount} against cap {cap} with {inWindowLater} in the window");
-            if (id is not null)
-            {
-                model.Add((id, nowMs, amount, 1));
-            }
+            await ReserveAsTheModelSaysAsync(c, model, window, amount, cap, clock, where);
 
             if (model.Count > 0 && r.Next(6) == 0)
             {
@@ -164,10 +157,32 @@ public abstract partial class StoreSuite
                 model.Remove(gone);
             }
 
-            long readWindow = windows[r.Next(windows.Length)];
-            CounterTotals read = await c.ReadAsync("k", readWindow, clock);
-            var expected = model.Where(e => e.AtMs > nowMs - (readWindow * 1000) && e.AtMs <= nowMs).ToList();
-            Assert.True(new CounterTotals(expected.Sum(e => e.Native), 0m, expected.Sum(e => e.Count)) == read, $"{where}: read {read} over {readWindow} s");
+            await AssertReadEqualsTheModelAsync(c, model, windows[r.Next(windows.Length)], clock, where);
         }
+    }
+
+    /// <summary>
+    /// One reservation on counter "k" of the brute-force model tests: granted exactly when the model's entries in the
+    /// window (those stamped later than now included) leave room for it under the cap; a granted one joins the model.
+    /// </summary>
+    private static async Task ReserveAsTheModelSaysAsync(IPolicyCounterStore c, List<(string Id, long AtMs, decimal Native, long Count)> model, long window, decimal amount, decimal cap, DateTimeOffset clock, string where)
+    {
+        long nowMs = clock.ToUnixTimeMilliseconds();
+        decimal inWindowLater = model.Where(e => e.AtMs > nowMs - (window * 1000)).Sum(e => e.Native); // entries stamped later count too
+        string? id = await c.TryReserveAsync([new CounterReservation("k", window, amount, 0m, 1, cap, null, null)], clock);
+        Assert.True((inWindowLater + amount <= cap) == (id is not null), $"{where}: reservation of {amount} against cap {cap} with {inWindowLater} in the window");
+        if (id is not null)
+        {
+            model.Add((id, nowMs, amount, 1));
+        }
+    }
+
+    /// <summary>Counter "k" read over <paramref name="readWindow"/> seconds equals the model's sum of the entries in (now - window, now].</summary>
+    private static async Task AssertReadEqualsTheModelAsync(IPolicyCounterStore c, List<(string Id, long AtMs, decimal Native, long Count)> model, long readWindow, DateTimeOffset clock, string where)
+    {
+        long nowMs = clock.ToUnixTimeMilliseconds();
+        CounterTotals read = await c.ReadAsync("k", readWindow, clock);
+        var expected = model.Where(e => e.AtMs > nowMs - (readWindow * 1000) && e.AtMs <= nowMs).ToList();
+        Assert.True(new CounterTotals(expected.Sum(e => e.Native), 0m, expected.Sum(e => e.Count)) == read, $"{where}: read {read} over {readWindow} s");
     }
 }
