@@ -30,21 +30,13 @@ public sealed class Ed25519Signature : SoftwareSignatureScheme
 
     protected override bool IsValidPrivateKeyCore(ReadOnlySpan<byte> privateKey) => privateKey.Length == 32;
 
-    protected internal override unsafe byte[] DerivePublicKeyCore(ReadOnlySpan<byte> privateKey)
+    protected internal override byte[] DerivePublicKeyCore(ReadOnlySpan<byte> privateKey)
     {
-        Sodium.EnsureInitialized();
-        byte[] pk = new byte[32];
         Span<byte> sk = stackalloc byte[64];
         try
         {
-            fixed (byte* seed = privateKey)
-            fixed (byte* p = pk)
-            fixed (byte* s = sk)
-            {
-                _ = Sodium.crypto_sign_ed25519_seed_keypair(p, s, seed);
-            }
-
-            return pk;
+            SecretKeyFromSeed(privateKey, sk);
+            return sk[32..].ToArray();
         }
         finally
         {
@@ -62,23 +54,13 @@ public sealed class Ed25519Signature : SoftwareSignatureScheme
     /// <summary>libsodium's 64-byte secret key (the seed and the public key, RFC 8032 section 5.1.5 done once).</summary>
     protected internal override int ExpandedKeySizeInBytes => 64;
 
-    protected internal override unsafe void ExpandKeyCore(ReadOnlySpan<byte> privateKey, Span<byte> expanded)
-    {
-        Sodium.EnsureInitialized();
-        Span<byte> pk = stackalloc byte[32];
-        fixed (byte* seed = privateKey)
-        fixed (byte* p = pk)
-        fixed (byte* s = expanded)
-        {
-            _ = Sodium.crypto_sign_ed25519_seed_keypair(p, s, seed);
-        }
-    }
+    protected internal override void ExpandKeyCore(ReadOnlySpan<byte> privateKey, Span<byte> expanded) => SecretKeyFromSeed(privateKey, expanded);
 
     /// <summary>libsodium's secret key ends with the public key (RFC 8032 section 5.1.5's A).</summary>
     protected internal override byte[]? PublicKeyFromExpandedCore(ReadOnlySpan<byte> expanded) => expanded.Length == 64 ? expanded[32..].ToArray() : null;
 
     /// <summary>RFC 8032 section 5.1.6 from the expanded key: no key derivation per signature.</summary>
-    protected internal override unsafe SignatureResult SignExpandedCore(ReadOnlySpan<byte> expanded, ReadOnlySpan<byte> input, IRandomSource random)
+    protected internal override SignatureResult SignExpandedCore(ReadOnlySpan<byte> expanded, ReadOnlySpan<byte> input, IRandomSource random)
     {
         if (expanded.Length != 64)
         {
@@ -86,24 +68,12 @@ public sealed class Ed25519Signature : SoftwareSignatureScheme
         }
 
         byte[] sig = new byte[64];
-        fixed (byte* s = expanded)
-        fixed (byte* m = input)
-        fixed (byte* o = sig)
-        {
-            byte dummy = 0;
-            byte* mp = input.Length == 0 ? &dummy : m;
-            ulong len = 0;
-            if (Sodium.crypto_sign_ed25519_detached(o, &len, mp, (ulong)input.Length, s) != 0)
-            {
-                throw new CryptoOperationException("Ed25519 signing failed");
-            }
-        }
-
+        SignWithSecretKey(expanded, input, sig);
         return new SignatureResult(sig);
     }
 
     /// <summary>RFC 8032 section 5.1.6 signing from a 32-byte seed.</summary>
-    public static unsafe void Sign(ReadOnlySpan<byte> seed32, ReadOnlySpan<byte> message, Span<byte> signature64)
+    public static void Sign(ReadOnlySpan<byte> seed32, ReadOnlySpan<byte> message, Span<byte> signature64)
     {
         if (seed32.Length != 32)
         {
@@ -115,30 +85,45 @@ public sealed class Ed25519Signature : SoftwareSignatureScheme
             throw new ArgumentException("destination must be exactly 64 bytes", nameof(signature64));
         }
 
-        Sodium.EnsureInitialized();
         Span<byte> sk = stackalloc byte[64];
-        Span<byte> pk = stackalloc byte[32];
         try
         {
-            fixed (byte* seed = seed32)
-            fixed (byte* p = pk)
-            fixed (byte* s = sk)
-            fixed (byte* m = message)
-            fixed (byte* o = signature64)
-            {
-                _ = Sodium.crypto_sign_ed25519_seed_keypair(p, s, seed);
-                byte dummy = 0;
-                byte* mp = message.Length == 0 ? &dummy : m;
-                ulong len = 0;
-                if (Sodium.crypto_sign_ed25519_detached(o, &len, mp, (ulong)message.Length, s) != 0)
-                {
-                    throw new CryptoOperationException("Ed25519 signing failed");
-                }
-            }
+            SecretKeyFromSeed(seed32, sk);
+            SignWithSecretKey(sk, message, signature64);
         }
         finally
         {
             CryptographicOperations.ZeroMemory(sk);
+        }
+    }
+
+    /// <summary>RFC 8032 section 5.1.5 through libsodium: the 64-byte secret key (seed ‖ public key A) of a 32-byte seed.</summary>
+    private static unsafe void SecretKeyFromSeed(ReadOnlySpan<byte> seed32, Span<byte> secretKey64)
+    {
+        Sodium.EnsureInitialized();
+        Span<byte> pk = stackalloc byte[32];
+        fixed (byte* seed = seed32)
+        fixed (byte* p = pk)
+        fixed (byte* s = secretKey64)
+        {
+            _ = Sodium.crypto_sign_ed25519_seed_keypair(p, s, seed);
+        }
+    }
+
+    /// <summary>RFC 8032 section 5.1.6 through libsodium from its 64-byte secret key.</summary>
+    private static unsafe void SignWithSecretKey(ReadOnlySpan<byte> secretKey64, ReadOnlySpan<byte> message, Span<byte> signature64)
+    {
+        fixed (byte* s = secretKey64)
+        fixed (byte* m = message)
+        fixed (byte* o = signature64)
+        {
+            byte dummy = 0;
+            byte* mp = message.Length == 0 ? &dummy : m;
+            ulong len = 0;
+            if (Sodium.crypto_sign_ed25519_detached(o, &len, mp, (ulong)message.Length, s) != 0)
+            {
+                throw new CryptoOperationException("Ed25519 signing failed");
+            }
         }
     }
 
