@@ -58,10 +58,13 @@ public sealed class NodeClient : IDisposable
         _watch = watch;
         _endpoint = ListenEndpoint.Parse(node.Address);
         _connectionLifetime = connectionLifetime ?? DefaultConnectionLifetime;
+        // The same TLS options for the gRPC channel's connections and the frame connections.
         _tlsOptions = () => new SslClientAuthenticationOptions
         {
             TargetHost = _endpoint.Host,
+            // Every connection a full handshake, its certificates chosen and checked now (docs/ROTATION.md).
             AllowTlsResume = false,
+            // Chosen at each handshake: the certificate in use now.
             LocalCertificateSelectionCallback = (_, _, _, _, _) => clientCertificate.Current,
             RemoteCertificateValidationCallback = ValidateServer,
         };
@@ -81,20 +84,13 @@ public sealed class NodeClient : IDisposable
         {
             EnableMultipleHttp2Connections = true,
             PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
-            PooledConnectionLifetime = connectionLifetime ?? DefaultConnectionLifetime,
+            PooledConnectionLifetime = _connectionLifetime,
             KeepAlivePingDelay = TimeSpan.FromSeconds(30),
             KeepAlivePingTimeout = TimeSpan.FromSeconds(10),
-            ConnectTimeout = TimeSpan.FromSeconds(3),
-            SslOptions = new SslClientAuthenticationOptions
-            {
-                // Every connection a full handshake, its certificates chosen and checked now (docs/ROTATION.md).
-                AllowTlsResume = false,
-                // Chosen at each handshake: the certificate in use now.
-                LocalCertificateSelectionCallback = (_, _, _, _, _) => clientCertificate.Current,
-                RemoteCertificateValidationCallback = ValidateServer,
-            },
+            ConnectTimeout = ConnectTimeout,
+            SslOptions = _tlsOptions(),
         };
-        _channel = GrpcChannel.ForAddress($"https://{ListenEndpoint.Parse(node.Address)}", new GrpcChannelOptions
+        _channel = GrpcChannel.ForAddress($"https://{_endpoint}", new GrpcChannelOptions
         {
             HttpHandler = handler,
             DisposeHttpClient = true,
@@ -232,19 +228,21 @@ public sealed class NodeClient : IDisposable
     /// </summary>
     private async Task<NodeFrameConnection> FrameConnectionAsync(CancellationToken cancellationToken)
     {
+        bool Usable(NodeFrameConnection? c) => c is not null && !c.Failed && TimeProvider.System.GetElapsedTime(c.OpenedAt) < _connectionLifetime;
+
         NodeFrameConnection? current = Volatile.Read(ref _frames);
-        if (current is not null && !current.Failed && TimeProvider.System.GetElapsedTime(current.OpenedAt) < _connectionLifetime)
+        if (Usable(current))
         {
-            return current;
+            return current!;
         }
 
         await _framesGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             current = _frames;
-            if (current is not null && !current.Failed && TimeProvider.System.GetElapsedTime(current.OpenedAt) < _connectionLifetime)
+            if (Usable(current))
             {
-                return current;
+                return current!;
             }
 
             current?.Retire();
