@@ -235,11 +235,7 @@ internal static class ClusterBench
                 }
 
                 cluster.Transport = transport;
-                async Task Step()
-                {
-                    Envelope req = cluster.Request(Cluster.NewSessionId(), AttestHandler.RequestKind, 0, [1], RandomNumberGenerator.GetBytes(32));
-                    _ = await node.StepAsync(req, [], TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
-                }
+                Task Step() => SignedStepAsync(cluster, node, TimeSpan.FromSeconds(10), cancellationToken);
 
                 Latency sequential = await ctx.Sampler.SequentialAsync(Step).ConfigureAwait(false);
                 double perSecond = await ctx.Sampler.ConcurrentAsync(Step, ctx.Settings.Concurrency).ConfigureAwait(false);
@@ -289,11 +285,7 @@ internal static class ClusterBench
 
                 using Cluster cluster = LocalClusterProcesses.CreateCoordinator(nodes.ServerConfig, far);
                 NodeClient first = cluster.Node(far.Nodes[0].Id);
-                Latency step = await ctx.Sampler.SequentialAsync(async () =>
-                {
-                    Envelope req = cluster.Request(Cluster.NewSessionId(), AttestHandler.RequestKind, 0, [first.Id], RandomNumberGenerator.GetBytes(32));
-                    _ = await first.StepAsync(req, [], TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
-                }).ConfigureAwait(false);
+                Latency step = await ctx.Sampler.SequentialAsync(() => SignedStepAsync(cluster, first, TimeSpan.FromSeconds(30), cancellationToken)).ConfigureAwait(false);
 
                 var frost = new FrostCoordinator(cluster) { Runs = new InMemoryRotationLog() };
                 long started = Stopwatch.GetTimestamp();
@@ -328,6 +320,16 @@ internal static class ClusterBench
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// The signed step the transport rows time: an attestation with a fresh challenge (the coordinator signs the request,
+    /// the node verifies it and signs its reply, the coordinator verifies that).
+    /// </summary>
+    private static async Task SignedStepAsync(Cluster cluster, NodeClient node, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        Envelope req = cluster.Request(Cluster.NewSessionId(), AttestHandler.RequestKind, 0, [node.Id], RandomNumberGenerator.GetBytes(32));
+        _ = await node.StepAsync(req, [], timeout, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Label of the key <see cref="MeasurePolicyWithVelocityAsync"/> signs with; the bench policy's velocity rule names it.</summary>
