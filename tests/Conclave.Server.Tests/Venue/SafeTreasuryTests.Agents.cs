@@ -107,12 +107,7 @@ public sealed partial class SafeTreasuryTests
             Assert.True(approved.Status == HttpStatusCode.OK, approved.Text);
             Assert.True(approved.Body!["status"]!.GetValue<string>() == "executed", approved.Text);
             JsonNode result = approved.Body["result"]!;
-            Assert.Equal(2, result["signatures"]!.AsArray().Count);
-            JsonNode receipt = await V.Chain.ReceiptAsync(result["execution"]!["hash"]!.GetValue<string>());
-            Assert.Equal("0x1", receipt["status"]!.GetValue<string>());
-            Assert.Equal(softAddress.ToLowerInvariant(), receipt["from"]!.GetValue<string>());
-            Assert.Equal(before + 1000, await BalanceAsync(recipient));
-            Assert.Equal(BigInteger.One, await SafeNonceAsync(safe));
+            await AssertFirstTransferMinedAsync(result, softAddress, recipient, before + 1000, safe);
 
             // The agent's counter is charged for both signatures and the execution (the HSM key's reserved by the approval),
             // nobody else's.

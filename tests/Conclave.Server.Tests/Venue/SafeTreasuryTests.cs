@@ -47,6 +47,20 @@ public sealed partial class SafeTreasuryTests(SafeVenue fixture) : IClassFixture
 
     private async Task<BigInteger> SafeNonceAsync(string safe) => Abi.Uint(await V.Chain.EthCallAsync(safe, Abi.Call("nonce()")));
 
+    /// <summary>
+    /// A held Safe transfer that ran once approved: two owner signatures, its execution mined and sent by the software
+    /// owner key's address, the recipient paid, the Safe's nonce now 1.
+    /// </summary>
+    private async Task AssertFirstTransferMinedAsync(JsonNode result, string softAddress, string recipient, BigInteger expectedBalance, string safe)
+    {
+        Assert.Equal(2, result["signatures"]!.AsArray().Count);
+        JsonNode receipt = await V.Chain.ReceiptAsync(result["execution"]!["hash"]!.GetValue<string>());
+        Assert.Equal("0x1", receipt["status"]!.GetValue<string>());
+        Assert.Equal(softAddress.ToLowerInvariant(), receipt["from"]!.GetValue<string>());
+        Assert.Equal(expectedBalance, await BalanceAsync(recipient));
+        Assert.Equal(BigInteger.One, await SafeNonceAsync(safe));
+    }
+
     /// <summary>Deploys a 2-of-2 Safe of two fresh keys through the API, funded with 10 ether; its name, address and the keys.</summary>
     private async Task<(string Name, string Address, string Soft, string SoftAddress, string Hsm, string HsmId)> DeployedPairAsync()
     {
@@ -176,12 +190,7 @@ public sealed partial class SafeTreasuryTests(SafeVenue fixture) : IClassFixture
             Assert.True(done["status"]!.GetValue<string>() == "executed", done.ToJsonString());
             JsonNode result = done["result"]!;
             Assert.Equal("0", result["nonce"]!.GetValue<string>());
-            Assert.Equal(2, result["signatures"]!.AsArray().Count);
-            JsonNode receipt = await V.Chain.ReceiptAsync(result["execution"]!["hash"]!.GetValue<string>());
-            Assert.Equal("0x1", receipt["status"]!.GetValue<string>());
-            Assert.Equal(softAddress.ToLowerInvariant(), receipt["from"]!.GetValue<string>());
-            Assert.Equal(before + 1000, await BalanceAsync(recipient));
-            Assert.Equal(BigInteger.One, await SafeNonceAsync(safe));
+            await AssertFirstTransferMinedAsync(result, softAddress, recipient, before + 1000, safe);
 
             // Rejected: final, and nothing reaches the chain.
             (status, body) = await Post(route, Transfer(recipient, "2000", soft, soft, hsm));
