@@ -347,9 +347,12 @@ public sealed class EvictionTests(FiveNodeCluster fixture) : IClassFixture<FiveN
 
     private async Task<SignatureShare> SignShareAsync(uint node, string keyId, byte[] nonceId, SigningPackage package, int version, FrostCiphersuite suite)
     {
-        byte[] payload = new PayloadWriter().String(keyId).Bytes(nonceId).Bytes(package.ToBytes()).U32(0).U32((uint)version).ToArray();
+        byte[] payload = FrostSignBatch.EncodeRequest([new FrostSignItem(Cluster.NewSessionId(), keyId, nonceId, package.ToBytes(), [], version)]);
         IReadOnlyList<Envelope> reply = await Step(node, FrostMessages.Sign, payload);
-        return SignatureShare.FromBytes(suite, Assert.Single(reply).Payload.Span);
+        FrostSignOutcome outcome = Assert.Single(FrostSignBatch.DecodeReply(Assert.Single(reply).Payload.Span, 1));
+        // A refused item, as the coordinator sees it (FrostCoordinator.SendSignStepAsync).
+        return outcome.Share is { } share ? SignatureShare.FromBytes(suite, share)
+            : throw new NodeCallException(node, Grpc.Core.StatusCode.FailedPrecondition, outcome.Refusal!, outcome.Culprit, null);
     }
 
     private Task<IReadOnlyList<Envelope>> Step(uint node, string kind, byte[] payload) =>

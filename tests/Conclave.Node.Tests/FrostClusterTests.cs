@@ -44,6 +44,44 @@ public sealed class FrostClusterTests(ThreeNodeCluster fixture) : IClassFixture<
         }
     }
 
+    /// <summary>
+    /// Issue 18, coalescing: signatures asked at once, of two keys and children of one of them, share sign steps (one
+    /// step carries many shares), and every signature verifies under its own (child) key; the shares never cross
+    /// between items. With one step in flight per node almost everything waits and coalesces.
+    /// </summary>
+    [Theory]
+    [InlineData("frost-secp256k1")]
+    [InlineData("frost-taproot")]
+    [InlineData("frost-ed25519")]
+    public async Task ConcurrentSignatures_ShareSignSteps_AndEachVerifiesUnderItsOwnKey(string scheme)
+    {
+        Assert.True(FrostCiphersuite.TryGet(scheme, out FrostCiphersuite? suite));
+        var coordinator = new FrostCoordinator(_c.Coordinator) { PoolBatch = 256, SignStepsInFlight = 1 };
+        FrostKeyInfo a = await coordinator.CreateKeyAsync($"coalesce-a-{Guid.NewGuid():N}", suite, 2, [1, 2, 3], CancellationToken.None);
+        FrostKeyInfo b = await coordinator.CreateKeyAsync($"coalesce-b-{Guid.NewGuid():N}", suite, 2, [1, 2, 3], CancellationToken.None);
+        (long itemsBefore, long stepsBefore) = coordinator.SignSteps;
+        Random random = TestSeed.Random("coalesced signatures " + scheme);
+        var work = Enumerable.Range(0, 96).Select(i =>
+        {
+            FrostKeyInfo key = i % 2 == 0 ? a : b;
+            IReadOnlyList<uint> path = i % 3 == 0 ? [(uint)random.Next(0, int.MaxValue)] : [];
+            byte[] message = TestSeed.Bytes(32, $"coalesced message {i} {scheme}");
+            return (key, path, message, Task: coordinator.SignAsync(key.KeyId, message, path, CancellationToken.None));
+        }).ToList();
+        await Task.WhenAll(work.Select(w => w.Task));
+
+        foreach ((FrostKeyInfo key, IReadOnlyList<uint> path, byte[] message, Task<FrostSignature> task) in work)
+        {
+            FrostSignature sig = await task;
+            Assert.Equal(key.SigningKeyFor(path).VerificationKey, sig.VerificationKey);
+            Assert.True(suite.Verify(sig.VerificationKey, message, sig.Signature), $"a coalesced {scheme} signature does not verify under its key");
+        }
+
+        (long items, long steps) = coordinator.SignSteps;
+        Assert.Equal(96 * 2, items - itemsBefore);
+        Assert.True(steps - stepsBefore < items - itemsBefore, $"{items - itemsBefore} shares went in {steps - stepsBefore} steps: nothing coalesced");
+    }
+
     [Theory]
     [InlineData("frost-ed25519")]
     [InlineData("frost-secp256k1")]
@@ -124,10 +162,25 @@ public sealed class FrostClusterTests(ThreeNodeCluster fixture) : IClassFixture<
         using DealerOutput dealt = TrustedDealer.Generate(FrostCiphersuite.Ed25519Sha512, 2, 3, TestSeed.For("dealt key"));
         string keyId = "k-tamper-" + Guid.NewGuid().ToString("N");
         await coordinator.ImportAsync(keyId, dealt, CancellationToken.None);
-        // A sign request for a nonce id the node never issued is refused.
+        // A sign step that does not parse is refused whole.
         byte[] payload = new Conclave.Node.Protocol.PayloadWriter().String(keyId).Bytes(new byte[16]).Bytes([1, 2, 3]).U32(0).ToArray();
         var req = _c.Coordinator.Request(Cluster.NewSessionId(), Conclave.Node.Frost.FrostMessages.Sign, 1, [1], payload);
         NodeCallException e = await Assert.ThrowsAsync<NodeCallException>(() => _c.Coordinator.Node(1).StepAsync(req, [], TimeSpan.FromSeconds(5), CancellationToken.None));
         Assert.Equal(Grpc.Core.StatusCode.FailedPrecondition, e.Status);
+
+        // In a well-formed step, an item naming a nonce id the node never issued is refused in its slot, and the item
+        // beside it (an unknown key) in its own: no share leaves for either.
+        byte[] unknownNonce = [.. BitConverter.GetBytes(ulong.MaxValue), .. TestSeed.Bytes(8, "unknown nonce")];
+        var items = new[]
+        {
+            new Conclave.Node.Frost.FrostSignItem(Cluster.NewSessionId(), keyId, unknownNonce, [1, 2, 3], [], 1),
+            new Conclave.Node.Frost.FrostSignItem(Cluster.NewSessionId(), keyId + "-none", unknownNonce, [1, 2, 3], [], 1),
+        };
+        req = _c.Coordinator.Request(Cluster.NewSessionId(), Conclave.Node.Frost.FrostMessages.Sign, 1, [1], Conclave.Node.Frost.FrostSignBatch.EncodeRequest(items));
+        IReadOnlyList<Conclave.Node.Rpc.Envelope> reply = await _c.Coordinator.Node(1).StepAsync(req, [], TimeSpan.FromSeconds(5), CancellationToken.None);
+        IReadOnlyList<Conclave.Node.Frost.FrostSignOutcome> outcomes = Conclave.Node.Frost.FrostSignBatch.DecodeReply(Assert.Single(reply).Payload.Span, 2);
+        Assert.All(outcomes, o => Assert.Null(o.Share));
+        Assert.Contains("unknown or already used", outcomes[0].Refusal, StringComparison.Ordinal);
+        Assert.NotNull(outcomes[1].Refusal);
     }
 }

@@ -153,6 +153,56 @@ public sealed partial class ServerVariantsTests(VariantNodes fixture) : IClassFi
         }
     }
 
+    /// <summary>
+    /// server.json <c>signStepsInFlight</c> (issue 18, coalescing; docs/ARCHITECTURE.md "Coalescing"): 2 by default, a
+    /// value outside 1..512 is refused naming the field; with 1, a sign/batch of a FROST key goes to each node in fewer
+    /// steps than it has items, and every item's signature verifies.
+    /// </summary>
+    [Fact]
+    public async Task SignStepsInFlight_FromServerJson_CoalescesABatchIntoFewerSteps_AndEverySignatureVerifies()
+    {
+        string path = fixture.Nodes.Layout.ServerConfigPath;
+        Assert.Equal(2, ServerConfig.Load(path).SignStepsInFlight);
+        ServerConfig config = ServerConfig.Load(path);
+        foreach (int bad in new[] { 0, 513 })
+        {
+            config.SignStepsInFlight = bad;
+            var e = Assert.Throws<Conclave.Node.Config.ConfigException>(config.Validate);
+            Assert.Contains("signStepsInFlight", e.Message, StringComparison.Ordinal);
+        }
+
+        config.SignStepsInFlight = 1;
+        config.Validate();
+        (WebApplication app, HttpClient http) = await StartAsync(config);
+        try
+        {
+            var frost = app.Services.GetRequiredService<Conclave.Server.Coordinator.FrostCoordinator>();
+            Assert.Equal(1, frost.SignStepsInFlight);
+            string name = "coalesce-" + Guid.NewGuid().ToString("N")[..6];
+            JsonNode key = await PostAsync(http, "/v1/keys", $$"""{"name":"{{name}}","scheme":"frost-secp256k1"}""", HttpStatusCode.Created);
+            byte[][] messages = [.. Enumerable.Range(0, 64).Select(i => TestSeed.Bytes(32, $"batch item {i}"))];
+            string items = string.Join(",", messages.Select(m => $$"""{"message":"{{Convert.ToHexStringLower(m)}}"}"""));
+            (long itemsBefore, long stepsBefore) = frost.SignSteps;
+            JsonNode batch = await PostAsync(http, $"/v1/keys/{name}/sign/batch", $$"""{"items":[{{items}}]}""");
+            (long itemsAfter, long stepsAfter) = frost.SignSteps;
+            JsonArray results = batch["results"]!.AsArray();
+            Assert.Equal(messages.Length, results.Count);
+            byte[] pub = Convert.FromHexString(key["publicKey"]!.GetValue<string>());
+            for (int i = 0; i < messages.Length; i++)
+            {
+                Assert.True(FrostCiphersuite.Secp256k1Sha256.Verify(pub, messages[i], Convert.FromHexString(results[i]!["result"]!["signature"]!.GetValue<string>())),
+                    $"item {i} of the batch does not verify");
+            }
+
+            Assert.Equal(2 * messages.Length, itemsAfter - itemsBefore);
+            Assert.True(stepsAfter - stepsBefore < itemsAfter - itemsBefore, $"{itemsAfter - itemsBefore} shares in {stepsAfter - stepsBefore} steps");
+        }
+        finally
+        {
+            await StopAsync(app, http);
+        }
+    }
+
     /// <summary>Two server replicas on one PostgreSQL store (docs/OPERATIONS.md): each sees and signs with the keys the
     /// other created, refreshed or reshared.</summary>
     [Fact]

@@ -14,7 +14,8 @@ internal sealed record BenchSettings(
     IReadOnlyList<string>? Schemes,
     HsmOptions? Hsm,
     string NodeTransport = "frames",
-    IReadOnlyList<int>? KeyCounts = null);
+    IReadOnlyList<int>? KeyCounts = null,
+    int SignStepsInFlight = 2);
 
 /// <summary>One run: the settings, the sampler, the report being filled, and the progress lines on standard error.</summary>
 internal sealed class BenchContext
@@ -31,7 +32,8 @@ internal sealed class BenchContext
             StartedAt = DateTimeOffset.UtcNow,
             Machine = DescribeMachine(),
             Settings = new BenchSettingsRecord(settings.Duration.TotalSeconds, settings.Concurrency, settings.Cluster,
-                settings.Cluster ? [.. settings.Shapes, "cluster " + settings.ClusterShape] : settings.Shapes, settings.Schemes, settings.NodeTransport),
+                settings.Cluster ? [.. settings.Shapes, "cluster " + settings.ClusterShape] : settings.Shapes, settings.Schemes, settings.NodeTransport,
+                settings.SignStepsInFlight),
         };
     }
 

@@ -29,7 +29,7 @@ internal sealed class BenchReport
 }
 
 internal sealed record BenchSettingsRecord(double DurationSeconds, int Concurrency, bool Cluster, IReadOnlyList<string> Shapes, IReadOnlyList<string>? Schemes,
-    string NodeTransport = "frames");
+    string NodeTransport = "frames", int SignStepsInFlight = 2);
 
 internal sealed record BenchSkip(string Id, string Reason);
 

@@ -47,6 +47,7 @@ internal static class ClusterBench
         config.RateLimitPerSecond = 1_000_000;
         config.RateLimitBurst = 1_000_000;
         config.NodeTransport = ctx.Settings.NodeTransport;
+        config.SignStepsInFlight = ctx.Settings.SignStepsInFlight;
         config.StarterPolicy = await WriteBenchPolicyAsync(nodes.Layout, cancellationToken).ConfigureAwait(false);
         WebApplication app = await ServerHost.BuildAsync(config).ConfigureAwait(false);
         await app.StartAsync(cancellationToken).ConfigureAwait(false);

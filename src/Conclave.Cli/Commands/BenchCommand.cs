@@ -32,6 +32,7 @@ internal static class BenchCommand
         var schemes = new Option<string?>("--schemes") { Description = "Only these rows (comma-separated): " + string.Join(", ", BenchRows.Ids) + "; with --cluster also transport and rotation (refresh, reshare and signing during refresh of each threshold scheme measured); the baseline always runs." };
         var keyCounts = new Option<string>("--key-counts") { Description = "With --schemes keys: how many keys each keys row registers, comma-separated (1–1000000).", DefaultValueFactory = _ => "10,1000,100000" };
         var nodeTransport = new Option<string>("--node-transport") { Description = "How the cluster's coordinator carries steps to the nodes: frames (default) or grpc (server.json nodeTransport).", DefaultValueFactory = _ => "frames" };
+        var stepsInFlight = new Option<int>("--sign-steps-in-flight") { Description = "FROST sign steps outstanding per node before signatures coalesce into shared steps (server.json signStepsInFlight, 1–512; 512 turns coalescing off).", DefaultValueFactory = _ => 2 };
         var json = new Option<FileInfo?>("--json") { Description = "Write every figure as JSON to this file." };
         var markdown = new Option<FileInfo?>("--markdown") { Description = "Write the tables into this Markdown file between the generated-section markers (e.g. docs/PERFORMANCE.md)." };
         var hsmModule = new Option<string?>("--hsm-module") { Description = "PKCS#11 module for the HSM rows (else $CONCLAVE_HSM_MODULE)." };
@@ -39,7 +40,7 @@ internal static class BenchCommand
         var hsmPinFile = new Option<FileInfo?>("--hsm-pin-file") { Description = "Owner-only file holding the token's user PIN (else $CONCLAVE_HSM_PIN_FILE)." };
 
         var command = new Command("bench", "Measure signing on this machine (single keys, HSM, FROST, Safe multisig, post-quantum; with --cluster, through a local cluster) against a same-run libsecp256k1 baseline.");
-        foreach (Option o in new Option[] { duration, concurrency, cluster, shapes, clusterShape, nodeTransport, keyCounts, schemes, json, markdown, hsmModule, hsmToken, hsmPinFile })
+        foreach (Option o in new Option[] { duration, concurrency, cluster, shapes, clusterShape, nodeTransport, stepsInFlight, keyCounts, schemes, json, markdown, hsmModule, hsmToken, hsmPinFile })
         {
             command.Options.Add(o);
         }
@@ -83,6 +84,12 @@ internal static class BenchCommand
                 throw new CliUsageException("--node-transport must be frames or grpc");
             }
 
+            int signSteps = parse.GetValue(stepsInFlight);
+            if (signSteps is < 1 or > 512)
+            {
+                throw new CliUsageException("--sign-steps-in-flight must be between 1 and 512");
+            }
+
             var counts = new List<int>();
             foreach (string c in SplitList(parse.GetValue(keyCounts)) ?? [])
             {
@@ -103,7 +110,7 @@ internal static class BenchCommand
             }
 
             var settings = new BenchSettings(TimeSpan.FromSeconds(seconds), inFlight, parse.GetValue(cluster), shapeList, clusterShapeValue, filter,
-                HsmFrom(parse.GetValue(hsmModule), parse.GetValue(hsmToken), parse.GetValue(hsmPinFile)), transport, counts.Count > 0 ? counts : null);
+                HsmFrom(parse.GetValue(hsmModule), parse.GetValue(hsmToken), parse.GetValue(hsmPinFile)), transport, counts.Count > 0 ? counts : null, signSteps);
             var ctx = new BenchContext(settings, Console.Error);
             BenchRows.RunAll(ctx);
             await KeyCountBench.RunAsync(ctx, ct).ConfigureAwait(false);

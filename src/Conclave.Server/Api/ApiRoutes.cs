@@ -15,6 +15,12 @@ namespace Conclave.Server.Api;
 /// <summary>The REST v1 routes, health, readiness and metrics.</summary>
 public static class ApiRoutes
 {
+    /// <summary>
+    /// Items of one sign/batch in progress at once. High enough that a batch's threshold items reach the coordinator
+    /// together and share sign steps (issue 18, StepCoalescer); each item is still decided, limited and audited alone.
+    /// </summary>
+    private const int SignBatchParallelism = 64;
+
     public static void Map(WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
@@ -93,7 +99,7 @@ public static class ApiRoutes
             }
 
             var results = new SignBatchItem[body.Items.Count];
-            await Parallel.ForAsync(0, body.Items.Count, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = ct }, async (i, token) =>
+            await Parallel.ForAsync(0, body.Items.Count, new ParallelOptions { MaxDegreeOfParallelism = SignBatchParallelism, CancellationToken = ct }, async (i, token) =>
             {
                 PolicyGrant? grant = null;
                 try

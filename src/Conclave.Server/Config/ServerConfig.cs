@@ -38,6 +38,13 @@ public sealed class ServerConfig
     /// </summary>
     public string NodeTransport { get; set; } = "frames";
 
+    /// <summary>
+    /// FROST sign steps outstanding per node before further signatures wait and share the next step (issue 18,
+    /// coalescing; docs/ARCHITECTURE.md "Coalescing"). 1..512; a lone signature never waits. 512 in practice turns
+    /// coalescing off (every signature its own step, as many in flight as the frame connection carries).
+    /// </summary>
+    public int SignStepsInFlight { get; set; } = 2;
+
     /// <summary>PostgreSQL connection string for the server store; null or empty: SQLite in <see cref="DataDir"/>.</summary>
     public string? PostgresConnectionString { get; set; }
 
@@ -247,6 +254,11 @@ public sealed class ServerConfig
         if (DklsPresignPoolSize is < 0 or > 1024)
         {
             throw new ConfigException("dklsPresignPoolSize must be between 0 and 1024");
+        }
+
+        if (SignStepsInFlight is < 1 or > 512)
+        {
+            throw new ConfigException("signStepsInFlight must be between 1 and 512");
         }
 
         if (NodeTransport is not ("frames" or "grpc"))

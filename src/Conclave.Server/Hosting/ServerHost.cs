@@ -82,6 +82,7 @@ public static class ServerHost
             Runs = store.Rotations,
             // Replicas may share a data folder (each with its own listen address): the address keeps their names apart.
             Owner = InstanceId(dataDir) + "@" + config.Listen,
+            SignStepsInFlight = config.SignStepsInFlight,
             // Committed with what the request holds (its intent and policy decision: Api.RequestAudit), in one fsync.
             BeforeSignRound = (keyId, version, message, session, ct) =>
                 AppendRoundAsync(store, Conclave.Node.Frost.SignAuditRecords.CoordinatorEntry(keyId, version, message.Span, session), ct),

@@ -19,8 +19,9 @@ namespace Conclave.Node.Frost;
 /// <list type="bullet">
 /// <item>frost.import: keyId, scheme, ephemeral X25519 public key, sealed key package → frost.imported: public key package.</item>
 /// <item>frost.commit: keyId, count → frost.commitments: count, then per nonce: 16-byte id, commitments.</item>
-/// <item>frost.sign: keyId, 16-byte nonce id, signing package, path, key version → frost.share: signature share under
-/// the (child) key, BIP-86 tweaked for frost-taproot.</item>
+/// <item>frost.sign: 1..256 items, each a session, keyId, 16-byte nonce id, signing package, path and key version
+/// (<see cref="FrostSignBatch"/>) → frost.shares: per item a signature share under the (child) key, BIP-86 tweaked for
+/// frost-taproot, or that item's refusal.</item>
 /// </list>
 /// </summary>
 public sealed class FrostHandlers(FrostNodeState state) : IProtocolHandler
@@ -117,31 +118,56 @@ public sealed class FrostHandlers(FrostNodeState state) : IProtocolHandler
         return [new OutgoingMessage(FrostMessages.Commitments, ctx.Request.Round, [0], w.ToArray())];
     }
 
+    /// <summary>
+    /// A sign step of 1..256 items (<see cref="FrostSignBatch"/>): each item is signed or refused on its own. The items'
+    /// audit records are appended as each item starts, so their commits group into one fsync while the shares are
+    /// computed; no share is returned before its own record is durable.
+    /// </summary>
     private async Task<IReadOnlyList<OutgoingMessage>> SignAsync(StepContext ctx, CancellationToken ct)
     {
-        var r = new PayloadReader(ctx.Request.Payload.Span);
-        string keyId = r.String("keyId");
-        byte[] nonceId = r.Bytes("nonceId", Conclave.Node.Threshold.Engine.NonceEpochs.NonceIdSizeInBytes).ToArray();
-        byte[] packageBytes = r.Bytes("signingPackage").ToArray();
-        uint[] path = ReadPath(ref r);
-        uint version = r.U32("keyVersion");
-        r.End();
-        if (nonceId.Length != Conclave.Node.Threshold.Engine.NonceEpochs.NonceIdSizeInBytes)
+        IReadOnlyList<FrostSignItem> items = FrostSignBatch.DecodeRequest(ctx.Request.Payload.Span);
+        var pending = new Task<byte[]>[items.Count];
+        for (int i = 0; i < items.Count; i++)
         {
-            throw new ProtocolException("nonce id must be 16 bytes");
+            pending[i] = SignItemAsync(items[i], ct);
         }
 
+        var outcomes = new FrostSignOutcome[items.Count];
+        for (int i = 0; i < pending.Length; i++)
+        {
+            outcomes[i] = await OutcomeAsync(pending[i]).ConfigureAwait(false);
+        }
+
+        return [new OutgoingMessage(FrostMessages.Shares, ctx.Request.Round, [0], FrostSignBatch.EncodeReply(outcomes))];
+    }
+
+    /// <summary>One item's outcome: its share, or the refusal its failure maps to (as a whole step's would, <see cref="HandlerSupport.RefuseOnFailure"/>).</summary>
+    private static async Task<FrostSignOutcome> OutcomeAsync(Task<byte[]> item)
+    {
+        try
+        {
+            byte[] share = await HandlerSupport.RefuseOnFailure(async () => await item.ConfigureAwait(false)).ConfigureAwait(false);
+            return FrostSignOutcome.Signed(share);
+        }
+        catch (ProtocolException e)
+        {
+            return FrostSignOutcome.Refused(e.Message, e.Culprit);
+        }
+    }
+
+    private async Task<byte[]> SignItemAsync(FrostSignItem item, CancellationToken ct)
+    {
         // The coordinator names the key version it will verify the share under. After a refresh or reshare a node
         // holds the new share while a coordinator may still hold the old public package: refusing here (before the
         // nonce is used) keeps an honest node from being named a culprit for a share made with the newer share.
         // While a rotation commits, the previous version still signs until it is retired (erased).
         // Held while the share is computed: a rotation evicting the share meanwhile cannot erase it under the computation.
-        using KeyVersions<KeyPackage>.ShareLease lease = await state.LeaseKeyAtVersionAsync(keyId, (int)version, ct).ConfigureAwait(false);
+        using KeyVersions<KeyPackage>.ShareLease lease = await state.LeaseKeyAtVersionAsync(item.KeyId, item.KeyVersion, ct).ConfigureAwait(false);
         KeyPackage key = lease.Share;
 
-        using SigningNonces nonces = state.Nonces.Take(keyId, (int)version, nonceId)
-            ?? throw new ProtocolException($"nonce {Convert.ToHexStringLower(nonceId)} is unknown or already used on node {state.NodeId}");
-        SigningPackage package = SigningPackage.FromBytes(key.Suite, packageBytes);
+        using SigningNonces nonces = state.Nonces.Take(item.KeyId, item.KeyVersion, item.NonceId)
+            ?? throw new ProtocolException($"nonce {Convert.ToHexStringLower(item.NonceId)} is unknown or already used on node {state.NodeId}");
+        SigningPackage package = SigningPackage.FromBytes(key.Suite, item.SigningPackage);
 
         // A non-empty path signs with the non-hardened child (HdDerivation: the same public tweak on every share).
         // frost-taproot then tweaks the (child) share to the BIP-86 output key, Q = P + int(hash_TapTweak(x(P)))·G
@@ -152,11 +178,11 @@ public sealed class FrostHandlers(FrostNodeState state) : IProtocolHandler
         // public values known before the share is computed, so its commit (an fsync) runs while the share is computed
         // (issue 18); the share is returned only once the record is durable. If computing the share fails, the record
         // stays (a share was asked for under that nonce and round) and nothing leaves.
-        Task recorded = SignAuditRecords.RecordShareAsync(state.Store, state.NodeId, keyId, (int)version, package.Message, nonceId, ctx.SessionId, ct);
+        Task recorded = SignAuditRecords.RecordShareAsync(state.Store, state.NodeId, item.KeyId, item.KeyVersion, package.Message, item.NonceId, item.SessionId, ct);
         byte[] encoded;
         try
         {
-            KeyDerivation derivation = KeyDerivation.Signing(key.Suite, path);
+            KeyDerivation derivation = KeyDerivation.Signing(key.Suite, item.Path);
             using KeyPackage? derived = derivation.IsIdentity ? null : FrostScheme.Get(key.Suite.SchemeName).Derive(key, derivation);
             SignatureShare share = FrostSigner.Sign(package, nonces, derived ?? key);
             encoded = share.ToBytes();
@@ -173,28 +199,6 @@ public sealed class FrostHandlers(FrostNodeState state) : IProtocolHandler
         }
 
         await recorded.ConfigureAwait(false);
-        return [new OutgoingMessage(FrostMessages.Share, ctx.Request.Round, [0], encoded)];
-    }
-
-    /// <summary>The derivation path of a sign request: a count (0 = the key itself, at most 255) and that many non-hardened indexes.</summary>
-    private static uint[] ReadPath(ref PayloadReader r)
-    {
-        uint count = r.U32("pathLength");
-        if (count > 255)
-        {
-            throw new ProtocolException("a derivation path has at most 255 levels");
-        }
-
-        uint[] path = new uint[count];
-        for (int i = 0; i < path.Length; i++)
-        {
-            path[i] = r.U32("pathIndex");
-            if (path[i] >= HdDerivation.HardenedOffset)
-            {
-                throw new ProtocolException("threshold keys derive non-hardened children only");
-            }
-        }
-
-        return path;
+        return encoded;
     }
 }

@@ -19,11 +19,11 @@ public static class FrostMessages
     /// <summary>Node → coordinator: nonce ids and their public commitments.</summary>
     public const string Commitments = "frost.commitments";
 
-    /// <summary>Coordinator → node: sign a signing package with one pooled nonce.</summary>
+    /// <summary>Coordinator → node: 1..256 signing packages, each with one pooled nonce (<see cref="FrostSignBatch"/>).</summary>
     public const string Sign = "frost.sign";
 
-    /// <summary>Node → coordinator: a signature share.</summary>
-    public const string Share = "frost.share";
+    /// <summary>Node → coordinator: a signature share or a refusal per item of the sign step (<see cref="FrostSignBatch"/>).</summary>
+    public const string Shares = "frost.shares";
 
     /// <summary>Coordinator → node: start a DKG, refresh or reshare run (the commit step).</summary>
     public const string DkgStart = "frost.dkg.start";

@@ -72,6 +72,7 @@ public sealed partial class FrostCoordinator
     private readonly RotationEngine<FrostKeyInfo> _rotation;
     private readonly TimeProvider _clock;
     private readonly NodeTrustNotices _notices;
+    private readonly StepCoalescer<FrostSignItem, byte[]> _signSteps;
 
     /// <summary>
     /// Called (and awaited) before the nodes of a signing round are asked for shares: the server appends its audit entry
@@ -87,6 +88,7 @@ public sealed partial class FrostCoordinator
         _pools = new(FetchCommitmentsAsync, OnBackgroundRefillFailed);
         _rotation = new RotationEngine<FrostKeyInfo>(cluster, new FrostRotationProtocol(this), _health);
         _notices = new NodeTrustNotices(cluster, _health);
+        _signSteps = new StepCoalescer<FrostSignItem, byte[]>(SendSignStepAsync) { MaxItems = FrostSignBatch.MaxItems };
     }
 
     /// <summary>
@@ -120,6 +122,15 @@ public sealed partial class FrostCoordinator
     public TimeSpan DownTime { get => _health.DownTime; init => _health.DownTime = value; }
 
     public int MaxAttempts { get; init; } = 3;
+
+    /// <summary>
+    /// Sign steps outstanding per node before further signatures wait and share the next step (issue 18, coalescing;
+    /// <see cref="StepCoalescer{TItem, TResult}"/>). A lone signature never waits.
+    /// </summary>
+    public int SignStepsInFlight { get => _signSteps.MaxStepsInFlight; init => _signSteps.MaxStepsInFlight = value; }
+
+    /// <summary>Signature shares asked of nodes, and the sign steps that carried them (shares per step: the coalescing achieved).</summary>
+    public (long Items, long Steps) SignSteps => _signSteps.Sent;
 
     /// <summary>
     /// How signature shares are checked (issue 18): by default the aggregate first, and each share only when it does not
@@ -210,21 +221,14 @@ public sealed partial class FrostCoordinator
     {
         ArgumentNullException.ThrowIfNull(path);
         FrostKeyInfo key = Find(keyId) ?? throw new ArgumentException($"unknown FROST key {keyId}", nameof(keyId));
-        PublicKeyPackage signingKey = key.SigningKeyFor(path);
-        var pathWriter = new PayloadWriter().U32((uint)path.Count);
-        foreach (uint index in path)
-        {
-            pathWriter.U32(index);
-        }
-
-        byte[] pathBytes = pathWriter.ToArray();
+        _ = key.SigningKeyFor(path); // a path the suite cannot derive fails here, before any node is asked
         return await QuorumCall.RunAsync(_health, key, Find, MaxAttempts, (k, n) => _pools.Depth((k.KeyId, k.Version, n)),
-            (k, quorum, call, token) => SignAttemptAsync(k, quorum, call, message, path, pathBytes, token), ct).ConfigureAwait(false);
+            (k, quorum, call, token) => SignAttemptAsync(k, quorum, call, message, path, token), ct).ConfigureAwait(false);
     }
 
     /// <summary>One signing attempt with <paramref name="quorum"/> (RFC 9591 section 5.2 and 5.3); null: try again (the failure is in <paramref name="call"/>).</summary>
     private async Task<FrostSignature?> SignAttemptAsync(FrostKeyInfo key, IReadOnlyList<uint> quorum, QuorumCall call, ReadOnlyMemory<byte> message,
-        IReadOnlyList<uint> path, byte[] pathBytes, CancellationToken ct)
+        IReadOnlyList<uint> path, CancellationToken ct)
     {
         string keyId = key.KeyId;
         PublicKeyPackage signingKey = key.SigningKeyFor(path);
@@ -250,27 +254,18 @@ public sealed partial class FrostCoordinator
             await record(keyId, key.Version, message, session, ct).ConfigureAwait(false); // issue 14 item 8
         }
 
-        var calls = picked.Select(p =>
-        {
-            byte[] payload = [.. new PayloadWriter().String(keyId).Bytes(p.C.NonceId).Bytes(packageBytes).ToArray(), .. pathBytes,
-                .. new PayloadWriter().U32((uint)key.Version).ToArray()];
-            Envelope req = _cluster.Request(session, FrostMessages.Sign, 1, [p.Node], payload);
-            return (p.Node, Task: _cluster.Node(p.Node).StepAsync(req, [], _cluster.RoundTimeout, ct));
-        }).ToList();
+        // Each share is asked in the next sign step to its node (StepCoalescer: alone when the node has room, else with
+        // the other signatures waiting for it), under this round's own session.
+        var calls = picked.Select(p => (p.Node, Task: _signSteps.CallAsync(p.Node,
+            new FrostSignItem(session, keyId, p.C.NonceId, packageBytes, path, key.Version), ct))).ToList();
 
         var shares = new List<SignatureShare>(calls.Count);
         bool retry = false;
-        foreach ((uint node, Task<IReadOnlyList<Envelope>> task) in calls)
+        foreach ((uint node, Task<byte[]> task) in calls)
         {
             try
             {
-                IReadOnlyList<Envelope> reply = await task.ConfigureAwait(false);
-                if (reply.Count != 1 || reply[0].Kind != FrostMessages.Share)
-                {
-                    throw new CulpritException([node], $"node {node} answered the signing request with something other than one share");
-                }
-
-                shares.Add(SignatureShare.FromBytes(key.Suite, reply[0].Payload.Span));
+                shares.Add(SignatureShare.FromBytes(key.Suite, await task.ConfigureAwait(false)));
             }
             catch (NodeCallException e)
             {
@@ -304,6 +299,32 @@ public sealed partial class FrostCoordinator
             uint[] culprits = [.. e.Culprits.Select(FrostNodeIds.ToNode)];
             throw new CulpritException(culprits, $"signature aggregation failed: {e.Message}");
         }
+    }
+
+    /// <summary>
+    /// One sign step to <paramref name="node"/> carrying every item the coalescer gathered for it (<see cref="FrostSignBatch"/>):
+    /// one envelope each way. A reply that is not one well-formed frost.shares message for exactly these items names
+    /// the node; an item the node refused fails with that refusal (as a lone step's refusal would).
+    /// </summary>
+    private async Task<IReadOnlyList<CoalescedOutcome<byte[]>>> SendSignStepAsync(uint node, IReadOnlyList<FrostSignItem> items)
+    {
+        Envelope req = _cluster.Request(Cluster.NewSessionId(), FrostMessages.Sign, 1, [node], FrostSignBatch.EncodeRequest(items));
+        IReadOnlyList<Envelope> reply = await _cluster.Node(node).StepAsync(req, [], _cluster.RoundTimeout, CancellationToken.None).ConfigureAwait(false);
+        IReadOnlyList<FrostSignOutcome> outcomes;
+        try
+        {
+            outcomes = reply.Count == 1 && reply[0].Kind == FrostMessages.Shares
+                ? FrostSignBatch.DecodeReply(reply[0].Payload.Span, items.Count)
+                : throw new ProtocolException("not one frost.shares message");
+        }
+        catch (ProtocolException e)
+        {
+            throw new CulpritException([node], $"node {node} answered the signing request with something other than its shares: {e.Message}");
+        }
+
+        return [.. outcomes.Select(o => o.Share is { } share
+            ? CoalescedOutcome<byte[]>.Of(share)
+            : CoalescedOutcome<byte[]>.Failed(new NodeCallException(node, Grpc.Core.StatusCode.FailedPrecondition, o.Refusal!, o.Culprit, null)))];
     }
 
     private void DropPool(string keyId, uint node) => _pools.Drop(p => p.Key == keyId && p.Node == node);
