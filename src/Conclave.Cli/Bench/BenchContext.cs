@@ -71,6 +71,7 @@ internal sealed class BenchContext
         Report.Rows.Add(row);
         Progress.WriteLine($"     sign p50 {Format.Duration(row.Sign.P50Us)}, p99 {Format.Duration(row.Sign.P99Us)}"
             + (row.ConcurrentPerSecond > 0 ? $", {row.ConcurrentPerSecond:N0}/s with {row.Concurrency} in flight" : string.Empty)
+            + (row.CpuUsPerSignature is { } cpu ? $", {Format.Duration(cpu)} CPU per signature (server and nodes)" : string.Empty)
             + $", {row.RatioToBaseline:N1}× baseline");
     }
 

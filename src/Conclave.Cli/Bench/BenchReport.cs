@@ -102,6 +102,14 @@ internal sealed class BenchRow
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public double? RestBytesPerSignature { get; set; }
 
+    /// <summary>
+    /// For cluster rows: CPU time of the server process and every node process together per signature, over the
+    /// concurrent phase (process CPU clocks read before and after; the machine's other load does not count, so this is
+    /// the figure to compare across runs and cluster shapes). Null in process.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public double? CpuUsPerSignature { get; set; }
+
     /// <summary>Sign p50 divided by the same-run baseline's sign p50.</summary>
     public double RatioToBaseline { get; set; }
 

@@ -57,6 +57,7 @@ internal static class ClusterBench
             Cluster cluster = app.Services.GetRequiredService<Cluster>();
             cluster.CountBytes = true; // bytes on the wire per signature (off outside benchmarks: sizing every message costs)
             ServerMetrics metrics = app.Services.GetRequiredService<ServerMetrics>();
+            FrostCoordinator frost = app.Services.GetRequiredService<FrostCoordinator>();
             using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = Math.Max(ctx.Settings.Concurrency, 1), PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5) })
             {
                 BaseAddress = new Uri("http://" + config.Listen),
@@ -68,7 +69,7 @@ internal static class ClusterBench
             await TransportFloorAsync(ctx, cluster, cancellationToken).ConfigureAwait(false);
             foreach (string scheme in wanted)
             {
-                await MeasureSchemeAsync(ctx, http, cluster, metrics, n, t, scheme, cancellationToken).ConfigureAwait(false);
+                await MeasureSchemeAsync(ctx, http, cluster, metrics, nodes, frost, n, t, scheme, cancellationToken).ConfigureAwait(false);
             }
 
             if (wanted.Contains("ecdsa-secp256k1"))
@@ -78,7 +79,7 @@ internal static class ClusterBench
 
             foreach (string scheme in new[] { "frost-secp256k1", "ecdsa-secp256k1" }.Where(wanted.Contains))
             {
-                await MeasureBatchAsync(ctx, http, n, t, scheme, cancellationToken).ConfigureAwait(false);
+                await MeasureBatchAsync(ctx, http, nodes, frost, n, t, scheme, cancellationToken).ConfigureAwait(false);
             }
 
             await FarApartAsync(ctx, nodes, t, n, cancellationToken).ConfigureAwait(false);
@@ -439,7 +440,8 @@ internal static class ClusterBench
     /// <see cref="BatchesInFlight"/> batches in flight. Every item of the last batch must carry a result, and its first
     /// signature must verify.
     /// </summary>
-    private static async Task MeasureBatchAsync(BenchContext ctx, HttpClient http, int n, int t, string scheme, CancellationToken cancellationToken)
+    private static async Task MeasureBatchAsync(BenchContext ctx, HttpClient http, LocalClusterProcesses nodes, FrostCoordinator coordinator, int n, int t, string scheme,
+        CancellationToken cancellationToken)
     {
         string id = $"{scheme}/cluster-batch-{BatchItems}-{t}-of-{n}";
         if (!ctx.Begin(id, alsoWith: scheme))
@@ -466,7 +468,10 @@ internal static class ClusterBench
         }
 
         Latency batch = await ctx.Sampler.SequentialAsync(BatchAsync).ConfigureAwait(false);
+        var cpu = CpuClock.Start(nodes, n, coordinator);
         double batchesPerSecond = await ctx.Sampler.ConcurrentAsync(BatchAsync, BatchesInFlight).ConfigureAwait(false);
+        double cpuPerSignature = cpu.PerSignature(batchesPerSecond * BatchItems);
+        string coalesced = cpu.SharesPerStep is { } perStep ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"; {perStep:N1} shares per node sign step") : "";
         JsonArray results = last?["results"]?.AsArray() ?? throw new BenchFailedException($"a {scheme} batch answered no results");
         if (results.Count != BatchItems || results.Any(x => x?["result"] is null))
         {
@@ -486,13 +491,15 @@ internal static class ClusterBench
         {
             Id = id, Family = threshold ? "mpc" : "single-key", Operation = $"sign/batch {BatchItems}", Scheme = scheme, Shape = threshold ? $"{t}-of-{n}" : "1-of-1",
             Where = "cluster-rest", Sign = batch, ConcurrentPerSecond = batchesPerSecond * BatchItems, Concurrency = BatchesInFlight, SignatureBytes = signature.Length,
+            CpuUsPerSignature = cpuPerSignature,
             SecurityProfile = "-",
             Note = string.Create(System.Globalization.CultureInfo.InvariantCulture,
-                $"POST /v1/keys/{{name}}/sign/batch with {BatchItems} distinct messages per request: the latency is one whole batch; {sequentialPerSecond:N0} signatures per second one batch at a time, the throughput column with {BatchesInFlight} batches in flight (signatures per second)"),
+                $"POST /v1/keys/{{name}}/sign/batch with {BatchItems} distinct messages per request: the latency is one whole batch; {sequentialPerSecond:N0} signatures per second one batch at a time, the throughput column with {BatchesInFlight} batches in flight (signatures per second){coalesced}"),
         });
     }
 
-    private static async Task MeasureSchemeAsync(BenchContext ctx, HttpClient http, Cluster cluster, ServerMetrics metrics, int n, int t, string scheme, CancellationToken cancellationToken)
+    private static async Task MeasureSchemeAsync(BenchContext ctx, HttpClient http, Cluster cluster, ServerMetrics metrics, LocalClusterProcesses nodes, FrostCoordinator coordinator, int n, int t, string scheme,
+        CancellationToken cancellationToken)
     {
         string id = $"{scheme}/cluster-{t}-of-{n}";
         if (!ctx.Begin(id))
@@ -521,7 +528,10 @@ internal static class ClusterBench
         double nodeBytesPerSignature = (NodeBytes(cluster, n) - nodeBytesBefore) / (double)BytesSample;
         double restBytesPerSignature = (signer.RestBytes - restBefore) / (double)BytesSample;
         (Latency sign, Latency policyPart) = await SignTimingPolicyAsync(ctx, metrics, signer.SignAsync).ConfigureAwait(false);
+        var cpu = CpuClock.Start(nodes, n, coordinator);
         double concurrent = await ctx.Sampler.ConcurrentAsync(signer.SignAsync, ctx.Settings.Concurrency).ConfigureAwait(false);
+        double cpuPerSignature = cpu.PerSignature(concurrent);
+        string coalesced = cpu.SharesPerStep is { } perStep ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"; {perStep:N1} shares per node sign step with {ctx.Settings.Concurrency} in flight") : "";
 
         // Every figure is for signatures that verify: check the last one, and time verification in process.
         JsonNode last = signer.Last!;
@@ -538,7 +548,7 @@ internal static class ClusterBench
         {
             Id = id, Family = threshold ? "mpc" : "single-key", Scheme = scheme, Shape = threshold ? $"{t}-of-{n}" : "1-of-1", Where = "cluster-rest",
             KeyGenerationMs = keygenMs, Sign = sign, ConcurrentPerSecond = concurrent, Concurrency = ctx.Settings.Concurrency,
-            VerifyUs = verifyLatency.P50Us, SignatureBytes = signature.Length,
+            VerifyUs = verifyLatency.P50Us, SignatureBytes = signature.Length, CpuUsPerSignature = cpuPerSignature,
             NodeBytesPerSignature = threshold ? nodeBytesPerSignature : null, RestBytesPerSignature = restBytesPerSignature,
             SecurityProfile = threshold
                 ? $"{t} of the {n} signer nodes (each holds one share under its own key-encryption key); the server holds no share"
@@ -546,7 +556,7 @@ internal static class ClusterBench
             Note = threshold
                 ? scheme == Dkls
                     ? "POST /v1/keys/{name}/sign through the server and the node processes, the three DKLs23 rounds per signature (no presignature pool yet); key generation = FROST DKG plus the pairwise OT setup through the API"
-                    : "POST /v1/keys/{name}/sign through the server and the node processes; key generation = DKG through the API"
+                    : "POST /v1/keys/{name}/sign through the server and the node processes; key generation = DKG through the API" + coalesced
                 : "server-held key through the same REST path and durable audit",
         });
         AddPolicyRow(ctx, $"policy/rest-{scheme}-{(threshold ? $"{t}-of-{n}" : "server-held")}", scheme, policyPart, sign, "admin under the starter rules");

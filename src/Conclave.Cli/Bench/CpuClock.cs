@@ -1,0 +1,61 @@
+using System.Diagnostics;
+using Conclave.Server.Coordinator;
+using Conclave.Server.Hosting;
+
+namespace Conclave.Cli.Bench;
+
+/// <summary>
+/// CPU time spent by this process (the bench, which hosts the server) and every signer-node process of the bench's
+/// cluster over a measured phase: the cost of a signature whatever else the machine runs (issue 18's "cost per
+/// signature", compared across cluster shapes and runs). Read from the processes' own CPU clocks before and after.
+/// </summary>
+internal sealed class CpuClock
+{
+    private readonly Process[] _processes;
+    private readonly TimeSpan _before;
+    private readonly long _start;
+    private readonly FrostCoordinator _frost;
+    private readonly (long Items, long Steps) _stepsBefore;
+
+    private CpuClock(Process[] processes, FrostCoordinator frost)
+    {
+        _processes = processes;
+        _frost = frost;
+        _stepsBefore = frost.SignSteps;
+        _before = Total();
+        _start = Stopwatch.GetTimestamp();
+    }
+
+    public static CpuClock Start(LocalClusterProcesses nodes, int n, FrostCoordinator frost) =>
+        new([Process.GetCurrentProcess(), .. Enumerable.Range(1, n).Select(i => nodes.NodeProcess((uint)i)).OfType<Process>()], frost);
+
+    /// <summary>FROST signature shares per sign step over the phase (the coalescing achieved); null when no FROST step ran.</summary>
+    public double? SharesPerStep
+    {
+        get
+        {
+            (long items, long steps) = _frost.SignSteps;
+            return steps > _stepsBefore.Steps ? (items - _stepsBefore.Items) / (double)(steps - _stepsBefore.Steps) : null;
+        }
+    }
+
+    /// <summary>Microseconds of CPU per signature, given the phase's signatures per second.</summary>
+    public double PerSignature(double signaturesPerSecond)
+    {
+        TimeSpan spent = Total() - _before;
+        double signatures = signaturesPerSecond * Stopwatch.GetElapsedTime(_start).TotalSeconds;
+        return signatures > 0 ? spent.TotalMicroseconds / signatures : 0;
+    }
+
+    private TimeSpan Total()
+    {
+        TimeSpan sum = TimeSpan.Zero;
+        foreach (Process p in _processes)
+        {
+            p.Refresh();
+            sum += p.HasExited ? TimeSpan.Zero : p.TotalProcessorTime;
+        }
+
+        return sum;
+    }
+}
