@@ -154,6 +154,8 @@ public sealed class BenchCommandTests : IDisposable
         Assert.True(frost["keyGenerationMs"]!.GetValue<double>() > 0, "no DKG time");
         Assert.True(frost["nodeBytesPerSignature"]!.GetValue<double>() > 0, "no coordinator-node bytes");
         Assert.True(frost["restBytesPerSignature"]!.GetValue<double>() > 0, "no REST bytes");
+        Assert.True(frost["cpuUsPerSignature"]!.GetValue<double>() > 0, "no CPU per signature (server and node processes)");
+        Assert.Contains("shares per node sign step", frost["note"]!.GetValue<string>(), StringComparison.Ordinal);
         Assert.True(frost["concurrentPerSecond"]!.GetValue<double>() > 0);
         Assert.Equal(4, frost["concurrency"]!.GetValue<int>());
 
