@@ -11,6 +11,7 @@ using Conclave.Storage;
 using Conclave.Storage.Audit;
 using Conclave.Storage.Keys;
 using Conclave.Storage.Policy;
+using Conclave.Storage.Principals;
 using Conclave.Storage.Requests;
 
 namespace Conclave.Server.Policy;
@@ -65,6 +66,7 @@ public sealed class ApprovalService(IConclaveStore store, PolicyGate gate, TimeP
             ["route"] = route,
             ["keyId"] = key.Id,
             ["principal"] = caller.Principal.Id,
+            ["credential"] = SigningCredential(caller),
             ["operation"] = operation,
             ["body"] = body,
             ["createdAt"] = now.ToUnixTimeMilliseconds(),
@@ -155,6 +157,7 @@ public sealed class ApprovalService(IConclaveStore store, PolicyGate gate, TimeP
         {
             ["route"] = PolicyChangeRoute,
             ["principal"] = caller.Principal.Id,
+            ["credential"] = SigningCredential(caller),
             ["body"] = text,
             ["createdAt"] = now.ToUnixTimeMilliseconds(),
             ["policy"] = explanation,
@@ -200,6 +203,12 @@ public sealed class ApprovalService(IConclaveStore store, PolicyGate gate, TimeP
             DateTimeOffset effective = await EffectiveAtAsync(r, p, ct).ConfigureAwait(false);
             if (now < effective)
             {
+                continue;
+            }
+
+            if (await InitiatorRefusalAsync(r, p, now, ct).ConfigureAwait(false) is { } refused)
+            {
+                await FailAsync(r, RequestState.Approved, "coordinator", "failed after approval: " + refused).ConfigureAwait(false);
                 continue;
             }
 
@@ -535,12 +544,17 @@ public sealed class ApprovalService(IConclaveStore store, PolicyGate gate, TimeP
         string error;
         try
         {
-            reservation = await gate.ReserveAsync(reservations, time.GetUtcNow(), ct).ConfigureAwait(false);
-            if (executor is null)
+            DateTimeOffset now = time.GetUtcNow();
+            if (await InitiatorRefusalAsync(r, p, now, ct).ConfigureAwait(false) is { } refused)
+            {
+                // Checked before anything is reserved or signed.
+                error = refused;
+            }
+            else if (executor is null)
             {
                 error = "no executor for route " + route;
             }
-            else if (reservations.Count > 0 && reservation is null)
+            else if ((reservation = await gate.ReserveAsync(reservations, now, ct).ConfigureAwait(false)) is null && reservations.Count > 0)
             {
                 error = "a velocity limit was reached while the request waited for approval";
             }
@@ -561,10 +575,85 @@ public sealed class ApprovalService(IConclaveStore store, PolicyGate gate, TimeP
         }
 
         await gate.ReleaseAsync(reservation).ConfigureAwait(false);
-        byte[] failure = Encoding.UTF8.GetBytes(new JsonObject { ["error"] = error }.ToJsonString());
-        await store.Requests.FinishAsync(r.Id, RequestState.Approved, RequestState.Failed, failure, CancellationToken.None).ConfigureAwait(false);
-        await store.Audit.AppendAsync(new AuditEntryInput("coordinator", "request.failed", r.KeyId, r.RequestHash, "deny",
-            (r.Id + " failed after approval: " + error) is var t && t.Length <= 256 ? t : t[..255] + "…"), CancellationToken.None).ConfigureAwait(false);
+        await FailAsync(r, RequestState.Approved, "coordinator", "failed after approval: " + error).ConfigureAwait(false);
+    }
+
+    /// <summary>Moves <paramref name="r"/> from <paramref name="from"/> to failed with <paramref name="why"/> as its result's error, and audits it once.</summary>
+    private async Task FailAsync(RequestRecord r, RequestState from, string actor, string why)
+    {
+        byte[] failure = Encoding.UTF8.GetBytes(new JsonObject { ["error"] = why }.ToJsonString());
+        if (await store.Requests.FinishAsync(r.Id, from, RequestState.Failed, failure, CancellationToken.None).ConfigureAwait(false))
+        {
+            await store.Audit.AppendAsync(new AuditEntryInput(actor, "request.failed", r.KeyId, r.RequestHash, "deny",
+                (r.Id + " " + why) is var t && t.Length <= 256 ? t : t[..255] + "…"), CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The key id of the RFC 9421 credential <paramref name="caller"/> signed with; null for the admin token and client certificates.</summary>
+    private static string? SigningCredential(CallerIdentity caller) => caller.Method == AuthMethod.HttpSignature ? caller.CredentialId : null;
+
+    /// <summary>
+    /// Why a held request may no longer run as its initiator (null when it may): the principal that made it no longer
+    /// exists or is disabled, or the RFC 9421 credential it was made under is revoked or its lease has lapsed at
+    /// <paramref name="now"/>. A request made under the admin token names no credential and is not refused here.
+    /// </summary>
+    private async Task<string?> InitiatorRefusalAsync(RequestRecord r, JsonElement p, DateTimeOffset now, CancellationToken ct)
+    {
+        if (string.Equals(r.Requester, CallerIdentity.Admin.Principal.Id, StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        PrincipalRecord? principal = await store.Principals.GetAsync(r.Requester, ct).ConfigureAwait(false);
+        if (principal is null)
+        {
+            return $"principal {r.Requester} that made the request no longer exists";
+        }
+
+        if (principal.Disabled)
+        {
+            return $"principal {r.Requester} that made the request is disabled";
+        }
+
+        if (!p.TryGetProperty("credential", out JsonElement c) || c.ValueKind != JsonValueKind.String)
+        {
+            return null;
+        }
+
+        string keyId = c.GetString()!;
+        CredentialRecord? credential = await store.Principals.GetCredentialAsync(keyId, ct).ConfigureAwait(false);
+        return credential is null || !string.Equals(credential.PrincipalId, r.Requester, StringComparison.Ordinal) ? $"credential {keyId} the request was made under no longer exists"
+            : credential.Revoked ? $"credential {keyId} the request was made under was revoked"
+            : now >= credential.LeaseExpiresAt ? $"the lease of credential {keyId} the request was made under lapsed"
+            : null;
+    }
+
+    /// <summary>
+    /// Fails at once every pending request made under credential <paramref name="keyId"/>, and every approved policy
+    /// change made under it that waits for its time lock, once <paramref name="actor"/> revoked it: revocation is final,
+    /// so they could never run. A request this pass does not reach (past the first 1,000 of a state) is still refused
+    /// when its quorum is met.
+    /// </summary>
+    public async Task FailRequestsOfRevokedCredentialAsync(string keyId, string actor, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(keyId);
+        ArgumentNullException.ThrowIfNull(actor);
+        foreach (RequestState state in (RequestState[])[RequestState.Pending, RequestState.Approved])
+        {
+            foreach (RequestRecord r in await store.Requests.ListAsync(state, 1000, ct).ConfigureAwait(false))
+            {
+                if (state == RequestState.Approved && r.Operation != PolicyChangeRoute)
+                {
+                    continue;
+                }
+
+                using JsonDocument payload = JsonDocument.Parse(r.Payload);
+                if (payload.RootElement.TryGetProperty("credential", out JsonElement c) && c.ValueKind == JsonValueKind.String && c.GetString() == keyId)
+                {
+                    await FailAsync(r, state, actor, $"failed: credential {keyId} the request was made under was revoked").ConfigureAwait(false);
+                }
+            }
+        }
     }
 
     private static decimal? Dec(JsonElement x, string name) => x.GetProperty(name).ValueKind == JsonValueKind.Null ? null : x.GetProperty(name).GetDecimal();
