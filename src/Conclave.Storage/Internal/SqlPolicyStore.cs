@@ -31,16 +31,9 @@ internal sealed class SqlPolicyStore(SqlStore store) : IPolicyStore
 
         return store.WriteAsync(async (c, tx) =>
         {
-            // The newest version is read under the write transaction (SQLite: the database lock; PostgreSQL: the
-            // primary key refuses a second row for one version, and a lower version is refused below).
-            using (DbCommand max = SqlEngine.Command(c, tx, "SELECT COALESCE(MAX(version), 0) FROM policies WHERE policy_id=@id"))
+            if (await VersionedRows.NewestAsync(c, tx, "policies", "policy_id", policy.Id, cancellationToken).ConfigureAwait(false) >= policy.Version)
             {
-                max.Add("@id", policy.Id);
-                long newest = Convert.ToInt64(await max.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
-                if (newest >= policy.Version)
-                {
-                    return false;
-                }
+                return false;
             }
 
             using DbCommand ins = SqlEngine.Command(c, tx, $"INSERT INTO policies ({Columns}) VALUES (@id, @v, @h, @m, @d, @by, @at) ON CONFLICT DO NOTHING");
@@ -89,27 +82,6 @@ internal sealed class SqlPolicyStore(SqlStore store) : IPolicyStore
     }
 
     private Task<IReadOnlyList<StoredPolicy>> QueryAsync(string sql, string? id, long? version, CancellationToken ct) =>
-        store.ReadAsync<IReadOnlyList<StoredPolicy>>(async c =>
-        {
-            using DbCommand cmd = SqlEngine.Command(c, null, sql);
-            if (id is not null)
-            {
-                cmd.Add("@id", id);
-            }
-
-            if (version is not null)
-            {
-                cmd.Add("@v", version.Value);
-            }
-
-            using DbDataReader r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
-            var list = new List<StoredPolicy>();
-            while (await r.ReadAsync(ct).ConfigureAwait(false))
-            {
-                list.Add(new StoredPolicy(r.GetString(0), r.GetInt64(1), r.GetString(2), Enum.Parse<PolicyMode>(r.GetString(3)), (byte[])r.GetValue(4), r.GetString(5),
-                    SqlStore.FromMs(r.GetInt64(6))));
-            }
-
-            return list;
-        }, ct);
+        VersionedRows.QueryAsync(store, sql, id, version, r => new StoredPolicy(r.GetString(0), r.GetInt64(1), r.GetString(2), Enum.Parse<PolicyMode>(r.GetString(3)),
+            (byte[])r.GetValue(4), r.GetString(5), SqlStore.FromMs(r.GetInt64(6))), ct);
 }

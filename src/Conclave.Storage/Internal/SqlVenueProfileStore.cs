@@ -1,0 +1,67 @@
+using System.Data.Common;
+using Conclave.Storage.Policy;
+
+namespace Conclave.Storage.Internal;
+
+/// <summary>Venue profiles in <c>venue_profiles</c>: one row per (venue, version), never updated.</summary>
+internal sealed class SqlVenueProfileStore(SqlStore store) : IVenueProfileStore
+{
+    private const string Columns = "venue, version, hash, document, created_by, created_at";
+
+    public Task<bool> PutAsync(StoredVenueProfile profile, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(profile);
+        Validate.Identifier(profile.Venue, "profile.Venue");
+        Validate.Text(profile.Hash, "profile.Hash");
+        Validate.Text(profile.CreatedBy, "profile.CreatedBy");
+        if (profile.Version < 1)
+        {
+            throw StorageErrors.Invalid("profile.Version", "must be 1 or more");
+        }
+
+        if (profile.Document is null || profile.Document.Length == 0)
+        {
+            throw StorageErrors.Invalid("profile.Document", "must not be empty");
+        }
+
+        return store.WriteAsync(async (c, tx) =>
+        {
+            if (await VersionedRows.NewestAsync(c, tx, "venue_profiles", "venue", profile.Venue, cancellationToken).ConfigureAwait(false) >= profile.Version)
+            {
+                return false;
+            }
+
+            using DbCommand ins = SqlEngine.Command(c, tx, $"INSERT INTO venue_profiles ({Columns}) VALUES (@id, @v, @h, @d, @by, @at) ON CONFLICT DO NOTHING");
+            ins.Add("@id", profile.Venue);
+            ins.Add("@v", profile.Version);
+            ins.Add("@h", profile.Hash);
+            ins.Add("@d", profile.Document);
+            ins.Add("@by", profile.CreatedBy);
+            ins.Add("@at", profile.CreatedAt.ToUnixTimeMilliseconds());
+            return await ins.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
+        }, cancellationToken);
+    }
+
+    public async Task<StoredVenueProfile?> GetAsync(string venue, long? version = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(venue);
+        var list = await QueryAsync(version is null
+            ? $"SELECT {Columns} FROM venue_profiles WHERE venue=@id ORDER BY version DESC LIMIT 1"
+            : $"SELECT {Columns} FROM venue_profiles WHERE venue=@id AND version=@v", venue, version, cancellationToken).ConfigureAwait(false);
+        return list.Count == 0 ? null : list[0];
+    }
+
+    public Task<IReadOnlyList<StoredVenueProfile>> ListAsync(CancellationToken cancellationToken = default) =>
+        QueryAsync($"SELECT {Columns} FROM venue_profiles p WHERE version = (SELECT MAX(version) FROM venue_profiles q WHERE q.venue = p.venue) ORDER BY venue", null, null,
+            cancellationToken);
+
+    public Task<IReadOnlyList<StoredVenueProfile>> HistoryAsync(string venue, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(venue);
+        return QueryAsync($"SELECT {Columns} FROM venue_profiles WHERE venue=@id ORDER BY version", venue, null, cancellationToken);
+    }
+
+    private Task<IReadOnlyList<StoredVenueProfile>> QueryAsync(string sql, string? venue, long? version, CancellationToken ct) =>
+        VersionedRows.QueryAsync(store, sql, venue, version, r => new StoredVenueProfile(r.GetString(0), r.GetInt64(1), r.GetString(2), (byte[])r.GetValue(3), r.GetString(4),
+            SqlStore.FromMs(r.GetInt64(5))), ct);
+}
