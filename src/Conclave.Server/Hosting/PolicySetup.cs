@@ -13,39 +13,9 @@ using Conclave.Storage.Policy;
 
 namespace Conclave.Server.Hosting;
 
-/// <summary>Policy pieces read from server.json at start: venue profiles and the starter policy.</summary>
+/// <summary>Policy pieces read from server.json at start: the starter policy (venue profiles: <see cref="VenueProfileSource.InstallConfiguredAsync"/>).</summary>
 internal static class PolicySetup
 {
-    public static VenueRegistry LoadVenues(ServerConfig config)
-    {
-        var profiles = new List<VenueProfile>();
-        foreach (string file in config.VenueProfiles ?? [])
-        {
-            string path = config.Resolve(file);
-            try
-            {
-                profiles.Add(VenueProfile.Parse(File.ReadAllText(path)));
-            }
-            catch (IOException e)
-            {
-                throw new ConfigException($"venue profile {path} cannot be read: {e.Message}");
-            }
-            catch (PolicyFormatException e)
-            {
-                throw new ConfigException($"venue profile {path} is invalid: {e.Message}");
-            }
-        }
-
-        try
-        {
-            return new VenueRegistry(profiles);
-        }
-        catch (PolicyFormatException e)
-        {
-            throw new ConfigException($"venueProfiles: {e.Message}");
-        }
-    }
-
     /// <summary>Installs server.json's starterPolicy when the store has no policy with its id (once; later edits are kept).</summary>
     public static async Task InstallStarterPolicyAsync(ServerConfig config, IConclaveStore store, CancellationToken ct)
     {
