@@ -241,7 +241,7 @@ internal static class PoliciesCommand
         return cmd;
     }
 
-    private static void Print(ParseResult parse, ApiConnection api, JsonNode r, Action human)
+    internal static void Print(ParseResult parse, ApiConnection api, JsonNode r, Action human)
     {
         if (parse.GetValue(api.Json))
         {
