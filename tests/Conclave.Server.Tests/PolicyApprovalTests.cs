@@ -138,7 +138,13 @@ public sealed class PolicyApprovalTests
         var created = await SendAsync(s.Http, HttpMethod.Post, "/v1/principals",
             $$$"""{"id":"{{{id}}}","kind":"agent","scope":{"keys":["*"],"labels":[],"operations":{{{operations}}}}}""");
         Assert.True(created.Status == HttpStatusCode.Created, created.Text);
-        var key = HttpSigningKey.Ed25519FromSeed(TestSeed.Bytes(32, "agent key " + id, test));
+        return await CredentialClientAsync(s, id, TestSeed.Bytes(32, "agent key " + id, test), leaseSeconds);
+    }
+
+    /// <summary>Registers an Ed25519 credential made from <paramref name="seed"/> for principal <paramref name="id"/>: an HTTP client signing as it (RFC 9421) and the key id.</summary>
+    private static async Task<(HttpClient Http, string KeyId)> CredentialClientAsync(PolicyServer s, string id, byte[] seed, long? leaseSeconds)
+    {
+        var key = HttpSigningKey.Ed25519FromSeed(seed);
         string lease = leaseSeconds is { } l ? $",\"leaseSeconds\":{l}" : "";
         var cred = await SendAsync(s.Http, HttpMethod.Post, $"/v1/principals/{id}/credentials",
             $$"""{"algorithm":"ed25519","publicKey":"{{Convert.ToBase64String([.. key.PublicKey.PublicKey])}}"{{lease}}}""");
@@ -260,12 +266,7 @@ public sealed class PolicyApprovalTests
         var created = await SendAsync(s.Http, HttpMethod.Post, "/v1/principals",
             $$$"""{"id":"{{{id}}}","kind":"{{{kind}}}"{{{rolesPart}}},"scope":{"keys":["*"],"labels":[],"operations":["*"]}}""");
         Assert.True(created.Status == HttpStatusCode.Created, created.Text);
-        var key = HttpSigningKey.Ed25519FromSeed(seed);
-        var cred = await SendAsync(s.Http, HttpMethod.Post, $"/v1/principals/{id}/credentials",
-            $$"""{"algorithm":"ed25519","publicKey":"{{Convert.ToBase64String([.. key.PublicKey.PublicKey])}}"}""");
-        Assert.True(cred.Status is HttpStatusCode.Created or HttpStatusCode.OK, cred.Text);
-        var handler = new AgentSigningHandler(key, cred.Body!["keyId"]!.GetValue<string>()) { InnerHandler = new HttpClientHandler() };
-        return new HttpClient(handler, disposeHandler: true) { BaseAddress = new Uri("http://" + s.Config.Listen) };
+        return (await CredentialClientAsync(s, id, seed, null)).Http;
     }
 
     [Fact]

@@ -32,17 +32,7 @@ internal static class VenueProfilesCommand
         api.AddTo(cmd);
         cmd.SetAction(async (parse, ct) =>
         {
-            string path = parse.GetValue(file)!;
-            string text = File.Exists(path) ? await File.ReadAllTextAsync(path, ct).ConfigureAwait(false) : throw new CliUsageException($"venue profile file not found: {path}");
-            VenueProfile profile;
-            try
-            {
-                profile = VenueProfile.Parse(text);
-            }
-            catch (Conclave.Policy.PolicyFormatException e)
-            {
-                throw new CliUsageException($"{path}: {e.Message}");
-            }
+            (string text, VenueProfile profile) = await ReadFileAsync(parse.GetValue(file)!, "venue profile", VenueProfile.Parse, ct).ConfigureAwait(false);
 
             using ConclaveClient client = api.Connect(parse);
             JsonObject r = await client.PutVenueProfileAsync(profile.Venue, text, ct).ConfigureAwait(false);
@@ -57,51 +47,11 @@ internal static class VenueProfilesCommand
         return cmd;
     }
 
-    private static Command GetCmd()
-    {
-        var api = new ApiConnection();
-        var venue = new Argument<string>("venue") { Description = "Venue id." };
-        var version = new Option<long?>("--version") { Description = "A stored version (default: the newest)." };
-        var cmd = new Command("get", "Print a venue's profile (the newest version, or --version N).");
-        cmd.Arguments.Add(venue);
-        cmd.Options.Add(version);
-        api.AddTo(cmd);
-        cmd.SetAction(async (parse, ct) =>
-        {
-            if (parse.GetValue(version) is < 1)
-            {
-                throw new CliUsageException("--version must be 1 or more");
-            }
+    private static Command GetCmd() => VersionedGetCmd("venue", "Venue id.", "Print a venue's profile (the newest version, or --version N).",
+        async (client, venue, version, ct) => await client.GetVenueProfileAsync(venue, version, ct).ConfigureAwait(false), "profile");
 
-            using ConclaveClient client = api.Connect(parse);
-            JsonObject r = await client.GetVenueProfileAsync(parse.GetValue(venue)!, parse.GetValue(version), ct).ConfigureAwait(false);
-            Print(parse, api, r, () => Console.WriteLine(r["profile"]!.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true })));
-            return 0;
-        });
-        return cmd;
-    }
-
-    private static Command ListCmd()
-    {
-        var api = new ApiConnection();
-        var cmd = new Command("list", "List the venue profiles (newest version of each).");
-        api.AddTo(cmd);
-        cmd.SetAction(async (parse, ct) =>
-        {
-            using ConclaveClient client = api.Connect(parse);
-            JsonArray list = await client.ListVenueProfilesAsync(ct).ConfigureAwait(false);
-            Print(parse, api, new JsonObject { ["venueProfiles"] = list.DeepClone() }, () =>
-            {
-                Table t = ApiConnection.NewTable("venue", "version", "hash", "by");
-                foreach (JsonNode? p in list)
-                {
-                    t.AddRow(Markup.Escape(p!["venue"]!.ToString()), p["version"]!.ToString(), p["hash"]!.ToString(), Markup.Escape(p["createdBy"]!.ToString()));
-                }
-
-                AnsiConsole.Write(t);
-            });
-            return 0;
-        });
-        return cmd;
-    }
+    private static Command ListCmd() => TableListCmd("List the venue profiles (newest version of each).",
+        async (client, ct) => new JsonObject { ["venueProfiles"] = (await client.ListVenueProfilesAsync(ct).ConfigureAwait(false)).DeepClone() },
+        "venueProfiles", ["venue", "version", "hash", "by"],
+        p => [Markup.Escape(p["venue"]!.ToString()), p["version"]!.ToString(), p["hash"]!.ToString(), Markup.Escape(p["createdBy"]!.ToString())]);
 }

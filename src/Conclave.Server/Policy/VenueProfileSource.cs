@@ -102,23 +102,7 @@ public sealed class VenueProfileSource(IConclaveStore store)
         ArgumentNullException.ThrowIfNull(config);
         foreach (string file in config.VenueProfiles ?? [])
         {
-            string path = config.Resolve(file);
-            string text;
-            VenueProfile profile;
-            try
-            {
-                text = File.ReadAllText(path);
-                profile = VenueProfile.Parse(text);
-            }
-            catch (IOException e)
-            {
-                throw new ConfigException($"venue profile {path} cannot be read: {e.Message}");
-            }
-            catch (PolicyFormatException e)
-            {
-                throw new ConfigException($"venue profile {path} is invalid: {e.Message}");
-            }
-
+            (string text, VenueProfile profile) = Conclave.Server.Hosting.PolicySetup.ReadConfigured(config.Resolve(file), "venue profile", VenueProfile.Parse);
             if (await store.VenueProfiles.GetAsync(profile.Venue, null, ct).ConfigureAwait(false) is not null)
             {
                 continue;

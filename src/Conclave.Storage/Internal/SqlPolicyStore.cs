@@ -11,22 +11,10 @@ internal sealed class SqlPolicyStore(SqlStore store) : IPolicyStore
     public Task<bool> PutAsync(StoredPolicy policy, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(policy);
-        Validate.Identifier(policy.Id, "policy.Id");
-        Validate.Text(policy.Hash, "policy.Hash");
-        Validate.Text(policy.CreatedBy, "policy.CreatedBy");
-        if (policy.Version < 1)
-        {
-            throw StorageErrors.Invalid("policy.Version", "must be 1 or more");
-        }
-
+        VersionedRows.ValidateNew("policy", policy.Id, policy.Version, policy.Hash, policy.Document, policy.CreatedBy);
         if (!Enum.IsDefined(policy.Mode))
         {
             throw StorageErrors.Invalid("policy.Mode", "unknown mode");
-        }
-
-        if (policy.Document is null || policy.Document.Length == 0)
-        {
-            throw StorageErrors.Invalid("policy.Document", "must not be empty");
         }
 
         return store.WriteAsync(async (c, tx) =>
@@ -51,29 +39,16 @@ internal sealed class SqlPolicyStore(SqlStore store) : IPolicyStore
     public async Task<StoredPolicy?> GetAsync(string id, long? version = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(id);
-        var list = await QueryAsync(version is null
-            ? $"SELECT {Columns} FROM policies WHERE policy_id=@id ORDER BY version DESC LIMIT 1"
-            : $"SELECT {Columns} FROM policies WHERE policy_id=@id AND version=@v", id, version, cancellationToken).ConfigureAwait(false);
+        var list = await QueryAsync(VersionedRows.SelectOne(Columns, "policies", "policy_id", version), id, version, cancellationToken).ConfigureAwait(false);
         return list.Count == 0 ? null : list[0];
     }
 
     public Task<IReadOnlyList<StoredPolicy>> ListAsync(CancellationToken cancellationToken = default) =>
-        QueryAsync($"SELECT {Columns} FROM policies p WHERE version = (SELECT MAX(version) FROM policies q WHERE q.policy_id = p.policy_id) ORDER BY policy_id", null, null, cancellationToken);
+        QueryAsync(VersionedRows.SelectNewestOfEach(Columns, "policies", "policy_id"), null, null, cancellationToken);
 
     public Task<IReadOnlyList<PolicyHead>> ListHeadsAsync(CancellationToken cancellationToken = default) =>
-        store.ReadAsync<IReadOnlyList<PolicyHead>>(async c =>
-        {
-            using DbCommand cmd = SqlEngine.Command(c, null,
-                "SELECT policy_id, version, hash FROM policies p WHERE version = (SELECT MAX(version) FROM policies q WHERE q.policy_id = p.policy_id) ORDER BY policy_id");
-            using DbDataReader r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            var list = new List<PolicyHead>();
-            while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                list.Add(new PolicyHead(r.GetString(0), r.GetInt64(1), r.GetString(2)));
-            }
-
-            return list;
-        }, cancellationToken);
+        VersionedRows.QueryAsync(store, VersionedRows.SelectNewestOfEach("policy_id, version, hash", "policies", "policy_id"), null, null,
+            r => new PolicyHead(r.GetString(0), r.GetInt64(1), r.GetString(2)), cancellationToken);
 
     public Task<IReadOnlyList<StoredPolicy>> HistoryAsync(string id, CancellationToken cancellationToken = default)
     {

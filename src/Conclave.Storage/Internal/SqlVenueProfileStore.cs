@@ -11,19 +11,7 @@ internal sealed class SqlVenueProfileStore(SqlStore store) : IVenueProfileStore
     public Task<bool> PutAsync(StoredVenueProfile profile, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(profile);
-        Validate.Identifier(profile.Venue, "profile.Venue");
-        Validate.Text(profile.Hash, "profile.Hash");
-        Validate.Text(profile.CreatedBy, "profile.CreatedBy");
-        if (profile.Version < 1)
-        {
-            throw StorageErrors.Invalid("profile.Version", "must be 1 or more");
-        }
-
-        if (profile.Document is null || profile.Document.Length == 0)
-        {
-            throw StorageErrors.Invalid("profile.Document", "must not be empty");
-        }
-
+        VersionedRows.ValidateNew("profile", profile.Venue, profile.Version, profile.Hash, profile.Document, profile.CreatedBy);
         return store.WriteAsync(async (c, tx) =>
         {
             if (await VersionedRows.NewestAsync(c, tx, "venue_profiles", "venue", profile.Venue, cancellationToken).ConfigureAwait(false) >= profile.Version)
@@ -45,15 +33,12 @@ internal sealed class SqlVenueProfileStore(SqlStore store) : IVenueProfileStore
     public async Task<StoredVenueProfile?> GetAsync(string venue, long? version = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(venue);
-        var list = await QueryAsync(version is null
-            ? $"SELECT {Columns} FROM venue_profiles WHERE venue=@id ORDER BY version DESC LIMIT 1"
-            : $"SELECT {Columns} FROM venue_profiles WHERE venue=@id AND version=@v", venue, version, cancellationToken).ConfigureAwait(false);
+        var list = await QueryAsync(VersionedRows.SelectOne(Columns, "venue_profiles", "venue", version), venue, version, cancellationToken).ConfigureAwait(false);
         return list.Count == 0 ? null : list[0];
     }
 
     public Task<IReadOnlyList<StoredVenueProfile>> ListAsync(CancellationToken cancellationToken = default) =>
-        QueryAsync($"SELECT {Columns} FROM venue_profiles p WHERE version = (SELECT MAX(version) FROM venue_profiles q WHERE q.venue = p.venue) ORDER BY venue", null, null,
-            cancellationToken);
+        QueryAsync(VersionedRows.SelectNewestOfEach(Columns, "venue_profiles", "venue"), null, null, cancellationToken);
 
     public Task<IReadOnlyList<StoredVenueProfile>> HistoryAsync(string venue, CancellationToken cancellationToken = default)
     {

@@ -21,6 +21,32 @@ internal static class VersionedRows
         return Convert.ToInt64(await max.ExecuteScalarAsync(ct).ConfigureAwait(false), CultureInfo.InvariantCulture);
     }
 
+    /// <summary>Checks a version to append: <c>WHAT.Id</c>, hash and author not empty, version 1 or more, a document.</summary>
+    public static void ValidateNew(string what, string id, long version, string hash, byte[]? document, string createdBy)
+    {
+        Validate.Identifier(id, what + ".Id");
+        Validate.Text(hash, what + ".Hash");
+        Validate.Text(createdBy, what + ".CreatedBy");
+        if (version < 1)
+        {
+            throw StorageErrors.Invalid(what + ".Version", "must be 1 or more");
+        }
+
+        if (document is null || document.Length == 0)
+        {
+            throw StorageErrors.Invalid(what + ".Document", "must not be empty");
+        }
+    }
+
+    /// <summary>The query for one id's newest version (no <paramref name="version"/>) or the given one (<c>@v</c>).</summary>
+    public static string SelectOne(string columns, string table, string idColumn, long? version) => version is null
+        ? $"SELECT {columns} FROM {table} WHERE {idColumn}=@id ORDER BY version DESC LIMIT 1"
+        : $"SELECT {columns} FROM {table} WHERE {idColumn}=@id AND version=@v";
+
+    /// <summary>The query for the newest version of every id, ordered by id.</summary>
+    public static string SelectNewestOfEach(string columns, string table, string idColumn) =>
+        $"SELECT {columns} FROM {table} p WHERE version = (SELECT MAX(version) FROM {table} q WHERE q.{idColumn} = p.{idColumn}) ORDER BY {idColumn}";
+
     /// <summary>Runs <paramref name="sql"/> with <c>@id</c> and <c>@v</c> bound when given, one <paramref name="read"/> per row.</summary>
     public static Task<IReadOnlyList<T>> QueryAsync<T>(SqlStore store, string sql, string? id, long? version, Func<DbDataReader, T> read, CancellationToken ct) =>
         store.ReadAsync<IReadOnlyList<T>>(async c =>
