@@ -17,14 +17,8 @@ internal sealed class SqlPolicyStore(SqlStore store) : IPolicyStore
             throw StorageErrors.Invalid("policy.Mode", "unknown mode");
         }
 
-        return store.WriteAsync(async (c, tx) =>
+        return VersionedRows.AppendAsync(store, "policies", "policy_id", policy.Id, policy.Version, $"INSERT INTO policies ({Columns}) VALUES (@id, @v, @h, @m, @d, @by, @at)", ins =>
         {
-            if (await VersionedRows.NewestAsync(c, tx, "policies", "policy_id", policy.Id, cancellationToken).ConfigureAwait(false) >= policy.Version)
-            {
-                return false;
-            }
-
-            using DbCommand ins = SqlEngine.Command(c, tx, $"INSERT INTO policies ({Columns}) VALUES (@id, @v, @h, @m, @d, @by, @at) ON CONFLICT DO NOTHING");
             ins.Add("@id", policy.Id);
             ins.Add("@v", policy.Version);
             ins.Add("@h", policy.Hash);
@@ -32,7 +26,6 @@ internal sealed class SqlPolicyStore(SqlStore store) : IPolicyStore
             ins.Add("@d", policy.Document);
             ins.Add("@by", policy.CreatedBy);
             ins.Add("@at", policy.CreatedAt.ToUnixTimeMilliseconds());
-            return await ins.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
         }, cancellationToken);
     }
 

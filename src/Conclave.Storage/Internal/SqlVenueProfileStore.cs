@@ -12,21 +12,14 @@ internal sealed class SqlVenueProfileStore(SqlStore store) : IVenueProfileStore
     {
         ArgumentNullException.ThrowIfNull(profile);
         VersionedRows.ValidateNew("profile", profile.Venue, profile.Version, profile.Hash, profile.Document, profile.CreatedBy);
-        return store.WriteAsync(async (c, tx) =>
+        return VersionedRows.AppendAsync(store, "venue_profiles", "venue", profile.Venue, profile.Version, $"INSERT INTO venue_profiles ({Columns}) VALUES (@id, @v, @h, @d, @by, @at)", ins =>
         {
-            if (await VersionedRows.NewestAsync(c, tx, "venue_profiles", "venue", profile.Venue, cancellationToken).ConfigureAwait(false) >= profile.Version)
-            {
-                return false;
-            }
-
-            using DbCommand ins = SqlEngine.Command(c, tx, $"INSERT INTO venue_profiles ({Columns}) VALUES (@id, @v, @h, @d, @by, @at) ON CONFLICT DO NOTHING");
             ins.Add("@id", profile.Venue);
             ins.Add("@v", profile.Version);
             ins.Add("@h", profile.Hash);
             ins.Add("@d", profile.Document);
             ins.Add("@by", profile.CreatedBy);
             ins.Add("@at", profile.CreatedAt.ToUnixTimeMilliseconds());
-            return await ins.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
         }, cancellationToken);
     }
 

@@ -21,6 +21,24 @@ internal static class VersionedRows
         return Convert.ToInt64(await max.ExecuteScalarAsync(ct).ConfigureAwait(false), CultureInfo.InvariantCulture);
     }
 
+    /// <summary>
+    /// Appends a version with <paramref name="insertSql"/> (its parameters bound by <paramref name="bind"/>) only if
+    /// <paramref name="version"/> is newer than every stored version of <paramref name="id"/>; false when not written.
+    /// </summary>
+    public static Task<bool> AppendAsync(SqlStore store, string table, string idColumn, string id, long version, string insertSql, Action<DbCommand> bind,
+        CancellationToken ct) =>
+        store.WriteAsync(async (c, tx) =>
+        {
+            if (await NewestAsync(c, tx, table, idColumn, id, ct).ConfigureAwait(false) >= version)
+            {
+                return false;
+            }
+
+            using DbCommand ins = SqlEngine.Command(c, tx, insertSql + " ON CONFLICT DO NOTHING");
+            bind(ins);
+            return await ins.ExecuteNonQueryAsync(ct).ConfigureAwait(false) == 1;
+        }, ct);
+
     /// <summary>Checks a version to append: <c>WHAT.Id</c>, hash and author not empty, version 1 or more, a document.</summary>
     public static void ValidateNew(string what, string id, long version, string hash, byte[]? document, string createdBy)
     {
