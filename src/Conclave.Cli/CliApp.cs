@@ -41,6 +41,7 @@ internal static class CliApp
         root.Subcommands.Add(RiskCommand.Create());
         root.Subcommands.Add(PoliciesCommand.Create());
         root.Subcommands.Add(PoliciesCommand.CreateApprovals());
+        root.Subcommands.Add(VenueProfilesCommand.Create());
         return root;
     }
 

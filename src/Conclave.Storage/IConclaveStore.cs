@@ -62,6 +62,9 @@ public interface IConclaveStore : IAsyncDisposable
     /// <summary>Versioned policy documents, shadow or enforced (issue 16).</summary>
     Policy.IPolicyStore Policies { get; }
 
+    /// <summary>Versioned venue profiles: contracts, ABI fragments per operation, amounts and price sources (issue 16).</summary>
+    Policy.IVenueProfileStore VenueProfiles { get; }
+
     /// <summary>Ethereum account nonces per (chain id, address) for transactions Conclave builds (issue 17).</summary>
     Ethereum.IEthereumNonceStore EthereumNonces { get; }
 

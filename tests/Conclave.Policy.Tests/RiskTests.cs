@@ -116,6 +116,10 @@ public sealed class RiskTests
         Assert.Equal(RiskLevel.Normal, RiskTriggers.Demanded(s_config, new RiskSignals { ThreatEvents = events.Take(19).ToList() }, s_t0).Level);
         // Old events do not count.
         Assert.Equal(RiskLevel.Normal, RiskTriggers.Demanded(s_config, new RiskSignals { ThreatEvents = events }, s_t0.AddMinutes(10)).Level);
+        // Counted events (every replica's, per second) add to single ones, inside the window only.
+        ThreatBucket[] buckets = [new(s_t0.AddSeconds(-10), 12), new(s_t0.AddSeconds(-400), 50)];
+        Assert.Equal(RiskLevel.Elevated, RiskTriggers.Demanded(s_config, new RiskSignals { ThreatEvents = events.Take(8).ToList(), ThreatBuckets = buckets }, s_t0).Level);
+        Assert.Equal(RiskLevel.Normal, RiskTriggers.Demanded(s_config, new RiskSignals { ThreatEvents = events.Take(7).ToList(), ThreatBuckets = buckets }, s_t0).Level);
     }
 
     [Fact]

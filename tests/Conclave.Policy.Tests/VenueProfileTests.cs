@@ -41,6 +41,34 @@ public sealed class VenueProfileTests
     }
 
     [Fact]
+    public void The_hash_is_of_the_canonical_form_and_changes_with_meaning_only()
+    {
+        string hash = VenueProfile.Parse(ProfileJson).Hash;
+        Assert.Matches("^sha256:[0-9a-f]{64}$", hash);
+        // Whitespace, member order, the contract's case, "function " and uint for uint256: the same profile.
+        const string Same = """
+            {"operations":{"settle":{"function":"settle(uint8 series)"},
+              "hedge":{"decimals":{"size":18},"amount":"size","function":"openPosition(bytes32 market,int size,bool reduceOnly)"},
+              "liquidate":{"function":"liquidate(address account, uint amount)","decimals":{"amount":18},"amount":"amount"},
+              "transfer":{"function":"function transfer(address to,uint256 amount)","amount":"amount","decimals":{"amount":18}}},
+             "priceSource":"ETH-USD","contract":"0x00000000000000000000000000000000000000aa","chainId":1,"venue":"perpx"}
+            """;
+        Assert.Equal(hash, VenueProfile.Parse(Same).Hash);
+        Assert.Equal(VenueProfile.Parse(Same).CanonicalJson, VenueProfile.Parse(ProfileJson).CanonicalJson);
+        // Any change of meaning: decimals, a parameter's name, no amount argument, the chain, the price source, an operation.
+        foreach ((string from, string to) in new[]
+        {
+            ("\"size\": 18", "\"size\": 6"), ("uint8 series", "uint8 seriesId"), ("\"amount\": \"size\", ", ""),
+            ("\"chainId\": 1", "\"chainId\": 5"), ("ETH-USD", "BTC-USD"), ("\"settle\": {", "\"exercise\": {"),
+        })
+        {
+            Assert.Contains(from, ProfileJson, StringComparison.Ordinal);
+            string changed = ProfileJson.Replace(from, to, StringComparison.Ordinal);
+            Assert.NotEqual(hash, VenueProfile.Parse(changed).Hash);
+        }
+    }
+
+    [Fact]
     public void Build_makes_the_calldata_and_classify_reads_it_back()
     {
         var reg = Registry();

@@ -127,6 +127,7 @@ public sealed class AuthorizationMatrixTests(NodelessServer server) : IClassFixt
             .Replace("{version}", "1", StringComparison.Ordinal)
             .Replace("{keyId}", keyId, StringComparison.Ordinal)
             .Replace("{safe}", "no-safe", StringComparison.Ordinal)
+            .Replace("{venue}", "no-venue", StringComparison.Ordinal)
             .Replace("{hash}", "0x00", StringComparison.Ordinal);
         return path.Replace("{id}", path.StartsWith("/v1/principals", StringComparison.Ordinal) ? principal : path.StartsWith("/v1/admin/nodes", StringComparison.Ordinal) ? "99" : "op-none",
             StringComparison.Ordinal);

@@ -129,17 +129,89 @@ public sealed class PolicyApprovalTests
     /// An agent principal with an Ed25519 credential (its key from the run seed, named by <paramref name="test"/> and
     /// <paramref name="id"/>), and an HTTP client that signs every request as it (RFC 9421).
     /// </summary>
-    internal static async Task<HttpClient> AgentAsync(PolicyServer s, string id, string operations, [CallerMemberName] string test = "")
+    internal static async Task<HttpClient> AgentAsync(PolicyServer s, string id, string operations, [CallerMemberName] string test = "") =>
+        (await AgentWithCredentialAsync(s, id, operations, null, test)).Http;
+
+    /// <summary>As <see cref="AgentAsync"/>, with the credential's lease (seconds, the server's default when null) and its key id.</summary>
+    internal static async Task<(HttpClient Http, string KeyId)> AgentWithCredentialAsync(PolicyServer s, string id, string operations, long? leaseSeconds, string test)
     {
         var created = await SendAsync(s.Http, HttpMethod.Post, "/v1/principals",
             $$$"""{"id":"{{{id}}}","kind":"agent","scope":{"keys":["*"],"labels":[],"operations":{{{operations}}}}}""");
         Assert.True(created.Status == HttpStatusCode.Created, created.Text);
-        var key = HttpSigningKey.Ed25519FromSeed(TestSeed.Bytes(32, "agent key " + id, test));
+        return await CredentialClientAsync(s, id, TestSeed.Bytes(32, "agent key " + id, test), leaseSeconds);
+    }
+
+    /// <summary>Registers an Ed25519 credential made from <paramref name="seed"/> for principal <paramref name="id"/>: an HTTP client signing as it (RFC 9421) and the key id.</summary>
+    private static async Task<(HttpClient Http, string KeyId)> CredentialClientAsync(PolicyServer s, string id, byte[] seed, long? leaseSeconds)
+    {
+        var key = HttpSigningKey.Ed25519FromSeed(seed);
+        string lease = leaseSeconds is { } l ? $",\"leaseSeconds\":{l}" : "";
         var cred = await SendAsync(s.Http, HttpMethod.Post, $"/v1/principals/{id}/credentials",
-            $$"""{"algorithm":"ed25519","publicKey":"{{Convert.ToBase64String([.. key.PublicKey.PublicKey])}}"}""");
+            $$"""{"algorithm":"ed25519","publicKey":"{{Convert.ToBase64String([.. key.PublicKey.PublicKey])}}"{{lease}}}""");
         Assert.True(cred.Status is HttpStatusCode.Created or HttpStatusCode.OK, cred.Text);
-        var handler = new AgentSigningHandler(key, cred.Body!["keyId"]!.GetValue<string>()) { InnerHandler = new HttpClientHandler() };
-        return new HttpClient(handler, disposeHandler: true) { BaseAddress = new Uri("http://" + s.Config.Listen) };
+        string keyId = cred.Body!["keyId"]!.GetValue<string>();
+        var handler = new AgentSigningHandler(key, keyId) { InnerHandler = new HttpClientHandler() };
+        return (new HttpClient(handler, disposeHandler: true) { BaseAddress = new Uri("http://" + s.Config.Listen) }, keyId);
+    }
+
+    /// <summary>
+    /// A held request made under an RFC 9421 credential is signed only if that credential is still live when the quorum
+    /// is met: revoking it (the answer to a leaked agent key) fails the agent's pending requests at once, and a lease that
+    /// lapsed before the quorum fails the request on the approval; nothing is signed and no velocity room is spent, and
+    /// each failure is audited with its reason. A request of the admin token under the same one-per-hour limit is
+    /// signed afterwards, so neither failed request kept a reservation.
+    /// </summary>
+    [Fact]
+    public async Task A_held_request_of_a_revoked_or_lapsed_credential_is_never_signed_and_revoking_fails_it_at_once()
+    {
+        await using PolicyServer s = await PolicyServer.StartAsync();
+        (string ed, _) = await CreateKeyAsync(s.Http, "ed25519");
+        await PutPolicyAsync(s, """
+            {"id":"starter","version":2,"rules":[{"id":"held","effect":"require-approval","match":{"operations":["message"]},
+              "limits":{"velocity":[{"id":"one","windowSeconds":3600,"count":1,"scope":"shared"}]},
+              "approval":{"mode":"or","groups":[{"name":"risk","members":["alice"],"k":1}],"ttlSeconds":600}}]}
+            """);
+        ApprovalService approvals = s.App.Services.GetRequiredService<ApprovalService>();
+        byte[] evidence = "{}"u8.ToArray();
+        static async Task<JsonArray> AuditAsync(PolicyServer s) => (await SendAsync(s.Http, HttpMethod.Get, "/v1/audit?last=200")).Body!["entries"]!.AsArray();
+
+        // Revoked: the agent revokes its own (leaked) credential; its pending request fails at once, audited with the reason.
+        (HttpClient leaked, string leakedKey) = await AgentWithCredentialAsync(s, "bot-leaked", """["message"]""", null, nameof(A_held_request_of_a_revoked_or_lapsed_credential_is_never_signed_and_revoking_fails_it_at_once));
+        using (leaked)
+        {
+            (string id, string hash, string policyHash) = await HoldAsync(leaked, ed, "0a");
+            var revoked = await SendAsync(leaked, HttpMethod.Post, $"/v1/principals/bot-leaked/credentials/{leakedKey}/revoke", "{}");
+            Assert.True(revoked.Status == HttpStatusCode.OK, revoked.Text);
+            var failed = await SendAsync(s.Http, HttpMethod.Get, $"/v1/requests/{id}");
+            Assert.True(failed.Body!["status"]!.GetValue<string>() == "failed", failed.Text);
+            Assert.Contains("revoked", failed.Body!["result"]!["error"]!.GetValue<string>(), StringComparison.Ordinal);
+            Assert.Contains(await AuditAsync(s), e => e!["action"]!.GetValue<string>() == "request.failed"
+                && e["result"]!.GetValue<string>().StartsWith(id, StringComparison.Ordinal) && e["result"]!.GetValue<string>().Contains("revoked", StringComparison.Ordinal));
+            // The approver's vote comes too late: nothing is signed.
+            ApiException late = await RefusedAsync(() => approvals.VoteAsync(Approver("alice"), id, true, hash, policyHash, evidence, CancellationToken.None));
+            Assert.Equal((ProblemTypes.VoteRefused, 409), (late.Problem.Type, late.Problem.Status));
+            Assert.False((await SendAsync(s.Http, HttpMethod.Get, $"/v1/requests/{id}")).Body!["result"]!.AsObject().ContainsKey("signature"));
+        }
+
+        // Lapsed: a 60 s lease; the quorum is met 120 s later (a clock the test moves), the request fails, nothing signed.
+        (HttpClient brief, _) = await AgentWithCredentialAsync(s, "bot-brief", """["message"]""", 60, nameof(A_held_request_of_a_revoked_or_lapsed_credential_is_never_signed_and_revoking_fails_it_at_once));
+        using (brief)
+        {
+            (string id, string hash, string policyHash) = await HoldAsync(brief, ed, "0b");
+            var later = new ApprovalService(s.App.Services.GetRequiredService<IConclaveStore>(), s.App.Services.GetRequiredService<PolicyGate>(), new LaterTime(TimeSpan.FromSeconds(120)));
+            later.Register(ApprovalService.SignRoute, Conclave.Server.Hosting.PolicySetup.SignExecutor(s.App.Services.GetRequiredService<KeyService>()));
+            JsonObject lapsed = await later.VoteAsync(Approver("alice"), id, true, hash, policyHash, evidence, CancellationToken.None);
+            Assert.True(lapsed["status"]!.GetValue<string>() == "failed", lapsed.ToJsonString());
+            Assert.Contains("lapsed", lapsed["result"]!["error"]!.GetValue<string>(), StringComparison.Ordinal);
+            Assert.False(lapsed["result"]!.AsObject().ContainsKey("signature"));
+            Assert.Contains(await AuditAsync(s), e => e!["action"]!.GetValue<string>() == "request.failed"
+                && e["result"]!.GetValue<string>().StartsWith(id, StringComparison.Ordinal) && e["result"]!.GetValue<string>().Contains("lapsed", StringComparison.Ordinal));
+        }
+
+        // The one-per-hour room is still free: the admin's held request is signed on approval.
+        (string adminId, string adminHash, string adminPolicy) = await HoldAsync(s.Http, ed, "0c");
+        JsonObject done = await approvals.VoteAsync(Approver("alice"), adminId, true, adminHash, adminPolicy, evidence, CancellationToken.None);
+        Assert.True(done["status"]!.GetValue<string>() == "executed", done.ToJsonString());
     }
 
     [Fact]
@@ -194,12 +266,7 @@ public sealed class PolicyApprovalTests
         var created = await SendAsync(s.Http, HttpMethod.Post, "/v1/principals",
             $$$"""{"id":"{{{id}}}","kind":"{{{kind}}}"{{{rolesPart}}},"scope":{"keys":["*"],"labels":[],"operations":["*"]}}""");
         Assert.True(created.Status == HttpStatusCode.Created, created.Text);
-        var key = HttpSigningKey.Ed25519FromSeed(seed);
-        var cred = await SendAsync(s.Http, HttpMethod.Post, $"/v1/principals/{id}/credentials",
-            $$"""{"algorithm":"ed25519","publicKey":"{{Convert.ToBase64String([.. key.PublicKey.PublicKey])}}"}""");
-        Assert.True(cred.Status is HttpStatusCode.Created or HttpStatusCode.OK, cred.Text);
-        var handler = new AgentSigningHandler(key, cred.Body!["keyId"]!.GetValue<string>()) { InnerHandler = new HttpClientHandler() };
-        return new HttpClient(handler, disposeHandler: true) { BaseAddress = new Uri("http://" + s.Config.Listen) };
+        return (await CredentialClientAsync(s, id, seed, null)).Http;
     }
 
     [Fact]

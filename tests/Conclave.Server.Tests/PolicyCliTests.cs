@@ -100,4 +100,47 @@ public sealed class PolicyCliTests
             Directory.Delete(dir, recursive: true);
         }
     }
+
+    [Fact]
+    public async Task Venue_profiles_commands()
+    {
+        await using PolicyServer s = await PolicyServer.StartAsync();
+        string dir = Path.Combine(Path.GetTempPath(), "conclave-venue-cli-" + Guid.NewGuid().ToString("N")[..10]);
+        Directory.CreateDirectory(dir);
+        try
+        {
+            string good = Path.Combine(dir, "perpx.json");
+            await File.WriteAllTextAsync(good, """
+                {"venue":"perpx","chainId":1,"contract":"0x00000000000000000000000000000000000000aa",
+                 "operations":{"liquidate":{"function":"liquidate(address account, uint256 amount)","amount":"amount","decimals":{"amount":18}}}}
+                """);
+            string bad = Path.Combine(dir, "bad.json");
+            await File.WriteAllTextAsync(bad, """{"venue":"perpx","chainId":1,"contract":"0xnothex","operations":{}}""");
+
+            // Bad input: one line, before anything is sent.
+            OneLineError(Cli(s, "venue-profiles", "put", bad), "contract");
+            OneLineError(Cli(s, "venue-profiles", "put", Path.Combine(dir, "none.json")), "not found");
+            OneLineError(Cli(s, "venue-profiles", "get", "perpx", "--version", "0"), "--version");
+            OneLineError(Cli(s, "venue-profiles", "get", "perpx"), "not-found");
+
+            // Put: the held request is printed; approved, the profile is listed and printed.
+            var put = Cli(s, "venue-profiles", "put", good, "--json");
+            Assert.True(put.Exit == 0, put.Err);
+            string id = System.Text.Json.Nodes.JsonNode.Parse(put.Out)!["requestId"]!.GetValue<string>();
+            Assert.Contains(id, Cli(s, "approvals", "list", "--json").Out, StringComparison.Ordinal);
+            Assert.True((await ApprovePolicyChangeAsync(s.App.Services, id))["status"]!.GetValue<string>() == "executed");
+            var list = Cli(s, "venue-profiles", "list");
+            Assert.True(list.Exit == 0, list.Err);
+            Assert.Contains("perpx", list.Out, StringComparison.Ordinal);
+            var get = Cli(s, "venue-profiles", "get", "perpx");
+            Assert.True(get.Exit == 0, get.Err);
+            Assert.Contains("liquidate(address account, uint256 amount)", get.Out, StringComparison.Ordinal);
+            // The same profile again: the server's refusal in one line.
+            OneLineError(Cli(s, "venue-profiles", "put", good), "venue-profile-unchanged");
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 }

@@ -106,7 +106,7 @@ public sealed class PolicyEnforcementTests
     internal static CallerIdentity PolicyApprover(string id) =>
         new(new Principal(id, PrincipalKind.Person, [Role.Approver], PrincipalScope.Nothing), AuthMethod.HttpSignature, "cred-" + id);
 
-    /// <summary>Votes for a held policy change with as many test approvers as it needs, then passes its time lock.</summary>
+    /// <summary>Votes for a held policy or venue profile change with as many test approvers as it needs, then passes its time lock.</summary>
     internal static async Task<JsonObject> ApprovePolicyChangeAsync(IServiceProvider services, string requestId)
     {
         ApprovalService approvals = services.GetRequiredService<ApprovalService>();
@@ -121,7 +121,10 @@ public sealed class PolicyEnforcementTests
 
         if (timeLock > 0)
         {
-            var later = new ApprovalService(services.GetRequiredService<IConclaveStore>(), services.GetRequiredService<PolicyGate>(), new ShiftedTime(TimeSpan.FromSeconds(timeLock + 1)));
+            var later = new ApprovalService(services.GetRequiredService<IConclaveStore>(), services.GetRequiredService<PolicyGate>(), new ShiftedTime(TimeSpan.FromSeconds(timeLock + 1)))
+            {
+                VenueProfiles = services.GetRequiredService<VenueProfileSource>(),
+            };
             r = (await later.GetAsync(requestId, CancellationToken.None))!;
         }
 
@@ -434,8 +437,12 @@ public sealed class PolicyEnforcementTests
         Assert.Equal(HttpStatusCode.Forbidden, limited.Status);
     }
 
-    [Fact]
-    public async Task Two_replicas_on_one_PostgreSQL_share_the_limit_and_it_holds_across_a_restart()
+    /// <summary>
+    /// Runs <paramref name="body"/> with a fresh PostgreSQL database and a development cluster folder; the function it is
+    /// given makes the server.json of one more replica on that database (its own listen port, the test change approvers,
+    /// then <paramref name="configure"/>). Both are removed afterwards.
+    /// </summary>
+    internal static async Task OnOnePostgresAsync(Func<Func<ServerConfig>, Task> body, Action<ServerConfig>? configure = null)
     {
         string admin = OwnServers.AdminConnectionString();
         string db = "conclave_pol_" + Guid.NewGuid().ToString("N")[..12];
@@ -446,50 +453,15 @@ public sealed class PolicyEnforcementTests
             var layout = new LocalClusterLayout(dir);
             layout.EnsureCreated(3, 2, LoopbackPorts.Take(), LoopbackPorts.Take());
             string cs = new NpgsqlConnectionStringBuilder(admin) { Database = db }.ConnectionString;
-            ServerConfig Config()
+            await body(() =>
             {
                 ServerConfig c = ServerConfig.Load(layout.ServerConfigPath);
                 c.PostgresConnectionString = cs;
                 c.PolicyChanges = NodelessServer.TestPolicyChanges();
                 c.Listen = "127.0.0.1:" + LoopbackPorts.Take().ToString(System.Globalization.CultureInfo.InvariantCulture);
+                configure?.Invoke(c);
                 return c;
-            }
-
-            ServerConfig ca = Config(), cb = Config();
-            WebApplication a = await ServerHost.BuildAsync(ca);
-            await a.StartAsync();
-            WebApplication b = await ServerHost.BuildAsync(cb);
-            await b.StartAsync();
-            string token = (await File.ReadAllTextAsync(a.Services.GetRequiredService<ServerPaths>().AdminTokenFile)).Trim();
-            string key;
-            using (HttpClient ha = PolicyServer.Client(ca, token), hb = PolicyServer.Client(cb, token))
-            {
-                (key, _) = await CreateKeyAsync(ha, "ed25519");
-                await PutPolicyAsync(hb, b.Services, LimitedPolicy);
-                Assert.Equal(10, await FiftyConcurrentAsync(ha, hb, key));
-            }
-
-            await b.StopAsync();
-            await b.DisposeAsync();
-            await a.StopAsync();
-            await a.DisposeAsync();
-
-            // Restarted: the counters are in the store, the limit is still spent.
-            ServerConfig cr = Config();
-            WebApplication r = await ServerHost.BuildAsync(cr);
-            await r.StartAsync();
-            try
-            {
-                using HttpClient hr = PolicyServer.Client(cr, token);
-                var after = await SendAsync(hr, HttpMethod.Post, $"/v1/keys/{key}/sign", """{"message":"01"}""");
-                Assert.Equal(HttpStatusCode.Forbidden, after.Status);
-                Assert.Contains("velocity limit", after.Text, StringComparison.Ordinal);
-            }
-            finally
-            {
-                await r.StopAsync();
-                await r.DisposeAsync();
-            }
+            });
         }
         finally
         {
@@ -504,4 +476,44 @@ public sealed class PolicyEnforcementTests
             }
         }
     }
+
+    [Fact]
+    public Task Two_replicas_on_one_PostgreSQL_share_the_limit_and_it_holds_across_a_restart() => OnOnePostgresAsync(async Config =>
+    {
+        ServerConfig ca = Config(), cb = Config();
+        WebApplication a = await ServerHost.BuildAsync(ca);
+        await a.StartAsync();
+        WebApplication b = await ServerHost.BuildAsync(cb);
+        await b.StartAsync();
+        string token = (await File.ReadAllTextAsync(a.Services.GetRequiredService<ServerPaths>().AdminTokenFile)).Trim();
+        string key;
+        using (HttpClient ha = PolicyServer.Client(ca, token), hb = PolicyServer.Client(cb, token))
+        {
+            (key, _) = await CreateKeyAsync(ha, "ed25519");
+            await PutPolicyAsync(hb, b.Services, LimitedPolicy);
+            Assert.Equal(10, await FiftyConcurrentAsync(ha, hb, key));
+        }
+
+        await b.StopAsync();
+        await b.DisposeAsync();
+        await a.StopAsync();
+        await a.DisposeAsync();
+
+        // Restarted: the counters are in the store, the limit is still spent.
+        ServerConfig cr = Config();
+        WebApplication r = await ServerHost.BuildAsync(cr);
+        await r.StartAsync();
+        try
+        {
+            using HttpClient hr = PolicyServer.Client(cr, token);
+            var after = await SendAsync(hr, HttpMethod.Post, $"/v1/keys/{key}/sign", """{"message":"01"}""");
+            Assert.Equal(HttpStatusCode.Forbidden, after.Status);
+            Assert.Contains("velocity limit", after.Text, StringComparison.Ordinal);
+        }
+        finally
+        {
+            await r.StopAsync();
+            await r.DisposeAsync();
+        }
+    });
 }

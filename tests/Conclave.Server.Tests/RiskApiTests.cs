@@ -280,24 +280,43 @@ public sealed class RiskApiTests
     /// Two replicas on one PostgreSQL: a spike posted to one raises the level both enforce; a level set on the other is
     /// seen by the first on its next read of the store (GET /v1/risk, or its poll of risk.pollMilliseconds).
     /// </summary>
-    [Fact]
-    public async Task Two_replicas_on_one_PostgreSQL_share_one_level()
+    /// <summary>Two servers on one fresh PostgreSQL database and one cluster folder, on <paramref name="clock"/>; both removed afterwards.</summary>
+    private static async Task TwoReplicasAsync(ManualClock clock, Action<ServerConfig>? configure, Func<Server, Server, Task> body)
     {
         string admin = OwnServers.AdminConnectionString();
         string db = "conclave_risk_" + Guid.NewGuid().ToString("N")[..12];
         await OwnServers.ExecAsync(admin, $"CREATE DATABASE {db}");
         string dir = NewDir();
-        var clock = new ManualClock(T0);
         try
         {
             string cs = new NpgsqlConnectionStringBuilder(admin) { Database = db }.ConnectionString;
-            await using Server a = await StartAsync(dir, clock, c => c.PostgresConnectionString = cs, deleteDir: false);
+            await using Server a = await StartAsync(dir, clock, c =>
+            {
+                c.PostgresConnectionString = cs;
+                configure?.Invoke(c);
+            }, deleteDir: false);
             await using Server b = await StartAsync(dir, clock, c =>
             {
                 c.PostgresConnectionString = cs;
                 c.Listen = "127.0.0.1:" + LoopbackPorts.Take().ToString(CultureInfo.InvariantCulture);
+                configure?.Invoke(c);
             }, deleteDir: false);
+            await body(a, b);
+        }
+        finally
+        {
+            NpgsqlConnection.ClearAllPools();
+            await OwnServers.ExecAsync(admin, $"DROP DATABASE IF EXISTS {db} WITH (FORCE)");
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 
+    [Fact]
+    public Task Two_replicas_on_one_PostgreSQL_share_one_level()
+    {
+        var clock = new ManualClock(T0);
+        return TwoReplicasAsync(clock, null, async (a, b) =>
+        {
             await PostPricesAsync(a, Calm(T0.AddMinutes(-59), T0));
             clock.Now = T0.AddMinutes(1);
             await PostPricesAsync(a, "{\"samples\":[" + Sample(T0.AddMinutes(1), 2000m * 0.94m) + "]}");
@@ -312,13 +331,44 @@ public sealed class RiskApiTests
             Assert.Equal("lockdown", (await a.RiskAsync())["level"]!.GetValue<string>());
             // One change, one audit entry, whichever replica made it.
             Assert.Single(await AuditAsync(a), e => e["action"]!.GetValue<string>() == "risk.level" && e["result"]!.GetValue<string>().StartsWith("elevated -> lockdown", StringComparison.Ordinal));
-        }
-        finally
+        });
+    }
+
+    /// <summary>
+    /// The threat signal is shared: a burst spread over two replicas on one PostgreSQL counts once, whole. Six refused
+    /// requests, three to each replica, against a threshold of six raise the level on both; each replica alone saw three.
+    /// A replica's events join the shared count at its next refresh (its poll; the test calls it). They leave the count
+    /// when they leave the threat window.
+    /// </summary>
+    [Fact]
+    public Task A_threat_burst_spread_over_two_replicas_is_counted_whole()
+    {
+        var clock = new ManualClock(T0);
+        return TwoReplicasAsync(clock, c => c.Risk = new RiskSettings { Threat = new() { ["elevated"] = 6, ["stressed"] = 50 }, PollMilliseconds = 60_000 }, async (a, b) =>
         {
-            NpgsqlConnection.ClearAllPools();
-            await OwnServers.ExecAsync(admin, $"DROP DATABASE IF EXISTS {db} WITH (FORCE)");
-            Directory.Delete(dir, recursive: true);
-        }
+            foreach (Server s in new[] { a, b, a, b, a })
+            {
+                Assert.Equal(HttpStatusCode.Unauthorized, (await s.SendAsync(HttpMethod.Get, "/v1/keys", token: "cnt_wrong")).Status);
+            }
+
+            // Five so far: b's two join the shared count at b's next refresh (its poll); a reads all five, below the threshold.
+            await b.Risk.RefreshAsync(CancellationToken.None);
+            JsonNode five = await a.RiskAsync();
+            Assert.Equal(5, five["inputs"]!["threatEvents"]!.GetValue<int>());
+            Assert.Equal("normal", five["level"]!.GetValue<string>());
+
+            Assert.Equal(HttpStatusCode.Unauthorized, (await b.SendAsync(HttpMethod.Get, "/v1/keys", token: "cnt_wrong")).Status);
+            await b.Risk.RefreshAsync(CancellationToken.None); // what b's poll does: its events join the shared count
+            JsonNode six = await a.RiskAsync();
+            Assert.Equal(6, six["inputs"]!["threatEvents"]!.GetValue<int>());
+            Assert.Equal("elevated", six["level"]!.GetValue<string>());
+            Assert.Contains(six["reasons"]!.AsArray(), r => r!.GetValue<string>() == "6 denied or badly signed requests in 300 s (elevated)");
+            Assert.Equal(RiskLevel.Elevated, (await b.Risk.RefreshAsync(CancellationToken.None)).State.Level);
+
+            // Past the window the count is empty again (the level then falls only after its cool-down).
+            clock.Now = T0.AddSeconds(301);
+            Assert.Equal(0, (await b.RiskAsync())["inputs"]!["threatEvents"]!.GetValue<int>());
+        });
     }
 
     /// <summary>

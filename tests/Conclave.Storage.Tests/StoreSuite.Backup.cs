@@ -29,6 +29,7 @@ public abstract partial class StoreSuite
         await store.Requests.CreateAsync(new NewRequest("r2", "k1", "liquidate", "agent", Bytes(32, 4), [6]));
         await store.Requests.FinishAsync("r2", RequestState.Pending, RequestState.Executed, [1, 2, 3]);
         await store.Policies.PutAsync(new Conclave.Storage.Policy.StoredPolicy("venue-a", 1, "sha256:00", Conclave.Storage.Policy.PolicyMode.Enforce, [123, 125], "admin", DateTimeOffset.UnixEpoch));
+        await store.VenueProfiles.PutAsync(new Conclave.Storage.Policy.StoredVenueProfile("perpx", 2, "sha256:01", [123, 125], "admin", DateTimeOffset.UnixEpoch));
         // Principals and credentials, spent velocity limits and the risk level (docs/OPERATIONS.md "Backups").
         await store.Principals.CreateAsync(new Conclave.Storage.Principals.NewPrincipal("bot", "agent", ["agent"], AgentScope));
         await store.Principals.CreateAsync(new Conclave.Storage.Principals.NewPrincipal("alice", "person", ["approver"], "{}"));
@@ -76,6 +77,7 @@ public abstract partial class StoreSuite
             Assert.Single(await store.Requests.GetApprovalsAsync("r1"));
             Assert.Equal([1, 2, 3], (await store.Requests.GetAsync("r2"))!.Result);
             Assert.Equal("sha256:00", (await store.Policies.GetAsync("venue-a"))!.Hash);
+            Assert.Equal((2L, "sha256:01"), ((await store.VenueProfiles.GetAsync("perpx"))!.Version, (await store.VenueProfiles.GetAsync("perpx"))!.Hash));
             // Pending requests (r1, with its vote), principals, credentials (their MACs verify), counters, the risk level.
             Assert.Equal(RequestState.Pending, (await store.Requests.GetAsync("r1"))!.State);
             Assert.Equal(["alice", "bot"], (await store.Principals.ListAsync()).Select(p => p.Id).Order(StringComparer.Ordinal));

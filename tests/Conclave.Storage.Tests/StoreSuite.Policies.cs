@@ -47,6 +47,47 @@ public abstract partial class StoreSuite
         Assert.Equal(4, (await a.Policies.ListHeadsAsync()).Single(h => h.Id == "venue-a").Version);
     }
 
+    private static StoredVenueProfile Profile(string venue, long version) =>
+        new(venue, version, "sha256:" + new string((char)('0' + (int)version), 64), System.Text.Encoding.UTF8.GetBytes($"{{\"venue\":\"{venue}\",\"v\":{version}}}"), "admin",
+            new DateTimeOffset(2026, 12, 1, 12, 0, 0, TimeSpan.Zero).AddMinutes(version));
+
+    [Fact]
+    public async Task Venue_profiles_are_versioned_newest_wins_a_version_is_written_once_and_replicas_share_them()
+    {
+        await using TestLocation loc = await Harness.NewLocationAsync();
+        await using (IConclaveStore store = await loc.OpenAsync())
+        {
+            var v = store.VenueProfiles;
+            Assert.Null(await v.GetAsync("perpx"));
+            Assert.Empty(await v.ListAsync());
+            Assert.True(await v.PutAsync(Profile("perpx", 1)));
+            Assert.False(await v.PutAsync(Profile("perpx", 1)));
+            Assert.True(await v.PutAsync(Profile("perpx", 3)));
+            Assert.False(await v.PutAsync(Profile("perpx", 2)));
+            Assert.True(await v.PutAsync(Profile("optx", 1)));
+            var newest = (await v.GetAsync("perpx"))!;
+            Assert.Equal((3L, Profile("perpx", 3).Hash, "admin"), (newest.Version, newest.Hash, newest.CreatedBy));
+            Assert.Equal(Profile("perpx", 3).Document, newest.Document);
+            Assert.Equal(Profile("perpx", 3).CreatedAt, newest.CreatedAt);
+            Assert.Equal(1, (await v.GetAsync("perpx", 1))!.Version);
+            Assert.Null(await v.GetAsync("perpx", 2));
+            Assert.Equal([("optx", 1L), ("perpx", 3L)], (await v.ListAsync()).Select(x => (x.Venue, x.Version)));
+            Assert.Equal([1L, 3L], (await v.HistoryAsync("perpx")).Select(x => x.Version));
+            Assert.Equal(StorageErrorKind.InvalidArgument, (await Assert.ThrowsAsync<StorageException>(() => v.PutAsync(Profile("perpx", 0)))).Kind);
+            Assert.Equal(StorageErrorKind.InvalidArgument, (await Assert.ThrowsAsync<StorageException>(() => v.PutAsync(Profile("x", 1) with { Document = [] }))).Kind);
+            Assert.Equal(StorageErrorKind.InvalidArgument, (await Assert.ThrowsAsync<StorageException>(() => v.PutAsync(Profile("x", 1) with { Hash = "" }))).Kind);
+        }
+
+        // Durable, and a second store open on the same database (a replica) sees the same set; of ten racing puts of one
+        // version exactly one is written.
+        await using IConclaveStore a = await loc.OpenAsync();
+        await using IConclaveStore b = await loc.OpenAsync();
+        Assert.Equal(3, (await b.VenueProfiles.GetAsync("perpx"))!.Version);
+        bool[] raced = await Task.WhenAll(Enumerable.Range(0, 10).Select(i => Task.Run(() => (i % 2 == 0 ? a : b).VenueProfiles.PutAsync(Profile("perpx", 4)))));
+        Assert.Equal(1, raced.Count(x => x));
+        Assert.Equal(4, (await a.VenueProfiles.GetAsync("perpx"))!.Version);
+    }
+
     [Fact]
     public async Task A_finished_request_keeps_its_result()
     {

@@ -11,6 +11,33 @@ public abstract partial class StoreSuite
         new(level, since, [$"because {level}"], since, "normal", null, null, null, 0);
 
     [Fact]
+    public async Task Threat_counts_are_added_per_second_by_every_replica_read_by_window_and_pruned()
+    {
+        await using TestLocation loc = await Harness.NewLocationAsync();
+        await using IConclaveStore a = await loc.OpenAsync(WithPassphrase());
+        await using IConclaveStore b = await loc.OpenAsync(WithPassphrase());
+        Assert.Empty(await a.Risk.ReadThreatsAsync(s_riskNow.AddHours(-1)));
+        await a.Risk.AddThreatsAsync([new(s_riskNow, 3), new(s_riskNow.AddSeconds(1), 1)], s_riskNow.AddHours(-1));
+        // Another replica adds to the same second.
+        await b.Risk.AddThreatsAsync([new(s_riskNow, 2), new(s_riskNow.AddSeconds(-200), 7)], s_riskNow.AddHours(-1));
+        Assert.Equal([new StoredThreatBucket(s_riskNow.AddSeconds(-200), 7), new(s_riskNow, 5), new(s_riskNow.AddSeconds(1), 1)],
+            await a.Risk.ReadThreatsAsync(s_riskNow.AddSeconds(-300)));
+        Assert.Equal([new StoredThreatBucket(s_riskNow, 5), new(s_riskNow.AddSeconds(1), 1)], await b.Risk.ReadThreatsAsync(s_riskNow.AddSeconds(-100)));
+
+        // Fifty concurrent additions to one second from both replicas: none is lost.
+        await Task.WhenAll(Enumerable.Range(0, 50).Select(i => Task.Run(() => (i % 2 == 0 ? a : b).Risk.AddThreatsAsync([new(s_riskNow.AddSeconds(2), 1)], s_riskNow.AddHours(-1)))));
+        Assert.Equal(50, (await a.Risk.ReadThreatsAsync(s_riskNow.AddSeconds(1))).Single().Count);
+
+        // Seconds before the prune time go.
+        await a.Risk.AddThreatsAsync([new(s_riskNow.AddSeconds(3), 1)], s_riskNow);
+        Assert.Equal([s_riskNow, s_riskNow.AddSeconds(1), s_riskNow.AddSeconds(2), s_riskNow.AddSeconds(3)],
+            (await b.Risk.ReadThreatsAsync(s_riskNow.AddHours(-1))).Select(t => t.At));
+        Assert.Equal(StorageErrorKind.InvalidArgument, (await Assert.ThrowsAsync<StorageException>(() => a.Risk.AddThreatsAsync([new(s_riskNow, 0)], s_riskNow))).Kind);
+        Assert.Equal(StorageErrorKind.InvalidArgument,
+            (await Assert.ThrowsAsync<StorageException>(() => a.Risk.AddThreatsAsync([new(s_riskNow.AddMilliseconds(5), 1)], s_riskNow))).Kind);
+    }
+
+    [Fact]
     public async Task Risk_state_is_null_until_written_then_versioned_durable_and_shared_by_two_replicas()
     {
         await using TestLocation loc = await Harness.NewLocationAsync();

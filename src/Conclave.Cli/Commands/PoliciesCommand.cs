@@ -42,17 +42,7 @@ internal static class PoliciesCommand
         api.AddTo(cmd);
         cmd.SetAction(async (parse, ct) =>
         {
-            string path = parse.GetValue(file)!;
-            string text = File.Exists(path) ? await File.ReadAllTextAsync(path, ct).ConfigureAwait(false) : throw new CliUsageException($"policy file not found: {path}");
-            PolicyDocument doc;
-            try
-            {
-                doc = PolicyDocument.Parse(text);
-            }
-            catch (Conclave.Policy.PolicyFormatException e)
-            {
-                throw new CliUsageException($"{path}: {e.Message}");
-            }
+            (string text, PolicyDocument doc) = await ReadFileAsync(parse.GetValue(file)!, "policy", PolicyDocument.Parse, ct).ConfigureAwait(false);
 
             using ConclaveClient client = api.Connect(parse);
             JsonNode r = (await client.SendJsonAsync(HttpMethod.Put, $"v1/policies/{ConclaveClient.Segment(doc.Id)}" + (parse.GetValue(shadow) ? "?mode=shadow" : ""), text, ct)
@@ -73,12 +63,36 @@ internal static class PoliciesCommand
         return cmd;
     }
 
-    private static Command GetCmd()
+    private static Command GetCmd() => VersionedGetCmd("id", "Policy id.", "Print a policy document (the newest version, or --version N).",
+        (client, id, version, ct) => client.SendJsonAsync(HttpMethod.Get, $"v1/policies/{ConclaveClient.Segment(id)}" + (version is { } v ? $"?version={v}" : ""), null, ct),
+        "document");
+
+    private static Command ListCmd() => TableListCmd("List the policies (newest version of each).", (client, ct) => client.SendJsonAsync(HttpMethod.Get, "v1/policies", null, ct),
+        "policies", ["id", "version", "mode", "hash", "by"],
+        p => [Markup.Escape(p["id"]!.ToString()), p["version"]!.ToString(), p["mode"]!.ToString(), p["hash"]!.ToString(), Markup.Escape(p["createdBy"]!.ToString())]);
+
+    /// <summary>Reads <paramref name="path"/> and parses it locally: a missing file or a bad document is one line (exit 2) before anything is sent.</summary>
+    internal static async Task<(string Text, T Value)> ReadFileAsync<T>(string path, string what, Func<string, T> parse, CancellationToken ct)
+    {
+        string text = File.Exists(path) ? await File.ReadAllTextAsync(path, ct).ConfigureAwait(false) : throw new CliUsageException($"{what} file not found: {path}");
+        try
+        {
+            return (text, parse(text));
+        }
+        catch (Conclave.Policy.PolicyFormatException e)
+        {
+            throw new CliUsageException($"{path}: {e.Message}");
+        }
+    }
+
+    /// <summary><c>get ID [--version N]</c>: prints the member <paramref name="field"/> of what <paramref name="fetch"/> answers, indented.</summary>
+    internal static Command VersionedGetCmd(string argument, string argumentDescription, string description,
+        Func<ConclaveClient, string, long?, CancellationToken, Task<JsonNode?>> fetch, string field)
     {
         var api = new ApiConnection();
-        var id = new Argument<string>("id") { Description = "Policy id." };
+        var id = new Argument<string>(argument) { Description = argumentDescription };
         var version = new Option<long?>("--version") { Description = "A stored version (default: the newest)." };
-        var cmd = new Command("get", "Print a policy document (the newest version, or --version N).");
+        var cmd = new Command("get", description);
         cmd.Arguments.Add(id);
         cmd.Options.Add(version);
         api.AddTo(cmd);
@@ -90,29 +104,30 @@ internal static class PoliciesCommand
             }
 
             using ConclaveClient client = api.Connect(parse);
-            JsonNode r = (await client.SendJsonAsync(HttpMethod.Get,
-                $"v1/policies/{ConclaveClient.Segment(parse.GetValue(id)!)}" + (parse.GetValue(version) is { } v ? $"?version={v}" : ""), null, ct).ConfigureAwait(false))!;
-            Print(parse, api, r, () => Console.WriteLine(r["document"]!.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true })));
+            JsonNode r = (await fetch(client, parse.GetValue(id)!, parse.GetValue(version), ct).ConfigureAwait(false))!;
+            Print(parse, api, r, () => Console.WriteLine(r[field]!.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true })));
             return 0;
         });
         return cmd;
     }
 
-    private static Command ListCmd()
+    /// <summary><c>list</c>: the array <paramref name="member"/> of what <paramref name="fetch"/> answers, as a table (or the answer with --json).</summary>
+    internal static Command TableListCmd(string description, Func<ConclaveClient, CancellationToken, Task<JsonNode?>> fetch, string member, string[] headers,
+        Func<JsonNode, string[]> row)
     {
         var api = new ApiConnection();
-        var cmd = new Command("list", "List the policies (newest version of each).");
+        var cmd = new Command("list", description);
         api.AddTo(cmd);
         cmd.SetAction(async (parse, ct) =>
         {
             using ConclaveClient client = api.Connect(parse);
-            JsonNode r = (await client.SendJsonAsync(HttpMethod.Get, "v1/policies", null, ct).ConfigureAwait(false))!;
+            JsonNode r = (await fetch(client, ct).ConfigureAwait(false))!;
             Print(parse, api, r, () =>
             {
-                Table t = ApiConnection.NewTable("id", "version", "mode", "hash", "by");
-                foreach (JsonNode? p in r["policies"]!.AsArray())
+                Table t = ApiConnection.NewTable(headers);
+                foreach (JsonNode? p in r[member]!.AsArray())
                 {
-                    t.AddRow(Markup.Escape(p!["id"]!.ToString()), p["version"]!.ToString(), p["mode"]!.ToString(), p["hash"]!.ToString(), Markup.Escape(p["createdBy"]!.ToString()));
+                    t.AddRow(row(p!));
                 }
 
                 AnsiConsole.Write(t);
@@ -241,7 +256,7 @@ internal static class PoliciesCommand
         return cmd;
     }
 
-    private static void Print(ParseResult parse, ApiConnection api, JsonNode r, Action human)
+    internal static void Print(ParseResult parse, ApiConnection api, JsonNode r, Action human)
     {
         if (parse.GetValue(api.Json))
         {

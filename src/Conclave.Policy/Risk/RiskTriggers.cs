@@ -5,6 +5,9 @@ namespace Conclave.Policy.Risk;
 /// <summary>A price observation from a price source (POST /v1/risk/prices or a feed).</summary>
 public readonly record struct PriceSample(DateTimeOffset At, decimal Price);
 
+/// <summary>A number of threat events counted together at one time (a second of a replica's events, shared through the store).</summary>
+public readonly record struct ThreatBucket(DateTimeOffset At, long Count);
+
 /// <summary>The inputs the level is computed from at one moment.</summary>
 public sealed record RiskSignals
 {
@@ -16,6 +19,9 @@ public sealed record RiskSignals
 
     /// <summary>Times of threat events: denied requests, badly signed requests.</summary>
     public IReadOnlyList<DateTimeOffset> ThreatEvents { get; init; } = [];
+
+    /// <summary>Threat events counted in buckets (every replica's, through the store); counted with <see cref="ThreatEvents"/>.</summary>
+    public IReadOnlyList<ThreatBucket> ThreatBuckets { get; init; } = [];
 
     /// <summary>Signer nodes named as culprits and not yet cleared.</summary>
     public int CulpritNodes { get; init; }
@@ -91,7 +97,8 @@ public static class RiskTriggers
         }
 
         var threatFrom = now - TimeSpan.FromSeconds(config.ThreatWindowSeconds);
-        int threats = signals.ThreatEvents.Count(t => t > threatFrom && t <= now);
+        long threats = signals.ThreatEvents.Count(t => t > threatFrom && t <= now)
+            + signals.ThreatBuckets.Where(b => b.At > threatFrom && b.At <= now).Sum(b => b.Count);
         foreach (var t in config.Threat.Where(t => threats >= t.AtLeast))
         {
             if (t.Level > level)

@@ -36,6 +36,15 @@ public sealed record VenueProfile
 
     public required IReadOnlyDictionary<OperationKind, VenueOperation> Operations { get; init; }
 
+    /// <summary>
+    /// <c>sha256:</c> and the hex SHA-256 of the canonical form (<see cref="CanonicalJson"/>): whitespace, member order
+    /// and the spelling of types (<c>uint</c> for <c>uint256</c>) do not change it; any change of meaning does.
+    /// </summary>
+    public string Hash => "sha256:" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(CanonicalJson));
+
+    /// <summary>The profile written back in canonical form (UTF-8 JSON).</summary>
+    public byte[] CanonicalJson => VenueProfileCanonicalWriter.Write(this);
+
     public static VenueProfile Parse(string json)
     {
         ArgumentNullException.ThrowIfNull(json);

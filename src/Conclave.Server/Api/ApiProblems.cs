@@ -47,6 +47,8 @@ public static class ProblemTypes
     public const string InvalidPolicy = Base + "invalid-policy";
     public const string PolicyVersion = Base + "policy-version";
     public const string PolicyChangeRefused = Base + "policy-change-refused";
+    public const string InvalidVenueProfile = Base + "invalid-venue-profile";
+    public const string VenueProfileUnchanged = Base + "venue-profile-unchanged";
     public const string UnknownChain = Base + "unknown-chain";
     public const string ChainRefused = Base + "chain-refused";
     public const string UpstreamUnavailable = Base + "upstream-unavailable";
@@ -88,6 +90,8 @@ public static class ProblemTypes
         (VoteRefused, 409, "The vote was refused"),
         (PolicyVersion, 409, "The policy version is not newer than the stored one"),
         (PolicyChangeRefused, 409, "The policy change cannot be held for approval"),
+        (InvalidVenueProfile, 400, "Invalid venue profile"),
+        (VenueProfileUnchanged, 409, "The venue profile is already the one in force"),
         (UnknownKey, 404, "Unknown key"),
         (NotFound, 404, "Not found"),
         (MethodNotAllowed, 405, "Method not allowed"),

@@ -39,9 +39,10 @@ public static class EthereumRpc
     /// <summary>The JSON-RPC error code of a signing call held for approval; its data is the held request (as the REST 202 body).</summary>
     public const int HeldForApprovalCode = -32002;
 
-    private static async Task HandleAsync(HttpContext ctx, KeyService keys, ServerConfig config, PolicyGate policy, VenueRegistry venues, EthereumTransactions transactions,
+    private static async Task HandleAsync(HttpContext ctx, KeyService keys, ServerConfig config, PolicyGate policy, VenueProfileSource venueProfiles, EthereumTransactions transactions,
         ApprovalService approvals)
     {
+        VenueRegistry venues = await venueProfiles.CurrentAsync(ctx.RequestAborted).ConfigureAwait(false);
         var rpc = new RpcScope(ctx, keys, config, policy, venues, CallerIdentity.Get(ctx), transactions, approvals);
         JsonNode? response;
         JsonDocument doc;

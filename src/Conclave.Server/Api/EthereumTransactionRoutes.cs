@@ -92,7 +92,7 @@ public static class EthereumTransactionRoutes
         BuiltTransaction built;
         using (doc)
         {
-            (TransactionDraft draft, bool send) = Parse(doc.RootElement, transactions.Venues);
+            (TransactionDraft draft, bool send) = Parse(doc.RootElement, await transactions.VenuesAsync(ctx.RequestAborted).ConfigureAwait(false));
             built = await transactions.BuildSignAndSendAsync(CallerIdentity.Get(ctx), key, draft, send, "POST /v1/keys/{name}/ethereum/transactions",
                 () => AuditTrail.RequireIntentAsync(ctx), ctx.RequestAborted)
                 .ConfigureAwait(false);

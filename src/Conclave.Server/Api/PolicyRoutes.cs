@@ -63,13 +63,7 @@ public static class PolicyRoutes
 
         app.MapGet("/v1/policies/{id}", async Task<IResult> (string id, string? version, PolicyEngine engine, CancellationToken ct) =>
         {
-            long? v = null;
-            if (version is not null)
-            {
-                v = long.TryParse(version, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long n) && n >= 1
-                    ? n : throw new ApiException(ProblemTypes.InvalidRequest, "query parameter 'version' must be a positive integer");
-            }
-
+            long? v = VersionQuery(version);
             StoredPolicy p = await engine.Store.Policies.GetAsync(id, v, ct).ConfigureAwait(false)
                 ?? throw new ApiException(ProblemTypes.NotFound, v is null ? $"no policy {id}" : $"policy {id} has no version {v}");
             JsonObject o = Summary(p);
@@ -77,13 +71,14 @@ public static class PolicyRoutes
             return Json(o);
         }).WithName("GetPolicy").WithTags("v1");
 
-        app.MapPost("/v1/policies/evaluate", async Task<IResult> (HttpContext ctx, KeyService keys, PolicyEngine engine, VenueRegistry venues, IRiskLevelSource risk,
+        app.MapPost("/v1/policies/evaluate", async Task<IResult> (HttpContext ctx, KeyService keys, PolicyEngine engine, VenueProfileSource venueProfiles, IRiskLevelSource risk,
             TimeProvider time, CancellationToken ct) =>
         {
             CallerIdentity caller = CallerIdentity.Get(ctx);
             using JsonDocument body = await ReadJsonAsync(ctx, ct).ConfigureAwait(false);
             JsonElement root = body.RootElement;
             Allow(root, "key", "operation", "level", "venue", "args", "chainId", "contract", "amount", "typedData");
+            VenueRegistry venues = await venueProfiles.CurrentAsync(ct).ConfigureAwait(false);
             string keyName = Str(root, "key") ?? throw new ApiException(ProblemTypes.InvalidRequest, "key is required");
             KeyRecord key = await keys.GetAsync(keyName, ct).ConfigureAwait(false);
             OperationRequest request;
@@ -254,9 +249,15 @@ public static class PolicyRoutes
         ["createdAt"] = p.CreatedAt,
     };
 
-    private static IResult Json(JsonNode node, int status = 200) => Results.Content(node.ToJsonString(), "application/json", Encoding.UTF8, status);
+    /// <summary>The <c>version</c> query parameter: absent (null) or a positive integer (else 400).</summary>
+    internal static long? VersionQuery(string? version) =>
+        version is null ? null
+            : long.TryParse(version, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long n) && n >= 1 ? n
+            : throw new ApiException(ProblemTypes.InvalidRequest, "query parameter 'version' must be a positive integer");
 
-    private static async Task<string> ReadBodyAsync(HttpContext ctx, CancellationToken ct)
+    internal static IResult Json(JsonNode node, int status = 200) => Results.Content(node.ToJsonString(), "application/json", Encoding.UTF8, status);
+
+    internal static async Task<string> ReadBodyAsync(HttpContext ctx, CancellationToken ct)
     {
         using var reader = new StreamReader(ctx.Request.Body, Encoding.UTF8);
         char[] buffer = new char[MaxDocumentBytes + 1];

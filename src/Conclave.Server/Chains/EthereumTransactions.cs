@@ -30,14 +30,15 @@ public sealed record BuiltTransaction(byte[] Raw, string Hash, string From, BigI
 /// eth_signTransaction (the calldata is classified against the venue profiles); a refused request never reaches the chain.
 /// A nonce whose transaction is not signed, or which the upstream refuses, is given back, so the next request reuses it.
 /// </summary>
-public sealed class EthereumTransactions(KeyService keys, PolicyGate policy, VenueRegistry venues, ChainUpstreams upstreams)
+public sealed class EthereumTransactions(KeyService keys, PolicyGate policy, VenueProfileSource venues, ChainUpstreams upstreams)
 {
     private readonly SendOrder _order = new();
 
     /// <summary>Largest calldata accepted (bytes).</summary>
     public const int MaxDataBytes = 128 * 1024;
 
-    public VenueRegistry Venues => venues;
+    /// <summary>The venue profiles in force (read from the store within the refresh interval).</summary>
+    public Task<VenueRegistry> VenuesAsync(CancellationToken ct) => venues.CurrentAsync(ct);
 
     public ChainUpstreams Upstreams => upstreams;
 
@@ -97,7 +98,8 @@ public sealed class EthereumTransactions(KeyService keys, PolicyGate policy, Ven
         }
         else
         {
-            Conclave.Policy.Operations.OperationRequest op = operation ?? SigningOperations.ForTransaction(caller.Principal, key, venues, chainId, draft.To, draft.Data, draft.Value);
+            Conclave.Policy.Operations.OperationRequest op = operation
+                ?? SigningOperations.ForTransaction(caller.Principal, key, await venues.CurrentAsync(ct).ConfigureAwait(false), chainId, draft.To, draft.Data, draft.Value);
             string described = new JsonObject
             {
                 ["chainId"] = chainId,

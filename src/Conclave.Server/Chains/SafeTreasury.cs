@@ -6,6 +6,7 @@ using Conclave.Chains.Ethereum.Safe;
 using Conclave.Crypto.Hashing;
 using Conclave.Crypto.Signing;
 using Conclave.Policy.Operations;
+using Conclave.Policy.Venues;
 using Conclave.Server.Api;
 using Conclave.Server.Policy;
 using Conclave.Storage;
@@ -323,7 +324,8 @@ public sealed class SafeTreasury(KeyService keys, PolicyGate policy, EthereumTra
             foreach ((string step, KeyRecord key) in steps)
             {
                 string decision = step + ":" + key.Id;
-                OperationRequest op = SigningOperations.ForTransaction(caller.Principal, key, transactions.Venues, safe.ChainId, request.To, request.Data, request.Value);
+                VenueRegistry venues = await transactions.VenuesAsync(ct).ConfigureAwait(false);
+                OperationRequest op = SigningOperations.ForTransaction(caller.Principal, key, venues, safe.ChainId, request.To, request.Data, request.Value);
                 (PolicyGrant? Grant, PolicyExplanation Explanation) made;
                 if (approved is not null && approved.Decisions.Contains(decision))
                 {

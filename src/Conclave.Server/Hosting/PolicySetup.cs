@@ -13,36 +13,27 @@ using Conclave.Storage.Policy;
 
 namespace Conclave.Server.Hosting;
 
-/// <summary>Policy pieces read from server.json at start: venue profiles and the starter policy.</summary>
+/// <summary>Policy pieces read from server.json at start: the starter policy (venue profiles: <see cref="VenueProfileSource.InstallConfiguredAsync"/>).</summary>
 internal static class PolicySetup
 {
-    public static VenueRegistry LoadVenues(ServerConfig config)
+    /// <summary>
+    /// Reads a file server.json names (<paramref name="what"/>) and parses it; a file that cannot be read or does not
+    /// parse is a <see cref="ConfigException"/> naming the setting and the path.
+    /// </summary>
+    public static (string Text, T Value) ReadConfigured<T>(string path, string what, Func<string, T> parse)
     {
-        var profiles = new List<VenueProfile>();
-        foreach (string file in config.VenueProfiles ?? [])
-        {
-            string path = config.Resolve(file);
-            try
-            {
-                profiles.Add(VenueProfile.Parse(File.ReadAllText(path)));
-            }
-            catch (IOException e)
-            {
-                throw new ConfigException($"venue profile {path} cannot be read: {e.Message}");
-            }
-            catch (PolicyFormatException e)
-            {
-                throw new ConfigException($"venue profile {path} is invalid: {e.Message}");
-            }
-        }
-
         try
         {
-            return new VenueRegistry(profiles);
+            string text = File.ReadAllText(path);
+            return (text, parse(text));
+        }
+        catch (IOException e)
+        {
+            throw new ConfigException($"{what} {path} cannot be read: {e.Message}");
         }
         catch (PolicyFormatException e)
         {
-            throw new ConfigException($"venueProfiles: {e.Message}");
+            throw new ConfigException($"{what} {path} is invalid: {e.Message}");
         }
     }
 
@@ -54,22 +45,7 @@ internal static class PolicySetup
             return;
         }
 
-        string path = config.Resolve(config.StarterPolicy);
-        string text;
-        PolicyDocument doc;
-        try
-        {
-            text = File.ReadAllText(path);
-            doc = PolicyDocument.Parse(text);
-        }
-        catch (IOException e)
-        {
-            throw new ConfigException($"starterPolicy {path} cannot be read: {e.Message}");
-        }
-        catch (PolicyFormatException e)
-        {
-            throw new ConfigException($"starterPolicy {path} is invalid: {e.Message}");
-        }
+        (string text, PolicyDocument doc) = ReadConfigured(config.Resolve(config.StarterPolicy), "starterPolicy", PolicyDocument.Parse);
 
         if (await store.Policies.GetAsync(doc.Id, null, ct).ConfigureAwait(false) is not null)
         {

@@ -202,9 +202,11 @@ public static class ServerHost
         keys.CulpritObserved = risk.RecordCulprits;
         builder.Services.AddSingleton(risk);
         builder.Services.AddSingleton<IRiskLevelSource>(risk);
-        // Policy enforcement (issue 16, docs/POLICY.md "Enforcement"): documents from the store, venue profiles from
-        // server.json, the starter policy a development cluster names in server.json installed once.
-        Conclave.Policy.Venues.VenueRegistry venues = PolicySetup.LoadVenues(config);
+        // Policy enforcement (issue 16, docs/POLICY.md "Enforcement"): documents and venue profiles from the store (the
+        // profiles server.json names installed for venues that have none), the starter policy a development cluster
+        // names in server.json installed once.
+        var venues = new Conclave.Server.Policy.VenueProfileSource(store) { Refresh = TimeSpan.FromMilliseconds(config.PolicyRefreshMilliseconds) };
+        await venues.InstallConfiguredAsync(config, cancellationToken).ConfigureAwait(false);
         await PolicySetup.InstallStarterPolicyAsync(config, store, cancellationToken).ConfigureAwait(false);
         builder.Services.AddSingleton(venues);
         // Upstream JSON-RPC nodes per chain and the transaction builder (issue 17, docs/VENUE.md).
@@ -228,7 +230,10 @@ public static class ServerHost
         });
         builder.Services.AddSingleton(sp =>
         {
-            var approvals = new Conclave.Server.Policy.ApprovalService(store, sp.GetRequiredService<Conclave.Server.Policy.PolicyGate>(), sp.GetRequiredService<TimeProvider>());
+            var approvals = new Conclave.Server.Policy.ApprovalService(store, sp.GetRequiredService<Conclave.Server.Policy.PolicyGate>(), sp.GetRequiredService<TimeProvider>())
+            {
+                VenueProfiles = venues,
+            };
             approvals.Register(Conclave.Server.Policy.ApprovalService.SignRoute, PolicySetup.SignExecutor(keys));
             return approvals;
         });
@@ -264,6 +269,7 @@ public static class ServerHost
         SafeRoutes.Map(app);
         Conclave.Server.Api.Identity.PrincipalRoutes.Map(app);
         PolicyRoutes.Map(app);
+        VenueProfileRoutes.Map(app);
         app.MapOpenApi("/openapi/{documentName}.json");
         var routeMethods = new RouteMethods(app);
         app.MapFallback(async (HttpContext ctx) =>

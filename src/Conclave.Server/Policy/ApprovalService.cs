@@ -11,6 +11,7 @@ using Conclave.Storage;
 using Conclave.Storage.Audit;
 using Conclave.Storage.Keys;
 using Conclave.Storage.Policy;
+using Conclave.Storage.Principals;
 using Conclave.Storage.Requests;
 
 namespace Conclave.Server.Policy;
@@ -26,7 +27,7 @@ public delegate Task<byte[]> HeldRequestExecutor(KeyRecord key, string body, Pol
 /// approver, any reject is final, expiry. When every approval is met the request is signed (velocity counters reserved
 /// then) and its result kept; <c>GET /v1/requests/{id}</c> returns it. Every step is audited.
 /// </summary>
-public sealed class ApprovalService(IConclaveStore store, PolicyGate gate, TimeProvider time)
+public sealed partial class ApprovalService(IConclaveStore store, PolicyGate gate, TimeProvider time)
 {
     public const string SignRoute = "sign";
 
@@ -38,6 +39,9 @@ public sealed class ApprovalService(IConclaveStore store, PolicyGate gate, TimeP
 
     /// <summary>The route (and the request's operation) of a held policy change.</summary>
     public const string PolicyChangeRoute = "policy-change";
+
+    /// <summary>The route (and the request's operation) of a held venue profile change.</summary>
+    public const string VenueProfileChangeRoute = "venue-profile-change";
 
     private readonly Dictionary<string, HeldRequestExecutor> _executors = new(StringComparer.Ordinal);
 
@@ -65,6 +69,7 @@ public sealed class ApprovalService(IConclaveStore store, PolicyGate gate, TimeP
             ["route"] = route,
             ["keyId"] = key.Id,
             ["principal"] = caller.Principal.Id,
+            ["credential"] = SigningCredential(caller),
             ["operation"] = operation,
             ["body"] = body,
             ["createdAt"] = now.ToUnixTimeMilliseconds(),
@@ -97,160 +102,6 @@ public sealed class ApprovalService(IConclaveStore store, PolicyGate gate, TimeP
         await store.Audit.AppendAsync(new AuditEntryInput(caller.Actor, "request.held", key.Id, requestHash, "require-approval",
             PolicyGate.Summary(operation, d) is var s && s.Length <= 200 ? $"{id} {s}" : $"{id} {s[..200]}…"), CancellationToken.None).ConfigureAwait(false);
         return new HeldResponse(id, "pending", Convert.ToHexStringLower(requestHash), expires, explanation);
-    }
-
-    /// <summary>
-    /// Holds a policy change (docs/POLICY.md "Changing policies"): the document, classified against the current version
-    /// by <see cref="PolicyChangeClassifier"/>, waits for one approver of <paramref name="settings"/> (a tightening) or
-    /// the loosening quorum, then — for a loosening — the time lock, and is then stored. The votes are the same as a
-    /// held signing request's: over the request hash and the new document's hash, initiator excluded, one each, any
-    /// reject final, expiry after <see cref="PolicyChangeSettings.Ttl"/>.
-    /// </summary>
-    public async Task<JsonObject> HoldPolicyChangeAsync(CallerIdentity caller, PolicyDocument doc, PolicyMode mode, string text, PolicyChangeSettings settings,
-        CancellationToken ct)
-    {
-        ArgumentNullException.ThrowIfNull(caller);
-        ArgumentNullException.ThrowIfNull(doc);
-        ArgumentNullException.ThrowIfNull(settings);
-        List<string> approvers = settings.Approvers ?? [];
-        if (approvers.Count == 0)
-        {
-            throw new ApiException(ProblemTypes.PolicyChangeRefused, "no policy-change approvers are configured (server.json policyChanges.approvers): no policy can be changed");
-        }
-
-        StoredPolicy? current = await store.Policies.GetAsync(doc.Id, null, ct).ConfigureAwait(false);
-        if (current is not null && doc.Version <= current.Version)
-        {
-            throw new ApiException(ProblemTypes.PolicyVersion, $"policy {doc.Id} is at version {current.Version}; put a higher version");
-        }
-
-        PolicyDocument? currentDoc = current is null ? null : PolicyDocument.Parse(Encoding.UTF8.GetString(current.Document));
-        PolicyChange change = PolicyChangeClassifier.Classify(currentDoc, current?.Mode == PolicyMode.Enforce, doc, mode == PolicyMode.Enforce);
-        bool tightening = change.Kind == PolicyChangeKind.Tightening;
-        int k = tightening ? 1 : settings.Quorum;
-        long timeLock = tightening ? 0 : settings.TimeLock;
-        DateTimeOffset now = time.GetUtcNow();
-        string id = "req-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
-        string modeName = mode == PolicyMode.Enforce ? "enforce" : "shadow";
-        byte[] requestHash = SHA256.HashData(Encoding.UTF8.GetBytes($"conclave-policy-change-v1\n{caller.Principal.Id}\n{modeName}\n{doc.Hash}\n{text}"));
-        var explanation = new JsonObject
-        {
-            ["decision"] = "require-approval",
-            ["policyHash"] = doc.Hash,
-            ["rules"] = new JsonArray(),
-            ["reasons"] = new JsonArray([.. change.Reasons.Select(x => (JsonNode)JsonValue.Create(x))]),
-        };
-        var changeView = new JsonObject
-        {
-            ["policyId"] = doc.Id,
-            ["version"] = doc.Version,
-            ["mode"] = modeName,
-            ["kind"] = change.KindName,
-            ["reasons"] = new JsonArray([.. change.Reasons.Select(x => (JsonNode)JsonValue.Create(x))]),
-            ["approvalsNeeded"] = k,
-            ["timeLockSeconds"] = timeLock,
-            ["currentVersion"] = current?.Version,
-        };
-        var payload = new JsonObject
-        {
-            ["route"] = PolicyChangeRoute,
-            ["principal"] = caller.Principal.Id,
-            ["body"] = text,
-            ["createdAt"] = now.ToUnixTimeMilliseconds(),
-            ["policy"] = explanation,
-            ["change"] = changeView,
-            ["approvals"] = new JsonArray(new JsonObject
-            {
-                ["mode"] = "or",
-                ["ttlSeconds"] = settings.Ttl,
-                ["groups"] = new JsonArray(new JsonObject
-                {
-                    ["name"] = "policy-changes",
-                    ["k"] = k,
-                    ["members"] = new JsonArray([.. approvers.Select(m => (JsonNode)JsonValue.Create(m))]),
-                }),
-            }),
-            ["reservations"] = new JsonArray(),
-        };
-        DateTimeOffset expires = now.AddSeconds(settings.Ttl);
-        await store.Requests.CreateAsync(new NewRequest(id, null, PolicyChangeRoute, caller.Principal.Id, requestHash, Encoding.UTF8.GetBytes(payload.ToJsonString()), expires), ct)
-            .ConfigureAwait(false);
-        string summary = $"{id} {doc.Id} v{doc.Version} {modeName} {doc.Hash} {change.KindName} ({k} approver(s), time lock {timeLock}s): {string.Join("; ", change.Reasons)}";
-        await store.Audit.AppendAsync(new AuditEntryInput(caller.Actor, "policy.change.held", null, requestHash, "require-approval",
-            summary.Length <= 256 ? summary : summary[..255] + "…"), CancellationToken.None).ConfigureAwait(false);
-        return (await GetAsync(id, ct).ConfigureAwait(false))!;
-    }
-
-    /// <summary>
-    /// Stores every approved policy change whose time lock is over (a tightening's is zero). Called on every read and
-    /// vote of requests and every second in the background; safe on several replicas (the stored version is checked).
-    /// </summary>
-    public async Task ApplyDuePolicyChangesAsync(CancellationToken ct)
-    {
-        DateTimeOffset now = time.GetUtcNow();
-        foreach (RequestRecord r in await store.Requests.ListAsync(RequestState.Approved, 1000, ct).ConfigureAwait(false))
-        {
-            if (r.Operation != PolicyChangeRoute)
-            {
-                continue;
-            }
-
-            using JsonDocument payload = JsonDocument.Parse(r.Payload);
-            JsonElement p = payload.RootElement;
-            DateTimeOffset effective = await EffectiveAtAsync(r, p, ct).ConfigureAwait(false);
-            if (now < effective)
-            {
-                continue;
-            }
-
-            JsonElement change = p.GetProperty("change");
-            string text = p.GetProperty("body").GetString()!;
-            PolicyDocument doc = PolicyDocument.Parse(text);
-            PolicyMode mode = change.GetProperty("mode").GetString() == "shadow" ? PolicyMode.Shadow : PolicyMode.Enforce;
-            var stored = new StoredPolicy(doc.Id, doc.Version, doc.Hash, mode, Encoding.UTF8.GetBytes(text), r.Requester, now);
-            bool put = await store.Policies.PutAsync(stored, ct).ConfigureAwait(false);
-            gate.Engine.Invalidate(); // this server's next decision reads the new set; other replicas' within their refresh
-            if (!put)
-            {
-                // Another replica may have stored this very change a moment ago.
-                StoredPolicy? same = await store.Policies.GetAsync(doc.Id, doc.Version, ct).ConfigureAwait(false);
-                put = same is not null && same.Hash == doc.Hash;
-            }
-
-            if (put)
-            {
-                byte[] result = Encoding.UTF8.GetBytes(new JsonObject { ["id"] = doc.Id, ["version"] = doc.Version, ["hash"] = doc.Hash, ["mode"] = change.GetProperty("mode").GetString() }.ToJsonString());
-                if (await store.Requests.FinishAsync(r.Id, RequestState.Approved, RequestState.Executed, result, CancellationToken.None).ConfigureAwait(false))
-                {
-                    string kind = change.GetProperty("kind").GetString()!;
-                    string reasons = string.Join("; ", change.GetProperty("reasons").EnumerateArray().Select(x => x.GetString()));
-                    string detail = $"{doc.Id} v{doc.Version} {change.GetProperty("mode").GetString()} {doc.Hash} {kind} approved ({r.Id}): {reasons}";
-                    await store.Audit.AppendAsync(new AuditEntryInput("coordinator", "policy.put", null, r.RequestHash, "allow",
-                        detail.Length <= 256 ? detail : detail[..255] + "…"), CancellationToken.None).ConfigureAwait(false);
-                    await store.Audit.AppendAsync(new AuditEntryInput("coordinator", "request.executed", null, r.RequestHash, "allow", $"{r.Id} policy {doc.Id} v{doc.Version} in force"),
-                        CancellationToken.None).ConfigureAwait(false);
-                }
-            }
-            else
-            {
-                StoredPolicy? now2 = await store.Policies.GetAsync(doc.Id, null, ct).ConfigureAwait(false);
-                string error = $"policy {doc.Id} is at version {now2?.Version}, put while this change waited; put a higher version";
-                if (await store.Requests.FinishAsync(r.Id, RequestState.Approved, RequestState.Failed, Encoding.UTF8.GetBytes(new JsonObject { ["error"] = error }.ToJsonString()),
-                    CancellationToken.None).ConfigureAwait(false))
-                {
-                    await store.Audit.AppendAsync(new AuditEntryInput("coordinator", "request.failed", null, r.RequestHash, "deny", $"{r.Id} failed after approval: {error}"),
-                        CancellationToken.None).ConfigureAwait(false);
-                }
-            }
-        }
-    }
-
-    /// <summary>When an approved policy change takes effect: its quorum's last vote plus its time lock.</summary>
-    private async Task<DateTimeOffset> EffectiveAtAsync(RequestRecord r, JsonElement p, CancellationToken ct)
-    {
-        IReadOnlyList<ApprovalRecord> votes = await store.Requests.GetApprovalsAsync(r.Id, ct).ConfigureAwait(false);
-        DateTimeOffset approvedAt = votes.Where(v => v.Decision == ApprovalDecision.Approve).Select(v => v.At).DefaultIfEmpty(r.CreatedAt).Max();
-        return approvedAt.AddSeconds(p.GetProperty("change").GetProperty("timeLockSeconds").GetInt64());
     }
 
     /// <summary>Applies due policy changes every <paramref name="interval"/> until the server stops. Never throws.</summary>
@@ -419,7 +270,7 @@ public sealed class ApprovalService(IConclaveStore store, PolicyGate gate, TimeP
 
         ApprovalRequest state = Rebuild(r, p, await store.Requests.GetApprovalsAsync(id, ct).ConfigureAwait(false));
         DateTimeOffset now = time.GetUtcNow();
-        if (r.State == RequestState.Approved && r.Operation == PolicyChangeRoute && !approve)
+        if (r.State == RequestState.Approved && IsChange(r) && !approve)
         {
             // A policy change waiting for its time lock can still be stopped: a reject from an eligible approver (not
             // the initiator, who has not voted on it yet) is final, as before the quorum.
@@ -483,10 +334,10 @@ public sealed class ApprovalService(IConclaveStore store, PolicyGate gate, TimeP
         }
         else if (status == ApprovalStatus.Approved && await store.Requests.TransitionAsync(id, RequestState.Pending, RequestState.Approved, ct).ConfigureAwait(false))
         {
-            if (r.Operation == PolicyChangeRoute)
+            if (IsChange(r))
             {
                 await store.Audit.AppendAsync(new AuditEntryInput(caller.Actor, "request.approved", null, r.RequestHash, "allow",
-                    $"{r.Id} policy change approved; in force after its time lock of {p.GetProperty("change").GetProperty("timeLockSeconds").GetInt64()}s"), CancellationToken.None)
+                    $"{r.Id} {r.Operation} approved; in force after its time lock of {p.GetProperty("change").GetProperty("timeLockSeconds").GetInt64()}s"), CancellationToken.None)
                     .ConfigureAwait(false);
                 await ApplyDuePolicyChangesAsync(ct).ConfigureAwait(false);
             }
@@ -535,12 +386,17 @@ public sealed class ApprovalService(IConclaveStore store, PolicyGate gate, TimeP
         string error;
         try
         {
-            reservation = await gate.ReserveAsync(reservations, time.GetUtcNow(), ct).ConfigureAwait(false);
-            if (executor is null)
+            DateTimeOffset now = time.GetUtcNow();
+            if (await InitiatorRefusalAsync(r, p, now, ct).ConfigureAwait(false) is { } refused)
+            {
+                // Checked before anything is reserved or signed.
+                error = refused;
+            }
+            else if (executor is null)
             {
                 error = "no executor for route " + route;
             }
-            else if (reservations.Count > 0 && reservation is null)
+            else if ((reservation = await gate.ReserveAsync(reservations, now, ct).ConfigureAwait(false)) is null && reservations.Count > 0)
             {
                 error = "a velocity limit was reached while the request waited for approval";
             }
@@ -561,10 +417,85 @@ public sealed class ApprovalService(IConclaveStore store, PolicyGate gate, TimeP
         }
 
         await gate.ReleaseAsync(reservation).ConfigureAwait(false);
-        byte[] failure = Encoding.UTF8.GetBytes(new JsonObject { ["error"] = error }.ToJsonString());
-        await store.Requests.FinishAsync(r.Id, RequestState.Approved, RequestState.Failed, failure, CancellationToken.None).ConfigureAwait(false);
-        await store.Audit.AppendAsync(new AuditEntryInput("coordinator", "request.failed", r.KeyId, r.RequestHash, "deny",
-            (r.Id + " failed after approval: " + error) is var t && t.Length <= 256 ? t : t[..255] + "…"), CancellationToken.None).ConfigureAwait(false);
+        await FailAsync(r, RequestState.Approved, "coordinator", "failed after approval: " + error).ConfigureAwait(false);
+    }
+
+    /// <summary>Moves <paramref name="r"/> from <paramref name="from"/> to failed with <paramref name="why"/> as its result's error, and audits it once.</summary>
+    private async Task FailAsync(RequestRecord r, RequestState from, string actor, string why)
+    {
+        byte[] failure = Encoding.UTF8.GetBytes(new JsonObject { ["error"] = why }.ToJsonString());
+        if (await store.Requests.FinishAsync(r.Id, from, RequestState.Failed, failure, CancellationToken.None).ConfigureAwait(false))
+        {
+            await store.Audit.AppendAsync(new AuditEntryInput(actor, "request.failed", r.KeyId, r.RequestHash, "deny",
+                (r.Id + " " + why) is var t && t.Length <= 256 ? t : t[..255] + "…"), CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The key id of the RFC 9421 credential <paramref name="caller"/> signed with; null for the admin token and client certificates.</summary>
+    private static string? SigningCredential(CallerIdentity caller) => caller.Method == AuthMethod.HttpSignature ? caller.CredentialId : null;
+
+    /// <summary>
+    /// Why a held request may no longer run as its initiator (null when it may): the principal that made it no longer
+    /// exists or is disabled, or the RFC 9421 credential it was made under is revoked or its lease has lapsed at
+    /// <paramref name="now"/>. A request made under the admin token names no credential and is not refused here.
+    /// </summary>
+    private async Task<string?> InitiatorRefusalAsync(RequestRecord r, JsonElement p, DateTimeOffset now, CancellationToken ct)
+    {
+        if (string.Equals(r.Requester, CallerIdentity.Admin.Principal.Id, StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        PrincipalRecord? principal = await store.Principals.GetAsync(r.Requester, ct).ConfigureAwait(false);
+        if (principal is null)
+        {
+            return $"principal {r.Requester} that made the request no longer exists";
+        }
+
+        if (principal.Disabled)
+        {
+            return $"principal {r.Requester} that made the request is disabled";
+        }
+
+        if (!p.TryGetProperty("credential", out JsonElement c) || c.ValueKind != JsonValueKind.String)
+        {
+            return null;
+        }
+
+        string keyId = c.GetString()!;
+        CredentialRecord? credential = await store.Principals.GetCredentialAsync(keyId, ct).ConfigureAwait(false);
+        return credential is null || !string.Equals(credential.PrincipalId, r.Requester, StringComparison.Ordinal) ? $"credential {keyId} the request was made under no longer exists"
+            : credential.Revoked ? $"credential {keyId} the request was made under was revoked"
+            : now >= credential.LeaseExpiresAt ? $"the lease of credential {keyId} the request was made under lapsed"
+            : null;
+    }
+
+    /// <summary>
+    /// Fails at once every pending request made under credential <paramref name="keyId"/>, and every approved policy
+    /// change made under it that waits for its time lock, once <paramref name="actor"/> revoked it: revocation is final,
+    /// so they could never run. A request this pass does not reach (past the first 1,000 of a state) is still refused
+    /// when its quorum is met.
+    /// </summary>
+    public async Task FailRequestsOfRevokedCredentialAsync(string keyId, string actor, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(keyId);
+        ArgumentNullException.ThrowIfNull(actor);
+        foreach (RequestState state in (RequestState[])[RequestState.Pending, RequestState.Approved])
+        {
+            foreach (RequestRecord r in await store.Requests.ListAsync(state, 1000, ct).ConfigureAwait(false))
+            {
+                if (state == RequestState.Approved && !IsChange(r))
+                {
+                    continue;
+                }
+
+                using JsonDocument payload = JsonDocument.Parse(r.Payload);
+                if (payload.RootElement.TryGetProperty("credential", out JsonElement c) && c.ValueKind == JsonValueKind.String && c.GetString() == keyId)
+                {
+                    await FailAsync(r, state, actor, $"failed: credential {keyId} the request was made under was revoked").ConfigureAwait(false);
+                }
+            }
+        }
     }
 
     private static decimal? Dec(JsonElement x, string name) => x.GetProperty(name).ValueKind == JsonValueKind.Null ? null : x.GetProperty(name).GetDecimal();

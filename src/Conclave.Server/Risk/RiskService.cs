@@ -45,7 +45,7 @@ public sealed record LockdownVote(string Outcome, RiskSnapshot Snapshot);
 /// </summary>
 public sealed class RiskService : IRiskLevelSource
 {
-    /// <summary>Threat events kept per replica (older ones are dropped first).</summary>
+    /// <summary>Threat events a replica holds until its next refresh adds them to the store (older ones are dropped first).</summary>
     public const int MaxThreatEvents = 100_000;
 
     /// <summary>Price samples accepted per request.</summary>
@@ -89,7 +89,10 @@ public sealed class RiskService : IRiskLevelSource
     /// <summary>The last snapshot read (no store access).</summary>
     public RiskSnapshot Snapshot => _snapshot;
 
-    /// <summary>A threat event (a refused, denied or badly signed request) now; counted by this replica over the threat window.</summary>
+    /// <summary>
+    /// A threat event (a refused, denied or badly signed request) now. Held in memory (no store write on the request's
+    /// path) until this replica's next refresh adds it to the count every replica shares.
+    /// </summary>
     public void RecordThreat()
     {
         _threats.Enqueue(_clock.GetUtcNow());
@@ -208,7 +211,9 @@ public sealed class RiskService : IRiskLevelSource
             IReadOnlyList<StoredPriceSample> samples = await _store.Risk.ReadPricesAsync(now - TimeSpan.FromSeconds(Math.Max(window, Config.StalePriceSeconds)), ct).ConfigureAwait(false);
             var prices = samples.GroupBy(s => s.Source, StringComparer.Ordinal)
                 .ToDictionary(g => g.Key, g => (IReadOnlyList<PriceSample>)[.. g.Select(s => new PriceSample(s.At, s.Price))], StringComparer.Ordinal);
-            int threats = CountThreats(now);
+            IReadOnlyList<ThreatBucket> threatBuckets = await ShareThreatsAsync(now, ct).ConfigureAwait(false);
+            DateTimeOffset threatFrom = now - TimeSpan.FromSeconds(Config.ThreatWindowSeconds);
+            int threats = (int)Math.Min(int.MaxValue, threatBuckets.Where(b => b.At > threatFrom && b.At <= now).Sum(b => b.Count));
             int culprits = await CountCulpritsAsync(now, ct).ConfigureAwait(false);
             StoredRiskState? pre = await _store.Risk.GetAsync(ct).ConfigureAwait(false);
             IReadOnlyList<string> votes = pre is not null && pre.Level == "lockdown" ? await _store.Risk.LockdownVotesAsync(pre.Since, ct).ConfigureAwait(false) : [];
@@ -219,7 +224,7 @@ public sealed class RiskService : IRiskLevelSource
             {
                 StoredRiskState s = stored ?? ToStored(RiskState.Initial(now), RiskLevel.Normal, null, null, null);
                 StoredRiskState withManual = manual is null ? s : manual(s);
-                var signals = new RiskSignals { Manual = ParseLevel(withManual.ManualLevel), Prices = prices, ThreatEvents = [.. _threats], CulpritNodes = culprits };
+                var signals = new RiskSignals { Manual = ParseLevel(withManual.ManualLevel), Prices = prices, ThreatBuckets = threatBuckets, CulpritNodes = culprits };
                 (demanded, demandedReasons) = RiskTriggers.Demanded(Config, signals, now);
                 RiskState state = ToState(withManual);
                 RiskState next = RiskRatchet.Step(Config, state, demanded, demandedReasons, now);
@@ -271,14 +276,40 @@ public sealed class RiskService : IRiskLevelSource
         }
     }
 
-    private int CountThreats(DateTimeOffset now)
+    /// <summary>
+    /// Adds this replica's threat events recorded since its last refresh to the store (counted per second, so replicas
+    /// on one database add to the same rows; seconds older than twice the threat window are pruned) and reads the
+    /// shared counts of the window back. If the store refuses, the events are kept for the next refresh.
+    /// </summary>
+    private async Task<IReadOnlyList<ThreatBucket>> ShareThreatsAsync(DateTimeOffset now, CancellationToken ct)
     {
-        DateTimeOffset from = now - TimeSpan.FromSeconds(Config.ThreatWindowSeconds);
-        while (_threats.TryPeek(out DateTimeOffset oldest) && oldest <= from && _threats.TryDequeue(out _))
+        var taken = new List<DateTimeOffset>();
+        while (_threats.TryDequeue(out DateTimeOffset t))
         {
+            taken.Add(t);
         }
 
-        return _threats.Count(t => t > from && t <= now);
+        TimeSpan window = TimeSpan.FromSeconds(Config.ThreatWindowSeconds);
+        if (taken.Count > 0)
+        {
+            StoredThreatBucket[] buckets = [.. taken.GroupBy(t => t.ToUnixTimeMilliseconds() / 1000)
+                .Select(g => new StoredThreatBucket(DateTimeOffset.FromUnixTimeSeconds(g.Key), g.Count()))];
+            try
+            {
+                await _store.Risk.AddThreatsAsync(buckets, now - window - window, ct).ConfigureAwait(false);
+            }
+            catch
+            {
+                foreach (DateTimeOffset t in taken.TakeLast(MaxThreatEvents))
+                {
+                    _threats.Enqueue(t);
+                }
+
+                throw;
+            }
+        }
+
+        return [.. (await _store.Risk.ReadThreatsAsync(now - window, ct).ConfigureAwait(false)).Select(b => new ThreatBucket(b.At, b.Count))];
     }
 
     /// <summary>Nodes named as culprits in the threat window on this replica, and every evicted node (the store's list, shared).</summary>

@@ -46,6 +46,7 @@ internal static class StoreBackup
         new("key_secrets", "key_id, version", [("key_id", Col.Text), ("version", Col.Int), ("kek_id", Col.Text), ("wrapped_key", Col.Blob), ("ciphertext", Col.Blob), ("created_at", Col.Int)]),
         new("requests", "id", [("id", Col.Text), ("key_id", Col.Text), ("operation", Col.Text), ("requester", Col.Text), ("request_hash", Col.Blob), ("payload", Col.Blob), ("state", Col.Text), ("created_at", Col.Int), ("updated_at", Col.Int), ("expires_at", Col.Int), ("result", Col.Blob)]),
         new("policies", "policy_id, version", [("policy_id", Col.Text), ("version", Col.Int), ("hash", Col.Text), ("mode", Col.Text), ("document", Col.Blob), ("created_by", Col.Text), ("created_at", Col.Int)]),
+        new("venue_profiles", "venue, version", [("venue", Col.Text), ("version", Col.Int), ("hash", Col.Text), ("document", Col.Blob), ("created_by", Col.Text), ("created_at", Col.Int)]),
         new("approvals", "request_id, approver", [("request_id", Col.Text), ("approver", Col.Text), ("decision", Col.Text), ("signature", Col.Blob), ("created_at", Col.Int)]),
         new("principals", "id", [("id", Col.Text), ("kind", Col.Text), ("roles", Col.Text), ("scope", Col.Text), ("disabled", Col.Int), ("created_at", Col.Int), ("updated_at", Col.Int), ("mac", Col.Blob)]),
         new("principal_credentials", "key_id", [("key_id", Col.Text), ("principal_id", Col.Text), ("algorithm", Col.Text), ("public_key", Col.Blob), ("created_at", Col.Int), ("lease_expires_at", Col.Int), ("revoked", Col.Int), ("revoked_at", Col.Int), ("mac", Col.Blob)]),
@@ -60,12 +61,12 @@ internal static class StoreBackup
         new("audit_checkpoints", "seq", [("seq", Col.Int), ("hash", Col.Blob), ("scheme", Col.Text), ("public_key", Col.Blob), ("signature", Col.Blob), ("time", Col.Int)]),
     ];
 
-    private static readonly string[] s_mustBeEmpty = ["keks", "store_secrets", "keys", "requests", "policies", "principals", "policy_counter_keys", "risk_prices", "node_trust", "audit_entries", "nonces", "safes"];
+    private static readonly string[] s_mustBeEmpty = ["keks", "store_secrets", "keys", "requests", "policies", "venue_profiles", "principals", "policy_counter_keys", "risk_prices", "node_trust", "audit_entries", "nonces", "safes"];
 
     // Tables a backup written before they were backed up lacks (policies: before migration 9; the principals, the policy
     // counters and the risk level: before they were added to backups; node_trust: before migration 12; the Safes: before
-    // migration 14); restored as empty (the risk level as normal).
-    private static readonly string[] s_mayBeAbsent = ["policies", "principals", "principal_credentials", "policy_counter_keys", "policy_counter_entries", "risk_state", "risk_prices",
+    // migration 14; the venue profiles: before migration 16); restored as empty (the risk level as normal).
+    private static readonly string[] s_mayBeAbsent = ["policies", "venue_profiles", "principals", "principal_credentials", "policy_counter_keys", "policy_counter_entries", "risk_state", "risk_prices",
         "risk_lockdown_votes", "node_trust", "safes"];
 
     public static async Task ExportAsync(SqlStore store, Stream destination, IKeyEncryptionKeySource backupKekSource, CancellationToken ct)

@@ -153,6 +153,21 @@ internal static class Migrations
             "ALTER TABLE policy_counter_keys ADD COLUMN total_usd TEXT",
             "ALTER TABLE policy_counter_keys ADD COLUMN total_count BIGINT",
         ]),
+
+        // Issue 16: versioned venue profiles (Storage/Policy/IVenueProfileStore), changed through the API and shared by
+        // replicas; server.json venueProfiles are installed here at start when their venue has none. Kept in backups.
+        new(16, "venue profiles",
+        [
+            "CREATE TABLE venue_profiles (venue TEXT NOT NULL, version BIGINT NOT NULL, hash TEXT NOT NULL, document {blob} NOT NULL, created_by TEXT NOT NULL, created_at BIGINT NOT NULL, PRIMARY KEY (venue, version))",
+        ]),
+
+        // Issue 16: the threat signal shared by replicas (IRiskStore.AddThreatsAsync): refused, denied and badly signed
+        // requests counted per second (every replica adds to the same row), pruned past twice the threat window. Not in
+        // backups (like the risk level's other live inputs it is recomputed).
+        new(17, "shared threat counts",
+        [
+            "CREATE TABLE risk_threats (second_ms BIGINT PRIMARY KEY, events BIGINT NOT NULL)",
+        ]),
     ];
 
     /// <summary>The newest schema version this build knows.</summary>

@@ -11,39 +11,14 @@ internal sealed class SqlPolicyStore(SqlStore store) : IPolicyStore
     public Task<bool> PutAsync(StoredPolicy policy, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(policy);
-        Validate.Identifier(policy.Id, "policy.Id");
-        Validate.Text(policy.Hash, "policy.Hash");
-        Validate.Text(policy.CreatedBy, "policy.CreatedBy");
-        if (policy.Version < 1)
-        {
-            throw StorageErrors.Invalid("policy.Version", "must be 1 or more");
-        }
-
+        VersionedRows.ValidateNew("policy", policy.Id, policy.Version, policy.Hash, policy.Document, policy.CreatedBy);
         if (!Enum.IsDefined(policy.Mode))
         {
             throw StorageErrors.Invalid("policy.Mode", "unknown mode");
         }
 
-        if (policy.Document is null || policy.Document.Length == 0)
+        return VersionedRows.AppendAsync(store, "policies", "policy_id", policy.Id, policy.Version, $"INSERT INTO policies ({Columns}) VALUES (@id, @v, @h, @m, @d, @by, @at)", ins =>
         {
-            throw StorageErrors.Invalid("policy.Document", "must not be empty");
-        }
-
-        return store.WriteAsync(async (c, tx) =>
-        {
-            // The newest version is read under the write transaction (SQLite: the database lock; PostgreSQL: the
-            // primary key refuses a second row for one version, and a lower version is refused below).
-            using (DbCommand max = SqlEngine.Command(c, tx, "SELECT COALESCE(MAX(version), 0) FROM policies WHERE policy_id=@id"))
-            {
-                max.Add("@id", policy.Id);
-                long newest = Convert.ToInt64(await max.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
-                if (newest >= policy.Version)
-                {
-                    return false;
-                }
-            }
-
-            using DbCommand ins = SqlEngine.Command(c, tx, $"INSERT INTO policies ({Columns}) VALUES (@id, @v, @h, @m, @d, @by, @at) ON CONFLICT DO NOTHING");
             ins.Add("@id", policy.Id);
             ins.Add("@v", policy.Version);
             ins.Add("@h", policy.Hash);
@@ -51,36 +26,22 @@ internal sealed class SqlPolicyStore(SqlStore store) : IPolicyStore
             ins.Add("@d", policy.Document);
             ins.Add("@by", policy.CreatedBy);
             ins.Add("@at", policy.CreatedAt.ToUnixTimeMilliseconds());
-            return await ins.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
         }, cancellationToken);
     }
 
     public async Task<StoredPolicy?> GetAsync(string id, long? version = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(id);
-        var list = await QueryAsync(version is null
-            ? $"SELECT {Columns} FROM policies WHERE policy_id=@id ORDER BY version DESC LIMIT 1"
-            : $"SELECT {Columns} FROM policies WHERE policy_id=@id AND version=@v", id, version, cancellationToken).ConfigureAwait(false);
+        var list = await QueryAsync(VersionedRows.SelectOne(Columns, "policies", "policy_id", version), id, version, cancellationToken).ConfigureAwait(false);
         return list.Count == 0 ? null : list[0];
     }
 
     public Task<IReadOnlyList<StoredPolicy>> ListAsync(CancellationToken cancellationToken = default) =>
-        QueryAsync($"SELECT {Columns} FROM policies p WHERE version = (SELECT MAX(version) FROM policies q WHERE q.policy_id = p.policy_id) ORDER BY policy_id", null, null, cancellationToken);
+        QueryAsync(VersionedRows.SelectNewestOfEach(Columns, "policies", "policy_id"), null, null, cancellationToken);
 
     public Task<IReadOnlyList<PolicyHead>> ListHeadsAsync(CancellationToken cancellationToken = default) =>
-        store.ReadAsync<IReadOnlyList<PolicyHead>>(async c =>
-        {
-            using DbCommand cmd = SqlEngine.Command(c, null,
-                "SELECT policy_id, version, hash FROM policies p WHERE version = (SELECT MAX(version) FROM policies q WHERE q.policy_id = p.policy_id) ORDER BY policy_id");
-            using DbDataReader r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            var list = new List<PolicyHead>();
-            while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                list.Add(new PolicyHead(r.GetString(0), r.GetInt64(1), r.GetString(2)));
-            }
-
-            return list;
-        }, cancellationToken);
+        VersionedRows.QueryAsync(store, VersionedRows.SelectNewestOfEach("policy_id, version, hash", "policies", "policy_id"), null, null,
+            r => new PolicyHead(r.GetString(0), r.GetInt64(1), r.GetString(2)), cancellationToken);
 
     public Task<IReadOnlyList<StoredPolicy>> HistoryAsync(string id, CancellationToken cancellationToken = default)
     {
@@ -89,27 +50,6 @@ internal sealed class SqlPolicyStore(SqlStore store) : IPolicyStore
     }
 
     private Task<IReadOnlyList<StoredPolicy>> QueryAsync(string sql, string? id, long? version, CancellationToken ct) =>
-        store.ReadAsync<IReadOnlyList<StoredPolicy>>(async c =>
-        {
-            using DbCommand cmd = SqlEngine.Command(c, null, sql);
-            if (id is not null)
-            {
-                cmd.Add("@id", id);
-            }
-
-            if (version is not null)
-            {
-                cmd.Add("@v", version.Value);
-            }
-
-            using DbDataReader r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
-            var list = new List<StoredPolicy>();
-            while (await r.ReadAsync(ct).ConfigureAwait(false))
-            {
-                list.Add(new StoredPolicy(r.GetString(0), r.GetInt64(1), r.GetString(2), Enum.Parse<PolicyMode>(r.GetString(3)), (byte[])r.GetValue(4), r.GetString(5),
-                    SqlStore.FromMs(r.GetInt64(6))));
-            }
-
-            return list;
-        }, ct);
+        VersionedRows.QueryAsync(store, sql, id, version, r => new StoredPolicy(r.GetString(0), r.GetInt64(1), r.GetString(2), Enum.Parse<PolicyMode>(r.GetString(3)),
+            (byte[])r.GetValue(4), r.GetString(5), SqlStore.FromMs(r.GetInt64(6))), ct);
 }

@@ -81,6 +81,47 @@ internal sealed class SqlRiskStore(SqlStore store) : IRiskStore
         }, cancellationToken).ConfigureAwait(false);
     }
 
+    public async Task AddThreatsAsync(IReadOnlyList<StoredThreatBucket> buckets, DateTimeOffset pruneBefore, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(buckets);
+        if (buckets.Any(b => b.Count < 1 || b.At.ToUnixTimeMilliseconds() % 1000 != 0))
+        {
+            throw StorageErrors.Invalid("buckets", "counts must be positive and times whole seconds");
+        }
+
+        await store.WriteAsync(async (c, tx) =>
+        {
+            foreach (StoredThreatBucket b in buckets.OrderBy(b => b.At))
+            {
+                using DbCommand up = SqlEngine.Command(c, tx,
+                    "INSERT INTO risk_threats (second_ms, events) VALUES (@s, @n) ON CONFLICT (second_ms) DO UPDATE SET events = risk_threats.events + excluded.events");
+                up.Add("@s", b.At.ToUnixTimeMilliseconds());
+                up.Add("@n", b.Count);
+                await up.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            using DbCommand prune = SqlEngine.Command(c, tx, "DELETE FROM risk_threats WHERE second_ms < @before");
+            prune.Add("@before", pruneBefore.ToUnixTimeMilliseconds());
+            await prune.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            return true;
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    public Task<IReadOnlyList<StoredThreatBucket>> ReadThreatsAsync(DateTimeOffset from, CancellationToken cancellationToken = default) =>
+        store.ReadAsync<IReadOnlyList<StoredThreatBucket>>(async c =>
+        {
+            using DbCommand cmd = SqlEngine.Command(c, null, "SELECT second_ms, events FROM risk_threats WHERE second_ms > @from ORDER BY second_ms");
+            cmd.Add("@from", from.ToUnixTimeMilliseconds());
+            using DbDataReader r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            var list = new List<StoredThreatBucket>();
+            while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                list.Add(new StoredThreatBucket(SqlStore.FromMs(r.GetInt64(0)), r.GetInt64(1)));
+            }
+
+            return list;
+        }, cancellationToken);
+
     public Task<IReadOnlyList<StoredPriceSample>> ReadPricesAsync(DateTimeOffset from, CancellationToken cancellationToken = default) =>
         store.ReadAsync<IReadOnlyList<StoredPriceSample>>(async c =>
         {

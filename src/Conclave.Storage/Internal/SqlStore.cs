@@ -36,6 +36,7 @@ internal sealed partial class SqlStore : IConclaveStore
         Principals = new SqlPrincipalStore(this);
         Risk = new SqlRiskStore(this);
         Policies = new SqlPolicyStore(this);
+        VenueProfiles = new SqlVenueProfileStore(this);
         EthereumNonces = new SqlEthereumNonces(this);
         Safes = new SqlSafeStore(this);
         _audit = new SqlAuditLog(this);
@@ -74,6 +75,8 @@ internal sealed partial class SqlStore : IConclaveStore
     public Principals.IPrincipalStore Principals { get; }
     public Risk.IRiskStore Risk { get; }
     public Policy.IPolicyStore Policies { get; }
+
+    public Policy.IVenueProfileStore VenueProfiles { get; }
 
     public Ethereum.IEthereumNonceStore EthereumNonces { get; }
 

@@ -17,6 +17,9 @@ public sealed record StoredRiskState(
     DateTimeOffset? ManualAt,
     long Version);
 
+/// <summary>Threat events (refused, denied or badly signed requests) counted in the second that starts at <paramref name="At"/>.</summary>
+public readonly record struct StoredThreatBucket(DateTimeOffset At, long Count);
+
 /// <summary>One price observation of a price source (an instrument such as ETH-USD).</summary>
 public readonly record struct StoredPriceSample(string Source, DateTimeOffset At, decimal Price);
 
@@ -43,6 +46,16 @@ public interface IRiskStore
 
     /// <summary>The samples taken after <paramref name="from"/>, plus the latest sample of every source (however old), ordered by source and time.</summary>
     Task<IReadOnlyList<StoredPriceSample>> ReadPricesAsync(DateTimeOffset from, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Adds threat events to the shared count: each bucket's count is added to the stored count of its second (every
+    /// replica adds to the same rows), and every second before <paramref name="pruneBefore"/> is dropped, so the table
+    /// holds at most one row per second of the window kept.
+    /// </summary>
+    Task AddThreatsAsync(IReadOnlyList<StoredThreatBucket> buckets, DateTimeOffset pruneBefore, CancellationToken cancellationToken = default);
+
+    /// <summary>The threat counts of the seconds after <paramref name="from"/>, oldest first.</summary>
+    Task<IReadOnlyList<StoredThreatBucket>> ReadThreatsAsync(DateTimeOffset from, CancellationToken cancellationToken = default);
 
     /// <summary>Records an approver's vote to leave the lockdown that began at <paramref name="lockdownSince"/>; false if they already voted.</summary>
     Task<bool> AddLockdownVoteAsync(DateTimeOffset lockdownSince, string approver, DateTimeOffset at, CancellationToken cancellationToken = default);

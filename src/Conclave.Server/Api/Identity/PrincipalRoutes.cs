@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using Conclave.Policy.HttpSignatures;
 using Conclave.Policy.Principals;
+using Conclave.Server.Policy;
 using Conclave.Storage;
 using Conclave.Storage.Principals;
 using Microsoft.AspNetCore.Builder;
@@ -107,10 +108,14 @@ public static class PrincipalRoutes
             return TypedResults.Ok(PrincipalCodec.ToResponse(c, time.GetUtcNow()));
         }).WithName("RenewCredential").WithTags("principals").Problems();
 
-        app.MapPost(Base + "/{id}/credentials/{keyId}/revoke", async Task<Ok<CredentialResponse>> (HttpContext ctx, string id, string keyId, IConclaveStore store, CancellationToken ct) =>
+        app.MapPost(Base + "/{id}/credentials/{keyId}/revoke", async Task<Ok<CredentialResponse>> (HttpContext ctx, string id, string keyId, IConclaveStore store,
+            ApprovalService approvals, CancellationToken ct) =>
         {
             CredentialRecord c = await OwnCredentialAsync(ctx, store, id, keyId, ct).ConfigureAwait(false);
-            return TypedResults.Ok(PrincipalCodec.ToResponse(await store.Principals.RevokeCredentialAsync(c.KeyId, ct).ConfigureAwait(false), time.GetUtcNow()));
+            c = await store.Principals.RevokeCredentialAsync(c.KeyId, ct).ConfigureAwait(false);
+            // The usual answer to a leaked key: what was asked under it and still waits for approval never runs.
+            await approvals.FailRequestsOfRevokedCredentialAsync(c.KeyId, CallerIdentity.Get(ctx).Actor, ct).ConfigureAwait(false);
+            return TypedResults.Ok(PrincipalCodec.ToResponse(c, time.GetUtcNow()));
         }).WithName("RevokeCredential").WithTags("principals").Problems();
     }
 

@@ -98,6 +98,10 @@ public static class RouteAuthorization
         ["GET /v1/policies"] = PolicyReaders,
         ["GET /v1/policies/{id}"] = PolicyReaders,
         ["POST /v1/policies/evaluate"] = PolicyReaders,
+        // Venue profiles (docs/POLICY.md "Venue profiles in the store") are read and changed like policies.
+        ["PUT /v1/venue-profiles/{venue}"] = Admin,
+        ["GET /v1/venue-profiles"] = PolicyReaders,
+        ["GET /v1/venue-profiles/{venue}"] = PolicyReaders,
         ["GET /v1/requests"] = Everyone,
         ["GET /v1/requests/{id}"] = Everyone,
         ["POST /v1/requests/{id}/approve"] = Approvers,
