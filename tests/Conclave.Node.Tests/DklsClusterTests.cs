@@ -367,6 +367,12 @@ public sealed class DklsFiveNodeClusterTests(FiveNodeCluster fixture) : IClassFi
                 m1.AddRange(await _c.Coordinator.Node(n).StepAsync(_c.Coordinator.Request(session, DklsMessages.SignRound1, 1, [n], start), [], timeout, CancellationToken.None));
             }
 
+            foreach (uint n in signers)
+            {
+                m1.AddRange(await _c.Coordinator.Node(n).StepAsync(_c.Coordinator.Request(session, DklsMessages.SignDeliver, 1, [n], []),
+                    m1.Where(m => m.Recipients.Contains(n) && m.Kind == DklsMessages.SignAgreementKey), timeout, CancellationToken.None));
+            }
+
             List<Envelope> m2 = [];
             foreach (uint n in signers)
             {

@@ -1,0 +1,113 @@
+using Conclave.Crypto.Secp256k1;
+using Conclave.Node.Threshold.Dkls23;
+using Conclave.Threshold.Dkls23;
+using Conclave.Threshold.Dkls23.Vole;
+
+namespace Conclave.Node.FaultyNode;
+
+/// <summary>
+/// The DKLs23 signing faults this test host can inject (--dkls-fault NAME), one per check of docs/DKLS23.md "Every check,
+/// and what a party does when it fails": each edits a real message this node computed, before the node seals and signs
+/// it, as DklsAttackTests does in process. The name says which check an honest peer (or the coordinator) must fail.
+/// </summary>
+internal static class DklsFaultCatalogue
+{
+    // Signing round-two body (DklsSigner.Round2): R ‖ salt ‖ pk ‖ ψ ‖ Γ^u ‖ Γ^v ‖ Alice nonce ‖ τ ‖ μ ‖ ρ̃.
+    private const int PkOffset = 65;
+    private const int PsiOffset = 98;
+    private const int GammaUOffset = 130;
+    private const int GammaVOffset = 163;
+    private const int VoleOffset = 196;
+    private const int TauOffset = VoleOffset + 32;
+
+    public static IReadOnlyCollection<string> Names => Faults.Keys;
+
+    public static DklsFaults? For(string name) => Faults.TryGetValue(name, out Func<DklsFaults>? make) ? make() : null;
+
+    private static readonly Dictionary<string, Func<DklsFaults>> Faults = new(StringComparer.Ordinal)
+    {
+        // RVOLE (Protocol 5.2): one τ value, or the check element μ, changed: the peer's check value fails (RvoleCheck).
+        ["rvole-tau"] = () => new DklsFaults { Round2 = m => Edit(m, b => b[TauOffset + 31] ^= 0x01) },
+        ["rvole-mu"] = () => new DklsFaults { Round2 = m => Edit(m, b => b[^33] ^= 0x01) },
+
+        // Γ^u or Γ^v shifted by G: the Γ checks of round three fail (GammaUCheck, GammaVCheck).
+        ["gamma-u"] = () => new DklsFaults { Round2 = m => Edit(m, b => AddG(b, GammaUOffset)) },
+        ["gamma-v"] = () => new DklsFaults { Round2 = m => Edit(m, b => AddG(b, GammaVOffset)) },
+
+        // Commits to (pairwise and broadcast) and opens R_i + G: every opening matches, Γ^u is inconsistent with it (GammaUCheck).
+        ["r-shifted"] = () => new DklsFaults
+        {
+            Round1 = (s, m) => Edit(m, b => DklsSigner.Commit(s.Peek().Bound, s.Identifier, m.To, s.Peek().BigR + Secp256k1Point.Generator, s.Peek().Salt).CopyTo(b, 0)),
+            Broadcast = (s, _) => DklsSigner.CommitToAll(s.Peek().Bound, s.Identifier, s.Peek().BigR + Secp256k1Point.Generator, s.Peek().Pk, s.Peek().Salt),
+            Round2 = m => Edit(m, b => AddG(b, 0)),
+        },
+
+        // Commits to (broadcast) and opens pk_i + G, so Σ pk_j ≠ PK: the opening matches, Γ^v is inconsistent with it (GammaVCheck).
+        ["pk-shifted"] = () => new DklsFaults
+        {
+            Broadcast = (s, _) => DklsSigner.CommitToAll(s.Peek().Bound, s.Identifier, s.Peek().BigR, s.Peek().Pk + Secp256k1Point.Generator, s.Peek().Salt),
+            Round2 = m => Edit(m, b => AddG(b, PkOffset)),
+        },
+
+        // Opens R_i + G without committing to it (CommitmentMismatch).
+        ["opening"] = () => new DklsFaults { Round2 = m => Edit(m, b => AddG(b, 0)) },
+
+        // Sends each peer, from the second session on, the pairwise commitment to R_i of its previous session with that peer (CommitmentMismatch).
+        ["commit-replay"] = () =>
+        {
+            var previous = new System.Collections.Concurrent.ConcurrentDictionary<string, byte[]>(StringComparer.Ordinal);
+            return new DklsFaults
+            {
+                Round1 = (_, m) =>
+                {
+                    byte[] real = m.Body[..32];
+                    byte[]? old = null;
+                    previous.AddOrUpdate(m.To.ToString(), real, (_, before) =>
+                    {
+                        old = before;
+                        return real;
+                    });
+                    return old is null ? m : Edit(m, b => old.CopyTo(b, 0));
+                },
+            };
+        },
+
+        // Malformed fields: a scalar ≥ n, the point at infinity, a point off the curve, vectors of the wrong length (MalformedMessage).
+        ["psi-above-n"] = () => new DklsFaults { Round2 = m => Edit(m, b => b.AsSpan(PsiOffset, 32).Fill(0xFF)) },
+        ["tau-n"] = () => new DklsFaults { Round2 = m => Edit(m, b => Secp256k1Scalar.Order.ToByteArray(isUnsigned: true, isBigEndian: true).CopyTo(b, TauOffset)) },
+        ["gamma-infinity"] = () => new DklsFaults { Round2 = m => Edit(m, b => Array.Clear(b, GammaUOffset, 33)) },
+        ["gamma-off-curve"] = () => new DklsFaults { Round2 = m => Edit(m, b => OffCurvePoint().CopyTo(b, GammaVOffset)) },
+        ["round1-short"] = () => new DklsFaults { Round1 = (_, m) => m.WithBody(m.Body[..^1]) },
+        ["round2-long"] = () => new DklsFaults { Round2 = m => m.WithBody([.. m.Body, 0]) },
+        ["vole-short"] = () => new DklsFaults { Round2 = m => m.WithBody(m.Body[..(VoleOffset + RandomVole.AliceMessageSize - 32)]) },
+
+        // The final share (u_i, w_i) with u_i changed: the combined signature does not verify (InvalidSignature), nothing is released.
+        ["share-u"] = () => new DklsFaults { Share = s => Edited(s, b => b[^33] ^= 0x01) },
+    };
+
+    private static DklsMessage Edit(DklsMessage m, Action<byte[]> edit) => m.WithBody(Edited(m.Body, edit));
+
+    private static byte[] Edited(byte[] original, Action<byte[]> edit)
+    {
+        byte[] copy = (byte[])original.Clone();
+        edit(copy);
+        return copy;
+    }
+
+    private static void AddG(byte[] body, int offset) =>
+        (Secp256k1Point.Parse(body.AsSpan(offset, 33)) + Secp256k1Point.Generator).ToCompressed().CopyTo(body, offset);
+
+    private static byte[] OffCurvePoint()
+    {
+        byte[] p = new byte[33];
+        p[0] = 0x02;
+        for (byte x = 1; ; x++)
+        {
+            p[32] = x;
+            if (!Secp256k1Point.TryParse(p, out _))
+            {
+                return p;
+            }
+        }
+    }
+}
