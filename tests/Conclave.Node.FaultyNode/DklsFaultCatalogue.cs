@@ -38,14 +38,14 @@ internal static class DklsFaultCatalogue
         ["r-shifted"] = () => new DklsFaults
         {
             Round1 = (s, m) => Edit(m, b => DklsSigner.Commit(s.Peek().Bound, s.Identifier, m.To, s.Peek().BigR + Secp256k1Point.Generator, s.Peek().Salt).CopyTo(b, 0)),
-            Broadcast = (s, _) => DklsSigner.CommitToAll(s.Peek().Bound, s.Identifier, s.Peek().BigR + Secp256k1Point.Generator, s.Peek().Pk, s.Peek().Salt),
+            Broadcast = (s, _) => Recommit(s, s.Peek().BigR + Secp256k1Point.Generator, s.Peek().Pk),
             Round2 = m => Edit(m, b => AddG(b, 0)),
         },
 
         // Commits to (broadcast) and opens pk_i + G, so Σ pk_j ≠ PK: the opening matches, Γ^v is inconsistent with it (GammaVCheck).
         ["pk-shifted"] = () => new DklsFaults
         {
-            Broadcast = (s, _) => DklsSigner.CommitToAll(s.Peek().Bound, s.Identifier, s.Peek().BigR, s.Peek().Pk + Secp256k1Point.Generator, s.Peek().Salt),
+            Broadcast = (s, _) => Recommit(s, s.Peek().BigR, s.Peek().Pk + Secp256k1Point.Generator),
             Round2 = m => Edit(m, b => AddG(b, PkOffset)),
         },
 
@@ -84,6 +84,17 @@ internal static class DklsFaultCatalogue
         // The final share (u_i, w_i) with u_i changed: the combined signature does not verify (InvalidSignature), nothing is released.
         ["share-u"] = () => new DklsFaults { Share = s => Edited(s, b => b[^33] ^= 0x01) },
     };
+
+    /// <summary>
+    /// The broadcast commitment to (R, pk) instead of (R_i, pk_i), also kept as this node's own in its round-one state, so
+    /// that its echo agrees with what it sent: a consistent liar, which the echo cannot catch and the checks of round three must.
+    /// </summary>
+    private static byte[] Recommit(DklsSignRound1State s, Secp256k1Point r, Secp256k1Point pk)
+    {
+        byte[] c = DklsSigner.CommitToAll(s.Peek().Bound, s.Identifier, r, pk, s.Peek().Salt);
+        s.Peek().TheirBroadcasts[s.Identifier] = [.. c];
+        return c;
+    }
 
     private static DklsMessage Edit(DklsMessage m, Action<byte[]> edit) => m.WithBody(Edited(m.Body, edit));
 

@@ -116,9 +116,9 @@ public sealed class DklsClusterAttackTests(FiveNodeCluster fixture) : IClassFixt
 
     /// <summary>
     /// Replays through the real transport (the test drives the steps as the coordinator): node 4's sealed round-one message
-    /// of an earlier session relayed into a new one is refused by node 1's transport naming nobody, and that session then
-    /// completes with the right message (a signature that verifies); node 4's round-one message relayed twice in one
-    /// session is refused naming nobody. Nobody is banned: the key signs with nodes 1 and 4 afterwards.
+    /// of an earlier session relayed into a new one, and node 4's round-one message relayed twice in one step, are refused
+    /// by node 1's transport naming nobody (the session is then given up). Nobody is banned: after each, a session of nodes
+    /// 1 and 4 driven step by step completes with a signature that verifies, and the coordinator signs with them.
     /// </summary>
     [Fact]
     public async Task MessagesReplayedFromAnotherSessionOrTwice_AreRefusedNamingNobody_AndNobodyIsBanned()
@@ -130,27 +130,44 @@ public sealed class DklsClusterAttackTests(FiveNodeCluster fixture) : IClassFixt
         byte[] old = Cluster.NewSessionId();
         List<Envelope> oldRoundOne = await RoundOneAsync(old, signers, start);
         Envelope stale = oldRoundOne.Single(m => m.Kind == DklsMessages.SignMessage && m.Sender == 4);
-        foreach (uint n in signers)
-        {
-            await Step(n, old, DklsMessages.SignAbort, 4, [], []);
-        }
+        await AbortAsync(old, signers);
 
         byte[] session = Cluster.NewSessionId();
         List<Envelope> m1 = await RoundOneAsync(session, signers, start);
         IEnumerable<Envelope> To1(IEnumerable<Envelope> all) => all.Where(m => m.Recipients.Contains(1u) && m.Kind != DklsMessages.SignAgreementKey);
         NodeCallException replayed = await Assert.ThrowsAsync<NodeCallException>(() => Step(1, session, DklsMessages.SignRound2, 2, [],
-            [.. To1(m1).Where(m => m.Kind != DklsMessages.SignMessage), stale]));
+            [stale, .. To1(m1).Where(m => m.Kind != DklsMessages.SignMessage)]));
         Assert.Null(replayed.Culprit);
         Assert.Contains("belongs to another session", replayed.Message, StringComparison.Ordinal);
+        await AbortAsync(session, signers);
+        await SignStepByStepAsync(key, signers, start, "after a replay from another session");
 
-        // The session was not touched: it completes, and the signature verifies.
+        byte[] twice = Cluster.NewSessionId();
+        List<Envelope> t1 = await RoundOneAsync(twice, signers, start);
+        Envelope fromFour = t1.Single(m => m.Kind == DklsMessages.SignMessage && m.Sender == 4);
+        NodeCallException duplicate = await Assert.ThrowsAsync<NodeCallException>(() => Step(1, twice, DklsMessages.SignRound2, 2, [], [.. To1(t1), fromFour]));
+        Assert.Null(duplicate.Culprit);
+        Assert.Contains("replayed", duplicate.Message, StringComparison.Ordinal);
+        await AbortAsync(twice, signers);
+        await SignStepByStepAsync(key, signers, start, "after a message relayed twice");
+
+        health.MarkUntrusted(5);
+        await SignAndVerifyAsync(coordinator, key, "replays: nobody banned");
+        health.Readmit(5);
+    }
+
+    /// <summary>One signing session of <paramref name="signers"/> driven step by step, its shares combined and verified.</summary>
+    private async Task SignStepByStepAsync(DklsKeyInfo key, uint[] signers, byte[] start, string label)
+    {
+        byte[] session = Cluster.NewSessionId();
+        List<Envelope> m1 = await RoundOneAsync(session, signers, start);
         var m2 = new List<Envelope>();
         foreach (uint n in signers)
         {
             m2.AddRange(await Step(n, session, DklsMessages.SignRound2, 2, [], m1.Where(m => m.Recipients.Contains(n) && m.Kind != DklsMessages.SignAgreementKey)));
         }
 
-        byte[] digest = SHA256.HashData("after a replay"u8);
+        byte[] digest = SHA256.HashData(TestSeed.Bytes(16, label));
         byte[] digestPayload = new PayloadWriter().Bytes(digest).ToArray();
         var shares = new List<DklsSignatureShare>();
         byte[]? r = null;
@@ -164,19 +181,15 @@ public sealed class DklsClusterAttackTests(FiveNodeCluster fixture) : IClassFixt
         }
 
         DklsSignature sig = DklsCombiner.Combine(key.PublicKey, session, [.. signers.Select(n => Identifier.FromInt(FrostCiphersuite.Secp256k1Sha256, (int)n))], [], r!, digest, shares);
-        Assert.True(EcdsaSecp256k1.Instance.Verify(key.PublicKey.GroupPublicKey, digest, sig.Signature));
+        Assert.True(EcdsaSecp256k1.Instance.Verify(key.PublicKey.GroupPublicKey, digest, sig.Signature), label);
+    }
 
-        // The same round-one message twice in one session: refused naming nobody (the node ends that session).
-        byte[] twice = Cluster.NewSessionId();
-        List<Envelope> t1 = await RoundOneAsync(twice, signers, start);
-        Envelope fromFour = t1.Single(m => m.Kind == DklsMessages.SignMessage && m.Sender == 4);
-        NodeCallException duplicate = await Assert.ThrowsAsync<NodeCallException>(() => Step(1, twice, DklsMessages.SignRound2, 2, [], [.. To1(t1), fromFour]));
-        Assert.Null(duplicate.Culprit);
-        await Step(4, twice, DklsMessages.SignAbort, 4, [], []);
-
-        health.MarkUntrusted(5);
-        await SignAndVerifyAsync(coordinator, key, "replays: nobody banned");
-        health.Readmit(5);
+    private async Task AbortAsync(byte[] session, uint[] signers)
+    {
+        foreach (uint n in signers)
+        {
+            await Step(n, session, DklsMessages.SignAbort, 4, [], []);
+        }
     }
 
     private async Task<(DklsCoordinator Coordinator, NodeHealth Health, DklsKeyInfo Key)> KeyAsync(string prefix)
