@@ -492,7 +492,9 @@ public sealed class DklsRotationTests(FiveNodeCluster fixture) : IClassFixture<F
         Assert.Equal(6, round1From2.Count);
         List<Envelope> round1To2 = [.. messages.Where(m => m.Round == 1 && m.Recipients.SequenceEqual([2u]))];
         Assert.Equal(6, round1To2.Count);
-        foreach (Envelope m in round2To2.Concat(round1From2).Concat(round1To2))
+        List<Envelope> round2From2 = [.. messages.Where(m => m.Round == 2 && m.Sender == 2)];
+        Assert.Equal(6, round2From2.Count);
+        foreach (Envelope m in round2To2.Concat(round1From2).Concat(round1To2).Concat(round2From2))
         {
             uint to = Assert.Single(m.Recipients);
             uint peer = m.Sender == 2 ? to : m.Sender;
