@@ -377,7 +377,7 @@ public sealed class DklsFiveNodeClusterTests(FiveNodeCluster fixture) : IClassFi
             foreach (uint n in signers)
             {
                 m2.AddRange(await _c.Coordinator.Node(n).StepAsync(_c.Coordinator.Request(session, DklsMessages.SignRound2, 2, [n], []),
-                    m1.Where(m => m.Recipients.Contains(n)), timeout, CancellationToken.None));
+                    m1.Where(m => m.Recipients.Contains(n) && m.Kind != DklsMessages.SignAgreementKey), timeout, CancellationToken.None));
             }
 
             byte[] digest = new Conclave.Node.Protocol.PayloadWriter().Bytes(SHA256.HashData("hidden"u8)).ToArray();
