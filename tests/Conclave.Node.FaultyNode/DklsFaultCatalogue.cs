@@ -2,6 +2,7 @@ using Conclave.Crypto.Secp256k1;
 using Conclave.Node.Threshold.Dkls23;
 using Conclave.Threshold.Dkls23;
 using Conclave.Threshold.Dkls23.Vole;
+using static Conclave.Testing.DklsTamper;
 
 namespace Conclave.Node.FaultyNode;
 
@@ -12,14 +13,6 @@ namespace Conclave.Node.FaultyNode;
 /// </summary>
 internal static class DklsFaultCatalogue
 {
-    // Signing round-two body (DklsSigner.Round2): R ‖ salt ‖ pk ‖ ψ ‖ Γ^u ‖ Γ^v ‖ Alice nonce ‖ τ ‖ μ ‖ ρ̃.
-    private const int PkOffset = 65;
-    private const int PsiOffset = 98;
-    private const int GammaUOffset = 130;
-    private const int GammaVOffset = 163;
-    private const int VoleOffset = 196;
-    private const int TauOffset = VoleOffset + 32;
-
     public static IReadOnlyCollection<string> Names => Faults.Keys;
 
     public static DklsFaults? For(string name) => Faults.TryGetValue(name, out Func<DklsFaults>? make) ? make() : null;
@@ -103,22 +96,5 @@ internal static class DklsFaultCatalogue
         byte[] copy = (byte[])original.Clone();
         edit(copy);
         return copy;
-    }
-
-    private static void AddG(byte[] body, int offset) =>
-        (Secp256k1Point.Parse(body.AsSpan(offset, 33)) + Secp256k1Point.Generator).ToCompressed().CopyTo(body, offset);
-
-    private static byte[] OffCurvePoint()
-    {
-        byte[] p = new byte[33];
-        p[0] = 0x02;
-        for (byte x = 1; ; x++)
-        {
-            p[32] = x;
-            if (!Secp256k1Point.TryParse(p, out _))
-            {
-                return p;
-            }
-        }
     }
 }
