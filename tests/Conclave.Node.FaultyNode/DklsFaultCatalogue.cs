@@ -42,6 +42,19 @@ internal static class DklsFaultCatalogue
             Round2 = m => Edit(m, b => AddG(b, PkOffset)),
         },
 
+        // An additive share sk_i + 1 with pk_i + G, committed to and used everywhere: a wrong but self-consistent share. Every
+        // opening and Γ check passes, Σ pk_j ≠ PK does not (PublicKeySum), and nobody can be named from one view.
+        ["share-shifted"] = () => new DklsFaults
+        {
+            Broadcast = (s, _) =>
+            {
+                SignCore core = s.Peek();
+                core.Set(SignCore.SkOffset, core.Get(SignCore.SkOffset) + Secp256k1Scalar.One);
+                core.Pk += Secp256k1Point.Generator;
+                return Recommit(s, core.BigR, core.Pk);
+            },
+        },
+
         // Opens R_i + G without committing to it (CommitmentMismatch).
         ["opening"] = () => new DklsFaults { Round2 = m => Edit(m, b => AddG(b, 0)) },
 

@@ -86,6 +86,33 @@ public sealed class DklsClusterAttackTests(FiveNodeCluster fixture) : IClassFixt
     /// coordinator's combine refuses it (the signature does not verify under the key; a tampered u_i or w_i is not
     /// attributable, so nobody is named) and no signature is returned; an honest quorum signs meanwhile.
     /// </summary>
+    /// <summary>
+    /// Node 4 signs with a wrong but self-consistent additive share (sk_4 + 1 and pk_4 + G, committed to; fault
+    /// "share-shifted"): every opening and Γ check passes and Σ pk_j ≠ PK does not, which one signer's view cannot
+    /// attribute. Node 1 refuses (PublicKeySum) naming nobody, so no node is named and the call ends without a quorum,
+    /// no signature; an honest quorum signs meanwhile; healed, nodes 1 and 4 sign (nobody was banned).
+    /// </summary>
+    [Fact]
+    public async Task AWrongButSelfConsistentShare_FailsTheKeySum_NamingNobody_AndHonestQuorumsSign()
+    {
+        (DklsCoordinator coordinator, NodeHealth health, DklsKeyInfo key) = await KeyAsync("dkls-attack-sum");
+        await FaultyNodeHost.WithFaultAsync(_c, 4, ["--dkls-fault", "share-shifted"], async () =>
+        {
+            health.MarkUntrusted(5);
+            QuorumUnavailableException e = await Assert.ThrowsAsync<QuorumUnavailableException>(() => SignAndVerifyAsync(coordinator, key, "key sum"));
+            Assert.Contains("node 1: FailedPrecondition: DKLs23 " + nameof(DklsFailure.PublicKeySum), e.Message, StringComparison.Ordinal);
+
+            health.Readmit(5);
+            health.MarkUntrusted(4);
+            await SignAndVerifyAsync(coordinator, key, "key sum: honest quorum");
+        });
+
+        health.Readmit(4);
+        health.MarkUntrusted(5);
+        await SignAndVerifyAsync(coordinator, key, "key sum: healed");
+        health.Readmit(5);
+    }
+
     [Fact]
     public async Task TamperedFinalShares_AreRefused_NoSignatureIsReleased_AndHonestQuorumsSign()
     {
