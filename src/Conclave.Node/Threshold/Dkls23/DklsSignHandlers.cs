@@ -414,6 +414,7 @@ public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manife
             }
 
             Interlocked.Exchange(ref Round1, null)?.Dispose();
+            Interlocked.Exchange(ref Round1Messages, null); // not delivered: never sealed, dropped with the session
             Interlocked.Exchange(ref Round2, null)?.Dispose();
             EraseAgreement();
             owner.Leave(Peers);
