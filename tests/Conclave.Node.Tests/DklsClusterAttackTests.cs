@@ -58,9 +58,8 @@ public sealed class DklsClusterAttackTests(FiveNodeCluster fixture) : IClassFixt
     public async Task ATamperedMessage_IsRefusedByTheHonestPeer_NamingNodeFour_AndHonestQuorumsSign(string fault, int before, string check)
     {
         (DklsCoordinator coordinator, NodeHealth health, DklsKeyInfo key) = await KeyAsync("dkls-attack-" + fault);
-        await FaultyNodeHost.WithFaultAsync(_c, 4, ["--dkls-fault", fault], async () =>
+        await WithNodeFourFaultyAsync(coordinator, health, key, fault, async () =>
         {
-            health.MarkUntrusted(5);
             for (int i = 0; i < before; i++)
             {
                 await SignAndVerifyAsync(coordinator, key, $"{fault} before {i}");
@@ -69,23 +68,9 @@ public sealed class DklsClusterAttackTests(FiveNodeCluster fixture) : IClassFixt
             CulpritException e = await Assert.ThrowsAsync<CulpritException>(() => coordinator.SignDigestAsync(key.KeyId, SHA256.HashData(TestSeed.Bytes(16, fault)), [], CancellationToken.None));
             Assert.Equal([4u], e.Culprits);
             Assert.Contains(check, e.Message, StringComparison.Ordinal);
-
-            health.Readmit(5);
-            health.MarkUntrusted(4);
-            await SignAndVerifyAsync(coordinator, key, $"{fault} honest quorum");
         });
-
-        health.Readmit(4);
-        health.MarkUntrusted(5);
-        await SignAndVerifyAsync(coordinator, key, $"{fault} healed");
-        health.Readmit(5);
     }
 
-    /// <summary>
-    /// Node 4 changes u_i in its final share (fault "share-u"), in three-round signing and from a pooled presignature: the
-    /// coordinator's combine refuses it (the signature does not verify under the key; a tampered u_i or w_i is not
-    /// attributable, so nobody is named) and no signature is returned; an honest quorum signs meanwhile.
-    /// </summary>
     /// <summary>
     /// Node 4 signs with a wrong but self-consistent additive share (sk_4 + 1 and pk_4 + G, committed to; fault
     /// "share-shifted"): every opening and Γ check passes and Σ pk_j ≠ PK does not, which one signer's view cannot
@@ -96,32 +81,27 @@ public sealed class DklsClusterAttackTests(FiveNodeCluster fixture) : IClassFixt
     public async Task AWrongButSelfConsistentShare_FailsTheKeySum_NamingNobody_AndHonestQuorumsSign()
     {
         (DklsCoordinator coordinator, NodeHealth health, DklsKeyInfo key) = await KeyAsync("dkls-attack-sum");
-        await FaultyNodeHost.WithFaultAsync(_c, 4, ["--dkls-fault", "share-shifted"], async () =>
+        await WithNodeFourFaultyAsync(coordinator, health, key, "share-shifted", async () =>
         {
-            health.MarkUntrusted(5);
             QuorumUnavailableException e = await Assert.ThrowsAsync<QuorumUnavailableException>(() => SignAndVerifyAsync(coordinator, key, "key sum"));
             Assert.Contains("node 1: FailedPrecondition: DKLs23 " + nameof(DklsFailure.PublicKeySum), e.Message, StringComparison.Ordinal);
-
-            health.Readmit(5);
-            health.MarkUntrusted(4);
-            await SignAndVerifyAsync(coordinator, key, "key sum: honest quorum");
         });
-
-        health.Readmit(4);
-        health.MarkUntrusted(5);
-        await SignAndVerifyAsync(coordinator, key, "key sum: healed");
-        health.Readmit(5);
     }
 
+    /// <summary>
+    /// Node 4 changes u_i in its final share (fault "share-u"), in three-round signing and from a pooled presignature: the
+    /// coordinator's combine refuses it (the signature does not verify under the key; a tampered u_i or w_i is not
+    /// attributable, so nobody is named) and no signature is returned; an honest quorum signs meanwhile, and healed, nodes
+    /// 1 and 4 sign.
+    /// </summary>
     [Fact]
     public async Task TamperedFinalShares_AreRefused_NoSignatureIsReleased_AndHonestQuorumsSign()
     {
         (DklsCoordinator coordinator, NodeHealth health, DklsKeyInfo key) = await KeyAsync("dkls-attack-share");
         var presigner = new DklsCoordinator(_c.Coordinator, new FrostCoordinator(_c.Coordinator)) { PresignPoolSize = 1, PresignParallelism = 1 };
         presigner.Register(key);
-        await FaultyNodeHost.WithFaultAsync(_c, 4, ["--dkls-fault", "share-u"], async () =>
+        await WithNodeFourFaultyAsync(coordinator, health, key, "share-u", async () =>
         {
-            health.MarkUntrusted(5);
             CulpritException three = await Assert.ThrowsAsync<CulpritException>(() => SignAndVerifyAsync(coordinator, key, "three rounds"));
             Assert.Empty(three.Culprits);
             Assert.Contains(nameof(DklsFailure.InvalidSignature), three.Message, StringComparison.Ordinal);
@@ -132,13 +112,37 @@ public sealed class DklsClusterAttackTests(FiveNodeCluster fixture) : IClassFixt
             CulpritException online = await Assert.ThrowsAsync<CulpritException>(() => presigner.SignPresignedAsync(key, pooled, SHA256.HashData("presigned"u8), [], CancellationToken.None));
             Assert.Empty(online.Culprits);
             Assert.Contains(nameof(DklsFailure.InvalidSignature), online.Message, StringComparison.Ordinal);
+        });
+    }
 
-            health.Readmit(5);
-            health.MarkUntrusted(4);
-            await SignAndVerifyAsync(coordinator, key, "honest quorum");
+    /// <summary>
+    /// Node 4 runs as the test node host with <paramref name="fault"/>: <paramref name="whileFaulty"/> runs with node 5 set
+    /// aside (so the quorum is nodes 1 and 4); then, with node 4 set aside, nodes 1 and 5 sign while node 4 is still
+    /// faulty; healed, nodes 1 and 4 sign again (node 1 banned nobody).
+    /// </summary>
+    private async Task WithNodeFourFaultyAsync(DklsCoordinator coordinator, NodeHealth health, DklsKeyInfo key, string fault, Func<Task> whileFaulty)
+    {
+        await FaultyNodeHost.WithFaultAsync(_c, 4, ["--dkls-fault", fault], async () =>
+        {
+            await WithoutAsync(health, 5, whileFaulty);
+            await WithoutAsync(health, 4, () => SignAndVerifyAsync(coordinator, key, $"{fault}: honest quorum"));
         });
 
-        health.Readmit(4);
+        await WithoutAsync(health, 5, () => SignAndVerifyAsync(coordinator, key, $"{fault}: healed"));
+    }
+
+    /// <summary>Runs <paramref name="body"/> with <paramref name="node"/> set aside (untrusted in the coordinator's node health).</summary>
+    private static async Task WithoutAsync(NodeHealth health, uint node, Func<Task> body)
+    {
+        health.MarkUntrusted(node);
+        try
+        {
+            await body();
+        }
+        finally
+        {
+            health.Readmit(node);
+        }
     }
 
     /// <summary>
@@ -178,9 +182,7 @@ public sealed class DklsClusterAttackTests(FiveNodeCluster fixture) : IClassFixt
         await AbortAsync(twice, signers);
         await SignStepByStepAsync(key, signers, start, "after a message relayed twice");
 
-        health.MarkUntrusted(5);
-        await SignAndVerifyAsync(coordinator, key, "replays: nobody banned");
-        health.Readmit(5);
+        await WithoutAsync(health, 5, () => SignAndVerifyAsync(coordinator, key, "replays: nobody banned"));
     }
 
     /// <summary>One signing session of <paramref name="signers"/> driven step by step, its shares combined and verified.</summary>
