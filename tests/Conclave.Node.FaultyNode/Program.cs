@@ -1,18 +1,22 @@
 using System.Globalization;
 using Conclave.Node.Config;
 using Conclave.Node.Frost;
+using Conclave.Node.FaultyNode;
 using Conclave.Node.Hosting;
+using Conclave.Node.Threshold.Dkls23;
 using Conclave.Threshold.Frost;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
-// A signer node with DKG faults, for the complaint tests (tests/Conclave.Node.Tests/DkgComplaintTests.cs).
-// Usage: Conclave.Node.FaultyNode --config FILE [--parent-pid PID] [--dkg-bad-share-to NODE] [--dkg-false-complaint]
+// A signer node with DKG faults, for the complaint tests (tests/Conclave.Node.Tests/DkgComplaintTests.cs), or with a DKLs23
+// signing fault (DklsFaultCatalogue), for the attack tests through the transport (tests/Conclave.Node.Tests/DklsClusterAttackTests.cs).
+// Usage: Conclave.Node.FaultyNode --config FILE [--parent-pid PID] [--dkg-bad-share-to NODE] [--dkg-false-complaint] [--dkls-fault NAME]
 string? configPath = null;
 int? parentPid = null;
 uint? badShareTo = null;
 bool falseComplaint = false;
+DklsFaults? dklsFaults = null;
 for (int i = 0; i < args.Length; i++)
 {
     switch (args[i])
@@ -29,8 +33,17 @@ for (int i = 0; i < args.Length; i++)
         case "--dkg-false-complaint":
             falseComplaint = true;
             break;
+        case "--dkls-fault" when i + 1 < args.Length:
+            dklsFaults = DklsFaultCatalogue.For(args[++i]);
+            if (dklsFaults is null)
+            {
+                Console.Error.WriteLine($"unknown DKLs23 fault {args[i]}; one of {string.Join(", ", DklsFaultCatalogue.Names)}");
+                return 2;
+            }
+
+            break;
         default:
-            Console.Error.WriteLine($"unknown argument {args[i]}; usage: --config FILE [--parent-pid PID] [--dkg-bad-share-to NODE] [--dkg-false-complaint]");
+            Console.Error.WriteLine($"unknown argument {args[i]}; usage: --config FILE [--parent-pid PID] [--dkg-bad-share-to NODE] [--dkg-false-complaint] [--dkls-fault NAME]");
             return 2;
     }
 }
@@ -54,7 +67,7 @@ var faults = new DkgFaults
 };
 
 NodeConfig config = NodeConfig.Load(configPath);
-WebApplication app = await NodeHost.BuildAsync(config, LogLevel.Warning, faults, CancellationToken.None).ConfigureAwait(false);
+WebApplication app = await NodeHost.BuildAsync(config, LogLevel.Warning, faults, dklsFaults, CancellationToken.None).ConfigureAwait(false);
 if (parentPid is int pid)
 {
     _ = Task.Run(async () =>

@@ -30,16 +30,6 @@ public sealed class DkgComplaintTests(ComplaintCluster fixture) : IClassFixture<
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
     private readonly LocalClusterProcesses _c = fixture.Cluster;
 
-    private static string FaultyNodeDll
-    {
-        get
-        {
-            string dir = AppContext.BaseDirectory.Replace("Conclave.Node.Tests", "Conclave.Node.FaultyNode", StringComparison.Ordinal);
-            string dll = Path.Combine(dir, "Conclave.Node.FaultyNode.dll");
-            return File.Exists(dll) ? dll : throw new FileNotFoundException("build tests/Conclave.Node.FaultyNode first", dll);
-        }
-    }
-
     [Fact]
     public async Task KeyGeneration_DealerSendingABadShare_IsConvictedByTheComplaint_AndNoHonestNodeIsNamed()
     {
@@ -141,23 +131,7 @@ public sealed class DkgComplaintTests(ComplaintCluster fixture) : IClassFixture<
         Assert.Equal(new Dictionary<uint, string> { [3] = CulpritReason.FalseComplaint }, coordinator.Suspects);
     }
 
-    /// <summary>Restarts <paramref name="node"/> as the faulty host with <paramref name="fault"/>, runs <paramref name="body"/>, then restarts it as an ordinary node.</summary>
-    private async Task WithFaultAsync(uint node, string[] fault, Func<Task> body)
-    {
-        _c.KillNode(node);
-        _c.StartNodeWith(node, FaultyNodeDll, fault);
-        _c.WaitForAll(TimeSpan.FromSeconds(60));
-        try
-        {
-            await body();
-        }
-        finally
-        {
-            _c.KillNode(node);
-            _c.StartNode(node);
-            _c.WaitForAll(TimeSpan.FromSeconds(60));
-        }
-    }
+    private Task WithFaultAsync(uint node, string[] fault, Func<Task> body) => FaultyNodeHost.WithFaultAsync(_c, node, fault, body);
 
     private static async Task SignAsync(FrostCoordinator coordinator, FrostKeyInfo key, string label)
     {

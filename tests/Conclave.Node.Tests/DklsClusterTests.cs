@@ -367,11 +367,17 @@ public sealed class DklsFiveNodeClusterTests(FiveNodeCluster fixture) : IClassFi
                 m1.AddRange(await _c.Coordinator.Node(n).StepAsync(_c.Coordinator.Request(session, DklsMessages.SignRound1, 1, [n], start), [], timeout, CancellationToken.None));
             }
 
+            foreach (uint n in signers)
+            {
+                m1.AddRange(await _c.Coordinator.Node(n).StepAsync(_c.Coordinator.Request(session, DklsMessages.SignDeliver, 1, [n], []),
+                    m1.Where(m => m.Recipients.Contains(n) && m.Kind == DklsMessages.SignAgreementKey), timeout, CancellationToken.None));
+            }
+
             List<Envelope> m2 = [];
             foreach (uint n in signers)
             {
                 m2.AddRange(await _c.Coordinator.Node(n).StepAsync(_c.Coordinator.Request(session, DklsMessages.SignRound2, 2, [n], []),
-                    m1.Where(m => m.Recipients.Contains(n)), timeout, CancellationToken.None));
+                    m1.Where(m => m.Recipients.Contains(n) && m.Kind != DklsMessages.SignAgreementKey), timeout, CancellationToken.None));
             }
 
             byte[] digest = new Conclave.Node.Protocol.PayloadWriter().Bytes(SHA256.HashData("hidden"u8)).ToArray();

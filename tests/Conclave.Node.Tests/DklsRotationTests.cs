@@ -437,15 +437,17 @@ public sealed class DklsRotationTests(FiveNodeCluster fixture) : IClassFixture<F
     /// <summary>
     /// Forward secrecy of the signing rounds (docs/DKLS23.md "Session agreement keys"): an observer records two three-round
     /// signatures and a presigning session of a 3-of-3 key (so node 2 takes part in each with two peers), later takes node
-    /// 2's identity file and KEK. Round-two messages to node 2 (the VOLE answers, openings, ψ, Γ) do not open: not
-    /// static-static (how every signing message was sealed before), nor with node 2's long-term key against the sender's
-    /// session key or long-term key under the context they were really sealed with. Round-one messages node 2 sent do not
-    /// open with its long-term key either (they were sealed from its erased session key). Round-one messages TO node 2 do
-    /// open with its long-term key: they are sealed before the recipient's session key is known (the price of keeping
-    /// three rounds); the test pins that so the docs stay true. The signatures verify.
+    /// 2's identity file and KEK. No signing message to or from node 2 opens with what was taken, round one (the
+    /// commitments to R_j and the OT-extension receiver messages) as well as round two (the VOLE answers, openings, ψ, Γ):
+    /// not static-static (how every signing message was sealed at first), not from the sender's session key to the
+    /// recipient's long-term key (how round one was sealed before the delivery step), and not with node 2's long-term key
+    /// in place of either session key under the context the message was really sealed with. Positive control: a message
+    /// sealed the way round one to node 2 was sealed before (a session key to node 2's long-term key, same context) does
+    /// open with the stolen key through the same check, so the check would see a round one that is not forward secret.
+    /// The signatures verify.
     /// </summary>
     [Fact]
-    public async Task RecordedSigningSessions_RoundTwoDoesNotOpenWithTheNodesLongTermKeysTakenLater()
+    public async Task RecordedSigningSessions_RoundsOneAndTwoDoNotOpenWithTheNodesLongTermKeysTakenLater()
     {
         var recorded = new System.Collections.Concurrent.ConcurrentQueue<Envelope>();
         DklsCoordinator coordinator = DklsClusterChecks.Coordinator(_c);
@@ -486,38 +488,40 @@ public sealed class DklsRotationTests(FiveNodeCluster fixture) : IClassFixture<F
 
         List<Envelope> round2To2 = [.. messages.Where(m => m.Round == 2 && m.Recipients.SequenceEqual([2u]))];
         Assert.Equal(6, round2To2.Count);
-        foreach (Envelope m in round2To2)
-        {
-            byte[] session = m.SessionId.ToByteArray();
-            byte[] senderSession = SessionKey(m.Sender, m);
-            byte[] senderStatic = Convert.FromHexString(manifest.Node(m.Sender).AgreementKey);
-            Assert.False(Opens(stolen, senderStatic, Conclave.Node.Threshold.Dkls23.DklsMessages.SealContext(session, 2, m.Sender, 2), m), $"round-two message from node {m.Sender} opened static-static");
-            byte[] sealing = RunAgreementKey.SealingContext(Conclave.Node.Threshold.Dkls23.DklsMessages.SignSealContext(session, 2, m.Sender, 2), senderSession, SessionKey(2, m));
-            Assert.False(Opens(stolen, senderSession, sealing, m), $"round-two message from node {m.Sender} opened with node 2's long-term key");
-            Assert.False(Opens(stolen, senderStatic, sealing, m), $"round-two message from node {m.Sender} opened with both long-term keys");
-        }
-
         List<Envelope> round1From2 = [.. messages.Where(m => m.Round == 1 && m.Sender == 2)];
         Assert.Equal(6, round1From2.Count);
-        foreach (Envelope m in round1From2)
-        {
-            uint to = Assert.Single(m.Recipients);
-            byte[] session = m.SessionId.ToByteArray();
-            byte[] recipientStatic = Convert.FromHexString(manifest.Node(to).AgreementKey);
-            Assert.False(Opens(stolen, recipientStatic, Conclave.Node.Threshold.Dkls23.DklsMessages.SealContext(session, 1, 2, to), m), $"round-one message to node {to} opened static-static");
-            byte[] sealing = RunAgreementKey.SealingContext(Conclave.Node.Threshold.Dkls23.DklsMessages.SignSealContext(session, 1, 2, to), SessionKey(2, m), recipientStatic);
-            Assert.False(Opens(stolen, recipientStatic, sealing, m), $"round-one message node 2 sent to node {to} opened with node 2's long-term key");
-        }
-
-        // The documented limit: round one to node 2 is sealed to its long-term key (from the sender's session key).
         List<Envelope> round1To2 = [.. messages.Where(m => m.Round == 1 && m.Recipients.SequenceEqual([2u]))];
         Assert.Equal(6, round1To2.Count);
-        Assert.All(round1To2, m =>
+        List<Envelope> round2From2 = [.. messages.Where(m => m.Round == 2 && m.Sender == 2)];
+        Assert.Equal(6, round2From2.Count);
+        foreach (Envelope m in round2To2.Concat(round1From2).Concat(round1To2).Concat(round2From2))
         {
-            byte[] senderSession = SessionKey(m.Sender, m);
-            byte[] sealing = RunAgreementKey.SealingContext(Conclave.Node.Threshold.Dkls23.DklsMessages.SignSealContext(m.SessionId.ToByteArray(), 1, m.Sender, 2), senderSession, ownStatic);
-            Assert.True(Opens(stolen, senderSession, sealing, m));
-        });
+            uint to = Assert.Single(m.Recipients);
+            uint peer = m.Sender == 2 ? to : m.Sender;
+            byte[] session = m.SessionId.ToByteArray();
+            byte[] peerStatic = Convert.FromHexString(manifest.Node(peer).AgreementKey);
+            byte[] peerSession = SessionKey(peer, m);
+            string what = $"round-{(m.Round == 1 ? "one" : "two")} message from node {m.Sender} to node {to}";
+            Assert.False(Opens(stolen, peerStatic, Conclave.Node.Threshold.Dkls23.DklsMessages.SealContext(session, m.Round, m.Sender, to), m), $"{what} opened static-static");
+            byte[] context = Conclave.Node.Threshold.Dkls23.DklsMessages.SignSealContext(session, m.Round, m.Sender, to);
+            byte[] sealing = RunAgreementKey.SealingContext(context, SessionKey(m.Sender, m), SessionKey(to, m));
+            Assert.False(Opens(stolen, peerSession, sealing, m), $"{what} opened with node 2's long-term key against node {peer}'s session key");
+            Assert.False(Opens(stolen, peerStatic, sealing, m), $"{what} opened with both long-term keys");
+            byte[] toStatic = Convert.FromHexString(manifest.Node(to).AgreementKey);
+            byte[] ephemeralStatic = RunAgreementKey.SealingContext(context, SessionKey(m.Sender, m), toStatic);
+            Assert.False(Opens(stolen, m.Sender == 2 ? toStatic : peerSession, ephemeralStatic, m), $"{what} opened as sealed from a session key to a long-term key");
+        }
+
+        // Positive control: sealed as round one to node 2 was before the delivery step (the sender's session key to node 2's
+        // long-term key, the same context), the same check opens it with the stolen key.
+        Envelope recordedToTwo = round1To2[0];
+        byte[] controlContext = Conclave.Node.Threshold.Dkls23.DklsMessages.SignSealContext(recordedToTwo.SessionId.ToByteArray(), 1, recordedToTwo.Sender, 2);
+        using (RunAgreementKey standIn = RunAgreementKey.Generate(stolen, recordedToTwo.SessionId.ToByteArray(), key.KeyId))
+        {
+            Envelope control = recordedToTwo.Clone();
+            control.Payload = Google.Protobuf.ByteString.CopyFrom(standIn.SealTo(ownStatic, controlContext, TestSeed.Bytes(64, "round-one control")));
+            Assert.True(Opens(stolen, standIn.PublicKey, RunAgreementKey.SealingContext(controlContext, standIn.PublicKey, ownStatic), control));
+        }
     }
 
     /// <summary>
@@ -576,8 +580,9 @@ public sealed class DklsRotationTests(FiveNodeCluster fixture) : IClassFixture<F
 
     /// <summary>
     /// A coordinator that aborts a session on node 1 and runs its round one again under the same session id gets two
-    /// signed session agreement keys from an honest node; relaying both to node 5 must not make node 5 name node 1 (an
-    /// honest node would be framed). Node 5 refuses the session naming nobody; the key then signs.
+    /// signed session agreement keys from an honest node; relaying both to node 5 (with the delivery of round one, where
+    /// the peers' session keys are checked) must not make node 5 name node 1 (an honest node would be framed). Node 5
+    /// refuses the session naming nobody; the key then signs.
     /// </summary>
     [Fact]
     public async Task TwoSessionKeysFromOneSigner_AreRefusedNamingNobody_SoACoordinatorCannotFrameAnHonestNode()
@@ -598,8 +603,7 @@ public sealed class DklsRotationTests(FiveNodeCluster fixture) : IClassFixture<F
         Assert.Equal(2, keys.Length);
         Assert.NotEqual(keys[0].Payload, keys[1].Payload); // two different, both validly signed by node 1 for this session
 
-        IEnumerable<Envelope> relayed = second.Where(e => e.Recipients.Contains(5u) && e.Kind != Conclave.Node.Threshold.Dkls23.DklsMessages.SignAgreementKey).Concat(keys);
-        NodeCallException refused = await Assert.ThrowsAsync<NodeCallException>(() => Step(5, Conclave.Node.Threshold.Dkls23.DklsMessages.SignRound2, 2, [], relayed));
+        NodeCallException refused = await Assert.ThrowsAsync<NodeCallException>(() => Step(5, Conclave.Node.Threshold.Dkls23.DklsMessages.SignDeliver, 1, [], keys));
         Assert.Contains("two session agreement keys from node 1", refused.Message, StringComparison.Ordinal);
         Assert.Null(refused.Culprit);
 

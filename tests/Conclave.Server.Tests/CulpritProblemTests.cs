@@ -54,6 +54,18 @@ public sealed class CulpritProblemTests(NodelessServer s) : IClassFixture<Nodele
     }
 
     [Fact]
+    public void AFailureNamingNobody_IsA502ThatSaysNoNodeCanBeNamed()
+    {
+        // What DklsCoordinator throws when the combined signature of tampered final shares does not verify
+        // (DklsClusterAttackTests.TamperedFinalShares_…): the problem must not read "signer node(s)  misbehaved".
+        var e = new CulpritException(Array.Empty<uint>(), "combining the signature shares failed (InvalidSignature): the combined signature does not verify");
+        ProblemBody p = ProblemTypes.FromException(e);
+        Assert.Equal((502, ProblemTypes.NodeMisbehaved), (p.Status, p.Type));
+        Assert.Empty(p.Culprits ?? []);
+        Assert.StartsWith("a signer misbehaved but no node can be named: combining the signature shares failed", p.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task TheServersCoordinator_AuditsItsConvictions()
     {
         FrostCoordinator frost = s.App.Services.GetRequiredService<FrostCoordinator>();

@@ -28,13 +28,14 @@ public static class NodeHost
     public const string CoordinatorCommonName = "conclave-coordinator";
 
     public static Task<WebApplication> BuildAsync(NodeConfig config, LogLevel minimumLevel = LogLevel.Warning, CancellationToken cancellationToken = default)
-        => BuildAsync(config, minimumLevel, dkgFaults: null, cancellationToken);
+        => BuildAsync(config, minimumLevel, dkgFaults: null, dklsFaults: null, cancellationToken);
 
     /// <summary>
-    /// <see cref="BuildAsync(NodeConfig, LogLevel, CancellationToken)"/> with DKG fault hooks: internal, for the test node
-    /// host only (<see cref="DkgFaults"/>); a node built with hooks says so in a warning at start.
+    /// <see cref="BuildAsync(NodeConfig, LogLevel, CancellationToken)"/> with DKG and DKLs23 fault hooks: internal, for the
+    /// test node host only (<see cref="DkgFaults"/>, <see cref="DklsFaults"/>); a node built with hooks says so in a
+    /// warning at start.
     /// </summary>
-    internal static async Task<WebApplication> BuildAsync(NodeConfig config, LogLevel minimumLevel, DkgFaults? dkgFaults, CancellationToken cancellationToken)
+    internal static async Task<WebApplication> BuildAsync(NodeConfig config, LogLevel minimumLevel, DkgFaults? dkgFaults, DklsFaults? dklsFaults, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(config);
         ClusterManifest cluster = ClusterManifest.Load(config.Resolve(config.Cluster));
@@ -153,8 +154,7 @@ public static class NodeHost
         // The threshold engine: each protocol's handlers and the rotation steps they share (docs/ARCHITECTURE.md "Threshold engine").
         var dkls = new DklsNodeState(store, config.NodeId, epochs)
         {
-            CorruptRound1 = config.FaultInjection == "bad-dkls-round1",
-            CorruptRound2 = config.FaultInjection == "bad-dkls-round2",
+            Faults = dklsFaults ?? DklsFaults.FromConfig(config.FaultInjection),
             EquivocateRound1 = config.FaultInjection == "dkls-equivocate",
         };
         var dklsProtocol = new DklsNodeProtocol(dkls, cluster);
@@ -170,9 +170,9 @@ public static class NodeHost
             app.Logger.LogWarning("node {NodeId} runs with fault injection '{Fault}': for tests only", config.NodeId, config.FaultInjection);
         }
 
-        if (dkgFaults is not null)
+        if (dkgFaults is not null || dklsFaults is not null)
         {
-            app.Logger.LogWarning("node {NodeId} runs with DKG fault hooks: a test host only", config.NodeId);
+            app.Logger.LogWarning("node {NodeId} runs with DKG or DKLs23 fault hooks: a test host only", config.NodeId);
         }
 
         app.MapGrpcService<SignerNodeService>();

@@ -144,7 +144,10 @@ public static class ProblemTypes
         StorageException { Kind: StorageErrorKind.Conflict } => Make(StoreConflict, "the key changed concurrently; retry"),
         StorageException { Kind: StorageErrorKind.InvalidArgument } s => Make(InvalidRequest, s.Message),
         StorageException { Kind: StorageErrorKind.IntegrityCheckFailed } s => Make(KeyIntegrity, s.Message),
-        CulpritException c => Make(NodeMisbehaved, $"signer node(s) {string.Join(", ", c.Culprits)} misbehaved: {c.Message}", c.Culprits) with
+        // Nobody named (a DKLs23 signature that does not verify, signers reporting different R): say so, not "node(s)  misbehaved".
+        CulpritException c => Make(NodeMisbehaved, c.Culprits.Count == 0
+            ? $"a signer misbehaved but no node can be named: {c.Message}"
+            : $"signer node(s) {string.Join(", ", c.Culprits)} misbehaved: {c.Message}", c.Culprits) with
         {
             CulpritReasons = c.Reasons.Count == 0 ? null : [.. c.Reasons.Select(r => new CulpritReasonResponse(r.Node, r.Reason))],
         },

@@ -3,6 +3,7 @@ using Conclave.Crypto.Secp256k1;
 using Conclave.Threshold.Dkls23;
 using Conclave.Threshold.Dkls23.Vole;
 using Conclave.Threshold.Frost;
+using static Conclave.Testing.DklsTamper;
 
 namespace Conclave.Threshold.Tests.Dkls23;
 
@@ -26,15 +27,7 @@ public sealed class DklsAttackTests(DklsKeyFixture fixture) : IClassFixture<Dkls
     private const int UOffset = 64;
     private const int XTildeOffset = 64 + (128 * 88);
 
-    // Signing round-two body: R ‖ salt ‖ pk ‖ ψ ‖ Γ^u ‖ Γ^v ‖ Alice nonce ‖ τ ‖ μ ‖ ρ̃.
-    private const int SaltOffset = 33;
-    private const int PkOffset = 65;
-    private const int PsiOffset = 98;
-    private const int GammaUOffset = 130;
-    private const int GammaVOffset = 163;
-    private const int VoleOffset = 196;
-    private const int TauOffset = VoleOffset + 32;
-
+    // Signing round-two body: R ‖ salt ‖ pk ‖ ψ ‖ Γ^u ‖ Γ^v ‖ Alice nonce ‖ τ ‖ μ ‖ ρ̃ (offsets in Conclave.Testing.DklsTamper).
     private static readonly Identifier P1 = DklsHarness.Id(1), P2 = DklsHarness.Id(2), P3 = DklsHarness.Id(3);
     private static readonly byte[] Digest = SHA256.HashData("attack"u8);
 
@@ -446,25 +439,5 @@ public sealed class DklsAttackTests(DklsKeyFixture fixture) : IClassFixture<Dkls
         Assert.Equal(shares[0].From, DklsSignatureShare.FromBytes(enc).From);
         Array.Fill(enc, (byte)0xFF, enc.Length - 32, 32);
         Expect(DklsFailure.MalformedMessage, shares[0].From, () => DklsSignatureShare.FromBytes(enc));
-    }
-
-    private static void AddG(byte[] body, int offset)
-    {
-        Secp256k1Point p = Secp256k1Point.Parse(body.AsSpan(offset, 33)) + Secp256k1Point.Generator;
-        p.ToCompressed().CopyTo(body, offset);
-    }
-
-    private static byte[] OffCurvePoint()
-    {
-        byte[] p = new byte[33];
-        p[0] = 0x02;
-        for (byte x = 1; ; x++)
-        {
-            p[32] = x;
-            if (!Secp256k1Point.TryParse(p, out _))
-            {
-                return p;
-            }
-        }
     }
 }

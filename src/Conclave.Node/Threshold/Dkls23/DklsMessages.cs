@@ -6,9 +6,9 @@ namespace Conclave.Node.Threshold.Dkls23;
 /// <summary>
 /// The message kinds of DKLs23 on the cluster (docs/DKLS23.md "On the cluster"). Every DKLs23 protocol message travels
 /// point to point inside an envelope signed by its sender, sealed to its recipient (bound to the session, the step, the
-/// sender and the recipient): pairwise-setup messages between the run agreement keys of the run's DKG; signing round one
-/// from the sender's session agreement key to the recipient's long-term X25519 agreement key, signing round two between
-/// both session agreement keys (<see cref="SignSealContext"/>). The coordinator only relays them. Payloads:
+/// sender and the recipient): pairwise-setup messages between the run agreement keys of the run's DKG; signing rounds one
+/// and two between the sender's and the recipient's session agreement keys (<see cref="SignSealContext"/>). The
+/// coordinator only relays them. Payloads:
 /// <list type="bullet">
 /// <item>dkls.setup.start: keyId (and, for a refresh or reshare, the key's DKG session id and its epoch before the run) → one dkls.setup.message (sealed setup round one) per peer. Follows the FROST DKG of the
 /// same run, which left the node its secp256k1 share.</item>
@@ -17,8 +17,10 @@ namespace Conclave.Node.Threshold.Dkls23;
 /// the key share is stored pending under the node KEK and the run recorded Prepared first.</item>
 /// <item>dkls.sign.round1: keyId, key version, signer node ids, path → dkls.sign.key (the node's session agreement key,
 /// RunAgreementKey.Announcement, addressed to every peer), one dkls.sign.commit per peer (in the clear: the round-one
-/// request hash and the broadcast commitment C_i, the same for every peer; DklsEquivocation) and one dkls.sign.message per peer.</item>
-/// <item>dkls.sign.round2: relayed dkls.sign.key announcements, dkls.sign.commit broadcasts and round-one messages → one
+/// request hash and the broadcast commitment C_i, the same for every peer; DklsEquivocation). The round-one messages wait on the node.</item>
+/// <item>dkls.sign.deliver: empty, relayed dkls.sign.key announcements → one dkls.sign.message (round one, sealed between
+/// both session keys) per peer.</item>
+/// <item>dkls.sign.round2: relayed dkls.sign.commit broadcasts and round-one messages → one
 /// dkls.sign.message per peer and one dkls.sign.echo to all peers (the digest of every signer's C_j as this node holds them).</item>
 /// <item>dkls.sign.round3: 32-byte digest, relayed round-two messages and echoes → dkls.share: R (33 bytes), signature share.</item>
 /// <item>dkls.sign.abort: empty → nothing; the session (if this node runs it) is dropped and its per-peer slots freed.</item>
@@ -32,6 +34,12 @@ public static class DklsMessages
     public const string SetupMessage = "dkls.setup.message";
     public const string SetupDone = "dkls.setup.done";
     public const string SignRound1 = "dkls.sign.round1";
+
+    /// <summary>
+    /// The delivery of round one: the peers' session agreement keys relayed, the node seals its round-one messages between
+    /// its session key and each peer's (docs/DKLS23.md "Session agreement keys").
+    /// </summary>
+    public const string SignDeliver = "dkls.sign.deliver";
     public const string SignRound2 = "dkls.sign.round2";
     public const string SignRound3 = "dkls.sign.round3";
     public const string SignMessage = "dkls.sign.message";

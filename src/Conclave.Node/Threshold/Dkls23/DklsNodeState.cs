@@ -50,15 +50,11 @@ public sealed class DklsNodeState : IDisposable
     /// <summary>How many signing sessions this node runs at once with any one peer; more are refused until one ends.</summary>
     public int MaxSessionsPerPeer { get; init; } = 16;
 
-    /// <summary>Testing only: flip a bit in every round-two message this node sends (NodeConfig.FaultInjection "bad-dkls-round2").</summary>
-    public bool CorruptRound2 { get; init; }
+    /// <summary>Testing only: fault hooks (DklsFaults.FromConfig for NodeConfig.FaultInjection, or the test node host's).</summary>
+    internal DklsFaults? Faults { get; init; }
 
-    /// <summary>
-    /// Testing only: flip the last bit of every signing round-one message this node sends, which falls in the
-    /// OT-extension check value t̃, so its peers' OT-extension check fails and they ban it (NodeConfig.FaultInjection
-    /// "bad-dkls-round1").
-    /// </summary>
-    public bool CorruptRound1 { get; init; }
+    /// <summary>An encoded signature share as it leaves the node: unchanged, except under a test host's fault hook (DklsFaults.Share).</summary>
+    internal byte[] EditShare(byte[] share) => Faults?.Share is { } edit ? edit(share) : share;
 
     /// <summary>
     /// Testing only: send every peer but the lowest a round-one broadcast commitment one bit off the real one, each

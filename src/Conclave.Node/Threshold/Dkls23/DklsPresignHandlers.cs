@@ -91,7 +91,7 @@ public sealed class DklsPresignHandlers(DklsNodeState state) : IProtocolHandler
         using (presignature)
         {
             DklsSignatureShare share = DklsSigner.Sign(presignature, key, digest, path);
-            payload = new PayloadWriter().Bytes(presignature.Context.NoncePoint).Bytes(share.ToBytes()).ToArray();
+            payload = new PayloadWriter().Bytes(presignature.Context.NoncePoint).Bytes(state.EditShare(share.ToBytes())).ToArray();
         }
 
         // The node's own durable record of the share, before the share leaves (as for the three-round signature).

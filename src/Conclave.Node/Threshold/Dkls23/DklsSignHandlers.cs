@@ -15,18 +15,19 @@ namespace Conclave.Node.Threshold.Dkls23;
 /// is sealed to its peer and bound to the session (the envelope's session id is the protocol's session id). Each node
 /// makes a session agreement key in round one (<see cref="RunAgreementKey"/>: ephemeral X25519, announced to its peers
 /// signed by its identity key and bound to the session and key, as the rotation runs do; docs/ROTATION.md "Forward
-/// secrecy of relayed shares"): round-one messages are sealed from it to the recipient's long-term agreement key, round-two
-/// messages between both session keys, and it is erased once round three opened its messages (or the session ends
-/// otherwise), so a recording of round two never opens again. The announcement rides on round one: no extra round. The
-/// round state lives only in memory and is consumed by the step that uses it, so a restart can lose a session but never
-/// reuse one. A node runs at most <see cref="DklsNodeState.MaxSessionsPerPeer"/> sessions at once with any one peer.
+/// secrecy of relayed shares"). Round one's messages wait on the node until the coordinator relays the peers' session
+/// keys (<see cref="DklsMessages.SignDeliver"/>, one extra relay before round two); every signing message, of round one
+/// and of round two, is then sealed between both session keys, which are erased once round three opened its messages (or
+/// the session ends otherwise): a recording of a session never opens with a long-term key taken later. The round state
+/// lives only in memory and is consumed by the step that uses it, so a restart can lose a session but never reuse one.
+/// A node runs at most <see cref="DklsNodeState.MaxSessionsPerPeer"/> sessions at once with any one peer.
 /// </summary>
 public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manifest) : IProtocolHandler
 {
     private static readonly TimeSpan SessionLifetime = TimeSpan.FromMinutes(2);
     private readonly SessionTable<SignSession> _sessions = new(SessionLifetime);
 
-    public IReadOnlyCollection<string> Kinds { get; } = [DklsMessages.SignRound1, DklsMessages.SignRound2, DklsMessages.SignRound3, DklsMessages.SignAbort];
+    public IReadOnlyCollection<string> Kinds { get; } = [DklsMessages.SignRound1, DklsMessages.SignDeliver, DklsMessages.SignRound2, DklsMessages.SignRound3, DklsMessages.SignAbort];
 
     public async ValueTask<IReadOnlyList<OutgoingMessage>> HandleAsync(StepContext context, CancellationToken cancellationToken)
     {
@@ -35,6 +36,7 @@ public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manife
         return await DklsTransport.Refuse<IReadOnlyList<OutgoingMessage>>(async () => context.Request.Kind switch
         {
             DklsMessages.SignRound1 => await Round1Async(context, cancellationToken).ConfigureAwait(false),
+            DklsMessages.SignDeliver => Deliver(context),
             DklsMessages.SignRound2 => await Round2Async(context, cancellationToken).ConfigureAwait(false),
             DklsMessages.SignRound3 => await Round3Async(context, cancellationToken).ConfigureAwait(false),
             DklsMessages.SignAbort => Abort(context),
@@ -100,13 +102,12 @@ public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manife
         session.Round1 = round1;
         RunAgreementKey agreement = RunAgreementKey.Generate(ctx.Identity, ctx.SessionId, keyId);
         session.Agreement = agreement;
-        byte[] sessionId = ctx.SessionId;
         List<OutgoingMessage> outgoing = [new OutgoingMessage(DklsMessages.SignAgreementKey, 1, peers, agreement.Announcement)];
 
         // The round-one broadcast commitment C_i, the same to every peer, signed in the clear with the request it answers
         // (DklsEquivocation; docs/DKLS23.md "Echo of round-one data").
         byte[] requestHash = DklsEquivocation.RequestHash(ctx.Request);
-        byte[] broadcast = round1.Broadcast;
+        byte[] broadcast = state.Faults?.Broadcast is { } editBroadcast ? editBroadcast(round1, round1.Broadcast) : round1.Broadcast; // testing only (DklsFaults)
         foreach (uint peer in peers)
         {
             byte[] sent = broadcast;
@@ -118,13 +119,31 @@ public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manife
             outgoing.Add(new OutgoingMessage(DklsMessages.SignCommit, 1, [peer], DklsEquivocation.CommitPayload(requestHash, sent)));
         }
 
-        outgoing.AddRange(DklsTransport.SealToStatic(agreement, manifest, state.NodeId, DklsMessages.SignMessage, 1, messages,
-            (from, to) => DklsMessages.SignSealContext(sessionId, 1, from, to), state.CorruptRound1));
+        session.Round1Messages = state.Faults?.Round1 is { } edit1 ? [.. messages.Select(m => edit1(round1, m))] : messages; // testing only (DklsFaults)
         return outgoing;
     }
 
     /// <summary>
-    /// Checks the peers' session agreement keys relayed in round two: each signed by its sender's identity key for this
+    /// Delivery of round one (docs/DKLS23.md "Session agreement keys"): checks the peers' session agreement keys the
+    /// coordinator relays from round one and seals this node's round-one messages (the commitment to R_i and the
+    /// OT-extension receiver message) from its session key to each peer's (ephemeral-ephemeral), so that no round-one
+    /// message is sealed to a long-term key. The messages were computed in round one and are sealed once.
+    /// </summary>
+    private List<OutgoingMessage> Deliver(StepContext ctx)
+    {
+        new PayloadReader(ctx.Request.Payload.Span).End();
+        SignSession session = _sessions.Get(ctx.SessionId);
+        IReadOnlyList<DklsMessage> messages = Interlocked.Exchange(ref session.Round1Messages, null) ?? throw new ProtocolException("round one was already delivered");
+        RunAgreementKey agreement = session.Agreement ?? throw new ProtocolException("this node's session agreement key is erased");
+        Dictionary<uint, byte[]> peerKeys = PeerSessionKeys(ctx, session);
+        session.PeerKeys = peerKeys;
+        byte[] sessionId = ctx.SessionId;
+        return DklsTransport.SealToRun(agreement, peerKeys, state.NodeId, DklsMessages.SignMessage, 1, messages,
+            (from, to) => DklsMessages.SignSealContext(sessionId, 1, from, to));
+    }
+
+    /// <summary>
+    /// Checks the peers' session agreement keys relayed with the delivery of round one: each signed by its sender's identity key for this
     /// session and key, one from every peer. Two different ones from a peer abort the session naming nobody: an honest node
     /// makes a second one when the coordinator aborts a session and starts round one again under the same session id, so
     /// two announcements are no proof against their sender (naming it would let a coordinator frame an honest node).
@@ -235,12 +254,11 @@ public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manife
         using (round1)
         {
             RunAgreementKey agreement = session.Agreement ?? throw new ProtocolException("this node's session agreement key is erased");
-            Dictionary<uint, byte[]> peerKeys = PeerSessionKeys(ctx, session);
-            session.PeerKeys = peerKeys;
+            IReadOnlyDictionary<uint, byte[]> peerKeys = session.PeerKeys ?? throw new ProtocolException("round one was not delivered here");
             Dictionary<Identifier, byte[]> broadcasts = PeerBroadcasts(ctx, session);
             byte[] sessionId = ctx.SessionId;
-            List<DklsMessage> incoming = DklsTransport.OpenToStatic(ctx, ctx.Relayed.Where(e => e.Kind == DklsMessages.SignMessage && session.Peers.Contains(e.Sender)),
-                peerKeys, state.NodeId, DklsMessages.SignMessage, 1, (from, to) => DklsMessages.SignSealContext(sessionId, 1, from, to));
+            List<DklsMessage> incoming = DklsTransport.OpenFromRun(ctx.Relayed.Where(e => e.Kind == DklsMessages.SignMessage && session.Peers.Contains(e.Sender)),
+                agreement, peerKeys, state.NodeId, DklsMessages.SignMessage, 1, (from, to) => DklsMessages.SignSealContext(sessionId, 1, from, to));
             DklsSignRound2State round2;
             IReadOnlyList<DklsMessage> messages;
             try
@@ -266,8 +284,13 @@ public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manife
 
             session.Round2 = round2;
             session.Echo = round2.Echo;
+            if (state.Faults?.Round2 is { } edit2)
+            {
+                messages = [.. messages.Select(edit2)]; // testing only (DklsFaults)
+            }
+
             List<OutgoingMessage> outgoing = DklsTransport.SealToRun(agreement, peerKeys, state.NodeId, DklsMessages.SignMessage, 2, messages,
-                (from, to) => DklsMessages.SignSealContext(sessionId, 2, from, to), state.CorruptRound2);
+                (from, to) => DklsMessages.SignSealContext(sessionId, 2, from, to));
             outgoing.Add(new OutgoingMessage(DklsMessages.SignEcho, 2, session.Peers, round2.Echo));
             return outgoing;
         }
@@ -319,7 +342,7 @@ public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manife
         using (DklsPresignature presignature = DklsSigner.Round3(round2, incoming))
         {
             DklsSignatureShare share = DklsSigner.Sign(presignature, session.Key, digest, session.Path);
-            payload = new PayloadWriter().Bytes(presignature.Context.NoncePoint).Bytes(share.ToBytes()).ToArray();
+            payload = new PayloadWriter().Bytes(presignature.Context.NoncePoint).Bytes(state.EditShare(share.ToBytes())).ToArray();
         }
 
         // The node's own durable record of the share, before the share leaves (as for FROST, issue 14 item 8).
@@ -367,6 +390,9 @@ public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manife
 
         public DklsSignRound1State? Round1;
 
+        /// <summary>This node's round-one messages, computed in round one and sealed once the peers' session keys arrive (Deliver).</summary>
+        public IReadOnlyList<DklsMessage>? Round1Messages;
+
         public DklsSignRound2State? Round2;
 
         /// <summary>This node's session agreement key, erased once round three opened its messages.</summary>
@@ -375,7 +401,7 @@ public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manife
         /// <summary>This node's echo digest of every signer's round-one broadcast commitment, from round two on.</summary>
         public byte[]? Echo;
 
-        /// <summary>The peers' session agreement public keys (verified announcements), from round two on.</summary>
+        /// <summary>The peers' session agreement public keys (verified announcements), from the delivery of round one on.</summary>
         public IReadOnlyDictionary<uint, byte[]>? PeerKeys;
 
         public void EraseAgreement() => Interlocked.Exchange(ref Agreement, null)?.Dispose();
@@ -388,6 +414,7 @@ public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manife
             }
 
             Interlocked.Exchange(ref Round1, null)?.Dispose();
+            Interlocked.Exchange(ref Round1Messages, null); // not delivered: never sealed, dropped with the session
             Interlocked.Exchange(ref Round2, null)?.Dispose();
             EraseAgreement();
             owner.Leave(Peers);

@@ -14,9 +14,8 @@ namespace Conclave.Node.Threshold.Dkls23;
 /// reshare run seals between the run agreement keys its DKG announced (<see cref="SealToRun"/>, <see cref="OpenFromRun"/>:
 /// ephemeral-ephemeral X25519, erased after the setup; docs/ROTATION.md "Forward secrecy of relayed shares"). The signing
 /// rounds use per-session agreement keys announced in round one (<see cref="RunAgreementKey"/>, one per node and signing
-/// session): round-one messages are sealed from the sender's session key to the recipient's long-term agreement key
-/// (<see cref="SealToStatic"/>, <see cref="OpenToStatic"/>: the recipient's session key is not known yet when round one
-/// is sealed), round-two messages between both session keys (<see cref="SealToRun"/>, <see cref="OpenFromRun"/>).
+/// session): the messages of both rounds are sealed between the sender's and the recipient's session keys with the same
+/// two methods.
 /// </summary>
 internal static class DklsTransport
 {
@@ -24,52 +23,6 @@ internal static class DklsTransport
     public static FrostCiphersuite Suite => FrostCiphersuite.Secp256k1Sha256;
 
     public static Identifier ToIdentifier(uint node) => Identifier.FromInt(Suite, (int)node);
-
-    /// <summary>
-    /// Seals each library message from this node's session key <paramref name="own"/> to its recipient's long-term
-    /// agreement key (ephemeral-static X25519, RFC 7748 section 6.1, HKDF-SHA256 over <paramref name="context"/> and both
-    /// public keys, then XChaCha20-Poly1305): used for signing round one, before the peers' session keys are known.
-    /// </summary>
-    public static List<OutgoingMessage> SealToStatic(RunAgreementKey own, ClusterManifest manifest, uint self, string kind, uint round, IReadOnlyList<DklsMessage> messages,
-        Func<uint, uint, byte[]> context, bool corrupt = false)
-    {
-        var outgoing = new List<OutgoingMessage>(messages.Count);
-        foreach (DklsMessage m in messages)
-        {
-            uint to = FrostNodeIds.ToNode(m.To);
-            byte[] peer = Convert.FromHexString(manifest.Node(to).AgreementKey);
-            byte[] plain = m.ToBytes();
-            if (corrupt)
-            {
-                plain[^1] ^= 1; // testing only (NodeConfig.FaultInjection): a well-formed message with a wrong value
-            }
-
-            outgoing.Add(new OutgoingMessage(kind, round, [to], own.SealTo(peer, context(self, to), plain)));
-        }
-
-        return outgoing;
-    }
-
-    /// <summary>
-    /// Opens what peers sealed with <see cref="SealToStatic"/>: this node's long-term agreement key against each sender's
-    /// announced session key (<paramref name="peerKeys"/>); checks as <see cref="OpenFromRun"/>.
-    /// </summary>
-    public static List<DklsMessage> OpenToStatic(StepContext ctx, IEnumerable<Rpc.Envelope> relayed, IReadOnlyDictionary<uint, byte[]> peerKeys, uint self, string kind, uint round,
-        Func<uint, uint, byte[]> context) =>
-        OpenCore(relayed, self, kind, round, e =>
-        {
-            byte[] peer = peerKeys.TryGetValue(e.Sender, out byte[]? k) ? k : throw new ProtocolException($"no session agreement key of node {e.Sender} was relayed: refused, nobody named");
-            byte[] sealing = RunAgreementKey.SealingContext(context(e.Sender, self), peer, ctx.Identity.AgreementPublicKey);
-            using SecretBuffer key = ctx.Identity.DeriveSharedKey(peer, sealing);
-            try
-            {
-                return Conclave.Crypto.Aead.Envelope.Open(key.ReadOnlySpan, e.Payload.ToByteArray(), sealing);
-            }
-            catch (Conclave.Crypto.Aead.EnvelopeException)
-            {
-                throw new ProtocolException($"the DKLs23 message from node {e.Sender} does not open", e.Sender);
-            }
-        });
 
     /// <summary>Seals each library message to its recipient's run agreement key from this node's (<see cref="RunAgreementKey.SealTo"/>).</summary>
     public static List<OutgoingMessage> SealToRun(StepContext ctx, RunAgreementKey own, IReadOnlyDictionary<uint, byte[]> peerKeys, uint self, string kind, uint round, IReadOnlyList<DklsMessage> messages) =>
@@ -81,7 +34,7 @@ internal static class DklsTransport
 
     /// <summary>Seals each library message to its recipient's run (or session) agreement key from this node's, under the message context <paramref name="context"/>(from, to).</summary>
     public static List<OutgoingMessage> SealToRun(RunAgreementKey own, IReadOnlyDictionary<uint, byte[]> peerKeys, uint self, string kind, uint round, IReadOnlyList<DklsMessage> messages,
-        Func<uint, uint, byte[]> context, bool corrupt = false)
+        Func<uint, uint, byte[]> context)
     {
         var outgoing = new List<OutgoingMessage>(messages.Count);
         foreach (DklsMessage m in messages)
@@ -89,12 +42,14 @@ internal static class DklsTransport
             uint to = FrostNodeIds.ToNode(m.To);
             byte[] peer = peerKeys.TryGetValue(to, out byte[]? k) ? k : throw new ProtocolException($"node {to} has no run agreement key in this session", to);
             byte[] plain = m.ToBytes();
-            if (corrupt)
+            try
             {
-                plain[^1] ^= 1; // testing only (NodeConfig.FaultInjection): a well-formed message with a wrong value
+                outgoing.Add(new OutgoingMessage(kind, round, [to], HandlerSupport.SealTo(own, peer, context(self, to), plain)));
             }
-
-            outgoing.Add(new OutgoingMessage(kind, round, [to], HandlerSupport.SealTo(own, peer, context(self, to), plain)));
+            finally
+            {
+                System.Security.Cryptography.CryptographicOperations.ZeroMemory(plain);
+            }
         }
 
         return outgoing;

@@ -191,7 +191,10 @@ public sealed partial class DklsCoordinator
         byte[] start = SignerPayload(key, signers, path).ToArray();
         Dictionary<uint, IReadOnlyList<Envelope>> round1 = await StepEachAsync(signers, session, DklsMessages.SignRound1, 1, _ => start, _ => [], ct).ConfigureAwait(false);
         CheckRoundOneBroadcasts(signers, round1);
-        List<Envelope> messages1 = [.. round1.Values.SelectMany(m => m)];
+        List<Envelope> keys = SessionKeys(round1);
+        Dictionary<uint, IReadOnlyList<Envelope>> delivered = await StepEachAsync(signers, session, DklsMessages.SignDeliver, 1, _ => [],
+            n => keys.Where(m => m.Recipients.Contains(n)), ct).ConfigureAwait(false);
+        List<Envelope> messages1 = [.. round1.Values.Concat(delivered.Values).SelectMany(m => m).Where(m => m.Kind != DklsMessages.SignAgreementKey)];
         Dictionary<uint, IReadOnlyList<Envelope>> round2 = await StepEachAsync(signers, session, DklsMessages.SignRound2, 2, _ => [],
             n => messages1.Where(m => m.Recipients.Contains(n)), ct).ConfigureAwait(false);
         List<Envelope> messages2 = [.. round2.Values.SelectMany(m => m)];

@@ -167,7 +167,15 @@ public sealed partial class DklsCoordinator
         }
 
         CheckRoundOneBroadcasts(signers, round1);
-        List<Envelope> messages1 = [.. round1.Values.SelectMany(m => m)];
+        List<Envelope> keys = SessionKeys(round1);
+        Dictionary<uint, IReadOnlyList<Envelope>>? delivered = await StepAllAsync(signers, session, DklsMessages.SignDeliver, 1, _ => [],
+            n => keys.Where(m => m.Recipients.Contains(n)), call, ct).ConfigureAwait(false);
+        if (delivered is null)
+        {
+            return null;
+        }
+
+        List<Envelope> messages1 = [.. round1.Values.Concat(delivered.Values).SelectMany(m => m).Where(m => m.Kind != DklsMessages.SignAgreementKey)];
         Dictionary<uint, IReadOnlyList<Envelope>>? round2 = await StepAllAsync(signers, session, DklsMessages.SignRound2, 2, _ => [],
             n => messages1.Where(m => m.Recipients.Contains(n)), call, ct).ConfigureAwait(false);
         if (round2 is null)
@@ -240,6 +248,13 @@ public sealed partial class DklsCoordinator
             }
         }
     }
+
+    /// <summary>
+    /// The session agreement keys the signers announced in round one, relayed with the delivery step so every signer
+    /// seals its round-one messages between session keys (docs/DKLS23.md "Session agreement keys").
+    /// </summary>
+    internal static List<Envelope> SessionKeys(IReadOnlyDictionary<uint, IReadOnlyList<Envelope>> round1) =>
+        [.. round1.Values.SelectMany(m => m).Where(m => m.Kind == DklsMessages.SignAgreementKey)];
 
     private static DklsSignatureResult Combine(DklsKeyInfo key, byte[] session, uint[] signers, IReadOnlyList<uint> path, byte[] digest, Dictionary<uint, IReadOnlyList<Envelope>> replies)
     {

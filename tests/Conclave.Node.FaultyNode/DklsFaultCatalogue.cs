@@ -1,0 +1,113 @@
+using Conclave.Crypto.Secp256k1;
+using Conclave.Node.Threshold.Dkls23;
+using Conclave.Threshold.Dkls23;
+using Conclave.Threshold.Dkls23.Vole;
+using static Conclave.Testing.DklsTamper;
+
+namespace Conclave.Node.FaultyNode;
+
+/// <summary>
+/// The DKLs23 signing faults this test host can inject (--dkls-fault NAME), one per check of docs/DKLS23.md "Every check,
+/// and what a party does when it fails": each edits a real message this node computed, before the node seals and signs
+/// it, as DklsAttackTests does in process. The name says which check an honest peer (or the coordinator) must fail.
+/// </summary>
+internal static class DklsFaultCatalogue
+{
+    public static IReadOnlyCollection<string> Names => Faults.Keys;
+
+    public static DklsFaults? For(string name) => Faults.TryGetValue(name, out Func<DklsFaults>? make) ? make() : null;
+
+    private static readonly Dictionary<string, Func<DklsFaults>> Faults = new(StringComparer.Ordinal)
+    {
+        // RVOLE (Protocol 5.2): one τ value, or the check element μ, changed: the peer's check value fails (RvoleCheck).
+        ["rvole-tau"] = () => new DklsFaults { Round2 = m => Edit(m, b => b[TauOffset + 31] ^= 0x01) },
+        ["rvole-mu"] = () => new DklsFaults { Round2 = m => Edit(m, b => b[^33] ^= 0x01) },
+
+        // Γ^u or Γ^v shifted by G: the Γ checks of round three fail (GammaUCheck, GammaVCheck).
+        ["gamma-u"] = () => new DklsFaults { Round2 = m => Edit(m, b => AddG(b, GammaUOffset)) },
+        ["gamma-v"] = () => new DklsFaults { Round2 = m => Edit(m, b => AddG(b, GammaVOffset)) },
+
+        // Commits to (pairwise and broadcast) and opens R_i + G: every opening matches, Γ^u is inconsistent with it (GammaUCheck).
+        ["r-shifted"] = () => new DklsFaults
+        {
+            Round1 = (s, m) => Edit(m, b => DklsSigner.Commit(s.Peek().Bound, s.Identifier, m.To, s.Peek().BigR + Secp256k1Point.Generator, s.Peek().Salt).CopyTo(b, 0)),
+            Broadcast = (s, _) => Recommit(s, s.Peek().BigR + Secp256k1Point.Generator, s.Peek().Pk),
+            Round2 = m => Edit(m, b => AddG(b, 0)),
+        },
+
+        // Commits to (broadcast) and opens pk_i + G, so Σ pk_j ≠ PK: the opening matches, Γ^v is inconsistent with it (GammaVCheck).
+        ["pk-shifted"] = () => new DklsFaults
+        {
+            Broadcast = (s, _) => Recommit(s, s.Peek().BigR, s.Peek().Pk + Secp256k1Point.Generator),
+            Round2 = m => Edit(m, b => AddG(b, PkOffset)),
+        },
+
+        // An additive share sk_i + 1 with pk_i + G, committed to and used everywhere: a wrong but self-consistent share. Every
+        // opening and Γ check passes, Σ pk_j ≠ PK does not (PublicKeySum), and nobody can be named from one view.
+        ["share-shifted"] = () => new DklsFaults
+        {
+            Broadcast = (s, _) =>
+            {
+                SignCore core = s.Peek();
+                core.Set(SignCore.SkOffset, core.Get(SignCore.SkOffset) + Secp256k1Scalar.One);
+                core.Pk += Secp256k1Point.Generator;
+                return Recommit(s, core.BigR, core.Pk);
+            },
+        },
+
+        // Opens R_i + G without committing to it (CommitmentMismatch).
+        ["opening"] = () => new DklsFaults { Round2 = m => Edit(m, b => AddG(b, 0)) },
+
+        // Sends each peer, from the second session on, the pairwise commitment to R_i of its previous session with that peer (CommitmentMismatch).
+        ["commit-replay"] = () =>
+        {
+            var previous = new System.Collections.Concurrent.ConcurrentDictionary<string, byte[]>(StringComparer.Ordinal);
+            return new DklsFaults
+            {
+                Round1 = (_, m) =>
+                {
+                    byte[] real = m.Body[..32];
+                    byte[]? old = null;
+                    previous.AddOrUpdate(m.To.ToString(), real, (_, before) =>
+                    {
+                        old = before;
+                        return real;
+                    });
+                    return old is null ? m : Edit(m, b => old.CopyTo(b, 0));
+                },
+            };
+        },
+
+        // Malformed fields: a scalar ≥ n, the point at infinity, a point off the curve, vectors of the wrong length (MalformedMessage).
+        ["psi-above-n"] = () => new DklsFaults { Round2 = m => Edit(m, b => b.AsSpan(PsiOffset, 32).Fill(0xFF)) },
+        ["tau-n"] = () => new DklsFaults { Round2 = m => Edit(m, b => Secp256k1Scalar.Order.ToByteArray(isUnsigned: true, isBigEndian: true).CopyTo(b, TauOffset)) },
+        ["gamma-infinity"] = () => new DklsFaults { Round2 = m => Edit(m, b => Array.Clear(b, GammaUOffset, 33)) },
+        ["gamma-off-curve"] = () => new DklsFaults { Round2 = m => Edit(m, b => OffCurvePoint().CopyTo(b, GammaVOffset)) },
+        ["round1-short"] = () => new DklsFaults { Round1 = (_, m) => m.WithBody(m.Body[..^1]) },
+        ["round2-long"] = () => new DklsFaults { Round2 = m => m.WithBody([.. m.Body, 0]) },
+        ["vole-short"] = () => new DklsFaults { Round2 = m => m.WithBody(m.Body[..(VoleOffset + RandomVole.AliceMessageSize - 32)]) },
+
+        // The final share (u_i, w_i) with u_i changed: the combined signature does not verify (InvalidSignature), nothing is released.
+        ["share-u"] = () => new DklsFaults { Share = s => Edited(s, b => b[^33] ^= 0x01) },
+    };
+
+    /// <summary>
+    /// The broadcast commitment to (R, pk) instead of (R_i, pk_i), also kept as this node's own in its round-one state, so
+    /// that its echo agrees with what it sent: a consistent liar, which the echo cannot catch and the checks of round three must.
+    /// </summary>
+    private static byte[] Recommit(DklsSignRound1State s, Secp256k1Point r, Secp256k1Point pk)
+    {
+        byte[] c = DklsSigner.CommitToAll(s.Peek().Bound, s.Identifier, r, pk, s.Peek().Salt);
+        s.Peek().TheirBroadcasts[s.Identifier] = [.. c];
+        return c;
+    }
+
+    private static DklsMessage Edit(DklsMessage m, Action<byte[]> edit) => m.WithBody(Edited(m.Body, edit));
+
+    private static byte[] Edited(byte[] original, Action<byte[]> edit)
+    {
+        byte[] copy = (byte[])original.Clone();
+        edit(copy);
+        return copy;
+    }
+}

@@ -1,0 +1,259 @@
+using System.Security.Cryptography;
+using Conclave.Crypto.Secp256k1;
+using Conclave.Node.Protocol;
+using Conclave.Node.Rpc;
+using Conclave.Node.Threshold.Dkls23;
+using Conclave.Server.Coordinator;
+using Conclave.Server.Hosting;
+using Conclave.Server.Threshold.Dkls23;
+using Conclave.Server.Threshold.Engine;
+using Conclave.Threshold.Dkls23;
+using Conclave.Threshold.Frost;
+
+namespace Conclave.Node.Tests;
+
+/// <summary>
+/// The DKLs23 attack catalogue through the real transport (docs/DKLS23.md "Every check, and what a party does when it
+/// fails"): node 4 runs as the test node host with one signing fault (tests/Conclave.Node.FaultyNode, DklsFaultCatalogue),
+/// so every tampered message is validly signed and sealed by node 4 and reaches its honest peer as node 4's own. A key
+/// 2-of-{1, 4, 5}: with node 5 set aside the coordinator must sign with nodes 1 and 4, and node 1 refuses the session
+/// naming node 4 (the culprit of the 502 problem and the sign.culprit audit entry); with node 4 set aside nodes 1 and 5
+/// sign while node 4 is still faulty; healed, nodes 1 and 4 sign again, so node 1 banned nobody.
+/// </summary>
+[Collection(FiveNodeCluster.Sequential)]
+public sealed class DklsClusterAttackTests(FiveNodeCluster fixture) : IClassFixture<FiveNodeCluster>
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+    private readonly LocalClusterProcesses _c = fixture.Cluster;
+
+    /// <summary>Fault name, signatures node 4 takes part in before the fault shows, and the check that must fail.</summary>
+    public static TheoryData<string, int, string> NamedFaults => new()
+    {
+        { "rvole-tau", 0, nameof(DklsFailure.RvoleCheck) },
+        { "rvole-mu", 0, nameof(DklsFailure.RvoleCheck) },
+        { "gamma-u", 0, nameof(DklsFailure.GammaUCheck) },
+        { "gamma-v", 0, nameof(DklsFailure.GammaVCheck) },
+        { "r-shifted", 0, nameof(DklsFailure.GammaUCheck) },
+        { "pk-shifted", 0, nameof(DklsFailure.GammaVCheck) },
+        { "opening", 0, nameof(DklsFailure.CommitmentMismatch) },
+        { "commit-replay", 1, nameof(DklsFailure.CommitmentMismatch) },
+        { "psi-above-n", 0, nameof(DklsFailure.MalformedMessage) },
+        { "tau-n", 0, nameof(DklsFailure.MalformedMessage) },
+        { "gamma-infinity", 0, nameof(DklsFailure.MalformedMessage) },
+        { "gamma-off-curve", 0, nameof(DklsFailure.MalformedMessage) },
+        { "round1-short", 0, nameof(DklsFailure.MalformedMessage) },
+        { "round2-long", 0, nameof(DklsFailure.MalformedMessage) },
+        { "vole-short", 0, nameof(DklsFailure.MalformedMessage) },
+    };
+
+    /// <summary>
+    /// Each fault of the catalogue: node 1 refuses with a typed refusal naming node 4 and the failed check (no exception
+    /// crosses the RPC: the coordinator gets a NodeCallException with the culprit and turns it into a CulpritException),
+    /// no signature is returned, node 1 stays up, an honest quorum signs meanwhile, and after healing node 4 signs with node 1.
+    /// "commit-replay" sends, from its second session on, the pairwise commitment of its previous session: the first
+    /// signature verifies, the second is refused.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(NamedFaults))]
+    public async Task ATamperedMessage_IsRefusedByTheHonestPeer_NamingNodeFour_AndHonestQuorumsSign(string fault, int before, string check)
+    {
+        (DklsCoordinator coordinator, NodeHealth health, DklsKeyInfo key) = await KeyAsync("dkls-attack-" + fault);
+        await WithNodeFourFaultyAsync(coordinator, health, key, fault, async () =>
+        {
+            for (int i = 0; i < before; i++)
+            {
+                await SignAndVerifyAsync(coordinator, key, $"{fault} before {i}");
+            }
+
+            CulpritException e = await Assert.ThrowsAsync<CulpritException>(() => coordinator.SignDigestAsync(key.KeyId, SHA256.HashData(TestSeed.Bytes(16, fault)), [], CancellationToken.None));
+            Assert.Equal([4u], e.Culprits);
+            Assert.Contains(check, e.Message, StringComparison.Ordinal);
+        });
+    }
+
+    /// <summary>
+    /// Node 4 signs with a wrong but self-consistent additive share (sk_4 + 1 and pk_4 + G, committed to; fault
+    /// "share-shifted"): every opening and Γ check passes and Σ pk_j ≠ PK does not, which one signer's view cannot
+    /// attribute. Node 1 refuses (PublicKeySum) naming nobody, so no node is named and the call ends without a quorum,
+    /// no signature; an honest quorum signs meanwhile; healed, nodes 1 and 4 sign (nobody was banned).
+    /// </summary>
+    [Fact]
+    public async Task AWrongButSelfConsistentShare_FailsTheKeySum_NamingNobody_AndHonestQuorumsSign()
+    {
+        (DklsCoordinator coordinator, NodeHealth health, DklsKeyInfo key) = await KeyAsync("dkls-attack-sum");
+        await WithNodeFourFaultyAsync(coordinator, health, key, "share-shifted", async () =>
+        {
+            QuorumUnavailableException e = await Assert.ThrowsAsync<QuorumUnavailableException>(() => SignAndVerifyAsync(coordinator, key, "key sum"));
+            Assert.Contains("node 1: FailedPrecondition: DKLs23 " + nameof(DklsFailure.PublicKeySum), e.Message, StringComparison.Ordinal);
+        });
+    }
+
+    /// <summary>
+    /// Node 4 changes u_i in its final share (fault "share-u"), in three-round signing and from a pooled presignature: the
+    /// coordinator's combine refuses it (the signature does not verify under the key; a tampered u_i or w_i is not
+    /// attributable, so nobody is named) and no signature is returned; an honest quorum signs meanwhile, and healed, nodes
+    /// 1 and 4 sign.
+    /// </summary>
+    [Fact]
+    public async Task TamperedFinalShares_AreRefused_NoSignatureIsReleased_AndHonestQuorumsSign()
+    {
+        (DklsCoordinator coordinator, NodeHealth health, DklsKeyInfo key) = await KeyAsync("dkls-attack-share");
+        var presigner = new DklsCoordinator(_c.Coordinator, new FrostCoordinator(_c.Coordinator)) { PresignPoolSize = 1, PresignParallelism = 1 };
+        presigner.Register(key);
+        await WithNodeFourFaultyAsync(coordinator, health, key, "share-u", async () =>
+        {
+            CulpritException three = await Assert.ThrowsAsync<CulpritException>(() => SignAndVerifyAsync(coordinator, key, "three rounds"));
+            Assert.Empty(three.Culprits);
+            Assert.Contains(nameof(DklsFailure.InvalidSignature), three.Message, StringComparison.Ordinal);
+
+            await presigner.PresignAsync(key.KeyId, [], CancellationToken.None);
+            DklsPooledPresignature pooled = presigner.TakePresignature(key, []) ?? throw new InvalidOperationException("nothing was presigned");
+            Assert.Equal([1u, 4u], pooled.Signers);
+            CulpritException online = await Assert.ThrowsAsync<CulpritException>(() => presigner.SignPresignedAsync(key, pooled, SHA256.HashData("presigned"u8), [], CancellationToken.None));
+            Assert.Empty(online.Culprits);
+            Assert.Contains(nameof(DklsFailure.InvalidSignature), online.Message, StringComparison.Ordinal);
+        });
+    }
+
+    /// <summary>
+    /// Node 4 runs as the test node host with <paramref name="fault"/>: <paramref name="whileFaulty"/> runs with node 5 set
+    /// aside (so the quorum is nodes 1 and 4); then, with node 4 set aside, nodes 1 and 5 sign while node 4 is still
+    /// faulty; healed, nodes 1 and 4 sign again (node 1 banned nobody).
+    /// </summary>
+    private async Task WithNodeFourFaultyAsync(DklsCoordinator coordinator, NodeHealth health, DklsKeyInfo key, string fault, Func<Task> whileFaulty)
+    {
+        await FaultyNodeHost.WithFaultAsync(_c, 4, ["--dkls-fault", fault], async () =>
+        {
+            await WithoutAsync(health, 5, whileFaulty);
+            await WithoutAsync(health, 4, () => SignAndVerifyAsync(coordinator, key, $"{fault}: honest quorum"));
+        });
+
+        await WithoutAsync(health, 5, () => SignAndVerifyAsync(coordinator, key, $"{fault}: healed"));
+    }
+
+    /// <summary>Runs <paramref name="body"/> with <paramref name="node"/> set aside (untrusted in the coordinator's node health).</summary>
+    private static async Task WithoutAsync(NodeHealth health, uint node, Func<Task> body)
+    {
+        health.MarkUntrusted(node);
+        try
+        {
+            await body();
+        }
+        finally
+        {
+            health.Readmit(node);
+        }
+    }
+
+    /// <summary>
+    /// Replays through the real transport (the test drives the steps as the coordinator): node 4's sealed round-one message
+    /// of an earlier session relayed into a new one, and node 4's round-one message relayed twice in one step, are refused
+    /// by node 1's transport naming nobody (the session is then given up). Nobody is banned: after each, a session of nodes
+    /// 1 and 4 driven step by step completes with a signature that verifies, and the coordinator signs with them.
+    /// </summary>
+    [Fact]
+    public async Task MessagesReplayedFromAnotherSessionOrTwice_AreRefusedNamingNobody_AndNobodyIsBanned()
+    {
+        (DklsCoordinator coordinator, NodeHealth health, DklsKeyInfo key) = await KeyAsync("dkls-attack-replay");
+        uint[] signers = [1, 4];
+        byte[] start = new PayloadWriter().String(key.KeyId).U32((uint)key.Version).U32(2).U32(1).U32(4).U32(0).ToArray();
+
+        byte[] old = Cluster.NewSessionId();
+        List<Envelope> oldRoundOne = await RoundOneAsync(old, signers, start);
+        Envelope stale = oldRoundOne.Single(m => m.Kind == DklsMessages.SignMessage && m.Sender == 4);
+        await AbortAsync(old, signers);
+
+        byte[] session = Cluster.NewSessionId();
+        List<Envelope> m1 = await RoundOneAsync(session, signers, start);
+        IEnumerable<Envelope> To1(IEnumerable<Envelope> all) => all.Where(m => m.Recipients.Contains(1u) && m.Kind != DklsMessages.SignAgreementKey);
+        NodeCallException replayed = await Assert.ThrowsAsync<NodeCallException>(() => Step(1, session, DklsMessages.SignRound2, 2, [],
+            [stale, .. To1(m1).Where(m => m.Kind != DklsMessages.SignMessage)]));
+        Assert.Null(replayed.Culprit);
+        Assert.Contains("belongs to another session", replayed.Message, StringComparison.Ordinal);
+        await AbortAsync(session, signers);
+        await SignStepByStepAsync(key, signers, start, "after a replay from another session");
+
+        byte[] twice = Cluster.NewSessionId();
+        List<Envelope> t1 = await RoundOneAsync(twice, signers, start);
+        Envelope fromFour = t1.Single(m => m.Kind == DklsMessages.SignMessage && m.Sender == 4);
+        NodeCallException duplicate = await Assert.ThrowsAsync<NodeCallException>(() => Step(1, twice, DklsMessages.SignRound2, 2, [], [.. To1(t1), fromFour]));
+        Assert.Null(duplicate.Culprit);
+        Assert.Contains("replayed", duplicate.Message, StringComparison.Ordinal);
+        await AbortAsync(twice, signers);
+        await SignStepByStepAsync(key, signers, start, "after a message relayed twice");
+
+        await WithoutAsync(health, 5, () => SignAndVerifyAsync(coordinator, key, "replays: nobody banned"));
+    }
+
+    /// <summary>One signing session of <paramref name="signers"/> driven step by step, its shares combined and verified.</summary>
+    private async Task SignStepByStepAsync(DklsKeyInfo key, uint[] signers, byte[] start, string label)
+    {
+        byte[] session = Cluster.NewSessionId();
+        List<Envelope> m1 = await RoundOneAsync(session, signers, start);
+        var m2 = new List<Envelope>();
+        foreach (uint n in signers)
+        {
+            m2.AddRange(await Step(n, session, DklsMessages.SignRound2, 2, [], m1.Where(m => m.Recipients.Contains(n) && m.Kind != DklsMessages.SignAgreementKey)));
+        }
+
+        byte[] digest = SHA256.HashData(TestSeed.Bytes(16, label));
+        byte[] digestPayload = new PayloadWriter().Bytes(digest).ToArray();
+        var shares = new List<DklsSignatureShare>();
+        byte[]? r = null;
+        foreach (uint n in signers)
+        {
+            Envelope reply = Assert.Single(await Step(n, session, DklsMessages.SignRound3, 3, digestPayload, m2.Where(m => m.Recipients.Contains(n))));
+            var reader = new PayloadReader(reply.Payload.Span);
+            r = reader.Bytes("R", 33).ToArray();
+            shares.Add(DklsSignatureShare.FromBytes(reader.Bytes("share", 256)));
+            reader.End();
+        }
+
+        DklsSignature sig = DklsCombiner.Combine(key.PublicKey, session, [.. signers.Select(n => Identifier.FromInt(FrostCiphersuite.Secp256k1Sha256, (int)n))], [], r!, digest, shares);
+        Assert.True(EcdsaSecp256k1.Instance.Verify(key.PublicKey.GroupPublicKey, digest, sig.Signature), label);
+    }
+
+    private async Task AbortAsync(byte[] session, uint[] signers)
+    {
+        foreach (uint n in signers)
+        {
+            await Step(n, session, DklsMessages.SignAbort, 4, [], []);
+        }
+    }
+
+    private async Task<(DklsCoordinator Coordinator, NodeHealth Health, DklsKeyInfo Key)> KeyAsync(string prefix)
+    {
+        var frost = new FrostCoordinator(_c.Coordinator);
+        var coordinator = new DklsCoordinator(_c.Coordinator, frost);
+        DklsKeyInfo key = await coordinator.CreateKeyAsync(prefix + "-" + Guid.NewGuid().ToString("N")[..8], 2, [1, 4, 5], CancellationToken.None);
+        return (coordinator, frost.Health, key);
+    }
+
+    /// <summary>Round one and its delivery on every signer: the round-one broadcasts, session keys and sealed messages.</summary>
+    private async Task<List<Envelope>> RoundOneAsync(byte[] session, uint[] signers, byte[] start)
+    {
+        var m1 = new List<Envelope>();
+        foreach (uint n in signers)
+        {
+            m1.AddRange(await Step(n, session, DklsMessages.SignRound1, 1, start, []));
+        }
+
+        var delivered = new List<Envelope>();
+        foreach (uint n in signers)
+        {
+            delivered.AddRange(await Step(n, session, DklsMessages.SignDeliver, 1, [], m1.Where(m => m.Recipients.Contains(n) && m.Kind == DklsMessages.SignAgreementKey)));
+        }
+
+        return [.. m1, .. delivered];
+    }
+
+    private Task<IReadOnlyList<Envelope>> Step(uint node, byte[] session, string kind, uint round, byte[] payload, IEnumerable<Envelope> relayed) =>
+        _c.Coordinator.Node(node).StepAsync(_c.Coordinator.Request(session, kind, round, [node], payload), relayed, Timeout, CancellationToken.None);
+
+    private static async Task SignAndVerifyAsync(DklsCoordinator coordinator, DklsKeyInfo key, string label)
+    {
+        byte[] digest = SHA256.HashData(TestSeed.Bytes(16, label));
+        DklsSignatureResult sig = await coordinator.SignDigestAsync(key.KeyId, digest, [], CancellationToken.None);
+        Assert.True(EcdsaSecp256k1.Instance.Verify(key.PublicKey.GroupPublicKey, digest, sig.Signature), label);
+    }
+}
