@@ -471,7 +471,7 @@ internal static class ClusterBench
         var cpu = CpuClock.Start(nodes, n, coordinator);
         double batchesPerSecond = await ctx.Sampler.ConcurrentAsync(BatchAsync, BatchesInFlight).ConfigureAwait(false);
         double cpuPerSignature = cpu.PerSignature(batchesPerSecond * BatchItems);
-        string coalesced = cpu.SharesPerStep is { } perStep ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"; {perStep:N1} shares per node sign step") : "";
+        string coalesced = cpu.CoalescingNote();
         JsonArray results = last?["results"]?.AsArray() ?? throw new BenchFailedException($"a {scheme} batch answered no results");
         if (results.Count != BatchItems || results.Any(x => x?["result"] is null))
         {
@@ -531,7 +531,7 @@ internal static class ClusterBench
         var cpu = CpuClock.Start(nodes, n, coordinator);
         double concurrent = await ctx.Sampler.ConcurrentAsync(signer.SignAsync, ctx.Settings.Concurrency).ConfigureAwait(false);
         double cpuPerSignature = cpu.PerSignature(concurrent);
-        string coalesced = cpu.SharesPerStep is { } perStep ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"; {perStep:N1} shares per node sign step with {ctx.Settings.Concurrency} in flight") : "";
+        string coalesced = cpu.CoalescingNote($" with {ctx.Settings.Concurrency} in flight");
 
         // Every figure is for signatures that verify: check the last one, and time verification in process.
         JsonNode last = signer.Last!;

@@ -39,6 +39,11 @@ internal sealed class CpuClock
         }
     }
 
+    /// <summary>"; N shares per node sign step" and <paramref name="suffix"/> for a row's note, or nothing when no FROST step ran.</summary>
+    public string CoalescingNote(string suffix = "") => SharesPerStep is { } perStep
+        ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"; {perStep:N1} shares per node sign step{suffix}")
+        : "";
+
     /// <summary>Microseconds of CPU per signature, given the phase's signatures per second.</summary>
     public double PerSignature(double signaturesPerSecond)
     {

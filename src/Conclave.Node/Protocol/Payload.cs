@@ -98,6 +98,34 @@ public ref struct PayloadReader
         return ids;
     }
 
+    /// <summary>
+    /// The derivation path of a threshold sign request: a u32 count (0 = the key itself, at most 255) and that many
+    /// non-hardened BIP-32 indexes (threshold keys derive non-hardened children only).
+    /// </summary>
+    public uint[] NonHardenedPath()
+    {
+        uint count = U32("pathLength");
+        if (count > MaxPathLength)
+        {
+            throw new ProtocolException($"a derivation path has at most {MaxPathLength} levels");
+        }
+
+        uint[] path = new uint[count];
+        for (int i = 0; i < path.Length; i++)
+        {
+            path[i] = U32("pathIndex");
+            if (path[i] >= Conclave.Threshold.Frost.HdDerivation.HardenedOffset)
+            {
+                throw new ProtocolException("threshold keys derive non-hardened children only");
+            }
+        }
+
+        return path;
+    }
+
+    /// <summary>Most levels a derivation path in a payload may have.</summary>
+    public const int MaxPathLength = 255;
+
     public readonly void End()
     {
         if (_pos != _data.Length)

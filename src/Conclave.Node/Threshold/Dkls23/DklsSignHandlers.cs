@@ -58,7 +58,7 @@ public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manife
         string keyId = r.String("keyId");
         int version = (int)r.U32("keyVersion");
         uint[] signers = r.NodeIds("signers");
-        uint[] path = ReadPath(ref r);
+        uint[] path = r.NonHardenedPath();
         r.End();
         if (!signers.Contains(state.NodeId) || signers.Distinct().Count() != signers.Length)
         {
@@ -349,28 +349,6 @@ public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manife
         await SignAuditRecords.RecordDklsShareAsync(state.Store, state.NodeId, session.KeyId, session.Version, digest, ctx.SessionId, [], ct).ConfigureAwait(false);
         _sessions.Drop(runId);
         return [new OutgoingMessage(DklsMessages.Share, 3, [0], payload)];
-    }
-
-    /// <summary>The derivation path of a sign request: a count (0 = the key itself, at most 255) and that many non-hardened indexes.</summary>
-    private static uint[] ReadPath(ref PayloadReader r)
-    {
-        uint count = r.U32("pathLength");
-        if (count > 255)
-        {
-            throw new ProtocolException("a derivation path has at most 255 levels");
-        }
-
-        uint[] path = new uint[count];
-        for (int i = 0; i < path.Length; i++)
-        {
-            path[i] = r.U32("pathIndex");
-            if (path[i] >= DklsHd.HardenedOffset)
-            {
-                throw new ProtocolException("threshold keys derive non-hardened children only");
-            }
-        }
-
-        return path;
     }
 
     private sealed class SignSession(DklsNodeState owner, string keyId, int version, KeyVersions<DklsKeyShare>.ShareLease lease, uint[] path, uint[] peers) : IDisposable

@@ -1,6 +1,5 @@
 using Conclave.Node.Protocol;
 using Conclave.Node.Threshold.Engine;
-using Conclave.Threshold.Frost;
 
 namespace Conclave.Node.Frost;
 
@@ -40,7 +39,6 @@ public static class FrostSignBatch
     public const int MaxItems = 256;
 
     private const int MaxReasonBytes = 512;
-    private const int MaxPathLength = 255;
 
     public static byte[] EncodeRequest(IReadOnlyList<FrostSignItem> items)
     {
@@ -87,22 +85,7 @@ public static class FrostSignBatch
             string keyId = r.String("keyId");
             byte[] nonceId = Exact(ref r, "nonceId", NonceEpochs.NonceIdSizeInBytes);
             byte[] package = r.Bytes("signingPackage").ToArray();
-            uint length = r.U32("pathLength");
-            if (length > MaxPathLength)
-            {
-                throw new ProtocolException($"a derivation path has at most {MaxPathLength} levels");
-            }
-
-            uint[] path = new uint[length];
-            for (int j = 0; j < path.Length; j++)
-            {
-                path[j] = r.U32("pathIndex");
-                if (path[j] >= HdDerivation.HardenedOffset)
-                {
-                    throw new ProtocolException("threshold keys derive non-hardened children only");
-                }
-            }
-
+            uint[] path = r.NonHardenedPath();
             uint version = r.U32("keyVersion");
             if (version is 0 or > int.MaxValue)
             {

@@ -221,7 +221,6 @@ public sealed partial class FrostCoordinator
     {
         ArgumentNullException.ThrowIfNull(path);
         FrostKeyInfo key = Find(keyId) ?? throw new ArgumentException($"unknown FROST key {keyId}", nameof(keyId));
-        _ = key.SigningKeyFor(path); // a path the suite cannot derive fails here, before any node is asked
         return await QuorumCall.RunAsync(_health, key, Find, MaxAttempts, (k, n) => _pools.Depth((k.KeyId, k.Version, n)),
             (k, quorum, call, token) => SignAttemptAsync(k, quorum, call, message, path, token), ct).ConfigureAwait(false);
     }
