@@ -284,10 +284,59 @@ public sealed class RuleIndexTests
         Decision d = PolicyEvaluator.Decide(below, Liquidate(PolicyValue.Of(150m)), new EvaluationContext(RiskLevel.Normal, s_now), EmptyCounters.Instance);
         Assert.Equal(149, d.Rules.Count); // c151 … c299 (c150 is "lt 150")
 
-        // Bands each containing the next, 300 of them: quadratic to index, so not indexed (all candidates), same decision.
+        // Bands each containing the next, 300 of them: the candidates are exactly the bands holding the amount.
         PolicyDocument bands2 = PolicyDocument.Parse(new JsonObject { ["id"] = "nested", ["version"] = 1, ["rules"] = nested }.ToJsonString());
-        Assert.Equal(300, bands2.Candidates(Liquidate(PolicyValue.Of(150m))).Count());
+        Assert.Equal(Enumerable.Range(150, 150).Select(i => $"n{i:D3}"), bands2.Candidates(Liquidate(PolicyValue.Of(150m))).Select(x => x.Id));
+        Assert.Equal(["n299"], bands2.Candidates(Liquidate(PolicyValue.Of(299m))).Select(x => x.Id));
+        Assert.Empty(bands2.Candidates(Liquidate(PolicyValue.Of(299.5m))));
         Assert.Equal(150, PolicyEvaluator.Decide(bands2, Liquidate(PolicyValue.Of(150m)), new EvaluationContext(RiskLevel.Normal, s_now), EmptyCounters.Instance).Rules.Count);
+    }
+
+    /// <summary>
+    /// Two-sided bands (`between`, both ends included) of every shape — nested, overlapping, touching, equal, single
+    /// points, bounds at another decimal scale: the candidates
+    /// through the interval tree are exactly, and in document order, the allow rules whose first range condition holds
+    /// the number, checked against a brute-force scan for numbers on, between and outside every bound.
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void Two_sided_bands_of_any_nesting_leave_exactly_the_bands_holding_the_number(int stream)
+    {
+        var r = TestSeed.Random($"bands {stream}");
+        for (int round = 0; round < 40; round++)
+        {
+            int count = r.Next(1, 1 + (round < 20 ? 30 : 600));
+            var rules = new JsonArray();
+            var expected = new List<(string Id, decimal Low, decimal High)>();
+            int nesting = r.Next(3);
+            for (int i = 0; i < count; i++)
+            {
+                // Nested (each inside the one before), or random, or touching neighbours; scales vary (2 and 2.0).
+                (int lo, int hi) = nesting switch
+                {
+                    0 => (Math.Min(i, 299), 600 - Math.Min(i, 299) + r.Next(0, 2)),
+                    1 => (r.Next(0, 40) is var a ? (a, a + r.Next(0, 10)) : default),
+                    _ => (i * 3, (i * 3) + 3),
+                };
+                decimal low = r.Next(2) == 0 ? lo : lo + 0.0m;
+                decimal high = hi;
+                string id = $"b{i:D3}";
+                rules.Add(JsonNode.Parse($$"""{"id":"{{id}}","effect":"allow","match":{"operations":["liquidate"]},"conditions":[{"arg":"amount","op":"between","min":{{low.ToString(System.Globalization.CultureInfo.InvariantCulture)}},"max":{{high.ToString(System.Globalization.CultureInfo.InvariantCulture)}}}]}"""));
+                expected.Add((id, low, high));
+            }
+
+            PolicyDocument policy = PolicyDocument.Parse(new JsonObject { ["id"] = "bands", ["version"] = 1, ["rules"] = rules }.ToJsonString());
+            decimal[] probes = [.. expected.SelectMany(b => new[] { b.Low, b.High, b.Low - 0.5m, b.High + 0.5m, b.Low + 0.25m }).Distinct().OrderBy(_ => r.Next()).Take(60), -1m, 10_000m];
+            foreach (decimal x in probes)
+            {
+                string where = $"{TestSeed.EnvironmentVariable}={TestSeed.Run} stream {stream} round {round} amount {x}";
+                string[] brute = [.. expected.Where(b => b.Low <= x && x <= b.High).Select(b => b.Id)];
+                string[] indexed = [.. policy.Candidates(AgentLiquidates(("amount", PolicyValue.Of(x)))).Select(c => c.Id)];
+                Assert.True(brute.SequenceEqual(indexed), $"{where}: expected [{string.Join(",", brute)}], got [{string.Join(",", indexed)}]");
+            }
+        }
     }
 
     /// <summary>agent-7 (role agent) liquidating with key-7, with the arguments given (a null value: the argument is absent).</summary>

@@ -10,7 +10,7 @@ namespace Conclave.Cli.Bench;
 
 /// <summary>
 /// Policy decision latency in process (issue 16 "Benchmark": 10, 100, 1,000 and 10,000 rules; target p99 ≤ 20 µs at
-/// 1,000): <see cref="PolicyEvaluator.Decide"/> on a parsed document, one call timed per sample. Three layouts, because
+/// 1,000): <see cref="PolicyEvaluator.Decide"/> on a parsed document, one call timed per sample. Seven layouts, because
 /// the evaluator indexes rules by (principal, operation) and then by (key, venue) (RuleIndex) and the cost depends on
 /// how many rules survive the index:
 /// <list type="bullet">
@@ -27,9 +27,11 @@ namespace Conclave.Cli.Bench;
 /// amount floor (<c>gte</c>, one per tier): the floors are kept sorted, so the index leaves the rules whose floor the
 /// amount reaches.</item>
 /// <item><c>nested-bands</c>: every rule matches the role agent and the operation liquidate and differs only by a band
-/// of the amount that contains the next one (<c>between</c>, nested): the range level does not index nested bands
-/// (they would grow quadratically), so every rule is a candidate and is matched one by one, the matching one last: the
-/// worst case.</item>
+/// of the amount that contains the next one (<c>between</c>, nested): the interval tree of the range level leaves the
+/// one band holding the amount however deep the nesting.</item>
+/// <item><c>deny-caps</c>: one allow rule and, for the same role and operation, rules that each deny amounts above a cap
+/// of their own (<c>gt</c>): the index never files a deny rule by argument (a missing argument makes its condition hold),
+/// so every rule is a candidate and is matched one by one: the worst case, what matching costs per candidate.</item>
 /// </list>
 /// The request is allowed by exactly one rule in every layout, so the whole decision (scope, level, deny scan, limits,
 /// explanation) runs. Velocity counters are empty (their reads are the store's, measured with it).
@@ -38,7 +40,7 @@ internal static class PolicyBench
 {
     public static IReadOnlyList<int> RuleCounts { get; } = [10, 100, 1_000, 10_000];
 
-    public static IReadOnlyList<string> Layouts { get; } = ["per-agent", "by-venue", "by-condition", "by-range", "by-threshold", "nested-bands"];
+    public static IReadOnlyList<string> Layouts { get; } = ["per-agent", "by-venue", "by-condition", "by-range", "by-threshold", "nested-bands", "deny-caps"];
 
     private static readonly DateTimeOffset Now = new(2026, 11, 30, 12, 0, 0, TimeSpan.Zero);
 
@@ -61,7 +63,8 @@ internal static class PolicyBench
                     "by-condition" => ByCondition(rules),
                     "by-range" => ByRange(rules),
                     "by-threshold" => ByThreshold(rules),
-                    _ => NestedBands(rules),
+                    "nested-bands" => NestedBands(rules),
+                    _ => DenyCaps(rules),
                 };
                 var context = new EvaluationContext(RiskLevel.Normal, Now);
                 Decision first = PolicyEvaluator.Decide(policy, request, context, EmptyCounters.Instance);
@@ -82,7 +85,8 @@ internal static class PolicyBench
                         "by-condition" => $"{rules} rules matching role agent and operation liquidate, one series (eq) condition each: the argument index leaves 1 candidate(s)",
                         "by-range" => $"{rules} rules matching role agent and operation liquidate, one amount band (between) each: the range index leaves 1 candidate(s)",
                         "by-threshold" => $"{rules} rules matching role agent and operation liquidate, one amount floor (gte) each: the floor index leaves 1 candidate(s)",
-                        _ => $"{rules} rules matching role agent and operation liquidate, nested amount bands (between): not indexed, every rule is a candidate",
+                        "nested-bands" => $"{rules} rules matching role agent and operation liquidate, nested amount bands (between): the interval tree leaves 1 candidate(s)",
+                        _ => $"{rules - 1} deny rules (an amount cap each) and 1 allow rule, all matching role agent and operation liquidate: deny rules are not filed by argument, every rule is a candidate",
                     },
                 });
             }
@@ -166,6 +170,19 @@ internal static class PolicyBench
         }
 
         // The matching rule is the last one in document order, so every other candidate is checked before it.
+        return (Document(rules), Request("agent-7", "liquidate", "key-7", venue: "venue-1", series: null));
+    }
+
+    private static (PolicyDocument, OperationRequest) DenyCaps(int count)
+    {
+        var rules = new StringBuilder();
+        for (int i = 0; i < count - 1; i++)
+        {
+            // Rule i denies amounts above 1000 + i: the request's amount, 5, is under every cap, so none denies.
+            rules.Append(CultureInfo.InvariantCulture, $$$$"""{"id":"d{{{{i:D5}}}}","effect":"deny","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"amount","op":"gt","value":{{{{1000 + i}}}}}]},""");
+        }
+
+        rules.Append("""{"id":"allow","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"amount","op":"lt","value":1000}],"limits":{"perTransaction":{"native":500}}},""");
         return (Document(rules), Request("agent-7", "liquidate", "key-7", venue: "venue-1", series: null));
     }
 

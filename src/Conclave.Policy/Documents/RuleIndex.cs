@@ -210,66 +210,115 @@ internal sealed class RuleIndex
     /// Rules by interval of one argument. Intervals bounded on one side only (<c>lt</c>, <c>lte</c>, <c>gt</c>,
     /// <c>gte</c>) are kept sorted by their bound: the rules holding a number are a run from one end, found by binary
     /// search and read in time proportional to how many hold it, however nested (a floor per tier). Intervals bounded on
-    /// both sides (<c>between</c>) cut the number line at their bounds into elementary segments (each bound a point, the
-    /// open stretches between them), and each segment lists the rules covering it; a number falls in exactly one segment.
-    /// The segments are built only while their lists stay within <see cref="MaxEntriesPerRule"/> entries per rule (many
-    /// nested bands would grow quadratically): otherwise <see cref="TryBuild"/> gives those rules back to be filed under
-    /// "any argument".
+    /// both sides (<c>between</c>) are kept in a static interval tree (an augmented binary search tree laid out over the
+    /// intervals sorted by where they start; each subtree knows the furthest end in it, as in Cormen et al.,
+    /// "Introduction to Algorithms", §14.3): a lookup visits the intervals that start at or before the number and prunes
+    /// every subtree whose furthest end lies before it, so it costs O(log n) per interval that holds the number, whatever
+    /// the intervals' nesting (a thousand bands each containing the next: one candidate), in linear space.
     /// </summary>
     private sealed class Ranges
     {
-        public const int MaxEntriesPerRule = 16;
+        private readonly Band[] _bands;
 
-        private readonly decimal[] _bounds;
-        private readonly int[][] _segments;
+        /// <summary>For the subtree of <see cref="_bands"/>[lo, hi) rooted at its middle: the furthest end in it.</summary>
+        private readonly End[] _furthest;
+
         private readonly (decimal Bound, bool Included, int Position)[] _floors;
         private readonly (decimal Bound, bool Included, int Position)[] _ceilings;
 
-        private Ranges(decimal[] bounds, int[][] segments, (decimal, bool, int)[] floors, (decimal, bool, int)[] ceilings)
+        /// <summary>
+        /// An end of an interval, ordered by where it lets numbers in: a bound, and at equal bounds an included one
+        /// after an excluded one (it also holds the bound itself).
+        /// </summary>
+        private readonly record struct End(decimal Bound, bool Included) : IComparable<End>
         {
-            _bounds = bounds;
-            _segments = segments;
+            public int CompareTo(End other) => Bound != other.Bound ? Bound.CompareTo(other.Bound) : Included.CompareTo(other.Included);
+
+            /// <summary>Whether an interval ending here reaches <paramref name="value"/> (holds it, as far as its high end goes).</summary>
+            public bool Reaches(decimal value) => Bound > value || (Bound == value && Included);
+        }
+
+        /// <summary>A two-sided interval and the document position of its rule.</summary>
+        private readonly record struct Band(decimal Low, bool LowIncluded, End High, int Position)
+        {
+            /// <summary>Whether the band starts at or before <paramref name="value"/> (holds it, as far as its low end goes).</summary>
+            public bool StartsBy(decimal value) => Low < value || (Low == value && LowIncluded);
+        }
+
+        private Ranges(Band[] bands, End[] furthest, (decimal, bool, int)[] floors, (decimal, bool, int)[] ceilings)
+        {
+            _bands = bands;
+            _furthest = furthest;
             _floors = floors;
             _ceilings = ceilings;
         }
 
-        /// <summary>The index of <paramref name="rules"/>, and the two-sided ones it leaves out (too nested to index).</summary>
-        public static (Ranges Index, List<int> NotIndexed) Build(List<(int Position, Interval Range)> rules)
+        /// <summary>The index of <paramref name="rules"/>.</summary>
+        public static Ranges Build(List<(int Position, Interval Range)> rules)
         {
             (decimal, bool, int)[] floors = [.. rules.Where(r => r.Range.High is null && r.Range.Low is not null)
                 .Select(r => (r.Range.Low!.Value, r.Range.LowIncluded, r.Position)).OrderBy(f => f.Item1)];
             (decimal, bool, int)[] ceilings = [.. rules.Where(r => r.Range.Low is null && r.Range.High is not null)
                 .Select(r => (r.Range.High!.Value, r.Range.HighIncluded, r.Position)).OrderByDescending(c => c.Item1)];
-            List<(int Position, Interval Range)> bands = [.. rules.Where(r => r.Range.Low is not null && r.Range.High is not null)];
-            decimal[] bounds = [.. bands.SelectMany(r => new[] { r.Range.Low!.Value, r.Range.High!.Value }).Distinct().Order()];
-            var segments = new List<int>[(2 * bounds.Length) + 1];
-            long entries = 0;
-            foreach ((int position, Interval range) in bands)
-            {
-                // Segment 2j+1 is the point bounds[j]; segment 2j the open stretch below it (2 * bounds.Length: above the last).
-                int from = (2 * Array.BinarySearch(bounds, range.Low!.Value)) + (range.LowIncluded ? 1 : 2);
-                int to = (2 * Array.BinarySearch(bounds, range.High!.Value)) + (range.HighIncluded ? 1 : 0);
-                entries += Math.Max(0, to - from + 1);
-                if (entries > ((long)MaxEntriesPerRule * bands.Count) + 64)
-                {
-                    return (new Ranges([], [[]], floors, ceilings), [.. bands.Select(b => b.Position)]);
-                }
 
-                for (int k = from; k <= to; k++)
-                {
-                    (segments[k] ??= []).Add(position);
-                }
+            // Sorted so that "starts at or before x" holds for a prefix: by low bound, and at equal bounds an included
+            // low end first (it holds the bound, an excluded one does not).
+            Band[] bands = [.. rules.Where(r => r.Range.Low is not null && r.Range.High is not null)
+                .Select(r => new Band(r.Range.Low!.Value, r.Range.LowIncluded, new End(r.Range.High!.Value, r.Range.HighIncluded), r.Position))
+                .OrderBy(b => b.Low).ThenBy(b => b.LowIncluded ? 0 : 1).ThenBy(b => b.Position)];
+            var furthest = new End[bands.Length];
+            if (bands.Length > 0)
+            {
+                Augment(bands, furthest, 0, bands.Length);
             }
 
-            return (new Ranges(bounds, [.. segments.Select(l => l is null ? [] : l.Order().ToArray())], floors, ceilings), []);
+            return new Ranges(bands, furthest, floors, ceilings);
+        }
+
+        /// <summary>Fills <paramref name="furthest"/> for the subtree over [lo, hi) and returns its furthest end (lo &lt; hi).</summary>
+        private static End Augment(Band[] bands, End[] furthest, int lo, int hi)
+        {
+            int mid = (lo + hi) >>> 1;
+            End max = bands[mid].High;
+            if (lo < mid && Augment(bands, furthest, lo, mid) is var left && left.CompareTo(max) > 0)
+            {
+                max = left;
+            }
+
+            if (mid + 1 < hi && Augment(bands, furthest, mid + 1, hi) is var right && right.CompareTo(max) > 0)
+            {
+                max = right;
+            }
+
+            furthest[mid] = max;
+            return max;
         }
 
         /// <summary>The rules (positions in document order) whose interval holds <paramref name="value"/>.</summary>
         public int[] Holding(decimal value)
         {
-            int j = Array.BinarySearch(_bounds, value);
-            int[] band = _bounds.Length == 0 ? [] : _segments[j >= 0 ? (2 * j) + 1 : 2 * ~j];
-            var held = new List<int>(band);
+            var held = new List<int>();
+            if (_bands.Length > 0)
+            {
+                // The bands that start at or before the value are a prefix [0, starting); of those, report the ones whose
+                // high end reaches it.
+                int lo = 0, hi = _bands.Length;
+                while (lo < hi)
+                {
+                    int mid = (lo + hi) >>> 1;
+                    if (_bands[mid].StartsBy(value))
+                    {
+                        lo = mid + 1;
+                    }
+                    else
+                    {
+                        hi = mid;
+                    }
+                }
+
+                Stab(0, _bands.Length, lo, value, held);
+            }
+
             foreach ((decimal bound, bool included, int position) in _floors)
             {
                 if (bound > value)
@@ -296,13 +345,31 @@ internal sealed class RuleIndex
                 }
             }
 
-            if (held.Count == band.Length)
-            {
-                return band;
-            }
-
             held.Sort();
             return [.. held];
+        }
+
+        /// <summary>Adds the bands of the subtree over [lo, hi) below index <paramref name="starting"/> whose high end reaches <paramref name="value"/>.</summary>
+        private void Stab(int lo, int hi, int starting, decimal value, List<int> into)
+        {
+            if (lo >= hi || lo >= starting)
+            {
+                return;
+            }
+
+            int mid = (lo + hi) >>> 1;
+            if (!_furthest[mid].Reaches(value))
+            {
+                return; // no band in this subtree reaches the value
+            }
+
+            Stab(lo, mid, starting, value, into);
+            if (mid < starting && _bands[mid].High.Reaches(value))
+            {
+                into.Add(_bands[mid].Position);
+            }
+
+            Stab(mid + 1, hi, starting, value, into);
         }
     }
 
@@ -382,12 +449,7 @@ internal sealed class RuleIndex
 
             foreach ((RangeSlot at, List<(int, Interval)> byRange) in ranged)
             {
-                (Ranges index, List<int> notIndexed) = Ranges.Build(byRange);
-                _ranges[at] = index;
-                foreach (int position in notIndexed)
-                {
-                    File(new Slot(at.Kind, at.Key, at.Venue, null, default), position); // too nested to index: any argument
-                }
+                _ranges[at] = Ranges.Build(byRange);
             }
 
             _slots = slots.ToDictionary(kv => kv.Key, kv => kv.Value.Order().ToArray());
