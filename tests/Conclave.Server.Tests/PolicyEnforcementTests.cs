@@ -422,6 +422,53 @@ public sealed class PolicyEnforcementTests
         Assert.Equal(HttpStatusCode.Forbidden, more.Status);
     }
 
+    /// <summary>
+    /// A limited request on the sign route is first decided with its counters taken as empty and the reservation checks
+    /// the caps (PolicyEngine.DecideAsync, provisional): once a limit is spent, the request is decided again on the
+    /// store's totals — a second, unlimited rule still allows it (the explanation and the single audited decision name only
+    /// that rule, nothing reserved), and where no other rule applies the deny names the spent limit as the evaluator words it.
+    /// </summary>
+    [Fact]
+    public async Task A_spent_limit_is_decided_again_on_the_stored_totals_so_another_rule_still_allows_and_a_deny_names_the_limit()
+    {
+        await using PolicyServer s = await PolicyServer.StartAsync();
+        (string covered, _) = await CreateKeyAsync(s.Http, "ed25519");
+        (string other, _) = await CreateKeyAsync(s.Http, "ed25519");
+        string coveredId = (await SendAsync(s.Http, HttpMethod.Get, $"/v1/keys/{covered}")).Body!["id"]!.GetValue<string>();
+        string twoRules = $$$"""
+            {"id":"starter","version":2,"rules":[
+              {"id":"two","effect":"allow","match":{"principals":["admin"],"operations":["message"]},"limits":{"velocity":[{"id":"hour","windowSeconds":3600,"count":2,"scope":"shared"}]}},
+              {"id":"backup","effect":"allow","match":{"principals":["admin"],"operations":["message"],"keys":["{{{coveredId}}}"]}}]}
+            """;
+        await PutPolicyAsync(s, twoRules);
+        for (int i = 0; i < 2; i++)
+        {
+            var ok = await SendAsync(s.Http, HttpMethod.Post, $"/v1/keys/{covered}/sign", $$"""{"message":"0{{i}}"}""");
+            Assert.True(ok.Status == HttpStatusCode.OK, ok.Text);
+            Assert.Equal(["starter/backup", "starter/two"], ok.Body!["policy"]!["rules"]!.AsArray().Select(x => x!.GetValue<string>()).Order(StringComparer.Ordinal));
+        }
+
+        // Spent: the covered key is still allowed by the unlimited rule alone.
+        for (int i = 0; i < 2; i++)
+        {
+            var more = await SendAsync(s.Http, HttpMethod.Post, $"/v1/keys/{covered}/sign", $$"""{"message":"1{{i}}"}""");
+            Assert.True(more.Status == HttpStatusCode.OK, more.Text);
+            Assert.Equal(["starter/backup"], more.Body!["policy"]!["rules"]!.AsArray().Select(x => x!.GetValue<string>()));
+        }
+
+        // The other key has only the limited rule (its counter is shared, so spent too): denied, naming the limit.
+        var denied = await SendAsync(s.Http, HttpMethod.Post, $"/v1/keys/{other}/sign", """{"message":"09"}""");
+        Assert.Equal(HttpStatusCode.Forbidden, denied.Status);
+        Assert.Contains("velocity limit hour (2 requests per 3600 s) would be exceeded", denied.Text, StringComparison.Ordinal);
+        Assert.DoesNotContain("concurrent requests", denied.Text, StringComparison.Ordinal);
+
+        // One decision audited per request: two allows by both rules, two by "backup", one deny.
+        var audit = await SendAsync(s.Http, HttpMethod.Get, "/v1/audit?last=200");
+        string[] decided = [.. audit.Body!["entries"]!.AsArray().Where(e => e!["action"]!.GetValue<string>() == "policy.decide")
+            .Select(e => e!["decision"]!.GetValue<string>())];
+        Assert.Equal(["allow", "allow", "allow", "allow", "deny"], decided);
+    }
+
     [Fact]
     public async Task A_failed_signature_releases_its_reservation()
     {

@@ -26,6 +26,14 @@ public sealed record ServerDecision(
     ServerDecision? Shadow = null)
 {
     public string OutcomeName => Decision.OutcomeName(Outcome);
+
+    /// <summary>
+    /// Decided with every velocity counter taken as empty, without reading the store (<see cref="PolicyEngine.DecideAsync"/>
+    /// with <c>provisional</c>): an allow that reserves counters, whose caps the reservation then checks under the
+    /// counters' locks. When the reservation holds, this is the decision the counters' totals give (see there); when it
+    /// does not, the caller decides again on what the store holds.
+    /// </summary>
+    public bool Provisional { get; init; }
 }
 
 /// <summary>A parsed stored document.</summary>
@@ -121,8 +129,19 @@ public sealed class PolicyEngine(IConclaveStore store)
         return list;
     }
 
-    /// <summary>Decides a request at a risk level and time. Velocity counters are read from the store.</summary>
-    public async Task<ServerDecision> DecideAsync(OperationRequest request, RiskLevel level, DateTimeOffset now, CancellationToken ct, IReadOnlyList<LoadedPolicy>? policies = null)
+    /// <summary>
+    /// Decides a request at a risk level and time. Velocity counters are read from the store — unless
+    /// <paramref name="provisional"/> and the decision with every counter taken as empty is an allow that reserves
+    /// counters, with no shadow decision beside it: that decision is returned as it is, marked
+    /// <see cref="ServerDecision.Provisional"/>, and the store is not read. It is exact once its reservation holds: the
+    /// reservation carries every velocity limit of every granting rule with the caps the evaluator compares against
+    /// (<c>total + this request &gt; cap</c> in both), so if the store's totals leave room in all of them the evaluator
+    /// would have found every one of those limits holding, the same rules granting and the same allow; and taking counters
+    /// as empty can only let more rules grant, never fewer, so no rule the store's totals let grant is missing. When the
+    /// reservation fails, the caller must decide again without <paramref name="provisional"/>.
+    /// </summary>
+    public async Task<ServerDecision> DecideAsync(OperationRequest request, RiskLevel level, DateTimeOffset now, CancellationToken ct, IReadOnlyList<LoadedPolicy>? policies = null,
+        bool provisional = false)
     {
         ArgumentNullException.ThrowIfNull(request);
         policies ??= await LoadAsync(ct).ConfigureAwait(false);
@@ -138,6 +157,11 @@ public sealed class PolicyEngine(IConclaveStore store)
             if (complete || pass >= 4)
             {
                 return d;
+            }
+
+            if (provisional && pass == 0 && d.Outcome == DecisionOutcome.Allow && d.Reservations.Count > 0 && d.Shadow is null)
+            {
+                return d with { Provisional = true };
             }
 
             foreach ((string key, long window) in counters.TakeMissing())

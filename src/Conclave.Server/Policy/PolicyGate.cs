@@ -90,18 +90,36 @@ public sealed class PolicyGate(PolicyEngine engine, IRiskLevelSource risk, Serve
         DateTimeOffset now = time.GetUtcNow();
         byte[] requestHash = RequestHash(route, key.Id, caller.Principal.Id, body);
         ServerDecision d;
+        RiskLevel level = risk.Current.Level;
         if (caller.Method == AuthMethod.AdminToken && !config.AdminSigning)
         {
             d = new ServerDecision(DecisionOutcome.Deny, "none", [], ["admin signing is turned off (server.json adminSigning: false)"], [], [], []);
         }
         else
         {
-            d = await Engine.DecideAsync(request, risk.Current.Level, now, ct).ConfigureAwait(false);
+            // On a route that holds its audit entries the decision is audited only with its reservation (below), so a
+            // provisional allow (counters taken as empty, not read) that the reservation refuses leaves no trace and is
+            // decided again on the store's totals: the common case, a limit with room, reads no counter.
+            d = await Engine.DecideAsync(request, level, now, ct, provisional: RequestAudit.Current is not null).ConfigureAwait(false);
         }
 
         // An allowed request that spends a velocity limit, on a route that holds its audit entries (Api.RequestAudit):
         // the reservation, the intent and the decision are committed together below (one fsync instead of two).
         RequestAudit? rides = d.Outcome == DecisionOutcome.Allow && d.Reservations.Count > 0 ? RequestAudit.Current : null;
+        if (rides is not null && d.Provisional)
+        {
+            if (await rides.FlushReservingAsync(Entries(caller, key.Id, requestHash, Operations.Name(request.Operation), d), Counters(d.Reservations), now).ConfigureAwait(false)
+                is { } provisionalReservation)
+            {
+                return new PolicyGrant(d, provisionalReservation, requestHash);
+            }
+
+            // A cap had no room for this request: nothing was written; decide on what the store holds, as without the
+            // provisional decision (another granting rule may allow it, or the deny names the limit).
+            d = await Engine.DecideAsync(request, level, now, ct).ConfigureAwait(false);
+            rides = d.Outcome == DecisionOutcome.Allow && d.Reservations.Count > 0 ? RequestAudit.Current : null;
+        }
+
         if (rides is null)
         {
             await AuditAsync(caller, key.Id, requestHash, Operations.Name(request.Operation), d).ConfigureAwait(false);
