@@ -293,6 +293,43 @@ public sealed class RuleIndexTests
     }
 
     /// <summary>
+    /// Deny and require-approval rules with a range condition (caps: deny above X, approval above Y) are filed by it too,
+    /// failing closed: a request with a number reads only the caps it exceeds; one without a number for the argument
+    /// (missing, or a text) reads every one of them, and each of them then holds, as the matcher has it.
+    /// </summary>
+    [Fact]
+    public void Deny_and_approval_caps_leave_the_caps_a_number_exceeds_and_all_of_them_without_a_number()
+    {
+        var rules = new JsonArray();
+        for (int i = 0; i < 1000; i++)
+        {
+            rules.Add(JsonNode.Parse($$"""{"id":"d{{i:D4}}","effect":"deny","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"amount","op":"gt","value":{{1000 + i}}}]}"""));
+        }
+
+        rules.Add(JsonNode.Parse("""{"id":"held","effect":"require-approval","match":{"operations":["liquidate"]},"conditions":[{"arg":"amount","op":"between","min":500,"max":900}],"approval":{"groups":[{"name":"g","members":["a1","a2"],"k":1}],"ttlSeconds":600}}"""));
+        rules.Add(JsonNode.Parse("""{"id":"allow","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"amount","op":"lt","value":100000}]}"""));
+        PolicyDocument policy = PolicyDocument.Parse(new JsonObject { ["id"] = "caps", ["version"] = 1, ["rules"] = rules }.ToJsonString());
+        static OperationRequest Liquidate(PolicyValue? amount) => AgentLiquidates(("amount", amount));
+        var ctx = new EvaluationContext(RiskLevel.Normal, s_now);
+
+        // (Candidates come in document order, and a parsed document keeps its rules in id order.)
+        Assert.Equal(["allow"], policy.Candidates(Liquidate(PolicyValue.Of(5m))).Select(x => x.Id));
+        Assert.Equal(DecisionOutcome.Allow, PolicyEvaluator.Decide(policy, Liquidate(PolicyValue.Of(5m)), ctx, EmptyCounters.Instance).Outcome);
+        Assert.Equal(["allow", "held"], policy.Candidates(Liquidate(PolicyValue.Of(900m))).Select(x => x.Id));
+        Assert.Equal(DecisionOutcome.RequireApproval, PolicyEvaluator.Decide(policy, Liquidate(PolicyValue.Of(900m)), ctx, EmptyCounters.Instance).Outcome);
+        Assert.Equal(["allow", "d0000", "d0001"], policy.Candidates(Liquidate(PolicyValue.Of(1001.5m))).Select(x => x.Id));
+        Assert.Equal(["d0000", "d0001"], PolicyEvaluator.Decide(policy, Liquidate(PolicyValue.Of(1001.5m)), ctx, EmptyCounters.Instance).Rules);
+        Assert.Equal(["allow", "d0000"], policy.Candidates(Liquidate(PolicyValue.Of(1001m))).Select(x => x.Id)); // "gt" excludes its bound
+
+        // Without a number every cap is a candidate and holds (fail closed); the allow rule's range does not hold.
+        Assert.Equal(1001, policy.Candidates(Liquidate(null)).Count());
+        Assert.Equal(1001, policy.Candidates(Liquidate(PolicyValue.OfText("5"))).Count());
+        Decision missing = PolicyEvaluator.Decide(policy, Liquidate(null), ctx, EmptyCounters.Instance);
+        Assert.Equal(DecisionOutcome.Deny, missing.Outcome);
+        Assert.Equal(1000, missing.Rules.Count);
+    }
+
+    /// <summary>
     /// Two-sided bands (`between`, both ends included) of every shape — nested, overlapping, touching, equal, single
     /// points, bounds at another decimal scale: the candidates
     /// through the interval tree are exactly, and in document order, the allow rules whose first range condition holds

@@ -10,7 +10,7 @@ namespace Conclave.Cli.Bench;
 
 /// <summary>
 /// Policy decision latency in process (issue 16 "Benchmark": 10, 100, 1,000 and 10,000 rules; target p99 ≤ 20 µs at
-/// 1,000): <see cref="PolicyEvaluator.Decide"/> on a parsed document, one call timed per sample. Seven layouts, because
+/// 1,000): <see cref="PolicyEvaluator.Decide"/> on a parsed document, one call timed per sample. Eight layouts, because
 /// the evaluator indexes rules by (principal, operation) and then by (key, venue) (RuleIndex) and the cost depends on
 /// how many rules survive the index:
 /// <list type="bullet">
@@ -30,8 +30,11 @@ namespace Conclave.Cli.Bench;
 /// of the amount that contains the next one (<c>between</c>, nested): the interval tree of the range level leaves the
 /// one band holding the amount however deep the nesting.</item>
 /// <item><c>deny-caps</c>: one allow rule and, for the same role and operation, rules that each deny amounts above a cap
-/// of their own (<c>gt</c>): the index never files a deny rule by argument (a missing argument makes its condition hold),
-/// so every rule is a candidate and is matched one by one: the worst case, what matching costs per candidate.</item>
+/// of their own (<c>gt</c>): deny rules are filed by their range failing closed (read when the amount exceeds the cap or
+/// there is no amount), so the request under every cap reads the allow rule alone.</item>
+/// <item><c>deny-lists</c>: one allow rule and, for the same role and operation, rules that each deny one counterparty
+/// (<c>in-list</c> on the argument <c>to</c>): the index does not file rules by address list, so every rule is a
+/// candidate and is matched one by one: the worst case, what matching costs per candidate.</item>
 /// </list>
 /// The request is allowed by exactly one rule in every layout, so the whole decision (scope, level, deny scan, limits,
 /// explanation) runs. Velocity counters are empty (their reads are the store's, measured with it).
@@ -40,7 +43,7 @@ internal static class PolicyBench
 {
     public static IReadOnlyList<int> RuleCounts { get; } = [10, 100, 1_000, 10_000];
 
-    public static IReadOnlyList<string> Layouts { get; } = ["per-agent", "by-venue", "by-condition", "by-range", "by-threshold", "nested-bands", "deny-caps"];
+    public static IReadOnlyList<string> Layouts { get; } = ["per-agent", "by-venue", "by-condition", "by-range", "by-threshold", "nested-bands", "deny-caps", "deny-lists"];
 
     private static readonly DateTimeOffset Now = new(2026, 11, 30, 12, 0, 0, TimeSpan.Zero);
 
@@ -64,7 +67,8 @@ internal static class PolicyBench
                     "by-range" => ByRange(rules),
                     "by-threshold" => ByThreshold(rules),
                     "nested-bands" => NestedBands(rules),
-                    _ => DenyCaps(rules),
+                    "deny-caps" => DenyCaps(rules),
+                    _ => DenyLists(rules),
                 };
                 var context = new EvaluationContext(RiskLevel.Normal, Now);
                 Decision first = PolicyEvaluator.Decide(policy, request, context, EmptyCounters.Instance);
@@ -86,7 +90,8 @@ internal static class PolicyBench
                         "by-range" => $"{rules} rules matching role agent and operation liquidate, one amount band (between) each: the range index leaves 1 candidate(s)",
                         "by-threshold" => $"{rules} rules matching role agent and operation liquidate, one amount floor (gte) each: the floor index leaves 1 candidate(s)",
                         "nested-bands" => $"{rules} rules matching role agent and operation liquidate, nested amount bands (between): the interval tree leaves 1 candidate(s)",
-                        _ => $"{rules - 1} deny rules (an amount cap each) and 1 allow rule, all matching role agent and operation liquidate: deny rules are not filed by argument, every rule is a candidate",
+                        "deny-caps" => $"{rules - 1} deny rules (an amount cap each) and 1 allow rule, all matching role agent and operation liquidate: the fail-closed range index leaves 1 candidate(s)",
+                        _ => $"{rules - 1} deny rules (one counterparty each, in-list) and 1 allow rule, all matching role agent and operation liquidate: not indexed, every rule is a candidate",
                     },
                 });
             }
@@ -184,6 +189,21 @@ internal static class PolicyBench
 
         rules.Append("""{"id":"allow","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"amount","op":"lt","value":1000}],"limits":{"perTransaction":{"native":500}}},""");
         return (Document(rules), Request("agent-7", "liquidate", "key-7", venue: "venue-1", series: null));
+    }
+
+    private static (PolicyDocument, OperationRequest) DenyLists(int count)
+    {
+        var rules = new StringBuilder();
+        for (int i = 0; i < count - 1; i++)
+        {
+            // Rule i denies liquidations whose counterparty is address i: the request's, address count, is none of them.
+            rules.Append(CultureInfo.InvariantCulture, $$$$"""{"id":"d{{{{i:D5}}}}","effect":"deny","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"to","op":"in-list","values":["0x{{{{i:x40}}}}"]}]},""");
+        }
+
+        rules.Append("""{"id":"allow","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"amount","op":"lt","value":1000}],"limits":{"perTransaction":{"native":500}}},""");
+        (PolicyDocument policy, OperationRequest request) = (Document(rules), Request("agent-7", "liquidate", "key-7", venue: "venue-1", series: null));
+        var args = new Dictionary<string, PolicyValue>(request.Args, StringComparer.Ordinal) { ["to"] = PolicyValue.OfAddress("0x" + count.ToString("x40", CultureInfo.InvariantCulture))!.Value };
+        return (policy, request with { Args = args });
     }
 
     private static PolicyDocument Document(StringBuilder rules)

@@ -13,8 +13,11 @@ namespace Conclave.Policy.Documents;
 /// principal and operation that differ by key, venue or an argument's value (a rule per option series) reads only the
 /// few that can apply. The index only skips rules <see cref="Evaluation.RuleMatcher"/> would refuse: an allow rule's
 /// <c>eq</c>/<c>one-of</c> condition holds only when the request carries that argument with an equal value
-/// (<see cref="PolicyValue"/> equality, the matcher's own); deny and require-approval rules are never filed by argument,
-/// because for them a missing or mistyped argument makes the condition hold. Every criterion is still checked per
+/// (<see cref="PolicyValue"/> equality, the matcher's own); deny and require-approval rules are never filed by argument
+/// value, because for them a missing or mistyped argument makes the condition hold. Rules are also filed by the interval
+/// of their first range condition (<see cref="Ranges"/>): an allow rule is read only when the request's number lies in
+/// it; a deny or require-approval rule (a cap: "deny above X", "approval above Y") when the number lies in it or the
+/// request carries no number for that argument. Every criterion is still checked per
 /// candidate, and the candidates come in the order the first level alone gives (<see cref="ByPrincipalAndOperation"/>),
 /// so decisions are the same (<c>RuleIndexTests</c> compares the two on random policies).
 /// </summary>
@@ -169,13 +172,17 @@ internal sealed class RuleIndex
     }
 
     /// <summary>
-    /// The interval of numbers an allow rule without an <c>eq</c>/<c>one-of</c> condition needs, from its first range
-    /// condition (<c>lt</c>, <c>lte</c>, <c>gt</c>, <c>gte</c>, <c>between</c>): the matcher holds such a condition only for
-    /// a number argument inside it. Null bounds are unbounded.
+    /// The interval of numbers a rule's first range condition (<c>lt</c>, <c>lte</c>, <c>gt</c>, <c>gte</c>,
+    /// <c>between</c>) holds, for an allow rule without an <c>eq</c>/<c>one-of</c> condition and for every deny and
+    /// require-approval rule. Null bounds are unbounded. For an allow rule the condition holds only for a number argument
+    /// inside the interval; for the others it also holds when the argument is missing or not a number (fail closed:
+    /// <see cref="Evaluation.RuleMatcher"/>), so <paramref name="rule"/>'s <c>FailClosed</c> is true and such a request
+    /// reads every rule filed that way.
     /// </summary>
-    private static (string Arg, Interval Range)? RangeGuard(PolicyRule rule)
+    private static (string Arg, Interval Range, bool FailClosed)? RangeGuard(PolicyRule rule)
     {
-        if (rule.Effect != Effect.Allow || ArgumentGuard(rule) is not null)
+        bool failClosed = rule.Effect != Effect.Allow;
+        if (!failClosed && ArgumentGuard(rule) is not null)
         {
             return null;
         }
@@ -193,7 +200,7 @@ internal sealed class RuleIndex
             };
             if (range is { } r)
             {
-                return (c.Arg, r);
+                return (c.Arg, r, failClosed);
             }
         }
 
@@ -203,8 +210,11 @@ internal sealed class RuleIndex
     /// <summary>Numbers from <see cref="Low"/> to <see cref="High"/> (null: unbounded), each end included or not.</summary>
     private readonly record struct Interval(decimal? Low, bool LowIncluded, decimal? High, bool HighIncluded);
 
-    /// <summary>A range slot: the rules filed under one (key token, venue, argument) by the interval they need.</summary>
-    private readonly record struct RangeSlot(KeyToken Kind, string? Key, string? Venue, string Arg);
+    /// <summary>
+    /// A range slot: the rules filed under one (key token, venue, argument) by the interval they need; allow rules apart
+    /// from fail-closed ones (deny and require-approval), which a request without a number for the argument reads all of.
+    /// </summary>
+    private readonly record struct RangeSlot(KeyToken Kind, string? Key, string? Venue, string Arg, bool FailClosed);
 
     /// <summary>
     /// Rules by interval of one argument. Intervals bounded on one side only (<c>lt</c>, <c>lte</c>, <c>gt</c>,
@@ -226,6 +236,9 @@ internal sealed class RuleIndex
         private readonly (decimal Bound, bool Included, int Position)[] _floors;
         private readonly (decimal Bound, bool Included, int Position)[] _ceilings;
 
+        /// <summary>Every rule filed here (positions in document order).</summary>
+        public int[] All { get; }
+
         /// <summary>
         /// An end of an interval, ordered by where it lets numbers in: a bound, and at equal bounds an included one
         /// after an excluded one (it also holds the bound itself).
@@ -245,8 +258,9 @@ internal sealed class RuleIndex
             public bool StartsBy(decimal value) => Low < value || (Low == value && LowIncluded);
         }
 
-        private Ranges(Band[] bands, End[] furthest, (decimal, bool, int)[] floors, (decimal, bool, int)[] ceilings)
+        private Ranges(Band[] bands, End[] furthest, (decimal, bool, int)[] floors, (decimal, bool, int)[] ceilings, int[] all)
         {
+            All = all;
             _bands = bands;
             _furthest = furthest;
             _floors = floors;
@@ -272,7 +286,7 @@ internal sealed class RuleIndex
                 Augment(bands, furthest, 0, bands.Length);
             }
 
-            return new Ranges(bands, furthest, floors, ceilings);
+            return new Ranges(bands, furthest, floors, ceilings, [.. rules.Select(r => r.Position).Distinct().Order()]);
         }
 
         /// <summary>Fills <paramref name="furthest"/> for the subtree over [lo, hi) and returns its furthest end (lo &lt; hi).</summary>
@@ -416,7 +430,7 @@ internal sealed class RuleIndex
                     {
                         foreach (string? venue in venues)
                         {
-                            var at = new RangeSlot(kind, value, venue, range.Arg);
+                            var at = new RangeSlot(kind, value, venue, range.Arg, range.FailClosed);
                             if (!ranged.TryGetValue(at, out List<(int, Interval)>? list))
                             {
                                 ranged[at] = list = [];
@@ -487,13 +501,21 @@ internal sealed class RuleIndex
                 }
             }
 
-            // A range condition holds only for a number argument (any other kind, or none, leaves the allow rule out).
+            // For an allow rule a range condition holds only for a number argument (any other kind, or none, leaves it out);
+            // for a deny or require-approval rule it also holds without one (every such rule of the slot is read).
             foreach (string arg in _rangeArgs)
             {
-                if (args.TryGetValue(arg, out PolicyValue value) && value.Kind == PolicyValueKind.Number
-                    && _ranges.TryGetValue(new RangeSlot(kind, key, venue, arg), out Ranges? ranges) && ranges.Holding(value.Number) is { Length: > 0 } holding)
+                bool isNumber = args.TryGetValue(arg, out PolicyValue value) && value.Kind == PolicyValueKind.Number;
+                if (isNumber && _ranges.TryGetValue(new RangeSlot(kind, key, venue, arg, FailClosed: false), out Ranges? allows)
+                    && allows.Holding(value.Number) is { Length: > 0 } holding)
                 {
                     into.Add(holding);
+                }
+
+                if (_ranges.TryGetValue(new RangeSlot(kind, key, venue, arg, FailClosed: true), out Ranges? failClosed)
+                    && (isNumber ? failClosed.Holding(value.Number) : failClosed.All) is { Length: > 0 } reached)
+                {
+                    into.Add(reached);
                 }
             }
         }
