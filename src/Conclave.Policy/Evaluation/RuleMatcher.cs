@@ -105,6 +105,32 @@ internal static class RuleMatcher
         return false;
     }
 
+    private static bool ContainsValue(IReadOnlyList<PolicyValue> values, PolicyValue v)
+    {
+        for (int i = 0; i < values.Count; i++)
+        {
+            if (values[i].Equals(v))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static bool ContainsAddress(IReadOnlyList<PolicyValue> values, string address)
+    {
+        for (int i = 0; i < values.Count; i++)
+        {
+            if (string.Equals(values[i].Text, address, StringComparison.Ordinal))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     private static bool AnyRole(IReadOnlyList<Conclave.Policy.Principals.Role> roles, Conclave.Policy.Principals.Principal principal)
     {
         for (int i = 0; i < roles.Count; i++)
@@ -168,14 +194,14 @@ internal static class RuleMatcher
                 bool eq = v.Equals(c.Value.Value);
                 return c.Op == ConditionOperator.Eq ? eq : !eq;
             case ConditionOperator.OneOf:
-                return c.Values.Contains(v);
+                return ContainsValue(c.Values, v);
             case ConditionOperator.InList or ConditionOperator.NotInList:
                 if (v.Kind != PolicyValueKind.Address)
                 {
                     return null;
                 }
 
-                bool inList = c.Values.Any(x => string.Equals(x.Text, v.Text, StringComparison.Ordinal));
+                bool inList = ContainsAddress(c.Values, v.Text);
                 return c.Op == ConditionOperator.InList ? inList : !inList;
             default:
                 if (v.Kind != PolicyValueKind.Number)
