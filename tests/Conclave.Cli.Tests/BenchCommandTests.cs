@@ -55,7 +55,7 @@ public sealed class BenchCommandTests : IDisposable
         [
             "ecdsa-secp256k1/libsecp256k1", "ed25519", "frost-secp256k1/2-of-3", "frost-secp256k1/3-of-5",
             "safe-multisig/2-of-3", "safe-multisig/3-of-5", "ml-dsa-65",
-            .. new[] { "per-agent", "by-venue", "by-condition", "by-range", "by-threshold", "nested-bands", "deny-caps", "deny-lists" }.SelectMany(l => new[] { 10, 100, 1000, 10000 }.Select(n => $"policy/decide-{l}-{n}")),
+            .. new[] { "per-agent", "by-venue", "by-contract", "by-condition", "by-range", "by-threshold", "nested-bands", "deny-caps", "deny-lists" }.SelectMany(l => new[] { 10, 100, 1000, 10000 }.Select(n => $"policy/decide-{l}-{n}")),
         ];
         Assert.Equal(expected.Order(StringComparer.Ordinal), Rows(report).Select(x => x["id"]!.GetValue<string>()).Order(StringComparer.Ordinal));
         foreach (JsonNode row in Rows(report))
@@ -74,6 +74,7 @@ public sealed class BenchCommandTests : IDisposable
 
         Assert.Contains("1 candidate(s)", Row(report, "policy/decide-per-agent-10")["note"]!.GetValue<string>(), StringComparison.Ordinal);
         Assert.Contains("40 candidate(s)", Row(report, "policy/decide-per-agent-10000")["note"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Contains("the contract index leaves 1 candidate(s)", Row(report, "policy/decide-by-contract-10000")["note"]!.GetValue<string>(), StringComparison.Ordinal);
         Assert.Contains("the argument index leaves 1 candidate(s)", Row(report, "policy/decide-by-condition-10000")["note"]!.GetValue<string>(), StringComparison.Ordinal);
         Assert.Contains("the range index leaves 1 candidate(s)", Row(report, "policy/decide-by-range-10000")["note"]!.GetValue<string>(), StringComparison.Ordinal);
         Assert.Contains("the floor index leaves 1 candidate(s)", Row(report, "policy/decide-by-threshold-10000")["note"]!.GetValue<string>(), StringComparison.Ordinal);

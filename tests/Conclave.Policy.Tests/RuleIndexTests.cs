@@ -20,6 +20,7 @@ public sealed class RuleIndexTests
     private static readonly string[] s_keys = ["k0", "k1", "k2"];
     private static readonly string[] s_labels = ["desk:a", "desk:b", "scheme:ecdsa-secp256k1"];
     private static readonly string[] s_venues = ["v0", "v1", "v2"];
+    private static readonly string[] s_contracts = ["0x" + new string('a', 40), "0x" + new string('b', 40), "0x" + new string('c', 40)];
     private static readonly string[] s_roles = ["agent", "operator"];
     private static readonly DateTimeOffset s_now = new(2026, 11, 30, 12, 0, 0, TimeSpan.Zero);
 
@@ -29,6 +30,10 @@ public sealed class RuleIndexTests
         JsonObject match = rule["match"]!.AsObject();
         match["labels"] = Subset(r, s_labels);
         match["venues"] = Subset(r, s_venues);
+        if (r.Next(2) == 0)
+        {
+            match["contracts"] = Subset(r, s_contracts);
+        }
         if (r.Next(4) == 0)
         {
             match["roles"] = Subset(r, s_roles);
@@ -121,7 +126,10 @@ public sealed class RuleIndexTests
             default: args["size"] = PolicyValue.Of(r.Next(-10, 70) / 10m); break; // between bounds too
         }
 
-        return req with { KeyId = Pick(r, s_keys), KeyLabels = labels, Venue = r.Next(4) == 0 ? null : Pick(r, s_venues), Args = args };
+        return req with
+        {
+            KeyId = Pick(r, s_keys), KeyLabels = labels, Venue = r.Next(4) == 0 ? null : Pick(r, s_venues), Contract = r.Next(3) == 0 ? null : Pick(r, s_contracts), Args = args,
+        };
     }
 
     [Theory]
@@ -210,6 +218,25 @@ public sealed class RuleIndexTests
     /// argument leave the one for the request's series, also when the value comes at another decimal scale; a deny
     /// rule with the same kind of condition is always a candidate (a missing argument makes its condition hold).
     /// </summary>
+    [Fact]
+    public void A_thousand_rules_that_differ_by_contract_leave_one_candidate_and_a_request_without_a_contract_none_of_them()
+    {
+        var rules = new JsonArray();
+        for (int i = 0; i < 1000; i++)
+        {
+            rules.Add(JsonNode.Parse($$$"""{"id":"c{{{i:D4}}}","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"],"contracts":["0x{{{i:x40}}}"]}}"""));
+        }
+
+        rules.Add(JsonNode.Parse("""{"id":"venue-and-contract","effect":"allow","match":{"operations":["liquidate"],"venues":["v1"],"contracts":["0x00000000000000000000000000000000000003e7"]}}"""));
+        PolicyDocument policy = PolicyDocument.Parse(new JsonObject { ["id"] = "markets", ["version"] = 1, ["rules"] = rules }.ToJsonString());
+        OperationRequest req = AgentLiquidates() with { Contract = "0x" + 999.ToString("x40", System.Globalization.CultureInfo.InvariantCulture) };
+        Assert.Equal(1001, policy.CandidatesByPrincipalAndOperation(req).Count());
+        Assert.Equal(["c0999"], policy.Candidates(req).Select(x => x.Id));
+        Assert.Equal(["c0999", "venue-and-contract"], policy.Candidates(req with { Venue = "v1" }).Select(x => x.Id));
+        Assert.Empty(policy.Candidates(req with { Contract = null }));
+        Assert.Equal(DecisionOutcome.Allow, PolicyEvaluator.Decide(policy, req, new EvaluationContext(RiskLevel.Normal, s_now), EmptyCounters.Instance).Outcome);
+    }
+
     [Fact]
     public void A_thousand_allow_rules_that_differ_by_an_argument_value_leave_one_candidate_and_deny_rules_stay_candidates()
     {

@@ -10,7 +10,7 @@ namespace Conclave.Cli.Bench;
 
 /// <summary>
 /// Policy decision latency in process (issue 16 "Benchmark": 10, 100, 1,000 and 10,000 rules; target p99 ≤ 20 µs at
-/// 1,000): <see cref="PolicyEvaluator.Decide"/> on a parsed document, one call timed per sample. Eight layouts, because
+/// 1,000): <see cref="PolicyEvaluator.Decide"/> on a parsed document, one call timed per sample. Nine layouts, because
 /// the evaluator indexes rules by (principal, operation) and then by (key, venue) (RuleIndex) and the cost depends on
 /// how many rules survive the index:
 /// <list type="bullet">
@@ -18,6 +18,9 @@ namespace Conclave.Cli.Bench;
 /// per-transaction limit (a venue that writes a rule per bot): the index leaves the request's agent's few rules.</item>
 /// <item><c>by-venue</c>: every rule matches the role agent and the operation liquidate and differs only by venue
 /// (a venue that writes rules per market): the venue level of the index leaves the one rule of the request's venue.</item>
+/// <item><c>by-contract</c>: every rule matches the role agent and the operation liquidate and differs only by the
+/// contract it names (a rule per market contract): the place level of the index leaves the one rule of the request's
+/// contract.</item>
 /// <item><c>by-condition</c>: every rule matches the role agent and the operation liquidate, any key and venue, and
 /// differs only by an <c>eq</c> condition on an argument (a rule per option series): the argument level of the index
 /// leaves the one rule of the request's series.</item>
@@ -43,7 +46,7 @@ internal static class PolicyBench
 {
     public static IReadOnlyList<int> RuleCounts { get; } = [10, 100, 1_000, 10_000];
 
-    public static IReadOnlyList<string> Layouts { get; } = ["per-agent", "by-venue", "by-condition", "by-range", "by-threshold", "nested-bands", "deny-caps", "deny-lists"];
+    public static IReadOnlyList<string> Layouts { get; } = ["per-agent", "by-venue", "by-contract", "by-condition", "by-range", "by-threshold", "nested-bands", "deny-caps", "deny-lists"];
 
     private static readonly DateTimeOffset Now = new(2026, 11, 30, 12, 0, 0, TimeSpan.Zero);
 
@@ -63,6 +66,7 @@ internal static class PolicyBench
                 {
                     "per-agent" => PerAgent(rules),
                     "by-venue" => ByVenue(rules),
+                    "by-contract" => ByContract(rules),
                     "by-condition" => ByCondition(rules),
                     "by-range" => ByRange(rules),
                     "by-threshold" => ByThreshold(rules),
@@ -86,6 +90,7 @@ internal static class PolicyBench
                     {
                         "per-agent" => $"{rules} rules, one agent and one operation each: the principal/operation index leaves {PerAgentCandidates(rules)} candidate(s)",
                         "by-venue" => $"{rules} rules matching role agent and operation liquidate, one venue each: the venue index leaves 1 candidate(s)",
+                        "by-contract" => $"{rules} rules matching role agent and operation liquidate, one contract each: the contract index leaves 1 candidate(s)",
                         "by-condition" => $"{rules} rules matching role agent and operation liquidate, one series (eq) condition each: the argument index leaves 1 candidate(s)",
                         "by-range" => $"{rules} rules matching role agent and operation liquidate, one amount band (between) each: the range index leaves 1 candidate(s)",
                         "by-threshold" => $"{rules} rules matching role agent and operation liquidate, one amount floor (gte) each: the floor index leaves 1 candidate(s)",
@@ -127,6 +132,18 @@ internal static class PolicyBench
         }
 
         return (Document(rules), Request("agent-7", "liquidate", "key-7", venue: $"venue-{count - 1}", series: null));
+    }
+
+    private static (PolicyDocument, OperationRequest) ByContract(int count)
+    {
+        var rules = new StringBuilder();
+        for (int i = 0; i < count; i++)
+        {
+            rules.Append(CultureInfo.InvariantCulture, $$$$"""{"id":"r{{{{i}}}}","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"],"contracts":["0x{{{{i:x40}}}}"]},"conditions":[{"arg":"amount","op":"lt","value":1000}],"limits":{"perTransaction":{"native":500}}},""");
+        }
+
+        (PolicyDocument policy, OperationRequest request) = (Document(rules), Request("agent-7", "liquidate", "key-7", venue: "venue-1", series: null));
+        return (policy, request with { Contract = "0x" + (count - 1).ToString("x40", CultureInfo.InvariantCulture) });
     }
 
     private static (PolicyDocument, OperationRequest) ByCondition(int count)

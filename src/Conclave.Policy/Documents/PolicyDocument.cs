@@ -56,7 +56,7 @@ public sealed class PolicyDocument
     /// key (id or label) and venue. Every other match criterion is still checked per rule.
     /// </summary>
     internal IEnumerable<PolicyRule> Candidates(OperationRequest request) =>
-        _index.Candidates(request.Principal.Id, request.Operation, request.KeyId, request.KeyLabels, request.Venue, request.Args);
+        _index.Candidates(request.Principal.Id, request.Operation, request.KeyId, request.KeyLabels, request.Venue, request.Contract, request.Args);
 
     /// <summary>The rules of the principal and operation alone (the index's first level): the reference for tests.</summary>
     internal IEnumerable<PolicyRule> CandidatesByPrincipalAndOperation(OperationRequest request) =>

@@ -5,12 +5,13 @@ namespace Conclave.Policy.Documents;
 /// <summary>
 /// A document's rules indexed for decisions (docs/POLICY.md "Decision latency"). The first level is (principal,
 /// operation): the rules naming this principal or any, and this operation or any — four disjoint buckets. Inside each
-/// bucket a second level is (key, venue, argument): a rule that lists keys or labels is filed under each key id and
-/// label it names (else under "any key"), under each venue it names (else under "any venue"), and — an allow rule
+/// bucket a second level is (key, place, argument): a rule that lists keys or labels is filed under each key id and
+/// label it names (else under "any key"), under each venue and contract it names (else under "any venue", "any
+/// contract"), and — an allow rule
 /// with an <c>eq</c> or <c>one-of</c> condition — under its first such condition's argument and each value it accepts
 /// (else under "any argument"). A decision reads, per bucket, only the slots the request's key id, labels, venue and
 /// argument values can reach, merged in document order without repeats, so a policy of a thousand rules for one
-/// principal and operation that differ by key, venue or an argument's value (a rule per option series) reads only the
+/// principal and operation that differ by key, venue, contract or an argument's value (a rule per option series) reads only the
 /// few that can apply. The index only skips rules <see cref="Evaluation.RuleMatcher"/> would refuse: an allow rule's
 /// <c>eq</c>/<c>one-of</c> condition holds only when the request carries that argument with an equal value
 /// (<see cref="PolicyValue"/> equality, the matcher's own); deny and require-approval rules are never filed by argument
@@ -77,12 +78,12 @@ internal sealed class RuleIndex
     }
 
     /// <summary>
-    /// The rules that can match a request by this principal, for this operation, on this key (id and labels) and
-    /// venue: those of <see cref="ByPrincipalAndOperation"/> whose key/label and venue lists are empty or name the
-    /// request's, in the same order.
+    /// The rules that can match a request by this principal, for this operation, on this key (id and labels), venue and
+    /// contract: those of <see cref="ByPrincipalAndOperation"/> whose key/label, venue and contract lists are empty or
+    /// name the request's (and whose indexed argument condition can hold), in the same order.
     /// </summary>
     public IEnumerable<PolicyRule> Candidates(string principalId, OperationKind operation, string keyId, IReadOnlyList<string> keyLabels, string? venue,
-        IReadOnlyDictionary<string, PolicyValue> args)
+        string? contract, IReadOnlyDictionary<string, PolicyValue> args)
     {
         var slots = new List<int[]>(4 + (2 * keyLabels.Count));
         foreach ((string?, OperationKind?) key in Buckets(principalId, operation))
@@ -93,11 +94,12 @@ internal sealed class RuleIndex
             }
 
             slots.Clear();
-            bucket.Collect(KeyToken.AnyKey, null, venue, args, slots);
-            bucket.Collect(KeyToken.Key, keyId, venue, args, slots);
+            var place = new Place(venue, contract);
+            bucket.Collect(KeyToken.AnyKey, null, place, args, slots);
+            bucket.Collect(KeyToken.Key, keyId, place, args, slots);
             for (int i = 0; i < keyLabels.Count; i++)
             {
-                bucket.Collect(KeyToken.Label, keyLabels[i], venue, args, slots);
+                bucket.Collect(KeyToken.Label, keyLabels[i], place, args, slots);
             }
 
             if (slots.Count == 1)
@@ -141,8 +143,11 @@ internal sealed class RuleIndex
         }
     }
 
-    /// <summary>A slot of a bucket: key token, venue (null: any), and argument name and value (null name: any argument).</summary>
-    private readonly record struct Slot(KeyToken Kind, string? Key, string? Venue, string? Arg, PolicyValue Value);
+    /// <summary>Where a request acts, or what a rule is filed under: a venue and a contract (null: any).</summary>
+    private readonly record struct Place(string? Venue, string? Contract);
+
+    /// <summary>A slot of a bucket: key token, place, and argument name and value (null name: any argument).</summary>
+    private readonly record struct Slot(KeyToken Kind, string? Key, Place Place, string? Arg, PolicyValue Value);
 
     /// <summary>
     /// The argument values an allow rule needs, from its first <c>eq</c> or <c>one-of</c> condition; null when the rule
@@ -214,7 +219,7 @@ internal sealed class RuleIndex
     /// A range slot: the rules filed under one (key token, venue, argument) by the interval they need; allow rules apart
     /// from fail-closed ones (deny and require-approval), which a request without a number for the argument reads all of.
     /// </summary>
-    private readonly record struct RangeSlot(KeyToken Kind, string? Key, string? Venue, string Arg, bool FailClosed);
+    private readonly record struct RangeSlot(KeyToken Kind, string? Key, Place Place, string Arg, bool FailClosed);
 
     /// <summary>
     /// Rules by interval of one argument. Intervals bounded on one side only (<c>lt</c>, <c>lte</c>, <c>gt</c>,
@@ -423,14 +428,18 @@ internal sealed class RuleIndex
                     ? [(KeyToken.AnyKey, null)]
                     : [.. m.Keys.Distinct(StringComparer.Ordinal).Select(k => (KeyToken.Key, (string?)k)), .. m.Labels.Distinct(StringComparer.Ordinal).Select(l => (KeyToken.Label, (string?)l))];
                 string?[] venues = m.Venues.Count == 0 ? [null] : [.. m.Venues.Distinct(StringComparer.Ordinal)];
+                string?[] contracts = m.Contracts.Count == 0 ? [null] : [.. m.Contracts.Distinct(StringComparer.Ordinal)];
+                Place[] places = [.. venues.SelectMany(v => contracts.Select(c => new Place(v, c)))];
+                _byVenue |= m.Venues.Count > 0;
+                _byContract |= m.Contracts.Count > 0;
                 (string Arg, PolicyValue[] Values)? guard = ArgumentGuard(Rules[i]);
                 if (RangeGuard(Rules[i]) is { } range)
                 {
                     foreach ((KeyToken kind, string? value) in keys)
                     {
-                        foreach (string? venue in venues)
+                        foreach (Place place in places)
                         {
-                            var at = new RangeSlot(kind, value, venue, range.Arg, range.FailClosed);
+                            var at = new RangeSlot(kind, value, place, range.Arg, range.FailClosed);
                             if (!ranged.TryGetValue(at, out List<(int, Interval)>? list))
                             {
                                 ranged[at] = list = [];
@@ -451,11 +460,11 @@ internal sealed class RuleIndex
 
                 foreach ((KeyToken kind, string? value) in keys)
                 {
-                    foreach (string? venue in venues)
+                    foreach (Place place in places)
                     {
                         foreach ((string? arg, PolicyValue argValue) in values)
                         {
-                            File(new Slot(kind, value, venue, arg, argValue), i);
+                            File(new Slot(kind, value, place, arg, argValue), i);
                         }
                     }
                 }
@@ -473,20 +482,35 @@ internal sealed class RuleIndex
 
         public PolicyRule[] Rules { get; }
 
+        /// <summary>Whether some rule of this bucket lists venues; contracts.</summary>
+        private readonly bool _byVenue, _byContract;
+
         /// <summary>
-        /// Adds the slots a request reaches for one key token: for any venue and for its venue, the rules filed under
-        /// no argument and those filed under each indexed argument's value in the request.
+        /// Adds the slots a request reaches for one key token: for any venue and its venue, any contract and its contract
+        /// (a place no rule of the bucket is filed under is not looked up), the rules filed under no argument and those
+        /// filed under each indexed argument's value in the request.
         /// </summary>
-        public void Collect(KeyToken kind, string? key, string? venue, IReadOnlyDictionary<string, PolicyValue> args, List<int[]> into)
+        public void Collect(KeyToken kind, string? key, Place place, IReadOnlyDictionary<string, PolicyValue> args, List<int[]> into)
         {
-            CollectVenue(kind, key, null, args, into);
-            if (venue is not null)
+            bool venue = _byVenue && place.Venue is not null, contract = _byContract && place.Contract is not null;
+            CollectAt(kind, key, default, args, into);
+            if (venue)
             {
-                CollectVenue(kind, key, venue, args, into);
+                CollectAt(kind, key, new Place(place.Venue, null), args, into);
+            }
+
+            if (contract)
+            {
+                CollectAt(kind, key, new Place(null, place.Contract), args, into);
+            }
+
+            if (venue && contract)
+            {
+                CollectAt(kind, key, place, args, into);
             }
         }
 
-        private void CollectVenue(KeyToken kind, string? key, string? venue, IReadOnlyDictionary<string, PolicyValue> args, List<int[]> into)
+        private void CollectAt(KeyToken kind, string? key, Place venue, IReadOnlyDictionary<string, PolicyValue> args, List<int[]> into)
         {
             if (_slots.TryGetValue(new Slot(kind, key, venue, null, default), out int[]? anyArgument))
             {
