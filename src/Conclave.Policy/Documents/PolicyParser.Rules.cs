@@ -81,7 +81,7 @@ internal static partial class PolicyParser
                 break;
         }
 
-        return new Condition(arg, op, value, values, min, max);
+        return new Condition(arg, op, value, new ValueSet(values), min, max);
     }
 
     private static void Only(JsonFields f, params string[] allowed)

@@ -107,6 +107,11 @@ internal static class RuleMatcher
 
     private static bool ContainsValue(IReadOnlyList<PolicyValue> values, PolicyValue v)
     {
+        if (values is ValueSet set)
+        {
+            return set.Contains(v);
+        }
+
         for (int i = 0; i < values.Count; i++)
         {
             if (values[i].Equals(v))
@@ -118,11 +123,17 @@ internal static class RuleMatcher
         return false;
     }
 
-    private static bool ContainsAddress(IReadOnlyList<PolicyValue> values, string address)
+    /// <summary>Whether an address is in the list (the condition's values are addresses, lowercase, as is <paramref name="address"/>'s text).</summary>
+    private static bool ContainsAddress(IReadOnlyList<PolicyValue> values, PolicyValue address)
     {
+        if (values is ValueSet set)
+        {
+            return set.Contains(address);
+        }
+
         for (int i = 0; i < values.Count; i++)
         {
-            if (string.Equals(values[i].Text, address, StringComparison.Ordinal))
+            if (string.Equals(values[i].Text, address.Text, StringComparison.Ordinal))
             {
                 return true;
             }
@@ -201,7 +212,7 @@ internal static class RuleMatcher
                     return null;
                 }
 
-                bool inList = ContainsAddress(c.Values, v.Text);
+                bool inList = ContainsAddress(c.Values, v);
                 return c.Op == ConditionOperator.InList ? inList : !inList;
             default:
                 if (v.Kind != PolicyValueKind.Number)
