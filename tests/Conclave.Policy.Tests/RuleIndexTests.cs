@@ -238,7 +238,7 @@ public sealed class RuleIndexTests
     }
 
     [Fact]
-    public void A_thousand_allow_rules_that_differ_by_an_argument_value_leave_one_candidate_and_deny_rules_stay_candidates()
+    public void A_thousand_allow_rules_that_differ_by_an_argument_value_leave_one_candidate_and_deny_rules_by_value_fail_closed()
     {
         var rules = new JsonArray();
         for (int i = 0; i < 1000; i++)
@@ -253,7 +253,8 @@ public sealed class RuleIndexTests
 
         OperationRequest req = Liquidate(PolicyValue.Of(998.000m));
         Assert.Equal(1002, policy.CandidatesByPrincipalAndOperation(req).Count());
-        Assert.Equal(["no-series-7", "r998", "series-one-of"], policy.Candidates(req).Select(x => x.Id));
+        Assert.Equal(["r998", "series-one-of"], policy.Candidates(req).Select(x => x.Id)); // the deny rule cannot hold for 998
+        Assert.Equal(["no-series-7", "r7"], policy.Candidates(Liquidate(PolicyValue.Of(7.0m))).Select(x => x.Id));
         Decision d = PolicyEvaluator.Decide(policy, req, new EvaluationContext(RiskLevel.Normal, s_now), EmptyCounters.Instance);
         Assert.Equal(DecisionOutcome.Allow, d.Outcome);
         Assert.Equal(["r998", "series-one-of"], d.Rules);

@@ -10,7 +10,7 @@ namespace Conclave.Cli.Bench;
 
 /// <summary>
 /// Policy decision latency in process (issue 16 "Benchmark": 10, 100, 1,000 and 10,000 rules; target p99 ≤ 20 µs at
-/// 1,000): <see cref="PolicyEvaluator.Decide"/> on a parsed document, one call timed per sample. Nine layouts, because
+/// 1,000): <see cref="PolicyEvaluator.Decide"/> on a parsed document, one call timed per sample. Ten layouts, because
 /// the evaluator indexes rules by (principal, operation) and then by (key, venue) (RuleIndex) and the cost depends on
 /// how many rules survive the index:
 /// <list type="bullet">
@@ -36,8 +36,11 @@ namespace Conclave.Cli.Bench;
 /// of their own (<c>gt</c>): deny rules are filed by their range failing closed (read when the amount exceeds the cap or
 /// there is no amount), so the request under every cap reads the allow rule alone.</item>
 /// <item><c>deny-lists</c>: one allow rule and, for the same role and operation, rules that each deny one counterparty
-/// (<c>in-list</c> on the argument <c>to</c>): the index does not file rules by address list, so every rule is a
-/// candidate and is matched one by one: the worst case, what matching costs per candidate.</item>
+/// (<c>in-list</c> on the argument <c>to</c>): deny rules are filed by value failing closed, so the request reads the
+/// allow rule alone.</item>
+/// <item><c>unindexed</c>: one allow rule and, for the same role and operation, rules that each deny a counterparty outside
+/// a list of its own (<c>not-in-list</c>, every list holding the request's): the index cannot narrow a "not in" condition,
+/// so every rule is a candidate and is matched one by one: the worst case, what matching costs per candidate.</item>
 /// </list>
 /// The request is allowed by exactly one rule in every layout, so the whole decision (scope, level, deny scan, limits,
 /// explanation) runs. Velocity counters are empty (their reads are the store's, measured with it).
@@ -46,7 +49,7 @@ internal static class PolicyBench
 {
     public static IReadOnlyList<int> RuleCounts { get; } = [10, 100, 1_000, 10_000];
 
-    public static IReadOnlyList<string> Layouts { get; } = ["per-agent", "by-venue", "by-contract", "by-condition", "by-range", "by-threshold", "nested-bands", "deny-caps", "deny-lists"];
+    public static IReadOnlyList<string> Layouts { get; } = ["per-agent", "by-venue", "by-contract", "by-condition", "by-range", "by-threshold", "nested-bands", "deny-caps", "deny-lists", "unindexed"];
 
     private static readonly DateTimeOffset Now = new(2026, 11, 30, 12, 0, 0, TimeSpan.Zero);
 
@@ -72,7 +75,8 @@ internal static class PolicyBench
                     "by-threshold" => ByThreshold(rules),
                     "nested-bands" => NestedBands(rules),
                     "deny-caps" => DenyCaps(rules),
-                    _ => DenyLists(rules),
+                    "deny-lists" => DenyLists(rules, notIn: false),
+                    _ => DenyLists(rules, notIn: true),
                 };
                 var context = new EvaluationContext(RiskLevel.Normal, Now);
                 Decision first = PolicyEvaluator.Decide(policy, request, context, EmptyCounters.Instance);
@@ -96,7 +100,8 @@ internal static class PolicyBench
                         "by-threshold" => $"{rules} rules matching role agent and operation liquidate, one amount floor (gte) each: the floor index leaves 1 candidate(s)",
                         "nested-bands" => $"{rules} rules matching role agent and operation liquidate, nested amount bands (between): the interval tree leaves 1 candidate(s)",
                         "deny-caps" => $"{rules - 1} deny rules (an amount cap each) and 1 allow rule, all matching role agent and operation liquidate: the fail-closed range index leaves 1 candidate(s)",
-                        _ => $"{rules - 1} deny rules (one counterparty each, in-list) and 1 allow rule, all matching role agent and operation liquidate: not indexed, every rule is a candidate",
+                        "deny-lists" => $"{rules - 1} deny rules (one counterparty each, in-list) and 1 allow rule, all matching role agent and operation liquidate: the fail-closed value index leaves 1 candidate(s)",
+                        _ => $"{rules - 1} deny rules (a counterparty outside a list each, not-in-list) and 1 allow rule, all matching role agent and operation liquidate: not indexed, every rule is a candidate",
                     },
                 });
             }
@@ -208,18 +213,21 @@ internal static class PolicyBench
         return (Document(rules), Request("agent-7", "liquidate", "key-7", venue: "venue-1", series: null));
     }
 
-    private static (PolicyDocument, OperationRequest) DenyLists(int count)
+    private static (PolicyDocument, OperationRequest) DenyLists(int count, bool notIn)
     {
         var rules = new StringBuilder();
+        string mine = "0x" + count.ToString("x40", CultureInfo.InvariantCulture);
         for (int i = 0; i < count - 1; i++)
         {
-            // Rule i denies liquidations whose counterparty is address i: the request's, address count, is none of them.
-            rules.Append(CultureInfo.InvariantCulture, $$$$"""{"id":"d{{{{i:D5}}}}","effect":"deny","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"to","op":"in-list","values":["0x{{{{i:x40}}}}"]}]},""");
+            // in-list: rule i denies counterparty i, and the request's (address count) is none of them; not-in-list: rule i
+            // denies any counterparty outside {i, the request's}, so none denies the request.
+            string values = notIn ? $"\"0x{i:x40}\",\"{mine}\"" : $"\"0x{i:x40}\"";
+            rules.Append(CultureInfo.InvariantCulture, $$$$"""{"id":"d{{{{i:D5}}}}","effect":"deny","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"to","op":"{{{{(notIn ? "not-in-list" : "in-list")}}}}","values":[{{{{values}}}}]}]},""");
         }
 
         rules.Append("""{"id":"allow","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"amount","op":"lt","value":1000}],"limits":{"perTransaction":{"native":500}}},""");
         (PolicyDocument policy, OperationRequest request) = (Document(rules), Request("agent-7", "liquidate", "key-7", venue: "venue-1", series: null));
-        var args = new Dictionary<string, PolicyValue>(request.Args, StringComparer.Ordinal) { ["to"] = PolicyValue.OfAddress("0x" + count.ToString("x40", CultureInfo.InvariantCulture))!.Value };
+        var args = new Dictionary<string, PolicyValue>(request.Args, StringComparer.Ordinal) { ["to"] = PolicyValue.OfAddress(mine)!.Value };
         return (policy, request with { Args = args });
     }
 

@@ -14,8 +14,10 @@ namespace Conclave.Policy.Documents;
 /// principal and operation that differ by key, venue, contract or an argument's value (a rule per option series) reads only the
 /// few that can apply. The index only skips rules <see cref="Evaluation.RuleMatcher"/> would refuse: an allow rule's
 /// <c>eq</c>/<c>one-of</c> condition holds only when the request carries that argument with an equal value
-/// (<see cref="PolicyValue"/> equality, the matcher's own); deny and require-approval rules are never filed by argument
-/// value, because for them a missing or mistyped argument makes the condition hold. Rules are also filed by the interval
+/// (<see cref="PolicyValue"/> equality, the matcher's own). A deny or require-approval rule is filed by the values of its
+/// first <c>eq</c>, <c>one-of</c> or <c>in-list</c> condition failing closed (<see cref="FailClosedGroup"/>): for it a
+/// missing argument, or for <c>eq</c> and <c>in-list</c> a value of another kind, makes the condition hold, so such a
+/// request reads those rules too. Rules are also filed by the interval
 /// of their first range condition (<see cref="Ranges"/>): an allow rule is read only when the request's number lies in
 /// it; a deny or require-approval rule (a cap: "deny above X", "approval above Y") when the number lies in it or the
 /// request carries no number for that argument. Every criterion is still checked per
@@ -146,8 +148,30 @@ internal sealed class RuleIndex
     /// <summary>Where a request acts, or what a rule is filed under: a venue and a contract (null: any).</summary>
     private readonly record struct Place(string? Venue, string? Contract);
 
-    /// <summary>A slot of a bucket: key token, place, and argument name and value (null name: any argument).</summary>
-    private readonly record struct Slot(KeyToken Kind, string? Key, Place Place, string? Arg, PolicyValue Value);
+    /// <summary>
+    /// A slot of a bucket: key token, place, and argument name and value (null name: any argument); fail-closed slots
+    /// (deny and require-approval rules by value) apart from allow rules'.
+    /// </summary>
+    private readonly record struct Slot(KeyToken Kind, string? Key, Place Place, string? Arg, PolicyValue Value, bool FailClosed = false);
+
+    /// <summary>Where the deny and require-approval rules filed by one argument's values are (a key token, a place, the argument).</summary>
+    private readonly record struct FailClosedGroupSlot(KeyToken Kind, string? Key, Place Place, string Arg);
+
+    /// <summary>
+    /// The deny and require-approval rules filed under one argument's values: all of them (read when the request lacks the
+    /// argument) and, by kind, those whose condition holds for any value not of that kind (read when the request's value
+    /// is of another kind).
+    /// </summary>
+    private sealed class FailClosedGroup
+    {
+        public List<int> All { get; } = [];
+
+        public Dictionary<PolicyValueKind, List<int>> OnlyKind { get; } = [];
+
+        public int[] AllSorted { get; set; } = [];
+
+        public (PolicyValueKind Kind, int[] Positions)[] OnlyKindSorted { get; set; } = [];
+    }
 
     /// <summary>
     /// The argument values an allow rule needs, from its first <c>eq</c> or <c>one-of</c> condition; null when the rule
@@ -170,6 +194,36 @@ internal sealed class RuleIndex
             if (c.Op == ConditionOperator.OneOf)
             {
                 return (c.Arg, [.. c.Values.Distinct()]);
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// The values a deny or require-approval rule's first <c>eq</c>, <c>one-of</c> or <c>in-list</c> condition holds for,
+    /// failing closed as <see cref="Evaluation.RuleMatcher"/> has it: the condition also holds when the argument is
+    /// missing, and — for <c>eq</c> and <c>in-list</c> — when the request's value is of another kind than
+    /// <c>OnlyKind</c> (the <c>eq</c> value's kind; an address). Null for allow rules (<see cref="ArgumentGuard"/>) and
+    /// rules without such a condition.
+    /// </summary>
+    private static (string Arg, PolicyValue[] Values, PolicyValueKind? OnlyKind)? FailClosedValueGuard(PolicyRule rule)
+    {
+        if (rule.Effect == Effect.Allow)
+        {
+            return null;
+        }
+
+        foreach (Condition c in rule.Conditions)
+        {
+            switch (c.Op)
+            {
+                case ConditionOperator.Eq when c.Value is { } v:
+                    return (c.Arg, [v], v.Kind);
+                case ConditionOperator.OneOf:
+                    return (c.Arg, [.. c.Values.Distinct()], null);
+                case ConditionOperator.InList:
+                    return (c.Arg, [.. c.Values.Distinct()], PolicyValueKind.Address);
             }
         }
 
@@ -402,6 +456,11 @@ internal sealed class RuleIndex
 
         private readonly Dictionary<RangeSlot, Ranges> _ranges = [];
 
+        private readonly Dictionary<FailClosedGroupSlot, FailClosedGroup> _failClosed = [];
+
+        /// <summary>The arguments some deny or require-approval rule of this bucket is filed under by value.</summary>
+        private readonly string[] _failClosedArgs;
+
         /// <summary>The arguments some rule of this bucket is filed under by interval.</summary>
         private readonly string[] _rangeArgs;
 
@@ -433,6 +492,40 @@ internal sealed class RuleIndex
                 _byVenue |= m.Venues.Count > 0;
                 _byContract |= m.Contracts.Count > 0;
                 (string Arg, PolicyValue[] Values)? guard = ArgumentGuard(Rules[i]);
+                (string Arg, PolicyValue[] Values, PolicyValueKind? OnlyKind)? failClosedValues = RangeGuard(Rules[i]) is null ? FailClosedValueGuard(Rules[i]) : null;
+                if (failClosedValues is { } fc)
+                {
+                    foreach ((KeyToken kind, string? value) in keys)
+                    {
+                        foreach (Place place in places)
+                        {
+                            var at = new FailClosedGroupSlot(kind, value, place, fc.Arg);
+                            if (!_failClosed.TryGetValue(at, out FailClosedGroup? group))
+                            {
+                                _failClosed[at] = group = new FailClosedGroup();
+                            }
+
+                            group.All.Add(i);
+                            if (fc.OnlyKind is { } only)
+                            {
+                                if (!group.OnlyKind.TryGetValue(only, out List<int>? list))
+                                {
+                                    group.OnlyKind[only] = list = [];
+                                }
+
+                                list.Add(i);
+                            }
+
+                            foreach (PolicyValue v in fc.Values)
+                            {
+                                File(new Slot(kind, value, place, fc.Arg, v, FailClosed: true), i);
+                            }
+                        }
+                    }
+
+                    continue;
+                }
+
                 if (RangeGuard(Rules[i]) is { } range)
                 {
                     foreach ((KeyToken kind, string? value) in keys)
@@ -475,7 +568,14 @@ internal sealed class RuleIndex
                 _ranges[at] = Ranges.Build(byRange);
             }
 
-            _slots = slots.ToDictionary(kv => kv.Key, kv => kv.Value.Order().ToArray());
+            foreach (FailClosedGroup group in _failClosed.Values)
+            {
+                group.AllSorted = [.. group.All.Distinct().Order()];
+                group.OnlyKindSorted = [.. group.OnlyKind.Select(kv => (kv.Key, kv.Value.Distinct().Order().ToArray()))];
+            }
+
+            _failClosedArgs = [.. _failClosed.Keys.Select(k => k.Arg).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
+            _slots = slots.ToDictionary(kv => kv.Key, kv => kv.Value.Distinct().Order().ToArray());
             _args = [.. args.Order(StringComparer.Ordinal)];
             _rangeArgs = [.. _ranges.Keys.Select(k => k.Arg).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
         }
@@ -522,6 +622,35 @@ internal sealed class RuleIndex
                 if (args.TryGetValue(arg, out PolicyValue value) && _slots.TryGetValue(new Slot(kind, key, venue, arg, value), out int[]? byValue))
                 {
                     into.Add(byValue);
+                }
+            }
+
+            // A deny or require-approval rule filed by value: every one of them when the request lacks the argument; else
+            // those filed under its value and those whose condition holds for a value of another kind.
+            foreach (string arg in _failClosedArgs)
+            {
+                if (!_failClosed.TryGetValue(new FailClosedGroupSlot(kind, key, venue, arg), out FailClosedGroup? group))
+                {
+                    continue;
+                }
+
+                if (!args.TryGetValue(arg, out PolicyValue value))
+                {
+                    into.Add(group.AllSorted);
+                    continue;
+                }
+
+                if (_slots.TryGetValue(new Slot(kind, key, venue, arg, value, FailClosed: true), out int[]? byValue))
+                {
+                    into.Add(byValue);
+                }
+
+                foreach ((PolicyValueKind only, int[] positions) in group.OnlyKindSorted)
+                {
+                    if (only != value.Kind)
+                    {
+                        into.Add(positions);
+                    }
                 }
             }
 
