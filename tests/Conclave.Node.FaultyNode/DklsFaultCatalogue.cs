@@ -1,6 +1,7 @@
 using Conclave.Crypto.Secp256k1;
 using Conclave.Node.Threshold.Dkls23;
 using Conclave.Threshold.Dkls23;
+using Conclave.Threshold.Dkls23.Ot;
 using Conclave.Threshold.Dkls23.Vole;
 using static Conclave.Testing.DklsTamper;
 
@@ -86,6 +87,19 @@ internal static class DklsFaultCatalogue
         ["round1-short"] = () => new DklsFaults { Round1 = (_, m) => m.WithBody(m.Body[..^1]) },
         ["round2-long"] = () => new DklsFaults { Round2 = m => m.WithBody([.. m.Body, 0]) },
         ["vole-short"] = () => new DklsFaults { Round2 = m => m.WithBody(m.Body[..(VoleOffset + RandomVole.AliceMessageSize - 32)]) },
+
+        // Pairwise setup (DKLs23 section 3; DklsSetup), round one to every peer: base-OT receiver message ‖ base-OT sender
+        // point S ‖ zero-seed commitment ‖ public-key digest. A digest one bit off: the peers' key-package comparison fails
+        // (PublicKeyMismatch).
+        ["setup-key-digest"] = () => new DklsFaults { SetupRound1 = m => Edit(m, b => b[^1] ^= 0x01) },
+
+        // S + G in place of S: Endemic OT (ePrint 2019/706) carries no proof, so the setup cannot tell; the peer's chosen
+        // seeds of that direction are wrong, and the first signing of the pair fails its SoftSpokenOT consistency check
+        // (ePrint 2022/192 section 4) on this node's OT-extension message: OtExtensionConsistency, this node banned.
+        ["setup-base-ot"] = () => new DklsFaults { SetupRound1 = m => Edit(m, b => AddG(b, EndemicOt.ReceiverMessageSize)) },
+
+        // Round two: a zero-share seed opening one bit off its commitment (SeedCommitmentMismatch).
+        ["setup-seed-opening"] = () => new DklsFaults { SetupRound2 = m => Edit(m, b => b[0] ^= 0x01) },
 
         // The final share (u_i, w_i) with u_i changed: the combined signature does not verify (InvalidSignature), nothing is released.
         ["share-u"] = () => new DklsFaults { Share = s => Edited(s, b => b[^33] ^= 0x01) },
