@@ -20,6 +20,21 @@ internal static class DklsFaultCatalogue
 
     private static readonly Dictionary<string, Func<DklsFaults>> Faults = new(StringComparer.Ordinal)
     {
+        // SoftSpokenOT (ePrint 2022/192) with inconsistent choice columns: row 5's choice bit flipped in half of the κ columns
+        // u_k of every OT-extension message this node sends as Bob, so that row has no single choice bit. The peer's
+        // consistency check of section 4 fails (OtExtensionConsistency): this node banned until a fresh pairwise setup.
+        // Round-one body: commitment (32) ‖ Bob's VOLE nonce (32) ‖ u_0 … u_{κ−1} (88 bytes each) ‖ x̃ ‖ t̃.
+        ["ot-columns"] = () => new DklsFaults
+        {
+            Round1 = (_, m) => Edit(m, b =>
+            {
+                for (int k = 0; k < SoftSpokenOt.Kappa / 2; k++)
+                {
+                    b[64 + (k * SoftSpokenOt.RowBytes)] ^= 0x20;
+                }
+            }),
+        },
+
         // RVOLE (Protocol 5.2): one τ value, or the check element μ, changed: the peer's check value fails (RvoleCheck).
         ["rvole-tau"] = () => new DklsFaults { Round2 = m => Edit(m, b => b[TauOffset + 31] ^= 0x01) },
         ["rvole-mu"] = () => new DklsFaults { Round2 = m => Edit(m, b => b[^33] ^= 0x01) },

@@ -116,6 +116,55 @@ public sealed class DklsClusterAttackTests(FiveNodeCluster fixture) : IClassFixt
     }
 
     /// <summary>
+    /// Node 4 sends OT-extension messages whose choice columns disagree (fault "ot-columns": one row's choice bit flipped in
+    /// half of the κ columns, SoftSpokenOT ePrint 2022/192 section 4): node 1's consistency check fails, the coordinator's
+    /// call ends naming node 4 (OtExtensionConsistency), and node 1 bans node 4. A session of nodes 1 and 4 that node 1
+    /// was already running (started while node 4 was healthy, past round two) is cancelled: its round three is refused
+    /// naming nobody and no share leaves node 1. A new session with node 4 is refused as banned (typed, nobody named);
+    /// nodes 1 and 5 sign meanwhile. Healed, node 4 stays banned until a refresh (a fresh pairwise setup), after which
+    /// nodes 1 and 4 sign.
+    /// </summary>
+    [Fact]
+    public async Task InconsistentOtExtensionChoiceColumns_BanNodeFour_CancelItsRunningSessions_UntilARefresh()
+    {
+        (DklsCoordinator coordinator, NodeHealth health, DklsKeyInfo key) = await KeyAsync("dkls-attack-ot-columns");
+        uint[] signers = [1, 4];
+        byte[] start = new PayloadWriter().String(key.KeyId).U32((uint)key.Version).U32(2).U32(1).U32(4).U32(0).ToArray();
+        byte[] running = Cluster.NewSessionId();
+        List<Envelope> roundOne = await RoundOneAsync(running, signers, start);
+        var roundTwo = new List<Envelope>();
+        foreach (uint n in signers)
+        {
+            roundTwo.AddRange(await Step(n, running, DklsMessages.SignRound2, 2, [], roundOne.Where(m => m.Recipients.Contains(n) && m.Kind != DklsMessages.SignAgreementKey)));
+        }
+
+        await FaultyNodeHost.WithFaultAsync(_c, 4, ["--dkls-fault", "ot-columns"], async () =>
+        {
+            await WithoutAsync(health, 5, async () =>
+            {
+                CulpritException e = await Assert.ThrowsAsync<CulpritException>(() => coordinator.SignDigestAsync(key.KeyId, SHA256.HashData(TestSeed.Bytes(16, "ot-columns")), [], CancellationToken.None));
+                Assert.Equal([4u], e.Culprits);
+                Assert.Contains(nameof(DklsFailure.OtExtensionConsistency), e.Message, StringComparison.Ordinal);
+            });
+
+            byte[] digest = new PayloadWriter().Bytes(SHA256.HashData(TestSeed.Bytes(16, "ot-columns: running"))).ToArray();
+            NodeCallException cancelled = await Assert.ThrowsAsync<NodeCallException>(() => Step(1, running, DklsMessages.SignRound3, 3, digest, roundTwo.Where(m => m.Recipients.Contains(1u))));
+            Assert.Null(cancelled.Culprit);
+            Assert.Contains("unknown session", cancelled.Message, StringComparison.Ordinal);
+
+            NodeCallException banned = await Assert.ThrowsAsync<NodeCallException>(() => Step(1, Cluster.NewSessionId(), DklsMessages.SignRound1, 1, start, []));
+            Assert.Null(banned.Culprit);
+            Assert.Contains(nameof(DklsFailure.PeerBanned), banned.Message, StringComparison.Ordinal);
+            await WithoutAsync(health, 4, () => SignAndVerifyAsync(coordinator, key, "ot-columns: nodes 1 and 5"));
+        });
+
+        NodeCallException stillBanned = await Assert.ThrowsAsync<NodeCallException>(() => Step(1, Cluster.NewSessionId(), DklsMessages.SignRound1, 1, start, []));
+        Assert.Contains(nameof(DklsFailure.PeerBanned), stillBanned.Message, StringComparison.Ordinal);
+        DklsKeyInfo refreshed = await coordinator.RefreshAsync(key.KeyId, CancellationToken.None);
+        await WithoutAsync(health, 5, () => SignAndVerifyAsync(coordinator, refreshed, "ot-columns: refreshed, nodes 1 and 4"));
+    }
+
+    /// <summary>
     /// Node 4 runs as the test node host with <paramref name="fault"/>: <paramref name="whileFaulty"/> runs with node 5 set
     /// aside (so the quorum is nodes 1 and 4); then, with node 4 set aside, nodes 1 and 5 sign while node 4 is still
     /// faulty; healed, nodes 1 and 4 sign again (node 1 banned nobody).
