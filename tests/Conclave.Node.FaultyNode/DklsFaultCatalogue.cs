@@ -116,6 +116,13 @@ internal static class DklsFaultCatalogue
         // Round two: a zero-share seed opening one bit off its commitment (SeedCommitmentMismatch).
         ["setup-seed-opening"] = () => new DklsFaults { SetupRound2 = m => Edit(m, b => b[0] ^= 0x01) },
 
+        // A round-one message header naming party 0, or n (≡ 0 mod n), as its sender or recipient: no such party exists
+        // (identifiers are nonzero scalars below n), so the peer cannot read the message (InvalidParticipant); it is sealed
+        // and signed by this node, which is named, and nobody is banned. Header: version, kind, session id length (1 byte
+        // each), session id, from (32), to (32).
+        ["header-from-zero"] = () => new DklsFaults { Wire = w => EditedWire(w, 0, new byte[32]) },
+        ["header-to-n"] = () => new DklsFaults { Wire = w => EditedWire(w, 32, Secp256k1Scalar.Order.ToByteArray(isUnsigned: true, isBigEndian: true)) },
+
         // The final share (u_i, w_i) with u_i changed: the combined signature does not verify (InvalidSignature), nothing is released.
         ["share-u"] = () => new DklsFaults { Share = s => Edited(s, b => b[^33] ^= 0x01) },
     };
@@ -130,6 +137,9 @@ internal static class DklsFaultCatalogue
         s.Peek().TheirBroadcasts[s.Identifier] = [.. c];
         return c;
     }
+
+    /// <summary>The encoded message with <paramref name="value"/> at <paramref name="offset"/> past the session id (0: from, 32: to).</summary>
+    private static byte[] EditedWire(byte[] wire, int offset, byte[] value) => Edited(wire, b => value.CopyTo(b, 3 + b[2] + offset));
 
     private static DklsMessage Edit(DklsMessage m, Action<byte[]> edit) => m.WithBody(Edited(m.Body, edit));
 

@@ -44,6 +44,8 @@ public sealed class DklsClusterAttackTests(FiveNodeCluster fixture) : IClassFixt
         { "round1-short", 0, nameof(DklsFailure.MalformedMessage) },
         { "round2-long", 0, nameof(DklsFailure.MalformedMessage) },
         { "vole-short", 0, nameof(DklsFailure.MalformedMessage) },
+        { "header-from-zero", 0, nameof(DklsFailure.InvalidParticipant) },
+        { "header-to-n", 0, nameof(DklsFailure.InvalidParticipant) },
     };
 
     /// <summary>
@@ -232,6 +234,44 @@ public sealed class DklsClusterAttackTests(FiveNodeCluster fixture) : IClassFixt
         await SignStepByStepAsync(key, signers, start, "after a message relayed twice");
 
         await WithoutAsync(health, 5, () => SignAndVerifyAsync(coordinator, key, "replays: nobody banned"));
+    }
+
+    /// <summary>
+    /// Round-one requests naming a signer set of the wrong shape, sent to node 1 as the coordinator would (signed by it):
+    /// party index 0 (identifiers are nonzero; no u32 node id other than 0 is ≡ 0 mod n), a duplicate, more or fewer
+    /// signers than the threshold, a set without node 1, and a node that holds no share of the key. Each is a typed
+    /// refusal (FailedPrecondition with its reason; no exception crosses the RPC) naming nobody; node 1 then signs with
+    /// node 4, so nobody was banned and no session slot was kept.
+    /// </summary>
+    [Fact]
+    public async Task SignerSetsOfTheWrongShape_AreRefusedWithATypedRefusal_NamingNobody_AndNobodyIsBanned()
+    {
+        (DklsCoordinator coordinator, NodeHealth health, DklsKeyInfo key) = await KeyAsync("dkls-attack-signers");
+        (uint[] Signers, string Reason)[] cases =
+        [
+            ([0, 1], "identifier"),
+            ([1, 1], "distinct nodes"),
+            ([1, 4, 5], nameof(DklsFailure.InvalidSignerSet)),
+            ([1], nameof(DklsFailure.InvalidSignerSet)),
+            ([4, 5], "include node 1"),
+            ([1, 2], nameof(DklsFailure.InvalidSignerSet)),
+        ];
+        foreach ((uint[] signers, string reason) in cases)
+        {
+            var payload = new PayloadWriter().String(key.KeyId).U32((uint)key.Version).U32((uint)signers.Length);
+            foreach (uint n in signers)
+            {
+                payload.U32(n);
+            }
+
+            string label = "signers " + string.Join(", ", signers);
+            NodeCallException e = await Assert.ThrowsAsync<NodeCallException>(() => Step(1, Cluster.NewSessionId(), DklsMessages.SignRound1, 1, payload.U32(0).ToArray(), []));
+            Assert.True(e.Culprit is null, label);
+            Assert.True(e.Message.StartsWith("node 1: FailedPrecondition: ", StringComparison.Ordinal), label + ": " + e.Message);
+            Assert.True(e.Message.Contains(reason, StringComparison.Ordinal), label + ": " + e.Message);
+        }
+
+        await WithoutAsync(health, 5, () => SignAndVerifyAsync(coordinator, key, "after signer sets of the wrong shape"));
     }
 
     /// <summary>One signing session of <paramref name="signers"/> driven step by step, its shares combined and verified.</summary>

@@ -18,6 +18,12 @@ internal sealed class DklsFaults
     /// <summary>Replaces this node's round-one broadcast commitment C_i (the same to every peer), given its round-one state.</summary>
     public Func<DklsSignRound1State, byte[], byte[]>? Broadcast { get; init; }
 
+    /// <summary>
+    /// Edits each encoded signing round-one message to a peer, header (version, kind, session id, from, to) and body, just
+    /// before it is sealed: for headers no library message can carry (a sender identifier 0 or ≡ 0 mod n).
+    /// </summary>
+    public Func<byte[], byte[]>? Wire { get; init; }
+
     /// <summary>Edits each signing round-two message to a peer.</summary>
     public Func<DklsMessage, DklsMessage>? Round2 { get; init; }
 

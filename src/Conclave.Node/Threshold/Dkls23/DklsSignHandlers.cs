@@ -139,7 +139,7 @@ public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manife
         session.PeerKeys = peerKeys;
         byte[] sessionId = ctx.SessionId;
         return DklsTransport.SealToRun(agreement, peerKeys, state.NodeId, DklsMessages.SignMessage, 1, messages,
-            (from, to) => DklsMessages.SignSealContext(sessionId, 1, from, to));
+            (from, to) => DklsMessages.SignSealContext(sessionId, 1, from, to), state.Faults?.Wire);
     }
 
     /// <summary>
