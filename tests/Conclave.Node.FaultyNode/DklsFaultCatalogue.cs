@@ -123,6 +123,31 @@ internal static class DklsFaultCatalogue
         ["header-from-zero"] = () => new DklsFaults { Wire = w => EditedWire(w, 0, new byte[32]) },
         ["header-to-n"] = () => new DklsFaults { Wire = w => EditedWire(w, 32, Secp256k1Scalar.Order.ToByteArray(isUnsigned: true, isBigEndian: true)) },
 
+        // Keeps the secrets (u_i, v_i, φ_i) of the first pooled presignature it signs with and signs every later online round
+        // with them again, for the new digest: a reused presignature. Its share is for R of the first session, so the
+        // signers report different R and the coordinator forms no signature (naming nobody: from R alone it cannot tell
+        // which signer lies).
+        ["presign-reuse"] = () =>
+        {
+            (Conclave.Threshold.Frost.Identifier Me, DklsSigningContext Context, Secp256k1Scalar U, Secp256k1Scalar V, Secp256k1Scalar Phi)? kept = null;
+            return new DklsFaults
+            {
+                OnlinePresignature = taken =>
+                {
+                    if (kept is not { } k)
+                    {
+                        (Secp256k1Scalar u, Secp256k1Scalar v, Secp256k1Scalar phi) = taken.Consume();
+                        kept = (taken.Identifier, taken.Context, u, v, phi);
+                        taken.Dispose();
+                        return new DklsPresignature(kept.Value.Me, kept.Value.Context, u, v, phi);
+                    }
+
+                    taken.Dispose();
+                    return new DklsPresignature(k.Me, k.Context, k.U, k.V, k.Phi);
+                },
+            };
+        },
+
         // The final share (u_i, w_i) with u_i changed: the combined signature does not verify (InvalidSignature), nothing is released.
         ["share-u"] = () => new DklsFaults { Share = s => Edited(s, b => b[^33] ^= 0x01) },
     };

@@ -167,6 +167,37 @@ public sealed class DklsClusterAttackTests(FiveNodeCluster fixture) : IClassFixt
     }
 
     /// <summary>
+    /// Node 4 reuses a presignature (fault "presign-reuse": it keeps the secrets of the first pooled presignature it signs
+    /// with and signs the next online round with them again). The first presigned signature verifies; in the second node
+    /// 4's share is for the first session's R, so the signers report different R and the coordinator forms no signature,
+    /// naming nobody (R is Σ R_j over openings only the signers saw); an honest quorum signs meanwhile, and healed, nodes
+    /// 1 and 4 sign. (A path changed after presigning cannot come from a peer: each node takes the presignature from its
+    /// own pool under the scope key version, signer set and path, tested as requests in DklsPresignClusterTests.)
+    /// </summary>
+    [Fact]
+    public async Task AReusedPresignature_IsRefused_NoSignatureIsReleased_AndHonestQuorumsSign()
+    {
+        (DklsCoordinator coordinator, NodeHealth health, DklsKeyInfo key) = await KeyAsync("dkls-attack-reuse");
+        var presigner = new DklsCoordinator(_c.Coordinator, new FrostCoordinator(_c.Coordinator)) { PresignPoolSize = 1, PresignParallelism = 1 };
+        presigner.Register(key);
+        await WithNodeFourFaultyAsync(coordinator, health, key, "presign-reuse", async () =>
+        {
+            await presigner.PresignAsync(key.KeyId, [], CancellationToken.None);
+            DklsPooledPresignature first = presigner.TakePresignature(key, []) ?? throw new InvalidOperationException("nothing was presigned");
+            byte[] digest = SHA256.HashData(TestSeed.Bytes(16, "presign-reuse: first"));
+            DklsSignatureResult ok = await presigner.SignPresignedAsync(key, first, digest, [], CancellationToken.None);
+            Assert.True(EcdsaSecp256k1.Instance.Verify(key.PublicKey.GroupPublicKey, digest, ok.Signature));
+
+            await presigner.PresignAsync(key.KeyId, [], CancellationToken.None);
+            DklsPooledPresignature second = presigner.TakePresignature(key, []) ?? throw new InvalidOperationException("nothing was presigned");
+            Assert.Equal([1u, 4u], second.Signers);
+            CulpritException e = await Assert.ThrowsAsync<CulpritException>(() => presigner.SignPresignedAsync(key, second, SHA256.HashData(TestSeed.Bytes(16, "presign-reuse: second")), [], CancellationToken.None));
+            Assert.Empty(e.Culprits);
+            Assert.Contains("different nonce points R", e.Message, StringComparison.Ordinal);
+        });
+    }
+
+    /// <summary>
     /// Node 4 runs as the test node host with <paramref name="fault"/>: <paramref name="whileFaulty"/> runs with node 5 set
     /// aside (so the quorum is nodes 1 and 4); then, with node 4 set aside, nodes 1 and 5 sign while node 4 is still
     /// faulty; healed, nodes 1 and 4 sign again (node 1 banned nobody).

@@ -33,6 +33,12 @@ internal sealed class DklsFaults
     /// <summary>Edits each pairwise-setup round-two message to a peer (the zero-seed opening).</summary>
     public Func<DklsMessage, DklsMessage>? SetupRound2 { get; init; }
 
+    /// <summary>
+    /// The presignature the online round of a pooled presignature signs with, given the one taken from the pool (which the
+    /// hook disposes if it returns another): for example an earlier presignature whose secrets it kept, a reused presignature.
+    /// </summary>
+    public Func<DklsPresignature, DklsPresignature>? OnlinePresignature { get; init; }
+
     /// <summary>Edits this node's encoded signature share (u_i, w_i) before it leaves, in three rounds and from a presignature.</summary>
     public Func<byte[], byte[]>? Share { get; init; }
 
