@@ -37,7 +37,7 @@ internal static class DkgFaultCatalogue
         ["feldman"] = () => new DkgFaults
         {
             Round2 = (round1, received) => Dkg.Round2Core(round1, received, null,
-                (recipient, share) => recipient.Equals(Lowest(round1, received)) ? share + round1.Session.Suite.ScalarOne : share),
+                (recipient, share) => recipient.Equals(Lowest(round1)) ? share + round1.Session.Suite.ScalarOne : share),
         },
 
         // Node 1's chain-code contribution differs from the one committed to (signed): a different chain-code share to one
@@ -45,7 +45,7 @@ internal static class DkgFaultCatalogue
         ["chain-code"] = () => new DkgFaults
         {
             Round2 = (round1, received) => Dkg.Round2Core(round1, received, null, null,
-                (recipient, contribution) => recipient.Equals(Lowest(round1, received)) ? Flipped(contribution) : contribution),
+                (recipient, contribution) => recipient.Equals(Lowest(round1)) ? Flipped(contribution) : contribution),
         },
 
         // The real commitment to node 1, another (package hash one bit off) to every other participant.
@@ -70,7 +70,7 @@ internal static class DkgFaultCatalogue
     };
 
     /// <summary>The lowest receiver of the run other than this dealer.</summary>
-    private static Identifier Lowest(DkgRound1Secret round1, IReadOnlyCollection<DkgRound1Package> received) =>
+    private static Identifier Lowest(DkgRound1Secret round1) =>
         round1.Session.Receivers.First(r => !r.Equals(round1.Self));
 
     private static byte[] Flipped(byte[] value)

@@ -8,9 +8,9 @@ using static Conclave.Testing.DklsTamper;
 namespace Conclave.Node.FaultyNode;
 
 /// <summary>
-/// The DKLs23 signing faults this test host can inject (--dkls-fault NAME), one per check of docs/DKLS23.md "Every check,
-/// and what a party does when it fails": each edits a real message this node computed, before the node seals and signs
-/// it, as DklsAttackTests does in process. The name says which check an honest peer (or the coordinator) must fail.
+/// The DKLs23 signing and pairwise-setup faults this test host can inject (--dkls-fault NAME), one per check of
+/// docs/DKLS23.md "Every check, and what a party does when it fails": each edits a real message (or presignature) this
+/// node computed, before the node seals and signs it, as DklsAttackTests does in process. The name says which check an honest peer (or the coordinator) must fail.
 /// </summary>
 internal static class DklsFaultCatalogue
 {
