@@ -1,15 +1,16 @@
 using Conclave.Crypto.Secp256k1;
 using Conclave.Node.Threshold.Dkls23;
 using Conclave.Threshold.Dkls23;
+using Conclave.Threshold.Dkls23.Ot;
 using Conclave.Threshold.Dkls23.Vole;
 using static Conclave.Testing.DklsTamper;
 
 namespace Conclave.Node.FaultyNode;
 
 /// <summary>
-/// The DKLs23 signing faults this test host can inject (--dkls-fault NAME), one per check of docs/DKLS23.md "Every check,
-/// and what a party does when it fails": each edits a real message this node computed, before the node seals and signs
-/// it, as DklsAttackTests does in process. The name says which check an honest peer (or the coordinator) must fail.
+/// The DKLs23 signing and pairwise-setup faults this test host can inject (--dkls-fault NAME), one per check of
+/// docs/DKLS23.md "Every check, and what a party does when it fails": each edits a real message (or presignature) this
+/// node computed, before the node seals and signs it, as DklsAttackTests does in process. The name says which check an honest peer (or the coordinator) must fail.
 /// </summary>
 internal static class DklsFaultCatalogue
 {
@@ -19,6 +20,21 @@ internal static class DklsFaultCatalogue
 
     private static readonly Dictionary<string, Func<DklsFaults>> Faults = new(StringComparer.Ordinal)
     {
+        // SoftSpokenOT (ePrint 2022/192) with inconsistent choice columns: row 5's choice bit flipped in half of the κ columns
+        // u_k of every OT-extension message this node sends as Bob, so that row has no single choice bit. The peer's
+        // consistency check of section 4 fails (OtExtensionConsistency): this node banned until a fresh pairwise setup.
+        // Round-one body: commitment (32) ‖ Bob's VOLE nonce (32) ‖ u_0 … u_{κ−1} (88 bytes each) ‖ x̃ ‖ t̃.
+        ["ot-columns"] = () => new DklsFaults
+        {
+            Round1 = (_, m) => Edit(m, b =>
+            {
+                for (int k = 0; k < SoftSpokenOt.Kappa / 2; k++)
+                {
+                    b[64 + (k * SoftSpokenOt.RowBytes)] ^= 0x20;
+                }
+            }),
+        },
+
         // RVOLE (Protocol 5.2): one τ value, or the check element μ, changed: the peer's check value fails (RvoleCheck).
         ["rvole-tau"] = () => new DklsFaults { Round2 = m => Edit(m, b => b[TauOffset + 31] ^= 0x01) },
         ["rvole-mu"] = () => new DklsFaults { Round2 = m => Edit(m, b => b[^33] ^= 0x01) },
@@ -87,6 +103,51 @@ internal static class DklsFaultCatalogue
         ["round2-long"] = () => new DklsFaults { Round2 = m => m.WithBody([.. m.Body, 0]) },
         ["vole-short"] = () => new DklsFaults { Round2 = m => m.WithBody(m.Body[..(VoleOffset + RandomVole.AliceMessageSize - 32)]) },
 
+        // Pairwise setup (DKLs23 section 3; DklsSetup), round one to every peer: base-OT receiver message ‖ base-OT sender
+        // point S ‖ zero-seed commitment ‖ public-key digest. A digest one bit off: the peers' key-package comparison fails
+        // (PublicKeyMismatch).
+        ["setup-key-digest"] = () => new DklsFaults { SetupRound1 = m => Edit(m, b => b[^1] ^= 0x01) },
+
+        // S + G in place of S: Endemic OT (ePrint 2019/706) carries no proof, so the setup cannot tell; the peer's chosen
+        // seeds of that direction are wrong, and the first signing of the pair fails its SoftSpokenOT consistency check
+        // (ePrint 2022/192 section 4) on this node's OT-extension message: OtExtensionConsistency, this node banned.
+        ["setup-base-ot"] = () => new DklsFaults { SetupRound1 = m => Edit(m, b => AddG(b, EndemicOt.ReceiverMessageSize)) },
+
+        // Round two: a zero-share seed opening one bit off its commitment (SeedCommitmentMismatch).
+        ["setup-seed-opening"] = () => new DklsFaults { SetupRound2 = m => Edit(m, b => b[0] ^= 0x01) },
+
+        // A round-one message header naming party 0, or n (≡ 0 mod n), as its sender or recipient: no such party exists
+        // (identifiers are nonzero scalars below n), so the peer cannot read the message (InvalidParticipant); it is sealed
+        // and signed by this node, which is named, and nobody is banned. Header: version, kind, session id length (1 byte
+        // each), session id, from (32), to (32).
+        ["header-from-zero"] = () => new DklsFaults { Wire = w => EditedWire(w, 0, new byte[32]) },
+        ["header-to-n"] = () => new DklsFaults { Wire = w => EditedWire(w, 32, Secp256k1Scalar.Order.ToByteArray(isUnsigned: true, isBigEndian: true)) },
+
+        // Keeps the secrets (u_i, v_i, φ_i) of the first pooled presignature it signs with and signs every later online round
+        // with them again, for the new digest: a reused presignature. Its share is for R of the first session, so the
+        // signers report different R and the coordinator forms no signature (naming nobody: from R alone it cannot tell
+        // which signer lies).
+        ["presign-reuse"] = () =>
+        {
+            (Conclave.Threshold.Frost.Identifier Me, DklsSigningContext Context, Secp256k1Scalar U, Secp256k1Scalar V, Secp256k1Scalar Phi)? kept = null;
+            return new DklsFaults
+            {
+                OnlinePresignature = taken =>
+                {
+                    if (kept is not { } k)
+                    {
+                        (Secp256k1Scalar u, Secp256k1Scalar v, Secp256k1Scalar phi) = taken.Consume();
+                        kept = (taken.Identifier, taken.Context, u, v, phi);
+                        taken.Dispose();
+                        return new DklsPresignature(kept.Value.Me, kept.Value.Context, u, v, phi);
+                    }
+
+                    taken.Dispose();
+                    return new DklsPresignature(k.Me, k.Context, k.U, k.V, k.Phi);
+                },
+            };
+        },
+
         // The final share (u_i, w_i) with u_i changed: the combined signature does not verify (InvalidSignature), nothing is released.
         ["share-u"] = () => new DklsFaults { Share = s => Edited(s, b => b[^33] ^= 0x01) },
     };
@@ -101,6 +162,9 @@ internal static class DklsFaultCatalogue
         s.Peek().TheirBroadcasts[s.Identifier] = [.. c];
         return c;
     }
+
+    /// <summary>The encoded message with <paramref name="value"/> at <paramref name="offset"/> past the session id (0: from, 32: to).</summary>
+    private static byte[] EditedWire(byte[] wire, int offset, byte[] value) => Edited(wire, b => value.CopyTo(b, 3 + b[2] + offset));
 
     private static DklsMessage Edit(DklsMessage m, Action<byte[]> edit) => m.WithBody(Edited(m.Body, edit));
 

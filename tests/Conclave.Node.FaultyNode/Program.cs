@@ -9,14 +9,16 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
-// A signer node with DKG faults, for the complaint tests (tests/Conclave.Node.Tests/DkgComplaintTests.cs), or with a DKLs23
+// A signer node with DKG faults, for the complaint tests (tests/Conclave.Node.Tests/DkgComplaintTests.cs) and the DKG
+// attacks on ecdsa-dkls23 key generation (DkgFaultCatalogue; DklsClusterAttackTests), or with a DKLs23
 // signing fault (DklsFaultCatalogue), for the attack tests through the transport (tests/Conclave.Node.Tests/DklsClusterAttackTests.cs).
-// Usage: Conclave.Node.FaultyNode --config FILE [--parent-pid PID] [--dkg-bad-share-to NODE] [--dkg-false-complaint] [--dkls-fault NAME]
+// Usage: Conclave.Node.FaultyNode --config FILE [--parent-pid PID] [--dkg-bad-share-to NODE] [--dkg-false-complaint] [--dkg-fault NAME] [--dkls-fault NAME]
 string? configPath = null;
 int? parentPid = null;
 uint? badShareTo = null;
 bool falseComplaint = false;
 DklsFaults? dklsFaults = null;
+DkgFaults? dkgFault = null;
 for (int i = 0; i < args.Length; i++)
 {
     switch (args[i])
@@ -33,6 +35,15 @@ for (int i = 0; i < args.Length; i++)
         case "--dkg-false-complaint":
             falseComplaint = true;
             break;
+        case "--dkg-fault" when i + 1 < args.Length:
+            dkgFault = DkgFaultCatalogue.For(args[++i]);
+            if (dkgFault is null)
+            {
+                Console.Error.WriteLine($"unknown DKG fault {args[i]}; one of {string.Join(", ", DkgFaultCatalogue.Names)}");
+                return 2;
+            }
+
+            break;
         case "--dkls-fault" when i + 1 < args.Length:
             dklsFaults = DklsFaultCatalogue.For(args[++i]);
             if (dklsFaults is null)
@@ -43,7 +54,7 @@ for (int i = 0; i < args.Length; i++)
 
             break;
         default:
-            Console.Error.WriteLine($"unknown argument {args[i]}; usage: --config FILE [--parent-pid PID] [--dkg-bad-share-to NODE] [--dkg-false-complaint] [--dkls-fault NAME]");
+            Console.Error.WriteLine($"unknown argument {args[i]}; usage: --config FILE [--parent-pid PID] [--dkg-bad-share-to NODE] [--dkg-false-complaint] [--dkg-fault NAME] [--dkls-fault NAME]");
             return 2;
     }
 }
@@ -54,7 +65,7 @@ if (configPath is null)
     return 2;
 }
 
-var faults = new DkgFaults
+DkgFaults faults = dkgFault ?? new DkgFaults
 {
     // Deals node `badShareTo` a share one more than its polynomial gives, signed with this dealer's committed per-run key
     // (so the receiver's complaint carries proof against this dealer).

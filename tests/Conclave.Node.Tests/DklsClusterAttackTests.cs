@@ -44,6 +44,8 @@ public sealed class DklsClusterAttackTests(FiveNodeCluster fixture) : IClassFixt
         { "round1-short", 0, nameof(DklsFailure.MalformedMessage) },
         { "round2-long", 0, nameof(DklsFailure.MalformedMessage) },
         { "vole-short", 0, nameof(DklsFailure.MalformedMessage) },
+        { "header-from-zero", 0, nameof(DklsFailure.InvalidParticipant) },
+        { "header-to-n", 0, nameof(DklsFailure.InvalidParticipant) },
     };
 
     /// <summary>
@@ -116,6 +118,86 @@ public sealed class DklsClusterAttackTests(FiveNodeCluster fixture) : IClassFixt
     }
 
     /// <summary>
+    /// Node 4 sends OT-extension messages whose choice columns disagree (fault "ot-columns": one row's choice bit flipped in
+    /// half of the κ columns, SoftSpokenOT ePrint 2022/192 section 4): node 1's consistency check fails, the coordinator's
+    /// call ends naming node 4 (OtExtensionConsistency), and node 1 bans node 4. A session of nodes 1 and 4 that node 1
+    /// was already running (started while node 4 was healthy, past round two) is cancelled: its round three is refused
+    /// naming nobody and no share leaves node 1. A new session with node 4 is refused as banned (typed, nobody named);
+    /// nodes 1 and 5 sign meanwhile. Healed, node 4 stays banned until a refresh (a fresh pairwise setup), after which
+    /// nodes 1 and 4 sign.
+    /// </summary>
+    [Fact]
+    public async Task InconsistentOtExtensionChoiceColumns_BanNodeFour_CancelItsRunningSessions_UntilARefresh()
+    {
+        (DklsCoordinator coordinator, NodeHealth health, DklsKeyInfo key) = await KeyAsync("dkls-attack-ot-columns");
+        uint[] signers = [1, 4];
+        byte[] start = new PayloadWriter().String(key.KeyId).U32((uint)key.Version).U32(2).U32(1).U32(4).U32(0).ToArray();
+        byte[] running = Cluster.NewSessionId();
+        List<Envelope> roundOne = await RoundOneAsync(running, signers, start);
+        var roundTwo = new List<Envelope>();
+        foreach (uint n in signers)
+        {
+            roundTwo.AddRange(await Step(n, running, DklsMessages.SignRound2, 2, [], roundOne.Where(m => m.Recipients.Contains(n) && m.Kind != DklsMessages.SignAgreementKey)));
+        }
+
+        await FaultyNodeHost.WithFaultAsync(_c, 4, ["--dkls-fault", "ot-columns"], async () =>
+        {
+            await WithoutAsync(health, 5, async () =>
+            {
+                CulpritException e = await Assert.ThrowsAsync<CulpritException>(() => coordinator.SignDigestAsync(key.KeyId, SHA256.HashData(TestSeed.Bytes(16, "ot-columns")), [], CancellationToken.None));
+                Assert.Equal([4u], e.Culprits);
+                Assert.Contains(nameof(DklsFailure.OtExtensionConsistency), e.Message, StringComparison.Ordinal);
+            });
+
+            byte[] digest = new PayloadWriter().Bytes(SHA256.HashData(TestSeed.Bytes(16, "ot-columns: running"))).ToArray();
+            NodeCallException cancelled = await Assert.ThrowsAsync<NodeCallException>(() => Step(1, running, DklsMessages.SignRound3, 3, digest, roundTwo.Where(m => m.Recipients.Contains(1u))));
+            Assert.Null(cancelled.Culprit);
+            Assert.Contains("unknown session", cancelled.Message, StringComparison.Ordinal);
+
+            NodeCallException banned = await Assert.ThrowsAsync<NodeCallException>(() => Step(1, Cluster.NewSessionId(), DklsMessages.SignRound1, 1, start, []));
+            Assert.Null(banned.Culprit);
+            Assert.Contains(nameof(DklsFailure.PeerBanned), banned.Message, StringComparison.Ordinal);
+            await WithoutAsync(health, 4, () => SignAndVerifyAsync(coordinator, key, "ot-columns: nodes 1 and 5"));
+        });
+
+        NodeCallException stillBanned = await Assert.ThrowsAsync<NodeCallException>(() => Step(1, Cluster.NewSessionId(), DklsMessages.SignRound1, 1, start, []));
+        Assert.Contains(nameof(DklsFailure.PeerBanned), stillBanned.Message, StringComparison.Ordinal);
+        DklsKeyInfo refreshed = await coordinator.RefreshAsync(key.KeyId, CancellationToken.None);
+        await WithoutAsync(health, 5, () => SignAndVerifyAsync(coordinator, refreshed, "ot-columns: refreshed, nodes 1 and 4"));
+    }
+
+    /// <summary>
+    /// Node 4 reuses a presignature (fault "presign-reuse": it keeps the secrets of the first pooled presignature it signs
+    /// with and signs the next online round with them again). The first presigned signature verifies; in the second node
+    /// 4's share is for the first session's R, so the signers report different R and the coordinator forms no signature,
+    /// naming nobody (R is Σ R_j over openings only the signers saw); an honest quorum signs meanwhile, and healed, nodes
+    /// 1 and 4 sign. (A path changed after presigning cannot come from a peer: each node takes the presignature from its
+    /// own pool under the scope key version, signer set and path, tested as requests in DklsPresignClusterTests.)
+    /// </summary>
+    [Fact]
+    public async Task AReusedPresignature_IsRefused_NoSignatureIsReleased_AndHonestQuorumsSign()
+    {
+        (DklsCoordinator coordinator, NodeHealth health, DklsKeyInfo key) = await KeyAsync("dkls-attack-reuse");
+        var presigner = new DklsCoordinator(_c.Coordinator, new FrostCoordinator(_c.Coordinator)) { PresignPoolSize = 1, PresignParallelism = 1 };
+        presigner.Register(key);
+        await WithNodeFourFaultyAsync(coordinator, health, key, "presign-reuse", async () =>
+        {
+            await presigner.PresignAsync(key.KeyId, [], CancellationToken.None);
+            DklsPooledPresignature first = presigner.TakePresignature(key, []) ?? throw new InvalidOperationException("nothing was presigned");
+            byte[] digest = SHA256.HashData(TestSeed.Bytes(16, "presign-reuse: first"));
+            DklsSignatureResult ok = await presigner.SignPresignedAsync(key, first, digest, [], CancellationToken.None);
+            Assert.True(EcdsaSecp256k1.Instance.Verify(key.PublicKey.GroupPublicKey, digest, ok.Signature));
+
+            await presigner.PresignAsync(key.KeyId, [], CancellationToken.None);
+            DklsPooledPresignature second = presigner.TakePresignature(key, []) ?? throw new InvalidOperationException("nothing was presigned");
+            Assert.Equal([1u, 4u], second.Signers);
+            CulpritException e = await Assert.ThrowsAsync<CulpritException>(() => presigner.SignPresignedAsync(key, second, SHA256.HashData(TestSeed.Bytes(16, "presign-reuse: second")), [], CancellationToken.None));
+            Assert.Empty(e.Culprits);
+            Assert.Contains("different nonce points R", e.Message, StringComparison.Ordinal);
+        });
+    }
+
+    /// <summary>
     /// Node 4 runs as the test node host with <paramref name="fault"/>: <paramref name="whileFaulty"/> runs with node 5 set
     /// aside (so the quorum is nodes 1 and 4); then, with node 4 set aside, nodes 1 and 5 sign while node 4 is still
     /// faulty; healed, nodes 1 and 4 sign again (node 1 banned nobody).
@@ -183,6 +265,44 @@ public sealed class DklsClusterAttackTests(FiveNodeCluster fixture) : IClassFixt
         await SignStepByStepAsync(key, signers, start, "after a message relayed twice");
 
         await WithoutAsync(health, 5, () => SignAndVerifyAsync(coordinator, key, "replays: nobody banned"));
+    }
+
+    /// <summary>
+    /// Round-one requests naming a signer set of the wrong shape, sent to node 1 as the coordinator would (signed by it):
+    /// party index 0 (identifiers are nonzero; no u32 node id other than 0 is ≡ 0 mod n), a duplicate, more or fewer
+    /// signers than the threshold, a set without node 1, and a node that holds no share of the key. Each is a typed
+    /// refusal (FailedPrecondition with its reason; no exception crosses the RPC) naming nobody; node 1 then signs with
+    /// node 4, so nobody was banned and no session slot was kept.
+    /// </summary>
+    [Fact]
+    public async Task SignerSetsOfTheWrongShape_AreRefusedWithATypedRefusal_NamingNobody_AndNobodyIsBanned()
+    {
+        (DklsCoordinator coordinator, NodeHealth health, DklsKeyInfo key) = await KeyAsync("dkls-attack-signers");
+        (uint[] Signers, string Reason)[] cases =
+        [
+            ([0, 1], "identifier"),
+            ([1, 1], "distinct nodes"),
+            ([1, 4, 5], nameof(DklsFailure.InvalidSignerSet)),
+            ([1], nameof(DklsFailure.InvalidSignerSet)),
+            ([4, 5], "include node 1"),
+            ([1, 2], nameof(DklsFailure.InvalidSignerSet)),
+        ];
+        foreach ((uint[] signers, string reason) in cases)
+        {
+            var payload = new PayloadWriter().String(key.KeyId).U32((uint)key.Version).U32((uint)signers.Length);
+            foreach (uint n in signers)
+            {
+                payload.U32(n);
+            }
+
+            string label = "signers " + string.Join(", ", signers);
+            NodeCallException e = await Assert.ThrowsAsync<NodeCallException>(() => Step(1, Cluster.NewSessionId(), DklsMessages.SignRound1, 1, payload.U32(0).ToArray(), []));
+            Assert.True(e.Culprit is null, label);
+            Assert.True(e.Message.StartsWith("node 1: FailedPrecondition: ", StringComparison.Ordinal), label + ": " + e.Message);
+            Assert.True(e.Message.Contains(reason, StringComparison.Ordinal), label + ": " + e.Message);
+        }
+
+        await WithoutAsync(health, 5, () => SignAndVerifyAsync(coordinator, key, "after signer sets of the wrong shape"));
     }
 
     /// <summary>One signing session of <paramref name="signers"/> driven step by step, its shares combined and verified.</summary>

@@ -3,7 +3,7 @@ using Conclave.Threshold.Dkls23;
 namespace Conclave.Node.Threshold.Dkls23;
 
 /// <summary>
-/// Testing only: makes a node misbehave in DKLs23 signing so that tests can watch its peers and the coordinator catch it
+/// Testing only: makes a node misbehave in DKLs23 signing or in the pairwise setup of key generation so that tests can watch its peers and the coordinator catch it
 /// through the real transport (docs/DKLS23.md "Every check, and what a party does when it fails"). Each hook edits what
 /// this node computed before it is sealed and signed, so the transport accepts it as the node's own. As for
 /// <see cref="Conclave.Node.Frost.DkgFaults"/>, the hooks are internal and only the test node host
@@ -18,8 +18,26 @@ internal sealed class DklsFaults
     /// <summary>Replaces this node's round-one broadcast commitment C_i (the same to every peer), given its round-one state.</summary>
     public Func<DklsSignRound1State, byte[], byte[]>? Broadcast { get; init; }
 
+    /// <summary>
+    /// Edits each encoded signing round-one message to a peer, header (version, kind, session id, from, to) and body, just
+    /// before it is sealed: for headers no library message can carry (a sender identifier 0 or ≡ 0 mod n).
+    /// </summary>
+    public Func<byte[], byte[]>? Wire { get; init; }
+
     /// <summary>Edits each signing round-two message to a peer.</summary>
     public Func<DklsMessage, DklsMessage>? Round2 { get; init; }
+
+    /// <summary>Edits each pairwise-setup round-one message to a peer (base-OT receiver message, base-OT sender point, zero-seed commitment, key digest).</summary>
+    public Func<DklsMessage, DklsMessage>? SetupRound1 { get; init; }
+
+    /// <summary>Edits each pairwise-setup round-two message to a peer (the zero-seed opening).</summary>
+    public Func<DklsMessage, DklsMessage>? SetupRound2 { get; init; }
+
+    /// <summary>
+    /// The presignature the online round of a pooled presignature signs with, given the one taken from the pool (which the
+    /// hook disposes if it returns another): for example an earlier presignature whose secrets it kept, a reused presignature.
+    /// </summary>
+    public Func<DklsPresignature, DklsPresignature>? OnlinePresignature { get; init; }
 
     /// <summary>Edits this node's encoded signature share (u_i, w_i) before it leaves, in three rounds and from a presignature.</summary>
     public Func<byte[], byte[]>? Share { get; init; }

@@ -87,6 +87,7 @@ public sealed class DklsPresignHandlers(DklsNodeState state) : IProtocolHandler
         DklsKeyShare key = lease.Share;
         DklsPresignature presignature = state.Presignatures.Take(keyId, Scope(version, signers, path), id)
             ?? throw new ProtocolException($"presignature {Convert.ToHexStringLower(id)} of key {keyId} is unknown or already used, or was made for another key version, signer set or derivation path (a restart discards every pooled presignature)");
+        presignature = state.Faults?.OnlinePresignature is { } swap ? swap(presignature) : presignature; // testing only (DklsFaults)
         byte[] payload;
         using (presignature)
         {

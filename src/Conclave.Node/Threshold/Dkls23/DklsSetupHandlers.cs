@@ -110,6 +110,11 @@ public sealed class DklsSetupHandlers(DklsNodeState state) : IProtocolHandler, I
         using KeyPackage share = Interlocked.Exchange(ref run.Share, null) ?? throw new ProtocolException("the pairwise setup of this run already started");
         (DklsSetupState setup, IReadOnlyList<DklsMessage> messages) = DklsSetup.Start(share, dkgSessionId, DklsMessages.SetupSessionId(ctx.SessionId), null, epoch);
         run.Setup = setup;
+        if (state.Faults?.SetupRound1 is { } edit1)
+        {
+            messages = [.. messages.Select(edit1)]; // testing only (DklsFaults)
+        }
+
         return DklsTransport.SealToRun(ctx, run.AgreementKey, run.PeerKeys, state.NodeId, DklsMessages.SetupMessage, 1, messages);
     }
 
@@ -141,6 +146,10 @@ public sealed class DklsSetupHandlers(DklsNodeState state) : IProtocolHandler, I
 
         List<DklsMessage> incoming = DklsTransport.OpenFromRun(ctx, run.AgreementKey, run.PeerKeys, state.NodeId, DklsMessages.SetupMessage, 1);
         IReadOnlyList<DklsMessage> messages = DklsSetup.Round2(setup, incoming);
+        if (state.Faults?.SetupRound2 is { } edit2)
+        {
+            messages = [.. messages.Select(edit2)]; // testing only (DklsFaults)
+        }
         return DklsTransport.SealToRun(ctx, run.AgreementKey, run.PeerKeys, state.NodeId, DklsMessages.SetupMessage, 2, messages);
     }
 

@@ -139,7 +139,7 @@ public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manife
         session.PeerKeys = peerKeys;
         byte[] sessionId = ctx.SessionId;
         return DklsTransport.SealToRun(agreement, peerKeys, state.NodeId, DklsMessages.SignMessage, 1, messages,
-            (from, to) => DklsMessages.SignSealContext(sessionId, 1, from, to));
+            (from, to) => DklsMessages.SignSealContext(sessionId, 1, from, to), state.Faults?.Wire);
     }
 
     /// <summary>
@@ -277,6 +277,13 @@ public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manife
                 catch (Conclave.Storage.StorageException failed)
                 {
                     throw new ProtocolException($"DKLs23 {e.Failure}: {e.Message} (the ban holds until this node restarts: recording it failed: {failed.Message})", culprit);
+                }
+                finally
+                {
+                    // Every other session this node runs with the banned peer under the key is cancelled now (SoftSpokenOT,
+                    // ePrint 2022/192 section 4: after a failed consistency check nothing more of the OT state with that
+                    // peer may be used): its round state and slots are dropped, and its next step is refused naming nobody.
+                    _sessions.DropWhere(s => !ReferenceEquals(s, session) && s.KeyId == session.KeyId && s.Peers.Contains(culprit));
                 }
 
                 throw;

@@ -33,15 +33,16 @@ internal static class DklsTransport
         OpenFromRun(ctx.Relayed, own, peerKeys, self, kind, round, (from, to) => DklsMessages.RunSealContext(ctx.SessionId, round, from, to));
 
     /// <summary>Seals each library message to its recipient's run (or session) agreement key from this node's, under the message context <paramref name="context"/>(from, to).</summary>
+    /// <param name="editWire">Testing only (DklsFaults.Wire): edits each encoded message, header and body, before it is sealed.</param>
     public static List<OutgoingMessage> SealToRun(RunAgreementKey own, IReadOnlyDictionary<uint, byte[]> peerKeys, uint self, string kind, uint round, IReadOnlyList<DklsMessage> messages,
-        Func<uint, uint, byte[]> context)
+        Func<uint, uint, byte[]> context, Func<byte[], byte[]>? editWire = null)
     {
         var outgoing = new List<OutgoingMessage>(messages.Count);
         foreach (DklsMessage m in messages)
         {
             uint to = FrostNodeIds.ToNode(m.To);
             byte[] peer = peerKeys.TryGetValue(to, out byte[]? k) ? k : throw new ProtocolException($"node {to} has no run agreement key in this session", to);
-            byte[] plain = m.ToBytes();
+            byte[] plain = editWire is null ? m.ToBytes() : editWire(m.ToBytes());
             try
             {
                 outgoing.Add(new OutgoingMessage(kind, round, [to], HandlerSupport.SealTo(own, peer, context(self, to), plain)));
@@ -85,9 +86,10 @@ internal static class DklsTransport
             {
                 m = DklsMessage.FromBytes(plain.ReadOnlySpan);
             }
-            catch (DklsProtocolException)
+            catch (DklsProtocolException bad)
             {
-                throw new ProtocolException($"node {e.Sender} sent something that is not a DKLs23 message", e.Sender);
+                // Sealed to this node and signed by its sender, so its sender's own: named, though the library drops it.
+                throw new ProtocolException($"node {e.Sender} sent something that is not a DKLs23 message (DKLs23 {bad.Failure}: {bad.Message})", e.Sender);
             }
 
             if (!m.From.Equals(ToIdentifier(e.Sender)) || !m.To.Equals(ToIdentifier(self)))

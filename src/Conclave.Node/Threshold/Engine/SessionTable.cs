@@ -39,6 +39,23 @@ public sealed class SessionTable<TState>(TimeSpan lifetime, TimeProvider? clock 
         }
     }
 
+    /// <summary>Drops (disposes) every live session whose state matches <paramref name="match"/>; returns how many.</summary>
+    public int DropWhere(Func<TState, bool> match)
+    {
+        ArgumentNullException.ThrowIfNull(match);
+        int dropped = 0;
+        foreach (KeyValuePair<string, (TState State, DateTimeOffset Started)> kv in _sessions)
+        {
+            if (match(kv.Value.State) && _sessions.TryRemove(kv.Key, out (TState State, DateTimeOffset Started) s))
+            {
+                s.State.Dispose();
+                dropped++;
+            }
+        }
+
+        return dropped;
+    }
+
     /// <summary>Drops every session older than the lifetime.</summary>
     public void Sweep()
     {

@@ -11,6 +11,25 @@ namespace Conclave.Node.Frost;
 /// </summary>
 internal sealed class DkgFaults
 {
+    /// <summary>
+    /// Replaces <see cref="Dkg.Commit"/> on this node (for example: commit to, and later reveal, a round-one package with a
+    /// wrong commitment length or a bad proof of knowledge, which matches its commitment and fails the peers' round-two checks).
+    /// </summary>
+    public Func<DkgSession, Identifier, KeyPackage?, DkgCommitSecret>? Commit { get; init; }
+
+    /// <summary>
+    /// The commitments this dealer broadcasts in the commit step instead of its one real commitment, given that one and
+    /// the run's other participants, each with the nodes it is addressed to (for example: different commitments to
+    /// different peers).
+    /// </summary>
+    public Func<DkgCommitment, uint[], IReadOnlyList<(uint[] To, DkgCommitment Commitment)>>? Commitments { get; init; }
+
+    /// <summary>
+    /// The round-one packages this dealer reveals instead of its one real package, given that one and the run's other
+    /// participants, each with the nodes it is addressed to.
+    /// </summary>
+    public Func<DkgRound1Package, uint[], IReadOnlyList<(uint[] To, DkgRound1Package Package)>>? Round1 { get; init; }
+
     /// <summary>Replaces <see cref="Dkg.Round2"/> on this node (for example: deal one receiver a wrong share, signed).</summary>
     public Func<DkgRound1Secret, IReadOnlyCollection<DkgRound1Package>, (DkgRound2Secret Secret, IReadOnlyList<DkgRound2Package> Outgoing)>? Round2 { get; init; }
 

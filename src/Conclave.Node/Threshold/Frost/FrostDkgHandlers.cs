@@ -169,7 +169,7 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
             // Commit step: only the commitment leaves the node; the round-one package stays inside the commit secret until
             // every other dealer's commitment has arrived (reveal step).
             // With it, the node's ephemeral agreement key for this run (forward secrecy of the round-two shares).
-            DkgCommitSecret commit = Dkg.Commit(session, self, current);
+            DkgCommitSecret commit = state.DkgFaults?.Commit is { } cheat ? cheat(session, self, current) : Dkg.Commit(session, self, current);
             RunAgreementKey agreement;
             try
             {
@@ -190,6 +190,16 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
             {
                 run.Dispose();
                 throw new ProtocolException("this session already started");
+            }
+
+            if (commit.Commitment is { } real && state.DkgFaults?.Commitments is { } equivocate)
+            {
+                // Testing only (DkgFaults): other commitments, or several, addressed as the hook says.
+                return
+                [
+                    .. equivocate(real, participants).Select(c => new OutgoingMessage(FrostMessages.DkgCommitment, 1, c.To, c.Commitment.ToBytes())),
+                    new OutgoingMessage(FrostMessages.DkgAgreementKey, 1, [], agreement.Announcement),
+                ];
             }
 
             byte[] payload = commit.Commitment?.ToBytes() ?? [];
@@ -289,6 +299,12 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
 
         DkgRound1Secret round1 = Dkg.Round1(commit, received);
         run.Round1 = round1;
+        if (round1.Package is { } real && state.DkgFaults?.Round1 is { } equivocate)
+        {
+            // Testing only (DkgFaults): other round-one packages, or several, addressed as the hook says.
+            return [.. equivocate(real, run.Participants).Select(p => new OutgoingMessage(FrostMessages.DkgRound1, 2, p.To, p.Package.ToBytes()))];
+        }
+
         byte[] payload = round1.Package?.ToBytes() ?? [];
         return [new OutgoingMessage(FrostMessages.DkgRound1, 2, [], payload)];
     }

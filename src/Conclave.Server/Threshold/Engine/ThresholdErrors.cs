@@ -45,6 +45,9 @@ public sealed record CulpritReason(uint Node, string Reason)
     public const string InvalidDkgShare = "invalid-dkg-share";
     public const string FalseComplaint = "false-complaint";
     public const string RoundOneEquivocation = "round-one-equivocation";
+
+    /// <summary>A DKG dealer answered one step with two different signed commitments or round-one packages, or addressed one to some peers only.</summary>
+    public const string DkgEquivocation = "dkg-equivocation";
 }
 
 /// <summary>No quorum of healthy nodes could complete the operation.</summary>

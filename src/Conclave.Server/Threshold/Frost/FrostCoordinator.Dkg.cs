@@ -121,7 +121,7 @@ public sealed partial class FrostCoordinator
         // round-one package and chain-code contribution, with its per-run signing key.
         Dictionary<uint, IReadOnlyList<Envelope>> started = await AllAsync(plan.Everyone,
             n => _cluster.Node(n).StepAsync(_cluster.Request(session, FrostMessages.DkgStart, 1, [n], startPayload), [], timeout, ct)).ConfigureAwait(false);
-        List<Envelope> commitments = [.. started.Values.SelectMany(m => m).Where(e => e.Kind == FrostMessages.DkgCommitment && e.Payload.Length > 0)];
+        List<Envelope> commitments = await BroadcastsAsync(session, plan, started, FrostMessages.DkgCommitment, "commitments").ConfigureAwait(false);
 
         // Every dealer and receiver also announced its ephemeral agreement key for this run, signed by its identity key
         // (RunAgreementKey); the round-two shares are sealed between these keys, never the long-term ones.
@@ -135,7 +135,7 @@ public sealed partial class FrostCoordinator
         Dictionary<uint, IReadOnlyList<Envelope>> round1 = await AllAsync(everyone,
             n => _cluster.Node(n).StepAsync(_cluster.Request(session, FrostMessages.DkgReveal, 2, [n], []),
                 commitments.Where(c => c.Sender != n).Concat(runKeys.Where(k => k.Sender != n)), timeout, ct)).ConfigureAwait(false);
-        List<Envelope> broadcasts = [.. round1.Values.SelectMany(m => m).Where(e => e.Kind == FrostMessages.DkgRound1 && e.Payload.Length > 0)];
+        List<Envelope> broadcasts = await BroadcastsAsync(session, plan, round1, FrostMessages.DkgRound1, "round-one packages").ConfigureAwait(false);
         await faultAsync(plan.Kind, "reveal").ConfigureAwait(false);
 
         // Round two: each participant gets every other dealer's broadcast, checks each against its commitment, and
@@ -203,6 +203,60 @@ public sealed partial class FrostCoordinator
             [.. broadcasts.OrderBy(b => b.Sender).Select(b => Convert.ToHexStringLower(Google.Protobuf.MessageExtensions.ToByteArray(b)))],
             [.. confirmations.OrderBy(c => c.Sender).Select(c => Convert.ToHexStringLower(Google.Protobuf.MessageExtensions.ToByteArray(c)))]);
         return (result, transcript);
+    }
+
+    /// <summary>
+    /// <see cref="OneBroadcastEach"/>; a node it names is marked suspect and reported (the server's audit entry) as a
+    /// dealer convicted by a complaint is, since its own signed envelopes prove it.
+    /// </summary>
+    private async Task<List<Envelope>> BroadcastsAsync(byte[] session, RotationPlan plan, IReadOnlyDictionary<uint, IReadOnlyList<Envelope>> replies, string kind, string what)
+    {
+        try
+        {
+            return OneBroadcastEach(replies, kind, what);
+        }
+        catch (CulpritException e)
+        {
+            foreach (CulpritReason c in e.Reasons)
+            {
+                _health.MarkSuspect(c.Node, c.Reason);
+            }
+
+            if (OnCulprits is { } report)
+            {
+                await report(plan.KeyId, Convert.ToHexStringLower(session), e.Reasons, CancellationToken.None).ConfigureAwait(false);
+            }
+
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// The non-empty broadcasts of <paramref name="kind"/> in each node's own reply (a dealer's commitment or round-one
+    /// package; a node that only receives answers with an empty one). A broadcast goes to every participant, so a node
+    /// whose reply holds two different ones, or one addressed to some peers only, is trying to show different peers
+    /// different data (equivocation; the echo of Dkg.Round2 would catch it later, naming nobody): it is named here, with
+    /// its own signed envelopes as evidence, before anything is relayed.
+    /// </summary>
+    internal static List<Envelope> OneBroadcastEach(IReadOnlyDictionary<uint, IReadOnlyList<Envelope>> replies, string kind, string what)
+    {
+        var broadcasts = new List<Envelope>(replies.Count);
+        foreach ((uint node, IReadOnlyList<Envelope> messages) in replies.OrderBy(r => r.Key))
+        {
+            Envelope[] own = [.. messages.Where(e => e.Kind == kind && e.Payload.Length > 0)];
+            if (own.Length > 1 || own.Any(e => e.Recipients.Count > 0))
+            {
+                throw new CulpritException([new CulpritReason(node, CulpritReason.DkgEquivocation)],
+                    $"node {node} sent different {what} to different peers ({own.Length} signed, {own.Count(e => e.Recipients.Count > 0)} addressed to some peers only)")
+                {
+                    Evidence = [.. own.Select(e => Google.Protobuf.MessageExtensions.ToByteArray(e))],
+                };
+            }
+
+            broadcasts.AddRange(own);
+        }
+
+        return broadcasts;
     }
 
     private static string TranscriptKind(RotationKind kind) => kind switch

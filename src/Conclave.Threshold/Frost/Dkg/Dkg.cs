@@ -36,11 +36,13 @@ public static partial class Dkg
         => Round2Core(secret, received, random, shareFor: null);
 
     /// <summary>
-    /// <see cref="Round2"/>, with <paramref name="shareFor"/> (testing only, null otherwise) altering the share dealt to
-    /// each other receiver before it is signed: a cheating dealer whose signed message convicts it. Internal; reached
-    /// only by the test assemblies named in InternalsVisibleTo (the fault-injecting test node).
+    /// <see cref="Round2"/>, with <paramref name="shareFor"/> and <paramref name="contributionFor"/> (testing only, null
+    /// otherwise) altering the share or the chain-code contribution dealt to each other receiver before it is signed: a
+    /// cheating dealer whose signed message convicts it. Internal; reached only by the test assemblies named in
+    /// InternalsVisibleTo (the fault-injecting test node).
     /// </summary>
-    internal static (DkgRound2Secret Secret, IReadOnlyList<DkgRound2Package> Outgoing) Round2Core(DkgRound1Secret secret, IReadOnlyCollection<DkgRound1Package> received, IRandomSource? random, Func<Identifier, Scalar, Scalar>? shareFor)
+    internal static (DkgRound2Secret Secret, IReadOnlyList<DkgRound2Package> Outgoing) Round2Core(DkgRound1Secret secret, IReadOnlyCollection<DkgRound1Package> received, IRandomSource? random, Func<Identifier, Scalar, Scalar>? shareFor,
+        Func<Identifier, byte[], byte[]>? contributionFor = null)
     {
         ArgumentNullException.ThrowIfNull(secret);
         ArgumentNullException.ThrowIfNull(received);
@@ -140,8 +142,9 @@ public static partial class Dkg
                     else
                     {
                         share = shareFor?.Invoke(r, share) ?? share;
-                        (Element sigR, Scalar sigZ) = SignShare(session, self, r, signingKey!, signingPublic, echo, share, contribution, random);
-                        outgoing.Add(new DkgRound2Package(self, r, echo, share, contribution, sigR, sigZ));
+                        byte[] dealt = contributionFor?.Invoke(r, contribution) ?? contribution;
+                        (Element sigR, Scalar sigZ) = SignShare(session, self, r, signingKey!, signingPublic, echo, share, dealt, random);
+                        outgoing.Add(new DkgRound2Package(self, r, echo, share, dealt, sigR, sigZ));
                     }
                 }
             }

@@ -68,7 +68,13 @@ public static partial class Dkg
     }
 
     /// <param name="contributionForTest">Non-empty only in tests: the chain-code contribution to use instead of a random one.</param>
-    internal static DkgCommitSecret CommitCore(DkgSession session, Identifier self, KeyPackage? currentKey, IRandomSource? random, ReadOnlySpan<byte> contributionForTest)
+    /// <param name="packageForTest">
+    /// Null except in the fault-injecting test node: edits the round-one package before it is committed to, so a dealer
+    /// that reveals a malformed package (a wrong commitment length, a bad proof of knowledge) still matches its own
+    /// commitment and only the checks of round two can catch it.
+    /// </param>
+    internal static DkgCommitSecret CommitCore(DkgSession session, Identifier self, KeyPackage? currentKey, IRandomSource? random, ReadOnlySpan<byte> contributionForTest,
+        Func<DkgRound1Package, DkgRound1Package>? packageForTest = null)
     {
         ArgumentNullException.ThrowIfNull(session);
         ArgumentNullException.ThrowIfNull(self);
@@ -118,6 +124,7 @@ public static partial class Dkg
         }
 
         var package = new DkgRound1Package(self, commitment, proofR, proofZ);
+        package = packageForTest?.Invoke(package) ?? package;
         Scalar signingKey = suite.RandomScalar(random);
         Element signingPublic = suite.BaseMul(signingKey);
         byte[] contribution = [];
