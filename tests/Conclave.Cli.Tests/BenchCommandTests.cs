@@ -240,6 +240,12 @@ public sealed class BenchCommandTests : IDisposable
             Assert.Equal("authorize (REST)", row["operation"]!.GetValue<string>());
             Assert.Contains("the signatures' own p50 was", row["note"]!.GetValue<string>(), StringComparison.Ordinal);
         }
+
+        // What a velocity limit adds, from paired signatures (a difference may be negative; its count is the pairs').
+        JsonNode added = Row(report, "policy/rest-velocity-added-ecdsa-secp256k1");
+        Assert.Equal("velocity limit (REST)", added["operation"]!.GetValue<string>());
+        Assert.True(added["sign"]!["samples"]!.GetValue<int>() >= 5);
+        Assert.Contains("pairs of sequential signatures", added["note"]!.GetValue<string>(), StringComparison.Ordinal);
         Assert.Equal("sign", frost["operation"]!.GetValue<string>());
 
         foreach (string hsm in new[] { "hsm-ecdsa-secp256k1", "hsm-ed25519" })

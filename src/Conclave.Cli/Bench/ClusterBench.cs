@@ -426,6 +426,53 @@ internal static class ClusterBench
 
         (Latency sign, Latency policy) = await SignTimingPolicyAsync(ctx, metrics, signer.SignAsync).ConfigureAwait(false);
         AddPolicyRow(ctx, id, "ecdsa-secp256k1", policy, sign, "server-held key under a velocity limit");
+
+        // What the limit adds, paired: a signature with an unlimited key of the same scheme and one with the limited key,
+        // one right after the other (the order alternating), so the machine's drift between rows cancels; the row is the
+        // distribution of the differences (limited minus unlimited; a difference can be negative).
+        const string addedId = "policy/rest-velocity-added-ecdsa-secp256k1";
+        if (!ctx.Begin(addedId, alsoWith: "ecdsa-secp256k1"))
+        {
+            return;
+        }
+
+        string plainName = "bench-unlimited-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3));
+        using (HttpResponseMessage created = await http.PostAsync(new Uri("/v1/keys", UriKind.Relative), Json($$$"""{"name":"{{{plainName}}}","scheme":"ecdsa-secp256k1"}"""), cancellationToken).ConfigureAwait(false))
+        {
+            if (!created.IsSuccessStatusCode)
+            {
+                throw new BenchFailedException($"creating the unlimited key failed: {(int)created.StatusCode}");
+            }
+        }
+
+        var plain = new RestSigner(http, plainName, SignBody("ecdsa-secp256k1", SHA256.HashData(Encoding.UTF8.GetBytes(plainName))), "an unlimited signature", cancellationToken);
+        var differences = new List<double>();
+        long pairs = 0;
+        async Task PairAsync()
+        {
+            bool limitedFirst = (pairs++ & 1) == 1;
+            double limited = 0, unlimited = 0;
+            for (int k = 0; k < 2; k++)
+            {
+                long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+                bool isLimited = (k == 0) == limitedFirst;
+                await (isLimited ? signer : plain).SignAsync().ConfigureAwait(false);
+                double us = System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalMicroseconds;
+                (limited, unlimited) = isLimited ? (us, unlimited) : (limited, us);
+            }
+
+            differences.Add(limited - unlimited);
+        }
+
+        _ = await ctx.Sampler.SequentialAsync(PairAsync).ConfigureAwait(false);
+        Latency added = Latency.From(differences);
+        ctx.Add(new BenchRow
+        {
+            Id = addedId, Family = Comparison.PolicyFamily, Operation = "velocity limit (REST)", Scheme = "ecdsa-secp256k1", Shape = "-", Where = "cluster-rest",
+            Sign = added, SecurityProfile = "-",
+            Note = string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"what a velocity limit adds to POST /v1/keys/{{name}}/sign: {added.Samples} pairs of sequential signatures, one with an unlimited server-held key and one with a velocity-limited one, back to back, order alternating; the figures are the distribution of the differences (limited minus unlimited), warm-up included"),
+        });
     }
 
     /// <summary>Items per <c>sign/batch</c> request in the batch rows: the route's maximum.</summary>
