@@ -37,6 +37,9 @@ internal static class RandomVole
 
     private static readonly Secp256k1Scalar[] s_gadget = BuildGadget();
 
+    /// <summary>The random tail of g (j ≥ 256) prepared for multiplication: the same products, one Montgomery step each.</summary>
+    private static readonly Secp256k1ScalarMultiplier[] s_gadgetTail = [.. s_gadget.Skip(256).Select(g => g.ToMultiplier())];
+
     internal static ReadOnlySpan<Secp256k1Scalar> Gadget => s_gadget;
 
     /// <summary>Bob's secret state between his message and Alice's answer.</summary>
@@ -87,7 +90,7 @@ internal static class RandomVole
 
             for (int j = 256; j < Xi; j++)
             {
-                acc += s_gadget[j] * Bit(beta, j);
+                acc += s_gadget[j].MultiplyByBit(BitOf(beta, j));
             }
 
             state.B = acc;
@@ -150,11 +153,8 @@ internal static class RandomVole
 
             Span<Secp256k1Scalar> theta = stackalloc Secp256k1Scalar[L];
             Theta(ctx2, msg.AsSpan(32, Xi * SoftSpokenOt.Width * 32), theta);
-            Secp256k1Scalar mu = alpha[2];
-            for (int k = 0; k < L; k++)
-            {
-                mu += theta[k] * a[k];
-            }
+            Secp256k1ScalarMultiplier theta0 = theta[0].ToMultiplier(), theta1 = theta[1].ToMultiplier();
+            Secp256k1Scalar mu = alpha[2] + theta0.Multiply(a[0]) + theta1.Multiply(a[1]);
 
             using (var h = new DklsHash("rvole/check"))
             {
@@ -162,12 +162,8 @@ internal static class RandomVole
                 Span<byte> rb = stackalloc byte[32];
                 for (int j = 0; j < Xi; j++)
                 {
-                    Secp256k1Scalar r = za[(j * SoftSpokenOt.Width) + L];
-                    for (int k = 0; k < L; k++)
-                    {
-                        r += theta[k] * za[(j * SoftSpokenOt.Width) + k];
-                    }
-
+                    int o = j * SoftSpokenOt.Width;
+                    Secp256k1Scalar r = za[o + L] + theta0.Multiply(za[o]) + theta1.Multiply(za[o + 1]);
                     r.WriteTo(rb);
                     h.Add(rb);
                 }
@@ -179,7 +175,7 @@ internal static class RandomVole
 
             for (int k = 0; k < L; k++)
             {
-                c[k] = GadgetSum(j => za[(j * SoftSpokenOt.Width) + k]);
+                c[k] = GadgetSum(za, k);
             }
 
             Array.Clear(za);
@@ -218,6 +214,7 @@ internal static class RandomVole
         byte[] ctx2 = Context2(state.Ctx, aliceMessage.AsSpan(0, 32));
         Span<Secp256k1Scalar> theta = stackalloc Secp256k1Scalar[L];
         Theta(ctx2, aliceMessage.AsSpan(32, Xi * SoftSpokenOt.Width * 32), theta);
+        Secp256k1ScalarMultiplier theta0 = theta[0].ToMultiplier(), theta1 = theta[1].ToMultiplier();
         Span<Secp256k1Scalar> w = stackalloc Secp256k1Scalar[SoftSpokenOt.Width];
         var zb = new Secp256k1Scalar[Xi * SoftSpokenOt.Width];
         Span<byte> mine = stackalloc byte[32];
@@ -231,8 +228,8 @@ internal static class RandomVole
                 for (int j = 0; j < Xi; j++)
                 {
                     // β_j·τ_j without a branch or a multiplication: τ_j's bytes masked by β_j (0x00 or 0xFF).
-                    byte mask = unchecked((byte)(0 - ((state.Ot.Choices[j >> 3] >> (j & 7)) & 1)));
-                    Secp256k1Scalar beta = Bit(state.Ot.Choices, j);
+                    int beta = BitOf(state.Ot.Choices, j);
+                    byte mask = unchecked((byte)(0 - beta));
                     SoftSpokenOt.RowOutput(ctx2, j, state.Ot.Rows16.AsSpan(j * 16, 16), w);
                     for (int k = 0; k < SoftSpokenOt.Width; k++)
                     {
@@ -245,13 +242,9 @@ internal static class RandomVole
                         zb[(j * SoftSpokenOt.Width) + k] = w[k] + Secp256k1Scalar.FromBytes(masked);
                     }
 
-                    Secp256k1Scalar r = zb[(j * SoftSpokenOt.Width) + L];
-                    for (int k = 0; k < L; k++)
-                    {
-                        r += theta[k] * zb[(j * SoftSpokenOt.Width) + k];
-                    }
-
-                    ((beta * mu) - r).WriteTo(rb);
+                    int o = j * SoftSpokenOt.Width;
+                    Secp256k1Scalar r = zb[o + L] + theta0.Multiply(zb[o]) + theta1.Multiply(zb[o + 1]);
+                    (mu.MultiplyByBit(beta) - r).WriteTo(rb);
                     h.Add(rb);
                 }
 
@@ -265,7 +258,7 @@ internal static class RandomVole
 
             for (int k = 0; k < L; k++)
             {
-                d[k] = GadgetSum(j => zb[(j * SoftSpokenOt.Width) + k]);
+                d[k] = GadgetSum(zb, k);
             }
 
             return state.B;
@@ -293,24 +286,29 @@ internal static class RandomVole
         }
     }
 
-    /// <summary>⟨g, z⟩: Horner's rule over the powers of two (additions only), then the random tail of g.</summary>
-    private static Secp256k1Scalar GadgetSum(Func<int, Secp256k1Scalar> z)
+    /// <summary>
+    /// ⟨g, z_{·,k}⟩ over the rows of <paramref name="z"/> (<see cref="SoftSpokenOt.Width"/> scalars per row): Horner's rule
+    /// over the powers of two (additions only), then the random tail of g.
+    /// </summary>
+    private static Secp256k1Scalar GadgetSum(ReadOnlySpan<Secp256k1Scalar> z, int k)
     {
         Secp256k1Scalar acc = Secp256k1Scalar.Zero;
         for (int j = 255; j >= 0; j--)
         {
-            acc = acc + acc + z(j);
+            acc = acc + acc + z[(j * SoftSpokenOt.Width) + k];
         }
 
         for (int j = 256; j < Xi; j++)
         {
-            acc += s_gadget[j] * z(j);
+            acc += s_gadgetTail[j - 256].Multiply(z[(j * SoftSpokenOt.Width) + k]);
         }
 
         return acc;
     }
 
-    private static Secp256k1Scalar Bit(ReadOnlySpan<byte> bits, int j) => Secp256k1Scalar.FromUInt64((ulong)((bits[j >> 3] >> (j & 7)) & 1));
+    private static Secp256k1Scalar Bit(ReadOnlySpan<byte> bits, int j) => Secp256k1Scalar.FromUInt64((ulong)BitOf(bits, j));
+
+    private static int BitOf(ReadOnlySpan<byte> bits, int j) => (bits[j >> 3] >> (j & 7)) & 1;
 
     private static Secp256k1Scalar[] BuildGadget()
     {
