@@ -118,10 +118,11 @@ internal static class RandomVole
 
         byte[] ctx = Context(sid, alice, bob, bobMessage.AsSpan(0, 32));
         byte[] rows = GC.AllocateArray<byte>(SoftSpokenOt.Rows * 16, pinned: true);
+        const int Chunk = SoftSpokenOt.RowChunk;
         Span<byte> aliceNonce = stackalloc byte[32];
-        Span<byte> delta2 = stackalloc byte[16];
-        Span<Secp256k1Scalar> v0 = stackalloc Secp256k1Scalar[SoftSpokenOt.Width];
-        Span<Secp256k1Scalar> v1 = stackalloc Secp256k1Scalar[SoftSpokenOt.Width];
+        Span<byte> delta2 = stackalloc byte[Chunk * 16];
+        Span<Secp256k1Scalar> v0 = stackalloc Secp256k1Scalar[Chunk * SoftSpokenOt.Width];
+        Span<Secp256k1Scalar> v1 = stackalloc Secp256k1Scalar[Chunk * SoftSpokenOt.Width];
         Span<Secp256k1Scalar> alpha = stackalloc Secp256k1Scalar[SoftSpokenOt.Width];
         try
         {
@@ -134,20 +135,22 @@ internal static class RandomVole
             byte[] msg = new byte[AliceMessageSize];
             aliceNonce.CopyTo(msg);
             var za = new Secp256k1Scalar[Xi * SoftSpokenOt.Width];
-            for (int j = 0; j < Xi; j++)
+            for (int j0 = 0; j0 < Xi; j0 += Chunk)
             {
-                ReadOnlySpan<byte> q = rows.AsSpan(j * 16, 16);
-                for (int b = 0; b < 16; b++)
+                // Eight rows at a time (their SHA-256 calls run in lanes): v^0 from Q_j, v^1 from Q_j ⊕ Δ.
+                ReadOnlySpan<byte> q = rows.AsSpan(j0 * 16, Chunk * 16);
+                for (int b = 0; b < Chunk * 16; b++)
                 {
-                    delta2[b] = (byte)(q[b] ^ delta[b]);
+                    delta2[b] = (byte)(q[b] ^ delta[b & 15]);
                 }
 
-                SoftSpokenOt.RowOutput(ctx2, j, q, v0);
-                SoftSpokenOt.RowOutput(ctx2, j, delta2, v1);
-                for (int k = 0; k < SoftSpokenOt.Width; k++)
+                SoftSpokenOt.RowOutputs(ctx2, j0, q, v0);
+                SoftSpokenOt.RowOutputs(ctx2, j0, delta2, v1);
+                for (int m = 0; m < Chunk * SoftSpokenOt.Width; m++)
                 {
-                    (v0[k] - v1[k] + alpha[k]).WriteTo(msg.AsSpan(32 + (((j * SoftSpokenOt.Width) + k) * 32), 32));
-                    za[(j * SoftSpokenOt.Width) + k] = -v0[k];
+                    int k = m % SoftSpokenOt.Width;
+                    (v0[m] - v1[m] + alpha[k]).WriteTo(msg.AsSpan(32 + (((j0 * SoftSpokenOt.Width) + m) * 32), 32));
+                    za[(j0 * SoftSpokenOt.Width) + m] = -v0[m];
                 }
             }
 
@@ -184,6 +187,7 @@ internal static class RandomVole
         finally
         {
             CryptographicOperations.ZeroMemory(rows);
+            CryptographicOperations.ZeroMemory(delta2);
             v0.Clear();
             v1.Clear();
             alpha.Clear();
@@ -215,7 +219,7 @@ internal static class RandomVole
         Span<Secp256k1Scalar> theta = stackalloc Secp256k1Scalar[L];
         Theta(ctx2, aliceMessage.AsSpan(32, Xi * SoftSpokenOt.Width * 32), theta);
         Secp256k1ScalarMultiplier theta0 = theta[0].ToMultiplier(), theta1 = theta[1].ToMultiplier();
-        Span<Secp256k1Scalar> w = stackalloc Secp256k1Scalar[SoftSpokenOt.Width];
+        Span<Secp256k1Scalar> w = stackalloc Secp256k1Scalar[SoftSpokenOt.RowChunk * SoftSpokenOt.Width];
         var zb = new Secp256k1Scalar[Xi * SoftSpokenOt.Width];
         Span<byte> mine = stackalloc byte[32];
         Span<byte> rb = stackalloc byte[32];
@@ -230,7 +234,13 @@ internal static class RandomVole
                     // β_j·τ_j without a branch or a multiplication: τ_j's bytes masked by β_j (0x00 or 0xFF).
                     int beta = BitOf(state.Ot.Choices, j);
                     byte mask = unchecked((byte)(0 - beta));
-                    SoftSpokenOt.RowOutput(ctx2, j, state.Ot.Rows16.AsSpan(j * 16, 16), w);
+                    int wj = (j % SoftSpokenOt.RowChunk) * SoftSpokenOt.Width;
+                    if (wj == 0)
+                    {
+                        // The random-OT outputs of the next eight rows, hashed in lanes.
+                        SoftSpokenOt.RowOutputs(ctx2, j, state.Ot.Rows16.AsSpan(j * 16, SoftSpokenOt.RowChunk * 16), w);
+                    }
+
                     for (int k = 0; k < SoftSpokenOt.Width; k++)
                     {
                         ReadOnlySpan<byte> t = aliceMessage.AsSpan(32 + (((j * SoftSpokenOt.Width) + k) * 32), 32);
@@ -239,7 +249,7 @@ internal static class RandomVole
                             masked[b] = (byte)(t[b] & mask);
                         }
 
-                        zb[(j * SoftSpokenOt.Width) + k] = w[k] + Secp256k1Scalar.FromBytes(masked);
+                        zb[(j * SoftSpokenOt.Width) + k] = w[wj + k] + Secp256k1Scalar.FromBytes(masked);
                     }
 
                     int o = j * SoftSpokenOt.Width;
