@@ -59,6 +59,22 @@ public sealed class ScalarAndPointTests
     }
 
     [Fact]
+    public void EcdhWithAParsedPoint_EqualsEcdhWithItsEncoding()
+    {
+        var rng = TestSeed.For("ecdh point");
+        for (int i = 0; i < 20; i++)
+        {
+            Secp256k1Scalar k = Secp256k1Scalar.Random(rng), m = Secp256k1Scalar.Random(rng);
+            Secp256k1Point p = Secp256k1Point.MultiplyGenerator(m);
+            using var a = EcdsaSecp256k1.Ecdh(k.ToBytes(), p.ToCompressed());
+            using var b = EcdsaSecp256k1.Ecdh(k.ToBytes(), p);
+            Assert.Equal(a.ReadOnlySpan.ToArray(), b.ReadOnlySpan.ToArray());
+        }
+
+        Assert.ThrowsAny<Exception>(() => EcdsaSecp256k1.Ecdh(Secp256k1Scalar.One.ToBytes(), Secp256k1Point.Identity));
+    }
+
+    [Fact]
     public void Secp256k1Scalar_WideReduction()
     {
         var rng = TestSeed.For("wide values");
