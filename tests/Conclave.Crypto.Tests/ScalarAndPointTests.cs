@@ -40,6 +40,41 @@ public sealed class ScalarAndPointTests
     }
 
     [Fact]
+    public void Secp256k1ScalarMultiplierAndMultiplyByBit_EqualTheProduct()
+    {
+        var rng = TestSeed.For("multipliers");
+        Secp256k1Scalar[] edge = [Secp256k1Scalar.Zero, Secp256k1Scalar.One, -Secp256k1Scalar.One, FromBig(N - 2), FromBig(BigInteger.Pow(2, 255))];
+        var values = edge.Concat(Enumerable.Range(0, 200).Select(_ => Secp256k1Scalar.Random(rng))).ToArray();
+        for (int i = 0; i < values.Length; i++)
+        {
+            Secp256k1Scalar a = values[i], b = values[(i * 11 + 5) % values.Length];
+            Assert.Equal(a * b, a.ToMultiplier().Multiply(b));
+            Assert.Equal(Big(a) * Big(b) % N, Big(a.ToMultiplier().Multiply(b)));
+            Assert.Equal(Secp256k1Scalar.Zero, a.MultiplyByBit(0));
+            Assert.Equal(a, a.MultiplyByBit(1));
+        }
+
+        Assert.Throws<ArgumentOutOfRangeException>(() => Secp256k1Scalar.One.MultiplyByBit(2));
+        Assert.Equal("Secp256k1ScalarMultiplier(****)", Secp256k1Scalar.One.ToMultiplier().ToString());
+    }
+
+    [Fact]
+    public void EcdhWithAParsedPoint_EqualsEcdhWithItsEncoding()
+    {
+        var rng = TestSeed.For("ecdh point");
+        for (int i = 0; i < 20; i++)
+        {
+            Secp256k1Scalar k = Secp256k1Scalar.Random(rng), m = Secp256k1Scalar.Random(rng);
+            Secp256k1Point p = Secp256k1Point.MultiplyGenerator(m);
+            using var a = EcdsaSecp256k1.Ecdh(k.ToBytes(), p.ToCompressed());
+            using var b = EcdsaSecp256k1.Ecdh(k.ToBytes(), p);
+            Assert.Equal(a.ReadOnlySpan.ToArray(), b.ReadOnlySpan.ToArray());
+        }
+
+        Assert.ThrowsAny<Exception>(() => EcdsaSecp256k1.Ecdh(Secp256k1Scalar.One.ToBytes(), Secp256k1Point.Identity));
+    }
+
+    [Fact]
     public void Secp256k1Scalar_WideReduction()
     {
         var rng = TestSeed.For("wide values");

@@ -229,7 +229,21 @@ public sealed class EcdsaSecp256k1 : SoftwareSignatureScheme
             throw CryptoErrors.InvalidLength("privateKey", privateKey.Length, 32);
         }
 
-        Secp256k1Point peer = Secp256k1Point.Parse(peerPublicKey, nameof(peerPublicKey));
+        return Ecdh(privateKey, Secp256k1Point.Parse(peerPublicKey, nameof(peerPublicKey)));
+    }
+
+    /// <summary>
+    /// ECDH with a peer point already parsed (libsecp256k1 default: SHA-256 of the compressed shared point): the same
+    /// output as <see cref="Ecdh(ReadOnlySpan{byte}, ReadOnlySpan{byte})"/> of its encoding, without serializing and
+    /// parsing the point again (a square root). The identity is refused.
+    /// </summary>
+    public static unsafe Memory.SecretBuffer Ecdh(ReadOnlySpan<byte> privateKey, Secp256k1Point peer)
+    {
+        if (privateKey.Length != 32)
+        {
+            throw CryptoErrors.InvalidLength("privateKey", privateKey.Length, 32);
+        }
+
         var output = Memory.SecretBuffer.Allocate(32);
         byte[] raw = peer.Raw;
         fixed (byte* o = output.Span)

@@ -161,6 +161,35 @@ public readonly struct Secp256k1Scalar : IEquatable<Secp256k1Scalar>
         return new Secp256k1Scalar(r0, r1, r2, r3);
     }
 
+    /// <summary>This scalar prepared for many multiplications (<see cref="Secp256k1ScalarMultiplier"/>).</summary>
+    public Secp256k1ScalarMultiplier ToMultiplier()
+    {
+        Field.MulR(_l0, _l1, _l2, _l3, out ulong m0, out ulong m1, out ulong m2, out ulong m3);
+        return new Secp256k1ScalarMultiplier(m0, m1, m2, m3);
+    }
+
+    /// <summary>
+    /// This scalar times a bit, <paramref name="bit"/> ∈ {0, 1}: the same value as <c>this * FromUInt64(bit)</c>, in
+    /// constant time (a mask, no multiplication and no branch on the bit).
+    /// </summary>
+    public Secp256k1Scalar MultiplyByBit(int bit)
+    {
+        if ((uint)bit > 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(bit), "a bit is 0 or 1");
+        }
+
+        ulong mask = unchecked(0UL - (ulong)bit);
+        return new Secp256k1Scalar(_l0 & mask, _l1 & mask, _l2 & mask, _l3 & mask);
+    }
+
+    /// <summary>this·m·2^-256 mod n: with m = k·2^256 mod n (a multiplier), this·k.</summary>
+    internal Secp256k1Scalar MontgomeryMultiply(ulong m0, ulong m1, ulong m2, ulong m3)
+    {
+        Field.MontMul(_l0, _l1, _l2, _l3, m0, m1, m2, m3, out ulong r0, out ulong r1, out ulong r2, out ulong r3);
+        return new Secp256k1Scalar(r0, r1, r2, r3);
+    }
+
     /// <summary>The multiplicative inverse; throws for zero, which has none.</summary>
     public Secp256k1Scalar Invert()
     {

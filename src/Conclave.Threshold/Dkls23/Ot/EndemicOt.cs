@@ -119,7 +119,7 @@ internal static class EndemicOt
 
     private static void Kdf(ReadOnlySpan<byte> ctx, int k, int b, ReadOnlySpan<byte> secret, Secp256k1Point peer, Span<byte> seed)
     {
-        using SecretBuffer shared = EcdsaSecp256k1.Ecdh(secret, peer.ToCompressed());
+        using SecretBuffer shared = EcdsaSecp256k1.Ecdh(secret, peer);
         using var h = new DklsHash("base-ot/key");
         h.Add(ctx).Add(k).Add(b).Add(shared.ReadOnlySpan).Finish(seed);
     }

@@ -60,18 +60,18 @@ internal static class SoftSpokenOt
         pad.CopyTo(state.Choices.AsSpan(Xi / 8));
         byte[] msg = new byte[MessageSize];
         byte[] t0 = GC.AllocateArray<byte>(Kappa * RowBytes, pinned: true);
-        Span<byte> t1 = stackalloc byte[RowBytes];
+        byte[] t1 = GC.AllocateArray<byte>(Kappa * RowBytes, pinned: true);
         try
         {
+            PrgColumns(seeds0, ctx, t0);
+            PrgColumns(seeds1, ctx, t1);
             for (int k = 0; k < Kappa; k++)
             {
-                Span<byte> c0 = t0.AsSpan(k * RowBytes, RowBytes);
-                Prg(seeds0.Slice(k * 32, 32), ctx, k, c0);
-                Prg(seeds1.Slice(k * 32, 32), ctx, k, t1);
+                ReadOnlySpan<byte> c0 = t0.AsSpan(k * RowBytes, RowBytes), c1 = t1.AsSpan(k * RowBytes, RowBytes);
                 Span<byte> u = msg.AsSpan(k * RowBytes, RowBytes);
                 for (int b = 0; b < RowBytes; b++)
                 {
-                    u[b] = (byte)(c0[b] ^ t1[b] ^ state.Choices[b]);
+                    u[b] = (byte)(c0[b] ^ c1[b] ^ state.Choices[b]);
                 }
             }
 
@@ -111,10 +111,10 @@ internal static class SoftSpokenOt
         byte[] q = GC.AllocateArray<byte>(Kappa * RowBytes, pinned: true);
         try
         {
+            PrgColumns(seeds, ctx, q);
             for (int k = 0; k < Kappa; k++)
             {
                 Span<byte> col = q.AsSpan(k * RowBytes, RowBytes);
-                Prg(seeds.Slice(k * 32, 32), ctx, k, col);
                 byte mask = unchecked((byte)(0 - ((delta[k >> 3] >> (k & 7)) & 1)));
                 ReadOnlySpan<byte> u = message.Slice(k * RowBytes, RowBytes);
                 for (int b = 0; b < RowBytes; b++)
@@ -178,6 +178,62 @@ internal static class SoftSpokenOt
         CryptographicOperations.ZeroMemory(digest);
     }
 
+    /// <summary>The rows hashed together by <see cref="RowOutputs"/>: eight rows, three full lanes of SHA-256.</summary>
+    internal const int RowChunk = 8;
+
+    private const int RowInputSize = 1 + 32 + 4 + 1 + 16;
+
+    /// <summary>
+    /// <see cref="RowOutput"/> for the rows <paramref name="first"/>, <paramref name="first"/> + 1, … (at most
+    /// <see cref="RowChunk"/> rows of 16 bytes in <paramref name="rows16"/>), <see cref="Width"/> scalars per row into
+    /// <paramref name="output"/>: the same values, the SHA-256 calls made eight at a time (<see cref="Sha256Lanes"/>).
+    /// </summary>
+    internal static void RowOutputs(ReadOnlySpan<byte> ctx2, int first, ReadOnlySpan<byte> rows16, Span<Secp256k1Scalar> output)
+    {
+        int n = rows16.Length / 16;
+        if (n > RowChunk || rows16.Length != n * 16 || output.Length != n * Width || ctx2.Length != 32)
+        {
+            throw new ArgumentException("at most eight 16-byte rows, Width scalars each, and a 32-byte context");
+        }
+
+        Span<byte> inputs = stackalloc byte[RowChunk * Width * RowInputSize];
+        Span<byte> digests = stackalloc byte[RowChunk * Width * 32];
+        inputs = inputs[..(n * Width * RowInputSize)];
+        digests = digests[..(n * Width * 32)];
+        try
+        {
+            for (int i = 0; i < n; i++)
+            {
+                for (int k = 0; k < Width; k++)
+                {
+                    Span<byte> input = inputs.Slice(((i * Width) + k) * RowInputSize, RowInputSize);
+                    input[0] = 0x4F; // 'O': output domain
+                    ctx2.CopyTo(input.Slice(1, 32));
+                    BinaryPrimitives.WriteInt32BigEndian(input.Slice(33, 4), first + i);
+                    input[37] = (byte)k;
+                    rows16.Slice(i * 16, 16).CopyTo(input[38..]);
+                }
+            }
+
+            Sha256Lanes.HashMany(inputs, RowInputSize, digests);
+            for (int m = 0; m < n * Width; m++)
+            {
+                ReadOnlySpan<byte> digest = digests.Slice(m * 32, 32);
+
+                // A digest ≥ n (probability below 2^-127) takes the slower reduction; the value is the same either way.
+                if (!Secp256k1Scalar.TryFromBytes(digest, out output[m]))
+                {
+                    output[m] = Secp256k1Scalar.FromBytesReduced(digest);
+                }
+            }
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(inputs);
+            CryptographicOperations.ZeroMemory(digests);
+        }
+    }
+
     internal static ulong Lo(ReadOnlySpan<byte> rows16, int i) => BinaryPrimitives.ReadUInt64LittleEndian(rows16.Slice(i * 16, 8));
 
     internal static ulong Hi(ReadOnlySpan<byte> rows16, int i) => BinaryPrimitives.ReadUInt64LittleEndian(rows16.Slice((i * 16) + 8, 8));
@@ -189,7 +245,7 @@ internal static class SoftSpokenOt
     }
 
     /// <summary>PRG(seed, ctx, k): SHA-256 in counter mode, <see cref="RowBytes"/> bytes.</summary>
-    private static void Prg(ReadOnlySpan<byte> seed, ReadOnlySpan<byte> ctx, int k, Span<byte> output)
+    internal static void Prg(ReadOnlySpan<byte> seed, ReadOnlySpan<byte> ctx, int k, Span<byte> output)
     {
         Span<byte> input = stackalloc byte[1 + 32 + 32 + 4 + 1];
         Span<byte> block = stackalloc byte[32];
@@ -208,6 +264,54 @@ internal static class SoftSpokenOt
         CryptographicOperations.ZeroMemory(block);
     }
 
+    private const int PrgInputSize = 1 + 32 + 32 + 4 + 1;
+
+    private const int PrgBlocks = (RowBytes + 31) / 32;
+
+    /// <summary>
+    /// <see cref="Prg"/> for every column k &lt; κ with seed k of <paramref name="seeds"/>, column k at
+    /// <c>k·RowBytes</c> of <paramref name="columns"/>: the same bytes, the SHA-256 blocks of eight columns hashed together.
+    /// </summary>
+    internal static void PrgColumns(ReadOnlySpan<byte> seeds, ReadOnlySpan<byte> ctx, Span<byte> columns)
+    {
+        const int Chunk = 8;
+        Span<byte> inputs = stackalloc byte[Chunk * PrgBlocks * PrgInputSize];
+        Span<byte> digests = stackalloc byte[Chunk * PrgBlocks * 32];
+        try
+        {
+            for (int k0 = 0; k0 < Kappa; k0 += Chunk)
+            {
+                for (int c = 0; c < Chunk; c++)
+                {
+                    for (int blk = 0; blk < PrgBlocks; blk++)
+                    {
+                        Span<byte> input = inputs.Slice(((c * PrgBlocks) + blk) * PrgInputSize, PrgInputSize);
+                        input[0] = 0x50; // 'P': PRG domain
+                        seeds.Slice((k0 + c) * 32, 32).CopyTo(input.Slice(1, 32));
+                        ctx.CopyTo(input.Slice(33, 32));
+                        BinaryPrimitives.WriteInt32BigEndian(input.Slice(65, 4), k0 + c);
+                        input[69] = (byte)blk;
+                    }
+                }
+
+                Sha256Lanes.HashMany(inputs, PrgInputSize, digests);
+                for (int c = 0; c < Chunk; c++)
+                {
+                    Span<byte> col = columns.Slice((k0 + c) * RowBytes, RowBytes);
+                    for (int blk = 0, off = 0; off < RowBytes; blk++, off += 32)
+                    {
+                        digests.Slice(((c * PrgBlocks) + blk) * 32, Math.Min(32, RowBytes - off)).CopyTo(col[off..]);
+                    }
+                }
+            }
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(inputs);
+            CryptographicOperations.ZeroMemory(digests);
+        }
+    }
+
     /// <summary>χ_1..χ_M ∈ GF(2^128) from SHA-256(ctx ‖ H(whole u matrix)) in counter mode (Fiat–Shamir).</summary>
     private static (ulong, ulong)[] Challenges(ReadOnlySpan<byte> ctx, ReadOnlySpan<byte> u)
     {
@@ -218,13 +322,19 @@ internal static class SoftSpokenOt
         }
 
         var chi = new (ulong, ulong)[Rows];
-        Span<byte> input = stackalloc byte[36];
-        Span<byte> block = stackalloc byte[32];
-        seed.CopyTo(input);
+        byte[] inputs = new byte[Rows / 2 * 36];
+        byte[] blocks = new byte[Rows / 2 * 32];
         for (int i = 0; i < Rows; i += 2)
         {
+            Span<byte> input = inputs.AsSpan(i / 2 * 36, 36);
+            seed.CopyTo(input);
             BinaryPrimitives.WriteInt32BigEndian(input[32..], i);
-            SHA256.HashData(input, block);
+        }
+
+        Sha256Lanes.HashMany(inputs, 36, blocks);
+        for (int i = 0; i < Rows; i += 2)
+        {
+            ReadOnlySpan<byte> block = blocks.AsSpan(i / 2 * 32, 32);
             chi[i] = (BinaryPrimitives.ReadUInt64LittleEndian(block), BinaryPrimitives.ReadUInt64LittleEndian(block[8..]));
             chi[i + 1] = (BinaryPrimitives.ReadUInt64LittleEndian(block[16..]), BinaryPrimitives.ReadUInt64LittleEndian(block[24..]));
         }
@@ -232,36 +342,57 @@ internal static class SoftSpokenOt
         return chi;
     }
 
-    /// <summary>κ columns of M bits into M rows of κ = 128 bits (row i, bit k = column k, bit i).</summary>
+    /// <summary>
+    /// κ columns of M bits into M rows of κ = 128 bits (row i, bit k = column k, bit i): per 64 columns and 64 rows, a
+    /// 64 × 64 bit-matrix transpose by six rounds of masked swaps (Hacker's Delight, 2nd ed., section 7-3), instead of
+    /// one shift per bit. No branch or memory access depends on the bits.
+    /// </summary>
     private static void Transpose(ReadOnlySpan<byte> columns, Span<byte> rows16)
     {
-        Span<ulong> lo = stackalloc ulong[Rows];
-        Span<ulong> hi = stackalloc ulong[Rows];
-        lo.Clear();
-        hi.Clear();
-        for (int k = 0; k < Kappa; k++)
+        Span<ulong> block = stackalloc ulong[64];
+        try
         {
-            ReadOnlySpan<byte> col = columns.Slice(k * RowBytes, RowBytes);
-            int shift = k & 63;
-            Span<ulong> target = k < 64 ? lo : hi;
-            for (int w = 0; w < RowBytes / 8; w++)
+            for (int half = 0; half < Kappa / 64; half++)
             {
-                ulong word = BinaryPrimitives.ReadUInt64LittleEndian(col.Slice(w * 8, 8));
-                int baseRow = w * 64;
-                for (int b = 0; b < 64; b++)
+                for (int w = 0; w < RowBytes / 8; w++)
                 {
-                    target[baseRow + b] |= ((word >> b) & 1UL) << shift;
+                    for (int k = 0; k < 64; k++)
+                    {
+                        block[k] = BinaryPrimitives.ReadUInt64LittleEndian(columns.Slice((((half * 64) + k) * RowBytes) + (w * 8), 8));
+                    }
+
+                    Transpose64(block);
+                    for (int b = 0; b < 64; b++)
+                    {
+                        BinaryPrimitives.WriteUInt64LittleEndian(rows16.Slice((((w * 64) + b) * 16) + (half * 8), 8), block[b]);
+                    }
                 }
             }
         }
-
-        for (int i = 0; i < Rows; i++)
+        finally
         {
-            BinaryPrimitives.WriteUInt64LittleEndian(rows16.Slice(i * 16, 8), lo[i]);
-            BinaryPrimitives.WriteUInt64LittleEndian(rows16.Slice((i * 16) + 8, 8), hi[i]);
+            block.Clear();
         }
+    }
 
-        lo.Clear();
-        hi.Clear();
+    /// <summary>In place: bit b of a[k] becomes bit k of a[b].</summary>
+    private static void Transpose64(Span<ulong> a)
+    {
+        ReadOnlySpan<ulong> masks = [0x00000000FFFFFFFFUL, 0x0000FFFF0000FFFFUL, 0x00FF00FF00FF00FFUL, 0x0F0F0F0F0F0F0F0FUL, 0x3333333333333333UL, 0x5555555555555555UL];
+        for (int round = 0, j = 32; round < 6; round++, j >>= 1)
+        {
+            ulong m = masks[round];
+            for (int k = 0; k < 64; k++)
+            {
+                if ((k & j) != 0)
+                {
+                    continue;
+                }
+
+                ulong t = ((a[k] >> j) ^ a[k + j]) & m;
+                a[k + j] ^= t;
+                a[k] ^= t << j;
+            }
+        }
     }
 }

@@ -323,7 +323,7 @@ public static class DklsSigner
         byte[] kb = k.ToBytes();
         try
         {
-            using SecretBuffer e = EcdsaSecp256k1.Ecdh(kb, p.ToCompressed());
+            using SecretBuffer e = EcdsaSecp256k1.Ecdh(kb, p);
             return CryptographicOperations.FixedTimeEquals(e.ReadOnlySpan, SHA256.HashData(q.ToCompressed()));
         }
         finally

@@ -37,6 +37,9 @@ internal static class RandomVole
 
     private static readonly Secp256k1Scalar[] s_gadget = BuildGadget();
 
+    /// <summary>The random tail of g (j ≥ 256) prepared for multiplication: the same products, one Montgomery step each.</summary>
+    private static readonly Secp256k1ScalarMultiplier[] s_gadgetTail = [.. s_gadget.Skip(256).Select(g => g.ToMultiplier())];
+
     internal static ReadOnlySpan<Secp256k1Scalar> Gadget => s_gadget;
 
     /// <summary>Bob's secret state between his message and Alice's answer.</summary>
@@ -87,7 +90,7 @@ internal static class RandomVole
 
             for (int j = 256; j < Xi; j++)
             {
-                acc += s_gadget[j] * Bit(beta, j);
+                acc += s_gadget[j].MultiplyByBit(BitOf(beta, j));
             }
 
             state.B = acc;
@@ -115,10 +118,11 @@ internal static class RandomVole
 
         byte[] ctx = Context(sid, alice, bob, bobMessage.AsSpan(0, 32));
         byte[] rows = GC.AllocateArray<byte>(SoftSpokenOt.Rows * 16, pinned: true);
+        const int Chunk = SoftSpokenOt.RowChunk;
         Span<byte> aliceNonce = stackalloc byte[32];
-        Span<byte> delta2 = stackalloc byte[16];
-        Span<Secp256k1Scalar> v0 = stackalloc Secp256k1Scalar[SoftSpokenOt.Width];
-        Span<Secp256k1Scalar> v1 = stackalloc Secp256k1Scalar[SoftSpokenOt.Width];
+        Span<byte> delta2 = stackalloc byte[Chunk * 16];
+        Span<Secp256k1Scalar> v0 = stackalloc Secp256k1Scalar[Chunk * SoftSpokenOt.Width];
+        Span<Secp256k1Scalar> v1 = stackalloc Secp256k1Scalar[Chunk * SoftSpokenOt.Width];
         Span<Secp256k1Scalar> alpha = stackalloc Secp256k1Scalar[SoftSpokenOt.Width];
         try
         {
@@ -131,30 +135,29 @@ internal static class RandomVole
             byte[] msg = new byte[AliceMessageSize];
             aliceNonce.CopyTo(msg);
             var za = new Secp256k1Scalar[Xi * SoftSpokenOt.Width];
-            for (int j = 0; j < Xi; j++)
+            for (int j0 = 0; j0 < Xi; j0 += Chunk)
             {
-                ReadOnlySpan<byte> q = rows.AsSpan(j * 16, 16);
-                for (int b = 0; b < 16; b++)
+                // Eight rows at a time (their SHA-256 calls run in lanes): v^0 from Q_j, v^1 from Q_j ⊕ Δ.
+                ReadOnlySpan<byte> q = rows.AsSpan(j0 * 16, Chunk * 16);
+                for (int b = 0; b < Chunk * 16; b++)
                 {
-                    delta2[b] = (byte)(q[b] ^ delta[b]);
+                    delta2[b] = (byte)(q[b] ^ delta[b & 15]);
                 }
 
-                SoftSpokenOt.RowOutput(ctx2, j, q, v0);
-                SoftSpokenOt.RowOutput(ctx2, j, delta2, v1);
-                for (int k = 0; k < SoftSpokenOt.Width; k++)
+                SoftSpokenOt.RowOutputs(ctx2, j0, q, v0);
+                SoftSpokenOt.RowOutputs(ctx2, j0, delta2, v1);
+                for (int m = 0; m < Chunk * SoftSpokenOt.Width; m++)
                 {
-                    (v0[k] - v1[k] + alpha[k]).WriteTo(msg.AsSpan(32 + (((j * SoftSpokenOt.Width) + k) * 32), 32));
-                    za[(j * SoftSpokenOt.Width) + k] = -v0[k];
+                    int k = m % SoftSpokenOt.Width;
+                    (v0[m] - v1[m] + alpha[k]).WriteTo(msg.AsSpan(32 + (((j0 * SoftSpokenOt.Width) + m) * 32), 32));
+                    za[(j0 * SoftSpokenOt.Width) + m] = -v0[m];
                 }
             }
 
             Span<Secp256k1Scalar> theta = stackalloc Secp256k1Scalar[L];
             Theta(ctx2, msg.AsSpan(32, Xi * SoftSpokenOt.Width * 32), theta);
-            Secp256k1Scalar mu = alpha[2];
-            for (int k = 0; k < L; k++)
-            {
-                mu += theta[k] * a[k];
-            }
+            Secp256k1ScalarMultiplier theta0 = theta[0].ToMultiplier(), theta1 = theta[1].ToMultiplier();
+            Secp256k1Scalar mu = alpha[2] + theta0.Multiply(a[0]) + theta1.Multiply(a[1]);
 
             using (var h = new DklsHash("rvole/check"))
             {
@@ -162,12 +165,8 @@ internal static class RandomVole
                 Span<byte> rb = stackalloc byte[32];
                 for (int j = 0; j < Xi; j++)
                 {
-                    Secp256k1Scalar r = za[(j * SoftSpokenOt.Width) + L];
-                    for (int k = 0; k < L; k++)
-                    {
-                        r += theta[k] * za[(j * SoftSpokenOt.Width) + k];
-                    }
-
+                    int o = j * SoftSpokenOt.Width;
+                    Secp256k1Scalar r = za[o + L] + theta0.Multiply(za[o]) + theta1.Multiply(za[o + 1]);
                     r.WriteTo(rb);
                     h.Add(rb);
                 }
@@ -179,7 +178,7 @@ internal static class RandomVole
 
             for (int k = 0; k < L; k++)
             {
-                c[k] = GadgetSum(j => za[(j * SoftSpokenOt.Width) + k]);
+                c[k] = GadgetSum(za, k);
             }
 
             Array.Clear(za);
@@ -188,6 +187,7 @@ internal static class RandomVole
         finally
         {
             CryptographicOperations.ZeroMemory(rows);
+            CryptographicOperations.ZeroMemory(delta2);
             v0.Clear();
             v1.Clear();
             alpha.Clear();
@@ -218,7 +218,8 @@ internal static class RandomVole
         byte[] ctx2 = Context2(state.Ctx, aliceMessage.AsSpan(0, 32));
         Span<Secp256k1Scalar> theta = stackalloc Secp256k1Scalar[L];
         Theta(ctx2, aliceMessage.AsSpan(32, Xi * SoftSpokenOt.Width * 32), theta);
-        Span<Secp256k1Scalar> w = stackalloc Secp256k1Scalar[SoftSpokenOt.Width];
+        Secp256k1ScalarMultiplier theta0 = theta[0].ToMultiplier(), theta1 = theta[1].ToMultiplier();
+        Span<Secp256k1Scalar> w = stackalloc Secp256k1Scalar[SoftSpokenOt.RowChunk * SoftSpokenOt.Width];
         var zb = new Secp256k1Scalar[Xi * SoftSpokenOt.Width];
         Span<byte> mine = stackalloc byte[32];
         Span<byte> rb = stackalloc byte[32];
@@ -231,9 +232,15 @@ internal static class RandomVole
                 for (int j = 0; j < Xi; j++)
                 {
                     // β_j·τ_j without a branch or a multiplication: τ_j's bytes masked by β_j (0x00 or 0xFF).
-                    byte mask = unchecked((byte)(0 - ((state.Ot.Choices[j >> 3] >> (j & 7)) & 1)));
-                    Secp256k1Scalar beta = Bit(state.Ot.Choices, j);
-                    SoftSpokenOt.RowOutput(ctx2, j, state.Ot.Rows16.AsSpan(j * 16, 16), w);
+                    int beta = BitOf(state.Ot.Choices, j);
+                    byte mask = unchecked((byte)(0 - beta));
+                    int wj = (j % SoftSpokenOt.RowChunk) * SoftSpokenOt.Width;
+                    if (wj == 0)
+                    {
+                        // The random-OT outputs of the next eight rows, hashed in lanes.
+                        SoftSpokenOt.RowOutputs(ctx2, j, state.Ot.Rows16.AsSpan(j * 16, SoftSpokenOt.RowChunk * 16), w);
+                    }
+
                     for (int k = 0; k < SoftSpokenOt.Width; k++)
                     {
                         ReadOnlySpan<byte> t = aliceMessage.AsSpan(32 + (((j * SoftSpokenOt.Width) + k) * 32), 32);
@@ -242,16 +249,12 @@ internal static class RandomVole
                             masked[b] = (byte)(t[b] & mask);
                         }
 
-                        zb[(j * SoftSpokenOt.Width) + k] = w[k] + Secp256k1Scalar.FromBytes(masked);
+                        zb[(j * SoftSpokenOt.Width) + k] = w[wj + k] + Secp256k1Scalar.FromBytes(masked);
                     }
 
-                    Secp256k1Scalar r = zb[(j * SoftSpokenOt.Width) + L];
-                    for (int k = 0; k < L; k++)
-                    {
-                        r += theta[k] * zb[(j * SoftSpokenOt.Width) + k];
-                    }
-
-                    ((beta * mu) - r).WriteTo(rb);
+                    int o = j * SoftSpokenOt.Width;
+                    Secp256k1Scalar r = zb[o + L] + theta0.Multiply(zb[o]) + theta1.Multiply(zb[o + 1]);
+                    (mu.MultiplyByBit(beta) - r).WriteTo(rb);
                     h.Add(rb);
                 }
 
@@ -265,7 +268,7 @@ internal static class RandomVole
 
             for (int k = 0; k < L; k++)
             {
-                d[k] = GadgetSum(j => zb[(j * SoftSpokenOt.Width) + k]);
+                d[k] = GadgetSum(zb, k);
             }
 
             return state.B;
@@ -293,24 +296,29 @@ internal static class RandomVole
         }
     }
 
-    /// <summary>⟨g, z⟩: Horner's rule over the powers of two (additions only), then the random tail of g.</summary>
-    private static Secp256k1Scalar GadgetSum(Func<int, Secp256k1Scalar> z)
+    /// <summary>
+    /// ⟨g, z_{·,k}⟩ over the rows of <paramref name="z"/> (<see cref="SoftSpokenOt.Width"/> scalars per row): Horner's rule
+    /// over the powers of two (additions only), then the random tail of g.
+    /// </summary>
+    private static Secp256k1Scalar GadgetSum(ReadOnlySpan<Secp256k1Scalar> z, int k)
     {
         Secp256k1Scalar acc = Secp256k1Scalar.Zero;
         for (int j = 255; j >= 0; j--)
         {
-            acc = acc + acc + z(j);
+            acc = acc + acc + z[(j * SoftSpokenOt.Width) + k];
         }
 
         for (int j = 256; j < Xi; j++)
         {
-            acc += s_gadget[j] * z(j);
+            acc += s_gadgetTail[j - 256].Multiply(z[(j * SoftSpokenOt.Width) + k]);
         }
 
         return acc;
     }
 
-    private static Secp256k1Scalar Bit(ReadOnlySpan<byte> bits, int j) => Secp256k1Scalar.FromUInt64((ulong)((bits[j >> 3] >> (j & 7)) & 1));
+    private static Secp256k1Scalar Bit(ReadOnlySpan<byte> bits, int j) => Secp256k1Scalar.FromUInt64((ulong)BitOf(bits, j));
+
+    private static int BitOf(ReadOnlySpan<byte> bits, int j) => (bits[j >> 3] >> (j & 7)) & 1;
 
     private static Secp256k1Scalar[] BuildGadget()
     {
