@@ -143,17 +143,9 @@ public sealed class DkgComplaintTests(ComplaintCluster fixture) : IClassFixture<
         Assert.True(key.Suite.Verify(verifying, msg, sig));
     }
 
-    /// <summary>What node <paramref name="node"/> holds of the key: version, state and unfinished run id.</summary>
     private async Task<(int Version, string State, string Run)> StatusAsync(uint node, string keyId)
     {
-        IReadOnlyList<Envelope> reply = await _c.Coordinator.Node(node).StepAsync(
-            _c.Coordinator.Request(Cluster.NewSessionId(), FrostMessages.RotationStatus, 9, [node], new PayloadWriter().String(keyId).ToArray()), [], Timeout, CancellationToken.None);
-        var r = new PayloadReader(Assert.Single(reply).Payload.Span);
-        int version = (int)r.U32("version");
-        string state = r.String("state");
-        string run = r.String("run");
-        _ = r.String("runState");
-        r.End();
+        (int version, string state, string run, _) = await NodeKeyStatus.ReadAsync(_c.Coordinator, node, keyId);
         return (version, state, run);
     }
 }

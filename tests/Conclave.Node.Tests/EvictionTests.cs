@@ -324,13 +324,7 @@ public sealed class EvictionTests(FiveNodeCluster fixture) : IClassFixture<FiveN
 
     private async Task<(int Version, string State)> StatusAsync(uint node, string keyId)
     {
-        IReadOnlyList<Envelope> reply = await Step(node, FrostMessages.RotationStatus, new PayloadWriter().String(keyId).ToArray());
-        var r = new PayloadReader(Assert.Single(reply).Payload.Span);
-        int version = (int)r.U32("version");
-        string state = r.String("state");
-        _ = r.String("run");
-        _ = r.String("runState");
-        r.End();
+        (int version, string state, _, _) = await NodeKeyStatus.ReadAsync(_c.Coordinator, node, keyId);
         return (version, state);
     }
 

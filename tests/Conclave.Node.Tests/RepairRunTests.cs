@@ -140,15 +140,7 @@ public sealed class RepairRunTests(FiveNodeCluster fixture) : IClassFixture<Five
 
     private async Task<(string State, string ActiveRun)> StatusAsync(uint node, string keyId)
     {
-        IReadOnlyList<Envelope> reply = await _c.Coordinator.Node(node).StepAsync(
-            _c.Coordinator.Request(Cluster.NewSessionId(), FrostMessages.RotationStatus, 9, [node], new PayloadWriter().String(keyId).ToArray()), [],
-            TimeSpan.FromSeconds(20), CancellationToken.None);
-        var r = new PayloadReader(Assert.Single(reply).Payload.Span);
-        _ = r.U32("version");
-        string state = r.String("state");
-        string run = r.String("run");
-        _ = r.String("runState");
-        r.End();
+        (_, string state, string run, _) = await NodeKeyStatus.ReadAsync(_c.Coordinator, node, keyId);
         return (state, run);
     }
 

@@ -291,13 +291,7 @@ public sealed class RotationCrashTests(FiveNodeCluster fixture, ITestOutputHelpe
 
     private async Task<(int Version, string State, string ActiveRun)> StatusAsync(uint node, string keyId)
     {
-        IReadOnlyList<Envelope> reply = await Step(node, Cluster.NewSessionId(), FrostMessages.RotationStatus, new PayloadWriter().String(keyId).ToArray(), []);
-        var r = new PayloadReader(Assert.Single(reply).Payload.Span);
-        int version = (int)r.U32("version");
-        string state = r.String("state");
-        string run = r.String("run");
-        _ = r.String("runState");
-        r.End();
+        (int version, string state, string run, _) = await NodeKeyStatus.ReadAsync(_c.Coordinator, node, keyId);
         return (version, state, run);
     }
 

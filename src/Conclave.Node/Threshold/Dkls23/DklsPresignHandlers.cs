@@ -57,18 +57,7 @@ public sealed class DklsPresignHandlers(DklsNodeState state) : IProtocolHandler
         string keyId = r.String("keyId");
         int version = (int)r.U32("keyVersion");
         uint[] signers = r.NodeIds("signers");
-        uint count = r.U32("pathLength");
-        if (count > 255)
-        {
-            throw new ProtocolException("a derivation path has at most 255 levels");
-        }
-
-        uint[] path = new uint[count];
-        for (int i = 0; i < path.Length; i++)
-        {
-            path[i] = r.U32("pathIndex");
-        }
-
+        uint[] path = r.NonHardenedPath();
         byte[] id = r.Bytes("presignatureId", MaterialPool<string, DklsPresignature>.IdSizeInBytes).ToArray();
         byte[] digest = r.Bytes("digest", 32).ToArray();
         r.End();
