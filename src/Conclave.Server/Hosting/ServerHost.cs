@@ -389,7 +389,6 @@ public static class ServerHost
         }
     }
 
-    /// <summary>This replica's stable name (file <c>instance-id</c> in its data folder, made at first start).</summary>
     /// <summary>
     /// The coordinator's entry for a signing round, durable before any node is asked: in the same commit as what the
     /// request holds (Api.RequestAudit) when the round runs inside a signing request, else on its own.
@@ -397,6 +396,7 @@ public static class ServerHost
     private static Task AppendRoundAsync(IConclaveStore store, Conclave.Storage.Audit.AuditEntryInput entry, CancellationToken ct) =>
         Api.RequestAudit.Current is { } held ? held.FlushAsync(entry).WaitAsync(ct) : store.Audit.AppendAsync(entry, ct);
 
+    /// <summary>This replica's stable name (file <c>instance-id</c> in its data folder, made at first start).</summary>
     private static string InstanceId(string dataDir)
     {
         string path = Path.Combine(dataDir, "instance-id");
