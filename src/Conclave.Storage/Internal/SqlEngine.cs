@@ -87,6 +87,19 @@ internal static class DbExtensions
         return p;
     }
 
+    /// <summary>Runs the query and maps every row with <paramref name="read"/>, in the order the rows come.</summary>
+    public static async Task<List<T>> ListAsync<T>(this DbCommand cmd, Func<DbDataReader, T> read, CancellationToken ct)
+    {
+        using DbDataReader r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        var list = new List<T>();
+        while (await r.ReadAsync(ct).ConfigureAwait(false))
+        {
+            list.Add(read(r));
+        }
+
+        return list;
+    }
+
     public static byte[]? GetBytesOrNull(this DbDataReader r, int i) => r.IsDBNull(i) ? null : (byte[])r.GetValue(i);
 
     public static string? GetStringOrNull(this DbDataReader r, int i) => r.IsDBNull(i) ? null : r.GetString(i);

@@ -112,14 +112,7 @@ internal sealed class SqlRiskStore(SqlStore store) : IRiskStore
         {
             using DbCommand cmd = SqlEngine.Command(c, null, "SELECT second_ms, events FROM risk_threats WHERE second_ms > @from ORDER BY second_ms");
             cmd.Add("@from", from.ToUnixTimeMilliseconds());
-            using DbDataReader r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            var list = new List<StoredThreatBucket>();
-            while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                list.Add(new StoredThreatBucket(SqlStore.FromMs(r.GetInt64(0)), r.GetInt64(1)));
-            }
-
-            return list;
+            return await cmd.ListAsync(r => new StoredThreatBucket(SqlStore.FromMs(r.GetInt64(0)), r.GetInt64(1)), cancellationToken).ConfigureAwait(false);
         }, cancellationToken);
 
     public Task<IReadOnlyList<StoredPriceSample>> ReadPricesAsync(DateTimeOffset from, CancellationToken cancellationToken = default) =>
@@ -129,13 +122,9 @@ internal sealed class SqlRiskStore(SqlStore store) : IRiskStore
                 "SELECT source, at_ms, price FROM risk_prices WHERE at_ms > @from " +
                 "UNION SELECT p.source, p.at_ms, p.price FROM risk_prices p JOIN (SELECT source, MAX(at_ms) AS m FROM risk_prices GROUP BY source) l ON p.source = l.source AND p.at_ms = l.m");
             cmd.Add("@from", from.ToUnixTimeMilliseconds());
-            using DbDataReader r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            var list = new List<StoredPriceSample>();
-            while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                list.Add(new StoredPriceSample(r.GetString(0), SqlStore.FromMs(r.GetInt64(1)), decimal.Parse(r.GetString(2), NumberStyles.Number, CultureInfo.InvariantCulture)));
-            }
-
+            List<StoredPriceSample> list = await cmd.ListAsync(
+                r => new StoredPriceSample(r.GetString(0), SqlStore.FromMs(r.GetInt64(1)), decimal.Parse(r.GetString(2), NumberStyles.Number, CultureInfo.InvariantCulture)),
+                cancellationToken).ConfigureAwait(false);
             return [.. list.OrderBy(s => s.Source, StringComparer.Ordinal).ThenBy(s => s.At)];
         }, cancellationToken);
 
@@ -158,13 +147,7 @@ internal sealed class SqlRiskStore(SqlStore store) : IRiskStore
         {
             using DbCommand cmd = SqlEngine.Command(c, null, "SELECT approver FROM risk_lockdown_votes WHERE lockdown_since_ms=@s");
             cmd.Add("@s", lockdownSince.ToUnixTimeMilliseconds());
-            using DbDataReader r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            var list = new List<string>();
-            while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                list.Add(r.GetString(0));
-            }
-
+            List<string> list = await cmd.ListAsync(r => r.GetString(0), cancellationToken).ConfigureAwait(false);
             return [.. list.Order(StringComparer.Ordinal)];
         }, cancellationToken);
 

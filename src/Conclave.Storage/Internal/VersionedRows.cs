@@ -80,13 +80,6 @@ internal static class VersionedRows
                 cmd.Add("@v", version.Value);
             }
 
-            using DbDataReader r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
-            var list = new List<T>();
-            while (await r.ReadAsync(ct).ConfigureAwait(false))
-            {
-                list.Add(read(r));
-            }
-
-            return list;
+            return await cmd.ListAsync(read, ct).ConfigureAwait(false);
         }, ct);
 }
