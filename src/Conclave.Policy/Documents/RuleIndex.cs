@@ -162,15 +162,12 @@ internal sealed class RuleIndex
     /// argument) and, by kind, those whose condition holds for any value not of that kind (read when the request's value
     /// is of another kind).
     /// </summary>
-    private sealed class FailClosedGroup
+    private sealed record FailClosedGroup(int[] All, (PolicyValueKind Kind, int[] Positions)[] OnlyKind)
     {
-        public List<int> All { get; } = [];
-
-        public Dictionary<PolicyValueKind, List<int>> OnlyKind { get; } = [];
-
-        public int[] AllSorted { get; set; } = [];
-
-        public (PolicyValueKind Kind, int[] Positions)[] OnlyKindSorted { get; set; } = [];
+        /// <summary>The group of the rules filed under one slot (positions ascending), each with its <c>OnlyKind</c>.</summary>
+        public static FailClosedGroup Of(List<(int Position, PolicyValueKind? OnlyKind)> rules) => new(
+            [.. rules.Select(r => r.Position).Distinct().Order()],
+            [.. rules.Where(r => r.OnlyKind is not null).GroupBy(r => r.OnlyKind!.Value).Select(g => (g.Key, g.Select(r => r.Position).Distinct().Order().ToArray()))]);
     }
 
     /// <summary>
@@ -456,7 +453,7 @@ internal sealed class RuleIndex
 
         private readonly Dictionary<RangeSlot, Ranges> _ranges = [];
 
-        private readonly Dictionary<FailClosedGroupSlot, FailClosedGroup> _failClosed = [];
+        private readonly Dictionary<FailClosedGroupSlot, FailClosedGroup> _failClosed;
 
         /// <summary>The arguments some deny or require-approval rule of this bucket is filed under by value.</summary>
         private readonly string[] _failClosedArgs;
@@ -470,6 +467,7 @@ internal sealed class RuleIndex
             var slots = new Dictionary<Slot, List<int>>();
             var args = new HashSet<string>(StringComparer.Ordinal);
             var ranged = new Dictionary<RangeSlot, List<(int, Interval)>>();
+            var failClosed = new Dictionary<FailClosedGroupSlot, List<(int, PolicyValueKind?)>>();
             void File(Slot slot, int position)
             {
                 if (!slots.TryGetValue(slot, out List<int>? list))
@@ -492,7 +490,8 @@ internal sealed class RuleIndex
                 _byVenue |= m.Venues.Count > 0;
                 _byContract |= m.Contracts.Count > 0;
                 (string Arg, PolicyValue[] Values)? guard = ArgumentGuard(Rules[i]);
-                (string Arg, PolicyValue[] Values, PolicyValueKind? OnlyKind)? failClosedValues = RangeGuard(Rules[i]) is null ? FailClosedValueGuard(Rules[i]) : null;
+                (string Arg, Interval Range, bool FailClosed)? rangeGuard = RangeGuard(Rules[i]);
+                (string Arg, PolicyValue[] Values, PolicyValueKind? OnlyKind)? failClosedValues = rangeGuard is null ? FailClosedValueGuard(Rules[i]) : null;
                 if (failClosedValues is { } fc)
                 {
                     foreach ((KeyToken kind, string? value) in keys)
@@ -500,21 +499,12 @@ internal sealed class RuleIndex
                         foreach (Place place in places)
                         {
                             var at = new FailClosedGroupSlot(kind, value, place, fc.Arg);
-                            if (!_failClosed.TryGetValue(at, out FailClosedGroup? group))
+                            if (!failClosed.TryGetValue(at, out List<(int, PolicyValueKind?)>? group))
                             {
-                                _failClosed[at] = group = new FailClosedGroup();
+                                failClosed[at] = group = [];
                             }
 
-                            group.All.Add(i);
-                            if (fc.OnlyKind is { } only)
-                            {
-                                if (!group.OnlyKind.TryGetValue(only, out List<int>? list))
-                                {
-                                    group.OnlyKind[only] = list = [];
-                                }
-
-                                list.Add(i);
-                            }
+                            group.Add((i, fc.OnlyKind));
 
                             foreach (PolicyValue v in fc.Values)
                             {
@@ -526,7 +516,7 @@ internal sealed class RuleIndex
                     continue;
                 }
 
-                if (RangeGuard(Rules[i]) is { } range)
+                if (rangeGuard is { } range)
                 {
                     foreach ((KeyToken kind, string? value) in keys)
                     {
@@ -568,11 +558,7 @@ internal sealed class RuleIndex
                 _ranges[at] = Ranges.Build(byRange);
             }
 
-            foreach (FailClosedGroup group in _failClosed.Values)
-            {
-                group.AllSorted = [.. group.All.Distinct().Order()];
-                group.OnlyKindSorted = [.. group.OnlyKind.Select(kv => (kv.Key, kv.Value.Distinct().Order().ToArray()))];
-            }
+            _failClosed = failClosed.ToDictionary(kv => kv.Key, kv => FailClosedGroup.Of(kv.Value));
 
             _failClosedArgs = [.. _failClosed.Keys.Select(k => k.Arg).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
             _slots = slots.ToDictionary(kv => kv.Key, kv => kv.Value.Distinct().Order().ToArray());
@@ -636,7 +622,7 @@ internal sealed class RuleIndex
 
                 if (!args.TryGetValue(arg, out PolicyValue value))
                 {
-                    into.Add(group.AllSorted);
+                    into.Add(group.All);
                     continue;
                 }
 
@@ -645,7 +631,7 @@ internal sealed class RuleIndex
                     into.Add(byValue);
                 }
 
-                foreach ((PolicyValueKind only, int[] positions) in group.OnlyKindSorted)
+                foreach ((PolicyValueKind only, int[] positions) in group.OnlyKind)
                 {
                     if (only != value.Kind)
                     {
