@@ -22,6 +22,9 @@ internal sealed class SqlAuditLog(SqlStore store) : IAuditLog
 
     private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Dictionary<int, string> _insertSql = [];
+
+    /// <summary>The writer's own connection: every batch commits on it, its statements compiled once.</summary>
+    private readonly WriterConnection _connection = new();
     private Task? _writer;
 
     /// <summary>The checkpoint signer in use: the store's, until a handover switches it (written only by the writer loop).</summary>
@@ -191,6 +194,8 @@ internal sealed class SqlAuditLog(SqlStore store) : IAuditLog
                 }
             }
         }
+
+        await _connection.DisposeAsync().ConfigureAwait(false);
     }
 
     /// <summary>Moves queued items into <paramref name="batch"/> (at least one, whatever its size); true if any is not lazy.</summary>
@@ -320,10 +325,11 @@ internal sealed class SqlAuditLog(SqlStore store) : IAuditLog
 
             if (store.Engine.Kind == StoreEngine.Sqlite)
             {
-                // SQLite: one prepared single-row statement, re-bound per entry (no round trips to save).
-                using DbCommand cmd = SqlEngine.Command(c, tx, InsertSql(1));
+                // SQLite: one single-row statement, compiled once (kept on the writer's connection) and re-bound per
+                // entry (no round trips to save).
+                using Statement insert = SqlEngine.Statement(c, tx, InsertSql(1));
+                DbCommand cmd = insert.Command;
                 DbParameter[] p = AddRowParameters(cmd, 0);
-                cmd.Prepare();
                 foreach (AuditEntry e in entries)
                 {
                     Bind(p, e, time);
@@ -336,7 +342,8 @@ internal sealed class SqlAuditLog(SqlStore store) : IAuditLog
                 for (int start = 0; start < entries.Count; start += RowsPerStatement)
                 {
                     int count = Math.Min(RowsPerStatement, entries.Count - start);
-                    using DbCommand cmd = SqlEngine.Command(c, tx, InsertSql(count));
+                    using Statement insert = SqlEngine.Statement(c, tx, InsertSql(count));
+                    DbCommand cmd = insert.Command;
                     for (int k = 0; k < count; k++)
                     {
                         Bind(AddRowParameters(cmd, k), entries[start + k], time);
@@ -346,11 +353,11 @@ internal sealed class SqlAuditLog(SqlStore store) : IAuditLog
                 }
             }
 
-            using (DbCommand upd = SqlEngine.Command(c, tx, "UPDATE audit_head SET seq=@s, hash=@h WHERE id=1"))
+            using (Statement upd = SqlEngine.Statement(c, tx, "UPDATE audit_head SET seq=@s, hash=@h WHERE id=1"))
             {
-                upd.Add("@s", seq);
-                upd.Add("@h", prev);
-                await upd.ExecuteNonQueryAsync().ConfigureAwait(false);
+                upd.Command.Add("@s", seq);
+                upd.Command.Add("@h", prev);
+                await upd.Command.ExecuteNonQueryAsync().ConfigureAwait(false);
             }
 
             // A signed checkpoint at every multiple of the interval, in the same transaction as the entry it covers. A
@@ -372,7 +379,7 @@ internal sealed class SqlAuditLog(SqlStore store) : IAuditLog
             // The new key signs from the next batch on; a failed commit throws before this and leaves the old one.
             _signer = signer;
             return (entries, skipped);
-        }, CancellationToken.None);
+        }, CancellationToken.None, _connection);
 
     private static DbParameter[] AddRowParameters(DbCommand cmd, int row)
     {
@@ -451,14 +458,18 @@ internal sealed class SqlAuditLog(SqlStore store) : IAuditLog
 
     internal const string HeadColumns = "seq, hash, checkpoint_interval, checkpoints_from, signed_time, scheme, public_key, signature";
 
+    private const string HeadSql = $"SELECT {HeadColumns} FROM audit_head WHERE id=1";
+
+    private string HeadForUpdateSql => HeadSql + store.Engine.ForUpdate;
+
     internal static HeadState ReadHeadState(DbDataReader r) => new(r.GetInt64(0), (byte[])r.GetValue(1),
         r.IsDBNull(2) ? null : r.GetInt64(2), r.IsDBNull(3) ? null : r.GetInt64(3), r.IsDBNull(4) ? null : r.GetInt64(4),
         r.GetStringOrNull(5), r.GetBytesOrNull(6), r.GetBytesOrNull(7));
 
     internal async Task<HeadState> ReadHeadStateAsync(DbConnection c, DbTransaction? tx, bool lockRow, CancellationToken ct)
     {
-        using DbCommand cmd = SqlEngine.Command(c, tx, $"SELECT {HeadColumns} FROM audit_head WHERE id=1" + (lockRow ? store.Engine.ForUpdate : ""));
-        using DbDataReader r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        using Statement head = SqlEngine.Statement(c, tx, lockRow ? HeadForUpdateSql : HeadSql);
+        using DbDataReader r = await head.Command.ExecuteReaderAsync(ct).ConfigureAwait(false);
         return await r.ReadAsync(ct).ConfigureAwait(false)
             ? ReadHeadState(r)
             : new HeadState(0, new byte[AuditHashing.HashSize], null, null, null, null, null, null);

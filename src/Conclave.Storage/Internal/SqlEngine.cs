@@ -65,6 +65,22 @@ internal abstract class SqlEngine : IAsyncDisposable
         cmd.Transaction = tx;
         return cmd;
     }
+
+    /// <summary>
+    /// A command for a statement run at every commit of a busy writer: on a <see cref="WriterConnection"/> the connection's
+    /// compiled command for <paramref name="sql"/> (parameters cleared), elsewhere a new one. Dispose the lease either way.
+    /// </summary>
+    public static Statement Statement(DbConnection connection, DbTransaction? tx, string sql)
+    {
+        WriterConnection.StatementCache? cache = WriterConnection.CacheOf(connection);
+        if (cache?.Take(sql) is { } cached)
+        {
+            cached.Transaction = tx;
+            return new Statement(cached, cache, sql);
+        }
+
+        return new Statement(Command(connection, tx, sql), cache, sql);
+    }
 }
 
 internal static class DbExtensions

@@ -93,10 +93,10 @@ internal sealed class SqlPolicyCounters(SqlStore store) : IPolicyCounterStore
     /// </summary>
     private static async Task<Running?> LoadRunningAsync(DbConnection c, DbTransaction? tx, string key, string forUpdate, CancellationToken ct)
     {
-        using (DbCommand cmd = SqlEngine.Command(c, tx, "SELECT watermark_ms, total_native, total_usd, total_count FROM policy_counter_keys WHERE counter_key=@k" + forUpdate))
+        using (Statement running = SqlEngine.Statement(c, tx, "SELECT watermark_ms, total_native, total_usd, total_count FROM policy_counter_keys WHERE counter_key=@k" + forUpdate))
         {
-            cmd.Add("@k", key);
-            using DbDataReader r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            running.Command.Add("@k", key);
+            using DbDataReader r = await running.Command.ExecuteReaderAsync(ct).ConfigureAwait(false);
             if (!await r.ReadAsync(ct).ConfigureAwait(false))
             {
                 return null; // no row: nothing locked, nothing to fill
@@ -120,7 +120,8 @@ internal sealed class SqlPolicyCounters(SqlStore store) : IPolicyCounterStore
 
     private static async Task SaveRunningAsync(DbConnection c, DbTransaction tx, string key, Running r, CancellationToken ct)
     {
-        using DbCommand cmd = SqlEngine.Command(c, tx, "UPDATE policy_counter_keys SET watermark_ms=@w, total_native=@n, total_usd=@u, total_count=@c WHERE counter_key=@k");
+        using Statement save = SqlEngine.Statement(c, tx, "UPDATE policy_counter_keys SET watermark_ms=@w, total_native=@n, total_usd=@u, total_count=@c WHERE counter_key=@k");
+        DbCommand cmd = save.Command;
         cmd.Add("@w", r.Watermark);
         cmd.Add("@n", r.Totals.Native.ToString(CultureInfo.InvariantCulture));
         cmd.Add("@u", r.Totals.Usd.ToString(CultureInfo.InvariantCulture));
@@ -134,7 +135,7 @@ internal sealed class SqlPolicyCounters(SqlStore store) : IPolicyCounterStore
     public async Task<string?> TryReserveAsync(IReadOnlyList<CounterReservation> reservations, DateTimeOffset now, CancellationToken cancellationToken = default)
     {
         ValidateReservations(reservations);
-        string id = Guid.NewGuid().ToString("N");
+        string id = ReservationId();
         bool ok = await store.WriteAsync((c, tx) => ReserveInAsync(c, tx, reservations, now, id, cancellationToken), cancellationToken).ConfigureAwait(false);
         return ok ? id : null;
     }
@@ -143,7 +144,7 @@ internal sealed class SqlPolicyCounters(SqlStore store) : IPolicyCounterStore
         DateTimeOffset now, IReadOnlyList<Audit.AuditEntryInput> entries, CancellationToken cancellationToken = default)
     {
         ValidateReservations(reservations);
-        string id = Guid.NewGuid().ToString("N");
+        string id = ReservationId();
 
         // The reservation runs first in the audit writer's batch transaction: the entries are written only when it holds.
         // The guard's own cancellation is not the caller's (a batch is shared with other requests' entries).
@@ -151,6 +152,10 @@ internal sealed class SqlPolicyCounters(SqlStore store) : IPolicyCounterStore
             (c, tx) => ReserveInAsync(c, tx, reservations, now, id, CancellationToken.None), cancellationToken).ConfigureAwait(false);
         return written.Count == 0 ? null : (id, written);
     }
+
+    /// <summary>A new reservation id: time-ordered (UUIDv7, RFC 9562 §5.7), so the entries' primary-key index grows at one
+    /// edge instead of taking a random page at every reservation; its 74 random bits keep ids unique across replicas.</summary>
+    private static string ReservationId() => Guid.CreateVersion7().ToString("N");
 
     private static void ValidateReservations(IReadOnlyList<CounterReservation> reservations)
     {
@@ -221,8 +226,9 @@ internal sealed class SqlPolicyCounters(SqlStore store) : IPolicyCounterStore
             Running state = running[r.CounterKey];
             await SaveRunningAsync(c, tx, r.CounterKey, at > state.Watermark ? state with { Totals = Plus(state.Totals, new CounterTotals(r.Native, r.Usd, r.Count)) } : state,
                 cancellationToken).ConfigureAwait(false);
-            using DbCommand ins = SqlEngine.Command(c, tx,
+            using Statement entry = SqlEngine.Statement(c, tx,
                 "INSERT INTO policy_counter_entries (reservation_id, counter_key, at_ms, native, usd, count) VALUES (@id, @k, @at, @n, @u, @c)");
+            DbCommand ins = entry.Command;
             ins.Add("@id", id);
             ins.Add("@k", r.CounterKey);
             ins.Add("@at", at);
@@ -386,7 +392,8 @@ internal sealed class SqlPolicyCounters(SqlStore store) : IPolicyCounterStore
             return default;
         }
 
-        using DbCommand cmd = SqlEngine.Command(c, tx, "SELECT native, usd, count FROM policy_counter_entries WHERE counter_key=@k AND at_ms > @from AND at_ms <= @to");
+        using Statement range = SqlEngine.Statement(c, tx, "SELECT native, usd, count FROM policy_counter_entries WHERE counter_key=@k AND at_ms > @from AND at_ms <= @to");
+        DbCommand cmd = range.Command;
         cmd.Add("@k", key);
         cmd.Add("@from", after);
         cmd.Add("@to", upTo);

@@ -513,8 +513,11 @@ internal sealed partial class SqlStore : IConclaveStore
 
     internal static DateTimeOffset FromMs(long ms) => DateTimeOffset.FromUnixTimeMilliseconds(ms);
 
-    /// <summary>Runs <paramref name="work"/> in a write transaction and commits it (durably) before returning.</summary>
-    internal async Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, Task<T>> work, CancellationToken ct)
+    /// <summary>
+    /// Runs <paramref name="work"/> in a write transaction and commits it (durably) before returning; on
+    /// <paramref name="on"/>'s long-lived connection when given (dropped if the work or commit fails), else on a pooled one.
+    /// </summary>
+    internal async Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, Task<T>> work, CancellationToken ct, WriterConnection? on = null)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         if (Options.ReadOnly)
@@ -528,18 +531,20 @@ internal sealed partial class SqlStore : IConclaveStore
             await gate.WaitAsync(ct).ConfigureAwait(false);
         }
 
+        bool failed = true;
         try
         {
+            if (on is not null)
+            {
+                T result = await TransactAsync(await on.OpenAsync(Engine, ct).ConfigureAwait(false), work, ct).ConfigureAwait(false);
+                failed = false;
+                return result;
+            }
+
             DbConnection c = await Engine.OpenAsync(ct).ConfigureAwait(false);
             await using (c.ConfigureAwait(false))
             {
-                DbTransaction tx = await Engine.BeginWriteAsync(c, ct).ConfigureAwait(false);
-                await using (tx.ConfigureAwait(false))
-                {
-                    T result = await work(c, tx).ConfigureAwait(false);
-                    await tx.CommitAsync(ct).ConfigureAwait(false);
-                    return result;
-                }
+                return await TransactAsync(c, work, ct).ConfigureAwait(false);
             }
         }
         catch (DbException e)
@@ -548,7 +553,23 @@ internal sealed partial class SqlStore : IConclaveStore
         }
         finally
         {
+            if (failed && on is not null)
+            {
+                await on.DropAsync().ConfigureAwait(false);
+            }
+
             gate?.Release();
+        }
+    }
+
+    private async Task<T> TransactAsync<T>(DbConnection c, Func<DbConnection, DbTransaction, Task<T>> work, CancellationToken ct)
+    {
+        DbTransaction tx = await Engine.BeginWriteAsync(c, ct).ConfigureAwait(false);
+        await using (tx.ConfigureAwait(false))
+        {
+            T result = await work(c, tx).ConfigureAwait(false);
+            await tx.CommitAsync(ct).ConfigureAwait(false);
+            return result;
         }
     }
 

@@ -13,6 +13,10 @@ internal sealed class SqliteEngine : SqlEngine
     private readonly string _connectionString;
     private readonly string _path;
 
+    /// <summary>The database handles whose per-connection settings are set (weakly held: a handle the pool closes drops out).</summary>
+    private readonly System.Runtime.CompilerServices.ConditionalWeakTable<SQLitePCL.sqlite3, object> _configured = new();
+    private static readonly object Configured = new();
+
     public SqliteEngine(string path, bool readOnly = false)
     {
         _path = path;
@@ -41,11 +45,19 @@ internal sealed class SqliteEngine : SqlEngine
         try
         {
             await c.OpenAsync(ct).ConfigureAwait(false);
+            if (_configured.TryGetValue(c.Handle!, out _))
+            {
+                return c; // a pooled database handle this engine configured when it was opened: the settings are on it
+            }
+
             using var cmd = c.CreateCommand();
             // Per-connection settings: durable commits, referential integrity, wait for other processes' locks.
             // secure_delete: deleted rows (an erased share) are overwritten with zeros, not left in free pages.
+            // They belong to the database handle, which the pool keeps across opens, so they are set once per handle
+            // (four statements at every open were about 30 µs of every read and commit).
             cmd.CommandText = "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=60000; PRAGMA secure_delete=ON;";
             await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            _configured.AddOrUpdate(c.Handle!, Configured);
             return c;
         }
         catch
