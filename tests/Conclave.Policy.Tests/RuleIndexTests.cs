@@ -81,8 +81,31 @@ public sealed class RuleIndexTests
         _ => JsonValue.Create(r.Next(4).ToString(System.Globalization.CultureInfo.InvariantCulture)), // a text, not a number
     };
 
-    private static JsonObject ArgumentCondition(Random r) => r.Next(6) switch
+    /// <summary>The counterparties requests name (those of <c>PolicyPropertyTests.RandomRequest</c>).</summary>
+    private static readonly string[] s_tos = ["0x" + new string('1', 40), "0x" + new string('2', 40), "0x" + new string('3', 40)];
+
+    /// <summary>An allowlist of counterparties: a few of the requests' (or none), sometimes past eight entries (a hashed set).</summary>
+    private static JsonArray Allowlist(Random r)
     {
+        var list = new JsonArray();
+        foreach (string to in s_tos.Where(_ => r.Next(2) == 0))
+        {
+            list.Add(to);
+        }
+
+        for (int k = r.Next(3) == 0 ? 9 : (list.Count == 0 ? 1 : 0); k > 0; k--)
+        {
+            list.Add("0x" + r.Next(16, 255).ToString("x2", System.Globalization.CultureInfo.InvariantCulture) + new string('e', 38));
+        }
+
+        return list;
+    }
+
+    private static JsonObject ArgumentCondition(Random r) => r.Next(10) switch
+    {
+        6 or 7 => new JsonObject { ["arg"] = "to", ["op"] = "not-in-list", ["values"] = Allowlist(r) },
+        8 => new JsonObject { ["arg"] = "series", ["op"] = "ne", ["value"] = SeriesValue(r) },
+        9 => new JsonObject { ["arg"] = "side", ["op"] = "ne", ["value"] = Pick(r, s_sides) },
         4 => new JsonObject { ["arg"] = "size", ["op"] = Pick(r, ["lt", "lte", "gt", "gte"]), ["value"] = r.Next(0, 6) },
         5 => Between(r.Next(0, 4), r.Next(0, 3)),
         0 => new JsonObject { ["arg"] = "series", ["op"] = "eq", ["value"] = SeriesValue(r) },
@@ -116,6 +139,11 @@ public sealed class RuleIndexTests
             case 0: break;
             case 1: args["side"] = PolicyValue.OfText(Pick(r, s_sides)); break;
             default: args["side"] = PolicyValue.Of(r.Next(2) == 0); break;
+        }
+
+        if (args.ContainsKey("to") && r.Next(6) == 0)
+        {
+            args["to"] = PolicyValue.OfText(Pick(r, s_tos)); // a counterparty that is not an address: a "not in" deny holds
         }
 
         switch (r.Next(5))
@@ -400,6 +428,67 @@ public sealed class RuleIndexTests
                 string[] brute = [.. expected.Where(b => b.Low <= x && x <= b.High).Select(b => b.Id)];
                 string[] indexed = [.. policy.Candidates(AgentLiquidates(("amount", PolicyValue.Of(x)))).Select(c => c.Id)];
                 Assert.True(brute.SequenceEqual(indexed), $"{where}: expected [{string.Join(",", brute)}], got [{string.Join(",", indexed)}]");
+            }
+        }
+    }
+
+    /// <summary>
+    /// Deny rules that each allow a list of counterparties (<c>not-in-list</c>), one allow rule: a listed address reads only
+    /// the rules whose list leaves it out, an unlisted one, a missing counterparty or one that is not an address reads
+    /// them all; every candidate set is what a scan of the matcher gives, and the decision follows.
+    /// </summary>
+    [Fact]
+    public void Allowlist_deny_rules_are_read_only_when_their_list_leaves_the_counterparty_out()
+    {
+        var r = TestSeed.Random("allowlists");
+        string Address(int i) => "0x" + i.ToString("x40", System.Globalization.CultureInfo.InvariantCulture);
+        for (int round = 0; round < 30; round++)
+        {
+            int count = r.Next(1, round < 15 ? 12 : 400);
+            var rules = new JsonArray();
+            for (int i = 0; i < count; i++)
+            {
+                // Each list: a run of addresses around i and, most of the time, the shared address 0.
+                var list = new JsonArray();
+                for (int a = 1 + Math.Max(0, i - r.Next(0, 3)), end = a + r.Next(1, 12); a < end; a++)
+                {
+                    list.Add(Address(a));
+                }
+
+                if (r.Next(5) > 0)
+                {
+                    list.Add(Address(0));
+                }
+
+                var rule = new JsonObject
+                {
+                    ["id"] = $"d{i:D3}",
+                    ["effect"] = r.Next(4) == 0 ? "require-approval" : "deny",
+                    ["match"] = new JsonObject { ["roles"] = new JsonArray("agent"), ["operations"] = new JsonArray("liquidate") },
+                    ["conditions"] = new JsonArray(new JsonObject { ["arg"] = "to", ["op"] = "not-in-list", ["values"] = list }),
+                };
+                if (rule["effect"]!.GetValue<string>() == "require-approval")
+                {
+                    rule["approval"] = new JsonObject { ["groups"] = new JsonArray(new JsonObject { ["name"] = "g", ["members"] = new JsonArray("a1", "a2"), ["k"] = 1 }), ["ttlSeconds"] = 600 };
+                }
+
+                rules.Add(rule);
+            }
+
+            rules.Add(new JsonObject { ["id"] = "allow", ["effect"] = "allow", ["match"] = new JsonObject { ["roles"] = new JsonArray("agent"), ["operations"] = new JsonArray("liquidate") } });
+            string json = new JsonObject { ["id"] = "allowlists", ["version"] = 1, ["rules"] = rules }.ToJsonString();
+            PolicyDocument policy = PolicyDocument.Parse(json);
+            PolicyValue?[] probes = [null, PolicyValue.OfText(Address(0)), PolicyValue.OfAddress(Address(0)), PolicyValue.OfAddress(Address(r.Next(1, count + 12))), PolicyValue.OfAddress(Address(5000))];
+            foreach (PolicyValue? to in probes)
+            {
+                OperationRequest req = AgentLiquidates(("to", to));
+                string where = $"{TestSeed.EnvironmentVariable}={TestSeed.Run} round {round} to {to?.Text ?? "missing"}";
+                string[] scan = [.. policy.CandidatesByPrincipalAndOperation(req).Where(rule => RuleMatcher.Matches(rule, req, s_now)).Select(rule => rule.Id)];
+                string[] indexed = [.. policy.Candidates(req).Select(rule => rule.Id)];
+                Assert.True(scan.SequenceEqual(indexed), $"{where}: expected [{string.Join(",", scan)}], got [{string.Join(",", indexed)}]");
+                var context = new EvaluationContext(RiskLevel.Normal, s_now);
+                Assert.Equal(PolicyEvaluator.DecideIndexed(policy, req, context, EmptyCounters.Instance, byKeyAndVenue: false).ToJson(),
+                    PolicyEvaluator.DecideIndexed(policy, req, context, EmptyCounters.Instance, byKeyAndVenue: true).ToJson());
             }
         }
     }

@@ -38,9 +38,13 @@ namespace Conclave.Cli.Bench;
 /// <item><c>deny-lists</c>: one allow rule and, for the same role and operation, rules that each deny one counterparty
 /// (<c>in-list</c> on the argument <c>to</c>): deny rules are filed by value failing closed, so the request reads the
 /// allow rule alone.</item>
-/// <item><c>unindexed</c>: one allow rule and, for the same role and operation, rules that each deny a counterparty outside
-/// a list of its own (<c>not-in-list</c>, every list holding the request's): the index cannot narrow a "not in" condition,
-/// so every rule is a candidate and is matched one by one: the worst case, what matching costs per candidate.</item>
+/// <item><c>allowlists</c>: one allow rule and, for the same role and operation, rules that each deny a counterparty outside
+/// a list of its own (<c>not-in-list</c>, every list holding the request's): deny rules are filed by the values they
+/// list, so a counterparty every list holds reads the allow rule alone.</item>
+/// <item><c>unindexed</c>: allow rules for the same role and operation that each allow any counterparty but those of a
+/// list of their own (<c>not-in-list</c>, every list holding the request's, so none holds) and one allow rule that
+/// holds: an allow rule is filed only by what it needs (<c>eq</c>, <c>one-of</c>, a range), not by what it refuses, so
+/// every rule is a candidate and is matched one by one: the worst case, what matching costs per candidate.</item>
 /// </list>
 /// The request is allowed by exactly one rule in every layout, so the whole decision (scope, level, deny scan, limits,
 /// explanation) runs. Velocity counters are empty (their reads are the store's, measured with it).
@@ -49,7 +53,7 @@ internal static class PolicyBench
 {
     public static IReadOnlyList<int> RuleCounts { get; } = [10, 100, 1_000, 10_000];
 
-    public static IReadOnlyList<string> Layouts { get; } = ["per-agent", "by-venue", "by-contract", "by-condition", "by-range", "by-threshold", "nested-bands", "deny-caps", "deny-lists", "unindexed"];
+    public static IReadOnlyList<string> Layouts { get; } = ["per-agent", "by-venue", "by-contract", "by-condition", "by-range", "by-threshold", "nested-bands", "deny-caps", "deny-lists", "allowlists", "unindexed"];
 
     private static readonly DateTimeOffset Now = new(2026, 11, 30, 12, 0, 0, TimeSpan.Zero);
 
@@ -76,7 +80,8 @@ internal static class PolicyBench
                     "nested-bands" => NestedBands(rules),
                     "deny-caps" => DenyCaps(rules),
                     "deny-lists" => DenyLists(rules, notIn: false),
-                    _ => DenyLists(rules, notIn: true),
+                    "allowlists" => DenyLists(rules, notIn: true),
+                    _ => DenyLists(rules, notIn: true, effect: "allow"),
                 };
                 var context = new EvaluationContext(RiskLevel.Normal, Now);
                 Decision first = PolicyEvaluator.Decide(policy, request, context, EmptyCounters.Instance);
@@ -101,7 +106,8 @@ internal static class PolicyBench
                         "nested-bands" => $"{rules} rules matching role agent and operation liquidate, nested amount bands (between): the interval tree leaves 1 candidate(s)",
                         "deny-caps" => $"{rules - 1} deny rules (an amount cap each) and 1 allow rule, all matching role agent and operation liquidate: the fail-closed range index leaves 1 candidate(s)",
                         "deny-lists" => $"{rules - 1} deny rules (one counterparty each, in-list) and 1 allow rule, all matching role agent and operation liquidate: the fail-closed value index leaves 1 candidate(s)",
-                        _ => $"{rules - 1} deny rules (a counterparty outside a list each, not-in-list) and 1 allow rule, all matching role agent and operation liquidate: not indexed, every rule is a candidate",
+                        "allowlists" => $"{rules - 1} deny rules (a counterparty outside a list each, not-in-list) and 1 allow rule, all matching role agent and operation liquidate: the fail-closed \"not in\" index leaves 1 candidate(s)",
+                        _ => $"{rules - 1} allow rules (any counterparty outside a list each, not-in-list, none holding) and 1 allow rule that holds, all matching role agent and operation liquidate: not indexed, every rule is a candidate",
                     },
                 });
             }
@@ -213,16 +219,16 @@ internal static class PolicyBench
         return (Document(rules), Request("agent-7", "liquidate", "key-7", venue: "venue-1", series: null));
     }
 
-    private static (PolicyDocument, OperationRequest) DenyLists(int count, bool notIn)
+    private static (PolicyDocument, OperationRequest) DenyLists(int count, bool notIn, string effect = "deny")
     {
         var rules = new StringBuilder();
         string mine = "0x" + count.ToString("x40", CultureInfo.InvariantCulture);
         for (int i = 0; i < count - 1; i++)
         {
             // in-list: rule i denies counterparty i, and the request's (address count) is none of them; not-in-list: rule i
-            // denies any counterparty outside {i, the request's}, so none denies the request.
+            // denies (with effect allow: allows) any counterparty outside {i, the request's}, so none holds for the request.
             string values = notIn ? $"\"0x{i:x40}\",\"{mine}\"" : $"\"0x{i:x40}\"";
-            rules.Append(CultureInfo.InvariantCulture, $$$$"""{"id":"d{{{{i:D5}}}}","effect":"deny","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"to","op":"{{{{(notIn ? "not-in-list" : "in-list")}}}}","values":[{{{{values}}}}]}]},""");
+            rules.Append(CultureInfo.InvariantCulture, $$$$"""{"id":"d{{{{i:D5}}}}","effect":"{{{{effect}}}}","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"to","op":"{{{{(notIn ? "not-in-list" : "in-list")}}}}","values":[{{{{values}}}}]}]},""");
         }
 
         rules.Append("""{"id":"allow","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"amount","op":"lt","value":1000}],"limits":{"perTransaction":{"native":500}}},""");

@@ -17,7 +17,9 @@ namespace Conclave.Policy.Documents;
 /// (<see cref="PolicyValue"/> equality, the matcher's own). A deny or require-approval rule is filed by the values of its
 /// first <c>eq</c>, <c>one-of</c> or <c>in-list</c> condition failing closed (<see cref="FailClosedGroup"/>): for it a
 /// missing argument, or for <c>eq</c> and <c>in-list</c> a value of another kind, makes the condition hold, so such a
-/// request reads those rules too. Rules are also filed by the interval
+/// request reads those rules too; a deny or require-approval rule with neither such a condition nor a range condition is
+/// filed by its first <c>not-in-list</c> or <c>ne</c> condition (<see cref="NotInGroup"/>: read unless it lists the
+/// request's value). Rules are also filed by the interval
 /// of their first range condition (<see cref="Ranges"/>): an allow rule is read only when the request's number lies in
 /// it; a deny or require-approval rule (a cap: "deny above X", "approval above Y") when the number lies in it or the
 /// request carries no number for that argument. Every criterion is still checked per
@@ -168,6 +170,94 @@ internal sealed class RuleIndex
         public static FailClosedGroup Of(List<(int Position, PolicyValueKind? OnlyKind)> rules) => new(
             [.. rules.Select(r => r.Position).Distinct().Order()],
             [.. rules.Where(r => r.OnlyKind is not null).GroupBy(r => r.OnlyKind!.Value).Select(g => (g.Key, g.Select(r => r.Position).Distinct().Order().ToArray()))]);
+    }
+
+    /// <summary>
+    /// The deny and require-approval rules filed under one argument by a <c>not-in-list</c> or <c>ne</c> condition, which
+    /// holds for every value but those it lists (an address in the list; the <c>ne</c> value) and, failing closed, when
+    /// the argument is missing or of another kind: all of them, and for each listed value the rules listing it — the ones
+    /// a request with that value leaves out (a value of another kind is never listed: it leaves none out). An allowlist
+    /// rule ("deny transfers to anyone outside these") costs a lookup, not a match, for a listed address.
+    /// </summary>
+    private sealed record NotInGroup(int[] All, Dictionary<PolicyValue, int[]> Listing)
+    {
+        /// <summary>The group of the rules filed under one slot (positions ascending), each with its list.</summary>
+        public static NotInGroup Of(List<(int Position, PolicyValue[] Listed)> rules)
+        {
+            var listing = new Dictionary<PolicyValue, List<int>>();
+            foreach ((int position, PolicyValue[] listed) in rules)
+            {
+                foreach (PolicyValue address in listed)
+                {
+                    if (!listing.TryGetValue(address, out List<int>? positions))
+                    {
+                        listing[address] = positions = [];
+                    }
+
+                    positions.Add(position);
+                }
+            }
+
+            return new NotInGroup([.. rules.Select(r => r.Position).Distinct().Order()], listing.ToDictionary(kv => kv.Key, kv => kv.Value.Distinct().Order().ToArray()));
+        }
+
+        /// <summary>The rules whose condition holds for <paramref name="value"/>: all but those listing it.</summary>
+        public int[] Holding(PolicyValue value)
+        {
+            if (!Listing.TryGetValue(value, out int[]? listed))
+            {
+                return All;
+            }
+
+            if (listed.Length == All.Length)
+            {
+                return []; // every list holds it: no rule of the group can match
+            }
+
+            // Both ascending: the positions of All not in listed.
+            var holding = new int[All.Length - listed.Length];
+            int n = 0, j = 0;
+            foreach (int position in All)
+            {
+                while (j < listed.Length && listed[j] < position)
+                {
+                    j++;
+                }
+
+                if (j == listed.Length || listed[j] != position)
+                {
+                    holding[n++] = position;
+                }
+            }
+
+            return holding;
+        }
+    }
+
+    /// <summary>
+    /// The argument and the values a deny or require-approval rule's first <c>not-in-list</c> or <c>ne</c> condition does
+    /// not hold for (<see cref="NotInGroup"/>); null for allow rules and rules without one. Used only for rules no other
+    /// guard files (<see cref="FailClosedValueGuard"/>, <see cref="RangeGuard"/>).
+    /// </summary>
+    private static (string Arg, PolicyValue[] Listed)? NotInGuard(PolicyRule rule)
+    {
+        if (rule.Effect == Effect.Allow)
+        {
+            return null;
+        }
+
+        foreach (Condition c in rule.Conditions)
+        {
+            switch (c.Op)
+            {
+                case ConditionOperator.NotInList:
+                    return (c.Arg, [.. c.Values.Distinct()]);
+                case ConditionOperator.Ne when c.Value is { } v:
+                    return (c.Arg, [v]);
+            }
+        }
+
+        return null;
     }
 
     /// <summary>
@@ -458,6 +548,11 @@ internal sealed class RuleIndex
         /// <summary>The arguments some deny or require-approval rule of this bucket is filed under by value.</summary>
         private readonly string[] _failClosedArgs;
 
+        private readonly Dictionary<FailClosedGroupSlot, NotInGroup> _notIn;
+
+        /// <summary>The arguments some deny or require-approval rule of this bucket is filed under by a "not in" list.</summary>
+        private readonly string[] _notInArgs;
+
         /// <summary>The arguments some rule of this bucket is filed under by interval.</summary>
         private readonly string[] _rangeArgs;
 
@@ -468,6 +563,7 @@ internal sealed class RuleIndex
             var args = new HashSet<string>(StringComparer.Ordinal);
             var ranged = new Dictionary<RangeSlot, List<(int, Interval)>>();
             var failClosed = new Dictionary<FailClosedGroupSlot, List<(int, PolicyValueKind?)>>();
+            var notIn = new Dictionary<FailClosedGroupSlot, List<(int, PolicyValue[])>>();
             void File(Slot slot, int position)
             {
                 if (!slots.TryGetValue(slot, out List<int>? list))
@@ -510,6 +606,25 @@ internal sealed class RuleIndex
                             {
                                 File(new Slot(kind, value, place, fc.Arg, v, FailClosed: true), i);
                             }
+                        }
+                    }
+
+                    continue;
+                }
+
+                if (rangeGuard is null && failClosedValues is null && NotInGuard(Rules[i]) is { } outside)
+                {
+                    foreach ((KeyToken kind, string? value) in keys)
+                    {
+                        foreach (Place place in places)
+                        {
+                            var at = new FailClosedGroupSlot(kind, value, place, outside.Arg);
+                            if (!notIn.TryGetValue(at, out List<(int, PolicyValue[])>? group))
+                            {
+                                notIn[at] = group = [];
+                            }
+
+                            group.Add((i, outside.Listed));
                         }
                     }
 
@@ -561,6 +676,8 @@ internal sealed class RuleIndex
             _failClosed = failClosed.ToDictionary(kv => kv.Key, kv => FailClosedGroup.Of(kv.Value));
 
             _failClosedArgs = [.. _failClosed.Keys.Select(k => k.Arg).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
+            _notIn = notIn.ToDictionary(kv => kv.Key, kv => NotInGroup.Of(kv.Value));
+            _notInArgs = [.. _notIn.Keys.Select(k => k.Arg).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
             _slots = slots.ToDictionary(kv => kv.Key, kv => kv.Value.Distinct().Order().ToArray());
             _args = [.. args.Order(StringComparer.Ordinal)];
             _rangeArgs = [.. _ranges.Keys.Select(k => k.Arg).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
@@ -637,6 +754,17 @@ internal sealed class RuleIndex
                     {
                         into.Add(positions);
                     }
+                }
+            }
+
+            // A deny or require-approval rule filed by a "not in" list or "not equal": every one of them when the request
+            // lacks the argument; else those that do not list its value.
+            foreach (string arg in _notInArgs)
+            {
+                if (_notIn.TryGetValue(new FailClosedGroupSlot(kind, key, venue, arg), out NotInGroup? group)
+                    && (args.TryGetValue(arg, out PolicyValue value) ? group.Holding(value) : group.All) is { Length: > 0 } holding)
+                {
+                    into.Add(holding);
                 }
             }
 
