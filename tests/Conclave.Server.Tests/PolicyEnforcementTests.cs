@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Headers;
+using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
 using Conclave.Crypto.Signing;
@@ -467,6 +468,33 @@ public sealed class PolicyEnforcementTests
         string[] decided = [.. audit.Body!["entries"]!.AsArray().Where(e => e!["action"]!.GetValue<string>() == "policy.decide")
             .Select(e => e!["decision"]!.GetValue<string>())];
         Assert.Equal(["allow", "allow", "allow", "allow", "deny"], decided);
+    }
+
+    /// <summary>
+    /// /rpc holds its audit entries as the sign routes do (AuditOneCommit): a velocity-limited personal_sign commits its
+    /// intent, its allow decision and the reservation together — the two entries consecutive, one commit time — and the
+    /// reservation counts (the next call is over the limit of one).
+    /// </summary>
+    [Fact]
+    public async Task A_limited_rpc_signature_commits_its_intent_decision_and_reservation_together()
+    {
+        await using PolicyServer s = await PolicyServer.StartAsync();
+        (_, string address) = await CreateKeyAsync(s.Http);
+        await PutPolicyAsync(s, LimitedPolicy.Replace("\"count\":10", "\"count\":1", StringComparison.Ordinal));
+        string Call(string text) => $$"""{"jsonrpc":"2.0","id":1,"method":"personal_sign","params":["0x{{Convert.ToHexStringLower(Encoding.UTF8.GetBytes(text))}}","{{address}}"]}""";
+        string body = Call("one commit");
+        var signed = await SendAsync(s.Http, HttpMethod.Post, "/rpc", body);
+        Assert.True(signed.Status == HttpStatusCode.OK && signed.Body!["result"] is not null, signed.Text);
+        var over = await SendAsync(s.Http, HttpMethod.Post, "/rpc", Call("over the limit"));
+        Assert.Contains("velocity limit hour (1 requests per 3600 s) would be exceeded", over.Text, StringComparison.Ordinal);
+
+        JsonArray entries = (await SendAsync(s.Http, HttpMethod.Get, "/v1/audit?last=50")).Body!["entries"]!.AsArray();
+        string intentHash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes("POST\0/rpc\0" + body)));
+        JsonNode intent = entries.Single(e => e!["requestHash"]?.GetValue<string>() == intentHash && e["result"]!.GetValue<string>() == "accepted")!;
+        JsonNode decision = entries.Single(e => e!["seq"]!.GetValue<long>() == intent["seq"]!.GetValue<long>() + 1)!;
+        Assert.Equal("policy.decide", decision["action"]!.GetValue<string>());
+        Assert.Equal("allow", decision["decision"]!.GetValue<string>());
+        Assert.Equal(intent["time"]!.GetValue<DateTimeOffset>(), decision["time"]!.GetValue<DateTimeOffset>());
     }
 
     [Fact]

@@ -29,7 +29,10 @@ public static class EthereumRpc
     public static void Map(WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
-        app.MapPost("/rpc", HandleAsync).WithName("EthereumJsonRpc").WithTags("rpc").WithMetadata(new AuditOverlap())
+        // AuditOneCommit: a signing call's intent, decision and velocity reservation (and a threshold key's round entry) are
+        // committed together; every effect before the response flushes what the request holds first (the send of
+        // eth_sendTransaction, a forwarded call such as eth_sendRawTransaction: AuditTrail.RequireIntentAsync).
+        app.MapPost("/rpc", HandleAsync).WithName("EthereumJsonRpc").WithTags("rpc").WithMetadata(new AuditOverlap(), new AuditOneCommit())
             .Accepts<JsonObject>("application/json").Produces<JsonObject>(200, "application/json").ProducesProblem(401);
 
         // A signing call held for approval is signed here once its approvals are met (docs/POLICY.md "Approvals through the server").
@@ -362,6 +365,8 @@ public static class EthereumRpc
 
         try
         {
+            // The intent is durable before anything reaches the chain's node (eth_sendRawTransaction broadcasts).
+            await AuditTrail.RequireIntentAsync(rpc.Http).ConfigureAwait(false);
             return await rpc.Transactions.Upstreams.CallAsync(chainId, method, parameters, ct).ConfigureAwait(false);
         }
         catch (UpstreamException e)

@@ -28,11 +28,13 @@ public static class EthereumTransactionRoutes
     public static void Map(WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
-        app.MapPost("/v1/keys/{name}/ethereum/transactions", HandleAsync).WithName("EthereumTransaction").WithTags("v1").WithMetadata(new AuditOverlap())
+        // AuditOneCommit: the intent, the decision and a velocity reservation are committed together; the send flushes what
+        // the request holds first (AuditTrail.RequireIntentAsync, before release).
+        app.MapPost("/v1/keys/{name}/ethereum/transactions", HandleAsync).WithName("EthereumTransaction").WithTags("v1").WithMetadata(new AuditOverlap(), new AuditOneCommit())
             .Accepts<JsonObject>("application/json").Produces<JsonObject>(200, "application/json")
             .ProducesProblem(400).ProducesProblem(401).ProducesProblem(403).ProducesProblem(404).ProducesProblem(409).ProducesProblem(413)
             .ProducesProblem(422).ProducesProblem(429).ProducesProblem(500).ProducesProblem(502).ProducesProblem(503).ProducesProblem(504);
-        app.MapPost("/v1/keys/{name}/ethereum/transactions/{hash}/replace", ReplaceAsync).WithName("ReplaceEthereumTransaction").WithTags("v1").WithMetadata(new AuditOverlap())
+        app.MapPost("/v1/keys/{name}/ethereum/transactions/{hash}/replace", ReplaceAsync).WithName("ReplaceEthereumTransaction").WithTags("v1").WithMetadata(new AuditOverlap(), new AuditOneCommit())
             .Accepts<JsonObject>("application/json").Produces<JsonObject>(200, "application/json")
             .ProducesProblem(400).ProducesProblem(401).ProducesProblem(403).ProducesProblem(404).ProducesProblem(409)
             .ProducesProblem(422).ProducesProblem(429).ProducesProblem(500).ProducesProblem(502).ProducesProblem(503).ProducesProblem(504);
