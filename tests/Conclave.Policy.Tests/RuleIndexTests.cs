@@ -101,8 +101,9 @@ public sealed class RuleIndexTests
         return list;
     }
 
-    private static JsonObject ArgumentCondition(Random r) => r.Next(10) switch
+    private static JsonObject ArgumentCondition(Random r) => r.Next(11) switch
     {
+        10 => new JsonObject { ["arg"] = "to", ["op"] = "in-list", ["values"] = Allowlist(r) },
         6 or 7 => new JsonObject { ["arg"] = "to", ["op"] = "not-in-list", ["values"] = Allowlist(r) },
         8 => new JsonObject { ["arg"] = "series", ["op"] = "ne", ["value"] = SeriesValue(r) },
         9 => new JsonObject { ["arg"] = "side", ["op"] = "ne", ["value"] = Pick(r, s_sides) },

@@ -41,10 +41,10 @@ namespace Conclave.Cli.Bench;
 /// <item><c>allowlists</c>: one allow rule and, for the same role and operation, rules that each deny a counterparty outside
 /// a list of its own (<c>not-in-list</c>, every list holding the request's): deny rules are filed by the values they
 /// list, so a counterparty every list holds reads the allow rule alone.</item>
-/// <item><c>unindexed</c>: allow rules for the same role and operation that each allow any counterparty but those of a
-/// list of their own (<c>not-in-list</c>, every list holding the request's, so none holds) and one allow rule that
-/// holds: an allow rule is filed only by what it needs (<c>eq</c>, <c>one-of</c>, a range), not by what it refuses, so
-/// every rule is a candidate and is matched one by one: the worst case, what matching costs per candidate.</item>
+/// <item><c>unindexed</c>: allow rules for the same role and operation that each name a chain of their own
+/// (<c>chainIds</c>, none the request's) and one allow rule for any chain: chain ids (like roles, selectors and time
+/// windows) are not indexed, so every rule is a candidate and is matched one by one: the worst case, what matching
+/// costs per candidate.</item>
 /// </list>
 /// The request is allowed by exactly one rule in every layout, so the whole decision (scope, level, deny scan, limits,
 /// explanation) runs. Velocity counters are empty (their reads are the store's, measured with it).
@@ -81,7 +81,7 @@ internal static class PolicyBench
                     "deny-caps" => DenyCaps(rules),
                     "deny-lists" => DenyLists(rules, notIn: false),
                     "allowlists" => DenyLists(rules, notIn: true),
-                    _ => DenyLists(rules, notIn: true, effect: "allow"),
+                    _ => ByChain(rules),
                 };
                 var context = new EvaluationContext(RiskLevel.Normal, Now);
                 Decision first = PolicyEvaluator.Decide(policy, request, context, EmptyCounters.Instance);
@@ -107,7 +107,7 @@ internal static class PolicyBench
                         "deny-caps" => $"{rules - 1} deny rules (an amount cap each) and 1 allow rule, all matching role agent and operation liquidate: the fail-closed range index leaves 1 candidate(s)",
                         "deny-lists" => $"{rules - 1} deny rules (one counterparty each, in-list) and 1 allow rule, all matching role agent and operation liquidate: the fail-closed value index leaves 1 candidate(s)",
                         "allowlists" => $"{rules - 1} deny rules (a counterparty outside a list each, not-in-list) and 1 allow rule, all matching role agent and operation liquidate: the fail-closed \"not in\" index leaves 1 candidate(s)",
-                        _ => $"{rules - 1} allow rules (any counterparty outside a list each, not-in-list, none holding) and 1 allow rule that holds, all matching role agent and operation liquidate: not indexed, every rule is a candidate",
+                        _ => $"{rules - 1} allow rules (a chain id each, not the request's) and 1 allow rule for any chain, all matching role agent and operation liquidate: chain ids are not indexed, every rule is a candidate",
                     },
                 });
             }
@@ -219,16 +219,29 @@ internal static class PolicyBench
         return (Document(rules), Request("agent-7", "liquidate", "key-7", venue: "venue-1", series: null));
     }
 
-    private static (PolicyDocument, OperationRequest) DenyLists(int count, bool notIn, string effect = "deny")
+    private static (PolicyDocument, OperationRequest) ByChain(int count)
+    {
+        var rules = new StringBuilder();
+        for (int i = 0; i < count - 1; i++)
+        {
+            // Rule i allows chain 1000 + i; the request is on chain 1.
+            rules.Append(CultureInfo.InvariantCulture, $$$$"""{"id":"c{{{{i:D5}}}}","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"],"chainIds":[{{{{1000 + i}}}}]}},""");
+        }
+
+        rules.Append("""{"id":"allow","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"amount","op":"lt","value":1000}],"limits":{"perTransaction":{"native":500}}},""");
+        return (Document(rules), Request("agent-7", "liquidate", "key-7", venue: "venue-1", series: null) with { ChainId = 1 });
+    }
+
+    private static (PolicyDocument, OperationRequest) DenyLists(int count, bool notIn)
     {
         var rules = new StringBuilder();
         string mine = "0x" + count.ToString("x40", CultureInfo.InvariantCulture);
         for (int i = 0; i < count - 1; i++)
         {
             // in-list: rule i denies counterparty i, and the request's (address count) is none of them; not-in-list: rule i
-            // denies (with effect allow: allows) any counterparty outside {i, the request's}, so none holds for the request.
+            // denies any counterparty outside {i, the request's}, so none denies the request.
             string values = notIn ? $"\"0x{i:x40}\",\"{mine}\"" : $"\"0x{i:x40}\"";
-            rules.Append(CultureInfo.InvariantCulture, $$$$"""{"id":"d{{{{i:D5}}}}","effect":"{{{{effect}}}}","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"to","op":"{{{{(notIn ? "not-in-list" : "in-list")}}}}","values":[{{{{values}}}}]}]},""");
+            rules.Append(CultureInfo.InvariantCulture, $$$$"""{"id":"d{{{{i:D5}}}}","effect":"deny","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"to","op":"{{{{(notIn ? "not-in-list" : "in-list")}}}}","values":[{{{{values}}}}]}]},""");
         }
 
         rules.Append("""{"id":"allow","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"amount","op":"lt","value":1000}],"limits":{"perTransaction":{"native":500}}},""");

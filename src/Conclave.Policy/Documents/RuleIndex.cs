@@ -8,8 +8,8 @@ namespace Conclave.Policy.Documents;
 /// bucket a second level is (key, place, argument): a rule that lists keys or labels is filed under each key id and
 /// label it names (else under "any key"), under each venue and contract it names (else under "any venue", "any
 /// contract"), and — an allow rule
-/// with an <c>eq</c> or <c>one-of</c> condition — under its first such condition's argument and each value it accepts
-/// (else under "any argument"). A decision reads, per bucket, only the slots the request's key id, labels, venue and
+/// with an <c>eq</c>, <c>one-of</c> or <c>in-list</c> condition — under its first such condition's argument and each value
+/// it accepts (else under "any argument"). A decision reads, per bucket, only the slots the request's key id, labels, venue and
 /// argument values can reach, merged in document order without repeats, so a policy of a thousand rules for one
 /// principal and operation that differ by key, venue, contract or an argument's value (a rule per option series) reads only the
 /// few that can apply. The index only skips rules <see cref="Evaluation.RuleMatcher"/> would refuse: an allow rule's
@@ -19,7 +19,8 @@ namespace Conclave.Policy.Documents;
 /// missing argument, or for <c>eq</c> and <c>in-list</c> a value of another kind, makes the condition hold, so such a
 /// request reads those rules too; a deny or require-approval rule with neither such a condition nor a range condition is
 /// filed by its first <c>not-in-list</c> or <c>ne</c> condition (<see cref="NotInGroup"/>: read unless it lists the
-/// request's value). Rules are also filed by the interval
+/// request's value), and so is an allow rule with no other filed condition (read only for a value of the kind the
+/// condition needs that it does not list). Rules are also filed by the interval
 /// of their first range condition (<see cref="Ranges"/>): an allow rule is read only when the request's number lies in
 /// it; a deny or require-approval rule (a cap: "deny above X", "approval above Y") when the number lies in it or the
 /// request carries no number for that argument. Every criterion is still checked per
@@ -179,13 +180,13 @@ internal sealed class RuleIndex
     /// a request with that value leaves out (a value of another kind is never listed: it leaves none out). An allowlist
     /// rule ("deny transfers to anyone outside these") costs a lookup, not a match, for a listed address.
     /// </summary>
-    private sealed record NotInGroup(int[] All, Dictionary<PolicyValue, int[]> Listing)
+    private sealed record NotInGroup(int[] All, Dictionary<PolicyValueKind, int[]> ByKind, Dictionary<PolicyValue, int[]> Listing)
     {
-        /// <summary>The group of the rules filed under one slot (positions ascending), each with its list.</summary>
-        public static NotInGroup Of(List<(int Position, PolicyValue[] Listed)> rules)
+        /// <summary>The group of the rules filed under one slot (positions ascending), each with its list and the kind of value it needs.</summary>
+        public static NotInGroup Of(List<(int Position, PolicyValue[] Listed, PolicyValueKind Kind)> rules)
         {
             var listing = new Dictionary<PolicyValue, List<int>>();
-            foreach ((int position, PolicyValue[] listed) in rules)
+            foreach ((int position, PolicyValue[] listed, _) in rules)
             {
                 foreach (PolicyValue address in listed)
                 {
@@ -198,26 +199,32 @@ internal sealed class RuleIndex
                 }
             }
 
-            return new NotInGroup([.. rules.Select(r => r.Position).Distinct().Order()], listing.ToDictionary(kv => kv.Key, kv => kv.Value.Distinct().Order().ToArray()));
+            return new NotInGroup([.. rules.Select(r => r.Position).Distinct().Order()],
+                rules.GroupBy(r => r.Kind).ToDictionary(g => g.Key, g => g.Select(r => r.Position).Distinct().Order().ToArray()),
+                listing.ToDictionary(kv => kv.Key, kv => kv.Value.Distinct().Order().ToArray()));
         }
 
-        /// <summary>The rules whose condition holds for <paramref name="value"/>: all but those listing it.</summary>
-        public int[] Holding(PolicyValue value)
+        /// <summary>
+        /// The rules whose condition holds for <paramref name="value"/>: failing closed (deny and require-approval rules),
+        /// all but those listing it; else (allow rules) those needing a value of its kind but those listing it.
+        /// </summary>
+        public int[] Holding(PolicyValue value, bool failClosed)
         {
+            int[] from = failClosed ? All : ByKind.GetValueOrDefault(value.Kind, []);
             if (!Listing.TryGetValue(value, out int[]? listed))
             {
-                return All;
+                return from;
             }
 
-            if (listed.Length == All.Length)
+            if (listed.Length == from.Length)
             {
                 return []; // every list holds it: no rule of the group can match
             }
 
-            // Both ascending: the positions of All not in listed.
-            var holding = new int[All.Length - listed.Length];
+            // Both ascending, listed within from (a value is listed only by rules needing its kind): from minus listed.
+            var holding = new int[from.Length - listed.Length];
             int n = 0, j = 0;
-            foreach (int position in All)
+            foreach (int position in from)
             {
                 while (j < listed.Length && listed[j] < position)
                 {
@@ -235,25 +242,21 @@ internal sealed class RuleIndex
     }
 
     /// <summary>
-    /// The argument and the values a deny or require-approval rule's first <c>not-in-list</c> or <c>ne</c> condition does
-    /// not hold for (<see cref="NotInGroup"/>); null for allow rules and rules without one. Used only for rules no other
-    /// guard files (<see cref="FailClosedValueGuard"/>, <see cref="RangeGuard"/>).
+    /// The argument, the values and the kind of value of a rule's first <c>not-in-list</c> or <c>ne</c> condition
+    /// (<see cref="NotInGroup"/>): it does not hold for the listed values and, for an allow rule, holds only for a value of
+    /// that kind (an address; the <c>ne</c> value's kind). Null without one. Used only for rules no other guard files
+    /// (<see cref="ArgumentGuard"/>, <see cref="FailClosedValueGuard"/>, <see cref="RangeGuard"/>).
     /// </summary>
-    private static (string Arg, PolicyValue[] Listed)? NotInGuard(PolicyRule rule)
+    private static (string Arg, PolicyValue[] Listed, PolicyValueKind Kind)? NotInGuard(PolicyRule rule)
     {
-        if (rule.Effect == Effect.Allow)
-        {
-            return null;
-        }
-
         foreach (Condition c in rule.Conditions)
         {
             switch (c.Op)
             {
                 case ConditionOperator.NotInList:
-                    return (c.Arg, [.. c.Values.Distinct()]);
+                    return (c.Arg, [.. c.Values.Distinct()], PolicyValueKind.Address);
                 case ConditionOperator.Ne when c.Value is { } v:
-                    return (c.Arg, [v]);
+                    return (c.Arg, [v], v.Kind);
             }
         }
 
@@ -261,7 +264,7 @@ internal sealed class RuleIndex
     }
 
     /// <summary>
-    /// The argument values an allow rule needs, from its first <c>eq</c> or <c>one-of</c> condition; null when the rule
+    /// The argument values an allow rule needs, from its first <c>eq</c>, <c>one-of</c> or <c>in-list</c> condition; null when the rule
     /// cannot be filed by argument (not an allow rule, or no such condition).
     /// </summary>
     private static (string Arg, PolicyValue[] Values)? ArgumentGuard(PolicyRule rule)
@@ -278,9 +281,9 @@ internal sealed class RuleIndex
                 return (c.Arg, [v]);
             }
 
-            if (c.Op == ConditionOperator.OneOf)
+            if (c.Op is ConditionOperator.OneOf or ConditionOperator.InList)
             {
-                return (c.Arg, [.. c.Values.Distinct()]);
+                return (c.Arg, [.. c.Values.Distinct()]); // in-list: addresses, found only by an address value
             }
         }
 
@@ -548,7 +551,8 @@ internal sealed class RuleIndex
         /// <summary>The arguments some deny or require-approval rule of this bucket is filed under by value.</summary>
         private readonly string[] _failClosedArgs;
 
-        private readonly Dictionary<FailClosedGroupSlot, NotInGroup> _notIn;
+        /// <summary>Rules filed by a "not in" list or "not equal": deny and require-approval rules (failing closed) apart from allow rules.</summary>
+        private readonly Dictionary<(FailClosedGroupSlot Slot, bool FailClosed), NotInGroup> _notIn;
 
         /// <summary>The arguments some deny or require-approval rule of this bucket is filed under by a "not in" list.</summary>
         private readonly string[] _notInArgs;
@@ -563,7 +567,7 @@ internal sealed class RuleIndex
             var args = new HashSet<string>(StringComparer.Ordinal);
             var ranged = new Dictionary<RangeSlot, List<(int, Interval)>>();
             var failClosed = new Dictionary<FailClosedGroupSlot, List<(int, PolicyValueKind?)>>();
-            var notIn = new Dictionary<FailClosedGroupSlot, List<(int, PolicyValue[])>>();
+            var notIn = new Dictionary<(FailClosedGroupSlot, bool), List<(int, PolicyValue[], PolicyValueKind)>>();
             void File(Slot slot, int position)
             {
                 if (!slots.TryGetValue(slot, out List<int>? list))
@@ -612,19 +616,20 @@ internal sealed class RuleIndex
                     continue;
                 }
 
-                if (rangeGuard is null && failClosedValues is null && NotInGuard(Rules[i]) is { } outside)
+                if (guard is null && rangeGuard is null && failClosedValues is null && NotInGuard(Rules[i]) is { } outside)
                 {
+                    bool closed = Rules[i].Effect != Effect.Allow;
                     foreach ((KeyToken kind, string? value) in keys)
                     {
                         foreach (Place place in places)
                         {
-                            var at = new FailClosedGroupSlot(kind, value, place, outside.Arg);
-                            if (!notIn.TryGetValue(at, out List<(int, PolicyValue[])>? group))
+                            var at = (new FailClosedGroupSlot(kind, value, place, outside.Arg), closed);
+                            if (!notIn.TryGetValue(at, out List<(int, PolicyValue[], PolicyValueKind)>? group))
                             {
                                 notIn[at] = group = [];
                             }
 
-                            group.Add((i, outside.Listed));
+                            group.Add((i, outside.Listed, outside.Kind));
                         }
                     }
 
@@ -677,7 +682,7 @@ internal sealed class RuleIndex
 
             _failClosedArgs = [.. _failClosed.Keys.Select(k => k.Arg).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
             _notIn = notIn.ToDictionary(kv => kv.Key, kv => NotInGroup.Of(kv.Value));
-            _notInArgs = [.. _notIn.Keys.Select(k => k.Arg).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
+            _notInArgs = [.. _notIn.Keys.Select(k => k.Slot.Arg).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
             _slots = slots.ToDictionary(kv => kv.Key, kv => kv.Value.Distinct().Order().ToArray());
             _args = [.. args.Order(StringComparer.Ordinal)];
             _rangeArgs = [.. _ranges.Keys.Select(k => k.Arg).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
@@ -757,12 +762,20 @@ internal sealed class RuleIndex
                 }
             }
 
-            // A deny or require-approval rule filed by a "not in" list or "not equal": every one of them when the request
-            // lacks the argument; else those that do not list its value.
+            // A rule filed by a "not in" list or "not equal": those that do not list the request's value — of any kind for a
+            // deny or require-approval rule, which a request without the argument reads too (fail closed); of the kind the
+            // condition needs for an allow rule, which a request without the argument does not read.
             foreach (string arg in _notInArgs)
             {
-                if (_notIn.TryGetValue(new FailClosedGroupSlot(kind, key, venue, arg), out NotInGroup? group)
-                    && (args.TryGetValue(arg, out PolicyValue value) ? group.Holding(value) : group.All) is { Length: > 0 } holding)
+                bool given = args.TryGetValue(arg, out PolicyValue value);
+                if (given && _notIn.TryGetValue((new FailClosedGroupSlot(kind, key, venue, arg), false), out NotInGroup? allows)
+                    && allows.Holding(value, failClosed: false) is { Length: > 0 } allowing)
+                {
+                    into.Add(allowing);
+                }
+
+                if (_notIn.TryGetValue((new FailClosedGroupSlot(kind, key, venue, arg), true), out NotInGroup? closed)
+                    && (given ? closed.Holding(value, failClosed: true) : closed.All) is { Length: > 0 } holding)
                 {
                     into.Add(holding);
                 }
