@@ -33,6 +33,12 @@ public sealed partial class KeyService
         public IReadOnlyList<uint> Nodes => Holders;
     }
 
+    /// <summary>How long readiness reuses the store's holdings it read (a read lists every key row: about a second at 100,000 keys).</summary>
+    private static readonly TimeSpan s_holdingsReuse = TimeSpan.FromSeconds(10);
+
+    private readonly SemaphoreSlim _holdingsRead = new(1, 1);
+    private (long ReadAtMs, IReadOnlyList<KeyHolding> Holdings)? _readinessHoldings;
+
     private static bool IsThresholdScheme(string scheme) => scheme == DklsScheme.Name || FrostCiphersuite.TryGet(scheme, out _);
 
     /// <summary>
@@ -77,23 +83,20 @@ public sealed partial class KeyService
     /// <summary>
     /// The threshold keys (ids, ordered) whose holders that are up (<paramref name="up"/>) are fewer than their
     /// threshold: every key registered since start, and, when some node of the cluster is down, every active threshold
-    /// key of the store by the holders its row records (they override an older registration). With every node of the
-    /// cluster up no key whose holders are nodes of the cluster can be below its threshold, so the store is not read.
+    /// key of the store by the holders its row records (a newer registration overrides it). The store's holdings are read
+    /// at most every 10 seconds (they change only when a key is created or rotated, and this server's own changes are in
+    /// its registrations at once). With every node of the cluster up no key whose holders are nodes of the cluster can be
+    /// below its threshold, so the store is not read.
     /// </summary>
     public async Task<IReadOnlyList<string>> KeysBelowQuorumAsync(IReadOnlyList<uint> up, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(up);
         var keys = new Dictionary<string, IThresholdKey>(StringComparer.Ordinal);
-        foreach (IThresholdKey k in _frost.Keys.Cast<IThresholdKey>().Concat(_dkls.Keys))
-        {
-            keys[k.KeyId] = k;
-        }
-
         if (!_cluster.NodeIds.All(up.Contains))
         {
             try
             {
-                foreach (KeyHolding h in await HoldingsAsync(frostOnly: false, readUnrecorded: false, ct).ConfigureAwait(false))
+                foreach (KeyHolding h in await ReadinessHoldingsAsync(ct).ConfigureAwait(false))
                 {
                     keys[h.KeyId] = h;
                 }
@@ -104,7 +107,37 @@ public sealed partial class KeyService
             }
         }
 
+        foreach (IThresholdKey k in _frost.Keys.Cast<IThresholdKey>().Concat(_dkls.Keys))
+        {
+            if (!keys.TryGetValue(k.KeyId, out IThresholdKey? stored) || k.Version > stored.Version)
+            {
+                keys[k.KeyId] = k;
+            }
+        }
+
         return [.. keys.Values.Where(k => k.Nodes.Count(up.Contains) < k.Threshold).Select(k => k.KeyId).Order(StringComparer.Ordinal)];
+    }
+
+    /// <summary>The store's holdings for readiness: read again when the last read is older than 10 seconds, one read at a time.</summary>
+    private async Task<IReadOnlyList<KeyHolding>> ReadinessHoldingsAsync(CancellationToken ct)
+    {
+        await _holdingsRead.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            long now = Environment.TickCount64;
+            if (_readinessHoldings is { } last && now - last.ReadAtMs < s_holdingsReuse.TotalMilliseconds)
+            {
+                return last.Holdings;
+            }
+
+            IReadOnlyList<KeyHolding> read = await HoldingsAsync(frostOnly: false, readUnrecorded: false, ct).ConfigureAwait(false);
+            _readinessHoldings = (now, read);
+            return read;
+        }
+        finally
+        {
+            _holdingsRead.Release();
+        }
     }
 
     /// <summary>
