@@ -127,6 +127,100 @@ public sealed class EvictionApiTests(VariantNodes fixture) : IClassFixture<Varia
     }
 
     /// <summary>
+    /// Issue 18: a threshold key is registered with the coordinator on first use, not at start. After a restart with no
+    /// signature made, nothing is registered, yet the node list, the eviction check, the eviction itself and the
+    /// below-quorum view see every stored key, by the holders the store records for it.
+    /// </summary>
+    [Fact]
+    public async Task KeysNotUsedSinceARestart_AreListedCheckedAndMovedByEviction_AndCountedBelowQuorum()
+    {
+        ServerConfig config = ServerConfig.Load(fixture.Nodes.Layout.ServerConfigPath);
+        string tag = Guid.NewGuid().ToString("N")[..8];
+        string wide = "lazy-wide-" + tag, pair = "lazy-pair-" + tag;
+        string wideId, pairId, ecdsaId, ecdsa = "lazy-ecdsa-" + tag;
+        byte[] wideKey;
+        (WebApplication app, HttpClient http) = await StartAsync(config);
+        try
+        {
+            // wide: 2-of-3 on nodes 1..3; pair: 2-of-2 on nodes 1 and 2.
+            JsonNode w = await PostAsync(http, "/v1/keys", $$"""{"name":"{{wide}}","scheme":"frost-secp256k1","participants":3}""", HttpStatusCode.Created);
+            JsonNode p = await PostAsync(http, "/v1/keys", $$"""{"name":"{{pair}}","scheme":"frost-ed25519","threshold":2,"participants":2}""", HttpStatusCode.Created);
+            (wideId, pairId, wideKey) = (w["id"]!.GetValue<string>(), p["id"]!.GetValue<string>(), Convert.FromHexString(w["publicKey"]!.GetValue<string>()));
+            ecdsaId = (await PostAsync(http, "/v1/keys", $$"""{"name":"{{ecdsa}}","scheme":"ecdsa-dkls23","threshold":2,"participants":3}""", HttpStatusCode.Created))["id"]!.GetValue<string>();
+        }
+        finally
+        {
+            await StopAsync(app, http);
+        }
+
+        // pair's row is made as a row written before the store recorded holders: no holders, its MAC recomputed over the
+        // other fields by the store's MAC backfill at the next open (the migration path of StoreSuite's MAC test).
+        await SqliteExecAsync(config, $"UPDATE keys SET holders=NULL, mac=NULL WHERE id='{pairId}'");
+        await SqliteExecAsync(config, "INSERT INTO store_meta (name, value) VALUES ('key_mac_backfill', 'pending')");
+
+        (app, http) = await StartAsync(config);
+        try
+        {
+            var frost = app.Services.GetRequiredService<Conclave.Server.Coordinator.FrostCoordinator>();
+            var keys = app.Services.GetRequiredService<Conclave.Server.Api.KeyService>();
+            Assert.Null(frost.Find(wideId)); // start-up registered nothing
+            Assert.Null(frost.Find(pairId));
+            Assert.Null(keys.Dkls.Find(ecdsaId));
+            Assert.Equal([1u, 2u, 3u], (await keys.Store.Keys.GetAsync(wideId))!.Holders);
+            Assert.Equal([1u, 2u, 3u], (await keys.Store.Keys.GetAsync(ecdsaId))!.Holders);
+
+            // The background pass after start records the old row's holders from its checked package, without registering it.
+            await WaitForAsync(async () => (await keys.Store.Keys.GetAsync(pairId))!.Holders is not null, "the old row's holders recorded");
+            Assert.Equal([1u, 2u], (await keys.Store.Keys.GetAsync(pairId))!.Holders);
+            Assert.Null(frost.Find(pairId));
+
+            // Below quorum: with node 2 down the 2-of-2 key cannot sign, the 2-of-3 key can.
+            IReadOnlyList<string> below = await keys.KeysBelowQuorumAsync([1, 3], CancellationToken.None);
+            Assert.Contains(pairId, below);
+            Assert.DoesNotContain(wideId, below);
+            Assert.DoesNotContain(pairId, await keys.KeysBelowQuorumAsync([1, 2, 3], CancellationToken.None));
+            Assert.Contains(ecdsaId, await keys.KeysBelowQuorumAsync([1], CancellationToken.None)); // the ecdsa-dkls23 key too
+
+            // An ecdsa-dkls23 key is registered on its first use after the restart, and signs.
+            JsonNode sig = await PostAsync(http, $"/v1/keys/{ecdsa}/sign", $$"""{"digest":"{{string.Concat(Enumerable.Repeat("ab", 32))}}"}""");
+            Assert.Equal(1, sig["keyVersion"]!.GetValue<int>());
+            Assert.NotNull(keys.Dkls.Find(ecdsaId));
+
+            // The node list and the eviction check see both keys without registering them.
+            using var client = new ConclaveClient(http.BaseAddress!, http.DefaultRequestHeaders.Authorization!.Parameter!);
+            Assert.Contains(pair, (await client.GetNodeAsync(2)).Keys);
+            Assert.Contains(wide, (await client.GetNodeAsync(3)).Keys);
+            Assert.DoesNotContain(pair, (await client.GetNodeAsync(3)).Keys);
+            JsonNode refused = await ProblemAsync(http, "/v1/admin/nodes/2/evict", "{}", 409, "eviction-refused");
+            Assert.Contains(pairId, refused["detail"]!.GetValue<string>(), StringComparison.Ordinal);
+            Assert.Equal("trusted", (await client.GetNodeAsync(2)).Trust);
+            Assert.Null(frost.Find(pairId));
+            Assert.Null(frost.Find(wideId));
+
+            // Evicting node 3 moves the key nobody used since the restart; the store records its new holders.
+            Eviction e = await client.EvictNodeAsync(3, reason: "issue 18");
+            Assert.True(e.Finished);
+            Assert.Contains(e.Moved, m => (m.Name, m.Version, m.Threshold, m.Participants) == (wide, 2, 2, 2));
+            Assert.DoesNotContain(e.Moved, m => m.Name == pair);
+            Assert.Equal([1u, 2u], (await keys.Store.Keys.GetAsync(wideId))!.Holders);
+            await SignAsync(http, wide, wideKey, 2);
+            Assert.Null(frost.Find(pairId)); // a key the node did not hold is still not registered
+        }
+        finally
+        {
+            try
+            {
+                using var client = new ConclaveClient(http.BaseAddress!, http.DefaultRequestHeaders.Authorization!.Parameter!);
+                await client.ReadmitNodeAsync(3); // the other test of this class starts with every node trusted
+            }
+            finally
+            {
+                await StopAsync(app, http);
+            }
+        }
+    }
+
+    /// <summary>
     /// An attestation request to node <paramref name="to"/> (its challenge the next one of <paramref name="challenges"/>)
     /// relaying a message signed by node <paramref name="sender"/>'s identity key.
     /// </summary>
@@ -149,6 +243,16 @@ public sealed class EvictionApiTests(VariantNodes fixture) : IClassFixture<Varia
         Conclave.Server.Coordinator.Cluster c = fixture.Nodes.Coordinator;
         return c.Node(to).StepAsync(c.Request(session, Conclave.Node.Protocol.AttestHandler.RequestKind, 0, [to], challenges.Bytes(32)),
             [relayed], TimeSpan.FromSeconds(30), CancellationToken.None);
+    }
+
+    private static async Task SqliteExecAsync(ServerConfig config, string sql)
+    {
+        string db = Path.Combine(config.Resolve(config.DataDir), Conclave.Storage.ConclaveStore.SqliteFileName);
+        await using var conn = new Microsoft.Data.Sqlite.SqliteConnection(new Microsoft.Data.Sqlite.SqliteConnectionStringBuilder { DataSource = db, Pooling = false, DefaultTimeout = 30 }.ToString());
+        await conn.OpenAsync();
+        await using Microsoft.Data.Sqlite.SqliteCommand cmd = conn.CreateCommand();
+        cmd.CommandText = sql;
+        await cmd.ExecuteNonQueryAsync();
     }
 
     private static async Task<JsonNode> ProblemAsync(HttpClient http, string path, string json, int status, string type)

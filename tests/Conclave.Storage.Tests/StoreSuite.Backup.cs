@@ -23,7 +23,7 @@ public abstract partial class StoreSuite
             await store.Keys.RotateAsync("k1", 1, Bytes(32, 77), m);
         }
 
-        await store.Keys.CreateAsync(SampleKey("k2"));
+        await store.Keys.CreateAsync(SampleKey("k2") with { Threshold = 2, Participants = 3, Holders = [1, 2, 3] });
         await store.Requests.CreateAsync(new NewRequest("r1", "k1", "settle", "agent", Bytes(32, 3), [4, 5]));
         await store.Requests.AddApprovalAsync("r1", "alice", ApprovalDecision.Approve);
         await store.Requests.CreateAsync(new NewRequest("r2", "k1", "liquidate", "agent", Bytes(32, 4), [6]));
@@ -71,6 +71,8 @@ public abstract partial class StoreSuite
         await using (IConclaveStore store = await target.OpenAsync(new StoreOptions { Kek = EngineHarness.Passphrase("store pass"), CheckpointSigner = identity }))
         {
             Assert.Equal(2, (await store.Keys.ListAsync()).Count);
+            Assert.Equal([1u, 2u, 3u], (await store.Keys.GetAsync("k2"))!.Holders); // recorded holders travel with the row (its MAC verifies)
+            Assert.Null((await store.Keys.GetAsync("k1"))!.Holders);
             Assert.Equal(2, (await store.Keys.GetVersionsAsync("k1")).Count);
             Assert.Equal(Bytes(32, 51), ReadAll(await store.Keys.OpenMaterialAsync("k1")));
             Assert.Equal(Bytes(32, 50), ReadAll(await store.Keys.OpenMaterialAsync("k1", 1)));

@@ -180,7 +180,41 @@ public abstract partial class StoreSuite
         { "threshold", "UPDATE keys SET threshold=1, participants=1 WHERE id='k1'" },
         { "labels", "UPDATE keys SET labels='{\"desk\":\"spot\"}' WHERE id='k1'" },
         { "mac", "UPDATE keys SET mac=NULL WHERE id='k1'" },
+        { "holders", "UPDATE keys SET holders='1,2,4' WHERE id='k1'" },
     };
+
+    [Fact]
+    public async Task Key_record_holders_changed_or_cleared_by_sql_are_refused()
+    {
+        await using TestLocation loc = await Harness.NewLocationAsync();
+        await using (IConclaveStore store = await loc.OpenAsync(WithPassphrase()))
+        {
+            using var m = Secret(1);
+            await store.Keys.CreateAsync(SampleKey("k1", "treasury") with { Threshold = 2, Participants = 3, Holders = [1, 2, 3] }, m);
+        }
+
+        // Moving a key off a node in the database (so an eviction would miss it), or erasing its holders, breaks the MAC.
+        foreach (string sql in new[] { "UPDATE keys SET holders='1,2,4' WHERE id='k1'", "UPDATE keys SET holders=NULL WHERE id='k1'" })
+        {
+            object? saved = await loc.ScalarAsync("SELECT holders FROM keys WHERE id='k1'");
+            await loc.ExecAsync(sql);
+            await using (IConclaveStore store = await loc.OpenAsync(WithPassphrase()))
+            {
+                foreach (Func<Task> read in new Func<Task>[] { () => store.Keys.GetAsync("k1"), () => store.Keys.ListAsync(), () => store.Keys.RecordHoldersAsync("k1", 1, [1, 2, 3]) })
+                {
+                    Assert.Equal(StorageErrorKind.IntegrityCheckFailed, (await Assert.ThrowsAsync<StorageException>(read)).Kind);
+                }
+            }
+
+            await loc.ExecAsync("UPDATE keys SET holders='1,2,3' WHERE id='k1'");
+            await using (IConclaveStore store = await loc.OpenAsync(WithPassphrase()))
+            {
+                Assert.Equal([1u, 2u, 3u], (await store.Keys.GetAsync("k1"))!.Holders); // put back, it verifies again
+            }
+
+            Assert.Equal("1,2,3", saved);
+        }
+    }
 
     [Theory]
     [MemberData(nameof(TamperedKeyColumns))]

@@ -39,6 +39,60 @@ public abstract partial class StoreSuite
     }
 
     [Fact]
+    public async Task Keys_record_their_holders_through_creation_rotation_commit_and_record_holders()
+    {
+        await using TestLocation loc = await Harness.NewLocationAsync();
+        await using IConclaveStore store = await loc.OpenAsync(WithPassphrase());
+        NewKey threshold = SampleKey("k1", "wide") with { Threshold = 2, Participants = 3 };
+
+        // Created with its holders (any order in, ascending out); a single key has none.
+        using (var m = Secret(1))
+        {
+            Assert.Equal([1u, 2u, 4u], (await store.Keys.CreateAsync(threshold with { Holders = [4, 1, 2] }, m)).Holders);
+        }
+
+        Assert.Null((await store.Keys.CreateAsync(SampleKey("k2"))).Holders);
+        Assert.Equal([1u, 2u, 4u], (await store.Keys.GetByNameAsync("wide"))!.Holders);
+        Assert.Equal([1u, 2u, 4u], (await store.Keys.ListAsync()).Single(k => k.Id == "k1").Holders);
+
+        // Holders must be as many distinct node ids (from 1) as the key has participants.
+        foreach (uint[] bad in new uint[][] { [1, 2], [1, 2, 2], [0, 1, 2], [1, 2, 3, 4] })
+        {
+            var e = await Assert.ThrowsAsync<StorageException>(() => store.Keys.CreateAsync(threshold with { Id = "k3", Name = "bad", Holders = bad }));
+            Assert.Equal(StorageErrorKind.InvalidArgument, e.Kind);
+        }
+
+        // A rotation's commit writes the new committee in the same step as the version; without holders it clears them.
+        await store.Rotations.BeginAsync(Run("h1", "k1") with { Kind = Conclave.Storage.Rotation.RotationKind.Reshare });
+        await store.Rotations.TransitionAsync("h1", Conclave.Storage.Rotation.RotationState.Started, Conclave.Storage.Rotation.RotationState.Prepared, result: [1]);
+        using (var m = Secret(2))
+        {
+            await store.Rotations.CommitKeyAsync("h1", new KeyRotation("k1", 1, 2, threshold.PublicKey, 2, 2) { Holders = [2, 1] }, m);
+        }
+
+        Assert.Equal([1u, 2u], (await store.Keys.GetAsync("k1"))!.Holders);
+        using (var m = Secret(3))
+        {
+            await store.Keys.AddPendingVersionAsync("k1", 2, 3, threshold.PublicKey, m);
+        }
+
+        Assert.Null((await store.Keys.CommitPendingVersionAsync(new KeyRotation("k1", 2, 3, threshold.PublicKey, 2, 3))).Holders);
+
+        // Recorded for a row that names none, at its version and size only; a recorded committee is never replaced.
+        Assert.Null((await store.Keys.RecordHoldersAsync("k1", 2, [1, 2, 3])).Holders); // another version
+        Assert.Null((await store.Keys.RecordHoldersAsync("k1", 3, [1, 2])).Holders); // another number of participants
+        Assert.Equal([1u, 3u, 5u], (await store.Keys.RecordHoldersAsync("k1", 3, [5, 3, 1])).Holders);
+        Assert.Equal([1u, 3u, 5u], (await store.Keys.RecordHoldersAsync("k1", 3, [1, 2, 3])).Holders);
+        Assert.Equal(StorageErrorKind.NotFound, (await Assert.ThrowsAsync<StorageException>(() => store.Keys.RecordHoldersAsync("nope", 1, [1, 2]))).Kind);
+
+        // A single-key rotation clears them (the store cannot know a committee it was not told).
+        using (var m = Secret(4))
+        {
+            Assert.Null((await store.Keys.RotateAsync("k1", 3, Bytes(32, 9), m)).Holders);
+        }
+    }
+
+    [Fact]
     public async Task Keys_duplicate_id_or_name_fails_and_bad_input_is_rejected()
     {
         await using TestLocation loc = await Harness.NewLocationAsync();
@@ -290,16 +344,16 @@ public abstract partial class StoreSuite
         await using TestLocation loc = await Harness.NewLocationAsync();
         await using (IConclaveStore store = await loc.OpenAsync(WithPassphrase()))
         {
-            Assert.Equal(17, store.SchemaVersion);
+            Assert.Equal(18, store.SchemaVersion);
             await store.Keys.CreateAsync(SampleKey("k"));
         }
 
         await using (IConclaveStore store = await loc.OpenAsync())
         {
-            Assert.Equal(17, store.SchemaVersion); // reopening migrates nothing
+            Assert.Equal(18, store.SchemaVersion); // reopening migrates nothing
         }
 
-        Assert.Equal(17L, Convert.ToInt64(await loc.ScalarAsync("SELECT COUNT(*) FROM schema_migrations"))); // 1-17
+        Assert.Equal(18L, Convert.ToInt64(await loc.ScalarAsync("SELECT COUNT(*) FROM schema_migrations"))); // 1-18
         await loc.ExecAsync("INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'from the future', 0)");
         byte[]? before = loc.SqliteDirectory is null ? null : await File.ReadAllBytesAsync(Path.Combine(loc.SqliteDirectory, ConclaveStore.SqliteFileName));
         var e = await Assert.ThrowsAsync<StorageException>(() => loc.OpenAsync(WithPassphrase()));

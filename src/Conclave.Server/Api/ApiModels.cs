@@ -135,9 +135,9 @@ public sealed record AuditVerifyResponse(
 public sealed record HealthResponse(string Status);
 
 /// <summary>
-/// GET /readyz: ready when the store answers, a quorum of nodes attests and every threshold key the coordinator knows
-/// can reach its own quorum; <c>keysBelowQuorum</c> names (by id) the keys whose holders that are up are fewer than
-/// their threshold. <c>keysOutOfSync</c> names the keys the server store and the nodes disagree about (docs/OPERATIONS.md
+/// GET /readyz: ready when the store answers, a quorum of nodes attests and every threshold key (registered, or active
+/// in the store: KeyService.KeysBelowQuorumAsync) can reach its own quorum; <c>keysBelowQuorum</c> names (by id) the
+/// keys whose holders that are up are fewer than their threshold. <c>keysOutOfSync</c> names the keys the server store and the nodes disagree about (docs/OPERATIONS.md
 /// "Restoring the server"); the server is not ready until every key was checked once after start.
 /// </summary>
 public sealed record ReadyResponse(bool Ready, bool StoreOpen, IReadOnlyList<uint> NodesUp, int Threshold, IReadOnlyList<string>? KeysBelowQuorum = null,

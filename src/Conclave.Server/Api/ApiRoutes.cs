@@ -221,7 +221,7 @@ public static class ApiRoutes
 
     /// <summary>The readiness check behind /readyz (cached by <see cref="ReadinessCache"/>): the store answers and a quorum of nodes attests.</summary>
     public static async Task<ReadyResponse> CheckReadinessAsync(IConclaveStore store, Cluster cluster, ServerConfig config, ServerMetrics metrics, CancellationToken ct,
-        FrostCoordinator? frost = null, KeyConsistency? consistency = null)
+        KeyService? keys = null, KeyConsistency? consistency = null)
     {
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(cluster);
@@ -240,13 +240,14 @@ public static class ApiRoutes
 
         IReadOnlyList<uint> up = await cluster.AttestAsync(ct).ConfigureAwait(false);
         metrics.SetNodesUp(cluster.NodeIds, up);
-        // A key reshared to 3-of-3 answers 503 with one node down even while the cluster's default quorum is up.
-        string[] belowQuorum = frost is null ? [] : [.. frost.Keys.Where(k => k.Nodes.Count(up.Contains) < k.PublicKeyPackage.Threshold).Select(k => k.KeyId).Order(StringComparer.Ordinal)];
+        // A key reshared to 3-of-3 answers 503 with one node down even while the cluster's default quorum is up; every
+        // stored threshold key counts, used since start or not (the holders its row records: KeyService.Holdings).
+        IReadOnlyList<string> belowQuorum = keys is null ? [] : await keys.KeysBelowQuorumAsync(up, ct).ConfigureAwait(false);
         // Keys the store and the nodes disagree about (a server backup restored after the nodes moved on), and until every
         // key was checked once after start, readiness waits (KeyConsistency, docs/OPERATIONS.md "Restoring the server").
         KeyOutOfSyncResponse[] outOfSync = consistency is null ? [] : [.. consistency.Blocking.Select(r => new KeyOutOfSyncResponse(r.KeyId, r.Name, r.Problem ?? r.State))];
         bool checkedOnce = consistency?.FirstPassDone ?? true;
-        return new ReadyResponse(storeOpen && up.Count >= config.Threshold && belowQuorum.Length == 0 && outOfSync.Length == 0 && checkedOnce, storeOpen, up, config.Threshold,
+        return new ReadyResponse(storeOpen && up.Count >= config.Threshold && belowQuorum.Count == 0 && outOfSync.Length == 0 && checkedOnce, storeOpen, up, config.Threshold,
             belowQuorum, outOfSync, checkedOnce);
     }
 

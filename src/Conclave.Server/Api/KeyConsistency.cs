@@ -177,7 +177,10 @@ public sealed class KeyConsistency(IConclaveStore store, Cluster cluster)
             _ = await store.Keys.AddPendingVersionAsync(key.Id, key.Version, newest, theirs.VerificationKey, material, ct).ConfigureAwait(false);
         }
 
-        _ = await store.Keys.CommitPendingVersionAsync(new KeyRotation(key.Id, key.Version, newest, theirs.VerificationKey, theirs.Threshold, theirs.ParticipantCount), ct).ConfigureAwait(false);
+        _ = await store.Keys.CommitPendingVersionAsync(new KeyRotation(key.Id, key.Version, newest, theirs.VerificationKey, theirs.Threshold, theirs.ParticipantCount)
+        {
+            Holders = [.. theirs.Participants.Select(p => FrostNodeIds.ToNode(p))],
+        }, ct).ConfigureAwait(false);
         return Report(KeySyncStates.Resynchronised, null, nodes, false, newest);
     }
 

@@ -62,15 +62,15 @@ public sealed partial class KeyService
         return untrusted;
     }
 
-    /// <summary>Every signer node with its trust and the keys whose committee includes it.</summary>
+    /// <summary>Every signer node with its trust and the FROST keys whose committee includes it (by the holders the store records).</summary>
     public async Task<IReadOnlyList<NodeResponse>> NodesAsync(CancellationToken ct)
     {
         IReadOnlyList<UntrustedNode> untrusted = await LoadNodeTrustAsync(ct).ConfigureAwait(false);
-        IReadOnlyList<(KeyRecord Key, FrostKeyInfo Info)> frost = await FrostKeysAsync(ct).ConfigureAwait(false);
+        IReadOnlyList<KeyHolding> frost = await HoldingsAsync(frostOnly: true, readUnrecorded: true, ct).ConfigureAwait(false);
         IReadOnlyDictionary<uint, string> suspects = _frost.Suspects;
         return [.. _cluster.NodeIds.Order().Select(id =>
         {
-            string[] held = [.. frost.Where(k => k.Info.Nodes.Contains(id)).Select(k => k.Key.Name).Order(StringComparer.Ordinal)];
+            string[] held = [.. frost.Where(k => k.Holders.Contains(id)).Select(k => k.Key.Name).Order(StringComparer.Ordinal)];
             UntrustedNode? u = untrusted.FirstOrDefault(n => n.NodeId == id);
             string? suspect = suspects.TryGetValue(id, out string? why) ? why : null;
             if (u is null && _frost.IsPinned(id))
@@ -111,10 +111,11 @@ public sealed partial class KeyService
             throw new ApiException(ProblemTypes.NodeUntrusted, $"node {rep} is evicted (untrusted): it cannot replace node {node}");
         }
 
-        IReadOnlyList<(KeyRecord Key, FrostKeyInfo Info)> frost = await FrostKeysAsync(ct).ConfigureAwait(false);
+        // Every stored key, by the holders its row records: a key not used since start is checked like any other.
+        IReadOnlyList<KeyHolding> frost = await HoldingsAsync(frostOnly: true, readUnrecorded: true, ct).ConfigureAwait(false);
         try
         {
-            _frost.CheckEvictable(frost.Select(k => k.Info), node, replacement);
+            _frost.CheckEvictable(frost, node, replacement);
         }
         catch (EvictionRefusedException e)
         {
@@ -214,15 +215,19 @@ public sealed partial class KeyService
         {
             var moved = new List<KeyResponse>();
             Exception? first = null;
-            foreach ((KeyRecord key, FrostKeyInfo info) in await FrostKeysAsync(ct).ConfigureAwait(false))
+            foreach (KeyHolding held in await HoldingsAsync(frostOnly: true, readUnrecorded: true, ct).ConfigureAwait(false))
             {
-                if (!info.Nodes.Contains(node.NodeId))
+                if (!held.Holders.Contains(node.NodeId))
                 {
                     continue;
                 }
 
+                KeyRecord key = held.Key;
                 try
                 {
+                    // Registered here if it was not used since start (the plan needs its checked package).
+                    _ = FrostCiphersuite.TryGet(key.Scheme, out FrostCiphersuite? suite);
+                    _ = await FrostKeyAsync(key, suite!, ct).ConfigureAwait(false);
                     RotationPlan plan = await _frost.PlanEvictionAsync(key.Id, node.NodeId, node.Replacement, ct).ConfigureAwait(false)
                         ?? throw new InvalidOperationException("the key moved meanwhile");
                     (_, Task<FrostKeyInfo> run) = StartRun(plan);
@@ -245,21 +250,6 @@ public sealed partial class KeyService
         {
             _evicting.Release();
         }
-    }
-
-    /// <summary>Every active FROST key of the store with its package, registered with the coordinator at its stored version.</summary>
-    private async Task<IReadOnlyList<(KeyRecord Key, FrostKeyInfo Info)>> FrostKeysAsync(CancellationToken ct)
-    {
-        var list = new List<(KeyRecord, FrostKeyInfo)>();
-        foreach (KeyRecord k in await _store.Keys.ListAsync(ct).ConfigureAwait(false))
-        {
-            if (k.State == KeyState.Active && FrostCiphersuite.TryGet(k.Scheme, out FrostCiphersuite? suite))
-            {
-                list.Add((k, await FrostKeyAsync(k, suite, ct).ConfigureAwait(false)));
-            }
-        }
-
-        return list;
     }
 
     private static byte[] Hash(string text) => SHA256.HashData(Encoding.UTF8.GetBytes(text));

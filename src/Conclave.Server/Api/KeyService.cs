@@ -29,8 +29,11 @@ namespace Conclave.Server.Api;
 /// <summary>
 /// Keys behind the API. Single-key schemes (ecdsa-secp256k1, schnorr-bip340, ed25519) are generated here with the
 /// health-checked generator and kept in the server store as envelope-encrypted material (private key ‖ 32-byte chain
-/// code). FROST schemes (frost-ed25519, frost-secp256k1, frost-taproot) keep one share per signer node; the server
-/// store holds only the public key package (as the key's material), re-registered with the coordinator at start.
+/// code). FROST schemes (frost-ed25519, frost-secp256k1, frost-taproot) and ecdsa-dkls23 keep one share per signer node;
+/// the server store holds only the public key package (as the key's material) and the key's holders. A threshold key is
+/// registered with its coordinator when it is first used after start (<see cref="FrostKeyAsync"/>,
+/// <see cref="DklsKeyAsync"/>), never all at start: eviction, the node list and readiness read the holders of every key
+/// from the store (KeyService.Holdings.cs).
 /// </summary>
 public sealed partial class KeyService : IDisposable
 {
@@ -104,34 +107,6 @@ public sealed partial class KeyService : IDisposable
 
     [GeneratedRegex("^[A-Za-z0-9._/-]{1,64}$")]
     private static partial Regex LabelKeyPattern();
-
-    /// <summary>Registers every stored FROST key with the coordinator (at start).</summary>
-    public async Task LoadAsync(CancellationToken ct)
-    {
-        IReadOnlyList<KeyRecord> all;
-        try
-        {
-            all = await _store.Keys.ListAsync(ct).ConfigureAwait(false);
-        }
-        catch (StorageException e) when (e.Kind == StorageErrorKind.IntegrityCheckFailed)
-        {
-            // A tampered key row (issue 14 item 7) must not keep the server down: nothing is preloaded, every other key
-            // is registered on first use (FrostKeyAsync), and the tampered one is refused wherever it is read.
-            return;
-        }
-
-        foreach (KeyRecord k in all)
-        {
-            if (FrostCiphersuite.TryGet(k.Scheme, out FrostCiphersuite? suite))
-            {
-                _frost.Register(new FrostKeyInfo(k.Id, suite, await ReadPackageAsync(k, suite, ct).ConfigureAwait(false), k.Version));
-            }
-            else if (k.Scheme == DklsScheme.Name)
-            {
-                _dkls.Register(new DklsKeyInfo(k.Id, await ReadDklsKeyAsync(k, ct).ConfigureAwait(false), k.Version));
-            }
-        }
-    }
 
     public async Task<KeyRecord> CreateAsync(CreateKeyRequest req, CancellationToken ct)
     {
@@ -453,6 +428,7 @@ public sealed partial class KeyService : IDisposable
         }
 
         info = new DklsKeyInfo(key.Id, await ReadDklsKeyAsync(key, ct).ConfigureAwait(false), key.Version);
+        await CheckHoldersAsync(key, info.Nodes).ConfigureAwait(false);
         _dkls.Register(info);
         return info;
     }
@@ -687,6 +663,7 @@ public sealed partial class KeyService : IDisposable
         }
 
         info = new FrostKeyInfo(key.Id, suite, await ReadPackageAsync(key, suite, ct).ConfigureAwait(false), key.Version);
+        await CheckHoldersAsync(key, info.Nodes).ConfigureAwait(false);
         _frost.Register(info);
         return info;
     }

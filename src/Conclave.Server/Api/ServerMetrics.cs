@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text;
 using Conclave.Server.Coordinator;
 using Conclave.Storage.Keys;
+using Conclave.Threshold.Frost;
 
 namespace Conclave.Server.Api;
 
@@ -151,25 +152,28 @@ public sealed class ServerMetrics
     /// </summary>
     private static void WriteKeyHealth(StringBuilder sb, KeyService keys, IReadOnlyList<KeyRecord> all, IReadOnlyList<uint> nodesUp)
     {
-        var threshold = all.Where(k => k.State == KeyState.Active).Select(k => (Record: k, Info: keys.Frost.Find(k.Id))).Where(x => x.Info is not null).ToList();
+        // Every active FROST key of the store, used since start or not: by the holders and threshold its row records, else
+        // (a row written before holders were recorded) by its registration if it was used since start.
+        var threshold = all.Where(k => k.State == KeyState.Active && FrostCiphersuite.TryGet(k.Scheme, out _))
+            .Select(k => (Record: k, Threshold: k.Threshold, Nodes: k.Holders ?? keys.Frost.Find(k.Id)?.Nodes)).Where(x => x.Nodes is not null).ToList();
         sb.AppendLine("# HELP conclave_key_holders_up Holders of a threshold key that answered the last attestation.");
         sb.AppendLine("# TYPE conclave_key_holders_up gauge");
-        foreach (var (k, info) in threshold)
+        foreach (var (k, t, nodes) in threshold)
         {
-            sb.Append(CultureInfo.InvariantCulture, $"conclave_key_holders_up{{key=\"{Escape(k.Name)}\",threshold=\"{info!.PublicKeyPackage.Threshold}\"}} {info.Nodes.Count(nodesUp.Contains)}\n");
+            sb.Append(CultureInfo.InvariantCulture, $"conclave_key_holders_up{{key=\"{Escape(k.Name)}\",threshold=\"{t}\"}} {nodes!.Count(nodesUp.Contains)}\n");
         }
 
         sb.AppendLine("# HELP conclave_key_quorum_reachable Whether a threshold key has at least its threshold of holders up (1) or cannot sign (0).");
         sb.AppendLine("# TYPE conclave_key_quorum_reachable gauge");
-        foreach (var (k, info) in threshold)
+        foreach (var (k, t, nodes) in threshold)
         {
-            int reachable = info!.Nodes.Count(nodesUp.Contains) >= info.PublicKeyPackage.Threshold ? 1 : 0;
+            int reachable = nodes!.Count(nodesUp.Contains) >= t ? 1 : 0;
             sb.Append(CultureInfo.InvariantCulture, $"conclave_key_quorum_reachable{{key=\"{Escape(k.Name)}\"}} {reachable}\n");
         }
 
         sb.AppendLine("# HELP conclave_key_in_sync Whether the server store and the signer nodes agree about a threshold key (1) or not (0).");
         sb.AppendLine("# TYPE conclave_key_in_sync gauge");
-        foreach (var (k, _) in threshold)
+        foreach (var (k, _, _) in threshold)
         {
             int inSync = keys.Consistency?.BlockingReport(k.Id) is null ? 1 : 0;
             sb.Append(CultureInfo.InvariantCulture, $"conclave_key_in_sync{{key=\"{Escape(k.Name)}\"}} {inSync}\n");

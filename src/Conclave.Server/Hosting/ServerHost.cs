@@ -97,7 +97,8 @@ public static class ServerHost
         // DKLs23 signing rounds get their "dkls.sign" entry as FROST rounds get theirs (conclave audit reconcile).
         keys.Dkls.BeforeSignRound = (keyId, version, digest, session, ct) =>
             AppendRoundAsync(store, Conclave.Node.Frost.SignAuditRecords.DklsCoordinatorEntry(keyId, version, digest.Span, session), ct);
-        await keys.LoadAsync(cancellationToken).ConfigureAwait(false);
+        // No threshold key is registered here (issue 18): each is registered with its coordinator when first used, and
+        // eviction, the node list and readiness read every key's holders from the store (KeyService.Holdings).
         await keys.LoadNodeTrustAsync(cancellationToken).ConfigureAwait(false); // evicted nodes are never chosen, from the first request on
         var consistency = new KeyConsistency(store, cluster);
         keys.Consistency = consistency;
@@ -247,7 +248,7 @@ public static class ServerHost
         builder.Services.AddSingleton(new AuditGate(store, config.AuditMaxInFlight));
         builder.Services.AddSingleton(sp => new DenialAudit(store, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Conclave.Server.Audit"),
             TimeSpan.FromSeconds(config.DenialAuditWindowSeconds)) { Refused = risk.RecordThreat });
-        builder.Services.AddSingleton(new ReadinessCache(ct => ApiRoutes.CheckReadinessAsync(store, cluster, config, serverMetrics, ct, frost, consistency), TimeSpan.FromSeconds(1)));
+        builder.Services.AddSingleton(new ReadinessCache(ct => ApiRoutes.CheckReadinessAsync(store, cluster, config, serverMetrics, ct, keys, consistency), TimeSpan.FromSeconds(1)));
         builder.Services.AddSingleton(new ServerIdentityKey(identity.IdentityPublicKey.ToArray()));
         builder.Services.AddSingleton(new ServerPaths(dataDir, tokenPath, metricsTokenPath));
         WebApplication app = builder.Build();
@@ -298,6 +299,8 @@ public static class ServerHost
         app.Lifetime.ApplicationStarted.Register(() => _ = app.Services.GetRequiredService<Conclave.Server.Policy.ApprovalService>()
             .RunAsync(TimeSpan.FromSeconds(1), app.Lifetime.ApplicationStopping));
         app.Lifetime.ApplicationStarted.Register(() => _ = CheckKeysAtStartAsync(consistency, app.Lifetime.ApplicationStopping));
+        // Key rows written before the store recorded holders get them once, in the background (first use records them too).
+        app.Lifetime.ApplicationStarted.Register(() => _ = RecordMissingHoldersAsync(keys, app.Lifetime.ApplicationStopping));
         // Velocity-counter entries no window can reach any more are deleted in the background (docs/STORAGE.md "Pruning").
         var counterPruning = new Conclave.Server.Policy.PolicyCounterPruning(store.PolicyCounters, clock);
         app.Lifetime.ApplicationStarted.Register(() => _ = counterPruning.RunAsync(app.Lifetime.ApplicationStopping));
@@ -347,6 +350,20 @@ public static class ServerHost
                     return;
                 }
             }
+        }
+    }
+
+    /// <summary>Records the holders of key rows written before the store recorded them (KeyService.RecordMissingHoldersAsync). Never throws.</summary>
+    private static async Task RecordMissingHoldersAsync(KeyService keys, CancellationToken stopping)
+    {
+        try
+        {
+            await Task.Yield();
+            _ = await keys.RecordMissingHoldersAsync(stopping).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is OperationCanceledException or StorageException or ObjectDisposedException or InvalidOperationException)
+        {
+            // Stopping, or the store is closing or busy: the rows left get their holders at first use.
         }
     }
 

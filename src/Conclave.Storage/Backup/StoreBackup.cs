@@ -41,7 +41,7 @@ internal static class StoreBackup
     [
         new("keks", "id", [("id", Col.Text), ("kind", Col.Text), ("descriptor", Col.Blob), ("check_envelope", Col.Blob), ("state", Col.Text), ("created_at", Col.Int)]),
         new("store_secrets", "name", [("name", Col.Text), ("kek_id", Col.Text), ("wrapped_key", Col.Blob), ("ciphertext", Col.Blob), ("created_at", Col.Int)]),
-        new("keys", "id", [("id", Col.Text), ("name", Col.Text), ("scheme", Col.Text), ("public_key", Col.Blob), ("threshold", Col.Int), ("participants", Col.Int), ("version", Col.Int), ("state", Col.Text), ("labels", Col.Text), ("created_at", Col.Int), ("updated_at", Col.Int), ("mac", Col.Blob)]),
+        new("keys", "id", [("id", Col.Text), ("name", Col.Text), ("scheme", Col.Text), ("public_key", Col.Blob), ("threshold", Col.Int), ("participants", Col.Int), ("version", Col.Int), ("state", Col.Text), ("labels", Col.Text), ("created_at", Col.Int), ("updated_at", Col.Int), ("mac", Col.Blob), ("holders", Col.Text)]),
         new("key_versions", "key_id, version", [("key_id", Col.Text), ("version", Col.Int), ("public_key", Col.Blob), ("created_at", Col.Int)]),
         new("key_secrets", "key_id, version", [("key_id", Col.Text), ("version", Col.Int), ("kek_id", Col.Text), ("wrapped_key", Col.Blob), ("ciphertext", Col.Blob), ("created_at", Col.Int)]),
         new("requests", "id", [("id", Col.Text), ("key_id", Col.Text), ("operation", Col.Text), ("requester", Col.Text), ("request_hash", Col.Blob), ("payload", Col.Blob), ("state", Col.Text), ("created_at", Col.Int), ("updated_at", Col.Int), ("expires_at", Col.Int), ("result", Col.Blob)]),
@@ -342,7 +342,8 @@ internal static class StoreBackup
                 foreach (JsonElement row in tableRows.EnumerateArray())
                 {
                     int missing = t.Columns.Length - row.GetArrayLength();
-                    if (missing != 0 && !(missing == 1 && t.Name == "requests"))
+                    // Before migration 18 a key row had no holders (restored as NULL: recorded again at first use).
+                    if (missing != 0 && !(missing == 1 && t.Name is "requests" or "keys"))
                     {
                         throw StorageErrors.BadBackup($"a row of {t.Name} has the wrong number of columns");
                     }

@@ -16,6 +16,12 @@ namespace Conclave.Storage.Internal;
 /// <see cref="StorageErrorKind.IntegrityCheckFailed"/>: nobody with write access to the database alone can change a
 /// key's public key, name, scheme, state, threshold, participants, version or labels unnoticed.
 /// <para>
+/// A row that records its holders (the signer nodes of a threshold key, issue 18: eviction and readiness read them from
+/// the store) is sealed as <c>"conclave/key-record/v2" ‖ the same fields ‖ lp(holders)</c>, holders the ascending node
+/// ids in decimal separated by commas. Rows without holders keep the v1 encoding, so rows sealed before holders existed
+/// still verify, and clearing or changing a row's holders breaks its MAC like any other field.
+/// </para>
+/// <para>
 /// Every write path of a key row calls <see cref="ResealAsync"/> inside its transaction after changing the row (and
 /// <see cref="ReadVerifiedAsync"/> before, so a tampered row is never re-sealed). New write paths must do the same.
 /// </para>
@@ -25,15 +31,20 @@ internal static class KeyRecordMac
     public const string SecretName = "key-record-mac";
     public const int MacSize = 32;
     private static readonly byte[] s_domain = Encoding.ASCII.GetBytes("conclave/key-record/v1");
+    private static readonly byte[] s_domainWithHolders = Encoding.ASCII.GetBytes("conclave/key-record/v2");
 
     /// <summary>The columns the MAC covers, in this order, as every reader selects them.</summary>
-    public const string Columns = "id, name, scheme, public_key, threshold, participants, version, state, labels";
+    public const string Columns = "id, name, scheme, public_key, threshold, participants, version, state, labels, holders";
 
-    /// <summary>The canonical encoding of the covered fields.</summary>
-    public static byte[] Encode(string id, string name, string scheme, byte[] publicKey, int threshold, int participants, int version, string state, string labels)
+    /// <summary>The number of columns in <see cref="Columns"/>.</summary>
+    public const int ColumnCount = 10;
+
+    /// <summary>The canonical encoding of the covered fields (<paramref name="holders"/> as stored, null when the row records none).</summary>
+    public static byte[] Encode(string id, string name, string scheme, byte[] publicKey, int threshold, int participants, int version, string state, string labels,
+        string? holders = null)
     {
         using var ms = new MemoryStream();
-        ms.Write(s_domain);
+        ms.Write(holders is null ? s_domain : s_domainWithHolders);
         Lp(ms, Encoding.UTF8.GetBytes(id));
         Lp(ms, Encoding.UTF8.GetBytes(name));
         Lp(ms, Encoding.UTF8.GetBytes(scheme));
@@ -43,6 +54,11 @@ internal static class KeyRecordMac
         U32(ms, version);
         Lp(ms, Encoding.UTF8.GetBytes(state));
         Lp(ms, Encoding.UTF8.GetBytes(labels));
+        if (holders is not null)
+        {
+            Lp(ms, Encoding.UTF8.GetBytes(holders));
+        }
+
         return ms.ToArray();
     }
 
@@ -53,7 +69,7 @@ internal static class KeyRecordMac
 
     /// <summary>The covered fields of a row read with <see cref="Columns"/> starting at column <paramref name="o"/>.</summary>
     public static byte[] EncodeRow(DbDataReader r, int o) => Encode(r.GetString(o), r.GetString(o + 1), r.GetString(o + 2), (byte[])r.GetValue(o + 3),
-        r.GetInt32(o + 4), r.GetInt32(o + 5), r.GetInt32(o + 6), r.GetString(o + 7), r.GetString(o + 8));
+        r.GetInt32(o + 4), r.GetInt32(o + 5), r.GetInt32(o + 6), r.GetString(o + 7), r.GetString(o + 8), r.GetStringOrNull(o + 9));
 
     /// <summary>
     /// Reads the row (locked for update on PostgreSQL) and checks its MAC: the step every write path takes before
@@ -71,7 +87,7 @@ internal static class KeyRecordMac
             throw StorageErrors.NotFound("key", id);
         }
 
-        if (!Matches(key, EncodeRow(r, 0), r.GetBytesOrNull(9)))
+        if (!Matches(key, EncodeRow(r, 0), r.GetBytesOrNull(ColumnCount)))
         {
             throw StorageErrors.KeyIntegrity(id);
         }

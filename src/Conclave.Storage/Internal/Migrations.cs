@@ -168,6 +168,15 @@ internal static class Migrations
         [
             "CREATE TABLE risk_threats (second_ms BIGINT PRIMARY KEY, events BIGINT NOT NULL)",
         ]),
+
+        // Issue 18: the signer nodes holding a threshold key's current version (KeyRecord.Holders), covered by the row's
+        // MAC (KeyRecordMac, v2 encoding), so eviction and readiness find every key a node holds from the store without
+        // reading each key's sealed package. NULL for single keys and for rows written before; the server records a
+        // row's holders when it next reads its package (first use) or rotates it. Kept in backups.
+        new(18, "key holders",
+        [
+            "ALTER TABLE keys ADD COLUMN holders TEXT",
+        ]),
     ];
 
     /// <summary>The newest schema version this build knows.</summary>

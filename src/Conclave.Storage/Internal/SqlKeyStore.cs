@@ -8,7 +8,8 @@ namespace Conclave.Storage.Internal;
 
 internal sealed class SqlKeyStore(SqlStore store) : IKeyStore
 {
-    private const string KeyColumns = "id, name, scheme, public_key, threshold, participants, version, state, labels, created_at, updated_at";
+    // The MAC's columns first (KeyRecordMac.Columns), then the times; readers select them followed by mac.
+    private const string KeyColumns = KeyRecordMac.Columns + ", created_at, updated_at";
 
     public async Task<KeyRecord> CreateAsync(NewKey key, SecretBuffer? material = null, CancellationToken cancellationToken = default)
     {
@@ -33,6 +34,7 @@ internal sealed class SqlKeyStore(SqlStore store) : IKeyStore
         }
 
         string labels = Validate.Labels(key.Labels);
+        _ = HoldersText(key.Holders, key.Participants, "key.Holders");
         var kek = material is null ? null : store.Kek; // one KEK for sealing and for the kek_id column
         (string KekId, byte[] Wrapped, byte[] Cipher)? sealedMaterial = kek is null
             ? null
@@ -48,7 +50,7 @@ internal sealed class SqlKeyStore(SqlStore store) : IKeyStore
         (string KekId, byte[] Wrapped, byte[] Cipher)? sealedMaterial, long now, CancellationToken ct)
     {
         using (DbCommand cmd = SqlEngine.Command(c, tx,
-            $"INSERT INTO keys ({KeyColumns}) VALUES (@id, @name, @scheme, @pk, @t, @n, @version, @state, @labels, @now, @now)"))
+            $"INSERT INTO keys ({KeyColumns}) VALUES (@id, @name, @scheme, @pk, @t, @n, @version, @state, @labels, @holders, @now, @now)"))
         {
             cmd.Add("@id", key.Id);
             cmd.Add("@name", key.Name);
@@ -59,6 +61,7 @@ internal sealed class SqlKeyStore(SqlStore store) : IKeyStore
             cmd.Add("@state", key.InitialState.ToString());
             cmd.Add("@labels", labels);
             cmd.Add("@version", key.InitialVersion);
+            cmd.Add("@holders", HoldersText(key.Holders, key.Participants, "key.Holders"));
             cmd.Add("@now", now);
             try
             {
@@ -83,6 +86,7 @@ internal sealed class SqlKeyStore(SqlStore store) : IKeyStore
         Validate.Identifier(key.Scheme, "key.Scheme");
         Validate.PublicKey(key.PublicKey, "key.PublicKey");
         ValidateShape(key.Threshold, key.Participants);
+        _ = HoldersText(key.Holders, key.Participants, "key.Holders");
         string labels = Validate.Labels(key.Labels);
         var kek = material is null ? null : store.Kek;
         return (labels, kek is null ? null : Sealed(kek, SecretSealer.Seal(kek, material!.ReadOnlySpan, SecretSealer.KeyMaterialContext(key.Id, key.InitialVersion))));
@@ -179,7 +183,7 @@ internal sealed class SqlKeyStore(SqlStore store) : IKeyStore
         {
             await KeyRecordMac.ReadVerifiedAsync(store, c, tx, id, cancellationToken).ConfigureAwait(false);
             using (DbCommand cmd = SqlEngine.Command(c, tx,
-                "UPDATE keys SET version=@next, public_key=@pk, updated_at=@now WHERE id=@id AND version=@expected"))
+                "UPDATE keys SET version=@next, public_key=@pk, holders=NULL, updated_at=@now WHERE id=@id AND version=@expected"))
             {
                 cmd.Add("@next", next);
                 cmd.Add("@pk", newPublicKey);
@@ -310,6 +314,7 @@ internal sealed class SqlKeyStore(SqlStore store) : IKeyStore
         ArgumentNullException.ThrowIfNull(rotation);
         Validate.PublicKey(rotation.PublicKey, "rotation.PublicKey");
         ValidateShape(rotation.Threshold, rotation.Participants);
+        string? holders = HoldersText(rotation.Holders, rotation.Participants, "rotation.Holders");
         long now = store.NowMs();
         bool replaced = false;
         await store.WriteAsync(async (c, tx) =>
@@ -339,7 +344,8 @@ internal sealed class SqlKeyStore(SqlStore store) : IKeyStore
 
             await KeyRecordMac.ReadVerifiedAsync(store, c, tx, rotation.KeyId, cancellationToken).ConfigureAwait(false);
             using DbCommand cmd = SqlEngine.Command(c, tx,
-                "UPDATE keys SET version=@to, public_key=@pk, threshold=@t, participants=@n, state=@active, updated_at=@now WHERE id=@id");
+                "UPDATE keys SET version=@to, public_key=@pk, threshold=@t, participants=@n, holders=@holders, state=@active, updated_at=@now WHERE id=@id");
+            cmd.Add("@holders", holders);
             cmd.Add("@to", rotation.ToVersion);
             cmd.Add("@pk", rotation.PublicKey);
             cmd.Add("@t", rotation.Threshold);
@@ -499,6 +505,7 @@ internal sealed class SqlKeyStore(SqlStore store) : IKeyStore
     {
         Validate.PublicKey(rotation.PublicKey, "rotation.PublicKey");
         ValidateShape(rotation.Threshold, rotation.Participants);
+        string? holders = HoldersText(rotation.Holders, rotation.Participants, "rotation.Holders");
         (int Version, string State)? row = await VersionAndStateAsync(c, tx, rotation.KeyId, ct).ConfigureAwait(false)
             ?? throw StorageErrors.NotFound("key", rotation.KeyId);
         // The run's own commit is idempotent at the run level (SqlRotationLog.CommitKeyAsync); here a key that is not
@@ -515,8 +522,9 @@ internal sealed class SqlKeyStore(SqlStore store) : IKeyStore
         long now = store.NowMs();
         await KeyRecordMac.ReadVerifiedAsync(store, c, tx, rotation.KeyId, ct).ConfigureAwait(false);
         using (DbCommand cmd = SqlEngine.Command(c, tx,
-            "UPDATE keys SET version=@to, public_key=@pk, threshold=@t, participants=@n, updated_at=@now WHERE id=@id AND version=@from"))
+            "UPDATE keys SET version=@to, public_key=@pk, threshold=@t, participants=@n, holders=@holders, updated_at=@now WHERE id=@id AND version=@from"))
         {
+            cmd.Add("@holders", holders);
             cmd.Add("@to", rotation.ToVersion);
             cmd.Add("@pk", rotation.PublicKey);
             cmd.Add("@t", rotation.Threshold);
@@ -557,6 +565,34 @@ internal sealed class SqlKeyStore(SqlStore store) : IKeyStore
         cmd.Add("@id", id);
         cmd.Add("@v", version);
         return Convert.ToInt64(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture) > 0;
+    }
+
+    public async Task<KeyRecord> RecordHoldersAsync(string id, int version, IReadOnlyList<uint> holders, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(id);
+        ArgumentNullException.ThrowIfNull(holders);
+        string text = HoldersText(holders, holders.Count, nameof(holders))!;
+        await store.WriteAsync(async (c, tx) =>
+        {
+            await KeyRecordMac.ReadVerifiedAsync(store, c, tx, id, cancellationToken).ConfigureAwait(false);
+            using (DbCommand cmd = SqlEngine.Command(c, tx,
+                "UPDATE keys SET holders=@h, updated_at=@now WHERE id=@id AND version=@v AND participants=@n AND holders IS NULL"))
+            {
+                cmd.Add("@h", text);
+                cmd.Add("@now", store.NowMs());
+                cmd.Add("@id", id);
+                cmd.Add("@v", version);
+                cmd.Add("@n", holders.Count);
+                if (await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) != 1)
+                {
+                    return false; // moved on, already recorded, or another committee size: the row stays as it is
+                }
+            }
+
+            await KeyRecordMac.ResealAsync(store, c, tx, id, cancellationToken).ConfigureAwait(false);
+            return true;
+        }, cancellationToken).ConfigureAwait(false);
+        return (await GetAsync(id, cancellationToken).ConfigureAwait(false))!;
     }
 
     public Task<KeyRecord> SetStateAsync(string id, KeyState state, CancellationToken cancellationToken = default)
@@ -641,7 +677,7 @@ internal sealed class SqlKeyStore(SqlStore store) : IKeyStore
     /// </summary>
     private KeyRecord ReadKey(DbDataReader r, SecretBuffer? macKey)
     {
-        if (store.IsUnlocked && (macKey is null || !KeyRecordMac.Matches(macKey, KeyRecordMac.EncodeRow(r, 0), r.GetBytesOrNull(11))))
+        if (store.IsUnlocked && (macKey is null || !KeyRecordMac.Matches(macKey, KeyRecordMac.EncodeRow(r, 0), r.GetBytesOrNull(KeyRecordMac.ColumnCount + 2))))
         {
             throw StorageErrors.KeyIntegrity(r.GetString(0));
         }
@@ -659,6 +695,50 @@ internal sealed class SqlKeyStore(SqlStore store) : IKeyStore
         r.GetInt32(6),
         Enum.Parse<KeyState>(r.GetString(7)),
         JsonSerializer.Deserialize<Dictionary<string, string>>(r.GetString(8)) ?? [],
-        SqlStore.FromMs(r.GetInt64(9)),
-        SqlStore.FromMs(r.GetInt64(10)));
+        SqlStore.FromMs(r.GetInt64(10)),
+        SqlStore.FromMs(r.GetInt64(11)))
+    {
+        Holders = ParseHolders(r.GetStringOrNull(9), r.GetString(0)),
+    };
+
+    /// <summary>
+    /// The stored form of a key's holders: ascending distinct node ids in decimal, separated by commas; null for none.
+    /// Refused unless there are exactly <paramref name="participants"/> ids, each at least 1.
+    /// </summary>
+    private static string? HoldersText(IReadOnlyList<uint>? holders, int participants, string parameter)
+    {
+        if (holders is null)
+        {
+            return null;
+        }
+
+        uint[] sorted = [.. holders.Distinct().Order()];
+        if (sorted.Length != holders.Count || sorted.Length != participants || sorted[0] == 0)
+        {
+            throw StorageErrors.Invalid(parameter, "must name as many distinct signer nodes (ids from 1) as the key has participants");
+        }
+
+        return string.Join(',', sorted.Select(n => n.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+    }
+
+    /// <summary>Reads <see cref="HoldersText"/>'s form back (the row's MAC was checked, so a malformed value means a corrupted store).</summary>
+    private static uint[]? ParseHolders(string? text, string keyId)
+    {
+        if (text is null)
+        {
+            return null;
+        }
+
+        string[] parts = text.Split(',');
+        var ids = new uint[parts.Length];
+        for (int i = 0; i < parts.Length; i++)
+        {
+            if (!uint.TryParse(parts[i], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out ids[i]))
+            {
+                throw StorageErrors.Corrupted($"the holders of key '{keyId}'");
+            }
+        }
+
+        return ids;
+    }
 }

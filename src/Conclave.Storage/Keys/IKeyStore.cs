@@ -41,6 +41,14 @@ public interface IKeyStore
     /// </summary>
     Task<bool> ReplaceMaterialAsync(string id, int version, SecretBuffer material, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Records the holders of a threshold key whose row names none (written before holders were recorded) at
+    /// <paramref name="version"/>, as the server read them from the key's checked public package. Nothing changes when
+    /// the key is at another version, already names holders (its rotation wrote them and they are the authority) or has
+    /// another number of participants. Returns the key as it now is; NotFound if there is no such key.
+    /// </summary>
+    Task<KeyRecord> RecordHoldersAsync(string id, int version, IReadOnlyList<uint> holders, CancellationToken cancellationToken = default);
+
     Task<KeyRecord> SetStateAsync(string id, KeyState state, CancellationToken cancellationToken = default);
 
     Task<KeyRecord> SetLabelsAsync(string id, IReadOnlyDictionary<string, string> labels, CancellationToken cancellationToken = default);

@@ -40,13 +40,26 @@ public sealed record NewKey(
 
     /// <summary><see cref="KeyState.Active"/> (the default) or <see cref="KeyState.Pending"/> for a share that waits for its run's commit.</summary>
     public KeyState InitialState { get; init; } = KeyState.Active;
+
+    /// <summary>
+    /// The signer nodes holding shares of the version created (a threshold key on the server), <see cref="Participants"/>
+    /// distinct ids; null when the key has none (a single key) or its holders are not recorded.
+    /// </summary>
+    public IReadOnlyList<uint>? Holders { get; init; }
 }
 
 /// <summary>
 /// A threshold key moving from one version to the next: the public key (unchanged by refresh and reshare, but stated
 /// so the store can check it), and the threshold and participants of the new version (reshare changes them).
 /// </summary>
-public sealed record KeyRotation(string KeyId, int FromVersion, int ToVersion, byte[] PublicKey, int Threshold, int Participants);
+public sealed record KeyRotation(string KeyId, int FromVersion, int ToVersion, byte[] PublicKey, int Threshold, int Participants)
+{
+    /// <summary>
+    /// The signer nodes holding shares of the new version (<see cref="Participants"/> distinct ids); null leaves the key's
+    /// holders unrecorded (a committee that may have changed is never carried over).
+    /// </summary>
+    public IReadOnlyList<uint>? Holders { get; init; }
+}
 
 /// <summary>A stored key: metadata and the public key of its current version. Never holds secret material.</summary>
 public sealed record KeyRecord(
@@ -60,7 +73,15 @@ public sealed record KeyRecord(
     KeyState State,
     IReadOnlyDictionary<string, string> Labels,
     DateTimeOffset CreatedAt,
-    DateTimeOffset UpdatedAt);
+    DateTimeOffset UpdatedAt)
+{
+    /// <summary>
+    /// The signer nodes holding shares of the current version, ascending (a threshold key on the server), covered by the
+    /// row's MAC like every other field; null for a key without holders (single keys, a signer's own rows) and for a
+    /// threshold key whose row was written before holders were recorded (until it is next used or rotated).
+    /// </summary>
+    public IReadOnlyList<uint>? Holders { get; init; }
+}
 
 /// <summary>One version of a key; rotation appends versions and keeps every public key.</summary>
 public sealed record KeyVersionRecord(string KeyId, int Version, byte[] PublicKey, DateTimeOffset CreatedAt, bool HasMaterial);

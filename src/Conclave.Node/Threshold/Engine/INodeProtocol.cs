@@ -3,7 +3,11 @@ using Conclave.Node.Protocol;
 namespace Conclave.Node.Threshold.Engine;
 
 /// <summary>The public summary of a prepared key that a key row records: verification key, threshold, number of holders.</summary>
-public sealed record PreparedKey(byte[] VerificationKey, int Threshold, int ParticipantCount);
+public sealed record PreparedKey(byte[] VerificationKey, int Threshold, int ParticipantCount)
+{
+    /// <summary>The node ids holding shares of the prepared version (the server's key row records them); null when not stated.</summary>
+    public IReadOnlyList<uint>? Holders { get; init; }
+}
 
 /// <summary>
 /// The node half of a threshold protocol plugged into the engine (docs/ARCHITECTURE.md "Threshold engine"). The protocol

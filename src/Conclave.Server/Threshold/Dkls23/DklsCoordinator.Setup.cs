@@ -1,3 +1,4 @@
+using Conclave.Node.Frost;
 using Conclave.Node.Protocol;
 using Conclave.Node.Rpc;
 using Conclave.Node.Threshold.Dkls23;
@@ -132,7 +133,10 @@ public sealed partial class DklsCoordinator
         public PreparedKey Describe(RotationPlan plan, byte[] result)
         {
             DklsPublicKey key = DklsPublicKey.FromBytes(result);
-            return new PreparedKey(key.GroupPublicKey, key.Threshold, key.ParticipantCount);
+            return new PreparedKey(key.GroupPublicKey, key.Threshold, key.ParticipantCount)
+            {
+                Holders = [.. key.Participants.Select(FrostNodeIds.ToNode)],
+            };
         }
 
         public DklsKeyInfo Committed(RotationPlan plan, byte[] result)

@@ -195,12 +195,17 @@ public sealed class RotationEngine<TKey>(Cluster cluster, IRotationProtocol<TKey
             using SecretBuffer material = SecretBuffer.CopyFrom(result);
             NewKey? create = plan.Kind == RotationKind.KeyGeneration
                 ? new NewKey(plan.KeyId, plan.Name ?? plan.KeyId, plan.Scheme, prepared.VerificationKey, prepared.Threshold, prepared.ParticipantCount, plan.Labels)
+                {
+                    Holders = prepared.Holders,
+                }
                 : null;
             // A repair leaves the key row as it is (same version, same package): only the run moves to Committed.
             run = plan.Kind == RotationKind.Repair
                 ? await Runs.TransitionAsync(runId, RotationState.Prepared, RotationState.Committed, cancellationToken: CancellationToken.None).ConfigureAwait(false)
-                : await Runs.CommitKeyAsync(runId, new KeyRotation(plan.KeyId, plan.FromVersion, plan.ToVersion, prepared.VerificationKey, prepared.Threshold, prepared.ParticipantCount),
-                    material, create, CancellationToken.None).ConfigureAwait(false);
+                : await Runs.CommitKeyAsync(runId, new KeyRotation(plan.KeyId, plan.FromVersion, plan.ToVersion, prepared.VerificationKey, prepared.Threshold, prepared.ParticipantCount)
+                {
+                    Holders = prepared.Holders,
+                }, material, create, CancellationToken.None).ConfigureAwait(false);
             await FaultAsync(plan.Kind, "committed").ConfigureAwait(false);
         }
 

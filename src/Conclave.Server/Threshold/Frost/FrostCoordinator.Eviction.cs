@@ -128,13 +128,14 @@ public sealed partial class FrostCoordinator
 
     /// <summary>
     /// Refuses, before anything is marked or moved, an eviction that would leave one of <paramref name="keys"/> with fewer
-    /// trusted holders than its threshold (or fewer than two): such a key must get a replacement node.
+    /// trusted holders than its threshold (or fewer than two): such a key must get a replacement node. The keys may be
+    /// registrations or the holders and threshold the store records for keys not registered (KeyService.Holdings).
     /// </summary>
-    public void CheckEvictable(IEnumerable<FrostKeyInfo> keys, uint node, uint? replacement)
+    public void CheckEvictable(IEnumerable<IThresholdKey> keys, uint node, uint? replacement)
     {
         ArgumentNullException.ThrowIfNull(keys);
-        string[] stuck = [.. keys.Where(k => k.Nodes.Contains(node) && Committee(k, node, replacement).Length < Math.Max(2, k.PublicKeyPackage.Threshold))
-            .Select(k => $"{k.KeyId} ({k.PublicKeyPackage.Threshold}-of-{k.Nodes.Count})")];
+        string[] stuck = [.. keys.Where(k => k.Nodes.Contains(node) && Committee(k, node, replacement).Length < Math.Max(2, k.Threshold))
+            .Select(k => $"{k.KeyId} ({k.Threshold}-of-{k.Nodes.Count})")];
         if (stuck.Length > 0)
         {
             throw new EvictionRefusedException(
@@ -142,7 +143,7 @@ public sealed partial class FrostCoordinator
         }
     }
 
-    private uint[] Committee(FrostKeyInfo key, uint node, uint? replacement)
+    private uint[] Committee(IThresholdKey key, uint node, uint? replacement)
     {
         uint[] remaining = [.. key.Nodes.Where(n => n != node && !IsUntrusted(n))];
         return replacement is { } r && !remaining.Contains(r) ? [.. remaining.Append(r).Order()] : remaining;

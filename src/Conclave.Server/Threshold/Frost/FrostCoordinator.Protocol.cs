@@ -1,3 +1,4 @@
+using Conclave.Node.Frost;
 using Conclave.Node.Threshold.Engine;
 using Conclave.Server.Threshold.Engine;
 using Conclave.Storage.Rotation;
@@ -36,7 +37,10 @@ public sealed partial class FrostCoordinator
         public PreparedKey Describe(RotationPlan plan, byte[] result)
         {
             PublicKeyPackage package = PublicKeyPackage.FromBytes(Suite(plan), result);
-            return new PreparedKey(package.VerificationKey, package.Threshold, package.ParticipantCount);
+            return new PreparedKey(package.VerificationKey, package.Threshold, package.ParticipantCount)
+            {
+                Holders = [.. package.Participants.Select(p => FrostNodeIds.ToNode(p))],
+            };
         }
 
         public FrostKeyInfo Committed(RotationPlan plan, byte[] result)
