@@ -65,7 +65,7 @@ internal static class ClusterBench
             };
             http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
             await WaitReadyAsync(http, cancellationToken).ConfigureAwait(false);
-            await WarmUpAsync(ctx, http, n, t, wanted, cancellationToken).ConfigureAwait(false);
+            await WarmUpAsync(ctx, http, nodes, n, t, wanted, cancellationToken).ConfigureAwait(false);
             await TransportFloorAsync(ctx, cluster, cancellationToken).ConfigureAwait(false);
             foreach (string scheme in wanted)
             {
@@ -135,7 +135,7 @@ internal static class ClusterBench
     /// requests, so the first cluster row of every run was 2–3× the others (docs/PERFORMANCE.md). The key is a FROST key
     /// when a threshold scheme is wanted (it exercises the coordinator and the nodes), else the first wanted scheme's.
     /// </summary>
-    private static async Task WarmUpAsync(BenchContext ctx, HttpClient http, int n, int t, string[] wanted, CancellationToken cancellationToken)
+    private static async Task WarmUpAsync(BenchContext ctx, HttpClient http, LocalClusterProcesses nodes, int n, int t, string[] wanted, CancellationToken cancellationToken)
     {
         string scheme = wanted.FirstOrDefault(s => FrostScheme.TryGet(s, out _)) ?? (wanted.Contains(Dkls) ? "frost-secp256k1" : wanted[0]);
         string name = "bench-warm-up-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3));
@@ -163,7 +163,7 @@ internal static class ClusterBench
         await Task.WhenAll(Enumerable.Range(0, Math.Max(1, ctx.Settings.Concurrency / 4)).Select(_ => Worker())).ConfigureAwait(false);
         if (wanted.Contains(Dkls) && scheme != Dkls)
         {
-            await WarmUpDklsAsync(ctx, http, n, t, cancellationToken).ConfigureAwait(false);
+            await WarmUpDklsAsync(ctx, http, nodes, n, t, cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -171,25 +171,54 @@ internal static class ClusterBench
     /// The DKLs23 three-round paths warmed as well (a measurement fix, issue 15): the FROST warm-up above leaves the
     /// server's DKLs23 coordinator paths and the nodes' DKLs23 handlers to be compiled and tiered up inside the DKLs23
     /// row (19 % of the server's samples in a perf window of that row, docs/PERFORMANCE.md). A throw-away DKLs23 key is
-    /// made and signed with through the API for one row budget, with a quarter of the row's concurrency.
+    /// made and signed with through the API, with a quarter of the row's concurrency, for at least one row budget and
+    /// then until the tiered-compilation threads of the server and the nodes took less than 5 % of one core over the
+    /// last second (<see cref="TieringClock"/>; on a loaded 2-core machine a fixed 5 s left them recompiling for the first
+    /// 7 s of the row), at most six row budgets.
     /// </summary>
-    private static async Task WarmUpDklsAsync(BenchContext ctx, HttpClient http, int n, int t, CancellationToken cancellationToken)
+    private static async Task WarmUpDklsAsync(BenchContext ctx, HttpClient http, LocalClusterProcesses nodes, int n, int t, CancellationToken cancellationToken)
     {
         string name = "bench-warm-up-dkls-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3));
         await CreateKeyAsync(http, name, Dkls, n, t, cancellationToken).ConfigureAwait(false);
         var signer = new RestSigner(http, name, SignBody(Dkls, SHA256.HashData(Encoding.UTF8.GetBytes(name))), $"a warm-up {Dkls} signature", cancellationToken);
-        ctx.Progress.WriteLine($"warming up the cluster for {ctx.Settings.Duration.TotalSeconds:0.#} s ({Dkls} signatures in three rounds through the API) …");
-        long end = Stopwatch.GetTimestamp() + (long)(ctx.Settings.Duration.TotalSeconds * Stopwatch.Frequency);
+        ctx.Progress.WriteLine($"warming up the cluster ({Dkls} signatures in three rounds through the API, until the JIT is quiet) …");
+        var jit = new TieringClock([Process.GetCurrentProcess(), .. Enumerable.Range(1, n).Select(i => nodes.NodeProcess((uint)i)).OfType<Process>()]);
+        _ = jit.Advance();
+        int stop = 0;
         async Task Worker()
         {
             do
             {
                 await signer.SignAsync().ConfigureAwait(false);
             }
-            while (Stopwatch.GetTimestamp() < end);
+            while (Volatile.Read(ref stop) == 0);
         }
 
-        await Task.WhenAll(Enumerable.Range(0, Math.Max(1, ctx.Settings.Concurrency / 4)).Select(_ => Worker())).ConfigureAwait(false);
+        Task workers = Task.WhenAll(Enumerable.Range(0, Math.Max(1, ctx.Settings.Concurrency / 4)).Select(_ => Worker()));
+        long start = Stopwatch.GetTimestamp();
+        double share = double.NaN;
+        try
+        {
+            while (!workers.IsCompleted)
+            {
+                long s0 = Stopwatch.GetTimestamp();
+                await Task.WhenAny(workers, Task.Delay(TimeSpan.FromSeconds(1), cancellationToken)).ConfigureAwait(false);
+                share = jit.Advance().TotalSeconds / Stopwatch.GetElapsedTime(s0).TotalSeconds;
+                TimeSpan elapsed = Stopwatch.GetElapsedTime(start);
+                if ((elapsed >= ctx.Settings.Duration && (!TieringClock.IsAvailable || share < 0.05)) || elapsed >= ctx.Settings.Duration * 6)
+                {
+                    break;
+                }
+            }
+        }
+        finally
+        {
+            Volatile.Write(ref stop, 1);
+        }
+
+        await workers.ConfigureAwait(false);
+        ctx.Progress.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"     warmed for {Stopwatch.GetElapsedTime(start).TotalSeconds:0.0} s; tiered compilation took {share * 100:0.#} % of one core in the last second"));
     }
 
     private static bool IsThreshold(string scheme, out FrostScheme? frost) => FrostScheme.TryGet(scheme, out frost) || scheme == Dkls;
