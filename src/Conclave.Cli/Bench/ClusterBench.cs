@@ -670,17 +670,18 @@ internal static class ClusterBench
 
     /// <summary>
     /// The presignature pool of the presigned row, sized from the time budget (100 per second of --duration, 16 to 512): the pool is
-    /// filled twice over before timing, so the at most <c>pool</c> signatures timed all come from it and none of them
-    /// starts a refill (a pool is refilled when it falls below its size).
+    /// filled three times over before timing (one batch is signed untimed, as a warm-up), so the at most <c>pool</c>
+    /// signatures timed all come from it and none of them starts a refill (a pool is refilled when it falls below its size).
     /// </summary>
     internal static int PresignedPoolSize(TimeSpan budget) => 2 * (int)Math.Clamp(Math.Ceiling(budget.TotalSeconds * 50), 8, 256);
 
     /// <summary>
     /// Online DKLs23 signing from the presignature pool through <c>POST /v1/keys/{name}/sign</c> (docs/DKLS23.md
-    /// "Presignature pool"): a key made through the API, its pool filled by the coordinator (two batches of
+    /// "Presignature pool"): a key made through the API, its pool filled by the coordinator (three batches of
     /// <paramref name="pool"/> presignatures, the first timed: presign time per presignature with the coordinator's
-    /// <see cref="DklsCoordinator.PresignParallelism"/> sessions at a time and nothing else running), then half the pool
-    /// signed one at a time and the rest with the row's concurrency. Every timed signature must have used a presignature
+    /// <see cref="DklsCoordinator.PresignParallelism"/> sessions at a time and nothing else running), one batch signed
+    /// untimed (the warm-up of the online round's paths), then half a batch signed one at a time and the rest with the
+    /// row's concurrency, its CPU per signature and the halves per node online step measured. Every timed signature must have used a presignature
     /// (<see cref="DklsCoordinator.PresignedSignatures"/>), and the last one must verify, or the row is not reported.
     /// </summary>
     private static async Task MeasurePresignedAsync(BenchContext ctx, HttpClient http, DklsCoordinator dkls, Cluster cluster, LocalClusterProcesses nodes,
