@@ -182,6 +182,10 @@ public sealed class BenchCommandTests : IDisposable
         Assert.True(presigned["concurrentPerSecond"]!.GetValue<double>() > 0);
         Assert.True(presigned["nodeBytesPerSignature"]!.GetValue<double>() > 0, "no coordinator-node bytes");
         Assert.True(presigned["nodeBytesPerSignature"]!.GetValue<double>() < dkls["nodeBytesPerSignature"]!.GetValue<double>(), "one online round sends less than three rounds");
+        Assert.True(presigned["cpuUsPerSignature"]!.GetValue<double>() > 0, "no CPU per presigned signature (server and node processes)");
+        Assert.Contains("presigned halves per node online step", presigned["note"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Contains("(warm-up)", presigned["note"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Contains("warm-up of three-round signatures", dkls["note"]!.GetValue<string>(), StringComparison.Ordinal);
         Assert.Equal(64, presigned["signatureBytes"]!.GetValue<int>());
         Assert.Null(dkls["presignMs"]);
 

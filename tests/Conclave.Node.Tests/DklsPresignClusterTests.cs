@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using Conclave.Crypto.Secp256k1;
 using Conclave.Node.Config;
 using Conclave.Node.Frost;
+using Conclave.Node.Threshold.Dkls23;
 using Conclave.Server.Coordinator;
 using Conclave.Server.Hosting;
 using Conclave.Server.Threshold.Dkls23;
@@ -327,5 +328,121 @@ public sealed class DklsPresignClusterTests(ThreeNodeCluster fixture) : IClassFi
             _c.StartNode(2);
             _c.WaitForAll(TimeSpan.FromSeconds(60));
         }
+    }
+
+    /// <summary>
+    /// One online step carrying three items straight to each signer (<see cref="DklsPresignBatch"/>): a fresh
+    /// presignature, one already used, another fresh one. Each node signs the two fresh ones and refuses the used one in
+    /// its own slot ("already used", no culprit); the two signatures combine from the nodes' replies and verify with
+    /// libsecp256k1 under the key (DklsCombiner, which also recovers the key).
+    /// </summary>
+    [Fact]
+    public async Task AnOnlineStepOfThreeItems_SignsEachFreshOne_AndRefusesTheUsedOneInItsOwnSlot()
+    {
+        DklsCoordinator coordinator = Coordinator(4);
+        DklsKeyInfo key = await coordinator.CreateKeyAsync("dkls-prebatch-" + Guid.NewGuid().ToString("N")[..8], 2, [1, 2, 3], CancellationToken.None);
+        await coordinator.PresignAsync(key.KeyId, [], CancellationToken.None);
+        DklsPooledPresignature used = coordinator.TakePresignature(key, [])!;
+        DklsPooledPresignature a = coordinator.TakePresignature(key, [])!;
+        DklsPooledPresignature b = coordinator.TakePresignature(key, [])!;
+        Assert.NotNull(used);
+        Assert.NotNull(a);
+        Assert.NotNull(b);
+        Assert.Equal(used.Signers, a.Signers);
+        Assert.Equal(used.Signers, b.Signers);
+        byte[] first = SHA256.HashData("batch used"u8);
+        AssertVerifies(key, [], first, await coordinator.SignPresignedAsync(key, used, first, [], CancellationToken.None));
+
+        byte[] digestA = SHA256.HashData("batch a"u8), digestB = SHA256.HashData("batch b"u8);
+        var sharesA = new List<DklsSignatureShare>();
+        var sharesB = new List<DklsSignatureShare>();
+        foreach (uint node in used.Signers)
+        {
+            DklsPresignItem Item(DklsPooledPresignature p, byte[] digest) =>
+                new(Conclave.Server.Coordinator.Cluster.NewSessionId(), key.KeyId, key.Version, p.Signers, [], p.Ids[node], digest);
+            byte[] payload = DklsPresignBatch.EncodeRequest([Item(a, digestA), Item(used, SHA256.HashData("batch again"u8)), Item(b, digestB)]);
+            IReadOnlyList<Conclave.Node.Rpc.Envelope> reply = await _c.Coordinator.Node(node).StepAsync(
+                _c.Coordinator.Request(Conclave.Server.Coordinator.Cluster.NewSessionId(), DklsPresignHandlers.PresignSign, 1, [node], payload), [],
+                TimeSpan.FromSeconds(30), CancellationToken.None);
+            Conclave.Node.Rpc.Envelope answer = Assert.Single(reply);
+            Assert.Equal(DklsPresignHandlers.Shares, answer.Kind);
+            IReadOnlyList<DklsPresignOutcome> outcomes = DklsPresignBatch.DecodeReply(answer.Payload.Span, 3);
+            Assert.Equal(a.R, outcomes[0].NoncePoint);
+            Assert.Null(outcomes[1].Share);
+            Assert.Null(outcomes[1].Culprit);
+            Assert.Contains("already used", outcomes[1].Refusal, StringComparison.Ordinal);
+            Assert.Equal(b.R, outcomes[2].NoncePoint);
+            sharesA.Add(DklsSignatureShare.FromBytes(outcomes[0].Share));
+            sharesB.Add(DklsSignatureShare.FromBytes(outcomes[2].Share));
+        }
+
+        Conclave.Threshold.Frost.Identifier[] signers = [.. used.Signers.Select(n => Conclave.Threshold.Frost.Identifier.FromInt(Conclave.Threshold.Frost.FrostCiphersuite.Secp256k1Sha256, (int)n))];
+        DklsSignature sigA = DklsCombiner.Combine(key.PublicKey, a.Session, signers, [], a.R, digestA, sharesA);
+        DklsSignature sigB = DklsCombiner.Combine(key.PublicKey, b.Session, signers, [], b.R, digestB, sharesB);
+        Assert.True(EcdsaSecp256k1.Instance.Verify(key.PublicKey.GroupPublicKey, digestA, sigA.Signature));
+        Assert.True(EcdsaSecp256k1.Instance.Verify(key.PublicKey.GroupPublicKey, digestB, sigB.Signature));
+    }
+
+    /// <summary>
+    /// Coalescing of the online round (docs/ARCHITECTURE.md "Coalescing"): with one online step in flight per node, 24
+    /// presigned signatures asked at once, one of them with a presignature already used, leave in fewer steps than
+    /// halves; the used one fails alone (a refusal naming nobody), and the other 23 verify under the key with
+    /// libsecp256k1 and @noble/curves, each under the R it was presigned with.
+    /// </summary>
+    [Fact]
+    public async Task ConcurrentPresignedSignatures_ShareOnlineSteps_AndARefusedItemFailsOnlyItsOwnSignature()
+    {
+        var coordinator = new DklsCoordinator(_c.Coordinator, new FrostCoordinator(_c.Coordinator)) { PresignPoolSize = 24, PresignParallelism = 2, PresignStepsInFlight = 1 };
+        DklsKeyInfo key = await coordinator.CreateKeyAsync("dkls-precoal-" + Guid.NewGuid().ToString("N")[..8], 2, [1, 2, 3], CancellationToken.None);
+        await coordinator.PresignAsync(key.KeyId, [], CancellationToken.None);
+        var taken = new List<DklsPooledPresignature>();
+        while (taken.Count < 24 && coordinator.TakePresignature(key, []) is { } p)
+        {
+            taken.Add(p);
+        }
+
+        Assert.Equal(24, taken.Count);
+        DklsPooledPresignature used = taken[0];
+        AssertVerifies(key, [], SHA256.HashData("coalesce first"u8), await coordinator.SignPresignedAsync(key, used, SHA256.HashData("coalesce first"u8), [], CancellationToken.None));
+
+        (long items0, long steps0) = coordinator.PresignSteps;
+        var presignatures = new List<DklsPooledPresignature>(taken.Skip(1));
+        presignatures.Insert(5, used);
+        byte[][] digests = [.. presignatures.Select((_, i) => SHA256.HashData(TestSeed.Bytes(16, $"coalesce {i}")))];
+        Task<DklsSignatureResult>[] calls = [.. presignatures.Select((p, i) => coordinator.SignPresignedAsync(key, p, digests[i], [], CancellationToken.None))];
+        try
+        {
+            await Task.WhenAll(calls);
+        }
+        catch (NodeCallException)
+        {
+            // Looked at below, call by call.
+        }
+
+        (long items1, long steps1) = coordinator.PresignSteps;
+        Assert.Equal(2 * 24, items1 - items0);
+        Assert.True(steps1 - steps0 < items1 - items0, $"{items1 - items0} halves in {steps1 - steps0} steps");
+
+        NodeCallException refused = Assert.IsType<NodeCallException>(calls[5].Exception?.InnerException);
+        Assert.Null(refused.Culprit);
+        Assert.Contains("already used", refused.Message, StringComparison.Ordinal);
+
+        var cases = new List<object>();
+        for (int i = 0; i < calls.Length; i++)
+        {
+            if (i == 5)
+            {
+                continue;
+            }
+
+            DklsSignatureResult sig = await calls[i];
+            AssertVerifies(key, [], digests[i], sig);
+            Assert.Equal(presignatures[i].R.AsSpan(1).ToArray(), sig.Signature.AsSpan(0, 32).ToArray());
+            cases.Add(new { publicKey = Convert.ToHexStringLower(sig.PublicKey), digest = Convert.ToHexStringLower(digests[i]), signature = Convert.ToHexStringLower(sig.Signature), recoveryId = sig.RecoveryId });
+        }
+
+        System.Text.Json.Nodes.JsonArray checks = NodeInterop.Run("dkls23", cases);
+        Assert.Equal(23, checks.Count);
+        Assert.All(checks, r => Assert.True(r!["ok"]!.GetValue<bool>() && r["recovered"]!.GetValue<bool>(), r.ToJsonString()));
     }
 }

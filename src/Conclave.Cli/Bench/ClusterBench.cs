@@ -65,7 +65,7 @@ internal static class ClusterBench
             };
             http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
             await WaitReadyAsync(http, cancellationToken).ConfigureAwait(false);
-            await WarmUpAsync(ctx, http, n, t, wanted, cancellationToken).ConfigureAwait(false);
+            await WarmUpAsync(ctx, http, nodes, n, t, wanted, cancellationToken).ConfigureAwait(false);
             await TransportFloorAsync(ctx, cluster, cancellationToken).ConfigureAwait(false);
             foreach (string scheme in wanted)
             {
@@ -98,7 +98,7 @@ internal static class ClusterBench
                 app.Services.GetRequiredService<Cluster>().CountBytes = true;
                 await WaitReadyAsync(http, cancellationToken).ConfigureAwait(false);
                 await MeasurePresignedAsync(ctx, http, app.Services.GetRequiredService<KeyService>().Dkls, app.Services.GetRequiredService<Cluster>(),
-                    n, t, presigned, pool, cancellationToken).ConfigureAwait(false);
+                    nodes, n, t, presigned, pool, cancellationToken).ConfigureAwait(false);
             }
         }
         finally
@@ -135,7 +135,7 @@ internal static class ClusterBench
     /// requests, so the first cluster row of every run was 2–3× the others (docs/PERFORMANCE.md). The key is a FROST key
     /// when a threshold scheme is wanted (it exercises the coordinator and the nodes), else the first wanted scheme's.
     /// </summary>
-    private static async Task WarmUpAsync(BenchContext ctx, HttpClient http, int n, int t, string[] wanted, CancellationToken cancellationToken)
+    private static async Task WarmUpAsync(BenchContext ctx, HttpClient http, LocalClusterProcesses nodes, int n, int t, string[] wanted, CancellationToken cancellationToken)
     {
         string scheme = wanted.FirstOrDefault(s => FrostScheme.TryGet(s, out _)) ?? (wanted.Contains(Dkls) ? "frost-secp256k1" : wanted[0]);
         string name = "bench-warm-up-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3));
@@ -161,6 +161,64 @@ internal static class ClusterBench
         }
 
         await Task.WhenAll(Enumerable.Range(0, Math.Max(1, ctx.Settings.Concurrency / 4)).Select(_ => Worker())).ConfigureAwait(false);
+        if (wanted.Contains(Dkls) && scheme != Dkls)
+        {
+            await WarmUpDklsAsync(ctx, http, nodes, n, t, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// The DKLs23 three-round paths warmed as well (a measurement fix, issue 15): the FROST warm-up above leaves the
+    /// server's DKLs23 coordinator paths and the nodes' DKLs23 handlers to be compiled and tiered up inside the DKLs23
+    /// row (19 % of the server's samples in a perf window of that row, docs/PERFORMANCE.md). A throw-away DKLs23 key is
+    /// made and signed with through the API, with a quarter of the row's concurrency, for at least one row budget and
+    /// then until the tiered-compilation threads of the server and the nodes took less than 5 % of one core over the
+    /// last second (<see cref="TieringClock"/>; on a loaded 2-core machine a fixed 5 s left them recompiling for the first
+    /// 7 s of the row), at most six row budgets.
+    /// </summary>
+    private static async Task WarmUpDklsAsync(BenchContext ctx, HttpClient http, LocalClusterProcesses nodes, int n, int t, CancellationToken cancellationToken)
+    {
+        string name = "bench-warm-up-dkls-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3));
+        await CreateKeyAsync(http, name, Dkls, n, t, cancellationToken).ConfigureAwait(false);
+        var signer = new RestSigner(http, name, SignBody(Dkls, SHA256.HashData(Encoding.UTF8.GetBytes(name))), $"a warm-up {Dkls} signature", cancellationToken);
+        ctx.Progress.WriteLine($"warming up the cluster ({Dkls} signatures in three rounds through the API, until the JIT is quiet) …");
+        var jit = new TieringClock([Process.GetCurrentProcess(), .. Enumerable.Range(1, n).Select(i => nodes.NodeProcess((uint)i)).OfType<Process>()]);
+        _ = jit.Advance();
+        int stop = 0;
+        async Task Worker()
+        {
+            do
+            {
+                await signer.SignAsync().ConfigureAwait(false);
+            }
+            while (Volatile.Read(ref stop) == 0);
+        }
+
+        Task workers = Task.WhenAll(Enumerable.Range(0, Math.Max(1, ctx.Settings.Concurrency / 4)).Select(_ => Worker()));
+        long start = Stopwatch.GetTimestamp();
+        double share = double.NaN;
+        try
+        {
+            while (!workers.IsCompleted)
+            {
+                long s0 = Stopwatch.GetTimestamp();
+                await Task.WhenAny(workers, Task.Delay(TimeSpan.FromSeconds(1), cancellationToken)).ConfigureAwait(false);
+                share = jit.Advance().TotalSeconds / Stopwatch.GetElapsedTime(s0).TotalSeconds;
+                TimeSpan elapsed = Stopwatch.GetElapsedTime(start);
+                if ((elapsed >= ctx.Settings.Duration && (!TieringClock.IsAvailable || share < 0.05)) || elapsed >= ctx.Settings.Duration * 6)
+                {
+                    break;
+                }
+            }
+        }
+        finally
+        {
+            Volatile.Write(ref stop, 1);
+        }
+
+        await workers.ConfigureAwait(false);
+        ctx.Progress.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"     warmed for {Stopwatch.GetElapsedTime(start).TotalSeconds:0.0} s; tiered compilation took {share * 100:0.#} % of one core in the last second"));
     }
 
     private static bool IsThreshold(string scheme, out FrostScheme? frost) => FrostScheme.TryGet(scheme, out frost) || scheme == Dkls;
@@ -596,7 +654,7 @@ internal static class ClusterBench
                 : "the server (its store's key-encryption key and the host it runs on)",
             Note = threshold
                 ? scheme == Dkls
-                    ? "POST /v1/keys/{name}/sign through the server and the node processes, the three DKLs23 rounds per signature (no presignature pool yet); key generation = FROST DKG plus the pairwise OT setup through the API"
+                    ? "POST /v1/keys/{name}/sign through the server and the node processes, the three DKLs23 rounds per signature (this server runs without a presignature pool), after a warm-up of three-round signatures with a throw-away DKLs23 key; key generation = FROST DKG plus the pairwise OT setup through the API"
                     : "POST /v1/keys/{name}/sign through the server and the node processes; key generation = DKG through the API" + coalesced
                 : "server-held key through the same REST path and durable audit",
         });
@@ -612,21 +670,22 @@ internal static class ClusterBench
 
     /// <summary>
     /// The presignature pool of the presigned row, sized from the time budget (100 per second of --duration, 16 to 512): the pool is
-    /// filled twice over before timing, so the at most <c>pool</c> signatures timed all come from it and none of them
-    /// starts a refill (a pool is refilled when it falls below its size).
+    /// filled three times over before timing (one batch is signed untimed, as a warm-up), so the at most <c>pool</c>
+    /// signatures timed all come from it and none of them starts a refill (a pool is refilled when it falls below its size).
     /// </summary>
     internal static int PresignedPoolSize(TimeSpan budget) => 2 * (int)Math.Clamp(Math.Ceiling(budget.TotalSeconds * 50), 8, 256);
 
     /// <summary>
     /// Online DKLs23 signing from the presignature pool through <c>POST /v1/keys/{name}/sign</c> (docs/DKLS23.md
-    /// "Presignature pool"): a key made through the API, its pool filled by the coordinator (two batches of
+    /// "Presignature pool"): a key made through the API, its pool filled by the coordinator (three batches of
     /// <paramref name="pool"/> presignatures, the first timed: presign time per presignature with the coordinator's
-    /// <see cref="DklsCoordinator.PresignParallelism"/> sessions at a time and nothing else running), then half the pool
-    /// signed one at a time and the rest with the row's concurrency. Every timed signature must have used a presignature
+    /// <see cref="DklsCoordinator.PresignParallelism"/> sessions at a time and nothing else running), one batch signed
+    /// untimed (the warm-up of the online round's paths), then half a batch signed one at a time and the rest with the
+    /// row's concurrency, its CPU per signature and the halves per node online step measured. Every timed signature must have used a presignature
     /// (<see cref="DklsCoordinator.PresignedSignatures"/>), and the last one must verify, or the row is not reported.
     /// </summary>
-    private static async Task MeasurePresignedAsync(BenchContext ctx, HttpClient http, DklsCoordinator dkls, Cluster cluster, int n, int t, string id, int pool,
-        CancellationToken cancellationToken)
+    private static async Task MeasurePresignedAsync(BenchContext ctx, HttpClient http, DklsCoordinator dkls, Cluster cluster, LocalClusterProcesses nodes,
+        int n, int t, string id, int pool, CancellationToken cancellationToken)
     {
         string name = "bench-presigned-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3));
         string keyId = (await CreateKeyAsync(http, name, Dkls, n, t, cancellationToken).ConfigureAwait(false))["id"]!.GetValue<string>();
@@ -634,13 +693,27 @@ internal static class ClusterBench
         await dkls.PresignAsync(keyId, [], cancellationToken).ConfigureAwait(false);
         double presignMs = Stopwatch.GetElapsedTime(t0).TotalMilliseconds / pool;
         await dkls.PresignAsync(keyId, [], cancellationToken).ConfigureAwait(false);
-        if (dkls.PresignDepth(keyId, []) < 2 * pool)
+        await dkls.PresignAsync(keyId, [], cancellationToken).ConfigureAwait(false);
+        if (dkls.PresignDepth(keyId, []) < 3 * pool)
         {
-            throw new BenchFailedException($"the presignature pool of the {Dkls} key holds {dkls.PresignDepth(keyId, [])} presignatures, not {2 * pool}");
+            throw new BenchFailedException($"the presignature pool of the {Dkls} key holds {dkls.PresignDepth(keyId, [])} presignatures, not {3 * pool}");
         }
 
         byte[] message = SHA256.HashData(Encoding.UTF8.GetBytes(name));
         var signer = new RestSigner(http, name, SignBody(Dkls, message), $"presigned signing with {Dkls}", cancellationToken);
+
+        // Warm-up (a measurement fix, issue 15): the online round's paths (the server's presigned path and combine, the
+        // nodes' dkls.presign.sign handler) run for the first time in this row; one batch of the pool is signed untimed,
+        // a quarter of the row's concurrency at a time, so the timed signatures do not run while they tier up.
+        int warm = 0;
+        var warmSigner = new RestSigner(http, name, SignBody(Dkls, message), $"a warm-up presigned {Dkls} signature", cancellationToken);
+        await Task.WhenAll(Enumerable.Range(0, Math.Max(1, ctx.Settings.Concurrency / 4)).Select(_ => Task.Run(async () =>
+        {
+            while (Interlocked.Increment(ref warm) <= pool)
+            {
+                await warmSigner.SignAsync().ConfigureAwait(false);
+            }
+        }, cancellationToken))).ConfigureAwait(false);
 
         int sequential = pool / 2, concurrent = pool - sequential - 1;
         long presignedBefore = dkls.PresignedSignatures;
@@ -657,6 +730,7 @@ internal static class ClusterBench
         }
 
         int next = 0;
+        var cpu = CpuClock.Start(nodes, n, () => dkls.PresignSteps, "presigned halves per node online step");
         long c0 = Stopwatch.GetTimestamp();
         await Task.WhenAll(Enumerable.Range(0, Math.Min(ctx.Settings.Concurrency, concurrent)).Select(_ => Task.Run(async () =>
         {
@@ -666,6 +740,8 @@ internal static class ClusterBench
             }
         }, cancellationToken))).ConfigureAwait(false);
         double perSecond = concurrent / Stopwatch.GetElapsedTime(c0).TotalSeconds;
+        double cpuPerSignature = cpu.PerSignature(perSecond);
+        string coalesced = cpu.CoalescingNote($" with {Math.Min(ctx.Settings.Concurrency, concurrent)} in flight");
         long presigned = dkls.PresignedSignatures - presignedBefore;
         if (presigned != 1 + sequential + concurrent)
         {
@@ -684,11 +760,11 @@ internal static class ClusterBench
         {
             Id = id, Family = "mpc", Operation = "sign-presigned", Scheme = Dkls, Shape = $"{t}-of-{n}", Where = "cluster-rest",
             Sign = Latency.From(samples), ConcurrentPerSecond = perSecond, Concurrency = Math.Min(ctx.Settings.Concurrency, concurrent),
-            VerifyUs = ctx.Sampler.Sequential(() => verify()).P50Us, SignatureBytes = signature.Length, PresignMs = presignMs,
+            VerifyUs = ctx.Sampler.Sequential(() => verify()).P50Us, SignatureBytes = signature.Length, PresignMs = presignMs, CpuUsPerSignature = cpuPerSignature,
             NodeBytesPerSignature = nodeBytesPerSignature, RestBytesPerSignature = restBytesPerSignature,
             SecurityProfile = $"{t} of the {n} signer nodes (each holds one share under its own key-encryption key); the server holds no share",
             Note = string.Create(System.Globalization.CultureInfo.InvariantCulture,
-                $"POST /v1/keys/{{name}}/sign answered from the presignature pool (dklsPresignPoolSize {pool}): one online round to t nodes; {sequential} signatures one at a time, {concurrent} concurrently, every one from a presignature; presigning (rounds 1-3 ahead of time, in the background) took {presignMs:N1} ms per presignature"),
+                $"POST /v1/keys/{{name}}/sign answered from the presignature pool (dklsPresignPoolSize {pool}): one online round to t nodes; {sequential} signatures one at a time, {concurrent} concurrently, every one from a presignature; presigning (rounds 1-3 ahead of time, in the background) took {presignMs:N1} ms per presignature; {pool} presigned signatures made untimed first (warm-up){coalesced}"),
         });
     }
 

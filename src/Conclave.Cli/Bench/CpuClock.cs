@@ -14,34 +14,43 @@ internal sealed class CpuClock
     private readonly Process[] _processes;
     private readonly TimeSpan _before;
     private readonly long _start;
-    private readonly FrostCoordinator _frost;
+    private readonly Func<(long Items, long Steps)> _steps;
+    private readonly string _perStep;
     private readonly (long Items, long Steps) _stepsBefore;
 
-    private CpuClock(Process[] processes, FrostCoordinator frost)
+    private CpuClock(Process[] processes, Func<(long Items, long Steps)> steps, string perStep)
     {
         _processes = processes;
-        _frost = frost;
-        _stepsBefore = frost.SignSteps;
+        _steps = steps;
+        _perStep = perStep;
+        _stepsBefore = steps();
         _before = Total();
         _start = Stopwatch.GetTimestamp();
     }
 
     public static CpuClock Start(LocalClusterProcesses nodes, int n, FrostCoordinator frost) =>
-        new([Process.GetCurrentProcess(), .. Enumerable.Range(1, n).Select(i => nodes.NodeProcess((uint)i)).OfType<Process>()], frost);
+        Start(nodes, n, () => frost.SignSteps, "shares per node sign step");
 
-    /// <summary>FROST signature shares per sign step over the phase (the coalescing achieved); null when no FROST step ran.</summary>
+    /// <summary>
+    /// As above, with the coalescing counted by <paramref name="steps"/> (items asked and steps sent, for example the
+    /// DKLs23 coordinator's online steps) and described as <paramref name="perStep"/> in the note.
+    /// </summary>
+    public static CpuClock Start(LocalClusterProcesses nodes, int n, Func<(long Items, long Steps)> steps, string perStep) =>
+        new([Process.GetCurrentProcess(), .. Enumerable.Range(1, n).Select(i => nodes.NodeProcess((uint)i)).OfType<Process>()], steps, perStep);
+
+    /// <summary>Items per step over the phase (the coalescing achieved); null when no step ran.</summary>
     public double? SharesPerStep
     {
         get
         {
-            (long items, long steps) = _frost.SignSteps;
+            (long items, long steps) = _steps();
             return steps > _stepsBefore.Steps ? (items - _stepsBefore.Items) / (double)(steps - _stepsBefore.Steps) : null;
         }
     }
 
-    /// <summary>"; N shares per node sign step" and <paramref name="suffix"/> for a row's note, or nothing when no FROST step ran.</summary>
+    /// <summary>"; N shares per node sign step" and <paramref name="suffix"/> for a row's note, or nothing when no step ran.</summary>
     public string CoalescingNote(string suffix = "") => SharesPerStep is { } perStep
-        ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"; {perStep:N1} shares per node sign step{suffix}")
+        ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"; {perStep:N1} {_perStep}{suffix}")
         : "";
 
     /// <summary>Microseconds of CPU per signature, given the phase's signatures per second.</summary>

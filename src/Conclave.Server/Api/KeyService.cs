@@ -54,7 +54,7 @@ public sealed partial class KeyService : IDisposable
         _cluster = cluster;
         _config = config;
         // DKLs23 keys run on the same engine: the FROST DKG makes their shares, node health and the rotation log are shared.
-        _dkls = new DklsCoordinator(cluster, frost) { Runs = frost.Runs, Owner = frost.Owner, RunLease = frost.RunLease, PresignPoolSize = config.DklsPresignPoolSize };
+        _dkls = new DklsCoordinator(cluster, frost) { Runs = frost.Runs, Owner = frost.Owner, RunLease = frost.RunLease, PresignPoolSize = config.DklsPresignPoolSize, PresignStepsInFlight = config.SignStepsInFlight };
     }
 
     /// <summary>

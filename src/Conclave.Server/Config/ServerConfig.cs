@@ -39,8 +39,8 @@ public sealed class ServerConfig
     public string NodeTransport { get; set; } = "frames";
 
     /// <summary>
-    /// FROST sign steps outstanding per node before further signatures wait and share the next step (issue 18,
-    /// coalescing; docs/ARCHITECTURE.md "Coalescing"). 1..512; a lone signature never waits. 512 in practice turns
+    /// FROST sign steps, and DKLs23 online steps of presigned signatures, outstanding per node before further signatures
+    /// wait and share the next step (issues 18 and 15, coalescing; docs/ARCHITECTURE.md "Coalescing"). 1..512; a lone signature never waits. 512 in practice turns
     /// coalescing off (every signature its own step, as many in flight as the frame connection carries).
     /// </summary>
     public int SignStepsInFlight { get; set; } = 2;

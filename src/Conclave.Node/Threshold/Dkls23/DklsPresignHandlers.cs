@@ -14,13 +14,17 @@ namespace Conclave.Node.Threshold.Dkls23;
 /// before R leaves the node (consume-before-release, DESIGN.md safety rule 1). The pool scope binds the key version, the
 /// signer set and the derivation path, which is fixed in round one before any R_j is revealed (Groth and Shoup, ePrint
 /// 2021/1330): a presignature is never re-targeted to another child, signer set or key version. The online step
-/// (<see cref="PresignSign"/>, one round) takes the presignature out of the pool (so it serves one request at most; after
-/// a restart the pool is empty and every id is refused) and answers R and the share (u_i, w_i) of <see cref="DklsSigner.Sign"/>.
+/// (<see cref="PresignSign"/>, one round, 1..256 items per step: <see cref="DklsPresignBatch"/>) takes each item's
+/// presignature out of the pool (so it serves one request at most; after a restart the pool is empty and every id is
+/// refused) and answers per item R and the share (u_i, w_i) of <see cref="DklsSigner.Sign"/>, or that item's refusal.
 /// </summary>
 public sealed class DklsPresignHandlers(DklsNodeState state) : IProtocolHandler
 {
-    /// <summary>The online round: sign a digest with one pooled presignature.</summary>
+    /// <summary>The online round: sign digests with pooled presignatures, 1..256 per step (<see cref="DklsPresignBatch"/>).</summary>
     public const string PresignSign = "dkls.presign.sign";
+
+    /// <summary>The node's answer to an online step: per item R and its share, or a refusal (<see cref="DklsPresignBatch"/>).</summary>
+    public const string Shares = "dkls.presign.shares";
 
     public IReadOnlyCollection<string> Kinds { get; } = [PresignSign];
 
@@ -51,42 +55,81 @@ public sealed class DklsPresignHandlers(DklsNodeState state) : IProtocolHandler
         return [new OutgoingMessage(DklsMessages.Share, 3, [0], payload)];
     }
 
+    /// <summary>
+    /// An online step of 1..256 items (<see cref="DklsPresignBatch"/>): each item is signed or refused on its own. The
+    /// items' audit records are appended as each item starts, so their commits group into one fsync while the shares are
+    /// computed; no share is returned before its own record is durable.
+    /// </summary>
     private async Task<IReadOnlyList<OutgoingMessage>> SignAsync(StepContext ctx, CancellationToken ct)
     {
-        var r = new PayloadReader(ctx.Request.Payload.Span);
-        string keyId = r.String("keyId");
-        int version = (int)r.U32("keyVersion");
-        uint[] signers = r.NodeIds("signers");
-        uint[] path = r.NonHardenedPath();
-        byte[] id = r.Bytes("presignatureId", MaterialPool<string, DklsPresignature>.IdSizeInBytes).ToArray();
-        byte[] digest = r.Bytes("digest", 32).ToArray();
-        r.End();
-        if (digest.Length != 32)
+        IReadOnlyList<DklsPresignItem> items = DklsPresignBatch.DecodeRequest(ctx.Request.Payload.Span);
+        var pending = new Task<DklsPresignOutcome>[items.Count];
+        for (int i = 0; i < items.Count; i++)
         {
-            throw new ProtocolException("the digest must be 32 bytes");
+            pending[i] = OutcomeAsync(items[i], ct);
         }
 
-        if (!signers.Contains(state.NodeId))
+        var outcomes = new DklsPresignOutcome[items.Count];
+        for (int i = 0; i < pending.Length; i++)
+        {
+            outcomes[i] = await pending[i].ConfigureAwait(false);
+        }
+
+        return [new OutgoingMessage(Shares, ctx.Request.Round, [0], DklsPresignBatch.EncodeReply(outcomes))];
+    }
+
+    /// <summary>One item's outcome: R and its share, or the refusal its failure maps to (as a whole step's would, <see cref="DklsTransport.Refuse{T}"/>).</summary>
+    private async Task<DklsPresignOutcome> OutcomeAsync(DklsPresignItem item, CancellationToken ct)
+    {
+        try
+        {
+            return await DklsTransport.Refuse(() => SignItemAsync(item, ct), () => { }).ConfigureAwait(false);
+        }
+        catch (ProtocolException e)
+        {
+            return DklsPresignOutcome.Refused(e.Message, e.Culprit);
+        }
+    }
+
+    /// <summary>DKLs23 Protocol 3.6 online step (ePrint 2023/765 §3): w_i = e·φ_i + r_x·v_i with the pooled presignature, answered with u_i.</summary>
+    private async ValueTask<DklsPresignOutcome> SignItemAsync(DklsPresignItem item, CancellationToken ct)
+    {
+        if (!item.Signers.Contains(state.NodeId))
         {
             throw new ProtocolException($"the signer set must include node {state.NodeId}");
         }
 
         // A pending or superseded version never signs (KeyVersions); its presignatures were evicted with it.
-        using KeyVersions<DklsKeyShare>.ShareLease lease = await state.Shares.LeaseAtVersionAsync(keyId, version, ct).ConfigureAwait(false);
+        using KeyVersions<DklsKeyShare>.ShareLease lease = await state.Shares.LeaseAtVersionAsync(item.KeyId, item.KeyVersion, ct).ConfigureAwait(false);
         DklsKeyShare key = lease.Share;
-        DklsPresignature presignature = state.Presignatures.Take(keyId, Scope(version, signers, path), id)
-            ?? throw new ProtocolException($"presignature {Convert.ToHexStringLower(id)} of key {keyId} is unknown or already used, or was made for another key version, signer set or derivation path (a restart discards every pooled presignature)");
+        DklsPresignature presignature = state.Presignatures.Take(item.KeyId, Scope(item.KeyVersion, item.Signers, item.Path), item.PresignatureId)
+            ?? throw new ProtocolException($"presignature {Convert.ToHexStringLower(item.PresignatureId)} of key {item.KeyId} is unknown or already used, or was made for another key version, signer set or derivation path (a restart discards every pooled presignature)");
         presignature = state.Faults?.OnlinePresignature is { } swap ? swap(presignature) : presignature; // testing only (DklsFaults)
-        byte[] payload;
-        using (presignature)
+
+        // The node's own durable record of the share, before the share leaves (as for the three-round signature). The
+        // online round's session is the one the server's "dkls.sign" entry names (conclave audit reconcile). The record
+        // names only public values known before the share is computed, so its commit runs while the share is computed
+        // (as FROST's sign step); the share is returned only once it is durable. If computing the share fails, the record
+        // stays (a share was asked for under that presignature, now consumed) and nothing leaves.
+        Task recorded = SignAuditRecords.RecordDklsShareAsync(state.Store, state.NodeId, item.KeyId, item.KeyVersion, item.Digest, item.SessionId, item.PresignatureId, ct);
+        byte[] r;
+        byte[] encoded;
+        try
         {
-            DklsSignatureShare share = DklsSigner.Sign(presignature, key, digest, path);
-            payload = new PayloadWriter().Bytes(presignature.Context.NoncePoint).Bytes(state.EditShare(share.ToBytes())).ToArray();
+            using (presignature)
+            {
+                DklsSignatureShare share = DklsSigner.Sign(presignature, key, item.Digest, item.Path);
+                r = presignature.Context.NoncePoint.ToArray();
+                encoded = state.EditShare(share.ToBytes());
+            }
+        }
+        catch
+        {
+            await recorded.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            throw;
         }
 
-        // The node's own durable record of the share, before the share leaves (as for the three-round signature).
-        // The online round's session is the one the server's "dkls.sign" entry names (conclave audit reconcile).
-        await SignAuditRecords.RecordDklsShareAsync(state.Store, state.NodeId, keyId, version, digest, ctx.SessionId, id, ct).ConfigureAwait(false);
-        return [new OutgoingMessage(DklsMessages.Share, 1, [0], payload)];
+        await recorded.ConfigureAwait(false);
+        return DklsPresignOutcome.Signed(r, encoded);
     }
 }

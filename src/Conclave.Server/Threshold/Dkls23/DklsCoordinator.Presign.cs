@@ -87,18 +87,56 @@ public sealed partial class DklsCoordinator
     /// </summary>
     public async Task<DklsSignatureResult> SignPresignedAsync(DklsKeyInfo key, DklsPooledPresignature presignature, byte[] digest, IReadOnlyList<uint> path, CancellationToken ct)
     {
+        ArgumentNullException.ThrowIfNull(key);
+        ArgumentNullException.ThrowIfNull(presignature);
+        ArgumentNullException.ThrowIfNull(path);
         byte[] session = Cluster.NewSessionId();
         if (BeforeSignRound is { } record)
         {
             await record(key.KeyId, key.Version, digest, session, ct).ConfigureAwait(false);
         }
 
-        Dictionary<uint, IReadOnlyList<Envelope>> replies = await StepEachAsync(presignature.Signers, session, DklsPresignHandlers.PresignSign, 1, n =>
+        // Each signer's half is asked in the next online step to its node (StepCoalescer: alone when the node has room,
+        // else with the other presigned signatures waiting for it), under this round's own session. As before, every
+        // signer answers (or fails) before the first failure is thrown.
+        uint[] pathIndexes = [.. path];
+        Task<DklsPresignOutcome>[] calls = [.. presignature.Signers.Select(n => _presignSteps.CallAsync(n,
+            new DklsPresignItem(session, key.KeyId, key.Version, presignature.Signers, pathIndexes, presignature.Ids[n], digest), ct))];
+        await Task.WhenAll(calls).ConfigureAwait(false);
+        var shares = new Dictionary<uint, (byte[] R, byte[] Share)>(calls.Length);
+        for (int i = 0; i < calls.Length; i++)
         {
-            PayloadWriter w = SignerPayload(key, presignature.Signers, path);
-            return w.Bytes(presignature.Ids[n]).Bytes(digest).ToArray();
-        }, _ => [], ct).ConfigureAwait(false);
-        return Combine(key, presignature.Session, presignature.Signers, path, digest, replies);
+            DklsPresignOutcome outcome = calls[i].Result;
+            shares[presignature.Signers[i]] = (outcome.NoncePoint!, outcome.Share!);
+        }
+
+        return CombineShares(key, presignature.Session, presignature.Signers, path, digest, shares);
+    }
+
+    /// <summary>
+    /// One online step to <paramref name="node"/> carrying every item the coalescer gathered for it (<see cref="DklsPresignBatch"/>):
+    /// one envelope each way. A reply that is not one well-formed dkls.presign.shares message for exactly these items
+    /// names the node; an item the node refused fails with that refusal (as a lone step's refusal would).
+    /// </summary>
+    private async Task<IReadOnlyList<CoalescedOutcome<DklsPresignOutcome>>> SendPresignStepAsync(uint node, IReadOnlyList<DklsPresignItem> items)
+    {
+        Envelope req = _cluster.Request(Cluster.NewSessionId(), DklsPresignHandlers.PresignSign, 1, [node], DklsPresignBatch.EncodeRequest(items));
+        IReadOnlyList<Envelope> reply = await _cluster.Node(node).StepAsync(req, [], _cluster.RoundTimeout * 2, CancellationToken.None).ConfigureAwait(false);
+        IReadOnlyList<DklsPresignOutcome> outcomes;
+        try
+        {
+            outcomes = reply.Count == 1 && reply[0].Kind == DklsPresignHandlers.Shares
+                ? DklsPresignBatch.DecodeReply(reply[0].Payload.Span, items.Count)
+                : throw new ProtocolException("not one dkls.presign.shares message");
+        }
+        catch (ProtocolException e)
+        {
+            throw new CulpritException([node], $"node {node} answered the online signing request with something other than its shares: {e.Message}");
+        }
+
+        return [.. outcomes.Select(o => o.Share is not null
+            ? CoalescedOutcome<DklsPresignOutcome>.Of(o)
+            : CoalescedOutcome<DklsPresignOutcome>.Failed(new NodeCallException(node, Grpc.Core.StatusCode.FailedPrecondition, o.Refusal!, o.Culprit, null)))];
     }
 
     /// <summary>Signs with a pooled presignature when there is one; null: run the three rounds (and refill in the background).</summary>

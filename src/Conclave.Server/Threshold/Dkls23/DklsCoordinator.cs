@@ -37,7 +37,20 @@ public sealed partial class DklsCoordinator
         _frost = frost;
         _health = frost.Health;
         _rotation = new RotationEngine<DklsKeyInfo>(cluster, new DklsRotationProtocol(this), _health);
+        _presignSteps = new StepCoalescer<DklsPresignItem, DklsPresignOutcome>(SendPresignStepAsync) { MaxItems = DklsPresignBatch.MaxItems };
     }
+
+    private readonly StepCoalescer<DklsPresignItem, DklsPresignOutcome> _presignSteps;
+
+    /// <summary>
+    /// Online steps (presigned signatures) outstanding per node before further presigned signatures wait and share the
+    /// next step (<see cref="StepCoalescer{TItem, TResult}"/>, as FROST's sign steps; server.json signStepsInFlight). A
+    /// lone signature never waits.
+    /// </summary>
+    public int PresignStepsInFlight { get => _presignSteps.MaxStepsInFlight; init => _presignSteps.MaxStepsInFlight = value; }
+
+    /// <summary>Presigned halves asked of nodes, and the online steps that carried them (halves per step: the coalescing achieved).</summary>
+    public (long Items, long Steps) PresignSteps => _presignSteps.Sent;
 
     /// <summary>Where rotation runs are recorded (the server's durable log; in memory for tests and tools).</summary>
     public Storage.Rotation.IRotationLog Runs { get => _rotation.Runs; init => _rotation.Runs = value; }
@@ -258,8 +271,7 @@ public sealed partial class DklsCoordinator
 
     private static DklsSignatureResult Combine(DklsKeyInfo key, byte[] session, uint[] signers, IReadOnlyList<uint> path, byte[] digest, Dictionary<uint, IReadOnlyList<Envelope>> replies)
     {
-        byte[]? r = null;
-        var shares = new List<DklsSignatureShare>(signers.Length);
+        var shares = new Dictionary<uint, (byte[] R, byte[] Share)>(signers.Length);
         foreach (uint node in signers)
         {
             IReadOnlyList<Envelope> reply = replies[node];
@@ -268,14 +280,44 @@ public sealed partial class DklsCoordinator
                 throw new CulpritException([node], $"node {node} answered round three with something other than one signature share");
             }
 
-            DklsSignatureShare share;
-            byte[] nonce;
             try
             {
                 var reader = new PayloadReader(reply[0].Payload.Span);
-                nonce = reader.Bytes("R", 33).ToArray();
-                share = DklsSignatureShare.FromBytes(reader.Bytes("share", 256));
+                byte[] nonce = reader.Bytes("R", 33).ToArray();
+                byte[] share = reader.Bytes("share", 256).ToArray();
                 reader.End();
+                shares[node] = (nonce, share);
+            }
+            catch (ProtocolException e)
+            {
+                throw new CulpritException([node], $"node {node} sent a malformed signature share: {e.Message}");
+            }
+        }
+
+        return CombineShares(key, session, signers, path, digest, shares);
+    }
+
+    /// <summary>
+    /// DKLs23 Protocol 3.6 combine (ePrint 2023/765 §3): every signer's R must be the same, each share is its sender's,
+    /// and <see cref="DklsCombiner"/> releases the signature only once libsecp256k1 verified it and recovered the key.
+    /// </summary>
+    private static DklsSignatureResult CombineShares(DklsKeyInfo key, byte[] session, uint[] signers, IReadOnlyList<uint> path, byte[] digest,
+        Dictionary<uint, (byte[] R, byte[] Share)> replies)
+    {
+        byte[]? r = null;
+        var shares = new List<DklsSignatureShare>(signers.Length);
+        foreach (uint node in signers)
+        {
+            (byte[] nonce, byte[] encoded) = replies[node];
+            DklsSignatureShare share;
+            try
+            {
+                if (nonce.Length != 33)
+                {
+                    throw new ProtocolException("R must be 33 bytes");
+                }
+
+                share = DklsSignatureShare.FromBytes(encoded);
             }
             catch (Exception e) when (e is ProtocolException or DklsProtocolException)
             {
