@@ -12,20 +12,31 @@ namespace Conclave.Storage.Internal;
 /// </summary>
 internal sealed class WriterConnection : IAsyncDisposable
 {
+    /// <summary>
+    /// A connection idle this long is replaced before its next use: a busy writer keeps one, and a quiet one does not
+    /// find out at its next commit that a server or a firewall closed it meanwhile (that commit would fail).
+    /// </summary>
+    private const long IdleMs = 30_000;
+
     private static readonly ConditionalWeakTable<DbConnection, StatementCache> Caches = new();
     private DbConnection? _connection;
+    private long _lastUsedMs;
 
-    /// <summary>The open connection, opened now if there is none.</summary>
+    /// <summary>The open connection, opened now if there is none or it has been idle too long.</summary>
     public async Task<DbConnection> OpenAsync(SqlEngine engine, CancellationToken ct)
     {
-        if (_connection is { } open)
+        long now = Environment.TickCount64;
+        if (_connection is { } open && now - _lastUsedMs < IdleMs)
         {
+            _lastUsedMs = now;
             return open;
         }
 
+        await CloseAsync().ConfigureAwait(false);
         DbConnection c = await engine.OpenAsync(ct).ConfigureAwait(false);
         Caches.AddOrUpdate(c, new StatementCache());
         _connection = c;
+        _lastUsedMs = now;
         return c;
     }
 
