@@ -309,6 +309,67 @@ public sealed class EvictionApiTests(VariantNodes fixture) : IClassFixture<Varia
         }
     }
 
+    /// <summary>
+    /// An ecdsa-dkls23 key that cannot move when its node is evicted (too few of its other holders up) is moved by the
+    /// background pass once they are back: the node stays untrusted meanwhile and the key keeps its public key.
+    /// </summary>
+    [Fact]
+    public async Task AnEcdsaDkls23KeyThatCouldNotMove_IsMovedByTheBackgroundPass()
+    {
+        ServerConfig config = ServerConfig.Load(fixture.Nodes.Layout.ServerConfigPath);
+        string name = "z-dkls-later-" + Guid.NewGuid().ToString("N")[..8]; // sorted last: never among the keys another test's refusal names
+        (WebApplication app, HttpClient http) = await StartAsync(config);
+        bool killed = false;
+        try
+        {
+            var keys = app.Services.GetRequiredService<Conclave.Server.Api.KeyService>();
+            JsonNode k = await PostAsync(http, "/v1/keys", $$"""{"name":"{{name}}","scheme":"ecdsa-dkls23","threshold":2,"participants":3}""", HttpStatusCode.Created);
+            string id = k["id"]!.GetValue<string>();
+            byte[] publicKey = Convert.FromHexString(k["publicKey"]!.GetValue<string>());
+
+            // Node 1 down: of the key's other holders only node 2 is up, below its threshold: node 3 is marked, the key stays.
+            fixture.Nodes.KillNode(1);
+            killed = true;
+            await ProblemAsync(http, "/v1/admin/nodes/3/evict", "{}", 503, "quorum-unavailable");
+            using var client = new ConclaveClient(http.BaseAddress!, http.DefaultRequestHeaders.Authorization!.Parameter!);
+            Assert.Equal("untrusted", (await client.GetNodeAsync(3)).Trust);
+            Assert.Contains(name, (await client.GetNodeAsync(3)).Keys);
+            Assert.Equal([1u, 2u, 3u], (await keys.Store.Keys.GetAsync(id))!.Holders);
+
+            fixture.Nodes.StartNode(1);
+            fixture.Nodes.WaitForAll(TimeSpan.FromSeconds(60));
+            killed = false;
+            await WaitForAsync(async () =>
+            {
+                _ = await keys.ContinueEvictionsAsync(CancellationToken.None);
+                return (await keys.Store.Keys.GetAsync(id))!.Holders!.SequenceEqual([1u, 2u]);
+            }, "the background pass moved the key");
+            Conclave.Storage.Keys.KeyRecord row = (await keys.Store.Keys.GetAsync(id))!;
+            Assert.Equal((2, 2), (row.Version, row.Threshold));
+            Assert.DoesNotContain(name, (await client.GetNodeAsync(3)).Keys);
+            Assert.Equal(k["publicKey"]!.GetValue<string>(), (await GetAsync(http, $"/v1/keys/{name}"))["publicKey"]!.GetValue<string>());
+            await EcdsaSignAsync(http, name, publicKey, 2, "moved by the background pass");
+        }
+        finally
+        {
+            try
+            {
+                if (killed)
+                {
+                    fixture.Nodes.StartNode(1);
+                    fixture.Nodes.WaitForAll(TimeSpan.FromSeconds(60));
+                }
+
+                using var client = new ConclaveClient(http.BaseAddress!, http.DefaultRequestHeaders.Authorization!.Parameter!);
+                await client.ReadmitNodeAsync(3); // the other tests of this class start with every node trusted
+            }
+            finally
+            {
+                await StopAsync(app, http);
+            }
+        }
+    }
+
     /// <summary>Signs a digest with an ecdsa-dkls23 key and checks the signature with libsecp256k1 under <paramref name="publicKey"/>.</summary>
     private static async Task EcdsaSignAsync(HttpClient http, string name, byte[] publicKey, int version, string what)
     {
