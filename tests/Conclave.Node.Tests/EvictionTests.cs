@@ -119,6 +119,59 @@ public sealed class EvictionTests(FiveNodeCluster fixture) : IClassFixture<FiveN
         await SignAsync(coordinator, back, messages);
     }
 
+    /// <summary>
+    /// An ecdsa-dkls23 key is moved away from an evicted node as a FROST key is (EvictionPlanner, the DKLs23 reshare run
+    /// with its fresh pairwise setup): with a replacement the committee keeps its size; the evicted node, stopped before
+    /// the move, is neither dealer, receiver nor old holder; the key keeps its public key and signs (libsecp256k1). A
+    /// 2-of-2 ecdsa-dkls23 key of the node is refused without a replacement.
+    /// </summary>
+    [Fact]
+    public async Task AnEcdsaDkls23Key_MovesToTheReplacement_WithoutTheEvictedNode()
+    {
+        var frost = new FrostCoordinator(_c.Coordinator);
+        var dkls = new Conclave.Server.Threshold.Dkls23.DklsCoordinator(_c.Coordinator, frost);
+        string tag = Guid.NewGuid().ToString("N")[..8];
+        Conclave.Server.Threshold.Dkls23.DklsKeyInfo key = await dkls.CreateKeyAsync("evict-dkls-" + tag, 2, [1, 4, 5], CancellationToken.None);
+        Conclave.Server.Threshold.Dkls23.DklsKeyInfo pair = await dkls.CreateKeyAsync("evict-dkls-pair-" + tag, 2, [1, 4], CancellationToken.None);
+        await DklsSignAsync(dkls, key, "before");
+
+        // Without a replacement, the 2-of-2 key would be left with one holder: refused, naming it.
+        EvictionRefusedException refused = Assert.Throws<EvictionRefusedException>(() => frost.CheckEvictable([key, pair], 4, null));
+        Assert.Contains(pair.KeyId, refused.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(key.KeyId, refused.Message, StringComparison.Ordinal);
+        frost.CheckEvictable([key, pair], 4, 3); // with a replacement both can move
+
+        _c.KillNode(4);
+        try
+        {
+            frost.MarkUntrusted(4);
+            Conclave.Server.Coordinator.RotationPlan plan = (await dkls.PlanEvictionAsync(key.KeyId, 4, 3, CancellationToken.None))!;
+            Assert.Equal([1u, 3u, 5u], plan.Receivers);
+            Assert.Equal(2, plan.Threshold);
+            Assert.DoesNotContain(4u, plan.Everyone);
+            Assert.Null(await dkls.PlanEvictionAsync(key.KeyId, 2, null, CancellationToken.None)); // node 2 does not hold it
+            Conclave.Server.Threshold.Dkls23.DklsKeyInfo moved = await dkls.RotateAsync(plan, CancellationToken.None);
+            Assert.Equal((2, 2, "1,3,5"), (moved.Version, moved.Threshold, string.Join(",", moved.Nodes)));
+            Assert.Equal(key.PublicKey.GroupPublicKey, moved.PublicKey.GroupPublicKey);
+            for (int i = 0; i < 3; i++)
+            {
+                await DklsSignAsync(dkls, moved, $"after {i}");
+            }
+        }
+        finally
+        {
+            _c.StartNode(4);
+            _c.WaitForAll(TimeSpan.FromSeconds(60));
+        }
+    }
+
+    private static async Task DklsSignAsync(Conclave.Server.Threshold.Dkls23.DklsCoordinator dkls, Conclave.Server.Threshold.Dkls23.DklsKeyInfo key, string label)
+    {
+        byte[] digest = System.Security.Cryptography.SHA256.HashData(TestSeed.Bytes(24, "evict dkls " + label));
+        Conclave.Server.Threshold.Dkls23.DklsSignatureResult result = await dkls.SignDigestAsync(key.KeyId, digest, [], CancellationToken.None);
+        Assert.True(Conclave.Crypto.Secp256k1.EcdsaSecp256k1.Instance.Verify(key.PublicKey.GroupPublicKey, digest, result.Signature));
+    }
+
     [Fact]
     public async Task TheOtherNodesRefuseAnEvictedNodesMessagesByThemselves_AlsoAfterARestart_UntilReadmitted()
     {

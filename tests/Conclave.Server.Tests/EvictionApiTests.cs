@@ -203,6 +203,8 @@ public sealed class EvictionApiTests(VariantNodes fixture) : IClassFixture<Varia
             Assert.Contains(e.Moved, m => (m.Name, m.Version, m.Threshold, m.Participants) == (wide, 2, 2, 2));
             Assert.DoesNotContain(e.Moved, m => m.Name == pair);
             Assert.Equal([1u, 2u], (await keys.Store.Keys.GetAsync(wideId))!.Holders);
+            Assert.Contains(e.Moved, m => (m.Name, m.Version, m.Threshold, m.Participants) == (ecdsa, 2, 2, 2)); // the ecdsa-dkls23 key too
+            Assert.Equal([1u, 2u], (await keys.Store.Keys.GetAsync(ecdsaId))!.Holders);
             await SignAsync(http, wide, wideKey, 2);
             Assert.Null(frost.Find(pairId)); // a key the node did not hold is still not registered
         }
@@ -218,6 +220,164 @@ public sealed class EvictionApiTests(VariantNodes fixture) : IClassFixture<Varia
                 await StopAsync(app, http);
             }
         }
+    }
+
+    /// <summary>
+    /// ecdsa-dkls23 keys are evicted as FROST keys are: a node that is one of the two holders of a 2-of-2 key is not
+    /// evicted without a replacement (refused before it is marked; the key still signs), and a 2-of-3 key is reshared
+    /// away from the evicted node, which is down the whole time (so never asked), to the remaining holders: same public
+    /// key and Ethereum address, the store's holders without the node, signatures afterwards verify under the key.
+    /// </summary>
+    [Fact]
+    public async Task EvictANode_HoldingEcdsaDkls23Keys_RefusesALoneHolder_AndMovesTheOthersWithoutAskingIt()
+    {
+        ServerConfig config = ServerConfig.Load(fixture.Nodes.Layout.ServerConfigPath);
+        string tag = Guid.NewGuid().ToString("N")[..8];
+        // Named to sort first: a refusal names at most 8 keys, in name order, and the other tests of this class look for theirs.
+        string wide = "a-dkls-wide-" + tag, pair = "a-dkls-pair-" + tag;
+        (WebApplication app, HttpClient http) = await StartAsync(config);
+        bool killed = false;
+        try
+        {
+            var keys = app.Services.GetRequiredService<Conclave.Server.Api.KeyService>();
+            JsonNode w = await PostAsync(http, "/v1/keys", $$"""{"name":"{{wide}}","scheme":"ecdsa-dkls23","threshold":2,"participants":3}""", HttpStatusCode.Created);
+            JsonNode p = await PostAsync(http, "/v1/keys", $$"""{"name":"{{pair}}","scheme":"ecdsa-dkls23","threshold":2,"participants":2}""", HttpStatusCode.Created);
+            string wideId = w["id"]!.GetValue<string>(), pairId = p["id"]!.GetValue<string>();
+            byte[] wideKey = Convert.FromHexString(w["publicKey"]!.GetValue<string>()), pairKey = Convert.FromHexString(p["publicKey"]!.GetValue<string>());
+            string wideAddress = w["addresses"]!["ethereum"]!.GetValue<string>();
+            Assert.Equal([1u, 2u, 3u], (await keys.Store.Keys.GetAsync(wideId))!.Holders);
+            Assert.Equal([1u, 2u], (await keys.Store.Keys.GetAsync(pairId))!.Holders);
+            await EcdsaSignAsync(http, wide, wideKey, 1, "before");
+
+            // The node list names the DKLs23 keys a node holds.
+            using var client = new ConclaveClient(http.BaseAddress!, http.DefaultRequestHeaders.Authorization!.Parameter!);
+            Assert.Contains(wide, (await client.GetNodeAsync(3)).Keys);
+            Assert.Contains(pair, (await client.GetNodeAsync(2)).Keys);
+            Assert.DoesNotContain(pair, (await client.GetNodeAsync(3)).Keys);
+
+            // Node 2 holds the 2-of-2 key: refused without a replacement, naming it; nothing marked or moved; it still signs.
+            JsonNode refused = await ProblemAsync(http, "/v1/admin/nodes/2/evict", "{}", 409, "eviction-refused");
+            Assert.Contains(pairId, refused["detail"]!.GetValue<string>(), StringComparison.Ordinal);
+            Assert.Equal("trusted", (await client.GetNodeAsync(2)).Trust);
+            Conclave.Storage.Keys.KeyRecord pairRow = (await keys.Store.Keys.GetAsync(pairId))!;
+            Assert.Equal(1, pairRow.Version);
+            Assert.Equal([1u, 2u], pairRow.Holders);
+            await EcdsaSignAsync(http, pair, pairKey, 1, "pair after the refusal");
+
+            // Node 3 is down throughout its eviction and the signatures after it: the run never needs it.
+            fixture.Nodes.KillNode(3);
+            killed = true;
+            Eviction e = await client.EvictNodeAsync(3, reason: "dkls23 suspect");
+            Assert.True(e.Finished);
+            Assert.Equal(("untrusted", 0), (e.Node.Trust, e.Node.Keys.Count));
+            KeyInfo moved = Assert.Single(e.Moved, m => m.Name == wide);
+            Assert.Equal((2, 2, 2), (moved.Version, moved.Threshold, moved.Participants));
+            Assert.Equal(w["publicKey"]!.GetValue<string>(), moved.PublicKey);
+            Assert.DoesNotContain(e.Moved, m => m.Name == pair);
+            Conclave.Storage.Keys.KeyRecord row = (await keys.Store.Keys.GetAsync(wideId))!;
+            Assert.Equal(2, row.Version);
+            Assert.Equal([1u, 2u], row.Holders);
+            JsonNode after = await GetAsync(http, $"/v1/keys/{wide}");
+            Assert.Equal(w["publicKey"]!.GetValue<string>(), after["publicKey"]!.GetValue<string>());
+            Assert.Equal(wideAddress, after["addresses"]!["ethereum"]!.GetValue<string>());
+            for (int i = 0; i < 3; i++)
+            {
+                await EcdsaSignAsync(http, wide, wideKey, 2, $"after {i}");
+            }
+
+            await EcdsaSignAsync(http, pair, pairKey, 1, "pair after the eviction");
+            Assert.Contains((await client.ReadAuditTailAsync(100)).Entries, a => a.Action == "node.evict.key" && a.KeyId == wideId
+                && a.Result.Contains("version 1 -> 2 on nodes 1,2", StringComparison.Ordinal));
+        }
+        finally
+        {
+            try
+            {
+                if (killed)
+                {
+                    fixture.Nodes.StartNode(3);
+                    fixture.Nodes.WaitForAll(TimeSpan.FromSeconds(60));
+                }
+
+                using var client = new ConclaveClient(http.BaseAddress!, http.DefaultRequestHeaders.Authorization!.Parameter!);
+                await client.ReadmitNodeAsync(3); // the other tests of this class start with every node trusted
+            }
+            finally
+            {
+                await StopAsync(app, http);
+            }
+        }
+    }
+
+    /// <summary>
+    /// An ecdsa-dkls23 key that cannot move when its node is evicted (too few of its other holders up) is moved by the
+    /// background pass once they are back: the node stays untrusted meanwhile and the key keeps its public key.
+    /// </summary>
+    [Fact]
+    public async Task AnEcdsaDkls23KeyThatCouldNotMove_IsMovedByTheBackgroundPass()
+    {
+        ServerConfig config = ServerConfig.Load(fixture.Nodes.Layout.ServerConfigPath);
+        string name = "z-dkls-later-" + Guid.NewGuid().ToString("N")[..8]; // sorted last: never among the keys another test's refusal names
+        (WebApplication app, HttpClient http) = await StartAsync(config);
+        bool killed = false;
+        try
+        {
+            var keys = app.Services.GetRequiredService<Conclave.Server.Api.KeyService>();
+            JsonNode k = await PostAsync(http, "/v1/keys", $$"""{"name":"{{name}}","scheme":"ecdsa-dkls23","threshold":2,"participants":3}""", HttpStatusCode.Created);
+            string id = k["id"]!.GetValue<string>();
+            byte[] publicKey = Convert.FromHexString(k["publicKey"]!.GetValue<string>());
+
+            // Node 1 down: of the key's other holders only node 2 is up, below its threshold: node 3 is marked, the key stays.
+            fixture.Nodes.KillNode(1);
+            killed = true;
+            await ProblemAsync(http, "/v1/admin/nodes/3/evict", "{}", 503, "quorum-unavailable");
+            using var client = new ConclaveClient(http.BaseAddress!, http.DefaultRequestHeaders.Authorization!.Parameter!);
+            Assert.Equal("untrusted", (await client.GetNodeAsync(3)).Trust);
+            Assert.Contains(name, (await client.GetNodeAsync(3)).Keys);
+            Assert.Equal([1u, 2u, 3u], (await keys.Store.Keys.GetAsync(id))!.Holders);
+
+            fixture.Nodes.StartNode(1);
+            fixture.Nodes.WaitForAll(TimeSpan.FromSeconds(60));
+            killed = false;
+            await WaitForAsync(async () =>
+            {
+                _ = await keys.ContinueEvictionsAsync(CancellationToken.None);
+                return (await keys.Store.Keys.GetAsync(id))!.Holders!.SequenceEqual([1u, 2u]);
+            }, "the background pass moved the key");
+            Conclave.Storage.Keys.KeyRecord row = (await keys.Store.Keys.GetAsync(id))!;
+            Assert.Equal((2, 2), (row.Version, row.Threshold));
+            Assert.DoesNotContain(name, (await client.GetNodeAsync(3)).Keys);
+            Assert.Equal(k["publicKey"]!.GetValue<string>(), (await GetAsync(http, $"/v1/keys/{name}"))["publicKey"]!.GetValue<string>());
+            await EcdsaSignAsync(http, name, publicKey, 2, "moved by the background pass");
+        }
+        finally
+        {
+            try
+            {
+                if (killed)
+                {
+                    fixture.Nodes.StartNode(1);
+                    fixture.Nodes.WaitForAll(TimeSpan.FromSeconds(60));
+                }
+
+                using var client = new ConclaveClient(http.BaseAddress!, http.DefaultRequestHeaders.Authorization!.Parameter!);
+                await client.ReadmitNodeAsync(3); // the other tests of this class start with every node trusted
+            }
+            finally
+            {
+                await StopAsync(app, http);
+            }
+        }
+    }
+
+    /// <summary>Signs a digest with an ecdsa-dkls23 key and checks the signature with libsecp256k1 under <paramref name="publicKey"/>.</summary>
+    private static async Task EcdsaSignAsync(HttpClient http, string name, byte[] publicKey, int version, string what)
+    {
+        byte[] digest = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(what));
+        JsonNode sig = await PostAsync(http, $"/v1/keys/{name}/sign", $$"""{"digest":"{{Convert.ToHexStringLower(digest)}}"}""");
+        Assert.Equal(version, sig["keyVersion"]!.GetValue<int>());
+        Assert.Equal(Convert.ToHexStringLower(publicKey), sig["publicKey"]!.GetValue<string>());
+        Assert.True(Conclave.Crypto.Secp256k1.EcdsaSecp256k1.Instance.Verify(publicKey, digest, Convert.FromHexString(sig["signature"]!.GetValue<string>())));
     }
 
     /// <summary>

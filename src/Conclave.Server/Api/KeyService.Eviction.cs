@@ -2,10 +2,13 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using Conclave.Server.Coordinator;
+using Conclave.Server.Threshold.Dkls23;
+using Conclave.Server.Threshold.Engine;
 using Conclave.Storage;
 using Conclave.Storage.Audit;
 using Conclave.Storage.Keys;
 using Conclave.Storage.Nodes;
+using Conclave.Threshold.Dkls23;
 using Conclave.Threshold.Frost;
 
 namespace Conclave.Server.Api;
@@ -13,7 +16,7 @@ namespace Conclave.Server.Api;
 /// <summary>
 /// Evicting a suspect signer node (docs/ROTATION.md "Evicting a suspect node"). The node is marked untrusted in the
 /// store (and audited) before any key moves, so the mark survives a crash and is shared by every replica; then every
-/// FROST key it holds is reshared away from it as an ordinary crash-safe rotation run. Whatever is not moved by the
+/// threshold key it holds (FROST or ecdsa-dkls23) is reshared away from it as an ordinary crash-safe rotation run of its protocol. Whatever is not moved by the
 /// request (a run outlived it, a holder was down, a rotation of the key was running) is moved by the background pass
 /// (<see cref="ContinueEvictionsAsync"/>), which also picks up marks made by other replicas.
 /// </summary>
@@ -62,15 +65,15 @@ public sealed partial class KeyService
         return untrusted;
     }
 
-    /// <summary>Every signer node with its trust and the FROST keys whose committee includes it (by the holders the store records).</summary>
+    /// <summary>Every signer node with its trust and the threshold keys (FROST and ecdsa-dkls23) whose committee includes it (by the holders the store records).</summary>
     public async Task<IReadOnlyList<NodeResponse>> NodesAsync(CancellationToken ct)
     {
         IReadOnlyList<UntrustedNode> untrusted = await LoadNodeTrustAsync(ct).ConfigureAwait(false);
-        IReadOnlyList<KeyHolding> frost = await HoldingsAsync(frostOnly: true, readUnrecorded: true, ct).ConfigureAwait(false);
+        IReadOnlyList<KeyHolding> holdings = await HoldingsAsync(readUnrecorded: true, ct).ConfigureAwait(false);
         IReadOnlyDictionary<uint, string> suspects = _frost.Suspects;
         return [.. _cluster.NodeIds.Order().Select(id =>
         {
-            string[] held = [.. frost.Where(k => k.Holders.Contains(id)).Select(k => k.Key.Name).Order(StringComparer.Ordinal)];
+            string[] held = [.. holdings.Where(k => k.Holders.Contains(id)).Select(k => k.Key.Name).Order(StringComparer.Ordinal)];
             UntrustedNode? u = untrusted.FirstOrDefault(n => n.NodeId == id);
             string? suspect = suspects.TryGetValue(id, out string? why) ? why : null;
             if (u is null && _frost.IsPinned(id))
@@ -112,10 +115,10 @@ public sealed partial class KeyService
         }
 
         // Every stored key, by the holders its row records: a key not used since start is checked like any other.
-        IReadOnlyList<KeyHolding> frost = await HoldingsAsync(frostOnly: true, readUnrecorded: true, ct).ConfigureAwait(false);
+        IReadOnlyList<KeyHolding> holdings = await HoldingsAsync(readUnrecorded: true, ct).ConfigureAwait(false);
         try
         {
-            _frost.CheckEvictable(frost, node, replacement);
+            _frost.CheckEvictable(holdings, node, replacement);
         }
         catch (EvictionRefusedException e)
         {
@@ -215,7 +218,7 @@ public sealed partial class KeyService
         {
             var moved = new List<KeyResponse>();
             Exception? first = null;
-            foreach (KeyHolding held in await HoldingsAsync(frostOnly: true, readUnrecorded: true, ct).ConfigureAwait(false))
+            foreach (KeyHolding held in await HoldingsAsync(readUnrecorded: true, ct).ConfigureAwait(false))
             {
                 if (!held.Holders.Contains(node.NodeId))
                 {
@@ -225,13 +228,28 @@ public sealed partial class KeyService
                 KeyRecord key = held.Key;
                 try
                 {
-                    // Registered here if it was not used since start (the plan needs its checked package).
-                    _ = FrostCiphersuite.TryGet(key.Scheme, out FrostCiphersuite? suite);
-                    _ = await FrostKeyAsync(key, suite!, ct).ConfigureAwait(false);
-                    RotationPlan plan = await _frost.PlanEvictionAsync(key.Id, node.NodeId, node.Replacement, ct).ConfigureAwait(false)
-                        ?? throw new InvalidOperationException("the key moved meanwhile");
-                    (_, Task<FrostKeyInfo> run) = StartRun(plan);
-                    FrostKeyInfo after = await run.ConfigureAwait(false);
+                    // Registered here if it was not used since start (the plan needs its checked package or DKLs23 key).
+                    IThresholdKey after;
+                    RotationPlan plan;
+                    if (key.Scheme == DklsScheme.Name)
+                    {
+                        _ = await DklsKeyAsync(key, ct).ConfigureAwait(false);
+                        plan = await _dkls.PlanEvictionAsync(key.Id, node.NodeId, node.Replacement, ct).ConfigureAwait(false)
+                            ?? throw new InvalidOperationException("the key moved meanwhile");
+                        RotationPlan dklsPlan = plan;
+                        (_, Task<DklsKeyInfo> dklsRun) = StartRun(dklsPlan, session => _dkls.RotateAsync(dklsPlan, Lifetime, session));
+                        after = await dklsRun.ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        _ = FrostCiphersuite.TryGet(key.Scheme, out FrostCiphersuite? suite);
+                        _ = await FrostKeyAsync(key, suite!, ct).ConfigureAwait(false);
+                        plan = await _frost.PlanEvictionAsync(key.Id, node.NodeId, node.Replacement, ct).ConfigureAwait(false)
+                            ?? throw new InvalidOperationException("the key moved meanwhile");
+                        (_, Task<FrostKeyInfo> run) = StartRun(plan);
+                        after = await run.ConfigureAwait(false);
+                    }
+
                     KeyRecord stored = await _store.Keys.GetAsync(key.Id, CancellationToken.None).ConfigureAwait(false) ?? key;
                     moved.Add(ToResponse(stored));
                     await _store.Audit.AppendAsync(new AuditEntryInput("coordinator", "node.evict.key", key.Id, null, "allow",

@@ -42,18 +42,18 @@ public sealed partial class KeyService
     private static bool IsThresholdScheme(string scheme) => scheme == DklsScheme.Name || FrostCiphersuite.TryGet(scheme, out _);
 
     /// <summary>
-    /// Every active threshold key of the store with its holders (FROST keys only when <paramref name="frostOnly"/>). A row
+    /// Every active threshold key of the store (FROST and ecdsa-dkls23) with its holders. A row
     /// that records no holders yet is, with <paramref name="readUnrecorded"/>, registered as on first use (its package
     /// read and checked, its holders recorded); without, it takes its holders from the coordinator's registration if the
     /// key was used since start, and is left out otherwise. A tampered row fails the whole listing, as it always did.
     /// </summary>
-    private async Task<IReadOnlyList<KeyHolding>> HoldingsAsync(bool frostOnly, bool readUnrecorded, CancellationToken ct)
+    private async Task<IReadOnlyList<KeyHolding>> HoldingsAsync(bool readUnrecorded, CancellationToken ct)
     {
         var list = new List<KeyHolding>();
         foreach (KeyRecord k in await _store.Keys.ListAsync(ct).ConfigureAwait(false))
         {
             bool frost = FrostCiphersuite.TryGet(k.Scheme, out FrostCiphersuite? suite);
-            if (k.State != KeyState.Active || !(frost || (!frostOnly && k.Scheme == DklsScheme.Name)))
+            if (k.State != KeyState.Active || !(frost || k.Scheme == DklsScheme.Name))
             {
                 continue;
             }
@@ -130,7 +130,7 @@ public sealed partial class KeyService
                 return last.Holdings;
             }
 
-            IReadOnlyList<KeyHolding> read = await HoldingsAsync(frostOnly: false, readUnrecorded: false, ct).ConfigureAwait(false);
+            IReadOnlyList<KeyHolding> read = await HoldingsAsync(readUnrecorded: false, ct).ConfigureAwait(false);
             _readinessHoldings = (now, read);
             return read;
         }

@@ -57,6 +57,19 @@ public sealed partial class DklsCoordinator
         return new RotationPlan(RotationKind.Reshare, keyId, DklsScheme.Name, threshold, dealers, committee, key.Nodes, key.Version);
     }
 
+    /// <summary>
+    /// The reshare that moves <paramref name="keyId"/> away from an evicted (untrusted) <paramref name="node"/>
+    /// (docs/ROTATION.md "Evicting a suspect node"; <see cref="EvictionPlanner.PlanAsync"/>, as for FROST keys): the same
+    /// threshold, the remaining trusted holders plus <paramref name="replacement"/> as the new committee, which runs a
+    /// fresh pairwise setup; the node is neither dealer, receiver nor old holder, so the run never contacts it. Null when
+    /// the node does not hold the key.
+    /// </summary>
+    public Task<RotationPlan?> PlanEvictionAsync(string keyId, uint node, uint? replacement, CancellationToken ct)
+    {
+        DklsKeyInfo key = Find(keyId) ?? throw new ArgumentException($"unknown DKLs23 key {keyId}", nameof(keyId));
+        return _frost.Eviction.PlanAsync(key, DklsScheme.Name, node, replacement, ct);
+    }
+
     /// <summary>The key a refresh or reshare starts from (null for key generation), at the version the plan names.</summary>
     private DklsPublicKey? OldKeyOf(RotationPlan plan)
     {

@@ -16,6 +16,9 @@ public sealed partial class FrostCoordinator
 {
     private readonly ConcurrentDictionary<string, long> _signed = new(StringComparer.Ordinal);
 
+    /// <summary>The protocol-neutral eviction check and plans, over this coordinator's node health (shared with the ecdsa-dkls23 coordinator).</summary>
+    public EvictionPlanner Eviction { get; }
+
     private void CountSignature(string keyId) => _signed.AddOrUpdate(keyId, 1, (_, n) => n + 1);
 
     /// <summary>Signatures made per key since the last call (drained): the continuous rotator's "after N signatures" count.</summary>
@@ -129,53 +132,19 @@ public sealed partial class FrostCoordinator
     /// <summary>
     /// Refuses, before anything is marked or moved, an eviction that would leave one of <paramref name="keys"/> with fewer
     /// trusted holders than its threshold (or fewer than two): such a key must get a replacement node. The keys may be
-    /// registrations or the holders and threshold the store records for keys not registered (KeyService.Holdings).
+    /// registrations of either protocol or the holders and threshold the store records for keys not registered
+    /// (KeyService.Holdings); <see cref="EvictionPlanner"/>.
     /// </summary>
-    public void CheckEvictable(IEnumerable<IThresholdKey> keys, uint node, uint? replacement)
-    {
-        ArgumentNullException.ThrowIfNull(keys);
-        string[] stuck = [.. keys.Where(k => k.Nodes.Contains(node) && Committee(k, node, replacement).Length < Math.Max(2, k.Threshold))
-            .Select(k => $"{k.KeyId} ({k.Threshold}-of-{k.Nodes.Count})")];
-        if (stuck.Length > 0)
-        {
-            throw new EvictionRefusedException(
-                $"without node {node} too few trusted holders would remain for key(s) {string.Join(", ", stuck.Take(8))}{(stuck.Length > 8 ? " and more" : "")}: name a replacement node");
-        }
-    }
-
-    private uint[] Committee(IThresholdKey key, uint node, uint? replacement)
-    {
-        uint[] remaining = [.. key.Nodes.Where(n => n != node && !IsUntrusted(n))];
-        return replacement is { } r && !remaining.Contains(r) ? [.. remaining.Append(r).Order()] : remaining;
-    }
+    public void CheckEvictable(IEnumerable<IThresholdKey> keys, uint node, uint? replacement) => Eviction.CheckEvictable(keys, node, replacement);
 
     /// <summary>
-    /// The reshare that moves <paramref name="keyId"/> away from <paramref name="node"/>: the same threshold, the
-    /// remaining trusted holders (plus <paramref name="replacement"/>) as the new committee, the first t of them that
-    /// answer an attestation as dealers. Null when the key is not held by the node. Refused when fewer than t trusted
-    /// holders would remain (name a replacement) or fewer than t remaining holders are up.
+    /// The reshare that moves FROST key <paramref name="keyId"/> away from <paramref name="node"/>
+    /// (<see cref="EvictionPlanner.PlanAsync"/>). Null when the key is not held by the node.
     /// </summary>
-    public async Task<RotationPlan?> PlanEvictionAsync(string keyId, uint node, uint? replacement, CancellationToken ct)
+    public Task<RotationPlan?> PlanEvictionAsync(string keyId, uint node, uint? replacement, CancellationToken ct)
     {
         FrostKeyInfo key = Find(keyId) ?? throw new ArgumentException($"unknown FROST key {keyId}", nameof(keyId));
-        if (!key.Nodes.Contains(node))
-        {
-            return null;
-        }
-
-        int threshold = key.PublicKeyPackage.Threshold;
-        CheckEvictable([key], node, replacement);
-        uint[] remaining = [.. key.Nodes.Where(n => n != node && !IsUntrusted(n))];
-        uint[] committee = Committee(key, node, replacement);
-
-        IReadOnlyList<uint> up = await _cluster.AttestAsync(ct).ConfigureAwait(false);
-        uint[] dealers = [.. remaining.Where(up.Contains).Take(threshold)];
-        if (dealers.Length < threshold)
-        {
-            throw new QuorumUnavailableException($"moving key {keyId} away from node {node} needs {threshold} of its other holders online; {dealers.Length} are");
-        }
-
-        return new RotationPlan(RotationKind.Reshare, keyId, key.Suite.SchemeName, threshold, dealers, committee, remaining, key.Version);
+        return Eviction.PlanAsync(key, key.Suite.SchemeName, node, replacement, ct);
     }
 }
 

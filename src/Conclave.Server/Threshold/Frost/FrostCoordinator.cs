@@ -85,6 +85,7 @@ public sealed partial class FrostCoordinator
         _cluster = cluster;
         _clock = clock ?? TimeProvider.System;
         _health = new NodeHealth(_clock) { PinnedEvictions = cluster.PinnedEvictions };
+        Eviction = new EvictionPlanner(cluster, _health);
         _pools = new(FetchCommitmentsAsync, OnBackgroundRefillFailed);
         _rotation = new RotationEngine<FrostKeyInfo>(cluster, new FrostRotationProtocol(this), _health);
         _notices = new NodeTrustNotices(cluster, _health);
