@@ -50,7 +50,6 @@ public static class DklsPresignBatch
     public const int MaxShareBytes = 256;
 
     private const int DigestSizeInBytes = 32;
-    private const int MaxReasonBytes = 512;
 
     public static byte[] EncodeRequest(IReadOnlyList<DklsPresignItem> items)
     {
@@ -100,7 +99,7 @@ public static class DklsPresignBatch
         var items = new DklsPresignItem[count];
         for (int i = 0; i < items.Length; i++)
         {
-            byte[] session = Exact(ref r, "session", EnvelopeSigner.SessionIdSizeInBytes);
+            byte[] session = StepItemRefusal.Exact(ref r, "session", EnvelopeSigner.SessionIdSizeInBytes);
             string keyId = r.String("keyId");
             uint version = r.U32("keyVersion");
             if (version is 0 or > int.MaxValue)
@@ -110,8 +109,8 @@ public static class DklsPresignBatch
 
             uint[] signers = r.NodeIds("signers");
             uint[] path = r.NonHardenedPath();
-            byte[] id = Exact(ref r, "presignatureId", MaterialPool<string, DklsPresignature>.IdSizeInBytes);
-            byte[] digest = Exact(ref r, "digest", DigestSizeInBytes);
+            byte[] id = StepItemRefusal.Exact(ref r, "presignatureId", MaterialPool<string, DklsPresignature>.IdSizeInBytes);
+            byte[] digest = StepItemRefusal.Exact(ref r, "digest", DigestSizeInBytes);
             items[i] = new DklsPresignItem(session, keyId, (int)version, signers, path, id, digest);
         }
 
@@ -131,13 +130,7 @@ public static class DklsPresignBatch
             }
             else
             {
-                string reason = o.Refusal ?? "refused";
-                if (System.Text.Encoding.UTF8.GetByteCount(reason) > MaxReasonBytes)
-                {
-                    reason = reason[..((MaxReasonBytes / 4) - 1)] + "…";
-                }
-
-                w.U32(1).U32(o.Culprit ?? 0).String(reason);
+                StepItemRefusal.Write(w, o.Refusal, o.Culprit);
             }
         }
 
@@ -163,12 +156,12 @@ public static class DklsPresignBatch
             switch (r.U32("status"))
             {
                 case 0:
-                    byte[] nonce = Exact(ref r, "R", NoncePointSizeInBytes);
+                    byte[] nonce = StepItemRefusal.Exact(ref r, "R", NoncePointSizeInBytes);
                     outcomes[i] = DklsPresignOutcome.Signed(nonce, r.Bytes("share", MaxShareBytes).ToArray());
                     break;
                 case 1:
-                    uint culprit = r.U32("culprit");
-                    outcomes[i] = DklsPresignOutcome.Refused(r.String("reason", MaxReasonBytes), culprit == 0 ? null : culprit);
+                    (string reason, uint? culprit) = StepItemRefusal.Read(ref r);
+                    outcomes[i] = DklsPresignOutcome.Refused(reason, culprit);
                     break;
                 default:
                     throw new ProtocolException("an item's status is neither signed nor refused");
@@ -177,16 +170,5 @@ public static class DklsPresignBatch
 
         r.End();
         return outcomes;
-    }
-
-    private static byte[] Exact(ref PayloadReader r, string field, int length)
-    {
-        ReadOnlySpan<byte> v = r.Bytes(field, length);
-        if (v.Length != length)
-        {
-            throw new ProtocolException($"{field} must be {length} bytes");
-        }
-
-        return v.ToArray();
     }
 }

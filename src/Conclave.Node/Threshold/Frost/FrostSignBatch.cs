@@ -38,7 +38,6 @@ public static class FrostSignBatch
     /// <summary>Most items one step carries (as <c>POST /v1/keys/{name}/sign/batch</c>).</summary>
     public const int MaxItems = 256;
 
-    private const int MaxReasonBytes = 512;
 
     public static byte[] EncodeRequest(IReadOnlyList<FrostSignItem> items)
     {
@@ -81,9 +80,9 @@ public static class FrostSignBatch
         var items = new FrostSignItem[count];
         for (int i = 0; i < items.Length; i++)
         {
-            byte[] session = Exact(ref r, "session", EnvelopeSigner.SessionIdSizeInBytes);
+            byte[] session = StepItemRefusal.Exact(ref r, "session", EnvelopeSigner.SessionIdSizeInBytes);
             string keyId = r.String("keyId");
-            byte[] nonceId = Exact(ref r, "nonceId", NonceEpochs.NonceIdSizeInBytes);
+            byte[] nonceId = StepItemRefusal.Exact(ref r, "nonceId", NonceEpochs.NonceIdSizeInBytes);
             byte[] package = r.Bytes("signingPackage").ToArray();
             uint[] path = r.NonHardenedPath();
             uint version = r.U32("keyVersion");
@@ -111,13 +110,7 @@ public static class FrostSignBatch
             }
             else
             {
-                string reason = o.Refusal ?? "refused";
-                if (System.Text.Encoding.UTF8.GetByteCount(reason) > MaxReasonBytes)
-                {
-                    reason = reason[..((MaxReasonBytes / 4) - 1)] + "…";
-                }
-
-                w.U32(1).U32(o.Culprit ?? 0).String(reason);
+                StepItemRefusal.Write(w, o.Refusal, o.Culprit);
             }
         }
 
@@ -153,18 +146,7 @@ public static class FrostSignBatch
 
     private static FrostSignOutcome Refusal(ref PayloadReader r)
     {
-        uint culprit = r.U32("culprit");
-        return FrostSignOutcome.Refused(r.String("reason", MaxReasonBytes), culprit == 0 ? null : culprit);
-    }
-
-    private static byte[] Exact(ref PayloadReader r, string field, int length)
-    {
-        ReadOnlySpan<byte> v = r.Bytes(field, length);
-        if (v.Length != length)
-        {
-            throw new ProtocolException($"{field} must be {length} bytes");
-        }
-
-        return v.ToArray();
+        (string reason, uint? culprit) = StepItemRefusal.Read(ref r);
+        return FrostSignOutcome.Refused(reason, culprit);
     }
 }
