@@ -157,8 +157,12 @@ internal sealed class RuleIndex
     /// </summary>
     private readonly record struct Slot(KeyToken Kind, string? Key, Place Place, string? Arg, PolicyValue Value, bool FailClosed = false);
 
-    /// <summary>Where the deny and require-approval rules filed by one argument's values are (a key token, a place, the argument).</summary>
-    private readonly record struct FailClosedGroupSlot(KeyToken Kind, string? Key, Place Place, string Arg);
+    /// <summary>
+    /// Where a group of rules filed by one argument is (a key token, a place, the argument): the deny and require-approval
+    /// rules filed by its values (<see cref="FailClosedGroup"/>), and the rules filed by the values a "not in" or "not
+    /// equal" condition refuses (<see cref="NotInGroup"/>).
+    /// </summary>
+    private readonly record struct GroupSlot(KeyToken Kind, string? Key, Place Place, string Arg);
 
     /// <summary>
     /// The deny and require-approval rules filed under one argument's values: all of them (read when the request lacks the
@@ -546,13 +550,13 @@ internal sealed class RuleIndex
 
         private readonly Dictionary<RangeSlot, Ranges> _ranges = [];
 
-        private readonly Dictionary<FailClosedGroupSlot, FailClosedGroup> _failClosed;
+        private readonly Dictionary<GroupSlot, FailClosedGroup> _failClosed;
 
         /// <summary>The arguments some deny or require-approval rule of this bucket is filed under by value.</summary>
         private readonly string[] _failClosedArgs;
 
         /// <summary>Rules filed by a "not in" list or "not equal": deny and require-approval rules (failing closed) apart from allow rules.</summary>
-        private readonly Dictionary<(FailClosedGroupSlot Slot, bool FailClosed), NotInGroup> _notIn;
+        private readonly Dictionary<(GroupSlot Slot, bool FailClosed), NotInGroup> _notIn;
 
         /// <summary>The arguments some deny or require-approval rule of this bucket is filed under by a "not in" list.</summary>
         private readonly string[] _notInArgs;
@@ -566,8 +570,8 @@ internal sealed class RuleIndex
             var slots = new Dictionary<Slot, List<int>>();
             var args = new HashSet<string>(StringComparer.Ordinal);
             var ranged = new Dictionary<RangeSlot, List<(int, Interval)>>();
-            var failClosed = new Dictionary<FailClosedGroupSlot, List<(int, PolicyValueKind?)>>();
-            var notIn = new Dictionary<(FailClosedGroupSlot, bool), List<(int, PolicyValue[], PolicyValueKind)>>();
+            var failClosed = new Dictionary<GroupSlot, List<(int, PolicyValueKind?)>>();
+            var notIn = new Dictionary<(GroupSlot, bool), List<(int, PolicyValue[], PolicyValueKind)>>();
             void File(Slot slot, int position)
             {
                 if (!slots.TryGetValue(slot, out List<int>? list))
@@ -598,7 +602,7 @@ internal sealed class RuleIndex
                     {
                         foreach (Place place in places)
                         {
-                            var at = new FailClosedGroupSlot(kind, value, place, fc.Arg);
+                            var at = new GroupSlot(kind, value, place, fc.Arg);
                             if (!failClosed.TryGetValue(at, out List<(int, PolicyValueKind?)>? group))
                             {
                                 failClosed[at] = group = [];
@@ -623,7 +627,7 @@ internal sealed class RuleIndex
                     {
                         foreach (Place place in places)
                         {
-                            var at = (new FailClosedGroupSlot(kind, value, place, outside.Arg), closed);
+                            var at = (new GroupSlot(kind, value, place, outside.Arg), closed);
                             if (!notIn.TryGetValue(at, out List<(int, PolicyValue[], PolicyValueKind)>? group))
                             {
                                 notIn[at] = group = [];
@@ -737,7 +741,7 @@ internal sealed class RuleIndex
             // those filed under its value and those whose condition holds for a value of another kind.
             foreach (string arg in _failClosedArgs)
             {
-                if (!_failClosed.TryGetValue(new FailClosedGroupSlot(kind, key, venue, arg), out FailClosedGroup? group))
+                if (!_failClosed.TryGetValue(new GroupSlot(kind, key, venue, arg), out FailClosedGroup? group))
                 {
                     continue;
                 }
@@ -768,13 +772,13 @@ internal sealed class RuleIndex
             foreach (string arg in _notInArgs)
             {
                 bool given = args.TryGetValue(arg, out PolicyValue value);
-                if (given && _notIn.TryGetValue((new FailClosedGroupSlot(kind, key, venue, arg), false), out NotInGroup? allows)
+                if (given && _notIn.TryGetValue((new GroupSlot(kind, key, venue, arg), false), out NotInGroup? allows)
                     && allows.Holding(value, failClosed: false) is { Length: > 0 } allowing)
                 {
                     into.Add(allowing);
                 }
 
-                if (_notIn.TryGetValue((new FailClosedGroupSlot(kind, key, venue, arg), true), out NotInGroup? closed)
+                if (_notIn.TryGetValue((new GroupSlot(kind, key, venue, arg), true), out NotInGroup? closed)
                     && (given ? closed.Holding(value, failClosed: true) : closed.All) is { Length: > 0 } holding)
                 {
                     into.Add(holding);
