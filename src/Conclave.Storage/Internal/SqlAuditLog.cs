@@ -460,7 +460,8 @@ internal sealed class SqlAuditLog(SqlStore store) : IAuditLog
 
     private const string HeadSql = $"SELECT {HeadColumns} FROM audit_head WHERE id=1";
 
-    private string HeadForUpdateSql => HeadSql + store.Engine.ForUpdate;
+    /// <summary>The head read that locks the row (PostgreSQL: FOR UPDATE), built once rather than at every batch.</summary>
+    private readonly string _headForUpdateSql = HeadSql + store.Engine.ForUpdate;
 
     internal static HeadState ReadHeadState(DbDataReader r) => new(r.GetInt64(0), (byte[])r.GetValue(1),
         r.IsDBNull(2) ? null : r.GetInt64(2), r.IsDBNull(3) ? null : r.GetInt64(3), r.IsDBNull(4) ? null : r.GetInt64(4),
@@ -468,7 +469,7 @@ internal sealed class SqlAuditLog(SqlStore store) : IAuditLog
 
     internal async Task<HeadState> ReadHeadStateAsync(DbConnection c, DbTransaction? tx, bool lockRow, CancellationToken ct)
     {
-        using Statement head = SqlEngine.Statement(c, tx, lockRow ? HeadForUpdateSql : HeadSql);
+        using Statement head = SqlEngine.Statement(c, tx, lockRow ? _headForUpdateSql : HeadSql);
         using DbDataReader r = await head.Command.ExecuteReaderAsync(ct).ConfigureAwait(false);
         return await r.ReadAsync(ct).ConfigureAwait(false)
             ? ReadHeadState(r)
