@@ -21,7 +21,9 @@ public sealed class RuleIndexTests
     private static readonly string[] s_labels = ["desk:a", "desk:b", "scheme:ecdsa-secp256k1"];
     private static readonly string[] s_venues = ["v0", "v1", "v2"];
     private static readonly string[] s_contracts = ["0x" + new string('a', 40), "0x" + new string('b', 40), "0x" + new string('c', 40)];
-    private static readonly string[] s_roles = ["agent", "operator"];
+    private static readonly string[] s_roles = ["agent", "operator", "approver"];
+    private static readonly long[] s_chains = [1, 10, 42161];
+    private static readonly string[] s_selectors = ["0xa9059cbb", "0x095ea7b3", "0x23b872dd"];
     private static readonly DateTimeOffset s_now = new(2026, 11, 30, 12, 0, 0, TimeSpan.Zero);
 
     private static JsonObject Rule(Random r, string id)
@@ -37,6 +39,24 @@ public sealed class RuleIndexTests
         if (r.Next(4) == 0)
         {
             match["roles"] = Subset(r, s_roles);
+        }
+
+        // Chain ids and selectors, sometimes beside venues and contracts (the index files a rule by one of its lists).
+        if (r.Next(3) == 0)
+        {
+            match["chainIds"] = new JsonArray([.. s_chains.Where(_ => r.Next(2) == 0).Select(c => (JsonNode)JsonValue.Create(c))]);
+        }
+
+        if (r.Next(3) == 0)
+        {
+            match["selectors"] = Subset(r, s_selectors);
+        }
+
+        if (r.Next(8) == 0)
+        {
+            // A window holding at the tests' noon or not, sometimes past midnight.
+            (string from, string to) = Pick<(string, string)>(r, [("11:00", "13:00"), ("13:00", "11:30"), ("22:00", "02:00")]);
+            rule["time"] = new JsonObject { ["from"] = from, ["to"] = to };
         }
 
         if (r.Next(6) == 0)
@@ -155,9 +175,13 @@ public sealed class RuleIndexTests
             default: args["size"] = PolicyValue.Of(r.Next(-10, 70) / 10m); break; // between bounds too
         }
 
+        // Sometimes a person holding several roles (the index reaches a rule filed by roles through each of them).
+        Principal principal = r.Next(4) != 0 ? req.Principal
+            : new Principal(req.Principal.Id, PrincipalKind.Person, Pick<Role[]>(r, [[Role.Operator, Role.Approver], [Role.Approver], [Role.Operator, Role.Admin]]), PrincipalScope.Everything);
         return req with
         {
-            KeyId = Pick(r, s_keys), KeyLabels = labels, Venue = r.Next(4) == 0 ? null : Pick(r, s_venues), Contract = r.Next(3) == 0 ? null : Pick(r, s_contracts), Args = args,
+            Principal = principal, KeyId = Pick(r, s_keys), KeyLabels = labels, Venue = r.Next(4) == 0 ? null : Pick(r, s_venues), Contract = r.Next(3) == 0 ? null : Pick(r, s_contracts),
+            ChainId = r.Next(4) == 0 ? null : Pick(r, s_chains), Selector = r.Next(4) == 0 ? null : Pick(r, s_selectors), Args = args,
         };
     }
 
@@ -264,6 +288,36 @@ public sealed class RuleIndexTests
         Assert.Equal(["c0999", "venue-and-contract"], policy.Candidates(req with { Venue = "v1" }).Select(x => x.Id));
         Assert.Empty(policy.Candidates(req with { Contract = null }));
         Assert.Equal(DecisionOutcome.Allow, PolicyEvaluator.Decide(policy, req, new EvaluationContext(RiskLevel.Normal, s_now), EmptyCounters.Instance).Outcome);
+    }
+
+    /// <summary>
+    /// Rules that differ by chain id or by selector (a rule per chain, per function) leave the request's own; a rule is
+    /// filed by its shortest such list, so one naming a venue and many chains is reached through its venue; rules that
+    /// list only roles are reached through each role a person holds.
+    /// </summary>
+    [Fact]
+    public void A_thousand_rules_that_differ_by_chain_id_or_selector_leave_one_candidate_and_roles_reach_their_rules()
+    {
+        var rules = new JsonArray();
+        for (int i = 0; i < 1000; i++)
+        {
+            rules.Add(JsonNode.Parse($$$"""{"id":"chain{{{i:D4}}}","effect":"allow","match":{"operations":["transfer"],"chainIds":[{{{1000 + i}}}]}}"""));
+            rules.Add(JsonNode.Parse($$$"""{"id":"sel{{{i:D4}}}","effect":"allow","match":{"operations":["transfer"],"selectors":["0x{{{i:x8}}}"]}}"""));
+        }
+
+        rules.Add(JsonNode.Parse("""{"id":"venue-many-chains","effect":"allow","match":{"operations":["transfer"],"venues":["v1"],"chainIds":[1,10,1999]}}"""));
+        rules.Add(JsonNode.Parse("""{"id":"approvers","effect":"deny","match":{"operations":["transfer"],"roles":["approver"]}}"""));
+        rules.Add(JsonNode.Parse("""{"id":"auditors","effect":"deny","match":{"operations":["transfer"],"roles":["auditor"]}}"""));
+        PolicyDocument policy = PolicyDocument.Parse(new JsonObject { ["id"] = "chains", ["version"] = 1, ["rules"] = rules }.ToJsonString());
+        OperationRequest req = AgentLiquidates() with { Operation = OperationKind.Transfer, ChainId = 1999, Selector = "0x000003e7" };
+        Assert.Equal(2003, policy.CandidatesByPrincipalAndOperation(req).Count());
+        Assert.Equal(["chain0999", "sel0999"], policy.Candidates(req).Select(x => x.Id));
+        Assert.Equal(["chain0999", "sel0999", "venue-many-chains"], policy.Candidates(req with { Venue = "v1" }).Select(x => x.Id));
+        Assert.Empty(policy.Candidates(req with { ChainId = null, Selector = null }));
+
+        var person = new Principal("ops-1", PrincipalKind.Person, [Role.Operator, Role.Approver], PrincipalScope.Everything);
+        Assert.Equal(["approvers"], policy.Candidates(req with { Principal = person, ChainId = null, Selector = null }).Select(x => x.Id));
+        Assert.Equal(DecisionOutcome.Deny, PolicyEvaluator.Decide(policy, req with { Principal = person }, new EvaluationContext(RiskLevel.Normal, s_now), EmptyCounters.Instance).Outcome);
     }
 
     [Fact]

@@ -41,10 +41,12 @@ namespace Conclave.Cli.Bench;
 /// <item><c>allowlists</c>: one allow rule and, for the same role and operation, rules that each deny a counterparty outside
 /// a list of its own (<c>not-in-list</c>, every list holding the request's): deny rules are filed by the values they
 /// list, so a counterparty every list holds reads the allow rule alone.</item>
-/// <item><c>unindexed</c>: allow rules for the same role and operation that each name a chain of their own
-/// (<c>chainIds</c>, none the request's) and one allow rule for any chain: chain ids (like roles, selectors and time
-/// windows) are not indexed, so every rule is a candidate and is matched one by one: the worst case, what matching
-/// costs per candidate.</item>
+/// <item><c>by-chain</c>: allow rules for the same role and operation that each name a chain of their own
+/// (<c>chainIds</c>, none the request's) and one allow rule for any chain: the place level of the index (chain ids as
+/// venues, contracts and selectors) leaves the rule for any chain.</item>
+/// <item><c>unindexed</c>: allow rules for the same role and operation that each hold only in a time window of their own
+/// (none holding at the request's time) and one allow rule at any time: time windows are not indexed, so every rule is
+/// a candidate and is matched one by one: the worst case, what matching costs per candidate.</item>
 /// </list>
 /// The request is allowed by exactly one rule in every layout, so the whole decision (scope, level, deny scan, limits,
 /// explanation) runs. Velocity counters are empty (their reads are the store's, measured with it).
@@ -53,7 +55,7 @@ internal static class PolicyBench
 {
     public static IReadOnlyList<int> RuleCounts { get; } = [10, 100, 1_000, 10_000];
 
-    public static IReadOnlyList<string> Layouts { get; } = ["per-agent", "by-venue", "by-contract", "by-condition", "by-range", "by-threshold", "nested-bands", "deny-caps", "deny-lists", "allowlists", "unindexed"];
+    public static IReadOnlyList<string> Layouts { get; } = ["per-agent", "by-venue", "by-contract", "by-condition", "by-range", "by-threshold", "nested-bands", "deny-caps", "deny-lists", "allowlists", "by-chain", "unindexed"];
 
     private static readonly DateTimeOffset Now = new(2026, 11, 30, 12, 0, 0, TimeSpan.Zero);
 
@@ -81,7 +83,8 @@ internal static class PolicyBench
                     "deny-caps" => DenyCaps(rules),
                     "deny-lists" => DenyLists(rules, notIn: false),
                     "allowlists" => DenyLists(rules, notIn: true),
-                    _ => ByChain(rules),
+                    "by-chain" => ByChain(rules),
+                    _ => ByTime(rules),
                 };
                 var context = new EvaluationContext(RiskLevel.Normal, Now);
                 Decision first = PolicyEvaluator.Decide(policy, request, context, EmptyCounters.Instance);
@@ -107,7 +110,8 @@ internal static class PolicyBench
                         "deny-caps" => $"{rules - 1} deny rules (an amount cap each) and 1 allow rule, all matching role agent and operation liquidate: the fail-closed range index leaves 1 candidate(s)",
                         "deny-lists" => $"{rules - 1} deny rules (one counterparty each, in-list) and 1 allow rule, all matching role agent and operation liquidate: the fail-closed value index leaves 1 candidate(s)",
                         "allowlists" => $"{rules - 1} deny rules (a counterparty outside a list each, not-in-list) and 1 allow rule, all matching role agent and operation liquidate: the fail-closed \"not in\" index leaves 1 candidate(s)",
-                        _ => $"{rules - 1} allow rules (a chain id each, not the request's) and 1 allow rule for any chain, all matching role agent and operation liquidate: chain ids are not indexed, every rule is a candidate",
+                        "by-chain" => $"{rules - 1} allow rules (a chain id each, not the request's) and 1 allow rule for any chain, all matching role agent and operation liquidate: the chain index leaves 1 candidate(s)",
+                        _ => $"{rules - 1} allow rules (a time window each, none holding now) and 1 allow rule at any time, all matching role agent and operation liquidate: time windows are not indexed, every rule is a candidate",
                     },
                 });
             }
@@ -230,6 +234,20 @@ internal static class PolicyBench
 
         rules.Append("""{"id":"allow","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"amount","op":"lt","value":1000}],"limits":{"perTransaction":{"native":500}}},""");
         return (Document(rules), Request("agent-7", "liquidate", "key-7", venue: "venue-1", series: null) with { ChainId = 1 });
+    }
+
+    private static (PolicyDocument, OperationRequest) ByTime(int count)
+    {
+        var rules = new StringBuilder();
+        for (int i = 0; i < count - 1; i++)
+        {
+            // Rule i holds every day for 30 minutes from 13:00 + (i mod 600) minutes; the request is at 12:00.
+            int from = 780 + (i % 600);
+            rules.Append(CultureInfo.InvariantCulture, $$$$"""{"id":"t{{{{i:D5}}}}","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"]},"time":{"from":"{{{{from / 60:D2}}}}:{{{{from % 60:D2}}}}","to":"{{{{(from + 30) / 60:D2}}}}:{{{{(from + 30) % 60:D2}}}}"}},""");
+        }
+
+        rules.Append("""{"id":"allow","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"amount","op":"lt","value":1000}],"limits":{"perTransaction":{"native":500}}},""");
+        return (Document(rules), Request("agent-7", "liquidate", "key-7", venue: "venue-1", series: null));
     }
 
     private static (PolicyDocument, OperationRequest) DenyLists(int count, bool notIn)

@@ -53,10 +53,9 @@ public sealed class PolicyDocument
 
     /// <summary>
     /// The rules that can match <paramref name="request"/> (<see cref="RuleIndex"/>): by principal and operation, then by
-    /// key (id or label) and venue. Every other match criterion is still checked per rule.
+    /// key (id or label), venue, contract, chain id, selector or role, and argument values. Every criterion is still checked per rule.
     /// </summary>
-    internal IEnumerable<PolicyRule> Candidates(OperationRequest request) =>
-        _index.Candidates(request.Principal.Id, request.Operation, request.KeyId, request.KeyLabels, request.Venue, request.Contract, request.Args);
+    internal IEnumerable<PolicyRule> Candidates(OperationRequest request) => _index.Candidates(request);
 
     /// <summary>The rules of the principal and operation alone (the index's first level): the reference for tests.</summary>
     internal IEnumerable<PolicyRule> CandidatesByPrincipalAndOperation(OperationRequest request) =>

@@ -1,4 +1,5 @@
 using Conclave.Policy.Operations;
+using Conclave.Policy.Principals;
 
 namespace Conclave.Policy.Documents;
 
@@ -6,13 +7,13 @@ namespace Conclave.Policy.Documents;
 /// A document's rules indexed for decisions (docs/POLICY.md "Decision latency"). The first level is (principal,
 /// operation): the rules naming this principal or any, and this operation or any — four disjoint buckets. Inside each
 /// bucket a second level is (key, place, argument): a rule that lists keys or labels is filed under each key id and
-/// label it names (else under "any key"), under each venue and contract it names (else under "any venue", "any
-/// contract"), and — an allow rule
+/// label it names (else under "any key"), under each value of one of its venue, contract, chain id or selector lists —
+/// the shortest — or else of its role list (else under "any place": <see cref="PlacesOf"/>), and — an allow rule
 /// with an <c>eq</c>, <c>one-of</c> or <c>in-list</c> condition — under its first such condition's argument and each value
-/// it accepts (else under "any argument"). A decision reads, per bucket, only the slots the request's key id, labels, venue and
-/// argument values can reach, merged in document order without repeats, so a policy of a thousand rules for one
-/// principal and operation that differ by key, venue, contract or an argument's value (a rule per option series) reads only the
-/// few that can apply. The index only skips rules <see cref="Evaluation.RuleMatcher"/> would refuse: an allow rule's
+/// it accepts (else under "any argument"). A decision reads, per bucket, only the slots the request's key id, labels, venue,
+/// contract, chain id, selector, roles and argument values can reach, merged in document order without repeats, so a policy of a thousand rules for one
+/// principal and operation that differ by key, venue, contract, chain id, selector or an argument's value (a rule per option series) reads only
+/// the few that can apply. Time windows are not indexed (a rule's window is checked per candidate). The index only skips rules <see cref="Evaluation.RuleMatcher"/> would refuse: an allow rule's
 /// <c>eq</c>/<c>one-of</c> condition holds only when the request carries that argument with an equal value
 /// (<see cref="PolicyValue"/> equality, the matcher's own). A deny or require-approval rule is filed by the values of its
 /// first <c>eq</c>, <c>one-of</c> or <c>in-list</c> condition failing closed (<see cref="FailClosedGroup"/>): for it a
@@ -87,11 +88,12 @@ internal sealed class RuleIndex
     /// contract: those of <see cref="ByPrincipalAndOperation"/> whose key/label, venue and contract lists are empty or
     /// name the request's (and whose indexed argument condition can hold), in the same order.
     /// </summary>
-    public IEnumerable<PolicyRule> Candidates(string principalId, OperationKind operation, string keyId, IReadOnlyList<string> keyLabels, string? venue,
-        string? contract, IReadOnlyDictionary<string, PolicyValue> args)
+    public IEnumerable<PolicyRule> Candidates(OperationRequest request)
     {
+        string keyId = request.KeyId;
+        IReadOnlyList<string> keyLabels = request.KeyLabels;
         var slots = new List<int[]>(4 + (2 * keyLabels.Count));
-        foreach ((string?, OperationKind?) key in Buckets(principalId, operation))
+        foreach ((string?, OperationKind?) key in Buckets(request.Principal.Id, request.Operation))
         {
             if (!_buckets.TryGetValue(key, out Bucket? bucket))
             {
@@ -99,12 +101,11 @@ internal sealed class RuleIndex
             }
 
             slots.Clear();
-            var place = new Place(venue, contract);
-            bucket.Collect(KeyToken.AnyKey, null, place, args, slots);
-            bucket.Collect(KeyToken.Key, keyId, place, args, slots);
+            bucket.Collect(KeyToken.AnyKey, null, request, slots);
+            bucket.Collect(KeyToken.Key, keyId, request, slots);
             for (int i = 0; i < keyLabels.Count; i++)
             {
-                bucket.Collect(KeyToken.Label, keyLabels[i], place, args, slots);
+                bucket.Collect(KeyToken.Label, keyLabels[i], request, slots);
             }
 
             if (slots.Count == 1)
@@ -148,8 +149,52 @@ internal sealed class RuleIndex
         }
     }
 
-    /// <summary>Where a request acts, or what a rule is filed under: a venue and a contract (null: any).</summary>
-    private readonly record struct Place(string? Venue, string? Contract);
+    /// <summary>The match list a rule is filed under besides its keys (<see cref="Place"/>).</summary>
+    private enum Where : byte
+    {
+        /// <summary>None: the rule lists no venue, contract, chain id or selector and no role.</summary>
+        Any,
+        Venue,
+        Contract,
+        ChainId,
+        Selector,
+        Role,
+    }
+
+    /// <summary>
+    /// One value of one match list a rule is filed under (<see cref="PlacesOf"/>): a venue, contract or selector
+    /// (<see cref="Text"/>), a chain id or a role (<see cref="Number"/>); the default is "any".
+    /// </summary>
+    private readonly record struct Place(Where List, string? Text, long Number)
+    {
+        public static Place Any => default;
+    }
+
+    /// <summary>
+    /// The places a rule is filed under: the values of one of its non-empty match lists — venues, contracts, chain ids or
+    /// selectors, the one with the fewest values (the first in that order on a tie), else roles — or "any". One list
+    /// only, so a rule costs as many entries as that list has values (not the product of its lists); a request reaches
+    /// "any" and, for each list some rule of the bucket is filed by, the place of its own value. Sound because a non-empty
+    /// match list that lacks the request's value (or a request without one) fails the rule whatever its effect
+    /// (<see cref="Evaluation.RuleMatcher"/>: ordinal strings, the same numbers).
+    /// </summary>
+    private static Place[] PlacesOf(RuleMatch m)
+    {
+        Place[]? best = null;
+        void Consider(Place[] places)
+        {
+            if (places.Length > 0 && (best is null || places.Length < best.Length))
+            {
+                best = places;
+            }
+        }
+
+        Consider([.. m.Venues.Distinct(StringComparer.Ordinal).Select(v => new Place(Where.Venue, v, 0))]);
+        Consider([.. m.Contracts.Distinct(StringComparer.Ordinal).Select(c => new Place(Where.Contract, c, 0))]);
+        Consider([.. m.ChainIds.Distinct().Select(c => new Place(Where.ChainId, null, c))]);
+        Consider([.. m.Selectors.Distinct(StringComparer.Ordinal).Select(s => new Place(Where.Selector, s, 0))]);
+        return best ?? (m.Roles.Count > 0 ? [.. m.Roles.Distinct().Select(r => new Place(Where.Role, null, (long)r))] : [Place.Any]);
+    }
 
     /// <summary>
     /// A slot of a bucket: key token, place, and argument name and value (null name: any argument); fail-closed slots
@@ -568,6 +613,8 @@ internal sealed class RuleIndex
         {
             Rules = [.. rules];
             var slots = new Dictionary<Slot, List<int>>();
+            var lists = new HashSet<Where>();
+            var roles = new HashSet<Role>();
             var args = new HashSet<string>(StringComparer.Ordinal);
             var ranged = new Dictionary<RangeSlot, List<(int, Interval)>>();
             var failClosed = new Dictionary<GroupSlot, List<(int, PolicyValueKind?)>>();
@@ -588,11 +635,9 @@ internal sealed class RuleIndex
                 (KeyToken, string?)[] keys = m.Keys.Count == 0 && m.Labels.Count == 0
                     ? [(KeyToken.AnyKey, null)]
                     : [.. m.Keys.Distinct(StringComparer.Ordinal).Select(k => (KeyToken.Key, (string?)k)), .. m.Labels.Distinct(StringComparer.Ordinal).Select(l => (KeyToken.Label, (string?)l))];
-                string?[] venues = m.Venues.Count == 0 ? [null] : [.. m.Venues.Distinct(StringComparer.Ordinal)];
-                string?[] contracts = m.Contracts.Count == 0 ? [null] : [.. m.Contracts.Distinct(StringComparer.Ordinal)];
-                Place[] places = [.. venues.SelectMany(v => contracts.Select(c => new Place(v, c)))];
-                _byVenue |= m.Venues.Count > 0;
-                _byContract |= m.Contracts.Count > 0;
+                Place[] places = PlacesOf(m);
+                lists.Add(places[0].List);
+                roles.UnionWith(places.Where(p => p.List == Where.Role).Select(p => (Role)p.Number));
                 (string Arg, PolicyValue[] Values)? guard = ArgumentGuard(Rules[i]);
                 (string Arg, Interval Range, bool FailClosed)? rangeGuard = RangeGuard(Rules[i]);
                 (string Arg, PolicyValue[] Values, PolicyValueKind? OnlyKind)? failClosedValues = rangeGuard is null ? FailClosedValueGuard(Rules[i]) : null;
@@ -689,49 +734,70 @@ internal sealed class RuleIndex
             _notInArgs = [.. _notIn.Keys.Select(k => k.Slot.Arg).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
             _slots = slots.ToDictionary(kv => kv.Key, kv => kv.Value.Distinct().Order().ToArray());
             _args = [.. args.Order(StringComparer.Ordinal)];
+            _venues = lists.Contains(Where.Venue);
+            _contracts = lists.Contains(Where.Contract);
+            _chainIds = lists.Contains(Where.ChainId);
+            _selectors = lists.Contains(Where.Selector);
+            _roles = [.. roles.Order()];
             _rangeArgs = [.. _ranges.Keys.Select(k => k.Arg).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
         }
 
         public PolicyRule[] Rules { get; }
 
-        /// <summary>Whether some rule of this bucket lists venues; contracts.</summary>
-        private readonly bool _byVenue, _byContract;
+        /// <summary>Whether some rule of this bucket is filed by venue; contract; chain id; selector (<see cref="PlacesOf"/>).</summary>
+        private readonly bool _venues, _contracts, _chainIds, _selectors;
+
+        /// <summary>The roles some rule of this bucket is filed by (none, or few).</summary>
+        private readonly Role[] _roles;
 
         /// <summary>
-        /// Adds the slots a request reaches for one key token: for any venue and its venue, any contract and its contract
-        /// (a place no rule of the bucket is filed under is not looked up), the rules filed under no argument and those
-        /// filed under each indexed argument's value in the request.
+        /// Adds the slots a request reaches for one key token: at "any" place and at the place of each of the request's
+        /// venue, contract, chain id, selector and roles (only for the lists some rule of the bucket is filed by), the rules
+        /// filed under no argument and those filed under each indexed argument's value in the request.
         /// </summary>
-        public void Collect(KeyToken kind, string? key, Place place, IReadOnlyDictionary<string, PolicyValue> args, List<int[]> into)
+        public void Collect(KeyToken kind, string? key, OperationRequest request, List<int[]> into)
         {
-            bool venue = _byVenue && place.Venue is not null, contract = _byContract && place.Contract is not null;
-            CollectAt(kind, key, default, args, into);
-            if (venue)
+            IReadOnlyDictionary<string, PolicyValue> args = request.Args;
+            CollectAt(kind, key, Place.Any, args, into);
+            if (_venues && request.Venue is { } venue)
             {
-                CollectAt(kind, key, new Place(place.Venue, null), args, into);
+                CollectAt(kind, key, new Place(Where.Venue, venue, 0), args, into);
             }
 
-            if (contract)
+            if (_contracts && request.Contract is { } contract)
             {
-                CollectAt(kind, key, new Place(null, place.Contract), args, into);
+                CollectAt(kind, key, new Place(Where.Contract, contract, 0), args, into);
             }
 
-            if (venue && contract)
+            if (_chainIds && request.ChainId is { } chainId)
             {
-                CollectAt(kind, key, place, args, into);
+                CollectAt(kind, key, new Place(Where.ChainId, null, chainId), args, into);
+            }
+
+            if (_selectors && request.Selector is { } selector)
+            {
+                CollectAt(kind, key, new Place(Where.Selector, selector, 0), args, into);
+            }
+
+            foreach (Role role in _roles)
+            {
+                if (request.Principal.HasRole(role))
+                {
+                    CollectAt(kind, key, new Place(Where.Role, null, (long)role), args, into);
+                }
             }
         }
 
-        private void CollectAt(KeyToken kind, string? key, Place venue, IReadOnlyDictionary<string, PolicyValue> args, List<int[]> into)
+        private void CollectAt(KeyToken kind, string? key, Place place, IReadOnlyDictionary<string, PolicyValue> args, List<int[]> into)
         {
-            if (_slots.TryGetValue(new Slot(kind, key, venue, null, default), out int[]? anyArgument))
+            if (_slots.TryGetValue(new Slot(kind, key, place, null, default), out int[]? anyArgument))
             {
                 into.Add(anyArgument);
             }
 
             foreach (string arg in _args)
             {
-                if (args.TryGetValue(arg, out PolicyValue value) && _slots.TryGetValue(new Slot(kind, key, venue, arg, value), out int[]? byValue))
+                if (args.TryGetValue(arg, out PolicyValue value) && _slots.TryGetValue(new Slot(kind, key, place, arg, value), out int[]? byValue))
                 {
                     into.Add(byValue);
                 }
@@ -741,7 +807,7 @@ internal sealed class RuleIndex
             // those filed under its value and those whose condition holds for a value of another kind.
             foreach (string arg in _failClosedArgs)
             {
-                if (!_failClosed.TryGetValue(new GroupSlot(kind, key, venue, arg), out FailClosedGroup? group))
+                if (!_failClosed.TryGetValue(new GroupSlot(kind, key, place, arg), out FailClosedGroup? group))
                 {
                     continue;
                 }
@@ -752,7 +818,7 @@ internal sealed class RuleIndex
                     continue;
                 }
 
-                if (_slots.TryGetValue(new Slot(kind, key, venue, arg, value, FailClosed: true), out int[]? byValue))
+                if (_slots.TryGetValue(new Slot(kind, key, place, arg, value, FailClosed: true), out int[]? byValue))
                 {
                     into.Add(byValue);
                 }
@@ -772,13 +838,13 @@ internal sealed class RuleIndex
             foreach (string arg in _notInArgs)
             {
                 bool given = args.TryGetValue(arg, out PolicyValue value);
-                if (given && _notIn.TryGetValue((new GroupSlot(kind, key, venue, arg), false), out NotInGroup? allows)
+                if (given && _notIn.TryGetValue((new GroupSlot(kind, key, place, arg), false), out NotInGroup? allows)
                     && allows.Holding(value, failClosed: false) is { Length: > 0 } allowing)
                 {
                     into.Add(allowing);
                 }
 
-                if (_notIn.TryGetValue((new GroupSlot(kind, key, venue, arg), true), out NotInGroup? closed)
+                if (_notIn.TryGetValue((new GroupSlot(kind, key, place, arg), true), out NotInGroup? closed)
                     && (given ? closed.Holding(value, failClosed: true) : closed.All) is { Length: > 0 } holding)
                 {
                     into.Add(holding);
@@ -790,13 +856,13 @@ internal sealed class RuleIndex
             foreach (string arg in _rangeArgs)
             {
                 bool isNumber = args.TryGetValue(arg, out PolicyValue value) && value.Kind == PolicyValueKind.Number;
-                if (isNumber && _ranges.TryGetValue(new RangeSlot(kind, key, venue, arg, FailClosed: false), out Ranges? allows)
+                if (isNumber && _ranges.TryGetValue(new RangeSlot(kind, key, place, arg, FailClosed: false), out Ranges? allows)
                     && allows.Holding(value.Number) is { Length: > 0 } holding)
                 {
                     into.Add(holding);
                 }
 
-                if (_ranges.TryGetValue(new RangeSlot(kind, key, venue, arg, FailClosed: true), out Ranges? failClosed)
+                if (_ranges.TryGetValue(new RangeSlot(kind, key, place, arg, FailClosed: true), out Ranges? failClosed)
                     && (isNumber ? failClosed.Holding(value.Number) : failClosed.All) is { Length: > 0 } reached)
                 {
                     into.Add(reached);
