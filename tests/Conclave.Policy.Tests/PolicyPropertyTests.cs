@@ -141,7 +141,7 @@ public sealed class PolicyPropertyTests
             var level = Pick(r, RiskLevels.All);
             var d = PolicyEvaluator.Decide(policy, req, new EvaluationContext(level, s_now), EmptyCounters.Instance);
             // The rule index never hides a rule that matches, and returns each candidate once.
-            var candidates = policy.Candidates(req).ToList();
+            var candidates = policy.Candidates(req, s_now).ToList();
             Assert.Equal(candidates.Count, candidates.Distinct().Count());
             Assert.All(policy.Rules.Where(rule => RuleMatcher.Matches(rule, req, s_now)), rule => Assert.Contains(rule, candidates));
             if (policy.Rules.Any(rule => rule.Effect == Effect.Deny && RuleMatcher.Matches(rule, req, s_now)))

@@ -55,8 +55,12 @@ public sealed class RuleIndexTests
         if (r.Next(8) == 0)
         {
             // A window holding at the tests' noon or not, sometimes past midnight.
-            (string from, string to) = Pick<(string, string)>(r, [("11:00", "13:00"), ("13:00", "11:30"), ("22:00", "02:00")]);
+            (string from, string to) = Pick<(string, string)>(r, [("11:00", "13:00"), ("12:30", "11:30"), ("22:00", "02:00"), ("23:15", "00:00"), ("00:00", "24:00"), ("12:59", "13:01")]);
             rule["time"] = new JsonObject { ["from"] = from, ["to"] = to };
+            if (r.Next(2) == 0)
+            {
+                rule["time"]!["days"] = Subset(r, s_days);
+            }
         }
 
         if (r.Next(6) == 0)
@@ -93,6 +97,18 @@ public sealed class RuleIndexTests
     }
 
     private static readonly string[] s_sides = ["buy", "sell"];
+
+    private static readonly string[] s_days = ["sun", "mon", "tue", "sat"];
+
+    /// <summary>A decision time: at the edges of the windows <see cref="Rule"/> draws (before and after midnight, across the week's end) or any minute of the week.</summary>
+    private static DateTimeOffset Time(Random r)
+    {
+        DateTimeOffset sunday = new(2026, 11, 29, 0, 0, 0, TimeSpan.Zero);
+        int[] edges = [0, 59, 60, 660, 719, 720, 721, 750, 779, 780, 781, 1319, 1320, 1394, 1395, 1439];
+        return r.Next(3) == 0
+            ? sunday.AddMinutes(r.Next(7 * 1440))
+            : sunday.AddDays(Pick(r, [0, 1, 2, 6])).AddMinutes(Pick(r, edges));
+    }
 
     private static JsonNode SeriesValue(Random r) => r.Next(3) switch
     {
@@ -207,7 +223,8 @@ public sealed class RuleIndexTests
             for (int q = 0; q < 10; q++)
             {
                 OperationRequest req = Request(r);
-                var context = new EvaluationContext(Pick(r, RiskLevels.All), s_now);
+                DateTimeOffset now = Time(r);
+                var context = new EvaluationContext(Pick(r, RiskLevels.All), now);
 
                 IVelocityCounters counters = EmptyCounters.Instance;
                 Decision indexed = PolicyEvaluator.DecideIndexed(policy, req, context, counters, byKeyAndVenue: true);
@@ -219,10 +236,10 @@ public sealed class RuleIndexTests
                 Assert.Equal(reference.NoRuleGranted, indexed.NoRuleGranted);
 
                 // The index never returns a rule twice, never hides a rule that matches, and returns a subset in order.
-                List<PolicyRule> candidates = [.. policy.Candidates(req)];
+                List<PolicyRule> candidates = [.. policy.Candidates(req, now)];
                 List<PolicyRule> all = [.. policy.CandidatesByPrincipalAndOperation(req)];
                 Assert.Equal(candidates.Count, candidates.Distinct().Count());
-                Assert.All(policy.Rules.Where(rule => RuleMatcher.Matches(rule, req, s_now)), rule => Assert.Contains(rule, candidates));
+                Assert.All(policy.Rules.Where(rule => RuleMatcher.Matches(rule, req, now)), rule => Assert.Contains(rule, candidates));
                 Assert.Equal(all.Where(candidates.Contains), candidates);
                 narrowed += all.Count - candidates.Count;
                 switch (indexed.Outcome)
@@ -259,11 +276,11 @@ public sealed class RuleIndexTests
             Amount = 5m,
         };
         Assert.Equal(1000, policy.CandidatesByPrincipalAndOperation(req).Count());
-        Assert.Equal(["r999"], policy.Candidates(req).Select(x => x.Id));
+        Assert.Equal(["r999"], policy.Candidates(req, s_now).Select(x => x.Id));
         Decision d = PolicyEvaluator.Decide(policy, req, new EvaluationContext(RiskLevel.Normal, s_now), EmptyCounters.Instance);
         Assert.Equal(DecisionOutcome.Allow, d.Outcome);
         Assert.Equal(["r999"], d.Rules);
-        Assert.Empty(policy.Candidates(req with { Venue = null }));
+        Assert.Empty(policy.Candidates(req with { Venue = null }, s_now));
     }
 
     /// <summary>
@@ -284,9 +301,9 @@ public sealed class RuleIndexTests
         PolicyDocument policy = PolicyDocument.Parse(new JsonObject { ["id"] = "markets", ["version"] = 1, ["rules"] = rules }.ToJsonString());
         OperationRequest req = AgentLiquidates() with { Contract = "0x" + 999.ToString("x40", System.Globalization.CultureInfo.InvariantCulture) };
         Assert.Equal(1001, policy.CandidatesByPrincipalAndOperation(req).Count());
-        Assert.Equal(["c0999"], policy.Candidates(req).Select(x => x.Id));
-        Assert.Equal(["c0999", "venue-and-contract"], policy.Candidates(req with { Venue = "v1" }).Select(x => x.Id));
-        Assert.Empty(policy.Candidates(req with { Contract = null }));
+        Assert.Equal(["c0999"], policy.Candidates(req, s_now).Select(x => x.Id));
+        Assert.Equal(["c0999", "venue-and-contract"], policy.Candidates(req with { Venue = "v1" }, s_now).Select(x => x.Id));
+        Assert.Empty(policy.Candidates(req with { Contract = null }, s_now));
         Assert.Equal(DecisionOutcome.Allow, PolicyEvaluator.Decide(policy, req, new EvaluationContext(RiskLevel.Normal, s_now), EmptyCounters.Instance).Outcome);
     }
 
@@ -311,13 +328,42 @@ public sealed class RuleIndexTests
         PolicyDocument policy = PolicyDocument.Parse(new JsonObject { ["id"] = "chains", ["version"] = 1, ["rules"] = rules }.ToJsonString());
         OperationRequest req = AgentLiquidates() with { Operation = OperationKind.Transfer, ChainId = 1999, Selector = "0x000003e7" };
         Assert.Equal(2003, policy.CandidatesByPrincipalAndOperation(req).Count());
-        Assert.Equal(["chain0999", "sel0999"], policy.Candidates(req).Select(x => x.Id));
-        Assert.Equal(["chain0999", "sel0999", "venue-many-chains"], policy.Candidates(req with { Venue = "v1" }).Select(x => x.Id));
-        Assert.Empty(policy.Candidates(req with { ChainId = null, Selector = null }));
+        Assert.Equal(["chain0999", "sel0999"], policy.Candidates(req, s_now).Select(x => x.Id));
+        Assert.Equal(["chain0999", "sel0999", "venue-many-chains"], policy.Candidates(req with { Venue = "v1" }, s_now).Select(x => x.Id));
+        Assert.Empty(policy.Candidates(req with { ChainId = null, Selector = null }, s_now));
 
         var person = new Principal("ops-1", PrincipalKind.Person, [Role.Operator, Role.Approver], PrincipalScope.Everything);
-        Assert.Equal(["approvers"], policy.Candidates(req with { Principal = person, ChainId = null, Selector = null }).Select(x => x.Id));
+        Assert.Equal(["approvers"], policy.Candidates(req with { Principal = person, ChainId = null, Selector = null }, s_now).Select(x => x.Id));
         Assert.Equal(DecisionOutcome.Deny, PolicyEvaluator.Decide(policy, req with { Principal = person }, new EvaluationContext(RiskLevel.Normal, s_now), EmptyCounters.Instance).Outcome);
+    }
+
+    /// <summary>
+    /// Rules that differ by time window (an hour a day each, on some days one past midnight) are filed by the hours of the
+    /// week they reach: a decision reads the ones reaching its hour, the part of a window after midnight counting on the
+    /// next day, and a deny rule holding only on Sundays is read on Sundays only.
+    /// </summary>
+    [Fact]
+    public void Rules_that_differ_by_time_window_are_read_only_in_the_hours_they_reach()
+    {
+        var rules = new JsonArray();
+        for (int h = 0; h < 24; h++)
+        {
+            rules.Add(JsonNode.Parse($$$"""{"id":"h{{{h:D2}}}","effect":"allow","match":{"operations":["liquidate"]},"time":{"from":"{{{h:D2}}}:00","to":"{{{h:D2}}}:59"}}"""));
+        }
+
+        rules.Add(JsonNode.Parse("""{"id":"late-mon","effect":"allow","match":{"operations":["liquidate"]},"time":{"days":["mon"],"from":"23:30","to":"00:30"}}"""));
+        rules.Add(JsonNode.Parse("""{"id":"no-sundays","effect":"deny","match":{"operations":["liquidate"]},"time":{"days":["sun"],"from":"00:00","to":"24:00"}}"""));
+        PolicyDocument policy = PolicyDocument.Parse(new JsonObject { ["id"] = "hours", ["version"] = 1, ["rules"] = rules }.ToJsonString());
+        OperationRequest req = AgentLiquidates();
+        DateTimeOffset monday = new(2026, 11, 30, 0, 0, 0, TimeSpan.Zero);
+        Assert.Equal(26, policy.CandidatesByPrincipalAndOperation(req).Count());
+        Assert.Equal(["h12"], policy.Candidates(req, monday.AddHours(12).AddMinutes(59)).Select(x => x.Id)); // read, though 12:59 is outside it
+        Assert.Equal(["h23", "late-mon"], policy.Candidates(req, monday.AddHours(23).AddMinutes(45)).Select(x => x.Id));
+        Assert.Equal(["h00", "late-mon"], policy.Candidates(req, monday.AddDays(1).AddMinutes(10)).Select(x => x.Id)); // Tuesday 00:10
+        Assert.Equal(["h00"], policy.Candidates(req, monday.AddMinutes(10)).Select(x => x.Id)); // Monday 00:10: Sunday's window did not start
+        Assert.Equal(["h05", "no-sundays"], policy.Candidates(req, monday.AddDays(-1).AddHours(5)).Select(x => x.Id));
+        Assert.Equal(DecisionOutcome.Deny, PolicyEvaluator.Decide(policy, req, new EvaluationContext(RiskLevel.Normal, monday.AddDays(-1).AddHours(5)), EmptyCounters.Instance).Outcome);
+        Assert.Equal(DecisionOutcome.Allow, PolicyEvaluator.Decide(policy, req, new EvaluationContext(RiskLevel.Normal, monday.AddDays(1).AddMinutes(10)), EmptyCounters.Instance).Outcome);
     }
 
     [Fact]
@@ -336,8 +382,8 @@ public sealed class RuleIndexTests
 
         OperationRequest req = Liquidate(PolicyValue.Of(998.000m));
         Assert.Equal(1002, policy.CandidatesByPrincipalAndOperation(req).Count());
-        Assert.Equal(["r998", "series-one-of"], policy.Candidates(req).Select(x => x.Id)); // the deny rule cannot hold for 998
-        Assert.Equal(["no-series-7", "r7"], policy.Candidates(Liquidate(PolicyValue.Of(7.0m))).Select(x => x.Id));
+        Assert.Equal(["r998", "series-one-of"], policy.Candidates(req, s_now).Select(x => x.Id)); // the deny rule cannot hold for 998
+        Assert.Equal(["no-series-7", "r7"], policy.Candidates(Liquidate(PolicyValue.Of(7.0m)), s_now).Select(x => x.Id));
         Decision d = PolicyEvaluator.Decide(policy, req, new EvaluationContext(RiskLevel.Normal, s_now), EmptyCounters.Instance);
         Assert.Equal(DecisionOutcome.Allow, d.Outcome);
         Assert.Equal(["r998", "series-one-of"], d.Rules);
@@ -345,9 +391,9 @@ public sealed class RuleIndexTests
         // Series 7 is denied by its rule; no series reaches only the deny rule (whose condition then holds) and is denied;
         // a series given as a text is another kind: only the deny rule again.
         Assert.Equal(DecisionOutcome.Deny, PolicyEvaluator.Decide(policy, Liquidate(PolicyValue.Of(7m)), new EvaluationContext(RiskLevel.Normal, s_now), EmptyCounters.Instance).Outcome);
-        Assert.Equal(["no-series-7"], policy.Candidates(Liquidate(null)).Select(x => x.Id));
+        Assert.Equal(["no-series-7"], policy.Candidates(Liquidate(null), s_now).Select(x => x.Id));
         Assert.Equal(DecisionOutcome.Deny, PolicyEvaluator.Decide(policy, Liquidate(null), new EvaluationContext(RiskLevel.Normal, s_now), EmptyCounters.Instance).Outcome);
-        Assert.Equal(["no-series-7"], policy.Candidates(Liquidate(PolicyValue.OfText("998"))).Select(x => x.Id));
+        Assert.Equal(["no-series-7"], policy.Candidates(Liquidate(PolicyValue.OfText("998")), s_now).Select(x => x.Id));
     }
 
     /// <summary>
@@ -370,15 +416,15 @@ public sealed class RuleIndexTests
         static OperationRequest Liquidate(PolicyValue? amount) => AgentLiquidates(("amount", amount));
 
         Assert.Equal(1002, policy.CandidatesByPrincipalAndOperation(Liquidate(PolicyValue.Of(5m))).Count());
-        Assert.Equal(["b0000"], policy.Candidates(Liquidate(PolicyValue.Of(5m))).Select(x => x.Id));
-        Assert.Equal(["b0123"], policy.Candidates(Liquidate(PolicyValue.Of(1239.00m))).Select(x => x.Id)); // an included bound, at another scale
-        Assert.Empty(policy.Candidates(Liquidate(PolicyValue.Of(1239.5m)))); // between two bands
-        Assert.Equal(["b0999", "not-under"], policy.Candidates(Liquidate(PolicyValue.Of(9990m))).Select(x => x.Id));
-        Assert.Equal(["not-under", "over"], policy.Candidates(Liquidate(PolicyValue.Of(10_000m))).Select(x => x.Id));
-        Assert.Equal(["b0999", "not-under"], policy.Candidates(Liquidate(PolicyValue.Of(9999m))).Select(x => x.Id)); // "over" excludes its bound
-        Assert.Equal(["not-under", "over"], policy.Candidates(Liquidate(PolicyValue.Of(9999.5m))).Select(x => x.Id));
-        Assert.Empty(policy.Candidates(Liquidate(null)));
-        Assert.Empty(policy.Candidates(Liquidate(PolicyValue.OfText("5"))));
+        Assert.Equal(["b0000"], policy.Candidates(Liquidate(PolicyValue.Of(5m)), s_now).Select(x => x.Id));
+        Assert.Equal(["b0123"], policy.Candidates(Liquidate(PolicyValue.Of(1239.00m)), s_now).Select(x => x.Id)); // an included bound, at another scale
+        Assert.Empty(policy.Candidates(Liquidate(PolicyValue.Of(1239.5m)), s_now)); // between two bands
+        Assert.Equal(["b0999", "not-under"], policy.Candidates(Liquidate(PolicyValue.Of(9990m)), s_now).Select(x => x.Id));
+        Assert.Equal(["not-under", "over"], policy.Candidates(Liquidate(PolicyValue.Of(10_000m)), s_now).Select(x => x.Id));
+        Assert.Equal(["b0999", "not-under"], policy.Candidates(Liquidate(PolicyValue.Of(9999m)), s_now).Select(x => x.Id)); // "over" excludes its bound
+        Assert.Equal(["not-under", "over"], policy.Candidates(Liquidate(PolicyValue.Of(9999.5m)), s_now).Select(x => x.Id));
+        Assert.Empty(policy.Candidates(Liquidate(null), s_now));
+        Assert.Empty(policy.Candidates(Liquidate(PolicyValue.OfText("5")), s_now));
         Assert.Equal(DecisionOutcome.Allow, PolicyEvaluator.Decide(policy, Liquidate(PolicyValue.Of(5m)), new EvaluationContext(RiskLevel.Normal, s_now), EmptyCounters.Instance).Outcome);
 
         // "amount below X" for 300 values of X (nested, bounded on one side): the candidates are exactly the rules holding.
@@ -391,15 +437,15 @@ public sealed class RuleIndexTests
         }
 
         PolicyDocument below = PolicyDocument.Parse(new JsonObject { ["id"] = "ceilings", ["version"] = 1, ["rules"] = ceilings }.ToJsonString());
-        Assert.Equal(Enumerable.Range(150, 150).Where(i => i > 150 || i % 2 == 1).Select(i => $"c{i:D3}"), below.Candidates(Liquidate(PolicyValue.Of(150m))).Select(x => x.Id));
+        Assert.Equal(Enumerable.Range(150, 150).Where(i => i > 150 || i % 2 == 1).Select(i => $"c{i:D3}"), below.Candidates(Liquidate(PolicyValue.Of(150m)), s_now).Select(x => x.Id));
         Decision d = PolicyEvaluator.Decide(below, Liquidate(PolicyValue.Of(150m)), new EvaluationContext(RiskLevel.Normal, s_now), EmptyCounters.Instance);
         Assert.Equal(149, d.Rules.Count); // c151 … c299 (c150 is "lt 150")
 
         // Bands each containing the next, 300 of them: the candidates are exactly the bands holding the amount.
         PolicyDocument bands2 = PolicyDocument.Parse(new JsonObject { ["id"] = "nested", ["version"] = 1, ["rules"] = nested }.ToJsonString());
-        Assert.Equal(Enumerable.Range(150, 150).Select(i => $"n{i:D3}"), bands2.Candidates(Liquidate(PolicyValue.Of(150m))).Select(x => x.Id));
-        Assert.Equal(["n299"], bands2.Candidates(Liquidate(PolicyValue.Of(299m))).Select(x => x.Id));
-        Assert.Empty(bands2.Candidates(Liquidate(PolicyValue.Of(299.5m))));
+        Assert.Equal(Enumerable.Range(150, 150).Select(i => $"n{i:D3}"), bands2.Candidates(Liquidate(PolicyValue.Of(150m)), s_now).Select(x => x.Id));
+        Assert.Equal(["n299"], bands2.Candidates(Liquidate(PolicyValue.Of(299m)), s_now).Select(x => x.Id));
+        Assert.Empty(bands2.Candidates(Liquidate(PolicyValue.Of(299.5m)), s_now));
         Assert.Equal(150, PolicyEvaluator.Decide(bands2, Liquidate(PolicyValue.Of(150m)), new EvaluationContext(RiskLevel.Normal, s_now), EmptyCounters.Instance).Rules.Count);
     }
 
@@ -424,17 +470,17 @@ public sealed class RuleIndexTests
         var ctx = new EvaluationContext(RiskLevel.Normal, s_now);
 
         // (Candidates come in document order, and a parsed document keeps its rules in id order.)
-        Assert.Equal(["allow"], policy.Candidates(Liquidate(PolicyValue.Of(5m))).Select(x => x.Id));
+        Assert.Equal(["allow"], policy.Candidates(Liquidate(PolicyValue.Of(5m)), s_now).Select(x => x.Id));
         Assert.Equal(DecisionOutcome.Allow, PolicyEvaluator.Decide(policy, Liquidate(PolicyValue.Of(5m)), ctx, EmptyCounters.Instance).Outcome);
-        Assert.Equal(["allow", "held"], policy.Candidates(Liquidate(PolicyValue.Of(900m))).Select(x => x.Id));
+        Assert.Equal(["allow", "held"], policy.Candidates(Liquidate(PolicyValue.Of(900m)), s_now).Select(x => x.Id));
         Assert.Equal(DecisionOutcome.RequireApproval, PolicyEvaluator.Decide(policy, Liquidate(PolicyValue.Of(900m)), ctx, EmptyCounters.Instance).Outcome);
-        Assert.Equal(["allow", "d0000", "d0001"], policy.Candidates(Liquidate(PolicyValue.Of(1001.5m))).Select(x => x.Id));
+        Assert.Equal(["allow", "d0000", "d0001"], policy.Candidates(Liquidate(PolicyValue.Of(1001.5m)), s_now).Select(x => x.Id));
         Assert.Equal(["d0000", "d0001"], PolicyEvaluator.Decide(policy, Liquidate(PolicyValue.Of(1001.5m)), ctx, EmptyCounters.Instance).Rules);
-        Assert.Equal(["allow", "d0000"], policy.Candidates(Liquidate(PolicyValue.Of(1001m))).Select(x => x.Id)); // "gt" excludes its bound
+        Assert.Equal(["allow", "d0000"], policy.Candidates(Liquidate(PolicyValue.Of(1001m)), s_now).Select(x => x.Id)); // "gt" excludes its bound
 
         // Without a number every cap is a candidate and holds (fail closed); the allow rule's range does not hold.
-        Assert.Equal(1001, policy.Candidates(Liquidate(null)).Count());
-        Assert.Equal(1001, policy.Candidates(Liquidate(PolicyValue.OfText("5"))).Count());
+        Assert.Equal(1001, policy.Candidates(Liquidate(null), s_now).Count());
+        Assert.Equal(1001, policy.Candidates(Liquidate(PolicyValue.OfText("5")), s_now).Count());
         Decision missing = PolicyEvaluator.Decide(policy, Liquidate(null), ctx, EmptyCounters.Instance);
         Assert.Equal(DecisionOutcome.Deny, missing.Outcome);
         Assert.Equal(1000, missing.Rules.Count);
@@ -481,7 +527,7 @@ public sealed class RuleIndexTests
             {
                 string where = $"{TestSeed.EnvironmentVariable}={TestSeed.Run} stream {stream} round {round} amount {x}";
                 string[] brute = [.. expected.Where(b => b.Low <= x && x <= b.High).Select(b => b.Id)];
-                string[] indexed = [.. policy.Candidates(AgentLiquidates(("amount", PolicyValue.Of(x)))).Select(c => c.Id)];
+                string[] indexed = [.. policy.Candidates(AgentLiquidates(("amount", PolicyValue.Of(x))), s_now).Select(c => c.Id)];
                 Assert.True(brute.SequenceEqual(indexed), $"{where}: expected [{string.Join(",", brute)}], got [{string.Join(",", indexed)}]");
             }
         }
@@ -539,7 +585,7 @@ public sealed class RuleIndexTests
                 OperationRequest req = AgentLiquidates(("to", to));
                 string where = $"{TestSeed.EnvironmentVariable}={TestSeed.Run} round {round} to {to?.Text ?? "missing"}";
                 string[] scan = [.. policy.CandidatesByPrincipalAndOperation(req).Where(rule => RuleMatcher.Matches(rule, req, s_now)).Select(rule => rule.Id)];
-                string[] indexed = [.. policy.Candidates(req).Select(rule => rule.Id)];
+                string[] indexed = [.. policy.Candidates(req, s_now).Select(rule => rule.Id)];
                 Assert.True(scan.SequenceEqual(indexed), $"{where}: expected [{string.Join(",", scan)}], got [{string.Join(",", indexed)}]");
                 var context = new EvaluationContext(RiskLevel.Normal, s_now);
                 Assert.Equal(PolicyEvaluator.DecideIndexed(policy, req, context, EmptyCounters.Instance, byKeyAndVenue: false).ToJson(),

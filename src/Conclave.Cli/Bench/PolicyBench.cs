@@ -44,9 +44,13 @@ namespace Conclave.Cli.Bench;
 /// <item><c>by-chain</c>: allow rules for the same role and operation that each name a chain of their own
 /// (<c>chainIds</c>, none the request's) and one allow rule for any chain: the place level of the index (chain ids as
 /// venues, contracts and selectors) leaves the rule for any chain.</item>
-/// <item><c>unindexed</c>: allow rules for the same role and operation that each hold only in a time window of their own
-/// (none holding at the request's time) and one allow rule at any time: time windows are not indexed, so every rule is
-/// a candidate and is matched one by one: the worst case, what matching costs per candidate.</item>
+/// <item><c>by-time</c>: allow rules for the same role and operation that each hold only in a time window of their own
+/// (none holding at the request's time) and one allow rule at any time: rules are filed by the hours of the week their
+/// window reaches, so the index leaves the rule for any time.</item>
+/// <item><c>unindexed</c>: allow rules for the same role and operation that share their first <c>eq</c> condition (the
+/// one the argument level files them by, which the request meets) and differ by a second one the request does not
+/// meet, and one allow rule without conditions: the index files a rule by one condition only, so every rule is a
+/// candidate and is matched one by one: the worst case, what matching costs per candidate.</item>
 /// </list>
 /// The request is allowed by exactly one rule in every layout, so the whole decision (scope, level, deny scan, limits,
 /// explanation) runs. Velocity counters are empty (their reads are the store's, measured with it).
@@ -55,7 +59,7 @@ internal static class PolicyBench
 {
     public static IReadOnlyList<int> RuleCounts { get; } = [10, 100, 1_000, 10_000];
 
-    public static IReadOnlyList<string> Layouts { get; } = ["per-agent", "by-venue", "by-contract", "by-condition", "by-range", "by-threshold", "nested-bands", "deny-caps", "deny-lists", "allowlists", "by-chain", "unindexed"];
+    public static IReadOnlyList<string> Layouts { get; } = ["per-agent", "by-venue", "by-contract", "by-condition", "by-range", "by-threshold", "nested-bands", "deny-caps", "deny-lists", "allowlists", "by-chain", "by-time", "unindexed"];
 
     private static readonly DateTimeOffset Now = new(2026, 11, 30, 12, 0, 0, TimeSpan.Zero);
 
@@ -84,7 +88,8 @@ internal static class PolicyBench
                     "deny-lists" => DenyLists(rules, notIn: false),
                     "allowlists" => DenyLists(rules, notIn: true),
                     "by-chain" => ByChain(rules),
-                    _ => ByTime(rules),
+                    "by-time" => ByTime(rules),
+                    _ => SecondCondition(rules),
                 };
                 var context = new EvaluationContext(RiskLevel.Normal, Now);
                 Decision first = PolicyEvaluator.Decide(policy, request, context, EmptyCounters.Instance);
@@ -111,7 +116,8 @@ internal static class PolicyBench
                         "deny-lists" => $"{rules - 1} deny rules (one counterparty each, in-list) and 1 allow rule, all matching role agent and operation liquidate: the fail-closed value index leaves 1 candidate(s)",
                         "allowlists" => $"{rules - 1} deny rules (a counterparty outside a list each, not-in-list) and 1 allow rule, all matching role agent and operation liquidate: the fail-closed \"not in\" index leaves 1 candidate(s)",
                         "by-chain" => $"{rules - 1} allow rules (a chain id each, not the request's) and 1 allow rule for any chain, all matching role agent and operation liquidate: the chain index leaves 1 candidate(s)",
-                        _ => $"{rules - 1} allow rules (a time window each, none holding now) and 1 allow rule at any time, all matching role agent and operation liquidate: time windows are not indexed, every rule is a candidate",
+                        "by-time" => $"{rules - 1} allow rules (a time window each, none holding now) and 1 allow rule at any time, all matching role agent and operation liquidate: the hour index leaves 1 candidate(s)",
+                        _ => $"{rules - 1} allow rules (the same series condition, then a side condition each that the request does not meet) and 1 allow rule, all matching role agent and operation liquidate: rules are filed by their first condition only, every rule is a candidate",
                     },
                 });
             }
@@ -248,6 +254,20 @@ internal static class PolicyBench
 
         rules.Append("""{"id":"allow","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"amount","op":"lt","value":1000}],"limits":{"perTransaction":{"native":500}}},""");
         return (Document(rules), Request("agent-7", "liquidate", "key-7", venue: "venue-1", series: null));
+    }
+
+    private static (PolicyDocument, OperationRequest) SecondCondition(int count)
+    {
+        var rules = new StringBuilder();
+        for (int i = 0; i < count - 1; i++)
+        {
+            // Rule i: series 7 (the request's) and side "side-i" (not the request's).
+            rules.Append(CultureInfo.InvariantCulture, $$$$"""{"id":"s{{{{i:D5}}}}","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"series","op":"eq","value":7},{"arg":"side","op":"eq","value":"side-{{{{i}}}}"}]},""");
+        }
+
+        rules.Append("""{"id":"allow","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"amount","op":"lt","value":1000}],"limits":{"perTransaction":{"native":500}}},""");
+        OperationRequest request = Request("agent-7", "liquidate", "key-7", venue: "venue-1", series: 7);
+        return (Document(rules), request with { Args = new Dictionary<string, PolicyValue>(request.Args, StringComparer.Ordinal) { ["side"] = PolicyValue.OfText("buy") } });
     }
 
     private static (PolicyDocument, OperationRequest) DenyLists(int count, bool notIn)

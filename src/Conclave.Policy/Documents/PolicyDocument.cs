@@ -53,9 +53,10 @@ public sealed class PolicyDocument
 
     /// <summary>
     /// The rules that can match <paramref name="request"/> (<see cref="RuleIndex"/>): by principal and operation, then by
-    /// key (id or label), venue, contract, chain id, selector or role, and argument values. Every criterion is still checked per rule.
+    /// key (id or label), venue, contract, chain id, selector, the hour of the week at <paramref name="now"/> or role, and
+    /// argument values. Every criterion is still checked per rule.
     /// </summary>
-    internal IEnumerable<PolicyRule> Candidates(OperationRequest request) => _index.Candidates(request);
+    internal IEnumerable<PolicyRule> Candidates(OperationRequest request, DateTimeOffset now) => _index.Candidates(request, now);
 
     /// <summary>The rules of the principal and operation alone (the index's first level): the reference for tests.</summary>
     internal IEnumerable<PolicyRule> CandidatesByPrincipalAndOperation(OperationRequest request) =>

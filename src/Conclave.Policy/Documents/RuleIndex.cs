@@ -7,13 +7,13 @@ namespace Conclave.Policy.Documents;
 /// A document's rules indexed for decisions (docs/POLICY.md "Decision latency"). The first level is (principal,
 /// operation): the rules naming this principal or any, and this operation or any — four disjoint buckets. Inside each
 /// bucket a second level is (key, place, argument): a rule that lists keys or labels is filed under each key id and
-/// label it names (else under "any key"), under each value of one of its venue, contract, chain id or selector lists —
-/// the shortest — or else of its role list (else under "any place": <see cref="PlacesOf"/>), and — an allow rule
+/// label it names (else under "any key"), under each value of one of its venue, contract, chain id or selector lists or
+/// each hour of the week its time window reaches — the shortest — or else of its role list (else under "any place": <see cref="PlacesOf"/>), and — an allow rule
 /// with an <c>eq</c>, <c>one-of</c> or <c>in-list</c> condition — under its first such condition's argument and each value
 /// it accepts (else under "any argument"). A decision reads, per bucket, only the slots the request's key id, labels, venue,
 /// contract, chain id, selector, roles and argument values can reach, merged in document order without repeats, so a policy of a thousand rules for one
 /// principal and operation that differ by key, venue, contract, chain id, selector or an argument's value (a rule per option series) reads only
-/// the few that can apply. Time windows are not indexed (a rule's window is checked per candidate). The index only skips rules <see cref="Evaluation.RuleMatcher"/> would refuse: an allow rule's
+/// the few that can apply; so do rules that differ by time window (filed by the hours of the week they reach). The index only skips rules <see cref="Evaluation.RuleMatcher"/> would refuse: an allow rule's
 /// <c>eq</c>/<c>one-of</c> condition holds only when the request carries that argument with an equal value
 /// (<see cref="PolicyValue"/> equality, the matcher's own). A deny or require-approval rule is filed by the values of its
 /// first <c>eq</c>, <c>one-of</c> or <c>in-list</c> condition failing closed (<see cref="FailClosedGroup"/>): for it a
@@ -88,8 +88,9 @@ internal sealed class RuleIndex
     /// contract: those of <see cref="ByPrincipalAndOperation"/> whose key/label, venue and contract lists are empty or
     /// name the request's (and whose indexed argument condition can hold), in the same order.
     /// </summary>
-    public IEnumerable<PolicyRule> Candidates(OperationRequest request)
+    public IEnumerable<PolicyRule> Candidates(OperationRequest request, DateTimeOffset now)
     {
+        int hour = HourOfWeek(now.UtcDateTime.DayOfWeek, now.UtcDateTime.Hour);
         string keyId = request.KeyId;
         IReadOnlyList<string> keyLabels = request.KeyLabels;
         var slots = new List<int[]>(4 + (2 * keyLabels.Count));
@@ -101,11 +102,11 @@ internal sealed class RuleIndex
             }
 
             slots.Clear();
-            bucket.Collect(KeyToken.AnyKey, null, request, slots);
-            bucket.Collect(KeyToken.Key, keyId, request, slots);
+            bucket.Collect(KeyToken.AnyKey, null, request, hour, slots);
+            bucket.Collect(KeyToken.Key, keyId, request, hour, slots);
             for (int i = 0; i < keyLabels.Count; i++)
             {
-                bucket.Collect(KeyToken.Label, keyLabels[i], request, slots);
+                bucket.Collect(KeyToken.Label, keyLabels[i], request, hour, slots);
             }
 
             if (slots.Count == 1)
@@ -158,12 +159,15 @@ internal sealed class RuleIndex
         Contract,
         ChainId,
         Selector,
+
+        /// <summary>An hour of the week (<see cref="HourOfWeek"/>) the rule's time window reaches.</summary>
+        Hour,
         Role,
     }
 
     /// <summary>
     /// One value of one match list a rule is filed under (<see cref="PlacesOf"/>): a venue, contract or selector
-    /// (<see cref="Text"/>), a chain id or a role (<see cref="Number"/>); the default is "any".
+    /// (<see cref="Text"/>), a chain id, an hour of the week or a role (<see cref="Number"/>); the default is "any".
     /// </summary>
     private readonly record struct Place(Where List, string? Text, long Number)
     {
@@ -171,14 +175,16 @@ internal sealed class RuleIndex
     }
 
     /// <summary>
-    /// The places a rule is filed under: the values of one of its non-empty match lists — venues, contracts, chain ids or
-    /// selectors, the one with the fewest values (the first in that order on a tie), else roles — or "any". One list
-    /// only, so a rule costs as many entries as that list has values (not the product of its lists); a request reaches
-    /// "any" and, for each list some rule of the bucket is filed by, the place of its own value. Sound because a non-empty
-    /// match list that lacks the request's value (or a request without one) fails the rule whatever its effect
-    /// (<see cref="Evaluation.RuleMatcher"/>: ordinal strings, the same numbers).
+    /// The places a rule is filed under: the values of one of its non-empty match lists — venues, contracts, chain ids,
+    /// selectors or the hours of the week its time window reaches, the one with the fewest values (the first in that order
+    /// on a tie), else roles — or "any". One list only, so a rule costs as many entries as that list has values (at most
+    /// 168 hours; not the product of its lists); a request reaches "any" and, for each list some rule of the bucket is
+    /// filed by, the place of its own value (its hour of the week at the decision's time). Sound because a non-empty match
+    /// list that lacks the request's value (or a request without one), or a window outside the decision's hour, fails the
+    /// rule whatever its effect (<see cref="Evaluation.RuleMatcher"/>: ordinal strings, the same numbers, the same
+    /// window arithmetic: <see cref="HoursOf"/>).
     /// </summary>
-    private static Place[] PlacesOf(RuleMatch m)
+    private static Place[] PlacesOf(RuleMatch m, TimeWindow? time)
     {
         Place[]? best = null;
         void Consider(Place[] places)
@@ -193,7 +199,49 @@ internal sealed class RuleIndex
         Consider([.. m.Contracts.Distinct(StringComparer.Ordinal).Select(c => new Place(Where.Contract, c, 0))]);
         Consider([.. m.ChainIds.Distinct().Select(c => new Place(Where.ChainId, null, c))]);
         Consider([.. m.Selectors.Distinct(StringComparer.Ordinal).Select(s => new Place(Where.Selector, s, 0))]);
+        if (time is { } window)
+        {
+            Consider([.. HoursOf(window).Select(h => new Place(Where.Hour, null, h))]);
+        }
+
         return best ?? (m.Roles.Count > 0 ? [.. m.Roles.Distinct().Select(r => new Place(Where.Role, null, (long)r))] : [Place.Any]);
+    }
+
+    /// <summary>Sunday 00:00–00:59 UTC is hour 0, Saturday 23:00–23:59 hour 167.</summary>
+    private static int HourOfWeek(DayOfWeek day, int hour) => ((int)day * 24) + hour;
+
+    /// <summary>
+    /// Every hour of the week in which <paramref name="t"/> can hold, as <see cref="Evaluation.RuleMatcher"/> reads it: on
+    /// each of its days from the hour of <c>from</c> to the hour of the window's last minute, and for a window past
+    /// midnight the hours before <c>to</c> on the next day (the part after midnight belongs to the day it started).
+    /// </summary>
+    private static SortedSet<int> HoursOf(TimeWindow t)
+    {
+        var hours = new SortedSet<int>();
+        foreach (DayOfWeek day in t.Days)
+        {
+            if (t.FromMinute < t.ToMinute)
+            {
+                for (int h = t.FromMinute / 60; h <= (t.ToMinute - 1) / 60; h++)
+                {
+                    hours.Add(HourOfWeek(day, h));
+                }
+
+                continue;
+            }
+
+            for (int h = t.FromMinute / 60; h < 24; h++)
+            {
+                hours.Add(HourOfWeek(day, h));
+            }
+
+            for (int h = 0; t.ToMinute > 0 && h <= (t.ToMinute - 1) / 60; h++)
+            {
+                hours.Add(HourOfWeek((DayOfWeek)(((int)day + 1) % 7), h));
+            }
+        }
+
+        return hours;
     }
 
     /// <summary>
@@ -635,7 +683,7 @@ internal sealed class RuleIndex
                 (KeyToken, string?)[] keys = m.Keys.Count == 0 && m.Labels.Count == 0
                     ? [(KeyToken.AnyKey, null)]
                     : [.. m.Keys.Distinct(StringComparer.Ordinal).Select(k => (KeyToken.Key, (string?)k)), .. m.Labels.Distinct(StringComparer.Ordinal).Select(l => (KeyToken.Label, (string?)l))];
-                Place[] places = PlacesOf(m);
+                Place[] places = PlacesOf(m, Rules[i].Time);
                 lists.Add(places[0].List);
                 roles.UnionWith(places.Where(p => p.List == Where.Role).Select(p => (Role)p.Number));
                 (string Arg, PolicyValue[] Values)? guard = ArgumentGuard(Rules[i]);
@@ -738,24 +786,25 @@ internal sealed class RuleIndex
             _contracts = lists.Contains(Where.Contract);
             _chainIds = lists.Contains(Where.ChainId);
             _selectors = lists.Contains(Where.Selector);
+            _hours = lists.Contains(Where.Hour);
             _roles = [.. roles.Order()];
             _rangeArgs = [.. _ranges.Keys.Select(k => k.Arg).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
         }
 
         public PolicyRule[] Rules { get; }
 
-        /// <summary>Whether some rule of this bucket is filed by venue; contract; chain id; selector (<see cref="PlacesOf"/>).</summary>
-        private readonly bool _venues, _contracts, _chainIds, _selectors;
+        /// <summary>Whether some rule of this bucket is filed by venue; contract; chain id; selector; hour (<see cref="PlacesOf"/>).</summary>
+        private readonly bool _venues, _contracts, _chainIds, _selectors, _hours;
 
         /// <summary>The roles some rule of this bucket is filed by (none, or few).</summary>
         private readonly Role[] _roles;
 
         /// <summary>
         /// Adds the slots a request reaches for one key token: at "any" place and at the place of each of the request's
-        /// venue, contract, chain id, selector and roles (only for the lists some rule of the bucket is filed by), the rules
+        /// venue, contract, chain id, selector, hour of the week and roles (only for the lists some rule of the bucket is filed by), the rules
         /// filed under no argument and those filed under each indexed argument's value in the request.
         /// </summary>
-        public void Collect(KeyToken kind, string? key, OperationRequest request, List<int[]> into)
+        public void Collect(KeyToken kind, string? key, OperationRequest request, int hourOfWeek, List<int[]> into)
         {
             IReadOnlyDictionary<string, PolicyValue> args = request.Args;
             CollectAt(kind, key, Place.Any, args, into);
@@ -777,6 +826,11 @@ internal sealed class RuleIndex
             if (_selectors && request.Selector is { } selector)
             {
                 CollectAt(kind, key, new Place(Where.Selector, selector, 0), args, into);
+            }
+
+            if (_hours)
+            {
+                CollectAt(kind, key, new Place(Where.Hour, null, hourOfWeek), args, into);
             }
 
             foreach (Role role in _roles)

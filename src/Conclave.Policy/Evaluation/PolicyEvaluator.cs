@@ -88,7 +88,7 @@ public static class PolicyEvaluator
 
         var denies = new List<string>();
         var permitting = new List<PolicyRule>();
-        foreach (var rule in byKeyAndVenue ? policy.Candidates(req) : policy.CandidatesByPrincipalAndOperation(req))
+        foreach (var rule in byKeyAndVenue ? policy.Candidates(req, ctx.Now) : policy.CandidatesByPrincipalAndOperation(req))
         {
             if (rule.Mode == RuleMode.Shadow && !includeShadow)
             {
