@@ -30,6 +30,46 @@ public abstract partial class StoreSuite
         Assert.Equal(0m, (await c.ReadAsync("p/r/min/p:bot", 60, s_counterNow.AddSeconds(61))).Native);
     }
 
+    /// <summary>
+    /// Migration 19 re-keys the entries by counter and time: a store whose entries were written under the old layout
+    /// (rebuilt here from a current store, its version set back to 18) keeps every entry — windows sum the same, caps
+    /// hold, a reservation made before the migration is released after it.
+    /// </summary>
+    [Fact]
+    public async Task Counter_entries_written_before_migration_19_count_and_release_after_it()
+    {
+        await using TestLocation loc = await Harness.NewLocationAsync();
+        string? early;
+        await using (IConclaveStore store = await loc.OpenAsync(WithPassphrase()))
+        {
+            var c = store.PolicyCounters;
+            early = await c.TryReserveAsync([CountOne("m", 3) with { Native = 1.5m }], s_counterNow);
+            Assert.NotNull(early);
+            Assert.NotNull(await c.TryReserveAsync([CountOne("m", 3) with { Native = 2.25m }, CountOne("n", 3)], s_counterNow.AddSeconds(1)));
+        }
+
+        // Back to the layout of migrations 1-18.
+        await loc.ExecAsync("CREATE TABLE old_entries (reservation_id TEXT NOT NULL, counter_key TEXT NOT NULL REFERENCES policy_counter_keys(counter_key), at_ms BIGINT NOT NULL, native TEXT NOT NULL, usd TEXT NOT NULL, count BIGINT NOT NULL, PRIMARY KEY (reservation_id, counter_key))");
+        await loc.ExecAsync("INSERT INTO old_entries SELECT reservation_id, counter_key, at_ms, native, usd, count FROM policy_counter_entries");
+        await loc.ExecAsync("DROP TABLE policy_counter_entries");
+        await loc.ExecAsync("ALTER TABLE old_entries RENAME TO policy_counter_entries");
+        await loc.ExecAsync("CREATE INDEX policy_counter_entries_window ON policy_counter_entries (counter_key, at_ms)");
+        await loc.ExecAsync("DELETE FROM schema_migrations WHERE version = 19");
+
+        await using (IConclaveStore store = await loc.OpenAsync(WithPassphrase()))
+        {
+            Assert.Equal(19, store.SchemaVersion);
+            var c = store.PolicyCounters;
+            Assert.Equal(new CounterTotals(3.75m, 4000m, 2), await c.ReadAsync("m", 3600, s_counterNow.AddSeconds(2)));
+            Assert.Equal(1, (await c.ReadAsync("n", 3600, s_counterNow.AddSeconds(2))).Count);
+            Assert.NotNull(await c.TryReserveAsync([CountOne("m", 3)], s_counterNow.AddSeconds(2)));
+            Assert.Null(await c.TryReserveAsync([CountOne("m", 3)], s_counterNow.AddSeconds(3)));
+            Assert.True(await c.ReleaseAsync(early!));
+            Assert.Equal(new CounterTotals(3.25m, 4000m, 2), await c.ReadAsync("m", 3600, s_counterNow.AddSeconds(3)));
+            Assert.NotNull(await c.TryReserveAsync([CountOne("m", 3)], s_counterNow.AddSeconds(3)));
+        }
+    }
+
     [Fact]
     public async Task A_reservation_counts_entries_stamped_after_its_own_time()
     {

@@ -177,6 +177,20 @@ internal static class Migrations
         [
             "ALTER TABLE keys ADD COLUMN holders TEXT",
         ]),
+
+        // Issue 16: velocity counter entries keyed the way a reservation reads them — by counter and time, the window's
+        // range scan — and stored in that key's b-tree on SQLite ({clustered}: WITHOUT ROWID), so an entry is written to
+        // two b-trees (the table and the reservation-id index a release reads) instead of three (the rowid table, the
+        // (reservation_id, counter_key) key's index and the window index). One reservation stamps all its entries with one
+        // time, so the new key is unique exactly when the old one was.
+        new(19, "policy counter entries keyed by counter and time",
+        [
+            "CREATE TABLE policy_counter_entries_v19 (counter_key TEXT NOT NULL REFERENCES policy_counter_keys(counter_key), at_ms BIGINT NOT NULL, reservation_id TEXT NOT NULL, native TEXT NOT NULL, usd TEXT NOT NULL, count BIGINT NOT NULL, PRIMARY KEY (counter_key, at_ms, reservation_id)){clustered}",
+            "INSERT INTO policy_counter_entries_v19 (counter_key, at_ms, reservation_id, native, usd, count) SELECT counter_key, at_ms, reservation_id, native, usd, count FROM policy_counter_entries",
+            "DROP TABLE policy_counter_entries",
+            "ALTER TABLE policy_counter_entries_v19 RENAME TO policy_counter_entries",
+            "CREATE INDEX policy_counter_entries_reservation ON policy_counter_entries (reservation_id)",
+        ]),
     ];
 
     /// <summary>The newest schema version this build knows.</summary>

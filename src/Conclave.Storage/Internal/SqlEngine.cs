@@ -21,6 +21,12 @@ internal abstract class SqlEngine : IAsyncDisposable
     /// <summary>Suffix that locks the selected row for the rest of the transaction (PostgreSQL: FOR UPDATE).</summary>
     public abstract string ForUpdate { get; }
 
+    /// <summary>
+    /// Table option that stores a table's rows in its primary key's b-tree (SQLite: <c>WITHOUT ROWID</c>), so a table
+    /// keyed the way it is read needs no index of its own; empty where tables are heaps (PostgreSQL).
+    /// </summary>
+    public virtual string ClusteredTable => "";
+
     /// <summary>Whether this engine serialises in-process writers itself (SQLite has one writer per file).</summary>
     public SemaphoreSlim? WriteGate { get; protected init; }
 
@@ -54,7 +60,7 @@ internal abstract class SqlEngine : IAsyncDisposable
     /// </summary>
     public virtual Task RewriteAfterEraseAsync(DbConnection connection, DbTransaction tx, string table, CancellationToken ct) => Task.CompletedTask;
 
-    public string Ddl(string template) => template.Replace("{blob}", BlobType, StringComparison.Ordinal);
+    public string Ddl(string template) => template.Replace("{blob}", BlobType, StringComparison.Ordinal).Replace("{clustered}", ClusteredTable, StringComparison.Ordinal);
 
     public virtual ValueTask DisposeAsync() => ValueTask.CompletedTask;
 

@@ -39,6 +39,8 @@ internal sealed class SqliteEngine : SqlEngine
 
     public override string ForUpdate => "";
 
+    public override string ClusteredTable => " WITHOUT ROWID";
+
     public override async Task<DbConnection> OpenAsync(CancellationToken ct)
     {
         var c = new SqliteConnection(_connectionString);
