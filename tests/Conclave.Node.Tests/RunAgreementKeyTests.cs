@@ -94,4 +94,44 @@ public sealed class RunAgreementKeyTests
         Assert.Throws<ObjectDisposedException>(() => b.OpenFrom(a.PublicKey, context, sealedMessage));
         Assert.DoesNotContain("erased", a.ToString(), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void TheSharedSecretKeptPerPeer_GivesEveryMessageTheKeyX25519ThenHkdfGives_AndIsErasedWithThePrivateKey()
+    {
+        // The run key computes X25519 with a peer once and reuses it for that peer's next messages (one HKDF per message):
+        // every message key must still be X25519.DeriveKey's of the same info, whichever peers came between.
+        using NodeIdentity one = NodeIdentity.Generate(1);
+        using RunAgreementKey a = RunAgreementKey.Generate(one, Run, "k1");
+        (SecretBuffer bPrivate, byte[] bPublic) = Conclave.Crypto.Kdf.X25519.GenerateKeyPair();
+        (SecretBuffer cPrivate, byte[] cPublic) = Conclave.Crypto.Kdf.X25519.GenerateKeyPair();
+        using (bPrivate)
+        using (cPrivate)
+        {
+            byte[] secret = TestSeed.Bytes(64, "round message");
+            foreach ((byte[] peer, SecretBuffer peerPrivate, byte[] context) in new[]
+            {
+                (bPublic, bPrivate, new byte[] { 1 }), (cPublic, cPrivate, new byte[] { 2 }), (bPublic, bPrivate, new byte[] { 3 }), (bPublic, bPrivate, new byte[] { 4 }),
+            })
+            {
+                byte[] sealedMessage = a.SealTo(peer, context, secret);
+                byte[] info = RunAgreementKey.SealingContext(context, a.PublicKey, peer);
+                using SecretBuffer k = Conclave.Crypto.Kdf.X25519.DeriveKey(peerPrivate.ReadOnlySpan, a.PublicKey, info);
+                using SecretBuffer opened = Envelope.Open(k.ReadOnlySpan, sealedMessage, info);
+                Assert.Equal(secret, opened.ReadOnlySpan.ToArray());
+
+                // And the other way: what the peer seals under X25519.DeriveKey opens with the kept secret.
+                byte[] back = RunAgreementKey.SealingContext(context, peer, a.PublicKey);
+                using SecretBuffer kb = Conclave.Crypto.Kdf.X25519.DeriveKey(peerPrivate.ReadOnlySpan, a.PublicKey, back);
+                using SecretBuffer reopened = a.OpenFrom(peer, context, Envelope.Seal(kb.ReadOnlySpan, secret, back));
+                Assert.Equal(secret, reopened.ReadOnlySpan.ToArray());
+            }
+
+            // A low-order peer key is still refused (all-zero X25519 output, RFC 7748 section 6.1), and not kept.
+            Assert.ThrowsAny<Exception>(() => a.SealTo(new byte[32], [5], secret));
+
+            // Erased with the private key: nothing more is sealed or opened, not even to a peer already used.
+            a.Dispose();
+            Assert.Throws<ObjectDisposedException>(() => a.SealTo(bPublic, [6], secret));
+        }
+    }
 }

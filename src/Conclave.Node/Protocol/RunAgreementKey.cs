@@ -25,6 +25,14 @@ public sealed class RunAgreementKey : IDisposable
 
     private SecretBuffer? _private;
 
+    /// <summary>
+    /// X25519(own private key, peer public key) per peer public key (hex), computed at the first message to or from that
+    /// peer and reused for the next ones (<see cref="Derive"/>); pinned buffers zeroed when the private key is erased.
+    /// </summary>
+    private readonly Dictionary<string, SecretBuffer> _shared = new(StringComparer.Ordinal);
+
+    private readonly Lock _gate = new();
+
     private RunAgreementKey(SecretBuffer privateKey, byte[] publicKey, byte[] announcement)
     {
         _private = privateKey;
@@ -176,14 +184,55 @@ public sealed class RunAgreementKey : IDisposable
         return Envelope.Open(k.ReadOnlySpan, sealedMessage, context);
     }
 
+    /// <summary>
+    /// The message key: HKDF-SHA256 (RFC 5869, empty salt) of the X25519 shared secret with the peer's key, info
+    /// <paramref name="context"/> — the same bytes <see cref="X25519.DeriveKey"/> gives. The shared secret of a pair of
+    /// run keys is computed once (one X25519 per peer instead of one per message: a signing session seals and opens
+    /// two messages each way per peer) and kept, in a pinned buffer, exactly as long as the private key it comes from:
+    /// it opens no more than that key opens (only the messages between these two run keys, every one of which has its
+    /// own HKDF info naming run, round, sender and recipient), and it is erased with it (<see cref="Dispose"/>), so
+    /// forward secrecy ends at the same moment as before. A low-order peer key is refused at its first use, as before.
+    /// </summary>
     private SecretBuffer Derive(ReadOnlySpan<byte> peerPublicKey, ReadOnlySpan<byte> context)
     {
-        SecretBuffer sk = _private ?? throw new ObjectDisposedException(nameof(RunAgreementKey), "the run agreement key was erased");
-        return X25519.DeriveKey(sk.ReadOnlySpan, peerPublicKey, context);
+        lock (_gate)
+        {
+            SecretBuffer sk = _private ?? throw new ObjectDisposedException(nameof(RunAgreementKey), "the run agreement key was erased");
+            string peer = Convert.ToHexStringLower(peerPublicKey);
+            if (!_shared.TryGetValue(peer, out SecretBuffer? shared))
+            {
+                shared = X25519.SharedSecret(sk.ReadOnlySpan, peerPublicKey);
+                _shared.Add(peer, shared);
+            }
+
+            var okm = SecretBuffer.Allocate(32);
+            try
+            {
+                System.Security.Cryptography.HKDF.DeriveKey(System.Security.Cryptography.HashAlgorithmName.SHA256, shared.ReadOnlySpan, okm.Span, ReadOnlySpan<byte>.Empty, context);
+                return okm;
+            }
+            catch
+            {
+                okm.Dispose();
+                throw;
+            }
+        }
     }
 
-    /// <summary>Erases the private key (idempotent). The public key and announcement stay readable.</summary>
-    public void Dispose() => Interlocked.Exchange(ref _private, null)?.Dispose();
+    /// <summary>Erases the private key and every shared secret computed with it (idempotent). The public key and announcement stay readable.</summary>
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            Interlocked.Exchange(ref _private, null)?.Dispose();
+            foreach (SecretBuffer shared in _shared.Values)
+            {
+                shared.Dispose();
+            }
+
+            _shared.Clear();
+        }
+    }
 
     public override string ToString() => $"RunAgreementKey({Convert.ToHexStringLower(PublicKey)}{(IsErased ? ", erased" : "")})";
 }

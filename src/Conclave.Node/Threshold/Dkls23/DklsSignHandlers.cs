@@ -316,6 +316,33 @@ public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manife
         string runId = SessionTable<SignSession>.RunId(ctx.SessionId);
         SignSession session = _sessions.Get(ctx.SessionId);
         DklsSignRound2State round2 = Interlocked.Exchange(ref session.Round2, null) ?? throw new ProtocolException("round three was already computed");
+
+        // The node's own durable record of the share (as for FROST, issue 14 item 8) must be durable before the share
+        // leaves. It names only public values known now (key, version, digest, session), so its commit runs while this
+        // step opens the peers' messages and computes the share, instead of after; the share is returned only once the
+        // record is durable. This step runs at most once per session (round two's state was just taken), so a session
+        // has at most one record; if opening or a check fails, the record stays (round three of that session was asked
+        // with that digest) and nothing leaves, as for a pooled presignature (DklsPresignHandlers).
+        Task recorded = digest.Length == 0 ? Task.CompletedTask
+            : SignAuditRecords.RecordDklsShareAsync(state.Store, state.NodeId, session.KeyId, session.Version, digest, ctx.SessionId, [], ct);
+        IReadOnlyList<OutgoingMessage> outgoing;
+        try
+        {
+            outgoing = await Round3CoreAsync(ctx, session, runId, round2, digest, ct).ConfigureAwait(false);
+        }
+        catch
+        {
+            await recorded.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            throw;
+        }
+
+        await recorded.ConfigureAwait(false);
+        return outgoing;
+    }
+
+    /// <summary>Round three proper: the echo, opening the peers' round-two messages, the checks, and the share (or a pooled presignature).</summary>
+    private async Task<IReadOnlyList<OutgoingMessage>> Round3CoreAsync(StepContext ctx, SignSession session, string runId, DklsSignRound2State round2, byte[] digest, CancellationToken ct)
+    {
         List<DklsMessage> incoming;
         try
         {
@@ -352,8 +379,7 @@ public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manife
             payload = new PayloadWriter().Bytes(presignature.Context.NoncePoint).Bytes(state.EditShare(share.ToBytes())).ToArray();
         }
 
-        // The node's own durable record of the share, before the share leaves (as for FROST, issue 14 item 8).
-        await SignAuditRecords.RecordDklsShareAsync(state.Store, state.NodeId, session.KeyId, session.Version, digest, ctx.SessionId, [], ct).ConfigureAwait(false);
+        // Returned by Round3Async only once the node's record of the share is durable.
         _sessions.Drop(runId);
         return [new OutgoingMessage(DklsMessages.Share, 3, [0], payload)];
     }

@@ -70,7 +70,8 @@ public sealed partial class DklsCoordinator
     /// Called (and awaited) before the nodes are handed the digest to sign (round three, or the online round of a pooled
     /// presignature) with the key id, key version, digest and that round's session id: the server appends its "dkls.sign"
     /// audit entry here (Node.Frost.SignAuditRecords), so <c>conclave audit reconcile</c> explains every DKLs23 share a node
-    /// records, as for FROST. A failure stops the round before any node signs.
+    /// records, as for FROST. A failure stops the round before any node signs. For the three rounds it is started with
+    /// round two (it names only the digest and the session, both known by then) and awaited before round three is sent.
     /// </summary>
     public Func<string, int, ReadOnlyMemory<byte>, byte[], CancellationToken, Task>? BeforeSignRound { get; set; }
 
@@ -189,18 +190,33 @@ public sealed partial class DklsCoordinator
         }
 
         List<Envelope> messages1 = [.. round1.Values.Concat(delivered.Values).SelectMany(m => m).Where(m => m.Kind != DklsMessages.SignAgreementKey)];
-        Dictionary<uint, IReadOnlyList<Envelope>>? round2 = await StepAllAsync(signers, session, DklsMessages.SignRound2, 2, _ => [],
-            n => messages1.Where(m => m.Recipients.Contains(n)), call, ct).ConfigureAwait(false);
+
+        // The server's "dkls.sign" entry must be durable before the nodes are handed the digest (round three). It names
+        // only what is known now (key, version, digest, session), so its commit runs while the nodes compute round two
+        // instead of after it; round three is sent only once it is durable, and a failed append stops the attempt before
+        // any node sees the digest. An attempt that ends in round two leaves an entry for a round whose nodes made no
+        // share, as one that fails in round three always did (conclave audit reconcile explains shares by rounds).
+        Task recorded = BeforeSignRound is { } record ? record(key.KeyId, key.Version, digest, session, ct) : Task.CompletedTask;
+        Dictionary<uint, IReadOnlyList<Envelope>>? round2;
+        try
+        {
+            round2 = await StepAllAsync(signers, session, DklsMessages.SignRound2, 2, _ => [],
+                n => messages1.Where(m => m.Recipients.Contains(n)), call, ct).ConfigureAwait(false);
+        }
+        catch
+        {
+            await recorded.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            throw;
+        }
+
         if (round2 is null)
         {
+            await recorded.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             return null;
         }
 
         List<Envelope> messages2 = [.. round2.Values.SelectMany(m => m)];
-        if (BeforeSignRound is { } record)
-        {
-            await record(key.KeyId, key.Version, digest, session, ct).ConfigureAwait(false);
-        }
+        await recorded.ConfigureAwait(false);
 
         byte[] digestPayload = new PayloadWriter().Bytes(digest).ToArray();
         Dictionary<uint, IReadOnlyList<Envelope>>? round3 = await StepAllAsync(signers, session, DklsMessages.SignRound3, 3, _ => digestPayload,
