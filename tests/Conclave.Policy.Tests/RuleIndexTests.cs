@@ -366,6 +366,31 @@ public sealed class RuleIndexTests
         Assert.Equal(DecisionOutcome.Allow, PolicyEvaluator.Decide(policy, req, new EvaluationContext(RiskLevel.Normal, monday.AddDays(1).AddMinutes(10)), EmptyCounters.Instance).Outcome);
     }
 
+    /// <summary>
+    /// Allow rules that share their first condition and differ by a later one are filed by the later one (the condition
+    /// whose values the fewest rules of the bucket share), so a thousand of them still leave one candidate; a request
+    /// without that argument reaches none of them, and one with a value of the shared condition they do not accept is denied.
+    /// </summary>
+    [Fact]
+    public void Allow_rules_that_share_a_first_condition_are_filed_by_the_condition_that_tells_them_apart()
+    {
+        var rules = new JsonArray();
+        for (int i = 0; i < 1000; i++)
+        {
+            rules.Add(JsonNode.Parse($$$"""{"id":"s{{{i:D4}}}","effect":"allow","match":{"operations":["liquidate"]},"conditions":[{"arg":"series","op":"eq","value":7},{"arg":"side","op":"one-of","values":["side-{{{i}}}","alt-{{{i}}}"]}]}"""));
+        }
+
+        PolicyDocument policy = PolicyDocument.Parse(new JsonObject { ["id"] = "second", ["version"] = 1, ["rules"] = rules }.ToJsonString());
+        OperationRequest req = AgentLiquidates(("series", PolicyValue.Of(7m)), ("side", PolicyValue.OfText("side-998")));
+        Assert.Equal(1000, policy.CandidatesByPrincipalAndOperation(req).Count());
+        Assert.Equal(["s0998"], policy.Candidates(req, s_now).Select(x => x.Id));
+        Assert.Equal(["s0005"], policy.Candidates(AgentLiquidates(("series", PolicyValue.Of(7m)), ("side", PolicyValue.OfText("alt-5"))), s_now).Select(x => x.Id));
+        Assert.Empty(policy.Candidates(AgentLiquidates(("series", PolicyValue.Of(7m))), s_now));
+        Assert.Equal(DecisionOutcome.Allow, PolicyEvaluator.Decide(policy, req, new EvaluationContext(RiskLevel.Normal, s_now), EmptyCounters.Instance).Outcome);
+        Assert.Equal(DecisionOutcome.Deny, PolicyEvaluator.Decide(policy, AgentLiquidates(("series", PolicyValue.Of(8m)), ("side", PolicyValue.OfText("side-998"))),
+            new EvaluationContext(RiskLevel.Normal, s_now), EmptyCounters.Instance).Outcome);
+    }
+
     [Fact]
     public void A_thousand_allow_rules_that_differ_by_an_argument_value_leave_one_candidate_and_deny_rules_by_value_fail_closed()
     {

@@ -47,10 +47,11 @@ namespace Conclave.Cli.Bench;
 /// <item><c>by-time</c>: allow rules for the same role and operation that each hold only in a time window of their own
 /// (none holding at the request's time) and one allow rule at any time: rules are filed by the hours of the week their
 /// window reaches, so the index leaves the rule for any time.</item>
-/// <item><c>unindexed</c>: allow rules for the same role and operation that share their first <c>eq</c> condition (the
-/// one the argument level files them by, which the request meets) and differ by a second one the request does not
-/// meet, and one allow rule without conditions: the index files a rule by one condition only, so every rule is a
-/// candidate and is matched one by one: the worst case, what matching costs per candidate.</item>
+/// <item><c>unindexed</c>: allow rules for the same role and operation that share an <c>eq</c> condition (the one the
+/// argument level files them by, which the request meets) and differ by a range of the amount the request's amount is
+/// not in, and one allow rule without them: the index files a rule by one condition only, an allow rule by an
+/// <c>eq</c>/<c>one-of</c>/<c>in-list</c> condition before a range, so every rule is a candidate and is matched one by
+/// one: the worst case, what matching costs per candidate.</item>
 /// </list>
 /// The request is allowed by exactly one rule in every layout, so the whole decision (scope, level, deny scan, limits,
 /// explanation) runs. Velocity counters are empty (their reads are the store's, measured with it).
@@ -117,7 +118,7 @@ internal static class PolicyBench
                         "allowlists" => $"{rules - 1} deny rules (a counterparty outside a list each, not-in-list) and 1 allow rule, all matching role agent and operation liquidate: the fail-closed \"not in\" index leaves 1 candidate(s)",
                         "by-chain" => $"{rules - 1} allow rules (a chain id each, not the request's) and 1 allow rule for any chain, all matching role agent and operation liquidate: the chain index leaves 1 candidate(s)",
                         "by-time" => $"{rules - 1} allow rules (a time window each, none holding now) and 1 allow rule at any time, all matching role agent and operation liquidate: the hour index leaves 1 candidate(s)",
-                        _ => $"{rules - 1} allow rules (the same series condition, then a side condition each that the request does not meet) and 1 allow rule, all matching role agent and operation liquidate: rules are filed by their first condition only, every rule is a candidate",
+                        _ => $"{rules - 1} allow rules (the same series condition, then an amount band each that the request's amount is not in) and 1 allow rule, all matching role agent and operation liquidate: rules are filed by one condition only, every rule is a candidate",
                     },
                 });
             }
@@ -261,13 +262,12 @@ internal static class PolicyBench
         var rules = new StringBuilder();
         for (int i = 0; i < count - 1; i++)
         {
-            // Rule i: series 7 (the request's) and side "side-i" (not the request's).
-            rules.Append(CultureInfo.InvariantCulture, $$$$"""{"id":"s{{{{i:D5}}}}","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"series","op":"eq","value":7},{"arg":"side","op":"eq","value":"side-{{{{i}}}}"}]},""");
+            // Rule i: series 7 (the request's) and an amount from 1000 + i to 1000.5 + i (the request's is 5).
+            rules.Append(CultureInfo.InvariantCulture, $$$$"""{"id":"s{{{{i:D5}}}}","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"series","op":"eq","value":7},{"arg":"amount","op":"between","min":{{{{1000 + i}}}},"max":{{{{1000 + i}}}}.5}]},""");
         }
 
         rules.Append("""{"id":"allow","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"amount","op":"lt","value":1000}],"limits":{"perTransaction":{"native":500}}},""");
-        OperationRequest request = Request("agent-7", "liquidate", "key-7", venue: "venue-1", series: 7);
-        return (Document(rules), request with { Args = new Dictionary<string, PolicyValue>(request.Args, StringComparer.Ordinal) { ["side"] = PolicyValue.OfText("buy") } });
+        return (Document(rules), Request("agent-7", "liquidate", "key-7", venue: "venue-1", series: 7));
     }
 
     private static (PolicyDocument, OperationRequest) DenyLists(int count, bool notIn)

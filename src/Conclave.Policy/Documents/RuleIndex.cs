@@ -9,7 +9,7 @@ namespace Conclave.Policy.Documents;
 /// bucket a second level is (key, place, argument): a rule that lists keys or labels is filed under each key id and
 /// label it names (else under "any key"), under each value of one of its venue, contract, chain id or selector lists or
 /// each hour of the week its time window reaches — the shortest — or else of its role list (else under "any place": <see cref="PlacesOf"/>), and — an allow rule
-/// with an <c>eq</c>, <c>one-of</c> or <c>in-list</c> condition — under its first such condition's argument and each value
+/// with an <c>eq</c>, <c>one-of</c> or <c>in-list</c> condition — under the argument of the one such condition whose values the fewest of its bucket's rules share, and each value
 /// it accepts (else under "any argument"). A decision reads, per bucket, only the slots the request's key id, labels, venue,
 /// contract, chain id, selector, roles and argument values can reach, merged in document order without repeats, so a policy of a thousand rules for one
 /// principal and operation that differ by key, venue, contract, chain id, selector or an argument's value (a rule per option series) reads only
@@ -362,29 +362,35 @@ internal sealed class RuleIndex
 
     /// <summary>
     /// The argument values an allow rule needs, from its first <c>eq</c>, <c>one-of</c> or <c>in-list</c> condition; null when the rule
-    /// cannot be filed by argument (not an allow rule, or no such condition).
+    /// cannot be filed by argument (not an allow rule, or no such condition). The bucket files the rule by whichever of
+    /// <see cref="ArgumentGuards"/> is most selective there; this one says only whether there is one.
     /// </summary>
-    private static (string Arg, PolicyValue[] Values)? ArgumentGuard(PolicyRule rule)
+    private static (string Arg, PolicyValue[] Values)? ArgumentGuard(PolicyRule rule) =>
+        ArgumentGuards(rule).Select(g => ((string, PolicyValue[])?)g).FirstOrDefault();
+
+    /// <summary>
+    /// Every <c>eq</c>, <c>one-of</c> and <c>in-list</c> condition of an allow rule, as the argument and the values it
+    /// accepts (in-list: addresses, found only by an address value); none for other rules. The rule matches only when each
+    /// of them holds, so it may be filed by any one of them.
+    /// </summary>
+    private static IEnumerable<(string Arg, PolicyValue[] Values)> ArgumentGuards(PolicyRule rule)
     {
         if (rule.Effect != Effect.Allow)
         {
-            return null;
+            yield break;
         }
 
         foreach (Condition c in rule.Conditions)
         {
             if (c.Op == ConditionOperator.Eq && c.Value is { } v)
             {
-                return (c.Arg, [v]);
+                yield return (c.Arg, [v]);
             }
-
-            if (c.Op is ConditionOperator.OneOf or ConditionOperator.InList)
+            else if (c.Op is ConditionOperator.OneOf or ConditionOperator.InList)
             {
-                return (c.Arg, [.. c.Values.Distinct()]); // in-list: addresses, found only by an address value
+                yield return (c.Arg, [.. c.Values.Distinct()]);
             }
         }
-
-        return null;
     }
 
     /// <summary>
@@ -677,6 +683,18 @@ internal sealed class RuleIndex
                 list.Add(position);
             }
 
+            // How many of this bucket's allow rules accept each (argument, value) by one of their conditions: a rule is filed
+            // by its condition whose values the fewest rules share (the first such on a tie), so rules that share a first
+            // condition and differ by a later one are still told apart.
+            var sharing = new Dictionary<(string, PolicyValue), int>();
+            foreach ((string arg, PolicyValue[] values) in Rules.SelectMany(ArgumentGuards))
+            {
+                foreach (PolicyValue v in values)
+                {
+                    sharing[(arg, v)] = sharing.GetValueOrDefault((arg, v)) + 1;
+                }
+            }
+
             for (int i = 0; i < Rules.Length; i++)
             {
                 RuleMatch m = Rules[i].Match;
@@ -686,7 +704,8 @@ internal sealed class RuleIndex
                 Place[] places = PlacesOf(m, Rules[i].Time);
                 lists.Add(places[0].List);
                 roles.UnionWith(places.Where(p => p.List == Where.Role).Select(p => (Role)p.Number));
-                (string Arg, PolicyValue[] Values)? guard = ArgumentGuard(Rules[i]);
+                (string Arg, PolicyValue[] Values)? guard = ArgumentGuards(Rules[i])
+                    .Select(g => ((string Arg, PolicyValue[] Values)?)g).MinBy(g => g!.Value.Values.Sum(v => (long)sharing[(g.Value.Arg, v)]));
                 (string Arg, Interval Range, bool FailClosed)? rangeGuard = RangeGuard(Rules[i]);
                 (string Arg, PolicyValue[] Values, PolicyValueKind? OnlyKind)? failClosedValues = rangeGuard is null ? FailClosedValueGuard(Rules[i]) : null;
                 if (failClosedValues is { } fc)
