@@ -155,7 +155,27 @@ public sealed partial class KeyService
             await moving.ConfigureAwait(false); // rethrows why a key could not move (the background pass keeps trying)
         }
 
-        return new EvictionResponse(now, moved, now.Keys.Count == 0);
+        return new EvictionResponse(now, await MovedAwayAsync(holdings, node, moved).ConfigureAwait(false), now.Keys.Count == 0);
+    }
+
+    /// <summary>
+    /// The keys <paramref name="node"/> held when it was evicted that it no longer holds, whoever moved them: this
+    /// request's pass (<paramref name="movedHere"/>, first) or the background pass, which shares its lock and can take a
+    /// key first once the node is marked (the request's pass then finds nothing left to move).
+    /// </summary>
+    private async Task<IReadOnlyList<KeyResponse>> MovedAwayAsync(IReadOnlyList<KeyHolding> heldAtEviction, uint node, IReadOnlyList<KeyResponse> movedHere)
+    {
+        var moved = new List<KeyResponse>(movedHere);
+        foreach (KeyHolding held in heldAtEviction.Where(h => h.Holders.Contains(node) && movedHere.All(m => m.Id != h.Key.Id)))
+        {
+            KeyRecord? stored = await _store.Keys.GetAsync(held.Key.Id, CancellationToken.None).ConfigureAwait(false);
+            if (stored?.Holders is { } holders && !holders.Contains(node))
+            {
+                moved.Add(ToResponse(stored));
+            }
+        }
+
+        return moved;
     }
 
     /// <summary>Re-admits an evicted node: it may be chosen again for new keys and reshares (it holds no current share).</summary>
