@@ -353,7 +353,7 @@ public sealed class HsmToken : IDisposable
                 catch (Pkcs11Exception e) when (e.RV is CKR.CKR_GENERAL_ERROR or CKR.CKR_FUNCTION_FAILED or CKR.CKR_ATTRIBUTE_VALUE_INVALID)
                 {
                     // SoftHSM2's file store reports a read racing a delete this way (CKR_ATTRIBUTE_VALUE_INVALID when the
-                    // key's public half went between finding it and reading its point: seen in a full test run). Leave the
+                    // key was destroyed while its label was read: seen in a full test run). Leave the
                     // key out only if it is really gone; otherwise read it once more and let a second failure stand.
                     if (!StillExists(session, priv))
                     {
