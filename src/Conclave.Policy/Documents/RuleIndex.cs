@@ -342,7 +342,7 @@ internal sealed class RuleIndex
     /// The argument, the values and the kind of value of a rule's first <c>not-in-list</c> or <c>ne</c> condition
     /// (<see cref="NotInGroup"/>): it does not hold for the listed values and, for an allow rule, holds only for a value of
     /// that kind (an address; the <c>ne</c> value's kind). Null without one. Used only for rules no other guard files
-    /// (<see cref="ArgumentGuard"/>, <see cref="FailClosedValueGuard"/>, <see cref="RangeGuard"/>).
+    /// (<see cref="ArgumentGuards"/>, <see cref="FailClosedValueGuard"/>, <see cref="RangeGuard"/>).
     /// </summary>
     private static (string Arg, PolicyValue[] Listed, PolicyValueKind Kind)? NotInGuard(PolicyRule rule)
     {
@@ -359,14 +359,6 @@ internal sealed class RuleIndex
 
         return null;
     }
-
-    /// <summary>
-    /// The argument values an allow rule needs, from its first <c>eq</c>, <c>one-of</c> or <c>in-list</c> condition; null when the rule
-    /// cannot be filed by argument (not an allow rule, or no such condition). The bucket files the rule by whichever of
-    /// <see cref="ArgumentGuards"/> is most selective there; this one says only whether there is one.
-    /// </summary>
-    private static (string Arg, PolicyValue[] Values)? ArgumentGuard(PolicyRule rule) =>
-        ArgumentGuards(rule).Select(g => ((string, PolicyValue[])?)g).FirstOrDefault();
 
     /// <summary>
     /// Every <c>eq</c>, <c>one-of</c> and <c>in-list</c> condition of an allow rule, as the argument and the values it
@@ -397,7 +389,7 @@ internal sealed class RuleIndex
     /// The values a deny or require-approval rule's first <c>eq</c>, <c>one-of</c> or <c>in-list</c> condition holds for,
     /// failing closed as <see cref="Evaluation.RuleMatcher"/> has it: the condition also holds when the argument is
     /// missing, and — for <c>eq</c> and <c>in-list</c> — when the request's value is of another kind than
-    /// <c>OnlyKind</c> (the <c>eq</c> value's kind; an address). Null for allow rules (<see cref="ArgumentGuard"/>) and
+    /// <c>OnlyKind</c> (the <c>eq</c> value's kind; an address). Null for allow rules (<see cref="ArgumentGuards"/>) and
     /// rules without such a condition.
     /// </summary>
     private static (string Arg, PolicyValue[] Values, PolicyValueKind? OnlyKind)? FailClosedValueGuard(PolicyRule rule)
@@ -434,7 +426,7 @@ internal sealed class RuleIndex
     private static (string Arg, Interval Range, bool FailClosed)? RangeGuard(PolicyRule rule)
     {
         bool failClosed = rule.Effect != Effect.Allow;
-        if (!failClosed && ArgumentGuard(rule) is not null)
+        if (!failClosed && ArgumentGuards(rule).Any())
         {
             return null;
         }
@@ -695,6 +687,23 @@ internal sealed class RuleIndex
                 }
             }
 
+            // The rule's argument guard whose values the fewest allow rules of the bucket share; null without one.
+            (string Arg, PolicyValue[] Values)? MostSelective(PolicyRule rule)
+            {
+                (string Arg, PolicyValue[] Values)? best = null;
+                long fewest = long.MaxValue;
+                foreach ((string arg, PolicyValue[] values) in ArgumentGuards(rule))
+                {
+                    long shared = values.Sum(v => (long)sharing[(arg, v)]);
+                    if (shared < fewest)
+                    {
+                        (best, fewest) = ((arg, values), shared);
+                    }
+                }
+
+                return best;
+            }
+
             for (int i = 0; i < Rules.Length; i++)
             {
                 RuleMatch m = Rules[i].Match;
@@ -704,8 +713,7 @@ internal sealed class RuleIndex
                 Place[] places = PlacesOf(m, Rules[i].Time);
                 lists.Add(places[0].List);
                 roles.UnionWith(places.Where(p => p.List == Where.Role).Select(p => (Role)p.Number));
-                (string Arg, PolicyValue[] Values)? guard = ArgumentGuards(Rules[i])
-                    .Select(g => ((string Arg, PolicyValue[] Values)?)g).MinBy(g => g!.Value.Values.Sum(v => (long)sharing[(g.Value.Arg, v)]));
+                (string Arg, PolicyValue[] Values)? guard = MostSelective(Rules[i]);
                 (string Arg, Interval Range, bool FailClosed)? rangeGuard = RangeGuard(Rules[i]);
                 (string Arg, PolicyValue[] Values, PolicyValueKind? OnlyKind)? failClosedValues = rangeGuard is null ? FailClosedValueGuard(Rules[i]) : null;
                 if (failClosedValues is { } fc)
