@@ -112,24 +112,13 @@ public sealed class DklsPresignHandlers(DklsNodeState state) : IProtocolHandler
         // (as FROST's sign step); the share is returned only once it is durable. If computing the share fails, the record
         // stays (a share was asked for under that presignature, now consumed) and nothing leaves.
         Task recorded = SignAuditRecords.RecordDklsShareAsync(state.Store, state.NodeId, item.KeyId, item.KeyVersion, item.Digest, item.SessionId, item.PresignatureId, ct);
-        byte[] r;
-        byte[] encoded;
-        try
+        return await RecordedRelease.Compute(recorded, () =>
         {
             using (presignature)
             {
                 DklsSignatureShare share = DklsSigner.Sign(presignature, key, item.Digest, item.Path);
-                r = presignature.Context.NoncePoint.ToArray();
-                encoded = state.EditShare(share.ToBytes());
+                return DklsPresignOutcome.Signed(presignature.Context.NoncePoint.ToArray(), state.EditShare(share.ToBytes()));
             }
-        }
-        catch
-        {
-            await recorded.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            throw;
-        }
-
-        await recorded.ConfigureAwait(false);
-        return DklsPresignOutcome.Signed(r, encoded);
+        }).ConfigureAwait(false);
     }
 }

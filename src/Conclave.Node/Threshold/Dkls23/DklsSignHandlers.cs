@@ -325,19 +325,7 @@ public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manife
         // with that digest) and nothing leaves, as for a pooled presignature (DklsPresignHandlers).
         Task recorded = digest.Length == 0 ? Task.CompletedTask
             : SignAuditRecords.RecordDklsShareAsync(state.Store, state.NodeId, session.KeyId, session.Version, digest, ctx.SessionId, [], ct);
-        IReadOnlyList<OutgoingMessage> outgoing;
-        try
-        {
-            outgoing = await Round3CoreAsync(ctx, session, runId, round2, digest, ct).ConfigureAwait(false);
-        }
-        catch
-        {
-            await recorded.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            throw;
-        }
-
-        await recorded.ConfigureAwait(false);
-        return outgoing;
+        return await RecordedRelease.ComputeAsync(recorded, () => Round3CoreAsync(ctx, session, runId, round2, digest, ct)).ConfigureAwait(false);
     }
 
     /// <summary>Round three proper: the echo, opening the peers' round-two messages, the checks, and the share (or a pooled presignature).</summary>

@@ -179,26 +179,17 @@ public sealed class FrostHandlers(FrostNodeState state) : IProtocolHandler
         // (issue 18); the share is returned only once the record is durable. If computing the share fails, the record
         // stays (a share was asked for under that nonce and round) and nothing leaves.
         Task recorded = SignAuditRecords.RecordShareAsync(state.Store, state.NodeId, item.KeyId, item.KeyVersion, package.Message, item.NonceId, item.SessionId, ct);
-        byte[] encoded;
-        try
+        return await RecordedRelease.Compute(recorded, () =>
         {
             KeyDerivation derivation = KeyDerivation.Signing(key.Suite, item.Path);
             using KeyPackage? derived = derivation.IsIdentity ? null : FrostScheme.Get(key.Suite.SchemeName).Derive(key, derivation);
-            SignatureShare share = FrostSigner.Sign(package, nonces, derived ?? key);
-            encoded = share.ToBytes();
-        }
-        catch
-        {
-            await recorded.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            throw;
-        }
+            byte[] encoded = FrostSigner.Sign(package, nonces, derived ?? key).ToBytes();
+            if (state.CorruptShares)
+            {
+                encoded[^1] ^= 1; // testing only: a well-formed but wrong share (NodeConfig.FaultInjection)
+            }
 
-        if (state.CorruptShares)
-        {
-            encoded[^1] ^= 1; // testing only: a well-formed but wrong share (NodeConfig.FaultInjection)
-        }
-
-        await recorded.ConfigureAwait(false);
-        return encoded;
+            return encoded;
+        }).ConfigureAwait(false);
     }
 }
