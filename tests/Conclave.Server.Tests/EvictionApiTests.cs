@@ -370,6 +370,82 @@ public sealed class EvictionApiTests(VariantNodes fixture) : IClassFixture<Varia
         }
     }
 
+    /// <summary>
+    /// A re-admitted node rejoins an ecdsa-dkls23 key it held before its eviction (docs/ROTATION.md "Re-admitting"): the
+    /// key moved to nodes 1 and 2 at the eviction (node 3 up, told it is untrusted, still holding its version-1 share);
+    /// after the re-admission a reshare to 2-of-3 makes node 3 a holder again at version 3 (fresh pairwise setup with both
+    /// peers), same public key and address, and a signature that needs node 3 (node 1 down) verifies under the key.
+    /// </summary>
+    [Fact]
+    public async Task AReadmittedNode_RejoinsAnEcdsaDkls23KeyItHeldBeforeItsEviction_AndSignsWithIt()
+    {
+        ServerConfig config = ServerConfig.Load(fixture.Nodes.Layout.ServerConfigPath);
+        string name = "z-dkls-back-" + Guid.NewGuid().ToString("N")[..8]; // sorted last: never among the keys another test's refusal names
+        (WebApplication app, HttpClient http) = await StartAsync(config);
+        bool killed = false, evicted = false;
+        try
+        {
+            var keys = app.Services.GetRequiredService<Conclave.Server.Api.KeyService>();
+            using var client = new ConclaveClient(http.BaseAddress!, http.DefaultRequestHeaders.Authorization!.Parameter!);
+            JsonNode k = await PostAsync(http, "/v1/keys", $$"""{"name":"{{name}}","scheme":"ecdsa-dkls23","threshold":2,"participants":3}""", HttpStatusCode.Created);
+            string id = k["id"]!.GetValue<string>();
+            byte[] publicKey = Convert.FromHexString(k["publicKey"]!.GetValue<string>());
+            string address = k["addresses"]!["ethereum"]!.GetValue<string>();
+            await EcdsaSignAsync(http, name, publicKey, 1, "before the eviction");
+
+            Eviction e = await client.EvictNodeAsync(3, reason: "dkls23 rejoin");
+            evicted = true;
+            Assert.True(e.Finished);
+            Assert.Contains(e.Moved, m => m.Name == name && m.Version == 2 && m.Participants == 2);
+            await ProblemAsync(http, $"/v1/keys/{name}/reshare", """{"threshold":2,"participants":3}""", 409, "node-untrusted");
+
+            NodeInfo back = await client.ReadmitNodeAsync(3);
+            evicted = false;
+            Assert.Equal("trusted", back.Trust);
+            JsonNode reshared = await PostAsync(http, $"/v1/keys/{name}/reshare", """{"threshold":2,"participants":3}""");
+            Assert.Equal((3, 2, 3), (reshared["version"]!.GetValue<int>(), reshared["threshold"]!.GetValue<int>(), reshared["participants"]!.GetValue<int>()));
+            Assert.Equal(k["publicKey"]!.GetValue<string>(), reshared["publicKey"]!.GetValue<string>());
+            Assert.Equal(address, reshared["addresses"]!["ethereum"]!.GetValue<string>());
+            Assert.Equal([1u, 2u, 3u], (await keys.Store.Keys.GetAsync(id))!.Holders);
+            Assert.Contains(name, (await client.GetNodeAsync(3)).Keys);
+
+            // Node 1 down: every signature now needs node 3's version-3 share.
+            fixture.Nodes.KillNode(1);
+            killed = true;
+            for (int i = 0; i < 3; i++)
+            {
+                await EcdsaSignAsync(http, name, publicKey, 3, $"with the re-admitted node {i}");
+            }
+
+            fixture.Nodes.StartNode(1);
+            fixture.Nodes.WaitForAll(TimeSpan.FromSeconds(60));
+            killed = false;
+            await EcdsaSignAsync(http, name, publicKey, 3, "every node up again");
+            Assert.Contains((await client.ReadAuditTailAsync(200)).Entries, a => a.Action == "node.readmit");
+        }
+        finally
+        {
+            try
+            {
+                if (killed)
+                {
+                    fixture.Nodes.StartNode(1);
+                    fixture.Nodes.WaitForAll(TimeSpan.FromSeconds(60));
+                }
+
+                if (evicted)
+                {
+                    using var client = new ConclaveClient(http.BaseAddress!, http.DefaultRequestHeaders.Authorization!.Parameter!);
+                    await client.ReadmitNodeAsync(3); // the other tests of this class start with every node trusted
+                }
+            }
+            finally
+            {
+                await StopAsync(app, http);
+            }
+        }
+    }
+
     /// <summary>Signs a digest with an ecdsa-dkls23 key and checks the signature with libsecp256k1 under <paramref name="publicKey"/>.</summary>
     private static async Task EcdsaSignAsync(HttpClient http, string name, byte[] publicKey, int version, string what)
     {

@@ -38,13 +38,14 @@ public sealed class DklsSetupHandlers(DklsNodeState state) : IProtocolHandler, I
 
     public FrostCiphersuite Suite => DklsTransport.Suite;
 
-    public void Hold(string runId, string keyId, DkgRunKind kind, int fromVersion, int toVersion, KeyPackage share, RunAgreementKey agreement, IReadOnlyDictionary<uint, byte[]> peerKeys)
+    public void Hold(string runId, string keyId, DkgRunKind kind, int fromVersion, int toVersion, KeyPackage share, RunAgreementKey agreement, IReadOnlyDictionary<uint, byte[]> peerKeys,
+        bool rejoining)
     {
         ArgumentNullException.ThrowIfNull(share);
         ArgumentNullException.ThrowIfNull(agreement);
         ArgumentNullException.ThrowIfNull(peerKeys);
         _runs.Sweep();
-        var run = new SetupRun(keyId, kind, fromVersion, toVersion, peerKeys) { Share = share, Agreement = agreement };
+        var run = new SetupRun(keyId, kind, fromVersion, toVersion, peerKeys) { Share = share, Agreement = agreement, Rejoining = rejoining };
         if (!_runs.TryAdd(runId, run))
         {
             run.Dispose();
@@ -192,9 +193,10 @@ public sealed class DklsSetupHandlers(DklsNodeState state) : IProtocolHandler, I
             }
             else
             {
-                // A holder of the old version, or a node rejoining a committee it left (its record is destroyed).
-                await state.Store.Keys.AddPendingVersionAsync(run.KeyId, existing.State == KeyState.Destroyed ? existing.Version : run.FromVersion, run.ToVersion,
-                    pub.GroupPublicKey, material, ct).ConfigureAwait(false);
+                // A holder of the old version; or a node rejoining a committee it left: its record is destroyed, or it was
+                // re-admitted after an eviction and still holds the version it had then (erased at this run's commit).
+                int above = existing.State == KeyState.Destroyed || run.Rejoining ? existing.Version : run.FromVersion;
+                await state.Store.Keys.AddPendingVersionAsync(run.KeyId, above, run.ToVersion, pub.GroupPublicKey, material, ct).ConfigureAwait(false);
             }
         }
 
@@ -224,6 +226,9 @@ public sealed class DklsSetupHandlers(DklsNodeState state) : IProtocolHandler, I
         public int FromVersion { get; } = fromVersion;
 
         public int ToVersion { get; } = toVersion;
+
+        /// <summary>A re-admitted node joining a reshare of a key whose older version it still holds (<see cref="IDkgFollowUp.Hold"/>).</summary>
+        public bool Rejoining { get; init; }
 
         public KeyPackage? Share;
 

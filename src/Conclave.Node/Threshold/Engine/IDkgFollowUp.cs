@@ -28,8 +28,12 @@ public interface IDkgFollowUp
     /// other participants' (each checked against its identity-key signature in the DKG's reveal step): the follow-up rounds
     /// seal their point-to-point messages between them, never to the long-term keys, and erase the private key (it
     /// owns it from here) once its last message is opened.
+    /// <paramref name="rejoining"/>: this node, re-admitted after an eviction, joins a reshare of a key whose older version
+    /// it still holds (docs/ROTATION.md "Re-admitting"): its new share is stored above that stale version, which the run's
+    /// commit erases.
     /// </summary>
-    void Hold(string runId, string keyId, DkgRunKind kind, int fromVersion, int toVersion, KeyPackage share, RunAgreementKey agreement, IReadOnlyDictionary<uint, byte[]> peerKeys);
+    void Hold(string runId, string keyId, DkgRunKind kind, int fromVersion, int toVersion, KeyPackage share, RunAgreementKey agreement, IReadOnlyDictionary<uint, byte[]> peerKeys,
+        bool rejoining);
 
     /// <summary>
     /// This node's share of <paramref name="keyId"/> at <paramref name="version"/> as a key package of <see cref="Suite"/>,

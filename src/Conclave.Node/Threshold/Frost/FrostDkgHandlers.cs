@@ -127,9 +127,10 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
                     // A node evicted from the key and re-admitted (docs/ROTATION.md "Re-admitting") still holds the version it had
                     // when the key was moved away from it, older than the committee's. It may join a reshare as a new member
                     // only (it neither deals nor is an old holder, so nothing of the run rests on its stale share); its stale
-                    // share is erased when it commits the new version (RotationHandlers), never before.
+                    // share is erased when it commits the new version (RotationHandlers), never before. So for a FROST key and
+                    // for a protocol that goes on after the DKG (DKLs23: its pairwise setup is made afresh with every peer).
                     rejoining = record is not null && record.State != KeyState.Destroyed && record.Version < version && kind == DkgRunKind.Reshare
-                        && followUp is null && !dealer && !oldHolders.Contains(state.NodeId) && receivers.Contains(state.NodeId);
+                        && !dealer && !oldHolders.Contains(state.NodeId) && receivers.Contains(state.NodeId);
                     if (record is not null && record.State != KeyState.Destroyed && record.Version != version && !rejoining)
                     {
                         throw new ProtocolException($"node {state.NodeId} holds key {keyId} at version {record.Version}, not {version}");
@@ -525,7 +526,7 @@ public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manif
                     IReadOnlyDictionary<uint, byte[]> peerKeys = run.PeerKeys ?? throw new ProtocolException("the run agreement keys were not exchanged for this session");
                     KeyPackage share = pending.Complete(confirmations);
                     done = new PayloadWriter().U32((uint)toVersion).Bytes(share.PublicKeyPackage.ToBytes()).ToArray();
-                    next.Hold(runId, run.KeyId, run.Kind, run.Version, toVersion, share, agreement, peerKeys); // owns both from here
+                    next.Hold(runId, run.KeyId, run.Kind, run.Version, toVersion, share, agreement, peerKeys, run.Rejoining); // owns both from here
                 }
                 catch
                 {

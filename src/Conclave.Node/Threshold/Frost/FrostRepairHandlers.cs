@@ -232,7 +232,7 @@ public sealed class FrostRepairHandlers(FrostNodeState state, ClusterManifest ma
                 KeyPackage share = Interlocked.Exchange(ref run.Key, null) ?? throw new ProtocolException("this helper did not start the repair");
                 run.OwnsKey = false;
                 RunAgreementKey agreement = Interlocked.Exchange(ref run.Agreement, null) ?? throw new ProtocolException("this node's run agreement key for the repair is erased");
-                next.Hold(runId, run.KeyId, DkgRunKind.Repair, run.Version, run.Version, share, agreement, run.PeerKeys!); // owns both from here
+                next.Hold(runId, run.KeyId, DkgRunKind.Repair, run.Version, run.Version, share, agreement, run.PeerKeys!, rejoining: false); // owns both from here
             }
 
             return
@@ -334,7 +334,7 @@ public sealed class FrostRepairHandlers(FrostNodeState state, ClusterManifest ma
                 }
 
                 RunAgreementKey agreement = Interlocked.Exchange(ref run.Agreement, null) ?? throw new ProtocolException("this node's run agreement key for the repair is erased");
-                followUp.Hold(runId, keyId, DkgRunKind.Repair, version, version, repaired, agreement, run.PeerKeys!); // owns both from here
+                followUp.Hold(runId, keyId, DkgRunKind.Repair, version, version, repaired, agreement, run.PeerKeys!, rejoining: false); // owns both from here
                 return [new OutgoingMessage(FrostMessages.RepairDone, 4, [0],
                     RepairEvidence.WriteConfirmation(new RepairConfirmation(keyId, version, RepairEvidence.PackageHash(pkpBytes), repairedProof, sealedHashes)))];
             }
