@@ -426,104 +426,132 @@ public sealed class EvictionApiTests(VariantNodes fixture) : IClassFixture<Varia
             }
         });
 
-        (WebApplication app, HttpClient http) = await StartAsync(config);
-        string keyId, publicKeyHex;
-        string? address;
+        bool readmitted = false;
         try
         {
-            JsonNode k = await PostAsync(http, "/v1/keys", $$"""{"name":"{{name}}","scheme":"{{scheme}}","threshold":2,"participants":3}""", HttpStatusCode.Created);
-            (keyId, publicKeyHex, address) = (k["id"]!.GetValue<string>(), k["publicKey"]!.GetValue<string>(), k["addresses"]?["ethereum"]?.GetValue<string>());
-            Assert.Equal(dkls, address is not null);
-            await SignWithAsync(http, name, Convert.FromHexString(publicKeyHex), 1, dkls, "before the eviction");
-
-            // The server dies at the boundary of the move's run.
-            bool reached = false;
-            Func<Conclave.Storage.Rotation.RotationKind, string, Task> crash = async (kind, b) =>
+            (WebApplication app, HttpClient http) = await StartAsync(config);
+            string keyId, publicKeyHex;
+            string? address;
+            try
             {
-                if (b == boundary && kind == Conclave.Storage.Rotation.RotationKind.Reshare && !reached)
+                JsonNode k = await PostAsync(http, "/v1/keys", $$"""{"name":"{{name}}","scheme":"{{scheme}}","threshold":2,"participants":3}""", HttpStatusCode.Created);
+                (keyId, publicKeyHex, address) = (k["id"]!.GetValue<string>(), k["publicKey"]!.GetValue<string>(), k["addresses"]?["ethereum"]?.GetValue<string>());
+                Assert.Equal(dkls, address is not null);
+                await SignWithAsync(http, name, Convert.FromHexString(publicKeyHex), 1, dkls, "before the eviction");
+
+                // The server dies at the boundary of the move's run.
+                bool reached = false;
+                Func<Conclave.Storage.Rotation.RotationKind, string, Task> crash = async (kind, b) =>
                 {
-                    reached = true;
-                    await StopDeadAsync(app);
-                    throw new RotationCrashException(b);
+                    if (b == boundary && kind == Conclave.Storage.Rotation.RotationKind.Reshare && !reached)
+                    {
+                        reached = true;
+                        await StopDeadAsync(app);
+                        throw new RotationCrashException(b);
+                    }
+                };
+                if (dkls)
+                {
+                    app.Services.GetRequiredService<Conclave.Server.Api.KeyService>().Dkls.FaultInjection = crash;
                 }
-            };
-            if (dkls)
-            {
-                app.Services.GetRequiredService<Conclave.Server.Api.KeyService>().Dkls.FaultInjection = crash;
-            }
-            else
-            {
-                app.Services.GetRequiredService<Conclave.Server.Coordinator.FrostCoordinator>().FaultInjection = crash;
-            }
+                else
+                {
+                    app.Services.GetRequiredService<Conclave.Server.Coordinator.FrostCoordinator>().FaultInjection = crash;
+                }
 
-            Observe(app);
-            try
-            {
-                using HttpResponseMessage _ = await http.PostAsync(new Uri("/v1/admin/nodes/3/evict", UriKind.Relative), Json("""{"reason":"crash mid-move"}"""));
-            }
-            catch (HttpRequestException)
-            {
-                // the server went away mid-request, as it would
-            }
+                Observe(app);
+                try
+                {
+                    using HttpResponseMessage _ = await http.PostAsync(new Uri("/v1/admin/nodes/3/evict", UriKind.Relative), Json("""{"reason":"crash mid-move"}"""));
+                }
+                catch (HttpRequestException)
+                {
+                    // the server went away mid-request, as it would
+                }
 
-            Assert.True(reached, $"the move's run reached {boundary}");
-        }
-        finally
-        {
-            await StopAsync(app, http);
-        }
-
-        (app, http) = await StartAsync(config);
-        Observe(app);
-        try
-        {
-            var keys = app.Services.GetRequiredService<Conclave.Server.Api.KeyService>();
-            Conclave.Storage.Rotation.IRotationLog log = keys.Store.Rotations;
-            await WaitForAsync(async () => (await keys.Store.Keys.GetAsync(keyId))!.Holders!.SequenceEqual([1u, 2u])
-                && (await log.ListForKeyAsync(keyId, 10)).All(r => r.IsFinished), "the key moved off node 3 and every run of it finished");
-
-            // The cut run was aborted (before its decision) or finished (after) by the restarted server; an aborted move
-            // was redone by a run of its own. No run of the key names node 3.
-            Conclave.Storage.Rotation.RotationRun[] moves = [.. (await log.ListForKeyAsync(keyId, 10))
-                .Where(r => r.Kind == Conclave.Storage.Rotation.RotationKind.Reshare).OrderBy(r => r.CreatedAt)];
-            Assert.Equal(decided ? 1 : 2, moves.Length);
-            Assert.Equal(decided ? Conclave.Storage.Rotation.RotationState.Retired : Conclave.Storage.Rotation.RotationState.Aborted, moves[0].State);
-            Assert.Equal(Conclave.Storage.Rotation.RotationState.Retired, moves[^1].State);
-            Assert.All(moves, r => Assert.DoesNotContain(3u, Conclave.Server.Coordinator.RotationPlan.FromBytes(r.Parameters).Everyone));
-            Assert.All(moves, r => Assert.Equal((1, 2), (r.FromVersion, r.ToVersion)));
-
-            Conclave.Storage.Keys.KeyRecord row = (await keys.Store.Keys.GetAsync(keyId))!;
-            Assert.Equal((2, 2), (row.Version, row.Threshold));
-            JsonNode shown = await GetAsync(http, $"/v1/keys/{name}");
-            Assert.Equal(publicKeyHex, shown["publicKey"]!.GetValue<string>());
-            Assert.Equal(address, shown["addresses"]?["ethereum"]?.GetValue<string>());
-            for (int i = 0; i < 2; i++)
-            {
-                await SignWithAsync(http, name, Convert.FromHexString(publicKeyHex), 2, dkls, $"after the restart {i}");
-            }
-
-            using var client = new ConclaveClient(http.BaseAddress!, http.DefaultRequestHeaders.Authorization!.Parameter!);
-            NodeInfo three = await client.GetNodeAsync(3);
-            Assert.Equal(("untrusted", "crash mid-move", 0), (three.Trust, three.Reason, three.Keys.Count));
-            Assert.Contains((await client.ReadAuditTailAsync(100)).Entries, a => a.Action == "node.evict.key" && a.KeyId == keyId
-                && a.Result.Contains("version 1 -> 2 on nodes 1,2", StringComparison.Ordinal));
-
-            // Node 3 answered nothing in any run of the key, holds its version 1 share with no run, and nobody else holds version 1.
-            Assert.DoesNotContain(answeredBy3, s => moves.Any(r => r.RunId == s));
-            Assert.Equal((1, ""), await NodeKeyAsync(3, keyId));
-            Assert.Equal((2, ""), await NodeKeyAsync(1, keyId));
-            Assert.Equal((2, ""), await NodeKeyAsync(2, keyId));
-        }
-        finally
-        {
-            try
-            {
-                using var client = new ConclaveClient(http.BaseAddress!, http.DefaultRequestHeaders.Authorization!.Parameter!);
-                await client.ReadmitNodeAsync(3); // the other tests of this class start with every node trusted
+                Assert.True(reached, $"the move's run reached {boundary}");
             }
             finally
             {
                 await StopAsync(app, http);
+            }
+
+            (app, http) = await StartAsync(config);
+            Observe(app);
+            try
+            {
+                var keys = app.Services.GetRequiredService<Conclave.Server.Api.KeyService>();
+                Conclave.Storage.Rotation.IRotationLog log = keys.Store.Rotations;
+                await WaitForAsync(async () => (await keys.Store.Keys.GetAsync(keyId))!.Holders!.SequenceEqual([1u, 2u])
+                    && (await log.ListForKeyAsync(keyId, 10)).All(r => r.IsFinished), "the key moved off node 3 and every run of it finished");
+
+                // The cut run was aborted (before its decision) or finished (after) by the restarted server; an aborted move
+                // was redone by a run of its own. No run of the key names node 3.
+                Conclave.Storage.Rotation.RotationRun[] moves = [.. (await log.ListForKeyAsync(keyId, 10))
+                    .Where(r => r.Kind == Conclave.Storage.Rotation.RotationKind.Reshare).OrderBy(r => r.CreatedAt)];
+                Assert.Equal(decided ? 1 : 2, moves.Length);
+                Assert.Equal(decided ? Conclave.Storage.Rotation.RotationState.Retired : Conclave.Storage.Rotation.RotationState.Aborted, moves[0].State);
+                Assert.Equal(Conclave.Storage.Rotation.RotationState.Retired, moves[^1].State);
+                Assert.All(moves, r => Assert.DoesNotContain(3u, Conclave.Server.Coordinator.RotationPlan.FromBytes(r.Parameters).Everyone));
+                Assert.All(moves, r => Assert.Equal((1, 2), (r.FromVersion, r.ToVersion)));
+
+                Conclave.Storage.Keys.KeyRecord row = (await keys.Store.Keys.GetAsync(keyId))!;
+                Assert.Equal((2, 2), (row.Version, row.Threshold));
+                JsonNode shown = await GetAsync(http, $"/v1/keys/{name}");
+                Assert.Equal(publicKeyHex, shown["publicKey"]!.GetValue<string>());
+                Assert.Equal(address, shown["addresses"]?["ethereum"]?.GetValue<string>());
+                for (int i = 0; i < 2; i++)
+                {
+                    await SignWithAsync(http, name, Convert.FromHexString(publicKeyHex), 2, dkls, $"after the restart {i}");
+                }
+
+                using var client = new ConclaveClient(http.BaseAddress!, http.DefaultRequestHeaders.Authorization!.Parameter!);
+                NodeInfo three = await client.GetNodeAsync(3);
+                Assert.Equal(("untrusted", "crash mid-move", 0), (three.Trust, three.Reason, three.Keys.Count));
+                Assert.Contains((await client.ReadAuditTailAsync(100)).Entries, a => a.Action == "node.evict.key" && a.KeyId == keyId
+                    && a.Result.Contains("version 1 -> 2 on nodes 1,2", StringComparison.Ordinal));
+
+                // Node 3 answered nothing in any run of the key, holds its version 1 share with no run, and nobody else holds version 1.
+                Assert.DoesNotContain(answeredBy3, s => moves.Any(r => r.RunId == s));
+                Assert.Equal((1, ""), await NodeKeyAsync(3, keyId));
+                Assert.Equal((2, ""), await NodeKeyAsync(1, keyId));
+                Assert.Equal((2, ""), await NodeKeyAsync(2, keyId));
+            }
+            finally
+            {
+                try
+                {
+                    using var client = new ConclaveClient(http.BaseAddress!, http.DefaultRequestHeaders.Authorization!.Parameter!);
+                    await client.ReadmitNodeAsync(3); // the other tests of this class start with every node trusted
+                    readmitted = true;
+                }
+                finally
+                {
+                    await StopAsync(app, http);
+                }
+            }
+        }
+        finally
+        {
+            try
+            {
+                if (!readmitted)
+                {
+                    // Failed before the restarted server re-admitted node 3 (the nodes were told of its eviction).
+                    (WebApplication again, HttpClient againHttp) = await StartAsync(config);
+                    try
+                    {
+                        using var client = new ConclaveClient(againHttp.BaseAddress!, againHttp.DefaultRequestHeaders.Authorization!.Parameter!);
+                        await client.ReadmitNodeAsync(3);
+                    }
+                    finally
+                    {
+                        await StopAsync(again, againHttp);
+                    }
+                }
+            }
+            finally
+            {
                 Npgsql.NpgsqlConnection.ClearAllPools();
                 await ExecAsync(admin, $"DROP DATABASE IF EXISTS {db} WITH (FORCE)");
             }
