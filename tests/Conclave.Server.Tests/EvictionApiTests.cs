@@ -3,6 +3,7 @@ using System.Net;
 using System.Text.Json.Nodes;
 using Conclave.Client;
 using Conclave.Server.Config;
+using Conclave.Server.Coordinator;
 using Conclave.Server.Hosting;
 using Conclave.Threshold.Frost;
 using Microsoft.AspNetCore.Builder;
@@ -369,6 +370,212 @@ public sealed class EvictionApiTests(VariantNodes fixture) : IClassFixture<Varia
             }
         }
     }
+
+    /// <summary>
+    /// Every step boundary of the reshare run that moves a key off an evicted node, in the order the run reaches them:
+    /// the engine's (started, prepared, nodes-committed, committed, nodes-retired), the DKG's (round1, reveal, round2,
+    /// finish) and, for an ecdsa-dkls23 key, its pairwise setup's (dkg, setup1, setup2, setup3).
+    /// </summary>
+    public static TheoryData<string, string> MoveBoundaries()
+    {
+        string[] dkg = ["started", "round1", "reveal", "round2", "finish"];
+        string[] decided = ["prepared", "nodes-committed", "committed", "nodes-retired"];
+        var cases = new TheoryData<string, string>();
+        foreach (string b in dkg.Concat(["dkg", "setup1", "setup2", "setup3"]).Concat(decided))
+        {
+            cases.Add("ecdsa-dkls23", b);
+        }
+
+        foreach (string b in dkg.Concat(decided))
+        {
+            cases.Add("frost-secp256k1", b);
+        }
+
+        return cases;
+    }
+
+    /// <summary>
+    /// Issue 15: the server stops dead (nothing after the boundary runs, not even an abort) at a boundary of the reshare
+    /// run that moves a 2-of-3 key off evicted node 3, which stays up the whole time. When it starts again on the same
+    /// store, start-up recovery aborts the run (before its decision) or finishes it (after), and the key is moved in
+    /// any case: an aborted move is redone by the background eviction pass. The key ends at version 2, 2-of-2 on nodes 1
+    /// and 2 (the store row's holders), with the same public key (and Ethereum address), signs (verified under the public
+    /// key), and the move is audited. Node 3 is never asked: no run of the key names it, it answered nothing in any run's
+    /// session, and it still holds version 1, with no run, while nodes 1 and 2 hold version 2 only (version 1 erased),
+    /// so its share pairs with nothing. Each case has a store of its own (a PostgreSQL database), so the only key node 3
+    /// holds there is the one whose move is cut.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(MoveBoundaries))]
+    public async Task ServerStoppedMidEvictionMove_FinishesOrRedoesTheMoveAfterARestart_AndTheEvictedNodeIsNeverAsked(string scheme, string boundary)
+    {
+        string admin = AdminConnectionString();
+        string db = "conclave_evict_" + Guid.NewGuid().ToString("N")[..12];
+        await ExecAsync(admin, $"CREATE DATABASE {db}");
+        ServerConfig config = ServerConfig.Load(fixture.Nodes.Layout.ServerConfigPath);
+        config.PostgresConnectionString = new Npgsql.NpgsqlConnectionStringBuilder(admin) { Database = db }.ConnectionString;
+        bool dkls = scheme == "ecdsa-dkls23";
+        bool decided = boundary is "prepared" or "nodes-committed" or "committed" or "nodes-retired";
+        string name = "evict-crash-" + Guid.NewGuid().ToString("N")[..8];
+        var answeredBy3 = new System.Collections.Concurrent.ConcurrentQueue<string>(); // session ids of node 3's replies
+        void Observe(WebApplication a) => a.Services.GetRequiredService<Conclave.Server.Coordinator.Cluster>().ObserveReplies(e =>
+        {
+            if (e.Sender == 3)
+            {
+                answeredBy3.Enqueue(Convert.ToHexStringLower(e.SessionId.Span));
+            }
+        });
+
+        bool readmitted = false;
+        try
+        {
+            (WebApplication app, HttpClient http) = await StartAsync(config);
+            string keyId, publicKeyHex;
+            string? address;
+            try
+            {
+                JsonNode k = await PostAsync(http, "/v1/keys", $$"""{"name":"{{name}}","scheme":"{{scheme}}","threshold":2,"participants":3}""", HttpStatusCode.Created);
+                (keyId, publicKeyHex, address) = (k["id"]!.GetValue<string>(), k["publicKey"]!.GetValue<string>(), k["addresses"]?["ethereum"]?.GetValue<string>());
+                Assert.Equal(dkls, address is not null);
+                await SignWithAsync(http, name, Convert.FromHexString(publicKeyHex), 1, dkls, "before the eviction");
+
+                // The server dies at the boundary of the move's run.
+                bool reached = false;
+                Func<Conclave.Storage.Rotation.RotationKind, string, Task> crash = async (kind, b) =>
+                {
+                    if (b == boundary && kind == Conclave.Storage.Rotation.RotationKind.Reshare && !reached)
+                    {
+                        reached = true;
+                        await StopDeadAsync(app);
+                        throw new RotationCrashException(b);
+                    }
+                };
+                if (dkls)
+                {
+                    app.Services.GetRequiredService<Conclave.Server.Api.KeyService>().Dkls.FaultInjection = crash;
+                }
+                else
+                {
+                    app.Services.GetRequiredService<Conclave.Server.Coordinator.FrostCoordinator>().FaultInjection = crash;
+                }
+
+                Observe(app);
+                try
+                {
+                    using HttpResponseMessage _ = await http.PostAsync(new Uri("/v1/admin/nodes/3/evict", UriKind.Relative), Json("""{"reason":"crash mid-move"}"""));
+                }
+                catch (HttpRequestException)
+                {
+                    // the server went away mid-request, as it would
+                }
+
+                Assert.True(reached, $"the move's run reached {boundary}");
+            }
+            finally
+            {
+                await StopAsync(app, http);
+            }
+
+            (app, http) = await StartAsync(config);
+            Observe(app);
+            try
+            {
+                var keys = app.Services.GetRequiredService<Conclave.Server.Api.KeyService>();
+                Conclave.Storage.Rotation.IRotationLog log = keys.Store.Rotations;
+                await WaitForAsync(async () => (await keys.Store.Keys.GetAsync(keyId))!.Holders!.SequenceEqual([1u, 2u])
+                    && (await log.ListForKeyAsync(keyId, 10)).All(r => r.IsFinished), "the key moved off node 3 and every run of it finished");
+
+                // The cut run was aborted (before its decision) or finished (after) by the restarted server; an aborted move
+                // was redone by a run of its own. No run of the key names node 3.
+                Conclave.Storage.Rotation.RotationRun[] moves = [.. (await log.ListForKeyAsync(keyId, 10))
+                    .Where(r => r.Kind == Conclave.Storage.Rotation.RotationKind.Reshare).OrderBy(r => r.CreatedAt)];
+                Assert.Equal(decided ? 1 : 2, moves.Length);
+                Assert.Equal(decided ? Conclave.Storage.Rotation.RotationState.Retired : Conclave.Storage.Rotation.RotationState.Aborted, moves[0].State);
+                Assert.Equal(Conclave.Storage.Rotation.RotationState.Retired, moves[^1].State);
+                Assert.All(moves, r => Assert.DoesNotContain(3u, Conclave.Server.Coordinator.RotationPlan.FromBytes(r.Parameters).Everyone));
+                Assert.All(moves, r => Assert.Equal((1, 2), (r.FromVersion, r.ToVersion)));
+
+                Conclave.Storage.Keys.KeyRecord row = (await keys.Store.Keys.GetAsync(keyId))!;
+                Assert.Equal((2, 2), (row.Version, row.Threshold));
+                JsonNode shown = await GetAsync(http, $"/v1/keys/{name}");
+                Assert.Equal(publicKeyHex, shown["publicKey"]!.GetValue<string>());
+                Assert.Equal(address, shown["addresses"]?["ethereum"]?.GetValue<string>());
+                for (int i = 0; i < 2; i++)
+                {
+                    await SignWithAsync(http, name, Convert.FromHexString(publicKeyHex), 2, dkls, $"after the restart {i}");
+                }
+
+                using var client = new ConclaveClient(http.BaseAddress!, http.DefaultRequestHeaders.Authorization!.Parameter!);
+                NodeInfo three = await client.GetNodeAsync(3);
+                Assert.Equal(("untrusted", "crash mid-move", 0), (three.Trust, three.Reason, three.Keys.Count));
+                Assert.Contains((await client.ReadAuditTailAsync(100)).Entries, a => a.Action == "node.evict.key" && a.KeyId == keyId
+                    && a.Result.Contains("version 1 -> 2 on nodes 1,2", StringComparison.Ordinal));
+
+                // Node 3 answered nothing in any run of the key, holds its version 1 share with no run, and nobody else holds version 1.
+                Assert.DoesNotContain(answeredBy3, s => moves.Any(r => r.RunId == s));
+                Assert.Equal((1, ""), await NodeKeyAsync(3, keyId));
+                Assert.Equal((2, ""), await NodeKeyAsync(1, keyId));
+                Assert.Equal((2, ""), await NodeKeyAsync(2, keyId));
+            }
+            finally
+            {
+                try
+                {
+                    using var client = new ConclaveClient(http.BaseAddress!, http.DefaultRequestHeaders.Authorization!.Parameter!);
+                    await client.ReadmitNodeAsync(3); // the other tests of this class start with every node trusted
+                    readmitted = true;
+                }
+                finally
+                {
+                    await StopAsync(app, http);
+                }
+            }
+        }
+        finally
+        {
+            try
+            {
+                if (!readmitted)
+                {
+                    // Failed before the restarted server re-admitted node 3 (the nodes were told of its eviction).
+                    (WebApplication again, HttpClient againHttp) = await StartAsync(config);
+                    try
+                    {
+                        using var client = new ConclaveClient(againHttp.BaseAddress!, againHttp.DefaultRequestHeaders.Authorization!.Parameter!);
+                        await client.ReadmitNodeAsync(3);
+                    }
+                    finally
+                    {
+                        await StopAsync(again, againHttp);
+                    }
+                }
+            }
+            finally
+            {
+                Npgsql.NpgsqlConnection.ClearAllPools();
+                await ExecAsync(admin, $"DROP DATABASE IF EXISTS {db} WITH (FORCE)");
+            }
+        }
+    }
+
+    /// <summary>The key's version on <paramref name="node"/> and the id of its unfinished run there (empty: none), from the node's rotation-status step.</summary>
+    private async Task<(int Version, string Run)> NodeKeyAsync(uint node, string keyId)
+    {
+        Conclave.Server.Coordinator.Cluster c = fixture.Nodes.Coordinator;
+        IReadOnlyList<Conclave.Node.Rpc.Envelope> reply = await c.Node(node).StepAsync(c.Request(Conclave.Server.Coordinator.Cluster.NewSessionId(),
+            Conclave.Node.Threshold.Engine.RotationMessages.Status, 9, [node], new Conclave.Node.Protocol.PayloadWriter().String(keyId).ToArray()), [],
+            TimeSpan.FromSeconds(20), CancellationToken.None);
+        var r = new Conclave.Node.Protocol.PayloadReader(Assert.Single(reply).Payload.Span);
+        int version = (int)r.U32("version");
+        _ = r.String("state");
+        string run = r.String("run");
+        _ = r.String("runState");
+        r.End();
+        return (version, run);
+    }
+
+    private static Task SignWithAsync(HttpClient http, string name, byte[] publicKey, int version, bool dkls, string what) =>
+        dkls ? EcdsaSignAsync(http, name, publicKey, version, what) : SignAsync(http, name, publicKey, version);
 
     /// <summary>
     /// A re-admitted node rejoins an ecdsa-dkls23 key it held before its eviction (docs/ROTATION.md "Re-admitting"): the

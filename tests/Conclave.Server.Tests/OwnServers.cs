@@ -37,6 +37,24 @@ internal static class OwnServers
         await app.DisposeAsync();
     }
 
+    /// <summary>
+    /// Stops the server from inside one of its own requests (a crash test's fault injection): background work stops at
+    /// once; Kestrel's graceful drain would wait for this very request until the host's shutdown timeout (25-30 s a
+    /// case), so it is cut after a second.
+    /// </summary>
+    public static async Task StopDeadAsync(WebApplication app)
+    {
+        using var drain = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+        try
+        {
+            await app.StopAsync(drain.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            // the drain was cut, as intended
+        }
+    }
+
     public static async Task<JsonNode> PostAsync(HttpClient http, string path, string json, HttpStatusCode expected = HttpStatusCode.OK)
     {
         using HttpResponseMessage r = await http.PostAsync(new Uri(path, UriKind.Relative), Json(json));

@@ -149,23 +149,6 @@ public sealed class RotationApiTests(VariantNodes fixture) : IClassFixture<Varia
         }
     }
 
-    /// <summary>
-    /// Stops the server from inside one of its own requests: background work stops at once; Kestrel's graceful drain
-    /// would wait for this very request until the host's shutdown timeout (25-30 s a case), so it is cut after a second.
-    /// </summary>
-    private static async Task StopDeadAsync(WebApplication app)
-    {
-        using var drain = new CancellationTokenSource(TimeSpan.FromSeconds(1));
-        try
-        {
-            await app.StopAsync(drain.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            // the drain was cut, as intended
-        }
-    }
-
     [Fact]
     public async Task Reshare_StoresThresholdAndParticipants_AcrossARestart()
     {

@@ -13,6 +13,33 @@ public sealed class ThresholdEngineTests
 {
     private static readonly DateTimeOffset Start = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
 
+    /// <summary>
+    /// A run's plan as the run log keeps it: a plan without an evicted node is written in format 1, as before format 2
+    /// existed (a run recorded by an older server still reads); an eviction's move (format 2) keeps the node it moves the
+    /// key off, which run recovery audits the move from; a plan naming node 0 or an unknown format is refused.
+    /// </summary>
+    [Fact]
+    public void RotationPlan_KeepsTheEvictedNode_AndWritesFormatOneWithoutIt()
+    {
+        var plain = new RotationPlan(Storage.Rotation.RotationKind.Reshare, "k1", "ecdsa-dkls23", 2, [1, 2], [1, 2], [1, 2], 1);
+        byte[] one = plain.ToBytes();
+        Assert.Equal(1u, System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(one));
+        RotationPlan back = RotationPlan.FromBytes(one);
+        Assert.Null(back.Evicting);
+        Assert.Equal((plain.KeyId, plain.Threshold, plain.FromVersion), (back.KeyId, back.Threshold, back.FromVersion));
+        Assert.Equal(plain.Receivers, back.Receivers);
+
+        RotationPlan move = plain with { Evicting = 3 };
+        byte[] two = move.ToBytes();
+        Assert.Equal(2u, System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(two));
+        Assert.Equal(one.Length + 4, two.Length);
+        RotationPlan moved = RotationPlan.FromBytes(two);
+        Assert.Equal(3u, moved.Evicting);
+        Assert.Equal(plain.Everyone, moved.Everyone);
+        Assert.Throws<FormatException>(() => RotationPlan.FromBytes((plain with { Evicting = 0 }).ToBytes()));
+        Assert.Throws<Conclave.Node.Protocol.ProtocolException>(() => RotationPlan.FromBytes(two.AsSpan(0, one.Length)));
+    }
+
     [Fact]
     public async Task MaterialPools_HandEachItemToOneCaller_WithOneRefillInFlightPerPool()
     {

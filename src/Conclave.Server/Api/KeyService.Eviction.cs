@@ -249,7 +249,6 @@ public sealed partial class KeyService
                 try
                 {
                     // Registered here if it was not used since start (the plan needs its checked package or DKLs23 key).
-                    IThresholdKey after;
                     RotationPlan plan;
                     if (key.Scheme == DklsScheme.Name)
                     {
@@ -258,7 +257,7 @@ public sealed partial class KeyService
                             ?? throw new InvalidOperationException("the key moved meanwhile");
                         RotationPlan dklsPlan = plan;
                         (_, Task<DklsKeyInfo> dklsRun) = StartRun(dklsPlan, session => _dkls.RotateAsync(dklsPlan, Lifetime, session));
-                        after = await dklsRun.ConfigureAwait(false);
+                        _ = await dklsRun.ConfigureAwait(false);
                     }
                     else
                     {
@@ -267,14 +266,12 @@ public sealed partial class KeyService
                         plan = await _frost.PlanEvictionAsync(key.Id, node.NodeId, node.Replacement, ct).ConfigureAwait(false)
                             ?? throw new InvalidOperationException("the key moved meanwhile");
                         (_, Task<FrostKeyInfo> run) = StartRun(plan);
-                        after = await run.ConfigureAwait(false);
+                        _ = await run.ConfigureAwait(false);
                     }
 
                     KeyRecord stored = await _store.Keys.GetAsync(key.Id, CancellationToken.None).ConfigureAwait(false) ?? key;
                     moved.Add(ToResponse(stored));
-                    await _store.Audit.AppendAsync(new AuditEntryInput("coordinator", "node.evict.key", key.Id, null, "allow",
-                        $"key moved away from node {node.NodeId}: version {plan.FromVersion} -> {after.Version} on nodes {string.Join(",", after.Nodes)}"),
-                        CancellationToken.None).ConfigureAwait(false);
+                    await AuditMovedAsync(plan).ConfigureAwait(false);
                 }
                 catch (Exception e) when (e is not OperationCanceledException and not InvalidOperationException)
                 {
@@ -289,6 +286,16 @@ public sealed partial class KeyService
             _evicting.Release();
         }
     }
+
+    /// <summary>
+    /// Audits a key moved away from an evicted node (<c>node.evict.key</c>: versions and new committee) once the run that
+    /// moved it finished, whoever finished it: this pass, or run recovery when the server stopped in the middle of the
+    /// move (<see cref="RecoverRunsAsync"/>; the run's plan names the node, <see cref="RotationPlan.Evicting"/>).
+    /// </summary>
+    private Task AuditMovedAsync(RotationPlan plan) =>
+        _store.Audit.AppendAsync(new AuditEntryInput("coordinator", "node.evict.key", plan.KeyId, null, "allow",
+            $"key moved away from node {plan.Evicting}: version {plan.FromVersion} -> {plan.ToVersion} on nodes {string.Join(",", plan.Receivers)}"),
+            CancellationToken.None);
 
     private static byte[] Hash(string text) => SHA256.HashData(Encoding.UTF8.GetBytes(text));
 

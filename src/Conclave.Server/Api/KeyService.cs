@@ -866,13 +866,21 @@ public sealed partial class KeyService : IDisposable
                     _ = await FrostKeyAsync(k, suite, ct).ConfigureAwait(false);
                 }
 
-                if (RotationPlan.FromBytes(run.Parameters).Scheme == DklsScheme.Name)
+                RotationPlan plan = RotationPlan.FromBytes(run.Parameters);
+                if (plan.Scheme == DklsScheme.Name)
                 {
                     await _dkls.ResumeAsync(run.RunId, ct).ConfigureAwait(false);
                 }
                 else
                 {
                     await _frost.ResumeAsync(run.RunId, ct).ConfigureAwait(false);
+                }
+
+                // A move off an evicted node that the server stopped in the middle of: finished here, so audited here (an
+                // aborted one is redone, and audited, by the background eviction pass).
+                if (plan.Evicting is not null && (await _store.Rotations.GetAsync(run.RunId, CancellationToken.None).ConfigureAwait(false))?.State == Storage.Rotation.RotationState.Retired)
+                {
+                    await AuditMovedAsync(plan).ConfigureAwait(false);
                 }
 
                 finished++;

@@ -43,7 +43,8 @@ public sealed class EvictionPlanner
     /// <summary>
     /// The reshare that moves <paramref name="key"/> (of <paramref name="scheme"/>) away from <paramref name="node"/>:
     /// the same threshold, the remaining trusted holders (plus <paramref name="replacement"/>) as the new committee, the
-    /// first t of them that answer an attestation as dealers. Null when the key is not held by the node. Refused when
+    /// first t of them that answer an attestation as dealers; the plan names the node (<see cref="RotationPlan.Evicting"/>),
+    /// so whoever finishes the run audits the move. Null when the key is not held by the node. Refused when
     /// fewer than t trusted holders would remain (name a replacement) or fewer than t remaining holders are up.
     /// </summary>
     public async Task<RotationPlan?> PlanAsync(IThresholdKey key, string scheme, uint node, uint? replacement, CancellationToken ct)
@@ -66,7 +67,7 @@ public sealed class EvictionPlanner
             throw new QuorumUnavailableException($"moving key {key.KeyId} away from node {node} needs {threshold} of its other holders online; {dealers.Length} are");
         }
 
-        return new RotationPlan(RotationKind.Reshare, key.KeyId, scheme, threshold, dealers, committee, remaining, key.Version);
+        return new RotationPlan(RotationKind.Reshare, key.KeyId, scheme, threshold, dealers, committee, remaining, key.Version) { Evicting = node };
     }
 
     private uint[] Remaining(IThresholdKey key, uint node) => [.. key.Nodes.Where(n => n != node && !_health.IsUntrusted(n))];

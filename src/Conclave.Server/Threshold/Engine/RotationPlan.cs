@@ -8,7 +8,9 @@ namespace Conclave.Server.Coordinator;
 /// <summary>
 /// Everything the coordinator needs to finish or abort a rotation run after a crash, recorded with the run before its
 /// first message leaves (the run's Parameters): kind, scheme, threshold, who deals, who receives, who held the old
-/// version, and for a new key its name and labels. Public data only.
+/// version, for a new key its name and labels, and for the reshare that moves a key off an evicted node that node
+/// (<see cref="Evicting"/>). Public data only. Format 1; format 2 (written only for an eviction's move) adds the
+/// evicted node.
 /// </summary>
 public sealed record RotationPlan(
     RotationKind Kind,
@@ -22,6 +24,13 @@ public sealed record RotationPlan(
     string? Name = null,
     IReadOnlyDictionary<string, string>? Labels = null)
 {
+    /// <summary>
+    /// For the reshare that moves the key away from an evicted node (<see cref="Conclave.Server.Threshold.Engine.EvictionPlanner.PlanAsync"/>):
+    /// that node, which takes no part in the run. Whoever finishes the run (the eviction's own pass, or run recovery
+    /// after a crash) audits the move from it. Null for every other run.
+    /// </summary>
+    public uint? Evicting { get; init; }
+
     /// <summary>The version the run makes: 1 for a new key, the same version for a repair (the lost share is rebuilt as it was), else the next.</summary>
     public int ToVersion => Kind switch
     {
@@ -43,17 +52,24 @@ public sealed record RotationPlan(
 
     public byte[] ToBytes()
     {
-        var w = new PayloadWriter().U32(1).U32((uint)Kind).String(KeyId).String(Scheme).U32((uint)Threshold);
+        var w = new PayloadWriter().U32(Evicting is null ? 1u : 2u).U32((uint)Kind).String(KeyId).String(Scheme).U32((uint)Threshold);
         Ids(w, Dealers);
         Ids(w, Receivers);
         Ids(w, OldHolders);
-        return w.U32((uint)FromVersion).String(Name ?? "").String(JsonSerializer.Serialize(Labels ?? new Dictionary<string, string>())).ToArray();
+        w.U32((uint)FromVersion).String(Name ?? "").String(JsonSerializer.Serialize(Labels ?? new Dictionary<string, string>()));
+        if (Evicting is uint evicted)
+        {
+            w.U32(evicted);
+        }
+
+        return w.ToArray();
     }
 
     public static RotationPlan FromBytes(ReadOnlySpan<byte> data)
     {
         var r = new PayloadReader(data);
-        if (r.U32("format") != 1)
+        uint format = r.U32("format");
+        if (format is not (1 or 2))
         {
             throw new FormatException("unknown rotation plan format");
         }
@@ -68,9 +84,18 @@ public sealed record RotationPlan(
         int from = (int)r.U32("fromVersion");
         string name = r.String("name");
         string labels = r.String("labels", 1 << 16);
+        uint? evicting = format == 2 ? r.U32("evicting") : null;
         r.End();
+        if (evicting is 0)
+        {
+            throw new FormatException("a rotation plan's evicted node is a node id");
+        }
+
         return new RotationPlan(kind, keyId, scheme, threshold, dealers, receivers, old, from, name.Length == 0 ? null : name,
-            JsonSerializer.Deserialize<Dictionary<string, string>>(labels));
+            JsonSerializer.Deserialize<Dictionary<string, string>>(labels))
+        {
+            Evicting = evicting,
+        };
     }
 
     private static void Ids(PayloadWriter w, IReadOnlyList<uint> ids)
