@@ -435,6 +435,63 @@ public sealed class RotationApiTests(VariantNodes fixture) : IClassFixture<Varia
         }
     }
 
+    /// <summary>
+    /// A run the recovery cannot finish for a reason it does not expect (here a plan of a format this build does not read,
+    /// as a newer replica sharing the store would write) is logged and left as it is; the recovery goes on: an interrupted
+    /// refresh listed after it is still finished at start, and the loop keeps running. Before, the first such run ended
+    /// run recovery and evictions until the next restart, and every later interrupted run kept its key locked.
+    /// </summary>
+    [Fact]
+    public async Task ARunTheRecoveryCannotRead_IsLeft_AndTheRunsListedAfterItAreStillFinished()
+    {
+        ServerConfig config = Config();
+        (WebApplication app, HttpClient http) = await StartAsync(config);
+        string tag = Guid.NewGuid().ToString("N")[..8];
+        string name = "after-unreadable-" + tag, unreadable = "run-unreadable-" + tag;
+        IRotationLog runs = app.Services.GetRequiredService<IConclaveStore>().Rotations;
+        // Listed first (oldest), its lease long expired, owned by "another replica": this server takes it at its next pass.
+        await runs.BeginAsync(new NewRotationRun(unreadable, "key-of-a-newer-replica-" + tag, RotationKind.Refresh, 1, 2, "server-newer", TimeSpan.FromMilliseconds(1),
+            [0, 0, 0, 99, 1, 2, 3]));
+        try
+        {
+            JsonNode key = await PostAsync(http, "/v1/keys", $$"""{"name":"{{name}}","scheme":"frost-secp256k1"}""", HttpStatusCode.Created);
+            string keyId = key["id"]!.GetValue<string>();
+            byte[] groupKey = Convert.FromHexString(key["publicKey"]!.GetValue<string>());
+            FrostCoordinator frost = app.Services.GetRequiredService<FrostCoordinator>();
+            frost.FaultInjection = async (_, b) =>
+            {
+                if (b == "prepared")
+                {
+                    await StopDeadAsync(app);
+                    throw new RotationCrashException(b);
+                }
+            };
+            try
+            {
+                using HttpResponseMessage _ = await http.PostAsync(new Uri($"/v1/keys/{name}/refresh", UriKind.Relative), Json("{}"));
+            }
+            catch (HttpRequestException)
+            {
+                // the server went away mid-request, as it would
+            }
+
+            await StopAsync(app, http);
+            (app, http) = await StartAsync(config);
+            runs = app.Services.GetRequiredService<IConclaveStore>().Rotations;
+            RotationRun run = (await runs.ListForKeyAsync(keyId, 10)).Single(r => r.Kind == RotationKind.Refresh);
+            await WaitForAsync(async () => (await runs.GetAsync(run.RunId))!.IsFinished, "the interrupted refresh was finished at start, after the unreadable run");
+            await SignAsync(http, name, groupKey, 2);
+            Assert.False((await runs.GetAsync(unreadable))!.IsFinished);
+            Assert.Contains(await runs.ListUnfinishedAsync(), r => r.RunId == unreadable);
+        }
+        finally
+        {
+            // The other tests of this class share the store: the unreadable run is ended here.
+            _ = await runs.TransitionAsync(unreadable, RotationState.Started, RotationState.Aborted, error: "test run");
+            await StopAsync(app, http);
+        }
+    }
+
     [Fact]
     public async Task KeyVersionTranscript_IsServedForEveryRun_AndVerifiesAgainstTheManifest()
     {

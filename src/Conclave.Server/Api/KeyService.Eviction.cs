@@ -221,6 +221,12 @@ public sealed partial class KeyService
             {
                 // Tried again by the next pass.
             }
+#pragma warning disable CA1031 // one node's keys failing unexpectedly must not stop the moves away from the others
+            catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+#pragma warning restore CA1031
+            {
+                Hosting.BackgroundLog.ItemFailed(Log, "evictions", $"moving the keys away from node {n.NodeId}", e.GetType().Name, e);
+            }
         }
 
         return moved;

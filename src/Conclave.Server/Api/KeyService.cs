@@ -889,10 +889,19 @@ public sealed partial class KeyService : IDisposable
             {
                 // Left for the next pass; the run keeps the key locked meanwhile.
             }
+#pragma warning disable CA1031 // one run that fails unexpectedly (a plan this build cannot read, written by a newer replica; a bug) must not stop the others' recovery
+            catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+#pragma warning restore CA1031
+            {
+                Hosting.BackgroundLog.ItemFailed(Log, "run recovery", $"run {run.RunId} of key {run.KeyId}", e.GetType().Name, e);
+            }
         }
 
         return finished;
     }
+
+    /// <summary>Where the background passes (<see cref="RecoverRunsAsync"/>, <see cref="ContinueEvictionsAsync"/>) log a run or key they could not finish for an unexpected reason.</summary>
+    public Microsoft.Extensions.Logging.ILogger Log { get; set; } = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
 
     /// <summary>
     /// The ecdsa-secp256k1 key with this Ethereum address, read from the store on every call: only the address → id map

@@ -291,14 +291,16 @@ public static class ServerHost
             })
             .ExcludeFromDescription();
         keys.Lifetime = app.Lifetime.ApplicationStopping;
-        app.Lifetime.ApplicationStarted.Register(() => _ = RecoverRunsForeverAsync(keys, app.Lifetime.ApplicationStopping));
+        ILogger background = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Conclave.Server.Background");
+        keys.Log = background;
+        app.Lifetime.ApplicationStarted.Register(() => _ = RecoverRunsForeverAsync(keys, background, app.Lifetime.ApplicationStopping));
         app.Lifetime.ApplicationStarted.Register(() => _ = rotator.RunAsync(app.Lifetime.ApplicationStopping));
         app.Lifetime.ApplicationStarted.Register(() => _ = risk.RunAsync(app.Lifetime.ApplicationStopping));
         app.Lifetime.ApplicationStarted.Register(() => _ = app.Services.GetRequiredService<Conclave.Server.Risk.PriceFeedReader>().RunAsync(app.Lifetime.ApplicationStopping));
         // Approved policy changes take effect when their time lock is over, whether or not anyone reads the request.
         app.Lifetime.ApplicationStarted.Register(() => _ = app.Services.GetRequiredService<Conclave.Server.Policy.ApprovalService>()
             .RunAsync(TimeSpan.FromSeconds(1), app.Lifetime.ApplicationStopping));
-        app.Lifetime.ApplicationStarted.Register(() => _ = CheckKeysAtStartAsync(consistency, app.Lifetime.ApplicationStopping));
+        app.Lifetime.ApplicationStarted.Register(() => _ = CheckKeysAtStartAsync(consistency, background, app.Lifetime.ApplicationStopping));
         // Key rows written before the store recorded holders get them once, in the background (first use records them too).
         app.Lifetime.ApplicationStarted.Register(() => _ = RecordMissingHoldersAsync(keys, app.Lifetime.ApplicationStopping));
         // Velocity-counter entries no window can reach any more are deleted in the background (docs/STORAGE.md "Pruning").
@@ -323,9 +325,12 @@ public static class ServerHost
 
     /// <summary>
     /// Finishes or aborts interrupted rotation runs: at start, then every few seconds (a run left waiting for a node
-    /// that was down, or one whose replica died). Never throws; stops with the server.
+    /// that was down, or one whose replica died). Never throws and never stops before the server does: a run or a node
+    /// that fails unexpectedly is logged and left for the next pass (KeyService), and a pass that fails as a whole is
+    /// logged and run again (a loop that ended at the first surprise would leave every later interrupted run, and every
+    /// eviction, unfinished until a restart).
     /// </summary>
-    private static async Task RecoverRunsForeverAsync(KeyService keys, CancellationToken stopping)
+    private static async Task RecoverRunsForeverAsync(KeyService keys, ILogger log, CancellationToken stopping)
     {
         while (!stopping.IsCancellationRequested)
         {
@@ -335,12 +340,19 @@ public static class ServerHost
                 await keys.ContinueEvictionsAsync(stopping).ConfigureAwait(false);
                 await Task.Delay(TimeSpan.FromSeconds(3), stopping).ConfigureAwait(false);
             }
-            catch (OperationCanceledException)
+            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
             {
                 return;
             }
-            catch (Exception e) when (e is StorageException or ObjectDisposedException or InvalidOperationException)
+#pragma warning disable CA1031 // the recovery loop must outlive any one failure
+            catch (Exception e)
+#pragma warning restore CA1031
             {
+                if (e is not (StorageException or ObjectDisposedException))
+                {
+                    BackgroundLog.PassFailed(log, "run recovery and evictions", e.GetType().Name, e);
+                }
+
                 try
                 {
                     await Task.Delay(TimeSpan.FromSeconds(3), stopping).ConfigureAwait(false);
@@ -370,9 +382,10 @@ public static class ServerHost
     /// <summary>
     /// Checks every threshold key against the nodes at start and re-synchronises the store where it is behind them (a
     /// restored server backup); keys left undecided or out of sync are checked again every few seconds until they are
-    /// consistent (a node comes back, an operator restores the matching node backups). Never throws; stops with the server.
+    /// consistent (a node comes back, an operator restores the matching node backups). Never throws; stops with the server
+    /// (or once every key is consistent); a pass that fails unexpectedly is logged and run again.
     /// </summary>
-    private static async Task CheckKeysAtStartAsync(KeyConsistency consistency, CancellationToken stopping)
+    private static async Task CheckKeysAtStartAsync(KeyConsistency consistency, ILogger log, CancellationToken stopping)
     {
         bool first = true;
         while (!stopping.IsCancellationRequested)
@@ -386,13 +399,19 @@ public static class ServerHost
                     return;
                 }
             }
-            catch (OperationCanceledException)
+            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
             {
                 return;
             }
-            catch (Exception e) when (e is StorageException or ObjectDisposedException or InvalidOperationException)
+            catch (Exception e) when (e is StorageException or ObjectDisposedException)
             {
                 // The store was busy or is closing: tried again below.
+            }
+#pragma warning disable CA1031 // the check must outlive any one failure: keys left undecided are checked again below
+            catch (Exception e)
+#pragma warning restore CA1031
+            {
+                BackgroundLog.PassFailed(log, "key consistency check", e.GetType().Name, e);
             }
 
             try
