@@ -294,18 +294,18 @@ public static class ServerHost
         ILogger background = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Conclave.Server.Background");
         keys.Log = background;
         app.Lifetime.ApplicationStarted.Register(() => _ = RecoverRunsForeverAsync(keys, background, app.Lifetime.ApplicationStopping));
-        app.Lifetime.ApplicationStarted.Register(() => _ = rotator.RunAsync(app.Lifetime.ApplicationStopping));
-        app.Lifetime.ApplicationStarted.Register(() => _ = risk.RunAsync(app.Lifetime.ApplicationStopping));
+        app.Lifetime.ApplicationStarted.Register(() => _ = rotator.RunAsync(app.Lifetime.ApplicationStopping, background));
+        app.Lifetime.ApplicationStarted.Register(() => _ = risk.RunAsync(app.Lifetime.ApplicationStopping, background));
         app.Lifetime.ApplicationStarted.Register(() => _ = app.Services.GetRequiredService<Conclave.Server.Risk.PriceFeedReader>().RunAsync(app.Lifetime.ApplicationStopping));
         // Approved policy changes take effect when their time lock is over, whether or not anyone reads the request.
         app.Lifetime.ApplicationStarted.Register(() => _ = app.Services.GetRequiredService<Conclave.Server.Policy.ApprovalService>()
-            .RunAsync(TimeSpan.FromSeconds(1), app.Lifetime.ApplicationStopping));
+            .RunAsync(TimeSpan.FromSeconds(1), app.Lifetime.ApplicationStopping, background));
         app.Lifetime.ApplicationStarted.Register(() => _ = CheckKeysAtStartAsync(consistency, background, app.Lifetime.ApplicationStopping));
         // Key rows written before the store recorded holders get them once, in the background (first use records them too).
         app.Lifetime.ApplicationStarted.Register(() => _ = RecordMissingHoldersAsync(keys, app.Lifetime.ApplicationStopping));
         // Velocity-counter entries no window can reach any more are deleted in the background (docs/STORAGE.md "Pruning").
         var counterPruning = new Conclave.Server.Policy.PolicyCounterPruning(store.PolicyCounters, clock);
-        app.Lifetime.ApplicationStarted.Register(() => _ = counterPruning.RunAsync(app.Lifetime.ApplicationStopping));
+        app.Lifetime.ApplicationStarted.Register(() => _ = counterPruning.RunAsync(app.Lifetime.ApplicationStopping, background));
         app.Lifetime.ApplicationStopped.Register(() =>
         {
             app.Services.GetRequiredService<DenialAudit>().DisposeAsync().AsTask().GetAwaiter().GetResult();
@@ -332,36 +332,18 @@ public static class ServerHost
     /// </summary>
     private static async Task RecoverRunsForeverAsync(KeyService keys, ILogger log, CancellationToken stopping)
     {
-        while (!stopping.IsCancellationRequested)
+        try
         {
-            try
+            while (!stopping.IsCancellationRequested)
             {
-                await keys.RecoverRunsAsync(stopping).ConfigureAwait(false);
-                await keys.ContinueEvictionsAsync(stopping).ConfigureAwait(false);
+                await BackgroundLog.RunPassAsync("run recovery", () => keys.RecoverRunsAsync(stopping), log, stopping).ConfigureAwait(false);
+                await BackgroundLog.RunPassAsync("evictions", () => keys.ContinueEvictionsAsync(stopping), log, stopping).ConfigureAwait(false);
                 await Task.Delay(TimeSpan.FromSeconds(3), stopping).ConfigureAwait(false);
             }
-            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
-            {
-                return;
-            }
-#pragma warning disable CA1031 // the recovery loop must outlive any one failure
-            catch (Exception e)
-#pragma warning restore CA1031
-            {
-                if (e is not (StorageException or ObjectDisposedException))
-                {
-                    BackgroundLog.PassFailed(log, "run recovery and evictions", e.GetType().Name, e);
-                }
-
-                try
-                {
-                    await Task.Delay(TimeSpan.FromSeconds(3), stopping).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
-                }
-            }
+        }
+        catch (OperationCanceledException)
+        {
+            // the server stops
         }
     }
 
@@ -387,41 +369,26 @@ public static class ServerHost
     /// </summary>
     private static async Task CheckKeysAtStartAsync(KeyConsistency consistency, ILogger log, CancellationToken stopping)
     {
-        bool first = true;
-        while (!stopping.IsCancellationRequested)
+        bool first = true, done = false;
+        try
         {
-            try
+            while (!stopping.IsCancellationRequested && !done)
             {
-                IReadOnlyList<KeySyncReport> reports = await consistency.CheckAllAsync(repair: true, stopping, first ? null : consistency.NeedsCheck).ConfigureAwait(false);
-                first = false;
-                if (reports.All(r => r.State is KeySyncStates.Consistent or KeySyncStates.Resynchronised))
+                await BackgroundLog.RunPassAsync("key consistency check", async () =>
                 {
-                    return;
+                    IReadOnlyList<KeySyncReport> reports = await consistency.CheckAllAsync(repair: true, stopping, first ? null : consistency.NeedsCheck).ConfigureAwait(false);
+                    first = false;
+                    done = reports.All(r => r.State is KeySyncStates.Consistent or KeySyncStates.Resynchronised);
+                }, log, stopping).ConfigureAwait(false);
+                if (!done)
+                {
+                    await Task.Delay(TimeSpan.FromSeconds(3), stopping).ConfigureAwait(false);
                 }
             }
-            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e) when (e is StorageException or ObjectDisposedException)
-            {
-                // The store was busy or is closing: tried again below.
-            }
-#pragma warning disable CA1031 // the check must outlive any one failure: keys left undecided are checked again below
-            catch (Exception e)
-#pragma warning restore CA1031
-            {
-                BackgroundLog.PassFailed(log, "key consistency check", e.GetType().Name, e);
-            }
-
-            try
-            {
-                await Task.Delay(TimeSpan.FromSeconds(3), stopping).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
+        }
+        catch (OperationCanceledException)
+        {
+            // the server stops
         }
     }
 

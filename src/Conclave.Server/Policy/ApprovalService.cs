@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -104,22 +105,19 @@ public sealed partial class ApprovalService(IConclaveStore store, PolicyGate gat
         return new HeldResponse(id, "pending", Convert.ToHexStringLower(requestHash), expires, explanation);
     }
 
-    /// <summary>Applies due policy changes every <paramref name="interval"/> until the server stops. Never throws.</summary>
-    public async Task RunAsync(TimeSpan interval, CancellationToken stopping)
+    /// <summary>
+    /// Applies due policy changes every <paramref name="interval"/> until the server stops. Never throws and never stops
+    /// before: a pass that fails is logged (Hosting.BackgroundLog) and the next tick tries again.
+    /// </summary>
+    public async Task RunAsync(TimeSpan interval, CancellationToken stopping, ILogger? log = null)
     {
         using var timer = new PeriodicTimer(interval);
         try
         {
             while (await timer.WaitForNextTickAsync(stopping).ConfigureAwait(false))
             {
-                try
-                {
-                    await ApplyDuePolicyChangesAsync(stopping).ConfigureAwait(false);
-                }
-                catch (Exception e) when (e is StorageException or ObjectDisposedException or InvalidOperationException)
-                {
-                    // The store is closing or unavailable: tried again next tick.
-                }
+                await Hosting.BackgroundLog.RunPassAsync("due policy changes", () => ApplyDuePolicyChangesAsync(stopping),
+                    log ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, stopping).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException)

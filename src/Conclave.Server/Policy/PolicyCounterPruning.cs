@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using Conclave.Policy.Documents;
 using Conclave.Storage;
 using Conclave.Storage.Policy;
@@ -29,22 +30,19 @@ public sealed class PolicyCounterPruning(IPolicyCounterStore counters, TimeProvi
     /// <summary>One run: how many entries were deleted.</summary>
     public Task<int> PruneOnceAsync(CancellationToken ct) => counters.PruneAsync(time.GetUtcNow() - Horizon, EntriesPerRun, ct);
 
-    /// <summary>Runs every <see cref="Interval"/> until the server stops. Never throws.</summary>
-    public async Task RunAsync(CancellationToken stopping)
+    /// <summary>
+    /// Runs every <see cref="Interval"/> until the server stops. Never throws and never stops before: a run that fails
+    /// is logged (Hosting.BackgroundLog) and the next one tries again.
+    /// </summary>
+    public async Task RunAsync(CancellationToken stopping, ILogger? log = null)
     {
         using var timer = new PeriodicTimer(Interval);
         try
         {
             while (await timer.WaitForNextTickAsync(stopping).ConfigureAwait(false))
             {
-                try
-                {
-                    await PruneOnceAsync(stopping).ConfigureAwait(false);
-                }
-                catch (Exception e) when (e is StorageException or ObjectDisposedException or InvalidOperationException)
-                {
-                    // The store is closing or unavailable: tried again next run.
-                }
+                await Hosting.BackgroundLog.RunPassAsync("counter pruning", () => PruneOnceAsync(stopping),
+                    log ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, stopping).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException)

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Security.Cryptography;
@@ -178,22 +179,20 @@ public sealed class RiskService : IRiskLevelSource
         return new LockdownVote(outcome, after);
     }
 
-    /// <summary>Re-reads and recomputes every <see cref="PollInterval"/> until the server stops. Never throws.</summary>
-    public async Task RunAsync(CancellationToken stopping)
+    /// <summary>
+    /// Re-reads and recomputes every <see cref="PollInterval"/> until the server stops. Never throws and never stops
+    /// before: a pass that fails leaves the last level read in force and is logged (Hosting.BackgroundLog); the next tick
+    /// tries again.
+    /// </summary>
+    public async Task RunAsync(CancellationToken stopping, ILogger? log = null)
     {
         using var timer = new PeriodicTimer(PollInterval);
         try
         {
             while (await timer.WaitForNextTickAsync(stopping).ConfigureAwait(false))
             {
-                try
-                {
-                    await RefreshAsync(stopping).ConfigureAwait(false);
-                }
-                catch (Exception e) when (e is StorageException or ObjectDisposedException or InvalidOperationException)
-                {
-                    // The store is closing or unavailable: the last level read stays in force; tried again next tick.
-                }
+                await Hosting.BackgroundLog.RunPassAsync("risk level", () => RefreshAsync(stopping), log ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, stopping)
+                    .ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException)

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using System.Security.Cryptography;
 using System.Text;
 using Conclave.Server.Api;
@@ -83,28 +84,23 @@ public sealed class ContinuousRotator
         return ok;
     }
 
-    /// <summary>The background loop: a pass every <see cref="Tick"/> until the server stops. Never throws.</summary>
-    public async Task RunAsync(CancellationToken stopping)
+    /// <summary>
+    /// The background loop: a pass every <see cref="Tick"/> until the server stops. Never throws and never stops before:
+    /// a pass that fails is logged (Hosting.BackgroundLog) and the next one tries again.
+    /// </summary>
+    public async Task RunAsync(CancellationToken stopping, ILogger? log = null)
     {
-        while (!stopping.IsCancellationRequested)
+        try
         {
-            try
+            while (!stopping.IsCancellationRequested)
             {
-                await PassAsync(stopping).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is StorageException or ObjectDisposedException or InvalidOperationException)
-            {
-                // The store is closing or unavailable: try again next tick.
-            }
-
-            try
-            {
+                await Hosting.BackgroundLog.RunPassAsync("continuous rotation", () => PassAsync(stopping),
+                    log ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, stopping).ConfigureAwait(false);
                 await Task.Delay(Tick, _clock, stopping).ConfigureAwait(false);
             }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
+        }
+        catch (OperationCanceledException)
+        {
         }
     }
 
