@@ -158,7 +158,7 @@ public sealed class RuleIndexTests
     /// <c>eq</c>, <c>one-of</c> or <c>in-list</c>, so they land in one argument slot and are nested) and differ by one or two
     /// more — a range of <c>size</c> (one- or two-sided), another <c>eq</c>/<c>one-of</c>, an <c>in-list</c>, a <c>ne</c> —
     /// or by nothing; sometimes all of them share a second condition too (which narrows nothing, so the nest files them
-    /// by the next one). A few members deny or require approval (filed failing closed, never nested), some are shadow
+    /// by the next one). A few members deny or require approval (in one family in four most do: filed failing closed, never nested), some are shadow
     /// rules or carry a limit; the family's match is one operation or any, sometimes a venue, so most requests reach it.
     /// </summary>
     private static IEnumerable<JsonObject> Family(Random r, string prefix)
@@ -173,6 +173,7 @@ public sealed class RuleIndexTests
         JsonObject? alsoShared = r.Next(4) == 0 ? new JsonObject { ["arg"] = "side", ["op"] = "one-of", ["values"] = new JsonArray(Pick(r, s_sides), "hold") } : null;
         JsonArray operations = r.Next(3) == 0 ? [] : [Pick(r, PolicyPropertyTests.s_ops)];
         JsonArray venues = r.Next(4) == 0 ? [Pick(r, s_venues)] : [];
+        bool denying = r.Next(4) == 0; // mostly deny and approval rules sharing the value (filed failing closed, so never nested)
         for (int j = 0, count = r.Next(RuleIndex.NestAbove + 1, 41); j < count; j++)
         {
             var conditions = new JsonArray(shared.DeepClone());
@@ -196,6 +197,11 @@ public sealed class RuleIndexTests
             }
 
             string effect = r.Next(10) switch { 0 => "deny", 1 => "require-approval", _ => "allow" };
+            if (denying)
+            {
+                effect = r.Next(4) == 0 ? "allow" : Pick(r, ["deny", "require-approval"]);
+            }
+
             var rule = new JsonObject
             {
                 ["id"] = $"{prefix}{j:D2}",
@@ -552,6 +558,33 @@ public sealed class RuleIndexTests
         Decision shadow = PolicyEvaluator.Decide(byList, To(PolicyValue.OfAddress(Address(42)), PolicyValue.OfText("buy")), new EvaluationContext(RiskLevel.Normal, s_now), EmptyCounters.Instance);
         Assert.Equal(["l042", "m-plain"], shadow.Rules);
         Assert.Equal(["l042", "m-plain", "m-shadow"], shadow.Shadow!.Rules);
+    }
+
+    /// <summary>
+    /// Deny rules that share the value they are filed by and differ by a second <c>eq</c> are not nested: their
+    /// conditions fail closed, so a request without the second argument, or with a value of another kind, reads every one
+    /// of them and each holds; with a value of the right kind they are still all read (the fail-closed slot is read whole).
+    /// </summary>
+    [Fact]
+    public void Deny_rules_sharing_a_value_are_not_nested_and_all_hold_without_the_second_argument()
+    {
+        var rules = new JsonArray();
+        for (int i = 0; i < 3 * RuleIndex.NestAbove; i++)
+        {
+            rules.Add(JsonNode.Parse($$$"""{"id":"d{{{i:D2}}}","effect":"deny","match":{"operations":["liquidate"]},"conditions":[{"arg":"series","op":"eq","value":7},{"arg":"side","op":"eq","value":"side-{{{i}}}"}]}"""));
+        }
+
+        rules.Add(JsonNode.Parse("""{"id":"z-allow","effect":"allow","match":{"operations":["liquidate"]}}"""));
+        PolicyDocument policy = PolicyDocument.Parse(new JsonObject { ["id"] = "denies", ["version"] = 1, ["rules"] = rules }.ToJsonString());
+        var ctx = new EvaluationContext(RiskLevel.Normal, s_now);
+        OperationRequest noSide = AgentLiquidates(("series", PolicyValue.Of(7m)));
+        OperationRequest boolSide = AgentLiquidates(("series", PolicyValue.Of(7m)), ("side", PolicyValue.Of(true)));
+        OperationRequest oneSide = AgentLiquidates(("series", PolicyValue.Of(7m)), ("side", PolicyValue.OfText("side-3")));
+        Assert.Equal((3 * RuleIndex.NestAbove) + 1, policy.Candidates(noSide, s_now).Count());
+        Assert.Equal(3 * RuleIndex.NestAbove, PolicyEvaluator.Decide(policy, noSide, ctx, EmptyCounters.Instance).Rules.Count);
+        Assert.Equal(3 * RuleIndex.NestAbove, PolicyEvaluator.Decide(policy, boolSide, ctx, EmptyCounters.Instance).Rules.Count);
+        Assert.Equal(["d03"], PolicyEvaluator.Decide(policy, oneSide, ctx, EmptyCounters.Instance).Rules);
+        Assert.Equal(["z-allow"], PolicyEvaluator.Decide(policy, AgentLiquidates(("series", PolicyValue.Of(8m))), ctx, EmptyCounters.Instance).Rules);
     }
 
     /// <summary>
