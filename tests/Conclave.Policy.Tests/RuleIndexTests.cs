@@ -155,7 +155,8 @@ public sealed class RuleIndexTests
 
     /// <summary>
     /// A family of rules past <see cref="RuleIndex.NestAbove"/> that share a condition the index files allow rules by (an
-    /// <c>eq</c>, <c>one-of</c> or <c>in-list</c>, so they land in one argument slot and are nested) and differ by one or two
+    /// <c>eq</c>, <c>one-of</c> or <c>in-list</c>, so they land in one argument slot and are nested; or a range of the
+    /// amount, so those without such a condition share an interval of a range slot and are nested) and differ by one or two
     /// more — a range of <c>size</c> (one- or two-sided), another <c>eq</c>/<c>one-of</c>, an <c>in-list</c>, a <c>ne</c> —
     /// or by nothing; sometimes all of them share a second condition too (which narrows nothing, so the nest files them
     /// by the next one). A few members deny or require approval (in one family in four most do: filed failing closed, never nested), some are shadow
@@ -163,11 +164,14 @@ public sealed class RuleIndexTests
     /// </summary>
     private static IEnumerable<JsonObject> Family(Random r, string prefix)
     {
-        JsonObject shared = r.Next(5) switch
+        int sharedKind = r.Next(7);
+        JsonObject shared = sharedKind switch
         {
             0 => new JsonObject { ["arg"] = "side", ["op"] = "eq", ["value"] = Pick(r, s_sides) },
             1 => new JsonObject { ["arg"] = "series", ["op"] = "one-of", ["values"] = new JsonArray(SeriesValue(r), SeriesValue(r)) },
             2 => new JsonObject { ["arg"] = "to", ["op"] = "in-list", ["values"] = new JsonArray(Pick(r, s_tos), Pick(r, s_tos)) },
+            5 => new JsonObject { ["arg"] = "amount", ["op"] = Pick(r, ["lt", "lte", "gte"]), ["value"] = Pick(r, [0, 60, 200]) },
+            6 => new JsonObject { ["arg"] = "amount", ["op"] = "between", ["min"] = r.Next(0, 40), ["max"] = Pick(r, [60, 119]) },
             _ => new JsonObject { ["arg"] = "series", ["op"] = "eq", ["value"] = SeriesValue(r) },
         };
         JsonObject? alsoShared = r.Next(4) == 0 ? new JsonObject { ["arg"] = "side", ["op"] = "one-of", ["values"] = new JsonArray(Pick(r, s_sides), "hold") } : null;
@@ -184,7 +188,8 @@ public sealed class RuleIndexTests
 
             for (int c = r.Next(5) == 0 ? 0 : r.Next(3) == 0 ? 2 : 1; c > 0; c--)
             {
-                JsonObject other = r.Next(8) switch
+                // A family sharing a range (the amount) differs mostly by ranges of the size, so most of it is filed by the range.
+                JsonObject other = (sharedKind >= 5 && r.Next(4) > 0 ? Pick(r, [0, 1, 2]) : r.Next(8)) switch
                 {
                     0 or 1 => Between(r.Next(0, 6), r.Next(0, 3)),
                     2 => new JsonObject { ["arg"] = "size", ["op"] = Pick(r, ["lt", "lte", "gt", "gte"]), ["value"] = r.Next(0, 6) },
@@ -585,6 +590,43 @@ public sealed class RuleIndexTests
         Assert.Equal(3 * RuleIndex.NestAbove, PolicyEvaluator.Decide(policy, boolSide, ctx, EmptyCounters.Instance).Rules.Count);
         Assert.Equal(["d03"], PolicyEvaluator.Decide(policy, oneSide, ctx, EmptyCounters.Instance).Rules);
         Assert.Equal(["z-allow"], PolicyEvaluator.Decide(policy, AgentLiquidates(("series", PolicyValue.Of(8m))), ctx, EmptyCounters.Instance).Rules);
+    }
+
+    /// <summary>
+    /// Allow rules filed by a range they share (<c>amount lt 1000</c>: no <c>eq</c>/<c>one-of</c>/<c>in-list</c>) and
+    /// differing by a band of another argument are nested by the band: a request reads the band holding its series (and
+    /// the rule with the shared range alone), none of the bands without a series or without an amount under the cap. A
+    /// rule with a cap of its own beside the group stays in the interval index (read whenever its cap holds); a deny rule with the same conditions is filed failing
+    /// closed and read whenever the amount is under its cap or missing.
+    /// </summary>
+    [Fact]
+    public void Allow_rules_sharing_a_range_are_nested_by_their_other_range()
+    {
+        var rules = new JsonArray();
+        for (int i = 0; i < 999; i++)
+        {
+            rules.Add(JsonNode.Parse($$$"""{"id":"s{{{i:D4}}}","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"amount","op":"lt","value":1000},{"arg":"series","op":"between","min":{{{1000 + i}}},"max":{{{1000 + i}}}.5}]}"""));
+        }
+
+        rules.Add(JsonNode.Parse("""{"id":"allow","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"amount","op":"lt","value":1000.0}]}"""));
+        rules.Add(JsonNode.Parse("""{"id":"cap-900","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"amount","op":"lt","value":900},{"arg":"series","op":"between","min":1500,"max":1500}]}"""));
+        rules.Add(JsonNode.Parse("""{"id":"t-deny","effect":"deny","match":{"operations":["liquidate"]},"conditions":[{"arg":"amount","op":"lt","value":1000},{"arg":"series","op":"between","min":5000,"max":6000}]}"""));
+        PolicyDocument policy = PolicyDocument.Parse(new JsonObject { ["id"] = "shared-range", ["version"] = 1, ["rules"] = rules }.ToJsonString());
+        static OperationRequest Liquidate(PolicyValue? amount, PolicyValue? series) => AgentLiquidates(("amount", amount), ("series", series));
+        var ctx = new EvaluationContext(RiskLevel.Normal, s_now);
+        PolicyValue five = PolicyValue.Of(5m);
+
+        Assert.Equal(1002, policy.CandidatesByPrincipalAndOperation(Liquidate(five, PolicyValue.Of(7m))).Count());
+        Assert.Equal(["allow", "cap-900", "t-deny"], policy.Candidates(Liquidate(five, PolicyValue.Of(7m)), s_now).Select(x => x.Id));
+        Assert.Equal(["allow"], PolicyEvaluator.Decide(policy, Liquidate(five, PolicyValue.Of(7m)), ctx, EmptyCounters.Instance).Rules);
+        Assert.Equal(["allow", "cap-900", "s0500", "t-deny"], policy.Candidates(Liquidate(five, PolicyValue.Of(1500.0m)), s_now).Select(x => x.Id));
+        Assert.Equal(["allow", "s0500", "t-deny"], policy.Candidates(Liquidate(PolicyValue.Of(950m), PolicyValue.Of(1500.5m)), s_now).Select(x => x.Id));
+        Assert.Equal(["allow", "cap-900", "t-deny"], policy.Candidates(Liquidate(five, null), s_now).Select(x => x.Id));
+        Assert.Equal(["allow", "cap-900", "t-deny"], policy.Candidates(Liquidate(five, PolicyValue.OfText("1500")), s_now).Select(x => x.Id));
+        Assert.Equal(DecisionOutcome.Deny, PolicyEvaluator.Decide(policy, Liquidate(five, null), ctx, EmptyCounters.Instance).Outcome); // the deny's band fails closed
+        Assert.Empty(policy.Candidates(Liquidate(PolicyValue.Of(1000m), PolicyValue.Of(1500m)), s_now)); // "lt" excludes its bound
+        Assert.Equal(["t-deny"], policy.Candidates(Liquidate(null, PolicyValue.Of(1500m)), s_now).Select(x => x.Id));
+        Assert.Equal(["t-deny"], policy.Candidates(Liquidate(PolicyValue.OfText("5"), PolicyValue.Of(5500m)), s_now).Select(x => x.Id));
     }
 
     /// <summary>

@@ -12,7 +12,8 @@ namespace Conclave.Policy.Documents;
 /// with an <c>eq</c>, <c>one-of</c> or <c>in-list</c> condition — under the argument of the one such condition whose values the fewest of its bucket's rules share, and each value
 /// it accepts (else under "any argument"); an argument slot of more than <see cref="NestAbove"/> allow rules (rules sharing
 /// a value there) is filed again by their other conditions — another such condition, else a range — in a
-/// <see cref="Nest"/>, level by level. A decision reads, per bucket, only the slots the request's key id, labels, venue,
+/// <see cref="Nest"/>, level by level, and so are more than <see cref="NestAbove"/> allow rules of a range slot sharing one
+/// interval. A decision reads, per bucket, only the slots the request's key id, labels, venue,
 /// contract, chain id, selector, roles and argument values can reach, merged in document order without repeats, so a policy of a thousand rules for one
 /// principal and operation that differ by key, venue, contract, chain id, selector or an argument's value (a rule per option series) reads only
 /// the few that can apply; so do rules that differ by time window (filed by the hours of the week they reach). The index only skips rules <see cref="Evaluation.RuleMatcher"/> would refuse: an allow rule's
@@ -426,7 +427,7 @@ internal sealed class RuleIndex
     /// <see cref="Evaluation.RuleMatcher"/>), so <paramref name="rule"/>'s <c>FailClosed</c> is true and such a request
     /// reads every rule filed that way.
     /// </summary>
-    private static (string Arg, Interval Range, bool FailClosed)? RangeGuard(PolicyRule rule)
+    private static (int Condition, string Arg, Interval Range, bool FailClosed)? RangeGuard(PolicyRule rule)
     {
         bool failClosed = rule.Effect != Effect.Allow;
         if (!failClosed && ArgumentGuards(rule).Any())
@@ -434,11 +435,11 @@ internal sealed class RuleIndex
             return null;
         }
 
-        foreach (Condition c in rule.Conditions)
+        for (int i = 0; i < rule.Conditions.Count; i++)
         {
-            if (RangeOf(c) is { } r)
+            if (RangeOf(rule.Conditions[i]) is { } r)
             {
-                return (c.Arg, r, failClosed);
+                return (i, rule.Conditions[i].Arg, r, failClosed);
             }
         }
 
@@ -644,7 +645,8 @@ internal sealed class RuleIndex
 
     /// <summary>
     /// The allow rules of one argument slot past <see cref="NestAbove"/> rules — all of them accept the request's value of
-    /// the argument they are filed by — filed again, each by one more of its conditions (docs/POLICY.md "Decision
+    /// the argument they are filed by — or of one range slot sharing one interval past <see cref="NestAbove"/> rules (all
+    /// of them hold the request's number when one does), filed again, each by one more of its conditions (docs/POLICY.md "Decision
     /// latency"): its <c>eq</c>, <c>one-of</c> or <c>in-list</c> condition not used above whose values the fewest rules of
     /// the nest share, unless that one narrows nothing (its values are shared, counted per rule and value, by at least as
     /// many rules as the nest holds) and the rule has a range condition not used above; else its first such range
@@ -826,6 +828,12 @@ internal sealed class RuleIndex
 
         private readonly Dictionary<RangeSlot, Ranges> _ranges = [];
 
+        /// <summary>
+        /// Per allow range slot, the groups of more than <see cref="NestAbove"/> rules sharing one interval: the intervals
+        /// (indexed by group) and each group's rules filed again by their other conditions.
+        /// </summary>
+        private readonly Dictionary<RangeSlot, (Ranges Intervals, Nest[] Groups)> _nestedRanges = [];
+
         private readonly Dictionary<GroupSlot, FailClosedGroup> _failClosed;
 
         /// <summary>The arguments some deny or require-approval rule of this bucket is filed under by value.</summary>
@@ -847,7 +855,7 @@ internal sealed class RuleIndex
             var lists = new HashSet<Where>();
             var roles = new HashSet<Role>();
             var args = new HashSet<string>(StringComparer.Ordinal);
-            var ranged = new Dictionary<RangeSlot, List<(int, Interval)>>();
+            var ranged = new Dictionary<RangeSlot, List<(int Position, Interval Range, int Condition)>>();
             var failClosed = new Dictionary<GroupSlot, List<(int, PolicyValueKind?)>>();
             var notIn = new Dictionary<(GroupSlot, bool), List<(int, PolicyValue[], PolicyValueKind)>>();
 
@@ -902,7 +910,7 @@ internal sealed class RuleIndex
                 lists.Add(places[0].List);
                 roles.UnionWith(places.Where(p => p.List == Where.Role).Select(p => (Role)p.Number));
                 (int Condition, string Arg, PolicyValue[] Values)? guard = MostSelective(Rules[i]);
-                (string Arg, Interval Range, bool FailClosed)? rangeGuard = RangeGuard(Rules[i]);
+                (int Condition, string Arg, Interval Range, bool FailClosed)? rangeGuard = RangeGuard(Rules[i]);
                 (string Arg, PolicyValue[] Values, PolicyValueKind? OnlyKind)? failClosedValues = rangeGuard is null ? FailClosedValueGuard(Rules[i]) : null;
                 if (failClosedValues is { } fc)
                 {
@@ -955,12 +963,12 @@ internal sealed class RuleIndex
                         foreach (Place place in places)
                         {
                             var at = new RangeSlot(kind, value, place, range.Arg, range.FailClosed);
-                            if (!ranged.TryGetValue(at, out List<(int, Interval)>? list))
+                            if (!ranged.TryGetValue(at, out List<(int, Interval, int)>? list))
                             {
                                 ranged[at] = list = [];
                             }
 
-                            list.Add((i, range.Range));
+                            list.Add((i, range.Range, range.Condition));
                         }
                     }
 
@@ -986,9 +994,29 @@ internal sealed class RuleIndex
                 }
             }
 
-            foreach ((RangeSlot at, List<(int, Interval)> byRange) in ranged)
+            // Allow rules of a range slot that share one interval, more than NestAbove of them, are filed again by their
+            // other conditions (Nest); the interval index then holds the group once, by its index in the slot's groups.
+            foreach ((RangeSlot at, List<(int Position, Interval Range, int Condition)> byRange) in ranged)
             {
-                _ranges[at] = Ranges.Build(byRange);
+                var alone = new List<(int, Interval)>();
+                var groups = new List<(Interval Range, Nest Nest)>();
+                foreach (IGrouping<Interval, (int Position, Interval Range, int Condition)> same in byRange.GroupBy(r => r.Range))
+                {
+                    if (!at.FailClosed && same.Count() > NestAbove)
+                    {
+                        groups.Add((same.Key, Nest.Build(Rules, [.. same.Select(r => new Nest.Entry(r.Position, [r.Condition], 1))], depth: 1)));
+                    }
+                    else
+                    {
+                        alone.AddRange(same.Select(r => (r.Position, r.Range)));
+                    }
+                }
+
+                _ranges[at] = Ranges.Build(alone);
+                if (groups.Count > 0)
+                {
+                    _nestedRanges[at] = (Ranges.Build([.. groups.Select((g, k) => (k, g.Range))]), [.. groups.Select(g => g.Nest)]);
+                }
             }
 
             _failClosed = failClosed.ToDictionary(kv => kv.Key, kv => FailClosedGroup.Of(kv.Value));
@@ -1156,6 +1184,14 @@ internal sealed class RuleIndex
                     && allows.Holding(value.Number) is { Length: > 0 } holding)
                 {
                     into.Add(holding);
+                }
+
+                if (isNumber && _nestedRanges.TryGetValue(new RangeSlot(kind, key, place, arg, FailClosed: false), out (Ranges Intervals, Nest[] Groups) nested))
+                {
+                    foreach (int group in nested.Intervals.Holding(value.Number))
+                    {
+                        nested.Groups[group].Collect(args, into);
+                    }
                 }
 
                 if (_ranges.TryGetValue(new RangeSlot(kind, key, place, arg, FailClosed: true), out Ranges? failClosed)
