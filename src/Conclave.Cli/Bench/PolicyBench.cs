@@ -52,11 +52,15 @@ namespace Conclave.Cli.Bench;
 /// amount is not in, and one allow rule without them: the argument slot of the shared value holds more than
 /// <c>RuleIndex.NestAbove</c> rules, so it is nested by their other condition (the amount bands, in an interval tree),
 /// which leaves the one allow rule.</item>
-/// <item><c>unindexed</c>: allow rules for the same role and operation that share a range condition the request meets
-/// (<c>amount lt 1000</c>, the one the range level files them by: their first range, and they have no
+/// <item><c>by-shared-range</c>: allow rules for the same role and operation that share a range condition the request
+/// meets (<c>amount lt 1000</c>, the one the range level files them by: their first range, and they have no
 /// <c>eq</c>/<c>one-of</c>/<c>in-list</c>) and differ by a band of another argument (<c>series between</c>) the request's
-/// value is not in, and one allow rule without a band: rules filed by a range are not nested, so every rule holding the
-/// shared range is a candidate and is matched one by one: the worst case left, what matching costs per candidate.</item>
+/// value is not in, and one allow rule with the shared range alone: the group sharing the interval is nested by the
+/// bands, which leaves the one allow rule.</item>
+/// <item><c>unindexed</c>: the same, but each rule's cap is its own (<c>amount lt 1000 + i</c>: every one holds the
+/// request's amount, no two are the same interval): the range level files each rule by its cap and nests only rules
+/// sharing an interval, so every rule is a candidate and is matched one by one: the worst case left, what matching
+/// costs per candidate.</item>
 /// </list>
 /// The request is allowed by exactly one rule in every layout, so the whole decision (scope, level, deny scan, limits,
 /// explanation) runs. Velocity counters are empty (their reads are the store's, measured with it).
@@ -65,7 +69,7 @@ internal static class PolicyBench
 {
     public static IReadOnlyList<int> RuleCounts { get; } = [10, 100, 1_000, 10_000];
 
-    public static IReadOnlyList<string> Layouts { get; } = ["per-agent", "by-venue", "by-contract", "by-condition", "by-range", "by-threshold", "nested-bands", "deny-caps", "deny-lists", "allowlists", "by-chain", "by-time", "by-second-condition", "unindexed"];
+    public static IReadOnlyList<string> Layouts { get; } = ["per-agent", "by-venue", "by-contract", "by-condition", "by-range", "by-threshold", "nested-bands", "deny-caps", "deny-lists", "allowlists", "by-chain", "by-time", "by-second-condition", "by-shared-range", "unindexed"];
 
     private static readonly DateTimeOffset Now = new(2026, 11, 30, 12, 0, 0, TimeSpan.Zero);
 
@@ -96,7 +100,8 @@ internal static class PolicyBench
                     "by-chain" => ByChain(rules),
                     "by-time" => ByTime(rules),
                     "by-second-condition" => SecondCondition(rules),
-                    _ => SharedRange(rules),
+                    "by-shared-range" => SharedRange(rules, ownCaps: false),
+                    _ => SharedRange(rules, ownCaps: true),
                 };
                 var context = new EvaluationContext(RiskLevel.Normal, Now);
                 Decision first = PolicyEvaluator.Decide(policy, request, context, EmptyCounters.Instance);
@@ -125,7 +130,8 @@ internal static class PolicyBench
                         "by-chain" => $"{rules - 1} allow rules (a chain id each, not the request's) and 1 allow rule for any chain, all matching role agent and operation liquidate: the chain index leaves 1 candidate(s)",
                         "by-time" => $"{rules - 1} allow rules (a time window each, none holding now) and 1 allow rule at any time, all matching role agent and operation liquidate: the hour index leaves 1 candidate(s)",
                         "by-second-condition" => $"{rules - 1} allow rules (the same series condition, then an amount band each that the request's amount is not in) and 1 allow rule, all matching role agent and operation liquidate: the series slot is nested by the bands, the nested index leaves 1 candidate(s)",
-                        _ => $"{rules - 1} allow rules (the same amount cap, then a series band each that the request's series is not in) and 1 allow rule, all matching role agent and operation liquidate: rules filed by a range are not nested, every rule is a candidate",
+                        "by-shared-range" => $"{rules - 1} allow rules (the same amount cap, then a series band each that the request's series is not in) and 1 allow rule, all matching role agent and operation liquidate: the group sharing the cap is nested by the bands, the nested index leaves 1 candidate(s)",
+                        _ => $"{rules - 1} allow rules (an amount cap each that the request's amount is under, then a series band each that the request's series is not in) and 1 allow rule, all matching role agent and operation liquidate: rules sharing no interval are not nested, every rule is a candidate",
                     },
                 });
             }
@@ -277,13 +283,13 @@ internal static class PolicyBench
         return (Document(rules), Request("agent-7", "liquidate", "key-7", venue: "venue-1", series: 7));
     }
 
-    private static (PolicyDocument, OperationRequest) SharedRange(int count)
+    private static (PolicyDocument, OperationRequest) SharedRange(int count, bool ownCaps)
     {
         var rules = new StringBuilder();
         for (int i = 0; i < count - 1; i++)
         {
-            // Rule i: an amount under 1000 (the request's, 5, is) and a series from 1000 + i to 1000.5 + i (the request's is 7).
-            rules.Append(CultureInfo.InvariantCulture, $$$$"""{"id":"s{{{{i:D5}}}}","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"amount","op":"lt","value":1000},{"arg":"series","op":"between","min":{{{{1000 + i}}}},"max":{{{{1000 + i}}}}.5}]},""");
+            // Rule i: an amount under 1000 (or 1000 + i: the request's, 5, is) and a series from 1000 + i to 1000.5 + i (the request's is 7).
+            rules.Append(CultureInfo.InvariantCulture, $$$$"""{"id":"s{{{{i:D5}}}}","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"amount","op":"lt","value":{{{{(ownCaps ? 1000 + i : 1000)}}}}},{"arg":"series","op":"between","min":{{{{1000 + i}}}},"max":{{{{1000 + i}}}}.5}]},""");
         }
 
         rules.Append("""{"id":"allow","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"amount","op":"lt","value":1000}],"limits":{"perTransaction":{"native":500}}},""");
