@@ -153,6 +153,86 @@ public sealed class RuleIndexTests
 
     private static JsonObject Between(int min, int width) => new() { ["arg"] = "size", ["op"] = "between", ["min"] = min, ["max"] = min + width };
 
+    /// <summary>
+    /// A family of rules past <see cref="RuleIndex.NestAbove"/> that share a condition the index files allow rules by (an
+    /// <c>eq</c>, <c>one-of</c> or <c>in-list</c>, so they land in one argument slot and are nested; or a range of the
+    /// amount, so those without such a condition share an interval of a range slot and are nested) and differ by one or two
+    /// more — a range of <c>size</c> (one- or two-sided), another <c>eq</c>/<c>one-of</c>, an <c>in-list</c>, a <c>ne</c> —
+    /// or by nothing; sometimes all of them share a second condition too (which narrows nothing, so the nest files them
+    /// by the next one). A few members deny or require approval (in one family in four most do: filed failing closed, never nested), some are shadow
+    /// rules or carry a limit; the family's match is one operation or any, sometimes a venue, so most requests reach it.
+    /// </summary>
+    private static IEnumerable<JsonObject> Family(Random r, string prefix)
+    {
+        int sharedKind = r.Next(7);
+        JsonObject shared = sharedKind switch
+        {
+            0 => new JsonObject { ["arg"] = "side", ["op"] = "eq", ["value"] = Pick(r, s_sides) },
+            1 => new JsonObject { ["arg"] = "series", ["op"] = "one-of", ["values"] = new JsonArray(SeriesValue(r), SeriesValue(r)) },
+            2 => new JsonObject { ["arg"] = "to", ["op"] = "in-list", ["values"] = new JsonArray(Pick(r, s_tos), Pick(r, s_tos)) },
+            5 => new JsonObject { ["arg"] = "amount", ["op"] = Pick(r, ["lt", "lte", "gte"]), ["value"] = Pick(r, [0, 60, 200]) },
+            6 => new JsonObject { ["arg"] = "amount", ["op"] = "between", ["min"] = r.Next(0, 40), ["max"] = Pick(r, [60, 119]) },
+            _ => new JsonObject { ["arg"] = "series", ["op"] = "eq", ["value"] = SeriesValue(r) },
+        };
+        JsonObject? alsoShared = r.Next(4) == 0 ? new JsonObject { ["arg"] = "side", ["op"] = "one-of", ["values"] = new JsonArray(Pick(r, s_sides), "hold") } : null;
+        JsonArray operations = r.Next(3) == 0 ? [] : [Pick(r, PolicyPropertyTests.s_ops)];
+        JsonArray venues = r.Next(4) == 0 ? [Pick(r, s_venues)] : [];
+        bool denying = r.Next(4) == 0; // mostly deny and approval rules sharing the value (filed failing closed, so never nested)
+        for (int j = 0, count = r.Next(RuleIndex.NestAbove + 1, 41); j < count; j++)
+        {
+            var conditions = new JsonArray(shared.DeepClone());
+            if (alsoShared is not null)
+            {
+                conditions.Add(alsoShared.DeepClone());
+            }
+
+            for (int c = r.Next(5) == 0 ? 0 : r.Next(3) == 0 ? 2 : 1; c > 0; c--)
+            {
+                // A family sharing a range (the amount) differs mostly by ranges of the size, so most of it is filed by the range.
+                JsonObject other = (sharedKind >= 5 && r.Next(4) > 0 ? Pick(r, [0, 1, 2]) : r.Next(8)) switch
+                {
+                    0 or 1 => Between(r.Next(0, 6), r.Next(0, 3)),
+                    2 => new JsonObject { ["arg"] = "size", ["op"] = Pick(r, ["lt", "lte", "gt", "gte"]), ["value"] = r.Next(0, 6) },
+                    3 => new JsonObject { ["arg"] = "series", ["op"] = "eq", ["value"] = SeriesValue(r) },
+                    4 => new JsonObject { ["arg"] = "side", ["op"] = r.Next(2) == 0 ? "eq" : "ne", ["value"] = Pick(r, s_sides) },
+                    5 => new JsonObject { ["arg"] = "side", ["op"] = "one-of", ["values"] = new JsonArray(Pick(r, s_sides), r.Next(2) == 0) },
+                    _ => new JsonObject { ["arg"] = "to", ["op"] = "in-list", ["values"] = Allowlist(r) },
+                };
+                conditions.Insert(r.Next(conditions.Count + 1), other);
+            }
+
+            string effect = r.Next(10) switch { 0 => "deny", 1 => "require-approval", _ => "allow" };
+            if (denying)
+            {
+                effect = r.Next(4) == 0 ? "allow" : Pick(r, ["deny", "require-approval"]);
+            }
+
+            var rule = new JsonObject
+            {
+                ["id"] = $"{prefix}{j:D2}",
+                ["effect"] = effect,
+                ["match"] = new JsonObject { ["operations"] = operations.DeepClone(), ["venues"] = venues.DeepClone() },
+                ["conditions"] = conditions,
+            };
+            if (effect == "require-approval")
+            {
+                rule["approval"] = new JsonObject { ["groups"] = new JsonArray(new JsonObject { ["name"] = "g", ["members"] = new JsonArray("a1", "a2"), ["k"] = 1 }), ["ttlSeconds"] = 600 };
+            }
+
+            if (r.Next(8) == 0)
+            {
+                rule["mode"] = "shadow";
+            }
+
+            if (effect == "allow" && r.Next(6) == 0)
+            {
+                rule["limits"] = new JsonObject { ["perTransaction"] = new JsonObject { ["native"] = r.Next(1, 100) } };
+            }
+
+            yield return rule;
+        }
+    }
+
     private static OperationRequest Request(Random r)
     {
         OperationRequest req = RandomRequest(r);
@@ -217,6 +297,15 @@ public sealed class RuleIndexTests
             for (int j = 0; j < n; j++)
             {
                 rules.Add(Rule(r, $"r{j:D2}"));
+            }
+
+            // Half the policies hold one or two families of rules sharing a filed condition (nested by the others).
+            for (int f = r.Next(2) == 0 ? 0 : r.Next(1, 3); f > 0; f--)
+            {
+                foreach (JsonObject member in Family(r, $"f{f}-"))
+                {
+                    rules.Add(member);
+                }
             }
 
             PolicyDocument policy = PolicyDocument.Parse(new JsonObject { ["id"] = "idx", ["version"] = 1, ["rules"] = rules }.ToJsonString());
@@ -389,6 +478,178 @@ public sealed class RuleIndexTests
         Assert.Equal(DecisionOutcome.Allow, PolicyEvaluator.Decide(policy, req, new EvaluationContext(RiskLevel.Normal, s_now), EmptyCounters.Instance).Outcome);
         Assert.Equal(DecisionOutcome.Deny, PolicyEvaluator.Decide(policy, AgentLiquidates(("series", PolicyValue.Of(8m)), ("side", PolicyValue.OfText("side-998"))),
             new EvaluationContext(RiskLevel.Normal, s_now), EmptyCounters.Instance).Outcome);
+    }
+
+    /// <summary>
+    /// The bench's former worst case (`unindexed`): 999 allow rules sharing <c>series eq 7</c>, each with an amount band
+    /// of its own, and one allow rule with an amount cap. The series slot is nested by the bands, so a request reads the
+    /// band holding its amount (or none), whatever the series' decimal scale; a request without an amount, or with a text,
+    /// reads none of the bands. Deny and approval rules with the same two conditions stay filed failing closed (by their
+    /// range): read when the amount is in their band and when there is no amount, and they decide.
+    /// </summary>
+    [Fact]
+    public void Allow_rules_sharing_a_condition_and_differing_by_an_amount_band_are_nested_by_the_band()
+    {
+        var rules = new JsonArray();
+        for (int i = 0; i < 999; i++)
+        {
+            rules.Add(JsonNode.Parse($$$"""{"id":"s{{{i:D4}}}","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"series","op":"eq","value":7},{"arg":"amount","op":"between","min":{{{1000 + i}}},"max":{{{1000 + i}}}.5}]}"""));
+        }
+
+        rules.Add(JsonNode.Parse("""{"id":"allow","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"amount","op":"lt","value":1000}]}"""));
+        rules.Add(JsonNode.Parse("""{"id":"t-deny","effect":"deny","match":{"operations":["liquidate"]},"conditions":[{"arg":"series","op":"eq","value":7},{"arg":"amount","op":"between","min":2000,"max":3000}]}"""));
+        rules.Add(JsonNode.Parse("""{"id":"t-held","effect":"require-approval","match":{"operations":["liquidate"]},"conditions":[{"arg":"series","op":"eq","value":7},{"arg":"amount","op":"gt","value":1990}],"approval":{"groups":[{"name":"g","members":["a1","a2"],"k":1}],"ttlSeconds":600}}"""));
+        PolicyDocument policy = PolicyDocument.Parse(new JsonObject { ["id"] = "nested", ["version"] = 1, ["rules"] = rules }.ToJsonString());
+        static OperationRequest Liquidate(PolicyValue? series, PolicyValue? amount) => AgentLiquidates(("series", series), ("amount", amount));
+        var ctx = new EvaluationContext(RiskLevel.Normal, s_now);
+        PolicyValue seven = PolicyValue.Of(7m);
+
+        Assert.Equal(1002, policy.CandidatesByPrincipalAndOperation(Liquidate(seven, PolicyValue.Of(5m))).Count());
+        Assert.Equal(["allow"], policy.Candidates(Liquidate(seven, PolicyValue.Of(5m)), s_now).Select(x => x.Id));
+        Assert.Equal(["allow"], PolicyEvaluator.Decide(policy, Liquidate(PolicyValue.Of(7.000m), PolicyValue.Of(5m)), ctx, EmptyCounters.Instance).Rules);
+        Assert.Equal(["s0500"], policy.Candidates(Liquidate(PolicyValue.Of(7.00m), PolicyValue.Of(1500.50m)), s_now).Select(x => x.Id)); // an included bound
+        Assert.Empty(policy.Candidates(Liquidate(seven, PolicyValue.Of(1500.75m)), s_now)); // between two bands
+        Assert.Equal(["s0800"], policy.Candidates(Liquidate(seven, PolicyValue.Of(1800m)), s_now).Select(x => x.Id));
+        Assert.Empty(policy.Candidates(Liquidate(PolicyValue.Of(8m), PolicyValue.Of(1500m)), s_now));
+        Assert.Empty(policy.Candidates(Liquidate(PolicyValue.OfText("7"), PolicyValue.Of(1500m)), s_now)); // a text is not the number 7
+
+        // Without an amount, or with a text for it, no band holds: only the fail-closed deny and approval rules are read, and hold.
+        Assert.Equal(["t-deny", "t-held"], policy.Candidates(Liquidate(seven, null), s_now).Select(x => x.Id));
+        Assert.Equal(["t-deny", "t-held"], policy.Candidates(Liquidate(seven, PolicyValue.OfText("1500")), s_now).Select(x => x.Id));
+        Assert.Equal(DecisionOutcome.Deny, PolicyEvaluator.Decide(policy, Liquidate(seven, null), ctx, EmptyCounters.Instance).Outcome);
+        Assert.Equal(["s0995", "t-held"], policy.Candidates(Liquidate(seven, PolicyValue.Of(1995m)), s_now).Select(x => x.Id));
+        Assert.Equal(DecisionOutcome.RequireApproval, PolicyEvaluator.Decide(policy, Liquidate(seven, PolicyValue.Of(1995m)), ctx, EmptyCounters.Instance).Outcome);
+        Assert.Equal(["t-deny", "t-held"], policy.Candidates(Liquidate(seven, PolicyValue.Of(2500m)), s_now).Select(x => x.Id));
+        Assert.Equal(["t-deny", "t-held"], policy.Candidates(Liquidate(null, PolicyValue.Of(2500m)), s_now).Select(x => x.Id)); // no series: they hold too
+    }
+
+    /// <summary>
+    /// Allow rules on a grid of two <c>eq</c> conditions (32 series × 32 sides, each value shared by 32 rules, so the
+    /// argument level's choice leaves 32 in a slot) are nested by the other one: one candidate; without the side none.
+    /// Rules sharing <c>series eq 7</c> and each listing three counterparties of its own and a shared one (<c>in-list</c>;
+    /// together shared more than the series, so they are filed by the series) are nested by the list: a counterparty of one list reads that rule, the shared counterparty every rule (they all hold), a text
+    /// or a missing counterparty none; a shadow rule and a rule without a second condition are read whenever the slot is.
+    /// </summary>
+    [Fact]
+    public void Allow_rules_sharing_a_condition_are_nested_by_another_eq_one_of_or_in_list()
+    {
+        var grid = new JsonArray();
+        for (int i = 0; i < 1024; i++)
+        {
+            grid.Add(JsonNode.Parse($$$"""{"id":"g{{{i:D4}}}","effect":"allow","match":{"operations":["liquidate"]},"conditions":[{"arg":"series","op":"eq","value":{{{i / 32}}}},{"arg":"side","op":"eq","value":"side-{{{i % 32}}}"}]}"""));
+        }
+
+        PolicyDocument byTwo = PolicyDocument.Parse(new JsonObject { ["id"] = "grid", ["version"] = 1, ["rules"] = grid }.ToJsonString());
+        Assert.Equal(["g0169"], byTwo.Candidates(AgentLiquidates(("series", PolicyValue.Of(5m)), ("side", PolicyValue.OfText("side-9"))), s_now).Select(x => x.Id));
+        Assert.Empty(byTwo.Candidates(AgentLiquidates(("series", PolicyValue.Of(5m))), s_now));
+        Assert.Empty(byTwo.Candidates(AgentLiquidates(("side", PolicyValue.OfText("side-9"))), s_now));
+
+        string Address(int i) => "0x" + i.ToString("x40", System.Globalization.CultureInfo.InvariantCulture);
+        var lists = new JsonArray();
+        for (int i = 1; i <= 100; i++)
+        {
+            lists.Add(JsonNode.Parse($$$"""{"id":"l{{{i:D3}}}","effect":"allow","match":{"operations":["liquidate"]},"conditions":[{"arg":"to","op":"in-list","values":["{{{Address(i)}}}","{{{Address(0)}}}","{{{Address(200 + i)}}}","{{{Address(400 + i)}}}"]},{"arg":"series","op":"eq","value":7}]}"""));
+        }
+
+        lists.Add(JsonNode.Parse("""{"id":"m-plain","effect":"allow","match":{"operations":["liquidate"]},"conditions":[{"arg":"series","op":"eq","value":7}]}"""));
+        lists.Add(JsonNode.Parse($$$"""{"id":"m-shadow","effect":"allow","mode":"shadow","match":{"operations":["liquidate"]},"conditions":[{"arg":"series","op":"eq","value":7},{"arg":"side","op":"one-of","values":["buy","sell"]}]}"""));
+        PolicyDocument byList = PolicyDocument.Parse(new JsonObject { ["id"] = "lists", ["version"] = 1, ["rules"] = lists }.ToJsonString());
+        OperationRequest To(PolicyValue? to, PolicyValue? side = null) => AgentLiquidates(("series", PolicyValue.Of(7m)), ("to", to), ("side", side));
+        Assert.Equal(["l042", "m-plain"], byList.Candidates(To(PolicyValue.OfAddress(Address(42))), s_now).Select(x => x.Id));
+        Assert.Equal(["l042", "m-plain", "m-shadow"], byList.Candidates(To(PolicyValue.OfAddress(Address(42)), PolicyValue.OfText("sell")), s_now).Select(x => x.Id));
+        Assert.Equal(101, byList.Candidates(To(PolicyValue.OfAddress(Address(0))), s_now).Count());
+        Assert.Equal(["m-plain"], byList.Candidates(To(PolicyValue.OfText(Address(42))), s_now).Select(x => x.Id));
+        Assert.Equal(["m-plain"], byList.Candidates(To(null), s_now).Select(x => x.Id));
+        Decision shadow = PolicyEvaluator.Decide(byList, To(PolicyValue.OfAddress(Address(42)), PolicyValue.OfText("buy")), new EvaluationContext(RiskLevel.Normal, s_now), EmptyCounters.Instance);
+        Assert.Equal(["l042", "m-plain"], shadow.Rules);
+        Assert.Equal(["l042", "m-plain", "m-shadow"], shadow.Shadow!.Rules);
+    }
+
+    /// <summary>
+    /// Deny rules that share the value they are filed by and differ by a second <c>eq</c> are not nested: their
+    /// conditions fail closed, so a request without the second argument, or with a value of another kind, reads every one
+    /// of them and each holds; with a value of the right kind they are still all read (the fail-closed slot is read whole).
+    /// </summary>
+    [Fact]
+    public void Deny_rules_sharing_a_value_are_not_nested_and_all_hold_without_the_second_argument()
+    {
+        var rules = new JsonArray();
+        for (int i = 0; i < 3 * RuleIndex.NestAbove; i++)
+        {
+            rules.Add(JsonNode.Parse($$$"""{"id":"d{{{i:D2}}}","effect":"deny","match":{"operations":["liquidate"]},"conditions":[{"arg":"series","op":"eq","value":7},{"arg":"side","op":"eq","value":"side-{{{i}}}"}]}"""));
+        }
+
+        rules.Add(JsonNode.Parse("""{"id":"z-allow","effect":"allow","match":{"operations":["liquidate"]}}"""));
+        PolicyDocument policy = PolicyDocument.Parse(new JsonObject { ["id"] = "denies", ["version"] = 1, ["rules"] = rules }.ToJsonString());
+        var ctx = new EvaluationContext(RiskLevel.Normal, s_now);
+        OperationRequest noSide = AgentLiquidates(("series", PolicyValue.Of(7m)));
+        OperationRequest boolSide = AgentLiquidates(("series", PolicyValue.Of(7m)), ("side", PolicyValue.Of(true)));
+        OperationRequest oneSide = AgentLiquidates(("series", PolicyValue.Of(7m)), ("side", PolicyValue.OfText("side-3")));
+        Assert.Equal((3 * RuleIndex.NestAbove) + 1, policy.Candidates(noSide, s_now).Count());
+        Assert.Equal(3 * RuleIndex.NestAbove, PolicyEvaluator.Decide(policy, noSide, ctx, EmptyCounters.Instance).Rules.Count);
+        Assert.Equal(3 * RuleIndex.NestAbove, PolicyEvaluator.Decide(policy, boolSide, ctx, EmptyCounters.Instance).Rules.Count);
+        Assert.Equal(["d03"], PolicyEvaluator.Decide(policy, oneSide, ctx, EmptyCounters.Instance).Rules);
+        Assert.Equal(["z-allow"], PolicyEvaluator.Decide(policy, AgentLiquidates(("series", PolicyValue.Of(8m))), ctx, EmptyCounters.Instance).Rules);
+    }
+
+    /// <summary>
+    /// Allow rules filed by a range they share (<c>amount lt 1000</c>: no <c>eq</c>/<c>one-of</c>/<c>in-list</c>) and
+    /// differing by a band of another argument are nested by the band: a request reads the band holding its series (and
+    /// the rule with the shared range alone), none of the bands without a series or without an amount under the cap. A
+    /// rule with a cap of its own beside the group stays in the interval index (read whenever its cap holds); a deny rule with the same conditions is filed failing
+    /// closed and read whenever the amount is under its cap or missing.
+    /// </summary>
+    [Fact]
+    public void Allow_rules_sharing_a_range_are_nested_by_their_other_range()
+    {
+        var rules = new JsonArray();
+        for (int i = 0; i < 999; i++)
+        {
+            rules.Add(JsonNode.Parse($$$"""{"id":"s{{{i:D4}}}","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"amount","op":"lt","value":1000},{"arg":"series","op":"between","min":{{{1000 + i}}},"max":{{{1000 + i}}}.5}]}"""));
+        }
+
+        rules.Add(JsonNode.Parse("""{"id":"allow","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"amount","op":"lt","value":1000.0}]}"""));
+        rules.Add(JsonNode.Parse("""{"id":"cap-900","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"amount","op":"lt","value":900},{"arg":"series","op":"between","min":1500,"max":1500}]}"""));
+        rules.Add(JsonNode.Parse("""{"id":"t-deny","effect":"deny","match":{"operations":["liquidate"]},"conditions":[{"arg":"amount","op":"lt","value":1000},{"arg":"series","op":"between","min":5000,"max":6000}]}"""));
+        PolicyDocument policy = PolicyDocument.Parse(new JsonObject { ["id"] = "shared-range", ["version"] = 1, ["rules"] = rules }.ToJsonString());
+        static OperationRequest Liquidate(PolicyValue? amount, PolicyValue? series) => AgentLiquidates(("amount", amount), ("series", series));
+        var ctx = new EvaluationContext(RiskLevel.Normal, s_now);
+        PolicyValue five = PolicyValue.Of(5m);
+
+        Assert.Equal(1002, policy.CandidatesByPrincipalAndOperation(Liquidate(five, PolicyValue.Of(7m))).Count());
+        Assert.Equal(["allow", "cap-900", "t-deny"], policy.Candidates(Liquidate(five, PolicyValue.Of(7m)), s_now).Select(x => x.Id));
+        Assert.Equal(["allow"], PolicyEvaluator.Decide(policy, Liquidate(five, PolicyValue.Of(7m)), ctx, EmptyCounters.Instance).Rules);
+        Assert.Equal(["allow", "cap-900", "s0500", "t-deny"], policy.Candidates(Liquidate(five, PolicyValue.Of(1500.0m)), s_now).Select(x => x.Id));
+        Assert.Equal(["allow", "s0500", "t-deny"], policy.Candidates(Liquidate(PolicyValue.Of(950m), PolicyValue.Of(1500.5m)), s_now).Select(x => x.Id));
+        Assert.Equal(["allow", "cap-900", "t-deny"], policy.Candidates(Liquidate(five, null), s_now).Select(x => x.Id));
+        Assert.Equal(["allow", "cap-900", "t-deny"], policy.Candidates(Liquidate(five, PolicyValue.OfText("1500")), s_now).Select(x => x.Id));
+        Assert.Equal(DecisionOutcome.Deny, PolicyEvaluator.Decide(policy, Liquidate(five, null), ctx, EmptyCounters.Instance).Outcome); // the deny's band fails closed
+        Assert.Empty(policy.Candidates(Liquidate(PolicyValue.Of(1000m), PolicyValue.Of(1500m)), s_now)); // "lt" excludes its bound
+        Assert.Equal(["t-deny"], policy.Candidates(Liquidate(null, PolicyValue.Of(1500m)), s_now).Select(x => x.Id));
+        Assert.Equal(["t-deny"], policy.Candidates(Liquidate(PolicyValue.OfText("5"), PolicyValue.Of(5500m)), s_now).Select(x => x.Id));
+    }
+
+    /// <summary>
+    /// The rule for nesting: an argument slot of up to <see cref="RuleIndex.NestAbove"/> allow rules is read whole; one
+    /// more and it is filed by the rules' other conditions.
+    /// </summary>
+    [Fact]
+    public void An_argument_slot_is_nested_only_past_NestAbove_rules()
+    {
+        PolicyDocument Policy(int count)
+        {
+            var rules = new JsonArray();
+            for (int i = 0; i < count; i++)
+            {
+                rules.Add(JsonNode.Parse($$$"""{"id":"s{{{i:D2}}}","effect":"allow","match":{"operations":["liquidate"]},"conditions":[{"arg":"series","op":"eq","value":7},{"arg":"amount","op":"gte","value":{{{100 + i}}}}]}"""));
+            }
+
+            return PolicyDocument.Parse(new JsonObject { ["id"] = "threshold", ["version"] = 1, ["rules"] = rules }.ToJsonString());
+        }
+
+        OperationRequest req = AgentLiquidates(("series", PolicyValue.Of(7m)), ("amount", PolicyValue.Of(101m)));
+        Assert.Equal(RuleIndex.NestAbove, Policy(RuleIndex.NestAbove).Candidates(req, s_now).Count());
+        Assert.Equal(["s00", "s01"], Policy(RuleIndex.NestAbove + 1).Candidates(req, s_now).Select(x => x.Id));
     }
 
     [Fact]

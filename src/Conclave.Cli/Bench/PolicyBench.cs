@@ -10,7 +10,7 @@ namespace Conclave.Cli.Bench;
 
 /// <summary>
 /// Policy decision latency in process (issue 16 "Benchmark": 10, 100, 1,000 and 10,000 rules; target p99 ≤ 20 µs at
-/// 1,000): <see cref="PolicyEvaluator.Decide"/> on a parsed document, one call timed per sample. Ten layouts, because
+/// 1,000): <see cref="PolicyEvaluator.Decide"/> on a parsed document, one call timed per sample. Several layouts, because
 /// the evaluator indexes rules by (principal, operation) and then by (key, venue) (RuleIndex) and the cost depends on
 /// how many rules survive the index:
 /// <list type="bullet">
@@ -47,11 +47,20 @@ namespace Conclave.Cli.Bench;
 /// <item><c>by-time</c>: allow rules for the same role and operation that each hold only in a time window of their own
 /// (none holding at the request's time) and one allow rule at any time: rules are filed by the hours of the week their
 /// window reaches, so the index leaves the rule for any time.</item>
-/// <item><c>unindexed</c>: allow rules for the same role and operation that share an <c>eq</c> condition (the one the
-/// argument level files them by, which the request meets) and differ by a range of the amount the request's amount is
-/// not in, and one allow rule without them: the index files a rule by one condition only, an allow rule by an
-/// <c>eq</c>/<c>one-of</c>/<c>in-list</c> condition before a range, so every rule is a candidate and is matched one by
-/// one: the worst case, what matching costs per candidate.</item>
+/// <item><c>by-second-condition</c>: allow rules for the same role and operation that share an <c>eq</c> condition (the
+/// one the argument level files them by, which the request meets) and differ by a range of the amount the request's
+/// amount is not in, and one allow rule without them: the argument slot of the shared value holds more than
+/// <c>RuleIndex.NestAbove</c> rules, so it is nested by their other condition (the amount bands, in an interval tree),
+/// which leaves the one allow rule.</item>
+/// <item><c>by-shared-range</c>: allow rules for the same role and operation that share a range condition the request
+/// meets (<c>amount lt 1000</c>, the one the range level files them by: their first range, and they have no
+/// <c>eq</c>/<c>one-of</c>/<c>in-list</c>) and differ by a band of another argument (<c>series between</c>) the request's
+/// value is not in, and one allow rule with the shared range alone: the group sharing the interval is nested by the
+/// bands, which leaves the one allow rule.</item>
+/// <item><c>unindexed</c>: the same, but each rule's cap is its own (<c>amount lt 1000 + i</c>: every one holds the
+/// request's amount, no two are the same interval): the range level files each rule by its cap and nests only rules
+/// sharing an interval, so every rule is a candidate and is matched one by one: the worst case left, what matching
+/// costs per candidate.</item>
 /// </list>
 /// The request is allowed by exactly one rule in every layout, so the whole decision (scope, level, deny scan, limits,
 /// explanation) runs. Velocity counters are empty (their reads are the store's, measured with it).
@@ -60,7 +69,7 @@ internal static class PolicyBench
 {
     public static IReadOnlyList<int> RuleCounts { get; } = [10, 100, 1_000, 10_000];
 
-    public static IReadOnlyList<string> Layouts { get; } = ["per-agent", "by-venue", "by-contract", "by-condition", "by-range", "by-threshold", "nested-bands", "deny-caps", "deny-lists", "allowlists", "by-chain", "by-time", "unindexed"];
+    public static IReadOnlyList<string> Layouts { get; } = ["per-agent", "by-venue", "by-contract", "by-condition", "by-range", "by-threshold", "nested-bands", "deny-caps", "deny-lists", "allowlists", "by-chain", "by-time", "by-second-condition", "by-shared-range", "unindexed"];
 
     private static readonly DateTimeOffset Now = new(2026, 11, 30, 12, 0, 0, TimeSpan.Zero);
 
@@ -90,7 +99,9 @@ internal static class PolicyBench
                     "allowlists" => DenyLists(rules, notIn: true),
                     "by-chain" => ByChain(rules),
                     "by-time" => ByTime(rules),
-                    _ => SecondCondition(rules),
+                    "by-second-condition" => SecondCondition(rules),
+                    "by-shared-range" => SharedRange(rules, ownCaps: false),
+                    _ => SharedRange(rules, ownCaps: true),
                 };
                 var context = new EvaluationContext(RiskLevel.Normal, Now);
                 Decision first = PolicyEvaluator.Decide(policy, request, context, EmptyCounters.Instance);
@@ -118,7 +129,9 @@ internal static class PolicyBench
                         "allowlists" => $"{rules - 1} deny rules (a counterparty outside a list each, not-in-list) and 1 allow rule, all matching role agent and operation liquidate: the fail-closed \"not in\" index leaves 1 candidate(s)",
                         "by-chain" => $"{rules - 1} allow rules (a chain id each, not the request's) and 1 allow rule for any chain, all matching role agent and operation liquidate: the chain index leaves 1 candidate(s)",
                         "by-time" => $"{rules - 1} allow rules (a time window each, none holding now) and 1 allow rule at any time, all matching role agent and operation liquidate: the hour index leaves 1 candidate(s)",
-                        _ => $"{rules - 1} allow rules (the same series condition, then an amount band each that the request's amount is not in) and 1 allow rule, all matching role agent and operation liquidate: rules are filed by one condition only, every rule is a candidate",
+                        "by-second-condition" => $"{rules - 1} allow rules (the same series condition, then an amount band each that the request's amount is not in) and 1 allow rule, all matching role agent and operation liquidate: the series slot is nested by the bands, the nested index leaves 1 candidate(s)",
+                        "by-shared-range" => $"{rules - 1} allow rules (the same amount cap, then a series band each that the request's series is not in) and 1 allow rule, all matching role agent and operation liquidate: the group sharing the cap is nested by the bands, the nested index leaves 1 candidate(s)",
+                        _ => $"{rules - 1} allow rules (an amount cap each that the request's amount is under, then a series band each that the request's series is not in) and 1 allow rule, all matching role agent and operation liquidate: rules sharing no interval are not nested, every rule is a candidate",
                     },
                 });
             }
@@ -264,6 +277,19 @@ internal static class PolicyBench
         {
             // Rule i: series 7 (the request's) and an amount from 1000 + i to 1000.5 + i (the request's is 5).
             rules.Append(CultureInfo.InvariantCulture, $$$$"""{"id":"s{{{{i:D5}}}}","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"series","op":"eq","value":7},{"arg":"amount","op":"between","min":{{{{1000 + i}}}},"max":{{{{1000 + i}}}}.5}]},""");
+        }
+
+        rules.Append("""{"id":"allow","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"amount","op":"lt","value":1000}],"limits":{"perTransaction":{"native":500}}},""");
+        return (Document(rules), Request("agent-7", "liquidate", "key-7", venue: "venue-1", series: 7));
+    }
+
+    private static (PolicyDocument, OperationRequest) SharedRange(int count, bool ownCaps)
+    {
+        var rules = new StringBuilder();
+        for (int i = 0; i < count - 1; i++)
+        {
+            // Rule i: an amount under 1000 (or 1000 + i: the request's, 5, is) and a series from 1000 + i to 1000.5 + i (the request's is 7).
+            rules.Append(CultureInfo.InvariantCulture, $$$$"""{"id":"s{{{{i:D5}}}}","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"amount","op":"lt","value":{{{{(ownCaps ? 1000 + i : 1000)}}}}},{"arg":"series","op":"between","min":{{{{1000 + i}}}},"max":{{{{1000 + i}}}}.5}]},""");
         }
 
         rules.Append("""{"id":"allow","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"amount","op":"lt","value":1000}],"limits":{"perTransaction":{"native":500}}},""");

@@ -10,7 +10,10 @@ namespace Conclave.Policy.Documents;
 /// label it names (else under "any key"), under each value of one of its venue, contract, chain id or selector lists or
 /// each hour of the week its time window reaches — the shortest — or else of its role list (else under "any place": <see cref="PlacesOf"/>), and — an allow rule
 /// with an <c>eq</c>, <c>one-of</c> or <c>in-list</c> condition — under the argument of the one such condition whose values the fewest of its bucket's rules share, and each value
-/// it accepts (else under "any argument"). A decision reads, per bucket, only the slots the request's key id, labels, venue,
+/// it accepts (else under "any argument"); an argument slot of more than <see cref="NestAbove"/> allow rules (rules sharing
+/// a value there) is filed again by their other conditions — another such condition, else a range — in a
+/// <see cref="Nest"/>, level by level, and so are more than <see cref="NestAbove"/> allow rules of a range slot sharing one
+/// interval. A decision reads, per bucket, only the slots the request's key id, labels, venue,
 /// contract, chain id, selector, roles and argument values can reach, merged in document order without repeats, so a policy of a thousand rules for one
 /// principal and operation that differ by key, venue, contract, chain id, selector or an argument's value (a rule per option series) reads only
 /// the few that can apply; so do rules that differ by time window (filed by the hours of the week they reach). The index only skips rules <see cref="Evaluation.RuleMatcher"/> would refuse: an allow rule's
@@ -365,22 +368,23 @@ internal sealed class RuleIndex
     /// accepts (in-list: addresses, found only by an address value); none for other rules. The rule matches only when each
     /// of them holds, so it may be filed by any one of them.
     /// </summary>
-    private static IEnumerable<(string Arg, PolicyValue[] Values)> ArgumentGuards(PolicyRule rule)
+    private static IEnumerable<(int Condition, string Arg, PolicyValue[] Values)> ArgumentGuards(PolicyRule rule)
     {
         if (rule.Effect != Effect.Allow)
         {
             yield break;
         }
 
-        foreach (Condition c in rule.Conditions)
+        for (int i = 0; i < rule.Conditions.Count; i++)
         {
+            Condition c = rule.Conditions[i];
             if (c.Op == ConditionOperator.Eq && c.Value is { } v)
             {
-                yield return (c.Arg, [v]);
+                yield return (i, c.Arg, [v]);
             }
             else if (c.Op is ConditionOperator.OneOf or ConditionOperator.InList)
             {
-                yield return (c.Arg, [.. c.Values.Distinct()]);
+                yield return (i, c.Arg, [.. c.Values.Distinct()]);
             }
         }
     }
@@ -423,7 +427,7 @@ internal sealed class RuleIndex
     /// <see cref="Evaluation.RuleMatcher"/>), so <paramref name="rule"/>'s <c>FailClosed</c> is true and such a request
     /// reads every rule filed that way.
     /// </summary>
-    private static (string Arg, Interval Range, bool FailClosed)? RangeGuard(PolicyRule rule)
+    private static (int Condition, string Arg, Interval Range, bool FailClosed)? RangeGuard(PolicyRule rule)
     {
         bool failClosed = rule.Effect != Effect.Allow;
         if (!failClosed && ArgumentGuards(rule).Any())
@@ -431,25 +435,27 @@ internal sealed class RuleIndex
             return null;
         }
 
-        foreach (Condition c in rule.Conditions)
+        for (int i = 0; i < rule.Conditions.Count; i++)
         {
-            Interval? range = c.Op switch
+            if (RangeOf(rule.Conditions[i]) is { } r)
             {
-                ConditionOperator.Lt => new Interval(null, false, c.Value!.Value.Number, false),
-                ConditionOperator.Lte => new Interval(null, false, c.Value!.Value.Number, true),
-                ConditionOperator.Gt => new Interval(c.Value!.Value.Number, false, null, false),
-                ConditionOperator.Gte => new Interval(c.Value!.Value.Number, true, null, false),
-                ConditionOperator.Between => new Interval(c.Min!.Value, true, c.Max!.Value, true),
-                _ => null,
-            };
-            if (range is { } r)
-            {
-                return (c.Arg, r, failClosed);
+                return (i, rule.Conditions[i].Arg, r, failClosed);
             }
         }
 
         return null;
     }
+
+    /// <summary>The numbers a range condition (<c>lt</c>, <c>lte</c>, <c>gt</c>, <c>gte</c>, <c>between</c>) holds for; null for other conditions.</summary>
+    private static Interval? RangeOf(Condition c) => c.Op switch
+    {
+        ConditionOperator.Lt => new Interval(null, false, c.Value!.Value.Number, false),
+        ConditionOperator.Lte => new Interval(null, false, c.Value!.Value.Number, true),
+        ConditionOperator.Gt => new Interval(c.Value!.Value.Number, false, null, false),
+        ConditionOperator.Gte => new Interval(c.Value!.Value.Number, true, null, false),
+        ConditionOperator.Between => new Interval(c.Min!.Value, true, c.Max!.Value, true),
+        _ => null,
+    };
 
     /// <summary>Numbers from <see cref="Low"/> to <see cref="High"/> (null: unbounded), each end included or not.</summary>
     private readonly record struct Interval(decimal? Low, bool LowIncluded, decimal? High, bool HighIncluded);
@@ -631,15 +637,202 @@ internal sealed class RuleIndex
         }
     }
 
+    /// <summary>
+    /// An argument slot of more allow rules than this is filed again by the rules' other conditions (<see cref="Nest"/>);
+    /// up to this many are read and matched one by one, which costs about as much as the nested level's lookups.
+    /// </summary>
+    internal const int NestAbove = 8;
+
+    /// <summary>
+    /// The allow rules of one argument slot past <see cref="NestAbove"/> rules — all of them accept the request's value of
+    /// the argument they are filed by — or of one range slot sharing one interval past <see cref="NestAbove"/> rules (all
+    /// of them hold the request's number when one does), filed again, each by one more of its conditions (docs/POLICY.md "Decision
+    /// latency"): its <c>eq</c>, <c>one-of</c> or <c>in-list</c> condition not used above whose values the fewest rules of
+    /// the nest share, unless that one narrows nothing (its values are shared, counted per rule and value, by at least as
+    /// many rules as the nest holds) and the rule has a range condition not used above; else its first such range
+    /// condition (an interval index per argument, <see cref="Ranges"/>); else none, and it is read whenever the nest is. A
+    /// group of more than <see cref="NestAbove"/> rules filed under one value is nested again, to at most
+    /// <see cref="MaxDepth"/> levels. Sound for the reason the argument level is: an allow rule matches only if every one of
+    /// its conditions holds, and <see cref="Evaluation.RuleMatcher"/> holds an allow rule's <c>eq</c>/<c>one-of</c>/<c>in-list</c>
+    /// condition only for an equal value (<see cref="PolicyValue"/> equality) and its range condition only for a number
+    /// inside the interval — so a rule left out here fails whatever its other conditions. Deny and require-approval rules
+    /// are never nested (their conditions fail closed: they are filed as the bucket has them).
+    /// </summary>
+    /// <remarks>
+    /// A rule with a <c>one-of</c> or <c>in-list</c> condition is filed under each of its values, so nesting multiplies its
+    /// entries: a condition is used in a nest only while the product of the value counts used along the rule's path stays
+    /// within <see cref="MaxFanout"/>, so a rule costs at most that many entries under each argument slot it is filed in.
+    /// </remarks>
+    private sealed class Nest
+    {
+        private const int MaxDepth = 4;
+        private const int MaxFanout = 16;
+
+        /// <summary>A rule of the nest: its position in the bucket, the conditions (indexes) used above, and their values' product.</summary>
+        public readonly record struct Entry(int Position, int[] Used, int Fanout);
+
+        /// <summary>The rules not filed again here (no condition left to file them by): read whenever the nest is.</summary>
+        private readonly int[] _rest;
+
+        private readonly Dictionary<(string Arg, PolicyValue Value), int[]> _lists;
+        private readonly Dictionary<(string Arg, PolicyValue Value), Nest> _nests;
+
+        /// <summary>The arguments some rule of the nest is filed under by value.</summary>
+        private readonly string[] _args;
+
+        private readonly (string Arg, Ranges Ranges)[] _ranges;
+
+        private Nest(int[] rest, Dictionary<(string Arg, PolicyValue Value), int[]> lists, Dictionary<(string Arg, PolicyValue Value), Nest> nests, (string, Ranges)[] ranges)
+        {
+            _rest = rest;
+            _lists = lists;
+            _nests = nests;
+            _args = [.. lists.Keys.Concat(nests.Keys).Select(k => k.Arg).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
+            _ranges = ranges;
+        }
+
+        /// <summary>The nest of <paramref name="entries"/> (distinct positions of <paramref name="rules"/>), <paramref name="depth"/> levels below the argument slot.</summary>
+        public static Nest Build(PolicyRule[] rules, Entry[] entries, int depth)
+        {
+            // The conditions each rule may still be filed by: value guards within the fan-out, and range conditions.
+            IEnumerable<(int Condition, string Arg, PolicyValue[] Values)> Guards(Entry e) =>
+                ArgumentGuards(rules[e.Position]).Where(g => !e.Used.Contains(g.Condition) && e.Fanout * g.Values.Length <= MaxFanout);
+
+            var sharing = new Dictionary<(string, PolicyValue), int>();
+            foreach ((_, string arg, PolicyValue[] values) in entries.SelectMany(Guards))
+            {
+                foreach (PolicyValue v in values)
+                {
+                    sharing[(arg, v)] = sharing.GetValueOrDefault((arg, v)) + 1;
+                }
+            }
+
+            var byValue = new Dictionary<(string, PolicyValue), List<Entry>>();
+            var byRange = new Dictionary<string, List<(int, Interval)>>(StringComparer.Ordinal);
+            var rest = new List<int>();
+            foreach (Entry e in entries)
+            {
+                (int Condition, string Arg, PolicyValue[] Values)? best = null;
+                long fewest = long.MaxValue;
+                foreach ((int condition, string arg, PolicyValue[] values) in Guards(e))
+                {
+                    long shared = values.Sum(v => (long)sharing[(arg, v)]);
+                    if (shared < fewest)
+                    {
+                        (best, fewest) = ((condition, arg, values), shared);
+                    }
+                }
+
+                (string Arg, Interval Range)? range = null;
+                IReadOnlyList<Condition> conditions = rules[e.Position].Conditions;
+                for (int c = 0; c < conditions.Count && range is null; c++)
+                {
+                    if (!e.Used.Contains(c) && RangeOf(conditions[c]) is { } interval)
+                    {
+                        range = (conditions[c].Arg, interval);
+                    }
+                }
+
+                if (best is { } g && (fewest < entries.Length || range is null))
+                {
+                    var next = new Entry(e.Position, [.. e.Used, g.Condition], e.Fanout * g.Values.Length);
+                    foreach (PolicyValue v in g.Values)
+                    {
+                        if (!byValue.TryGetValue((g.Arg, v), out List<Entry>? list))
+                        {
+                            byValue[(g.Arg, v)] = list = [];
+                        }
+
+                        list.Add(next);
+                    }
+                }
+                else if (range is { } r)
+                {
+                    if (!byRange.TryGetValue(r.Arg, out List<(int, Interval)>? list))
+                    {
+                        byRange[r.Arg] = list = [];
+                    }
+
+                    list.Add((e.Position, r.Range));
+                }
+                else
+                {
+                    rest.Add(e.Position);
+                }
+            }
+
+            var lists = new Dictionary<(string, PolicyValue), int[]>();
+            var nests = new Dictionary<(string, PolicyValue), Nest>();
+            foreach (((string, PolicyValue) at, List<Entry> group) in byValue)
+            {
+                if (group.Count > NestAbove && depth < MaxDepth)
+                {
+                    nests[at] = Build(rules, [.. group], depth + 1);
+                }
+                else
+                {
+                    lists[at] = [.. group.Select(e => e.Position).Order()];
+                }
+            }
+
+            return new Nest([.. rest.Order()], lists, nests,
+                [.. byRange.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => (kv.Key, Ranges.Build(kv.Value)))]);
+        }
+
+        /// <summary>Adds the position lists (ascending) of the rules of the nest whose filed condition can hold for <paramref name="args"/>.</summary>
+        public void Collect(IReadOnlyDictionary<string, PolicyValue> args, List<int[]> into)
+        {
+            if (_rest.Length > 0)
+            {
+                into.Add(_rest);
+            }
+
+            foreach (string arg in _args)
+            {
+                if (!args.TryGetValue(arg, out PolicyValue value))
+                {
+                    continue;
+                }
+
+                if (_lists.TryGetValue((arg, value), out int[]? positions))
+                {
+                    into.Add(positions);
+                }
+                else if (_nests.TryGetValue((arg, value), out Nest? nest))
+                {
+                    nest.Collect(args, into);
+                }
+            }
+
+            // An allow rule's range condition holds only for a number inside it (a missing or other argument: none).
+            foreach ((string arg, Ranges ranges) in _ranges)
+            {
+                if (args.TryGetValue(arg, out PolicyValue value) && value.Kind == PolicyValueKind.Number && ranges.Holding(value.Number) is { Length: > 0 } holding)
+                {
+                    into.Add(holding);
+                }
+            }
+        }
+    }
+
     /// <summary>One (principal, operation) bucket: its rules in document order and their positions by slot.</summary>
     private sealed class Bucket
     {
         private readonly Dictionary<Slot, int[]> _slots;
 
+        /// <summary>The argument slots of more than <see cref="NestAbove"/> allow rules, filed again by another of their conditions.</summary>
+        private readonly Dictionary<Slot, Nest> _nested;
+
         /// <summary>The arguments some rule of this bucket is filed under (few: usually none or one).</summary>
         private readonly string[] _args;
 
         private readonly Dictionary<RangeSlot, Ranges> _ranges = [];
+
+        /// <summary>
+        /// Per allow range slot, the groups of more than <see cref="NestAbove"/> rules sharing one interval: the intervals
+        /// (indexed by group) and each group's rules filed again by their other conditions.
+        /// </summary>
+        private readonly Dictionary<RangeSlot, (Ranges Intervals, Nest[] Groups)> _nestedRanges = [];
 
         private readonly Dictionary<GroupSlot, FailClosedGroup> _failClosed;
 
@@ -662,9 +855,12 @@ internal sealed class RuleIndex
             var lists = new HashSet<Where>();
             var roles = new HashSet<Role>();
             var args = new HashSet<string>(StringComparer.Ordinal);
-            var ranged = new Dictionary<RangeSlot, List<(int, Interval)>>();
+            var ranged = new Dictionary<RangeSlot, List<(int Position, Interval Range, int Condition)>>();
             var failClosed = new Dictionary<GroupSlot, List<(int, PolicyValueKind?)>>();
             var notIn = new Dictionary<(GroupSlot, bool), List<(int, PolicyValue[], PolicyValueKind)>>();
+
+            // The condition each allow rule filed by value is filed by (its index in the rule), for the nested levels.
+            var filedBy = new int[Rules.Length];
             void File(Slot slot, int position)
             {
                 if (!slots.TryGetValue(slot, out List<int>? list))
@@ -679,7 +875,7 @@ internal sealed class RuleIndex
             // by its condition whose values the fewest rules share (the first such on a tie), so rules that share a first
             // condition and differ by a later one are still told apart.
             var sharing = new Dictionary<(string, PolicyValue), int>();
-            foreach ((string arg, PolicyValue[] values) in Rules.SelectMany(ArgumentGuards))
+            foreach ((_, string arg, PolicyValue[] values) in Rules.SelectMany(ArgumentGuards))
             {
                 foreach (PolicyValue v in values)
                 {
@@ -688,16 +884,16 @@ internal sealed class RuleIndex
             }
 
             // The rule's argument guard whose values the fewest allow rules of the bucket share; null without one.
-            (string Arg, PolicyValue[] Values)? MostSelective(PolicyRule rule)
+            (int Condition, string Arg, PolicyValue[] Values)? MostSelective(PolicyRule rule)
             {
-                (string Arg, PolicyValue[] Values)? best = null;
+                (int Condition, string Arg, PolicyValue[] Values)? best = null;
                 long fewest = long.MaxValue;
-                foreach ((string arg, PolicyValue[] values) in ArgumentGuards(rule))
+                foreach ((int condition, string arg, PolicyValue[] values) in ArgumentGuards(rule))
                 {
                     long shared = values.Sum(v => (long)sharing[(arg, v)]);
                     if (shared < fewest)
                     {
-                        (best, fewest) = ((arg, values), shared);
+                        (best, fewest) = ((condition, arg, values), shared);
                     }
                 }
 
@@ -713,8 +909,8 @@ internal sealed class RuleIndex
                 Place[] places = PlacesOf(m, Rules[i].Time);
                 lists.Add(places[0].List);
                 roles.UnionWith(places.Where(p => p.List == Where.Role).Select(p => (Role)p.Number));
-                (string Arg, PolicyValue[] Values)? guard = MostSelective(Rules[i]);
-                (string Arg, Interval Range, bool FailClosed)? rangeGuard = RangeGuard(Rules[i]);
+                (int Condition, string Arg, PolicyValue[] Values)? guard = MostSelective(Rules[i]);
+                (int Condition, string Arg, Interval Range, bool FailClosed)? rangeGuard = RangeGuard(Rules[i]);
                 (string Arg, PolicyValue[] Values, PolicyValueKind? OnlyKind)? failClosedValues = rangeGuard is null ? FailClosedValueGuard(Rules[i]) : null;
                 if (failClosedValues is { } fc)
                 {
@@ -767,12 +963,12 @@ internal sealed class RuleIndex
                         foreach (Place place in places)
                         {
                             var at = new RangeSlot(kind, value, place, range.Arg, range.FailClosed);
-                            if (!ranged.TryGetValue(at, out List<(int, Interval)>? list))
+                            if (!ranged.TryGetValue(at, out List<(int, Interval, int)>? list))
                             {
                                 ranged[at] = list = [];
                             }
 
-                            list.Add((i, range.Range));
+                            list.Add((i, range.Range, range.Condition));
                         }
                     }
 
@@ -783,6 +979,7 @@ internal sealed class RuleIndex
                 if (guard is { } filed)
                 {
                     args.Add(filed.Arg);
+                    filedBy[i] = filed.Condition;
                 }
 
                 foreach ((KeyToken kind, string? value) in keys)
@@ -797,9 +994,29 @@ internal sealed class RuleIndex
                 }
             }
 
-            foreach ((RangeSlot at, List<(int, Interval)> byRange) in ranged)
+            // Allow rules of a range slot that share one interval, more than NestAbove of them, are filed again by their
+            // other conditions (Nest); the interval index then holds the group once, by its index in the slot's groups.
+            foreach ((RangeSlot at, List<(int Position, Interval Range, int Condition)> byRange) in ranged)
             {
-                _ranges[at] = Ranges.Build(byRange);
+                var alone = new List<(int, Interval)>();
+                var groups = new List<(Interval Range, Nest Nest)>();
+                foreach (IGrouping<Interval, (int Position, Interval Range, int Condition)> same in byRange.GroupBy(r => r.Range))
+                {
+                    if (!at.FailClosed && same.Count() > NestAbove)
+                    {
+                        groups.Add((same.Key, Nest.Build(Rules, [.. same.Select(r => new Nest.Entry(r.Position, [r.Condition], 1))], depth: 1)));
+                    }
+                    else
+                    {
+                        alone.AddRange(same.Select(r => (r.Position, r.Range)));
+                    }
+                }
+
+                _ranges[at] = Ranges.Build(alone);
+                if (groups.Count > 0)
+                {
+                    _nestedRanges[at] = (Ranges.Build([.. groups.Select((g, k) => (k, g.Range))]), [.. groups.Select(g => g.Nest)]);
+                }
             }
 
             _failClosed = failClosed.ToDictionary(kv => kv.Key, kv => FailClosedGroup.Of(kv.Value));
@@ -807,7 +1024,23 @@ internal sealed class RuleIndex
             _failClosedArgs = [.. _failClosed.Keys.Select(k => k.Arg).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
             _notIn = notIn.ToDictionary(kv => kv.Key, kv => NotInGroup.Of(kv.Value));
             _notInArgs = [.. _notIn.Keys.Select(k => k.Slot.Arg).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
-            _slots = slots.ToDictionary(kv => kv.Key, kv => kv.Value.Distinct().Order().ToArray());
+            // An argument slot of more allow rules than NestAbove (they all accept the one value) is filed again by their
+            // other conditions (Nest); other slots are read whole.
+            _slots = [];
+            _nested = [];
+            foreach ((Slot at, List<int> list) in slots)
+            {
+                int[] positions = [.. list.Distinct().Order()];
+                if (at.Arg is not null && !at.FailClosed && positions.Length > NestAbove)
+                {
+                    _nested[at] = Nest.Build(Rules, [.. positions.Select(p => new Nest.Entry(p, [filedBy[p]], 1))], depth: 1);
+                }
+                else
+                {
+                    _slots[at] = positions;
+                }
+            }
+
             _args = [.. args.Order(StringComparer.Ordinal)];
             _venues = lists.Contains(Where.Venue);
             _contracts = lists.Contains(Where.Contract);
@@ -878,9 +1111,19 @@ internal sealed class RuleIndex
 
             foreach (string arg in _args)
             {
-                if (args.TryGetValue(arg, out PolicyValue value) && _slots.TryGetValue(new Slot(kind, key, place, arg, value), out int[]? byValue))
+                if (!args.TryGetValue(arg, out PolicyValue value))
+                {
+                    continue;
+                }
+
+                var at = new Slot(kind, key, place, arg, value);
+                if (_slots.TryGetValue(at, out int[]? byValue))
                 {
                     into.Add(byValue);
+                }
+                else if (_nested.TryGetValue(at, out Nest? nest))
+                {
+                    nest.Collect(args, into);
                 }
             }
 
@@ -941,6 +1184,14 @@ internal sealed class RuleIndex
                     && allows.Holding(value.Number) is { Length: > 0 } holding)
                 {
                     into.Add(holding);
+                }
+
+                if (isNumber && _nestedRanges.TryGetValue(new RangeSlot(kind, key, place, arg, FailClosed: false), out (Ranges Intervals, Nest[] Groups) nested))
+                {
+                    foreach (int group in nested.Intervals.Holding(value.Number))
+                    {
+                        nested.Groups[group].Collect(args, into);
+                    }
                 }
 
                 if (_ranges.TryGetValue(new RangeSlot(kind, key, place, arg, FailClosed: true), out Ranges? failClosed)
