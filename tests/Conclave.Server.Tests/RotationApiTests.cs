@@ -41,27 +41,7 @@ public sealed class RotationApiTests(VariantNodes fixture) : IClassFixture<Varia
         byte[] groupKey = Convert.FromHexString(key["publicKey"]!.GetValue<string>());
 
         // The server dies at the boundary: it stops taking work and nothing after the boundary runs (no abort either).
-        FrostCoordinator frost = app.Services.GetRequiredService<FrostCoordinator>();
-        frost.FaultInjection = async (_, b) =>
-        {
-            if (b == boundary)
-            {
-                await StopDeadAsync(app);
-                throw new RotationCrashException(b);
-            }
-        };
-        try
-        {
-            using HttpResponseMessage _ = await http.PostAsync(new Uri($"/v1/keys/{name}/refresh", UriKind.Relative), Json("{}"));
-        }
-        catch (HttpRequestException)
-        {
-            // the server went away mid-request, as it would
-        }
-
-        await StopAsync(app, http);
-
-        (app, http) = await StartAsync(config);
+        (app, http) = await RefreshStoppedDeadAtAsync(app, http, config, name, boundary);
         try
         {
             IRotationLog runs = app.Services.GetRequiredService<IConclaveStore>().Rotations;
@@ -106,27 +86,7 @@ public sealed class RotationApiTests(VariantNodes fixture) : IClassFixture<Varia
         string keyId = key["id"]!.GetValue<string>();
         byte[] groupKey = Convert.FromHexString(key["publicKey"]!.GetValue<string>());
 
-        Conclave.Server.Threshold.Dkls23.DklsCoordinator dkls = app.Services.GetRequiredService<Conclave.Server.Api.KeyService>().Dkls;
-        dkls.FaultInjection = async (_, b) =>
-        {
-            if (b == boundary)
-            {
-                await StopDeadAsync(app);
-                throw new RotationCrashException(b);
-            }
-        };
-        try
-        {
-            using HttpResponseMessage _ = await http.PostAsync(new Uri($"/v1/keys/{name}/refresh", UriKind.Relative), Json("{}"));
-        }
-        catch (HttpRequestException)
-        {
-            // the server went away mid-request, as it would
-        }
-
-        await StopAsync(app, http);
-
-        (app, http) = await StartAsync(config);
+        (app, http) = await RefreshStoppedDeadAtAsync(app, http, config, name, boundary);
         try
         {
             IRotationLog runs = app.Services.GetRequiredService<IConclaveStore>().Rotations;
@@ -457,26 +417,7 @@ public sealed class RotationApiTests(VariantNodes fixture) : IClassFixture<Varia
             JsonNode key = await PostAsync(http, "/v1/keys", $$"""{"name":"{{name}}","scheme":"frost-secp256k1"}""", HttpStatusCode.Created);
             string keyId = key["id"]!.GetValue<string>();
             byte[] groupKey = Convert.FromHexString(key["publicKey"]!.GetValue<string>());
-            FrostCoordinator frost = app.Services.GetRequiredService<FrostCoordinator>();
-            frost.FaultInjection = async (_, b) =>
-            {
-                if (b == "prepared")
-                {
-                    await StopDeadAsync(app);
-                    throw new RotationCrashException(b);
-                }
-            };
-            try
-            {
-                using HttpResponseMessage _ = await http.PostAsync(new Uri($"/v1/keys/{name}/refresh", UriKind.Relative), Json("{}"));
-            }
-            catch (HttpRequestException)
-            {
-                // the server went away mid-request, as it would
-            }
-
-            await StopAsync(app, http);
-            (app, http) = await StartAsync(config);
+            (app, http) = await RefreshStoppedDeadAtAsync(app, http, config, name, "prepared");
             runs = app.Services.GetRequiredService<IConclaveStore>().Rotations;
             RotationRun run = (await runs.ListForKeyAsync(keyId, 10)).Single(r => r.Kind == RotationKind.Refresh);
             await WaitForAsync(async () => (await runs.GetAsync(run.RunId))!.IsFinished, "the interrupted refresh was finished at start, after the unreadable run");
@@ -526,6 +467,36 @@ public sealed class RotationApiTests(VariantNodes fixture) : IClassFixture<Varia
     }
 
     private ServerConfig Config() => ServerConfig.Load(fixture.Nodes.Layout.ServerConfigPath);
+
+    /// <summary>
+    /// Asks <paramref name="app"/> to refresh key <paramref name="name"/> and stops it dead when the run reaches
+    /// <paramref name="boundary"/>, as a crash would (it stops taking work; nothing after the boundary runs, no abort
+    /// either); then starts a server on the same configuration and store and returns it.
+    /// </summary>
+    private static async Task<(WebApplication App, HttpClient Http)> RefreshStoppedDeadAtAsync(WebApplication app, HttpClient http, ServerConfig config, string name, string boundary)
+    {
+        Func<RotationKind, string, Task> crash = async (_, b) =>
+        {
+            if (b == boundary)
+            {
+                await StopDeadAsync(app);
+                throw new RotationCrashException(b);
+            }
+        };
+        app.Services.GetRequiredService<FrostCoordinator>().FaultInjection = crash;
+        app.Services.GetRequiredService<Conclave.Server.Api.KeyService>().Dkls.FaultInjection = crash;
+        try
+        {
+            using HttpResponseMessage _ = await http.PostAsync(new Uri($"/v1/keys/{name}/refresh", UriKind.Relative), Json("{}"));
+        }
+        catch (HttpRequestException)
+        {
+            // the server went away mid-request, as it would
+        }
+
+        await StopAsync(app, http);
+        return await StartAsync(config);
+    }
 
     /// <summary>An ecdsa-dkls23 signature of a digest, verified with libsecp256k1, made with <paramref name="version"/>.</summary>
     private static async Task SignDigestAsync(HttpClient http, string name, byte[] groupKey, int version)
