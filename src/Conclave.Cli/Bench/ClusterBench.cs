@@ -130,37 +130,21 @@ internal static class ClusterBench
 
     /// <summary>
     /// Warms the freshly started processes before any row is timed: signatures with a throw-away key through the REST
-    /// path and the nodes, with the row's concurrency, for twice the row budget (12 s at the default 6). Measured on this
-    /// VM: right after start the server's tiered-compilation thread took a third of its CPU for the first few thousand
-    /// requests, so the first cluster row of every run was 2–3× the others (docs/PERFORMANCE.md). The key is a FROST key
-    /// when a threshold scheme is wanted (it exercises the coordinator and the nodes), else the first wanted scheme's.
+    /// path and the nodes (a FROST key when a threshold scheme is wanted, else the first wanted scheme's), with a quarter
+    /// of the row's concurrency, for at least twice the row budget and then until the JIT is quiet, at most six row
+    /// budgets (<see cref="WarmUntilQuietAsync"/>). Measured on this VM: right after start the server's tiered-compilation thread
+    /// took a third of its CPU for the first few thousand requests, so the first cluster row of every run was 2–3× the
+    /// others, and with a fixed budget the JIT was still recompiling (dynamic PGO) inside the first rows on a loaded
+    /// machine (docs/PERFORMANCE.md).
     /// </summary>
     private static async Task WarmUpAsync(BenchContext ctx, HttpClient http, LocalClusterProcesses nodes, int n, int t, string[] wanted, CancellationToken cancellationToken)
     {
         string scheme = wanted.FirstOrDefault(s => FrostScheme.TryGet(s, out _)) ?? (wanted.Contains(Dkls) ? "frost-secp256k1" : wanted[0]);
         string name = "bench-warm-up-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3));
         await CreateKeyAsync(http, name, scheme, n, t, cancellationToken).ConfigureAwait(false);
-        string body = SignBody(scheme, SHA256.HashData(Encoding.UTF8.GetBytes(name)));
-        var path = new Uri($"/v1/keys/{name}/sign", UriKind.Relative);
-        TimeSpan budget = ctx.Settings.Duration * 2;
-        ctx.Progress.WriteLine($"warming up the cluster for {budget.TotalSeconds:0.#} s ({scheme} signatures through the API) …");
-        long end = Stopwatch.GetTimestamp() + (long)(budget.TotalSeconds * Stopwatch.Frequency);
-        int signed = 0;
-        async Task Worker()
-        {
-            while (Stopwatch.GetTimestamp() < end || Volatile.Read(ref signed) == 0)
-            {
-                using HttpResponseMessage r = await http.PostAsync(path, Json(body), cancellationToken).ConfigureAwait(false);
-                if (!r.IsSuccessStatusCode)
-                {
-                    throw new BenchFailedException($"a warm-up {scheme} signature failed: {(int)r.StatusCode}");
-                }
-
-                Interlocked.Increment(ref signed);
-            }
-        }
-
-        await Task.WhenAll(Enumerable.Range(0, Math.Max(1, ctx.Settings.Concurrency / 4)).Select(_ => Worker())).ConfigureAwait(false);
+        var signer = new RestSigner(http, name, SignBody(scheme, SHA256.HashData(Encoding.UTF8.GetBytes(name))), $"a warm-up {scheme} signature", cancellationToken);
+        ctx.Progress.WriteLine($"warming up the cluster ({scheme} signatures through the API, at least {(ctx.Settings.Duration * 2).TotalSeconds:0.#} s and until the JIT is quiet) …");
+        await WarmUntilQuietAsync(ctx, nodes, n, signer, ctx.Settings.Duration * 2, ctx.Settings.Duration * 6, cancellationToken).ConfigureAwait(false);
         if (wanted.Contains(Dkls) && scheme != Dkls)
         {
             await WarmUpDklsAsync(ctx, http, nodes, n, t, cancellationToken).ConfigureAwait(false);
@@ -171,10 +155,7 @@ internal static class ClusterBench
     /// The DKLs23 three-round paths warmed as well (a measurement fix, issue 15): the FROST warm-up above leaves the
     /// server's DKLs23 coordinator paths and the nodes' DKLs23 handlers to be compiled and tiered up inside the DKLs23
     /// row (19 % of the server's samples in a perf window of that row, docs/PERFORMANCE.md). A throw-away DKLs23 key is
-    /// made and signed with through the API, with a quarter of the row's concurrency, for at least one row budget and
-    /// then until the tiered-compilation threads of the server and the nodes took less than 5 % of one core over the
-    /// last second (<see cref="TieringClock"/>; on a loaded 2-core machine a fixed 5 s left them recompiling for the first
-    /// 7 s of the row), at most six row budgets.
+    /// made and signed with through the API (<see cref="WarmUntilQuietAsync"/>: at least one row budget, at most six).
     /// </summary>
     private static async Task WarmUpDklsAsync(BenchContext ctx, HttpClient http, LocalClusterProcesses nodes, int n, int t, CancellationToken cancellationToken)
     {
@@ -182,6 +163,18 @@ internal static class ClusterBench
         await CreateKeyAsync(http, name, Dkls, n, t, cancellationToken).ConfigureAwait(false);
         var signer = new RestSigner(http, name, SignBody(Dkls, SHA256.HashData(Encoding.UTF8.GetBytes(name))), $"a warm-up {Dkls} signature", cancellationToken);
         ctx.Progress.WriteLine($"warming up the cluster ({Dkls} signatures in three rounds through the API, until the JIT is quiet) …");
+        await WarmUntilQuietAsync(ctx, nodes, n, signer, ctx.Settings.Duration, ctx.Settings.Duration * 6, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Signs with <paramref name="signer"/>, a quarter of the row's concurrency in flight, for at least
+    /// <paramref name="atLeast"/> and then until the tiered-compilation threads of the server and the nodes took less
+    /// than 5 % of one core over the last second (<see cref="TieringClock"/>; on a loaded 2-core machine a fixed 5 s left
+    /// them recompiling for the first 7 s of a row), at most <paramref name="atMost"/>.
+    /// </summary>
+    private static async Task WarmUntilQuietAsync(BenchContext ctx, LocalClusterProcesses nodes, int n, RestSigner signer, TimeSpan atLeast, TimeSpan atMost,
+        CancellationToken cancellationToken)
+    {
         var jit = new TieringClock([Process.GetCurrentProcess(), .. Enumerable.Range(1, n).Select(i => nodes.NodeProcess((uint)i)).OfType<Process>()]);
         _ = jit.Advance();
         int stop = 0;
@@ -205,7 +198,7 @@ internal static class ClusterBench
                 await Task.WhenAny(workers, Task.Delay(TimeSpan.FromSeconds(1), cancellationToken)).ConfigureAwait(false);
                 share = jit.Advance().TotalSeconds / Stopwatch.GetElapsedTime(s0).TotalSeconds;
                 TimeSpan elapsed = Stopwatch.GetElapsedTime(start);
-                if ((elapsed >= ctx.Settings.Duration && (!TieringClock.IsAvailable || share < 0.05)) || elapsed >= ctx.Settings.Duration * 6)
+                if ((elapsed >= atLeast && (!TieringClock.IsAvailable || share < 0.05)) || elapsed >= atMost)
                 {
                     break;
                 }
