@@ -1,3 +1,4 @@
+using Conclave.Policy.Evaluation;
 using Conclave.Policy.Operations;
 using Conclave.Policy.Principals;
 
@@ -43,23 +44,24 @@ internal sealed class RuleIndex
 
     private readonly Dictionary<(string? Principal, OperationKind? Operation), Bucket> _buckets;
 
-    public RuleIndex(IReadOnlyList<PolicyRule> rules)
+    public RuleIndex(IReadOnlyList<RuleMatcher> matchers)
     {
-        var lists = new Dictionary<(string?, OperationKind?), List<PolicyRule>>();
-        foreach (PolicyRule rule in rules)
+        var lists = new Dictionary<(string?, OperationKind?), List<RuleMatcher>>();
+        foreach (RuleMatcher matcher in matchers)
         {
+            PolicyRule rule = matcher.Rule;
             string?[] principals = rule.Match.Principals.Count == 0 ? [null] : [.. rule.Match.Principals.Distinct(StringComparer.Ordinal)];
             OperationKind?[] ops = rule.Match.Operations.Count == 0 ? [null] : [.. rule.Match.Operations.Distinct().Select(o => (OperationKind?)o)];
             foreach (string? p in principals)
             {
                 foreach (OperationKind? o in ops)
                 {
-                    if (!lists.TryGetValue((p, o), out List<PolicyRule>? list))
+                    if (!lists.TryGetValue((p, o), out List<RuleMatcher>? list))
                     {
                         lists[(p, o)] = list = [];
                     }
 
-                    list.Add(rule);
+                    list.Add(matcher);
                 }
             }
         }
@@ -72,13 +74,13 @@ internal sealed class RuleIndex
         [(principalId, operation), (principalId, null), (null, operation), (null, null)];
 
     /// <summary>Every rule of the (principal, operation) buckets: the first level alone (the reference the tests compare against).</summary>
-    public IEnumerable<PolicyRule> ByPrincipalAndOperation(string principalId, OperationKind operation)
+    public IEnumerable<RuleMatcher> ByPrincipalAndOperation(string principalId, OperationKind operation)
     {
         foreach ((string?, OperationKind?) key in Buckets(principalId, operation))
         {
             if (_buckets.TryGetValue(key, out Bucket? bucket))
             {
-                foreach (PolicyRule rule in bucket.Rules)
+                foreach (RuleMatcher rule in bucket.Matchers)
                 {
                     yield return rule;
                 }
@@ -91,7 +93,7 @@ internal sealed class RuleIndex
     /// contract: those of <see cref="ByPrincipalAndOperation"/> whose key/label, venue and contract lists are empty or
     /// name the request's (and whose indexed argument condition can hold), in the same order.
     /// </summary>
-    public IEnumerable<PolicyRule> Candidates(OperationRequest request, DateTimeOffset now)
+    public IEnumerable<RuleMatcher> Candidates(OperationRequest request, DateTimeOffset now)
     {
         int hour = HourOfWeek(now.UtcDateTime.DayOfWeek, now.UtcDateTime.Hour);
         string keyId = request.KeyId;
@@ -116,7 +118,7 @@ internal sealed class RuleIndex
             {
                 foreach (int position in slots[0])
                 {
-                    yield return bucket.Rules[position];
+                    yield return bucket.Matchers[position];
                 }
 
                 continue;
@@ -148,7 +150,7 @@ internal sealed class RuleIndex
                     }
                 }
 
-                yield return bucket.Rules[next];
+                yield return bucket.Matchers[next];
             }
         }
     }
@@ -848,8 +850,10 @@ internal sealed class RuleIndex
         /// <summary>The arguments some rule of this bucket is filed under by interval.</summary>
         private readonly string[] _rangeArgs;
 
-        public Bucket(List<PolicyRule> rules)
+        public Bucket(List<RuleMatcher> matchers)
         {
+            Matchers = [.. matchers];
+            List<PolicyRule> rules = [.. matchers.Select(m => m.Rule)];
             Rules = [.. rules];
             var slots = new Dictionary<Slot, List<int>>();
             var lists = new HashSet<Where>();
@@ -1052,6 +1056,9 @@ internal sealed class RuleIndex
         }
 
         public PolicyRule[] Rules { get; }
+
+        /// <summary>The compiled matchers of <see cref="Rules"/>, position for position.</summary>
+        public RuleMatcher[] Matchers { get; }
 
         /// <summary>Whether some rule of this bucket is filed by venue; contract; chain id; selector; hour (<see cref="PlacesOf"/>).</summary>
         private readonly bool _venues, _contracts, _chainIds, _selectors, _hours;
