@@ -561,9 +561,21 @@ internal sealed class RuleIndex
         }
 
         /// <summary>The rules (positions in document order) whose interval holds <paramref name="value"/>.</summary>
+        /// <remarks>
+        /// The positions found are marked in a bit set over the positions filed here and read out in order: no list to
+        /// grow and sort when most of a thousand caps hold the number (the bench's <c>unindexed</c> layout).
+        /// </remarks>
         public int[] Holding(decimal value)
         {
-            var held = new List<int>();
+            if (All.Length == 0)
+            {
+                return [];
+            }
+
+            int words = (All[^1] >> 6) + 1;
+            Span<ulong> held = words <= 256 ? stackalloc ulong[words] : new ulong[words];
+            held.Clear();
+            int count = 0;
             if (_bands.Length > 0)
             {
                 // The bands that start at or before the value are a prefix [0, starting); of those, report the ones whose
@@ -582,41 +594,77 @@ internal sealed class RuleIndex
                     }
                 }
 
-                Stab(0, _bands.Length, lo, value, held);
+                Stab(0, _bands.Length, lo, value, held, ref count);
             }
 
-            foreach ((decimal bound, bool included, int position) in _floors)
+            MarkReached(_floors, value, below: true, held, ref count);
+            MarkReached(_ceilings, value, below: false, held, ref count);
+
+            var positions = new int[count];
+            int next = 0;
+            for (int w = 0; w < held.Length; w++)
             {
-                if (bound > value)
+                for (ulong bits = held[w]; bits != 0; bits &= bits - 1)
                 {
-                    break;
-                }
-
-                if (bound < value || included)
-                {
-                    held.Add(position);
+                    positions[next++] = (w << 6) + System.Numerics.BitOperations.TrailingZeroCount(bits);
                 }
             }
 
-            foreach ((decimal bound, bool included, int position) in _ceilings)
-            {
-                if (bound < value)
-                {
-                    break;
-                }
-
-                if (bound > value || included)
-                {
-                    held.Add(position);
-                }
-            }
-
-            held.Sort();
-            return [.. held];
+            return positions;
         }
 
-        /// <summary>Adds the bands of the subtree over [lo, hi) below index <paramref name="starting"/> whose high end reaches <paramref name="value"/>.</summary>
-        private void Stab(int lo, int hi, int starting, decimal value, List<int> into)
+        /// <summary>
+        /// Marks the floors (<paramref name="below"/>: sorted by bound, ascending) or ceilings (descending) that hold
+        /// <paramref name="value"/>: those strictly on its side, a prefix found by binary search, and of those at the
+        /// value itself the included ones.
+        /// </summary>
+        private static void MarkReached((decimal Bound, bool Included, int Position)[] ends, decimal value, bool below, Span<ulong> held, ref int count)
+        {
+            int strictly = Prefix(ends, value, below, orEqual: false);
+            int reached = Prefix(ends, value, below, orEqual: true);
+            for (int i = 0; i < reached; i++)
+            {
+                if (i < strictly || ends[i].Included)
+                {
+                    Mark(held, ends[i].Position, ref count);
+                }
+            }
+        }
+
+        /// <summary>How many of <paramref name="ends"/> lie strictly on the value's side (below it for floors, above for ceilings), or on it too.</summary>
+        private static int Prefix((decimal Bound, bool Included, int Position)[] ends, decimal value, bool below, bool orEqual)
+        {
+            int lo = 0, hi = ends.Length;
+            while (lo < hi)
+            {
+                int mid = (lo + hi) >>> 1;
+                int c = ends[mid].Bound.CompareTo(value);
+                bool inside = (below ? c < 0 : c > 0) || (orEqual && c == 0);
+                if (inside)
+                {
+                    lo = mid + 1;
+                }
+                else
+                {
+                    hi = mid;
+                }
+            }
+
+            return lo;
+        }
+
+        private static void Mark(Span<ulong> held, int position, ref int count)
+        {
+            ulong bit = 1UL << (position & 63);
+            if ((held[position >> 6] & bit) == 0)
+            {
+                held[position >> 6] |= bit;
+                count++;
+            }
+        }
+
+        /// <summary>Marks the bands of the subtree over [lo, hi) below index <paramref name="starting"/> whose high end reaches <paramref name="value"/>.</summary>
+        private void Stab(int lo, int hi, int starting, decimal value, Span<ulong> into, ref int count)
         {
             if (lo >= hi || lo >= starting)
             {
@@ -629,13 +677,13 @@ internal sealed class RuleIndex
                 return; // no band in this subtree reaches the value
             }
 
-            Stab(lo, mid, starting, value, into);
+            Stab(lo, mid, starting, value, into, ref count);
             if (mid < starting && _bands[mid].High.Reaches(value))
             {
-                into.Add(_bands[mid].Position);
+                Mark(into, _bands[mid].Position, ref count);
             }
 
-            Stab(mid + 1, hi, starting, value, into);
+            Stab(mid + 1, hi, starting, value, into, ref count);
         }
     }
 
