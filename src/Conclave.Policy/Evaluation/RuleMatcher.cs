@@ -161,7 +161,8 @@ internal sealed class RuleMatcher
         for (int i = 0; i < conditions.Length; i++)
         {
             CompiledCondition c = conditions[i];
-            if (!input.TryGet(c.Ordinal, c.Arg, out PolicyValue v))
+            ref readonly Argument a = ref input.Get(c.Ordinal, c.Arg);
+            if (!a.Present)
             {
                 if (!_whenUnknown)
                 {
@@ -171,7 +172,7 @@ internal sealed class RuleMatcher
                 continue;
             }
 
-            switch (c.Holds(in v))
+            switch (c.Holds(in a))
             {
                 case Truth.False:
                 case Truth.Unknown when !_whenUnknown:
@@ -234,6 +235,15 @@ internal sealed class RuleMatcher
         private readonly decimal _high;
         private readonly IReadOnlyList<PolicyValue> _values;
 
+        /// <summary>
+        /// For a range, its bounds as whole numbers for whole-number arguments (<see cref="_wholeLow"/>, <see cref="_wholeHigh"/>):
+        /// for a whole n, n &lt; b exactly when n &lt; ⌈b⌉, n ≤ b when n ≤ ⌊b⌋, n &gt; b when n &gt; ⌊b⌋, n ≥ b when n ≥ ⌈b⌉.
+        /// False when a bound's rounding does not fit a long (the decimal comparison is used).
+        /// </summary>
+        private readonly bool _whole;
+        private readonly long _wholeLow;
+        private readonly long _wholeHigh;
+
         public CompiledCondition(Condition c, int ordinal)
         {
             Arg = c.Arg;
@@ -248,10 +258,13 @@ internal sealed class RuleMatcher
                 case ConditionOperator.Lt or ConditionOperator.Lte or ConditionOperator.Gt or ConditionOperator.Gte:
                     _value = c.Value!.Value;
                     _low = _value.Number;
+                    decimal rounded = c.Op is ConditionOperator.Lt or ConditionOperator.Gte ? decimal.Ceiling(_low) : decimal.Floor(_low);
+                    _whole = Argument.TryWhole(rounded, out _wholeLow);
                     break;
                 case ConditionOperator.Between:
                     _low = c.Min!.Value;
                     _high = c.Max!.Value;
+                    _whole = Argument.TryWhole(decimal.Ceiling(_low), out _wholeLow) & Argument.TryWhole(decimal.Floor(_high), out _wholeHigh);
                     break;
             }
         }
@@ -260,14 +273,28 @@ internal sealed class RuleMatcher
 
         public int Ordinal { get; }
 
-        public Truth Holds(in PolicyValue v)
+        public Truth Holds(in Argument a)
         {
+            ref readonly PolicyValue v = ref a.Value;
             switch (_op)
             {
                 case ConditionOperator.Lt or ConditionOperator.Lte or ConditionOperator.Gt or ConditionOperator.Gte or ConditionOperator.Between:
                     if (v.Kind != PolicyValueKind.Number)
                     {
                         return Truth.Unknown;
+                    }
+
+                    if (_whole && a.IsWhole)
+                    {
+                        long w = a.Whole;
+                        return Of(_op switch
+                        {
+                            ConditionOperator.Lt => w < _wholeLow,
+                            ConditionOperator.Lte => w <= _wholeLow,
+                            ConditionOperator.Gt => w > _wholeLow,
+                            ConditionOperator.Gte => w >= _wholeLow,
+                            _ => w >= _wholeLow && w <= _wholeHigh,
+                        });
                     }
 
                     decimal n = v.Number;
@@ -426,9 +453,12 @@ internal sealed class MatchInput
 {
     private readonly IReadOnlyDictionary<string, PolicyValue> _args;
 
-    /// <summary>Per argument ordinal: 0 not looked up yet, 1 missing, 2 present (<see cref="_values"/>).</summary>
-    private readonly byte[]? _state;
-    private readonly PolicyValue[]? _values;
+    /// <summary>Per argument ordinal: whether it has been looked up yet, and what was found (<see cref="_values"/>).</summary>
+    private readonly bool[]? _read;
+    private readonly Argument[]? _values;
+
+    /// <summary>The last argument looked up by name, for a document past <see cref="ArgumentOrdinals.SlotsUpTo"/> arguments.</summary>
+    private Argument _byName;
 
     public MatchInput(OperationRequest request, DateTimeOffset now, ArgumentOrdinals arguments)
     {
@@ -451,8 +481,8 @@ internal sealed class MatchInput
         PreviousDay = RuleMatcher.DayBit(utc.AddDays(-1).DayOfWeek);
         if (arguments.Count <= ArgumentOrdinals.SlotsUpTo)
         {
-            _state = new byte[arguments.Count];
-            _values = new PolicyValue[arguments.Count];
+            _read = new bool[arguments.Count];
+            _values = new Argument[arguments.Count];
         }
     }
 
@@ -468,24 +498,63 @@ internal sealed class MatchInput
 
     public int PreviousDay { get; }
 
-    /// <summary>The request's argument <paramref name="arg"/> (ordinal <paramref name="ordinal"/> in the document).</summary>
-    public bool TryGet(int ordinal, string arg, out PolicyValue value)
+    /// <summary>
+    /// The request's argument <paramref name="arg"/> (ordinal <paramref name="ordinal"/> in the document); read before the
+    /// next call (by name, the same storage is reused).
+    /// </summary>
+    public ref readonly Argument Get(int ordinal, string arg)
     {
-        if (_state is null)
+        if (_read is null)
         {
-            return _args.TryGetValue(arg, out value);
+            _byName = Argument.Of(_args, arg);
+            return ref _byName;
         }
 
-        byte state = _state[ordinal];
-        if (state == 0)
+        ref Argument a = ref _values![ordinal];
+        if (!_read[ordinal])
         {
-            bool found = _args.TryGetValue(arg, out value);
-            _values![ordinal] = value;
-            _state[ordinal] = found ? (byte)2 : (byte)1;
-            return found;
+            a = Argument.Of(_args, arg);
+            _read[ordinal] = true;
         }
 
-        value = _values![ordinal];
-        return state == 2;
+        return ref a;
+    }
+}
+
+/// <summary>A request's argument as a decision reads it: present or not, its value, and a whole number as a long.</summary>
+internal readonly struct Argument
+{
+    /// <summary>The value (default when not <see cref="Present"/>); a field, so conditions read it in place.</summary>
+    public readonly PolicyValue Value;
+
+    private Argument(PolicyValue value)
+    {
+        Present = true;
+        Value = value;
+        long whole = 0;
+        IsWhole = value.Kind == PolicyValueKind.Number && TryWhole(value.Number, out whole);
+        Whole = whole;
+    }
+
+    public bool Present { get; }
+
+    /// <summary>Whether <see cref="Value"/> is a number without a fraction that fits a long (<see cref="Whole"/>).</summary>
+    public bool IsWhole { get; }
+
+    public long Whole { get; }
+
+    public static Argument Of(IReadOnlyDictionary<string, PolicyValue> args, string arg) =>
+        args.TryGetValue(arg, out PolicyValue v) ? new Argument(v) : default;
+
+    public static bool TryWhole(decimal n, out long whole)
+    {
+        if (n >= long.MinValue && n <= long.MaxValue && decimal.Truncate(n) == n)
+        {
+            whole = (long)n;
+            return true;
+        }
+
+        whole = 0;
+        return false;
     }
 }
