@@ -45,7 +45,7 @@ internal sealed class RuleMatcher
         _principals = TextSet.OrNull(m.Principals);
         if (m.Roles.Count > 0)
         {
-            (_roles, _otherRoles) = Mask(m.Roles, 32);
+            (_roles, _otherRoles) = Mask(m.Roles, MatchInput.RoleBits);
         }
 
         if (m.Keys.Count > 0 || m.Labels.Count > 0)
@@ -118,7 +118,7 @@ internal sealed class RuleMatcher
             return false;
         }
 
-        if ((_roles != 0 || _otherRoles is not null) && (_roles & input.RoleMask) == 0 && !AnyRole(_otherRoles, req.Principal))
+        if ((_roles != 0 || _otherRoles is not null) && (_roles & input.RoleMask()) == 0 && !AnyRole(_otherRoles, req.Principal))
         {
             return false;
         }
@@ -477,20 +477,16 @@ internal sealed class MatchInput
         ArgumentNullException.ThrowIfNull(arguments);
         Request = request;
         _args = request.Args;
-        foreach (Role r in request.Principal.RoleSet)
-        {
-            if ((uint)r < 32)
-            {
-                RoleMask |= 1u << (int)r;
-            }
-        }
-
         OperationBit = (uint)request.Operation < 32 ? 1u << (int)request.Operation : 0;
         DateTime utc = now.UtcDateTime;
         Minute = (utc.Hour * 60) + utc.Minute;
         Day = RuleMatcher.DayBit(utc.DayOfWeek);
         PreviousDay = RuleMatcher.DayBit(utc.AddDays(-1).DayOfWeek);
-        if (arguments.Count <= ArgumentOrdinals.SlotsUpTo)
+        if (arguments.Count == 0)
+        {
+            (_read, _values) = ([], []);
+        }
+        else if (arguments.Count <= ArgumentOrdinals.SlotsUpTo)
         {
             _read = new bool[arguments.Count];
             _values = new Argument[arguments.Count];
@@ -499,7 +495,31 @@ internal sealed class MatchInput
 
     public OperationRequest Request { get; }
 
-    public uint RoleMask { get; }
+    /// <summary>The roles a rule's mask holds (those of <see cref="Role"/>, 0–4); any other value is checked through <see cref="Principal.HasRole"/>.</summary>
+    internal const int RoleBits = 5;
+
+    /// <summary>-1 until <see cref="RoleMask"/> is first asked for.</summary>
+    private long _roleMask = -1;
+
+    /// <summary>The principal's roles among the first <see cref="RoleBits"/>, read on first use (a set lookup each).</summary>
+    public uint RoleMask()
+    {
+        if (_roleMask < 0)
+        {
+            uint mask = 0;
+            for (int r = 0; r < RoleBits; r++)
+            {
+                if (Request.Principal.HasRole((Role)r))
+                {
+                    mask |= 1u << r;
+                }
+            }
+
+            _roleMask = mask;
+        }
+
+        return (uint)_roleMask;
+    }
 
     public uint OperationBit { get; }
 
