@@ -143,8 +143,8 @@ public sealed class PolicyPropertyTests
             // The rule index never hides a rule that matches, and returns each candidate once.
             var candidates = policy.Candidates(req, s_now).ToList();
             Assert.Equal(candidates.Count, candidates.Distinct().Count());
-            Assert.All(policy.Rules.Where(rule => RuleMatcher.Matches(rule, req, s_now)), rule => Assert.Contains(rule, candidates));
-            if (policy.Rules.Any(rule => rule.Effect == Effect.Deny && RuleMatcher.Matches(rule, req, s_now)))
+            Assert.All(policy.Rules.Where(rule => ReferenceMatcher.Matches(rule, req, s_now)), rule => Assert.Contains(rule, candidates));
+            if (policy.Rules.Any(rule => rule.Effect == Effect.Deny && ReferenceMatcher.Matches(rule, req, s_now)))
             {
                 matchedDenies++;
                 Assert.True(d.Outcome == DecisionOutcome.Deny, $"{TestSeed.EnvironmentVariable}={TestSeed.Run} stream {stream} case {i}: a deny rule matched but the decision is {d.ToJson()}");

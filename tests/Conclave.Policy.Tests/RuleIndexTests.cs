@@ -26,7 +26,7 @@ public sealed class RuleIndexTests
     private static readonly string[] s_selectors = ["0xa9059cbb", "0x095ea7b3", "0x23b872dd"];
     private static readonly DateTimeOffset s_now = new(2026, 11, 30, 12, 0, 0, TimeSpan.Zero);
 
-    private static JsonObject Rule(Random r, string id)
+    internal static JsonObject Rule(Random r, string id)
     {
         JsonObject rule = RandomRule(r, id);
         JsonObject match = rule["match"]!.AsObject();
@@ -101,7 +101,7 @@ public sealed class RuleIndexTests
     private static readonly string[] s_days = ["sun", "mon", "tue", "sat"];
 
     /// <summary>A decision time: at the edges of the windows <see cref="Rule"/> draws (before and after midnight, across the week's end) or any minute of the week.</summary>
-    private static DateTimeOffset Time(Random r)
+    internal static DateTimeOffset Time(Random r)
     {
         DateTimeOffset sunday = new(2026, 11, 29, 0, 0, 0, TimeSpan.Zero);
         int[] edges = [0, 59, 60, 660, 719, 720, 721, 750, 779, 780, 781, 1319, 1320, 1394, 1395, 1439];
@@ -137,7 +137,7 @@ public sealed class RuleIndexTests
         return list;
     }
 
-    private static JsonObject ArgumentCondition(Random r) => r.Next(11) switch
+    internal static JsonObject ArgumentCondition(Random r) => r.Next(11) switch
     {
         10 => new JsonObject { ["arg"] = "to", ["op"] = "in-list", ["values"] = Allowlist(r) },
         6 or 7 => new JsonObject { ["arg"] = "to", ["op"] = "not-in-list", ["values"] = Allowlist(r) },
@@ -162,7 +162,7 @@ public sealed class RuleIndexTests
     /// by the next one). A few members deny or require approval (in one family in four most do: filed failing closed, never nested), some are shadow
     /// rules or carry a limit; the family's match is one operation or any, sometimes a venue, so most requests reach it.
     /// </summary>
-    private static IEnumerable<JsonObject> Family(Random r, string prefix)
+    internal static IEnumerable<JsonObject> Family(Random r, string prefix)
     {
         int sharedKind = r.Next(7);
         JsonObject shared = sharedKind switch
@@ -233,7 +233,7 @@ public sealed class RuleIndexTests
         }
     }
 
-    private static OperationRequest Request(Random r)
+    internal static OperationRequest Request(Random r)
     {
         OperationRequest req = RandomRequest(r);
         string[] labels = [.. s_labels.Where(_ => r.Next(2) == 0)];
@@ -328,7 +328,7 @@ public sealed class RuleIndexTests
                 List<PolicyRule> candidates = [.. policy.Candidates(req, now)];
                 List<PolicyRule> all = [.. policy.CandidatesByPrincipalAndOperation(req)];
                 Assert.Equal(candidates.Count, candidates.Distinct().Count());
-                Assert.All(policy.Rules.Where(rule => RuleMatcher.Matches(rule, req, now)), rule => Assert.Contains(rule, candidates));
+                Assert.All(policy.Rules.Where(rule => ReferenceMatcher.Matches(rule, req, now)), rule => Assert.Contains(rule, candidates));
                 Assert.Equal(all.Where(candidates.Contains), candidates);
                 narrowed += all.Count - candidates.Count;
                 switch (indexed.Outcome)
@@ -870,7 +870,7 @@ public sealed class RuleIndexTests
             {
                 OperationRequest req = AgentLiquidates(("to", to));
                 string where = $"{TestSeed.EnvironmentVariable}={TestSeed.Run} round {round} to {to?.Text ?? "missing"}";
-                string[] scan = [.. policy.CandidatesByPrincipalAndOperation(req).Where(rule => RuleMatcher.Matches(rule, req, s_now)).Select(rule => rule.Id)];
+                string[] scan = [.. policy.CandidatesByPrincipalAndOperation(req).Where(rule => ReferenceMatcher.Matches(rule, req, s_now)).Select(rule => rule.Id)];
                 string[] indexed = [.. policy.Candidates(req, s_now).Select(rule => rule.Id)];
                 Assert.True(scan.SequenceEqual(indexed), $"{where}: expected [{string.Join(",", scan)}], got [{string.Join(",", indexed)}]");
                 var context = new EvaluationContext(RiskLevel.Normal, s_now);

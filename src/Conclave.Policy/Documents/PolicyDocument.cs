@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text.Json;
+using Conclave.Policy.Evaluation;
 using Conclave.Policy.Operations;
 using Conclave.Policy.Risk;
 
@@ -23,7 +24,9 @@ public sealed class PolicyDocument
         Rules = rules;
         _levels = levels;
         LevelApproval = levelApproval;
-        _index = new RuleIndex(rules);
+        Arguments = new ArgumentOrdinals(rules);
+        Matchers = [.. rules.Select(r => new RuleMatcher(r, Arguments))];
+        _index = new RuleIndex(Matchers);
         HasShadowRules = rules.Any(r => r.Mode == RuleMode.Shadow);
         CanonicalJson = PolicyCanonicalWriter.Write(this);
         Hash = "sha256:" + Convert.ToHexStringLower(SHA256.HashData(CanonicalJson));
@@ -56,10 +59,23 @@ public sealed class PolicyDocument
     /// key (id or label), venue, contract, chain id, selector, the hour of the week at <paramref name="now"/> or role, and
     /// argument values. Every criterion is still checked per rule.
     /// </summary>
-    internal IEnumerable<PolicyRule> Candidates(OperationRequest request, DateTimeOffset now) => _index.Candidates(request, now);
+    internal IEnumerable<PolicyRule> Candidates(OperationRequest request, DateTimeOffset now) => CandidateMatchers(request, now).Select(m => m.Rule);
 
     /// <summary>The rules of the principal and operation alone (the index's first level): the reference for tests.</summary>
     internal IEnumerable<PolicyRule> CandidatesByPrincipalAndOperation(OperationRequest request) =>
+        MatchersByPrincipalAndOperation(request).Select(m => m.Rule);
+
+    /// <summary>The arguments the document's conditions name, by ordinal (<see cref="RuleMatcher"/>).</summary>
+    internal ArgumentOrdinals Arguments { get; }
+
+    /// <summary>Every rule, compiled (<see cref="RuleMatcher"/>), in the order of <see cref="Rules"/>.</summary>
+    internal IReadOnlyList<RuleMatcher> Matchers { get; }
+
+    /// <summary><see cref="Candidates"/>, compiled (<see cref="RuleMatcher"/>).</summary>
+    internal IEnumerable<RuleMatcher> CandidateMatchers(OperationRequest request, DateTimeOffset now) => _index.Candidates(request, now);
+
+    /// <summary><see cref="CandidatesByPrincipalAndOperation"/>, compiled.</summary>
+    internal IEnumerable<RuleMatcher> MatchersByPrincipalAndOperation(OperationRequest request) =>
         _index.ByPrincipalAndOperation(request.Principal.Id, request.Operation);
 
     /// <summary>Parses and validates a document; every error is a <see cref="PolicyFormatException"/> naming the field.</summary>

@@ -1,3 +1,4 @@
+using Conclave.Policy.Evaluation;
 using Conclave.Policy.Operations;
 using Conclave.Policy.Principals;
 
@@ -43,23 +44,24 @@ internal sealed class RuleIndex
 
     private readonly Dictionary<(string? Principal, OperationKind? Operation), Bucket> _buckets;
 
-    public RuleIndex(IReadOnlyList<PolicyRule> rules)
+    public RuleIndex(IReadOnlyList<RuleMatcher> matchers)
     {
-        var lists = new Dictionary<(string?, OperationKind?), List<PolicyRule>>();
-        foreach (PolicyRule rule in rules)
+        var lists = new Dictionary<(string?, OperationKind?), List<RuleMatcher>>();
+        foreach (RuleMatcher matcher in matchers)
         {
+            PolicyRule rule = matcher.Rule;
             string?[] principals = rule.Match.Principals.Count == 0 ? [null] : [.. rule.Match.Principals.Distinct(StringComparer.Ordinal)];
             OperationKind?[] ops = rule.Match.Operations.Count == 0 ? [null] : [.. rule.Match.Operations.Distinct().Select(o => (OperationKind?)o)];
             foreach (string? p in principals)
             {
                 foreach (OperationKind? o in ops)
                 {
-                    if (!lists.TryGetValue((p, o), out List<PolicyRule>? list))
+                    if (!lists.TryGetValue((p, o), out List<RuleMatcher>? list))
                     {
                         lists[(p, o)] = list = [];
                     }
 
-                    list.Add(rule);
+                    list.Add(matcher);
                 }
             }
         }
@@ -72,13 +74,13 @@ internal sealed class RuleIndex
         [(principalId, operation), (principalId, null), (null, operation), (null, null)];
 
     /// <summary>Every rule of the (principal, operation) buckets: the first level alone (the reference the tests compare against).</summary>
-    public IEnumerable<PolicyRule> ByPrincipalAndOperation(string principalId, OperationKind operation)
+    public IEnumerable<RuleMatcher> ByPrincipalAndOperation(string principalId, OperationKind operation)
     {
         foreach ((string?, OperationKind?) key in Buckets(principalId, operation))
         {
             if (_buckets.TryGetValue(key, out Bucket? bucket))
             {
-                foreach (PolicyRule rule in bucket.Rules)
+                foreach (RuleMatcher rule in bucket.Matchers)
                 {
                     yield return rule;
                 }
@@ -91,7 +93,7 @@ internal sealed class RuleIndex
     /// contract: those of <see cref="ByPrincipalAndOperation"/> whose key/label, venue and contract lists are empty or
     /// name the request's (and whose indexed argument condition can hold), in the same order.
     /// </summary>
-    public IEnumerable<PolicyRule> Candidates(OperationRequest request, DateTimeOffset now)
+    public IEnumerable<RuleMatcher> Candidates(OperationRequest request, DateTimeOffset now)
     {
         int hour = HourOfWeek(now.UtcDateTime.DayOfWeek, now.UtcDateTime.Hour);
         string keyId = request.KeyId;
@@ -116,7 +118,7 @@ internal sealed class RuleIndex
             {
                 foreach (int position in slots[0])
                 {
-                    yield return bucket.Rules[position];
+                    yield return bucket.Matchers[position];
                 }
 
                 continue;
@@ -148,7 +150,7 @@ internal sealed class RuleIndex
                     }
                 }
 
-                yield return bucket.Rules[next];
+                yield return bucket.Matchers[next];
             }
         }
     }
@@ -559,9 +561,21 @@ internal sealed class RuleIndex
         }
 
         /// <summary>The rules (positions in document order) whose interval holds <paramref name="value"/>.</summary>
+        /// <remarks>
+        /// The positions found are marked in a bit set over the positions filed here and read out in order: no list to
+        /// grow and sort when most of a thousand caps hold the number (the bench's <c>unindexed</c> layout).
+        /// </remarks>
         public int[] Holding(decimal value)
         {
-            var held = new List<int>();
+            if (All.Length == 0)
+            {
+                return [];
+            }
+
+            int words = (All[^1] >> 6) + 1;
+            Span<ulong> held = words <= 256 ? stackalloc ulong[words] : new ulong[words];
+            held.Clear();
+            int count = 0;
             if (_bands.Length > 0)
             {
                 // The bands that start at or before the value are a prefix [0, starting); of those, report the ones whose
@@ -580,41 +594,77 @@ internal sealed class RuleIndex
                     }
                 }
 
-                Stab(0, _bands.Length, lo, value, held);
+                Stab(0, _bands.Length, lo, value, held, ref count);
             }
 
-            foreach ((decimal bound, bool included, int position) in _floors)
+            MarkReached(_floors, value, below: true, held, ref count);
+            MarkReached(_ceilings, value, below: false, held, ref count);
+
+            var positions = new int[count];
+            int next = 0;
+            for (int w = 0; w < held.Length; w++)
             {
-                if (bound > value)
+                for (ulong bits = held[w]; bits != 0; bits &= bits - 1)
                 {
-                    break;
-                }
-
-                if (bound < value || included)
-                {
-                    held.Add(position);
+                    positions[next++] = (w << 6) + System.Numerics.BitOperations.TrailingZeroCount(bits);
                 }
             }
 
-            foreach ((decimal bound, bool included, int position) in _ceilings)
-            {
-                if (bound < value)
-                {
-                    break;
-                }
-
-                if (bound > value || included)
-                {
-                    held.Add(position);
-                }
-            }
-
-            held.Sort();
-            return [.. held];
+            return positions;
         }
 
-        /// <summary>Adds the bands of the subtree over [lo, hi) below index <paramref name="starting"/> whose high end reaches <paramref name="value"/>.</summary>
-        private void Stab(int lo, int hi, int starting, decimal value, List<int> into)
+        /// <summary>
+        /// Marks the floors (<paramref name="below"/>: sorted by bound, ascending) or ceilings (descending) that hold
+        /// <paramref name="value"/>: those strictly on its side, a prefix found by binary search, and of those at the
+        /// value itself the included ones.
+        /// </summary>
+        private static void MarkReached((decimal Bound, bool Included, int Position)[] ends, decimal value, bool below, Span<ulong> held, ref int count)
+        {
+            int strictly = Prefix(ends, value, below, orEqual: false);
+            int reached = Prefix(ends, value, below, orEqual: true);
+            for (int i = 0; i < reached; i++)
+            {
+                if (i < strictly || ends[i].Included)
+                {
+                    Mark(held, ends[i].Position, ref count);
+                }
+            }
+        }
+
+        /// <summary>How many of <paramref name="ends"/> lie strictly on the value's side (below it for floors, above for ceilings), or on it too.</summary>
+        private static int Prefix((decimal Bound, bool Included, int Position)[] ends, decimal value, bool below, bool orEqual)
+        {
+            int lo = 0, hi = ends.Length;
+            while (lo < hi)
+            {
+                int mid = (lo + hi) >>> 1;
+                int c = ends[mid].Bound.CompareTo(value);
+                bool inside = (below ? c < 0 : c > 0) || (orEqual && c == 0);
+                if (inside)
+                {
+                    lo = mid + 1;
+                }
+                else
+                {
+                    hi = mid;
+                }
+            }
+
+            return lo;
+        }
+
+        private static void Mark(Span<ulong> held, int position, ref int count)
+        {
+            ulong bit = 1UL << (position & 63);
+            if ((held[position >> 6] & bit) == 0)
+            {
+                held[position >> 6] |= bit;
+                count++;
+            }
+        }
+
+        /// <summary>Marks the bands of the subtree over [lo, hi) below index <paramref name="starting"/> whose high end reaches <paramref name="value"/>.</summary>
+        private void Stab(int lo, int hi, int starting, decimal value, Span<ulong> into, ref int count)
         {
             if (lo >= hi || lo >= starting)
             {
@@ -627,13 +677,13 @@ internal sealed class RuleIndex
                 return; // no band in this subtree reaches the value
             }
 
-            Stab(lo, mid, starting, value, into);
+            Stab(lo, mid, starting, value, into, ref count);
             if (mid < starting && _bands[mid].High.Reaches(value))
             {
-                into.Add(_bands[mid].Position);
+                Mark(into, _bands[mid].Position, ref count);
             }
 
-            Stab(mid + 1, hi, starting, value, into);
+            Stab(mid + 1, hi, starting, value, into, ref count);
         }
     }
 
@@ -848,8 +898,10 @@ internal sealed class RuleIndex
         /// <summary>The arguments some rule of this bucket is filed under by interval.</summary>
         private readonly string[] _rangeArgs;
 
-        public Bucket(List<PolicyRule> rules)
+        public Bucket(List<RuleMatcher> matchers)
         {
+            Matchers = [.. matchers];
+            List<PolicyRule> rules = [.. matchers.Select(m => m.Rule)];
             Rules = [.. rules];
             var slots = new Dictionary<Slot, List<int>>();
             var lists = new HashSet<Where>();
@@ -1052,6 +1104,9 @@ internal sealed class RuleIndex
         }
 
         public PolicyRule[] Rules { get; }
+
+        /// <summary>The compiled matchers of <see cref="Rules"/>, position for position.</summary>
+        public RuleMatcher[] Matchers { get; }
 
         /// <summary>Whether some rule of this bucket is filed by venue; contract; chain id; selector; hour (<see cref="PlacesOf"/>).</summary>
         private readonly bool _venues, _contracts, _chainIds, _selectors, _hours;

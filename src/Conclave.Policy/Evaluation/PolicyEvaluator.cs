@@ -88,14 +88,16 @@ public static class PolicyEvaluator
 
         var denies = new List<string>();
         var permitting = new List<PolicyRule>();
-        foreach (var rule in byKeyAndVenue ? policy.Candidates(req, ctx.Now) : policy.CandidatesByPrincipalAndOperation(req))
+        var input = new MatchInput(req, ctx.Now, policy.Arguments);
+        foreach (RuleMatcher matcher in byKeyAndVenue ? policy.CandidateMatchers(req, ctx.Now) : policy.MatchersByPrincipalAndOperation(req))
         {
+            PolicyRule rule = matcher.Rule;
             if (rule.Mode == RuleMode.Shadow && !includeShadow)
             {
                 continue;
             }
 
-            if (!RuleMatcher.Matches(rule, req, ctx.Now))
+            if (!matcher.Matches(input))
             {
                 continue;
             }
