@@ -459,6 +459,42 @@ internal sealed class RuleIndex
         _ => null,
     };
 
+    /// <summary>How many of <paramref name="guards"/> accept each (argument, value): a rule's guard counts once per value it lists.</summary>
+    private static Dictionary<(string, PolicyValue), int> ValueSharing(IEnumerable<(int Condition, string Arg, PolicyValue[] Values)> guards)
+    {
+        var sharing = new Dictionary<(string, PolicyValue), int>();
+        foreach ((_, string arg, PolicyValue[] values) in guards)
+        {
+            foreach (PolicyValue v in values)
+            {
+                sharing[(arg, v)] = sharing.GetValueOrDefault((arg, v)) + 1;
+            }
+        }
+
+        return sharing;
+    }
+
+    /// <summary>
+    /// Of a rule's <paramref name="guards"/> (each counted in <paramref name="sharing"/>), the one whose values the fewest
+    /// guards share, summed over its values (the first on a tie), and that sum; null and <see cref="long.MaxValue"/> without one.
+    /// </summary>
+    private static ((int Condition, string Arg, PolicyValue[] Values)? Guard, long Shared) MostSelective(
+        IEnumerable<(int Condition, string Arg, PolicyValue[] Values)> guards, Dictionary<(string, PolicyValue), int> sharing)
+    {
+        (int Condition, string Arg, PolicyValue[] Values)? best = null;
+        long fewest = long.MaxValue;
+        foreach ((int condition, string arg, PolicyValue[] values) in guards)
+        {
+            long shared = values.Sum(v => (long)sharing[(arg, v)]);
+            if (shared < fewest)
+            {
+                (best, fewest) = ((condition, arg, values), shared);
+            }
+        }
+
+        return (best, fewest);
+    }
+
     /// <summary>Numbers from <see cref="Low"/> to <see cref="High"/> (null: unbounded), each end included or not.</summary>
     private readonly record struct Interval(decimal? Low, bool LowIncluded, decimal? High, bool HighIncluded);
 
@@ -748,30 +784,13 @@ internal sealed class RuleIndex
             IEnumerable<(int Condition, string Arg, PolicyValue[] Values)> Guards(Entry e) =>
                 ArgumentGuards(rules[e.Position]).Where(g => !e.Used.Contains(g.Condition) && e.Fanout * g.Values.Length <= MaxFanout);
 
-            var sharing = new Dictionary<(string, PolicyValue), int>();
-            foreach ((_, string arg, PolicyValue[] values) in entries.SelectMany(Guards))
-            {
-                foreach (PolicyValue v in values)
-                {
-                    sharing[(arg, v)] = sharing.GetValueOrDefault((arg, v)) + 1;
-                }
-            }
-
+            Dictionary<(string, PolicyValue), int> sharing = ValueSharing(entries.SelectMany(Guards));
             var byValue = new Dictionary<(string, PolicyValue), List<Entry>>();
             var byRange = new Dictionary<string, List<(int, Interval)>>(StringComparer.Ordinal);
             var rest = new List<int>();
             foreach (Entry e in entries)
             {
-                (int Condition, string Arg, PolicyValue[] Values)? best = null;
-                long fewest = long.MaxValue;
-                foreach ((int condition, string arg, PolicyValue[] values) in Guards(e))
-                {
-                    long shared = values.Sum(v => (long)sharing[(arg, v)]);
-                    if (shared < fewest)
-                    {
-                        (best, fewest) = ((condition, arg, values), shared);
-                    }
-                }
+                ((int Condition, string Arg, PolicyValue[] Values)? best, long fewest) = MostSelective(Guards(e), sharing);
 
                 (string Arg, Interval Range)? range = null;
                 IReadOnlyList<Condition> conditions = rules[e.Position].Conditions;
@@ -926,31 +945,7 @@ internal sealed class RuleIndex
             // How many of this bucket's allow rules accept each (argument, value) by one of their conditions: a rule is filed
             // by its condition whose values the fewest rules share (the first such on a tie), so rules that share a first
             // condition and differ by a later one are still told apart.
-            var sharing = new Dictionary<(string, PolicyValue), int>();
-            foreach ((_, string arg, PolicyValue[] values) in Rules.SelectMany(ArgumentGuards))
-            {
-                foreach (PolicyValue v in values)
-                {
-                    sharing[(arg, v)] = sharing.GetValueOrDefault((arg, v)) + 1;
-                }
-            }
-
-            // The rule's argument guard whose values the fewest allow rules of the bucket share; null without one.
-            (int Condition, string Arg, PolicyValue[] Values)? MostSelective(PolicyRule rule)
-            {
-                (int Condition, string Arg, PolicyValue[] Values)? best = null;
-                long fewest = long.MaxValue;
-                foreach ((int condition, string arg, PolicyValue[] values) in ArgumentGuards(rule))
-                {
-                    long shared = values.Sum(v => (long)sharing[(arg, v)]);
-                    if (shared < fewest)
-                    {
-                        (best, fewest) = ((condition, arg, values), shared);
-                    }
-                }
-
-                return best;
-            }
+            Dictionary<(string, PolicyValue), int> sharing = ValueSharing(Rules.SelectMany(ArgumentGuards));
 
             for (int i = 0; i < Rules.Length; i++)
             {
@@ -961,7 +956,7 @@ internal sealed class RuleIndex
                 Place[] places = PlacesOf(m, Rules[i].Time);
                 lists.Add(places[0].List);
                 roles.UnionWith(places.Where(p => p.List == Where.Role).Select(p => (Role)p.Number));
-                (int Condition, string Arg, PolicyValue[] Values)? guard = MostSelective(Rules[i]);
+                (int Condition, string Arg, PolicyValue[] Values)? guard = MostSelective(ArgumentGuards(Rules[i]), sharing).Guard;
                 (int Condition, string Arg, Interval Range, bool FailClosed)? rangeGuard = RangeGuard(Rules[i]);
                 (string Arg, PolicyValue[] Values, PolicyValueKind? OnlyKind)? failClosedValues = rangeGuard is null ? FailClosedValueGuard(Rules[i]) : null;
                 if (failClosedValues is { } fc)

@@ -295,28 +295,7 @@ internal sealed class RuleMatcher
                         return Truth.Unknown;
                     }
 
-                    if (_whole && a.IsWhole)
-                    {
-                        long w = a.Whole;
-                        return Of(_op switch
-                        {
-                            ConditionOperator.Lt => w < _wholeLow,
-                            ConditionOperator.Lte => w <= _wholeLow,
-                            ConditionOperator.Gt => w > _wholeLow,
-                            ConditionOperator.Gte => w >= _wholeLow,
-                            _ => w >= _wholeLow && w <= _wholeHigh,
-                        });
-                    }
-
-                    decimal n = v.Number;
-                    return Of(_op switch
-                    {
-                        ConditionOperator.Lt => n < _low,
-                        ConditionOperator.Lte => n <= _low,
-                        ConditionOperator.Gt => n > _low,
-                        ConditionOperator.Gte => n >= _low,
-                        _ => n >= _low && n <= _high,
-                    });
+                    return Of(_whole && a.IsWhole ? InRange(_op, a.Whole, _wholeLow, _wholeHigh) : InRange(_op, v.Number, _low, _high));
                 case ConditionOperator.Eq or ConditionOperator.Ne:
                     if (v.Kind != _value.Kind)
                     {
@@ -337,6 +316,17 @@ internal sealed class RuleMatcher
         }
 
         private static Truth Of(bool holds) => holds ? Truth.True : Truth.False;
+
+        /// <summary>Whether <paramref name="n"/> holds range operator <paramref name="op"/> against its bounds (<paramref name="high"/>: between only), as a long or as a decimal.</summary>
+        private static bool InRange<T>(ConditionOperator op, T n, T low, T high)
+            where T : System.Numerics.IComparisonOperators<T, T, bool> => op switch
+            {
+                ConditionOperator.Lt => n < low,
+                ConditionOperator.Lte => n <= low,
+                ConditionOperator.Gt => n > low,
+                ConditionOperator.Gte => n >= low,
+                _ => n >= low && n <= high,
+            };
 
         private static bool ContainsValue(IReadOnlyList<PolicyValue> values, PolicyValue v)
         {
