@@ -26,54 +26,39 @@ internal static class AuditSteps
     {
         double seconds = args.Length > 0 ? double.Parse(args[0], CultureInfo.InvariantCulture) : 10;
         string engine = args.Length > 1 ? args[1] : "sqlite";
-        string dir = Path.Combine(Path.GetTempPath(), "conclave-audit-" + Guid.NewGuid().ToString("N"));
         using Conclave.Crypto.Signing.SoftwareSigningKey signer = Conclave.Crypto.Signing.SignatureSchemes.Ed25519.GenerateKey();
         var options = new StoreOptions { CheckpointSigner = signer, CheckpointInterval = 1000 };
-        await using IConclaveStore store = engine == "postgres"
-            ? await ConclaveStore.OpenPostgresAsync(Environment.GetEnvironmentVariable("CONCLAVE_TEST_POSTGRES_DB")
-                ?? throw new InvalidOperationException("set CONCLAVE_TEST_POSTGRES_DB to a scratch database's connection string"), options)
-            : await ConclaveStore.OpenSqliteAsync(dir, options);
-        try
+        await using HarnessStore harness = await HarnessStore.OpenAsync(engine, "conclave-audit-", options);
+        IConclaveStore store = harness.Store;
+        var samples = new List<double>();
+        var slow = new List<int>();
+        var clock = Stopwatch.StartNew();
+        Console.WriteLine($"audit commit of {Entries.Length} entries, one at a time, {engine}, {seconds} s, load average {HarnessStore.LoadAverage()}");
+        for (int i = 0; clock.Elapsed.TotalSeconds < seconds; i++)
         {
-            var samples = new List<double>();
-            var slow = new List<int>();
-            var clock = Stopwatch.StartNew();
-            Console.WriteLine($"audit commit of {Entries.Length} entries, one at a time, {engine}, {seconds} s, load average {LoadAverage()}");
-            for (int i = 0; clock.Elapsed.TotalSeconds < seconds; i++)
+            long start = Stopwatch.GetTimestamp();
+            await store.Audit.AppendAllAsync(Entries).ConfigureAwait(false);
+            double us = Stopwatch.GetElapsedTime(start).TotalMicroseconds;
+            if (i >= 200)
             {
-                long start = Stopwatch.GetTimestamp();
-                await store.Audit.AppendAllAsync(Entries).ConfigureAwait(false);
-                double us = Stopwatch.GetElapsedTime(start).TotalMicroseconds;
-                if (i >= 200)
+                samples.Add(us);
+                if (us > 2_000)
                 {
-                    samples.Add(us);
-                    if (us > 2_000)
-                    {
-                        slow.Add(i);
-                    }
+                    slow.Add(i);
                 }
             }
-
-            var sorted = samples.Order().ToList();
-            double P(double q) => sorted[Math.Min(sorted.Count - 1, (int)(sorted.Count * q))];
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"commits {sorted.Count}: p50 {P(0.5):F1} µs, p90 {P(0.9):F1}, p99 {P(0.99):F1}, p99.9 {P(0.999):F1}, max {sorted[^1]:F1}; slower than 2 ms: {slow.Count}"));
-            if (slow.Count > 1)
-            {
-                var gaps = slow.Zip(slow.Skip(1), (a, b) => b - a).Order().ToList();
-                Console.WriteLine($"commits between two slower than 2 ms: median {gaps[gaps.Count / 2]}, min {gaps[0]}, max {gaps[^1]}");
-            }
-
-            return 0;
         }
-        finally
+
+        var sorted = samples.Order().ToList();
+        double P(double q) => sorted[Math.Min(sorted.Count - 1, (int)(sorted.Count * q))];
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"commits {sorted.Count}: p50 {P(0.5):F1} µs, p90 {P(0.9):F1}, p99 {P(0.99):F1}, p99.9 {P(0.999):F1}, max {sorted[^1]:F1}; slower than 2 ms: {slow.Count}"));
+        if (slow.Count > 1)
         {
-            if (Directory.Exists(dir))
-            {
-                Directory.Delete(dir, true);
-            }
+            var gaps = slow.Zip(slow.Skip(1), (a, b) => b - a).Order().ToList();
+            Console.WriteLine($"commits between two slower than 2 ms: median {gaps[gaps.Count / 2]}, min {gaps[0]}, max {gaps[^1]}");
         }
-    }
 
-    private static string LoadAverage() => File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : "?";
+        return 0;
+    }
 }

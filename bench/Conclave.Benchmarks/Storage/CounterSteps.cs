@@ -27,57 +27,44 @@ internal static class CounterSteps
     {
         double seconds = args.Length > 0 ? double.Parse(args[0], CultureInfo.InvariantCulture) : 10;
         string engine = args.Length > 1 ? args[1] : "sqlite";
-        string dir = Path.Combine(Path.GetTempPath(), "conclave-counters-" + Guid.NewGuid().ToString("N"));
-        await using IConclaveStore store = engine == "postgres"
-            ? await ConclaveStore.OpenPostgresAsync(Environment.GetEnvironmentVariable("CONCLAVE_TEST_POSTGRES_DB")
-                ?? throw new InvalidOperationException("set CONCLAVE_TEST_POSTGRES_DB to a scratch database's connection string"))
-            : await ConclaveStore.OpenSqliteAsync(dir);
-        try
+        await using HarnessStore harness = await HarnessStore.OpenAsync(engine, "conclave-counters-");
+        IConclaveStore store = harness.Store;
+        var limits = new CounterReservation[]
         {
-            var limits = new CounterReservation[]
+            new("bench|velocity|" + Guid.NewGuid().ToString("N"), 2, 1m, 2_500m, 1, null, null, long.MaxValue),
+        };
+        var plain = new List<double>();
+        var reserving = new List<double>();
+        var added = new List<double>();
+        var clock = Stopwatch.StartNew();
+        Console.WriteLine($"velocity reservation in the audit commit, {engine}, {seconds} s, load average {HarnessStore.LoadAverage()}");
+        for (int i = 0; clock.Elapsed.TotalSeconds < seconds; i++)
+        {
+            double a, b;
+            if (i % 2 == 0)
             {
-                new("bench|velocity|" + Guid.NewGuid().ToString("N"), 2, 1m, 2_500m, 1, null, null, long.MaxValue),
-            };
-            var plain = new List<double>();
-            var reserving = new List<double>();
-            var added = new List<double>();
-            var clock = Stopwatch.StartNew();
-            Console.WriteLine($"velocity reservation in the audit commit, {engine}, {seconds} s, load average {LoadAverage()}");
-            for (int i = 0; clock.Elapsed.TotalSeconds < seconds; i++)
+                a = await TimeAsync(() => store.Audit.AppendAllAsync(Entries));
+                b = await TimeAsync(() => store.PolicyCounters.TryReserveAndAppendAsync(limits, DateTimeOffset.UtcNow, Entries));
+            }
+            else
             {
-                double a, b;
-                if (i % 2 == 0)
-                {
-                    a = await TimeAsync(() => store.Audit.AppendAllAsync(Entries));
-                    b = await TimeAsync(() => store.PolicyCounters.TryReserveAndAppendAsync(limits, DateTimeOffset.UtcNow, Entries));
-                }
-                else
-                {
-                    b = await TimeAsync(() => store.PolicyCounters.TryReserveAndAppendAsync(limits, DateTimeOffset.UtcNow, Entries));
-                    a = await TimeAsync(() => store.Audit.AppendAllAsync(Entries));
-                }
-
-                if (i >= 200)
-                {
-                    plain.Add(a);
-                    reserving.Add(b);
-                    added.Add(b - a);
-                }
+                b = await TimeAsync(() => store.PolicyCounters.TryReserveAndAppendAsync(limits, DateTimeOffset.UtcNow, Entries));
+                a = await TimeAsync(() => store.Audit.AppendAllAsync(Entries));
             }
 
-            Console.WriteLine($"{"row",-44} {"p50 µs",10} {"p90 µs",10} {"samples",8}");
-            Print("audit commit, intent + decision", plain);
-            Print("the same with a reservation", reserving);
-            Print("what the reservation adds (paired)", added);
-            return 0;
-        }
-        finally
-        {
-            if (Directory.Exists(dir))
+            if (i >= 200)
             {
-                Directory.Delete(dir, true);
+                plain.Add(a);
+                reserving.Add(b);
+                added.Add(b - a);
             }
         }
+
+        Console.WriteLine($"{"row",-44} {"p50 µs",10} {"p90 µs",10} {"samples",8}");
+        Print("audit commit, intent + decision", plain);
+        Print("the same with a reservation", reserving);
+        Print("what the reservation adds (paired)", added);
+        return 0;
     }
 
     private static async Task<double> TimeAsync(Func<Task> f)
@@ -92,6 +79,4 @@ internal static class CounterSteps
         samples.Sort();
         Console.WriteLine($"{row,-44} {samples[samples.Count / 2],10:F1} {samples[samples.Count * 9 / 10],10:F1} {samples.Count,8}");
     }
-
-    private static string LoadAverage() => File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : "?";
 }
