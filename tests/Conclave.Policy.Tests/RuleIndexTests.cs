@@ -594,13 +594,14 @@ public sealed class RuleIndexTests
 
     /// <summary>
     /// Allow rules filed by a range they share (<c>amount lt 1000</c>: no <c>eq</c>/<c>one-of</c>/<c>in-list</c>) and
-    /// differing by a band of another argument are nested by the band: a request reads the band holding its series (and
-    /// the rule with the shared range alone), none of the bands without a series or without an amount under the cap. A
-    /// rule with a cap of its own beside the group stays in the interval index (read whenever its cap holds); a deny rule with the same conditions is filed failing
-    /// closed and read whenever the amount is under its cap or missing.
+    /// differing by a band of another argument are told apart by the band (every range condition of a rule is filed):
+    /// a request reads the band holding its series (and the rule with the shared range alone), none of the bands
+    /// without a series or without an amount under the cap; so does a rule with a cap of its own and a band beside the
+    /// group. A deny rule with the same conditions is filed failing closed and read whenever the amount is under its cap
+    /// or missing.
     /// </summary>
     [Fact]
-    public void Allow_rules_sharing_a_range_are_nested_by_their_other_range()
+    public void Allow_rules_sharing_a_range_are_told_apart_by_their_other_range()
     {
         var rules = new JsonArray();
         for (int i = 0; i < 999; i++)
@@ -617,16 +618,106 @@ public sealed class RuleIndexTests
         PolicyValue five = PolicyValue.Of(5m);
 
         Assert.Equal(1002, policy.CandidatesByPrincipalAndOperation(Liquidate(five, PolicyValue.Of(7m))).Count());
-        Assert.Equal(["allow", "cap-900", "t-deny"], policy.Candidates(Liquidate(five, PolicyValue.Of(7m)), s_now).Select(x => x.Id));
+        Assert.Equal(["allow", "t-deny"], policy.Candidates(Liquidate(five, PolicyValue.Of(7m)), s_now).Select(x => x.Id));
         Assert.Equal(["allow"], PolicyEvaluator.Decide(policy, Liquidate(five, PolicyValue.Of(7m)), ctx, EmptyCounters.Instance).Rules);
         Assert.Equal(["allow", "cap-900", "s0500", "t-deny"], policy.Candidates(Liquidate(five, PolicyValue.Of(1500.0m)), s_now).Select(x => x.Id));
         Assert.Equal(["allow", "s0500", "t-deny"], policy.Candidates(Liquidate(PolicyValue.Of(950m), PolicyValue.Of(1500.5m)), s_now).Select(x => x.Id));
-        Assert.Equal(["allow", "cap-900", "t-deny"], policy.Candidates(Liquidate(five, null), s_now).Select(x => x.Id));
-        Assert.Equal(["allow", "cap-900", "t-deny"], policy.Candidates(Liquidate(five, PolicyValue.OfText("1500")), s_now).Select(x => x.Id));
+        Assert.Equal(["allow", "t-deny"], policy.Candidates(Liquidate(five, null), s_now).Select(x => x.Id));
+        Assert.Equal(["allow", "t-deny"], policy.Candidates(Liquidate(five, PolicyValue.OfText("1500")), s_now).Select(x => x.Id));
         Assert.Equal(DecisionOutcome.Deny, PolicyEvaluator.Decide(policy, Liquidate(five, null), ctx, EmptyCounters.Instance).Outcome); // the deny's band fails closed
         Assert.Empty(policy.Candidates(Liquidate(PolicyValue.Of(1000m), PolicyValue.Of(1500m)), s_now)); // "lt" excludes its bound
         Assert.Equal(["t-deny"], policy.Candidates(Liquidate(null, PolicyValue.Of(1500m)), s_now).Select(x => x.Id));
         Assert.Equal(["t-deny"], policy.Candidates(Liquidate(PolicyValue.OfText("5"), PolicyValue.Of(5500m)), s_now).Select(x => x.Id));
+    }
+
+    /// <summary>
+    /// The bench's layout <c>by-two-ranges</c> (once its worst case, <c>unindexed</c>): 999 allow rules each with an amount
+    /// cap of its own that every small amount is under, differing by a band of the series, and one rule with a cap alone.
+    /// Filed by every range condition, a request reads the one band holding its series and the cap, not the thousand.
+    /// </summary>
+    [Fact]
+    public void Allow_rules_with_caps_of_their_own_are_told_apart_by_a_band_of_another_argument()
+    {
+        var rules = new JsonArray();
+        for (int i = 0; i < 999; i++)
+        {
+            rules.Add(JsonNode.Parse($$$"""{"id":"u{{{i:D4}}}","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"amount","op":"lt","value":{{{1000 + i}}}},{"arg":"series","op":"between","min":{{{10 * i}}},"max":{{{(10 * i) + 4}}}}]}"""));
+        }
+
+        rules.Add(JsonNode.Parse("""{"id":"z-cap","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"amount","op":"lt","value":1000}]}"""));
+        PolicyDocument policy = PolicyDocument.Parse(new JsonObject { ["id"] = "two-ranges", ["version"] = 1, ["rules"] = rules }.ToJsonString());
+        static OperationRequest Liquidate(PolicyValue? amount, PolicyValue? series) => AgentLiquidates(("amount", amount), ("series", series));
+
+        Assert.Equal(1000, policy.CandidatesByPrincipalAndOperation(Liquidate(PolicyValue.Of(5m), PolicyValue.Of(7m))).Count());
+        Assert.Equal(["z-cap"], policy.Candidates(Liquidate(PolicyValue.Of(5m), PolicyValue.Of(7m)), s_now).Select(x => x.Id)); // between two bands
+        Assert.Equal(["u0123", "z-cap"], policy.Candidates(Liquidate(PolicyValue.Of(5m), PolicyValue.Of(1234m)), s_now).Select(x => x.Id));
+        Assert.Equal(["u0123"], policy.Candidates(Liquidate(PolicyValue.Of(1122m), PolicyValue.Of(1230.0m)), s_now).Select(x => x.Id)); // cap 1123 holds, z-cap's does not
+        Assert.Empty(policy.Candidates(Liquidate(PolicyValue.Of(1123m), PolicyValue.Of(1230m)), s_now)); // "lt" excludes its bound
+        Assert.Equal(["z-cap"], policy.Candidates(Liquidate(PolicyValue.Of(5m), null), s_now).Select(x => x.Id));
+        Assert.Empty(policy.Candidates(Liquidate(null, PolicyValue.Of(1234m)), s_now));
+        Assert.Equal(["u0123", "z-cap"], PolicyEvaluator.Decide(policy, Liquidate(PolicyValue.Of(5m), PolicyValue.Of(1234m)), new EvaluationContext(RiskLevel.Normal, s_now), EmptyCounters.Instance).Rules);
+    }
+
+    /// <summary>
+    /// Allow rules with one to four range conditions each, on up to three arguments (several on one argument: their
+    /// intersection; bounds included or not, at other decimal scales; empty intersections), from 1 to 12,500 rules (the
+    /// largest past the stack-allocated bit sets and past the prefix budget that lengthens the stride): the candidates are exactly, in
+    /// document order, the rules whose every range condition holds the request's numbers (<see cref="ReferenceMatcher"/>
+    /// on every rule), for numbers on, beside and between the bounds, missing or given as text.
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void Allow_rules_with_several_range_conditions_leave_exactly_the_rules_all_of_whose_ranges_hold(int stream)
+    {
+        var r = TestSeed.Random($"range filter {stream}");
+        string[] argNames = ["amount", "series", "strike"];
+        for (int round = 0; round < 24; round++)
+        {
+            int count = round switch
+            {
+                0 when stream == 1 => 12_500,
+                _ => r.Next(1, round < 12 ? 40 : 700),
+            };
+            var rules = new JsonArray();
+            var bounds = new List<decimal>();
+            for (int i = 0; i < count; i++)
+            {
+                var conditions = new JsonArray();
+                for (int c = r.Next(1, 5); c > 0; c--)
+                {
+                    string arg = argNames[r.Next(r.Next(1, 4))];
+                    decimal a = r.Next(0, 60) + (r.Next(4) == 0 ? 0.5m : r.Next(2) == 0 ? 0.0m : 0m);
+                    decimal b = a + r.Next(0, 20);
+                    bounds.Add(a);
+                    bounds.Add(b);
+                    string op = Pick(r, ["lt", "lte", "gt", "gte", "between"]);
+                    conditions.Add(op == "between"
+                        ? new JsonObject { ["arg"] = arg, ["op"] = op, ["min"] = a, ["max"] = b }
+                        : new JsonObject { ["arg"] = arg, ["op"] = op, ["value"] = a });
+                }
+
+                rules.Add(new JsonObject { ["id"] = $"r{i:D5}", ["effect"] = "allow", ["match"] = new JsonObject { ["operations"] = new JsonArray("liquidate") }, ["conditions"] = conditions });
+            }
+
+            PolicyDocument policy = PolicyDocument.Parse(new JsonObject { ["id"] = "filter", ["version"] = 1, ["rules"] = rules }.ToJsonString());
+            decimal[] numbers = [.. bounds.Distinct().SelectMany(x => new[] { x, x - 0.25m, x + 0.25m }).OrderBy(_ => r.Next()).Take(count > 1000 ? 12 : 40)];
+            PolicyValue? Draw()
+            {
+                int kind = r.Next(10);
+                return kind == 0 ? null : kind == 1 ? PolicyValue.OfText("7") : PolicyValue.Of(Pick(r, numbers));
+            }
+
+            for (int q = 0; q < (count > 1000 ? 12 : 40); q++)
+            {
+                OperationRequest req = AgentLiquidates(("amount", Draw()), ("series", Draw()), ("strike", Draw()));
+                string[] expected = [.. policy.Rules.Where(rule => ReferenceMatcher.Matches(rule, req, s_now)).Select(rule => rule.Id)];
+                string[] indexed = [.. policy.Candidates(req, s_now).Select(c => c.Id)];
+                Assert.True(expected.SequenceEqual(indexed),
+                    $"{TestSeed.EnvironmentVariable}={TestSeed.Run} stream {stream} round {round} ({count} rules) request {q}: expected [{string.Join(",", expected.Take(20))}] ({expected.Length}), got [{string.Join(",", indexed.Take(20))}] ({indexed.Length})");
+            }
+        }
     }
 
     /// <summary>

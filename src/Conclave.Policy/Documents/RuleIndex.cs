@@ -499,10 +499,14 @@ internal sealed class RuleIndex
     private readonly record struct Interval(decimal? Low, bool LowIncluded, decimal? High, bool HighIncluded);
 
     /// <summary>
-    /// A range slot: the rules filed under one (key token, venue, argument) by the interval they need; allow rules apart
-    /// from fail-closed ones (deny and require-approval), which a request without a number for the argument reads all of.
+    /// A range slot: the deny and require-approval rules filed under one (key token, place, argument) by the interval of
+    /// their first range condition, which a request without a number for the argument reads all of (fail closed). Allow
+    /// rules filed by interval are in a <see cref="RangeFilter"/> per (key token, place): <see cref="FilterSlot"/>.
     /// </summary>
-    private readonly record struct RangeSlot(KeyToken Kind, string? Key, Place Place, string Arg, bool FailClosed);
+    private readonly record struct RangeSlot(KeyToken Kind, string? Key, Place Place, string Arg);
+
+    /// <summary>Where the allow rules filed by interval are (<see cref="RangeFilter"/>): a key token and a place.</summary>
+    private readonly record struct FilterSlot(KeyToken Kind, string? Key, Place Place);
 
     /// <summary>
     /// Rules by interval of one argument. Intervals bounded on one side only (<c>lt</c>, <c>lte</c>, <c>gt</c>,
@@ -724,6 +728,272 @@ internal sealed class RuleIndex
     }
 
     /// <summary>
+    /// The allow rules of one (key token, place) — or of one nest — that are filed by interval, told apart by every range
+    /// condition they have (<c>lt</c>, <c>lte</c>, <c>gt</c>, <c>gte</c>, <c>between</c>) on every argument at once: a
+    /// request reads exactly the rules all of whose range conditions hold its numbers. Per argument, a rule's conditions
+    /// on it are one interval (their intersection: an allow rule matches only if each holds); the rules whose low end a
+    /// number reaches are a prefix of the low ends sorted ascending, and those whose high end reaches it a prefix of the
+    /// high ends sorted descending (rules without that end, or without a condition on the argument, pass that side), so
+    /// each side is a set read from a bit set kept for every <c>stride</c>-th prefix plus at most <c>stride</c> − 1 more
+    /// rules marked, and the candidates are the intersection over sides and arguments (rules without a condition on an
+    /// argument the request lacks or carries as another kind than a number; the others hold only for a number). A
+    /// thousand rules each with a cap of its own that every amount holds, differing by a band of another argument, read
+    /// the ones whose band holds the request's value — not all thousand, as filing each by one condition alone did — in
+    /// time proportional to the rules over 64 per argument, whatever the intervals' nesting or overlap.
+    /// </summary>
+    /// <remarks>
+    /// Sound for the reason the range level was: <see cref="Evaluation.RuleMatcher"/> holds an allow rule's range condition
+    /// only for a number argument inside the interval (the same decimal comparison), so a rule left out here fails one of
+    /// its conditions. The bit sets cost (rules ⁄ stride + 1) × (rules ⁄ 64) words per side and argument, the stride 64
+    /// until that passes <see cref="Budget"/> words, then longer.
+    /// </remarks>
+    private sealed class RangeFilter
+    {
+        /// <summary>Words of prefix bit sets one side may keep before its stride grows past 64.</summary>
+        private const int Budget = 1 << 15;
+
+        /// <summary>Bucket (or nest) positions of the rules filtered here, ascending: bit <c>i</c> stands for <c>_positions[i]</c>.</summary>
+        private readonly int[] _positions;
+
+        private readonly ulong[] _all;
+
+        private readonly Argument[] _args;
+
+        /// <summary>One argument: both sides of its intervals, and the rules without a condition on it.</summary>
+        private sealed record Argument(string Name, Side Low, Side High, ulong[] Free);
+
+        private RangeFilter(int[] positions, ulong[] all, Argument[] args)
+        {
+            _positions = positions;
+            _all = all;
+            _args = args;
+        }
+
+        /// <summary>
+        /// The filter of the rules of <paramref name="rules"/> at <paramref name="positions"/> (each with at least one range
+        /// condition), by all their range conditions.
+        /// </summary>
+        public static RangeFilter Build(PolicyRule[] rules, IEnumerable<int> positions)
+        {
+            int[] filed = [.. positions.Distinct().Order()];
+            int words = (filed.Length + 63) >> 6;
+            var all = new ulong[words];
+            for (int i = 0; i < filed.Length; i++)
+            {
+                all[i >> 6] |= 1UL << (i & 63);
+            }
+
+            // Per argument, each rule's interval: the intersection of its range conditions on it.
+            var byArg = new SortedDictionary<string, Dictionary<int, Interval>>(StringComparer.Ordinal);
+            for (int i = 0; i < filed.Length; i++)
+            {
+                foreach (Condition c in rules[filed[i]].Conditions)
+                {
+                    if (RangeOf(c) is not { } range)
+                    {
+                        continue;
+                    }
+
+                    if (!byArg.TryGetValue(c.Arg, out Dictionary<int, Interval>? intervals))
+                    {
+                        byArg[c.Arg] = intervals = [];
+                    }
+
+                    intervals[i] = intervals.TryGetValue(i, out Interval before) ? Intersect(before, range) : range;
+                }
+            }
+
+            var args = new List<Argument>();
+            foreach ((string arg, Dictionary<int, Interval> intervals) in byArg)
+            {
+                ulong[] free = [.. all];
+                foreach (int i in intervals.Keys)
+                {
+                    free[i >> 6] &= ~(1UL << (i & 63));
+                }
+
+                Side low = Side.Build([.. intervals.Where(kv => kv.Value.Low is not null).Select(kv => (kv.Value.Low!.Value, kv.Value.LowIncluded, kv.Key))], all, lowEnds: true);
+                Side high = Side.Build([.. intervals.Where(kv => kv.Value.High is not null).Select(kv => (kv.Value.High!.Value, kv.Value.HighIncluded, kv.Key))], all, lowEnds: false);
+                args.Add(new Argument(arg, low, high, free));
+            }
+
+            return new RangeFilter(filed, all, [.. args]);
+        }
+
+        /// <summary>The numbers both intervals hold: the higher low end and the lower high end (at equal bounds, an excluded end is the tighter).</summary>
+        private static Interval Intersect(Interval a, Interval b)
+        {
+            (decimal? low, bool lowIncluded) = (a.Low, b.Low) switch
+            {
+                (null, _) => (b.Low, b.LowIncluded),
+                (_, null) => (a.Low, a.LowIncluded),
+                ({ } x, { } y) when x != y => x > y ? (a.Low, a.LowIncluded) : (b.Low, b.LowIncluded),
+                _ => (a.Low, a.LowIncluded && b.LowIncluded),
+            };
+            (decimal? high, bool highIncluded) = (a.High, b.High) switch
+            {
+                (null, _) => (b.High, b.HighIncluded),
+                (_, null) => (a.High, a.HighIncluded),
+                ({ } x, { } y) when x != y => x < y ? (a.High, a.HighIncluded) : (b.High, b.HighIncluded),
+                _ => (a.High, a.HighIncluded && b.HighIncluded),
+            };
+            return new Interval(low, lowIncluded, high, highIncluded);
+        }
+
+        /// <summary>The positions (ascending) of the rules whose every range condition holds for <paramref name="args"/>; empty if none.</summary>
+        public int[] Holding(IReadOnlyDictionary<string, PolicyValue> args)
+        {
+            int words = _all.Length;
+            Span<ulong> held = words <= 128 ? stackalloc ulong[words] : new ulong[words];
+            Span<ulong> side = words <= 128 ? stackalloc ulong[words] : new ulong[words];
+            _all.CopyTo(held);
+            foreach (Argument arg in _args)
+            {
+                if (args.TryGetValue(arg.Name, out PolicyValue value) && value.Kind == PolicyValueKind.Number)
+                {
+                    arg.Low.Intersect(value.Number, held, side);
+                    arg.High.Intersect(value.Number, held, side);
+                }
+                else
+                {
+                    // An allow rule's range condition holds only for a number: the rules without one on this argument remain.
+                    And(held, arg.Free);
+                }
+            }
+
+            int count = 0;
+            foreach (ulong w in held)
+            {
+                count += System.Numerics.BitOperations.PopCount(w);
+            }
+
+            if (count == 0)
+            {
+                return [];
+            }
+
+            var positions = new int[count];
+            int next = 0;
+            for (int w = 0; w < held.Length; w++)
+            {
+                for (ulong bits = held[w]; bits != 0; bits &= bits - 1)
+                {
+                    positions[next++] = _positions[(w << 6) + System.Numerics.BitOperations.TrailingZeroCount(bits)];
+                }
+            }
+
+            return positions;
+        }
+
+        private static void And(Span<ulong> held, ReadOnlySpan<ulong> with)
+        {
+            for (int w = 0; w < held.Length; w++)
+            {
+                held[w] &= with[w];
+            }
+        }
+
+        /// <summary>
+        /// One side of one argument's intervals: the ends sorted in the order they let numbers in (low ends ascending, high
+        /// ends descending; at equal bounds an included end first, as it also lets the bound itself in), so the ends a
+        /// number reaches are a prefix; and the set of rules each <see cref="_stride"/>-th prefix lets in, with every rule
+        /// that has no such end.
+        /// </summary>
+        private sealed class Side
+        {
+            private readonly decimal[] _bounds;
+            private readonly bool[] _included;
+            private readonly int[] _rules;
+            private readonly bool _lowEnds;
+            private readonly int _stride;
+            private readonly ulong[][] _prefixes;
+
+            private Side(decimal[] bounds, bool[] included, int[] rules, bool lowEnds, int stride, ulong[][] prefixes)
+            {
+                _bounds = bounds;
+                _included = included;
+                _rules = rules;
+                _lowEnds = lowEnds;
+                _stride = stride;
+                _prefixes = prefixes;
+            }
+
+            public static Side Build((decimal Bound, bool Included, int Rule)[] ends, ulong[] all, bool lowEnds)
+            {
+                (decimal Bound, bool Included, int Rule)[] sorted = lowEnds
+                    ? [.. ends.OrderBy(e => e.Bound).ThenBy(e => e.Included ? 0 : 1).ThenBy(e => e.Rule)]
+                    : [.. ends.OrderByDescending(e => e.Bound).ThenBy(e => e.Included ? 0 : 1).ThenBy(e => e.Rule)];
+                int words = all.Length;
+                int stride = 64;
+                if ((((long)sorted.Length / 64) + 1) * words > Budget)
+                {
+                    int kept = Math.Max(2, Budget / Math.Max(1, words));
+                    stride = Math.Max(64, (sorted.Length + kept - 2) / (kept - 1));
+                }
+
+                ulong[] prefix = [.. all];
+                foreach ((_, _, int rule) in sorted)
+                {
+                    prefix[rule >> 6] &= ~(1UL << (rule & 63)); // a rule with this end is let in only once its end is reached
+                }
+
+                var prefixes = new ulong[(sorted.Length / stride) + 1][];
+                for (int k = 0; ; k++)
+                {
+                    if (k % stride == 0)
+                    {
+                        prefixes[k / stride] = [.. prefix];
+                    }
+
+                    if (k == sorted.Length)
+                    {
+                        break;
+                    }
+
+                    prefix[sorted[k].Rule >> 6] |= 1UL << (sorted[k].Rule & 63);
+                }
+
+                return new Side([.. sorted.Select(e => e.Bound)], [.. sorted.Select(e => e.Included)], [.. sorted.Select(e => e.Rule)], lowEnds, stride, prefixes);
+            }
+
+            /// <summary>Keeps in <paramref name="held"/> only the rules this side lets <paramref name="value"/> in for (<paramref name="scratch"/>: as long, overwritten).</summary>
+            public void Intersect(decimal value, Span<ulong> held, Span<ulong> scratch)
+            {
+                int reached = Reached(value);
+                int from = reached / _stride * _stride;
+                _prefixes[reached / _stride].CopyTo(scratch);
+                for (int k = from; k < reached; k++)
+                {
+                    scratch[_rules[k] >> 6] |= 1UL << (_rules[k] & 63);
+                }
+
+                And(held, scratch);
+            }
+
+            /// <summary>How many ends let <paramref name="value"/> in: strictly on its side, or at it and included (a prefix, by binary search).</summary>
+            private int Reached(decimal value)
+            {
+                int lo = 0, hi = _bounds.Length;
+                while (lo < hi)
+                {
+                    int mid = (lo + hi) >>> 1;
+                    int c = _bounds[mid].CompareTo(value);
+                    if ((_lowEnds ? c < 0 : c > 0) || (c == 0 && _included[mid]))
+                    {
+                        lo = mid + 1;
+                    }
+                    else
+                    {
+                        hi = mid;
+                    }
+                }
+
+                return lo;
+            }
+        }
+    }
+
+    /// <summary>
     /// An argument slot of more allow rules than this is filed again by the rules' other conditions (<see cref="Nest"/>);
     /// up to this many are read and matched one by one, which costs about as much as the nested level's lookups.
     /// </summary>
@@ -766,9 +1036,10 @@ internal sealed class RuleIndex
         /// <summary>The arguments some rule of the nest is filed under by value.</summary>
         private readonly string[] _args;
 
-        private readonly (string Arg, Ranges Ranges)[] _ranges;
+        /// <summary>The rules filed by interval (by all their range conditions), if any.</summary>
+        private readonly RangeFilter? _ranges;
 
-        private Nest(int[] rest, Dictionary<(string Arg, PolicyValue Value), int[]> lists, Dictionary<(string Arg, PolicyValue Value), Nest> nests, (string, Ranges)[] ranges)
+        private Nest(int[] rest, Dictionary<(string Arg, PolicyValue Value), int[]> lists, Dictionary<(string Arg, PolicyValue Value), Nest> nests, RangeFilter? ranges)
         {
             _rest = rest;
             _lists = lists;
@@ -786,23 +1057,15 @@ internal sealed class RuleIndex
 
             Dictionary<(string, PolicyValue), int> sharing = ValueSharing(entries.SelectMany(Guards));
             var byValue = new Dictionary<(string, PolicyValue), List<Entry>>();
-            var byRange = new Dictionary<string, List<(int, Interval)>>(StringComparer.Ordinal);
+            var byRange = new List<int>();
             var rest = new List<int>();
             foreach (Entry e in entries)
             {
                 ((int Condition, string Arg, PolicyValue[] Values)? best, long fewest) = MostSelective(Guards(e), sharing);
 
-                (string Arg, Interval Range)? range = null;
                 IReadOnlyList<Condition> conditions = rules[e.Position].Conditions;
-                for (int c = 0; c < conditions.Count && range is null; c++)
-                {
-                    if (!e.Used.Contains(c) && RangeOf(conditions[c]) is { } interval)
-                    {
-                        range = (conditions[c].Arg, interval);
-                    }
-                }
-
-                if (best is { } g && (fewest < entries.Length || range is null))
+                bool ranged = Enumerable.Range(0, conditions.Count).Any(c => !e.Used.Contains(c) && RangeOf(conditions[c]) is not null);
+                if (best is { } g && (fewest < entries.Length || !ranged))
                 {
                     var next = new Entry(e.Position, [.. e.Used, g.Condition], e.Fanout * g.Values.Length);
                     foreach (PolicyValue v in g.Values)
@@ -815,14 +1078,9 @@ internal sealed class RuleIndex
                         list.Add(next);
                     }
                 }
-                else if (range is { } r)
+                else if (ranged)
                 {
-                    if (!byRange.TryGetValue(r.Arg, out List<(int, Interval)>? list))
-                    {
-                        byRange[r.Arg] = list = [];
-                    }
-
-                    list.Add((e.Position, r.Range));
+                    byRange.Add(e.Position);
                 }
                 else
                 {
@@ -844,8 +1102,7 @@ internal sealed class RuleIndex
                 }
             }
 
-            return new Nest([.. rest.Order()], lists, nests,
-                [.. byRange.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => (kv.Key, Ranges.Build(kv.Value)))]);
+            return new Nest([.. rest.Order()], lists, nests, byRange.Count > 0 ? RangeFilter.Build(rules, byRange) : null);
         }
 
         /// <summary>Adds the position lists (ascending) of the rules of the nest whose filed condition can hold for <paramref name="args"/>.</summary>
@@ -874,12 +1131,9 @@ internal sealed class RuleIndex
             }
 
             // An allow rule's range condition holds only for a number inside it (a missing or other argument: none).
-            foreach ((string arg, Ranges ranges) in _ranges)
+            if (_ranges?.Holding(args) is { Length: > 0 } holding)
             {
-                if (args.TryGetValue(arg, out PolicyValue value) && value.Kind == PolicyValueKind.Number && ranges.Holding(value.Number) is { Length: > 0 } holding)
-                {
-                    into.Add(holding);
-                }
+                into.Add(holding);
             }
         }
     }
@@ -895,13 +1149,11 @@ internal sealed class RuleIndex
         /// <summary>The arguments some rule of this bucket is filed under (few: usually none or one).</summary>
         private readonly string[] _args;
 
+        /// <summary>The deny and require-approval rules filed by interval.</summary>
         private readonly Dictionary<RangeSlot, Ranges> _ranges = [];
 
-        /// <summary>
-        /// Per allow range slot, the groups of more than <see cref="NestAbove"/> rules sharing one interval: the intervals
-        /// (indexed by group) and each group's rules filed again by their other conditions.
-        /// </summary>
-        private readonly Dictionary<RangeSlot, (Ranges Intervals, Nest[] Groups)> _nestedRanges = [];
+        /// <summary>The allow rules filed by interval, by all their range conditions.</summary>
+        private readonly Dictionary<FilterSlot, RangeFilter> _filters = [];
 
         private readonly Dictionary<GroupSlot, FailClosedGroup> _failClosed;
 
@@ -926,7 +1178,8 @@ internal sealed class RuleIndex
             var lists = new HashSet<Where>();
             var roles = new HashSet<Role>();
             var args = new HashSet<string>(StringComparer.Ordinal);
-            var ranged = new Dictionary<RangeSlot, List<(int Position, Interval Range, int Condition)>>();
+            var ranged = new Dictionary<RangeSlot, List<(int Position, Interval Range)>>();
+            var filtered = new Dictionary<FilterSlot, List<int>>();
             var failClosed = new Dictionary<GroupSlot, List<(int, PolicyValueKind?)>>();
             var notIn = new Dictionary<(GroupSlot, bool), List<(int, PolicyValue[], PolicyValueKind)>>();
 
@@ -1009,13 +1262,25 @@ internal sealed class RuleIndex
                     {
                         foreach (Place place in places)
                         {
-                            var at = new RangeSlot(kind, value, place, range.Arg, range.FailClosed);
-                            if (!ranged.TryGetValue(at, out List<(int, Interval, int)>? list))
+                            if (!range.FailClosed)
+                            {
+                                var by = new FilterSlot(kind, value, place);
+                                if (!filtered.TryGetValue(by, out List<int>? group))
+                                {
+                                    filtered[by] = group = [];
+                                }
+
+                                group.Add(i);
+                                continue;
+                            }
+
+                            var at = new RangeSlot(kind, value, place, range.Arg);
+                            if (!ranged.TryGetValue(at, out List<(int, Interval)>? list))
                             {
                                 ranged[at] = list = [];
                             }
 
-                            list.Add((i, range.Range, range.Condition));
+                            list.Add((i, range.Range));
                         }
                     }
 
@@ -1041,29 +1306,14 @@ internal sealed class RuleIndex
                 }
             }
 
-            // Allow rules of a range slot that share one interval, more than NestAbove of them, are filed again by their
-            // other conditions (Nest); the interval index then holds the group once, by its index in the slot's groups.
-            foreach ((RangeSlot at, List<(int Position, Interval Range, int Condition)> byRange) in ranged)
+            foreach ((RangeSlot at, List<(int Position, Interval Range)> byRange) in ranged)
             {
-                var alone = new List<(int, Interval)>();
-                var groups = new List<(Interval Range, Nest Nest)>();
-                foreach (IGrouping<Interval, (int Position, Interval Range, int Condition)> same in byRange.GroupBy(r => r.Range))
-                {
-                    if (!at.FailClosed && same.Count() > NestAbove)
-                    {
-                        groups.Add((same.Key, Nest.Build(Rules, [.. same.Select(r => new Nest.Entry(r.Position, [r.Condition], 1))], depth: 1)));
-                    }
-                    else
-                    {
-                        alone.AddRange(same.Select(r => (r.Position, r.Range)));
-                    }
-                }
+                _ranges[at] = Ranges.Build(byRange);
+            }
 
-                _ranges[at] = Ranges.Build(alone);
-                if (groups.Count > 0)
-                {
-                    _nestedRanges[at] = (Ranges.Build([.. groups.Select((g, k) => (k, g.Range))]), [.. groups.Select(g => g.Nest)]);
-                }
+            foreach ((FilterSlot at, List<int> positions) in filtered)
+            {
+                _filters[at] = RangeFilter.Build(Rules, positions);
             }
 
             _failClosed = failClosed.ToDictionary(kv => kv.Key, kv => FailClosedGroup.Of(kv.Value));
@@ -1225,26 +1475,19 @@ internal sealed class RuleIndex
                 }
             }
 
-            // For an allow rule a range condition holds only for a number argument (any other kind, or none, leaves it out);
-            // for a deny or require-approval rule it also holds without one (every such rule of the slot is read).
+            // For an allow rule a range condition holds only for a number argument inside it (any other kind, or none, leaves
+            // the rule out): those whose every range condition holds. For a deny or require-approval rule it also holds
+            // without one (every such rule of the slot is read).
+            if (_filters.Count > 0 && _filters.TryGetValue(new FilterSlot(kind, key, place), out RangeFilter? filter)
+                && filter.Holding(args) is { Length: > 0 } inRange)
+            {
+                into.Add(inRange);
+            }
+
             foreach (string arg in _rangeArgs)
             {
                 bool isNumber = args.TryGetValue(arg, out PolicyValue value) && value.Kind == PolicyValueKind.Number;
-                if (isNumber && _ranges.TryGetValue(new RangeSlot(kind, key, place, arg, FailClosed: false), out Ranges? allows)
-                    && allows.Holding(value.Number) is { Length: > 0 } holding)
-                {
-                    into.Add(holding);
-                }
-
-                if (isNumber && _nestedRanges.TryGetValue(new RangeSlot(kind, key, place, arg, FailClosed: false), out (Ranges Intervals, Nest[] Groups) nested))
-                {
-                    foreach (int group in nested.Intervals.Holding(value.Number))
-                    {
-                        nested.Groups[group].Collect(args, into);
-                    }
-                }
-
-                if (_ranges.TryGetValue(new RangeSlot(kind, key, place, arg, FailClosed: true), out Ranges? failClosed)
+                if (_ranges.TryGetValue(new RangeSlot(kind, key, place, arg), out Ranges? failClosed)
                     && (isNumber ? failClosed.Holding(value.Number) : failClosed.All) is { Length: > 0 } reached)
                 {
                     into.Add(reached);
