@@ -659,12 +659,13 @@ public sealed class RuleIndexTests
     }
 
     /// <summary>
-    /// The bench's worst case (<c>unindexed</c>): allow rules each with a cap of its own the amount is under and a
-    /// <c>not-in-list</c> of counterparties holding the request's. The index does not file a "not in" list beside a range,
-    /// so every rule is a candidate, matched one by one — and refused by its list; the cap alone allows.
+    /// The bench's layout <c>by-not-in-list</c>: allow rules each with a cap of its own the amount is under and a
+    /// <c>not-in-list</c> of counterparties holding the request's, and a rule with a cap alone. Filed by their lists too,
+    /// a request reads the rules whose list leaves its counterparty out: the cap alone, and all of them for another
+    /// counterparty; without a counterparty, or with a text, the cap alone.
     /// </summary>
     [Fact]
-    public void Allow_rules_differing_only_by_a_not_in_list_beside_a_range_are_all_candidates()
+    public void Allow_rules_with_a_not_in_list_beside_a_range_are_told_apart_by_the_list()
     {
         string mine = "0x" + 999.ToString("x40", System.Globalization.CultureInfo.InvariantCulture);
         var rules = new JsonArray();
@@ -677,25 +678,60 @@ public sealed class RuleIndexTests
         PolicyDocument policy = PolicyDocument.Parse(new JsonObject { ["id"] = "unindexed", ["version"] = 1, ["rules"] = rules }.ToJsonString());
         OperationRequest req = AgentLiquidates(("amount", PolicyValue.Of(5m)), ("to", PolicyValue.OfAddress(mine)));
 
-        Assert.Equal(1000, policy.Candidates(req, s_now).Count());
+        Assert.Equal(["z-cap"], policy.Candidates(req, s_now).Select(x => x.Id));
         Assert.Equal(["z-cap"], PolicyEvaluator.Decide(policy, req, new EvaluationContext(RiskLevel.Normal, s_now), EmptyCounters.Instance).Rules);
+        string other = "0x" + 5000.ToString("x40", System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Equal(1000, policy.Candidates(AgentLiquidates(("amount", PolicyValue.Of(5m)), ("to", PolicyValue.OfAddress(other))), s_now).Count()); // no list holds it
+        string[] seventh = [.. policy.Candidates(AgentLiquidates(("amount", PolicyValue.Of(5m)), ("to", PolicyValue.OfAddress("0x" + 7.ToString("x40", System.Globalization.CultureInfo.InvariantCulture)))), s_now).Select(x => x.Id)];
+        Assert.Equal(999, seventh.Length); // every rule but u0007, whose list holds counterparty 7
+        Assert.DoesNotContain("u0007", seventh);
+        Assert.Equal(["z-cap"], policy.Candidates(AgentLiquidates(("amount", PolicyValue.Of(5m))), s_now).Select(x => x.Id));
+        Assert.Equal(["z-cap"], policy.Candidates(AgentLiquidates(("amount", PolicyValue.Of(5m)), ("to", PolicyValue.OfText(mine))), s_now).Select(x => x.Id));
     }
 
     /// <summary>
-    /// Allow rules with one to four range conditions each, on up to three arguments (several on one argument: their
-    /// intersection; bounds included or not, at other decimal scales; empty intersections), from 1 to 14,000 rules (the
-    /// largest past the stack-allocated bit sets and, a band each, past the prefix budget that lengthens the stride): the candidates are exactly, in
-    /// document order, the rules whose every range condition holds the request's numbers (<see cref="ReferenceMatcher"/>
-    /// on every rule), for numbers on, beside and between the bounds, missing or given as text.
+    /// The bench's worst case (<c>unindexed</c>): allow rules each holding only a minute inside the request's hour, not at
+    /// its minute. Rules are filed by the hours of the week their window reaches, not by minutes, so every one is a
+    /// candidate and is refused by its window; the rule at any time allows.
+    /// </summary>
+    [Fact]
+    public void Allow_rules_with_windows_inside_the_requests_hour_are_all_candidates()
+    {
+        var rules = new JsonArray();
+        for (int i = 0; i < 999; i++)
+        {
+            int from = 721 + (i % 58);
+            rules.Add(JsonNode.Parse($$$"""{"id":"w{{{i:D4}}}","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"]},"time":{"from":"{{{from / 60:D2}}}:{{{from % 60:D2}}}","to":"{{{(from + 1) / 60:D2}}}:{{{(from + 1) % 60:D2}}}"}}"""));
+        }
+
+        rules.Add(JsonNode.Parse("""{"id":"z-any-time","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"amount","op":"lt","value":1000}]}"""));
+        PolicyDocument policy = PolicyDocument.Parse(new JsonObject { ["id"] = "minutes", ["version"] = 1, ["rules"] = rules }.ToJsonString());
+        OperationRequest req = AgentLiquidates(("amount", PolicyValue.Of(5m)));
+
+        Assert.Equal(1000, policy.Candidates(req, s_now).Count()); // s_now is 12:00
+        Assert.Equal(["z-any-time"], PolicyEvaluator.Decide(policy, req, new EvaluationContext(RiskLevel.Normal, s_now), EmptyCounters.Instance).Rules);
+        Assert.Single(policy.Candidates(req, s_now.AddHours(1)));
+    }
+
+    /// <summary>
+    /// Allow rules with one to four range, <c>not-in-list</c> or <c>ne</c> conditions each, on up to three numeric
+    /// arguments and two others (several on one argument: their intersection; bounds included or not, at other decimal
+    /// scales; empty intersections; <c>ne</c> of a number beside a range of it, or of a text; lists of addresses), from 1 to
+    /// 14,000 rules (the largest past the stack-allocated bit sets and, a band each, past the prefix budget that lengthens
+    /// the stride): the candidates are exactly, in document order, the rules whose every condition holds
+    /// (<see cref="ReferenceMatcher"/> on every rule), for numbers on, beside and between the bounds, listed and unlisted
+    /// addresses, values missing or of another kind.
     /// </summary>
     [Theory]
     [InlineData(1)]
     [InlineData(2)]
     [InlineData(3)]
-    public void Allow_rules_with_several_range_conditions_leave_exactly_the_rules_all_of_whose_ranges_hold(int stream)
+    public void Allow_rules_with_several_filed_conditions_leave_exactly_the_rules_all_of_whose_conditions_hold(int stream)
     {
         var r = TestSeed.Random($"range filter {stream}");
         string[] argNames = ["amount", "series", "strike"];
+        string[] addresses = [.. Enumerable.Range(1, 6).Select(a => "0x" + a.ToString("x40", System.Globalization.CultureInfo.InvariantCulture))];
+        string[] sides = ["buy", "sell", "hold"];
         for (int round = 0; round < 24; round++)
         {
             int count = round switch
@@ -711,6 +747,17 @@ public sealed class RuleIndexTests
                 var conditions = new JsonArray();
                 for (int c = large ? 1 : r.Next(1, 5); c > 0; c--)
                 {
+                    if (!large && r.Next(4) == 0)
+                    {
+                        conditions.Add(r.Next(3) switch
+                        {
+                            0 => new JsonObject { ["arg"] = "to", ["op"] = "not-in-list", ["values"] = new JsonArray([.. addresses.Where(_ => r.Next(3) == 0).DefaultIfEmpty(addresses[0]).Select(x => (JsonNode)x!)]) },
+                            1 => new JsonObject { ["arg"] = "side", ["op"] = "ne", ["value"] = Pick(r, sides) },
+                            _ => new JsonObject { ["arg"] = argNames[r.Next(3)], ["op"] = "ne", ["value"] = r.Next(0, 60) },
+                        });
+                        continue;
+                    }
+
                     string arg = large ? "amount" : argNames[r.Next(r.Next(1, 4))];
                     decimal a = r.Next(0, 60) + (r.Next(4) == 0 ? 0.5m : r.Next(2) == 0 ? 0.0m : 0m);
                     decimal b = a + r.Next(0, 20);
@@ -735,7 +782,9 @@ public sealed class RuleIndexTests
 
             for (int q = 0; q < (count > 1000 ? 16 : 40); q++)
             {
-                OperationRequest req = AgentLiquidates(("amount", Draw()), ("series", Draw()), ("strike", Draw()));
+                PolicyValue? to = r.Next(6) switch { 0 => null, 1 => PolicyValue.OfText("buy"), _ => PolicyValue.OfAddress(Pick(r, addresses)) };
+                PolicyValue? side = r.Next(6) switch { 0 => null, 1 => PolicyValue.Of(7m), _ => PolicyValue.OfText(Pick(r, sides)) };
+                OperationRequest req = AgentLiquidates(("amount", Draw()), ("series", Draw()), ("strike", Draw()), ("to", to), ("side", side));
                 string[] expected = [.. policy.Rules.Where(rule => ReferenceMatcher.Matches(rule, req, s_now)).Select(rule => rule.Id)];
                 string[] indexed = [.. policy.Candidates(req, s_now).Select(c => c.Id)];
                 Assert.True(expected.SequenceEqual(indexed),

@@ -53,17 +53,20 @@ namespace Conclave.Cli.Bench;
 /// <c>RuleIndex.NestAbove</c> rules, so it is nested by their other condition (the amount bands, in an interval tree),
 /// which leaves the one allow rule.</item>
 /// <item><c>by-shared-range</c>: allow rules for the same role and operation that share a range condition the request
-/// meets (<c>amount lt 1000</c>; they have no <c>eq</c>/<c>one-of</c>/<c>in-list</c>, so the range level files them)
-/// and differ by a band of another argument (<c>series between</c>) the request's value is not in, and one allow rule
-/// with the shared range alone: the range level files every range condition of a rule, so the bands leave the one
-/// allow rule.</item>
+/// meets (<c>amount lt 1000</c>; they have no <c>eq</c>/<c>one-of</c>/<c>in-list</c>, so the condition filter files
+/// them) and differ by a band of another argument (<c>series between</c>) the request's value is not in, and one allow
+/// rule with the shared range alone: the filter holds every range, not-in-list and ne condition of a rule, so the bands
+/// leave the one allow rule.</item>
 /// <item><c>by-two-ranges</c>: the same, but each rule's cap is its own (<c>amount lt 1000 + i</c>: every one holds the
 /// request's amount, no two are the same interval): the caps leave every rule, the bands none of them, so the one
 /// allow rule is left (filed by its first range alone, this was the worst case).</item>
-/// <item><c>unindexed</c>: allow rules for the same role and operation, each with a cap of its own the request's amount
-/// is under and a counterparty condition (<c>to not-in-list</c>, each list holding the request's counterparty) that the
-/// index does not file beside a range, and one allow rule with a cap alone: every rule is a candidate and is matched one
-/// by one: the worst case left, what matching costs per candidate.</item>
+/// <item><c>by-not-in-list</c>: allow rules for the same role and operation, each with a cap of its own the request's
+/// amount is under and a counterparty condition (<c>to not-in-list</c>, each list holding the request's counterparty),
+/// and one allow rule with a cap alone: the lists leave the one allow rule.</item>
+/// <item><c>unindexed</c>: allow rules for the same role and operation, each holding only in a window of a minute or two
+/// inside the request's hour but not at its minute, and one allow rule at any time: rules are filed by the hours their
+/// window reaches, not by minutes, so every rule is a candidate and is matched one by one: the worst case left, what
+/// matching costs per candidate.</item>
 /// </list>
 /// The request is allowed by exactly one rule in every layout, so the whole decision (scope, level, deny scan, limits,
 /// explanation) runs. Velocity counters are empty (their reads are the store's, measured with it).
@@ -72,7 +75,7 @@ internal static class PolicyBench
 {
     public static IReadOnlyList<int> RuleCounts { get; } = [10, 100, 1_000, 10_000];
 
-    public static IReadOnlyList<string> Layouts { get; } = ["per-agent", "by-venue", "by-contract", "by-condition", "by-range", "by-threshold", "nested-bands", "deny-caps", "deny-lists", "allowlists", "by-chain", "by-time", "by-second-condition", "by-shared-range", "by-two-ranges", "unindexed"];
+    public static IReadOnlyList<string> Layouts { get; } = ["per-agent", "by-venue", "by-contract", "by-condition", "by-range", "by-threshold", "nested-bands", "deny-caps", "deny-lists", "allowlists", "by-chain", "by-time", "by-second-condition", "by-shared-range", "by-two-ranges", "by-not-in-list", "unindexed"];
 
     private static readonly DateTimeOffset Now = new(2026, 11, 30, 12, 0, 0, TimeSpan.Zero);
 
@@ -105,7 +108,8 @@ internal static class PolicyBench
                     "by-second-condition" => SecondCondition(rules),
                     "by-shared-range" => SharedRange(rules, ownCaps: false),
                     "by-two-ranges" => SharedRange(rules, ownCaps: true),
-                    _ => Unindexed(rules),
+                    "by-not-in-list" => NotInLists(rules),
+                    _ => WithinTheHour(rules),
                 };
                 var context = new EvaluationContext(RiskLevel.Normal, Now);
                 Decision first = PolicyEvaluator.Decide(policy, request, context, EmptyCounters.Instance);
@@ -134,9 +138,10 @@ internal static class PolicyBench
                         "by-chain" => $"{rules - 1} allow rules (a chain id each, not the request's) and 1 allow rule for any chain, all matching role agent and operation liquidate: the chain index leaves 1 candidate(s)",
                         "by-time" => $"{rules - 1} allow rules (a time window each, none holding now) and 1 allow rule at any time, all matching role agent and operation liquidate: the hour index leaves 1 candidate(s)",
                         "by-second-condition" => $"{rules - 1} allow rules (the same series condition, then an amount band each that the request's amount is not in) and 1 allow rule, all matching role agent and operation liquidate: the series slot is nested by the bands, the nested index leaves 1 candidate(s)",
-                        "by-shared-range" => $"{rules - 1} allow rules (the same amount cap, then a series band each that the request's series is not in) and 1 allow rule, all matching role agent and operation liquidate: the range filter (every range condition) leaves 1 candidate(s)",
-                        "by-two-ranges" => $"{rules - 1} allow rules (an amount cap each that the request's amount is under, then a series band each that the request's series is not in) and 1 allow rule, all matching role agent and operation liquidate: the range filter (every range condition) leaves 1 candidate(s)",
-                        _ => $"{rules - 1} allow rules (an amount cap each that the request's amount is under, then a not-in-list of counterparties each holding the request's) and 1 allow rule, all matching role agent and operation liquidate: the index does not file a not-in list beside a range, every rule is a candidate",
+                        "by-shared-range" => $"{rules - 1} allow rules (the same amount cap, then a series band each that the request's series is not in) and 1 allow rule, all matching role agent and operation liquidate: the condition filter (every range, not-in-list and ne condition) leaves 1 candidate(s)",
+                        "by-two-ranges" => $"{rules - 1} allow rules (an amount cap each that the request's amount is under, then a series band each that the request's series is not in) and 1 allow rule, all matching role agent and operation liquidate: the condition filter (every range, not-in-list and ne condition) leaves 1 candidate(s)",
+                        "by-not-in-list" => $"{rules - 1} allow rules (an amount cap each that the request's amount is under, then a not-in-list of counterparties each holding the request's) and 1 allow rule, all matching role agent and operation liquidate: the condition filter (every range, not-in-list and ne condition) leaves 1 candidate(s)",
+                        _ => $"{rules - 1} allow rules (a window of a minute or two each inside the request's hour, none holding at its minute) and 1 allow rule at any time, all matching role agent and operation liquidate: rules are filed by hour, not minute, every rule is a candidate",
                     },
                 });
             }
@@ -301,7 +306,21 @@ internal static class PolicyBench
         return (Document(rules), Request("agent-7", "liquidate", "key-7", venue: "venue-1", series: 7));
     }
 
-    private static (PolicyDocument, OperationRequest) Unindexed(int count)
+    private static (PolicyDocument, OperationRequest) WithinTheHour(int count)
+    {
+        var rules = new StringBuilder();
+        for (int i = 0; i < count - 1; i++)
+        {
+            // Rule i holds every day from 12:01 + (i mod 58) minutes for one minute (the window's end included); the request is at 12:00.
+            int from = 721 + (i % 58);
+            rules.Append(CultureInfo.InvariantCulture, $$$$"""{"id":"w{{{{i:D5}}}}","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"]},"time":{"from":"{{{{from / 60:D2}}}}:{{{{from % 60:D2}}}}","to":"{{{{(from + 1) / 60:D2}}}}:{{{{(from + 1) % 60:D2}}}}"}},""");
+        }
+
+        rules.Append("""{"id":"allow","effect":"allow","match":{"roles":["agent"],"operations":["liquidate"]},"conditions":[{"arg":"amount","op":"lt","value":1000}],"limits":{"perTransaction":{"native":500}}},""");
+        return (Document(rules), Request("agent-7", "liquidate", "key-7", venue: "venue-1", series: null));
+    }
+
+    private static (PolicyDocument, OperationRequest) NotInLists(int count)
     {
         var rules = new StringBuilder();
         string mine = "0x" + count.ToString("x40", CultureInfo.InvariantCulture);

@@ -282,13 +282,13 @@ internal sealed class RuleIndex
     /// a request with that value leaves out (a value of another kind is never listed: it leaves none out). An allowlist
     /// rule ("deny transfers to anyone outside these") costs a lookup, not a match, for a listed address.
     /// </summary>
-    private sealed record NotInGroup(int[] All, Dictionary<PolicyValueKind, int[]> ByKind, Dictionary<PolicyValue, int[]> Listing)
+    private sealed record NotInGroup(int[] All, Dictionary<PolicyValue, int[]> Listing)
     {
-        /// <summary>The group of the rules filed under one slot (positions ascending), each with its list and the kind of value it needs.</summary>
-        public static NotInGroup Of(List<(int Position, PolicyValue[] Listed, PolicyValueKind Kind)> rules)
+        /// <summary>The group of the rules filed under one slot (positions ascending), each with its list.</summary>
+        public static NotInGroup Of(List<(int Position, PolicyValue[] Listed)> rules)
         {
             var listing = new Dictionary<PolicyValue, List<int>>();
-            foreach ((int position, PolicyValue[] listed, _) in rules)
+            foreach ((int position, PolicyValue[] listed) in rules)
             {
                 foreach (PolicyValue address in listed)
                 {
@@ -302,17 +302,13 @@ internal sealed class RuleIndex
             }
 
             return new NotInGroup([.. rules.Select(r => r.Position).Distinct().Order()],
-                rules.GroupBy(r => r.Kind).ToDictionary(g => g.Key, g => g.Select(r => r.Position).Distinct().Order().ToArray()),
                 listing.ToDictionary(kv => kv.Key, kv => kv.Value.Distinct().Order().ToArray()));
         }
 
-        /// <summary>
-        /// The rules whose condition holds for <paramref name="value"/>: failing closed (deny and require-approval rules),
-        /// all but those listing it; else (allow rules) those needing a value of its kind but those listing it.
-        /// </summary>
-        public int[] Holding(PolicyValue value, bool failClosed)
+        /// <summary>The rules whose condition holds for <paramref name="value"/> (failing closed): all but those listing it.</summary>
+        public int[] Holding(PolicyValue value)
         {
-            int[] from = failClosed ? All : ByKind.GetValueOrDefault(value.Kind, []);
+            int[] from = All;
             if (!Listing.TryGetValue(value, out int[]? listed))
             {
                 return from;
@@ -323,7 +319,7 @@ internal sealed class RuleIndex
                 return []; // every list holds it: no rule of the group can match
             }
 
-            // Both ascending, listed within from (a value is listed only by rules needing its kind): from minus listed.
+            // Both ascending, listed within from: from minus listed.
             var holding = new int[from.Length - listed.Length];
             int n = 0, j = 0;
             foreach (int position in from)
@@ -344,21 +340,26 @@ internal sealed class RuleIndex
     }
 
     /// <summary>
-    /// The argument, the values and the kind of value of a rule's first <c>not-in-list</c> or <c>ne</c> condition
-    /// (<see cref="NotInGroup"/>): it does not hold for the listed values and, for an allow rule, holds only for a value of
-    /// that kind (an address; the <c>ne</c> value's kind). Null without one. Used only for rules no other guard files
-    /// (<see cref="ArgumentGuards"/>, <see cref="FailClosedValueGuard"/>, <see cref="RangeGuard"/>).
+    /// The argument and the values of a deny or require-approval rule's first <c>not-in-list</c> or <c>ne</c> condition
+    /// (<see cref="NotInGroup"/>): failing closed, it holds for every value but those it lists. Null without one, and for
+    /// allow rules (a <see cref="ConditionFilter"/> files theirs). Used only for rules no other guard files
+    /// (<see cref="FailClosedValueGuard"/>, <see cref="RangeGuard"/>).
     /// </summary>
-    private static (string Arg, PolicyValue[] Listed, PolicyValueKind Kind)? NotInGuard(PolicyRule rule)
+    private static (string Arg, PolicyValue[] Listed)? NotInGuard(PolicyRule rule)
     {
+        if (rule.Effect == Effect.Allow)
+        {
+            return null;
+        }
+
         foreach (Condition c in rule.Conditions)
         {
             switch (c.Op)
             {
                 case ConditionOperator.NotInList:
-                    return (c.Arg, [.. c.Values.Distinct()], PolicyValueKind.Address);
+                    return (c.Arg, [.. c.Values.Distinct()]);
                 case ConditionOperator.Ne when c.Value is { } v:
-                    return (c.Arg, [v], v.Kind);
+                    return (c.Arg, [v]);
             }
         }
 
@@ -459,6 +460,9 @@ internal sealed class RuleIndex
         _ => null,
     };
 
+    /// <summary>Whether an allow rule's condition is one a <see cref="ConditionFilter"/> files: a range, <c>not-in-list</c> or <c>ne</c>.</summary>
+    private static bool Filters(Condition c) => RangeOf(c) is not null || c.Op is ConditionOperator.NotInList || (c.Op is ConditionOperator.Ne && c.Value is not null);
+
     /// <summary>How many of <paramref name="guards"/> accept each (argument, value): a rule's guard counts once per value it lists.</summary>
     private static Dictionary<(string, PolicyValue), int> ValueSharing(IEnumerable<(int Condition, string Arg, PolicyValue[] Values)> guards)
     {
@@ -501,11 +505,11 @@ internal sealed class RuleIndex
     /// <summary>
     /// A range slot: the deny and require-approval rules filed under one (key token, place, argument) by the interval of
     /// their first range condition, which a request without a number for the argument reads all of (fail closed). Allow
-    /// rules filed by interval are in a <see cref="RangeFilter"/> per (key token, place): <see cref="FilterSlot"/>.
+    /// rules filed by interval are in a <see cref="ConditionFilter"/> per (key token, place): <see cref="FilterSlot"/>.
     /// </summary>
     private readonly record struct RangeSlot(KeyToken Kind, string? Key, Place Place, string Arg);
 
-    /// <summary>Where the allow rules filed by interval are (<see cref="RangeFilter"/>): a key token and a place.</summary>
+    /// <summary>Where the allow rules filed by interval are (<see cref="ConditionFilter"/>): a key token and a place.</summary>
     private readonly record struct FilterSlot(KeyToken Kind, string? Key, Place Place);
 
     /// <summary>
@@ -747,7 +751,7 @@ internal sealed class RuleIndex
     /// its conditions. The bit sets cost (rules ⁄ stride + 1) × (rules ⁄ 64) words per side and argument, the stride 64
     /// until that passes <see cref="Budget"/> words, then longer.
     /// </remarks>
-    private sealed class RangeFilter
+    private sealed class ConditionFilter
     {
         /// <summary>Words of prefix bit sets one side may keep before its stride grows past 64.</summary>
         private const int Budget = 1 << 15;
@@ -759,21 +763,32 @@ internal sealed class RuleIndex
 
         private readonly Argument[] _args;
 
+        private readonly Exclusion[] _exclusions;
+
         /// <summary>One argument: both sides of its intervals, and the rules without a condition on it.</summary>
         private sealed record Argument(string Name, Side Low, Side High, ulong[] Free);
 
-        private RangeFilter(int[] positions, ulong[] all, Argument[] args)
+        /// <summary>
+        /// One argument's <c>not-in-list</c> and <c>ne</c> conditions: the rules without one (<c>Free</c>), the rules whose
+        /// every such condition on it needs a value of one kind (an address for a list; the value's kind for <c>ne</c>), by
+        /// kind, and the rules (local indexes) listing each value. An allow rule's such condition holds only for a given value
+        /// of the kind it needs that it does not list (<see cref="Evaluation.RuleMatcher"/>).
+        /// </summary>
+        private sealed record Exclusion(string Name, ulong[] Free, Dictionary<PolicyValueKind, ulong[]> OfKind, Dictionary<PolicyValue, int[]> Listing);
+
+        private ConditionFilter(int[] positions, ulong[] all, Argument[] args, Exclusion[] exclusions)
         {
             _positions = positions;
             _all = all;
             _args = args;
+            _exclusions = exclusions;
         }
 
         /// <summary>
         /// The filter of the rules of <paramref name="rules"/> at <paramref name="positions"/> (each with at least one range
         /// condition), by all their range conditions.
         /// </summary>
-        public static RangeFilter Build(PolicyRule[] rules, IEnumerable<int> positions)
+        public static ConditionFilter Build(PolicyRule[] rules, IEnumerable<int> positions)
         {
             int[] filed = [.. positions.Distinct().Order()];
             int words = (filed.Length + 63) >> 6;
@@ -817,7 +832,76 @@ internal sealed class RuleIndex
                 args.Add(new Argument(arg, low, high, free));
             }
 
-            return new RangeFilter(filed, all, [.. args]);
+            return new ConditionFilter(filed, all, [.. args], Exclusions(rules, filed, all));
+        }
+
+        /// <summary>The <c>not-in-list</c> and <c>ne</c> conditions of the rules at <paramref name="filed"/>, per argument.</summary>
+        private static Exclusion[] Exclusions(PolicyRule[] rules, int[] filed, ulong[] all)
+        {
+            // Per argument and rule: the kind its conditions need (null: two kinds, never holds) and the values they list.
+            var byArg = new SortedDictionary<string, Dictionary<int, (PolicyValueKind? Kind, HashSet<PolicyValue> Listed)>>(StringComparer.Ordinal);
+            for (int i = 0; i < filed.Length; i++)
+            {
+                foreach (Condition c in rules[filed[i]].Conditions)
+                {
+                    (PolicyValueKind kind, IEnumerable<PolicyValue> listed) = c.Op switch
+                    {
+                        ConditionOperator.NotInList => (PolicyValueKind.Address, c.Values),
+                        ConditionOperator.Ne when c.Value is { } v => (v.Kind, [v]),
+                        _ => (default(PolicyValueKind), null!),
+                    };
+                    if (listed is null)
+                    {
+                        continue;
+                    }
+
+                    if (!byArg.TryGetValue(c.Arg, out Dictionary<int, (PolicyValueKind?, HashSet<PolicyValue>)>? ofRule))
+                    {
+                        byArg[c.Arg] = ofRule = [];
+                    }
+
+                    (PolicyValueKind? Kind, HashSet<PolicyValue> Listed) entry = ofRule.TryGetValue(i, out var before)
+                        ? (before.Item1 == kind ? kind : null, before.Item2)
+                        : (kind, []);
+                    entry.Listed.UnionWith(listed);
+                    ofRule[i] = entry;
+                }
+            }
+
+            var exclusions = new List<Exclusion>();
+            foreach ((string arg, Dictionary<int, (PolicyValueKind? Kind, HashSet<PolicyValue> Listed)> ofRule) in byArg)
+            {
+                ulong[] free = [.. all];
+                var ofKind = new Dictionary<PolicyValueKind, ulong[]>();
+                var listing = new Dictionary<PolicyValue, List<int>>();
+                foreach ((int i, (PolicyValueKind? kind, HashSet<PolicyValue> listed)) in ofRule.OrderBy(kv => kv.Key))
+                {
+                    free[i >> 6] &= ~(1UL << (i & 63));
+                    if (kind is { } k)
+                    {
+                        if (!ofKind.TryGetValue(k, out ulong[]? bits))
+                        {
+                            ofKind[k] = bits = new ulong[all.Length];
+                        }
+
+                        bits[i >> 6] |= 1UL << (i & 63);
+                    }
+
+                    foreach (PolicyValue v in listed)
+                    {
+                        if (!listing.TryGetValue(v, out List<int>? rulesListing))
+                        {
+                            listing[v] = rulesListing = [];
+                        }
+
+                        rulesListing.Add(i);
+                    }
+                }
+
+                exclusions.Add(new Exclusion(arg, free, ofKind, listing.ToDictionary(kv => kv.Key, kv => kv.Value.ToArray())));
+            }
+
+            return [.. exclusions];
         }
 
         /// <summary>The numbers both intervals hold: the higher low end and the lower high end (at equal bounds, an excluded end is the tighter).</summary>
@@ -858,6 +942,33 @@ internal sealed class RuleIndex
                 {
                     // An allow rule's range condition holds only for a number: the rules without one on this argument remain.
                     And(held, arg.Free);
+                }
+            }
+
+            foreach (Exclusion exclusion in _exclusions)
+            {
+                // The rules without such a condition on the argument, and — for a value given — those of its kind not listing it.
+                if (args.TryGetValue(exclusion.Name, out PolicyValue value) && exclusion.OfKind.TryGetValue(value.Kind, out ulong[]? ofKind))
+                {
+                    ofKind.CopyTo(side);
+                    if (exclusion.Listing.TryGetValue(value, out int[]? listing))
+                    {
+                        foreach (int i in listing)
+                        {
+                            side[i >> 6] &= ~(1UL << (i & 63));
+                        }
+                    }
+
+                    for (int w = 0; w < side.Length; w++)
+                    {
+                        side[w] |= exclusion.Free[w];
+                    }
+
+                    And(held, side);
+                }
+                else
+                {
+                    And(held, exclusion.Free);
                 }
             }
 
@@ -1037,9 +1148,9 @@ internal sealed class RuleIndex
         private readonly string[] _args;
 
         /// <summary>The rules filed by interval (by all their range conditions), if any.</summary>
-        private readonly RangeFilter? _ranges;
+        private readonly ConditionFilter? _ranges;
 
-        private Nest(int[] rest, Dictionary<(string Arg, PolicyValue Value), int[]> lists, Dictionary<(string Arg, PolicyValue Value), Nest> nests, RangeFilter? ranges)
+        private Nest(int[] rest, Dictionary<(string Arg, PolicyValue Value), int[]> lists, Dictionary<(string Arg, PolicyValue Value), Nest> nests, ConditionFilter? ranges)
         {
             _rest = rest;
             _lists = lists;
@@ -1064,7 +1175,7 @@ internal sealed class RuleIndex
                 ((int Condition, string Arg, PolicyValue[] Values)? best, long fewest) = MostSelective(Guards(e), sharing);
 
                 IReadOnlyList<Condition> conditions = rules[e.Position].Conditions;
-                bool ranged = Enumerable.Range(0, conditions.Count).Any(c => !e.Used.Contains(c) && RangeOf(conditions[c]) is not null);
+                bool ranged = Enumerable.Range(0, conditions.Count).Any(c => !e.Used.Contains(c) && Filters(conditions[c]));
                 if (best is { } g && (fewest < entries.Length || !ranged))
                 {
                     var next = new Entry(e.Position, [.. e.Used, g.Condition], e.Fanout * g.Values.Length);
@@ -1102,7 +1213,7 @@ internal sealed class RuleIndex
                 }
             }
 
-            return new Nest([.. rest.Order()], lists, nests, byRange.Count > 0 ? RangeFilter.Build(rules, byRange) : null);
+            return new Nest([.. rest.Order()], lists, nests, byRange.Count > 0 ? ConditionFilter.Build(rules, byRange) : null);
         }
 
         /// <summary>Adds the position lists (ascending) of the rules of the nest whose filed condition can hold for <paramref name="args"/>.</summary>
@@ -1153,7 +1264,7 @@ internal sealed class RuleIndex
         private readonly Dictionary<RangeSlot, Ranges> _ranges = [];
 
         /// <summary>The allow rules filed by interval, by all their range conditions.</summary>
-        private readonly Dictionary<FilterSlot, RangeFilter> _filters = [];
+        private readonly Dictionary<FilterSlot, ConditionFilter> _filters = [];
 
         private readonly Dictionary<GroupSlot, FailClosedGroup> _failClosed;
 
@@ -1161,7 +1272,7 @@ internal sealed class RuleIndex
         private readonly string[] _failClosedArgs;
 
         /// <summary>Rules filed by a "not in" list or "not equal": deny and require-approval rules (failing closed) apart from allow rules.</summary>
-        private readonly Dictionary<(GroupSlot Slot, bool FailClosed), NotInGroup> _notIn;
+        private readonly Dictionary<GroupSlot, NotInGroup> _notIn;
 
         /// <summary>The arguments some deny or require-approval rule of this bucket is filed under by a "not in" list.</summary>
         private readonly string[] _notInArgs;
@@ -1179,9 +1290,9 @@ internal sealed class RuleIndex
             var roles = new HashSet<Role>();
             var args = new HashSet<string>(StringComparer.Ordinal);
             var ranged = new Dictionary<RangeSlot, List<(int Position, Interval Range)>>();
-            var filtered = new Dictionary<FilterSlot, List<int>>();
+            var filters = new Dictionary<FilterSlot, List<int>>();
             var failClosed = new Dictionary<GroupSlot, List<(int, PolicyValueKind?)>>();
-            var notIn = new Dictionary<(GroupSlot, bool), List<(int, PolicyValue[], PolicyValueKind)>>();
+            var notIn = new Dictionary<GroupSlot, List<(int, PolicyValue[])>>();
 
             // The condition each allow rule filed by value is filed by (its index in the rule), for the nested levels.
             var filedBy = new int[Rules.Length];
@@ -1236,51 +1347,55 @@ internal sealed class RuleIndex
                     continue;
                 }
 
-                if (guard is null && rangeGuard is null && failClosedValues is null && NotInGuard(Rules[i]) is { } outside)
+                // An allow rule without an eq/one-of/in-list condition, with a range, not-in-list or ne condition: filed by all
+                // of them (ConditionFilter). A deny or require-approval rule with neither a value nor a range guard: by its
+                // first not-in-list or ne condition, failing closed (NotInGroup).
+                bool filtered = guard is null && Rules[i].Effect == Effect.Allow && Rules[i].Conditions.Any(Filters);
+                if (rangeGuard is null && failClosedValues is null && NotInGuard(Rules[i]) is { } outside)
                 {
-                    bool closed = Rules[i].Effect != Effect.Allow;
                     foreach ((KeyToken kind, string? value) in keys)
                     {
                         foreach (Place place in places)
                         {
-                            var at = (new GroupSlot(kind, value, place, outside.Arg), closed);
-                            if (!notIn.TryGetValue(at, out List<(int, PolicyValue[], PolicyValueKind)>? group))
+                            var at = new GroupSlot(kind, value, place, outside.Arg);
+                            if (!notIn.TryGetValue(at, out List<(int, PolicyValue[])>? group))
                             {
                                 notIn[at] = group = [];
                             }
 
-                            group.Add((i, outside.Listed, outside.Kind));
+                            group.Add((i, outside.Listed));
                         }
                     }
 
                     continue;
                 }
 
-                if (rangeGuard is { } range)
+                if (filtered || rangeGuard is not null)
                 {
                     foreach ((KeyToken kind, string? value) in keys)
                     {
                         foreach (Place place in places)
                         {
-                            if (!range.FailClosed)
+                            if (filtered)
                             {
                                 var by = new FilterSlot(kind, value, place);
-                                if (!filtered.TryGetValue(by, out List<int>? group))
+                                if (!filters.TryGetValue(by, out List<int>? group))
                                 {
-                                    filtered[by] = group = [];
+                                    filters[by] = group = [];
                                 }
 
                                 group.Add(i);
                                 continue;
                             }
 
-                            var at = new RangeSlot(kind, value, place, range.Arg);
+                            (_, string arg, Interval interval, _) = rangeGuard!.Value;
+                            var at = new RangeSlot(kind, value, place, arg);
                             if (!ranged.TryGetValue(at, out List<(int, Interval)>? list))
                             {
                                 ranged[at] = list = [];
                             }
 
-                            list.Add((i, range.Range));
+                            list.Add((i, interval));
                         }
                     }
 
@@ -1311,16 +1426,16 @@ internal sealed class RuleIndex
                 _ranges[at] = Ranges.Build(byRange);
             }
 
-            foreach ((FilterSlot at, List<int> positions) in filtered)
+            foreach ((FilterSlot at, List<int> positions) in filters)
             {
-                _filters[at] = RangeFilter.Build(Rules, positions);
+                _filters[at] = ConditionFilter.Build(Rules, positions);
             }
 
             _failClosed = failClosed.ToDictionary(kv => kv.Key, kv => FailClosedGroup.Of(kv.Value));
 
             _failClosedArgs = [.. _failClosed.Keys.Select(k => k.Arg).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
             _notIn = notIn.ToDictionary(kv => kv.Key, kv => NotInGroup.Of(kv.Value));
-            _notInArgs = [.. _notIn.Keys.Select(k => k.Slot.Arg).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
+            _notInArgs = [.. _notIn.Keys.Select(k => k.Arg).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
             // An argument slot of more allow rules than NestAbove (they all accept the one value) is filed again by their
             // other conditions (Nest); other slots are read whole.
             _slots = [];
@@ -1456,29 +1571,21 @@ internal sealed class RuleIndex
                 }
             }
 
-            // A rule filed by a "not in" list or "not equal": those that do not list the request's value — of any kind for a
-            // deny or require-approval rule, which a request without the argument reads too (fail closed); of the kind the
-            // condition needs for an allow rule, which a request without the argument does not read.
+            // A deny or require-approval rule filed by a "not in" list or "not equal": those that do not list the request's
+            // value (of any kind), and all of them without the argument (fail closed).
             foreach (string arg in _notInArgs)
             {
-                bool given = args.TryGetValue(arg, out PolicyValue value);
-                if (given && _notIn.TryGetValue((new GroupSlot(kind, key, place, arg), false), out NotInGroup? allows)
-                    && allows.Holding(value, failClosed: false) is { Length: > 0 } allowing)
-                {
-                    into.Add(allowing);
-                }
-
-                if (_notIn.TryGetValue((new GroupSlot(kind, key, place, arg), true), out NotInGroup? closed)
-                    && (given ? closed.Holding(value, failClosed: true) : closed.All) is { Length: > 0 } holding)
+                if (_notIn.TryGetValue(new GroupSlot(kind, key, place, arg), out NotInGroup? closed)
+                    && (args.TryGetValue(arg, out PolicyValue value) ? closed.Holding(value) : closed.All) is { Length: > 0 } holding)
                 {
                     into.Add(holding);
                 }
             }
 
-            // For an allow rule a range condition holds only for a number argument inside it (any other kind, or none, leaves
-            // the rule out): those whose every range condition holds. For a deny or require-approval rule it also holds
-            // without one (every such rule of the slot is read).
-            if (_filters.Count > 0 && _filters.TryGetValue(new FilterSlot(kind, key, place), out RangeFilter? filter)
+            // The allow rules filed by their range, not-in-list and ne conditions: those whose every such condition holds (a
+            // number inside each interval; a value of the kind each list needs that it does not list). A deny or
+            // require-approval rule's range condition also holds without a number (every such rule of the slot is read).
+            if (_filters.Count > 0 && _filters.TryGetValue(new FilterSlot(kind, key, place), out ConditionFilter? filter)
                 && filter.Holding(args) is { Length: > 0 } inRange)
             {
                 into.Add(inRange);
