@@ -99,6 +99,30 @@ public sealed class InMemoryRotationLog : IRotationLog
         return r;
     }
 
+    /// <summary>
+    /// Retires a committed run; the entry, if any, goes to <see cref="Audit"/> after it (nothing here is durable, so
+    /// there is no transaction to share; without an audit log the entry is dropped, as a coordinator without a store
+    /// audits nothing).
+    /// </summary>
+    public async Task<RotationRun> RetireAsync(string runId, Conclave.Storage.Audit.AuditEntryInput? audit = null, CancellationToken cancellationToken = default)
+    {
+        RotationRun r;
+        lock (_gate)
+        {
+            r = Transition(runId, RotationState.Committed, RotationState.Retired, null, null);
+        }
+
+        if (audit is not null && Audit is { } log)
+        {
+            await log.AppendAsync(audit, CancellationToken.None).ConfigureAwait(false);
+        }
+
+        return r;
+    }
+
+    /// <summary>Where <see cref="RetireAsync"/> writes its entry (none by default).</summary>
+    public Conclave.Storage.Audit.IAuditLog? Audit { get; init; }
+
     public Task<bool> TryLeaseAsync(string runId, string owner, TimeSpan lease, CancellationToken cancellationToken = default)
     {
         lock (_gate)
