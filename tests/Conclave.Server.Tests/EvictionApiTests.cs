@@ -400,9 +400,9 @@ public sealed class EvictionApiTests(VariantNodes fixture) : IClassFixture<Varia
     /// store, start-up recovery aborts the run (before its decision) or finishes it (after), and the key is moved in
     /// any case: an aborted move is redone by the background eviction pass. The key ends at version 2, 2-of-2 on nodes 1
     /// and 2 (the store row's holders), with the same public key (and Ethereum address), signs (verified under the public
-    /// key), and the move is audited. Node 3 is never asked: no run of the key names it, it answered nothing in any run's
-    /// session, and it still holds version 1, with no run, while nodes 1 and 2 hold version 2 only (version 1 erased),
-    /// so its share pairs with nothing. Each case has a store of its own (a PostgreSQL database), so the only key node 3
+    /// key), and the move is audited exactly once. Node 3 is never asked: no run of the key names it, it answered
+    /// nothing in any run's session, and it still holds version 1, with no run, while nodes 1 and 2 hold version 2 only
+    /// (version 1 erased), so its share pairs with nothing. Each case has a store of its own (a PostgreSQL database), so the only key node 3
     /// holds there is the one whose move is cut.
     /// </summary>
     [Theory]
@@ -508,7 +508,7 @@ public sealed class EvictionApiTests(VariantNodes fixture) : IClassFixture<Varia
                 using var client = new ConclaveClient(http.BaseAddress!, http.DefaultRequestHeaders.Authorization!.Parameter!);
                 NodeInfo three = await client.GetNodeAsync(3);
                 Assert.Equal(("untrusted", "crash mid-move", 0), (three.Trust, three.Reason, three.Keys.Count));
-                Assert.Contains((await client.ReadAuditTailAsync(100)).Entries, a => a.Action == "node.evict.key" && a.KeyId == keyId
+                Assert.Single((await client.ReadAuditTailAsync(100)).Entries, a => a.Action == "node.evict.key" && a.KeyId == keyId
                     && a.Result.Contains("version 1 -> 2 on nodes 1,2", StringComparison.Ordinal));
 
                 // Node 3 answered nothing in any run of the key, holds its version 1 share with no run, and nobody else holds version 1.
@@ -631,6 +631,7 @@ public sealed class EvictionApiTests(VariantNodes fixture) : IClassFixture<Varia
                 _ = await keys.RecoverRunsAsync(CancellationToken.None);
                 Assert.Equal(Conclave.Storage.Rotation.RotationState.Committed, (await log.GetAsync(move.RunId))!.State);
                 Assert.Equal(move.RunId, (await log.GetActiveAsync(keyId))?.RunId);
+                Assert.Equal("committed", (await GetAsync(http, $"/v1/operations/{move.RunId}"))["state"]!.GetValue<string>());
                 Assert.Equal(0, await MoveEntriesAsync());
                 Assert.Equal([1u, 2u], (await keys.Store.Keys.GetAsync(keyId))!.Holders); // committed: the row moved
 
