@@ -148,8 +148,8 @@ internal sealed class SqlRotationLog(SqlStore store) : IRotationLog
         }
 
         // The retire runs first in the audit writer's batch transaction (as a policy reservation does): the entry is
-        // written only when the run moves, and both commit together or not at all. The guard writes nothing when the run is
-        // not Committed (already retired by an earlier call: no second entry). Its own token is not the caller's (a
+        // written only when the run moves, and both commit together or not at all. The guard writes nothing when the run
+        // is not Committed (already retired by an earlier call: no second entry). Its own token is not the caller's (a
         // batch is shared with other appends).
         IReadOnlyList<Audit.AuditEntry> written = await store.AuditLog.AppendGuardedAsync([audit],
             (c, tx) => TryTransitionInTransactionAsync(c, tx, runId, RotationState.Committed, RotationState.Retired, null, null, CancellationToken.None),

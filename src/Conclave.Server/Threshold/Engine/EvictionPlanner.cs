@@ -44,8 +44,8 @@ public sealed class EvictionPlanner
     /// The reshare that moves <paramref name="key"/> (of <paramref name="scheme"/>) away from <paramref name="node"/>:
     /// the same threshold, the remaining trusted holders (plus <paramref name="replacement"/>) as the new committee, the
     /// first t of them that answer an attestation as dealers; the plan names the node (<see cref="RotationPlan.Evicting"/>),
-    /// so whoever finishes the run audits the move (<see cref="MovedAudit"/>). Null when the key is not held by the node. Refused when
-    /// fewer than t trusted holders would remain (name a replacement) or fewer than t remaining holders are up.
+    /// so whoever finishes the run audits the move (<see cref="MovedAudit"/>). Null when the key is not held by the node.
+    /// Refused when fewer than t trusted holders would remain (name a replacement) or fewer than t remaining holders are up.
     /// </summary>
     public async Task<RotationPlan?> PlanAsync(IThresholdKey key, string scheme, uint node, uint? replacement, CancellationToken ct)
     {

@@ -100,28 +100,16 @@ public sealed class InMemoryRotationLog : IRotationLog
     }
 
     /// <summary>
-    /// Retires a committed run; the entry, if any, goes to <see cref="Audit"/> after it (nothing here is durable, so
-    /// there is no transaction to share; without an audit log the entry is dropped, as a coordinator without a store
-    /// audits nothing).
+    /// Retires a committed run. The entry is dropped: a coordinator without a store (a test or a tool) keeps no audit log,
+    /// as it kept none before the entry moved into the retire.
     /// </summary>
-    public async Task<RotationRun> RetireAsync(string runId, Conclave.Storage.Audit.AuditEntryInput? audit = null, CancellationToken cancellationToken = default)
+    public Task<RotationRun> RetireAsync(string runId, Conclave.Storage.Audit.AuditEntryInput? audit = null, CancellationToken cancellationToken = default)
     {
-        RotationRun r;
         lock (_gate)
         {
-            r = Transition(runId, RotationState.Committed, RotationState.Retired, null, null);
+            return Task.FromResult(Transition(runId, RotationState.Committed, RotationState.Retired, null, null));
         }
-
-        if (audit is not null && Audit is { } log)
-        {
-            await log.AppendAsync(audit, CancellationToken.None).ConfigureAwait(false);
-        }
-
-        return r;
     }
-
-    /// <summary>Where <see cref="RetireAsync"/> writes its entry (none by default).</summary>
-    public Conclave.Storage.Audit.IAuditLog? Audit { get; init; }
 
     public Task<bool> TryLeaseAsync(string runId, string owner, TimeSpan lease, CancellationToken cancellationToken = default)
     {
