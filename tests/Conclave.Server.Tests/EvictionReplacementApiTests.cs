@@ -44,9 +44,9 @@ public sealed class EvictionReplacementApiTests(FourVariantNodes fixture) : ICla
     /// before the decision leaves node 4 a pending key): <c>finish</c> (node 4 confirmed its DKG share, the run is
     /// aborted and redone) and <c>committed</c> (the store's row names node 4; the retire is left to recovery). The
     /// engine's commit and retire steps are protocol-neutral, so one protocol each covers them. Seven cases instead of
-    /// the 22 of the theory without a replacement. Measured on the shared 2-core machine (2026-12-02): 7–13 s a case,
-    /// about 65 s for the seven, plus about 20 s to start the four node processes; eight cases (with <c>dkg</c>) took
-    /// 2 min 5 s in all.
+    /// the 22 of the theory without a replacement. Measured on the shared 2-core machine (2026-12-02, load average
+    /// 21–24): the seven took 1 min 33 s for <c>dotnet test</c> with this filter, starting the four node processes
+    /// included (5–17 s a case, the first with the nodes' start); eight cases (with <c>dkg</c>) had taken 2 min 5 s.
     /// </summary>
     public static TheoryData<string, string> ReplacementBoundaries() => new()
     {
