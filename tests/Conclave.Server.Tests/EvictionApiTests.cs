@@ -400,9 +400,9 @@ public sealed class EvictionApiTests(VariantNodes fixture) : IClassFixture<Varia
     /// store, start-up recovery aborts the run (before its decision) or finishes it (after), and the key is moved in
     /// any case: an aborted move is redone by the background eviction pass. The key ends at version 2, 2-of-2 on nodes 1
     /// and 2 (the store row's holders), with the same public key (and Ethereum address), signs (verified under the public
-    /// key), and the move is audited. Node 3 is never asked: no run of the key names it, it answered nothing in any run's
-    /// session, and it still holds version 1, with no run, while nodes 1 and 2 hold version 2 only (version 1 erased),
-    /// so its share pairs with nothing. Each case has a store of its own (a PostgreSQL database), so the only key node 3
+    /// key), and the move is audited exactly once. Node 3 is never asked: no run of the key names it, it answered
+    /// nothing in any run's session, and it still holds version 1, with no run, while nodes 1 and 2 hold version 2 only
+    /// (version 1 erased), so its share pairs with nothing. Each case has a store of its own (a PostgreSQL database), so the only key node 3
     /// holds there is the one whose move is cut.
     /// </summary>
     [Theory]
@@ -508,7 +508,7 @@ public sealed class EvictionApiTests(VariantNodes fixture) : IClassFixture<Varia
                 using var client = new ConclaveClient(http.BaseAddress!, http.DefaultRequestHeaders.Authorization!.Parameter!);
                 NodeInfo three = await client.GetNodeAsync(3);
                 Assert.Equal(("untrusted", "crash mid-move", 0), (three.Trust, three.Reason, three.Keys.Count));
-                Assert.Contains((await client.ReadAuditTailAsync(100)).Entries, a => a.Action == "node.evict.key" && a.KeyId == keyId
+                Assert.Single((await client.ReadAuditTailAsync(100)).Entries, a => a.Action == "node.evict.key" && a.KeyId == keyId
                     && a.Result.Contains("version 1 -> 2 on nodes 1,2", StringComparison.Ordinal));
 
                 // Node 3 answered nothing in any run of the key, holds its version 1 share with no run, and nobody else holds version 1.
@@ -558,10 +558,150 @@ public sealed class EvictionApiTests(VariantNodes fixture) : IClassFixture<Varia
         }
     }
 
-    /// <summary>The key's version on <paramref name="node"/> and the id of its unfinished run there (empty: none), from the node's rotation-status step.</summary>
-    private async Task<(int Version, string Run)> NodeKeyAsync(uint node, string keyId)
+    /// <summary>
+    /// Issue 15: the <c>node.evict.key</c> entry of a move finished by run recovery cannot be lost to a failed audit write.
+    /// The server stops dead after the nodes retired the move's run (nodes-retired: only the store's retire is left), and
+    /// the store is made to refuse that entry (a trigger on audit_entries, the write failing as a busy or broken store
+    /// would). Started again, recovery cannot retire the run without its entry, so the run stays Committed and keeps
+    /// the key locked (before the fix recovery retired the run and the failed entry was never written again); once the
+    /// store takes the entry, the next background pass retires the run with it, exactly once, and a restart after that
+    /// writes no second one. The key signs at version 2 after. (Nothing is signed while the entry is refused: an entry the
+    /// store refuses fails the whole group commit it rides in, so a signature's entries could fail with it.)
+    /// </summary>
+    [Fact]
+    public async Task AMoveFinishedByRecovery_WhoseAuditWriteFails_IsAuditedExactlyOnceWhenTheStoreTakesIt()
     {
-        Conclave.Server.Coordinator.Cluster c = fixture.Nodes.Coordinator;
+        string admin = AdminConnectionString();
+        string db = "conclave_evaud_" + Guid.NewGuid().ToString("N")[..12];
+        await ExecAsync(admin, $"CREATE DATABASE {db}");
+        ServerConfig config = ServerConfig.Load(fixture.Nodes.Layout.ServerConfigPath);
+        config.PostgresConnectionString = new Npgsql.NpgsqlConnectionStringBuilder(admin) { Database = db }.ConnectionString;
+        string name = "evict-audit-" + Guid.NewGuid().ToString("N")[..8];
+        bool readmitted = false;
+        try
+        {
+            (WebApplication app, HttpClient http) = await StartAsync(config);
+            string keyId;
+            byte[] publicKey;
+            try
+            {
+                JsonNode k = await PostAsync(http, "/v1/keys", $$"""{"name":"{{name}}","scheme":"frost-secp256k1","threshold":2,"participants":3}""", HttpStatusCode.Created);
+                (keyId, publicKey) = (k["id"]!.GetValue<string>(), Convert.FromHexString(k["publicKey"]!.GetValue<string>()));
+                bool reached = false;
+                app.Services.GetRequiredService<FrostCoordinator>().FaultInjection = async (kind, b) =>
+                {
+                    if (b == "nodes-retired" && kind == Conclave.Storage.Rotation.RotationKind.Reshare && !reached)
+                    {
+                        reached = true;
+                        await StopDeadAsync(app);
+                        throw new RotationCrashException(b);
+                    }
+                };
+                try
+                {
+                    using HttpResponseMessage _ = await http.PostAsync(new Uri("/v1/admin/nodes/3/evict", UriKind.Relative), Json("""{"reason":"audit owed"}"""));
+                }
+                catch (HttpRequestException)
+                {
+                    // the server went away mid-request, as it would
+                }
+
+                Assert.True(reached, "the move's run reached nodes-retired");
+            }
+            finally
+            {
+                await StopAsync(app, http);
+            }
+
+            // The store refuses the move's entry from now on (every other entry is written).
+            await ExecAsync(config.PostgresConnectionString,
+                "CREATE FUNCTION evict_audit_down() RETURNS trigger AS $$ BEGIN IF NEW.action = 'node.evict.key' THEN RAISE EXCEPTION 'audit down'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql; "
+                + "CREATE TRIGGER evict_audit_down BEFORE INSERT ON audit_entries FOR EACH ROW EXECUTE FUNCTION evict_audit_down();");
+            (app, http) = await StartAsync(config);
+            try
+            {
+                var keys = app.Services.GetRequiredService<Conclave.Server.Api.KeyService>();
+                Conclave.Storage.Rotation.IRotationLog log = keys.Store.Rotations;
+                Conclave.Storage.Rotation.RotationRun move = Assert.Single(await log.ListForKeyAsync(keyId, 10), r => r.Kind == Conclave.Storage.Rotation.RotationKind.Reshare);
+                using var client = new ConclaveClient(http.BaseAddress!, http.DefaultRequestHeaders.Authorization!.Parameter!);
+                async Task<int> MoveEntriesAsync() => (await client.ReadAuditTailAsync(500)).Entries.Count(a => a.Action == "node.evict.key" && a.KeyId == keyId);
+
+                // Recovery at start and in two background passes, and once more here: the run is not retired without its entry.
+                await Task.Delay(TimeSpan.FromSeconds(7));
+                _ = await keys.RecoverRunsAsync(CancellationToken.None);
+                Assert.Equal(Conclave.Storage.Rotation.RotationState.Committed, (await log.GetAsync(move.RunId))!.State);
+                Assert.Equal(move.RunId, (await log.GetActiveAsync(keyId))?.RunId);
+                Assert.Equal("committed", (await GetAsync(http, $"/v1/operations/{move.RunId}"))["state"]!.GetValue<string>());
+                Assert.Equal(0, await MoveEntriesAsync());
+                Assert.Equal([1u, 2u], (await keys.Store.Keys.GetAsync(keyId))!.Holders); // committed: the row moved
+
+                // The store takes the entry again: the next background pass retires the run with it, once.
+                await ExecAsync(config.PostgresConnectionString, "DROP TRIGGER evict_audit_down ON audit_entries; DROP FUNCTION evict_audit_down();");
+                await WaitForAsync(async () => (await log.GetAsync(move.RunId))!.State == Conclave.Storage.Rotation.RotationState.Retired, "the background pass retired the move");
+                Assert.Equal(1, await MoveEntriesAsync());
+                Assert.Contains((await client.ReadAuditTailAsync(500)).Entries, a => a.Action == "node.evict.key" && a.KeyId == keyId
+                    && a.Result == "key moved away from node 3: version 1 -> 2 on nodes 1,2");
+            }
+            finally
+            {
+                await StopAsync(app, http);
+            }
+
+            // A restart (recovery, eviction pass) writes no second entry.
+            (app, http) = await StartAsync(config);
+            try
+            {
+                using var client = new ConclaveClient(http.BaseAddress!, http.DefaultRequestHeaders.Authorization!.Parameter!);
+                var keys = app.Services.GetRequiredService<Conclave.Server.Api.KeyService>();
+                _ = await keys.RecoverRunsAsync(CancellationToken.None);
+                _ = await keys.ContinueEvictionsAsync(CancellationToken.None);
+                await Task.Delay(TimeSpan.FromSeconds(4));
+                Assert.Single((await client.ReadAuditTailAsync(500)).Entries, a => a.Action == "node.evict.key" && a.KeyId == keyId);
+                Assert.True((await client.VerifyAuditAsync()).Ok);
+                await SignAsync(http, name, publicKey, 2);
+                Assert.Equal((1, ""), await NodeKeyAsync(3, keyId));
+                await client.ReadmitNodeAsync(3); // the other tests of this class start with every node trusted
+                readmitted = true;
+            }
+            finally
+            {
+                await StopAsync(app, http);
+            }
+        }
+        finally
+        {
+            try
+            {
+                if (!readmitted)
+                {
+                    await ExecAsync(config.PostgresConnectionString, "DROP TRIGGER IF EXISTS evict_audit_down ON audit_entries; DROP FUNCTION IF EXISTS evict_audit_down();");
+                    (WebApplication again, HttpClient againHttp) = await StartAsync(config);
+                    try
+                    {
+                        using var client = new ConclaveClient(againHttp.BaseAddress!, againHttp.DefaultRequestHeaders.Authorization!.Parameter!);
+                        await client.ReadmitNodeAsync(3);
+                    }
+                    finally
+                    {
+                        await StopAsync(again, againHttp);
+                    }
+                }
+            }
+            finally
+            {
+                Npgsql.NpgsqlConnection.ClearAllPools();
+                await ExecAsync(admin, $"DROP DATABASE IF EXISTS {db} WITH (FORCE)");
+            }
+        }
+    }
+
+    /// <summary>The key's version on <paramref name="node"/> and the id of its unfinished run there (empty: none), from the node's rotation-status step.</summary>
+    private Task<(int Version, string Run)> NodeKeyAsync(uint node, string keyId) => NodeKeyAsync(fixture.Nodes, node, keyId);
+
+    /// <summary>The key's version on <paramref name="node"/> of <paramref name="nodes"/> and the id of its unfinished run there (empty: none).</summary>
+    internal static async Task<(int Version, string Run)> NodeKeyAsync(LocalClusterProcesses nodes, uint node, string keyId)
+    {
+        Conclave.Server.Coordinator.Cluster c = nodes.Coordinator;
         IReadOnlyList<Conclave.Node.Rpc.Envelope> reply = await c.Node(node).StepAsync(c.Request(Conclave.Server.Coordinator.Cluster.NewSessionId(),
             Conclave.Node.Threshold.Engine.RotationMessages.Status, 9, [node], new Conclave.Node.Protocol.PayloadWriter().String(keyId).ToArray()), [],
             TimeSpan.FromSeconds(20), CancellationToken.None);
@@ -574,7 +714,7 @@ public sealed class EvictionApiTests(VariantNodes fixture) : IClassFixture<Varia
         return (version, run);
     }
 
-    private static Task SignWithAsync(HttpClient http, string name, byte[] publicKey, int version, bool dkls, string what) =>
+    internal static Task SignWithAsync(HttpClient http, string name, byte[] publicKey, int version, bool dkls, string what) =>
         dkls ? EcdsaSignAsync(http, name, publicKey, version, what) : SignAsync(http, name, publicKey, version);
 
     /// <summary>
@@ -654,7 +794,7 @@ public sealed class EvictionApiTests(VariantNodes fixture) : IClassFixture<Varia
     }
 
     /// <summary>Signs a digest with an ecdsa-dkls23 key and checks the signature with libsecp256k1 under <paramref name="publicKey"/>.</summary>
-    private static async Task EcdsaSignAsync(HttpClient http, string name, byte[] publicKey, int version, string what)
+    internal static async Task EcdsaSignAsync(HttpClient http, string name, byte[] publicKey, int version, string what)
     {
         byte[] digest = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(what));
         JsonNode sig = await PostAsync(http, $"/v1/keys/{name}/sign", $$"""{"digest":"{{Convert.ToHexStringLower(digest)}}"}""");
@@ -709,7 +849,7 @@ public sealed class EvictionApiTests(VariantNodes fixture) : IClassFixture<Varia
         return problem;
     }
 
-    private static async Task SignAsync(HttpClient http, string name, byte[] groupKey, int version)
+    internal static async Task SignAsync(HttpClient http, string name, byte[] groupKey, int version)
     {
         JsonNode sig = await PostAsync(http, $"/v1/keys/{name}/sign", """{"message":"0102"}""");
         Assert.Equal(version, sig["keyVersion"]!.GetValue<int>());

@@ -8,6 +8,52 @@ public abstract partial class StoreSuite
     private static NewRotationRun Run(string id, string key, int from = 1) =>
         new(id, key, RotationKind.Refresh, from, from + 1, "server-a", TimeSpan.FromMinutes(2), [1, 2, 3]);
 
+    /// <summary>
+    /// Issue 15: a run retired with an audit entry (a move off an evicted node, <c>node.evict.key</c>) writes the entry in
+    /// the same transaction: a failed entry leaves the run Committed (its key locked, so it is finished again), a run
+    /// that is not Committed is refused with nothing written, and a second retire writes no second entry.
+    /// </summary>
+    [Fact]
+    public async Task Rotation_retire_with_an_audit_entry_writes_it_exactly_when_the_run_is_retired()
+    {
+        await using TestLocation loc = await Harness.NewLocationAsync();
+        await using IConclaveStore store = await loc.OpenAsync(WithPassphrase());
+        var entry = new Audit.AuditEntryInput("coordinator", "node.evict.key", "k1", null, "allow", "key moved away from node 3: version 1 -> 2 on nodes 1,2");
+        await store.Rotations.BeginAsync(Run("e1", "k1") with { Kind = RotationKind.Reshare });
+        long before = (await store.Audit.GetHeadAsync()).Seq;
+
+        // Not committed yet: refused, nothing written.
+        Assert.Equal(StorageErrorKind.Conflict, (await Assert.ThrowsAsync<StorageException>(() => store.Rotations.RetireAsync("e1", entry))).Kind);
+        await store.Rotations.TransitionAsync("e1", RotationState.Started, RotationState.Prepared, result: [1]);
+        await store.Rotations.TransitionAsync("e1", RotationState.Prepared, RotationState.Committed);
+        Assert.Equal(before, (await store.Audit.GetHeadAsync()).Seq);
+
+        // The audit table refuses inserts (a broken or busy store): the retire fails with its entry.
+        await loc.ExecAsync(Harness.Engine == StoreEngine.Sqlite
+            ? "CREATE TRIGGER audit_down BEFORE INSERT ON audit_entries BEGIN SELECT RAISE(ABORT, 'audit down'); END;"
+            : "CREATE FUNCTION audit_down() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'audit down'; END $$ LANGUAGE plpgsql; "
+              + "CREATE TRIGGER audit_down BEFORE INSERT ON audit_entries FOR EACH ROW EXECUTE FUNCTION audit_down();");
+        await Assert.ThrowsAsync<StorageException>(() => store.Rotations.RetireAsync("e1", entry));
+        Assert.Equal(RotationState.Committed, (await store.Rotations.GetAsync("e1"))!.State);
+        Assert.Equal("e1", (await store.Rotations.GetActiveAsync("k1"))!.RunId);
+        Assert.Equal(before, (await store.Audit.GetHeadAsync()).Seq);
+
+        await loc.ExecAsync("DROP TRIGGER audit_down" + (Harness.Engine == StoreEngine.Sqlite ? ";" : " ON audit_entries; DROP FUNCTION audit_down();"));
+        RotationRun retired = await store.Rotations.RetireAsync("e1", entry);
+        Assert.Equal(RotationState.Retired, retired.State);
+        Assert.Null(await store.Rotations.GetActiveAsync("k1"));
+        Assert.Equal(StorageErrorKind.Conflict, (await Assert.ThrowsAsync<StorageException>(() => store.Rotations.RetireAsync("e1", entry))).Kind);
+        Audit.AuditEntry written = Assert.Single(await store.Audit.ReadAsync(before + 1, 10));
+        Assert.Equal(("node.evict.key", "k1", entry.Result), (written.Action, written.KeyId, written.Result));
+
+        // Without an entry: the plain transition.
+        await store.Rotations.BeginAsync(Run("e2", "k1", from: 2));
+        await store.Rotations.TransitionAsync("e2", RotationState.Started, RotationState.Prepared, result: [1]);
+        await store.Rotations.TransitionAsync("e2", RotationState.Prepared, RotationState.Committed);
+        Assert.Equal(RotationState.Retired, (await store.Rotations.RetireAsync("e2")).State);
+        Assert.Equal(before + 1, (await store.Audit.GetHeadAsync()).Seq);
+    }
+
     [Fact]
     public async Task Rotation_one_unfinished_run_per_key_across_two_store_instances()
     {

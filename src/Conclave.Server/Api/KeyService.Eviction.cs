@@ -275,9 +275,9 @@ public sealed partial class KeyService
                         _ = await run.ConfigureAwait(false);
                     }
 
+                    // Audited by the run's retire (EvictionPlanner.MovedAudit), in the same transaction.
                     KeyRecord stored = await _store.Keys.GetAsync(key.Id, CancellationToken.None).ConfigureAwait(false) ?? key;
                     moved.Add(ToResponse(stored));
-                    await AuditMovedAsync(plan).ConfigureAwait(false);
                 }
                 catch (Exception e) when (e is not OperationCanceledException and not InvalidOperationException)
                 {
@@ -292,16 +292,6 @@ public sealed partial class KeyService
             _evicting.Release();
         }
     }
-
-    /// <summary>
-    /// Audits a key moved away from an evicted node (<c>node.evict.key</c>: versions and new committee) once the run that
-    /// moved it finished, whoever finished it: this pass, or run recovery when the server stopped in the middle of the
-    /// move (<see cref="RecoverRunsAsync"/>; the run's plan names the node, <see cref="RotationPlan.Evicting"/>).
-    /// </summary>
-    private Task AuditMovedAsync(RotationPlan plan) =>
-        _store.Audit.AppendAsync(new AuditEntryInput("coordinator", "node.evict.key", plan.KeyId, null, "allow",
-            $"key moved away from node {plan.Evicting}: version {plan.FromVersion} -> {plan.ToVersion} on nodes {string.Join(",", plan.Receivers)}"),
-            CancellationToken.None);
 
     private static byte[] Hash(string text) => SHA256.HashData(Encoding.UTF8.GetBytes(text));
 

@@ -876,13 +876,8 @@ public sealed partial class KeyService : IDisposable
                     await _frost.ResumeAsync(run.RunId, ct).ConfigureAwait(false);
                 }
 
-                // A move off an evicted node that the server stopped in the middle of: finished here, so audited here (an
-                // aborted one is redone, and audited, by the background eviction pass).
-                if (plan.Evicting is not null && (await _store.Rotations.GetAsync(run.RunId, CancellationToken.None).ConfigureAwait(false))?.State == Storage.Rotation.RotationState.Retired)
-                {
-                    await AuditMovedAsync(plan).ConfigureAwait(false);
-                }
-
+                // A move off an evicted node finished here was audited by its retire, in the same transaction
+                // (EvictionPlanner.MovedAudit); an aborted one is redone, and audited, by the background eviction pass.
                 finished++;
             }
             catch (Exception e) when (e is NodeCallException or CulpritException or QuorumUnavailableException or StorageException)

@@ -139,7 +139,34 @@ internal sealed class SqlRotationLog(SqlStore store) : IRotationLog
         return (await GetAsync(runId, cancellationToken).ConfigureAwait(false))!;
     }
 
+    public async Task<RotationRun> RetireAsync(string runId, Audit.AuditEntryInput? audit = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(runId);
+        if (audit is null)
+        {
+            return await TransitionAsync(runId, RotationState.Committed, RotationState.Retired, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+
+        // The retire runs first in the audit writer's batch transaction (as a policy reservation does): the entry is
+        // written only when the run moves, and both commit together or not at all. The guard writes nothing when the run
+        // is not Committed (already retired by an earlier call: no second entry). Its own token is not the caller's (a
+        // batch is shared with other appends).
+        IReadOnlyList<Audit.AuditEntry> written = await store.AuditLog.AppendGuardedAsync([audit],
+            (c, tx) => TryTransitionInTransactionAsync(c, tx, runId, RotationState.Committed, RotationState.Retired, null, null, CancellationToken.None),
+            cancellationToken).ConfigureAwait(false);
+        return written.Count == 1
+            ? (await GetAsync(runId, cancellationToken).ConfigureAwait(false))!
+            : throw StorageErrors.Conflict("rotation run", runId, "is not committed");
+    }
+
     private async Task<bool> TransitionInTransactionAsync(DbConnection c, DbTransaction tx, string runId, RotationState expected, RotationState next,
+        byte[]? result, string? error, CancellationToken ct) =>
+        await TryTransitionInTransactionAsync(c, tx, runId, expected, next, result, error, ct).ConfigureAwait(false)
+            ? true
+            : throw StorageErrors.Conflict("rotation run", runId, $"is not {expected.ToString().ToLowerInvariant()}");
+
+    /// <summary>The transition inside a transaction; false, with nothing written, when the run is not in <paramref name="expected"/>.</summary>
+    private async Task<bool> TryTransitionInTransactionAsync(DbConnection c, DbTransaction tx, string runId, RotationState expected, RotationState next,
         byte[]? result, string? error, CancellationToken ct)
     {
         if (!Enum.IsDefined(next))
@@ -158,7 +185,7 @@ internal sealed class SqlRotationLog(SqlStore store) : IRotationLog
             cmd.Add("@expected", expected.ToString());
             if (await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false) != 1)
             {
-                throw StorageErrors.Conflict("rotation run", runId, $"is not {expected.ToString().ToLowerInvariant()}");
+                return false;
             }
         }
 

@@ -30,6 +30,16 @@ public interface IRotationLog
         CancellationToken cancellationToken = default);
 
     /// <summary>
+    /// Moves a run from Committed to Retired (which releases the key), and, when <paramref name="audit"/> is given, appends
+    /// it to the audit log in the same transaction: the entry is written if and only if this call retires the run, so it
+    /// can be neither lost (a failed write leaves the run Committed, and whoever finishes the run retires it again with
+    /// the entry) nor doubled (a run already retired writes nothing). Conflict, with nothing written, if the run is not
+    /// Committed. Used for the <c>node.evict.key</c> entry of a move off an evicted node (docs/ROTATION.md "Evicting a
+    /// suspect node").
+    /// </summary>
+    Task<RotationRun> RetireAsync(string runId, Audit.AuditEntryInput? audit = null, CancellationToken cancellationToken = default);
+
+    /// <summary>
     /// Takes over (or renews) the lease of an unfinished run for <paramref name="owner"/>: succeeds if the run is
     /// already owned by <paramref name="owner"/> or its lease has expired. False if another live owner holds it.
     /// </summary>

@@ -44,8 +44,8 @@ public sealed class EvictionPlanner
     /// The reshare that moves <paramref name="key"/> (of <paramref name="scheme"/>) away from <paramref name="node"/>:
     /// the same threshold, the remaining trusted holders (plus <paramref name="replacement"/>) as the new committee, the
     /// first t of them that answer an attestation as dealers; the plan names the node (<see cref="RotationPlan.Evicting"/>),
-    /// so whoever finishes the run audits the move. Null when the key is not held by the node. Refused when
-    /// fewer than t trusted holders would remain (name a replacement) or fewer than t remaining holders are up.
+    /// so whoever finishes the run audits the move (<see cref="MovedAudit"/>). Null when the key is not held by the node.
+    /// Refused when fewer than t trusted holders would remain (name a replacement) or fewer than t remaining holders are up.
     /// </summary>
     public async Task<RotationPlan?> PlanAsync(IThresholdKey key, string scheme, uint node, uint? replacement, CancellationToken ct)
     {
@@ -68,6 +68,21 @@ public sealed class EvictionPlanner
         }
 
         return new RotationPlan(RotationKind.Reshare, key.KeyId, scheme, threshold, dealers, committee, remaining, key.Version) { Evicting = node };
+    }
+
+    /// <summary>
+    /// The audit entry of a move off an evicted node (<c>node.evict.key</c>: versions and new committee), null for a run
+    /// that moves no key off one. The rotation engine writes it in the transaction that retires the run
+    /// (<see cref="IRotationLog.RetireAsync"/>), whoever finishes the run (the eviction's pass or run recovery): written
+    /// exactly once, never lost to a failed write after the run was retired.
+    /// </summary>
+    public static Storage.Audit.AuditEntryInput? MovedAudit(RotationPlan plan)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        return plan.Evicting is uint node
+            ? new Storage.Audit.AuditEntryInput("coordinator", "node.evict.key", plan.KeyId, null, "allow",
+                $"key moved away from node {node}: version {plan.FromVersion} -> {plan.ToVersion} on nodes {string.Join(",", plan.Receivers)}")
+            : null;
     }
 
     private uint[] Remaining(IThresholdKey key, uint node) => [.. key.Nodes.Where(n => n != node && !_health.IsUntrusted(n))];

@@ -99,6 +99,18 @@ public sealed class InMemoryRotationLog : IRotationLog
         return r;
     }
 
+    /// <summary>
+    /// Retires a committed run. The entry is dropped: a coordinator without a store (a test or a tool) keeps no audit log,
+    /// as it kept none before the entry moved into the retire.
+    /// </summary>
+    public Task<RotationRun> RetireAsync(string runId, Conclave.Storage.Audit.AuditEntryInput? audit = null, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            return Task.FromResult(Transition(runId, RotationState.Committed, RotationState.Retired, null, null));
+        }
+    }
+
     public Task<bool> TryLeaseAsync(string runId, string owner, TimeSpan lease, CancellationToken cancellationToken = default)
     {
         lock (_gate)

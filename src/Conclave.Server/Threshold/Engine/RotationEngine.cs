@@ -227,7 +227,8 @@ public sealed class RotationEngine<TKey>(Cluster cluster, IRotationProtocol<TKey
                 return fresh;
             }, ct).ConfigureAwait(false);
             await FaultAsync(plan.Kind, "nodes-retired").ConfigureAwait(false);
-            await Runs.TransitionAsync(runId, RotationState.Committed, RotationState.Retired, cancellationToken: CancellationToken.None).ConfigureAwait(false);
+            // A move off an evicted node is audited in the same transaction (written once, whoever finishes the run).
+            await Runs.RetireAsync(runId, EvictionPlanner.MovedAudit(plan), CancellationToken.None).ConfigureAwait(false);
         }
 
         return key;
