@@ -771,10 +771,12 @@ internal sealed class RuleIndex
         /// <summary>
         /// One argument's <c>not-in-list</c> and <c>ne</c> conditions: the rules without one (<c>Free</c>), the rules whose
         /// every such condition on it needs a value of one kind (an address for a list; the value's kind for <c>ne</c>), by
-        /// kind, and the rules (local indexes) listing each value. An allow rule's such condition holds only for a given value
-        /// of the kind it needs that it does not list (<see cref="Evaluation.RuleMatcher"/>).
+        /// kind, and the rules (local indexes) listing each value — as a bit set (<c>Listed</c>) for a value more than 64
+        /// rules list, so a counterparty a thousand lists hold costs a pass over the words, not a thousand marks. An allow
+        /// rule's such condition holds only for a given value of the kind it needs that it does not list
+        /// (<see cref="Evaluation.RuleMatcher"/>).
         /// </summary>
-        private sealed record Exclusion(string Name, ulong[] Free, Dictionary<PolicyValueKind, ulong[]> OfKind, Dictionary<PolicyValue, int[]> Listing);
+        private sealed record Exclusion(string Name, ulong[] Free, Dictionary<PolicyValueKind, ulong[]> OfKind, Dictionary<PolicyValue, int[]> Listing, Dictionary<PolicyValue, ulong[]> Listed);
 
         private ConditionFilter(int[] positions, ulong[] all, Argument[] args, Exclusion[] exclusions)
         {
@@ -898,7 +900,18 @@ internal sealed class RuleIndex
                     }
                 }
 
-                exclusions.Add(new Exclusion(arg, free, ofKind, listing.ToDictionary(kv => kv.Key, kv => kv.Value.ToArray())));
+                var widelyListed = new Dictionary<PolicyValue, ulong[]>();
+                foreach ((PolicyValue v, List<int> many) in listing.Where(kv => kv.Value.Count > 64))
+                {
+                    ulong[] bits = widelyListed[v] = new ulong[all.Length];
+                    foreach (int i in many)
+                    {
+                        bits[i >> 6] |= 1UL << (i & 63);
+                    }
+                }
+
+                exclusions.Add(new Exclusion(arg, free, ofKind,
+                    listing.Where(kv => kv.Value.Count <= 64).ToDictionary(kv => kv.Key, kv => kv.Value.ToArray()), widelyListed));
             }
 
             return [.. exclusions];
@@ -956,6 +969,13 @@ internal sealed class RuleIndex
                         foreach (int i in listing)
                         {
                             side[i >> 6] &= ~(1UL << (i & 63));
+                        }
+                    }
+                    else if (exclusion.Listed.TryGetValue(value, out ulong[]? listed))
+                    {
+                        for (int w = 0; w < side.Length; w++)
+                        {
+                            side[w] &= ~listed[w];
                         }
                     }
 
