@@ -12,9 +12,8 @@ namespace Conclave.Policy.Documents;
 /// each hour of the week its time window reaches — the shortest — or else of its role list (else under "any place": <see cref="PlacesOf"/>), and — an allow rule
 /// with an <c>eq</c>, <c>one-of</c> or <c>in-list</c> condition — under the argument of the one such condition whose values the fewest of its bucket's rules share, and each value
 /// it accepts (else under "any argument"); an argument slot of more than <see cref="NestAbove"/> allow rules (rules sharing
-/// a value there) is filed again by their other conditions — another such condition, else a range — in a
-/// <see cref="Nest"/>, level by level, and so are more than <see cref="NestAbove"/> allow rules of a range slot sharing one
-/// interval. A decision reads, per bucket, only the slots the request's key id, labels, venue,
+/// a value there) is filed again by their other conditions — another such condition, else its range, <c>not-in-list</c>
+/// and <c>ne</c> conditions — in a <see cref="Nest"/>, level by level. A decision reads, per bucket, only the slots the request's key id, labels, venue,
 /// contract, chain id, selector, roles and argument values can reach, merged in document order without repeats, so a policy of a thousand rules for one
 /// principal and operation that differ by key, venue, contract, chain id, selector or an argument's value (a rule per option series) reads only
 /// the few that can apply; so do rules that differ by time window (filed by the hours of the week they reach). The index only skips rules <see cref="Evaluation.RuleMatcher"/> would refuse: an allow rule's
@@ -24,11 +23,11 @@ namespace Conclave.Policy.Documents;
 /// missing argument, or for <c>eq</c> and <c>in-list</c> a value of another kind, makes the condition hold, so such a
 /// request reads those rules too; a deny or require-approval rule with neither such a condition nor a range condition is
 /// filed by its first <c>not-in-list</c> or <c>ne</c> condition (<see cref="NotInGroup"/>: read unless it lists the
-/// request's value), and so is an allow rule with no other filed condition (read only for a value of the kind the
-/// condition needs that it does not list). Rules are also filed by the interval
-/// of their first range condition (<see cref="Ranges"/>): an allow rule is read only when the request's number lies in
-/// it; a deny or require-approval rule (a cap: "deny above X", "approval above Y") when the number lies in it or the
-/// request carries no number for that argument. Every criterion is still checked per
+/// request's value), and one with a range condition by the interval of its first (<see cref="Ranges"/>: a cap, "deny
+/// above X", "approval above Y", read when the number lies in it or the request carries no number for that argument).
+/// An allow rule without an <c>eq</c>, <c>one-of</c> or <c>in-list</c> condition is filed by all its range,
+/// <c>not-in-list</c> and <c>ne</c> conditions at once (<see cref="ConditionFilter"/>): read only when every one of them
+/// holds. Every criterion is still checked per
 /// candidate, and the candidates come in the order the first level alone gives (<see cref="ByPrincipalAndOperation"/>),
 /// so decisions are the same (<c>RuleIndexTests</c> compares the two on random policies).
 /// </summary>
@@ -424,8 +423,8 @@ internal sealed class RuleIndex
 
     /// <summary>
     /// The interval of numbers a rule's first range condition (<c>lt</c>, <c>lte</c>, <c>gt</c>, <c>gte</c>,
-    /// <c>between</c>) holds, for an allow rule without an <c>eq</c>/<c>one-of</c> condition and for every deny and
-    /// require-approval rule. Null bounds are unbounded. For an allow rule the condition holds only for a number argument
+    /// <c>between</c>) holds, for an allow rule without an <c>eq</c>/<c>one-of</c> condition (which is then filed by a
+    /// <see cref="ConditionFilter"/>) and for every deny and require-approval rule. Null bounds are unbounded. For an allow rule the condition holds only for a number argument
     /// inside the interval; for the others it also holds when the argument is missing or not a number (fail closed:
     /// <see cref="Evaluation.RuleMatcher"/>), so <paramref name="rule"/>'s <c>FailClosed</c> is true and such a request
     /// reads every rule filed that way.
@@ -1132,17 +1131,17 @@ internal sealed class RuleIndex
 
     /// <summary>
     /// The allow rules of one argument slot past <see cref="NestAbove"/> rules — all of them accept the request's value of
-    /// the argument they are filed by — or of one range slot sharing one interval past <see cref="NestAbove"/> rules (all
-    /// of them hold the request's number when one does), filed again, each by one more of its conditions (docs/POLICY.md "Decision
+    /// the argument they are filed by — filed again, each by one more of its conditions (docs/POLICY.md "Decision
     /// latency"): its <c>eq</c>, <c>one-of</c> or <c>in-list</c> condition not used above whose values the fewest rules of
     /// the nest share, unless that one narrows nothing (its values are shared, counted per rule and value, by at least as
-    /// many rules as the nest holds) and the rule has a range condition not used above; else its first such range
-    /// condition (an interval index per argument, <see cref="Ranges"/>); else none, and it is read whenever the nest is. A
+    /// many rules as the nest holds) and the rule has a range, <c>not-in-list</c> or <c>ne</c> condition not used above;
+    /// else all those conditions (<see cref="ConditionFilter"/>); else none, and it is read whenever the nest is. A
     /// group of more than <see cref="NestAbove"/> rules filed under one value is nested again, to at most
     /// <see cref="MaxDepth"/> levels. Sound for the reason the argument level is: an allow rule matches only if every one of
     /// its conditions holds, and <see cref="Evaluation.RuleMatcher"/> holds an allow rule's <c>eq</c>/<c>one-of</c>/<c>in-list</c>
-    /// condition only for an equal value (<see cref="PolicyValue"/> equality) and its range condition only for a number
-    /// inside the interval — so a rule left out here fails whatever its other conditions. Deny and require-approval rules
+    /// condition only for an equal value (<see cref="PolicyValue"/> equality), its range condition only for a number
+    /// inside the interval and its <c>not-in-list</c>/<c>ne</c> only for a value of its kind it does not list — so a rule
+    /// left out here fails whatever its other conditions. Deny and require-approval rules
     /// are never nested (their conditions fail closed: they are filed as the bucket has them).
     /// </summary>
     /// <remarks>
