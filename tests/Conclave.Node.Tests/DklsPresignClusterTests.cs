@@ -261,10 +261,10 @@ public sealed class DklsPresignClusterTests(ThreeNodeCluster fixture) : IClassFi
                 m1.Where(m => m.Recipients.Contains(n) && m.Kind == DklsMessages.SignAgreementKey), timeout, CancellationToken.None));
         }
 
-        // A round two naming something other than a 32-byte digest is refused before it takes the session's state (sent
-        // without the relayed messages, which the node's replay guard would otherwise refuse when relayed again below).
+        // A round two naming something other than a 32-byte digest is refused (under another session: a refused step
+        // ends its session on the node).
         NodeCallException shortDigest = await Assert.ThrowsAsync<NodeCallException>(() => _c.Coordinator.Node(1).StepAsync(
-            _c.Coordinator.Request(session, DklsMessages.SignRound2, 2, [1], new Conclave.Node.Protocol.PayloadWriter().Bytes(named.AsSpan(0, 31)).ToArray()),
+            _c.Coordinator.Request(Cluster.NewSessionId(), DklsMessages.SignRound2, 2, [1], new Conclave.Node.Protocol.PayloadWriter().Bytes(named.AsSpan(0, 31)).ToArray()),
             [], timeout, CancellationToken.None));
         Assert.Null(shortDigest.Culprit);
         Assert.Contains("not 32 bytes", shortDigest.Message, StringComparison.Ordinal);
@@ -280,7 +280,6 @@ public sealed class DklsPresignClusterTests(ThreeNodeCluster fixture) : IClassFi
             _c.Coordinator.Request(session, DklsMessages.SignRound3, 3, [1], otherPayload), m2.Where(m => m.Recipients.Contains(1u)), timeout, CancellationToken.None));
         Assert.Null(refused.Culprit);
         Assert.Contains("another digest", refused.Message, StringComparison.Ordinal);
-        await _c.Coordinator.Node(1).StepAsync(_c.Coordinator.Request(session, DklsMessages.SignAbort, 4, [1], []), [], timeout, CancellationToken.None);
 
         Rpc.Envelope share = Assert.Single(await _c.Coordinator.Node(2).StepAsync(
             _c.Coordinator.Request(session, DklsMessages.SignRound3, 3, [2], namedPayload), m2.Where(m => m.Recipients.Contains(2u)), timeout, CancellationToken.None));
