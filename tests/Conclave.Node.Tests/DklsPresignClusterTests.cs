@@ -231,6 +231,73 @@ public sealed class DklsPresignClusterTests(ThreeNodeCluster fixture) : IClassFi
         }
     }
 
+    /// <summary>
+    /// The digest named in round two (docs/DKLS23.md "Sign audit"): each signer records its share for that digest once,
+    /// before round three; a round three naming another digest is refused naming nobody and no share leaves (nothing
+    /// is recorded for the other digest); a round three naming the same digest answers the share; a coordinator's
+    /// three-round signature (which names the digest in round two) verifies and adds one record per signer.
+    /// </summary>
+    [Fact]
+    public async Task ADigestNamedInRoundTwo_IsRecordedOnce_AndARoundThreeNamingAnotherDigestIsRefusedWithNoShare()
+    {
+        DklsCoordinator coordinator = Coordinator(0);
+        DklsKeyInfo key = await coordinator.CreateKeyAsync("dkls-r2d-" + Guid.NewGuid().ToString("N")[..8], 2, [1, 2, 3], CancellationToken.None);
+        byte[] start = new Conclave.Node.Protocol.PayloadWriter().String(key.KeyId).U32(1).U32(2).U32(1).U32(2).U32(0).ToArray();
+        byte[] named = SHA256.HashData("named in round two"u8), other = SHA256.HashData("another digest"u8);
+        byte[] namedPayload = new Conclave.Node.Protocol.PayloadWriter().Bytes(named).ToArray();
+        byte[] otherPayload = new Conclave.Node.Protocol.PayloadWriter().Bytes(other).ToArray();
+        var timeout = TimeSpan.FromSeconds(30);
+        uint[] signers = [1, 2];
+        byte[] session = Cluster.NewSessionId();
+        List<Rpc.Envelope> m1 = [];
+        foreach (uint n in signers)
+        {
+            m1.AddRange(await _c.Coordinator.Node(n).StepAsync(_c.Coordinator.Request(session, DklsMessages.SignRound1, 1, [n], start), [], timeout, CancellationToken.None));
+        }
+
+        foreach (uint n in signers)
+        {
+            m1.AddRange(await _c.Coordinator.Node(n).StepAsync(_c.Coordinator.Request(session, DklsMessages.SignDeliver, 1, [n], []),
+                m1.Where(m => m.Recipients.Contains(n) && m.Kind == DklsMessages.SignAgreementKey), timeout, CancellationToken.None));
+        }
+
+        // A round two naming something other than a 32-byte digest is refused (under another session: a refused step
+        // ends its session on the node).
+        NodeCallException shortDigest = await Assert.ThrowsAsync<NodeCallException>(() => _c.Coordinator.Node(1).StepAsync(
+            _c.Coordinator.Request(Cluster.NewSessionId(), DklsMessages.SignRound2, 2, [1], new Conclave.Node.Protocol.PayloadWriter().Bytes(named.AsSpan(0, 31)).ToArray()),
+            [], timeout, CancellationToken.None));
+        Assert.Null(shortDigest.Culprit);
+        Assert.Contains("not 32 bytes", shortDigest.Message, StringComparison.Ordinal);
+
+        List<Rpc.Envelope> m2 = [];
+        foreach (uint n in signers)
+        {
+            m2.AddRange(await _c.Coordinator.Node(n).StepAsync(_c.Coordinator.Request(session, DklsMessages.SignRound2, 2, [n], namedPayload),
+                m1.Where(m => m.Recipients.Contains(n) && m.Kind != DklsMessages.SignAgreementKey), timeout, CancellationToken.None));
+        }
+
+        NodeCallException refused = await Assert.ThrowsAsync<NodeCallException>(() => _c.Coordinator.Node(1).StepAsync(
+            _c.Coordinator.Request(session, DklsMessages.SignRound3, 3, [1], otherPayload), m2.Where(m => m.Recipients.Contains(1u)), timeout, CancellationToken.None));
+        Assert.Null(refused.Culprit);
+        Assert.Contains("another digest", refused.Message, StringComparison.Ordinal);
+
+        Rpc.Envelope share = Assert.Single(await _c.Coordinator.Node(2).StepAsync(
+            _c.Coordinator.Request(session, DklsMessages.SignRound3, 3, [2], namedPayload), m2.Where(m => m.Recipients.Contains(2u)), timeout, CancellationToken.None));
+        Assert.Equal(DklsMessages.Share, share.Kind);
+
+        List<AuditEntry> records = await NodeSharesAsync(key.KeyId);
+        Assert.Equal(2, records.Count);
+        Assert.Equal(["node-1", "node-2"], records.Select(e => e.Actor).Order(StringComparer.Ordinal));
+        Assert.All(records, e => Assert.Equal(SHA256.HashData(named), e.RequestHash));
+        Assert.All(records, e => Assert.Equal("v1 session " + Convert.ToHexStringLower(session), e.Result));
+
+        byte[] digest = SHA256.HashData("three rounds after"u8);
+        AssertVerifies(key, [], digest, await coordinator.SignDigestAsync(key.KeyId, digest, [], CancellationToken.None));
+        List<AuditEntry> after = await NodeSharesAsync(key.KeyId);
+        Assert.Equal(2, after.Count(e => e.RequestHash is { } h && h.AsSpan().SequenceEqual(SHA256.HashData(digest))));
+        Assert.Equal(4, after.Count);
+    }
+
     private async Task<List<UnexplainedShare>> UnexplainedAsync(HashSet<string> rounds, string keyId)
     {
         var unexplained = new List<UnexplainedShare>();

@@ -1,5 +1,6 @@
 # Per-round timeline of sequential DKLs23 three-round signatures from the step trace (step-trace.patch, not in the product):
-#   git apply tools/dkls-step-trace/step-trace.patch   (against 29d2b44; a measurement build only, never committed)
+#   git apply tools/dkls-step-trace/step-trace.patch   (against 8351cfb, the digest named in round two; a measurement build only, never committed)
+#   On a node, round three's "handler" mark after "r3compute" is the wait for its dkls.sign-share record; the coordinator's "audit" mark (after "deliver") the wait for its dkls.sign entry.
 #   ./run.sh build, then CONCLAVE_STEP_TRACE=/tmp/ctrace ./conclave bench --cluster ... ; python3 timeline.py /tmp/ctrace
 # Medians over the signatures whose coordinator span overlaps no other (the bench's sequential phase); ms.
 import sys,glob,re,statistics as st

@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using Conclave.Node.Config;
 using Conclave.Node.Frost;
 using Conclave.Node.Protocol;
@@ -247,12 +248,44 @@ public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manife
         DklsEcho.CheckEchoes(session.Echo ?? throw new ProtocolException("round two was not computed here"), echoes);
     }
 
+    /// <summary>
+    /// Round two's payload: empty (the digest comes with round three, as when presigning) or the 32-byte digest to sign,
+    /// named early so the node's record of the share can commit meanwhile (docs/DKLS23.md "Sign audit").
+    /// </summary>
+    private static byte[]? Round2Digest(ReadOnlySpan<byte> payload)
+    {
+        if (payload.IsEmpty)
+        {
+            return null;
+        }
+
+        var r = new PayloadReader(payload);
+        byte[] digest = r.Bytes("digest").ToArray();
+        r.End();
+        return digest.Length == 32 ? digest : throw new ProtocolException("round two names a digest that is not 32 bytes");
+    }
+
     private async Task<IReadOnlyList<OutgoingMessage>> Round2Async(StepContext ctx, CancellationToken ct)
     {
+        byte[]? digest = Round2Digest(ctx.Request.Payload.Span);
         SignSession session = _sessions.Get(ctx.SessionId);
         DklsSignRound1State round1 = Interlocked.Exchange(ref session.Round1, null) ?? throw new ProtocolException("round two was already computed");
         using (round1)
         {
+            if (digest is not null)
+            {
+                // The coordinator named the digest already (its own entry for the round is durable before it does): the
+                // node's record of the share starts now, so its commit runs while this node computes round two and
+                // the round trip to round three, instead of inside round three. Round three sends the share only once
+                // it is durable (Round3Async). This runs at most once per session (round one's state was just taken),
+                // so a session still has at most one record; not tied to this step's cancellation, which ends with
+                // this step (a failed record fails round three and nothing leaves).
+                session.Digest = digest;
+                session.Recorded = SignAuditRecords.RecordDklsShareAsync(state.Store, state.NodeId, session.KeyId, session.Version, digest, ctx.SessionId, [], CancellationToken.None);
+                // Observed here too: a session that never reaches round three must not leave an unobserved failure.
+                _ = session.Recorded.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            }
+
             RunAgreementKey agreement = session.Agreement ?? throw new ProtocolException("this node's session agreement key is erased");
             IReadOnlyDictionary<uint, byte[]> peerKeys = session.PeerKeys ?? throw new ProtocolException("round one was not delivered here");
             Dictionary<Identifier, byte[]> broadcasts = PeerBroadcasts(ctx, session);
@@ -289,8 +322,8 @@ public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manife
                 throw;
             }
 
-            session.Round2 = round2;
             session.Echo = round2.Echo;
+            Volatile.Write(ref session.Round2, round2); // after Digest and Recorded, which round three reads once it took Round2
             if (state.Faults?.Round2 is { } edit2)
             {
                 messages = [.. messages.Select(edit2)]; // testing only (DklsFaults)
@@ -318,13 +351,29 @@ public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manife
         DklsSignRound2State round2 = Interlocked.Exchange(ref session.Round2, null) ?? throw new ProtocolException("round three was already computed");
 
         // The node's own durable record of the share (as for FROST, issue 14 item 8) must be durable before the share
-        // leaves. It names only public values known now (key, version, digest, session), so its commit runs while this
-        // step opens the peers' messages and computes the share, instead of after; the share is returned only once the
-        // record is durable. This step runs at most once per session (round two's state was just taken), so a session
-        // has at most one record; if opening or a check fails, the record stays (round three of that session was asked
-        // with that digest) and nothing leaves, as for a pooled presignature (DklsPresignHandlers).
-        Task recorded = digest.Length == 0 ? Task.CompletedTask
-            : SignAuditRecords.RecordDklsShareAsync(state.Store, state.NodeId, session.KeyId, session.Version, digest, ctx.SessionId, [], ct);
+        // leaves. It names only public values known before the share (key, version, digest, session), so its commit
+        // runs while the node works, instead of after: from round two when the coordinator named the digest there
+        // (Round2Async started it), else from here, while this step opens the peers' messages and computes the share.
+        // Either way the share is returned only once the record is durable. A session has at most one record (round
+        // two and round three each run once per session); if opening or a check fails, the record stays (the session
+        // was asked to sign that digest) and nothing leaves, as for a pooled presignature (DklsPresignHandlers).
+        Task recorded;
+        if (Volatile.Read(ref session.Digest) is { } named)
+        {
+            if (digest.Length != named.Length || !CryptographicOperations.FixedTimeEquals(digest, named))
+            {
+                round2.Dispose();
+                throw new ProtocolException("round three names another digest than round two did");
+            }
+
+            recorded = session.Recorded ?? throw new InvalidOperationException("round two named a digest but started no record");
+        }
+        else
+        {
+            recorded = digest.Length == 0 ? Task.CompletedTask
+                : SignAuditRecords.RecordDklsShareAsync(state.Store, state.NodeId, session.KeyId, session.Version, digest, ctx.SessionId, [], ct);
+        }
+
         return await RecordedRelease.ComputeAsync(recorded, () => Round3CoreAsync(ctx, session, runId, round2, digest, ct)).ConfigureAwait(false);
     }
 
@@ -393,6 +442,12 @@ public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manife
         public IReadOnlyList<DklsMessage>? Round1Messages;
 
         public DklsSignRound2State? Round2;
+
+        /// <summary>The digest the coordinator named in round two (null when it names it in round three only, or presigns).</summary>
+        public byte[]? Digest;
+
+        /// <summary>The node's record of the share for <see cref="Digest"/>, started in round two; awaited before the share leaves.</summary>
+        public Task? Recorded;
 
         /// <summary>This node's session agreement key, erased once round three opened its messages.</summary>
         public RunAgreementKey? Agreement;

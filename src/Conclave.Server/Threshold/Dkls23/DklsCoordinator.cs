@@ -174,34 +174,27 @@ public sealed partial class DklsCoordinator
         }
 
         byte[] startPayload = start.ToArray();
-        Dictionary<uint, IReadOnlyList<Envelope>>? round1 = await StepAllAsync(signers, session, DklsMessages.SignRound1, 1, _ => startPayload, _ => [], call, ct).ConfigureAwait(false);
-        if (round1 is null)
-        {
-            return null;
-        }
 
-        CheckRoundOneBroadcasts(signers, round1);
-        List<Envelope> keys = SessionKeys(round1);
-        Dictionary<uint, IReadOnlyList<Envelope>>? delivered = await StepAllAsync(signers, session, DklsMessages.SignDeliver, 1, _ => [],
-            n => keys.Where(m => m.Recipients.Contains(n)), call, ct).ConfigureAwait(false);
-        if (delivered is null)
-        {
-            return null;
-        }
-
-        List<Envelope> messages1 = [.. round1.Values.Concat(delivered.Values).SelectMany(m => m).Where(m => m.Kind != DklsMessages.SignAgreementKey)];
-
-        // The server's "dkls.sign" entry must be durable before the nodes are handed the digest (round three). It names
-        // only what is known now (key, version, digest, session), so its commit runs while the nodes compute round two
-        // instead of after it; round three is sent only once it is durable, and a failed append stops the attempt before
-        // any node sees the digest. An attempt that ends in round two leaves an entry for a round whose nodes made no
-        // share, as one that fails in round three always did (conclave audit reconcile explains shares by rounds).
+        // The server's "dkls.sign" entry must be durable before the nodes are handed the digest, which round two names
+        // (so each node's own record of its share commits while it computes round two and waits for round three, not
+        // inside round three: docs/DKLS23.md "Sign audit"). The entry names only what is known now (key, version,
+        // digest, session), so its commit runs while the nodes answer round one and the delivery step; round two is
+        // sent only once it is durable, and a failed append stops the attempt before any node sees the digest. An
+        // attempt that ends before round three leaves an entry for a round whose nodes made no share, as one that fails
+        // in round three always did (conclave audit reconcile explains shares by rounds).
         Task recorded = BeforeSignRound is { } record ? record(key.KeyId, key.Version, digest, session, ct) : Task.CompletedTask;
-        Dictionary<uint, IReadOnlyList<Envelope>>? round2;
+        Dictionary<uint, IReadOnlyList<Envelope>>? round1;
+        Dictionary<uint, IReadOnlyList<Envelope>>? delivered = null;
         try
         {
-            round2 = await StepAllAsync(signers, session, DklsMessages.SignRound2, 2, _ => [],
-                n => messages1.Where(m => m.Recipients.Contains(n)), call, ct).ConfigureAwait(false);
+            round1 = await StepAllAsync(signers, session, DklsMessages.SignRound1, 1, _ => startPayload, _ => [], call, ct).ConfigureAwait(false);
+            if (round1 is not null)
+            {
+                CheckRoundOneBroadcasts(signers, round1);
+                List<Envelope> keys = SessionKeys(round1);
+                delivered = await StepAllAsync(signers, session, DklsMessages.SignDeliver, 1, _ => [],
+                    n => keys.Where(m => m.Recipients.Contains(n)), call, ct).ConfigureAwait(false);
+            }
         }
         catch
         {
@@ -209,16 +202,24 @@ public sealed partial class DklsCoordinator
             throw;
         }
 
-        if (round2 is null)
+        if (round1 is null || delivered is null)
         {
             await recorded.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             return null;
         }
 
-        List<Envelope> messages2 = [.. round2.Values.SelectMany(m => m)];
+        List<Envelope> messages1 = [.. round1.Values.Concat(delivered.Values).SelectMany(m => m).Where(m => m.Kind != DklsMessages.SignAgreementKey)];
         await recorded.ConfigureAwait(false);
 
         byte[] digestPayload = new PayloadWriter().Bytes(digest).ToArray();
+        Dictionary<uint, IReadOnlyList<Envelope>>? round2 = await StepAllAsync(signers, session, DklsMessages.SignRound2, 2, _ => digestPayload,
+            n => messages1.Where(m => m.Recipients.Contains(n)), call, ct).ConfigureAwait(false);
+        if (round2 is null)
+        {
+            return null;
+        }
+
+        List<Envelope> messages2 = [.. round2.Values.SelectMany(m => m)];
         Dictionary<uint, IReadOnlyList<Envelope>>? round3 = await StepAllAsync(signers, session, DklsMessages.SignRound3, 3, _ => digestPayload,
             n => messages2.Where(m => m.Recipients.Contains(n)), call, ct).ConfigureAwait(false);
         if (round3 is null)
