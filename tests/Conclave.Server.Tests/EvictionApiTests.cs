@@ -533,28 +533,8 @@ public sealed class EvictionApiTests(VariantNodes fixture) : IClassFixture<Varia
         }
         finally
         {
-            try
-            {
-                if (!readmitted)
-                {
-                    // Failed before the restarted server re-admitted node 3 (the nodes were told of its eviction).
-                    (WebApplication again, HttpClient againHttp) = await StartAsync(config);
-                    try
-                    {
-                        using var client = new ConclaveClient(againHttp.BaseAddress!, againHttp.DefaultRequestHeaders.Authorization!.Parameter!);
-                        await client.ReadmitNodeAsync(3);
-                    }
-                    finally
-                    {
-                        await StopAsync(again, againHttp);
-                    }
-                }
-            }
-            finally
-            {
-                Npgsql.NpgsqlConnection.ClearAllPools();
-                await ExecAsync(admin, $"DROP DATABASE IF EXISTS {db} WITH (FORCE)");
-            }
+            // Failed before the restarted server re-admitted node 3: a server on the same store re-admits it.
+            await ReadmitAndDropAsync(config, 3, readmitted, admin, db);
         }
     }
 
@@ -670,28 +650,8 @@ public sealed class EvictionApiTests(VariantNodes fixture) : IClassFixture<Varia
         }
         finally
         {
-            try
-            {
-                if (!readmitted)
-                {
-                    await ExecAsync(config.PostgresConnectionString, "DROP TRIGGER IF EXISTS evict_audit_down ON audit_entries; DROP FUNCTION IF EXISTS evict_audit_down();");
-                    (WebApplication again, HttpClient againHttp) = await StartAsync(config);
-                    try
-                    {
-                        using var client = new ConclaveClient(againHttp.BaseAddress!, againHttp.DefaultRequestHeaders.Authorization!.Parameter!);
-                        await client.ReadmitNodeAsync(3);
-                    }
-                    finally
-                    {
-                        await StopAsync(again, againHttp);
-                    }
-                }
-            }
-            finally
-            {
-                Npgsql.NpgsqlConnection.ClearAllPools();
-                await ExecAsync(admin, $"DROP DATABASE IF EXISTS {db} WITH (FORCE)");
-            }
+            // Failed before the restarted server re-admitted node 3: a server on the same store re-admits it.
+            await ReadmitAndDropAsync(config, 3, readmitted, admin, db, repairSql: "DROP TRIGGER IF EXISTS evict_audit_down ON audit_entries; DROP FUNCTION IF EXISTS evict_audit_down();");
         }
     }
 

@@ -223,28 +223,8 @@ public sealed class EvictionReplacementApiTests(FourVariantNodes fixture) : ICla
         }
         finally
         {
-            try
-            {
-                if (!readmitted)
-                {
-                    // Failed before the restarted server re-admitted node 3 (the nodes were told of its eviction).
-                    (WebApplication again, HttpClient againHttp) = await StartAsync(config);
-                    try
-                    {
-                        using var client = new ConclaveClient(againHttp.BaseAddress!, againHttp.DefaultRequestHeaders.Authorization!.Parameter!);
-                        await client.ReadmitNodeAsync(3);
-                    }
-                    finally
-                    {
-                        await StopAsync(again, againHttp);
-                    }
-                }
-            }
-            finally
-            {
-                Npgsql.NpgsqlConnection.ClearAllPools();
-                await ExecAsync(admin, $"DROP DATABASE IF EXISTS {db} WITH (FORCE)");
-            }
+            // Failed before the restarted server re-admitted node 3: a server on the same store re-admits it.
+            await ReadmitAndDropAsync(config, 3, readmitted, admin, db);
         }
     }
 }

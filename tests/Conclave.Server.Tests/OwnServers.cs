@@ -94,6 +94,42 @@ internal static class OwnServers
         await cmd.ExecuteNonQueryAsync();
     }
 
+    /// <summary>
+    /// The cleanup of a test that evicts <paramref name="node"/> on a PostgreSQL store of its own (database
+    /// <paramref name="db"/>): unless the test's server re-admitted the node (the nodes were told of the eviction, and the
+    /// tests after it expect every node trusted), a server on the same store re-admits it — after
+    /// <paramref name="repairSql"/>, if given, undoes the test's fault in the store; then the database is dropped.
+    /// </summary>
+    public static async Task ReadmitAndDropAsync(ServerConfig config, uint node, bool readmitted, string admin, string db, string? repairSql = null)
+    {
+        try
+        {
+            if (!readmitted)
+            {
+                if (repairSql is not null)
+                {
+                    await ExecAsync(config.PostgresConnectionString!, repairSql);
+                }
+
+                (WebApplication again, HttpClient againHttp) = await StartAsync(config);
+                try
+                {
+                    using var client = new Conclave.Client.ConclaveClient(againHttp.BaseAddress!, againHttp.DefaultRequestHeaders.Authorization!.Parameter!);
+                    await client.ReadmitNodeAsync(node);
+                }
+                finally
+                {
+                    await StopAsync(again, againHttp);
+                }
+            }
+        }
+        finally
+        {
+            NpgsqlConnection.ClearAllPools();
+            await ExecAsync(admin, $"DROP DATABASE IF EXISTS {db} WITH (FORCE)");
+        }
+    }
+
     /// <summary>Runs the conclave CLI against <paramref name="server"/> with the token in CONCLAVE_TOKEN; exit code, stdout and stderr.</summary>
     public static (int Exit, string Out, string Err) CliWithToken(string token, string server, params string[] args)
     {
