@@ -440,36 +440,7 @@ public sealed class EvictionApiTests(VariantNodes fixture) : IClassFixture<Varia
                 await SignWithAsync(http, name, Convert.FromHexString(publicKeyHex), 1, dkls, "before the eviction");
 
                 // The server dies at the boundary of the move's run.
-                bool reached = false;
-                Func<Conclave.Storage.Rotation.RotationKind, string, Task> crash = async (kind, b) =>
-                {
-                    if (b == boundary && kind == Conclave.Storage.Rotation.RotationKind.Reshare && !reached)
-                    {
-                        reached = true;
-                        await StopDeadAsync(app);
-                        throw new RotationCrashException(b);
-                    }
-                };
-                if (dkls)
-                {
-                    app.Services.GetRequiredService<Conclave.Server.Api.KeyService>().Dkls.FaultInjection = crash;
-                }
-                else
-                {
-                    app.Services.GetRequiredService<Conclave.Server.Coordinator.FrostCoordinator>().FaultInjection = crash;
-                }
-
-                Observe(app);
-                try
-                {
-                    using HttpResponseMessage _ = await http.PostAsync(new Uri("/v1/admin/nodes/3/evict", UriKind.Relative), Json("""{"reason":"crash mid-move"}"""));
-                }
-                catch (HttpRequestException)
-                {
-                    // the server went away mid-request, as it would
-                }
-
-                Assert.True(reached, $"the move's run reached {boundary}");
+                await EvictDyingAtAsync(app, http, dkls, boundary, """{"reason":"crash mid-move"}""", Observe);
             }
             finally
             {
@@ -657,6 +628,45 @@ public sealed class EvictionApiTests(VariantNodes fixture) : IClassFixture<Varia
 
     /// <summary>The key's version on <paramref name="node"/> and the id of its unfinished run there (empty: none), from the node's rotation-status step.</summary>
     private Task<(int Version, string Run)> NodeKeyAsync(uint node, string keyId) => NodeKeyAsync(fixture.Nodes, node, keyId);
+
+    /// <summary>
+    /// Posts the eviction <paramref name="body"/> of node 3 to a server that dies (<see cref="OwnServers.StopDeadAsync"/>)
+    /// when the move's reshare run reaches <paramref name="boundary"/> (the DKLs23 or FROST coordinator's fault hook);
+    /// <paramref name="observe"/> runs before the request. Asserts the boundary was reached.
+    /// </summary>
+    internal static async Task EvictDyingAtAsync(WebApplication app, HttpClient http, bool dkls, string boundary, string body, Action<WebApplication> observe)
+    {
+        bool reached = false;
+        Func<Conclave.Storage.Rotation.RotationKind, string, Task> crash = async (kind, b) =>
+        {
+            if (b == boundary && kind == Conclave.Storage.Rotation.RotationKind.Reshare && !reached)
+            {
+                reached = true;
+                await StopDeadAsync(app);
+                throw new RotationCrashException(b);
+            }
+        };
+        if (dkls)
+        {
+            app.Services.GetRequiredService<Conclave.Server.Api.KeyService>().Dkls.FaultInjection = crash;
+        }
+        else
+        {
+            app.Services.GetRequiredService<Conclave.Server.Coordinator.FrostCoordinator>().FaultInjection = crash;
+        }
+
+        observe(app);
+        try
+        {
+            using HttpResponseMessage _ = await http.PostAsync(new Uri("/v1/admin/nodes/3/evict", UriKind.Relative), Json(body));
+        }
+        catch (HttpRequestException)
+        {
+            // the server went away mid-request, as it would
+        }
+
+        Assert.True(reached, $"the move's run reached {boundary}");
+    }
 
     /// <summary>The key's version on <paramref name="node"/> of <paramref name="nodes"/> and the id of its unfinished run there (empty: none).</summary>
     internal static async Task<(int Version, string Run)> NodeKeyAsync(LocalClusterProcesses nodes, uint node, string keyId)

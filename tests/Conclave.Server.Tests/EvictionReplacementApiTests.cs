@@ -105,36 +105,7 @@ public sealed class EvictionReplacementApiTests(FourVariantNodes fixture) : ICla
                 await EvictionApiTests.SignWithAsync(http, name, Convert.FromHexString(publicKeyHex), 1, dkls, "before the eviction");
 
                 // The server dies at the boundary of the move's run.
-                bool reached = false;
-                Func<RotationKind, string, Task> crash = async (kind, b) =>
-                {
-                    if (b == boundary && kind == RotationKind.Reshare && !reached)
-                    {
-                        reached = true;
-                        await StopDeadAsync(app);
-                        throw new RotationCrashException(b);
-                    }
-                };
-                if (dkls)
-                {
-                    app.Services.GetRequiredService<Api.KeyService>().Dkls.FaultInjection = crash;
-                }
-                else
-                {
-                    app.Services.GetRequiredService<FrostCoordinator>().FaultInjection = crash;
-                }
-
-                Observe(app);
-                try
-                {
-                    using HttpResponseMessage _ = await http.PostAsync(new Uri("/v1/admin/nodes/3/evict", UriKind.Relative), Json("""{"reason":"crash mid-move","replacement":4}"""));
-                }
-                catch (HttpRequestException)
-                {
-                    // the server went away mid-request, as it would
-                }
-
-                Assert.True(reached, $"the move's run reached {boundary}");
+                await EvictionApiTests.EvictDyingAtAsync(app, http, dkls, boundary, """{"reason":"crash mid-move","replacement":4}""", Observe);
             }
             finally
             {
