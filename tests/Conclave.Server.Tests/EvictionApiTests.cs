@@ -447,8 +447,7 @@ public sealed class EvictionApiTests(VariantNodes fixture) : IClassFixture<Varia
                 await StopAsync(app, http);
             }
 
-            (app, http) = await StartAsync(config);
-            Observe(app);
+            (app, http) = await StartAsync(config, Observe); // observed from the start: recovery and the eviction pass run at once
             try
             {
                 var keys = app.Services.GetRequiredService<Conclave.Server.Api.KeyService>();

@@ -112,8 +112,7 @@ public sealed class EvictionReplacementApiTests(FourVariantNodes fixture) : ICla
                 await StopAsync(app, http);
             }
 
-            (app, http) = await StartAsync(config);
-            Observe(app);
+            (app, http) = await StartAsync(config, Observe); // observed from the start: recovery and the eviction pass run at once
             try
             {
                 var keys = app.Services.GetRequiredService<Api.KeyService>();

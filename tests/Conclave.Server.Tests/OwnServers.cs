@@ -19,9 +19,15 @@ internal static class OwnServers
 {
     public static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
 
-    public static async Task<(WebApplication App, HttpClient Http)> StartAsync(ServerConfig config)
+    /// <summary>
+    /// Builds and starts a server on <paramref name="config"/> and waits until it is ready; <paramref name="beforeStart"/>
+    /// runs between the two (an observer that must see what the server's start-up work does: run recovery, the eviction
+    /// pass).
+    /// </summary>
+    public static async Task<(WebApplication App, HttpClient Http)> StartAsync(ServerConfig config, Action<WebApplication>? beforeStart = null)
     {
         WebApplication app = await ServerHost.BuildAsync(config);
+        beforeStart?.Invoke(app);
         await app.StartAsync();
         string token = (await File.ReadAllTextAsync(app.Services.GetRequiredService<ServerPaths>().AdminTokenFile)).Trim();
         var http = new HttpClient { BaseAddress = new Uri("http://" + config.Listen), Timeout = TimeSpan.FromMinutes(3) };
