@@ -426,22 +426,20 @@ internal sealed class RuleIndex
     /// <c>between</c>) holds, for an allow rule without an <c>eq</c>/<c>one-of</c> condition (which is then filed by a
     /// <see cref="ConditionFilter"/>) and for every deny and require-approval rule. Null bounds are unbounded. For an allow rule the condition holds only for a number argument
     /// inside the interval; for the others it also holds when the argument is missing or not a number (fail closed:
-    /// <see cref="Evaluation.RuleMatcher"/>), so <paramref name="rule"/>'s <c>FailClosed</c> is true and such a request
-    /// reads every rule filed that way.
+    /// <see cref="Evaluation.RuleMatcher"/>), so such a request reads every rule filed that way.
     /// </summary>
-    private static (int Condition, string Arg, Interval Range, bool FailClosed)? RangeGuard(PolicyRule rule)
+    private static (string Arg, Interval Range)? RangeGuard(PolicyRule rule)
     {
-        bool failClosed = rule.Effect != Effect.Allow;
-        if (!failClosed && ArgumentGuards(rule).Any())
+        if (rule.Effect == Effect.Allow && ArgumentGuards(rule).Any())
         {
             return null;
         }
 
-        for (int i = 0; i < rule.Conditions.Count; i++)
+        foreach (Condition c in rule.Conditions)
         {
-            if (RangeOf(rule.Conditions[i]) is { } r)
+            if (RangeOf(c) is { } r)
             {
-                return (i, rule.Conditions[i].Arg, r, failClosed);
+                return (c.Arg, r);
             }
         }
 
@@ -1340,7 +1338,7 @@ internal sealed class RuleIndex
                 lists.Add(places[0].List);
                 roles.UnionWith(places.Where(p => p.List == Where.Role).Select(p => (Role)p.Number));
                 (int Condition, string Arg, PolicyValue[] Values)? guard = MostSelective(ArgumentGuards(Rules[i]), sharing).Guard;
-                (int Condition, string Arg, Interval Range, bool FailClosed)? rangeGuard = RangeGuard(Rules[i]);
+                (string Arg, Interval Range)? rangeGuard = RangeGuard(Rules[i]);
                 (string Arg, PolicyValue[] Values, PolicyValueKind? OnlyKind)? failClosedValues = rangeGuard is null ? FailClosedValueGuard(Rules[i]) : null;
                 if (failClosedValues is { } fc)
                 {
@@ -1407,7 +1405,7 @@ internal sealed class RuleIndex
                                 continue;
                             }
 
-                            (_, string arg, Interval interval, _) = rangeGuard!.Value;
+                            (string arg, Interval interval) = rangeGuard!.Value;
                             var at = new RangeSlot(kind, value, place, arg);
                             if (!ranged.TryGetValue(at, out List<(int, Interval)>? list))
                             {
