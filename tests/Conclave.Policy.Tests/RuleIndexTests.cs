@@ -428,11 +428,11 @@ public sealed class RuleIndexTests
 
     /// <summary>
     /// Rules that differ by time window (an hour a day each, on some days one past midnight) are filed by the hours of the
-    /// week they reach: a decision reads the ones reaching its hour, the part of a window after midnight counting on the
+    /// week they hold through and the minutes they hold at: a decision reads the ones holding at its minute, the part of a window after midnight counting on the
     /// next day, and a deny rule holding only on Sundays is read on Sundays only.
     /// </summary>
     [Fact]
-    public void Rules_that_differ_by_time_window_are_read_only_in_the_hours_they_reach()
+    public void Rules_that_differ_by_time_window_are_read_only_at_the_minutes_they_hold()
     {
         var rules = new JsonArray();
         for (int h = 0; h < 24; h++)
@@ -446,7 +446,8 @@ public sealed class RuleIndexTests
         OperationRequest req = AgentLiquidates();
         DateTimeOffset monday = new(2026, 11, 30, 0, 0, 0, TimeSpan.Zero);
         Assert.Equal(26, policy.CandidatesByPrincipalAndOperation(req).Count());
-        Assert.Equal(["h12"], policy.Candidates(req, monday.AddHours(12).AddMinutes(59)).Select(x => x.Id)); // read, though 12:59 is outside it
+        Assert.Equal(["h12"], policy.Candidates(req, monday.AddHours(12).AddMinutes(58)).Select(x => x.Id));
+        Assert.Empty(policy.Candidates(req, monday.AddHours(12).AddMinutes(59))); // 12:00–12:59 is filed by its minutes: 12:59 is outside it
         Assert.Equal(["h23", "late-mon"], policy.Candidates(req, monday.AddHours(23).AddMinutes(45)).Select(x => x.Id));
         Assert.Equal(["h00", "late-mon"], policy.Candidates(req, monday.AddDays(1).AddMinutes(10)).Select(x => x.Id)); // Tuesday 00:10
         Assert.Equal(["h00"], policy.Candidates(req, monday.AddMinutes(10)).Select(x => x.Id)); // Monday 00:10: Sunday's window did not start
@@ -690,12 +691,12 @@ public sealed class RuleIndexTests
     }
 
     /// <summary>
-    /// The bench's worst case (<c>unindexed</c>): allow rules each holding only a minute inside the request's hour, not at
-    /// its minute. Rules are filed by the hours of the week their window reaches, not by minutes, so every one is a
-    /// candidate and is refused by its window; the rule at any time allows.
+    /// The bench's <c>unindexed</c> layout (so named when windows were filed by hour alone, every rule a candidate): allow
+    /// rules each holding only a minute inside the request's hour. A window that holds through part of an hour is filed
+    /// by the minutes it holds at, so only the rules holding at the decision's minute are candidates.
     /// </summary>
     [Fact]
-    public void Allow_rules_with_windows_inside_the_requests_hour_are_all_candidates()
+    public void Allow_rules_with_windows_inside_the_requests_hour_are_candidates_only_at_their_minutes()
     {
         var rules = new JsonArray();
         for (int i = 0; i < 999; i++)
@@ -708,9 +709,84 @@ public sealed class RuleIndexTests
         PolicyDocument policy = PolicyDocument.Parse(new JsonObject { ["id"] = "minutes", ["version"] = 1, ["rules"] = rules }.ToJsonString());
         OperationRequest req = AgentLiquidates(("amount", PolicyValue.Of(5m)));
 
-        Assert.Equal(1000, policy.Candidates(req, s_now).Count()); // s_now is 12:00
+        Assert.Equal(["z-any-time"], policy.Candidates(req, s_now).Select(x => x.Id)); // s_now is 12:00
         Assert.Equal(["z-any-time"], PolicyEvaluator.Decide(policy, req, new EvaluationContext(RiskLevel.Normal, s_now), EmptyCounters.Instance).Rules);
+
+        // 12:05: the windows 12:05–12:06 (i ≡ 4 mod 58), and the rule at any time.
+        DateTimeOffset at = s_now.AddMinutes(5).AddSeconds(59);
+        string[] expected = [.. Enumerable.Range(0, 999).Where(i => i % 58 == 4).Select(i => $"w{i:D4}"), "z-any-time"];
+        Assert.Equal(expected, policy.Candidates(req, at).Select(x => x.Id));
+        Assert.Equal(expected, PolicyEvaluator.Decide(policy, req, new EvaluationContext(RiskLevel.Normal, at), EmptyCounters.Instance).Rules);
         Assert.Single(policy.Candidates(req, s_now.AddHours(1)));
+    }
+
+    /// <summary>
+    /// Rules that differ only by time window (any days, any start and end to the minute, past midnight, across the week's
+    /// end, whole days): at any minute of the week the candidates are exactly the rules whose window holds then, as
+    /// <see cref="ReferenceMatcher"/> reads it — the hours a window holds through and the minutes of the hours it reaches
+    /// in part are where it is filed, nothing more, nothing less.
+    /// </summary>
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void Rules_differing_by_time_window_are_candidates_exactly_when_their_window_holds(int stream)
+    {
+        var r = TestSeed.Random($"windows {stream}");
+        string[] dayNames = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
+        for (int round = 0; round < 20; round++)
+        {
+            var rules = new JsonArray();
+            int count = r.Next(1, 200);
+            for (int i = 0; i < count; i++)
+            {
+                // Starts and ends near the hour and at midnight more often than elsewhere.
+                int from = r.Next(4) == 0 ? r.Next(25) * 60 : r.Next(1440);
+                int to = r.Next(5) switch
+                {
+                    0 => 1440,
+                    1 => r.Next(24) * 60,
+                    2 => (from + r.Next(1, 3)) % 1440,
+                    _ => r.Next(1440),
+                };
+                if (to == from || (to == 1440 && from == 0 && r.Next(2) == 0))
+                {
+                    to = (from + 61) % 1440;
+                }
+
+                if (to == from)
+                {
+                    to = 1;
+                }
+
+                var time = new JsonObject { ["from"] = $"{from / 60:D2}:{from % 60:D2}", ["to"] = $"{to / 60:D2}:{to % 60:D2}" };
+                if (r.Next(3) != 0)
+                {
+                    time["days"] = new JsonArray([.. dayNames.Where(_ => r.Next(3) == 0).Select(d => (JsonNode)JsonValue.Create(d))]);
+                }
+
+                rules.Add(new JsonObject
+                {
+                    ["id"] = $"t{i:D3}",
+                    ["effect"] = r.Next(4) == 0 ? "deny" : "allow",
+                    ["match"] = new JsonObject { ["operations"] = new JsonArray("liquidate") },
+                    ["time"] = time,
+                });
+            }
+
+            PolicyDocument policy = PolicyDocument.Parse(new JsonObject { ["id"] = "windows", ["version"] = 1, ["rules"] = rules }.ToJsonString());
+            OperationRequest req = AgentLiquidates(("amount", PolicyValue.Of(5m)));
+            DateTimeOffset sunday = new(2026, 11, 29, 0, 0, 0, TimeSpan.Zero);
+            for (int q = 0; q < 200; q++)
+            {
+                DateTimeOffset now = q < 100 ? sunday.AddMinutes(r.Next(7 * 1440)) : Time(r);
+                now = now.AddSeconds(r.Next(60));
+                string[] expected = [.. policy.Rules.Where(rule => ReferenceMatcher.Matches(rule, req, now)).Select(rule => rule.Id)];
+                string[] indexed = [.. policy.Candidates(req, now).Select(rule => rule.Id)];
+                Assert.True(expected.SequenceEqual(indexed),
+                    $"{TestSeed.EnvironmentVariable}={TestSeed.Run} stream {stream} round {round} at {now:ddd HH:mm:ss}: expected [{string.Join(",", expected)}], got [{string.Join(",", indexed)}]");
+            }
+        }
     }
 
     /// <summary>

@@ -9,14 +9,15 @@ namespace Conclave.Policy.Documents;
 /// operation): the rules naming this principal or any, and this operation or any — four disjoint buckets. Inside each
 /// bucket a second level is (key, place, argument): a rule that lists keys or labels is filed under each key id and
 /// label it names (else under "any key"), under each value of one of its venue, contract, chain id or selector lists or
-/// each hour of the week its time window reaches — the shortest — or else of its role list (else under "any place": <see cref="PlacesOf"/>), and — an allow rule
+/// each hour of the week its time window holds through and minute it holds at in an hour it reaches only in part — the shortest — or else of its role list (else under "any place": <see cref="PlacesOf"/>), and — an allow rule
 /// with an <c>eq</c>, <c>one-of</c> or <c>in-list</c> condition — under the argument of the one such condition whose values the fewest of its bucket's rules share, and each value
 /// it accepts (else under "any argument"); an argument slot of more than <see cref="NestAbove"/> allow rules (rules sharing
 /// a value there) is filed again by their other conditions — another such condition, else its range, <c>not-in-list</c>
 /// and <c>ne</c> conditions — in a <see cref="Nest"/>, level by level. A decision reads, per bucket, only the slots the request's key id, labels, venue,
 /// contract, chain id, selector, roles and argument values can reach, merged in document order without repeats, so a policy of a thousand rules for one
 /// principal and operation that differ by key, venue, contract, chain id, selector or an argument's value (a rule per option series) reads only
-/// the few that can apply; so do rules that differ by time window (filed by the hours of the week they reach). The index only skips rules <see cref="Evaluation.RuleMatcher"/> would refuse: an allow rule's
+/// the few that can apply; so do rules that differ by time window (filed by the hours of the week they hold through, and in an hour
+/// a window reaches only in part, by minute). The index only skips rules <see cref="Evaluation.RuleMatcher"/> would refuse: an allow rule's
 /// <c>eq</c>/<c>one-of</c> condition holds only when the request carries that argument with an equal value
 /// (<see cref="PolicyValue"/> equality, the matcher's own). A deny or require-approval rule is filed by the values of its
 /// first <c>eq</c>, <c>one-of</c> or <c>in-list</c> condition failing closed (<see cref="FailClosedGroup"/>): for it a
@@ -94,7 +95,8 @@ internal sealed class RuleIndex
     /// </summary>
     public IEnumerable<RuleMatcher> Candidates(OperationRequest request, DateTimeOffset now)
     {
-        int hour = HourOfWeek(now.UtcDateTime.DayOfWeek, now.UtcDateTime.Hour);
+        DateTime utc = now.UtcDateTime;
+        int minute = (HourOfWeek(utc.DayOfWeek, utc.Hour) * 60) + utc.Minute;
         string keyId = request.KeyId;
         IReadOnlyList<string> keyLabels = request.KeyLabels;
         var slots = new List<int[]>(4 + (2 * keyLabels.Count));
@@ -106,11 +108,11 @@ internal sealed class RuleIndex
             }
 
             slots.Clear();
-            bucket.Collect(KeyToken.AnyKey, null, request, hour, slots);
-            bucket.Collect(KeyToken.Key, keyId, request, hour, slots);
+            bucket.Collect(KeyToken.AnyKey, null, request, minute, slots);
+            bucket.Collect(KeyToken.Key, keyId, request, minute, slots);
             for (int i = 0; i < keyLabels.Count; i++)
             {
-                bucket.Collect(KeyToken.Label, keyLabels[i], request, hour, slots);
+                bucket.Collect(KeyToken.Label, keyLabels[i], request, minute, slots);
             }
 
             if (slots.Count == 1)
@@ -164,14 +166,17 @@ internal sealed class RuleIndex
         ChainId,
         Selector,
 
-        /// <summary>An hour of the week (<see cref="HourOfWeek"/>) the rule's time window reaches.</summary>
+        /// <summary>An hour of the week (<see cref="HourOfWeek"/>) the rule's time window holds through.</summary>
         Hour,
+
+        /// <summary>A minute of the week (Sunday 00:00 UTC is 0) the window holds at, in an hour it holds through only in part.</summary>
+        Minute,
         Role,
     }
 
     /// <summary>
     /// One value of one match list a rule is filed under (<see cref="PlacesOf"/>): a venue, contract or selector
-    /// (<see cref="Text"/>), a chain id, an hour of the week or a role (<see cref="Number"/>); the default is "any".
+    /// (<see cref="Text"/>), a chain id, an hour or minute of the week or a role (<see cref="Number"/>); the default is "any".
     /// </summary>
     private readonly record struct Place(Where List, string? Text, long Number)
     {
@@ -180,22 +185,25 @@ internal sealed class RuleIndex
 
     /// <summary>
     /// The places a rule is filed under: the values of one of its non-empty match lists — venues, contracts, chain ids,
-    /// selectors or the hours of the week its time window reaches, the one with the fewest values (the first in that order
-    /// on a tie), else roles — or "any". One list only, so a rule costs as many entries as that list has values (at most
-    /// 168 hours; not the product of its lists); a request reaches "any" and, for each list some rule of the bucket is
-    /// filed by, the place of its own value (its hour of the week at the decision's time). Sound because a non-empty match
-    /// list that lacks the request's value (or a request without one), or a window outside the decision's hour, fails the
-    /// rule whatever its effect (<see cref="Evaluation.RuleMatcher"/>: ordinal strings, the same numbers, the same
-    /// window arithmetic: <see cref="HoursOf"/>).
+    /// selectors or its time window (the hours of the week it holds through and the minutes it holds at in the hours it
+    /// reaches only in part), the one with the fewest values (a window counted by the hours it reaches; the first in that
+    /// order on a tie), else roles — or "any". One list only, so a rule costs as many entries as that list has values (at
+    /// most 168 hours and 14 × 59 minutes; not the product of its lists); a request reaches "any" and, for each list some
+    /// rule of the bucket is filed by, the place of its own value (its hour and its minute of the week at the decision's
+    /// time). Sound because a non-empty match list that lacks the request's value (or a request without one), or a window
+    /// that does not hold at the decision's minute, fails the rule whatever its effect (<see cref="Evaluation.RuleMatcher"/>:
+    /// ordinal strings, the same numbers, the same window arithmetic: <see cref="TimePlacesOf"/>).
     /// </summary>
     private static Place[] PlacesOf(RuleMatch m, TimeWindow? time)
     {
         Place[]? best = null;
-        void Consider(Place[] places)
+        int bestWeight = 0;
+        void Consider(Place[] places, int? weighed = null)
         {
-            if (places.Length > 0 && (best is null || places.Length < best.Length))
+            int weight = weighed ?? places.Length;
+            if (places.Length > 0 && (best is null || weight < bestWeight))
             {
-                best = places;
+                (best, bestWeight) = (places, weight);
             }
         }
 
@@ -205,7 +213,9 @@ internal sealed class RuleIndex
         Consider([.. m.Selectors.Distinct(StringComparer.Ordinal).Select(s => new Place(Where.Selector, s, 0))]);
         if (time is { } window)
         {
-            Consider([.. HoursOf(window).Select(h => new Place(Where.Hour, null, h))]);
+            // Weighed by the hours it reaches (as when windows were filed by hour alone), not by its minute places.
+            (Place[] places, int hours) = TimePlacesOf(window);
+            Consider(places, hours);
         }
 
         return best ?? (m.Roles.Count > 0 ? [.. m.Roles.Distinct().Select(r => new Place(Where.Role, null, (long)r))] : [Place.Any]);
@@ -215,37 +225,67 @@ internal sealed class RuleIndex
     private static int HourOfWeek(DayOfWeek day, int hour) => ((int)day * 24) + hour;
 
     /// <summary>
-    /// Every hour of the week in which <paramref name="t"/> can hold, as <see cref="Evaluation.RuleMatcher"/> reads it: on
-    /// each of its days from the hour of <c>from</c> to the hour of the window's last minute, and for a window past
-    /// midnight the hours before <c>to</c> on the next day (the part after midnight belongs to the day it started).
+    /// Where a window is filed: each hour of the week it holds through (<see cref="Where.Hour"/>), and each minute of the
+    /// week it holds at in an hour it holds through only in part (<see cref="Where.Minute"/>); and how many hours of the
+    /// week it reaches. The minutes are those <see cref="Evaluation.RuleMatcher"/> holds it at: on each of its days from
+    /// <c>from</c> to before <c>to</c>, and for a window past midnight from <c>from</c> to midnight and on the next day
+    /// before <c>to</c> (the part after midnight belongs to the day it started). A day's window starts and ends in at
+    /// most two hours, so a rule costs at most 14 × 59 minute places beside its hours.
     /// </summary>
-    private static SortedSet<int> HoursOf(TimeWindow t)
+    private static (Place[] Places, int Hours) TimePlacesOf(TimeWindow t)
     {
-        var hours = new SortedSet<int>();
-        foreach (DayOfWeek day in t.Days)
+        const int Week = 7 * 1440;
+        const ulong WholeHour = (1UL << 60) - 1;
+
+        // Per hour of the week, the minutes the window holds at (bit m: minute m of the hour).
+        Span<ulong> held = stackalloc ulong[7 * 24];
+        held.Clear();
+        static void Hold(Span<ulong> held, int from, int to)
         {
-            if (t.FromMinute < t.ToMinute)
+            for (int minute = from; minute < to;)
             {
-                for (int h = t.FromMinute / 60; h <= (t.ToMinute - 1) / 60; h++)
-                {
-                    hours.Add(HourOfWeek(day, h));
-                }
-
-                continue;
-            }
-
-            for (int h = t.FromMinute / 60; h < 24; h++)
-            {
-                hours.Add(HourOfWeek(day, h));
-            }
-
-            for (int h = 0; t.ToMinute > 0 && h <= (t.ToMinute - 1) / 60; h++)
-            {
-                hours.Add(HourOfWeek((DayOfWeek)(((int)day + 1) % 7), h));
+                int hour = minute / 60;
+                int end = Math.Min(to, (hour + 1) * 60);
+                int first = minute - (hour * 60), count = end - minute;
+                held[hour] |= ((1UL << count) - 1) << first;
+                minute = end;
             }
         }
 
-        return hours;
+        foreach (DayOfWeek day in t.Days.Distinct())
+        {
+            int midnight = (int)day * 1440;
+            if (t.FromMinute < t.ToMinute)
+            {
+                Hold(held, midnight + t.FromMinute, midnight + t.ToMinute);
+            }
+            else
+            {
+                Hold(held, midnight + t.FromMinute, midnight + 1440);
+                Hold(held, (midnight + 1440) % Week, ((midnight + 1440) % Week) + t.ToMinute);
+            }
+        }
+
+        var places = new List<Place>();
+        int hours = 0;
+        for (int hour = 0; hour < held.Length; hour++)
+        {
+            if (held[hour] == WholeHour)
+            {
+                places.Add(new Place(Where.Hour, null, hour));
+            }
+            else
+            {
+                for (ulong bits = held[hour]; bits != 0; bits &= bits - 1)
+                {
+                    places.Add(new Place(Where.Minute, null, (hour * 60) + System.Numerics.BitOperations.TrailingZeroCount(bits)));
+                }
+            }
+
+            hours += held[hour] != 0 ? 1 : 0;
+        }
+
+        return ([.. places], hours);
     }
 
     /// <summary>
@@ -1335,7 +1375,7 @@ internal sealed class RuleIndex
                     ? [(KeyToken.AnyKey, null)]
                     : [.. m.Keys.Distinct(StringComparer.Ordinal).Select(k => (KeyToken.Key, (string?)k)), .. m.Labels.Distinct(StringComparer.Ordinal).Select(l => (KeyToken.Label, (string?)l))];
                 Place[] places = PlacesOf(m, Rules[i].Time);
-                lists.Add(places[0].List);
+                lists.UnionWith(places.Select(p => p.List));
                 roles.UnionWith(places.Where(p => p.List == Where.Role).Select(p => (Role)p.Number));
                 (int Condition, string Arg, PolicyValue[] Values)? guard = MostSelective(ArgumentGuards(Rules[i]), sharing).Guard;
                 (string Arg, Interval Range)? rangeGuard = RangeGuard(Rules[i]);
@@ -1476,6 +1516,7 @@ internal sealed class RuleIndex
             _chainIds = lists.Contains(Where.ChainId);
             _selectors = lists.Contains(Where.Selector);
             _hours = lists.Contains(Where.Hour);
+            _minutes = lists.Contains(Where.Minute);
             _roles = [.. roles.Order()];
             _rangeArgs = [.. _ranges.Keys.Select(k => k.Arg).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
         }
@@ -1485,18 +1526,18 @@ internal sealed class RuleIndex
         /// <summary>The compiled matchers of <see cref="Rules"/>, position for position.</summary>
         public RuleMatcher[] Matchers { get; }
 
-        /// <summary>Whether some rule of this bucket is filed by venue; contract; chain id; selector; hour (<see cref="PlacesOf"/>).</summary>
-        private readonly bool _venues, _contracts, _chainIds, _selectors, _hours;
+        /// <summary>Whether some rule of this bucket is filed by venue; contract; chain id; selector; hour; minute (<see cref="PlacesOf"/>).</summary>
+        private readonly bool _venues, _contracts, _chainIds, _selectors, _hours, _minutes;
 
         /// <summary>The roles some rule of this bucket is filed by (none, or few).</summary>
         private readonly Role[] _roles;
 
         /// <summary>
         /// Adds the slots a request reaches for one key token: at "any" place and at the place of each of the request's
-        /// venue, contract, chain id, selector, hour of the week and roles (only for the lists some rule of the bucket is filed by), the rules
+        /// venue, contract, chain id, selector, hour and minute of the week and roles (only for the lists some rule of the bucket is filed by), the rules
         /// filed under no argument and those filed under each indexed argument's value in the request.
         /// </summary>
-        public void Collect(KeyToken kind, string? key, OperationRequest request, int hourOfWeek, List<int[]> into)
+        public void Collect(KeyToken kind, string? key, OperationRequest request, int minuteOfWeek, List<int[]> into)
         {
             IReadOnlyDictionary<string, PolicyValue> args = request.Args;
             CollectAt(kind, key, Place.Any, args, into);
@@ -1522,7 +1563,12 @@ internal sealed class RuleIndex
 
             if (_hours)
             {
-                CollectAt(kind, key, new Place(Where.Hour, null, hourOfWeek), args, into);
+                CollectAt(kind, key, new Place(Where.Hour, null, minuteOfWeek / 60), args, into);
+            }
+
+            if (_minutes)
+            {
+                CollectAt(kind, key, new Place(Where.Minute, null, minuteOfWeek), args, into);
             }
 
             foreach (Role role in _roles)
