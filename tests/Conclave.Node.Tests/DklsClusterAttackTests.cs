@@ -21,7 +21,7 @@ namespace Conclave.Node.Tests;
 /// sign while node 4 is still faulty; healed, nodes 1 and 4 sign again, so node 1 banned nobody.
 /// </summary>
 [Collection(FiveNodeCluster.Sequential)]
-public sealed class DklsClusterAttackTests(FiveNodeCluster fixture) : IClassFixture<FiveNodeCluster>
+public sealed class DklsClusterAttackTests(DklsAttackCluster fixture) : IClassFixture<DklsAttackCluster>
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
     private readonly LocalClusterProcesses _c = fixture.Cluster;
@@ -140,7 +140,7 @@ public sealed class DklsClusterAttackTests(FiveNodeCluster fixture) : IClassFixt
             roundTwo.AddRange(await Step(n, running, DklsMessages.SignRound2, 2, [], roundOne.Where(m => m.Recipients.Contains(n) && m.Kind != DklsMessages.SignAgreementKey)));
         }
 
-        await FaultyNodeHost.WithFaultAsync(_c, 4, ["--dkls-fault", "ot-columns"], async () =>
+        await WithFaultAsync("ot-columns", async () =>
         {
             await WithoutAsync(health, 5, async () =>
             {
@@ -204,13 +204,27 @@ public sealed class DklsClusterAttackTests(FiveNodeCluster fixture) : IClassFixt
     /// </summary>
     private async Task WithNodeFourFaultyAsync(DklsCoordinator coordinator, NodeHealth health, DklsKeyInfo key, string fault, Func<Task> whileFaulty)
     {
-        await FaultyNodeHost.WithFaultAsync(_c, 4, ["--dkls-fault", fault], async () =>
+        await WithFaultAsync(fault, async () =>
         {
             await WithoutAsync(health, 5, whileFaulty);
             await WithoutAsync(health, 4, () => SignAndVerifyAsync(coordinator, key, $"{fault}: honest quorum"));
         });
 
         await WithoutAsync(health, 5, () => SignAndVerifyAsync(coordinator, key, $"{fault}: healed"));
+    }
+
+    /// <summary>Runs <paramref name="body"/> with node 4 (the class's faulty host) injecting <paramref name="fault"/>, then heals it.</summary>
+    private async Task WithFaultAsync(string fault, Func<Task> body)
+    {
+        FaultyNodeHost.ChooseDklsFault(fixture.FaultFile, fault);
+        try
+        {
+            await body();
+        }
+        finally
+        {
+            FaultyNodeHost.ChooseDklsFault(fixture.FaultFile, null);
+        }
     }
 
     /// <summary>Runs <paramref name="body"/> with <paramref name="node"/> set aside (untrusted in the coordinator's node health).</summary>
@@ -376,4 +390,24 @@ public sealed class DklsClusterAttackTests(FiveNodeCluster fixture) : IClassFixt
         DklsSignatureResult sig = await coordinator.SignDigestAsync(key.KeyId, digest, [], CancellationToken.None);
         Assert.True(EcdsaSecp256k1.Instance.Verify(key.PublicKey.GroupPublicKey, digest, sig.Signature), label);
     }
+}
+
+/// <summary>
+/// A five-node cluster whose node 4 runs, for the whole class, as the faulty host with its DKLs23 fault chosen through a
+/// file (<see cref="FaultyNodeHost.ChooseDklsFault"/>): no fault until a test chooses one, none again after it. Each
+/// fault is a fresh instance, so a test sees node 4 as a restart would have left it, without the two restarts per fault.
+/// </summary>
+public sealed class DklsAttackCluster : IDisposable
+{
+    public DklsAttackCluster()
+    {
+        FaultFile = Path.Combine(Cluster.DataDir, "node-4-dkls-fault");
+        FaultyNodeHost.StartWithSwitchableDklsFaults(Cluster, 4, FaultFile);
+    }
+
+    public LocalClusterProcesses Cluster { get; } = new(RepoPaths.CliDll, 5, 3);
+
+    public string FaultFile { get; }
+
+    public void Dispose() => Cluster.Dispose();
 }

@@ -18,6 +18,29 @@ internal static class FaultyNodeHost
         }
     }
 
+    private static int s_generation;
+
+    /// <summary>
+    /// Restarts <paramref name="node"/> as the faulty host with its DKLs23 fault chosen through <paramref name="faultFile"/>
+    /// (<see cref="ChooseDklsFault"/>), no fault to begin with: one restart for a whole test class instead of two per fault.
+    /// </summary>
+    public static void StartWithSwitchableDklsFaults(LocalClusterProcesses c, uint node, string faultFile)
+    {
+        File.WriteAllText(faultFile, "");
+        c.KillNode(node);
+        c.StartNodeWith(node, Dll, ["--dkls-fault-file", faultFile]);
+        c.WaitForAll(TimeSpan.FromSeconds(60));
+    }
+
+    /// <summary>Makes the host started by <see cref="StartWithSwitchableDklsFaults"/> inject <paramref name="fault"/> (a fresh one) from its next message on; null: none.</summary>
+    public static void ChooseDklsFault(string faultFile, string? fault)
+    {
+        string line = fault is null ? "" : $"{fault} {Interlocked.Increment(ref s_generation)}";
+        string temp = faultFile + ".tmp";
+        File.WriteAllText(temp, line);
+        File.Move(temp, faultFile, overwrite: true);
+    }
+
     /// <summary>Restarts <paramref name="node"/> as the faulty host with <paramref name="fault"/>, runs <paramref name="body"/>, then restarts it as an ordinary node.</summary>
     public static async Task WithFaultAsync(LocalClusterProcesses c, uint node, string[] fault, Func<Task> body)
     {

@@ -644,7 +644,7 @@ internal sealed class RuleIndex
         /// <summary>The rules (positions in document order) whose interval holds <paramref name="value"/>.</summary>
         /// <remarks>
         /// The positions found are marked in a bit set over the positions filed here and read out in order: no list to
-        /// grow and sort when most of a thousand caps hold the number (the bench's <c>unindexed</c> layout).
+        /// grow and sort when most of a thousand caps hold the number.
         /// </remarks>
         public int[] Holding(decimal value)
         {

@@ -12,7 +12,7 @@ namespace Conclave.Policy.Evaluation;
 /// </summary>
 /// <remarks>
 /// Runs once per candidate rule of every decision (the worst case, rules the index cannot narrow, is every rule of the
-/// document: `conclave bench` row policy/decide-unindexed-…), so a rule is compiled once, when its document is loaded:
+/// document), so a rule is compiled once, when its document is loaded:
 /// its match lists become arrays, sets or bit masks, its time window a mask of days, and each condition holds the
 /// ordinal of its argument (<see cref="ArgumentOrdinals"/>), its operator and its bounds. The request side is read
 /// once per decision (<see cref="MatchInput"/>): each argument is looked up by name at most once, however many
