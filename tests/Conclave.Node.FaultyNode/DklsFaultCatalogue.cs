@@ -18,57 +18,6 @@ internal static class DklsFaultCatalogue
 
     public static DklsFaults? For(string name) => Faults.TryGetValue(name, out Func<DklsFaults>? make) ? make() : null;
 
-    /// <summary>
-    /// Faults chosen while the node runs (--dkls-fault-file FILE): every hook reads <paramref name="path"/> — "NAME
-    /// GENERATION", or nothing (empty or missing file) for no fault — and edits with the catalogue's fault of that name or
-    /// passes what it is given on unchanged. A fresh fault per line written (a new generation), so a fault's own state
-    /// (a presignature it kept, the commitment of its previous session) starts anew each time a test chooses it. One
-    /// faulty host then serves a whole test class, with no restart per fault; the test writes the file between sessions.
-    /// An unknown name fails the hook (the node's step fails; the test sees it).
-    /// </summary>
-    public static DklsFaults Switchable(string path)
-    {
-        var gate = new object();
-        string chosen = "";
-        DklsFaults? current = null;
-        DklsFaults? Current()
-        {
-            string line;
-            try
-            {
-                line = File.ReadAllText(path).Trim();
-            }
-            catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
-            {
-                line = "";
-            }
-
-            lock (gate)
-            {
-                if (!string.Equals(line, chosen, StringComparison.Ordinal))
-                {
-                    string name = line.Split(' ')[0];
-                    current = name.Length == 0 ? null : For(name) ?? throw new InvalidOperationException($"unknown DKLs23 fault {name} in {path}");
-                    chosen = line;
-                }
-
-                return current;
-            }
-        }
-
-        return new DklsFaults
-        {
-            Round1 = (s, m) => Current()?.Round1 is { } edit ? edit(s, m) : m,
-            Broadcast = (s, c) => Current()?.Broadcast is { } edit ? edit(s, c) : c,
-            Wire = w => Current()?.Wire is { } edit ? edit(w) : w,
-            Round2 = m => Current()?.Round2 is { } edit ? edit(m) : m,
-            SetupRound1 = m => Current()?.SetupRound1 is { } edit ? edit(m) : m,
-            SetupRound2 = m => Current()?.SetupRound2 is { } edit ? edit(m) : m,
-            OnlinePresignature = p => Current()?.OnlinePresignature is { } swap ? swap(p) : p,
-            Share = s => Current()?.Share is { } edit ? edit(s) : s,
-        };
-    }
-
     private static readonly Dictionary<string, Func<DklsFaults>> Faults = new(StringComparer.Ordinal)
     {
         // SoftSpokenOT (ePrint 2022/192) with inconsistent choice columns: row 5's choice bit flipped in half of the κ columns

@@ -12,7 +12,7 @@ using Microsoft.Extensions.Logging;
 // A signer node with DKG faults, for the complaint tests (tests/Conclave.Node.Tests/DkgComplaintTests.cs) and the DKG
 // attacks on ecdsa-dkls23 key generation (DkgFaultCatalogue; DklsClusterAttackTests), or with a DKLs23
 // signing fault (DklsFaultCatalogue), for the attack tests through the transport (tests/Conclave.Node.Tests/DklsClusterAttackTests.cs).
-// Usage: Conclave.Node.FaultyNode --config FILE [--parent-pid PID] [--dkg-bad-share-to NODE] [--dkg-false-complaint] [--dkg-fault NAME] [--dkls-fault NAME | --dkls-fault-file FILE]
+// Usage: Conclave.Node.FaultyNode --config FILE [--parent-pid PID] [--dkg-bad-share-to NODE] [--dkg-false-complaint] [--dkg-fault NAME] [--dkls-fault NAME] [--fault-file FILE]
 string? configPath = null;
 int? parentPid = null;
 uint? badShareTo = null;
@@ -44,8 +44,9 @@ for (int i = 0; i < args.Length; i++)
             }
 
             break;
-        case "--dkls-fault-file" when i + 1 < args.Length:
-            dklsFaults = DklsFaultCatalogue.Switchable(args[++i]);
+        case "--fault-file" when i + 1 < args.Length:
+            var switchable = new SwitchableFaults(args[++i]);
+            (dkgFault, dklsFaults) = (switchable.Dkg(), switchable.Dkls());
             break;
         case "--dkls-fault" when i + 1 < args.Length:
             dklsFaults = DklsFaultCatalogue.For(args[++i]);
@@ -57,7 +58,7 @@ for (int i = 0; i < args.Length; i++)
 
             break;
         default:
-            Console.Error.WriteLine($"unknown argument {args[i]}; usage: --config FILE [--parent-pid PID] [--dkg-bad-share-to NODE] [--dkg-false-complaint] [--dkg-fault NAME] [--dkls-fault NAME | --dkls-fault-file FILE]");
+            Console.Error.WriteLine($"unknown argument {args[i]}; usage: --config FILE [--parent-pid PID] [--dkg-bad-share-to NODE] [--dkg-false-complaint] [--dkg-fault NAME] [--dkls-fault NAME] [--fault-file FILE]");
             return 2;
     }
 }

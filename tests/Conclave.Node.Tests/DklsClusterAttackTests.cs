@@ -21,7 +21,7 @@ namespace Conclave.Node.Tests;
 /// sign while node 4 is still faulty; healed, nodes 1 and 4 sign again, so node 1 banned nobody.
 /// </summary>
 [Collection(FiveNodeCluster.Sequential)]
-public sealed class DklsClusterAttackTests(DklsAttackCluster fixture) : IClassFixture<DklsAttackCluster>
+public sealed class DklsClusterAttackTests(FaultyFourCluster fixture) : IClassFixture<FaultyFourCluster>
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
     private readonly LocalClusterProcesses _c = fixture.Cluster;
@@ -214,18 +214,7 @@ public sealed class DklsClusterAttackTests(DklsAttackCluster fixture) : IClassFi
     }
 
     /// <summary>Runs <paramref name="body"/> with node 4 (the class's faulty host) injecting <paramref name="fault"/>, then heals it.</summary>
-    private async Task WithFaultAsync(string fault, Func<Task> body)
-    {
-        FaultyNodeHost.ChooseDklsFault(fixture.FaultFile, fault);
-        try
-        {
-            await body();
-        }
-        finally
-        {
-            FaultyNodeHost.ChooseDklsFault(fixture.FaultFile, null);
-        }
-    }
+    private Task WithFaultAsync(string fault, Func<Task> body) => FaultyNodeHost.WithSwitchedFaultAsync(fixture.FaultFile, "--dkls-fault", fault, body);
 
     /// <summary>Runs <paramref name="body"/> with <paramref name="node"/> set aside (untrusted in the coordinator's node health).</summary>
     private static async Task WithoutAsync(NodeHealth health, uint node, Func<Task> body)
@@ -393,16 +382,16 @@ public sealed class DklsClusterAttackTests(DklsAttackCluster fixture) : IClassFi
 }
 
 /// <summary>
-/// A five-node cluster whose node 4 runs, for the whole class, as the faulty host with its DKLs23 fault chosen through a
-/// file (<see cref="FaultyNodeHost.ChooseDklsFault"/>): no fault until a test chooses one, none again after it. Each
-/// fault is a fresh instance, so a test sees node 4 as a restart would have left it, without the two restarts per fault.
+/// A five-node cluster whose node 4 runs, for the whole class, as the faulty host with its fault chosen through a file
+/// (<see cref="FaultyNodeHost.ChooseFault"/>): no fault until a test chooses one, none again after it. Each fault is a
+/// fresh instance, so a test sees node 4 as a restart into that fault would have left it, without two restarts per fault.
 /// </summary>
-public sealed class DklsAttackCluster : IDisposable
+public sealed class FaultyFourCluster : IDisposable
 {
-    public DklsAttackCluster()
+    public FaultyFourCluster()
     {
-        FaultFile = Path.Combine(Cluster.DataDir, "node-4-dkls-fault");
-        FaultyNodeHost.StartWithSwitchableDklsFaults(Cluster, 4, FaultFile);
+        FaultFile = Path.Combine(Cluster.DataDir, "node-4-fault");
+        FaultyNodeHost.StartWithSwitchableFaults(Cluster, 4, FaultFile);
     }
 
     public LocalClusterProcesses Cluster { get; } = new(RepoPaths.CliDll, 5, 3);

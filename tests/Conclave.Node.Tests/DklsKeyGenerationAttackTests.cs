@@ -21,7 +21,7 @@ namespace Conclave.Node.Tests;
 /// nodes 1 and 4 sign with it (a DKG or setup failure bans nobody).
 /// </summary>
 [Collection(FiveNodeCluster.Sequential)]
-public sealed class DklsKeyGenerationAttackTests(FiveNodeCluster fixture) : IClassFixture<FiveNodeCluster>
+public sealed class DklsKeyGenerationAttackTests(FaultyFourCluster fixture) : IClassFixture<FaultyFourCluster>
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
     private readonly LocalClusterProcesses _c = fixture.Cluster;
@@ -55,7 +55,7 @@ public sealed class DklsKeyGenerationAttackTests(FiveNodeCluster fixture) : ICla
         var runs = new InMemoryRotationLog();
         var coordinator = new DklsCoordinator(_c.Coordinator, frost) { Runs = runs };
         string keyId = "dkls-keygen-" + fault + "-" + Guid.NewGuid().ToString("N")[..8];
-        await FaultyNodeHost.WithFaultAsync(_c, 4, [option, fault], async () =>
+        await FaultyNodeHost.WithSwitchedFaultAsync(fixture.FaultFile, option, fault, async () =>
         {
             CulpritException e = await Assert.ThrowsAsync<CulpritException>(() => coordinator.CreateKeyAsync(keyId, 2, [1, 4, 5], CancellationToken.None));
             Assert.Equal([4u], e.Culprits);
@@ -106,7 +106,7 @@ public sealed class DklsKeyGenerationAttackTests(FiveNodeCluster fixture) : ICla
         var frost = new FrostCoordinator(_c.Coordinator);
         var coordinator = new DklsCoordinator(_c.Coordinator, frost);
         DklsKeyInfo key = null!;
-        await FaultyNodeHost.WithFaultAsync(_c, 4, ["--dkls-fault", "setup-base-ot"], async () =>
+        await FaultyNodeHost.WithSwitchedFaultAsync(fixture.FaultFile, "--dkls-fault", "setup-base-ot", async () =>
         {
             key = await coordinator.CreateKeyAsync("dkls-keygen-base-ot-" + Guid.NewGuid().ToString("N")[..8], 2, [1, 4, 5], CancellationToken.None);
         });

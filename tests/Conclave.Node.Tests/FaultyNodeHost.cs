@@ -21,24 +21,42 @@ internal static class FaultyNodeHost
     private static int s_generation;
 
     /// <summary>
-    /// Restarts <paramref name="node"/> as the faulty host with its DKLs23 fault chosen through <paramref name="faultFile"/>
-    /// (<see cref="ChooseDklsFault"/>), no fault to begin with: one restart for a whole test class instead of two per fault.
+    /// Restarts <paramref name="node"/> as the faulty host with its fault chosen through <paramref name="faultFile"/>
+    /// (<see cref="ChooseFault"/>; FaultyNode's SwitchableFaults), no fault to begin with: one restart for a whole test
+    /// class instead of two per fault.
     /// </summary>
-    public static void StartWithSwitchableDklsFaults(LocalClusterProcesses c, uint node, string faultFile)
+    public static void StartWithSwitchableFaults(LocalClusterProcesses c, uint node, string faultFile)
     {
         File.WriteAllText(faultFile, "");
         c.KillNode(node);
-        c.StartNodeWith(node, Dll, ["--dkls-fault-file", faultFile]);
+        c.StartNodeWith(node, Dll, ["--fault-file", faultFile]);
         c.WaitForAll(TimeSpan.FromSeconds(60));
     }
 
-    /// <summary>Makes the host started by <see cref="StartWithSwitchableDklsFaults"/> inject <paramref name="fault"/> (a fresh one) from its next message on; null: none.</summary>
-    public static void ChooseDklsFault(string faultFile, string? fault)
+    /// <summary>
+    /// Makes the host started by <see cref="StartWithSwitchableFaults"/> inject <paramref name="fault"/> (a fresh one) of the
+    /// kind <paramref name="option"/> names ("--dkg-fault" or "--dkls-fault") from its next hook on; null fault: none.
+    /// </summary>
+    public static void ChooseFault(string faultFile, string option, string? fault)
     {
-        string line = fault is null ? "" : $"{fault} {Interlocked.Increment(ref s_generation)}";
+        string line = fault is null ? "" : $"{option} {fault} {Interlocked.Increment(ref s_generation)}";
         string temp = faultFile + ".tmp";
         File.WriteAllText(temp, line);
         File.Move(temp, faultFile, overwrite: true);
+    }
+
+    /// <summary>Runs <paramref name="body"/> with the host started by <see cref="StartWithSwitchableFaults"/> injecting <paramref name="fault"/>, then heals it.</summary>
+    public static async Task WithSwitchedFaultAsync(string faultFile, string option, string fault, Func<Task> body)
+    {
+        ChooseFault(faultFile, option, fault);
+        try
+        {
+            await body();
+        }
+        finally
+        {
+            ChooseFault(faultFile, option, null);
+        }
     }
 
     /// <summary>Restarts <paramref name="node"/> as the faulty host with <paramref name="fault"/>, runs <paramref name="body"/>, then restarts it as an ordinary node.</summary>
