@@ -15,7 +15,7 @@ namespace Conclave.Server.Tests;
 
 /// <summary>
 /// Attack cases of the DKLs23 catalogue through the REST API (docs/DKLS23.md "Attacks through node processes"), beyond the
-/// round-two flip of DklsMisbehavingNodeApiTests: a 2-of-2 ecdsa-dkls23 key on two real node processes; node 2 restarted
+/// round-two flip of DklsMisbehavingNodeApiTests: a 2-of-2 ecdsa-dkls23 key on two real node processes; node 2 runs
 /// as the test node host (tests/Conclave.Node.FaultyNode) with one catalogue fault at a time, so every tampered message
 /// is validly signed and sealed by node 2 and node 1's check refuses it. Each signature request is a 502 problem+json
 /// node-misbehaved naming node 2, with no signature, and the server's audit log gets a sign.culprit entry naming it;
@@ -47,12 +47,25 @@ public sealed class DklsAttackApiTests
             JsonNode key = await PostAsync(http, "/v1/keys", $$"""{"name":"{{name}}","scheme":"ecdsa-dkls23","threshold":2,"participants":2}""", HttpStatusCode.Created);
             byte[] publicKey = Convert.FromHexString(key["publicKey"]!.GetValue<string>());
             IConclaveStore store = app.Services.GetRequiredService<IConclaveStore>();
+
+            // Node 2 runs as the test node host for the whole test, its fault chosen through a file (FaultyNode
+            // --fault-file: "--dkls-fault NAME GENERATION", a fresh fault per line; empty: none), not restarted per fault.
+            string faultFile = Path.Combine(nodes.DataDir, "node-2-fault");
+            void Choose(string line)
+            {
+                File.WriteAllText(faultFile + ".tmp", line);
+                File.Move(faultFile + ".tmp", faultFile, overwrite: true);
+            }
+
+            Choose("");
+            nodes.KillNode(2);
+            nodes.StartNodeWith(2, FaultyNodeDll, ["--fault-file", faultFile]);
+            nodes.WaitForAll(TimeSpan.FromSeconds(60));
+            int generation = 0;
             foreach ((string fault, string check) in Cases)
             {
                 long before = (await store.Audit.GetHeadAsync()).Seq;
-                nodes.KillNode(2);
-                nodes.StartNodeWith(2, FaultyNodeDll, ["--dkls-fault", fault]);
-                nodes.WaitForAll(TimeSpan.FromSeconds(60));
+                Choose($"--dkls-fault {fault} {++generation}");
 
                 byte[] digest = SHA256.HashData(TestSeed.Bytes(32, "dkls-attack-api@" + fault));
                 using HttpResponseMessage r = await http.PostAsync(new Uri($"/v1/keys/{name}/sign", UriKind.Relative), Json($$"""{"digest":"{{Convert.ToHexStringLower(digest)}}"}"""));
@@ -68,7 +81,7 @@ public sealed class DklsAttackApiTests
                 IReadOnlyList<AuditEntry> entries = await store.Audit.ReadAsync(before + 1, 1000);
                 Assert.Contains(entries, a => a.Action == "sign.culprit" && a.Result is { } result && result.StartsWith("culprit node 2", StringComparison.Ordinal));
 
-                nodes.RestartNode(2, null);
+                Choose("");
                 byte[] healed = SHA256.HashData(TestSeed.Bytes(32, "dkls-attack-api-healed@" + fault));
                 JsonNode sig = await PostAsync(http, $"/v1/keys/{name}/sign", $$"""{"digest":"{{Convert.ToHexStringLower(healed)}}"}""");
                 Assert.True(EcdsaSecp256k1.Instance.Verify(publicKey, healed, Convert.FromHexString(sig["signature"]!.GetValue<string>())), fault);
