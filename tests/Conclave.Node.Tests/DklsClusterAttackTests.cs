@@ -380,23 +380,3 @@ public sealed class DklsClusterAttackTests(FaultyFourCluster fixture) : IClassFi
         Assert.True(EcdsaSecp256k1.Instance.Verify(key.PublicKey.GroupPublicKey, digest, sig.Signature), label);
     }
 }
-
-/// <summary>
-/// A five-node cluster whose node 4 runs, for the whole class, as the faulty host with its fault chosen through a file
-/// (<see cref="FaultyNodeHost.ChooseFault"/>): no fault until a test chooses one, none again after it. Each fault is a
-/// fresh instance, so a test sees node 4 as a restart into that fault would have left it, without two restarts per fault.
-/// </summary>
-public sealed class FaultyFourCluster : IDisposable
-{
-    public FaultyFourCluster()
-    {
-        FaultFile = Path.Combine(Cluster.DataDir, "node-4-fault");
-        FaultyNodeHost.StartWithSwitchableFaults(Cluster, 4, FaultFile);
-    }
-
-    public LocalClusterProcesses Cluster { get; } = new(RepoPaths.CliDll, 5, 3);
-
-    public string FaultFile { get; }
-
-    public void Dispose() => Cluster.Dispose();
-}
