@@ -721,6 +721,26 @@ public sealed class RuleIndexTests
     }
 
     /// <summary>
+    /// A window from 24:00 to 00:00 holds at no minute (past midnight it would end before it starts): its rule never
+    /// matches, so it is never a candidate — a deny rule with it denies nothing, an allow rule allows nothing.
+    /// </summary>
+    [Fact]
+    public void A_window_that_holds_at_no_minute_is_never_a_candidate()
+    {
+        PolicyDocument policy = PolicyDocument.Parse("""{"id":"empty-window","version":1,"rules":[{"id":"never","effect":"deny","match":{"operations":["liquidate"]},"time":{"from":"24:00","to":"00:00"}},{"id":"always","effect":"allow","match":{"operations":["liquidate"]}}]}""");
+        OperationRequest req = AgentLiquidates();
+        DateTimeOffset sunday = new(2026, 11, 29, 0, 0, 0, TimeSpan.Zero);
+        for (int minute = 0; minute < 7 * 1440; minute += 7)
+        {
+            DateTimeOffset now = sunday.AddMinutes(minute);
+            Assert.False(ReferenceMatcher.Matches(policy.Rules.Single(r => r.Id == "never"), req, now));
+            Assert.Equal(["always"], policy.Candidates(req, now).Select(x => x.Id));
+        }
+
+        Assert.Equal(DecisionOutcome.Allow, PolicyEvaluator.Decide(policy, req, new EvaluationContext(RiskLevel.Normal, sunday), EmptyCounters.Instance).Outcome);
+    }
+
+    /// <summary>
     /// Rules that differ only by time window (any days, any start and end to the minute, past midnight, across the week's
     /// end, whole days): at any minute of the week the candidates are exactly the rules whose window holds then, as
     /// <see cref="ReferenceMatcher"/> reads it — the hours a window holds through and the minutes of the hours it reaches

@@ -215,6 +215,12 @@ internal sealed class RuleIndex
         {
             // Weighed by the hours it reaches (as when windows were filed by hour alone), not by its minute places.
             (Place[] places, int hours) = TimePlacesOf(window);
+            if (places.Length == 0)
+            {
+                // A window that holds at no minute ("24:00" to "00:00"): the rule never matches, whatever its effect; filed nowhere.
+                return [];
+            }
+
             Consider(places, hours);
         }
 
