@@ -10,7 +10,7 @@ namespace Conclave.Node.FaultyNode;
 /// that name (<see cref="DkgFaultCatalogue"/>, <see cref="DklsFaultCatalogue"/>) or as an honest node does. A fresh fault
 /// per line written (a new generation), so a fault's own state (a presignature it kept, the commitment of its previous
 /// session) starts anew each time a test chooses it. One faulty host then serves a whole test class with no restart per
-/// fault; the test writes the file between runs. An unknown line fails the hook (the node's step fails; the test sees it).
+/// fault; the test writes the file between runs (Conclave.Testing.NodeFaultFile). An unknown line fails the hook (the node's step fails; the test sees it).
 /// </summary>
 internal sealed class SwitchableFaults(string path)
 {

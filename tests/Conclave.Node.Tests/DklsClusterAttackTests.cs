@@ -214,7 +214,7 @@ public sealed class DklsClusterAttackTests(FaultyFourCluster fixture) : IClassFi
     }
 
     /// <summary>Runs <paramref name="body"/> with node 4 (the class's faulty host) injecting <paramref name="fault"/>, then heals it.</summary>
-    private Task WithFaultAsync(string fault, Func<Task> body) => FaultyNodeHost.WithSwitchedFaultAsync(fixture.FaultFile, "--dkls-fault", fault, body);
+    private Task WithFaultAsync(string fault, Func<Task> body) => fixture.Faults.WithAsync("--dkls-fault", fault, body);
 
     /// <summary>Runs <paramref name="body"/> with <paramref name="node"/> set aside (untrusted in the coordinator's node health).</summary>
     private static async Task WithoutAsync(NodeHealth health, uint node, Func<Task> body)

@@ -55,7 +55,7 @@ public sealed class DklsKeyGenerationAttackTests(FaultyFourCluster fixture) : IC
         var runs = new InMemoryRotationLog();
         var coordinator = new DklsCoordinator(_c.Coordinator, frost) { Runs = runs };
         string keyId = "dkls-keygen-" + fault + "-" + Guid.NewGuid().ToString("N")[..8];
-        await FaultyNodeHost.WithSwitchedFaultAsync(fixture.FaultFile, option, fault, async () =>
+        await fixture.Faults.WithAsync(option, fault, async () =>
         {
             CulpritException e = await Assert.ThrowsAsync<CulpritException>(() => coordinator.CreateKeyAsync(keyId, 2, [1, 4, 5], CancellationToken.None));
             Assert.Equal([4u], e.Culprits);
@@ -106,7 +106,7 @@ public sealed class DklsKeyGenerationAttackTests(FaultyFourCluster fixture) : IC
         var frost = new FrostCoordinator(_c.Coordinator);
         var coordinator = new DklsCoordinator(_c.Coordinator, frost);
         DklsKeyInfo key = null!;
-        await FaultyNodeHost.WithSwitchedFaultAsync(fixture.FaultFile, "--dkls-fault", "setup-base-ot", async () =>
+        await fixture.Faults.WithAsync("--dkls-fault", "setup-base-ot", async () =>
         {
             key = await coordinator.CreateKeyAsync("dkls-keygen-base-ot-" + Guid.NewGuid().ToString("N")[..8], 2, [1, 4, 5], CancellationToken.None);
         });

@@ -48,24 +48,16 @@ public sealed class DklsAttackApiTests
             byte[] publicKey = Convert.FromHexString(key["publicKey"]!.GetValue<string>());
             IConclaveStore store = app.Services.GetRequiredService<IConclaveStore>();
 
-            // Node 2 runs as the test node host for the whole test, its fault chosen through a file (FaultyNode
-            // --fault-file: "--dkls-fault NAME GENERATION", a fresh fault per line; empty: none), not restarted per fault.
-            string faultFile = Path.Combine(nodes.DataDir, "node-2-fault");
-            void Choose(string line)
-            {
-                File.WriteAllText(faultFile + ".tmp", line);
-                File.Move(faultFile + ".tmp", faultFile, overwrite: true);
-            }
-
-            Choose("");
+            // Node 2 runs as the test node host for the whole test, its fault chosen through a file (NodeFaultFile), not
+            // restarted per fault.
+            var faults = new NodeFaultFile(Path.Combine(nodes.DataDir, "node-2-fault"));
             nodes.KillNode(2);
-            nodes.StartNodeWith(2, FaultyNodeDll, ["--fault-file", faultFile]);
+            nodes.StartNodeWith(2, RepoPaths.FaultyNodeDll, faults.HostArguments);
             nodes.WaitForAll(TimeSpan.FromSeconds(60));
-            int generation = 0;
             foreach ((string fault, string check) in Cases)
             {
                 long before = (await store.Audit.GetHeadAsync()).Seq;
-                Choose($"--dkls-fault {fault} {++generation}");
+                faults.Choose("--dkls-fault", fault);
 
                 byte[] digest = SHA256.HashData(TestSeed.Bytes(32, "dkls-attack-api@" + fault));
                 using HttpResponseMessage r = await http.PostAsync(new Uri($"/v1/keys/{name}/sign", UriKind.Relative), Json($$"""{"digest":"{{Convert.ToHexStringLower(digest)}}"}"""));
@@ -81,7 +73,7 @@ public sealed class DklsAttackApiTests
                 IReadOnlyList<AuditEntry> entries = await store.Audit.ReadAsync(before + 1, 1000);
                 Assert.Contains(entries, a => a.Action == "sign.culprit" && a.Result is { } result && result.StartsWith("culprit node 2", StringComparison.Ordinal));
 
-                Choose("");
+                faults.Clear();
                 byte[] healed = SHA256.HashData(TestSeed.Bytes(32, "dkls-attack-api-healed@" + fault));
                 JsonNode sig = await PostAsync(http, $"/v1/keys/{name}/sign", $$"""{"digest":"{{Convert.ToHexStringLower(healed)}}"}""");
                 Assert.True(EcdsaSecp256k1.Instance.Verify(publicKey, healed, Convert.FromHexString(sig["signature"]!.GetValue<string>())), fault);
@@ -90,17 +82,6 @@ public sealed class DklsAttackApiTests
         finally
         {
             await StopAsync(app, http);
-        }
-    }
-
-    /// <summary>The test node host, built beside this project (ProjectReference without the assembly).</summary>
-    private static string FaultyNodeDll
-    {
-        get
-        {
-            string dir = AppContext.BaseDirectory.Replace("Conclave.Server.Tests", "Conclave.Node.FaultyNode", StringComparison.Ordinal);
-            string dll = Path.Combine(dir, "Conclave.Node.FaultyNode.dll");
-            return File.Exists(dll) ? dll : throw new FileNotFoundException("build tests/Conclave.Node.FaultyNode first", dll);
         }
     }
 }

@@ -26,6 +26,16 @@ public static class RepoPaths
         }
     }
 
+    /// <summary>The test node host with fault hooks (tests/Conclave.Node.FaultyNode), built by the solution in the same configuration.</summary>
+    public static string FaultyNodeDll
+    {
+        get
+        {
+            string path = Path.Combine(Root, "tests", "Conclave.Node.FaultyNode", "bin", Configuration, "net10.0", "Conclave.Node.FaultyNode.dll");
+            return File.Exists(path) ? path : throw new FileNotFoundException("build tests/Conclave.Node.FaultyNode first", path);
+        }
+    }
+
     private static string FindRoot()
     {
         string? dir = AppContext.BaseDirectory;
