@@ -567,7 +567,9 @@ internal static class ClusterBench
         JsonArray results = last?["results"]?.AsArray() ?? throw new BenchFailedException($"a {scheme} batch answered no results");
         if (results.Count != BatchItems || results.Any(x => x?["result"] is null))
         {
-            throw new BenchFailedException($"a {scheme} batch did not sign every item: {results.Count(x => x?["result"] is not null)} of {BatchItems}");
+            string errors = string.Join("; ", results.Select(x => x?["error"]).OfType<JsonNode>()
+                .Select(e => $"{e["title"]?.GetValue<string>()}: {e["detail"]?.GetValue<string>()}").Distinct().Take(3));
+            throw new BenchFailedException($"a {scheme} batch did not sign every item: {results.Count(x => x?["result"] is not null)} of {BatchItems} ({errors})");
         }
 
         JsonNode first = results[0]!["result"]!;
