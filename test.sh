@@ -64,7 +64,7 @@ log "running tests"
 # JIT policy for this run's processes (test hosts, and the signer nodes, CLI runs and crash children they start): most
 # live seconds, so the tiered-PGO pass (instrumented code, then a second rejit) and early tier-up cost more CPU than they
 # return; measured, node-process test classes use ~25 % less CPU with these (docs/PERFORMANCE.md, "The test suite's
-# time"). The product keeps the runtime's defaults, which suit long-running servers. Behaviour is the same either way.
+# time 2"). The product keeps the runtime's defaults, which suit long-running servers. Behaviour is the same either way.
 export DOTNET_TieredPGO=0 DOTNET_TC_CallCountThreshold=500
 # --blame-hang-timeout: a test that hangs is named and its test host stopped after 5 minutes, instead of eating the budget.
 dotnet test Conclave.slnx -c Release --no-build --nologo -v quiet \
