@@ -1,4 +1,5 @@
 using Conclave.Crypto.Secp256k1;
+using Conclave.Node.Rpc;
 using Conclave.Node.Threshold.Dkls23;
 using Conclave.Threshold.Dkls23;
 using Conclave.Threshold.Dkls23.Ot;
@@ -148,8 +149,37 @@ internal static class DklsFaultCatalogue
             };
         },
 
+        // Envelopes of one kind returned with their signature's last bit flipped, over node 4's own authenticated connection:
+        // the coordinator takes signing replies without verifying their signatures (docs/ARCHITECTURE.md "Reply signatures
+        // on the signing path"), so it is the recipient of a relayed one that refuses it, naming nobody; the coordinator then
+        // names node 4, whose own connection carried a message not validly signed by it. "envelope-share": the signature
+        // share, which nobody relays (the coordinator combines it and verifies the signature it makes).
+        ["envelope-key"] = () => BadlySigned(DklsMessages.SignAgreementKey),
+        ["envelope-commit"] = () => BadlySigned(DklsMessages.SignCommit),
+        ["envelope-message"] = () => BadlySigned(DklsMessages.SignMessage),
+        ["envelope-echo"] = () => BadlySigned(DklsMessages.SignEcho),
+        ["envelope-share"] = () => BadlySigned(DklsMessages.Share),
+
         // The final share (u_i, w_i) with u_i changed: the combined signature does not verify (InvalidSignature), nothing is released.
         ["share-u"] = () => new DklsFaults { Share = s => Edited(s, b => b[^33] ^= 0x01) },
+    };
+
+    /// <summary>Flips the last bit of the signature of every envelope of <paramref name="kind"/> this node returns.</summary>
+    private static DklsFaults BadlySigned(string kind) => new()
+    {
+        SignedEnvelope = e =>
+        {
+            if (e.Kind != kind)
+            {
+                return e;
+            }
+
+            Envelope copy = e.Clone();
+            byte[] signature = copy.Signature.ToByteArray();
+            signature[^1] ^= 0x01;
+            copy.Signature = Google.Protobuf.ByteString.CopyFrom(signature);
+            return copy;
+        },
     };
 
     /// <summary>

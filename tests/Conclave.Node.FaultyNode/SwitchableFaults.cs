@@ -43,6 +43,7 @@ internal sealed class SwitchableFaults(string path)
         SetupRound2 = m => Current().Dkls?.SetupRound2 is { } edit ? edit(m) : m,
         OnlinePresignature = p => Current().Dkls?.OnlinePresignature is { } swap ? swap(p) : p,
         Share = s => Current().Dkls?.Share is { } edit ? edit(s) : s,
+        SignedEnvelope = e => Current().Dkls?.SignedEnvelope is { } edit ? edit(e) : e,
     };
 
     private (DkgFaults? Dkg, DklsFaults? Dkls) Current()

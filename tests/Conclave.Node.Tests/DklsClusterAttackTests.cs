@@ -46,7 +46,15 @@ public sealed class DklsClusterAttackTests(FaultyFourCluster fixture) : IClassFi
         { "vole-short", 0, nameof(DklsFailure.MalformedMessage) },
         { "header-from-zero", 0, nameof(DklsFailure.InvalidParticipant) },
         { "header-to-n", 0, nameof(DklsFailure.InvalidParticipant) },
+        { "envelope-key", 0, NotValidlySigned },
+        { "envelope-commit", 0, NotValidlySigned },
+        { "envelope-message", 0, NotValidlySigned },
+        { "envelope-echo", 0, NotValidlySigned },
+        { "envelope-share", 0, NotValidlySigned },
     };
+
+    /// <summary>What the coordinator says of a node whose reply (or relayed message) is not validly signed by it.</summary>
+    private const string NotValidlySigned = "node 4 returned a message that is not validly signed by it for this session";
 
     /// <summary>
     /// Each fault of the catalogue: node 1 refuses with a typed refusal naming node 4 and the failed check (no exception
@@ -164,6 +172,29 @@ public sealed class DklsClusterAttackTests(FaultyFourCluster fixture) : IClassFi
         Assert.Contains(nameof(DklsFailure.PeerBanned), stillBanned.Message, StringComparison.Ordinal);
         DklsKeyInfo refreshed = await coordinator.RefreshAsync(key.KeyId, CancellationToken.None);
         await WithoutAsync(health, 5, () => SignAndVerifyAsync(coordinator, refreshed, "ot-columns: refreshed, nodes 1 and 4"));
+    }
+
+    /// <summary>
+    /// Presigning with node 4 returning envelopes of one kind with a flipped signature bit (docs/ARCHITECTURE.md "Reply
+    /// signatures on the signing path"): a relayed round-one message is refused by node 1 naming nobody and the
+    /// coordinator names node 4; a round-three answer (R and the pooled id) is refused by the coordinator on arrival. No
+    /// presignature is pooled, and an honest quorum signs meanwhile; healed, nodes 1 and 4 sign.
+    /// </summary>
+    [Theory]
+    [InlineData("envelope-message")]
+    [InlineData("envelope-share")]
+    public async Task PresigningWithABadlySignedMessage_NamesNodeFour_AndPoolsNothing(string fault)
+    {
+        (DklsCoordinator coordinator, NodeHealth health, DklsKeyInfo key) = await KeyAsync("dkls-attack-presign-" + fault);
+        var presigner = new DklsCoordinator(_c.Coordinator, new FrostCoordinator(_c.Coordinator)) { PresignPoolSize = 1, PresignParallelism = 1 };
+        presigner.Register(key);
+        await WithNodeFourFaultyAsync(coordinator, health, key, fault, async () =>
+        {
+            NodeCallException e = await Assert.ThrowsAsync<NodeCallException>(() => presigner.PresignAsync(key.KeyId, [], CancellationToken.None));
+            Assert.Equal(4u, e.Culprit);
+            Assert.Contains(NotValidlySigned, e.Message, StringComparison.Ordinal);
+            Assert.Null(presigner.TakePresignature(key, []));
+        });
     }
 
     /// <summary>

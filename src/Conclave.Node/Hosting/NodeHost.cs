@@ -165,6 +165,10 @@ public static class NodeHost
         }
 
         WebApplication app = builder.Build();
+        if (dkls.Faults?.SignedEnvelope is { } editSigned)
+        {
+            app.Services.GetRequiredService<SignerNodeService>().EditSigned = editSigned; // testing only (DklsFaults)
+        }
         if (config.FaultInjection is not null)
         {
             app.Logger.LogWarning("node {NodeId} runs with fault injection '{Fault}': for tests only", config.NodeId, config.FaultInjection);

@@ -44,6 +44,9 @@ internal sealed partial class SignerNodeService : SignerNode.SignerNodeBase
         }
     }
 
+    /// <summary>Testing only: edits each envelope this node signed before it leaves (the test node host's DklsFaults.SignedEnvelope); null otherwise.</summary>
+    internal Func<Envelope, Envelope>? EditSigned { get; set; }
+
     public override Task<NodeInfo> GetInfo(InfoRequest request, ServerCallContext context) => Task.FromResult(new NodeInfo
     {
         NodeId = _identity.NodeId,
@@ -158,7 +161,8 @@ internal sealed partial class SignerNodeService : SignerNode.SignerNodeBase
                 IssuedAtUnixMs = now,
             };
             env.Recipients.AddRange(m.Recipients);
-            reply.Messages.Add(EnvelopeSigner.Sign(env, _identity));
+            Envelope signedReply = EnvelopeSigner.Sign(env, _identity);
+            reply.Messages.Add(EditSigned is { } edit ? edit(signedReply) : signedReply); // testing only (DklsFaults.SignedEnvelope)
         }
 
         return reply;

@@ -132,6 +132,24 @@ public sealed class Cluster : IDisposable
 
     public NodeClient Node(uint id) => _nodes.TryGetValue(id, out NodeClient? c) ? c : throw new ArgumentOutOfRangeException(nameof(id), $"no node {id}");
 
+    /// <summary>
+    /// The sender of the first of <paramref name="messages"/> that is not validly signed by the node it names (a reply
+    /// taken with <see cref="ReplySignatures.Deferred"/>, so its sender is a node of this cluster); null when every one is.
+    /// </summary>
+    public uint? BadlySignedSender(IEnumerable<Envelope> messages)
+    {
+        ArgumentNullException.ThrowIfNull(messages);
+        foreach (Envelope m in messages)
+        {
+            if (!_nodes.TryGetValue(m.Sender, out NodeClient? sender) || !sender.IsSignedByNode(m))
+            {
+                return m.Sender;
+            }
+        }
+
+        return null;
+    }
+
     /// <summary>Sets (or with null removes) the observer of every node's verified replies (<see cref="NodeClient.ReplyObserver"/>).</summary>
     public void ObserveReplies(Action<Envelope>? observer)
     {

@@ -13,8 +13,10 @@ namespace Conclave.Server.Coordinator;
 
 /// <summary>
 /// The coordinator's connection to one signer node: gRPC over HTTP/2 with mutual TLS (the coordinator's client
-/// certificate; the node's certificate must chain to the cluster CA). Every reply message is verified against the
-/// node's identity key from the cluster manifest before anyone uses it.
+/// certificate; the node's certificate must chain to the cluster CA). Every reply message must name this node as its
+/// sender and the step's session; its signature is verified against the node's identity key from the cluster manifest
+/// before anyone uses it, unless the caller defers that check (<see cref="ReplySignatures.Deferred"/>: the DKLs23 signing
+/// steps, whose messages their recipients verify).
 /// </summary>
 public sealed class NodeClient : IDisposable
 {
@@ -120,7 +122,7 @@ public sealed class NodeClient : IDisposable
     public bool CountBytes { get; set; }
 
     /// <summary>
-    /// Sees every message this node returns, after its signature was verified: exactly what crosses the wire and what
+    /// Sees every message this node returns, after its sender and session (and, unless deferred, its signature) were checked: exactly what crosses the wire and what
     /// the coordinator relays (signed broadcasts, sealed point-to-point messages). Null by default. Tests use it to play
     /// an eavesdropper that records the relayed traffic (docs/ROTATION.md "Forward secrecy of relayed shares").
     /// </summary>
@@ -136,7 +138,19 @@ public sealed class NodeClient : IDisposable
         => await _client.GetInfoAsync(new InfoRequest(), deadline: DateTime.UtcNow.Add(timeout), cancellationToken: cancellationToken).ConfigureAwait(false);
 
     /// <summary>Sends one step; returns the node's messages, each verified as signed by this node for this session.</summary>
-    public async Task<IReadOnlyList<Envelope>> StepAsync(Envelope request, IEnumerable<Envelope> relayed, TimeSpan timeout, CancellationToken cancellationToken)
+    public Task<IReadOnlyList<Envelope>> StepAsync(Envelope request, IEnumerable<Envelope> relayed, TimeSpan timeout, CancellationToken cancellationToken) =>
+        StepAsync(request, relayed, timeout, ReplySignatures.Verified, cancellationToken);
+
+    /// <summary>
+    /// Sends one step; returns the node's messages, each from this node and for this session. With
+    /// <see cref="ReplySignatures.Verified"/> each message's envelope signature is also verified before it is returned;
+    /// with <see cref="ReplySignatures.Deferred"/> it is not (the caller relays the messages to peers that verify them,
+    /// or consumes them itself over this mutually authenticated connection, and checks a signature with
+    /// <see cref="IsSignedByNode"/> before it names a culprit from a message or offers one as evidence:
+    /// docs/ARCHITECTURE.md "Reply signatures on the signing path").
+    /// </summary>
+    public async Task<IReadOnlyList<Envelope>> StepAsync(Envelope request, IEnumerable<Envelope> relayed, TimeSpan timeout, ReplySignatures signatures,
+        CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
         var step = new StepRequest { Request = request };
@@ -176,11 +190,9 @@ public sealed class NodeClient : IDisposable
             Interlocked.Add(ref _bytesReceived, reply.CalculateSize());
         }
 
-        _watch?.Refresh();
-        IReadOnlyList<byte[]> keys = _manifest?.AcceptedIdentityKeys(Id, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()) ?? [_identityKey];
         foreach (Envelope m in reply.Messages)
         {
-            if (m.Sender != Id || !m.SessionId.Equals(request.SessionId) || !keys.Any(k => EnvelopeSigner.Verify(m, k)))
+            if (m.Sender != Id || !m.SessionId.Equals(request.SessionId) || (signatures == ReplySignatures.Verified && !IsSignedByNode(m)))
             {
                 throw new NodeCallException(Id, StatusCode.DataLoss, $"node {Id} returned a message that is not validly signed by it for this session", Id, null);
             }
@@ -195,6 +207,28 @@ public sealed class NodeClient : IDisposable
         }
 
         return reply.Messages;
+    }
+
+    /// <summary>Whether <paramref name="message"/> claims this node as its sender and is signed by one of its accepted identity keys now.</summary>
+    public bool IsSignedByNode(Envelope message)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        if (message.Sender != Id)
+        {
+            return false;
+        }
+
+        _watch?.Refresh();
+        IReadOnlyList<byte[]> keys = _manifest?.AcceptedIdentityKeys(Id, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()) ?? [_identityKey];
+        foreach (byte[] key in keys)
+        {
+            if (EnvelopeSigner.Verify(message, key))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>
@@ -335,4 +369,14 @@ internal static class EnvelopeFactory
         e.Recipients.AddRange(recipients);
         return EnvelopeSigner.Sign(e, coordinator);
     }
+}
+
+/// <summary>Whether <see cref="NodeClient.StepAsync(Envelope, IEnumerable{Envelope}, TimeSpan, ReplySignatures, CancellationToken)"/> verifies the envelope signatures of a reply.</summary>
+public enum ReplySignatures
+{
+    /// <summary>Every reply message's signature is verified before the reply is returned.</summary>
+    Verified,
+
+    /// <summary>Only sender and session are checked; the caller verifies signatures where it needs them (<see cref="NodeClient.IsSignedByNode"/>).</summary>
+    Deferred,
 }

@@ -43,6 +43,13 @@ internal sealed class DklsFaults
     public Func<byte[], byte[]>? Share { get; init; }
 
     /// <summary>
+    /// Edits each envelope this node returns after it signed it (any kind; the node service applies it): for example a
+    /// flipped signature bit, so a message is not validly signed by its sender although it arrives over that sender's own
+    /// authenticated connection (docs/ARCHITECTURE.md "Reply signatures on the signing path").
+    /// </summary>
+    public Func<Rpc.Envelope, Rpc.Envelope>? SignedEnvelope { get; init; }
+
+    /// <summary>
     /// The configuration faults: "bad-dkls-round1" flips the last bit of every round-one message (in the OT-extension check
     /// value t̃), "bad-dkls-round2" the last bit of every round-two message (in the RVOLE check value ρ̃); anything else: none.
     /// </summary>

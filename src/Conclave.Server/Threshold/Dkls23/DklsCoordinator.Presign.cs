@@ -228,7 +228,7 @@ public sealed partial class DklsCoordinator
         byte[] session = Cluster.NewSessionId();
         byte[] start = SignerPayload(key, signers, path).ToArray();
         Dictionary<uint, IReadOnlyList<Envelope>> round1 = await StepEachAsync(signers, session, DklsMessages.SignRound1, 1, _ => start, _ => [], ct).ConfigureAwait(false);
-        CheckRoundOneBroadcasts(signers, round1);
+        NamingOnlySigners(round1, () => CheckRoundOneBroadcasts(signers, round1));
         List<Envelope> keys = SessionKeys(round1);
         Dictionary<uint, IReadOnlyList<Envelope>> delivered = await StepEachAsync(signers, session, DklsMessages.SignDeliver, 1, _ => [],
             n => keys.Where(m => m.Recipients.Contains(n)), ct).ConfigureAwait(false);
@@ -299,7 +299,7 @@ public sealed partial class DklsCoordinator
     private async Task<Dictionary<uint, IReadOnlyList<Envelope>>> StepEachAsync(uint[] nodes, byte[] session, string kind, uint round,
         Func<uint, byte[]> payload, Func<uint, IEnumerable<Envelope>> relayed, CancellationToken ct)
     {
-        var tasks = nodes.ToDictionary(n => n, n => _cluster.Node(n).StepAsync(_cluster.Request(session, kind, round, [n], payload(n)), relayed(n), _cluster.RoundTimeout * 2, ct));
+        var tasks = nodes.ToDictionary(n => n, n => SignStepAsync(n, session, kind, round, payload(n), relayed(n), ct));
         await Task.WhenAll(tasks.Values).ConfigureAwait(false);
         return tasks.ToDictionary(kv => kv.Key, kv => kv.Value.Result);
     }

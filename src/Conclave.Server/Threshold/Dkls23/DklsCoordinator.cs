@@ -190,7 +190,7 @@ public sealed partial class DklsCoordinator
             round1 = await StepAllAsync(signers, session, DklsMessages.SignRound1, 1, _ => startPayload, _ => [], call, ct).ConfigureAwait(false);
             if (round1 is not null)
             {
-                CheckRoundOneBroadcasts(signers, round1);
+                NamingOnlySigners(round1, () => CheckRoundOneBroadcasts(signers, round1));
                 List<Envelope> keys = SessionKeys(round1);
                 delivered = await StepAllAsync(signers, session, DklsMessages.SignDeliver, 1, _ => [],
                     n => keys.Where(m => m.Recipients.Contains(n)), call, ct).ConfigureAwait(false);
@@ -231,10 +231,54 @@ public sealed partial class DklsCoordinator
     }
 
     /// <summary>
+    /// One DKLs23 signing or presigning step to <paramref name="node"/> (docs/ARCHITECTURE.md "Reply signatures on the
+    /// signing path"). The replies of rounds one, two and the delivery step are relayed to peers, so their envelope
+    /// signatures are not verified on arrival (<see cref="ReplySignatures.Deferred"/>): every relayed message is verified
+    /// by its recipient, which refuses one not validly signed by its sender naming nobody. Such a refusal is answered here:
+    /// when a message relayed in this step is not validly signed by the node it names, that node is the culprit (it sent it
+    /// over its own authenticated connection), not the recipient. Round three's reply (the signature share, or R and the
+    /// pooled id of a presignature) is consumed by the coordinator itself and verified on arrival.
+    /// </summary>
+    private async Task<IReadOnlyList<Envelope>> SignStepAsync(uint node, byte[] session, string kind, uint round, byte[] payload, IEnumerable<Envelope> relayed,
+        CancellationToken ct)
+    {
+        Envelope[] sent = [.. relayed];
+        try
+        {
+            return await _cluster.Node(node).StepAsync(_cluster.Request(session, kind, round, [node], payload), sent, _cluster.RoundTimeout * 2,
+                    kind == DklsMessages.SignRound3 ? ReplySignatures.Verified : ReplySignatures.Deferred, ct)
+                .ConfigureAwait(false);
+        }
+        catch (NodeCallException e) when (e.Culprit is null && _cluster.BadlySignedSender(sent) is uint sender)
+        {
+            throw new NodeCallException(node, Grpc.Core.StatusCode.DataLoss, NotValidlySigned(sender), sender, e);
+        }
+    }
+
+    /// <summary>
+    /// Runs a check of replies taken with deferred signatures (<see cref="SignStepAsync"/>) that may name a culprit from
+    /// their content: before a culprit is named (or a message offered as evidence), every reply's signature is verified,
+    /// and a reply not validly signed by its node names that node instead.
+    /// </summary>
+    private void NamingOnlySigners(IReadOnlyDictionary<uint, IReadOnlyList<Envelope>> replies, Action check)
+    {
+        try
+        {
+            check();
+        }
+        catch (CulpritException) when (_cluster.BadlySignedSender(replies.Values.SelectMany(m => m)) is uint sender)
+        {
+            throw new CulpritException([sender], NotValidlySigned(sender));
+        }
+    }
+
+    private static string NotValidlySigned(uint node) => $"node {node} returned a message that is not validly signed by it for this session";
+
+    /// <summary>
     /// The relay's side of the echo of round-one data (docs/DKLS23.md "Echo of round-one data"): every signer must have
     /// sent each peer exactly one round-one broadcast (<see cref="DklsMessages.SignCommit"/>), all naming the same request
     /// and carrying one commitment C_i (ePrint 2023/765 Protocol 3.6 round one; <see cref="DklsEcho.Equivocators"/>).
-    /// The envelopes are signed by their sender (the node client verified them), so a node that sent different
+    /// The envelopes are signed by their sender (verified before a culprit is named: <see cref="NamingOnlySigners"/>), so a node that sent different
     /// commitments to different peers is named with two of them as evidence (<see cref="DklsEquivocation.Proves"/> checks
     /// it offline) before any peer sees them. The signers echo the commitments among themselves as well, so a relay that
     /// hides an equivocation only makes them abort.
@@ -379,7 +423,7 @@ public sealed partial class DklsCoordinator
     private async Task<Dictionary<uint, IReadOnlyList<Envelope>>?> StepAllAsync(uint[] nodes, byte[] session, string kind, uint round,
         Func<uint, byte[]> payload, Func<uint, IEnumerable<Envelope>> relayed, QuorumCall call, CancellationToken ct)
     {
-        var tasks = nodes.ToDictionary(n => n, n => _cluster.Node(n).StepAsync(_cluster.Request(session, kind, round, [n], payload(n)), relayed(n), _cluster.RoundTimeout * 2, ct));
+        var tasks = nodes.ToDictionary(n => n, n => SignStepAsync(n, session, kind, round, payload(n), relayed(n), ct));
         try
         {
             await Task.WhenAll(tasks.Values).ConfigureAwait(false);
