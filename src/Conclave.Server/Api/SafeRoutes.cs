@@ -42,7 +42,11 @@ public static class SafeRoutes
             .Produces<JsonObject>(200, "application/json").ProducesProblem(401).ProducesProblem(403);
         app.MapGet("/v1/safes/{safe}", GetAsync).WithName("GetSafe").WithTags("v1")
             .Produces<JsonObject>(200, "application/json").ProducesProblem(401).ProducesProblem(403).ProducesProblem(404);
-        app.MapPost("/v1/safes/{safe}/transactions", TransactionAsync).WithName("SafeTransaction").WithTags("v1")
+        // AuditOverlap and AuditOneCommit, as the sign routes: the intent, the first owner signature's decision and its
+        // velocity reservation are committed together (Api.RequestAudit); every later decision that reserves commits with
+        // its reservation, the rest with the request's next effect; nothing is released (the owner signatures, the
+        // execution's broadcast, a held request's 202) before everything held is durable (AuditTrail.RequireIntentAsync).
+        app.MapPost("/v1/safes/{safe}/transactions", TransactionAsync).WithName("SafeTransaction").WithTags("v1").WithMetadata(new AuditOverlap(), new AuditOneCommit())
             .Accepts<JsonObject>("application/json").Produces<JsonObject>(200, "application/json").Produces<HeldResponse>(202, "application/json")
             .ProducesProblem(400).ProducesProblem(401).ProducesProblem(403).ProducesProblem(404).ProducesProblem(409)
             .ProducesProblem(422).ProducesProblem(502).ProducesProblem(503).ProducesProblem(504);

@@ -268,9 +268,23 @@ public sealed partial class SafeTreasuryTests(SafeVenue fixture) : IClassFixture
         try
         {
             // Two signatures and the execution: three of the four.
-            (HttpStatusCode status, JsonNode? body) = await Post(route, Transfer(recipient, "5", soft, soft, hsm));
+            string first = Transfer(recipient, "5", soft, soft, hsm);
+            (HttpStatusCode status, JsonNode? body) = await Post(route, first);
             Assert.True(status == HttpStatusCode.OK, body?.ToJsonString());
             Assert.Equal("0x1", (await V.Chain.ReceiptAsync(body!["execution"]!["hash"]!.GetValue<string>()))["status"]!.GetValue<string>());
+
+            // The route holds its audit entries (AuditOneCommit): the intent and the first owner signature's allow decision,
+            // which reserved one of the four, are consecutive entries of one commit (one commit time).
+            using (HttpResponseMessage audit = await V.Http.GetAsync("/v1/audit?last=200"))
+            {
+                JsonArray entries = JsonNode.Parse(await audit.Content.ReadAsStringAsync())!["entries"]!.AsArray();
+                string intentHash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes("POST\0" + route + "\0" + first)));
+                JsonNode intent = entries.Single(e => e!["requestHash"]?.GetValue<string>() == intentHash && e["result"]!.GetValue<string>() == "accepted")!;
+                JsonNode decision = entries.Single(e => e!["seq"]!.GetValue<long>() == intent["seq"]!.GetValue<long>() + 1)!;
+                Assert.Equal("policy.decide", decision["action"]!.GetValue<string>());
+                Assert.Equal("allow", decision["decision"]!.GetValue<string>());
+                Assert.Equal(intent["time"]!.GetValue<DateTimeOffset>(), decision["time"]!.GetValue<DateTimeOffset>());
+            }
 
             // The next one needs three more: the first signature takes the fourth, the second is denied, nothing is signed,
             // and the fourth is given back.
