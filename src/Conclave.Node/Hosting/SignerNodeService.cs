@@ -80,7 +80,8 @@ internal sealed partial class SignerNodeService : SignerNode.SignerNodeBase
         _watch?.Refresh();
         long now = _clock.GetUtcNow().ToUnixTimeMilliseconds();
         IReadOnlyList<byte[]> coordinatorKeys = _cluster.AcceptedCoordinatorKeys(now);
-        bool signed = coordinatorKeys.Any(k => EnvelopeSigner.Verify(req, k));
+        byte[] requestDigest = EnvelopeSigner.Digest(req);
+        bool signed = SignedByAny(req, requestDigest, coordinatorKeys);
         if (!signed && _watch is not null && _watch.RefreshIfChanged())
         {
             // The coordinator may have switched to a key that a manifest written within the last second names: look
@@ -88,7 +89,7 @@ internal sealed partial class SignerNodeService : SignerNode.SignerNodeBase
             coordinatorKeys = _cluster.AcceptedCoordinatorKeys(now);
         }
 
-        CheckEnvelope(req, coordinatorKeys, signatureVerified: signed);
+        CheckEnvelope(req, requestDigest, coordinatorKeys, signatureVerified: signed);
         if (req.Recipients.Count > 0 && !req.Recipients.Contains(_identity.NodeId))
         {
             throw Refuse(StatusCode.InvalidArgument, $"request is not addressed to node {_identity.NodeId}");
@@ -120,7 +121,7 @@ internal sealed partial class SignerNodeService : SignerNode.SignerNodeBase
                 throw Refuse(StatusCode.InvalidArgument, $"relayed message from node {e.Sender} is not addressed to this node");
             }
 
-            CheckEnvelope(e, keys);
+            CheckEnvelope(e, EnvelopeSigner.Digest(e), keys);
             relayed.Add(e);
         }
 
@@ -168,14 +169,29 @@ internal sealed partial class SignerNodeService : SignerNode.SignerNodeBase
         return reply;
     }
 
-    private void CheckEnvelope(Envelope e, IReadOnlyList<byte[]> senderKeys, bool signatureVerified = false)
+    /// <summary>Whether <paramref name="e"/> is signed by one of <paramref name="keys"/>, given its <see cref="EnvelopeSigner.Digest"/>.</summary>
+    private static bool SignedByAny(Envelope e, byte[] digest, IReadOnlyList<byte[]> keys)
     {
-        if (!signatureVerified && !senderKeys.Any(k => EnvelopeSigner.Verify(e, k)))
+        foreach (byte[] k in keys)
+        {
+            if (EnvelopeSigner.Verify(e, digest, k))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>The signature (unless already verified) and the replay window of an envelope, given its <see cref="EnvelopeSigner.Digest"/>, which also keys the replay guard.</summary>
+    private void CheckEnvelope(Envelope e, byte[] digest, IReadOnlyList<byte[]> senderKeys, bool signatureVerified = false)
+    {
+        if (!signatureVerified && !SignedByAny(e, digest, senderKeys))
         {
             throw Refuse(StatusCode.Unauthenticated, $"message '{e.Kind}' from {e.Sender} has no valid signature");
         }
 
-        switch (_replay.Check(EnvelopeSigner.Transcript(e), e.IssuedAtUnixMs))
+        switch (_replay.CheckDigest(digest, e.IssuedAtUnixMs))
         {
             case ReplayGuard.Verdict.Replayed:
                 throw Refuse(StatusCode.AlreadyExists, $"message '{e.Kind}' from {e.Sender} was replayed");

@@ -31,6 +31,19 @@ public sealed class ReplayGuard
 
     public Verdict Check(ReadOnlySpan<byte> transcript, long issuedAtUnixMs)
     {
+        Span<byte> h = stackalloc byte[32];
+        SHA256.HashData(transcript, h);
+        return CheckDigest(h, issuedAtUnixMs);
+    }
+
+    /// <summary>As <see cref="Check"/>, given the SHA-256 of the transcript (<see cref="EnvelopeSigner.Digest"/>).</summary>
+    public Verdict CheckDigest(ReadOnlySpan<byte> digest, long issuedAtUnixMs)
+    {
+        if (digest.Length != 32)
+        {
+            throw new ArgumentException("a SHA-256 digest is 32 bytes", nameof(digest));
+        }
+
         long now = _clock.GetUtcNow().ToUnixTimeMilliseconds();
         long window = (long)_window.TotalMilliseconds;
         if (issuedAtUnixMs < now - window)
@@ -43,9 +56,7 @@ public sealed class ReplayGuard
             return Verdict.FromTheFuture;
         }
 
-        Span<byte> h = stackalloc byte[32];
-        SHA256.HashData(transcript, h);
-        var key = new UInt128(BitConverter.ToUInt64(h[..8]), BitConverter.ToUInt64(h[8..16]));
+        var key = new UInt128(BitConverter.ToUInt64(digest[..8]), BitConverter.ToUInt64(digest[8..16]));
         lock (_gate)
         {
             if (now - _lastSweep > window)

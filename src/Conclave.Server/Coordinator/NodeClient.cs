@@ -220,9 +220,10 @@ public sealed class NodeClient : IDisposable
 
         _watch?.Refresh();
         IReadOnlyList<byte[]> keys = _manifest?.AcceptedIdentityKeys(Id, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()) ?? [_identityKey];
+        byte[] digest = EnvelopeSigner.Digest(message);
         foreach (byte[] key in keys)
         {
-            if (EnvelopeSigner.Verify(message, key))
+            if (EnvelopeSigner.Verify(message, digest, key))
             {
                 return true;
             }

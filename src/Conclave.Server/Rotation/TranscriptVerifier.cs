@@ -357,7 +357,7 @@ public static class TranscriptVerifier
 
         // The key the node had when it sent the message: its current identity key, or a retired one whose overlap had not
         // ended at the message's issue time (docs/ROTATION.md "Rotating a node's identity").
-        return manifest.IdentityKeysAt(e.Sender, e.IssuedAtUnixMs).Any(k => EnvelopeSigner.Verify(e, k)) ? null : $"node {e.Sender}'s {what} is not signed by its identity key";
+        return manifest.IdentityKeysAt(e.Sender, e.IssuedAtUnixMs).Any(k => EnvelopeSigner.VerifyRecorded(e, k)) ? null : $"node {e.Sender}'s {what} is not signed by its identity key";
     }
 
     private static TranscriptCheck Fail(string reason) => new(false, reason);

@@ -17,7 +17,7 @@ namespace Conclave.Node.Threshold.Dkls23;
 public static class DklsEquivocation
 {
     /// <summary>The coordinator's signing round-one request as its answer names it: SHA-256 of the signed transcript.</summary>
-    public static byte[] RequestHash(Envelope request) => SHA256.HashData(EnvelopeSigner.Transcript(request));
+    public static byte[] RequestHash(Envelope request) => EnvelopeSigner.Digest(request);
 
     /// <summary>The payload of a <see cref="DklsMessages.SignCommit"/> envelope: the request hash, then C_i.</summary>
     public static byte[] CommitPayload(ReadOnlySpan<byte> requestHash, ReadOnlySpan<byte> broadcast) =>
@@ -66,5 +66,5 @@ public static class DklsEquivocation
     /// without two such envelopes named it falsely.
     /// </summary>
     public static bool Proves(Envelope a, Envelope b, uint author, ReadOnlySpan<byte> authorIdentityKey) =>
-        Conflict(a, b, author) && EnvelopeSigner.Verify(a, authorIdentityKey) && EnvelopeSigner.Verify(b, authorIdentityKey);
+        Conflict(a, b, author) && EnvelopeSigner.VerifyRecorded(a, authorIdentityKey) && EnvelopeSigner.VerifyRecorded(b, authorIdentityKey);
 }
