@@ -122,6 +122,36 @@ internal static class DklsSteps
             Row($"envelope {label} B: Ed25519 sign (libsodium)", runs * 5, () => _ = identity.Sign(transcript));
             Row($"envelope {label} B: Ed25519 verify", runs * 5, () => _ = Conclave.Crypto.Ed25519.Ed25519Signature.Instance.Verify(idPublic, transcript, sig));
             Row($"envelope {label} B: SHA-256 of the transcript", runs * 5, () => _ = SHA256.HashData(transcript));
+
+            // The envelope code itself (docs/ARCHITECTURE.md "Envelope signatures"): format 1 signed the transcript, format 2
+            // signs a label and the transcript's SHA-256, which a node also uses as the replay guard's key.
+            using var node = Conclave.Node.Protocol.NodeIdentity.Generate(1);
+            var e = new Conclave.Node.Rpc.Envelope
+            {
+                SessionId = Google.Protobuf.ByteString.CopyFrom(new byte[32]),
+                Kind = "dkls.sign.message",
+                Round = 2,
+                Sender = 1,
+                Recipients = { 2 },
+                Payload = Google.Protobuf.ByteString.CopyFrom(RandomNumberGenerator.GetBytes(size)),
+                IssuedAtUnixMs = 1,
+            };
+            byte[] nodePublic = node.IdentityPublicKey.ToArray();
+            byte[] one = node.Sign(Conclave.Node.Protocol.EnvelopeSigner.Transcript(e));
+            Row($"envelope {label} B: format 1 sign (transcript, Ed25519)", runs * 5, () => _ = node.Sign(Conclave.Node.Protocol.EnvelopeSigner.Transcript(e)));
+            Row($"envelope {label} B: format 1 verify and replay key", runs * 5, () =>
+            {
+                byte[] t = Conclave.Node.Protocol.EnvelopeSigner.Transcript(e);
+                _ = Conclave.Crypto.Ed25519.Ed25519Signature.Instance.Verify(nodePublic, t, one);
+                _ = SHA256.HashData(Conclave.Node.Protocol.EnvelopeSigner.Transcript(e));
+            });
+            Conclave.Node.Protocol.EnvelopeSigner.Sign(e, node);
+            Row($"envelope {label} B: format 2 sign (EnvelopeSigner.Sign)", runs * 5, () => _ = Conclave.Node.Protocol.EnvelopeSigner.Sign(e.Clone(), node));
+            Row($"envelope {label} B: format 2 verify and replay key", runs * 5, () =>
+            {
+                byte[] digest = Conclave.Node.Protocol.EnvelopeSigner.Digest(e);
+                _ = Conclave.Node.Protocol.EnvelopeSigner.Verify(e, digest, nodePublic);
+            });
         }
 
         foreach (DklsKeyShare k in keys.Values)
