@@ -79,7 +79,10 @@ public sealed class DkgVectorTests
             }
 
             using var kp = new KeyPackage(Identifier.FromInt(suite, i), share, pkp);
-            using KeyPackage pub = suite.RequiresEvenY ? TaprootTweak.Apply(kp, []) : KeyPackage.Import(suite, kp.Export().ReadOnlySpan);
+            // The export is held (and disposed) here: a buffer left unreachable while Import reads its span could be
+            // finalized, and zeroed, mid-read by a garbage collection (seen once: "identifier zero is not allowed").
+            using Conclave.Crypto.Memory.SecretBuffer exported = kp.Export();
+            using KeyPackage pub = suite.RequiresEvenY ? TaprootTweak.Apply(kp, []) : KeyPackage.Import(suite, exported.ReadOnlySpan);
             Assert.Equal(Hex.Decode(p.GetProperty("signing_share").GetString()!), pub.Share.ToBytes());
             Assert.Equal(Hex.Decode(p.GetProperty("verifying_share").GetString()!), pub.PublicKeyPackage.GetVerifyingShare(pub.Identifier));
         }

@@ -104,7 +104,11 @@ public sealed class KeyLifecycleTests
         Identifier[] helpers = [ids[0], ids[3], ids[4]];
         var byId = dealt.KeyPackages.ToDictionary(k => k.Identifier);
         var step1 = helpers.SelectMany(h => Repair.Step1(byId[h], helpers, lost, rng)).ToList();
-        var sigmas = helpers.Select(h => Repair.Step2(byId[h], helpers, lost, [.. step1.Where(m => m.Recipient.Equals(h)).Select(m => RepairMessage.Import(suite, m.Export().ReadOnlySpan))])).ToList();
+        var sigmas = helpers.Select(h => Repair.Step2(byId[h], helpers, lost, [.. step1.Where(m => m.Recipient.Equals(h)).Select(m =>
+        {
+            using Conclave.Crypto.Memory.SecretBuffer exported = m.Export(); // held while Import reads it (DkgVectorTests.ZcashDkgVector)
+            return RepairMessage.Import(suite, exported.ReadOnlySpan);
+        })])).ToList();
         using KeyPackage repaired = Repair.Step3(dealt.PublicKeyPackage, helpers, lost, sigmas);
         Assert.Equal(byId[lost].Share.ToBytes(), repaired.Share.ToBytes());
         // A tampered sigma is caught against the verifying share.

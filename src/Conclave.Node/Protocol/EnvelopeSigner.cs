@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
+using System.Security.Cryptography;
 using Conclave.Crypto.Ed25519;
 using Conclave.Node.Rpc;
-using System.Security.Cryptography;
 using Google.Protobuf;
 
 namespace Conclave.Node.Protocol;
@@ -12,7 +12,8 @@ namespace Conclave.Node.Protocol;
 /// and bound to session id and round, so a coordinator that relays it cannot alter it). Envelopes are signed (format 2)
 /// with Ed25519 over a second domain label and the SHA-256 of the transcript (<see cref="Digest"/>), which is computed
 /// once per envelope and also keys the replay guard: Ed25519 hashes what it signs twice with SHA-512 (once to verify),
-/// which for a 50 kB DKLs23 round-two message cost four times a SHA-256 pass (docs/ARCHITECTURE.md "Envelope signatures").
+/// which for a 50 kB DKLs23 round-two message cost 0.20 ms to sign and 0.14 ms to verify against 0.03 ms for one SHA-256
+/// pass (docs/ARCHITECTURE.md "Envelope signatures").
 /// Format 1 signed the transcript itself; <see cref="VerifyRecorded"/> still accepts it for what was recorded before
 /// (rotation transcripts, equivocation evidence), never a live message. The two signed messages cannot be confused: a
 /// format-2 message starts with its ASCII label, a transcript with the big-endian length of its own.
