@@ -149,11 +149,11 @@ internal static class DklsFaultCatalogue
             };
         },
 
-        // Envelopes of one kind returned with their signature's last bit flipped, over node 4's own authenticated connection:
-        // the coordinator takes signing replies without verifying their signatures (docs/ARCHITECTURE.md "Reply signatures
-        // on the signing path"), so it is the recipient of a relayed one that refuses it, naming nobody; the coordinator then
-        // names node 4, whose own connection carried a message not validly signed by it. "envelope-share": the signature
-        // share, which nobody relays (the coordinator combines it and verifies the signature it makes).
+        // Envelopes of one kind returned with their signature's last bit flipped, over node 4's own authenticated connection.
+        // The coordinator takes the signing replies it relays without verifying their signatures (docs/ARCHITECTURE.md
+        // "Reply signatures on the signing path"), so it is the recipient of a relayed one that refuses it, naming nobody;
+        // the coordinator then names node 4, whose own connection carried a message not validly signed by it.
+        // "envelope-share": round three's answer, which nobody relays: the coordinator verifies it on arrival and names node 4.
         ["envelope-key"] = () => BadlySigned(DklsMessages.SignAgreementKey),
         ["envelope-commit"] = () => BadlySigned(DklsMessages.SignCommit),
         ["envelope-message"] = () => BadlySigned(DklsMessages.SignMessage),

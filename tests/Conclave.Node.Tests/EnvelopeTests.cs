@@ -131,11 +131,11 @@ public sealed class EnvelopeTests
     {
         var clock = new ManualClock(DateTimeOffset.FromUnixTimeMilliseconds(1_700_000_000_000));
         var guard = new ReplayGuard(TimeSpan.FromSeconds(60), clock);
-        byte[] t = [1, 2, 3];
+        byte[] t = System.Security.Cryptography.SHA256.HashData([1, 2, 3]);
         Assert.Equal(ReplayGuard.Verdict.Fresh, guard.Check(t, 1_700_000_000_000));
         Assert.Equal(ReplayGuard.Verdict.Replayed, guard.Check(t, 1_700_000_000_000));
-        Assert.Equal(ReplayGuard.Verdict.Expired, guard.Check([4], 1_700_000_000_000 - 61_000));
-        Assert.Equal(ReplayGuard.Verdict.FromTheFuture, guard.Check([5], 1_700_000_000_000 + 61_000));
+        Assert.Equal(ReplayGuard.Verdict.Expired, guard.Check(System.Security.Cryptography.SHA256.HashData([4]), 1_700_000_000_000 - 61_000));
+        Assert.Equal(ReplayGuard.Verdict.FromTheFuture, guard.Check(System.Security.Cryptography.SHA256.HashData([5]), 1_700_000_000_000 + 61_000));
         clock.Now = clock.Now.AddMinutes(5);
         Assert.Equal(ReplayGuard.Verdict.Expired, guard.Check(t, 1_700_000_000_000));
     }

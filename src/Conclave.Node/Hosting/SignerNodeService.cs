@@ -81,7 +81,7 @@ internal sealed partial class SignerNodeService : SignerNode.SignerNodeBase
         long now = _clock.GetUtcNow().ToUnixTimeMilliseconds();
         IReadOnlyList<byte[]> coordinatorKeys = _cluster.AcceptedCoordinatorKeys(now);
         byte[] requestDigest = EnvelopeSigner.Digest(req);
-        bool signed = SignedByAny(req, requestDigest, coordinatorKeys);
+        bool signed = EnvelopeSigner.VerifyAny(req, requestDigest, coordinatorKeys);
         if (!signed && _watch is not null && _watch.RefreshIfChanged())
         {
             // The coordinator may have switched to a key that a manifest written within the last second names: look
@@ -169,29 +169,15 @@ internal sealed partial class SignerNodeService : SignerNode.SignerNodeBase
         return reply;
     }
 
-    /// <summary>Whether <paramref name="e"/> is signed by one of <paramref name="keys"/>, given its <see cref="EnvelopeSigner.Digest"/>.</summary>
-    private static bool SignedByAny(Envelope e, byte[] digest, IReadOnlyList<byte[]> keys)
-    {
-        foreach (byte[] k in keys)
-        {
-            if (EnvelopeSigner.Verify(e, digest, k))
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
-
     /// <summary>The signature (unless already verified) and the replay window of an envelope, given its <see cref="EnvelopeSigner.Digest"/>, which also keys the replay guard.</summary>
     private void CheckEnvelope(Envelope e, byte[] digest, IReadOnlyList<byte[]> senderKeys, bool signatureVerified = false)
     {
-        if (!signatureVerified && !SignedByAny(e, digest, senderKeys))
+        if (!signatureVerified && !EnvelopeSigner.VerifyAny(e, digest, senderKeys))
         {
             throw Refuse(StatusCode.Unauthenticated, $"message '{e.Kind}' from {e.Sender} has no valid signature");
         }
 
-        switch (_replay.CheckDigest(digest, e.IssuedAtUnixMs))
+        switch (_replay.Check(digest, e.IssuedAtUnixMs))
         {
             case ReplayGuard.Verdict.Replayed:
                 throw Refuse(StatusCode.AlreadyExists, $"message '{e.Kind}' from {e.Sender} was replayed");

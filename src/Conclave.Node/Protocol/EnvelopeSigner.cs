@@ -36,58 +36,21 @@ public static class EnvelopeSigner
         byte[] kind = System.Text.Encoding.UTF8.GetBytes(e.Kind);
         int size = 4 + Domain.Length + 4 + e.SessionId.Length + 4 + kind.Length + 4 + 4 + 4 + (4 * e.Recipients.Count) + 4 + e.Payload.Length + 8;
         byte[] t = new byte[size];
-        var w = new TranscriptWriter(t);
-        w.Bytes(Domain);
-        w.Bytes(e.SessionId.Span);
-        w.Bytes(kind);
-        w.U32(e.Round);
-        w.U32(e.Sender);
-        w.U32((uint)e.Recipients.Count);
-        foreach (uint r in e.Recipients)
-        {
-            w.U32(r);
-        }
-
-        w.Bytes(e.Payload.Span);
-        w.I64(e.IssuedAtUnixMs);
+        var buffer = new BufferSink(t);
+        Encode(e, kind, ref buffer);
         return t;
     }
 
     /// <summary>
-    /// SHA-256 of <see cref="Transcript"/>, fed field by field (the payload is hashed where it lies, not copied): what
-    /// a format-2 signature covers and what the replay guard remembers.
+    /// SHA-256 of <see cref="Transcript"/>, fed the same encoding field by field (the payload is hashed where it lies,
+    /// not copied): what a format-2 signature covers and what the replay guard remembers.
     /// </summary>
     public static byte[] Digest(Envelope e)
     {
         ArgumentNullException.ThrowIfNull(e);
-        byte[] kind = System.Text.Encoding.UTF8.GetBytes(e.Kind);
         using var h = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        Span<byte> number = stackalloc byte[8];
-        static void Field(IncrementalHash h, Span<byte> number, ReadOnlySpan<byte> field)
-        {
-            BinaryPrimitives.WriteUInt32BigEndian(number, (uint)field.Length);
-            h.AppendData(number[..4]);
-            h.AppendData(field);
-        }
-
-        Field(h, number, Domain);
-        Field(h, number, e.SessionId.Span);
-        Field(h, number, kind);
-        foreach (uint v in (ReadOnlySpan<uint>)[e.Round, e.Sender, (uint)e.Recipients.Count])
-        {
-            BinaryPrimitives.WriteUInt32BigEndian(number, v);
-            h.AppendData(number[..4]);
-        }
-
-        foreach (uint r in e.Recipients)
-        {
-            BinaryPrimitives.WriteUInt32BigEndian(number, r);
-            h.AppendData(number[..4]);
-        }
-
-        Field(h, number, e.Payload.Span);
-        BinaryPrimitives.WriteInt64BigEndian(number, e.IssuedAtUnixMs);
-        h.AppendData(number);
+        var hash = new HashSink(h);
+        Encode(e, System.Text.Encoding.UTF8.GetBytes(e.Kind), ref hash);
         return h.GetHashAndReset();
     }
 
@@ -116,6 +79,21 @@ public static class EnvelopeSigner
         return Ed25519Signature.Instance.Verify(senderIdentityPublicKey, SignedMessage(digest), e.Signature.Span);
     }
 
+    /// <summary>Whether <paramref name="e"/> is signed (format 2) by one of <paramref name="keys"/>, given its <see cref="Digest"/>.</summary>
+    public static bool VerifyAny(Envelope e, ReadOnlySpan<byte> digest, IEnumerable<byte[]> keys)
+    {
+        ArgumentNullException.ThrowIfNull(keys);
+        foreach (byte[] key in keys)
+        {
+            if (Verify(e, digest, key))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     /// <summary>
     /// Verifies a recorded envelope (a rotation transcript, equivocation evidence): format 2, or format 1 (the transcript
     /// itself signed) for envelopes recorded before format 2. Live messages are verified with <see cref="Verify(Envelope, ReadOnlySpan{byte})"/> only.
@@ -139,29 +117,60 @@ public static class EnvelopeSigner
 
     private static byte[] SignedMessage(ReadOnlySpan<byte> digest) => [.. DigestDomain, .. digest];
 
-    private ref struct TranscriptWriter(Span<byte> buffer)
+    /// <summary>The transcript's encoding, once for both of its uses: each field as <c>u32 length ‖ bytes</c> or a big-endian number.</summary>
+    private static void Encode<TSink>(Envelope e, ReadOnlySpan<byte> kind, ref TSink sink)
+        where TSink : ITranscriptSink, allows ref struct
+    {
+        Span<byte> number = stackalloc byte[8];
+        Field(ref sink, number, Domain);
+        Field(ref sink, number, e.SessionId.Span);
+        Field(ref sink, number, kind);
+        U32(ref sink, number, e.Round);
+        U32(ref sink, number, e.Sender);
+        U32(ref sink, number, (uint)e.Recipients.Count);
+        foreach (uint r in e.Recipients)
+        {
+            U32(ref sink, number, r);
+        }
+
+        Field(ref sink, number, e.Payload.Span);
+        BinaryPrimitives.WriteInt64BigEndian(number, e.IssuedAtUnixMs);
+        sink.Append(number);
+
+        static void Field(ref TSink sink, scoped Span<byte> number, scoped ReadOnlySpan<byte> field)
+        {
+            U32(ref sink, number, (uint)field.Length);
+            sink.Append(field);
+        }
+
+        static void U32(ref TSink sink, scoped Span<byte> number, uint v)
+        {
+            BinaryPrimitives.WriteUInt32BigEndian(number, v);
+            sink.Append(number[..4]);
+        }
+    }
+
+    private interface ITranscriptSink
+    {
+        void Append(scoped ReadOnlySpan<byte> bytes);
+    }
+
+    /// <summary>Writes the transcript into a buffer of its exact size.</summary>
+    private ref struct BufferSink(Span<byte> buffer) : ITranscriptSink
     {
         private readonly Span<byte> _buffer = buffer;
         private int _pos;
 
-        public void Bytes(ReadOnlySpan<byte> b)
+        public void Append(scoped ReadOnlySpan<byte> bytes)
         {
-            BinaryPrimitives.WriteUInt32BigEndian(_buffer[_pos..], (uint)b.Length);
-            _pos += 4;
-            b.CopyTo(_buffer[_pos..]);
-            _pos += b.Length;
+            bytes.CopyTo(_buffer[_pos..]);
+            _pos += bytes.Length;
         }
+    }
 
-        public void U32(uint v)
-        {
-            BinaryPrimitives.WriteUInt32BigEndian(_buffer[_pos..], v);
-            _pos += 4;
-        }
-
-        public void I64(long v)
-        {
-            BinaryPrimitives.WriteInt64BigEndian(_buffer[_pos..], v);
-            _pos += 8;
-        }
+    /// <summary>Hashes the transcript as it is encoded.</summary>
+    private readonly struct HashSink(IncrementalHash hash) : ITranscriptSink
+    {
+        public void Append(scoped ReadOnlySpan<byte> bytes) => hash.AppendData(bytes);
     }
 }

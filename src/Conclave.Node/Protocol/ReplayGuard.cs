@@ -1,5 +1,3 @@
-using System.Security.Cryptography;
-
 namespace Conclave.Node.Protocol;
 
 /// <summary>
@@ -29,15 +27,8 @@ public sealed class ReplayGuard
         FromTheFuture,
     }
 
-    public Verdict Check(ReadOnlySpan<byte> transcript, long issuedAtUnixMs)
-    {
-        Span<byte> h = stackalloc byte[32];
-        SHA256.HashData(transcript, h);
-        return CheckDigest(h, issuedAtUnixMs);
-    }
-
-    /// <summary>As <see cref="Check"/>, given the SHA-256 of the transcript (<see cref="EnvelopeSigner.Digest"/>).</summary>
-    public Verdict CheckDigest(ReadOnlySpan<byte> digest, long issuedAtUnixMs)
+    /// <summary>Checks a message by the SHA-256 of its transcript (<see cref="EnvelopeSigner.Digest"/>) and its issue time.</summary>
+    public Verdict Check(ReadOnlySpan<byte> digest, long issuedAtUnixMs)
     {
         if (digest.Length != 32)
         {

@@ -194,7 +194,7 @@ public sealed class NodeClient : IDisposable
         {
             if (m.Sender != Id || !m.SessionId.Equals(request.SessionId) || (signatures == ReplySignatures.Verified && !IsSignedByNode(m)))
             {
-                throw new NodeCallException(Id, StatusCode.DataLoss, $"node {Id} returned a message that is not validly signed by it for this session", Id, null);
+                throw new NodeCallException(Id, StatusCode.DataLoss, NotValidlySigned(Id), Id, null);
             }
         }
 
@@ -220,17 +220,11 @@ public sealed class NodeClient : IDisposable
 
         _watch?.Refresh();
         IReadOnlyList<byte[]> keys = _manifest?.AcceptedIdentityKeys(Id, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()) ?? [_identityKey];
-        byte[] digest = EnvelopeSigner.Digest(message);
-        foreach (byte[] key in keys)
-        {
-            if (EnvelopeSigner.Verify(message, digest, key))
-            {
-                return true;
-            }
-        }
-
-        return false;
+        return EnvelopeSigner.VerifyAny(message, EnvelopeSigner.Digest(message), keys);
     }
+
+    /// <summary>What the coordinator says of a node that returned a message not validly signed by it for the step's session.</summary>
+    internal static string NotValidlySigned(uint node) => $"node {node} returned a message that is not validly signed by it for this session";
 
     /// <summary>
     /// How steps reach the node: <see cref="NodeTransport.Frames"/> (the default: one long-lived connection carrying

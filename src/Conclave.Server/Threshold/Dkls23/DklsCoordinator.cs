@@ -251,7 +251,7 @@ public sealed partial class DklsCoordinator
         }
         catch (NodeCallException e) when (e.Culprit is null && _cluster.BadlySignedSender(sent) is uint sender)
         {
-            throw new NodeCallException(node, Grpc.Core.StatusCode.DataLoss, NotValidlySigned(sender), sender, e);
+            throw new NodeCallException(node, Grpc.Core.StatusCode.DataLoss, NodeClient.NotValidlySigned(sender), sender, e);
         }
     }
 
@@ -268,11 +268,9 @@ public sealed partial class DklsCoordinator
         }
         catch (CulpritException) when (_cluster.BadlySignedSender(replies.Values.SelectMany(m => m)) is uint sender)
         {
-            throw new CulpritException([sender], NotValidlySigned(sender));
+            throw new CulpritException([sender], NodeClient.NotValidlySigned(sender));
         }
     }
-
-    private static string NotValidlySigned(uint node) => $"node {node} returned a message that is not validly signed by it for this session";
 
     /// <summary>
     /// The relay's side of the echo of round-one data (docs/DKLS23.md "Echo of round-one data"): every signer must have
