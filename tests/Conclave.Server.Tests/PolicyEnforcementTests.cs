@@ -510,6 +510,53 @@ public sealed class PolicyEnforcementTests
         Assert.True(ok.Status == HttpStatusCode.OK, ok.Text);
         var limited = await SendAsync(s.Http, HttpMethod.Post, $"/v1/keys/{ed}/sign", """{"message":"02"}""");
         Assert.Equal(HttpStatusCode.Forbidden, limited.Status);
+
+        // The failed request's allow decision is still in the log (its reservation was given back, not its audit).
+        string[] decided = [.. (await SendAsync(s.Http, HttpMethod.Get, "/v1/audit?last=100")).Body!["entries"]!.AsArray()
+            .Where(e => e!["action"]!.GetValue<string>() == "policy.decide").Select(e => e!["decision"]!.GetValue<string>())];
+        Assert.Equal(["allow", "allow", "deny"], decided);
+    }
+
+    /// <summary>
+    /// A server-held key under a velocity limit answers with a signature only when the reservation holds: of 50
+    /// concurrent requests against a count of 3, exactly three answer with a signature (each verifying), every other one a
+    /// 403 naming the limit and carrying no signature; the intent and allow decision of each signed request are
+    /// consecutive entries of one commit (with the reservation).
+    /// </summary>
+    [Fact]
+    public async Task A_limited_server_held_signature_is_released_only_when_its_reservation_holds()
+    {
+        await using PolicyServer s = await PolicyServer.StartAsync();
+        (string ed, _) = await CreateKeyAsync(s.Http, "ed25519");
+        await PutPolicyAsync(s, LimitedPolicy.Replace("\"count\":10", "\"count\":3", StringComparison.Ordinal));
+        var answers = await Task.WhenAll(Enumerable.Range(0, 50).Select(i => Task.Run(() => SendAsync(s.Http, HttpMethod.Post, $"/v1/keys/{ed}/sign",
+            $$"""{"message":"{{i:x2}}"}"""))));
+        Assert.Equal(3, answers.Count(r => r.Status == HttpStatusCode.OK));
+        foreach (var (r, i) in answers.Select((r, i) => (r, i)))
+        {
+            if (r.Status == HttpStatusCode.OK)
+            {
+                byte[] signature = Convert.FromHexString(r.Body!["signature"]!.GetValue<string>());
+                byte[] publicKey = Convert.FromHexString(r.Body!["publicKey"]!.GetValue<string>());
+                Assert.True(Conclave.Crypto.Ed25519.Ed25519Signature.Instance.Verify(publicKey, [(byte)i], signature), r.Text);
+            }
+            else
+            {
+                Assert.Equal(HttpStatusCode.Forbidden, r.Status);
+                Assert.Contains("velocity limit", r.Text, StringComparison.Ordinal);
+                Assert.Null(r.Body!["signature"]);
+            }
+        }
+
+        JsonArray entries = (await SendAsync(s.Http, HttpMethod.Get, "/v1/audit?last=300")).Body!["entries"]!.AsArray();
+        JsonNode[] allowed = [.. entries.Where(e => e!["action"]!.GetValue<string>() == "policy.decide" && e["decision"]!.GetValue<string>() == "allow").Select(e => e!)];
+        Assert.Equal(3, allowed.Length);
+        foreach (JsonNode decision in allowed)
+        {
+            JsonNode intent = entries.Single(e => e!["seq"]!.GetValue<long>() == decision["seq"]!.GetValue<long>() - 1)!;
+            Assert.Equal("accepted", intent["result"]!.GetValue<string>());
+            Assert.Equal(intent["time"]!.GetValue<DateTimeOffset>(), decision["time"]!.GetValue<DateTimeOffset>());
+        }
     }
 
     /// <summary>
