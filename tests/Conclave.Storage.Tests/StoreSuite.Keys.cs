@@ -344,16 +344,16 @@ public abstract partial class StoreSuite
         await using TestLocation loc = await Harness.NewLocationAsync();
         await using (IConclaveStore store = await loc.OpenAsync(WithPassphrase()))
         {
-            Assert.Equal(19, store.SchemaVersion);
+            Assert.Equal(20, store.SchemaVersion);
             await store.Keys.CreateAsync(SampleKey("k"));
         }
 
         await using (IConclaveStore store = await loc.OpenAsync())
         {
-            Assert.Equal(19, store.SchemaVersion); // reopening migrates nothing
+            Assert.Equal(20, store.SchemaVersion); // reopening migrates nothing
         }
 
-        Assert.Equal(19L, Convert.ToInt64(await loc.ScalarAsync("SELECT COUNT(*) FROM schema_migrations"))); // 1-19
+        Assert.Equal(20L, Convert.ToInt64(await loc.ScalarAsync("SELECT COUNT(*) FROM schema_migrations"))); // 1-20
         await loc.ExecAsync("INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'from the future', 0)");
         byte[]? before = loc.SqliteDirectory is null ? null : await File.ReadAllBytesAsync(Path.Combine(loc.SqliteDirectory, ConclaveStore.SqliteFileName));
         var e = await Assert.ThrowsAsync<StorageException>(() => loc.OpenAsync(WithPassphrase()));

@@ -78,7 +78,7 @@ public abstract partial class StoreSuite
         Assert.NotNull(await c.TryReserveAsync([monthly with { MaxCount = 1 }], s_counterNow));
 
         // Releasing a pruned reservation finds nothing and changes nothing.
-        Assert.False(await c.ReleaseAsync(oldIds[0]));
+        Assert.False(await c.ReleaseAsync(oldIds[0], ["k"]));
         Assert.Null(await c.TryReserveAsync([CountOne("k", 3)], s_counterNow));
         await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => c.PruneAsync(before, 0));
     }
@@ -129,7 +129,7 @@ public abstract partial class StoreSuite
             if (releasable.Count > 0 && r.Next(6) == 0)
             {
                 var gone = releasable[r.Next(releasable.Count)];
-                Assert.True(await c.ReleaseAsync(gone.Id), where);
+                Assert.True(await c.ReleaseAsync(gone.Id, ["k"]), where);
                 model.Remove(gone);
             }
 

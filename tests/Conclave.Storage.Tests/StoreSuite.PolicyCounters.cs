@@ -22,8 +22,11 @@ public abstract partial class StoreSuite
         Assert.Null(await c.TryReserveAsync([amount with { Native = 2m }], s_counterNow.AddSeconds(1)));
         Assert.NotNull(await c.TryReserveAsync([amount with { Native = 1.75m }], s_counterNow.AddSeconds(1)));
         Assert.Equal(10m, (await c.ReadAsync("p/r/min/p:bot", 60, s_counterNow.AddSeconds(1))).Native);
-        Assert.True(await c.ReleaseAsync(first));
-        Assert.False(await c.ReleaseAsync(first));
+        Assert.False(await c.ReleaseAsync(first, ["p/r/min/p:other"])); // another counter's: nothing to remove
+        Assert.False(await c.ReleaseAsync(Guid.NewGuid().ToString("N"), ["p/r/min/p:bot"])); // not an id of this store's form
+        Assert.Equal(10m, (await c.ReadAsync("p/r/min/p:bot", 60, s_counterNow.AddSeconds(1))).Native);
+        Assert.True(await c.ReleaseAsync(first, ["p/r/min/p:bot"]));
+        Assert.False(await c.ReleaseAsync(first, ["p/r/min/p:bot"]));
         Assert.Equal(1.75m, (await c.ReadAsync("p/r/min/p:bot", 60, s_counterNow.AddSeconds(1))).Native);
         // The window slides: an entry stops counting exactly window seconds after it was made.
         Assert.Equal(1.75m, (await c.ReadAsync("p/r/min/p:bot", 60, s_counterNow.AddSeconds(60))).Native);
@@ -33,7 +36,8 @@ public abstract partial class StoreSuite
     /// <summary>
     /// Migration 19 re-keys the entries by counter and time: a store whose entries were written under the old layout
     /// (rebuilt here from a current store, its version set back to 18) keeps every entry — windows sum the same, caps
-    /// hold, a reservation made before the migration is released after it.
+    /// hold, a reservation made before the migration is released after it (and after migration 20, which drops the
+    /// reservation-id index: the release finds the entry by the table's key).
     /// </summary>
     [Fact]
     public async Task Counter_entries_written_before_migration_19_count_and_release_after_it()
@@ -54,17 +58,17 @@ public abstract partial class StoreSuite
         await loc.ExecAsync("DROP TABLE policy_counter_entries");
         await loc.ExecAsync("ALTER TABLE old_entries RENAME TO policy_counter_entries");
         await loc.ExecAsync("CREATE INDEX policy_counter_entries_window ON policy_counter_entries (counter_key, at_ms)");
-        await loc.ExecAsync("DELETE FROM schema_migrations WHERE version = 19");
+        await loc.ExecAsync("DELETE FROM schema_migrations WHERE version >= 19");
 
         await using (IConclaveStore store = await loc.OpenAsync(WithPassphrase()))
         {
-            Assert.Equal(19, store.SchemaVersion);
+            Assert.Equal(20, store.SchemaVersion); // 19 re-keys the entries, 20 drops the reservation-id index 19 made
             var c = store.PolicyCounters;
             Assert.Equal(new CounterTotals(3.75m, 4000m, 2), await c.ReadAsync("m", 3600, s_counterNow.AddSeconds(2)));
             Assert.Equal(1, (await c.ReadAsync("n", 3600, s_counterNow.AddSeconds(2))).Count);
             Assert.NotNull(await c.TryReserveAsync([CountOne("m", 3)], s_counterNow.AddSeconds(2)));
             Assert.Null(await c.TryReserveAsync([CountOne("m", 3)], s_counterNow.AddSeconds(3)));
-            Assert.True(await c.ReleaseAsync(early!));
+            Assert.True(await c.ReleaseAsync(early!, ["m"]));
             Assert.Equal(new CounterTotals(3.25m, 4000m, 2), await c.ReadAsync("m", 3600, s_counterNow.AddSeconds(3)));
             Assert.NotNull(await c.TryReserveAsync([CountOne("m", 3)], s_counterNow.AddSeconds(3)));
         }
@@ -146,7 +150,7 @@ public abstract partial class StoreSuite
         Assert.Equal(1, (await b.PolicyCounters.ReadAsync("solo", 3600, s_counterNow)).Count);
 
         // Released like any reservation.
-        Assert.True(await a.PolicyCounters.ReleaseAsync(granted.Value.ReservationId));
+        Assert.True(await a.PolicyCounters.ReleaseAsync(granted.Value.ReservationId, ["solo"]));
         Assert.Equal(0, (await a.PolicyCounters.ReadAsync("solo", 3600, s_counterNow)).Count);
 
         // 40 combined and 20 plain reservations at once against a cap of 10, spread over both instances.
@@ -193,7 +197,7 @@ public abstract partial class StoreSuite
             if (model.Count > 0 && r.Next(6) == 0)
             {
                 var gone = model[r.Next(model.Count)];
-                Assert.True(await c.ReleaseAsync(gone.Id), where);
+                Assert.True(await c.ReleaseAsync(gone.Id, ["k"]), where);
                 model.Remove(gone);
             }
 

@@ -414,7 +414,7 @@ public sealed partial class ApprovalService(IConclaveStore store, PolicyGate gat
             error = ProblemTypes.FromException(e).Detail;
         }
 
-        await gate.ReleaseAsync(reservation).ConfigureAwait(false);
+        await gate.ReleaseAsync(reservation, reservations).ConfigureAwait(false);
         await FailAsync(r, RequestState.Approved, "coordinator", "failed after approval: " + error).ConfigureAwait(false);
     }
 

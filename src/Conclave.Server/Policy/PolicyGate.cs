@@ -197,13 +197,15 @@ public sealed class PolicyGate(PolicyEngine engine, IRiskLevelSource risk, Serve
         [.. reservations.Select(r => new CounterReservation(r.CounterKey, r.WindowSeconds, r.Native, r.Usd, r.Count, r.MaxNative, r.MaxUsd, r.MaxCount))];
 
     /// <summary>Signing failed: gives the reserved amounts back.</summary>
-    public Task ReleaseAsync(PolicyGrant? grant) => ReleaseAsync(grant?.ReservationId);
+    public Task ReleaseAsync(PolicyGrant? grant) => ReleaseAsync(grant?.ReservationId, grant?.Decision.Reservations ?? []);
 
-    public async Task ReleaseAsync(string? reservationId)
+    /// <summary>Gives back the reservation <paramref name="reservationId"/> made of <paramref name="reservations"/> (<see cref="ReserveAsync"/>).</summary>
+    public async Task ReleaseAsync(string? reservationId, IReadOnlyList<Reservation> reservations)
     {
+        ArgumentNullException.ThrowIfNull(reservations);
         if (reservationId is { } id)
         {
-            await Store.PolicyCounters.ReleaseAsync(id, CancellationToken.None).ConfigureAwait(false);
+            await Store.PolicyCounters.ReleaseAsync(id, [.. reservations.Select(r => r.CounterKey)], CancellationToken.None).ConfigureAwait(false);
         }
     }
 

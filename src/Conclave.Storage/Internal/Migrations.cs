@@ -191,6 +191,13 @@ internal static class Migrations
             "ALTER TABLE policy_counter_entries_v19 RENAME TO policy_counter_entries",
             "CREATE INDEX policy_counter_entries_reservation ON policy_counter_entries (reservation_id)",
         ]),
+
+        // A release finds its entries by the table's key, the time read from the reservation id (SqlPolicyCounters):
+        // the id index was one more page written by every reservation's commit.
+        new(20, "policy counter entries without a reservation-id index",
+        [
+            "DROP INDEX IF EXISTS policy_counter_entries_reservation",
+        ]),
     ];
 
     /// <summary>The newest schema version this build knows.</summary>

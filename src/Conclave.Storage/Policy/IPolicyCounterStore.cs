@@ -32,8 +32,13 @@ public interface IPolicyCounterStore
     Task<(string ReservationId, IReadOnlyList<Audit.AuditEntry> Entries)?> TryReserveAndAppendAsync(IReadOnlyList<CounterReservation> reservations, DateTimeOffset now,
         IReadOnlyList<Audit.AuditEntryInput> entries, CancellationToken cancellationToken = default);
 
-    /// <summary>Removes a reservation (signing failed). False if there was nothing to remove.</summary>
-    Task<bool> ReleaseAsync(string reservationId, CancellationToken cancellationToken = default);
+    /// <summary>
+    /// Removes a reservation (signing failed): its entries under <paramref name="counterKeys"/>, the counters it was made
+    /// on (the <see cref="CounterReservation.CounterKey"/>s given to the call that returned <paramref name="reservationId"/>).
+    /// An entry is found by the table's key (counter, time, id), the time read from the id, so no index on the id is kept.
+    /// False if there was nothing to remove: another id, other counters, or an id made before migration 20.
+    /// </summary>
+    Task<bool> ReleaseAsync(string reservationId, IReadOnlyList<string> counterKeys, CancellationToken cancellationToken = default);
 
     /// <summary>
     /// Deletes entries stamped at or before <paramref name="before"/>, about <paramref name="maxEntries"/> at most (entries
