@@ -56,7 +56,7 @@ internal sealed class SqlPolicyCounters(SqlStore store) : IPolicyCounterStore
                 while (await rows.ReadAsync(cancellationToken).ConfigureAwait(false))
                 {
                     long at = rows.GetInt64(0);
-                    var amount = new CounterTotals(ParseAmount(rows.GetString(1)), ParseAmount(rows.GetString(2)), rows.GetInt64(3));
+                    CounterTotals amount = ReadTotals(rows, 1);
                     if (at > lo && at <= hi)
                     {
                         between = Plus(between, amount);
@@ -104,7 +104,7 @@ internal sealed class SqlPolicyCounters(SqlStore store) : IPolicyCounterStore
 
             if (!r.IsDBNull(0))
             {
-                return new Running(r.GetInt64(0), new CounterTotals(ParseAmount(r.GetString(1)), ParseAmount(r.GetString(2)), r.GetInt64(3)));
+                return new Running(r.GetInt64(0), ReadTotals(r, 1));
             }
         }
 
@@ -131,6 +131,10 @@ internal sealed class SqlPolicyCounters(SqlStore store) : IPolicyCounterStore
     }
 
     private static decimal ParseAmount(string text) => decimal.Parse(text, NumberStyles.Number, CultureInfo.InvariantCulture);
+
+    /// <summary>An amount as the tables store it: native and USD as invariant decimal text, then the count, from column <paramref name="first"/> on.</summary>
+    private static CounterTotals ReadTotals(DbDataReader r, int first) =>
+        new(ParseAmount(r.GetString(first)), ParseAmount(r.GetString(first + 1)), r.GetInt64(first + 2));
 
     public async Task<string?> TryReserveAsync(IReadOnlyList<CounterReservation> reservations, DateTimeOffset now, CancellationToken cancellationToken = default)
     {
@@ -159,14 +163,16 @@ internal sealed class SqlPolicyCounters(SqlStore store) : IPolicyCounterStore
     /// on the id (migration 20 dropped it: one page fewer in every reservation's commit).
     /// </summary>
     private static string ReservationId(DateTimeOffset now) =>
-        now.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture) + "." + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
+        now.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture) + "." + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(ReservationIdRandomBytes));
+
+    private const int ReservationIdRandomBytes = 16;
 
     /// <summary>The entries' time a <see cref="ReservationId"/> carries; false for any other text (ids made before migration 20 were UUIDs).</summary>
     private static bool TryReadStamp(string reservationId, out long atMs)
     {
         int dot = reservationId.IndexOf('.', StringComparison.Ordinal);
         atMs = 0;
-        return dot > 0 && reservationId.Length - dot - 1 == 32
+        return dot > 0 && reservationId.Length - dot - 1 == 2 * ReservationIdRandomBytes
             && long.TryParse(reservationId.AsSpan(0, dot), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out atMs);
     }
 
@@ -281,30 +287,26 @@ internal sealed class SqlPolicyCounters(SqlStore store) : IPolicyCounterStore
                 }
 
                 CounterTotals amount;
-                using (DbCommand read = SqlEngine.Command(c, tx, "SELECT native, usd, count FROM policy_counter_entries WHERE counter_key=@k AND at_ms=@at AND reservation_id=@id"))
+                using (DbCommand delete = SqlEngine.Command(c, tx,
+                    "DELETE FROM policy_counter_entries WHERE counter_key=@k AND at_ms=@at AND reservation_id=@id RETURNING native, usd, count"))
                 {
-                    read.Add("@k", key);
-                    read.Add("@at", at);
-                    read.Add("@id", reservationId);
-                    using DbDataReader r = await read.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                    delete.Add("@k", key);
+                    delete.Add("@at", at);
+                    delete.Add("@id", reservationId);
+                    using DbDataReader r = await delete.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
                     if (!await r.ReadAsync(cancellationToken).ConfigureAwait(false))
                     {
                         continue;
                     }
 
-                    amount = new CounterTotals(ParseAmount(r.GetString(0)), ParseAmount(r.GetString(1)), r.GetInt64(2));
+                    amount = ReadTotals(r, 0);
                 }
 
+                removed = true;
                 if (at > state.Watermark)
                 {
                     await SaveRunningAsync(c, tx, key, state with { Totals = Minus(state.Totals, amount) }, cancellationToken).ConfigureAwait(false);
                 }
-
-                using DbCommand delete = SqlEngine.Command(c, tx, "DELETE FROM policy_counter_entries WHERE counter_key=@k AND at_ms=@at AND reservation_id=@id");
-                delete.Add("@k", key);
-                delete.Add("@at", at);
-                delete.Add("@id", reservationId);
-                removed |= await delete.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) > 0;
             }
 
             return removed;
@@ -435,15 +437,12 @@ internal sealed class SqlPolicyCounters(SqlStore store) : IPolicyCounterStore
         cmd.Add("@from", after);
         cmd.Add("@to", upTo);
         using DbDataReader r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
-        decimal native = 0, usd = 0;
-        long count = 0;
+        CounterTotals sum = default;
         while (await r.ReadAsync(ct).ConfigureAwait(false))
         {
-            native += ParseAmount(r.GetString(0));
-            usd += ParseAmount(r.GetString(1));
-            count += r.GetInt64(2);
+            sum = Plus(sum, ReadTotals(r, 0));
         }
 
-        return new CounterTotals(native, usd, count);
+        return sum;
     }
 }
