@@ -30,7 +30,7 @@ public sealed class ReplayGuard
     /// <summary>Checks a message by the SHA-256 of its transcript (<see cref="EnvelopeSigner.Digest"/>) and its issue time.</summary>
     public Verdict Check(ReadOnlySpan<byte> digest, long issuedAtUnixMs)
     {
-        if (digest.Length != 32)
+        if (digest.Length != EnvelopeSigner.DigestSizeInBytes)
         {
             throw new ArgumentException("a SHA-256 digest is 32 bytes", nameof(digest));
         }
