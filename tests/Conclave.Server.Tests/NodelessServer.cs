@@ -47,6 +47,16 @@ public sealed class NodelessServer : IAsyncLifetime
     public static Conclave.Server.Policy.PolicyChangeSettings TestPolicyChanges() =>
         new() { Approvers = ["policy-approver-1", "policy-approver-2", "policy-approver-3"], LooseningQuorum = 2, TimeLockSeconds = 3600, TtlSeconds = 3600 };
 
+    /// <summary>Runs SQL on a server's SQLite database from a connection of its own (a test breaking or mending the store under the server).</summary>
+    internal static async Task SqlAsync(string db, string sql)
+    {
+        await using var c = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={db};Pooling=False");
+        await c.OpenAsync();
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = "PRAGMA busy_timeout = 10000; " + sql;
+        await cmd.ExecuteNonQueryAsync();
+    }
+
     public static async Task StopAsync(WebApplication app, string dir)
     {
         await app.StopAsync();

@@ -562,6 +562,44 @@ public sealed class PolicyEnforcementTests
     }
 
     /// <summary>
+    /// A limited server-held signature is made while its reservation commits (docs/POLICY.md "Enforcement"). When that
+    /// commit fails after the caps were checked (the audit table refuses the entries written after the reservation, in
+    /// the same transaction), the answer is the 503 audit-unavailable problem with no signature, and the limit is not
+    /// spent: once the audit log works again the one signature the limit allows is made, and the next is refused.
+    /// </summary>
+    [Fact]
+    public async Task A_limited_signature_whose_reservation_commit_fails_is_not_released_and_spends_nothing()
+    {
+        await using PolicyServer s = await PolicyServer.StartAsync();
+        (string ed, _) = await CreateKeyAsync(s.Http, "ed25519");
+        await PutPolicyAsync(s, LimitedPolicy.Replace("\"count\":10", "\"count\":1", StringComparison.Ordinal));
+        string db = Path.Combine(s.Config.Resolve(s.Config.DataDir), "conclave.db");
+        await NodelessServer.SqlAsync(db, "CREATE TRIGGER audit_down BEFORE INSERT ON audit_entries BEGIN SELECT RAISE(ABORT, 'audit down'); END;");
+        try
+        {
+            for (int i = 0; i < 3; i++)
+            {
+                var failed = await SendAsync(s.Http, HttpMethod.Post, $"/v1/keys/{ed}/sign", """{"message":"07"}""");
+                Assert.True(failed.Status == HttpStatusCode.ServiceUnavailable, failed.Text);
+                Assert.Equal("https://conclave.dev/problems/audit-unavailable", failed.Body!["type"]!.GetValue<string>());
+                Assert.DoesNotContain("signature", failed.Text, StringComparison.Ordinal);
+            }
+        }
+        finally
+        {
+            await NodelessServer.SqlAsync(db, "DROP TRIGGER IF EXISTS audit_down;");
+        }
+
+        var signed = await SendAsync(s.Http, HttpMethod.Post, $"/v1/keys/{ed}/sign", """{"message":"07"}""");
+        Assert.True(signed.Status == HttpStatusCode.OK, signed.Text);
+        Assert.True(Conclave.Crypto.Ed25519.Ed25519Signature.Instance.Verify(Convert.FromHexString(signed.Body!["publicKey"]!.GetValue<string>()), [7],
+            Convert.FromHexString(signed.Body!["signature"]!.GetValue<string>())), signed.Text);
+        var over = await SendAsync(s.Http, HttpMethod.Post, $"/v1/keys/{ed}/sign", """{"message":"07"}""");
+        Assert.True(over.Status == HttpStatusCode.Forbidden, over.Text);
+        Assert.Null(over.Body!["signature"]);
+    }
+
+    /// <summary>
     /// Runs <paramref name="body"/> with a fresh PostgreSQL database and a development cluster folder; the function it is
     /// given makes the server.json of one more replica on that database (its own listen port, the test change approvers,
     /// then <paramref name="configure"/>). Both are removed afterwards.

@@ -340,7 +340,7 @@ public sealed partial class ServerVariantsTests(VariantNodes fixture) : IClassFi
             string digest = string.Concat(Enumerable.Repeat("cd", 32));
 
             // The audit table starts refusing inserts (as a full disk or a broken database would).
-            await SqlAsync(db, "CREATE TRIGGER audit_down BEFORE INSERT ON audit_entries BEGIN SELECT RAISE(ABORT, 'audit down'); END;");
+            await NodelessServer.SqlAsync(db, "CREATE TRIGGER audit_down BEFORE INSERT ON audit_entries BEGIN SELECT RAISE(ABORT, 'audit down'); END;");
             foreach ((string path, string json) in new[]
             {
                 ($"/v1/keys/{name}/sign", $$"""{"digest":"{{digest}}"}"""),
@@ -356,7 +356,7 @@ public sealed partial class ServerVariantsTests(VariantNodes fixture) : IClassFi
                 Assert.DoesNotContain("signature", text, StringComparison.Ordinal);
             }
 
-            await SqlAsync(db, "DROP TRIGGER audit_down;");
+            await NodelessServer.SqlAsync(db, "DROP TRIGGER audit_down;");
             JsonNode keys = JsonNode.Parse(await http.GetStringAsync(new Uri("/v1/keys", UriKind.Relative)))!;
             Assert.DoesNotContain(keys["keys"]!.AsArray(), k => k!["name"]!.GetValue<string>() == "never-made");
             await PostAsync(http, $"/v1/keys/{name}/sign", $$"""{"digest":"{{digest}}"}""");
@@ -365,18 +365,9 @@ public sealed partial class ServerVariantsTests(VariantNodes fixture) : IClassFi
         }
         finally
         {
-            await SqlAsync(db, "DROP TRIGGER IF EXISTS audit_down;");
+            await NodelessServer.SqlAsync(db, "DROP TRIGGER IF EXISTS audit_down;");
             await StopAsync(app, http);
         }
-    }
-
-    private static async Task SqlAsync(string db, string sql)
-    {
-        await using var c = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={db};Pooling=False");
-        await c.OpenAsync();
-        await using var cmd = c.CreateCommand();
-        cmd.CommandText = "PRAGMA busy_timeout = 10000; " + sql;
-        await cmd.ExecuteNonQueryAsync();
     }
 
     private static async Task SignUntilOkAsync(HttpClient http, string name)

@@ -170,6 +170,46 @@ public abstract partial class StoreSuite
     }
 
     /// <summary>
+    /// The caps' outcome is told before the commit (<c>decided</c>): the reservation id the call then returns when they
+    /// hold — told before the entries are durable, while the commit is still to come — null when refused (and the call
+    /// returns null); when the commit fails after the caps held, the call fails and neither the reservation nor any entry
+    /// is written.
+    /// </summary>
+    [Fact]
+    public async Task A_combined_reservation_tells_the_caps_outcome_before_its_commit()
+    {
+        await using TestLocation loc = await Harness.NewLocationAsync();
+        await using IConclaveStore store = await loc.OpenAsync(WithPassphrase());
+        static Conclave.Storage.Audit.AuditEntryInput[] Entries(int i) => [new("agent-7", "policy.decide", "k", Bytes(32, (byte)i), "allow", $"decision {i}")];
+
+        var told = new List<string?>();
+        long before = (await store.Audit.GetHeadAsync()).Seq;
+        var granted = await store.PolicyCounters.TryReserveAndAppendAsync([CountOne("told", 1)], s_counterNow, Entries(1), told.Add);
+        Assert.NotNull(granted);
+        Assert.Equal(granted.Value.ReservationId, Assert.Single(told));
+        Assert.Equal(before + 1, (await store.Audit.GetHeadAsync()).Seq);
+
+        told.Clear();
+        Assert.Null(await store.PolicyCounters.TryReserveAndAppendAsync([CountOne("told", 1)], s_counterNow, Entries(2), told.Add));
+        Assert.Null(Assert.Single(told));
+        Assert.Equal(before + 1, (await store.Audit.GetHeadAsync()).Seq);
+
+        // The entries cannot be written after the caps held (another connection makes the audit table refuse inserts):
+        // the outcome was told, the call fails, and nothing is written.
+        told.Clear();
+        await loc.ExecAsync(Harness.Engine == StoreEngine.Sqlite
+            ? "CREATE TRIGGER audit_down BEFORE INSERT ON audit_entries BEGIN SELECT RAISE(ABORT, 'audit down'); END;"
+            : "CREATE FUNCTION audit_down() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'audit down'; END $$ LANGUAGE plpgsql; "
+              + "CREATE TRIGGER audit_down BEFORE INSERT ON audit_entries FOR EACH ROW EXECUTE FUNCTION audit_down();");
+        await Assert.ThrowsAsync<StorageException>(() => store.PolicyCounters.TryReserveAndAppendAsync([CountOne("told-2", 1)], s_counterNow, Entries(3), told.Add));
+        await loc.ExecAsync("DROP TRIGGER audit_down" + (Harness.Engine == StoreEngine.Sqlite ? ";" : " ON audit_entries; DROP FUNCTION audit_down();"));
+        Assert.NotNull(Assert.Single(told));
+        Assert.Equal(0, (await store.PolicyCounters.ReadAsync("told-2", 3600, s_counterNow)).Count);
+        Assert.Equal(before + 1, (await store.Audit.GetHeadAsync()).Seq);
+        Assert.NotNull(await store.PolicyCounters.TryReserveAndAppendAsync([CountOne("told-2", 1)], s_counterNow, Entries(4), _ => { }));
+    }
+
+    /// <summary>
     /// The running totals against a brute-force model (every entry kept, sums recomputed): seeded random reservations on
     /// one counter with clocks that jump ahead and back, windows of 1 s, 60 s and 1 h on the same counter (a policy
     /// version that changed a limit's window), and releases. Every reservation is granted or refused as the model says

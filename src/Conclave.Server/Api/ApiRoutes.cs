@@ -71,6 +71,12 @@ public static class ApiRoutes
                 return TypedResults.Accepted($"/v1/requests/{held.Held.RequestId}", held.Held);
             }
 
+            if (KeyService.SignsInProcess(k))
+            {
+                // The intent and the decision commit while the server signs; the response (RequireIntentAsync) waits for both.
+                RequestAudit.Current?.StartFlush();
+            }
+
             long start = System.Diagnostics.Stopwatch.GetTimestamp();
             SignResponse r;
             try

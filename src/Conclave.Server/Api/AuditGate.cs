@@ -43,15 +43,16 @@ public sealed class AuditGate(IConclaveStore store, int maxInFlight) : IDisposab
 
     /// <summary>
     /// Reserves velocity counters and appends entries in one commit (<see cref="Conclave.Storage.Policy.IPolicyCounterStore.TryReserveAndAppendAsync"/>)
-    /// once a slot is free; null when a cap would be exceeded (nothing written).
+    /// once a slot is free; null when a cap would be exceeded (nothing written). <paramref name="decided"/> is told the
+    /// caps' outcome before the commit (see that method).
     /// </summary>
     public async Task<(string ReservationId, IReadOnlyList<AuditEntry> Entries)?> ReserveAndAppendAsync(IReadOnlyList<Conclave.Storage.Policy.CounterReservation> reservations,
-        DateTimeOffset now, IReadOnlyList<AuditEntryInput> entries, CancellationToken waitToken)
+        DateTimeOffset now, IReadOnlyList<AuditEntryInput> entries, Action<string?> decided, CancellationToken waitToken)
     {
         await _slots.WaitAsync(waitToken).ConfigureAwait(false);
         try
         {
-            return await store.PolicyCounters.TryReserveAndAppendAsync(reservations, now, entries, CancellationToken.None).ConfigureAwait(false);
+            return await store.PolicyCounters.TryReserveAndAppendAsync(reservations, now, entries, decided, CancellationToken.None).ConfigureAwait(false);
         }
         finally
         {

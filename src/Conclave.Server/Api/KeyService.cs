@@ -98,6 +98,17 @@ public sealed partial class KeyService : IDisposable
     private static bool TryGetSoftwareScheme(string name, out SoftwareSignatureScheme? scheme)
         => SignatureSchemes.TryGet(name, out scheme) || PostQuantumSchemes.TryGet(name, out scheme);
 
+    /// <summary>
+    /// True when the server makes the key's signatures itself (a key in its store or in its HSM), with no node asked: nothing
+    /// of the request leaves the server before its response, so its held audit entries can be committed while it signs
+    /// (<see cref="RequestAudit.StartFlush"/>) instead of after.
+    /// </summary>
+    public static bool SignsInProcess(KeyRecord key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        return TryGetSoftwareScheme(key.Scheme, out _) || HsmKeys.IsHsmScheme(key.Scheme, out _);
+    }
+
     private const int MaxLabels = 64;
     private const int MaxLabelValueLength = 256;
     private readonly ConcurrentDictionary<string, byte> _creating = new(StringComparer.Ordinal);

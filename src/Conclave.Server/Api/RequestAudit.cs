@@ -3,6 +3,10 @@ using Conclave.Storage.Audit;
 
 namespace Conclave.Server.Api;
 
+/// <summary>A velocity reservation made with a request's audit entries (<see cref="RequestAudit.FlushReservingAsync"/>):
+/// its id, and the commit that makes it and the entries durable (faults with the 503 audit-unavailable problem if it failed).</summary>
+public sealed record HeldReservation(string Id, Task Durable);
+
 /// <summary>Marks a signing route whose audit entries before its first effect share one commit (see <see cref="RequestAudit"/>).</summary>
 public sealed class AuditOneCommit;
 
@@ -101,12 +105,24 @@ public sealed class RequestAudit
     }
 
     /// <summary>
-    /// Commits everything held followed by <paramref name="entries"/> together with a velocity reservation, in one commit
-    /// (a limited request's intent, allow decision and the limit it spends: one fsync, not two). Returns the reservation
-    /// id, or null when a cap would be exceeded: then nothing is written and what was held stays held (the caller
-    /// records the denial next, with the intent).
+    /// Starts committing everything held now, without waiting: for a request whose next step needs nothing durable and
+    /// releases nothing (a signature made in this process), so the step runs while the commit's flush does. The request's
+    /// next flush (<see cref="AuditTrail.RequireIntentAsync"/> before the response) still waits for this one.
     /// </summary>
-    public async Task<string?> FlushReservingAsync(IReadOnlyList<AuditEntryInput> entries, IReadOnlyList<Conclave.Storage.Policy.CounterReservation> reservations, DateTimeOffset now)
+    public void StartFlush() => _ = FlushCoreAsync(null).ContinueWith(static t => _ = t.Exception, CancellationToken.None,
+        TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default); // its failure is the next flush's
+
+    /// <summary>
+    /// Commits everything held followed by <paramref name="entries"/> together with a velocity reservation, in one commit
+    /// (a limited request's intent, allow decision and the limit it spends: one fsync, not two). Returns as soon as the
+    /// caps were checked, while the commit is still being made: the reservation, whose <see cref="HeldReservation.Durable"/>
+    /// completes when it and the entries are durable (or faults with the 503 audit-unavailable problem, and then neither
+    /// was written), so the caller can make its signature during the flush. Nothing may leave the server on the strength
+    /// of it before then: every later flush of the request — the round entry before any node is asked, the response
+    /// (<see cref="AuditTrail.RequireIntentAsync"/>) — waits for it. Null when a cap would be exceeded: then nothing is
+    /// written and what was held stays held (the caller records the denial next, with the intent).
+    /// </summary>
+    public async Task<HeldReservation?> FlushReservingAsync(IReadOnlyList<AuditEntryInput> entries, IReadOnlyList<Conclave.Storage.Policy.CounterReservation> reservations, DateTimeOffset now)
     {
         ArgumentNullException.ThrowIfNull(entries);
         ArgumentNullException.ThrowIfNull(reservations);
@@ -114,6 +130,7 @@ public sealed class RequestAudit
         Task earlier;
         bool carriesIntent;
         Task<(string ReservationId, IReadOnlyList<AuditEntry> Entries)?> mine;
+        var decided = new TaskCompletionSource<string?>(TaskCreationOptions.RunContinuationsAsynchronously);
         lock (_pending)
         {
             held = [.. _pending];
@@ -121,22 +138,13 @@ public sealed class RequestAudit
             earlier = _flushed;
             carriesIntent = !_intentWritten;
             _intentWritten = true;
-            mine = ReserveAndAppendAsync([.. held, .. entries], reservations, now);
+            mine = ReserveAndAppendAsync([.. held, .. entries], reservations, now, id => decided.TrySetResult(id));
             _flushed = Task.WhenAll(earlier, mine);
         }
 
-        (string ReservationId, IReadOnlyList<AuditEntry> Entries)? result;
-        try
-        {
-            result = await mine.ConfigureAwait(false);
-        }
-        catch (Exception e) when (carriesIntent)
-        {
-            _intent.TrySetException(e);
-            throw;
-        }
-
-        if (result is not { } done)
+        _ = FinishReservingAsync(mine, decided, carriesIntent);
+        string? reservationId = await decided.Task.ConfigureAwait(false); // throws when the commit failed before the caps were checked
+        if (reservationId is null)
         {
             lock (_pending)
             {
@@ -144,21 +152,50 @@ public sealed class RequestAudit
                 _intentWritten &= !carriesIntent;
             }
         }
-        else if (carriesIntent)
-        {
-            _intent.TrySetResult(done.Entries[0]);
-        }
 
         await earlier.ConfigureAwait(false);
-        return result?.ReservationId;
+        return reservationId is null ? null : new HeldReservation(reservationId, mine);
     }
 
-    private async Task<(string ReservationId, IReadOnlyList<AuditEntry> Entries)?> ReserveAndAppendAsync(AuditEntryInput[] batch,
-        IReadOnlyList<Conclave.Storage.Policy.CounterReservation> reservations, DateTimeOffset now)
+    /// <summary>
+    /// The commit of a <see cref="FlushReservingAsync"/>: completes the intent when the commit carried it (its entry, or
+    /// the commit's failure), and the caps' outcome when the commit failed before they were checked.
+    /// </summary>
+    private async Task FinishReservingAsync(Task<(string ReservationId, IReadOnlyList<AuditEntry> Entries)?> commit, TaskCompletionSource<string?> decided, bool carriesIntent)
     {
         try
         {
-            return await _gate.ReserveAndAppendAsync(reservations, now, batch, _waitToken).ConfigureAwait(false);
+            if (await commit.ConfigureAwait(false) is { } done)
+            {
+                decided.TrySetResult(done.ReservationId);
+                if (carriesIntent)
+                {
+                    _intent.TrySetResult(done.Entries[0]);
+                }
+            }
+            else
+            {
+                decided.TrySetResult(null);
+            }
+        }
+        catch (Exception e)
+        {
+            // A refused reservation put the intent back with what was held: the next flush carries it.
+            bool refused = decided.Task.IsCompletedSuccessfully && decided.Task.Result is null;
+            decided.TrySetException(e);
+            if (carriesIntent && !refused)
+            {
+                _intent.TrySetException(e);
+            }
+        }
+    }
+
+    private async Task<(string ReservationId, IReadOnlyList<AuditEntry> Entries)?> ReserveAndAppendAsync(AuditEntryInput[] batch,
+        IReadOnlyList<Conclave.Storage.Policy.CounterReservation> reservations, DateTimeOffset now, Action<string?> decided)
+    {
+        try
+        {
+            return await _gate.ReserveAndAppendAsync(reservations, now, batch, decided, _waitToken).ConfigureAwait(false);
         }
         catch (StorageException e)
         {

@@ -15,6 +15,14 @@ namespace Conclave.Server.Policy;
 /// <summary>What the gate let through: the decision, and the counter reservation to release if signing fails.</summary>
 public sealed record PolicyGrant(ServerDecision Decision, string? ReservationId, byte[] RequestHash)
 {
+    /// <summary>
+    /// Completes when the reservation (and the decision's audit entries with it) is durable; a reservation made with a
+    /// request's held entries (<see cref="RequestAudit.FlushReservingAsync"/>) is granted while its commit is still being
+    /// made, so a server-held signature is computed during the flush. The request's next flush waits for it, so nothing
+    /// is released before it; a release (<see cref="PolicyGate.ReleaseAsync(PolicyGrant?)"/>) waits for it too.
+    /// </summary>
+    public Task ReservationDurable { get; init; } = Task.CompletedTask;
+
     public PolicyExplanation Explanation => PolicyGate.Explain(Decision);
 }
 
@@ -111,7 +119,7 @@ public sealed class PolicyGate(PolicyEngine engine, IRiskLevelSource risk, Serve
             if (await rides.FlushReservingAsync(Entries(caller, key.Id, requestHash, Operations.Name(request.Operation), d), Counters(d.Reservations), now).ConfigureAwait(false)
                 is { } provisionalReservation)
             {
-                return new PolicyGrant(d, provisionalReservation, requestHash);
+                return new PolicyGrant(d, provisionalReservation.Id, requestHash) { ReservationDurable = provisionalReservation.Durable };
             }
 
             // A cap had no room for this request: nothing was written; decide on what the store holds, as without the
@@ -142,9 +150,10 @@ public sealed class PolicyGate(PolicyEngine engine, IRiskLevelSource risk, Serve
                 throw new HeldForApprovalException(await held(d, requestHash, now, ct).ConfigureAwait(false));
         }
 
-        string? reservation = rides is not null
+        HeldReservation? riding = rides is not null
             ? await rides.FlushReservingAsync(Entries(caller, key.Id, requestHash, Operations.Name(request.Operation), d), Counters(d.Reservations), now).ConfigureAwait(false)
-            : await ReserveAsync(d.Reservations, now, ct).ConfigureAwait(false);
+            : null;
+        string? reservation = rides is not null ? riding?.Id : await ReserveAsync(d.Reservations, now, ct).ConfigureAwait(false);
         if (d.Reservations.Count > 0 && reservation is null)
         {
             var limited = d with { Outcome = DecisionOutcome.Deny, Reasons = [.. d.Reasons, "a velocity limit was reached by concurrent requests"], Reservations = [] };
@@ -152,7 +161,7 @@ public sealed class PolicyGate(PolicyEngine engine, IRiskLevelSource risk, Serve
             throw Denied(limited);
         }
 
-        return new PolicyGrant(d, reservation, requestHash);
+        return new PolicyGrant(d, reservation, requestHash) { ReservationDurable = riding?.Durable ?? Task.CompletedTask };
     }
 
     /// <summary>
@@ -196,8 +205,24 @@ public sealed class PolicyGate(PolicyEngine engine, IRiskLevelSource risk, Serve
     private static CounterReservation[] Counters(IReadOnlyList<Reservation> reservations) =>
         [.. reservations.Select(r => new CounterReservation(r.CounterKey, r.WindowSeconds, r.Native, r.Usd, r.Count, r.MaxNative, r.MaxUsd, r.MaxCount))];
 
-    /// <summary>Signing failed: gives the reserved amounts back.</summary>
-    public Task ReleaseAsync(PolicyGrant? grant) => ReleaseAsync(grant?.ReservationId, grant?.Decision.Reservations ?? []);
+    /// <summary>
+    /// Signing failed: gives the reserved amounts back, once the reservation is durable (a release that ran before the
+    /// reservation's commit would find nothing, and the commit would then spend the limit for nothing). A reservation
+    /// whose commit failed was never written: nothing to give back.
+    /// </summary>
+    public async Task ReleaseAsync(PolicyGrant? grant)
+    {
+        if (grant is null)
+        {
+            return;
+        }
+
+        await grant.ReservationDurable.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        if (grant.ReservationDurable.IsCompletedSuccessfully)
+        {
+            await ReleaseAsync(grant.ReservationId, grant.Decision.Reservations).ConfigureAwait(false);
+        }
+    }
 
     /// <summary>Gives back the reservation <paramref name="reservationId"/> made of <paramref name="reservations"/> (<see cref="ReserveAsync"/>).</summary>
     public async Task ReleaseAsync(string? reservationId, IReadOnlyList<Reservation> reservations)

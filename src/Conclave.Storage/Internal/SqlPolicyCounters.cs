@@ -144,16 +144,26 @@ internal sealed class SqlPolicyCounters(SqlStore store) : IPolicyCounterStore
         return ok ? id : null;
     }
 
+    public Task<(string ReservationId, IReadOnlyList<Audit.AuditEntry> Entries)?> TryReserveAndAppendAsync(IReadOnlyList<CounterReservation> reservations,
+        DateTimeOffset now, IReadOnlyList<Audit.AuditEntryInput> entries, CancellationToken cancellationToken = default) =>
+        TryReserveAndAppendAsync(reservations, now, entries, static _ => { }, cancellationToken);
+
     public async Task<(string ReservationId, IReadOnlyList<Audit.AuditEntry> Entries)?> TryReserveAndAppendAsync(IReadOnlyList<CounterReservation> reservations,
-        DateTimeOffset now, IReadOnlyList<Audit.AuditEntryInput> entries, CancellationToken cancellationToken = default)
+        DateTimeOffset now, IReadOnlyList<Audit.AuditEntryInput> entries, Action<string?> decided, CancellationToken cancellationToken = default)
     {
         ValidateReservations(reservations);
+        ArgumentNullException.ThrowIfNull(decided);
         string id = ReservationId(now);
 
         // The reservation runs first in the audit writer's batch transaction: the entries are written only when it holds.
-        // The guard's own cancellation is not the caller's (a batch is shared with other requests' entries).
-        IReadOnlyList<Audit.AuditEntry> written = await store.AuditLog.AppendGuardedAsync(entries,
-            (c, tx) => ReserveInAsync(c, tx, reservations, now, id, CancellationToken.None), cancellationToken).ConfigureAwait(false);
+        // The guard's own cancellation is not the caller's (a batch is shared with other requests' entries). The writer
+        // never re-runs a transaction, so the caps' outcome told here is the one the commit writes (or the call fails).
+        IReadOnlyList<Audit.AuditEntry> written = await store.AuditLog.AppendGuardedAsync(entries, async (c, tx) =>
+        {
+            bool held = await ReserveInAsync(c, tx, reservations, now, id, CancellationToken.None).ConfigureAwait(false);
+            decided(held ? id : null);
+            return held;
+        }, cancellationToken).ConfigureAwait(false);
         return written.Count == 0 ? null : (id, written);
     }
 

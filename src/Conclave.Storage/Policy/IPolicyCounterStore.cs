@@ -33,6 +33,18 @@ public interface IPolicyCounterStore
         IReadOnlyList<Audit.AuditEntryInput> entries, CancellationToken cancellationToken = default);
 
     /// <summary>
+    /// As <see cref="TryReserveAndAppendAsync(IReadOnlyList{CounterReservation}, DateTimeOffset, IReadOnlyList{Audit.AuditEntryInput}, CancellationToken)"/>,
+    /// and tells <paramref name="decided"/> the outcome of the caps as soon as they were checked, before the commit: the
+    /// reservation id when they hold (the commit then writes the reservation and the entries, or the call fails and
+    /// writes neither), null when a cap would be exceeded (nothing of it is written). Lets a caller start work that must
+    /// not be released before the commit (a signature) while the commit's flush runs. <paramref name="decided"/> is
+    /// called at most once (not at all when the transaction fails before the caps were checked), on the store's audit
+    /// writer inside its transaction: it must return at once and must not throw.
+    /// </summary>
+    Task<(string ReservationId, IReadOnlyList<Audit.AuditEntry> Entries)?> TryReserveAndAppendAsync(IReadOnlyList<CounterReservation> reservations, DateTimeOffset now,
+        IReadOnlyList<Audit.AuditEntryInput> entries, Action<string?> decided, CancellationToken cancellationToken = default);
+
+    /// <summary>
     /// Removes a reservation (signing failed): its entries under <paramref name="counterKeys"/>, the counters it was made
     /// on (the <see cref="CounterReservation.CounterKey"/>s given to the call that returned <paramref name="reservationId"/>).
     /// An entry is found by the table's key (counter, time, id), the time read from the id, so no index on the id is kept.
