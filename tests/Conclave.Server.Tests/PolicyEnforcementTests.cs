@@ -268,6 +268,80 @@ public sealed class PolicyEnforcementTests
         Assert.Equal(HttpStatusCode.Forbidden, pqStill.Status);
     }
 
+    /// <summary>
+    /// USD limits through the venue's price input: the profile names its price source, prices are posted to
+    /// POST /v1/risk/prices, and a request's USD value is its native amount times the source's fresh price. Without a
+    /// fresh price (none posted, or the latest older than risk.stalePriceSeconds) a USD limit denies; with one, the
+    /// per-transaction and the velocity USD limits hold through a real signing route (/rpc eth_signTypedData_v4), and
+    /// POST /v1/policies/evaluate decides the same.
+    /// </summary>
+    [Fact]
+    public async Task Usd_limits_use_the_fresh_price_posted_for_the_venues_price_source()
+    {
+        string profile = Path.Combine(Path.GetTempPath(), "conclave-usd-profile-" + Guid.NewGuid().ToString("N")[..10] + ".json");
+        await File.WriteAllTextAsync(profile, """
+            {"venue":"perpx","chainId":1,"contract":"0x00000000000000000000000000000000000000aa","priceSource":"ETH-USD",
+             "operations":{"settle":{"typedData":"Settlement(address account,uint256 amount)","amount":"amount","decimals":{"amount":6}}}}
+            """);
+        try
+        {
+            await using PolicyServer s = await PolicyServer.StartAsync(c =>
+            {
+                c.VenueProfiles = [profile];
+                c.Risk = new Conclave.Server.Risk.RiskSettings { StalePriceSeconds = 120 };
+            });
+            (string key, string address) = await CreateKeyAsync(s.Http);
+            await PutPolicyAsync(s, """
+                {"id":"starter","version":2,"levels":{"elevated":{"limitMultiplier":1}},
+                 "rules":[{"id":"settle","effect":"allow","match":{"principals":["admin"],"operations":["settle"],"venues":["perpx"]},
+                  "limits":{"perTransaction":{"usd":5000},"velocity":[{"id":"day","windowSeconds":86400,"sumUsd":8000,"scope":"shared"}]}}]}
+                """); // the stale price below raises the level to elevated: its limits are kept at their normal size here
+            static string Settlement(string amount) => $$"""
+                {"types":{"EIP712Domain":[{"name":"name","type":"string"},{"name":"chainId","type":"uint256"},{"name":"verifyingContract","type":"address"}],
+                  "Settlement":[{"name":"account","type":"address"},{"name":"amount","type":"uint256"}]},
+                 "primaryType":"Settlement","domain":{"name":"PerpX","chainId":1,"verifyingContract":"0x00000000000000000000000000000000000000AA"},
+                 "message":{"account":"0x1111111111111111111111111111111111111111","amount":"{{amount}}"} }
+                """;
+            async Task<JsonNode> Settle(string amount) => await RpcAsync(s.Http, "eth_signTypedData_v4", $$"""["{{address}}",{{Settlement(amount)}}]""");
+            static void Denied(JsonNode r, string reason)
+            {
+                Assert.True(r["error"]?["code"]?.GetValue<int>() == -32001, r.ToJsonString());
+                Assert.Contains(reason, r["error"]!["data"]!["reasons"]!.ToJsonString(), StringComparison.Ordinal);
+            }
+
+            async Task PostPrice(decimal price, DateTimeOffset at)
+            {
+                var posted = await SendAsync(s.Http, HttpMethod.Post, "/v1/risk/prices",
+                    $$"""{"samples":[{"source":"ETH-USD","price":{{price.ToString(System.Globalization.CultureInfo.InvariantCulture)}},"at":"{{at:yyyy-MM-ddTHH:mm:ssZ}}"}]}""");
+                Assert.True(posted.Status == HttpStatusCode.OK, posted.Text);
+            }
+
+            // No price yet: 1 ETH has no USD value, and the USD limit denies.
+            Denied(await Settle("1000000"), "no fresh price");
+
+            // A price older than the stale threshold is not fresh: still denied.
+            await PostPrice(2000m, DateTimeOffset.UtcNow.AddSeconds(-200));
+            Denied(await Settle("1000000"), "no fresh price");
+
+            // A fresh price of 2,000 USD: 2 ETH (4,000 USD) is signed; 3 ETH (6,000 USD) is above the per-transaction
+            // 5,000 USD; a second 2 ETH brings the day to 8,000 USD, and 0.5 ETH more (1,000 USD) is above the velocity limit.
+            await PostPrice(2000m, DateTimeOffset.UtcNow);
+            JsonNode two = await Settle("2000000");
+            Assert.True(two["result"] is not null, two.ToJsonString());
+            Denied(await Settle("3000000"), "per-transaction limit of 5000");
+            var ev = await SendAsync(s.Http, HttpMethod.Post, "/v1/policies/evaluate", $$"""{"key":"{{key}}","level":"normal","typedData":{{Settlement("3000000")}}}""");
+            Assert.Equal("deny", ev.Body!["levels"]!["normal"]!["decision"]!.GetValue<string>());
+            ev = await SendAsync(s.Http, HttpMethod.Post, "/v1/policies/evaluate", $$"""{"key":"{{key}}","level":"normal","typedData":{{Settlement("1000000")}}}""");
+            Assert.True(ev.Body!["levels"]!["normal"]!["decision"]!.GetValue<string>() == "allow", ev.Text);
+            Assert.NotNull((await Settle("2000000"))["result"]);
+            Denied(await Settle("500000"), "velocity limit day (8000 USD");
+        }
+        finally
+        {
+            File.Delete(profile);
+        }
+    }
+
     [Fact]
     public async Task Typed_data_matching_a_venue_profile_is_signed_through_rpc_as_that_venue_operation_under_its_rules()
     {

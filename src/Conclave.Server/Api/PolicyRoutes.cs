@@ -108,9 +108,11 @@ public static class PolicyRoutes
             };
             var byLevel = new JsonObject();
             IReadOnlyList<LoadedPolicy> policies = await engine.LoadAsync(ct).ConfigureAwait(false);
+            DateTimeOffset now = time.GetUtcNow();
+            IReadOnlyDictionary<string, decimal> prices = risk.FreshUsdPrices(now);
             foreach (RiskLevel level in levels)
             {
-                ServerDecision d = await engine.DecideAsync(request, level, time.GetUtcNow(), ct, policies).ConfigureAwait(false);
+                ServerDecision d = await engine.DecideAsync(request, level, now, ct, policies, usdPrices: prices).ConfigureAwait(false);
                 byLevel[RiskLevels.Name(level)] = JsonSerializer.SerializeToNode(PolicyGate.Explain(d), ApiJsonContext.Default.PolicyExplanation);
             }
 

@@ -11,10 +11,19 @@ public interface IRiskLevelSource
 {
     /// <summary>The level in force now, why, and since when.</summary>
     RiskState Current { get; }
+
+    /// <summary>
+    /// The USD price of each price source whose latest sample is fresh at <paramref name="now"/> (not older than the
+    /// stale-price threshold): what a USD limit multiplies a request's native amount by (docs/POLICY.md "Documents").
+    /// A source without a fresh price is absent, so a USD limit on it denies.
+    /// </summary>
+    IReadOnlyDictionary<string, decimal> FreshUsdPrices(DateTimeOffset now);
 }
 
-/// <summary>A level that never moves: used until the risk subsystem is configured.</summary>
+/// <summary>A level that never moves, and no prices: used until the risk subsystem is configured.</summary>
 public sealed class FixedRiskLevel(RiskState state) : IRiskLevelSource
 {
     public RiskState Current { get; } = state;
+
+    public IReadOnlyDictionary<string, decimal> FreshUsdPrices(DateTimeOffset now) => new Dictionary<string, decimal>(StringComparer.Ordinal);
 }

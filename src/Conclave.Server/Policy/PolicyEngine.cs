@@ -130,7 +130,8 @@ public sealed class PolicyEngine(IConclaveStore store)
     }
 
     /// <summary>
-    /// Decides a request at a risk level and time. Velocity counters are read from the store — unless
+    /// Decides a request at a risk level and time, with <paramref name="usdPrices"/> (each price source's fresh USD
+    /// price, <see cref="Api.IRiskLevelSource.FreshUsdPrices"/>; none: every USD limit denies). Velocity counters are read from the store — unless
     /// <paramref name="provisional"/> and the decision with every counter taken as empty is an allow that reserves
     /// counters, with no shadow decision beside it: that decision is returned as it is, marked
     /// <see cref="ServerDecision.Provisional"/>, and the store is not read. It is exact once its reservation holds: the
@@ -141,11 +142,11 @@ public sealed class PolicyEngine(IConclaveStore store)
     /// reservation fails, the caller must decide again without <paramref name="provisional"/>.
     /// </summary>
     public async Task<ServerDecision> DecideAsync(OperationRequest request, RiskLevel level, DateTimeOffset now, CancellationToken ct, IReadOnlyList<LoadedPolicy>? policies = null,
-        bool provisional = false)
+        bool provisional = false, IReadOnlyDictionary<string, decimal>? usdPrices = null)
     {
         ArgumentNullException.ThrowIfNull(request);
         policies ??= await LoadAsync(ct).ConfigureAwait(false);
-        var context = new EvaluationContext(level, now);
+        var context = new EvaluationContext(level, now, usdPrices);
 
         // The evaluator is pure and reads counters synchronously: evaluate with what has been read, read what it asked
         // for and was missing, and evaluate again until nothing is missing. The reservation re-checks every cap under

@@ -99,6 +99,7 @@ public sealed class PolicyGate(PolicyEngine engine, IRiskLevelSource risk, Serve
         byte[] requestHash = RequestHash(route, key.Id, caller.Principal.Id, body);
         ServerDecision d;
         RiskLevel level = risk.Current.Level;
+        IReadOnlyDictionary<string, decimal> prices = risk.FreshUsdPrices(now);
         if (caller.Method == AuthMethod.AdminToken && !config.AdminSigning)
         {
             d = new ServerDecision(DecisionOutcome.Deny, "none", [], ["admin signing is turned off (server.json adminSigning: false)"], [], [], []);
@@ -108,7 +109,7 @@ public sealed class PolicyGate(PolicyEngine engine, IRiskLevelSource risk, Serve
             // On a route that holds its audit entries the decision is audited only with its reservation (below), so a
             // provisional allow (counters taken as empty, not read) that the reservation refuses leaves no trace and is
             // decided again on the store's totals: the common case, a limit with room, reads no counter.
-            d = await Engine.DecideAsync(request, level, now, ct, provisional: RequestAudit.Current is not null).ConfigureAwait(false);
+            d = await Engine.DecideAsync(request, level, now, ct, provisional: RequestAudit.Current is not null, usdPrices: prices).ConfigureAwait(false);
         }
 
         // An allowed request that spends a velocity limit, on a route that holds its audit entries (Api.RequestAudit):
@@ -124,7 +125,7 @@ public sealed class PolicyGate(PolicyEngine engine, IRiskLevelSource risk, Serve
 
             // A cap had no room for this request: nothing was written; decide on what the store holds, as without the
             // provisional decision (another granting rule may allow it, or the deny names the limit).
-            d = await Engine.DecideAsync(request, level, now, ct).ConfigureAwait(false);
+            d = await Engine.DecideAsync(request, level, now, ct, usdPrices: prices).ConfigureAwait(false);
             rides = d.Outcome == DecisionOutcome.Allow && d.Reservations.Count > 0 ? RequestAudit.Current : null;
         }
 

@@ -28,7 +28,11 @@ public sealed record RiskInputs(
 public sealed record PriceSourceInput(string Source, double? Volatility, int Samples, DateTimeOffset? LatestAt, bool Stale);
 
 /// <summary>The level in force, what it was computed from, and the votes to leave a lockdown.</summary>
-public sealed record RiskSnapshot(RiskState State, RiskInputs Inputs, IReadOnlyList<string> LockdownExitVotes, DateTimeOffset? CanFallAfter);
+public sealed record RiskSnapshot(RiskState State, RiskInputs Inputs, IReadOnlyList<string> LockdownExitVotes, DateTimeOffset? CanFallAfter)
+{
+    /// <summary>Each price source's latest sample (the newest by its time) among those read.</summary>
+    public IReadOnlyDictionary<string, PriceSample> LatestPrices { get; init; } = new Dictionary<string, PriceSample>(StringComparer.Ordinal);
+}
 
 /// <summary>The outcome of an approver's vote to leave lockdown.</summary>
 public sealed record LockdownVote(string Outcome, RiskSnapshot Snapshot);
@@ -86,6 +90,25 @@ public sealed class RiskService : IRiskLevelSource
 
     /// <inheritdoc/>
     public RiskState Current => _snapshot.State;
+
+    /// <inheritdoc/>
+    /// <remarks>
+    /// From the last snapshot: samples posted to this replica are in it at once (the post refreshes it); another
+    /// replica's within <see cref="PollInterval"/>. Freshness is judged at <paramref name="now"/>, not at the refresh.
+    /// </remarks>
+    public IReadOnlyDictionary<string, decimal> FreshUsdPrices(DateTimeOffset now)
+    {
+        var fresh = new Dictionary<string, decimal>(StringComparer.Ordinal);
+        foreach ((string source, PriceSample latest) in _snapshot.LatestPrices)
+        {
+            if (now - latest.At <= TimeSpan.FromSeconds(Config.StalePriceSeconds))
+            {
+                fresh[source] = latest.Price;
+            }
+        }
+
+        return fresh;
+    }
 
     /// <summary>The last snapshot read (no store access).</summary>
     public RiskSnapshot Snapshot => _snapshot;
@@ -265,7 +288,10 @@ public sealed class RiskService : IRiskLevelSource
             }).ToList();
             var inputs = new RiskInputs(ParseLevel(current.ManualLevel), current.ManualBy, current.ManualReason, current.ManualAt, priceInputs, threats, culprits, demanded, demandedReasons);
             DateTimeOffset? canFall = state.Level is RiskLevel.Normal or RiskLevel.Lockdown ? null : state.LastDemandedAt + Config.CoolDown;
-            var snapshot = new RiskSnapshot(state, inputs, currentVotes, canFall);
+            var snapshot = new RiskSnapshot(state, inputs, currentVotes, canFall)
+            {
+                LatestPrices = prices.ToDictionary(p => p.Key, p => p.Value.MaxBy(x => x.At), StringComparer.Ordinal),
+            };
             _snapshot = snapshot;
             return snapshot;
         }
