@@ -15,14 +15,14 @@ namespace Conclave.Server.Api;
 /// <summary>
 /// <c>POST /v1/keys/{name}/ethereum/transactions</c>: build, sign (through policy) and optionally send an EIP-1559
 /// transaction (docs/VENUE.md). The body is <c>{"chainId","to","value"?,"data"?,"gas"?,"maxFeePerGas"?,
-/// "maxPriorityFeePerGas"?,"nonce"?,"send"?}</c>, or a typed venue operation <c>{"operation","venue","args","chainId"?,...}</c>
+/// "maxPriorityFeePerGas"?,"nonce"?,"send"?}</c>, or a typed venue operation <c>{"operation","venue","args","chainId"?,"contract"?,...}</c> (chainId and contract, when given, must be the profile's)
 /// whose calldata and contract come from the venue profile (<see cref="VenueRegistry.Build"/>).
 /// </summary>
 public static class EthereumTransactionRoutes
 {
     private static readonly HashSet<string> s_members = new(StringComparer.Ordinal)
     {
-        "chainId", "to", "value", "data", "gas", "maxFeePerGas", "maxPriorityFeePerGas", "nonce", "send", "operation", "venue", "args",
+        "chainId", "to", "value", "data", "gas", "maxFeePerGas", "maxPriorityFeePerGas", "nonce", "send", "operation", "venue", "args", "contract",
     };
 
     public static void Map(WebApplication app)
@@ -177,13 +177,20 @@ public static class EthereumTransactionRoutes
                 throw new ApiException(ProblemTypes.InvalidRequest, "args has members the operation does not take: " + string.Join(", ", built.UnknownFields));
             }
 
-            chainId = built.ChainId;
             to = EthereumAddress.TryParse(built.Contract, out byte[] contract) ? contract : throw new ApiException(ProblemTypes.InvalidRequest, "the venue profile's contract is not an address");
+
+            // "contract", like "chainId", may be given: then it must be the profile's (the caller's expectation checked, never a target).
+            if (body.TryGetProperty("contract", out JsonElement named) && !Address(named, "contract").AsSpan().SequenceEqual(contract))
+            {
+                throw new ApiException(ProblemTypes.InvalidRequest, "contract differs from the venue profile's contract");
+            }
+
+            chainId = built.ChainId;
             data = built.Calldata;
         }
-        else if (body.TryGetProperty("venue", out _) || body.TryGetProperty("args", out _))
+        else if (body.TryGetProperty("venue", out _) || body.TryGetProperty("args", out _) || body.TryGetProperty("contract", out _))
         {
-            throw new ApiException(ProblemTypes.InvalidRequest, "venue and args go with operation");
+            throw new ApiException(ProblemTypes.InvalidRequest, "venue, contract and args go with operation (a raw transaction names its target in to)");
         }
 
         if (chainId is null)

@@ -72,9 +72,18 @@ public sealed class ExampleVenueTests(ExampleVenue v) : IClassFixture<ExampleVen
         Assert.Contains(Convert.ToHexStringLower(Abi.Selector("NotKeeper()")), revert.Message, StringComparison.Ordinal);
         Assert.Equal(Abi.Wei("10"), Abi.Int(await Read("positions(address)", trader)));
 
-        // The keeper: a typed operation built from the venue profile, signed by the threshold key, mined.
+        // A typed operation may name its chain and contract, as the issue's request shape does; a contract other than the
+        // profile's is refused before anything is signed (400), and so is a contract on a raw transaction.
+        string typedShape = $$"""{"operation":"liquidate","venue":"{{ExampleVenue.VenueName}}","chainId":{{AnvilChain.ChainId}},"contract":"{{v.Engine}}","args":{"account":"{{trader}}"},"send":true}""";
+        (status, body) = await Post(keeperRoute, typedShape.Replace(v.Engine, "0x000000000000000000000000000000000000bEEF", StringComparison.Ordinal));
+        Assert.True(status == HttpStatusCode.BadRequest && body!["detail"]!.GetValue<string>().Contains("contract differs", StringComparison.Ordinal), body?.ToJsonString());
+        (status, body) = await Post(keeperRoute, $$"""{"chainId":{{AnvilChain.ChainId}},"to":"{{v.Engine}}","contract":"{{v.Engine}}","send":true}""");
+        Assert.True(status == HttpStatusCode.BadRequest, body?.ToJsonString());
+        Assert.Equal(keeperPending, await v.Chain.TransactionCountAsync(v.KeeperAddress, "pending"));
+
+        // The keeper: a typed operation built from the venue profile (chain and contract named), signed by the threshold key, mined.
         BigInteger poolBefore = Abi.Uint(await Read("pool()"));
-        (status, body) = await Post(keeperRoute, liquidate);
+        (status, body) = await Post(keeperRoute, typedShape);
         Assert.True(status == HttpStatusCode.OK, body?.ToJsonString());
         Assert.Equal(v.KeeperAddress, body!["from"]!.GetValue<string>());
         JsonNode receipt = await v.Chain.ReceiptAsync(body["hash"]!.GetValue<string>());
