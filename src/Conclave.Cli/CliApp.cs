@@ -18,6 +18,9 @@ internal static class CliApp
     /// <summary>Exit code for an environment problem (missing native library, unhealthy entropy).</summary>
     public const int ExitEnvironment = 3;
 
+    /// <summary>Exit code for a signing request the server's policy holds for approval (nothing signed yet; the line names the request).</summary>
+    public const int ExitHeld = 4;
+
     public static RootCommand BuildRoot()
     {
         var root = new RootCommand("Conclave: key management for on-chain derivatives venues (threshold signing, HSMs, deterministic wallets).");
@@ -111,6 +114,7 @@ internal static class CliApp
             CliUsageException u => (u.Message, ExitUsage),
             Bench.BenchFailedException b => ($"bench: {b.Message}", 1),
             Conclave.Client.ConclaveApiException a => ($"server: {a.Detail} ({a.Type})", ExitUsage),
+            Conclave.Client.ConclaveRequestHeldException h => ($"held for approval: request {h.Held?.RequestId} (expires {h.Held?.ExpiresAt:O}); approvers vote on it, and GET /v1/requests/{{id}} shows its signature once executed", ExitHeld),
             HttpRequestException h => ($"network: {h.Message}", ExitEnvironment),
             Conclave.Node.Config.ConfigException c => (c.Message, ExitUsage),
             Conclave.Crypto.Aead.EnvelopeException x => ($"a sealed file could not be opened: {x.Message}", ExitUsage),

@@ -27,6 +27,23 @@ public sealed class ConclaveApiException : Exception
 }
 
 /// <summary>
+/// A signing request the server's policy holds for approval (HTTP 202): nothing was signed yet. <see cref="Held"/> names
+/// the request; <see cref="ConclaveClient.WaitForSignatureAsync"/> waits for its approvers and returns the signature.
+/// </summary>
+public sealed class ConclaveRequestHeldException : Exception
+{
+    public ConclaveRequestHeldException() { }
+
+    public ConclaveRequestHeldException(string message) : base(message) { }
+
+    public ConclaveRequestHeldException(string message, Exception innerException) : base(message, innerException) { }
+
+    public ConclaveRequestHeldException(HeldRequest held) : base($"the request is held for approval as {held?.RequestId} until {held?.ExpiresAt:O}") => Held = held;
+
+    public HeldRequest? Held { get; }
+}
+
+/// <summary>
 /// Typed async client for the Conclave REST API v1. Give it the server URL and the bearer token; every method throws
 /// <see cref="ConclaveApiException"/> with the server's problem on an error response.
 /// </summary>
@@ -107,7 +124,21 @@ public sealed partial class ConclaveClient : IDisposable
 
     public Task<KeyVersions> GetKeyVersionsAsync(string name, CancellationToken ct = default) => GetAsync($"v1/keys/{Esc(name)}/versions", J.KeyVersions, ct);
 
-    public Task<SignResult> SignAsync(string name, SignRequest request, CancellationToken ct = default) => PostAsync($"v1/keys/{Esc(name)}/sign", request, J.SignRequest, J.SignResult, ct);
+    /// <summary>
+    /// Signs through <c>POST /v1/keys/{name}/sign</c>. A request the policy holds for approval (HTTP 202) throws
+    /// <see cref="ConclaveRequestHeldException"/> with the held request's id: wait for it with
+    /// <see cref="WaitForSignatureAsync"/>.
+    /// </summary>
+    public async Task<SignResult> SignAsync(string name, SignRequest request, CancellationToken ct = default)
+    {
+        using HttpResponseMessage r = await _http.PostAsJsonAsync(new Uri($"v1/keys/{Esc(name)}/sign", UriKind.Relative), request, J.SignRequest, ct).ConfigureAwait(false);
+        if (r.StatusCode == System.Net.HttpStatusCode.Accepted)
+        {
+            throw new ConclaveRequestHeldException(await ReadAsync(r, J.HeldRequest, ct).ConfigureAwait(false));
+        }
+
+        return await ReadAsync(r, J.SignResult, ct).ConfigureAwait(false);
+    }
 
     public Task<SignBatchResult> SignBatchAsync(string name, IReadOnlyList<SignRequest> items, CancellationToken ct = default) =>
         PostAsync($"v1/keys/{Esc(name)}/sign/batch", new SignBatchRequest(items), J.SignBatchRequest, J.SignBatchResult, ct);

@@ -30,6 +30,17 @@ public sealed record SignRequest(string? Message = null, string? Digest = null, 
 /// <summary>A signature: it verifies under <see cref="OutputKey"/> when present (taproot key path), else under <see cref="PublicKey"/>.</summary>
 public sealed record SignResult(string Signature, int? RecoveryId, string PublicKey, int KeyVersion, string? Path = null, string? OutputKey = null);
 
+/// <summary>A request the server's policy holds for approval (HTTP 202 from a sign route): <c>GET /v1/requests/{id}</c> follows it.</summary>
+public sealed record HeldRequest(string RequestId, string Status, string RequestHash, DateTimeOffset ExpiresAt);
+
+/// <summary>
+/// A held request as <c>GET /v1/requests/{id}</c> shows it: status pending, approved, rejected, executed, failed or
+/// expired; once executed, <see cref="Result"/> is the sign route's answer (or <c>{"error"}</c> when signing after the
+/// approval failed).
+/// </summary>
+public sealed record RequestStatus(string RequestId, string Status, string? KeyId, string? Operation, string? Requester, string RequestHash, string? PolicyHash,
+    DateTimeOffset CreatedAt, DateTimeOffset ExpiresAt, System.Text.Json.JsonElement? Result = null);
+
 public sealed record SignBatchRequest(IReadOnlyList<SignRequest> Items);
 
 public sealed record SignBatchItem(SignResult? Result, Problem? Error);
@@ -113,6 +124,8 @@ public sealed record Problem(string Type, string Title, int Status, string Detai
 [JsonSerializable(typeof(KeyVersions))]
 [JsonSerializable(typeof(SignRequest))]
 [JsonSerializable(typeof(SignResult))]
+[JsonSerializable(typeof(HeldRequest))]
+[JsonSerializable(typeof(RequestStatus))]
 [JsonSerializable(typeof(SignBatchRequest))]
 [JsonSerializable(typeof(SignBatchResult))]
 [JsonSerializable(typeof(DeriveRequest))]

@@ -12,7 +12,7 @@ namespace Conclave.Server.Tests;
 /// </summary>
 public sealed class PolicyCliTests
 {
-    private static (int Exit, string Out, string Err) Cli(PolicyServer s, params string[] args)
+    internal static (int Exit, string Out, string Err) Cli(PolicyServer s, params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         psi.ArgumentList.Add(RepoPaths.CliDll);
