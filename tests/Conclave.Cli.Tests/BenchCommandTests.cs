@@ -175,6 +175,9 @@ public sealed class BenchCommandTests : IDisposable
         Assert.Equal("mpc", dkls["family"]!.GetValue<string>());
         Assert.True(dkls["keyGenerationMs"]!.GetValue<double>() > 0, "no DKG time");
         Assert.True(dkls["nodeBytesPerSignature"]!.GetValue<double>() > 0, "no coordinator-node bytes");
+        // What one signer sends (its round messages to its peer and its share): at most half of what crosses the coordinator's sockets.
+        double party = dkls["partyBytesPerSignature"]!.GetValue<double>();
+        Assert.True(party > 0 && party <= dkls["nodeBytesPerSignature"]!.GetValue<double>() / 2, $"a signer's bytes: {party}");
         Assert.Equal(64, dkls["signatureBytes"]!.GetValue<int>());
 
         // Online DKLs23 signing from the presignature pool through the same REST route: every timed signature used a
@@ -187,6 +190,7 @@ public sealed class BenchCommandTests : IDisposable
         Assert.True(presigned["presignMs"]!.GetValue<double>() > 0, "no presign time");
         Assert.True(presigned["concurrentPerSecond"]!.GetValue<double>() > 0);
         Assert.True(presigned["nodeBytesPerSignature"]!.GetValue<double>() > 0, "no coordinator-node bytes");
+        Assert.True(presigned["partyBytesPerSignature"]!.GetValue<double>() > 0, "no bytes from a presigned signer");
         Assert.True(presigned["nodeBytesPerSignature"]!.GetValue<double>() < dkls["nodeBytesPerSignature"]!.GetValue<double>(), "one online round sends less than three rounds");
         Assert.True(presigned["cpuUsPerSignature"]!.GetValue<double>() > 0, "no CPU per presigned signature (server and node processes)");
         Assert.Contains("presigned halves per node online step", presigned["note"]!.GetValue<string>(), StringComparison.Ordinal);

@@ -99,6 +99,13 @@ internal sealed class BenchRow
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public double? NodeBytesPerSignature { get; set; }
 
+    /// <summary>
+    /// For threshold cluster rows: the most protocol bytes one node sent per signature (its step replies: its shares and
+    /// its messages to its peers, which the server relays), i.e. what a signing party sends. Null otherwise.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public double? PartyBytesPerSignature { get; set; }
+
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public double? RestBytesPerSignature { get; set; }
 

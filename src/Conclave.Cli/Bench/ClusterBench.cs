@@ -613,6 +613,7 @@ internal static class ClusterBench
         const int BytesSample = 20;
         await signer.SignAsync().ConfigureAwait(false);
         long nodeBytesBefore = NodeBytes(cluster, n);
+        long[] sentBefore = SentByNode(cluster, n);
         long restBefore = signer.RestBytes;
         for (int i = 0; i < BytesSample; i++)
         {
@@ -620,6 +621,7 @@ internal static class ClusterBench
         }
 
         double nodeBytesPerSignature = (NodeBytes(cluster, n) - nodeBytesBefore) / (double)BytesSample;
+        double partyBytesPerSignature = MostSentPerSignature(sentBefore, SentByNode(cluster, n), BytesSample);
         double restBytesPerSignature = (signer.RestBytes - restBefore) / (double)BytesSample;
         (Latency sign, Latency policyPart) = await SignTimingPolicyAsync(ctx, metrics, signer.SignAsync).ConfigureAwait(false);
         var cpu = CpuClock.Start(nodes, n, coordinator);
@@ -643,7 +645,8 @@ internal static class ClusterBench
             Id = id, Family = threshold ? "mpc" : "single-key", Scheme = scheme, Shape = threshold ? $"{t}-of-{n}" : "1-of-1", Where = "cluster-rest",
             KeyGenerationMs = keygenMs, Sign = sign, ConcurrentPerSecond = concurrent, Concurrency = ctx.Settings.Concurrency,
             VerifyUs = verifyLatency.P50Us, SignatureBytes = signature.Length, CpuUsPerSignature = cpuPerSignature,
-            NodeBytesPerSignature = threshold ? nodeBytesPerSignature : null, RestBytesPerSignature = restBytesPerSignature,
+            NodeBytesPerSignature = threshold ? nodeBytesPerSignature : null, PartyBytesPerSignature = threshold ? partyBytesPerSignature : null,
+            RestBytesPerSignature = restBytesPerSignature,
             SecurityProfile = threshold
                 ? $"{t} of the {n} signer nodes (each holds one share under its own key-encryption key); the server holds no share"
                 : "the server (its store's key-encryption key and the host it runs on)",
@@ -713,8 +716,10 @@ internal static class ClusterBench
         int sequential = pool / 2, concurrent = pool - sequential - 1;
         long presignedBefore = dkls.PresignedSignatures;
         long nodeBytesBefore = NodeBytes(cluster, n);
+        long[] sentBefore = SentByNode(cluster, n);
         await signer.SignAsync().ConfigureAwait(false); // not timed: the wire bytes of exactly one presigned signature
         double nodeBytesPerSignature = NodeBytes(cluster, n) - nodeBytesBefore;
+        double partyBytesPerSignature = MostSentPerSignature(sentBefore, SentByNode(cluster, n), 1);
         double restBytesPerSignature = signer.RestBytes;
         var samples = new List<double>(sequential);
         for (int i = 0; i < sequential; i++)
@@ -756,7 +761,7 @@ internal static class ClusterBench
             Id = id, Family = "mpc", Operation = "sign-presigned", Scheme = Dkls, Shape = $"{t}-of-{n}", Where = "cluster-rest",
             Sign = Latency.From(samples), ConcurrentPerSecond = perSecond, Concurrency = Math.Min(ctx.Settings.Concurrency, concurrent),
             VerifyUs = ctx.Sampler.Sequential(() => verify()).P50Us, SignatureBytes = signature.Length, PresignMs = presignMs, CpuUsPerSignature = cpuPerSignature,
-            NodeBytesPerSignature = nodeBytesPerSignature, RestBytesPerSignature = restBytesPerSignature,
+            NodeBytesPerSignature = nodeBytesPerSignature, PartyBytesPerSignature = partyBytesPerSignature, RestBytesPerSignature = restBytesPerSignature,
             SecurityProfile = $"{t} of the {n} signer nodes (each holds one share under its own key-encryption key); the server holds no share",
             Note = string.Create(System.Globalization.CultureInfo.InvariantCulture,
                 $"POST /v1/keys/{{name}}/sign answered from the presignature pool (dklsPresignPoolSize {pool}): one online round to t nodes; {sequential} signatures one at a time, {concurrent} concurrently, every one from a presignature; presigning (rounds 1-3 ahead of time, in the background) took {presignMs:N1} ms per presignature; {pool} presigned signatures made untimed first (warm-up){coalesced}"),
@@ -870,6 +875,12 @@ internal static class ClusterBench
 
         throw new BenchFailedException($"{operation} of a {scheme} key did not finish within 120 s");
     }
+
+    /// <summary>The protocol bytes each node 1..n has sent so far (its step replies).</summary>
+    private static long[] SentByNode(Cluster cluster, int n) => [.. Enumerable.Range(1, n).Select(i => cluster.Node((uint)i).BytesReceived)];
+
+    /// <summary>The most bytes one node sent between two readings of <see cref="SentByNode"/>, per signature.</summary>
+    private static double MostSentPerSignature(long[] before, long[] after, int signatures) => before.Zip(after, (b, a) => a - b).Max() / (double)signatures;
 
     private static long NodeBytes(Cluster cluster, int n)
     {

@@ -88,7 +88,9 @@ internal static class Comparison
         sb.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (BenchRow r in report.Rows.Where(r => r.Family is not (RotationFamily or PolicyFamily)))
         {
-            string wire = r.NodeBytesPerSignature is double nb ? $"{nb:N0} nodes + {r.RestBytesPerSignature:N0} REST" : r.RestBytesPerSignature is double rb ? $"{rb:N0} REST" : "-";
+            string wire = r.NodeBytesPerSignature is double nb
+                ? $"{nb:N0} nodes{(r.PartyBytesPerSignature is double pb ? $" ({pb:N0} sent by a signer)" : "")} + {r.RestBytesPerSignature:N0} REST"
+                : r.RestBytesPerSignature is double rb ? $"{rb:N0} REST" : "-";
             string concurrent = r.ConcurrentPerSecond > 0 ? string.Create(inv, $"{r.ConcurrentPerSecond:N0} ({r.Concurrency})") : "-";
             sb.AppendLine(inv, $"| `{r.Id}` | {r.Where} | {(r.KeyGenerationMs > 0 ? $"{r.KeyGenerationMs:N1} ms" : "-")} | {Format.Duration(r.Sign.P50Us)} | {Format.Duration(r.Sign.P95Us)} | {Format.Duration(r.Sign.P99Us)} | {r.SequentialPerSecond:N0} | {concurrent} | {(r.VerifyUs > 0 ? Format.Duration(r.VerifyUs) : "-")} | {(r.SignatureBytes > 0 ? $"{r.SignatureBytes} B" : "-")} | {wire} | {r.RatioToBaseline:N1} |");
         }
