@@ -241,7 +241,9 @@ public sealed class PolicyCliTests
                 Assert.DoesNotContain(alicesPrivate, r.Out, StringComparison.Ordinal);
             }
 
-            OneLineError(CliWith(s, new Dictionary<string, string> { ["CONCLAVE_CREDENTIAL_FILE"] = open }, "approvals", "approve", third), "$CONCLAVE_CREDENTIAL_FILE " + open);
+            var fromVariable = CliWith(s, new Dictionary<string, string> { ["CONCLAVE_CREDENTIAL_FILE"] = open }, "approvals", "approve", third);
+            Assert.Equal(2, fromVariable.Exit);
+            OneLineError(fromVariable, "$CONCLAVE_CREDENTIAL_FILE " + open);
             Assert.Equal("pending", (await ShowAsync(third))["status"]!.GetValue<string>());
         }
         finally
