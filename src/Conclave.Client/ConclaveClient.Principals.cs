@@ -51,6 +51,24 @@ public sealed partial class ConclaveClient
         return new ConclaveClient(new HttpClient(handler) { BaseAddress = baseAddress, Timeout = timeout ?? TimeSpan.FromSeconds(100) }, ownsHttpClient: true);
     }
 
+    /// <summary>
+    /// A client that signs every request as the principal holding <paramref name="key"/> under <paramref name="keyId"/>
+    /// (<see cref="AgentSigningHandler"/>) and takes the key: disposing the client disposes it. With
+    /// <paramref name="trustedRoot"/>, an HTTPS server's certificate must chain to that root rather than to the system's
+    /// roots (the host name must still match). For a caller that holds the key only as long as the client, such as the CLI.
+    /// </summary>
+    public static ConclaveClient ForAgentOwningKey(Uri baseAddress, HttpSigningKey key, string keyId,
+        System.Security.Cryptography.X509Certificates.X509Certificate2? trustedRoot = null, TimeSpan? timeout = null)
+    {
+        ArgumentNullException.ThrowIfNull(baseAddress);
+        ArgumentNullException.ThrowIfNull(key);
+        var handler = new AgentSigningHandler(key, keyId) { InnerHandler = trustedRoot is null ? new SocketsHttpHandler() : TrustingHandler(trustedRoot) };
+        return new ConclaveClient(new HttpClient(handler) { BaseAddress = baseAddress, Timeout = timeout ?? TimeSpan.FromSeconds(100) }, ownsHttpClient: true)
+        {
+            _ownedKey = key,
+        };
+    }
+
     public Task<PrincipalInfo> CreatePrincipalAsync(CreatePrincipalRequest request, CancellationToken ct = default) =>
         PostAsync("v1/principals", request, P.CreatePrincipalRequest, P.PrincipalInfo, ct);
 

@@ -52,6 +52,9 @@ public sealed partial class ConclaveClient : IDisposable
     private readonly HttpClient _http;
     private readonly bool _ownsHttp;
 
+    /// <summary>The signing key a client made by <see cref="ForAgentOwningKey"/> took; disposed with the client.</summary>
+    private IDisposable? _ownedKey;
+
     public ConclaveClient(Uri baseAddress, string token, TimeSpan? timeout = null)
         : this(new HttpClient { BaseAddress = baseAddress, Timeout = timeout ?? TimeSpan.FromSeconds(100) }, token, ownsHttpClient: true)
     {
@@ -381,5 +384,8 @@ public sealed partial class ConclaveClient : IDisposable
         {
             _http.Dispose();
         }
+
+        _ownedKey?.Dispose();
+        _ownedKey = null;
     }
 }

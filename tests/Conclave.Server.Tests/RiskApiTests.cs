@@ -666,6 +666,60 @@ public sealed class RiskApiTests
         Assert.EndsWith("(https://conclave.dev/problems/forbidden)", line, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// <c>conclave risk exit-lockdown</c> as two of the approvers server.json lists, each signing their vote with their own
+    /// credential (--credential): the first is recorded, the second waits for the cool-down, after which lockdown is left for
+    /// stressed; an approver principal not listed in server.json is refused in one line.
+    /// </summary>
+    [Fact]
+    public async Task Cli_exit_lockdown_signed_by_listed_approvers()
+    {
+        var clock = new ManualClock(T0);
+        await using Server s = await StartAsync(NewDir(), clock);
+        string dir = Path.Combine(Path.GetTempPath(), "conclave-risk-cli-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(dir);
+        var made = new List<PrincipalCredentialFiles.Made>();
+        try
+        {
+            foreach (string id in new[] { "alice", "bob", "mallory" })
+            {
+                made.Add(await PrincipalCredentialFiles.PersonAsync(s.Http, dir, id, algorithm: id == "bob" ? "ecdsa-p256-sha256" : "ed25519"));
+            }
+
+            Assert.Equal(HttpStatusCode.OK, (await s.SendAsync(HttpMethod.Put, "/v1/risk", """{"level":"lockdown","reason":"oracle outage"}""")).Status);
+            Assert.Equal(HttpStatusCode.OK, (await s.SendAsync(HttpMethod.Put, "/v1/risk", """{"level":"normal","reason":"oracle back"}""")).Status);
+
+            (int exit, string output, string error) = Cli(s, "risk", "exit-lockdown", "--credential", made[2].Path);
+            Assert.Equal(2, exit);
+            Assert.Contains("only the approvers listed in server.json", Assert.Single(error.Trim().Split('\n')), StringComparison.Ordinal);
+
+            (exit, output, error) = Cli(s, "risk", "exit-lockdown", "--credential", made[0].Path);
+            Assert.True(exit == 0, error);
+            Assert.Matches(@"(?m)^vote: recorded$", output);
+            Assert.Matches(@"(?m)^lockdown exit +1 of 2 vote\(s\): alice$", output);
+            (exit, output, error) = Cli(s, "risk", "exit-lockdown", "--credential", made[1].Path, "--json");
+            Assert.True(exit == 0, error);
+            JsonNode vote = JsonNode.Parse(output)!;
+            Assert.Equal("waiting-cool-down", vote["outcome"]!.GetValue<string>());
+            Assert.Equal(["alice", "bob"], vote["risk"]!["lockdownExit"]!["votes"]!.AsArray().Select(v => v!.GetValue<string>()).Order());
+
+            clock.Now = T0.AddMinutes(30);
+            (exit, output, error) = Cli(s, "risk", "show", "--credential", made[0].Path);
+            Assert.True(exit == 0, error);
+            Assert.Matches(@"(?m)^level +stressed$", output);
+            Assert.Contains("left lockdown with the approval of 2 approver(s)", output, StringComparison.Ordinal);
+        }
+        finally
+        {
+            foreach (PrincipalCredentialFiles.Made m in made)
+            {
+                m.Key.Dispose();
+            }
+
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     private static (int Exit, string Out, string Err) Cli(Server s, params string[] args)
     {
         var psi = new System.Diagnostics.ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };

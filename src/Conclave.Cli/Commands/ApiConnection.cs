@@ -10,11 +10,17 @@ namespace Conclave.Cli.Commands;
 /// $CONCLAVE_SERVER, else the one in --data DIR (the folder `conclave up` made), else the one the last `conclave up`
 /// recorded (<see cref="UpRecord"/>), else http://127.0.0.1:8080. The token: $CONCLAVE_TOKEN or --token-file, else
 /// $CONCLAVE_TOKEN_FILE, else DIR/server/data/admin-token for --data DIR, else ./.data/server/data/admin-token when it
-/// exists, else the token file the last `conclave up` recorded. --json prints JSON for scripts.
+/// exists, else the token file the last `conclave up` recorded. A principal's credential instead of the token:
+/// --credential FILE, else $CONCLAVE_CREDENTIAL_FILE when neither --token-file nor --data is given; the requests are
+/// then signed as that principal (RFC 9421, <see cref="AgentSigningHandler"/>) and carry no token. --json prints JSON
+/// for scripts.
 /// </summary>
 internal sealed class ApiConnection
 {
     private const string DefaultServer = "http://127.0.0.1:8080";
+
+    /// <summary>The environment variable naming a credential file to sign with when no option names who the caller is.</summary>
+    public const string CredentialVariable = "CONCLAVE_CREDENTIAL_FILE";
 
     public Option<string?> Server { get; } = new("--server")
     {
@@ -24,6 +30,11 @@ internal sealed class ApiConnection
     public Option<string?> TokenFile { get; } = new("--token-file")
     {
         Description = "File holding the bearer token (default: $CONCLAVE_TOKEN, $CONCLAVE_TOKEN_FILE, the token in --data, ./.data, or the last 'conclave up').",
+    };
+
+    public Option<string?> Credential { get; } = new("--credential")
+    {
+        Description = $"Act as a principal (an approver, an agent): its credential file, as 'conclave agents add --key-out' writes it, readable by its owner only; requests are signed with its key (RFC 9421) instead of sending a token (default: ${CredentialVariable} unless --token-file or --data is given).",
     };
 
     public Option<string?> Data { get; } = new("--data")
@@ -43,6 +54,7 @@ internal sealed class ApiConnection
     {
         command.Options.Add(Server);
         command.Options.Add(TokenFile);
+        command.Options.Add(Credential);
         if (withData)
         {
             command.Options.Add(Data);
@@ -81,6 +93,36 @@ internal sealed class ApiConnection
             throw new CliUsageException("--server must be an http(s) URL");
         }
 
+        System.Security.Cryptography.X509Certificates.X509Certificate2? root = null;
+        if (uri.Scheme == "https")
+        {
+            string? ca = parse.GetValue(Ca) ?? dataCa ?? Environment.GetEnvironmentVariable("CONCLAVE_CA")
+                ?? (parse.GetValue(Server) is null && Environment.GetEnvironmentVariable("CONCLAVE_SERVER") is null ? (record ??= UpRecord.Read())?.CaFile : null);
+            if (ca is not null)
+            {
+                if (!File.Exists(ca))
+                {
+                    throw new CliUsageException($"--ca {ca}: no such file");
+                }
+
+                root = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPem(File.ReadAllText(ca));
+            }
+        }
+
+        if (CredentialFile(parse, data) is { } credential)
+        {
+            (Conclave.Policy.HttpSignatures.HttpSigningKey key, string keyId, _) = PrincipalCredential.Load(credential.Path, credential.Source);
+            try
+            {
+                return ConclaveClient.ForAgentOwningKey(uri, key, keyId, root);
+            }
+            catch
+            {
+                key.Dispose();
+                throw;
+            }
+        }
+
         string? file = parse.GetValue(TokenFile) ?? dataToken;
         string? token = file is null ? Environment.GetEnvironmentVariable("CONCLAVE_TOKEN") : null;
         if (string.IsNullOrEmpty(token))
@@ -102,22 +144,26 @@ internal sealed class ApiConnection
             token = File.ReadAllText(file).Trim();
         }
 
-        if (uri.Scheme == "https")
-        {
-            string? ca = parse.GetValue(Ca) ?? dataCa ?? Environment.GetEnvironmentVariable("CONCLAVE_CA")
-                ?? (parse.GetValue(Server) is null && Environment.GetEnvironmentVariable("CONCLAVE_SERVER") is null ? (record ??= UpRecord.Read())?.CaFile : null);
-            if (ca is not null)
-            {
-                if (!File.Exists(ca))
-                {
-                    throw new CliUsageException($"--ca {ca}: no such file");
-                }
+        return root is null ? new ConclaveClient(uri, token!) : new ConclaveClient(uri, token!, root);
+    }
 
-                return new ConclaveClient(uri, token!, System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPem(File.ReadAllText(ca)));
-            }
+    /// <summary>
+    /// The credential file to sign with, and where it was named: --credential (never together with --token-file), else
+    /// $CONCLAVE_CREDENTIAL_FILE unless --token-file or --data names the token; null for the token.
+    /// </summary>
+    private (string Path, string Source)? CredentialFile(ParseResult parse, string? data)
+    {
+        string? option = parse.GetResult(Credential) is null ? null : parse.GetValue(Credential);
+        string? tokenFile = parse.GetResult(TokenFile) is null ? null : parse.GetValue(TokenFile);
+        if (option is not null)
+        {
+            return tokenFile is not null
+                ? throw new CliUsageException("--credential and --token-file both say who you are: pass one of them")
+                : string.IsNullOrWhiteSpace(option) ? throw new CliUsageException("--credential needs a file") : (option, "--credential");
         }
 
-        return new ConclaveClient(uri, token!);
+        string? variable = Environment.GetEnvironmentVariable(CredentialVariable);
+        return tokenFile is null && data is null && !string.IsNullOrEmpty(variable) ? (variable, "$" + CredentialVariable) : null;
     }
 
     public static void PrintJson<T>(T value) =>

@@ -235,7 +235,9 @@ internal static class PoliciesCommand
     {
         var api = new ApiConnection();
         var id = new Argument<string>("id") { Description = "Request id (req-…)." };
-        var cmd = new Command(name, approve ? "Approve a held request (over its request hash and policy hash, as the server shows them)." : "Reject a held request (final).");
+        var cmd = new Command(name, (approve
+            ? "Approve a held request (over its request hash and policy hash, as the server shows them)."
+            : "Reject a held request (final).") + " The vote is an approver's: pass --credential FILE (or set $" + ApiConnection.CredentialVariable + ") to sign it with their key.");
         cmd.Arguments.Add(id);
         api.AddTo(cmd);
         cmd.SetAction(async (parse, ct) =>

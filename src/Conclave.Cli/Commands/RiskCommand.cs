@@ -7,7 +7,7 @@ namespace Conclave.Cli.Commands;
 /// <summary>
 /// <c>conclave risk show|set|exit-lockdown</c>: the venue's risk level (docs/POLICY.md "Risk levels", docs/API.md
 /// "Risk level"). <c>set LEVEL</c> sets the manual level (a floor; roles admin or operator); <c>exit-lockdown</c> is the
-/// caller's vote to leave lockdown (a configured lockdown-exit approver).
+/// caller's vote to leave lockdown (a configured lockdown-exit approver, signing with their credential: --credential).
 /// </summary>
 internal static class RiskCommand
 {
@@ -63,7 +63,7 @@ internal static class RiskCommand
     private static Command ExitCmd()
     {
         var api = new ApiConnection();
-        var cmd = new Command("exit-lockdown", "Vote to leave lockdown (a configured lockdown-exit approver); lockdown is left for stressed once k approvers voted and the cool-down is over.");
+        var cmd = new Command("exit-lockdown", "Vote to leave lockdown as a configured lockdown-exit approver, signing with their key (--credential FILE or $" + ApiConnection.CredentialVariable + "); lockdown is left for stressed once k approvers voted and the cool-down is over.");
         api.AddTo(cmd);
         cmd.SetAction(async (parse, ct) =>
         {
