@@ -87,6 +87,28 @@ public sealed partial class UpCommandTests
             Assert.True(exit == 0, output + error);
             Assert.Contains(name, output, StringComparison.Ordinal);
 
+            // The starter policy is editable: a change is held for the development approver (server.json policyChanges,
+            // written by conclave up), whose credential conclave up made; its one vote applies the change.
+            string approver = Path.Combine(data, "server", "dev-approver.json");
+            lock (lines)
+            {
+                Assert.Contains(lines, l => l.StartsWith("policy-change approver credential: " + approver, StringComparison.Ordinal));
+            }
+
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(approver));
+            string tightened = Path.Combine(state, "starter-v2.json");
+            await File.WriteAllTextAsync(tightened, Conclave.Server.Hosting.LocalClusterLayout.StarterPolicyJson
+                .Replace("\"version\": 1", "\"version\": 2", StringComparison.Ordinal).Replace(", \"hedge\"]", "]", StringComparison.Ordinal));
+            (exit, output, error) = CliIn(state, "policies", "put", tightened, "--data", data);
+            Assert.True(exit == 0, output + error);
+            string requestId = System.Text.RegularExpressions.Regex.Match(output, "request (req-[0-9a-f]+)").Groups[1].Value;
+            Assert.False(string.IsNullOrEmpty(requestId), output);
+            (exit, output, error) = CliIn(state, "approvals", "approve", requestId, "--credential", approver, "--data", data);
+            Assert.True(exit == 0, output + error);
+            (exit, output, error) = CliIn(state, "policies", "get", "starter", "--data", data, "--json");
+            Assert.True(exit == 0, output + error);
+            Assert.Contains("\"version\":2", output.Replace(" ", "", StringComparison.Ordinal), StringComparison.Ordinal);
+
             // Without the development CA the certificate is not trusted; plain HTTP is not served on that port.
             using var untrusting = new HttpClient();
             HttpRequestException e = await Assert.ThrowsAsync<HttpRequestException>(() => untrusting.GetAsync(new Uri($"https://127.0.0.1:{apiPort}/readyz")));

@@ -66,22 +66,14 @@ internal static class AgentsCommand
                 throw new CliUsageException($"--key-out {file}: its folder does not exist");
             }
 
-            (byte[] privateKey, byte[] publicKey) = NewKeyPair(alg);
+            (byte[] privateKey, byte[] publicKey) = PrincipalCredential.NewKeyPair(alg);
             try
             {
                 using ConclaveClient client = api.Connect(parse);
                 PrincipalInfo p = await client.CreatePrincipalAsync(new CreatePrincipalRequest(agentId, "agent", null,
                     new ScopeInfo(parse.GetValue(keys) ?? [], parse.GetValue(labels) ?? [], parse.GetValue(ops) ?? [])), ct).ConfigureAwait(false);
                 CredentialInfo c = await client.AddCredentialAsync(p.Id, new AddCredentialRequest(alg, Convert.ToBase64String(publicKey), null, parse.GetValue(lease)), ct).ConfigureAwait(false);
-                var doc = new JsonObject
-                {
-                    ["principal"] = p.Id,
-                    ["keyId"] = c.KeyId,
-                    ["algorithm"] = alg,
-                    ["privateKey"] = Convert.ToBase64String(privateKey),
-                    ["publicKey"] = c.PublicKey,
-                };
-                Conclave.Storage.OwnerOnly.WriteAllText(file, doc.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+                PrincipalCredential.Write(file, p.Id, c.KeyId, alg, privateKey, c.PublicKey);
                 if (parse.GetValue(api.Json))
                 {
                     ApiConnection.PrintJson(c);
@@ -186,17 +178,4 @@ internal static class AgentsCommand
     }
 
     /// <summary>A new key pair: the Ed25519 seed (RFC 8032) or the P-256 PKCS#8 private key, and the raw public key.</summary>
-    private static (byte[] PrivateKey, byte[] PublicKey) NewKeyPair(string algorithm)
-    {
-        if (algorithm == "ed25519")
-        {
-            byte[] seed = RandomNumberGenerator.GetBytes(32);
-            using HttpSigningKey k = HttpSigningKey.Ed25519FromSeed(seed);
-            return (seed, [.. k.PublicKey.PublicKey]);
-        }
-
-        using var ecdsa = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        ECParameters p = ecdsa.ExportParameters(false);
-        return (ecdsa.ExportPkcs8PrivateKey(), [0x04, .. p.Q.X!, .. p.Q.Y!]);
-    }
 }

@@ -193,4 +193,33 @@ internal static class PrincipalCredential
             throw new CliUsageException($"{where}: publicKey is not the public key of privateKey");
         }
     }
+
+    /// <summary>A new key pair for a credential: the private key as the file holds it (Ed25519 seed, P-256 PKCS#8; the caller zeroes it) and the public key as the server registers it.</summary>
+    public static (byte[] PrivateKey, byte[] PublicKey) NewKeyPair(string algorithm)
+    {
+        if (algorithm == "ed25519")
+        {
+            byte[] seed = RandomNumberGenerator.GetBytes(32);
+            using HttpSigningKey k = HttpSigningKey.Ed25519FromSeed(seed);
+            return (seed, [.. k.PublicKey.PublicKey]);
+        }
+
+        using var ecdsa = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        ECParameters p = ecdsa.ExportParameters(false);
+        return (ecdsa.ExportPkcs8PrivateKey(), [0x04, .. p.Q.X!, .. p.Q.Y!]);
+    }
+
+    /// <summary>Writes a credential file (readable by its owner only) in the format <see cref="Load"/> reads.</summary>
+    public static void Write(string file, string principal, string keyId, string algorithm, byte[] privateKey, string publicKeyBase64)
+    {
+        var doc = new System.Text.Json.Nodes.JsonObject
+        {
+            ["principal"] = principal,
+            ["keyId"] = keyId,
+            ["algorithm"] = algorithm,
+            ["privateKey"] = Convert.ToBase64String(privateKey),
+            ["publicKey"] = publicKeyBase64,
+        };
+        Conclave.Storage.OwnerOnly.WriteAllText(file, doc.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+    }
 }

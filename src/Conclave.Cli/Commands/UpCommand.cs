@@ -74,6 +74,7 @@ internal static partial class UpCommand
         Console.WriteLine(created ? $"created a {threshold}-of-{nodes} development cluster in {layout.DataDir}" : $"using the cluster in {layout.DataDir}");
 
         string? caFile = tls ? layout.EnsureApiTls() : null;
+        layout.EnsureDevelopmentPolicyApprover();
         ServerConfig serverConfig = ServerConfig.Load(layout.ServerConfigPath);
         string scheme = serverConfig.ApiTls is null ? "http" : "https";
         caFile ??= serverConfig.ApiTls is null ? null : Path.Combine(layout.PkiDir, "ca.crt");
@@ -139,6 +140,13 @@ internal static partial class UpCommand
             Console.WriteLine($"API: {scheme}://{serverConfig.Listen}" + (caFile is null ? "" : $" (certificate from the development CA {caFile})"));
             Console.WriteLine($"admin token file: {paths.AdminTokenFile}");
             Console.WriteLine($"metrics token file: {paths.MetricsTokenFile}");
+            if (ServerConfig.Load(layout.ServerConfigPath).PolicyChanges?.Approvers?.Contains(LocalClusterLayout.DevelopmentApprover) == true)
+            {
+                string approver = await DevelopmentApprover.EnsureAsync(new Uri($"{scheme}://{serverConfig.Listen}"), paths.AdminTokenFile, caFile,
+                    layout.DevelopmentApproverCredentialPath, stop.Token).ConfigureAwait(false);
+                Console.WriteLine($"policy-change approver credential: {approver} (approve a held change: {Launcher()} approvals approve ID --credential {approver})");
+            }
+
             UpRecord.Write(new UpRecord($"{scheme}://{serverConfig.Listen}", paths.AdminTokenFile, layout.DataDir, caFile));
             Console.WriteLine($"CLI: {Launcher()} keys list (finds this server and its token from any folder)");
             Console.WriteLine("press Ctrl-C to stop");

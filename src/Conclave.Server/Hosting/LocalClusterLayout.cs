@@ -185,6 +185,28 @@ public sealed class LocalClusterLayout
         Conclave.Storage.OwnerOnly.WriteAllText(Path.Combine(serverDir, StarterPolicyFileName), StarterPolicyJson);
     }
 
+    /// <summary>The development cluster's approver of policy changes (<c>conclave up</c>): its principal id.</summary>
+    public const string DevelopmentApprover = "dev-approver";
+
+    /// <summary>Its credential file in DIR/server (readable by its owner only; the CLI's <c>--credential</c>).</summary>
+    public string DevelopmentApproverCredentialPath => Path.Combine(DataDir, "server", DevelopmentApprover + ".json");
+
+    /// <summary>
+    /// Makes the starter policy editable on a development cluster (<c>conclave up</c>, docs/POLICY.md "Starter policy"):
+    /// when server.json names no policy-change approvers, names <see cref="DevelopmentApprover"/> alone, a loosening
+    /// taking effect on its one vote with no time lock. A production server names its own approvers, quorum and time
+    /// lock (docs/OPERATIONS.md "Policy changes"); an existing <c>policyChanges</c> section is left as it is.
+    /// </summary>
+    public void EnsureDevelopmentPolicyApprover()
+    {
+        ServerConfig config = ServerConfig.Load(ServerConfigPath);
+        if (config.PolicyChanges is null)
+        {
+            config.PolicyChanges = new Conclave.Server.Policy.PolicyChangeSettings { Approvers = [DevelopmentApprover], LooseningQuorum = 1, TimeLockSeconds = 0 };
+            config.Save(ServerConfigPath);
+        }
+    }
+
     /// <summary>
     /// Makes the API serve HTTPS with a certificate from the development CA (<c>conclave up --tls</c>): issues
     /// pki/api.crt and pki/api.key (server auth, SAN localhost and 127.0.0.1) once and names them in server.json.
