@@ -17,8 +17,10 @@ namespace Conclave.Server.Tests;
 /// <summary>
 /// Requests held for approval (issue 16 "Approvals", docs/POLICY.md "Approvals"): 202 with a request id, votes over
 /// the request hash and the policy hash, quorum met and the signature made, self-approval refused, a double vote
-/// refused, a reject final, expiry. The initiator is the admin (through HTTP); the approvers are principals handed to
-/// <see cref="ApprovalService"/> directly, as the authentication middleware will hand them (pol-id).
+/// refused, a reject final, expiry, each end audited. The initiator is the admin or an agent (through HTTP); the
+/// approvers are principals handed to <see cref="ApprovalService"/> directly, as the authentication middleware hands
+/// them, or real principals voting over HTTP with RFC 9421 signatures
+/// (<see cref="An_approver_never_approves_their_own_request_and_an_agent_never_approves"/>).
 /// </summary>
 public sealed class PolicyApprovalTests
 {

@@ -5,16 +5,11 @@ namespace Conclave.Server.Api;
 /// <summary>
 /// The venue's current risk level, as policy enforcement reads it for every decision. The seam between the risk
 /// subsystem (manual settings, computed triggers, the ratchet) and the policy enforcement on signing routes: a level
-/// change applies to the next request without a restart.
+/// change applies to the next request without a restart. The server's is <see cref="Conclave.Server.Risk.RiskService"/>, registered
+/// in ServerHost.
 /// </summary>
 public interface IRiskLevelSource
 {
     /// <summary>The level in force now, why, and since when.</summary>
     RiskState Current { get; }
-}
-
-/// <summary>A level that never moves: used until the risk subsystem is configured.</summary>
-public sealed class FixedRiskLevel(RiskState state) : IRiskLevelSource
-{
-    public RiskState Current { get; } = state;
 }
