@@ -17,8 +17,10 @@ namespace Conclave.Server.Tests;
 /// <summary>
 /// Requests held for approval (issue 16 "Approvals", docs/POLICY.md "Approvals"): 202 with a request id, votes over
 /// the request hash and the policy hash, quorum met and the signature made, self-approval refused, a double vote
-/// refused, a reject final, expiry. The initiator is the admin (through HTTP); the approvers are principals handed to
-/// <see cref="ApprovalService"/> directly, as the authentication middleware will hand them (pol-id).
+/// refused, a reject final, expiry, each end audited. The initiator is the admin or an agent (through HTTP); the
+/// approvers are principals handed to <see cref="ApprovalService"/> directly, as the authentication middleware hands
+/// them, or real principals voting over HTTP with RFC 9421 signatures
+/// (<see cref="An_approver_never_approves_their_own_request_and_an_agent_never_approves"/>).
 /// </summary>
 public sealed class PolicyApprovalTests
 {
@@ -123,6 +125,22 @@ public sealed class PolicyApprovalTests
         ApiException expired = await RefusedAsync(() => later.VoteAsync(Approver("alice"), id2, true, hash2, policyHash2, evidence, CancellationToken.None));
         Assert.Equal(409, expired.Problem.Status);
         Assert.Equal("expired", (await later.GetAsync(id2, CancellationToken.None))!["status"]!.GetValue<string>());
+
+        // Both ends are audited once, against the request's key and hash: the reject by the approver who made it (after
+        // that vote, also audited), the expiry by the server; the rejected request never expires, and late votes are refused entries.
+        string keyId = (await SendAsync(s.Http, HttpMethod.Get, $"/v1/keys/{ed}")).Body!["id"]!.GetValue<string>();
+        JsonNode[] audit = [.. (await SendAsync(s.Http, HttpMethod.Get, "/v1/audit?last=200")).Body!["entries"]!.AsArray().Select(e => e!)];
+        static string Field(JsonNode e, string name) => e[name]?.GetValue<string>() ?? "";
+        JsonNode rejectVote = Assert.Single(audit, e => Field(e, "action") == "request.reject");
+        Assert.Equal(("bob", "allow"), (Field(rejectVote, "actor"), Field(rejectVote, "decision")));
+        JsonNode rejectedEntry = Assert.Single(audit, e => Field(e, "action") == "request.rejected");
+        Assert.Equal(("bob", "deny", id + " rejected", keyId, hash), (Field(rejectedEntry, "actor"), Field(rejectedEntry, "decision"), Field(rejectedEntry, "result"),
+            Field(rejectedEntry, "keyId"), Field(rejectedEntry, "requestHash")));
+        Assert.True(rejectedEntry["seq"]!.GetValue<long>() > rejectVote["seq"]!.GetValue<long>());
+        JsonNode expiredEntry = Assert.Single(audit, e => Field(e, "action") == "request.expired");
+        Assert.Equal(("coordinator", "deny", id2 + " expired unapproved", keyId, hash2), (Field(expiredEntry, "actor"), Field(expiredEntry, "decision"),
+            Field(expiredEntry, "result"), Field(expiredEntry, "keyId"), Field(expiredEntry, "requestHash")));
+        Assert.Equal(3, audit.Count(e => Field(e, "action") == "request.approve" && Field(e, "decision") == "deny"));
     }
 
     /// <summary>

@@ -3,10 +3,6 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json.Nodes;
-using Conclave.Policy.Documents;
-using Conclave.Policy.Evaluation;
-using Conclave.Policy.Operations;
-using Conclave.Policy.Principals;
 using Conclave.Policy.Risk;
 using Conclave.Server.Api;
 using Conclave.Server.Config;
@@ -24,7 +20,7 @@ namespace Conclave.Server.Tests;
 /// without nodes on a clock the test moves (no sleeps), prices posted through /v1/risk/prices, the level read through
 /// GET /v1/risk and through the <see cref="IRiskLevelSource"/> policy enforcement reads.
 /// </summary>
-public sealed class RiskApiTests
+public sealed partial class RiskApiTests
 {
     private static readonly DateTimeOffset T0 = new(2026, 11, 30, 12, 0, 0, TimeSpan.Zero);
 
@@ -205,46 +201,6 @@ public sealed class RiskApiTests
         Assert.Contains(await AuditAsync(s), e => e["action"]!.GetValue<string>() == "risk.level" && e["result"]!.GetValue<string>().StartsWith("elevated -> normal", StringComparison.Ordinal));
     }
 
-    /// <summary>
-    /// The policy-side consequences of the spike, evaluated through Conclave.Policy's evaluator at the level the server's
-    /// RiskService holds (the server's enforcement on signing routes is branch pol-dec's): the next liquidation is still
-    /// allowed, a collateral release is held for approval, a hedge above the halved limit is denied.
-    /// </summary>
-    [Fact]
-    public async Task At_the_level_the_spike_raised_a_liquidation_is_allowed_a_release_held_and_a_hedge_above_the_shrunken_limit_denied()
-    {
-        var clock = new ManualClock(T0);
-        await using Server s = await StartAsync(NewDir(), clock);
-        await PostPricesAsync(s, Calm(T0.AddMinutes(-59), T0));
-        PolicyDocument policy = PolicyDocument.Parse("""
-            {
-              "id": "venue-a", "version": 1,
-              "rules": [
-                { "id": "liq", "effect": "allow", "match": { "roles": ["agent"], "operations": ["liquidate"] }, "limits": { "perTransaction": { "native": 100 } } },
-                { "id": "release", "effect": "allow", "match": { "roles": ["agent"], "operations": ["release-collateral"] }, "limits": { "perTransaction": { "native": 10 } } },
-                { "id": "hedge", "effect": "allow", "match": { "roles": ["agent"], "operations": ["hedge"] }, "limits": { "perTransaction": { "native": 50 } } }
-              ],
-              "levels": { "elevated": { "limitMultiplier": 0.5, "approvalOperations": ["release-collateral"] } },
-              "levelApproval": { "mode": "or", "groups": [ { "name": "risk", "members": ["alice", "bob"], "k": 1 } ], "ttlSeconds": 600 }
-            }
-            """);
-        var bot = new Principal("bot", PrincipalKind.Agent, [Role.Agent], PrincipalScope.Everything);
-        OperationRequest Op(OperationKind kind, decimal amount) => new() { Principal = bot, Operation = kind, KeyId = "k1", Amount = amount };
-        Decision Decide(OperationRequest r) => PolicyEvaluator.Decide(policy, r, new EvaluationContext(s.Risk.Current.Level, clock.Now), EmptyCounters.Instance);
-
-        Assert.Equal(DecisionOutcome.Allow, Decide(Op(OperationKind.ReleaseCollateral, 4)).Outcome);
-        Assert.Equal(DecisionOutcome.Allow, Decide(Op(OperationKind.Hedge, 30)).Outcome);
-
-        clock.Now = T0.AddMinutes(1);
-        await PostPricesAsync(s, "{\"samples\":[" + Sample(T0.AddMinutes(1), 2000m * 0.94m) + "]}");
-        Assert.Equal(RiskLevel.Elevated, s.Risk.Current.Level);
-        Assert.Equal(DecisionOutcome.Allow, Decide(Op(OperationKind.Liquidate, 80)).Outcome);
-        Assert.Equal(DecisionOutcome.RequireApproval, Decide(Op(OperationKind.ReleaseCollateral, 4)).Outcome);
-        Decision hedge = Decide(Op(OperationKind.Hedge, 30));
-        Assert.Equal(DecisionOutcome.Deny, hedge.Outcome);
-        Assert.Contains(hedge.Reasons, r => r.Contains("per-transaction limit of 25", StringComparison.Ordinal));
-    }
-
     [Fact]
     public async Task A_restarted_server_keeps_the_level_and_why()
     {
@@ -276,10 +232,6 @@ public sealed class RiskApiTests
         }
     }
 
-    /// <summary>
-    /// Two replicas on one PostgreSQL: a spike posted to one raises the level both enforce; a level set on the other is
-    /// seen by the first on its next read of the store (GET /v1/risk, or its poll of risk.pollMilliseconds).
-    /// </summary>
     /// <summary>Two servers on one fresh PostgreSQL database and one cluster folder, on <paramref name="clock"/>; both removed afterwards.</summary>
     private static async Task TwoReplicasAsync(ManualClock clock, Action<ServerConfig>? configure, Func<Server, Server, Task> body)
     {
@@ -311,6 +263,10 @@ public sealed class RiskApiTests
         }
     }
 
+    /// <summary>
+    /// Two replicas on one PostgreSQL: a spike posted to one raises the level both enforce; a level set on the other is
+    /// seen by the first on its next read of the store (GET /v1/risk, or its poll of risk.pollMilliseconds).
+    /// </summary>
     [Fact]
     public Task Two_replicas_on_one_PostgreSQL_share_one_level()
     {
@@ -413,7 +369,7 @@ public sealed class RiskApiTests
     }
 
     /// <summary>
-    /// The same quorum over HTTP with real principals (branch pol-id): each approver votes with a request signed under
+    /// The same quorum over HTTP with real principals: each approver votes with a request signed under
     /// their own credential (RFC 9421); an operator and an approver not listed in server.json are refused; a second vote
     /// is refused; lockdown is left once two listed approvers voted and the cool-down is over.
     /// </summary>

@@ -5,7 +5,8 @@ namespace Conclave.Server.Api;
 /// <summary>
 /// The venue's current risk level, as policy enforcement reads it for every decision. The seam between the risk
 /// subsystem (manual settings, computed triggers, the ratchet) and the policy enforcement on signing routes: a level
-/// change applies to the next request without a restart.
+/// change applies to the next request without a restart. The server's is <see cref="Conclave.Server.Risk.RiskService"/>, registered
+/// in ServerHost.
 /// </summary>
 public interface IRiskLevelSource
 {
@@ -18,12 +19,4 @@ public interface IRiskLevelSource
     /// A source without a fresh price is absent, so a USD limit on it denies.
     /// </summary>
     IReadOnlyDictionary<string, decimal> FreshUsdPrices(DateTimeOffset now);
-}
-
-/// <summary>A level that never moves, and no prices: used until the risk subsystem is configured.</summary>
-public sealed class FixedRiskLevel(RiskState state) : IRiskLevelSource
-{
-    public RiskState Current { get; } = state;
-
-    public IReadOnlyDictionary<string, decimal> FreshUsdPrices(DateTimeOffset now) => new Dictionary<string, decimal>(StringComparer.Ordinal);
 }
