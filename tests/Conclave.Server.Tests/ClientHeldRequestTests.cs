@@ -1,10 +1,10 @@
 using Conclave.Client;
 using Conclave.Crypto.Signing;
-using Conclave.Policy.Principals;
 using Conclave.Server.Api;
 using Conclave.Server.Policy;
 using Microsoft.Extensions.DependencyInjection;
 
+using static Conclave.Server.Tests.PolicyApprovalTests;
 using static Conclave.Server.Tests.PolicyEnforcementTests;
 
 namespace Conclave.Server.Tests;
@@ -17,14 +17,6 @@ namespace Conclave.Server.Tests;
 /// </summary>
 public sealed class ClientHeldRequestTests
 {
-    private const string HeldPolicy = """
-        {"id":"starter","version":2,"rules":[{"id":"held","effect":"require-approval","match":{"principals":["admin"],"operations":["message"]},
-          "approval":{"mode":"and","groups":[{"name":"risk","members":["alice","bob","carol"],"k":2}],"ttlSeconds":600}}]}
-        """;
-
-    private static CallerIdentity Approver(string id) =>
-        new(new Principal(id, PrincipalKind.Person, [Role.Approver], PrincipalScope.Nothing), AuthMethod.HttpSignature, "cred-" + id);
-
     [Fact]
     public async Task The_client_reports_a_held_request_and_waits_for_its_signature_or_its_rejection()
     {

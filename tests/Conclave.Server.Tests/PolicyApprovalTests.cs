@@ -24,12 +24,12 @@ namespace Conclave.Server.Tests;
 /// </summary>
 public sealed class PolicyApprovalTests
 {
-    private const string HeldPolicy = """
+    internal const string HeldPolicy = """
         {"id":"starter","version":2,"rules":[{"id":"held","effect":"require-approval","match":{"principals":["admin"],"operations":["message"]},
           "approval":{"mode":"and","groups":[{"name":"risk","members":["alice","bob","carol","admin"],"k":2}],"ttlSeconds":600}}]}
         """;
 
-    private static CallerIdentity Approver(string id, params Role[] more) =>
+    internal static CallerIdentity Approver(string id, params Role[] more) =>
         new(new Principal(id, PrincipalKind.Person, [Role.Approver, .. more], PrincipalScope.Nothing), AuthMethod.HttpSignature, "cred-" + id);
 
     private static async Task<(string Id, string RequestHash, string PolicyHash)> HoldAsync(HttpClient http, string key, string message)

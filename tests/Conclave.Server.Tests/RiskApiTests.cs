@@ -470,9 +470,19 @@ public sealed partial class RiskApiTests
     {
         var clock = new ManualClock(T0);
         await using Server s = await StartAsync(NewDir(), clock, c => c.Risk = new RiskSettings { Threat = new() { ["elevated"] = 5, ["stressed"] = 50 }, PollMilliseconds = 60_000 });
-        for (int i = 0; i < 5; i++)
+        for (int i = 0; i < 3; i++)
         {
             Assert.Equal(HttpStatusCode.Unauthorized, (await s.SendAsync(HttpMethod.Get, "/v1/keys", token: "cnt_wrong")).Status);
+        }
+
+        // Badly signed requests count too: RFC 9421 signatures by a key the server does not know.
+        using (Conclave.Policy.HttpSignatures.HttpSigningKey stranger = Conclave.Policy.HttpSignatures.HttpSigningKey.Ed25519FromSeed(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)))
+        using (var signed = Conclave.Client.ConclaveClient.ForAgent(new Uri(s.BaseUrl), stranger, "key-nobody-registered"))
+        {
+            for (int i = 0; i < 2; i++)
+            {
+                Assert.Equal(401, (await Assert.ThrowsAsync<Conclave.Client.ConclaveApiException>(() => signed.ListKeysAsync())).Status);
+            }
         }
 
         JsonNode threat = await s.RiskAsync();
@@ -492,6 +502,35 @@ public sealed partial class RiskApiTests
         JsonNode stale = await s.RiskAsync();
         Assert.True(stale["inputs"]!["prices"]![0]!["stale"]!.GetValue<bool>());
         Assert.Contains(stale["inputs"]!["demandedReasons"]!.AsArray(), r => r!.GetValue<string>() == "price of BTC-USD is stale (no sample for more than 300 s)");
+    }
+
+    /// <summary>
+    /// An operator (a person principal with the role operator) sets the level with an RFC 9421 signed request, as a risk
+    /// system would; the change is audited under the operator's id. An agent may not (403).
+    /// </summary>
+    [Fact]
+    public async Task An_operator_sets_the_level_with_a_signed_request_and_it_is_audited_as_the_operator()
+    {
+        await using Server s = await StartAsync(NewDir(), TimeProvider.System); // the real clock: signatures carry the caller's time
+        using var admin = new Conclave.Client.ConclaveClient(new Uri(s.BaseUrl), s.Token);
+        async Task<Conclave.Client.ConclaveClient> SignedAs(string id, string role, Conclave.Policy.HttpSignatures.HttpSigningKey key)
+        {
+            await admin.CreatePrincipalAsync(new Conclave.Client.CreatePrincipalRequest(id, role == "agent" ? "agent" : "person", role == "agent" ? null : [role]));
+            Conclave.Client.CredentialInfo c = await admin.AddCredentialAsync(id, new Conclave.Client.AddCredentialRequest("ed25519", Convert.ToBase64String(key.PublicKey.PublicKey.ToArray())));
+            return Conclave.Client.ConclaveClient.ForAgent(new Uri(s.BaseUrl), key, c.KeyId);
+        }
+
+        using Conclave.Policy.HttpSignatures.HttpSigningKey opsKey = Conclave.Policy.HttpSignatures.HttpSigningKey.Ed25519FromSeed(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+        using Conclave.Policy.HttpSignatures.HttpSigningKey agentKey = Conclave.Policy.HttpSignatures.HttpSigningKey.Ed25519FromSeed(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+        using Conclave.Client.ConclaveClient ops = await SignedAs("ops-risk", "operator", opsKey);
+        using Conclave.Client.ConclaveClient agent = await SignedAs("bot-risk", "agent", agentKey);
+
+        Conclave.Client.RiskStatus set = await ops.SetRiskAsync("stressed", "exchange halted");
+        Assert.Equal("stressed", set.Level);
+        Assert.Equal("stressed", (await s.RiskAsync())["level"]!.GetValue<string>());
+        Assert.Contains(await AuditAsync(s), e => e["action"]!.GetValue<string>() == "risk.set" && e["actor"]!.GetValue<string>().Contains("ops-risk", StringComparison.Ordinal)
+            && e["result"]!.GetValue<string>().Contains("exchange halted", StringComparison.Ordinal));
+        Assert.Equal(403, (await Assert.ThrowsAsync<Conclave.Client.ConclaveApiException>(() => agent.SetRiskAsync("normal"))).Status);
     }
 
     /// <summary>Issue 13: a rise to stressed demands a refresh of every key with a rotation schedule (ContinuousRotator.DemandAsync).</summary>
