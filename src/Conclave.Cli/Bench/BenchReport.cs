@@ -100,8 +100,8 @@ internal sealed class BenchRow
     public double? NodeBytesPerSignature { get; set; }
 
     /// <summary>
-    /// For threshold cluster rows: the most protocol bytes one node sent per signature (its step replies: its shares and
-    /// its messages to its peers, which the server relays), i.e. what a signing party sends. Null otherwise.
+    /// For threshold cluster rows: the protocol bytes a signing party sends per signature (its step replies: its share and
+    /// its messages to its peers, which the server relays), the nodes' total over the t signers of each signature. Null otherwise.
     /// </summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public double? PartyBytesPerSignature { get; set; }

@@ -621,7 +621,7 @@ internal static class ClusterBench
         }
 
         double nodeBytesPerSignature = (NodeBytes(cluster, n) - nodeBytesBefore) / (double)BytesSample;
-        double partyBytesPerSignature = MostSentPerSignature(sentBefore, SentByNode(cluster, n), BytesSample);
+        double partyBytesPerSignature = SentPerSignerPerSignature(sentBefore, SentByNode(cluster, n), BytesSample, t);
         double restBytesPerSignature = (signer.RestBytes - restBefore) / (double)BytesSample;
         (Latency sign, Latency policyPart) = await SignTimingPolicyAsync(ctx, metrics, signer.SignAsync).ConfigureAwait(false);
         var cpu = CpuClock.Start(nodes, n, coordinator);
@@ -719,7 +719,7 @@ internal static class ClusterBench
         long[] sentBefore = SentByNode(cluster, n);
         await signer.SignAsync().ConfigureAwait(false); // not timed: the wire bytes of exactly one presigned signature
         double nodeBytesPerSignature = NodeBytes(cluster, n) - nodeBytesBefore;
-        double partyBytesPerSignature = MostSentPerSignature(sentBefore, SentByNode(cluster, n), 1);
+        double partyBytesPerSignature = SentPerSignerPerSignature(sentBefore, SentByNode(cluster, n), 1, t);
         double restBytesPerSignature = signer.RestBytes;
         var samples = new List<double>(sequential);
         for (int i = 0; i < sequential; i++)
@@ -879,8 +879,13 @@ internal static class ClusterBench
     /// <summary>The protocol bytes each node 1..n has sent so far (its step replies).</summary>
     private static long[] SentByNode(Cluster cluster, int n) => [.. Enumerable.Range(1, n).Select(i => cluster.Node((uint)i).BytesReceived)];
 
-    /// <summary>The most bytes one node sent between two readings of <see cref="SentByNode"/>, per signature.</summary>
-    private static double MostSentPerSignature(long[] before, long[] after, int signatures) => before.Zip(after, (b, a) => a - b).Max() / (double)signatures;
+    /// <summary>
+    /// What a signing party sends per signature: the nodes' bytes between two readings of <see cref="SentByNode"/> over
+    /// the <paramref name="threshold"/> signers of each of the <paramref name="signatures"/> (signer sets vary, so a
+    /// per-node figure would spread one party's bytes over signatures it was not in).
+    /// </summary>
+    private static double SentPerSignerPerSignature(long[] before, long[] after, int signatures, int threshold) =>
+        before.Zip(after, (b, a) => a - b).Sum() / (double)(signatures * threshold);
 
     private static long NodeBytes(Cluster cluster, int n)
     {
