@@ -20,6 +20,13 @@ public sealed record RiskConfig
 
     public long StalePriceSeconds { get; init; } = 300;
 
+    /// <summary>
+    /// Whether a price source whose latest sample is from <paramref name="latestAt"/> is stale at <paramref name="now"/>
+    /// (older than <see cref="StalePriceSeconds"/>): it raises the level (<see cref="RiskTriggers"/>), and its price values
+    /// no USD limit.
+    /// </summary>
+    public bool IsStale(DateTimeOffset latestAt, DateTimeOffset now) => now - latestAt > TimeSpan.FromSeconds(StalePriceSeconds);
+
     public RiskLevel StalePriceLevel { get; init; } = RiskLevel.Elevated;
 
     public long ThreatWindowSeconds { get; init; } = 300;

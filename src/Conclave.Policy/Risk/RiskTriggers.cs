@@ -85,7 +85,7 @@ public static class RiskTriggers
             }
 
             var latest = samples.Count == 0 ? (DateTimeOffset?)null : samples.Max(s => s.At);
-            if (latest is null || now - latest.Value > TimeSpan.FromSeconds(config.StalePriceSeconds))
+            if (latest is null || config.IsStale(latest.Value, now))
             {
                 if (config.StalePriceLevel > level)
                 {

@@ -101,7 +101,7 @@ public sealed class RiskService : IRiskLevelSource
         var fresh = new Dictionary<string, decimal>(StringComparer.Ordinal);
         foreach ((string source, PriceSample latest) in _snapshot.LatestPrices)
         {
-            if (now - latest.At <= TimeSpan.FromSeconds(Config.StalePriceSeconds))
+            if (!Config.IsStale(latest.At, now))
             {
                 fresh[source] = latest.Price;
             }
@@ -280,18 +280,16 @@ public sealed class RiskService : IRiskLevelSource
             }
 
             IReadOnlyList<string> currentVotes = state.Level == RiskLevel.Lockdown ? await _store.Risk.LockdownVotesAsync(state.Since, ct).ConfigureAwait(false) : [];
+            Dictionary<string, PriceSample> latestPrices = prices.ToDictionary(p => p.Key, p => p.Value.MaxBy(x => x.At), StringComparer.Ordinal);
             var priceInputs = prices.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p =>
             {
-                DateTimeOffset latest = p.Value.Max(x => x.At);
+                DateTimeOffset latest = latestPrices[p.Key].At;
                 int inWindow = p.Value.Count(x => x.At > now - TimeSpan.FromSeconds(window) && x.At <= now);
-                return new PriceSourceInput(p.Key, RiskTriggers.RealisedVolatility(p.Value, window, now), inWindow, latest, now - latest > TimeSpan.FromSeconds(Config.StalePriceSeconds));
+                return new PriceSourceInput(p.Key, RiskTriggers.RealisedVolatility(p.Value, window, now), inWindow, latest, Config.IsStale(latest, now));
             }).ToList();
             var inputs = new RiskInputs(ParseLevel(current.ManualLevel), current.ManualBy, current.ManualReason, current.ManualAt, priceInputs, threats, culprits, demanded, demandedReasons);
             DateTimeOffset? canFall = state.Level is RiskLevel.Normal or RiskLevel.Lockdown ? null : state.LastDemandedAt + Config.CoolDown;
-            var snapshot = new RiskSnapshot(state, inputs, currentVotes, canFall)
-            {
-                LatestPrices = prices.ToDictionary(p => p.Key, p => p.Value.MaxBy(x => x.At), StringComparer.Ordinal),
-            };
+            var snapshot = new RiskSnapshot(state, inputs, currentVotes, canFall) { LatestPrices = latestPrices };
             _snapshot = snapshot;
             return snapshot;
         }
