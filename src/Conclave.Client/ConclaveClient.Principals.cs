@@ -60,13 +60,10 @@ public sealed partial class ConclaveClient
     public static ConclaveClient ForAgentOwningKey(Uri baseAddress, HttpSigningKey key, string keyId,
         System.Security.Cryptography.X509Certificates.X509Certificate2? trustedRoot = null, TimeSpan? timeout = null)
     {
-        ArgumentNullException.ThrowIfNull(baseAddress);
         ArgumentNullException.ThrowIfNull(key);
-        var handler = new AgentSigningHandler(key, keyId) { InnerHandler = trustedRoot is null ? new SocketsHttpHandler() : TrustingHandler(trustedRoot) };
-        return new ConclaveClient(new HttpClient(handler) { BaseAddress = baseAddress, Timeout = timeout ?? TimeSpan.FromSeconds(100) }, ownsHttpClient: true)
-        {
-            _ownedKey = key,
-        };
+        ConclaveClient client = ForAgent(baseAddress, key, keyId, timeout, trustedRoot is null ? null : TrustingHandler(trustedRoot));
+        client._ownedKey = key;
+        return client;
     }
 
     public Task<PrincipalInfo> CreatePrincipalAsync(CreatePrincipalRequest request, CancellationToken ct = default) =>

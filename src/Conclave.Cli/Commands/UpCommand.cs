@@ -140,7 +140,7 @@ internal static partial class UpCommand
             Console.WriteLine($"API: {scheme}://{serverConfig.Listen}" + (caFile is null ? "" : $" (certificate from the development CA {caFile})"));
             Console.WriteLine($"admin token file: {paths.AdminTokenFile}");
             Console.WriteLine($"metrics token file: {paths.MetricsTokenFile}");
-            if (ServerConfig.Load(layout.ServerConfigPath).PolicyChanges?.Approvers?.Contains(LocalClusterLayout.DevelopmentApprover) == true)
+            if (serverConfig.PolicyChanges?.Approvers?.Contains(LocalClusterLayout.DevelopmentApprover) == true)
             {
                 string approver = await DevelopmentApprover.EnsureAsync(new Uri($"{scheme}://{serverConfig.Listen}"), paths.AdminTokenFile, caFile,
                     layout.DevelopmentApproverCredentialPath, stop.Token).ConfigureAwait(false);
