@@ -66,14 +66,14 @@ internal static class AgentsCommand
                 throw new CliUsageException($"--key-out {file}: its folder does not exist");
             }
 
-            (byte[] privateKey, byte[] publicKey) = PrincipalCredential.NewKeyPair(alg);
+            (byte[] privateKey, byte[] publicKey) = CredentialFile.NewKeyPair(alg);
             try
             {
                 using ConclaveClient client = api.Connect(parse);
                 PrincipalInfo p = await client.CreatePrincipalAsync(new CreatePrincipalRequest(agentId, "agent", null,
                     new ScopeInfo(parse.GetValue(keys) ?? [], parse.GetValue(labels) ?? [], parse.GetValue(ops) ?? [])), ct).ConfigureAwait(false);
                 CredentialInfo c = await client.AddCredentialAsync(p.Id, new AddCredentialRequest(alg, Convert.ToBase64String(publicKey), null, parse.GetValue(lease)), ct).ConfigureAwait(false);
-                PrincipalCredential.Write(file, p.Id, c.KeyId, alg, privateKey, c.PublicKey);
+                PrincipalCredential.Write(file, p.Id, c.KeyId, alg, privateKey, publicKey);
                 if (parse.GetValue(api.Json))
                 {
                     ApiConnection.PrintJson(c);

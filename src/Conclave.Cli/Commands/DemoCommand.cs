@@ -281,14 +281,12 @@ internal static class DemoCommand
     private static async Task<string> RegisterAgentAsync(ConclaveClient admins, string keyId, string dir, CancellationToken ct)
     {
         await admins.CreatePrincipalAsync(new CreatePrincipalRequest("keeper-bot", "agent", ["agent"], new ScopeInfo([keyId], [], ["liquidate", "settle"])), ct).ConfigureAwait(false);
-        byte[] seed = RandomNumberGenerator.GetBytes(32);
+        (byte[] seed, byte[] publicKey) = CredentialFile.NewKeyPair("ed25519");
         try
         {
-            using HttpSigningKey key = HttpSigningKey.Ed25519FromSeed(seed);
-            CredentialInfo c = await admins.AddCredentialAsync("keeper-bot", new AddCredentialRequest("ed25519", Convert.ToBase64String([.. key.PublicKey.PublicKey])), ct).ConfigureAwait(false);
+            CredentialInfo c = await admins.AddCredentialAsync("keeper-bot", new AddCredentialRequest("ed25519", Convert.ToBase64String(publicKey)), ct).ConfigureAwait(false);
             string file = Path.Combine(dir, "keeper-bot.json");
-            var doc = new JsonObject { ["principal"] = "keeper-bot", ["keyId"] = c.KeyId, ["algorithm"] = "ed25519", ["privateKey"] = Convert.ToBase64String(seed), ["publicKey"] = c.PublicKey };
-            Conclave.Storage.OwnerOnly.WriteAllText(file, doc.ToJsonString());
+            PrincipalCredential.Write(file, "keeper-bot", c.KeyId, "ed25519", seed, publicKey);
             return file;
         }
         finally

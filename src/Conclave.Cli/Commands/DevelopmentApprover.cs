@@ -45,12 +45,12 @@ internal static class DevelopmentApprover
             }
         }
 
-        (byte[] privateKey, byte[] publicKey) = PrincipalCredential.NewKeyPair("ed25519");
+        (byte[] privateKey, byte[] publicKey) = CredentialFile.NewKeyPair("ed25519");
         try
         {
             CredentialInfo c = await client.AddCredentialAsync(id, new AddCredentialRequest("ed25519", Convert.ToBase64String(publicKey), null, LeaseSeconds), ct).ConfigureAwait(false);
             File.Delete(credentialFile);
-            PrincipalCredential.Write(credentialFile, id, c.KeyId, "ed25519", privateKey, c.PublicKey);
+            PrincipalCredential.Write(credentialFile, id, c.KeyId, "ed25519", privateKey, publicKey);
             return credentialFile;
         }
         finally
