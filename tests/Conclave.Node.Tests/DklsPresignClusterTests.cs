@@ -1,8 +1,8 @@
 using System.Security.Cryptography;
 using Conclave.Crypto.Secp256k1;
 using Conclave.Node.Config;
-using Conclave.Node.Frost;
 using Conclave.Node.Threshold.Dkls23;
+using Conclave.Node.Threshold.Engine;
 using Conclave.Server.Coordinator;
 using Conclave.Server.Hosting;
 using Conclave.Server.Threshold.Dkls23;

@@ -4,6 +4,7 @@ using Conclave.Crypto.Secp256k1;
 using Conclave.Node.Frost;
 using Conclave.Node.Protocol;
 using Conclave.Node.Rpc;
+using Conclave.Node.Threshold.Engine;
 using Conclave.Server.Coordinator;
 using Conclave.Server.Hosting;
 using Conclave.Server.Rotation;

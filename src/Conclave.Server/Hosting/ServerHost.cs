@@ -94,7 +94,7 @@ public static class ServerHost
             SignStepsInFlight = config.SignStepsInFlight,
             // Committed with what the request holds (its intent and policy decision: Api.RequestAudit), in one fsync.
             BeforeSignRound = (keyId, version, message, session, ct) =>
-                AppendRoundAsync(store, Conclave.Node.Frost.SignAuditRecords.CoordinatorEntry(keyId, version, message.Span, session), ct),
+                AppendRoundAsync(store, Conclave.Node.Threshold.Engine.SignAuditRecords.CoordinatorEntry(keyId, version, message.Span, session), ct),
         };
         // The server's own token session (HSM keys through the API); opened before anything listens, so a wrong module,
         // token or PIN stops the start with the HSM's one-line error.
@@ -102,7 +102,7 @@ public static class ServerHost
         var keys = new KeyService(store, frost, cluster, config) { Hsm = new HsmKeys(hsm) };
         // DKLs23 signing rounds get their "dkls.sign" entry as FROST rounds get theirs (conclave audit reconcile).
         keys.Dkls.BeforeSignRound = (keyId, version, digest, session, ct) =>
-            AppendRoundAsync(store, Conclave.Node.Frost.SignAuditRecords.DklsCoordinatorEntry(keyId, version, digest.Span, session), ct);
+            AppendRoundAsync(store, Conclave.Node.Threshold.Engine.SignAuditRecords.DklsCoordinatorEntry(keyId, version, digest.Span, session), ct);
         // No threshold key is registered here (issue 18): each is registered with its coordinator when first used, and
         // eviction, the node list and readiness read every key's holders from the store (KeyService.Holdings).
         await keys.LoadNodeTrustAsync(cancellationToken).ConfigureAwait(false); // evicted nodes are never chosen, from the first request on

@@ -1,7 +1,7 @@
-using Conclave.Node.Frost;
 using Conclave.Node.Protocol;
 using Conclave.Node.Rpc;
 using Conclave.Node.Threshold.Dkls23;
+using Conclave.Node.Threshold.Engine;
 using Conclave.Server.Coordinator;
 using Conclave.Server.Threshold.Engine;
 using Conclave.Server.Threshold.Sharing;
@@ -79,7 +79,7 @@ public sealed partial class DklsCoordinator
     /// <summary>
     /// Called (and awaited) before the nodes are handed the digest to sign (round three, or the online round of a pooled
     /// presignature) with the key id, key version, digest and that round's session id: the server appends its "dkls.sign"
-    /// audit entry here (Node.Frost.SignAuditRecords), so <c>conclave audit reconcile</c> explains every DKLs23 share a node
+    /// audit entry here (Node.Threshold.Engine.SignAuditRecords), so <c>conclave audit reconcile</c> explains every DKLs23 share a node
     /// records, as for FROST. A failure stops the round before any node signs. For the three rounds it is started with
     /// round two (it names only the digest and the session, both known by then) and awaited before round three is sent.
     /// </summary>

@@ -1,4 +1,3 @@
-using Conclave.Node.Frost;
 using Conclave.Node.Threshold.Engine;
 using Conclave.Server.Threshold.Engine;
 using Conclave.Server.Threshold.Sharing;

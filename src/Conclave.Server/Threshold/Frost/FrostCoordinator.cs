@@ -4,6 +4,7 @@ using Conclave.Crypto.Memory;
 using Conclave.Node.Frost;
 using Conclave.Node.Protocol;
 using Conclave.Node.Rpc;
+using Conclave.Node.Threshold.Engine;
 using Conclave.Server.Threshold.Engine;
 using Conclave.Threshold;
 using Conclave.Threshold.Frost;
@@ -77,7 +78,7 @@ public sealed partial class FrostCoordinator
 
     /// <summary>
     /// Called (and awaited) before the nodes of a signing round are asked for shares: the server appends its audit entry
-    /// for the round here (Node.Frost.SignAuditRecords), so every share a node gives is explained by the server's log.
+    /// for the round here (Node.Threshold.Engine.SignAuditRecords), so every share a node gives is explained by the server's log.
     /// </summary>
     public Func<string, int, ReadOnlyMemory<byte>, byte[], CancellationToken, Task>? BeforeSignRound { get; init; }
 

@@ -2,6 +2,7 @@ using Conclave.Crypto;
 using Conclave.Node.Frost;
 using Conclave.Node.Protocol;
 using Conclave.Node.Rpc;
+using Conclave.Node.Threshold.Engine;
 using Conclave.Server.Coordinator;
 using Conclave.Server.Threshold.Engine;
 using Conclave.Storage.Rotation;

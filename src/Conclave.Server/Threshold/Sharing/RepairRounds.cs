@@ -1,6 +1,7 @@
 using Conclave.Node.Frost;
 using Conclave.Node.Protocol;
 using Conclave.Node.Rpc;
+using Conclave.Node.Threshold.Sharing;
 using Conclave.Server.Coordinator;
 using Conclave.Server.Threshold.Engine;
 using Conclave.Storage.Rotation;
