@@ -1,4 +1,4 @@
-using Conclave.Node.Frost;
+using Conclave.Node.Threshold.Sharing;
 using Conclave.Threshold.Frost;
 
 namespace Conclave.Node.FaultyNode;

@@ -1,9 +1,9 @@
 using System.Globalization;
 using Conclave.Node.Config;
-using Conclave.Node.Frost;
 using Conclave.Node.FaultyNode;
 using Conclave.Node.Hosting;
 using Conclave.Node.Threshold.Dkls23;
+using Conclave.Node.Threshold.Sharing;
 using Conclave.Threshold.Frost;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Hosting;

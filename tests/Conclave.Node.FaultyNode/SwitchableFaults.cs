@@ -1,5 +1,5 @@
-using Conclave.Node.Frost;
 using Conclave.Node.Threshold.Dkls23;
+using Conclave.Node.Threshold.Sharing;
 using Conclave.Threshold.Frost;
 
 namespace Conclave.Node.FaultyNode;

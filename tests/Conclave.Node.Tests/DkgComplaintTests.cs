@@ -1,4 +1,3 @@
-using Conclave.Node.Frost;
 using Conclave.Node.Protocol;
 using Conclave.Node.Rpc;
 using Conclave.Server.Coordinator;

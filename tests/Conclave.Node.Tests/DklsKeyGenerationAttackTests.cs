@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using Conclave.Crypto.Secp256k1;
-using Conclave.Node.Frost;
 using Conclave.Node.Protocol;
 using Conclave.Node.Rpc;
 using Conclave.Server.Coordinator;

@@ -5,6 +5,7 @@ using Conclave.Crypto.Randomness;
 using Conclave.Node.Frost;
 using Conclave.Node.Protocol;
 using Conclave.Node.Rpc;
+using Conclave.Node.Threshold.Engine;
 using Conclave.Server.Coordinator;
 using Conclave.Server.Hosting;
 using Conclave.Threshold.Frost;

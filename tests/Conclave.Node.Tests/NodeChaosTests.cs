@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using Conclave.Node.Frost;
 using Conclave.Node.Protocol;
 using Conclave.Node.Rpc;
 using Conclave.Server.Coordinator;

@@ -1,6 +1,5 @@
 using Conclave.Crypto.Randomness;
 using Conclave.Node.Config;
-using Conclave.Node.Frost;
 using Conclave.Node.Protocol;
 using Conclave.Node.Rpc;
 using Conclave.Server.Coordinator;

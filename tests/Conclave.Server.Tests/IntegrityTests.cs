@@ -6,10 +6,10 @@ using Conclave.Chains.Ethereum;
 using Conclave.Crypto.Memory;
 using Conclave.Crypto.Signing;
 using Conclave.Node.Config;
-using Conclave.Node.Frost;
 using Conclave.Node.Hosting;
 using Conclave.Node.Pki;
 using Conclave.Node.Protocol;
+using Conclave.Node.Threshold.Engine;
 using Conclave.Server.Api;
 using Conclave.Server.Config;
 using Conclave.Server.Coordinator;
@@ -261,7 +261,7 @@ public sealed class IntegrityTests(ApiCluster c)
         using (var cluster = new Cluster(ClusterManifest.Load(cfg.Resolve(cfg.Cluster)), identity,
             PemFiles.LoadWithKey(cfg.Resolve(cfg.Tls.Certificate), cfg.Resolve(cfg.Tls.Key)), PemFiles.LoadCertificate(cfg.Resolve(cfg.Tls.Ca)), TimeSpan.FromSeconds(20)))
         {
-            var rogue = new Conclave.Server.Threshold.Dkls23.DklsCoordinator(cluster, new FrostCoordinator(cluster));
+            var rogue = new Conclave.Server.Threshold.Dkls23.DklsCoordinator(cluster, new Conclave.Server.Threshold.Engine.ThresholdEngine(cluster));
             rogue.Register(c.App.Services.GetRequiredService<KeyService>().Dkls.Find(id)!);
             await rogue.SignDigestAsync(id, rogueDigest, [], CancellationToken.None);
         }

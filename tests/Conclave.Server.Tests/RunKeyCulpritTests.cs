@@ -1,6 +1,7 @@
 using Conclave.Node.Frost;
 using Conclave.Server.Coordinator;
 using Conclave.Server.Threshold.Engine;
+using Conclave.Server.Threshold.Sharing;
 using Envelope = Conclave.Node.Rpc.Envelope;
 
 namespace Conclave.Server.Tests;
@@ -18,10 +19,10 @@ public sealed class RunKeyCulpritTests
     {
         Envelope Key(uint sender, byte tag) => new() { Sender = sender, Kind = FrostMessages.RepairAgreementKey, Payload = Google.Protobuf.ByteString.CopyFrom([tag]) };
         var good = new Dictionary<uint, IReadOnlyList<Envelope>> { [1] = [Key(1, 1)], [2] = [Key(2, 2), new Envelope { Sender = 2, Kind = "other" }] };
-        Assert.Equal([1u, 2u], FrostCoordinator.OneRunKeyEach(good, FrostMessages.RepairAgreementKey).Select(e => e.Sender));
+        Assert.Equal([1u, 2u], RunAgreementKeys.OneEach(good, FrostMessages.RepairAgreementKey).Select(e => e.Sender));
         var two = new Dictionary<uint, IReadOnlyList<Envelope>> { [1] = [Key(1, 1)], [3] = [Key(3, 1), Key(3, 2)] };
-        Assert.Equal([3u], Assert.Throws<CulpritException>(() => FrostCoordinator.OneRunKeyEach(two, FrostMessages.RepairAgreementKey)).Culprits);
+        Assert.Equal([3u], Assert.Throws<CulpritException>(() => RunAgreementKeys.OneEach(two, FrostMessages.RepairAgreementKey)).Culprits);
         var none = new Dictionary<uint, IReadOnlyList<Envelope>> { [2] = [], [1] = [Key(1, 1)] };
-        Assert.Equal([2u], Assert.Throws<CulpritException>(() => FrostCoordinator.OneRunKeyEach(none, FrostMessages.RepairAgreementKey)).Culprits);
+        Assert.Equal([2u], Assert.Throws<CulpritException>(() => RunAgreementKeys.OneEach(none, FrostMessages.RepairAgreementKey)).Culprits);
     }
 }

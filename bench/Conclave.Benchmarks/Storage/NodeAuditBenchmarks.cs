@@ -2,6 +2,7 @@ using BenchmarkDotNet.Attributes;
 using Conclave.Crypto.Randomness;
 using Conclave.Crypto.Signing;
 using Conclave.Node.Frost;
+using Conclave.Node.Threshold.Engine;
 using Conclave.Storage;
 using Conclave.Threshold.Frost;
 using Conclave.Threshold.Frost.Ciphersuites;

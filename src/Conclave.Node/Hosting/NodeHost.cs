@@ -10,6 +10,7 @@ using Conclave.Node.Pki;
 using Conclave.Node.Protocol;
 using Conclave.Node.Threshold.Dkls23;
 using Conclave.Node.Threshold.Engine;
+using Conclave.Node.Threshold.Sharing;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;

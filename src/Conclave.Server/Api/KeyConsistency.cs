@@ -6,6 +6,7 @@ using Conclave.Crypto.Memory;
 using Conclave.Node.Frost;
 using Conclave.Node.Protocol;
 using Conclave.Node.Rpc;
+using Conclave.Node.Threshold.Engine;
 using Conclave.Server.Coordinator;
 using Conclave.Storage;
 using Conclave.Storage.Audit;

@@ -1,5 +1,5 @@
 using Conclave.Crypto;
-using Conclave.Node.Frost;
+using Conclave.Node.Threshold.Engine;
 using Conclave.Server.Threshold.Dkls23;
 using Conclave.Server.Threshold.Engine;
 using Conclave.Storage;

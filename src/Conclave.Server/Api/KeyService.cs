@@ -53,8 +53,9 @@ public sealed partial class KeyService : IDisposable
         _frost = frost;
         _cluster = cluster;
         _config = config;
-        // DKLs23 keys run on the same engine: the FROST DKG makes their shares, node health and the rotation log are shared.
-        _dkls = new DklsCoordinator(cluster, frost) { Runs = frost.Runs, Owner = frost.Owner, RunLease = frost.RunLease, PresignPoolSize = config.DklsPresignPoolSize, PresignStepsInFlight = config.SignStepsInFlight };
+        // DKLs23 keys run on the same engine (frost.Engine: the DKG and repair rounds make their shares, node health and
+        // eviction are shared) and the same rotation log.
+        _dkls = new DklsCoordinator(cluster, frost.Engine) { Runs = frost.Runs, Owner = frost.Owner, RunLease = frost.RunLease, PresignPoolSize = config.DklsPresignPoolSize, PresignStepsInFlight = config.SignStepsInFlight };
     }
 
     /// <summary>

@@ -1,4 +1,4 @@
-using Conclave.Node.Frost;
+using Conclave.Node.Threshold.Engine;
 using Conclave.Storage;
 using Conclave.Storage.Audit;
 

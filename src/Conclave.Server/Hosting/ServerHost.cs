@@ -10,6 +10,7 @@ using Conclave.Node.Protocol;
 using Conclave.Server.Api;
 using Conclave.Server.Config;
 using Conclave.Server.Coordinator;
+using Conclave.Server.Threshold.Engine;
 using Conclave.Storage;
 using Conclave.Storage.Encryption;
 using Microsoft.AspNetCore.Builder;
@@ -77,7 +78,15 @@ public static class ServerHost
         };
         // Rotation runs are recorded in the store under this replica's name, kept in its data folder so that a
         // restarted replica finishes its own interrupted runs at once (another replica's only after their lease).
-        var frost = new FrostCoordinator(cluster)
+        // One threshold engine for every protocol (node health, eviction, the DKG and repair rounds): FROST's coordinator
+        // runs on it, and KeyService puts the ecdsa-dkls23 coordinator on the same one.
+        var engine = new ThresholdEngine(cluster)
+        {
+            // Nodes a coordinator convicted in a rotation run (a DKG complaint judged): named in the audit log before the run aborts.
+            OnCulprits = (keyId, runId, culprits, ct) => store.Audit.AppendAsync(new Conclave.Storage.Audit.AuditEntryInput("coordinator", "rotation.culprit", keyId, null, "deny",
+                $"run {runId}: " + string.Join("; ", culprits.Select(c => $"culprit node {c.Node} ({c.Reason})"))), ct),
+        };
+        var frost = new FrostCoordinator(engine)
         {
             Runs = store.Rotations,
             // Replicas may share a data folder (each with its own listen address): the address keeps their names apart.
@@ -85,10 +94,7 @@ public static class ServerHost
             SignStepsInFlight = config.SignStepsInFlight,
             // Committed with what the request holds (its intent and policy decision: Api.RequestAudit), in one fsync.
             BeforeSignRound = (keyId, version, message, session, ct) =>
-                AppendRoundAsync(store, Conclave.Node.Frost.SignAuditRecords.CoordinatorEntry(keyId, version, message.Span, session), ct),
-            // Nodes the coordinator convicted in a rotation run (a DKG complaint judged): named in the audit log before the run aborts.
-            OnCulprits = (keyId, runId, culprits, ct) => store.Audit.AppendAsync(new Conclave.Storage.Audit.AuditEntryInput("coordinator", "rotation.culprit", keyId, null, "deny",
-                $"run {runId}: " + string.Join("; ", culprits.Select(c => $"culprit node {c.Node} ({c.Reason})"))), ct),
+                AppendRoundAsync(store, Conclave.Node.Threshold.Engine.SignAuditRecords.CoordinatorEntry(keyId, version, message.Span, session), ct),
         };
         // The server's own token session (HSM keys through the API); opened before anything listens, so a wrong module,
         // token or PIN stops the start with the HSM's one-line error.
@@ -96,7 +102,7 @@ public static class ServerHost
         var keys = new KeyService(store, frost, cluster, config) { Hsm = new HsmKeys(hsm) };
         // DKLs23 signing rounds get their "dkls.sign" entry as FROST rounds get theirs (conclave audit reconcile).
         keys.Dkls.BeforeSignRound = (keyId, version, digest, session, ct) =>
-            AppendRoundAsync(store, Conclave.Node.Frost.SignAuditRecords.DklsCoordinatorEntry(keyId, version, digest.Span, session), ct);
+            AppendRoundAsync(store, Conclave.Node.Threshold.Engine.SignAuditRecords.DklsCoordinatorEntry(keyId, version, digest.Span, session), ct);
         // No threshold key is registered here (issue 18): each is registered with its coordinator when first used, and
         // eviction, the node list and readiness read every key's holders from the store (KeyService.Holdings).
         await keys.LoadNodeTrustAsync(cancellationToken).ConfigureAwait(false); // evicted nodes are never chosen, from the first request on

@@ -11,7 +11,7 @@ namespace Conclave.Server.Rotation;
 /// computed), each as the signed envelope the node sent (hex of the protobuf encoding, signed with the node's Ed25519
 /// identity key). For a repair, the dealers are the helpers, the receiver the repaired node, old and new package the
 /// key's (unchanged) package, the broadcasts the helpers' signed contributions and the confirmation the repaired node's
-/// (Node.Frost.RepairEvidence). Public data only: no share, no nonce, no sealed message.
+/// (Node.Threshold.Sharing.RepairEvidence). Public data only: no share, no nonce, no sealed message.
 /// An ecdsa-dkls23 run (docs/DKLS23.md "Rotation transcripts") is the FROST DKG on secp256k1 followed by the DKLs23
 /// pairwise setup: its old and new packages are DKLs23 public keys (<c>DklsPublicKey</c> encoding: verifying shares,
 /// group key, chain code, DKG session id, epoch), its broadcasts and confirmations the DKG's, and

@@ -5,6 +5,8 @@ using Conclave.Node.Frost;
 using Conclave.Node.Protocol;
 using Conclave.Node.Rpc;
 using Conclave.Node.Threshold.Dkls23;
+using Conclave.Node.Threshold.Engine;
+using Conclave.Node.Threshold.Sharing;
 using Conclave.Threshold;
 using Conclave.Threshold.Dkls23;
 using Conclave.Threshold.Frost;

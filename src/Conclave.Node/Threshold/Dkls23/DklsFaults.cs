@@ -6,7 +6,7 @@ namespace Conclave.Node.Threshold.Dkls23;
 /// Testing only: makes a node misbehave in DKLs23 signing or in the pairwise setup of key generation so that tests can watch its peers and the coordinator catch it
 /// through the real transport (docs/DKLS23.md "Every check, and what a party does when it fails"). Each hook edits what
 /// this node computed before it is sealed and signed, so the transport accepts it as the node's own. As for
-/// <see cref="Conclave.Node.Frost.DkgFaults"/>, the hooks are internal and only the test node host
+/// <see cref="Conclave.Node.Threshold.Sharing.DkgFaults"/>, the hooks are internal and only the test node host
 /// (tests/Conclave.Node.FaultyNode) sets them; the configuration faults "bad-dkls-round1" and "bad-dkls-round2"
 /// (NodeConfig.FaultInjection) are two fixed hooks (<see cref="FromConfig"/>).
 /// </summary>

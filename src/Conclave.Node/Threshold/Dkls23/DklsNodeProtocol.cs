@@ -1,6 +1,7 @@
 using Conclave.Node.Config;
 using Conclave.Node.Protocol;
 using Conclave.Node.Threshold.Engine;
+using Conclave.Node.Threshold.Sharing;
 using Conclave.Threshold.Dkls23;
 
 namespace Conclave.Node.Threshold.Dkls23;

@@ -1,5 +1,4 @@
 using System.Globalization;
-using Conclave.Node.Frost;
 using Conclave.Node.Protocol;
 using Conclave.Node.Threshold.Engine;
 using Conclave.Threshold.Dkls23;

@@ -3,6 +3,7 @@ using Conclave.Crypto.Memory;
 using Conclave.Node.Config;
 using Conclave.Node.Protocol;
 using Conclave.Node.Threshold.Engine;
+using Conclave.Node.Threshold.Sharing;
 using Conclave.Storage.Audit;
 using Conclave.Storage.Keys;
 using Conclave.Storage.Rotation;

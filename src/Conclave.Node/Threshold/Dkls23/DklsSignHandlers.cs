@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using Conclave.Node.Config;
-using Conclave.Node.Frost;
 using Conclave.Node.Protocol;
 using Conclave.Node.Threshold.Engine;
 using Conclave.Threshold.Dkls23;

@@ -1,7 +1,7 @@
 using Conclave.Crypto.Memory;
 using Conclave.Node.Config;
-using Conclave.Node.Frost;
 using Conclave.Node.Protocol;
+using Conclave.Node.Threshold.Engine;
 using Conclave.Threshold.Dkls23;
 using Conclave.Threshold.Frost;
 using Conclave.Threshold.Frost.Ciphersuites;

@@ -1,5 +1,4 @@
 using System.Security.Cryptography;
-using Conclave.Node.Frost;
 using Conclave.Node.Protocol;
 using Conclave.Storage.Audit;
 using Conclave.Storage.Keys;

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
 using Conclave.Node.Threshold.Engine;
+using Conclave.Node.Threshold.Sharing;
 
 namespace Conclave.Node.Frost;
 

@@ -1,4 +1,5 @@
 using Conclave.Node.Threshold.Engine;
+using Conclave.Node.Threshold.Sharing;
 using Conclave.Storage;
 using Conclave.Storage.Nonces;
 using Conclave.Threshold.Frost;

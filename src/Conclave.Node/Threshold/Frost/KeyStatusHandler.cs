@@ -1,4 +1,5 @@
 using Conclave.Node.Protocol;
+using Conclave.Node.Threshold.Engine;
 using Conclave.Storage.Keys;
 using Conclave.Threshold.Frost;
 

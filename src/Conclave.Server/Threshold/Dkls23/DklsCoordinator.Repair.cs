@@ -2,6 +2,7 @@ using Conclave.Node.Protocol;
 using Conclave.Node.Rpc;
 using Conclave.Server.Coordinator;
 using Conclave.Server.Threshold.Engine;
+using Conclave.Server.Threshold.Sharing;
 using Conclave.Storage.Rotation;
 using Conclave.Threshold.Dkls23;
 
@@ -10,7 +11,7 @@ namespace Conclave.Server.Threshold.Dkls23;
 /// <summary>
 /// Repair of an ecdsa-dkls23 key as a crash-safe rotation run of the engine (kind repair, from version v to v; docs/DKLS23.md
 /// "Repair"): node N, whose store was lost, gets its secp256k1 Shamir share back by the same Laing–Stinson repair steps as
-/// a FROST key (FrostCoordinator.RepairStepsAsync: every other holder helps, δ pieces and σ values sealed between run
+/// a FROST key (the engine's <see cref="RepairRounds"/>: every other holder helps, δ pieces and σ values sealed between run
 /// agreement keys, N proves knowledge of the rebuilt share), then every holder runs a fresh DKLs23 pairwise setup (DKLs23
 /// section 3) at the key's epoch under a setup session id derived from the run id: N gets pairwise state with every peer,
 /// and every peer replaces its pairwise state (all of it: the key share has one setup session id, to which presignatures
@@ -50,7 +51,7 @@ public sealed partial class DklsCoordinator
     }
 
     /// <summary>
-    /// The repair's rounds: the FROST repair steps on the key's frost-secp256k1 form (boundaries deltas, sigmas, finish), then
+    /// The repair's rounds: the engine's repair steps on the key's frost-secp256k1 form (boundaries deltas, sigmas, finish), then
     /// the pairwise setup on every holder (setup1, setup2). Every holder must report the key unchanged. The transcript (kind
     /// repair: the helpers' contributions, the repaired node's confirmation and every holder's setup report) is saved
     /// before the run is prepared.
@@ -65,8 +66,8 @@ public sealed partial class DklsCoordinator
 
         uint lost = plan.Receivers.Except(plan.Dealers).Single();
         byte[] expected = key.PublicKey.ToBytes();
-        Rotation.RotationTranscript repair = await _frost.RepairStepsAsync(session, plan, lost, DklsScheme.Name, key.PublicKey.ToFrostPublicKeyPackage().ToBytes(), ct,
-            _rotation.FaultAsync).ConfigureAwait(false);
+        Rotation.RotationTranscript repair = await _engine.Repair.RunAsync(session, plan, lost, DklsScheme.Name, key.PublicKey.ToFrostPublicKeyPackage().ToBytes(),
+            _rotation.FaultAsync, ct).ConfigureAwait(false);
 
         byte[] keyPayload = new PayloadWriter().String(plan.KeyId).Bytes(key.PublicKey.DkgSessionId).U32(key.PublicKey.Epoch).ToArray();
         (byte[] result, List<Envelope> reports) = await PairwiseSetupAsync(session, plan, keyPayload, ct).ConfigureAwait(false);

@@ -10,9 +10,9 @@ namespace Conclave.Server.Threshold.Dkls23;
 /// same machinery as key generation and as FROST keys: recorded before the first message, every receiver holds its new
 /// share pending until the run's commit, an abort discards it, and the old version is erased (retire) only once every
 /// receiver signed that it committed; one run per key at a time.
-/// The rounds (DklsCoordinator.Setup): the FROST DKG engine re-shares the old key's Shamir shares, for a refresh with
-/// polynomials of zero constant term (proactive secret sharing, Herzberg et al. 1995; the re-sharing DKLs23 section 3
-/// names for key refresh), for a reshare with λ_i·p(i) dealt by t old holders to the new committee (t′, n′); then every
+/// The rounds (DklsCoordinator.Setup): the engine's DKG rounds (<see cref="Sharing.DkgRounds"/>) re-share the old key's
+/// Shamir shares, for a refresh with polynomials of zero constant term (proactive secret sharing, Herzberg et al. 1995;
+/// the re-sharing DKLs23 section 3 names for key refresh), for a reshare with λ_i·p(i) dealt by t old holders to the new committee (t′, n′); then every
 /// receiver runs a fresh DKLs23 pairwise setup (new base OTs, OT-extension and zero-share seeds) at the key's next epoch.
 /// The group key, chain code and DKG session id stay, so the address does too; presignatures made before the run carry
 /// the old epoch and setup session and are refused.
@@ -67,7 +67,7 @@ public sealed partial class DklsCoordinator
     public Task<RotationPlan?> PlanEvictionAsync(string keyId, uint node, uint? replacement, CancellationToken ct)
     {
         DklsKeyInfo key = Find(keyId) ?? throw new ArgumentException($"unknown DKLs23 key {keyId}", nameof(keyId));
-        return _frost.Eviction.PlanAsync(key, DklsScheme.Name, node, replacement, ct);
+        return _engine.Eviction.PlanAsync(key, DklsScheme.Name, node, replacement, ct);
     }
 
     /// <summary>The key a refresh or reshare starts from (null for key generation), at the version the plan names.</summary>

@@ -1,10 +1,10 @@
-using Conclave.Node.Frost;
 using Conclave.Node.Protocol;
 using Conclave.Node.Rpc;
 using Conclave.Node.Threshold.Dkls23;
 using Conclave.Node.Threshold.Engine;
 using Conclave.Server.Coordinator;
 using Conclave.Server.Threshold.Engine;
+using Conclave.Server.Threshold.Sharing;
 using Conclave.Storage.Rotation;
 using Conclave.Threshold.Dkls23;
 using Conclave.Threshold.Frost;
@@ -13,8 +13,8 @@ using Conclave.Threshold.Frost.Ciphersuites;
 namespace Conclave.Server.Threshold.Dkls23;
 
 /// <summary>
-/// DKLs23 key generation as a rotation run: the FROST DKG rounds on secp256k1 under the run's session id (commit before
-/// reveal, proofs of knowledge, echo, confirmations, agreed chain code; FrostCoordinator.DkgAsync), after which every
+/// DKLs23 key generation as a rotation run: the engine's DKG rounds on secp256k1 under the run's session id (commit before
+/// reveal, proofs of knowledge, echo, confirmations, agreed chain code; <see cref="DkgRounds"/>), after which every
 /// node holds its share in memory only; then the DKLs23 pairwise setup (DKLs23 section 3) in three steps whose
 /// point-to-point messages the coordinator relays sealed; at its last step every node stores its key share pending and
 /// reports the public key (DklsPublicKey encoding, which binds the DKG session id and the chain code). The run is
@@ -30,7 +30,7 @@ public sealed partial class DklsCoordinator
         // Refresh and reshare re-share the old key through the same DKG (DklsCoordinator.Rotation): its public package
         // is the old key's, as a frost-secp256k1 package; the new key keeps the DKG session id and moves to the next epoch.
         DklsPublicKey? old = OldKeyOf(plan);
-        (PublicKeyPackage frostKey, Rotation.RotationTranscript dkgTranscript) = await _frost.DkgAsync(session, plan, FrostCiphersuite.Secp256k1Sha256, old?.ToFrostPublicKeyPackage(), ct, _rotation.FaultAsync).ConfigureAwait(false);
+        (PublicKeyPackage frostKey, Rotation.RotationTranscript dkgTranscript) = await _engine.Dkg.RunAsync(session, plan, FrostCiphersuite.Secp256k1Sha256, old?.ToFrostPublicKeyPackage(), _rotation.FaultAsync, ct).ConfigureAwait(false);
         await _rotation.FaultAsync(plan.Kind, "dkg").ConfigureAwait(false);
 
         IReadOnlyList<uint> nodes = plan.Receivers;

@@ -1,9 +1,10 @@
-using Conclave.Node.Frost;
 using Conclave.Node.Protocol;
 using Conclave.Node.Rpc;
 using Conclave.Node.Threshold.Dkls23;
+using Conclave.Node.Threshold.Engine;
 using Conclave.Server.Coordinator;
 using Conclave.Server.Threshold.Engine;
+using Conclave.Server.Threshold.Sharing;
 using Conclave.Threshold.Dkls23;
 using Conclave.Threshold.Frost;
 using Google.Protobuf;
@@ -13,29 +14,38 @@ namespace Conclave.Server.Threshold.Dkls23;
 /// <summary>
 /// Drives DKLs23 threshold ECDSA (scheme ecdsa-dkls23; Doerner, Kondi, Lee and shelat, ePrint 2023/765) across the
 /// signer nodes, as the second protocol of the threshold engine (docs/ARCHITECTURE.md "Threshold engine"): key
-/// generation is a rotation run of the engine (<see cref="RotationEngine{TKey}"/>, crash-safe) whose rounds are the FROST
-/// DKG on secp256k1 followed by the DKLs23 pairwise setup (DklsCoordinator.Setup); signing runs Protocol 3.6's three
+/// generation is a rotation run of the engine (<see cref="RotationEngine{TKey}"/>, crash-safe) whose rounds are the
+/// engine's DKG rounds on secp256k1 (<see cref="DkgRounds"/>) followed by the DKLs23 pairwise setup (DklsCoordinator.Setup); signing runs Protocol 3.6's three
 /// rounds with t holders inside <see cref="QuorumCall"/> (retries with another quorum when a node is down), relaying the
 /// sealed point-to-point messages, and combines the shares with <see cref="DklsCombiner"/>, which releases a signature
 /// only once libsecp256k1 verified it and recovered the key. It never sees a secret: every message it relays is sealed
-/// to its recipient and signed by its sender. Node health (resting, untrusted) is shared with the FROST coordinator.
+/// to its recipient and signed by its sender. Node health (resting, untrusted) is the engine's (<see cref="ThresholdEngine"/>),
+/// shared with the FROST coordinator.
 /// </summary>
 public sealed partial class DklsCoordinator
 {
     private readonly Cluster _cluster;
-    private readonly FrostCoordinator _frost;
+    private readonly ThresholdEngine _engine;
     private readonly KeyRegistry<DklsKeyInfo> _keys = new();
     private readonly NodeHealth _health;
     private readonly RotationEngine<DklsKeyInfo> _rotation;
 
-    /// <param name="frost">The FROST coordinator whose DKG rounds make the secp256k1 shares, and whose node health is shared.</param>
-    public DklsCoordinator(Cluster cluster, FrostCoordinator frost)
+    /// <param name="engine">
+    /// The engine shared with the server's other protocols (a FROST coordinator converts to its own): its DKG and repair
+    /// rounds make and rebuild the secp256k1 shares, and its node health and eviction planner are every protocol's.
+    /// </param>
+    public DklsCoordinator(Cluster cluster, ThresholdEngine engine)
     {
         ArgumentNullException.ThrowIfNull(cluster);
-        ArgumentNullException.ThrowIfNull(frost);
+        ArgumentNullException.ThrowIfNull(engine);
+        if (!ReferenceEquals(engine.Cluster, cluster))
+        {
+            throw new ArgumentException("the engine runs on another cluster", nameof(engine));
+        }
+
         _cluster = cluster;
-        _frost = frost;
-        _health = frost.Health;
+        _engine = engine;
+        _health = engine.Health;
         _rotation = new RotationEngine<DklsKeyInfo>(cluster, new DklsRotationProtocol(this), _health);
         _presignSteps = new StepCoalescer<DklsPresignItem, DklsPresignOutcome>(SendPresignStepAsync) { MaxItems = DklsPresignBatch.MaxItems };
     }
@@ -69,7 +79,7 @@ public sealed partial class DklsCoordinator
     /// <summary>
     /// Called (and awaited) before the nodes are handed the digest to sign (round three, or the online round of a pooled
     /// presignature) with the key id, key version, digest and that round's session id: the server appends its "dkls.sign"
-    /// audit entry here (Node.Frost.SignAuditRecords), so <c>conclave audit reconcile</c> explains every DKLs23 share a node
+    /// audit entry here (Node.Threshold.Engine.SignAuditRecords), so <c>conclave audit reconcile</c> explains every DKLs23 share a node
     /// records, as for FROST. A failure stops the round before any node signs. For the three rounds it is started with
     /// round two (it names only the digest and the session, both known by then) and awaited before round three is sent.
     /// </summary>

@@ -1,4 +1,4 @@
-using Conclave.Node.Frost;
+using Conclave.Node.Threshold.Engine;
 using Conclave.Server.Threshold.Engine;
 using Conclave.Threshold.Dkls23;
 

@@ -16,8 +16,8 @@ public sealed partial class FrostCoordinator
 {
     private readonly ConcurrentDictionary<string, long> _signed = new(StringComparer.Ordinal);
 
-    /// <summary>The protocol-neutral eviction check and plans, over this coordinator's node health (shared with the ecdsa-dkls23 coordinator).</summary>
-    public EvictionPlanner Eviction { get; }
+    /// <summary>The engine's protocol-neutral eviction check and plans (shared with the ecdsa-dkls23 coordinator).</summary>
+    public EvictionPlanner Eviction => _engine.Eviction;
 
     private void CountSignature(string keyId) => _signed.AddOrUpdate(keyId, 1, (_, n) => n + 1);
 
@@ -40,7 +40,7 @@ public sealed partial class FrostCoordinator
     public void MarkUntrusted(uint node)
     {
         _health.MarkUntrusted(node);
-        _notices.Saw(node);
+        _engine.Notices.Saw(node);
         foreach (FrostKeyInfo key in _keys.Keys)
         {
             DropPool(key.KeyId, node);
@@ -63,10 +63,10 @@ public sealed partial class FrostCoordinator
     /// Tells every trusted node which nodes are evicted or re-admitted, until each acknowledged (docs/ROTATION.md "What the
     /// other nodes do"); returns the nodes still to be told (down or refusing), which a later call tells.
     /// </summary>
-    public Task<IReadOnlyList<uint>> TellNodesOfTrustAsync(CancellationToken ct) => _notices.TellAsync(ct);
+    public Task<IReadOnlyList<uint>> TellNodesOfTrustAsync(CancellationToken ct) => _engine.Notices.TellAsync(ct);
 
     /// <summary>What the notices reached: which node acknowledged which peer's trust.</summary>
-    public NodeTrustNotices TrustNotices => _notices;
+    public NodeTrustNotices TrustNotices => _engine.Notices;
 
     /// <summary>The untrusted nodes, by id.</summary>
     public IReadOnlyList<uint> Untrusted => _health.Untrusted;

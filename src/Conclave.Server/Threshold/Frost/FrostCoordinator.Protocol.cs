@@ -1,6 +1,6 @@
-using Conclave.Node.Frost;
 using Conclave.Node.Threshold.Engine;
 using Conclave.Server.Threshold.Engine;
+using Conclave.Server.Threshold.Sharing;
 using Conclave.Storage.Rotation;
 using Conclave.Threshold.Frost;
 using Conclave.Threshold.Frost.Ciphersuites;
@@ -10,8 +10,9 @@ namespace Conclave.Server.Coordinator;
 public sealed partial class FrostCoordinator
 {
     /// <summary>
-    /// FROST as a rotation protocol of the engine: its rounds are the DKG engine's (<see cref="DkgAsync"/>: commit, reveal,
-    /// round two, finish, complete) or, for a repair, the repair steps (<see cref="RepairRoundsAsync"/>), its result is the public key package every party reported, and a committed run
+    /// FROST as a rotation protocol of the engine: its rounds are the engine's DKG rounds (<see cref="DkgRounds"/>: commit,
+    /// reveal, round two, finish, complete) or, for a repair, its repair steps (<see cref="RepairRoundsAsync"/>), its result is
+    /// the public key package every party reported, and a committed run
     /// registers the new version and drops the commitments pooled for the run's nodes.
     /// </summary>
     private sealed class FrostRotationProtocol(FrostCoordinator owner) : IRotationProtocol<FrostKeyInfo>
@@ -27,7 +28,7 @@ public sealed partial class FrostCoordinator
                 : owner.Find(plan.KeyId) ?? throw new ArgumentException($"unknown FROST key {plan.KeyId}", nameof(plan));
             (PublicKeyPackage result, Rotation.RotationTranscript transcript) = plan.Kind == RotationKind.Repair
                 ? await owner.RepairRoundsAsync(session, plan, current!, ct).ConfigureAwait(false)
-                : await owner.DkgAsync(session, plan, suite, current?.PublicKeyPackage, ct).ConfigureAwait(false);
+                : await owner._engine.Dkg.RunAsync(session, plan, suite, current?.PublicKeyPackage, owner.FaultAsync, ct).ConfigureAwait(false);
             // The public transcript is kept before the decision, so every committed run has one (docs/ROTATION.md
             // "Verifying a rotation"); the engine records Prepared only after this returns.
             await owner.Runs.SaveTranscriptAsync(Convert.ToHexStringLower(session), transcript.ToJsonBytes(), CancellationToken.None).ConfigureAwait(false);

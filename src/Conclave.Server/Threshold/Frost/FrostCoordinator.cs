@@ -4,6 +4,7 @@ using Conclave.Crypto.Memory;
 using Conclave.Node.Frost;
 using Conclave.Node.Protocol;
 using Conclave.Node.Rpc;
+using Conclave.Node.Threshold.Engine;
 using Conclave.Server.Threshold.Engine;
 using Conclave.Threshold;
 using Conclave.Threshold.Frost;
@@ -59,8 +60,10 @@ public sealed record FrostSignature(byte[] Signature, int KeyVersion, byte[] Ver
 /// trusted with secrets: it never sees a share or a nonce, and every message it relays is signed by its sender.
 /// A node that is down or slow is skipped for a while and the signature is retried with another quorum.
 /// FROST is a protocol on the threshold engine (docs/ARCHITECTURE.md "Threshold engine"): the key registry, quorum choice
-/// and retries (<see cref="QuorumCall"/>), the commitment pools (<see cref="MaterialPools{TPoolKey, TItem}"/>) and the
-/// rotation runs (<see cref="RotationEngine{TKey}"/>) are the engine's; this class keeps FROST's rounds and its public API.
+/// and retries (<see cref="QuorumCall"/>), the commitment pools (<see cref="MaterialPools{TPoolKey, TItem}"/>), the
+/// rotation runs (<see cref="RotationEngine{TKey}"/>), and node health, eviction and the DKG and repair rounds
+/// (<see cref="ThresholdEngine"/>, shared with the other protocols) are the engine's; this class keeps FROST's rounds and
+/// its public API.
 /// </summary>
 public sealed partial class FrostCoordinator
 {
@@ -68,28 +71,46 @@ public sealed partial class FrostCoordinator
     private readonly KeyRegistry<FrostKeyInfo> _keys = new();
     /// <summary>Pooled commitments per key, key version and node: commitments issued for one version never serve another.</summary>
     private readonly MaterialPools<(string Key, int Version, uint Node), PooledCommitment> _pools;
+    private readonly ThresholdEngine _engine;
     private readonly NodeHealth _health;
     private readonly RotationEngine<FrostKeyInfo> _rotation;
-    private readonly TimeProvider _clock;
-    private readonly NodeTrustNotices _notices;
     private readonly StepCoalescer<FrostSignItem, byte[]> _signSteps;
 
     /// <summary>
     /// Called (and awaited) before the nodes of a signing round are asked for shares: the server appends its audit entry
-    /// for the round here (Node.Frost.SignAuditRecords), so every share a node gives is explained by the server's log.
+    /// for the round here (Node.Threshold.Engine.SignAuditRecords), so every share a node gives is explained by the server's log.
     /// </summary>
     public Func<string, int, ReadOnlyMemory<byte>, byte[], CancellationToken, Task>? BeforeSignRound { get; init; }
 
+    /// <summary>A FROST coordinator on an engine of its own (tests and tools that run FROST alone).</summary>
     public FrostCoordinator(Cluster cluster, TimeProvider? clock = null)
+        : this(new ThresholdEngine(cluster, clock))
     {
-        _cluster = cluster;
-        _clock = clock ?? TimeProvider.System;
-        _health = new NodeHealth(_clock) { PinnedEvictions = cluster.PinnedEvictions };
-        Eviction = new EvictionPlanner(cluster, _health);
+    }
+
+    /// <param name="engine">What FROST shares with the server's other protocols: node health, eviction, the DKG and repair rounds.</param>
+    public FrostCoordinator(ThresholdEngine engine)
+    {
+        ArgumentNullException.ThrowIfNull(engine);
+        _engine = engine;
+        _cluster = engine.Cluster;
+        _health = engine.Health;
         _pools = new(FetchCommitmentsAsync, OnBackgroundRefillFailed);
-        _rotation = new RotationEngine<FrostKeyInfo>(cluster, new FrostRotationProtocol(this), _health);
-        _notices = new NodeTrustNotices(cluster, _health);
+        _rotation = new RotationEngine<FrostKeyInfo>(_cluster, new FrostRotationProtocol(this), _health);
         _signSteps = new StepCoalescer<FrostSignItem, byte[]>(SendSignStepAsync) { MaxItems = FrostSignBatch.MaxItems };
+    }
+
+    /// <summary>The engine this coordinator runs on (shared with the ecdsa-dkls23 coordinator on a server).</summary>
+    public ThresholdEngine Engine => _engine;
+
+    /// <summary>
+    /// This coordinator's engine, so that <c>new DklsCoordinator(cluster, frost)</c> runs DKLs23 on the same engine (same node
+    /// health, eviction and DKG rounds) without DKLs23 depending on FROST.
+    /// </summary>
+    public static implicit operator ThresholdEngine(FrostCoordinator frost)
+    {
+        ArgumentNullException.ThrowIfNull(frost);
+        return frost._engine;
     }
 
     /// <summary>
@@ -110,8 +131,18 @@ public sealed partial class FrostCoordinator
     /// </summary>
     public Func<Storage.Rotation.RotationKind, string, Task>? FaultInjection { get => _rotation.FaultInjection; set => _rotation.FaultInjection = value; }
 
-    /// <summary>Which nodes are resting or untrusted: shared with every other protocol's coordinator on this server.</summary>
+    /// <summary>Which nodes are resting or untrusted: the engine's, shared with every other protocol's coordinator on this server.</summary>
     public NodeHealth Health => _health;
+
+    /// <summary>
+    /// Called (and awaited) when the coordinator convicts nodes in a rotation run, before the run aborts: key id, run id,
+    /// the culprits and their reasons. The server appends an audit entry here. The engine's (<see cref="ThresholdEngine.OnCulprits"/>):
+    /// set here, it reports the convictions of every protocol's runs on this engine.
+    /// </summary>
+    public Func<string, string, IReadOnlyList<CulpritReason>, CancellationToken, Task>? OnCulprits { get => _engine.OnCulprits; init => _engine.OnCulprits = value; }
+
+    /// <summary>Nodes the coordinator proved misbehaved, with the reason of the last conviction (see <see cref="NodeHealth.MarkSuspect"/>).</summary>
+    public IReadOnlyDictionary<uint, string> Suspects => _health.Suspects;
 
     /// <summary>Commitments fetched per pool refill.</summary>
     public int PoolBatch { get; init; } = 128;
@@ -386,6 +417,8 @@ public sealed partial class FrostCoordinator
         r.End();
         return items;
     }
+
+    private Task FaultAsync(Storage.Rotation.RotationKind kind, string boundary) => _rotation.FaultAsync(kind, boundary);
 
     private sealed record PooledCommitment(byte[] NonceId, SigningCommitments Commitments);
 }

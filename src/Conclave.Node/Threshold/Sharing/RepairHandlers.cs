@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using Conclave.Crypto.Memory;
 using Conclave.Node.Config;
+using Conclave.Node.Frost;
 using Conclave.Node.Protocol;
 using Conclave.Node.Threshold.Engine;
 using Conclave.Storage;
@@ -11,11 +12,12 @@ using Conclave.Threshold;
 using Conclave.Threshold.Frost;
 using Conclave.Threshold.Frost.Ciphersuites;
 
-namespace Conclave.Node.Frost;
+namespace Conclave.Node.Threshold.Sharing;
 
 /// <summary>
 /// Share repair over the cluster (Conclave.Threshold <see cref="Repair"/>: Laing–Stinson repairable threshold
-/// scheme): t helpers rebuild the share of a node that lost its store, without revealing their own shares.
+/// scheme), for FROST keys and for ecdsa-dkls23 keys through <see cref="IDkgFollowUp"/> (the server's RepairRounds; message
+/// kinds <c>frost.repair.*</c>): t helpers rebuild the share of a node that lost its store, without revealing their own shares.
 /// Every helper and the lost node first announce a per-run ephemeral agreement key (<see cref="RunAgreementKey"/>,
 /// signed by their identity keys, bound to the session, the key and the node); every δ piece and σ value then travels
 /// sealed between run keys, and each node erases its run key once it has sealed and opened what it must (a helper after
@@ -34,7 +36,7 @@ namespace Conclave.Node.Frost;
 /// other holder) and the lost node record the run (receivers: all of them) and hand their share and run agreement key to
 /// that protocol instead of erasing the key or storing the share: its pairwise setup stores what each node keeps.
 /// </summary>
-public sealed class FrostRepairHandlers(FrostNodeState state, ClusterManifest manifest, IReadOnlyList<IDkgFollowUp>? followUps = null) : IProtocolHandler
+public sealed class RepairHandlers(FrostNodeState state, ClusterManifest manifest, IReadOnlyList<IDkgFollowUp>? followUps = null) : IProtocolHandler
 {
     private static readonly TimeSpan SessionLifetime = TimeSpan.FromMinutes(5);
     private readonly SessionTable<RepairRun> _runs = new(SessionLifetime);

@@ -5,9 +5,12 @@ using Conclave.Node.Protocol;
 using Conclave.Storage;
 using Conclave.Threshold;
 
-namespace Conclave.Node.Frost;
+namespace Conclave.Node.Threshold.Engine;
 
-/// <summary>What the FROST handlers share: turning library failures into protocol refusals, and sealed point-to-point messages.</summary>
+/// <summary>
+/// What every protocol's handlers (FROST, the sharing rounds, DKLs23, the rotation steps) share: turning library failures
+/// into protocol refusals, and sealed point-to-point messages.
+/// </summary>
 internal static class HandlerSupport
 {
     /// <summary>

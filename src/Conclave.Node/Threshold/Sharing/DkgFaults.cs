@@ -1,6 +1,7 @@
+using Conclave.Node.Frost;
 using Conclave.Threshold.Frost;
 
-namespace Conclave.Node.Frost;
+namespace Conclave.Node.Threshold.Sharing;
 
 /// <summary>
 /// Testing only: makes a node misbehave in DKG, refresh and reshare runs so that tests can watch the coordinator judge

@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using Conclave.Node.Protocol;
 
-namespace Conclave.Node.Frost;
+namespace Conclave.Node.Threshold.Sharing;
 
 /// <summary>A helper's public statement in a repair run: key, version, lost node, helper set, the package it used and the sealed σ it sent.</summary>
 public sealed record RepairContribution(string KeyId, int Version, uint Lost, uint[] Helpers, byte[] PackageHash, byte[] SealedSigmaHash);

@@ -3,7 +3,7 @@ using System.Security.Cryptography;
 using Conclave.Storage;
 using Conclave.Storage.Audit;
 
-namespace Conclave.Node.Frost;
+namespace Conclave.Node.Threshold.Engine;
 
 /// <summary>
 /// What the coordinator and the nodes write to their own audit logs about each FROST signing round (issue 14 item 8),

@@ -1,101 +1,48 @@
 using Conclave.Node.Frost;
 using Conclave.Node.Protocol;
 using Conclave.Node.Rpc;
-using Conclave.Storage.Rotation;
+using Conclave.Server.Coordinator;
 using Conclave.Server.Threshold.Engine;
+using Conclave.Storage.Rotation;
 using Conclave.Threshold.Frost;
 using Conclave.Threshold.Frost.Ciphersuites;
 
-namespace Conclave.Server.Coordinator;
+namespace Conclave.Server.Threshold.Sharing;
 
 /// <summary>
-/// Distributed key generation, refresh and reshare across the nodes as crash-safe rotation runs (docs/ROTATION.md). The
-/// run itself (recorded before its first message, Prepared once every party reported the same public key package, then
-/// commit, the store's key row, retire; abort before the decision, <see cref="ResumeAsync"/> after it) is the threshold
-/// engine's (<see cref="RotationEngine{TKey}"/>); FROST brings its DKG rounds (<see cref="DkgAsync"/>, through
-/// FrostRotationProtocol). The coordinator relays only signed broadcasts, ciphertexts sealed to recipients,
-/// confirmations and commits.
+/// The distributed key generation rounds of a rotation run on the cluster, for every protocol whose shares are Shamir
+/// shares on a FROST ciphersuite's group (FROST keys; ecdsa-dkls23 keys on secp256k1, before their pairwise setup): the
+/// Pedersen DKG with Feldman commitments and a proof of knowledge per dealer (FROST paper, Figure 1) as Conclave.Threshold
+/// <see cref="Dkg"/> implements it, with a hash commitment broadcast before any round-one package is revealed, an echo
+/// of every broadcast, signed confirmations and the agreed chain code; for a refresh or a reshare the same rounds
+/// re-share the old key (docs/ROTATION.md). The nodes' side is the DKG handlers (message kinds <c>frost.dkg.*</c>). A
+/// dealer that equivocates in a broadcast, or whose share a valid complaint proves wrong (<see cref="DkgComplaints"/>),
+/// is convicted (<see cref="ThresholdEngine.ConvictAsync"/>) and the run aborts.
 /// </summary>
-public sealed partial class FrostCoordinator
+public sealed class DkgRounds
 {
-    /// <summary>Creates a new t-of-n key by DKG among <paramref name="nodes"/> (every node deals and receives).</summary>
-    public Task<FrostKeyInfo> CreateKeyAsync(string keyId, FrostCiphersuite suite, int threshold, IReadOnlyList<uint> nodes, CancellationToken ct)
-    {
-        ArgumentNullException.ThrowIfNull(suite);
-        ArgumentNullException.ThrowIfNull(nodes);
-        return RotateAsync(new RotationPlan(RotationKind.KeyGeneration, keyId, suite.SchemeName, threshold, nodes, nodes, [], 0), ct);
-    }
+    private readonly ThresholdEngine _engine;
 
-    /// <summary>
-    /// Proactive refresh: new shares of the same key (same group key, threshold and participants); every node
-    /// must take part. The old shares are erased only after every node committed its new share.
-    /// </summary>
-    public Task<FrostKeyInfo> RefreshAsync(string keyId, CancellationToken ct) => RotateAsync(PlanRefresh(keyId), ct);
-
-    /// <summary>The plan of a refresh of <paramref name="keyId"/> at its registered version.</summary>
-    public RotationPlan PlanRefresh(string keyId)
-    {
-        FrostKeyInfo key = Find(keyId) ?? throw new ArgumentException($"unknown FROST key {keyId}", nameof(keyId));
-        return new RotationPlan(RotationKind.Refresh, keyId, key.Suite.SchemeName, key.PublicKeyPackage.Threshold, key.Nodes, key.Nodes, key.Nodes, key.Version);
-    }
-
-    /// <summary>
-    /// Reshare: t current holders deal the key to a new committee with a new threshold; the group key stays and the
-    /// old shares become useless (erased on every old holder once the new committee committed its shares).
-    /// </summary>
-    public async Task<FrostKeyInfo> ReshareAsync(string keyId, int threshold, IReadOnlyList<uint> participants, CancellationToken ct) =>
-        await RotateAsync(await PlanReshareAsync(keyId, threshold, participants, ct).ConfigureAwait(false), ct).ConfigureAwait(false);
-
-    /// <summary>The plan of a reshare: the first t current holders that answer an attestation deal.</summary>
-    public async Task<RotationPlan> PlanReshareAsync(string keyId, int threshold, IReadOnlyList<uint> participants, CancellationToken ct)
-    {
-        ArgumentNullException.ThrowIfNull(participants);
-        FrostKeyInfo key = Find(keyId) ?? throw new ArgumentException($"unknown FROST key {keyId}", nameof(keyId));
-        int oldThreshold = key.PublicKeyPackage.Threshold;
-        IReadOnlyList<uint> up = await _cluster.AttestAsync(ct).ConfigureAwait(false);
-        uint[] dealers = [.. key.Nodes.Where(n => up.Contains(n) && !IsUntrusted(n)).Take(oldThreshold)];
-        if (dealers.Length < oldThreshold)
-        {
-            throw new QuorumUnavailableException($"resharing needs {oldThreshold} current holders of key {keyId} online; {dealers.Length} are");
-        }
-
-        return new RotationPlan(RotationKind.Reshare, keyId, key.Suite.SchemeName, threshold, dealers, [.. participants.Order()], key.Nodes, key.Version);
-    }
-
-    /// <summary>
-    /// Runs a plan as one rotation run. The run goes on when <paramref name="ct"/> is cancelled after the decision
-    /// (Prepared) only through <see cref="ResumeAsync"/>: callers that must not lose a run to a client's cancellation pass
-    /// a token of their own lifetime, not the request's.
-    /// </summary>
-    public Task<FrostKeyInfo> RotateAsync(RotationPlan plan, CancellationToken ct, byte[]? runSession = null) => _rotation.RotateAsync(plan, ct, runSession);
-
-    /// <summary>
-    /// True while this coordinator is driving the run itself: recovery (which takes runs whose owner is this replica)
-    /// leaves it alone, so a run is never aborted by its own server's recovery pass.
-    /// </summary>
-    public bool IsLive(string runId) => _rotation.IsLive(runId);
-
-    /// <summary>
-    /// Drives an unfinished run to its end: a Started run is aborted (nothing was decided), a Prepared or Committed run
-    /// is committed and retired. Used at start-up and by the background recovery for runs whose owner is gone, and by
-    /// a run itself after its decision. Returns the key as it is afterwards (null for an aborted run).
-    /// </summary>
-    public Task<FrostKeyInfo?> ResumeAsync(string runId, CancellationToken ct) => _rotation.ResumeAsync(runId, ct);
+    internal DkgRounds(ThresholdEngine engine) => _engine = engine;
 
     /// <summary>
     /// The DKG rounds of a run (commit, reveal, round two, finish, complete) up to every party reporting the same public key
-    /// package. Also the first half of key generation for a protocol whose shares come from this DKG (DKLs23:
-    /// <paramref name="plan"/>'s scheme is then the other protocol's, <paramref name="suite"/> FROST's secp256k1 suite, and
-    /// <paramref name="fault"/> that protocol's rotation fault injection); its nodes keep the new share for their own rounds.
+    /// package. <paramref name="suite"/> is the FROST ciphersuite the shares are on; <paramref name="plan"/>'s scheme is the
+    /// protocol's (a frost scheme, or ecdsa-dkls23 with <see cref="FrostCiphersuite.Secp256k1Sha256"/>: its nodes keep the
+    /// new share for their own rounds), <paramref name="oldKey"/> the key a refresh or reshare re-shares, and
+    /// <paramref name="faultAsync"/> the protocol's rotation fault injection (boundaries round1, reveal, round2, finish).
     /// </summary>
-    internal async Task<(PublicKeyPackage Result, Rotation.RotationTranscript Transcript)> DkgAsync(byte[] session, RotationPlan plan, FrostCiphersuite suite, PublicKeyPackage? oldKey,
-        CancellationToken ct, Func<RotationKind, string, Task>? fault = null)
+    public async Task<(PublicKeyPackage Result, Rotation.RotationTranscript Transcript)> RunAsync(byte[] session, RotationPlan plan, FrostCiphersuite suite, PublicKeyPackage? oldKey,
+        Func<RotationKind, string, Task> faultAsync, CancellationToken ct)
     {
-        Func<RotationKind, string, Task> faultAsync = fault ?? FaultAsync;
+        ArgumentNullException.ThrowIfNull(session);
+        ArgumentNullException.ThrowIfNull(plan);
+        ArgumentNullException.ThrowIfNull(suite);
+        ArgumentNullException.ThrowIfNull(faultAsync);
         IReadOnlyList<uint> dealers = plan.Dealers;
         IReadOnlyList<uint> receivers = plan.Receivers;
         uint[] everyone = [.. dealers.Union(receivers).Order()];
-        TimeSpan timeout = _cluster.RoundTimeout * 5;
+        TimeSpan timeout = _engine.Cluster.RoundTimeout * 5;
         var start = new PayloadWriter().U32((uint)plan.DkgKind).String(plan.KeyId).String(plan.Scheme).U32((uint)plan.Threshold).U32((uint)dealers.Count);
         foreach (uint d in dealers)
         {
@@ -120,20 +67,20 @@ public sealed partial class FrostCoordinator
         // that it must erase once every receiver committed); each dealer broadcasts only a hash commitment to its
         // round-one package and chain-code contribution, with its per-run signing key.
         Dictionary<uint, IReadOnlyList<Envelope>> started = await AllAsync(plan.Everyone,
-            n => _cluster.Node(n).StepAsync(_cluster.Request(session, FrostMessages.DkgStart, 1, [n], startPayload), [], timeout, ct)).ConfigureAwait(false);
+            n => _engine.Cluster.Node(n).StepAsync(_engine.Cluster.Request(session, FrostMessages.DkgStart, 1, [n], startPayload), [], timeout, ct)).ConfigureAwait(false);
         List<Envelope> commitments = await BroadcastsAsync(session, plan, started, FrostMessages.DkgCommitment, "commitments").ConfigureAwait(false);
 
         // Every dealer and receiver also announced its ephemeral agreement key for this run, signed by its identity key
         // (RunAgreementKey); the round-two shares are sealed between these keys, never the long-term ones.
         // Exactly one from each dealer and receiver's own reply, else that node is named (old holders that only wait announce none).
-        List<Envelope> runKeys = OneRunKeyEach(started.Where(r => everyone.Contains(r.Key)).ToDictionary(r => r.Key, r => r.Value), FrostMessages.DkgAgreementKey);
+        List<Envelope> runKeys = RunAgreementKeys.OneEach(started.Where(r => everyone.Contains(r.Key)).ToDictionary(r => r.Key, r => r.Value), FrostMessages.DkgAgreementKey);
         await faultAsync(plan.Kind, "round1").ConfigureAwait(false); // boundary name kept from before the commit step
 
         // Reveal (round one): each dealer and receiver gets every other dealer's commitment and every other participant's
         // run agreement key; a node reveals its
         // round-one package (Feldman commitments and proof) only once exactly one commitment of every other dealer arrived.
         Dictionary<uint, IReadOnlyList<Envelope>> round1 = await AllAsync(everyone,
-            n => _cluster.Node(n).StepAsync(_cluster.Request(session, FrostMessages.DkgReveal, 2, [n], []),
+            n => _engine.Cluster.Node(n).StepAsync(_engine.Cluster.Request(session, FrostMessages.DkgReveal, 2, [n], []),
                 commitments.Where(c => c.Sender != n).Concat(runKeys.Where(k => k.Sender != n)), timeout, ct)).ConfigureAwait(false);
         List<Envelope> broadcasts = await BroadcastsAsync(session, plan, round1, FrostMessages.DkgRound1, "round-one packages").ConfigureAwait(false);
         await faultAsync(plan.Kind, "reveal").ConfigureAwait(false);
@@ -141,7 +88,7 @@ public sealed partial class FrostCoordinator
         // Round two: each participant gets every other dealer's broadcast, checks each against its commitment, and
         // deals signed shares (with its chain-code contribution) sealed to their receivers.
         Dictionary<uint, IReadOnlyList<Envelope>> round2 = await AllAsync(everyone,
-            n => _cluster.Node(n).StepAsync(_cluster.Request(session, FrostMessages.DkgRound2, 3, [n], []), broadcasts.Where(b => b.Sender != n), timeout, ct)).ConfigureAwait(false);
+            n => _engine.Cluster.Node(n).StepAsync(_engine.Cluster.Request(session, FrostMessages.DkgRound2, 3, [n], []), broadcasts.Where(b => b.Sender != n), timeout, ct)).ConfigureAwait(false);
         List<Envelope> shares = [.. round2.Values.SelectMany(m => m).Where(e => e.Kind == FrostMessages.DkgShare)];
         await faultAsync(plan.Kind, "round2").ConfigureAwait(false);
 
@@ -150,7 +97,7 @@ public sealed partial class FrostCoordinator
         // dealer's signed message, which the coordinator judges (a valid one convicts the dealer, a false one the
         // complainer) before the run aborts.
         Dictionary<uint, IReadOnlyList<Envelope>> confirms = await FinishStepAsync(session, plan, suite, oldKey, receivers, commitments, broadcasts,
-            n => _cluster.Node(n).StepAsync(_cluster.Request(session, FrostMessages.DkgFinish, 4, [n], []), shares.Where(s => s.Recipients.Contains(n)), timeout, ct), ct).ConfigureAwait(false);
+            n => _engine.Cluster.Node(n).StepAsync(_engine.Cluster.Request(session, FrostMessages.DkgFinish, 4, [n], []), shares.Where(s => s.Recipients.Contains(n)), timeout, ct), ct).ConfigureAwait(false);
         List<Envelope> confirmations = [.. confirms.Values.SelectMany(m => m).Where(e => e.Kind == FrostMessages.DkgConfirm)];
         if (confirmations.Count != receivers.Count)
         {
@@ -162,7 +109,7 @@ public sealed partial class FrostCoordinator
         // Complete: every receiver checks every confirmation and stores the new share as pending; a leaving dealer
         // checks the new members' confirmations against what it dealt (Dkg.ConfirmAsDealer).
         Dictionary<uint, IReadOnlyList<Envelope>> done = await AllAsync(everyone,
-            n => _cluster.Node(n).StepAsync(_cluster.Request(session, FrostMessages.DkgComplete, 5, [n], []), confirmations.Where(c => c.Sender != n), timeout, ct)).ConfigureAwait(false);
+            n => _engine.Cluster.Node(n).StepAsync(_engine.Cluster.Request(session, FrostMessages.DkgComplete, 5, [n], []), confirmations.Where(c => c.Sender != n), timeout, ct)).ConfigureAwait(false);
 
         PublicKeyPackage? result = null;
         foreach ((uint node, IReadOnlyList<Envelope> reply) in done)
@@ -217,16 +164,7 @@ public sealed partial class FrostCoordinator
         }
         catch (CulpritException e)
         {
-            foreach (CulpritReason c in e.Reasons)
-            {
-                _health.MarkSuspect(c.Node, c.Reason);
-            }
-
-            if (OnCulprits is { } report)
-            {
-                await report(plan.KeyId, Convert.ToHexStringLower(session), e.Reasons, CancellationToken.None).ConfigureAwait(false);
-            }
-
+            await _engine.ConvictAsync(plan.KeyId, session, e.Reasons).ConfigureAwait(false);
             throw;
         }
     }
@@ -267,9 +205,36 @@ public sealed partial class FrostCoordinator
         _ => throw new InvalidOperationException("repair runs have no DKG transcript"),
     };
 
+    /// <summary>
+    /// The finish step on every receiver. Complaints are judged first (they carry proof, whatever else failed: see
+    /// <see cref="DkgComplaints"/>); then a node's refusal is reported as <see cref="RotationEngine{TKey}.AllAsync"/> reports it.
+    /// </summary>
+    private async Task<Dictionary<uint, IReadOnlyList<Envelope>>> FinishStepAsync(byte[] session, RotationPlan plan, FrostCiphersuite suite, PublicKeyPackage? oldKey,
+        IReadOnlyList<uint> receivers, IReadOnlyList<Envelope> commitments, IReadOnlyList<Envelope> broadcasts, Func<uint, Task<IReadOnlyList<Envelope>>> call, CancellationToken ct)
+    {
+        var tasks = receivers.ToDictionary(n => n, call);
+        try
+        {
+            await Task.WhenAll(tasks.Values).ConfigureAwait(false);
+        }
+        catch (NodeCallException)
+        {
+            // Judged below, after the complaints of the nodes that answered.
+        }
+
+        List<Envelope> complaints = [.. tasks.Values.Where(t => t.IsCompletedSuccessfully).SelectMany(t => t.Result).Where(e => e.Kind == FrostMessages.DkgComplaint)];
+        if (complaints.Count > 0)
+        {
+            IReadOnlyList<CulpritReason> convicted = DkgComplaints.Judge(session, plan, suite, oldKey, commitments, broadcasts, complaints);
+            await _engine.ConvictAsync(plan.KeyId, session, convicted).ConfigureAwait(false);
+            throw new CulpritException(convicted, "DKG complaints judged: " + string.Join("; ", convicted.Select(DkgComplaints.Describe)));
+        }
+
+        // No complaint: a refusal is reported as before (the first failure, naming the culprit the node gave).
+        return await AllAsync(receivers, n => tasks[n]).ConfigureAwait(false);
+    }
+
     /// <summary>Runs one step on several nodes in parallel; a failure names the node.</summary>
     private static Task<Dictionary<uint, IReadOnlyList<Envelope>>> AllAsync(IEnumerable<uint> nodes, Func<uint, Task<IReadOnlyList<Envelope>>> call) =>
-        RotationEngine<FrostKeyInfo>.AllAsync(nodes, call);
-
-    private Task FaultAsync(RotationKind kind, string boundary) => _rotation.FaultAsync(kind, boundary);
+        RotationEngine<IThresholdKey>.AllAsync(nodes, call);
 }

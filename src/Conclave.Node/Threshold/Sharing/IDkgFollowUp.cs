@@ -1,8 +1,9 @@
 using Conclave.Node.Protocol;
+using Conclave.Node.Threshold.Engine;
 using Conclave.Threshold.Frost;
 using Conclave.Threshold.Frost.Ciphersuites;
 
-namespace Conclave.Node.Threshold.Engine;
+namespace Conclave.Node.Threshold.Sharing;
 
 /// <summary>
 /// A protocol whose key generation starts with the FROST DKG (Feldman commitments after commit-before-reveal, proofs of

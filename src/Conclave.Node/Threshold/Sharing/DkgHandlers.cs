@@ -3,6 +3,7 @@ using Conclave.Crypto;
 using Conclave.Crypto.Aead;
 using Conclave.Crypto.Memory;
 using Conclave.Node.Config;
+using Conclave.Node.Frost;
 using Conclave.Node.Protocol;
 using Conclave.Node.Threshold.Engine;
 using Conclave.Node.Rpc;
@@ -15,11 +16,13 @@ using Conclave.Threshold.Frost;
 using Conclave.Threshold.Frost.Ciphersuites;
 using AeadEnvelope = Conclave.Crypto.Aead.Envelope;
 
-namespace Conclave.Node.Frost;
+namespace Conclave.Node.Threshold.Sharing;
 
 /// <summary>
-/// Distributed key generation, refresh and reshare on a node: the Conclave.Threshold DKG engine driven over the
-/// coordinator, one step per round. Each dealer first broadcasts only a commitment (<see cref="Dkg.Commit"/>: hashes of
+/// Distributed key generation, refresh and reshare on a node, for every protocol whose shares are Shamir shares on a
+/// FROST ciphersuite's group (FROST keys, and ecdsa-dkls23 keys through <see cref="IDkgFollowUp"/>): the Conclave.Threshold
+/// DKG engine driven over the coordinator (the server's DkgRounds), one step per round; a FROST key's share is stored in
+/// <see cref="FrostNodeState"/>, and the message kinds keep their <c>frost.dkg.*</c> names. Each dealer first broadcasts only a commitment (<see cref="Dkg.Commit"/>: hashes of
 /// its round-one package and chain-code contribution, and a per-run signing key); the coordinator relays every other
 /// dealer's commitment in the reveal step, and only then does the node reveal its round-one package
 /// (<see cref="Dkg.Round1(DkgCommitSecret, IReadOnlyCollection{DkgCommitment})"/>), so no dealer can choose its
@@ -35,7 +38,7 @@ namespace Conclave.Node.Frost;
 /// A scheme with an <see cref="IDkgFollowUp"/> (ecdsa-dkls23) runs the same rounds and hands the completed share to its
 /// protocol instead of storing it.
 /// </summary>
-public sealed class FrostDkgHandlers(FrostNodeState state, ClusterManifest manifest, IReadOnlyList<IDkgFollowUp>? followUps = null) : IProtocolHandler
+public sealed class DkgHandlers(FrostNodeState state, ClusterManifest manifest, IReadOnlyList<IDkgFollowUp>? followUps = null) : IProtocolHandler
 {
     private readonly IReadOnlyList<IDkgFollowUp> _followUps = followUps ?? [];
 

@@ -2,73 +2,29 @@ using Conclave.Crypto;
 using Conclave.Node.Frost;
 using Conclave.Node.Protocol;
 using Conclave.Node.Rpc;
+using Conclave.Node.Threshold.Engine;
+using Conclave.Server.Coordinator;
 using Conclave.Server.Threshold.Engine;
 using Conclave.Storage.Rotation;
 using Conclave.Threshold.Frost;
 using Conclave.Threshold.Frost.Ciphersuites;
 
-namespace Conclave.Server.Coordinator;
+namespace Conclave.Server.Threshold.Sharing;
 
 /// <summary>
 /// DKG complaints on the cluster (issue 14 item 4; docs/FROST.md "Complaints on the cluster"). A receiver whose finish step
 /// finds a share or chain-code contribution that does not match its dealer's commitments answers with signed complaints
 /// (<see cref="FrostMessages.DkgComplaint"/>), each carrying the dealer's own signed round-two message. The coordinator
-/// checks each with <see cref="Dkg.VerifyComplaint"/> against the dealer's commitment and round-one broadcast it relayed:
-/// a complaint that holds convicts the dealer, one that does not (or a malformed one, or one in another receiver's name)
-/// convicts the complainer. Convicted nodes are marked suspect for the operator (<see cref="Suspects"/>), reported to
-/// <see cref="OnCulprits"/> (the server's audit log) and named in the <see cref="CulpritException"/> that aborts the run.
+/// (<see cref="DkgRounds"/>) checks each with <see cref="Dkg.VerifyComplaint"/> against the dealer's commitment and
+/// round-one broadcast it relayed: a complaint that holds convicts the dealer, one that does not (or a malformed one, or
+/// one in another receiver's name) convicts the complainer. Convicted nodes are marked suspect for the operator
+/// (<see cref="NodeHealth.Suspects"/>), reported to <see cref="ThresholdEngine.OnCulprits"/> (the server's audit log)
+/// and named in the <see cref="CulpritException"/> that aborts the run.
 /// </summary>
-public sealed partial class FrostCoordinator
+internal static class DkgComplaints
 {
-    /// <summary>
-    /// Called (and awaited) when the coordinator convicts nodes in a rotation run, before the run aborts: key id, run id,
-    /// the culprits and their reasons. The server appends an audit entry here.
-    /// </summary>
-    public Func<string, string, IReadOnlyList<CulpritReason>, CancellationToken, Task>? OnCulprits { get; init; }
-
-    /// <summary>Nodes the coordinator proved misbehaved, with the reason of the last conviction (see <see cref="NodeHealth.MarkSuspect"/>).</summary>
-    public IReadOnlyDictionary<uint, string> Suspects => _health.Suspects;
-
-    /// <summary>
-    /// The finish step on every receiver. Complaints are judged first (they carry proof, whatever else failed); then a
-    /// node's refusal is reported as <see cref="RotationEngine{TKey}.AllAsync"/> reports it.
-    /// </summary>
-    private async Task<Dictionary<uint, IReadOnlyList<Envelope>>> FinishStepAsync(byte[] session, RotationPlan plan, FrostCiphersuite suite, PublicKeyPackage? oldKey,
-        IReadOnlyList<uint> receivers, IReadOnlyList<Envelope> commitments, IReadOnlyList<Envelope> broadcasts, Func<uint, Task<IReadOnlyList<Envelope>>> call, CancellationToken ct)
-    {
-        var tasks = receivers.ToDictionary(n => n, call);
-        try
-        {
-            await Task.WhenAll(tasks.Values).ConfigureAwait(false);
-        }
-        catch (NodeCallException)
-        {
-            // Judged below, after the complaints of the nodes that answered.
-        }
-
-        List<Envelope> complaints = [.. tasks.Values.Where(t => t.IsCompletedSuccessfully).SelectMany(t => t.Result).Where(e => e.Kind == FrostMessages.DkgComplaint)];
-        if (complaints.Count > 0)
-        {
-            IReadOnlyList<CulpritReason> convicted = JudgeComplaints(session, plan, suite, oldKey, commitments, broadcasts, complaints);
-            foreach (CulpritReason c in convicted)
-            {
-                _health.MarkSuspect(c.Node, c.Reason);
-            }
-
-            string runId = Convert.ToHexStringLower(session);
-            if (OnCulprits is { } report)
-            {
-                await report(plan.KeyId, runId, convicted, CancellationToken.None).ConfigureAwait(false);
-            }
-
-            throw new CulpritException(convicted, "DKG complaints judged: " + string.Join("; ", convicted.Select(Describe)));
-        }
-
-        // No complaint: a refusal is reported as before (the first failure, naming the culprit the node gave).
-        return await RotationEngine<FrostKeyInfo>.AllAsync(receivers, n => tasks[n]).ConfigureAwait(false);
-    }
-
-    private static string Describe(CulpritReason c) => c.Reason switch
+    /// <summary>How a conviction reads in the run's error.</summary>
+    internal static string Describe(CulpritReason c) => c.Reason switch
     {
         CulpritReason.InvalidDkgShare => $"node {c.Node} dealt a share or chain-code contribution that does not match its commitments (proven by its own signed message)",
         CulpritReason.FalseComplaint => $"node {c.Node} complained about a dealer without valid evidence",
@@ -79,7 +35,7 @@ public sealed partial class FrostCoordinator
     /// Judges every complaint of the finish step. Each complaint message is signed by its sender (verified by
     /// <see cref="NodeClient"/>); its complaints must be in the sender's name and about a dealer of the run.
     /// </summary>
-    private static List<CulpritReason> JudgeComplaints(byte[] session, RotationPlan plan, FrostCiphersuite suite, PublicKeyPackage? oldKey,
+    internal static List<CulpritReason> Judge(byte[] session, RotationPlan plan, FrostCiphersuite suite, PublicKeyPackage? oldKey,
         IReadOnlyList<Envelope> commitments, IReadOnlyList<Envelope> broadcasts, IReadOnlyList<Envelope> complaints)
     {
         DkgSession dkg = plan.Kind switch
