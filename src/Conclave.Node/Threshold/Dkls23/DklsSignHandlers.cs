@@ -184,7 +184,8 @@ public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manife
     /// The peers' round-one broadcast commitments relayed in round two: one <see cref="DklsMessages.SignCommit"/> from
     /// every peer, addressed to this node alone. Two that disagree for the same request are signed proof against their
     /// sender (<see cref="DklsEquivocation.Conflict"/>); anything else that is not one well-formed broadcast per peer is
-    /// refused naming nobody (the coordinator may have relayed the same envelope twice, or answers to two requests).
+    /// refused naming nobody (answers to two requests under one session id; a byte-identical copy never gets here: the
+    /// service drops it, docs/DKLS23.md "Stray relayed messages").
     /// </summary>
     private Dictionary<Identifier, byte[]> PeerBroadcasts(StepContext ctx, SignSession session)
     {
