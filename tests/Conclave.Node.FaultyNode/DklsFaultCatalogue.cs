@@ -95,6 +95,20 @@ internal static class DklsFaultCatalogue
             };
         },
 
+        // In a session of three or more signers, sends each peer the pairwise commitment to R_i it made for another peer (the
+        // first other one in the signer set), bound to that pair (DKLs23 Protocol 3.6 round one: the commitment binds sid,
+        // sender and recipient). The peer's check of the opening against the commitment it got fails (CommitmentMismatch,
+        // naming this node). With one peer there is no other pair, and the messages leave unchanged.
+        ["commit-pair-replay"] = () => new DklsFaults
+        {
+            Round1 = (s, m) =>
+            {
+                SignCore core = s.Peek();
+                Conclave.Threshold.Frost.Identifier? other = core.Peers.FirstOrDefault(j => !j.Equals(m.To));
+                return other is null ? m : Edit(m, b => DklsSigner.Commit(core.Bound, s.Identifier, other, core.BigR, core.Salt).CopyTo(b, 0));
+            },
+        },
+
         // Malformed fields: a scalar ≥ n, the point at infinity, a point off the curve, vectors of the wrong length (MalformedMessage).
         ["psi-above-n"] = () => new DklsFaults { Round2 = m => Edit(m, b => b.AsSpan(PsiOffset, 32).Fill(0xFF)) },
         ["tau-n"] = () => new DklsFaults { Round2 = m => Edit(m, b => Secp256k1Scalar.Order.ToByteArray(isUnsigned: true, isBigEndian: true).CopyTo(b, TauOffset)) },

@@ -262,43 +262,134 @@ public sealed class DklsClusterAttackTests(FaultyFourCluster fixture) : IClassFi
     }
 
     /// <summary>
-    /// Replays through the real transport (the test drives the steps as the coordinator): node 4's sealed round-one message
-    /// of an earlier session relayed into a new one, and node 4's round-one message relayed twice in one step, are refused
-    /// by node 1's transport naming nobody (the session is then given up). Nobody is banned: after each, a session of nodes
-    /// 1 and 4 driven step by step completes with a signature that verifies, and the coordinator signs with them.
+    /// Stray messages relayed beside the genuine ones through the real transport (the test drives the steps as the
+    /// coordinator; docs/DKLS23.md "Stray relayed messages"): node 4's round-one and round-two messages, broadcast and
+    /// echo of an earlier session, and a byte-identical copy of each of node 4's messages of the session, relayed to node
+    /// 1 in rounds two and three beside node 4's genuine ones. Node 1's transport drops them and the session completes
+    /// with a signature that verifies; nobody is banned (the coordinator then signs with nodes 1 and 4).
     /// </summary>
     [Fact]
-    public async Task MessagesReplayedFromAnotherSessionOrTwice_AreRefusedNamingNobody_AndNobodyIsBanned()
+    public async Task MessagesOfAnotherSessionOrRelayedTwice_BesideTheGenuineOnes_AreDropped_AndTheSessionSigns()
     {
         (DklsCoordinator coordinator, NodeHealth health, DklsKeyInfo key) = await KeyAsync("dkls-attack-replay");
         uint[] signers = [1, 4];
-        byte[] start = new PayloadWriter().String(key.KeyId).U32((uint)key.Version).U32(2).U32(1).U32(4).U32(0).ToArray();
+        byte[] start = StartPayload(key, signers);
 
+        // An earlier session of nodes 1 and 4 run to round three, then given up: node 4's messages to node 1 in it.
         byte[] old = Cluster.NewSessionId();
         List<Envelope> oldRoundOne = await RoundOneAsync(old, signers, start);
-        Envelope stale = oldRoundOne.Single(m => m.Kind == DklsMessages.SignMessage && m.Sender == 4);
+        List<Envelope> oldRoundTwo = await RoundTwoAsync(old, signers, oldRoundOne);
+        List<Envelope> stale = [.. oldRoundOne.Concat(oldRoundTwo).Where(m => m.Sender == 4 && m.Recipients.Contains(1u) && m.Kind != DklsMessages.SignAgreementKey)];
+        Assert.Equal(4, stale.Count); // commit and round-one message; round-two message and echo
+        await AbortAsync(old, signers);
+
+        await SignStepByStepAsync(key, signers, start, "stale messages beside the genuine ones",
+            (node, relayed) => node == 1 ? [.. stale, .. relayed] : relayed);
+        await SignStepByStepAsync(key, signers, start, "each of node 4's messages relayed twice",
+            (node, relayed) => node == 1 ? [.. relayed, .. relayed.Where(m => m.Sender == 4)] : relayed);
+        await WithoutAsync(health, 5, () => SignAndVerifyAsync(coordinator, key, "replays beside: nobody banned"));
+    }
+
+    /// <summary>
+    /// A stray message relayed instead of the genuine one: node 4's round-one message of an earlier session in place of
+    /// this session's (round two), and node 4's round-one message of this session relayed again in place of its round-two
+    /// message (round three, a replay of a message node 1 already took). Node 1 drops the stray one and refuses the step,
+    /// which then lacks node 4's message, naming nobody; no share leaves node 1. Nobody is banned: after each, a session
+    /// of nodes 1 and 4 completes with a signature that verifies, and the coordinator signs with them.
+    /// </summary>
+    [Fact]
+    public async Task AStaleOrReplayedMessage_InsteadOfTheGenuineOne_IsRefusedNamingNobody_AndTheNextSessionSigns()
+    {
+        (DklsCoordinator coordinator, NodeHealth health, DklsKeyInfo key) = await KeyAsync("dkls-attack-replay-instead");
+        uint[] signers = [1, 4];
+        byte[] start = StartPayload(key, signers);
+
+        byte[] old = Cluster.NewSessionId();
+        Envelope stale = (await RoundOneAsync(old, signers, start)).Single(m => m.Kind == DklsMessages.SignMessage && m.Sender == 4);
         await AbortAsync(old, signers);
 
         byte[] session = Cluster.NewSessionId();
         List<Envelope> m1 = await RoundOneAsync(session, signers, start);
-        IEnumerable<Envelope> To1(IEnumerable<Envelope> all) => all.Where(m => m.Recipients.Contains(1u) && m.Kind != DklsMessages.SignAgreementKey);
-        NodeCallException replayed = await Assert.ThrowsAsync<NodeCallException>(() => Step(1, session, DklsMessages.SignRound2, 2, [],
-            [stale, .. To1(m1).Where(m => m.Kind != DklsMessages.SignMessage)]));
-        Assert.Null(replayed.Culprit);
-        Assert.Contains("belongs to another session", replayed.Message, StringComparison.Ordinal);
+        NodeCallException instead = await Assert.ThrowsAsync<NodeCallException>(() => Step(1, session, DklsMessages.SignRound2, 2, [],
+            [stale, .. ToNode(1, m1).Where(m => m.Kind != DklsMessages.SignMessage)]));
+        Assert.Null(instead.Culprit);
+        Assert.Contains("no dkls.sign.message message of round 1 from node 4 was relayed (1 stray relayed message was dropped)", instead.Message, StringComparison.Ordinal);
         await AbortAsync(session, signers);
-        await SignStepByStepAsync(key, signers, start, "after a replay from another session");
+        await SignStepByStepAsync(key, signers, start, "after a message of another session instead of the genuine one");
 
-        byte[] twice = Cluster.NewSessionId();
-        List<Envelope> t1 = await RoundOneAsync(twice, signers, start);
-        Envelope fromFour = t1.Single(m => m.Kind == DklsMessages.SignMessage && m.Sender == 4);
-        NodeCallException duplicate = await Assert.ThrowsAsync<NodeCallException>(() => Step(1, twice, DklsMessages.SignRound2, 2, [], [.. To1(t1), fromFour]));
-        Assert.Null(duplicate.Culprit);
-        Assert.Contains("replayed", duplicate.Message, StringComparison.Ordinal);
-        await AbortAsync(twice, signers);
-        await SignStepByStepAsync(key, signers, start, "after a message relayed twice");
+        byte[] replayed = Cluster.NewSessionId();
+        List<Envelope> r1 = await RoundOneAsync(replayed, signers, start);
+        List<Envelope> r2 = await RoundTwoAsync(replayed, signers, r1);
+        Envelope roundOneFromFour = r1.Single(m => m.Kind == DklsMessages.SignMessage && m.Sender == 4);
+        byte[] digest = new PayloadWriter().Bytes(SHA256.HashData(TestSeed.Bytes(16, "replayed instead"))).ToArray();
+        NodeCallException again = await Assert.ThrowsAsync<NodeCallException>(() => Step(1, replayed, DklsMessages.SignRound3, 3, digest,
+            [roundOneFromFour, .. ToNode(1, r2).Where(m => m.Kind != DklsMessages.SignMessage)]));
+        Assert.Null(again.Culprit);
+        Assert.Contains("no dkls.sign.message message of round 2 from node 4 was relayed (1 stray relayed message was dropped)", again.Message, StringComparison.Ordinal);
+        await AbortAsync(replayed, signers);
+        await SignStepByStepAsync(key, signers, start, "after a replayed message instead of the genuine one");
 
-        await WithoutAsync(health, 5, () => SignAndVerifyAsync(coordinator, key, "replays: nobody banned"));
+        await WithoutAsync(health, 5, () => SignAndVerifyAsync(coordinator, key, "replays instead: nobody banned"));
+    }
+
+    /// <summary>
+    /// Two different round-one messages from node 4, both validly signed by it for the same session, round and recipient
+    /// (docs/DKLS23.md "Stray relayed messages"): obtained here from an honest node 4, as a coordinator could, by giving the
+    /// session up after round one and starting round one again under the same session id. Node 1 refuses the step naming
+    /// nobody (no proof against node 4) and opens neither; nobody is banned: the next session signs.
+    /// </summary>
+    [Fact]
+    public async Task TwoDifferentSignedMessagesFromOneSender_ForOneStep_AreRefusedNamingNobody()
+    {
+        (DklsCoordinator coordinator, NodeHealth health, DklsKeyInfo key) = await KeyAsync("dkls-attack-two-messages");
+        uint[] signers = [1, 4];
+        byte[] start = StartPayload(key, signers);
+        byte[] session = Cluster.NewSessionId();
+        Envelope first = (await RoundOneAsync(session, signers, start)).Single(m => m.Kind == DklsMessages.SignMessage && m.Sender == 4);
+        await AbortAsync(session, signers);
+        List<Envelope> restarted = await RoundOneAsync(session, signers, start);
+        Envelope second = restarted.Single(m => m.Kind == DklsMessages.SignMessage && m.Sender == 4);
+        Assert.NotEqual(first.Payload, second.Payload);
+
+        NodeCallException e = await Assert.ThrowsAsync<NodeCallException>(() => Step(1, session, DklsMessages.SignRound2, 2, [], [first, .. ToNode(1, restarted)]));
+        Assert.Null(e.Culprit);
+        Assert.Contains("two different dkls.sign.message messages of round 1 from node 4 were relayed", e.Message, StringComparison.Ordinal);
+        await AbortAsync(session, signers);
+        await SignStepByStepAsync(key, signers, start, "after two different messages from one sender");
+        await WithoutAsync(health, 5, () => SignAndVerifyAsync(coordinator, key, "two messages: nobody banned"));
+    }
+
+    /// <summary>
+    /// A pairwise commitment replayed from another pair (fault "commit-pair-replay"), in a session of three signers (a key
+    /// 3-of-{1, 4, 5}): node 4 sends node 1 the commitment to R_4 it made for node 5, and node 5 the one for node 1, each
+    /// bound to its own pair. Node 1 refuses round three with CommitmentMismatch naming node 4 and returns no share; the
+    /// coordinator's call ends with node 4 the culprit and no signature. Healed, the three sign (nobody banned).
+    /// </summary>
+    [Fact]
+    public async Task ACommitmentReplayedFromAnotherPair_IsRefusedNamingNodeFour_AndNothingIsReleased()
+    {
+        var frost = new FrostCoordinator(_c.Coordinator);
+        var coordinator = new DklsCoordinator(_c.Coordinator, frost);
+        DklsKeyInfo key = await coordinator.CreateKeyAsync("dkls-attack-pair-" + Guid.NewGuid().ToString("N")[..8], 3, [1, 4, 5], CancellationToken.None);
+        uint[] signers = [1, 4, 5];
+        byte[] start = StartPayload(key, signers);
+        await WithFaultAsync("commit-pair-replay", async () =>
+        {
+            byte[] session = Cluster.NewSessionId();
+            List<Envelope> m1 = await RoundOneAsync(session, signers, start);
+            List<Envelope> m2 = await RoundTwoAsync(session, signers, m1);
+            byte[] digest = new PayloadWriter().Bytes(SHA256.HashData(TestSeed.Bytes(16, "pair replay: step by step"))).ToArray();
+            NodeCallException refused = await Assert.ThrowsAsync<NodeCallException>(() => Step(1, session, DklsMessages.SignRound3, 3, digest, ToNode(1, m2)));
+            Assert.Equal(4u, refused.Culprit);
+            Assert.Contains(nameof(DklsFailure.CommitmentMismatch), refused.Message, StringComparison.Ordinal);
+            await AbortAsync(session, signers);
+
+            CulpritException e = await Assert.ThrowsAsync<CulpritException>(() => coordinator.SignDigestAsync(key.KeyId, SHA256.HashData(TestSeed.Bytes(16, "pair replay")), [], CancellationToken.None));
+            Assert.Equal([4u], e.Culprits);
+            Assert.Contains(nameof(DklsFailure.CommitmentMismatch), e.Message, StringComparison.Ordinal);
+        });
+
+        await SignAndVerifyAsync(coordinator, key, "pair replay: healed");
     }
 
     /// <summary>
@@ -339,24 +430,24 @@ public sealed class DklsClusterAttackTests(FaultyFourCluster fixture) : IClassFi
         await WithoutAsync(health, 5, () => SignAndVerifyAsync(coordinator, key, "after signer sets of the wrong shape"));
     }
 
-    /// <summary>One signing session of <paramref name="signers"/> driven step by step, its shares combined and verified.</summary>
-    private async Task SignStepByStepAsync(DklsKeyInfo key, uint[] signers, byte[] start, string label)
+    /// <summary>
+    /// One signing session of <paramref name="signers"/> driven step by step, its shares combined and verified.
+    /// <paramref name="relay"/>(node, messages) is what the test relays to a node in rounds two and three instead of
+    /// the messages addressed to it (default: those).
+    /// </summary>
+    private async Task SignStepByStepAsync(DklsKeyInfo key, uint[] signers, byte[] start, string label, Func<uint, List<Envelope>, List<Envelope>>? relay = null)
     {
+        relay ??= (_, relayed) => relayed;
         byte[] session = Cluster.NewSessionId();
         List<Envelope> m1 = await RoundOneAsync(session, signers, start);
-        var m2 = new List<Envelope>();
-        foreach (uint n in signers)
-        {
-            m2.AddRange(await Step(n, session, DklsMessages.SignRound2, 2, [], m1.Where(m => m.Recipients.Contains(n) && m.Kind != DklsMessages.SignAgreementKey)));
-        }
-
+        List<Envelope> m2 = await RoundTwoAsync(session, signers, m1, relay);
         byte[] digest = SHA256.HashData(TestSeed.Bytes(16, label));
         byte[] digestPayload = new PayloadWriter().Bytes(digest).ToArray();
         var shares = new List<DklsSignatureShare>();
         byte[]? r = null;
         foreach (uint n in signers)
         {
-            Envelope reply = Assert.Single(await Step(n, session, DklsMessages.SignRound3, 3, digestPayload, m2.Where(m => m.Recipients.Contains(n))));
+            Envelope reply = Assert.Single(await Step(n, session, DklsMessages.SignRound3, 3, digestPayload, relay(n, ToNode(n, m2))));
             var reader = new PayloadReader(reply.Payload.Span);
             r = reader.Bytes("R", 33).ToArray();
             shares.Add(DklsSignatureShare.FromBytes(reader.Bytes("share", 256)));
@@ -365,6 +456,34 @@ public sealed class DklsClusterAttackTests(FaultyFourCluster fixture) : IClassFi
 
         DklsSignature sig = DklsCombiner.Combine(key.PublicKey, session, [.. signers.Select(n => Identifier.FromInt(FrostCiphersuite.Secp256k1Sha256, (int)n))], [], r!, digest, shares);
         Assert.True(EcdsaSecp256k1.Instance.Verify(key.PublicKey.GroupPublicKey, digest, sig.Signature), label);
+    }
+
+    /// <summary>Round two on every signer, each relayed the round-one messages addressed to it (through <paramref name="relay"/> when given).</summary>
+    private async Task<List<Envelope>> RoundTwoAsync(byte[] session, uint[] signers, List<Envelope> m1, Func<uint, List<Envelope>, List<Envelope>>? relay = null)
+    {
+        var m2 = new List<Envelope>();
+        foreach (uint n in signers)
+        {
+            List<Envelope> toNode = ToNode(n, m1);
+            m2.AddRange(await Step(n, session, DklsMessages.SignRound2, 2, [], relay is null ? toNode : relay(n, toNode)));
+        }
+
+        return m2;
+    }
+
+    /// <summary>The messages of <paramref name="all"/> addressed to <paramref name="node"/>, without the session agreement keys (relayed with the delivery).</summary>
+    private static List<Envelope> ToNode(uint node, IEnumerable<Envelope> all) => [.. all.Where(m => m.Recipients.Contains(node) && m.Kind != DklsMessages.SignAgreementKey)];
+
+    /// <summary>A signing round-one payload: key, version, <paramref name="signers"/>, the root path.</summary>
+    private static byte[] StartPayload(DklsKeyInfo key, uint[] signers)
+    {
+        var w = new PayloadWriter().String(key.KeyId).U32((uint)key.Version).U32((uint)signers.Length);
+        foreach (uint n in signers)
+        {
+            w.U32(n);
+        }
+
+        return w.U32(0).ToArray();
     }
 
     private async Task AbortAsync(byte[] session, uint[] signers)

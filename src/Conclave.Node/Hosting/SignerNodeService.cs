@@ -11,7 +11,9 @@ namespace Conclave.Node.Hosting;
 /// The gRPC face of a signer node. Every request must be signed by the coordinator identity pinned in the cluster
 /// manifest (or by a retired coordinator key during its overlap); every relayed message by the node it claims to come
 /// from, for the same session, addressed to this node.
-/// Anything unsigned, replayed, stale, misaddressed or of an unknown kind is refused with a typed status.
+/// Anything unsigned, replayed, stale, misaddressed or of an unknown kind is refused with a typed status, except that a
+/// handler may ask for relayed messages of another session, for other nodes, replayed or stale to be dropped instead
+/// (<see cref="StrayRelayed.Drop"/>: DKLs23, docs/DKLS23.md "Stray relayed messages").
 /// </summary>
 internal sealed partial class SignerNodeService : SignerNode.SignerNodeBase
 {
@@ -95,7 +97,12 @@ internal sealed partial class SignerNodeService : SignerNode.SignerNodeBase
             throw Refuse(StatusCode.InvalidArgument, $"request is not addressed to node {_identity.NodeId}");
         }
 
+        // A handler may ask for stray relayed messages to be dropped rather than refuse the step (StrayRelayed): one of
+        // another session or for other nodes is dropped unread, and a replayed or stale one once its signature verified.
+        _handlers.TryGetValue(req.Kind, out IProtocolHandler? handler);
+        bool dropStrays = handler?.StrayRelayed == StrayRelayed.Drop;
         var relayed = new List<Envelope>(request.Relayed.Count);
+        int dropped = 0;
         foreach (Envelope e in request.Relayed)
         {
             IReadOnlyList<byte[]> keys = _cluster.AcceptedIdentityKeys(e.Sender, now);
@@ -111,21 +118,37 @@ internal sealed partial class SignerNodeService : SignerNode.SignerNodeBase
                 throw RefuseUntrusted(e);
             }
 
-            if (!e.SessionId.Equals(req.SessionId))
+            string? stray = !e.SessionId.Equals(req.SessionId) ? "belongs to another session"
+                : e.Recipients.Count > 0 && !e.Recipients.Contains(_identity.NodeId) ? "is not addressed to this node"
+                : null;
+            if (stray is null)
             {
-                throw Refuse(StatusCode.InvalidArgument, $"relayed message from node {e.Sender} belongs to another session");
+                byte[] digest = EnvelopeSigner.Digest(e);
+                VerifySignature(e, digest, keys);
+                (StatusCode Code, string Reason)? stale = Stale(e, digest);
+                if (stale is { } s && !dropStrays)
+                {
+                    throw Refuse(s.Code, $"message '{e.Kind}' from {e.Sender} {s.Reason}");
+                }
+
+                stray = stale?.Reason;
+            }
+            else if (!dropStrays)
+            {
+                throw Refuse(StatusCode.InvalidArgument, $"relayed message from node {e.Sender} {stray}");
             }
 
-            if (e.Recipients.Count > 0 && !e.Recipients.Contains(_identity.NodeId))
+            if (stray is not null)
             {
-                throw Refuse(StatusCode.InvalidArgument, $"relayed message from node {e.Sender} is not addressed to this node");
+                dropped++;
+                LogDropped(_log, e.Kind, e.Sender, req.Kind, stray);
+                continue;
             }
 
-            CheckEnvelope(e, EnvelopeSigner.Digest(e), keys);
             relayed.Add(e);
         }
 
-        if (!_handlers.TryGetValue(req.Kind, out IProtocolHandler? handler))
+        if (handler is null)
         {
             throw Refuse(StatusCode.Unimplemented, $"unknown message kind '{req.Kind}'");
         }
@@ -133,7 +156,7 @@ internal sealed partial class SignerNodeService : SignerNode.SignerNodeBase
         IReadOnlyList<OutgoingMessage> outgoing;
         try
         {
-            outgoing = await handler.HandleAsync(new StepContext { Request = req, Relayed = relayed, Identity = _identity }, cancellationToken).ConfigureAwait(false);
+            outgoing = await handler.HandleAsync(new StepContext { Request = req, Relayed = relayed, Identity = _identity, DroppedRelayed = dropped }, cancellationToken).ConfigureAwait(false);
         }
         catch (ProtocolException e)
         {
@@ -172,22 +195,32 @@ internal sealed partial class SignerNodeService : SignerNode.SignerNodeBase
     /// <summary>The signature (unless already verified) and the replay window of an envelope, given its <see cref="EnvelopeSigner.Digest"/>, which also keys the replay guard.</summary>
     private void CheckEnvelope(Envelope e, byte[] digest, IReadOnlyList<byte[]> senderKeys, bool signatureVerified = false)
     {
-        if (!signatureVerified && !EnvelopeSigner.VerifyAny(e, digest, senderKeys))
+        if (!signatureVerified)
+        {
+            VerifySignature(e, digest, senderKeys);
+        }
+
+        if (Stale(e, digest) is { } stale)
+        {
+            throw Refuse(stale.Code, $"message '{e.Kind}' from {e.Sender} {stale.Reason}");
+        }
+    }
+
+    private void VerifySignature(Envelope e, byte[] digest, IReadOnlyList<byte[]> senderKeys)
+    {
+        if (!EnvelopeSigner.VerifyAny(e, digest, senderKeys))
         {
             throw Refuse(StatusCode.Unauthenticated, $"message '{e.Kind}' from {e.Sender} has no valid signature");
         }
-
-        switch (_replay.Check(digest, e.IssuedAtUnixMs))
-        {
-            case ReplayGuard.Verdict.Replayed:
-                throw Refuse(StatusCode.AlreadyExists, $"message '{e.Kind}' from {e.Sender} was replayed");
-            case ReplayGuard.Verdict.Expired:
-            case ReplayGuard.Verdict.FromTheFuture:
-                throw Refuse(StatusCode.InvalidArgument, $"message '{e.Kind}' from {e.Sender} is outside the validity window");
-            default:
-                break;
-        }
     }
+
+    /// <summary>The replay guard's verdict on an envelope (which records it when fresh): null when fresh, else the status and reason of a refusal.</summary>
+    private (StatusCode Code, string Reason)? Stale(Envelope e, byte[] digest) => _replay.Check(digest, e.IssuedAtUnixMs) switch
+    {
+        ReplayGuard.Verdict.Replayed => (StatusCode.AlreadyExists, "was replayed"),
+        ReplayGuard.Verdict.Expired or ReplayGuard.Verdict.FromTheFuture => (StatusCode.InvalidArgument, "is outside the validity window"),
+        _ => null,
+    };
 
     /// <summary>A relayed message signed by (or claiming) an evicted peer: PermissionDenied, naming the peer as the culprit.</summary>
     private RpcException RefuseUntrusted(Envelope e)
@@ -204,6 +237,9 @@ internal sealed partial class SignerNodeService : SignerNode.SignerNodeBase
         LogRefused(_log, code.ToString(), message);
         return new RpcException(new Status(code, message));
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "dropped relayed message '{Kind}' from node {Sender} in step '{Step}': it {Reason}")]
+    private static partial void LogDropped(ILogger logger, string kind, uint sender, string step, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "refused {What}: {Reason}")]
     private static partial void LogRefused(ILogger logger, string what, string reason);

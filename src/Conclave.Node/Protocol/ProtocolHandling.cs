@@ -14,13 +14,34 @@ public sealed class StepContext
 
     public required NodeIdentity Identity { get; init; }
 
+    /// <summary>
+    /// How many relayed messages the service dropped before this step (handlers with <see cref="StrayRelayed.Drop"/>
+    /// only): of another session, for another recipient, replayed or outside the validity window. For refusal texts.
+    /// </summary>
+    public int DroppedRelayed { get; init; }
+
     public byte[] SessionId => Request.SessionId.ToByteArray();
+}
+
+/// <summary>
+/// What the node service does with a relayed message, signed by a known, trusted peer or claiming to be, that is of
+/// another session, addressed to other nodes, a copy of one it took before (the replay guard) or outside the validity
+/// window: refuse the whole step naming nobody, or drop the message (logged without its payload, counted in
+/// <see cref="StepContext.DroppedRelayed"/>) and run the step on the others.
+/// </summary>
+public enum StrayRelayed
+{
+    Refuse,
+    Drop,
 }
 
 /// <summary>Runs the protocol steps of some message kinds on a node.</summary>
 public interface IProtocolHandler
 {
     IReadOnlyCollection<string> Kinds { get; }
+
+    /// <summary>What the service does with a stray relayed message for these kinds (<see cref="StrayRelayed"/>); refuse unless a handler says otherwise.</summary>
+    StrayRelayed StrayRelayed => StrayRelayed.Refuse;
 
     ValueTask<IReadOnlyList<OutgoingMessage>> HandleAsync(StepContext context, CancellationToken cancellationToken);
 }

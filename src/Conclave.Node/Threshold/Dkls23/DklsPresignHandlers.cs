@@ -27,6 +27,9 @@ public sealed class DklsPresignHandlers(DklsNodeState state) : IProtocolHandler
 
     public IReadOnlyCollection<string> Kinds { get; } = [PresignSign];
 
+    /// <summary>The online round takes no relayed message; a stray one relayed to it is dropped, not the step (docs/DKLS23.md "Stray relayed messages").</summary>
+    public StrayRelayed StrayRelayed => StrayRelayed.Drop;
+
     public async ValueTask<IReadOnlyList<OutgoingMessage>> HandleAsync(StepContext context, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(context);

@@ -35,6 +35,9 @@ public sealed class DklsSetupHandlers(DklsNodeState state) : IProtocolHandler, I
 
     public IReadOnlyCollection<string> Kinds { get; } = [DklsMessages.SetupStart, DklsMessages.SetupRound2, DklsMessages.SetupFinish];
 
+    /// <summary>A relayed message of another session, for other nodes, replayed or stale is dropped, not the step (docs/DKLS23.md "Stray relayed messages").</summary>
+    public StrayRelayed StrayRelayed => StrayRelayed.Drop;
+
     public bool Handles(string scheme) => scheme == DklsScheme.Name;
 
     public FrostCiphersuite Suite => DklsTransport.Suite;

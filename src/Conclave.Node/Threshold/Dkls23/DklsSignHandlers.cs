@@ -29,6 +29,9 @@ public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manife
 
     public IReadOnlyCollection<string> Kinds { get; } = [DklsMessages.SignRound1, DklsMessages.SignDeliver, DklsMessages.SignRound2, DklsMessages.SignRound3, DklsMessages.SignAbort];
 
+    /// <summary>A relayed message of another session, for other nodes, replayed or stale is dropped, not the step (docs/DKLS23.md "Stray relayed messages").</summary>
+    public StrayRelayed StrayRelayed => StrayRelayed.Drop;
+
     public async ValueTask<IReadOnlyList<OutgoingMessage>> HandleAsync(StepContext context, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(context);
@@ -180,7 +183,8 @@ public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manife
     /// The peers' round-one broadcast commitments relayed in round two: one <see cref="DklsMessages.SignCommit"/> from
     /// every peer, addressed to this node alone. Two that disagree for the same request are signed proof against their
     /// sender (<see cref="DklsEquivocation.Conflict"/>); anything else that is not one well-formed broadcast per peer is
-    /// refused naming nobody (the coordinator may have relayed the same envelope twice, or answers to two requests).
+    /// refused naming nobody (answers to two requests under one session id; a byte-identical copy never gets here: the
+    /// service drops it, docs/DKLS23.md "Stray relayed messages").
     /// </summary>
     private Dictionary<Identifier, byte[]> PeerBroadcasts(StepContext ctx, SignSession session)
     {
@@ -289,8 +293,8 @@ public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manife
             IReadOnlyDictionary<uint, byte[]> peerKeys = session.PeerKeys ?? throw new ProtocolException("round one was not delivered here");
             Dictionary<Identifier, byte[]> broadcasts = PeerBroadcasts(ctx, session);
             byte[] sessionId = ctx.SessionId;
-            List<DklsMessage> incoming = DklsTransport.OpenFromRun(ctx.Relayed.Where(e => e.Kind == DklsMessages.SignMessage && session.Peers.Contains(e.Sender)),
-                agreement, peerKeys, state.NodeId, DklsMessages.SignMessage, 1, (from, to) => DklsMessages.SignSealContext(sessionId, 1, from, to));
+            List<DklsMessage> incoming = DklsTransport.OpenFromRun(ctx.Relayed, agreement, peerKeys, state.NodeId, DklsMessages.SignMessage, 1,
+                (from, to) => DklsMessages.SignSealContext(sessionId, 1, from, to), session.Peers, ctx.DroppedRelayed);
             DklsSignRound2State round2;
             IReadOnlyList<DklsMessage> messages;
             try
@@ -386,8 +390,8 @@ public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manife
             RunAgreementKey agreement = session.Agreement ?? throw new ProtocolException("this node's session agreement key is erased");
             IReadOnlyDictionary<uint, byte[]> peerKeys = session.PeerKeys ?? throw new ProtocolException("round two was not computed here");
             byte[] sessionId = ctx.SessionId;
-            incoming = DklsTransport.OpenFromRun(ctx.Relayed.Where(e => e.Kind == DklsMessages.SignMessage && session.Peers.Contains(e.Sender)), agreement, peerKeys, state.NodeId, DklsMessages.SignMessage, 2,
-                (from, to) => DklsMessages.SignSealContext(sessionId, 2, from, to));
+            incoming = DklsTransport.OpenFromRun(ctx.Relayed, agreement, peerKeys, state.NodeId, DklsMessages.SignMessage, 2,
+                (from, to) => DklsMessages.SignSealContext(sessionId, 2, from, to), session.Peers, ctx.DroppedRelayed);
         }
         catch
         {

@@ -57,29 +57,68 @@ internal static class DklsTransport
     }
 
     /// <summary>Opens relayed messages sealed between run (or session) agreement keys under the message context <paramref name="context"/>(from, to).</summary>
+    /// <param name="expected">The peers each of which must have sent one (a step without one is refused naming nobody); null: the library checks.</param>
+    /// <param name="droppedBefore">How many relayed messages the service dropped already (<see cref="StepContext.DroppedRelayed"/>), for the refusal's text.</param>
     public static List<DklsMessage> OpenFromRun(IEnumerable<Rpc.Envelope> relayed, RunAgreementKey own, IReadOnlyDictionary<uint, byte[]> peerKeys, uint self, string kind, uint round,
-        Func<uint, uint, byte[]> context) =>
+        Func<uint, uint, byte[]> context, IReadOnlyCollection<uint>? expected = null, int droppedBefore = 0) =>
         OpenCore(relayed, self, kind, round, e =>
         {
             byte[] peer = peerKeys.TryGetValue(e.Sender, out byte[]? k) ? k : throw new ProtocolException($"node {e.Sender} has no run agreement key in this session", e.Sender);
             return HandlerSupport.OpenFrom(own, peer, e.Sender, context(e.Sender, self), e.Payload.ToByteArray(), "DKLs23 message");
-        });
+        }, expected, droppedBefore);
 
     /// <summary>
-    /// Opens the relayed messages of one step: each must be of <paramref name="kind"/> and <paramref name="round"/>,
-    /// addressed to this node alone, open (<paramref name="open"/>), and be a DKLs23 message from that sender to this
-    /// node. A message that fails any of these names its sender (its envelope is signed by it).
+    /// Opens the relayed messages of one step (docs/DKLS23.md "Stray relayed messages"). Envelopes of another kind are
+    /// other inputs of the step and left alone; one of <paramref name="kind"/> but of another round, or from a node that
+    /// is not an <paramref name="expected"/> peer, is dropped: an honest sender signs messages of this kind in more than
+    /// one round, so a genuine one relayed into the wrong step is the relay's doing, not its sender's. Each envelope
+    /// kept must be addressed to this node alone, open (<paramref name="open"/>), and be a DKLs23 message from that
+    /// sender to this node: one that fails any of these names its sender (its envelope is signed by it). Two different
+    /// envelopes from one sender (byte-identical copies never get here: the service drops them) refuse the step naming
+    /// nobody, before either is opened: they are no proof against the sender, who signs a second one honestly when the
+    /// coordinator aborts a session and starts round one again under the same session id, and only the one of the
+    /// current attempt opens, so opening the other would name an honest sender. A missing message refuses the step
+    /// naming nobody.
     /// </summary>
-    private static List<DklsMessage> OpenCore(IEnumerable<Rpc.Envelope> relayed, uint self, string kind, uint round, Func<Rpc.Envelope, SecretBuffer> open)
+    private static List<DklsMessage> OpenCore(IEnumerable<Rpc.Envelope> relayed, uint self, string kind, uint round, Func<Rpc.Envelope, SecretBuffer> open,
+        IReadOnlyCollection<uint>? expected, int droppedBefore)
     {
-        var incoming = new List<DklsMessage>();
+        var bySender = new Dictionary<uint, Rpc.Envelope>();
+        int dropped = droppedBefore;
         foreach (Rpc.Envelope e in relayed)
         {
-            if (e.Kind != kind || e.Round != round || e.Recipients.Count != 1 || e.Recipients[0] != self)
+            if (e.Kind != kind)
             {
-                throw new ProtocolException($"expected {kind} messages of round {round} addressed to node {self}, got '{e.Kind}' from {e.Sender}", e.Sender);
+                continue;
             }
 
+            if (e.Round != round || (expected is not null && !expected.Contains(e.Sender)))
+            {
+                dropped++;
+                continue;
+            }
+
+            if (e.Recipients.Count != 1 || e.Recipients[0] != self)
+            {
+                throw new ProtocolException($"node {e.Sender} sent a {kind} message of round {round} addressed to other nodes than node {self} alone", e.Sender);
+            }
+
+            if (!bySender.TryAdd(e.Sender, e))
+            {
+                throw new ProtocolException($"two different {kind} messages of round {round} from node {e.Sender} were relayed");
+            }
+        }
+
+        uint[] missing = expected is null ? [] : [.. expected.Where(p => !bySender.ContainsKey(p)).Order()];
+        if (missing.Length > 0)
+        {
+            string strays = dropped == 0 ? "" : $" ({dropped} stray relayed message{(dropped == 1 ? " was" : "s were")} dropped)";
+            throw new ProtocolException($"no {kind} message of round {round} from node {string.Join(", ", missing)} was relayed{strays}");
+        }
+
+        var incoming = new List<DklsMessage>(bySender.Count);
+        foreach (Rpc.Envelope e in bySender.Values)
+        {
             using SecretBuffer plain = open(e);
             DklsMessage m;
             try
