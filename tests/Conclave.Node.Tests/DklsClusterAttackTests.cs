@@ -108,7 +108,7 @@ public sealed class DklsClusterAttackTests(FaultyFourCluster fixture) : IClassFi
     public async Task TamperedFinalShares_AreRefused_NoSignatureIsReleased_AndHonestQuorumsSign()
     {
         (DklsCoordinator coordinator, NodeHealth health, DklsKeyInfo key) = await KeyAsync("dkls-attack-share");
-        var presigner = new DklsCoordinator(_c.Coordinator, new FrostCoordinator(_c.Coordinator)) { PresignPoolSize = 1, PresignParallelism = 1 };
+        var presigner = new DklsCoordinator(new ThresholdEngine(_c.Coordinator)) { PresignPoolSize = 1, PresignParallelism = 1 };
         presigner.Register(key);
         await WithNodeFourFaultyAsync(coordinator, health, key, "share-u", async () =>
         {
@@ -186,7 +186,7 @@ public sealed class DklsClusterAttackTests(FaultyFourCluster fixture) : IClassFi
     public async Task PresigningWithABadlySignedMessage_NamesNodeFour_AndPoolsNothing(string fault)
     {
         (DklsCoordinator coordinator, NodeHealth health, DklsKeyInfo key) = await KeyAsync("dkls-attack-presign-" + fault);
-        var presigner = new DklsCoordinator(_c.Coordinator, new FrostCoordinator(_c.Coordinator)) { PresignPoolSize = 1, PresignParallelism = 1 };
+        var presigner = new DklsCoordinator(new ThresholdEngine(_c.Coordinator)) { PresignPoolSize = 1, PresignParallelism = 1 };
         presigner.Register(key);
         await WithNodeFourFaultyAsync(coordinator, health, key, fault, async () =>
         {
@@ -209,7 +209,7 @@ public sealed class DklsClusterAttackTests(FaultyFourCluster fixture) : IClassFi
     public async Task AReusedPresignature_IsRefused_NoSignatureIsReleased_AndHonestQuorumsSign()
     {
         (DklsCoordinator coordinator, NodeHealth health, DklsKeyInfo key) = await KeyAsync("dkls-attack-reuse");
-        var presigner = new DklsCoordinator(_c.Coordinator, new FrostCoordinator(_c.Coordinator)) { PresignPoolSize = 1, PresignParallelism = 1 };
+        var presigner = new DklsCoordinator(new ThresholdEngine(_c.Coordinator)) { PresignPoolSize = 1, PresignParallelism = 1 };
         presigner.Register(key);
         await WithNodeFourFaultyAsync(coordinator, health, key, "presign-reuse", async () =>
         {
@@ -369,7 +369,7 @@ public sealed class DklsClusterAttackTests(FaultyFourCluster fixture) : IClassFi
     public async Task ACommitmentReplayedFromAnotherPair_IsRefusedNamingNodeFour_AndNothingIsReleased()
     {
         var frost = new FrostCoordinator(_c.Coordinator);
-        var coordinator = new DklsCoordinator(_c.Coordinator, frost);
+        var coordinator = new DklsCoordinator(frost.Engine);
         DklsKeyInfo key = await coordinator.CreateKeyAsync("dkls-attack-pair-" + Guid.NewGuid().ToString("N")[..8], 3, [1, 4, 5], CancellationToken.None);
         uint[] signers = [1, 4, 5];
         byte[] start = StartPayload(key, signers);
@@ -496,10 +496,10 @@ public sealed class DklsClusterAttackTests(FaultyFourCluster fixture) : IClassFi
 
     private async Task<(DklsCoordinator Coordinator, NodeHealth Health, DklsKeyInfo Key)> KeyAsync(string prefix)
     {
-        var frost = new FrostCoordinator(_c.Coordinator);
-        var coordinator = new DklsCoordinator(_c.Coordinator, frost);
+        var engine = new ThresholdEngine(_c.Coordinator);
+        var coordinator = new DklsCoordinator(engine);
         DklsKeyInfo key = await coordinator.CreateKeyAsync(prefix + "-" + Guid.NewGuid().ToString("N")[..8], 2, [1, 4, 5], CancellationToken.None);
-        return (coordinator, frost.Health, key);
+        return (coordinator, engine.Health, key);
     }
 
     /// <summary>Round one and its delivery on every signer: the round-one broadcasts, session keys and sealed messages.</summary>

@@ -18,7 +18,7 @@ internal static class DklsClusterChecks
     /// <summary>Signatures per key shape: a few in CI, 1,000 with CONCLAVE_LONG_TESTS=1 (./test.sh --long).</summary>
     public static int Count(int ci) => Environment.GetEnvironmentVariable("CONCLAVE_LONG_TESTS") == "1" ? 1_000 : ci;
 
-    public static DklsCoordinator Coordinator(LocalClusterProcesses c) => new(c.Coordinator, new ThresholdEngine(c.Coordinator));
+    public static DklsCoordinator Coordinator(LocalClusterProcesses c) => new(new ThresholdEngine(c.Coordinator));
 
     /// <summary>
     /// Signs <paramref name="count"/> digests (some in parallel), checks every signature with libsecp256k1 (verify, strict
@@ -194,7 +194,7 @@ public sealed class DklsClusterTests(ThreeNodeCluster fixture) : IClassFixture<T
         DklsCoordinator coordinator = DklsClusterChecks.Coordinator(_c);
         DklsKeyInfo key = await coordinator.CreateKeyAsync("dkls-v-" + Guid.NewGuid().ToString("N")[..8], 2, [1, 2, 3], CancellationToken.None);
         // A coordinator that believes in version 2 of the key: every node refuses (it holds version 1), nobody is blamed.
-        var stale = new DklsCoordinator(_c.Coordinator, new ThresholdEngine(_c.Coordinator));
+        var stale = new DklsCoordinator(new ThresholdEngine(_c.Coordinator));
         stale.Register(key with { Version = 2 });
         QuorumUnavailableException e = await Assert.ThrowsAsync<QuorumUnavailableException>(() => stale.SignDigestAsync(key.KeyId, new byte[32], [], CancellationToken.None));
         Assert.Contains("version", e.Message, StringComparison.Ordinal);
@@ -226,7 +226,7 @@ public sealed class DklsFiveNodeClusterTests(FiveNodeCluster fixture) : IClassFi
     [Fact]
     public async Task Presigned3Of5_SignaturesVerifyWithLibsecp256k1AndNoble()
     {
-        var coordinator = new DklsCoordinator(_c.Coordinator, new ThresholdEngine(_c.Coordinator)) { PresignPoolSize = 3, PresignParallelism = 1 };
+        var coordinator = new DklsCoordinator(new ThresholdEngine(_c.Coordinator)) { PresignPoolSize = 3, PresignParallelism = 1 };
         DklsKeyInfo key = await coordinator.CreateKeyAsync("dkls5-pre-" + Guid.NewGuid().ToString("N")[..8], 3, [1, 2, 3, 4, 5], CancellationToken.None);
         await coordinator.PresignAsync(key.KeyId, [], CancellationToken.None);
         Assert.True(coordinator.PresignDepth(key.KeyId, []) >= 3);

@@ -52,7 +52,7 @@ public sealed class DklsKeyGenerationAttackTests(FaultyFourCluster fixture) : IC
     {
         var frost = new FrostCoordinator(_c.Coordinator);
         var runs = new InMemoryRotationLog();
-        var coordinator = new DklsCoordinator(_c.Coordinator, frost) { Runs = runs };
+        var coordinator = new DklsCoordinator(frost.Engine) { Runs = runs };
         string keyId = "dkls-keygen-" + fault + "-" + Guid.NewGuid().ToString("N")[..8];
         await fixture.Faults.WithAsync(option, fault, async () =>
         {
@@ -103,7 +103,7 @@ public sealed class DklsKeyGenerationAttackTests(FaultyFourCluster fixture) : IC
     public async Task ATamperedBaseOtInTheSetup_ShowsAtTheFirstSigningOfThePair_WhichBansTheSender_UntilARefresh()
     {
         var frost = new FrostCoordinator(_c.Coordinator);
-        var coordinator = new DklsCoordinator(_c.Coordinator, frost);
+        var coordinator = new DklsCoordinator(frost.Engine);
         DklsKeyInfo key = null!;
         await fixture.Faults.WithAsync("--dkls-fault", "setup-base-ot", async () =>
         {

@@ -19,7 +19,7 @@ public sealed class DklsPresignClusterTests(ThreeNodeCluster fixture) : IClassFi
     private readonly LocalClusterProcesses _c = fixture.Cluster;
 
     private DklsCoordinator Coordinator(int poolSize) =>
-        new(_c.Coordinator, new ThresholdEngine(_c.Coordinator)) { PresignPoolSize = poolSize, PresignParallelism = 2 };
+        new(new ThresholdEngine(_c.Coordinator)) { PresignPoolSize = poolSize, PresignParallelism = 2 };
 
     private static void AssertVerifies(DklsKeyInfo key, IReadOnlyList<uint> path, byte[] digest, DklsSignatureResult sig)
     {
@@ -194,7 +194,7 @@ public sealed class DklsPresignClusterTests(ThreeNodeCluster fixture) : IClassFi
         try
         {
             await using IConclaveStore server = await ConclaveStore.OpenSqliteAsync(dir.FullName);
-            var coordinator = new DklsCoordinator(_c.Coordinator, new ThresholdEngine(_c.Coordinator))
+            var coordinator = new DklsCoordinator(new ThresholdEngine(_c.Coordinator))
             {
                 PresignPoolSize = 2,
                 PresignParallelism = 1,
@@ -216,7 +216,7 @@ public sealed class DklsPresignClusterTests(ThreeNodeCluster fixture) : IClassFi
             HashSet<string> rounds = await AuditReconciler.ServerRoundsAsync(server, CancellationToken.None);
             Assert.Empty(await UnexplainedAsync(rounds, key.KeyId));
 
-            var rogue = new DklsCoordinator(_c.Coordinator, new ThresholdEngine(_c.Coordinator)) { PresignPoolSize = 1, PresignParallelism = 1 };
+            var rogue = new DklsCoordinator(new ThresholdEngine(_c.Coordinator)) { PresignPoolSize = 1, PresignParallelism = 1 };
             rogue.Register(key);
             await rogue.PresignAsync(key.KeyId, [], CancellationToken.None);
             byte[] rogueDigest = SHA256.HashData("audit rogue"u8);
@@ -460,7 +460,7 @@ public sealed class DklsPresignClusterTests(ThreeNodeCluster fixture) : IClassFi
     [Fact]
     public async Task ConcurrentPresignedSignatures_ShareOnlineSteps_AndARefusedItemFailsOnlyItsOwnSignature()
     {
-        var coordinator = new DklsCoordinator(_c.Coordinator, new ThresholdEngine(_c.Coordinator)) { PresignPoolSize = 24, PresignParallelism = 2, PresignStepsInFlight = 1 };
+        var coordinator = new DklsCoordinator(new ThresholdEngine(_c.Coordinator)) { PresignPoolSize = 24, PresignParallelism = 2, PresignStepsInFlight = 1 };
         DklsKeyInfo key = await coordinator.CreateKeyAsync("dkls-precoal-" + Guid.NewGuid().ToString("N")[..8], 2, [1, 2, 3], CancellationToken.None);
         await coordinator.PresignAsync(key.KeyId, [], CancellationToken.None);
         var taken = new List<DklsPooledPresignature>();

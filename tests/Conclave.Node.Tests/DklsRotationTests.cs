@@ -70,12 +70,12 @@ public sealed class DklsRotationTests(FiveNodeCluster fixture) : IClassFixture<F
     public async Task CoordinatorStoppedMidRefresh_ANewCoordinatorFinishesOrAbortsIt_AndTheKeySigns(string boundary)
     {
         var runs = new InMemoryRotationLog();
-        var coordinator = new DklsCoordinator(_c.Coordinator, new ThresholdEngine(_c.Coordinator)) { Runs = runs };
+        var coordinator = new DklsCoordinator(new ThresholdEngine(_c.Coordinator)) { Runs = runs };
         DklsKeyInfo key = await coordinator.CreateKeyAsync($"dkls-crash-{boundary}-" + Guid.NewGuid().ToString("N")[..8], 2, [1, 2, 3], CancellationToken.None);
         coordinator.FaultInjection = (_, b) => b == boundary ? throw new RotationCrashException(b) : Task.CompletedTask;
         await Assert.ThrowsAsync<RotationCrashException>(() => coordinator.RefreshAsync(key.KeyId, CancellationToken.None));
 
-        var next = new DklsCoordinator(_c.Coordinator, new ThresholdEngine(_c.Coordinator)) { Runs = runs };
+        var next = new DklsCoordinator(new ThresholdEngine(_c.Coordinator)) { Runs = runs };
         next.Register(key);
         Conclave.Storage.StorageException locked = await Assert.ThrowsAsync<Conclave.Storage.StorageException>(() => next.RefreshAsync(key.KeyId, CancellationToken.None));
         Assert.Contains("unfinished rotation run", locked.Message, StringComparison.Ordinal);
@@ -125,11 +125,11 @@ public sealed class DklsRotationTests(FiveNodeCluster fixture) : IClassFixture<F
     {
         var runs = new InMemoryRotationLog();
         string keyId = $"dkls-gen-crash-{boundary}-" + Guid.NewGuid().ToString("N")[..8];
-        var coordinator = new DklsCoordinator(_c.Coordinator, new ThresholdEngine(_c.Coordinator)) { Runs = runs };
+        var coordinator = new DklsCoordinator(new ThresholdEngine(_c.Coordinator)) { Runs = runs };
         coordinator.FaultInjection = (_, b) => b == boundary ? throw new RotationCrashException(b) : Task.CompletedTask;
         await Assert.ThrowsAsync<RotationCrashException>(() => coordinator.CreateKeyAsync(keyId, 2, [1, 2, 3], CancellationToken.None));
 
-        var next = new DklsCoordinator(_c.Coordinator, new ThresholdEngine(_c.Coordinator)) { Runs = runs };
+        var next = new DklsCoordinator(new ThresholdEngine(_c.Coordinator)) { Runs = runs };
         Conclave.Storage.StorageException locked = await Assert.ThrowsAsync<Conclave.Storage.StorageException>(() => next.CreateKeyAsync(keyId, 2, [1, 2, 3], CancellationToken.None));
         Assert.Contains("unfinished rotation run", locked.Message, StringComparison.Ordinal);
 
@@ -170,7 +170,7 @@ public sealed class DklsRotationTests(FiveNodeCluster fixture) : IClassFixture<F
     public async Task Transcripts_OfKeyGenerationRefreshAndReshare_VerifyOffline_AndTamperingIsRefused()
     {
         var runs = new InMemoryRotationLog();
-        var coordinator = new DklsCoordinator(_c.Coordinator, new ThresholdEngine(_c.Coordinator)) { Runs = runs };
+        var coordinator = new DklsCoordinator(new ThresholdEngine(_c.Coordinator)) { Runs = runs };
         DklsKeyInfo key = await coordinator.CreateKeyAsync("dkls-transcript-" + Guid.NewGuid().ToString("N")[..8], 2, [1, 2, 3], CancellationToken.None);
         DklsKeyInfo refreshed = await coordinator.RefreshAsync(key.KeyId, CancellationToken.None);
         DklsKeyInfo reshared = await coordinator.ReshareAsync(key.KeyId, 3, [2, 3, 4, 5], CancellationToken.None);
@@ -257,7 +257,7 @@ public sealed class DklsRotationTests(FiveNodeCluster fixture) : IClassFixture<F
     public async Task Repair_RebuildsALostShareAndItsPairwiseState_TheRepairedNodeSigns_AndAnAbortedRepairLeavesTheOldState()
     {
         var runs = new InMemoryRotationLog();
-        var coordinator = new DklsCoordinator(_c.Coordinator, new ThresholdEngine(_c.Coordinator)) { Runs = runs };
+        var coordinator = new DklsCoordinator(new ThresholdEngine(_c.Coordinator)) { Runs = runs };
         DklsKeyInfo key = await coordinator.CreateKeyAsync("dkls-repair-" + Guid.NewGuid().ToString("N")[..8], 2, [1, 2, 3], CancellationToken.None);
         await DklsClusterChecks.SignManyAndVerify(coordinator, key, 2, [], "before the loss");
 
@@ -278,7 +278,7 @@ public sealed class DklsRotationTests(FiveNodeCluster fixture) : IClassFixture<F
         // Stopped dead after every holder stored its new state, before the run was prepared: the run is aborted.
         coordinator.FaultInjection = (kind, b) => kind == RotationKind.Repair && b == "setup3" ? throw new RotationCrashException(b) : Task.CompletedTask;
         await Assert.ThrowsAsync<RotationCrashException>(() => coordinator.RepairAsync(key.KeyId, 3, CancellationToken.None));
-        var next = new DklsCoordinator(_c.Coordinator, new ThresholdEngine(_c.Coordinator)) { Runs = runs };
+        var next = new DklsCoordinator(new ThresholdEngine(_c.Coordinator)) { Runs = runs };
         next.Register(key);
         RotationRun aborted = Assert.Single(await runs.ListForKeyAsync(key.KeyId, 10), r => r.Kind == RotationKind.Repair && !r.IsFinished);
         await next.ResumeAsync(aborted.RunId, CancellationToken.None);
@@ -454,7 +454,7 @@ public sealed class DklsRotationTests(FiveNodeCluster fixture) : IClassFixture<F
         var recorded = new System.Collections.Concurrent.ConcurrentQueue<Envelope>();
         DklsCoordinator coordinator = DklsClusterChecks.Coordinator(_c);
         DklsKeyInfo key = await coordinator.CreateKeyAsync("dkls-sfs-" + Guid.NewGuid().ToString("N")[..8], 3, [1, 2, 3], CancellationToken.None);
-        var presigner = new DklsCoordinator(_c.Coordinator, new ThresholdEngine(_c.Coordinator)) { PresignPoolSize = 1, PresignParallelism = 1 };
+        var presigner = new DklsCoordinator(new ThresholdEngine(_c.Coordinator)) { PresignPoolSize = 1, PresignParallelism = 1 };
         presigner.Register(key);
         byte[] digest = SHA256.HashData("presigned under session keys"u8);
         _c.Coordinator.ObserveReplies(recorded.Enqueue);

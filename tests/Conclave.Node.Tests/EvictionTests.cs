@@ -129,7 +129,7 @@ public sealed class EvictionTests(FiveNodeCluster fixture) : IClassFixture<FiveN
     public async Task AnEcdsaDkls23Key_MovesToTheReplacement_WithoutTheEvictedNode()
     {
         var frost = new FrostCoordinator(_c.Coordinator);
-        var dkls = new Conclave.Server.Threshold.Dkls23.DklsCoordinator(_c.Coordinator, frost);
+        var dkls = new Conclave.Server.Threshold.Dkls23.DklsCoordinator(frost.Engine);
         string tag = Guid.NewGuid().ToString("N")[..8];
         Conclave.Server.Threshold.Dkls23.DklsKeyInfo key = await dkls.CreateKeyAsync("evict-dkls-" + tag, 2, [1, 4, 5], CancellationToken.None);
         Conclave.Server.Threshold.Dkls23.DklsKeyInfo pair = await dkls.CreateKeyAsync("evict-dkls-pair-" + tag, 2, [1, 4], CancellationToken.None);

@@ -261,7 +261,7 @@ public sealed class IntegrityTests(ApiCluster c)
         using (var cluster = new Cluster(ClusterManifest.Load(cfg.Resolve(cfg.Cluster)), identity,
             PemFiles.LoadWithKey(cfg.Resolve(cfg.Tls.Certificate), cfg.Resolve(cfg.Tls.Key)), PemFiles.LoadCertificate(cfg.Resolve(cfg.Tls.Ca)), TimeSpan.FromSeconds(20)))
         {
-            var rogue = new Conclave.Server.Threshold.Dkls23.DklsCoordinator(cluster, new Conclave.Server.Threshold.Engine.ThresholdEngine(cluster));
+            var rogue = new Conclave.Server.Threshold.Dkls23.DklsCoordinator(new Conclave.Server.Threshold.Engine.ThresholdEngine(cluster));
             rogue.Register(c.App.Services.GetRequiredService<KeyService>().Dkls.Find(id)!);
             await rogue.SignDigestAsync(id, rogueDigest, [], CancellationToken.None);
         }

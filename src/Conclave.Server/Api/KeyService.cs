@@ -55,7 +55,7 @@ public sealed partial class KeyService : IDisposable
         _config = config;
         // DKLs23 keys run on the same engine (frost.Engine: the DKG and repair rounds make their shares, node health and
         // eviction are shared) and the same rotation log.
-        _dkls = new DklsCoordinator(cluster, frost.Engine) { Runs = frost.Runs, Owner = frost.Owner, RunLease = frost.RunLease, PresignPoolSize = config.DklsPresignPoolSize, PresignStepsInFlight = config.SignStepsInFlight };
+        _dkls = new DklsCoordinator(frost.Engine) { Runs = frost.Runs, Owner = frost.Owner, RunLease = frost.RunLease, PresignPoolSize = config.DklsPresignPoolSize, PresignStepsInFlight = config.SignStepsInFlight };
     }
 
     /// <summary>

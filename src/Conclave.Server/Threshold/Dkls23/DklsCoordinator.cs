@@ -31,22 +31,17 @@ public sealed partial class DklsCoordinator
     private readonly RotationEngine<DklsKeyInfo> _rotation;
 
     /// <param name="engine">
-    /// The engine shared with the server's other protocols (a FROST coordinator converts to its own): its DKG and repair
-    /// rounds make and rebuild the secp256k1 shares, and its node health and eviction planner are every protocol's.
+    /// The engine shared with the server's other protocols (the FROST coordinator's <see cref="FrostCoordinator.Engine"/> on
+    /// a server): its DKG and repair rounds make and rebuild the secp256k1 shares, and its node health and eviction planner
+    /// are every protocol's.
     /// </param>
-    public DklsCoordinator(Cluster cluster, ThresholdEngine engine)
+    public DklsCoordinator(ThresholdEngine engine)
     {
-        ArgumentNullException.ThrowIfNull(cluster);
         ArgumentNullException.ThrowIfNull(engine);
-        if (!ReferenceEquals(engine.Cluster, cluster))
-        {
-            throw new ArgumentException("the engine runs on another cluster", nameof(engine));
-        }
-
-        _cluster = cluster;
+        _cluster = engine.Cluster;
         _engine = engine;
         _health = engine.Health;
-        _rotation = new RotationEngine<DklsKeyInfo>(cluster, new DklsRotationProtocol(this), _health);
+        _rotation = new RotationEngine<DklsKeyInfo>(_cluster, new DklsRotationProtocol(this), _health);
         _presignSteps = new StepCoalescer<DklsPresignItem, DklsPresignOutcome>(SendPresignStepAsync) { MaxItems = DklsPresignBatch.MaxItems };
     }
 

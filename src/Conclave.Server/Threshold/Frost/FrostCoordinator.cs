@@ -104,16 +104,6 @@ public sealed partial class FrostCoordinator
     public ThresholdEngine Engine => _engine;
 
     /// <summary>
-    /// This coordinator's engine, so that <c>new DklsCoordinator(cluster, frost)</c> runs DKLs23 on the same engine (same node
-    /// health, eviction and DKG rounds) without DKLs23 depending on FROST.
-    /// </summary>
-    public static implicit operator ThresholdEngine(FrostCoordinator frost)
-    {
-        ArgumentNullException.ThrowIfNull(frost);
-        return frost._engine;
-    }
-
-    /// <summary>
     /// Where rotation runs are recorded: the server passes its store's durable log; without one (tests, tools) runs are
     /// kept in memory and a crash of this process loses their state (the nodes still never erase without every commit).
     /// </summary>
