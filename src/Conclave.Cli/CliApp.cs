@@ -112,6 +112,7 @@ internal static class CliApp
             CryptoFormatException f => (f.Message, ExitUsage),
             Hsm.HsmException h => (h.Message, HsmExitCode(h.Kind)),
             CliUsageException u => (u.Message, ExitUsage),
+            SignBatchFailedException b => (b.Message, ExitUsage),
             Bench.BenchFailedException b => ($"bench: {b.Message}", 1),
             Conclave.Client.ConclaveApiException a => ($"server: {a.Detail} ({a.Type})", ExitUsage),
             Conclave.Client.ConclaveRequestHeldException h => ($"held for approval: request {h.Held?.RequestId} (expires {h.Held?.ExpiresAt:O}); approvers vote on it, and GET /v1/requests/{{id}} shows its signature once executed", ExitHeld),
@@ -154,4 +155,22 @@ internal sealed class CliUsageException : Exception
     public CliUsageException(string message) : base(message) { }
 
     public CliUsageException(string message, Exception innerException) : base(message, innerException) { }
+}
+
+/// <summary>
+/// Some items of a <c>keys sign-batch</c> were not signed (the server's problem for each is in the printed results):
+/// how many, and the first one's problem. Its message is the one line the user sees.
+/// </summary>
+internal sealed class SignBatchFailedException : Exception
+{
+    public SignBatchFailedException() { }
+
+    public SignBatchFailedException(string message) : base(message) { }
+
+    public SignBatchFailedException(string message, Exception innerException) : base(message, innerException) { }
+
+    public SignBatchFailedException(int failed, int total, int firstItem, string firstProblem)
+        : base($"{failed} of {total} items were not signed; item {firstItem}: {firstProblem}")
+    {
+    }
 }

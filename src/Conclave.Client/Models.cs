@@ -41,7 +41,12 @@ public sealed record HeldRequest(string RequestId, string Status, string Request
 public sealed record RequestStatus(string RequestId, string Status, string? KeyId, string? Operation, string? Requester, string RequestHash, string? PolicyHash,
     DateTimeOffset CreatedAt, DateTimeOffset ExpiresAt, System.Text.Json.JsonElement? Result = null);
 
-public sealed record SignBatchRequest(IReadOnlyList<SignRequest> Items);
+/// <summary>POST /v1/keys/{name}/sign/batch: 1 to <see cref="MaxItems"/> sign requests, each decided by policy on its own.</summary>
+public sealed record SignBatchRequest(IReadOnlyList<SignRequest> Items)
+{
+    /// <summary>The most items the server takes in one batch (more, or none, is a 400 invalid-request).</summary>
+    public const int MaxItems = 256;
+}
 
 public sealed record SignBatchItem(SignResult? Result, Problem? Error);
 

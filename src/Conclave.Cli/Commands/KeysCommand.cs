@@ -4,7 +4,7 @@ using Spectre.Console;
 
 namespace Conclave.Cli.Commands;
 
-/// <summary><c>conclave keys create|list|show|sign|derive|refresh|reshare|repair</c> against a server.</summary>
+/// <summary><c>conclave keys create|list|show|sign|sign-batch|derive|refresh|reshare|repair|check</c> against a server.</summary>
 internal static class KeysCommand
 {
     public static Command Create()
@@ -14,6 +14,7 @@ internal static class KeysCommand
         keys.Subcommands.Add(ListCmd());
         keys.Subcommands.Add(ShowCmd());
         keys.Subcommands.Add(SignCmd());
+        keys.Subcommands.Add(SignBatchCmd());
         keys.Subcommands.Add(DeriveCmd());
         keys.Subcommands.Add(RefreshCmd());
         keys.Subcommands.Add(ReshareCmd());
@@ -138,24 +139,90 @@ internal static class KeysCommand
             else
             {
                 var f = new Fields();
-                f.Add("signature", r.Signature);
-                if (r.RecoveryId is { } rec)
-                {
-                    f.Add("recovery id", rec.ToString(System.Globalization.CultureInfo.InvariantCulture));
-                }
-
-                f.Add("public key", r.PublicKey);
-                if (r.OutputKey is not null)
-                {
-                    f.Add("output key (verifies)", r.OutputKey);
-                }
-                if (r.Path is not null)
-                {
-                    f.Add("path", r.Path);
-                }
-
-                f.Add("key version", r.KeyVersion.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                AddSignature(f, r);
                 f.Write();
+            }
+
+            return 0;
+        });
+        return cmd;
+    }
+
+    /// <summary>
+    /// <c>keys sign-batch NAME --digest HEX --digest HEX … [--path P]</c> (or <c>--message</c>): one
+    /// <c>POST /v1/keys/{name}/sign/batch</c>, every item decided by policy and signed on its own. The items are printed
+    /// in order; when any item was not signed the command ends with one line naming how many and the first failure, and
+    /// exit code 2, after printing the signatures that were made.
+    /// </summary>
+    private static Command SignBatchCmd()
+    {
+        var api = new ApiConnection();
+        var name = NameArg();
+        var messages = new Option<string[]>("--message") { Description = "A message to sign, hex (repeatable; Schnorr, EdDSA, FROST schemes).", AllowMultipleArgumentsPerToken = false };
+        var digests = new Option<string[]>("--digest") { Description = "A 32-byte digest to sign, hex (repeatable; ECDSA, including ecdsa-dkls23).", AllowMultipleArgumentsPerToken = false };
+        var path = new Option<string?>("--path") { Description = "Sign every item with the non-hardened child key at this path, e.g. 0/7 (see 'keys derive')." };
+        var cmd = new Command("sign-batch", $"Sign up to {SignBatchRequest.MaxItems} messages or digests with one request.");
+        cmd.Arguments.Add(name);
+        cmd.Options.Add(messages);
+        cmd.Options.Add(digests);
+        cmd.Options.Add(path);
+        api.AddTo(cmd);
+        cmd.SetAction(async (parse, ct) =>
+        {
+            string[] m = parse.GetValue(messages) ?? [];
+            string[] d = parse.GetValue(digests) ?? [];
+            if (m.Length > 0 && d.Length > 0)
+            {
+                throw new CliUsageException("give --message or --digest, not both: a key signs one kind of input");
+            }
+
+            int count = m.Length + d.Length;
+            if (count == 0)
+            {
+                throw new CliUsageException("give one or more --digest (or --message) values to sign");
+            }
+
+            if (count > SignBatchRequest.MaxItems)
+            {
+                throw new CliUsageException($"a batch holds at most {SignBatchRequest.MaxItems} items ({count} given)");
+            }
+
+            string? p = parse.GetValue(path);
+            SignRequest[] items = m.Length > 0
+                ? [.. m.Select(x => new SignRequest(Message: x, Path: p))]
+                : [.. d.Select(x => new SignRequest(Digest: x, Path: p))];
+            using ConclaveClient client = api.Connect(parse);
+            SignBatchResult r = await client.SignBatchAsync(parse.GetValue(name)!, items, ct).ConfigureAwait(false);
+            if (parse.GetValue(api.Json))
+            {
+                ApiConnection.PrintJson(r);
+            }
+            else
+            {
+                for (int i = 0; i < r.Results.Count; i++)
+                {
+                    var f = new Fields();
+                    f.Add("item", (i + 1).ToString(System.Globalization.CultureInfo.InvariantCulture));
+                    if (r.Results[i].Result is { } s)
+                    {
+                        AddSignature(f, s);
+                    }
+                    else
+                    {
+                        Problem? e = r.Results[i].Error;
+                        f.Add("error", e is null ? "no result" : $"{e.Detail} ({e.Type})");
+                    }
+
+                    f.Write();
+                }
+            }
+
+            int failed = r.Results.Count(x => x.Result is null);
+            if (failed > 0)
+            {
+                int first = r.Results.ToList().FindIndex(x => x.Result is null);
+                Problem? e = r.Results[first].Error;
+                throw new SignBatchFailedException(failed, r.Results.Count, first + 1, e is null ? "no result" : $"{e.Detail} ({e.Type})");
             }
 
             return 0;
@@ -325,6 +392,28 @@ internal static class KeysCommand
         }
 
         f.Write();
+    }
+
+    private static void AddSignature(Fields f, SignResult r)
+    {
+        f.Add("signature", r.Signature);
+        if (r.RecoveryId is { } rec)
+        {
+            f.Add("recovery id", rec.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        f.Add("public key", r.PublicKey);
+        if (r.OutputKey is not null)
+        {
+            f.Add("output key (verifies)", r.OutputKey);
+        }
+
+        if (r.Path is not null)
+        {
+            f.Add("path", r.Path);
+        }
+
+        f.Add("key version", r.KeyVersion.ToString(System.Globalization.CultureInfo.InvariantCulture));
     }
 
     private static void AddAddresses(Fields f, KeyAddresses a)
