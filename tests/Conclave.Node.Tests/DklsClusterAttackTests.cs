@@ -333,28 +333,45 @@ public sealed class DklsClusterAttackTests(FaultyFourCluster fixture) : IClassFi
     }
 
     /// <summary>
-    /// Two different round-one messages from node 4, both validly signed by it for the same session, round and recipient
-    /// (docs/DKLS23.md "Stray relayed messages"): obtained here from an honest node 4, as a coordinator could, by giving the
-    /// session up after round one and starting round one again under the same session id. Node 1 refuses the step naming
-    /// nobody (no proof against node 4) and opens neither; nobody is banned: the next session signs.
+    /// A second session under a session id a node used (docs/DKLS23.md "Stray relayed messages"): after a session of nodes
+    /// 1 and 4 is given up after round one, round one again under the same id is refused by each of them, naming nobody,
+    /// so a coordinator cannot get an honest node to sign a second, different round-one message for one session and relay
+    /// the first attempt's in place of the second's (which would not open, and would name its honest sender). Across a
+    /// restart node 4 forgets the ids it used: given round one again under the id of a session node 1 still runs, it signs
+    /// a second message for that session, and node 1, relayed both, refuses naming nobody and opens neither (two signed
+    /// messages are no proof against their sender). Nobody is banned: the next session signs.
     /// </summary>
     [Fact]
-    public async Task TwoDifferentSignedMessagesFromOneSender_ForOneStep_AreRefusedNamingNobody()
+    public async Task ASessionIdIsNeverUsedTwice_AndTwoDifferentSignedMessagesFromOneSender_AreRefusedNamingNobody()
     {
         (DklsCoordinator coordinator, NodeHealth health, DklsKeyInfo key) = await KeyAsync("dkls-attack-two-messages");
         uint[] signers = [1, 4];
         byte[] start = StartPayload(key, signers);
+
         byte[] session = Cluster.NewSessionId();
-        Envelope first = (await RoundOneAsync(session, signers, start)).Single(m => m.Kind == DklsMessages.SignMessage && m.Sender == 4);
+        await RoundOneAsync(session, signers, start);
         await AbortAsync(session, signers);
-        List<Envelope> restarted = await RoundOneAsync(session, signers, start);
-        Envelope second = restarted.Single(m => m.Kind == DklsMessages.SignMessage && m.Sender == 4);
+        foreach (uint n in signers)
+        {
+            NodeCallException again = await Assert.ThrowsAsync<NodeCallException>(() => Step(n, session, DklsMessages.SignRound1, 1, start, []));
+            Assert.Null(again.Culprit);
+            Assert.Contains($"node {n} ran a session under this session id already", again.Message, StringComparison.Ordinal);
+        }
+
+        // Node 4 restarted in the middle of a session node 1 runs: round one under the same id, delivered node 1's key again.
+        byte[] reused = Cluster.NewSessionId();
+        List<Envelope> m1 = await RoundOneAsync(reused, signers, start);
+        Envelope first = m1.Single(m => m.Kind == DklsMessages.SignMessage && m.Sender == 4);
+        FaultyNodeHost.StartWithFaultFile(_c, 4, fixture.Faults);
+        await Step(4, reused, DklsMessages.SignRound1, 1, start, []);
+        Envelope second = Assert.Single(await Step(4, reused, DklsMessages.SignDeliver, 1, [],
+            m1.Where(m => m.Sender == 1 && m.Kind == DklsMessages.SignAgreementKey)), m => m.Kind == DklsMessages.SignMessage);
         Assert.NotEqual(first.Payload, second.Payload);
 
-        NodeCallException e = await Assert.ThrowsAsync<NodeCallException>(() => Step(1, session, DklsMessages.SignRound2, 2, [], [first, .. ToNode(1, restarted)]));
+        NodeCallException e = await Assert.ThrowsAsync<NodeCallException>(() => Step(1, reused, DklsMessages.SignRound2, 2, [], [second, .. ToNode(1, m1)]));
         Assert.Null(e.Culprit);
         Assert.Contains("two different dkls.sign.message messages of round 1 from node 4 were relayed", e.Message, StringComparison.Ordinal);
-        await AbortAsync(session, signers);
+        await AbortAsync(reused, signers);
         await SignStepByStepAsync(key, signers, start, "after two different messages from one sender");
         await WithoutAsync(health, 5, () => SignAndVerifyAsync(coordinator, key, "two messages: nobody banned"));
     }

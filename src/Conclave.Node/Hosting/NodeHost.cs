@@ -157,6 +157,7 @@ public static class NodeHost
         {
             Faults = dklsFaults ?? DklsFaults.FromConfig(config.FaultInjection),
             EquivocateRound1 = config.FaultInjection == "dkls-equivocate",
+            MessageValidity = TimeSpan.FromSeconds(config.MessageValiditySeconds),
         };
         var dklsProtocol = new DklsNodeProtocol(dkls, cluster);
         var engine = new NodeEngine(store, config.NodeId, [new FrostNodeProtocol(frost, cluster, [dklsProtocol.DkgFollowUp]), dklsProtocol]);

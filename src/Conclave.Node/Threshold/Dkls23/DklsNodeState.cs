@@ -47,6 +47,21 @@ public sealed class DklsNodeState : IDisposable
     /// <summary>The node's DKLs23 key shares by key version.</summary>
     public KeyVersions<DklsKeyShare> Shares { get; }
 
+    /// <summary>
+    /// How long a relayed message stays valid (NodeConfig.MessageValiditySeconds, the replay guard's window): signing
+    /// session ids are remembered for the session lifetime plus twice this (<see cref="SessionIds"/>), so no message of a
+    /// first session under an id is still valid when a second could start under it.
+    /// </summary>
+    public TimeSpan MessageValidity { get; init; } = TimeSpan.FromSeconds(120);
+
+    /// <summary>The signing and presigning session ids this node started sessions under; a second session under one is refused.</summary>
+    internal UsedSessionIds SessionIds => LazyInitializer.EnsureInitialized(ref _sessionIds, () => new UsedSessionIds(SignSessionLifetime + 2 * MessageValidity));
+
+    private UsedSessionIds? _sessionIds;
+
+    /// <summary>How long a signing session's round state lives before it is swept.</summary>
+    internal static readonly TimeSpan SignSessionLifetime = TimeSpan.FromMinutes(2);
+
     /// <summary>How many signing sessions this node runs at once with any one peer; more are refused until one ends.</summary>
     public int MaxSessionsPerPeer { get; init; } = 16;
 

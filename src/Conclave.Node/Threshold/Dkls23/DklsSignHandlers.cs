@@ -24,8 +24,7 @@ namespace Conclave.Node.Threshold.Dkls23;
 /// </summary>
 public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manifest) : IProtocolHandler
 {
-    private static readonly TimeSpan SessionLifetime = TimeSpan.FromMinutes(2);
-    private readonly SessionTable<SignSession> _sessions = new(SessionLifetime);
+    private readonly SessionTable<SignSession> _sessions = new(DklsNodeState.SignSessionLifetime);
 
     public IReadOnlyCollection<string> Kinds { get; } = [DklsMessages.SignRound1, DklsMessages.SignDeliver, DklsMessages.SignRound2, DklsMessages.SignRound3, DklsMessages.SignAbort];
 
@@ -85,6 +84,14 @@ public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manife
         {
             lease.Dispose();
             throw new ProtocolException("this signing session already started");
+        }
+
+        // A second session under an id this node used lately is refused, so no coordinator can make it sign two
+        // different round messages for one session id (docs/DKLS23.md "Stray relayed messages").
+        if (!state.SessionIds.TryUse(runId))
+        {
+            lease.Dispose();
+            throw new ProtocolException($"node {state.NodeId} ran a session under this session id already; a new attempt takes a new session id");
         }
 
         if (!state.TryEnter(peers, out uint busy))
