@@ -237,6 +237,25 @@ public sealed class NodeEngineTests : IAsyncLifetime
         public int GetHashCode(byte[] obj) => obj.Length == 0 ? 0 : obj[0];
     }
 
+    /// <summary>A session id is refused a second time until the retention has passed (DklsSignHandlers' round one; docs/DKLS23.md "Stray relayed messages").</summary>
+    [Fact]
+    public void A_used_session_id_is_refused_within_the_retention_and_forgotten_after_it()
+    {
+        var clock = new ManualClock(DateTimeOffset.UnixEpoch.AddDays(20_000));
+        var ids = new UsedSessionIds(TimeSpan.FromMinutes(6), clock);
+        Assert.True(ids.TryUse("a"));
+        Assert.False(ids.TryUse("a"));
+        Assert.True(ids.TryUse("b"));
+        clock.Now += TimeSpan.FromMinutes(5);
+        Assert.False(ids.TryUse("a"));
+        Assert.True(ids.TryUse("c"));
+        clock.Now += TimeSpan.FromMinutes(1) + TimeSpan.FromSeconds(2);
+        Assert.True(ids.TryUse("a")); // older than the retention: pruned, usable again (no message of it is valid any more)
+        Assert.False(ids.TryUse("c"));
+        Assert.Equal(2, ids.Count); // "b" pruned with the first "a"; the new "a" and "c" kept
+        Assert.Throws<ArgumentOutOfRangeException>(() => new UsedSessionIds(TimeSpan.Zero));
+    }
+
     private sealed class ManualClock(DateTimeOffset now) : TimeProvider
     {
         public DateTimeOffset Now { get; set; } = now;
