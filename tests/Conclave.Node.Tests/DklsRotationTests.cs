@@ -581,10 +581,11 @@ public sealed class DklsRotationTests(FiveNodeCluster fixture) : IClassFixture<F
     }
 
     /// <summary>
-    /// A coordinator that aborts a session on node 1 and runs its round one again under the same session id gets two
-    /// signed session agreement keys from an honest node; relaying both to node 5 (with the delivery of round one, where
-    /// the peers' session keys are checked) must not make node 5 name node 1 (an honest node would be framed). Node 5
-    /// refuses the session naming nobody; the key then signs.
+    /// A coordinator that aborts a session on node 1 and runs its round one again under the same session id is refused,
+    /// naming nobody (the node remembers the ids it used: UsedSessionIds). A node restarted meanwhile has forgotten them
+    /// and signs a second session agreement key for the session; relaying both to node 5 (with the delivery of round one,
+    /// where the peers' session keys are checked) must not make node 5 name node 1 (an honest node would be framed). Node
+    /// 5 refuses the session naming nobody; the key then signs.
     /// </summary>
     [Fact]
     public async Task TwoSessionKeysFromOneSigner_AreRefusedNamingNobody_SoACoordinatorCannotFrameAnHonestNode()
@@ -599,6 +600,12 @@ public sealed class DklsRotationTests(FiveNodeCluster fixture) : IClassFixture<F
 
         IReadOnlyList<Envelope> first = await Step(1, Round1, 1, payload, []);
         await Step(1, Conclave.Node.Threshold.Dkls23.DklsMessages.SignAbort, 4, [], []);
+        NodeCallException reused = await Assert.ThrowsAsync<NodeCallException>(() => Step(1, Round1, 1, payload, []));
+        Assert.Null(reused.Culprit);
+        Assert.Contains("node 1 ran a session under this session id already", reused.Message, StringComparison.Ordinal);
+        _c.KillNode(1);
+        _c.StartNode(1);
+        _c.WaitForAll(TimeSpan.FromSeconds(120));
         IReadOnlyList<Envelope> second = await Step(1, Round1, 1, payload, []);
         await Step(5, Round1, 1, payload, []);
         Envelope[] keys = [.. first.Concat(second).Where(e => e.Kind == Conclave.Node.Threshold.Dkls23.DklsMessages.SignAgreementKey)];
