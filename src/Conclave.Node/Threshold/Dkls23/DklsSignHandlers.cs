@@ -155,7 +155,8 @@ public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manife
     /// <summary>
     /// Checks the peers' session agreement keys relayed with the delivery of round one: each signed by its sender's identity key for this
     /// session and key, one from every peer. Two different ones from a peer abort the session naming nobody: an honest node
-    /// makes a second one when the coordinator aborts a session and starts round one again under the same session id, so
+    /// that restarted mid-session makes a second one when given round one again under the session's id (without a restart
+    /// it refuses a used id: UsedSessionIds), so
     /// two announcements are no proof against their sender (naming it would let a coordinator frame an honest node).
     /// Announcements from non-signers are dropped.
     /// </summary>

@@ -75,10 +75,10 @@ internal static class DklsTransport
     /// kept must be addressed to this node alone, open (<paramref name="open"/>), and be a DKLs23 message from that
     /// sender to this node: one that fails any of these names its sender (its envelope is signed by it). Two different
     /// envelopes from one sender (byte-identical copies never get here: the service drops them) refuse the step naming
-    /// nobody, before either is opened: they are no proof against the sender, who signs a second one honestly when the
-    /// coordinator aborts a session and starts round one again under the same session id, and only the one of the
-    /// current attempt opens, so opening the other would name an honest sender. A missing message refuses the step
-    /// naming nobody.
+    /// nobody, before either is opened: they are no proof against the sender, who signs a second one honestly when it
+    /// restarted in the middle of the session and is given round one again under its id (without a restart it refuses
+    /// that: UsedSessionIds), and only the one of the current attempt opens, so opening the other would name an honest
+    /// sender. A missing message refuses the step naming nobody.
     /// </summary>
     private static List<DklsMessage> OpenCore(IEnumerable<Rpc.Envelope> relayed, uint self, string kind, uint round, Func<Rpc.Envelope, SecretBuffer> open,
         IReadOnlyCollection<uint>? expected, int droppedBefore)
