@@ -209,8 +209,7 @@ internal static class KeysCommand
                     }
                     else
                     {
-                        Problem? e = r.Results[i].Error;
-                        f.Add("error", e is null ? "no result" : $"{e.Detail} ({e.Type})");
+                        f.Add("error", ItemError(r.Results[i].Error));
                     }
 
                     f.Write();
@@ -221,13 +220,14 @@ internal static class KeysCommand
             if (failed > 0)
             {
                 int first = r.Results.ToList().FindIndex(x => x.Result is null);
-                Problem? e = r.Results[first].Error;
-                throw new SignBatchFailedException(failed, r.Results.Count, first + 1, e is null ? "no result" : $"{e.Detail} ({e.Type})");
+                throw new SignBatchFailedException(failed, r.Results.Count, first + 1, ItemError(r.Results[first].Error));
             }
 
             return 0;
         });
         return cmd;
+
+        static string ItemError(Problem? e) => e is null ? "no result" : $"{e.Detail} ({e.Type})";
     }
 
     private static Command DeriveCmd()

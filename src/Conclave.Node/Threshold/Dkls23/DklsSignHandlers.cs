@@ -80,14 +80,9 @@ public sealed class DklsSignHandlers(DklsNodeState state, ClusterManifest manife
         DklsKeyShare key = lease.Share;
         uint[] peers = [.. signers.Where(s => s != state.NodeId)];
         string runId = SessionTable<SignSession>.RunId(ctx.SessionId);
-        if (_sessions.ContainsKey(runId))
-        {
-            lease.Dispose();
-            throw new ProtocolException("this signing session already started");
-        }
-
-        // A second session under an id this node used lately is refused, so no coordinator can make it sign two
-        // different round messages for one session id (docs/DKLS23.md "Stray relayed messages").
+        // A second session under an id this node used lately (a live one included: its id is remembered longer than it
+        // lives) is refused, so no coordinator can make it sign two different round messages for one session id
+        // (docs/DKLS23.md "Stray relayed messages").
         if (!state.SessionIds.TryUse(runId))
         {
             lease.Dispose();
